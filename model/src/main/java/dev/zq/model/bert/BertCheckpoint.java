@@ -33,9 +33,14 @@ public final class BertCheckpoint {
         String act = cfg.optString("hidden_act", "gelu");
         if (!act.equals("gelu"))
             throw ModelFormatException.of(dir.resolve("config.json"), "hidden_act '" + act + "' is not supported (only the exact erf 'gelu')");
-        BertConfig config = new BertConfig(cfg.getInt("vocab_size"), cfg.getInt("hidden_size"), cfg.getInt("num_hidden_layers"),
-                cfg.getInt("num_attention_heads"), cfg.getInt("intermediate_size"), cfg.optInt("max_position_embeddings", 512),
-                cfg.optInt("type_vocab_size", 2), cfg.optFloat("layer_norm_eps", 1e-12f));
+        BertConfig config;
+        try {
+            config = new BertConfig(cfg.getInt("vocab_size"), cfg.getInt("hidden_size"), cfg.getInt("num_hidden_layers"),
+                    cfg.getInt("num_attention_heads"), cfg.getInt("intermediate_size"), cfg.optInt("max_position_embeddings", 512),
+                    cfg.optInt("type_vocab_size", 2), cfg.optFloat("layer_norm_eps", 1e-12f));
+        } catch (IllegalArgumentException e) {
+            throw ModelFormatException.of(cfg.file(), "impossible BERT configuration: " + e.getMessage(), e);
+        }
         String prefix = weights.names().contains("bert.embeddings.word_embeddings.weight") ? "bert." : "";
         Loader l = new Loader(weights, arena, prefix);
         List<BertLayer> layers = new ArrayList<>();
