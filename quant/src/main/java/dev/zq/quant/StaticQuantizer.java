@@ -1,0 +1,26 @@
+package dev.zq.quant;
+
+import dev.zq.tensor.Tensor;
+
+/**
+ * The PTQ baseline's activation quantizer: one scale for the whole tensor, fixed after calibration
+ * ({@link ActivationCalibrator}); values beyond the calibrated range saturate at ±127/−128.
+ */
+public record StaticQuantizer(float scale) implements ActivationQuantizer {
+    public StaticQuantizer {
+        if (!(scale > 0) || !Float.isFinite(scale))
+            throw new IllegalArgumentException("static activation scale must be positive and finite, got " + scale);
+    }
+
+    @Override
+    public void quantize(Tensor x, Tensor codes, Tensor scales) {
+        ActivationQuantizer.checkShapes(x, codes, scales);
+        int rows = (int) scales.numel(), k = (int) (x.numel() / rows);
+        for (int r = 0; r < rows; r++) {
+            // A token holding NaN/Inf keeps that visible in its output (see ActivationQuantizer).
+            boolean finite = Float.isFinite(TokenwiseQuantizer.rowAbsMax(x, (long) r * k, k));
+            scales.setFloat(r, finite ? scale : Float.NaN);
+            ActivationQuantizer.quantizeRow(x, (long) r * k, k, finite ? scale : Float.NaN, codes);
+        }
+    }
+}

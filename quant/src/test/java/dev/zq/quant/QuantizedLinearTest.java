@@ -1,0 +1,77 @@
+package dev.zq.quant;
+
+import dev.zq.tensor.DType;
+import dev.zq.tensor.Tensor;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+import java.lang.foreign.Arena;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+class QuantizedLinearTest {
+    /**
+     * Integer path: the output must equal the exact value of {@code Σ_g S_x·S_w[n][g]·Σ_k x̄·w̄ + b}
+     * computed here with long integer sums and double products; the only difference allowed is float
+     * rounding of the per-group products and the sum over groups, ≤ 1e-5 relative to the output's scale.
+     * The fake-quant simulation (dequantize x and W, multiply in double) is the same number, so the same bound
+     * holds against it.
+     */
+    @ParameterizedTest
+    @CsvSource({"8,48,1", "8,16,3", "4,32,5", "4,8,17", "8,96,8", "4,96,2"})
+    void integerForwardEqualsExactReference(int bits, int groupSize, int rows) {
+        try (Arena arena = Arena.ofConfined()) {
+            Random rnd = new Random(bits * 1000L + groupSize + rows);
+            int in = 96, out = 40;
+            Tensor w = GroupwiseQuantizerTest.random(arena, rnd, out, in);
+            Tensor bias = GroupwiseQuantizerTest.random(arena, rnd, 1, out).reshape(out);
+            Tensor x = GroupwiseQuantizerTest.random(arena, rnd, rows, in);
+            QuantizedWeight qw = new GroupwiseQuantizer(bits, WeightGranularity.groups(groupSize)).quantize(w, arena);
+            QuantizedLinear lin = new QuantizedLinear(qw, bias, new TokenwiseQuantizer());
+            Tensor y = Tensor.allocate(arena, DType.F32, rows, out);
+            lin.forward(x, y);
+
+            Tensor codes = Tensor.allocate(arena, DType.I8, rows, in), sx = Tensor.allocate(arena, DType.F32, rows);
+            new TokenwiseQuantizer().quantize(x, codes, sx);
+            double worst = 0, scaleOfOutput = 0;
+            for (int m = 0; m < rows; m++)
+                for (int n = 0; n < out; n++) {
+                    double exact = bias.getFloat(n);
+                    for (int g = 0; g < in / groupSize; g++) {
+                        long dot = 0;
+                        for (int k = g * groupSize; k < (g + 1) * groupSize; k++)
+                            dot += (long) codes.getByte((long) m * in + k) * qw.code(n, k);
+                        exact += (double) sx.getFloat(m) * qw.scale(n, g) * dot;
+                    }
+                    worst = Math.max(worst, Math.abs(exact - y.getFloat((long) m * out + n)));
+                    scaleOfOutput = Math.max(scaleOfOutput, Math.abs(exact));
+                }
+            assertTrue(worst <= 1e-5 * scaleOfOutput, "max deviation " + worst + " vs output scale " + scaleOfOutput);
+        }
+    }
+
+    @ParameterizedTest
+    @CsvSource({"8,32", "4,16"})
+    void weightOnlyEqualsMatmulWithDequantizedWeights(int bits, int groupSize) {
+        try (Arena arena = Arena.ofConfined()) {
+            Random rnd = new Random(bits + groupSize);
+            int in = 64, out = 24, rows = 7;
+            Tensor w = GroupwiseQuantizerTest.random(arena, rnd, out, in);
+            Tensor x = GroupwiseQuantizerTest.random(arena, rnd, rows, in);
+            QuantizedWeight qw = new GroupwiseQuantizer(bits, WeightGranularity.groups(groupSize)).quantize(w, arena);
+            Tensor y = Tensor.allocate(arena, DType.F32, rows, out);
+            new QuantizedLinear(qw, null, null).forward(x, y);
+            Tensor dq = qw.dequantize(arena);
+            for (int m = 0; m < rows; m++)
+                for (int n = 0; n < out; n++) {
+                    double ref = 0, mag = 0;
+                    for (int k = 0; k < in; k++) {
+                        ref += (double) x.getFloat((long) m * in + k) * dq.getFloat((long) n * in + k);
+                        mag += Math.abs((double) x.getFloat((long) m * in + k) * dq.getFloat((long) n * in + k));
+                    }
+                    assertEquals(ref, y.getFloat((long) m * out + n), 1e-5 * mag);
+                }
+        }
+    }
+}
