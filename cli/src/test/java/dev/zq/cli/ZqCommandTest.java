@@ -1,0 +1,102 @@
+package dev.zq.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.zq.model.format.SafeTensors;
+import dev.zq.tensor.DType;
+import dev.zq.tensor.Tensor;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.lang.foreign.Arena;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+class ZqCommandTest {
+    @TempDir
+    Path dir;
+
+    record Run(int code, String out, String err) {}
+
+    static synchronized Run run(String... args) {
+        PrintStream out = System.out, err = System.err;
+        ByteArrayOutputStream o = new ByteArrayOutputStream(), e = new ByteArrayOutputStream();
+        System.setOut(new PrintStream(o, true, StandardCharsets.UTF_8));
+        System.setErr(new PrintStream(e, true, StandardCharsets.UTF_8));
+        try {
+            int code = Zq.run(args);
+            return new Run(code, o.toString(StandardCharsets.UTF_8), e.toString(StandardCharsets.UTF_8));
+        } finally {
+            System.setOut(out);
+            System.setErr(err);
+        }
+    }
+
+    @Test
+    void embedPrintsUnitVectorsAsJson() throws Exception {
+        Path input = dir.resolve("in.txt");
+        Files.writeString(input, "A dog runs in the park.\nStocks fell sharply.\n");
+        Run r = run("embed", "--input", input.toString(), "A puppy plays outside.");
+        assertEquals(0, r.code(), r.err());
+        JsonNode json = new ObjectMapper().readTree(r.out());
+        assertEquals(3, json.size());
+        double[][] v = new double[3][];
+        for (int i = 0; i < 3; i++) {
+            JsonNode e = json.get(i).get("embedding");
+            assertEquals(384, e.size());
+            v[i] = new double[384];
+            double n = 0;
+            for (int d = 0; d < 384; d++) { v[i][d] = e.get(d).asDouble(); n += v[i][d] * v[i][d]; }
+            assertEquals(1.0, n, 1e-5);
+        }
+        assertEquals("A puppy plays outside.", json.get(0).get("text").asText());
+        // The model must put the two dog sentences closer than a dog and the stock market.
+        assertTrue(dot(v[0], v[1]) > dot(v[0], v[2]) + 0.2, "semantic similarity is off");
+    }
+
+    static double dot(double[] a, double[] b) {
+        double s = 0;
+        for (int i = 0; i < a.length; i++) s += a[i] * b[i];
+        return s;
+    }
+
+    @Test
+    void inspectListsTensorsOfASafetensorsFile() throws Exception {
+        Path f = dir.resolve("tiny.safetensors");
+        try (Arena a = Arena.ofConfined()) {
+            SafeTensors.write(f, Map.of("layer.weight", Tensor.allocate(a, DType.F16, 4, 8), "layer.bias", Tensor.allocate(a, DType.F32, 4)), Map.of());
+        }
+        Run r = run("inspect", f.toString());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("layer.weight") && r.out().contains("F16") && r.out().contains("[4, 8]"), r.out());
+        assertTrue(r.out().contains("parameters: 36"), r.out());
+        assertTrue(r.out().contains("not recognised as a BERT encoder"), r.out());
+    }
+
+    @Test
+    void badInputGivesOneClearLineAndExitCode2() throws Exception {
+        Path junk = dir.resolve("junk.onnx");
+        Files.writeString(junk, "this is not a model");
+        Run r = run("inspect", junk.toString());
+        assertEquals(2, r.code());
+        assertTrue(r.err().startsWith("zq: " + junk), r.err());
+        assertFalse(r.err().contains("\tat "), "no stack trace: " + r.err());
+        r = run("inspect", dir.resolve("missing").toString());
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("no such file"), r.err());
+        r = run("embed");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("no sentences"), r.err());
+        r = run("embed", "--batch", "0", "x");
+        assertEquals(2, r.code());
+        r = run("embed", "--max-length", "1", "x");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("maxLength"), r.err());
+    }
+}
