@@ -92,7 +92,7 @@ public class EncoderBenchmark {
 
     @Benchmark
     public float zqFp32() {
-        try (Arena arena = Arena.ofConfined()) {
+        try (Arena arena = Arena.ofShared()) {
             Tensor h = encoder.forward(arena, batch, seq, ids, types, mask);
             return h.getFloat(0);
         }

@@ -29,7 +29,7 @@ public final class FakeQuantInputLinear implements Linear {
     @Override
     public void forward(Tensor x, Tensor out) {
         int in = inFeatures(), rows = (int) (x.numel() / in);
-        try (Arena arena = Arena.ofConfined()) {
+        try (Arena arena = Arena.ofShared()) {
             Tensor x2 = x.reshape(rows, in);
             Tensor codes = Tensor.allocate(arena, DType.I8, rows, in), scales = Tensor.allocate(arena, DType.F32, rows);
             activations.quantize(x2, codes, scales);

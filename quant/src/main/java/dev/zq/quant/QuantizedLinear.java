@@ -49,7 +49,7 @@ public final class QuantizedLinear implements Linear {
             throw new IllegalArgumentException("input " + x + " is not F32 [..., " + in + "]");
         int rows = (int) (x.numel() / in);
         Tensor x2 = x.reshape(rows, in), y = out.reshape(rows, outF);
-        try (Arena arena = Arena.ofConfined()) {
+        try (Arena arena = Arena.ofShared()) {
             if (activations == null) {
                 MatMul.matmulTransposed(x2, weight.dequantize(arena), bias, y);
                 return;

@@ -72,7 +72,7 @@ public final class SentenceEmbedder implements AutoCloseable {
             System.arraycopy(e.typeIds(), 0, types, i * seq, seq);
             System.arraycopy(e.attentionMask(), 0, mask, i * seq, seq);
         }
-        try (Arena arena = Arena.ofConfined()) {
+        try (Arena arena = Arena.ofShared()) {
             Tensor hidden = model.encoder().forward(arena, b, seq, ids, types, mask);
             return normalize(meanPool(hidden, mask));
         }

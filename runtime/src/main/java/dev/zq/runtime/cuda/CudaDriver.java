@@ -1,0 +1,324 @@
+package dev.zq.runtime.cuda;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SymbolLookup;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+/**
+ * The CUDA driver API ({@code libcuda.so.1}) called through {@code java.lang.foreign}: no JNI, no toolkit.
+ * Each method is one driver entry point; every result is checked and a failure becomes a
+ * {@link CudaException} naming the call and the driver's error name. Handles ({@code CUcontext},
+ * {@code CUmodule}, …) are opaque pointers, device pointers are {@code long}s.
+ */
+public final class CudaDriver {
+    private static final Linker LINKER = Linker.nativeLinker();
+    private final SymbolLookup lib;
+    private final Map<String, MethodHandle> handles = new ConcurrentHashMap<>();
+
+    private CudaDriver(SymbolLookup lib) { this.lib = lib; }
+
+    /** Loads the driver and calls {@code cuInit}; says clearly when there is no NVIDIA driver. */
+    public static CudaDriver load() throws CudaException {
+        SymbolLookup lib;
+        try {
+            lib = SymbolLookup.libraryLookup("libcuda.so.1", Arena.global());
+        } catch (IllegalArgumentException e) {
+            throw new CudaException("no NVIDIA driver: libcuda.so.1 could not be loaded (" + e.getMessage() + ")", e);
+        }
+        CudaDriver d = new CudaDriver(lib);
+        d.check("cuInit", d.call("cuInit", FunctionDescriptor.of(JAVA_INT, JAVA_INT), 0));
+        return d;
+    }
+
+    private MethodHandle handle(String name, FunctionDescriptor fd) {
+        return handles.computeIfAbsent(name, n -> LINKER.downcallHandle(
+                lib.find(n).orElseThrow(() -> new IllegalStateException("libcuda.so.1 has no symbol " + n)), fd));
+    }
+
+    private int call(String name, FunctionDescriptor fd, Object... args) throws CudaException {
+        try {
+            return (int) handle(name, fd).invokeWithArguments(args);
+        } catch (CudaException | RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new CudaException(name + " could not be called: " + t, t);
+        }
+    }
+
+    void check(String call, int result) throws CudaException {
+        if (result != 0) throw new CudaException(call, result, errorName(result));
+    }
+
+    /** The driver's name for a result code ({@code CUDA_ERROR_OUT_OF_MEMORY}, …). */
+    public String errorName(int result) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment p = a.allocate(ADDRESS);
+            int r = (int) handle("cuGetErrorName", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS)).invokeExact(result, p);
+            if (r != 0) return "CUDA error " + result;
+            return p.get(ADDRESS, 0).reinterpret(256).getString(0);
+        } catch (Throwable t) {
+            return "CUDA error " + result;
+        }
+    }
+
+    private int checked(String name, FunctionDescriptor fd, Object... args) throws CudaException {
+        int r = call(name, fd, args);
+        check(name, r);
+        return r;
+    }
+
+    // ------------------------------------------------------------------ devices and contexts
+
+    public int deviceCount() throws CudaException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment n = a.allocate(JAVA_INT);
+            checked("cuDeviceGetCount", FunctionDescriptor.of(JAVA_INT, ADDRESS), n);
+            return n.get(JAVA_INT, 0);
+        }
+    }
+
+    public int device(int ordinal) throws CudaException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment d = a.allocate(JAVA_INT);
+            checked("cuDeviceGet", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT), d, ordinal);
+            return d.get(JAVA_INT, 0);
+        }
+    }
+
+    public String deviceName(int device) throws CudaException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment s = a.allocate(256);
+            checked("cuDeviceGetName", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT), s, 256, device);
+            return s.getString(0);
+        }
+    }
+
+    public int deviceAttribute(int device, int attribute) throws CudaException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment v = a.allocate(JAVA_INT);
+            checked("cuDeviceGetAttribute", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT), v, attribute, device);
+            return v.get(JAVA_INT, 0);
+        }
+    }
+
+    public long totalMemory(int device) throws CudaException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment v = a.allocate(JAVA_LONG);
+            checked("cuDeviceTotalMem_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT), v, device);
+            return v.get(JAVA_LONG, 0);
+        }
+    }
+
+    public MemorySegment primaryContextRetain(int device) throws CudaException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment c = a.allocate(ADDRESS);
+            checked("cuDevicePrimaryCtxRetain", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT), c, device);
+            return c.get(ADDRESS, 0);
+        }
+    }
+
+    public void primaryContextRelease(int device) throws CudaException {
+        checked("cuDevicePrimaryCtxRelease_v2", FunctionDescriptor.of(JAVA_INT, JAVA_INT), device);
+    }
+
+    public void setCurrentContext(MemorySegment ctx) throws CudaException {
+        checked("cuCtxSetCurrent", FunctionDescriptor.of(JAVA_INT, ADDRESS), ctx);
+    }
+
+    public void synchronize() throws CudaException {
+        checked("cuCtxSynchronize", FunctionDescriptor.of(JAVA_INT));
+    }
+
+    // ------------------------------------------------------------------ memory
+
+    public long memAlloc(long bytes) throws CudaException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment p = a.allocate(JAVA_LONG);
+            checked("cuMemAlloc_v2(" + bytes + " bytes)", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG), p, bytes);
+            return p.get(JAVA_LONG, 0);
+        }
+    }
+
+    public void memFree(long ptr) throws CudaException {
+        checked("cuMemFree_v2", FunctionDescriptor.of(JAVA_INT, JAVA_LONG), ptr);
+    }
+
+    public void memcpyHtoD(long dst, MemorySegment src, long bytes) throws CudaException {
+        checked("cuMemcpyHtoD_v2", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, JAVA_LONG), dst, src, bytes);
+    }
+
+    public void memcpyDtoH(MemorySegment dst, long src, long bytes) throws CudaException {
+        checked("cuMemcpyDtoH_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG), dst, src, bytes);
+    }
+
+    public void memcpyDtoD(long dst, long src, long bytes) throws CudaException {
+        checked("cuMemcpyDtoD_v2", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG), dst, src, bytes);
+    }
+
+    public void memcpyDtoDAsync(long dst, long src, long bytes, MemorySegment stream) throws CudaException {
+        checked("cuMemcpyDtoDAsync_v2", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS), dst, src, bytes, stream);
+    }
+
+    public void memcpyHtoDAsync(long dst, MemorySegment src, long bytes, MemorySegment stream) throws CudaException {
+        checked("cuMemcpyHtoDAsync_v2", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS), dst, src, bytes, stream);
+    }
+
+    public void memcpyDtoHAsync(MemorySegment dst, long src, long bytes, MemorySegment stream) throws CudaException {
+        checked("cuMemcpyDtoHAsync_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG, ADDRESS), dst, src, bytes, stream);
+    }
+
+    public void memsetD8(long dst, byte value, long bytes) throws CudaException {
+        checked("cuMemsetD8_v2", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ValueLayout.JAVA_BYTE, JAVA_LONG), dst, value, bytes);
+    }
+
+    /** Page-locked host memory of {@code bytes}, for asynchronous copies; free with {@link #memFreeHost}. */
+    public MemorySegment memAllocHost(long bytes) throws CudaException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment p = a.allocate(ADDRESS);
+            checked("cuMemAllocHost_v2(" + bytes + " bytes)", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG), p, bytes);
+            return p.get(ADDRESS, 0).reinterpret(bytes);
+        }
+    }
+
+    public void memFreeHost(MemorySegment p) throws CudaException {
+        checked("cuMemFreeHost", FunctionDescriptor.of(JAVA_INT, ADDRESS), p);
+    }
+
+    // ------------------------------------------------------------------ modules and launches
+
+    /**
+     * Loads PTX text; the driver JIT-compiles it. On failure the exception carries the JIT's error log,
+     * which names the PTX line that the driver rejected.
+     */
+    public MemorySegment moduleLoadPtx(String ptx) throws CudaException {
+        try (Arena a = Arena.ofConfined()) {
+            int logSize = 16 << 10;
+            MemorySegment errLog = a.allocate(logSize), infoLog = a.allocate(logSize);
+            // CU_JIT_INFO_LOG_BUFFER = 3, CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES = 4, CU_JIT_ERROR_LOG_BUFFER = 5, …_SIZE_BYTES = 6
+            MemorySegment opts = a.allocateFrom(JAVA_INT, 3, 4, 5, 6);
+            MemorySegment vals = a.allocate(ADDRESS, 4);
+            vals.setAtIndex(ADDRESS, 0, infoLog);
+            vals.setAtIndex(ADDRESS, 1, MemorySegment.ofAddress(logSize));
+            vals.setAtIndex(ADDRESS, 2, errLog);
+            vals.setAtIndex(ADDRESS, 3, MemorySegment.ofAddress(logSize));
+            MemorySegment mod = a.allocate(ADDRESS);
+            int r = call("cuModuleLoadDataEx", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, ADDRESS),
+                    mod, a.allocateFrom(ptx), 4, opts, vals);
+            if (r != 0) {
+                String log = errLog.getString(0);
+                throw new CudaException("cuModuleLoadDataEx", r, errorName(r) + (log.isBlank() ? "" : "; JIT log: " + log.strip()));
+            }
+            return mod.get(ADDRESS, 0);
+        }
+    }
+
+    public MemorySegment moduleFunction(MemorySegment module, String name) throws CudaException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment f = a.allocate(ADDRESS);
+            checked("cuModuleGetFunction(" + name + ")", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS), f, module, a.allocateFrom(name));
+            return f.get(ADDRESS, 0);
+        }
+    }
+
+    public void moduleUnload(MemorySegment module) throws CudaException {
+        checked("cuModuleUnload", FunctionDescriptor.of(JAVA_INT, ADDRESS), module);
+    }
+
+    /** {@code params}: an array of pointers, one per kernel parameter, each pointing at the argument's value. */
+    public void launchKernel(MemorySegment function, int gx, int gy, int gz, int bx, int by, int bz, int sharedBytes,
+                             MemorySegment stream, MemorySegment params) throws CudaException {
+        checked("cuLaunchKernel", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
+                JAVA_INT, ADDRESS, ADDRESS, ADDRESS), function, gx, gy, gz, bx, by, bz, sharedBytes, stream, params, MemorySegment.NULL);
+    }
+
+    // ------------------------------------------------------------------ streams, events, graphs
+
+    public MemorySegment streamCreate() throws CudaException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment s = a.allocate(ADDRESS);
+            checked("cuStreamCreate", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT), s, 1 /* CU_STREAM_NON_BLOCKING */);
+            return s.get(ADDRESS, 0);
+        }
+    }
+
+    public void streamSynchronize(MemorySegment stream) throws CudaException {
+        checked("cuStreamSynchronize", FunctionDescriptor.of(JAVA_INT, ADDRESS), stream);
+    }
+
+    public void streamDestroy(MemorySegment stream) throws CudaException {
+        checked("cuStreamDestroy_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS), stream);
+    }
+
+    public MemorySegment eventCreate() throws CudaException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment e = a.allocate(ADDRESS);
+            checked("cuEventCreate", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT), e, 0);
+            return e.get(ADDRESS, 0);
+        }
+    }
+
+    public void eventRecord(MemorySegment event, MemorySegment stream) throws CudaException {
+        checked("cuEventRecord", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS), event, stream);
+    }
+
+    public void eventSynchronize(MemorySegment event) throws CudaException {
+        checked("cuEventSynchronize", FunctionDescriptor.of(JAVA_INT, ADDRESS), event);
+    }
+
+    /** Milliseconds between two recorded events. */
+    public float eventElapsedMillis(MemorySegment start, MemorySegment end) throws CudaException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment ms = a.allocate(JAVA_FLOAT);
+            checked("cuEventElapsedTime", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS), ms, start, end);
+            return ms.get(JAVA_FLOAT, 0);
+        }
+    }
+
+    public void eventDestroy(MemorySegment event) throws CudaException {
+        checked("cuEventDestroy_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS), event);
+    }
+
+    /** Starts recording the stream's work into a graph (CU_STREAM_CAPTURE_MODE_THREAD_LOCAL). */
+    public void streamBeginCapture(MemorySegment stream) throws CudaException {
+        checked("cuStreamBeginCapture_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT), stream, 1);
+    }
+
+    public MemorySegment streamEndCapture(MemorySegment stream) throws CudaException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment g = a.allocate(ADDRESS);
+            checked("cuStreamEndCapture", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS), stream, g);
+            return g.get(ADDRESS, 0);
+        }
+    }
+
+    public MemorySegment graphInstantiate(MemorySegment graph) throws CudaException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment e = a.allocate(ADDRESS);
+            checked("cuGraphInstantiateWithFlags", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG), e, graph, 0L);
+            return e.get(ADDRESS, 0);
+        }
+    }
+
+    public void graphLaunch(MemorySegment exec, MemorySegment stream) throws CudaException {
+        checked("cuGraphLaunch", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS), exec, stream);
+    }
+
+    public void graphExecDestroy(MemorySegment exec) throws CudaException {
+        checked("cuGraphExecDestroy", FunctionDescriptor.of(JAVA_INT, ADDRESS), exec);
+    }
+
+    public void graphDestroy(MemorySegment graph) throws CudaException {
+        checked("cuGraphDestroy", FunctionDescriptor.of(JAVA_INT, ADDRESS), graph);
+    }
+}
