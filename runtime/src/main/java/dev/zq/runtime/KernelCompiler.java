@@ -1,0 +1,41 @@
+package dev.zq.runtime;
+
+import dev.zq.runtime.internal.PtxTranslator;
+
+import java.lang.reflect.Method;
+import java.util.Arrays;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * Compiles {@link Kernel} methods to PTX with the project's JIT and caches the text per method. The PTX
+ * targets {@code sm_90} (Hopper) with PTX ISA 8.0, which the CUDA 12+ drivers load.
+ */
+public final class KernelCompiler {
+    private final Map<Method, String> cache = new ConcurrentHashMap<>();
+
+    /** The PTX of {@code kernel}; its entry is named {@link #entryName}. */
+    public String ptx(Method kernel) throws KernelCompileException {
+        String cached = cache.get(kernel);
+        if (cached != null) return cached;
+        if (!kernel.isAnnotationPresent(Kernel.class))
+            throw new KernelCompileException(kernel + " is not annotated @Kernel");
+        String ptx = PtxTranslator.translate(kernel, entryName(kernel));
+        cache.putIfAbsent(kernel, ptx);
+        return ptx;
+    }
+
+    /** A PTX-safe entry name: class and method, non-identifier characters replaced. */
+    public static String entryName(Method kernel) {
+        return (kernel.getDeclaringClass().getSimpleName() + "_" + kernel.getName()).replaceAll("[^A-Za-z0-9_]", "_");
+    }
+
+    /** The {@code @Kernel} method {@code name} of {@code owner} (kernels are not overloaded). */
+    public static Method find(Class<?> owner, String name) {
+        Method[] found = Arrays.stream(owner.getDeclaredMethods())
+                .filter(m -> m.getName().equals(name) && m.isAnnotationPresent(Kernel.class)).toArray(Method[]::new);
+        if (found.length != 1)
+            throw new IllegalArgumentException(owner.getName() + " has " + found.length + " @Kernel methods named " + name);
+        return found[0];
+    }
+}

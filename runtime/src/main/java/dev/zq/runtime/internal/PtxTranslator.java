@@ -1,0 +1,812 @@
+package dev.zq.runtime.internal;
+
+import dev.zq.runtime.KernelCompileException;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.lang.classfile.ClassFile;
+import java.lang.classfile.ClassModel;
+import java.lang.classfile.CodeElement;
+import java.lang.classfile.CodeModel;
+import java.lang.classfile.Instruction;
+import java.lang.classfile.Label;
+import java.lang.classfile.MethodModel;
+import java.lang.classfile.Opcode;
+import java.lang.classfile.TypeKind;
+import java.lang.classfile.instruction.ArrayLoadInstruction;
+import java.lang.classfile.instruction.ArrayStoreInstruction;
+import java.lang.classfile.instruction.BranchInstruction;
+import java.lang.classfile.instruction.ConstantInstruction;
+import java.lang.classfile.instruction.ConvertInstruction;
+import java.lang.classfile.instruction.IncrementInstruction;
+import java.lang.classfile.instruction.InvokeInstruction;
+import java.lang.classfile.instruction.LabelTarget;
+import java.lang.classfile.instruction.LineNumber;
+import java.lang.classfile.instruction.LoadInstruction;
+import java.lang.classfile.instruction.NewPrimitiveArrayInstruction;
+import java.lang.classfile.instruction.NopInstruction;
+import java.lang.classfile.instruction.OperatorInstruction;
+import java.lang.classfile.instruction.ReturnInstruction;
+import java.lang.classfile.instruction.StackInstruction;
+import java.lang.classfile.instruction.StoreInstruction;
+import java.lang.constant.ClassDesc;
+import java.lang.constant.MethodTypeDesc;
+import java.lang.reflect.Method;
+import java.lang.reflect.Modifier;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Deque;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Translates a kernel method's bytecode into PTX. The JVM operand stack becomes virtual registers named by
+ * stack depth and type ({@code %f_s2} is the float at depth 2), locals by slot and type; javac's code keeps
+ * types consistent at every merge point, so every path agrees on which register holds what, and ptxas's
+ * register allocator removes the copies. Static calls are inlined (their stack continues at the caller's
+ * depth, their locals get a name prefix). Floating-point operations carry {@code .rn} so ptxas never fuses a
+ * multiply and an add that Java keeps separate: GPU results then equal the CPU reference bit for bit.
+ *
+ * <p>Anything outside the supported subset — objects, fields, exceptions, switches, recursion, double
+ * transcendental functions — is rejected with a {@link KernelCompileException} naming the method, the
+ * bytecode instruction and its source line.
+ */
+public final class PtxTranslator {
+    static final String CTX = "dev/zq/runtime/KernelContext";
+    static final String MATH = "dev/zq/runtime/KernelMath";
+
+    /** What a stack entry or local holds. Buffers and arrays hold 64-bit addresses. */
+    enum Kind {
+        I("s32", "%r_"), J("s64", "%rd_"), F("f32", "%f_"), D("f64", "%fd_"), CTX("", ""),
+        BUF_F32("u64", "%ra_"), BUF_S32("u64", "%ra_"), BUF_S8("u64", "%ra_"), BUF_F16("u64", "%ra_"),
+        SHARED_F32("u64", "%ra_"), SHARED_S32("u64", "%ra_"), LOCAL_F32("u64", "%ra_"), LOCAL_S32("u64", "%ra_");
+
+        final String ptx, prefix;
+
+        Kind(String ptx, String prefix) {
+            this.ptx = ptx;
+            this.prefix = prefix;
+        }
+
+        boolean isAddress() { return ptx.equals("u64"); }
+    }
+
+    /** A stack entry: its kind, and its value when it is a known int constant (array sizes). */
+    record Entry(Kind kind, Integer constant) {}
+
+    /** Abstract machine state at one point: stack kinds and local kinds. */
+    static final class State {
+        final ArrayList<Entry> stack;
+        final Map<Integer, Kind> locals;
+
+        State(ArrayList<Entry> stack, Map<Integer, Kind> locals) {
+            this.stack = stack;
+            this.locals = locals;
+        }
+
+        State copy() { return new State(new ArrayList<>(stack), new HashMap<>(locals)); }
+    }
+
+    private final StringBuilder body = new StringBuilder();
+    private final Map<String, String> registers = new LinkedHashMap<>();   // name → ptx type
+    private final StringBuilder shared = new StringBuilder();
+    private final StringBuilder locals = new StringBuilder();
+    private final Deque<String> callStack = new ArrayDeque<>();
+    private int temps, inlineCount, sharedCount, localArrayCount, predicates;
+    private final Method kernel;
+
+    private PtxTranslator(Method kernel) { this.kernel = kernel; }
+
+    /** PTX text with one {@code .visible .entry} named {@code entryName}. */
+    public static String translate(Method kernel, String entryName) throws KernelCompileException {
+        return new PtxTranslator(kernel).run(entryName);
+    }
+
+    private String run(String entryName) throws KernelCompileException {
+        if (!Modifier.isStatic(kernel.getModifiers()) || kernel.getReturnType() != void.class)
+            throw new KernelCompileException(where() + ": a kernel must be a static void method");
+        Class<?>[] params = kernel.getParameterTypes();
+        if (params.length == 0 || !params[0].getName().equals("dev.zq.runtime.KernelContext"))
+            throw new KernelCompileException(where() + ": a kernel's first parameter must be a KernelContext");
+        StringBuilder sig = new StringBuilder();
+        Map<Integer, Kind> localKinds = new HashMap<>();
+        int slot = 0;
+        StringBuilder prologue = new StringBuilder();
+        for (int i = 0; i < params.length; i++) {
+            Kind k = kindOf(params[i]);
+            localKinds.put(slot, k);
+            if (k != Kind.CTX) {
+                String p = "p_" + i;
+                if (!sig.isEmpty()) sig.append(",\n");
+                sig.append("    .param .").append(k.isAddress() ? "u64" : k.ptx).append(' ').append(p);
+                String reg = reg(k, "l" + slot);
+                if (k.isAddress()) {
+                    prologue.append("    ld.param.u64 ").append(reg).append(", [").append(p).append("];\n");
+                    prologue.append("    cvta.to.global.u64 ").append(reg).append(", ").append(reg).append(";\n");
+                } else {
+                    prologue.append("    ld.param.").append(k.ptx).append(' ').append(reg).append(", [").append(p).append("];\n");
+                }
+            }
+            slot += params[i] == long.class || params[i] == double.class ? 2 : 1;
+        }
+        body.append(prologue);
+        MethodModel mm = methodModel(kernel.getDeclaringClass(), kernel.getName(), MethodTypeDesc.ofDescriptor(descriptor(kernel)));
+        translateBody(mm, kernel.getDeclaringClass(), "", 0, localKinds, null);
+
+        StringBuilder ptx = new StringBuilder();
+        ptx.append("//\n// Generated by zq's JIT from ").append(kernel.getDeclaringClass().getName()).append('.').append(kernel.getName()).append("\n//\n");
+        ptx.append(".version 8.0\n.target sm_90\n.address_size 64\n\n");
+        ptx.append(shared);
+        ptx.append(".visible .entry ").append(entryName).append("(\n").append(sig).append("\n)\n{\n");
+        for (var r : registers.entrySet()) ptx.append("    .reg .").append(r.getValue()).append(' ').append(r.getKey()).append(";\n");
+        if (predicates > 0) ptx.append("    .reg .pred %p<").append(predicates).append(">;\n");
+        ptx.append(locals);
+        ptx.append(body);
+        ptx.append("}\n");
+        return ptx.toString();
+    }
+
+    private String where() { return kernel.getDeclaringClass().getName() + "." + kernel.getName(); }
+
+    static String descriptor(Method m) {
+        StringBuilder b = new StringBuilder("(");
+        for (Class<?> p : m.getParameterTypes()) b.append(p.descriptorString());
+        return b.append(')').append(m.getReturnType().descriptorString()).toString();
+    }
+
+    private Kind kindOf(Class<?> c) throws KernelCompileException {
+        return switch (c.getName()) {
+            case "dev.zq.runtime.KernelContext" -> Kind.CTX;
+            case "dev.zq.runtime.FloatArray" -> Kind.BUF_F32;
+            case "dev.zq.runtime.IntArray" -> Kind.BUF_S32;
+            case "dev.zq.runtime.ByteArray" -> Kind.BUF_S8;
+            case "dev.zq.runtime.HalfArray" -> Kind.BUF_F16;
+            case "int" -> Kind.I;
+            case "long" -> Kind.J;
+            case "float" -> Kind.F;
+            case "double" -> Kind.D;
+            default -> throw new KernelCompileException(where() + ": parameter type " + c.getName()
+                    + " is not supported (buffers: FloatArray, IntArray, ByteArray, HalfArray; scalars: int, long, float, double)");
+        };
+    }
+
+    private static MethodModel methodModel(Class<?> owner, String name, MethodTypeDesc type) throws KernelCompileException {
+        String res = "/" + owner.getName().replace('.', '/') + ".class";
+        try (InputStream in = owner.getResourceAsStream(res)) {
+            if (in == null) throw new KernelCompileException("cannot read the bytecode of " + owner.getName());
+            ClassModel cm = ClassFile.of().parse(in.readAllBytes());
+            for (MethodModel m : cm.methods())
+                if (m.methodName().equalsString(name) && m.methodTypeSymbol().equals(type)) return m;
+            throw new KernelCompileException(owner.getName() + " has no method " + name + type.descriptorString());
+        } catch (IOException e) {
+            throw new KernelCompileException("cannot read the bytecode of " + owner.getName() + ": " + e.getMessage(), e);
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------ registers
+
+    private String reg(Kind k, String suffix) {
+        String name = k.prefix + suffix;
+        registers.putIfAbsent(name, k.ptx);
+        return name;
+    }
+
+    private String temp(String ptxType) {
+        String name = "%t" + (temps++);
+        registers.put(name, ptxType);
+        return name;
+    }
+
+    private String pred() { return "%p" + (predicates++); }
+
+    private void emit(String s) { body.append("    ").append(s).append(";\n"); }
+
+    // ------------------------------------------------------------------------------------------ translation
+
+    /** One method body (the kernel, or an inlined callee). {@code ns} prefixes its locals and labels. */
+    private final class Frame {
+        final MethodModel method;
+        final Class<?> owner;
+        final String ns;
+        final int base;
+        final String returnLabel;   // null for the kernel itself
+        final Map<Label, String> labelNames = new HashMap<>();
+        final Map<Label, State> labelStates = new HashMap<>();
+        int line = -1;
+        Instruction current;
+
+        Frame(MethodModel method, Class<?> owner, String ns, int base, String returnLabel) {
+            this.method = method;
+            this.owner = owner;
+            this.ns = ns;
+            this.base = base;
+            this.returnLabel = returnLabel;
+        }
+
+        String label(Label l) { return labelNames.computeIfAbsent(l, k -> "L" + ns + labelNames.size()); }
+
+        KernelCompileException fail(String what) {
+            return new KernelCompileException(owner.getName() + "." + method.methodName().stringValue() + ": " + what
+                    + (current == null ? "" : " (bytecode " + current.opcode().name().toLowerCase() + ")")
+                    + (line >= 0 ? " at line " + line : ""));
+        }
+    }
+
+    private void translateBody(MethodModel mm, Class<?> owner, String ns, int base, Map<Integer, Kind> localKinds,
+                               String returnLabel) throws KernelCompileException {
+        String id = owner.getName() + "." + mm.methodName().stringValue() + mm.methodType().stringValue();
+        if (callStack.contains(id)) throw new KernelCompileException(where() + ": recursive call to " + id + " cannot be inlined");
+        if (callStack.size() > 16) throw new KernelCompileException(where() + ": calls nested deeper than 16");
+        callStack.push(id);
+        CodeModel code = mm.code().orElseThrow(() -> new KernelCompileException(id + " has no code (abstract or native)"));
+        Frame f = new Frame(mm, owner, ns, base, returnLabel);
+        State s = new State(new ArrayList<>(), new HashMap<>(localKinds));
+        for (int i = 0; i < base; i++) s.stack.add(null);   // the caller's entries below us, never touched
+        boolean reachable = true;
+        for (CodeElement e : code) {
+            switch (e) {
+                case LineNumber ln -> f.line = ln.line();
+                case LabelTarget lt -> {
+                    State recorded = f.labelStates.get(lt.label());
+                    if (reachable) {
+                        if (recorded == null) f.labelStates.put(lt.label(), s.copy());
+                    } else if (recorded != null) {
+                        s = recorded.copy();
+                        reachable = true;
+                    }
+                    body.append(f.label(lt.label())).append(":\n");
+                }
+                case Instruction ins -> {
+                    if (!reachable) continue;
+                    f.current = ins;
+                    reachable = instruction(f, s, ins);
+                }
+                default -> { }
+            }
+        }
+        callStack.pop();
+    }
+
+    /** Translates one instruction; returns false when control cannot fall through it. */
+    private boolean instruction(Frame f, State s, Instruction ins) throws KernelCompileException {
+        ArrayList<Entry> st = s.stack;
+        switch (ins) {
+            case NopInstruction n -> { }
+            case ConstantInstruction c -> pushConstant(f, st, c.constantValue());
+            case LoadInstruction l -> {
+                Kind k = l.typeKind() == TypeKind.REFERENCE ? s.locals.get(l.slot()) : primitive(f, l.typeKind());
+                if (k == null) throw f.fail("load of local " + l.slot() + " before anything was stored in it");
+                push(st, k, null);
+                if (k != Kind.CTX) emit("mov." + movType(k) + " " + top(st) + ", " + reg(k, f.ns + "l" + l.slot()));
+            }
+            case StoreInstruction sto -> {
+                Entry e = pop(f, st);
+                Kind k = sto.typeKind() == TypeKind.REFERENCE ? e.kind() : primitive(f, sto.typeKind());
+                s.locals.put(sto.slot(), k);
+                if (k != Kind.CTX) emit("mov." + movType(k) + " " + reg(k, f.ns + "l" + sto.slot()) + ", " + at(e.kind(), st.size()));
+            }
+            case IncrementInstruction inc -> {
+                String r = reg(Kind.I, f.ns + "l" + inc.slot());
+                emit("add.s32 " + r + ", " + r + ", " + inc.constant());
+            }
+            case OperatorInstruction op -> operator(f, st, op);
+            case ConvertInstruction cv -> convert(f, st, cv);
+            case StackInstruction si -> stackOp(f, st, si);
+            case BranchInstruction br -> {
+                return branch(f, s, br);
+            }
+            case ReturnInstruction r -> {
+                if (f.returnLabel == null) {
+                    if (r.typeKind() != TypeKind.VOID) throw f.fail("a kernel returns nothing");
+                    emit("ret");
+                } else {
+                    if (r.typeKind() != TypeKind.VOID) {
+                        Entry e = pop(f, st);
+                        String from = at(e.kind(), st.size()), to = reg(e.kind(), "s" + f.base);
+                        if (!from.equals(to)) emit("mov." + movType(e.kind()) + " " + to + ", " + from);
+                    }
+                    emit("bra.uni " + f.returnLabel);
+                }
+                return false;
+            }
+            case ArrayLoadInstruction al -> arrayLoad(f, st, al.typeKind());
+            case ArrayStoreInstruction as -> arrayStore(f, st, as.typeKind());
+            case NewPrimitiveArrayInstruction na -> {
+                Entry size = pop(f, st);
+                if (size.constant() == null) throw f.fail("a local array needs a constant size");
+                Kind k = switch (na.typeKind()) {
+                    case FLOAT -> Kind.LOCAL_F32;
+                    case INT -> Kind.LOCAL_S32;
+                    default -> throw f.fail("local arrays of " + na.typeKind() + " are not supported");
+                };
+                String name = "loc" + (localArrayCount++);
+                locals.append("    .local .align 16 .b8 ").append(name).append('[').append(4L * size.constant()).append("];\n");
+                push(st, k, null);
+                emit("mov.u64 " + top(st) + ", " + name);
+            }
+            case InvokeInstruction inv -> invoke(f, st, inv);
+            default -> throw f.fail("unsupported instruction");
+        }
+        return true;
+    }
+
+    private Kind primitive(Frame f, TypeKind t) throws KernelCompileException {
+        return switch (t) {
+            case INT, BOOLEAN, BYTE, CHAR, SHORT -> Kind.I;
+            case LONG -> Kind.J;
+            case FLOAT -> Kind.F;
+            case DOUBLE -> Kind.D;
+            default -> throw f.fail("type " + t + " is not supported here");
+        };
+    }
+
+    private static String movType(Kind k) {
+        return switch (k) {
+            case I -> "s32";
+            case J -> "s64";
+            case F -> "f32";
+            case D -> "f64";
+            default -> "u64";
+        };
+    }
+
+    private void push(ArrayList<Entry> st, Kind k, Integer constant) { st.add(new Entry(k, constant)); }
+
+    private Entry pop(Frame f, ArrayList<Entry> st) throws KernelCompileException {
+        if (st.size() <= f.base || st.getLast() == null) throw f.fail("operand stack underflow");
+        return st.removeLast();
+    }
+
+    /** Register of the entry at the top of the stack. */
+    private String top(ArrayList<Entry> st) { return at(st.getLast().kind(), st.size() - 1); }
+
+    private String at(Kind k, int depth) { return reg(k, "s" + depth); }
+
+    private void pushConstant(Frame f, ArrayList<Entry> st, Object v) throws KernelCompileException {
+        switch (v) {
+            case Integer i -> { push(st, Kind.I, i); emit("mov.s32 " + top(st) + ", " + i); }
+            case Long l -> { push(st, Kind.J, null); emit("mov.s64 " + top(st) + ", " + l); }
+            case Float x -> { push(st, Kind.F, null); emit("mov.f32 " + top(st) + ", " + String.format("0f%08X", Float.floatToRawIntBits(x))); }
+            case Double d -> { push(st, Kind.D, null); emit("mov.f64 " + top(st) + ", " + String.format("0d%016X", Double.doubleToRawLongBits(d))); }
+            case null -> throw f.fail("null references are not supported");
+            default -> throw f.fail("constant " + v + " of type " + v.getClass().getSimpleName() + " is not supported");
+        }
+    }
+
+    private void operator(Frame f, ArrayList<Entry> st, OperatorInstruction op) throws KernelCompileException {
+        Opcode o = op.opcode();
+        switch (o) {
+            case INEG, LNEG, FNEG, DNEG -> {
+                Entry a = pop(f, st);
+                push(st, a.kind(), null);
+                emit("neg." + a.kind().ptx + " " + top(st) + ", " + top(st));
+                return;
+            }
+            case LCMP, FCMPL, FCMPG, DCMPL, DCMPG -> {
+                Entry b = pop(f, st), a = pop(f, st);
+                String ra = at(a.kind(), st.size()), rb = at(b.kind(), st.size() + 1);
+                String t = a.kind().ptx, lt = temp("s32"), gt = temp("s32");
+                // set.* writes -1 (all ones) for true: (a<b ? -1 : 0) − (a>b ? -1 : 0) is Java's -1/0/1.
+                // fcmpl treats NaN as less (ltu), fcmpg as greater (gtu).
+                String ltOp = o == Opcode.FCMPL || o == Opcode.DCMPL ? "ltu" : "lt";
+                String gtOp = o == Opcode.FCMPG || o == Opcode.DCMPG ? "gtu" : "gt";
+                emit("set." + ltOp + ".s32." + t + " " + lt + ", " + ra + ", " + rb);
+                emit("set." + gtOp + ".s32." + t + " " + gt + ", " + ra + ", " + rb);
+                push(st, Kind.I, null);
+                emit("sub.s32 " + top(st) + ", " + lt + ", " + gt);
+                return;
+            }
+            case ARRAYLENGTH -> throw f.fail("array length is not available on the GPU; pass sizes as int parameters");
+            default -> { }
+        }
+        Entry b = pop(f, st), a = pop(f, st);
+        Kind k = a.kind();
+        String ra = at(k, st.size()), rb = at(b.kind(), st.size() + 1);
+        push(st, k, null);
+        String d = top(st), t = k.ptx;
+        boolean fp = k == Kind.F || k == Kind.D;
+        String bits = k == Kind.J ? "b64" : "b32";
+        switch (o) {
+            case IADD, LADD, FADD, DADD -> emit("add" + (fp ? ".rn." : ".") + t + " " + d + ", " + ra + ", " + rb);
+            case ISUB, LSUB, FSUB, DSUB -> emit("sub" + (fp ? ".rn." : ".") + t + " " + d + ", " + ra + ", " + rb);
+            case IMUL, LMUL -> emit("mul.lo." + t + " " + d + ", " + ra + ", " + rb);
+            case FMUL, DMUL -> emit("mul.rn." + t + " " + d + ", " + ra + ", " + rb);
+            case FDIV, DDIV -> emit("div.rn." + t + " " + d + ", " + ra + ", " + rb);
+            case IDIV, LDIV -> emit("div." + t + " " + d + ", " + ra + ", " + rb);
+            case IREM, LREM -> emit("rem." + t + " " + d + ", " + ra + ", " + rb);
+            case IAND, LAND -> emit("and." + bits + " " + d + ", " + ra + ", " + rb);
+            case IOR, LOR -> emit("or." + bits + " " + d + ", " + ra + ", " + rb);
+            case IXOR, LXOR -> emit("xor." + bits + " " + d + ", " + ra + ", " + rb);
+            case ISHL, LSHL, ISHR, LSHR, IUSHR, LUSHR -> {
+                // Java uses the low 5 (int) or 6 (long) bits of the count; PTX clamps instead.
+                String n = temp("b32");
+                emit("and.b32 " + n + ", " + rb + ", " + (k == Kind.J ? 63 : 31));
+                String opName = switch (o) {
+                    case ISHL, LSHL -> "shl." + bits;
+                    case ISHR, LSHR -> "shr." + t;
+                    default -> "shr." + (k == Kind.J ? "u64" : "u32");
+                };
+                emit(opName + " " + d + ", " + ra + ", " + n);
+            }
+            case FREM, DREM -> throw f.fail("floating-point remainder is not supported");
+            default -> throw f.fail("unsupported operator");
+        }
+    }
+
+    private void convert(Frame f, ArrayList<Entry> st, ConvertInstruction cv) throws KernelCompileException {
+        Entry a = pop(f, st);
+        String from = at(a.kind(), st.size());
+        Kind to = switch (cv.toType()) {
+            case INT, BYTE, SHORT, CHAR -> Kind.I;
+            case LONG -> Kind.J;
+            case FLOAT -> Kind.F;
+            case DOUBLE -> Kind.D;
+            default -> throw f.fail("conversion to " + cv.toType());
+        };
+        push(st, to, null);
+        String d = top(st);
+        String instr = switch (cv.opcode()) {
+            case I2L -> "cvt.s64.s32";
+            case I2F -> "cvt.rn.f32.s32";
+            case I2D -> "cvt.rn.f64.s32";
+            case L2I -> "cvt.u32.u64";
+            case L2F -> "cvt.rn.f32.s64";
+            case L2D -> "cvt.rn.f64.s64";
+            case F2I -> "cvt.rzi.s32.f32";   // saturating, NaN → 0: Java's semantics
+            case F2L -> "cvt.rzi.s64.f32";
+            case F2D -> "cvt.f64.f32";
+            case D2I -> "cvt.rzi.s32.f64";
+            case D2L -> "cvt.rzi.s64.f64";
+            case D2F -> "cvt.rn.f32.f64";
+            case I2B -> "cvt.s32.s8";
+            case I2S -> "cvt.s32.s16";
+            case I2C -> "cvt.u32.u16";
+            default -> throw f.fail("unsupported conversion");
+        };
+        emit(instr + " " + d + ", " + from);
+    }
+
+    private void stackOp(Frame f, ArrayList<Entry> st, StackInstruction si) throws KernelCompileException {
+        switch (si.opcode()) {
+            case POP -> pop(f, st);
+            case POP2 -> {
+                Entry e = pop(f, st);
+                if (e.kind() != Kind.J && e.kind() != Kind.D) pop(f, st);
+            }
+            case DUP -> {
+                Entry e = st.getLast();
+                String from = top(st);
+                push(st, e.kind(), e.constant());
+                if (e.kind() != Kind.CTX) emit("mov." + movType(e.kind()) + " " + top(st) + ", " + from);
+            }
+            case DUP2 -> {
+                Entry e = st.getLast();
+                if (e.kind() == Kind.J || e.kind() == Kind.D) {
+                    String from = top(st);
+                    push(st, e.kind(), null);
+                    emit("mov." + movType(e.kind()) + " " + top(st) + ", " + from);
+                } else {
+                    Entry e1 = st.get(st.size() - 2);
+                    int d = st.size();
+                    push(st, e1.kind(), e1.constant());
+                    push(st, e.kind(), e.constant());
+                    if (e1.kind() != Kind.CTX) emit("mov." + movType(e1.kind()) + " " + at(e1.kind(), d) + ", " + at(e1.kind(), d - 2));
+                    if (e.kind() != Kind.CTX) emit("mov." + movType(e.kind()) + " " + at(e.kind(), d + 1) + ", " + at(e.kind(), d - 1));
+                }
+            }
+            case DUP_X1 -> {
+                // ..., b, a → ..., a, b, a
+                Entry a = pop(f, st), b = pop(f, st);
+                int d = st.size();
+                String ta = temp(a.kind().ptx.isEmpty() ? "u64" : a.kind().ptx);
+                emit("mov." + movType(a.kind()) + " " + ta + ", " + at(a.kind(), d + 1));
+                emit("mov." + movType(b.kind()) + " " + at(b.kind(), d + 1) + ", " + at(b.kind(), d));
+                emit("mov." + movType(a.kind()) + " " + at(a.kind(), d) + ", " + ta);
+                emit("mov." + movType(a.kind()) + " " + at(a.kind(), d + 2) + ", " + ta);
+                push(st, a.kind(), null);
+                push(st, b.kind(), null);
+                push(st, a.kind(), null);
+            }
+            case SWAP -> {
+                Entry a = pop(f, st), b = pop(f, st);
+                int d = st.size();
+                String ta = temp(a.kind().ptx);
+                emit("mov." + movType(a.kind()) + " " + ta + ", " + at(a.kind(), d + 1));
+                emit("mov." + movType(b.kind()) + " " + at(b.kind(), d + 1) + ", " + at(b.kind(), d));
+                emit("mov." + movType(a.kind()) + " " + at(a.kind(), d) + ", " + ta);
+                push(st, a.kind(), null);
+                push(st, b.kind(), null);
+            }
+            default -> throw f.fail("unsupported stack manipulation");
+        }
+    }
+
+    private boolean branch(Frame f, State s, BranchInstruction br) throws KernelCompileException {
+        ArrayList<Entry> st = s.stack;
+        Opcode o = br.opcode();
+        String target = f.label(br.target());
+        if (o == Opcode.GOTO || o == Opcode.GOTO_W) {
+            f.labelStates.putIfAbsent(br.target(), s.copy());
+            emit("bra.uni " + target);
+            return false;
+        }
+        String p = pred();
+        switch (o) {
+            case IFEQ, IFNE, IFLT, IFGE, IFGT, IFLE -> {
+                Entry a = pop(f, st);
+                emit("setp." + cmp(o) + ".s32 " + p + ", " + at(a.kind(), st.size()) + ", 0");
+            }
+            case IF_ICMPEQ, IF_ICMPNE, IF_ICMPLT, IF_ICMPGE, IF_ICMPGT, IF_ICMPLE -> {
+                Entry b = pop(f, st), a = pop(f, st);
+                emit("setp." + cmp(o) + ".s32 " + p + ", " + at(a.kind(), st.size()) + ", " + at(b.kind(), st.size() + 1));
+            }
+            default -> throw f.fail("references cannot be compared on the GPU");
+        }
+        f.labelStates.putIfAbsent(br.target(), s.copy());
+        emit("@" + p + " bra " + target);
+        return true;
+    }
+
+    private static String cmp(Opcode o) {
+        return switch (o) {
+            case IFEQ, IF_ICMPEQ -> "eq";
+            case IFNE, IF_ICMPNE -> "ne";
+            case IFLT, IF_ICMPLT -> "lt";
+            case IFGE, IF_ICMPGE -> "ge";
+            case IFGT, IF_ICMPGT -> "gt";
+            default -> "le";
+        };
+    }
+
+    /** Address of element {@code index} of the array/buffer at {@code base}: base + index·size. */
+    private String address(String base, String index, int size) {
+        String a = temp("u64");
+        emit("mul.wide.s32 " + a + ", " + index + ", " + size);
+        emit("add.s64 " + a + ", " + base + ", " + a);
+        return a;
+    }
+
+    private void arrayLoad(Frame f, ArrayList<Entry> st, TypeKind t) throws KernelCompileException {
+        Entry idx = pop(f, st), arr = pop(f, st);
+        String space = space(f, arr.kind());
+        String addr = address(at(arr.kind(), st.size()), at(idx.kind(), st.size() + 1), 4);
+        Kind k = t == TypeKind.FLOAT ? Kind.F : Kind.I;
+        push(st, k, null);
+        emit("ld." + space + "." + k.ptx + " " + top(st) + ", [" + addr + "]");
+    }
+
+    private void arrayStore(Frame f, ArrayList<Entry> st, TypeKind t) throws KernelCompileException {
+        Entry v = pop(f, st), idx = pop(f, st), arr = pop(f, st);
+        String space = space(f, arr.kind());
+        String addr = address(at(arr.kind(), st.size()), at(idx.kind(), st.size() + 1), 4);
+        emit("st." + space + "." + v.kind().ptx + " [" + addr + "], " + at(v.kind(), st.size() + 2));
+    }
+
+    private static String space(Frame f, Kind k) throws KernelCompileException {
+        return switch (k) {
+            case SHARED_F32, SHARED_S32 -> "shared";
+            case LOCAL_F32, LOCAL_S32 -> "local";
+            default -> throw f.fail("this array is not a shared or local array (" + k + ")");
+        };
+    }
+
+    private void invoke(Frame f, ArrayList<Entry> st, InvokeInstruction inv) throws KernelCompileException {
+        String owner = inv.owner().asInternalName(), name = inv.name().stringValue();
+        MethodTypeDesc type = inv.typeSymbol();
+        switch (owner) {
+            case CTX -> context(f, st, name, type);
+            case "dev/zq/runtime/FloatArray", "dev/zq/runtime/IntArray", "dev/zq/runtime/ByteArray", "dev/zq/runtime/HalfArray" ->
+                    buffer(f, st, name);
+            case "java/lang/Math", "java/lang/StrictMath", MATH -> math(f, st, owner, name, type);
+            case "java/lang/Float" -> floatBits(f, st, name);
+            default -> {
+                if (inv.opcode() != Opcode.INVOKESTATIC) throw f.fail("call to " + owner + "." + name + " is not a static method");
+                inline(f, st, owner, name, type);
+            }
+        }
+    }
+
+    private void context(Frame f, ArrayList<Entry> st, String name, MethodTypeDesc type) throws KernelCompileException {
+        List<Entry> args = new ArrayList<>();
+        for (int i = 0; i < type.parameterCount(); i++) args.addFirst(pop(f, st));
+        Entry ctx = pop(f, st);
+        if (ctx.kind() != Kind.CTX) throw f.fail("KernelContext call on something else");
+        int d = st.size();
+        switch (name) {
+            case "globalIdx", "globalIdy" -> {
+                char ax = name.charAt(name.length() - 1) == 'x' ? 'x' : 'y';
+                String c = temp("s32"), n = temp("s32"), t = temp("s32");
+                emit("mov.u32 " + c + ", %ctaid." + ax);
+                emit("mov.u32 " + n + ", %ntid." + ax);
+                emit("mov.u32 " + t + ", %tid." + ax);
+                push(st, Kind.I, null);
+                emit("mad.lo.s32 " + top(st) + ", " + c + ", " + n + ", " + t);
+            }
+            case "localIdx", "localIdy", "groupIdx", "groupIdy", "localSizeX", "localSizeY", "numGroupsX", "numGroupsY", "laneId" -> {
+                String special = switch (name) {
+                    case "localIdx" -> "%tid.x";
+                    case "localIdy" -> "%tid.y";
+                    case "groupIdx" -> "%ctaid.x";
+                    case "groupIdy" -> "%ctaid.y";
+                    case "localSizeX" -> "%ntid.x";
+                    case "localSizeY" -> "%ntid.y";
+                    case "numGroupsX" -> "%nctaid.x";
+                    case "numGroupsY" -> "%nctaid.y";
+                    default -> "%laneid";
+                };
+                push(st, Kind.I, null);
+                emit("mov.u32 " + top(st) + ", " + special);
+            }
+            case "globalSizeX" -> {
+                String a = temp("s32"), b = temp("s32");
+                emit("mov.u32 " + a + ", %ntid.x");
+                emit("mov.u32 " + b + ", %nctaid.x");
+                push(st, Kind.I, null);
+                emit("mul.lo.s32 " + top(st) + ", " + a + ", " + b);
+            }
+            case "barrier" -> emit("bar.sync 0");
+            case "allocateFloatShared", "allocateIntShared" -> {
+                Integer n = args.getFirst().constant();
+                if (n == null || n <= 0) throw f.fail(name + " needs a positive constant size");
+                boolean fl = name.contains("Float");
+                String sym = "shared" + (sharedCount++);
+                shared.append(".shared .align 16 .").append(fl ? "f32" : "s32").append(' ').append(sym).append('[').append(n).append("];\n");
+                push(st, fl ? Kind.SHARED_F32 : Kind.SHARED_S32, null);
+                emit("mov.u64 " + top(st) + ", " + sym);
+            }
+            case "shflXor" -> {
+                Entry v = args.get(0);
+                String r = temp("b32");
+                if (v.kind() == Kind.F) emit("mov.b32 " + r + ", " + at(Kind.F, d + 1));
+                else emit("mov.b32 " + r + ", " + at(Kind.I, d + 1));
+                emit("shfl.sync.bfly.b32 " + r + ", " + r + ", " + at(Kind.I, d + 2) + ", 31, 0xffffffff");
+                push(st, v.kind(), null);
+                emit("mov.b32 " + top(st) + ", " + r);
+            }
+            case "atomicAdd" -> {
+                Entry buf = args.get(0);
+                Kind vk = args.get(2).kind();
+                String addr = address(at(buf.kind(), d + 1), at(Kind.I, d + 2), 4);
+                String val = at(vk, d + 3);
+                push(st, vk, null);
+                emit("atom.global.add." + (vk == Kind.F ? "f32" : "s32") + " " + top(st) + ", [" + addr + "], " + val);
+            }
+            default -> throw f.fail("KernelContext." + name + " is not supported on the GPU");
+        }
+    }
+
+    private void buffer(Frame f, ArrayList<Entry> st, String name) throws KernelCompileException {
+        switch (name) {
+            case "get" -> {
+                Entry idx = pop(f, st), buf = pop(f, st);
+                int d = st.size();
+                Kind bk = buf.kind();
+                String addr = address(at(bk, d), at(idx.kind(), d + 1), elementSize(f, bk));
+                switch (bk) {
+                    case BUF_F32 -> { push(st, Kind.F, null); emit("ld.global.f32 " + top(st) + ", [" + addr + "]"); }
+                    case BUF_S32 -> { push(st, Kind.I, null); emit("ld.global.s32 " + top(st) + ", [" + addr + "]"); }
+                    case BUF_S8 -> { push(st, Kind.I, null); emit("ld.global.s8 " + top(st) + ", [" + addr + "]"); }
+                    case BUF_F16 -> {
+                        String h = temp("b16");
+                        emit("ld.global.b16 " + h + ", [" + addr + "]");
+                        push(st, Kind.F, null);
+                        emit("cvt.f32.f16 " + top(st) + ", " + h);
+                    }
+                    default -> throw f.fail("get on " + bk);
+                }
+            }
+            case "set" -> {
+                Entry v = pop(f, st), idx = pop(f, st), buf = pop(f, st);
+                int d = st.size();
+                Kind bk = buf.kind();
+                String addr = address(at(bk, d), at(idx.kind(), d + 1), elementSize(f, bk));
+                String val = at(v.kind(), d + 2);
+                switch (bk) {
+                    case BUF_F32 -> emit("st.global.f32 [" + addr + "], " + val);
+                    case BUF_S32 -> emit("st.global.s32 [" + addr + "], " + val);
+                    case BUF_S8 -> emit("st.global.s8 [" + addr + "], " + val);
+                    case BUF_F16 -> {
+                        String h = temp("b16");
+                        emit("cvt.rn.f16.f32 " + h + ", " + val);
+                        emit("st.global.b16 [" + addr + "], " + h);
+                    }
+                    default -> throw f.fail("set on " + bk);
+                }
+            }
+            default -> throw f.fail("buffer method " + name + " is not available on the GPU");
+        }
+    }
+
+    private static int elementSize(Frame f, Kind k) throws KernelCompileException {
+        return switch (k) {
+            case BUF_F32, BUF_S32 -> 4;
+            case BUF_S8 -> 1;
+            case BUF_F16 -> 2;
+            default -> throw f.fail("not a buffer: " + k);
+        };
+    }
+
+    private void math(Frame f, ArrayList<Entry> st, String owner, String name, MethodTypeDesc type) throws KernelCompileException {
+        int n = type.parameterCount();
+        List<Entry> args = new ArrayList<>();
+        for (int i = 0; i < n; i++) args.addFirst(pop(f, st));
+        int d = st.size();
+        Kind k = args.getFirst().kind();
+        String a = at(k, d), b = n > 1 ? at(args.get(1).kind(), d + 1) : null, c = n > 2 ? at(args.get(2).kind(), d + 2) : null;
+        String t = k.ptx;
+        Kind result = primitive(f, TypeKind.from(type.returnType()));
+        push(st, result, null);
+        String r = top(st);
+        boolean fp = k == Kind.F || k == Kind.D;
+        switch (name) {
+            case "sqrt" -> emit("sqrt.rn." + t + " " + r + ", " + a);
+            case "abs" -> emit("abs." + t + " " + r + ", " + a);
+            case "max" -> emit("max" + (k == Kind.F ? ".NaN." : ".") + t + " " + r + ", " + a + ", " + b);
+            case "min" -> emit("min" + (k == Kind.F ? ".NaN." : ".") + t + " " + r + ", " + a + ", " + b);
+            case "fma" -> emit("fma.rn." + t + " " + r + ", " + a + ", " + b + ", " + c);
+            case "rsqrt" -> emit("rsqrt.approx.f32 " + r + ", " + a);
+            case "exp" -> {
+                if (!owner.equals(MATH) || k != Kind.F)
+                    throw f.fail("Math.exp works in double, which the GPU has no fast instruction for: use KernelMath.exp(float)");
+                // e^x = 2^j · e^r with j = round(x·log2 e) and r = x − j·ln 2 (ln 2 split in two for accuracy).
+                String j = temp("f32"), rr = temp("f32"), e1 = temp("f32"), e2 = temp("f32");
+                emit("mul.rn.f32 " + j + ", " + a + ", 0f3FB8AA3B");
+                emit("cvt.rni.f32.f32 " + j + ", " + j);
+                emit("fma.rn.f32 " + rr + ", " + j + ", 0fBF317200, " + a);
+                emit("fma.rn.f32 " + rr + ", " + j + ", 0fB5BFBE8E, " + rr);
+                emit("mul.rn.f32 " + rr + ", " + rr + ", 0f3FB8AA3B");
+                emit("ex2.approx.f32 " + e1 + ", " + rr);
+                emit("ex2.approx.f32 " + e2 + ", " + j);
+                emit("mul.rn.f32 " + r + ", " + e1 + ", " + e2);
+            }
+            default -> throw f.fail(owner.replace('/', '.') + "." + name + " is not supported on the GPU");
+        }
+    }
+
+    private void floatBits(Frame f, ArrayList<Entry> st, String name) throws KernelCompileException {
+        Entry a = pop(f, st);
+        int d = st.size();
+        switch (name) {
+            case "floatToRawIntBits", "floatToIntBits" -> {
+                if (name.equals("floatToIntBits")) throw f.fail("use Float.floatToRawIntBits (NaN canonicalisation is not implemented)");
+                push(st, Kind.I, null);
+                emit("mov.b32 " + top(st) + ", " + at(a.kind(), d));
+            }
+            case "intBitsToFloat" -> {
+                push(st, Kind.F, null);
+                emit("mov.b32 " + top(st) + ", " + at(a.kind(), d));
+            }
+            default -> throw f.fail("Float." + name + " is not supported on the GPU");
+        }
+    }
+
+    private void inline(Frame f, ArrayList<Entry> st, String owner, String name, MethodTypeDesc type) throws KernelCompileException {
+        Class<?> cls;
+        try {
+            cls = Class.forName(owner.replace('/', '.'), false, f.owner.getClassLoader());
+        } catch (ClassNotFoundException e) {
+            throw f.fail("cannot load " + owner + " to inline " + name);
+        }
+        MethodModel callee = methodModel(cls, name, type);
+        if ((callee.flags().flagsMask() & ClassFile.ACC_STATIC) == 0) throw f.fail(name + " is not static");
+        int n = type.parameterCount();
+        int base = st.size() - n;
+        String ns = "c" + (++inlineCount) + "_";
+        Map<Integer, Kind> calleeLocals = new HashMap<>();
+        int slot = 0;
+        for (int i = 0; i < n; i++) {
+            Entry e = st.get(base + i);
+            calleeLocals.put(slot, e.kind());
+            if (e.kind() != Kind.CTX) emit("mov." + movType(e.kind()) + " " + reg(e.kind(), ns + "l" + slot) + ", " + at(e.kind(), base + i));
+            ClassDesc p = type.parameterType(i);
+            slot += p.descriptorString().equals("J") || p.descriptorString().equals("D") ? 2 : 1;
+        }
+        for (int i = 0; i < n; i++) st.removeLast();
+        String ret = "L" + ns + "ret";
+        translateBody(callee, cls, ns, base, calleeLocals, ret);
+        body.append(ret).append(":\n");
+        if (!type.returnType().descriptorString().equals("V")) push(st, primitive(f, TypeKind.from(type.returnType())), null);
+    }
+}

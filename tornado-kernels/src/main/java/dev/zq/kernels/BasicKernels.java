@@ -1,0 +1,76 @@
+package dev.zq.kernels;
+
+import dev.zq.runtime.ByteArray;
+import dev.zq.runtime.FloatArray;
+import dev.zq.runtime.HalfArray;
+import dev.zq.runtime.IntArray;
+import dev.zq.runtime.Kernel;
+import dev.zq.runtime.KernelContext;
+
+/** Element-wise kernels: one thread per element, a bounds check for the last block. */
+public final class BasicKernels {
+    private BasicKernels() {}
+
+    @Kernel
+    public static void vectorAdd(KernelContext ctx, FloatArray a, FloatArray b, FloatArray c, int n) {
+        int i = ctx.globalIdx();
+        if (i < n) c.set(i, a.get(i) + b.get(i));
+    }
+
+    /** y = alpha·x + y (separate multiply and add, as Java computes it). */
+    @Kernel
+    public static void saxpy(KernelContext ctx, float alpha, FloatArray x, FloatArray y, int n) {
+        int i = ctx.globalIdx();
+        if (i < n) y.set(i, alpha * x.get(i) + y.get(i));
+    }
+
+    /** A grid-stride copy: each thread moves every {@code globalSize}-th element (the bandwidth probe). */
+    @Kernel
+    public static void copy(KernelContext ctx, FloatArray src, FloatArray dst, int n) {
+        for (int i = ctx.globalIdx(); i < n; i += ctx.globalSizeX()) dst.set(i, src.get(i));
+    }
+
+    /** Leaky-ReLU with a clamp: branches, a helper call that the JIT inlines, int/float conversions. */
+    @Kernel
+    public static void clampedLeakyRelu(KernelContext ctx, FloatArray x, FloatArray y, float slope, float limit, int n) {
+        int i = ctx.globalIdx();
+        if (i >= n) return;
+        float v = x.get(i);
+        v = v < 0 ? v * slope : v;
+        y.set(i, clamp(v, -limit, limit));
+    }
+
+    static float clamp(float v, float lo, float hi) {
+        return Math.max(lo, Math.min(hi, v));
+    }
+
+    /** Integer arithmetic and shifts: a hash of the index (checks Java's shift and overflow semantics). */
+    @Kernel
+    public static void hashIndex(KernelContext ctx, IntArray out, int seed, int n) {
+        int i = ctx.globalIdx();
+        if (i >= n) return;
+        int h = i * 0x9E3779B1 + seed;
+        h ^= h >>> 16;
+        h *= 0x85EBCA6B;
+        h ^= h >> 13;
+        h = (h << 3) - (h >>> 29) + (int) ((long) h * 0x2545F491L >>> 32);
+        out.set(i, h % 1000 + i / 7);
+    }
+
+    /** F32 → F16 → F32 round trip through a half-precision buffer. */
+    @Kernel
+    public static void toHalf(KernelContext ctx, FloatArray x, HalfArray h, int n) {
+        int i = ctx.globalIdx();
+        if (i < n) h.set(i, x.get(i));
+    }
+
+    /** INT8 dot product of row {@code row} of a [rows, k] matrix with a vector, one thread per row. */
+    @Kernel
+    public static void int8RowDot(KernelContext ctx, ByteArray m, ByteArray v, IntArray out, int rows, int k) {
+        int row = ctx.globalIdx();
+        if (row >= rows) return;
+        int acc = 0;
+        for (int j = 0; j < k; j++) acc += m.get(row * k + j) * v.get(j);
+        out.set(row, acc);
+    }
+}

@@ -1,0 +1,67 @@
+package dev.zq.kernels;
+
+import dev.zq.runtime.ByteArray;
+import dev.zq.runtime.FloatArray;
+import dev.zq.runtime.Kernel;
+import dev.zq.runtime.KernelContext;
+
+/** Block-level reductions: shared memory with barriers, and warp shuffles. */
+public final class ReductionKernels {
+    private ReductionKernels() {}
+
+    /** Sum of each block's 256 elements by a tree in shared memory; block b writes partial[b]. */
+    @Kernel
+    public static void blockSum(KernelContext ctx, FloatArray x, FloatArray partial, int n) {
+        float[] s = ctx.allocateFloatShared(256);
+        int t = ctx.localIdx(), i = ctx.globalIdx();
+        s[t] = i < n ? x.get(i) : 0f;
+        ctx.barrier();
+        for (int stride = 128; stride > 0; stride >>= 1) {
+            if (t < stride) s[t] = s[t] + s[t + stride];
+            ctx.barrier();
+        }
+        if (t == 0) partial.set(ctx.groupIdx(), s[0]);
+    }
+
+    /** Maximum of |x| over each warp of 32 by butterfly shuffles; lane 0 writes it. */
+    @Kernel
+    public static void warpAbsMax(KernelContext ctx, FloatArray x, FloatArray out, int n) {
+        int i = ctx.globalIdx();
+        float m = i < n ? Math.abs(x.get(i)) : 0f;
+        for (int mask = 16; mask > 0; mask >>= 1) m = Math.max(m, ctx.shflXor(m, mask));
+        if (ctx.laneId() == 0) out.set(i >> 5, m);
+    }
+
+    /**
+     * ZeroQuant's token-wise INT8 quantization, one block of 256 threads per row: the row's max |x| by a
+     * shared-memory tree, scale = max/127, codes = round-half-even(x/scale) clamped to [-128, 127]. The
+     * same arithmetic as {@code dev.zq.quant.TokenwiseQuantizer} (division, not multiplication by 1/scale).
+     */
+    @Kernel
+    public static void tokenwiseQuantize(KernelContext ctx, FloatArray x, ByteArray codes, FloatArray scales, int k) {
+        float[] s = ctx.allocateFloatShared(256);
+        int t = ctx.localIdx(), row = ctx.groupIdx();
+        int base = row * k;
+        float m = 0f;
+        for (int j = t; j < k; j += 256) m = Math.max(m, Math.abs(x.get(base + j)));
+        s[t] = m;
+        ctx.barrier();
+        for (int stride = 128; stride > 0; stride >>= 1) {
+            if (t < stride) s[t] = Math.max(s[t], s[t + stride]);
+            ctx.barrier();
+        }
+        float scale = s[0] / 127f;
+        if (t == 0) scales.set(row, scale);
+        for (int j = t; j < k; j += 256) {
+            int q = 0;
+            if (scale != 0f) q = roundHalfEven(x.get(base + j) / scale);
+            codes.set(base + j, (byte) Math.max(-128, Math.min(127, q)));
+        }
+    }
+
+    /** Math.rint for |v| < 2^22, as adding and removing 1.5·2^23 does in float arithmetic. */
+    static int roundHalfEven(float v) {
+        float magic = 12582912f;
+        return (int) ((v + magic) - magic);
+    }
+}

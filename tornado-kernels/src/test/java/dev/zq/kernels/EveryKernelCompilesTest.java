@@ -1,0 +1,46 @@
+package dev.zq.kernels;
+
+import dev.zq.runtime.Kernel;
+import dev.zq.runtime.KernelCompiler;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.DynamicTest;
+import org.junit.jupiter.api.TestFactory;
+
+import java.lang.reflect.Method;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Optional;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** Every @Kernel of the project is compiled by the JIT and its PTX accepted by ptxas for sm_90a. */
+class EveryKernelCompilesTest {
+    static final List<Class<?>> KERNEL_CLASSES = List.of(BasicKernels.class, ReductionKernels.class);
+
+    static Stream<Method> kernels() {
+        return KERNEL_CLASSES.stream().flatMap(c -> Arrays.stream(c.getDeclaredMethods()))
+                .filter(m -> m.isAnnotationPresent(Kernel.class));
+    }
+
+    @TestFactory
+    Stream<DynamicTest> ptxIsValid() {
+        KernelCompiler jit = new KernelCompiler();
+        Optional<Path> ptxas = Ptxas.find();
+        return kernels().map(m -> DynamicTest.dynamicTest(m.getDeclaringClass().getSimpleName() + "." + m.getName(), () -> {
+            String ptx = jit.ptx(m);
+            assertTrue(ptx.contains(".visible .entry " + KernelCompiler.entryName(m)), ptx);
+            Assumptions.assumeTrue(ptxas.isPresent(), "ptxas not found on PATH: PTX not assembled (CI has it)");
+            String err = Ptxas.assemble(ptxas.get(), ptx);
+            assertNull(err, () -> "ptxas rejected the PTX of " + m.getName() + ":\n" + err + "\n" + numbered(ptx));
+        }));
+    }
+
+    static String numbered(String s) {
+        String[] lines = s.split("\n");
+        StringBuilder b = new StringBuilder();
+        for (int i = 0; i < lines.length; i++) b.append(String.format("%4d  %s%n", i + 1, lines[i]));
+        return b.toString();
+    }
+}

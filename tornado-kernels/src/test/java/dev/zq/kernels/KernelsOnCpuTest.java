@@ -1,0 +1,132 @@
+package dev.zq.kernels;
+
+import dev.zq.runtime.ByteArray;
+import dev.zq.runtime.CpuExecutor;
+import dev.zq.runtime.FloatArray;
+import dev.zq.runtime.Grid;
+import dev.zq.runtime.HalfArray;
+import dev.zq.runtime.IntArray;
+import dev.zq.runtime.KernelCompiler;
+import org.junit.jupiter.api.Test;
+
+import java.lang.foreign.Arena;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** The kernels run as plain Java on the CPU executor, checked against straightforward loops. */
+class KernelsOnCpuTest {
+    final CpuExecutor cpu = new CpuExecutor();
+
+    static FloatArray randomFloats(Arena a, Random rnd, int n, double scale) {
+        FloatArray x = FloatArray.allocate(a, n);
+        for (int i = 0; i < n; i++) x.set(i, (float) (rnd.nextGaussian() * scale));
+        return x;
+    }
+
+    @Test
+    void elementwise() {
+        try (Arena a = Arena.ofShared()) {
+            Random rnd = new Random(1);
+            int n = 1000;
+            FloatArray x = randomFloats(a, rnd, n, 2), y = randomFloats(a, rnd, n, 2), c = FloatArray.allocate(a, n);
+            cpu.launch(KernelCompiler.find(BasicKernels.class, "vectorAdd"), Grid.cover(n, 128), x, y, c, n);
+            for (int i = 0; i < n; i++) assertEquals(x.get(i) + y.get(i), c.get(i));
+            float[] y0 = y.toArray();
+            cpu.launch(KernelCompiler.find(BasicKernels.class, "saxpy"), Grid.cover(n, 256), 1.5f, x, y, n);
+            for (int i = 0; i < n; i++) assertEquals(1.5f * x.get(i) + y0[i], y.get(i));
+            FloatArray d = FloatArray.allocate(a, n);
+            cpu.launch(KernelCompiler.find(BasicKernels.class, "copy"), Grid.of(3, 64), x, d, n);
+            assertArrayEquals(x.toArray(), d.toArray());
+            cpu.launch(KernelCompiler.find(BasicKernels.class, "clampedLeakyRelu"), Grid.cover(n, 128), x, d, 0.1f, 1.5f, n);
+            for (int i = 0; i < n; i++) {
+                float v = x.get(i) < 0 ? x.get(i) * 0.1f : x.get(i);
+                assertEquals(Math.max(-1.5f, Math.min(1.5f, v)), d.get(i));
+            }
+            HalfArray h = HalfArray.allocate(a, n);
+            cpu.launch(KernelCompiler.find(BasicKernels.class, "toHalf"), Grid.cover(n, 128), x, h, n);
+            for (int i = 0; i < n; i++) assertEquals(Float.float16ToFloat(Float.floatToFloat16(x.get(i))), h.get(i));
+        }
+    }
+
+    @Test
+    void integerKernels() {
+        try (Arena a = Arena.ofShared()) {
+            int n = 777;
+            IntArray out = IntArray.allocate(a, n);
+            cpu.launch(KernelCompiler.find(BasicKernels.class, "hashIndex"), Grid.cover(n, 64), out, 12345, n);
+            for (int i = 0; i < n; i++) {
+                int h = i * 0x9E3779B1 + 12345;
+                h ^= h >>> 16;
+                h *= 0x85EBCA6B;
+                h ^= h >> 13;
+                h = (h << 3) - (h >>> 29) + (int) ((long) h * 0x2545F491L >>> 32);
+                assertEquals(h % 1000 + i / 7, out.get(i));
+            }
+            Random rnd = new Random(2);
+            int rows = 37, k = 129;
+            byte[] m = new byte[rows * k], v = new byte[k];
+            rnd.nextBytes(m);
+            rnd.nextBytes(v);
+            IntArray dots = IntArray.allocate(a, rows);
+            cpu.launch(KernelCompiler.find(BasicKernels.class, "int8RowDot"), Grid.cover(rows, 32), ByteArray.of(a, m), ByteArray.of(a, v), dots, rows, k);
+            for (int r = 0; r < rows; r++) {
+                int s = 0;
+                for (int j = 0; j < k; j++) s += m[r * k + j] * v[j];
+                assertEquals(s, dots.get(r));
+            }
+        }
+    }
+
+    @Test
+    void sharedMemoryAndShuffleReductions() {
+        try (Arena a = Arena.ofShared()) {
+            Random rnd = new Random(3);
+            int n = 1000, blocks = Math.ceilDiv(n, 256);
+            FloatArray x = randomFloats(a, rnd, n, 1), partial = FloatArray.allocate(a, blocks);
+            cpu.launch(KernelCompiler.find(ReductionKernels.class, "blockSum"), Grid.of(blocks, 256), x, partial, n);
+            for (int b = 0; b < blocks; b++) {
+                double s = 0;
+                for (int i = b * 256; i < Math.min(n, (b + 1) * 256); i++) s += x.get(i);
+                assertEquals(s, partial.get(b), 1e-4);
+            }
+            FloatArray wm = FloatArray.allocate(a, Math.ceilDiv(n, 32));
+            cpu.launch(KernelCompiler.find(ReductionKernels.class, "warpAbsMax"), Grid.of(Math.ceilDiv(n, 128), 128), x, wm, n);
+            for (int w = 0; w < Math.ceilDiv(n, 32); w++) {
+                float m = 0;
+                for (int i = w * 32; i < Math.min(n, (w + 1) * 32); i++) m = Math.max(m, Math.abs(x.get(i)));
+                assertEquals(m, wm.get(w));
+            }
+        }
+    }
+
+    @Test
+    void tokenwiseQuantizeMatchesTheDefinition() {
+        try (Arena a = Arena.ofShared()) {
+            Random rnd = new Random(4);
+            int rows = 5, k = 700;
+            FloatArray x = randomFloats(a, rnd, rows * k, 3);
+            for (int j = 0; j < k; j++) x.set(2 * k + j, 0f);   // an all-zero token
+            ByteArray codes = ByteArray.allocate(a, rows * k);
+            FloatArray scales = FloatArray.allocate(a, rows);
+            cpu.launch(KernelCompiler.find(ReductionKernels.class, "tokenwiseQuantize"), Grid.of(rows, 256), x, codes, scales, k);
+            for (int r = 0; r < rows; r++) {
+                float max = 0;
+                for (int j = 0; j < k; j++) max = Math.max(max, Math.abs(x.get(r * k + j)));
+                assertEquals(max / 127f, scales.get(r));
+                for (int j = 0; j < k; j++) {
+                    int q = max == 0 ? 0 : (int) Math.rint(x.get(r * k + j) / (max / 127f));
+                    assertEquals(Math.max(-128, Math.min(127, q)), codes.get(r * k + j), "row " + r + " col " + j);
+                }
+            }
+        }
+    }
+
+    @Test
+    void badLaunchesAreRejected() {
+        var m = KernelCompiler.find(BasicKernels.class, "vectorAdd");
+        assertThrows(IllegalArgumentException.class, () -> cpu.launch(m, Grid.of(1, 1), 1, 2));
+        assertThrows(IllegalArgumentException.class, () -> Grid.of(1, 2048));
+        assertThrows(IllegalArgumentException.class, () -> KernelCompiler.find(BasicKernels.class, "clamp"));
+    }
+}
