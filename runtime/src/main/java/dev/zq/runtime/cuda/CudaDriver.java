@@ -46,9 +46,12 @@ public final class CudaDriver {
                 lib.find(n).orElseThrow(() -> new IllegalStateException("libcuda.so.1 has no symbol " + n)), fd));
     }
 
+    /** Calls entry point {@code name}; text after a '(' in it only describes the call in error messages. */
     private int call(String name, FunctionDescriptor fd, Object... args) throws CudaException {
+        int paren = name.indexOf('(');
+        String symbol = paren < 0 ? name : name.substring(0, paren);
         try {
-            return (int) handle(name, fd).invokeWithArguments(args);
+            return (int) handle(symbol, fd).invokeWithArguments(args);
         } catch (CudaException | RuntimeException | Error e) {
             throw e;
         } catch (Throwable t) {

@@ -1,0 +1,185 @@
+package dev.zq.runtime.cuda;
+
+import dev.zq.runtime.Grid;
+import dev.zq.runtime.KernelBuffer;
+import dev.zq.runtime.KernelCompileException;
+import dev.zq.runtime.KernelCompiler;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.reflect.Method;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * One CUDA GPU: its primary context, a stream, the kernels loaded on it and the memory allocated through
+ * it. Kernels are {@code @Kernel} Java methods compiled by the project's JIT and loaded as PTX; arguments
+ * are {@link DeviceMemory} (device pointers), {@code int}, {@code long}, {@code float} or {@code double}.
+ * Not thread-safe: one thread drives a device. Closing frees what is still allocated.
+ */
+public final class CudaDevice implements AutoCloseable {
+    private final CudaDriver driver;
+    private final int device;
+    private final MemorySegment context;
+    private final MemorySegment stream;
+    private final KernelCompiler compiler = new KernelCompiler();
+    private final Map<Method, MemorySegment> functions = new HashMap<>();
+    private final List<MemorySegment> modules = new ArrayList<>();
+    private final Set<Long> allocations = new LinkedHashSet<>();
+    private final String name;
+    private boolean closed;
+
+    private CudaDevice(CudaDriver driver, int device) throws CudaException {
+        this.driver = driver;
+        this.device = device;
+        this.context = driver.primaryContextRetain(device);
+        driver.setCurrentContext(context);
+        this.stream = driver.streamCreate();
+        this.name = driver.deviceName(device);
+    }
+
+    /** The GPU with the given ordinal; a clear {@link CudaException} where there is no driver or no such GPU. */
+    public static CudaDevice open(int ordinal) throws CudaException {
+        CudaDriver d = CudaDriver.load();
+        int n = d.deviceCount();
+        if (ordinal < 0 || ordinal >= n) throw new CudaException("no CUDA device " + ordinal + " (" + n + " present)");
+        return new CudaDevice(d, d.device(ordinal));
+    }
+
+    public CudaDriver driver() { return driver; }
+    public MemorySegment stream() { return stream; }
+    public String name() { return name; }
+    public KernelCompiler compiler() { return compiler; }
+
+    // ------------------------------------------------------------------ memory
+
+    public DeviceMemory allocate(long bytes) throws CudaException {
+        long p = driver.memAlloc(Math.max(1, bytes));
+        allocations.add(p);
+        return new DeviceMemory(p, bytes);
+    }
+
+    public void free(DeviceMemory m) throws CudaException {
+        if (allocations.remove(m.pointer())) driver.memFree(m.pointer());
+    }
+
+    public void copyIn(DeviceMemory dst, MemorySegment src) throws CudaException {
+        check(dst, src.byteSize());
+        driver.memcpyHtoD(dst.pointer(), src, src.byteSize());
+    }
+
+    public void copyOut(MemorySegment dst, DeviceMemory src) throws CudaException {
+        check(src, dst.byteSize());
+        driver.memcpyDtoH(dst, src.pointer(), dst.byteSize());
+    }
+
+    private static void check(DeviceMemory m, long bytes) {
+        if (bytes > m.bytes()) throw new IllegalArgumentException(bytes + " bytes do not fit a device allocation of " + m.bytes());
+    }
+
+    // ------------------------------------------------------------------ kernels
+
+    /** Compiles (once) and loads (once) a kernel; the driver's JIT log is in the exception if it refuses the PTX. */
+    public MemorySegment function(Method kernel) throws KernelCompileException, CudaException {
+        MemorySegment f = functions.get(kernel);
+        if (f != null) return f;
+        String ptx = compiler.ptx(kernel);
+        MemorySegment module;
+        try {
+            module = driver.moduleLoadPtx(ptx);
+        } catch (CudaException e) {
+            throw new KernelCompileException("the driver rejected the PTX of " + kernel.getName() + ": " + e.getMessage(), e);
+        }
+        modules.add(module);
+        f = driver.moduleFunction(module, KernelCompiler.entryName(kernel));
+        functions.put(kernel, f);
+        return f;
+    }
+
+    /** Launches asynchronously on this device's stream; {@code args} exclude the KernelContext. */
+    public void launch(Method kernel, Grid grid, Object... args) throws KernelCompileException, CudaException {
+        MemorySegment f = function(kernel);
+        if (args.length != kernel.getParameterCount() - 1)
+            throw new IllegalArgumentException(kernel.getName() + " takes " + (kernel.getParameterCount() - 1) + " arguments, got " + args.length);
+        Class<?>[] types = kernel.getParameterTypes();
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment params = a.allocate(ValueLayout.ADDRESS, Math.max(1, args.length));
+            for (int i = 0; i < args.length; i++) {
+                Class<?> t = types[i + 1];
+                Object v = args[i];
+                MemorySegment slot = switch (v) {
+                    case DeviceMemory m when KernelBuffer.class.isAssignableFrom(t) -> a.allocateFrom(ValueLayout.JAVA_LONG, m.pointer());
+                    case Integer x when t == int.class -> a.allocateFrom(ValueLayout.JAVA_INT, x);
+                    case Long x when t == long.class -> a.allocateFrom(ValueLayout.JAVA_LONG, x);
+                    case Float x when t == float.class -> a.allocateFrom(ValueLayout.JAVA_FLOAT, x);
+                    case Double x when t == double.class -> a.allocateFrom(ValueLayout.JAVA_DOUBLE, x);
+                    default -> throw new IllegalArgumentException("argument " + i + " of " + kernel.getName() + " is "
+                            + (v == null ? "null" : v.getClass().getSimpleName()) + ", the kernel wants " + t.getSimpleName()
+                            + (KernelBuffer.class.isAssignableFrom(t) ? " (pass DeviceMemory)" : ""));
+                };
+                params.setAtIndex(ValueLayout.ADDRESS, i, slot);
+            }
+            driver.launchKernel(f, grid.groupsX(), grid.groupsY(), 1, grid.localX(), grid.localY(), 1, 0, stream, params);
+        }
+    }
+
+    /**
+     * Runs a kernel on host buffers: copies every buffer argument to the device, launches, waits, and
+     * copies every buffer back. The simple path for tests; task graphs keep data on the device instead.
+     */
+    public void run(Method kernel, Grid grid, Object... hostArgs) throws KernelCompileException, CudaException {
+        Object[] args = hostArgs.clone();
+        List<DeviceMemory> temp = new ArrayList<>();
+        try {
+            for (int i = 0; i < args.length; i++)
+                if (args[i] instanceof KernelBuffer b) {
+                    DeviceMemory m = allocate(b.segment().byteSize());
+                    temp.add(m);
+                    copyIn(m, b.segment());
+                    args[i] = m;
+                }
+            launch(kernel, grid, args);
+            synchronize();
+            int k = 0;
+            for (Object h : hostArgs) if (h instanceof KernelBuffer b) copyOut(b.segment(), temp.get(k++));
+        } finally {
+            for (DeviceMemory m : temp) free(m);
+        }
+    }
+
+    public void synchronize() throws CudaException { driver.streamSynchronize(stream); }
+
+    // ------------------------------------------------------------------ graphs
+
+    /** Work recorded once and replayed with one driver call. */
+    public interface Recording { void record() throws KernelCompileException, CudaException; }
+
+    /** Captures what {@code work} enqueues on this device's stream into an executable CUDA graph. */
+    public CudaGraph capture(Recording work) throws KernelCompileException, CudaException {
+        driver.streamBeginCapture(stream);
+        MemorySegment graph;
+        try {
+            work.record();
+        } finally {
+            graph = driver.streamEndCapture(stream);
+        }
+        MemorySegment exec = driver.graphInstantiate(graph);
+        return new CudaGraph(this, graph, exec);
+    }
+
+    @Override
+    public void close() throws CudaException {
+        if (closed) return;
+        closed = true;
+        for (long p : allocations) driver.memFree(p);
+        allocations.clear();
+        for (MemorySegment m : modules) driver.moduleUnload(m);
+        driver.streamDestroy(stream);
+        driver.primaryContextRelease(device);
+    }
+}

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Packs what a run on a GPU machine needs into .gpu/ (git-ignored; under 64 MiB): a jlink'd JDK 25 runtime
+# (xz, ~13 MiB; the GPU machines have no Java), the project's jars, the kernel tests and JUnit's console
+# launcher. Then hand `.gpu` to the device tool's `carry` and run scripts/gpu-run.sh there.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$here/scripts/jdk.sh"
+cd "$here"
+mvn -q -B -ntp -DskipTests package
+mvn -q -B -ntp -DskipTests test-compile -pl tornado-kernels -am
+rm -rf .gpu && mkdir -p .gpu/lib
+jre=$(mktemp -d)/zq-jre
+"$JAVA_HOME/bin/jlink" --add-modules java.base,jdk.incubator.vector,java.logging,jdk.unsupported,java.management \
+  --strip-debug --no-header-files --no-man-pages --output "$jre"
+tar -C "$(dirname "$jre")" -cJf .gpu/jre.tar.xz zq-jre
+rm -rf "$(dirname "$jre")"
+cp tensor/target/zq-tensor-*.jar runtime/target/zq-runtime-*.jar tornado-kernels/target/zq-tornado-kernels-*.jar \
+   bench/target/zq-bench-*.jar .gpu/lib/
+"$JAVA_HOME/bin/jar" cf .gpu/lib/zq-tornado-kernels-tests.jar -C tornado-kernels/target/test-classes .
+mvn -q -B -ntp dependency:copy -Dartifact=org.junit.platform:junit-platform-console-standalone:1.14.1 -DoutputDirectory=.gpu/tools
+du -sh .gpu

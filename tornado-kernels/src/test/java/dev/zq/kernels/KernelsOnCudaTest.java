@@ -1,0 +1,163 @@
+package dev.zq.kernels;
+
+import dev.zq.runtime.ByteArray;
+import dev.zq.runtime.CpuExecutor;
+import dev.zq.runtime.FloatArray;
+import dev.zq.runtime.Grid;
+import dev.zq.runtime.HalfArray;
+import dev.zq.runtime.IntArray;
+import dev.zq.runtime.KernelBuffer;
+import dev.zq.runtime.KernelCompiler;
+import dev.zq.runtime.cuda.CudaDevice;
+import dev.zq.runtime.cuda.CudaException;
+import dev.zq.runtime.cuda.DeviceMemory;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.ValueLayout;
+import java.lang.reflect.Method;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * Every kernel on the GPU against the same kernel on the CPU executor, on the same random inputs:
+ * integer and byte outputs bit-exact, float outputs bit-exact too (the JIT emits {@code .rn} operations
+ * that ptxas may not contract), except where a kernel uses an approximate instruction. Skipped, with the
+ * reason, where there is no CUDA driver (development machines and CI).
+ */
+class KernelsOnCudaTest {
+    static CudaDevice gpu;
+    static String why;
+    final CpuExecutor cpu = new CpuExecutor();
+
+    @BeforeAll
+    static void open() {
+        try {
+            gpu = CudaDevice.open(0);
+            System.out.println("GPU: " + gpu.name());
+        } catch (CudaException e) {
+            why = e.getMessage();
+        }
+    }
+
+    @AfterAll
+    static void close() throws CudaException {
+        if (gpu != null) gpu.close();
+    }
+
+    @Test
+    void withoutADriverTheErrorSaysSo() {
+        Assumptions.assumeTrue(gpu == null, "a GPU is present");
+        assertTrue(why.contains("no NVIDIA driver") || why.contains("no CUDA device"), why);
+    }
+
+    /** Runs {@code kernel} on copies of {@code args} on CPU and GPU and compares every buffer afterwards. */
+    void same(Method kernel, Grid grid, Object... args) throws Exception {
+        Assumptions.assumeTrue(gpu != null, () -> "no CUDA device: " + why);
+        try (Arena a = Arena.ofShared()) {
+            Object[] onCpu = copy(a, args), onGpu = copy(a, args);
+            cpu.launch(kernel, grid, onCpu);
+            gpu.run(kernel, grid, onGpu);
+            for (int i = 0; i < args.length; i++) {
+                String what = kernel.getName() + ": buffer argument " + i + " differs between GPU and CPU";
+                if (onCpu[i] instanceof FloatArray c) {
+                    // Bit-exact, except that a NaN's payload is not specified (the GPU writes 0x7fffffff, Java 0x7fc00000).
+                    FloatArray g = (FloatArray) onGpu[i];
+                    for (int e = 0; e < c.length(); e++)
+                        if (!(Float.isNaN(c.get(e)) && Float.isNaN(g.get(e))))
+                            assertEquals(Float.floatToRawIntBits(c.get(e)), Float.floatToRawIntBits(g.get(e)), what + " at " + e + ": " + c.get(e) + " vs " + g.get(e));
+                } else if (onCpu[i] instanceof HalfArray c) {
+                    HalfArray g = (HalfArray) onGpu[i];
+                    for (int e = 0; e < c.length(); e++)
+                        if (!(Float.isNaN(c.get(e)) && Float.isNaN(g.get(e))))
+                            assertEquals(Float.floatToRawIntBits(c.get(e)), Float.floatToRawIntBits(g.get(e)), what + " at " + e);
+                } else if (onCpu[i] instanceof KernelBuffer c) {
+                    assertArrayEquals(c.segment().toArray(ValueLayout.JAVA_BYTE), ((KernelBuffer) onGpu[i]).segment().toArray(ValueLayout.JAVA_BYTE), what);
+                }
+            }
+        }
+    }
+
+    static Object[] copy(Arena a, Object[] args) {
+        Object[] out = args.clone();
+        for (int i = 0; i < args.length; i++) {
+            switch (args[i]) {
+                case FloatArray f -> { FloatArray c = FloatArray.allocate(a, f.length()); c.segment().copyFrom(f.segment()); out[i] = c; }
+                case IntArray f -> { IntArray c = IntArray.allocate(a, f.length()); c.segment().copyFrom(f.segment()); out[i] = c; }
+                case ByteArray f -> { ByteArray c = ByteArray.allocate(a, f.length()); c.segment().copyFrom(f.segment()); out[i] = c; }
+                case HalfArray f -> { HalfArray c = HalfArray.allocate(a, f.length()); c.segment().copyFrom(f.segment()); out[i] = c; }
+                default -> { }
+            }
+        }
+        return out;
+    }
+
+    static Method k(Class<?> c, String name) { return KernelCompiler.find(c, name); }
+
+    @Test
+    void everyKernelMatchesTheCpuBitForBit() throws Exception {
+        Random rnd = new Random(42);
+        try (Arena a = Arena.ofShared()) {
+            int n = 10_000;
+            FloatArray x = KernelsOnCpuTest.randomFloats(a, rnd, n, 3), y = KernelsOnCpuTest.randomFloats(a, rnd, n, 3);
+            x.set(5, Float.NaN);
+            x.set(6, Float.POSITIVE_INFINITY);
+            x.set(7, -0f);
+            x.set(8, 1e-40f);   // subnormal: the JIT must not flush it to zero
+            same(k(BasicKernels.class, "vectorAdd"), Grid.cover(n, 256), x, y, FloatArray.allocate(a, n), n);
+            same(k(BasicKernels.class, "saxpy"), Grid.cover(n, 128), 0.37f, x, y, n);
+            same(k(BasicKernels.class, "copy"), Grid.of(7, 96), x, FloatArray.allocate(a, n), n);
+            same(k(BasicKernels.class, "clampedLeakyRelu"), Grid.cover(n, 256), x, FloatArray.allocate(a, n), 0.01f, 2.5f, n);
+            same(k(BasicKernels.class, "hashIndex"), Grid.cover(n, 256), IntArray.allocate(a, n), 987654321, n);
+            same(k(BasicKernels.class, "toHalf"), Grid.cover(n, 256), x, HalfArray.allocate(a, n), n);
+            int rows = 300, kk = 1000;
+            byte[] m = new byte[rows * kk], v = new byte[kk];
+            rnd.nextBytes(m);
+            rnd.nextBytes(v);
+            same(k(BasicKernels.class, "int8RowDot"), Grid.cover(rows, 64), ByteArray.of(a, m), ByteArray.of(a, v), IntArray.allocate(a, rows), rows, kk);
+            FloatArray finite = KernelsOnCpuTest.randomFloats(a, rnd, n, 3);
+            same(k(ReductionKernels.class, "blockSum"), Grid.of(Math.ceilDiv(n, 256), 256), finite, FloatArray.allocate(a, Math.ceilDiv(n, 256)), n);
+            same(k(ReductionKernels.class, "warpAbsMax"), Grid.of(Math.ceilDiv(n, 256), 256), x, FloatArray.allocate(a, Math.ceilDiv(n, 32) + 8), n);
+            int tokens = 64, dim = 768;
+            FloatArray act = KernelsOnCpuTest.randomFloats(a, rnd, tokens * dim, 2);
+            same(k(ReductionKernels.class, "tokenwiseQuantize"), Grid.of(tokens, 256), act, ByteArray.allocate(a, tokens * dim), FloatArray.allocate(a, tokens), dim);
+        }
+    }
+
+    @Test
+    void graphReplayEqualsSeparateLaunches() throws Exception {
+        Assumptions.assumeTrue(gpu != null, () -> "no CUDA device: " + why);
+        int n = 4096;
+        Method saxpy = k(BasicKernels.class, "saxpy");
+        try (Arena a = Arena.ofShared()) {
+            FloatArray x = KernelsOnCpuTest.randomFloats(a, new Random(1), n, 1), y = FloatArray.allocate(a, n);
+            DeviceMemory dx = gpu.allocate(4L * n), dy = gpu.allocate(4L * n);
+            gpu.copyIn(dx, x.segment());
+            gpu.copyIn(dy, y.segment());
+            try (var graph = gpu.capture(() -> { for (int i = 0; i < 20; i++) gpu.launch(saxpy, Grid.cover(n, 256), 0.5f, dx, dy, n); })) {
+                graph.launch();
+                graph.launch();
+                gpu.synchronize();
+            }
+            gpu.copyOut(y.segment(), dy);
+            float[] expect = new float[n];
+            for (int r = 0; r < 40; r++) for (int i = 0; i < n; i++) expect[i] = 0.5f * x.get(i) + expect[i];
+            assertArrayEquals(expect, y.toArray());
+            gpu.free(dx);
+            gpu.free(dy);
+        }
+    }
+
+    @Test
+    void wrongArgumentsAndHugeAllocationsFailClearly() {
+        Assumptions.assumeTrue(gpu != null, () -> "no CUDA device: " + why);
+        var e = assertThrows(IllegalArgumentException.class, () -> gpu.launch(k(BasicKernels.class, "vectorAdd"), Grid.of(1, 32), 1, 2, 3, 4));
+        assertTrue(e.getMessage().contains("wants FloatArray"), e.getMessage());
+        var oom = assertThrows(CudaException.class, () -> gpu.allocate(1L << 50));
+        assertTrue(oom.getMessage().contains("CUDA_ERROR_OUT_OF_MEMORY"), oom.getMessage());
+    }
+}
