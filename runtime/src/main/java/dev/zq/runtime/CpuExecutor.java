@@ -77,7 +77,7 @@ public final class CpuExecutor {
                         call(mh, c);
                     } catch (Throwable t) {
                         failures.add(t);
-                        block.barrier.reset();   // release the others instead of leaving them waiting forever
+                        block.reset();   // release the others instead of leaving them waiting forever
                     }
                 }));
             }
@@ -114,7 +114,7 @@ public final class CpuExecutor {
                 for (var e : m.code().map(c -> c.elementList()).orElse(List.of()))
                     if (e instanceof InvokeInstruction inv && inv.owner().asInternalName().equals("dev/zq/runtime/KernelContext")) {
                         String n = inv.name().stringValue();
-                        if (n.equals("barrier") || n.startsWith("allocate") || n.startsWith("shfl")) return true;
+                        if (n.equals("barrier") || n.startsWith("allocate") || n.startsWith("shfl") || n.startsWith("mma")) return true;
                     }
             return false;
         } catch (Exception e) {

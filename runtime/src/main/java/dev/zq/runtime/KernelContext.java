@@ -20,12 +20,22 @@ public final class KernelContext {
     /** Shared state of one block on the CPU: the barrier, the shared arrays, the shuffle exchange slots. */
     static final class Block {
         final CyclicBarrier barrier;
+        final CyclicBarrier[] warps;        // warp-level intrinsics synchronise only their own warp
         final List<Object> shared = new java.util.concurrent.CopyOnWriteArrayList<>();
         final long[] exchange;
+        final int[] fragments;              // mma operands of every lane: a0..a3, b0, b1
 
         Block(int threads) {
             barrier = new CyclicBarrier(threads);
+            warps = new CyclicBarrier[Math.ceilDiv(threads, 32)];
+            for (int w = 0; w < warps.length; w++) warps[w] = new CyclicBarrier(Math.min(32, threads - 32 * w));
             exchange = new long[threads];
+            fragments = new int[threads * 6];
+        }
+
+        void reset() {
+            barrier.reset();
+            for (CyclicBarrier w : warps) w.reset();
         }
     }
 
@@ -86,11 +96,58 @@ public final class KernelContext {
     private long exchange(long bits, int mask) {
         int self = localY * localSizeX + localX;
         block.exchange[self] = bits;
-        barrier();
+        warpBarrier();
         int warpBase = self & ~31;
         long v = block.exchange[warpBase + ((self - warpBase) ^ (mask & 31))];
-        barrier();
+        warpBarrier();
         return v;
+    }
+
+    private void warpBarrier() {
+        if (block == null) throw new IllegalStateException("warp intrinsics outside a cooperative block");
+        try {
+            block.warps[(localY * localSizeX + localX) >> 5].await();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted in a warp intrinsic", e);
+        } catch (BrokenBarrierException e) {
+            throw new IllegalStateException("a lane of the warp failed before the warp intrinsic", e);
+        }
+    }
+
+    /**
+     * One warp-wide tensor-core step, PTX {@code mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32}:
+     * {@code D[16×8] += A[16×32] · B[32×8]} in exact INT32. Each lane passes its fragments (four bytes
+     * packed little-endian per int) and owns four accumulators, with lane = 4g + t:
+     * {@code a0 = A[g][4t..4t+3], a1 = A[g+8][4t..], a2 = A[g][16+4t..], a3 = A[g+8][16+4t..]},
+     * {@code b0 = B[4t..4t+3][g], b1 = B[16+4t..][g]}, {@code acc = D[g][2t], D[g][2t+1], D[g+8][2t], D[g+8][2t+1]}.
+     * All 32 lanes of the warp must call it together.
+     */
+    public void mmaS8(int[] acc, int a0, int a1, int a2, int a3, int b0, int b1) {
+        int self = localY * localSizeX + localX, warpBase = self & ~31, lane = self - warpBase;
+        int[] f = block.fragments;
+        f[self * 6] = a0; f[self * 6 + 1] = a1; f[self * 6 + 2] = a2; f[self * 6 + 3] = a3; f[self * 6 + 4] = b0; f[self * 6 + 5] = b1;
+        warpBarrier();
+        byte[][] a = new byte[16][32], b = new byte[32][8];
+        for (int l = 0; l < 32; l++) {
+            int g = l >> 2, t = l & 3, o = (warpBase + l) * 6;
+            for (int i = 0; i < 4; i++) {
+                a[g][4 * t + i] = (byte) (f[o] >> (8 * i));
+                a[g + 8][4 * t + i] = (byte) (f[o + 1] >> (8 * i));
+                a[g][16 + 4 * t + i] = (byte) (f[o + 2] >> (8 * i));
+                a[g + 8][16 + 4 * t + i] = (byte) (f[o + 3] >> (8 * i));
+                b[4 * t + i][g] = (byte) (f[o + 4] >> (8 * i));
+                b[16 + 4 * t + i][g] = (byte) (f[o + 5] >> (8 * i));
+            }
+        }
+        warpBarrier();
+        int g = lane >> 2, t = lane & 3;
+        int[][] rc = {{g, 2 * t}, {g, 2 * t + 1}, {g + 8, 2 * t}, {g + 8, 2 * t + 1}};
+        for (int r = 0; r < 4; r++) {
+            int s = 0;
+            for (int k = 0; k < 32; k++) s += a[rc[r][0]][k] * b[k][rc[r][1]];
+            acc[r] += s;
+        }
     }
 
     /** Atomically adds {@code value} to {@code buffer[index]}; returns the old value. */

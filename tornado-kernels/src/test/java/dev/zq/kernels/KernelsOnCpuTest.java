@@ -122,6 +122,34 @@ class KernelsOnCpuTest {
         }
     }
 
+    /** A, W as int8 matrices packed four per int (little-endian), as the mma kernel reads them. */
+    static IntArray packed(Arena a, byte[] bytes) {
+        IntArray out = IntArray.allocate(a, bytes.length / 4);
+        out.segment().copyFrom(java.lang.foreign.MemorySegment.ofArray(bytes));
+        return out;
+    }
+
+    @Test
+    void tensorCoreGemmMatchesExactIntegers() {
+        try (Arena a = Arena.ofShared()) {
+            Random rnd = new Random(5);
+            int m = 32, n = 24, k = 64;
+            byte[] ab = new byte[m * k], wb = new byte[n * k];
+            rnd.nextBytes(ab);
+            rnd.nextBytes(wb);
+            ab[0] = -128; wb[0] = -128;
+            IntArray c = IntArray.allocate(a, m * n);
+            int warps = (m / 16) * (n / 8);
+            cpu.launch(KernelCompiler.find(Int8MmaKernels.class, "gemmS8"), Grid.of(warps / 2, 64), packed(a, ab), packed(a, wb), c, m, n, k);
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < n; j++) {
+                    int s = 0;
+                    for (int p = 0; p < k; p++) s += ab[i * k + p] * wb[j * k + p];
+                    assertEquals(s, c.get(i * n + j), "C[" + i + "][" + j + "]");
+                }
+        }
+    }
+
     @Test
     void badLaunchesAreRejected() {
         var m = KernelCompiler.find(BasicKernels.class, "vectorAdd");

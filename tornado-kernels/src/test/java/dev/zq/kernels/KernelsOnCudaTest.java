@@ -122,6 +122,12 @@ class KernelsOnCudaTest {
             FloatArray finite = KernelsOnCpuTest.randomFloats(a, rnd, n, 3);
             same(k(ReductionKernels.class, "blockSum"), Grid.of(Math.ceilDiv(n, 256), 256), finite, FloatArray.allocate(a, Math.ceilDiv(n, 256)), n);
             same(k(ReductionKernels.class, "warpAbsMax"), Grid.of(Math.ceilDiv(n, 256), 256), x, FloatArray.allocate(a, Math.ceilDiv(n, 32) + 8), n);
+            int gm = 256, gn = 192, gk = 768;
+            byte[] ab = new byte[gm * gk], wb = new byte[gn * gk];
+            rnd.nextBytes(ab);
+            rnd.nextBytes(wb);
+            same(k(Int8MmaKernels.class, "gemmS8"), Grid.of((gm / 16) * (gn / 8) / 4, 128), KernelsOnCpuTest.packed(a, ab),
+                    KernelsOnCpuTest.packed(a, wb), IntArray.allocate(a, gm * gn), gm, gn, gk);
             int tokens = 64, dim = 768;
             FloatArray act = KernelsOnCpuTest.randomFloats(a, rnd, tokens * dim, 2);
             same(k(ReductionKernels.class, "tokenwiseQuantize"), Grid.of(tokens, 256), act, ByteArray.allocate(a, tokens * dim), FloatArray.allocate(a, tokens), dim);

@@ -321,10 +321,13 @@ public final class PtxTranslator {
                     case INT -> Kind.LOCAL_S32;
                     default -> throw f.fail("local arrays of " + na.typeKind() + " are not supported");
                 };
+                if (size.constant() <= 0 || size.constant() > 64) throw f.fail("local arrays hold 1 to 64 elements, not " + size.constant());
                 String name = "loc" + (localArrayCount++);
                 locals.append("    .local .align 16 .b8 ").append(name).append('[').append(4L * size.constant()).append("];\n");
                 push(st, k, null);
                 emit("mov.u64 " + top(st) + ", " + name);
+                // Java arrays start zeroed; local memory does not.
+                for (int i = 0; i < size.constant(); i++) emit("st.local.b32 [" + top(st) + "+" + (4 * i) + "], 0");
             }
             case InvokeInstruction inv -> invoke(f, st, inv);
             default -> throw f.fail("unsupported instruction");
@@ -664,6 +667,19 @@ public final class PtxTranslator {
                 emit("shfl.sync.bfly.b32 " + r + ", " + r + ", " + at(Kind.I, d + 2) + ", 31, 0xffffffff");
                 push(st, v.kind(), null);
                 emit("mov.b32 " + top(st) + ", " + r);
+            }
+            case "mmaS8" -> {
+                if (args.get(0).kind() != Kind.LOCAL_S32) throw f.fail("mmaS8 accumulates into a local int[4]");
+                String acc = at(args.get(0).kind(), d + 1);
+                String[] c = new String[4];
+                for (int i = 0; i < 4; i++) {
+                    c[i] = temp("s32");
+                    emit("ld.local.s32 " + c[i] + ", [" + acc + "+" + (4 * i) + "]");
+                }
+                String ops = "{" + at(Kind.I, d + 2) + ", " + at(Kind.I, d + 3) + ", " + at(Kind.I, d + 4) + ", " + at(Kind.I, d + 5) + "}";
+                String cs = "{" + String.join(", ", c) + "}";
+                emit("mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 " + cs + ", " + ops + ", {" + at(Kind.I, d + 6) + ", " + at(Kind.I, d + 7) + "}, " + cs);
+                for (int i = 0; i < 4; i++) emit("st.local.s32 [" + acc + "+" + (4 * i) + "], " + c[i]);
             }
             case "atomicAdd" -> {
                 Entry buf = args.get(0);
