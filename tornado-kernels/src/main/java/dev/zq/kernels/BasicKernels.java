@@ -57,6 +57,13 @@ public final class BasicKernels {
         out.set(i, h % 1000 + i / 7);
     }
 
+    /** Histogram of byte values into 256 bins with atomic adds (order-independent, so exact). */
+    @Kernel
+    public static void histogram(KernelContext ctx, ByteArray data, IntArray bins, int n) {
+        int i = ctx.globalIdx();
+        if (i < n) ctx.atomicAdd(bins, data.get(i) + 128, 1);
+    }
+
     /** F32 → F16 → F32 round trip through a half-precision buffer. */
     @Kernel
     public static void toHalf(KernelContext ctx, FloatArray x, HalfArray h, int n) {

@@ -64,6 +64,13 @@ class KernelsOnCpuTest {
                 assertEquals(h % 1000 + i / 7, out.get(i));
             }
             Random rnd = new Random(2);
+            byte[] data = new byte[5000];
+            rnd.nextBytes(data);
+            IntArray bins = IntArray.allocate(a, 256);
+            cpu.launch(KernelCompiler.find(BasicKernels.class, "histogram"), Grid.cover(data.length, 128), ByteArray.of(a, data), bins, data.length);
+            int[] expect = new int[256];
+            for (byte b : data) expect[b + 128]++;
+            assertArrayEquals(expect, bins.toArray());
             int rows = 37, k = 129;
             byte[] m = new byte[rows * k], v = new byte[k];
             rnd.nextBytes(m);

@@ -113,6 +113,9 @@ class KernelsOnCudaTest {
             same(k(BasicKernels.class, "copy"), Grid.of(7, 96), x, FloatArray.allocate(a, n), n);
             same(k(BasicKernels.class, "clampedLeakyRelu"), Grid.cover(n, 256), x, FloatArray.allocate(a, n), 0.01f, 2.5f, n);
             same(k(BasicKernels.class, "hashIndex"), Grid.cover(n, 256), IntArray.allocate(a, n), 987654321, n);
+            byte[] hist = new byte[n];
+            rnd.nextBytes(hist);
+            same(k(BasicKernels.class, "histogram"), Grid.cover(n, 256), ByteArray.of(a, hist), IntArray.allocate(a, 256), n);
             same(k(BasicKernels.class, "toHalf"), Grid.cover(n, 256), x, HalfArray.allocate(a, n), n);
             int rows = 300, kk = 1000;
             byte[] m = new byte[rows * kk], v = new byte[kk];
@@ -155,6 +158,27 @@ class KernelsOnCudaTest {
             assertArrayEquals(expect, y.toArray());
             gpu.free(dx);
             gpu.free(dy);
+        }
+    }
+
+    @Test
+    void pinnedAsyncCopiesRoundTrip() throws Exception {
+        Assumptions.assumeTrue(gpu != null, () -> "no CUDA device: " + why);
+        var d = gpu.driver();
+        long bytes = 1 << 20;
+        var pinned = d.memAllocHost(bytes);
+        try {
+            for (long i = 0; i < bytes; i++) pinned.set(ValueLayout.JAVA_BYTE, i, (byte) (i * 31));
+            DeviceMemory m = gpu.allocate(bytes);
+            d.memcpyHtoDAsync(m.pointer(), pinned, bytes, gpu.stream());
+            gpu.synchronize();
+            pinned.fill((byte) 0);
+            d.memcpyDtoHAsync(pinned, m.pointer(), bytes, gpu.stream());
+            gpu.synchronize();
+            for (long i = 0; i < bytes; i++) assertEquals((byte) (i * 31), pinned.get(ValueLayout.JAVA_BYTE, i));
+            gpu.free(m);
+        } finally {
+            d.memFreeHost(pinned);
         }
     }
 

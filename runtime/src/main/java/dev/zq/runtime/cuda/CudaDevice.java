@@ -22,7 +22,7 @@ import java.util.Set;
  * are {@link DeviceMemory} (device pointers), {@code int}, {@code long}, {@code float} or {@code double}.
  * Not thread-safe: one thread drives a device. Closing frees what is still allocated.
  */
-public final class CudaDevice implements AutoCloseable {
+public final class CudaDevice implements dev.zq.runtime.Device {
     private final CudaDriver driver;
     private final int device;
     private final MemorySegment context;
@@ -52,7 +52,11 @@ public final class CudaDevice implements AutoCloseable {
     }
 
     public CudaDriver driver() { return driver; }
+
+    @Override
+    public dev.zq.runtime.ExecutionPlan plan(dev.zq.runtime.TaskGraph graph) { return new CudaPlan(this, graph); }
     public MemorySegment stream() { return stream; }
+    @Override
     public String name() { return name; }
     public KernelCompiler compiler() { return compiler; }
 

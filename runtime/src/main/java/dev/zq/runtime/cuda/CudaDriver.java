@@ -42,8 +42,9 @@ public final class CudaDriver {
     }
 
     private MethodHandle handle(String name, FunctionDescriptor fd) {
-        return handles.computeIfAbsent(name, n -> LINKER.downcallHandle(
-                lib.find(n).orElseThrow(() -> new IllegalStateException("libcuda.so.1 has no symbol " + n)), fd));
+        return handles.computeIfAbsent(name, n -> LINKER.downcallHandle(lib.find(n)
+                .or(() -> n.endsWith("_v2") ? lib.find(n.substring(0, n.length() - 3)) : java.util.Optional.empty())
+                .orElseThrow(() -> new IllegalStateException("libcuda.so.1 has no symbol " + n)), fd));
     }
 
     /** Calls entry point {@code name}; text after a '(' in it only describes the call in error messages. */
@@ -311,6 +312,50 @@ public final class CudaDriver {
             checked("cuGraphInstantiateWithFlags", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG), e, graph, 0L);
             return e.get(ADDRESS, 0);
         }
+    }
+
+    public MemorySegment graphCreate() throws CudaException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment g = a.allocate(ADDRESS);
+            checked("cuGraphCreate", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT), g, 0);
+            return g.get(ADDRESS, 0);
+        }
+    }
+
+    /**
+     * {@code CUDA_KERNEL_NODE_PARAMS_v2}: function, grid and block dims, shared bytes, the kernel parameter
+     * pointer array, extra (null), kernel and context handles (null: the function's own context).
+     */
+    public static MemorySegment kernelNodeParams(Arena a, MemorySegment function, int gx, int gy, int bx, int by, MemorySegment params) {
+        MemorySegment p = a.allocate(72, 8);
+        p.set(ADDRESS, 0, function);
+        p.set(JAVA_INT, 8, gx);
+        p.set(JAVA_INT, 12, gy);
+        p.set(JAVA_INT, 16, 1);
+        p.set(JAVA_INT, 20, bx);
+        p.set(JAVA_INT, 24, by);
+        p.set(JAVA_INT, 28, 1);
+        p.set(JAVA_INT, 32, 0);
+        p.set(ADDRESS, 40, params);
+        return p;
+    }
+
+    /** Adds a kernel node depending on {@code dependency} (or on nothing when it is NULL). */
+    public MemorySegment graphAddKernelNode(MemorySegment graph, MemorySegment dependency, MemorySegment nodeParams) throws CudaException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment node = a.allocate(ADDRESS);
+            MemorySegment deps = a.allocate(ADDRESS);
+            deps.set(ADDRESS, 0, dependency);
+            long n = dependency.equals(MemorySegment.NULL) ? 0 : 1;
+            checked("cuGraphAddKernelNode_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS),
+                    node, graph, n == 0 ? MemorySegment.NULL : deps, n, nodeParams);
+            return node.get(ADDRESS, 0);
+        }
+    }
+
+    /** Changes the arguments of one kernel node of an instantiated graph, without rebuilding it. */
+    public void graphExecKernelNodeSetParams(MemorySegment exec, MemorySegment node, MemorySegment nodeParams) throws CudaException {
+        checked("cuGraphExecKernelNodeSetParams_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS), exec, node, nodeParams);
     }
 
     public void graphLaunch(MemorySegment exec, MemorySegment stream) throws CudaException {

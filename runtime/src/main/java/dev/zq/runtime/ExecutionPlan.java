@@ -1,0 +1,40 @@
+package dev.zq.runtime;
+
+/**
+ * A {@link TaskGraph} prepared for one device. {@link #execute} runs it; {@link #set} changes a
+ * {@link TaskGraph.Scalar} for the next executions (on a GPU by updating the CUDA graph's kernel node,
+ * without rebuilding the graph).
+ */
+public abstract class ExecutionPlan implements AutoCloseable {
+    protected final TaskGraph graph;
+    private boolean executed;
+
+    protected ExecutionPlan(TaskGraph graph) { this.graph = graph; }
+
+    public <T> void set(TaskGraph.Scalar<T> scalar, T value) {
+        if (!scalar.type.isInstance(value)) throw new IllegalArgumentException(scalar.name + " takes " + scalar.type.getSimpleName());
+        scalar.value = value;
+        scalarChanged(scalar);
+    }
+
+    /** Hook for devices that cache argument values. */
+    protected void scalarChanged(TaskGraph.Scalar<?> scalar) { }
+
+    /** Transfers in, runs every task in order, transfers out, and waits for all of it. */
+    public final void execute() throws Exception {
+        run(!executed);
+        executed = true;
+    }
+
+    protected abstract void run(boolean first) throws Exception;
+
+    /** Arguments with every {@link TaskGraph.Scalar} replaced by its current value. */
+    protected static Object[] resolve(Object[] args) {
+        Object[] out = args.clone();
+        for (int i = 0; i < out.length; i++) if (out[i] instanceof TaskGraph.Scalar<?> s) out[i] = s.value;
+        return out;
+    }
+
+    @Override
+    public abstract void close() throws Exception;
+}

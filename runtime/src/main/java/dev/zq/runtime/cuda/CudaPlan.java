@@ -1,0 +1,112 @@
+package dev.zq.runtime.cuda;
+
+import dev.zq.runtime.ExecutionPlan;
+import dev.zq.runtime.KernelBuffer;
+import dev.zq.runtime.TaskGraph;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A task graph on a GPU. The first execution allocates device memory for every buffer, copies the inputs,
+ * builds one CUDA graph whose kernel nodes form a chain in task order, instantiates and launches it; later
+ * executions copy only the every-execution inputs, patch the kernel nodes whose {@link TaskGraph.Scalar}s
+ * changed ({@code cuGraphExecKernelNodeSetParams}) and relaunch the same executable graph.
+ */
+final class CudaPlan extends ExecutionPlan {
+    private final CudaDevice gpu;
+    private final CudaDriver d;
+    private final Arena arena = Arena.ofShared();   // kernel argument values live as long as the graph
+    private final Map<KernelBuffer, DeviceMemory> memory = new IdentityHashMap<>();
+    private final List<MemorySegment> nodes = new ArrayList<>(), nodeParams = new ArrayList<>();
+    private final List<MemorySegment[]> argSlots = new ArrayList<>();
+    private final List<Integer> dirty = new ArrayList<>();
+    private MemorySegment graphHandle, exec;
+
+    CudaPlan(CudaDevice gpu, TaskGraph graph) {
+        super(graph);
+        this.gpu = gpu;
+        this.d = gpu.driver();
+    }
+
+    @Override
+    protected void scalarChanged(TaskGraph.Scalar<?> scalar) {
+        List<TaskGraph.Task> tasks = graph.tasks();
+        for (int i = 0; i < tasks.size(); i++)
+            for (Object a : tasks.get(i).args()) if (a == scalar && !dirty.contains(i)) dirty.add(i);
+    }
+
+    @Override
+    protected void run(boolean first) throws Exception {
+        if (first) {
+            for (KernelBuffer b : graph.buffers()) memory.put(b, gpu.allocate(b.segment().byteSize()));
+            for (KernelBuffer b : graph.toDevice(TaskGraph.Transfer.FIRST_EXECUTION)) gpu.copyIn(memory.get(b), b.segment());
+        }
+        for (KernelBuffer b : graph.toDevice(TaskGraph.Transfer.EVERY_EXECUTION)) gpu.copyIn(memory.get(b), b.segment());
+        if (first) build();
+        else {
+            for (int i : dirty) {
+                writeArgs(i);
+                d.graphExecKernelNodeSetParams(exec, nodes.get(i), nodeParams.get(i));
+            }
+        }
+        dirty.clear();
+        d.graphLaunch(exec, gpu.stream());
+        gpu.synchronize();
+        if (first) for (KernelBuffer b : graph.toHost(TaskGraph.Transfer.FIRST_EXECUTION)) gpu.copyOut(b.segment(), memory.get(b));
+        for (KernelBuffer b : graph.toHost(TaskGraph.Transfer.EVERY_EXECUTION)) gpu.copyOut(b.segment(), memory.get(b));
+    }
+
+    private void build() throws Exception {
+        graphHandle = d.graphCreate();
+        MemorySegment previous = MemorySegment.NULL;
+        List<TaskGraph.Task> tasks = graph.tasks();
+        for (int i = 0; i < tasks.size(); i++) {
+            TaskGraph.Task t = tasks.get(i);
+            Object[] args = t.args();
+            MemorySegment params = arena.allocate(ValueLayout.ADDRESS, Math.max(1, args.length));
+            MemorySegment[] slots = new MemorySegment[args.length];
+            for (int k = 0; k < args.length; k++) {
+                slots[k] = arena.allocate(8, 8);
+                params.setAtIndex(ValueLayout.ADDRESS, k, slots[k]);
+            }
+            argSlots.add(slots);
+            writeArgs(i);
+            MemorySegment np = CudaDriver.kernelNodeParams(arena, gpu.function(t.kernel()), t.grid().groupsX(), t.grid().groupsY(),
+                    t.grid().localX(), t.grid().localY(), params);
+            nodeParams.add(np);
+            previous = d.graphAddKernelNode(graphHandle, previous, np);
+            nodes.add(previous);
+        }
+        exec = d.graphInstantiate(graphHandle);
+    }
+
+    /** Writes task {@code i}'s current argument values into its parameter slots. */
+    private void writeArgs(int i) {
+        Object[] args = resolve(graph.tasks().get(i).args());
+        MemorySegment[] slots = argSlots.get(i);
+        for (int k = 0; k < args.length; k++) {
+            switch (args[k]) {
+                case KernelBuffer b -> slots[k].set(ValueLayout.JAVA_LONG, 0, memory.get(b).pointer());
+                case Integer v -> slots[k].set(ValueLayout.JAVA_INT, 0, v);
+                case Long v -> slots[k].set(ValueLayout.JAVA_LONG, 0, v);
+                case Float v -> slots[k].set(ValueLayout.JAVA_FLOAT, 0, v);
+                case Double v -> slots[k].set(ValueLayout.JAVA_DOUBLE, 0, v);
+                default -> throw new IllegalStateException("unexpected argument " + args[k]);
+            }
+        }
+    }
+
+    @Override
+    public void close() throws Exception {
+        if (exec != null) d.graphExecDestroy(exec);
+        if (graphHandle != null) d.graphDestroy(graphHandle);
+        for (DeviceMemory m : memory.values()) gpu.free(m);
+        arena.close();
+    }
+}

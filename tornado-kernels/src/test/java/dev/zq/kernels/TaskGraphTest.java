@@ -1,0 +1,63 @@
+package dev.zq.kernels;
+
+import dev.zq.runtime.Device;
+import dev.zq.runtime.ExecutionPlan;
+import dev.zq.runtime.FloatArray;
+import dev.zq.runtime.Grid;
+import dev.zq.runtime.KernelCompiler;
+import dev.zq.runtime.TaskGraph;
+import dev.zq.runtime.TaskGraph.Transfer;
+import org.junit.jupiter.api.Test;
+
+import java.lang.foreign.Arena;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * A 21-kernel task graph (20 saxpy steps with a changeable alpha, then an add) executed repeatedly on the
+ * best device: on a GPU as one CUDA graph whose alpha is patched between executions, on the CPU directly.
+ * Both must give the plain-Java result, bit for bit.
+ */
+class TaskGraphTest {
+    @Test
+    void replayWithChangedScalarsEqualsPlainJava() throws Exception {
+        List<String> why = new ArrayList<>();
+        int n = 3000;
+        try (Arena a = Arena.ofShared(); Device device = Device.best(why::add)) {
+            System.out.println("task graph on " + device.name() + (why.isEmpty() ? "" : " (" + why.getFirst() + ")"));
+            Random rnd = new Random(8);
+            FloatArray x = KernelsOnCpuTest.randomFloats(a, rnd, n, 1), y = FloatArray.allocate(a, n), bias = KernelsOnCpuTest.randomFloats(a, rnd, n, 1);
+            FloatArray out = FloatArray.allocate(a, n);
+            TaskGraph.Scalar<Float> alpha = TaskGraph.floatScalar("alpha", 0.5f);
+            TaskGraph g = new TaskGraph("chain")
+                    .transferToDevice(Transfer.FIRST_EXECUTION, bias)
+                    .transferToDevice(Transfer.EVERY_EXECUTION, x, y);
+            for (int i = 0; i < 20; i++) g.task(KernelCompiler.find(BasicKernels.class, "saxpy"), Grid.cover(n, 128), alpha, x, y, n);
+            g.task(KernelCompiler.find(BasicKernels.class, "vectorAdd"), Grid.cover(n, 128), y, bias, out, n)
+                    .transferToHost(Transfer.EVERY_EXECUTION, out);
+            try (ExecutionPlan plan = device.plan(g)) {
+                for (float al : new float[]{0.5f, 0.5f, -1.25f, 3f}) {
+                    plan.set(alpha, al);
+                    for (int i = 0; i < n; i++) { x.set(i, x.get(i) * 0.9f); y.set(i, 0f); }
+                    plan.execute();
+                    for (int i = 0; i < n; i++) {
+                        float yy = 0f;
+                        for (int s = 0; s < 20; s++) yy = al * x.get(i) + yy;
+                        assertEquals(Float.floatToRawIntBits(yy + bias.get(i)), Float.floatToRawIntBits(out.get(i)), "alpha " + al + " element " + i);
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void argumentsAreCheckedWhenTheGraphIsDeclared() {
+        var saxpy = KernelCompiler.find(BasicKernels.class, "saxpy");
+        TaskGraph g = new TaskGraph("bad");
+        assertThrows(IllegalArgumentException.class, () -> g.task(saxpy, Grid.of(1, 32), 1f, 2, 3, 4));
+        assertThrows(IllegalArgumentException.class, () -> g.task(saxpy, Grid.of(1, 32), 1f));
+    }
+}
