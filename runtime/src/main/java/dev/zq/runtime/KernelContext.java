@@ -150,6 +150,46 @@ public final class KernelContext {
         }
     }
 
+    /**
+     * One warp-wide FP16 tensor-core step, PTX {@code mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32}:
+     * {@code D[16×8] += A[16×16] · B[16×8]} with FP32 accumulation. Each int holds two halves (the lower
+     * column/row index in the low 16 bits); with lane = 4g + t:
+     * {@code a0 = A[g][2t..2t+1], a1 = A[g+8][2t..], a2 = A[g][8+2t..], a3 = A[g+8][8+2t..]},
+     * {@code b0 = B[2t..2t+1][g], b1 = B[8+2t..][g]}, {@code acc = D[g][2t], D[g][2t+1], D[g+8][2t], D[g+8][2t+1]}.
+     * Products of halves are exact in float; the hardware's order of additions is unspecified, so the CPU
+     * (which sums in k order in double, then rounds once) agrees to float rounding, not bit for bit.
+     */
+    public void mmaF16(float[] acc, int a0, int a1, int a2, int a3, int b0, int b1) {
+        int self = localY * localSizeX + localX, warpBase = self & ~31, lane = self - warpBase;
+        int[] f = block.fragments;
+        f[self * 6] = a0; f[self * 6 + 1] = a1; f[self * 6 + 2] = a2; f[self * 6 + 3] = a3; f[self * 6 + 4] = b0; f[self * 6 + 5] = b1;
+        warpBarrier();
+        float[][] a = new float[16][16], b = new float[16][8];
+        for (int l = 0; l < 32; l++) {
+            int g = l >> 2, t = l & 3, o = (warpBase + l) * 6;
+            for (int h = 0; h < 2; h++) {
+                a[g][2 * t + h] = half(f[o], h);
+                a[g + 8][2 * t + h] = half(f[o + 1], h);
+                a[g][8 + 2 * t + h] = half(f[o + 2], h);
+                a[g + 8][8 + 2 * t + h] = half(f[o + 3], h);
+                b[2 * t + h][g] = half(f[o + 4], h);
+                b[8 + 2 * t + h][g] = half(f[o + 5], h);
+            }
+        }
+        warpBarrier();
+        int g = lane >> 2, t = lane & 3;
+        int[][] rc = {{g, 2 * t}, {g, 2 * t + 1}, {g + 8, 2 * t}, {g + 8, 2 * t + 1}};
+        for (int r = 0; r < 4; r++) {
+            double s = acc[r];
+            for (int k = 0; k < 16; k++) s += (double) a[rc[r][0]][k] * b[k][rc[r][1]];
+            acc[r] = (float) s;
+        }
+    }
+
+    private static float half(int packed, int which) {
+        return Float.float16ToFloat((short) (packed >>> (16 * which)));
+    }
+
     /** Atomically adds {@code value} to {@code buffer[index]}; returns the old value. */
     public int atomicAdd(IntArray buffer, int index, int value) {
         return buffer.getAndAdd(index, value);

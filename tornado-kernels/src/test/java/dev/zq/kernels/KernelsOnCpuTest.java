@@ -157,6 +157,34 @@ class KernelsOnCpuTest {
         }
     }
 
+    /** Random halves packed two per int, and their float values. */
+    static IntArray halves(Arena a, Random rnd, float[] values) {
+        IntArray out = IntArray.allocate(a, values.length / 2);
+        for (int i = 0; i < values.length; i++) values[i] = Float.float16ToFloat(Float.floatToFloat16((float) rnd.nextGaussian()));
+        for (int i = 0; i < values.length / 2; i++)
+            out.set(i, (Float.floatToFloat16(values[2 * i]) & 0xFFFF) | (Float.floatToFloat16(values[2 * i + 1]) << 16));
+        return out;
+    }
+
+    @Test
+    void fp16TensorCoreGemmMatchesDoubleLoop() {
+        try (Arena a = Arena.ofShared()) {
+            Random rnd = new Random(6);
+            int m = 32, n = 16, k = 48;
+            float[] av = new float[m * k], wv = new float[n * k];
+            IntArray ah = halves(a, rnd, av), wh = halves(a, rnd, wv);
+            FloatArray c = FloatArray.allocate(a, m * n);
+            cpu.launch(KernelCompiler.find(Int8MmaKernels.class, "gemmF16"), Grid.of(2, 64), ah, wh, c, m, n, k);
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < n; j++) {
+                    double s = 0, mag = 0;
+                    for (int p = 0; p < k; p++) { s += (double) av[i * k + p] * wv[j * k + p]; mag += Math.abs((double) av[i * k + p] * wv[j * k + p]); }
+                    // Per 16-wide step the sum is rounded to float once: error ≤ (K/16)·2^-24·Σ|a·b|.
+                    assertEquals(s, c.get(i * n + j), 1e-6 * mag, "C[" + i + "][" + j + "]");
+                }
+        }
+    }
+
     @Test
     void badLaunchesAreRejected() {
         var m = KernelCompiler.find(BasicKernels.class, "vectorAdd");

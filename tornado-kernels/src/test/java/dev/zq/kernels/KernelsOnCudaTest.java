@@ -162,6 +162,31 @@ class KernelsOnCudaTest {
     }
 
     @Test
+    void fp16TensorCoresAgreeWithTheCpuToFloatRounding() throws Exception {
+        Assumptions.assumeTrue(gpu != null, () -> "no CUDA device: " + why);
+        try (Arena a = Arena.ofShared()) {
+            Random rnd = new Random(9);
+            int m = 128, n = 64, k = 768;
+            float[] av = new float[m * k], wv = new float[n * k];
+            IntArray ah = KernelsOnCpuTest.halves(a, rnd, av), wh = KernelsOnCpuTest.halves(a, rnd, wv);
+            FloatArray onCpu = FloatArray.allocate(a, m * n), onGpu = FloatArray.allocate(a, m * n);
+            Method gemm = k(Int8MmaKernels.class, "gemmF16");
+            Grid grid = Grid.of((m / 16) * (n / 8) / 4, 128);
+            cpu.launch(gemm, grid, ah, wh, onCpu, m, n, k);
+            gpu.run(gemm, grid, ah, wh, onGpu, m, n, k);
+            double worst = 0;
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < n; j++) {
+                    double mag = 0;
+                    for (int p = 0; p < k; p++) mag += Math.abs((double) av[i * k + p] * wv[j * k + p]);
+                    worst = Math.max(worst, Math.abs(onCpu.get(i * n + j) - onGpu.get(i * n + j)) / mag);
+                }
+            System.out.printf("FP16 mma: worst |GPU − CPU| / Σ|a·b| = %.2e%n", worst);
+            assertTrue(worst < 1e-5, "GPU and CPU FP16 GEMM differ by " + worst + " of the magnitude of the sums");
+        }
+    }
+
+    @Test
     void pinnedAsyncCopiesRoundTrip() throws Exception {
         Assumptions.assumeTrue(gpu != null, () -> "no CUDA device: " + why);
         var d = gpu.driver();

@@ -681,6 +681,24 @@ public final class PtxTranslator {
                 emit("mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 " + cs + ", " + ops + ", {" + at(Kind.I, d + 6) + ", " + at(Kind.I, d + 7) + "}, " + cs);
                 for (int i = 0; i < 4; i++) emit("st.local.s32 [" + acc + "+" + (4 * i) + "], " + c[i]);
             }
+            case "mmaF16" -> {
+                if (args.get(0).kind() != Kind.LOCAL_F32) throw f.fail("mmaF16 accumulates into a local float[4]");
+                String acc = at(args.get(0).kind(), d + 1);
+                String[] c = new String[4];
+                for (int i = 0; i < 4; i++) {
+                    c[i] = temp("f32");
+                    emit("ld.local.f32 " + c[i] + ", [" + acc + "+" + (4 * i) + "]");
+                }
+                String[] r = new String[6];
+                for (int i = 0; i < 6; i++) {
+                    r[i] = temp("b32");
+                    emit("mov.b32 " + r[i] + ", " + at(Kind.I, d + 2 + i));
+                }
+                String cs = "{" + String.join(", ", c) + "}";
+                emit("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 " + cs + ", {" + r[0] + ", " + r[1] + ", " + r[2] + ", " + r[3]
+                        + "}, {" + r[4] + ", " + r[5] + "}, " + cs);
+                for (int i = 0; i < 4; i++) emit("st.local.f32 [" + acc + "+" + (4 * i) + "], " + c[i]);
+            }
             case "atomicAdd" -> {
                 Entry buf = args.get(0);
                 Kind vk = args.get(2).kind();
