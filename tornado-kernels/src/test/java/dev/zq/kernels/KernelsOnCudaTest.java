@@ -187,6 +187,16 @@ class KernelsOnCudaTest {
     }
 
     @Test
+    void invalidPtxIsRejectedWithTheDriversLog() {
+        Assumptions.assumeTrue(gpu != null, () -> "no CUDA device: " + why);
+        String bad = ".version 8.0\n.target sm_90\n.address_size 64\n.visible .entry broken()\n{\n    add.s32 %r1, %r2, 3;\n    ret;\n}\n";
+        var e = assertThrows(CudaException.class, () -> gpu.driver().moduleLoadPtx(bad));
+        System.out.println("invalid PTX: " + e.getMessage());
+        assertTrue(e.getMessage().contains("cuModuleLoadDataEx") && e.getMessage().contains("CUDA_ERROR_INVALID_PTX"), e.getMessage());
+        assertTrue(e.getMessage().contains("JIT log"), e.getMessage());
+    }
+
+    @Test
     void pinnedAsyncCopiesRoundTrip() throws Exception {
         Assumptions.assumeTrue(gpu != null, () -> "no CUDA device: " + why);
         var d = gpu.driver();
