@@ -45,7 +45,7 @@ final class EmbedCommand implements Callable<Integer> {
         if (input != null) all.addAll(readLines(input));
         if (all.isEmpty()) throw new IllegalArgumentException("no sentences: pass them as arguments or with --input FILE");
         if (batch <= 0) throw new IllegalArgumentException("--batch must be positive, got " + batch);
-        try (SentenceEmbedder embedder = SentenceEmbedder.open(BundledModels.resolve(model), maxLength)) {
+        try (SentenceEmbedder embedder = SentenceEmbedder.open(BundledModels.resolve(model), maxLength, dev.zq.quant.QuantizedModelFile::openAny)) {
             Progress progress = new Progress(System.err, "embedding", all.size());
             List<float[]> vectors = new ArrayList<>(all.size());
             for (int from = 0; from < all.size(); from += batch) {

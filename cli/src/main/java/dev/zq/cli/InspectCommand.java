@@ -45,7 +45,14 @@ final class InspectCommand implements Callable<Integer> {
             }
         } else {
             try (SafeTensors st = SafeTensors.open(file)) {
-                out.println("format: safetensors, metadata " + st.metadata());
+                // Per-tensor quantization metadata (zq.bits.NAME, …) is summarised, not listed.
+                var meta = new java.util.TreeMap<String, String>();
+                int perTensor = 0;
+                for (var e : st.metadata().entrySet()) {
+                    if (e.getKey().matches("zq\\.(bits|group|act|dtype|shape)\\..*")) perTensor++;
+                    else meta.put(e.getKey(), e.getValue());
+                }
+                out.println("format: safetensors, metadata " + meta + (perTensor > 0 ? " (+" + perTensor + " per-tensor quantization entries)" : ""));
                 for (String n : st.names()) tensors.put(n, st.get(n));
                 report(out, tensors);
             }
@@ -67,7 +74,7 @@ final class InspectCommand implements Callable<Integer> {
     }
 
     private static void describeArchitecture(PrintStream out, Path path) {
-        try (BertModel bert = BertModel.open(path)) {
+        try (BertModel bert = dev.zq.quant.QuantizedModelFile.openAny(path)) {
             BertConfig c = bert.encoder().config();
             out.printf("architecture: BERT encoder, %d layers, hidden %d, %d heads (head dim %d), MLP %d, vocab %d, %d positions, eps %s%n",
                     c.numLayers(), c.hiddenSize(), c.numHeads(), c.headDim(), c.intermediateSize(), c.vocabSize(),

@@ -80,6 +80,29 @@ class ZqCommandTest {
     }
 
     @Test
+    void quantizeThenEmbedWithTheQuantizedModelAndEvalPrintsJson() throws Exception {
+        Path out = dir.resolve("q");
+        Run r = run("quantize", "--config", "w8a8", "--out", out.toString());
+        assertEquals(0, r.code(), r.err());
+        Run fp = run("embed", "The weather is lovely today.");
+        Run q = run("embed", "--model", out.toString(), "The weather is lovely today.");
+        assertEquals(0, q.code(), q.err());
+        ObjectMapper m = new ObjectMapper();
+        JsonNode a = m.readTree(fp.out()).get(0).get("embedding"), b = m.readTree(q.out()).get(0).get("embedding");
+        double cos = 0;
+        for (int i = 0; i < a.size(); i++) cos += a.get(i).asDouble() * b.get(i).asDouble();
+        assertTrue(cos > 0.98 && cos < 1.0, "W8A8 embedding should be close to FP32 but not identical: cosine " + cos);
+        Run e = run("eval", "--scheme", "w8a8", "--json");
+        assertEquals(0, e.code(), e.err());
+        JsonNode j = m.readTree(e.out());
+        assertEquals("W8A8 ZeroQuant", j.get("scheme").asText());
+        assertTrue(j.get("metrics").get("cosine_mean").asDouble() > 0.99, e.out());
+        Run bad = run("eval", "--scheme", "w3a3");
+        assertEquals(2, bad.code());
+        assertTrue(bad.err().contains("w3a3"), bad.err());
+    }
+
+    @Test
     void badInputGivesOneClearLineAndExitCode2() throws Exception {
         Path junk = dir.resolve("junk.onnx");
         Files.writeString(junk, "this is not a model");

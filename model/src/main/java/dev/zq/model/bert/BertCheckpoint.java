@@ -27,20 +27,24 @@ import java.util.Map;
 public final class BertCheckpoint {
     private BertCheckpoint() {}
 
-    /** Loads the encoder; F32 weights stay views of {@code weights}, other float types are converted into {@code arena}. */
-    public static BertEncoder load(Path dir, SafeTensors weights, Arena arena) throws ModelFormatException {
+    /** The hyper-parameters in {@code dir/config.json}. */
+    public static BertConfig readConfig(Path dir) throws ModelFormatException {
         HfConfig cfg = HfConfig.read(dir.resolve("config.json"));
         String act = cfg.optString("hidden_act", "gelu");
         if (!act.equals("gelu"))
             throw ModelFormatException.of(dir.resolve("config.json"), "hidden_act '" + act + "' is not supported (only the exact erf 'gelu')");
-        BertConfig config;
         try {
-            config = new BertConfig(cfg.getInt("vocab_size"), cfg.getInt("hidden_size"), cfg.getInt("num_hidden_layers"),
+            return new BertConfig(cfg.getInt("vocab_size"), cfg.getInt("hidden_size"), cfg.getInt("num_hidden_layers"),
                     cfg.getInt("num_attention_heads"), cfg.getInt("intermediate_size"), cfg.optInt("max_position_embeddings", 512),
                     cfg.optInt("type_vocab_size", 2), cfg.optFloat("layer_norm_eps", 1e-12f));
         } catch (IllegalArgumentException e) {
             throw ModelFormatException.of(cfg.file(), "impossible BERT configuration: " + e.getMessage(), e);
         }
+    }
+
+    /** Loads the encoder; F32 weights stay views of {@code weights}, other float types are converted into {@code arena}. */
+    public static BertEncoder load(Path dir, SafeTensors weights, Arena arena) throws ModelFormatException {
+        BertConfig config = readConfig(dir);
         String prefix = weights.names().contains("bert.embeddings.word_embeddings.weight") ? "bert." : "";
         Loader l = new Loader(weights, arena, prefix);
         List<BertLayer> layers = new ArrayList<>();
@@ -82,6 +86,11 @@ public final class BertCheckpoint {
         }
         SafeTensors.write(dir.resolve("model.safetensors"), t, Map.of("format", "pt"));
 
+        writeConfig(c, dir);
+    }
+
+    /** HF's config.json for {@code c}, written atomically. */
+    public static void writeConfig(BertConfig c, Path dir) throws IOException {
         ObjectMapper json = new ObjectMapper();
         ObjectNode cfg = json.createObjectNode();
         cfg.putArray("architectures").add("BertModel");

@@ -59,6 +59,17 @@ public final class BertModel implements AutoCloseable {
         }
     }
 
+    /** Opens a model path; lets other modules add formats (quantized files) without this one knowing them. */
+    @FunctionalInterface
+    public interface Opener {
+        BertModel open(Path path) throws ModelFormatException;
+    }
+
+    /** A model from parts: {@code arena} and {@code source} are closed with it. */
+    public static BertModel of(BertEncoder encoder, Arena arena, AutoCloseable source, Path path) {
+        return new BertModel(encoder, arena, source, path);
+    }
+
     public BertEncoder encoder() { return encoder; }
     public Path path() { return path; }
 

@@ -34,9 +34,14 @@ public final class SentenceEmbedder implements AutoCloseable {
 
     /** A model directory (or .onnx file) with {@code tokenizer.json} beside it. */
     public static SentenceEmbedder open(Path model, int maxLength) throws ModelFormatException {
+        return open(model, maxLength, BertModel::open);
+    }
+
+    /** Opens the weights with {@code opener} (e.g. one that also understands quantized model files). */
+    public static SentenceEmbedder open(Path model, int maxLength, BertModel.Opener opener) throws ModelFormatException {
         Path dir = Files.isDirectory(model) ? model : model.toAbsolutePath().getParent();
         WordPieceTokenizer tok = WordPieceTokenizer.fromJson(dir.resolve("tokenizer.json"));
-        BertModel m = BertModel.open(model);
+        BertModel m = opener.open(model);
         try {
             return new SentenceEmbedder(m, tok, maxLength);
         } catch (RuntimeException e) {
@@ -63,6 +68,11 @@ public final class SentenceEmbedder implements AutoCloseable {
 
     /** Embeddings of already tokenized, equally long (padded) encodings. */
     public float[][] embedBatch(List<Encoding> batch) {
+        return embed(model.encoder(), batch);
+    }
+
+    /** Unit-length mean-pooled embeddings that {@code encoder} gives a padded batch. */
+    public static float[][] embed(BertEncoder encoder, List<Encoding> batch) {
         int b = batch.size(), seq = batch.getFirst().ids().length;
         int[] ids = new int[b * seq], types = new int[b * seq], mask = new int[b * seq];
         for (int i = 0; i < b; i++) {
@@ -73,7 +83,7 @@ public final class SentenceEmbedder implements AutoCloseable {
             System.arraycopy(e.attentionMask(), 0, mask, i * seq, seq);
         }
         try (Arena arena = Arena.ofShared()) {
-            Tensor hidden = model.encoder().forward(arena, b, seq, ids, types, mask);
+            Tensor hidden = encoder.forward(arena, b, seq, ids, types, mask);
             return normalize(meanPool(hidden, mask));
         }
     }

@@ -1,0 +1,218 @@
+package dev.zq.quant;
+
+import dev.zq.model.DenseLinear;
+import dev.zq.model.Linear;
+import dev.zq.model.ModelFormatException;
+import dev.zq.model.bert.BertCheckpoint;
+import dev.zq.model.bert.BertConfig;
+import dev.zq.model.bert.BertEncoder;
+import dev.zq.model.bert.BertLayer;
+import dev.zq.model.bert.BertModel;
+import dev.zq.model.bert.Norm;
+import dev.zq.model.format.SafeTensors;
+import dev.zq.tensor.Tensor;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+
+/**
+ * A quantized model on disk: a directory with {@code config.json}, {@code tokenizer.json} and
+ * {@code model.safetensors} holding the integer weights and their scales, so the model runs without the
+ * original weights. Per projection {@code NAME}:
+ * <ul>
+ * <li>integer weights: {@code NAME.qweight} (I8, or I4 packed two per byte) {@code [out, in]},
+ *     {@code NAME.scales} (F32 {@code [out, groups]}), {@code NAME.bias}; metadata {@code zq.bits.NAME},
+ *     {@code zq.group.NAME};</li>
+ * <li>FP weights: {@code NAME.weight}, {@code NAME.bias};</li>
+ * <li>activations: metadata {@code zq.act.NAME} = {@code none}, {@code tokenwise}, or {@code static:SCALE}.</li>
+ * </ul>
+ * {@code zq.format} marks the file, {@code zq.scheme} keeps the scheme's name. Writing goes to a temporary
+ * directory beside the target, which is renamed into place only when complete: a crash leaves the previous
+ * model (or none), never a half-written one that loads.
+ */
+public final class QuantizedModelFile {
+    public static final String FORMAT = "zq-quantized-bert/1";
+
+    private QuantizedModelFile() {}
+
+    public static void write(Path dir, BertEncoder encoder, String schemeName, Path tokenizerJson) throws IOException {
+        Path abs = dir.toAbsolutePath();
+        Path parent = abs.getParent();
+        Files.createDirectories(parent);
+        Path tmp = Files.createTempDirectory(parent, "." + abs.getFileName() + ".tmp-");
+        try {
+            Map<String, Tensor> t = new LinkedHashMap<>(encoder.embeddingTensors());
+            Map<String, String> meta = new LinkedHashMap<>();
+            meta.put("zq.format", FORMAT);
+            meta.put("zq.scheme", schemeName);
+            for (int i = 0; i < encoder.layers().size(); i++) {
+                BertLayer l = encoder.layers().get(i);
+                List<String> names = BertEncoder.linearNames(i);
+                List<Linear> lins = List.of(l.query(), l.key(), l.value(), l.attentionOutput(), l.intermediate(), l.output());
+                for (int k = 0; k < 6; k++) putLinear(t, meta, names.get(k), lins.get(k));
+                String p = "encoder.layer." + i + ".";
+                t.put(p + "attention.output.LayerNorm.weight", l.attentionNorm().gamma());
+                t.put(p + "attention.output.LayerNorm.bias", l.attentionNorm().beta());
+                t.put(p + "output.LayerNorm.weight", l.outputNorm().gamma());
+                t.put(p + "output.LayerNorm.bias", l.outputNorm().beta());
+            }
+            SafeTensors.write(tmp.resolve("model.safetensors"), t, meta);
+            BertCheckpoint.writeConfig(encoder.config(), tmp);
+            Files.copy(tokenizerJson, tmp.resolve("tokenizer.json"));
+            Path old = null;
+            if (Files.exists(abs)) {
+                old = parent.resolve("." + abs.getFileName() + ".old-" + System.nanoTime());
+                Files.move(abs, old, StandardCopyOption.ATOMIC_MOVE);
+            }
+            Files.move(tmp, abs, StandardCopyOption.ATOMIC_MOVE);
+            if (old != null) deleteTree(old);
+        } finally {
+            if (Files.exists(tmp)) deleteTree(tmp);
+        }
+    }
+
+    private static void putLinear(Map<String, Tensor> t, Map<String, String> meta, String name, Linear lin) {
+        switch (lin) {
+            case QuantizedLinear q -> {
+                t.put(name + ".qweight", q.weight().codes());
+                t.put(name + ".scales", q.weight().scales());
+                if (q.bias() != null) t.put(name + ".bias", q.bias());
+                meta.put("zq.bits." + name, Integer.toString(q.weight().bits()));
+                meta.put("zq.group." + name, Integer.toString(q.weight().groupSize()));
+                meta.put("zq.act." + name, describe(q.activations()));
+            }
+            case FakeQuantInputLinear f -> {
+                t.put(name + ".weight", f.inner().weight());
+                if (f.inner().bias() != null) t.put(name + ".bias", f.inner().bias());
+                meta.put("zq.act." + name, describe(f.activations()));
+            }
+            case DenseLinear d -> {
+                t.put(name + ".weight", d.weight());
+                if (d.bias() != null) t.put(name + ".bias", d.bias());
+                meta.put("zq.act." + name, "none");
+            }
+            default -> throw new IllegalArgumentException(name + ": cannot save a " + lin.getClass().getSimpleName());
+        }
+    }
+
+    private static String describe(ActivationQuantizer a) {
+        return switch (a) {
+            case null -> "none";
+            case TokenwiseQuantizer t -> "tokenwise";
+            case StaticQuantizer s -> "static:" + Float.toString(s.scale());
+        };
+    }
+
+    /** Whether {@code dir} holds a model written by {@link #write}. */
+    public static boolean isQuantized(Path dir) {
+        Path st = dir.resolve("model.safetensors");
+        if (!Files.isRegularFile(st)) return false;
+        try (SafeTensors s = SafeTensors.open(st)) {
+            return FORMAT.equals(s.metadata().get("zq.format"));
+        } catch (ModelFormatException e) {
+            return false;
+        }
+    }
+
+    /** Opens a quantized model directory, or any model {@link BertModel#open} reads. */
+    public static BertModel openAny(Path path) throws ModelFormatException {
+        return Files.isDirectory(path) && isQuantized(path) ? open(path) : BertModel.open(path);
+    }
+
+    public static BertModel open(Path dir) throws ModelFormatException {
+        BertConfig config = BertCheckpoint.readConfig(dir);
+        SafeTensors st = SafeTensors.open(dir.resolve("model.safetensors"));
+        Arena arena = Arena.ofShared();
+        try {
+            Map<String, String> meta = st.metadata();
+            if (!FORMAT.equals(meta.get("zq.format")))
+                throw ModelFormatException.of(st.file(), "not a zq quantized model (zq.format is " + meta.get("zq.format") + ")");
+            List<BertLayer> layers = new ArrayList<>();
+            for (int i = 0; i < config.numLayers(); i++) {
+                List<String> n = BertEncoder.linearNames(i);
+                List<Linear> lin = new ArrayList<>();
+                for (String name : n) lin.add(readLinear(st, meta, name));
+                String p = "encoder.layer." + i + ".";
+                layers.add(new BertLayer(lin.get(0), lin.get(1), lin.get(2), lin.get(3),
+                        new Norm(st.get(p + "attention.output.LayerNorm.weight"), st.get(p + "attention.output.LayerNorm.bias")),
+                        lin.get(4), lin.get(5),
+                        new Norm(st.get(p + "output.LayerNorm.weight"), st.get(p + "output.LayerNorm.bias"))));
+            }
+            BertEncoder enc = new BertEncoder(config, st.get("embeddings.word_embeddings.weight"), st.get("embeddings.position_embeddings.weight"),
+                    st.get("embeddings.token_type_embeddings.weight"),
+                    new Norm(st.get("embeddings.LayerNorm.weight"), st.get("embeddings.LayerNorm.bias")), layers);
+            return BertModel.of(enc, arena, st, dir);
+        } catch (ModelFormatException e) {
+            st.close();
+            arena.close();
+            throw e;
+        } catch (IllegalArgumentException e) {
+            st.close();
+            arena.close();
+            throw ModelFormatException.of(dir, "inconsistent quantized model: " + e.getMessage(), e);
+        }
+    }
+
+    private static Linear readLinear(SafeTensors st, Map<String, String> meta, String name) throws ModelFormatException {
+        Tensor bias = st.names().contains(name + ".bias") ? st.get(name + ".bias") : null;
+        ActivationQuantizer act = parseAct(st, meta.get("zq.act." + name), name);
+        if (st.names().contains(name + ".qweight")) {
+            Tensor codes = st.get(name + ".qweight"), scales = st.get(name + ".scales");
+            int bits = intMeta(st, meta, "zq.bits." + name), group = intMeta(st, meta, "zq.group." + name);
+            if (codes.rank() != 2) throw ModelFormatException.of(st.file(), name + ".qweight is " + codes.shape() + ", expected [out, in]");
+            QuantizedWeight w = new QuantizedWeight(bits, codes.dim(0), codes.dim(1), group, codes, scales);
+            return new QuantizedLinear(w, bias, act);
+        }
+        DenseLinear d = new DenseLinear(st.get(name + ".weight"), bias);
+        return act == null ? d : new FakeQuantInputLinear(d, act);
+    }
+
+    private static ActivationQuantizer parseAct(SafeTensors st, String v, String name) throws ModelFormatException {
+        if (v == null) throw ModelFormatException.of(st.file(), "no zq.act." + name + " metadata");
+        if (v.equals("none")) return null;
+        if (v.equals("tokenwise")) return new TokenwiseQuantizer();
+        if (v.startsWith("static:")) {
+            try {
+                return new StaticQuantizer(Float.parseFloat(v.substring(7)));
+            } catch (IllegalArgumentException e) {
+                throw ModelFormatException.of(st.file(), "zq.act." + name + " = '" + v + "' is not a valid static scale");
+            }
+        }
+        throw ModelFormatException.of(st.file(), "zq.act." + name + " = '" + v + "' is unknown");
+    }
+
+    private static int intMeta(SafeTensors st, Map<String, String> meta, String key) throws ModelFormatException {
+        try {
+            return Integer.parseInt(meta.get(key));
+        } catch (NumberFormatException e) {
+            throw ModelFormatException.of(st.file(), "metadata " + key + " = '" + meta.get(key) + "' is not an integer");
+        }
+    }
+
+    /** Bytes of every weight, scale and embedding the encoder holds in memory. */
+    public static long memoryBytes(BertEncoder e) {
+        long n = 0;
+        for (Tensor t : e.embeddingTensors().values()) n += t.byteSize();
+        for (BertLayer l : e.layers()) {
+            for (Linear lin : List.of(l.query(), l.key(), l.value(), l.attentionOutput(), l.intermediate(), l.output())) n += lin.weightBytes();
+            n += l.attentionNorm().gamma().byteSize() * 4;
+        }
+        return n;
+    }
+
+    private static void deleteTree(Path p) throws IOException {
+        try (Stream<Path> s = Files.walk(p)) {
+            for (Path q : s.sorted(Comparator.reverseOrder()).toList()) Files.deleteIfExists(q);
+        }
+    }
+
+}
