@@ -37,7 +37,7 @@ final class EvalCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         Scheme s = Scheme.resolve(scheme);
         Path path = BundledModels.resolve(model);
-        Path dir = Files.isDirectory(path) ? path : path.toAbsolutePath().getParent();
+        Path dir = BundledModels.directoryOf(path);
         List<String> sentences = corpus == null ? EmbeddingEvaluation.resource("sentences.txt")
                 : Files.readAllLines(corpus).stream().filter(l -> !l.isBlank()).toList();
         if (sentences.size() < 6) throw new IllegalArgumentException("the corpus needs at least 6 sentences for nearest-neighbour ranks, has " + sentences.size());

@@ -41,7 +41,7 @@ final class QuantizeCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         Scheme scheme = Scheme.resolve(config);
         Path path = BundledModels.resolve(model);
-        Path dir = Files.isDirectory(path) ? path : path.toAbsolutePath().getParent();
+        Path dir = BundledModels.directoryOf(path);
         WordPieceTokenizer tok = WordPieceTokenizer.fromJson(dir.resolve("tokenizer.json"));
         List<String> cal = calibration == null ? EmbeddingEvaluation.resource("calibration.txt")
                 : Files.readAllLines(calibration).stream().filter(l -> !l.isBlank()).toList();

@@ -33,6 +33,11 @@ public final class BundledModels {
         return p;
     }
 
+    /** The directory a model path lives in: the path itself, or the directory of a weight file. */
+    public static Path directoryOf(Path model) {
+        return Files.isDirectory(model) ? model : model.toAbsolutePath().getParent();
+    }
+
     public static Path cacheDir() {
         String env = System.getenv("ZQ_CACHE");
         return env != null && !env.isBlank() ? Path.of(env) : Path.of(System.getProperty("user.home"), ".cache", "zq");

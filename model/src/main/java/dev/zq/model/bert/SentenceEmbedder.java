@@ -1,5 +1,6 @@
 package dev.zq.model.bert;
 
+import dev.zq.model.BundledModels;
 import dev.zq.model.ModelFormatException;
 import dev.zq.model.tokenizer.Encoding;
 import dev.zq.model.tokenizer.WordPieceTokenizer;
@@ -39,7 +40,7 @@ public final class SentenceEmbedder implements AutoCloseable {
 
     /** Opens the weights with {@code opener} (e.g. one that also understands quantized model files). */
     public static SentenceEmbedder open(Path model, int maxLength, BertModel.Opener opener) throws ModelFormatException {
-        Path dir = Files.isDirectory(model) ? model : model.toAbsolutePath().getParent();
+        Path dir = BundledModels.directoryOf(model);
         WordPieceTokenizer tok = WordPieceTokenizer.fromJson(dir.resolve("tokenizer.json"));
         BertModel m = opener.open(model);
         try {
