@@ -1,18 +1,21 @@
 package dev.zq.model;
 
 import dev.zq.tensor.DType;
-import dev.zq.tensor.MatMul;
+import dev.zq.tensor.PackedMatrix;
 import dev.zq.tensor.Tensor;
 
 import java.lang.foreign.Arena;
 
 /**
  * The FP32 {@link Linear}: weight in PyTorch's {@code [out, in]} layout (one row per output channel, the
- * layout group-wise quantization slices along), optional bias {@code [out]}.
+ * layout group-wise quantization slices along), optional bias {@code [out]}. The first forward pass also
+ * builds a {@link PackedMatrix} copy of the weight, laid out for the faster outer-product kernel; it is
+ * counted in {@link #weightBytes} from then on.
  */
 public final class DenseLinear implements Linear {
     private final Tensor weight;
     private final Tensor bias;
+    private volatile PackedMatrix packed;
 
     public DenseLinear(Tensor weight, Tensor bias) {
         if (weight.dtype() != DType.F32 || weight.rank() != 2)
@@ -38,13 +41,27 @@ public final class DenseLinear implements Linear {
     public Tensor bias() { return bias; }
     @Override public int inFeatures() { return weight.dim(1); }
     @Override public int outFeatures() { return weight.dim(0); }
-    @Override public long weightBytes() { return weight.byteSize() + (bias == null ? 0 : bias.byteSize()); }
+    @Override public long weightBytes() {
+        PackedMatrix p = packed;
+        return weight.byteSize() + (bias == null ? 0 : bias.byteSize()) + (p == null ? 0 : p.byteSize());
+    }
+
+    private PackedMatrix packed() {
+        PackedMatrix p = packed;
+        if (p == null) {
+            synchronized (this) {
+                if (packed == null) packed = PackedMatrix.pack(Arena.ofAuto(), weight);
+                p = packed;
+            }
+        }
+        return p;
+    }
 
     @Override
     public void forward(Tensor x, Tensor out) {
         int in = inFeatures();
         if (x.dim(-1) != in) throw new IllegalArgumentException("input " + x + " does not end in " + in);
         int rows = (int) (x.numel() / in);
-        MatMul.matmulTransposed(x.reshape(rows, in), weight, bias, out.reshape(rows, outFeatures()));
+        packed().multiply(x.reshape(rows, in), bias, out.reshape(rows, outFeatures()));
     }
 }

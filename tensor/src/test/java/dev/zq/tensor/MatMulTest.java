@@ -33,11 +33,15 @@ class MatMulTest {
                     ref[i * n + j] = s;
                 }
             Tensor out1 = Tensor.allocate(arena, DType.F32, m, n), out2 = Tensor.allocate(arena, DType.F32, m, n);
+            Tensor out3 = Tensor.allocate(arena, DType.F32, m, n);
             MatMul.matmulTransposed(a, bT, bias, out1);
             MatMul.matmul(a, b, bias, out2);
+            PackedMatrix.pack(arena, bT).multiply(a, bias, out3);
             double tol = 1e-6 * Math.sqrt(k) + 1e-7;
             assertTrue(Ref.relError(out1, ref) < tol, "matmulTransposed rel error " + Ref.relError(out1, ref));
             assertTrue(Ref.relError(out2, ref) < tol, "matmul rel error " + Ref.relError(out2, ref));
+            assertTrue(Ref.relError(out3, ref) < tol, "packed matmul rel error " + Ref.relError(out3, ref));
+            for (int i = 0; i < m * n; i++) assertEquals(ref[i], out3.getFloat(i), 1e-5 * Math.sqrt(k) * 2, "packed element " + i);
             // Element-wise too, against the magnitude of the terms summed.
             for (int i = 0; i < m * n; i++) assertEquals(ref[i], out1.getFloat(i), 1e-5 * Math.sqrt(k) * 2, "element " + i);
         }
