@@ -131,6 +131,13 @@ class KernelsOnCudaTest {
             rnd.nextBytes(wb);
             same(k(Int8MmaKernels.class, "gemmS8"), Grid.of((gm / 16) * (gn / 8) / 4, 128), KernelsOnCpuTest.packed(a, ab),
                     KernelsOnCpuTest.packed(a, wb), IntArray.allocate(a, gm * gn), gm, gn, gk);
+            int tm = 128, tn = 192, tk = 256;
+            byte[] tab = new byte[tm * tk], twb = new byte[tn * tk];
+            rnd.nextBytes(tab);
+            rnd.nextBytes(twb);
+            same(k(Int8GemmKernel.class, "gemmDequant"), Grid.of((tm / 64) * (tn / 64), 128), KernelsOnCpuTest.packed(a, tab),
+                    KernelsOnCpuTest.packed(a, twb), KernelsOnCpuTest.randomFloats(a, rnd, tm, 0.01), KernelsOnCpuTest.randomFloats(a, rnd, tn, 0.01),
+                    KernelsOnCpuTest.randomFloats(a, rnd, tn, 1), FloatArray.allocate(a, tm * tn), tm, tn, tk);
             int tokens = 64, dim = 768;
             FloatArray act = KernelsOnCpuTest.randomFloats(a, rnd, tokens * dim, 2);
             same(k(ReductionKernels.class, "tokenwiseQuantize"), Grid.of(tokens, 256), act, ByteArray.allocate(a, tokens * dim), FloatArray.allocate(a, tokens), dim);

@@ -669,16 +669,24 @@ public final class PtxTranslator {
                 emit("mov.b32 " + top(st) + ", " + r);
             }
             case "mmaS8" -> {
-                if (args.get(0).kind() != Kind.LOCAL_S32) throw f.fail("mmaS8 accumulates into a local int[4]");
+                if (args.get(0).kind() != Kind.LOCAL_S32) throw f.fail("mmaS8 accumulates into a local int array");
+                boolean offset = args.size() == 8;
                 String acc = at(args.get(0).kind(), d + 1);
+                int first = offset ? d + 3 : d + 2;   // stack depth of a0
+                if (offset) {
+                    String base = temp("u64");
+                    emit("mul.wide.s32 " + base + ", " + at(Kind.I, d + 2) + ", 4");
+                    emit("add.s64 " + base + ", " + acc + ", " + base);
+                    acc = base;
+                }
                 String[] c = new String[4];
                 for (int i = 0; i < 4; i++) {
                     c[i] = temp("s32");
                     emit("ld.local.s32 " + c[i] + ", [" + acc + "+" + (4 * i) + "]");
                 }
-                String ops = "{" + at(Kind.I, d + 2) + ", " + at(Kind.I, d + 3) + ", " + at(Kind.I, d + 4) + ", " + at(Kind.I, d + 5) + "}";
+                String ops = "{" + at(Kind.I, first) + ", " + at(Kind.I, first + 1) + ", " + at(Kind.I, first + 2) + ", " + at(Kind.I, first + 3) + "}";
                 String cs = "{" + String.join(", ", c) + "}";
-                emit("mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 " + cs + ", " + ops + ", {" + at(Kind.I, d + 6) + ", " + at(Kind.I, d + 7) + "}, " + cs);
+                emit("mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 " + cs + ", " + ops + ", {" + at(Kind.I, first + 4) + ", " + at(Kind.I, first + 5) + "}, " + cs);
                 for (int i = 0; i < 4; i++) emit("st.local.s32 [" + acc + "+" + (4 * i) + "], " + c[i]);
             }
             case "mmaF16" -> {

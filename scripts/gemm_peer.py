@@ -1,0 +1,24 @@
+# PyTorch peers for the GEMM table, timed like zq's GemmBench: median of 20 CUDA-event-timed calls after 3
+# warm-ups. torch._int_mm is cuBLASLt's INT8 GEMM (INT32 out); a @ b is FP16 with FP16 out. The weight is
+# [N, K] row-major and passed transposed, as a Linear layer holds it and as zq's kernel reads it (cuBLASLt's
+# fast INT8 path wants this "TN" layout).
+import sys, torch
+shapes = sys.argv[1:] or ["512x768x768", "2048x3072x768", "2048x768x3072", "4096x4096x4096", "8192x8192x8192"]
+print("torch", torch.__version__, "device:", torch.cuda.get_device_name(0))
+def timed(fn):
+    s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    out = []
+    for r in range(23):
+        s.record(); fn(); e.record(); e.synchronize()
+        if r >= 3: out.append(s.elapsed_time(e))
+    out.sort()
+    return (out[9] + out[10]) / 2
+for sh in shapes:
+    m, n, k = map(int, sh.split("x"))
+    a8 = torch.randint(-128, 127, (m, k), dtype=torch.int8, device="cuda")
+    b8 = torch.randint(-128, 127, (n, k), dtype=torch.int8, device="cuda").t()
+    a16, b16 = torch.randn(m, k, dtype=torch.float16, device="cuda"), torch.randn(n, k, dtype=torch.float16, device="cuda").t()
+    ti = timed(lambda: torch._int_mm(a8, b8))
+    th = timed(lambda: a16 @ b16)
+    print(f"torch-int_mm {sh} {ti:.4f} ms {2*m*n*k/(ti*1e9):.1f} TOP/s")
+    print(f"torch-fp16 {sh} {th:.4f} ms {2*m*n*k/(th*1e9):.1f} TFLOP/s")
