@@ -30,7 +30,11 @@ public final class Int8GemmKernel {
         int warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
         int wm = (warp >> 1) << 5, wn = (warp & 1) << 5;
         int kw = k >> 2;
-        int[] acc = new int[32];
+        // One accumulator array per 16×8 tile, always indexed by constants, so ptxas keeps them in registers.
+        int[] c00 = new int[4], c01 = new int[4], c02 = new int[4], c03 = new int[4];
+        int[] c10 = new int[4], c11 = new int[4], c12 = new int[4], c13 = new int[4];
+        int w0 = (wn + g) * STRIDE, w1 = w0 + 8 * STRIDE, w2 = w0 + 16 * STRIDE, w3 = w0 + 24 * STRIDE;
+        int r0 = (wm + g) * STRIDE, r1 = r0 + 16 * STRIDE;
         for (int k0 = 0; k0 < kw; k0 += 8) {
             for (int j = 0; j < 4; j++) {
                 int e = tid + (j << 7), row = e >> 3, col = e & 7;
@@ -38,25 +42,40 @@ public final class Int8GemmKernel {
                 ws[row * STRIDE + col] = w.get((bn + row) * kw + k0 + col);
             }
             ctx.barrier();
-            for (int mi = 0; mi < 2; mi++) {
-                int r0 = (wm + (mi << 4) + g) * STRIDE;
-                int a0 = as[r0 + t], a1 = as[r0 + 8 * STRIDE + t], a2 = as[r0 + 4 + t], a3 = as[r0 + 8 * STRIDE + 4 + t];
-                for (int ni = 0; ni < 4; ni++) {
-                    int c0 = (wn + (ni << 3) + g) * STRIDE;
-                    ctx.mmaS8(acc, ((mi << 2) + ni) << 2, a0, a1, a2, a3, ws[c0 + t], ws[c0 + 4 + t]);
-                }
-            }
+            int a0 = as[r0 + t], a1 = as[r0 + 8 * STRIDE + t], a2 = as[r0 + 4 + t], a3 = as[r0 + 8 * STRIDE + 4 + t];
+            int b00 = ws[w0 + t], b01 = ws[w0 + 4 + t], b10 = ws[w1 + t], b11 = ws[w1 + 4 + t];
+            int b20 = ws[w2 + t], b21 = ws[w2 + 4 + t], b30 = ws[w3 + t], b31 = ws[w3 + 4 + t];
+            ctx.mmaS8(c00, a0, a1, a2, a3, b00, b01);
+            ctx.mmaS8(c01, a0, a1, a2, a3, b10, b11);
+            ctx.mmaS8(c02, a0, a1, a2, a3, b20, b21);
+            ctx.mmaS8(c03, a0, a1, a2, a3, b30, b31);
+            a0 = as[r1 + t];
+            a1 = as[r1 + 8 * STRIDE + t];
+            a2 = as[r1 + 4 + t];
+            a3 = as[r1 + 8 * STRIDE + 4 + t];
+            ctx.mmaS8(c10, a0, a1, a2, a3, b00, b01);
+            ctx.mmaS8(c11, a0, a1, a2, a3, b10, b11);
+            ctx.mmaS8(c12, a0, a1, a2, a3, b20, b21);
+            ctx.mmaS8(c13, a0, a1, a2, a3, b30, b31);
             ctx.barrier();
         }
-        for (int mi = 0; mi < 2; mi++)
-            for (int ni = 0; ni < 4; ni++) {
-                int i = ((mi << 2) + ni) << 2;
-                int r = bm + wm + (mi << 4) + g, c = bn + wn + (ni << 3) + (t << 1);
-                float s0 = sx.get(r), s8 = sx.get(r + 8), w0 = sw.get(c), w1 = sw.get(c + 1), b0 = bias.get(c), b1 = bias.get(c + 1);
-                y.set(r * n + c, s0 * w0 * acc[i] + b0);
-                y.set(r * n + c + 1, s0 * w1 * acc[i + 1] + b1);
-                y.set((r + 8) * n + c, s8 * w0 * acc[i + 2] + b0);
-                y.set((r + 8) * n + c + 1, s8 * w1 * acc[i + 3] + b1);
-            }
+        int r = bm + wm + g, c = bn + wn + (t << 1);
+        store(c00, sx, sw, bias, y, r, c, n);
+        store(c01, sx, sw, bias, y, r, c + 8, n);
+        store(c02, sx, sw, bias, y, r, c + 16, n);
+        store(c03, sx, sw, bias, y, r, c + 24, n);
+        store(c10, sx, sw, bias, y, r + 16, c, n);
+        store(c11, sx, sw, bias, y, r + 16, c + 8, n);
+        store(c12, sx, sw, bias, y, r + 16, c + 16, n);
+        store(c13, sx, sw, bias, y, r + 16, c + 24, n);
+    }
+
+    /** The fused epilogue of one 16×8 tile: this lane's four outputs, dequantized, plus bias. */
+    static void store(int[] acc, FloatArray sx, FloatArray sw, FloatArray bias, FloatArray y, int r, int c, int n) {
+        float s0 = sx.get(r), s8 = sx.get(r + 8), w0 = sw.get(c), w1 = sw.get(c + 1), b0 = bias.get(c), b1 = bias.get(c + 1);
+        y.set(r * n + c, s0 * w0 * acc[0] + b0);
+        y.set(r * n + c + 1, s0 * w1 * acc[1] + b1);
+        y.set((r + 8) * n + c, s8 * w0 * acc[2] + b0);
+        y.set((r + 8) * n + c + 1, s8 * w1 * acc[3] + b1);
     }
 }
