@@ -124,11 +124,6 @@ public final class KernelContext {
      * All 32 lanes of the warp must call it together.
      */
     public void mmaS8(int[] acc, int a0, int a1, int a2, int a3, int b0, int b1) {
-        mmaS8(acc, 0, a0, a1, a2, a3, b0, b1);
-    }
-
-    /** {@link #mmaS8(int[], int, int, int, int, int, int)} on the four accumulators {@code acc[at..at+3]}. */
-    public void mmaS8(int[] acc, int at, int a0, int a1, int a2, int a3, int b0, int b1) {
         int self = localY * localSizeX + localX, warpBase = self & ~31, lane = self - warpBase;
         int[] f = block.fragments;
         f[self * 6] = a0; f[self * 6 + 1] = a1; f[self * 6 + 2] = a2; f[self * 6 + 3] = a3; f[self * 6 + 4] = b0; f[self * 6 + 5] = b1;
@@ -151,7 +146,7 @@ public final class KernelContext {
         for (int r = 0; r < 4; r++) {
             int s = 0;
             for (int k = 0; k < 32; k++) s += a[rc[r][0]][k] * b[k][rc[r][1]];
-            acc[at + r] += s;
+            acc[r] += s;
         }
     }
 

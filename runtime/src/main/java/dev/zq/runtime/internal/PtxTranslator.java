@@ -669,16 +669,9 @@ public final class PtxTranslator {
                 emit("mov.b32 " + top(st) + ", " + r);
             }
             case "mmaS8" -> {
-                if (args.get(0).kind() != Kind.LOCAL_S32) throw f.fail("mmaS8 accumulates into a local int array");
-                boolean offset = args.size() == 8;
+                if (args.get(0).kind() != Kind.LOCAL_S32) throw f.fail("mmaS8 accumulates into a local int[4]");
                 String acc = at(args.get(0).kind(), d + 1);
-                int first = offset ? d + 3 : d + 2;   // stack depth of a0
-                if (offset) {
-                    String base = temp("u64");
-                    emit("mul.wide.s32 " + base + ", " + at(Kind.I, d + 2) + ", 4");
-                    emit("add.s64 " + base + ", " + acc + ", " + base);
-                    acc = base;
-                }
+                int first = d + 2;   // stack depth of a0
                 String[] c = new String[4];
                 for (int i = 0; i < 4; i++) {
                     c[i] = temp("s32");
