@@ -79,6 +79,14 @@ public final class HfConfig {
         return n.asBoolean();
     }
 
+    /** A nested object (e.g. {@code rope_parameters}) read with the same accessors; null when absent. */
+    public HfConfig section(String key) throws ModelFormatException {
+        if (!has(key)) return null;
+        JsonNode n = root.get(key);
+        if (!n.isObject()) throw wrongType(key, "an object", n);
+        return new HfConfig(file, n);
+    }
+
     public String modelType() throws ModelFormatException { return optString("model_type", ""); }
 
     public List<String> architectures() throws ModelFormatException {

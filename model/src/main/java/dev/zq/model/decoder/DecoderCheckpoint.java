@@ -1,0 +1,148 @@
+package dev.zq.model.decoder;
+
+import dev.zq.model.DenseLinear;
+import dev.zq.model.Linear;
+import dev.zq.model.ModelFormatException;
+import dev.zq.model.format.HfConfig;
+import dev.zq.model.format.SafeTensors;
+import dev.zq.tensor.DType;
+import dev.zq.tensor.Tensor;
+
+import java.lang.foreign.Arena;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Decoders in the Hugging Face layout: {@code config.json} + {@code model.safetensors} as
+ * {@code GPT2LMHeadModel} (or {@code GPT2Model}, names without {@code transformer.}) and
+ * {@code LlamaForCausalLM} save them. GPT-2 stores its projections as {@code Conv1D} ({@code [in, out]});
+ * they are transposed once into {@code arena}. F16/BF16 weights are widened to F32.
+ */
+public final class DecoderCheckpoint {
+    private DecoderCheckpoint() {}
+
+    public static DecoderConfig readConfig(Path dir) throws ModelFormatException {
+        HfConfig cfg = HfConfig.read(dir.resolve("config.json"));
+        String type = cfg.modelType();
+        try {
+            return switch (type) {
+                case "gpt2" -> {
+                    int hidden = cfg.getInt("n_embd");
+                    String act = cfg.optString("activation_function", "gelu_new");
+                    DecoderConfig.Activation a = switch (act) {
+                        case "gelu_new", "gelu_pytorch_tanh" -> DecoderConfig.Activation.GELU_TANH;
+                        case "gelu" -> DecoderConfig.Activation.GELU;
+                        default -> throw ModelFormatException.of(cfg.file(), "activation_function '" + act + "' is not supported");
+                    };
+                    if (cfg.optBoolean("scale_attn_by_inverse_layer_idx", false) || cfg.optBoolean("reorder_and_upcast_attn", false))
+                        throw ModelFormatException.of(cfg.file(), "scale_attn_by_inverse_layer_idx / reorder_and_upcast_attn are not supported");
+                    int heads = cfg.getInt("n_head");
+                    yield new DecoderConfig(DecoderConfig.Family.GPT2, cfg.getInt("vocab_size"), hidden, cfg.getInt("n_layer"), heads, heads,
+                            cfg.optInt("n_inner", 4 * hidden), cfg.optInt("n_positions", 1024), cfg.optFloat("layer_norm_epsilon", 1e-5f),
+                            0f, a, cfg.optBoolean("tie_word_embeddings", true));
+                }
+                case "llama" -> {
+                    String act = cfg.optString("hidden_act", "silu");
+                    if (!act.equals("silu")) throw ModelFormatException.of(cfg.file(), "hidden_act '" + act + "' is not supported (LLaMA uses silu)");
+                    HfConfig rope = cfg.section("rope_parameters");
+                    HfConfig scaling = cfg.section("rope_scaling");
+                    if ((rope != null && !rope.optString("rope_type", "default").equals("default"))
+                            || (scaling != null && !scaling.optString("rope_type", scaling.optString("type", "default")).equals("default")))
+                        throw ModelFormatException.of(cfg.file(), "scaled rotary embeddings are not supported");
+                    float theta = rope != null ? rope.optFloat("rope_theta", 10000f) : cfg.optFloat("rope_theta", 10000f);
+                    int hidden = cfg.getInt("hidden_size"), heads = cfg.getInt("num_attention_heads");
+                    if (cfg.has("head_dim") && cfg.getInt("head_dim") != hidden / heads)
+                        throw ModelFormatException.of(cfg.file(), "head_dim " + cfg.getInt("head_dim") + " != hidden_size / heads is not supported");
+                    yield new DecoderConfig(DecoderConfig.Family.LLAMA, cfg.getInt("vocab_size"), hidden, cfg.getInt("num_hidden_layers"),
+                            heads, cfg.optInt("num_key_value_heads", heads), cfg.getInt("intermediate_size"),
+                            cfg.optInt("max_position_embeddings", 2048), cfg.optFloat("rms_norm_eps", 1e-6f), theta,
+                            DecoderConfig.Activation.SWIGLU, cfg.optBoolean("tie_word_embeddings", false));
+                }
+                default -> throw ModelFormatException.of(cfg.file(), "model_type '" + type + "' is not a supported decoder (gpt2, llama)");
+            };
+        } catch (IllegalArgumentException e) {
+            throw ModelFormatException.of(cfg.file(), "impossible decoder configuration: " + e.getMessage(), e);
+        }
+    }
+
+    /** Is {@code dir} a decoder checkpoint (by its config's model_type)? */
+    public static boolean isDecoder(Path dir) {
+        try {
+            String t = HfConfig.read(dir.resolve("config.json")).modelType();
+            return t.equals("gpt2") || t.equals("llama");
+        } catch (ModelFormatException e) {
+            return false;
+        }
+    }
+
+    public static DecoderModel load(Path dir, SafeTensors weights, Arena arena) throws ModelFormatException {
+        DecoderConfig c = readConfig(dir);
+        try {
+            return c.family() == DecoderConfig.Family.GPT2 ? loadGpt2(c, weights, arena) : loadLlama(c, weights, arena);
+        } catch (IllegalArgumentException e) {
+            throw ModelFormatException.of(weights.file(), "weights do not match config.json: " + e.getMessage(), e);
+        }
+    }
+
+    private static DecoderModel loadGpt2(DecoderConfig c, SafeTensors w, Arena arena) throws ModelFormatException {
+        Loader l = new Loader(w, arena, w.names().contains("transformer.wte.weight") ? "transformer." : "");
+        List<DecoderLayer> layers = new ArrayList<>();
+        for (int i = 0; i < c.numLayers(); i++) {
+            String p = "h." + i + ".";
+            layers.add(new DecoderLayer(l.norm(p + "ln_1", true), l.conv1d(p + "attn.c_attn"), null, null, null, l.conv1d(p + "attn.c_proj"),
+                    l.norm(p + "ln_2", true), null, l.conv1d(p + "mlp.c_fc"), l.conv1d(p + "mlp.c_proj")));
+        }
+        Tensor wte = l.tensor("wte.weight");
+        Linear head = c.tiedEmbeddings() || !w.names().contains("lm_head.weight") ? new DenseLinear(wte, null)
+                : new DenseLinear(new Loader(w, arena, "").tensor("lm_head.weight"), null);
+        return new DecoderModel(c, wte, l.tensor("wpe.weight"), layers, l.norm("ln_f", true), head);
+    }
+
+    private static DecoderModel loadLlama(DecoderConfig c, SafeTensors w, Arena arena) throws ModelFormatException {
+        Loader l = new Loader(w, arena, "model.");
+        List<DecoderLayer> layers = new ArrayList<>();
+        for (int i = 0; i < c.numLayers(); i++) {
+            String p = "layers." + i + ".";
+            layers.add(new DecoderLayer(l.norm(p + "input_layernorm", false), null, l.linear(p + "self_attn.q_proj"),
+                    l.linear(p + "self_attn.k_proj"), l.linear(p + "self_attn.v_proj"), l.linear(p + "self_attn.o_proj"),
+                    l.norm(p + "post_attention_layernorm", false), l.linear(p + "mlp.gate_proj"), l.linear(p + "mlp.up_proj"),
+                    l.linear(p + "mlp.down_proj")));
+        }
+        Tensor embed = l.tensor("embed_tokens.weight");
+        Linear head = c.tiedEmbeddings() ? new DenseLinear(embed, null) : new DenseLinear(new Loader(w, arena, "").tensor("lm_head.weight"), null);
+        return new DecoderModel(c, embed, null, layers, l.norm("norm", false), head);
+    }
+
+    private record Loader(SafeTensors weights, Arena arena, String prefix) {
+        Tensor tensor(String name) throws ModelFormatException {
+            Tensor t = weights.get(prefix + name);
+            if (t.dtype() == DType.F32) return t;
+            if (t.dtype() != DType.F16 && t.dtype() != DType.BF16 && t.dtype() != DType.F64)
+                throw ModelFormatException.of(weights.file(), prefix + name + " is " + t.dtype() + ", expected a float type");
+            return t.to(arena, DType.F32);
+        }
+
+        Tensor optional(String name) throws ModelFormatException {
+            return weights.names().contains(prefix + name) ? tensor(name) : null;
+        }
+
+        /** GPT-2's Conv1D: weight [in, out], bias [out]. */
+        Linear conv1d(String module) throws ModelFormatException {
+            Tensor wt = tensor(module + ".weight");
+            if (wt.rank() != 2) throw ModelFormatException.of(weights.file(), module + ".weight is " + wt.shape() + ", expected [in, out]");
+            return DenseLinear.fromInOut(arena, wt, optional(module + ".bias"));
+        }
+
+        /** nn.Linear: weight [out, in], optional bias. */
+        Linear linear(String module) throws ModelFormatException {
+            Tensor wt = tensor(module + ".weight");
+            if (wt.rank() != 2) throw ModelFormatException.of(weights.file(), module + ".weight is " + wt.shape() + ", expected [out, in]");
+            return new DenseLinear(wt, optional(module + ".bias"));
+        }
+
+        Norm norm(String module, boolean withBias) throws ModelFormatException {
+            return new Norm(tensor(module + ".weight"), withBias ? tensor(module + ".bias") : null);
+        }
+    }
+}

@@ -1,0 +1,60 @@
+package dev.zq.model.decoder;
+
+import dev.zq.tensor.Tensor;
+
+import java.lang.foreign.Arena;
+import java.util.function.IntConsumer;
+
+/**
+ * Perplexity with a sliding window, as Hugging Face's perplexity guide computes it: windows of
+ * {@code window} tokens start every {@code stride} tokens; each window scores only the tokens that the
+ * previous window did not (so every token is scored once, with at least {@code window - stride} tokens of
+ * context, except in the first window); the first token of the text is never scored.
+ * {@code ppl = exp(Σ NLL / tokens scored)}, natural log, accumulated in double precision.
+ */
+public final class Perplexity {
+    private Perplexity() {}
+
+    public record Result(double perplexity, double meanNll, long tokensScored, int window, int stride, int windows) {}
+
+    /** {@code progress} gets the number of tokens scored so far after every window. */
+    public static Result evaluate(DecoderModel model, int[] tokens, int window, int stride, IntConsumer progress) {
+        if (tokens.length < 2) throw new IllegalArgumentException("perplexity needs at least 2 tokens, got " + tokens.length);
+        if (window < 2 || stride < 1 || stride > window)
+            throw new IllegalArgumentException("need 2 <= window and 1 <= stride <= window, got window " + window + ", stride " + stride);
+        if (model.config().family() == DecoderConfig.Family.GPT2 && window > model.config().maxPositions())
+            throw new IllegalArgumentException("window " + window + " exceeds the model's " + model.config().maxPositions() + " positions");
+        int vocab = model.config().vocabSize();
+        double nll = 0;
+        long scored = 0;
+        int prevEnd = 0, windows = 0;
+        for (int begin = 0; begin < tokens.length; begin += stride) {
+            int end = Math.min(begin + window, tokens.length);
+            int len = end - begin;
+            int[] input = java.util.Arrays.copyOfRange(tokens, begin, end);
+            try (Arena arena = Arena.ofShared(); KvCache cache = model.newCache(1, len)) {
+                Tensor logits = model.forward(arena, cache, 1, len, input, true);
+                for (int t = Math.max(prevEnd, begin + 1); t < end; t++) {
+                    long row = (long) (t - begin - 1) * vocab;
+                    nll += negativeLogLikelihood(logits, row, vocab, tokens[t]);
+                    scored++;
+                }
+            }
+            windows++;
+            prevEnd = end;
+            progress.accept((int) scored);
+            if (end == tokens.length) break;
+        }
+        double mean = nll / scored;
+        return new Result(Math.exp(mean), mean, scored, window, stride, windows);
+    }
+
+    /** -log softmax(logits[row..row+vocab))[target], in double. */
+    static double negativeLogLikelihood(Tensor logits, long row, int vocab, int target) {
+        double max = Double.NEGATIVE_INFINITY;
+        for (int i = 0; i < vocab; i++) max = Math.max(max, logits.getFloat(row + i));
+        double sum = 0;
+        for (int i = 0; i < vocab; i++) sum += Math.exp(logits.getFloat(row + i) - max);
+        return Math.log(sum) + max - logits.getFloat(row + target);
+    }
+}
