@@ -8,8 +8,9 @@ import java.util.function.IntConsumer;
 /**
  * Perplexity with a sliding window, as Hugging Face's perplexity guide computes it: windows of
  * {@code window} tokens start every {@code stride} tokens; each window scores only the tokens that the
- * previous window did not (so every token is scored once, with at least {@code window - stride} tokens of
- * context, except in the first window); the first token of the text is never scored.
+ * previous window did not, each from the tokens before it inside its window (so with {@code stride < window}
+ * every token but the text's first is scored once, with at least {@code window - stride} tokens of context
+ * outside the first window; with {@code stride == window} a window's first token has no context and is skipped).
  * {@code ppl = exp(Σ NLL / tokens scored)}, natural log, accumulated in double precision.
  */
 public final class Perplexity {
