@@ -44,6 +44,12 @@ public final class KvCache implements AutoCloseable {
     /** Forget everything (the memory is kept for the next sequence). */
     public void reset() { length = 0; }
 
+    /** Keep only the first {@code length} positions (e.g. to re-decode from the end of a shared prompt). */
+    public void truncate(int length) {
+        if (length < 0 || length > this.length) throw new IllegalArgumentException("cannot truncate " + this.length + " positions to " + length);
+        this.length = length;
+    }
+
     /** Writes {@code k}, {@code v} ([batch, seq, kvDim]) of {@code layer} at positions length..length+seq-1. */
     void store(int layer, Tensor k, Tensor v) {
         int seq = k.dim(1);
