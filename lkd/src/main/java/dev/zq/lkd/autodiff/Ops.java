@@ -1,0 +1,210 @@
+package dev.zq.lkd.autodiff;
+
+import java.util.Arrays;
+
+/**
+ * The differentiable ops a transformer layer needs. Each method computes its forward value and registers,
+ * right beside it, the backward rule that adds its output's gradient into its inputs' gradients.
+ */
+public final class Ops {
+    private Ops() {}
+
+    static int rows(Var x, int cols) { return x.numel() / cols; }
+
+    private static void sameShape(Var a, Var b, String op) {
+        if (!Arrays.equals(a.shape, b.shape))
+            throw new IllegalArgumentException(op + ": shapes " + Arrays.toString(a.shape) + " and " + Arrays.toString(b.shape) + " differ");
+    }
+
+    /** y = x·Wᵀ + b over the last dimension: x [..., K], w [N, K], b [N] or null → [..., N]. */
+    public static Var linear(Var x, Var w, Var b) {
+        int K = w.dim(1), N = w.dim(0);
+        if (w.rank() != 2 || x.dim(-1) != K) throw new IllegalArgumentException("linear: x " + x + " does not end in " + K + " (w " + w + ")");
+        if (b != null && b.numel() != N) throw new IllegalArgumentException("linear: bias " + b + " for " + N + " outputs");
+        int R = rows(x, K);
+        double[] y = new double[R * N];
+        DMath.mulNT(x.data, w.data, y, R, K, N, false);
+        if (b != null) for (int r = 0; r < R; r++) for (int n = 0; n < N; n++) y[r * N + n] += b.data[n];
+        int[] shape = x.shape.clone();
+        shape[shape.length - 1] = N;
+        Var[] in = b == null ? new Var[]{x, w} : new Var[]{x, w, b};
+        return Var.op(y, shape, in, out -> {
+            double[] g = out.grad();
+            if (x.requiresGrad()) DMath.mulNN(g, w.data, x.grad(), R, N, K);      // dx = dy · W
+            if (w.requiresGrad()) DMath.mulTN(g, x.data, w.grad(), R, N, K);      // dW = dyᵀ · x
+            if (b != null && b.requiresGrad()) {
+                double[] gb = b.grad();
+                for (int r = 0; r < R; r++) for (int n = 0; n < N; n++) gb[n] += g[r * N + n];
+            }
+        });
+    }
+
+    public static Var add(Var a, Var b) {
+        sameShape(a, b, "add");
+        double[] y = new double[a.numel()];
+        for (int i = 0; i < y.length; i++) y[i] = a.data[i] + b.data[i];
+        return Var.op(y, a.shape, new Var[]{a, b}, out -> {
+            double[] g = out.grad();
+            if (a.requiresGrad()) { double[] ga = a.grad(); for (int i = 0; i < g.length; i++) ga[i] += g[i]; }
+            if (b.requiresGrad()) { double[] gb = b.grad(); for (int i = 0; i < g.length; i++) gb[i] += g[i]; }
+        });
+    }
+
+    public static Var mul(Var a, Var b) {
+        sameShape(a, b, "mul");
+        double[] y = new double[a.numel()];
+        for (int i = 0; i < y.length; i++) y[i] = a.data[i] * b.data[i];
+        return Var.op(y, a.shape, new Var[]{a, b}, out -> {
+            double[] g = out.grad();
+            if (a.requiresGrad()) { double[] ga = a.grad(); for (int i = 0; i < g.length; i++) ga[i] += g[i] * b.data[i]; }
+            if (b.requiresGrad()) { double[] gb = b.grad(); for (int i = 0; i < g.length; i++) gb[i] += g[i] * a.data[i]; }
+        });
+    }
+
+    /** The same values under another shape (row-major order unchanged). */
+    public static Var reshape(Var x, int... shape) {
+        if (Var.numel(shape) != x.numel()) throw new IllegalArgumentException("reshape " + x + " to " + Arrays.toString(shape));
+        return Var.op(x.data.clone(), shape, new Var[]{x}, out -> {
+            double[] g = out.grad(), gx = x.grad();
+            for (int i = 0; i < g.length; i++) gx[i] += g[i];
+        });
+    }
+
+    /** [M, N] → [N, M]. */
+    public static Var transpose(Var x) {
+        if (x.rank() != 2) throw new IllegalArgumentException("transpose of " + x + ": only 2-D");
+        int M = x.dim(0), N = x.dim(1);
+        double[] y = new double[M * N];
+        for (int i = 0; i < M; i++) for (int j = 0; j < N; j++) y[j * M + i] = x.data[i * N + j];
+        return Var.op(y, new int[]{N, M}, new Var[]{x}, out -> {
+            double[] g = out.grad(), gx = x.grad();
+            for (int i = 0; i < M; i++) for (int j = 0; j < N; j++) gx[i * N + j] += g[j * M + i];
+        });
+    }
+
+    /** Rows {@code ids} of {@code table} [V, H] → [ids.length, H]; gradients scatter-add back into the rows. */
+    public static Var embedding(Var table, int[] ids) {
+        int V = table.dim(0), H = table.dim(1);
+        double[] y = new double[ids.length * H];
+        for (int i = 0; i < ids.length; i++) {
+            if (ids[i] < 0 || ids[i] >= V) throw new IllegalArgumentException("id " + ids[i] + " outside a table of " + V);
+            System.arraycopy(table.data, ids[i] * H, y, i * H, H);
+        }
+        return Var.op(y, new int[]{ids.length, H}, new Var[]{table}, out -> {
+            double[] g = out.grad(), gt = table.grad();
+            for (int i = 0; i < ids.length; i++) for (int h = 0; h < H; h++) gt[ids[i] * H + h] += g[i * H + h];
+        });
+    }
+
+    /** LayerNorm over the last dimension: (x - mean) / sqrt(var + eps) · gamma + beta (biased variance, as PyTorch). */
+    public static Var layerNorm(Var x, Var gamma, Var beta, double eps) {
+        int H = x.dim(-1), R = rows(x, H);
+        if (gamma.numel() != H || beta.numel() != H) throw new IllegalArgumentException("layerNorm: gamma/beta must have " + H + " values");
+        double[] y = new double[x.numel()], xhat = new double[x.numel()], inv = new double[R];
+        for (int r = 0; r < R; r++) {
+            double mean = 0, var = 0;
+            for (int h = 0; h < H; h++) mean += x.data[r * H + h];
+            mean /= H;
+            for (int h = 0; h < H; h++) { double d = x.data[r * H + h] - mean; var += d * d; }
+            inv[r] = 1 / Math.sqrt(var / H + eps);
+            for (int h = 0; h < H; h++) {
+                xhat[r * H + h] = (x.data[r * H + h] - mean) * inv[r];
+                y[r * H + h] = xhat[r * H + h] * gamma.data[h] + beta.data[h];
+            }
+        }
+        return Var.op(y, x.shape, new Var[]{x, gamma, beta}, out -> {
+            double[] g = out.grad();
+            if (gamma.requiresGrad() || beta.requiresGrad()) {
+                double[] gg = gamma.grad(), gb = beta.grad();
+                for (int r = 0; r < R; r++) for (int h = 0; h < H; h++) { gg[h] += g[r * H + h] * xhat[r * H + h]; gb[h] += g[r * H + h]; }
+            }
+            if (x.requiresGrad()) {
+                double[] gx = x.grad();
+                for (int r = 0; r < R; r++) {
+                    // dx = inv/H · (H·dxhat - Σ dxhat - xhat·Σ dxhat·xhat), dxhat = dy·gamma
+                    double s1 = 0, s2 = 0;
+                    for (int h = 0; h < H; h++) {
+                        double d = g[r * H + h] * gamma.data[h];
+                        s1 += d;
+                        s2 += d * xhat[r * H + h];
+                    }
+                    for (int h = 0; h < H; h++) {
+                        double d = g[r * H + h] * gamma.data[h];
+                        gx[r * H + h] += inv[r] / H * (H * d - s1 - xhat[r * H + h] * s2);
+                    }
+                }
+            }
+        });
+    }
+
+    /** Exact GeLU x·Φ(x), Φ from a double-precision erf. */
+    public static Var gelu(Var x) {
+        double[] y = new double[x.numel()];
+        for (int i = 0; i < y.length; i++) y[i] = x.data[i] * 0.5 * (1 + erf(x.data[i] / Math.sqrt(2)));
+        return Var.op(y, x.shape, new Var[]{x}, out -> {
+            double[] g = out.grad(), gx = x.grad();
+            for (int i = 0; i < g.length; i++) {
+                double v = x.data[i];
+                double cdf = 0.5 * (1 + erf(v / Math.sqrt(2))), pdf = Math.exp(-0.5 * v * v) / Math.sqrt(2 * Math.PI);
+                gx[i] += g[i] * (cdf + v * pdf);
+            }
+        });
+    }
+
+    /** Softmax over the last dimension. */
+    public static Var softmax(Var x) {
+        int H = x.dim(-1), R = rows(x, H);
+        double[] y = new double[x.numel()];
+        for (int r = 0; r < R; r++) softmaxRow(x.data, y, r * H, H);
+        return Var.op(y, x.shape, new Var[]{x}, out -> {
+            double[] g = out.grad(), gx = x.grad();
+            for (int r = 0; r < R; r++) {
+                double dot = 0;
+                for (int h = 0; h < H; h++) dot += g[r * H + h] * y[r * H + h];
+                for (int h = 0; h < H; h++) gx[r * H + h] += y[r * H + h] * (g[r * H + h] - dot);
+            }
+        });
+    }
+
+    static void softmaxRow(double[] x, double[] y, int off, int n) {
+        double max = Double.NEGATIVE_INFINITY;
+        for (int i = 0; i < n; i++) max = Math.max(max, x[off + i]);
+        double sum = 0;
+        for (int i = 0; i < n; i++) { y[off + i] = Math.exp(x[off + i] - max); sum += y[off + i]; }
+        for (int i = 0; i < n; i++) y[off + i] /= sum;
+    }
+
+    /** Mean squared error, a scalar: mean((a - b)²). */
+    public static Var mse(Var a, Var b) {
+        sameShape(a, b, "mse");
+        int n = a.numel();
+        double s = 0;
+        for (int i = 0; i < n; i++) { double d = a.data[i] - b.data[i]; s += d * d; }
+        return Var.op(new double[]{s / n}, new int[0], new Var[]{a, b}, out -> {
+            double g = out.grad()[0] * 2 / n;
+            if (a.requiresGrad()) { double[] ga = a.grad(); for (int i = 0; i < n; i++) ga[i] += g * (a.data[i] - b.data[i]); }
+            if (b.requiresGrad()) { double[] gb = b.grad(); for (int i = 0; i < n; i++) gb[i] -= g * (a.data[i] - b.data[i]); }
+        });
+    }
+
+    /** erf in double: Maclaurin series for |z| ≤ 3 (error ~1e-13), an asymptotic erfc beyond. */
+    public static double erf(double z) {
+        double a = Math.abs(z);
+        double r;
+        if (a <= 3) {
+            double term = a, sum = a, z2 = a * a;
+            for (int n = 1; n < 80; n++) {
+                term *= -z2 / n;
+                double t = term / (2 * n + 1);
+                sum += t;
+                if (Math.abs(t) < 1e-17 * Math.abs(sum)) break;
+            }
+            r = 2 / Math.sqrt(Math.PI) * sum;
+        } else {
+            double z2 = a * a, s = 1, term = 1;
+            for (int n = 1; n < 12; n++) { term *= -(2 * n - 1) / (2 * z2); s += term; }
+            r = 1 - Math.exp(-z2) / (a * Math.sqrt(Math.PI)) * s;
+        }
+        return z < 0 ? -r : r;
+    }
+}

@@ -1,0 +1,147 @@
+package dev.zq.lkd.autodiff;
+
+import dev.zq.quant.GroupwiseQuantizer;
+import dev.zq.quant.WeightGranularity;
+import dev.zq.tensor.DType;
+import dev.zq.tensor.Tensor;
+import org.junit.jupiter.api.Test;
+
+import java.lang.foreign.Arena;
+import java.util.Random;
+import java.util.function.Function;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * Every op's backward rule against central finite differences in double precision: the loss is
+ * Σ op(inputs) ⊙ R for a fixed random R, so every output element carries a different gradient.
+ */
+class GradientCheckTest {
+    static final Random RND = new Random(17);
+
+    static Var rand(int... shape) {
+        double[] d = new double[Var.numel(shape)];
+        for (int i = 0; i < d.length; i++) d[i] = RND.nextGaussian();
+        return Var.param(d, shape);
+    }
+
+    static double loss(Var out, double[] r) {
+        double s = 0;
+        for (int i = 0; i < r.length; i++) s += out.data[i] * r[i];
+        return s;
+    }
+
+    /** Checks d loss / d input for every element of every input. */
+    static void check(String name, Function<Var[], Var> f, Var... inputs) {
+        Var out = f.apply(inputs);
+        double[] r = new double[out.numel()];
+        for (int i = 0; i < r.length; i++) r[i] = RND.nextGaussian();
+        for (Var in : inputs) in.zeroGrad();
+        Var lin = linearLoss(out, r);
+        lin.backward();
+        double h = 1e-6;
+        for (int k = 0; k < inputs.length; k++) {
+            Var in = inputs[k];
+            double[] analytic = in.grad().clone();
+            for (int i = 0; i < in.numel(); i++) {
+                double keep = in.data[i];
+                in.data[i] = keep + h;
+                double up = loss(f.apply(inputs), r);
+                in.data[i] = keep - h;
+                double down = loss(f.apply(inputs), r);
+                in.data[i] = keep;
+                double numeric = (up - down) / (2 * h);
+                assertEquals(numeric, analytic[i], 1e-6 * Math.max(1, Math.abs(numeric)),
+                        name + ": d/d input " + k + "[" + i + "]");
+            }
+        }
+    }
+
+    /** Σ out ⊙ r as a Var: mul by a constant, reshape to a row, linear with a ones vector. */
+    static Var linearLoss(Var out, double[] r) {
+        Var prod = Ops.mul(out, Var.constant(r, out.shape));
+        Var row = Ops.reshape(prod, 1, prod.numel());
+        double[] ones = new double[prod.numel()];
+        java.util.Arrays.fill(ones, 1);
+        return Ops.reshape(Ops.linear(row, Var.constant(ones, 1, prod.numel()), null), new int[0]);
+    }
+
+    @Test void linear() { check("linear", in -> Ops.linear(in[0], in[1], in[2]), rand(2, 3, 5), rand(4, 5), rand(4)); }
+    @Test void linearWithoutBias() { check("linear", in -> Ops.linear(in[0], in[1], null), rand(3, 7), rand(2, 7)); }
+    @Test void add() { check("add", in -> Ops.add(in[0], in[1]), rand(3, 4), rand(3, 4)); }
+    @Test void mul() { check("mul", in -> Ops.mul(in[0], in[1]), rand(3, 4), rand(3, 4)); }
+    @Test void reshape() { check("reshape", in -> Ops.mul(Ops.reshape(in[0], 4, 3), in[1]), rand(3, 4), rand(4, 3)); }
+    @Test void transpose() { check("transpose", in -> Ops.mul(Ops.transpose(in[0]), in[1]), rand(3, 5), rand(5, 3)); }
+    @Test void layerNorm() { check("layerNorm", in -> Ops.layerNorm(in[0], in[1], in[2], 1e-5), rand(2, 3, 6), rand(6), rand(6)); }
+    @Test void gelu() { check("gelu", in -> Ops.gelu(in[0]), rand(4, 6)); }
+    @Test void softmax() { check("softmax", in -> Ops.softmax(in[0]), rand(3, 5)); }
+    @Test void mse() { check("mse", in -> Ops.mse(in[0], in[1]), rand(3, 4), rand(3, 4)); }
+
+    @Test
+    void embedding() {
+        int[] ids = {2, 0, 2, 4};
+        check("embedding", in -> Ops.embedding(in[0], ids), rand(5, 3));
+    }
+
+    @Test
+    void maskedAttention() {
+        int[] mask = {1, 1, 1, 0, 1, 1, 0, 0};   // batch 2, seq 4, padding at the end of each row
+        check("attention", in -> AttentionOp.attention(in[0], in[1], in[2], mask, 2), rand(2, 4, 6), rand(2, 4, 6), rand(2, 4, 6));
+        check("attention, no mask", in -> AttentionOp.attention(in[0], in[1], in[2], null, 3), rand(1, 3, 6), rand(1, 3, 6), rand(1, 3, 6));
+    }
+
+    @Test
+    void aWholeBertStyleLayerComposes() {
+        int[] mask = {1, 1, 1, 1, 1, 0};
+        check("layer", in -> {
+            Var x = in[0];
+            Var q = Ops.linear(x, in[1], null), k = Ops.linear(x, in[2], null), v = Ops.linear(x, in[3], null);
+            Var a = Ops.add(AttentionOp.attention(q, k, v, mask, 2), x);
+            Var n = Ops.layerNorm(a, in[4], in[5], 1e-12);
+            return Ops.add(Ops.linear(Ops.gelu(Ops.linear(n, in[6], null)), in[7], null), n);
+        }, rand(2, 3, 4), rand(4, 4), rand(4, 4), rand(4, 4), rand(4), rand(4), rand(8, 4), rand(4, 8));
+    }
+
+    @Test
+    void erfIsAccurate() {
+        // Reference values of erf from tables (Abramowitz & Stegun 7.1).
+        assertEquals(0.5204998778130465, Ops.erf(0.5), 1e-14);
+        assertEquals(0.8427007929497149, Ops.erf(1.0), 1e-14);
+        assertEquals(0.9953222650189527, Ops.erf(2.0), 1e-13);
+        assertEquals(0.9999779095030014, Ops.erf(3.0), 1e-12);
+        assertEquals(-0.9999999845827421, Ops.erf(-4.0), 1e-11);
+    }
+
+    @Test
+    void fakeQuantForwardIsExactlyZqsQuantizerAndBackwardIsStraightThrough() {
+        for (int bits : new int[]{8, 4}) {
+            Var w = rand(6, 16);
+            w.data[5] = 0;
+            for (int i = 16; i < 24; i++) w.data[i] = 0;          // an all-zero group of 8
+            Var fq = FakeQuant.weights(w, bits, 8);
+            try (Arena arena = Arena.ofConfined()) {
+                Tensor t = Tensor.allocate(arena, DType.F32, 6, 16);
+                for (int i = 0; i < 96; i++) t.setFloat(i, (float) w.data[i]);
+                Tensor deq = new GroupwiseQuantizer(bits, WeightGranularity.groups(8)).quantize(t, arena).dequantize(arena);
+                for (int i = 0; i < 96; i++) assertEquals(deq.getFloat(i), fq.data[i], 0.0, "INT" + bits + " value " + i);
+            }
+            Var x = rand(3, 16);
+            Var tq = FakeQuant.tokenwise(x, 8);
+            for (int r = 0; r < 3; r++) {
+                float max = 0;
+                for (int i = 0; i < 16; i++) max = Math.max(max, Math.abs((float) x.data[r * 16 + i]));
+                for (int i = 0; i < 16; i++) {
+                    float s = max / 127f;
+                    assertEquals((float) (Math.round((float) x.data[r * 16 + i] / s) * s), tq.data[r * 16 + i], 1e-6 * max);
+                }
+            }
+            double[] r = new double[96];
+            for (int i = 0; i < 96; i++) r[i] = i;
+            w.zeroGrad();
+            linearLoss(fq, r).backward();
+            assertArrayEquals(r, w.grad(), 0.0, "straight-through: the gradient passes unchanged");
+        }
+        Var bad = Var.param(new double[]{1, Double.NaN}, 1, 2);
+        assertThrows(IllegalArgumentException.class, () -> FakeQuant.tokenwise(bad, 8));
+    }
+}
