@@ -18,6 +18,16 @@ public final class FakeQuant {
         return quantizeGroups(w, bits, groupSize);
     }
 
+    /** Weights [N, K] at a granularity of zq's schemes: per tensor, per row, or groups along each row. */
+    public static Var weights(Var w, int bits, dev.zq.quant.WeightGranularity granularity) {
+        if (w.rank() != 2) throw new IllegalArgumentException("weights must be [out, in], got " + w);
+        return switch (granularity.kind()) {
+            case PER_TENSOR -> quantizeGroups(w, bits, w.numel());
+            case PER_ROW -> quantizeGroups(w, bits, w.dim(1));
+            case GROUPWISE -> weights(w, bits, granularity.groupSizeFor(w.dim(1)));
+        };
+    }
+
     /** Activations [..., K]: one scale per token row (dynamic, computed from the values themselves). */
     public static Var tokenwise(Var x, int bits) {
         return quantizeGroups(x, bits, x.dim(-1));
