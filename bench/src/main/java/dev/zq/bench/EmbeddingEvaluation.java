@@ -62,19 +62,7 @@ public final class EmbeddingEvaluation {
             BertEncoder q = BertQuantizer.quantize(fp.encoder(), scheme, cal, arena);
             double seconds = (System.nanoTime() - t0) / 1e9;
             float[][] emb = embed(q, tok, sentences, maxLen, 8);
-            double sum = 0, min = 1;
-            for (int i = 0; i < emb.length; i++) {
-                double c = dot(emb[i], reference[i]);
-                sum += c;
-                min = Math.min(min, c);
-            }
-            int[][] refRank = ranks(reference), qRank = ranks(emb);
-            double top1 = 0, top5 = 0;
-            for (int i = 0; i < emb.length; i++) {
-                if (refRank[i][0] == qRank[i][0]) top1++;
-                int[] a = Arrays.copyOf(refRank[i], 5), b = Arrays.copyOf(qRank[i], 5);
-                top5 += Arrays.stream(a).filter(x -> Arrays.stream(b).anyMatch(y -> y == x)).count() / 5.0;
-            }
+            Agreement m = compare(emb, reference);
             long disk;
             Path tmp = Files.createTempDirectory("zq-eval");
             try {
@@ -87,8 +75,28 @@ public final class EmbeddingEvaluation {
                 }
             }
             return new Result(modelName, scheme.name(), "zq eval sentences (" + sentences.size() + ")", sentences.size(),
-                    sum / emb.length, min, top1 / emb.length, top5 / emb.length, seconds, QuantizedModelFile.memoryBytes(q), disk);
+                    m.cosineMean(), m.cosineMin(), m.top1(), m.top5(), seconds, QuantizedModelFile.memoryBytes(q), disk);
         }
+    }
+
+    /** How far quantized embeddings are from the FP32 ones: cosine mean/min, nearest-neighbour agreement. */
+    public record Agreement(double cosineMean, double cosineMin, double top1, double top5) {}
+
+    public static Agreement compare(float[][] emb, float[][] reference) {
+        double sum = 0, min = 1;
+        for (int i = 0; i < emb.length; i++) {
+            double c = dot(emb[i], reference[i]);
+            sum += c;
+            min = Math.min(min, c);
+        }
+        int[][] refRank = ranks(reference), qRank = ranks(emb);
+        double top1 = 0, top5 = 0;
+        for (int i = 0; i < emb.length; i++) {
+            if (refRank[i][0] == qRank[i][0]) top1++;
+            int[] a = Arrays.copyOf(refRank[i], 5), b = Arrays.copyOf(qRank[i], 5);
+            top5 += Arrays.stream(a).filter(x -> Arrays.stream(b).anyMatch(y -> y == x)).count() / 5.0;
+        }
+        return new Agreement(sum / emb.length, min, top1 / emb.length, top5 / emb.length);
     }
 
     /** For each sentence, the other sentences ordered by decreasing cosine similarity. */
