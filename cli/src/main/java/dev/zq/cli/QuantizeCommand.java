@@ -7,6 +7,9 @@ import dev.zq.model.bert.BertModel;
 import dev.zq.model.bert.SentenceEmbedder;
 import dev.zq.model.tokenizer.Encoding;
 import dev.zq.model.tokenizer.WordPieceTokenizer;
+import dev.zq.lkd.BertLkd;
+import dev.zq.lkd.LkdData;
+import dev.zq.model.corpus.TextCorpora;
 import dev.zq.quant.BertQuantizer;
 import dev.zq.quant.QuantizedModelFile;
 import dev.zq.quant.Scheme;
@@ -22,7 +25,8 @@ import java.util.concurrent.Callable;
 
 /** {@code zq quantize}: applies a scheme to a model and writes the quantized model directory. */
 @Command(name = "quantize", mixinStandardHelpOptions = true,
-        description = "Quantize a BERT encoder with a ZeroQuant scheme and write a model directory that zq loads without the original weights.")
+        description = {"Quantize a BERT encoder with a ZeroQuant scheme and write a model directory that zq loads without the original weights.",
+                "--lkd adds layer-by-layer knowledge distillation: each layer, quantized, learns to reproduce the FP layer's output on unlabeled data."})
 final class QuantizeCommand implements Callable<Integer> {
     @Option(names = "--model", defaultValue = BundledModels.MINILM, description = "Model to quantize (default ${DEFAULT-VALUE}).")
     String model;
@@ -37,9 +41,26 @@ final class QuantizeCommand implements Callable<Integer> {
     @Option(names = "--calibration", description = "Text file, one sentence per line, for schemes with static activation ranges (default: zq's calibration sentences).")
     Path calibration;
 
+    @Option(names = "--lkd", description = "Layer-by-layer knowledge distillation before the final quantization (ZeroQuant-LKD).")
+    boolean lkd;
+
+    @Option(names = "--lkd-data", defaultValue = "calibration",
+            description = "LKD inputs: 'calibration' (zq's in-domain sentences), 'moby-dick' (another corpus), 'random' (random tokens, no data), or a text file with one sentence per line (default ${DEFAULT-VALUE}).")
+    String lkdData;
+
+    @Option(names = "--lkd-steps", defaultValue = "100", description = "Adam steps per layer (default ${DEFAULT-VALUE}).")
+    int lkdSteps;
+
+    @Option(names = "--lkd-lr", defaultValue = "5e-5", description = "Peak learning rate (warm-up then cosine decay; default ${DEFAULT-VALUE}).")
+    double lkdLr;
+
+    @Option(names = "--lkd-checkpoints", description = "Directory for per-layer checkpoints; a rerun resumes after the last finished layer (default: OUT.lkd).")
+    Path lkdCheckpoints;
+
     @Override
     public Integer call() throws Exception {
         Scheme scheme = Scheme.resolve(config);
+        if (lkd) return distill(scheme);
         Path path = BundledModels.resolve(model);
         Path dir = BundledModels.directoryOf(path);
         WordPieceTokenizer tok = WordPieceTokenizer.fromJson(dir.resolve("tokenizer.json"));
@@ -55,6 +76,42 @@ final class QuantizeCommand implements Callable<Integer> {
             QuantizedModelFile.write(out, q, scheme.name(), dir.resolve("tokenizer.json"));
             System.err.printf("zq: %s quantized with %s in %.2f s: %s (%,d bytes)%n", model, scheme.name(), secs, out,
                     Files.size(out.resolve("model.safetensors")));
+        }
+        return 0;
+    }
+
+    private int distill(Scheme scheme) throws Exception {
+        Path path = BundledModels.resolve(model);
+        Path dir = BundledModels.directoryOf(path);
+        WordPieceTokenizer tok = WordPieceTokenizer.fromJson(dir.resolve("tokenizer.json"));
+        int maxLen = 64, batch = 8;
+        List<List<Encoding>> data = switch (lkdData) {
+            case "calibration" -> LkdData.batches(tok, EmbeddingEvaluation.resource("calibration.txt"), batch, maxLen);
+            case "moby-dick" -> LkdData.batches(tok, LkdData.sentencesOf(TextCorpora.read(TextCorpora.MOBY_DICK), 64), batch, maxLen);
+            case "random" -> LkdData.randomTokens(tok, 64, batch, maxLen, 1999, 7);
+            default -> LkdData.batches(tok, Files.readAllLines(Path.of(lkdData)).stream().filter(l -> !l.isBlank()).toList(), batch, maxLen);
+        };
+        Path ckpt = lkdCheckpoints != null ? lkdCheckpoints : out.resolveSibling(out.getFileName() + ".lkd");
+        try (BertModel fp = QuantizedModelFile.openAny(path); Arena arena = Arena.ofShared()) {
+            long t0 = System.nanoTime();
+            Progress[] bar = new Progress[1];
+            BertLkd.Listener listener = new BertLkd.Listener() {
+                @Override public void step(int layer, int step, int steps, double loss) {
+                    if (bar[0] == null) bar[0] = new Progress(System.err, "LKD layer " + layer + " steps", steps);
+                    bar[0].update(step);
+                }
+                @Override public void layerDone(BertLkd.LayerReport r) {
+                    if (bar[0] != null) bar[0].done();
+                    bar[0] = null;
+                    System.err.printf("zq: LKD layer %d: MSE %.3e -> %.3e%s (%.1f s)%n", r.layer(), r.lossBefore(), r.lossAfter(),
+                            r.resumed() ? " (from checkpoint)" : "", r.seconds());
+                }
+            };
+            BertEncoder q = BertLkd.distill(fp.encoder(), scheme, data, new BertLkd.Options(lkdSteps, lkdLr, Math.min(10, lkdSteps), 1.0, ckpt),
+                    listener, arena);
+            QuantizedModelFile.write(out, q, scheme.name() + " + LKD", dir.resolve("tokenizer.json"));
+            System.err.printf("zq: %s quantized with %s + LKD (%s) in %.1f s: %s (%,d bytes); checkpoints in %s%n", model, scheme.name(),
+                    lkdData, (System.nanoTime() - t0) / 1e9, out, Files.size(out.resolve("model.safetensors")), ckpt);
         }
         return 0;
     }

@@ -122,4 +122,21 @@ class ZqCommandTest {
         assertEquals(2, r.code());
         assertTrue(r.err().contains("maxLength"), r.err());
     }
+
+    @Test
+    void quantizeWithLkdWritesAModelAndResumesFromItsCheckpoints() throws Exception {
+        Path out = dir.resolve("lkd-model");
+        Run r = run("quantize", "--config", "w4-8a16", "--lkd", "--lkd-data", "random", "--lkd-steps", "2", "--out", out.toString());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.err().contains("LKD layer 5"), r.err());
+        assertTrue(Files.isRegularFile(dir.resolve("lkd-model.lkd").resolve("layer-5.safetensors")));
+        Run e = run("embed", "--model", out.toString(), "A dog runs in the park.");
+        assertEquals(0, e.code(), e.err());
+        Run again = run("quantize", "--config", "w4-8a16", "--lkd", "--lkd-data", "random", "--lkd-steps", "2", "--out", out.toString());
+        assertEquals(0, again.code(), again.err());
+        assertTrue(again.err().contains("(from checkpoint)"), again.err());
+        Run bad = run("quantize", "--config", "w8a8-ptq", "--lkd", "--out", dir.resolve("x").toString());
+        assertEquals(2, bad.code());
+        assertTrue(bad.err().contains("static"), bad.err());
+    }
 }
