@@ -88,6 +88,29 @@ public final class KernelContext {
         }
     }
 
+    /**
+     * Starts an asynchronous copy of 16 bytes (4 ints) from {@code global[globalIndex..+3]} to
+     * {@code shared[sharedIndex..+3]} (PTX {@code cp.async.cg.shared.global}, bypassing registers and L1). Both
+     * indices must be multiples of 4. The data may be read only after {@link #copyAsyncWait} for its group and
+     * a {@link #barrier}. On the CPU the copy happens at once, which is one of the orders the GPU allows.
+     */
+    public void copyAsync16(int[] shared, int sharedIndex, IntArray global, int globalIndex) {
+        if ((sharedIndex & 3) != 0 || (globalIndex & 3) != 0)
+            throw new IllegalArgumentException("16-byte async copies need indices that are multiples of 4: " + sharedIndex + ", " + globalIndex);
+        for (int i = 0; i < 4; i++) shared[sharedIndex + i] = global.get(globalIndex + i);
+    }
+
+    /** Closes the group of async copies started since the last commit ({@code cp.async.commit_group}). */
+    public void copyAsyncCommit() {}
+
+    /**
+     * Waits until at most {@code pending} (a compile-time constant) of this thread's committed copy groups are
+     * still in flight ({@code cp.async.wait_group}).
+     */
+    public void copyAsyncWait(int pending) {
+        if (pending < 0) throw new IllegalArgumentException("pending groups must be >= 0");
+    }
+
     /** {@code __shfl_xor_sync} over the full warp: the value of lane {@code laneId ^ mask}. */
     public int shflXor(int value, int mask) { return (int) exchange(value, mask); }
 

@@ -19,6 +19,7 @@ import org.junit.jupiter.api.Test;
 import java.lang.foreign.Arena;
 import java.lang.foreign.ValueLayout;
 import java.lang.reflect.Method;
+import java.util.Arrays;
 import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.*;
@@ -138,6 +139,9 @@ class KernelsOnCudaTest {
             same(k(Int8GemmKernel.class, "gemmDequant"), Grid.of((tm / 64) * (tn / 64), 128), KernelsOnCpuTest.packed(a, tab),
                     KernelsOnCpuTest.packed(a, twb), KernelsOnCpuTest.randomFloats(a, rnd, tm, 0.01), KernelsOnCpuTest.randomFloats(a, rnd, tn, 0.01),
                     KernelsOnCpuTest.randomFloats(a, rnd, tn, 1), FloatArray.allocate(a, tm * tn), tm, tn, tk);
+            same(k(Int8GemmKernel.class, "gemmDequantAsync"), Grid.of((tm / 128) * (256 / 128), 256), KernelsOnCpuTest.packed(a, tab),
+                    KernelsOnCpuTest.packed(a, Arrays.copyOf(twb, 256 * tk)), KernelsOnCpuTest.randomFloats(a, rnd, tm, 0.01),
+                    KernelsOnCpuTest.randomFloats(a, rnd, 256, 0.01), KernelsOnCpuTest.randomFloats(a, rnd, 256, 1), FloatArray.allocate(a, tm * 256), tm, 256, tk);
             int tokens = 64, dim = 768;
             FloatArray act = KernelsOnCpuTest.randomFloats(a, rnd, tokens * dim, 2);
             same(k(ReductionKernels.class, "tokenwiseQuantize"), Grid.of(tokens, 256), act, ByteArray.allocate(a, tokens * dim), FloatArray.allocate(a, tokens), dim);

@@ -95,6 +95,9 @@ public final class PtxTranslator {
     private final StringBuilder locals = new StringBuilder();
     private final Deque<String> callStack = new ArrayDeque<>();
     private int temps, inlineCount, sharedCount, localArrayCount, predicates;
+    // Local arrays live in registers (one per element): Java variables holding them map to the array's id.
+    private final Map<String, Integer> localArrayOfVariable = new HashMap<>();
+    private final Map<Integer, Integer> localArraySize = new HashMap<>();
     private final Method kernel;
 
     private PtxTranslator(Method kernel) { this.kernel = kernel; }
@@ -278,14 +281,19 @@ public final class PtxTranslator {
             case LoadInstruction l -> {
                 Kind k = l.typeKind() == TypeKind.REFERENCE ? s.locals.get(l.slot()) : primitive(f, l.typeKind());
                 if (k == null) throw f.fail("load of local " + l.slot() + " before anything was stored in it");
-                push(st, k, null);
-                if (k != Kind.CTX) emit("mov." + movType(k) + " " + top(st) + ", " + reg(k, f.ns + "l" + l.slot()));
+                if (isLocalArray(k)) {
+                    push(st, k, localArrayOfVariable.get(f.ns + "l" + l.slot()));
+                } else {
+                    push(st, k, null);
+                    if (k != Kind.CTX) emit("mov." + movType(k) + " " + top(st) + ", " + reg(k, f.ns + "l" + l.slot()));
+                }
             }
             case StoreInstruction sto -> {
                 Entry e = pop(f, st);
                 Kind k = sto.typeKind() == TypeKind.REFERENCE ? e.kind() : primitive(f, sto.typeKind());
                 s.locals.put(sto.slot(), k);
-                if (k != Kind.CTX) emit("mov." + movType(k) + " " + reg(k, f.ns + "l" + sto.slot()) + ", " + at(e.kind(), st.size()));
+                if (isLocalArray(k)) bindLocalArray(f, f.ns + "l" + sto.slot(), e.constant());
+                else if (k != Kind.CTX) emit("mov." + movType(k) + " " + reg(k, f.ns + "l" + sto.slot()) + ", " + at(e.kind(), st.size()));
             }
             case IncrementInstruction inc -> {
                 String r = reg(Kind.I, f.ns + "l" + inc.slot());
@@ -322,12 +330,14 @@ public final class PtxTranslator {
                     default -> throw f.fail("local arrays of " + na.typeKind() + " are not supported");
                 };
                 if (size.constant() <= 0 || size.constant() > 64) throw f.fail("local arrays hold 1 to 64 elements, not " + size.constant());
-                String name = "loc" + (localArrayCount++);
-                locals.append("    .local .align 16 .b8 ").append(name).append('[').append(4L * size.constant()).append("];\n");
-                push(st, k, null);
-                emit("mov.u64 " + top(st) + ", " + name);
-                // Java arrays start zeroed; local memory does not.
-                for (int i = 0; i < size.constant(); i++) emit("st.local.b32 [" + top(st) + "+" + (4 * i) + "], 0");
+                // One register per element (ptxas will not keep local memory in registers across cp.async),
+                // zeroed as Java arrays are; every access must use a constant index.
+                int id = localArrayCount++;
+                localArraySize.put(id, size.constant());
+                push(st, k, id);
+                Kind ek = k == Kind.LOCAL_F32 ? Kind.F : Kind.I;
+                for (int i = 0; i < size.constant(); i++)
+                    emit("mov." + movType(ek) + " " + element(id, ek, i) + ", " + (ek == Kind.F ? "0f00000000" : "0"));
             }
             case InvokeInstruction inv -> invoke(f, st, inv);
             default -> throw f.fail("unsupported instruction");
@@ -482,7 +492,7 @@ public final class PtxTranslator {
                 Entry e = st.getLast();
                 String from = top(st);
                 push(st, e.kind(), e.constant());
-                if (e.kind() != Kind.CTX) emit("mov." + movType(e.kind()) + " " + top(st) + ", " + from);
+                if (e.kind() != Kind.CTX && !isLocalArray(e.kind())) emit("mov." + movType(e.kind()) + " " + top(st) + ", " + from);
             }
             case DUP2 -> {
                 Entry e = st.getLast();
@@ -495,8 +505,8 @@ public final class PtxTranslator {
                     int d = st.size();
                     push(st, e1.kind(), e1.constant());
                     push(st, e.kind(), e.constant());
-                    if (e1.kind() != Kind.CTX) emit("mov." + movType(e1.kind()) + " " + at(e1.kind(), d) + ", " + at(e1.kind(), d - 2));
-                    if (e.kind() != Kind.CTX) emit("mov." + movType(e.kind()) + " " + at(e.kind(), d + 1) + ", " + at(e.kind(), d - 1));
+                    if (e1.kind() != Kind.CTX && !isLocalArray(e1.kind())) emit("mov." + movType(e1.kind()) + " " + at(e1.kind(), d) + ", " + at(e1.kind(), d - 2));
+                    if (e.kind() != Kind.CTX && !isLocalArray(e.kind())) emit("mov." + movType(e.kind()) + " " + at(e.kind(), d + 1) + ", " + at(e.kind(), d - 1));
                 }
             }
             case DUP_X1 -> {
@@ -573,6 +583,13 @@ public final class PtxTranslator {
 
     private void arrayLoad(Frame f, ArrayList<Entry> st, TypeKind t) throws KernelCompileException {
         Entry idx = pop(f, st), arr = pop(f, st);
+        if (isLocalArray(arr.kind())) {
+            Kind k = arr.kind() == Kind.LOCAL_F32 ? Kind.F : Kind.I;
+            String from = element(arr.constant(), k, constantIndex(f, arr, idx));
+            push(st, k, null);
+            emit("mov." + movType(k) + " " + top(st) + ", " + from);
+            return;
+        }
         String space = space(f, arr.kind());
         String addr = address(at(arr.kind(), st.size()), at(idx.kind(), st.size() + 1), 4);
         Kind k = t == TypeKind.FLOAT ? Kind.F : Kind.I;
@@ -582,9 +599,33 @@ public final class PtxTranslator {
 
     private void arrayStore(Frame f, ArrayList<Entry> st, TypeKind t) throws KernelCompileException {
         Entry v = pop(f, st), idx = pop(f, st), arr = pop(f, st);
+        if (isLocalArray(arr.kind())) {
+            Kind k = arr.kind() == Kind.LOCAL_F32 ? Kind.F : Kind.I;
+            emit("mov." + movType(k) + " " + element(arr.constant(), k, constantIndex(f, arr, idx)) + ", " + at(v.kind(), st.size() + 2));
+            return;
+        }
         String space = space(f, arr.kind());
         String addr = address(at(arr.kind(), st.size()), at(idx.kind(), st.size() + 1), 4);
         emit("st." + space + "." + v.kind().ptx + " [" + addr + "], " + at(v.kind(), st.size() + 2));
+    }
+
+    private static boolean isLocalArray(Kind k) { return k == Kind.LOCAL_F32 || k == Kind.LOCAL_S32; }
+
+    /** The register holding element {@code i} of local array {@code id}. */
+    private String element(int id, Kind k, int i) { return reg(k, "la" + id + "_" + i); }
+
+    private void bindLocalArray(Frame f, String variable, Integer id) throws KernelCompileException {
+        if (id == null) throw f.fail("a local array variable must hold an array created in this kernel");
+        Integer old = localArrayOfVariable.putIfAbsent(variable, id);
+        if (old != null && !old.equals(id)) throw f.fail("a local array variable cannot be given another array on the GPU");
+    }
+
+    private int constantIndex(Frame f, Entry arr, Entry idx) throws KernelCompileException {
+        if (arr.constant() == null) throw f.fail("unknown local array");
+        if (idx.constant() == null) throw f.fail("local arrays live in registers on the GPU: index them with constants");
+        int i = idx.constant(), n = localArraySize.get(arr.constant());
+        if (i < 0 || i >= n) throw f.fail("index " + i + " outside a local array of " + n);
+        return i;
     }
 
     private static String space(Frame f, Kind k) throws KernelCompileException {
@@ -670,26 +711,17 @@ public final class PtxTranslator {
             }
             case "mmaS8" -> {
                 if (args.get(0).kind() != Kind.LOCAL_S32) throw f.fail("mmaS8 accumulates into a local int[4]");
-                String acc = at(args.get(0).kind(), d + 1);
                 int first = d + 2;   // stack depth of a0
                 String[] c = new String[4];
-                for (int i = 0; i < 4; i++) {
-                    c[i] = temp("s32");
-                    emit("ld.local.s32 " + c[i] + ", [" + acc + "+" + (4 * i) + "]");
-                }
+                for (int i = 0; i < 4; i++) c[i] = element(args.get(0).constant(), Kind.I, i);
                 String ops = "{" + at(Kind.I, first) + ", " + at(Kind.I, first + 1) + ", " + at(Kind.I, first + 2) + ", " + at(Kind.I, first + 3) + "}";
                 String cs = "{" + String.join(", ", c) + "}";
                 emit("mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 " + cs + ", " + ops + ", {" + at(Kind.I, first + 4) + ", " + at(Kind.I, first + 5) + "}, " + cs);
-                for (int i = 0; i < 4; i++) emit("st.local.s32 [" + acc + "+" + (4 * i) + "], " + c[i]);
             }
             case "mmaF16" -> {
                 if (args.get(0).kind() != Kind.LOCAL_F32) throw f.fail("mmaF16 accumulates into a local float[4]");
-                String acc = at(args.get(0).kind(), d + 1);
                 String[] c = new String[4];
-                for (int i = 0; i < 4; i++) {
-                    c[i] = temp("f32");
-                    emit("ld.local.f32 " + c[i] + ", [" + acc + "+" + (4 * i) + "]");
-                }
+                for (int i = 0; i < 4; i++) c[i] = element(args.get(0).constant(), Kind.F, i);
                 String[] r = new String[6];
                 for (int i = 0; i < 6; i++) {
                     r[i] = temp("b32");
@@ -698,7 +730,19 @@ public final class PtxTranslator {
                 String cs = "{" + String.join(", ", c) + "}";
                 emit("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 " + cs + ", {" + r[0] + ", " + r[1] + ", " + r[2] + ", " + r[3]
                         + "}, {" + r[4] + ", " + r[5] + "}, " + cs);
-                for (int i = 0; i < 4; i++) emit("st.local.f32 [" + acc + "+" + (4 * i) + "], " + c[i]);
+            }
+            case "copyAsync16" -> {
+                if (args.get(0).kind() != Kind.SHARED_S32 || args.get(2).kind() != Kind.BUF_S32)
+                    throw f.fail("copyAsync16 copies from an IntArray into a shared int[]");
+                String dst = address(at(Kind.SHARED_S32, d + 1), at(Kind.I, d + 2), 4);
+                String src = address(at(Kind.BUF_S32, d + 3), at(Kind.I, d + 4), 4);
+                emit("cp.async.cg.shared.global [" + dst + "], [" + src + "], 16");
+            }
+            case "copyAsyncCommit" -> emit("cp.async.commit_group");
+            case "copyAsyncWait" -> {
+                Integer n = args.getFirst().constant();
+                if (n == null || n < 0) throw f.fail("copyAsyncWait needs a constant number of pending groups");
+                emit("cp.async.wait_group " + n);
             }
             case "atomicAdd" -> {
                 Entry buf = args.get(0);
@@ -834,7 +878,8 @@ public final class PtxTranslator {
         for (int i = 0; i < n; i++) {
             Entry e = st.get(base + i);
             calleeLocals.put(slot, e.kind());
-            if (e.kind() != Kind.CTX) emit("mov." + movType(e.kind()) + " " + reg(e.kind(), ns + "l" + slot) + ", " + at(e.kind(), base + i));
+            if (isLocalArray(e.kind())) bindLocalArray(f, ns + "l" + slot, e.constant());
+            else if (e.kind() != Kind.CTX) emit("mov." + movType(e.kind()) + " " + reg(e.kind(), ns + "l" + slot) + ", " + at(e.kind(), base + i));
             ClassDesc p = type.parameterType(i);
             slot += p.descriptorString().equals("J") || p.descriptorString().equals("D") ? 2 : 1;
         }
