@@ -2,6 +2,7 @@ package dev.zq.quant;
 
 import dev.zq.model.Linear;
 import dev.zq.tensor.DType;
+import dev.zq.tensor.Int8PackedMatrix;
 import dev.zq.tensor.Int8MatMul;
 import dev.zq.tensor.MatMul;
 import dev.zq.tensor.Tensor;
@@ -25,6 +26,7 @@ public final class QuantizedLinear implements Linear {
     private final QuantizedWeight weight;
     private final Tensor bias;
     private final ActivationQuantizer activations;
+    private volatile Int8PackedMatrix packed;   // INT8 codes re-laid out for the fused kernel, built on first use
 
     public QuantizedLinear(QuantizedWeight weight, Tensor bias, ActivationQuantizer activations) {
         if (bias != null && (bias.dtype() != DType.F32 || bias.numel() != weight.rows()))
@@ -40,7 +42,11 @@ public final class QuantizedLinear implements Linear {
     public ActivationQuantizer activations() { return activations; }
     @Override public int inFeatures() { return weight.cols(); }
     @Override public int outFeatures() { return weight.rows(); }
-    @Override public long weightBytes() { return weight.byteSize() + (bias == null ? 0 : bias.byteSize()); }
+    /** Weights, scales and bias; once the fused INT8 kernel has run, also its packed copy of the codes. */
+    @Override public long weightBytes() {
+        Int8PackedMatrix p = packed;
+        return weight.byteSize() + (bias == null ? 0 : bias.byteSize()) + (p == null ? 0 : p.byteSize());
+    }
 
     @Override
     public void forward(Tensor x, Tensor out) {
@@ -61,8 +67,28 @@ public final class QuantizedLinear implements Linear {
         }
     }
 
-    /** {@code y = Σ_g diag(S_x)·(X̄_g·W̄_gᵀ)·diag(S_w[:, g]) + b} from already quantized activations. */
+    /**
+     * {@code y = Σ_g diag(S_x)·(X̄_g·W̄_gᵀ)·diag(S_w[:, g]) + b} from already quantized activations. INT8 weights
+     * take the fused kernel ({@link Int8PackedMatrix}: exact integer sums on FP32 FMAs, weights streamed as
+     * bytes); INT4 weights the reference path below. Both give the same bits.
+     */
     public void integerForward(Arena arena, Tensor codes, Tensor sx, Tensor y) {
+        if (weight.codes().dtype() == DType.I8) {
+            Int8PackedMatrix p = packed;
+            if (p == null) {
+                synchronized (this) {
+                    if (packed == null) packed = Int8PackedMatrix.pack(Arena.ofAuto(), weight.codes(), weight.scales(), weight.groupSize());
+                    p = packed;
+                }
+            }
+            p.multiply(codes, sx, bias, y);
+            return;
+        }
+        referenceIntegerForward(arena, codes, sx, y);
+    }
+
+    /** The INT32-GEMM formulation, per group: the reference the fused kernel is tested against. */
+    public void referenceIntegerForward(Arena arena, Tensor codes, Tensor sx, Tensor y) {
         int rows = codes.dim(0), in = inFeatures(), outF = outFeatures(), gs = weight.groupSize(), groups = weight.groupsPerRow();
         Tensor acc = Tensor.allocate(arena, DType.I32, rows, outF);
         float[] yv = new float[rows * outF];

@@ -1,0 +1,229 @@
+package dev.zq.tensor;
+
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+
+/**
+ * Group-wise INT8 weights packed for ZeroQuant's fused W8A8 product on the CPU,
+ * {@code y[m][n] = Σ_g (S_x[m]·S_w[n][g]) · Σ_{k∈g} x̄[m][k]·w̄[n][k] + b[n]}.
+ * <p>Layout as {@link PackedMatrix}, but one byte per weight: panels of {@code PANEL} output columns, K-major
+ * ({@code [panel][k][column]}), so one load brings a weight for {@code PANEL} columns; the group scales are
+ * packed the same way ({@code [panel][group][column]}). The Vector API has no INT8 dot-product instruction, so
+ * the integer sums run on FP32 FMAs: weight bytes are converted to float in registers, activation codes once per
+ * call, and a 4-row × 2-panel tile of outer products accumulates. That is exact: a product of two codes in
+ * [-127, 127] is at most 16,129 in magnitude and a lane sums at most 1,024 of them before it is moved into an
+ * int, so every partial sum is an integer below 2^24, where floats are exact. The dequantization then applies the
+ * same float operations as the INT32 reference ({@code y += (S_x·S_w)·sum}, groups in order, bias last), so
+ * results equal it bit for bit; and the weights stream as bytes, a quarter of FP32's memory traffic.
+ */
+public final class Int8PackedMatrix {
+    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    private static final VectorSpecies<Integer> IS = VectorSpecies.of(int.class, S.vectorShape());
+    private static final VectorSpecies<Byte> BS = VectorSpecies.of(byte.class, VectorShape.forBitSize(S.length() * 8));
+    public static final int PANEL = S.length();
+    private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+    private static final int EXACT_CHUNK = 1024;
+
+    private final MemorySegment codes, scales;
+    private final int n, k, groupSize, groups, panels;
+
+    private Int8PackedMatrix(MemorySegment codes, MemorySegment scales, int n, int k, int groupSize, int panels) {
+        this.codes = codes;
+        this.scales = scales;
+        this.n = n;
+        this.k = k;
+        this.groupSize = groupSize;
+        this.groups = k / groupSize;
+        this.panels = panels;
+    }
+
+    /** Packs codes I8 [N, K] with scales F32 [N, K/groupSize] into memory from {@code arena}. */
+    public static Int8PackedMatrix pack(Arena arena, Tensor codes, Tensor scales, int groupSize) {
+        Checks.dtype(codes, DType.I8, "codes");
+        Checks.dtype(scales, DType.F32, "scales");
+        Checks.rank(codes, 2, "codes");
+        int n = codes.dim(0), k = codes.dim(1);
+        if (groupSize <= 0 || k % groupSize != 0) throw new IllegalArgumentException("group size " + groupSize + " does not divide K = " + k);
+        int groups = k / groupSize, panels = Math.ceilDiv(n, PANEL);
+        if (scales.numel() != (long) n * groups) throw new IllegalArgumentException("scales " + scales.shape() + " for " + n + " x " + groups + " groups");
+        MemorySegment c = arena.allocate((long) panels * k * PANEL, 64), s = arena.allocate(4L * panels * groups * PANEL, 64);
+        for (int p = 0; p < panels; p++)
+            for (int j = 0; j < PANEL && p * PANEL + j < n; j++) {
+                int col = p * PANEL + j;
+                for (int kk = 0; kk < k; kk++) c.set(java.lang.foreign.ValueLayout.JAVA_BYTE, ((long) p * k + kk) * PANEL + j, codes.getByte((long) col * k + kk));
+                for (int g = 0; g < groups; g++) s.setAtIndex(Tensor.F32, ((long) p * groups + g) * PANEL + j, scales.getFloat((long) col * groups + g));
+            }
+        return new Int8PackedMatrix(c, s, n, k, groupSize, panels);
+    }
+
+    public int rows() { return n; }
+    public int cols() { return k; }
+    public long byteSize() { return codes.byteSize() + scales.byteSize(); }
+
+    /** out F32 [M, N] = the fused product of activation codes x I8 [M, K] (scales sx F32 [M]) with these weights, plus bias. */
+    public void multiply(Tensor x, Tensor sx, Tensor bias, Tensor out) {
+        Checks.dtype(x, DType.I8, "x");
+        Checks.dtype(sx, DType.F32, "sx");
+        Checks.dtype(out, DType.F32, "out");
+        int m = x.dim(0);
+        if (x.rank() != 2 || x.dim(1) != k || sx.numel() != m || out.rank() != 2 || out.dim(0) != m || out.dim(1) != n)
+            throw new IllegalArgumentException("shapes do not fit: x" + x.shape() + " W[" + n + ", " + k + "] sx" + sx.shape() + " out" + out.shape());
+        if (bias != null && (bias.dtype() != DType.F32 || bias.numel() != n)) throw new IllegalArgumentException("bias " + bias + " for " + n + " outputs");
+        try (Arena arena = Arena.ofShared()) {
+            Tensor xf = Tensor.allocate(arena, DType.F32, m, k);      // activation codes as floats, once
+            long i = 0;
+            for (long bound = BS.loopBound(x.numel()); i < bound; i += PANEL)
+                ByteVector.fromMemorySegment(BS, x.segment(), i, LE).convertShape(VectorOperators.B2F, S, 0).intoMemorySegment(xf.segment(), 4 * i, LE);
+            for (; i < x.numel(); i++) xf.setFloat(i, x.getByte(i));
+            // Results in whole panels: [M][panels·PANEL] floats (out itself when N is a multiple of PANEL), zeroed.
+            boolean direct = n == panels * PANEL;
+            Tensor y = direct ? out : Tensor.allocate(arena, DType.F32, m, panels * PANEL);
+            if (direct) out.segment().fill((byte) 0);
+            boolean shortGroups = groupSize <= EXACT_CHUNK;
+            int rowsPerTask = shortGroups ? 8 : 4;
+            int rowBlocks = Math.ceilDiv(m, rowsPerTask), panelPairs = Math.ceilDiv(panels, 2);
+            Parallel.forEach(rowBlocks * panelPairs, 2L * Math.min(m, rowsPerTask) * k * 2 * PANEL, new Tensor[]{xf, sx, y}, task -> {
+                int rb = task % rowBlocks, pp = task / rowBlocks;
+                int r0 = rb * rowsPerTask, r1 = Math.min(m, r0 + rowsPerTask), p0 = pp * 2;
+                MemorySegment xs = xf.segment(), ys = y.segment();
+                if (p0 + 2 <= panels && shortGroups) {
+                    int r = r0;
+                    if (r + 8 <= r1) { tile8x2(xs, sx, ys, r, p0); r += 8; }
+                    if (r + 4 <= r1) { tile4x2(xs, sx, ys, r, p0); r += 4; }
+                    for (; r < r1; r++) { tile1x1(xs, sx, ys, r, p0); tile1x1(xs, sx, ys, r, p0 + 1); }
+                } else if (p0 + 2 <= panels && r0 + 4 <= r1) {
+                    tile4x2(xs, sx, ys, r0, p0);
+                } else {
+                    for (int r = r0; r < r1; r++)
+                        for (int p = p0; p < Math.min(panels, p0 + 2); p++) tile1x1(xs, sx, ys, r, p);
+                }
+            });
+            int stride = panels * PANEL;
+            for (int r = 0; r < m; r++) {
+                if (direct) {
+                    if (bias != null)
+                        for (int c = 0; c < n; c += PANEL) {
+                            long o = 4L * ((long) r * n + c);
+                            FloatVector.fromMemorySegment(S, out.segment(), o, LE).add(FloatVector.fromMemorySegment(S, bias.segment(), 4L * c, LE))
+                                    .intoMemorySegment(out.segment(), o, LE);
+                        }
+                } else {
+                    for (int c = 0; c < n; c++)
+                        out.setFloat((long) r * n + c, y.getFloat((long) r * stride + c) + (bias == null ? 0f : bias.getFloat(c)));
+                }
+            }
+        }
+    }
+
+    private FloatVector w(int panel, int kk) {
+        return (FloatVector) ByteVector.fromMemorySegment(BS, codes, ((long) panel * k + kk) * PANEL, LE).convertShape(VectorOperators.B2F, S, 0);
+    }
+
+    private FloatVector scale(int panel, int g) {
+        return FloatVector.fromMemorySegment(S, scales, 4L * ((long) panel * groups + g) * PANEL, LE);
+    }
+
+    /** y[r][p·PANEL..] += (S_x[r]·S_w[g]) · sum, the reference's operation order. */
+    private static void addScaled(MemorySegment y, long off, float sxr, FloatVector sw, FloatVector sum) {
+        FloatVector.fromMemorySegment(S, y, off, LE).add(sw.mul(sxr).mul(sum)).intoMemorySegment(y, off, LE);
+    }
+
+    /** 8 rows × 2 panels for groups of at most 1,024 inputs: a group's float sums are exact, no int stage. */
+    private void tile8x2(MemorySegment xs, Tensor sx, MemorySegment y, int r0, int p0) {
+        long stride = 4L * panels * PANEL, xr = 4L * k;
+        long x0 = 4L * r0 * k;
+        long y0 = r0 * stride + 4L * p0 * PANEL, y1 = y0 + 4L * PANEL;
+        for (int g = 0; g < groups; g++) {
+            FloatVector a00 = FloatVector.zero(S), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+            FloatVector a40 = a00, a41 = a00, a50 = a00, a51 = a00, a60 = a00, a61 = a00, a70 = a00, a71 = a00;
+            for (int kk = g * groupSize, end = kk + groupSize; kk < end; kk++) {
+                FloatVector w0 = w(p0, kk), w1 = w(p0 + 1, kk);
+                long o = x0 + 4L * kk;
+                FloatVector b = FloatVector.broadcast(S, xs.get(Tensor.F32, o));
+                a00 = b.fma(w0, a00); a01 = b.fma(w1, a01);
+                b = FloatVector.broadcast(S, xs.get(Tensor.F32, o + xr));
+                a10 = b.fma(w0, a10); a11 = b.fma(w1, a11);
+                b = FloatVector.broadcast(S, xs.get(Tensor.F32, o + 2 * xr));
+                a20 = b.fma(w0, a20); a21 = b.fma(w1, a21);
+                b = FloatVector.broadcast(S, xs.get(Tensor.F32, o + 3 * xr));
+                a30 = b.fma(w0, a30); a31 = b.fma(w1, a31);
+                b = FloatVector.broadcast(S, xs.get(Tensor.F32, o + 4 * xr));
+                a40 = b.fma(w0, a40); a41 = b.fma(w1, a41);
+                b = FloatVector.broadcast(S, xs.get(Tensor.F32, o + 5 * xr));
+                a50 = b.fma(w0, a50); a51 = b.fma(w1, a51);
+                b = FloatVector.broadcast(S, xs.get(Tensor.F32, o + 6 * xr));
+                a60 = b.fma(w0, a60); a61 = b.fma(w1, a61);
+                b = FloatVector.broadcast(S, xs.get(Tensor.F32, o + 7 * xr));
+                a70 = b.fma(w0, a70); a71 = b.fma(w1, a71);
+            }
+            FloatVector sw0 = scale(p0, g), sw1 = scale(p0 + 1, g);
+            addScaled(y, y0, sx.getFloat(r0), sw0, a00); addScaled(y, y1, sx.getFloat(r0), sw1, a01);
+            addScaled(y, y0 + stride, sx.getFloat(r0 + 1), sw0, a10); addScaled(y, y1 + stride, sx.getFloat(r0 + 1), sw1, a11);
+            addScaled(y, y0 + 2 * stride, sx.getFloat(r0 + 2), sw0, a20); addScaled(y, y1 + 2 * stride, sx.getFloat(r0 + 2), sw1, a21);
+            addScaled(y, y0 + 3 * stride, sx.getFloat(r0 + 3), sw0, a30); addScaled(y, y1 + 3 * stride, sx.getFloat(r0 + 3), sw1, a31);
+            addScaled(y, y0 + 4 * stride, sx.getFloat(r0 + 4), sw0, a40); addScaled(y, y1 + 4 * stride, sx.getFloat(r0 + 4), sw1, a41);
+            addScaled(y, y0 + 5 * stride, sx.getFloat(r0 + 5), sw0, a50); addScaled(y, y1 + 5 * stride, sx.getFloat(r0 + 5), sw1, a51);
+            addScaled(y, y0 + 6 * stride, sx.getFloat(r0 + 6), sw0, a60); addScaled(y, y1 + 6 * stride, sx.getFloat(r0 + 6), sw1, a61);
+            addScaled(y, y0 + 7 * stride, sx.getFloat(r0 + 7), sw0, a70); addScaled(y, y1 + 7 * stride, sx.getFloat(r0 + 7), sw1, a71);
+        }
+    }
+
+    private void tile4x2(MemorySegment xs, Tensor sx, MemorySegment y, int r0, int p0) {
+        long stride = 4L * panels * PANEL;
+        long x0 = 4L * r0 * k, x1 = x0 + 4L * k, x2 = x1 + 4L * k, x3 = x2 + 4L * k;
+        float s0 = sx.getFloat(r0), s1 = sx.getFloat(r0 + 1), s2 = sx.getFloat(r0 + 2), s3 = sx.getFloat(r0 + 3);
+        long y00 = r0 * stride + 4L * p0 * PANEL, y01 = y00 + 4L * PANEL;
+        for (int g = 0; g < groups; g++) {
+            IntVector i00 = IntVector.zero(IS), i01 = i00, i10 = i00, i11 = i00, i20 = i00, i21 = i00, i30 = i00, i31 = i00;
+            for (int c0 = g * groupSize, end = c0 + groupSize; c0 < end; c0 += EXACT_CHUNK) {
+                FloatVector a00 = FloatVector.zero(S), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+                for (int kk = c0, stop = Math.min(end, c0 + EXACT_CHUNK); kk < stop; kk++) {
+                    FloatVector w0 = w(p0, kk), w1 = w(p0 + 1, kk);
+                    long o = 4L * kk;
+                    FloatVector b = FloatVector.broadcast(S, xs.get(Tensor.F32, x0 + o));
+                    a00 = b.fma(w0, a00); a01 = b.fma(w1, a01);
+                    b = FloatVector.broadcast(S, xs.get(Tensor.F32, x1 + o));
+                    a10 = b.fma(w0, a10); a11 = b.fma(w1, a11);
+                    b = FloatVector.broadcast(S, xs.get(Tensor.F32, x2 + o));
+                    a20 = b.fma(w0, a20); a21 = b.fma(w1, a21);
+                    b = FloatVector.broadcast(S, xs.get(Tensor.F32, x3 + o));
+                    a30 = b.fma(w0, a30); a31 = b.fma(w1, a31);
+                }
+                i00 = i00.add(a00.convert(VectorOperators.F2I, 0)); i01 = i01.add(a01.convert(VectorOperators.F2I, 0));
+                i10 = i10.add(a10.convert(VectorOperators.F2I, 0)); i11 = i11.add(a11.convert(VectorOperators.F2I, 0));
+                i20 = i20.add(a20.convert(VectorOperators.F2I, 0)); i21 = i21.add(a21.convert(VectorOperators.F2I, 0));
+                i30 = i30.add(a30.convert(VectorOperators.F2I, 0)); i31 = i31.add(a31.convert(VectorOperators.F2I, 0));
+            }
+            FloatVector sw0 = scale(p0, g), sw1 = scale(p0 + 1, g);
+            addScaled(y, y00, s0, sw0, asFloat(i00)); addScaled(y, y01, s0, sw1, asFloat(i01));
+            addScaled(y, y00 + stride, s1, sw0, asFloat(i10)); addScaled(y, y01 + stride, s1, sw1, asFloat(i11));
+            addScaled(y, y00 + 2 * stride, s2, sw0, asFloat(i20)); addScaled(y, y01 + 2 * stride, s2, sw1, asFloat(i21));
+            addScaled(y, y00 + 3 * stride, s3, sw0, asFloat(i30)); addScaled(y, y01 + 3 * stride, s3, sw1, asFloat(i31));
+        }
+    }
+
+    private void tile1x1(MemorySegment xs, Tensor sx, MemorySegment y, int r, int p) {
+        long x0 = 4L * r * k, y0 = 4L * ((long) r * panels * PANEL + (long) p * PANEL);
+        float s = sx.getFloat(r);
+        for (int g = 0; g < groups; g++) {
+            IntVector acc = IntVector.zero(IS);
+            for (int c0 = g * groupSize, end = c0 + groupSize; c0 < end; c0 += EXACT_CHUNK) {
+                FloatVector a = FloatVector.zero(S);
+                for (int kk = c0, stop = Math.min(end, c0 + EXACT_CHUNK); kk < stop; kk++)
+                    a = FloatVector.broadcast(S, xs.get(Tensor.F32, x0 + 4L * kk)).fma(w(p, kk), a);
+                acc = acc.add(a.convert(VectorOperators.F2I, 0));
+            }
+            addScaled(y, y0, s, scale(p, g), asFloat(acc));
+        }
+    }
+
+    private static FloatVector asFloat(IntVector v) { return (FloatVector) v.convert(VectorOperators.I2F, 0); }
+}
