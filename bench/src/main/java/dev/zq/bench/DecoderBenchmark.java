@@ -3,6 +3,9 @@ package dev.zq.bench;
 import dev.zq.model.decoder.DecoderConfig;
 import dev.zq.model.decoder.DecoderModel;
 import dev.zq.model.decoder.KvCache;
+import dev.zq.quant.DecoderQuantizer;
+import dev.zq.quant.Scheme;
+import dev.zq.quant.SchemeException;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -22,10 +25,12 @@ import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 
 /**
- * The FP32 CPU decoder at real GPT-2 shapes with random weights (no pretrained decoder is reachable from
- * the project's registries; speed does not depend on the values). {@code decode}: one new token at batch 1
- * after a 128-token prompt, the context growing to 256 and then cut back to 128 (mean context ≈ 192), so
- * tokens/s = 1 / time. {@code prefill}: a 128-token prompt into an empty cache, so prompt tokens/s = 128 / time.
+ * The CPU decoder at real GPT-2 shapes with random weights (no pretrained decoder is reachable from the
+ * project's registries; speed does not depend on the values), FP32 or under a quantization scheme (block
+ * projections quantized; embeddings and LM head stay FP32, as in ZeroQuant). {@code decode}: one new token for
+ * each of {@code batch} sequences after a 128-token prompt, the context growing to 256 and then cut back to 128
+ * (mean context ≈ 192), so tokens/s = batch / time. {@code prefill}: {@code batch} 128-token prompts into an empty
+ * cache, so prompt tokens/s = 128·batch / time.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -39,11 +44,20 @@ public class DecoderBenchmark {
     @Param({"gpt2-small"})
     public String shape;
 
+    /** fp32, or a built-in scheme id (e.g. w8a8: INT8 weights in groups of 64, token-wise INT8 activations). */
+    @Param({"fp32", "w8a8"})
+    public String scheme;
+
+    /** Sequences decoded together (each step feeds one token per sequence). */
+    @Param({"1", "8"})
+    public int batch;
+
     Arena weights;
     DecoderModel model;
     KvCache decodeCache, prefillCache;
     int[] prompt;
     int next = 1;
+    int[] step;
 
     @Setup(Level.Trial)
     public void setUp() {
@@ -54,13 +68,21 @@ public class DecoderBenchmark {
         };
         weights = Arena.ofShared();
         model = DecoderModel.random(c, 1, weights);
+        if (!scheme.equals("fp32")) {
+            try {
+                model = DecoderQuantizer.quantize(model, Scheme.builtin(scheme), null, weights);
+            } catch (SchemeException e) {
+                throw new IllegalArgumentException(e.getMessage(), e);
+            }
+        }
         SplittableRandom rnd = new SplittableRandom(2);
-        prompt = new int[PROMPT];
-        for (int i = 0; i < PROMPT; i++) prompt[i] = rnd.nextInt(c.vocabSize());
-        decodeCache = model.newCache(1, MAX_CONTEXT);
-        prefillCache = model.newCache(1, PROMPT);
+        prompt = new int[batch * PROMPT];
+        for (int i = 0; i < prompt.length; i++) prompt[i] = rnd.nextInt(c.vocabSize());
+        step = new int[batch];
+        decodeCache = model.newCache(batch, MAX_CONTEXT);
+        prefillCache = model.newCache(batch, PROMPT);
         try (Arena a = Arena.ofShared()) {
-            model.forward(a, decodeCache, 1, PROMPT, prompt, false);
+            model.forward(a, decodeCache, batch, PROMPT, prompt, false);
         }
     }
 
@@ -75,9 +97,11 @@ public class DecoderBenchmark {
     public float decode() {
         if (decodeCache.length() == MAX_CONTEXT) decodeCache.truncate(PROMPT);
         try (Arena a = Arena.ofShared()) {
-            float v = model.forward(a, decodeCache, 1, 1, new int[]{next}, false).getFloat(0);
-            next = (next * 31 + 7) % model.config().vocabSize();
-            return v;
+            for (int b = 0; b < batch; b++) {
+                step[b] = next;
+                next = (next * 31 + 7) % model.config().vocabSize();
+            }
+            return model.forward(a, decodeCache, batch, 1, step, false).getFloat(0);
         }
     }
 
@@ -85,7 +109,7 @@ public class DecoderBenchmark {
     public float prefill() {
         prefillCache.reset();
         try (Arena a = Arena.ofShared()) {
-            return model.forward(a, prefillCache, 1, PROMPT, prompt, false).getFloat(0);
+            return model.forward(a, prefillCache, batch, PROMPT, prompt, false).getFloat(0);
         }
     }
 }

@@ -55,14 +55,16 @@ public final class QuantizedLinear implements Linear {
             throw new IllegalArgumentException("input " + x + " is not F32 [..., " + in + "]");
         int rows = (int) (x.numel() / in);
         Tensor x2 = x.reshape(rows, in), y = out.reshape(rows, outF);
-        try (Arena arena = Arena.ofShared()) {
-            if (activations == null) {
+        if (activations == null) {
+            try (Arena arena = Arena.ofShared()) {
                 MatMul.matmulTransposed(x2, weight.dequantize(arena), bias, y);
-                return;
             }
-            Tensor codes = Tensor.allocate(arena, DType.I8, rows, in);
-            Tensor sx = Tensor.allocate(arena, DType.F32, rows);
-            activations.quantize(x2, codes, sx);
+            return;
+        }
+        Tensor codes = Tensor.onHeap(DType.I8, rows, in);
+        Tensor sx = Tensor.onHeap(DType.F32, rows);
+        activations.quantize(x2, codes, sx);
+        try (Arena arena = Arena.ofConfined()) {   // used only by the reference path (INT4), on this thread
             integerForward(arena, codes, sx, y);
         }
     }

@@ -77,48 +77,46 @@ public final class Int8PackedMatrix {
         if (x.rank() != 2 || x.dim(1) != k || sx.numel() != m || out.rank() != 2 || out.dim(0) != m || out.dim(1) != n)
             throw new IllegalArgumentException("shapes do not fit: x" + x.shape() + " W[" + n + ", " + k + "] sx" + sx.shape() + " out" + out.shape());
         if (bias != null && (bias.dtype() != DType.F32 || bias.numel() != n)) throw new IllegalArgumentException("bias " + bias + " for " + n + " outputs");
-        try (Arena arena = Arena.ofShared()) {
-            Tensor xf = Tensor.allocate(arena, DType.F32, m, k);      // activation codes as floats, once
-            long i = 0;
-            for (long bound = BS.loopBound(x.numel()); i < bound; i += PANEL)
-                ByteVector.fromMemorySegment(BS, x.segment(), i, LE).convertShape(VectorOperators.B2F, S, 0).intoMemorySegment(xf.segment(), 4 * i, LE);
-            for (; i < x.numel(); i++) xf.setFloat(i, x.getByte(i));
-            // Results in whole panels: [M][panels·PANEL] floats (out itself when N is a multiple of PANEL), zeroed.
-            boolean direct = n == panels * PANEL;
-            Tensor y = direct ? out : Tensor.allocate(arena, DType.F32, m, panels * PANEL);
-            if (direct) out.segment().fill((byte) 0);
-            boolean shortGroups = groupSize <= EXACT_CHUNK;
-            int rowsPerTask = shortGroups ? 8 : 4;
-            int rowBlocks = Math.ceilDiv(m, rowsPerTask), panelPairs = Math.ceilDiv(panels, 2);
-            Parallel.forEach(rowBlocks * panelPairs, 2L * Math.min(m, rowsPerTask) * k * 2 * PANEL, new Tensor[]{xf, sx, y}, task -> {
-                int rb = task % rowBlocks, pp = task / rowBlocks;
-                int r0 = rb * rowsPerTask, r1 = Math.min(m, r0 + rowsPerTask), p0 = pp * 2;
-                MemorySegment xs = xf.segment(), ys = y.segment();
-                if (p0 + 2 <= panels && shortGroups) {
-                    int r = r0;
-                    if (r + 8 <= r1) { tile8x2(xs, sx, ys, r, p0); r += 8; }
-                    if (r + 4 <= r1) { tile4x2(xs, sx, ys, r, p0); r += 4; }
-                    for (; r < r1; r++) { tile1x1(xs, sx, ys, r, p0); tile1x1(xs, sx, ys, r, p0 + 1); }
-                } else if (p0 + 2 <= panels && r0 + 4 <= r1) {
-                    tile4x2(xs, sx, ys, r0, p0);
-                } else {
-                    for (int r = r0; r < r1; r++)
-                        for (int p = p0; p < Math.min(panels, p0 + 2); p++) tile1x1(xs, sx, ys, r, p);
-                }
-            });
-            int stride = panels * PANEL;
-            for (int r = 0; r < m; r++) {
-                if (direct) {
-                    if (bias != null)
-                        for (int c = 0; c < n; c += PANEL) {
-                            long o = 4L * ((long) r * n + c);
-                            FloatVector.fromMemorySegment(S, out.segment(), o, LE).add(FloatVector.fromMemorySegment(S, bias.segment(), 4L * c, LE))
-                                    .intoMemorySegment(out.segment(), o, LE);
-                        }
-                } else {
-                    for (int c = 0; c < n; c++)
-                        out.setFloat((long) r * n + c, y.getFloat((long) r * stride + c) + (bias == null ? 0f : bias.getFloat(c)));
-                }
+        Tensor xf = Tensor.onHeap(DType.F32, m, k);      // activation codes as floats, once
+        long i = 0;
+        for (long bound = BS.loopBound(x.numel()); i < bound; i += PANEL)
+            ByteVector.fromMemorySegment(BS, x.segment(), i, LE).convertShape(VectorOperators.B2F, S, 0).intoMemorySegment(xf.segment(), 4 * i, LE);
+        for (; i < x.numel(); i++) xf.setFloat(i, x.getByte(i));
+        // Results in whole panels: [M][panels·PANEL] floats (out itself when N is a multiple of PANEL), zeroed.
+        boolean direct = n == panels * PANEL;
+        Tensor y = direct ? out : Tensor.onHeap(DType.F32, m, panels * PANEL);
+        if (direct) out.segment().fill((byte) 0);
+        boolean shortGroups = groupSize <= EXACT_CHUNK;
+        int rowsPerTask = shortGroups ? 8 : 4;
+        int rowBlocks = Math.ceilDiv(m, rowsPerTask), panelPairs = Math.ceilDiv(panels, 2);
+        Parallel.forEach(rowBlocks * panelPairs, 2L * Math.min(m, rowsPerTask) * k * 2 * PANEL, new Tensor[]{xf, sx, y}, task -> {
+            int rb = task % rowBlocks, pp = task / rowBlocks;
+            int r0 = rb * rowsPerTask, r1 = Math.min(m, r0 + rowsPerTask), p0 = pp * 2;
+            MemorySegment xs = xf.segment(), ys = y.segment();
+            if (p0 + 2 <= panels && shortGroups) {
+                int r = r0;
+                if (r + 8 <= r1) { tile8x2(xs, sx, ys, r, p0); r += 8; }
+                if (r + 4 <= r1) { tile4x2(xs, sx, ys, r, p0); r += 4; }
+                for (; r < r1; r++) { tile1x1(xs, sx, ys, r, p0); tile1x1(xs, sx, ys, r, p0 + 1); }
+            } else if (p0 + 2 <= panels && r0 + 4 <= r1) {
+                tile4x2(xs, sx, ys, r0, p0);
+            } else {
+                for (int r = r0; r < r1; r++)
+                    for (int p = p0; p < Math.min(panels, p0 + 2); p++) tile1x1(xs, sx, ys, r, p);
+            }
+        });
+        int stride = panels * PANEL;
+        for (int r = 0; r < m; r++) {
+            if (direct) {
+                if (bias != null)
+                    for (int c = 0; c < n; c += PANEL) {
+                        long o = 4L * ((long) r * n + c);
+                        FloatVector.fromMemorySegment(S, out.segment(), o, LE).add(FloatVector.fromMemorySegment(S, bias.segment(), 4L * c, LE))
+                                .intoMemorySegment(out.segment(), o, LE);
+                    }
+            } else {
+                for (int c = 0; c < n; c++)
+                    out.setFloat((long) r * n + c, y.getFloat((long) r * stride + c) + (bias == null ? 0f : bias.getFloat(c)));
             }
         }
     }

@@ -38,6 +38,17 @@ public final class Tensor {
         return new Tensor(arena.allocate(Math.max(1, dtype.byteSize(shape.numel())), 64), dtype, shape);
     }
 
+    /**
+     * Zeroed scratch on the Java heap: no arena to close (closing a shared arena synchronises every thread, too
+     * slow for per-call buffers), usable from every thread, freed by the garbage collector.
+     */
+    public static Tensor onHeap(DType dtype, int... dims) {
+        Shape shape = Shape.of(dims);
+        long bytes = Math.max(1, dtype.byteSize(shape.numel()));
+        if (bytes > 8L * Integer.MAX_VALUE) throw new IllegalArgumentException(dtype + "" + shape + " is too large for the heap");
+        return new Tensor(MemorySegment.ofArray(new long[(int) ((bytes + 7) / 8)]).asSlice(0, dtype.byteSize(shape.numel())), dtype, shape);
+    }
+
     /** A typed view of existing memory; the segment must be exactly as large as the shape needs. */
     public static Tensor wrap(MemorySegment segment, DType dtype, Shape shape) {
         Objects.requireNonNull(segment, "segment");
