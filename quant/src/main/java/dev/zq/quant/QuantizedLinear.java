@@ -61,8 +61,8 @@ public final class QuantizedLinear implements Linear {
             }
             return;
         }
-        Tensor codes = Tensor.onHeap(DType.I8, rows, in);
-        Tensor sx = Tensor.onHeap(DType.F32, rows);
+        Tensor codes = Tensor.scratch(DType.I8, rows, in);
+        Tensor sx = Tensor.scratch(DType.F32, rows);
         activations.quantize(x2, codes, sx);
         try (Arena arena = Arena.ofConfined()) {   // used only by the reference path (INT4), on this thread
             integerForward(arena, codes, sx, y);

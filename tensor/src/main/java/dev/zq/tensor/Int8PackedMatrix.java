@@ -77,14 +77,14 @@ public final class Int8PackedMatrix {
         if (x.rank() != 2 || x.dim(1) != k || sx.numel() != m || out.rank() != 2 || out.dim(0) != m || out.dim(1) != n)
             throw new IllegalArgumentException("shapes do not fit: x" + x.shape() + " W[" + n + ", " + k + "] sx" + sx.shape() + " out" + out.shape());
         if (bias != null && (bias.dtype() != DType.F32 || bias.numel() != n)) throw new IllegalArgumentException("bias " + bias + " for " + n + " outputs");
-        Tensor xf = Tensor.onHeap(DType.F32, m, k);      // activation codes as floats, once
+        boolean direct = n == panels * PANEL;
+        Tensor xf = Tensor.scratch(DType.F32, m, k);      // activation codes as floats, once
         long i = 0;
         for (long bound = BS.loopBound(x.numel()); i < bound; i += PANEL)
             ByteVector.fromMemorySegment(BS, x.segment(), i, LE).convertShape(VectorOperators.B2F, S, 0).intoMemorySegment(xf.segment(), 4 * i, LE);
         for (; i < x.numel(); i++) xf.setFloat(i, x.getByte(i));
         // Results in whole panels: [M][panels·PANEL] floats (out itself when N is a multiple of PANEL), zeroed.
-        boolean direct = n == panels * PANEL;
-        Tensor y = direct ? out : Tensor.onHeap(DType.F32, m, panels * PANEL);
+        Tensor y = direct ? out : Tensor.scratch(DType.F32, m, panels * PANEL);
         if (direct) out.segment().fill((byte) 0);
         boolean shortGroups = groupSize <= EXACT_CHUNK;
         int rowsPerTask = shortGroups ? 8 : 4;
@@ -96,7 +96,7 @@ public final class Int8PackedMatrix {
             if (p0 + 2 <= panels && shortGroups) {
                 int r = r0;
                 if (r + 8 <= r1) { tile8x2(xs, sx, ys, r, p0); r += 8; }
-                if (r + 4 <= r1) { tile4x2(xs, sx, ys, r, p0); r += 4; }
+                if (r + 4 <= r1) { tile4x2f(xs, sx, ys, r, p0); r += 4; }
                 for (; r < r1; r++) { tile1x1(xs, sx, ys, r, p0); tile1x1(xs, sx, ys, r, p0 + 1); }
             } else if (p0 + 2 <= panels && r0 + 4 <= r1) {
                 tile4x2(xs, sx, ys, r0, p0);
@@ -171,6 +171,33 @@ public final class Int8PackedMatrix {
             addScaled(y, y0 + 5 * stride, sx.getFloat(r0 + 5), sw0, a50); addScaled(y, y1 + 5 * stride, sx.getFloat(r0 + 5), sw1, a51);
             addScaled(y, y0 + 6 * stride, sx.getFloat(r0 + 6), sw0, a60); addScaled(y, y1 + 6 * stride, sx.getFloat(r0 + 6), sw1, a61);
             addScaled(y, y0 + 7 * stride, sx.getFloat(r0 + 7), sw0, a70); addScaled(y, y1 + 7 * stride, sx.getFloat(r0 + 7), sw1, a71);
+        }
+    }
+
+    /** 4 rows × 2 panels for groups of at most 1,024 inputs: a group's float sums are exact, no int stage. */
+    private void tile4x2f(MemorySegment xs, Tensor sx, MemorySegment y, int r0, int p0) {
+        long stride = 4L * panels * PANEL, xr = 4L * k;
+        long x0 = 4L * r0 * k;
+        long y0 = r0 * stride + 4L * p0 * PANEL, y1 = y0 + 4L * PANEL;
+        for (int g = 0; g < groups; g++) {
+            FloatVector a00 = FloatVector.zero(S), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+            for (int kk = g * groupSize, end = kk + groupSize; kk < end; kk++) {
+                FloatVector w0 = w(p0, kk), w1 = w(p0 + 1, kk);
+                long o = x0 + 4L * kk;
+                FloatVector b = FloatVector.broadcast(S, xs.get(Tensor.F32, o));
+                a00 = b.fma(w0, a00); a01 = b.fma(w1, a01);
+                b = FloatVector.broadcast(S, xs.get(Tensor.F32, o + xr));
+                a10 = b.fma(w0, a10); a11 = b.fma(w1, a11);
+                b = FloatVector.broadcast(S, xs.get(Tensor.F32, o + 2 * xr));
+                a20 = b.fma(w0, a20); a21 = b.fma(w1, a21);
+                b = FloatVector.broadcast(S, xs.get(Tensor.F32, o + 3 * xr));
+                a30 = b.fma(w0, a30); a31 = b.fma(w1, a31);
+            }
+            FloatVector sw0 = scale(p0, g), sw1 = scale(p0 + 1, g);
+            addScaled(y, y0, sx.getFloat(r0), sw0, a00); addScaled(y, y1, sx.getFloat(r0), sw1, a01);
+            addScaled(y, y0 + stride, sx.getFloat(r0 + 1), sw0, a10); addScaled(y, y1 + stride, sx.getFloat(r0 + 1), sw1, a11);
+            addScaled(y, y0 + 2 * stride, sx.getFloat(r0 + 2), sw0, a20); addScaled(y, y1 + 2 * stride, sx.getFloat(r0 + 2), sw1, a21);
+            addScaled(y, y0 + 3 * stride, sx.getFloat(r0 + 3), sw0, a30); addScaled(y, y1 + 3 * stride, sx.getFloat(r0 + 3), sw1, a31);
         }
     }
 
