@@ -110,16 +110,15 @@ public final class PackedMatrix {
         }
     }
 
-    /** Fewer than four rows, or a last unpaired panel: one output at a time. */
+    /** Fewer than 4 rows or a last single panel: one row × one panel at a time, still one vector per 16 columns. */
     private void edge(MemorySegment a, MemorySegment o, MemorySegment bias, int i, int rows, int p) {
         for (int r = i; r < i + rows; r++)
-            for (int q = p; q < Math.min(p + 2, panels); q++)
-                for (int j = 0; j < PANEL && q * PANEL + j < n; j++) {
-                    float s = 0;
-                    for (int kk = 0; kk < k; kk++)
-                        s = Math.fma(a.get(Tensor.F32, 4L * ((long) r * k + kk)), data.getAtIndex(Tensor.F32, ((long) q * k + kk) * PANEL + j), s);
-                    int col = q * PANEL + j;
-                    o.setAtIndex(Tensor.F32, (long) r * n + col, s + (bias == null ? 0f : bias.getAtIndex(Tensor.F32, col)));
-                }
+            for (int q = p; q < Math.min(p + 2, panels); q++) {
+                FloatVector c = FloatVector.zero(S);
+                long a0 = 4L * r * k, b0 = 4L * q * k * PANEL;
+                for (int kk = 0; kk < k; kk++)
+                    c = FloatVector.broadcast(S, a.get(Tensor.F32, a0 + 4L * kk)).fma(FloatVector.fromMemorySegment(S, data, b0 + 4L * kk * PANEL, LE), c);
+                store(o, bias, r, q, c);
+            }
     }
 }
