@@ -1,6 +1,7 @@
 package dev.zq.bench;
 
 import dev.zq.lkd.BertLkd;
+import dev.zq.lkd.Lkd;
 import dev.zq.lkd.LkdData;
 import dev.zq.model.BundledModels;
 import dev.zq.model.bert.BertEncoder;
@@ -52,7 +53,7 @@ public final class LkdTable {
                     @SuppressWarnings("unchecked") List<List<Encoding>> data = (List<List<Encoding>>) source[1];
                     try (Arena a = Arena.ofShared()) {
                         long t0 = System.nanoTime();
-                        BertEncoder q = BertLkd.distill(fp.encoder(), s, data, new BertLkd.Options(steps, 5e-5, 10, 1.0, null), quiet(), a);
+                        BertEncoder q = BertLkd.distill(fp.encoder(), s, data, new Lkd.Options(steps, 5e-5, 10, 1.0, null), quiet(), a);
                         double secs = (System.nanoTime() - t0) / 1e9;
                         row(s, "ZeroQuant-LKD", (String) source[0], q, tok, sentences, ref, secs, peakRssMiB());
                     }
@@ -69,10 +70,10 @@ public final class LkdTable {
                 secs == 0 ? "—" : String.format("%.0f", secs), rss);
     }
 
-    static BertLkd.Listener quiet() {
-        return new BertLkd.Listener() {
+    static Lkd.Listener quiet() {
+        return new Lkd.Listener() {
             @Override public void step(int layer, int step, int steps, double loss) {}
-            @Override public void layerDone(BertLkd.LayerReport r) {
+            @Override public void layerDone(Lkd.LayerReport r) {
                 System.err.printf("  layer %d: loss %.3e -> %.3e (%.1f s)%n", r.layer(), r.lossBefore(), r.lossAfter(), r.seconds());
             }
         };

@@ -8,6 +8,7 @@ import dev.zq.model.bert.SentenceEmbedder;
 import dev.zq.model.tokenizer.Encoding;
 import dev.zq.model.tokenizer.WordPieceTokenizer;
 import dev.zq.lkd.BertLkd;
+import dev.zq.lkd.Lkd;
 import dev.zq.lkd.LkdData;
 import dev.zq.model.corpus.TextCorpora;
 import dev.zq.quant.BertQuantizer;
@@ -95,19 +96,19 @@ final class QuantizeCommand implements Callable<Integer> {
         try (BertModel fp = QuantizedModelFile.openAny(path); Arena arena = Arena.ofShared()) {
             long t0 = System.nanoTime();
             Progress[] bar = new Progress[1];
-            BertLkd.Listener listener = new BertLkd.Listener() {
+            Lkd.Listener listener = new Lkd.Listener() {
                 @Override public void step(int layer, int step, int steps, double loss) {
                     if (bar[0] == null) bar[0] = new Progress(System.err, "LKD layer " + layer + " steps", steps);
                     bar[0].update(step);
                 }
-                @Override public void layerDone(BertLkd.LayerReport r) {
+                @Override public void layerDone(Lkd.LayerReport r) {
                     if (bar[0] != null) bar[0].done();
                     bar[0] = null;
                     System.err.printf("zq: LKD layer %d: MSE %.3e -> %.3e%s (%.1f s)%n", r.layer(), r.lossBefore(), r.lossAfter(),
                             r.resumed() ? " (from checkpoint)" : "", r.seconds());
                 }
             };
-            BertEncoder q = BertLkd.distill(fp.encoder(), scheme, data, new BertLkd.Options(lkdSteps, lkdLr, Math.min(10, lkdSteps), 1.0, ckpt),
+            BertEncoder q = BertLkd.distill(fp.encoder(), scheme, data, new Lkd.Options(lkdSteps, lkdLr, Math.min(10, lkdSteps), 1.0, ckpt),
                     listener, arena);
             QuantizedModelFile.write(out, q, scheme.name() + " + LKD", dir.resolve("tokenizer.json"));
             System.err.printf("zq: %s quantized with %s + LKD (%s) in %.1f s: %s (%,d bytes); checkpoints in %s%n", model, scheme.name(),

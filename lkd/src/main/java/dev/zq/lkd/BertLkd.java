@@ -35,22 +35,7 @@ import java.util.Map;
 public final class BertLkd {
     private BertLkd() {}
 
-    public record Options(int stepsPerLayer, double learningRate, int warmupSteps, double clipNorm, Path checkpointDir) {
-        public Options {
-            if (stepsPerLayer < 0 || !(learningRate > 0) || warmupSteps < 0 || !(clipNorm > 0))
-                throw new IllegalArgumentException("steps >= 0, learning rate > 0, warm-up >= 0 and clip > 0 are required");
-        }
-    }
-
-    /** Loss of the quantized student on all batches, before and after training, and the time it took. */
-    public record LayerReport(int layer, double lossBefore, double lossAfter, int steps, double seconds, boolean resumed) {}
-
-    public interface Listener {
-        void step(int layer, int step, int steps, double loss);
-        void layerDone(LayerReport report);
-    }
-
-    public static BertEncoder distill(BertEncoder fp, Scheme scheme, List<List<Encoding>> batches, Options o, Listener listener,
+    public static BertEncoder distill(BertEncoder fp, Scheme scheme, List<List<Encoding>> batches, Lkd.Options o, Lkd.Listener listener,
                                       Arena arena) throws IOException, ModelFormatException {
         if (LinearQuantizer.needsCalibration(scheme))
             throw new IllegalArgumentException("LKD trains for ZeroQuant's dynamic token-wise activations; scheme " + scheme.name() + " has static ranges");
@@ -75,9 +60,7 @@ public final class BertLkd {
             double before = loss(student, inputs, targets, masks, scheme);
             if (resumed) {
                 try (SafeTensors s = SafeTensors.open(ckpt)) {
-                    Map<String, Tensor> t = new HashMap<>();
-                    for (String n : s.names()) t.put(n, s.get(n));
-                    student.load(t);
+                    student.load(Lkd.tensors(s));
                 }
             } else {
                 Adam adam = new Adam(student.trainable(), o.learningRate(), Math.max(1, o.stepsPerLayer()), Math.min(o.warmupSteps(), o.stepsPerLayer()), o.clipNorm());
@@ -88,11 +71,13 @@ public final class BertLkd {
                     adam.update();
                     listener.step(k, step + 1, o.stepsPerLayer(), l.item());
                 }
-                if (ckpt != null) save(student, ckpt);
+                if (ckpt != null) try (Arena a = Arena.ofConfined()) {
+                    Lkd.saveLayer(student.toDense(a), ckpt);
+                }
             }
             double after = loss(student, inputs, targets, masks, scheme);
             trained.putAll(student.toDense(arena));   // FP32 in the caller's arena; quantized below
-            listener.layerDone(new LayerReport(k, before, after, resumed ? 0 : o.stepsPerLayer(), (System.nanoTime() - t0) / 1e9, resumed));
+            listener.layerDone(new Lkd.LayerReport(k, before, after, resumed ? 0 : o.stepsPerLayer(), (System.nanoTime() - t0) / 1e9, resumed));
             inputs = targets;   // the next layer learns from the teacher path
         }
         LinearQuantizer q = new LinearQuantizer(scheme, null, arena);
@@ -113,17 +98,6 @@ public final class BertLkd {
         Var o = Ops.embedding(Ops.reshape(out, mask.length, H), rows);
         Var t = Ops.embedding(Var.constant(target.data, mask.length, H), rows);
         return Ops.mse(o, t);
-    }
-
-    private static void save(StudentLayer s, Path file) throws IOException {
-        try (Arena a = Arena.ofConfined()) {
-            Map<String, Tensor> t = new LinkedHashMap<>();
-            for (var e : s.toDense(a).entrySet()) {
-                t.put(e.getKey() + ".weight", e.getValue().weight());
-                if (e.getValue().bias() != null) t.put(e.getKey() + ".bias", e.getValue().bias());
-            }
-            SafeTensors.write(file, t, Map.of("format", "zq-lkd-layer/1"));
-        }
     }
 
     private static int[] flatten(List<Encoding> batch, java.util.function.Function<Encoding, int[]> f) {

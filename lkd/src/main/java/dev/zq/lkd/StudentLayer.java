@@ -118,7 +118,7 @@ final class StudentLayer {
         }
     }
 
-    private static void copy(Tensor t, Var v, String name) {
+    static void copy(Tensor t, Var v, String name) {
         if (t == null || t.numel() != v.numel()) throw new IllegalArgumentException("checkpoint lacks " + name + " of " + v.numel() + " values");
         for (int i = 0; i < v.numel(); i++) v.data[i] = t.getFloat(i);
     }

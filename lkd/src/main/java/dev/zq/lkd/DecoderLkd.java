@@ -1,0 +1,104 @@
+package dev.zq.lkd;
+
+import dev.zq.lkd.autodiff.Ops;
+import dev.zq.lkd.autodiff.Var;
+import dev.zq.lkd.train.Adam;
+import dev.zq.model.Linear;
+import dev.zq.model.ModelFormatException;
+import dev.zq.model.decoder.DecoderModel;
+import dev.zq.model.format.SafeTensors;
+import dev.zq.quant.LinearQuantizer;
+import dev.zq.quant.Scheme;
+import dev.zq.tensor.Tensor;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * ZeroQuant's LKD (§4.2) for a GPT-2-family decoder, block by block. A batch is {@code B} token sequences of
+ * one length {@code S} ({@code int[B][S]}); every position is real, and causal attention keeps each position's
+ * output a function of its prefix, as at inference. For block k the input is the FP model's embeddings and
+ * blocks 1..k-1 (the teacher path), the target FP block k's output, the loss their MSE over all positions;
+ * only block k's projection weights and biases train. The trained block is then quantized for real with the
+ * scheme and block k+1 starts from the teacher's output. No labels; one block's activations and Adam state
+ * in memory at a time; with a checkpoint directory each finished block is saved and a rerun resumes.
+ */
+public final class DecoderLkd {
+    private DecoderLkd() {}
+
+    public static DecoderModel distill(DecoderModel fp, Scheme scheme, List<int[][]> batches, Lkd.Options o, Lkd.Listener listener,
+                                       Arena arena) throws IOException, ModelFormatException {
+        if (LinearQuantizer.needsCalibration(scheme))
+            throw new IllegalArgumentException("LKD trains for ZeroQuant's dynamic token-wise activations; scheme " + scheme.name() + " has static ranges");
+        if (batches.isEmpty()) throw new IllegalArgumentException("LKD needs at least one batch of data");
+        DecoderStudentLayer.of(fp, 0, false);   // rejects families the tape cannot run, before any work
+        List<Var> inputs = new ArrayList<>();
+        for (int[][] b : batches) inputs.add(embed(fp, b));
+        if (o.checkpointDir() != null) Files.createDirectories(o.checkpointDir());
+        Map<String, Linear> trained = new HashMap<>();
+        for (int k = 0; k < fp.layers().size(); k++) {
+            long t0 = System.nanoTime();
+            DecoderStudentLayer teacher = DecoderStudentLayer.of(fp, k, false);
+            List<Var> targets = new ArrayList<>();
+            for (Var x : inputs) targets.add(Var.constant(teacher.forward(x, null).data, x.shape));
+
+            DecoderStudentLayer student = DecoderStudentLayer.of(fp, k, true);
+            Path ckpt = o.checkpointDir() == null ? null : o.checkpointDir().resolve("layer-" + k + ".safetensors");
+            boolean resumed = ckpt != null && Files.isRegularFile(ckpt);
+            double before = loss(student, inputs, targets, scheme);
+            if (resumed) {
+                try (SafeTensors s = SafeTensors.open(ckpt)) {
+                    student.load(Lkd.tensors(s));
+                }
+            } else {
+                Adam adam = new Adam(student.trainable(), o.learningRate(), Math.max(1, o.stepsPerLayer()), Math.min(o.warmupSteps(), o.stepsPerLayer()), o.clipNorm());
+                for (int step = 0; step < o.stepsPerLayer(); step++) {
+                    int i = step % inputs.size();
+                    Var l = Ops.mse(student.forward(inputs.get(i), scheme), targets.get(i));
+                    l.backward();
+                    adam.update();
+                    listener.step(k, step + 1, o.stepsPerLayer(), l.item());
+                }
+                if (ckpt != null) try (Arena a = Arena.ofConfined()) {
+                    Lkd.saveLayer(student.toDense(a), ckpt);
+                }
+            }
+            double after = loss(student, inputs, targets, scheme);
+            trained.putAll(student.toDense(arena));
+            listener.layerDone(new Lkd.LayerReport(k, before, after, resumed ? 0 : o.stepsPerLayer(), (System.nanoTime() - t0) / 1e9, resumed));
+            inputs = targets;   // the next block learns from the teacher path
+        }
+        LinearQuantizer q = new LinearQuantizer(scheme, null, arena);
+        return fp.withLinears((name, lin) -> q.quantize(name, trained.getOrDefault(name, lin)));
+    }
+
+    private static double loss(DecoderStudentLayer s, List<Var> inputs, List<Var> targets, Scheme scheme) {
+        double sum = 0;
+        for (int i = 0; i < inputs.size(); i++) sum += Ops.mse(s.forward(inputs.get(i), scheme), targets.get(i)).item();
+        return sum / inputs.size();
+    }
+
+    /** Token plus learned position embeddings in double: [B, S, H]. */
+    static Var embed(DecoderModel fp, int[][] batch) {
+        int B = batch.length, S = batch[0].length, H = fp.config().hiddenSize(), V = fp.config().vocabSize();
+        if (S > fp.config().maxPositions()) throw new IllegalArgumentException("sequences of " + S + " exceed the model's " + fp.config().maxPositions() + " positions");
+        Tensor wte = fp.tokenEmbeddings(), wpe = fp.positionEmbeddings();
+        double[] x = new double[B * S * H];
+        for (int b = 0; b < B; b++) {
+            if (batch[b].length != S) throw new IllegalArgumentException("a batch's sequences must have one length");
+            for (int s = 0; s < S; s++) {
+                int id = batch[b][s];
+                if (id < 0 || id >= V) throw new IllegalArgumentException("token id " + id + " outside the vocabulary of " + V);
+                for (int h = 0; h < H; h++)
+                    x[(b * S + s) * H + h] = (double) wte.getFloat((long) id * H + h) + (wpe == null ? 0 : wpe.getFloat((long) s * H + h));
+            }
+        }
+        return Var.constant(x, B, S, H);
+    }
+}

@@ -1,0 +1,112 @@
+package dev.zq.lkd;
+
+import dev.zq.lkd.StudentLayer.Projection;
+import dev.zq.lkd.autodiff.AttentionOp;
+import dev.zq.lkd.autodiff.FakeQuant;
+import dev.zq.lkd.autodiff.Ops;
+import dev.zq.lkd.autodiff.Var;
+import dev.zq.model.DenseLinear;
+import dev.zq.model.Linear;
+import dev.zq.model.decoder.DecoderConfig;
+import dev.zq.model.decoder.DecoderLayer;
+import dev.zq.model.decoder.DecoderModel;
+import dev.zq.quant.Scheme;
+import dev.zq.tensor.Tensor;
+
+import java.lang.foreign.Arena;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * One GPT-2 decoder block on the autodiff tape, in double precision: pre-LayerNorm causal self-attention
+ * with the fused q/k/v projection, then pre-LayerNorm tanh-GeLU MLP, each added to the residual stream.
+ * As the teacher it runs the FP weights; as the student the same weights train under the scheme's fake
+ * quantization (weights group-wise, activations token-wise, straight-through gradients).
+ */
+final class DecoderStudentLayer {
+    private final List<Projection> projections;   // attn.c_attn, attn.c_proj, mlp.c_fc, mlp.c_proj
+    private final Var norm1Gamma, norm1Beta, norm2Gamma, norm2Beta;
+    private final int heads, hidden;
+    private final double eps;
+    private final boolean tanhGelu;
+
+    private DecoderStudentLayer(List<Projection> projections, Var[] norms, int heads, int hidden, double eps, boolean tanhGelu) {
+        this.projections = projections;
+        this.norm1Gamma = norms[0];
+        this.norm1Beta = norms[1];
+        this.norm2Gamma = norms[2];
+        this.norm2Beta = norms[3];
+        this.heads = heads;
+        this.hidden = hidden;
+        this.eps = eps;
+        this.tanhGelu = tanhGelu;
+    }
+
+    /** Block {@code index} of {@code fp}; its projections' weights and biases trainable when {@code trainable}. */
+    static DecoderStudentLayer of(DecoderModel fp, int index, boolean trainable) {
+        DecoderConfig c = fp.config();
+        if (c.family() != DecoderConfig.Family.GPT2 || c.numKvHeads() != c.numHeads() || c.activation() == DecoderConfig.Activation.SWIGLU)
+            throw new IllegalArgumentException("LKD for decoders covers the GPT-2 family (LayerNorm, learned positions, fused qkv, tanh GeLU); "
+                    + "this model is " + c.family() + ": its RMSNorm/RoPE/SwiGLU ops are not on the autodiff tape yet");
+        DecoderLayer l = fp.layers().get(index);
+        List<String> names = fp.linearNames(index);
+        Linear[] lins = {l.qkv(), l.output(), l.up(), l.down()};
+        List<Projection> ps = new ArrayList<>();
+        for (int i = 0; i < lins.length; i++) {
+            if (!(lins[i] instanceof DenseLinear d)) throw new IllegalArgumentException(names.get(i) + " is not an FP32 layer: LKD starts from the FP model");
+            ps.add(new Projection(names.get(i), StudentLayer.var(d.weight(), trainable), d.bias() == null ? null : StudentLayer.var(d.bias(), trainable)));
+        }
+        Var[] norms = {StudentLayer.var(l.attentionNorm().weight(), false), StudentLayer.var(l.attentionNorm().bias(), false),
+                StudentLayer.var(l.mlpNorm().weight(), false), StudentLayer.var(l.mlpNorm().bias(), false)};
+        return new DecoderStudentLayer(ps, norms, c.numHeads(), c.hiddenSize(), c.normEps(), c.activation() == DecoderConfig.Activation.GELU_TANH);
+    }
+
+    List<Var> trainable() {
+        List<Var> out = new ArrayList<>();
+        for (Projection p : projections) {
+            out.add(p.weight());
+            if (p.bias() != null) out.add(p.bias());
+        }
+        return out;
+    }
+
+    /** x [B, S, H] → the block's output (the residual stream after it); {@code scheme} null runs it unquantized. */
+    Var forward(Var x, Scheme scheme) {
+        Var qkv = project(0, Ops.layerNorm(x, norm1Gamma, norm1Beta, eps), scheme);
+        Var q = Ops.narrow(qkv, 0, hidden), k = Ops.narrow(qkv, hidden, hidden), v = Ops.narrow(qkv, 2 * hidden, hidden);
+        Var h = Ops.add(x, project(1, AttentionOp.attention(q, k, v, null, heads, true), scheme));
+        Var up = project(2, Ops.layerNorm(h, norm2Gamma, norm2Beta, eps), scheme);
+        Var mlp = project(3, tanhGelu ? Ops.geluTanh(up) : Ops.gelu(up), scheme);
+        return Ops.add(h, mlp);
+    }
+
+    private Var project(int i, Var x, Scheme scheme) {
+        Projection p = projections.get(i);
+        Var w = p.weight(), in = x;
+        if (scheme != null) {
+            var wr = scheme.weightRule(p.name());
+            if (wr.isPresent()) w = FakeQuant.weights(w, wr.get().bits(), wr.get().granularityFor(w.dim(1)));
+            var ar = scheme.activationRule(p.name());
+            if (ar.isPresent()) in = FakeQuant.tokenwise(x, ar.get().bits());
+        }
+        return Ops.linear(in, w, p.bias());
+    }
+
+    /** The trained projections as FP32 {@link DenseLinear}s in {@code arena}, by module name. */
+    Map<String, DenseLinear> toDense(Arena arena) {
+        Map<String, DenseLinear> out = new LinkedHashMap<>();
+        for (Projection p : projections)
+            out.put(p.name(), new DenseLinear(StudentLayer.tensor(arena, p.weight()), p.bias() == null ? null : StudentLayer.tensor(arena, p.bias())));
+        return out;
+    }
+
+    /** Loads trained values (same names and shapes) into this layer's parameters. */
+    void load(Map<String, Tensor> trained) {
+        for (Projection p : projections) {
+            StudentLayer.copy(trained.get(p.name() + ".weight"), p.weight(), p.name() + ".weight");
+            if (p.bias() != null) StudentLayer.copy(trained.get(p.name() + ".bias"), p.bias(), p.name() + ".bias");
+        }
+    }
+}

@@ -1,0 +1,47 @@
+package dev.zq.lkd;
+
+import dev.zq.model.DenseLinear;
+import dev.zq.model.format.SafeTensors;
+import dev.zq.tensor.Tensor;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/** What every LKD driver ({@link BertLkd}, {@link DecoderLkd}) takes and reports. */
+public final class Lkd {
+    private Lkd() {}
+
+    public record Options(int stepsPerLayer, double learningRate, int warmupSteps, double clipNorm, Path checkpointDir) {
+        public Options {
+            if (stepsPerLayer < 0 || !(learningRate > 0) || warmupSteps < 0 || !(clipNorm > 0))
+                throw new IllegalArgumentException("steps >= 0, learning rate > 0, warm-up >= 0 and clip > 0 are required");
+        }
+    }
+
+    /** Loss of the quantized student on all batches, before and after training, and the time it took. */
+    public record LayerReport(int layer, double lossBefore, double lossAfter, int steps, double seconds, boolean resumed) {}
+
+    public interface Listener {
+        void step(int layer, int step, int steps, double loss);
+        void layerDone(LayerReport report);
+    }
+
+    /** A finished layer's trained projections, as {@code NAME.weight} / {@code NAME.bias}, for resuming. */
+    static void saveLayer(Map<String, DenseLinear> trained, Path file) throws IOException {
+        Map<String, Tensor> t = new LinkedHashMap<>();
+        for (var e : trained.entrySet()) {
+            t.put(e.getKey() + ".weight", e.getValue().weight());
+            if (e.getValue().bias() != null) t.put(e.getKey() + ".bias", e.getValue().bias());
+        }
+        SafeTensors.write(file, t, Map.of("format", "zq-lkd-layer/1"));
+    }
+
+    static Map<String, Tensor> tensors(SafeTensors s) throws dev.zq.model.ModelFormatException {
+        Map<String, Tensor> t = new HashMap<>();
+        for (String n : s.names()) t.put(n, s.get(n));
+        return t;
+    }
+}

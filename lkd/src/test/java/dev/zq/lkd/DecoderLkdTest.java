@@ -1,0 +1,110 @@
+package dev.zq.lkd;
+
+import dev.zq.lkd.autodiff.Ops;
+import dev.zq.lkd.autodiff.Var;
+import dev.zq.model.DenseLinear;
+import dev.zq.model.decoder.DecoderConfig;
+import dev.zq.model.decoder.DecoderModel;
+import dev.zq.model.decoder.KvCache;
+import dev.zq.quant.QuantizedLinear;
+import dev.zq.quant.Scheme;
+import dev.zq.tensor.Tensor;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.lang.foreign.Arena;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** LKD on a small random GPT-2-family decoder: the teacher path is the model's function, the mechanics work. */
+class DecoderLkdTest {
+    static final DecoderConfig CONFIG = DecoderConfig.gpt2(64, 64, 3, 4, 24);
+
+    @Test
+    void theDoubleTeacherPathThenTheHeadEqualsTheFloatDecodersLogits() {
+        try (Arena a = Arena.ofShared()) {
+            DecoderModel m = DecoderModel.random(CONFIG, 7, a);
+            int[][] batch = LkdData.randomWindows(64, 0, 2, 2, 12, 3).getFirst();
+            Var x = DecoderLkd.embed(m, batch);
+            for (int k = 0; k < CONFIG.numLayers(); k++) x = DecoderStudentLayer.of(m, k, false).forward(x, null);
+            Var h = Ops.layerNorm(x, StudentLayer.var(m.finalNorm().weight(), false), StudentLayer.var(m.finalNorm().bias(), false), CONFIG.normEps());
+            Var logits = Ops.linear(h, StudentLayer.var(((DenseLinear) m.lmHead()).weight(), false), null);
+            int[] flat = new int[24];
+            for (int b = 0; b < 2; b++) System.arraycopy(batch[b], 0, flat, b * 12, 12);
+            try (KvCache cache = m.newCache(2, 12)) {
+                Tensor ref = m.forward(a, cache, 2, 12, flat, true);
+                double maxDiff = 0, maxRef = 0;
+                for (int i = 0; i < ref.numel(); i++) {
+                    maxDiff = Math.max(maxDiff, Math.abs(logits.data[i] - ref.getFloat(i)));
+                    maxRef = Math.max(maxRef, Math.abs(ref.getFloat(i)));
+                }
+                assertTrue(maxDiff / maxRef < 1e-5, "double teacher vs float decoder: " + maxDiff / maxRef);
+            }
+        }
+    }
+
+    @Test
+    void distillationLowersEveryBlocksLossAndResumesFromCheckpoints(@TempDir Path ckpt) throws Exception {
+        Scheme scheme = Scheme.builtin("w4-8a8");
+        List<Lkd.LayerReport> reports = new ArrayList<>();
+        Lkd.Listener listener = new Lkd.Listener() {
+            @Override public void step(int layer, int step, int steps, double loss) { assertTrue(Double.isFinite(loss)); }
+            @Override public void layerDone(Lkd.LayerReport r) { reports.add(r); }
+        };
+        Lkd.Options o = new Lkd.Options(16, 1e-4, 2, 1.0, ckpt);
+        try (Arena a = Arena.ofShared()) {
+            DecoderModel m = DecoderModel.random(CONFIG, 7, a);
+            List<int[][]> data = LkdData.randomWindows(64, 1, 8, 4, 16, 11);
+            DecoderModel q = DecoderLkd.distill(m, scheme, data, o, listener, a);
+            assertEquals(3, reports.size());
+            for (Lkd.LayerReport r : reports) {
+                assertFalse(r.resumed());
+                assertTrue(r.lossAfter() < r.lossBefore(), "block " + r.layer() + ": " + r.lossBefore() + " -> " + r.lossAfter());
+            }
+            for (var l : q.layers()) assertInstanceOf(QuantizedLinear.class, l.up());
+
+            reports.clear();
+            DecoderModel again = DecoderLkd.distill(m, scheme, data, o, listener, a);
+            assertTrue(reports.stream().allMatch(Lkd.LayerReport::resumed));
+            QuantizedLinear x = (QuantizedLinear) q.layers().get(1).down(), y = (QuantizedLinear) again.layers().get(1).down();
+            assertArrayEquals(x.weight().codes().toFloatArray(), y.weight().codes().toFloatArray());
+            assertArrayEquals(x.weight().scales().toFloatArray(), y.weight().scales().toFloatArray());
+        }
+    }
+
+    @Test
+    void staticSchemesAndLlamaFamilyModelsAreRejectedWithAReason() {
+        try (Arena a = Arena.ofShared()) {
+            Lkd.Options o = new Lkd.Options(1, 1e-3, 0, 1.0, null);
+            Lkd.Listener none = new Lkd.Listener() {
+                @Override public void step(int layer, int step, int steps, double loss) {}
+                @Override public void layerDone(Lkd.LayerReport r) {}
+            };
+            List<int[][]> data = LkdData.randomWindows(64, 1, 2, 2, 8, 1);
+            DecoderModel gpt = DecoderModel.random(CONFIG, 7, a);
+            assertThrows(IllegalArgumentException.class, () -> DecoderLkd.distill(gpt, Scheme.builtin("w8a8-ptq"), data, o, none, a));
+            DecoderConfig llama = new DecoderConfig(DecoderConfig.Family.LLAMA, 64, 32, 2, 4, 2, 48, 32, 1e-5f, 10000f,
+                    DecoderConfig.Activation.SWIGLU, false);
+            DecoderModel l = DecoderModel.random(llama, 7, a);
+            var e = assertThrows(IllegalArgumentException.class, () -> DecoderLkd.distill(l, Scheme.builtin("w4-8a8"), data, o, none, a));
+            assertTrue(e.getMessage().contains("GPT-2 family"), e.getMessage());
+            assertThrows(IllegalArgumentException.class, () -> LkdData.randomWindows(64, 1, 2, 2, 30, 1).forEach(b -> DecoderLkd.embed(gpt, b)));
+        }
+    }
+
+    @Test
+    void tokenWindowsSpreadOverTheTextAndRejectShortTexts() {
+        int[] text = new int[100];
+        for (int i = 0; i < 100; i++) text[i] = i;
+        List<int[][]> w = LkdData.tokenWindows(text, 5, 2, 10);
+        assertEquals(3, w.size());
+        assertEquals(1, w.get(2).length);
+        assertEquals(0, w.get(0)[0][0]);
+        assertEquals(90, w.get(2)[0][0]);
+        assertEquals(99, w.get(2)[0][9]);
+        assertThrows(IllegalArgumentException.class, () -> LkdData.tokenWindows(new int[5], 1, 1, 10));
+    }
+}

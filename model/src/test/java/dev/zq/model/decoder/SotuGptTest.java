@@ -1,0 +1,74 @@
+package dev.zq.model.decoder;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.zq.model.BundledModels;
+import dev.zq.tensor.Tensor;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.lang.foreign.Arena;
+import java.nio.file.Path;
+import java.util.Arrays;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * The bundled sotu-gpt against what transformers computed when scripts/train_sotu_gpt.py trained it
+ * (reference.json: FP32 on the saved FP16 weights, TF32 off).
+ */
+class SotuGptTest {
+    static LanguageModel lm;
+    static JsonNode ref;
+
+    @BeforeAll
+    static void open() throws Exception {
+        Path dir = BundledModels.sotuGpt();
+        lm = LanguageModel.open(dir);
+        ref = new ObjectMapper().readTree(dir.resolve("reference.json").toFile());
+    }
+
+    @AfterAll
+    static void close() { lm.close(); }
+
+    static int[] ints(JsonNode a) {
+        int[] out = new int[a.size()];
+        for (int i = 0; i < out.length; i++) out[i] = a.get(i).asInt();
+        return out;
+    }
+
+    @Test
+    void lastPositionLogitsEqualTransformers() {
+        int[] prompt = ints(ref.get("prompt_ids"));
+        JsonNode expected = ref.get("prompt_last_logits");
+        DecoderModel m = lm.model();
+        assertEquals(4096, m.config().vocabSize());
+        try (Arena a = Arena.ofShared(); KvCache cache = m.newCache(1, prompt.length)) {
+            Tensor logits = m.forward(a, cache, 1, prompt.length, prompt, false);
+            double maxDiff = 0, maxRef = 0;
+            int argmax = 0, refArgmax = 0;
+            for (int i = 0; i < 4096; i++) {
+                double r = expected.get(i).asDouble();
+                maxDiff = Math.max(maxDiff, Math.abs(logits.getFloat(i) - r));
+                maxRef = Math.max(maxRef, Math.abs(r));
+                if (logits.getFloat(i) > logits.getFloat(argmax)) argmax = i;
+                if (r > expected.get(refArgmax).asDouble()) refArgmax = i;
+            }
+            assertTrue(maxDiff / maxRef < 1e-5, "relative error " + maxDiff / maxRef);
+            assertEquals(refArgmax, argmax);
+        }
+    }
+
+    @Test
+    void theTokenizerReproducesTransformersIds() {
+        for (String split : new String[]{"test_ids_head", "train_ids_head"}) {
+            int[] ids = ints(ref.get(split));
+            String text = lm.requireTokenizer().decode(ids);
+            int[] again = lm.requireTokenizer().encode(text);
+            // The head ends mid-text: only its last word may split differently once cut off.
+            int n = ids.length - 4;
+            assertArrayEquals(Arrays.copyOf(ids, n), Arrays.copyOf(again, n), split);
+        }
+    }
+}
