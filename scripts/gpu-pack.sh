@@ -15,7 +15,15 @@ jre=$(mktemp -d)/zq-jre
 tar -C "$(dirname "$jre")" -cJf .gpu/jre.tar.xz zq-jre
 rm -rf "$(dirname "$jre")"
 cp tensor/target/zq-tensor-*.jar runtime/target/zq-runtime-*.jar tornado-kernels/target/zq-tornado-kernels-*.jar \
-   bench/target/zq-bench-*.jar .gpu/lib/
+   model/target/zq-model-*.jar quant/target/zq-quant-*.jar lkd/target/zq-lkd-*.jar bench/target/zq-bench-*.jar .gpu/lib/
+# The decoder tables (scripts/cpu-tables-run.sh) need Jackson, and the corpora: that machine cannot reach npm.
+mvn -q -B -ntp dependency:copy-dependencies -pl quant -DincludeGroupIds=com.fasterxml.jackson.core -DoutputDirectory="$here/.gpu/lib"
+mkdir -p .gpu/corpora
+for c in moby-dick sotu-train sotu-test; do
+  f="${ZQ_CACHE:-$HOME/.cache/zq}/corpora/$c.txt"
+  [ -f "$f" ] || ./zq eval --model sotu-gpt --corpus "$c" --max-tokens 300 >/dev/null   # fetches the corpora once
+  xz -9 -T2 -c "$f" > ".gpu/corpora/$c.txt.xz"
+done
 "$JAVA_HOME/bin/jar" cf .gpu/lib/zq-tornado-kernels-tests.jar -C tornado-kernels/target/test-classes .
 mvn -q -B -ntp dependency:copy -Dartifact=org.junit.platform:junit-platform-console-standalone:1.14.1 -DoutputDirectory=.gpu/tools
 du -sh .gpu

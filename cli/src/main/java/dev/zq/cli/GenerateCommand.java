@@ -21,8 +21,9 @@ import java.util.concurrent.Callable;
 @Command(name = "generate", mixinStandardHelpOptions = true,
         description = "Generate text with a GPT-2/LLaMA-style decoder (HF directory), streaming tokens; reports tokens/s on stderr.")
 final class GenerateCommand implements Callable<Integer> {
-    @Option(names = "--model", required = true, description = "Directory with config.json, model.safetensors and tokenizer.json (or vocab.json + merges.txt).")
-    Path model;
+    @Option(names = "--model", required = true, description = "'sotu-gpt' (zq's bundled GPT-2), a directory with config.json, model.safetensors and "
+            + "tokenizer.json (or vocab.json + merges.txt), or a quantized decoder that zq quantize wrote.")
+    String model;
 
     @Option(names = "--prompt", required = true, description = "The text to continue.")
     String prompt;
@@ -48,7 +49,7 @@ final class GenerateCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         Sampler sampler = Sampler.of(temperature, topK, topP, seed);
-        try (LanguageModel lm = LanguageModel.open(model)) {
+        try (LanguageModel lm = dev.zq.quant.QuantizedDecoderFile.openAny(dev.zq.model.BundledModels.resolve(model))) {
             ByteLevelBpeTokenizer tok = lm.requireTokenizer();
             int[] ids = tok.encode(prompt);
             if (ids.length == 0) throw new IllegalArgumentException("the prompt encodes to no tokens");

@@ -4,6 +4,7 @@ import dev.zq.bench.EmbeddingEvaluation;
 import dev.zq.model.BundledModels;
 import dev.zq.model.bert.BertEncoder;
 import dev.zq.model.bert.BertModel;
+import dev.zq.model.decoder.DecoderCheckpoint;
 import dev.zq.model.bert.SentenceEmbedder;
 import dev.zq.model.tokenizer.Encoding;
 import dev.zq.model.tokenizer.WordPieceTokenizer;
@@ -26,10 +27,11 @@ import java.util.concurrent.Callable;
 
 /** {@code zq quantize}: applies a scheme to a model and writes the quantized model directory. */
 @Command(name = "quantize", mixinStandardHelpOptions = true,
-        description = {"Quantize a BERT encoder with a ZeroQuant scheme and write a model directory that zq loads without the original weights.",
+        description = {"Quantize a model (a BERT encoder, or a GPT-2/LLaMA decoder) with a ZeroQuant scheme and write a model directory that zq loads without the original weights.",
                 "--lkd adds layer-by-layer knowledge distillation: each layer, quantized, learns to reproduce the FP layer's output on unlabeled data."})
 final class QuantizeCommand implements Callable<Integer> {
-    @Option(names = "--model", defaultValue = BundledModels.MINILM, description = "Model to quantize (default ${DEFAULT-VALUE}).")
+    @Option(names = "--model", defaultValue = BundledModels.MINILM,
+            description = "Model to quantize: a bundled one (all-minilm-l6-v2, sotu-gpt) or a directory (default ${DEFAULT-VALUE}).")
     String model;
 
     @Option(names = "--config", required = true,
@@ -39,21 +41,25 @@ final class QuantizeCommand implements Callable<Integer> {
     @Option(names = "--out", required = true, description = "Output directory (replaced atomically if it exists).")
     Path out;
 
-    @Option(names = "--calibration", description = "Text file, one sentence per line, for schemes with static activation ranges (default: zq's calibration sentences).")
-    Path calibration;
+    @Option(names = "--calibration", description = "Data for schemes with static activation ranges. Encoders: a text file, one sentence per line "
+            + "(default: zq's calibration sentences). Decoders: a corpus name or text file, 16 windows spread over it "
+            + "(default: sotu-train for sotu-gpt, else moby-dick).")
+    String calibration;
 
     @Option(names = "--lkd", description = "Layer-by-layer knowledge distillation before the final quantization (ZeroQuant-LKD).")
     boolean lkd;
 
     @Option(names = "--lkd-data", defaultValue = "calibration",
-            description = "LKD inputs: 'calibration' (zq's in-domain sentences), 'moby-dick' (another corpus), 'random' (random tokens, no data), or a text file with one sentence per line (default ${DEFAULT-VALUE}).")
+            description = "LKD inputs: 'calibration' (encoders: zq's in-domain sentences; decoders: the --calibration corpus), a corpus name "
+                    + "(moby-dick, sotu-train), 'random' (random tokens, no data), or a text file (encoders: one sentence per line) (default ${DEFAULT-VALUE}).")
     String lkdData;
 
     @Option(names = "--lkd-steps", defaultValue = "100", description = "Adam steps per layer (default ${DEFAULT-VALUE}).")
     int lkdSteps;
 
-    @Option(names = "--lkd-lr", defaultValue = "5e-5", description = "Peak learning rate (warm-up then cosine decay; default ${DEFAULT-VALUE}).")
-    double lkdLr;
+    @Option(names = "--lkd-lr", description = "Peak learning rate (warm-up then cosine decay; default 5e-5 for encoders, "
+            + DecoderQuantize.DEFAULT_LR + " for decoders).")
+    Double lkdLr;
 
     @Option(names = "--lkd-checkpoints", description = "Directory for per-layer checkpoints; a rerun resumes after the last finished layer (default: OUT.lkd).")
     Path lkdCheckpoints;
@@ -61,12 +67,13 @@ final class QuantizeCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         Scheme scheme = Scheme.resolve(config);
-        if (lkd) return distill(scheme);
         Path path = BundledModels.resolve(model);
+        if (Files.isDirectory(path) && DecoderCheckpoint.isDecoder(path)) return DecoderQuantize.run(this, path, scheme);
+        if (lkd) return distill(scheme);
         Path dir = BundledModels.directoryOf(path);
         WordPieceTokenizer tok = WordPieceTokenizer.fromJson(dir.resolve("tokenizer.json"));
         List<String> cal = calibration == null ? EmbeddingEvaluation.resource("calibration.txt")
-                : Files.readAllLines(calibration).stream().filter(l -> !l.isBlank()).toList();
+                : Files.readAllLines(Path.of(calibration)).stream().filter(l -> !l.isBlank()).toList();
         List<List<Encoding>> batches = new ArrayList<>();
         for (int i = 0; i < cal.size(); i += 8)
             batches.add(tok.encodeBatch(cal.subList(i, Math.min(cal.size(), i + 8)), SentenceEmbedder.DEFAULT_MAX_LENGTH, true));
@@ -92,28 +99,37 @@ final class QuantizeCommand implements Callable<Integer> {
             case "random" -> LkdData.randomTokens(tok, 64, batch, maxLen, 1999, 7);
             default -> LkdData.batches(tok, Files.readAllLines(Path.of(lkdData)).stream().filter(l -> !l.isBlank()).toList(), batch, maxLen);
         };
-        Path ckpt = lkdCheckpoints != null ? lkdCheckpoints : out.resolveSibling(out.getFileName() + ".lkd");
+        Path ckpt = checkpoints();
         try (BertModel fp = QuantizedModelFile.openAny(path); Arena arena = Arena.ofShared()) {
             long t0 = System.nanoTime();
-            Progress[] bar = new Progress[1];
-            Lkd.Listener listener = new Lkd.Listener() {
-                @Override public void step(int layer, int step, int steps, double loss) {
-                    if (bar[0] == null) bar[0] = new Progress(System.err, "LKD layer " + layer + " steps", steps);
-                    bar[0].update(step);
-                }
-                @Override public void layerDone(Lkd.LayerReport r) {
-                    if (bar[0] != null) bar[0].done();
-                    bar[0] = null;
-                    System.err.printf("zq: LKD layer %d: MSE %.3e -> %.3e%s (%.1f s)%n", r.layer(), r.lossBefore(), r.lossAfter(),
-                            r.resumed() ? " (from checkpoint)" : "", r.seconds());
-                }
-            };
-            BertEncoder q = BertLkd.distill(fp.encoder(), scheme, data, new Lkd.Options(lkdSteps, lkdLr, Math.min(10, lkdSteps), 1.0, ckpt),
+            Lkd.Listener listener = progress();
+            BertEncoder q = BertLkd.distill(fp.encoder(), scheme, data, new Lkd.Options(lkdSteps, lkdLr != null ? lkdLr : 5e-5, Math.min(10, lkdSteps), 1.0, ckpt),
                     listener, arena);
             QuantizedModelFile.write(out, q, scheme.name() + " + LKD", dir.resolve("tokenizer.json"));
             System.err.printf("zq: %s quantized with %s + LKD (%s) in %.1f s: %s (%,d bytes); checkpoints in %s%n", model, scheme.name(),
                     lkdData, (System.nanoTime() - t0) / 1e9, out, Files.size(out.resolve("model.safetensors")), ckpt);
         }
         return 0;
+    }
+
+    Path checkpoints() {
+        return lkdCheckpoints != null ? lkdCheckpoints : out.resolveSibling(out.getFileName() + ".lkd");
+    }
+
+    /** LKD progress on stderr: a bar per layer, then its loss before and after. */
+    static Lkd.Listener progress() {
+        Progress[] bar = new Progress[1];
+        return new Lkd.Listener() {
+            @Override public void step(int layer, int step, int steps, double loss) {
+                if (bar[0] == null) bar[0] = new Progress(System.err, "LKD layer " + layer + " steps", steps);
+                bar[0].update(step);
+            }
+            @Override public void layerDone(Lkd.LayerReport r) {
+                if (bar[0] != null) bar[0].done();
+                bar[0] = null;
+                System.err.printf("zq: LKD layer %d: MSE %.3e -> %.3e%s (%.1f s)%n", r.layer(), r.lossBefore(), r.lossAfter(),
+                        r.resumed() ? " (from checkpoint)" : "", r.seconds());
+            }
+        };
     }
 }

@@ -95,4 +95,27 @@ class DecoderCommandsTest {
         assertTrue(o.get("tokens_scored").asLong() > 100);
         assertEquals(64, o.get("window").asInt());
     }
+
+    @Test
+    void quantizedDecoderIsEvaluatedAsStoredAndGenerates() throws Exception {
+        Path text = dir.resolve("cal.txt");
+        Files.writeString(text, "the theme then thin in a tin hat, the heat in a tent; ".repeat(40));
+        Path out = dir.resolve("gpt2-w4");
+        ZqCommandTest.Run q = run("quantize", "--model", model.toString(), "--config", "w4-8a8", "--calibration", text.toString(), "--out", out.toString());
+        assertEquals(0, q.code(), q.err());
+        ZqCommandTest.Run e = run("eval", "--model", out.toString(), "--corpus", text.toString(), "--window", "64", "--json");
+        assertEquals(0, e.code(), e.err());
+        JsonNode o = new ObjectMapper().readTree(e.out());
+        assertEquals("W4/8A8 ZeroQuant", o.get("scheme").asText());
+        assertEquals(model.toAbsolutePath().toString(), o.get("fp_model").asText(), "the FP source is found and measured beside it");
+        double fp = o.get("metrics").get("perplexity_fp32").asDouble(), p = o.get("metrics").get("perplexity").asDouble();
+        assertTrue(p != fp && Math.abs(p - fp) < 0.2 * fp, fp + " vs " + p);
+        assertTrue(o.get("weights_bytes_in_memory").asLong() < o.get("weights_bytes_in_memory_fp32").asLong() / 2);
+        ZqCommandTest.Run twice = run("eval", "--model", out.toString(), "--scheme", "w8a8", "--corpus", text.toString());
+        assertEquals(2, twice.code());
+        assertTrue(twice.err().contains("already quantized"), twice.err());
+        ZqCommandTest.Run g = run("generate", "--model", out.toString(), "--prompt", "the", "--max-new-tokens", "8", "--ignore-eos");
+        assertEquals(0, g.code(), g.err());
+        assertTrue(g.out().startsWith("the"), g.out());
+    }
 }

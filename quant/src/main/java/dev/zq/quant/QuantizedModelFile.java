@@ -80,7 +80,7 @@ public final class QuantizedModelFile {
         }
     }
 
-    private static void putLinear(Map<String, Tensor> t, Map<String, String> meta, String name, Linear lin) {
+    static void putLinear(Map<String, Tensor> t, Map<String, String> meta, String name, Linear lin) {
         switch (lin) {
             case QuantizedLinear q -> {
                 t.put(name + ".qweight", q.weight().codes());
@@ -162,7 +162,7 @@ public final class QuantizedModelFile {
         }
     }
 
-    private static Linear readLinear(SafeTensors st, Map<String, String> meta, String name) throws ModelFormatException {
+    static Linear readLinear(SafeTensors st, Map<String, String> meta, String name) throws ModelFormatException {
         Tensor bias = st.names().contains(name + ".bias") ? st.get(name + ".bias") : null;
         ActivationQuantizer act = parseAct(st, meta.get("zq.act." + name), name);
         if (st.names().contains(name + ".qweight")) {
@@ -209,7 +209,7 @@ public final class QuantizedModelFile {
         return n;
     }
 
-    private static void deleteTree(Path p) throws IOException {
+    static void deleteTree(Path p) throws IOException {
         try (Stream<Path> s = Files.walk(p)) {
             for (Path q : s.sorted(Comparator.reverseOrder()).toList()) Files.deleteIfExists(q);
         }

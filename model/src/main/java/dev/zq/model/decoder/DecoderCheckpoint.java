@@ -76,22 +76,40 @@ public final class DecoderCheckpoint {
         }
     }
 
+    /** Reads block projection {@code name} (HF's module name, e.g. {@code transformer.h.0.attn.c_attn}) from a file. */
+    @FunctionalInterface
+    public interface ProjectionReader {
+        Linear read(SafeTensors weights, String name) throws ModelFormatException;
+    }
+
+    /** Puts block projection {@code name}'s tensors and metadata (a quantized format's own layout). */
+    @FunctionalInterface
+    public interface ProjectionWriter {
+        void write(java.util.Map<String, Tensor> tensors, java.util.Map<String, String> metadata, String name, Linear linear);
+    }
+
     public static DecoderModel load(Path dir, SafeTensors weights, Arena arena) throws ModelFormatException {
+        return load(dir, weights, arena, null);
+    }
+
+    /** Loads a decoder; {@code projections} null reads HF's FP projections, else it reads each block projection. */
+    public static DecoderModel load(Path dir, SafeTensors weights, Arena arena, ProjectionReader projections) throws ModelFormatException {
         DecoderConfig c = readConfig(dir);
         try {
-            return c.family() == DecoderConfig.Family.GPT2 ? loadGpt2(c, weights, arena) : loadLlama(c, weights, arena);
+            return c.family() == DecoderConfig.Family.GPT2 ? loadGpt2(c, weights, arena, projections) : loadLlama(c, weights, arena, projections);
         } catch (IllegalArgumentException e) {
             throw ModelFormatException.of(weights.file(), "weights do not match config.json: " + e.getMessage(), e);
         }
     }
 
-    private static DecoderModel loadGpt2(DecoderConfig c, SafeTensors w, Arena arena) throws ModelFormatException {
+    private static DecoderModel loadGpt2(DecoderConfig c, SafeTensors w, Arena arena, ProjectionReader pr) throws ModelFormatException {
         Loader l = new Loader(w, arena, w.names().contains("transformer.wte.weight") ? "transformer." : "");
+        ProjectionReader r = pr != null ? pr : (st, name) -> l.conv1d(name.substring("transformer.".length()));
         List<DecoderLayer> layers = new ArrayList<>();
         for (int i = 0; i < c.numLayers(); i++) {
-            String p = "h." + i + ".";
-            layers.add(new DecoderLayer(l.norm(p + "ln_1", true), l.conv1d(p + "attn.c_attn"), null, null, null, l.conv1d(p + "attn.c_proj"),
-                    l.norm(p + "ln_2", true), null, l.conv1d(p + "mlp.c_fc"), l.conv1d(p + "mlp.c_proj")));
+            String p = "h." + i + ".", full = "transformer." + p;
+            layers.add(new DecoderLayer(l.norm(p + "ln_1", true), r.read(w, full + "attn.c_attn"), null, null, null, r.read(w, full + "attn.c_proj"),
+                    l.norm(p + "ln_2", true), null, r.read(w, full + "mlp.c_fc"), r.read(w, full + "mlp.c_proj")));
         }
         Tensor wte = l.tensor("wte.weight");
         Linear head = c.tiedEmbeddings() || !w.names().contains("lm_head.weight") ? new DenseLinear(wte, null)
@@ -99,15 +117,16 @@ public final class DecoderCheckpoint {
         return new DecoderModel(c, wte, l.tensor("wpe.weight"), layers, l.norm("ln_f", true), head);
     }
 
-    private static DecoderModel loadLlama(DecoderConfig c, SafeTensors w, Arena arena) throws ModelFormatException {
+    private static DecoderModel loadLlama(DecoderConfig c, SafeTensors w, Arena arena, ProjectionReader pr) throws ModelFormatException {
         Loader l = new Loader(w, arena, "model.");
+        ProjectionReader r = pr != null ? pr : (st, name) -> l.linear(name.substring("model.".length()));
         List<DecoderLayer> layers = new ArrayList<>();
         for (int i = 0; i < c.numLayers(); i++) {
-            String p = "layers." + i + ".";
-            layers.add(new DecoderLayer(l.norm(p + "input_layernorm", false), null, l.linear(p + "self_attn.q_proj"),
-                    l.linear(p + "self_attn.k_proj"), l.linear(p + "self_attn.v_proj"), l.linear(p + "self_attn.o_proj"),
-                    l.norm(p + "post_attention_layernorm", false), l.linear(p + "mlp.gate_proj"), l.linear(p + "mlp.up_proj"),
-                    l.linear(p + "mlp.down_proj")));
+            String p = "layers." + i + ".", full = "model." + p;
+            layers.add(new DecoderLayer(l.norm(p + "input_layernorm", false), null, r.read(w, full + "self_attn.q_proj"),
+                    r.read(w, full + "self_attn.k_proj"), r.read(w, full + "self_attn.v_proj"), r.read(w, full + "self_attn.o_proj"),
+                    l.norm(p + "post_attention_layernorm", false), r.read(w, full + "mlp.gate_proj"), r.read(w, full + "mlp.up_proj"),
+                    r.read(w, full + "mlp.down_proj")));
         }
         Tensor embed = l.tensor("embed_tokens.weight");
         Linear head = c.tiedEmbeddings() ? new DenseLinear(embed, null) : new DenseLinear(new Loader(w, arena, "").tensor("lm_head.weight"), null);
@@ -119,7 +138,13 @@ public final class DecoderCheckpoint {
      * model.safetensors, GPT-2 projections transposed back to Conv1D's {@code [in, out]}.
      */
     public static void save(DecoderModel m, Path dir) throws java.io.IOException {
+        save(m, dir, null, java.util.Map.of("format", "pt"));
+    }
+
+    /** As {@link #save(DecoderModel, Path)}, with block projections written by {@code projections} when it is not null. */
+    public static void save(DecoderModel m, Path dir, ProjectionWriter projections, java.util.Map<String, String> metadata) throws java.io.IOException {
         java.nio.file.Files.createDirectories(dir);
+        java.util.Map<String, String> meta = new java.util.LinkedHashMap<>(metadata);
         DecoderConfig c = m.config();
         boolean gpt2 = c.family() == DecoderConfig.Family.GPT2;
         java.util.Map<String, Tensor> t = new java.util.LinkedHashMap<>();
@@ -133,6 +158,10 @@ public final class DecoderCheckpoint {
                 Linear[] lins = gpt2 ? new Linear[]{l.qkv(), l.output(), l.up(), l.down()}
                         : new Linear[]{l.q(), l.k(), l.v(), l.output(), l.gate(), l.up(), l.down()};
                 for (int k = 0; k < lins.length; k++) {
+                    if (projections != null) {
+                        projections.write(t, meta, names.get(k), lins[k]);
+                        continue;
+                    }
                     if (!(lins[k] instanceof DenseLinear d))
                         throw new IllegalArgumentException(names.get(k) + " is " + lins[k].getClass().getSimpleName() + ", not an FP32 DenseLinear");
                     t.put(names.get(k) + ".weight", gpt2 ? transpose(scratch, d.weight()) : d.weight());
@@ -146,7 +175,7 @@ public final class DecoderCheckpoint {
                 if (!(m.lmHead() instanceof DenseLinear d)) throw new IllegalArgumentException("the LM head is not an FP32 DenseLinear");
                 t.put("lm_head.weight", d.weight());
             }
-            SafeTensors.write(dir.resolve("model.safetensors"), t, java.util.Map.of("format", "pt"));
+            SafeTensors.write(dir.resolve("model.safetensors"), t, meta);
         }
         var json = new com.fasterxml.jackson.databind.ObjectMapper();
         var cfg = json.createObjectNode();

@@ -27,12 +27,17 @@ public final class LanguageModel implements AutoCloseable {
     }
 
     public static LanguageModel open(Path dir) throws ModelFormatException {
+        return open(dir, null);
+    }
+
+    /** Opens a decoder whose block projections {@code projections} reads (null: HF's FP layout). */
+    public static LanguageModel open(Path dir, DecoderCheckpoint.ProjectionReader projections) throws ModelFormatException {
         if (!Files.isDirectory(dir)) throw ModelFormatException.of(dir, "a decoder is a directory with config.json and model.safetensors");
         DecoderCheckpoint.readConfig(dir);
         SafeTensors w = SafeTensors.open(dir.resolve("model.safetensors"));
         Arena arena = Arena.ofShared();
         try {
-            DecoderModel m = DecoderCheckpoint.load(dir, w, arena);
+            DecoderModel m = DecoderCheckpoint.load(dir, w, arena, projections);
             boolean hasTokenizer = Files.isRegularFile(dir.resolve("tokenizer.json")) || Files.isRegularFile(dir.resolve("vocab.json"));
             ByteLevelBpeTokenizer tok = hasTokenizer ? ByteLevelBpeTokenizer.fromDirectory(dir) : null;
             if (tok != null && tok.vocabSize() > m.config().vocabSize())

@@ -26,28 +26,39 @@ public final class Perplexity {
         if (model.config().family() == DecoderConfig.Family.GPT2 && window > model.config().maxPositions())
             throw new IllegalArgumentException("window " + window + " exceeds the model's " + model.config().maxPositions() + " positions");
         int vocab = model.config().vocabSize();
-        double nll = 0;
-        long scored = 0;
-        int prevEnd = 0, windows = 0;
-        for (int begin = 0; begin < tokens.length; begin += stride) {
-            int end = Math.min(begin + window, tokens.length);
-            int len = end - begin;
+        // Window w starts at w·stride and scores the tokens the window before it did not: independent of the
+        // other windows, so they run in parallel; the sum is taken in window order, so the result does not
+        // depend on the thread count.
+        int windows = 1;
+        while ((long) (windows - 1) * stride + window < tokens.length) windows++;
+        double[] nll = new double[windows];
+        long[] scored = new long[windows];
+        long[] done = {0};
+        java.util.stream.IntStream.range(0, windows).parallel().forEach(w -> {
+            int begin = w * stride, end = Math.min(begin + window, tokens.length), len = end - begin;
+            int prevEnd = w == 0 ? 0 : Math.min((w - 1) * stride + window, tokens.length);
             int[] input = java.util.Arrays.copyOfRange(tokens, begin, end);
             try (Arena arena = Arena.ofShared(); KvCache cache = model.newCache(1, len)) {
                 Tensor logits = model.forward(arena, cache, 1, len, input, true);
                 for (int t = Math.max(prevEnd, begin + 1); t < end; t++) {
                     long row = (long) (t - begin - 1) * vocab;
-                    nll += negativeLogLikelihood(logits, row, vocab, tokens[t]);
-                    scored++;
+                    nll[w] += negativeLogLikelihood(logits, row, vocab, tokens[t]);
+                    scored[w]++;
                 }
             }
-            windows++;
-            prevEnd = end;
-            progress.accept((int) scored);
-            if (end == tokens.length) break;
+            synchronized (done) {
+                done[0] += scored[w];
+                progress.accept((int) done[0]);
+            }
+        });
+        double total = 0;
+        long count = 0;
+        for (int w = 0; w < windows; w++) {
+            total += nll[w];
+            count += scored[w];
         }
-        double mean = nll / scored;
-        return new Result(Math.exp(mean), mean, scored, window, stride, windows);
+        double mean = total / count;
+        return new Result(Math.exp(mean), mean, count, window, stride, windows);
     }
 
     /** -log softmax(logits[row..row+vocab))[target], in double. */

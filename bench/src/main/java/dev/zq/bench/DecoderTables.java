@@ -1,0 +1,138 @@
+package dev.zq.bench;
+
+import dev.zq.lkd.DecoderLkd;
+import dev.zq.lkd.Lkd;
+import dev.zq.lkd.LkdData;
+import dev.zq.model.BundledModels;
+import dev.zq.model.corpus.TextCorpora;
+import dev.zq.model.decoder.DecoderModel;
+import dev.zq.model.decoder.LanguageModel;
+import dev.zq.model.decoder.Perplexity;
+import dev.zq.model.tokenizer.ByteLevelBpeTokenizer;
+import dev.zq.quant.DecoderQuantizer;
+import dev.zq.quant.Scheme;
+
+import java.lang.foreign.Arena;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * The decoder tables on sotu-gpt (zq's bundled GPT-2 trained on the State of the Union train split):
+ * perplexity on the held-out test split (window 256, stride 128, as the training script measured it with
+ * transformers) for every built-in scheme, the paper's Table 7 ablation and an INT4 group-size sweep
+ * ({@code quant}), and ZeroQuant vs ZeroQuant-LKD with the paper's three data sources ({@code lkd}).
+ * Static ranges are calibrated on 16 windows of the train split. Prints Markdown.
+ * Run: {@code java … dev.zq.bench.DecoderTables quant|lkd [lkd-steps] [lkd-lr] [windows] [schemes, comma-separated]}.
+ */
+public final class DecoderTables {
+    static final int WINDOW = 256, STRIDE = 128;
+
+    public static void main(String[] args) throws Exception {
+        String what = args.length > 0 ? args[0] : "quant";
+        try (LanguageModel lm = LanguageModel.open(BundledModels.sotuGpt())) {
+            DecoderModel fp = lm.model();
+            ByteLevelBpeTokenizer tok = lm.requireTokenizer();
+            int[] test = tok.encode(TextCorpora.read(TextCorpora.SOTU_TEST));
+            int[] train = tok.encode(TextCorpora.read(TextCorpora.SOTU_TRAIN));
+            List<int[]> calibration = new ArrayList<>();
+            for (int[][] b : LkdData.tokenWindows(train, 16, 1, WINDOW)) calibration.add(b[0]);
+            System.out.printf("sotu-gpt (%,d parameters in the blocks), test split %,d tokens, window %d, stride %d, %d threads%n%n",
+                    blockParameters(fp), test.length, WINDOW, STRIDE, Runtime.getRuntime().availableProcessors());
+            long t0 = System.nanoTime();
+            Perplexity.Result ref = Perplexity.evaluate(fp, test, WINDOW, STRIDE, n -> {});
+            System.out.printf("FP32: perplexity %.4f (mean NLL %.6f over %,d tokens, %.0f s)%n%n", ref.perplexity(), ref.meanNll(),
+                    ref.tokensScored(), (System.nanoTime() - t0) / 1e9);
+            if (what.equals("quant")) quant(fp, test, calibration, ref, true);
+            else if (what.equals("w4sweep")) quant(fp, test, calibration, ref, false);
+            else if (what.equals("lkd")) lkd(fp, tok, test, train, ref, args);
+            else throw new IllegalArgumentException("quant or lkd, not " + what);
+        }
+    }
+
+    static void quant(DecoderModel fp, int[] test, List<int[]> calibration, Perplexity.Result ref, boolean all) throws Exception {
+        if (all) quantSchemes(fp, test, calibration, ref);
+        System.out.println("\n### Ablation: W4 (all projections), A16\n");
+        header();
+        row(fp, QuantTable.scheme("per-tensor W4", 4, "\"granularity\":\"per_tensor\"", null), test, calibration, ref);
+        for (String g : new String[]{"\"granularity\":\"per_row\"", "\"group_size\":128", "\"group_size\":64", "\"group_size\":32", "\"group_size\":16"})
+            row(fp, QuantTable.scheme("W4 " + g.replace("\"", ""), 4, g, null), test, calibration, ref);
+    }
+
+    static void quantSchemes(DecoderModel fp, int[] test, List<int[]> calibration, Perplexity.Result ref) throws Exception {
+        System.out.println("### Schemes\n");
+        header();
+        for (String id : Scheme.BUILTIN) row(fp, Scheme.builtin(id), test, calibration, ref);
+        System.out.println("\n### Ablation (the paper's Table 7 shape): W8A8\n");
+        header();
+        row(fp, QuantTable.scheme("per-tensor W8, static A8", 8, "\"granularity\":\"per_tensor\"", "static"), test, calibration, ref);
+        row(fp, QuantTable.scheme("group-wise W8 (64), static A8", 8, "\"group_size\":64", "static"), test, calibration, ref);
+        row(fp, QuantTable.scheme("group-wise W8 (64), token-wise A8", 8, "\"group_size\":64", "dynamic"), test, calibration, ref);
+    }
+
+    static void lkd(DecoderModel fp, ByteLevelBpeTokenizer tok, int[] test, int[] train, Perplexity.Result ref, String[] args) throws Exception {
+        int steps = args.length > 1 ? Integer.parseInt(args[1]) : 200;
+        double lr = args.length > 2 ? Double.parseDouble(args[2]) : 1e-4;
+        int count = args.length > 3 ? Integer.parseInt(args[3]) : 64, batch = 8, seq = 128;
+        int[] moby = tok.encode(TextCorpora.read(TextCorpora.MOBY_DICK));
+        List<int[][]> own = LkdData.tokenWindows(train, count, batch, seq);
+        List<int[][]> other = LkdData.tokenWindows(moby, count, batch, seq);
+        List<int[][]> random = LkdData.randomWindows(fp.config().vocabSize(), 1, count, batch, seq, 7);
+        System.out.printf("LKD: %d Adam steps per block, lr %s (warm-up 10, cosine), clip 1.0, %d windows of %d tokens in batches of %d%n%n",
+                steps, lr, count, seq, batch);
+        System.out.println("| scheme | method | LKD data | perplexity | gap to FP32 closed | LKD wall s | peak RSS MiB |");
+        System.out.println("|---|---|---|---:|---:|---:|---:|");
+        System.out.printf("| W16A16 | FP32 | — | %.3f | — | — | — |%n", ref.perplexity());
+        for (String id : (args.length > 4 ? args[4] : "w4-8a16,w4-8a8").split(",")) {
+            Scheme s = Scheme.builtin(id);
+            double zq;
+            try (Arena a = Arena.ofShared()) {
+                zq = Perplexity.evaluate(DecoderQuantizer.quantize(fp, s, null, a), test, WINDOW, STRIDE, n -> {}).perplexity();
+            }
+            System.out.printf("| %s | ZeroQuant | — | %.3f | — | — | %d |%n", s.name(), zq, LkdTable.peakRssMiB());
+            List<String> wanted = List.of((args.length > 5 ? args[5] : "own,other,random").split(","));
+            for (var source : List.of(new Source("own", "sotu-train (the model's own data)", own), new Source("other", "Moby-Dick (other corpus)", other),
+                    new Source("random", "random tokens", random))) {
+                if (!wanted.contains(source.key())) continue;
+                LkdTable.resetPeakRss();
+                try (Arena a = Arena.ofShared()) {
+                    long t0 = System.nanoTime();
+                    DecoderModel q = DecoderLkd.distill(fp, s, source.batches(), new Lkd.Options(steps, lr, 10, 1.0, null), LkdTable.quiet(), a);
+                    double secs = (System.nanoTime() - t0) / 1e9;
+                    long rss = LkdTable.peakRssMiB();
+                    double ppl = Perplexity.evaluate(q, test, WINDOW, STRIDE, n -> {}).perplexity();
+                    double closed = (Math.log(zq) - Math.log(ppl)) / (Math.log(zq) - Math.log(ref.perplexity()));
+                    System.out.printf("| %s | ZeroQuant-LKD | %s | %.3f | %.0f%% | %.0f | %d |%n", s.name(), source.name(), ppl, 100 * closed, secs, rss);
+                }
+            }
+        }
+        System.out.println("\nGap closed = (ln ppl_ZeroQuant − ln ppl_LKD) / (ln ppl_ZeroQuant − ln ppl_FP32): the share of the mean-NLL gap LKD removes.");
+    }
+
+    record Source(String key, String name, List<int[][]> batches) {}
+
+    static long blockParameters(DecoderModel m) {
+        long n = 0;
+        for (int i = 0; i < m.layers().size(); i++) {
+            var l = m.layers().get(i);
+            for (var lin : Arrays.asList(l.qkv(), l.q(), l.k(), l.v(), l.output(), l.gate(), l.up(), l.down()))
+                if (lin != null) n += (long) lin.inFeatures() * lin.outFeatures();
+        }
+        return n;
+    }
+
+    static void header() {
+        System.out.println("| scheme | perplexity | Δ vs FP32 | quantize s | weights in memory MB |");
+        System.out.println("|---|---:|---:|---:|---:|");
+    }
+
+    static void row(DecoderModel fp, Scheme s, int[] test, List<int[]> calibration, Perplexity.Result ref) {
+        try (Arena a = Arena.ofShared()) {
+            long t0 = System.nanoTime();
+            DecoderModel q = DecoderQuantizer.quantize(fp, s, calibration, a);
+            double secs = (System.nanoTime() - t0) / 1e9;
+            Perplexity.Result r = Perplexity.evaluate(q, test, WINDOW, STRIDE, n -> {});
+            System.out.printf("| %s | %.3f | %+.2f%% | %.2f | %.2f |%n", s.name(), r.perplexity(), 100 * (r.perplexity() / ref.perplexity() - 1), secs, q.weightBytes() / 1e6);
+        }
+    }
+}

@@ -1,0 +1,67 @@
+package dev.zq.cli;
+
+import dev.zq.lkd.DecoderLkd;
+import dev.zq.lkd.Lkd;
+import dev.zq.lkd.LkdData;
+import dev.zq.model.BundledModels;
+import dev.zq.model.corpus.TextCorpora;
+import dev.zq.model.decoder.DecoderModel;
+import dev.zq.model.decoder.LanguageModel;
+import dev.zq.model.tokenizer.ByteLevelBpeTokenizer;
+import dev.zq.quant.DecoderQuantizer;
+import dev.zq.quant.QuantizedDecoderFile;
+import dev.zq.quant.Scheme;
+
+import java.lang.foreign.Arena;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * {@code zq quantize} for decoders: PTQ/ZeroQuant with static ranges calibrated on 16 windows of a corpus,
+ * or ZeroQuant-LKD on 64 windows of 128 tokens (batches of 8) from a corpus or random tokens; writes a
+ * {@link QuantizedDecoderFile}.
+ */
+final class DecoderQuantize {
+    static final double DEFAULT_LR = 1e-4;
+    static final int LKD_WINDOWS = 64, LKD_BATCH = 8, LKD_SEQ = 128;
+
+    private DecoderQuantize() {}
+
+    static int run(QuantizeCommand o, Path dir, Scheme scheme) throws Exception {
+        String calibrationCorpus = o.calibration != null ? o.calibration
+                : o.model.equals(BundledModels.SOTU_GPT) ? TextCorpora.SOTU_TRAIN : TextCorpora.MOBY_DICK;
+        try (LanguageModel lm = QuantizedDecoderFile.openAny(dir); Arena arena = Arena.ofShared()) {
+            if (QuantizedDecoderFile.isQuantized(dir))
+                throw new IllegalArgumentException(dir + " is already quantized (" + QuantizedDecoderFile.schemeOf(dir) + "): quantize the FP model");
+            DecoderModel fp = lm.model();
+            ByteLevelBpeTokenizer tok = lm.requireTokenizer();
+            long t0 = System.nanoTime();
+            DecoderModel q;
+            String name = scheme.name();
+            if (o.lkd) {
+                int seq = Math.min(LKD_SEQ, fp.config().maxPositions());
+                List<int[][]> data = switch (o.lkdData) {
+                    case "random" -> LkdData.randomWindows(fp.config().vocabSize(), 1, LKD_WINDOWS, LKD_BATCH, seq, 7);
+                    case "calibration" -> LkdData.tokenWindows(tok.encode(TextCorpora.read(calibrationCorpus)), LKD_WINDOWS, LKD_BATCH, seq);
+                    default -> LkdData.tokenWindows(tok.encode(TextCorpora.read(o.lkdData)), LKD_WINDOWS, LKD_BATCH, seq);
+                };
+                double lr = o.lkdLr != null ? o.lkdLr : DEFAULT_LR;
+                q = DecoderLkd.distill(fp, scheme, data, new Lkd.Options(o.lkdSteps, lr, Math.min(10, o.lkdSteps), 1.0, o.checkpoints()),
+                        QuantizeCommand.progress(), arena);
+                name += " + LKD";
+            } else {
+                int[] cal = tok.encode(TextCorpora.read(calibrationCorpus));
+                List<int[]> windows = new ArrayList<>();
+                for (int[][] b : LkdData.tokenWindows(cal, 16, 1, Math.min(fp.config().maxPositions(), Math.min(256, cal.length)))) windows.add(b[0]);
+                q = DecoderQuantizer.quantize(fp, scheme, windows, arena);
+            }
+            double secs = (System.nanoTime() - t0) / 1e9;
+            QuantizedDecoderFile.write(o.out, q, name, dir);
+            System.err.printf("zq: %s quantized with %s in %.1f s: %s (%,d bytes)%s%n", o.model, name, secs, o.out,
+                    Files.size(o.out.resolve("model.safetensors")), o.lkd ? "; LKD data " + o.lkdData + ", checkpoints in " + o.checkpoints() : "");
+        }
+        return 0;
+    }
+}

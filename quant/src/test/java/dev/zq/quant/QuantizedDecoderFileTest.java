@@ -1,0 +1,102 @@
+package dev.zq.quant;
+
+import dev.zq.model.ModelFormatException;
+import dev.zq.model.decoder.DecoderCheckpoint;
+import dev.zq.model.decoder.DecoderConfig;
+import dev.zq.model.decoder.DecoderModel;
+import dev.zq.model.decoder.KvCache;
+import dev.zq.model.decoder.LanguageModel;
+import dev.zq.model.format.SafeTensors;
+import dev.zq.tensor.Tensor;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.lang.foreign.Arena;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+class QuantizedDecoderFileTest {
+    @TempDir Path tmp;
+
+    static final DecoderConfig GPT2 = DecoderConfig.gpt2(96, 64, 2, 4, 32);
+    static final DecoderConfig LLAMA = new DecoderConfig(DecoderConfig.Family.LLAMA, 96, 64, 2, 4, 2, 128, 32, 1e-5f, 10000f,
+            DecoderConfig.Activation.SWIGLU, false);
+
+    static float[] logits(DecoderModel m, int[] ids) {
+        try (Arena a = Arena.ofShared(); KvCache c = m.newCache(1, ids.length)) {
+            return m.forward(a, c, 1, ids.length, ids, true).toFloatArray();
+        }
+    }
+
+    @Test
+    void everySchemeRoundTripsBitForBitOnBothFamilies() throws Exception {
+        int[] ids = {1, 5, 9, 40, 2, 77, 13, 0, 95, 3};
+        List<int[]> calibration = List.of(new int[]{4, 8, 15, 16, 23, 42}, new int[]{7, 1, 90, 33});
+        for (DecoderConfig c : List.of(GPT2, LLAMA))
+            for (String id : List.of("w8a8", "w8a8-ptq", "w4-8a8", "w4-8a16", "w16a8")) {
+                Path out = tmp.resolve(c.family() + "-" + id);
+                try (Arena a = Arena.ofShared()) {
+                    DecoderModel fp = DecoderModel.random(c, 3, a);
+                    DecoderModel q = DecoderQuantizer.quantize(fp, Scheme.builtin(id), calibration, a);
+                    QuantizedDecoderFile.write(out, q, id, tmp);
+                    assertTrue(QuantizedDecoderFile.isQuantized(out));
+                    assertEquals(id, QuantizedDecoderFile.schemeOf(out));
+                    try (LanguageModel back = QuantizedDecoderFile.openAny(out)) {
+                        assertArrayEquals(logits(q, ids), logits(back.model(), ids), c.family() + " " + id);
+                        assertEquals(q.weightBytes(), back.model().weightBytes());
+                    }
+                }
+            }
+    }
+
+    @Test
+    void anFpDirectoryStillOpensAndReplacingIsAtomic() throws Exception {
+        try (Arena a = Arena.ofShared()) {
+            DecoderModel fp = DecoderModel.random(GPT2, 3, a);
+            Path fpDir = tmp.resolve("fp");
+            DecoderCheckpoint.save(fp, fpDir);
+            Files.writeString(fpDir.resolve("tokenizer_config.json"), "{}");
+            assertFalse(QuantizedDecoderFile.isQuantized(fpDir));
+            try (LanguageModel m = QuantizedDecoderFile.openAny(fpDir)) {
+                assertArrayEquals(logits(fp, new int[]{1, 2, 3}), logits(m.model(), new int[]{1, 2, 3}));
+            }
+            Path out = tmp.resolve("q");
+            DecoderModel q = DecoderQuantizer.quantize(fp, Scheme.builtin("w8a8"), null, a);
+            QuantizedDecoderFile.write(out, q, "first", fpDir);
+            QuantizedDecoderFile.write(out, q, "second", fpDir);
+            assertEquals("second", QuantizedDecoderFile.schemeOf(out));
+            assertEquals(fpDir.toAbsolutePath(), QuantizedDecoderFile.sourceOf(out));
+            assertTrue(Files.isRegularFile(out.resolve("tokenizer_config.json")), "tokenizer files travel with the model");
+            try (var s = Files.list(tmp)) {
+                assertEquals(2, s.count(), "no temporary or old directories left behind");
+            }
+            // A write that fails half way leaves the previous model in place.
+            DecoderModel odd = q.withLinears((n, l) -> n.endsWith("h.1.mlp.c_proj") ? new dev.zq.model.Linear() {
+                public int inFeatures() { return l.inFeatures(); }
+                public int outFeatures() { return l.outFeatures(); }
+                public long weightBytes() { return 0; }
+                public void forward(Tensor x, Tensor y) { l.forward(x, y); }
+            } : l);
+            assertThrows(IllegalArgumentException.class, () -> QuantizedDecoderFile.write(out, odd, "third", fpDir));
+            assertEquals("second", QuantizedDecoderFile.schemeOf(out));
+
+            // Tampered metadata: a clear error, no crash.
+            Map<String, Tensor> tensors = new java.util.LinkedHashMap<>();
+            Map<String, String> meta;
+            try (SafeTensors st = SafeTensors.open(out.resolve("model.safetensors")); Arena copy = Arena.ofShared()) {
+                meta = new HashMap<>(st.metadata());
+                for (String n : st.names()) tensors.put(n, st.get(n).to(copy, st.get(n).dtype()));
+                meta.put("zq.group.transformer.h.0.attn.c_attn", "many");
+                SafeTensors.write(out.resolve("model.safetensors"), tensors, meta);
+            }
+            var e = assertThrows(ModelFormatException.class, () -> QuantizedDecoderFile.openAny(out));
+            assertTrue(e.getMessage().contains("many"), e.getMessage());
+        }
+    }
+}
