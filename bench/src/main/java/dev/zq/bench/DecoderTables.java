@@ -46,7 +46,8 @@ public final class DecoderTables {
             if (what.equals("quant")) quant(fp, test, calibration, ref, true);
             else if (what.equals("w4sweep")) quant(fp, test, calibration, ref, false);
             else if (what.equals("lkd")) lkd(fp, tok, test, train, ref, args);
-            else throw new IllegalArgumentException("quant or lkd, not " + what);
+            else if (what.equals("lkdsweep")) lkdSweep(fp, tok, test, train, ref, args);
+            else throw new IllegalArgumentException("quant, w4sweep, lkd or lkdsweep, not " + what);
         }
     }
 
@@ -107,6 +108,51 @@ public final class DecoderTables {
             }
         }
         System.out.println("\nGap closed = (ln ppl_ZeroQuant − ln ppl_LKD) / (ln ppl_ZeroQuant − ln ppl_FP32): the share of the mean-NLL gap LKD removes.");
+    }
+
+    /**
+     * {@code lkdsweep SCHEME own|other|random steps:lr:windows[:clip|:round][:qin][,…]}: LKD's settings against its result, one
+     * row per setting ({@code clip}: learned clipping thresholds; {@code round}: learned rounding; {@code qin}: inputs from the
+     * quantized path).
+     */
+    static void lkdSweep(DecoderModel fp, ByteLevelBpeTokenizer tok, int[] test, int[] train, Perplexity.Result ref, String[] args) throws Exception {
+        Scheme s = Scheme.builtin(args[1]);
+        String source = args[2];
+        double zq;
+        try (Arena a = Arena.ofShared()) {
+            zq = Perplexity.evaluate(DecoderQuantizer.quantize(fp, s, null, a), test, WINDOW, STRIDE, n -> {}).perplexity();
+        }
+        System.out.printf("%s ZeroQuant: perplexity %.3f; LKD data %s, batches of 8 windows of 128 tokens%n%n", s.name(), zq, source);
+        System.out.println("| steps per block | lr | windows | options | per-block loss after/before | perplexity | gap closed | LKD wall s |");
+        System.out.println("|---:|---:|---:|---|---|---:|---:|---:|");
+        int[] text = source.equals("other") ? tok.encode(TextCorpora.read(TextCorpora.MOBY_DICK)) : train;
+        for (String setting : args[3].split(",")) {
+            String[] f = setting.split(":");
+            int steps = Integer.parseInt(f[0]), count = Integer.parseInt(f[2]);
+            double lr = Double.parseDouble(f[1]);
+            List<int[][]> data = source.equals("random") ? LkdData.randomWindows(fp.config().vocabSize(), 1, count, 8, 128, 7)
+                    : LkdData.tokenWindows(text, count, 8, 128);
+            StringBuilder ratios = new StringBuilder();
+            Lkd.Listener l = new Lkd.Listener() {
+                public void step(int layer, int step, int n, double loss) {}
+                public void layerDone(Lkd.LayerReport r) {
+                    ratios.append(ratios.isEmpty() ? "" : " ").append(String.format("%.2f", r.lossAfter() / r.lossBefore()));
+                    System.err.printf("  %s layer %d: %.3e -> %.3e (%.1f s)%n", setting, r.layer(), r.lossBefore(), r.lossAfter(), r.seconds());
+                }
+            };
+            try (Arena a = Arena.ofShared()) {
+                long t0 = System.nanoTime();
+                List<String> flags = List.of(f).subList(3, f.length);
+                DecoderModel q = DecoderLkd.distill(fp, s, data, new Lkd.Options(steps, lr, Math.min(10, steps), 1.0, null,
+                        flags.contains("round") ? Lkd.Method.ROUNDING : flags.contains("clip") ? Lkd.Method.WEIGHTS_AND_CLIPPING : Lkd.Method.WEIGHTS,
+                        flags.contains("qin")), l, a);
+                double secs = (System.nanoTime() - t0) / 1e9;
+                double ppl = Perplexity.evaluate(q, test, WINDOW, STRIDE, n -> {}).perplexity();
+                double closed = (Math.log(zq) - Math.log(ppl)) / (Math.log(zq) - Math.log(ref.perplexity()));
+                System.out.printf("| %d | %s | %d | %s | %s | %.3f | %.0f%% | %.0f |%n", steps, lr, count, flags.isEmpty() ? "—" : String.join("+", flags),
+                        ratios, ppl, 100 * closed, secs);
+            }
+        }
     }
 
     record Source(String key, String name, List<int[][]> batches) {}

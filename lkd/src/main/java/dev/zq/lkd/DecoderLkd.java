@@ -30,6 +30,9 @@ import java.util.Map;
  * in memory at a time; with a checkpoint directory each finished block is saved and a rerun resumes.
  */
 public final class DecoderLkd {
+    /** AdaRound's regulariser weight, relative to the layer's loss before training. */
+    static final double ROUNDING_WEIGHT = 0.1;
+
     private DecoderLkd() {}
 
     public static DecoderModel distill(DecoderModel fp, Scheme scheme, List<int[][]> batches, Lkd.Options o, Lkd.Listener listener,
@@ -40,6 +43,7 @@ public final class DecoderLkd {
         DecoderStudentLayer.of(fp, 0, false);   // rejects families the tape cannot run, before any work
         List<Var> inputs = new ArrayList<>();
         for (int[][] b : batches) inputs.add(embed(fp, b));
+        List<Var> studentInputs = inputs;   // the quantized path, when the options ask for it
         if (o.checkpointDir() != null) Files.createDirectories(o.checkpointDir());
         Map<String, Linear> trained = new HashMap<>();
         for (int k = 0; k < fp.layers().size(); k++) {
@@ -49,30 +53,45 @@ public final class DecoderLkd {
             for (Var x : inputs) targets.add(Var.constant(teacher.forward(x, null).data, x.shape));
 
             DecoderStudentLayer student = DecoderStudentLayer.of(fp, k, true);
+            if (o.method() == Lkd.Method.WEIGHTS_AND_CLIPPING) student.learnClipping(scheme);
+            if (o.method() == Lkd.Method.ROUNDING) student.learnRounding(scheme).hardRounding(true);
+            List<Var> seen = o.quantizedInputs() ? studentInputs : inputs;
             Path ckpt = o.checkpointDir() == null ? null : o.checkpointDir().resolve("layer-" + k + ".safetensors");
             boolean resumed = ckpt != null && Files.isRegularFile(ckpt);
-            double before = loss(student, inputs, targets, scheme);
+            double before = loss(student, seen, targets, scheme);
             if (resumed) {
                 try (SafeTensors s = SafeTensors.open(ckpt)) {
                     student.load(Lkd.tensors(s));
                 }
             } else {
                 Adam adam = new Adam(student.trainable(), o.learningRate(), Math.max(1, o.stepsPerLayer()), Math.min(o.warmupSteps(), o.stepsPerLayer()), o.clipNorm());
+                student.hardRounding(false);
                 for (int step = 0; step < o.stepsPerLayer(); step++) {
                     int i = step % inputs.size();
-                    Var l = Ops.mse(student.forward(inputs.get(i), scheme), targets.get(i));
+                    Var mse = Ops.mse(student.forward(seen.get(i), scheme), targets.get(i)), l = mse;
+                    // AdaRound: after a fifth of the steps a regulariser, its exponent annealed from 20 to 2, drives every
+                    // rounding to up or down; weighted relative to the layer's starting loss so that one setting fits all layers.
+                    double t = (step - 0.2 * o.stepsPerLayer()) / (0.8 * o.stepsPerLayer());
+                    Var reg = t < 0 ? null : student.roundingRegularizer(20 - 18 * t, ROUNDING_WEIGHT * before);
+                    if (reg != null) l = Ops.add(mse, reg);
                     l.backward();
                     adam.update();
-                    listener.step(k, step + 1, o.stepsPerLayer(), l.item());
+                    listener.step(k, step + 1, o.stepsPerLayer(), mse.item());
                 }
+                student.hardRounding(true);
                 if (ckpt != null) try (Arena a = Arena.ofConfined()) {
                     Lkd.saveLayer(student.toDense(a), ckpt);
                 }
             }
-            double after = loss(student, inputs, targets, scheme);
+            double after = loss(student, seen, targets, scheme);
             trained.putAll(student.toDense(arena));
             listener.layerDone(new Lkd.LayerReport(k, before, after, resumed ? 0 : o.stepsPerLayer(), (System.nanoTime() - t0) / 1e9, resumed));
-            inputs = targets;   // the next block learns from the teacher path
+            if (o.quantizedInputs()) {
+                List<Var> next = new ArrayList<>();
+                for (Var x : studentInputs) next.add(Var.constant(student.forward(x, scheme).data, x.shape));
+                studentInputs = next;
+            }
+            inputs = targets;   // the next block's target comes from the teacher path
         }
         LinearQuantizer q = new LinearQuantizer(scheme, null, arena);
         return fp.withLinears((name, lin) -> q.quantize(name, trained.getOrDefault(name, lin)));

@@ -1,6 +1,7 @@
 package dev.zq.lkd;
 
 import dev.zq.lkd.StudentLayer.Projection;
+import dev.zq.lkd.autodiff.AdaRound;
 import dev.zq.lkd.autodiff.AttentionOp;
 import dev.zq.lkd.autodiff.FakeQuant;
 import dev.zq.lkd.autodiff.Ops;
@@ -27,6 +28,9 @@ import java.util.Map;
  */
 final class DecoderStudentLayer {
     private final List<Projection> projections;   // attn.c_attn, attn.c_proj, mlp.c_fc, mlp.c_proj
+    private final Var[] clips;                      // per projection: learnable clip per weight group, or null
+    private final AdaRound[] roundings;             // per projection: learned rounding, or null
+    private boolean hardRounding;                   // evaluate learned rounding as the final codes
     private final Var norm1Gamma, norm1Beta, norm2Gamma, norm2Beta;
     private final int heads, hidden;
     private final double eps;
@@ -42,6 +46,8 @@ final class DecoderStudentLayer {
         this.hidden = hidden;
         this.eps = eps;
         this.tanhGelu = tanhGelu;
+        this.clips = new Var[projections.size()];
+        this.roundings = new AdaRound[projections.size()];
     }
 
     /** Block {@code index} of {@code fp}; its projections' weights and biases trainable when {@code trainable}. */
@@ -63,11 +69,62 @@ final class DecoderStudentLayer {
         return new DecoderStudentLayer(ps, norms, c.numHeads(), c.hiddenSize(), c.normEps(), c.activation() == DecoderConfig.Activation.GELU_TANH);
     }
 
+    /** Gives every weight that {@code scheme} quantizes a learnable clipping threshold per group, starting at the group's max. */
+    DecoderStudentLayer learnClipping(Scheme scheme) {
+        for (int i = 0; i < projections.size(); i++) {
+            Projection p = projections.get(i);
+            var wr = scheme.weightRule(p.name());
+            if (wr.isEmpty()) continue;
+            int group = FakeQuant.groupSize(wr.get().granularityFor(p.weight().dim(1)), p.weight().numel(), p.weight().dim(1));
+            double[] max = FakeQuant.groupMax(p.weight().data, group);
+            clips[i] = Var.param(max, max.length);
+        }
+        return this;
+    }
+
+    /** Every weight that {@code scheme} quantizes learns its rounding instead (AdaRound); the weights and biases stay fixed. */
+    DecoderStudentLayer learnRounding(Scheme scheme) {
+        for (int i = 0; i < projections.size(); i++) {
+            Projection p = projections.get(i);
+            var wr = scheme.weightRule(p.name());
+            if (wr.isEmpty()) continue;
+            roundings[i] = new AdaRound(p.weight(), wr.get().bits(),
+                    FakeQuant.groupSize(wr.get().granularityFor(p.weight().dim(1)), p.weight().numel(), p.weight().dim(1)));
+        }
+        return this;
+    }
+
+    /** With learned rounding: the soft relaxation (training) or the final codes. */
+    void hardRounding(boolean hard) { this.hardRounding = hard; }
+
+    /** The rounding regulariser summed over this layer's projections, or null without learned rounding. */
+    Var roundingRegularizer(double beta, double weight) {
+        Var sum = null;
+        for (AdaRound r : roundings) if (r != null) sum = sum == null ? r.regularizer(beta, weight) : Ops.add(sum, r.regularizer(beta, weight));
+        return sum;
+    }
+
+    /** Mean share of settled roundings (h within 0.01 of 0 or 1) over the projections that learn them. */
+    double roundingSettled() {
+        double s = 0;
+        int n = 0;
+        for (AdaRound r : roundings) if (r != null) { s += r.settled(); n++; }
+        return n == 0 ? 1 : s / n;
+    }
+
     List<Var> trainable() {
         List<Var> out = new ArrayList<>();
-        for (Projection p : projections) {
+        boolean rounding = false;
+        for (AdaRound r : roundings) rounding |= r != null;
+        if (rounding) {
+            for (AdaRound r : roundings) if (r != null) out.add(r.v);
+            return out;
+        }
+        for (int i = 0; i < projections.size(); i++) {
+            Projection p = projections.get(i);
             out.add(p.weight());
             if (p.bias() != null) out.add(p.bias());
+            if (clips[i] != null) out.add(clips[i]);
         }
         return out;
     }
@@ -83,22 +140,35 @@ final class DecoderStudentLayer {
     }
 
     private Var project(int i, Var x, Scheme scheme) {
+        // With learned clipping the weights are quantized with their group thresholds; otherwise at the groups' max.
         Projection p = projections.get(i);
         Var w = p.weight(), in = x;
         if (scheme != null) {
             var wr = scheme.weightRule(p.name());
-            if (wr.isPresent()) w = FakeQuant.weights(w, wr.get().bits(), wr.get().granularityFor(w.dim(1)));
+            if (wr.isPresent() && roundings[i] != null) w = roundings[i].quantized(hardRounding);
+            else if (wr.isPresent() && clips[i] != null)
+                w = FakeQuant.weightsClipped(w, clips[i], wr.get().bits(), w.numel() / clips[i].numel());
+            else if (wr.isPresent()) w = FakeQuant.weights(w, wr.get().bits(), wr.get().granularityFor(w.dim(1)));
             var ar = scheme.activationRule(p.name());
             if (ar.isPresent()) in = FakeQuant.tokenwise(x, ar.get().bits());
         }
         return Ops.linear(in, w, p.bias());
     }
 
-    /** The trained projections as FP32 {@link DenseLinear}s in {@code arena}, by module name. */
+    /**
+     * The trained projections as FP32 {@link DenseLinear}s in {@code arena}, by module name; learned clipping or rounding
+     * is applied to the weights, so that zq's max-based quantizer finds exactly the learned thresholds or codes.
+     */
     Map<String, DenseLinear> toDense(Arena arena) {
         Map<String, DenseLinear> out = new LinkedHashMap<>();
-        for (Projection p : projections)
-            out.put(p.name(), new DenseLinear(StudentLayer.tensor(arena, p.weight()), p.bias() == null ? null : StudentLayer.tensor(arena, p.bias())));
+        for (int i = 0; i < projections.size(); i++) {
+            Projection p = projections.get(i);
+            Tensor w = StudentLayer.tensor(arena, p.weight());
+            float[] c = roundings[i] != null ? roundings[i].exported()
+                    : clips[i] != null ? FakeQuant.clamped(p.weight().data, clips[i].data, p.weight().numel() / clips[i].numel()) : null;
+            if (c != null) for (int j = 0; j < c.length; j++) w.setFloat(j, c[j]);
+            out.put(p.name(), new DenseLinear(w, p.bias() == null ? null : StudentLayer.tensor(arena, p.bias())));
+        }
         return out;
     }
 
@@ -108,5 +178,12 @@ final class DecoderStudentLayer {
             StudentLayer.copy(trained.get(p.name() + ".weight"), p.weight(), p.name() + ".weight");
             if (p.bias() != null) StudentLayer.copy(trained.get(p.name() + ".bias"), p.bias(), p.name() + ".bias");
         }
+        for (int i = 0; i < roundings.length; i++)  // saved weights are already rounded: they start as their own codes
+            if (roundings[i] != null) roundings[i] = roundings[i].restarted(projections.get(i).weight());
+        for (int i = 0; i < clips.length; i++)     // saved weights are already clamped: their maxima are the thresholds
+            if (clips[i] != null) {
+                Var w = projections.get(i).weight();
+                System.arraycopy(FakeQuant.groupMax(w.data, w.numel() / clips[i].numel()), 0, clips[i].data, 0, clips[i].numel());
+            }
     }
 }

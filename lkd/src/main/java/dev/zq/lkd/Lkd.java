@@ -14,10 +14,31 @@ import java.util.Map;
 public final class Lkd {
     private Lkd() {}
 
-    public record Options(int stepsPerLayer, double learningRate, int warmupSteps, double clipNorm, Path checkpointDir) {
+    /** What a layer's student learns. */
+    public enum Method {
+        /** The paper's: the FP weights and biases, through fake quantization with a straight-through estimator. */
+        WEIGHTS,
+        /** As {@link #WEIGHTS}, plus a clipping threshold per weight group (LSQ/OmniQuant-style; the paper's "optionally scales"). */
+        WEIGHTS_AND_CLIPPING,
+        /** Each weight's rounding direction, up or down, through AdaRound's relaxation; the FP weights stay. */
+        ROUNDING
+    }
+
+    /**
+     * {@code quantizedInputs}: block k's student sees the output of the already distilled, quantized blocks 1..k-1
+     * (and still imitates the FP block on the FP path's input), so that it also learns to undo the error it inherits;
+     * off, both see the FP path, as in the paper. {@code method} other than WEIGHTS and {@code quantizedInputs} are for decoders.
+     */
+    public record Options(int stepsPerLayer, double learningRate, int warmupSteps, double clipNorm, Path checkpointDir,
+                          Method method, boolean quantizedInputs) {
         public Options {
-            if (stepsPerLayer < 0 || !(learningRate > 0) || warmupSteps < 0 || !(clipNorm > 0))
-                throw new IllegalArgumentException("steps >= 0, learning rate > 0, warm-up >= 0 and clip > 0 are required");
+            if (stepsPerLayer < 0 || !(learningRate > 0) || warmupSteps < 0 || !(clipNorm > 0) || method == null)
+                throw new IllegalArgumentException("steps >= 0, learning rate > 0, warm-up >= 0, clip > 0 and a method are required");
+        }
+
+        /** The paper's LKD: weights (and biases) train, inputs from the FP path. */
+        public Options(int stepsPerLayer, double learningRate, int warmupSteps, double clipNorm, Path checkpointDir) {
+            this(stepsPerLayer, learningRate, warmupSteps, clipNorm, checkpointDir, Method.WEIGHTS, false);
         }
     }
 

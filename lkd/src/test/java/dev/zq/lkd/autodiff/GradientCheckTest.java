@@ -157,4 +157,95 @@ class GradientCheckTest {
         Var bad = Var.param(new double[]{1, Double.NaN}, 1, 2);
         assertThrows(IllegalArgumentException.class, () -> FakeQuant.tokenwise(bad, 8));
     }
+
+    @Test
+    void clippedFakeQuantEqualsZqsQuantizerOnTheExportedWeightsAndHasLsqGradients() {
+        for (int bits : new int[]{8, 4}) {
+            Var w = rand(4, 16);
+            for (int i = 16; i < 24; i++) w.data[i] = 0;          // an all-zero group
+            double[] max = FakeQuant.groupMax(w.data, 8);
+            double[] c = max.clone();
+            c[0] *= 0.6;                                         // clips
+            c[2] *= 1.5;                                         // above the max: no clipping
+            c[3] *= 0.9;
+            Var clip = Var.param(c, 8);
+            Var fq = FakeQuant.weightsClipped(w, clip, bits, 8);
+            float[] exported = FakeQuant.clamped(w.data, c, 8);
+            try (Arena arena = Arena.ofConfined()) {
+                Tensor t = Tensor.allocate(arena, DType.F32, 4, 16);
+                for (int i = 0; i < 64; i++) t.setFloat(i, exported[i]);
+                Tensor deq = new GroupwiseQuantizer(bits, WeightGranularity.groups(8)).quantize(t, arena).dequantize(arena);
+                for (int i = 0; i < 64; i++) assertEquals(deq.getFloat(i), fq.data[i], 0.0, "INT" + bits + " value " + i);
+            }
+            for (int i = 8; i < 16; i++) assertEquals(FakeQuant.weights(w, bits, 8).data[i], fq.data[i], 0.0, "clip at the max = plain ZeroQuant");
+            double[] r = new double[64];
+            for (int i = 0; i < 64; i++) r[i] = RND.nextGaussian();
+            w.zeroGrad();
+            clip.zeroGrad();
+            linearLoss(fq, r).backward();
+            int Q = (1 << (bits - 1)) - 1;
+            for (int g = 0; g < 8; g++) {
+                double cg = Math.min(c[g], max[g]), s = cg / Q, expect = 0;
+                for (int i = g * 8; i < g * 8 + 8; i++) {
+                    boolean inside = Math.abs((float) w.data[i]) <= (float) cg;
+                    assertEquals(inside ? r[i] : 0, w.grad()[i], 0.0, "weight " + i);
+                    if (c[g] < max[g]) expect += r[i] * (inside ? (fq.data[i] - w.data[i]) / s / Q : Math.signum(w.data[i]));
+                }
+                assertEquals(expect, clip.grad()[g], 1e-6, "clip " + g);
+                if (c[g] >= max[g]) assertEquals(0, clip.grad()[g], 0.0, "an inactive clip learns nothing");
+            }
+            // Clipped values are exactly ±c, so there the estimator is the true derivative: nudge c, watch them move.
+            double h = 1e-3 * c[0];
+            double[] c2 = c.clone();
+            c2[0] += h;
+            Var moved = FakeQuant.weightsClipped(w, Var.constant(c2, 8), bits, 8);
+            for (int i = 0; i < 8; i++)
+                if (Math.abs((float) w.data[i]) > (float) c2[0]) assertEquals(Math.signum(w.data[i]), (moved.data[i] - fq.data[i]) / h, 1e-3, "clipped value " + i);
+            assertTrue(clip.grad()[0] != 0, "an active clip gets a gradient");
+        }
+    }
+
+    @Test
+    void adaRoundSoftWeightsAndRegulariser() {
+        Var w = rand(3, 16);
+        AdaRound a = new AdaRound(w, 4, 8);
+        check("adaRound soft", in -> a.quantized(false), a.v);
+        check("adaRound regulariser", in -> Ops.reshape(a.regularizer(3.0, 0.7), 1), a.v);
+    }
+
+    @Test
+    void adaRoundStartsAtRoundToNearestAndExportsExactlyItsCodes() {
+        for (int bits : new int[]{8, 4}) {
+            Var w = rand(4, 16);
+            for (int i = 16; i < 24; i++) w.data[i] = 0;          // an all-zero group
+            AdaRound a = new AdaRound(w, bits, 8);
+            Var hard = a.quantized(true);
+            double[] rtn = FakeQuant.weights(w, bits, 8).data;
+            for (int i = 0; i < 64; i++) assertEquals(rtn[i], hard.data[i], 0.0, "INT" + bits + " starts as round-to-nearest, " + i);
+            for (int i = 0; i < 64; i++) a.v.data[i] = RND.nextGaussian() * 3;    // any learned rounding
+            hard = a.quantized(true);
+            int changed = 0;
+            for (int i = 0; i < 64; i++) if (hard.data[i] != rtn[i]) changed++;
+            assertTrue(changed > 10, "the rounding moved " + changed + " weights");
+            float[] exported = a.exported();
+            try (Arena arena = Arena.ofConfined()) {
+                Tensor t = Tensor.allocate(arena, DType.F32, 4, 16);
+                for (int i = 0; i < 64; i++) t.setFloat(i, exported[i]);
+                Tensor deq = new GroupwiseQuantizer(bits, WeightGranularity.groups(8)).quantize(t, arena).dequantize(arena);
+                for (int i = 0; i < 64; i++) assertEquals(hard.data[i], deq.getFloat(i), 0.0, "zq quantizes the export to the learned code, " + i);
+            }
+            double[] max = FakeQuant.groupMax(w.data, 8);
+            for (int i = 0; i < 64; i++)
+                assertTrue(Math.abs(hard.data[i] - w.data[i]) <= 1.0001 * max[i / 8] / ((1 << (bits - 1)) - 1), "only up or down: within a step, " + i);
+            AdaRound again = a.restarted(Var.constant(toDouble(exported), 4, 16));
+            assertArrayEquals(hard.data, again.quantized(true).data, 0.0, "a restart from the export keeps the codes");
+        }
+        assertThrows(IllegalArgumentException.class, () -> new AdaRound(Var.param(new double[]{1, Double.NaN}, 1, 2), 4, 2));
+    }
+
+    static double[] toDouble(float[] f) {
+        double[] d = new double[f.length];
+        for (int i = 0; i < f.length; i++) d[i] = f[i];
+        return d;
+    }
 }
