@@ -28,6 +28,18 @@ public abstract class ExecutionPlan implements AutoCloseable {
 
     protected abstract void run(boolean first) throws Exception;
 
+    /**
+     * Runs the launches once more without any host transfer (the inputs as last copied) and returns how long the
+     * device took, in milliseconds: CUDA events around the graph launch on a GPU, the wall clock on the CPU. For
+     * benchmarks; {@link #execute} must have run first.
+     */
+    public final double replayMillis() throws Exception {
+        if (!executed) throw new IllegalStateException("execute() the plan once before timing replays");
+        return replay();
+    }
+
+    protected abstract double replay() throws Exception;
+
     /** Arguments with every {@link TaskGraph.Scalar} replaced by its current value. */
     protected static Object[] resolve(Object[] args) {
         Object[] out = args.clone();

@@ -23,10 +23,11 @@ final class CudaPlan extends ExecutionPlan {
     private final CudaDriver d;
     private final Arena arena = Arena.ofShared();   // kernel argument values live as long as the graph
     private final Map<KernelBuffer, DeviceMemory> memory = new IdentityHashMap<>();
+    private final List<DeviceMemory> allocations = new ArrayList<>();
     private final List<MemorySegment> nodes = new ArrayList<>(), nodeParams = new ArrayList<>();
     private final List<MemorySegment[]> argSlots = new ArrayList<>();
     private final List<Integer> dirty = new ArrayList<>();
-    private MemorySegment graphHandle, exec;
+    private MemorySegment graphHandle, exec, start, end;
 
     CudaPlan(CudaDevice gpu, TaskGraph graph) {
         super(graph);
@@ -44,7 +45,7 @@ final class CudaPlan extends ExecutionPlan {
     @Override
     protected void run(boolean first) throws Exception {
         if (first) {
-            for (KernelBuffer b : graph.buffers()) memory.put(b, gpu.allocate(b.segment().byteSize()));
+            allocate();
             for (KernelBuffer b : graph.toDevice(TaskGraph.Transfer.FIRST_EXECUTION)) gpu.copyIn(memory.get(b), b.segment());
         }
         for (KernelBuffer b : graph.toDevice(TaskGraph.Transfer.EVERY_EXECUTION)) gpu.copyIn(memory.get(b), b.segment());
@@ -60,6 +61,45 @@ final class CudaPlan extends ExecutionPlan {
         gpu.synchronize();
         if (first) for (KernelBuffer b : graph.toHost(TaskGraph.Transfer.FIRST_EXECUTION)) gpu.copyOut(b.segment(), memory.get(b));
         for (KernelBuffer b : graph.toHost(TaskGraph.Transfer.EVERY_EXECUTION)) gpu.copyOut(b.segment(), memory.get(b));
+    }
+
+    @Override
+    protected double replay() throws CudaException {
+        if (start == null) {
+            start = d.eventCreate();
+            end = d.eventCreate();
+        }
+        d.eventRecord(start, gpu.stream());
+        d.graphLaunch(exec, gpu.stream());
+        d.eventRecord(end, gpu.stream());
+        d.eventSynchronize(end);
+        return d.eventElapsedMillis(start, end);
+    }
+
+    /**
+     * One device allocation per stretch of host memory: buffers whose host segments overlap (a kernel writes INT8
+     * codes through a ByteArray, the next reads them four at a time through an IntArray view) share device memory
+     * at the same offsets, as they share host memory.
+     */
+    private void allocate() throws CudaException {
+        List<KernelBuffer> byAddress = new ArrayList<>(graph.buffers());
+        byAddress.sort(java.util.Comparator.comparingLong(b -> b.segment().address()));
+        int i = 0;
+        while (i < byAddress.size()) {
+            long start = byAddress.get(i).segment().address(), end = start + byAddress.get(i).segment().byteSize();
+            int j = i + 1;
+            while (j < byAddress.size() && byAddress.get(j).segment().address() < end) {
+                end = Math.max(end, byAddress.get(j).segment().address() + byAddress.get(j).segment().byteSize());
+                j++;
+            }
+            DeviceMemory region = gpu.allocate(end - start);
+            allocations.add(region);
+            for (KernelBuffer b : byAddress.subList(i, j)) {
+                long offset = b.segment().address() - start;
+                memory.put(b, new DeviceMemory(region.pointer() + offset, b.segment().byteSize()));
+            }
+            i = j;
+        }
     }
 
     private void build() throws Exception {
@@ -104,9 +144,13 @@ final class CudaPlan extends ExecutionPlan {
 
     @Override
     public void close() throws Exception {
+        if (start != null) {
+            d.eventDestroy(start);
+            d.eventDestroy(end);
+        }
         if (exec != null) d.graphExecDestroy(exec);
         if (graphHandle != null) d.graphDestroy(graphHandle);
-        for (DeviceMemory m : memory.values()) gpu.free(m);
+        for (DeviceMemory m : allocations) gpu.free(m);
         arena.close();
     }
 }

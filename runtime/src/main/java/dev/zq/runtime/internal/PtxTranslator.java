@@ -826,11 +826,17 @@ public final class PtxTranslator {
             case "min" -> emit("min" + (k == Kind.F ? ".NaN." : ".") + t + " " + r + ", " + a + ", " + b);
             case "fma" -> emit("fma.rn." + t + " " + r + ", " + a + ", " + b + ", " + c);
             case "rsqrt" -> emit("rsqrt.approx.f32 " + r + ", " + a);
+            case "rint" -> emit("cvt.rni." + t + "." + t + " " + r + ", " + a);   // round half to even, as Java
             case "exp" -> {
                 if (!owner.equals(MATH) || k != Kind.F)
                     throw f.fail("Math.exp works in double, which the GPU has no fast instruction for: use KernelMath.exp(float)");
                 // e^x = 2^j · e^r with j = round(x·log2 e) and r = x − j·ln 2 (ln 2 split in two for accuracy).
-                String j = temp("f32"), rr = temp("f32"), e1 = temp("f32"), e2 = temp("f32");
+                // x is first clamped to [-104, 89], where e^x is 0 and +Inf in float (NaN stays NaN): beyond that
+                // range, −∞ among them, the reduction would compute ∞ − ∞.
+                String x = temp("f32"), j = temp("f32"), rr = temp("f32"), e1 = temp("f32"), e2 = temp("f32");
+                emit("max.NaN.f32 " + x + ", " + a + ", 0fC2D00000");
+                emit("min.NaN.f32 " + x + ", " + x + ", 0f42B20000");
+                a = x;
                 emit("mul.rn.f32 " + j + ", " + a + ", 0f3FB8AA3B");
                 emit("cvt.rni.f32.f32 " + j + ", " + j);
                 emit("fma.rn.f32 " + rr + ", " + j + ", 0fBF317200, " + a);
@@ -856,6 +862,19 @@ public final class PtxTranslator {
             case "intBitsToFloat" -> {
                 push(st, Kind.F, null);
                 emit("mov.b32 " + top(st) + ", " + at(a.kind(), d));
+            }
+            case "floatToFloat16" -> {
+                // Round to nearest even, as Java; the short comes back sign-extended into an int.
+                String h = temp("b16");
+                emit("cvt.rn.f16.f32 " + h + ", " + at(a.kind(), d));
+                push(st, Kind.I, null);
+                emit("cvt.s32.s16 " + top(st) + ", " + h);
+            }
+            case "float16ToFloat" -> {
+                String h = temp("b16");
+                emit("cvt.u16.u32 " + h + ", " + at(a.kind(), d));
+                push(st, Kind.F, null);
+                emit("cvt.f32.f16 " + top(st) + ", " + h);
             }
             default -> throw f.fail("Float." + name + " is not supported on the GPU");
         }
