@@ -186,48 +186,6 @@ class KernelsOnCpuTest {
     }
 
     @Test
-    void tiledGemmWithDequantEpilogueMatchesTheFormula() {
-        try (Arena a = Arena.ofShared()) {
-            Random rnd = new Random(7);
-            int m = 64, n = 128, k = 256;
-            byte[] ab = new byte[m * k], wb = new byte[n * k];
-            rnd.nextBytes(ab);
-            rnd.nextBytes(wb);
-            FloatArray sx = randomFloats(a, rnd, m, 0.01), sw = randomFloats(a, rnd, n, 0.01), bias = randomFloats(a, rnd, n, 1);
-            FloatArray y = FloatArray.allocate(a, m * n);
-            cpu.launch(KernelCompiler.find(Int8GemmKernel.class, "gemmDequant"), Grid.of((m / 64) * (n / 64), 128),
-                    packed(a, ab), packed(a, wb), sx, sw, bias, y, m, n, k);
-            for (int i = 0; i < m; i++)
-                for (int j = 0; j < n; j++) {
-                    int s = 0;
-                    for (int p = 0; p < k; p++) s += ab[i * k + p] * wb[j * k + p];
-                    assertEquals(sx.get(i) * sw.get(j) * s + bias.get(j), y.get(i * n + j), "y[" + i + "][" + j + "]");
-                }
-        }
-    }
-
-    @Test
-    void tiledGemmWithDequantEpilogueMatchesTheFormulaAsync() {
-        try (Arena a = Arena.ofShared()) {
-            Random rnd = new Random(7);
-            int m = 128, n = 256, k = 256;
-            byte[] ab = new byte[m * k], wb = new byte[n * k];
-            rnd.nextBytes(ab);
-            rnd.nextBytes(wb);
-            FloatArray sx = randomFloats(a, rnd, m, 0.01), sw = randomFloats(a, rnd, n, 0.01), bias = randomFloats(a, rnd, n, 1);
-            FloatArray y = FloatArray.allocate(a, m * n);
-            cpu.launch(KernelCompiler.find(Int8GemmKernel.class, "gemmDequantAsync"), Grid.of((m / 128) * (n / 128), 256),
-                    packed(a, ab), packed(a, wb), sx, sw, bias, y, m, n, k);
-            for (int i = 0; i < m; i++)
-                for (int j = 0; j < n; j++) {
-                    int s = 0;
-                    for (int p = 0; p < k; p++) s += ab[i * k + p] * wb[j * k + p];
-                    assertEquals(sx.get(i) * sw.get(j) * s + bias.get(j), y.get(i * n + j), "y[" + i + "][" + j + "]");
-                }
-        }
-    }
-
-    @Test
     void badLaunchesAreRejected() {
         var m = KernelCompiler.find(BasicKernels.class, "vectorAdd");
         assertThrows(IllegalArgumentException.class, () -> cpu.launch(m, Grid.of(1, 1), 1, 2));

@@ -136,12 +136,26 @@ class KernelsOnCudaTest {
             byte[] tab = new byte[tm * tk], twb = new byte[tn * tk];
             rnd.nextBytes(tab);
             rnd.nextBytes(twb);
-            same(k(Int8GemmKernel.class, "gemmDequant"), Grid.of((tm / 64) * (tn / 64), 128), KernelsOnCpuTest.packed(a, tab),
+            // Exact without GeLU (its exponential is approximate on the GPU: compared with a tolerance below).
+            same(k(Int8GemmKernel.class, "gemm64"), Grid.of((tm / 64) * (tn / 64), 128), KernelsOnCpuTest.packed(a, tab),
                     KernelsOnCpuTest.packed(a, twb), KernelsOnCpuTest.randomFloats(a, rnd, tm, 0.01), KernelsOnCpuTest.randomFloats(a, rnd, tn, 0.01),
-                    KernelsOnCpuTest.randomFloats(a, rnd, tn, 1), FloatArray.allocate(a, tm * tn), tm, tn, tk);
-            same(k(Int8GemmKernel.class, "gemmDequantAsync"), Grid.of((tm / 128) * (256 / 128), 256), KernelsOnCpuTest.packed(a, tab),
+                    KernelsOnCpuTest.randomFloats(a, rnd, tn, 1), IntArray.allocate(a, tm * tn / 2), tm, tn, tk, 0);
+            same(k(Int8GemmKernel.class, "gemm128"), Grid.of((tm / 128) * (256 / 128), 256), KernelsOnCpuTest.packed(a, tab),
                     KernelsOnCpuTest.packed(a, Arrays.copyOf(twb, 256 * tk)), KernelsOnCpuTest.randomFloats(a, rnd, tm, 0.01),
-                    KernelsOnCpuTest.randomFloats(a, rnd, 256, 0.01), KernelsOnCpuTest.randomFloats(a, rnd, 256, 1), FloatArray.allocate(a, tm * 256), tm, 256, tk);
+                    KernelsOnCpuTest.randomFloats(a, rnd, 256, 0.01), KernelsOnCpuTest.randomFloats(a, rnd, 256, 1), IntArray.allocate(a, tm * 128), tm, 256, tk, 0);
+            int tokenRows = 37, hidden = 384;
+            float[] hv = new float[tokenRows * hidden];
+            IntArray xh = EncoderKernelsOnCpuTest.halves(a, rnd, hv, 2), rh = EncoderKernelsOnCpuTest.halves(a, rnd, hv.clone(), 2);
+            FloatArray gamma = KernelsOnCpuTest.randomFloats(a, rnd, hidden, 1), beta = KernelsOnCpuTest.randomFloats(a, rnd, hidden, 0.1);
+            same(k(RowKernels.class, "residualLayerNorm"), Grid.of(Math.ceilDiv(tokenRows, 4), 128), xh, rh, gamma, beta, IntArray.allocate(a, tokenRows * hidden / 2),
+                    IntArray.allocate(a, tokenRows * hidden / 4), FloatArray.allocate(a, tokenRows), tokenRows, hidden, 1e-12f, 1);
+            same(k(RowKernels.class, "quantizeRows"), Grid.of(Math.ceilDiv(tokenRows, 4), 128), xh, IntArray.allocate(a, tokenRows * hidden / 4),
+                    FloatArray.allocate(a, tokenRows), tokenRows, hidden);
+            IntArray ids = IntArray.allocate(a, tokenRows), types = IntArray.allocate(a, tokenRows);
+            for (int r = 0; r < tokenRows; r++) { ids.set(r, rnd.nextInt(100)); types.set(r, r & 1); }
+            same(k(RowKernels.class, "embedLayerNorm"), Grid.of(Math.ceilDiv(tokenRows, 4), 128), ids, types, KernelsOnCpuTest.randomFloats(a, rnd, 100 * hidden, 1),
+                    KernelsOnCpuTest.randomFloats(a, rnd, 64 * hidden, 0.3), KernelsOnCpuTest.randomFloats(a, rnd, 2 * hidden, 0.1), gamma, beta,
+                    IntArray.allocate(a, tokenRows * hidden / 2), IntArray.allocate(a, tokenRows * hidden / 4), FloatArray.allocate(a, tokenRows), tokenRows, 16, hidden, 1e-12f, 1);
             int tokens = 64, dim = 768;
             FloatArray act = KernelsOnCpuTest.randomFloats(a, rnd, tokens * dim, 2);
             same(k(ReductionKernels.class, "tokenwiseQuantize"), Grid.of(tokens, 256), act, ByteArray.allocate(a, tokens * dim), FloatArray.allocate(a, tokens), dim);
@@ -194,6 +208,58 @@ class KernelsOnCudaTest {
                 }
             System.out.printf("FP16 mma: worst |GPU − CPU| / Σ|a·b| = %.2e%n", worst);
             assertTrue(worst < 1e-5, "GPU and CPU FP16 GEMM differ by " + worst + " of the magnitude of the sums");
+        }
+    }
+
+    /** Runs {@code kernel} on CPU and GPU and compares FP16 output {@code out} (an argument index) within {@code tol}·(|cpu| + 1). */
+    double close(Method kernel, Grid grid, int out, double tol, Object... args) throws Exception {
+        Assumptions.assumeTrue(gpu != null, () -> "no CUDA device: " + why);
+        try (Arena a = Arena.ofShared()) {
+            Object[] onCpu = copy(a, args), onGpu = copy(a, args);
+            cpu.launch(kernel, grid, onCpu);
+            gpu.run(kernel, grid, onGpu);
+            IntArray c = (IntArray) onCpu[out], g = (IntArray) onGpu[out];
+            double worst = 0;
+            for (int i = 0; i < 2 * c.length(); i++) {
+                float x = EncoderKernelsOnCpuTest.half(c, i), y = EncoderKernelsOnCpuTest.half(g, i);
+                double d = Math.abs(x - y) / (Math.abs(x) + 1);
+                worst = Math.max(worst, d);
+                assertTrue(d <= tol, kernel.getName() + ": element " + i + " is " + y + " on the GPU, " + x + " on the CPU");
+            }
+            return worst;
+        }
+    }
+
+    @Test
+    void encoderKernelsWithTensorCoreSumsOrExponentialsAgreeWithTheCpu() throws Exception {
+        Assumptions.assumeTrue(gpu != null, () -> "no CUDA device: " + why);
+        Random rnd = new Random(77);
+        try (Arena a = Arena.ofShared()) {
+            int m = 256, n = 384, kk = 512;
+            byte[] ab = new byte[m * kk], wb = new byte[n * kk];
+            rnd.nextBytes(ab);
+            rnd.nextBytes(wb);
+            double w1 = close(k(Int8GemmKernel.class, "gemm64"), Grid.of((m / 64) * (n / 64), 128), 5, 2e-3, KernelsOnCpuTest.packed(a, ab),
+                    KernelsOnCpuTest.packed(a, wb), KernelsOnCpuTest.randomFloats(a, rnd, m, 0.001), KernelsOnCpuTest.randomFloats(a, rnd, n, 0.001),
+                    KernelsOnCpuTest.randomFloats(a, rnd, n, 1), IntArray.allocate(a, m * n / 2), m, n, kk, 1);
+            float[] av = new float[m * kk], wv = new float[n * kk];
+            IntArray ah = EncoderKernelsOnCpuTest.halves(a, rnd, av, 1), wh = EncoderKernelsOnCpuTest.halves(a, rnd, wv, 0.05);
+            double w2 = close(k(Fp16GemmKernel.class, "gemm128"), Grid.of((m / 128) * (n / 128), 256), 3, 2e-3, ah, wh,
+                    KernelsOnCpuTest.randomFloats(a, rnd, n, 1), IntArray.allocate(a, m * n / 2), m, n, kk, 1);
+            double w3 = close(k(Fp16GemmKernel.class, "gemm64"), Grid.of((m / 64) * (n / 64), 128), 3, 2e-3, ah, wh,
+                    KernelsOnCpuTest.randomFloats(a, rnd, n, 1), IntArray.allocate(a, m * n / 2), m, n, kk, 0);
+            int batch = 2, seq = 256, heads = 3;
+            for (int d : new int[]{64, 32}) {
+                float[] qv = new float[batch * seq * 3 * heads * d];
+                IntArray qkv = EncoderKernelsOnCpuTest.halves(a, rnd, qv, 1), mask = IntArray.allocate(a, batch * seq);
+                for (int i = 0; i < batch * seq; i++) mask.set(i, i % seq < 200 || i < seq ? 1 : 0);
+                for (int causal = 0; causal < 2; causal++) {
+                    double w4 = close(k(AttentionKernel.class, "attention" + d), Grid.of((seq / 64) * heads * batch, 128), 2, 3e-3, qkv, mask,
+                            IntArray.allocate(a, batch * seq * heads * d / 2), seq, heads, (float) (1 / Math.sqrt(d)), causal);
+                    System.out.printf("attention%d%s: worst |GPU − CPU| / (|CPU| + 1) = %.2e%n", d, causal == 1 ? " causal" : "", w4);
+                }
+            }
+            System.out.printf("INT8 GEMM + GeLU %.2e, FP16 GEMM 128 + GeLU %.2e, FP16 GEMM 64 %.2e (worst |GPU − CPU| / (|CPU| + 1))%n", w1, w2, w3);
         }
     }
 

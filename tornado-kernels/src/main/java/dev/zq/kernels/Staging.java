@@ -1,0 +1,32 @@
+package dev.zq.kernels;
+
+import dev.zq.runtime.IntArray;
+import dev.zq.runtime.KernelContext;
+
+/**
+ * The asynchronous shared-memory staging of the tiled GEMMs: one 64-byte slice of K (16 words) of the block's A
+ * and W rows per call, rows padded to 20 words, closed as one {@code cp.async} group. Each thread moves one 16-byte
+ * chunk of two rows of each operand, {@code half} rows apart ({@code dst}, {@code srcA}, {@code srcW}: its chunk in
+ * the first row; {@code kw}: words per global row; {@code k0}: the slice's first word).
+ */
+final class Staging {
+    private Staging() {}
+
+    /** 64 rows of A and of W (128 threads). */
+    static void copy64(KernelContext ctx, int[] as, int[] ws, IntArray a, IntArray w, int dst, int srcA, int srcW, int kw, int k0) {
+        ctx.copyAsync16(as, dst, a, srcA + k0);
+        ctx.copyAsync16(as, dst + 640, a, srcA + 32 * kw + k0);
+        ctx.copyAsync16(ws, dst, w, srcW + k0);
+        ctx.copyAsync16(ws, dst + 640, w, srcW + 32 * kw + k0);
+        ctx.copyAsyncCommit();
+    }
+
+    /** 128 rows of A and of W (256 threads). */
+    static void copy128(KernelContext ctx, int[] as, int[] ws, IntArray a, IntArray w, int dst, int srcA, int srcW, int kw, int k0) {
+        ctx.copyAsync16(as, dst, a, srcA + k0);
+        ctx.copyAsync16(as, dst + 1280, a, srcA + 64 * kw + k0);
+        ctx.copyAsync16(ws, dst, w, srcW + k0);
+        ctx.copyAsync16(ws, dst + 1280, w, srcW + 64 * kw + k0);
+        ctx.copyAsyncCommit();
+    }
+}

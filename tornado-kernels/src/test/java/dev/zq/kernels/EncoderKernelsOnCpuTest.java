@@ -1,0 +1,228 @@
+package dev.zq.kernels;
+
+import dev.zq.runtime.CpuExecutor;
+import dev.zq.runtime.FloatArray;
+import dev.zq.runtime.Grid;
+import dev.zq.runtime.IntArray;
+import dev.zq.runtime.KernelCompiler;
+import dev.zq.tensor.Attention;
+import dev.zq.tensor.DType;
+import dev.zq.tensor.Gelu;
+import dev.zq.tensor.LayerNorm;
+import dev.zq.tensor.Tensor;
+import org.junit.jupiter.api.Test;
+
+import java.lang.foreign.Arena;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * The encoder's kernels (GEMM tiles with fused epilogues, row kernels, FP16 attention) on the CPU executor, against
+ * definitions computed independently here and with the {@code tensor} module's CPU math.
+ */
+class EncoderKernelsOnCpuTest {
+    final CpuExecutor cpu = new CpuExecutor();
+    static final double HALF_ULP = Math.pow(2, -10);   // relative spacing of FP16 values
+
+    static float half(IntArray words, int i) {
+        return Float.float16ToFloat((short) (words.get(i >> 1) >> (16 * (i & 1))));
+    }
+
+    /** Random values rounded to FP16, packed two per int; {@code values} receives them as floats. */
+    static IntArray halves(Arena a, Random rnd, float[] values, double scale) {
+        IntArray out = IntArray.allocate(a, values.length / 2);
+        for (int i = 0; i < values.length; i++) values[i] = Float.float16ToFloat(Float.floatToFloat16((float) (rnd.nextGaussian() * scale)));
+        for (int i = 0; i < values.length / 2; i++)
+            out.set(i, (Float.floatToFloat16(values[2 * i]) & 0xFFFF) | (Float.floatToFloat16(values[2 * i + 1]) << 16));
+        return out;
+    }
+
+    static double geluRef(double v) { return 0.5 * v * (1 + Gelu.erf((float) (v / Math.sqrt(2)))); }
+
+    @Test
+    void int8GemmTilesDequantizeAddBiasAndGeluInTheirEpilogue() {
+        try (Arena a = Arena.ofShared()) {
+            Random rnd = new Random(11);
+            int m = 128, n = 256, k = 192;
+            byte[] ab = new byte[m * k], wb = new byte[n * k];
+            rnd.nextBytes(ab);
+            rnd.nextBytes(wb);
+            ab[0] = -128;
+            wb[0] = -128;
+            FloatArray sx = KernelsOnCpuTest.randomFloats(a, rnd, m, 0.01), sw = KernelsOnCpuTest.randomFloats(a, rnd, n, 0.01);
+            FloatArray bias = KernelsOnCpuTest.randomFloats(a, rnd, n, 1);
+            for (String tile : new String[]{"gemm64", "gemm128"})
+                for (int gelu = 0; gelu < 2; gelu++) {
+                    IntArray y = IntArray.allocate(a, m * n / 2);
+                    int t = tile.equals("gemm64") ? 64 : 128;
+                    cpu.launch(KernelCompiler.find(Int8GemmKernel.class, tile), Grid.of((m / t) * (n / t), t == 64 ? 128 : 256),
+                            KernelsOnCpuTest.packed(a, ab), KernelsOnCpuTest.packed(a, wb), sx, sw, bias, y, m, n, k, gelu);
+                    for (int i = 0; i < m; i++)
+                        for (int j = 0; j < n; j++) {
+                            int s = 0;
+                            for (int p = 0; p < k; p++) s += ab[i * k + p] * wb[j * k + p];
+                            float v = sx.get(i) * sw.get(j) * s + bias.get(j);
+                            float got = half(y, i * n + j);
+                            String what = tile + " gelu " + gelu + " y[" + i + "][" + j + "]";
+                            if (gelu == 0) assertEquals(Float.float16ToFloat(Float.floatToFloat16(v)), got, what);
+                            else assertEquals(geluRef(v), got, HALF_ULP * Math.abs(geluRef(v)) + 1e-6, what);
+                        }
+                }
+        }
+    }
+
+    @Test
+    void fp16GemmTilesAddBiasAndGelu() {
+        try (Arena a = Arena.ofShared()) {
+            Random rnd = new Random(12);
+            int m = 128, n = 128, k = 96;
+            float[] av = new float[m * k], wv = new float[n * k];
+            IntArray ah = halves(a, rnd, av, 1), wh = halves(a, rnd, wv, 1);
+            FloatArray bias = KernelsOnCpuTest.randomFloats(a, rnd, n, 1);
+            for (String tile : new String[]{"gemm64", "gemm128"})
+                for (int gelu = 0; gelu < 2; gelu++) {
+                    IntArray y = IntArray.allocate(a, m * n / 2);
+                    int t = tile.equals("gemm64") ? 64 : 128;
+                    cpu.launch(KernelCompiler.find(Fp16GemmKernel.class, tile), Grid.of((m / t) * (n / t), t == 64 ? 128 : 256),
+                            ah, wh, bias, y, m, n, k, gelu);
+                    for (int i = 0; i < m; i++)
+                        for (int j = 0; j < n; j++) {
+                            double s = bias.get(j), mag = Math.abs(bias.get(j));
+                            for (int p = 0; p < k; p++) {
+                                s += (double) av[i * k + p] * wv[j * k + p];
+                                mag += Math.abs((double) av[i * k + p] * wv[j * k + p]);
+                            }
+                            double expect = gelu == 1 ? geluRef(s) : s;
+                            assertEquals(expect, half(y, i * n + j), HALF_ULP * Math.abs(expect) + 1e-6 * mag,
+                                    tile + " gelu " + gelu + " y[" + i + "][" + j + "]");
+                        }
+                }
+        }
+    }
+
+    /** Codes and scale of one row under {@code dev.zq.quant}'s definition: max|x|/127, rint, clamp. */
+    static int[] quantized(double[] row, float[] scaleOut) {
+        float max = 0;
+        for (double v : row) max = Math.max(max, Math.abs((float) v));
+        float scale = max / 127f;
+        scaleOut[0] = scale;
+        int[] q = new int[row.length];
+        for (int i = 0; i < row.length; i++) q[i] = scale == 0 ? 0 : (int) Math.max(-128, Math.min(127, Math.rint((float) row[i] / scale)));
+        return q;
+    }
+
+    static int code(IntArray codes, int i) { return (byte) (codes.get(i >> 2) >> (8 * (i & 3))); }
+
+    @Test
+    void embeddingsAndResidualLayerNormWithFusedQuantization() {
+        try (Arena a = Arena.ofShared()) {
+            Random rnd = new Random(13);
+            int rows = 10, seq = 5, n = 192, vocab = 30;
+            FloatArray words = KernelsOnCpuTest.randomFloats(a, rnd, vocab * n, 1), pos = KernelsOnCpuTest.randomFloats(a, rnd, seq * n, 0.3);
+            FloatArray typeTable = KernelsOnCpuTest.randomFloats(a, rnd, 2 * n, 0.1);
+            FloatArray gamma = KernelsOnCpuTest.randomFloats(a, rnd, n, 1), beta = KernelsOnCpuTest.randomFloats(a, rnd, n, 0.2);
+            IntArray ids = IntArray.allocate(a, rows), types = IntArray.allocate(a, rows);
+            for (int r = 0; r < rows; r++) { ids.set(r, rnd.nextInt(vocab)); types.set(r, r % 2); }
+            IntArray out = IntArray.allocate(a, rows * n / 2), codes = IntArray.allocate(a, rows * n / 4);
+            FloatArray scales = FloatArray.allocate(a, rows);
+            cpu.launch(KernelCompiler.find(RowKernels.class, "embedLayerNorm"), Grid.of(Math.ceilDiv(rows, 4), 128), ids, types, words, pos,
+                    typeTable, gamma, beta, out, codes, scales, rows, seq, n, 1e-12f, 1);
+            Tensor x = Tensor.allocate(a, DType.F32, rows, n);
+            for (int r = 0; r < rows; r++)
+                for (int c = 0; c < n; c++)
+                    x.setFloat((long) r * n + c, words.get(ids.get(r) * n + c) + pos.get((r % seq) * n + c) + typeTable.get(types.get(r) * n + c));
+            checkNormAndCodes(a, x, gamma, beta, 1e-12f, out, codes, scales, rows, n);
+
+            // residual + LayerNorm on FP16 rows
+            float[] xv = new float[rows * n], rv = new float[rows * n];
+            IntArray xh = halves(a, rnd, xv, 2), rh = halves(a, rnd, rv, 2);
+            for (int i = 0; i < rows * n; i++) x.setFloat(i, xv[i] + rv[i]);
+            cpu.launch(KernelCompiler.find(RowKernels.class, "residualLayerNorm"), Grid.of(Math.ceilDiv(rows, 4), 128), xh, rh, gamma, beta,
+                    out, codes, scales, rows, n, 1e-5f, 1);
+            checkNormAndCodes(a, x, gamma, beta, 1e-5f, out, codes, scales, rows, n);
+        }
+    }
+
+    private static void checkNormAndCodes(Arena a, Tensor x, FloatArray gamma, FloatArray beta, float eps, IntArray out, IntArray codes,
+                                          FloatArray scales, int rows, int n) {
+        Tensor y = Tensor.allocate(a, DType.F32, rows, n);
+        LayerNorm.apply(x, gamma.asTensor(), beta.asTensor(), eps, y);
+        int off = 0;
+        for (int r = 0; r < rows; r++) {
+            double[] row = new double[n];
+            for (int c = 0; c < n; c++) {
+                double expect = y.getFloat((long) r * n + c);
+                row[c] = expect;
+                assertEquals(expect, half(out, r * n + c), HALF_ULP * Math.abs(expect) + 1e-5, "LayerNorm row " + r + " col " + c);
+            }
+            float[] s = new float[1];
+            int[] q = quantized(row, s);
+            assertEquals(s[0], scales.get(r), 1e-5 * s[0], "scale of row " + r);
+            for (int c = 0; c < n; c++) {
+                int d = Math.abs(q[c] - code(codes, r * n + c));
+                assertTrue(d <= 1, "code of row " + r + " col " + c + ": " + code(codes, r * n + c) + " vs " + q[c]);
+                off += d;
+            }
+        }
+        assertTrue(off <= rows * n / 200, off + " codes one step off (FP32 LayerNorm rounding at a .5 boundary)");
+    }
+
+    @Test
+    void quantizeRowsEqualsTheDefinitionExactly() {
+        try (Arena a = Arena.ofShared()) {
+            Random rnd = new Random(14);
+            int rows = 6, n = 320;
+            float[] v = new float[rows * n];
+            IntArray x = halves(a, rnd, v, 3);
+            for (int c = 0; c < n; c += 2) x.set((2 * n + c) / 2, 0);   // an all-zero row
+            for (int c = 0; c < n; c++) v[2 * n + c] = 0f;
+            IntArray codes = IntArray.allocate(a, rows * n / 4);
+            FloatArray scales = FloatArray.allocate(a, rows);
+            cpu.launch(KernelCompiler.find(RowKernels.class, "quantizeRows"), Grid.of(2, 128), x, codes, scales, rows, n);
+            for (int r = 0; r < rows; r++) {
+                double[] row = new double[n];
+                for (int c = 0; c < n; c++) row[c] = v[r * n + c];
+                float[] s = new float[1];
+                int[] q = quantized(row, s);
+                assertEquals(s[0], scales.get(r), "scale of row " + r);
+                for (int c = 0; c < n; c++) assertEquals(q[c], code(codes, r * n + c), "row " + r + " col " + c);
+            }
+            assertEquals(0f, scales.get(2));
+        }
+    }
+
+    @Test
+    void fp16AttentionMatchesTheCpuAttention() {
+        for (int d : new int[]{64, 32})
+            for (int causal = 0; causal < 2; causal++)
+                try (Arena a = Arena.ofShared()) {
+                    Random rnd = new Random(15 + d + causal);
+                    int batch = 2, seq = 128, heads = 2, hidden = heads * d;
+                    float[] v = new float[batch * seq * 3 * hidden];
+                    IntArray qkv = halves(a, rnd, v, 1);
+                    IntArray mask = IntArray.allocate(a, batch * seq);
+                    for (int i = 0; i < batch * seq; i++) mask.set(i, i % seq < (i < seq ? 100 : 128) && i % 7 != 3 ? 1 : 0);
+                    IntArray out = IntArray.allocate(a, batch * seq * hidden / 2);
+                    cpu.launch(KernelCompiler.find(AttentionKernel.class, "attention" + d), Grid.of((seq / 64) * heads * batch, 128),
+                            qkv, mask, out, seq, heads, (float) (1 / Math.sqrt(d)), causal);
+                    Tensor q = Tensor.allocate(a, DType.F32, batch, seq, hidden), k = Tensor.allocate(a, DType.F32, batch, seq, hidden);
+                    Tensor vv = Tensor.allocate(a, DType.F32, batch, seq, hidden), ref = Tensor.allocate(a, DType.F32, batch, seq, hidden);
+                    Tensor km = Tensor.allocate(a, DType.I32, batch, seq);
+                    for (int r = 0; r < batch * seq; r++) {
+                        km.setInt(r, mask.get(r));
+                        for (int c = 0; c < hidden; c++) {
+                            q.setFloat((long) r * hidden + c, v[r * 3 * hidden + c]);
+                            k.setFloat((long) r * hidden + c, v[r * 3 * hidden + hidden + c]);
+                            vv.setFloat((long) r * hidden + c, v[r * 3 * hidden + 2 * hidden + c]);
+                        }
+                    }
+                    Attention.forward(q, k, vv, km, heads, causal == 1, 0, ref);
+                    double worst = 0;
+                    for (int i = 0; i < batch * seq * hidden; i++)
+                        worst = Math.max(worst, Math.abs(ref.getFloat(i) - half(out, i)));
+                    // Exponentials enter P·V rounded to FP16 (2^-11 relative) and the output is FP16: a few 1e-3.
+                    assertTrue(worst < 4e-3, "head size " + d + (causal == 1 ? " causal" : "") + ": worst |GPU kernel − CPU attention| = " + worst);
+                }
+    }
+}
