@@ -35,7 +35,7 @@ final class QuantizeCommand implements Callable<Integer> {
     String model;
 
     @Option(names = "--config", required = true,
-            description = "Scheme: a JSON file, or a built-in id (w16a16, w8a16, w16a8, w8a8-ptq, w8a8, w4-8a16-ptq, w4-8a16, w4-8a8).")
+            description = "Scheme: a JSON file, or a built-in id (w16a16, w8a16, w16a8, w8a8-ptq, w8a8, w8a8-per-row, w4-8a16-ptq, w4-8a16, w4-8a8).")
     String config;
 
     @Option(names = "--out", required = true, description = "Output directory (replaced atomically if it exists).")

@@ -100,7 +100,7 @@ public record Scheme(String name, List<WeightRule> weights, Optional<ActivationR
     }
 
     /** Ids of the built-in schemes, in the order the paper's tables list them. */
-    public static final List<String> BUILTIN = List.of("w16a16", "w8a16", "w16a8", "w8a8-ptq", "w8a8", "w4-8a16-ptq", "w4-8a16", "w4-8a8");
+    public static final List<String> BUILTIN = List.of("w16a16", "w8a16", "w16a8", "w8a8-ptq", "w8a8", "w8a8-per-row", "w4-8a16-ptq", "w4-8a16", "w4-8a8");
 
     /** A built-in id, or a path to a JSON file. */
     public static Scheme resolve(String idOrPath) throws SchemeException {

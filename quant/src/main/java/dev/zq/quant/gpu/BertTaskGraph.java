@@ -1,0 +1,354 @@
+package dev.zq.quant.gpu;
+
+import dev.zq.kernels.AttentionKernel;
+import dev.zq.kernels.GemmTiles;
+import dev.zq.kernels.RowKernels;
+import dev.zq.model.DenseLinear;
+import dev.zq.model.Linear;
+import dev.zq.model.bert.BertConfig;
+import dev.zq.model.bert.BertEncoder;
+import dev.zq.model.bert.BertLayer;
+import dev.zq.quant.QuantizedLinear;
+import dev.zq.quant.QuantizedWeight;
+import dev.zq.quant.TokenwiseQuantizer;
+import dev.zq.runtime.Device;
+import dev.zq.runtime.ExecutionPlan;
+import dev.zq.runtime.FloatArray;
+import dev.zq.runtime.Grid;
+import dev.zq.runtime.IntArray;
+import dev.zq.runtime.KernelBuffer;
+import dev.zq.runtime.KernelCompiler;
+import dev.zq.runtime.TaskGraph;
+import dev.zq.runtime.TaskGraph.Transfer;
+import dev.zq.tensor.DType;
+import dev.zq.tensor.Tensor;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.reflect.Method;
+import java.util.List;
+
+/**
+ * A BERT encoder as one {@link TaskGraph} of the project's JIT-compiled kernels, for a fixed batch and (padded)
+ * sequence length: on a GPU it is captured once as a CUDA graph and replayed per call; on the CPU the executor runs
+ * the same kernels. Two precisions, chosen by the encoder's layers:
+ * <ul>
+ * <li><b>W16A16</b> (every projection a {@link DenseLinear}): FP16 weights and activations, FP16 tensor-core GEMMs
+ * with bias (and GeLU) in their epilogue.</li>
+ * <li><b>W8A8</b> (every projection a {@link QuantizedLinear} with INT8 per-row weights and token-wise INT8
+ * activations, ZeroQuant's): the INT8 GEMM with dequantization, bias and GeLU fused into its epilogue; LayerNorm
+ * fused with the residual add and the token-wise quantization of its output; the attention context and the MLP
+ * activation quantized by their own row kernel, because their rows span many GEMM tiles.</li>
+ * </ul>
+ * In both, attention runs in FP16 on tensor cores ({@link AttentionKernel}) and the residual stream is FP16. One
+ * layer reads top to bottom in {@link #addLayer}. The q, k and v projections become one GEMM (their weights
+ * stacked), whose output the attention kernel reads in place.
+ *
+ * <p>Shapes: hidden and intermediate sizes multiples of 64, head size 32 or 64; sequences are padded to a multiple
+ * of 64 (padding is masked and dropped from the output).
+ */
+public final class BertTaskGraph implements AutoCloseable {
+    public enum Precision { W16A16, W8A8 }
+
+    private final BertConfig config;
+    private final Precision precision;
+    private final Weights weights;
+    private final boolean ownsWeights;
+    private final int batch, seq, paddedSeq, rows;
+    private final IntArray ids, types, mask, hidden;
+    private final TaskGraph graph;
+    private final ExecutionPlan plan;
+    private final GemmTiles tiles;
+    private final Arena arena;
+    // Activations, FP16 rows viewed as ints (two halves each) or INT8 codes (four each), and row scales.
+    private final IntArray h1, qkv, context, projected, mlp, hq, h1q, contextQ, mlpQ;
+    private final FloatArray hScale, h1Scale, contextScale, mlpScale;
+    private final FloatArray noScales;
+    private final IntArray noCodes;
+
+    private BertTaskGraph(Weights weights, boolean ownsWeights, int batch, int seq, Device device) {
+        this.weights = weights;
+        this.ownsWeights = ownsWeights;
+        this.config = weights.config;
+        this.precision = weights.precision;
+        this.batch = batch;
+        this.seq = seq;
+        this.paddedSeq = Math.ceilDiv(seq, 64) * 64;
+        int h = config.hiddenSize(), inter = config.intermediateSize();
+        if (batch <= 0 || seq <= 0) throw new IllegalArgumentException("empty batch: " + batch + " x " + seq);
+        if (paddedSeq > config.maxPositions())
+            throw new IllegalArgumentException(seq + " tokens pad to " + paddedSeq + ", beyond the model's " + config.maxPositions() + " positions");
+        this.rows = batch * paddedSeq;
+        this.arena = Arena.ofShared();
+        this.tiles = new GemmTiles(device);
+        boolean int8 = precision == Precision.W8A8;
+        ids = IntArray.allocate(arena, rows);
+        types = IntArray.allocate(arena, rows);
+        mask = IntArray.allocate(arena, rows);
+        hidden = IntArray.allocate(arena, rows * h / 2);
+        h1 = IntArray.allocate(arena, rows * h / 2);
+        qkv = IntArray.allocate(arena, rows * 3 * h / 2);
+        context = IntArray.allocate(arena, rows * h / 2);
+        projected = IntArray.allocate(arena, rows * h / 2);
+        mlp = IntArray.allocate(arena, rows * inter / 2);
+        noCodes = IntArray.allocate(arena, 1);
+        noScales = FloatArray.allocate(arena, 1);
+        hq = int8 ? IntArray.allocate(arena, rows * h / 4) : noCodes;
+        h1q = int8 ? IntArray.allocate(arena, rows * h / 4) : noCodes;
+        contextQ = int8 ? IntArray.allocate(arena, rows * h / 4) : noCodes;
+        mlpQ = int8 ? IntArray.allocate(arena, rows * inter / 4) : noCodes;
+        hScale = int8 ? FloatArray.allocate(arena, rows) : noScales;
+        h1Scale = int8 ? FloatArray.allocate(arena, rows) : noScales;
+        contextScale = int8 ? FloatArray.allocate(arena, rows) : noScales;
+        mlpScale = int8 ? FloatArray.allocate(arena, rows) : noScales;
+
+        graph = new TaskGraph("bert-" + precision.name().toLowerCase() + "-" + batch + "x" + paddedSeq)
+                .transferToDevice(Transfer.EVERY_EXECUTION, ids, types, mask);
+        graph.transferToDevice(Transfer.FIRST_EXECUTION, weights.buffers().toArray(KernelBuffer[]::new));
+        graph.task(kernel(RowKernels.class, "embedLayerNorm"), rowGrid(), ids, types, weights.words, weights.positions, weights.typeTable,
+                weights.embeddingGamma, weights.embeddingBeta, hidden, hq, hScale, rows, paddedSeq, h, config.layerNormEps(), int8 ? 1 : 0);
+        for (LayerWeights layer : weights.layers) addLayer(layer);
+        graph.transferToHost(Transfer.EVERY_EXECUTION, hidden);
+        plan = device.plan(graph);
+    }
+
+    /**
+     * The graph for {@code encoder} at {@code batch} sequences of {@code seq} tokens on {@code device}; weights go to
+     * the device on the first call. The encoder's weights must outlive the graph.
+     */
+    public static BertTaskGraph build(BertEncoder encoder, int batch, int seq, Device device) {
+        return new BertTaskGraph(Weights.of(encoder), true, batch, seq, device);
+    }
+
+    /** A graph over weights prepared once ({@link Weights#of}) and shared with other graphs; closing it leaves them. */
+    public static BertTaskGraph build(Weights weights, int batch, int seq, Device device) {
+        return new BertTaskGraph(weights, false, batch, seq, device);
+    }
+
+    /** One BERT layer: attention with its residual and LayerNorm, then the MLP with its residual and LayerNorm. */
+    private void addLayer(LayerWeights l) {
+        int h = config.hiddenSize(), inter = config.intermediateSize(), hd = config.headDim();
+        boolean int8 = precision == Precision.W8A8;
+        float eps = config.layerNormEps();
+        // Self-attention: one GEMM for q, k and v, attention in FP16, the output projection.
+        gemm(l.qkv(), hidden, hq, hScale, qkv, 3 * h, h, false);
+        graph.task(kernel(AttentionKernel.class, hd == 64 ? "attention64" : "attention32"),
+                Grid.of((paddedSeq / 64) * config.numHeads() * batch, 128), qkv, mask, context, paddedSeq, config.numHeads(),
+                (float) (1 / Math.sqrt(hd)), 0);
+        if (int8) graph.task(kernel(RowKernels.class, "quantizeRows"), rowGrid(), context, contextQ, contextScale, rows, h);
+        gemm(l.out(), context, contextQ, contextScale, projected, h, h, false);
+        graph.task(kernel(RowKernels.class, "residualLayerNorm"), rowGrid(), projected, hidden, l.norm1Gamma(), l.norm1Beta(),
+                h1, h1q, h1Scale, rows, h, eps, int8 ? 1 : 0);
+        // MLP: up-projection with bias and GeLU in the epilogue, down-projection, residual and LayerNorm.
+        gemm(l.up(), h1, h1q, h1Scale, mlp, inter, h, true);
+        if (int8) graph.task(kernel(RowKernels.class, "quantizeRows"), rowGrid(), mlp, mlpQ, mlpScale, rows, inter);
+        gemm(l.down(), mlp, mlpQ, mlpScale, projected, h, inter, false);
+        graph.task(kernel(RowKernels.class, "residualLayerNorm"), rowGrid(), projected, h1, l.norm2Gamma(), l.norm2Beta(),
+                hidden, hq, hScale, rows, h, eps, int8 ? 1 : 0);
+    }
+
+    /** Weights of one projection as the kernels read them: FP16 rows, or INT8 codes with row scales; bias in FP32. */
+    private record Projection(IntArray weight, FloatArray scales, FloatArray bias) {}
+
+    private record LayerWeights(Projection qkv, Projection out, FloatArray norm1Gamma, FloatArray norm1Beta, Projection up,
+                                Projection down, FloatArray norm2Gamma, FloatArray norm2Beta) {}
+
+    /**
+     * An encoder's weights laid out for the kernels once (q, k and v stacked into one matrix; FP16 rows for W16A16,
+     * INT8 codes with row scales for W8A8; embeddings and LayerNorm parameters as they are), so that graphs of several
+     * shapes can share them. The encoder must outlive them.
+     */
+    public static final class Weights implements AutoCloseable {
+        final BertConfig config;
+        final Precision precision;
+        final Arena arena = Arena.ofShared();
+        final FloatArray words, positions, typeTable, embeddingGamma, embeddingBeta;
+        final List<LayerWeights> layers = new java.util.ArrayList<>();
+
+        private Weights(BertEncoder encoder) {
+            this.config = encoder.config();
+            this.precision = precisionOf(encoder);
+            int hd = config.headDim(), h = config.hiddenSize(), inter = config.intermediateSize();
+            if (hd != 32 && hd != 64) throw new IllegalArgumentException("the GPU encoder supports head sizes 32 and 64, not " + hd);
+            if (h % 64 != 0 || inter % 64 != 0)
+                throw new IllegalArgumentException("the GPU encoder needs hidden and intermediate sizes that are multiples of 64, not " + h + " and " + inter);
+            var emb = encoder.embeddingTensors();
+            words = floats(emb.get("embeddings.word_embeddings.weight"));
+            positions = floats(emb.get("embeddings.position_embeddings.weight"));
+            typeTable = floats(emb.get("embeddings.token_type_embeddings.weight"));
+            embeddingGamma = floats(emb.get("embeddings.LayerNorm.weight"));
+            embeddingBeta = floats(emb.get("embeddings.LayerNorm.bias"));
+            for (BertLayer l : encoder.layers())
+                layers.add(new LayerWeights(stack(l.query(), l.key(), l.value()), stack(l.attentionOutput()), floats(l.attentionNorm().gamma()),
+                        floats(l.attentionNorm().beta()), stack(l.intermediate()), stack(l.output()), floats(l.outputNorm().gamma()),
+                        floats(l.outputNorm().beta())));
+        }
+
+        public static Weights of(BertEncoder encoder) { return new Weights(encoder); }
+
+        public Precision precision() { return precision; }
+
+        List<KernelBuffer> buffers() {
+            List<KernelBuffer> all = new java.util.ArrayList<>(List.of(words, positions, typeTable, embeddingGamma, embeddingBeta));
+            for (LayerWeights l : layers) {
+                for (Projection p : List.of(l.qkv(), l.out(), l.up(), l.down())) {
+                    all.add(p.weight());
+                    all.add(p.bias());
+                    if (p.scales() != null) all.add(p.scales());
+                }
+                all.addAll(List.of(l.norm1Gamma(), l.norm1Beta(), l.norm2Gamma(), l.norm2Beta()));
+            }
+            return all;
+        }
+
+        /** The projections' weights stacked by output rows (q, k, v become one matrix), as the device holds them. */
+        private Projection stack(Linear... parts) {
+            int k = parts[0].inFeatures(), n = 0;
+            for (Linear p : parts) {
+                if (p.inFeatures() != k) throw new IllegalArgumentException("stacked projections must share their input size");
+                n += p.outFeatures();
+            }
+            FloatArray bias = FloatArray.allocate(arena, n);
+            IntArray weight;
+            FloatArray scales = null;
+            int row = 0;
+            if (precision == Precision.W16A16) {
+                weight = IntArray.allocate(arena, n * k / 2);
+                for (Linear p : parts) {
+                    DenseLinear d = (DenseLinear) p;
+                    Tensor w = d.weight();
+                    for (int r = 0; r < p.outFeatures(); r++) {
+                        for (int c = 0; c < k; c += 2)
+                            weight.set(((row + r) * k + c) / 2, (Float.floatToFloat16(w.getFloat((long) r * k + c)) & 0xFFFF)
+                                    | (Float.floatToFloat16(w.getFloat((long) r * k + c + 1)) << 16));
+                        bias.set(row + r, d.bias() == null ? 0f : d.bias().getFloat(r));
+                    }
+                    row += p.outFeatures();
+                }
+            } else {
+                weight = IntArray.allocate(arena, n * k / 4);
+                scales = FloatArray.allocate(arena, n);
+                for (Linear p : parts) {
+                    QuantizedLinear q = (QuantizedLinear) p;
+                    QuantizedWeight w = q.weight();
+                    MemorySegment.copy(w.codes().segment(), 0, weight.segment(), (long) row * k, (long) p.outFeatures() * k);
+                    for (int r = 0; r < p.outFeatures(); r++) {
+                        scales.set(row + r, w.scale(r, 0));
+                        bias.set(row + r, q.bias() == null ? 0f : q.bias().getFloat(r));
+                    }
+                    row += p.outFeatures();
+                }
+            }
+            return new Projection(weight, scales, bias);
+        }
+
+        /** An FP32 model tensor as a kernel buffer. */
+        private static FloatArray floats(Tensor t) {
+            if (t.dtype() != DType.F32) throw new IllegalArgumentException("expected an F32 tensor, got " + t);
+            return FloatArray.view(t);
+        }
+
+        @Override
+        public void close() { arena.close(); }
+    }
+
+    /** {@code y = x·Wᵀ + b} (GeLU'd when asked) from FP16 rows {@code x}, or from their codes {@code xq} and scales. */
+    private void gemm(Projection w, IntArray x, IntArray xq, FloatArray xScale, IntArray y, int n, int k, boolean gelu) {
+        if (precision == Precision.W8A8) {
+            GemmTiles.Choice c = tiles.choose(GemmTiles.Precision.INT8, rows, n, k);
+            graph.task(c.kernel(), c.grid(), xq, w.weight(), xScale, w.scales(), w.bias(), y, rows, n, k, gelu ? 1 : 0);
+        } else {
+            GemmTiles.Choice c = tiles.choose(GemmTiles.Precision.FP16, rows, n, k);
+            graph.task(c.kernel(), c.grid(), x, w.weight(), w.bias(), y, rows, n, k, gelu ? 1 : 0);
+        }
+    }
+
+    private Grid rowGrid() { return Grid.of(Math.ceilDiv(rows, 4), 128); }
+
+    private static Method kernel(Class<?> owner, String name) { return KernelCompiler.find(owner, name); }
+
+    /** W16A16 when every projection is FP32, W8A8 when every one is INT8 per-row with token-wise INT8 activations. */
+    static Precision precisionOf(BertEncoder encoder) {
+        boolean dense = true, int8 = true;
+        for (int i = 0; i < encoder.layers().size(); i++) {
+            BertLayer l = encoder.layers().get(i);
+            List<Linear> all = List.of(l.query(), l.key(), l.value(), l.attentionOutput(), l.intermediate(), l.output());
+            for (int j = 0; j < all.size(); j++) {
+                Linear lin = all.get(j);
+                dense &= lin instanceof DenseLinear;
+                boolean ok = lin instanceof QuantizedLinear q && q.weight().bits() == 8 && q.weight().groupsPerRow() == 1
+                        && q.activations() instanceof TokenwiseQuantizer;
+                if (!(lin instanceof DenseLinear) && !ok)
+                    throw new IllegalArgumentException(BertEncoder.linearNames(i).get(j) + ": the GPU encoder runs FP32 layers as W16A16 and"
+                            + " W8A8 layers with INT8 per-row weights (granularity per_row) and token-wise INT8 activations; this one is "
+                            + describe(lin));
+                int8 &= ok;
+            }
+        }
+        if (dense) return Precision.W16A16;
+        if (int8) return Precision.W8A8;
+        throw new IllegalArgumentException("the GPU encoder needs every projection FP32 (W16A16) or every one W8A8 per-row; this model mixes them");
+    }
+
+    private static String describe(Linear lin) {
+        if (lin instanceof QuantizedLinear q)
+            return "INT" + q.weight().bits() + " with " + q.weight().groupsPerRow() + " group(s) per row and "
+                    + (q.activations() == null ? "FP activations" : q.activations().getClass().getSimpleName());
+        return lin.getClass().getSimpleName();
+    }
+
+    public Precision precision() { return precision; }
+    public ExecutionPlan plan() { return plan; }
+    /** Padded sequence length the graph runs at. */
+    public int paddedSeq() { return paddedSeq; }
+
+    /**
+     * Last hidden states {@code [batch, seq, hidden]} (F32, from the FP16 result) for row-major {@code [batch, seq]}
+     * inputs, as {@link BertEncoder#forward} takes them.
+     */
+    public Tensor forward(Arena out, int[] inputIds, int[] typeIds, int[] attentionMask) throws Exception {
+        int n = batch * seq;
+        if (inputIds.length != n || typeIds.length != n || attentionMask.length != n)
+            throw new IllegalArgumentException("inputs must hold batch*seq = " + n + " values (ids " + inputIds.length + ", type ids "
+                    + typeIds.length + ", mask " + attentionMask.length + ")");
+        for (int b = 0; b < batch; b++)
+            for (int s = 0; s < paddedSeq; s++) {
+                int r = b * paddedSeq + s, i = b * seq + s;
+                boolean real = s < seq;
+                int id = real ? inputIds[i] : 0, type = real ? typeIds[i] : 0;
+                if (id < 0 || id >= config.vocabSize()) throw new IllegalArgumentException("token id " + id + " at " + i + " outside vocabulary of " + config.vocabSize());
+                if (type < 0 || type >= config.typeVocabSize()) throw new IllegalArgumentException("token type id " + type + " at " + i + " outside [0, " + config.typeVocabSize() + ")");
+                ids.set(r, id);
+                types.set(r, type);
+                mask.set(r, real ? attentionMask[i] : 0);
+            }
+        plan.execute();
+        int h = config.hiddenSize();
+        Tensor y = Tensor.allocate(out, DType.F32, batch, seq, h);
+        MemorySegment src = hidden.segment();
+        for (int b = 0; b < batch; b++)
+            for (int s = 0; s < seq; s++)
+                for (int c = 0; c < h; c++)
+                    y.setFloat(((long) b * seq + s) * h + c,
+                            Float.float16ToFloat(src.getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, ((long) b * paddedSeq + s) * h + c)));
+        return y;
+    }
+
+    /** Every buffer the graph owns (for its memory footprint). */
+    public long deviceBytes() {
+        long n = 0;
+        for (KernelBuffer b : graph.buffers()) n += b.segment().byteSize();
+        return n;
+    }
+
+    @Override
+    public void close() throws Exception {
+        try {
+            plan.close();
+        } finally {
+            arena.close();
+            if (ownsWeights) weights.close();
+        }
+    }
+}

@@ -1,0 +1,243 @@
+package dev.zq.quant.gpu;
+
+import dev.zq.model.BundledModels;
+import dev.zq.model.DenseLinear;
+import dev.zq.model.Linear;
+import dev.zq.model.bert.BertConfig;
+import dev.zq.model.bert.BertEncoder;
+import dev.zq.model.bert.BertLayer;
+import dev.zq.model.bert.Norm;
+import dev.zq.model.bert.SentenceEmbedder;
+import dev.zq.model.tokenizer.Encoding;
+import dev.zq.quant.BertQuantizer;
+import dev.zq.quant.Scheme;
+import dev.zq.runtime.Device;
+import dev.zq.tensor.DType;
+import dev.zq.tensor.Tensor;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.lang.foreign.Arena;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * The encoder task graph against the CPU encoder of the same model: W16A16 against the FP32 model, W8A8 against
+ * the same model quantized with per-row INT8 weights and token-wise INT8 activations (relative Frobenius error over
+ * the real tokens; the graph keeps activations in FP16): within 1% on small random models, and on deeper ones and the
+ * real MiniLM as accurate as the CPU path (see {@link #realMiniLmIsAsAccurateAsTheCpuPath} for why not within 1% of it
+ * there). Runs on the best device: the CPU executor in CI, CUDA on a GPU machine.
+ */
+class BertTaskGraphTest {
+    static Device device;
+    static String where;
+
+    @BeforeAll
+    static void open() {
+        List<String> why = new ArrayList<>();
+        device = Device.best(why::add);
+        where = device.name() + (why.isEmpty() ? "" : " (" + why.getFirst() + ")");
+    }
+
+    @AfterAll
+    static void close() throws Exception { device.close(); }
+
+    static Tensor random(Arena a, Random rnd, double scale, int... dims) {
+        Tensor t = Tensor.allocate(a, DType.F32, dims);
+        for (long i = 0; i < t.numel(); i++) t.setFloat(i, (float) (rnd.nextGaussian() * scale));
+        return t;
+    }
+
+    /** A randomly initialised BERT (weights N(0, 0.05), LayerNorm gains around 1). */
+    static BertEncoder randomBert(Arena a, Random rnd, int hidden, int heads, int inter, int layers) {
+        BertConfig c = new BertConfig(60, hidden, layers, heads, inter, 128, 2, 1e-12f);
+        List<BertLayer> ls = new ArrayList<>();
+        for (int i = 0; i < layers; i++) {
+            Linear q = linear(a, rnd, hidden, hidden), k = linear(a, rnd, hidden, hidden), v = linear(a, rnd, hidden, hidden);
+            ls.add(new BertLayer(q, k, v, linear(a, rnd, hidden, hidden), norm(a, rnd, hidden), linear(a, rnd, inter, hidden),
+                    linear(a, rnd, hidden, inter), norm(a, rnd, hidden)));
+        }
+        return new BertEncoder(c, random(a, rnd, 1, 60, hidden), random(a, rnd, 0.3, 128, hidden), random(a, rnd, 0.1, 2, hidden),
+                norm(a, rnd, hidden), ls);
+    }
+
+    static DenseLinear linear(Arena a, Random rnd, int out, int in) {
+        return new DenseLinear(random(a, rnd, 0.05, out, in), random(a, rnd, 0.05, out));
+    }
+
+    static Norm norm(Arena a, Random rnd, int n) {
+        Tensor g = random(a, rnd, 0.1, n);
+        for (int i = 0; i < n; i++) g.setFloat(i, 1 + g.getFloat(i));
+        return new Norm(g, random(a, rnd, 0.1, n));
+    }
+
+    /** Relative Frobenius error of {@code got} against {@code ref} over the tokens whose mask is 1. */
+    static double relativeError(Tensor ref, Tensor got, int[] mask, int hidden) {
+        double num = 0, den = 0;
+        for (int r = 0; r < mask.length; r++) {
+            if (mask[r] == 0) continue;
+            for (int c = 0; c < hidden; c++) {
+                double d = ref.getFloat((long) r * hidden + c) - got.getFloat((long) r * hidden + c);
+                num += d * d;
+                den += (double) ref.getFloat((long) r * hidden + c) * ref.getFloat((long) r * hidden + c);
+            }
+        }
+        return Math.sqrt(num / den);
+    }
+
+    @Test
+    void w16a16AndW8A8GraphsEqualTheCpuEncoder() throws Exception {
+        for (int heads : new int[]{2, 4})   // head sizes 64 and 32
+            try (Arena a = Arena.ofShared()) {
+                Random rnd = new Random(21 + heads);
+                BertEncoder fp = randomBert(a, rnd, 128, heads, 256, 2);
+                int batch = 2, seq = 50;
+                int[] ids = new int[batch * seq], types = new int[batch * seq], mask = new int[batch * seq];
+                for (int i = 0; i < ids.length; i++) {
+                    ids[i] = rnd.nextInt(60);
+                    types[i] = i % seq < 20 ? 0 : 1;
+                    mask[i] = i < seq || i % seq < 37 ? 1 : 0;   // the second sequence is padded after 37 tokens
+                }
+                Tensor ref = fp.forward(a, batch, seq, ids, types, mask);
+                try (BertTaskGraph g = BertTaskGraph.build(fp, batch, seq, device)) {
+                    assertEquals(BertTaskGraph.Precision.W16A16, g.precision());
+                    double err = relativeError(ref, g.forward(a, ids, types, mask), mask, 128);
+                    System.out.printf("W16A16 graph on %s, head size %d: relative error %.2e%n", where, 128 / heads, err);
+                    assertTrue(err < 1e-2, "W16A16 graph vs FP32 encoder: " + err);
+                }
+                BertEncoder q = BertQuantizer.quantize(fp, Scheme.builtin("w8a8-per-row"), null, a);
+                Tensor qref = q.forward(a, batch, seq, ids, types, mask);
+                try (BertTaskGraph g = BertTaskGraph.build(q, batch, seq, device)) {
+                    assertEquals(BertTaskGraph.Precision.W8A8, g.precision());
+                    Tensor got = g.forward(a, ids, types, mask);
+                    double err = relativeError(qref, got, mask, 128), vsFp = relativeError(ref, got, mask, 128);
+                    System.out.printf("W8A8 graph on %s, head size %d: relative error %.2e to the CPU W8A8 encoder, %.2e to FP32%n",
+                            where, 128 / heads, err, vsFp);
+                    assertTrue(err < 1e-2, "W8A8 graph vs CPU W8A8 encoder: " + err);
+                    // Replays give the same bits (the graph is deterministic).
+                    Tensor again = g.forward(a, ids, types, mask);
+                    for (long i = 0; i < got.numel(); i++) assertEquals(got.getFloat(i), again.getFloat(i), "replay, element " + i);
+                }
+            }
+    }
+
+    /**
+     * The real all-MiniLM-L6-v2 (6 × 384, 12 heads of 32) against the CPU path of the same model. W16A16: hidden states
+     * within 1% of FP32 and the same sentence embeddings. W8A8: the model's activation outliers make token-wise INT8
+     * codes flip under differences of 1e-3 (the graph's FP16 activations), so two W8A8 implementations differ by about
+     * as much as either differs from FP32 (measured: 6.8% and 7.2% to FP32, 6.7% to each other); what must hold is
+     * that the graph's W8A8 is as accurate as the CPU's (its error to FP32 within 10% of the CPU W8A8's) and that the
+     * sentence embeddings agree.
+     */
+    @Test
+    void realMiniLmIsAsAccurateAsTheCpuPath() throws Exception {
+        List<String> sentences = List.of("The cat sits on the mat, and the dog sleeps by the fire.",
+                "Quantization maps floating-point weights to small integers with one scale per row.");
+        try (SentenceEmbedder se = SentenceEmbedder.open(BundledModels.miniLm(), 64); Arena a = Arena.ofShared()) {
+            List<Encoding> batch = se.tokenizer().encodeBatch(sentences, 64, true);
+            int b = batch.size(), seq = batch.getFirst().ids().length;
+            int[] ids = new int[b * seq], types = new int[b * seq], mask = new int[b * seq];
+            for (int i = 0; i < b; i++) {
+                System.arraycopy(batch.get(i).ids(), 0, ids, i * seq, seq);
+                System.arraycopy(batch.get(i).typeIds(), 0, types, i * seq, seq);
+                System.arraycopy(batch.get(i).attentionMask(), 0, mask, i * seq, seq);
+            }
+            BertEncoder fp = se.model().encoder();
+            Tensor fpHidden = fp.forward(a, b, seq, ids, types, mask);
+            for (BertEncoder enc : List.of(fp, BertQuantizer.quantize(fp, Scheme.builtin("w8a8-per-row"), null, a))) {
+                Tensor cpuHidden = enc.forward(a, b, seq, ids, types, mask);
+                float[][] cpu = SentenceEmbedder.embed(enc, batch);
+                try (BertTaskGraph g = BertTaskGraph.build(enc, b, seq, device)) {
+                    Tensor hidden = g.forward(a, ids, types, mask);
+                    float[][] onDevice = SentenceEmbedder.normalize(SentenceEmbedder.meanPool(hidden, mask));
+                    double cos = worstCosine(cpu, onDevice);
+                    double toCpu = relativeError(cpuHidden, hidden, mask, 384), cpuToFp = relativeError(fpHidden, cpuHidden, mask, 384),
+                            graphToFp = relativeError(fpHidden, hidden, mask, 384);
+                    System.out.printf("MiniLM %s graph on %s: hidden states %.2e from the CPU path; to FP32: CPU %.2e, graph %.2e; "
+                            + "worst embedding cosine to the CPU path %.6f%n", g.precision(), where, toCpu, cpuToFp, graphToFp, cos);
+                    if (g.precision() == BertTaskGraph.Precision.W16A16) {
+                        assertTrue(toCpu < 1e-2, "W16A16 graph vs CPU MiniLM: " + toCpu);
+                        assertTrue(cos > 0.9999, "W16A16 embedding cosine " + cos);
+                    } else {
+                        assertTrue(graphToFp < 1.1 * cpuToFp, "W8A8 graph's error to FP32 " + graphToFp + " vs the CPU W8A8's " + cpuToFp);
+                        assertTrue(cos > 0.995, "W8A8 embedding cosine " + cos);
+                    }
+                }
+            }
+        }
+    }
+
+    static double worstCosine(float[][] x, float[][] y) {
+        double worst = 1;
+        for (int i = 0; i < x.length; i++) {
+            double dot = 0;
+            for (int d = 0; d < x[i].length; d++) dot += (double) x[i][d] * y[i][d];
+            worst = Math.min(worst, dot);
+        }
+        return worst;
+    }
+
+    /**
+     * Real shapes with random weights, on a GPU only (the CPU executor would take minutes): MiniLM's 6 × 384 with 12
+     * heads of 32, and BERT-base's layer (768, 12 heads of 64, 3072) at two layers, 4 sequences of 128 tokens. The same
+     * criteria as {@link #realMiniLmIsAsAccurateAsTheCpuPath}.
+     */
+    @Test
+    void realShapesOnTheGpuAreAsAccurateAsTheCpuEncoder() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(device instanceof dev.zq.runtime.cuda.CudaDevice, "no CUDA device: " + where);
+        int[][] shapes = {{384, 12, 1536, 6}, {768, 12, 3072, 2}};
+        for (int[] sh : shapes)
+            try (Arena a = Arena.ofShared()) {
+                Random rnd = new Random(sh[0]);
+                BertEncoder fp = randomBert(a, rnd, sh[0], sh[1], sh[2], sh[3]);
+                int batch = 4, seq = 128;
+                int[] ids = new int[batch * seq], types = new int[batch * seq], mask = new int[batch * seq];
+                for (int i = 0; i < ids.length; i++) {
+                    ids[i] = rnd.nextInt(60);
+                    mask[i] = i % seq < 128 - 17 * (i / seq) ? 1 : 0;
+                }
+                Tensor fpHidden = fp.forward(a, batch, seq, ids, types, mask);
+                BertEncoder q = BertQuantizer.quantize(fp, Scheme.builtin("w8a8-per-row"), null, a);
+                for (BertEncoder enc : List.of(fp, q)) {
+                    Tensor ref = enc.forward(a, batch, seq, ids, types, mask);
+                    try (BertTaskGraph g = BertTaskGraph.build(enc, batch, seq, device)) {
+                        Tensor hidden = g.forward(a, ids, types, mask);
+                        double toCpu = relativeError(ref, hidden, mask, sh[0]), cpuToFp = relativeError(fpHidden, ref, mask, sh[0]),
+                                graphToFp = relativeError(fpHidden, hidden, mask, sh[0]);
+                        System.out.printf("%s graph on %s, %d layers × %d (heads of %d): %.2e from the CPU encoder; to FP32: CPU %.2e, graph %.2e%n",
+                                g.precision(), where, sh[3], sh[0], sh[0] / sh[1], toCpu, cpuToFp, graphToFp);
+                        if (g.precision() == BertTaskGraph.Precision.W16A16) assertTrue(toCpu < 1e-2, "W16A16 graph vs CPU encoder: " + toCpu);
+                        else assertTrue(graphToFp < 1.1 * cpuToFp, "W8A8 graph's error to FP32 " + graphToFp + " vs the CPU W8A8's " + cpuToFp);
+                    }
+                }
+            }
+    }
+
+    @Test
+    void unsupportedModelsAreRefusedWithTheReason() throws Exception {
+        try (Arena a = Arena.ofShared()) {
+            Random rnd = new Random(3);
+            BertEncoder fp = randomBert(a, rnd, 96, 2, 192, 1);   // head size 48
+            var e = assertThrows(IllegalArgumentException.class, () -> BertTaskGraph.build(fp, 1, 8, device));
+            assertTrue(e.getMessage().contains("head sizes 32 and 64"), e.getMessage());
+            BertEncoder grouped = BertQuantizer.quantize(randomBert(a, rnd, 128, 2, 256, 1), Scheme.builtin("w8a8"), null, a);
+            e = assertThrows(IllegalArgumentException.class, () -> BertTaskGraph.build(grouped, 1, 8, device));
+            assertTrue(e.getMessage().contains("per_row"), e.getMessage());
+            BertEncoder ok = randomBert(a, rnd, 128, 2, 256, 1);
+            e = assertThrows(IllegalArgumentException.class, () -> BertTaskGraph.build(ok, 1, 200, device));
+            assertTrue(e.getMessage().contains("positions"), e.getMessage());
+            try (BertTaskGraph g = BertTaskGraph.build(ok, 1, 8, device)) {
+                e = assertThrows(IllegalArgumentException.class, () -> g.forward(a, new int[8], new int[8], new int[7]));
+                assertTrue(e.getMessage().contains("batch*seq"), e.getMessage());
+                int[] bad = new int[8];
+                bad[3] = 60;
+                e = assertThrows(IllegalArgumentException.class, () -> g.forward(a, bad, new int[8], new int[8]));
+                assertTrue(e.getMessage().contains("outside vocabulary"), e.getMessage());
+            }
+        }
+    }
+}
