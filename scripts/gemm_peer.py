@@ -3,7 +3,7 @@
 # [N, K] row-major and passed transposed, as a Linear layer holds it and as zq's kernel reads it (cuBLASLt's
 # fast INT8 path wants this "TN" layout).
 import sys, torch
-shapes = sys.argv[1:] or ["512x768x768", "2048x3072x768", "2048x768x3072", "4096x4096x4096", "8192x8192x8192"]
+shapes = sys.argv[1:] or ["128x768x768", "512x768x768", "2048x3072x768", "2048x768x3072", "16384x3072x768", "16384x768x3072", "4096x4096x4096", "8192x8192x8192"]
 print("torch", torch.__version__, "device:", torch.cuda.get_device_name(0))
 def timed(fn):
     s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine, in the repository root, after scripts/gpu-pack.sh filled .gpu/ here:
-# the kernel test suite (GPU output == CPU output for every kernel) and the runtime benchmark.
+# the kernel test suite (GPU output == CPU output for every kernel), the encoder task graph on CUDA against the CPU
+# encoder, and the runtime benchmark.
 # Results go to $OUT (or ./gpu-out) as kernel-tests.txt and runtime-bench.md.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -13,6 +14,7 @@ cp=$(ls .gpu/lib/*.jar | tr '\n' ':')
 $java $opts -jar .gpu/tools/junit-platform-console-standalone-*.jar execute --class-path "$cp" \
   --select-class dev.zq.kernels.KernelsOnCudaTest --select-class dev.zq.kernels.KernelsOnCpuTest \
   --select-class dev.zq.kernels.TaskGraphTest --select-class dev.zq.kernels.RejectedKernelsTest \
+  --select-class dev.zq.quant.gpu.BertTaskGraphTest \
   --details=tree --disable-banner 2>&1 | tee "$out/kernel-tests.txt"
 tests=${PIPESTATUS[0]}
 $java $opts -cp "$cp" dev.zq.bench.RuntimeBench 2>&1 | tee "$out/runtime-bench.md"

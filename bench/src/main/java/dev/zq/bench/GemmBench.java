@@ -1,5 +1,7 @@
 package dev.zq.bench;
 
+import dev.zq.kernels.Fp16GemmKernel;
+import dev.zq.kernels.GemmTiles;
 import dev.zq.kernels.Int8GemmKernel;
 import dev.zq.runtime.Grid;
 import dev.zq.runtime.KernelCompiler;
@@ -11,48 +13,59 @@ import java.lang.foreign.MemorySegment;
 import java.lang.reflect.Method;
 
 /**
- * Times the JIT-compiled W8A8 GEMMs with fused dequantization ({@link Int8GemmKernel}: the 64×64 tile and the
- * 128×128 tile with async copies) on the GPU: median of 20 event-timed launches after 3 warm-ups per shape and kernel, reported as TOP/s (2·M·N·K integer operations).
- * {@code scripts/gpu-gemm-bench.sh} runs it beside PyTorch's {@code torch._int_mm} and FP16 {@code a@b}.
- * Shapes are given as arguments {@code MxNxK} (defaults: the table's shapes).
+ * Times the JIT-compiled GEMMs on the GPU: the W8A8 GEMM with its fused epilogue ({@link Int8GemmKernel}: dequantize,
+ * bias, FP16 out) and the FP16 GEMM ({@link Fp16GemmKernel}: bias, FP16 out), each tile that fits the shape (64×64 and
+ * 128×128), and which one {@link GemmTiles} picks; median of 20 event-timed launches after 3 warm-ups, as TOP/s
+ * (2·M·N·K operations). {@code scripts/gpu-gemm-bench.sh} runs it beside PyTorch's {@code torch._int_mm} and FP16
+ * {@code a@b}. Shapes are arguments {@code MxNxK} (defaults: the table's shapes).
  */
 public final class GemmBench {
     public static void main(String[] args) throws Exception {
-        String[] shapes = args.length > 0 ? args : new String[]{"512x768x768", "2048x3072x768", "2048x768x3072", "4096x4096x4096", "8192x8192x8192"};
+        String[] shapes = args.length > 0 ? args : new String[]{"128x768x768", "512x768x768", "2048x3072x768", "2048x768x3072",
+                "16384x3072x768", "16384x768x3072", "4096x4096x4096", "8192x8192x8192"};
         try (CudaDevice gpu = CudaDevice.open(0)) {
             CudaDriver d = gpu.driver();
-            Method gemm64 = KernelCompiler.find(Int8GemmKernel.class, "gemmDequant"),
-                    gemmAsync = KernelCompiler.find(Int8GemmKernel.class, "gemmDequantAsync");
+            GemmTiles tiles = new GemmTiles(gpu);
             System.out.println("zq device: " + gpu.name());
             MemorySegment e0 = d.eventCreate(), e1 = d.eventCreate();
+            boolean warm = false;
             for (String s : shapes) {
                 String[] p = s.split("x");
                 int m = Integer.parseInt(p[0]), n = Integer.parseInt(p[1]), k = Integer.parseInt(p[2]);
-                DeviceMemory a = gpu.allocate((long) m * k), w = gpu.allocate((long) n * k), y = gpu.allocate(4L * m * n);
+                DeviceMemory a = gpu.allocate(2L * m * k), w = gpu.allocate(2L * n * k), y = gpu.allocate(2L * m * n);
                 DeviceMemory sx = gpu.allocate(4L * m), sw = gpu.allocate(4L * n), b = gpu.allocate(4L * n);
+                // Small codes and scales: the outputs stay finite whatever the precision.
                 for (DeviceMemory dm : new DeviceMemory[]{a, w, sx, sw, b}) d.memsetD8(dm.pointer(), (byte) 1, dm.bytes());
-                if (s.equals(shapes[0])) {
-                    // The GPU leaves its idle clocks only under load: spin it up before the first timing.
-                    long until = System.nanoTime() + 1_000_000_000L;
-                    while (System.nanoTime() < until) {
-                        gpu.launch(gemm64, Grid.of((m / 64) * (n / 64), 128), a, w, sx, sw, b, y, m, n, k);
-                        d.streamSynchronize(gpu.stream());
+                for (GemmTiles.Precision prec : GemmTiles.Precision.values()) {
+                    Class<?> owner = prec == GemmTiles.Precision.INT8 ? Int8GemmKernel.class : Fp16GemmKernel.class;
+                    Object[] kargs = prec == GemmTiles.Precision.INT8 ? new Object[]{a, w, sx, sw, b, y, m, n, k, 0} : new Object[]{a, w, b, y, m, n, k, 0};
+                    if (!warm) {
+                        // The GPU leaves its idle clocks only under load: spin it up before the first timing.
+                        long until = System.nanoTime() + 1_000_000_000L;
+                        Method g = KernelCompiler.find(owner, "gemm64");
+                        while (System.nanoTime() < until) {
+                            gpu.launch(g, Grid.of((m / 64) * (n / 64), 128), kargs);
+                            d.streamSynchronize(gpu.stream());
+                        }
+                        warm = true;
                     }
-                }
-                for (int tile : new int[]{64, 128}) {
-                    if (m % tile != 0 || n % tile != 0) continue;
-                    Method gemm = tile == 64 ? gemm64 : gemmAsync;
-                    Grid grid = Grid.of((m / tile) * (n / tile), tile == 64 ? 128 : 256);
-                    double[] ms = new double[20];
-                    for (int r = -3; r < ms.length; r++) {
-                        d.eventRecord(e0, gpu.stream());
-                        gpu.launch(gemm, grid, a, w, sx, sw, b, y, m, n, k);
-                        d.eventRecord(e1, gpu.stream());
-                        d.eventSynchronize(e1);
-                        if (r >= 0) ms[r] = d.eventElapsedMillis(e0, e1);
+                    String picked = "gemm" + tiles.choose(prec, m, n, k).tile();
+                    for (int tile : new int[]{64, 128}) {
+                        if (m % tile != 0 || n % tile != 0) continue;
+                        Method gemm = KernelCompiler.find(owner, "gemm" + tile);
+                        Grid grid = Grid.of((m / tile) * (n / tile), tile == 64 ? 128 : 256);
+                        double[] ms = new double[20];
+                        for (int r = -3; r < ms.length; r++) {
+                            d.eventRecord(e0, gpu.stream());
+                            gpu.launch(gemm, grid, kargs);
+                            d.eventRecord(e1, gpu.stream());
+                            d.eventSynchronize(e1);
+                            if (r >= 0) ms[r] = d.eventElapsedMillis(e0, e1);
+                        }
+                        double med = RuntimeBench.median(ms);
+                        System.out.printf("zq-%s-%d %s %.4f ms %.1f TOP/s%s%n", prec.name().toLowerCase(), tile, s, med, 2.0 * m * n * k / (med * 1e9),
+                                picked.equals("gemm" + tile) ? " (picked)" : "");
                     }
-                    double med = RuntimeBench.median(ms);
-                    System.out.printf("zq-int8-dequant-%s %s %.4f ms %.1f TOP/s%n", tile == 64 ? "64" : "128-async", s, med, 2.0 * m * n * k / (med * 1e9));
                 }
                 for (DeviceMemory dm : new DeviceMemory[]{a, w, y, sx, sw, b}) gpu.free(dm);
             }

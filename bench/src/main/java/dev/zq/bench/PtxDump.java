@@ -4,7 +4,7 @@ import dev.zq.runtime.KernelCompiler;
 
 /**
  * Prints the PTX zq's JIT makes of one kernel, e.g. to inspect it or to feed {@code ptxas -v}:
- * {@code java -cp … dev.zq.bench.PtxDump dev.zq.kernels.Int8GemmKernel gemmDequant > k.ptx}.
+ * {@code java -cp … dev.zq.bench.PtxDump dev.zq.kernels.Int8GemmKernel gemm128 > k.ptx}.
  */
 public final class PtxDump {
     public static void main(String[] args) throws Exception {
