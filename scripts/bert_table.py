@@ -4,7 +4,7 @@ rows = collections.OrderedDict()
 for path in sys.argv[1:]:
     for line in open(path):
         p = line.split()
-        if len(p) == 6 and p[0] in ("zq", "torch"):
+        if len(p) == 6 and p[0] in ("zq", "torch") and p[1].startswith("bert-") and p[2][0] == "s" and p[3][0] == "b":
             key = (p[1], int(p[2][1:]), int(p[3][1:]))
             rows.setdefault(key, {})[p[0] + " " + p[4]] = float(p[5])
 def f(v): return "—" if v is None else f"{v:.3f}"

@@ -24,7 +24,8 @@ import java.util.SplittableRandom;
  * weights, token-wise INT8 activations), each one {@link BertTaskGraph} replayed as a CUDA graph. A figure is the median
  * of 20 replays (CUDA events around the graph launch, inputs already on the device) after 3 warm-ups. Prints one line
  * per measurement ({@code zq MODEL sSEQ bBATCH PRECISION MS}) for {@code scripts/bert_table.py}, which sets them beside
- * {@code scripts/bert_peer.py}'s PyTorch figures from the same run.
+ * {@code scripts/bert_peer.py}'s PyTorch figures from the same run, and at sequence 128, batch 1 and 128 a profile (time per
+ * kernel, {@link dev.zq.runtime.ExecutionPlan#profileMillis}).
  * Run: {@code java … dev.zq.bench.BertGpuBench [base,large] [128,256] [1,8,32,128]}.
  */
 public final class BertGpuBench {
@@ -45,7 +46,7 @@ public final class BertGpuBench {
                         try (BertTaskGraph.Weights w = BertTaskGraph.Weights.of(enc)) {
                             for (int seq : seqs)
                                 for (int batch : batches) {
-                                    double ms = time(w, gpu, batch, seq, c.vocabSize());
+                                    double ms = time(w, gpu, batch, seq, c.vocabSize(), "bert-" + model);
                                     System.out.printf("zq bert-%s s%d b%d %s %.4f%n", model, seq, batch, w.precision(), ms);
                                 }
                         }
@@ -54,7 +55,7 @@ public final class BertGpuBench {
         }
     }
 
-    static double time(BertTaskGraph.Weights w, CudaDevice gpu, int batch, int seq, int vocab) throws Exception {
+    static double time(BertTaskGraph.Weights w, CudaDevice gpu, int batch, int seq, int vocab, String model) throws Exception {
         SplittableRandom rnd = new SplittableRandom(batch * 1000L + seq);
         int[] ids = new int[batch * seq], types = new int[batch * seq], mask = new int[batch * seq];
         for (int i = 0; i < ids.length; i++) {
@@ -67,6 +68,11 @@ public final class BertGpuBench {
             for (int r = -3; r < ms.length; r++) {
                 double t = g.plan().replayMillis();
                 if (r >= 0) ms[r] = t;
+            }
+            if (seq == 128 && (batch == 1 || batch == 128)) {
+                StringBuilder b = new StringBuilder();
+                g.plan().profileMillis().forEach((kernel, t) -> b.append(String.format(" | %s %.3f", kernel, t)));
+                System.out.printf("# profile %s s%d b%d %s, kernels launched one by one, ms:%s%n", model, seq, batch, w.precision(), b);
             }
             return RuntimeBench.median(ms);
         }

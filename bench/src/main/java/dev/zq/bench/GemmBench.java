@@ -14,12 +14,26 @@ import java.lang.reflect.Method;
 
 /**
  * Times the JIT-compiled GEMMs on the GPU: the W8A8 GEMM with its fused epilogue ({@link Int8GemmKernel}: dequantize,
- * bias, FP16 out) and the FP16 GEMM ({@link Fp16GemmKernel}: bias, FP16 out), each tile that fits the shape (64×64 and
- * 128×128), and which one {@link GemmTiles} picks; median of 20 event-timed launches after 3 warm-ups, as TOP/s
- * (2·M·N·K operations). {@code scripts/gpu-gemm-bench.sh} runs it beside PyTorch's {@code torch._int_mm} and FP16
+ * bias, FP16 out) and the FP16 GEMM ({@link Fp16GemmKernel}: bias, FP16 out), each tile kernel that fits the shape
+ * ({@link GemmTiles#candidates}), and which one {@link GemmTiles} picks; median of 20 event-timed launches after 3 warm-ups, as TOP/s
+ * (2·M·N·K operations), on random operands. {@code scripts/gpu-gemm-bench.sh} runs it beside PyTorch's {@code torch._int_mm} and FP16
  * {@code a@b}. Shapes are arguments {@code MxNxK} (defaults: the table's shapes).
  */
 public final class GemmBench {
+    /** Uniformly random bytes (INT8 codes), or random FP16 values in [-1, 1) (random sign, mantissa, exponent ≤ 14). */
+    static void randomFill(CudaDevice gpu, DeviceMemory m, long bytes, boolean halves) throws Exception {
+        java.util.SplittableRandom rnd = new java.util.SplittableRandom(bytes);
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+            MemorySegment host = arena.allocate(bytes, 8);
+            for (long i = 0; i < bytes; i += 2) {
+                int v = rnd.nextInt(1 << 16);
+                if (halves) v = (v & 0x83FF) | (Math.min((v >> 10) & 0x1F, 14) << 10);
+                host.set(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED, i, (short) v);
+            }
+            gpu.copyIn(m, host);
+        }
+    }
+
     public static void main(String[] args) throws Exception {
         String[] shapes = args.length > 0 ? args : new String[]{"128x768x768", "512x768x768", "2048x3072x768", "2048x768x3072",
                 "16384x3072x768", "16384x768x3072", "4096x4096x4096", "8192x8192x8192"};
@@ -34,9 +48,13 @@ public final class GemmBench {
                 int m = Integer.parseInt(p[0]), n = Integer.parseInt(p[1]), k = Integer.parseInt(p[2]);
                 DeviceMemory a = gpu.allocate(2L * m * k), w = gpu.allocate(2L * n * k), y = gpu.allocate(2L * m * n);
                 DeviceMemory sx = gpu.allocate(4L * m), sw = gpu.allocate(4L * n), b = gpu.allocate(4L * n);
-                // Small codes and scales: the outputs stay finite whatever the precision.
-                for (DeviceMemory dm : new DeviceMemory[]{a, w, sx, sw, b}) d.memsetD8(dm.pointer(), (byte) 1, dm.bytes());
+                // Scales and bias small (0x3c3c3c3c is about 0.0115 as a float, 1.06 as a half pair).
+                for (DeviceMemory dm : new DeviceMemory[]{sx, sw, b}) d.memsetD8(dm.pointer(), (byte) 0x3c, dm.bytes());
                 for (GemmTiles.Precision prec : GemmTiles.Precision.values()) {
+                    // Random operands, as the PyTorch peer uses (tensor-core throughput depends on the data).
+                    boolean halves = prec == GemmTiles.Precision.FP16;
+                    randomFill(gpu, a, 2L * m * k, halves);
+                    randomFill(gpu, w, 2L * n * k, halves);
                     Class<?> owner = prec == GemmTiles.Precision.INT8 ? Int8GemmKernel.class : Fp16GemmKernel.class;
                     Object[] kargs = prec == GemmTiles.Precision.INT8 ? new Object[]{a, w, sx, sw, b, y, m, n, k, 0} : new Object[]{a, w, b, y, m, n, k, 0};
                     if (!warm) {
@@ -49,22 +67,19 @@ public final class GemmBench {
                         }
                         warm = true;
                     }
-                    String picked = "gemm" + tiles.choose(prec, m, n, k).tile();
-                    for (int tile : new int[]{64, 128}) {
-                        if (m % tile != 0 || n % tile != 0) continue;
-                        Method gemm = KernelCompiler.find(owner, "gemm" + tile);
-                        Grid grid = Grid.of((m / tile) * (n / tile), tile == 64 ? 128 : 256);
+                    String picked = tiles.choose(prec, m, n, k).name();
+                    for (GemmTiles.Choice c : GemmTiles.candidates(prec, m, n)) {
                         double[] ms = new double[20];
                         for (int r = -3; r < ms.length; r++) {
                             d.eventRecord(e0, gpu.stream());
-                            gpu.launch(gemm, grid, kargs);
+                            gpu.launch(c.kernel(), c.grid(), kargs);
                             d.eventRecord(e1, gpu.stream());
                             d.eventSynchronize(e1);
                             if (r >= 0) ms[r] = d.eventElapsedMillis(e0, e1);
                         }
                         double med = RuntimeBench.median(ms);
-                        System.out.printf("zq-%s-%d %s %.4f ms %.1f TOP/s%s%n", prec.name().toLowerCase(), tile, s, med, 2.0 * m * n * k / (med * 1e9),
-                                picked.equals("gemm" + tile) ? " (picked)" : "");
+                        System.out.printf("zq-%s-%s %s %.4f ms %.1f TOP/s%s%n", prec.name().toLowerCase(), c.name(), s, med, 2.0 * m * n * k / (med * 1e9),
+                                picked.equals(c.name()) ? " (picked)" : "");
                     }
                 }
                 for (DeviceMemory dm : new DeviceMemory[]{a, w, y, sx, sw, b}) gpu.free(dm);

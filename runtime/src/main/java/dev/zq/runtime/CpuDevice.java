@@ -1,5 +1,7 @@
 package dev.zq.runtime;
 
+import java.util.List;
+
 /** The CPU: kernels run as plain Java through the {@link CpuExecutor}, buffers stay where they are. */
 public final class CpuDevice implements Device {
     private final CpuExecutor executor = new CpuExecutor();
@@ -22,6 +24,18 @@ public final class CpuDevice implements Device {
                 long t0 = System.nanoTime();
                 for (TaskGraph.Task t : graph.tasks()) executor.launch(t.kernel(), t.grid(), resolve(t.args()));
                 return (System.nanoTime() - t0) / 1e6;
+            }
+
+            @Override
+            protected double[] profile() {
+                List<TaskGraph.Task> tasks = graph.tasks();
+                double[] ms = new double[tasks.size()];
+                for (int i = 0; i < ms.length; i++) {
+                    long t0 = System.nanoTime();
+                    executor.launch(tasks.get(i).kernel(), tasks.get(i).grid(), resolve(tasks.get(i).args()));
+                    ms[i] = (System.nanoTime() - t0) / 1e6;
+                }
+                return ms;
             }
 
             @Override

@@ -114,7 +114,7 @@ public final class CpuExecutor {
                 for (var e : m.code().map(c -> c.elementList()).orElse(List.of()))
                     if (e instanceof InvokeInstruction inv && inv.owner().asInternalName().equals("dev/zq/runtime/KernelContext")) {
                         String n = inv.name().stringValue();
-                        if (n.equals("barrier") || n.startsWith("allocate") || n.startsWith("shfl") || n.startsWith("mma")) return true;
+                        if (n.equals("barrier") || n.startsWith("allocate") || n.startsWith("shfl") || n.startsWith("mma") || n.startsWith("ldmatrix")) return true;
                     }
             return false;
         } catch (Exception e) {

@@ -40,6 +40,29 @@ public abstract class ExecutionPlan implements AutoCloseable {
 
     protected abstract double replay() throws Exception;
 
+    /**
+     * Where a replay's time goes: the tasks launched one at a time (not as one graph), each timed on the device (CUDA
+     * events around it; the wall clock on the CPU), summed per kernel ({@code Class.method}), largest first, in ms.
+     * Separate launches add a little idle time between kernels that the graph does not have; the sum is an upper bound
+     * of a replay. {@link #execute} must have run first.
+     */
+    public final java.util.Map<String, Double> profileMillis() throws Exception {
+        if (!executed) throw new IllegalStateException("execute() the plan once before profiling it");
+        double[] perTask = profile();
+        java.util.Map<String, Double> sums = new java.util.HashMap<>();
+        for (int i = 0; i < perTask.length; i++) {
+            java.lang.reflect.Method k = graph.tasks().get(i).kernel();
+            sums.merge(k.getDeclaringClass().getSimpleName() + "." + k.getName(), perTask[i], Double::sum);
+        }
+        java.util.Map<String, Double> sorted = new java.util.LinkedHashMap<>();
+        sums.entrySet().stream().sorted(java.util.Map.Entry.<String, Double>comparingByValue().reversed())
+                .forEach(e -> sorted.put(e.getKey(), e.getValue()));
+        return sorted;
+    }
+
+    /** The device time of each task, in task order, launched one at a time. */
+    protected abstract double[] profile() throws Exception;
+
     /** Arguments with every {@link TaskGraph.Scalar} replaced by its current value. */
     protected static Object[] resolve(Object[] args) {
         Object[] out = args.clone();

@@ -100,6 +100,25 @@ public final class KernelContext {
         for (int i = 0; i < 4; i++) shared[sharedIndex + i] = global.get(globalIndex + i);
     }
 
+    /**
+     * Four 8×8 matrices of 16-bit elements from shared memory into registers, the {@code mma} fragment loader
+     * ({@code ldmatrix.sync.aligned.m8n8.x4.shared.b16}). Each lane names one 16-byte row: lane {@code l} gives the
+     * row {@code l % 8} of matrix {@code l / 8}, as the index of its first int in {@code shared} (a multiple of 4);
+     * lane {@code l} receives {@code frag[j]} = int {@code l % 4} of row {@code l / 4} of matrix {@code j}. For INT8
+     * and FP16 operands this is exactly the A fragment of {@link #mmaS8}/{@link #mmaF16} when the matrices are rows
+     * 0–7 and 8–15 of the first and of the second 16 bytes of K, and two B fragments for two n-tiles.
+     * All 32 lanes of the warp must call it together.
+     */
+    public void ldmatrix4(int[] frag, int[] shared, int index) {
+        if ((index & 3) != 0) throw new IllegalArgumentException("ldmatrix rows start at 16-byte boundaries: int index " + index);
+        int self = localY * localSizeX + localX, warpBase = self & ~31, lane = self - warpBase;
+        block.exchange[self] = index;
+        warpBarrier();
+        int row = lane >> 2, word = lane & 3;
+        for (int j = 0; j < 4; j++) frag[j] = shared[(int) block.exchange[warpBase + 8 * j + row] + word];
+        warpBarrier();
+    }
+
     /** Closes the group of async copies started since the last commit ({@code cp.async.commit_group}). */
     public void copyAsyncCommit() {}
 

@@ -163,6 +163,196 @@ public final class Fp16GemmKernel {
         store(c33, bias, y, r + 48, c + 24, n, gelu);
     }
 
+    /**
+     * The 128×128 tile with 4 warps of 64×64: each 16-byte fragment row is fetched by {@code ldmatrix} (one instruction
+     * for a whole A fragment or two B fragments) and feeds 8 (A) or 4 (B) {@code mma}, a third less shared-memory traffic
+     * per {@code mma} than {@link #gemm128}'s 64×32 warps. Three 64-byte slices of K are in flight ({@code cp.async}),
+     * stored without padding: the 16-byte chunk c of row r sits at chunk {@code c ^ ((r >> 1) & 3)}, so that the 8 rows an
+     * {@code ldmatrix} phase reads hit 32 different banks, and three stages fit the 48 KiB of static shared memory.
+     * Launch {@code (M/128)·(N/128)} blocks of 128 threads; M and N multiples of 128, K of 32.
+     */
+    @Kernel
+    public static void gemm128w(KernelContext ctx, IntArray a, IntArray w, FloatArray bias, IntArray y,
+                                int m, int n, int k, int gelu) {
+        int[] as = ctx.allocateIntShared(6144);   // 3 stages × 128 rows × 16 words
+        int[] ws = ctx.allocateIntShared(6144);
+        int tid = ctx.localIdx(), block = ctx.groupIdx();
+        int blocksN = n >> 7;
+        int bm = (block / blocksN) << 7, bn = (block - (block / blocksN) * blocksN) << 7;
+        int warp = tid >> 5, lane = tid & 31;
+        int wm = (warp >> 1) << 6, wn = (warp & 1) << 6;   // each warp: 64×64, 4 m-tiles × 8 n-tiles
+        int kw = k >> 1, stages = kw >> 4;
+        float[] c00 = new float[4], c01 = new float[4], c02 = new float[4], c03 = new float[4], c04 = new float[4], c05 = new float[4], c06 = new float[4], c07 = new float[4];
+        float[] c10 = new float[4], c11 = new float[4], c12 = new float[4], c13 = new float[4], c14 = new float[4], c15 = new float[4], c16 = new float[4], c17 = new float[4];
+        float[] c20 = new float[4], c21 = new float[4], c22 = new float[4], c23 = new float[4], c24 = new float[4], c25 = new float[4], c26 = new float[4], c27 = new float[4];
+        float[] c30 = new float[4], c31 = new float[4], c32 = new float[4], c33 = new float[4], c34 = new float[4], c35 = new float[4], c36 = new float[4], c37 = new float[4];
+        int[] a0 = new int[4], a1 = new int[4], a2 = new int[4], a3 = new int[4];
+        int[] b0 = new int[4], b1 = new int[4], b2 = new int[4], b3 = new int[4];
+        // ldmatrix rows of this lane: A rows wm + (lane & 7) + 8·((lane >> 3) & 1), 16-byte chunk (lane >> 4) of the k32
+        // step; B rows wn + 8·((lane >> 4) & 1) + (lane & 7), chunk (lane >> 3) & 1. Both rows have (r >> 1) & 3 = swz.
+        int swz = (lane >> 1) & 3;
+        int aRow = (wm + (lane & 7) + ((lane >> 3) & 1) * 8) << 4, bRow = (wn + ((lane >> 4) & 1) * 8 + (lane & 7)) << 4;
+        int aOff0 = ((lane >> 4) ^ swz) << 2, aOff1 = ((2 + (lane >> 4)) ^ swz) << 2;
+        int bOff0 = (((lane >> 3) & 1) ^ swz) << 2, bOff1 = ((2 + ((lane >> 3) & 1)) ^ swz) << 2;
+        // Copies: chunk (tid & 3) of rows (tid >> 2) + 32i, i = 0..3, of A and of W; all four rows share (r >> 1) & 3.
+        int row = tid >> 2, dst = (row << 4) + (((tid & 3) ^ ((tid >> 3) & 3)) << 2);
+        int srcA = (bm + row) * kw + ((tid & 3) << 2), srcW = (bn + row) * kw + ((tid & 3) << 2);
+        Staging.copy128x16(ctx, as, ws, a, w, dst, srcA, srcW, kw, 0);
+        Staging.copy128x16(ctx, as, ws, a, w, 2048 + dst, srcA, srcW, kw, Math.min(16, kw - 16));
+        int buf = 0, next = 4096;   // word offsets of the stage being computed and of the one to fill
+        for (int s = 0; s < stages; s++) {
+            ctx.copyAsyncWait(1);
+            ctx.barrier();   // stage s has landed for every thread, and stage s - 1 is no longer read
+            Staging.copy128x16(ctx, as, ws, a, w, next + dst, srcA, srcW, kw, Math.min(s + 2, stages - 1) << 4);
+            // k32 step 0 of the stage
+            ctx.ldmatrix4(a0, as, buf + aRow + 0 + aOff0);
+            ctx.ldmatrix4(a1, as, buf + aRow + 256 + aOff0);
+            ctx.ldmatrix4(a2, as, buf + aRow + 512 + aOff0);
+            ctx.ldmatrix4(a3, as, buf + aRow + 768 + aOff0);
+            ctx.ldmatrix4(b0, ws, buf + bRow + 0 + bOff0);
+            ctx.ldmatrix4(b1, ws, buf + bRow + 256 + bOff0);
+            ctx.ldmatrix4(b2, ws, buf + bRow + 512 + bOff0);
+            ctx.ldmatrix4(b3, ws, buf + bRow + 768 + bOff0);
+            rowF16(ctx, c00, c01, c02, c03, c04, c05, c06, c07, a0, b0, b1, b2, b3);
+            rowF16(ctx, c10, c11, c12, c13, c14, c15, c16, c17, a1, b0, b1, b2, b3);
+            rowF16(ctx, c20, c21, c22, c23, c24, c25, c26, c27, a2, b0, b1, b2, b3);
+            rowF16(ctx, c30, c31, c32, c33, c34, c35, c36, c37, a3, b0, b1, b2, b3);
+            // k32 step 1 of the stage
+            ctx.ldmatrix4(a0, as, buf + aRow + 0 + aOff1);
+            ctx.ldmatrix4(a1, as, buf + aRow + 256 + aOff1);
+            ctx.ldmatrix4(a2, as, buf + aRow + 512 + aOff1);
+            ctx.ldmatrix4(a3, as, buf + aRow + 768 + aOff1);
+            ctx.ldmatrix4(b0, ws, buf + bRow + 0 + bOff1);
+            ctx.ldmatrix4(b1, ws, buf + bRow + 256 + bOff1);
+            ctx.ldmatrix4(b2, ws, buf + bRow + 512 + bOff1);
+            ctx.ldmatrix4(b3, ws, buf + bRow + 768 + bOff1);
+            rowF16(ctx, c00, c01, c02, c03, c04, c05, c06, c07, a0, b0, b1, b2, b3);
+            rowF16(ctx, c10, c11, c12, c13, c14, c15, c16, c17, a1, b0, b1, b2, b3);
+            rowF16(ctx, c20, c21, c22, c23, c24, c25, c26, c27, a2, b0, b1, b2, b3);
+            rowF16(ctx, c30, c31, c32, c33, c34, c35, c36, c37, a3, b0, b1, b2, b3);
+            buf = buf == 4096 ? 0 : buf + 2048;
+            next = next == 4096 ? 0 : next + 2048;
+        }
+        ctx.copyAsyncWait(0);
+        int g = lane >> 2, t = lane & 3;
+        int r = bm + wm + g, c = bn + wn + (t << 1);
+        store(c00, bias, y, r + 0, c + 0, n, gelu);
+        store(c01, bias, y, r + 0, c + 8, n, gelu);
+        store(c02, bias, y, r + 0, c + 16, n, gelu);
+        store(c03, bias, y, r + 0, c + 24, n, gelu);
+        store(c04, bias, y, r + 0, c + 32, n, gelu);
+        store(c05, bias, y, r + 0, c + 40, n, gelu);
+        store(c06, bias, y, r + 0, c + 48, n, gelu);
+        store(c07, bias, y, r + 0, c + 56, n, gelu);
+        store(c10, bias, y, r + 16, c + 0, n, gelu);
+        store(c11, bias, y, r + 16, c + 8, n, gelu);
+        store(c12, bias, y, r + 16, c + 16, n, gelu);
+        store(c13, bias, y, r + 16, c + 24, n, gelu);
+        store(c14, bias, y, r + 16, c + 32, n, gelu);
+        store(c15, bias, y, r + 16, c + 40, n, gelu);
+        store(c16, bias, y, r + 16, c + 48, n, gelu);
+        store(c17, bias, y, r + 16, c + 56, n, gelu);
+        store(c20, bias, y, r + 32, c + 0, n, gelu);
+        store(c21, bias, y, r + 32, c + 8, n, gelu);
+        store(c22, bias, y, r + 32, c + 16, n, gelu);
+        store(c23, bias, y, r + 32, c + 24, n, gelu);
+        store(c24, bias, y, r + 32, c + 32, n, gelu);
+        store(c25, bias, y, r + 32, c + 40, n, gelu);
+        store(c26, bias, y, r + 32, c + 48, n, gelu);
+        store(c27, bias, y, r + 32, c + 56, n, gelu);
+        store(c30, bias, y, r + 48, c + 0, n, gelu);
+        store(c31, bias, y, r + 48, c + 8, n, gelu);
+        store(c32, bias, y, r + 48, c + 16, n, gelu);
+        store(c33, bias, y, r + 48, c + 24, n, gelu);
+        store(c34, bias, y, r + 48, c + 32, n, gelu);
+        store(c35, bias, y, r + 48, c + 40, n, gelu);
+        store(c36, bias, y, r + 48, c + 48, n, gelu);
+        store(c37, bias, y, r + 48, c + 56, n, gelu);
+    }
+
+    /** One m-tile's 8 {@code mma} against the four B fragment pairs of the warp's 64 columns. */
+    static void rowF16(KernelContext ctx, float[] c0, float[] c1, float[] c2, float[] c3, float[] c4, float[] c5, float[] c6, float[] c7,
+                      int[] a, int[] b0, int[] b1, int[] b2, int[] b3) {
+        ctx.mmaF16(c0, a[0], a[1], a[2], a[3], b0[0], b0[1]);
+        ctx.mmaF16(c1, a[0], a[1], a[2], a[3], b0[2], b0[3]);
+        ctx.mmaF16(c2, a[0], a[1], a[2], a[3], b1[0], b1[1]);
+        ctx.mmaF16(c3, a[0], a[1], a[2], a[3], b1[2], b1[3]);
+        ctx.mmaF16(c4, a[0], a[1], a[2], a[3], b2[0], b2[1]);
+        ctx.mmaF16(c5, a[0], a[1], a[2], a[3], b2[2], b2[3]);
+        ctx.mmaF16(c6, a[0], a[1], a[2], a[3], b3[0], b3[1]);
+        ctx.mmaF16(c7, a[0], a[1], a[2], a[3], b3[2], b3[3]);
+    }
+
+    /**
+     * The 64×64 tile of {@link #gemm128w}'s design for small M (few output tiles, so latency matters more than reuse): 4
+     * warps of 32×32, {@code ldmatrix} fragments, four 64-byte slices of K in flight in swizzled, unpadded shared memory.
+     * Launch {@code (M/64)·(N/64)} blocks of 128 threads; M and N multiples of 64, K of 32.
+     */
+    @Kernel
+    public static void gemm64w(KernelContext ctx, IntArray a, IntArray w, FloatArray bias, IntArray y,
+                               int m, int n, int k, int gelu) {
+        int[] as = ctx.allocateIntShared(4096);   // 4 stages × 64 rows × 16 words
+        int[] ws = ctx.allocateIntShared(4096);
+        int tid = ctx.localIdx(), block = ctx.groupIdx();
+        int blocksN = n >> 6;
+        int bm = (block / blocksN) << 6, bn = (block - (block / blocksN) * blocksN) << 6;
+        int warp = tid >> 5, lane = tid & 31;
+        int wm = (warp >> 1) << 5, wn = (warp & 1) << 5;   // each warp: 32×32, 2 m-tiles × 4 n-tiles
+        int kw = k >> 1, stages = kw >> 4;
+        float[] c00 = new float[4], c01 = new float[4], c02 = new float[4], c03 = new float[4];
+        float[] c10 = new float[4], c11 = new float[4], c12 = new float[4], c13 = new float[4];
+        int[] a0 = new int[4], a1 = new int[4], b0 = new int[4], b1 = new int[4];
+        int swz = (lane >> 1) & 3;
+        int aRow = (wm + (lane & 7) + ((lane >> 3) & 1) * 8) << 4, bRow = (wn + ((lane >> 4) & 1) * 8 + (lane & 7)) << 4;
+        int aOff0 = ((lane >> 4) ^ swz) << 2, aOff1 = ((2 + (lane >> 4)) ^ swz) << 2;
+        int bOff0 = (((lane >> 3) & 1) ^ swz) << 2, bOff1 = ((2 + ((lane >> 3) & 1)) ^ swz) << 2;
+        // Copies: chunk (tid & 3) of rows (tid >> 2) and (tid >> 2) + 32, of A and of W.
+        int row = tid >> 2, dst = (row << 4) + (((tid & 3) ^ ((tid >> 3) & 3)) << 2);
+        int srcA = (bm + row) * kw + ((tid & 3) << 2), srcW = (bn + row) * kw + ((tid & 3) << 2);
+        Staging.copy64x16(ctx, as, ws, a, w, dst, srcA, srcW, kw, 0);
+        Staging.copy64x16(ctx, as, ws, a, w, 1024 + dst, srcA, srcW, kw, Math.min(1, stages - 1) << 4);
+        Staging.copy64x16(ctx, as, ws, a, w, 2048 + dst, srcA, srcW, kw, Math.min(2, stages - 1) << 4);
+        int buf = 0, next = 3072;
+        for (int s = 0; s < stages; s++) {
+            ctx.copyAsyncWait(2);
+            ctx.barrier();   // stage s has landed for every thread, and stage s - 1 is no longer read
+            Staging.copy64x16(ctx, as, ws, a, w, next + dst, srcA, srcW, kw, Math.min(s + 3, stages - 1) << 4);
+            ctx.ldmatrix4(a0, as, buf + aRow + aOff0);
+            ctx.ldmatrix4(a1, as, buf + aRow + 256 + aOff0);
+            ctx.ldmatrix4(b0, ws, buf + bRow + bOff0);
+            ctx.ldmatrix4(b1, ws, buf + bRow + 256 + bOff0);
+            quarterF16(ctx, c00, c01, c02, c03, a0, b0, b1);
+            quarterF16(ctx, c10, c11, c12, c13, a1, b0, b1);
+            ctx.ldmatrix4(a0, as, buf + aRow + aOff1);
+            ctx.ldmatrix4(a1, as, buf + aRow + 256 + aOff1);
+            ctx.ldmatrix4(b0, ws, buf + bRow + bOff1);
+            ctx.ldmatrix4(b1, ws, buf + bRow + 256 + bOff1);
+            quarterF16(ctx, c00, c01, c02, c03, a0, b0, b1);
+            quarterF16(ctx, c10, c11, c12, c13, a1, b0, b1);
+            buf = buf == 3072 ? 0 : buf + 1024;
+            next = next == 3072 ? 0 : next + 1024;
+        }
+        ctx.copyAsyncWait(0);
+        int g = lane >> 2, t = lane & 3;
+        int r = bm + wm + g, c = bn + wn + (t << 1);
+        store(c00, bias, y, r + 0, c + 0, n, gelu);
+        store(c01, bias, y, r + 0, c + 8, n, gelu);
+        store(c02, bias, y, r + 0, c + 16, n, gelu);
+        store(c03, bias, y, r + 0, c + 24, n, gelu);
+        store(c10, bias, y, r + 16, c + 0, n, gelu);
+        store(c11, bias, y, r + 16, c + 8, n, gelu);
+        store(c12, bias, y, r + 16, c + 16, n, gelu);
+        store(c13, bias, y, r + 16, c + 24, n, gelu);
+    }
+
+    /** One m-tile's 4 {@code mma} against the two B fragment pairs of the warp's 32 columns. */
+    static void quarterF16(KernelContext ctx, float[] c0, float[] c1, float[] c2, float[] c3, int[] a, int[] b0, int[] b1) {
+        ctx.mmaF16(c0, a[0], a[1], a[2], a[3], b0[0], b0[1]);
+        ctx.mmaF16(c1, a[0], a[1], a[2], a[3], b0[2], b0[3]);
+        ctx.mmaF16(c2, a[0], a[1], a[2], a[3], b1[0], b1[1]);
+        ctx.mmaF16(c3, a[0], a[1], a[2], a[3], b1[2], b1[3]);
+    }
+
     /** One 16×8 tile's four outputs of this lane, plus bias, optionally GeLU'd, as two half pairs. */
     static void store(float[] acc, FloatArray bias, IntArray y, int r, int c, int n, int gelu) {
         float b0 = bias.get(c), b1 = bias.get(c + 1);

@@ -26,7 +26,9 @@ public final class GemmTiles {
     public enum Precision { INT8, FP16 }
 
     /** A kernel, the grid it needs for the shape, and its tile edge. */
-    public record Choice(Method kernel, Grid grid, int tile) {}
+    public record Choice(Method kernel, Grid grid, int tile) {
+        public String name() { return kernel.getName(); }
+    }
 
     private final Device device;
     private final Map<String, Choice> chosen = new ConcurrentHashMap<>();
@@ -40,12 +42,15 @@ public final class GemmTiles {
         return chosen.computeIfAbsent(p + " " + m + "x" + n + "x" + k, key -> pick(p, m, n, k));
     }
 
-    /** The candidates that fit the shape, larger tile first. */
-    static List<Choice> candidates(Precision p, int m, int n) {
+    /** The candidates that fit the shape, larger tile first (on the CPU the first is taken). */
+    public static List<Choice> candidates(Precision p, int m, int n) {
         Class<?> owner = p == Precision.INT8 ? Int8GemmKernel.class : Fp16GemmKernel.class;
         List<Choice> out = new ArrayList<>();
-        if (m % 128 == 0 && n % 128 == 0)
+        if (m % 128 == 0 && n % 128 == 0) {
+            out.add(new Choice(KernelCompiler.find(owner, "gemm128w"), Grid.of((m / 128) * (n / 128), 128), 128));
             out.add(new Choice(KernelCompiler.find(owner, "gemm128"), Grid.of((m / 128) * (n / 128), 256), 128));
+        }
+        out.add(new Choice(KernelCompiler.find(owner, "gemm64w"), Grid.of((m / 64) * (n / 64), 128), 64));
         out.add(new Choice(KernelCompiler.find(owner, "gemm64"), Grid.of((m / 64) * (n / 64), 128), 64));
         return out;
     }

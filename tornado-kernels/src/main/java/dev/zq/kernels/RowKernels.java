@@ -1,17 +1,20 @@
 package dev.zq.kernels;
 
 import dev.zq.runtime.FloatArray;
+import dev.zq.runtime.Grid;
 import dev.zq.runtime.IntArray;
 import dev.zq.runtime.Kernel;
 import dev.zq.runtime.KernelContext;
 import dev.zq.runtime.KernelMath;
 
 /**
- * The encoder's row-wise kernels, one warp per token row (4 rows per block of 128 threads, launch
- * {@code ceil(rows/4)} blocks): embeddings + LayerNorm, residual + LayerNorm, and ZeroQuant's token-wise INT8
- * quantization, fused where the paper fuses them so that a row crosses global memory once. Rows are FP16 viewed as
- * ints (two halves each); INT8 codes are packed four per int, so a kernel writes whole words and the GEMM reads them
- * as they are. Each lane handles four consecutive elements per step: rows need a length divisible by 4.
+ * The encoder's row-wise kernels: embeddings + LayerNorm, residual + LayerNorm, and ZeroQuant's token-wise INT8
+ * quantization, fused where the paper fuses them so that a row crosses global memory once. One block per token row
+ * (launch {@link #grid}), each thread holding four consecutive elements in registers from its single read to its
+ * writes, the row's sums and maximum reduced by warp shuffles and then across warps in shared memory; every thread
+ * adds the warps' partial results in the same order, so all agree and the CPU executor gives the same bits. Rows of
+ * up to 4096 elements, a multiple of 4. Rows are FP16 viewed as ints (two halves each); INT8 codes are packed four
+ * per int, so a kernel writes whole words and the GEMM reads them as they are.
  *
  * <p>LayerNorm is PyTorch's (biased variance, two passes: the mean, then the variance of {@code x − mean}), in FP32;
  * its output is rounded to FP16 for the residual stream, while the quantized copy for the next GEMM is taken from
@@ -22,6 +25,12 @@ import dev.zq.runtime.KernelMath;
 public final class RowKernels {
     private RowKernels() {}
 
+    /** The launch for {@code rows} rows of {@code n} elements: one block per row, a thread per four elements (whole warps). */
+    public static Grid grid(int rows, int n) {
+        if (n <= 0 || n % 4 != 0 || n > 4096) throw new IllegalArgumentException("row kernels take rows of 4 to 4096 elements, a multiple of 4; got " + n);
+        return Grid.of(rows, Math.ceilDiv(n / 4, 32) * 32);
+    }
+
     /**
      * BERT's embeddings: {@code LayerNorm(word[id] + position[s] + type[t])} for token row {@code r} at position
      * {@code r % seq}; FP32 tables, FP16 rows out, and (when {@code quantize != 0}) INT8 codes and row scales.
@@ -30,84 +39,41 @@ public final class RowKernels {
     public static void embedLayerNorm(KernelContext ctx, IntArray ids, IntArray types, FloatArray words, FloatArray positions,
                                       FloatArray typeTable, FloatArray gamma, FloatArray beta, IntArray out, IntArray codes,
                                       FloatArray scales, int rows, int seq, int n, float eps, int quantize) {
-        int row = ctx.globalIdx() >> 5, lane = ctx.laneId();
-        if (row >= rows) return;
-        int wBase = ids.get(row) * n, pBase = (row - (row / seq) * seq) * n, tBase = types.get(row) * n;
-        float sum = 0f;
-        for (int j = lane << 2; j < n; j += 128)
-            for (int e = j; e < j + 4; e++) sum += words.get(wBase + e) + positions.get(pBase + e) + typeTable.get(tBase + e);
-        float mean = allSum(ctx, sum) / n;
-        float sq = 0f;
-        for (int j = lane << 2; j < n; j += 128)
-            for (int e = j; e < j + 4; e++) {
-                float d = words.get(wBase + e) + positions.get(pBase + e) + typeTable.get(tBase + e) - mean;
-                sq += d * d;
-            }
-        float inv = 1f / KernelMath.sqrt(allSum(ctx, sq) / n + eps);
-        float max = 0f;
-        for (int j = lane << 2; j < n; j += 128) {
-            float y0 = norm(words.get(wBase + j) + positions.get(pBase + j) + typeTable.get(tBase + j), mean, inv, gamma, beta, j);
-            float y1 = norm(words.get(wBase + j + 1) + positions.get(pBase + j + 1) + typeTable.get(tBase + j + 1), mean, inv, gamma, beta, j + 1);
-            float y2 = norm(words.get(wBase + j + 2) + positions.get(pBase + j + 2) + typeTable.get(tBase + j + 2), mean, inv, gamma, beta, j + 2);
-            float y3 = norm(words.get(wBase + j + 3) + positions.get(pBase + j + 3) + typeTable.get(tBase + j + 3), mean, inv, gamma, beta, j + 3);
-            int o = (row * n + j) >> 1;
-            out.set(o, Epilogue.packHalves(y0, y1));
-            out.set(o + 1, Epilogue.packHalves(y2, y3));
-            max = Math.max(max, Math.max(Math.max(Math.abs(y0), Math.abs(y1)), Math.max(Math.abs(y2), Math.abs(y3))));
+        float[] red = ctx.allocateFloatShared(32);
+        int row = ctx.groupIdx(), t = ctx.localIdx(), e = t << 2;
+        boolean active = e < n;
+        float v0 = 0f, v1 = 0f, v2 = 0f, v3 = 0f;
+        if (active) {
+            int w = ids.get(row) * n + e, p = (row - (row / seq) * seq) * n + e, ty = types.get(row) * n + e;
+            v0 = words.get(w) + positions.get(p) + typeTable.get(ty);
+            v1 = words.get(w + 1) + positions.get(p + 1) + typeTable.get(ty + 1);
+            v2 = words.get(w + 2) + positions.get(p + 2) + typeTable.get(ty + 2);
+            v3 = words.get(w + 3) + positions.get(p + 3) + typeTable.get(ty + 3);
         }
-        if (quantize == 0) return;
-        float scale = scaleOf(ctx, max);
-        if (lane == 0) scales.set(row, scale);
-        for (int j = lane << 2; j < n; j += 128) {
-            float y0 = norm(words.get(wBase + j) + positions.get(pBase + j) + typeTable.get(tBase + j), mean, inv, gamma, beta, j);
-            float y1 = norm(words.get(wBase + j + 1) + positions.get(pBase + j + 1) + typeTable.get(tBase + j + 1), mean, inv, gamma, beta, j + 1);
-            float y2 = norm(words.get(wBase + j + 2) + positions.get(pBase + j + 2) + typeTable.get(tBase + j + 2), mean, inv, gamma, beta, j + 2);
-            float y3 = norm(words.get(wBase + j + 3) + positions.get(pBase + j + 3) + typeTable.get(tBase + j + 3), mean, inv, gamma, beta, j + 3);
-            codes.set((row * n + j) >> 2, packCodes(y0, y1, y2, y3, scale));
-        }
+        normalize(ctx, red, v0, v1, v2, v3, active, gamma, beta, e, n, eps, out, codes, scales, row, quantize);
     }
 
     /**
-     * BERT's post-norm residual: {@code out = LayerNorm(x + residual)} over FP16 rows, and INT8 codes with row
-     * scales of the FP32 result when {@code quantize != 0}. {@code out} must be neither input: the quantization pass
-     * reads them again.
+     * BERT's post-norm residual: {@code out = LayerNorm(x + residual)} over FP16 rows, and INT8 codes with row scales of
+     * the FP32 result when {@code quantize != 0}. {@code out} may be one of the inputs: each thread reads its elements
+     * before anything is written.
      */
     @Kernel
     public static void residualLayerNorm(KernelContext ctx, IntArray x, IntArray residual, FloatArray gamma, FloatArray beta,
                                          IntArray out, IntArray codes, FloatArray scales, int rows, int n, float eps, int quantize) {
-        int row = ctx.globalIdx() >> 5, lane = ctx.laneId();
-        if (row >= rows) return;
-        int base = (row * n) >> 1;
-        float sum = 0f;
-        for (int j = lane << 1; j < n >> 1; j += 64) {
-            int a = x.get(base + j), b = x.get(base + j + 1), ra = residual.get(base + j), rb = residual.get(base + j + 1);
-            sum += (Epilogue.lowHalf(a) + Epilogue.lowHalf(ra)) + (Epilogue.highHalf(a) + Epilogue.highHalf(ra))
-                    + (Epilogue.lowHalf(b) + Epilogue.lowHalf(rb)) + (Epilogue.highHalf(b) + Epilogue.highHalf(rb));
+        float[] red = ctx.allocateFloatShared(32);
+        int row = ctx.groupIdx(), t = ctx.localIdx(), e = t << 2;
+        boolean active = e < n;
+        float v0 = 0f, v1 = 0f, v2 = 0f, v3 = 0f;
+        if (active) {
+            int w = (row * n + e) >> 1;
+            int a = x.get(w), b = x.get(w + 1), ra = residual.get(w), rb = residual.get(w + 1);
+            v0 = Epilogue.lowHalf(a) + Epilogue.lowHalf(ra);
+            v1 = Epilogue.highHalf(a) + Epilogue.highHalf(ra);
+            v2 = Epilogue.lowHalf(b) + Epilogue.lowHalf(rb);
+            v3 = Epilogue.highHalf(b) + Epilogue.highHalf(rb);
         }
-        float mean = allSum(ctx, sum) / n;
-        float sq = 0f;
-        for (int j = lane << 1; j < n >> 1; j += 64) {
-            int a = x.get(base + j), b = x.get(base + j + 1), ra = residual.get(base + j), rb = residual.get(base + j + 1);
-            float d0 = Epilogue.lowHalf(a) + Epilogue.lowHalf(ra) - mean, d1 = Epilogue.highHalf(a) + Epilogue.highHalf(ra) - mean;
-            float d2 = Epilogue.lowHalf(b) + Epilogue.lowHalf(rb) - mean, d3 = Epilogue.highHalf(b) + Epilogue.highHalf(rb) - mean;
-            sq += d0 * d0 + d1 * d1 + d2 * d2 + d3 * d3;
-        }
-        float inv = 1f / KernelMath.sqrt(allSum(ctx, sq) / n + eps);
-        float max = 0f;
-        float[] y = new float[4];
-        for (int j = lane << 1; j < n >> 1; j += 64) {
-            residualNorm(x, residual, base + j, mean, inv, gamma, beta, j << 1, y);
-            out.set(base + j, Epilogue.packHalves(y[0], y[1]));
-            out.set(base + j + 1, Epilogue.packHalves(y[2], y[3]));
-            max = Math.max(max, Math.max(Math.max(Math.abs(y[0]), Math.abs(y[1])), Math.max(Math.abs(y[2]), Math.abs(y[3]))));
-        }
-        if (quantize == 0) return;
-        float scale = scaleOf(ctx, max);
-        if (lane == 0) scales.set(row, scale);
-        for (int j = lane << 1; j < n >> 1; j += 64) {
-            residualNorm(x, residual, base + j, mean, inv, gamma, beta, j << 1, y);
-            codes.set((row * n + (j << 1)) >> 2, packCodes(y[0], y[1], y[2], y[3], scale));
-        }
+        normalize(ctx, red, v0, v1, v2, v3, active, gamma, beta, e, n, eps, out, codes, scales, row, quantize);
     }
 
     /**
@@ -116,48 +82,72 @@ public final class RowKernels {
      */
     @Kernel
     public static void quantizeRows(KernelContext ctx, IntArray x, IntArray codes, FloatArray scales, int rows, int n) {
-        int row = ctx.globalIdx() >> 5, lane = ctx.laneId();
-        if (row >= rows) return;
-        int base = (row * n) >> 1;
-        float max = 0f;
-        for (int j = lane << 1; j < n >> 1; j += 64) {
-            int a = x.get(base + j), b = x.get(base + j + 1);
-            max = Math.max(max, Math.max(Math.max(Math.abs(Epilogue.lowHalf(a)), Math.abs(Epilogue.highHalf(a))),
-                    Math.max(Math.abs(Epilogue.lowHalf(b)), Math.abs(Epilogue.highHalf(b)))));
+        float[] red = ctx.allocateFloatShared(32);
+        int row = ctx.groupIdx(), t = ctx.localIdx(), e = t << 2;
+        boolean active = e < n;
+        float v0 = 0f, v1 = 0f, v2 = 0f, v3 = 0f;
+        if (active) {
+            int w = (row * n + e) >> 1;
+            int a = x.get(w), b = x.get(w + 1);
+            v0 = Epilogue.lowHalf(a);
+            v1 = Epilogue.highHalf(a);
+            v2 = Epilogue.lowHalf(b);
+            v3 = Epilogue.highHalf(b);
         }
-        float scale = scaleOf(ctx, max);
-        if (lane == 0) scales.set(row, scale);
-        for (int j = lane << 1; j < n >> 1; j += 64) {
-            int a = x.get(base + j), b = x.get(base + j + 1);
-            codes.set((base + j) >> 1, packCodes(Epilogue.lowHalf(a), Epilogue.highHalf(a), Epilogue.lowHalf(b), Epilogue.highHalf(b), scale));
-        }
+        quantize(ctx, red, v0, v1, v2, v3, active, codes, scales, row, n);
     }
 
     // ------------------------------------------------------------------ helpers (inlined by the JIT)
 
-    /** The sum over the warp, in every lane (butterfly: every lane adds in the same order). */
-    static float allSum(KernelContext ctx, float v) {
+    /** LayerNorm of the row whose four elements from {@code e} this thread holds; FP16 out, then optionally quantized. */
+    static void normalize(KernelContext ctx, float[] red, float v0, float v1, float v2, float v3, boolean active, FloatArray gamma,
+                          FloatArray beta, int e, int n, float eps, IntArray out, IntArray codes, FloatArray scales, int row, int quantize) {
+        float mean = blockSum(ctx, red, v0 + v1 + v2 + v3) / n;
+        float d0 = active ? v0 - mean : 0f, d1 = active ? v1 - mean : 0f, d2 = active ? v2 - mean : 0f, d3 = active ? v3 - mean : 0f;
+        float inv = 1f / KernelMath.sqrt(blockSum(ctx, red, d0 * d0 + d1 * d1 + d2 * d2 + d3 * d3) / n + eps);
+        float y0 = 0f, y1 = 0f, y2 = 0f, y3 = 0f;
+        if (active) {
+            y0 = d0 * inv * gamma.get(e) + beta.get(e);
+            y1 = d1 * inv * gamma.get(e + 1) + beta.get(e + 1);
+            y2 = d2 * inv * gamma.get(e + 2) + beta.get(e + 2);
+            y3 = d3 * inv * gamma.get(e + 3) + beta.get(e + 3);
+            int w = (row * n + e) >> 1;
+            out.set(w, Epilogue.packHalves(y0, y1));
+            out.set(w + 1, Epilogue.packHalves(y2, y3));
+        }
+        if (quantize != 0) quantize(ctx, red, y0, y1, y2, y3, active, codes, scales, row, n);
+    }
+
+    /** Token-wise INT8 codes of the row whose four elements this thread holds, and the row's scale. */
+    static void quantize(KernelContext ctx, float[] red, float v0, float v1, float v2, float v3, boolean active, IntArray codes,
+                         FloatArray scales, int row, int n) {
+        float scale = blockMax(ctx, red, Math.max(Math.max(Math.abs(v0), Math.abs(v1)), Math.max(Math.abs(v2), Math.abs(v3)))) / 127f;
+        if (ctx.localIdx() == 0) scales.set(row, scale);
+        if (active) codes.set((row * n + (ctx.localIdx() << 2)) >> 2, packCodes(v0, v1, v2, v3, scale));
+    }
+
+    /** The sum over the block, in every thread: warp butterflies, then the warps' sums in order. */
+    static float blockSum(KernelContext ctx, float[] red, float v) {
         for (int mask = 16; mask > 0; mask >>= 1) v += ctx.shflXor(v, mask);
-        return v;
+        int warps = ctx.localSizeX() >> 5;
+        if ((ctx.localIdx() & 31) == 0) red[ctx.localIdx() >> 5] = v;
+        ctx.barrier();
+        float total = 0f;
+        for (int w = 0; w < warps; w++) total += red[w];
+        ctx.barrier();   // red is reused by the next reduction
+        return total;
     }
 
-    /** The row's INT8 scale from this lane's max |y|: the warp's max / 127 (NaN if any lane saw NaN). */
-    static float scaleOf(KernelContext ctx, float max) {
-        for (int mask = 16; mask > 0; mask >>= 1) max = Math.max(max, ctx.shflXor(max, mask));
-        return max / 127f;
-    }
-
-    static float norm(float v, float mean, float inv, FloatArray gamma, FloatArray beta, int e) {
-        return (v - mean) * inv * gamma.get(e) + beta.get(e);
-    }
-
-    /** LayerNorm of {@code x + residual} for the 4 elements in words {@code w, w+1}, into {@code y}. */
-    static void residualNorm(IntArray x, IntArray residual, int w, float mean, float inv, FloatArray gamma, FloatArray beta, int e, float[] y) {
-        int a = x.get(w), b = x.get(w + 1), ra = residual.get(w), rb = residual.get(w + 1);
-        y[0] = norm(Epilogue.lowHalf(a) + Epilogue.lowHalf(ra), mean, inv, gamma, beta, e);
-        y[1] = norm(Epilogue.highHalf(a) + Epilogue.highHalf(ra), mean, inv, gamma, beta, e + 1);
-        y[2] = norm(Epilogue.lowHalf(b) + Epilogue.lowHalf(rb), mean, inv, gamma, beta, e + 2);
-        y[3] = norm(Epilogue.highHalf(b) + Epilogue.highHalf(rb), mean, inv, gamma, beta, e + 3);
+    /** The maximum over the block, in every thread (NaN if any thread holds NaN). */
+    static float blockMax(KernelContext ctx, float[] red, float v) {
+        for (int mask = 16; mask > 0; mask >>= 1) v = Math.max(v, ctx.shflXor(v, mask));
+        int warps = ctx.localSizeX() >> 5;
+        if ((ctx.localIdx() & 31) == 0) red[ctx.localIdx() >> 5] = v;
+        ctx.barrier();
+        float max = 0f;
+        for (int w = 0; w < warps; w++) max = Math.max(max, red[w]);
+        ctx.barrier();
+        return max;
     }
 
     /** Four values quantized under {@code scale} and packed little-endian into one int. */

