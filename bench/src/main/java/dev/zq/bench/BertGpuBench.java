@@ -32,6 +32,7 @@ public final class BertGpuBench {
     public static void main(String[] args) throws Exception {
         List<String> models = List.of((args.length > 0 ? args[0] : "base,large").split(","));
         int[] seqs = ints(args.length > 1 ? args[1] : "128,256"), batches = ints(args.length > 2 ? args[2] : "1,8,32,128");
+        java.util.Map<String, double[]> table = new java.util.LinkedHashMap<>();   // "model s b" → {W8A8, W16A16}
         try (CudaDevice gpu = CudaDevice.open(0)) {
             System.out.println("zq device: " + gpu.name());
             for (String model : models) {
@@ -48,11 +49,20 @@ public final class BertGpuBench {
                                 for (int batch : batches) {
                                     double ms = time(w, gpu, batch, seq, c.vocabSize(), "bert-" + model);
                                     System.out.printf("zq bert-%s s%d b%d %s %.4f%n", model, seq, batch, w.precision(), ms);
+                                    table.computeIfAbsent("bert-" + model + " | " + seq + " | " + batch, x -> new double[2])
+                                            [w.precision() == BertTaskGraph.Precision.W8A8 ? 0 : 1] = ms;
                                 }
                         }
                 }
             }
         }
+        printTable(table);
+    }
+
+    static void printTable(java.util.Map<String, double[]> table) {
+        System.out.println("\n| model | seq | batch | W8A8 ms | W16A16 ms | W8A8 speed-up |");
+        System.out.println("|---|---:|---:|---:|---:|---:|");
+        table.forEach((k, v) -> System.out.printf("| %s | %.3f | %.3f | %.2f× |%n", k, v[0], v[1], v[1] / v[0]));
     }
 
     static double time(BertTaskGraph.Weights w, CudaDevice gpu, int batch, int seq, int vocab, String model) throws Exception {

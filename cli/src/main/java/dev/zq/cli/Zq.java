@@ -6,7 +6,8 @@ import picocli.CommandLine.Command;
 /** The {@code zq} command. Each subcommand is one file in this package. */
 @Command(name = "zq", mixinStandardHelpOptions = true, version = "zq 0.1.0",
         description = "ZeroQuant in pure Java: load, quantize, run and evaluate transformer models.",
-        subcommands = {EmbedCommand.class, InspectCommand.class, QuantizeCommand.class, EvalCommand.class, GenerateCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {EmbedCommand.class, InspectCommand.class, QuantizeCommand.class, EvalCommand.class, GenerateCommand.class, BenchCommand.class,
+                CommandLine.HelpCommand.class})
 public final class Zq {
     public static void main(String[] args) {
         System.exit(run(args));

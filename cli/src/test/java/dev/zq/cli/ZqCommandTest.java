@@ -121,6 +121,17 @@ class ZqCommandTest {
         r = run("embed", "--max-length", "1", "x");
         assertEquals(2, r.code());
         assertTrue(r.err().contains("maxLength"), r.err());
+        r = run("bench", "nothing");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("unknown benchmark"), r.err());
+    }
+
+    @Test
+    void benchWithoutAGpuSaysWhy() {
+        org.junit.jupiter.api.Assumptions.assumeFalse(dev.zq.runtime.Device.best(w -> {}) instanceof dev.zq.runtime.cuda.CudaDevice, "a GPU is present");
+        Run r = run("bench", "gemm", "128x128x128");
+        assertEquals(2, r.code());
+        assertTrue(r.err().startsWith("zq: ") && (r.err().contains("NVIDIA driver") || r.err().contains("CUDA")), r.err());
     }
 
     @Test
