@@ -4,6 +4,8 @@
 # "compile" is torch.compile(model, dynamic=False) of the same model, compiled per shape, for the shapes in COMPILE.
 # Prints "torch MODEL sSEQ bBATCH eager|compile MS" lines for scripts/bert_table.py.
 import os, sys, time, torch
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from peer_timing import timed
 from transformers import BertConfig, BertModel
 
 models = (sys.argv[1] if len(sys.argv) > 1 else "base,large").split(",")
@@ -12,15 +14,6 @@ batches = [int(b) for b in (sys.argv[3] if len(sys.argv) > 3 else "1,8,32,128").
 COMPILE = set((sys.argv[4] if len(sys.argv) > 4 else "base:128:1,base:128:128,large:128:1,large:128:128").split(","))
 torch._dynamo.config.cache_size_limit = 64
 print("torch", torch.__version__, "device:", torch.cuda.get_device_name(0), flush=True)
-
-def timed(fn):
-    s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    out = []
-    for r in range(23):
-        s.record(); fn(); e.record(); e.synchronize()
-        if r >= 3: out.append(s.elapsed_time(e))
-    out.sort()
-    return (out[9] + out[10]) / 2
 
 for name in models:
     cfg = BertConfig(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096) if name == "large" \

@@ -2,17 +2,11 @@
 # warm-ups. torch._int_mm is cuBLASLt's INT8 GEMM (INT32 out); a @ b is FP16 with FP16 out. The weight is
 # [N, K] row-major and passed transposed, as a Linear layer holds it and as zq's kernel reads it (cuBLASLt's
 # fast INT8 path wants this "TN" layout).
-import sys, torch
+import os, sys, torch
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from peer_timing import timed
 shapes = sys.argv[1:] or ["128x768x768", "512x768x768", "2048x3072x768", "2048x768x3072", "16384x3072x768", "16384x768x3072", "4096x4096x4096", "8192x8192x8192"]
 print("torch", torch.__version__, "device:", torch.cuda.get_device_name(0))
-def timed(fn):
-    s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    out = []
-    for r in range(23):
-        s.record(); fn(); e.record(); e.synchronize()
-        if r >= 3: out.append(s.elapsed_time(e))
-    out.sort()
-    return (out[9] + out[10]) / 2
 # The GPU leaves its idle clocks only under load: spin it up for a second before the first timing (as GemmBench does).
 import time
 w = torch.randint(-128, 127, (2048, 2048), dtype=torch.int8, device="cuda")
