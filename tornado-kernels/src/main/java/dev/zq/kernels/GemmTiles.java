@@ -25,8 +25,8 @@ public final class GemmTiles {
     /** Which GEMM: W8A8 ({@link Int8GemmKernel}) or W16A16 ({@link Fp16GemmKernel}). */
     public enum Precision { INT8, FP16 }
 
-    /** A kernel, the grid it needs for the shape, and its tile edge. */
-    public record Choice(Method kernel, Grid grid, int tile) {
+    /** A kernel and the grid it needs for the shape. */
+    public record Choice(Method kernel, Grid grid) {
         public String name() { return kernel.getName(); }
     }
 
@@ -47,11 +47,11 @@ public final class GemmTiles {
         Class<?> owner = p == Precision.INT8 ? Int8GemmKernel.class : Fp16GemmKernel.class;
         List<Choice> out = new ArrayList<>();
         if (m % 128 == 0 && n % 128 == 0) {
-            out.add(new Choice(KernelCompiler.find(owner, "gemm128w"), Grid.of((m / 128) * (n / 128), 128), 128));
-            out.add(new Choice(KernelCompiler.find(owner, "gemm128"), Grid.of((m / 128) * (n / 128), 256), 128));
+            out.add(new Choice(KernelCompiler.find(owner, "gemm128w"), Grid.of((m / 128) * (n / 128), 128)));
+            out.add(new Choice(KernelCompiler.find(owner, "gemm128"), Grid.of((m / 128) * (n / 128), 256)));
         }
-        out.add(new Choice(KernelCompiler.find(owner, "gemm64w"), Grid.of((m / 64) * (n / 64), 128), 64));
-        out.add(new Choice(KernelCompiler.find(owner, "gemm64"), Grid.of((m / 64) * (n / 64), 128), 64));
+        out.add(new Choice(KernelCompiler.find(owner, "gemm64w"), Grid.of((m / 64) * (n / 64), 128)));
+        out.add(new Choice(KernelCompiler.find(owner, "gemm64"), Grid.of((m / 64) * (n / 64), 128)));
         return out;
     }
 

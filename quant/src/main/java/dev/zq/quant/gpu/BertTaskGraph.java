@@ -299,8 +299,6 @@ public final class BertTaskGraph implements AutoCloseable {
 
     public Precision precision() { return precision; }
     public ExecutionPlan plan() { return plan; }
-    /** Padded sequence length the graph runs at. */
-    public int paddedSeq() { return paddedSeq; }
 
     /**
      * Last hidden states {@code [batch, seq, hidden]} (F32, from the FP16 result) for row-major {@code [batch, seq]}
@@ -332,13 +330,6 @@ public final class BertTaskGraph implements AutoCloseable {
                     y.setFloat(((long) b * seq + s) * h + c,
                             Float.float16ToFloat(src.getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, ((long) b * paddedSeq + s) * h + c)));
         return y;
-    }
-
-    /** Every buffer the graph owns (for its memory footprint). */
-    public long deviceBytes() {
-        long n = 0;
-        for (KernelBuffer b : graph.buffers()) n += b.segment().byteSize();
-        return n;
     }
 
     @Override
