@@ -13,13 +13,6 @@ public final class ByteArray implements KernelBuffer {
 
     private ByteArray(MemorySegment segment) { this.segment = segment; }
 
-    /**
-     * The memory of {@code other} seen as bytes: in a task graph both name the same device memory, so one kernel
-     * can write what the next reads in another element type.
-     */
-    public static ByteArray alias(KernelBuffer other) {
-        return new ByteArray(other.segment());
-    }
 
     public static ByteArray allocate(Arena arena, int length) { return new ByteArray(arena.allocate(length, 64)); }
 

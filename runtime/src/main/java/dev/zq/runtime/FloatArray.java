@@ -13,15 +13,6 @@ public final class FloatArray implements KernelBuffer {
 
     private FloatArray(MemorySegment segment) { this.segment = segment; }
 
-    /**
-     * The memory of {@code other} seen as floats: in a task graph both name the same device memory, so one kernel
-     * can write what the next reads in another element type.
-     */
-    public static FloatArray alias(KernelBuffer other) {
-        if (other.segment().byteSize() % 4 != 0)
-            throw new IllegalArgumentException(other.segment().byteSize() + " bytes are not a whole number of floats");
-        return new FloatArray(other.segment());
-    }
 
     public static FloatArray allocate(Arena arena, int length) { return new FloatArray(arena.allocate(4L * length, 64)); }
 

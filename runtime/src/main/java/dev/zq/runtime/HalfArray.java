@@ -12,15 +12,6 @@ public final class HalfArray implements KernelBuffer {
 
     private HalfArray(MemorySegment segment) { this.segment = segment; }
 
-    /**
-     * The memory of {@code other} seen as halves: in a task graph both name the same device memory, so one kernel
-     * can write what the next reads in another element type.
-     */
-    public static HalfArray alias(KernelBuffer other) {
-        if (other.segment().byteSize() % 2 != 0)
-            throw new IllegalArgumentException(other.segment().byteSize() + " bytes are not a whole number of halves");
-        return new HalfArray(other.segment());
-    }
 
     public static HalfArray allocate(Arena arena, int length) { return new HalfArray(arena.allocate(2L * length, 64)); }
 

@@ -12,15 +12,6 @@ public final class IntArray implements KernelBuffer {
 
     private IntArray(MemorySegment segment) { this.segment = segment; }
 
-    /**
-     * The memory of {@code other} seen as ints: in a task graph both name the same device memory, so one kernel
-     * can write what the next reads in another element type.
-     */
-    public static IntArray alias(KernelBuffer other) {
-        if (other.segment().byteSize() % 4 != 0)
-            throw new IllegalArgumentException(other.segment().byteSize() + " bytes are not a whole number of ints");
-        return new IntArray(other.segment());
-    }
 
     public static IntArray allocate(Arena arena, int length) { return new IntArray(arena.allocate(4L * length, 64)); }
 

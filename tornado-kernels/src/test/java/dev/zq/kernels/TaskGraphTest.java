@@ -57,6 +57,30 @@ class TaskGraphTest {
         }
     }
 
+    /**
+     * Two views of one tensor are one buffer on the device too: what a kernel writes through one view, the next kernel
+     * reads through the other (on a GPU they used to get two device copies, and the second kernel read stale data).
+     */
+    @Test
+    void viewsOfOneTensorShareDeviceMemory() throws Exception {
+        List<String> why = new ArrayList<>();
+        int n = 1000;
+        try (Arena a = Arena.ofShared(); Device device = Device.best(why::add)) {
+            dev.zq.tensor.Tensor t = dev.zq.tensor.Tensor.allocate(a, dev.zq.tensor.DType.F32, n);
+            FloatArray written = FloatArray.view(t), read = FloatArray.view(t);
+            FloatArray x = KernelsOnCpuTest.randomFloats(a, new Random(3), n, 1), out = FloatArray.allocate(a, n);
+            TaskGraph g = new TaskGraph("views")
+                    .transferToDevice(Transfer.EVERY_EXECUTION, x, written)
+                    .task(KernelCompiler.find(BasicKernels.class, "saxpy"), Grid.cover(n, 128), 2f, x, written, n)
+                    .task(KernelCompiler.find(BasicKernels.class, "vectorAdd"), Grid.cover(n, 128), read, x, out, n)
+                    .transferToHost(Transfer.EVERY_EXECUTION, out);
+            try (ExecutionPlan plan = device.plan(g)) {
+                plan.execute();
+                for (int i = 0; i < n; i++) assertEquals((2f * x.get(i) + 0f) + x.get(i), out.get(i), "element " + i);
+            }
+        }
+    }
+
     @Test
     void argumentsAreCheckedWhenTheGraphIsDeclared() {
         var saxpy = KernelCompiler.find(BasicKernels.class, "saxpy");

@@ -53,7 +53,7 @@ public final class BertEncoder {
      */
     public Tensor forward(Arena arena, int batch, int seq, int[] ids, int[] typeIds, int[] mask) {
         int hidden = config.hiddenSize(), rows = batch * seq;
-        checkInputs(batch, seq, ids, typeIds, mask);
+        config.checkInputs(batch, seq, ids, typeIds, mask);
         float eps = config.layerNormEps();
 
         // Embeddings: word + position + token type, then LayerNorm.
@@ -98,22 +98,6 @@ public final class BertEncoder {
             LayerNorm.apply(x, layer.outputNorm().gamma(), layer.outputNorm().beta(), eps, x);
         }
         return x;
-    }
-
-    private void checkInputs(int batch, int seq, int[] ids, int[] typeIds, int[] mask) {
-        if (batch <= 0 || seq <= 0) throw new IllegalArgumentException("empty batch: " + batch + " x " + seq);
-        if (seq > config.maxPositions())
-            throw new IllegalArgumentException("sequence of " + seq + " tokens exceeds the model's " + config.maxPositions() + " positions");
-        int n = batch * seq;
-        if (ids.length != n || typeIds.length != n || mask.length != n)
-            throw new IllegalArgumentException("inputs must hold batch*seq = " + n + " values (ids " + ids.length
-                    + ", type ids " + typeIds.length + ", mask " + mask.length + ")");
-        for (int i = 0; i < n; i++) {
-            if (ids[i] < 0 || ids[i] >= config.vocabSize())
-                throw new IllegalArgumentException("token id " + ids[i] + " at " + i + " outside vocabulary of " + config.vocabSize());
-            if (typeIds[i] < 0 || typeIds[i] >= config.typeVocabSize())
-                throw new IllegalArgumentException("token type id " + typeIds[i] + " at " + i + " outside [0, " + config.typeVocabSize() + ")");
-        }
     }
 
     /** Names of the projections, as HF names the modules ({@code encoder.layer.3.attention.self.query}). */

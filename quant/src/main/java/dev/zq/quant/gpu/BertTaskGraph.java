@@ -305,19 +305,13 @@ public final class BertTaskGraph implements AutoCloseable {
      * inputs, as {@link BertEncoder#forward} takes them.
      */
     public Tensor forward(Arena out, int[] inputIds, int[] typeIds, int[] attentionMask) throws Exception {
-        int n = batch * seq;
-        if (inputIds.length != n || typeIds.length != n || attentionMask.length != n)
-            throw new IllegalArgumentException("inputs must hold batch*seq = " + n + " values (ids " + inputIds.length + ", type ids "
-                    + typeIds.length + ", mask " + attentionMask.length + ")");
+        config.checkInputs(batch, seq, inputIds, typeIds, attentionMask);
         for (int b = 0; b < batch; b++)
             for (int s = 0; s < paddedSeq; s++) {
                 int r = b * paddedSeq + s, i = b * seq + s;
                 boolean real = s < seq;
-                int id = real ? inputIds[i] : 0, type = real ? typeIds[i] : 0;
-                if (id < 0 || id >= config.vocabSize()) throw new IllegalArgumentException("token id " + id + " at " + i + " outside vocabulary of " + config.vocabSize());
-                if (type < 0 || type >= config.typeVocabSize()) throw new IllegalArgumentException("token type id " + type + " at " + i + " outside [0, " + config.typeVocabSize() + ")");
-                ids.set(r, id);
-                types.set(r, type);
+                ids.set(r, real ? inputIds[i] : 0);
+                types.set(r, real ? typeIds[i] : 0);
                 mask.set(r, real ? attentionMask[i] : 0);
             }
         plan.execute();

@@ -99,9 +99,9 @@ final class CudaPlan extends ExecutionPlan {
     }
 
     /**
-     * One device allocation per stretch of host memory: buffers whose host segments overlap (a kernel writes INT8
-     * codes through a ByteArray, the next reads them four at a time through an IntArray view) share device memory
-     * at the same offsets, as they share host memory.
+     * One device allocation per stretch of host memory: buffers whose host segments overlap (two views of one tensor,
+     * or a view of a slice of another) share device memory at the same offsets, as they share host memory, so what
+     * one kernel writes through one of them the next reads through the other.
      */
     private void allocate() throws CudaException {
         List<KernelBuffer> byAddress = new ArrayList<>(graph.buffers());
