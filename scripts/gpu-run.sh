@@ -14,7 +14,7 @@ cp=$(ls .gpu/lib/*.jar | tr '\n' ':')
 $java $opts -jar .gpu/tools/junit-platform-console-standalone-*.jar execute --class-path "$cp" \
   --select-class dev.zq.kernels.KernelsOnCudaTest --select-class dev.zq.kernels.KernelsOnCpuTest \
   --select-class dev.zq.kernels.TaskGraphTest --select-class dev.zq.kernels.RejectedKernelsTest \
-  --select-class dev.zq.quant.gpu.BertTaskGraphTest \
+  --select-class dev.zq.quant.gpu.BertTaskGraphTest --select-class dev.zq.quant.gpu.DecoderTaskGraphTest \
   --details=tree --disable-banner 2>&1 | tee "$out/kernel-tests.txt"
 tests=${PIPESTATUS[0]}
 $java $opts -cp "$cp" dev.zq.bench.RuntimeBench 2>&1 | tee "$out/runtime-bench.md"

@@ -1,6 +1,7 @@
 package dev.zq.cli;
 
 import dev.zq.bench.BertGpuBench;
+import dev.zq.bench.DecoderGpuBench;
 import dev.zq.bench.GemmBench;
 import dev.zq.bench.RuntimeBench;
 import picocli.CommandLine.Command;
@@ -16,9 +17,10 @@ import java.util.concurrent.Callable;
  * not part of zq). Without a GPU it says why and exits with 2; the CPU benchmarks are JMH ({@code bench/run-jmh.sh}).
  */
 @Command(name = "bench", mixinStandardHelpOptions = true,
-        description = "GPU benchmarks: gemm [MxNxK ...], bert [models [seqs [batches]]] (e.g. base,large 128,256 1,8,32,128), runtime.")
+        description = "GPU benchmarks: gemm [MxNxK ...], bert [models [seqs [batches]]] (e.g. base,large 128,256 1,8,32,128), "
+                + "gpt [models [batches [prompt [new]]]] (e.g. gpt2,gpt3-1.3b 1,16 32 50), runtime.")
 final class BenchCommand implements Callable<Integer> {
-    @Parameters(index = "0", description = "gemm, bert or runtime")
+    @Parameters(index = "0", description = "gemm, bert, gpt or runtime")
     String what;
 
     @Parameters(index = "1..*", arity = "0..*", description = "passed to the benchmark: GEMM shapes, or BERT models, sequence lengths and batch sizes")
@@ -30,8 +32,9 @@ final class BenchCommand implements Callable<Integer> {
         switch (what) {
             case "gemm" -> GemmBench.main(a);
             case "bert" -> BertGpuBench.main(a);
+            case "gpt" -> DecoderGpuBench.main(a);
             case "runtime" -> RuntimeBench.main(a);
-            default -> throw new IllegalArgumentException("unknown benchmark '" + what + "': gemm, bert or runtime");
+            default -> throw new IllegalArgumentException("unknown benchmark '" + what + "': gemm, bert, gpt or runtime");
         }
         return 0;
     }

@@ -13,6 +13,14 @@ public interface Device extends AutoCloseable {
     /** Prepares {@code graph} for repeated execution on this device. */
     ExecutionPlan plan(TaskGraph graph);
 
+    /**
+     * Like {@link #plan(TaskGraph)}, but the buffers that {@code residentWith} already holds on the device are used
+     * where they are, neither allocated nor copied again: two graphs over one model (a prefill and a decode step
+     * sharing the weights and the KV cache) see each other's writes. {@code residentWith} must have executed once
+     * and must outlive this plan. On the CPU, where buffers are host memory, every plan shares them anyway.
+     */
+    default ExecutionPlan plan(TaskGraph graph, ExecutionPlan residentWith) { return plan(graph); }
+
     static Device cpu() { return new CpuDevice(); }
 
     /** The first CUDA GPU; a {@link CudaException} that says why where there is none. */

@@ -33,12 +33,19 @@ public abstract class ExecutionPlan implements AutoCloseable {
      * device took, in milliseconds: CUDA events around the graph launch on a GPU, the wall clock on the CPU. For
      * benchmarks; {@link #execute} must have run first.
      */
-    public final double replayMillis() throws Exception {
+    public final double replayMillis() throws Exception { return replayMillis(1); }
+
+    /**
+     * {@link #replayMillis()} for {@code times} replays launched back to back (one CUDA graph launch after the other,
+     * the host not waiting in between), as a loop of decode steps runs: the device time of all of them, in ms.
+     */
+    public final double replayMillis(int times) throws Exception {
         if (!executed) throw new IllegalStateException("execute() the plan once before timing replays");
-        return replay();
+        if (times <= 0) throw new IllegalArgumentException("times must be positive, got " + times);
+        return replay(times);
     }
 
-    protected abstract double replay() throws Exception;
+    protected abstract double replay(int times) throws Exception;
 
     /**
      * Where a replay's time goes: the tasks launched one at a time (not as one graph), each timed on the device (CUDA

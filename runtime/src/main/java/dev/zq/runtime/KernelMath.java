@@ -16,4 +16,12 @@ public final class KernelMath {
 
     /** 1/√x. GPU: {@code rsqrt.approx.f32}, relative error below 1e-6 for normal inputs. */
     public static float rsqrt(float x) { return (float) (1.0 / Math.sqrt(x)); }
+
+    /**
+     * {@code c + Σ a_i·b_i} over the four signed bytes of {@code a} and {@code b} (PTX {@code dp4a.s32.s32}): INT8 dot
+     * products four at a time on the CUDA cores, exact on both sides (wrapping like Java's int arithmetic).
+     */
+    public static int dp4a(int a, int b, int c) {
+        return c + (byte) a * (byte) b + (byte) (a >> 8) * (byte) (b >> 8) + (byte) (a >> 16) * (byte) (b >> 16) + (a >> 24) * (b >> 24);
+    }
 }

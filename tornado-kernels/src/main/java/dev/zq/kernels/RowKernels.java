@@ -144,7 +144,7 @@ public final class RowKernels {
         int warps = ctx.localSizeX() >> 5;
         if ((ctx.localIdx() & 31) == 0) red[ctx.localIdx() >> 5] = v;
         ctx.barrier();
-        float max = 0f;
+        float max = Float.NEGATIVE_INFINITY;
         for (int w = 0; w < warps; w++) max = Math.max(max, red[w]);
         ctx.barrier();
         return max;

@@ -18,7 +18,8 @@ import static org.junit.jupiter.api.Assertions.*;
 /** Every @Kernel of the project is compiled by the JIT and its PTX accepted by ptxas for sm_90a. */
 class EveryKernelCompilesTest {
     static final List<Class<?>> KERNEL_CLASSES = List.of(BasicKernels.class, ReductionKernels.class, Int8MmaKernels.class, Int8GemmKernel.class,
-            Fp16GemmKernel.class, RowKernels.class, AttentionKernel.class);
+            Fp16GemmKernel.class, RowKernels.class, AttentionKernel.class, SkinnyGemmKernel.class, CachedAttentionKernel.class,
+            DecoderRowKernels.class);
 
     static Stream<Method> kernels() {
         return KERNEL_CLASSES.stream().flatMap(c -> Arrays.stream(c.getDeclaredMethods()))

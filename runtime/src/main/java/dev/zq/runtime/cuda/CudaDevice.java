@@ -54,7 +54,14 @@ public final class CudaDevice implements dev.zq.runtime.Device {
     public CudaDriver driver() { return driver; }
 
     @Override
-    public dev.zq.runtime.ExecutionPlan plan(dev.zq.runtime.TaskGraph graph) { return new CudaPlan(this, graph); }
+    public dev.zq.runtime.ExecutionPlan plan(dev.zq.runtime.TaskGraph graph) { return new CudaPlan(this, graph, null); }
+
+    @Override
+    public dev.zq.runtime.ExecutionPlan plan(dev.zq.runtime.TaskGraph graph, dev.zq.runtime.ExecutionPlan residentWith) {
+        if (!(residentWith instanceof CudaPlan p) || p.device() != this)
+            throw new IllegalArgumentException("a plan can share device memory only with another plan of the same GPU");
+        return new CudaPlan(this, graph, p);
+    }
     public MemorySegment stream() { return stream; }
     @Override
     public String name() { return name; }

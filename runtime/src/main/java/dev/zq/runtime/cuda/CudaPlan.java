@@ -23,17 +23,22 @@ final class CudaPlan extends ExecutionPlan {
     private final CudaDriver d;
     private final Arena arena = Arena.ofShared();   // kernel argument values live as long as the graph
     private final Map<KernelBuffer, DeviceMemory> memory = new IdentityHashMap<>();
+    private final CudaPlan resident;   // whose device memory this plan uses for the buffers it already holds, or null
+    private final java.util.Set<KernelBuffer> borrowed = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
     private final List<DeviceMemory> allocations = new ArrayList<>();
     private final List<MemorySegment> nodes = new ArrayList<>(), nodeParams = new ArrayList<>(), kernelParams = new ArrayList<>();
     private final List<MemorySegment[]> argSlots = new ArrayList<>();
     private final List<Integer> dirty = new ArrayList<>();
     private MemorySegment graphHandle, exec, start, end;
 
-    CudaPlan(CudaDevice gpu, TaskGraph graph) {
+    CudaPlan(CudaDevice gpu, TaskGraph graph, CudaPlan resident) {
         super(graph);
         this.gpu = gpu;
         this.d = gpu.driver();
+        this.resident = resident;
     }
+
+    CudaDevice device() { return gpu; }
 
     @Override
     protected void scalarChanged(TaskGraph.Scalar<?> scalar) {
@@ -46,7 +51,8 @@ final class CudaPlan extends ExecutionPlan {
     protected void run(boolean first) throws Exception {
         if (first) {
             allocate();
-            for (KernelBuffer b : graph.toDevice(TaskGraph.Transfer.FIRST_EXECUTION)) gpu.copyIn(memory.get(b), b.segment());
+            for (KernelBuffer b : graph.toDevice(TaskGraph.Transfer.FIRST_EXECUTION))
+                if (!borrowed.contains(b)) gpu.copyIn(memory.get(b), b.segment());
         }
         for (KernelBuffer b : graph.toDevice(TaskGraph.Transfer.EVERY_EXECUTION)) gpu.copyIn(memory.get(b), b.segment());
         if (first) build();
@@ -64,13 +70,13 @@ final class CudaPlan extends ExecutionPlan {
     }
 
     @Override
-    protected double replay() throws CudaException {
+    protected double replay(int times) throws CudaException {
         if (start == null) {
             start = d.eventCreate();
             end = d.eventCreate();
         }
         d.eventRecord(start, gpu.stream());
-        d.graphLaunch(exec, gpu.stream());
+        for (int i = 0; i < times; i++) d.graphLaunch(exec, gpu.stream());
         d.eventRecord(end, gpu.stream());
         d.eventSynchronize(end);
         return d.eventElapsedMillis(start, end);
@@ -104,7 +110,17 @@ final class CudaPlan extends ExecutionPlan {
      * one kernel writes through one of them the next reads through the other.
      */
     private void allocate() throws CudaException {
-        List<KernelBuffer> byAddress = new ArrayList<>(graph.buffers());
+        if (resident != null && resident.memory.isEmpty())
+            throw new IllegalStateException("execute the plan of " + resident.graph.name() + " before a plan that shares its device memory");
+        List<KernelBuffer> byAddress = new ArrayList<>();
+        for (KernelBuffer b : graph.buffers()) {
+            DeviceMemory there = resident == null ? null : resident.memory.get(b);
+            if (there == null) byAddress.add(b);
+            else {
+                memory.put(b, there);
+                borrowed.add(b);
+            }
+        }
         byAddress.sort(java.util.Comparator.comparingLong(b -> b.segment().address()));
         int i = 0;
         while (i < byAddress.size()) {

@@ -836,6 +836,7 @@ public final class PtxTranslator {
             case "fma" -> emit("fma.rn." + t + " " + r + ", " + a + ", " + b + ", " + c);
             case "rsqrt" -> emit("rsqrt.approx.f32 " + r + ", " + a);
             case "rint" -> emit("cvt.rni." + t + "." + t + " " + r + ", " + a);   // round half to even, as Java
+            case "dp4a" -> emit("dp4a.s32.s32 " + r + ", " + a + ", " + b + ", " + c);
             case "exp" -> {
                 if (!owner.equals(MATH) || k != Kind.F)
                     throw f.fail("Math.exp works in double, which the GPU has no fast instruction for: use KernelMath.exp(float)");

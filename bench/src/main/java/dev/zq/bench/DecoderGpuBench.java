@@ -1,0 +1,121 @@
+package dev.zq.bench;
+
+import dev.zq.model.Linear;
+import dev.zq.model.decoder.DecoderConfig;
+import dev.zq.model.decoder.DecoderModel;
+import dev.zq.model.decoder.KvCache;
+import dev.zq.quant.DecoderQuantizer;
+import dev.zq.quant.GroupwiseQuantizer;
+import dev.zq.quant.QuantizedLinear;
+import dev.zq.quant.Scheme;
+import dev.zq.quant.TokenwiseQuantizer;
+import dev.zq.quant.WeightGranularity;
+import dev.zq.quant.gpu.DecoderTaskGraph;
+import dev.zq.runtime.cuda.CudaDevice;
+import dev.zq.tensor.Tensor;
+
+import java.lang.foreign.Arena;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+/**
+ * GPT generation on the GPU ({@link DecoderTaskGraph}): a prompt, then greedy decoding of new tokens, with random
+ * weights of GPT-2 small (12×768) and GPT-3 1.3B (24×2048, the GPT-2 architecture at that size) shapes. Variants:
+ * W16A16 (FP16 weights and activations); W8A8 and W4/8A8 (the built-in ZeroQuant schemes: group-wise INT8, or INT4 MLP
+ * and INT8 attention weights, groups of 64, token-wise INT8 activations) with the LM head kept FP16 as the CPU schemes
+ * keep it, and the same with an INT8 per-row LM head (the tied 50257-row head is a third of GPT-2 small's weight bytes).
+ * The KV cache is FP16.
+ *
+ * <p>Timing, per variant and batch: one {@code generate} first (JIT, upload, CUDA graph capture); then 5 repeats of
+ * [prefill graph replay, the decode-step graph replayed {@code new − 1} times back to back], each between CUDA events;
+ * the medians. Prints {@code zq MODEL bBATCH VARIANT PREFILL_MS DECODE_MS} lines for {@code scripts/gpt_table.py}, a
+ * per-kernel profile of one decode step at batch 1, and for GPT-2 small at batch 1 each variant's prefill logits
+ * against the CPU decoder of the same model (FP32 cache, relative error).
+ * Run: {@code java … dev.zq.bench.DecoderGpuBench [gpt2,gpt3-1.3b] [1,16] [PROMPT=32] [NEW=50]}.
+ */
+public final class DecoderGpuBench {
+    public static void main(String[] args) throws Exception {
+        List<String> models = List.of((args.length > 0 ? args[0] : "gpt2,gpt3-1.3b").split(","));
+        int[] batches = Arrays.stream((args.length > 1 ? args[1] : "1,16").split(",")).mapToInt(Integer::parseInt).toArray();
+        int prompt = args.length > 2 ? Integer.parseInt(args[2]) : 32, fresh = args.length > 3 ? Integer.parseInt(args[3]) : 50;
+        try (CudaDevice gpu = CudaDevice.open(0)) {
+            System.out.println("zq device: " + gpu.name());
+            for (String name : models) {
+                DecoderConfig c = name.equals("gpt3-1.3b") ? DecoderConfig.gpt2(50257, 2048, 24, 16, 2048) : DecoderConfig.gpt2Small();
+                try (Arena a = Arena.ofShared()) {
+                    long t0 = System.nanoTime();
+                    DecoderModel fp = DecoderModel.random(c, 1, a);
+                    Map<String, DecoderModel> variants = new LinkedHashMap<>();
+                    variants.put("W16A16", fp);
+                    DecoderModel w8 = DecoderQuantizer.quantize(fp, Scheme.builtin("w8a8"), null, a);
+                    DecoderModel w48 = DecoderQuantizer.quantize(fp, Scheme.builtin("w4-8a8"), null, a);
+                    Linear head8 = new QuantizedLinear(new GroupwiseQuantizer(8, WeightGranularity.perRow()).quantize(fp.tokenEmbeddings(), a), null,
+                            new TokenwiseQuantizer());
+                    variants.put("W8A8", w8);
+                    variants.put("W8A8+head8", withHead(w8, head8));
+                    variants.put("W4/8A8", w48);
+                    variants.put("W4/8A8+head8", withHead(w48, head8));
+                    System.err.printf("%s: random weights and quantization in %.1f s%n", name, (System.nanoTime() - t0) / 1e9);
+                    for (var v : variants.entrySet()) {
+                        if (name.equals("gpt2")) System.out.printf("# check %s %s: prefill logits %.2e from the CPU decoder's%n", name, v.getKey(),
+                                check(v.getValue(), gpu));
+                        for (int batch : batches) {
+                            double[] ms = time(v.getValue(), gpu, batch, prompt, fresh, name + " " + v.getKey());
+                            System.out.printf("zq %s b%d %s %.4f %.4f%n", name, batch, v.getKey(), ms[0], ms[1]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /** {@code m} with {@code head} as its LM head. */
+    static DecoderModel withHead(DecoderModel m, Linear head) {
+        return new DecoderModel(m.config(), m.tokenEmbeddings(), m.positionEmbeddings(), m.layers(), m.finalNorm(), head);
+    }
+
+    /** Median prefill ms and median ms of {@code fresh − 1} back-to-back decode steps. */
+    static double[] time(DecoderModel model, CudaDevice gpu, int batch, int prompt, int fresh, String what) throws Exception {
+        SplittableRandom rnd = new SplittableRandom(batch);
+        int[] ids = new int[batch * prompt];
+        for (int i = 0; i < ids.length; i++) ids[i] = rnd.nextInt(model.config().vocabSize());
+        try (DecoderTaskGraph g = new DecoderTaskGraph(model, batch, prompt, fresh, DecoderTaskGraph.CachePrecision.FP16, false, gpu)) {
+            g.generate(ids);
+            double[] pre = new double[5], dec = new double[5];
+            for (int r = 0; r < pre.length; r++) {
+                pre[r] = g.prefillPlan().replayMillis();
+                dec[r] = g.decodePlan().replayMillis(fresh - 1);
+            }
+            if (batch == 1) {
+                StringBuilder b = new StringBuilder();
+                g.prefillPlan().replayMillis();
+                g.decodePlan().profileMillis().forEach((kernel, t) -> b.append(String.format(" | %s %.4f", kernel, t)));
+                System.out.printf("# profile %s b%d, one decode step, kernels launched one by one, ms:%s%n", what, batch, b);
+            }
+            return new double[]{RuntimeBench.median(pre), RuntimeBench.median(dec)};
+        }
+    }
+
+    /** Relative error of the GPU prefill's next-token logits (FP32 cache) against the CPU decoder's, for 16 prompt tokens. */
+    static double check(DecoderModel model, CudaDevice gpu) throws Exception {
+        int n = 16;
+        int[] ids = new int[n];
+        SplittableRandom rnd = new SplittableRandom(7);
+        for (int i = 0; i < n; i++) ids[i] = rnd.nextInt(model.config().vocabSize());
+        try (Arena a = Arena.ofShared(); DecoderTaskGraph g = new DecoderTaskGraph(model, 1, n, 1, DecoderTaskGraph.CachePrecision.FP32, true, gpu);
+             KvCache cache = model.newCache(1, n)) {
+            g.prefill(ids);
+            Tensor got = g.logits(a), want = model.forward(a, cache, 1, n, ids, false);
+            double num = 0, den = 0;
+            for (long i = 0; i < want.numel(); i++) {
+                double d = got.getFloat(i) - want.getFloat(i);
+                num += d * d;
+                den += (double) want.getFloat(i) * want.getFloat(i);
+            }
+            return Math.sqrt(num / den);
+        }
+    }
+}

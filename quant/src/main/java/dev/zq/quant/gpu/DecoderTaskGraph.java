@@ -1,0 +1,311 @@
+package dev.zq.quant.gpu;
+
+import dev.zq.kernels.CachedAttentionKernel;
+import dev.zq.kernels.DecoderRowKernels;
+import dev.zq.kernels.RowKernels;
+import dev.zq.kernels.SkinnyGemmKernel;
+import dev.zq.model.DenseLinear;
+import dev.zq.model.Linear;
+import dev.zq.model.decoder.DecoderConfig;
+import dev.zq.model.decoder.DecoderLayer;
+import dev.zq.model.decoder.DecoderModel;
+import dev.zq.quant.QuantizedLinear;
+import dev.zq.quant.QuantizedWeight;
+import dev.zq.quant.TokenwiseQuantizer;
+import dev.zq.runtime.Device;
+import dev.zq.runtime.ExecutionPlan;
+import dev.zq.runtime.FloatArray;
+import dev.zq.runtime.HalfArray;
+import dev.zq.runtime.IntArray;
+import dev.zq.runtime.KernelBuffer;
+import dev.zq.runtime.KernelCompiler;
+import dev.zq.runtime.TaskGraph;
+import dev.zq.runtime.TaskGraph.Transfer;
+import dev.zq.tensor.DType;
+import dev.zq.tensor.Tensor;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.reflect.Method;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Greedy generation with a GPT-2-family decoder as two {@link TaskGraph}s of the project's kernels over one set of
+ * device buffers: the <b>prefill</b> runs the {@code batch × promptLength} prompt and fills the KV cache, the
+ * <b>decode step</b> runs one new token per sequence. On a GPU each is captured once as a CUDA graph; the decode step
+ * is replayed for every new token without the host in the loop, because the cache length lives on the device and
+ * the arg-max kernel feeds its token to the next step's embedding. One layer reads top to bottom in {@link #addLayer}.
+ *
+ * <p>Each projection runs at the precision the model gives it, so mixed schemes run as they are:
+ * a {@link DenseLinear} as FP16 weights with FP16-rounded activations (W16A16); a {@link QuantizedLinear} with 8- or
+ * 4-bit group-wise (or per-row) weights and token-wise INT8 activations as W8A8 or W4A8, the activations quantized by
+ * the GEMM kernel itself ({@link SkinnyGemmKernel}). The LM head too: FP16 when it is the (tied) embedding matrix, or
+ * quantized if the model's head is a {@link QuantizedLinear}. The residual stream, LayerNorm and attention are FP32;
+ * the KV cache FP16 or FP32 ({@link CachePrecision}). Projections of the prompt use the same few-row kernel, eight rows per block.
+ */
+public final class DecoderTaskGraph implements AutoCloseable {
+    /**
+     * The KV cache's element type. FP16 halves the cache traffic of long contexts and batches. FP32 is the CPU
+     * decoder's: with token-wise INT8 activations the FP16 cache's rounding flips some activation codes downstream
+     * (about 1% on the logits of the test models, against 0.03% with FP32), so FP32 is what exact comparisons use.
+     */
+    public enum CachePrecision { FP16, FP32 }
+
+    private final DecoderConfig config;
+    private final int batch, promptLength, maxNewTokens, capacity;
+    private final Arena arena = Arena.ofShared();
+    private final List<KernelBuffer> weightBuffers = new ArrayList<>();
+    private final FloatArray wte, wpe, finalGamma, finalBeta;
+    private final List<LayerWeights> layers = new ArrayList<>();
+    private final Projection head;
+    private final IntArray prompt, pos, next, generated;
+    private final CachePrecision cachePrecision;
+    private final List<KernelBuffer> keys = new ArrayList<>(), values = new ArrayList<>();
+    private final FloatArray x, normed, qkv, context, mlp, last, logits;
+    private final TaskGraph prefillGraph, decodeGraph;
+    private final ExecutionPlan prefill, decode;
+    private boolean prefilled;
+    private int steps;   // new tokens generated since the last prefill
+
+    /** One projection as the kernels read it: FP16 rows, or INT8/INT4 codes with group scales; bias in FP32. */
+    private record Projection(Method kernel, IntArray weight, FloatArray scales, int groupSize, FloatArray bias, int in, int out) {}
+
+    private record LayerWeights(FloatArray norm1Gamma, FloatArray norm1Beta, Projection qkv, Projection out, FloatArray norm2Gamma,
+                                FloatArray norm2Beta, Projection up, Projection down) {}
+
+    /**
+     * Graphs for {@code batch} prompts of {@code promptLength} tokens each, generating up to {@code maxNewTokens} tokens
+     * per sequence, with a KV cache of {@code cache} precision, on {@code device}; with {@code keepLogits} every step
+     * copies its logits back for {@link #logits}. The model's weights must outlive the graphs.
+     */
+    public DecoderTaskGraph(DecoderModel model, int batch, int promptLength, int maxNewTokens, CachePrecision cache, boolean keepLogits,
+                            Device device) {
+        this.config = model.config();
+        this.cachePrecision = cache;
+        this.batch = batch;
+        this.promptLength = promptLength;
+        this.maxNewTokens = maxNewTokens;
+        this.capacity = promptLength + maxNewTokens;
+        int h = config.hiddenSize(), hd = config.headDim(), inter = config.intermediateSize(), vocab = config.vocabSize();
+        checkShapes(batch, promptLength, maxNewTokens);
+        wte = floats(model.tokenEmbeddings());
+        wpe = floats(model.positionEmbeddings());
+        finalGamma = floats(model.finalNorm().weight());
+        finalBeta = floats(model.finalNorm().bias());
+        for (int i = 0; i < model.layers().size(); i++) {
+            DecoderLayer l = model.layers().get(i);
+            List<String> names = model.linearNames(i);
+            layers.add(new LayerWeights(floats(l.attentionNorm().weight()), floats(l.attentionNorm().bias()), projection(names.get(0), l.qkv()),
+                    projection(names.get(1), l.output()), floats(l.mlpNorm().weight()), floats(l.mlpNorm().bias()),
+                    projection(names.get(2), l.up()), projection(names.get(3), l.down())));
+        }
+        head = projection("lm_head", model.lmHead());
+
+        int rows = batch * promptLength;
+        prompt = IntArray.allocate(arena, rows);
+        pos = IntArray.allocate(arena, 1);
+        next = IntArray.allocate(arena, batch);
+        generated = IntArray.allocate(arena, batch * maxNewTokens);
+        int cacheLength = batch * config.numHeads() * capacity * hd;
+        for (int i = 0; i < config.numLayers(); i++) {
+            keys.add(cache == CachePrecision.FP16 ? HalfArray.allocate(arena, cacheLength) : FloatArray.allocate(arena, cacheLength));
+            values.add(cache == CachePrecision.FP16 ? HalfArray.allocate(arena, cacheLength) : FloatArray.allocate(arena, cacheLength));
+        }
+        // Scratch rows sized for the prompt; the decode step uses their first batch rows.
+        x = FloatArray.allocate(arena, rows * h);
+        normed = FloatArray.allocate(arena, rows * h);
+        qkv = FloatArray.allocate(arena, rows * 3 * h);
+        context = FloatArray.allocate(arena, rows * h);
+        mlp = FloatArray.allocate(arena, rows * inter);
+        last = FloatArray.allocate(arena, batch * h);
+        logits = FloatArray.allocate(arena, batch * vocab);
+
+        prefillGraph = steps("prefill", promptLength, prompt)
+                .transferToDevice(Transfer.FIRST_EXECUTION, weightBuffers.toArray(KernelBuffer[]::new))
+                .transferToDevice(Transfer.EVERY_EXECUTION, prompt)
+                .transferToHost(Transfer.EVERY_EXECUTION, generated);
+        decodeGraph = steps("decode", 1, next).transferToHost(Transfer.EVERY_EXECUTION, generated);
+        if (keepLogits) {
+            prefillGraph.transferToHost(Transfer.EVERY_EXECUTION, logits);
+            decodeGraph.transferToHost(Transfer.EVERY_EXECUTION, logits);
+        }
+        prefill = device.plan(prefillGraph);
+        decode = device.plan(decodeGraph, prefill);
+    }
+
+    private void checkShapes(int batch, int promptLength, int maxNewTokens) {
+        if (config.family() != DecoderConfig.Family.GPT2)
+            throw new IllegalArgumentException("the GPU decoder runs GPT-2-family models; this one is " + config.family());
+        int h = config.hiddenSize(), hd = config.headDim();
+        if (batch <= 0 || promptLength <= 0 || maxNewTokens <= 0)
+            throw new IllegalArgumentException("batch, prompt length and new tokens must be positive: " + batch + ", " + promptLength + ", " + maxNewTokens);
+        if (promptLength + maxNewTokens > Math.min(config.maxPositions(), CachedAttentionKernel.MAX_POSITIONS))
+            throw new IllegalArgumentException(promptLength + " + " + maxNewTokens + " tokens exceed the " + Math.min(config.maxPositions(),
+                    CachedAttentionKernel.MAX_POSITIONS) + " positions the GPU decoder can hold");
+        if (Integer.bitCount(hd) != 1 || hd > 128)
+            throw new IllegalArgumentException("the GPU decoder needs a head size that is a power of two up to 128, not " + hd);
+        if (h % 8 != 0 || h > 4096) throw new IllegalArgumentException("the GPU decoder needs a hidden size that is a multiple of 8, at most 4096, not " + h);
+        if ((long) batch * promptLength * config.intermediateSize() > Integer.MAX_VALUE || (long) batch * config.vocabSize() > Integer.MAX_VALUE)
+            throw new IllegalArgumentException("batch " + batch + " × " + promptLength + " tokens is too large for 32-bit indices");
+    }
+
+    /** The launches for {@code seq} new tokens per sequence, read from {@code tokens}. */
+    private TaskGraph steps(String name, int seq, IntArray tokens) {
+        int rows = batch * seq, h = config.hiddenSize();
+        TaskGraph g = new TaskGraph("gpt-" + name + "-" + batch + "x" + seq);
+        if (name.equals("prefill")) g.task(kernel(DecoderRowKernels.class, "resetPosition"), dev.zq.runtime.Grid.of(1, 32), pos);
+        g.task(kernel(DecoderRowKernels.class, "embed"), dev.zq.runtime.Grid.of(rows, 256), tokens, pos, wte, wpe, x, seq, h, capacity);
+        for (int l = 0; l < layers.size(); l++) addLayer(g, l, seq);
+        g.task(kernel(DecoderRowKernels.class, "lastTokenNorm"), RowKernels.grid(1, h), x, finalGamma, finalBeta, last, pos, batch, seq, h,
+                config.normEps());
+        linear(g, head, last, logits, batch, SkinnyGemmKernel.STORE);
+        g.task(kernel(DecoderRowKernels.class, "argmax"), DecoderRowKernels.argmaxGrid(batch), logits, next, generated, pos,
+                config.vocabSize(), promptLength, maxNewTokens);
+        return g;
+    }
+
+    /** One pre-norm GPT-2 block: attention over the cache with its residual, then the MLP with its residual. */
+    private void addLayer(TaskGraph g, int index, int seq) {
+        LayerWeights l = layers.get(index);
+        int rows = batch * seq, h = config.hiddenSize(), heads = config.numHeads(), hd = config.headDim();
+        float eps = config.normEps();
+        String bits = cachePrecision == CachePrecision.FP16 ? "16" : "32";
+        g.task(kernel(DecoderRowKernels.class, "layerNorm"), RowKernels.grid(rows, h), x, l.norm1Gamma(), l.norm1Beta(), normed, h, eps);
+        linear(g, l.qkv(), normed, qkv, rows, SkinnyGemmKernel.STORE);
+        if (seq > 1)
+            g.task(kernel(CachedAttentionKernel.class, "append" + bits), CachedAttentionKernel.appendGrid(rows), qkv, pos, keys.get(index),
+                    values.get(index), seq, heads, hd, capacity);
+        g.task(kernel(CachedAttentionKernel.class, "attend" + bits), CachedAttentionKernel.attendGrid(rows, heads), qkv, pos, keys.get(index),
+                values.get(index), context, seq, heads, hd, capacity, (float) (1 / Math.sqrt(hd)), seq == 1 ? 1 : 0);
+        linear(g, l.out(), context, x, rows, SkinnyGemmKernel.ADD);
+        g.task(kernel(DecoderRowKernels.class, "layerNorm"), RowKernels.grid(rows, h), x, l.norm2Gamma(), l.norm2Beta(), normed, h, eps);
+        linear(g, l.up(), normed, mlp, rows, SkinnyGemmKernel.GELU_TANH);
+        linear(g, l.down(), mlp, x, rows, SkinnyGemmKernel.ADD);
+    }
+
+    private void linear(TaskGraph g, Projection p, FloatArray in, FloatArray out, int rows, int mode) {
+        if (p.scales() == null)
+            g.task(p.kernel(), SkinnyGemmKernel.grid(rows, p.out()), in, p.weight(), p.bias(), out, rows, p.out(), p.in(), mode);
+        else
+            g.task(p.kernel(), SkinnyGemmKernel.grid(rows, p.out()), in, p.weight(), p.scales(), p.bias(), out, rows, p.out(), p.in(),
+                    p.groupSize(), mode);
+    }
+
+    /** {@code linear}'s weights as the kernels read them; anything the kernels cannot run is refused by name. */
+    private Projection projection(String name, Linear linear) {
+        int in = linear.inFeatures(), out = linear.outFeatures();
+        FloatArray bias = FloatArray.allocate(arena, out);
+        weightBuffers.add(bias);
+        if (linear instanceof DenseLinear d) {
+            if (in % 2 != 0) throw new IllegalArgumentException(name + ": FP16 rows need an even input size, not " + in);
+            if (d.bias() != null) MemorySegment.copy(d.bias().segment(), 0, bias.segment(), 0, 4L * out);
+            IntArray w = IntArray.allocate(arena, out * in / 2);
+            Tensor t = d.weight();
+            for (int r = 0; r < out; r++)
+                for (int c = 0; c < in; c += 2) {
+                    long i = (long) r * in + c;
+                    w.set((int) (i / 2), (Float.floatToFloat16(t.getFloat(i)) & 0xFFFF) | (Float.floatToFloat16(t.getFloat(i + 1)) << 16));
+                }
+            weightBuffers.add(w);
+            return new Projection(kernel(SkinnyGemmKernel.class, "fp16"), w, null, in, bias, in, out);
+        }
+        if (linear instanceof QuantizedLinear q && q.activations() instanceof TokenwiseQuantizer && (q.weight().bits() == 8 || q.weight().bits() == 4)) {
+            QuantizedWeight qw = q.weight();
+            int perWord = qw.bits() == 8 ? 4 : 8;
+            if (in % perWord != 0 || qw.groupSize() % perWord != 0)
+                throw new IllegalArgumentException(name + ": INT" + qw.bits() + " weights on the GPU need input size and group size multiples of "
+                        + perWord + ", not " + in + " and " + qw.groupSize());
+            if (q.bias() != null) MemorySegment.copy(q.bias().segment(), 0, bias.segment(), 0, 4L * out);
+            IntArray w = IntArray.allocate(arena, (int) (qw.codes().byteSize() / 4));
+            MemorySegment.copy(qw.codes().segment(), 0, w.segment(), 0, qw.codes().byteSize());
+            FloatArray scales = FloatArray.allocate(arena, out * qw.groupsPerRow());
+            MemorySegment.copy(qw.scales().segment(), 0, scales.segment(), 0, 4L * out * qw.groupsPerRow());
+            weightBuffers.add(w);
+            weightBuffers.add(scales);
+            return new Projection(kernel(SkinnyGemmKernel.class, qw.bits() == 8 ? "int8" : "int4"), w, scales, qw.groupSize(), bias, in, out);
+        }
+        throw new IllegalArgumentException(name + ": the GPU decoder runs FP32 projections as W16A16 and INT8 or INT4 weights with token-wise"
+                + " INT8 activations; this one is " + describe(linear));
+    }
+
+    private static String describe(Linear lin) {
+        if (lin instanceof QuantizedLinear q)
+            return "INT" + q.weight().bits() + " weights with " + (q.activations() == null ? "FP activations (weight-only)" : q.activations().getClass().getSimpleName());
+        return lin.getClass().getSimpleName();
+    }
+
+    private FloatArray floats(Tensor t) {
+        if (t == null || t.dtype() != DType.F32) throw new IllegalArgumentException("expected an F32 tensor, got " + t);
+        FloatArray f = FloatArray.view(t);
+        weightBuffers.add(f);
+        return f;
+    }
+
+    private static Method kernel(Class<?> owner, String name) { return KernelCompiler.find(owner, name); }
+
+    public ExecutionPlan prefillPlan() { return prefill; }
+    public ExecutionPlan decodePlan() { return decode; }
+
+    /**
+     * Runs the prompts ({@code [batch, promptLength]} row-major) from an empty cache; the first new token of each
+     * sequence is then {@code token(b, 0)}.
+     */
+    public void prefill(int[] tokens) throws Exception {
+        if (tokens.length != batch * promptLength)
+            throw new IllegalArgumentException(tokens.length + " tokens given for " + batch + " x " + promptLength);
+        for (int i = 0; i < tokens.length; i++) {
+            if (tokens[i] < 0 || tokens[i] >= config.vocabSize())
+                throw new IllegalArgumentException("token id " + tokens[i] + " at " + i + " outside the vocabulary of " + config.vocabSize());
+            prompt.set(i, tokens[i]);
+        }
+        prefill.execute();
+        prefilled = true;
+        steps = 1;
+    }
+
+    /** One decode step: the last new token of each sequence goes in, the next one comes out. */
+    public void step() throws Exception {
+        if (!prefilled) throw new IllegalStateException("prefill a prompt before decoding");
+        if (steps >= maxNewTokens) throw new IllegalStateException("the graph was built for " + maxNewTokens + " new tokens");
+        decode.execute();
+        steps++;
+    }
+
+    /** New token {@code i} of sequence {@code b}; a row whose logits were all NaN or −∞ is reported here. */
+    public int token(int b, int i) {
+        if (i >= steps) throw new IllegalArgumentException("token " + i + " is not generated yet (" + steps + " so far)");
+        int t = generated.get(b * maxNewTokens + i);
+        if (t < 0) throw new IllegalStateException("sequence " + b + ", new token " + i + ": the logits were all NaN or -inf");
+        return t;
+    }
+
+    /** The logits {@code [batch, vocab]} of the latest step (only with {@code keepLogits}). */
+    public Tensor logits(Arena out) {
+        Tensor t = Tensor.allocate(out, DType.F32, batch, config.vocabSize());
+        MemorySegment.copy(logits.segment(), 0, t.segment(), 0, t.byteSize());
+        return t;
+    }
+
+    /** Greedy generation: {@code maxNewTokens} new tokens for each prompt, {@code [batch][maxNewTokens]}. */
+    public int[][] generate(int[] tokens) throws Exception {
+        prefill(tokens);
+        while (steps < maxNewTokens) step();
+        int[][] out = new int[batch][maxNewTokens];
+        for (int b = 0; b < batch; b++) for (int i = 0; i < maxNewTokens; i++) out[b][i] = token(b, i);
+        return out;
+    }
+
+    @Override
+    public void close() throws Exception {
+        try {
+            decode.close();
+        } finally {
+            try {
+                prefill.close();
+            } finally {
+                arena.close();
+            }
+        }
+    }
+}

@@ -1,0 +1,136 @@
+package dev.zq.quant.gpu;
+
+import dev.zq.model.decoder.DecoderConfig;
+import dev.zq.model.decoder.DecoderModel;
+import dev.zq.model.decoder.KvCache;
+import dev.zq.quant.DecoderQuantizer;
+import dev.zq.quant.Scheme;
+import dev.zq.runtime.Device;
+import dev.zq.tensor.Tensor;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.api.Test;
+
+import java.lang.foreign.Arena;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * The GPU decoder's prefill and decode steps against the CPU decoder of the same model (FP32 for W16A16, the same
+ * quantized model for W8A8 and W4/8A8): the next-token logits of every step within 1% (relative Frobenius error; W16A16
+ * rounds weights and activations to FP16) and 0.2% for the quantized models with an FP32 KV cache (the CPU's; the
+ * remainder is the FP16 LM head). With an FP16 cache the quantized models are within 3%: the cache's rounding moves
+ * some token-wise INT8 activation codes by one, as measured (about 1%) when this test was written. And
+ * the greedy tokens the same wherever the CPU's best logit leads its runner-up by more than that error. The CPU
+ * decoder is fed the tokens the graph chose, so both see the same sequences. Runs on the best device: the CPU
+ * executor in CI, CUDA on a GPU machine.
+ */
+class DecoderTaskGraphTest {
+    static Device device;
+    static String where;
+
+    @BeforeAll
+    static void open() {
+        List<String> why = new ArrayList<>();
+        device = Device.best(why::add);
+        where = device.name() + (why.isEmpty() ? "" : " (" + why.getFirst() + ")");
+    }
+
+    @AfterAll
+    static void close() throws Exception { device.close(); }
+
+    static final DecoderConfig TINY = DecoderConfig.gpt2(96, 64, 2, 4, 64);
+
+    static double relativeError(Tensor got, Tensor want) {
+        double num = 0, den = 0;
+        for (long i = 0; i < want.numel(); i++) {
+            double d = got.getFloat(i) - want.getFloat(i);
+            num += d * d;
+            den += (double) want.getFloat(i) * want.getFloat(i);
+        }
+        return Math.sqrt(num / den);
+    }
+
+    @ParameterizedTest
+    @CsvSource({"w16a16, FP32, 0.01", "w8a8, FP32, 0.002", "w4-8a8, FP32, 0.002", "w16a16, FP16, 0.01", "w8a8, FP16, 0.03", "w4-8a8, FP16, 0.03"})
+    void prefillAndDecodeStepsMatchTheCpuDecoder(String scheme, DecoderTaskGraph.CachePrecision cache, double tolerance) throws Exception {
+        int batch = 2, promptLen = 5, maxNew = 4, vocab = TINY.vocabSize();
+        try (Arena arena = Arena.ofShared()) {
+            DecoderModel fp = DecoderModel.random(TINY, 7, arena);
+            DecoderModel model = scheme.equals("w16a16") ? fp : DecoderQuantizer.quantize(fp, Scheme.resolve(scheme), null, arena);
+            Random rnd = new Random(1);
+            int[] prompt = new int[batch * promptLen];
+            for (int i = 0; i < prompt.length; i++) prompt[i] = rnd.nextInt(vocab);
+            try (DecoderTaskGraph g = new DecoderTaskGraph(model, batch, promptLen, maxNew, cache, true, device);
+                 KvCache kv = model.newCache(batch, promptLen + maxNew)) {
+                g.prefill(prompt);
+                Tensor want = model.forward(arena, kv, batch, promptLen, prompt, false);
+                for (int step = 0; step < maxNew; step++) {
+                    if (step > 0) {
+                        g.step();
+                        int[] fed = new int[batch];
+                        for (int b = 0; b < batch; b++) fed[b] = g.token(b, step - 1);
+                        want = model.forward(arena, kv, batch, 1, fed, false);
+                    }
+                    Tensor got = g.logits(arena);
+                    double err = relativeError(got, want);
+                    assertTrue(err < tolerance, scheme + " with an " + cache + " cache, step " + step + " on " + where + ": logits " + err + " from the CPU decoder's");
+                    for (int b = 0; b < batch; b++) {
+                        int best = 0, second = -1;
+                        for (int v = 1; v < vocab; v++) {
+                            float x = want.getFloat((long) b * vocab + v);
+                            if (x > want.getFloat((long) b * vocab + best)) { second = best; best = v; }
+                            else if (second < 0 || x > want.getFloat((long) b * vocab + second)) second = v;
+                        }
+                        double gap = want.getFloat((long) b * vocab + best) - want.getFloat((long) b * vocab + second), scale = 0;
+                        for (int v = 0; v < vocab; v++) scale = Math.max(scale, Math.abs(want.getFloat((long) b * vocab + v)));
+                        if (gap > 2 * err * scale)
+                            assertEquals(best, g.token(b, step), scheme + " step " + step + " sequence " + b + " on " + where);
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void generateRunsThePrefillAndEveryStepAgain() throws Exception {
+        try (Arena arena = Arena.ofShared()) {
+            DecoderModel model = DecoderModel.random(TINY, 9, arena);
+            int[] prompt = {3, 1, 4, 1, 5, 9};
+            try (DecoderTaskGraph g = new DecoderTaskGraph(model, 1, prompt.length, 5, DecoderTaskGraph.CachePrecision.FP16, false, device)) {
+                int[][] first = g.generate(prompt);
+                int[][] again = g.generate(prompt);   // the cache starts over
+                assertArrayEquals(first[0], again[0]);
+                assertThrows(IllegalStateException.class, g::step, "no step past the tokens the graph was built for");
+            }
+        }
+    }
+
+    @Test
+    void refusesWhatItCannotRunWithTheReason() throws Exception {
+        try (Arena arena = Arena.ofShared()) {
+            DecoderModel fp = DecoderModel.random(TINY, 7, arena);
+            var e = assertThrows(IllegalArgumentException.class, () -> new DecoderTaskGraph(fp, 1, 60, 10, DecoderTaskGraph.CachePrecision.FP16, false, device));
+            assertTrue(e.getMessage().contains("positions"), e.getMessage());
+            DecoderModel ptq = DecoderQuantizer.quantize(fp, Scheme.resolve("w4-8a16"), null, arena);
+            e = assertThrows(IllegalArgumentException.class, () -> new DecoderTaskGraph(ptq, 1, 4, 4, DecoderTaskGraph.CachePrecision.FP16, false, device));
+            assertTrue(e.getMessage().contains("transformer.h.0.") && e.getMessage().contains("weight-only"), e.getMessage());
+            DecoderConfig llama = new DecoderConfig(DecoderConfig.Family.LLAMA, 96, 64, 1, 4, 4, 128, 64, 1e-5f, 10000f,
+                    DecoderConfig.Activation.SWIGLU, false);
+            DecoderModel l = DecoderModel.random(llama, 1, arena);
+            e = assertThrows(IllegalArgumentException.class, () -> new DecoderTaskGraph(l, 1, 4, 4, DecoderTaskGraph.CachePrecision.FP16, false, device));
+            assertTrue(e.getMessage().contains("GPT-2"), e.getMessage());
+            try (DecoderTaskGraph g = new DecoderTaskGraph(fp, 1, 3, 2, DecoderTaskGraph.CachePrecision.FP16, false, device)) {
+                assertThrows(IllegalStateException.class, g::step, "decoding before a prefill");
+                e = assertThrows(IllegalArgumentException.class, () -> g.prefill(new int[]{1, 2, 96}));
+                assertTrue(e.getMessage().contains("vocabulary"), e.getMessage());
+                assertThrows(IllegalArgumentException.class, () -> g.prefill(new int[]{1, 2}));
+            }
+        }
+    }
+}

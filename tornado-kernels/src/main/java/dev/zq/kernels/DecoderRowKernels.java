@@ -1,0 +1,134 @@
+package dev.zq.kernels;
+
+import dev.zq.runtime.FloatArray;
+import dev.zq.runtime.Grid;
+import dev.zq.runtime.IntArray;
+import dev.zq.runtime.Kernel;
+import dev.zq.runtime.KernelContext;
+import dev.zq.runtime.KernelMath;
+
+/**
+ * A GPT decoder's row kernels around its GEMMs, on FP32 rows (the residual stream of a few decoding tokens is small):
+ * token + position embeddings, LayerNorm, the final LayerNorm of each sequence's last token, and greedy arg-max
+ * sampling. The number of cached tokens lives on the device ({@code pos[0]}): {@link #lastTokenNorm} advances it, so
+ * a captured decode step replays for every new token without the host touching anything.
+ */
+public final class DecoderRowKernels {
+    private DecoderRowKernels() {}
+
+    /** Empties the cache ({@code pos[0] = 0}): the first launch of a prefill, so that replaying it starts over. */
+    @Kernel
+    public static void resetPosition(KernelContext ctx, IntArray pos) {
+        if (ctx.globalIdx() == 0) pos.set(0, 0);
+    }
+
+    /**
+     * {@code x[r] = wte[tokens[r]] + wpe[pos[0] + r % seq]} for the {@code batch·seq} new token rows; positions at or past
+     * {@code capacity} (a replay beyond what the graph was built for) are skipped rather than read out of bounds.
+     */
+    @Kernel
+    public static void embed(KernelContext ctx, IntArray tokens, IntArray pos, FloatArray wte, FloatArray wpe, FloatArray x, int seq, int n,
+                             int capacity) {
+        int r = ctx.groupIdx(), p = pos.get(0) + r - (r / seq) * seq, t = tokens.get(r);
+        if (p < capacity)
+            for (int e = ctx.localIdx(); e < n; e += ctx.localSizeX()) x.set(r * n + e, wte.get(t * n + e) + wpe.get(p * n + e));
+    }
+
+    /** {@code out[r] = LayerNorm(x[r])} for every row; launch {@link RowKernels#grid}. */
+    @Kernel
+    public static void layerNorm(KernelContext ctx, FloatArray x, FloatArray gamma, FloatArray beta, FloatArray out, int n, float eps) {
+        float[] red = ctx.allocateFloatShared(32);
+        normalizeRow(ctx, red, x, ctx.groupIdx(), gamma, beta, out, ctx.groupIdx(), n, eps);
+    }
+
+    /**
+     * {@code out[b] = LayerNorm(x[b·seq + seq − 1])} for each of the {@code batch} sequences, in one block (launch
+     * {@link RowKernels#grid}{@code (1, n)}); then {@code pos[0] += seq}: the new tokens are in the cache.
+     */
+    @Kernel
+    public static void lastTokenNorm(KernelContext ctx, FloatArray x, FloatArray gamma, FloatArray beta, FloatArray out, IntArray pos,
+                                     int batch, int seq, int n, float eps) {
+        float[] red = ctx.allocateFloatShared(32);
+        for (int b = 0; b < batch; b++) normalizeRow(ctx, red, x, b * seq + seq - 1, gamma, beta, out, b, n, eps);
+        ctx.barrier();   // every thread has read pos (nobody here does) before it moves
+        if (ctx.localIdx() == 0) pos.set(0, pos.get(0) + seq);
+    }
+
+    /** The launch of {@link #argmax} for {@code batch} rows of logits. */
+    public static Grid argmaxGrid(int batch) { return Grid.of(batch, 1024); }
+
+    /**
+     * Greedy sampling: {@code next[b]} = the index of the largest logit of row {@code b} (the lowest on ties, NaN never
+     * chosen), also written to {@code generated[b·maxNew + pos[0] − promptLen]} while that is inside the buffer. A row
+     * with no finite-or-infinite number above −∞ records −1 there (the host reports it) and feeds token 0 on.
+     */
+    @Kernel
+    public static void argmax(KernelContext ctx, FloatArray logits, IntArray next, IntArray generated, IntArray pos, int vocab,
+                              int promptLen, int maxNew) {
+        float[] vals = ctx.allocateFloatShared(32);
+        int[] idxs = ctx.allocateIntShared(32);
+        int b = ctx.groupIdx(), tid = ctx.localIdx(), lane = tid & 31;
+        float best = Float.NEGATIVE_INFINITY;
+        int at = -1;
+        for (int j = tid; j < vocab; j += ctx.localSizeX()) {
+            float v = logits.get(b * vocab + j);
+            if (v > best) {
+                best = v;
+                at = j;
+            }
+        }
+        for (int mask = 16; mask > 0; mask >>= 1) {
+            float ov = ctx.shflXor(best, mask);
+            int oi = ctx.shflXor(at, mask);
+            if (better(ov, oi, best, at)) {
+                best = ov;
+                at = oi;
+            }
+        }
+        if (lane == 0) {
+            vals[tid >> 5] = best;
+            idxs[tid >> 5] = at;
+        }
+        ctx.barrier();
+        if (tid == 0) {
+            for (int w = 1; w < (ctx.localSizeX() >> 5); w++)
+                if (better(vals[w], idxs[w], best, at)) {
+                    best = vals[w];
+                    at = idxs[w];
+                }
+            next.set(b, at < 0 ? 0 : at);
+            int step = pos.get(0) - promptLen;
+            if (step >= 0 && step < maxNew) generated.set(b * maxNew + step, at);
+        }
+    }
+
+    // ------------------------------------------------------------------ helpers (inlined by the JIT)
+
+    /** Whether candidate (v, i) beats (best, at): a larger value, or the same value at a lower index; −1 never wins. */
+    static boolean better(float v, int i, float best, int at) {
+        return i >= 0 && (at < 0 || v > best || (v == best && i < at));
+    }
+
+    /** LayerNorm (PyTorch's: two passes, biased variance) of row {@code xr} of {@code x} into row {@code or} of {@code out}. */
+    static void normalizeRow(KernelContext ctx, float[] red, FloatArray x, int xr, FloatArray gamma, FloatArray beta, FloatArray out,
+                             int or, int n, float eps) {
+        int e = ctx.localIdx() << 2;
+        boolean active = e < n;
+        float v0 = 0f, v1 = 0f, v2 = 0f, v3 = 0f;
+        if (active) {
+            v0 = x.get(xr * n + e);
+            v1 = x.get(xr * n + e + 1);
+            v2 = x.get(xr * n + e + 2);
+            v3 = x.get(xr * n + e + 3);
+        }
+        float mean = RowKernels.blockSum(ctx, red, v0 + v1 + v2 + v3) / n;
+        float d0 = active ? v0 - mean : 0f, d1 = active ? v1 - mean : 0f, d2 = active ? v2 - mean : 0f, d3 = active ? v3 - mean : 0f;
+        float inv = 1f / KernelMath.sqrt(RowKernels.blockSum(ctx, red, d0 * d0 + d1 * d1 + d2 * d2 + d3 * d3) / n + eps);
+        if (active) {
+            out.set(or * n + e, d0 * inv * gamma.get(e) + beta.get(e));
+            out.set(or * n + e + 1, d1 * inv * gamma.get(e + 1) + beta.get(e + 1));
+            out.set(or * n + e + 2, d2 * inv * gamma.get(e + 2) + beta.get(e + 2));
+            out.set(or * n + e + 3, d3 * inv * gamma.get(e + 3) + beta.get(e + 3));
+        }
+    }
+}
