@@ -6,10 +6,10 @@ new = int(sys.argv[3]) if len(sys.argv) > 3 else 50
 zq, torch = {}, {}
 for line in open(sys.argv[1]):
     p = line.split()
-    if len(p) == 6 and p[0] == "zq": zq[(p[1], int(p[2][1:]), p[3])] = (float(p[4]), float(p[5]))
+    if len(p) == 6 and p[0] == "zq" and p[2].startswith("b"): zq[(p[1], int(p[2][1:]), p[3])] = (float(p[4]), float(p[5]))
 for line in open(sys.argv[2]):
     p = line.split()
-    if len(p) == 5 and p[0] == "torch": torch[(p[1], int(p[2][1:]))] = float(p[4])
+    if len(p) == 5 and p[0] == "torch" and p[2].startswith("b"): torch[(p[1], int(p[2][1:]))] = float(p[4])
 print(f"| model | batch | variant | prefill ms | decode ms/token | decode tokens/s | {new} tokens ms | vs our W16A16 (decode) | vs HF FP16 generate ({new} tokens) |")
 print("|---|---:|---|---:|---:|---:|---:|---:|---:|")
 for (m, b, v), (pre, dec) in zq.items():

@@ -60,8 +60,11 @@ public final class DecoderGpuBench {
                     variants.put("W4/8A8+head8", withHead(w48, head8));
                     System.err.printf("%s: random weights and quantization in %.1f s%n", name, (System.nanoTime() - t0) / 1e9);
                     for (var v : variants.entrySet()) {
-                        if (name.equals("gpt2")) System.out.printf("# check %s %s: prefill logits %.2e from the CPU decoder's%n", name, v.getKey(),
-                                check(v.getValue(), gpu));
+                        if (name.equals("gpt2")) {
+                            double[] e = check(v.getValue(), fp, gpu);
+                            System.out.printf("# check %s %s: prefill logits %.2e from the CPU decoder's of the same model; from the FP32"
+                                    + " model's: GPU %.2e, CPU %.2e%n", name, v.getKey(), e[0], e[1], e[2]);
+                        }
                         for (int batch : batches) {
                             double[] ms = time(v.getValue(), gpu, batch, prompt, fresh, name + " " + v.getKey());
                             System.out.printf("zq %s b%d %s %.4f %.4f%n", name, batch, v.getKey(), ms[0], ms[1]);
@@ -99,23 +102,30 @@ public final class DecoderGpuBench {
         }
     }
 
-    /** Relative error of the GPU prefill's next-token logits (FP32 cache) against the CPU decoder's, for 16 prompt tokens. */
-    static double check(DecoderModel model, CudaDevice gpu) throws Exception {
+    /**
+     * Relative errors of next-token logits after a 16-token prompt: the GPU prefill (FP32 cache) against the CPU decoder
+     * of the same model, and each of them against the FP32 model's.
+     */
+    static double[] check(DecoderModel model, DecoderModel fp, CudaDevice gpu) throws Exception {
         int n = 16;
         int[] ids = new int[n];
         SplittableRandom rnd = new SplittableRandom(7);
         for (int i = 0; i < n; i++) ids[i] = rnd.nextInt(model.config().vocabSize());
         try (Arena a = Arena.ofShared(); DecoderTaskGraph g = new DecoderTaskGraph(model, 1, n, 1, DecoderTaskGraph.CachePrecision.FP32, true, gpu);
-             KvCache cache = model.newCache(1, n)) {
+             KvCache cache = model.newCache(1, n); KvCache fpCache = fp.newCache(1, n)) {
             g.prefill(ids);
-            Tensor got = g.logits(a), want = model.forward(a, cache, 1, n, ids, false);
-            double num = 0, den = 0;
-            for (long i = 0; i < want.numel(); i++) {
-                double d = got.getFloat(i) - want.getFloat(i);
-                num += d * d;
-                den += (double) want.getFloat(i) * want.getFloat(i);
-            }
-            return Math.sqrt(num / den);
+            Tensor got = g.logits(a), want = model.forward(a, cache, 1, n, ids, false), exact = fp.forward(a, fpCache, 1, n, ids, false);
+            return new double[]{relative(got, want), relative(got, exact), relative(want, exact)};
         }
+    }
+
+    static double relative(Tensor got, Tensor want) {
+        double num = 0, den = 0;
+        for (long i = 0; i < want.numel(); i++) {
+            double d = got.getFloat(i) - want.getFloat(i);
+            num += d * d;
+            den += (double) want.getFloat(i) * want.getFloat(i);
+        }
+        return Math.sqrt(num / den);
     }
 }

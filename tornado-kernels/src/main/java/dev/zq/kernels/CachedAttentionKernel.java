@@ -32,7 +32,7 @@ public final class CachedAttentionKernel {
     public static Grid appendGrid(int rows) { return Grid.of(rows, 256); }
 
     /** One block per (new token, head). */
-    public static Grid attendGrid(int rows, int heads) { return Grid.of(rows * heads, 128); }
+    public static Grid attendGrid(int rows, int heads) { return Grid.of(rows * heads, 256); }
 
     /** Copies the keys and values of the {@code rows = batch·seq} new tokens into the cache. */
     @Kernel
@@ -52,7 +52,7 @@ public final class CachedAttentionKernel {
                               int seq, int heads, int headDim, int capacity, float scale, int appendOwn) {
         float[] q = ctx.allocateFloatShared(128);
         float[] scores = ctx.allocateFloatShared(MAX_POSITIONS);
-        float[] red = ctx.allocateFloatShared(128);
+        float[] red = ctx.allocateFloatShared(256);
         int tid = ctx.localIdx(), warp = tid >> 5, lane = tid & 31, threads = ctx.localSizeX();
         int r = ctx.groupIdx() / heads, head = ctx.groupIdx() - r * heads, b = r / seq, p = pos.get(0) + r - b * seq;
         int hidden = heads * headDim, qAt = r * 3 * hidden + head * headDim, cache = (b * heads + head) * capacity * headDim;
@@ -66,11 +66,22 @@ public final class CachedAttentionKernel {
         }
         ctx.barrier();
         // Scores: a warp per key, lanes over the head dimension.
-        for (int j = warp; j <= p; j += threads >> 5) {
-            float s = 0f;
-            for (int d = lane; d < headDim; d += 32) s += q[d] * keys.get(cache + j * headDim + d);
-            s = SkinnyGemmKernel.warpSum(ctx, s);
-            if (lane == 0) scores[j] = s;
+        int warps = threads >> 5;
+        for (int j = warp; j <= p; j += 2 * warps) {   // two keys per step, their loads in flight together
+            int j1 = j + warps;
+            boolean second = j1 <= p;
+            float s0 = 0f, s1 = 0f;
+            for (int d = lane; d < headDim; d += 32) {
+                float k0 = keys.get(cache + j * headDim + d), k1 = second ? keys.get(cache + j1 * headDim + d) : 0f;
+                s0 += q[d] * k0;
+                s1 += q[d] * k1;
+            }
+            s0 = SkinnyGemmKernel.warpSum(ctx, s0);
+            s1 = SkinnyGemmKernel.warpSum(ctx, s1);
+            if (lane == 0) {
+                scores[j] = s0;
+                if (second) scores[j1] = s1;
+            }
         }
         ctx.barrier();
         float max = Float.NEGATIVE_INFINITY;
@@ -86,7 +97,17 @@ public final class CachedAttentionKernel {
         // Weighted values: thread = (part, d); part walks every (threads / headDim)-th key; parts summed in order.
         int parts = threads / headDim, part = tid / headDim, d = tid - part * headDim;
         float acc = 0f;
-        for (int j = part; j <= p; j += parts) acc += scores[j] * values.get(cache + j * headDim + d);
+        for (int j = part; j <= p; j += 4 * parts) {   // four values in flight per thread
+            int j1 = j + parts, j2 = j + 2 * parts, j3 = j + 3 * parts;
+            float v0 = values.get(cache + j * headDim + d);
+            float v1 = j1 <= p ? values.get(cache + j1 * headDim + d) : 0f;
+            float v2 = j2 <= p ? values.get(cache + j2 * headDim + d) : 0f;
+            float v3 = j3 <= p ? values.get(cache + j3 * headDim + d) : 0f;
+            acc += scores[j] * v0;
+            if (j1 <= p) acc += scores[j1] * v1;
+            if (j2 <= p) acc += scores[j2] * v2;
+            if (j3 <= p) acc += scores[j3] * v3;
+        }
         red[tid] = acc;
         ctx.barrier();
         if (part == 0 && p >= 0) {
@@ -116,7 +137,7 @@ public final class CachedAttentionKernel {
                               int seq, int heads, int headDim, int capacity, float scale, int appendOwn) {
         float[] q = ctx.allocateFloatShared(128);
         float[] scores = ctx.allocateFloatShared(MAX_POSITIONS);
-        float[] red = ctx.allocateFloatShared(128);
+        float[] red = ctx.allocateFloatShared(256);
         int tid = ctx.localIdx(), warp = tid >> 5, lane = tid & 31, threads = ctx.localSizeX();
         int r = ctx.groupIdx() / heads, head = ctx.groupIdx() - r * heads, b = r / seq, p = pos.get(0) + r - b * seq;
         int hidden = heads * headDim, qAt = r * 3 * hidden + head * headDim, cache = (b * heads + head) * capacity * headDim;
@@ -130,11 +151,22 @@ public final class CachedAttentionKernel {
         }
         ctx.barrier();
         // Scores: a warp per key, lanes over the head dimension.
-        for (int j = warp; j <= p; j += threads >> 5) {
-            float s = 0f;
-            for (int d = lane; d < headDim; d += 32) s += q[d] * keys.get(cache + j * headDim + d);
-            s = SkinnyGemmKernel.warpSum(ctx, s);
-            if (lane == 0) scores[j] = s;
+        int warps = threads >> 5;
+        for (int j = warp; j <= p; j += 2 * warps) {   // two keys per step, their loads in flight together
+            int j1 = j + warps;
+            boolean second = j1 <= p;
+            float s0 = 0f, s1 = 0f;
+            for (int d = lane; d < headDim; d += 32) {
+                float k0 = keys.get(cache + j * headDim + d), k1 = second ? keys.get(cache + j1 * headDim + d) : 0f;
+                s0 += q[d] * k0;
+                s1 += q[d] * k1;
+            }
+            s0 = SkinnyGemmKernel.warpSum(ctx, s0);
+            s1 = SkinnyGemmKernel.warpSum(ctx, s1);
+            if (lane == 0) {
+                scores[j] = s0;
+                if (second) scores[j1] = s1;
+            }
         }
         ctx.barrier();
         float max = Float.NEGATIVE_INFINITY;
@@ -150,7 +182,17 @@ public final class CachedAttentionKernel {
         // Weighted values: thread = (part, d); part walks every (threads / headDim)-th key; parts summed in order.
         int parts = threads / headDim, part = tid / headDim, d = tid - part * headDim;
         float acc = 0f;
-        for (int j = part; j <= p; j += parts) acc += scores[j] * values.get(cache + j * headDim + d);
+        for (int j = part; j <= p; j += 4 * parts) {   // four values in flight per thread
+            int j1 = j + parts, j2 = j + 2 * parts, j3 = j + 3 * parts;
+            float v0 = values.get(cache + j * headDim + d);
+            float v1 = j1 <= p ? values.get(cache + j1 * headDim + d) : 0f;
+            float v2 = j2 <= p ? values.get(cache + j2 * headDim + d) : 0f;
+            float v3 = j3 <= p ? values.get(cache + j3 * headDim + d) : 0f;
+            acc += scores[j] * v0;
+            if (j1 <= p) acc += scores[j1] * v1;
+            if (j2 <= p) acc += scores[j2] * v2;
+            if (j3 <= p) acc += scores[j3] * v3;
+        }
         red[tid] = acc;
         ctx.barrier();
         if (part == 0 && p >= 0) {

@@ -45,22 +45,27 @@ public final class SkinnyGemmKernel {
     public static void fp16(KernelContext ctx, FloatArray x, IntArray w, FloatArray bias, FloatArray y, int m, int n, int k, int mode) {
         float[] xs = ctx.allocateFloatShared(8192);   // 8 rows × 1024 elements of K at a time
         int tid = ctx.localIdx(), lane = tid & 31, row0 = ctx.groupIdy() * ROWS, col = ctx.groupIdx() * 8 + (tid >> 5);
+        int rowsHere = Math.min(ROWS, m - row0);   // rows past it hold stale shared memory; their sums are never written
         float a0 = 0f, a1 = 0f, a2 = 0f, a3 = 0f, a4 = 0f, a5 = 0f, a6 = 0f, a7 = 0f;
         int kw = k >> 1;
         for (int t0 = 0; t0 < k; t0 += 1024) {
             int len = Math.min(1024, k - t0);
-            for (int i = tid; i < 8192; i += 256) {
+            for (int i = tid; i < rowsHere << 10; i += 256) {
                 int r = i >> 10, j = i & 1023;
-                float v = 0f;
-                if (j < len && row0 + r < m) v = Float.float16ToFloat(Float.floatToFloat16(x.get((row0 + r) * k + t0 + j)));
-                xs[i] = v;
+                xs[i] = j < len ? Float.float16ToFloat(Float.floatToFloat16(x.get((row0 + r) * k + t0 + j))) : 0f;
             }
             ctx.barrier();
-            if (col < n) {
-                for (int j = lane; j < (len >> 1); j += 32) {
-                    int word = w.get(col * kw + (t0 >> 1) + j);
+            int words = len >> 1, base = col * kw + (t0 >> 1);
+            for (int j = lane; col < n && j < words; j += 256) {
+                // Eight weight words in flight per lane (enough bytes in flight to approach the memory bandwidth);
+                // those past the row are 0 and their activation index wraps into the row, where it multiplies nothing.
+                int word0 = w.get(base + j), word1 = j + 32 < words ? w.get(base + j + 32) : 0, word2 = j + 64 < words ? w.get(base + j + 64) : 0;
+                int word3 = j + 96 < words ? w.get(base + j + 96) : 0, word4 = j + 128 < words ? w.get(base + j + 128) : 0;
+                int word5 = j + 160 < words ? w.get(base + j + 160) : 0, word6 = j + 192 < words ? w.get(base + j + 192) : 0;
+                int word7 = j + 224 < words ? w.get(base + j + 224) : 0;
+                for (int h = 0; h < 8; h++) {
+                    int word = pickInt(h, word0, word1, word2, word3, word4, word5, word6, word7), e = ((j + 32 * h) & 511) << 1;
                     float w0 = Epilogue.lowHalf(word), w1 = Epilogue.highHalf(word);
-                    int e = j << 1;
                     a0 += w0 * xs[e] + w1 * xs[e + 1];
                     a1 += w0 * xs[1024 + e] + w1 * xs[1025 + e];
                     a2 += w0 * xs[2048 + e] + w1 * xs[2049 + e];
@@ -85,33 +90,44 @@ public final class SkinnyGemmKernel {
                             int groupSize, int mode) {
         int[] xs = ctx.allocateIntShared(8192);   // 8 rows × 4096 codes of K at a time
         float[] sx = ctx.allocateFloatShared(8);
+        float[] red = ctx.allocateFloatShared(32);
         int tid = ctx.localIdx(), lane = tid & 31, row0 = ctx.groupIdy() * ROWS, col = ctx.groupIdx() * 8 + (tid >> 5);
-        rowScales(ctx, x, sx, row0, m, k);
+        int rowsHere = Math.min(ROWS, m - row0);   // rows past it hold stale shared memory; their sums are never written
+        rowScales(ctx, red, x, sx, row0, rowsHere, k);
         float a0 = 0f, a1 = 0f, a2 = 0f, a3 = 0f, a4 = 0f, a5 = 0f, a6 = 0f, a7 = 0f;
         int kw = k >> 2, groups = k / groupSize;
         for (int t0 = 0; t0 < k; t0 += 4096) {
             int len = Math.min(4096, k - t0);
-            for (int i = tid; i < 8192; i += 256) {
+            for (int i = tid; i < rowsHere << 10; i += 256) {
                 int r = i >> 10, j = i & 1023, word = 0;
-                if ((j << 2) < len && row0 + r < m) {
+                if ((j << 2) < len) {
                     int at = (row0 + r) * k + t0 + (j << 2);
                     word = RowKernels.packCodes(x.get(at), x.get(at + 1), x.get(at + 2), x.get(at + 3), sx[r]);
                 }
                 xs[i] = word;
             }
             ctx.barrier();
-            if (col < n) {
-                for (int j = lane; j < (len >> 2); j += 32) {
-                    int word = w.get(col * kw + (t0 >> 2) + j);
-                    float s = sw.get(col * groups + (t0 + (j << 2)) / groupSize);
-                    a0 += s * KernelMath.dp4a(word, xs[j], 0);
-                    a1 += s * KernelMath.dp4a(word, xs[1024 + j], 0);
-                    a2 += s * KernelMath.dp4a(word, xs[2048 + j], 0);
-                    a3 += s * KernelMath.dp4a(word, xs[3072 + j], 0);
-                    a4 += s * KernelMath.dp4a(word, xs[4096 + j], 0);
-                    a5 += s * KernelMath.dp4a(word, xs[5120 + j], 0);
-                    a6 += s * KernelMath.dp4a(word, xs[6144 + j], 0);
-                    a7 += s * KernelMath.dp4a(word, xs[7168 + j], 0);
+            int words = len >> 2, base = col * kw + (t0 >> 2), scaleBase = col * groups;
+            for (int j = lane; col < n && j < words; j += 256) {
+                // Eight weight words and their group scales in flight per lane; see fp16.
+                int word0 = w.get(base + j), word1 = j + 32 < words ? w.get(base + j + 32) : 0, word2 = j + 64 < words ? w.get(base + j + 64) : 0;
+                int word3 = j + 96 < words ? w.get(base + j + 96) : 0, word4 = j + 128 < words ? w.get(base + j + 128) : 0;
+                int word5 = j + 160 < words ? w.get(base + j + 160) : 0, word6 = j + 192 < words ? w.get(base + j + 192) : 0;
+                int word7 = j + 224 < words ? w.get(base + j + 224) : 0;
+                float s0 = sw.get(scaleBase + (t0 + ((j) << 2)) / groupSize), s1 = j + 32 < words ? sw.get(scaleBase + (t0 + ((j + 32) << 2)) / groupSize) : 0f, s2 = j + 64 < words ? sw.get(scaleBase + (t0 + ((j + 64) << 2)) / groupSize) : 0f;
+                float s3 = j + 96 < words ? sw.get(scaleBase + (t0 + ((j + 96) << 2)) / groupSize) : 0f, s4 = j + 128 < words ? sw.get(scaleBase + (t0 + ((j + 128) << 2)) / groupSize) : 0f, s5 = j + 160 < words ? sw.get(scaleBase + (t0 + ((j + 160) << 2)) / groupSize) : 0f;
+                float s6 = j + 192 < words ? sw.get(scaleBase + (t0 + ((j + 192) << 2)) / groupSize) : 0f, s7 = j + 224 < words ? sw.get(scaleBase + (t0 + ((j + 224) << 2)) / groupSize) : 0f;
+                for (int h = 0; h < 8; h++) {
+                    int word = pickInt(h, word0, word1, word2, word3, word4, word5, word6, word7), e = (j + 32 * h) & 1023;
+                    float s = pick(h, s0, s1, s2, s3, s4, s5, s6, s7);
+                    a0 += s * KernelMath.dp4a(word, xs[e], 0);
+                    a1 += s * KernelMath.dp4a(word, xs[1024 + e], 0);
+                    a2 += s * KernelMath.dp4a(word, xs[2048 + e], 0);
+                    a3 += s * KernelMath.dp4a(word, xs[3072 + e], 0);
+                    a4 += s * KernelMath.dp4a(word, xs[4096 + e], 0);
+                    a5 += s * KernelMath.dp4a(word, xs[5120 + e], 0);
+                    a6 += s * KernelMath.dp4a(word, xs[6144 + e], 0);
+                    a7 += s * KernelMath.dp4a(word, xs[7168 + e], 0);
                 }
             }
             ctx.barrier();
@@ -132,15 +148,17 @@ public final class SkinnyGemmKernel {
                             int groupSize, int mode) {
         int[] xs = ctx.allocateIntShared(8192);   // 8 rows × 4096 codes of K at a time (1024 ints per row)
         float[] sx = ctx.allocateFloatShared(8);
+        float[] red = ctx.allocateFloatShared(32);
         int tid = ctx.localIdx(), lane = tid & 31, row0 = ctx.groupIdy() * ROWS, col = ctx.groupIdx() * 8 + (tid >> 5);
-        rowScales(ctx, x, sx, row0, m, k);
+        int rowsHere = Math.min(ROWS, m - row0);   // rows past it hold stale shared memory; their sums are never written
+        rowScales(ctx, red, x, sx, row0, rowsHere, k);
         float a0 = 0f, a1 = 0f, a2 = 0f, a3 = 0f, a4 = 0f, a5 = 0f, a6 = 0f, a7 = 0f;
         int kw = k >> 3, groups = k / groupSize;
         for (int t0 = 0; t0 < k; t0 += 4096) {
             int len = Math.min(4096, k - t0);
-            for (int i = tid; i < 4096; i += 256) {   // one 8-element chunk each: its even codes, then its odd codes
+            for (int i = tid; i < rowsHere << 9; i += 256) {   // one 8-element chunk each: its even codes, then its odd codes
                 int r = i >> 9, c = i & 511, even = 0, odd = 0;
-                if ((c << 3) < len && row0 + r < m) {
+                if ((c << 3) < len) {
                     int at = (row0 + r) * k + t0 + (c << 3);
                     float s = sx[r];
                     even = RowKernels.packCodes(x.get(at), x.get(at + 2), x.get(at + 4), x.get(at + 6), s);
@@ -150,12 +168,20 @@ public final class SkinnyGemmKernel {
                 xs[(r << 10) + (c << 1) + 1] = odd;
             }
             ctx.barrier();
-            if (col < n) {
-                for (int j = lane; j < (len >> 3); j += 32) {
-                    int word = w.get(col * kw + (t0 >> 3) + j);
+            int words = len >> 3, base = col * kw + (t0 >> 3), scaleBase = col * groups;
+            for (int j = lane; col < n && j < words; j += 256) {
+                // Eight weight words and their group scales in flight per lane; see fp16.
+                int word0 = w.get(base + j), word1 = j + 32 < words ? w.get(base + j + 32) : 0, word2 = j + 64 < words ? w.get(base + j + 64) : 0;
+                int word3 = j + 96 < words ? w.get(base + j + 96) : 0, word4 = j + 128 < words ? w.get(base + j + 128) : 0;
+                int word5 = j + 160 < words ? w.get(base + j + 160) : 0, word6 = j + 192 < words ? w.get(base + j + 192) : 0;
+                int word7 = j + 224 < words ? w.get(base + j + 224) : 0;
+                float s0 = sw.get(scaleBase + (t0 + ((j) << 3)) / groupSize), s1 = j + 32 < words ? sw.get(scaleBase + (t0 + ((j + 32) << 3)) / groupSize) : 0f, s2 = j + 64 < words ? sw.get(scaleBase + (t0 + ((j + 64) << 3)) / groupSize) : 0f;
+                float s3 = j + 96 < words ? sw.get(scaleBase + (t0 + ((j + 96) << 3)) / groupSize) : 0f, s4 = j + 128 < words ? sw.get(scaleBase + (t0 + ((j + 128) << 3)) / groupSize) : 0f, s5 = j + 160 < words ? sw.get(scaleBase + (t0 + ((j + 160) << 3)) / groupSize) : 0f;
+                float s6 = j + 192 < words ? sw.get(scaleBase + (t0 + ((j + 192) << 3)) / groupSize) : 0f, s7 = j + 224 < words ? sw.get(scaleBase + (t0 + ((j + 224) << 3)) / groupSize) : 0f;
+                for (int h = 0; h < 8; h++) {
+                    int word = pickInt(h, word0, word1, word2, word3, word4, word5, word6, word7), e = ((j + 32 * h) & 511) << 1;
+                    float s = pick(h, s0, s1, s2, s3, s4, s5, s6, s7);
                     int lo = signedNibbles(word & 0x0F0F0F0F), hi = signedNibbles((word >>> 4) & 0x0F0F0F0F);
-                    float s = sw.get(col * groups + (t0 + (j << 3)) / groupSize);
-                    int e = j << 1;
                     a0 += s * KernelMath.dp4a(hi, xs[e + 1], KernelMath.dp4a(lo, xs[e], 0));
                     a1 += s * KernelMath.dp4a(hi, xs[1025 + e], KernelMath.dp4a(lo, xs[1024 + e], 0));
                     a2 += s * KernelMath.dp4a(hi, xs[2049 + e], KernelMath.dp4a(lo, xs[2048 + e], 0));
@@ -181,19 +207,35 @@ public final class SkinnyGemmKernel {
         return v | ((v & 0x08080808) * 0x1E);   // bit 3 set: 8·0x1E = 0xF0 fills the byte's high nibble
     }
 
-    /** Warp {@code r} computes the token-wise scale of row {@code row0 + r} into {@code sx[r]} (0 past the last row). */
-    static void rowScales(KernelContext ctx, FloatArray x, float[] sx, int row0, int m, int k) {
-        int warp = ctx.localIdx() >> 5, lane = ctx.localIdx() & 31, row = row0 + warp;
-        float max = 0f;
-        if (row < m) for (int j = lane; j < k; j += 32) max = Math.max(max, Math.abs(x.get(row * k + j)));
-        for (int mask = 16; mask > 0; mask >>= 1) max = Math.max(max, ctx.shflXor(max, mask));
-        if (lane == 0) sx[warp] = max / 127f;
+    /**
+     * The token-wise scales of rows {@code row0 … row0 + rows − 1} into {@code sx}: the whole block reads each row, four
+     * independent loads per thread and step (a decoding token's row is one block's worth of latency, not a warp's).
+     */
+    static void rowScales(KernelContext ctx, float[] red, FloatArray x, float[] sx, int row0, int rows, int k) {
+        int tid = ctx.localIdx(), threads = ctx.localSizeX();
+        for (int r = 0; r < rows; r++) {
+            int at = (row0 + r) * k;
+            float max = 0f;
+            for (int j = tid; j < k; j += 4 * threads) {
+                float v0 = Math.abs(x.get(at + j));
+                float v1 = j + threads < k ? Math.abs(x.get(at + j + threads)) : 0f;
+                float v2 = j + 2 * threads < k ? Math.abs(x.get(at + j + 2 * threads)) : 0f;
+                float v3 = j + 3 * threads < k ? Math.abs(x.get(at + j + 3 * threads)) : 0f;
+                max = Math.max(max, Math.max(Math.max(v0, v1), Math.max(v2, v3)));
+            }
+            max = RowKernels.blockMax(ctx, red, max);
+            if (tid == 0) sx[r] = max / 127f;
+        }
         ctx.barrier();
     }
 
     static float warpSum(KernelContext ctx, float v) {
         for (int mask = 16; mask > 0; mask >>= 1) v += ctx.shflXor(v, mask);
         return v;
+    }
+
+    static int pickInt(int i, int a0, int a1, int a2, int a3, int a4, int a5, int a6, int a7) {
+        return i == 0 ? a0 : i == 1 ? a1 : i == 2 ? a2 : i == 3 ? a3 : i == 4 ? a4 : i == 5 ? a5 : i == 6 ? a6 : a7;
     }
 
     static float pick(int i, float a0, float a1, float a2, float a3, float a4, float a5, float a6, float a7) {
