@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine, in the repository root, after scripts/gpu-pack.sh filled .gpu/ here:
-# the kernel test suite (GPU output == CPU output for every kernel), the encoder task graph on CUDA against the CPU
-# encoder, and the runtime benchmark.
+# the kernel test suite (GPU output == CPU output for every kernel), the encoder and decoder task graphs on CUDA against the CPU
+# encoder and decoder, and the runtime benchmark.
 # Results go to $OUT (or ./gpu-out) as kernel-tests.txt and runtime-bench.md.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
