@@ -218,13 +218,8 @@ public final class BertTaskGraph implements AutoCloseable {
                 weight = IntArray.allocate(arena, n * k / 2);
                 for (Linear p : parts) {
                     DenseLinear d = (DenseLinear) p;
-                    Tensor w = d.weight();
-                    for (int r = 0; r < p.outFeatures(); r++) {
-                        for (int c = 0; c < k; c += 2)
-                            weight.set(((row + r) * k + c) / 2, (Float.floatToFloat16(w.getFloat((long) r * k + c)) & 0xFFFF)
-                                    | (Float.floatToFloat16(w.getFloat((long) r * k + c + 1)) << 16));
-                        bias.set(row + r, d.bias() == null ? 0f : d.bias().getFloat(r));
-                    }
+                    HalfRows.pack(d.weight(), weight, row);
+                    for (int r = 0; r < p.outFeatures(); r++) bias.set(row + r, d.bias() == null ? 0f : d.bias().getFloat(r));
                     row += p.outFeatures();
                 }
             } else {

@@ -63,7 +63,6 @@ public final class DecoderTaskGraph implements AutoCloseable {
     private final CachePrecision cachePrecision;
     private final List<KernelBuffer> keys = new ArrayList<>(), values = new ArrayList<>();
     private final FloatArray x, normed, qkv, context, mlp, last, logits;
-    private final TaskGraph prefillGraph, decodeGraph;
     private final ExecutionPlan prefill, decode;
     private boolean prefilled;
     private int steps;   // new tokens generated since the last prefill
@@ -121,11 +120,11 @@ public final class DecoderTaskGraph implements AutoCloseable {
         last = FloatArray.allocate(arena, batch * h);
         logits = FloatArray.allocate(arena, batch * vocab);
 
-        prefillGraph = steps("prefill", promptLength, prompt)
+        TaskGraph prefillGraph = steps("prefill", promptLength, prompt)
                 .transferToDevice(Transfer.FIRST_EXECUTION, weightBuffers.toArray(KernelBuffer[]::new))
                 .transferToDevice(Transfer.EVERY_EXECUTION, prompt)
                 .transferToHost(Transfer.EVERY_EXECUTION, generated);
-        decodeGraph = steps("decode", 1, next).transferToHost(Transfer.EVERY_EXECUTION, generated);
+        TaskGraph decodeGraph = steps("decode", 1, next).transferToHost(Transfer.EVERY_EXECUTION, generated);
         if (keepLogits) {
             prefillGraph.transferToHost(Transfer.EVERY_EXECUTION, logits);
             decodeGraph.transferToHost(Transfer.EVERY_EXECUTION, logits);
@@ -201,12 +200,7 @@ public final class DecoderTaskGraph implements AutoCloseable {
             if (in % 2 != 0) throw new IllegalArgumentException(name + ": FP16 rows need an even input size, not " + in);
             if (d.bias() != null) MemorySegment.copy(d.bias().segment(), 0, bias.segment(), 0, 4L * out);
             IntArray w = IntArray.allocate(arena, out * in / 2);
-            Tensor t = d.weight();
-            for (int r = 0; r < out; r++)
-                for (int c = 0; c < in; c += 2) {
-                    long i = (long) r * in + c;
-                    w.set((int) (i / 2), (Float.floatToFloat16(t.getFloat(i)) & 0xFFFF) | (Float.floatToFloat16(t.getFloat(i + 1)) << 16));
-                }
+            HalfRows.pack(d.weight(), w, 0);
             weightBuffers.add(w);
             return new Projection(kernel(SkinnyGemmKernel.class, "fp16"), w, null, in, bias, in, out);
         }
