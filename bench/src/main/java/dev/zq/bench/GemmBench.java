@@ -3,6 +3,7 @@ package dev.zq.bench;
 import dev.zq.kernels.Fp16GemmKernel;
 import dev.zq.kernels.GemmTiles;
 import dev.zq.kernels.Int8GemmKernel;
+import dev.zq.kernels.PrefillGemmKernel;
 import dev.zq.runtime.Grid;
 import dev.zq.runtime.KernelCompiler;
 import dev.zq.runtime.cuda.CudaDevice;
@@ -16,7 +17,8 @@ import java.lang.reflect.Method;
  * Times the JIT-compiled GEMMs on the GPU: the W8A8 GEMM with its fused epilogue ({@link Int8GemmKernel}: dequantize,
  * bias, FP16 out) and the FP16 GEMM ({@link Fp16GemmKernel}: bias, FP16 out), each tile kernel that fits the shape
  * ({@link GemmTiles#candidates}), and which one {@link GemmTiles} picks; median of 20 event-timed launches after 3 warm-ups, as TOP/s
- * (2·M·N·K operations), on random operands. {@code scripts/gpu-gemm-bench.sh} runs it beside PyTorch's {@code torch._int_mm} and FP16
+ * (2·M·N·K operations), on random operands; then the decoder's prompt GEMMs ({@link PrefillGemmKernel}: INT8 and
+ * INT4 weights in groups of 64 with token-wise INT8 activations, and FP16; FP32 rows out). {@code scripts/gpu-gemm-bench.sh} runs it beside PyTorch's {@code torch._int_mm} and FP16
  * {@code a@b}. Shapes are arguments {@code MxNxK} (defaults: the table's shapes).
  */
 public final class GemmBench {
@@ -82,7 +84,27 @@ public final class GemmBench {
                                 picked.equals(c.name()) ? " (picked)" : "");
                     }
                 }
-                for (DeviceMemory dm : new DeviceMemory[]{a, w, y, sx, sw, b}) gpu.free(dm);
+                // The decoder's prompt GEMMs (PrefillGemmKernel): group-wise weights (groups of 64), FP32 rows out.
+                DeviceMemory sg = gpu.allocate(4L * n * (k / 64)), yf = gpu.allocate(4L * m * n);
+                d.memsetD8(sg.pointer(), (byte) 0x3c, sg.bytes());
+                for (String variant : new String[]{"int8", "int4", "fp16"}) {
+                    boolean halves = variant.equals("fp16");
+                    randomFill(gpu, a, 2L * m * k, halves);
+                    randomFill(gpu, w, 2L * n * k, halves);
+                    Object[] kargs = halves ? new Object[]{a, w, b, yf, m, n, k, 0} : new Object[]{a, sx, w, sg, b, yf, m, n, k, 64, 0};
+                    Method kernel = KernelCompiler.find(PrefillGemmKernel.class, variant);
+                    double[] ms = new double[20];
+                    for (int r = -3; r < ms.length; r++) {
+                        d.eventRecord(e0, gpu.stream());
+                        gpu.launch(kernel, PrefillGemmKernel.grid(m, n), kargs);
+                        d.eventRecord(e1, gpu.stream());
+                        d.eventSynchronize(e1);
+                        if (r >= 0) ms[r] = d.eventElapsedMillis(e0, e1);
+                    }
+                    double med = RuntimeBench.median(ms);
+                    System.out.printf("zq-prefill-%s%s %s %.4f ms %.1f TOP/s%n", variant, halves ? "" : "-g64", s, med, 2.0 * m * n * k / (med * 1e9));
+                }
+                for (DeviceMemory dm : new DeviceMemory[]{a, w, y, sx, sw, b, sg, yf}) gpu.free(dm);
             }
             d.eventDestroy(e0);
             d.eventDestroy(e1);

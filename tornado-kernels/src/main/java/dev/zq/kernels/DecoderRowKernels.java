@@ -54,6 +54,37 @@ public final class DecoderRowKernels {
         if (ctx.localIdx() == 0) pos.set(0, pos.get(0) + seq);
     }
 
+    /** The launch of {@link #quantizeRows} and {@link #halfRows}: one block of 256 threads per row. */
+    public static Grid rowsGrid(int rows) { return Grid.of(rows, 256); }
+
+    /**
+     * ZeroQuant's token-wise INT8 codes of FP32 rows, for {@link PrefillGemmKernel}: {@code scales[r] = max|x[r]|/127},
+     * codes packed four per int ({@code n} a multiple of 4), as {@link SkinnyGemmKernel} quantizes inside itself.
+     */
+    @Kernel
+    public static void quantizeRows(KernelContext ctx, FloatArray x, IntArray codes, FloatArray scales, int n) {
+        float[] red = ctx.allocateFloatShared(32);
+        int r = ctx.groupIdx(), tid = ctx.localIdx(), threads = ctx.localSizeX();
+        float max = 0f;
+        for (int e = tid; e < n; e += threads) max = Math.max(max, Math.abs(x.get(r * n + e)));
+        float scale = RowKernels.blockMax(ctx, red, max) / 127f;
+        if (tid == 0) scales.set(r, scale);
+        for (int j = tid; j < n >> 2; j += threads) {
+            int at = r * n + (j << 2);
+            codes.set((r * n >> 2) + j, RowKernels.packCodes(x.get(at), x.get(at + 1), x.get(at + 2), x.get(at + 3), scale));
+        }
+    }
+
+    /** FP32 rows rounded to FP16, two per int, for {@link PrefillGemmKernel#fp16} ({@code n} even). */
+    @Kernel
+    public static void halfRows(KernelContext ctx, FloatArray x, IntArray halves, int n) {
+        int r = ctx.groupIdx();
+        for (int j = ctx.localIdx(); j < n >> 1; j += ctx.localSizeX()) {
+            int at = r * n + (j << 1);
+            halves.set((r * n >> 1) + j, Epilogue.packHalves(x.get(at), x.get(at + 1)));
+        }
+    }
+
     /** The launch of {@link #argmax} for {@code batch} rows of logits. */
     public static Grid argmaxGrid(int batch) { return Grid.of(batch, 1024); }
 

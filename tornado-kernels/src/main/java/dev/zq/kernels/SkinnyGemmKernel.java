@@ -17,8 +17,8 @@ import dev.zq.runtime.KernelMath;
  * <li>{@link #int8}: INT8 codes (four per int) with one scale per group of {@code groupSize} inputs (per-row when
  * {@code groupSize = K}); the activations quantized token-wise to INT8 by this kernel itself — ZeroQuant's
  * quantization fused into the consumer — and the products summed four at a time with {@code dp4a}.</li>
- * <li>{@link #int4}: INT4 codes (eight per int, element {@code 2i} in the low nibble of byte {@code i}, as
- * {@code Tensor}'s I4), unpacked in registers to signed bytes, same activations and {@code dp4a}.</li>
+ * <li>{@link #int4}: INT4 codes (eight per int, in {@link Int4Words}' order), unpacked in registers to signed bytes,
+ * same activations and {@code dp4a}.</li>
  * </ul>
  * Each integer partial sum covers one 32-bit weight word (inside one group), is scaled by its group's weight scale
  * and accumulated in FP32; the row's activation scale, the bias and the epilogue come last: {@code mode} {@link #STORE}
@@ -27,7 +27,7 @@ import dev.zq.runtime.KernelMath;
  * {@code max|x|/127}, codes {@code rint(x/scale)} clamped to [-128, 127], 0 for a zero row.
  *
  * <p>Launch {@link #grid}: blocks of 8 warps (8 output features) over {@link #ROWS} rows each. K must be a multiple
- * of 128 (FP16, INT8) or 256 (INT4), and of the group size, which must be a multiple of the elements per word.
+ * of 128 (FP16, INT8) or 256 (INT4), and of the group size, which must be a multiple of 4 (INT8) or 32 (INT4).
  */
 public final class SkinnyGemmKernel {
     private SkinnyGemmKernel() {}
@@ -139,9 +139,9 @@ public final class SkinnyGemmKernel {
     }
 
     /**
-     * INT4 weight codes {@code w} (K/8 ints per row) with scales {@code sw[N, K/groupSize]}; W4A8. The activation codes
-     * are staged with each 8-element chunk split into its even and odd elements, which line up with the low and high
-     * nibbles of a weight word.
+     * INT4 weight codes {@code w} in {@link Int4Words}' order (K/8 ints per row) with scales {@code sw[N, K/groupSize]};
+     * W4A8. The activation codes are staged per weight word: the four codes of its low nibbles, then the four of its
+     * high nibbles.
      */
     @Kernel
     public static void int4(KernelContext ctx, FloatArray x, IntArray w, FloatArray sw, FloatArray bias, FloatArray y, int m, int n, int k,
@@ -156,16 +156,16 @@ public final class SkinnyGemmKernel {
         int kw = k >> 3, groups = k / groupSize;
         for (int t0 = 0; t0 < k; t0 += 4096) {
             int len = Math.min(4096, k - t0);
-            for (int i = tid; i < rowsHere << 9; i += 256) {   // one 8-element chunk each: its even codes, then its odd codes
-                int r = i >> 9, c = i & 511, even = 0, odd = 0;
-                if ((c << 3) < len) {
-                    int at = (row0 + r) * k + t0 + (c << 3);
+            for (int i = tid; i < rowsHere << 9; i += 256) {   // the codes of weight word j's low nibbles, then of its high ones
+                int r = i >> 9, j = i & 511, lo = 0, hi = 0;
+                if ((j << 3) < len) {
+                    int at = (row0 + r) * k + t0 + ((j >> 2) << 5) + ((j & 3) << 2);
                     float s = sx[r];
-                    even = RowKernels.packCodes(x.get(at), x.get(at + 2), x.get(at + 4), x.get(at + 6), s);
-                    odd = RowKernels.packCodes(x.get(at + 1), x.get(at + 3), x.get(at + 5), x.get(at + 7), s);
+                    lo = RowKernels.packCodes(x.get(at), x.get(at + 1), x.get(at + 2), x.get(at + 3), s);
+                    hi = RowKernels.packCodes(x.get(at + 16), x.get(at + 17), x.get(at + 18), x.get(at + 19), s);
                 }
-                xs[(r << 10) + (c << 1)] = even;
-                xs[(r << 10) + (c << 1) + 1] = odd;
+                xs[(r << 10) + (j << 1)] = lo;
+                xs[(r << 10) + (j << 1) + 1] = hi;
             }
             ctx.barrier();
             int words = len >> 3, base = col * kw + (t0 >> 3), scaleBase = col * groups;

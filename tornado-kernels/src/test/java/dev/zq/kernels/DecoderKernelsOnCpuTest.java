@@ -9,6 +9,8 @@ import dev.zq.runtime.KernelMath;
 import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.*;
@@ -109,12 +111,7 @@ class DecoderKernelsOnCpuTest {
                 int[][] w = new int[n][k];
                 int lo = bits == 8 ? -128 : -8, span = bits == 8 ? 256 : 16;
                 for (int j = 0; j < n; j++) for (int c = 0; c < k; c++) w[j][c] = lo + rnd.nextInt(span);
-                IntArray packed = IntArray.allocate(a, n * k * bits / 32);
-                for (int j = 0; j < n; j++)
-                    for (int c = 0; c < k; c++) {
-                        int e = j * k + c, word = e * bits / 32, shift = (e * bits) % 32;
-                        packed.set(word, packed.get(word) | ((w[j][c] & (bits == 8 ? 0xFF : 0xF)) << shift));
-                    }
+                IntArray packed = packWeights(a, w, bits);
                 double[][] ref = new double[m][n];
                 for (int i = 0; i < m; i++)
                     for (int j = 0; j < n; j++) {
@@ -127,6 +124,148 @@ class DecoderKernelsOnCpuTest {
                         ref[i][j] = sx[i] * sum;
                     }
                 checkEpilogues(bits == 8 ? "int8" : "int4", new Object[]{xs, packed, sw, gs}, bias, m, n, k, ref, 2e-5);
+            }
+        }
+    }
+
+    /** {@code w[n][k]} as the GPU kernels read it: INT8 codes four per int in K order, INT4 codes in {@link Int4Words}' order. */
+    static IntArray packWeights(Arena a, int[][] w, int bits) {
+        int n = w.length, k = w[0].length;
+        IntArray packed = IntArray.allocate(a, n * k * bits / 32);
+        if (bits == 8) {
+            for (int j = 0; j < n; j++)
+                for (int c = 0; c < k; c++) {
+                    int e = j * k + c;
+                    packed.set(e >> 2, packed.get(e >> 2) | ((w[j][c] & 0xFF) << (8 * (e & 3))));
+                }
+            return packed;
+        }
+        MemorySegment natural = a.allocate((long) n * k / 2);   // Tensor's I4: element 2i in the low nibble of byte i
+        for (int j = 0; j < n; j++)
+            for (int c = 0; c < k; c++) {
+                long e = (long) j * k + c;
+                byte old = natural.get(ValueLayout.JAVA_BYTE, e >> 1);
+                natural.set(ValueLayout.JAVA_BYTE, e >> 1, (byte) (old | (w[j][c] & 0xF) << ((e & 1) << 2)));
+            }
+        Int4Words.pack(natural, n, k, packed);
+        return packed;
+    }
+
+    @Test
+    void exactFloatConvertsGroupSumsBelowTwoToThe22() {
+        Random rnd = new Random(4);
+        int limit = (1 << 22) - 1;
+        for (int c : new int[]{0, 1, -1, 16384, -16384, 64 * 16384, -128 * 16384, limit, -limit})
+            assertEquals((float) c, PrefillGemmKernel.exactFloat(c), 0f, "c = " + c);
+        for (int i = 0; i < 100_000; i++) {
+            int c = rnd.nextInt(2 * limit + 1) - limit;
+            assertEquals((float) c, PrefillGemmKernel.exactFloat(c), 0f, "c = " + c);
+        }
+    }
+
+    @Test
+    void int4WordsHoldTheMmaFragmentsOfEachLane() {
+        try (Arena a = Arena.ofShared()) {
+            int[][] w = new int[1][64];
+            for (int c = 0; c < 64; c++) w[0][c] = (c % 16) - 8;
+            IntArray packed = packWeights(a, w, 4);
+            for (int chunk = 0; chunk < 2; chunk++)
+                for (int t = 0; t < 4; t++) {
+                    int word = packed.get(4 * chunk + t);
+                    int lo = SkinnyGemmKernel.signedNibbles(word & 0x0F0F0F0F), hi = SkinnyGemmKernel.signedNibbles((word >>> 4) & 0x0F0F0F0F);
+                    for (int i = 0; i < 4; i++) {
+                        assertEquals(w[0][32 * chunk + 4 * t + i], (byte) (lo >> (8 * i)), "b0 of lane t=" + t + ", byte " + i);
+                        assertEquals(w[0][32 * chunk + 16 + 4 * t + i], (byte) (hi >> (8 * i)), "b1 of lane t=" + t + ", byte " + i);
+                    }
+                }
+            assertThrows(IllegalArgumentException.class, () -> Int4Words.pack(a.allocate(8), 1, 16, IntArray.allocate(a, 2)));
+        }
+    }
+
+    /**
+     * The tensor-core prompt GEMMs: 70 rows (a partial second row tile, never stored past row 70), 128 features, K = 384
+     * (six stages through the four-slot ring), every epilogue, group sizes 32 (a fold per {@code mma} step), 128 (a fold
+     * every two stages) and K (per-row); the activations quantized or halved by their row kernels first.
+     */
+    @Test
+    void prefillGemmsOnTensorCoresMatchTheGroupwiseDefinition() {
+        try (Arena a = Arena.ofShared()) {
+            Random rnd = new Random(9);
+            int m = 70, n = 128, k = 384, rows = PrefillGemmKernel.paddedRows(m);
+            float[] x = new float[m * k];
+            for (int i = 0; i < x.length; i++) x[i] = (float) rnd.nextGaussian();
+            x[4 * k + 9] = -30f;                              // an outlier token
+            for (int j = 0; j < k; j++) x[6 * k + j] = 0f;    // a zero row
+            FloatArray xs = FloatArray.allocate(a, m * k);
+            for (int i = 0; i < x.length; i++) xs.set(i, x[i]);
+            IntArray codes = IntArray.allocate(a, rows * k / 4);
+            FloatArray sx = FloatArray.allocate(a, rows);
+            cpu.launch(KernelCompiler.find(DecoderRowKernels.class, "quantizeRows"), DecoderRowKernels.rowsGrid(m), xs, codes, sx, k);
+            float[] want = new float[m];
+            int[][] q = new int[m][];
+            for (int r = 0; r < m; r++) q[r] = codes(x, r, k, want);
+            for (int r = 0; r < m; r++) {
+                assertEquals(want[r], sx.get(r), 0f, "scale of row " + r);
+                for (int c = 0; c < k; c++) assertEquals(q[r][c], (byte) (codes.get((r * k + c) >> 2) >> (8 * (c & 3))), "code " + r + "," + c);
+            }
+            FloatArray bias = KernelsOnCpuTest.randomFloats(a, rnd, n, 0.5);
+            for (int bits : new int[]{8, 4})
+                for (int gs : new int[]{32, 128, k}) {
+                    int groups = k / gs;
+                    int[][] w = new int[n][k];
+                    for (int j = 0; j < n; j++) for (int c = 0; c < k; c++) w[j][c] = bits == 8 ? rnd.nextInt(256) - 128 : rnd.nextInt(16) - 8;
+                    IntArray packed = packWeights(a, w, bits);
+                    FloatArray sw = KernelsOnCpuTest.randomFloats(a, rnd, n * groups, 0.01);
+                    double[][] ref = new double[m][n];
+                    for (int i = 0; i < m; i++)
+                        for (int j = 0; j < n; j++) {
+                            double sum = 0;
+                            for (int g = 0; g < groups; g++) {
+                                long acc = 0;
+                                for (int c = g * gs; c < (g + 1) * gs; c++) acc += (long) q[i][c] * w[j][c];
+                                sum += (double) sw.get(j * groups + g) * acc;
+                            }
+                            ref[i][j] = sx.get(i) * sum;
+                        }
+                    checkPrefill(bits == 8 ? "int8" : "int4", new Object[]{codes, sx, packed, sw}, gs, bias, m, n, k, ref, 2e-5);
+                }
+            IntArray halves = IntArray.allocate(a, rows * k / 2);
+            cpu.launch(KernelCompiler.find(DecoderRowKernels.class, "halfRows"), DecoderRowKernels.rowsGrid(m), xs, halves, k);
+            float[] wf = new float[n * k];
+            IntArray wh = EncoderKernelsOnCpuTest.halves(a, rnd, wf, 0.05);
+            double[][] ref = new double[m][n];
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < n; j++) {
+                    double s = 0;
+                    for (int c = 0; c < k; c++) s += (double) Float.float16ToFloat(Float.floatToFloat16(x[i * k + c])) * wf[j * k + c];
+                    ref[i][j] = s;
+                }
+            checkPrefill("fp16", new Object[]{halves, wh}, 0, bias, m, n, k, ref, 1e-4);
+        }
+    }
+
+    /** Runs one prompt GEMM for every epilogue; {@code y} has rows past m that must stay untouched. */
+    void checkPrefill(String kernel, Object[] operands, int groupSize, FloatArray bias, int m, int n, int k, double[][] reference, double tol) {
+        try (Arena a = Arena.ofShared()) {
+            for (int mode : new int[]{SkinnyGemmKernel.STORE, SkinnyGemmKernel.GELU_TANH, SkinnyGemmKernel.ADD}) {
+                FloatArray y = FloatArray.allocate(a, (m + 8) * n);
+                for (int i = 0; i < (m + 8) * n; i++) y.set(i, mode == SkinnyGemmKernel.ADD || i >= m * n ? i * 0.01f : 0f);
+                java.util.List<Object> args = new java.util.ArrayList<>(java.util.List.of(operands));
+                if (groupSize == 0) args.addAll(java.util.List.of(bias, y, m, n, k, mode));
+                else args.addAll(java.util.List.of(bias, y, m, n, k, groupSize, mode));
+                cpu.launch(KernelCompiler.find(PrefillGemmKernel.class, kernel), PrefillGemmKernel.grid(m, n), args.toArray());
+                for (int i = 0; i < m; i++)
+                    for (int j = 0; j < n; j++) {
+                        double v = reference[i][j] + bias.get(j);
+                        double want = switch (mode) {
+                            case SkinnyGemmKernel.GELU_TANH -> geluTanh(v);
+                            case SkinnyGemmKernel.ADD -> v + (i * n + j) * 0.01f;
+                            default -> v;
+                        };
+                        assertEquals(want, y.get(i * n + j), tol * (1 + Math.abs(want)),
+                                kernel + " group " + groupSize + " mode " + mode + " y[" + i + "][" + j + "]");
+                    }
+                for (int i = m * n; i < (m + 8) * n; i++) assertEquals(i * 0.01f, y.get(i), 0f, kernel + ": a row past m was written");
             }
         }
     }

@@ -2,6 +2,8 @@ package dev.zq.quant.gpu;
 
 import dev.zq.kernels.CachedAttentionKernel;
 import dev.zq.kernels.DecoderRowKernels;
+import dev.zq.kernels.Int4Words;
+import dev.zq.kernels.PrefillGemmKernel;
 import dev.zq.kernels.RowKernels;
 import dev.zq.kernels.SkinnyGemmKernel;
 import dev.zq.model.DenseLinear;
@@ -42,7 +44,9 @@ import java.util.List;
  * 4-bit group-wise (or per-row) weights and token-wise INT8 activations as W8A8 or W4A8, the activations quantized by
  * the GEMM kernel itself ({@link SkinnyGemmKernel}). The LM head too: FP16 when it is the (tied) embedding matrix, or
  * quantized if the model's head is a {@link QuantizedLinear}. The residual stream, LayerNorm and attention are FP32;
- * the KV cache FP16 or FP32 ({@link CachePrecision}). Projections of the prompt use the same few-row kernel, eight rows per block.
+ * the KV cache FP16 or FP32 ({@link CachePrecision}). Projections of a prompt of at least {@link #TENSOR_CORE_ROWS} rows
+ * run on tensor cores ({@link PrefillGemmKernel}, activations quantized or halved by a row kernel first), shorter ones
+ * on the few-row kernel.
  */
 public final class DecoderTaskGraph implements AutoCloseable {
     /**
@@ -51,6 +55,13 @@ public final class DecoderTaskGraph implements AutoCloseable {
      * (about 1% on the logits of the test models, against 0.03% with FP32), so FP32 is what exact comparisons use.
      */
     public enum CachePrecision { FP16, FP32 }
+
+    /**
+     * From this many rows ({@code batch × tokens}) on, a projection runs on the tensor-core {@link PrefillGemmKernel}
+     * (when its shape allows: N and K multiples of 64); below, the few-row kernel, which reads every weight once per
+     * 8 rows, is faster.
+     */
+    public static final int TENSOR_CORE_ROWS = 64;
 
     private final DecoderConfig config;
     private final int batch, promptLength, maxNewTokens, capacity;
@@ -63,12 +74,17 @@ public final class DecoderTaskGraph implements AutoCloseable {
     private final CachePrecision cachePrecision;
     private final List<KernelBuffer> keys = new ArrayList<>(), values = new ArrayList<>();
     private final FloatArray x, normed, qkv, context, mlp, last, logits;
+    private final IntArray staged;          // a prompt's activations as INT8 codes or FP16 halves for the tensor-core GEMMs
+    private final FloatArray stagedScales;  // and their token-wise scales
     private final ExecutionPlan prefill, decode;
     private boolean prefilled;
     private int steps;   // new tokens generated since the last prefill
 
-    /** One projection as the kernels read it: FP16 rows, or INT8/INT4 codes with group scales; bias in FP32. */
-    private record Projection(Method kernel, IntArray weight, FloatArray scales, int groupSize, FloatArray bias, int in, int out) {}
+    /**
+     * One projection as the kernels read it: FP16 rows, or INT8/INT4 codes with group scales; bias in FP32. {@code wide}
+     * is its tensor-core kernel for prompts, null where the shape does not fit one.
+     */
+    private record Projection(Method kernel, Method wide, IntArray weight, FloatArray scales, int groupSize, FloatArray bias, int in, int out) {}
 
     private record LayerWeights(FloatArray norm1Gamma, FloatArray norm1Beta, Projection qkv, Projection out, FloatArray norm2Gamma,
                                 FloatArray norm2Beta, Projection up, Projection down) {}
@@ -118,6 +134,9 @@ public final class DecoderTaskGraph implements AutoCloseable {
         context = FloatArray.allocate(arena, rows * h);
         mlp = FloatArray.allocate(arena, rows * inter);
         last = FloatArray.allocate(arena, batch * h);
+        int padded = PrefillGemmKernel.paddedRows(rows), widest = Math.max(h, inter);
+        staged = IntArray.allocate(arena, rows >= TENSOR_CORE_ROWS ? padded * widest / 2 : 1);
+        stagedScales = FloatArray.allocate(arena, rows >= TENSOR_CORE_ROWS ? padded : 1);
         logits = FloatArray.allocate(arena, batch * vocab);
 
         TaskGraph prefillGraph = steps("prefill", promptLength, prompt)
@@ -184,7 +203,16 @@ public final class DecoderTaskGraph implements AutoCloseable {
     }
 
     private void linear(TaskGraph g, Projection p, FloatArray in, FloatArray out, int rows, int mode) {
-        if (p.scales() == null)
+        if (rows >= TENSOR_CORE_ROWS && p.wide() != null) {
+            if (p.scales() == null) {
+                g.task(kernel(DecoderRowKernels.class, "halfRows"), DecoderRowKernels.rowsGrid(rows), in, staged, p.in());
+                g.task(p.wide(), PrefillGemmKernel.grid(rows, p.out()), staged, p.weight(), p.bias(), out, rows, p.out(), p.in(), mode);
+            } else {
+                g.task(kernel(DecoderRowKernels.class, "quantizeRows"), DecoderRowKernels.rowsGrid(rows), in, staged, stagedScales, p.in());
+                g.task(p.wide(), PrefillGemmKernel.grid(rows, p.out()), staged, stagedScales, p.weight(), p.scales(), p.bias(), out, rows,
+                        p.out(), p.in(), p.groupSize(), mode);
+            }
+        } else if (p.scales() == null)
             g.task(p.kernel(), SkinnyGemmKernel.grid(rows, p.out()), in, p.weight(), p.bias(), out, rows, p.out(), p.in(), mode);
         else
             g.task(p.kernel(), SkinnyGemmKernel.grid(rows, p.out()), in, p.weight(), p.scales(), p.bias(), out, rows, p.out(), p.in(),
@@ -202,22 +230,26 @@ public final class DecoderTaskGraph implements AutoCloseable {
             IntArray w = IntArray.allocate(arena, out * in / 2);
             HalfRows.pack(d.weight(), w, 0);
             weightBuffers.add(w);
-            return new Projection(kernel(SkinnyGemmKernel.class, "fp16"), w, null, in, bias, in, out);
+            Method wide = in % 64 == 0 && out % 64 == 0 ? kernel(PrefillGemmKernel.class, "fp16") : null;
+            return new Projection(kernel(SkinnyGemmKernel.class, "fp16"), wide, w, null, in, bias, in, out);
         }
         if (linear instanceof QuantizedLinear q && q.activations() instanceof TokenwiseQuantizer && (q.weight().bits() == 8 || q.weight().bits() == 4)) {
             QuantizedWeight qw = q.weight();
-            int perWord = qw.bits() == 8 ? 4 : 8;
-            if (in % perWord != 0 || qw.groupSize() % perWord != 0)
+            int multiple = qw.bits() == 8 ? 4 : 32;   // INT4: Int4Words' 32-code chunks
+            if (in % multiple != 0 || qw.groupSize() % multiple != 0)
                 throw new IllegalArgumentException(name + ": INT" + qw.bits() + " weights on the GPU need input size and group size multiples of "
-                        + perWord + ", not " + in + " and " + qw.groupSize());
+                        + multiple + ", not " + in + " and " + qw.groupSize());
             if (q.bias() != null) MemorySegment.copy(q.bias().segment(), 0, bias.segment(), 0, 4L * out);
-            IntArray w = IntArray.allocate(arena, (int) (qw.codes().byteSize() / 4));
-            MemorySegment.copy(qw.codes().segment(), 0, w.segment(), 0, qw.codes().byteSize());
+            IntArray w = IntArray.allocate(arena, (int) ((long) out * in * qw.bits() / 32));
+            if (qw.bits() == 8) MemorySegment.copy(qw.codes().segment(), 0, w.segment(), 0, w.segment().byteSize());
+            else Int4Words.pack(qw.codes().segment(), out, in, w);
             FloatArray scales = FloatArray.allocate(arena, out * qw.groupsPerRow());
             MemorySegment.copy(qw.scales().segment(), 0, scales.segment(), 0, 4L * out * qw.groupsPerRow());
             weightBuffers.add(w);
             weightBuffers.add(scales);
-            return new Projection(kernel(SkinnyGemmKernel.class, qw.bits() == 8 ? "int8" : "int4"), w, scales, qw.groupSize(), bias, in, out);
+            String bits = qw.bits() == 8 ? "int8" : "int4";
+            Method wide = in % 64 == 0 && out % 64 == 0 && qw.groupSize() % 32 == 0 ? kernel(PrefillGemmKernel.class, bits) : null;
+            return new Projection(kernel(SkinnyGemmKernel.class, bits), wide, w, scales, qw.groupSize(), bias, in, out);
         }
         throw new IllegalArgumentException(name + ": the GPU decoder runs FP32 projections as W16A16 and INT8 or INT4 weights with token-wise"
                 + " INT8 activations; this one is " + describe(linear));

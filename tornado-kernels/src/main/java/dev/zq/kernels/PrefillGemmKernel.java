@@ -1,0 +1,294 @@
+package dev.zq.kernels;
+
+import dev.zq.runtime.FloatArray;
+import dev.zq.runtime.Grid;
+import dev.zq.runtime.IntArray;
+import dev.zq.runtime.Kernel;
+import dev.zq.runtime.KernelContext;
+
+/**
+ * {@code y = x·Wᵀ + b} on tensor cores for many activation rows (a prompt: batch × prompt length), over the decoder's
+ * FP32 rows and with its epilogues ({@link SkinnyGemmKernel#STORE}, {@link SkinnyGemmKernel#GELU_TANH},
+ * {@link SkinnyGemmKernel#ADD}). The few-row {@link SkinnyGemmKernel} reads every weight once per 8 rows; here a
+ * 64×64 tile of the output reuses each staged weight 64 times. Three weight formats, the skinny kernel's:
+ * <ul>
+ * <li>{@link #int8}: group-wise INT8 weights, token-wise INT8 activation codes {@code a} with row scales {@code sx}
+ * ({@link DecoderRowKernels#quantizeRows}): W8A8 on {@code mma.m16n8k32.s8}.</li>
+ * <li>{@link #int4}: group-wise INT4 weights in {@link Int4Words}' order, unpacked in registers to the {@code mma}'s
+ * B fragments: W4A8 on the same instruction.</li>
+ * <li>{@link #fp16}: FP16 weights, activations rounded to FP16 ({@link DecoderRowKernels#halfRows}): W16A16 on
+ * {@code mma.m16n8k16.f16}, FP32 accumulation.</li>
+ * </ul>
+ * Group-wise scales vary along K, so the integer kernels cannot scale once at the end as the per-row
+ * {@link Int8GemmKernel} does: each 16×8 tile sums one group exactly in INT32, then folds it into an FP32 accumulator
+ * under the group's weight scale ({@code f += S_w[n][g]·acc; acc = 0}; {@link #fold}); the token's scale, the bias and the
+ * epilogue come last. The group size must be a multiple of 32 (one {@code mma} step) and divide K.
+ *
+ * <p>The tile is {@link Int8GemmKernel#gemm64w}'s: 4 warps of 32×32, four 64-byte slices of K in flight
+ * ({@code cp.async}) in swizzled shared memory, {@code ldmatrix} fragments. Launch {@link #grid}; N and K multiples
+ * of 64; the activation operand has {@link #paddedRows}{@code (m)} rows (rows past {@code m} are read, never stored).
+ */
+public final class PrefillGemmKernel {
+    private PrefillGemmKernel() {}
+
+    /** Rows of the activation operand for {@code m} rows of output: a whole number of 64-row tiles. */
+    public static int paddedRows(int m) { return Math.ceilDiv(m, 64) * 64; }
+
+    /** The launch for {@code m} rows and {@code n} output features. */
+    public static Grid grid(int m, int n) { return Grid.of((paddedRows(m) / 64) * (n / 64), 128); }
+
+    /** INT8 codes {@code w} (K/4 ints per row) with scales {@code sw[N, K/groupSize]}; codes {@code a} (K/4 ints per row). */
+    @Kernel
+    public static void int8(KernelContext ctx, IntArray a, FloatArray sx, IntArray w, FloatArray sw, FloatArray bias, FloatArray y,
+                            int m, int n, int k, int groupSize, int mode) {
+        int[] as = ctx.allocateIntShared(4096);   // 4 stages × 64 rows × 16 words
+        int[] ws = ctx.allocateIntShared(4096);
+        int tid = ctx.localIdx(), block = ctx.groupIdx();
+        int blocksN = n >> 6;
+        int bm = (block / blocksN) << 6, bn = (block - (block / blocksN) * blocksN) << 6;
+        int warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
+        int wm = (warp >> 1) << 5, wn = (warp & 1) << 5;   // each warp: 32×32, 2 m-tiles × 4 n-tiles
+        int kw = k >> 2, stages = kw >> 4, groups = k / groupSize;
+        int[] c00 = new int[4], c01 = new int[4], c02 = new int[4], c03 = new int[4];
+        int[] c10 = new int[4], c11 = new int[4], c12 = new int[4], c13 = new int[4];
+        float[] f00 = new float[4], f01 = new float[4], f02 = new float[4], f03 = new float[4];
+        float[] f10 = new float[4], f11 = new float[4], f12 = new float[4], f13 = new float[4];
+        int[] a0 = new int[4], a1 = new int[4], b0 = new int[4], b1 = new int[4];
+        int swz = (lane >> 1) & 3;
+        int aRow = (wm + (lane & 7) + ((lane >> 3) & 1) * 8) << 4, bRow = (wn + ((lane >> 4) & 1) * 8 + (lane & 7)) << 4;
+        int aOff0 = ((lane >> 4) ^ swz) << 2, aOff1 = ((2 + (lane >> 4)) ^ swz) << 2;
+        int bOff0 = (((lane >> 3) & 1) ^ swz) << 2, bOff1 = ((2 + ((lane >> 3) & 1)) ^ swz) << 2;
+        // Copies: chunk (tid & 3) of rows (tid >> 2) and (tid >> 2) + 32, of A and of W.
+        int row = tid >> 2, dst = (row << 4) + (((tid & 3) ^ ((tid >> 3) & 3)) << 2);
+        int srcA = (bm + row) * kw + ((tid & 3) << 2), srcW = (bn + row) * kw + ((tid & 3) << 2);
+        int scales = (bn + wn + (t << 1)) * groups;   // this lane's first column's scales; column c + 8j is 8j·groups further
+        boolean small = groupSize <= 128;            // a group's sum then stays below 2^22 in magnitude: see exactFloat
+        Staging.copy64x16(ctx, as, ws, a, w, dst, srcA, srcW, kw, 0);
+        Staging.copy64x16(ctx, as, ws, a, w, 1024 + dst, srcA, srcW, kw, Math.min(1, stages - 1) << 4);
+        Staging.copy64x16(ctx, as, ws, a, w, 2048 + dst, srcA, srcW, kw, Math.min(2, stages - 1) << 4);
+        int buf = 0, next = 3072;
+        for (int s = 0; s < stages; s++) {
+            ctx.copyAsyncWait(2);
+            ctx.barrier();   // stage s has landed for every thread, and stage s - 1 is no longer read
+            Staging.copy64x16(ctx, as, ws, a, w, next + dst, srcA, srcW, kw, Math.min(s + 3, stages - 1) << 4);
+            for (int step = 0; step < 2; step++) {
+                int aOff = step == 0 ? aOff0 : aOff1, bOff = step == 0 ? bOff0 : bOff1;
+                // This step's group scales for the lane's 8 columns, loaded before the mma so that their latency hides.
+                int end = (s << 6) + (step << 5) + 32, at = scales + (end - 1) / groupSize;   // K consumed after this step
+                float s0 = sw.get(at), s1 = sw.get(at + groups), s2 = sw.get(at + 8 * groups), s3 = sw.get(at + 9 * groups);
+                float s4 = sw.get(at + 16 * groups), s5 = sw.get(at + 17 * groups), s6 = sw.get(at + 24 * groups), s7 = sw.get(at + 25 * groups);
+                ctx.ldmatrix4(a0, as, buf + aRow + aOff);
+                ctx.ldmatrix4(a1, as, buf + aRow + 256 + aOff);
+                ctx.ldmatrix4(b0, ws, buf + bRow + bOff);
+                ctx.ldmatrix4(b1, ws, buf + bRow + 256 + bOff);
+                Int8GemmKernel.quarterS8(ctx, c00, c01, c02, c03, a0, b0, b1);
+                Int8GemmKernel.quarterS8(ctx, c10, c11, c12, c13, a1, b0, b1);
+                if (end - (end / groupSize) * groupSize == 0) {
+                    fold(c00, f00, s0, s1, small); fold(c01, f01, s2, s3, small); fold(c02, f02, s4, s5, small); fold(c03, f03, s6, s7, small);
+                    fold(c10, f10, s0, s1, small); fold(c11, f11, s2, s3, small); fold(c12, f12, s4, s5, small); fold(c13, f13, s6, s7, small);
+                }
+            }
+            buf = buf == 3072 ? 0 : buf + 1024;
+            next = next == 3072 ? 0 : next + 1024;
+        }
+        ctx.copyAsyncWait(0);
+        storeQuarters(f00, f01, f02, f03, f10, f11, f12, f13, sx, bias, y, bm + wm + g, bn + wn + (t << 1), m, n, mode);
+    }
+
+    /**
+     * INT4 codes {@code w} in {@link Int4Words}' order (K/8 ints per row) with scales {@code sw[N, K/groupSize]}; codes
+     * {@code a} (K/4 ints per row). Each lane reads one weight word per n-tile and {@code mma} step and unpacks its low
+     * and high nibbles into the two B fragment registers.
+     */
+    @Kernel
+    public static void int4(KernelContext ctx, IntArray a, FloatArray sx, IntArray w, FloatArray sw, FloatArray bias, FloatArray y,
+                            int m, int n, int k, int groupSize, int mode) {
+        int[] as = ctx.allocateIntShared(4096);   // 4 stages × 64 rows × 16 words
+        int[] ws = ctx.allocateIntShared(2048);   // 4 stages × 64 rows × 8 words
+        int tid = ctx.localIdx(), block = ctx.groupIdx();
+        int blocksN = n >> 6;
+        int bm = (block / blocksN) << 6, bn = (block - (block / blocksN) * blocksN) << 6;
+        int warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
+        int wm = (warp >> 1) << 5, wn = (warp & 1) << 5;
+        int kw = k >> 2, kw4 = k >> 3, stages = kw >> 4, groups = k / groupSize;
+        int[] c00 = new int[4], c01 = new int[4], c02 = new int[4], c03 = new int[4];
+        int[] c10 = new int[4], c11 = new int[4], c12 = new int[4], c13 = new int[4];
+        float[] f00 = new float[4], f01 = new float[4], f02 = new float[4], f03 = new float[4];
+        float[] f10 = new float[4], f11 = new float[4], f12 = new float[4], f13 = new float[4];
+        int[] a0 = new int[4], a1 = new int[4];
+        int swz = (lane >> 1) & 3;
+        int aRow = (wm + (lane & 7) + ((lane >> 3) & 1) * 8) << 4;
+        int aOff0 = ((lane >> 4) ^ swz) << 2, aOff1 = ((2 + (lane >> 4)) ^ swz) << 2;
+        // W rows are 8 words (two 16-byte chunks) a stage; chunk c of row r sits at c ^ ((r >> 2) & 1), so that the 8 rows
+        // × 4 words a warp reads in one step hit 32 banks. This lane reads word (step, t) of rows wn + 8j + g.
+        int wRow = (wn + g) << 3, wsw = (g >> 2) & 1;
+        int wOff0 = (wsw << 2) + t, wOff1 = ((1 ^ wsw) << 2) + t;
+        // Copies: A as in int8; W chunk (tid & 1) of row (tid >> 1).
+        int row = tid >> 2, dst = (row << 4) + (((tid & 3) ^ ((tid >> 3) & 3)) << 2);
+        int srcA = (bm + row) * kw + ((tid & 3) << 2);
+        int wr = tid >> 1, dstW = (wr << 3) + (((tid & 1) ^ ((wr >> 2) & 1)) << 2), srcW = (bn + wr) * kw4 + ((tid & 1) << 2);
+        int scales = (bn + wn + (t << 1)) * groups;
+        boolean small = groupSize <= 128;
+        stage4(ctx, as, ws, a, w, dst, dstW, srcA, srcW, kw, 0);
+        stage4(ctx, as, ws, a, w, 1024 + dst, 512 + dstW, srcA, srcW, kw, Math.min(1, stages - 1));
+        stage4(ctx, as, ws, a, w, 2048 + dst, 1024 + dstW, srcA, srcW, kw, Math.min(2, stages - 1));
+        int buf = 0, next = 3;   // stage slots 0..3: A at slot·1024 words, W at slot·512
+        for (int s = 0; s < stages; s++) {
+            ctx.copyAsyncWait(2);
+            ctx.barrier();
+            stage4(ctx, as, ws, a, w, (next << 10) + dst, (next << 9) + dstW, srcA, srcW, kw, Math.min(s + 3, stages - 1));
+            for (int step = 0; step < 2; step++) {
+                int aOff = step == 0 ? aOff0 : aOff1, at = (buf << 9) + wRow + (step == 0 ? wOff0 : wOff1);
+                int end = (s << 6) + (step << 5) + 32, sat = scales + (end - 1) / groupSize;
+                float s0 = sw.get(sat), s1 = sw.get(sat + groups), s2 = sw.get(sat + 8 * groups), s3 = sw.get(sat + 9 * groups);
+                float s4 = sw.get(sat + 16 * groups), s5 = sw.get(sat + 17 * groups), s6 = sw.get(sat + 24 * groups), s7 = sw.get(sat + 25 * groups);
+                ctx.ldmatrix4(a0, as, (buf << 10) + aRow + aOff);
+                ctx.ldmatrix4(a1, as, (buf << 10) + aRow + 256 + aOff);
+                int w0 = ws[at], w1 = ws[at + 64], w2 = ws[at + 128], w3 = ws[at + 192];
+                int lo0 = SkinnyGemmKernel.signedNibbles(w0 & 0x0F0F0F0F), hi0 = SkinnyGemmKernel.signedNibbles((w0 >>> 4) & 0x0F0F0F0F);
+                int lo1 = SkinnyGemmKernel.signedNibbles(w1 & 0x0F0F0F0F), hi1 = SkinnyGemmKernel.signedNibbles((w1 >>> 4) & 0x0F0F0F0F);
+                int lo2 = SkinnyGemmKernel.signedNibbles(w2 & 0x0F0F0F0F), hi2 = SkinnyGemmKernel.signedNibbles((w2 >>> 4) & 0x0F0F0F0F);
+                int lo3 = SkinnyGemmKernel.signedNibbles(w3 & 0x0F0F0F0F), hi3 = SkinnyGemmKernel.signedNibbles((w3 >>> 4) & 0x0F0F0F0F);
+                ctx.mmaS8(c00, a0[0], a0[1], a0[2], a0[3], lo0, hi0);
+                ctx.mmaS8(c01, a0[0], a0[1], a0[2], a0[3], lo1, hi1);
+                ctx.mmaS8(c02, a0[0], a0[1], a0[2], a0[3], lo2, hi2);
+                ctx.mmaS8(c03, a0[0], a0[1], a0[2], a0[3], lo3, hi3);
+                ctx.mmaS8(c10, a1[0], a1[1], a1[2], a1[3], lo0, hi0);
+                ctx.mmaS8(c11, a1[0], a1[1], a1[2], a1[3], lo1, hi1);
+                ctx.mmaS8(c12, a1[0], a1[1], a1[2], a1[3], lo2, hi2);
+                ctx.mmaS8(c13, a1[0], a1[1], a1[2], a1[3], lo3, hi3);
+                if (end - (end / groupSize) * groupSize == 0) {
+                    fold(c00, f00, s0, s1, small); fold(c01, f01, s2, s3, small); fold(c02, f02, s4, s5, small); fold(c03, f03, s6, s7, small);
+                    fold(c10, f10, s0, s1, small); fold(c11, f11, s2, s3, small); fold(c12, f12, s4, s5, small); fold(c13, f13, s6, s7, small);
+                }
+            }
+            buf = buf == 3 ? 0 : buf + 1;
+            next = next == 3 ? 0 : next + 1;
+        }
+        ctx.copyAsyncWait(0);
+        storeQuarters(f00, f01, f02, f03, f10, f11, f12, f13, sx, bias, y, bm + wm + g, bn + wn + (t << 1), m, n, mode);
+    }
+
+    /** FP16 weights {@code w} (K/2 ints per row, {@code HalfRows}' layout), FP16 activation rows {@code a} (K/2 ints per row). */
+    @Kernel
+    public static void fp16(KernelContext ctx, IntArray a, IntArray w, FloatArray bias, FloatArray y, int m, int n, int k, int mode) {
+        int[] as = ctx.allocateIntShared(4096);   // 4 stages × 64 rows × 16 words
+        int[] ws = ctx.allocateIntShared(4096);
+        int tid = ctx.localIdx(), block = ctx.groupIdx();
+        int blocksN = n >> 6;
+        int bm = (block / blocksN) << 6, bn = (block - (block / blocksN) * blocksN) << 6;
+        int warp = tid >> 5, lane = tid & 31;
+        int wm = (warp >> 1) << 5, wn = (warp & 1) << 5;
+        int kw = k >> 1, stages = kw >> 4;
+        float[] c00 = new float[4], c01 = new float[4], c02 = new float[4], c03 = new float[4];
+        float[] c10 = new float[4], c11 = new float[4], c12 = new float[4], c13 = new float[4];
+        int[] a0 = new int[4], a1 = new int[4], b0 = new int[4], b1 = new int[4];
+        int swz = (lane >> 1) & 3;
+        int aRow = (wm + (lane & 7) + ((lane >> 3) & 1) * 8) << 4, bRow = (wn + ((lane >> 4) & 1) * 8 + (lane & 7)) << 4;
+        int aOff0 = ((lane >> 4) ^ swz) << 2, aOff1 = ((2 + (lane >> 4)) ^ swz) << 2;
+        int bOff0 = (((lane >> 3) & 1) ^ swz) << 2, bOff1 = ((2 + ((lane >> 3) & 1)) ^ swz) << 2;
+        int row = tid >> 2, dst = (row << 4) + (((tid & 3) ^ ((tid >> 3) & 3)) << 2);
+        int srcA = (bm + row) * kw + ((tid & 3) << 2), srcW = (bn + row) * kw + ((tid & 3) << 2);
+        Staging.copy64x16(ctx, as, ws, a, w, dst, srcA, srcW, kw, 0);
+        Staging.copy64x16(ctx, as, ws, a, w, 1024 + dst, srcA, srcW, kw, Math.min(1, stages - 1) << 4);
+        Staging.copy64x16(ctx, as, ws, a, w, 2048 + dst, srcA, srcW, kw, Math.min(2, stages - 1) << 4);
+        int buf = 0, next = 3072;
+        for (int s = 0; s < stages; s++) {
+            ctx.copyAsyncWait(2);
+            ctx.barrier();
+            Staging.copy64x16(ctx, as, ws, a, w, next + dst, srcA, srcW, kw, Math.min(s + 3, stages - 1) << 4);
+            ctx.ldmatrix4(a0, as, buf + aRow + aOff0);
+            ctx.ldmatrix4(a1, as, buf + aRow + 256 + aOff0);
+            ctx.ldmatrix4(b0, ws, buf + bRow + bOff0);
+            ctx.ldmatrix4(b1, ws, buf + bRow + 256 + bOff0);
+            Fp16GemmKernel.quarterF16(ctx, c00, c01, c02, c03, a0, b0, b1);
+            Fp16GemmKernel.quarterF16(ctx, c10, c11, c12, c13, a1, b0, b1);
+            ctx.ldmatrix4(a0, as, buf + aRow + aOff1);
+            ctx.ldmatrix4(a1, as, buf + aRow + 256 + aOff1);
+            ctx.ldmatrix4(b0, ws, buf + bRow + bOff1);
+            ctx.ldmatrix4(b1, ws, buf + bRow + 256 + bOff1);
+            Fp16GemmKernel.quarterF16(ctx, c00, c01, c02, c03, a0, b0, b1);
+            Fp16GemmKernel.quarterF16(ctx, c10, c11, c12, c13, a1, b0, b1);
+            buf = buf == 3072 ? 0 : buf + 1024;
+            next = next == 3072 ? 0 : next + 1024;
+        }
+        ctx.copyAsyncWait(0);
+        int g = lane >> 2, t = lane & 3, r = bm + wm + g, c = bn + wn + (t << 1);
+        storeTile(c00, 1f, 1f, bias, y, r, c, m, n, mode);
+        storeTile(c01, 1f, 1f, bias, y, r, c + 8, m, n, mode);
+        storeTile(c02, 1f, 1f, bias, y, r, c + 16, m, n, mode);
+        storeTile(c03, 1f, 1f, bias, y, r, c + 24, m, n, mode);
+        storeTile(c10, 1f, 1f, bias, y, r + 16, c, m, n, mode);
+        storeTile(c11, 1f, 1f, bias, y, r + 16, c + 8, m, n, mode);
+        storeTile(c12, 1f, 1f, bias, y, r + 16, c + 16, m, n, mode);
+        storeTile(c13, 1f, 1f, bias, y, r + 16, c + 24, m, n, mode);
+    }
+
+    // ------------------------------------------------------------------ helpers (inlined by the JIT)
+
+    /** One 64-byte slice of K of A (64 rows, two chunks per thread) and the matching 32 bytes of INT4 W (one chunk per thread). */
+    static void stage4(KernelContext ctx, int[] as, int[] ws, IntArray a, IntArray w, int dstA, int dstW, int srcA, int srcW, int kw, int stage) {
+        ctx.copyAsync16(as, dstA, a, srcA + (stage << 4));
+        ctx.copyAsync16(as, dstA + 512, a, srcA + 32 * kw + (stage << 4));
+        ctx.copyAsync16(ws, dstW, w, srcW + (stage << 3));
+        ctx.copyAsyncCommit();
+    }
+
+    /**
+     * {@code f += s·c} for a 16×8 tile's four values of this lane (columns {@code 2t} and {@code 2t + 1}); the sums restart
+     * at 0. {@code small}: the sums are below 2^22 in magnitude and convert with {@link #exactFloat} (an integer and a
+     * float add, full rate) instead of {@code cvt.rn.f32.s32}, which runs at a quarter of the rate and would cost more
+     * than the group's {@code mma}.
+     */
+    static void fold(int[] c, float[] f, float s0, float s1, boolean small) {
+        if (small) {
+            f[0] += s0 * exactFloat(c[0]);
+            f[1] += s1 * exactFloat(c[1]);
+            f[2] += s0 * exactFloat(c[2]);
+            f[3] += s1 * exactFloat(c[3]);
+        } else {
+            f[0] += s0 * c[0];
+            f[1] += s1 * c[1];
+            f[2] += s0 * c[2];
+            f[3] += s1 * c[3];
+        }
+        c[0] = 0;
+        c[1] = 0;
+        c[2] = 0;
+        c[3] = 0;
+    }
+
+    /**
+     * {@code (float) c} for {@code |c| < 2^22}, exactly: {@code c + 0x4B400000} is the bit pattern of {@code 1.5·2^23 + c}
+     * (the integer lands in the mantissa), from which {@code 1.5·2^23} is subtracted exactly.
+     */
+    static float exactFloat(int c) {
+        return Float.intBitsToFloat(c + 0x4B400000) - 12582912f;
+    }
+
+    static void storeQuarters(float[] f00, float[] f01, float[] f02, float[] f03, float[] f10, float[] f11, float[] f12, float[] f13,
+                              FloatArray sx, FloatArray bias, FloatArray y, int r, int c, int m, int n, int mode) {
+        float s0 = sx.get(r), s8 = sx.get(r + 8), s16 = sx.get(r + 16), s24 = sx.get(r + 24);
+        storeTile(f00, s0, s8, bias, y, r, c, m, n, mode);
+        storeTile(f01, s0, s8, bias, y, r, c + 8, m, n, mode);
+        storeTile(f02, s0, s8, bias, y, r, c + 16, m, n, mode);
+        storeTile(f03, s0, s8, bias, y, r, c + 24, m, n, mode);
+        storeTile(f10, s16, s24, bias, y, r + 16, c, m, n, mode);
+        storeTile(f11, s16, s24, bias, y, r + 16, c + 8, m, n, mode);
+        storeTile(f12, s16, s24, bias, y, r + 16, c + 16, m, n, mode);
+        storeTile(f13, s16, s24, bias, y, r + 16, c + 24, m, n, mode);
+    }
+
+    /** This lane's four outputs of a 16×8 tile: rows {@code r} (scale {@code s0}) and {@code r + 8} ({@code s8}), rows past m skipped. */
+    static void storeTile(float[] f, float s0, float s8, FloatArray bias, FloatArray y, int r, int c, int m, int n, int mode) {
+        float b0 = bias.get(c), b1 = bias.get(c + 1);
+        if (r < m) {
+            SkinnyGemmKernel.finish(y, r * n + c, s0 * f[0] + b0, mode);
+            SkinnyGemmKernel.finish(y, r * n + c + 1, s0 * f[1] + b1, mode);
+        }
+        if (r + 8 < m) {
+            SkinnyGemmKernel.finish(y, (r + 8) * n + c, s8 * f[2] + b0, mode);
+            SkinnyGemmKernel.finish(y, (r + 8) * n + c + 1, s8 * f[3] + b1, mode);
+        }
+    }
+}
