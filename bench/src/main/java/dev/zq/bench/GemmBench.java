@@ -4,6 +4,7 @@ import dev.zq.kernels.Fp16GemmKernel;
 import dev.zq.kernels.GemmTiles;
 import dev.zq.kernels.Int8GemmKernel;
 import dev.zq.kernels.PrefillGemmKernel;
+import dev.zq.kernels.SkinnyGemmKernel;
 import dev.zq.runtime.Grid;
 import dev.zq.runtime.KernelCompiler;
 import dev.zq.runtime.cuda.CudaDevice;
@@ -36,6 +37,20 @@ public final class GemmBench {
         }
     }
 
+    /** Median of 20 event-timed launches after 3 warm-ups, ms. */
+    static double median(CudaDevice gpu, Method kernel, Grid grid, Object[] args, MemorySegment e0, MemorySegment e1) throws Exception {
+        CudaDriver d = gpu.driver();
+        double[] ms = new double[20];
+        for (int r = -3; r < ms.length; r++) {
+            d.eventRecord(e0, gpu.stream());
+            gpu.launch(kernel, grid, args);
+            d.eventRecord(e1, gpu.stream());
+            d.eventSynchronize(e1);
+            if (r >= 0) ms[r] = d.eventElapsedMillis(e0, e1);
+        }
+        return RuntimeBench.median(ms);
+    }
+
     public static void main(String[] args) throws Exception {
         String[] shapes = args.length > 0 ? args : new String[]{"128x768x768", "512x768x768", "2048x3072x768", "2048x768x3072",
                 "16384x3072x768", "16384x768x3072", "4096x4096x4096", "8192x8192x8192"};
@@ -48,11 +63,12 @@ public final class GemmBench {
             for (String s : shapes) {
                 String[] p = s.split("x");
                 int m = Integer.parseInt(p[0]), n = Integer.parseInt(p[1]), k = Integer.parseInt(p[2]);
-                DeviceMemory a = gpu.allocate(2L * m * k), w = gpu.allocate(2L * n * k), y = gpu.allocate(2L * m * n);
-                DeviceMemory sx = gpu.allocate(4L * m), sw = gpu.allocate(4L * n), b = gpu.allocate(4L * n);
+                int padded = PrefillGemmKernel.paddedRows(m);
+                DeviceMemory a = gpu.allocate(2L * padded * k), w = gpu.allocate(2L * n * k), y = gpu.allocate(2L * m * n);
+                DeviceMemory sx = gpu.allocate(4L * padded), sw = gpu.allocate(4L * n), b = gpu.allocate(4L * n);
                 // Scales and bias small (0x3c3c3c3c is about 0.0115 as a float, 1.06 as a half pair).
                 for (DeviceMemory dm : new DeviceMemory[]{sx, sw, b}) d.memsetD8(dm.pointer(), (byte) 0x3c, dm.bytes());
-                for (GemmTiles.Precision prec : GemmTiles.Precision.values()) {
+                for (GemmTiles.Precision prec : m % 64 == 0 ? GemmTiles.Precision.values() : new GemmTiles.Precision[0]) {
                     // Random operands, as the PyTorch peer uses (tensor-core throughput depends on the data).
                     boolean halves = prec == GemmTiles.Precision.FP16;
                     randomFill(gpu, a, 2L * m * k, halves);
@@ -91,18 +107,25 @@ public final class GemmBench {
                     boolean halves = variant.equals("fp16");
                     randomFill(gpu, a, 2L * m * k, halves);
                     randomFill(gpu, w, 2L * n * k, halves);
-                    Object[] kargs = halves ? new Object[]{a, w, b, yf, m, n, k, 0} : new Object[]{a, sx, w, sg, b, yf, m, n, k, 64, 0};
-                    Method kernel = KernelCompiler.find(PrefillGemmKernel.class, variant);
-                    double[] ms = new double[20];
-                    for (int r = -3; r < ms.length; r++) {
-                        d.eventRecord(e0, gpu.stream());
-                        gpu.launch(kernel, PrefillGemmKernel.grid(m, n), kargs);
-                        d.eventRecord(e1, gpu.stream());
-                        d.eventSynchronize(e1);
-                        if (r >= 0) ms[r] = d.eventElapsedMillis(e0, e1);
+                    // As a residual projection (mode ADD), with K split where PrefillGemmKernel.splits says so.
+                    int splits = PrefillGemmKernel.splits(m, n, k, SkinnyGemmKernel.ADD);
+                    Object[] kargs = halves ? new Object[]{a, w, b, yf, m, n, k, SkinnyGemmKernel.ADD, splits}
+                            : new Object[]{a, sx, w, sg, b, yf, m, n, k, 64, SkinnyGemmKernel.ADD, splits};
+                    double med = median(gpu, KernelCompiler.find(PrefillGemmKernel.class, variant), PrefillGemmKernel.grid(m, n, splits), kargs, e0, e1);
+                    System.out.printf("zq-prefill-%s%s %s %.4f ms %.1f TOP/s (K in %d)%n", variant, halves ? "" : "-g64", s, med,
+                            2.0 * m * n * k / (med * 1e9), splits);
+                }
+                if (m <= 64) {
+                    // The few-row kernels the decode step uses (FP32 rows in, activations quantized or halved inside).
+                    DeviceMemory x = gpu.allocate(4L * m * k);
+                    d.memsetD8(x.pointer(), (byte) 0x3c, x.bytes());
+                    for (String variant : new String[]{"int8", "int4", "fp16"}) {
+                        Object[] kargs = variant.equals("fp16") ? new Object[]{x, w, b, yf, m, n, k, 0} : new Object[]{x, w, sg, b, yf, m, n, k, 64, 0};
+                        double med = median(gpu, KernelCompiler.find(SkinnyGemmKernel.class, variant), SkinnyGemmKernel.grid(m, n), kargs, e0, e1);
+                        System.out.printf("zq-skinny-%s%s %s %.4f ms %.1f TOP/s%n", variant, variant.equals("fp16") ? "" : "-g64", s, med,
+                                2.0 * m * n * k / (med * 1e9));
                     }
-                    double med = RuntimeBench.median(ms);
-                    System.out.printf("zq-prefill-%s%s %s %.4f ms %.1f TOP/s%n", variant, halves ? "" : "-g64", s, med, 2.0 * m * n * k / (med * 1e9));
+                    gpu.free(x);
                 }
                 for (DeviceMemory dm : new DeviceMemory[]{a, w, y, sx, sw, b, sg, yf}) gpu.free(dm);
             }

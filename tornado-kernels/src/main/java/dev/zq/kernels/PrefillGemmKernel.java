@@ -25,8 +25,8 @@ import dev.zq.runtime.KernelContext;
  * epilogue come last. The group size must be a multiple of 32 (one {@code mma} step) and divide K.
  *
  * <p>The tile is {@link Int8GemmKernel#gemm64w}'s: 4 warps of 32×32, four 64-byte slices of K in flight
- * ({@code cp.async}) in swizzled shared memory, {@code ldmatrix} fragments. Launch {@link #grid}; N and K multiples
- * of 64; the activation operand has {@link #paddedRows}{@code (m)} rows (rows past {@code m} are read, never stored).
+ * ({@code cp.async}) in swizzled shared memory, {@code ldmatrix} fragments; optionally K split over blocks
+ * ({@link #splits}). Launch {@link #grid}; N and K multiples of 64 (K/splits too); the activation operand has {@link #paddedRows}{@code (m)} rows (rows past {@code m} are read, never stored).
  */
 public final class PrefillGemmKernel {
     private PrefillGemmKernel() {}
@@ -34,21 +34,34 @@ public final class PrefillGemmKernel {
     /** Rows of the activation operand for {@code m} rows of output: a whole number of 64-row tiles. */
     public static int paddedRows(int m) { return Math.ceilDiv(m, 64) * 64; }
 
-    /** The launch for {@code m} rows and {@code n} output features. */
-    public static Grid grid(int m, int n) { return Grid.of((paddedRows(m) / 64) * (n / 64), 128); }
+    /** The launch for {@code m} rows and {@code n} output features, K in {@code splits} slices. */
+    public static Grid grid(int m, int n, int splits) { return Grid.of((paddedRows(m) / 64) * (n / 64) * splits, 128); }
+
+    /**
+     * How many slices of K to spread an {@code m × n × k} product over: few output tiles (a few rows, a narrow output)
+     * leave most of the GPU idle while each block walks a long K, so K is split until there are about 128 blocks, each
+     * slice a multiple of 64 and at least 256 long. Only an accumulating epilogue ({@link SkinnyGemmKernel#ADD}, the
+     * residual projections) can take the slices' atomic adds; the sum's order then varies by float rounding.
+     */
+    public static int splits(int m, int n, int k, int mode) {
+        int tiles = (paddedRows(m) / 64) * (n / 64), s = 1;
+        if (mode != SkinnyGemmKernel.ADD) return 1;
+        while (s < 8 && tiles * s < 128 && k % (128 * s) == 0 && k / (2 * s) >= 256) s *= 2;
+        return s;
+    }
 
     /** INT8 codes {@code w} (K/4 ints per row) with scales {@code sw[N, K/groupSize]}; codes {@code a} (K/4 ints per row). */
     @Kernel
     public static void int8(KernelContext ctx, IntArray a, FloatArray sx, IntArray w, FloatArray sw, FloatArray bias, FloatArray y,
-                            int m, int n, int k, int groupSize, int mode) {
+                            int m, int n, int k, int groupSize, int mode, int splits) {
         int[] as = ctx.allocateIntShared(4096);   // 4 stages × 64 rows × 16 words
         int[] ws = ctx.allocateIntShared(4096);
-        int tid = ctx.localIdx(), block = ctx.groupIdx();
-        int blocksN = n >> 6;
+        int tid = ctx.localIdx(), split = ctx.groupIdx() % splits, block = ctx.groupIdx() / splits;
+        int blocksN = n >> 6, kPer = k / splits, k0 = split * kPer;   // this block's output tile and slice of K
         int bm = (block / blocksN) << 6, bn = (block - (block / blocksN) * blocksN) << 6;
         int warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
         int wm = (warp >> 1) << 5, wn = (warp & 1) << 5;   // each warp: 32×32, 2 m-tiles × 4 n-tiles
-        int kw = k >> 2, stages = kw >> 4, groups = k / groupSize;
+        int kw = k >> 2, stages = kPer >> 6, groups = k / groupSize;
         int[] c00 = new int[4], c01 = new int[4], c02 = new int[4], c03 = new int[4];
         int[] c10 = new int[4], c11 = new int[4], c12 = new int[4], c13 = new int[4];
         float[] f00 = new float[4], f01 = new float[4], f02 = new float[4], f03 = new float[4];
@@ -60,7 +73,7 @@ public final class PrefillGemmKernel {
         int bOff0 = (((lane >> 3) & 1) ^ swz) << 2, bOff1 = ((2 + ((lane >> 3) & 1)) ^ swz) << 2;
         // Copies: chunk (tid & 3) of rows (tid >> 2) and (tid >> 2) + 32, of A and of W.
         int row = tid >> 2, dst = (row << 4) + (((tid & 3) ^ ((tid >> 3) & 3)) << 2);
-        int srcA = (bm + row) * kw + ((tid & 3) << 2), srcW = (bn + row) * kw + ((tid & 3) << 2);
+        int srcA = (bm + row) * kw + (k0 >> 2) + ((tid & 3) << 2), srcW = (bn + row) * kw + (k0 >> 2) + ((tid & 3) << 2);
         int scales = (bn + wn + (t << 1)) * groups;   // this lane's first column's scales; column c + 8j is 8j·groups further
         boolean small = groupSize <= 128;            // a group's sum then stays below 2^22 in magnitude: see exactFloat
         Staging.copy64x16(ctx, as, ws, a, w, dst, srcA, srcW, kw, 0);
@@ -74,7 +87,7 @@ public final class PrefillGemmKernel {
             for (int step = 0; step < 2; step++) {
                 int aOff = step == 0 ? aOff0 : aOff1, bOff = step == 0 ? bOff0 : bOff1;
                 // This step's group scales for the lane's 8 columns, loaded before the mma so that their latency hides.
-                int end = (s << 6) + (step << 5) + 32, at = scales + (end - 1) / groupSize;   // K consumed after this step
+                int end = k0 + (s << 6) + (step << 5) + 32, at = scales + (end - 1) / groupSize;   // K consumed after this step
                 float s0 = sw.get(at), s1 = sw.get(at + groups), s2 = sw.get(at + 8 * groups), s3 = sw.get(at + 9 * groups);
                 float s4 = sw.get(at + 16 * groups), s5 = sw.get(at + 17 * groups), s6 = sw.get(at + 24 * groups), s7 = sw.get(at + 25 * groups);
                 ctx.ldmatrix4(a0, as, buf + aRow + aOff);
@@ -92,7 +105,13 @@ public final class PrefillGemmKernel {
             next = next == 3072 ? 0 : next + 1024;
         }
         ctx.copyAsyncWait(0);
-        storeQuarters(f00, f01, f02, f03, f10, f11, f12, f13, sx, bias, y, bm + wm + g, bn + wn + (t << 1), m, n, mode);
+        // A slice of K may end inside a group: fold its partial sums too (where it ended on a boundary they are 0).
+        int last = scales + (k0 + kPer - 1) / groupSize;
+        float s0 = sw.get(last), s1 = sw.get(last + groups), s2 = sw.get(last + 8 * groups), s3 = sw.get(last + 9 * groups);
+        float s4 = sw.get(last + 16 * groups), s5 = sw.get(last + 17 * groups), s6 = sw.get(last + 24 * groups), s7 = sw.get(last + 25 * groups);
+        fold(c00, f00, s0, s1, small); fold(c01, f01, s2, s3, small); fold(c02, f02, s4, s5, small); fold(c03, f03, s6, s7, small);
+        fold(c10, f10, s0, s1, small); fold(c11, f11, s2, s3, small); fold(c12, f12, s4, s5, small); fold(c13, f13, s6, s7, small);
+        storeQuarters(ctx, f00, f01, f02, f03, f10, f11, f12, f13, sx, bias, y, bm + wm + g, bn + wn + (t << 1), m, n, mode, split, splits);
     }
 
     /**
@@ -102,15 +121,15 @@ public final class PrefillGemmKernel {
      */
     @Kernel
     public static void int4(KernelContext ctx, IntArray a, FloatArray sx, IntArray w, FloatArray sw, FloatArray bias, FloatArray y,
-                            int m, int n, int k, int groupSize, int mode) {
+                            int m, int n, int k, int groupSize, int mode, int splits) {
         int[] as = ctx.allocateIntShared(4096);   // 4 stages × 64 rows × 16 words
         int[] ws = ctx.allocateIntShared(2048);   // 4 stages × 64 rows × 8 words
-        int tid = ctx.localIdx(), block = ctx.groupIdx();
-        int blocksN = n >> 6;
+        int tid = ctx.localIdx(), split = ctx.groupIdx() % splits, block = ctx.groupIdx() / splits;
+        int blocksN = n >> 6, kPer = k / splits, k0 = split * kPer;   // this block's output tile and slice of K
         int bm = (block / blocksN) << 6, bn = (block - (block / blocksN) * blocksN) << 6;
         int warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
         int wm = (warp >> 1) << 5, wn = (warp & 1) << 5;
-        int kw = k >> 2, kw4 = k >> 3, stages = kw >> 4, groups = k / groupSize;
+        int kw = k >> 2, kw4 = k >> 3, stages = kPer >> 6, groups = k / groupSize;
         int[] c00 = new int[4], c01 = new int[4], c02 = new int[4], c03 = new int[4];
         int[] c10 = new int[4], c11 = new int[4], c12 = new int[4], c13 = new int[4];
         float[] f00 = new float[4], f01 = new float[4], f02 = new float[4], f03 = new float[4];
@@ -125,8 +144,8 @@ public final class PrefillGemmKernel {
         int wOff0 = (wsw << 2) + t, wOff1 = ((1 ^ wsw) << 2) + t;
         // Copies: A as in int8; W chunk (tid & 1) of row (tid >> 1).
         int row = tid >> 2, dst = (row << 4) + (((tid & 3) ^ ((tid >> 3) & 3)) << 2);
-        int srcA = (bm + row) * kw + ((tid & 3) << 2);
-        int wr = tid >> 1, dstW = (wr << 3) + (((tid & 1) ^ ((wr >> 2) & 1)) << 2), srcW = (bn + wr) * kw4 + ((tid & 1) << 2);
+        int srcA = (bm + row) * kw + (k0 >> 2) + ((tid & 3) << 2);
+        int wr = tid >> 1, dstW = (wr << 3) + (((tid & 1) ^ ((wr >> 2) & 1)) << 2), srcW = (bn + wr) * kw4 + (k0 >> 3) + ((tid & 1) << 2);
         int scales = (bn + wn + (t << 1)) * groups;
         boolean small = groupSize <= 128;
         stage4(ctx, as, ws, a, w, dst, dstW, srcA, srcW, kw, 0);
@@ -139,7 +158,7 @@ public final class PrefillGemmKernel {
             stage4(ctx, as, ws, a, w, (next << 10) + dst, (next << 9) + dstW, srcA, srcW, kw, Math.min(s + 3, stages - 1));
             for (int step = 0; step < 2; step++) {
                 int aOff = step == 0 ? aOff0 : aOff1, at = (buf << 9) + wRow + (step == 0 ? wOff0 : wOff1);
-                int end = (s << 6) + (step << 5) + 32, sat = scales + (end - 1) / groupSize;
+                int end = k0 + (s << 6) + (step << 5) + 32, sat = scales + (end - 1) / groupSize;
                 float s0 = sw.get(sat), s1 = sw.get(sat + groups), s2 = sw.get(sat + 8 * groups), s3 = sw.get(sat + 9 * groups);
                 float s4 = sw.get(sat + 16 * groups), s5 = sw.get(sat + 17 * groups), s6 = sw.get(sat + 24 * groups), s7 = sw.get(sat + 25 * groups);
                 ctx.ldmatrix4(a0, as, (buf << 10) + aRow + aOff);
@@ -166,20 +185,26 @@ public final class PrefillGemmKernel {
             next = next == 3 ? 0 : next + 1;
         }
         ctx.copyAsyncWait(0);
-        storeQuarters(f00, f01, f02, f03, f10, f11, f12, f13, sx, bias, y, bm + wm + g, bn + wn + (t << 1), m, n, mode);
+        // A slice of K may end inside a group: fold its partial sums too (where it ended on a boundary they are 0).
+        int last = scales + (k0 + kPer - 1) / groupSize;
+        float s0 = sw.get(last), s1 = sw.get(last + groups), s2 = sw.get(last + 8 * groups), s3 = sw.get(last + 9 * groups);
+        float s4 = sw.get(last + 16 * groups), s5 = sw.get(last + 17 * groups), s6 = sw.get(last + 24 * groups), s7 = sw.get(last + 25 * groups);
+        fold(c00, f00, s0, s1, small); fold(c01, f01, s2, s3, small); fold(c02, f02, s4, s5, small); fold(c03, f03, s6, s7, small);
+        fold(c10, f10, s0, s1, small); fold(c11, f11, s2, s3, small); fold(c12, f12, s4, s5, small); fold(c13, f13, s6, s7, small);
+        storeQuarters(ctx, f00, f01, f02, f03, f10, f11, f12, f13, sx, bias, y, bm + wm + g, bn + wn + (t << 1), m, n, mode, split, splits);
     }
 
     /** FP16 weights {@code w} (K/2 ints per row, {@code HalfRows}' layout), FP16 activation rows {@code a} (K/2 ints per row). */
     @Kernel
-    public static void fp16(KernelContext ctx, IntArray a, IntArray w, FloatArray bias, FloatArray y, int m, int n, int k, int mode) {
+    public static void fp16(KernelContext ctx, IntArray a, IntArray w, FloatArray bias, FloatArray y, int m, int n, int k, int mode, int splits) {
         int[] as = ctx.allocateIntShared(4096);   // 4 stages × 64 rows × 16 words
         int[] ws = ctx.allocateIntShared(4096);
-        int tid = ctx.localIdx(), block = ctx.groupIdx();
-        int blocksN = n >> 6;
+        int tid = ctx.localIdx(), split = ctx.groupIdx() % splits, block = ctx.groupIdx() / splits;
+        int blocksN = n >> 6, kPer = k / splits, k0 = split * kPer;   // this block's output tile and slice of K
         int bm = (block / blocksN) << 6, bn = (block - (block / blocksN) * blocksN) << 6;
         int warp = tid >> 5, lane = tid & 31;
         int wm = (warp >> 1) << 5, wn = (warp & 1) << 5;
-        int kw = k >> 1, stages = kw >> 4;
+        int kw = k >> 1, stages = kPer >> 5;
         float[] c00 = new float[4], c01 = new float[4], c02 = new float[4], c03 = new float[4];
         float[] c10 = new float[4], c11 = new float[4], c12 = new float[4], c13 = new float[4];
         int[] a0 = new int[4], a1 = new int[4], b0 = new int[4], b1 = new int[4];
@@ -188,7 +213,7 @@ public final class PrefillGemmKernel {
         int aOff0 = ((lane >> 4) ^ swz) << 2, aOff1 = ((2 + (lane >> 4)) ^ swz) << 2;
         int bOff0 = (((lane >> 3) & 1) ^ swz) << 2, bOff1 = ((2 + ((lane >> 3) & 1)) ^ swz) << 2;
         int row = tid >> 2, dst = (row << 4) + (((tid & 3) ^ ((tid >> 3) & 3)) << 2);
-        int srcA = (bm + row) * kw + ((tid & 3) << 2), srcW = (bn + row) * kw + ((tid & 3) << 2);
+        int srcA = (bm + row) * kw + (k0 >> 1) + ((tid & 3) << 2), srcW = (bn + row) * kw + (k0 >> 1) + ((tid & 3) << 2);
         Staging.copy64x16(ctx, as, ws, a, w, dst, srcA, srcW, kw, 0);
         Staging.copy64x16(ctx, as, ws, a, w, 1024 + dst, srcA, srcW, kw, Math.min(1, stages - 1) << 4);
         Staging.copy64x16(ctx, as, ws, a, w, 2048 + dst, srcA, srcW, kw, Math.min(2, stages - 1) << 4);
@@ -214,14 +239,14 @@ public final class PrefillGemmKernel {
         }
         ctx.copyAsyncWait(0);
         int g = lane >> 2, t = lane & 3, r = bm + wm + g, c = bn + wn + (t << 1);
-        storeTile(c00, 1f, 1f, bias, y, r, c, m, n, mode);
-        storeTile(c01, 1f, 1f, bias, y, r, c + 8, m, n, mode);
-        storeTile(c02, 1f, 1f, bias, y, r, c + 16, m, n, mode);
-        storeTile(c03, 1f, 1f, bias, y, r, c + 24, m, n, mode);
-        storeTile(c10, 1f, 1f, bias, y, r + 16, c, m, n, mode);
-        storeTile(c11, 1f, 1f, bias, y, r + 16, c + 8, m, n, mode);
-        storeTile(c12, 1f, 1f, bias, y, r + 16, c + 16, m, n, mode);
-        storeTile(c13, 1f, 1f, bias, y, r + 16, c + 24, m, n, mode);
+        storeTile(ctx, c00, 1f, 1f, bias, y, r, c, m, n, mode, split, splits);
+        storeTile(ctx, c01, 1f, 1f, bias, y, r, c + 8, m, n, mode, split, splits);
+        storeTile(ctx, c02, 1f, 1f, bias, y, r, c + 16, m, n, mode, split, splits);
+        storeTile(ctx, c03, 1f, 1f, bias, y, r, c + 24, m, n, mode, split, splits);
+        storeTile(ctx, c10, 1f, 1f, bias, y, r + 16, c, m, n, mode, split, splits);
+        storeTile(ctx, c11, 1f, 1f, bias, y, r + 16, c + 8, m, n, mode, split, splits);
+        storeTile(ctx, c12, 1f, 1f, bias, y, r + 16, c + 16, m, n, mode, split, splits);
+        storeTile(ctx, c13, 1f, 1f, bias, y, r + 16, c + 24, m, n, mode, split, splits);
     }
 
     // ------------------------------------------------------------------ helpers (inlined by the JIT)
@@ -266,22 +291,39 @@ public final class PrefillGemmKernel {
         return Float.intBitsToFloat(c + 0x4B400000) - 12582912f;
     }
 
-    static void storeQuarters(float[] f00, float[] f01, float[] f02, float[] f03, float[] f10, float[] f11, float[] f12, float[] f13,
-                              FloatArray sx, FloatArray bias, FloatArray y, int r, int c, int m, int n, int mode) {
+    static void storeQuarters(KernelContext ctx, float[] f00, float[] f01, float[] f02, float[] f03, float[] f10, float[] f11, float[] f12,
+                              float[] f13, FloatArray sx, FloatArray bias, FloatArray y, int r, int c, int m, int n, int mode, int split,
+                              int splits) {
         float s0 = sx.get(r), s8 = sx.get(r + 8), s16 = sx.get(r + 16), s24 = sx.get(r + 24);
-        storeTile(f00, s0, s8, bias, y, r, c, m, n, mode);
-        storeTile(f01, s0, s8, bias, y, r, c + 8, m, n, mode);
-        storeTile(f02, s0, s8, bias, y, r, c + 16, m, n, mode);
-        storeTile(f03, s0, s8, bias, y, r, c + 24, m, n, mode);
-        storeTile(f10, s16, s24, bias, y, r + 16, c, m, n, mode);
-        storeTile(f11, s16, s24, bias, y, r + 16, c + 8, m, n, mode);
-        storeTile(f12, s16, s24, bias, y, r + 16, c + 16, m, n, mode);
-        storeTile(f13, s16, s24, bias, y, r + 16, c + 24, m, n, mode);
+        storeTile(ctx, f00, s0, s8, bias, y, r, c, m, n, mode, split, splits);
+        storeTile(ctx, f01, s0, s8, bias, y, r, c + 8, m, n, mode, split, splits);
+        storeTile(ctx, f02, s0, s8, bias, y, r, c + 16, m, n, mode, split, splits);
+        storeTile(ctx, f03, s0, s8, bias, y, r, c + 24, m, n, mode, split, splits);
+        storeTile(ctx, f10, s16, s24, bias, y, r + 16, c, m, n, mode, split, splits);
+        storeTile(ctx, f11, s16, s24, bias, y, r + 16, c + 8, m, n, mode, split, splits);
+        storeTile(ctx, f12, s16, s24, bias, y, r + 16, c + 16, m, n, mode, split, splits);
+        storeTile(ctx, f13, s16, s24, bias, y, r + 16, c + 24, m, n, mode, split, splits);
     }
 
-    /** This lane's four outputs of a 16×8 tile: rows {@code r} (scale {@code s0}) and {@code r + 8} ({@code s8}), rows past m skipped. */
-    static void storeTile(float[] f, float s0, float s8, FloatArray bias, FloatArray y, int r, int c, int m, int n, int mode) {
-        float b0 = bias.get(c), b1 = bias.get(c + 1);
+    /**
+     * This lane's four outputs of a 16×8 tile: rows {@code r} (scale {@code s0}) and {@code r + 8} ({@code s8}), rows past m
+     * skipped. With K split over several blocks (mode {@link SkinnyGemmKernel#ADD} only) each adds its part atomically,
+     * the bias coming with the first slice.
+     */
+    static void storeTile(KernelContext ctx, float[] f, float s0, float s8, FloatArray bias, FloatArray y, int r, int c, int m, int n,
+                          int mode, int split, int splits) {
+        float b0 = split == 0 ? bias.get(c) : 0f, b1 = split == 0 ? bias.get(c + 1) : 0f;
+        if (splits > 1) {
+            if (r < m) {
+                ctx.atomicAdd(y, r * n + c, s0 * f[0] + b0);
+                ctx.atomicAdd(y, r * n + c + 1, s0 * f[1] + b1);
+            }
+            if (r + 8 < m) {
+                ctx.atomicAdd(y, (r + 8) * n + c, s8 * f[2] + b0);
+                ctx.atomicAdd(y, (r + 8) * n + c + 1, s8 * f[3] + b1);
+            }
+            return;
+        }
         if (r < m) {
             SkinnyGemmKernel.finish(y, r * n + c, s0 * f[0] + b0, mode);
             SkinnyGemmKernel.finish(y, r * n + c + 1, s0 * f[1] + b1, mode);

@@ -152,6 +152,16 @@ class DecoderKernelsOnCpuTest {
     }
 
     @Test
+    void kIsSplitOnlyForTheAccumulatingEpilogueOfFewTiles() {
+        assertEquals(1, PrefillGemmKernel.splits(16, 2048, 8192, SkinnyGemmKernel.STORE));
+        assertEquals(4, PrefillGemmKernel.splits(16, 2048, 8192, SkinnyGemmKernel.ADD));    // 32 tiles → 128 blocks
+        assertEquals(8, PrefillGemmKernel.splits(16, 768, 3072, SkinnyGemmKernel.ADD));     // 12 tiles, slices of 384
+        assertEquals(1, PrefillGemmKernel.splits(16, 768, 384, SkinnyGemmKernel.ADD));      // slices would be shorter than 256
+        assertEquals(1, PrefillGemmKernel.splits(512, 2048, 8192, SkinnyGemmKernel.ADD));   // 256 tiles already
+        for (int s : new int[]{2, 4, 8}) assertEquals(0, (3072 / s) % 64);
+    }
+
+    @Test
     void exactFloatConvertsGroupSumsBelowTwoToThe22() {
         Random rnd = new Random(4);
         int limit = (1 << 22) - 1;
@@ -247,13 +257,17 @@ class DecoderKernelsOnCpuTest {
     /** Runs one prompt GEMM for every epilogue; {@code y} has rows past m that must stay untouched. */
     void checkPrefill(String kernel, Object[] operands, int groupSize, FloatArray bias, int m, int n, int k, double[][] reference, double tol) {
         try (Arena a = Arena.ofShared()) {
-            for (int mode : new int[]{SkinnyGemmKernel.STORE, SkinnyGemmKernel.GELU_TANH, SkinnyGemmKernel.ADD}) {
+            // The accumulating epilogue also with K split over 2 and 3 blocks (slices of 192 and 128: some end inside a group).
+            int[][] runs = {{SkinnyGemmKernel.STORE, 1}, {SkinnyGemmKernel.GELU_TANH, 1}, {SkinnyGemmKernel.ADD, 1}, {SkinnyGemmKernel.ADD, 2},
+                    {SkinnyGemmKernel.ADD, 3}};
+            for (int[] run : runs) {
+                int mode = run[0], splits = run[1];
                 FloatArray y = FloatArray.allocate(a, (m + 8) * n);
                 for (int i = 0; i < (m + 8) * n; i++) y.set(i, mode == SkinnyGemmKernel.ADD || i >= m * n ? i * 0.01f : 0f);
                 java.util.List<Object> args = new java.util.ArrayList<>(java.util.List.of(operands));
-                if (groupSize == 0) args.addAll(java.util.List.of(bias, y, m, n, k, mode));
-                else args.addAll(java.util.List.of(bias, y, m, n, k, groupSize, mode));
-                cpu.launch(KernelCompiler.find(PrefillGemmKernel.class, kernel), PrefillGemmKernel.grid(m, n), args.toArray());
+                if (groupSize == 0) args.addAll(java.util.List.of(bias, y, m, n, k, mode, splits));
+                else args.addAll(java.util.List.of(bias, y, m, n, k, groupSize, mode, splits));
+                cpu.launch(KernelCompiler.find(PrefillGemmKernel.class, kernel), PrefillGemmKernel.grid(m, n, splits), args.toArray());
                 for (int i = 0; i < m; i++)
                     for (int j = 0; j < n; j++) {
                         double v = reference[i][j] + bias.get(j);
@@ -263,7 +277,7 @@ class DecoderKernelsOnCpuTest {
                             default -> v;
                         };
                         assertEquals(want, y.get(i * n + j), tol * (1 + Math.abs(want)),
-                                kernel + " group " + groupSize + " mode " + mode + " y[" + i + "][" + j + "]");
+                                kernel + " group " + groupSize + " mode " + mode + " K in " + splits + " y[" + i + "][" + j + "]");
                     }
                 for (int i = m * n; i < (m + 8) * n; i++) assertEquals(i * 0.01f, y.get(i), 0f, kernel + ": a row past m was written");
             }

@@ -44,9 +44,9 @@ import java.util.List;
  * 4-bit group-wise (or per-row) weights and token-wise INT8 activations as W8A8 or W4A8, the activations quantized by
  * the GEMM kernel itself ({@link SkinnyGemmKernel}). The LM head too: FP16 when it is the (tied) embedding matrix, or
  * quantized if the model's head is a {@link QuantizedLinear}. The residual stream, LayerNorm and attention are FP32;
- * the KV cache FP16 or FP32 ({@link CachePrecision}). Projections of a prompt of at least {@link #TENSOR_CORE_ROWS} rows
- * run on tensor cores ({@link PrefillGemmKernel}, activations quantized or halved by a row kernel first), shorter ones
- * on the few-row kernel.
+ * the KV cache FP16 or FP32 ({@link CachePrecision}). Projections of at least {@link #TENSOR_CORE_ROWS} rows (a prompt, a
+ * decode step of a large batch) run on tensor cores ({@link PrefillGemmKernel}, activations quantized or halved by a
+ * row kernel first), fewer on the few-row kernel.
  */
 public final class DecoderTaskGraph implements AutoCloseable {
     /**
@@ -58,10 +58,11 @@ public final class DecoderTaskGraph implements AutoCloseable {
 
     /**
      * From this many rows ({@code batch × tokens}) on, a projection runs on the tensor-core {@link PrefillGemmKernel}
-     * (when its shape allows: N and K multiples of 64); below, the few-row kernel, which reads every weight once per
-     * 8 rows, is faster.
+     * (when its shape allows: N and K multiples of 64), prompts and the decode steps of batches of 8 or more; below, the
+     * few-row kernel. Measured on the H100 (bench/RESULTS.md): at 8 rows the tensor-core kernel is faster at every GPT-2
+     * and GPT-3 1.3B projection shape, at 4 rows the few-row kernel wins the narrow ones.
      */
-    public static final int TENSOR_CORE_ROWS = 64;
+    public static final int TENSOR_CORE_ROWS = 8;
 
     private final DecoderConfig config;
     private final int batch, promptLength, maxNewTokens, capacity;
@@ -204,13 +205,15 @@ public final class DecoderTaskGraph implements AutoCloseable {
 
     private void linear(TaskGraph g, Projection p, FloatArray in, FloatArray out, int rows, int mode) {
         if (rows >= TENSOR_CORE_ROWS && p.wide() != null) {
+            int splits = PrefillGemmKernel.splits(rows, p.out(), p.in(), mode);
             if (p.scales() == null) {
                 g.task(kernel(DecoderRowKernels.class, "halfRows"), DecoderRowKernels.rowsGrid(rows), in, staged, p.in());
-                g.task(p.wide(), PrefillGemmKernel.grid(rows, p.out()), staged, p.weight(), p.bias(), out, rows, p.out(), p.in(), mode);
+                g.task(p.wide(), PrefillGemmKernel.grid(rows, p.out(), splits), staged, p.weight(), p.bias(), out, rows, p.out(), p.in(), mode,
+                        splits);
             } else {
                 g.task(kernel(DecoderRowKernels.class, "quantizeRows"), DecoderRowKernels.rowsGrid(rows), in, staged, stagedScales, p.in());
-                g.task(p.wide(), PrefillGemmKernel.grid(rows, p.out()), staged, stagedScales, p.weight(), p.scales(), p.bias(), out, rows,
-                        p.out(), p.in(), p.groupSize(), mode);
+                g.task(p.wide(), PrefillGemmKernel.grid(rows, p.out(), splits), staged, stagedScales, p.weight(), p.scales(), p.bias(), out,
+                        rows, p.out(), p.in(), p.groupSize(), mode, splits);
             }
         } else if (p.scales() == null)
             g.task(p.kernel(), SkinnyGemmKernel.grid(rows, p.out()), in, p.weight(), p.bias(), out, rows, p.out(), p.in(), mode);
