@@ -76,6 +76,11 @@ public final class PrefillGemmKernel {
         int srcA = (bm + row) * kw + (k0 >> 2) + ((tid & 3) << 2), srcW = (bn + row) * kw + (k0 >> 2) + ((tid & 3) << 2);
         int scales = (bn + wn + (t << 1)) * groups;   // this lane's first column's scales; column c + 8j is 8j·groups further
         boolean small = groupSize <= 128;            // a group's sum then stays below 2^22 in magnitude: see exactFloat
+        // The group being summed, the mma steps (32 of K) left in it, and its scales for this lane's 8 columns: counted,
+        // not divided, in the loop, and fetched once per group.
+        int perGroup = groupSize >> 5, group = k0 / groupSize, left = perGroup - ((k0 - group * groupSize) >> 5);
+        float[] gs = new float[8];
+        loadScales(sw, scales + group, groups, gs);
         Staging.copy64x16(ctx, as, ws, a, w, dst, srcA, srcW, kw, 0);
         Staging.copy64x16(ctx, as, ws, a, w, 1024 + dst, srcA, srcW, kw, Math.min(1, stages - 1) << 4);
         Staging.copy64x16(ctx, as, ws, a, w, 2048 + dst, srcA, srcW, kw, Math.min(2, stages - 1) << 4);
@@ -87,30 +92,26 @@ public final class PrefillGemmKernel {
             for (int step = 0; step < 2; step++) {
                 int aOff = step == 0 ? aOff0 : aOff1, bOff = step == 0 ? bOff0 : bOff1;
                 // This step's group scales for the lane's 8 columns, loaded before the mma so that their latency hides.
-                int end = k0 + (s << 6) + (step << 5) + 32, at = scales + (end - 1) / groupSize;   // K consumed after this step
-                float s0 = sw.get(at), s1 = sw.get(at + groups), s2 = sw.get(at + 8 * groups), s3 = sw.get(at + 9 * groups);
-                float s4 = sw.get(at + 16 * groups), s5 = sw.get(at + 17 * groups), s6 = sw.get(at + 24 * groups), s7 = sw.get(at + 25 * groups);
                 ctx.ldmatrix4(a0, as, buf + aRow + aOff);
                 ctx.ldmatrix4(a1, as, buf + aRow + 256 + aOff);
                 ctx.ldmatrix4(b0, ws, buf + bRow + bOff);
                 ctx.ldmatrix4(b1, ws, buf + bRow + 256 + bOff);
                 Int8GemmKernel.quarterS8(ctx, c00, c01, c02, c03, a0, b0, b1);
                 Int8GemmKernel.quarterS8(ctx, c10, c11, c12, c13, a1, b0, b1);
-                if (end - (end / groupSize) * groupSize == 0) {
-                    fold(c00, f00, s0, s1, small); fold(c01, f01, s2, s3, small); fold(c02, f02, s4, s5, small); fold(c03, f03, s6, s7, small);
-                    fold(c10, f10, s0, s1, small); fold(c11, f11, s2, s3, small); fold(c12, f12, s4, s5, small); fold(c13, f13, s6, s7, small);
+                left -= 1;
+                if (left == 0) {   // the group ends with this step: fold it, fetch the next group's scales
+                    foldTiles(c00, c01, c02, c03, c10, c11, c12, c13, f00, f01, f02, f03, f10, f11, f12, f13, gs, small);
+                    group += 1;
+                    left = perGroup;
+                    if (group < groups) loadScales(sw, scales + group, groups, gs);
                 }
             }
             buf = buf == 3072 ? 0 : buf + 1024;
             next = next == 3072 ? 0 : next + 1024;
         }
         ctx.copyAsyncWait(0);
-        // A slice of K may end inside a group: fold its partial sums too (where it ended on a boundary they are 0).
-        int last = scales + (k0 + kPer - 1) / groupSize;
-        float s0 = sw.get(last), s1 = sw.get(last + groups), s2 = sw.get(last + 8 * groups), s3 = sw.get(last + 9 * groups);
-        float s4 = sw.get(last + 16 * groups), s5 = sw.get(last + 17 * groups), s6 = sw.get(last + 24 * groups), s7 = sw.get(last + 25 * groups);
-        fold(c00, f00, s0, s1, small); fold(c01, f01, s2, s3, small); fold(c02, f02, s4, s5, small); fold(c03, f03, s6, s7, small);
-        fold(c10, f10, s0, s1, small); fold(c11, f11, s2, s3, small); fold(c12, f12, s4, s5, small); fold(c13, f13, s6, s7, small);
+        // A slice of K may end inside a group: fold its partial sums too.
+        if (left != perGroup) foldTiles(c00, c01, c02, c03, c10, c11, c12, c13, f00, f01, f02, f03, f10, f11, f12, f13, gs, small);
         storeQuarters(ctx, f00, f01, f02, f03, f10, f11, f12, f13, sx, bias, y, bm + wm + g, bn + wn + (t << 1), m, n, mode, split, splits);
     }
 
@@ -148,6 +149,9 @@ public final class PrefillGemmKernel {
         int wr = tid >> 1, dstW = (wr << 3) + (((tid & 1) ^ ((wr >> 2) & 1)) << 2), srcW = (bn + wr) * kw4 + (k0 >> 3) + ((tid & 1) << 2);
         int scales = (bn + wn + (t << 1)) * groups;
         boolean small = groupSize <= 128;
+        int perGroup = groupSize >> 5, group = k0 / groupSize, left = perGroup - ((k0 - group * groupSize) >> 5);
+        float[] gs = new float[8];
+        loadScales(sw, scales + group, groups, gs);
         stage4(ctx, as, ws, a, w, dst, dstW, srcA, srcW, kw, 0);
         stage4(ctx, as, ws, a, w, 1024 + dst, 512 + dstW, srcA, srcW, kw, Math.min(1, stages - 1));
         stage4(ctx, as, ws, a, w, 2048 + dst, 1024 + dstW, srcA, srcW, kw, Math.min(2, stages - 1));
@@ -158,9 +162,6 @@ public final class PrefillGemmKernel {
             stage4(ctx, as, ws, a, w, (next << 10) + dst, (next << 9) + dstW, srcA, srcW, kw, Math.min(s + 3, stages - 1));
             for (int step = 0; step < 2; step++) {
                 int aOff = step == 0 ? aOff0 : aOff1, at = (buf << 9) + wRow + (step == 0 ? wOff0 : wOff1);
-                int end = k0 + (s << 6) + (step << 5) + 32, sat = scales + (end - 1) / groupSize;
-                float s0 = sw.get(sat), s1 = sw.get(sat + groups), s2 = sw.get(sat + 8 * groups), s3 = sw.get(sat + 9 * groups);
-                float s4 = sw.get(sat + 16 * groups), s5 = sw.get(sat + 17 * groups), s6 = sw.get(sat + 24 * groups), s7 = sw.get(sat + 25 * groups);
                 ctx.ldmatrix4(a0, as, (buf << 10) + aRow + aOff);
                 ctx.ldmatrix4(a1, as, (buf << 10) + aRow + 256 + aOff);
                 int w0 = ws[at], w1 = ws[at + 64], w2 = ws[at + 128], w3 = ws[at + 192];
@@ -176,21 +177,20 @@ public final class PrefillGemmKernel {
                 ctx.mmaS8(c11, a1[0], a1[1], a1[2], a1[3], lo1, hi1);
                 ctx.mmaS8(c12, a1[0], a1[1], a1[2], a1[3], lo2, hi2);
                 ctx.mmaS8(c13, a1[0], a1[1], a1[2], a1[3], lo3, hi3);
-                if (end - (end / groupSize) * groupSize == 0) {
-                    fold(c00, f00, s0, s1, small); fold(c01, f01, s2, s3, small); fold(c02, f02, s4, s5, small); fold(c03, f03, s6, s7, small);
-                    fold(c10, f10, s0, s1, small); fold(c11, f11, s2, s3, small); fold(c12, f12, s4, s5, small); fold(c13, f13, s6, s7, small);
+                left -= 1;
+                if (left == 0) {   // the group ends with this step: fold it, fetch the next group's scales
+                    foldTiles(c00, c01, c02, c03, c10, c11, c12, c13, f00, f01, f02, f03, f10, f11, f12, f13, gs, small);
+                    group += 1;
+                    left = perGroup;
+                    if (group < groups) loadScales(sw, scales + group, groups, gs);
                 }
             }
             buf = buf == 3 ? 0 : buf + 1;
             next = next == 3 ? 0 : next + 1;
         }
         ctx.copyAsyncWait(0);
-        // A slice of K may end inside a group: fold its partial sums too (where it ended on a boundary they are 0).
-        int last = scales + (k0 + kPer - 1) / groupSize;
-        float s0 = sw.get(last), s1 = sw.get(last + groups), s2 = sw.get(last + 8 * groups), s3 = sw.get(last + 9 * groups);
-        float s4 = sw.get(last + 16 * groups), s5 = sw.get(last + 17 * groups), s6 = sw.get(last + 24 * groups), s7 = sw.get(last + 25 * groups);
-        fold(c00, f00, s0, s1, small); fold(c01, f01, s2, s3, small); fold(c02, f02, s4, s5, small); fold(c03, f03, s6, s7, small);
-        fold(c10, f10, s0, s1, small); fold(c11, f11, s2, s3, small); fold(c12, f12, s4, s5, small); fold(c13, f13, s6, s7, small);
+        // A slice of K may end inside a group: fold its partial sums too.
+        if (left != perGroup) foldTiles(c00, c01, c02, c03, c10, c11, c12, c13, f00, f01, f02, f03, f10, f11, f12, f13, gs, small);
         storeQuarters(ctx, f00, f01, f02, f03, f10, f11, f12, f13, sx, bias, y, bm + wm + g, bn + wn + (t << 1), m, n, mode, split, splits);
     }
 
@@ -257,6 +257,31 @@ public final class PrefillGemmKernel {
         ctx.copyAsync16(as, dstA + 512, a, srcA + 32 * kw + (stage << 4));
         ctx.copyAsync16(ws, dstW, w, srcW + (stage << 3));
         ctx.copyAsyncCommit();
+    }
+
+    /** The weight scales of one group for this lane's 8 columns ({@code 2t, 2t + 1} of each n-tile), from index {@code at}. */
+    static void loadScales(FloatArray sw, int at, int groups, float[] gs) {
+        gs[0] = sw.get(at);
+        gs[1] = sw.get(at + groups);
+        gs[2] = sw.get(at + 8 * groups);
+        gs[3] = sw.get(at + 9 * groups);
+        gs[4] = sw.get(at + 16 * groups);
+        gs[5] = sw.get(at + 17 * groups);
+        gs[6] = sw.get(at + 24 * groups);
+        gs[7] = sw.get(at + 25 * groups);
+    }
+
+    /** Folds the warp's 8 tiles (2 m-tiles × 4 n-tiles) under one group's scales. */
+    static void foldTiles(int[] c00, int[] c01, int[] c02, int[] c03, int[] c10, int[] c11, int[] c12, int[] c13, float[] f00, float[] f01,
+                          float[] f02, float[] f03, float[] f10, float[] f11, float[] f12, float[] f13, float[] gs, boolean small) {
+        fold(c00, f00, gs[0], gs[1], small);
+        fold(c01, f01, gs[2], gs[3], small);
+        fold(c02, f02, gs[4], gs[5], small);
+        fold(c03, f03, gs[6], gs[7], small);
+        fold(c10, f10, gs[0], gs[1], small);
+        fold(c11, f11, gs[2], gs[3], small);
+        fold(c12, f12, gs[4], gs[5], small);
+        fold(c13, f13, gs[6], gs[7], small);
     }
 
     /**
