@@ -120,7 +120,8 @@ public final class GemmBench {
                     DeviceMemory x = gpu.allocate(4L * m * k);
                     d.memsetD8(x.pointer(), (byte) 0x3c, x.bytes());
                     for (String variant : new String[]{"int8", "int4", "fp16"}) {
-                        Object[] kargs = variant.equals("fp16") ? new Object[]{x, w, b, yf, m, n, k, 0} : new Object[]{x, w, sg, b, yf, m, n, k, 64, 0};
+                        Object[] kargs = variant.equals("fp16") ? new Object[]{x, 0, b, b, 1e-5f, w, b, yf, m, n, k, 0}
+                                : new Object[]{x, 0, b, b, 1e-5f, w, sg, b, yf, m, n, k, 64, 0};
                         double med = median(gpu, KernelCompiler.find(SkinnyGemmKernel.class, variant), SkinnyGemmKernel.grid(m, n), kargs, e0, e1);
                         System.out.printf("zq-skinny-%s%s %s %.4f ms %.1f TOP/s%n", variant, variant.equals("fp16") ? "" : "-g64", s, med,
                                 2.0 * m * n * k / (med * 1e9));

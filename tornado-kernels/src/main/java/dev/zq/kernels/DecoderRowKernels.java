@@ -9,8 +9,9 @@ import dev.zq.runtime.KernelMath;
 
 /**
  * A GPT decoder's row kernels around its GEMMs, on FP32 rows (the residual stream of a few decoding tokens is small):
- * token + position embeddings, LayerNorm, the final LayerNorm of each sequence's last token, and greedy arg-max
- * sampling. The number of cached tokens lives on the device ({@code pos[0]}): {@link #lastTokenNorm} advances it, so
+ * token + position embeddings, the final LayerNorm of each sequence's last token, greedy arg-max sampling, and the
+ * staging of many rows for the tensor-core GEMMs (token-wise INT8 codes or FP16 halves, of the rows' LayerNorm where a
+ * pre-norm block feeds them; with few rows the GEMM normalises its rows itself). The number of cached tokens lives on the device ({@code pos[0]}): {@link #lastTokenNorm} advances it, so
  * a captured decode step replays for every new token without the host touching anything.
  */
 public final class DecoderRowKernels {
@@ -34,13 +35,6 @@ public final class DecoderRowKernels {
             for (int e = ctx.localIdx(); e < n; e += ctx.localSizeX()) x.set(r * n + e, wte.get(t * n + e) + wpe.get(p * n + e));
     }
 
-    /** {@code out[r] = LayerNorm(x[r])} for every row; launch {@link RowKernels#grid}. */
-    @Kernel
-    public static void layerNorm(KernelContext ctx, FloatArray x, FloatArray gamma, FloatArray beta, FloatArray out, int n, float eps) {
-        float[] red = ctx.allocateFloatShared(32);
-        normalizeRow(ctx, red, x, ctx.groupIdx(), gamma, beta, out, ctx.groupIdx(), n, eps);
-    }
-
     /**
      * {@code out[b] = LayerNorm(x[b·seq + seq − 1])} for each of the {@code batch} sequences, in one block (launch
      * {@link RowKernels#grid}{@code (1, n)}); then {@code pos[0] += seq}: the new tokens are in the cache.
@@ -58,30 +52,38 @@ public final class DecoderRowKernels {
     public static Grid rowsGrid(int rows) { return Grid.of(rows, 256); }
 
     /**
-     * ZeroQuant's token-wise INT8 codes of FP32 rows, for {@link PrefillGemmKernel}: {@code scales[r] = max|x[r]|/127},
-     * codes packed four per int ({@code n} a multiple of 4), as {@link SkinnyGemmKernel} quantizes inside itself.
+     * ZeroQuant's token-wise INT8 codes of FP32 rows (with {@code norm != 0}: of their LayerNorm, fused here), for
+     * {@link PrefillGemmKernel}: {@code scales[r] = max|v|/127}, codes packed four per int ({@code n} a multiple of 4), as
+     * {@link SkinnyGemmKernel} quantizes inside itself.
      */
     @Kernel
-    public static void quantizeRows(KernelContext ctx, FloatArray x, IntArray codes, FloatArray scales, int n) {
-        float[] red = ctx.allocateFloatShared(32);
+    public static void quantizeRows(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray codes,
+                                    FloatArray scales, int n) {
+        float[] red = ctx.allocateFloatShared(32), mean = ctx.allocateFloatShared(1), rstd = ctx.allocateFloatShared(1);
         int r = ctx.groupIdx(), tid = ctx.localIdx(), threads = ctx.localSizeX();
+        if (norm != 0) SkinnyGemmKernel.rowStats(ctx, red, x, mean, rstd, r, 1, n, eps);
         float max = 0f;
-        for (int e = tid; e < n; e += threads) max = Math.max(max, Math.abs(x.get(r * n + e)));
+        for (int e = tid; e < n; e += threads) max = Math.max(max, Math.abs(SkinnyGemmKernel.input(x, r * n + e, e, 0, norm, gamma, beta, mean, rstd)));
         float scale = RowKernels.blockMax(ctx, red, max) / 127f;
         if (tid == 0) scales.set(r, scale);
         for (int j = tid; j < n >> 2; j += threads) {
-            int at = r * n + (j << 2);
-            codes.set((r * n >> 2) + j, RowKernels.packCodes(x.get(at), x.get(at + 1), x.get(at + 2), x.get(at + 3), scale));
+            int e = j << 2, at = r * n + e;
+            codes.set((r * n >> 2) + j, RowKernels.packCodes(SkinnyGemmKernel.input(x, at, e, 0, norm, gamma, beta, mean, rstd),
+                    SkinnyGemmKernel.input(x, at + 1, e + 1, 0, norm, gamma, beta, mean, rstd), SkinnyGemmKernel.input(x, at + 2, e + 2, 0, norm, gamma, beta, mean, rstd),
+                    SkinnyGemmKernel.input(x, at + 3, e + 3, 0, norm, gamma, beta, mean, rstd), scale));
         }
     }
 
-    /** FP32 rows rounded to FP16, two per int, for {@link PrefillGemmKernel#fp16} ({@code n} even). */
+    /** FP32 rows (with {@code norm != 0}: their LayerNorm) rounded to FP16, two per int, for {@link PrefillGemmKernel#fp16} ({@code n} even). */
     @Kernel
-    public static void halfRows(KernelContext ctx, FloatArray x, IntArray halves, int n) {
+    public static void halfRows(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray halves, int n) {
+        float[] red = ctx.allocateFloatShared(32), mean = ctx.allocateFloatShared(1), rstd = ctx.allocateFloatShared(1);
         int r = ctx.groupIdx();
+        if (norm != 0) SkinnyGemmKernel.rowStats(ctx, red, x, mean, rstd, r, 1, n, eps);
         for (int j = ctx.localIdx(); j < n >> 1; j += ctx.localSizeX()) {
-            int at = r * n + (j << 1);
-            halves.set((r * n >> 1) + j, Epilogue.packHalves(x.get(at), x.get(at + 1)));
+            int e = j << 1, at = r * n + e;
+            halves.set((r * n >> 1) + j, Epilogue.packHalves(SkinnyGemmKernel.input(x, at, e, 0, norm, gamma, beta, mean, rstd),
+                    SkinnyGemmKernel.input(x, at + 1, e + 1, 0, norm, gamma, beta, mean, rstd)));
         }
     }
 

@@ -23,7 +23,8 @@ import dev.zq.runtime.KernelMath;
  * Each integer partial sum covers one 32-bit weight word (inside one group), is scaled by its group's weight scale
  * and accumulated in FP32; the row's activation scale, the bias and the epilogue come last: {@code mode} {@link #STORE}
  * writes {@code y}, {@link #GELU_TANH} writes GPT-2's tanh-GeLU of it, {@link #ADD} adds it to {@code y} (the residual
- * stream). Activations and outputs are FP32 rows. Token-wise scales follow {@code dev.zq.quant.Symmetric}:
+ * stream). With {@code norm != 0} the kernel multiplies the rows' LayerNorm ({@code gamma}, {@code beta}, {@code eps})
+ * instead of the rows themselves: the pre-norm LayerNorm fused into its consumer ({@link #input}). Activations and outputs are FP32 rows. Token-wise scales follow {@code dev.zq.quant.Symmetric}:
  * {@code max|x|/127}, codes {@code rint(x/scale)} clamped to [-128, 127], 0 for a zero row.
  *
  * <p>Launch {@link #grid}: blocks of 8 warps (8 output features) over {@link #ROWS} rows each. K must be a multiple
@@ -42,17 +43,20 @@ public final class SkinnyGemmKernel {
 
     /** FP16 weights {@code w} (K/2 ints per row); activations rounded to FP16 as they are staged. */
     @Kernel
-    public static void fp16(KernelContext ctx, FloatArray x, IntArray w, FloatArray bias, FloatArray y, int m, int n, int k, int mode) {
+    public static void fp16(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray bias,
+                            FloatArray y, int m, int n, int k, int mode) {
         float[] xs = ctx.allocateFloatShared(8192);   // 8 rows × 1024 elements of K at a time
+        float[] mean = ctx.allocateFloatShared(8), rstd = ctx.allocateFloatShared(8), red = ctx.allocateFloatShared(32);
         int tid = ctx.localIdx(), lane = tid & 31, row0 = ctx.groupIdy() * ROWS, col = ctx.groupIdx() * 8 + (tid >> 5);
         int rowsHere = Math.min(ROWS, m - row0);   // rows past it hold stale shared memory; their sums are never written
+        if (norm != 0) rowStats(ctx, red, x, mean, rstd, row0, rowsHere, k, eps);
         float a0 = 0f, a1 = 0f, a2 = 0f, a3 = 0f, a4 = 0f, a5 = 0f, a6 = 0f, a7 = 0f;
         int kw = k >> 1;
         for (int t0 = 0; t0 < k; t0 += 1024) {
             int len = Math.min(1024, k - t0);
             for (int i = tid; i < rowsHere << 10; i += 256) {
                 int r = i >> 10, j = i & 1023;
-                xs[i] = j < len ? Float.float16ToFloat(Float.floatToFloat16(x.get((row0 + r) * k + t0 + j))) : 0f;
+                xs[i] = j < len ? Float.float16ToFloat(Float.floatToFloat16(input(x, (row0 + r) * k + t0 + j, t0 + j, r, norm, gamma, beta, mean, rstd))) : 0f;
             }
             ctx.barrier();
             int words = len >> 1, base = col * kw + (t0 >> 1);
@@ -86,14 +90,15 @@ public final class SkinnyGemmKernel {
 
     /** INT8 weight codes {@code w} (K/4 ints per row) with scales {@code sw[N, K/groupSize]}; W8A8. */
     @Kernel
-    public static void int8(KernelContext ctx, FloatArray x, IntArray w, FloatArray sw, FloatArray bias, FloatArray y, int m, int n, int k,
-                            int groupSize, int mode) {
+    public static void int8(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw,
+                            FloatArray bias, FloatArray y, int m, int n, int k, int groupSize, int mode) {
         int[] xs = ctx.allocateIntShared(8192);   // 8 rows × 4096 codes of K at a time
         float[] sx = ctx.allocateFloatShared(8);
-        float[] red = ctx.allocateFloatShared(32);
+        float[] mean = ctx.allocateFloatShared(8), rstd = ctx.allocateFloatShared(8), red = ctx.allocateFloatShared(32);
         int tid = ctx.localIdx(), lane = tid & 31, row0 = ctx.groupIdy() * ROWS, col = ctx.groupIdx() * 8 + (tid >> 5);
         int rowsHere = Math.min(ROWS, m - row0);   // rows past it hold stale shared memory; their sums are never written
-        rowScales(ctx, red, x, sx, row0, rowsHere, k);
+        if (norm != 0) rowStats(ctx, red, x, mean, rstd, row0, rowsHere, k, eps);
+        rowScales(ctx, red, x, norm, gamma, beta, mean, rstd, sx, row0, rowsHere, k);
         float a0 = 0f, a1 = 0f, a2 = 0f, a3 = 0f, a4 = 0f, a5 = 0f, a6 = 0f, a7 = 0f;
         int kw = k >> 2, groups = k / groupSize;
         for (int t0 = 0; t0 < k; t0 += 4096) {
@@ -101,8 +106,9 @@ public final class SkinnyGemmKernel {
             for (int i = tid; i < rowsHere << 10; i += 256) {
                 int r = i >> 10, j = i & 1023, word = 0;
                 if ((j << 2) < len) {
-                    int at = (row0 + r) * k + t0 + (j << 2);
-                    word = RowKernels.packCodes(x.get(at), x.get(at + 1), x.get(at + 2), x.get(at + 3), sx[r]);
+                    int e = t0 + (j << 2), at = (row0 + r) * k + e;
+                    word = RowKernels.packCodes(input(x, at, e, r, norm, gamma, beta, mean, rstd), input(x, at + 1, e + 1, r, norm, gamma, beta, mean, rstd),
+                            input(x, at + 2, e + 2, r, norm, gamma, beta, mean, rstd), input(x, at + 3, e + 3, r, norm, gamma, beta, mean, rstd), sx[r]);
                 }
                 xs[i] = word;
             }
@@ -144,14 +150,15 @@ public final class SkinnyGemmKernel {
      * high nibbles.
      */
     @Kernel
-    public static void int4(KernelContext ctx, FloatArray x, IntArray w, FloatArray sw, FloatArray bias, FloatArray y, int m, int n, int k,
-                            int groupSize, int mode) {
+    public static void int4(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw,
+                            FloatArray bias, FloatArray y, int m, int n, int k, int groupSize, int mode) {
         int[] xs = ctx.allocateIntShared(8192);   // 8 rows × 4096 codes of K at a time (1024 ints per row)
         float[] sx = ctx.allocateFloatShared(8);
-        float[] red = ctx.allocateFloatShared(32);
+        float[] mean = ctx.allocateFloatShared(8), rstd = ctx.allocateFloatShared(8), red = ctx.allocateFloatShared(32);
         int tid = ctx.localIdx(), lane = tid & 31, row0 = ctx.groupIdy() * ROWS, col = ctx.groupIdx() * 8 + (tid >> 5);
         int rowsHere = Math.min(ROWS, m - row0);   // rows past it hold stale shared memory; their sums are never written
-        rowScales(ctx, red, x, sx, row0, rowsHere, k);
+        if (norm != 0) rowStats(ctx, red, x, mean, rstd, row0, rowsHere, k, eps);
+        rowScales(ctx, red, x, norm, gamma, beta, mean, rstd, sx, row0, rowsHere, k);
         float a0 = 0f, a1 = 0f, a2 = 0f, a3 = 0f, a4 = 0f, a5 = 0f, a6 = 0f, a7 = 0f;
         int kw = k >> 3, groups = k / groupSize;
         for (int t0 = 0; t0 < k; t0 += 4096) {
@@ -159,10 +166,13 @@ public final class SkinnyGemmKernel {
             for (int i = tid; i < rowsHere << 9; i += 256) {   // the codes of weight word j's low nibbles, then of its high ones
                 int r = i >> 9, j = i & 511, lo = 0, hi = 0;
                 if ((j << 3) < len) {
-                    int at = (row0 + r) * k + t0 + ((j >> 2) << 5) + ((j & 3) << 2);
+                    int e = t0 + ((j >> 2) << 5) + ((j & 3) << 2), at = (row0 + r) * k + e;
                     float s = sx[r];
-                    lo = RowKernels.packCodes(x.get(at), x.get(at + 1), x.get(at + 2), x.get(at + 3), s);
-                    hi = RowKernels.packCodes(x.get(at + 16), x.get(at + 17), x.get(at + 18), x.get(at + 19), s);
+                    lo = RowKernels.packCodes(input(x, at, e, r, norm, gamma, beta, mean, rstd), input(x, at + 1, e + 1, r, norm, gamma, beta, mean, rstd),
+                            input(x, at + 2, e + 2, r, norm, gamma, beta, mean, rstd), input(x, at + 3, e + 3, r, norm, gamma, beta, mean, rstd), s);
+                    hi = RowKernels.packCodes(input(x, at + 16, e + 16, r, norm, gamma, beta, mean, rstd),
+                            input(x, at + 17, e + 17, r, norm, gamma, beta, mean, rstd), input(x, at + 18, e + 18, r, norm, gamma, beta, mean, rstd),
+                            input(x, at + 19, e + 19, r, norm, gamma, beta, mean, rstd), s);
                 }
                 xs[(r << 10) + (j << 1)] = lo;
                 xs[(r << 10) + (j << 1) + 1] = hi;
@@ -208,19 +218,56 @@ public final class SkinnyGemmKernel {
     }
 
     /**
-     * The token-wise scales of rows {@code row0 … row0 + rows − 1} into {@code sx}: the whole block reads each row, four
-     * independent loads per thread and step (a decoding token's row is one block's worth of latency, not a warp's).
+     * The input element at {@code x[at]} (column {@code e} of block row {@code r}): as it is, or with {@code norm != 0} its
+     * LayerNorm {@code (x − mean)·rstd·γ + β} under the row's statistics from {@link #rowStats}: the decoder's pre-norm
+     * LayerNorm fused into the GEMM that consumes it, one launch fewer per norm.
      */
-    static void rowScales(KernelContext ctx, float[] red, FloatArray x, float[] sx, int row0, int rows, int k) {
+    static float input(FloatArray x, int at, int e, int r, int norm, FloatArray gamma, FloatArray beta, float[] mean, float[] rstd) {
+        float v = x.get(at);
+        return norm != 0 ? (v - mean[r]) * rstd[r] * gamma.get(e) + beta.get(e) : v;
+    }
+
+    /**
+     * LayerNorm statistics of rows {@code row0 … row0 + rows − 1} into {@code mean} and {@code rstd}, PyTorch's (two
+     * passes, biased variance) as {@code DecoderRowKernels.layerNorm} computes them, each row by the whole block.
+     */
+    static void rowStats(KernelContext ctx, float[] red, FloatArray x, float[] mean, float[] rstd, int row0, int rows, int k, float eps) {
+        int tid = ctx.localIdx(), threads = ctx.localSizeX();
+        for (int r = 0; r < rows; r++) {
+            int at = (row0 + r) * k;
+            float sum = 0f;
+            for (int j = tid; j < k; j += threads) sum += x.get(at + j);
+            float mu = RowKernels.blockSum(ctx, red, sum) / k;
+            float sq = 0f;
+            for (int j = tid; j < k; j += threads) {
+                float d = x.get(at + j) - mu;
+                sq += d * d;
+            }
+            float inv = 1f / KernelMath.sqrt(RowKernels.blockSum(ctx, red, sq) / k + eps);
+            if (tid == 0) {
+                mean[r] = mu;
+                rstd[r] = inv;
+            }
+        }
+        ctx.barrier();
+    }
+
+    /**
+     * The token-wise scales of rows {@code row0 … row0 + rows − 1} (of their LayerNorm with {@code norm != 0}) into
+     * {@code sx}: the whole block reads each row, four independent loads per thread and step (a decoding token's row is
+     * one block's worth of latency, not a warp's).
+     */
+    static void rowScales(KernelContext ctx, float[] red, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float[] mean, float[] rstd,
+                          float[] sx, int row0, int rows, int k) {
         int tid = ctx.localIdx(), threads = ctx.localSizeX();
         for (int r = 0; r < rows; r++) {
             int at = (row0 + r) * k;
             float max = 0f;
             for (int j = tid; j < k; j += 4 * threads) {
-                float v0 = Math.abs(x.get(at + j));
-                float v1 = j + threads < k ? Math.abs(x.get(at + j + threads)) : 0f;
-                float v2 = j + 2 * threads < k ? Math.abs(x.get(at + j + 2 * threads)) : 0f;
-                float v3 = j + 3 * threads < k ? Math.abs(x.get(at + j + 3 * threads)) : 0f;
+                float v0 = Math.abs(input(x, at + j, j, r, norm, gamma, beta, mean, rstd));
+                float v1 = j + threads < k ? Math.abs(input(x, at + j + threads, j + threads, r, norm, gamma, beta, mean, rstd)) : 0f;
+                float v2 = j + 2 * threads < k ? Math.abs(input(x, at + j + 2 * threads, j + 2 * threads, r, norm, gamma, beta, mean, rstd)) : 0f;
+                float v3 = j + 3 * threads < k ? Math.abs(input(x, at + j + 3 * threads, j + 3 * threads, r, norm, gamma, beta, mean, rstd)) : 0f;
                 max = Math.max(max, Math.max(Math.max(v0, v1), Math.max(v2, v3)));
             }
             max = RowKernels.blockMax(ctx, red, max);

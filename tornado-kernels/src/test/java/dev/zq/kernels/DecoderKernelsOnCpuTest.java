@@ -60,14 +60,23 @@ class DecoderKernelsOnCpuTest {
 
     /** Runs one skinny kernel for every epilogue and compares with {@code reference[m][n]} (before the epilogue). */
     void checkEpilogues(String kernel, Object[] operands, FloatArray bias, int m, int n, int k, double[][] reference, double tol) {
+        checkEpilogues(kernel, operands, null, bias, m, n, k, reference, tol);
+    }
+
+    /** As above, the kernel normalising its rows first with {@code norm = {γ, β}} (eps 1e-5) when it is not null. */
+    void checkEpilogues(String kernel, Object[] operands, FloatArray[] norm, FloatArray bias, int m, int n, int k, double[][] reference, double tol) {
         try (Arena a = Arena.ofShared()) {
             for (int mode : new int[]{SkinnyGemmKernel.STORE, SkinnyGemmKernel.GELU_TANH, SkinnyGemmKernel.ADD}) {
                 FloatArray y = FloatArray.allocate(a, m * n);
                 for (int i = 0; i < m * n; i++) y.set(i, mode == SkinnyGemmKernel.ADD ? i * 0.01f : 0f);
-                Object[] args = new Object[operands.length + 6];
+                Object[] args = new Object[operands.length + 10];
                 args[0] = operands[0];
-                args[1] = operands[1];
-                int at = 2;
+                args[1] = norm == null ? 0 : 1;   // the fused LayerNorm, or none (then γ and β are never read)
+                args[2] = norm == null ? bias : norm[0];
+                args[3] = norm == null ? bias : norm[1];
+                args[4] = 1e-5f;
+                args[5] = operands[1];
+                int at = 6;
                 if (operands.length == 4) args[at++] = operands[2];   // weight scales
                 args[at++] = bias;
                 args[at++] = y;
@@ -210,7 +219,7 @@ class DecoderKernelsOnCpuTest {
             for (int i = 0; i < x.length; i++) xs.set(i, x[i]);
             IntArray codes = IntArray.allocate(a, rows * k / 4);
             FloatArray sx = FloatArray.allocate(a, rows);
-            cpu.launch(KernelCompiler.find(DecoderRowKernels.class, "quantizeRows"), DecoderRowKernels.rowsGrid(m), xs, codes, sx, k);
+            cpu.launch(KernelCompiler.find(DecoderRowKernels.class, "quantizeRows"), DecoderRowKernels.rowsGrid(m), xs, 0, xs, xs, 1e-5f, codes, sx, k);
             float[] want = new float[m];
             int[][] q = new int[m][];
             for (int r = 0; r < m; r++) q[r] = codes(x, r, k, want);
@@ -240,7 +249,7 @@ class DecoderKernelsOnCpuTest {
                     checkPrefill(bits == 8 ? "int8" : "int4", new Object[]{codes, sx, packed, sw}, gs, bias, m, n, k, ref, 2e-5);
                 }
             IntArray halves = IntArray.allocate(a, rows * k / 2);
-            cpu.launch(KernelCompiler.find(DecoderRowKernels.class, "halfRows"), DecoderRowKernels.rowsGrid(m), xs, halves, k);
+            cpu.launch(KernelCompiler.find(DecoderRowKernels.class, "halfRows"), DecoderRowKernels.rowsGrid(m), xs, 0, xs, xs, 1e-5f, halves, k);
             float[] wf = new float[n * k];
             IntArray wh = EncoderKernelsOnCpuTest.halves(a, rnd, wf, 0.05);
             double[][] ref = new double[m][n];
@@ -281,6 +290,91 @@ class DecoderKernelsOnCpuTest {
                     }
                 for (int i = m * n; i < (m + 8) * n; i++) assertEquals(i * 0.01f, y.get(i), 0f, kernel + ": a row past m was written");
             }
+        }
+    }
+
+    /** {@code LayerNorm(x)} row by row in double, PyTorch's definition (biased variance), eps 1e-5. */
+    static float[] layerNorm(float[] x, int m, int k, FloatArray gamma, FloatArray beta) {
+        float[] out = new float[m * k];
+        for (int r = 0; r < m; r++) {
+            double mean = 0, var = 0;
+            for (int j = 0; j < k; j++) mean += x[r * k + j];
+            mean /= k;
+            for (int j = 0; j < k; j++) var += (x[r * k + j] - mean) * (x[r * k + j] - mean);
+            var /= k;
+            for (int j = 0; j < k; j++) out[r * k + j] = (float) ((x[r * k + j] - mean) / Math.sqrt(var + 1e-5) * gamma.get(j) + beta.get(j));
+        }
+        return out;
+    }
+
+    /**
+     * The pre-norm LayerNorm fused into its consumers: the few-row GEMMs normalise their rows before quantizing (or
+     * rounding) them, and the prompt path's row kernels before staging them; both against LayerNorm computed here.
+     * Rows have a large common offset (as a residual stream does), which a one-pass variance would lose.
+     */
+    @Test
+    void fusedLayerNormFeedsTheGemmsTheNormalisedRows() {
+        try (Arena a = Arena.ofShared()) {
+            Random rnd = new Random(12);
+            int m = 9, n = 24, k = 1024, gs = 64, groups = k / gs;
+            float[] x = new float[m * k];
+            for (int i = 0; i < x.length; i++) x[i] = 30f + (float) rnd.nextGaussian() * (1 + i / k);
+            FloatArray xs = FloatArray.allocate(a, m * k);
+            for (int i = 0; i < x.length; i++) xs.set(i, x[i]);
+            FloatArray gamma = KernelsOnCpuTest.randomFloats(a, rnd, k, 1), beta = KernelsOnCpuTest.randomFloats(a, rnd, k, 0.5);
+            FloatArray[] norm = {gamma, beta};
+            float[] ln = layerNorm(x, m, k, gamma, beta);
+            FloatArray bias = KernelsOnCpuTest.randomFloats(a, rnd, n, 0.5);
+            // INT8: the codes of the normalised rows must be the reference's (up to a code at a rounding tie, which the
+            // float LayerNorm may land on either side of): compare the outputs against codes of the double LayerNorm.
+            float[] sx = new float[m];
+            int[][] q = new int[m][];
+            for (int r = 0; r < m; r++) q[r] = codes(ln, r, k, sx);
+            int[][] w = new int[n][k];
+            for (int j = 0; j < n; j++) for (int c = 0; c < k; c++) w[j][c] = rnd.nextInt(256) - 128;
+            IntArray packed = packWeights(a, w, 8);
+            FloatArray sw = KernelsOnCpuTest.randomFloats(a, rnd, n * groups, 0.01);
+            double[][] ref = new double[m][n];
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < n; j++) {
+                    double sum = 0;
+                    for (int g = 0; g < groups; g++) {
+                        long acc = 0;
+                        for (int c = g * gs; c < (g + 1) * gs; c++) acc += (long) q[i][c] * w[j][c];
+                        sum += (double) sw.get(j * groups + g) * acc;
+                    }
+                    ref[i][j] = sx[i] * sum;
+                }
+            checkEpilogues("int8", new Object[]{xs, packed, sw, gs}, norm, bias, m, n, k, ref, 2e-3);
+            // FP16: the normalised rows rounded to halves.
+            float[] wf = new float[n * k];
+            IntArray wh = EncoderKernelsOnCpuTest.halves(a, rnd, wf, 0.05);
+            double[][] refH = new double[m][n];
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < n; j++) {
+                    double s = 0;
+                    for (int c = 0; c < k; c++) s += (double) Float.float16ToFloat(Float.floatToFloat16(ln[i * k + c])) * wf[j * k + c];
+                    refH[i][j] = s;
+                }
+            checkEpilogues("fp16", new Object[]{xs, wh}, norm, bias, m, n, k, refH, 2e-3);
+            // The prompt path's staging kernels.
+            IntArray codes = IntArray.allocate(a, m * k / 4), halves = IntArray.allocate(a, m * k / 2);
+            FloatArray scales = FloatArray.allocate(a, m);
+            cpu.launch(KernelCompiler.find(DecoderRowKernels.class, "quantizeRows"), DecoderRowKernels.rowsGrid(m), xs, 1, gamma, beta, 1e-5f, codes,
+                    scales, k);
+            cpu.launch(KernelCompiler.find(DecoderRowKernels.class, "halfRows"), DecoderRowKernels.rowsGrid(m), xs, 1, gamma, beta, 1e-5f, halves, k);
+            int off = 0;
+            for (int r = 0; r < m; r++) {
+                assertEquals(sx[r], scales.get(r), 1e-5 * sx[r], "scale of row " + r);
+                for (int c = 0; c < k; c++) {
+                    int got = (byte) (codes.get((r * k + c) >> 2) >> (8 * (c & 3)));
+                    assertTrue(Math.abs(got - q[r][c]) <= 1, "code " + r + "," + c + ": " + got + " vs " + q[r][c]);
+                    if (got != q[r][c]) off++;
+                    float h = (c & 1) == 0 ? Epilogue.lowHalf(halves.get((r * k + c) >> 1)) : Epilogue.highHalf(halves.get((r * k + c) >> 1));
+                    assertEquals(ln[r * k + c], h, 2e-3 * (1 + Math.abs(ln[r * k + c])), "half " + r + "," + c);
+                }
+            }
+            assertTrue(off < m * k / 1000, off + " codes off by one");
         }
     }
 

@@ -74,7 +74,7 @@ public final class DecoderTaskGraph implements AutoCloseable {
     private final IntArray prompt, pos, next, generated;
     private final CachePrecision cachePrecision;
     private final List<KernelBuffer> keys = new ArrayList<>(), values = new ArrayList<>();
-    private final FloatArray x, normed, qkv, context, mlp, last, logits;
+    private final FloatArray x, qkv, context, mlp, last, logits;
     private final IntArray staged;          // a prompt's activations as INT8 codes or FP16 halves for the tensor-core GEMMs
     private final FloatArray stagedScales;  // and their token-wise scales
     private final ExecutionPlan prefill, decode;
@@ -130,7 +130,6 @@ public final class DecoderTaskGraph implements AutoCloseable {
         }
         // Scratch rows sized for the prompt; the decode step uses their first batch rows.
         x = FloatArray.allocate(arena, rows * h);
-        normed = FloatArray.allocate(arena, rows * h);
         qkv = FloatArray.allocate(arena, rows * 3 * h);
         context = FloatArray.allocate(arena, rows * h);
         mlp = FloatArray.allocate(arena, rows * inter);
@@ -178,7 +177,7 @@ public final class DecoderTaskGraph implements AutoCloseable {
         for (int l = 0; l < layers.size(); l++) addLayer(g, l, seq);
         g.task(kernel(DecoderRowKernels.class, "lastTokenNorm"), RowKernels.grid(1, h), x, finalGamma, finalBeta, last, pos, batch, seq, h,
                 config.normEps());
-        linear(g, head, last, logits, batch, SkinnyGemmKernel.STORE);
+        linear(g, head, last, null, null, logits, batch, SkinnyGemmKernel.STORE);
         g.task(kernel(DecoderRowKernels.class, "argmax"), DecoderRowKernels.argmaxGrid(batch), logits, next, generated, pos,
                 config.vocabSize(), promptLength, maxNewTokens);
         return g;
@@ -188,38 +187,47 @@ public final class DecoderTaskGraph implements AutoCloseable {
     private void addLayer(TaskGraph g, int index, int seq) {
         LayerWeights l = layers.get(index);
         int rows = batch * seq, h = config.hiddenSize(), heads = config.numHeads(), hd = config.headDim();
-        float eps = config.normEps();
         String bits = cachePrecision == CachePrecision.FP16 ? "16" : "32";
-        g.task(kernel(DecoderRowKernels.class, "layerNorm"), RowKernels.grid(rows, h), x, l.norm1Gamma(), l.norm1Beta(), normed, h, eps);
-        linear(g, l.qkv(), normed, qkv, rows, SkinnyGemmKernel.STORE);
+        linear(g, l.qkv(), x, l.norm1Gamma(), l.norm1Beta(), qkv, rows, SkinnyGemmKernel.STORE);   // LayerNorm fused into the GEMM
         if (seq > 1)
             g.task(kernel(CachedAttentionKernel.class, "append" + bits), CachedAttentionKernel.appendGrid(rows), qkv, pos, keys.get(index),
                     values.get(index), seq, heads, hd, capacity);
         g.task(kernel(CachedAttentionKernel.class, "attend" + bits), CachedAttentionKernel.attendGrid(rows, heads), qkv, pos, keys.get(index),
                 values.get(index), context, seq, heads, hd, capacity, (float) (1 / Math.sqrt(hd)), seq == 1 ? 1 : 0);
-        linear(g, l.out(), context, x, rows, SkinnyGemmKernel.ADD);
-        g.task(kernel(DecoderRowKernels.class, "layerNorm"), RowKernels.grid(rows, h), x, l.norm2Gamma(), l.norm2Beta(), normed, h, eps);
-        linear(g, l.up(), normed, mlp, rows, SkinnyGemmKernel.GELU_TANH);
-        linear(g, l.down(), mlp, x, rows, SkinnyGemmKernel.ADD);
+        linear(g, l.out(), context, null, null, x, rows, SkinnyGemmKernel.ADD);
+        linear(g, l.up(), x, l.norm2Gamma(), l.norm2Beta(), mlp, rows, SkinnyGemmKernel.GELU_TANH);
+        linear(g, l.down(), mlp, null, null, x, rows, SkinnyGemmKernel.ADD);
     }
 
-    private void linear(TaskGraph g, Projection p, FloatArray in, FloatArray out, int rows, int mode) {
+    /**
+     * {@code out = in·Wᵀ + b} (under {@code mode}) for {@code rows} rows; with {@code gamma} non-null, of LayerNorm(in) with
+     * that γ and β, normalised inside the kernel that reads the rows.
+     */
+    private void linear(TaskGraph g, Projection p, FloatArray in, FloatArray gamma, FloatArray beta, FloatArray out, int rows, int mode) {
+        int norm = gamma == null ? 0 : 1;
+        if (gamma == null) {   // unused by the kernels; any buffer of the graph will do
+            gamma = p.bias();
+            beta = p.bias();
+        }
+        float eps = config.normEps();
         if (rows >= TENSOR_CORE_ROWS && p.wide() != null) {
             int splits = PrefillGemmKernel.splits(rows, p.out(), p.in(), mode);
             if (p.scales() == null) {
-                g.task(kernel(DecoderRowKernels.class, "halfRows"), DecoderRowKernels.rowsGrid(rows), in, staged, p.in());
+                g.task(kernel(DecoderRowKernels.class, "halfRows"), DecoderRowKernels.rowsGrid(rows), in, norm, gamma, beta, eps, staged, p.in());
                 g.task(p.wide(), PrefillGemmKernel.grid(rows, p.out(), splits), staged, p.weight(), p.bias(), out, rows, p.out(), p.in(), mode,
                         splits);
             } else {
-                g.task(kernel(DecoderRowKernels.class, "quantizeRows"), DecoderRowKernels.rowsGrid(rows), in, staged, stagedScales, p.in());
+                g.task(kernel(DecoderRowKernels.class, "quantizeRows"), DecoderRowKernels.rowsGrid(rows), in, norm, gamma, beta, eps, staged,
+                        stagedScales, p.in());
                 g.task(p.wide(), PrefillGemmKernel.grid(rows, p.out(), splits), staged, stagedScales, p.weight(), p.scales(), p.bias(), out,
                         rows, p.out(), p.in(), p.groupSize(), mode, splits);
             }
         } else if (p.scales() == null)
-            g.task(p.kernel(), SkinnyGemmKernel.grid(rows, p.out()), in, p.weight(), p.bias(), out, rows, p.out(), p.in(), mode);
+            g.task(p.kernel(), SkinnyGemmKernel.grid(rows, p.out()), in, norm, gamma, beta, eps, p.weight(), p.bias(), out, rows, p.out(), p.in(),
+                    mode);
         else
-            g.task(p.kernel(), SkinnyGemmKernel.grid(rows, p.out()), in, p.weight(), p.scales(), p.bias(), out, rows, p.out(), p.in(),
-                    p.groupSize(), mode);
+            g.task(p.kernel(), SkinnyGemmKernel.grid(rows, p.out()), in, norm, gamma, beta, eps, p.weight(), p.scales(), p.bias(), out, rows,
+                    p.out(), p.in(), p.groupSize(), mode);
     }
 
     /** {@code linear}'s weights as the kernels read them; anything the kernels cannot run is refused by name. */
