@@ -9,7 +9,7 @@ import dev.zq.runtime.KernelMath;
 
 /**
  * A GPT decoder's row kernels around its GEMMs, on FP32 rows (the residual stream of a few decoding tokens is small):
- * token + position embeddings, the final LayerNorm of each sequence's last token, greedy arg-max sampling, and the
+ * token + position embeddings, LayerNorm, the final LayerNorm of each sequence's last token, greedy arg-max sampling, and the
  * staging of many rows for the tensor-core GEMMs (token-wise INT8 codes or FP16 halves, of the rows' LayerNorm where a
  * pre-norm block feeds them; with few rows the GEMM normalises its rows itself). The number of cached tokens lives on the device ({@code pos[0]}): {@link #lastTokenNorm} advances it, so
  * a captured decode step replays for every new token without the host touching anything.
@@ -33,6 +33,16 @@ public final class DecoderRowKernels {
         int r = ctx.groupIdx(), p = pos.get(0) + r - (r / seq) * seq, t = tokens.get(r);
         if (p < capacity)
             for (int e = ctx.localIdx(); e < n; e += ctx.localSizeX()) x.set(r * n + e, wte.get(t * n + e) + wpe.get(p * n + e));
+    }
+
+    /**
+     * {@code out[r] = LayerNorm(x[r])} for every row; launch {@link RowKernels#grid}. For the few-row INT8/INT4 GEMMs,
+     * which normalising in-kernel made slower (bench/RESULTS.md).
+     */
+    @Kernel
+    public static void layerNorm(KernelContext ctx, FloatArray x, FloatArray gamma, FloatArray beta, FloatArray out, int n, float eps) {
+        float[] red = ctx.allocateFloatShared(32);
+        normalizeRow(ctx, red, x, ctx.groupIdx(), gamma, beta, out, ctx.groupIdx(), n, eps);
     }
 
     /**
