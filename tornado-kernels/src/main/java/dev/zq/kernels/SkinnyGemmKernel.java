@@ -24,7 +24,7 @@ import dev.zq.runtime.KernelMath;
  * and accumulated in FP32; the row's activation scale, the bias and the epilogue come last: {@code mode} {@link #STORE}
  * writes {@code y}, {@link #GELU_TANH} writes GPT-2's tanh-GeLU of it, {@link #ADD} adds it to {@code y} (the residual
  * stream). With {@code norm != 0} the kernel multiplies the rows' LayerNorm ({@code gamma}, {@code beta}, {@code eps})
- * instead of the rows themselves: the pre-norm LayerNorm fused into its consumer ({@link #input}). Activations and outputs are FP32 rows. Token-wise scales follow {@code dev.zq.quant.Symmetric}:
+ * instead of the rows themselves: the pre-norm LayerNorm fused into its consumer ({@link #normalized}). Activations and outputs are FP32 rows. Token-wise scales follow {@code dev.zq.quant.Symmetric}:
  * {@code max|x|/127}, codes {@code rint(x/scale)} clamped to [-128, 127], 0 for a zero row.
  *
  * <p>Launch {@link #grid}: blocks of 8 warps (8 output features) over {@link #ROWS} rows each. K must be a multiple
@@ -56,7 +56,12 @@ public final class SkinnyGemmKernel {
             int len = Math.min(1024, k - t0);
             for (int i = tid; i < rowsHere << 10; i += 256) {
                 int r = i >> 10, j = i & 1023;
-                xs[i] = j < len ? Float.float16ToFloat(Float.floatToFloat16(input(x, (row0 + r) * k + t0 + j, t0 + j, r, norm, gamma, beta, mean, rstd))) : 0f;
+                float v = 0f;
+                if (j < len) {
+                    v = x.get((row0 + r) * k + t0 + j);
+                    if (norm != 0) v = normalized(v, t0 + j, r, gamma, beta, mean, rstd);
+                }
+                xs[i] = Float.float16ToFloat(Float.floatToFloat16(v));
             }
             ctx.barrier();
             int words = len >> 1, base = col * kw + (t0 >> 1);
@@ -107,8 +112,15 @@ public final class SkinnyGemmKernel {
                 int r = i >> 10, j = i & 1023, word = 0;
                 if ((j << 2) < len) {
                     int e = t0 + (j << 2), at = (row0 + r) * k + e;
-                    word = RowKernels.packCodes(input(x, at, e, r, norm, gamma, beta, mean, rstd), input(x, at + 1, e + 1, r, norm, gamma, beta, mean, rstd),
-                            input(x, at + 2, e + 2, r, norm, gamma, beta, mean, rstd), input(x, at + 3, e + 3, r, norm, gamma, beta, mean, rstd), sx[r]);
+                    // The loads first, all in flight together; then the LayerNorm, if any.
+                    float v0 = x.get(at), v1 = x.get(at + 1), v2 = x.get(at + 2), v3 = x.get(at + 3);
+                    if (norm != 0) {
+                        v0 = normalized(v0, e, r, gamma, beta, mean, rstd);
+                        v1 = normalized(v1, e + 1, r, gamma, beta, mean, rstd);
+                        v2 = normalized(v2, e + 2, r, gamma, beta, mean, rstd);
+                        v3 = normalized(v3, e + 3, r, gamma, beta, mean, rstd);
+                    }
+                    word = RowKernels.packCodes(v0, v1, v2, v3, sx[r]);
                 }
                 xs[i] = word;
             }
@@ -168,11 +180,20 @@ public final class SkinnyGemmKernel {
                 if ((j << 3) < len) {
                     int e = t0 + ((j >> 2) << 5) + ((j & 3) << 2), at = (row0 + r) * k + e;
                     float s = sx[r];
-                    lo = RowKernels.packCodes(input(x, at, e, r, norm, gamma, beta, mean, rstd), input(x, at + 1, e + 1, r, norm, gamma, beta, mean, rstd),
-                            input(x, at + 2, e + 2, r, norm, gamma, beta, mean, rstd), input(x, at + 3, e + 3, r, norm, gamma, beta, mean, rstd), s);
-                    hi = RowKernels.packCodes(input(x, at + 16, e + 16, r, norm, gamma, beta, mean, rstd),
-                            input(x, at + 17, e + 17, r, norm, gamma, beta, mean, rstd), input(x, at + 18, e + 18, r, norm, gamma, beta, mean, rstd),
-                            input(x, at + 19, e + 19, r, norm, gamma, beta, mean, rstd), s);
+                    float v0 = x.get(at), v1 = x.get(at + 1), v2 = x.get(at + 2), v3 = x.get(at + 3);
+                    float v4 = x.get(at + 16), v5 = x.get(at + 17), v6 = x.get(at + 18), v7 = x.get(at + 19);
+                    if (norm != 0) {
+                        v0 = normalized(v0, e, r, gamma, beta, mean, rstd);
+                        v1 = normalized(v1, e + 1, r, gamma, beta, mean, rstd);
+                        v2 = normalized(v2, e + 2, r, gamma, beta, mean, rstd);
+                        v3 = normalized(v3, e + 3, r, gamma, beta, mean, rstd);
+                        v4 = normalized(v4, e + 16, r, gamma, beta, mean, rstd);
+                        v5 = normalized(v5, e + 17, r, gamma, beta, mean, rstd);
+                        v6 = normalized(v6, e + 18, r, gamma, beta, mean, rstd);
+                        v7 = normalized(v7, e + 19, r, gamma, beta, mean, rstd);
+                    }
+                    lo = RowKernels.packCodes(v0, v1, v2, v3, s);
+                    hi = RowKernels.packCodes(v4, v5, v6, v7, s);
                 }
                 xs[(r << 10) + (j << 1)] = lo;
                 xs[(r << 10) + (j << 1) + 1] = hi;
@@ -218,13 +239,19 @@ public final class SkinnyGemmKernel {
     }
 
     /**
-     * The input element at {@code x[at]} (column {@code e} of block row {@code r}): as it is, or with {@code norm != 0} its
-     * LayerNorm {@code (x − mean)·rstd·γ + β} under the row's statistics from {@link #rowStats}: the decoder's pre-norm
-     * LayerNorm fused into the GEMM that consumes it, one launch fewer per norm.
+     * Element {@code e} of block row {@code r}, value {@code v}, under its LayerNorm {@code (v − mean)·rstd·γ + β} with the
+     * row's statistics from {@link #rowStats}: the decoder's pre-norm LayerNorm fused into the GEMM that consumes it. The
+     * callers load their elements first and normalise after, so that a thread's loads are in flight together.
      */
+    static float normalized(float v, int e, int r, FloatArray gamma, FloatArray beta, float[] mean, float[] rstd) {
+        return (v - mean[r]) * rstd[r] * gamma.get(e) + beta.get(e);
+    }
+
+    /** {@code x[at]} (column {@code e} of block row {@code r}), normalised when {@code norm != 0}. */
     static float input(FloatArray x, int at, int e, int r, int norm, FloatArray gamma, FloatArray beta, float[] mean, float[] rstd) {
         float v = x.get(at);
-        return norm != 0 ? (v - mean[r]) * rstd[r] * gamma.get(e) + beta.get(e) : v;
+        if (norm != 0) v = normalized(v, e, r, gamma, beta, mean, rstd);
+        return v;
     }
 
     /**
@@ -264,11 +291,15 @@ public final class SkinnyGemmKernel {
             int at = (row0 + r) * k;
             float max = 0f;
             for (int j = tid; j < k; j += 4 * threads) {
-                float v0 = Math.abs(input(x, at + j, j, r, norm, gamma, beta, mean, rstd));
-                float v1 = j + threads < k ? Math.abs(input(x, at + j + threads, j + threads, r, norm, gamma, beta, mean, rstd)) : 0f;
-                float v2 = j + 2 * threads < k ? Math.abs(input(x, at + j + 2 * threads, j + 2 * threads, r, norm, gamma, beta, mean, rstd)) : 0f;
-                float v3 = j + 3 * threads < k ? Math.abs(input(x, at + j + 3 * threads, j + 3 * threads, r, norm, gamma, beta, mean, rstd)) : 0f;
-                max = Math.max(max, Math.max(Math.max(v0, v1), Math.max(v2, v3)));
+                int j1 = Math.min(j + threads, k - 1), j2 = Math.min(j + 2 * threads, k - 1), j3 = Math.min(j + 3 * threads, k - 1);
+                float v0 = x.get(at + j), v1 = x.get(at + j1), v2 = x.get(at + j2), v3 = x.get(at + j3);   // past the row: its last element again
+                if (norm != 0) {
+                    v0 = normalized(v0, j, r, gamma, beta, mean, rstd);
+                    v1 = normalized(v1, j1, r, gamma, beta, mean, rstd);
+                    v2 = normalized(v2, j2, r, gamma, beta, mean, rstd);
+                    v3 = normalized(v3, j3, r, gamma, beta, mean, rstd);
+                }
+                max = Math.max(max, Math.max(Math.max(Math.abs(v0), Math.abs(v1)), Math.max(Math.abs(v2), Math.abs(v3))));
             }
             max = RowKernels.blockMax(ctx, red, max);
             if (tid == 0) sx[r] = max / 127f;
