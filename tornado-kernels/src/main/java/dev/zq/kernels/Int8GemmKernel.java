@@ -195,14 +195,10 @@ public final class Int8GemmKernel {
         int[] c30 = new int[4], c31 = new int[4], c32 = new int[4], c33 = new int[4], c34 = new int[4], c35 = new int[4], c36 = new int[4], c37 = new int[4];
         int[] a0 = new int[4], a1 = new int[4], a2 = new int[4], a3 = new int[4];
         int[] b0 = new int[4], b1 = new int[4], b2 = new int[4], b3 = new int[4];
-        // ldmatrix rows of this lane: A rows wm + (lane & 7) + 8·((lane >> 3) & 1), 16-byte chunk (lane >> 4) of the k32
-        // step; B rows wn + 8·((lane >> 4) & 1) + (lane & 7), chunk (lane >> 3) & 1. Both rows have (r >> 1) & 3 = swz.
-        int swz = (lane >> 1) & 3;
-        int aRow = (wm + (lane & 7) + ((lane >> 3) & 1) * 8) << 4, bRow = (wn + ((lane >> 4) & 1) * 8 + (lane & 7)) << 4;
-        int aOff0 = ((lane >> 4) ^ swz) << 2, aOff1 = ((2 + (lane >> 4)) ^ swz) << 2;
-        int bOff0 = (((lane >> 3) & 1) ^ swz) << 2, bOff1 = ((2 + ((lane >> 3) & 1)) ^ swz) << 2;
+        int aRow = Swizzle.aRow(wm, lane), bRow = Swizzle.bRow(wn, lane);
+        int aOff0 = Swizzle.aChunk(lane, 0), aOff1 = Swizzle.aChunk(lane, 1), bOff0 = Swizzle.bChunk(lane, 0), bOff1 = Swizzle.bChunk(lane, 1);
         // Copies: chunk (tid & 3) of rows (tid >> 2) + 32i, i = 0..3, of A and of W; all four rows share (r >> 1) & 3.
-        int row = tid >> 2, dst = (row << 4) + (((tid & 3) ^ ((tid >> 3) & 3)) << 2);
+        int row = tid >> 2, dst = Swizzle.copyTarget(tid);
         int srcA = (bm + row) * kw + ((tid & 3) << 2), srcW = (bn + row) * kw + ((tid & 3) << 2);
         Staging.copy128x16(ctx, as, ws, a, w, dst, srcA, srcW, kw, 0);
         Staging.copy128x16(ctx, as, ws, a, w, 2048 + dst, srcA, srcW, kw, Math.min(16, kw - 16));
@@ -309,12 +305,10 @@ public final class Int8GemmKernel {
         int[] c00 = new int[4], c01 = new int[4], c02 = new int[4], c03 = new int[4];
         int[] c10 = new int[4], c11 = new int[4], c12 = new int[4], c13 = new int[4];
         int[] a0 = new int[4], a1 = new int[4], b0 = new int[4], b1 = new int[4];
-        int swz = (lane >> 1) & 3;
-        int aRow = (wm + (lane & 7) + ((lane >> 3) & 1) * 8) << 4, bRow = (wn + ((lane >> 4) & 1) * 8 + (lane & 7)) << 4;
-        int aOff0 = ((lane >> 4) ^ swz) << 2, aOff1 = ((2 + (lane >> 4)) ^ swz) << 2;
-        int bOff0 = (((lane >> 3) & 1) ^ swz) << 2, bOff1 = ((2 + ((lane >> 3) & 1)) ^ swz) << 2;
+        int aRow = Swizzle.aRow(wm, lane), bRow = Swizzle.bRow(wn, lane);
+        int aOff0 = Swizzle.aChunk(lane, 0), aOff1 = Swizzle.aChunk(lane, 1), bOff0 = Swizzle.bChunk(lane, 0), bOff1 = Swizzle.bChunk(lane, 1);
         // Copies: chunk (tid & 3) of rows (tid >> 2) and (tid >> 2) + 32, of A and of W.
-        int row = tid >> 2, dst = (row << 4) + (((tid & 3) ^ ((tid >> 3) & 3)) << 2);
+        int row = tid >> 2, dst = Swizzle.copyTarget(tid);
         int srcA = (bm + row) * kw + ((tid & 3) << 2), srcW = (bn + row) * kw + ((tid & 3) << 2);
         Staging.copy64x16(ctx, as, ws, a, w, dst, srcA, srcW, kw, 0);
         Staging.copy64x16(ctx, as, ws, a, w, 1024 + dst, srcA, srcW, kw, Math.min(1, stages - 1) << 4);

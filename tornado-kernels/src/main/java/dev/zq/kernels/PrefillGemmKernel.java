@@ -67,12 +67,10 @@ public final class PrefillGemmKernel {
         float[] f00 = new float[4], f01 = new float[4], f02 = new float[4], f03 = new float[4];
         float[] f10 = new float[4], f11 = new float[4], f12 = new float[4], f13 = new float[4];
         int[] a0 = new int[4], a1 = new int[4], b0 = new int[4], b1 = new int[4];
-        int swz = (lane >> 1) & 3;
-        int aRow = (wm + (lane & 7) + ((lane >> 3) & 1) * 8) << 4, bRow = (wn + ((lane >> 4) & 1) * 8 + (lane & 7)) << 4;
-        int aOff0 = ((lane >> 4) ^ swz) << 2, aOff1 = ((2 + (lane >> 4)) ^ swz) << 2;
-        int bOff0 = (((lane >> 3) & 1) ^ swz) << 2, bOff1 = ((2 + ((lane >> 3) & 1)) ^ swz) << 2;
+        int aRow = Swizzle.aRow(wm, lane), bRow = Swizzle.bRow(wn, lane);
+        int aOff0 = Swizzle.aChunk(lane, 0), aOff1 = Swizzle.aChunk(lane, 1), bOff0 = Swizzle.bChunk(lane, 0), bOff1 = Swizzle.bChunk(lane, 1);
         // Copies: chunk (tid & 3) of rows (tid >> 2) and (tid >> 2) + 32, of A and of W.
-        int row = tid >> 2, dst = (row << 4) + (((tid & 3) ^ ((tid >> 3) & 3)) << 2);
+        int row = tid >> 2, dst = Swizzle.copyTarget(tid);
         int srcA = (bm + row) * kw + (k0 >> 2) + ((tid & 3) << 2), srcW = (bn + row) * kw + (k0 >> 2) + ((tid & 3) << 2);
         int scales = (bn + wn + (t << 1)) * groups;   // this lane's first column's scales; column c + 8j is 8j·groups further
         boolean small = groupSize <= 128;            // a group's sum then stays below 2^22 in magnitude: see exactFloat
@@ -136,15 +134,13 @@ public final class PrefillGemmKernel {
         float[] f00 = new float[4], f01 = new float[4], f02 = new float[4], f03 = new float[4];
         float[] f10 = new float[4], f11 = new float[4], f12 = new float[4], f13 = new float[4];
         int[] a0 = new int[4], a1 = new int[4];
-        int swz = (lane >> 1) & 3;
-        int aRow = (wm + (lane & 7) + ((lane >> 3) & 1) * 8) << 4;
-        int aOff0 = ((lane >> 4) ^ swz) << 2, aOff1 = ((2 + (lane >> 4)) ^ swz) << 2;
+        int aRow = Swizzle.aRow(wm, lane), aOff0 = Swizzle.aChunk(lane, 0), aOff1 = Swizzle.aChunk(lane, 1);
         // W rows are 8 words (two 16-byte chunks) a stage; chunk c of row r sits at c ^ ((r >> 2) & 1), so that the 8 rows
         // × 4 words a warp reads in one step hit 32 banks. This lane reads word (step, t) of rows wn + 8j + g.
         int wRow = (wn + g) << 3, wsw = (g >> 2) & 1;
         int wOff0 = (wsw << 2) + t, wOff1 = ((1 ^ wsw) << 2) + t;
         // Copies: A as in int8; W chunk (tid & 1) of row (tid >> 1).
-        int row = tid >> 2, dst = (row << 4) + (((tid & 3) ^ ((tid >> 3) & 3)) << 2);
+        int row = tid >> 2, dst = Swizzle.copyTarget(tid);
         int srcA = (bm + row) * kw + (k0 >> 2) + ((tid & 3) << 2);
         int wr = tid >> 1, dstW = (wr << 3) + (((tid & 1) ^ ((wr >> 2) & 1)) << 2), srcW = (bn + wr) * kw4 + (k0 >> 3) + ((tid & 1) << 2);
         int scales = (bn + wn + (t << 1)) * groups;
@@ -208,11 +204,9 @@ public final class PrefillGemmKernel {
         float[] c00 = new float[4], c01 = new float[4], c02 = new float[4], c03 = new float[4];
         float[] c10 = new float[4], c11 = new float[4], c12 = new float[4], c13 = new float[4];
         int[] a0 = new int[4], a1 = new int[4], b0 = new int[4], b1 = new int[4];
-        int swz = (lane >> 1) & 3;
-        int aRow = (wm + (lane & 7) + ((lane >> 3) & 1) * 8) << 4, bRow = (wn + ((lane >> 4) & 1) * 8 + (lane & 7)) << 4;
-        int aOff0 = ((lane >> 4) ^ swz) << 2, aOff1 = ((2 + (lane >> 4)) ^ swz) << 2;
-        int bOff0 = (((lane >> 3) & 1) ^ swz) << 2, bOff1 = ((2 + ((lane >> 3) & 1)) ^ swz) << 2;
-        int row = tid >> 2, dst = (row << 4) + (((tid & 3) ^ ((tid >> 3) & 3)) << 2);
+        int aRow = Swizzle.aRow(wm, lane), bRow = Swizzle.bRow(wn, lane);
+        int aOff0 = Swizzle.aChunk(lane, 0), aOff1 = Swizzle.aChunk(lane, 1), bOff0 = Swizzle.bChunk(lane, 0), bOff1 = Swizzle.bChunk(lane, 1);
+        int row = tid >> 2, dst = Swizzle.copyTarget(tid);
         int srcA = (bm + row) * kw + (k0 >> 1) + ((tid & 3) << 2), srcW = (bn + row) * kw + (k0 >> 1) + ((tid & 3) << 2);
         Staging.copy64x16(ctx, as, ws, a, w, dst, srcA, srcW, kw, 0);
         Staging.copy64x16(ctx, as, ws, a, w, 1024 + dst, srcA, srcW, kw, Math.min(1, stages - 1) << 4);

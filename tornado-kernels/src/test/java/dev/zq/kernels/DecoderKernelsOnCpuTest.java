@@ -58,6 +58,38 @@ class DecoderKernelsOnCpuTest {
 
     static double geluTanh(double v) { return 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v * v * v))); }
 
+    /** What an epilogue makes of {@code v} at output index {@code at}, {@code y} having held {@code at·0.01} for ADD. */
+    static double expected(int mode, double v, int at) {
+        return switch (mode) {
+            case SkinnyGemmKernel.GELU_TANH -> geluTanh(v);
+            case SkinnyGemmKernel.ADD -> v + at * 0.01f;
+            default -> v;
+        };
+    }
+
+    /** {@code ref[i][j] = sx[i]·Σ_g sw[j][g]·(Σ_{c in g} q[i][c]·w[j][c])}: group-wise W8A8/W4A8, the integer sums exact. */
+    static double[][] groupwise(int[][] q, int[][] w, FloatArray sw, float[] sx, int gs) {
+        int m = q.length, n = w.length, groups = w[0].length / gs;
+        double[][] ref = new double[m][n];
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++) {
+                double sum = 0;
+                for (int g = 0; g < groups; g++) {
+                    long acc = 0;
+                    for (int c = g * gs; c < (g + 1) * gs; c++) acc += (long) q[i][c] * w[j][c];
+                    sum += (double) sw.get(j * groups + g) * acc;
+                }
+                ref[i][j] = sx[i] * sum;
+            }
+        return ref;
+    }
+
+    static float[] scales(FloatArray sx, int m) {
+        float[] out = new float[m];
+        for (int i = 0; i < m; i++) out[i] = sx.get(i);
+        return out;
+    }
+
     /** Runs one skinny kernel for every epilogue and compares with {@code reference[m][n]} (before the epilogue). */
     void checkEpilogues(String kernel, Object[] operands, FloatArray bias, int m, int n, int k, double[][] reference, double tol) {
         checkEpilogues(kernel, operands, null, bias, m, n, k, reference, tol);
@@ -90,11 +122,7 @@ class DecoderKernelsOnCpuTest {
                 for (int i = 0; i < m; i++)
                     for (int j = 0; j < n; j++) {
                         double v = reference[i][j] + bias.get(j);
-                        double want = switch (mode) {
-                            case SkinnyGemmKernel.GELU_TANH -> geluTanh(v);
-                            case SkinnyGemmKernel.ADD -> v + (i * n + j) * 0.01f;
-                            default -> v;
-                        };
+                        double want = expected(mode, v, i * n + j);
                         assertEquals(want, y.get(i * n + j), tol * (1 + Math.abs(want)), kernel + " mode " + mode + " y[" + i + "][" + j + "]");
                     }
             }
@@ -121,17 +149,7 @@ class DecoderKernelsOnCpuTest {
                 int lo = bits == 8 ? -128 : -8, span = bits == 8 ? 256 : 16;
                 for (int j = 0; j < n; j++) for (int c = 0; c < k; c++) w[j][c] = lo + rnd.nextInt(span);
                 IntArray packed = packWeights(a, w, bits);
-                double[][] ref = new double[m][n];
-                for (int i = 0; i < m; i++)
-                    for (int j = 0; j < n; j++) {
-                        double sum = 0;
-                        for (int g = 0; g < groups; g++) {
-                            long acc = 0;
-                            for (int c = g * gs; c < (g + 1) * gs; c++) acc += (long) q[i][c] * w[j][c];
-                            sum += (double) sw.get(j * groups + g) * acc;
-                        }
-                        ref[i][j] = sx[i] * sum;
-                    }
+                double[][] ref = groupwise(q, w, sw, sx, gs);
                 checkEpilogues(bits == 8 ? "int8" : "int4", new Object[]{xs, packed, sw, gs}, bias, m, n, k, ref, 2e-5);
             }
         }
@@ -235,17 +253,7 @@ class DecoderKernelsOnCpuTest {
                     for (int j = 0; j < n; j++) for (int c = 0; c < k; c++) w[j][c] = bits == 8 ? rnd.nextInt(256) - 128 : rnd.nextInt(16) - 8;
                     IntArray packed = packWeights(a, w, bits);
                     FloatArray sw = KernelsOnCpuTest.randomFloats(a, rnd, n * groups, 0.01);
-                    double[][] ref = new double[m][n];
-                    for (int i = 0; i < m; i++)
-                        for (int j = 0; j < n; j++) {
-                            double sum = 0;
-                            for (int g = 0; g < groups; g++) {
-                                long acc = 0;
-                                for (int c = g * gs; c < (g + 1) * gs; c++) acc += (long) q[i][c] * w[j][c];
-                                sum += (double) sw.get(j * groups + g) * acc;
-                            }
-                            ref[i][j] = sx.get(i) * sum;
-                        }
+                    double[][] ref = groupwise(q, w, sw, scales(sx, m), gs);
                     checkPrefill(bits == 8 ? "int8" : "int4", new Object[]{codes, sx, packed, sw}, gs, bias, m, n, k, ref, 2e-5);
                 }
             IntArray halves = IntArray.allocate(a, rows * k / 2);
@@ -280,11 +288,7 @@ class DecoderKernelsOnCpuTest {
                 for (int i = 0; i < m; i++)
                     for (int j = 0; j < n; j++) {
                         double v = reference[i][j] + bias.get(j);
-                        double want = switch (mode) {
-                            case SkinnyGemmKernel.GELU_TANH -> geluTanh(v);
-                            case SkinnyGemmKernel.ADD -> v + (i * n + j) * 0.01f;
-                            default -> v;
-                        };
+                        double want = expected(mode, v, i * n + j);
                         assertEquals(want, y.get(i * n + j), tol * (1 + Math.abs(want)),
                                 kernel + " group " + groupSize + " mode " + mode + " K in " + splits + " y[" + i + "][" + j + "]");
                     }
@@ -334,17 +338,7 @@ class DecoderKernelsOnCpuTest {
             for (int j = 0; j < n; j++) for (int c = 0; c < k; c++) w[j][c] = rnd.nextInt(256) - 128;
             IntArray packed = packWeights(a, w, 8);
             FloatArray sw = KernelsOnCpuTest.randomFloats(a, rnd, n * groups, 0.01);
-            double[][] ref = new double[m][n];
-            for (int i = 0; i < m; i++)
-                for (int j = 0; j < n; j++) {
-                    double sum = 0;
-                    for (int g = 0; g < groups; g++) {
-                        long acc = 0;
-                        for (int c = g * gs; c < (g + 1) * gs; c++) acc += (long) q[i][c] * w[j][c];
-                        sum += (double) sw.get(j * groups + g) * acc;
-                    }
-                    ref[i][j] = sx[i] * sum;
-                }
+            double[][] ref = groupwise(q, w, sw, sx, gs);
             checkEpilogues("int8", new Object[]{xs, packed, sw, gs}, norm, bias, m, n, k, ref, 2e-3);
             // FP16: the normalised rows rounded to halves.
             float[] wf = new float[n * k];
