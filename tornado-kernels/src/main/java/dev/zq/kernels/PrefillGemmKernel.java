@@ -79,26 +79,31 @@ public final class PrefillGemmKernel {
         int perGroup = groupSize >> 5, group = k0 / groupSize, left = perGroup - ((k0 - group * groupSize) >> 5);
         float[] gs = new float[8];
         loadScales(sw, scales + group, groups, gs);
-        Staging.copy64x16(ctx, as, ws, a, w, dst, srcA, srcW, kw, 0);
-        Staging.copy64x16(ctx, as, ws, a, w, 1024 + dst, srcA, srcW, kw, Math.min(1, stages - 1) << 4);
-        Staging.copy64x16(ctx, as, ws, a, w, 2048 + dst, srcA, srcW, kw, Math.min(2, stages - 1) << 4);
+        boolean rows0 = bm + row < m, rows1 = bm + row + 32 < m, tile0 = bm + wm < m, tile1 = bm + wm + 16 < m;
+        stage16(ctx, as, ws, a, w, dst, srcA, srcW, kw, 0, rows0, rows1);
+        stage16(ctx, as, ws, a, w, 1024 + dst, srcA, srcW, kw, Math.min(1, stages - 1) << 4, rows0, rows1);
+        stage16(ctx, as, ws, a, w, 2048 + dst, srcA, srcW, kw, Math.min(2, stages - 1) << 4, rows0, rows1);
         int buf = 0, next = 3072;
         for (int s = 0; s < stages; s++) {
             ctx.copyAsyncWait(2);
             ctx.barrier();   // stage s has landed for every thread, and stage s - 1 is no longer read
-            Staging.copy64x16(ctx, as, ws, a, w, next + dst, srcA, srcW, kw, Math.min(s + 3, stages - 1) << 4);
+            stage16(ctx, as, ws, a, w, next + dst, srcA, srcW, kw, Math.min(s + 3, stages - 1) << 4, rows0, rows1);
             for (int step = 0; step < 2; step++) {
                 int aOff = step == 0 ? aOff0 : aOff1, bOff = step == 0 ? bOff0 : bOff1;
-                // This step's group scales for the lane's 8 columns, loaded before the mma so that their latency hides.
-                ctx.ldmatrix4(a0, as, buf + aRow + aOff);
-                ctx.ldmatrix4(a1, as, buf + aRow + 256 + aOff);
-                ctx.ldmatrix4(b0, ws, buf + bRow + bOff);
-                ctx.ldmatrix4(b1, ws, buf + bRow + 256 + bOff);
-                Int8GemmKernel.quarterS8(ctx, c00, c01, c02, c03, a0, b0, b1);
-                Int8GemmKernel.quarterS8(ctx, c10, c11, c12, c13, a1, b0, b1);
+                if (tile0) {   // m-tiles wholly past the last row skip their work (a few decoding rows fill one)
+                    ctx.ldmatrix4(a0, as, buf + aRow + aOff);
+                    ctx.ldmatrix4(b0, ws, buf + bRow + bOff);
+                    ctx.ldmatrix4(b1, ws, buf + bRow + 256 + bOff);
+                    Int8GemmKernel.quarterS8(ctx, c00, c01, c02, c03, a0, b0, b1);
+                    if (tile1) {
+                        ctx.ldmatrix4(a1, as, buf + aRow + 256 + aOff);
+                        Int8GemmKernel.quarterS8(ctx, c10, c11, c12, c13, a1, b0, b1);
+                    }
+                }
                 left -= 1;
                 if (left == 0) {   // the group ends with this step: fold it, fetch the next group's scales
-                    foldTiles(c00, c01, c02, c03, c10, c11, c12, c13, f00, f01, f02, f03, f10, f11, f12, f13, gs, small);
+                    if (tile0) foldQuarter(c00, c01, c02, c03, f00, f01, f02, f03, gs, small);
+                    if (tile1) foldQuarter(c10, c11, c12, c13, f10, f11, f12, f13, gs, small);
                     group += 1;
                     left = perGroup;
                     if (group < groups) loadScales(sw, scales + group, groups, gs);
@@ -109,7 +114,8 @@ public final class PrefillGemmKernel {
         }
         ctx.copyAsyncWait(0);
         // A slice of K may end inside a group: fold its partial sums too.
-        if (left != perGroup) foldTiles(c00, c01, c02, c03, c10, c11, c12, c13, f00, f01, f02, f03, f10, f11, f12, f13, gs, small);
+        if (left != perGroup && tile0) foldQuarter(c00, c01, c02, c03, f00, f01, f02, f03, gs, small);
+        if (left != perGroup && tile1) foldQuarter(c10, c11, c12, c13, f10, f11, f12, f13, gs, small);
         storeQuarters(ctx, f00, f01, f02, f03, f10, f11, f12, f13, sx, bias, y, bm + wm + g, bn + wn + (t << 1), m, n, mode, split, splits);
     }
 
@@ -148,34 +154,40 @@ public final class PrefillGemmKernel {
         int perGroup = groupSize >> 5, group = k0 / groupSize, left = perGroup - ((k0 - group * groupSize) >> 5);
         float[] gs = new float[8];
         loadScales(sw, scales + group, groups, gs);
-        stage4(ctx, as, ws, a, w, dst, dstW, srcA, srcW, kw, 0);
-        stage4(ctx, as, ws, a, w, 1024 + dst, 512 + dstW, srcA, srcW, kw, Math.min(1, stages - 1));
-        stage4(ctx, as, ws, a, w, 2048 + dst, 1024 + dstW, srcA, srcW, kw, Math.min(2, stages - 1));
+        boolean rows0 = bm + row < m, rows1 = bm + row + 32 < m, tile0 = bm + wm < m, tile1 = bm + wm + 16 < m;
+        stage4(ctx, as, ws, a, w, dst, dstW, srcA, srcW, kw, 0, rows0, rows1);
+        stage4(ctx, as, ws, a, w, 1024 + dst, 512 + dstW, srcA, srcW, kw, Math.min(1, stages - 1), rows0, rows1);
+        stage4(ctx, as, ws, a, w, 2048 + dst, 1024 + dstW, srcA, srcW, kw, Math.min(2, stages - 1), rows0, rows1);
         int buf = 0, next = 3;   // stage slots 0..3: A at slot·1024 words, W at slot·512
         for (int s = 0; s < stages; s++) {
             ctx.copyAsyncWait(2);
             ctx.barrier();
-            stage4(ctx, as, ws, a, w, (next << 10) + dst, (next << 9) + dstW, srcA, srcW, kw, Math.min(s + 3, stages - 1));
+            stage4(ctx, as, ws, a, w, (next << 10) + dst, (next << 9) + dstW, srcA, srcW, kw, Math.min(s + 3, stages - 1), rows0, rows1);
             for (int step = 0; step < 2; step++) {
                 int aOff = step == 0 ? aOff0 : aOff1, at = (buf << 9) + wRow + (step == 0 ? wOff0 : wOff1);
-                ctx.ldmatrix4(a0, as, (buf << 10) + aRow + aOff);
-                ctx.ldmatrix4(a1, as, (buf << 10) + aRow + 256 + aOff);
-                int w0 = ws[at], w1 = ws[at + 64], w2 = ws[at + 128], w3 = ws[at + 192];
-                int lo0 = SkinnyGemmKernel.signedNibbles(w0 & 0x0F0F0F0F), hi0 = SkinnyGemmKernel.signedNibbles((w0 >>> 4) & 0x0F0F0F0F);
-                int lo1 = SkinnyGemmKernel.signedNibbles(w1 & 0x0F0F0F0F), hi1 = SkinnyGemmKernel.signedNibbles((w1 >>> 4) & 0x0F0F0F0F);
-                int lo2 = SkinnyGemmKernel.signedNibbles(w2 & 0x0F0F0F0F), hi2 = SkinnyGemmKernel.signedNibbles((w2 >>> 4) & 0x0F0F0F0F);
-                int lo3 = SkinnyGemmKernel.signedNibbles(w3 & 0x0F0F0F0F), hi3 = SkinnyGemmKernel.signedNibbles((w3 >>> 4) & 0x0F0F0F0F);
-                ctx.mmaS8(c00, a0[0], a0[1], a0[2], a0[3], lo0, hi0);
-                ctx.mmaS8(c01, a0[0], a0[1], a0[2], a0[3], lo1, hi1);
-                ctx.mmaS8(c02, a0[0], a0[1], a0[2], a0[3], lo2, hi2);
-                ctx.mmaS8(c03, a0[0], a0[1], a0[2], a0[3], lo3, hi3);
-                ctx.mmaS8(c10, a1[0], a1[1], a1[2], a1[3], lo0, hi0);
-                ctx.mmaS8(c11, a1[0], a1[1], a1[2], a1[3], lo1, hi1);
-                ctx.mmaS8(c12, a1[0], a1[1], a1[2], a1[3], lo2, hi2);
-                ctx.mmaS8(c13, a1[0], a1[1], a1[2], a1[3], lo3, hi3);
+                if (tile0) {
+                    ctx.ldmatrix4(a0, as, (buf << 10) + aRow + aOff);
+                    int w0 = ws[at], w1 = ws[at + 64], w2 = ws[at + 128], w3 = ws[at + 192];
+                    int lo0 = SkinnyGemmKernel.signedNibbles(w0 & 0x0F0F0F0F), hi0 = SkinnyGemmKernel.signedNibbles((w0 >>> 4) & 0x0F0F0F0F);
+                    int lo1 = SkinnyGemmKernel.signedNibbles(w1 & 0x0F0F0F0F), hi1 = SkinnyGemmKernel.signedNibbles((w1 >>> 4) & 0x0F0F0F0F);
+                    int lo2 = SkinnyGemmKernel.signedNibbles(w2 & 0x0F0F0F0F), hi2 = SkinnyGemmKernel.signedNibbles((w2 >>> 4) & 0x0F0F0F0F);
+                    int lo3 = SkinnyGemmKernel.signedNibbles(w3 & 0x0F0F0F0F), hi3 = SkinnyGemmKernel.signedNibbles((w3 >>> 4) & 0x0F0F0F0F);
+                    ctx.mmaS8(c00, a0[0], a0[1], a0[2], a0[3], lo0, hi0);
+                    ctx.mmaS8(c01, a0[0], a0[1], a0[2], a0[3], lo1, hi1);
+                    ctx.mmaS8(c02, a0[0], a0[1], a0[2], a0[3], lo2, hi2);
+                    ctx.mmaS8(c03, a0[0], a0[1], a0[2], a0[3], lo3, hi3);
+                    if (tile1) {
+                        ctx.ldmatrix4(a1, as, (buf << 10) + aRow + 256 + aOff);
+                        ctx.mmaS8(c10, a1[0], a1[1], a1[2], a1[3], lo0, hi0);
+                        ctx.mmaS8(c11, a1[0], a1[1], a1[2], a1[3], lo1, hi1);
+                        ctx.mmaS8(c12, a1[0], a1[1], a1[2], a1[3], lo2, hi2);
+                        ctx.mmaS8(c13, a1[0], a1[1], a1[2], a1[3], lo3, hi3);
+                    }
+                }
                 left -= 1;
                 if (left == 0) {   // the group ends with this step: fold it, fetch the next group's scales
-                    foldTiles(c00, c01, c02, c03, c10, c11, c12, c13, f00, f01, f02, f03, f10, f11, f12, f13, gs, small);
+                    if (tile0) foldQuarter(c00, c01, c02, c03, f00, f01, f02, f03, gs, small);
+                    if (tile1) foldQuarter(c10, c11, c12, c13, f10, f11, f12, f13, gs, small);
                     group += 1;
                     left = perGroup;
                     if (group < groups) loadScales(sw, scales + group, groups, gs);
@@ -186,7 +198,8 @@ public final class PrefillGemmKernel {
         }
         ctx.copyAsyncWait(0);
         // A slice of K may end inside a group: fold its partial sums too.
-        if (left != perGroup) foldTiles(c00, c01, c02, c03, c10, c11, c12, c13, f00, f01, f02, f03, f10, f11, f12, f13, gs, small);
+        if (left != perGroup && tile0) foldQuarter(c00, c01, c02, c03, f00, f01, f02, f03, gs, small);
+        if (left != perGroup && tile1) foldQuarter(c10, c11, c12, c13, f10, f11, f12, f13, gs, small);
         storeQuarters(ctx, f00, f01, f02, f03, f10, f11, f12, f13, sx, bias, y, bm + wm + g, bn + wn + (t << 1), m, n, mode, split, splits);
     }
 
@@ -208,26 +221,28 @@ public final class PrefillGemmKernel {
         int aOff0 = Swizzle.aChunk(lane, 0), aOff1 = Swizzle.aChunk(lane, 1), bOff0 = Swizzle.bChunk(lane, 0), bOff1 = Swizzle.bChunk(lane, 1);
         int row = tid >> 2, dst = Swizzle.copyTarget(tid);
         int srcA = (bm + row) * kw + (k0 >> 1) + ((tid & 3) << 2), srcW = (bn + row) * kw + (k0 >> 1) + ((tid & 3) << 2);
-        Staging.copy64x16(ctx, as, ws, a, w, dst, srcA, srcW, kw, 0);
-        Staging.copy64x16(ctx, as, ws, a, w, 1024 + dst, srcA, srcW, kw, Math.min(1, stages - 1) << 4);
-        Staging.copy64x16(ctx, as, ws, a, w, 2048 + dst, srcA, srcW, kw, Math.min(2, stages - 1) << 4);
+        boolean rows0 = bm + row < m, rows1 = bm + row + 32 < m, tile0 = bm + wm < m, tile1 = bm + wm + 16 < m;
+        stage16(ctx, as, ws, a, w, dst, srcA, srcW, kw, 0, rows0, rows1);
+        stage16(ctx, as, ws, a, w, 1024 + dst, srcA, srcW, kw, Math.min(1, stages - 1) << 4, rows0, rows1);
+        stage16(ctx, as, ws, a, w, 2048 + dst, srcA, srcW, kw, Math.min(2, stages - 1) << 4, rows0, rows1);
         int buf = 0, next = 3072;
         for (int s = 0; s < stages; s++) {
             ctx.copyAsyncWait(2);
             ctx.barrier();
-            Staging.copy64x16(ctx, as, ws, a, w, next + dst, srcA, srcW, kw, Math.min(s + 3, stages - 1) << 4);
-            ctx.ldmatrix4(a0, as, buf + aRow + aOff0);
-            ctx.ldmatrix4(a1, as, buf + aRow + 256 + aOff0);
-            ctx.ldmatrix4(b0, ws, buf + bRow + bOff0);
-            ctx.ldmatrix4(b1, ws, buf + bRow + 256 + bOff0);
-            Fp16GemmKernel.quarterF16(ctx, c00, c01, c02, c03, a0, b0, b1);
-            Fp16GemmKernel.quarterF16(ctx, c10, c11, c12, c13, a1, b0, b1);
-            ctx.ldmatrix4(a0, as, buf + aRow + aOff1);
-            ctx.ldmatrix4(a1, as, buf + aRow + 256 + aOff1);
-            ctx.ldmatrix4(b0, ws, buf + bRow + bOff1);
-            ctx.ldmatrix4(b1, ws, buf + bRow + 256 + bOff1);
-            Fp16GemmKernel.quarterF16(ctx, c00, c01, c02, c03, a0, b0, b1);
-            Fp16GemmKernel.quarterF16(ctx, c10, c11, c12, c13, a1, b0, b1);
+            stage16(ctx, as, ws, a, w, next + dst, srcA, srcW, kw, Math.min(s + 3, stages - 1) << 4, rows0, rows1);
+            for (int step = 0; step < 2; step++) {
+                int aOff = step == 0 ? aOff0 : aOff1, bOff = step == 0 ? bOff0 : bOff1;
+                if (tile0) {
+                    ctx.ldmatrix4(a0, as, buf + aRow + aOff);
+                    ctx.ldmatrix4(b0, ws, buf + bRow + bOff);
+                    ctx.ldmatrix4(b1, ws, buf + bRow + 256 + bOff);
+                    Fp16GemmKernel.quarterF16(ctx, c00, c01, c02, c03, a0, b0, b1);
+                    if (tile1) {
+                        ctx.ldmatrix4(a1, as, buf + aRow + 256 + aOff);
+                        Fp16GemmKernel.quarterF16(ctx, c10, c11, c12, c13, a1, b0, b1);
+                    }
+                }
+            }
             buf = buf == 3072 ? 0 : buf + 1024;
             next = next == 3072 ? 0 : next + 1024;
         }
@@ -245,10 +260,25 @@ public final class PrefillGemmKernel {
 
     // ------------------------------------------------------------------ helpers (inlined by the JIT)
 
-    /** One 64-byte slice of K of A (64 rows, two chunks per thread) and the matching 32 bytes of INT4 W (one chunk per thread). */
-    static void stage4(KernelContext ctx, int[] as, int[] ws, IntArray a, IntArray w, int dstA, int dstW, int srcA, int srcW, int kw, int stage) {
-        ctx.copyAsync16(as, dstA, a, srcA + (stage << 4));
-        ctx.copyAsync16(as, dstA + 512, a, srcA + 32 * kw + (stage << 4));
+    /**
+     * One 64-byte slice of K ({@code k0}: its first word) of A and W, 64 rows each, two rows per thread 32 apart, as
+     * {@code Staging.copy64x16} does; A rows past the last one ({@code rows0}, {@code rows1} false) are not copied: their
+     * outputs are never stored, and a few decoding rows leave most of the tile empty.
+     */
+    static void stage16(KernelContext ctx, int[] as, int[] ws, IntArray a, IntArray w, int dst, int srcA, int srcW, int kw, int k0,
+                        boolean rows0, boolean rows1) {
+        if (rows0) ctx.copyAsync16(as, dst, a, srcA + k0);
+        if (rows1) ctx.copyAsync16(as, dst + 512, a, srcA + 32 * kw + k0);
+        ctx.copyAsync16(ws, dst, w, srcW + k0);
+        ctx.copyAsync16(ws, dst + 512, w, srcW + 32 * kw + k0);
+        ctx.copyAsyncCommit();
+    }
+
+    /** One 64-byte slice of K of A (as {@link #stage16}) and the matching 32 bytes of INT4 W (one chunk per thread). */
+    static void stage4(KernelContext ctx, int[] as, int[] ws, IntArray a, IntArray w, int dstA, int dstW, int srcA, int srcW, int kw, int stage,
+                       boolean rows0, boolean rows1) {
+        if (rows0) ctx.copyAsync16(as, dstA, a, srcA + (stage << 4));
+        if (rows1) ctx.copyAsync16(as, dstA + 512, a, srcA + 32 * kw + (stage << 4));
         ctx.copyAsync16(ws, dstW, w, srcW + (stage << 3));
         ctx.copyAsyncCommit();
     }
@@ -265,17 +295,12 @@ public final class PrefillGemmKernel {
         gs[7] = sw.get(at + 25 * groups);
     }
 
-    /** Folds the warp's 8 tiles (2 m-tiles × 4 n-tiles) under one group's scales. */
-    static void foldTiles(int[] c00, int[] c01, int[] c02, int[] c03, int[] c10, int[] c11, int[] c12, int[] c13, float[] f00, float[] f01,
-                          float[] f02, float[] f03, float[] f10, float[] f11, float[] f12, float[] f13, float[] gs, boolean small) {
-        fold(c00, f00, gs[0], gs[1], small);
-        fold(c01, f01, gs[2], gs[3], small);
-        fold(c02, f02, gs[4], gs[5], small);
-        fold(c03, f03, gs[6], gs[7], small);
-        fold(c10, f10, gs[0], gs[1], small);
-        fold(c11, f11, gs[2], gs[3], small);
-        fold(c12, f12, gs[4], gs[5], small);
-        fold(c13, f13, gs[6], gs[7], small);
+    /** Folds one m-tile's 4 tiles (its 16 rows × the warp's 32 columns) under one group's scales. */
+    static void foldQuarter(int[] c0, int[] c1, int[] c2, int[] c3, float[] f0, float[] f1, float[] f2, float[] f3, float[] gs, boolean small) {
+        fold(c0, f0, gs[0], gs[1], small);
+        fold(c1, f1, gs[2], gs[3], small);
+        fold(c2, f2, gs[4], gs[5], small);
+        fold(c3, f3, gs[6], gs[7], small);
     }
 
     /**
