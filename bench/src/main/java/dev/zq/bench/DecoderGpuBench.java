@@ -26,7 +26,8 @@ import java.util.SplittableRandom;
  * weights of GPT-2 small (12×768) and GPT-3 1.3B (24×2048, the GPT-2 architecture at that size) shapes. Variants:
  * W16A16 (FP16 weights and activations); W8A8 and W4/8A8 (the built-in ZeroQuant schemes: group-wise INT8, or INT4 MLP
  * and INT8 attention weights, groups of 64, token-wise INT8 activations) with the LM head kept FP16 as the CPU schemes
- * keep it, and the same with an INT8 per-row LM head (the tied 50257-row head is a third of GPT-2 small's weight bytes).
+ * keep it, and the same with an INT8 per-row LM head (the tied 50257-row head is a third of GPT-2 small's weight bytes);
+ * the weight-only W8A16 and W4/8A16 (the same weights, FP16 activations).
  * The KV cache is FP16.
  *
  * <p>Timing, per variant and batch: one {@code generate} first (JIT, upload, CUDA graph capture); then 5 repeats of
@@ -58,6 +59,8 @@ public final class DecoderGpuBench {
                     variants.put("W8A8+head8", withHead(w8, head8));
                     variants.put("W4/8A8", w48);
                     variants.put("W4/8A8+head8", withHead(w48, head8));
+                    variants.put("W8A16", DecoderQuantizer.quantize(fp, Scheme.builtin("w8a16"), null, a));
+                    variants.put("W4/8A16", DecoderQuantizer.quantize(fp, Scheme.builtin("w4-8a16"), null, a));
                     System.err.printf("%s: random weights and quantization in %.1f s%n", name, (System.nanoTime() - t0) / 1e9);
                     for (var v : variants.entrySet()) {
                         if (name.equals("gpt2")) {

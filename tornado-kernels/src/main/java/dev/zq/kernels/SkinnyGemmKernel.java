@@ -20,7 +20,8 @@ import dev.zq.runtime.KernelMath;
  * <li>{@link #int4}: INT4 codes (eight per int, in {@link Int4Words}' order), unpacked in registers to signed bytes,
  * same activations and {@code dp4a}.</li>
  * </ul>
- * Each integer partial sum covers one 32-bit weight word (inside one group), is scaled by its group's weight scale
+ * And the weight-only variants ({@link #int8a16}, {@link #int4a16}: W8A16, W4A16) with {@link #fp16}'s FP16-rounded
+ * activations. Each integer partial sum covers one 32-bit weight word (inside one group), is scaled by its group's weight scale
  * and accumulated in FP32; the row's activation scale, the bias and the epilogue come last: {@code mode} {@link #STORE}
  * writes {@code y}, {@link #GELU_TANH} writes GPT-2's tanh-GeLU of it, {@link #ADD} adds it to {@code y} (the residual
  * stream). With {@code norm != 0} the kernel multiplies the rows' LayerNorm ({@code gamma}, {@code beta}, {@code eps})
@@ -54,16 +55,7 @@ public final class SkinnyGemmKernel {
         int kw = k >> 1;
         for (int t0 = 0; t0 < k; t0 += 1024) {
             int len = Math.min(1024, k - t0);
-            for (int i = tid; i < rowsHere << 10; i += 256) {
-                int r = i >> 10, j = i & 1023;
-                float v = 0f;
-                if (j < len) {
-                    v = x.get((row0 + r) * k + t0 + j);
-                    if (norm != 0) v = normalized(v, t0 + j, r, gamma, beta, mean, rstd);
-                }
-                xs[i] = Float.float16ToFloat(Float.floatToFloat16(v));
-            }
-            ctx.barrier();
+            stageHalves(ctx, xs, x, row0, rowsHere, k, t0, len, norm, gamma, beta, mean, rstd);
             int words = len >> 1, base = col * kw + (t0 >> 1);
             for (int j = lane; col < n && j < words; j += 256) {
                 // Eight weight words in flight per lane (enough bytes in flight to approach the memory bandwidth);
@@ -83,6 +75,101 @@ public final class SkinnyGemmKernel {
                     a5 += w0 * xs[5120 + e] + w1 * xs[5121 + e];
                     a6 += w0 * xs[6144 + e] + w1 * xs[6145 + e];
                     a7 += w0 * xs[7168 + e] + w1 * xs[7169 + e];
+                }
+            }
+            ctx.barrier();
+        }
+        a0 = warpSum(ctx, a0); a1 = warpSum(ctx, a1); a2 = warpSum(ctx, a2); a3 = warpSum(ctx, a3);
+        a4 = warpSum(ctx, a4); a5 = warpSum(ctx, a5); a6 = warpSum(ctx, a6); a7 = warpSum(ctx, a7);
+        if (col < n && lane < ROWS && row0 + lane < m)
+            finish(y, (row0 + lane) * n + col, pick(lane, a0, a1, a2, a3, a4, a5, a6, a7) + bias.get(col), mode);
+    }
+
+    /**
+     * Weight-only INT8 (W8A16): codes {@code w} (K/4 ints per row) with scales {@code sw[N, K/groupSize]}, each code
+     * converted exactly to float and its word's sum scaled by the group's scale; activations rounded to FP16 as in
+     * {@link #fp16}. Half the weight bytes of FP16 at the same activation precision.
+     */
+    @Kernel
+    public static void int8a16(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw,
+                               FloatArray bias, FloatArray y, int m, int n, int k, int groupSize, int mode) {
+        float[] xs = ctx.allocateFloatShared(8192);   // 8 rows × 1024 elements of K at a time
+        float[] mean = ctx.allocateFloatShared(8), rstd = ctx.allocateFloatShared(8), red = ctx.allocateFloatShared(32);
+        int tid = ctx.localIdx(), lane = tid & 31, row0 = ctx.groupIdy() * ROWS, col = ctx.groupIdx() * 8 + (tid >> 5);
+        int rowsHere = Math.min(ROWS, m - row0);
+        if (norm != 0) rowStats(ctx, red, x, mean, rstd, row0, rowsHere, k, eps);
+        float a0 = 0f, a1 = 0f, a2 = 0f, a3 = 0f, a4 = 0f, a5 = 0f, a6 = 0f, a7 = 0f;
+        int kw = k >> 2, groups = k / groupSize;
+        for (int t0 = 0; t0 < k; t0 += 1024) {
+            int len = Math.min(1024, k - t0);
+            stageHalves(ctx, xs, x, row0, rowsHere, k, t0, len, norm, gamma, beta, mean, rstd);
+            int words = len >> 2, base = col * kw + (t0 >> 2), scaleBase = col * groups;
+            for (int j = lane; col < n && j < words; j += 256) {
+                // Eight weight words in flight per lane, as in fp16; a word past the row is 0 and multiplies nothing.
+                int word0 = w.get(base + j), word1 = j + 32 < words ? w.get(base + j + 32) : 0, word2 = j + 64 < words ? w.get(base + j + 64) : 0;
+                int word3 = j + 96 < words ? w.get(base + j + 96) : 0, word4 = j + 128 < words ? w.get(base + j + 128) : 0;
+                int word5 = j + 160 < words ? w.get(base + j + 160) : 0, word6 = j + 192 < words ? w.get(base + j + 192) : 0;
+                int word7 = j + 224 < words ? w.get(base + j + 224) : 0;
+                for (int h = 0; h < 8; h++) {
+                    int word = pickInt(h, word0, word1, word2, word3, word4, word5, word6, word7), e = ((j + 32 * h) & 255) << 2;
+                    float s = sw.get(scaleBase + Math.min((t0 + e) / groupSize, groups - 1));   // a zero word past the row: any scale
+                    float w0 = s * PrefillGemmKernel.exactFloat((word << 24) >> 24), w1 = s * PrefillGemmKernel.exactFloat((word << 16) >> 24);
+                    float w2 = s * PrefillGemmKernel.exactFloat((word << 8) >> 24), w3 = s * PrefillGemmKernel.exactFloat(word >> 24);
+                    a0 += w0 * xs[e] + w1 * xs[e + 1] + w2 * xs[e + 2] + w3 * xs[e + 3];
+                    a1 += w0 * xs[1024 + e] + w1 * xs[1025 + e] + w2 * xs[1026 + e] + w3 * xs[1027 + e];
+                    a2 += w0 * xs[2048 + e] + w1 * xs[2049 + e] + w2 * xs[2050 + e] + w3 * xs[2051 + e];
+                    a3 += w0 * xs[3072 + e] + w1 * xs[3073 + e] + w2 * xs[3074 + e] + w3 * xs[3075 + e];
+                    a4 += w0 * xs[4096 + e] + w1 * xs[4097 + e] + w2 * xs[4098 + e] + w3 * xs[4099 + e];
+                    a5 += w0 * xs[5120 + e] + w1 * xs[5121 + e] + w2 * xs[5122 + e] + w3 * xs[5123 + e];
+                    a6 += w0 * xs[6144 + e] + w1 * xs[6145 + e] + w2 * xs[6146 + e] + w3 * xs[6147 + e];
+                    a7 += w0 * xs[7168 + e] + w1 * xs[7169 + e] + w2 * xs[7170 + e] + w3 * xs[7171 + e];
+                }
+            }
+            ctx.barrier();
+        }
+        a0 = warpSum(ctx, a0); a1 = warpSum(ctx, a1); a2 = warpSum(ctx, a2); a3 = warpSum(ctx, a3);
+        a4 = warpSum(ctx, a4); a5 = warpSum(ctx, a5); a6 = warpSum(ctx, a6); a7 = warpSum(ctx, a7);
+        if (col < n && lane < ROWS && row0 + lane < m)
+            finish(y, (row0 + lane) * n + col, pick(lane, a0, a1, a2, a3, a4, a5, a6, a7) + bias.get(col), mode);
+    }
+
+    /**
+     * Weight-only INT4 (W4A16): codes in {@link Int4Words}' order (K/8 ints per row) with scales {@code sw[N, K/groupSize]},
+     * activations rounded to FP16; four weight words (32 codes) in flight per lane.
+     */
+    @Kernel
+    public static void int4a16(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw,
+                               FloatArray bias, FloatArray y, int m, int n, int k, int groupSize, int mode) {
+        float[] xs = ctx.allocateFloatShared(8192);   // 8 rows × 1024 elements of K at a time
+        float[] mean = ctx.allocateFloatShared(8), rstd = ctx.allocateFloatShared(8), red = ctx.allocateFloatShared(32);
+        int tid = ctx.localIdx(), lane = tid & 31, row0 = ctx.groupIdy() * ROWS, col = ctx.groupIdx() * 8 + (tid >> 5);
+        int rowsHere = Math.min(ROWS, m - row0);
+        if (norm != 0) rowStats(ctx, red, x, mean, rstd, row0, rowsHere, k, eps);
+        float a0 = 0f, a1 = 0f, a2 = 0f, a3 = 0f, a4 = 0f, a5 = 0f, a6 = 0f, a7 = 0f;
+        int kw = k >> 3, groups = k / groupSize;
+        for (int t0 = 0; t0 < k; t0 += 1024) {
+            int len = Math.min(1024, k - t0);
+            stageHalves(ctx, xs, x, row0, rowsHere, k, t0, len, norm, gamma, beta, mean, rstd);
+            int words = len >> 3, base = col * kw + (t0 >> 3), scaleBase = col * groups;
+            for (int j = lane; col < n && j < words; j += 128) {
+                int word0 = w.get(base + j), word1 = j + 32 < words ? w.get(base + j + 32) : 0, word2 = j + 64 < words ? w.get(base + j + 64) : 0;
+                int word3 = j + 96 < words ? w.get(base + j + 96) : 0;
+                for (int h = 0; h < 4; h++) {
+                    // Word jj holds codes e + i (low nibbles) and e + 16 + i (high nibbles), i = 0..3, e = 32·(jj >> 2) + 4·(jj & 3).
+                    int jj = (j + 32 * h) & 127, word = pickInt(h, word0, word1, word2, word3, 0, 0, 0, 0), e = ((jj >> 2) << 5) + ((jj & 3) << 2);
+                    float s = sw.get(scaleBase + Math.min((t0 + e) / groupSize, groups - 1));   // a zero word past the row: any scale
+                    float w0 = s * PrefillGemmKernel.exactFloat((word << 28) >> 28), w1 = s * PrefillGemmKernel.exactFloat((word << 20) >> 28);
+                    float w2 = s * PrefillGemmKernel.exactFloat((word << 12) >> 28), w3 = s * PrefillGemmKernel.exactFloat((word << 4) >> 28);
+                    float w4 = s * PrefillGemmKernel.exactFloat((word << 24) >> 28), w5 = s * PrefillGemmKernel.exactFloat((word << 16) >> 28);
+                    float w6 = s * PrefillGemmKernel.exactFloat((word << 8) >> 28), w7 = s * PrefillGemmKernel.exactFloat(word >> 28);
+                    a0 += dot8(xs, e, w0, w1, w2, w3, w4, w5, w6, w7);
+                    a1 += dot8(xs, 1024 + e, w0, w1, w2, w3, w4, w5, w6, w7);
+                    a2 += dot8(xs, 2048 + e, w0, w1, w2, w3, w4, w5, w6, w7);
+                    a3 += dot8(xs, 3072 + e, w0, w1, w2, w3, w4, w5, w6, w7);
+                    a4 += dot8(xs, 4096 + e, w0, w1, w2, w3, w4, w5, w6, w7);
+                    a5 += dot8(xs, 5120 + e, w0, w1, w2, w3, w4, w5, w6, w7);
+                    a6 += dot8(xs, 6144 + e, w0, w1, w2, w3, w4, w5, w6, w7);
+                    a7 += dot8(xs, 7168 + e, w0, w1, w2, w3, w4, w5, w6, w7);
                 }
             }
             ctx.barrier();
@@ -236,6 +323,30 @@ public final class SkinnyGemmKernel {
     /** Four 4-bit two's-complement values, one in the low nibble of each byte, sign-extended to bytes. */
     static int signedNibbles(int v) {
         return v | ((v & 0x08080808) * 0x1E);   // bit 3 set: 8·0x1E = 0xF0 fills the byte's high nibble
+    }
+
+    /**
+     * Stages elements {@code t0 … t0 + len − 1} of the block's rows into {@code xs} (1024 per row), LayerNorm'd when
+     * {@code norm != 0}, rounded to FP16 (the A16 kernels' activations); elements past the row become 0.
+     */
+    static void stageHalves(KernelContext ctx, float[] xs, FloatArray x, int row0, int rows, int k, int t0, int len, int norm, FloatArray gamma,
+                            FloatArray beta, float[] mean, float[] rstd) {
+        for (int i = ctx.localIdx(); i < rows << 10; i += ctx.localSizeX()) {
+            int r = i >> 10, j = i & 1023;
+            float v = 0f;
+            if (j < len) {
+                v = x.get((row0 + r) * k + t0 + j);
+                if (norm != 0) v = normalized(v, t0 + j, r, gamma, beta, mean, rstd);
+            }
+            xs[i] = Float.float16ToFloat(Float.floatToFloat16(v));
+        }
+        ctx.barrier();
+    }
+
+    /** One row's dot product with a weight word of {@link Int4Words}: elements e … e + 3 and e + 16 … e + 19. */
+    static float dot8(float[] xs, int e, float w0, float w1, float w2, float w3, float w4, float w5, float w6, float w7) {
+        return w0 * xs[e] + w1 * xs[e + 1] + w2 * xs[e + 2] + w3 * xs[e + 3] + w4 * xs[e + 16] + w5 * xs[e + 17] + w6 * xs[e + 18]
+                + w7 * xs[e + 19];
     }
 
     /**

@@ -372,6 +372,32 @@ class DecoderKernelsOnCpuTest {
         }
     }
 
+    /** W8A16 and W4A16: FP16-rounded activations times the dequantized weights {@code code·S_w[group]}, every epilogue. */
+    @Test
+    void weightOnlySkinnyGemmsDequantizeTheirGroups() {
+        try (Arena a = Arena.ofShared()) {
+            Random rnd = new Random(13);
+            int m = 9, n = 13, k = 1088, gs = 64, groups = k / gs;   // two row blocks, a partial feature block, a partial K tile
+            float[] x = new float[m * k];
+            FloatArray xs = FloatArray.allocate(a, m * k);
+            for (int i = 0; i < x.length; i++) xs.set(i, x[i] = (float) rnd.nextGaussian());
+            FloatArray sw = KernelsOnCpuTest.randomFloats(a, rnd, n * groups, 0.01), bias = KernelsOnCpuTest.randomFloats(a, rnd, n, 0.5);
+            for (int bits : new int[]{8, 4}) {
+                int[][] w = new int[n][k];
+                for (int j = 0; j < n; j++) for (int c = 0; c < k; c++) w[j][c] = bits == 8 ? rnd.nextInt(256) - 128 : rnd.nextInt(16) - 8;
+                double[][] ref = new double[m][n];
+                for (int i = 0; i < m; i++)
+                    for (int j = 0; j < n; j++) {
+                        double sum = 0;
+                        for (int c = 0; c < k; c++)
+                            sum += (double) Float.float16ToFloat(Float.floatToFloat16(x[i * k + c])) * w[j][c] * sw.get(j * groups + c / gs);
+                        ref[i][j] = sum;
+                    }
+                checkEpilogues(bits == 8 ? "int8a16" : "int4a16", new Object[]{xs, packWeights(a, w, bits), sw, gs}, bias, m, n, k, ref, 2e-5);
+            }
+        }
+    }
+
     @Test
     void fp16SkinnyGemmRoundsActivationsToHalves() {
         try (Arena a = Arena.ofShared()) {

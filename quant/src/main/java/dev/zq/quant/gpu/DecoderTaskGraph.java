@@ -42,7 +42,8 @@ import java.util.List;
  * <p>Each projection runs at the precision the model gives it, so mixed schemes run as they are:
  * a {@link DenseLinear} as FP16 weights with FP16-rounded activations (W16A16); a {@link QuantizedLinear} with 8- or
  * 4-bit group-wise (or per-row) weights and token-wise INT8 activations as W8A8 or W4A8, the activations quantized by
- * the GEMM kernel itself ({@link SkinnyGemmKernel}). The LM head too: FP16 when it is the (tied) embedding matrix, or
+ * the GEMM kernel itself ({@link SkinnyGemmKernel}), or weight-only (no activation quantizer) as W8A16 or W4A16 with
+ * FP16-rounded activations (few-row kernels only, prompts included). The LM head too: FP16 when it is the (tied) embedding matrix, or
  * quantized if the model's head is a {@link QuantizedLinear}. The residual stream, LayerNorm and attention are FP32;
  * the KV cache FP16 or FP32 ({@link CachePrecision}). Projections of at least {@link #TENSOR_CORE_ROWS} rows (a prompt, a
  * decode step of a large batch) run on tensor cores ({@link PrefillGemmKernel}, activations quantized or halved by a
@@ -255,7 +256,8 @@ public final class DecoderTaskGraph implements AutoCloseable {
             Method wide = in % 64 == 0 && out % 64 == 0 ? kernel(PrefillGemmKernel.class, "fp16") : null;
             return new Projection(kernel(SkinnyGemmKernel.class, "fp16"), wide, w, null, in, bias, in, out);
         }
-        if (linear instanceof QuantizedLinear q && q.activations() instanceof TokenwiseQuantizer && (q.weight().bits() == 8 || q.weight().bits() == 4)) {
+        if (linear instanceof QuantizedLinear q && (q.activations() == null || q.activations() instanceof TokenwiseQuantizer)
+                && (q.weight().bits() == 8 || q.weight().bits() == 4)) {
             QuantizedWeight qw = q.weight();
             int multiple = qw.bits() == 8 ? 4 : 32;   // INT4: Int4Words' 32-code chunks
             if (in % multiple != 0 || qw.groupSize() % multiple != 0)
@@ -270,11 +272,13 @@ public final class DecoderTaskGraph implements AutoCloseable {
             weightBuffers.add(w);
             weightBuffers.add(scales);
             String bits = qw.bits() == 8 ? "int8" : "int4";
+            if (q.activations() == null)   // weight-only (W8A16, W4A16): FP16 activations; no tensor-core variant yet, prompts too run few-row
+                return new Projection(kernel(SkinnyGemmKernel.class, bits + "a16"), null, w, scales, qw.groupSize(), bias, in, out);
             Method wide = in % 64 == 0 && out % 64 == 0 && qw.groupSize() % 32 == 0 ? kernel(PrefillGemmKernel.class, bits) : null;
             return new Projection(kernel(SkinnyGemmKernel.class, bits), wide, w, scales, qw.groupSize(), bias, in, out);
         }
-        throw new IllegalArgumentException(name + ": the GPU decoder runs FP32 projections as W16A16 and INT8 or INT4 weights with token-wise"
-                + " INT8 activations; this one is " + describe(linear));
+        throw new IllegalArgumentException(name + ": the GPU decoder runs FP32 projections as W16A16, and INT8 or INT4 weights with token-wise"
+                + " INT8 activations or weight-only (FP16 activations); this one is " + describe(linear));
     }
 
     private static String describe(Linear lin) {

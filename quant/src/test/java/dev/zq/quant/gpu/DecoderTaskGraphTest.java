@@ -22,8 +22,8 @@ import static org.junit.jupiter.api.Assertions.*;
 
 /**
  * The GPU decoder's prefill and decode steps against the CPU decoder of the same model (FP32 for W16A16, the same
- * quantized model for W8A8 and W4/8A8): the next-token logits of every step within 1% (relative Frobenius error; W16A16
- * rounds weights and activations to FP16) and 0.2% for the quantized models with an FP32 KV cache (the CPU's; the
+ * quantized model for W8A8, W4/8A8 and the weight-only W8A16 and W4/8A16): the next-token logits of every step within 1%
+ * (relative Frobenius error; W16A16 and the weight-only schemes round activations to FP16) and 0.2% for the quantized models with an FP32 KV cache (the CPU's; the
  * remainder is the FP16 LM head). With an FP16 cache the quantized models are within 3%: the cache's rounding moves
  * some token-wise INT8 activation codes by one, as measured (about 1%) when this test was written. And
  * the greedy tokens the same wherever the CPU's best logit leads its runner-up by more than that error. The CPU
@@ -58,7 +58,8 @@ class DecoderTaskGraphTest {
 
     @ParameterizedTest
     @CsvSource({"w16a16, FP32, 0.01, 5", "w8a8, FP32, 0.002, 5", "w4-8a8, FP32, 0.002, 5", "w16a16, FP16, 0.01, 5", "w8a8, FP16, 0.03, 5",
-            "w4-8a8, FP16, 0.03, 5", "w16a16, FP32, 0.01, 40", "w8a8, FP32, 0.002, 40", "w4-8a8, FP32, 0.002, 40"})
+            "w4-8a8, FP16, 0.03, 5", "w16a16, FP32, 0.01, 40", "w8a8, FP32, 0.002, 40", "w4-8a8, FP32, 0.002, 40", "w8a16, FP32, 0.01, 5",
+            "w4-8a16, FP32, 0.01, 5"})
     void prefillAndDecodeStepsMatchTheCpuDecoder(String scheme, DecoderTaskGraph.CachePrecision cache, double tolerance, int promptLen) throws Exception {
         // Prompts of 2 × 40 rows run their projections on the tensor-core kernels (two row tiles, the second partial).
         int batch = 2, maxNew = 4, vocab = TINY.vocabSize();
@@ -119,9 +120,9 @@ class DecoderTaskGraphTest {
             DecoderModel fp = DecoderModel.random(TINY, 7, arena);
             var e = assertThrows(IllegalArgumentException.class, () -> new DecoderTaskGraph(fp, 1, 60, 10, DecoderTaskGraph.CachePrecision.FP16, false, device));
             assertTrue(e.getMessage().contains("positions"), e.getMessage());
-            DecoderModel ptq = DecoderQuantizer.quantize(fp, Scheme.resolve("w4-8a16"), null, arena);
+            DecoderModel ptq = DecoderQuantizer.quantize(fp, Scheme.resolve("w8a8-ptq"), List.of(new int[]{1, 2, 3, 4, 5}), arena);
             e = assertThrows(IllegalArgumentException.class, () -> new DecoderTaskGraph(ptq, 1, 4, 4, DecoderTaskGraph.CachePrecision.FP16, false, device));
-            assertTrue(e.getMessage().contains("transformer.h.0.") && e.getMessage().contains("weight-only"), e.getMessage());
+            assertTrue(e.getMessage().contains("transformer.h.0.") && e.getMessage().contains("StaticQuantizer"), e.getMessage());
             DecoderConfig llama = new DecoderConfig(DecoderConfig.Family.LLAMA, 96, 64, 1, 4, 4, 128, 64, 1e-5f, 10000f,
                     DecoderConfig.Activation.SWIGLU, false);
             DecoderModel l = DecoderModel.random(llama, 1, arena);
