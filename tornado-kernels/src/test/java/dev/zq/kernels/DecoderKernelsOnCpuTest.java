@@ -6,11 +6,11 @@ import dev.zq.runtime.Grid;
 import dev.zq.runtime.IntArray;
 import dev.zq.runtime.KernelCompiler;
 import dev.zq.runtime.KernelMath;
+import dev.zq.tensor.DType;
+import dev.zq.tensor.Tensor;
 import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.*;
@@ -167,14 +167,9 @@ class DecoderKernelsOnCpuTest {
                 }
             return packed;
         }
-        MemorySegment natural = a.allocate((long) n * k / 2);   // Tensor's I4: element 2i in the low nibble of byte i
-        for (int j = 0; j < n; j++)
-            for (int c = 0; c < k; c++) {
-                long e = (long) j * k + c;
-                byte old = natural.get(ValueLayout.JAVA_BYTE, e >> 1);
-                natural.set(ValueLayout.JAVA_BYTE, e >> 1, (byte) (old | (w[j][c] & 0xF) << ((e & 1) << 2)));
-            }
-        Int4Words.pack(natural, n, k, packed);
+        Tensor codes = Tensor.allocate(a, DType.I4, n, k);   // Tensor's I4, as QuantizedWeight stores INT4 codes
+        for (int j = 0; j < n; j++) for (int c = 0; c < k; c++) codes.setI4((long) j * k + c, w[j][c]);
+        Int4Words.pack(codes, packed);
         return packed;
     }
 
@@ -215,7 +210,8 @@ class DecoderKernelsOnCpuTest {
                         assertEquals(w[0][32 * chunk + 16 + 4 * t + i], (byte) (hi >> (8 * i)), "b1 of lane t=" + t + ", byte " + i);
                     }
                 }
-            assertThrows(IllegalArgumentException.class, () -> Int4Words.pack(a.allocate(8), 1, 16, IntArray.allocate(a, 2)));
+            assertThrows(IllegalArgumentException.class, () -> Int4Words.pack(Tensor.allocate(a, DType.I4, 1, 16), IntArray.allocate(a, 2)));
+            assertThrows(IllegalArgumentException.class, () -> Int4Words.pack(Tensor.allocate(a, DType.I8, 1, 32), IntArray.allocate(a, 4)));
         }
     }
 

@@ -266,7 +266,7 @@ public final class DecoderTaskGraph implements AutoCloseable {
             if (q.bias() != null) MemorySegment.copy(q.bias().segment(), 0, bias.segment(), 0, 4L * out);
             IntArray w = IntArray.allocate(arena, (int) ((long) out * in * qw.bits() / 32));
             if (qw.bits() == 8) MemorySegment.copy(qw.codes().segment(), 0, w.segment(), 0, w.segment().byteSize());
-            else Int4Words.pack(qw.codes().segment(), out, in, w);
+            else Int4Words.pack(qw.codes(), w);
             FloatArray scales = FloatArray.allocate(arena, out * qw.groupsPerRow());
             MemorySegment.copy(qw.scales().segment(), 0, scales.segment(), 0, 4L * out * qw.groupsPerRow());
             weightBuffers.add(w);
