@@ -79,10 +79,8 @@ public final class SkinnyGemmKernel {
             }
             ctx.barrier();
         }
-        a0 = warpSum(ctx, a0); a1 = warpSum(ctx, a1); a2 = warpSum(ctx, a2); a3 = warpSum(ctx, a3);
-        a4 = warpSum(ctx, a4); a5 = warpSum(ctx, a5); a6 = warpSum(ctx, a6); a7 = warpSum(ctx, a7);
-        if (col < n && lane < ROWS && row0 + lane < m)
-            finish(y, (row0 + lane) * n + col, pick(lane, a0, a1, a2, a3, a4, a5, a6, a7) + bias.get(col), mode);
+        float sum = laneRowSum(ctx, lane, a0, a1, a2, a3, a4, a5, a6, a7);
+        if (col < n && lane < ROWS && row0 + lane < m) finish(y, (row0 + lane) * n + col, sum + bias.get(col), mode);
     }
 
     /**
@@ -127,10 +125,8 @@ public final class SkinnyGemmKernel {
             }
             ctx.barrier();
         }
-        a0 = warpSum(ctx, a0); a1 = warpSum(ctx, a1); a2 = warpSum(ctx, a2); a3 = warpSum(ctx, a3);
-        a4 = warpSum(ctx, a4); a5 = warpSum(ctx, a5); a6 = warpSum(ctx, a6); a7 = warpSum(ctx, a7);
-        if (col < n && lane < ROWS && row0 + lane < m)
-            finish(y, (row0 + lane) * n + col, pick(lane, a0, a1, a2, a3, a4, a5, a6, a7) + bias.get(col), mode);
+        float sum = laneRowSum(ctx, lane, a0, a1, a2, a3, a4, a5, a6, a7);
+        if (col < n && lane < ROWS && row0 + lane < m) finish(y, (row0 + lane) * n + col, sum + bias.get(col), mode);
     }
 
     /**
@@ -174,10 +170,8 @@ public final class SkinnyGemmKernel {
             }
             ctx.barrier();
         }
-        a0 = warpSum(ctx, a0); a1 = warpSum(ctx, a1); a2 = warpSum(ctx, a2); a3 = warpSum(ctx, a3);
-        a4 = warpSum(ctx, a4); a5 = warpSum(ctx, a5); a6 = warpSum(ctx, a6); a7 = warpSum(ctx, a7);
-        if (col < n && lane < ROWS && row0 + lane < m)
-            finish(y, (row0 + lane) * n + col, pick(lane, a0, a1, a2, a3, a4, a5, a6, a7) + bias.get(col), mode);
+        float sum = laneRowSum(ctx, lane, a0, a1, a2, a3, a4, a5, a6, a7);
+        if (col < n && lane < ROWS && row0 + lane < m) finish(y, (row0 + lane) * n + col, sum + bias.get(col), mode);
     }
 
     /** INT8 weight codes {@code w} (K/4 ints per row) with scales {@code sw[N, K/groupSize]}; W8A8. */
@@ -237,10 +231,8 @@ public final class SkinnyGemmKernel {
             }
             ctx.barrier();
         }
-        a0 = warpSum(ctx, a0); a1 = warpSum(ctx, a1); a2 = warpSum(ctx, a2); a3 = warpSum(ctx, a3);
-        a4 = warpSum(ctx, a4); a5 = warpSum(ctx, a5); a6 = warpSum(ctx, a6); a7 = warpSum(ctx, a7);
-        if (col < n && lane < ROWS && row0 + lane < m)
-            finish(y, (row0 + lane) * n + col, sx[lane] * pick(lane, a0, a1, a2, a3, a4, a5, a6, a7) + bias.get(col), mode);
+        float sum = laneRowSum(ctx, lane, a0, a1, a2, a3, a4, a5, a6, a7);
+        if (col < n && lane < ROWS && row0 + lane < m) finish(y, (row0 + lane) * n + col, sx[lane] * sum + bias.get(col), mode);
     }
 
     /**
@@ -312,10 +304,8 @@ public final class SkinnyGemmKernel {
             }
             ctx.barrier();
         }
-        a0 = warpSum(ctx, a0); a1 = warpSum(ctx, a1); a2 = warpSum(ctx, a2); a3 = warpSum(ctx, a3);
-        a4 = warpSum(ctx, a4); a5 = warpSum(ctx, a5); a6 = warpSum(ctx, a6); a7 = warpSum(ctx, a7);
-        if (col < n && lane < ROWS && row0 + lane < m)
-            finish(y, (row0 + lane) * n + col, sx[lane] * pick(lane, a0, a1, a2, a3, a4, a5, a6, a7) + bias.get(col), mode);
+        float sum = laneRowSum(ctx, lane, a0, a1, a2, a3, a4, a5, a6, a7);
+        if (col < n && lane < ROWS && row0 + lane < m) finish(y, (row0 + lane) * n + col, sx[lane] * sum + bias.get(col), mode);
     }
 
     // ------------------------------------------------------------------ helpers (inlined by the JIT)
@@ -416,6 +406,12 @@ public final class SkinnyGemmKernel {
             if (tid == 0) sx[r] = max / 127f;
         }
         ctx.barrier();
+    }
+
+    /** Each row's partial sums added over the warp; lane {@code r < 8} gets row {@code r}'s total (the others row 7's). */
+    static float laneRowSum(KernelContext ctx, int lane, float a0, float a1, float a2, float a3, float a4, float a5, float a6, float a7) {
+        return pick(lane, warpSum(ctx, a0), warpSum(ctx, a1), warpSum(ctx, a2), warpSum(ctx, a3), warpSum(ctx, a4), warpSum(ctx, a5),
+                warpSum(ctx, a6), warpSum(ctx, a7));
     }
 
     static float warpSum(KernelContext ctx, float v) {
