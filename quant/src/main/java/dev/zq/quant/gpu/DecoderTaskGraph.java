@@ -205,9 +205,10 @@ public final class DecoderTaskGraph implements AutoCloseable {
      * {@code out = in·Wᵀ + b} (under {@code mode}) for {@code rows} rows; with {@code gamma} non-null, of LayerNorm(in) with
      * that γ and β, normalised inside the kernel that reads the rows — except for the few-row INT8/INT4 kernels, which
      * already make one block-wide pass over their rows for the token-wise scales: two more for the LayerNorm's statistics
-     * cost them more than the launch they save (on the H100, 50 tokens at batch 1, same run: GPT-3 1.3B W8A8 146.3 and
-     * 146.9 ms fused against 137.9 and 138.0 ms with the separate kernel; GPT-2 W8A8 even, 33.0 against 33.3 ms), so
-     * those get a LayerNorm kernel of their own. W16A16 gained from the fusion (GPT-2 0.90 → 0.82 ms a step).
+     * cost them more than the launch they save (on the H100, 50 tokens at batch 1: GPT-3 1.3B W8A8 146.3 and 146.9 ms
+     * fused against 137.9 and 138.0 ms with the separate kernel; GPT-2 W8A8 even, 33.0 against 33.3 ms; measured with
+     * {@code dev.zq.bench.DecoderGpuBench gpt2,gpt3-1.3b 1 32 50} in one device call, alternating a build with this branch
+     * and one without it, two runs each), so those get a LayerNorm kernel of their own. W16A16 gained from the fusion (GPT-2 0.90 → 0.82 ms a step).
      */
     private void linear(TaskGraph g, Projection p, FloatArray in, FloatArray gamma, FloatArray beta, FloatArray out, int rows, int mode) {
         boolean wide = rows >= TENSOR_CORE_ROWS && p.wide() != null;
