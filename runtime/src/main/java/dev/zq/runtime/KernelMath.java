@@ -24,4 +24,33 @@ public final class KernelMath {
     public static int dp4a(int a, int b, int c) {
         return c + (byte) a * (byte) b + (byte) (a >> 8) * (byte) (b >> 8) + (byte) (a >> 16) * (byte) (b >> 16) + (a >> 24) * (b >> 24);
     }
+
+    /**
+     * PTX {@code prmt.b32 d, a, b, selector} (generic mode): the eight bytes of {@code b:a} (a's bytes 0–3, b's 4–7) are
+     * numbered 0–7; byte {@code i} of the result is the byte named by bits {@code 4i..4i+2} of {@code selector}, or, where
+     * bit {@code 4i+3} is set, that byte's sign bit replicated. Exact on both sides: the cheap way to assemble bytes, e.g.
+     * INT8 codes into the mantissas of halves.
+     */
+    public static int bytePermute(int a, int b, int selector) {
+        long bytes = (a & 0xFFFFFFFFL) | ((long) b << 32);
+        int r = 0;
+        for (int i = 0; i < 4; i++) {
+            int sel = selector >>> (4 * i), v = (int) (bytes >>> (8 * (sel & 7))) & 0xFF;
+            if ((sel & 8) != 0) v = (v & 0x80) != 0 ? 0xFF : 0;
+            r |= v << (8 * i);
+        }
+        return r;
+    }
+
+    /**
+     * {@code a − b} on two pairs of halves packed in ints (low half = first), PTX {@code sub.rn.f16x2}, each difference
+     * rounded to the nearest half. The CPU computes each difference exactly in double and rounds through float, which
+     * can differ from one correct rounding only for differences that need more than 24 significant bits — never for
+     * the integer-valued halves the kernels subtract (their differences are exact halves).
+     */
+    public static int subHalf2(int a, int b) {
+        int lo = Float.floatToFloat16((float) ((double) Float.float16ToFloat((short) a) - Float.float16ToFloat((short) b)));
+        int hi = Float.floatToFloat16((float) ((double) Float.float16ToFloat((short) (a >>> 16)) - Float.float16ToFloat((short) (b >>> 16))));
+        return (lo & 0xFFFF) | (hi << 16);
+    }
 }

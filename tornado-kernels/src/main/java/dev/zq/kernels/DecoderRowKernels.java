@@ -84,17 +84,39 @@ public final class DecoderRowKernels {
         }
     }
 
-    /** FP32 rows (with {@code norm != 0}: their LayerNorm) rounded to FP16, two per int, for {@link PrefillGemmKernel#fp16} ({@code n} even). */
+    /** {@link #halfRows}' order: as the rows are, for {@link PrefillGemmKernel#fp16}. */
+    public static final int NATURAL = 0;
+
+    /**
+     * {@link #halfRows}' order for the weight-only tensor-core kernels ({@link PrefillGemmKernel#int8a16},
+     * {@link PrefillGemmKernel#int4a16}): within each 32 halves, the pair at {@code 8s + 4u + t} holds elements
+     * {@code 16s + 4t + 2u} and {@code + 1}. An {@code mma} sums over K in any order as long as both operands agree; in
+     * this one, the four consecutive codes a lane reads from one weight word (INT8: bytes of one word; INT4: the low or
+     * the high nibbles of one {@link Int4Words} word) are exactly the four K positions of its B fragment for one step.
+     */
+    public static final int MMA_ORDER = 1;
+
+    /**
+     * FP32 rows (with {@code norm != 0}: their LayerNorm) rounded to FP16, two per int, in {@code order}
+     * ({@link #NATURAL} or {@link #MMA_ORDER}; the latter needs {@code n} a multiple of 32, the former even).
+     */
     @Kernel
-    public static void halfRows(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray halves, int n) {
+    public static void halfRows(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray halves, int n,
+                                int order) {
         float[] red = ctx.allocateFloatShared(32), mean = ctx.allocateFloatShared(1), rstd = ctx.allocateFloatShared(1);
         int r = ctx.groupIdx();
         if (norm != 0) SkinnyGemmKernel.rowStats(ctx, red, x, mean, rstd, r, 1, n, eps);
         for (int j = ctx.localIdx(); j < n >> 1; j += ctx.localSizeX()) {
-            int e = j << 1, at = r * n + e;
+            int q = order == MMA_ORDER ? mmaOrderSource(j) : j;   // the source pair of output pair j
+            int e = q << 1, at = r * n + e;
             halves.set((r * n >> 1) + j, Epilogue.packHalves(SkinnyGemmKernel.input(x, at, e, 0, norm, gamma, beta, mean, rstd),
                     SkinnyGemmKernel.input(x, at + 1, e + 1, 0, norm, gamma, beta, mean, rstd)));
         }
+    }
+
+    /** The pair of elements that {@link #MMA_ORDER} puts at pair {@code p}: {@code 8s + 4u + t} takes {@code 8s + 2t + u}. */
+    static int mmaOrderSource(int p) {
+        return (p & ~7) | ((p & 3) << 1) | ((p >> 2) & 1);
     }
 
     /** The launch of {@link #argmax} for {@code batch} rows of logits. */

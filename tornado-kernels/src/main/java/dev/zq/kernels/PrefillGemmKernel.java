@@ -5,6 +5,7 @@ import dev.zq.runtime.Grid;
 import dev.zq.runtime.IntArray;
 import dev.zq.runtime.Kernel;
 import dev.zq.runtime.KernelContext;
+import dev.zq.runtime.KernelMath;
 
 /**
  * {@code y = x·Wᵀ + b} on tensor cores for many activation rows (a prompt: batch × prompt length), over the decoder's
@@ -258,6 +259,163 @@ public final class PrefillGemmKernel {
         storeTile(ctx, c13, 1f, 1f, bias, y, r + 16, c + 24, m, n, mode, split, splits);
     }
 
+    /**
+     * Weight-only W8A16: INT8 codes {@code w} (K/4 ints per row, as {@link #int8}) with scales {@code sw[N, K/groupSize]},
+     * FP16 activation rows {@code a} in {@link DecoderRowKernels#MMA_ORDER} (K/2 ints per row). The codes become halves in
+     * registers, exactly ({@link #halvesOfBytes}), and go through {@code mma.m16n8k16.f16}; each group's FP32 sums fold
+     * under its scales as in {@link #int8}. The activation order lets one weight word give a lane both B registers of a step.
+     */
+    @Kernel
+    public static void int8a16(KernelContext ctx, IntArray a, IntArray w, FloatArray sw, FloatArray bias, FloatArray y,
+                               int m, int n, int k, int groupSize, int mode, int splits) {
+        int[] as = ctx.allocateIntShared(4096);   // 4 stages × 64 rows × 16 words (32 halves)
+        int[] ws = ctx.allocateIntShared(2048);   // 4 stages × 64 rows × 8 words (32 codes)
+        int tid = ctx.localIdx(), split = ctx.groupIdx() % splits, block = ctx.groupIdx() / splits;
+        int blocksN = n >> 6, kPer = k / splits, k0 = split * kPer;
+        int bm = (block / blocksN) << 6, bn = (block - (block / blocksN) * blocksN) << 6;
+        int warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
+        int wm = (warp >> 1) << 5, wn = (warp & 1) << 5;
+        int kh = k >> 1, kw = k >> 2, stages = kPer >> 5, groups = k / groupSize;
+        float[] c00 = new float[4], c01 = new float[4], c02 = new float[4], c03 = new float[4];
+        float[] c10 = new float[4], c11 = new float[4], c12 = new float[4], c13 = new float[4];
+        float[] f00 = new float[4], f01 = new float[4], f02 = new float[4], f03 = new float[4];
+        float[] f10 = new float[4], f11 = new float[4], f12 = new float[4], f13 = new float[4];
+        int[] a0 = new int[4], a1 = new int[4];
+        int aRow = Swizzle.aRow(wm, lane), aOff0 = Swizzle.aChunk(lane, 0), aOff1 = Swizzle.aChunk(lane, 1);
+        // W rows of 8 words a stage, swizzled as in int4; this lane reads word 4·step + t of rows wn + 8j + g.
+        int wRow = (wn + g) << 3, wsw = (g >> 2) & 1;
+        int wOff0 = (wsw << 2) + t, wOff1 = ((1 ^ wsw) << 2) + t;
+        int row = tid >> 2, dst = Swizzle.copyTarget(tid);
+        int srcA = (bm + row) * kh + (k0 >> 1) + ((tid & 3) << 2);
+        int wr = tid >> 1, dstW = (wr << 3) + (((tid & 1) ^ ((wr >> 2) & 1)) << 2), srcW = (bn + wr) * kw + (k0 >> 2) + ((tid & 1) << 2);
+        int scales = (bn + wn + (t << 1)) * groups;
+        int perGroup = groupSize >> 4, group = k0 / groupSize, left = perGroup - ((k0 - group * groupSize) >> 4);   // in mma steps of 16
+        float[] gs = new float[8];
+        loadScales(sw, scales + group, groups, gs);
+        boolean rows0 = bm + row < m, rows1 = bm + row + 32 < m, tile0 = bm + wm < m, tile1 = bm + wm + 16 < m;
+        stage4(ctx, as, ws, a, w, dst, dstW, srcA, srcW, kh, 0, rows0, rows1);
+        stage4(ctx, as, ws, a, w, 1024 + dst, 512 + dstW, srcA, srcW, kh, Math.min(1, stages - 1), rows0, rows1);
+        stage4(ctx, as, ws, a, w, 2048 + dst, 1024 + dstW, srcA, srcW, kh, Math.min(2, stages - 1), rows0, rows1);
+        int buf = 0, next = 3;
+        for (int s = 0; s < stages; s++) {
+            ctx.copyAsyncWait(2);
+            ctx.barrier();
+            stage4(ctx, as, ws, a, w, (next << 10) + dst, (next << 9) + dstW, srcA, srcW, kh, Math.min(s + 3, stages - 1), rows0, rows1);
+            for (int step = 0; step < 2; step++) {
+                int aOff = step == 0 ? aOff0 : aOff1, at = (buf << 9) + wRow + (step == 0 ? wOff0 : wOff1);
+                if (tile0) {
+                    ctx.ldmatrix4(a0, as, (buf << 10) + aRow + aOff);
+                    int u0 = ws[at] ^ 0x80808080, u1 = ws[at + 64] ^ 0x80808080, u2 = ws[at + 128] ^ 0x80808080, u3 = ws[at + 192] ^ 0x80808080;
+                    int b00 = halvesOfBytes(u0, 0x4140, 0x64806480), b01 = halvesOfBytes(u0, 0x4342, 0x64806480);
+                    int b10 = halvesOfBytes(u1, 0x4140, 0x64806480), b11 = halvesOfBytes(u1, 0x4342, 0x64806480);
+                    int b20 = halvesOfBytes(u2, 0x4140, 0x64806480), b21 = halvesOfBytes(u2, 0x4342, 0x64806480);
+                    int b30 = halvesOfBytes(u3, 0x4140, 0x64806480), b31 = halvesOfBytes(u3, 0x4342, 0x64806480);
+                    mmaQuarter(ctx, c00, c01, c02, c03, a0, b00, b01, b10, b11, b20, b21, b30, b31);
+                    if (tile1) {
+                        ctx.ldmatrix4(a1, as, (buf << 10) + aRow + 256 + aOff);
+                        mmaQuarter(ctx, c10, c11, c12, c13, a1, b00, b01, b10, b11, b20, b21, b30, b31);
+                    }
+                }
+                left -= 1;
+                if (left == 0) {
+                    if (tile0) foldHalfQuarter(c00, c01, c02, c03, f00, f01, f02, f03, gs);
+                    if (tile1) foldHalfQuarter(c10, c11, c12, c13, f10, f11, f12, f13, gs);
+                    group += 1;
+                    left = perGroup;
+                    if (group < groups) loadScales(sw, scales + group, groups, gs);
+                }
+            }
+            buf = buf == 3 ? 0 : buf + 1;
+            next = next == 3 ? 0 : next + 1;
+        }
+        ctx.copyAsyncWait(0);
+        if (left != perGroup && tile0) foldHalfQuarter(c00, c01, c02, c03, f00, f01, f02, f03, gs);
+        if (left != perGroup && tile1) foldHalfQuarter(c10, c11, c12, c13, f10, f11, f12, f13, gs);
+        storeHalfQuarters(ctx, f00, f01, f02, f03, f10, f11, f12, f13, bias, y, bm + wm + g, bn + wn + (t << 1), m, n, mode, split, splits);
+    }
+
+    /**
+     * Weight-only W4A16: INT4 codes {@code w} in {@link Int4Words}' order (K/8 ints per row) with scales
+     * {@code sw[N, K/groupSize]}, FP16 activation rows in {@link DecoderRowKernels#MMA_ORDER}. One weight word per lane,
+     * n-tile and 32 of K holds both {@code mma} steps' B fragments: the low nibbles the first step's, the high the second's.
+     */
+    @Kernel
+    public static void int4a16(KernelContext ctx, IntArray a, IntArray w, FloatArray sw, FloatArray bias, FloatArray y,
+                               int m, int n, int k, int groupSize, int mode, int splits) {
+        int[] as = ctx.allocateIntShared(4096);   // 4 stages × 64 rows × 16 words (32 halves)
+        int[] ws = ctx.allocateIntShared(1024);   // 4 stages × 64 rows × 4 words (32 codes)
+        int tid = ctx.localIdx(), split = ctx.groupIdx() % splits, block = ctx.groupIdx() / splits;
+        int blocksN = n >> 6, kPer = k / splits, k0 = split * kPer;
+        int bm = (block / blocksN) << 6, bn = (block - (block / blocksN) * blocksN) << 6;
+        int warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
+        int wm = (warp >> 1) << 5, wn = (warp & 1) << 5;
+        int kh = k >> 1, kw4 = k >> 3, stages = kPer >> 5, groups = k / groupSize;
+        float[] c00 = new float[4], c01 = new float[4], c02 = new float[4], c03 = new float[4];
+        float[] c10 = new float[4], c11 = new float[4], c12 = new float[4], c13 = new float[4];
+        float[] f00 = new float[4], f01 = new float[4], f02 = new float[4], f03 = new float[4];
+        float[] f10 = new float[4], f11 = new float[4], f12 = new float[4], f13 = new float[4];
+        int[] a0 = new int[4], a1 = new int[4];
+        int aRow = Swizzle.aRow(wm, lane), aOff0 = Swizzle.aChunk(lane, 0), aOff1 = Swizzle.aChunk(lane, 1);
+        // W rows of 4 words (one 16-byte chunk) a stage: the 8 rows × 4 words a warp reads hit 32 banks unswizzled.
+        int wAt = ((wn + g) << 2) + t;
+        int row = tid >> 2, dst = Swizzle.copyTarget(tid);
+        int srcA = (bm + row) * kh + (k0 >> 1) + ((tid & 3) << 2);
+        boolean copiesW = tid < 64;   // one chunk for each of the 64 rows
+        int dstW = (tid & 63) << 2, srcW = (bn + (tid & 63)) * kw4 + (k0 >> 3);
+        int scales = (bn + wn + (t << 1)) * groups;
+        int perGroup = groupSize >> 4, group = k0 / groupSize, left = perGroup - ((k0 - group * groupSize) >> 4);
+        float[] gs = new float[8];
+        loadScales(sw, scales + group, groups, gs);
+        boolean rows0 = bm + row < m, rows1 = bm + row + 32 < m, tile0 = bm + wm < m, tile1 = bm + wm + 16 < m;
+        stageA16(ctx, as, ws, a, w, dst, dstW, srcA, srcW, kh, 0, rows0, rows1, copiesW);
+        stageA16(ctx, as, ws, a, w, 1024 + dst, 256 + dstW, srcA, srcW, kh, Math.min(1, stages - 1), rows0, rows1, copiesW);
+        stageA16(ctx, as, ws, a, w, 2048 + dst, 512 + dstW, srcA, srcW, kh, Math.min(2, stages - 1), rows0, rows1, copiesW);
+        int buf = 0, next = 3;
+        for (int s = 0; s < stages; s++) {
+            ctx.copyAsyncWait(2);
+            ctx.barrier();
+            stageA16(ctx, as, ws, a, w, (next << 10) + dst, (next << 8) + dstW, srcA, srcW, kh, Math.min(s + 3, stages - 1), rows0, rows1, copiesW);
+            int at = (buf << 8) + wAt;
+            int u0 = 0, u1 = 0, u2 = 0, u3 = 0;
+            if (tile0) {   // loaded once for both steps: sign bits flipped, each nibble now code + 8
+                u0 = ws[at] ^ 0x88888888;
+                u1 = ws[at + 32] ^ 0x88888888;
+                u2 = ws[at + 64] ^ 0x88888888;
+                u3 = ws[at + 96] ^ 0x88888888;
+            }
+            for (int step = 0; step < 2; step++) {
+                int aOff = step == 0 ? aOff0 : aOff1, shift = step << 2;
+                if (tile0) {
+                    ctx.ldmatrix4(a0, as, (buf << 10) + aRow + aOff);
+                    int v0 = (u0 >>> shift) & 0x0F0F0F0F, v1 = (u1 >>> shift) & 0x0F0F0F0F, v2 = (u2 >>> shift) & 0x0F0F0F0F, v3 = (u3 >>> shift) & 0x0F0F0F0F;
+                    int b00 = halvesOfBytes(v0, 0x4140, 0x64086408), b01 = halvesOfBytes(v0, 0x4342, 0x64086408);
+                    int b10 = halvesOfBytes(v1, 0x4140, 0x64086408), b11 = halvesOfBytes(v1, 0x4342, 0x64086408);
+                    int b20 = halvesOfBytes(v2, 0x4140, 0x64086408), b21 = halvesOfBytes(v2, 0x4342, 0x64086408);
+                    int b30 = halvesOfBytes(v3, 0x4140, 0x64086408), b31 = halvesOfBytes(v3, 0x4342, 0x64086408);
+                    mmaQuarter(ctx, c00, c01, c02, c03, a0, b00, b01, b10, b11, b20, b21, b30, b31);
+                    if (tile1) {
+                        ctx.ldmatrix4(a1, as, (buf << 10) + aRow + 256 + aOff);
+                        mmaQuarter(ctx, c10, c11, c12, c13, a1, b00, b01, b10, b11, b20, b21, b30, b31);
+                    }
+                }
+                left -= 1;
+                if (left == 0) {
+                    if (tile0) foldHalfQuarter(c00, c01, c02, c03, f00, f01, f02, f03, gs);
+                    if (tile1) foldHalfQuarter(c10, c11, c12, c13, f10, f11, f12, f13, gs);
+                    group += 1;
+                    left = perGroup;
+                    if (group < groups) loadScales(sw, scales + group, groups, gs);
+                }
+            }
+            buf = buf == 3 ? 0 : buf + 1;
+            next = next == 3 ? 0 : next + 1;
+        }
+        ctx.copyAsyncWait(0);
+        if (left != perGroup && tile0) foldHalfQuarter(c00, c01, c02, c03, f00, f01, f02, f03, gs);
+        if (left != perGroup && tile1) foldHalfQuarter(c10, c11, c12, c13, f10, f11, f12, f13, gs);
+        storeHalfQuarters(ctx, f00, f01, f02, f03, f10, f11, f12, f13, bias, y, bm + wm + g, bn + wn + (t << 1), m, n, mode, split, splits);
+    }
+
     // ------------------------------------------------------------------ helpers (inlined by the JIT)
 
     /**
@@ -281,6 +439,65 @@ public final class PrefillGemmKernel {
         if (rows1) ctx.copyAsync16(as, dstA + 512, a, srcA + 32 * kw + (stage << 4));
         ctx.copyAsync16(ws, dstW, w, srcW + (stage << 3));
         ctx.copyAsyncCommit();
+    }
+
+    /** One stage of the weight-only INT4 kernel: 64 bytes of K of A (as {@link #stage4}) and one 16-byte W chunk per row. */
+    static void stageA16(KernelContext ctx, int[] as, int[] ws, IntArray a, IntArray w, int dstA, int dstW, int srcA, int srcW, int kw, int stage,
+                         boolean rows0, boolean rows1, boolean copiesW) {
+        if (rows0) ctx.copyAsync16(as, dstA, a, srcA + (stage << 4));
+        if (rows1) ctx.copyAsync16(as, dstA + 512, a, srcA + 32 * kw + (stage << 4));
+        if (copiesW) ctx.copyAsync16(ws, dstW, w, srcW + (stage << 2));
+        ctx.copyAsyncCommit();
+    }
+
+    /**
+     * Two codes as a pair of halves, exactly: {@code u}'s bytes hold {@code code + bias} (0..255); {@code selector} puts two
+     * of them into the low mantissa bytes of halves whose high byte is {@code 0x64} — the halves {@code 1024 + byte} — and
+     * {@code minus} ({@code 1024 + bias} twice) is subtracted, leaving the codes. Two integer and one half2 operation for
+     * two weights, against a conversion and a scaling each in FP32.
+     */
+    static int halvesOfBytes(int u, int selector, int minus) {
+        return KernelMath.subHalf2(KernelMath.bytePermute(u, 0x64646464, selector), minus);
+    }
+
+    /** One m-tile's four FP16 {@code mma}s against the warp's four n-tiles ({@code bj0}, {@code bj1}: n-tile j's B fragment). */
+    static void mmaQuarter(KernelContext ctx, float[] c0, float[] c1, float[] c2, float[] c3, int[] a, int b00, int b01, int b10, int b11,
+                           int b20, int b21, int b30, int b31) {
+        ctx.mmaF16(c0, a[0], a[1], a[2], a[3], b00, b01);
+        ctx.mmaF16(c1, a[0], a[1], a[2], a[3], b10, b11);
+        ctx.mmaF16(c2, a[0], a[1], a[2], a[3], b20, b21);
+        ctx.mmaF16(c3, a[0], a[1], a[2], a[3], b30, b31);
+    }
+
+    /** {@link #foldQuarter} for the weight-only kernels' FP32 group sums. */
+    static void foldHalfQuarter(float[] c0, float[] c1, float[] c2, float[] c3, float[] f0, float[] f1, float[] f2, float[] f3, float[] gs) {
+        foldFloat(c0, f0, gs[0], gs[1]);
+        foldFloat(c1, f1, gs[2], gs[3]);
+        foldFloat(c2, f2, gs[4], gs[5]);
+        foldFloat(c3, f3, gs[6], gs[7]);
+    }
+
+    static void foldFloat(float[] c, float[] f, float s0, float s1) {
+        f[0] += s0 * c[0];
+        f[1] += s1 * c[1];
+        f[2] += s0 * c[2];
+        f[3] += s1 * c[3];
+        c[0] = 0f;
+        c[1] = 0f;
+        c[2] = 0f;
+        c[3] = 0f;
+    }
+
+    static void storeHalfQuarters(KernelContext ctx, float[] f00, float[] f01, float[] f02, float[] f03, float[] f10, float[] f11, float[] f12,
+                                  float[] f13, FloatArray bias, FloatArray y, int r, int c, int m, int n, int mode, int split, int splits) {
+        storeTile(ctx, f00, 1f, 1f, bias, y, r, c, m, n, mode, split, splits);
+        storeTile(ctx, f01, 1f, 1f, bias, y, r, c + 8, m, n, mode, split, splits);
+        storeTile(ctx, f02, 1f, 1f, bias, y, r, c + 16, m, n, mode, split, splits);
+        storeTile(ctx, f03, 1f, 1f, bias, y, r, c + 24, m, n, mode, split, splits);
+        storeTile(ctx, f10, 1f, 1f, bias, y, r + 16, c, m, n, mode, split, splits);
+        storeTile(ctx, f11, 1f, 1f, bias, y, r + 16, c + 8, m, n, mode, split, splits);
+        storeTile(ctx, f12, 1f, 1f, bias, y, r + 16, c + 16, m, n, mode, split, splits);
+        storeTile(ctx, f13, 1f, 1f, bias, y, r + 16, c + 24, m, n, mode, split, splits);
     }
 
     /** The weight scales of one group for this lane's 8 columns ({@code 2t, 2t + 1} of each n-tile), from index {@code at}. */

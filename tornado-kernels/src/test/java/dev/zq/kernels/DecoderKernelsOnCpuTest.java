@@ -253,7 +253,8 @@ class DecoderKernelsOnCpuTest {
                     checkPrefill(bits == 8 ? "int8" : "int4", new Object[]{codes, sx, packed, sw}, gs, bias, m, n, k, ref, 2e-5);
                 }
             IntArray halves = IntArray.allocate(a, rows * k / 2);
-            cpu.launch(KernelCompiler.find(DecoderRowKernels.class, "halfRows"), DecoderRowKernels.rowsGrid(m), xs, 0, xs, xs, 1e-5f, halves, k);
+            cpu.launch(KernelCompiler.find(DecoderRowKernels.class, "halfRows"), DecoderRowKernels.rowsGrid(m), xs, 0, xs, xs, 1e-5f, halves, k,
+                    DecoderRowKernels.NATURAL);
             float[] wf = new float[n * k];
             IntArray wh = EncoderKernelsOnCpuTest.halves(a, rnd, wf, 0.05);
             double[][] ref = new double[m][n];
@@ -264,7 +265,75 @@ class DecoderKernelsOnCpuTest {
                     ref[i][j] = s;
                 }
             checkPrefill("fp16", new Object[]{halves, wh}, 0, bias, m, n, k, ref, 1e-4);
+
+            // Weight-only: the same halves in the mma order, INT8 and INT4 codes under group scales.
+            IntArray ordered = IntArray.allocate(a, rows * k / 2);
+            cpu.launch(KernelCompiler.find(DecoderRowKernels.class, "halfRows"), DecoderRowKernels.rowsGrid(m), xs, 0, xs, xs, 1e-5f, ordered, k,
+                    DecoderRowKernels.MMA_ORDER);
+            for (int bits : new int[]{8, 4})
+                for (int gs : new int[]{32, 128, k}) {
+                    int groups = k / gs;
+                    int[][] w = new int[n][k];
+                    for (int j = 0; j < n; j++) for (int c = 0; c < k; c++) w[j][c] = bits == 8 ? rnd.nextInt(256) - 128 : rnd.nextInt(16) - 8;
+                    w[3][5] = bits == 8 ? -128 : -8;   // the extreme codes convert exactly too
+                    w[3][6] = bits == 8 ? 127 : 7;
+                    FloatArray sw = KernelsOnCpuTest.randomFloats(a, rnd, n * groups, 0.01);
+                    double[][] wref = new double[m][n];
+                    for (int i = 0; i < m; i++)
+                        for (int j = 0; j < n; j++) {
+                            double sum = 0;
+                            for (int c = 0; c < k; c++)
+                                sum += (double) Float.float16ToFloat(Float.floatToFloat16(x[i * k + c])) * w[j][c] * sw.get(j * groups + c / gs);
+                            wref[i][j] = sum;
+                        }
+                    checkPrefill(bits == 8 ? "int8a16" : "int4a16", new Object[]{ordered, packWeights(a, w, bits), sw}, gs, bias, m, n, k, wref, 2e-5);
+                }
         }
+    }
+
+    /** MMA_ORDER permutes the pairs of each 32 halves and nothing else: every element appears once, rounded to FP16. */
+    @Test
+    void mmaOrderPermutesPairsWithinEach32Halves() {
+        try (Arena a = Arena.ofShared()) {
+            int m = 2, k = 96;
+            FloatArray xs = FloatArray.allocate(a, m * k);
+            for (int i = 0; i < m * k; i++) xs.set(i, i);   // element index = value (exact in FP16 up to 2048)
+            IntArray out = IntArray.allocate(a, m * k / 2);
+            cpu.launch(KernelCompiler.find(DecoderRowKernels.class, "halfRows"), DecoderRowKernels.rowsGrid(m), xs, 0, xs, xs, 1e-5f, out, k,
+                    DecoderRowKernels.MMA_ORDER);
+            for (int r = 0; r < m; r++)
+                for (int p = 0; p < k / 2; p++) {
+                    int s = (p >> 3) & 1, u = (p >> 2) & 1, t = p & 3, want = r * k + (p >> 4) * 32 + 16 * s + 4 * t + 2 * u;
+                    int word = out.get(r * k / 2 + p);
+                    assertEquals(want, Float.float16ToFloat((short) word), 0f, "row " + r + " pair " + p + " low");
+                    assertEquals(want + 1, Float.float16ToFloat((short) (word >>> 16)), 0f, "row " + r + " pair " + p + " high");
+                }
+        }
+    }
+
+    @Test
+    void bytePermuteFollowsPtxPrmt() {
+        int a = 0x83828180, b = 0x07060504;   // bytes 0..3 = 0x80.., 4..7 = 0x04..
+        assertEquals(0x04800581, KernelMath.bytePermute(a, b, 0x4051));
+        assertEquals(0x83828180, KernelMath.bytePermute(a, b, 0x3210));
+        assertEquals(0x07060504, KernelMath.bytePermute(a, b, 0x7654));
+        assertEquals(0xFF0004FF, KernelMath.bytePermute(a, b, 0x8C48));   // bit 3 of a nibble: the byte's sign replicated
+    }
+
+    @Test
+    void everyInt8AndInt4CodeBecomesItsHalfExactly() {
+        for (int c = -128; c < 128; c++) {
+            int u = (c + 128) * 0x01010101;   // the code in all four bytes, biased
+            int lo = PrefillGemmKernel.halvesOfBytes(u, 0x4140, 0x64806480), hi = PrefillGemmKernel.halvesOfBytes(u, 0x4342, 0x64806480);
+            for (int h : new int[]{lo, hi, lo >>> 16, hi >>> 16}) assertEquals(c, Float.float16ToFloat((short) h), 0f, "INT8 code " + c);
+        }
+        for (int c = -8; c < 8; c++) {
+            int u = (c + 8) * 0x01010101;
+            int lo = PrefillGemmKernel.halvesOfBytes(u, 0x4140, 0x64086408);
+            assertEquals(c, Float.float16ToFloat((short) lo), 0f, "INT4 code " + c);
+            assertEquals(c, Float.float16ToFloat((short) (lo >>> 16)), 0f, "INT4 code " + c);
+        }
+        assertEquals(0x4000_C000, KernelMath.subHalf2(0x4200_3C00, 0x3C00_4200));   // (1, 3) − (3, 1) = (−2, 2), low half first
     }
 
     /** Runs one prompt GEMM for every epilogue; {@code y} has rows past m that must stay untouched. */
@@ -352,7 +421,8 @@ class DecoderKernelsOnCpuTest {
             FloatArray scales = FloatArray.allocate(a, m);
             cpu.launch(KernelCompiler.find(DecoderRowKernels.class, "quantizeRows"), DecoderRowKernels.rowsGrid(m), xs, 1, gamma, beta, 1e-5f, codes,
                     scales, k);
-            cpu.launch(KernelCompiler.find(DecoderRowKernels.class, "halfRows"), DecoderRowKernels.rowsGrid(m), xs, 1, gamma, beta, 1e-5f, halves, k);
+            cpu.launch(KernelCompiler.find(DecoderRowKernels.class, "halfRows"), DecoderRowKernels.rowsGrid(m), xs, 1, gamma, beta, 1e-5f, halves, k,
+                    DecoderRowKernels.NATURAL);
             int off = 0;
             for (int r = 0; r < m; r++) {
                 assertEquals(sx[r], scales.get(r), 1e-5 * sx[r], "scale of row " + r);

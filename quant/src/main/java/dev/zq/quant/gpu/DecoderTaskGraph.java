@@ -43,7 +43,7 @@ import java.util.List;
  * a {@link DenseLinear} as FP16 weights with FP16-rounded activations (W16A16); a {@link QuantizedLinear} with 8- or
  * 4-bit group-wise (or per-row) weights and token-wise INT8 activations as W8A8 or W4A8, the activations quantized by
  * the GEMM kernel itself ({@link SkinnyGemmKernel}), or weight-only (no activation quantizer) as W8A16 or W4A16 with
- * FP16-rounded activations (few-row kernels only, prompts included). The LM head too: FP16 when it is the (tied) embedding matrix, or
+ * FP16-rounded activations (on tensor cores the codes become halves in registers for an FP16 {@code mma}). The LM head too: FP16 when it is the (tied) embedding matrix, or
  * quantized if the model's head is a {@link QuantizedLinear}. The residual stream, LayerNorm and attention are FP32;
  * the KV cache FP16 or FP32 ({@link CachePrecision}). Projections of at least {@link #TENSOR_CORE_ROWS} rows (a prompt, a
  * decode step of a large batch) run on tensor cores ({@link PrefillGemmKernel}, activations quantized or halved by a
@@ -86,7 +86,9 @@ public final class DecoderTaskGraph implements AutoCloseable {
      * One projection as the kernels read it: FP16 rows, or INT8/INT4 codes with group scales; bias in FP32. {@code wide}
      * is its tensor-core kernel for prompts, null where the shape does not fit one.
      */
-    private record Projection(Method kernel, Method wide, IntArray weight, FloatArray scales, int groupSize, FloatArray bias, int in, int out) {}
+    /** One projection's weights and kernels; {@code weightOnly}: INT weights with FP16 activations (W8A16, W4A16). */
+    private record Projection(Method kernel, Method wide, IntArray weight, FloatArray scales, int groupSize, FloatArray bias, int in, int out,
+                              boolean weightOnly) {}
 
     private record LayerWeights(FloatArray norm1Gamma, FloatArray norm1Beta, Projection qkv, Projection out, FloatArray norm2Gamma,
                                 FloatArray norm2Beta, Projection up, Projection down) {}
@@ -226,9 +228,15 @@ public final class DecoderTaskGraph implements AutoCloseable {
         if (wide) {
             int splits = PrefillGemmKernel.splits(rows, p.out(), p.in(), mode);
             if (p.scales() == null) {
-                g.task(kernel(DecoderRowKernels.class, "halfRows"), DecoderRowKernels.rowsGrid(rows), in, norm, gamma, beta, eps, staged, p.in());
+                g.task(kernel(DecoderRowKernels.class, "halfRows"), DecoderRowKernels.rowsGrid(rows), in, norm, gamma, beta, eps, staged, p.in(),
+                        DecoderRowKernels.NATURAL);
                 g.task(p.wide(), PrefillGemmKernel.grid(rows, p.out(), splits), staged, p.weight(), p.bias(), out, rows, p.out(), p.in(), mode,
                         splits);
+            } else if (p.weightOnly()) {
+                g.task(kernel(DecoderRowKernels.class, "halfRows"), DecoderRowKernels.rowsGrid(rows), in, norm, gamma, beta, eps, staged, p.in(),
+                        DecoderRowKernels.MMA_ORDER);
+                g.task(p.wide(), PrefillGemmKernel.grid(rows, p.out(), splits), staged, p.weight(), p.scales(), p.bias(), out, rows, p.out(), p.in(),
+                        p.groupSize(), mode, splits);
             } else {
                 g.task(kernel(DecoderRowKernels.class, "quantizeRows"), DecoderRowKernels.rowsGrid(rows), in, norm, gamma, beta, eps, staged,
                         stagedScales, p.in());
@@ -255,7 +263,7 @@ public final class DecoderTaskGraph implements AutoCloseable {
             HalfRows.pack(d.weight(), w, 0);
             weightBuffers.add(w);
             Method wide = in % 64 == 0 && out % 64 == 0 ? kernel(PrefillGemmKernel.class, "fp16") : null;
-            return new Projection(kernel(SkinnyGemmKernel.class, "fp16"), wide, w, null, in, bias, in, out);
+            return new Projection(kernel(SkinnyGemmKernel.class, "fp16"), wide, w, null, in, bias, in, out, false);
         }
         if (linear instanceof QuantizedLinear q && (q.activations() == null || q.activations() instanceof TokenwiseQuantizer)
                 && (q.weight().bits() == 8 || q.weight().bits() == 4)) {
@@ -273,10 +281,10 @@ public final class DecoderTaskGraph implements AutoCloseable {
             weightBuffers.add(w);
             weightBuffers.add(scales);
             String bits = qw.bits() == 8 ? "int8" : "int4";
-            if (q.activations() == null)   // weight-only (W8A16, W4A16): FP16 activations; no tensor-core variant yet, prompts too run few-row
-                return new Projection(kernel(SkinnyGemmKernel.class, bits + "a16"), null, w, scales, qw.groupSize(), bias, in, out);
-            Method wide = in % 64 == 0 && out % 64 == 0 && qw.groupSize() % 32 == 0 ? kernel(PrefillGemmKernel.class, bits) : null;
-            return new Projection(kernel(SkinnyGemmKernel.class, bits), wide, w, scales, qw.groupSize(), bias, in, out);
+            boolean weightOnly = q.activations() == null;   // W8A16, W4A16: FP16 activations
+            String variant = weightOnly ? bits + "a16" : bits;
+            Method wide = in % 64 == 0 && out % 64 == 0 && qw.groupSize() % 32 == 0 ? kernel(PrefillGemmKernel.class, variant) : null;
+            return new Projection(kernel(SkinnyGemmKernel.class, variant), wide, w, scales, qw.groupSize(), bias, in, out, weightOnly);
         }
         throw new IllegalArgumentException(name + ": the GPU decoder runs FP32 projections as W16A16, and INT8 or INT4 weights with token-wise"
                 + " INT8 activations or weight-only (FP16 activations); this one is " + describe(linear));

@@ -837,6 +837,14 @@ public final class PtxTranslator {
             case "rsqrt" -> emit("rsqrt.approx.f32 " + r + ", " + a);
             case "rint" -> emit("cvt.rni." + t + "." + t + " " + r + ", " + a);   // round half to even, as Java
             case "dp4a" -> emit("dp4a.s32.s32 " + r + ", " + a + ", " + b + ", " + c);
+            case "bytePermute" -> emit("prmt.b32 " + r + ", " + a + ", " + b + ", " + c);
+            case "subHalf2" -> {   // f16x2 operands must be .b32 registers; ptxas drops the moves
+                String x = temp("b32"), y = temp("b32"), z = temp("b32");
+                emit("mov.b32 " + x + ", " + a);
+                emit("mov.b32 " + y + ", " + b);
+                emit("sub.rn.f16x2 " + z + ", " + x + ", " + y);
+                emit("mov.b32 " + r + ", " + z);
+            }
             case "exp" -> {
                 if (!owner.equals(MATH) || k != Kind.F)
                     throw f.fail("Math.exp works in double, which the GPU has no fast instruction for: use KernelMath.exp(float)");
