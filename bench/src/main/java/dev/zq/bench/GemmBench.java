@@ -103,13 +103,14 @@ public final class GemmBench {
                 // The decoder's prompt GEMMs (PrefillGemmKernel): group-wise weights (groups of 64), FP32 rows out.
                 DeviceMemory sg = gpu.allocate(4L * n * (k / 64)), yf = gpu.allocate(4L * m * n);
                 d.memsetD8(sg.pointer(), (byte) 0x3c, sg.bytes());
-                for (String variant : new String[]{"int8", "int4", "fp16"}) {
-                    boolean halves = variant.equals("fp16");
-                    randomFill(gpu, a, 2L * m * k, halves);
+                for (String variant : new String[]{"int8", "int4", "fp16", "int8a16", "int4a16"}) {
+                    boolean halves = variant.equals("fp16"), weightOnly = variant.endsWith("a16");
+                    randomFill(gpu, a, 2L * m * k, halves || weightOnly);
                     randomFill(gpu, w, 2L * n * k, halves);
                     // As a residual projection (mode ADD), with K split where PrefillGemmKernel.splits says so.
                     int splits = PrefillGemmKernel.splits(m, n, k, SkinnyGemmKernel.ADD);
                     Object[] kargs = halves ? new Object[]{a, w, b, yf, m, n, k, SkinnyGemmKernel.ADD, splits}
+                            : weightOnly ? new Object[]{a, w, sg, b, yf, m, n, k, 64, SkinnyGemmKernel.ADD, splits}
                             : new Object[]{a, sx, w, sg, b, yf, m, n, k, 64, SkinnyGemmKernel.ADD, splits};
                     double med = median(gpu, KernelCompiler.find(PrefillGemmKernel.class, variant), PrefillGemmKernel.grid(m, n, splits), kargs, e0, e1);
                     System.out.printf("zq-prefill-%s%s %s %.4f ms %.1f TOP/s (K in %d)%n", variant, halves ? "" : "-g64", s, med,
@@ -119,7 +120,7 @@ public final class GemmBench {
                     // The few-row kernels the decode step uses (FP32 rows in, activations quantized or halved inside).
                     DeviceMemory x = gpu.allocate(4L * m * k);
                     d.memsetD8(x.pointer(), (byte) 0x3c, x.bytes());
-                    for (String variant : new String[]{"int8", "int4", "fp16"}) {
+                    for (String variant : new String[]{"int8", "int4", "fp16", "int8a16", "int4a16"}) {
                         Object[] kargs = variant.equals("fp16") ? new Object[]{x, 0, b, b, 1e-5f, w, b, yf, m, n, k, 0}
                                 : new Object[]{x, 0, b, b, 1e-5f, w, sg, b, yf, m, n, k, 64, 0};
                         double med = median(gpu, KernelCompiler.find(SkinnyGemmKernel.class, variant), SkinnyGemmKernel.grid(m, n), kargs, e0, e1);

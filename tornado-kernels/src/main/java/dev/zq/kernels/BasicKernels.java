@@ -6,6 +6,7 @@ import dev.zq.runtime.HalfArray;
 import dev.zq.runtime.IntArray;
 import dev.zq.runtime.Kernel;
 import dev.zq.runtime.KernelContext;
+import dev.zq.runtime.KernelMath;
 
 /** Element-wise kernels: one thread per element, a bounds check for the last block. */
 public final class BasicKernels {
@@ -69,6 +70,16 @@ public final class BasicKernels {
     public static void toHalf(KernelContext ctx, FloatArray x, HalfArray h, int n) {
         int i = ctx.globalIdx();
         if (i < n) h.set(i, x.get(i));
+    }
+
+    /** {@code KernelMath}'s bit intrinsics: {@code p[i] = prmt(a[i], b[i], sel[i])}, {@code d[i] = a[i] − b[i]} as two halves each. */
+    @Kernel
+    public static void byteAndHalfIntrinsics(KernelContext ctx, IntArray a, IntArray b, IntArray sel, IntArray p, IntArray d, int n) {
+        int i = ctx.globalIdx();
+        if (i < n) {
+            p.set(i, KernelMath.bytePermute(a.get(i), b.get(i), sel.get(i)));
+            d.set(i, KernelMath.subHalf2(a.get(i), b.get(i)));
+        }
     }
 
     /** INT8 dot product of row {@code row} of a [rows, k] matrix with a vector, one thread per row. */

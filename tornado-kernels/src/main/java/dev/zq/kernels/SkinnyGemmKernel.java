@@ -52,6 +52,7 @@ public final class SkinnyGemmKernel {
         int rowsHere = Math.min(ROWS, m - row0);   // rows past it hold stale shared memory; their sums are never written
         if (norm != 0) rowStats(ctx, red, x, mean, rstd, row0, rowsHere, k, eps);
         float a0 = 0f, a1 = 0f, a2 = 0f, a3 = 0f, a4 = 0f, a5 = 0f, a6 = 0f, a7 = 0f;
+        boolean more = rowsHere > 1;
         int kw = k >> 1;
         for (int t0 = 0; t0 < k; t0 += 1024) {
             int len = Math.min(1024, k - t0);
@@ -68,13 +69,15 @@ public final class SkinnyGemmKernel {
                     int word = pickInt(h, word0, word1, word2, word3, word4, word5, word6, word7), e = ((j + 32 * h) & 511) << 1;
                     float w0 = Epilogue.lowHalf(word), w1 = Epilogue.highHalf(word);
                     a0 += w0 * xs[e] + w1 * xs[e + 1];
-                    a1 += w0 * xs[1024 + e] + w1 * xs[1025 + e];
-                    a2 += w0 * xs[2048 + e] + w1 * xs[2049 + e];
-                    a3 += w0 * xs[3072 + e] + w1 * xs[3073 + e];
-                    a4 += w0 * xs[4096 + e] + w1 * xs[4097 + e];
-                    a5 += w0 * xs[5120 + e] + w1 * xs[5121 + e];
-                    a6 += w0 * xs[6144 + e] + w1 * xs[6145 + e];
-                    a7 += w0 * xs[7168 + e] + w1 * xs[7169 + e];
+                    if (more) {   // uniform: a decode step of batch 1 (one row) skips the other seven
+                        a1 += w0 * xs[1024 + e] + w1 * xs[1025 + e];
+                        a2 += w0 * xs[2048 + e] + w1 * xs[2049 + e];
+                        a3 += w0 * xs[3072 + e] + w1 * xs[3073 + e];
+                        a4 += w0 * xs[4096 + e] + w1 * xs[4097 + e];
+                        a5 += w0 * xs[5120 + e] + w1 * xs[5121 + e];
+                        a6 += w0 * xs[6144 + e] + w1 * xs[6145 + e];
+                        a7 += w0 * xs[7168 + e] + w1 * xs[7169 + e];
+                    }
                 }
             }
             ctx.barrier();
@@ -97,6 +100,7 @@ public final class SkinnyGemmKernel {
         int rowsHere = Math.min(ROWS, m - row0);
         if (norm != 0) rowStats(ctx, red, x, mean, rstd, row0, rowsHere, k, eps);
         float a0 = 0f, a1 = 0f, a2 = 0f, a3 = 0f, a4 = 0f, a5 = 0f, a6 = 0f, a7 = 0f;
+        boolean more = rowsHere > 1;
         int kw = k >> 2, groups = k / groupSize;
         for (int t0 = 0; t0 < k; t0 += 1024) {
             int len = Math.min(1024, k - t0);
@@ -114,13 +118,15 @@ public final class SkinnyGemmKernel {
                     float w0 = s * PrefillGemmKernel.exactFloat((word << 24) >> 24), w1 = s * PrefillGemmKernel.exactFloat((word << 16) >> 24);
                     float w2 = s * PrefillGemmKernel.exactFloat((word << 8) >> 24), w3 = s * PrefillGemmKernel.exactFloat(word >> 24);
                     a0 += w0 * xs[e] + w1 * xs[e + 1] + w2 * xs[e + 2] + w3 * xs[e + 3];
-                    a1 += w0 * xs[1024 + e] + w1 * xs[1025 + e] + w2 * xs[1026 + e] + w3 * xs[1027 + e];
-                    a2 += w0 * xs[2048 + e] + w1 * xs[2049 + e] + w2 * xs[2050 + e] + w3 * xs[2051 + e];
-                    a3 += w0 * xs[3072 + e] + w1 * xs[3073 + e] + w2 * xs[3074 + e] + w3 * xs[3075 + e];
-                    a4 += w0 * xs[4096 + e] + w1 * xs[4097 + e] + w2 * xs[4098 + e] + w3 * xs[4099 + e];
-                    a5 += w0 * xs[5120 + e] + w1 * xs[5121 + e] + w2 * xs[5122 + e] + w3 * xs[5123 + e];
-                    a6 += w0 * xs[6144 + e] + w1 * xs[6145 + e] + w2 * xs[6146 + e] + w3 * xs[6147 + e];
-                    a7 += w0 * xs[7168 + e] + w1 * xs[7169 + e] + w2 * xs[7170 + e] + w3 * xs[7171 + e];
+                    if (more) {   // uniform: a decode step of batch 1 (one row) skips the other seven
+                        a1 += w0 * xs[1024 + e] + w1 * xs[1025 + e] + w2 * xs[1026 + e] + w3 * xs[1027 + e];
+                        a2 += w0 * xs[2048 + e] + w1 * xs[2049 + e] + w2 * xs[2050 + e] + w3 * xs[2051 + e];
+                        a3 += w0 * xs[3072 + e] + w1 * xs[3073 + e] + w2 * xs[3074 + e] + w3 * xs[3075 + e];
+                        a4 += w0 * xs[4096 + e] + w1 * xs[4097 + e] + w2 * xs[4098 + e] + w3 * xs[4099 + e];
+                        a5 += w0 * xs[5120 + e] + w1 * xs[5121 + e] + w2 * xs[5122 + e] + w3 * xs[5123 + e];
+                        a6 += w0 * xs[6144 + e] + w1 * xs[6145 + e] + w2 * xs[6146 + e] + w3 * xs[6147 + e];
+                        a7 += w0 * xs[7168 + e] + w1 * xs[7169 + e] + w2 * xs[7170 + e] + w3 * xs[7171 + e];
+                    }
                 }
             }
             ctx.barrier();
@@ -142,6 +148,7 @@ public final class SkinnyGemmKernel {
         int rowsHere = Math.min(ROWS, m - row0);
         if (norm != 0) rowStats(ctx, red, x, mean, rstd, row0, rowsHere, k, eps);
         float a0 = 0f, a1 = 0f, a2 = 0f, a3 = 0f, a4 = 0f, a5 = 0f, a6 = 0f, a7 = 0f;
+        boolean more = rowsHere > 1;
         int kw = k >> 3, groups = k / groupSize;
         for (int t0 = 0; t0 < k; t0 += 1024) {
             int len = Math.min(1024, k - t0);
@@ -159,13 +166,15 @@ public final class SkinnyGemmKernel {
                     float w4 = s * PrefillGemmKernel.exactFloat((word << 24) >> 28), w5 = s * PrefillGemmKernel.exactFloat((word << 16) >> 28);
                     float w6 = s * PrefillGemmKernel.exactFloat((word << 8) >> 28), w7 = s * PrefillGemmKernel.exactFloat(word >> 28);
                     a0 += dot8(xs, e, w0, w1, w2, w3, w4, w5, w6, w7);
-                    a1 += dot8(xs, 1024 + e, w0, w1, w2, w3, w4, w5, w6, w7);
-                    a2 += dot8(xs, 2048 + e, w0, w1, w2, w3, w4, w5, w6, w7);
-                    a3 += dot8(xs, 3072 + e, w0, w1, w2, w3, w4, w5, w6, w7);
-                    a4 += dot8(xs, 4096 + e, w0, w1, w2, w3, w4, w5, w6, w7);
-                    a5 += dot8(xs, 5120 + e, w0, w1, w2, w3, w4, w5, w6, w7);
-                    a6 += dot8(xs, 6144 + e, w0, w1, w2, w3, w4, w5, w6, w7);
-                    a7 += dot8(xs, 7168 + e, w0, w1, w2, w3, w4, w5, w6, w7);
+                    if (more) {   // uniform: a decode step of batch 1 (one row) skips the other seven
+                        a1 += dot8(xs, 1024 + e, w0, w1, w2, w3, w4, w5, w6, w7);
+                        a2 += dot8(xs, 2048 + e, w0, w1, w2, w3, w4, w5, w6, w7);
+                        a3 += dot8(xs, 3072 + e, w0, w1, w2, w3, w4, w5, w6, w7);
+                        a4 += dot8(xs, 4096 + e, w0, w1, w2, w3, w4, w5, w6, w7);
+                        a5 += dot8(xs, 5120 + e, w0, w1, w2, w3, w4, w5, w6, w7);
+                        a6 += dot8(xs, 6144 + e, w0, w1, w2, w3, w4, w5, w6, w7);
+                        a7 += dot8(xs, 7168 + e, w0, w1, w2, w3, w4, w5, w6, w7);
+                    }
                 }
             }
             ctx.barrier();
@@ -186,6 +195,7 @@ public final class SkinnyGemmKernel {
         if (norm != 0) rowStats(ctx, red, x, mean, rstd, row0, rowsHere, k, eps);
         rowScales(ctx, red, x, norm, gamma, beta, mean, rstd, sx, row0, rowsHere, k);
         float a0 = 0f, a1 = 0f, a2 = 0f, a3 = 0f, a4 = 0f, a5 = 0f, a6 = 0f, a7 = 0f;
+        boolean more = rowsHere > 1;
         int kw = k >> 2, groups = k / groupSize;
         for (int t0 = 0; t0 < k; t0 += 4096) {
             int len = Math.min(4096, k - t0);
@@ -220,13 +230,15 @@ public final class SkinnyGemmKernel {
                     int word = pickInt(h, word0, word1, word2, word3, word4, word5, word6, word7), e = (j + 32 * h) & 1023;
                     float s = pick(h, s0, s1, s2, s3, s4, s5, s6, s7);
                     a0 += s * KernelMath.dp4a(word, xs[e], 0);
-                    a1 += s * KernelMath.dp4a(word, xs[1024 + e], 0);
-                    a2 += s * KernelMath.dp4a(word, xs[2048 + e], 0);
-                    a3 += s * KernelMath.dp4a(word, xs[3072 + e], 0);
-                    a4 += s * KernelMath.dp4a(word, xs[4096 + e], 0);
-                    a5 += s * KernelMath.dp4a(word, xs[5120 + e], 0);
-                    a6 += s * KernelMath.dp4a(word, xs[6144 + e], 0);
-                    a7 += s * KernelMath.dp4a(word, xs[7168 + e], 0);
+                    if (more) {   // uniform: a decode step of batch 1 (one row) skips the other seven
+                        a1 += s * KernelMath.dp4a(word, xs[1024 + e], 0);
+                        a2 += s * KernelMath.dp4a(word, xs[2048 + e], 0);
+                        a3 += s * KernelMath.dp4a(word, xs[3072 + e], 0);
+                        a4 += s * KernelMath.dp4a(word, xs[4096 + e], 0);
+                        a5 += s * KernelMath.dp4a(word, xs[5120 + e], 0);
+                        a6 += s * KernelMath.dp4a(word, xs[6144 + e], 0);
+                        a7 += s * KernelMath.dp4a(word, xs[7168 + e], 0);
+                    }
                 }
             }
             ctx.barrier();
@@ -251,6 +263,7 @@ public final class SkinnyGemmKernel {
         if (norm != 0) rowStats(ctx, red, x, mean, rstd, row0, rowsHere, k, eps);
         rowScales(ctx, red, x, norm, gamma, beta, mean, rstd, sx, row0, rowsHere, k);
         float a0 = 0f, a1 = 0f, a2 = 0f, a3 = 0f, a4 = 0f, a5 = 0f, a6 = 0f, a7 = 0f;
+        boolean more = rowsHere > 1;
         int kw = k >> 3, groups = k / groupSize;
         for (int t0 = 0; t0 < k; t0 += 4096) {
             int len = Math.min(4096, k - t0);
@@ -293,13 +306,15 @@ public final class SkinnyGemmKernel {
                     float s = pick(h, s0, s1, s2, s3, s4, s5, s6, s7);
                     int lo = signedNibbles(word & 0x0F0F0F0F), hi = signedNibbles((word >>> 4) & 0x0F0F0F0F);
                     a0 += s * KernelMath.dp4a(hi, xs[e + 1], KernelMath.dp4a(lo, xs[e], 0));
-                    a1 += s * KernelMath.dp4a(hi, xs[1025 + e], KernelMath.dp4a(lo, xs[1024 + e], 0));
-                    a2 += s * KernelMath.dp4a(hi, xs[2049 + e], KernelMath.dp4a(lo, xs[2048 + e], 0));
-                    a3 += s * KernelMath.dp4a(hi, xs[3073 + e], KernelMath.dp4a(lo, xs[3072 + e], 0));
-                    a4 += s * KernelMath.dp4a(hi, xs[4097 + e], KernelMath.dp4a(lo, xs[4096 + e], 0));
-                    a5 += s * KernelMath.dp4a(hi, xs[5121 + e], KernelMath.dp4a(lo, xs[5120 + e], 0));
-                    a6 += s * KernelMath.dp4a(hi, xs[6145 + e], KernelMath.dp4a(lo, xs[6144 + e], 0));
-                    a7 += s * KernelMath.dp4a(hi, xs[7169 + e], KernelMath.dp4a(lo, xs[7168 + e], 0));
+                    if (more) {   // uniform: a decode step of batch 1 (one row) skips the other seven
+                        a1 += s * KernelMath.dp4a(hi, xs[1025 + e], KernelMath.dp4a(lo, xs[1024 + e], 0));
+                        a2 += s * KernelMath.dp4a(hi, xs[2049 + e], KernelMath.dp4a(lo, xs[2048 + e], 0));
+                        a3 += s * KernelMath.dp4a(hi, xs[3073 + e], KernelMath.dp4a(lo, xs[3072 + e], 0));
+                        a4 += s * KernelMath.dp4a(hi, xs[4097 + e], KernelMath.dp4a(lo, xs[4096 + e], 0));
+                        a5 += s * KernelMath.dp4a(hi, xs[5121 + e], KernelMath.dp4a(lo, xs[5120 + e], 0));
+                        a6 += s * KernelMath.dp4a(hi, xs[6145 + e], KernelMath.dp4a(lo, xs[6144 + e], 0));
+                        a7 += s * KernelMath.dp4a(hi, xs[7169 + e], KernelMath.dp4a(lo, xs[7168 + e], 0));
+                    }
                 }
             }
             ctx.barrier();

@@ -133,7 +133,7 @@ class DecoderKernelsOnCpuTest {
     void int8AndInt4SkinnyGemmsQuantizeTheirRowsAndApplyGroupScales() {
         try (Arena a = Arena.ofShared()) {
             Random rnd = new Random(5);
-            int m = 11, n = 20, k = 4352, gs = 64, groups = k / gs;   // two row blocks, a partial block of features, two K tiles
+            int m = 9, n = 20, k = 4352, gs = 64, groups = k / gs;   // two row blocks (the second of one row: the batch-1 path), a partial block of features, two K tiles
             float[] x = new float[m * k];
             for (int i = 0; i < x.length; i++) x[i] = (float) rnd.nextGaussian();
             x[3 * k + 7] = 40f;                     // an outlier token

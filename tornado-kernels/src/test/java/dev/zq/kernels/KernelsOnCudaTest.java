@@ -118,6 +118,16 @@ class KernelsOnCudaTest {
             rnd.nextBytes(hist);
             same(k(BasicKernels.class, "histogram"), Grid.cover(n, 256), ByteArray.of(a, hist), IntArray.allocate(a, 256), n);
             same(k(BasicKernels.class, "toHalf"), Grid.cover(n, 256), x, HalfArray.allocate(a, n), n);
+            // prmt on random words and selectors; f16x2 subtraction on random finite halves whose exponents are close
+            // enough (within 2^10 of each other: 21 significant bits) that the CPU's difference is exact in float before its
+            // one rounding to half.
+            IntArray ia = IntArray.allocate(a, n), ib = IntArray.allocate(a, n), isel = IntArray.allocate(a, n);
+            for (int i = 0; i < n; i++) {
+                ia.set(i, randomHalf(rnd) | randomHalf(rnd) << 16);
+                ib.set(i, randomHalf(rnd) | randomHalf(rnd) << 16);
+                isel.set(i, rnd.nextInt());
+            }
+            same(k(BasicKernels.class, "byteAndHalfIntrinsics"), Grid.cover(n, 256), ia, ib, isel, IntArray.allocate(a, n), IntArray.allocate(a, n), n);
             int rows = 300, kk = 1000;
             byte[] m = new byte[rows * kk], v = new byte[kk];
             rnd.nextBytes(m);
@@ -166,6 +176,11 @@ class KernelsOnCudaTest {
             FloatArray act = KernelsOnCpuTest.randomFloats(a, rnd, tokens * dim, 2);
             same(k(ReductionKernels.class, "tokenwiseQuantize"), Grid.of(tokens, 256), act, ByteArray.allocate(a, tokens * dim), FloatArray.allocate(a, tokens), dim);
         }
+    }
+
+    /** A random finite half in ±[1, 2048): sign, 10 mantissa bits, exponent field 15..25. */
+    static int randomHalf(Random rnd) {
+        return (rnd.nextInt(2) << 15) | ((15 + rnd.nextInt(11)) << 10) | rnd.nextInt(1024);
     }
 
     @Test
