@@ -68,6 +68,20 @@ class DecoderKernelsOnCpuTest {
     }
 
     /** {@code ref[i][j] = sx[i]·Σ_g sw[j][g]·(Σ_{c in g} q[i][c]·w[j][c])}: group-wise W8A8/W4A8, the integer sums exact. */
+    /** Weight-only (W8A16, W4A16): FP16-rounded activations times codes under their group scales, in double. */
+    static double[][] weightOnly(float[] x, int[][] w, FloatArray sw, int gs) {
+        int n = w.length, k = w[0].length, m = x.length / k, groups = k / gs;
+        double[][] ref = new double[m][n];
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++) {
+                double sum = 0;
+                for (int c = 0; c < k; c++)
+                    sum += (double) Float.float16ToFloat(Float.floatToFloat16(x[i * k + c])) * w[j][c] * sw.get(j * groups + c / gs);
+                ref[i][j] = sum;
+            }
+        return ref;
+    }
+
     static double[][] groupwise(int[][] q, int[][] w, FloatArray sw, float[] sx, int gs) {
         int m = q.length, n = w.length, groups = w[0].length / gs;
         double[][] ref = new double[m][n];
@@ -278,15 +292,8 @@ class DecoderKernelsOnCpuTest {
                     w[3][5] = bits == 8 ? -128 : -8;   // the extreme codes convert exactly too
                     w[3][6] = bits == 8 ? 127 : 7;
                     FloatArray sw = KernelsOnCpuTest.randomFloats(a, rnd, n * groups, 0.01);
-                    double[][] wref = new double[m][n];
-                    for (int i = 0; i < m; i++)
-                        for (int j = 0; j < n; j++) {
-                            double sum = 0;
-                            for (int c = 0; c < k; c++)
-                                sum += (double) Float.float16ToFloat(Float.floatToFloat16(x[i * k + c])) * w[j][c] * sw.get(j * groups + c / gs);
-                            wref[i][j] = sum;
-                        }
-                    checkPrefill(bits == 8 ? "int8a16" : "int4a16", new Object[]{ordered, packWeights(a, w, bits), sw}, gs, bias, m, n, k, wref, 2e-5);
+                    checkPrefill(bits == 8 ? "int8a16" : "int4a16", new Object[]{ordered, packWeights(a, w, bits), sw}, gs, bias, m, n, k,
+                            weightOnly(x, w, sw, gs), 2e-5);
                 }
         }
     }
@@ -451,15 +458,8 @@ class DecoderKernelsOnCpuTest {
             for (int bits : new int[]{8, 4}) {
                 int[][] w = new int[n][k];
                 for (int j = 0; j < n; j++) for (int c = 0; c < k; c++) w[j][c] = bits == 8 ? rnd.nextInt(256) - 128 : rnd.nextInt(16) - 8;
-                double[][] ref = new double[m][n];
-                for (int i = 0; i < m; i++)
-                    for (int j = 0; j < n; j++) {
-                        double sum = 0;
-                        for (int c = 0; c < k; c++)
-                            sum += (double) Float.float16ToFloat(Float.floatToFloat16(x[i * k + c])) * w[j][c] * sw.get(j * groups + c / gs);
-                        ref[i][j] = sum;
-                    }
-                checkEpilogues(bits == 8 ? "int8a16" : "int4a16", new Object[]{xs, packWeights(a, w, bits), sw, gs}, bias, m, n, k, ref, 2e-5);
+                checkEpilogues(bits == 8 ? "int8a16" : "int4a16", new Object[]{xs, packWeights(a, w, bits), sw, gs}, bias, m, n, k,
+                        weightOnly(x, w, sw, gs), 2e-5);
             }
         }
     }
