@@ -227,16 +227,15 @@ public final class DecoderTaskGraph implements AutoCloseable {
         float eps = config.normEps();
         if (wide) {
             int splits = PrefillGemmKernel.splits(rows, p.out(), p.in(), mode);
-            if (p.scales() == null) {
+            if (p.scales() == null || p.weightOnly()) {   // FP16 activation rows
                 g.task(kernel(DecoderRowKernels.class, "halfRows"), DecoderRowKernels.rowsGrid(rows), in, norm, gamma, beta, eps, staged, p.in(),
-                        DecoderRowKernels.NATURAL);
-                g.task(p.wide(), PrefillGemmKernel.grid(rows, p.out(), splits), staged, p.weight(), p.bias(), out, rows, p.out(), p.in(), mode,
-                        splits);
-            } else if (p.weightOnly()) {
-                g.task(kernel(DecoderRowKernels.class, "halfRows"), DecoderRowKernels.rowsGrid(rows), in, norm, gamma, beta, eps, staged, p.in(),
-                        DecoderRowKernels.MMA_ORDER);
-                g.task(p.wide(), PrefillGemmKernel.grid(rows, p.out(), splits), staged, p.weight(), p.scales(), p.bias(), out, rows, p.out(), p.in(),
-                        p.groupSize(), mode, splits);
+                        p.weightOnly() ? DecoderRowKernels.MMA_ORDER : DecoderRowKernels.NATURAL);
+                if (p.weightOnly())
+                    g.task(p.wide(), PrefillGemmKernel.grid(rows, p.out(), splits), staged, p.weight(), p.scales(), p.bias(), out, rows, p.out(),
+                            p.in(), p.groupSize(), mode, splits);
+                else
+                    g.task(p.wide(), PrefillGemmKernel.grid(rows, p.out(), splits), staged, p.weight(), p.bias(), out, rows, p.out(), p.in(), mode,
+                            splits);
             } else {
                 g.task(kernel(DecoderRowKernels.class, "quantizeRows"), DecoderRowKernels.rowsGrid(rows), in, norm, gamma, beta, eps, staged,
                         stagedScales, p.in());
