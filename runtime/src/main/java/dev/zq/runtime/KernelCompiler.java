@@ -25,6 +25,14 @@ public final class KernelCompiler {
         return ptx;
     }
 
+    /**
+     * Whether {@code kernel} waits for its predecessor itself ({@link KernelContext#awaitPreviousKernel}), so that a
+     * CUDA graph may start it programmatically, overlapping the predecessor's end.
+     */
+    public boolean awaitsPreviousKernel(Method kernel) throws KernelCompileException {
+        return ptx(kernel).contains("griddepcontrol.wait");
+    }
+
     /** A PTX-safe entry name: class and method, non-identifier characters replaced. */
     public static String entryName(Method kernel) {
         return (kernel.getDeclaringClass().getSimpleName() + "_" + kernel.getName()).replaceAll("[^A-Za-z0-9_]", "_");

@@ -59,6 +59,25 @@ public final class KernelContext {
     /** Lane of this thread in its warp of 32. */
     public int laneId() { return (localY * localSizeX + localX) & 31; }
 
+    /**
+     * Waits until the kernel before this one in a task graph has finished and its writes are visible
+     * (PTX {@code griddepcontrol.wait}). A kernel that calls it is launched by a CUDA graph as a programmatic
+     * dependent of its predecessor: its blocks may start while the predecessor still runs, so the code before this
+     * call may only read what no earlier kernel of the graph writes (weights) and must write nothing global. Every
+     * thread that touches the predecessor's outputs must call it first. On the CPU kernels run one after another:
+     * nothing to wait for.
+     */
+    public void awaitPreviousKernel() {}
+
+    /**
+     * Lets the next kernel of the task graph start launching its blocks (PTX {@code griddepcontrol.launch_dependents});
+     * they run up to their {@link #awaitPreviousKernel}, which still waits for this whole kernel to finish. Without it
+     * the next kernel launches as this one's blocks exit. A scheduling hint: no effect on results, none on the CPU.
+     * Measured on the H100 (bench/RESULTS.md, GPT generation): releasing at the start of every decode kernel made the
+     * steps slower (the early blocks take SM slots and land unevenly), so the decoder's kernels only await.
+     */
+    public void releaseNextKernel() {}
+
     /** Waits until every thread of the block got here; shared-memory writes before it are seen after it. */
     public void barrier() {
         if (block == null) throw new IllegalStateException("barrier() outside a cooperative block");

@@ -25,6 +25,18 @@ public final class BasicKernels {
         if (i < n) y.set(i, alpha * x.get(i) + y.get(i));
     }
 
+    /**
+     * {@code out[i] = in[(i + shift) mod n] / 2 + 1}, grid-stride. It awaits its predecessor itself, so a CUDA graph
+     * launches it programmatically, overlapping the previous kernel's end: a chain of these reading each other's
+     * outputs at shifted positions shows whether the wait really orders them (TaskGraphTest).
+     */
+    @Kernel
+    public static void shiftedHalfPlusOne(KernelContext ctx, FloatArray in, FloatArray out, int shift, int n) {
+        ctx.awaitPreviousKernel();
+        ctx.releaseNextKernel();
+        for (int i = ctx.globalIdx(); i < n; i += ctx.globalSizeX()) out.set(i, 0.5f * in.get((i + shift) % n) + 1f);
+    }
+
     /** A grid-stride copy: each thread moves every {@code globalSize}-th element (the bandwidth probe). */
     @Kernel
     public static void copy(KernelContext ctx, FloatArray src, FloatArray dst, int n) {

@@ -58,6 +58,51 @@ class TaskGraphTest {
     }
 
     /**
+     * 40 kernels that await their predecessor themselves (on a GPU: programmatic dependent launches, each starting while
+     * the previous one ends) ping-pong between two buffers, each reading the other's output at a shifted position, with
+     * two ordinary kernels (full dependencies) among them; executed twice. Any kernel that ran ahead of its predecessor's
+     * writes would read stale values: the result must be plain Java's, bit for bit.
+     */
+    @Test
+    void programmaticallyLaunchedChainEqualsPlainJava() throws Exception {
+        List<String> why = new ArrayList<>();
+        int n = 1 << 20;
+        var chained = KernelCompiler.find(BasicKernels.class, "shiftedHalfPlusOne");
+        assertTrue(new KernelCompiler().awaitsPreviousKernel(chained));
+        assertFalse(new KernelCompiler().awaitsPreviousKernel(KernelCompiler.find(BasicKernels.class, "saxpy")));
+        try (Arena a = Arena.ofShared(); Device device = Device.best(why::add)) {
+            FloatArray x = KernelsOnCpuTest.randomFloats(a, new Random(21), n, 100), y = FloatArray.allocate(a, n);
+            float[] expect = new float[n], other = new float[n];
+            for (int i = 0; i < n; i++) expect[i] = x.get(i);
+            TaskGraph g = new TaskGraph("programmatic chain").transferToDevice(Transfer.EVERY_EXECUTION, x, y);
+            FloatArray from = x, to = y;
+            for (int s = 0; s < 40; s++) {
+                int shift = (s * 7919 + 1) % n;
+                g.task(chained, Grid.of(64, 256), from, to, shift, n);
+                for (int i = 0; i < n; i++) other[i] = 0.5f * expect[(i + shift) % n] + 1f;
+                float[] t = expect; expect = other; other = t;
+                if (s == 12 || s == 29) {   // an ordinary kernel in between: to += 0.25 · from
+                    g.task(KernelCompiler.find(BasicKernels.class, "saxpy"), Grid.cover(n, 256), 0.25f, from, to, n);
+                    for (int i = 0; i < n; i++) expect[i] = 0.25f * other[i] + expect[i];
+                }
+                FloatArray f = from; from = to; to = f;
+            }
+            g.transferToHost(Transfer.EVERY_EXECUTION, from);
+            float[] input = new float[n];
+            for (int i = 0; i < n; i++) input[i] = x.get(i);
+            try (ExecutionPlan plan = device.plan(g)) {
+                for (int run = 0; run < 2; run++) {
+                    for (int i = 0; i < n; i++) { x.set(i, input[i]); y.set(i, 0f); }
+                    plan.execute();
+                    for (int i = 0; i < n; i++)
+                        if (Float.floatToRawIntBits(expect[i]) != Float.floatToRawIntBits(from.get(i)))
+                            fail("run " + run + ", element " + i + ": " + from.get(i) + " instead of " + expect[i] + " on " + device.name());
+                }
+            }
+        }
+    }
+
+    /**
      * Two views of one tensor are one buffer on the device too: what a kernel writes through one view, the next kernel
      * reads through the other (on a GPU they used to get two device copies, and the second kernel read stale data).
      */

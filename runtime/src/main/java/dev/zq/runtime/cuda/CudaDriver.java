@@ -353,6 +353,27 @@ public final class CudaDriver {
         }
     }
 
+    /** Whether the driver can annotate graph edges (CUDA 12.3+), which programmatic dependent launches need. */
+    public boolean hasEdgeData() { return lib.find("cuGraphAddDependencies_v2").isPresent(); }
+
+    /**
+     * Makes kernel node {@code to} a programmatic dependent of kernel node {@code from}: {@code to} may launch once every
+     * block of {@code from} has run {@code griddepcontrol.launch_dependents} (or exited), and its own
+     * {@code griddepcontrol.wait} waits for {@code from} to finish ({@code CU_GRAPH_KERNEL_NODE_PORT_PROGRAMMATIC},
+     * {@code CU_GRAPH_DEPENDENCY_TYPE_PROGRAMMATIC}).
+     */
+    public void graphAddProgrammaticDependency(MemorySegment graph, MemorySegment from, MemorySegment to) throws CudaException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment f = a.allocate(ADDRESS), t = a.allocate(ADDRESS), edge = a.allocate(8, 8);   // CUgraphEdgeData
+            f.set(ADDRESS, 0, from);
+            t.set(ADDRESS, 0, to);
+            edge.fill((byte) 0);
+            edge.set(ValueLayout.JAVA_BYTE, 0, (byte) 1);   // from_port: CU_GRAPH_KERNEL_NODE_PORT_PROGRAMMATIC
+            edge.set(ValueLayout.JAVA_BYTE, 2, (byte) 1);   // type: CU_GRAPH_DEPENDENCY_TYPE_PROGRAMMATIC
+            checked("cuGraphAddDependencies_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG), graph, f, t, edge, 1L);
+        }
+    }
+
     /** Changes the arguments of one kernel node of an instantiated graph, without rebuilding it. */
     public void graphExecKernelNodeSetParams(MemorySegment exec, MemorySegment node, MemorySegment nodeParams) throws CudaException {
         checked("cuGraphExecKernelNodeSetParams_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS), exec, node, nodeParams);

@@ -14,11 +14,18 @@ import java.util.Map;
 
 /**
  * A task graph on a GPU. The first execution allocates device memory for every buffer, copies the inputs,
- * builds one CUDA graph whose kernel nodes form a chain in task order, instantiates and launches it; later
+ * builds one CUDA graph whose kernel nodes form a chain in task order (an edge into a kernel that awaits its predecessor
+ * itself is programmatic), instantiates and launches it; later
  * executions copy only the every-execution inputs, patch the kernel nodes whose {@link TaskGraph.Scalar}s
  * changed ({@code cuGraphExecKernelNodeSetParams}) and relaunch the same executable graph.
  */
 final class CudaPlan extends ExecutionPlan {
+    /**
+     * Programmatic dependent launch between consecutive kernels that call {@code KernelContext.awaitPreviousKernel}; on by
+     * default, {@code -Dzq.cuda.programmaticLaunch=false} turns it off (every edge a full dependency), e.g. to measure it.
+     */
+    static final boolean PROGRAMMATIC_LAUNCH = !"false".equals(System.getProperty("zq.cuda.programmaticLaunch"));
+
     private final CudaDevice gpu;
     private final CudaDriver d;
     private final Arena arena = Arena.ofShared();   // kernel argument values live as long as the graph
@@ -159,8 +166,12 @@ final class CudaPlan extends ExecutionPlan {
             MemorySegment np = CudaDriver.kernelNodeParams(arena, gpu.function(t.kernel()), t.grid().groupsX(), t.grid().groupsY(),
                     t.grid().localX(), t.grid().localY(), params);
             nodeParams.add(np);
-            previous = d.graphAddKernelNode(graphHandle, previous, np);
-            nodes.add(previous);
+            // A kernel that waits for its predecessor itself starts programmatically: its launch overlaps the predecessor's end.
+            boolean overlap = i > 0 && PROGRAMMATIC_LAUNCH && d.hasEdgeData() && gpu.compiler().awaitsPreviousKernel(t.kernel());
+            MemorySegment node = d.graphAddKernelNode(graphHandle, overlap ? MemorySegment.NULL : previous, np);
+            if (overlap) d.graphAddProgrammaticDependency(graphHandle, previous, node);
+            previous = node;
+            nodes.add(node);
         }
         exec = d.graphInstantiate(graphHandle);
     }

@@ -691,6 +691,8 @@ public final class PtxTranslator {
                 emit("mul.lo.s32 " + top(st) + ", " + a + ", " + b);
             }
             case "barrier" -> emit("bar.sync 0");
+            case "awaitPreviousKernel" -> emit("griddepcontrol.wait");
+            case "releaseNextKernel" -> emit("griddepcontrol.launch_dependents");
             case "allocateFloatShared", "allocateIntShared" -> {
                 Integer n = args.getFirst().constant();
                 if (n == null || n <= 0) throw f.fail(name + " needs a positive constant size");
