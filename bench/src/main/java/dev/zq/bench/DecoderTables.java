@@ -23,7 +23,7 @@ import java.util.List;
  * transformers) for every built-in scheme, the paper's Table 7 ablation and an INT4 group-size sweep
  * ({@code quant}), and ZeroQuant vs ZeroQuant-LKD with the paper's three data sources ({@code lkd}).
  * Static ranges are calibrated on 16 windows of the train split. Prints Markdown.
- * Run: {@code java … dev.zq.bench.DecoderTables quant|lkd [lkd-steps] [lkd-lr] [windows] [schemes, comma-separated]}.
+ * Run: {@code java … dev.zq.bench.DecoderTables quant|w4sweep|lkd [SETTING] [schemes] [sources]|lkdsweep SCHEME SOURCE SETTINGS}; settings: {@link LkdSetting}.
  */
 public final class DecoderTables {
     static final int WINDOW = 256, STRIDE = 128;
@@ -71,34 +71,33 @@ public final class DecoderTables {
         row(fp, QuantTable.scheme("group-wise W8 (64), token-wise A8", 8, "\"group_size\":64", "dynamic"), test, calibration, ref);
     }
 
+    /**
+     * {@code lkd SETTING [schemes] [sources]}: ZeroQuant against ZeroQuant-LKD with one LKD setting (as {@code lkdsweep}'s) for each
+     * scheme (default {@code w4-8a16,w4-8a8}) and data source (default {@code own,other,random}), with wall time and peak RSS.
+     */
     static void lkd(DecoderModel fp, ByteLevelBpeTokenizer tok, int[] test, int[] train, Perplexity.Result ref, String[] args) throws Exception {
-        int steps = args.length > 1 ? Integer.parseInt(args[1]) : 200;
-        double lr = args.length > 2 ? Double.parseDouble(args[2]) : 1e-4;
-        int count = args.length > 3 ? Integer.parseInt(args[3]) : 64, batch = 8, seq = 128;
+        LkdSetting setting = LkdSetting.parse(args.length > 1 ? args[1] : "100:1e-4:64:qin:w256");
         int[] moby = tok.encode(TextCorpora.read(TextCorpora.MOBY_DICK));
-        List<int[][]> own = LkdData.tokenWindows(train, count, batch, seq);
-        List<int[][]> other = LkdData.tokenWindows(moby, count, batch, seq);
-        List<int[][]> random = LkdData.randomWindows(fp.config().vocabSize(), 1, count, batch, seq, 7);
-        System.out.printf("LKD: %d Adam steps per block, lr %s (warm-up 10, cosine), clip 1.0, %d windows of %d tokens in batches of %d%n%n",
-                steps, lr, count, seq, batch);
+        System.out.printf("LKD: %s (Adam steps per block : peak lr : windows [: options]), warm-up 10 then cosine, gradient clip 1.0, windows of %d tokens"
+                + " in batches of 8%n%n", setting.text(), setting.seq());
         System.out.println("| scheme | method | LKD data | perplexity | gap to FP32 closed | LKD wall s | peak RSS MiB |");
         System.out.println("|---|---|---|---:|---:|---:|---:|");
         System.out.printf("| W16A16 | FP32 | — | %.3f | — | — | — |%n", ref.perplexity());
-        for (String id : (args.length > 4 ? args[4] : "w4-8a16,w4-8a8").split(",")) {
+        for (String id : (args.length > 2 ? args[2] : "w4-8a16,w4-8a8").split(",")) {
             Scheme s = Scheme.builtin(id);
             double zq;
             try (Arena a = Arena.ofShared()) {
                 zq = Perplexity.evaluate(DecoderQuantizer.quantize(fp, s, null, a), test, WINDOW, STRIDE, n -> {}).perplexity();
             }
             System.out.printf("| %s | ZeroQuant | — | %.3f | — | — | %d |%n", s.name(), zq, LkdTable.peakRssMiB());
-            List<String> wanted = List.of((args.length > 5 ? args[5] : "own,other,random").split(","));
-            for (var source : List.of(new Source("own", "sotu-train (the model's own data)", own), new Source("other", "Moby-Dick (other corpus)", other),
-                    new Source("random", "random tokens", random))) {
+            List<String> wanted = List.of((args.length > 3 ? args[3] : "own,other,random").split(","));
+            for (var source : List.of(new Source("own", "sotu-train (the model's own data)", train), new Source("other", "Moby-Dick (other corpus)", moby),
+                    new Source("random", "random tokens", null))) {
                 if (!wanted.contains(source.key())) continue;
                 LkdTable.resetPeakRss();
                 try (Arena a = Arena.ofShared()) {
                     long t0 = System.nanoTime();
-                    DecoderModel q = DecoderLkd.distill(fp, s, source.batches(), new Lkd.Options(steps, lr, 10, 1.0, null), LkdTable.quiet(), a);
+                    DecoderModel q = DecoderLkd.distill(fp, s, setting.data(fp, source.text()), setting.options(), LkdTable.quiet(), a);
                     double secs = (System.nanoTime() - t0) / 1e9;
                     long rss = LkdTable.peakRssMiB();
                     double ppl = Perplexity.evaluate(q, test, WINDOW, STRIDE, n -> {}).perplexity();
@@ -111,9 +110,7 @@ public final class DecoderTables {
     }
 
     /**
-     * {@code lkdsweep SCHEME own|other|random steps:lr:windows[:clip|:round][:qin][,…]}: LKD's settings against its result, one
-     * row per setting ({@code clip}: learned clipping thresholds; {@code round}: learned rounding; {@code qin}: inputs from the
-     * quantized path).
+     * {@code lkdsweep SCHEME own|other|random SETTING[,SETTING…]}: LKD's settings against its result, one row per setting.
      */
     static void lkdSweep(DecoderModel fp, ByteLevelBpeTokenizer tok, int[] test, int[] train, Perplexity.Result ref, String[] args) throws Exception {
         Scheme s = Scheme.builtin(args[1]);
@@ -122,40 +119,66 @@ public final class DecoderTables {
         try (Arena a = Arena.ofShared()) {
             zq = Perplexity.evaluate(DecoderQuantizer.quantize(fp, s, null, a), test, WINDOW, STRIDE, n -> {}).perplexity();
         }
-        System.out.printf("%s ZeroQuant: perplexity %.3f; LKD data %s, batches of 8 windows of 128 tokens%n%n", s.name(), zq, source);
+        System.out.printf("%s ZeroQuant: perplexity %.3f; LKD data %s, batches of 8 windows%n%n", s.name(), zq, source);
         System.out.println("| steps per block | lr | windows | options | per-block loss after/before | perplexity | gap closed | LKD wall s |");
         System.out.println("|---:|---:|---:|---|---|---:|---:|---:|");
-        int[] text = source.equals("other") ? tok.encode(TextCorpora.read(TextCorpora.MOBY_DICK)) : train;
-        for (String setting : args[3].split(",")) {
-            String[] f = setting.split(":");
-            int steps = Integer.parseInt(f[0]), count = Integer.parseInt(f[2]);
-            double lr = Double.parseDouble(f[1]);
-            List<int[][]> data = source.equals("random") ? LkdData.randomWindows(fp.config().vocabSize(), 1, count, 8, 128, 7)
-                    : LkdData.tokenWindows(text, count, 8, 128);
+        int[] text = source.equals("random") ? null : source.equals("other") ? tok.encode(TextCorpora.read(TextCorpora.MOBY_DICK)) : train;
+        for (String spec : args[3].split(",")) {
+            LkdSetting setting = LkdSetting.parse(spec);
             StringBuilder ratios = new StringBuilder();
             Lkd.Listener l = new Lkd.Listener() {
                 public void step(int layer, int step, int n, double loss) {}
                 public void layerDone(Lkd.LayerReport r) {
                     ratios.append(ratios.isEmpty() ? "" : " ").append(String.format("%.2f", r.lossAfter() / r.lossBefore()));
-                    System.err.printf("  %s layer %d: %.3e -> %.3e (%.1f s)%n", setting, r.layer(), r.lossBefore(), r.lossAfter(), r.seconds());
+                    System.err.printf("  %s layer %d: %.3e -> %.3e (%.1f s)%n", spec, r.layer(), r.lossBefore(), r.lossAfter(), r.seconds());
                 }
             };
             try (Arena a = Arena.ofShared()) {
                 long t0 = System.nanoTime();
-                List<String> flags = List.of(f).subList(3, f.length);
-                DecoderModel q = DecoderLkd.distill(fp, s, data, new Lkd.Options(steps, lr, Math.min(10, steps), 1.0, null,
-                        flags.contains("round") ? Lkd.Method.ROUNDING : flags.contains("clip") ? Lkd.Method.WEIGHTS_AND_CLIPPING : Lkd.Method.WEIGHTS,
-                        flags.contains("qin")), l, a);
+                DecoderModel q = DecoderLkd.distill(fp, s, setting.data(fp, text), setting.options(), l, a);
                 double secs = (System.nanoTime() - t0) / 1e9;
                 double ppl = Perplexity.evaluate(q, test, WINDOW, STRIDE, n -> {}).perplexity();
                 double closed = (Math.log(zq) - Math.log(ppl)) / (Math.log(zq) - Math.log(ref.perplexity()));
-                System.out.printf("| %d | %s | %d | %s | %s | %.3f | %.0f%% | %.0f |%n", steps, lr, count, flags.isEmpty() ? "—" : String.join("+", flags),
-                        ratios, ppl, 100 * closed, secs);
+                System.out.printf("| %d | %s | %d | %s | %s | %.3f | %.0f%% | %.0f |%n", setting.steps(), setting.lr(), setting.windows(),
+                        setting.flags().isEmpty() ? "—" : String.join("+", setting.flags()), ratios, ppl, 100 * closed, secs);
             }
         }
     }
 
-    record Source(String key, String name, List<int[][]> batches) {}
+    /**
+     * One LKD setting, {@code steps:lr:windows[:option…]}: Adam steps per block, peak learning rate, windows of data (batches
+     * of 8). Options: {@code qin} the student sees the quantized path's output; {@code w256} windows of 256 tokens (the
+     * evaluation's) instead of 128; {@code clip} learned clipping thresholds too, {@code clipxF} the same at F times the
+     * learning rate; {@code round} learned rounding (AdaRound) instead of weight updates.
+     */
+    record LkdSetting(String text, int steps, double lr, int windows, List<String> flags) {
+        static LkdSetting parse(String spec) {
+            String[] f = spec.split(":");
+            if (f.length < 3) throw new IllegalArgumentException("an LKD setting is steps:lr:windows[:options], not " + spec);
+            List<String> flags = List.of(f).subList(3, f.length);
+            for (String x : flags)
+                if (!List.of("qin", "w256", "clip", "round").contains(x) && !x.matches("clipx[0-9.]+"))
+                    throw new IllegalArgumentException("unknown LKD option " + x + " in " + spec);
+            return new LkdSetting(spec, Integer.parseInt(f[0]), Double.parseDouble(f[1]), Integer.parseInt(f[2]), flags);
+        }
+
+        int seq() { return flags.contains("w256") ? WINDOW : 128; }
+
+        /** Windows of {@code text}, or random tokens when it is null. */
+        List<int[][]> data(DecoderModel fp, int[] text) {
+            return text == null ? LkdData.randomWindows(fp.config().vocabSize(), 1, windows, 8, seq(), 7) : LkdData.tokenWindows(text, windows, 8, seq());
+        }
+
+        Lkd.Options options() {
+            Lkd.Method method = flags.contains("round") ? Lkd.Method.ROUNDING
+                    : flags.stream().anyMatch(x -> x.startsWith("clip")) ? Lkd.Method.WEIGHTS_AND_CLIPPING : Lkd.Method.WEIGHTS;
+            double thresholdLr = flags.stream().filter(x -> x.startsWith("clipx")).mapToDouble(x -> Double.parseDouble(x.substring(5))).findFirst().orElse(1);
+            return new Lkd.Options(steps, lr, Math.min(10, steps), 1.0, null, method, flags.contains("qin"), thresholdLr);
+        }
+    }
+
+    /** An LKD data source: windows of {@code text}, or random tokens when it is null. */
+    record Source(String key, String name, int[] text) {}
 
     static long blockParameters(DecoderModel m) {
         long n = 0;

@@ -65,6 +65,7 @@ public final class DecoderLkd {
                 }
             } else {
                 Adam adam = new Adam(student.trainable(), o.learningRate(), Math.max(1, o.stepsPerLayer()), Math.min(o.warmupSteps(), o.stepsPerLayer()), o.clipNorm());
+                for (Var c : student.thresholds()) adam.scaleLearningRate(c, o.thresholdLearningRateScale());
                 student.hardRounding(false);
                 for (int step = 0; step < o.stepsPerLayer(); step++) {
                     int i = step % inputs.size();

@@ -112,6 +112,13 @@ final class DecoderStudentLayer {
         return n == 0 ? 1 : s / n;
     }
 
+    /** The learned clipping thresholds (empty without them). */
+    List<Var> thresholds() {
+        List<Var> out = new ArrayList<>();
+        for (Var c : clips) if (c != null) out.add(c);
+        return out;
+    }
+
     List<Var> trainable() {
         List<Var> out = new ArrayList<>();
         boolean rounding = false;

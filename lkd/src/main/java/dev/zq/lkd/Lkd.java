@@ -28,12 +28,20 @@ public final class Lkd {
      * {@code quantizedInputs}: block k's student sees the output of the already distilled, quantized blocks 1..k-1
      * (and still imitates the FP block on the FP path's input), so that it also learns to undo the error it inherits;
      * off, both see the FP path, as in the paper. {@code method} other than WEIGHTS and {@code quantizedInputs} are for decoders.
+     * {@code thresholdLearningRateScale}: learned clipping thresholds train at this multiple of the learning rate.
      */
     public record Options(int stepsPerLayer, double learningRate, int warmupSteps, double clipNorm, Path checkpointDir,
-                          Method method, boolean quantizedInputs) {
+                          Method method, boolean quantizedInputs, double thresholdLearningRateScale) {
         public Options {
-            if (stepsPerLayer < 0 || !(learningRate > 0) || warmupSteps < 0 || !(clipNorm > 0) || method == null)
-                throw new IllegalArgumentException("steps >= 0, learning rate > 0, warm-up >= 0, clip > 0 and a method are required");
+            if (stepsPerLayer < 0 || !(learningRate > 0) || warmupSteps < 0 || !(clipNorm > 0) || method == null || !(thresholdLearningRateScale > 0))
+                throw new IllegalArgumentException("steps >= 0, learning rate > 0, warm-up >= 0, clip > 0, a method and a positive threshold "
+                        + "learning-rate factor are required");
+        }
+
+        /** Learned clipping thresholds, if any, train at the weights' learning rate. */
+        public Options(int stepsPerLayer, double learningRate, int warmupSteps, double clipNorm, Path checkpointDir, Method method,
+                       boolean quantizedInputs) {
+            this(stepsPerLayer, learningRate, warmupSteps, clipNorm, checkpointDir, method, quantizedInputs, 1);
         }
 
         /** The paper's LKD: weights (and biases) train, inputs from the FP path. */

@@ -75,6 +75,38 @@ class DecoderLkdTest {
         }
     }
 
+    /**
+     * Learned clipping thresholds start at their groups' maxima and must learn from the first step (the gradient there is the
+     * one from below; with none, as before a fix, they never moved), at the learning-rate multiple they are given.
+     */
+    @Test
+    void learnedClippingThresholdsMoveFromTheFirstStep() throws Exception {
+        Scheme scheme = Scheme.builtin("w4-8a16");
+        try (Arena a = Arena.ofShared()) {
+            DecoderModel m = DecoderModel.random(CONFIG, 7, a);
+            Var x = DecoderLkd.embed(m, LkdData.randomWindows(64, 1, 4, 4, 16, 11).getFirst());
+            Var target = Var.constant(DecoderStudentLayer.of(m, 0, false).forward(x, null).data, x.shape);
+            DecoderStudentLayer s = DecoderStudentLayer.of(m, 0, true).learnClipping(scheme);
+            List<Var> thresholds = s.thresholds();
+            assertEquals(4, thresholds.size(), "every quantized projection of the block");
+            List<double[]> start = thresholds.stream().map(t -> t.data.clone()).toList();
+            var adam = new dev.zq.lkd.train.Adam(s.trainable(), 1e-4, 10, 0, 1.0);
+            for (Var t : thresholds) adam.scaleLearningRate(t, 30);
+            Ops.mse(s.forward(x, scheme), target).backward();
+            adam.update();
+            int moved = 0, full = 0, total = 0;
+            for (int i = 0; i < thresholds.size(); i++)
+                for (int g = 0; g < start.get(i).length; g++, total++) {
+                    double step = Math.abs(thresholds.get(i).data[g] - start.get(i)[g]);
+                    if (step > 0) moved++;
+                    if (step > 1e-4 + 1e-9) full++;   // beyond any step at the plain learning rate: the factor applies
+                    assertTrue(step <= 3e-3 + 1e-9, "no threshold steps further than 30 × the learning rate");
+                }
+            assertTrue(moved > 0.95 * total, moved + " of " + total + " thresholds moved on the first step");
+            assertTrue(full > 0.5 * total, full + " of " + total + " thresholds stepped further than the plain learning rate allows");
+        }
+    }
+
     @Test
     void staticSchemesAndLlamaFamilyModelsAreRejectedWithAReason() {
         try (Arena a = Arena.ofShared()) {

@@ -43,7 +43,9 @@ public final class FakeQuant {
      * {@code clamp(w, ±c)} at scale {@code c/Q}, i.e. exactly what the max-based quantizer gives for the clamped
      * weights (see {@link #clamped}), so the trained threshold survives export. Gradients: straight through for
      * weights inside the threshold, 0 outside; for c, LSQ's {@code (q − w/s)/Q} inside and {@code ±1} outside,
-     * and none while {@code clip ≥ max|w|} (then c is the max, as without clipping).
+     * and none while {@code clip > max|w|} (then c is the max, as without clipping). At {@code clip = max|w|}, where
+     * learning starts, the gradient is the one from below: with none there a threshold initialised at the max would
+     * never move (it did not, before this was fixed).
      */
     public static Var weightsClipped(Var w, Var clip, int bits, int group) {
         int n = w.numel();
@@ -61,7 +63,7 @@ public final class FakeQuant {
                 absMax = Math.max(absMax, Math.abs(v));
             }
             float t = (float) Math.max(0, clip.data[g]);
-            active[g] = t < absMax;
+            active[g] = t <= absMax;   // at the max itself too: the threshold starts there and must learn from its first step
             c[g] = active[g] ? t : absMax;
             float scale = dev.zq.quant.Symmetric.scale(c[g], bits);
             for (int i = g * group; i < (g + 1) * group; i++)

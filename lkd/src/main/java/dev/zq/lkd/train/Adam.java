@@ -11,6 +11,7 @@ import java.util.List;
 public final class Adam {
     private final List<Var> params;
     private final double[][] m, v;
+    private final double[] lrScale;   // per parameter: a multiple of the schedule's learning rate
     private final double lr, beta1, beta2, eps, clipNorm;
     private final int totalSteps, warmupSteps;
     private int step;
@@ -27,6 +28,8 @@ public final class Adam {
         this.clipNorm = clipNorm;
         this.totalSteps = totalSteps;
         this.warmupSteps = warmupSteps;
+        lrScale = new double[params.size()];
+        java.util.Arrays.fill(lrScale, 1);
         m = new double[params.size()][];
         v = new double[params.size()][];
         for (int i = 0; i < params.size(); i++) {
@@ -36,6 +39,17 @@ public final class Adam {
     }
 
     public int step() { return step; }
+
+    /** Trains {@code p} (one of the parameters) at {@code factor} times the learning rate, e.g. thresholds beside weights. */
+    public Adam scaleLearningRate(Var p, double factor) {
+        if (!(factor > 0)) throw new IllegalArgumentException("a learning-rate factor must be positive, not " + factor);
+        for (int i = 0; i < params.size(); i++)
+            if (params.get(i) == p) {
+                lrScale[i] = factor;
+                return this;
+            }
+        throw new IllegalArgumentException(p + " is not one of this optimizer's parameters");
+    }
 
     /** The learning rate the next update uses. */
     public double currentLr() {
@@ -57,11 +71,12 @@ public final class Adam {
         for (int i = 0; i < params.size(); i++) {
             Var p = params.get(i);
             double[] g = p.grad(), w = p.data, mi = m[i], vi = v[i];
+            double ai = a * lrScale[i];
             for (int j = 0; j < w.length; j++) {
                 double gj = g[j] * clip;
                 mi[j] = beta1 * mi[j] + (1 - beta1) * gj;
                 vi[j] = beta2 * vi[j] + (1 - beta2) * gj * gj;
-                w[j] -= a * (mi[j] / c1) / (Math.sqrt(vi[j] / c2) + eps);
+                w[j] -= ai * (mi[j] / c1) / (Math.sqrt(vi[j] / c2) + eps);
             }
             p.zeroGrad();
         }

@@ -53,4 +53,17 @@ class AdamTest {
         w.grad()[0] = Double.NaN;
         assertThrows(IllegalStateException.class, adam::update);
     }
+
+    @Test
+    void aParameterCanTrainAtAMultipleOfTheLearningRate() {
+        Var w = Var.param(new double[]{0}, 1), t = Var.param(new double[]{0}, 1), other = Var.param(new double[]{0}, 1);
+        Adam adam = new Adam(List.of(w, t), 0.01, 10, 0, 1e9).scaleLearningRate(t, 10);
+        w.grad()[0] = 2;
+        t.grad()[0] = 2;
+        adam.update();
+        assertEquals(-0.01, w.data[0], 1e-9, "first step: lr · sign(g)");
+        assertEquals(-0.1, t.data[0], 1e-9, "ten times the step");
+        assertThrows(IllegalArgumentException.class, () -> adam.scaleLearningRate(other, 2), "not a parameter of this optimizer");
+        assertThrows(IllegalArgumentException.class, () -> adam.scaleLearningRate(t, 0));
+    }
 }
