@@ -61,6 +61,12 @@ final class QuantizeCommand implements Callable<Integer> {
             + DecoderQuantize.DEFAULT_LR + " for decoders).")
     Double lkdLr;
 
+    @Option(names = "--lkd-paper", description = "Decoders: the paper's LKD exactly — every block learns on the FP path's input, only "
+            + "weights and biases train, windows of 128 tokens. Without it, zq's recipe (measured better on sotu-gpt, bench/RESULTS.md): each "
+            + "block learns on the already distilled blocks' quantized output, learned clipping thresholds train beside the weights at "
+            + DecoderQuantize.THRESHOLD_LR_FACTOR + "× the learning rate, windows of up to 256 tokens.")
+    boolean lkdPaper;
+
     @Option(names = "--lkd-checkpoints", description = "Directory for per-layer checkpoints; a rerun resumes after the last finished layer (default: OUT.lkd).")
     Path lkdCheckpoints;
 

@@ -13,6 +13,7 @@ import org.junit.jupiter.api.io.TempDir;
 import java.lang.foreign.Arena;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 
 import static dev.zq.cli.ZqCommandTest.run;
 import static org.junit.jupiter.api.Assertions.*;
@@ -117,5 +118,24 @@ class DecoderCommandsTest {
         ZqCommandTest.Run g = run("generate", "--model", out.toString(), "--prompt", "the", "--max-new-tokens", "8", "--ignore-eos");
         assertEquals(0, g.code(), g.err());
         assertTrue(g.out().startsWith("the"), g.out());
+    }
+
+    @Test
+    void decoderLkdWritesAModelInBothRecipesAndResumes() throws Exception {
+        for (String recipe : new String[]{"zq", "paper"}) {
+            Path out = dir.resolve("gpt2-lkd-" + recipe);
+            List<String> args = new java.util.ArrayList<>(List.of("quantize", "--model", model.toString(), "--config", "w4-8a16", "--lkd",
+                    "--lkd-data", "random", "--lkd-steps", "2", "--out", out.toString()));
+            if (recipe.equals("paper")) args.add("--lkd-paper");
+            ZqCommandTest.Run q = run(args.toArray(String[]::new));
+            assertEquals(0, q.code(), q.err());
+            assertTrue(q.err().contains("LKD layer 1"), q.err());
+            assertTrue(Files.isRegularFile(dir.resolve("gpt2-lkd-" + recipe + ".lkd").resolve("layer-1.safetensors")));
+            ZqCommandTest.Run g = run("generate", "--model", out.toString(), "--prompt", "the", "--max-new-tokens", "4", "--ignore-eos");
+            assertEquals(0, g.code(), g.err());
+            ZqCommandTest.Run again = run(args.toArray(String[]::new));
+            assertEquals(0, again.code(), again.err());
+            assertTrue(again.err().contains("(from checkpoint)"), again.err());
+        }
     }
 }
