@@ -38,7 +38,7 @@ public final class CachedAttentionKernel {
     @Kernel
     public static void append16(KernelContext ctx, FloatArray qkv, IntArray pos, HalfArray keys, HalfArray values, int seq, int heads,
                               int headDim, int capacity) {
-        ctx.awaitPreviousKernel();   // a CUDA graph starts this kernel early; the previous one's outputs are ready from here
+        ctx.awaitPreviousKernel();
         int r = ctx.groupIdx(), b = r / seq, p = pos.get(0) + r - b * seq, hidden = heads * headDim;
         for (int e = ctx.localIdx(); p < capacity && e < hidden; e += ctx.localSizeX()) {
             int head = e / headDim, at = ((b * heads + head) * capacity + p) * headDim + e - head * headDim;
@@ -51,7 +51,7 @@ public final class CachedAttentionKernel {
     @Kernel
     public static void attend16(KernelContext ctx, FloatArray qkv, IntArray pos, HalfArray keys, HalfArray values, FloatArray context,
                               int seq, int heads, int headDim, int capacity, float scale, int appendOwn) {
-        ctx.awaitPreviousKernel();   // a CUDA graph starts this kernel early; the previous one's outputs are ready from here
+        ctx.awaitPreviousKernel();
         float[] q = ctx.allocateFloatShared(128);
         float[] scores = ctx.allocateFloatShared(MAX_POSITIONS);
         float[] red = ctx.allocateFloatShared(256);
@@ -125,7 +125,7 @@ public final class CachedAttentionKernel {
     @Kernel
     public static void append32(KernelContext ctx, FloatArray qkv, IntArray pos, FloatArray keys, FloatArray values, int seq, int heads,
                               int headDim, int capacity) {
-        ctx.awaitPreviousKernel();   // a CUDA graph starts this kernel early; the previous one's outputs are ready from here
+        ctx.awaitPreviousKernel();
         int r = ctx.groupIdx(), b = r / seq, p = pos.get(0) + r - b * seq, hidden = heads * headDim;
         for (int e = ctx.localIdx(); p < capacity && e < hidden; e += ctx.localSizeX()) {
             int head = e / headDim, at = ((b * heads + head) * capacity + p) * headDim + e - head * headDim;
@@ -138,7 +138,7 @@ public final class CachedAttentionKernel {
     @Kernel
     public static void attend32(KernelContext ctx, FloatArray qkv, IntArray pos, FloatArray keys, FloatArray values, FloatArray context,
                               int seq, int heads, int headDim, int capacity, float scale, int appendOwn) {
-        ctx.awaitPreviousKernel();   // a CUDA graph starts this kernel early; the previous one's outputs are ready from here
+        ctx.awaitPreviousKernel();
         float[] q = ctx.allocateFloatShared(128);
         float[] scores = ctx.allocateFloatShared(MAX_POSITIONS);
         float[] red = ctx.allocateFloatShared(256);

@@ -20,7 +20,7 @@ public final class DecoderRowKernels {
     /** Empties the cache ({@code pos[0] = 0}): the first launch of a prefill, so that replaying it starts over. */
     @Kernel
     public static void resetPosition(KernelContext ctx, IntArray pos) {
-        ctx.awaitPreviousKernel();   // a CUDA graph starts this kernel early; the previous one's outputs are ready from here
+        ctx.awaitPreviousKernel();
         if (ctx.globalIdx() == 0) pos.set(0, 0);
     }
 
@@ -31,7 +31,7 @@ public final class DecoderRowKernels {
     @Kernel
     public static void embed(KernelContext ctx, IntArray tokens, IntArray pos, FloatArray wte, FloatArray wpe, FloatArray x, int seq, int n,
                              int capacity) {
-        ctx.awaitPreviousKernel();   // a CUDA graph starts this kernel early; the previous one's outputs are ready from here
+        ctx.awaitPreviousKernel();
         int r = ctx.groupIdx(), p = pos.get(0) + r - (r / seq) * seq, t = tokens.get(r);
         if (p < capacity)
             for (int e = ctx.localIdx(); e < n; e += ctx.localSizeX()) x.set(r * n + e, wte.get(t * n + e) + wpe.get(p * n + e));
@@ -43,7 +43,7 @@ public final class DecoderRowKernels {
      */
     @Kernel
     public static void layerNorm(KernelContext ctx, FloatArray x, FloatArray gamma, FloatArray beta, FloatArray out, int n, float eps) {
-        ctx.awaitPreviousKernel();   // a CUDA graph starts this kernel early; the previous one's outputs are ready from here
+        ctx.awaitPreviousKernel();
         float[] red = ctx.allocateFloatShared(32);
         normalizeRow(ctx, red, x, ctx.groupIdx(), gamma, beta, out, ctx.groupIdx(), n, eps);
     }
@@ -55,7 +55,7 @@ public final class DecoderRowKernels {
     @Kernel
     public static void lastTokenNorm(KernelContext ctx, FloatArray x, FloatArray gamma, FloatArray beta, FloatArray out, IntArray pos,
                                      int batch, int seq, int n, float eps) {
-        ctx.awaitPreviousKernel();   // a CUDA graph starts this kernel early; the previous one's outputs are ready from here
+        ctx.awaitPreviousKernel();
         float[] red = ctx.allocateFloatShared(32);
         for (int b = 0; b < batch; b++) normalizeRow(ctx, red, x, b * seq + seq - 1, gamma, beta, out, b, n, eps);
         ctx.barrier();   // every thread has read pos (nobody here does) before it moves
@@ -73,7 +73,7 @@ public final class DecoderRowKernels {
     @Kernel
     public static void quantizeRows(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray codes,
                                     FloatArray scales, int n) {
-        ctx.awaitPreviousKernel();   // a CUDA graph starts this kernel early; the previous one's outputs are ready from here
+        ctx.awaitPreviousKernel();
         float[] red = ctx.allocateFloatShared(32), mean = ctx.allocateFloatShared(1), rstd = ctx.allocateFloatShared(1);
         int r = ctx.groupIdx(), tid = ctx.localIdx(), threads = ctx.localSizeX();
         if (norm != 0) SkinnyGemmKernel.rowStats(ctx, red, x, mean, rstd, r, 1, n, eps);
@@ -108,7 +108,7 @@ public final class DecoderRowKernels {
     @Kernel
     public static void halfRows(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray halves, int n,
                                 int order) {
-        ctx.awaitPreviousKernel();   // a CUDA graph starts this kernel early; the previous one's outputs are ready from here
+        ctx.awaitPreviousKernel();
         float[] red = ctx.allocateFloatShared(32), mean = ctx.allocateFloatShared(1), rstd = ctx.allocateFloatShared(1);
         int r = ctx.groupIdx();
         if (norm != 0) SkinnyGemmKernel.rowStats(ctx, red, x, mean, rstd, r, 1, n, eps);
@@ -136,7 +136,7 @@ public final class DecoderRowKernels {
     @Kernel
     public static void argmax(KernelContext ctx, FloatArray logits, IntArray next, IntArray generated, IntArray pos, int vocab,
                               int promptLen, int maxNew) {
-        ctx.awaitPreviousKernel();   // a CUDA graph starts this kernel early; the previous one's outputs are ready from here
+        ctx.awaitPreviousKernel();
         float[] vals = ctx.allocateFloatShared(32);
         int[] idxs = ctx.allocateIntShared(32);
         int b = ctx.groupIdx(), tid = ctx.localIdx(), lane = tid & 31;

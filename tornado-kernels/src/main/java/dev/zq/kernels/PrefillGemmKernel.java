@@ -55,7 +55,7 @@ public final class PrefillGemmKernel {
     @Kernel
     public static void int8(KernelContext ctx, IntArray a, FloatArray sx, IntArray w, FloatArray sw, FloatArray bias, FloatArray y,
                             int m, int n, int k, int groupSize, int mode, int splits) {
-        ctx.awaitPreviousKernel();   // a CUDA graph starts this kernel early; the previous one's outputs are ready from here
+        ctx.awaitPreviousKernel();
         int[] as = ctx.allocateIntShared(4096);   // 4 stages × 64 rows × 16 words
         int[] ws = ctx.allocateIntShared(4096);
         int tid = ctx.localIdx(), split = ctx.groupIdx() % splits, block = ctx.groupIdx() / splits;
@@ -129,7 +129,7 @@ public final class PrefillGemmKernel {
     @Kernel
     public static void int4(KernelContext ctx, IntArray a, FloatArray sx, IntArray w, FloatArray sw, FloatArray bias, FloatArray y,
                             int m, int n, int k, int groupSize, int mode, int splits) {
-        ctx.awaitPreviousKernel();   // a CUDA graph starts this kernel early; the previous one's outputs are ready from here
+        ctx.awaitPreviousKernel();
         int[] as = ctx.allocateIntShared(4096);   // 4 stages × 64 rows × 16 words
         int[] ws = ctx.allocateIntShared(2048);   // 4 stages × 64 rows × 8 words
         int tid = ctx.localIdx(), split = ctx.groupIdx() % splits, block = ctx.groupIdx() / splits;
@@ -209,7 +209,7 @@ public final class PrefillGemmKernel {
     /** FP16 weights {@code w} (K/2 ints per row, {@code HalfRows}' layout), FP16 activation rows {@code a} (K/2 ints per row). */
     @Kernel
     public static void fp16(KernelContext ctx, IntArray a, IntArray w, FloatArray bias, FloatArray y, int m, int n, int k, int mode, int splits) {
-        ctx.awaitPreviousKernel();   // a CUDA graph starts this kernel early; the previous one's outputs are ready from here
+        ctx.awaitPreviousKernel();
         int[] as = ctx.allocateIntShared(4096);   // 4 stages × 64 rows × 16 words
         int[] ws = ctx.allocateIntShared(4096);
         int tid = ctx.localIdx(), split = ctx.groupIdx() % splits, block = ctx.groupIdx() / splits;
@@ -271,7 +271,7 @@ public final class PrefillGemmKernel {
     @Kernel
     public static void int8a16(KernelContext ctx, IntArray a, IntArray w, FloatArray sw, FloatArray bias, FloatArray y,
                                int m, int n, int k, int groupSize, int mode, int splits) {
-        ctx.awaitPreviousKernel();   // a CUDA graph starts this kernel early; the previous one's outputs are ready from here
+        ctx.awaitPreviousKernel();
         int[] as = ctx.allocateIntShared(4096);   // 4 stages × 64 rows × 16 words (32 halves)
         int[] ws = ctx.allocateIntShared(2048);   // 4 stages × 64 rows × 8 words (32 codes)
         int tid = ctx.localIdx(), split = ctx.groupIdx() % splits, block = ctx.groupIdx() / splits;
@@ -346,7 +346,7 @@ public final class PrefillGemmKernel {
     @Kernel
     public static void int4a16(KernelContext ctx, IntArray a, IntArray w, FloatArray sw, FloatArray bias, FloatArray y,
                                int m, int n, int k, int groupSize, int mode, int splits) {
-        ctx.awaitPreviousKernel();   // a CUDA graph starts this kernel early; the previous one's outputs are ready from here
+        ctx.awaitPreviousKernel();
         int[] as = ctx.allocateIntShared(4096);   // 4 stages × 64 rows × 16 words (32 halves)
         int[] ws = ctx.allocateIntShared(1024);   // 4 stages × 64 rows × 4 words (32 codes)
         int tid = ctx.localIdx(), split = ctx.groupIdx() % splits, block = ctx.groupIdx() / splits;

@@ -46,7 +46,7 @@ public final class SkinnyGemmKernel {
     @Kernel
     public static void fp16(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray bias,
                             FloatArray y, int m, int n, int k, int mode) {
-        ctx.awaitPreviousKernel();   // a CUDA graph starts this kernel early; the previous one's outputs are ready from here
+        ctx.awaitPreviousKernel();
         float[] xs = ctx.allocateFloatShared(8192);   // 8 rows × 1024 elements of K at a time
         float[] mean = ctx.allocateFloatShared(8), rstd = ctx.allocateFloatShared(8), red = ctx.allocateFloatShared(32);
         int tid = ctx.localIdx(), lane = tid & 31, row0 = ctx.groupIdy() * ROWS, col = ctx.groupIdx() * 8 + (tid >> 5);
@@ -95,7 +95,7 @@ public final class SkinnyGemmKernel {
     @Kernel
     public static void int8a16(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw,
                                FloatArray bias, FloatArray y, int m, int n, int k, int groupSize, int mode) {
-        ctx.awaitPreviousKernel();   // a CUDA graph starts this kernel early; the previous one's outputs are ready from here
+        ctx.awaitPreviousKernel();
         float[] xs = ctx.allocateFloatShared(8192);   // 8 rows × 1024 elements of K at a time
         float[] mean = ctx.allocateFloatShared(8), rstd = ctx.allocateFloatShared(8), red = ctx.allocateFloatShared(32);
         int tid = ctx.localIdx(), lane = tid & 31, row0 = ctx.groupIdy() * ROWS, col = ctx.groupIdx() * 8 + (tid >> 5);
@@ -144,7 +144,7 @@ public final class SkinnyGemmKernel {
     @Kernel
     public static void int4a16(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw,
                                FloatArray bias, FloatArray y, int m, int n, int k, int groupSize, int mode) {
-        ctx.awaitPreviousKernel();   // a CUDA graph starts this kernel early; the previous one's outputs are ready from here
+        ctx.awaitPreviousKernel();
         float[] xs = ctx.allocateFloatShared(8192);   // 8 rows × 1024 elements of K at a time
         float[] mean = ctx.allocateFloatShared(8), rstd = ctx.allocateFloatShared(8), red = ctx.allocateFloatShared(32);
         int tid = ctx.localIdx(), lane = tid & 31, row0 = ctx.groupIdy() * ROWS, col = ctx.groupIdx() * 8 + (tid >> 5);
@@ -190,7 +190,7 @@ public final class SkinnyGemmKernel {
     @Kernel
     public static void int8(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw,
                             FloatArray bias, FloatArray y, int m, int n, int k, int groupSize, int mode) {
-        ctx.awaitPreviousKernel();   // a CUDA graph starts this kernel early; the previous one's outputs are ready from here
+        ctx.awaitPreviousKernel();
         int[] xs = ctx.allocateIntShared(8192);   // 8 rows × 4096 codes of K at a time
         float[] sx = ctx.allocateFloatShared(8);
         float[] mean = ctx.allocateFloatShared(8), rstd = ctx.allocateFloatShared(8), red = ctx.allocateFloatShared(32);
@@ -259,7 +259,7 @@ public final class SkinnyGemmKernel {
     @Kernel
     public static void int4(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw,
                             FloatArray bias, FloatArray y, int m, int n, int k, int groupSize, int mode) {
-        ctx.awaitPreviousKernel();   // a CUDA graph starts this kernel early; the previous one's outputs are ready from here
+        ctx.awaitPreviousKernel();
         int[] xs = ctx.allocateIntShared(8192);   // 8 rows × 4096 codes of K at a time (1024 ints per row)
         float[] sx = ctx.allocateFloatShared(8);
         float[] mean = ctx.allocateFloatShared(8), rstd = ctx.allocateFloatShared(8), red = ctx.allocateFloatShared(32);

@@ -150,6 +150,7 @@ final class CudaPlan extends ExecutionPlan {
     private void build() throws Exception {
         graphHandle = d.graphCreate();
         MemorySegment previous = MemorySegment.NULL;
+        boolean programmatic = PROGRAMMATIC_LAUNCH && d.hasEdgeData();
         List<TaskGraph.Task> tasks = graph.tasks();
         for (int i = 0; i < tasks.size(); i++) {
             TaskGraph.Task t = tasks.get(i);
@@ -167,7 +168,7 @@ final class CudaPlan extends ExecutionPlan {
                     t.grid().localX(), t.grid().localY(), params);
             nodeParams.add(np);
             // A kernel that waits for its predecessor itself starts programmatically: its launch overlaps the predecessor's end.
-            boolean overlap = i > 0 && PROGRAMMATIC_LAUNCH && d.hasEdgeData() && gpu.compiler().awaitsPreviousKernel(t.kernel());
+            boolean overlap = i > 0 && programmatic && gpu.compiler().awaitsPreviousKernel(t.kernel());
             MemorySegment node = d.graphAddKernelNode(graphHandle, overlap ? MemorySegment.NULL : previous, np);
             if (overlap) d.graphAddProgrammaticDependency(graphHandle, previous, node);
             previous = node;
