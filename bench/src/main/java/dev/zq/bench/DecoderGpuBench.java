@@ -62,7 +62,9 @@ public final class DecoderGpuBench {
                     variants.put("W8A16", DecoderQuantizer.quantize(fp, Scheme.builtin("w8a16"), null, a));
                     variants.put("W4/8A16", DecoderQuantizer.quantize(fp, Scheme.builtin("w4-8a16"), null, a));
                     System.err.printf("%s: random weights and quantization in %.1f s%n", name, (System.nanoTime() - t0) / 1e9);
+                    String only = System.getProperty("zq.bench.variants");   // e.g. -Dzq.bench.variants=W8A8,W16A16
                     for (var v : variants.entrySet()) {
+                        if (only != null && !List.of(only.split(",")).contains(v.getKey())) continue;
                         if (name.equals("gpt2")) {
                             double[] e = check(v.getValue(), fp, gpu);
                             System.out.printf("# check %s %s: prefill logits %.2e from the CPU decoder's of the same model; from the FP32"

@@ -96,6 +96,42 @@ public final class RuntimeBench {
             System.out.printf("| cuMemcpyDtoD, 256 MiB, GB/s (read+write) | %.0f |%n", 2.0 * 4 * elems / (median(ms) * 1e6));
             d.eventDestroy(e0);
             d.eventDestroy(e1);
+
+            // 4. Dependent rounds over 1 Mi floats, each reading what other blocks wrote in the round before: one launch
+            // per round in a CUDA graph (programmatic edges) against one persistent launch with a grid barrier per round.
+            rounds(gpu, 1 << 20);
+            rounds(gpu, 1 << 13);
+        }
+    }
+
+    static void rounds(CudaDevice gpu, int n) throws Exception {
+        Method one = KernelCompiler.find(BasicKernels.class, "shiftedHalfPlusOne"), persistent = KernelCompiler.find(BasicKernels.class, "shiftedHalfPlusOneRounds");
+        int rounds = 64;
+        String size = n >= 1 << 20 ? (n >> 20) + " Mi" : (n >> 10) + " Ki";
+        try (java.lang.foreign.Arena a = java.lang.foreign.Arena.ofShared()) {
+            dev.zq.runtime.FloatArray x = dev.zq.runtime.FloatArray.allocate(a, n), y = dev.zq.runtime.FloatArray.allocate(a, n);
+            dev.zq.runtime.IntArray sync = dev.zq.runtime.IntArray.allocate(a, 2);
+            dev.zq.runtime.TaskGraph chain = new dev.zq.runtime.TaskGraph("rounds as launches").transferToDevice(dev.zq.runtime.TaskGraph.Transfer.FIRST_EXECUTION, x, y);
+            for (int r = 0; r < rounds; r++)
+                chain.task(one, Grid.of(132, 256), r % 2 == 0 ? x : y, r % 2 == 0 ? y : x, (r * 7919 + 1) % n, n);
+            try (var plan = gpu.plan(chain)) {
+                plan.execute();
+                double[] us = new double[15];
+                for (int i = 0; i < us.length; i++) us[i] = plan.replayMillis(20) * 1000 / 20 / rounds;
+                System.out.printf("| %d dependent rounds (%s floats, 132 × 256 threads) as %d kernels in a CUDA graph, µs a round | %.2f |%n", rounds, size, rounds, median(us));
+            }
+            for (int blocksPerSm : new int[]{1, 2, 4}) {
+                int blocks = Math.min(132 * blocksPerSm, gpu.residentBlocks(persistent, 256));
+                dev.zq.runtime.TaskGraph one1 = new dev.zq.runtime.TaskGraph("rounds in one kernel")
+                        .transferToDevice(dev.zq.runtime.TaskGraph.Transfer.FIRST_EXECUTION, x, y, sync);
+                one1.task(persistent, Grid.of(blocks, 256), sync, x, y, rounds, n);
+                try (var plan = gpu.plan(one1)) {
+                    plan.execute();
+                    double[] us = new double[15];
+                    for (int i = 0; i < us.length; i++) us[i] = plan.replayMillis(20) * 1000 / 20 / rounds;
+                    System.out.printf("| the same rounds (%s floats) in one kernel with a grid barrier each (%d blocks × 256 threads), µs a round | %.2f |%n", size, blocks, median(us));
+                }
+            }
         }
     }
 

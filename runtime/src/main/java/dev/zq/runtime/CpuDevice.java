@@ -11,6 +11,10 @@ public final class CpuDevice implements Device {
 
     public CpuExecutor executor() { return executor; }
 
+    /** The CPU runs a grid-barrier kernel's threads all at once, one virtual thread each, up to {@link CpuExecutor#MAX_GRID_THREADS}. */
+    @Override
+    public int residentBlocks(java.lang.reflect.Method kernel, int threadsPerBlock) { return CpuExecutor.MAX_GRID_THREADS / threadsPerBlock; }
+
     @Override
     public ExecutionPlan plan(TaskGraph graph) {
         return new ExecutionPlan(graph) {

@@ -18,7 +18,9 @@ import java.util.concurrent.ConcurrentHashMap;
  * live in a shared or automatic arena, which other threads may touch).
  */
 public final class CpuExecutor {
-    private final Map<Method, Boolean> cooperative = new ConcurrentHashMap<>();
+    /** The most threads a kernel with grid barriers may have on the CPU, where they all run at once. */
+    public static final int MAX_GRID_THREADS = 1 << 20;
+    private final Map<Method, Boolean> cooperative = new ConcurrentHashMap<>(), gridWide = new ConcurrentHashMap<>();
 
     public void launch(Method kernel, Grid grid, Object... args) {
         if (!kernel.isAnnotationPresent(Kernel.class)) throw new IllegalArgumentException(kernel + " is not annotated @Kernel");
@@ -32,6 +34,10 @@ public final class CpuExecutor {
             throw new IllegalArgumentException("cannot call " + kernel + ": " + e.getMessage(), e);
         }
         mh = MethodHandles.insertArguments(mh, 1, args);
+        if (gridWide.computeIfAbsent(kernel, CpuExecutor::usesGridBarrier)) {
+            runGridAtOnce(mh, grid);
+            return;
+        }
         boolean coop = cooperative.computeIfAbsent(kernel, CpuExecutor::usesBlockIntrinsics);
         for (int gy = 0; gy < grid.groupsY(); gy++)
             for (int gx = 0; gx < grid.groupsX(); gx++) {
@@ -66,21 +72,45 @@ public final class CpuExecutor {
         KernelContext.Block block = new KernelContext.Block(g.threadsPerBlock());
         List<Thread> threads = new ArrayList<>(g.threadsPerBlock());
         List<Throwable> failures = new java.util.concurrent.CopyOnWriteArrayList<>();
+        startBlock(mh, g, gx, gy, block, null, threads, failures);
+        join(threads, failures, "block (" + gx + ", " + gy + ")");
+    }
+
+    /** Every thread of every block at once, one virtual thread each: what grid-wide barriers need. */
+    private static void runGridAtOnce(MethodHandle mh, Grid g) {
+        long total = (long) g.threadsPerBlock() * g.groupsX() * g.groupsY();
+        if (total > MAX_GRID_THREADS) throw new IllegalArgumentException("a kernel with grid barriers runs all its " + total + " threads at once on the CPU: too many");
+        java.util.concurrent.CyclicBarrier grid = new java.util.concurrent.CyclicBarrier((int) total);
+        List<Thread> threads = new ArrayList<>((int) total);
+        List<Throwable> failures = new java.util.concurrent.CopyOnWriteArrayList<>();
+        for (int gy = 0; gy < g.groupsY(); gy++)
+            for (int gx = 0; gx < g.groupsX(); gx++)
+                startBlock(mh, g, gx, gy, new KernelContext.Block(g.threadsPerBlock()), grid, threads, failures);
+        join(threads, failures, "a grid of " + g.groupsX() + " × " + g.groupsY() + " blocks");
+    }
+
+    private static void startBlock(MethodHandle mh, Grid g, int gx, int gy, KernelContext.Block block, java.util.concurrent.CyclicBarrier grid,
+                                   List<Thread> threads, List<Throwable> failures) {
         for (int ly = 0; ly < g.localY(); ly++)
             for (int lx = 0; lx < g.localX(); lx++) {
                 KernelContext c = context(g, gx, gy);
                 c.localX = lx;
                 c.localY = ly;
                 c.block = block;
+                c.grid = grid;
                 threads.add(Thread.ofVirtual().start(() -> {
                     try {
                         call(mh, c);
                     } catch (Throwable t) {
                         failures.add(t);
                         block.reset();   // release the others instead of leaving them waiting forever
+                        if (grid != null) grid.reset();
                     }
                 }));
             }
+    }
+
+    private static void join(List<Thread> threads, List<Throwable> failures, String where) {
         for (Thread t : threads) {
             try {
                 t.join();
@@ -90,8 +120,10 @@ public final class CpuExecutor {
             }
         }
         if (!failures.isEmpty()) {
-            RuntimeException e = new IllegalStateException("kernel failed in block (" + gx + ", " + gy + ")", failures.getFirst());
-            throw e;
+            // The first failure is the cause; the others are threads released from their barriers by it.
+            Throwable cause = failures.stream().filter(t -> !(t instanceof IllegalStateException e && e.getCause() instanceof java.util.concurrent.BrokenBarrierException))
+                    .findFirst().orElse(failures.getFirst());
+            throw new IllegalStateException("kernel failed in " + where, cause);
         }
     }
 
@@ -105,20 +137,57 @@ public final class CpuExecutor {
         }
     }
 
-    /** Whether the kernel (or anything it calls directly) uses barrier, shared memory or shuffles. */
-    static boolean usesBlockIntrinsics(Method kernel) {
-        String res = "/" + kernel.getDeclaringClass().getName().replace('.', '/') + ".class";
-        try (var in = kernel.getDeclaringClass().getResourceAsStream(res)) {
-            var cm = ClassFile.of().parse(in.readAllBytes());
-            for (MethodModel m : cm.methods())
-                for (var e : m.code().map(c -> c.elementList()).orElse(List.of()))
-                    if (e instanceof InvokeInstruction inv && inv.owner().asInternalName().equals("dev/zq/runtime/KernelContext")) {
-                        String n = inv.name().stringValue();
-                        if (n.equals("barrier") || n.startsWith("allocate") || n.startsWith("shfl") || n.startsWith("mma") || n.startsWith("ldmatrix")) return true;
+    /**
+     * The {@link KernelContext} methods that {@code kernel} calls, itself or through the static methods it calls (as the
+     * JIT inlines them); null when a class file cannot be read.
+     */
+    static java.util.Set<String> contextCalls(Method kernel) {
+        java.util.Set<String> found = new java.util.HashSet<>(), seen = new java.util.HashSet<>();
+        java.util.ArrayDeque<String[]> todo = new java.util.ArrayDeque<>();   // owner, name, descriptor
+        todo.add(new String[]{kernel.getDeclaringClass().getName().replace('.', '/'), kernel.getName(),
+                java.lang.invoke.MethodType.methodType(kernel.getReturnType(), kernel.getParameterTypes()).toMethodDescriptorString()});
+        Map<String, java.lang.classfile.ClassModel> classes = new java.util.HashMap<>();
+        ClassLoader loader = kernel.getDeclaringClass().getClassLoader();
+        while (!todo.isEmpty()) {
+            String[] m = todo.poll();
+            if (!seen.add(m[0] + "." + m[1] + m[2])) continue;
+            java.lang.classfile.ClassModel cm = classes.get(m[0]);
+            if (cm == null) {
+                try (var in = loader == null ? ClassLoader.getSystemResourceAsStream(m[0] + ".class") : loader.getResourceAsStream(m[0] + ".class")) {
+                    if (in == null) return null;
+                    cm = ClassFile.of().parse(in.readAllBytes());
+                } catch (java.io.IOException | IllegalArgumentException e) {
+                    return null;
+                }
+                classes.put(m[0], cm);
+            }
+            for (MethodModel mm : cm.methods()) {
+                if (!mm.methodName().equalsString(m[1]) || !mm.methodType().equalsString(m[2])) continue;
+                for (var e : mm.code().map(c -> c.elementList()).orElse(List.of()))
+                    if (e instanceof InvokeInstruction inv) {
+                        String owner = inv.owner().asInternalName();
+                        if (owner.equals("dev/zq/runtime/KernelContext")) found.add(inv.name().stringValue());
+                        else if (inv.opcode() == java.lang.classfile.Opcode.INVOKESTATIC && !owner.startsWith("java/"))
+                            todo.add(new String[]{owner, inv.name().stringValue(), inv.type().stringValue()});
                     }
-            return false;
-        } catch (Exception e) {
-            return true;   // when unsure, the cooperative path is always correct
+            }
         }
+        return found;
+    }
+
+    /** Whether the kernel (or anything it calls) uses barriers, shared memory, shuffles or matrix fragments. */
+    static boolean usesBlockIntrinsics(Method kernel) {
+        java.util.Set<String> calls = contextCalls(kernel);
+        if (calls == null) return true;   // when unsure, the cooperative path is always correct
+        for (String n : calls)
+            if (n.equals("barrier") || n.endsWith("Barrier") || n.startsWith("allocate") || n.startsWith("shfl") || n.startsWith("mma") || n.startsWith("ldmatrix"))
+                return true;
+        return false;
+    }
+
+    /** Whether the kernel (or anything it calls) has grid-wide barriers: then every block of the grid runs at once. */
+    static boolean usesGridBarrier(Method kernel) {
+        java.util.Set<String> calls = contextCalls(kernel);
+        return calls != null && calls.contains("gridBarrier");
     }
 }

@@ -21,6 +21,12 @@ public interface Device extends AutoCloseable {
      */
     default ExecutionPlan plan(TaskGraph graph, ExecutionPlan residentWith) { return plan(graph); }
 
+    /**
+     * How many blocks of {@code threadsPerBlock} threads of {@code kernel} this device runs at once: the largest grid that a
+     * kernel with {@link KernelContext#gridBarrier grid barriers} may have (all its blocks wait for each other).
+     */
+    int residentBlocks(java.lang.reflect.Method kernel, int threadsPerBlock);
+
     static Device cpu() { return new CpuDevice(); }
 
     /** The first CUDA GPU; a {@link CudaException} that says why where there is none. */

@@ -33,6 +33,11 @@ public final class KernelCompiler {
         return ptx(kernel).contains("griddepcontrol.wait");
     }
 
+    /** Whether {@code kernel} has grid-wide barriers ({@link KernelContext#gridBarrier}): its blocks must all be resident at once. */
+    public boolean usesGridBarrier(Method kernel) throws KernelCompileException {
+        return ptx(kernel).contains("// grid barrier");
+    }
+
     /** A PTX-safe entry name: class and method, non-identifier characters replaced. */
     public static String entryName(Method kernel) {
         return (kernel.getDeclaringClass().getSimpleName() + "_" + kernel.getName()).replaceAll("[^A-Za-z0-9_]", "_");

@@ -15,6 +15,8 @@ public final class KernelContext {
     int localX, localY, groupX, groupY, localSizeX, localSizeY, groupsX, groupsY;
     // Per block, when the block runs cooperatively (barriers, shared memory, shuffles).
     Block block;
+    // Every thread of the grid, when the kernel has grid-wide barriers (all blocks then run at once).
+    CyclicBarrier grid;
     private int sharedAllocations;
 
     /** Shared state of one block on the CPU: the barrier, the shared arrays, the shuffle exchange slots. */
@@ -78,6 +80,16 @@ public final class KernelContext {
      */
     public void releaseNextKernel() {}
 
+    /**
+     * Asks the memory system to bring the 128-byte line holding {@code buffer[index]} into L2 (PTX
+     * {@code prefetch.global.L2}): a hint with no result and no effect on results. Before {@link #awaitPreviousKernel}
+     * a kernel may prefetch what no earlier kernel writes — its weights — so that they stream in while the previous
+     * kernel finishes and its own loads afterwards find them in L2. Nothing on the CPU.
+     */
+    public void prefetchL2(IntArray buffer, int index) {}
+
+    public void prefetchL2(FloatArray buffer, int index) {}
+
     /** Waits until every thread of the block got here; shared-memory writes before it are seen after it. */
     public void barrier() {
         if (block == null) throw new IllegalStateException("barrier() outside a cooperative block");
@@ -88,6 +100,27 @@ public final class KernelContext {
             throw new IllegalStateException("interrupted at a barrier", e);
         } catch (BrokenBarrierException e) {
             throw new IllegalStateException("a thread of the block failed before reaching the barrier", e);
+        }
+    }
+
+    /**
+     * Waits until every thread of the whole grid got here; global-memory writes before it are seen after it, by every
+     * block. For persistent kernels that run several dependent phases in one launch instead of one launch each. All
+     * blocks must be resident at once (on the GPU the grid may be at most {@link Device#residentBlocks} blocks, which the
+     * runtime checks before it launches: a larger grid would wait forever). {@code sync} holds the barrier's state in its
+     * first two ints (arrivals, generation): zero them before the first launch; the barrier leaves the arrivals at zero,
+     * so the next launch reuses them. On the GPU: a block barrier, then one thread per block counts its block in with a
+     * release-acquire atomic and waits for the last block to advance the generation.
+     */
+    public void gridBarrier(IntArray sync) {
+        if (grid == null) throw new IllegalStateException("gridBarrier() outside a kernel launched with its blocks at once");
+        try {
+            grid.await();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted at a grid barrier", e);
+        } catch (BrokenBarrierException e) {
+            throw new IllegalStateException("a thread of the grid failed before reaching the grid barrier", e);
         }
     }
 

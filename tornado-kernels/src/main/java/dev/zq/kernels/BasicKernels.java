@@ -37,6 +37,23 @@ public final class BasicKernels {
         for (int i = ctx.globalIdx(); i < n; i += ctx.globalSizeX()) out.set(i, 0.5f * in.get((i + shift) % n) + 1f);
     }
 
+    /**
+     * {@code phases} rounds of {@link #shiftedHalfPlusOne} in one launch, ping-ponging between {@code a} and {@code b} with
+     * a grid barrier between rounds (round r shifts by {@code (r·7919 + 1) mod n}; odd rounds write {@code b}). Each round
+     * reads elements other blocks wrote in the round before, so a barrier that does not order them shows in the result.
+     * Against a chain of {@code phases} launches, it measures what a grid barrier costs next to a launch (RuntimeBench).
+     */
+    @Kernel
+    public static void shiftedHalfPlusOneRounds(KernelContext ctx, IntArray sync, FloatArray a, FloatArray b, int phases, int n) {
+        ctx.awaitPreviousKernel();
+        for (int r = 0; r < phases; r++) {
+            int shift = (r * 7919 + 1) % n;
+            if ((r & 1) == 0) for (int i = ctx.globalIdx(); i < n; i += ctx.globalSizeX()) b.set(i, 0.5f * a.get((i + shift) % n) + 1f);
+            else for (int i = ctx.globalIdx(); i < n; i += ctx.globalSizeX()) a.set(i, 0.5f * b.get((i + shift) % n) + 1f);
+            ctx.gridBarrier(sync);
+        }
+    }
+
     /** A grid-stride copy: each thread moves every {@code globalSize}-th element (the bandwidth probe). */
     @Kernel
     public static void copy(KernelContext ctx, FloatArray src, FloatArray dst, int n) {

@@ -42,10 +42,26 @@ public final class SkinnyGemmKernel {
     /** The launch for {@code m} rows and {@code n} output features. */
     public static Grid grid(int m, int n) { return new Grid(Math.ceilDiv(n, 8), Math.ceilDiv(m, ROWS), 256, 1); }
 
+    /**
+     * Asks L2 for the block's eight weight rows ({@code words} ints each) and their scales ({@code groups} each; none when
+     * {@code groups} is 0) before the kernel waits for its activations: the loads after the wait then find them there.
+     */
+    static void prefetchWeights(KernelContext ctx, IntArray w, FloatArray sw, int n, int words, int groups) {
+        int col0 = ctx.groupIdx() * 8, cols = Math.min(8, n - col0), tid = ctx.localIdx();
+        if (cols <= 0) return;
+        int first = col0 * words, last = first + cols * words - 1;
+        for (int line = (first >> 5) + tid; line <= last >> 5; line += 256) ctx.prefetchL2(w, Math.max(first, line << 5));
+        if (groups > 0 && tid == 255) {
+            int f = col0 * groups, l = f + cols * groups - 1;
+            for (int line = f >> 5; line <= l >> 5; line++) ctx.prefetchL2(sw, Math.max(f, line << 5));
+        }
+    }
+
     /** FP16 weights {@code w} (K/2 ints per row); activations rounded to FP16 as they are staged. */
     @Kernel
     public static void fp16(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray bias,
                             FloatArray y, int m, int n, int k, int mode) {
+        prefetchWeights(ctx, w, bias, n, k >> 1, 0);   // they do not depend on the previous kernel
         ctx.awaitPreviousKernel();
         float[] xs = ctx.allocateFloatShared(8192);   // 8 rows × 1024 elements of K at a time
         float[] mean = ctx.allocateFloatShared(8), rstd = ctx.allocateFloatShared(8), red = ctx.allocateFloatShared(32);
@@ -95,6 +111,7 @@ public final class SkinnyGemmKernel {
     @Kernel
     public static void int8a16(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw,
                                FloatArray bias, FloatArray y, int m, int n, int k, int groupSize, int mode) {
+        prefetchWeights(ctx, w, sw, n, k >> 2, k / groupSize);   // they do not depend on the previous kernel
         ctx.awaitPreviousKernel();
         float[] xs = ctx.allocateFloatShared(8192);   // 8 rows × 1024 elements of K at a time
         float[] mean = ctx.allocateFloatShared(8), rstd = ctx.allocateFloatShared(8), red = ctx.allocateFloatShared(32);
@@ -144,6 +161,7 @@ public final class SkinnyGemmKernel {
     @Kernel
     public static void int4a16(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw,
                                FloatArray bias, FloatArray y, int m, int n, int k, int groupSize, int mode) {
+        prefetchWeights(ctx, w, sw, n, k >> 3, k / groupSize);   // they do not depend on the previous kernel
         ctx.awaitPreviousKernel();
         float[] xs = ctx.allocateFloatShared(8192);   // 8 rows × 1024 elements of K at a time
         float[] mean = ctx.allocateFloatShared(8), rstd = ctx.allocateFloatShared(8), red = ctx.allocateFloatShared(32);
@@ -190,6 +208,7 @@ public final class SkinnyGemmKernel {
     @Kernel
     public static void int8(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw,
                             FloatArray bias, FloatArray y, int m, int n, int k, int groupSize, int mode) {
+        prefetchWeights(ctx, w, sw, n, k >> 2, k / groupSize);   // they do not depend on the previous kernel
         ctx.awaitPreviousKernel();
         int[] xs = ctx.allocateIntShared(8192);   // 8 rows × 4096 codes of K at a time
         float[] sx = ctx.allocateFloatShared(8);
@@ -259,6 +278,7 @@ public final class SkinnyGemmKernel {
     @Kernel
     public static void int4(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw,
                             FloatArray bias, FloatArray y, int m, int n, int k, int groupSize, int mode) {
+        prefetchWeights(ctx, w, sw, n, k >> 3, k / groupSize);   // they do not depend on the previous kernel
         ctx.awaitPreviousKernel();
         int[] xs = ctx.allocateIntShared(8192);   // 8 rows × 4096 codes of K at a time (1024 ints per row)
         float[] sx = ctx.allocateFloatShared(8);

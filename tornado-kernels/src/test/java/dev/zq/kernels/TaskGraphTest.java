@@ -103,6 +103,71 @@ class TaskGraphTest {
     }
 
     /**
+     * The same kind of chain as one persistent kernel: 41 rounds separated by grid barriers, each reading what other blocks
+     * wrote in the round before, launched twice in a graph after an ordinary kernel. Equal to plain Java bit for bit; the
+     * barrier leaves its arrival count at zero for the next launch.
+     */
+    @Test
+    void gridBarrierRoundsEqualPlainJava() throws Exception {
+        List<String> why = new ArrayList<>();
+        int n = 1 << 18, rounds = 41;
+        var kernel = KernelCompiler.find(BasicKernels.class, "shiftedHalfPlusOneRounds");
+        assertTrue(new KernelCompiler().usesGridBarrier(kernel));
+        assertFalse(new KernelCompiler().usesGridBarrier(KernelCompiler.find(BasicKernels.class, "shiftedHalfPlusOne")));
+        try (Arena a = Arena.ofShared(); Device device = Device.best(why::add)) {
+            int blocks = Math.min(device.residentBlocks(kernel, 128), device instanceof dev.zq.runtime.CpuDevice ? 24 : 1024);
+            FloatArray x = KernelsOnCpuTest.randomFloats(a, new Random(22), n, 100), y = FloatArray.allocate(a, n);
+            dev.zq.runtime.IntArray sync = dev.zq.runtime.IntArray.allocate(a, 2);
+            float[] expect = new float[n], other = new float[n];
+            for (int i = 0; i < n; i++) expect[i] = x.get(i);
+            for (int launch = 0; launch < 2; launch++) {
+                for (int i = 0; i < n; i++) expect[i] = 0.25f * expect[i] + expect[i];   // the saxpy before: x += 0.25 · x
+                for (int r = 0; r < rounds; r++) {
+                    int shift = (r * 7919 + 1) % n;
+                    for (int i = 0; i < n; i++) other[i] = 0.5f * expect[(i + shift) % n] + 1f;
+                    float[] t = expect; expect = other; other = t;
+                }
+            }
+            TaskGraph g = new TaskGraph("grid barrier rounds").transferToDevice(Transfer.EVERY_EXECUTION, x, y, sync);
+            g.task(KernelCompiler.find(BasicKernels.class, "saxpy"), Grid.cover(n, 256), 0.25f, x, x, n);
+            g.task(kernel, Grid.of(blocks, 128), sync, x, y, rounds, n);
+            g.task(KernelCompiler.find(BasicKernels.class, "saxpy"), Grid.cover(n, 256), 0.25f, y, y, n);
+            g.task(kernel, Grid.of(blocks, 128), sync, y, x, rounds, n);
+            g.transferToHost(Transfer.EVERY_EXECUTION, x, sync);
+            float[] input = new float[n];
+            for (int i = 0; i < n; i++) input[i] = x.get(i);
+            try (ExecutionPlan plan = device.plan(g)) {
+                for (int run = 0; run < 2; run++) {
+                    for (int i = 0; i < n; i++) { x.set(i, input[i]); y.set(i, 0f); }
+                    plan.execute();
+                    for (int i = 0; i < n; i++)
+                        if (Float.floatToRawIntBits(expect[i]) != Float.floatToRawIntBits(x.get(i)))
+                            fail("run " + run + ", element " + i + ": " + x.get(i) + " instead of " + expect[i] + " on " + device.name() + " with " + blocks + " blocks");
+                    assertEquals(0, sync.get(0), "arrivals left in the barrier");
+                }
+            }
+            System.out.println("grid barrier rounds on " + device.name() + ": " + blocks + " blocks of 128" + (why.isEmpty() ? "" : " (" + why.getFirst() + ")"));
+        }
+    }
+
+    /** A grid-barrier kernel with more blocks than the device holds at once would wait forever: refused with a reason. */
+    @Test
+    void gridBarrierKernelLargerThanTheDeviceHoldsIsRefused() throws Exception {
+        List<String> why = new ArrayList<>();
+        var kernel = KernelCompiler.find(BasicKernels.class, "shiftedHalfPlusOneRounds");
+        try (Arena a = Arena.ofShared(); Device device = Device.best(why::add)) {
+            int blocks = device.residentBlocks(kernel, 256) + 1;
+            FloatArray x = FloatArray.allocate(a, 1024), y = FloatArray.allocate(a, 1024);
+            TaskGraph g = new TaskGraph("too large").transferToDevice(Transfer.EVERY_EXECUTION, x, y, dev.zq.runtime.IntArray.allocate(a, 2));
+            g.task(kernel, Grid.of(blocks, 256), dev.zq.runtime.IntArray.allocate(a, 2), x, y, 3, 1024);
+            Exception e = assertThrows(Exception.class, () -> { try (ExecutionPlan plan = device.plan(g)) { plan.execute(); } });
+            Throwable t = e;
+            while (t.getCause() != null && !String.valueOf(t.getMessage()).contains("at once")) t = t.getCause();
+            assertTrue(String.valueOf(t.getMessage()).contains("at once"), "the reason names the limit: " + e);
+        }
+    }
+
+    /**
      * Two views of one tensor are one buffer on the device too: what a kernel writes through one view, the next kernel
      * reads through the other (on a GPU they used to get two device copies, and the second kernel read stale data).
      */

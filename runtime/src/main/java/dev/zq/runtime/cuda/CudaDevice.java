@@ -33,6 +33,7 @@ public final class CudaDevice implements dev.zq.runtime.Device {
     private final Set<Long> allocations = new LinkedHashSet<>();
     private final String name;
     private boolean closed;
+    private int multiprocessors;
 
     private CudaDevice(CudaDriver driver, int device) throws CudaException {
         this.driver = driver;
@@ -112,9 +113,37 @@ public final class CudaDevice implements dev.zq.runtime.Device {
         return f;
     }
 
+    @Override
+    public int residentBlocks(Method kernel, int threadsPerBlock) {
+        try {
+            return multiprocessors() * driver.maxActiveBlocksPerMultiprocessor(function(kernel), threadsPerBlock, 0);
+        } catch (KernelCompileException | CudaException e) {
+            throw new IllegalArgumentException("cannot tell how many blocks of " + kernel.getName() + " fit: " + e.getMessage(), e);
+        }
+    }
+
+    private int multiprocessors() throws CudaException {
+        if (multiprocessors == 0) multiprocessors = driver.deviceAttribute(device, CudaDriver.MULTIPROCESSOR_COUNT);
+        return multiprocessors;
+    }
+
+    /**
+     * Refuses a grid of a kernel with grid barriers that the device cannot hold at once: its resident blocks would wait
+     * forever for the others.
+     */
+    void checkResident(Method kernel, Grid grid) throws KernelCompileException {
+        if (!compiler.usesGridBarrier(kernel)) return;
+        long blocks = (long) grid.groupsX() * grid.groupsY();
+        int resident = residentBlocks(kernel, grid.threadsPerBlock());
+        if (blocks > resident)
+            throw new IllegalArgumentException(kernel.getName() + " has grid barriers, so all its blocks must run at once, but " + name + " holds "
+                    + resident + " blocks of " + grid.threadsPerBlock() + " threads of it, not " + blocks);
+    }
+
     /** Launches asynchronously on this device's stream; {@code args} exclude the KernelContext. */
     public void launch(Method kernel, Grid grid, Object... args) throws KernelCompileException, CudaException {
         MemorySegment f = function(kernel);
+        checkResident(kernel, grid);
         if (args.length != kernel.getParameterCount() - 1)
             throw new IllegalArgumentException(kernel.getName() + " takes " + (kernel.getParameterCount() - 1) + " arguments, got " + args.length);
         Class<?>[] types = kernel.getParameterTypes();

@@ -116,6 +116,19 @@ public final class CudaDriver {
         }
     }
 
+    /** {@code CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT}. */
+    public static final int MULTIPROCESSOR_COUNT = 16;
+
+    /** How many blocks of {@code blockSize} threads of {@code function} one multiprocessor holds at once (cuOccupancyMaxActiveBlocksPerMultiprocessor). */
+    public int maxActiveBlocksPerMultiprocessor(MemorySegment function, int blockSize, long dynamicSharedBytes) throws CudaException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment v = a.allocate(JAVA_INT);
+            checked("cuOccupancyMaxActiveBlocksPerMultiprocessor", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_LONG), v, function,
+                    blockSize, dynamicSharedBytes);
+            return v.get(JAVA_INT, 0);
+        }
+    }
+
     public long totalMemory(int device) throws CudaException {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment v = a.allocate(JAVA_LONG);

@@ -164,6 +164,7 @@ final class CudaPlan extends ExecutionPlan {
             argSlots.add(slots);
             kernelParams.add(params);
             writeArgs(i);
+            gpu.checkResident(t.kernel(), t.grid());
             MemorySegment np = CudaDriver.kernelNodeParams(arena, gpu.function(t.kernel()), t.grid().groupsX(), t.grid().groupsY(),
                     t.grid().localX(), t.grid().localY(), params);
             nodeParams.add(np);

@@ -94,7 +94,7 @@ public final class PtxTranslator {
     private final StringBuilder shared = new StringBuilder();
     private final StringBuilder locals = new StringBuilder();
     private final Deque<String> callStack = new ArrayDeque<>();
-    private int temps, inlineCount, sharedCount, localArrayCount, predicates;
+    private int temps, inlineCount, sharedCount, localArrayCount, predicates, gridBarriers;
     // Local arrays live in registers (one per element): Java variables holding them map to the array's id.
     private final Map<String, Integer> localArrayOfVariable = new HashMap<>();
     private final Map<Integer, Integer> localArraySize = new HashMap<>();
@@ -691,6 +691,15 @@ public final class PtxTranslator {
                 emit("mul.lo.s32 " + top(st) + ", " + a + ", " + b);
             }
             case "barrier" -> emit("bar.sync 0");
+            case "prefetchL2" -> {
+                Kind bk = args.getFirst().kind();
+                if (bk != Kind.BUF_S32 && bk != Kind.BUF_F32) throw f.fail("prefetchL2 takes an IntArray or a FloatArray");
+                emit("prefetch.global.L2 [" + address(at(bk, d + 1), at(Kind.I, d + 2), 4) + "]");
+            }
+            case "gridBarrier" -> {
+                if (args.getFirst().kind() != Kind.BUF_S32) throw f.fail("gridBarrier keeps its state in an IntArray");
+                gridBarrier(at(Kind.BUF_S32, d + 1));
+            }
             case "awaitPreviousKernel" -> emit("griddepcontrol.wait");
             case "releaseNextKernel" -> emit("griddepcontrol.launch_dependents");
             case "allocateFloatShared", "allocateIntShared" -> {
@@ -765,6 +774,45 @@ public final class PtxTranslator {
             }
             default -> throw f.fail("KernelContext." + name + " is not supported on the GPU");
         }
+    }
+
+    /**
+     * A grid-wide barrier over {@code sync[0]} (arrivals) and {@code sync[1]} (generation): the block meets, its first thread
+     * reads the generation, counts the block in (release-acquire, so the block's writes travel with it), and either is the
+     * last (resets the count, then publishes the next generation with a release store) or spins until the generation moves
+     * (acquire loads); the block meets again. Self-resetting: the count is zero again when the barrier is passed.
+     */
+    private void gridBarrier(String sync) {
+        String id = "GB" + (gridBarriers++), done = id + "_done", spin = id + "_spin";
+        String tx = temp("u32"), ty = temp("u32"), first = pred();
+        body.append("    // grid barrier\n");
+        emit("bar.sync 0");
+        emit("mov.u32 " + tx + ", %tid.x");
+        emit("mov.u32 " + ty + ", %tid.y");
+        emit("or.b32 " + tx + ", " + tx + ", " + ty);
+        emit("setp.ne.u32 " + first + ", " + tx + ", 0");
+        emit("@" + first + " bra " + done);
+        String bx = temp("u32"), by = temp("u32"), gen = temp("u32"), old = temp("u32"), now = temp("u32"), genAddr = temp("u64");
+        String last = pred(), same = pred();
+        emit("mov.u32 " + bx + ", %nctaid.x");
+        emit("mov.u32 " + by + ", %nctaid.y");
+        emit("mul.lo.u32 " + bx + ", " + bx + ", " + by);
+        emit("sub.u32 " + bx + ", " + bx + ", 1");
+        emit("add.s64 " + genAddr + ", " + sync + ", 4");
+        emit("ld.acquire.gpu.global.u32 " + gen + ", [" + genAddr + "]");
+        emit("atom.acq_rel.gpu.global.add.u32 " + old + ", [" + sync + "], 1");
+        emit("setp.ne.u32 " + last + ", " + old + ", " + bx);
+        emit("@" + last + " bra " + spin);
+        emit("st.relaxed.gpu.global.u32 [" + sync + "], 0");
+        emit("add.u32 " + gen + ", " + gen + ", 1");
+        emit("st.release.gpu.global.u32 [" + genAddr + "], " + gen);
+        emit("bra " + done);
+        body.append(spin).append(":\n");
+        emit("ld.acquire.gpu.global.u32 " + now + ", [" + genAddr + "]");
+        emit("setp.eq.u32 " + same + ", " + now + ", " + gen);
+        emit("@" + same + " bra " + spin);
+        body.append(done).append(":\n");
+        emit("bar.sync 0");
     }
 
     private void buffer(Frame f, ArrayList<Entry> st, String name) throws KernelCompileException {
