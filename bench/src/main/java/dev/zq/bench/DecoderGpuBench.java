@@ -98,10 +98,18 @@ public final class DecoderGpuBench {
                 dec[r] = g.decodePlan().replayMillis(fresh - 1);
             }
             if (batch == 1) {
-                StringBuilder b = new StringBuilder();
+                StringBuilder b = new StringBuilder(), each = new StringBuilder();
                 g.prefillPlan().replayMillis();
-                g.decodePlan().profileMillis().forEach((kernel, t) -> b.append(String.format(" | %s %.4f", kernel, t)));
-                System.out.printf("# profile %s b%d, one decode step, kernels launched one by one, ms:%s%n", what, batch, b);
+                var tasks = g.decodePlan().profileTaskMillis();
+                Map<String, Double> sums = new LinkedHashMap<>();
+                for (var t : tasks) {
+                    sums.merge(t.getKey(), t.getValue(), Double::sum);
+                    each.append(String.format(" %s %.1f", t.getKey().substring(t.getKey().indexOf('.') + 1), 1000 * t.getValue()));
+                }
+                sums.entrySet().stream().sorted(Map.Entry.<String, Double>comparingByValue().reversed())
+                        .forEach(e -> b.append(String.format(" | %s %.4f", e.getKey(), e.getValue())));
+                System.out.printf("# profile %s b%d, one decode step, kernels launched one by one (queued behind a spinning kernel), ms:%s%n", what, batch, b);
+                System.out.printf("# profile-tasks %s b%d, µs, in order:%s%n", what, batch, each);
             }
             return new double[]{RuntimeBench.median(pre), RuntimeBench.median(dec)};
         }

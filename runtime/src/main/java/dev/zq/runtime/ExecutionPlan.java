@@ -54,17 +54,24 @@ public abstract class ExecutionPlan implements AutoCloseable {
      * of a replay. {@link #execute} must have run first.
      */
     public final java.util.Map<String, Double> profileMillis() throws Exception {
-        if (!executed) throw new IllegalStateException("execute() the plan once before profiling it");
-        double[] perTask = profile();
         java.util.Map<String, Double> sums = new java.util.HashMap<>();
-        for (int i = 0; i < perTask.length; i++) {
-            java.lang.reflect.Method k = graph.tasks().get(i).kernel();
-            sums.merge(k.getDeclaringClass().getSimpleName() + "." + k.getName(), perTask[i], Double::sum);
-        }
+        for (var e : profileTaskMillis()) sums.merge(e.getKey(), e.getValue(), Double::sum);
         java.util.Map<String, Double> sorted = new java.util.LinkedHashMap<>();
         sums.entrySet().stream().sorted(java.util.Map.Entry.<String, Double>comparingByValue().reversed())
                 .forEach(e -> sorted.put(e.getKey(), e.getValue()));
         return sorted;
+    }
+
+    /** {@link #profileMillis}'s measurement task by task, in task order: each task's kernel ({@code Class.method}) and ms. */
+    public final java.util.List<java.util.Map.Entry<String, Double>> profileTaskMillis() throws Exception {
+        if (!executed) throw new IllegalStateException("execute() the plan once before profiling it");
+        double[] perTask = profile();
+        java.util.List<java.util.Map.Entry<String, Double>> out = new java.util.ArrayList<>();
+        for (int i = 0; i < perTask.length; i++) {
+            java.lang.reflect.Method k = graph.tasks().get(i).kernel();
+            out.add(java.util.Map.entry(k.getDeclaringClass().getSimpleName() + "." + k.getName(), perTask[i]));
+        }
+        return out;
     }
 
     /** The device time of each task, in task order, launched one at a time. */
