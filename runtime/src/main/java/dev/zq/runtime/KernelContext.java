@@ -90,6 +90,16 @@ public final class KernelContext {
 
     public void prefetchL2(FloatArray buffer, int index) {}
 
+    /**
+     * Loads {@code src[index..index+3]} into {@code dst[0..3]} with one 16-byte access (PTX {@code ld.global.v4.u32}):
+     * four times the bytes in flight per load of {@code get}. {@code index} must be a multiple of 4; {@code dst} a local
+     * {@code int[4]} (or longer) indexed with constants.
+     */
+    public void load4(int[] dst, IntArray src, int index) {
+        if ((index & 3) != 0) throw new IllegalArgumentException("load4 needs an index that is a multiple of 4, not " + index);
+        for (int i = 0; i < 4; i++) dst[i] = src.get(index + i);
+    }
+
     /** Waits until every thread of the block got here; shared-memory writes before it are seen after it. */
     public void barrier() {
         if (block == null) throw new IllegalStateException("barrier() outside a cooperative block");

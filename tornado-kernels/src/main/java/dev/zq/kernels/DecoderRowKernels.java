@@ -142,11 +142,21 @@ public final class DecoderRowKernels {
         int b = ctx.groupIdx(), tid = ctx.localIdx(), lane = tid & 31;
         float best = Float.NEGATIVE_INFINITY;
         int at = -1;
-        for (int j = tid; j < vocab; j += ctx.localSizeX()) {
-            float v = logits.get(b * vocab + j);
-            if (v > best) {
-                best = v;
-                at = j;
+        // Eight loads in flight per thread, then the comparisons in index order (a loop of one load each waited for
+        // each load: 22 µs for GPT-2's 50,257 logits on the H100).
+        int n = ctx.localSizeX(), row = b * vocab;
+        for (int j = tid; j < vocab; j += 8 * n) {
+            float v0 = logits.get(row + j), ninf = Float.NEGATIVE_INFINITY;
+            float v1 = j + n < vocab ? logits.get(row + j + n) : ninf, v2 = j + 2 * n < vocab ? logits.get(row + j + 2 * n) : ninf;
+            float v3 = j + 3 * n < vocab ? logits.get(row + j + 3 * n) : ninf, v4 = j + 4 * n < vocab ? logits.get(row + j + 4 * n) : ninf;
+            float v5 = j + 5 * n < vocab ? logits.get(row + j + 5 * n) : ninf, v6 = j + 6 * n < vocab ? logits.get(row + j + 6 * n) : ninf;
+            float v7 = j + 7 * n < vocab ? logits.get(row + j + 7 * n) : ninf;
+            for (int h = 0; h < 8; h++) {
+                float v = SkinnyGemmKernel.pick(h, v0, v1, v2, v3, v4, v5, v6, v7);
+                if (v > best) {
+                    best = v;
+                    at = j + h * n;
+                }
             }
         }
         for (int mask = 16; mask > 0; mask >>= 1) {

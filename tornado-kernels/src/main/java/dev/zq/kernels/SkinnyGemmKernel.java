@@ -9,7 +9,7 @@ import dev.zq.runtime.KernelMath;
 
 /**
  * {@code y = x·Wᵀ + b} for a few activation rows, the shape of decoding (one token per sequence): the time goes into
- * reading the weights once, so each warp streams one weight row (one output feature) with coalesced 32-bit loads and
+ * reading the weights once, so each warp streams one weight row (one output feature) with coalesced loads and
  * multiplies it against up to {@link #ROWS} activation rows held in shared memory. Three weight formats, each row
  * {@code K} elements of a Linear's {@code [N, K]} weight:
  * <ul>
@@ -28,8 +28,11 @@ import dev.zq.runtime.KernelMath;
  * instead of the rows themselves: the pre-norm LayerNorm fused into its consumer ({@link #normalized}). Activations and outputs are FP32 rows. Token-wise scales follow {@code dev.zq.quant.Symmetric}:
  * {@code max|x|/127}, codes {@code rint(x/scale)} clamped to [-128, 127], 0 for a zero row.
  *
- * <p>Launch {@link #grid}: blocks of 8 warps (8 output features) over {@link #ROWS} rows each. K must be a multiple
- * of 128 (FP16, INT8) or 256 (INT4), and of the group size, which must be a multiple of 4 (INT8) or 32 (INT4).
+ * <p>Launch {@link #grid}: blocks of 8 warps (8 output features) over {@link #ROWS} rows each. {@link #fp16} and
+ * {@link #int8} read their weights in 16-byte chunks ({@link KernelContext#load4}: K must be a multiple of 8 and 16
+ * respectively, or the tail of each row is never read); K must be a multiple of the group size, which must be a multiple
+ * of 4 (INT8) or 32 (INT4, whose K must be a multiple of 32); the weight-only kernels need K even (INT8) or a multiple
+ * of 32 (INT4).
  */
 public final class SkinnyGemmKernel {
     private SkinnyGemmKernel() {}
@@ -39,68 +42,86 @@ public final class SkinnyGemmKernel {
     /** Epilogues. */
     public static final int STORE = 0, GELU_TANH = 1, ADD = 2;
 
-    /** The launch for {@code m} rows and {@code n} output features. */
+    /** The launch for {@code m} rows and {@code n} output features: a warp per feature. */
     public static Grid grid(int m, int n) { return new Grid(Math.ceilDiv(n, 8), Math.ceilDiv(m, ROWS), 256, 1); }
 
     /**
-     * Asks L2 for the block's eight weight rows ({@code words} ints each) and their scales ({@code groups} each; none when
-     * {@code groups} is 0) before the kernel waits for its activations: the loads after the wait then find them there.
+     * {@link #fp16} and {@link #int8} over at most {@code columnBlocks} blocks of features per 8 rows: their warps loop
+     * over the features past the grid, reusing the rows they staged. With the grid within what the GPU holds at once, a
+     * projection is one wave of blocks rather than two or three, each wave a full chain of staging, loads and reductions.
+     */
+    public static Grid grid(int m, int n, int columnBlocks) {
+        if (columnBlocks <= 0) throw new IllegalArgumentException("columnBlocks must be positive, not " + columnBlocks);
+        return new Grid(Math.min(columnBlocks, Math.ceilDiv(n, 8)), Math.ceilDiv(m, ROWS), 256, 1);
+    }
+
+    /**
+     * Asks L2 for the weight rows ({@code words} ints each) of every column the block covers and their scales
+     * ({@code groups} each; none when {@code groups} is 0) before the kernel waits for its activations: the loads after
+     * the wait then find them there.
      */
     static void prefetchWeights(KernelContext ctx, IntArray w, FloatArray sw, int n, int words, int groups) {
-        int col0 = ctx.groupIdx() * 8, cols = Math.min(8, n - col0), tid = ctx.localIdx();
-        if (cols <= 0) return;
-        int first = col0 * words, last = first + cols * words - 1;
-        for (int line = (first >> 5) + tid; line <= last >> 5; line += 256) ctx.prefetchL2(w, Math.max(first, line << 5));
-        if (groups > 0 && tid == 255) {
-            int f = col0 * groups, l = f + cols * groups - 1;
-            for (int line = f >> 5; line <= l >> 5; line++) ctx.prefetchL2(sw, Math.max(f, line << 5));
+        int tid = ctx.localIdx();
+        for (int col0 = ctx.groupIdx() * 8; col0 < n; col0 += ctx.numGroupsX() * 8) {
+            int cols = Math.min(8, n - col0), first = col0 * words, last = first + cols * words - 1;
+            for (int line = (first >> 5) + tid; line <= last >> 5; line += 256) ctx.prefetchL2(w, Math.max(first, line << 5));
+            if (groups > 0 && tid == 255) {
+                int f = col0 * groups, l = f + cols * groups - 1;
+                for (int line = f >> 5; line <= l >> 5; line++) ctx.prefetchL2(sw, Math.max(f, line << 5));
+            }
         }
     }
 
-    /** FP16 weights {@code w} (K/2 ints per row); activations rounded to FP16 as they are staged. */
+    /**
+     * FP16 weights {@code w} (K/2 ints per row); activations rounded to FP16 as they are staged. A block of one row with
+     * K ≤ 8192 (a decode step at batch 1) stages the whole row once and then streams the weight rows of every column it
+     * covers without a barrier; more rows are staged 1024 elements at a time, again for each column pass.
+     */
     @Kernel
     public static void fp16(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray bias,
                             FloatArray y, int m, int n, int k, int mode) {
         prefetchWeights(ctx, w, bias, n, k >> 1, 0);   // they do not depend on the previous kernel
         ctx.awaitPreviousKernel();
-        float[] xs = ctx.allocateFloatShared(8192);   // 8 rows × 1024 elements of K at a time
+        float[] xs = ctx.allocateFloatShared(8192);   // 8 rows × 1024 elements of K at a time, or one row of up to 8192
         float[] mean = ctx.allocateFloatShared(8), rstd = ctx.allocateFloatShared(8), red = ctx.allocateFloatShared(32);
-        int tid = ctx.localIdx(), lane = tid & 31, row0 = ctx.groupIdy() * ROWS, col = ctx.groupIdx() * 8 + (tid >> 5);
+        int tid = ctx.localIdx(), lane = tid & 31, row0 = ctx.groupIdy() * ROWS;
         int rowsHere = Math.min(ROWS, m - row0);   // rows past it hold stale shared memory; their sums are never written
+        boolean oneRow = rowsHere == 1 && k <= 8192, more = rowsHere > 1;
         if (norm != 0) rowStats(ctx, red, x, mean, rstd, row0, rowsHere, k, eps);
-        float a0 = 0f, a1 = 0f, a2 = 0f, a3 = 0f, a4 = 0f, a5 = 0f, a6 = 0f, a7 = 0f;
-        boolean more = rowsHere > 1;
+        if (oneRow) stageRowByChunk(ctx, xs, x, row0, k, norm, gamma, beta, mean, rstd);
         int kw = k >> 1;
-        for (int t0 = 0; t0 < k; t0 += 1024) {
-            int len = Math.min(1024, k - t0);
-            stageHalves(ctx, xs, x, row0, rowsHere, k, t0, len, norm, gamma, beta, mean, rstd);
-            int words = len >> 1, base = col * kw + (t0 >> 1);
-            for (int j = lane; col < n && j < words; j += 256) {
-                // Eight weight words in flight per lane (enough bytes in flight to approach the memory bandwidth);
-                // those past the row are 0 and their activation index wraps into the row, where it multiplies nothing.
-                int word0 = w.get(base + j), word1 = j + 32 < words ? w.get(base + j + 32) : 0, word2 = j + 64 < words ? w.get(base + j + 64) : 0;
-                int word3 = j + 96 < words ? w.get(base + j + 96) : 0, word4 = j + 128 < words ? w.get(base + j + 128) : 0;
-                int word5 = j + 160 < words ? w.get(base + j + 160) : 0, word6 = j + 192 < words ? w.get(base + j + 192) : 0;
-                int word7 = j + 224 < words ? w.get(base + j + 224) : 0;
-                for (int h = 0; h < 8; h++) {
-                    int word = pickInt(h, word0, word1, word2, word3, word4, word5, word6, word7), e = ((j + 32 * h) & 511) << 1;
-                    float w0 = Epilogue.lowHalf(word), w1 = Epilogue.highHalf(word);
-                    a0 += w0 * xs[e] + w1 * xs[e + 1];
+        for (int c8 = ctx.groupIdx() * 8; c8 < n; c8 += ctx.numGroupsX() * 8) {   // uniform: the block's column passes
+            int col = c8 + (tid >> 5);
+            float a0 = 0f, a1 = 0f, a2 = 0f, a3 = 0f, a4 = 0f, a5 = 0f, a6 = 0f, a7 = 0f;
+            for (int t0 = 0; t0 < k; t0 += 1024) {
+                int len = Math.min(1024, k - t0);
+                if (!oneRow) stageHalvesByChunk(ctx, xs, x, row0, rowsHere, k, t0, len, norm, gamma, beta, mean, rstd);
+                int chunks = len >> 3, base = col * kw + (t0 >> 1), rb = oneRow ? t0 : 0;   // 16-byte chunks: 4 words, 8 halves
+                if (col < n) {
+                    // The warp's whole share of the weight row in flight at once: four 16-byte loads per lane (a staged piece of
+                    // 1024 elements is 128 chunks); chunks past the row are 0 and multiply staged zeros.
+                    int[] q = new int[4];
+                    int w00 = 0, w01 = 0, w02 = 0, w03 = 0, w10 = 0, w11 = 0, w12 = 0, w13 = 0, w20 = 0, w21 = 0, w22 = 0, w23 = 0, w30 = 0, w31 = 0, w32 = 0, w33 = 0;
+                    if (lane < chunks) { ctx.load4(q, w, base + (lane << 2)); w00 = q[0]; w01 = q[1]; w02 = q[2]; w03 = q[3]; }
+                    if (lane + 32 < chunks) { ctx.load4(q, w, base + ((lane + 32) << 2)); w10 = q[0]; w11 = q[1]; w12 = q[2]; w13 = q[3]; }
+                    if (lane + 64 < chunks) { ctx.load4(q, w, base + ((lane + 64) << 2)); w20 = q[0]; w21 = q[1]; w22 = q[2]; w23 = q[3]; }
+                    if (lane + 96 < chunks) { ctx.load4(q, w, base + ((lane + 96) << 2)); w30 = q[0]; w31 = q[1]; w32 = q[2]; w33 = q[3]; }
+                    a0 += chunkDot(xs, rb, lane, w00, w01, w02, w03, w10, w11, w12, w13, w20, w21, w22, w23, w30, w31, w32, w33);
                     if (more) {   // uniform: a decode step of batch 1 (one row) skips the other seven
-                        a1 += w0 * xs[1024 + e] + w1 * xs[1025 + e];
-                        a2 += w0 * xs[2048 + e] + w1 * xs[2049 + e];
-                        a3 += w0 * xs[3072 + e] + w1 * xs[3073 + e];
-                        a4 += w0 * xs[4096 + e] + w1 * xs[4097 + e];
-                        a5 += w0 * xs[5120 + e] + w1 * xs[5121 + e];
-                        a6 += w0 * xs[6144 + e] + w1 * xs[6145 + e];
-                        a7 += w0 * xs[7168 + e] + w1 * xs[7169 + e];
+                        a1 += chunkDot(xs, 1024, lane, w00, w01, w02, w03, w10, w11, w12, w13, w20, w21, w22, w23, w30, w31, w32, w33);
+                        a2 += chunkDot(xs, 2048, lane, w00, w01, w02, w03, w10, w11, w12, w13, w20, w21, w22, w23, w30, w31, w32, w33);
+                        a3 += chunkDot(xs, 3072, lane, w00, w01, w02, w03, w10, w11, w12, w13, w20, w21, w22, w23, w30, w31, w32, w33);
+                        a4 += chunkDot(xs, 4096, lane, w00, w01, w02, w03, w10, w11, w12, w13, w20, w21, w22, w23, w30, w31, w32, w33);
+                        a5 += chunkDot(xs, 5120, lane, w00, w01, w02, w03, w10, w11, w12, w13, w20, w21, w22, w23, w30, w31, w32, w33);
+                        a6 += chunkDot(xs, 6144, lane, w00, w01, w02, w03, w10, w11, w12, w13, w20, w21, w22, w23, w30, w31, w32, w33);
+                        a7 += chunkDot(xs, 7168, lane, w00, w01, w02, w03, w10, w11, w12, w13, w20, w21, w22, w23, w30, w31, w32, w33);
                     }
                 }
+                if (!oneRow) ctx.barrier();
             }
-            ctx.barrier();
+            float sum = laneRowSum(ctx, lane, a0, a1, a2, a3, a4, a5, a6, a7);
+            if (col < n && lane < ROWS && row0 + lane < m) finish(y, (row0 + lane) * n + col, sum + bias.get(col), mode);
         }
-        float sum = laneRowSum(ctx, lane, a0, a1, a2, a3, a4, a5, a6, a7);
-        if (col < n && lane < ROWS && row0 + lane < m) finish(y, (row0 + lane) * n + col, sum + bias.get(col), mode);
     }
 
     /**
@@ -213,61 +234,107 @@ public final class SkinnyGemmKernel {
         int[] xs = ctx.allocateIntShared(8192);   // 8 rows × 4096 codes of K at a time
         float[] sx = ctx.allocateFloatShared(8);
         float[] mean = ctx.allocateFloatShared(8), rstd = ctx.allocateFloatShared(8), red = ctx.allocateFloatShared(32);
-        int tid = ctx.localIdx(), lane = tid & 31, row0 = ctx.groupIdy() * ROWS, col = ctx.groupIdx() * 8 + (tid >> 5);
+        int tid = ctx.localIdx(), lane = tid & 31, row0 = ctx.groupIdy() * ROWS;
         int rowsHere = Math.min(ROWS, m - row0);   // rows past it hold stale shared memory; their sums are never written
-        if (norm != 0) rowStats(ctx, red, x, mean, rstd, row0, rowsHere, k, eps);
-        rowScales(ctx, red, x, norm, gamma, beta, mean, rstd, sx, row0, rowsHere, k);
-        float a0 = 0f, a1 = 0f, a2 = 0f, a3 = 0f, a4 = 0f, a5 = 0f, a6 = 0f, a7 = 0f;
-        boolean more = rowsHere > 1;
-        int kw = k >> 2, groups = k / groupSize;
-        for (int t0 = 0; t0 < k; t0 += 4096) {
-            int len = Math.min(4096, k - t0);
-            for (int i = tid; i < rowsHere << 10; i += 256) {
-                int r = i >> 10, j = i & 1023, word = 0;
-                if ((j << 2) < len) {
-                    int e = t0 + (j << 2), at = (row0 + r) * k + e;
-                    // The loads first, all in flight together; then the LayerNorm, if any.
-                    float v0 = x.get(at), v1 = x.get(at + 1), v2 = x.get(at + 2), v3 = x.get(at + 3);
-                    if (norm != 0) {
-                        v0 = normalized(v0, e, r, gamma, beta, mean, rstd);
-                        v1 = normalized(v1, e + 1, r, gamma, beta, mean, rstd);
-                        v2 = normalized(v2, e + 2, r, gamma, beta, mean, rstd);
-                        v3 = normalized(v3, e + 3, r, gamma, beta, mean, rstd);
-                    }
-                    word = RowKernels.packCodes(v0, v1, v2, v3, sx[r]);
-                }
-                xs[i] = word;
-            }
-            ctx.barrier();
-            int words = len >> 2, base = col * kw + (t0 >> 2), scaleBase = col * groups;
-            for (int j = lane; col < n && j < words; j += 256) {
-                // Eight weight words and their group scales in flight per lane; see fp16.
-                int word0 = w.get(base + j), word1 = j + 32 < words ? w.get(base + j + 32) : 0, word2 = j + 64 < words ? w.get(base + j + 64) : 0;
-                int word3 = j + 96 < words ? w.get(base + j + 96) : 0, word4 = j + 128 < words ? w.get(base + j + 128) : 0;
-                int word5 = j + 160 < words ? w.get(base + j + 160) : 0, word6 = j + 192 < words ? w.get(base + j + 192) : 0;
-                int word7 = j + 224 < words ? w.get(base + j + 224) : 0;
-                float s0 = sw.get(scaleBase + (t0 + ((j) << 2)) / groupSize), s1 = j + 32 < words ? sw.get(scaleBase + (t0 + ((j + 32) << 2)) / groupSize) : 0f, s2 = j + 64 < words ? sw.get(scaleBase + (t0 + ((j + 64) << 2)) / groupSize) : 0f;
-                float s3 = j + 96 < words ? sw.get(scaleBase + (t0 + ((j + 96) << 2)) / groupSize) : 0f, s4 = j + 128 < words ? sw.get(scaleBase + (t0 + ((j + 128) << 2)) / groupSize) : 0f, s5 = j + 160 < words ? sw.get(scaleBase + (t0 + ((j + 160) << 2)) / groupSize) : 0f;
-                float s6 = j + 192 < words ? sw.get(scaleBase + (t0 + ((j + 192) << 2)) / groupSize) : 0f, s7 = j + 224 < words ? sw.get(scaleBase + (t0 + ((j + 224) << 2)) / groupSize) : 0f;
-                for (int h = 0; h < 8; h++) {
-                    int word = pickInt(h, word0, word1, word2, word3, word4, word5, word6, word7), e = (j + 32 * h) & 1023;
-                    float s = pick(h, s0, s1, s2, s3, s4, s5, s6, s7);
-                    a0 += s * KernelMath.dp4a(word, xs[e], 0);
-                    if (more) {   // uniform: a decode step of batch 1 (one row) skips the other seven
-                        a1 += s * KernelMath.dp4a(word, xs[1024 + e], 0);
-                        a2 += s * KernelMath.dp4a(word, xs[2048 + e], 0);
-                        a3 += s * KernelMath.dp4a(word, xs[3072 + e], 0);
-                        a4 += s * KernelMath.dp4a(word, xs[4096 + e], 0);
-                        a5 += s * KernelMath.dp4a(word, xs[5120 + e], 0);
-                        a6 += s * KernelMath.dp4a(word, xs[6144 + e], 0);
-                        a7 += s * KernelMath.dp4a(word, xs[7168 + e], 0);
-                    }
-                }
-            }
-            ctx.barrier();
+        boolean oneRow = rowsHere == 1 && k <= 4096;   // a decode step of batch 1: the row staged once, from registers
+        if (oneRow) stageOneRow(ctx, red, sx, xs, x, norm, gamma, beta, eps, row0 * k, k);
+        else {
+            if (norm != 0) rowStats(ctx, red, x, mean, rstd, row0, rowsHere, k, eps);
+            rowScales(ctx, red, x, norm, gamma, beta, mean, rstd, sx, row0, rowsHere, k);
         }
-        float sum = laneRowSum(ctx, lane, a0, a1, a2, a3, a4, a5, a6, a7);
-        if (col < n && lane < ROWS && row0 + lane < m) finish(y, (row0 + lane) * n + col, sx[lane] * sum + bias.get(col), mode);
+        boolean more = rowsHere > 1, perChunk = groupSize % 16 == 0;   // perChunk: a 16-code chunk lies in one group
+        int kw = k >> 2, groups = k / groupSize;
+        for (int c8 = ctx.groupIdx() * 8; c8 < n; c8 += ctx.numGroupsX() * 8) {   // uniform: the block's column passes
+            int col = c8 + (tid >> 5);
+            float a0 = 0f, a1 = 0f, a2 = 0f, a3 = 0f, a4 = 0f, a5 = 0f, a6 = 0f, a7 = 0f;
+            for (int t0 = 0; t0 < k; t0 += 4096) {
+                int len = Math.min(4096, k - t0);
+                for (int i = tid; !oneRow && i < rowsHere << 10; i += 256) {
+                    int r = i >> 10, j = i & 1023, word = 0;
+                    if ((j << 2) < len) {
+                        int e = t0 + (j << 2), at = (row0 + r) * k + e;
+                        // The loads first, all in flight together; then the LayerNorm, if any.
+                        float v0 = x.get(at), v1 = x.get(at + 1), v2 = x.get(at + 2), v3 = x.get(at + 3);
+                        if (norm != 0) {
+                            v0 = normalized(v0, e, r, gamma, beta, mean, rstd);
+                            v1 = normalized(v1, e + 1, r, gamma, beta, mean, rstd);
+                            v2 = normalized(v2, e + 2, r, gamma, beta, mean, rstd);
+                            v3 = normalized(v3, e + 3, r, gamma, beta, mean, rstd);
+                        }
+                        word = RowKernels.packCodes(v0, v1, v2, v3, sx[r]);
+                    }
+                    xs[(r << 10) + ((j & 3) << 8) + (j >> 2)] = word;   // chunk order: see int8ChunkDot
+                }
+                if (!oneRow) ctx.barrier();
+                int chunks = len >> 4, base = col * kw + (t0 >> 2), scaleBase = col * groups;   // 16-byte chunks: 16 codes
+                int[] q = new int[4];
+                for (int cb = 0; col < n && cb < chunks; cb += 128) {
+                    // Four 16-byte chunks of weights and their scales in flight per lane (a staged piece of 4096 codes is 256
+                    // chunks); chunks past the row are 0 and multiply staged zeros.
+                    int c0 = cb + lane + 0;
+                    int q00 = 0, q01 = 0, q02 = 0, q03 = 0;
+                    float t00 = 0f, t01 = 0f, t02 = 0f, t03 = 0f;
+                    if (c0 < chunks) {
+                        ctx.load4(q, w, base + (c0 << 2));
+                        q00 = q[0]; q01 = q[1]; q02 = q[2]; q03 = q[3];
+                        int g = scaleBase + (t0 + (c0 << 4)) / groupSize;
+                        t00 = sw.get(g);
+                        t01 = perChunk ? t00 : sw.get(scaleBase + (t0 + (c0 << 4) + 4) / groupSize);
+                        t02 = perChunk ? t00 : sw.get(scaleBase + (t0 + (c0 << 4) + 8) / groupSize);
+                        t03 = perChunk ? t00 : sw.get(scaleBase + (t0 + (c0 << 4) + 12) / groupSize);
+                    }
+                    int c1 = cb + lane + 32;
+                    int q10 = 0, q11 = 0, q12 = 0, q13 = 0;
+                    float t10 = 0f, t11 = 0f, t12 = 0f, t13 = 0f;
+                    if (c1 < chunks) {
+                        ctx.load4(q, w, base + (c1 << 2));
+                        q10 = q[0]; q11 = q[1]; q12 = q[2]; q13 = q[3];
+                        int g = scaleBase + (t0 + (c1 << 4)) / groupSize;
+                        t10 = sw.get(g);
+                        t11 = perChunk ? t10 : sw.get(scaleBase + (t0 + (c1 << 4) + 4) / groupSize);
+                        t12 = perChunk ? t10 : sw.get(scaleBase + (t0 + (c1 << 4) + 8) / groupSize);
+                        t13 = perChunk ? t10 : sw.get(scaleBase + (t0 + (c1 << 4) + 12) / groupSize);
+                    }
+                    int c2 = cb + lane + 64;
+                    int q20 = 0, q21 = 0, q22 = 0, q23 = 0;
+                    float t20 = 0f, t21 = 0f, t22 = 0f, t23 = 0f;
+                    if (c2 < chunks) {
+                        ctx.load4(q, w, base + (c2 << 2));
+                        q20 = q[0]; q21 = q[1]; q22 = q[2]; q23 = q[3];
+                        int g = scaleBase + (t0 + (c2 << 4)) / groupSize;
+                        t20 = sw.get(g);
+                        t21 = perChunk ? t20 : sw.get(scaleBase + (t0 + (c2 << 4) + 4) / groupSize);
+                        t22 = perChunk ? t20 : sw.get(scaleBase + (t0 + (c2 << 4) + 8) / groupSize);
+                        t23 = perChunk ? t20 : sw.get(scaleBase + (t0 + (c2 << 4) + 12) / groupSize);
+                    }
+                    int c3 = cb + lane + 96;
+                    int q30 = 0, q31 = 0, q32 = 0, q33 = 0;
+                    float t30 = 0f, t31 = 0f, t32 = 0f, t33 = 0f;
+                    if (c3 < chunks) {
+                        ctx.load4(q, w, base + (c3 << 2));
+                        q30 = q[0]; q31 = q[1]; q32 = q[2]; q33 = q[3];
+                        int g = scaleBase + (t0 + (c3 << 4)) / groupSize;
+                        t30 = sw.get(g);
+                        t31 = perChunk ? t30 : sw.get(scaleBase + (t0 + (c3 << 4) + 4) / groupSize);
+                        t32 = perChunk ? t30 : sw.get(scaleBase + (t0 + (c3 << 4) + 8) / groupSize);
+                        t33 = perChunk ? t30 : sw.get(scaleBase + (t0 + (c3 << 4) + 12) / groupSize);
+                    }
+                    a0 += int8ChunkDot(xs, 0, c0, q00, q01, q02, q03, t00, t01, t02, t03) + int8ChunkDot(xs, 0, c1, q10, q11, q12, q13, t10, t11, t12, t13) + int8ChunkDot(xs, 0, c2, q20, q21, q22, q23, t20, t21, t22, t23) + int8ChunkDot(xs, 0, c3, q30, q31, q32, q33, t30, t31, t32, t33);
+                    if (more) {   // uniform: a decode step of batch 1 (one row) skips the other seven
+                        a1 += int8ChunkDot(xs, 1024, c0, q00, q01, q02, q03, t00, t01, t02, t03) + int8ChunkDot(xs, 1024, c1, q10, q11, q12, q13, t10, t11, t12, t13) + int8ChunkDot(xs, 1024, c2, q20, q21, q22, q23, t20, t21, t22, t23) + int8ChunkDot(xs, 1024, c3, q30, q31, q32, q33, t30, t31, t32, t33);
+                        a2 += int8ChunkDot(xs, 2048, c0, q00, q01, q02, q03, t00, t01, t02, t03) + int8ChunkDot(xs, 2048, c1, q10, q11, q12, q13, t10, t11, t12, t13) + int8ChunkDot(xs, 2048, c2, q20, q21, q22, q23, t20, t21, t22, t23) + int8ChunkDot(xs, 2048, c3, q30, q31, q32, q33, t30, t31, t32, t33);
+                        a3 += int8ChunkDot(xs, 3072, c0, q00, q01, q02, q03, t00, t01, t02, t03) + int8ChunkDot(xs, 3072, c1, q10, q11, q12, q13, t10, t11, t12, t13) + int8ChunkDot(xs, 3072, c2, q20, q21, q22, q23, t20, t21, t22, t23) + int8ChunkDot(xs, 3072, c3, q30, q31, q32, q33, t30, t31, t32, t33);
+                        a4 += int8ChunkDot(xs, 4096, c0, q00, q01, q02, q03, t00, t01, t02, t03) + int8ChunkDot(xs, 4096, c1, q10, q11, q12, q13, t10, t11, t12, t13) + int8ChunkDot(xs, 4096, c2, q20, q21, q22, q23, t20, t21, t22, t23) + int8ChunkDot(xs, 4096, c3, q30, q31, q32, q33, t30, t31, t32, t33);
+                        a5 += int8ChunkDot(xs, 5120, c0, q00, q01, q02, q03, t00, t01, t02, t03) + int8ChunkDot(xs, 5120, c1, q10, q11, q12, q13, t10, t11, t12, t13) + int8ChunkDot(xs, 5120, c2, q20, q21, q22, q23, t20, t21, t22, t23) + int8ChunkDot(xs, 5120, c3, q30, q31, q32, q33, t30, t31, t32, t33);
+                        a6 += int8ChunkDot(xs, 6144, c0, q00, q01, q02, q03, t00, t01, t02, t03) + int8ChunkDot(xs, 6144, c1, q10, q11, q12, q13, t10, t11, t12, t13) + int8ChunkDot(xs, 6144, c2, q20, q21, q22, q23, t20, t21, t22, t23) + int8ChunkDot(xs, 6144, c3, q30, q31, q32, q33, t30, t31, t32, t33);
+                        a7 += int8ChunkDot(xs, 7168, c0, q00, q01, q02, q03, t00, t01, t02, t03) + int8ChunkDot(xs, 7168, c1, q10, q11, q12, q13, t10, t11, t12, t13) + int8ChunkDot(xs, 7168, c2, q20, q21, q22, q23, t20, t21, t22, t23) + int8ChunkDot(xs, 7168, c3, q30, q31, q32, q33, t30, t31, t32, t33);
+                    }
+                }
+                if (!oneRow) ctx.barrier();   // one row: staged once, never overwritten
+            }
+            float sum = laneRowSum(ctx, lane, a0, a1, a2, a3, a4, a5, a6, a7);
+            if (col < n && lane < ROWS && row0 + lane < m) finish(y, (row0 + lane) * n + col, sx[lane] * sum + bias.get(col), mode);
+        }
     }
 
     /**
@@ -371,6 +438,122 @@ public final class SkinnyGemmKernel {
             xs[i] = Float.float16ToFloat(Float.floatToFloat16(v));
         }
         ctx.barrier();
+    }
+
+    /**
+     * {@link #stageHalves} in the order {@link #chunkDot} reads: element {@code j} of a staged piece at
+     * {@code (j mod 8)·128 + j/8}, so that the lanes of a warp, each on its own 16-byte chunk of 8 halves, read
+     * consecutive words of shared memory (in natural order they would hit 4 banks, 8 lanes each).
+     */
+    static void stageHalvesByChunk(KernelContext ctx, float[] xs, FloatArray x, int row0, int rows, int k, int t0, int len, int norm,
+                                   FloatArray gamma, FloatArray beta, float[] mean, float[] rstd) {
+        for (int i = ctx.localIdx(); i < rows << 10; i += ctx.localSizeX()) {
+            int r = i >> 10, j = i & 1023;
+            float v = 0f;
+            if (j < len) {
+                v = x.get((row0 + r) * k + t0 + j);
+                if (norm != 0) v = normalized(v, t0 + j, r, gamma, beta, mean, rstd);
+            }
+            xs[(r << 10) + ((j & 7) << 7) + (j >> 3)] = Float.float16ToFloat(Float.floatToFloat16(v));
+        }
+        ctx.barrier();
+    }
+
+    /**
+     * One row ({@code row0}, K ≤ 8192) staged whole, LayerNorm'd when {@code norm != 0} and rounded to FP16: piece
+     * {@code p} of 1024 elements at {@code xs[1024·p …]} in {@link #stageHalvesByChunk}'s order, the last piece's tail 0.
+     */
+    static void stageRowByChunk(KernelContext ctx, float[] xs, FloatArray x, int row0, int k, int norm, FloatArray gamma, FloatArray beta,
+                                float[] mean, float[] rstd) {
+        int padded = (k + 1023) & ~1023;
+        for (int i = ctx.localIdx(); i < padded; i += ctx.localSizeX()) {
+            int j = i & 1023;
+            float v = 0f;
+            if (i < k) {
+                v = x.get(row0 * k + i);
+                if (norm != 0) v = normalized(v, i, 0, gamma, beta, mean, rstd);
+            }
+            xs[(i & ~1023) + ((j & 7) << 7) + (j >> 3)] = Float.float16ToFloat(Float.floatToFloat16(v));
+        }
+        ctx.barrier();
+    }
+
+    /** One staged row's ({@code rb}: its offset in {@code xs}) dot product with a lane's four chunks of FP16 weights. */
+    static float chunkDot(float[] xs, int rb, int lane, int w00, int w01, int w02, int w03, int w10, int w11, int w12, int w13, int w20, int w21,
+                          int w22, int w23, int w30, int w31, int w32, int w33) {
+        return halvesDot(xs, rb + lane, w00, w01, w02, w03) + halvesDot(xs, rb + lane + 32, w10, w11, w12, w13)
+                + halvesDot(xs, rb + lane + 64, w20, w21, w22, w23) + halvesDot(xs, rb + lane + 96, w30, w31, w32, w33);
+    }
+
+    /** Chunk {@code c}'s (staged at {@code xs[c + 128·e]}, e = 0…7) dot product with its 4 words of FP16 weights. */
+    static float halvesDot(float[] xs, int c, int w0, int w1, int w2, int w3) {
+        return Epilogue.lowHalf(w0) * xs[c] + Epilogue.highHalf(w0) * xs[c + 128] + Epilogue.lowHalf(w1) * xs[c + 256] + Epilogue.highHalf(w1) * xs[c + 384]
+                + Epilogue.lowHalf(w2) * xs[c + 512] + Epilogue.highHalf(w2) * xs[c + 640] + Epilogue.lowHalf(w3) * xs[c + 768]
+                + Epilogue.highHalf(w3) * xs[c + 896];
+    }
+
+    /**
+     * Batch 1 (one row, K ≤ 4096): the row read once into registers — words {@code tid + 256·i} of four elements each —
+     * its LayerNorm (with {@code norm != 0}) and token-wise scale computed from them, and its codes staged in the chunk
+     * order of {@link #int8ChunkDot}; {@code sx[0]} gets the scale. The general path reads the row three or four times
+     * (statistics, scale, staging), each a round trip to L2 on the critical path of a decode step.
+     */
+    static void stageOneRow(KernelContext ctx, float[] red, float[] sx, int[] xs, FloatArray x, int norm, FloatArray gamma, FloatArray beta,
+                            float eps, int at, int k) {
+        int tid = ctx.localIdx(), e0 = tid << 2, e1 = e0 + 1024, e2 = e0 + 2048, e3 = e0 + 3072;
+        boolean h0 = e0 < k, h1 = e1 < k, h2 = e2 < k, h3 = e3 < k;
+        float x00 = h0 ? x.get(at + e0) : 0f, x01 = h0 ? x.get(at + e0 + 1) : 0f, x02 = h0 ? x.get(at + e0 + 2) : 0f, x03 = h0 ? x.get(at + e0 + 3) : 0f;
+        float x10 = h1 ? x.get(at + e1) : 0f, x11 = h1 ? x.get(at + e1 + 1) : 0f, x12 = h1 ? x.get(at + e1 + 2) : 0f, x13 = h1 ? x.get(at + e1 + 3) : 0f;
+        float x20 = h2 ? x.get(at + e2) : 0f, x21 = h2 ? x.get(at + e2 + 1) : 0f, x22 = h2 ? x.get(at + e2 + 2) : 0f, x23 = h2 ? x.get(at + e2 + 3) : 0f;
+        float x30 = h3 ? x.get(at + e3) : 0f, x31 = h3 ? x.get(at + e3 + 1) : 0f, x32 = h3 ? x.get(at + e3 + 2) : 0f, x33 = h3 ? x.get(at + e3 + 3) : 0f;
+        if (norm != 0) {
+            float mu = RowKernels.blockSum(ctx, red, x00 + x01 + x02 + x03 + x10 + x11 + x12 + x13 + x20 + x21 + x22 + x23 + x30 + x31 + x32 + x33) / k;
+            float inv = 1f / KernelMath.sqrt(RowKernels.blockSum(ctx, red, (h0 ? sq(x00, mu) + sq(x01, mu) + sq(x02, mu) + sq(x03, mu) : 0f) + (h1 ? sq(x10, mu) + sq(x11, mu) + sq(x12, mu) + sq(x13, mu) : 0f) + (h2 ? sq(x20, mu) + sq(x21, mu) + sq(x22, mu) + sq(x23, mu) : 0f) + (h3 ? sq(x30, mu) + sq(x31, mu) + sq(x32, mu) + sq(x33, mu) : 0f)) / k + eps);
+            x00 = h0 ? (x00 - mu) * inv * gamma.get(e0 + 0) + beta.get(e0 + 0) : 0f;
+            x01 = h0 ? (x01 - mu) * inv * gamma.get(e0 + 1) + beta.get(e0 + 1) : 0f;
+            x02 = h0 ? (x02 - mu) * inv * gamma.get(e0 + 2) + beta.get(e0 + 2) : 0f;
+            x03 = h0 ? (x03 - mu) * inv * gamma.get(e0 + 3) + beta.get(e0 + 3) : 0f;
+            x10 = h1 ? (x10 - mu) * inv * gamma.get(e1 + 0) + beta.get(e1 + 0) : 0f;
+            x11 = h1 ? (x11 - mu) * inv * gamma.get(e1 + 1) + beta.get(e1 + 1) : 0f;
+            x12 = h1 ? (x12 - mu) * inv * gamma.get(e1 + 2) + beta.get(e1 + 2) : 0f;
+            x13 = h1 ? (x13 - mu) * inv * gamma.get(e1 + 3) + beta.get(e1 + 3) : 0f;
+            x20 = h2 ? (x20 - mu) * inv * gamma.get(e2 + 0) + beta.get(e2 + 0) : 0f;
+            x21 = h2 ? (x21 - mu) * inv * gamma.get(e2 + 1) + beta.get(e2 + 1) : 0f;
+            x22 = h2 ? (x22 - mu) * inv * gamma.get(e2 + 2) + beta.get(e2 + 2) : 0f;
+            x23 = h2 ? (x23 - mu) * inv * gamma.get(e2 + 3) + beta.get(e2 + 3) : 0f;
+            x30 = h3 ? (x30 - mu) * inv * gamma.get(e3 + 0) + beta.get(e3 + 0) : 0f;
+            x31 = h3 ? (x31 - mu) * inv * gamma.get(e3 + 1) + beta.get(e3 + 1) : 0f;
+            x32 = h3 ? (x32 - mu) * inv * gamma.get(e3 + 2) + beta.get(e3 + 2) : 0f;
+            x33 = h3 ? (x33 - mu) * inv * gamma.get(e3 + 3) + beta.get(e3 + 3) : 0f;
+        }
+        float s = RowKernels.blockMax(ctx, red, Math.max(Math.max(max4(x00, x01, x02, x03), max4(x10, x11, x12, x13)), Math.max(max4(x20, x21, x22, x23), max4(x30, x31, x32, x33)))) / 127f;
+        xs[((tid & 3) << 8) + (tid >> 2)] = h0 ? RowKernels.packCodes(x00, x01, x02, x03, s) : 0;
+        xs[((tid & 3) << 8) + (tid >> 2) + 64] = h1 ? RowKernels.packCodes(x10, x11, x12, x13, s) : 0;
+        xs[((tid & 3) << 8) + (tid >> 2) + 128] = h2 ? RowKernels.packCodes(x20, x21, x22, x23, s) : 0;
+        xs[((tid & 3) << 8) + (tid >> 2) + 192] = h3 ? RowKernels.packCodes(x30, x31, x32, x33, s) : 0;
+        if (tid == 0) sx[0] = s;
+        ctx.barrier();
+    }
+
+    static float sq(float v, float mu) {
+        float d = v - mu;
+        return d * d;
+    }
+
+    static float max4(float a, float b, float c, float d) {
+        return Math.max(Math.max(Math.abs(a), Math.abs(b)), Math.max(Math.abs(c), Math.abs(d)));
+    }
+
+    /**
+     * One staged row's ({@code rb}: its offset in {@code xs}) dot product with chunk {@code c} of INT8 weights: words
+     * {@code q0…q3} (16 codes) with their group scales. The INT8 kernels stage word {@code j} of a piece at
+     * {@code (j mod 4)·256 + j/4}, so that the lanes of a warp, each on its own chunk, read consecutive words of shared
+     * memory.
+     */
+    static float int8ChunkDot(int[] xs, int rb, int c, int q0, int q1, int q2, int q3, float s0, float s1, float s2, float s3) {
+        int at = rb + (c & 255);
+        return s0 * KernelMath.dp4a(q0, xs[at], 0) + s1 * KernelMath.dp4a(q1, xs[at + 256], 0) + s2 * KernelMath.dp4a(q2, xs[at + 512], 0)
+                + s3 * KernelMath.dp4a(q3, xs[at + 768], 0);
     }
 
     /** One row's dot product with a weight word of {@link Int4Words}: elements e … e + 3 and e + 16 … e + 19. */

@@ -11,6 +11,7 @@ import dev.zq.tensor.Tensor;
 import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.Arena;
+import java.util.List;
 import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.*;
@@ -111,7 +112,11 @@ class DecoderKernelsOnCpuTest {
 
     /** As above, the kernel normalising its rows first with {@code norm = {γ, β}} (eps 1e-5) when it is not null. */
     void checkEpilogues(String kernel, Object[] operands, FloatArray[] norm, FloatArray bias, int m, int n, int k, double[][] reference, double tol) {
+        // fp16 and int8 also on two blocks of features, their warps looping over the rest (the decoder's launch).
+        List<Grid> grids = kernel.equals("fp16") || kernel.equals("int8") ? List.of(SkinnyGemmKernel.grid(m, n), SkinnyGemmKernel.grid(m, n, 2))
+                : List.of(SkinnyGemmKernel.grid(m, n));
         try (Arena a = Arena.ofShared()) {
+            for (Grid grid : grids)
             for (int mode : new int[]{SkinnyGemmKernel.STORE, SkinnyGemmKernel.GELU_TANH, SkinnyGemmKernel.ADD}) {
                 FloatArray y = FloatArray.allocate(a, m * n);
                 for (int i = 0; i < m * n; i++) y.set(i, mode == SkinnyGemmKernel.ADD ? i * 0.01f : 0f);
@@ -131,13 +136,12 @@ class DecoderKernelsOnCpuTest {
                 args[at++] = k;
                 if (operands.length == 4) args[at++] = operands[3];   // group size
                 args[at] = mode;
-                cpu.launch(KernelCompiler.find(SkinnyGemmKernel.class, kernel), SkinnyGemmKernel.grid(m, n),
-                        java.util.Arrays.copyOf(args, at + 1));
+                cpu.launch(KernelCompiler.find(SkinnyGemmKernel.class, kernel), grid, java.util.Arrays.copyOf(args, at + 1));
                 for (int i = 0; i < m; i++)
                     for (int j = 0; j < n; j++) {
                         double v = reference[i][j] + bias.get(j);
                         double want = expected(mode, v, i * n + j);
-                        assertEquals(want, y.get(i * n + j), tol * (1 + Math.abs(want)), kernel + " mode " + mode + " y[" + i + "][" + j + "]");
+                        assertEquals(want, y.get(i * n + j), tol * (1 + Math.abs(want)), kernel + " on " + grid + " mode " + mode + " y[" + i + "][" + j + "]");
                     }
             }
         }
@@ -166,6 +170,26 @@ class DecoderKernelsOnCpuTest {
                 double[][] ref = groupwise(q, w, sw, sx, gs);
                 checkEpilogues(bits == 8 ? "int8" : "int4", new Object[]{xs, packed, sw, gs}, bias, m, n, k, ref, 2e-5);
             }
+        }
+    }
+
+    /** A group size that splits the INT8 kernel's 16-code chunks (12): each of a chunk's words takes its own group's scale. */
+    @Test
+    void int8SkinnyGemmWithGroupsSmallerThanItsChunks() {
+        try (Arena a = Arena.ofShared()) {
+            Random rnd = new Random(6);
+            int m = 3, n = 11, k = 768, gs = 12, groups = k / gs;
+            float[] x = new float[m * k];
+            for (int i = 0; i < x.length; i++) x[i] = (float) rnd.nextGaussian();
+            FloatArray xs = FloatArray.allocate(a, m * k);
+            for (int i = 0; i < x.length; i++) xs.set(i, x[i]);
+            float[] sx = new float[m];
+            int[][] q = new int[m][];
+            for (int r = 0; r < m; r++) q[r] = codes(x, r, k, sx);
+            FloatArray sw = KernelsOnCpuTest.randomFloats(a, rnd, n * groups, 0.01), bias = KernelsOnCpuTest.randomFloats(a, rnd, n, 0.5);
+            int[][] w = new int[n][k];
+            for (int j = 0; j < n; j++) for (int c = 0; c < k; c++) w[j][c] = -128 + rnd.nextInt(256);
+            checkEpilogues("int8", new Object[]{xs, packWeights(a, w, 8), sw, gs}, bias, m, n, k, groupwise(q, w, sw, sx, gs), 2e-5);
         }
     }
 
@@ -442,6 +466,33 @@ class DecoderKernelsOnCpuTest {
                 }
             }
             assertTrue(off < m * k / 1000, off + " codes off by one");
+        }
+    }
+
+    /**
+     * A single row (a batch-1 decode step) that is not a whole number of the kernel's 1024-element register tiles: the
+     * INT8 kernel holds it in registers, normalises and quantizes it from there; plain and under a LayerNorm.
+     */
+    @Test
+    void int8SkinnyGemmOnOneRowFromRegisters() {
+        try (Arena a = Arena.ofShared()) {
+            Random rnd = new Random(13);
+            int m = 1, n = 13, k = 3968, gs = 64, groups = k / gs;
+            float[] x = new float[k];
+            for (int i = 0; i < k; i++) x[i] = 20f + (float) rnd.nextGaussian() * 3;
+            x[k - 1] = -90f;   // the largest magnitude in the last, partial register tile
+            FloatArray xs = FloatArray.allocate(a, k);
+            for (int i = 0; i < k; i++) xs.set(i, x[i]);
+            int[][] w = new int[n][k];
+            for (int j = 0; j < n; j++) for (int c = 0; c < k; c++) w[j][c] = rnd.nextInt(256) - 128;
+            IntArray packed = packWeights(a, w, 8);
+            FloatArray sw = KernelsOnCpuTest.randomFloats(a, rnd, n * groups, 0.01), bias = KernelsOnCpuTest.randomFloats(a, rnd, n, 0.5);
+            float[] sx = new float[1];
+            checkEpilogues("int8", new Object[]{xs, packed, sw, gs}, bias, m, n, k, groupwise(new int[][]{codes(x, 0, k, sx)}, w, sw, sx, gs), 2e-5);
+            FloatArray gamma = KernelsOnCpuTest.randomFloats(a, rnd, k, 1), beta = KernelsOnCpuTest.randomFloats(a, rnd, k, 0.5);
+            float[] ln = layerNorm(x, m, k, gamma, beta);
+            checkEpilogues("int8", new Object[]{xs, packed, sw, gs}, new FloatArray[]{gamma, beta}, bias, m, n, k,
+                    groupwise(new int[][]{codes(ln, 0, k, sx)}, w, sw, sx, gs), 2e-3);
         }
     }
 

@@ -20,6 +20,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.ValueLayout;
 import java.lang.reflect.Method;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.*;
@@ -287,6 +288,56 @@ class KernelsOnCudaTest {
                 }
             }
             System.out.printf("INT8 GEMM + GeLU %.2e, FP16 GEMM 128 + GeLU %.2e, FP16 GEMM 64 %.2e (worst |GPU − CPU| / (|CPU| + 1))%n", w1, w2, w3);
+        }
+    }
+
+    /**
+     * The few-row GEMMs of decoding (16-byte weight loads, the one-row register path of INT8 with and without its fused
+     * LayerNorm, groups that split a 16-code chunk, K not a whole number of staged pieces) on the GPU against the CPU
+     * executor: the same sums in the same order per thread, so only FMA contraction and the GPU's tanh may differ.
+     */
+    @Test
+    void fewRowGemmsAgreeWithTheCpu() throws Exception {
+        Assumptions.assumeTrue(gpu != null, () -> "no CUDA device: " + why);
+        Random rnd = new Random(21);
+        try (Arena a = Arena.ofShared()) {
+            int n = 37;
+            for (int[] shape : new int[][]{{1, 768, 64}, {1, 3968, 64}, {1, 1920, 12}, {3, 768, 12}, {5, 5120, 64}, {8, 3072, 3072}}) {
+                int m = shape[0], kk = shape[1], gs = shape[2];
+                FloatArray x = KernelsOnCpuTest.randomFloats(a, rnd, m * kk, 3), gamma = KernelsOnCpuTest.randomFloats(a, rnd, kk, 1),
+                        beta = KernelsOnCpuTest.randomFloats(a, rnd, kk, 0.5), bias = KernelsOnCpuTest.randomFloats(a, rnd, n, 0.5);
+                int[][] w8 = new int[n][kk];
+                for (int[] row : w8) for (int c = 0; c < kk; c++) row[c] = rnd.nextInt(256) - 128;
+                IntArray q8 = DecoderKernelsOnCpuTest.packWeights(a, w8, 8), h = IntArray.allocate(a, n * kk / 2);
+                for (int i = 0; i < h.length(); i++)
+                    h.set(i, Float.floatToFloat16((float) rnd.nextGaussian() * 0.05f) & 0xFFFF | Float.floatToFloat16((float) rnd.nextGaussian() * 0.05f) << 16);
+                FloatArray sw = KernelsOnCpuTest.randomFloats(a, rnd, n * (kk / gs), 0.01);
+                for (int norm = 0; norm < 2; norm++)
+                    for (int mode : new int[]{SkinnyGemmKernel.STORE, SkinnyGemmKernel.GELU_TANH, SkinnyGemmKernel.ADD}) {
+                        FloatArray y = KernelsOnCpuTest.randomFloats(a, rnd, m * n, 1);
+                        String what = m + "x" + n + "x" + kk + " g" + gs + " norm " + norm + " mode " + mode;
+                        for (Grid grid : List.of(SkinnyGemmKernel.grid(m, n), SkinnyGemmKernel.grid(m, n, 2))) {   // a warp per feature, or looping
+                            closeFloats(k(SkinnyGemmKernel.class, "int8"), grid, 8, 1e-4, what + " " + grid, x, norm, gamma, beta, 1e-5f, q8, sw,
+                                    bias, y, m, n, kk, gs, mode);
+                            closeFloats(k(SkinnyGemmKernel.class, "fp16"), grid, 7, 1e-4, what + " " + grid, x, norm, gamma, beta, 1e-5f, h,
+                                    bias, y, m, n, kk, mode);
+                        }
+                    }
+            }
+        }
+    }
+
+    /** Runs {@code kernel} on CPU and GPU and compares FP32 output {@code out} (an argument index) within {@code tol}·(|cpu| + 1). */
+    void closeFloats(Method kernel, Grid grid, int out, double tol, String what, Object... args) throws Exception {
+        try (Arena a = Arena.ofShared()) {
+            Object[] onCpu = copy(a, args), onGpu = copy(a, args);
+            cpu.launch(kernel, grid, onCpu);
+            gpu.run(kernel, grid, onGpu);
+            FloatArray c = (FloatArray) onCpu[out], g = (FloatArray) onGpu[out];
+            for (int i = 0; i < c.length(); i++) {
+                double d = Math.abs(c.get(i) - g.get(i)) / (Math.abs(c.get(i)) + 1);
+                assertTrue(d <= tol, kernel.getName() + " " + what + ": element " + i + " is " + g.get(i) + " on the GPU, " + c.get(i) + " on the CPU");
+            }
         }
     }
 

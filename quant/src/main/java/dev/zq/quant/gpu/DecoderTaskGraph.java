@@ -17,6 +17,7 @@ import dev.zq.quant.TokenwiseQuantizer;
 import dev.zq.runtime.Device;
 import dev.zq.runtime.ExecutionPlan;
 import dev.zq.runtime.FloatArray;
+import dev.zq.runtime.Grid;
 import dev.zq.runtime.HalfArray;
 import dev.zq.runtime.IntArray;
 import dev.zq.runtime.KernelBuffer;
@@ -64,6 +65,16 @@ public final class DecoderTaskGraph implements AutoCloseable {
      * and GPT-3 1.3B projection shape, at 4 rows the few-row kernel wins the narrow ones.
      */
     public static final int TENSOR_CORE_ROWS = 8;
+
+    /**
+     * The few-row FP16 and INT8 kernels run on at most this many blocks of 8 features (per 8 rows), their warps looping
+     * over the rest ({@link SkinnyGemmKernel#grid(int, int, int)}): on a 132-SM H100/H200, one wave of the 4 blocks an
+     * SM holds of either kernel (56 and 64 registers a thread). Measured on the H200 (bench/RESULTS.md), GPT-3 1.3B at
+     * batch 1, 50 tokens: W16A16 108.5 ms with a warp per feature, 104.7 / 100.0 / 98.7 ms with 264 / 396 / 528 blocks;
+     * W8A8 106.3, 103.7, 99.0, 98.1 ms; GPT-2 small within 1% (its projections fit one wave already) except at 264.
+     * {@code -Dzq.decoder.columnBlocks=N} sets another count (e.g. to measure it).
+     */
+    static final int COLUMN_BLOCKS = Integer.getInteger("zq.decoder.columnBlocks", 528);
 
     private final DecoderConfig config;
     private final int batch, promptLength, maxNewTokens, capacity;
@@ -205,7 +216,8 @@ public final class DecoderTaskGraph implements AutoCloseable {
 
     /**
      * {@code out = in·Wᵀ + b} (under {@code mode}) for {@code rows} rows; with {@code gamma} non-null, of LayerNorm(in) with
-     * that γ and β, normalised inside the kernel that reads the rows — except for the few-row INT8/INT4 kernels, which
+     * that γ and β, normalised inside the kernel that reads the rows — except for the few-row INT8/INT4 kernels (but the
+     * INT8 one on a single row, which it holds in registers and reads once: see SkinnyGemmKernel.stageOneRow), which
      * already make one block-wide pass over their rows for the token-wise scales: two more for the LayerNorm's statistics
      * cost them more than the launch they save (on the H100, 50 tokens at batch 1: GPT-3 1.3B W8A8 146.3 and 146.9 ms
      * fused against 137.9 and 138.0 ms with the separate kernel; GPT-2 W8A8 even, 33.0 against 33.3 ms; measured with
@@ -214,7 +226,9 @@ public final class DecoderTaskGraph implements AutoCloseable {
      */
     private void linear(TaskGraph g, Projection p, FloatArray in, FloatArray gamma, FloatArray beta, FloatArray out, int rows, int mode) {
         boolean wide = rows >= TENSOR_CORE_ROWS && p.wide() != null;
-        if (gamma != null && !wide && p.scales() != null) {
+        // The INT8 few-row kernel normalises a single row (batch-1 decode) itself, from the one read it makes of it.
+        boolean fusedNorm = rows == 1 && p.in() <= 4096 && p.kernel().getName().equals("int8");
+        if (gamma != null && !wide && p.scales() != null && !fusedNorm) {
             g.task(kernel(DecoderRowKernels.class, "layerNorm"), RowKernels.grid(rows, p.in()), in, gamma, beta, normed, p.in(), config.normEps());
             in = normed;
             gamma = null;
@@ -242,12 +256,14 @@ public final class DecoderTaskGraph implements AutoCloseable {
                 g.task(p.wide(), PrefillGemmKernel.grid(rows, p.out(), splits), staged, stagedScales, p.weight(), p.scales(), p.bias(), out,
                         rows, p.out(), p.in(), p.groupSize(), mode, splits);
             }
-        } else if (p.scales() == null)
-            g.task(p.kernel(), SkinnyGemmKernel.grid(rows, p.out()), in, norm, gamma, beta, eps, p.weight(), p.bias(), out, rows, p.out(), p.in(),
-                    mode);
-        else
-            g.task(p.kernel(), SkinnyGemmKernel.grid(rows, p.out()), in, norm, gamma, beta, eps, p.weight(), p.scales(), p.bias(), out, rows,
-                    p.out(), p.in(), p.groupSize(), mode);
+        } else {
+            String k = p.kernel().getName();   // fp16 and int8 loop over features; the others take a warp per feature
+            Grid grid = k.equals("fp16") || k.equals("int8") ? SkinnyGemmKernel.grid(rows, p.out(), COLUMN_BLOCKS) : SkinnyGemmKernel.grid(rows, p.out());
+            if (p.scales() == null)
+                g.task(p.kernel(), grid, in, norm, gamma, beta, eps, p.weight(), p.bias(), out, rows, p.out(), p.in(), mode);
+            else
+                g.task(p.kernel(), grid, in, norm, gamma, beta, eps, p.weight(), p.scales(), p.bias(), out, rows, p.out(), p.in(), p.groupSize(), mode);
+        }
     }
 
     /** {@code linear}'s weights as the kernels read them; anything the kernels cannot run is refused by name. */
@@ -256,7 +272,7 @@ public final class DecoderTaskGraph implements AutoCloseable {
         FloatArray bias = FloatArray.allocate(arena, out);
         weightBuffers.add(bias);
         if (linear instanceof DenseLinear d) {
-            if (in % 2 != 0) throw new IllegalArgumentException(name + ": FP16 rows need an even input size, not " + in);
+            if (in % 8 != 0) throw new IllegalArgumentException(name + ": FP16 weights on the GPU need an input size that is a multiple of 8 (16-byte loads), not " + in);
             if (d.bias() != null) MemorySegment.copy(d.bias().segment(), 0, bias.segment(), 0, 4L * out);
             IntArray w = IntArray.allocate(arena, out * in / 2);
             HalfRows.pack(d.weight(), w, 0);
@@ -268,9 +284,10 @@ public final class DecoderTaskGraph implements AutoCloseable {
                 && (q.weight().bits() == 8 || q.weight().bits() == 4)) {
             QuantizedWeight qw = q.weight();
             int multiple = qw.bits() == 8 ? 4 : 32;   // INT4: Int4Words' 32-code chunks
-            if (in % multiple != 0 || qw.groupSize() % multiple != 0)
-                throw new IllegalArgumentException(name + ": INT" + qw.bits() + " weights on the GPU need input size and group size multiples of "
-                        + multiple + ", not " + in + " and " + qw.groupSize());
+            int inMultiple = qw.bits() == 8 && q.activations() != null ? 16 : multiple;   // the W8A8 few-row kernel's 16-byte loads
+            if (in % inMultiple != 0 || qw.groupSize() % multiple != 0)
+                throw new IllegalArgumentException(name + ": INT" + qw.bits() + " weights on the GPU need an input size that is a multiple of "
+                        + inMultiple + " and a group size that is a multiple of " + multiple + ", not " + in + " and " + qw.groupSize());
             if (q.bias() != null) MemorySegment.copy(q.bias().segment(), 0, bias.segment(), 0, 4L * out);
             IntArray w = IntArray.allocate(arena, (int) ((long) out * in * qw.bits() / 32));
             if (qw.bits() == 8) MemorySegment.copy(qw.codes().segment(), 0, w.segment(), 0, w.segment().byteSize());

@@ -758,6 +758,15 @@ public final class PtxTranslator {
                 for (int i = 0; i < 4; i++) r[i] = element(args.get(0).constant(), Kind.I, i);
                 emit("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {" + String.join(", ", r) + "}, [" + addr + "]");
             }
+            case "load4" -> {
+                if (args.get(0).kind() != Kind.LOCAL_S32 || args.get(1).kind() != Kind.BUF_S32)
+                    throw f.fail("load4 loads from an IntArray into a local int[4]");
+                if (localArraySize.get(args.get(0).constant()) < 4) throw f.fail("load4 needs a local int[4]");
+                String addr = address(at(Kind.BUF_S32, d + 2), at(Kind.I, d + 3), 4);
+                String[] r = new String[4];
+                for (int i = 0; i < 4; i++) r[i] = element(args.get(0).constant(), Kind.I, i);
+                emit("ld.global.v4.u32 {" + String.join(", ", r) + "}, [" + addr + "]");
+            }
             case "copyAsyncCommit" -> emit("cp.async.commit_group");
             case "copyAsyncWait" -> {
                 Integer n = args.getFirst().constant();
