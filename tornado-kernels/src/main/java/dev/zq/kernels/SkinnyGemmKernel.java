@@ -28,7 +28,10 @@ import dev.zq.runtime.KernelMath;
  * instead of the rows themselves: the pre-norm LayerNorm fused into its consumer ({@link #normalized}). Activations and outputs are FP32 rows. Token-wise scales follow {@code dev.zq.quant.Symmetric}:
  * {@code max|x|/127}, codes {@code rint(x/scale)} clamped to [-128, 127], 0 for a zero row.
  *
- * <p>Launch {@link #grid}: blocks of 8 warps (8 output features) over {@link #ROWS} rows each. {@link #fp16} and
+ * <p>Launch {@link #grid}: blocks of 8 warps (8 output features) over {@link #ROWS} rows each; with fewer blocks
+ * ({@link #grid(int, int, int)}) the warps loop over the features past the grid, each pass reusing the rows the block
+ * staged when they fit its shared memory at once (one row; for INT4 and the weight-only kernels also any rows of a K
+ * within one staged piece). {@link #fp16} and
  * {@link #int8} read their weights in 16-byte chunks ({@link KernelContext#load4}: K must be a multiple of 8 and 16
  * respectively, or the tail of each row is never read); K must be a multiple of the group size, which must be a multiple
  * of 4 (INT8) or 32 (INT4, whose K must be a multiple of 32); the weight-only kernels need K even (INT8) or a multiple
@@ -88,7 +91,7 @@ public final class SkinnyGemmKernel {
         int rowsHere = Math.min(ROWS, m - row0);   // rows past it hold stale shared memory; their sums are never written
         boolean oneRow = rowsHere == 1 && k <= 8192, more = rowsHere > 1;
         if (norm != 0) rowStats(ctx, red, x, mean, rstd, row0, rowsHere, k, eps);
-        if (oneRow) stageRowByChunk(ctx, xs, x, row0, k, norm, gamma, beta, mean, rstd);
+        if (oneRow) stageRowHalves(ctx, xs, x, row0, k, norm, gamma, beta, mean, rstd, 1);
         int kw = k >> 1;
         for (int c8 = ctx.groupIdx() * 8; c8 < n; c8 += ctx.numGroupsX() * 8) {   // uniform: the block's column passes
             int col = c8 + (tid >> 5);
@@ -134,45 +137,51 @@ public final class SkinnyGemmKernel {
                                FloatArray bias, FloatArray y, int m, int n, int k, int groupSize, int mode) {
         prefetchWeights(ctx, w, sw, n, k >> 2, k / groupSize);   // they do not depend on the previous kernel
         ctx.awaitPreviousKernel();
-        float[] xs = ctx.allocateFloatShared(8192);   // 8 rows × 1024 elements of K at a time
+        float[] xs = ctx.allocateFloatShared(8192);   // 8 rows × 1024 elements of K at a time, or one row of up to 8192
         float[] mean = ctx.allocateFloatShared(8), rstd = ctx.allocateFloatShared(8), red = ctx.allocateFloatShared(32);
-        int tid = ctx.localIdx(), lane = tid & 31, row0 = ctx.groupIdy() * ROWS, col = ctx.groupIdx() * 8 + (tid >> 5);
+        int tid = ctx.localIdx(), lane = tid & 31, row0 = ctx.groupIdy() * ROWS;
         int rowsHere = Math.min(ROWS, m - row0);
         if (norm != 0) rowStats(ctx, red, x, mean, rstd, row0, rowsHere, k, eps);
-        float a0 = 0f, a1 = 0f, a2 = 0f, a3 = 0f, a4 = 0f, a5 = 0f, a6 = 0f, a7 = 0f;
-        boolean more = rowsHere > 1;
+        // once: the rows staged a single time for every feature pass (one row of up to 8192 elements, or any rows of K ≤ 1024)
+        boolean more = rowsHere > 1, oneRow = rowsHere == 1 && k <= 8192, once = oneRow || k <= 1024;
+        if (oneRow) stageRowHalves(ctx, xs, x, row0, k, norm, gamma, beta, mean, rstd, 0);
+        else if (once) stageHalves(ctx, xs, x, row0, rowsHere, k, 0, k, norm, gamma, beta, mean, rstd);
         int kw = k >> 2, groups = k / groupSize;
-        for (int t0 = 0; t0 < k; t0 += 1024) {
-            int len = Math.min(1024, k - t0);
-            stageHalves(ctx, xs, x, row0, rowsHere, k, t0, len, norm, gamma, beta, mean, rstd);
-            int words = len >> 2, base = col * kw + (t0 >> 2), scaleBase = col * groups;
-            for (int j = lane; col < n && j < words; j += 256) {
-                // Eight weight words in flight per lane, as in fp16; a word past the row is 0 and multiplies nothing.
-                int word0 = w.get(base + j), word1 = j + 32 < words ? w.get(base + j + 32) : 0, word2 = j + 64 < words ? w.get(base + j + 64) : 0;
-                int word3 = j + 96 < words ? w.get(base + j + 96) : 0, word4 = j + 128 < words ? w.get(base + j + 128) : 0;
-                int word5 = j + 160 < words ? w.get(base + j + 160) : 0, word6 = j + 192 < words ? w.get(base + j + 192) : 0;
-                int word7 = j + 224 < words ? w.get(base + j + 224) : 0;
-                for (int h = 0; h < 8; h++) {
-                    int word = pickInt(h, word0, word1, word2, word3, word4, word5, word6, word7), e = ((j + 32 * h) & 255) << 2;
-                    float s = sw.get(scaleBase + Math.min((t0 + e) / groupSize, groups - 1));   // a zero word past the row: any scale
-                    float w0 = s * PrefillGemmKernel.exactFloat((word << 24) >> 24), w1 = s * PrefillGemmKernel.exactFloat((word << 16) >> 24);
-                    float w2 = s * PrefillGemmKernel.exactFloat((word << 8) >> 24), w3 = s * PrefillGemmKernel.exactFloat(word >> 24);
-                    a0 += w0 * xs[e] + w1 * xs[e + 1] + w2 * xs[e + 2] + w3 * xs[e + 3];
-                    if (more) {   // uniform: a decode step of batch 1 (one row) skips the other seven
-                        a1 += w0 * xs[1024 + e] + w1 * xs[1025 + e] + w2 * xs[1026 + e] + w3 * xs[1027 + e];
-                        a2 += w0 * xs[2048 + e] + w1 * xs[2049 + e] + w2 * xs[2050 + e] + w3 * xs[2051 + e];
-                        a3 += w0 * xs[3072 + e] + w1 * xs[3073 + e] + w2 * xs[3074 + e] + w3 * xs[3075 + e];
-                        a4 += w0 * xs[4096 + e] + w1 * xs[4097 + e] + w2 * xs[4098 + e] + w3 * xs[4099 + e];
-                        a5 += w0 * xs[5120 + e] + w1 * xs[5121 + e] + w2 * xs[5122 + e] + w3 * xs[5123 + e];
-                        a6 += w0 * xs[6144 + e] + w1 * xs[6145 + e] + w2 * xs[6146 + e] + w3 * xs[6147 + e];
-                        a7 += w0 * xs[7168 + e] + w1 * xs[7169 + e] + w2 * xs[7170 + e] + w3 * xs[7171 + e];
+        for (int c8 = ctx.groupIdx() * 8; c8 < n; c8 += ctx.numGroupsX() * 8) {   // uniform: the block's feature passes
+            int col = c8 + (tid >> 5);
+            float a0 = 0f, a1 = 0f, a2 = 0f, a3 = 0f, a4 = 0f, a5 = 0f, a6 = 0f, a7 = 0f;
+            for (int t0 = 0; t0 < k; t0 += 1024) {
+                int len = Math.min(1024, k - t0);
+                if (!once) stageHalves(ctx, xs, x, row0, rowsHere, k, t0, len, norm, gamma, beta, mean, rstd);
+                int words = len >> 2, base = col * kw + (t0 >> 2), scaleBase = col * groups, rb = oneRow ? t0 : 0;
+                for (int j = lane; col < n && j < words; j += 256) {
+                    // Eight weight words in flight per lane, as in fp16; a word past the row is 0 and multiplies nothing.
+                    int word0 = w.get(base + j), word1 = j + 32 < words ? w.get(base + j + 32) : 0, word2 = j + 64 < words ? w.get(base + j + 64) : 0;
+                    int word3 = j + 96 < words ? w.get(base + j + 96) : 0, word4 = j + 128 < words ? w.get(base + j + 128) : 0;
+                    int word5 = j + 160 < words ? w.get(base + j + 160) : 0, word6 = j + 192 < words ? w.get(base + j + 192) : 0;
+                    int word7 = j + 224 < words ? w.get(base + j + 224) : 0;
+                    for (int h = 0; h < 8; h++) {
+                        int word = pickInt(h, word0, word1, word2, word3, word4, word5, word6, word7), e = ((j + 32 * h) & 255) << 2;
+                        float s = sw.get(scaleBase + Math.min((t0 + e) / groupSize, groups - 1));   // a zero word past the row: any scale
+                        float w0 = s * PrefillGemmKernel.exactFloat((word << 24) >> 24), w1 = s * PrefillGemmKernel.exactFloat((word << 16) >> 24);
+                        float w2 = s * PrefillGemmKernel.exactFloat((word << 8) >> 24), w3 = s * PrefillGemmKernel.exactFloat(word >> 24);
+                        a0 += w0 * xs[rb + e] + w1 * xs[rb + e + 1] + w2 * xs[rb + e + 2] + w3 * xs[rb + e + 3];
+                        if (more) {   // uniform: a decode step of batch 1 (one row) skips the other seven
+                            a1 += w0 * xs[1024 + e] + w1 * xs[1025 + e] + w2 * xs[1026 + e] + w3 * xs[1027 + e];
+                            a2 += w0 * xs[2048 + e] + w1 * xs[2049 + e] + w2 * xs[2050 + e] + w3 * xs[2051 + e];
+                            a3 += w0 * xs[3072 + e] + w1 * xs[3073 + e] + w2 * xs[3074 + e] + w3 * xs[3075 + e];
+                            a4 += w0 * xs[4096 + e] + w1 * xs[4097 + e] + w2 * xs[4098 + e] + w3 * xs[4099 + e];
+                            a5 += w0 * xs[5120 + e] + w1 * xs[5121 + e] + w2 * xs[5122 + e] + w3 * xs[5123 + e];
+                            a6 += w0 * xs[6144 + e] + w1 * xs[6145 + e] + w2 * xs[6146 + e] + w3 * xs[6147 + e];
+                            a7 += w0 * xs[7168 + e] + w1 * xs[7169 + e] + w2 * xs[7170 + e] + w3 * xs[7171 + e];
+                        }
                     }
                 }
+                if (!once) ctx.barrier();   // before the next piece is staged over this one
             }
-            ctx.barrier();
+            float sum = laneRowSum(ctx, lane, a0, a1, a2, a3, a4, a5, a6, a7);
+            if (col < n && lane < ROWS && row0 + lane < m) finish(y, (row0 + lane) * n + col, sum + bias.get(col), mode);
         }
-        float sum = laneRowSum(ctx, lane, a0, a1, a2, a3, a4, a5, a6, a7);
-        if (col < n && lane < ROWS && row0 + lane < m) finish(y, (row0 + lane) * n + col, sum + bias.get(col), mode);
     }
 
     /**
@@ -184,45 +193,51 @@ public final class SkinnyGemmKernel {
                                FloatArray bias, FloatArray y, int m, int n, int k, int groupSize, int mode) {
         prefetchWeights(ctx, w, sw, n, k >> 3, k / groupSize);   // they do not depend on the previous kernel
         ctx.awaitPreviousKernel();
-        float[] xs = ctx.allocateFloatShared(8192);   // 8 rows × 1024 elements of K at a time
+        float[] xs = ctx.allocateFloatShared(8192);   // 8 rows × 1024 elements of K at a time, or one row of up to 8192
         float[] mean = ctx.allocateFloatShared(8), rstd = ctx.allocateFloatShared(8), red = ctx.allocateFloatShared(32);
-        int tid = ctx.localIdx(), lane = tid & 31, row0 = ctx.groupIdy() * ROWS, col = ctx.groupIdx() * 8 + (tid >> 5);
+        int tid = ctx.localIdx(), lane = tid & 31, row0 = ctx.groupIdy() * ROWS;
         int rowsHere = Math.min(ROWS, m - row0);
         if (norm != 0) rowStats(ctx, red, x, mean, rstd, row0, rowsHere, k, eps);
-        float a0 = 0f, a1 = 0f, a2 = 0f, a3 = 0f, a4 = 0f, a5 = 0f, a6 = 0f, a7 = 0f;
-        boolean more = rowsHere > 1;
+        // once: the rows staged a single time for every feature pass (one row of up to 8192 elements, or any rows of K ≤ 1024)
+        boolean more = rowsHere > 1, oneRow = rowsHere == 1 && k <= 8192, once = oneRow || k <= 1024;
+        if (oneRow) stageRowHalves(ctx, xs, x, row0, k, norm, gamma, beta, mean, rstd, 0);
+        else if (once) stageHalves(ctx, xs, x, row0, rowsHere, k, 0, k, norm, gamma, beta, mean, rstd);
         int kw = k >> 3, groups = k / groupSize;
-        for (int t0 = 0; t0 < k; t0 += 1024) {
-            int len = Math.min(1024, k - t0);
-            stageHalves(ctx, xs, x, row0, rowsHere, k, t0, len, norm, gamma, beta, mean, rstd);
-            int words = len >> 3, base = col * kw + (t0 >> 3), scaleBase = col * groups;
-            for (int j = lane; col < n && j < words; j += 128) {
-                int word0 = w.get(base + j), word1 = j + 32 < words ? w.get(base + j + 32) : 0, word2 = j + 64 < words ? w.get(base + j + 64) : 0;
-                int word3 = j + 96 < words ? w.get(base + j + 96) : 0;
-                for (int h = 0; h < 4; h++) {
-                    // Word jj holds codes e + i (low nibbles) and e + 16 + i (high nibbles), i = 0..3, e = 32·(jj >> 2) + 4·(jj & 3).
-                    int jj = (j + 32 * h) & 127, word = pickInt(h, word0, word1, word2, word3, 0, 0, 0, 0), e = ((jj >> 2) << 5) + ((jj & 3) << 2);
-                    float s = sw.get(scaleBase + Math.min((t0 + e) / groupSize, groups - 1));   // a zero word past the row: any scale
-                    float w0 = s * PrefillGemmKernel.exactFloat((word << 28) >> 28), w1 = s * PrefillGemmKernel.exactFloat((word << 20) >> 28);
-                    float w2 = s * PrefillGemmKernel.exactFloat((word << 12) >> 28), w3 = s * PrefillGemmKernel.exactFloat((word << 4) >> 28);
-                    float w4 = s * PrefillGemmKernel.exactFloat((word << 24) >> 28), w5 = s * PrefillGemmKernel.exactFloat((word << 16) >> 28);
-                    float w6 = s * PrefillGemmKernel.exactFloat((word << 8) >> 28), w7 = s * PrefillGemmKernel.exactFloat(word >> 28);
-                    a0 += dot8(xs, e, w0, w1, w2, w3, w4, w5, w6, w7);
-                    if (more) {   // uniform: a decode step of batch 1 (one row) skips the other seven
-                        a1 += dot8(xs, 1024 + e, w0, w1, w2, w3, w4, w5, w6, w7);
-                        a2 += dot8(xs, 2048 + e, w0, w1, w2, w3, w4, w5, w6, w7);
-                        a3 += dot8(xs, 3072 + e, w0, w1, w2, w3, w4, w5, w6, w7);
-                        a4 += dot8(xs, 4096 + e, w0, w1, w2, w3, w4, w5, w6, w7);
-                        a5 += dot8(xs, 5120 + e, w0, w1, w2, w3, w4, w5, w6, w7);
-                        a6 += dot8(xs, 6144 + e, w0, w1, w2, w3, w4, w5, w6, w7);
-                        a7 += dot8(xs, 7168 + e, w0, w1, w2, w3, w4, w5, w6, w7);
+        for (int c8 = ctx.groupIdx() * 8; c8 < n; c8 += ctx.numGroupsX() * 8) {   // uniform: the block's feature passes
+            int col = c8 + (tid >> 5);
+            float a0 = 0f, a1 = 0f, a2 = 0f, a3 = 0f, a4 = 0f, a5 = 0f, a6 = 0f, a7 = 0f;
+            for (int t0 = 0; t0 < k; t0 += 1024) {
+                int len = Math.min(1024, k - t0);
+                if (!once) stageHalves(ctx, xs, x, row0, rowsHere, k, t0, len, norm, gamma, beta, mean, rstd);
+                int words = len >> 3, base = col * kw + (t0 >> 3), scaleBase = col * groups, rb = oneRow ? t0 : 0;
+                for (int j = lane; col < n && j < words; j += 128) {
+                    int word0 = w.get(base + j), word1 = j + 32 < words ? w.get(base + j + 32) : 0, word2 = j + 64 < words ? w.get(base + j + 64) : 0;
+                    int word3 = j + 96 < words ? w.get(base + j + 96) : 0;
+                    for (int h = 0; h < 4; h++) {
+                        // Word jj holds codes e + i (low nibbles) and e + 16 + i (high nibbles), i = 0..3, e = 32·(jj >> 2) + 4·(jj & 3).
+                        int jj = (j + 32 * h) & 127, word = pickInt(h, word0, word1, word2, word3, 0, 0, 0, 0), e = ((jj >> 2) << 5) + ((jj & 3) << 2);
+                        float s = sw.get(scaleBase + Math.min((t0 + e) / groupSize, groups - 1));   // a zero word past the row: any scale
+                        float w0 = s * PrefillGemmKernel.exactFloat((word << 28) >> 28), w1 = s * PrefillGemmKernel.exactFloat((word << 20) >> 28);
+                        float w2 = s * PrefillGemmKernel.exactFloat((word << 12) >> 28), w3 = s * PrefillGemmKernel.exactFloat((word << 4) >> 28);
+                        float w4 = s * PrefillGemmKernel.exactFloat((word << 24) >> 28), w5 = s * PrefillGemmKernel.exactFloat((word << 16) >> 28);
+                        float w6 = s * PrefillGemmKernel.exactFloat((word << 8) >> 28), w7 = s * PrefillGemmKernel.exactFloat(word >> 28);
+                        a0 += dot8(xs, rb + e, w0, w1, w2, w3, w4, w5, w6, w7);
+                        if (more) {   // uniform: a decode step of batch 1 (one row) skips the other seven
+                            a1 += dot8(xs, 1024 + e, w0, w1, w2, w3, w4, w5, w6, w7);
+                            a2 += dot8(xs, 2048 + e, w0, w1, w2, w3, w4, w5, w6, w7);
+                            a3 += dot8(xs, 3072 + e, w0, w1, w2, w3, w4, w5, w6, w7);
+                            a4 += dot8(xs, 4096 + e, w0, w1, w2, w3, w4, w5, w6, w7);
+                            a5 += dot8(xs, 5120 + e, w0, w1, w2, w3, w4, w5, w6, w7);
+                            a6 += dot8(xs, 6144 + e, w0, w1, w2, w3, w4, w5, w6, w7);
+                            a7 += dot8(xs, 7168 + e, w0, w1, w2, w3, w4, w5, w6, w7);
+                        }
                     }
                 }
+                if (!once) ctx.barrier();   // before the next piece is staged over this one
             }
-            ctx.barrier();
+            float sum = laneRowSum(ctx, lane, a0, a1, a2, a3, a4, a5, a6, a7);
+            if (col < n && lane < ROWS && row0 + lane < m) finish(y, (row0 + lane) * n + col, sum + bias.get(col), mode);
         }
-        float sum = laneRowSum(ctx, lane, a0, a1, a2, a3, a4, a5, a6, a7);
-        if (col < n && lane < ROWS && row0 + lane < m) finish(y, (row0 + lane) * n + col, sum + bias.get(col), mode);
     }
 
     /** INT8 weight codes {@code w} (K/4 ints per row) with scales {@code sw[N, K/groupSize]}; W8A8. */
@@ -350,69 +365,84 @@ public final class SkinnyGemmKernel {
         int[] xs = ctx.allocateIntShared(8192);   // 8 rows × 4096 codes of K at a time (1024 ints per row)
         float[] sx = ctx.allocateFloatShared(8);
         float[] mean = ctx.allocateFloatShared(8), rstd = ctx.allocateFloatShared(8), red = ctx.allocateFloatShared(32);
-        int tid = ctx.localIdx(), lane = tid & 31, row0 = ctx.groupIdy() * ROWS, col = ctx.groupIdx() * 8 + (tid >> 5);
+        int tid = ctx.localIdx(), lane = tid & 31, row0 = ctx.groupIdy() * ROWS;
         int rowsHere = Math.min(ROWS, m - row0);   // rows past it hold stale shared memory; their sums are never written
         if (norm != 0) rowStats(ctx, red, x, mean, rstd, row0, rowsHere, k, eps);
         rowScales(ctx, red, x, norm, gamma, beta, mean, rstd, sx, row0, rowsHere, k);
-        float a0 = 0f, a1 = 0f, a2 = 0f, a3 = 0f, a4 = 0f, a5 = 0f, a6 = 0f, a7 = 0f;
-        boolean more = rowsHere > 1;
+        boolean more = rowsHere > 1, once = k <= 4096;   // once: one staged piece holds all of K, for every feature pass
+        if (once) stageInt4Codes(ctx, xs, x, row0, rowsHere, k, 0, k, norm, gamma, beta, mean, rstd, sx);
         int kw = k >> 3, groups = k / groupSize;
-        for (int t0 = 0; t0 < k; t0 += 4096) {
-            int len = Math.min(4096, k - t0);
-            for (int i = tid; i < rowsHere << 9; i += 256) {   // the codes of weight word j's low nibbles, then of its high ones
-                int r = i >> 9, j = i & 511, lo = 0, hi = 0;
-                if ((j << 3) < len) {
-                    int e = t0 + ((j >> 2) << 5) + ((j & 3) << 2), at = (row0 + r) * k + e;
-                    float s = sx[r];
-                    float v0 = x.get(at), v1 = x.get(at + 1), v2 = x.get(at + 2), v3 = x.get(at + 3);
-                    float v4 = x.get(at + 16), v5 = x.get(at + 17), v6 = x.get(at + 18), v7 = x.get(at + 19);
-                    if (norm != 0) {
-                        v0 = normalized(v0, e, r, gamma, beta, mean, rstd);
-                        v1 = normalized(v1, e + 1, r, gamma, beta, mean, rstd);
-                        v2 = normalized(v2, e + 2, r, gamma, beta, mean, rstd);
-                        v3 = normalized(v3, e + 3, r, gamma, beta, mean, rstd);
-                        v4 = normalized(v4, e + 16, r, gamma, beta, mean, rstd);
-                        v5 = normalized(v5, e + 17, r, gamma, beta, mean, rstd);
-                        v6 = normalized(v6, e + 18, r, gamma, beta, mean, rstd);
-                        v7 = normalized(v7, e + 19, r, gamma, beta, mean, rstd);
-                    }
-                    lo = RowKernels.packCodes(v0, v1, v2, v3, s);
-                    hi = RowKernels.packCodes(v4, v5, v6, v7, s);
-                }
-                xs[(r << 10) + (j << 1)] = lo;
-                xs[(r << 10) + (j << 1) + 1] = hi;
-            }
-            ctx.barrier();
-            int words = len >> 3, base = col * kw + (t0 >> 3), scaleBase = col * groups;
-            for (int j = lane; col < n && j < words; j += 256) {
-                // Eight weight words and their group scales in flight per lane; see fp16.
-                int word0 = w.get(base + j), word1 = j + 32 < words ? w.get(base + j + 32) : 0, word2 = j + 64 < words ? w.get(base + j + 64) : 0;
-                int word3 = j + 96 < words ? w.get(base + j + 96) : 0, word4 = j + 128 < words ? w.get(base + j + 128) : 0;
-                int word5 = j + 160 < words ? w.get(base + j + 160) : 0, word6 = j + 192 < words ? w.get(base + j + 192) : 0;
-                int word7 = j + 224 < words ? w.get(base + j + 224) : 0;
-                float s0 = sw.get(scaleBase + (t0 + ((j) << 3)) / groupSize), s1 = j + 32 < words ? sw.get(scaleBase + (t0 + ((j + 32) << 3)) / groupSize) : 0f, s2 = j + 64 < words ? sw.get(scaleBase + (t0 + ((j + 64) << 3)) / groupSize) : 0f;
-                float s3 = j + 96 < words ? sw.get(scaleBase + (t0 + ((j + 96) << 3)) / groupSize) : 0f, s4 = j + 128 < words ? sw.get(scaleBase + (t0 + ((j + 128) << 3)) / groupSize) : 0f, s5 = j + 160 < words ? sw.get(scaleBase + (t0 + ((j + 160) << 3)) / groupSize) : 0f;
-                float s6 = j + 192 < words ? sw.get(scaleBase + (t0 + ((j + 192) << 3)) / groupSize) : 0f, s7 = j + 224 < words ? sw.get(scaleBase + (t0 + ((j + 224) << 3)) / groupSize) : 0f;
-                for (int h = 0; h < 8; h++) {
-                    int word = pickInt(h, word0, word1, word2, word3, word4, word5, word6, word7), e = ((j + 32 * h) & 511) << 1;
-                    float s = pick(h, s0, s1, s2, s3, s4, s5, s6, s7);
-                    int lo = signedNibbles(word & 0x0F0F0F0F), hi = signedNibbles((word >>> 4) & 0x0F0F0F0F);
-                    a0 += s * KernelMath.dp4a(hi, xs[e + 1], KernelMath.dp4a(lo, xs[e], 0));
-                    if (more) {   // uniform: a decode step of batch 1 (one row) skips the other seven
-                        a1 += s * KernelMath.dp4a(hi, xs[1025 + e], KernelMath.dp4a(lo, xs[1024 + e], 0));
-                        a2 += s * KernelMath.dp4a(hi, xs[2049 + e], KernelMath.dp4a(lo, xs[2048 + e], 0));
-                        a3 += s * KernelMath.dp4a(hi, xs[3073 + e], KernelMath.dp4a(lo, xs[3072 + e], 0));
-                        a4 += s * KernelMath.dp4a(hi, xs[4097 + e], KernelMath.dp4a(lo, xs[4096 + e], 0));
-                        a5 += s * KernelMath.dp4a(hi, xs[5121 + e], KernelMath.dp4a(lo, xs[5120 + e], 0));
-                        a6 += s * KernelMath.dp4a(hi, xs[6145 + e], KernelMath.dp4a(lo, xs[6144 + e], 0));
-                        a7 += s * KernelMath.dp4a(hi, xs[7169 + e], KernelMath.dp4a(lo, xs[7168 + e], 0));
+        for (int c8 = ctx.groupIdx() * 8; c8 < n; c8 += ctx.numGroupsX() * 8) {   // uniform: the block's feature passes
+            int col = c8 + (tid >> 5);
+            float a0 = 0f, a1 = 0f, a2 = 0f, a3 = 0f, a4 = 0f, a5 = 0f, a6 = 0f, a7 = 0f;
+            for (int t0 = 0; t0 < k; t0 += 4096) {
+                int len = Math.min(4096, k - t0);
+                if (!once) stageInt4Codes(ctx, xs, x, row0, rowsHere, k, t0, len, norm, gamma, beta, mean, rstd, sx);
+                int words = len >> 3, base = col * kw + (t0 >> 3), scaleBase = col * groups;
+                for (int j = lane; col < n && j < words; j += 256) {
+                    // Eight weight words and their group scales in flight per lane; see fp16.
+                    int word0 = w.get(base + j), word1 = j + 32 < words ? w.get(base + j + 32) : 0, word2 = j + 64 < words ? w.get(base + j + 64) : 0;
+                    int word3 = j + 96 < words ? w.get(base + j + 96) : 0, word4 = j + 128 < words ? w.get(base + j + 128) : 0;
+                    int word5 = j + 160 < words ? w.get(base + j + 160) : 0, word6 = j + 192 < words ? w.get(base + j + 192) : 0;
+                    int word7 = j + 224 < words ? w.get(base + j + 224) : 0;
+                    float s0 = sw.get(scaleBase + (t0 + ((j) << 3)) / groupSize), s1 = j + 32 < words ? sw.get(scaleBase + (t0 + ((j + 32) << 3)) / groupSize) : 0f, s2 = j + 64 < words ? sw.get(scaleBase + (t0 + ((j + 64) << 3)) / groupSize) : 0f;
+                    float s3 = j + 96 < words ? sw.get(scaleBase + (t0 + ((j + 96) << 3)) / groupSize) : 0f, s4 = j + 128 < words ? sw.get(scaleBase + (t0 + ((j + 128) << 3)) / groupSize) : 0f, s5 = j + 160 < words ? sw.get(scaleBase + (t0 + ((j + 160) << 3)) / groupSize) : 0f;
+                    float s6 = j + 192 < words ? sw.get(scaleBase + (t0 + ((j + 192) << 3)) / groupSize) : 0f, s7 = j + 224 < words ? sw.get(scaleBase + (t0 + ((j + 224) << 3)) / groupSize) : 0f;
+                    for (int h = 0; h < 8; h++) {
+                        int word = pickInt(h, word0, word1, word2, word3, word4, word5, word6, word7), e = ((j + 32 * h) & 511) << 1;
+                        float s = pick(h, s0, s1, s2, s3, s4, s5, s6, s7);
+                        int lo = signedNibbles(word & 0x0F0F0F0F), hi = signedNibbles((word >>> 4) & 0x0F0F0F0F);
+                        a0 += s * KernelMath.dp4a(hi, xs[e + 1], KernelMath.dp4a(lo, xs[e], 0));
+                        if (more) {   // uniform: a decode step of batch 1 (one row) skips the other seven
+                            a1 += s * KernelMath.dp4a(hi, xs[1025 + e], KernelMath.dp4a(lo, xs[1024 + e], 0));
+                            a2 += s * KernelMath.dp4a(hi, xs[2049 + e], KernelMath.dp4a(lo, xs[2048 + e], 0));
+                            a3 += s * KernelMath.dp4a(hi, xs[3073 + e], KernelMath.dp4a(lo, xs[3072 + e], 0));
+                            a4 += s * KernelMath.dp4a(hi, xs[4097 + e], KernelMath.dp4a(lo, xs[4096 + e], 0));
+                            a5 += s * KernelMath.dp4a(hi, xs[5121 + e], KernelMath.dp4a(lo, xs[5120 + e], 0));
+                            a6 += s * KernelMath.dp4a(hi, xs[6145 + e], KernelMath.dp4a(lo, xs[6144 + e], 0));
+                            a7 += s * KernelMath.dp4a(hi, xs[7169 + e], KernelMath.dp4a(lo, xs[7168 + e], 0));
+                        }
                     }
                 }
+                if (!once) ctx.barrier();   // before the next piece is staged over this one
             }
-            ctx.barrier();
+            float sum = laneRowSum(ctx, lane, a0, a1, a2, a3, a4, a5, a6, a7);
+            if (col < n && lane < ROWS && row0 + lane < m) finish(y, (row0 + lane) * n + col, sx[lane] * sum + bias.get(col), mode);
         }
-        float sum = laneRowSum(ctx, lane, a0, a1, a2, a3, a4, a5, a6, a7);
-        if (col < n && lane < ROWS && row0 + lane < m) finish(y, (row0 + lane) * n + col, sx[lane] * sum + bias.get(col), mode);
+    }
+
+    /**
+     * {@link #int4}'s activation codes for elements {@code t0 … t0 + len − 1} of the block's rows (LayerNorm'd with
+     * {@code norm != 0}, quantized with the row scales {@code sx}): per weight word of {@link Int4Words}, the four codes of
+     * its low nibbles, then the four of its high nibbles; codes past the row are 0.
+     */
+    static void stageInt4Codes(KernelContext ctx, int[] xs, FloatArray x, int row0, int rows, int k, int t0, int len, int norm, FloatArray gamma,
+                               FloatArray beta, float[] mean, float[] rstd, float[] sx) {
+        for (int i = ctx.localIdx(); i < rows << 9; i += ctx.localSizeX()) {
+            int r = i >> 9, j = i & 511, lo = 0, hi = 0;
+            if ((j << 3) < len) {
+                int e = t0 + ((j >> 2) << 5) + ((j & 3) << 2), at = (row0 + r) * k + e;
+                float s = sx[r];
+                // The loads first, all in flight together; then the LayerNorm, if any.
+                float v0 = x.get(at), v1 = x.get(at + 1), v2 = x.get(at + 2), v3 = x.get(at + 3);
+                float v4 = x.get(at + 16), v5 = x.get(at + 17), v6 = x.get(at + 18), v7 = x.get(at + 19);
+                if (norm != 0) {
+                    v0 = normalized(v0, e, r, gamma, beta, mean, rstd);
+                    v1 = normalized(v1, e + 1, r, gamma, beta, mean, rstd);
+                    v2 = normalized(v2, e + 2, r, gamma, beta, mean, rstd);
+                    v3 = normalized(v3, e + 3, r, gamma, beta, mean, rstd);
+                    v4 = normalized(v4, e + 16, r, gamma, beta, mean, rstd);
+                    v5 = normalized(v5, e + 17, r, gamma, beta, mean, rstd);
+                    v6 = normalized(v6, e + 18, r, gamma, beta, mean, rstd);
+                    v7 = normalized(v7, e + 19, r, gamma, beta, mean, rstd);
+                }
+                lo = RowKernels.packCodes(v0, v1, v2, v3, s);
+                hi = RowKernels.packCodes(v4, v5, v6, v7, s);
+            }
+            xs[(r << 10) + (j << 1)] = lo;
+            xs[(r << 10) + (j << 1) + 1] = hi;
+        }
+        ctx.barrier();
     }
 
     // ------------------------------------------------------------------ helpers (inlined by the JIT)
@@ -441,6 +471,25 @@ public final class SkinnyGemmKernel {
     }
 
     /**
+     * One row ({@code row0}, K ≤ 8192) staged whole, LayerNorm'd when {@code norm != 0}, rounded to FP16, the last piece
+     * of 1024 padded with zeros: element {@code i} at {@code xs[i]} as {@link #stageHalves} stages a piece, or with
+     * {@code chunkOrder != 0} piece {@code p} at {@code xs[1024·p …]} in {@link #stageHalvesByChunk}'s order.
+     */
+    static void stageRowHalves(KernelContext ctx, float[] xs, FloatArray x, int row0, int k, int norm, FloatArray gamma, FloatArray beta,
+                               float[] mean, float[] rstd, int chunkOrder) {
+        for (int i = ctx.localIdx(); i < ((k + 1023) & ~1023); i += ctx.localSizeX()) {
+            float v = 0f;
+            if (i < k) {
+                v = x.get(row0 * k + i);
+                if (norm != 0) v = normalized(v, i, 0, gamma, beta, mean, rstd);
+            }
+            int j = i & 1023;
+            xs[chunkOrder != 0 ? (i & ~1023) + ((j & 7) << 7) + (j >> 3) : i] = Float.float16ToFloat(Float.floatToFloat16(v));
+        }
+        ctx.barrier();
+    }
+
+    /**
      * {@link #stageHalves} in the order {@link #chunkDot} reads: element {@code j} of a staged piece at
      * {@code (j mod 8)·128 + j/8}, so that the lanes of a warp, each on its own 16-byte chunk of 8 halves, read
      * consecutive words of shared memory (in natural order they would hit 4 banks, 8 lanes each).
@@ -455,25 +504,6 @@ public final class SkinnyGemmKernel {
                 if (norm != 0) v = normalized(v, t0 + j, r, gamma, beta, mean, rstd);
             }
             xs[(r << 10) + ((j & 7) << 7) + (j >> 3)] = Float.float16ToFloat(Float.floatToFloat16(v));
-        }
-        ctx.barrier();
-    }
-
-    /**
-     * One row ({@code row0}, K ≤ 8192) staged whole, LayerNorm'd when {@code norm != 0} and rounded to FP16: piece
-     * {@code p} of 1024 elements at {@code xs[1024·p …]} in {@link #stageHalvesByChunk}'s order, the last piece's tail 0.
-     */
-    static void stageRowByChunk(KernelContext ctx, float[] xs, FloatArray x, int row0, int k, int norm, FloatArray gamma, FloatArray beta,
-                                float[] mean, float[] rstd) {
-        int padded = (k + 1023) & ~1023;
-        for (int i = ctx.localIdx(); i < padded; i += ctx.localSizeX()) {
-            int j = i & 1023;
-            float v = 0f;
-            if (i < k) {
-                v = x.get(row0 * k + i);
-                if (norm != 0) v = normalized(v, i, 0, gamma, beta, mean, rstd);
-            }
-            xs[(i & ~1023) + ((j & 7) << 7) + (j >> 3)] = Float.float16ToFloat(Float.floatToFloat16(v));
         }
         ctx.barrier();
     }

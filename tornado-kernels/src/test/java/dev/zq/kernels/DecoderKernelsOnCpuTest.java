@@ -68,7 +68,6 @@ class DecoderKernelsOnCpuTest {
         };
     }
 
-    /** {@code ref[i][j] = sx[i]·Σ_g sw[j][g]·(Σ_{c in g} q[i][c]·w[j][c])}: group-wise W8A8/W4A8, the integer sums exact. */
     /** Weight-only (W8A16, W4A16): FP16-rounded activations times codes under their group scales, in double. */
     static double[][] weightOnly(float[] x, int[][] w, FloatArray sw, int gs) {
         int n = w.length, k = w[0].length, m = x.length / k, groups = k / gs;
@@ -83,6 +82,7 @@ class DecoderKernelsOnCpuTest {
         return ref;
     }
 
+    /** {@code ref[i][j] = sx[i]·Σ_g sw[j][g]·(Σ_{c in g} q[i][c]·w[j][c])}: group-wise W8A8/W4A8, the integer sums exact. */
     static double[][] groupwise(int[][] q, int[][] w, FloatArray sw, float[] sx, int gs) {
         int m = q.length, n = w.length, groups = w[0].length / gs;
         double[][] ref = new double[m][n];
@@ -112,9 +112,8 @@ class DecoderKernelsOnCpuTest {
 
     /** As above, the kernel normalising its rows first with {@code norm = {γ, β}} (eps 1e-5) when it is not null. */
     void checkEpilogues(String kernel, Object[] operands, FloatArray[] norm, FloatArray bias, int m, int n, int k, double[][] reference, double tol) {
-        // fp16 and int8 also on two blocks of features, their warps looping over the rest (the decoder's launch).
-        List<Grid> grids = kernel.equals("fp16") || kernel.equals("int8") ? List.of(SkinnyGemmKernel.grid(m, n), SkinnyGemmKernel.grid(m, n, 2))
-                : List.of(SkinnyGemmKernel.grid(m, n));
+        // A warp per feature, and two blocks of features whose warps loop over the rest (the decoder's launch).
+        List<Grid> grids = List.of(SkinnyGemmKernel.grid(m, n), SkinnyGemmKernel.grid(m, n, 2));
         try (Arena a = Arena.ofShared()) {
             for (Grid grid : grids)
             for (int mode : new int[]{SkinnyGemmKernel.STORE, SkinnyGemmKernel.GELU_TANH, SkinnyGemmKernel.ADD}) {
@@ -501,16 +500,25 @@ class DecoderKernelsOnCpuTest {
     void weightOnlySkinnyGemmsDequantizeTheirGroups() {
         try (Arena a = Arena.ofShared()) {
             Random rnd = new Random(13);
-            int m = 9, n = 13, k = 1088, gs = 64, groups = k / gs;   // two row blocks, a partial feature block, a partial K tile
-            float[] x = new float[m * k];
-            FloatArray xs = FloatArray.allocate(a, m * k);
-            for (int i = 0; i < x.length; i++) xs.set(i, x[i] = (float) rnd.nextGaussian());
-            FloatArray sw = KernelsOnCpuTest.randomFloats(a, rnd, n * groups, 0.01), bias = KernelsOnCpuTest.randomFloats(a, rnd, n, 0.5);
-            for (int bits : new int[]{8, 4}) {
-                int[][] w = new int[n][k];
-                for (int j = 0; j < n; j++) for (int c = 0; c < k; c++) w[j][c] = bits == 8 ? rnd.nextInt(256) - 128 : rnd.nextInt(16) - 8;
-                checkEpilogues(bits == 8 ? "int8a16" : "int4a16", new Object[]{xs, packWeights(a, w, bits), sw, gs}, bias, m, n, k,
-                        weightOnly(x, w, sw, gs), 2e-5);
+            int m = 9, n = 13, gs = 64;   // two row blocks (the second of one row, staged whole), a partial feature block
+            // K = 1088: two pieces of 1024, the second partial; K = 512: one piece, staged once for every feature pass.
+            for (int k : new int[]{1088, 512}) {
+                int groups = k / gs;
+                float[] x = new float[m * k];
+                FloatArray xs = FloatArray.allocate(a, m * k);
+                for (int i = 0; i < x.length; i++) xs.set(i, x[i] = (float) rnd.nextGaussian());
+                FloatArray sw = KernelsOnCpuTest.randomFloats(a, rnd, n * groups, 0.01), bias = KernelsOnCpuTest.randomFloats(a, rnd, n, 0.5);
+                FloatArray gamma = KernelsOnCpuTest.randomFloats(a, rnd, k, 1), beta = KernelsOnCpuTest.randomFloats(a, rnd, k, 0.5);
+                float[] ln = layerNorm(x, m, k, gamma, beta);
+                for (int bits : new int[]{8, 4}) {
+                    int[][] w = new int[n][k];
+                    for (int j = 0; j < n; j++) for (int c = 0; c < k; c++) w[j][c] = bits == 8 ? rnd.nextInt(256) - 128 : rnd.nextInt(16) - 8;
+                    IntArray packed = packWeights(a, w, bits);
+                    String kernel = bits == 8 ? "int8a16" : "int4a16";
+                    checkEpilogues(kernel, new Object[]{xs, packed, sw, gs}, bias, m, n, k, weightOnly(x, w, sw, gs), 2e-5);
+                    // The pre-norm LayerNorm fused in (the decoder's batch-1 path): FP32 statistics, a few ulps from the reference's.
+                    checkEpilogues(kernel, new Object[]{xs, packed, sw, gs}, new FloatArray[]{gamma, beta}, bias, m, n, k, weightOnly(ln, w, sw, gs), 2e-3);
+                }
             }
         }
     }

@@ -292,8 +292,9 @@ class KernelsOnCudaTest {
     }
 
     /**
-     * The few-row GEMMs of decoding (16-byte weight loads, the one-row register path of INT8 with and without its fused
-     * LayerNorm, groups that split a 16-code chunk, K not a whole number of staged pieces) on the GPU against the CPU
+     * The few-row GEMMs of decoding, every weight format (16-byte weight loads, the one-row register path of INT8 with and
+     * without its fused LayerNorm, groups that split a 16-code chunk, K not a whole number of staged pieces, a warp per
+     * feature and warps looping over features) on the GPU against the CPU
      * executor: the same sums in the same order per thread, so only FMA contraction and the GPU's tanh may differ.
      */
     @Test
@@ -306,9 +307,11 @@ class KernelsOnCudaTest {
                 int m = shape[0], kk = shape[1], gs = shape[2];
                 FloatArray x = KernelsOnCpuTest.randomFloats(a, rnd, m * kk, 3), gamma = KernelsOnCpuTest.randomFloats(a, rnd, kk, 1),
                         beta = KernelsOnCpuTest.randomFloats(a, rnd, kk, 0.5), bias = KernelsOnCpuTest.randomFloats(a, rnd, n, 0.5);
-                int[][] w8 = new int[n][kk];
+                int[][] w8 = new int[n][kk], w4 = new int[n][kk];
                 for (int[] row : w8) for (int c = 0; c < kk; c++) row[c] = rnd.nextInt(256) - 128;
+                for (int[] row : w4) for (int c = 0; c < kk; c++) row[c] = rnd.nextInt(16) - 8;
                 IntArray q8 = DecoderKernelsOnCpuTest.packWeights(a, w8, 8), h = IntArray.allocate(a, n * kk / 2);
+                IntArray q4 = gs % 32 == 0 ? DecoderKernelsOnCpuTest.packWeights(a, w4, 4) : null;   // Int4Words: groups of 32s
                 for (int i = 0; i < h.length(); i++)
                     h.set(i, Float.floatToFloat16((float) rnd.nextGaussian() * 0.05f) & 0xFFFF | Float.floatToFloat16((float) rnd.nextGaussian() * 0.05f) << 16);
                 FloatArray sw = KernelsOnCpuTest.randomFloats(a, rnd, n * (kk / gs), 0.01);
@@ -321,6 +324,13 @@ class KernelsOnCudaTest {
                                     bias, y, m, n, kk, gs, mode);
                             closeFloats(k(SkinnyGemmKernel.class, "fp16"), grid, 7, 1e-4, what + " " + grid, x, norm, gamma, beta, 1e-5f, h,
                                     bias, y, m, n, kk, mode);
+                            closeFloats(k(SkinnyGemmKernel.class, "int8a16"), grid, 8, 1e-4, what + " " + grid, x, norm, gamma, beta, 1e-5f, q8, sw,
+                                    bias, y, m, n, kk, gs, mode);
+                            if (q4 == null) continue;
+                            closeFloats(k(SkinnyGemmKernel.class, "int4"), grid, 8, 1e-4, what + " " + grid, x, norm, gamma, beta, 1e-5f, q4, sw,
+                                    bias, y, m, n, kk, gs, mode);
+                            closeFloats(k(SkinnyGemmKernel.class, "int4a16"), grid, 8, 1e-4, what + " " + grid, x, norm, gamma, beta, 1e-5f, q4, sw,
+                                    bias, y, m, n, kk, gs, mode);
                         }
                     }
             }

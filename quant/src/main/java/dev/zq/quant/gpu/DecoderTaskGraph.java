@@ -223,6 +223,8 @@ public final class DecoderTaskGraph implements AutoCloseable {
      * fused against 137.9 and 138.0 ms with the separate kernel; GPT-2 W8A8 even, 33.0 against 33.3 ms; measured with
      * {@code dev.zq.bench.DecoderGpuBench gpt2,gpt3-1.3b 1 32 50} in one device call, alternating a build with this branch
      * and one without it, two runs each), so those get a LayerNorm kernel of their own. W16A16 gained from the fusion (GPT-2 0.90 → 0.82 ms a step).
+     * The weight-only kernels keep theirs too: fusing it was not faster on the H200 (GPT-2 batch 1, 50 tokens, W8A16 30.46
+     * → 30.98 ms, W4/8A16 29.28 → 29.17, the W16A16 control 22.69 / 22.79; one A/B in one device call, 2026-11-29).
      */
     private void linear(TaskGraph g, Projection p, FloatArray in, FloatArray gamma, FloatArray beta, FloatArray out, int rows, int mode) {
         boolean wide = rows >= TENSOR_CORE_ROWS && p.wide() != null;
@@ -257,8 +259,7 @@ public final class DecoderTaskGraph implements AutoCloseable {
                         rows, p.out(), p.in(), p.groupSize(), mode, splits);
             }
         } else {
-            String k = p.kernel().getName();   // fp16 and int8 loop over features; the others take a warp per feature
-            Grid grid = k.equals("fp16") || k.equals("int8") ? SkinnyGemmKernel.grid(rows, p.out(), COLUMN_BLOCKS) : SkinnyGemmKernel.grid(rows, p.out());
+            Grid grid = SkinnyGemmKernel.grid(rows, p.out(), COLUMN_BLOCKS);   // the warps loop over the features past it
             if (p.scales() == null)
                 g.task(p.kernel(), grid, in, norm, gamma, beta, eps, p.weight(), p.bias(), out, rows, p.out(), p.in(), mode);
             else
