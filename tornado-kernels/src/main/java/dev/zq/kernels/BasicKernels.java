@@ -18,6 +18,22 @@ public final class BasicKernels {
         if (i < n) c.set(i, a.get(i) + b.get(i));
     }
 
+    /**
+     * {@code dst[i] = src[offset + i]·(i mod 4 + 1)} read four ints at a time with one 16-byte load
+     * ({@link KernelContext#load4}); {@code offset} must be a multiple of 4, {@code n} of 4.
+     */
+    @Kernel
+    public static void load4Scaled(KernelContext ctx, IntArray src, IntArray dst, int offset, int n) {
+        int[] q = new int[4];
+        for (int i = ctx.globalIdx() << 2; i < n; i += ctx.globalSizeX() << 2) {
+            ctx.load4(q, src, offset + i);
+            dst.set(i, q[0]);
+            dst.set(i + 1, 2 * q[1]);
+            dst.set(i + 2, 3 * q[2]);
+            dst.set(i + 3, 4 * q[3]);
+        }
+    }
+
     /** y = alpha·x + y (separate multiply and add, as Java computes it). */
     @Kernel
     public static void saxpy(KernelContext ctx, float alpha, FloatArray x, FloatArray y, int n) {

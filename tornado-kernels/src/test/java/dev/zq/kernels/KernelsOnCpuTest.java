@@ -186,6 +186,22 @@ class KernelsOnCpuTest {
     }
 
     @Test
+    void sixteenByteLoadsReadFourConsecutiveIntsAndRefuseMisalignedIndices() {
+        try (Arena a = Arena.ofShared()) {
+            int n = 1000;
+            IntArray src = IntArray.allocate(a, n + 8), dst = IntArray.allocate(a, n);
+            for (int i = 0; i < src.length(); i++) src.set(i, i * 31 - 7);
+            var load4 = KernelCompiler.find(BasicKernels.class, "load4Scaled");
+            cpu.launch(load4, Grid.of(3, 32), src, dst, 8, n);
+            for (int i = 0; i < n; i++) assertEquals(((i + 8) * 31 - 7) * (i % 4 + 1), dst.get(i), "element " + i);
+            var e = assertThrows(RuntimeException.class, () -> cpu.launch(load4, Grid.of(1, 32), src, dst, 6, 8));
+            StringBuilder why = new StringBuilder();
+            for (Throwable t = e; t != null; t = t.getCause()) why.append(t.getMessage()).append(" / ");
+            assertTrue(why.toString().contains("multiple of 4"), why.toString());
+        }
+    }
+
+    @Test
     void badLaunchesAreRejected() {
         var m = KernelCompiler.find(BasicKernels.class, "vectorAdd");
         assertThrows(IllegalArgumentException.class, () -> cpu.launch(m, Grid.of(1, 1), 1, 2));

@@ -112,6 +112,9 @@ class KernelsOnCudaTest {
             x.set(8, 1e-40f);   // subnormal: the JIT must not flush it to zero
             same(k(BasicKernels.class, "vectorAdd"), Grid.cover(n, 256), x, y, FloatArray.allocate(a, n), n);
             same(k(BasicKernels.class, "saxpy"), Grid.cover(n, 128), 0.37f, x, y, n);
+            IntArray ints = IntArray.allocate(a, n);
+            for (int i = 0; i < n; i++) ints.set(i, rnd.nextInt());
+            same(k(BasicKernels.class, "load4Scaled"), Grid.of(5, 64), ints, IntArray.allocate(a, n - 8), 8, n - 8);
             same(k(BasicKernels.class, "copy"), Grid.of(7, 96), x, FloatArray.allocate(a, n), n);
             same(k(BasicKernels.class, "clampedLeakyRelu"), Grid.cover(n, 256), x, FloatArray.allocate(a, n), 0.01f, 2.5f, n);
             same(k(BasicKernels.class, "hashIndex"), Grid.cover(n, 256), IntArray.allocate(a, n), 987654321, n);
