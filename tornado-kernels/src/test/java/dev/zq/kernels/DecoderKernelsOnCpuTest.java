@@ -46,6 +46,13 @@ class DecoderKernelsOnCpuTest {
             }
     }
 
+    /** {@code x} as a kernel buffer. */
+    static FloatArray floats(Arena a, float[] x) {
+        FloatArray f = FloatArray.allocate(a, x.length);
+        for (int i = 0; i < x.length; i++) f.set(i, x[i]);
+        return f;
+    }
+
     /** Token-wise codes of row {@code r}: {@code dev.zq.quant.Symmetric}'s definition, written out. */
     static int[] codes(float[] x, int r, int k, float[] scaleOut) {
         float max = 0f;
@@ -155,8 +162,7 @@ class DecoderKernelsOnCpuTest {
             for (int i = 0; i < x.length; i++) x[i] = (float) rnd.nextGaussian();
             x[3 * k + 7] = 40f;                     // an outlier token
             for (int j = 0; j < k; j++) x[5 * k + j] = 0f;   // an all-zero row: scale 0, output = bias
-            FloatArray xs = FloatArray.allocate(a, m * k);
-            for (int i = 0; i < x.length; i++) xs.set(i, x[i]);
+            FloatArray xs = floats(a, x);
             float[] sx = new float[m];
             int[][] q = new int[m][];
             for (int r = 0; r < m; r++) q[r] = codes(x, r, k, sx);
@@ -180,8 +186,7 @@ class DecoderKernelsOnCpuTest {
             int m = 3, n = 11, k = 768, gs = 12, groups = k / gs;
             float[] x = new float[m * k];
             for (int i = 0; i < x.length; i++) x[i] = (float) rnd.nextGaussian();
-            FloatArray xs = FloatArray.allocate(a, m * k);
-            for (int i = 0; i < x.length; i++) xs.set(i, x[i]);
+            FloatArray xs = floats(a, x);
             float[] sx = new float[m];
             int[][] q = new int[m][];
             for (int r = 0; r < m; r++) q[r] = codes(x, r, k, sx);
@@ -266,8 +271,7 @@ class DecoderKernelsOnCpuTest {
             for (int i = 0; i < x.length; i++) x[i] = (float) rnd.nextGaussian();
             x[4 * k + 9] = -30f;                              // an outlier token
             for (int j = 0; j < k; j++) x[6 * k + j] = 0f;    // a zero row
-            FloatArray xs = FloatArray.allocate(a, m * k);
-            for (int i = 0; i < x.length; i++) xs.set(i, x[i]);
+            FloatArray xs = floats(a, x);
             IntArray codes = IntArray.allocate(a, rows * k / 4);
             FloatArray sx = FloatArray.allocate(a, rows);
             cpu.launch(KernelCompiler.find(DecoderRowKernels.class, "quantizeRows"), DecoderRowKernels.rowsGrid(m), xs, 0, xs, xs, 1e-5f, codes, sx, k);
@@ -418,8 +422,7 @@ class DecoderKernelsOnCpuTest {
             int m = 9, n = 24, k = 1024, gs = 64, groups = k / gs;
             float[] x = new float[m * k];
             for (int i = 0; i < x.length; i++) x[i] = 30f + (float) rnd.nextGaussian() * (1 + i / k);
-            FloatArray xs = FloatArray.allocate(a, m * k);
-            for (int i = 0; i < x.length; i++) xs.set(i, x[i]);
+            FloatArray xs = floats(a, x);
             FloatArray gamma = KernelsOnCpuTest.randomFloats(a, rnd, k, 1), beta = KernelsOnCpuTest.randomFloats(a, rnd, k, 0.5);
             FloatArray[] norm = {gamma, beta};
             float[] ln = layerNorm(x, m, k, gamma, beta);
@@ -480,8 +483,7 @@ class DecoderKernelsOnCpuTest {
             float[] x = new float[k];
             for (int i = 0; i < k; i++) x[i] = 20f + (float) rnd.nextGaussian() * 3;
             x[k - 1] = -90f;   // the largest magnitude in the last, partial register tile
-            FloatArray xs = FloatArray.allocate(a, k);
-            for (int i = 0; i < k; i++) xs.set(i, x[i]);
+            FloatArray xs = floats(a, x);
             int[][] w = new int[n][k];
             for (int j = 0; j < n; j++) for (int c = 0; c < k; c++) w[j][c] = rnd.nextInt(256) - 128;
             IntArray packed = packWeights(a, w, 8);
