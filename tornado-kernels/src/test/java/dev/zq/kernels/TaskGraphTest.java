@@ -53,6 +53,10 @@ class TaskGraphTest {
                 var profile = plan.profileMillis();
                 assertEquals(java.util.Set.of("BasicKernels.saxpy", "BasicKernels.vectorAdd"), profile.keySet());
                 assertTrue(profile.values().stream().allMatch(t -> t > 0), profile.toString());
+                var tasks = plan.profileTaskMillis();   // task by task, in order (on CUDA queued behind a spinning kernel)
+                assertEquals(21, tasks.size());
+                for (int i = 0; i < 21; i++) assertEquals(i < 20 ? "BasicKernels.saxpy" : "BasicKernels.vectorAdd", tasks.get(i).getKey());
+                assertTrue(tasks.stream().allMatch(t -> t.getValue() > 0), tasks.toString());
             }
         }
     }
