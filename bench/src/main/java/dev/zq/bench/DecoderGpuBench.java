@@ -11,6 +11,7 @@ import dev.zq.quant.Scheme;
 import dev.zq.quant.TokenwiseQuantizer;
 import dev.zq.quant.WeightGranularity;
 import dev.zq.quant.gpu.DecoderTaskGraph;
+import dev.zq.runtime.ExecutionPlan;
 import dev.zq.runtime.cuda.CudaDevice;
 import dev.zq.tensor.Tensor;
 
@@ -101,13 +102,8 @@ public final class DecoderGpuBench {
                 StringBuilder b = new StringBuilder(), each = new StringBuilder();
                 g.prefillPlan().replayMillis();
                 var tasks = g.decodePlan().profileTaskMillis();
-                Map<String, Double> sums = new LinkedHashMap<>();
-                for (var t : tasks) {
-                    sums.merge(t.getKey(), t.getValue(), Double::sum);
-                    each.append(String.format(" %s %.1f", t.getKey().substring(t.getKey().indexOf('.') + 1), 1000 * t.getValue()));
-                }
-                sums.entrySet().stream().sorted(Map.Entry.<String, Double>comparingByValue().reversed())
-                        .forEach(e -> b.append(String.format(" | %s %.4f", e.getKey(), e.getValue())));
+                for (var t : tasks) each.append(String.format(" %s %.1f", t.getKey().substring(t.getKey().indexOf('.') + 1), 1000 * t.getValue()));
+                ExecutionPlan.perKernel(tasks).forEach((kernel, t) -> b.append(String.format(" | %s %.4f", kernel, t)));
                 System.out.printf("# profile %s b%d, one decode step, kernels launched one by one (queued behind a spinning kernel), ms:%s%n", what, batch, b);
                 System.out.printf("# profile-tasks %s b%d, µs, in order:%s%n", what, batch, each);
             }

@@ -54,8 +54,13 @@ public abstract class ExecutionPlan implements AutoCloseable {
      * of a replay. {@link #execute} must have run first.
      */
     public final java.util.Map<String, Double> profileMillis() throws Exception {
+        return perKernel(profileTaskMillis());
+    }
+
+    /** {@link #profileTaskMillis}'s times summed per kernel, largest first. */
+    public static java.util.Map<String, Double> perKernel(java.util.List<java.util.Map.Entry<String, Double>> tasks) {
         java.util.Map<String, Double> sums = new java.util.HashMap<>();
-        for (var e : profileTaskMillis()) sums.merge(e.getKey(), e.getValue(), Double::sum);
+        for (var e : tasks) sums.merge(e.getKey(), e.getValue(), Double::sum);
         java.util.Map<String, Double> sorted = new java.util.LinkedHashMap<>();
         sums.entrySet().stream().sorted(java.util.Map.Entry.<String, Double>comparingByValue().reversed())
                 .forEach(e -> sorted.put(e.getKey(), e.getValue()));

@@ -30,8 +30,7 @@ import dev.zq.runtime.KernelMath;
  *
  * <p>Launch {@link #grid}: blocks of 8 warps (8 output features) over {@link #ROWS} rows each; with fewer blocks
  * ({@link #grid(int, int, int)}) the warps loop over the features past the grid, each pass reusing the rows the block
- * staged when they fit its shared memory at once (one row; for INT4 and the weight-only kernels also any rows of a K
- * within one staged piece). {@link #fp16} and
+ * staged when they fit its shared memory at once (one row, or any rows of a K within one staged piece). {@link #fp16} and
  * {@link #int8} read their weights in 16-byte chunks ({@link KernelContext#load4}: K must be a multiple of 8 and 16
  * respectively, or the tail of each row is never read); K must be a multiple of the group size, which must be a multiple
  * of 4 (INT8) or 32 (INT4, whose K must be a multiple of 32); the weight-only kernels need K even (INT8) or a multiple
@@ -44,6 +43,8 @@ public final class SkinnyGemmKernel {
     public static final int ROWS = 8;
     /** Epilogues. */
     public static final int STORE = 0, GELU_TANH = 1, ADD = 2;
+    /** Up to this K, {@link #int8} on a single row holds it in registers and computes its LayerNorm itself ({@link #stageOneRow}). */
+    public static final int INT8_ROW_IN_REGISTERS = 4096;
 
     /** The launch for {@code m} rows and {@code n} output features: a warp per feature. */
     public static Grid grid(int m, int n) { return new Grid(Math.ceilDiv(n, 8), Math.ceilDiv(m, ROWS), 256, 1); }
@@ -78,7 +79,8 @@ public final class SkinnyGemmKernel {
     /**
      * FP16 weights {@code w} (K/2 ints per row); activations rounded to FP16 as they are staged. A block of one row with
      * K ≤ 8192 (a decode step at batch 1) stages the whole row once and then streams the weight rows of every column it
-     * covers without a barrier; more rows are staged 1024 elements at a time, again for each column pass.
+     * covers without a barrier, as do more rows of K ≤ 1024; otherwise rows are staged 1024 elements at a time, again for
+     * each column pass.
      */
     @Kernel
     public static void fp16(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray bias,
@@ -89,16 +91,17 @@ public final class SkinnyGemmKernel {
         float[] mean = ctx.allocateFloatShared(8), rstd = ctx.allocateFloatShared(8), red = ctx.allocateFloatShared(32);
         int tid = ctx.localIdx(), lane = tid & 31, row0 = ctx.groupIdy() * ROWS;
         int rowsHere = Math.min(ROWS, m - row0);   // rows past it hold stale shared memory; their sums are never written
-        boolean oneRow = rowsHere == 1 && k <= 8192, more = rowsHere > 1;
+        boolean oneRow = rowsHere == 1 && k <= 8192, more = rowsHere > 1, once = oneRow || k <= 1024;   // once: staged for every pass
         if (norm != 0) rowStats(ctx, red, x, mean, rstd, row0, rowsHere, k, eps);
         if (oneRow) stageRowHalves(ctx, xs, x, row0, k, norm, gamma, beta, mean, rstd, 1);
+        else if (once) stageHalvesByChunk(ctx, xs, x, row0, rowsHere, k, 0, k, norm, gamma, beta, mean, rstd);
         int kw = k >> 1;
         for (int c8 = ctx.groupIdx() * 8; c8 < n; c8 += ctx.numGroupsX() * 8) {   // uniform: the block's column passes
             int col = c8 + (tid >> 5);
             float a0 = 0f, a1 = 0f, a2 = 0f, a3 = 0f, a4 = 0f, a5 = 0f, a6 = 0f, a7 = 0f;
             for (int t0 = 0; t0 < k; t0 += 1024) {
                 int len = Math.min(1024, k - t0);
-                if (!oneRow) stageHalvesByChunk(ctx, xs, x, row0, rowsHere, k, t0, len, norm, gamma, beta, mean, rstd);
+                if (!once) stageHalvesByChunk(ctx, xs, x, row0, rowsHere, k, t0, len, norm, gamma, beta, mean, rstd);
                 int chunks = len >> 3, base = col * kw + (t0 >> 1), rb = oneRow ? t0 : 0;   // 16-byte chunks: 4 words, 8 halves
                 if (col < n) {
                     // The warp's whole share of the weight row in flight at once: four 16-byte loads per lane (a staged piece of
@@ -120,7 +123,7 @@ public final class SkinnyGemmKernel {
                         a7 += chunkDot(xs, 7168, lane, w00, w01, w02, w03, w10, w11, w12, w13, w20, w21, w22, w23, w30, w31, w32, w33);
                     }
                 }
-                if (!oneRow) ctx.barrier();
+                if (!once) ctx.barrier();   // before the next piece is staged over this one
             }
             float sum = laneRowSum(ctx, lane, a0, a1, a2, a3, a4, a5, a6, a7);
             if (col < n && lane < ROWS && row0 + lane < m) finish(y, (row0 + lane) * n + col, sum + bias.get(col), mode);
@@ -251,36 +254,22 @@ public final class SkinnyGemmKernel {
         float[] mean = ctx.allocateFloatShared(8), rstd = ctx.allocateFloatShared(8), red = ctx.allocateFloatShared(32);
         int tid = ctx.localIdx(), lane = tid & 31, row0 = ctx.groupIdy() * ROWS;
         int rowsHere = Math.min(ROWS, m - row0);   // rows past it hold stale shared memory; their sums are never written
-        boolean oneRow = rowsHere == 1 && k <= 4096;   // a decode step of batch 1: the row staged once, from registers
+        boolean oneRow = rowsHere == 1 && k <= INT8_ROW_IN_REGISTERS;   // a decode step of batch 1: the row staged once, from registers
         if (oneRow) stageOneRow(ctx, red, sx, xs, x, norm, gamma, beta, eps, row0 * k, k);
         else {
             if (norm != 0) rowStats(ctx, red, x, mean, rstd, row0, rowsHere, k, eps);
             rowScales(ctx, red, x, norm, gamma, beta, mean, rstd, sx, row0, rowsHere, k);
         }
         boolean more = rowsHere > 1, perChunk = groupSize % 16 == 0;   // perChunk: a 16-code chunk lies in one group
+        boolean once = k <= 4096;   // once: one staged piece (or the one row in registers) holds all of K, for every pass
+        if (!oneRow && once) stageInt8Codes(ctx, xs, x, row0, rowsHere, k, 0, k, norm, gamma, beta, mean, rstd, sx);
         int kw = k >> 2, groups = k / groupSize;
         for (int c8 = ctx.groupIdx() * 8; c8 < n; c8 += ctx.numGroupsX() * 8) {   // uniform: the block's column passes
             int col = c8 + (tid >> 5);
             float a0 = 0f, a1 = 0f, a2 = 0f, a3 = 0f, a4 = 0f, a5 = 0f, a6 = 0f, a7 = 0f;
             for (int t0 = 0; t0 < k; t0 += 4096) {
                 int len = Math.min(4096, k - t0);
-                for (int i = tid; !oneRow && i < rowsHere << 10; i += 256) {
-                    int r = i >> 10, j = i & 1023, word = 0;
-                    if ((j << 2) < len) {
-                        int e = t0 + (j << 2), at = (row0 + r) * k + e;
-                        // The loads first, all in flight together; then the LayerNorm, if any.
-                        float v0 = x.get(at), v1 = x.get(at + 1), v2 = x.get(at + 2), v3 = x.get(at + 3);
-                        if (norm != 0) {
-                            v0 = normalized(v0, e, r, gamma, beta, mean, rstd);
-                            v1 = normalized(v1, e + 1, r, gamma, beta, mean, rstd);
-                            v2 = normalized(v2, e + 2, r, gamma, beta, mean, rstd);
-                            v3 = normalized(v3, e + 3, r, gamma, beta, mean, rstd);
-                        }
-                        word = RowKernels.packCodes(v0, v1, v2, v3, sx[r]);
-                    }
-                    xs[(r << 10) + ((j & 3) << 8) + (j >> 2)] = word;   // chunk order: see int8ChunkDot
-                }
-                if (!oneRow) ctx.barrier();
+                if (!once) stageInt8Codes(ctx, xs, x, row0, rowsHere, k, t0, len, norm, gamma, beta, mean, rstd, sx);
                 int chunks = len >> 4, base = col * kw + (t0 >> 2), scaleBase = col * groups;   // 16-byte chunks: 16 codes
                 int[] q = new int[4];
                 for (int cb = 0; col < n && cb < chunks; cb += 128) {
@@ -345,7 +334,7 @@ public final class SkinnyGemmKernel {
                         a7 += int8ChunkDot(xs, 7168, c0, q00, q01, q02, q03, t00, t01, t02, t03) + int8ChunkDot(xs, 7168, c1, q10, q11, q12, q13, t10, t11, t12, t13) + int8ChunkDot(xs, 7168, c2, q20, q21, q22, q23, t20, t21, t22, t23) + int8ChunkDot(xs, 7168, c3, q30, q31, q32, q33, t30, t31, t32, t33);
                     }
                 }
-                if (!oneRow) ctx.barrier();   // one row: staged once, never overwritten
+                if (!once) ctx.barrier();   // before the next piece is staged over this one
             }
             float sum = laneRowSum(ctx, lane, a0, a1, a2, a3, a4, a5, a6, a7);
             if (col < n && lane < ROWS && row0 + lane < m) finish(y, (row0 + lane) * n + col, sx[lane] * sum + bias.get(col), mode);
@@ -409,6 +398,32 @@ public final class SkinnyGemmKernel {
             float sum = laneRowSum(ctx, lane, a0, a1, a2, a3, a4, a5, a6, a7);
             if (col < n && lane < ROWS && row0 + lane < m) finish(y, (row0 + lane) * n + col, sx[lane] * sum + bias.get(col), mode);
         }
+    }
+
+    /**
+     * {@link #int8}'s activation codes for elements {@code t0 … t0 + len − 1} of the block's rows (LayerNorm'd with
+     * {@code norm != 0}, quantized with the row scales {@code sx}), four to a word, word {@code j} of a row at
+     * {@code (j mod 4)·256 + j/4} (the chunk order of {@link #int8ChunkDot}); codes past the row are 0.
+     */
+    static void stageInt8Codes(KernelContext ctx, int[] xs, FloatArray x, int row0, int rows, int k, int t0, int len, int norm, FloatArray gamma,
+                               FloatArray beta, float[] mean, float[] rstd, float[] sx) {
+        for (int i = ctx.localIdx(); i < rows << 10; i += ctx.localSizeX()) {
+            int r = i >> 10, j = i & 1023, word = 0;
+            if ((j << 2) < len) {
+                int e = t0 + (j << 2), at = (row0 + r) * k + e;
+                // The loads first, all in flight together; then the LayerNorm, if any.
+                float v0 = x.get(at), v1 = x.get(at + 1), v2 = x.get(at + 2), v3 = x.get(at + 3);
+                if (norm != 0) {
+                    v0 = normalized(v0, e, r, gamma, beta, mean, rstd);
+                    v1 = normalized(v1, e + 1, r, gamma, beta, mean, rstd);
+                    v2 = normalized(v2, e + 2, r, gamma, beta, mean, rstd);
+                    v3 = normalized(v3, e + 3, r, gamma, beta, mean, rstd);
+                }
+                word = RowKernels.packCodes(v0, v1, v2, v3, sx[r]);
+            }
+            xs[(r << 10) + ((j & 3) << 8) + (j >> 2)] = word;
+        }
+        ctx.barrier();
     }
 
     /**

@@ -229,7 +229,7 @@ public final class DecoderTaskGraph implements AutoCloseable {
     private void linear(TaskGraph g, Projection p, FloatArray in, FloatArray gamma, FloatArray beta, FloatArray out, int rows, int mode) {
         boolean wide = rows >= TENSOR_CORE_ROWS && p.wide() != null;
         // The INT8 few-row kernel normalises a single row (batch-1 decode) itself, from the one read it makes of it.
-        boolean fusedNorm = rows == 1 && p.in() <= 4096 && p.kernel().getName().equals("int8");
+        boolean fusedNorm = rows == 1 && p.in() <= SkinnyGemmKernel.INT8_ROW_IN_REGISTERS && p.kernel().getName().equals("int8");
         if (gamma != null && !wide && p.scales() != null && !fusedNorm) {
             g.task(kernel(DecoderRowKernels.class, "layerNorm"), RowKernels.grid(rows, p.in()), in, gamma, beta, normed, p.in(), config.normEps());
             in = normed;
