@@ -70,6 +70,12 @@ public final class DecoderGpuBench {
                             double[] e = check(v.getValue(), fp, gpu);
                             System.out.printf("# check %s %s: prefill logits %.2e from the CPU decoder's of the same model; from the FP32"
                                     + " model's: GPU %.2e, CPU %.2e%n", name, v.getKey(), e[0], e[1], e[2]);
+                            if (Boolean.getBoolean("zq.bench.exact")) {   // about a minute of CPU per variant
+                                long[] same = againstCpuExecutor(v.getValue(), gpu);
+                                System.out.printf("# exact %s %s: prefill logits (16 tokens, FP32 cache) on the GPU and on the CPU executor: %d of %d"
+                                        + " bit for bit, %d differ (the worst by %.2e relative to the largest logit)%n", name, v.getKey(), same[0],
+                                        same[1], same[1] - same[0], Double.longBitsToDouble(same[2]));
+                            }
                         }
                         for (int batch : batches) {
                             double[] ms = time(v.getValue(), gpu, batch, prompt, fresh, name + " " + v.getKey());
@@ -125,6 +131,32 @@ public final class DecoderGpuBench {
             g.prefill(ids);
             Tensor got = g.logits(a), want = model.forward(a, cache, 1, n, ids, false), exact = fp.forward(a, fpCache, 1, n, ids, false);
             return new double[]{relative(got, want), relative(got, exact), relative(want, exact)};
+        }
+    }
+
+    /**
+     * The same 16-token prefill graph on the GPU and on the CPU executor (the kernels as plain Java): how many next-token
+     * logits are the same bits, of how many, and the worst difference relative to the largest logit (as a double's bits).
+     */
+    static long[] againstCpuExecutor(DecoderModel model, CudaDevice gpu) throws Exception {
+        int n = 16;
+        int[] ids = new int[n];
+        SplittableRandom rnd = new SplittableRandom(7);
+        for (int i = 0; i < n; i++) ids[i] = rnd.nextInt(model.config().vocabSize());
+        try (Arena a = Arena.ofShared(); dev.zq.runtime.Device cpu = dev.zq.runtime.Device.cpu();
+             DecoderTaskGraph g = new DecoderTaskGraph(model, 1, n, 1, DecoderTaskGraph.CachePrecision.FP32, true, gpu);
+             DecoderTaskGraph c = new DecoderTaskGraph(model, 1, n, 1, DecoderTaskGraph.CachePrecision.FP32, true, cpu)) {
+            g.prefill(ids);
+            c.prefill(ids);
+            Tensor got = g.logits(a), want = c.logits(a);
+            long same = 0;
+            double worst = 0, top = 0;
+            for (long i = 0; i < want.numel(); i++) top = Math.max(top, Math.abs(want.getFloat(i)));
+            for (long i = 0; i < want.numel(); i++) {
+                if (Float.floatToRawIntBits(got.getFloat(i)) == Float.floatToRawIntBits(want.getFloat(i))) same++;
+                worst = Math.max(worst, Math.abs(got.getFloat(i) - want.getFloat(i)) / top);
+            }
+            return new long[]{same, want.numel(), Double.doubleToLongBits(worst)};
         }
     }
 

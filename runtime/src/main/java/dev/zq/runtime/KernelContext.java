@@ -135,6 +135,31 @@ public final class KernelContext {
     }
 
     /**
+     * Waits until {@code turns[index] == turn}: with {@link #passTurn}, blocks that add into the same outputs (slices of K
+     * of one output tile) take turns in a fixed order, so float sums come out the same on every run and equal to the
+     * CPU's, which runs the blocks one after another. Every thread of the block calls it (a block barrier is part of
+     * it). Waiting blocks must not keep the awaited ones off the GPU: launch no more blocks than can be resident, or
+     * order the turns by block index (lower blocks are scheduled first). {@code turns} starts zeroed and the last turn
+     * passes it back to 0 for the next launch. On the GPU one thread spins on an acquire load; one that waits for
+     * about a second stops the kernel ({@code trap}: a launch error, not a hang). On the CPU the turn must already have
+     * come (the blocks ran in order): anything else is an error.
+     */
+    public void awaitTurn(IntArray turns, int index, int turn) {
+        if (turns.get(index) != turn)
+            throw new IllegalStateException("turn " + turns.get(index) + " at " + index + ", not " + turn + ": blocks out of order, or turns not zeroed");
+        barrier();
+    }
+
+    /**
+     * Ends this block's turn ({@link #awaitTurn}): its global writes and atomics are made visible, then
+     * {@code turns[index] = next} (0 after the last turn). Every thread of the block calls it.
+     */
+    public void passTurn(IntArray turns, int index, int next) {
+        barrier();
+        if (localX == 0 && localY == 0) turns.set(index, next);
+    }
+
+    /**
      * A float array in the block's shared memory; every thread of the block gets the same array at the
      * same call. {@code size} must be a compile-time constant for the GPU.
      */

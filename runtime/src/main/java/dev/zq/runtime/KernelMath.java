@@ -1,21 +1,45 @@
 package dev.zq.runtime;
 
 /**
- * Float math for kernels. On the CPU these are the plain Java functions below; on the GPU the JIT emits
- * PTX with at most a few float ulps of difference (documented per function), so GPU/CPU comparisons of
- * kernels that use them need a tolerance, not bit equality.
+ * Float math for kernels, the same bits on both sides: on the CPU these are the plain Java functions below; on the
+ * GPU the JIT emits one correctly rounded PTX instruction for each ({@code sqrt.rn}, {@code div.rn}, {@code dp4a}, …)
+ * or, for {@link #exp}, inlines the Java body itself. Bit equality matters beyond tidiness: a token-wise INT8
+ * quantizer downstream turns a one-ulp difference into a flipped code now and then, and in a deep model those flips
+ * multiply layer by layer until the GPU is an independent quantization of the model rather than the same one.
  */
 public final class KernelMath {
     private KernelMath() {}
 
-    /** e^x. GPU: range reduction by ln 2 with FMA, then {@code ex2.approx}; relative error below 1e-6. */
-    public static float exp(float x) { return (float) Math.exp(x); }
+    private static final float LOG2E = 1.44269504f, LN2_HI = 0.693145752f, LN2_LO = 1.42860677e-6f;
+    private static final float ROUNDER = 12582912f;   // 1.5·2^23: x + ROUNDER − ROUNDER rounds x to an integer, ties to even
+
+    /**
+     * e^x in float arithmetic only, so that the GPU (which compiles this very body: adds, multiplies and {@code fma.rn},
+     * no {@code ex2.approx}) and the CPU give the same bits. Within 2 ulps of e^x; 0 below −104, +∞ above 88.72, NaN for
+     * NaN. e^x = 2^j·e^r with j = round(x·log₂e), r = x − j·ln 2 (ln 2 in two parts, so r is nearly exact), e^r by a
+     * degree-7 polynomial (Cephes' expf coefficients), and 2^j applied in two halves so that j down to −150 (a
+     * subnormal or zero result) and up to 128 (+∞) need no special case.
+     */
+    public static float exp(float x) {
+        x = Math.min(Math.max(x, -104f), 89f);   // beyond these e^x is 0 or +∞ in float; NaN stays NaN
+        float j = (x * LOG2E + ROUNDER) - ROUNDER;
+        float r = Math.fma(j, -LN2_HI, x);
+        r = Math.fma(j, -LN2_LO, r);
+        float p = Math.fma(1.9875691500e-4f, r, 1.3981999507e-3f);
+        p = Math.fma(p, r, 8.3334519073e-3f);
+        p = Math.fma(p, r, 4.1665795894e-2f);
+        p = Math.fma(p, r, 1.6666665459e-1f);
+        p = Math.fma(p, r, 5.0000001201e-1f);
+        p = Math.fma(p, r * r, r) + 1f;
+        int n = (int) j, half = n >> 1;   // NaN gives n = 0 on both sides and stays NaN through p
+        return p * Float.intBitsToFloat((half + 127) << 23) * Float.intBitsToFloat((n - half + 127) << 23);
+    }
 
     /** Correctly rounded square root on both sides ({@code sqrt.rn.f32}). */
     public static float sqrt(float x) { return (float) Math.sqrt(x); }
 
-    /** 1/√x. GPU: {@code rsqrt.approx.f32}, relative error below 1e-6 for normal inputs. */
-    public static float rsqrt(float x) { return (float) (1.0 / Math.sqrt(x)); }
+    /** 1/√x, correctly rounded square root then correctly rounded division on both sides ({@code sqrt.rn}, {@code div.rn}). */
+    public static float rsqrt(float x) { return 1f / (float) Math.sqrt(x); }
 
     /**
      * {@code c + Σ a_i·b_i} over the four signed bytes of {@code a} and {@code b} (PTX {@code dp4a.s32.s32}): INT8 dot

@@ -34,6 +34,16 @@ public final class BasicKernels {
         }
     }
 
+    /** {@code e[i] = KernelMath.exp(x[i])}, {@code r[i] = KernelMath.rsqrt(x[i])}: the float math GPU and CPU must agree on. */
+    @Kernel
+    public static void floatMath(KernelContext ctx, FloatArray x, FloatArray e, FloatArray r, int n) {
+        int i = ctx.globalIdx();
+        if (i < n) {
+            e.set(i, KernelMath.exp(x.get(i)));
+            r.set(i, KernelMath.rsqrt(x.get(i)));
+        }
+    }
+
     /** y = alpha·x + y (separate multiply and add, as Java computes it). */
     @Kernel
     public static void saxpy(KernelContext ctx, float alpha, FloatArray x, FloatArray y, int n) {

@@ -42,7 +42,9 @@ public final class PrefillGemmKernel {
      * How many slices of K to spread an {@code m × n × k} product over: few output tiles (a few rows, a narrow output)
      * leave most of the GPU idle while each block walks a long K, so K is split until there are about 128 blocks, each
      * slice a multiple of 64 and at least 256 long. Only an accumulating epilogue ({@link SkinnyGemmKernel#ADD}, the
-     * residual projections) can take the slices' atomic adds; the sum's order then varies by float rounding.
+     * residual projections) can take the slices' adds. They take turns, in a fixed order, through {@code turns} (an
+     * IntArray of one zeroed int per output tile, left zeroed), so the sums are the same bits on every run and on the CPU;
+     * at most 256 blocks, so all are resident and a waiting block never keeps the one it waits for off the GPU.
      */
     public static int splits(int m, int n, int k, int mode) {
         int tiles = (paddedRows(m) / 64) * (n / 64), s = 1;
@@ -54,7 +56,7 @@ public final class PrefillGemmKernel {
     /** INT8 codes {@code w} (K/4 ints per row) with scales {@code sw[N, K/groupSize]}; codes {@code a} (K/4 ints per row). */
     @Kernel
     public static void int8(KernelContext ctx, IntArray a, FloatArray sx, IntArray w, FloatArray sw, FloatArray bias, FloatArray y,
-                            int m, int n, int k, int groupSize, int mode, int splits) {
+                            int m, int n, int k, int groupSize, int mode, int splits, IntArray turns) {
         ctx.awaitPreviousKernel();
         int[] as = ctx.allocateIntShared(4096);   // 4 stages × 64 rows × 16 words
         int[] ws = ctx.allocateIntShared(4096);
@@ -118,7 +120,9 @@ public final class PrefillGemmKernel {
         // A slice of K may end inside a group: fold its partial sums too.
         if (left != perGroup && tile0) foldQuarter(c00, c01, c02, c03, f00, f01, f02, f03, gs, small);
         if (left != perGroup && tile1) foldQuarter(c10, c11, c12, c13, f10, f11, f12, f13, gs, small);
+        if (splits > 1) ctx.awaitTurn(turns, block, split);   // the slices of a tile add in order: see storeTile
         storeQuarters(ctx, f00, f01, f02, f03, f10, f11, f12, f13, sx, bias, y, bm + wm + g, bn + wn + (t << 1), m, n, mode, split, splits);
+        if (splits > 1) ctx.passTurn(turns, block, split + 1 == splits ? 0 : split + 1);
     }
 
     /**
@@ -128,7 +132,7 @@ public final class PrefillGemmKernel {
      */
     @Kernel
     public static void int4(KernelContext ctx, IntArray a, FloatArray sx, IntArray w, FloatArray sw, FloatArray bias, FloatArray y,
-                            int m, int n, int k, int groupSize, int mode, int splits) {
+                            int m, int n, int k, int groupSize, int mode, int splits, IntArray turns) {
         ctx.awaitPreviousKernel();
         int[] as = ctx.allocateIntShared(4096);   // 4 stages × 64 rows × 16 words
         int[] ws = ctx.allocateIntShared(2048);   // 4 stages × 64 rows × 8 words
@@ -203,12 +207,14 @@ public final class PrefillGemmKernel {
         // A slice of K may end inside a group: fold its partial sums too.
         if (left != perGroup && tile0) foldQuarter(c00, c01, c02, c03, f00, f01, f02, f03, gs, small);
         if (left != perGroup && tile1) foldQuarter(c10, c11, c12, c13, f10, f11, f12, f13, gs, small);
+        if (splits > 1) ctx.awaitTurn(turns, block, split);   // the slices of a tile add in order: see storeTile
         storeQuarters(ctx, f00, f01, f02, f03, f10, f11, f12, f13, sx, bias, y, bm + wm + g, bn + wn + (t << 1), m, n, mode, split, splits);
+        if (splits > 1) ctx.passTurn(turns, block, split + 1 == splits ? 0 : split + 1);
     }
 
     /** FP16 weights {@code w} (K/2 ints per row, {@code HalfRows}' layout), FP16 activation rows {@code a} (K/2 ints per row). */
     @Kernel
-    public static void fp16(KernelContext ctx, IntArray a, IntArray w, FloatArray bias, FloatArray y, int m, int n, int k, int mode, int splits) {
+    public static void fp16(KernelContext ctx, IntArray a, IntArray w, FloatArray bias, FloatArray y, int m, int n, int k, int mode, int splits, IntArray turns) {
         ctx.awaitPreviousKernel();
         int[] as = ctx.allocateIntShared(4096);   // 4 stages × 64 rows × 16 words
         int[] ws = ctx.allocateIntShared(4096);
@@ -252,6 +258,7 @@ public final class PrefillGemmKernel {
         }
         ctx.copyAsyncWait(0);
         int g = lane >> 2, t = lane & 3, r = bm + wm + g, c = bn + wn + (t << 1);
+        if (splits > 1) ctx.awaitTurn(turns, block, split);   // the slices of a tile add in order: see storeTile
         storeTile(ctx, c00, 1f, 1f, bias, y, r, c, m, n, mode, split, splits);
         storeTile(ctx, c01, 1f, 1f, bias, y, r, c + 8, m, n, mode, split, splits);
         storeTile(ctx, c02, 1f, 1f, bias, y, r, c + 16, m, n, mode, split, splits);
@@ -260,6 +267,7 @@ public final class PrefillGemmKernel {
         storeTile(ctx, c11, 1f, 1f, bias, y, r + 16, c + 8, m, n, mode, split, splits);
         storeTile(ctx, c12, 1f, 1f, bias, y, r + 16, c + 16, m, n, mode, split, splits);
         storeTile(ctx, c13, 1f, 1f, bias, y, r + 16, c + 24, m, n, mode, split, splits);
+        if (splits > 1) ctx.passTurn(turns, block, split + 1 == splits ? 0 : split + 1);
     }
 
     /**
@@ -270,7 +278,7 @@ public final class PrefillGemmKernel {
      */
     @Kernel
     public static void int8a16(KernelContext ctx, IntArray a, IntArray w, FloatArray sw, FloatArray bias, FloatArray y,
-                               int m, int n, int k, int groupSize, int mode, int splits) {
+                               int m, int n, int k, int groupSize, int mode, int splits, IntArray turns) {
         ctx.awaitPreviousKernel();
         int[] as = ctx.allocateIntShared(4096);   // 4 stages × 64 rows × 16 words (32 halves)
         int[] ws = ctx.allocateIntShared(2048);   // 4 stages × 64 rows × 8 words (32 codes)
@@ -335,7 +343,9 @@ public final class PrefillGemmKernel {
         ctx.copyAsyncWait(0);
         if (left != perGroup && tile0) foldHalfQuarter(c00, c01, c02, c03, f00, f01, f02, f03, gs);
         if (left != perGroup && tile1) foldHalfQuarter(c10, c11, c12, c13, f10, f11, f12, f13, gs);
+        if (splits > 1) ctx.awaitTurn(turns, block, split);   // the slices of a tile add in order: see storeTile
         storeHalfQuarters(ctx, f00, f01, f02, f03, f10, f11, f12, f13, bias, y, bm + wm + g, bn + wn + (t << 1), m, n, mode, split, splits);
+        if (splits > 1) ctx.passTurn(turns, block, split + 1 == splits ? 0 : split + 1);
     }
 
     /**
@@ -345,7 +355,7 @@ public final class PrefillGemmKernel {
      */
     @Kernel
     public static void int4a16(KernelContext ctx, IntArray a, IntArray w, FloatArray sw, FloatArray bias, FloatArray y,
-                               int m, int n, int k, int groupSize, int mode, int splits) {
+                               int m, int n, int k, int groupSize, int mode, int splits, IntArray turns) {
         ctx.awaitPreviousKernel();
         int[] as = ctx.allocateIntShared(4096);   // 4 stages × 64 rows × 16 words (32 halves)
         int[] ws = ctx.allocateIntShared(1024);   // 4 stages × 64 rows × 4 words (32 codes)
@@ -418,7 +428,9 @@ public final class PrefillGemmKernel {
         ctx.copyAsyncWait(0);
         if (left != perGroup && tile0) foldHalfQuarter(c00, c01, c02, c03, f00, f01, f02, f03, gs);
         if (left != perGroup && tile1) foldHalfQuarter(c10, c11, c12, c13, f10, f11, f12, f13, gs);
+        if (splits > 1) ctx.awaitTurn(turns, block, split);   // the slices of a tile add in order: see storeTile
         storeHalfQuarters(ctx, f00, f01, f02, f03, f10, f11, f12, f13, bias, y, bm + wm + g, bn + wn + (t << 1), m, n, mode, split, splits);
+        if (splits > 1) ctx.passTurn(turns, block, split + 1 == splits ? 0 : split + 1);
     }
 
     // ------------------------------------------------------------------ helpers (inlined by the JIT)
@@ -574,7 +586,9 @@ public final class PrefillGemmKernel {
     /**
      * This lane's four outputs of a 16×8 tile: rows {@code r} (scale {@code s0}) and {@code r + 8} ({@code s8}), rows past m
      * skipped. With K split over several blocks (mode {@link SkinnyGemmKernel#ADD} only) each adds its part atomically,
-     * the bias coming with the first slice.
+     * the bias coming with the first slice, and the slices take turns ({@link KernelContext#awaitTurn}, in the order of
+     * their block index, as the CPU runs them): float additions in a varying order would round differently from run to
+     * run, and a token-wise quantizer downstream would turn that into flipped codes.
      */
     static void storeTile(KernelContext ctx, float[] f, float s0, float s8, FloatArray bias, FloatArray y, int r, int c, int m, int n,
                           int mode, int split, int splits) {

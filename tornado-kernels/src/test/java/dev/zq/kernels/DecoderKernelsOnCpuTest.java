@@ -381,9 +381,11 @@ class DecoderKernelsOnCpuTest {
                 FloatArray y = FloatArray.allocate(a, (m + 8) * n);
                 for (int i = 0; i < (m + 8) * n; i++) y.set(i, mode == SkinnyGemmKernel.ADD || i >= m * n ? i * 0.01f : 0f);
                 java.util.List<Object> args = new java.util.ArrayList<>(java.util.List.of(operands));
-                if (groupSize == 0) args.addAll(java.util.List.of(bias, y, m, n, k, mode, splits));
-                else args.addAll(java.util.List.of(bias, y, m, n, k, groupSize, mode, splits));
+                IntArray turns = IntArray.allocate(a, PrefillGemmKernel.paddedRows(m) / 64 * n / 64);
+                if (groupSize == 0) args.addAll(java.util.List.of(bias, y, m, n, k, mode, splits, turns));
+                else args.addAll(java.util.List.of(bias, y, m, n, k, groupSize, mode, splits, turns));
                 cpu.launch(KernelCompiler.find(PrefillGemmKernel.class, kernel), PrefillGemmKernel.grid(m, n, splits), args.toArray());
+                for (int i = 0; i < turns.length(); i++) assertEquals(0, turns.get(i), kernel + ": the turns are left zeroed");
                 for (int i = 0; i < m; i++)
                     for (int j = 0; j < n; j++) {
                         double v = reference[i][j] + bias.get(j);

@@ -7,6 +7,7 @@ import dev.zq.runtime.Grid;
 import dev.zq.runtime.HalfArray;
 import dev.zq.runtime.IntArray;
 import dev.zq.runtime.KernelCompiler;
+import dev.zq.runtime.KernelMath;
 import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.Arena;
@@ -199,6 +200,35 @@ class KernelsOnCpuTest {
             for (Throwable t = e; t != null; t = t.getCause()) why.append(t.getMessage()).append(" / ");
             assertTrue(why.toString().contains("multiple of 4"), why.toString());
         }
+    }
+
+    /**
+     * KernelMath.exp is float arithmetic (the GPU compiles the same body): within 2 ulps of Math.exp over the whole range
+     * it is finite on, exact at 0, 0 and +∞ beyond it, NaN for NaN; rsqrt within 1.5 ulps of 1/√x.
+     */
+    @Test
+    void kernelExpAndRsqrtAreAccurate() {
+        Random rnd = new Random(5);
+        for (int i = 0; i < 2_000_000; i++) {
+            float x = i < 1_000_000 ? (float) (rnd.nextDouble() * 190 - 104) : (float) rnd.nextGaussian() * 4;
+            double want = Math.exp(x);
+            float got = KernelMath.exp(x);
+            if (want < Float.MIN_NORMAL) assertTrue(Math.abs(got - want) <= Float.MIN_VALUE, "exp(" + x + ") = " + got + ", not " + want);
+            else if (want > Float.MAX_VALUE) assertEquals(Float.POSITIVE_INFINITY, got, "exp(" + x + ")");
+            else assertTrue(Math.abs(got - want) <= 2 * Math.ulp((float) want), "exp(" + x + ") = " + got + ", not " + want);
+            float y = Math.abs(x) + 1e-30f;
+            float rs = KernelMath.rsqrt(y);
+            assertTrue(Math.abs(rs - 1 / Math.sqrt(y)) <= 1.5 * Math.ulp(rs), "rsqrt(" + y + ") = " + rs);   // two roundings
+        }
+        assertEquals(1f, KernelMath.exp(0f));
+        assertEquals(1f, KernelMath.exp(-0f));
+        assertEquals(0f, KernelMath.exp(Float.NEGATIVE_INFINITY));
+        assertEquals(0f, KernelMath.exp(-1000f));
+        assertEquals(Float.POSITIVE_INFINITY, KernelMath.exp(Float.POSITIVE_INFINITY));
+        assertEquals(Float.POSITIVE_INFINITY, KernelMath.exp(88.73f));
+        assertEquals((float) Math.exp(88.72f), KernelMath.exp(88.72f), Math.ulp((float) Math.exp(88.72f)) * 2);
+        assertTrue(Float.isNaN(KernelMath.exp(Float.NaN)));
+        assertEquals((float) Math.E, KernelMath.exp(1f), Math.ulp((float) Math.E));
     }
 
     @Test

@@ -89,6 +89,7 @@ public final class DecoderTaskGraph implements AutoCloseable {
     private final FloatArray x, normed, qkv, context, mlp, last, logits;
     private final IntArray staged;          // a prompt's activations as INT8 codes or FP16 halves for the tensor-core GEMMs
     private final FloatArray stagedScales;  // and their token-wise scales
+    private final IntArray turns;           // one per output tile: the order in which split-K slices add (PrefillGemmKernel.splits)
     private final ExecutionPlan prefill, decode;
     private boolean prefilled;
     private int steps;   // new tokens generated since the last prefill
@@ -152,10 +153,12 @@ public final class DecoderTaskGraph implements AutoCloseable {
         int padded = PrefillGemmKernel.paddedRows(rows), widest = Math.max(h, inter);
         staged = IntArray.allocate(arena, rows >= TENSOR_CORE_ROWS ? padded * widest / 2 : 1);
         stagedScales = FloatArray.allocate(arena, rows >= TENSOR_CORE_ROWS ? padded : 1);
+        turns = IntArray.allocate(arena, rows >= TENSOR_CORE_ROWS ? padded / 64 * Math.max(3 * h, Math.max(inter, vocab)) / 64 : 1);
         logits = FloatArray.allocate(arena, batch * vocab);
 
         TaskGraph prefillGraph = steps("prefill", promptLength, prompt)
                 .transferToDevice(Transfer.FIRST_EXECUTION, weightBuffers.toArray(KernelBuffer[]::new))
+                .transferToDevice(Transfer.FIRST_EXECUTION, turns)   // zeroes, which every launch leaves as it found them
                 .transferToDevice(Transfer.EVERY_EXECUTION, prompt)
                 .transferToHost(Transfer.EVERY_EXECUTION, generated);
         TaskGraph decodeGraph = steps("decode", 1, next).transferToHost(Transfer.EVERY_EXECUTION, generated);
@@ -248,15 +251,15 @@ public final class DecoderTaskGraph implements AutoCloseable {
                         p.weightOnly() ? DecoderRowKernels.MMA_ORDER : DecoderRowKernels.NATURAL);
                 if (p.weightOnly())
                     g.task(p.wide(), PrefillGemmKernel.grid(rows, p.out(), splits), staged, p.weight(), p.scales(), p.bias(), out, rows, p.out(),
-                            p.in(), p.groupSize(), mode, splits);
+                            p.in(), p.groupSize(), mode, splits, turns);
                 else
                     g.task(p.wide(), PrefillGemmKernel.grid(rows, p.out(), splits), staged, p.weight(), p.bias(), out, rows, p.out(), p.in(), mode,
-                            splits);
+                            splits, turns);
             } else {
                 g.task(kernel(DecoderRowKernels.class, "quantizeRows"), DecoderRowKernels.rowsGrid(rows), in, norm, gamma, beta, eps, staged,
                         stagedScales, p.in());
                 g.task(p.wide(), PrefillGemmKernel.grid(rows, p.out(), splits), staged, stagedScales, p.weight(), p.scales(), p.bias(), out,
-                        rows, p.out(), p.in(), p.groupSize(), mode, splits);
+                        rows, p.out(), p.in(), p.groupSize(), mode, splits, turns);
             }
         } else {
             Grid grid = SkinnyGemmKernel.grid(rows, p.out(), COLUMN_BLOCKS);   // the warps loop over the features past it

@@ -45,6 +45,7 @@ class DecoderTaskGraphTest {
     static void close() throws Exception { device.close(); }
 
     static final DecoderConfig TINY = DecoderConfig.gpt2(96, 64, 2, 4, 64);
+    static final DecoderConfig WIDER = DecoderConfig.gpt2(96, 128, 2, 4, 64);   // wide enough for split-K prompts
 
     static double relativeError(Tensor got, Tensor want) {
         double num = 0, den = 0;
@@ -95,6 +96,46 @@ class DecoderTaskGraphTest {
                         if (gap > 2 * err * scale)
                             assertEquals(best, g.token(b, step), scheme + " step " + step + " sequence " + b + " on " + where);
                     }
+                }
+            }
+        }
+    }
+
+    /**
+     * On a GPU: the quantized decoders (token-wise INT8 activations) give the same bits as the same graph on the CPU
+     * executor, every step, with either cache — the prompts of 2 × 40 rows through the tensor-core kernels, the MLP's
+     * with K split over blocks (their slices add in a fixed order), the decode steps through the few-row kernels. Integer sums are
+     * exact, every float operation is one correctly rounded instruction or the CPU's exponential, so nothing may
+     * differ; a single flipped activation code would (and in a deep model would multiply). Skipped without a GPU: on
+     * the CPU it would compare the executor with itself.
+     */
+    @ParameterizedTest
+    @CsvSource({"w8a8, FP32, 5", "w8a8, FP32, 40", "w4-8a8, FP32, 40", "w8a8, FP16, 40", "w4-8a8, FP16, 5"})
+    void quantizedDecodersOnTheGpuEqualTheCpuExecutorBitForBit(String scheme, DecoderTaskGraph.CachePrecision cache, int promptLen) throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(device instanceof dev.zq.runtime.cuda.CudaDevice, () -> "no GPU: " + where);
+        int batch = 2, maxNew = 4, vocab = WIDER.vocabSize();
+        // The MLP's down projection (K = 512) of a 2 × 40-row prompt is split over 2 blocks per output tile.
+        assertEquals(2, dev.zq.kernels.PrefillGemmKernel.splits(2 * 40, WIDER.hiddenSize(), WIDER.intermediateSize(), dev.zq.kernels.SkinnyGemmKernel.ADD));
+        try (Arena arena = Arena.ofShared(); Device cpu = Device.cpu()) {
+            DecoderModel model = DecoderQuantizer.quantize(DecoderModel.random(WIDER, 7, arena), Scheme.resolve(scheme), null, arena);
+            Random rnd = new Random(3);
+            int[] prompt = new int[batch * promptLen];
+            for (int i = 0; i < prompt.length; i++) prompt[i] = rnd.nextInt(vocab);
+            try (DecoderTaskGraph onGpu = new DecoderTaskGraph(model, batch, promptLen, maxNew, cache, true, device);
+                 DecoderTaskGraph onCpu = new DecoderTaskGraph(model, batch, promptLen, maxNew, cache, true, cpu)) {
+                onGpu.prefill(prompt);
+                onCpu.prefill(prompt);
+                for (int step = 0; step < maxNew; step++) {
+                    if (step > 0) {
+                        onGpu.step();
+                        onCpu.step();
+                    }
+                    Tensor got = onGpu.logits(arena), want = onCpu.logits(arena);
+                    for (long i = 0; i < want.numel(); i++)
+                        assertEquals(Float.floatToRawIntBits(want.getFloat(i)), Float.floatToRawIntBits(got.getFloat(i)),
+                                scheme + " " + cache + " prompt " + promptLen + " step " + step + ": logit " + i + " is " + got.getFloat(i)
+                                        + " on the GPU, " + want.getFloat(i) + " on the CPU executor");
+                    for (int b = 0; b < batch; b++) assertEquals(onCpu.token(b, step), onGpu.token(b, step));
                 }
             }
         }

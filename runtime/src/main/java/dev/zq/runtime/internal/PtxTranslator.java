@@ -643,7 +643,11 @@ public final class PtxTranslator {
             case CTX -> context(f, st, name, type);
             case "dev/zq/runtime/FloatArray", "dev/zq/runtime/IntArray", "dev/zq/runtime/ByteArray", "dev/zq/runtime/HalfArray" ->
                     buffer(f, st, name);
-            case "java/lang/Math", "java/lang/StrictMath", MATH -> math(f, st, owner, name, type);
+            case "java/lang/Math", "java/lang/StrictMath", MATH -> {
+                // KernelMath.exp is float arithmetic in Java: compiling its body gives the CPU's bits.
+                if (owner.equals(MATH) && name.equals("exp")) inline(f, st, owner, name, type);
+                else math(f, st, owner, name, type);
+            }
             case "java/lang/Float" -> floatBits(f, st, name);
             default -> {
                 if (inv.opcode() != Opcode.INVOKESTATIC) throw f.fail("call to " + owner + "." + name + " is not a static method");
@@ -699,6 +703,12 @@ public final class PtxTranslator {
             case "gridBarrier" -> {
                 if (args.getFirst().kind() != Kind.BUF_S32) throw f.fail("gridBarrier keeps its state in an IntArray");
                 gridBarrier(at(Kind.BUF_S32, d + 1));
+            }
+            case "awaitTurn", "passTurn" -> {
+                if (args.getFirst().kind() != Kind.BUF_S32) throw f.fail(name + " keeps its turns in an IntArray");
+                String addr = address(at(Kind.BUF_S32, d + 1), at(args.get(1).kind(), d + 2), 4), value = at(args.get(2).kind(), d + 3);
+                if (name.equals("awaitTurn")) awaitTurn(addr, value);
+                else passTurn(addr, value);
             }
             case "awaitPreviousKernel" -> emit("griddepcontrol.wait");
             case "releaseNextKernel" -> emit("griddepcontrol.launch_dependents");
@@ -791,6 +801,46 @@ public final class PtxTranslator {
      * last (resets the count, then publishes the next generation with a release store) or spins until the generation moves
      * (acquire loads); the block meets again. Self-resetting: the count is zero again when the barrier is passed.
      */
+    /** Thread (0, 0) spins on an acquire load of {@code [addr]} until it holds {@code turn} (trap after ~2^26 tries); then a block barrier. */
+    private void awaitTurn(String addr, String turn) {
+        String id = "TW" + (gridBarriers++), done = id + "_done", spin = id + "_spin";
+        String tx = temp("u32"), ty = temp("u32"), other = pred(), now = temp("u32"), tries = temp("u32"), ready = pred(), stuck = pred();
+        body.append("    // await turn\n");
+        emit("mov.u32 " + tx + ", %tid.x");
+        emit("mov.u32 " + ty + ", %tid.y");
+        emit("or.b32 " + tx + ", " + tx + ", " + ty);
+        emit("setp.ne.u32 " + other + ", " + tx + ", 0");
+        emit("@" + other + " bra " + done);
+        emit("mov.u32 " + tries + ", 0");
+        body.append(spin).append(":\n");
+        emit("ld.acquire.gpu.global.u32 " + now + ", [" + addr + "]");
+        emit("setp.eq.u32 " + ready + ", " + now + ", " + turn);
+        emit("@" + ready + " bra " + done);
+        emit("add.u32 " + tries + ", " + tries + ", 1");
+        emit("setp.gt.u32 " + stuck + ", " + tries + ", 67108864");
+        emit("@" + stuck + " trap");
+        emit("nanosleep.u32 32");
+        emit("bra " + spin);
+        body.append(done).append(":\n");
+        emit("bar.sync 0");
+    }
+
+    /** Every thread fences its writes, a block barrier, then thread (0, 0) stores {@code next} with release semantics. */
+    private void passTurn(String addr, String next) {
+        String id = "TP" + (gridBarriers++), done = id + "_done";
+        String tx = temp("u32"), ty = temp("u32"), other = pred();
+        body.append("    // pass turn\n");
+        emit("fence.acq_rel.gpu");
+        emit("bar.sync 0");
+        emit("mov.u32 " + tx + ", %tid.x");
+        emit("mov.u32 " + ty + ", %tid.y");
+        emit("or.b32 " + tx + ", " + tx + ", " + ty);
+        emit("setp.ne.u32 " + other + ", " + tx + ", 0");
+        emit("@" + other + " bra " + done);
+        emit("st.release.gpu.global.u32 [" + addr + "], " + next);
+        body.append(done).append(":\n");
+    }
+
     private void gridBarrier(String sync) {
         String id = "GB" + (gridBarriers++), done = id + "_done", spin = id + "_spin";
         String tx = temp("u32"), ty = temp("u32"), first = pred();
@@ -893,7 +943,11 @@ public final class PtxTranslator {
             case "max" -> emit("max" + (k == Kind.F ? ".NaN." : ".") + t + " " + r + ", " + a + ", " + b);
             case "min" -> emit("min" + (k == Kind.F ? ".NaN." : ".") + t + " " + r + ", " + a + ", " + b);
             case "fma" -> emit("fma.rn." + t + " " + r + ", " + a + ", " + b + ", " + c);
-            case "rsqrt" -> emit("rsqrt.approx.f32 " + r + ", " + a);
+            case "rsqrt" -> {   // as KernelMath.rsqrt: both roundings correct, so the CPU's bits
+                String root = temp("f32");
+                emit("sqrt.rn.f32 " + root + ", " + a);
+                emit("div.rn.f32 " + r + ", 0f3F800000, " + root);
+            }
             case "rint" -> emit("cvt.rni." + t + "." + t + " " + r + ", " + a);   // round half to even, as Java
             case "dp4a" -> emit("dp4a.s32.s32 " + r + ", " + a + ", " + b + ", " + c);
             case "bytePermute" -> emit("prmt.b32 " + r + ", " + a + ", " + b + ", " + c);
@@ -904,25 +958,7 @@ public final class PtxTranslator {
                 emit("sub.rn.f16x2 " + z + ", " + x + ", " + y);
                 emit("mov.b32 " + r + ", " + z);
             }
-            case "exp" -> {
-                if (!owner.equals(MATH) || k != Kind.F)
-                    throw f.fail("Math.exp works in double, which the GPU has no fast instruction for: use KernelMath.exp(float)");
-                // e^x = 2^j · e^r with j = round(x·log2 e) and r = x − j·ln 2 (ln 2 split in two for accuracy).
-                // x is first clamped to [-104, 89], where e^x is 0 and +Inf in float (NaN stays NaN): beyond that
-                // range, −∞ among them, the reduction would compute ∞ − ∞.
-                String x = temp("f32"), j = temp("f32"), rr = temp("f32"), e1 = temp("f32"), e2 = temp("f32");
-                emit("max.NaN.f32 " + x + ", " + a + ", 0fC2D00000");
-                emit("min.NaN.f32 " + x + ", " + x + ", 0f42B20000");
-                a = x;
-                emit("mul.rn.f32 " + j + ", " + a + ", 0f3FB8AA3B");
-                emit("cvt.rni.f32.f32 " + j + ", " + j);
-                emit("fma.rn.f32 " + rr + ", " + j + ", 0fBF317200, " + a);
-                emit("fma.rn.f32 " + rr + ", " + j + ", 0fB5BFBE8E, " + rr);
-                emit("mul.rn.f32 " + rr + ", " + rr + ", 0f3FB8AA3B");
-                emit("ex2.approx.f32 " + e1 + ", " + rr);
-                emit("ex2.approx.f32 " + e2 + ", " + j);
-                emit("mul.rn.f32 " + r + ", " + e1 + ", " + e2);
-            }
+            case "exp" -> throw f.fail("Math.exp works in double, which the GPU has no fast instruction for: use KernelMath.exp(float)");
             default -> throw f.fail(owner.replace('/', '.') + "." + name + " is not supported on the GPU");
         }
     }
