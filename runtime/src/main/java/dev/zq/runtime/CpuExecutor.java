@@ -180,7 +180,7 @@ public final class CpuExecutor {
         java.util.Set<String> calls = contextCalls(kernel);
         if (calls == null) return true;   // when unsure, the cooperative path is always correct
         for (String n : calls)
-            if (n.equals("barrier") || n.endsWith("Barrier") || n.endsWith("Turn") || n.startsWith("allocate") || n.startsWith("shfl") || n.startsWith("mma") || n.startsWith("ldmatrix"))
+            if (n.equals("barrier") || n.endsWith("Barrier") || n.equals("arriveLast") || n.startsWith("allocate") || n.startsWith("shfl") || n.startsWith("mma") || n.startsWith("ldmatrix"))
                 return true;
         return false;
     }

@@ -26,6 +26,7 @@ public final class KernelContext {
         final List<Object> shared = new java.util.concurrent.CopyOnWriteArrayList<>();
         final long[] exchange;
         final int[] fragments;              // mma operands of every lane: a0..a3, b0, b1
+        volatile boolean last;              // arriveLast's answer, shared by the block's threads
 
         Block(int threads) {
             barrier = new CyclicBarrier(threads);
@@ -135,28 +136,25 @@ public final class KernelContext {
     }
 
     /**
-     * Waits until {@code turns[index] == turn}: with {@link #passTurn}, blocks that add into the same outputs (slices of K
-     * of one output tile) take turns in a fixed order, so float sums come out the same on every run and equal to the
-     * CPU's, which runs the blocks one after another. Every thread of the block calls it (a block barrier is part of
-     * it). Waiting blocks must not keep the awaited ones off the GPU: launch no more blocks than can be resident, or
-     * order the turns by block index (lower blocks are scheduled first). {@code turns} starts zeroed and the last turn
-     * passes it back to 0 for the next launch. On the GPU one thread spins on an acquire load; one that waits for
-     * about a second stops the kernel ({@code trap}: a launch error, not a hang). On the CPU the turn must already have
-     * come (the blocks ran in order): anything else is an error.
+     * Counts this block in at {@code arrivals[index]} and says whether it is the last of {@code count} blocks to arrive
+     * there, the same answer for every thread of the block (all of them call it; block barriers are part of it). The
+     * last block resets the count to 0, for the next launch, and sees every global write the others made before they
+     * arrived: the pattern for blocks that each compute a part of one result, the last adding the parts up in a fixed
+     * order (so the float sums are the same bits on every run, unlike atomic adds in arrival order). On the GPU each
+     * thread fences its writes ({@code fence.acq_rel.gpu}), then one thread per block adds with an acquire-release
+     * atomic and shares the answer through shared memory. On the CPU the blocks run one after another.
      */
-    public void awaitTurn(IntArray turns, int index, int turn) {
-        if (turns.get(index) != turn)
-            throw new IllegalStateException("turn " + turns.get(index) + " at " + index + ", not " + turn + ": blocks out of order, or turns not zeroed");
+    public boolean arriveLast(IntArray arrivals, int index, int count) {
         barrier();
-    }
-
-    /**
-     * Ends this block's turn ({@link #awaitTurn}): its global writes and atomics are made visible, then
-     * {@code turns[index] = next} (0 after the last turn). Every thread of the block calls it.
-     */
-    public void passTurn(IntArray turns, int index, int next) {
+        if (localX == 0 && localY == 0) {
+            int before = arrivals.get(index);
+            if (before < 0 || before >= count)
+                throw new IllegalStateException(before + " arrivals already at " + index + " of " + count + ": the counts were not zeroed");
+            block.last = before == count - 1;
+            arrivals.set(index, block.last ? 0 : before + 1);
+        }
         barrier();
-        if (localX == 0 && localY == 0) turns.set(index, next);
+        return block.last;
     }
 
     /**

@@ -42,21 +42,25 @@ public final class PrefillGemmKernel {
      * How many slices of K to spread an {@code m × n × k} product over: few output tiles (a few rows, a narrow output)
      * leave most of the GPU idle while each block walks a long K, so K is split until there are about 128 blocks, each
      * slice a multiple of 64 and at least 256 long. Only an accumulating epilogue ({@link SkinnyGemmKernel#ADD}, the
-     * residual projections) can take the slices' adds. They take turns, in a fixed order, through {@code turns} (an
-     * IntArray of one zeroed int per output tile, left zeroed), so the sums are the same bits on every run and on the CPU;
-     * at most 256 blocks, so all are resident and a waiting block never keeps the one it waits for off the GPU.
+     * residual projections) can take the slices' parts: each block stores its part in {@code partials} (a 64×64 tile per
+     * block: {@link #grid}'s blocks × 4096 floats), and the last of an output tile's blocks to finish, counted in
+     * {@code arrivals} (one zeroed int per output tile, left zeroed), adds them to y in slice order ({@link #addSlices}):
+     * the same bits on every run and on the CPU.
      */
     public static int splits(int m, int n, int k, int mode) {
         int tiles = (paddedRows(m) / 64) * (n / 64), s = 1;
         if (mode != SkinnyGemmKernel.ADD) return 1;
-        while (s < 8 && tiles * s < 128 && k % (128 * s) == 0 && k / (2 * s) >= 256) s *= 2;
+        while (s < 8 && tiles * s < 128 && k % (128 * s) == 0 && k / (2 * s) >= MIN_SLICE) s *= 2;
         return s;
     }
+
+    /** The shortest slice of K {@link #splits} makes; {@code -Dzq.prefill.minSlice=N} sets another (e.g. to measure it). */
+    static final int MIN_SLICE = Integer.getInteger("zq.prefill.minSlice", 256);
 
     /** INT8 codes {@code w} (K/4 ints per row) with scales {@code sw[N, K/groupSize]}; codes {@code a} (K/4 ints per row). */
     @Kernel
     public static void int8(KernelContext ctx, IntArray a, FloatArray sx, IntArray w, FloatArray sw, FloatArray bias, FloatArray y,
-                            int m, int n, int k, int groupSize, int mode, int splits, IntArray turns) {
+                            int m, int n, int k, int groupSize, int mode, int splits, FloatArray partials, IntArray arrivals) {
         ctx.awaitPreviousKernel();
         int[] as = ctx.allocateIntShared(4096);   // 4 stages × 64 rows × 16 words
         int[] ws = ctx.allocateIntShared(4096);
@@ -120,9 +124,9 @@ public final class PrefillGemmKernel {
         // A slice of K may end inside a group: fold its partial sums too.
         if (left != perGroup && tile0) foldQuarter(c00, c01, c02, c03, f00, f01, f02, f03, gs, small);
         if (left != perGroup && tile1) foldQuarter(c10, c11, c12, c13, f10, f11, f12, f13, gs, small);
-        if (splits > 1) ctx.awaitTurn(turns, block, split);   // the slices of a tile add in order: see storeTile
-        storeQuarters(ctx, f00, f01, f02, f03, f10, f11, f12, f13, sx, bias, y, bm + wm + g, bn + wn + (t << 1), m, n, mode, split, splits);
-        if (splits > 1) ctx.passTurn(turns, block, split + 1 == splits ? 0 : split + 1);
+        storeQuarters(ctx, f00, f01, f02, f03, f10, f11, f12, f13, sx, bias, y, bm + wm + g, bn + wn + (t << 1), m, n, mode, split, splits, partials,
+                (block * splits + split) << 12);
+        if (splits > 1 && ctx.arriveLast(arrivals, block, splits)) addSlices(partials, y, block, splits, bm + wm + g, bn + wn + (t << 1), m, n);
     }
 
     /**
@@ -132,7 +136,7 @@ public final class PrefillGemmKernel {
      */
     @Kernel
     public static void int4(KernelContext ctx, IntArray a, FloatArray sx, IntArray w, FloatArray sw, FloatArray bias, FloatArray y,
-                            int m, int n, int k, int groupSize, int mode, int splits, IntArray turns) {
+                            int m, int n, int k, int groupSize, int mode, int splits, FloatArray partials, IntArray arrivals) {
         ctx.awaitPreviousKernel();
         int[] as = ctx.allocateIntShared(4096);   // 4 stages × 64 rows × 16 words
         int[] ws = ctx.allocateIntShared(2048);   // 4 stages × 64 rows × 8 words
@@ -207,14 +211,14 @@ public final class PrefillGemmKernel {
         // A slice of K may end inside a group: fold its partial sums too.
         if (left != perGroup && tile0) foldQuarter(c00, c01, c02, c03, f00, f01, f02, f03, gs, small);
         if (left != perGroup && tile1) foldQuarter(c10, c11, c12, c13, f10, f11, f12, f13, gs, small);
-        if (splits > 1) ctx.awaitTurn(turns, block, split);   // the slices of a tile add in order: see storeTile
-        storeQuarters(ctx, f00, f01, f02, f03, f10, f11, f12, f13, sx, bias, y, bm + wm + g, bn + wn + (t << 1), m, n, mode, split, splits);
-        if (splits > 1) ctx.passTurn(turns, block, split + 1 == splits ? 0 : split + 1);
+        storeQuarters(ctx, f00, f01, f02, f03, f10, f11, f12, f13, sx, bias, y, bm + wm + g, bn + wn + (t << 1), m, n, mode, split, splits, partials,
+                (block * splits + split) << 12);
+        if (splits > 1 && ctx.arriveLast(arrivals, block, splits)) addSlices(partials, y, block, splits, bm + wm + g, bn + wn + (t << 1), m, n);
     }
 
     /** FP16 weights {@code w} (K/2 ints per row, {@code HalfRows}' layout), FP16 activation rows {@code a} (K/2 ints per row). */
     @Kernel
-    public static void fp16(KernelContext ctx, IntArray a, IntArray w, FloatArray bias, FloatArray y, int m, int n, int k, int mode, int splits, IntArray turns) {
+    public static void fp16(KernelContext ctx, IntArray a, IntArray w, FloatArray bias, FloatArray y, int m, int n, int k, int mode, int splits, FloatArray partials, IntArray arrivals) {
         ctx.awaitPreviousKernel();
         int[] as = ctx.allocateIntShared(4096);   // 4 stages × 64 rows × 16 words
         int[] ws = ctx.allocateIntShared(4096);
@@ -258,16 +262,16 @@ public final class PrefillGemmKernel {
         }
         ctx.copyAsyncWait(0);
         int g = lane >> 2, t = lane & 3, r = bm + wm + g, c = bn + wn + (t << 1);
-        if (splits > 1) ctx.awaitTurn(turns, block, split);   // the slices of a tile add in order: see storeTile
-        storeTile(ctx, c00, 1f, 1f, bias, y, r, c, m, n, mode, split, splits);
-        storeTile(ctx, c01, 1f, 1f, bias, y, r, c + 8, m, n, mode, split, splits);
-        storeTile(ctx, c02, 1f, 1f, bias, y, r, c + 16, m, n, mode, split, splits);
-        storeTile(ctx, c03, 1f, 1f, bias, y, r, c + 24, m, n, mode, split, splits);
-        storeTile(ctx, c10, 1f, 1f, bias, y, r + 16, c, m, n, mode, split, splits);
-        storeTile(ctx, c11, 1f, 1f, bias, y, r + 16, c + 8, m, n, mode, split, splits);
-        storeTile(ctx, c12, 1f, 1f, bias, y, r + 16, c + 16, m, n, mode, split, splits);
-        storeTile(ctx, c13, 1f, 1f, bias, y, r + 16, c + 24, m, n, mode, split, splits);
-        if (splits > 1) ctx.passTurn(turns, block, split + 1 == splits ? 0 : split + 1);
+        storeTile(ctx, c00, 1f, 1f, bias, y, r, c, m, n, mode, split, splits, partials, (block * splits + split) << 12);
+        storeTile(ctx, c01, 1f, 1f, bias, y, r, c + 8, m, n, mode, split, splits, partials, (block * splits + split) << 12);
+        storeTile(ctx, c02, 1f, 1f, bias, y, r, c + 16, m, n, mode, split, splits, partials, (block * splits + split) << 12);
+        storeTile(ctx, c03, 1f, 1f, bias, y, r, c + 24, m, n, mode, split, splits, partials, (block * splits + split) << 12);
+        storeTile(ctx, c10, 1f, 1f, bias, y, r + 16, c, m, n, mode, split, splits, partials, (block * splits + split) << 12);
+        storeTile(ctx, c11, 1f, 1f, bias, y, r + 16, c + 8, m, n, mode, split, splits, partials, (block * splits + split) << 12);
+        storeTile(ctx, c12, 1f, 1f, bias, y, r + 16, c + 16, m, n, mode, split, splits, partials, (block * splits + split) << 12);
+        storeTile(ctx, c13, 1f, 1f, bias, y, r + 16, c + 24, m, n, mode, split, splits, partials,
+                (block * splits + split) << 12);
+        if (splits > 1 && ctx.arriveLast(arrivals, block, splits)) addSlices(partials, y, block, splits, bm + wm + g, bn + wn + (t << 1), m, n);
     }
 
     /**
@@ -278,7 +282,7 @@ public final class PrefillGemmKernel {
      */
     @Kernel
     public static void int8a16(KernelContext ctx, IntArray a, IntArray w, FloatArray sw, FloatArray bias, FloatArray y,
-                               int m, int n, int k, int groupSize, int mode, int splits, IntArray turns) {
+                               int m, int n, int k, int groupSize, int mode, int splits, FloatArray partials, IntArray arrivals) {
         ctx.awaitPreviousKernel();
         int[] as = ctx.allocateIntShared(4096);   // 4 stages × 64 rows × 16 words (32 halves)
         int[] ws = ctx.allocateIntShared(2048);   // 4 stages × 64 rows × 8 words (32 codes)
@@ -343,9 +347,9 @@ public final class PrefillGemmKernel {
         ctx.copyAsyncWait(0);
         if (left != perGroup && tile0) foldHalfQuarter(c00, c01, c02, c03, f00, f01, f02, f03, gs);
         if (left != perGroup && tile1) foldHalfQuarter(c10, c11, c12, c13, f10, f11, f12, f13, gs);
-        if (splits > 1) ctx.awaitTurn(turns, block, split);   // the slices of a tile add in order: see storeTile
-        storeHalfQuarters(ctx, f00, f01, f02, f03, f10, f11, f12, f13, bias, y, bm + wm + g, bn + wn + (t << 1), m, n, mode, split, splits);
-        if (splits > 1) ctx.passTurn(turns, block, split + 1 == splits ? 0 : split + 1);
+        storeHalfQuarters(ctx, f00, f01, f02, f03, f10, f11, f12, f13, bias, y, bm + wm + g, bn + wn + (t << 1), m, n, mode, split, splits, partials,
+                (block * splits + split) << 12);
+        if (splits > 1 && ctx.arriveLast(arrivals, block, splits)) addSlices(partials, y, block, splits, bm + wm + g, bn + wn + (t << 1), m, n);
     }
 
     /**
@@ -355,7 +359,7 @@ public final class PrefillGemmKernel {
      */
     @Kernel
     public static void int4a16(KernelContext ctx, IntArray a, IntArray w, FloatArray sw, FloatArray bias, FloatArray y,
-                               int m, int n, int k, int groupSize, int mode, int splits, IntArray turns) {
+                               int m, int n, int k, int groupSize, int mode, int splits, FloatArray partials, IntArray arrivals) {
         ctx.awaitPreviousKernel();
         int[] as = ctx.allocateIntShared(4096);   // 4 stages × 64 rows × 16 words (32 halves)
         int[] ws = ctx.allocateIntShared(1024);   // 4 stages × 64 rows × 4 words (32 codes)
@@ -428,9 +432,9 @@ public final class PrefillGemmKernel {
         ctx.copyAsyncWait(0);
         if (left != perGroup && tile0) foldHalfQuarter(c00, c01, c02, c03, f00, f01, f02, f03, gs);
         if (left != perGroup && tile1) foldHalfQuarter(c10, c11, c12, c13, f10, f11, f12, f13, gs);
-        if (splits > 1) ctx.awaitTurn(turns, block, split);   // the slices of a tile add in order: see storeTile
-        storeHalfQuarters(ctx, f00, f01, f02, f03, f10, f11, f12, f13, bias, y, bm + wm + g, bn + wn + (t << 1), m, n, mode, split, splits);
-        if (splits > 1) ctx.passTurn(turns, block, split + 1 == splits ? 0 : split + 1);
+        storeHalfQuarters(ctx, f00, f01, f02, f03, f10, f11, f12, f13, bias, y, bm + wm + g, bn + wn + (t << 1), m, n, mode, split, splits, partials,
+                (block * splits + split) << 12);
+        if (splits > 1 && ctx.arriveLast(arrivals, block, splits)) addSlices(partials, y, block, splits, bm + wm + g, bn + wn + (t << 1), m, n);
     }
 
     // ------------------------------------------------------------------ helpers (inlined by the JIT)
@@ -506,15 +510,16 @@ public final class PrefillGemmKernel {
     }
 
     static void storeHalfQuarters(KernelContext ctx, float[] f00, float[] f01, float[] f02, float[] f03, float[] f10, float[] f11, float[] f12,
-                                  float[] f13, FloatArray bias, FloatArray y, int r, int c, int m, int n, int mode, int split, int splits) {
-        storeTile(ctx, f00, 1f, 1f, bias, y, r, c, m, n, mode, split, splits);
-        storeTile(ctx, f01, 1f, 1f, bias, y, r, c + 8, m, n, mode, split, splits);
-        storeTile(ctx, f02, 1f, 1f, bias, y, r, c + 16, m, n, mode, split, splits);
-        storeTile(ctx, f03, 1f, 1f, bias, y, r, c + 24, m, n, mode, split, splits);
-        storeTile(ctx, f10, 1f, 1f, bias, y, r + 16, c, m, n, mode, split, splits);
-        storeTile(ctx, f11, 1f, 1f, bias, y, r + 16, c + 8, m, n, mode, split, splits);
-        storeTile(ctx, f12, 1f, 1f, bias, y, r + 16, c + 16, m, n, mode, split, splits);
-        storeTile(ctx, f13, 1f, 1f, bias, y, r + 16, c + 24, m, n, mode, split, splits);
+                                  float[] f13, FloatArray bias, FloatArray y, int r, int c, int m, int n, int mode, int split, int splits,
+                                  FloatArray partials, int slice) {
+        storeTile(ctx, f00, 1f, 1f, bias, y, r, c, m, n, mode, split, splits, partials, slice);
+        storeTile(ctx, f01, 1f, 1f, bias, y, r, c + 8, m, n, mode, split, splits, partials, slice);
+        storeTile(ctx, f02, 1f, 1f, bias, y, r, c + 16, m, n, mode, split, splits, partials, slice);
+        storeTile(ctx, f03, 1f, 1f, bias, y, r, c + 24, m, n, mode, split, splits, partials, slice);
+        storeTile(ctx, f10, 1f, 1f, bias, y, r + 16, c, m, n, mode, split, splits, partials, slice);
+        storeTile(ctx, f11, 1f, 1f, bias, y, r + 16, c + 8, m, n, mode, split, splits, partials, slice);
+        storeTile(ctx, f12, 1f, 1f, bias, y, r + 16, c + 16, m, n, mode, split, splits, partials, slice);
+        storeTile(ctx, f13, 1f, 1f, bias, y, r + 16, c + 24, m, n, mode, split, splits, partials, slice);
     }
 
     /** The weight scales of one group for this lane's 8 columns ({@code 2t, 2t + 1} of each n-tile), from index {@code at}. */
@@ -571,36 +576,36 @@ public final class PrefillGemmKernel {
 
     static void storeQuarters(KernelContext ctx, float[] f00, float[] f01, float[] f02, float[] f03, float[] f10, float[] f11, float[] f12,
                               float[] f13, FloatArray sx, FloatArray bias, FloatArray y, int r, int c, int m, int n, int mode, int split,
-                              int splits) {
+                              int splits, FloatArray partials, int slice) {
         float s0 = sx.get(r), s8 = sx.get(r + 8), s16 = sx.get(r + 16), s24 = sx.get(r + 24);
-        storeTile(ctx, f00, s0, s8, bias, y, r, c, m, n, mode, split, splits);
-        storeTile(ctx, f01, s0, s8, bias, y, r, c + 8, m, n, mode, split, splits);
-        storeTile(ctx, f02, s0, s8, bias, y, r, c + 16, m, n, mode, split, splits);
-        storeTile(ctx, f03, s0, s8, bias, y, r, c + 24, m, n, mode, split, splits);
-        storeTile(ctx, f10, s16, s24, bias, y, r + 16, c, m, n, mode, split, splits);
-        storeTile(ctx, f11, s16, s24, bias, y, r + 16, c + 8, m, n, mode, split, splits);
-        storeTile(ctx, f12, s16, s24, bias, y, r + 16, c + 16, m, n, mode, split, splits);
-        storeTile(ctx, f13, s16, s24, bias, y, r + 16, c + 24, m, n, mode, split, splits);
+        storeTile(ctx, f00, s0, s8, bias, y, r, c, m, n, mode, split, splits, partials, slice);
+        storeTile(ctx, f01, s0, s8, bias, y, r, c + 8, m, n, mode, split, splits, partials, slice);
+        storeTile(ctx, f02, s0, s8, bias, y, r, c + 16, m, n, mode, split, splits, partials, slice);
+        storeTile(ctx, f03, s0, s8, bias, y, r, c + 24, m, n, mode, split, splits, partials, slice);
+        storeTile(ctx, f10, s16, s24, bias, y, r + 16, c, m, n, mode, split, splits, partials, slice);
+        storeTile(ctx, f11, s16, s24, bias, y, r + 16, c + 8, m, n, mode, split, splits, partials, slice);
+        storeTile(ctx, f12, s16, s24, bias, y, r + 16, c + 16, m, n, mode, split, splits, partials, slice);
+        storeTile(ctx, f13, s16, s24, bias, y, r + 16, c + 24, m, n, mode, split, splits, partials, slice);
     }
 
     /**
      * This lane's four outputs of a 16×8 tile: rows {@code r} (scale {@code s0}) and {@code r + 8} ({@code s8}), rows past m
-     * skipped. With K split over several blocks (mode {@link SkinnyGemmKernel#ADD} only) each adds its part atomically,
-     * the bias coming with the first slice, and the slices take turns ({@link KernelContext#awaitTurn}, in the order of
-     * their block index, as the CPU runs them): float additions in a varying order would round differently from run to
-     * run, and a token-wise quantizer downstream would turn that into flipped codes.
+     * skipped. With K split over several blocks (mode {@link SkinnyGemmKernel#ADD} only) each block stores its slice's
+     * part, the bias coming with the first slice, in its own 64×64 tile of {@code partials} (from {@code slice}); the
+     * last block of the output tile to finish adds them up ({@link #addSlices}).
      */
     static void storeTile(KernelContext ctx, float[] f, float s0, float s8, FloatArray bias, FloatArray y, int r, int c, int m, int n,
-                          int mode, int split, int splits) {
+                          int mode, int split, int splits, FloatArray partials, int slice) {
         float b0 = split == 0 ? bias.get(c) : 0f, b1 = split == 0 ? bias.get(c + 1) : 0f;
         if (splits > 1) {
+            int at = slice + ((r & 63) << 6) + (c & 63);
             if (r < m) {
-                ctx.atomicAdd(y, r * n + c, s0 * f[0] + b0);
-                ctx.atomicAdd(y, r * n + c + 1, s0 * f[1] + b1);
+                partials.set(at, s0 * f[0] + b0);
+                partials.set(at + 1, s0 * f[1] + b1);
             }
             if (r + 8 < m) {
-                ctx.atomicAdd(y, (r + 8) * n + c, s8 * f[2] + b0);
-                ctx.atomicAdd(y, (r + 8) * n + c + 1, s8 * f[3] + b1);
+                partials.set(at + 512, s8 * f[2] + b0);
+                partials.set(at + 513, s8 * f[3] + b1);
             }
             return;
         }
@@ -611,6 +616,58 @@ public final class PrefillGemmKernel {
         if (r + 8 < m) {
             SkinnyGemmKernel.finish(y, (r + 8) * n + c, s8 * f[2] + b0, mode);
             SkinnyGemmKernel.finish(y, (r + 8) * n + c + 1, s8 * f[3] + b1, mode);
+        }
+    }
+
+    /**
+     * Split K, in the last block of output tile {@code block} to finish its slice ({@link KernelContext#arriveLast}):
+     * {@code y += p_0 + p_1 + … + p_{splits−1}} for this lane's 32 outputs (rows r, r+8, r+16, r+24; columns c + 8j and
+     * c + 8j + 1), the slices' parts added in slice order, 32 loads in flight per slice. Atomic adds would cost less but
+     * add in whatever order the blocks finish, so the sums' rounding would vary from run to run (and from the CPU's),
+     * and a token-wise quantizer downstream would turn that into flipped codes.
+     */
+    static void addSlices(FloatArray partials, FloatArray y, int block, int splits, int r, int c, int m, int n) {
+        float[] t0 = new float[4], t1 = new float[4], t2 = new float[4], t3 = new float[4];
+        float[] t4 = new float[4], t5 = new float[4], t6 = new float[4], t7 = new float[4];
+        int at = ((block * splits) << 12) + ((r & 63) << 6) + (c & 63);
+        for (int s = 0; s < splits; s++) {
+            int from = at + (s << 12);
+            addPart(partials, from, t0);
+            addPart(partials, from + 8, t1);
+            addPart(partials, from + 16, t2);
+            addPart(partials, from + 24, t3);
+            addPart(partials, from + 1024, t4);
+            addPart(partials, from + 1032, t5);
+            addPart(partials, from + 1040, t6);
+            addPart(partials, from + 1048, t7);
+        }
+        addToRows(y, t0, r, c, m, n);
+        addToRows(y, t1, r, c + 8, m, n);
+        addToRows(y, t2, r, c + 16, m, n);
+        addToRows(y, t3, r, c + 24, m, n);
+        addToRows(y, t4, r + 16, c, m, n);
+        addToRows(y, t5, r + 16, c + 8, m, n);
+        addToRows(y, t6, r + 16, c + 16, m, n);
+        addToRows(y, t7, r + 16, c + 24, m, n);
+    }
+
+    /** {@code t += } one slice's four values of a 16×8 tile for this lane (as {@link #storeTile} stored them). */
+    static void addPart(FloatArray partials, int at, float[] t) {
+        t[0] += partials.get(at);
+        t[1] += partials.get(at + 1);
+        t[2] += partials.get(at + 512);
+        t[3] += partials.get(at + 513);
+    }
+
+    /** {@code y += t} at rows {@code r} (t[0], t[1]) and {@code r + 8} (t[2], t[3]), columns c and c + 1; rows past m skipped. */
+    static void addToRows(FloatArray y, float[] t, int r, int c, int m, int n) {
+        if (r < m) {
+            y.set(r * n + c, y.get(r * n + c) + t[0]);
+            y.set(r * n + c + 1, y.get(r * n + c + 1) + t[1]);
+        }
+        if (r + 8 < m) {
+            y.set((r + 8) * n + c, y.get((r + 8) * n + c) + t[2]);
+            y.set((r + 8) * n + c + 1, y.get((r + 8) * n + c + 1) + t[3]);
         }
     }
 }

@@ -381,11 +381,12 @@ class DecoderKernelsOnCpuTest {
                 FloatArray y = FloatArray.allocate(a, (m + 8) * n);
                 for (int i = 0; i < (m + 8) * n; i++) y.set(i, mode == SkinnyGemmKernel.ADD || i >= m * n ? i * 0.01f : 0f);
                 java.util.List<Object> args = new java.util.ArrayList<>(java.util.List.of(operands));
-                IntArray turns = IntArray.allocate(a, PrefillGemmKernel.paddedRows(m) / 64 * n / 64);
-                if (groupSize == 0) args.addAll(java.util.List.of(bias, y, m, n, k, mode, splits, turns));
-                else args.addAll(java.util.List.of(bias, y, m, n, k, groupSize, mode, splits, turns));
+                IntArray arrivals = IntArray.allocate(a, PrefillGemmKernel.paddedRows(m) / 64 * n / 64);
+                FloatArray partials = FloatArray.allocate(a, PrefillGemmKernel.grid(m, n, splits).groupsX() * 4096);
+                if (groupSize == 0) args.addAll(java.util.List.of(bias, y, m, n, k, mode, splits, partials, arrivals));
+                else args.addAll(java.util.List.of(bias, y, m, n, k, groupSize, mode, splits, partials, arrivals));
                 cpu.launch(KernelCompiler.find(PrefillGemmKernel.class, kernel), PrefillGemmKernel.grid(m, n, splits), args.toArray());
-                for (int i = 0; i < turns.length(); i++) assertEquals(0, turns.get(i), kernel + ": the turns are left zeroed");
+                for (int i = 0; i < arrivals.length(); i++) assertEquals(0, arrivals.get(i), kernel + ": the arrival counts are left zeroed");
                 for (int i = 0; i < m; i++)
                     for (int j = 0; j < n; j++) {
                         double v = reference[i][j] + bias.get(j);

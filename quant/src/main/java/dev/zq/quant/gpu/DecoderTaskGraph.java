@@ -89,7 +89,8 @@ public final class DecoderTaskGraph implements AutoCloseable {
     private final FloatArray x, normed, qkv, context, mlp, last, logits;
     private final IntArray staged;          // a prompt's activations as INT8 codes or FP16 halves for the tensor-core GEMMs
     private final FloatArray stagedScales;  // and their token-wise scales
-    private final IntArray turns;           // one per output tile: the order in which split-K slices add (PrefillGemmKernel.splits)
+    private final FloatArray partials;      // split-K slices' parts of the tensor-core residual projections (PrefillGemmKernel.splits)
+    private final IntArray arrivals;        // and how many of an output tile's slices are done
     private final ExecutionPlan prefill, decode;
     private boolean prefilled;
     private int steps;   // new tokens generated since the last prefill
@@ -153,12 +154,19 @@ public final class DecoderTaskGraph implements AutoCloseable {
         int padded = PrefillGemmKernel.paddedRows(rows), widest = Math.max(h, inter);
         staged = IntArray.allocate(arena, rows >= TENSOR_CORE_ROWS ? padded * widest / 2 : 1);
         stagedScales = FloatArray.allocate(arena, rows >= TENSOR_CORE_ROWS ? padded : 1);
-        turns = IntArray.allocate(arena, rows >= TENSOR_CORE_ROWS ? padded / 64 * Math.max(3 * h, Math.max(inter, vocab)) / 64 : 1);
+        int splitBlocks = 1;   // the most blocks of a residual projection with K split, at the prompt's rows or a decode step's
+        for (int r : new int[]{rows, batch})
+            if (r >= TENSOR_CORE_ROWS && h % 64 == 0)
+                for (int k : new int[]{h, inter})
+                    if (PrefillGemmKernel.splits(r, h, k, SkinnyGemmKernel.ADD) > 1)
+                        splitBlocks = Math.max(splitBlocks, PrefillGemmKernel.grid(r, h, PrefillGemmKernel.splits(r, h, k, SkinnyGemmKernel.ADD)).groupsX());
+        partials = FloatArray.allocate(arena, splitBlocks > 1 ? splitBlocks * 4096 : 1);
+        arrivals = IntArray.allocate(arena, Math.max(1, padded / 64 * h / 64));
         logits = FloatArray.allocate(arena, batch * vocab);
 
         TaskGraph prefillGraph = steps("prefill", promptLength, prompt)
                 .transferToDevice(Transfer.FIRST_EXECUTION, weightBuffers.toArray(KernelBuffer[]::new))
-                .transferToDevice(Transfer.FIRST_EXECUTION, turns)   // zeroes, which every launch leaves as it found them
+                .transferToDevice(Transfer.FIRST_EXECUTION, arrivals)   // zeroes, which every launch leaves as it found them
                 .transferToDevice(Transfer.EVERY_EXECUTION, prompt)
                 .transferToHost(Transfer.EVERY_EXECUTION, generated);
         TaskGraph decodeGraph = steps("decode", 1, next).transferToHost(Transfer.EVERY_EXECUTION, generated);
@@ -251,15 +259,15 @@ public final class DecoderTaskGraph implements AutoCloseable {
                         p.weightOnly() ? DecoderRowKernels.MMA_ORDER : DecoderRowKernels.NATURAL);
                 if (p.weightOnly())
                     g.task(p.wide(), PrefillGemmKernel.grid(rows, p.out(), splits), staged, p.weight(), p.scales(), p.bias(), out, rows, p.out(),
-                            p.in(), p.groupSize(), mode, splits, turns);
+                            p.in(), p.groupSize(), mode, splits, partials, arrivals);
                 else
                     g.task(p.wide(), PrefillGemmKernel.grid(rows, p.out(), splits), staged, p.weight(), p.bias(), out, rows, p.out(), p.in(), mode,
-                            splits, turns);
+                            splits, partials, arrivals);
             } else {
                 g.task(kernel(DecoderRowKernels.class, "quantizeRows"), DecoderRowKernels.rowsGrid(rows), in, norm, gamma, beta, eps, staged,
                         stagedScales, p.in());
                 g.task(p.wide(), PrefillGemmKernel.grid(rows, p.out(), splits), staged, stagedScales, p.weight(), p.scales(), p.bias(), out,
-                        rows, p.out(), p.in(), p.groupSize(), mode, splits, turns);
+                        rows, p.out(), p.in(), p.groupSize(), mode, splits, partials, arrivals);
             }
         } else {
             Grid grid = SkinnyGemmKernel.grid(rows, p.out(), COLUMN_BLOCKS);   // the warps loop over the features past it

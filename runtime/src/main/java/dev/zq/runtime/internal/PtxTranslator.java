@@ -704,11 +704,12 @@ public final class PtxTranslator {
                 if (args.getFirst().kind() != Kind.BUF_S32) throw f.fail("gridBarrier keeps its state in an IntArray");
                 gridBarrier(at(Kind.BUF_S32, d + 1));
             }
-            case "awaitTurn", "passTurn" -> {
-                if (args.getFirst().kind() != Kind.BUF_S32) throw f.fail(name + " keeps its turns in an IntArray");
-                String addr = address(at(Kind.BUF_S32, d + 1), at(args.get(1).kind(), d + 2), 4), value = at(args.get(2).kind(), d + 3);
-                if (name.equals("awaitTurn")) awaitTurn(addr, value);
-                else passTurn(addr, value);
+            case "arriveLast" -> {
+                if (args.getFirst().kind() != Kind.BUF_S32) throw f.fail("arriveLast counts in an IntArray");
+                String addr = address(at(Kind.BUF_S32, d + 1), at(args.get(1).kind(), d + 2), 4);
+                String count = at(args.get(2).kind(), d + 3);
+                push(st, Kind.I, null);
+                arriveLast(addr, count, top(st));
             }
             case "awaitPreviousKernel" -> emit("griddepcontrol.wait");
             case "releaseNextKernel" -> emit("griddepcontrol.launch_dependents");
@@ -801,35 +802,16 @@ public final class PtxTranslator {
      * last (resets the count, then publishes the next generation with a release store) or spins until the generation moves
      * (acquire loads); the block meets again. Self-resetting: the count is zero again when the barrier is passed.
      */
-    /** Thread (0, 0) spins on an acquire load of {@code [addr]} until it holds {@code turn} (trap after ~2^26 tries); then a block barrier. */
-    private void awaitTurn(String addr, String turn) {
-        String id = "TW" + (gridBarriers++), done = id + "_done", spin = id + "_spin";
-        String tx = temp("u32"), ty = temp("u32"), other = pred(), now = temp("u32"), tries = temp("u32"), ready = pred(), stuck = pred();
-        body.append("    // await turn\n");
-        emit("mov.u32 " + tx + ", %tid.x");
-        emit("mov.u32 " + ty + ", %tid.y");
-        emit("or.b32 " + tx + ", " + tx + ", " + ty);
-        emit("setp.ne.u32 " + other + ", " + tx + ", 0");
-        emit("@" + other + " bra " + done);
-        emit("mov.u32 " + tries + ", 0");
-        body.append(spin).append(":\n");
-        emit("ld.acquire.gpu.global.u32 " + now + ", [" + addr + "]");
-        emit("setp.eq.u32 " + ready + ", " + now + ", " + turn);
-        emit("@" + ready + " bra " + done);
-        emit("add.u32 " + tries + ", " + tries + ", 1");
-        emit("setp.gt.u32 " + stuck + ", " + tries + ", 67108864");
-        emit("@" + stuck + " trap");
-        emit("nanosleep.u32 32");
-        emit("bra " + spin);
-        body.append(done).append(":\n");
-        emit("bar.sync 0");
-    }
-
-    /** Every thread fences its writes, a block barrier, then thread (0, 0) stores {@code next} with release semantics. */
-    private void passTurn(String addr, String next) {
-        String id = "TP" + (gridBarriers++), done = id + "_done";
-        String tx = temp("u32"), ty = temp("u32"), other = pred();
-        body.append("    // pass turn\n");
+    /**
+     * Every thread fences its writes, a block barrier, then thread (0, 0) counts the block in with an acquire-release
+     * atomic; the last of {@code count} resets the count to 0. The answer (1 or 0) goes through a shared word to every
+     * thread, which the last block's threads follow with a fence of their own before they read the others' writes.
+     */
+    private void arriveLast(String addr, String count, String result) {
+        String id = "AL" + (gridBarriers++), done = id + "_done", sym = "arrive" + (sharedCount++);
+        shared.append(".shared .align 4 .u32 ").append(sym).append(";\n");
+        String tx = temp("u32"), ty = temp("u32"), other = pred(), old = temp("u32"), lastN = temp("u32"), flag = temp("u32"), isLast = pred();
+        body.append("    // arrive, last?\n");
         emit("fence.acq_rel.gpu");
         emit("bar.sync 0");
         emit("mov.u32 " + tx + ", %tid.x");
@@ -837,8 +819,18 @@ public final class PtxTranslator {
         emit("or.b32 " + tx + ", " + tx + ", " + ty);
         emit("setp.ne.u32 " + other + ", " + tx + ", 0");
         emit("@" + other + " bra " + done);
-        emit("st.release.gpu.global.u32 [" + addr + "], " + next);
+        emit("atom.acq_rel.gpu.global.add.u32 " + old + ", [" + addr + "], 1");
+        emit("sub.u32 " + lastN + ", " + count + ", 1");
+        emit("setp.eq.u32 " + isLast + ", " + old + ", " + lastN);
+        emit("selp.u32 " + flag + ", 1, 0, " + isLast);
+        emit("st.shared.u32 [" + sym + "], " + flag);
+        emit("@" + isLast + " st.relaxed.gpu.global.u32 [" + addr + "], 0");
         body.append(done).append(":\n");
+        emit("bar.sync 0");
+        emit("ld.shared.u32 " + flag + ", [" + sym + "]");
+        emit("mov.b32 " + result + ", " + flag);
+        emit("setp.ne.u32 " + isLast + ", " + flag + ", 0");
+        emit("@" + isLast + " fence.acq_rel.gpu");
     }
 
     private void gridBarrier(String sync) {
