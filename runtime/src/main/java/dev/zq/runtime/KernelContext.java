@@ -142,7 +142,8 @@ public final class KernelContext {
      * arrived: the pattern for blocks that each compute a part of one result, the last adding the parts up in a fixed
      * order (so the float sums are the same bits on every run, unlike atomic adds in arrival order). On the GPU each
      * thread fences its writes ({@code fence.acq_rel.gpu}), then one thread per block adds with an acquire-release
-     * atomic and shares the answer through shared memory. On the CPU the blocks run one after another.
+     * atomic and shares the answer through shared memory. {@code arrivals} must start zeroed (launches leave it so). On the
+     * CPU the blocks run one after another, and a count outside {@code 0..count−1} is an error.
      */
     public boolean arriveLast(IntArray arrivals, int index, int count) {
         barrier();

@@ -370,6 +370,41 @@ class DecoderKernelsOnCpuTest {
         assertEquals(0x4000_C000, KernelMath.subHalf2(0x4200_3C00, 0x3C00_4200));   // (1, 3) − (3, 1) = (−2, 2), low half first
     }
 
+    /**
+     * Split K adds the slices' parts in slice order whoever finishes last (so the sum is the same bits every run), and on
+     * the CPU a launch over arrival counts that cannot be (not zeroed memory) fails with the reason.
+     */
+    @Test
+    void splitSlicesAddInSliceOrderAndStaleCountsFailClearly() {
+        try (Arena a = Arena.ofShared()) {
+            Random rnd = new Random(31);
+            int m = 16, n = 64, k = 1024, splits = 4;
+            IntArray codes = IntArray.allocate(a, 64 * k / 4), w = IntArray.allocate(a, n * k / 4);
+            for (int i = 0; i < codes.length(); i++) codes.set(i, rnd.nextInt());
+            for (int i = 0; i < w.length(); i++) w.set(i, rnd.nextInt());
+            FloatArray sx = KernelsOnCpuTest.randomFloats(a, rnd, 64, 0.01), sw = KernelsOnCpuTest.randomFloats(a, rnd, n * (k / 64), 0.01);
+            FloatArray bias = KernelsOnCpuTest.randomFloats(a, rnd, n, 0.5), y = KernelsOnCpuTest.randomFloats(a, rnd, m * n, 1), y0 = FloatArray.allocate(a, m * n);
+            for (int i = 0; i < m * n; i++) y0.set(i, y.get(i));
+            FloatArray partials = FloatArray.allocate(a, PrefillGemmKernel.grid(m, n, splits).groupsX() * 4096);
+            IntArray arrivals = IntArray.allocate(a, 1);
+            var kernel = KernelCompiler.find(PrefillGemmKernel.class, "int8");
+            cpu.launch(kernel, PrefillGemmKernel.grid(m, n, splits), codes, sx, w, sw, bias, y, m, n, k, 64, SkinnyGemmKernel.ADD, splits, partials, arrivals);
+            assertEquals(0, arrivals.get(0));
+            for (int r = 0; r < m; r++)
+                for (int c = 0; c < n; c++) {
+                    float sum = partials.get((r << 6) + c);   // slice 0, with the bias
+                    for (int s = 1; s < splits; s++) sum += partials.get((s << 12) + (r << 6) + c);
+                    assertEquals(Float.floatToRawIntBits(y0.get(r * n + c) + sum), Float.floatToRawIntBits(y.get(r * n + c)), "y[" + r + "][" + c + "]");
+                }
+            arrivals.set(0, splits + 1);   // garbage: counts are left zeroed, and no count reaches the number of slices
+            var e = assertThrows(RuntimeException.class, () -> cpu.launch(kernel, PrefillGemmKernel.grid(m, n, splits), codes, sx, w, sw, bias, y, m, n, k,
+                    64, SkinnyGemmKernel.ADD, splits, partials, arrivals));
+            StringBuilder why = new StringBuilder();
+            for (Throwable t = e; t != null; t = t.getCause()) why.append(t.getMessage()).append(" / ");
+            assertTrue(why.toString().contains("not zeroed"), why.toString());
+        }
+    }
+
     /** Runs one prompt GEMM for every epilogue; {@code y} has rows past m that must stay untouched. */
     void checkPrefill(String kernel, Object[] operands, int groupSize, FloatArray bias, int m, int n, int k, double[][] reference, double tol) {
         try (Arena a = Arena.ofShared()) {

@@ -54,7 +54,10 @@ public final class DecoderTaskGraph implements AutoCloseable {
     /**
      * The KV cache's element type. FP16 halves the cache traffic of long contexts and batches. FP32 is the CPU
      * decoder's: with token-wise INT8 activations the FP16 cache's rounding flips some activation codes downstream
-     * (about 1% on the logits of the test models, against 0.03% with FP32), so FP32 is what exact comparisons use.
+     * (about 1% on the logits of the test models, against 0.03% with FP32), so FP32 is what comparisons with the CPU
+     * decoder use. Against the same graph on the CPU executor either is exact: W8A8 and W4/8A8 give the same bits on
+     * both (DecoderTaskGraphTest), because every kernel of their path does (integer sums, correctly rounded float
+     * instructions, KernelMath's exponential, split-K parts added in a fixed order).
      */
     public enum CachePrecision { FP16, FP32 }
 
