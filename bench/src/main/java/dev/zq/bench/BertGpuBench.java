@@ -25,7 +25,8 @@ import java.util.SplittableRandom;
  * of 20 replays (CUDA events around the graph launch, inputs already on the device) after 3 warm-ups. Prints one line
  * per measurement ({@code zq MODEL sSEQ bBATCH PRECISION MS}) for {@code scripts/bert_table.py}, which sets them beside
  * {@code scripts/bert_peer.py}'s PyTorch figures from the same run, and at sequence 128, batch 1 and 128 a profile (time per
- * kernel, {@link dev.zq.runtime.ExecutionPlan#profileMillis}).
+ * kernel, {@link dev.zq.runtime.ExecutionPlan#profileMillis}). With {@code -Dzq.bench.exactAttention=true} each W8A8 figure
+ * is followed by a {@code # exact-attention} line: the same graph with {@link dev.zq.kernels.RowAttentionKernel}.
  * Run: {@code java … dev.zq.bench.BertGpuBench [base,large] [128,256] [1,8,32,128]}.
  */
 public final class BertGpuBench {
@@ -47,8 +48,11 @@ public final class BertGpuBench {
                         try (BertTaskGraph.Weights w = BertTaskGraph.Weights.of(enc)) {
                             for (int seq : seqs)
                                 for (int batch : batches) {
-                                    double ms = time(w, gpu, batch, seq, c.vocabSize(), "bert-" + model);
+                                    double ms = time(w, gpu, batch, seq, c.vocabSize(), "bert-" + model, false);
                                     System.out.printf("zq bert-%s s%d b%d %s %.4f%n", model, seq, batch, w.precision(), ms);
+                                    if (Boolean.getBoolean("zq.bench.exactAttention") && w.precision() == BertTaskGraph.Precision.W8A8)
+                                        System.out.printf("# exact-attention bert-%s s%d b%d W8A8 %.4f ms (tensor-core attention %.4f ms)%n", model, seq,
+                                                batch, time(w, gpu, batch, seq, c.vocabSize(), "bert-" + model + "-exact", true), ms);
                                     table.computeIfAbsent("bert-" + model + " | " + seq + " | " + batch, x -> new double[2])
                                             [w.precision() == BertTaskGraph.Precision.W8A8 ? 0 : 1] = ms;
                                 }
@@ -65,14 +69,14 @@ public final class BertGpuBench {
         table.forEach((k, v) -> System.out.printf("| %s | %.3f | %.3f | %.2f× |%n", k, v[0], v[1], v[1] / v[0]));
     }
 
-    static double time(BertTaskGraph.Weights w, CudaDevice gpu, int batch, int seq, int vocab, String model) throws Exception {
+    static double time(BertTaskGraph.Weights w, CudaDevice gpu, int batch, int seq, int vocab, String model, boolean exactAttention) throws Exception {
         SplittableRandom rnd = new SplittableRandom(batch * 1000L + seq);
         int[] ids = new int[batch * seq], types = new int[batch * seq], mask = new int[batch * seq];
         for (int i = 0; i < ids.length; i++) {
             ids[i] = rnd.nextInt(vocab);
             mask[i] = 1;
         }
-        try (BertTaskGraph g = BertTaskGraph.build(w, batch, seq, gpu); Arena out = Arena.ofConfined()) {
+        try (BertTaskGraph g = BertTaskGraph.build(w, batch, seq, gpu, exactAttention); Arena out = Arena.ofConfined()) {
             g.forward(out, ids, types, mask);   // compiles, uploads the weights, captures the CUDA graph
             double[] ms = new double[20];
             for (int r = -3; r < ms.length; r++) {

@@ -179,6 +179,15 @@ class KernelsOnCudaTest {
             same(k(RowKernels.class, "embedLayerNorm"), RowKernels.grid(tokenRows, hidden), ids, types, KernelsOnCpuTest.randomFloats(a, rnd, 100 * hidden, 1),
                     KernelsOnCpuTest.randomFloats(a, rnd, 64 * hidden, 0.3), KernelsOnCpuTest.randomFloats(a, rnd, 2 * hidden, 0.1), gamma, beta,
                     IntArray.allocate(a, tokenRows * hidden / 2), IntArray.allocate(a, tokenRows * hidden / 4), FloatArray.allocate(a, tokenRows), tokenRows, 16, hidden, 1e-12f, 1);
+            for (int d : new int[]{64, 32}) {   // the exact attention: FP32 sums in the kernel's order, so the same bits
+                int aSeq = 100, aHeads = 3;
+                float[] av = new float[2 * aSeq * 3 * aHeads * d];
+                IntArray aqkv = EncoderKernelsOnCpuTest.halves(a, rnd, av, 1), amask = IntArray.allocate(a, 2 * aSeq);
+                for (int i = 0; i < 2 * aSeq; i++) amask.set(i, i % aSeq < 80 || i < aSeq ? 1 : 0);
+                for (int causal = 0; causal < 2; causal++)
+                    same(k(RowAttentionKernel.class, "attention"), RowAttentionKernel.grid(2 * aSeq, aHeads), aqkv, amask,
+                            IntArray.allocate(a, 2 * aSeq * aHeads * d / 2), aSeq, aHeads, d, (float) (1 / Math.sqrt(d)), causal);
+            }
             int tokens = 64, dim = 768;
             FloatArray act = KernelsOnCpuTest.randomFloats(a, rnd, tokens * dim, 2);
             same(k(ReductionKernels.class, "tokenwiseQuantize"), Grid.of(tokens, 256), act, ByteArray.allocate(a, tokens * dim), FloatArray.allocate(a, tokens), dim);

@@ -2,6 +2,7 @@ package dev.zq.quant.gpu;
 
 import dev.zq.kernels.AttentionKernel;
 import dev.zq.kernels.GemmTiles;
+import dev.zq.kernels.RowAttentionKernel;
 import dev.zq.kernels.RowKernels;
 import dev.zq.model.DenseLinear;
 import dev.zq.model.Linear;
@@ -41,7 +42,8 @@ import java.util.List;
  * fused with the residual add and the token-wise quantization of its output; the attention context and the MLP
  * activation quantized by their own row kernel, because their rows span many GEMM tiles.</li>
  * </ul>
- * In both, attention runs in FP16 on tensor cores ({@link AttentionKernel}) and the residual stream is FP16. One
+ * In both, attention runs in FP16 on tensor cores ({@link AttentionKernel}) — or, built with {@code exactAttention}, on
+ * CUDA cores in FP32 in an order the CPU executor follows ({@link RowAttentionKernel}) — and the residual stream is FP16. One
  * layer reads top to bottom in {@link #addLayer}. The q, k and v projections become one GEMM (their weights
  * stacked), whose output the attention kernel reads in place.
  *
@@ -53,6 +55,7 @@ public final class BertTaskGraph implements AutoCloseable {
 
     private final BertConfig config;
     private final Precision precision;
+    private final boolean exactAttention;
     private final Weights weights;
     private final boolean ownsWeights;
     private final int batch, seq, paddedSeq, rows;
@@ -67,8 +70,9 @@ public final class BertTaskGraph implements AutoCloseable {
     private final FloatArray noScales;
     private final IntArray noCodes;
 
-    private BertTaskGraph(Weights weights, boolean ownsWeights, int batch, int seq, Device device) {
+    private BertTaskGraph(Weights weights, boolean ownsWeights, int batch, int seq, Device device, boolean exactAttention) {
         this.weights = weights;
+        this.exactAttention = exactAttention;
         this.ownsWeights = ownsWeights;
         this.config = weights.config;
         this.precision = weights.precision;
@@ -79,6 +83,8 @@ public final class BertTaskGraph implements AutoCloseable {
         if (batch <= 0 || seq <= 0) throw new IllegalArgumentException("empty batch: " + batch + " x " + seq);
         if (paddedSeq > config.maxPositions())
             throw new IllegalArgumentException(seq + " tokens pad to " + paddedSeq + ", beyond the model's " + config.maxPositions() + " positions");
+        if (exactAttention && paddedSeq > RowAttentionKernel.MAX_SEQ)
+            throw new IllegalArgumentException("the exact attention holds " + RowAttentionKernel.MAX_SEQ + " keys, not " + paddedSeq);
         this.rows = batch * paddedSeq;
         this.arena = Arena.ofShared();
         this.tiles = new GemmTiles(device);
@@ -118,12 +124,27 @@ public final class BertTaskGraph implements AutoCloseable {
      * the device on the first call. The encoder's weights must outlive the graph.
      */
     public static BertTaskGraph build(BertEncoder encoder, int batch, int seq, Device device) {
-        return new BertTaskGraph(Weights.of(encoder), true, batch, seq, device);
+        return new BertTaskGraph(Weights.of(encoder), true, batch, seq, device, false);
+    }
+
+    /**
+     * As {@link #build(BertEncoder, int, int, Device)}; with {@code exactAttention} the attention runs on CUDA cores in
+     * an order the CPU executor follows ({@link RowAttentionKernel}) instead of on tensor cores, so that a W8A8 graph
+     * gives the same bits on the GPU as on the CPU executor (the tensor cores' FP16 sums differ from any CPU's in the
+     * last bits, which token-wise INT8 quantization downstream amplifies).
+     */
+    public static BertTaskGraph build(BertEncoder encoder, int batch, int seq, Device device, boolean exactAttention) {
+        return new BertTaskGraph(Weights.of(encoder), true, batch, seq, device, exactAttention);
     }
 
     /** A graph over weights prepared once ({@link Weights#of}) and shared with other graphs; closing it leaves them. */
     public static BertTaskGraph build(Weights weights, int batch, int seq, Device device) {
-        return new BertTaskGraph(weights, false, batch, seq, device);
+        return new BertTaskGraph(weights, false, batch, seq, device, false);
+    }
+
+    /** As {@link #build(Weights, int, int, Device)}, with the exact attention where {@code exactAttention}. */
+    public static BertTaskGraph build(Weights weights, int batch, int seq, Device device, boolean exactAttention) {
+        return new BertTaskGraph(weights, false, batch, seq, device, exactAttention);
     }
 
     /** One BERT layer: attention with its residual and LayerNorm, then the MLP with its residual and LayerNorm. */
@@ -133,9 +154,13 @@ public final class BertTaskGraph implements AutoCloseable {
         float eps = config.layerNormEps();
         // Self-attention: one GEMM for q, k and v, attention in FP16, the output projection.
         gemm(l.qkv(), hidden, hq, hScale, qkv, 3 * h, h, false);
-        graph.task(kernel(AttentionKernel.class, hd == 64 ? "attention64" : "attention32"),
-                Grid.of((paddedSeq / 64) * config.numHeads() * batch, 128), qkv, mask, context, paddedSeq, config.numHeads(),
-                (float) (1 / Math.sqrt(hd)), 0);
+        if (exactAttention)
+            graph.task(kernel(RowAttentionKernel.class, "attention"), RowAttentionKernel.grid(rows, config.numHeads()), qkv, mask, context,
+                    paddedSeq, config.numHeads(), hd, (float) (1 / Math.sqrt(hd)), 0);
+        else
+            graph.task(kernel(AttentionKernel.class, hd == 64 ? "attention64" : "attention32"),
+                    Grid.of((paddedSeq / 64) * config.numHeads() * batch, 128), qkv, mask, context, paddedSeq, config.numHeads(),
+                    (float) (1 / Math.sqrt(hd)), 0);
         if (int8) graph.task(kernel(RowKernels.class, "quantizeRows"), RowKernels.grid(rows, h), context, contextQ, contextScale, rows, h);
         gemm(l.out(), context, contextQ, contextScale, projected, h, h, false);
         graph.task(kernel(RowKernels.class, "residualLayerNorm"), RowKernels.grid(rows, h), projected, hidden, l.norm1Gamma(), l.norm1Beta(),

@@ -126,6 +126,47 @@ class BertTaskGraphTest {
     }
 
     /**
+     * The W8A8 graph with the exact attention ({@link dev.zq.kernels.RowAttentionKernel}): on any device as close to the
+     * CPU W8A8 encoder as the tensor-core graph (above); on a GPU, in addition, the same bits as the same graph on the
+     * CPU executor, on a 6-layer model with heads of 32 and 64 where the tensor-core attention's last-bit differences
+     * multiply through the token-wise quantizers.
+     */
+    @Test
+    void w8a8GraphWithExactAttentionEqualsTheCpuExecutor() throws Exception {
+        for (int heads : new int[]{2, 4})
+            try (Arena a = Arena.ofShared()) {
+                Random rnd = new Random(41 + heads);
+                int layers = device instanceof dev.zq.runtime.cuda.CudaDevice ? 6 : 2;
+                BertEncoder q = BertQuantizer.quantize(randomBert(a, rnd, 128, heads, 256, layers), Scheme.builtin("w8a8-per-row"), null, a);
+                int batch = 2, seq = 50;
+                int[] ids = new int[batch * seq], types = new int[batch * seq], mask = new int[batch * seq];
+                for (int i = 0; i < ids.length; i++) {
+                    ids[i] = rnd.nextInt(60);
+                    types[i] = i % seq < 20 ? 0 : 1;
+                    mask[i] = i < seq || i % seq < 37 ? 1 : 0;
+                }
+                Tensor qref = q.forward(a, batch, seq, ids, types, mask);
+                try (BertTaskGraph g = BertTaskGraph.build(q, batch, seq, device, true)) {
+                    Tensor got = g.forward(a, ids, types, mask);
+                    double err = relativeError(qref, got, mask, 128);
+                    System.out.printf("W8A8 graph with the exact attention on %s, %d layers, head size %d: %.2e from the CPU W8A8 encoder%n", where,
+                            layers, 128 / heads, err);
+                    if (layers == 2) assertTrue(err < 1e-2, "W8A8 exact-attention graph vs CPU W8A8 encoder: " + err);
+                    if (device instanceof dev.zq.runtime.cuda.CudaDevice)
+                        try (Device cpu = Device.cpu(); BertTaskGraph c = BertTaskGraph.build(q, batch, seq, cpu, true)) {
+                            Tensor want = c.forward(a, ids, types, mask);
+                            for (long i = 0; i < want.numel(); i++)
+                                assertEquals(Float.floatToRawIntBits(want.getFloat(i)), Float.floatToRawIntBits(got.getFloat(i)),
+                                        "head size " + 128 / heads + ": element " + i + " is " + got.getFloat(i) + " on the GPU, " + want.getFloat(i)
+                                                + " on the CPU executor");
+                        }
+                }
+                var e = assertThrows(IllegalArgumentException.class, () -> BertTaskGraph.build(q, 1, 2000, device, true));
+                assertTrue(e.getMessage().contains("positions") || e.getMessage().contains("keys"), e.getMessage());
+            }
+    }
+
+    /**
      * The real all-MiniLM-L6-v2 (6 × 384, 12 heads of 32) against the CPU path of the same model. W16A16: hidden states
      * within 1% of FP32 and the same sentence embeddings. W8A8: the model's activation outliers make token-wise INT8
      * codes flip under differences of 1e-3 (the graph's FP16 activations), so two W8A8 implementations differ by about
