@@ -149,7 +149,9 @@ public final class DecoderTables {
      * One LKD setting, {@code steps:lr:windows[:option…]}: Adam steps per block, peak learning rate, windows of data (batches
      * of 8). Options: {@code qin} the student sees the quantized path's output; {@code w256} windows of 256 tokens (the
      * evaluation's) instead of 128; {@code clip} learned clipping thresholds too, {@code clipxF} the same at F times the
-     * learning rate; {@code round} learned rounding (AdaRound) instead of weight updates.
+     * learning rate; {@code round} learned rounding (AdaRound) instead of weight updates; {@code shiftN} the windows spread
+     * over the text from token N on (another sample of the same size, to see how much the choice of windows moves the
+     * result; random windows: another seed).
      */
     record LkdSetting(String text, int steps, double lr, int windows, List<String> flags) {
         static LkdSetting parse(String spec) {
@@ -157,7 +159,7 @@ public final class DecoderTables {
             if (f.length < 3) throw new IllegalArgumentException("an LKD setting is steps:lr:windows[:options], not " + spec);
             List<String> flags = List.of(f).subList(3, f.length);
             for (String x : flags)
-                if (!List.of("qin", "w256", "clip", "round").contains(x) && !x.matches("clipx[0-9.]+"))
+                if (!List.of("qin", "w256", "clip", "round").contains(x) && !x.matches("clipx[0-9.]+") && !x.matches("shift[0-9]+"))
                     throw new IllegalArgumentException("unknown LKD option " + x + " in " + spec);
             return new LkdSetting(spec, Integer.parseInt(f[0]), Double.parseDouble(f[1]), Integer.parseInt(f[2]), flags);
         }
@@ -166,7 +168,10 @@ public final class DecoderTables {
 
         /** Windows of {@code text}, or random tokens when it is null. */
         List<int[][]> data(DecoderModel fp, int[] text) {
-            return text == null ? LkdData.randomWindows(fp.config().vocabSize(), 1, windows, 8, seq(), 7) : LkdData.tokenWindows(text, windows, 8, seq());
+            int shift = flags.stream().filter(x -> x.startsWith("shift")).mapToInt(x -> Integer.parseInt(x.substring(5))).findFirst().orElse(0);
+            if (text != null && shift >= text.length - seq()) throw new IllegalArgumentException("a shift of " + shift + " leaves no window in " + text.length + " tokens");
+            return text == null ? LkdData.randomWindows(fp.config().vocabSize(), 1, windows, 8, seq(), 7 + shift)
+                    : LkdData.tokenWindows(Arrays.copyOfRange(text, shift, text.length), windows, 8, seq());
         }
 
         Lkd.Options options() {
