@@ -810,15 +810,11 @@ public final class PtxTranslator {
     private void arriveLast(String addr, String count, String result) {
         String id = "AL" + (gridBarriers++), done = id + "_done", sym = "arrive" + (sharedCount++);
         shared.append(".shared .align 4 .u32 ").append(sym).append(";\n");
-        String tx = temp("u32"), ty = temp("u32"), other = pred(), old = temp("u32"), lastN = temp("u32"), flag = temp("u32"), isLast = pred();
+        String old = temp("u32"), lastN = temp("u32"), flag = temp("u32"), isLast = pred();
         body.append("    // arrive, last?\n");
         emit("fence.acq_rel.gpu");
         emit("bar.sync 0");
-        emit("mov.u32 " + tx + ", %tid.x");
-        emit("mov.u32 " + ty + ", %tid.y");
-        emit("or.b32 " + tx + ", " + tx + ", " + ty);
-        emit("setp.ne.u32 " + other + ", " + tx + ", 0");
-        emit("@" + other + " bra " + done);
+        onlyFirstThread(done);
         emit("atom.acq_rel.gpu.global.add.u32 " + old + ", [" + addr + "], 1");
         emit("sub.u32 " + lastN + ", " + count + ", 1");
         emit("setp.eq.u32 " + isLast + ", " + old + ", " + lastN);
@@ -833,16 +829,21 @@ public final class PtxTranslator {
         emit("@" + isLast + " fence.acq_rel.gpu");
     }
 
-    private void gridBarrier(String sync) {
-        String id = "GB" + (gridBarriers++), done = id + "_done", spin = id + "_spin";
-        String tx = temp("u32"), ty = temp("u32"), first = pred();
-        body.append("    // grid barrier\n");
-        emit("bar.sync 0");
+    /** Threads other than (0, 0) of the block branch to {@code label}. */
+    private void onlyFirstThread(String label) {
+        String tx = temp("u32"), ty = temp("u32"), other = pred();
         emit("mov.u32 " + tx + ", %tid.x");
         emit("mov.u32 " + ty + ", %tid.y");
         emit("or.b32 " + tx + ", " + tx + ", " + ty);
-        emit("setp.ne.u32 " + first + ", " + tx + ", 0");
-        emit("@" + first + " bra " + done);
+        emit("setp.ne.u32 " + other + ", " + tx + ", 0");
+        emit("@" + other + " bra " + label);
+    }
+
+    private void gridBarrier(String sync) {
+        String id = "GB" + (gridBarriers++), done = id + "_done", spin = id + "_spin";
+        body.append("    // grid barrier\n");
+        emit("bar.sync 0");
+        onlyFirstThread(done);
         String bx = temp("u32"), by = temp("u32"), gen = temp("u32"), old = temp("u32"), now = temp("u32"), genAddr = temp("u64");
         String last = pred(), same = pred();
         emit("mov.u32 " + bx + ", %nctaid.x");
