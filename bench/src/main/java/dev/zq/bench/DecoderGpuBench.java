@@ -35,7 +35,8 @@ import java.util.SplittableRandom;
  * [prefill graph replay, the decode-step graph replayed {@code new − 1} times back to back], each between CUDA events;
  * the medians. Prints {@code zq MODEL bBATCH VARIANT PREFILL_MS DECODE_MS} lines for {@code scripts/gpt_table.py}, a
  * per-kernel profile of one decode step at batch 1, and for GPT-2 small at batch 1 each variant's prefill logits
- * against the CPU decoder of the same model (FP32 cache, relative error).
+ * against the CPU decoder of the same model (FP32 cache, relative error); with {@code -Dzq.bench.exact=true} also against
+ * the same graph on the CPU executor ({@code # exact} lines: how many logits are the same bits; about a minute of CPU each).
  * Run: {@code java … dev.zq.bench.DecoderGpuBench [gpt2,gpt3-1.3b] [1,16] [PROMPT=32] [NEW=50]}.
  */
 public final class DecoderGpuBench {
