@@ -123,10 +123,8 @@ public final class DecoderGpuBench {
      * of the same model, and each of them against the FP32 model's.
      */
     static double[] check(DecoderModel model, DecoderModel fp, CudaDevice gpu) throws Exception {
-        int n = 16;
-        int[] ids = new int[n];
-        SplittableRandom rnd = new SplittableRandom(7);
-        for (int i = 0; i < n; i++) ids[i] = rnd.nextInt(model.config().vocabSize());
+        int[] ids = checkPrompt(model);
+        int n = ids.length;
         try (Arena a = Arena.ofShared(); DecoderTaskGraph g = new DecoderTaskGraph(model, 1, n, 1, DecoderTaskGraph.CachePrecision.FP32, true, gpu);
              KvCache cache = model.newCache(1, n); KvCache fpCache = fp.newCache(1, n)) {
             g.prefill(ids);
@@ -140,10 +138,8 @@ public final class DecoderGpuBench {
      * logits are the same bits, of how many, and the worst difference relative to the largest logit (as a double's bits).
      */
     static long[] againstCpuExecutor(DecoderModel model, CudaDevice gpu) throws Exception {
-        int n = 16;
-        int[] ids = new int[n];
-        SplittableRandom rnd = new SplittableRandom(7);
-        for (int i = 0; i < n; i++) ids[i] = rnd.nextInt(model.config().vocabSize());
+        int[] ids = checkPrompt(model);
+        int n = ids.length;
         try (Arena a = Arena.ofShared(); dev.zq.runtime.Device cpu = dev.zq.runtime.Device.cpu();
              DecoderTaskGraph g = new DecoderTaskGraph(model, 1, n, 1, DecoderTaskGraph.CachePrecision.FP32, true, gpu);
              DecoderTaskGraph c = new DecoderTaskGraph(model, 1, n, 1, DecoderTaskGraph.CachePrecision.FP32, true, cpu)) {
@@ -161,7 +157,15 @@ public final class DecoderGpuBench {
         }
     }
 
-    static double relative(Tensor got, Tensor want) {
+    /** The 16 random tokens both checks prefill. */
+    static int[] checkPrompt(DecoderModel model) {
+        int[] ids = new int[16];
+        SplittableRandom rnd = new SplittableRandom(7);
+        for (int i = 0; i < ids.length; i++) ids[i] = rnd.nextInt(model.config().vocabSize());
+        return ids;
+    }
+
+        static double relative(Tensor got, Tensor want) {
         double num = 0, den = 0;
         for (long i = 0; i < want.numel(); i++) {
             double d = got.getFloat(i) - want.getFloat(i);

@@ -102,16 +102,16 @@ public final class GemmBench {
                 }
                 // The decoder's prompt GEMMs (PrefillGemmKernel): group-wise weights (groups of 64), FP32 rows out.
                 DeviceMemory sg = gpu.allocate(4L * n * (k / 64)), yf = gpu.allocate(4L * m * n);
+                // As residual projections (mode ADD), with K split where PrefillGemmKernel.splits says so.
+                int splits = PrefillGemmKernel.splits(m, n, k, SkinnyGemmKernel.ADD);
                 DeviceMemory arrivals = gpu.allocate(4L * (PrefillGemmKernel.paddedRows(m) / 64) * (n / 64));   // zeroed; launches leave it so
-                DeviceMemory partials = gpu.allocate(4L * 4096 * PrefillGemmKernel.grid(m, n, PrefillGemmKernel.splits(m, n, k, SkinnyGemmKernel.ADD)).groupsX());
+                DeviceMemory partials = gpu.allocate(4L * 4096 * PrefillGemmKernel.grid(m, n, splits).groupsX());
                 d.memsetD8(sg.pointer(), (byte) 0x3c, sg.bytes());
                 d.memsetD8(arrivals.pointer(), (byte) 0, arrivals.bytes());
                 for (String variant : new String[]{"int8", "int4", "fp16", "int8a16", "int4a16"}) {
                     boolean halves = variant.equals("fp16"), weightOnly = variant.endsWith("a16");
                     randomFill(gpu, a, 2L * m * k, halves || weightOnly);
                     randomFill(gpu, w, 2L * n * k, halves);
-                    // As a residual projection (mode ADD), with K split where PrefillGemmKernel.splits says so.
-                    int splits = PrefillGemmKernel.splits(m, n, k, SkinnyGemmKernel.ADD);
                     Object[] kargs = halves ? new Object[]{a, w, b, yf, m, n, k, SkinnyGemmKernel.ADD, splits, partials, arrivals}
                             : weightOnly ? new Object[]{a, w, sg, b, yf, m, n, k, 64, SkinnyGemmKernel.ADD, splits, partials, arrivals}
                             : new Object[]{a, sx, w, sg, b, yf, m, n, k, 64, SkinnyGemmKernel.ADD, splits, partials, arrivals};

@@ -262,16 +262,9 @@ public final class PrefillGemmKernel {
         }
         ctx.copyAsyncWait(0);
         int g = lane >> 2, t = lane & 3, r = bm + wm + g, c = bn + wn + (t << 1);
-        storeTile(ctx, c00, 1f, 1f, bias, y, r, c, m, n, mode, split, splits, partials, (block * splits + split) << 12);
-        storeTile(ctx, c01, 1f, 1f, bias, y, r, c + 8, m, n, mode, split, splits, partials, (block * splits + split) << 12);
-        storeTile(ctx, c02, 1f, 1f, bias, y, r, c + 16, m, n, mode, split, splits, partials, (block * splits + split) << 12);
-        storeTile(ctx, c03, 1f, 1f, bias, y, r, c + 24, m, n, mode, split, splits, partials, (block * splits + split) << 12);
-        storeTile(ctx, c10, 1f, 1f, bias, y, r + 16, c, m, n, mode, split, splits, partials, (block * splits + split) << 12);
-        storeTile(ctx, c11, 1f, 1f, bias, y, r + 16, c + 8, m, n, mode, split, splits, partials, (block * splits + split) << 12);
-        storeTile(ctx, c12, 1f, 1f, bias, y, r + 16, c + 16, m, n, mode, split, splits, partials, (block * splits + split) << 12);
-        storeTile(ctx, c13, 1f, 1f, bias, y, r + 16, c + 24, m, n, mode, split, splits, partials,
+        storeHalfQuarters(ctx, c00, c01, c02, c03, c10, c11, c12, c13, bias, y, r, c, m, n, mode, split, splits, partials,
                 (block * splits + split) << 12);
-        if (splits > 1 && ctx.arriveLast(arrivals, block, splits)) addSlices(partials, y, block, splits, bm + wm + g, bn + wn + (t << 1), m, n);
+        if (splits > 1 && ctx.arriveLast(arrivals, block, splits)) addSlices(partials, y, block, splits, r, c, m, n);
     }
 
     /**

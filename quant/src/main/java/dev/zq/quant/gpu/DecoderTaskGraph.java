@@ -160,9 +160,10 @@ public final class DecoderTaskGraph implements AutoCloseable {
         int splitBlocks = 1;   // the most blocks of a residual projection with K split, at the prompt's rows or a decode step's
         for (int r : new int[]{rows, batch})
             if (r >= TENSOR_CORE_ROWS && h % 64 == 0)
-                for (int k : new int[]{h, inter})
-                    if (PrefillGemmKernel.splits(r, h, k, SkinnyGemmKernel.ADD) > 1)
-                        splitBlocks = Math.max(splitBlocks, PrefillGemmKernel.grid(r, h, PrefillGemmKernel.splits(r, h, k, SkinnyGemmKernel.ADD)).groupsX());
+                for (int k : new int[]{h, inter}) {
+                    int splits = PrefillGemmKernel.splits(r, h, k, SkinnyGemmKernel.ADD);
+                    if (splits > 1) splitBlocks = Math.max(splitBlocks, PrefillGemmKernel.grid(r, h, splits).groupsX());
+                }
         partials = FloatArray.allocate(arena, splitBlocks > 1 ? splitBlocks * 4096 : 1);
         arrivals = IntArray.allocate(arena, Math.max(1, padded / 64 * h / 64));
         logits = FloatArray.allocate(arena, batch * vocab);
