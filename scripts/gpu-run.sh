@@ -11,10 +11,10 @@ java=/tmp/zq-jre/bin/java
 opts="--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$out/device.txt"
 cp=$(ls .gpu/lib/*.jar | tr '\n' ':')
-$java $opts -jar .gpu/tools/junit-platform-console-standalone-*.jar execute --class-path "$cp" \
-  --select-class dev.zq.kernels.KernelsOnCudaTest --select-class dev.zq.kernels.KernelsOnCpuTest \
-  --select-class dev.zq.kernels.TaskGraphTest --select-class dev.zq.kernels.RejectedKernelsTest \
-  --select-class dev.zq.quant.gpu.BertTaskGraphTest --select-class dev.zq.quant.gpu.DecoderTaskGraphTest \
+# TESTS (optional) names the test classes to run instead of all of them, e.g. TESTS=dev.zq.quant.gpu.DecoderTaskGraphTest.
+tests=${TESTS:-dev.zq.kernels.KernelsOnCudaTest dev.zq.kernels.KernelsOnCpuTest dev.zq.kernels.TaskGraphTest dev.zq.kernels.RejectedKernelsTest dev.zq.quant.gpu.BertTaskGraphTest dev.zq.quant.gpu.DecoderTaskGraphTest}
+select=(); for t in $tests; do select+=(--select-class "$t"); done
+$java $opts -jar .gpu/tools/junit-platform-console-standalone-*.jar execute --class-path "$cp" "${select[@]}" \
   --details=tree --disable-banner 2>&1 | tee "$out/kernel-tests.txt"
 tests=${PIPESTATUS[0]}
 $java $opts -cp "$cp" dev.zq.bench.RuntimeBench 2>&1 | tee "$out/runtime-bench.md"
