@@ -26,7 +26,7 @@ import java.util.SplittableRandom;
  * per measurement ({@code zq MODEL sSEQ bBATCH PRECISION MS}) for {@code scripts/bert_table.py}, which sets them beside
  * {@code scripts/bert_peer.py}'s PyTorch figures from the same run, and at sequence 128, batch 1 and 128 a profile (time per
  * kernel, {@link dev.zq.runtime.ExecutionPlan#profileMillis}). With {@code -Dzq.bench.exactAttention=true} each W8A8 figure
- * is followed by a {@code # exact-attention} line: the same graph with {@link dev.zq.kernels.RowAttentionKernel}.
+ * is followed by a {@code # exact-attention} line: the same graph with {@link dev.zq.kernels.ExactAttentionKernel}.
  * Run: {@code java … dev.zq.bench.BertGpuBench [base,large] [128,256] [1,8,32,128]}.
  */
 public final class BertGpuBench {

@@ -32,6 +32,7 @@ public final class AttentionKernel {
         int[] ks = ctx.allocateIntShared(2304);   // 64 key rows × 36 words
         int[] vt = ctx.allocateIntShared(2304);   // 64 d rows × 36 words (32 key pairs)
         int[] ms = ctx.allocateIntShared(64);
+        ctx.awaitPreviousKernel();
         attend(ctx, qkv, mask, out, seq, heads, scale, causal, qs, ks, vt, ms, 64, 36);
     }
 
@@ -42,6 +43,7 @@ public final class AttentionKernel {
         int[] ks = ctx.allocateIntShared(1280);   // 64 key rows × 20 words
         int[] vt = ctx.allocateIntShared(1152);   // 32 d rows × 36 words (32 key pairs)
         int[] ms = ctx.allocateIntShared(64);
+        ctx.awaitPreviousKernel();
         attend(ctx, qkv, mask, out, seq, heads, scale, causal, qs, ks, vt, ms, 32, 20);
     }
 

@@ -21,6 +21,7 @@ public final class Fp16GemmKernel {
                               int m, int n, int k, int gelu) {
         int[] as = ctx.allocateIntShared(2560);   // 2 buffers × 64 rows × 20 words
         int[] ws = ctx.allocateIntShared(2560);
+        ctx.awaitPreviousKernel();
         int tid = ctx.localIdx(), block = ctx.groupIdx();
         int blocksN = n >> 6;
         int bm = (block / blocksN) << 6, bn = (block - (block / blocksN) * blocksN) << 6;
@@ -82,6 +83,7 @@ public final class Fp16GemmKernel {
                                int m, int n, int k, int gelu) {
         int[] as = ctx.allocateIntShared(5120);   // 2 buffers × 128 rows × 20 words
         int[] ws = ctx.allocateIntShared(5120);
+        ctx.awaitPreviousKernel();
         int tid = ctx.localIdx(), block = ctx.groupIdx();
         int blocksN = n >> 7;
         int bm = (block / blocksN) << 7, bn = (block - (block / blocksN) * blocksN) << 7;
@@ -176,6 +178,7 @@ public final class Fp16GemmKernel {
                                 int m, int n, int k, int gelu) {
         int[] as = ctx.allocateIntShared(6144);   // 3 stages × 128 rows × 16 words
         int[] ws = ctx.allocateIntShared(6144);
+        ctx.awaitPreviousKernel();
         int tid = ctx.localIdx(), block = ctx.groupIdx();
         int blocksN = n >> 7;
         int bm = (block / blocksN) << 7, bn = (block - (block / blocksN) * blocksN) << 7;
@@ -289,6 +292,7 @@ public final class Fp16GemmKernel {
                                int m, int n, int k, int gelu) {
         int[] as = ctx.allocateIntShared(4096);   // 4 stages × 64 rows × 16 words
         int[] ws = ctx.allocateIntShared(4096);
+        ctx.awaitPreviousKernel();
         int tid = ctx.localIdx(), block = ctx.groupIdx();
         int blocksN = n >> 6;
         int bm = (block / blocksN) << 6, bn = (block - (block / blocksN) * blocksN) << 6;

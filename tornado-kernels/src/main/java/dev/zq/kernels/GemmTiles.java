@@ -6,6 +6,7 @@ import dev.zq.runtime.KernelCompiler;
 import dev.zq.runtime.cuda.CudaDevice;
 import dev.zq.runtime.cuda.CudaDriver;
 import dev.zq.runtime.cuda.DeviceMemory;
+import dev.zq.runtime.internal.SpinKernel;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.reflect.Method;
@@ -17,7 +18,7 @@ import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * Picks the GEMM tile for a problem shape, as ZeroQuant's backend picked among generated kernels by padding and
- * speed: on a GPU each candidate that fits the shape is timed once (median of 5 launches after 2 warm-ups, on
+ * speed: on a GPU each candidate that fits the shape is timed once (median of 5 rounds of 10 launches back to back, {@link #launchesMillis}, on
  * scratch operands) and the choice is cached for the shape; on the CPU, where speed does not matter, the larger
  * tile is taken when it fits. One instance per device.
  */
@@ -25,9 +26,23 @@ public final class GemmTiles {
     /** Which GEMM: W8A8 ({@link Int8GemmKernel}) or W16A16 ({@link Fp16GemmKernel}). */
     public enum Precision { INT8, FP16 }
 
-    /** A kernel and the grid it needs for the shape. */
-    public record Choice(Method kernel, Grid grid) {
-        public String name() { return kernel.getName(); }
+    /**
+     * A kernel and the grid it needs for the shape; {@code splits > 0} for {@link Int8GemmKernel#gemm64k}, which takes
+     * three more arguments ({@link #splitArgs}): the number of slices of K and its scratch buffers.
+     */
+    public record Choice(Method kernel, Grid grid, int splits) {
+        public String name() { return splits > 0 ? kernel.getName() + "/" + splits : kernel.getName(); }
+
+        /** Ints of partial sums the kernel needs (a 64×64 tile per block), 0 if it does not split K. */
+        public long partialInts() { return splits > 0 ? 4096L * grid.groupsX() : 0; }
+
+        /** Zeroed ints of arrival counts the kernel needs (one per output tile), 0 if it does not split K. */
+        public int arrivalInts() { return splits > 0 ? grid.groupsX() / splits : 0; }
+
+        /** The arguments after the common ones ({@code …, gelu}): none, or the slices of K, partials and arrivals. */
+        public Object[] splitArgs(Object partials, Object arrivals) {
+            return splits > 0 ? new Object[]{splits, partials, arrivals} : new Object[0];
+        }
     }
 
     private final Device device;
@@ -42,21 +57,28 @@ public final class GemmTiles {
         return chosen.computeIfAbsent(p + " " + m + "x" + n + "x" + k, key -> pick(p, m, n, k));
     }
 
-    /** The candidates that fit the shape, larger tile first (on the CPU the first is taken). */
-    public static List<Choice> candidates(Precision p, int m, int n) {
+    /**
+     * The candidates that fit the shape, larger tile first (on the CPU the first is taken); for INT8 products with fewer
+     * than 128 output tiles of 64×64 also {@link Int8GemmKernel#gemm64k} with K in 2, 4 or 8 slices.
+     */
+    public static List<Choice> candidates(Precision p, int m, int n, int k) {
         Class<?> owner = p == Precision.INT8 ? Int8GemmKernel.class : Fp16GemmKernel.class;
         List<Choice> out = new ArrayList<>();
         if (m % 128 == 0 && n % 128 == 0) {
-            out.add(new Choice(KernelCompiler.find(owner, "gemm128w"), Grid.of((m / 128) * (n / 128), 128)));
-            out.add(new Choice(KernelCompiler.find(owner, "gemm128"), Grid.of((m / 128) * (n / 128), 256)));
+            out.add(new Choice(KernelCompiler.find(owner, "gemm128w"), Grid.of((m / 128) * (n / 128), 128), 0));
+            out.add(new Choice(KernelCompiler.find(owner, "gemm128"), Grid.of((m / 128) * (n / 128), 256), 0));
         }
-        out.add(new Choice(KernelCompiler.find(owner, "gemm64w"), Grid.of((m / 64) * (n / 64), 128)));
-        out.add(new Choice(KernelCompiler.find(owner, "gemm64"), Grid.of((m / 64) * (n / 64), 128)));
+        int tiles = (m / 64) * (n / 64);
+        out.add(new Choice(KernelCompiler.find(owner, "gemm64w"), Grid.of(tiles, 128), 0));
+        out.add(new Choice(KernelCompiler.find(owner, "gemm64"), Grid.of(tiles, 128), 0));
+        if (p == Precision.INT8 && tiles < 128)
+            for (int s = 2; s <= 8; s *= 2)
+                if ((k / 64) % s == 0) out.add(new Choice(KernelCompiler.find(owner, "gemm64k"), Grid.of(tiles * s, 128), s));
         return out;
     }
 
     private Choice pick(Precision p, int m, int n, int k) {
-        List<Choice> all = candidates(p, m, n);
+        List<Choice> all = candidates(p, m, n, k);
         if (!(device instanceof CudaDevice gpu) || all.size() == 1) return all.getFirst();
         try {
             return fastest(gpu, p, all, m, n, k);
@@ -70,20 +92,24 @@ public final class GemmTiles {
         long elem = p == Precision.INT8 ? 1 : 2;
         DeviceMemory a = gpu.allocate(elem * m * k), w = gpu.allocate(elem * n * k), y = gpu.allocate(2L * m * n);
         DeviceMemory sx = gpu.allocate(4L * m), sw = gpu.allocate(4L * n), bias = gpu.allocate(4L * n);
+        long partialInts = 0, arrivalInts = 1;
+        for (Choice c : all) {
+            partialInts = Math.max(partialInts, c.partialInts());
+            arrivalInts = Math.max(arrivalInts, c.arrivalInts());
+        }
+        DeviceMemory partials = gpu.allocate(4L * Math.max(1, partialInts)), arrivals = gpu.allocate(4L * arrivalInts), spun = gpu.allocate(4);
         MemorySegment e0 = d.eventCreate(), e1 = d.eventCreate();
         try {
-            for (DeviceMemory mem : List.of(a, w, sx, sw, bias)) d.memsetD8(mem.pointer(), (byte) 0, mem.bytes());
+            for (DeviceMemory mem : List.of(a, w, sx, sw, bias, arrivals)) d.memsetD8(mem.pointer(), (byte) 0, mem.bytes());
             Choice best = null;
             double bestMs = Double.MAX_VALUE;
             for (Choice c : all) {
                 Object[] args = p == Precision.INT8 ? new Object[]{a, w, sx, sw, bias, y, m, n, k, 0} : new Object[]{a, w, bias, y, m, n, k, 0};
+                args = concat(args, c.splitArgs(partials, arrivals));
                 double[] ms = new double[5];
-                for (int r = -2; r < ms.length; r++) {
-                    d.eventRecord(e0, gpu.stream());
-                    gpu.launch(c.kernel(), c.grid(), args);
-                    d.eventRecord(e1, gpu.stream());
-                    d.eventSynchronize(e1);
-                    if (r >= 0) ms[r] = d.eventElapsedMillis(e0, e1);
+                for (int r = -1; r < ms.length; r++) {
+                    double t = launchesMillis(gpu, c.kernel(), c.grid(), args, 10, e0, e1, spun);
+                    if (r >= 0) ms[r] = t;
                 }
                 Arrays.sort(ms);
                 if (ms[2] < bestMs) {
@@ -95,7 +121,31 @@ public final class GemmTiles {
         } finally {
             d.eventDestroy(e0);
             d.eventDestroy(e1);
-            for (DeviceMemory mem : List.of(a, w, y, sx, sw, bias)) gpu.free(mem);
+            for (DeviceMemory mem : List.of(a, w, y, sx, sw, bias, partials, arrivals, spun)) gpu.free(mem);
         }
+    }
+
+    /**
+     * Device milliseconds of one launch of {@code kernel}: {@code launches} launches back to back between two events,
+     * enqueued behind a spinning kernel ({@link SpinKernel}) so that the events time the device, not the host's pace of
+     * enqueuing (a launch from Java takes 9 µs and more; unspun, bert-base's M = 128 products timed 60-80 µs a launch
+     * on an H200, several times what they take in the encoder's graph, and the pick among them was noise).
+     */
+    public static double launchesMillis(CudaDevice gpu, Method kernel, Grid grid, Object[] args, int launches, MemorySegment e0, MemorySegment e1,
+                                        DeviceMemory spun) throws Exception {
+        CudaDriver d = gpu.driver();
+        gpu.launch(KernelCompiler.find(SpinKernel.class, "spin"), Grid.of(1, 32), spun, 25_000 * (launches + 1));
+        d.eventRecord(e0, gpu.stream());
+        for (int i = 0; i < launches; i++) gpu.launch(kernel, grid, args);
+        d.eventRecord(e1, gpu.stream());
+        d.eventSynchronize(e1);
+        return d.eventElapsedMillis(e0, e1) / launches;
+    }
+
+    /** {@code head} followed by {@code tail}. */
+    public static Object[] concat(Object[] head, Object[] tail) {
+        Object[] all = Arrays.copyOf(head, head.length + tail.length);
+        System.arraycopy(tail, 0, all, head.length, tail.length);
+        return all;
     }
 }

@@ -28,6 +28,7 @@ public final class Int8GemmKernel {
                               int m, int n, int k, int gelu) {
         int[] as = ctx.allocateIntShared(2560);   // 2 buffers × 64 rows × 20 words
         int[] ws = ctx.allocateIntShared(2560);
+        ctx.awaitPreviousKernel();
         int tid = ctx.localIdx(), block = ctx.groupIdx();
         int blocksN = n >> 6;
         int bm = (block / blocksN) << 6, bn = (block - (block / blocksN) * blocksN) << 6;
@@ -89,6 +90,7 @@ public final class Int8GemmKernel {
                                int m, int n, int k, int gelu) {
         int[] as = ctx.allocateIntShared(5120);   // 2 buffers × 128 rows × 20 words
         int[] ws = ctx.allocateIntShared(5120);
+        ctx.awaitPreviousKernel();
         int tid = ctx.localIdx(), block = ctx.groupIdx();
         int blocksN = n >> 7;
         int bm = (block / blocksN) << 7, bn = (block - (block / blocksN) * blocksN) << 7;
@@ -183,6 +185,7 @@ public final class Int8GemmKernel {
                                 int m, int n, int k, int gelu) {
         int[] as = ctx.allocateIntShared(6144);   // 3 stages × 128 rows × 16 words
         int[] ws = ctx.allocateIntShared(6144);
+        ctx.awaitPreviousKernel();
         int tid = ctx.localIdx(), block = ctx.groupIdx();
         int blocksN = n >> 7;
         int bm = (block / blocksN) << 7, bn = (block - (block / blocksN) * blocksN) << 7;
@@ -296,20 +299,80 @@ public final class Int8GemmKernel {
                                int m, int n, int k, int gelu) {
         int[] as = ctx.allocateIntShared(4096);   // 4 stages × 64 rows × 16 words
         int[] ws = ctx.allocateIntShared(4096);
-        int tid = ctx.localIdx(), block = ctx.groupIdx();
-        int blocksN = n >> 6;
+        int tid = ctx.localIdx(), block = ctx.groupIdx(), blocksN = n >> 6, kw = k >> 2;
         int bm = (block / blocksN) << 6, bn = (block - (block / blocksN) * blocksN) << 6;
-        int warp = tid >> 5, lane = tid & 31;
-        int wm = (warp >> 1) << 5, wn = (warp & 1) << 5;   // each warp: 32×32, 2 m-tiles × 4 n-tiles
-        int kw = k >> 2, stages = kw >> 4;
+        if (bm == 0) prefetchWeights(ctx, w, bn, kw, 0, kw);
+        ctx.awaitPreviousKernel();
         int[] c00 = new int[4], c01 = new int[4], c02 = new int[4], c03 = new int[4];
         int[] c10 = new int[4], c11 = new int[4], c12 = new int[4], c13 = new int[4];
+        multiply64(ctx, as, ws, a, w, bm, bn, kw, 0, kw >> 4, c00, c01, c02, c03, c10, c11, c12, c13);
+        int warp = tid >> 5, lane = tid & 31, r = bm + ((warp >> 1) << 5) + (lane >> 2), c = bn + ((warp & 1) << 5) + ((lane & 3) << 1);
+        storeAll(c00, c01, c02, c03, c10, c11, c12, c13, sx, sw, bias, y, r, c, n, gelu);
+    }
+
+    /**
+     * {@link #gemm64w} with K split over {@code splits} blocks per output tile, for products with few output tiles (a
+     * batch of one sequence: M = 128 gives the 768-wide projections 24 tiles on 132 SMs, each walking all of K). Each
+     * block sums its slice of K; all but the last to finish store their INT32 sums in {@code partials} (a 64×64 tile per
+     * block: {@code (M/64)·(N/64)·splits × 4096} ints), and the last one ({@link KernelContext#arriveLast} on
+     * {@code arrivals}, one zeroed int per output tile, left zeroed) adds them to its own and runs the epilogue. Integer
+     * sums do not depend on their order: the outputs have {@link #gemm64w}'s bits for every split. Launch
+     * {@code (M/64)·(N/64)·splits} blocks of 128 threads; M and N multiples of 64, K of 64·splits.
+     */
+    @Kernel
+    public static void gemm64k(KernelContext ctx, IntArray a, IntArray w, FloatArray sx, FloatArray sw, FloatArray bias, IntArray y,
+                               int m, int n, int k, int gelu, int splits, IntArray partials, IntArray arrivals) {
+        int[] as = ctx.allocateIntShared(4096);   // 4 stages × 64 rows × 16 words
+        int[] ws = ctx.allocateIntShared(4096);
+        int tid = ctx.localIdx(), split = ctx.groupIdx() % splits, block = ctx.groupIdx() / splits, blocksN = n >> 6;
+        int bm = (block / blocksN) << 6, bn = (block - (block / blocksN) * blocksN) << 6;
+        int kw = k >> 2, kPer = kw / splits, k0 = split * kPer;   // this block's slice of K, in words
+        if (bm == 0) prefetchWeights(ctx, w, bn, kw, k0, kPer);
+        ctx.awaitPreviousKernel();
+        int[] c00 = new int[4], c01 = new int[4], c02 = new int[4], c03 = new int[4];
+        int[] c10 = new int[4], c11 = new int[4], c12 = new int[4], c13 = new int[4];
+        multiply64(ctx, as, ws, a, w, bm, bn, kw, k0, kPer >> 4, c00, c01, c02, c03, c10, c11, c12, c13);
+        int warp = tid >> 5, lane = tid & 31, wm = (warp >> 1) << 5, wn = (warp & 1) << 5, g = lane >> 2, t = (lane & 3) << 1;
+        if (splits > 1) {
+            // This lane's 32 sums at their places in a 64×64 tile: rows wm + g (+8, +16, +24), columns wn + t (+1, +8j).
+            int at = ((wm + g) << 6) + wn + t, mine = (block * splits + split) << 12;
+            savePart(partials, mine + at, c00, c01, c02, c03, c10, c11, c12, c13);
+            if (!ctx.arriveLast(arrivals, block, splits)) return;
+            for (int s = 0; s < splits; s++)
+                if (s != split) addPart(partials, ((block * splits + s) << 12) + at, c00, c01, c02, c03, c10, c11, c12, c13);
+        }
+        storeAll(c00, c01, c02, c03, c10, c11, c12, c13, sx, sw, bias, y, bm + wm + g, bn + wn + t, n, gelu);
+    }
+
+    /**
+     * Before waiting for the previous kernel: asks L2 for the weight rows of this block's 64 output features, words
+     * {@code k0 … k0 + words} of each (a 128-byte line per request), which no kernel of the graph writes, so that they
+     * stream in while the previous kernel finishes. Only the first row of blocks asks (the others read the same
+     * weights): at large M every block asking cost 10% (bert-base b128, H200).
+     */
+    static void prefetchWeights(KernelContext ctx, IntArray w, int bn, int kw, int k0, int words) {
+        int lines = words >> 5;
+        for (int l = ctx.localIdx(); l < 64 * lines; l += 128) {
+            int row = l / lines;
+            ctx.prefetchL2(w, (bn + row) * kw + k0 + ((l - row * lines) << 5));
+        }
+    }
+
+    /**
+     * The main loop of the 64×64 tiles: {@code c += A[bm …, k0 …]·W[bn …, k0 …]ᵀ} over {@code stages} 64-byte slices of K
+     * from word {@code k0}, each warp a 32×32 corner (2 m-tiles × 4 n-tiles of {@code mma.m16n8k32}); four slices in
+     * flight ({@code cp.async}), {@code ldmatrix} fragments from swizzled shared memory.
+     */
+    static void multiply64(KernelContext ctx, int[] as, int[] ws, IntArray a, IntArray w, int bm, int bn, int kw, int k0, int stages,
+                           int[] c00, int[] c01, int[] c02, int[] c03, int[] c10, int[] c11, int[] c12, int[] c13) {
+        int tid = ctx.localIdx(), warp = tid >> 5, lane = tid & 31;
+        int wm = (warp >> 1) << 5, wn = (warp & 1) << 5;
         int[] a0 = new int[4], a1 = new int[4], b0 = new int[4], b1 = new int[4];
         int aRow = Swizzle.aRow(wm, lane), bRow = Swizzle.bRow(wn, lane);
         int aOff0 = Swizzle.aChunk(lane, 0), aOff1 = Swizzle.aChunk(lane, 1), bOff0 = Swizzle.bChunk(lane, 0), bOff1 = Swizzle.bChunk(lane, 1);
         // Copies: chunk (tid & 3) of rows (tid >> 2) and (tid >> 2) + 32, of A and of W.
         int row = tid >> 2, dst = Swizzle.copyTarget(tid);
-        int srcA = (bm + row) * kw + ((tid & 3) << 2), srcW = (bn + row) * kw + ((tid & 3) << 2);
+        int srcA = (bm + row) * kw + k0 + ((tid & 3) << 2), srcW = (bn + row) * kw + k0 + ((tid & 3) << 2);
         Staging.copy64x16(ctx, as, ws, a, w, dst, srcA, srcW, kw, 0);
         Staging.copy64x16(ctx, as, ws, a, w, 1024 + dst, srcA, srcW, kw, Math.min(1, stages - 1) << 4);
         Staging.copy64x16(ctx, as, ws, a, w, 2048 + dst, srcA, srcW, kw, Math.min(2, stages - 1) << 4);
@@ -334,16 +397,57 @@ public final class Int8GemmKernel {
             next = next == 3072 ? 0 : next + 1024;
         }
         ctx.copyAsyncWait(0);
-        int g = lane >> 2, t = lane & 3;
-        int r = bm + wm + g, c = bn + wn + (t << 1);
-        store(c00, sx, sw, bias, y, r + 0, c + 0, n, gelu);
-        store(c01, sx, sw, bias, y, r + 0, c + 8, n, gelu);
-        store(c02, sx, sw, bias, y, r + 0, c + 16, n, gelu);
-        store(c03, sx, sw, bias, y, r + 0, c + 24, n, gelu);
-        store(c10, sx, sw, bias, y, r + 16, c + 0, n, gelu);
+    }
+
+    /** The epilogue of a warp's 32×32 corner: rows r, r + 16 (and + 8 within each tile), columns c, c + 8, c + 16, c + 24. */
+    static void storeAll(int[] c00, int[] c01, int[] c02, int[] c03, int[] c10, int[] c11, int[] c12, int[] c13, FloatArray sx, FloatArray sw,
+                         FloatArray bias, IntArray y, int r, int c, int n, int gelu) {
+        store(c00, sx, sw, bias, y, r, c, n, gelu);
+        store(c01, sx, sw, bias, y, r, c + 8, n, gelu);
+        store(c02, sx, sw, bias, y, r, c + 16, n, gelu);
+        store(c03, sx, sw, bias, y, r, c + 24, n, gelu);
+        store(c10, sx, sw, bias, y, r + 16, c, n, gelu);
         store(c11, sx, sw, bias, y, r + 16, c + 8, n, gelu);
         store(c12, sx, sw, bias, y, r + 16, c + 16, n, gelu);
         store(c13, sx, sw, bias, y, r + 16, c + 24, n, gelu);
+    }
+
+    /** A lane's 32 sums into a 64×64 tile of {@code partials} from {@code at} (its first sum's place), as {@link #addPart} reads them. */
+    static void savePart(IntArray partials, int at, int[] c00, int[] c01, int[] c02, int[] c03, int[] c10, int[] c11, int[] c12, int[] c13) {
+        saveTile(partials, at, c00);
+        saveTile(partials, at + 8, c01);
+        saveTile(partials, at + 16, c02);
+        saveTile(partials, at + 24, c03);
+        saveTile(partials, at + 1024, c10);
+        saveTile(partials, at + 1032, c11);
+        saveTile(partials, at + 1040, c12);
+        saveTile(partials, at + 1048, c13);
+    }
+
+    static void saveTile(IntArray partials, int at, int[] c) {
+        partials.set(at, c[0]);
+        partials.set(at + 1, c[1]);
+        partials.set(at + 512, c[2]);
+        partials.set(at + 513, c[3]);
+    }
+
+    /** {@code c += } another block's part of the same 32 sums ({@link #savePart}'s layout). */
+    static void addPart(IntArray partials, int at, int[] c00, int[] c01, int[] c02, int[] c03, int[] c10, int[] c11, int[] c12, int[] c13) {
+        addTile(partials, at, c00);
+        addTile(partials, at + 8, c01);
+        addTile(partials, at + 16, c02);
+        addTile(partials, at + 24, c03);
+        addTile(partials, at + 1024, c10);
+        addTile(partials, at + 1032, c11);
+        addTile(partials, at + 1040, c12);
+        addTile(partials, at + 1048, c13);
+    }
+
+    static void addTile(IntArray partials, int at, int[] c) {
+        c[0] += partials.get(at);
+        c[1] += partials.get(at + 1);
+        c[2] += partials.get(at + 512);
+        c[3] += partials.get(at + 513);
     }
 
     /** One m-tile's 4 {@code mma} against the two B fragment pairs of the warp's 32 columns. */

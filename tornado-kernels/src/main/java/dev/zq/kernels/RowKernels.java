@@ -40,6 +40,7 @@ public final class RowKernels {
                                       FloatArray typeTable, FloatArray gamma, FloatArray beta, IntArray out, IntArray codes,
                                       FloatArray scales, int rows, int seq, int n, float eps, int quantize) {
         float[] red = ctx.allocateFloatShared(32);
+        ctx.awaitPreviousKernel();
         int row = ctx.groupIdx(), t = ctx.localIdx(), e = t << 2;
         boolean active = e < n;
         float v0 = 0f, v1 = 0f, v2 = 0f, v3 = 0f;
@@ -62,6 +63,7 @@ public final class RowKernels {
     public static void residualLayerNorm(KernelContext ctx, IntArray x, IntArray residual, FloatArray gamma, FloatArray beta,
                                          IntArray out, IntArray codes, FloatArray scales, int rows, int n, float eps, int quantize) {
         float[] red = ctx.allocateFloatShared(32);
+        ctx.awaitPreviousKernel();
         int row = ctx.groupIdx(), t = ctx.localIdx(), e = t << 2;
         boolean active = e < n;
         float v0 = 0f, v1 = 0f, v2 = 0f, v3 = 0f;
@@ -83,6 +85,7 @@ public final class RowKernels {
     @Kernel
     public static void quantizeRows(KernelContext ctx, IntArray x, IntArray codes, FloatArray scales, int rows, int n) {
         float[] red = ctx.allocateFloatShared(32);
+        ctx.awaitPreviousKernel();
         int row = ctx.groupIdx(), t = ctx.localIdx(), e = t << 2;
         boolean active = e < n;
         float v0 = 0f, v1 = 0f, v2 = 0f, v3 = 0f;

@@ -40,11 +40,12 @@ class EncoderKernelsOnCpuTest {
 
     static double geluRef(double v) { return 0.5 * v * (1 + Gelu.erf((float) (v / Math.sqrt(2)))); }
 
+    /** Every INT8 tile, and the split-K one with K in 1, 2, 3 and 6 slices, against integer sums, dequantized in FP32. */
     @Test
     void int8GemmTilesDequantizeAddBiasAndGeluInTheirEpilogue() {
         try (Arena a = Arena.ofShared()) {
             Random rnd = new Random(11);
-            int m = 128, n = 256, k = 320;
+            int m = 128, n = 256, k = 384;
             byte[] ab = new byte[m * k], wb = new byte[n * k];
             rnd.nextBytes(ab);
             rnd.nextBytes(wb);
@@ -52,12 +53,20 @@ class EncoderKernelsOnCpuTest {
             wb[0] = -128;
             FloatArray sx = KernelsOnCpuTest.randomFloats(a, rnd, m, 0.01), sw = KernelsOnCpuTest.randomFloats(a, rnd, n, 0.01);
             FloatArray bias = KernelsOnCpuTest.randomFloats(a, rnd, n, 1);
-            for (String tile : new String[]{"gemm64", "gemm64w", "gemm128", "gemm128w"})
+            IntArray arrivals = IntArray.allocate(a, (m / 64) * (n / 64));
+            for (String tile : new String[]{"gemm64", "gemm64w", "gemm128", "gemm128w", "gemm64k/1", "gemm64k/2", "gemm64k/3", "gemm64k/6"})
                 for (int gelu = 0; gelu < 2; gelu++) {
                     IntArray y = IntArray.allocate(a, m * n / 2);
                     int t = tile.startsWith("gemm64") ? 64 : 128;
-                    cpu.launch(KernelCompiler.find(Int8GemmKernel.class, tile), Grid.of((m / t) * (n / t), tile.equals("gemm128") ? 256 : 128),
-                            KernelsOnCpuTest.packed(a, ab), KernelsOnCpuTest.packed(a, wb), sx, sw, bias, y, m, n, k, gelu);
+                    Object[] args = {KernelsOnCpuTest.packed(a, ab), KernelsOnCpuTest.packed(a, wb), sx, sw, bias, y, m, n, k, gelu};
+                    if (tile.startsWith("gemm64k")) {
+                        int splits = Integer.parseInt(tile.substring(8));
+                        IntArray partials = IntArray.allocate(a, (m / 64) * (n / 64) * splits * 4096);
+                        cpu.launch(KernelCompiler.find(Int8GemmKernel.class, "gemm64k"), Grid.of((m / 64) * (n / 64) * splits, 128),
+                                GemmTiles.concat(args, new Object[]{splits, partials, arrivals}));
+                        for (int i = 0; i < arrivals.length(); i++) assertEquals(0, arrivals.get(i), tile + ": arrival count " + i + " left behind");
+                    } else
+                        cpu.launch(KernelCompiler.find(Int8GemmKernel.class, tile), Grid.of((m / t) * (n / t), tile.equals("gemm128") ? 256 : 128), args);
                     for (int i = 0; i < m; i++)
                         for (int j = 0; j < n; j++) {
                             int s = 0;
@@ -70,6 +79,21 @@ class EncoderKernelsOnCpuTest {
                         }
                 }
         }
+    }
+
+    /** The tile candidates for a product of few output tiles include K split in 2, 4 and 8 where K allows it. */
+    @Test
+    void smallInt8ProductsMayHaveKSplit() {
+        var names = GemmTiles.candidates(GemmTiles.Precision.INT8, 128, 768, 3072).stream().map(GemmTiles.Choice::name).toList();
+        assertEquals(java.util.List.of("gemm128w", "gemm128", "gemm64w", "gemm64", "gemm64k/2", "gemm64k/4", "gemm64k/8"), names);
+        var split = GemmTiles.candidates(GemmTiles.Precision.INT8, 128, 768, 3072).getLast();
+        assertEquals(24 * 8 * 4096L, split.partialInts());
+        assertEquals(24, split.arrivalInts());
+        assertEquals(java.util.List.of("gemm128w", "gemm128", "gemm64w", "gemm64"),
+                GemmTiles.candidates(GemmTiles.Precision.INT8, 4096, 768, 3072).stream().map(GemmTiles.Choice::name).toList());
+        assertEquals(java.util.List.of("gemm128w", "gemm128", "gemm64w", "gemm64", "gemm64k/2"),
+                GemmTiles.candidates(GemmTiles.Precision.INT8, 128, 768, 384).stream().map(GemmTiles.Choice::name).toList());
+        assertEquals(0, GemmTiles.candidates(GemmTiles.Precision.FP16, 128, 768, 3072).stream().filter(c -> c.splits() > 0).count());
     }
 
     @Test
@@ -199,27 +223,27 @@ class EncoderKernelsOnCpuTest {
 
     /**
      * The exact attention (CUDA cores, FP32 exponentials in P·V) against the CPU's: only the FP16 output rounds (within
-     * 2^-11 of values of a few units), on sequences that need not be multiples of 64, a key-less third sequence included
+     * 2^-11 of values of a few units), with heads of 64, 32 and 16 on sequences that need not be multiples of its 16-query tiles, a key-less third sequence included
      * (every key masked: it attends uniformly, as the CPU's does).
      */
     @Test
-    void rowAttentionMatchesTheCpuAttention() {
+    void exactAttentionMatchesTheCpuAttention() {
         checkAttention(true);
     }
 
-    void checkAttention(boolean rows) {
-        for (int d : new int[]{64, 32})
+    void checkAttention(boolean exact) {
+        for (int d : exact ? new int[]{64, 32, 16} : new int[]{64, 32})
             for (int causal = 0; causal < 2; causal++)
                 try (Arena a = Arena.ofShared()) {
                     Random rnd = new Random(15 + d + causal);
-                    int batch = rows ? 3 : 2, seq = rows ? 90 : 128, heads = 2, hidden = heads * d;
+                    int batch = exact ? 3 : 2, seq = exact ? (d == 64 ? 300 : 90) : 128, heads = 2, hidden = heads * d;
                     float[] v = new float[batch * seq * 3 * hidden];
                     IntArray qkv = halves(a, rnd, v, 1);
                     IntArray mask = IntArray.allocate(a, batch * seq);
                     for (int i = 0; i < batch * seq; i++) mask.set(i, i % seq < (i < seq ? 70 : 128) && i % 7 != 3 && i < 2 * seq ? 1 : 0);
                     IntArray out = IntArray.allocate(a, batch * seq * hidden / 2);
-                    if (rows)
-                        cpu.launch(KernelCompiler.find(RowAttentionKernel.class, "attention"), RowAttentionKernel.grid(batch * seq, heads),
+                    if (exact)
+                        cpu.launch(KernelCompiler.find(ExactAttentionKernel.class, "attention"), ExactAttentionKernel.grid(batch, seq, heads),
                                 qkv, mask, out, seq, heads, d, (float) (1 / Math.sqrt(d)), causal);
                     else
                         cpu.launch(KernelCompiler.find(AttentionKernel.class, "attention" + d), Grid.of((seq / 64) * heads * batch, 128),
@@ -240,7 +264,7 @@ class EncoderKernelsOnCpuTest {
                     for (int i = 0; i < batch * seq * hidden; i++)
                         worst = Math.max(worst, Math.abs(ref.getFloat(i) - half(out, i)));
                     // Exponentials enter P·V rounded to FP16 (2^-11 relative) and the output is FP16: a few 1e-3; FP32 ones: the output's rounding.
-                    assertTrue(worst < (rows ? 2e-3 : 4e-3), "head size " + d + (causal == 1 ? " causal" : "") + ": worst |GPU kernel − CPU attention| = " + worst);
+                    assertTrue(worst < (exact ? 2e-3 : 4e-3), "head size " + d + (causal == 1 ? " causal" : "") + ": worst |GPU kernel − CPU attention| = " + worst);
                 }
     }
 }

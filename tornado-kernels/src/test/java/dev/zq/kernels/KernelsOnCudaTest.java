@@ -163,6 +163,12 @@ class KernelsOnCudaTest {
             same(k(Int8GemmKernel.class, "gemm64w"), Grid.of((tm / 64) * (tn / 64), 128), KernelsOnCpuTest.packed(a, tab),
                     KernelsOnCpuTest.packed(a, twb), KernelsOnCpuTest.randomFloats(a, rnd, tm, 0.01), KernelsOnCpuTest.randomFloats(a, rnd, tn, 0.01),
                     KernelsOnCpuTest.randomFloats(a, rnd, tn, 1), IntArray.allocate(a, tm * tn / 2), tm, tn, tk, 0);
+            for (int splits : new int[]{2, 4})   // K split over blocks: INT32 parts, so the same bits as unsplit, GeLU'd or not
+                for (int gelu = 0; gelu < 2; gelu++)
+                    same(k(Int8GemmKernel.class, "gemm64k"), Grid.of((tm / 64) * (tn / 64) * splits, 128), KernelsOnCpuTest.packed(a, tab),
+                            KernelsOnCpuTest.packed(a, twb), KernelsOnCpuTest.randomFloats(a, rnd, tm, 0.01), KernelsOnCpuTest.randomFloats(a, rnd, tn, 0.01),
+                            KernelsOnCpuTest.randomFloats(a, rnd, tn, 1), IntArray.allocate(a, tm * tn / 2), tm, tn, tk, gelu, splits,
+                            IntArray.allocate(a, (tm / 64) * (tn / 64) * splits * 4096), IntArray.allocate(a, (tm / 64) * (tn / 64)));
             same(k(Int8GemmKernel.class, "gemm128w"), Grid.of((tm / 128) * (256 / 128), 128), KernelsOnCpuTest.packed(a, tab),
                     KernelsOnCpuTest.packed(a, Arrays.copyOf(twb, 256 * tk)), KernelsOnCpuTest.randomFloats(a, rnd, tm, 0.01),
                     KernelsOnCpuTest.randomFloats(a, rnd, 256, 0.01), KernelsOnCpuTest.randomFloats(a, rnd, 256, 1), IntArray.allocate(a, tm * 128), tm, 256, tk, 0);
@@ -185,7 +191,7 @@ class KernelsOnCudaTest {
                 IntArray aqkv = EncoderKernelsOnCpuTest.halves(a, rnd, av, 1), amask = IntArray.allocate(a, 2 * aSeq);
                 for (int i = 0; i < 2 * aSeq; i++) amask.set(i, i % aSeq < 80 || i < aSeq ? 1 : 0);
                 for (int causal = 0; causal < 2; causal++)
-                    same(k(RowAttentionKernel.class, "attention"), RowAttentionKernel.grid(2 * aSeq, aHeads), aqkv, amask,
+                    same(k(ExactAttentionKernel.class, "attention"), ExactAttentionKernel.grid(2, aSeq, aHeads), aqkv, amask,
                             IntArray.allocate(a, 2 * aSeq * aHeads * d / 2), aSeq, aHeads, d, (float) (1 / Math.sqrt(d)), causal);
             }
             int tokens = 64, dim = 768;

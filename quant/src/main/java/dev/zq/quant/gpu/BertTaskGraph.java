@@ -2,7 +2,7 @@ package dev.zq.quant.gpu;
 
 import dev.zq.kernels.AttentionKernel;
 import dev.zq.kernels.GemmTiles;
-import dev.zq.kernels.RowAttentionKernel;
+import dev.zq.kernels.ExactAttentionKernel;
 import dev.zq.kernels.RowKernels;
 import dev.zq.model.DenseLinear;
 import dev.zq.model.Linear;
@@ -43,7 +43,7 @@ import java.util.List;
  * activation quantized by their own row kernel, because their rows span many GEMM tiles.</li>
  * </ul>
  * In both, attention runs in FP16 on tensor cores ({@link AttentionKernel}) — or, built with {@code exactAttention}, on
- * CUDA cores in FP32 in an order the CPU executor follows ({@link RowAttentionKernel}) — and the residual stream is FP16. One
+ * CUDA cores in FP32 in an order the CPU executor follows ({@link ExactAttentionKernel}) — and the residual stream is FP16. One
  * layer reads top to bottom in {@link #addLayer}. The q, k and v projections become one GEMM (their weights
  * stacked), whose output the attention kernel reads in place.
  *
@@ -69,6 +69,7 @@ public final class BertTaskGraph implements AutoCloseable {
     private final FloatArray hScale, h1Scale, contextScale, mlpScale;
     private final FloatArray noScales;
     private final IntArray noCodes;
+    private final IntArray partials, arrivals;   // the split-K INT8 GEMMs' parts (GemmTiles.Choice#splits) and counts
 
     private BertTaskGraph(Weights weights, boolean ownsWeights, int batch, int seq, Device device, boolean exactAttention) {
         this.weights = weights;
@@ -83,8 +84,8 @@ public final class BertTaskGraph implements AutoCloseable {
         if (batch <= 0 || seq <= 0) throw new IllegalArgumentException("empty batch: " + batch + " x " + seq);
         if (paddedSeq > config.maxPositions())
             throw new IllegalArgumentException(seq + " tokens pad to " + paddedSeq + ", beyond the model's " + config.maxPositions() + " positions");
-        if (exactAttention && paddedSeq > RowAttentionKernel.MAX_SEQ)
-            throw new IllegalArgumentException("the exact attention holds " + RowAttentionKernel.MAX_SEQ + " keys, not " + paddedSeq);
+        if (exactAttention && paddedSeq > ExactAttentionKernel.MAX_SEQ)
+            throw new IllegalArgumentException("the exact attention holds " + ExactAttentionKernel.MAX_SEQ + " keys, not " + paddedSeq);
         this.rows = batch * paddedSeq;
         this.arena = Arena.ofShared();
         this.tiles = new GemmTiles(device);
@@ -108,9 +109,21 @@ public final class BertTaskGraph implements AutoCloseable {
         h1Scale = int8 ? FloatArray.allocate(arena, rows) : noScales;
         contextScale = int8 ? FloatArray.allocate(arena, rows) : noScales;
         mlpScale = int8 ? FloatArray.allocate(arena, rows) : noScales;
+        // The GEMM tiles are chosen before the graph is built: a choice that splits K needs scratch for its parts.
+        long partialInts = 1;
+        int arrivalInts = 1;
+        if (int8)
+            for (int[] nk : new int[][]{{3 * h, h}, {h, h}, {inter, h}, {h, inter}}) {
+                GemmTiles.Choice c = tiles.choose(GemmTiles.Precision.INT8, rows, nk[0], nk[1]);
+                partialInts = Math.max(partialInts, c.partialInts());
+                arrivalInts = Math.max(arrivalInts, c.arrivalInts());
+            }
+        partials = IntArray.allocate(arena, Math.toIntExact(partialInts));
+        arrivals = IntArray.allocate(arena, arrivalInts);
 
         graph = new TaskGraph("bert-" + precision.name().toLowerCase() + "-" + batch + "x" + paddedSeq)
-                .transferToDevice(Transfer.EVERY_EXECUTION, ids, types, mask);
+                .transferToDevice(Transfer.EVERY_EXECUTION, ids, types, mask)
+                .transferToDevice(Transfer.FIRST_EXECUTION, arrivals);   // zeroes, which every launch leaves as it found them
         graph.transferToDevice(Transfer.FIRST_EXECUTION, weights.buffers().toArray(KernelBuffer[]::new));
         graph.task(kernel(RowKernels.class, "embedLayerNorm"), RowKernels.grid(rows, h), ids, types, weights.words, weights.positions, weights.typeTable,
                 weights.embeddingGamma, weights.embeddingBeta, hidden, hq, hScale, rows, paddedSeq, h, config.layerNormEps(), int8 ? 1 : 0);
@@ -129,7 +142,7 @@ public final class BertTaskGraph implements AutoCloseable {
 
     /**
      * As {@link #build(BertEncoder, int, int, Device)}; with {@code exactAttention} the attention runs on CUDA cores in
-     * an order the CPU executor follows ({@link RowAttentionKernel}) instead of on tensor cores, so that a W8A8 graph
+     * an order the CPU executor follows ({@link ExactAttentionKernel}) instead of on tensor cores, so that a W8A8 graph
      * gives the same bits on the GPU as on the CPU executor (the tensor cores' FP16 sums differ from any CPU's in the
      * last bits, which token-wise INT8 quantization downstream amplifies).
      */
@@ -155,7 +168,7 @@ public final class BertTaskGraph implements AutoCloseable {
         // Self-attention: one GEMM for q, k and v, attention in FP16, the output projection.
         gemm(l.qkv(), hidden, hq, hScale, qkv, 3 * h, h, false);
         if (exactAttention)
-            graph.task(kernel(RowAttentionKernel.class, "attention"), RowAttentionKernel.grid(rows, config.numHeads()), qkv, mask, context,
+            graph.task(kernel(ExactAttentionKernel.class, "attention"), ExactAttentionKernel.grid(batch, paddedSeq, config.numHeads()), qkv, mask, context,
                     paddedSeq, config.numHeads(), hd, (float) (1 / Math.sqrt(hd)), 0);
         else
             graph.task(kernel(AttentionKernel.class, hd == 64 ? "attention64" : "attention32"),
@@ -278,7 +291,8 @@ public final class BertTaskGraph implements AutoCloseable {
     private void gemm(Projection w, IntArray x, IntArray xq, FloatArray xScale, IntArray y, int n, int k, boolean gelu) {
         if (precision == Precision.W8A8) {
             GemmTiles.Choice c = tiles.choose(GemmTiles.Precision.INT8, rows, n, k);
-            graph.task(c.kernel(), c.grid(), xq, w.weight(), xScale, w.scales(), w.bias(), y, rows, n, k, gelu ? 1 : 0);
+            graph.task(c.kernel(), c.grid(), GemmTiles.concat(new Object[]{xq, w.weight(), xScale, w.scales(), w.bias(), y, rows, n, k, gelu ? 1 : 0},
+                    c.splitArgs(partials, arrivals)));
         } else {
             GemmTiles.Choice c = tiles.choose(GemmTiles.Precision.FP16, rows, n, k);
             graph.task(c.kernel(), c.grid(), x, w.weight(), w.bias(), y, rows, n, k, gelu ? 1 : 0);

@@ -126,7 +126,7 @@ class BertTaskGraphTest {
     }
 
     /**
-     * The W8A8 graph with the exact attention ({@link dev.zq.kernels.RowAttentionKernel}): on any device as close to the
+     * The W8A8 graph with the exact attention ({@link dev.zq.kernels.ExactAttentionKernel}): on any device as close to the
      * CPU W8A8 encoder as the tensor-core graph (above); on a GPU, in addition, the same bits as the same graph on the
      * CPU executor, on a 6-layer model with heads of 32 and 64 where the tensor-core attention's last-bit differences
      * multiply through the token-wise quantizers.
