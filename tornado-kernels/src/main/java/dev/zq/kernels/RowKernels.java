@@ -13,7 +13,8 @@ import dev.zq.runtime.KernelMath;
  * (launch {@link #grid}), each thread holding four consecutive elements in registers from its single read to its
  * writes, the row's sums and maximum reduced by warp shuffles and then across warps in shared memory; every thread
  * adds the warps' partial results in the same order, so all agree and the CPU executor gives the same bits. Rows of
- * up to 4096 elements, a multiple of 4. Rows are FP16 viewed as ints (two halves each); INT8 codes are packed four
+ * up to 4096 elements, a multiple of 4. For many rows the quantization also comes with a warp per row
+ * ({@link #quantizeRowsByWarp}). Rows are FP16 viewed as ints (two halves each); INT8 codes are packed four
  * per int, so a kernel writes whole words and the GEMM reads them as they are.
  *
  * <p>LayerNorm is PyTorch's (biased variance, two passes: the mean, then the variance of {@code x − mean}), in FP32;
@@ -100,7 +101,64 @@ public final class RowKernels {
         quantize(ctx, red, v0, v1, v2, v3, active, codes, scales, row, n);
     }
 
+    /**
+     * The launch of {@link #quantizeRowsByWarp} for {@code rows} rows of {@code n} elements: a warp per row,
+     * {@code rowsPerBlock} (1 to 32) rows a block; n a multiple of 8 (a lane reads eight halves, 16 bytes, at a time) up to 4096.
+     */
+    public static Grid warpGrid(int rows, int n, int rowsPerBlock) {
+        if (n <= 0 || n % 8 != 0 || n > 4096) throw new IllegalArgumentException("warp-per-row kernels take rows of 8 to 4096 elements, a multiple of 8; got " + n);
+        if (rowsPerBlock < 1 || rowsPerBlock > 32) throw new IllegalArgumentException("1 to 32 rows a block, not " + rowsPerBlock);
+        return Grid.of(Math.ceilDiv(rows, rowsPerBlock), 32 * rowsPerBlock);
+    }
+
+    /**
+     * {@link #quantizeRows} with a warp per row ({@link #warpGrid}: {@code rowsPerBlock} rows a block), each lane four
+     * 16-byte chunks in flight at a time: the row's largest |x|, then the codes from a second read (from cache). The same
+     * codes and scales (a maximum does not depend on its order). Measured on an H200 (bert-base s128, bench/RESULTS.md):
+     * faster at 16,384 rows (1.83 ms against 2.84 ms a forward pass), where a block per row spends more on its
+     * block-wide reduction than on a few elements a thread; slower at 128 rows (0.30 against 0.13 ms), where a lane's
+     * chunks, walked one after another, are the latency.
+     */
+    @Kernel
+    public static void quantizeRowsByWarp(KernelContext ctx, IntArray x, IntArray codes, FloatArray scales, int rows, int n, int rowsPerBlock) {
+        ctx.awaitPreviousKernel();
+        int lane = ctx.localIdx() & 31, row = ctx.groupIdx() * rowsPerBlock + (ctx.localIdx() >> 5);
+        if (row >= rows) return;
+        int chunks = n >> 3, base = (row * n) >> 1;
+        int[] t0 = new int[4], t1 = new int[4], t2 = new int[4], t3 = new int[4];
+        float max = 0f;
+        for (int c = lane; c < chunks; c += 128) {
+            boolean h1 = c + 32 < chunks, h2 = c + 64 < chunks, h3 = c + 96 < chunks;
+            ctx.load4(t0, x, base + (c << 2));
+            if (h1) ctx.load4(t1, x, base + ((c + 32) << 2));
+            if (h2) ctx.load4(t2, x, base + ((c + 64) << 2));
+            if (h3) ctx.load4(t3, x, base + ((c + 96) << 2));
+            max = Math.max(max, absMax(t0[0], t0[1], t0[2], t0[3]));
+            if (h1) max = Math.max(max, absMax(t1[0], t1[1], t1[2], t1[3]));
+            if (h2) max = Math.max(max, absMax(t2[0], t2[1], t2[2], t2[3]));
+            if (h3) max = Math.max(max, absMax(t3[0], t3[1], t3[2], t3[3]));
+        }
+        for (int m = 16; m > 0; m >>= 1) max = Math.max(max, ctx.shflXor(max, m));
+        float scale = max / 127f;
+        if (lane == 0) scales.set(row, scale);
+        for (int c = lane; c < chunks; c += 32) {
+            ctx.load4(t0, x, base + (c << 2));
+            int w = (base + (c << 2)) >> 1;   // the chunk's two words of codes
+            codes.set(w, packCodes(Epilogue.lowHalf(t0[0]), Epilogue.highHalf(t0[0]), Epilogue.lowHalf(t0[1]), Epilogue.highHalf(t0[1]), scale));
+            codes.set(w + 1, packCodes(Epilogue.lowHalf(t0[2]), Epilogue.highHalf(t0[2]), Epilogue.lowHalf(t0[3]), Epilogue.highHalf(t0[3]), scale));
+        }
+    }
+
     // ------------------------------------------------------------------ helpers (inlined by the JIT)
+
+    /** The largest |x| of the eight halves in four ints. */
+    static float absMax(int u0, int u1, int u2, int u3) {
+        float m0 = Math.max(Math.abs(Epilogue.lowHalf(u0)), Math.abs(Epilogue.highHalf(u0)));
+        float m1 = Math.max(Math.abs(Epilogue.lowHalf(u1)), Math.abs(Epilogue.highHalf(u1)));
+        float m2 = Math.max(Math.abs(Epilogue.lowHalf(u2)), Math.abs(Epilogue.highHalf(u2)));
+        float m3 = Math.max(Math.abs(Epilogue.lowHalf(u3)), Math.abs(Epilogue.highHalf(u3)));
+        return Math.max(Math.max(m0, m1), Math.max(m2, m3));
+    }
 
     /** LayerNorm of the row whose four elements from {@code e} this thread holds; FP16 out, then optionally quantized. */
     static void normalize(KernelContext ctx, float[] red, float v0, float v1, float v2, float v3, boolean active, FloatArray gamma,

@@ -216,6 +216,33 @@ class EncoderKernelsOnCpuTest {
         }
     }
 
+    /** The warp-per-row quantization gives the block-per-row one's codes and scales, zero, NaN and partial blocks included. */
+    @Test
+    void quantizeRowsByWarpEqualsQuantizeRows() {
+        try (Arena a = Arena.ofShared()) {
+            Random rnd = new Random(15);
+            for (int n : new int[]{320, 3072})
+                for (int perBlock : new int[]{1, 3, 8}) {
+                    int rows = 11;
+                    IntArray x = halves(a, rnd, new float[rows * n], 3);
+                    for (int c = 0; c < n; c += 2) x.set((2 * n + c) / 2, 0);   // an all-zero row
+                    x.set((5 * n + 6) / 2, 0x7E00);                              // a NaN in row 5
+                    IntArray want = IntArray.allocate(a, rows * n / 4), got = IntArray.allocate(a, rows * n / 4);
+                    FloatArray wantScales = FloatArray.allocate(a, rows), gotScales = FloatArray.allocate(a, rows);
+                    cpu.launch(KernelCompiler.find(RowKernels.class, "quantizeRows"), RowKernels.grid(rows, n), x, want, wantScales, rows, n);
+                    cpu.launch(KernelCompiler.find(RowKernels.class, "quantizeRowsByWarp"), RowKernels.warpGrid(rows, n, perBlock), x, got, gotScales,
+                            rows, n, perBlock);
+                    for (int r = 0; r < rows; r++)
+                        assertEquals(Float.floatToRawIntBits(wantScales.get(r)), Float.floatToRawIntBits(gotScales.get(r)), n + "/" + perBlock + ": scale of row " + r);
+                    for (int i = 0; i < rows * n / 4; i++) assertEquals(want.get(i), got.get(i), n + "/" + perBlock + ": code word " + i);
+                    assertTrue(Float.isNaN(gotScales.get(5)));
+                    assertEquals(0f, gotScales.get(2));
+                }
+            assertThrows(IllegalArgumentException.class, () -> RowKernels.warpGrid(4, 12, 1));
+            assertThrows(IllegalArgumentException.class, () -> RowKernels.warpGrid(4, 64, 0));
+        }
+    }
+
     @Test
     void fp16AttentionMatchesTheCpuAttention() {
         checkAttention(false);

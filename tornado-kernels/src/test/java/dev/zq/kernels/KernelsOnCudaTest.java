@@ -180,6 +180,9 @@ class KernelsOnCudaTest {
                     IntArray.allocate(a, tokenRows * hidden / 4), FloatArray.allocate(a, tokenRows), tokenRows, hidden, 1e-12f, 1);
             same(k(RowKernels.class, "quantizeRows"), RowKernels.grid(tokenRows, hidden), xh, IntArray.allocate(a, tokenRows * hidden / 4),
                     FloatArray.allocate(a, tokenRows), tokenRows, hidden);
+            for (int perBlock : new int[]{1, 8})
+                same(k(RowKernels.class, "quantizeRowsByWarp"), RowKernels.warpGrid(tokenRows, hidden, perBlock), xh,
+                        IntArray.allocate(a, tokenRows * hidden / 4), FloatArray.allocate(a, tokenRows), tokenRows, hidden, perBlock);
             IntArray ids = IntArray.allocate(a, tokenRows), types = IntArray.allocate(a, tokenRows);
             for (int r = 0; r < tokenRows; r++) { ids.set(r, rnd.nextInt(100)); types.set(r, r & 1); }
             same(k(RowKernels.class, "embedLayerNorm"), RowKernels.grid(tokenRows, hidden), ids, types, KernelsOnCpuTest.randomFloats(a, rnd, 100 * hidden, 1),
