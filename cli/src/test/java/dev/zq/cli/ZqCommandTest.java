@@ -102,6 +102,57 @@ class ZqCommandTest {
         assertTrue(bad.err().contains("w3a3"), bad.err());
     }
 
+    /**
+     * {@code --device executor} runs the encoder's task graph (the GPU's kernels, as Java on the CPU): W16A16 for the FP32
+     * model, the same embeddings as the CPU engine to FP16 accuracy; W8A8 (with the exact attention) for a model quantized
+     * w8a8-per-row, close to the CPU engine's W8A8. {@code --device gpu} runs the same graph on a GPU, or says why not.
+     */
+    @Test
+    void embedThroughTheTaskGraphAgreesWithTheCpuEngine() throws Exception {
+        String[] s = {"The weather is lovely today.", "A puppy plays outside in the garden."};
+        ObjectMapper m = new ObjectMapper();
+        Run cpu = run("embed", s[0], s[1]), graph = run("embed", "--device", "executor", "--batch", "4", s[0], s[1]);
+        assertEquals(0, graph.code(), graph.err());
+        for (int i = 0; i < 2; i++) {
+            double cos = cosine(m.readTree(cpu.out()).get(i).get("embedding"), m.readTree(graph.out()).get(i).get("embedding"));
+            assertTrue(cos > 0.9999, "W16A16 graph vs FP32 CPU engine, sentence " + i + ": cosine " + cos);
+        }
+        Path q = dir.resolve("q8");
+        assertEquals(0, run("quantize", "--config", "w8a8-per-row", "--out", q.toString()).code());
+        Run qcpu = run("embed", "--model", q.toString(), s[0]), qgraph = run("embed", "--model", q.toString(), "--device", "executor", "--exact-attention", s[0]);
+        assertEquals(0, qgraph.code(), qgraph.err());
+        double cos = cosine(m.readTree(qcpu.out()).get(0).get("embedding"), m.readTree(qgraph.out()).get(0).get("embedding"));
+        assertTrue(cos > 0.995, "W8A8 graph vs the CPU engine's W8A8: cosine " + cos);
+
+        boolean gpu;
+        try (var d = dev.zq.runtime.Device.cuda()) {
+            gpu = true;
+        } catch (Exception e) {
+            gpu = false;
+        }
+        Run onGpu = run("embed", "--device", "gpu", s[0]);
+        if (gpu) {
+            assertEquals(0, onGpu.code(), onGpu.err());
+            cos = cosine(m.readTree(cpu.out()).get(0).get("embedding"), m.readTree(onGpu.out()).get(0).get("embedding"));
+            assertTrue(cos > 0.9999, "W16A16 on the GPU vs FP32 CPU engine: cosine " + cos);
+        } else {
+            assertEquals(2, onGpu.code());
+            assertTrue(onGpu.err().startsWith("zq: ") && !onGpu.err().contains("\tat "), "one line saying why: " + onGpu.err());
+        }
+        Run bad = run("embed", "--device", "tpu", s[0]);
+        assertEquals(2, bad.code());
+        assertTrue(bad.err().contains("--device"), bad.err());
+        bad = run("embed", "--exact-attention", s[0]);
+        assertEquals(2, bad.code());
+        assertTrue(bad.err().contains("--exact-attention"), bad.err());
+    }
+
+    static double cosine(JsonNode a, JsonNode b) {
+        double c = 0;
+        for (int i = 0; i < a.size(); i++) c += a.get(i).asDouble() * b.get(i).asDouble();
+        return c;
+    }
+
     @Test
     void badInputGivesOneClearLineAndExitCode2() throws Exception {
         Path junk = dir.resolve("junk.onnx");
