@@ -4,6 +4,8 @@ import dev.zq.model.decoder.Generator;
 import dev.zq.model.decoder.LanguageModel;
 import dev.zq.model.decoder.Sampler;
 import dev.zq.model.tokenizer.ByteLevelBpeTokenizer;
+import dev.zq.quant.gpu.DecoderTaskGraph;
+import dev.zq.runtime.Device;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -46,6 +48,11 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--ignore-eos", description = "Keep going past <|endoftext|>.")
     boolean ignoreEos;
 
+    @Option(names = "--device", defaultValue = "cpu", description = "cpu: the CPU decoder. gpu: the decoder's prefill and decode-step "
+            + "task graphs on the first NVIDIA GPU (GPT-2 family; every layer at the precision the model gives it; greedy). executor: "
+            + "those graphs' kernels as plain Java on the CPU (slow: the reference a GPU run must equal). Default: ${DEFAULT-VALUE}")
+    String device;
+
     @Override
     public Integer call() throws Exception {
         Sampler sampler = Sampler.of(temperature, topK, topP, seed);
@@ -55,6 +62,7 @@ final class GenerateCommand implements Callable<Integer> {
             if (ids.length == 0) throw new IllegalArgumentException("the prompt encodes to no tokens");
             OptionalInt eos = ignoreEos ? OptionalInt.empty() : tok.specialId("<|endoftext|>");
             PrintStream out = System.out;
+            if (!device.equals("cpu")) return onGraphs(lm, tok, ids, eos, out);
             out.print(prompt);
             Utf8Stream stream = new Utf8Stream(out);
             Generator.Result r = Generator.generate(lm.model(), ids, maxNewTokens, sampler, t -> {
@@ -66,6 +74,40 @@ final class GenerateCommand implements Callable<Integer> {
             out.println();
             System.err.printf("%d prompt tokens: prefill %.1f tokens/s; %d new tokens: decode %.1f tokens/s%n",
                     r.promptTokens(), r.prefillTokensPerSecond(), r.newTokens(), r.decodeTokensPerSecond());
+        }
+        return 0;
+    }
+
+    /**
+     * Greedy generation through {@link DecoderTaskGraph}: the prompt in one prefill, then one decode-step graph replay per
+     * token (the next token is chosen on the device); streamed as on the CPU.
+     */
+    private int onGraphs(LanguageModel lm, ByteLevelBpeTokenizer tok, int[] ids, OptionalInt eos, PrintStream out) throws Exception {
+        if (!device.equals("gpu") && !device.equals("executor"))
+            throw new IllegalArgumentException("--device must be cpu, gpu or executor, not '" + device + "'");
+        if (temperature != 0 || topK != 0 || topP != 1)
+            throw new IllegalArgumentException("--device " + device + " generates greedily: leave out --temperature, --top-k and --top-p");
+        if (maxNewTokens <= 0) throw new IllegalArgumentException("--max-new-tokens must be at least 1 with --device " + device);
+        try (Device d = device.equals("gpu") ? Device.cuda() : Device.cpu();
+             DecoderTaskGraph g = new DecoderTaskGraph(lm.model(), 1, ids.length, maxNewTokens, DecoderTaskGraph.CachePrecision.FP16, false, d)) {
+            out.print(prompt);
+            Utf8Stream stream = new Utf8Stream(out);
+            long t0 = System.nanoTime();
+            g.prefill(ids);
+            long t1 = System.nanoTime();
+            int n = 0;
+            for (int i = 0; i < maxNewTokens; i++) {
+                if (i > 0) g.step();
+                int t = g.token(0, i);
+                if (eos.isPresent() && t == eos.getAsInt()) break;
+                stream.write(tok.bytes(t));
+                n++;
+            }
+            long t2 = System.nanoTime();
+            stream.finish();
+            out.println();
+            System.err.printf("%d prompt tokens: prefill %.1f ms (the first run: weights to the device, graphs built); %d new tokens: "
+                    + "decode %.1f tokens/s on %s%n", ids.length, (t1 - t0) / 1e6, n, n <= 1 ? Double.NaN : (n - 1) / ((t2 - t1) / 1e9), d.name());
         }
         return 0;
     }

@@ -67,6 +67,34 @@ class DecoderCommandsTest {
         assertEquals(s1.out(), s2.out(), "same seed, same sample");
     }
 
+    /**
+     * {@code --device executor}: the decoder's prefill and decode-step graphs (the GPU's kernels, as Java on the CPU)
+     * stream a greedy continuation, the CPU decoder's tokens here; {@code --device gpu} does the same on a GPU or says why not.
+     */
+    @Test
+    void generateThroughTheTaskGraphs() {
+        String[] common = {"generate", "--model", model.toString(), "--prompt", "Call me Ishmael.", "--max-new-tokens", "6", "--ignore-eos"};
+        ZqCommandTest.Run cpu = run(common), graph = run(concat(common, "--device", "executor"));
+        assertEquals(0, graph.code(), graph.err());
+        assertTrue(graph.err().contains("6 new tokens: decode") && graph.err().contains("CPU"), graph.err());
+        assertEquals(cpu.out(), graph.out(), "greedy tokens of the graphs (FP16) and of the CPU decoder (FP32)");
+        ZqCommandTest.Run onGpu = run(concat(common, "--device", "gpu"));
+        assertTrue(onGpu.code() == 0 ? onGpu.out().equals(cpu.out()) : onGpu.code() == 2 && onGpu.err().startsWith("zq: ") && !onGpu.err().contains("\tat "),
+                onGpu.code() + ": " + onGpu.err());
+        ZqCommandTest.Run bad = run(concat(common, "--device", "executor", "--temperature", "0.8"));
+        assertEquals(2, bad.code());
+        assertTrue(bad.err().contains("greedily"), bad.err());
+        bad = run(concat(common, "--device", "tpu"));
+        assertEquals(2, bad.code());
+        assertTrue(bad.err().contains("--device"), bad.err());
+    }
+
+    static String[] concat(String[] a, String... b) {
+        String[] all = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, all, a.length, b.length);
+        return all;
+    }
+
     @Test
     void generateRejectsBadInputInOneLine() {
         ZqCommandTest.Run r = run("generate", "--model", model.toString(), "--prompt", "x", "--max-new-tokens", "500");
