@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Packs what a run on a GPU machine needs into .gpu/ (git-ignored; under 64 MiB): a jlink'd JDK 25 runtime
-# (xz, ~13 MiB; the GPU machines have no Java), the project's jars, the kernel and GPU-encoder tests and JUnit's console
+# (xz, ~13 MiB; the GPU machines have no Java), the project's jars, the kernel, GPU-encoder and CLI tests and JUnit's console
 # launcher. Then hand `.gpu` to the device tool's `carry` and run scripts/gpu-run.sh there.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$here/scripts/jdk.sh"
 cd "$here"
 mvn -q -B -ntp -DskipTests package
-mvn -q -B -ntp -DskipTests test-compile -pl tornado-kernels,quant -am
+mvn -q -B -ntp -DskipTests test-compile -pl tornado-kernels,quant,cli -am
 rm -rf .gpu && mkdir -p .gpu/lib
 jre=$(mktemp -d)/zq-jre
 "$JAVA_HOME/bin/jlink" --add-modules java.base,jdk.incubator.vector,java.logging,jdk.unsupported,java.management \
@@ -15,7 +15,7 @@ jre=$(mktemp -d)/zq-jre
 tar -C "$(dirname "$jre")" -cJf .gpu/jre.tar.xz zq-jre
 rm -rf "$(dirname "$jre")"
 cp tensor/target/zq-tensor-*.jar runtime/target/zq-runtime-*.jar tornado-kernels/target/zq-tornado-kernels-*.jar \
-   model/target/zq-model-*.jar quant/target/zq-quant-*.jar lkd/target/zq-lkd-*.jar bench/target/zq-bench-*.jar .gpu/lib/
+   model/target/zq-model-*.jar quant/target/zq-quant-*.jar lkd/target/zq-lkd-*.jar bench/target/zq-bench-*.jar cli/target/zq-cli-*.jar .gpu/lib/
 # The decoder tables (scripts/cpu-tables-run.sh) need Jackson, and the corpora: that machine cannot reach npm.
 mvn -q -B -ntp -DskipTests package dependency:copy-dependencies -pl quant -am -DincludeGroupIds=com.fasterxml.jackson.core -DoutputDirectory="$here/.gpu/lib"
 mkdir -p .gpu/corpora
@@ -26,5 +26,8 @@ for c in moby-dick sotu-train sotu-test; do
 done
 "$JAVA_HOME/bin/jar" cf .gpu/lib/zq-tornado-kernels-tests.jar -C tornado-kernels/target/test-classes .
 "$JAVA_HOME/bin/jar" cf .gpu/lib/zq-quant-tests.jar -C quant/target/test-classes .
+# The CLI's GPU paths (zq generate --device gpu) are checked there too: its test classes and picocli.
+"$JAVA_HOME/bin/jar" cf .gpu/lib/zq-cli-tests.jar -C cli/target/test-classes .
+mvn -q -B -ntp dependency:copy-dependencies -pl cli -DincludeArtifactIds=picocli -DoutputDirectory="$here/.gpu/lib"
 mvn -q -B -ntp dependency:copy -Dartifact=org.junit.platform:junit-platform-console-standalone:1.14.1 -DoutputDirectory=.gpu/tools
 du -sh .gpu
