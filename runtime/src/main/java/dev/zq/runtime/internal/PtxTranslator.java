@@ -797,12 +797,6 @@ public final class PtxTranslator {
     }
 
     /**
-     * A grid-wide barrier over {@code sync[0]} (arrivals) and {@code sync[1]} (generation): the block meets, its first thread
-     * reads the generation, counts the block in (release-acquire, so the block's writes travel with it), and either is the
-     * last (resets the count, then publishes the next generation with a release store) or spins until the generation moves
-     * (acquire loads); the block meets again. Self-resetting: the count is zero again when the barrier is passed.
-     */
-    /**
      * Every thread fences its writes, a block barrier, then thread (0, 0) counts the block in with an acquire-release
      * atomic; the last of {@code count} resets the count to 0. The answer (1 or 0) goes through a shared word to every
      * thread, which the last block's threads follow with a fence of their own before they read the others' writes.
@@ -839,6 +833,12 @@ public final class PtxTranslator {
         emit("@" + other + " bra " + label);
     }
 
+    /**
+     * A grid-wide barrier over {@code sync[0]} (arrivals) and {@code sync[1]} (generation): the block meets, its first thread
+     * reads the generation, counts the block in (release-acquire, so the block's writes travel with it), and either is the
+     * last (resets the count, then publishes the next generation with a release store) or spins until the generation moves
+     * (acquire loads); the block meets again. Self-resetting: the count is zero again when the barrier is passed.
+     */
     private void gridBarrier(String sync) {
         String id = "GB" + (gridBarriers++), done = id + "_done", spin = id + "_spin";
         body.append("    // grid barrier\n");
