@@ -171,14 +171,14 @@ public final class ExactAttentionKernel {
      */
     static void stagePairs(float[] dst, int at, int step, int sideBySide, int u0, int u1, int u2, int u3) {
         int lo = sideBySide == 1 ? 2 : 1;   // distance between consecutive pairs' even dimensions
-        dst[at] = Float.float16ToFloat((short) u0);
-        dst[at + step] = Float.float16ToFloat((short) (u0 >> 16));
-        dst[at + lo] = Float.float16ToFloat((short) u1);
-        dst[at + lo + step] = Float.float16ToFloat((short) (u1 >> 16));
-        dst[at + 2 * lo] = Float.float16ToFloat((short) u2);
-        dst[at + 2 * lo + step] = Float.float16ToFloat((short) (u2 >> 16));
-        dst[at + 3 * lo] = Float.float16ToFloat((short) u3);
-        dst[at + 3 * lo + step] = Float.float16ToFloat((short) (u3 >> 16));
+        dst[at] = Epilogue.lowHalf(u0);
+        dst[at + step] = Epilogue.highHalf(u0);
+        dst[at + lo] = Epilogue.lowHalf(u1);
+        dst[at + lo + step] = Epilogue.highHalf(u1);
+        dst[at + 2 * lo] = Epilogue.lowHalf(u2);
+        dst[at + 2 * lo + step] = Epilogue.highHalf(u2);
+        dst[at + 3 * lo] = Epilogue.lowHalf(u3);
+        dst[at + 3 * lo + step] = Epilogue.highHalf(u3);
     }
 
     /** Each warp its own four rows: the exponentials replace the scores, each row's sum goes to {@code sums}. */
@@ -187,7 +187,7 @@ public final class ExactAttentionKernel {
             int at = r * SCORE_ROW;
             float max = Float.NEGATIVE_INFINITY;
             for (int j = lane; j < seq; j += 32) max = Math.max(max, scores[at + j]);
-            for (int m = 16; m > 0; m >>= 1) max = Math.max(max, ctx.shflXor(max, m));
+            max = SkinnyGemmKernel.warpMax(ctx, max);
             float sum = 0f;
             for (int j = lane; j < seq; j += 32) {
                 float e = KernelMath.exp(scores[at + j] - max);
@@ -203,8 +203,7 @@ public final class ExactAttentionKernel {
     static void store(IntArray out, float x, float y, float[] sums, int r, int i0, int seq, int base, int outRow, int col) {
         if (i0 + r < seq) {
             float sum = sums[r];
-            int lo = Float.floatToFloat16(x / sum), hi = Float.floatToFloat16(y / sum);
-            out.set((base + i0 + r) * outRow + col, (lo & 0xFFFF) | (hi << 16));
+            out.set((base + i0 + r) * outRow + col, Epilogue.packHalves(x / sum, y / sum));
         }
     }
 }

@@ -138,8 +138,7 @@ public final class RowKernels {
             if (h2) max = Math.max(max, absMax(t2[0], t2[1], t2[2], t2[3]));
             if (h3) max = Math.max(max, absMax(t3[0], t3[1], t3[2], t3[3]));
         }
-        for (int m = 16; m > 0; m >>= 1) max = Math.max(max, ctx.shflXor(max, m));
-        float scale = max / 127f;
+        float scale = SkinnyGemmKernel.warpMax(ctx, max) / 127f;
         if (lane == 0) scales.set(row, scale);
         for (int c = lane; c < chunks; c += 32) {
             ctx.load4(t0, x, base + (c << 2));
@@ -201,7 +200,7 @@ public final class RowKernels {
 
     /** The maximum over the block, in every thread (NaN if any thread holds NaN). */
     static float blockMax(KernelContext ctx, float[] red, float v) {
-        for (int mask = 16; mask > 0; mask >>= 1) v = Math.max(v, ctx.shflXor(v, mask));
+        v = SkinnyGemmKernel.warpMax(ctx, v);
         int warps = ctx.localSizeX() >> 5;
         if ((ctx.localIdx() & 31) == 0) red[ctx.localIdx() >> 5] = v;
         ctx.barrier();

@@ -687,6 +687,12 @@ public final class SkinnyGemmKernel {
         return v;
     }
 
+    /** The warp's largest value, in every lane (NaN if any lane holds NaN): a butterfly, as {@link #warpSum}. */
+    static float warpMax(KernelContext ctx, float v) {
+        for (int mask = 16; mask > 0; mask >>= 1) v = Math.max(v, ctx.shflXor(v, mask));
+        return v;
+    }
+
     static int pickInt(int i, int a0, int a1, int a2, int a3, int a4, int a5, int a6, int a7) {
         return i == 0 ? a0 : i == 1 ? a1 : i == 2 ? a2 : i == 3 ? a3 : i == 4 ? a4 : i == 5 ? a5 : i == 6 ? a6 : a7;
     }
