@@ -165,7 +165,7 @@ public final class DecoderGpuBench {
         return ids;
     }
 
-        static double relative(Tensor got, Tensor want) {
+    static double relative(Tensor got, Tensor want) {
         double num = 0, den = 0;
         for (long i = 0; i < want.numel(); i++) {
             double d = got.getFloat(i) - want.getFloat(i);

@@ -59,6 +59,7 @@ public final class GemmBench {
             GemmTiles tiles = new GemmTiles(gpu);
             System.out.println("zq device: " + gpu.name());
             MemorySegment e0 = d.eventCreate(), e1 = d.eventCreate();
+            DeviceMemory spun = gpu.allocate(4);   // the spinning kernel's output (GemmTiles.launchesMillis)
             boolean warm = false;
             for (String s : shapes) {
                 String[] p = s.split("x");
@@ -91,25 +92,15 @@ public final class GemmBench {
                         DeviceMemory parts = gpu.allocate(4L * Math.max(1, c.partialInts())), counts = gpu.allocate(4L * Math.max(1, c.arrivalInts()));
                         d.memsetD8(counts.pointer(), (byte) 0, counts.bytes());
                         Object[] cargs = GemmTiles.concat(kargs, c.splitArgs(parts, counts));
-                        double[] ms = new double[20];
-                        for (int r = -3; r < ms.length; r++) {
-                            d.eventRecord(e0, gpu.stream());
-                            gpu.launch(c.kernel(), c.grid(), cargs);
-                            d.eventRecord(e1, gpu.stream());
-                            d.eventSynchronize(e1);
-                            if (r >= 0) ms[r] = d.eventElapsedMillis(e0, e1);
-                        }
+                        double med = median(gpu, c.kernel(), c.grid(), cargs, e0, e1);
                         // And as GemmTiles times them: 10 launches back to back behind a spinning kernel (median of 5).
                         double[] b2b = new double[5];
-                        DeviceMemory spun = gpu.allocate(4);
                         for (int r = -1; r < b2b.length; r++) {
                             double t = GemmTiles.launchesMillis(gpu, c.kernel(), c.grid(), cargs, 10, e0, e1, spun);
                             if (r >= 0) b2b[r] = t;
                         }
-                        gpu.free(spun);
                         gpu.free(parts);
                         gpu.free(counts);
-                        double med = RuntimeBench.median(ms);
                         System.out.printf("zq-%s-%s %s %.4f ms %.1f TOP/s%s (back to back %.4f ms)%n", prec.name().toLowerCase(), c.name(), s, med,
                                 2.0 * m * n * k / (med * 1e9), picked.equals(c.name()) ? " (picked)" : "", RuntimeBench.median(b2b));
                     }
@@ -150,6 +141,7 @@ public final class GemmBench {
             }
             d.eventDestroy(e0);
             d.eventDestroy(e1);
+            gpu.free(spun);
         }
     }
 }
