@@ -42,7 +42,7 @@ final class EmbedCommand implements Callable<Integer> {
             + "gpu: the encoder's task graph on the first NVIDIA GPU, W16A16 for an FP32 model, W8A8 for one quantized with "
             + "w8a8-per-row. executor: that graph's kernels as plain Java on the CPU (slow: the reference a GPU run must equal). "
             + "Default: ${DEFAULT-VALUE}")
-    String device;
+    DeviceChoice device;
 
     @Option(names = "--exact-attention", description = "With --device gpu|executor: attention on CUDA cores in a fixed order, so that a "
             + "W8A8 model gives the CPU executor's bits on the GPU (slower; the default uses tensor cores).")
@@ -57,13 +57,11 @@ final class EmbedCommand implements Callable<Integer> {
         if (input != null) all.addAll(readLines(input));
         if (all.isEmpty()) throw new IllegalArgumentException("no sentences: pass them as arguments or with --input FILE");
         if (batch <= 0) throw new IllegalArgumentException("--batch must be positive, got " + batch);
-        if (!List.of("cpu", "gpu", "executor").contains(device))
-            throw new IllegalArgumentException("--device must be cpu, gpu or executor, not '" + device + "'");
-        if (exactAttention && device.equals("cpu")) throw new IllegalArgumentException("--exact-attention is for --device gpu or executor");
+        if (exactAttention && device == DeviceChoice.cpu) throw new IllegalArgumentException("--exact-attention is for --device gpu or executor");
         try (SentenceEmbedder embedder = SentenceEmbedder.open(BundledModels.resolve(model), maxLength, dev.zq.quant.QuantizedModelFile::openAny)) {
             Progress progress = new Progress(System.err, "embedding", all.size());
             List<float[]> vectors = new ArrayList<>(all.size());
-            if (device.equals("cpu")) {
+            if (device == DeviceChoice.cpu) {
                 for (int from = 0; from < all.size(); from += batch) {
                     List<String> chunk = all.subList(from, Math.min(all.size(), from + batch));
                     for (float[] v : embedder.embed(chunk, batch)) vectors.add(v);
@@ -71,7 +69,7 @@ final class EmbedCommand implements Callable<Integer> {
                 }
             } else {
                 int rows = Math.min(batch, all.size());   // the graph's batch: no larger than the input needs
-                try (Device d = device.equals("gpu") ? Device.cuda() : Device.cpu();
+                try (Device d = device.open();
                      GraphSentenceEmbedder graphs = new GraphSentenceEmbedder(embedder.model().encoder(), d, rows, exactAttention)) {
                     for (int from = 0; from < all.size(); from += rows) {
                         List<String> chunk = all.subList(from, Math.min(all.size(), from + rows));

@@ -51,7 +51,7 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--device", defaultValue = "cpu", description = "cpu: the CPU decoder. gpu: the decoder's prefill and decode-step "
             + "task graphs on the first NVIDIA GPU (GPT-2 family; every layer at the precision the model gives it; greedy). executor: "
             + "those graphs' kernels as plain Java on the CPU (slow: the reference a GPU run must equal). Default: ${DEFAULT-VALUE}")
-    String device;
+    DeviceChoice device;
 
     @Override
     public Integer call() throws Exception {
@@ -62,7 +62,7 @@ final class GenerateCommand implements Callable<Integer> {
             if (ids.length == 0) throw new IllegalArgumentException("the prompt encodes to no tokens");
             OptionalInt eos = ignoreEos ? OptionalInt.empty() : tok.specialId("<|endoftext|>");
             PrintStream out = System.out;
-            if (!device.equals("cpu")) return onGraphs(lm, tok, ids, eos, out);
+            if (device != DeviceChoice.cpu) return onGraphs(lm, tok, ids, eos, out);
             out.print(prompt);
             Utf8Stream stream = new Utf8Stream(out);
             Generator.Result r = Generator.generate(lm.model(), ids, maxNewTokens, sampler, t -> {
@@ -83,12 +83,10 @@ final class GenerateCommand implements Callable<Integer> {
      * token (the next token is chosen on the device); streamed as on the CPU.
      */
     private int onGraphs(LanguageModel lm, ByteLevelBpeTokenizer tok, int[] ids, OptionalInt eos, PrintStream out) throws Exception {
-        if (!device.equals("gpu") && !device.equals("executor"))
-            throw new IllegalArgumentException("--device must be cpu, gpu or executor, not '" + device + "'");
         if (temperature != 0 || topK != 0 || topP != 1)
             throw new IllegalArgumentException("--device " + device + " generates greedily: leave out --temperature, --top-k and --top-p");
         if (maxNewTokens <= 0) throw new IllegalArgumentException("--max-new-tokens must be at least 1 with --device " + device);
-        try (Device d = device.equals("gpu") ? Device.cuda() : Device.cpu();
+        try (Device d = device.open();
              DecoderTaskGraph g = new DecoderTaskGraph(lm.model(), 1, ids.length, maxNewTokens, DecoderTaskGraph.CachePrecision.FP16, false, d)) {
             out.print(prompt);
             Utf8Stream stream = new Utf8Stream(out);

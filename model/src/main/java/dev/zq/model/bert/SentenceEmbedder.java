@@ -75,18 +75,29 @@ public final class SentenceEmbedder implements AutoCloseable {
     /** Unit-length mean-pooled embeddings that {@code encoder} gives a padded batch. */
     public static float[][] embed(BertEncoder encoder, List<Encoding> batch) {
         int b = batch.size(), seq = batch.getFirst().ids().length;
-        int[] ids = new int[b * seq], types = new int[b * seq], mask = new int[b * seq];
-        for (int i = 0; i < b; i++) {
-            Encoding e = batch.get(i);
-            if (e.ids().length != seq) throw new IllegalArgumentException("encodings must be padded to one length");
-            System.arraycopy(e.ids(), 0, ids, i * seq, seq);
-            System.arraycopy(e.typeIds(), 0, types, i * seq, seq);
-            System.arraycopy(e.attentionMask(), 0, mask, i * seq, seq);
-        }
+        int[][] in = pack(batch, b, seq);
         try (Arena arena = Arena.ofShared()) {
-            Tensor hidden = encoder.forward(arena, b, seq, ids, types, mask);
-            return normalize(meanPool(hidden, mask));
+            Tensor hidden = encoder.forward(arena, b, seq, in[0], in[1], in[2]);
+            return normalize(meanPool(hidden, in[2]));
         }
+    }
+
+    /**
+     * Encodings of one length as row-major {@code [rows, seq]} token ids, type ids and attention mask ({@code {ids, types,
+     * mask}}); rows past the batch and positions past the encodings' length are padding (mask 0).
+     */
+    public static int[][] pack(List<Encoding> batch, int rows, int seq) {
+        int len = batch.getFirst().ids().length;
+        if (batch.size() > rows || len > seq) throw new IllegalArgumentException(batch.size() + " encodings of " + len + " tokens do not fit " + rows + " x " + seq);
+        int[] ids = new int[rows * seq], types = new int[rows * seq], mask = new int[rows * seq];
+        for (int i = 0; i < batch.size(); i++) {
+            Encoding e = batch.get(i);
+            if (e.ids().length != len) throw new IllegalArgumentException("encodings must be padded to one length");
+            System.arraycopy(e.ids(), 0, ids, i * seq, len);
+            System.arraycopy(e.typeIds(), 0, types, i * seq, len);
+            System.arraycopy(e.attentionMask(), 0, mask, i * seq, len);
+        }
+        return new int[][]{ids, types, mask};
     }
 
     /** Mean of the hidden states of the tokens whose mask is 1; {@code hidden} is [batch, seq, dim]. */

@@ -50,22 +50,11 @@ public final class GraphSentenceEmbedder implements AutoCloseable {
         int max = encoder.config().maxPositions();
         if (len > max) throw new IllegalArgumentException(len + " tokens exceed the model's " + max + " positions");
         if (seq > max) seq = len;   // the graph pads to 64 itself and will say whether that fits
-        int[] ids = new int[batchSize * seq], types = new int[batchSize * seq], mask = new int[batchSize * seq];
-        for (int i = 0; i < batch.size(); i++) {
-            Encoding e = batch.get(i);
-            if (e.ids().length != len) throw new IllegalArgumentException("encodings must be padded to one length");
-            System.arraycopy(e.ids(), 0, ids, i * seq, len);
-            System.arraycopy(e.typeIds(), 0, types, i * seq, len);
-            System.arraycopy(e.attentionMask(), 0, mask, i * seq, len);
-        }
-        BertTaskGraph g = graphs.get(seq);
-        if (g == null) {
-            g = BertTaskGraph.build(weights, batchSize, seq, device, exactAttention);
-            graphs.put(seq, g);
-        }
+        int[][] in = SentenceEmbedder.pack(batch, batchSize, seq);
+        BertTaskGraph g = graphs.computeIfAbsent(seq, s -> BertTaskGraph.build(weights, batchSize, s, device, exactAttention));
         try (Arena arena = Arena.ofConfined()) {
-            Tensor hidden = g.forward(arena, ids, types, mask);
-            float[][] all = SentenceEmbedder.normalize(SentenceEmbedder.meanPool(hidden, mask));
+            Tensor hidden = g.forward(arena, in[0], in[1], in[2]);
+            float[][] all = SentenceEmbedder.normalize(SentenceEmbedder.meanPool(hidden, in[2]));
             return java.util.Arrays.copyOf(all, batch.size());
         }
     }
