@@ -88,9 +88,7 @@ class ZqCommandTest {
         Run q = run("embed", "--model", out.toString(), "The weather is lovely today.");
         assertEquals(0, q.code(), q.err());
         ObjectMapper m = new ObjectMapper();
-        JsonNode a = m.readTree(fp.out()).get(0).get("embedding"), b = m.readTree(q.out()).get(0).get("embedding");
-        double cos = 0;
-        for (int i = 0; i < a.size(); i++) cos += a.get(i).asDouble() * b.get(i).asDouble();
+        double cos = cosine(m.readTree(fp.out()).get(0).get("embedding"), m.readTree(q.out()).get(0).get("embedding"));
         assertTrue(cos > 0.98 && cos < 1.0, "W8A8 embedding should be close to FP32 but not identical: cosine " + cos);
         Run e = run("eval", "--scheme", "w8a8", "--json");
         assertEquals(0, e.code(), e.err());
