@@ -14,4 +14,10 @@ import java.lang.annotation.Target;
 @Retention(RetentionPolicy.RUNTIME)
 @Target(ElementType.METHOD)
 public @interface Kernel {
+    /**
+     * At most this many registers a thread (PTX {@code .maxnreg}); 0 leaves it to {@code ptxas}. For kernels whose grid
+     * is sized to what the GPU holds at once: the cap keeps that many blocks resident (256 threads at 64 registers: four
+     * blocks an SM), where a few more registers would push the last blocks into a second wave. Nothing on the CPU.
+     */
+    int maxRegisters() default 0;
 }

@@ -188,7 +188,7 @@ public final class RowKernels {
 
     /** The sum over the block, in every thread: warp butterflies, then the warps' sums in order. */
     static float blockSum(KernelContext ctx, float[] red, float v) {
-        for (int mask = 16; mask > 0; mask >>= 1) v += ctx.shflXor(v, mask);
+        v = SkinnyGemmKernel.warpSum(ctx, v);
         int warps = ctx.localSizeX() >> 5;
         if ((ctx.localIdx() & 31) == 0) red[ctx.localIdx() >> 5] = v;
         ctx.barrier();

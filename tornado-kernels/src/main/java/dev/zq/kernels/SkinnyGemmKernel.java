@@ -41,6 +41,11 @@ public final class SkinnyGemmKernel {
 
     /** Activation rows per block. */
     public static final int ROWS = 8;
+    /**
+     * Registers a thread, at most: four blocks of 256 threads an SM, the residency {@link #grid(int, int, int)}'s
+     * one-wave grids of the decoder ({@code DecoderTaskGraph.COLUMN_BLOCKS} = 4 × 132) count on.
+     */
+    public static final int REGISTERS = 64;
     /** Epilogues. */
     public static final int STORE = 0, GELU_TANH = 1, ADD = 2;
     /** Up to this K, {@link #int8} on a single row holds it in registers and computes its LayerNorm itself ({@link #stageOneRow}). */
@@ -77,15 +82,41 @@ public final class SkinnyGemmKernel {
     }
 
     /**
+     * Asks L2 for the LayerNorm's {@code gamma} and {@code beta} (weights too) before the wait, from the first block only
+     * (every block reads the same K of each): the normalisation then finds them there instead of going to DRAM after its
+     * reductions, on the critical path.
+     */
+    static void prefetchNorm(KernelContext ctx, FloatArray gamma, FloatArray beta, int k) {
+        if (ctx.groupIdx() == 0 && ctx.groupIdy() == 0)
+            for (int line = ctx.localIdx(); line < (k + 31) >> 5; line += 256) {
+                ctx.prefetchL2(gamma, line << 5);
+                ctx.prefetchL2(beta, line << 5);
+            }
+    }
+
+    /** {@code log2(groupSize)} when it is a power of two (group indices by a shift), else −1 (by a division). */
+    static int groupShift(int groupSize) {
+        int s = 0;
+        while ((1 << s) < groupSize) s++;
+        return (1 << s) == groupSize ? s : -1;
+    }
+
+    /** The group of element {@code e ≥ 0}: {@code e / groupSize}, a shift for the usual power-of-two groups. */
+    static int groupOf(int e, int groupSize, int shift) {
+        return shift >= 0 ? e >> shift : e / groupSize;
+    }
+
+    /**
      * FP16 weights {@code w} (K/2 ints per row); activations rounded to FP16 as they are staged. A block of one row with
      * K ≤ 8192 (a decode step at batch 1) stages the whole row once and then streams the weight rows of every column it
      * covers without a barrier, as do more rows of K ≤ 1024; otherwise rows are staged 1024 elements at a time, again for
      * each column pass.
      */
-    @Kernel
+    @Kernel(maxRegisters = REGISTERS)
     public static void fp16(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray bias,
                             FloatArray y, int m, int n, int k, int mode) {
         prefetchWeights(ctx, w, bias, n, k >> 1, 0);   // they do not depend on the previous kernel
+        if (norm != 0) prefetchNorm(ctx, gamma, beta, k);
         ctx.awaitPreviousKernel();
         float[] xs = ctx.allocateFloatShared(8192);   // 8 rows × 1024 elements of K at a time, or one row of up to 8192
         float[] mean = ctx.allocateFloatShared(8), rstd = ctx.allocateFloatShared(8), red = ctx.allocateFloatShared(32);
@@ -97,7 +128,10 @@ public final class SkinnyGemmKernel {
         else if (once) stageHalvesByChunk(ctx, xs, x, row0, rowsHere, k, 0, k, norm, gamma, beta, mean, rstd);
         int kw = k >> 1;
         for (int c8 = ctx.groupIdx() * 8; c8 < n; c8 += ctx.numGroupsX() * 8) {   // uniform: the block's column passes
-            int col = c8 + (tid >> 5);
+            int col = c8 + (tid >> 5), outAt = (row0 + lane) * n + col;
+            boolean writes = col < n && lane < ROWS && row0 + lane < m;
+            // The epilogue's loads issued now, their latency hidden behind the weights'; used after the dot products.
+            float b = writes ? bias.get(col) : 0f, resid = writes && mode == ADD ? y.get(outAt) : 0f;
             float a0 = 0f, a1 = 0f, a2 = 0f, a3 = 0f, a4 = 0f, a5 = 0f, a6 = 0f, a7 = 0f;
             for (int t0 = 0; t0 < k; t0 += 1024) {
                 int len = Math.min(1024, k - t0);
@@ -125,8 +159,8 @@ public final class SkinnyGemmKernel {
                 }
                 if (!once) ctx.barrier();   // before the next piece is staged over this one
             }
-            float sum = laneRowSum(ctx, lane, a0, a1, a2, a3, a4, a5, a6, a7);
-            if (col < n && lane < ROWS && row0 + lane < m) finish(y, (row0 + lane) * n + col, sum + bias.get(col), mode);
+            float sum = more ? laneRowSum(ctx, lane, a0, a1, a2, a3, a4, a5, a6, a7) : warpSum(ctx, a0);
+            if (writes) finish(y, outAt, sum + b, resid, mode);
         }
     }
 
@@ -135,10 +169,11 @@ public final class SkinnyGemmKernel {
      * converted exactly to float and its word's sum scaled by the group's scale; activations rounded to FP16 as in
      * {@link #fp16}. Half the weight bytes of FP16 at the same activation precision.
      */
-    @Kernel
+    @Kernel(maxRegisters = REGISTERS)
     public static void int8a16(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw,
                                FloatArray bias, FloatArray y, int m, int n, int k, int groupSize, int mode) {
         prefetchWeights(ctx, w, sw, n, k >> 2, k / groupSize);   // they do not depend on the previous kernel
+        if (norm != 0) prefetchNorm(ctx, gamma, beta, k);
         ctx.awaitPreviousKernel();
         float[] xs = ctx.allocateFloatShared(8192);   // 8 rows × 1024 elements of K at a time, or one row of up to 8192
         float[] mean = ctx.allocateFloatShared(8), rstd = ctx.allocateFloatShared(8), red = ctx.allocateFloatShared(32);
@@ -149,9 +184,12 @@ public final class SkinnyGemmKernel {
         boolean more = rowsHere > 1, oneRow = rowsHere == 1 && k <= 8192, once = oneRow || k <= 1024;
         if (oneRow) stageRowHalves(ctx, xs, x, row0, k, norm, gamma, beta, mean, rstd, 0);
         else if (once) stageHalves(ctx, xs, x, row0, rowsHere, k, 0, k, norm, gamma, beta, mean, rstd);
-        int kw = k >> 2, groups = k / groupSize;
+        int kw = k >> 2, groups = k / groupSize, gShift = groupShift(groupSize);
         for (int c8 = ctx.groupIdx() * 8; c8 < n; c8 += ctx.numGroupsX() * 8) {   // uniform: the block's feature passes
-            int col = c8 + (tid >> 5);
+            int col = c8 + (tid >> 5), outAt = (row0 + lane) * n + col;
+            boolean writes = col < n && lane < ROWS && row0 + lane < m;
+            // The epilogue's loads issued now, their latency hidden behind the weights'; used after the dot products.
+            float b = writes ? bias.get(col) : 0f, resid = writes && mode == ADD ? y.get(outAt) : 0f;
             float a0 = 0f, a1 = 0f, a2 = 0f, a3 = 0f, a4 = 0f, a5 = 0f, a6 = 0f, a7 = 0f;
             for (int t0 = 0; t0 < k; t0 += 1024) {
                 int len = Math.min(1024, k - t0);
@@ -165,7 +203,7 @@ public final class SkinnyGemmKernel {
                     int word7 = j + 224 < words ? w.get(base + j + 224) : 0;
                     for (int h = 0; h < 8; h++) {
                         int word = pickInt(h, word0, word1, word2, word3, word4, word5, word6, word7), e = ((j + 32 * h) & 255) << 2;
-                        float s = sw.get(scaleBase + Math.min((t0 + e) / groupSize, groups - 1));   // a zero word past the row: any scale
+                        float s = sw.get(scaleBase + Math.min(groupOf(t0 + e, groupSize, gShift), groups - 1));   // a zero word past the row: any scale
                         float w0 = s * PrefillGemmKernel.exactFloat((word << 24) >> 24), w1 = s * PrefillGemmKernel.exactFloat((word << 16) >> 24);
                         float w2 = s * PrefillGemmKernel.exactFloat((word << 8) >> 24), w3 = s * PrefillGemmKernel.exactFloat(word >> 24);
                         a0 += w0 * xs[rb + e] + w1 * xs[rb + e + 1] + w2 * xs[rb + e + 2] + w3 * xs[rb + e + 3];
@@ -182,8 +220,8 @@ public final class SkinnyGemmKernel {
                 }
                 if (!once) ctx.barrier();   // before the next piece is staged over this one
             }
-            float sum = laneRowSum(ctx, lane, a0, a1, a2, a3, a4, a5, a6, a7);
-            if (col < n && lane < ROWS && row0 + lane < m) finish(y, (row0 + lane) * n + col, sum + bias.get(col), mode);
+            float sum = more ? laneRowSum(ctx, lane, a0, a1, a2, a3, a4, a5, a6, a7) : warpSum(ctx, a0);
+            if (writes) finish(y, outAt, sum + b, resid, mode);
         }
     }
 
@@ -191,10 +229,11 @@ public final class SkinnyGemmKernel {
      * Weight-only INT4 (W4A16): codes in {@link Int4Words}' order (K/8 ints per row) with scales {@code sw[N, K/groupSize]},
      * activations rounded to FP16; four weight words (32 codes) in flight per lane.
      */
-    @Kernel
+    @Kernel(maxRegisters = REGISTERS)
     public static void int4a16(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw,
                                FloatArray bias, FloatArray y, int m, int n, int k, int groupSize, int mode) {
         prefetchWeights(ctx, w, sw, n, k >> 3, k / groupSize);   // they do not depend on the previous kernel
+        if (norm != 0) prefetchNorm(ctx, gamma, beta, k);
         ctx.awaitPreviousKernel();
         float[] xs = ctx.allocateFloatShared(8192);   // 8 rows × 1024 elements of K at a time, or one row of up to 8192
         float[] mean = ctx.allocateFloatShared(8), rstd = ctx.allocateFloatShared(8), red = ctx.allocateFloatShared(32);
@@ -205,9 +244,12 @@ public final class SkinnyGemmKernel {
         boolean more = rowsHere > 1, oneRow = rowsHere == 1 && k <= 8192, once = oneRow || k <= 1024;
         if (oneRow) stageRowHalves(ctx, xs, x, row0, k, norm, gamma, beta, mean, rstd, 0);
         else if (once) stageHalves(ctx, xs, x, row0, rowsHere, k, 0, k, norm, gamma, beta, mean, rstd);
-        int kw = k >> 3, groups = k / groupSize;
+        int kw = k >> 3, groups = k / groupSize, gShift = groupShift(groupSize);
         for (int c8 = ctx.groupIdx() * 8; c8 < n; c8 += ctx.numGroupsX() * 8) {   // uniform: the block's feature passes
-            int col = c8 + (tid >> 5);
+            int col = c8 + (tid >> 5), outAt = (row0 + lane) * n + col;
+            boolean writes = col < n && lane < ROWS && row0 + lane < m;
+            // The epilogue's loads issued now, their latency hidden behind the weights'; used after the dot products.
+            float b = writes ? bias.get(col) : 0f, resid = writes && mode == ADD ? y.get(outAt) : 0f;
             float a0 = 0f, a1 = 0f, a2 = 0f, a3 = 0f, a4 = 0f, a5 = 0f, a6 = 0f, a7 = 0f;
             for (int t0 = 0; t0 < k; t0 += 1024) {
                 int len = Math.min(1024, k - t0);
@@ -219,7 +261,7 @@ public final class SkinnyGemmKernel {
                     for (int h = 0; h < 4; h++) {
                         // Word jj holds codes e + i (low nibbles) and e + 16 + i (high nibbles), i = 0..3, e = 32·(jj >> 2) + 4·(jj & 3).
                         int jj = (j + 32 * h) & 127, word = pickInt(h, word0, word1, word2, word3, 0, 0, 0, 0), e = ((jj >> 2) << 5) + ((jj & 3) << 2);
-                        float s = sw.get(scaleBase + Math.min((t0 + e) / groupSize, groups - 1));   // a zero word past the row: any scale
+                        float s = sw.get(scaleBase + Math.min(groupOf(t0 + e, groupSize, gShift), groups - 1));   // a zero word past the row: any scale
                         float w0 = s * PrefillGemmKernel.exactFloat((word << 28) >> 28), w1 = s * PrefillGemmKernel.exactFloat((word << 20) >> 28);
                         float w2 = s * PrefillGemmKernel.exactFloat((word << 12) >> 28), w3 = s * PrefillGemmKernel.exactFloat((word << 4) >> 28);
                         float w4 = s * PrefillGemmKernel.exactFloat((word << 24) >> 28), w5 = s * PrefillGemmKernel.exactFloat((word << 16) >> 28);
@@ -238,16 +280,17 @@ public final class SkinnyGemmKernel {
                 }
                 if (!once) ctx.barrier();   // before the next piece is staged over this one
             }
-            float sum = laneRowSum(ctx, lane, a0, a1, a2, a3, a4, a5, a6, a7);
-            if (col < n && lane < ROWS && row0 + lane < m) finish(y, (row0 + lane) * n + col, sum + bias.get(col), mode);
+            float sum = more ? laneRowSum(ctx, lane, a0, a1, a2, a3, a4, a5, a6, a7) : warpSum(ctx, a0);
+            if (writes) finish(y, outAt, sum + b, resid, mode);
         }
     }
 
     /** INT8 weight codes {@code w} (K/4 ints per row) with scales {@code sw[N, K/groupSize]}; W8A8. */
-    @Kernel
+    @Kernel(maxRegisters = REGISTERS)
     public static void int8(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw,
                             FloatArray bias, FloatArray y, int m, int n, int k, int groupSize, int mode) {
         prefetchWeights(ctx, w, sw, n, k >> 2, k / groupSize);   // they do not depend on the previous kernel
+        if (norm != 0) prefetchNorm(ctx, gamma, beta, k);
         ctx.awaitPreviousKernel();
         int[] xs = ctx.allocateIntShared(8192);   // 8 rows × 4096 codes of K at a time
         float[] sx = ctx.allocateFloatShared(8);
@@ -263,9 +306,12 @@ public final class SkinnyGemmKernel {
         boolean more = rowsHere > 1, perChunk = groupSize % 16 == 0;   // perChunk: a 16-code chunk lies in one group
         boolean once = k <= 4096;   // once: one staged piece (or the one row in registers) holds all of K, for every pass
         if (!oneRow && once) stageInt8Codes(ctx, xs, x, row0, rowsHere, k, 0, k, norm, gamma, beta, mean, rstd, sx);
-        int kw = k >> 2, groups = k / groupSize;
+        int kw = k >> 2, groups = k / groupSize, gShift = groupShift(groupSize);
         for (int c8 = ctx.groupIdx() * 8; c8 < n; c8 += ctx.numGroupsX() * 8) {   // uniform: the block's column passes
-            int col = c8 + (tid >> 5);
+            int col = c8 + (tid >> 5), outAt = (row0 + lane) * n + col;
+            boolean writes = col < n && lane < ROWS && row0 + lane < m;
+            // The epilogue's loads issued now, their latency hidden behind the weights'; used after the dot products.
+            float b = writes ? bias.get(col) : 0f, resid = writes && mode == ADD ? y.get(outAt) : 0f;
             float a0 = 0f, a1 = 0f, a2 = 0f, a3 = 0f, a4 = 0f, a5 = 0f, a6 = 0f, a7 = 0f;
             for (int t0 = 0; t0 < k; t0 += 4096) {
                 int len = Math.min(4096, k - t0);
@@ -281,11 +327,11 @@ public final class SkinnyGemmKernel {
                     if (c0 < chunks) {
                         ctx.load4(q, w, base + (c0 << 2));
                         q00 = q[0]; q01 = q[1]; q02 = q[2]; q03 = q[3];
-                        int g = scaleBase + (t0 + (c0 << 4)) / groupSize;
+                        int g = scaleBase + groupOf(t0 + (c0 << 4), groupSize, gShift);
                         t00 = sw.get(g);
-                        t01 = perChunk ? t00 : sw.get(scaleBase + (t0 + (c0 << 4) + 4) / groupSize);
-                        t02 = perChunk ? t00 : sw.get(scaleBase + (t0 + (c0 << 4) + 8) / groupSize);
-                        t03 = perChunk ? t00 : sw.get(scaleBase + (t0 + (c0 << 4) + 12) / groupSize);
+                        t01 = perChunk ? t00 : sw.get(scaleBase + groupOf(t0 + (c0 << 4) + 4, groupSize, gShift));
+                        t02 = perChunk ? t00 : sw.get(scaleBase + groupOf(t0 + (c0 << 4) + 8, groupSize, gShift));
+                        t03 = perChunk ? t00 : sw.get(scaleBase + groupOf(t0 + (c0 << 4) + 12, groupSize, gShift));
                     }
                     int c1 = cb + lane + 32;
                     int q10 = 0, q11 = 0, q12 = 0, q13 = 0;
@@ -293,11 +339,11 @@ public final class SkinnyGemmKernel {
                     if (c1 < chunks) {
                         ctx.load4(q, w, base + (c1 << 2));
                         q10 = q[0]; q11 = q[1]; q12 = q[2]; q13 = q[3];
-                        int g = scaleBase + (t0 + (c1 << 4)) / groupSize;
+                        int g = scaleBase + groupOf(t0 + (c1 << 4), groupSize, gShift);
                         t10 = sw.get(g);
-                        t11 = perChunk ? t10 : sw.get(scaleBase + (t0 + (c1 << 4) + 4) / groupSize);
-                        t12 = perChunk ? t10 : sw.get(scaleBase + (t0 + (c1 << 4) + 8) / groupSize);
-                        t13 = perChunk ? t10 : sw.get(scaleBase + (t0 + (c1 << 4) + 12) / groupSize);
+                        t11 = perChunk ? t10 : sw.get(scaleBase + groupOf(t0 + (c1 << 4) + 4, groupSize, gShift));
+                        t12 = perChunk ? t10 : sw.get(scaleBase + groupOf(t0 + (c1 << 4) + 8, groupSize, gShift));
+                        t13 = perChunk ? t10 : sw.get(scaleBase + groupOf(t0 + (c1 << 4) + 12, groupSize, gShift));
                     }
                     int c2 = cb + lane + 64;
                     int q20 = 0, q21 = 0, q22 = 0, q23 = 0;
@@ -305,11 +351,11 @@ public final class SkinnyGemmKernel {
                     if (c2 < chunks) {
                         ctx.load4(q, w, base + (c2 << 2));
                         q20 = q[0]; q21 = q[1]; q22 = q[2]; q23 = q[3];
-                        int g = scaleBase + (t0 + (c2 << 4)) / groupSize;
+                        int g = scaleBase + groupOf(t0 + (c2 << 4), groupSize, gShift);
                         t20 = sw.get(g);
-                        t21 = perChunk ? t20 : sw.get(scaleBase + (t0 + (c2 << 4) + 4) / groupSize);
-                        t22 = perChunk ? t20 : sw.get(scaleBase + (t0 + (c2 << 4) + 8) / groupSize);
-                        t23 = perChunk ? t20 : sw.get(scaleBase + (t0 + (c2 << 4) + 12) / groupSize);
+                        t21 = perChunk ? t20 : sw.get(scaleBase + groupOf(t0 + (c2 << 4) + 4, groupSize, gShift));
+                        t22 = perChunk ? t20 : sw.get(scaleBase + groupOf(t0 + (c2 << 4) + 8, groupSize, gShift));
+                        t23 = perChunk ? t20 : sw.get(scaleBase + groupOf(t0 + (c2 << 4) + 12, groupSize, gShift));
                     }
                     int c3 = cb + lane + 96;
                     int q30 = 0, q31 = 0, q32 = 0, q33 = 0;
@@ -317,11 +363,11 @@ public final class SkinnyGemmKernel {
                     if (c3 < chunks) {
                         ctx.load4(q, w, base + (c3 << 2));
                         q30 = q[0]; q31 = q[1]; q32 = q[2]; q33 = q[3];
-                        int g = scaleBase + (t0 + (c3 << 4)) / groupSize;
+                        int g = scaleBase + groupOf(t0 + (c3 << 4), groupSize, gShift);
                         t30 = sw.get(g);
-                        t31 = perChunk ? t30 : sw.get(scaleBase + (t0 + (c3 << 4) + 4) / groupSize);
-                        t32 = perChunk ? t30 : sw.get(scaleBase + (t0 + (c3 << 4) + 8) / groupSize);
-                        t33 = perChunk ? t30 : sw.get(scaleBase + (t0 + (c3 << 4) + 12) / groupSize);
+                        t31 = perChunk ? t30 : sw.get(scaleBase + groupOf(t0 + (c3 << 4) + 4, groupSize, gShift));
+                        t32 = perChunk ? t30 : sw.get(scaleBase + groupOf(t0 + (c3 << 4) + 8, groupSize, gShift));
+                        t33 = perChunk ? t30 : sw.get(scaleBase + groupOf(t0 + (c3 << 4) + 12, groupSize, gShift));
                     }
                     a0 += int8ChunkDot(xs, 0, c0, q00, q01, q02, q03, t00, t01, t02, t03) + int8ChunkDot(xs, 0, c1, q10, q11, q12, q13, t10, t11, t12, t13) + int8ChunkDot(xs, 0, c2, q20, q21, q22, q23, t20, t21, t22, t23) + int8ChunkDot(xs, 0, c3, q30, q31, q32, q33, t30, t31, t32, t33);
                     if (more) {   // uniform: a decode step of batch 1 (one row) skips the other seven
@@ -336,8 +382,8 @@ public final class SkinnyGemmKernel {
                 }
                 if (!once) ctx.barrier();   // before the next piece is staged over this one
             }
-            float sum = laneRowSum(ctx, lane, a0, a1, a2, a3, a4, a5, a6, a7);
-            if (col < n && lane < ROWS && row0 + lane < m) finish(y, (row0 + lane) * n + col, sx[lane] * sum + bias.get(col), mode);
+            float sum = more ? laneRowSum(ctx, lane, a0, a1, a2, a3, a4, a5, a6, a7) : warpSum(ctx, a0);
+            if (writes) finish(y, outAt, sx[lane] * sum + b, resid, mode);
         }
     }
 
@@ -346,10 +392,11 @@ public final class SkinnyGemmKernel {
      * W4A8. The activation codes are staged per weight word: the four codes of its low nibbles, then the four of its
      * high nibbles.
      */
-    @Kernel
+    @Kernel(maxRegisters = REGISTERS)
     public static void int4(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw,
                             FloatArray bias, FloatArray y, int m, int n, int k, int groupSize, int mode) {
         prefetchWeights(ctx, w, sw, n, k >> 3, k / groupSize);   // they do not depend on the previous kernel
+        if (norm != 0) prefetchNorm(ctx, gamma, beta, k);
         ctx.awaitPreviousKernel();
         int[] xs = ctx.allocateIntShared(8192);   // 8 rows × 4096 codes of K at a time (1024 ints per row)
         float[] sx = ctx.allocateFloatShared(8);
@@ -360,9 +407,12 @@ public final class SkinnyGemmKernel {
         rowScales(ctx, red, x, norm, gamma, beta, mean, rstd, sx, row0, rowsHere, k);
         boolean more = rowsHere > 1, once = k <= 4096;   // once: one staged piece holds all of K, for every feature pass
         if (once) stageInt4Codes(ctx, xs, x, row0, rowsHere, k, 0, k, norm, gamma, beta, mean, rstd, sx);
-        int kw = k >> 3, groups = k / groupSize;
+        int kw = k >> 3, groups = k / groupSize, gShift = groupShift(groupSize);
         for (int c8 = ctx.groupIdx() * 8; c8 < n; c8 += ctx.numGroupsX() * 8) {   // uniform: the block's feature passes
-            int col = c8 + (tid >> 5);
+            int col = c8 + (tid >> 5), outAt = (row0 + lane) * n + col;
+            boolean writes = col < n && lane < ROWS && row0 + lane < m;
+            // The epilogue's loads issued now, their latency hidden behind the weights'; used after the dot products.
+            float b = writes ? bias.get(col) : 0f, resid = writes && mode == ADD ? y.get(outAt) : 0f;
             float a0 = 0f, a1 = 0f, a2 = 0f, a3 = 0f, a4 = 0f, a5 = 0f, a6 = 0f, a7 = 0f;
             for (int t0 = 0; t0 < k; t0 += 4096) {
                 int len = Math.min(4096, k - t0);
@@ -374,9 +424,9 @@ public final class SkinnyGemmKernel {
                     int word3 = j + 96 < words ? w.get(base + j + 96) : 0, word4 = j + 128 < words ? w.get(base + j + 128) : 0;
                     int word5 = j + 160 < words ? w.get(base + j + 160) : 0, word6 = j + 192 < words ? w.get(base + j + 192) : 0;
                     int word7 = j + 224 < words ? w.get(base + j + 224) : 0;
-                    float s0 = sw.get(scaleBase + (t0 + ((j) << 3)) / groupSize), s1 = j + 32 < words ? sw.get(scaleBase + (t0 + ((j + 32) << 3)) / groupSize) : 0f, s2 = j + 64 < words ? sw.get(scaleBase + (t0 + ((j + 64) << 3)) / groupSize) : 0f;
-                    float s3 = j + 96 < words ? sw.get(scaleBase + (t0 + ((j + 96) << 3)) / groupSize) : 0f, s4 = j + 128 < words ? sw.get(scaleBase + (t0 + ((j + 128) << 3)) / groupSize) : 0f, s5 = j + 160 < words ? sw.get(scaleBase + (t0 + ((j + 160) << 3)) / groupSize) : 0f;
-                    float s6 = j + 192 < words ? sw.get(scaleBase + (t0 + ((j + 192) << 3)) / groupSize) : 0f, s7 = j + 224 < words ? sw.get(scaleBase + (t0 + ((j + 224) << 3)) / groupSize) : 0f;
+                    float s0 = sw.get(scaleBase + groupOf(t0 + ((j) << 3), groupSize, gShift)), s1 = j + 32 < words ? sw.get(scaleBase + groupOf(t0 + ((j + 32) << 3), groupSize, gShift)) : 0f, s2 = j + 64 < words ? sw.get(scaleBase + groupOf(t0 + ((j + 64) << 3), groupSize, gShift)) : 0f;
+                    float s3 = j + 96 < words ? sw.get(scaleBase + groupOf(t0 + ((j + 96) << 3), groupSize, gShift)) : 0f, s4 = j + 128 < words ? sw.get(scaleBase + groupOf(t0 + ((j + 128) << 3), groupSize, gShift)) : 0f, s5 = j + 160 < words ? sw.get(scaleBase + groupOf(t0 + ((j + 160) << 3), groupSize, gShift)) : 0f;
+                    float s6 = j + 192 < words ? sw.get(scaleBase + groupOf(t0 + ((j + 192) << 3), groupSize, gShift)) : 0f, s7 = j + 224 < words ? sw.get(scaleBase + groupOf(t0 + ((j + 224) << 3), groupSize, gShift)) : 0f;
                     for (int h = 0; h < 8; h++) {
                         int word = pickInt(h, word0, word1, word2, word3, word4, word5, word6, word7), e = ((j + 32 * h) & 511) << 1;
                         float s = pick(h, s0, s1, s2, s3, s4, s5, s6, s7);
@@ -395,8 +445,8 @@ public final class SkinnyGemmKernel {
                 }
                 if (!once) ctx.barrier();   // before the next piece is staged over this one
             }
-            float sum = laneRowSum(ctx, lane, a0, a1, a2, a3, a4, a5, a6, a7);
-            if (col < n && lane < ROWS && row0 + lane < m) finish(y, (row0 + lane) * n + col, sx[lane] * sum + bias.get(col), mode);
+            float sum = more ? laneRowSum(ctx, lane, a0, a1, a2, a3, a4, a5, a6, a7) : warpSum(ctx, a0);
+            if (writes) finish(y, outAt, sx[lane] * sum + b, resid, mode);
         }
     }
 
@@ -682,15 +732,22 @@ public final class SkinnyGemmKernel {
                 warpSum(ctx, a6), warpSum(ctx, a7));
     }
 
+    /** The warp's sum, in every lane: a butterfly, spelled out (the JIT does not unroll loops; a loop costs a compare and branch a step). */
     static float warpSum(KernelContext ctx, float v) {
-        for (int mask = 16; mask > 0; mask >>= 1) v += ctx.shflXor(v, mask);
-        return v;
+        v += ctx.shflXor(v, 16);
+        v += ctx.shflXor(v, 8);
+        v += ctx.shflXor(v, 4);
+        v += ctx.shflXor(v, 2);
+        return v + ctx.shflXor(v, 1);
     }
 
     /** The warp's largest value, in every lane (NaN if any lane holds NaN): a butterfly, as {@link #warpSum}. */
     static float warpMax(KernelContext ctx, float v) {
-        for (int mask = 16; mask > 0; mask >>= 1) v = Math.max(v, ctx.shflXor(v, mask));
-        return v;
+        v = Math.max(v, ctx.shflXor(v, 16));
+        v = Math.max(v, ctx.shflXor(v, 8));
+        v = Math.max(v, ctx.shflXor(v, 4));
+        v = Math.max(v, ctx.shflXor(v, 2));
+        return Math.max(v, ctx.shflXor(v, 1));
     }
 
     static int pickInt(int i, int a0, int a1, int a2, int a3, int a4, int a5, int a6, int a7) {
@@ -699,6 +756,13 @@ public final class SkinnyGemmKernel {
 
     static float pick(int i, float a0, float a1, float a2, float a3, float a4, float a5, float a6, float a7) {
         return i == 0 ? a0 : i == 1 ? a1 : i == 2 ? a2 : i == 3 ? a3 : i == 4 ? a4 : i == 5 ? a5 : i == 6 ? a6 : a7;
+    }
+
+    /** {@link #finish(FloatArray, int, float, int)} with {@code y[at]} already loaded as {@code resid} (used under {@link #ADD}). */
+    static void finish(FloatArray y, int at, float v, float resid, int mode) {
+        if (mode == GELU_TANH) y.set(at, geluTanh(v));
+        else if (mode == ADD) y.set(at, resid + v);
+        else y.set(at, v);
     }
 
     static void finish(FloatArray y, int at, float v, int mode) {

@@ -39,6 +39,29 @@ class EveryKernelCompilesTest {
         }));
     }
 
+    /**
+     * Kernels with a register cap ({@code @Kernel(maxRegisters = …)}, e.g. the decoder's few-row GEMMs, whose one-wave
+     * grids count on four blocks an SM) carry it into the PTX, and ptxas keeps within it without spilling.
+     */
+    @TestFactory
+    Stream<DynamicTest> registerCapsHoldWithoutSpills() {
+        KernelCompiler jit = new KernelCompiler();
+        Optional<Path> ptxas = Ptxas.find();
+        List<Method> capped = kernels().filter(m -> m.getAnnotation(Kernel.class).maxRegisters() > 0).toList();
+        assertTrue(capped.stream().anyMatch(m -> m.getDeclaringClass() == SkinnyGemmKernel.class && m.getName().equals("int8")));
+        return capped.stream().map(m -> DynamicTest.dynamicTest(m.getDeclaringClass().getSimpleName() + "." + m.getName(), () -> {
+            int cap = m.getAnnotation(Kernel.class).maxRegisters();
+            String ptx = jit.ptx(m);
+            assertTrue(ptx.contains("\n.maxnreg " + cap + "\n"), "no .maxnreg " + cap + " in the PTX");
+            Assumptions.assumeTrue(ptxas.isPresent(), "ptxas not found on PATH: PTX not assembled (CI has it)");
+            String report = Ptxas.resources(ptxas.get(), ptx);
+            var used = java.util.regex.Pattern.compile("Used (\\d+) registers").matcher(report);
+            assertTrue(used.find(), report);
+            assertTrue(Integer.parseInt(used.group(1)) <= cap, report);
+            assertTrue(report.contains("0 bytes spill stores, 0 bytes spill loads"), report);
+        }));
+    }
+
     static String numbered(String s) {
         String[] lines = s.split("\n");
         StringBuilder b = new StringBuilder();

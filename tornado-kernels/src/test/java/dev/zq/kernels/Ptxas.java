@@ -20,15 +20,29 @@ final class Ptxas {
 
     /** Assembles {@code ptx} for sm_90a; returns null on success, else ptxas's output. */
     static String assemble(Path ptxas, String ptx) throws IOException, InterruptedException {
+        String[] result = run(ptxas, ptx, false);
+        return result[0] == null ? null : result[1];
+    }
+
+    /** ptxas's {@code -v} report of {@code ptx} (registers, spills, shared memory); fails if it does not assemble. */
+    static String resources(Path ptxas, String ptx) throws IOException, InterruptedException {
+        String[] result = run(ptxas, ptx, true);
+        if (result[0] != null) throw new AssertionError("ptxas rejected the PTX:\n" + result[1]);
+        return result[1];
+    }
+
+    /** {@code {null or "failed", output}}. */
+    private static String[] run(Path ptxas, String ptx, boolean verbose) throws IOException, InterruptedException {
         Path dir = Files.createTempDirectory("zq-ptxas");
         try {
             Path in = dir.resolve("k.ptx"), out = dir.resolve("k.cubin");
             Files.writeString(in, ptx);
-            Process p = new ProcessBuilder(ptxas.toString(), "-arch=sm_90a", in.toString(), "-o", out.toString())
-                    .redirectErrorStream(true).start();
+            var cmd = new java.util.ArrayList<>(java.util.List.of(ptxas.toString(), "-arch=sm_90a", in.toString(), "-o", out.toString()));
+            if (verbose) cmd.add("-v");
+            Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
             String log = new String(p.getInputStream().readAllBytes());
-            if (!p.waitFor(60, TimeUnit.SECONDS)) { p.destroyForcibly(); return "ptxas timed out"; }
-            return p.exitValue() == 0 ? null : log;
+            if (!p.waitFor(60, TimeUnit.SECONDS)) { p.destroyForcibly(); return new String[]{"failed", "ptxas timed out"}; }
+            return new String[]{p.exitValue() == 0 ? null : "failed", log};
         } finally {
             try (var s = Files.list(dir)) { for (Path f : s.toList()) Files.deleteIfExists(f); }
             Files.deleteIfExists(dir);

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# On the GPU machine (after scripts/gpu-pack.sh here): Nsight Compute over DecoderGpuBench, to see where a decode step's
+# kernels spend their time. Pass 1 times every kernel the bench launches, one at a time (ncu serializes them and flushes
+# the caches before each: isolated device time, no overlap with a neighbour); pass 2 collects the detailed sections
+# (speed of light, occupancy, launch, warp stall reasons, memory) for the last decode step's kernels.
+# VARIANT (default W8A8) picks DecoderGpuBench's variant; MODEL (default gpt2); clocks are left alone (METHOD.md).
+# SKIP and COUNT (both or neither) name the kernels of pass 2 by launch index instead (pass 1 then does not run), and
+# then the full set is collected and its per-instruction page printed too (SASS with executed counts and stall samples).
+# Output: $OUT (or ./gpu-out)/ncu-durations.csv, ncu-step.txt (and ncu-sass.csv).
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+out="${OUT:-gpu-out}"; mkdir -p "$out"
+[ -x /tmp/zq-jre/bin/java ] || tar -C /tmp -xJf .gpu/jre.tar.xz
+ncu=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
+[ -n "$ncu" ] || { echo "no ncu on this machine"; exit 1; }
+cp_=$(ls .gpu/lib/*.jar | tr '\n' ':')
+run=(/tmp/zq-jre/bin/java -Dzq.bench.variants="${VARIANT:-W8A8}" ${ZQ_JAVA_OPTS:-} --add-modules jdk.incubator.vector
+     --enable-native-access=ALL-UNNAMED -Xmx24g -cp "$cp_" dev.zq.bench.DecoderGpuBench "${MODEL:-gpt2}" 1 32 3)
+if [ -n "${SKIP:-}" ]; then
+  "$ncu" --clock-control none --launch-skip "$SKIP" --launch-count "$COUNT" --set full --import-source no -o "$out/kernels" "${run[@]}" \
+    > "$out/ncu-pass2.err" 2>&1
+  echo "collect exit $?"
+  "$ncu" --import "$out/kernels.ncu-rep" --page details --print-details all > "$out/ncu-step.txt"
+  "$ncu" --import "$out/kernels.ncu-rep" --page source --print-source sass --csv > "$out/ncu-sass.csv"
+  rm -f "$out/kernels.ncu-rep"
+  exit 0
+fi
+"$ncu" --clock-control none --metrics gpu__time_duration.sum,launch__grid_size,launch__registers_per_thread --csv \
+  "${run[@]}" > "$out/ncu-durations.csv" 2> "$out/ncu-pass1.err"
+echo "pass 1 exit $?, $(grep -c '"gpu__time_duration.sum"' "$out/ncu-durations.csv") kernels"
+# The last decode step: the kernels after the last-but-one argmax, up to the last argmax.
+read -r skip count < <(python3 - "$out/ncu-durations.csv" <<'EOF'
+import csv, sys
+rows = [r for r in csv.reader(l for l in open(sys.argv[1]) if l.startswith('"'))]
+head = rows[0]; ids = []
+for r in rows[1:]:
+    d = dict(zip(head, r))
+    if d["Metric Name"] == "gpu__time_duration.sum": ids.append((int(d["ID"]), d["Kernel Name"]))
+arg = [i for i, k in ids if "argmax" in k]
+print(arg[-2] + 1, arg[-1] - arg[-2])
+EOF
+)
+echo "pass 2: skip $skip, $count kernels"
+"$ncu" --clock-control none --launch-skip "$skip" --launch-count "$count" --section SpeedOfLight --section LaunchStats \
+  --section Occupancy --section WarpStateStats --section MemoryWorkloadAnalysis --section SchedulerStats \
+  "${run[@]}" > "$out/ncu-step.txt" 2> "$out/ncu-pass2.err"
+echo "pass 2 exit $?"
