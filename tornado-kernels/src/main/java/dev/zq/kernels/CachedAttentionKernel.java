@@ -31,15 +31,8 @@ public final class CachedAttentionKernel {
 
     public static Grid appendGrid(int rows) { return Grid.of(rows, 256); }
 
-    /**
-     * Threads of an {@code attend} block: 32 warps, so that a decode step's keys (a warp each) and values (a thread per
-     * dimension and every {@code threads / headDim}-th key) are read in one or two rounds of loads rather than a chain
-     * of them (with 256 threads, GPT-2's 64-dimensional heads, 82 cached tokens: six dependent rounds of value loads).
-     */
-    public static final int ATTEND_THREADS = 1024;
-
     /** One block per (new token, head). */
-    public static Grid attendGrid(int rows, int heads) { return Grid.of(rows * heads, ATTEND_THREADS); }
+    public static Grid attendGrid(int rows, int heads) { return Grid.of(rows * heads, 256); }
 
     /** Copies the keys and values of the {@code rows = batch·seq} new tokens into the cache. */
     @Kernel
@@ -55,13 +48,13 @@ public final class CachedAttentionKernel {
     }
 
     /** Writes {@code context[row, head·headDim …]} for every new token row and head; see the class comment. */
-    @Kernel(maxRegisters = 64)   // 1024 threads a block must fit the register file: 64 Ki registers
+    @Kernel
     public static void attend16(KernelContext ctx, FloatArray qkv, IntArray pos, HalfArray keys, HalfArray values, FloatArray context,
                               int seq, int heads, int headDim, int capacity, float scale, int appendOwn) {
         ctx.awaitPreviousKernel();
         float[] q = ctx.allocateFloatShared(128);
         float[] scores = ctx.allocateFloatShared(MAX_POSITIONS);
-        float[] red = ctx.allocateFloatShared(ATTEND_THREADS);
+        float[] red = ctx.allocateFloatShared(256);
         int tid = ctx.localIdx(), warp = tid >> 5, lane = tid & 31, threads = ctx.localSizeX();
         int r = ctx.groupIdx() / heads, head = ctx.groupIdx() - r * heads, b = r / seq, p = pos.get(0) + r - b * seq;
         int hidden = heads * headDim, qAt = r * 3 * hidden + head * headDim, cache = (b * heads + head) * capacity * headDim;
@@ -74,30 +67,22 @@ public final class CachedAttentionKernel {
             }
         }
         ctx.barrier();
-        // Scores: a warp per key, lanes over the head dimension; four keys per step, their loads in flight together (with
-        // 32 warps a decode step of up to 128 cached tokens is one step: one round trip to the cache, not a chain of them).
+        // Scores: a warp per key, lanes over the head dimension.
         int warps = threads >> 5;
-        for (int j = warp; j <= p; j += 4 * warps) {
-            int j1 = j + warps, j2 = j + 2 * warps, j3 = j + 3 * warps;
-            float s0 = 0f, s1 = 0f, s2 = 0f, s3 = 0f;
+        for (int j = warp; j <= p; j += 2 * warps) {   // two keys per step, their loads in flight together
+            int j1 = j + warps;
+            boolean second = j1 <= p;
+            float s0 = 0f, s1 = 0f;
             for (int d = lane; d < headDim; d += 32) {
-                float k0 = keys.get(cache + j * headDim + d), k1 = j1 <= p ? keys.get(cache + j1 * headDim + d) : 0f;
-                float k2 = j2 <= p ? keys.get(cache + j2 * headDim + d) : 0f, k3 = j3 <= p ? keys.get(cache + j3 * headDim + d) : 0f;
-                float qd = q[d];
-                s0 += qd * k0;
-                s1 += qd * k1;
-                s2 += qd * k2;
-                s3 += qd * k3;
+                float k0 = keys.get(cache + j * headDim + d), k1 = second ? keys.get(cache + j1 * headDim + d) : 0f;
+                s0 += q[d] * k0;
+                s1 += q[d] * k1;
             }
             s0 = SkinnyGemmKernel.warpSum(ctx, s0);
             s1 = SkinnyGemmKernel.warpSum(ctx, s1);
-            s2 = SkinnyGemmKernel.warpSum(ctx, s2);
-            s3 = SkinnyGemmKernel.warpSum(ctx, s3);
             if (lane == 0) {
                 scores[j] = s0;
-                if (j1 <= p) scores[j1] = s1;
-                if (j2 <= p) scores[j2] = s2;
-                if (j3 <= p) scores[j3] = s3;
+                if (second) scores[j1] = s1;
             }
         }
         ctx.barrier();
@@ -114,24 +99,16 @@ public final class CachedAttentionKernel {
         // Weighted values: thread = (part, d); part walks every (threads / headDim)-th key; parts summed in order.
         int parts = threads / headDim, part = tid / headDim, d = tid - part * headDim;
         float acc = 0f;
-        for (int j = part; j <= p; j += 8 * parts) {   // eight values in flight per thread
-            int j1 = j + parts, j2 = j + 2 * parts, j3 = j + 3 * parts, j4 = j + 4 * parts, j5 = j + 5 * parts, j6 = j + 6 * parts, j7 = j + 7 * parts;
+        for (int j = part; j <= p; j += 4 * parts) {   // four values in flight per thread
+            int j1 = j + parts, j2 = j + 2 * parts, j3 = j + 3 * parts;
             float v0 = values.get(cache + j * headDim + d);
             float v1 = j1 <= p ? values.get(cache + j1 * headDim + d) : 0f;
             float v2 = j2 <= p ? values.get(cache + j2 * headDim + d) : 0f;
             float v3 = j3 <= p ? values.get(cache + j3 * headDim + d) : 0f;
-            float v4 = j4 <= p ? values.get(cache + j4 * headDim + d) : 0f;
-            float v5 = j5 <= p ? values.get(cache + j5 * headDim + d) : 0f;
-            float v6 = j6 <= p ? values.get(cache + j6 * headDim + d) : 0f;
-            float v7 = j7 <= p ? values.get(cache + j7 * headDim + d) : 0f;
             acc += scores[j] * v0;
             if (j1 <= p) acc += scores[j1] * v1;
             if (j2 <= p) acc += scores[j2] * v2;
             if (j3 <= p) acc += scores[j3] * v3;
-            if (j4 <= p) acc += scores[j4] * v4;
-            if (j5 <= p) acc += scores[j5] * v5;
-            if (j6 <= p) acc += scores[j6] * v6;
-            if (j7 <= p) acc += scores[j7] * v7;
         }
         red[tid] = acc;
         ctx.barrier();
@@ -158,13 +135,13 @@ public final class CachedAttentionKernel {
     }
 
     /** {@link #attend16} for an FP32 cache. */
-    @Kernel(maxRegisters = 64)   // 1024 threads a block must fit the register file: 64 Ki registers
+    @Kernel
     public static void attend32(KernelContext ctx, FloatArray qkv, IntArray pos, FloatArray keys, FloatArray values, FloatArray context,
                               int seq, int heads, int headDim, int capacity, float scale, int appendOwn) {
         ctx.awaitPreviousKernel();
         float[] q = ctx.allocateFloatShared(128);
         float[] scores = ctx.allocateFloatShared(MAX_POSITIONS);
-        float[] red = ctx.allocateFloatShared(ATTEND_THREADS);
+        float[] red = ctx.allocateFloatShared(256);
         int tid = ctx.localIdx(), warp = tid >> 5, lane = tid & 31, threads = ctx.localSizeX();
         int r = ctx.groupIdx() / heads, head = ctx.groupIdx() - r * heads, b = r / seq, p = pos.get(0) + r - b * seq;
         int hidden = heads * headDim, qAt = r * 3 * hidden + head * headDim, cache = (b * heads + head) * capacity * headDim;
@@ -177,30 +154,22 @@ public final class CachedAttentionKernel {
             }
         }
         ctx.barrier();
-        // Scores: a warp per key, lanes over the head dimension; four keys per step, their loads in flight together (with
-        // 32 warps a decode step of up to 128 cached tokens is one step: one round trip to the cache, not a chain of them).
+        // Scores: a warp per key, lanes over the head dimension.
         int warps = threads >> 5;
-        for (int j = warp; j <= p; j += 4 * warps) {
-            int j1 = j + warps, j2 = j + 2 * warps, j3 = j + 3 * warps;
-            float s0 = 0f, s1 = 0f, s2 = 0f, s3 = 0f;
+        for (int j = warp; j <= p; j += 2 * warps) {   // two keys per step, their loads in flight together
+            int j1 = j + warps;
+            boolean second = j1 <= p;
+            float s0 = 0f, s1 = 0f;
             for (int d = lane; d < headDim; d += 32) {
-                float k0 = keys.get(cache + j * headDim + d), k1 = j1 <= p ? keys.get(cache + j1 * headDim + d) : 0f;
-                float k2 = j2 <= p ? keys.get(cache + j2 * headDim + d) : 0f, k3 = j3 <= p ? keys.get(cache + j3 * headDim + d) : 0f;
-                float qd = q[d];
-                s0 += qd * k0;
-                s1 += qd * k1;
-                s2 += qd * k2;
-                s3 += qd * k3;
+                float k0 = keys.get(cache + j * headDim + d), k1 = second ? keys.get(cache + j1 * headDim + d) : 0f;
+                s0 += q[d] * k0;
+                s1 += q[d] * k1;
             }
             s0 = SkinnyGemmKernel.warpSum(ctx, s0);
             s1 = SkinnyGemmKernel.warpSum(ctx, s1);
-            s2 = SkinnyGemmKernel.warpSum(ctx, s2);
-            s3 = SkinnyGemmKernel.warpSum(ctx, s3);
             if (lane == 0) {
                 scores[j] = s0;
-                if (j1 <= p) scores[j1] = s1;
-                if (j2 <= p) scores[j2] = s2;
-                if (j3 <= p) scores[j3] = s3;
+                if (second) scores[j1] = s1;
             }
         }
         ctx.barrier();
@@ -217,24 +186,16 @@ public final class CachedAttentionKernel {
         // Weighted values: thread = (part, d); part walks every (threads / headDim)-th key; parts summed in order.
         int parts = threads / headDim, part = tid / headDim, d = tid - part * headDim;
         float acc = 0f;
-        for (int j = part; j <= p; j += 8 * parts) {   // eight values in flight per thread
-            int j1 = j + parts, j2 = j + 2 * parts, j3 = j + 3 * parts, j4 = j + 4 * parts, j5 = j + 5 * parts, j6 = j + 6 * parts, j7 = j + 7 * parts;
+        for (int j = part; j <= p; j += 4 * parts) {   // four values in flight per thread
+            int j1 = j + parts, j2 = j + 2 * parts, j3 = j + 3 * parts;
             float v0 = values.get(cache + j * headDim + d);
             float v1 = j1 <= p ? values.get(cache + j1 * headDim + d) : 0f;
             float v2 = j2 <= p ? values.get(cache + j2 * headDim + d) : 0f;
             float v3 = j3 <= p ? values.get(cache + j3 * headDim + d) : 0f;
-            float v4 = j4 <= p ? values.get(cache + j4 * headDim + d) : 0f;
-            float v5 = j5 <= p ? values.get(cache + j5 * headDim + d) : 0f;
-            float v6 = j6 <= p ? values.get(cache + j6 * headDim + d) : 0f;
-            float v7 = j7 <= p ? values.get(cache + j7 * headDim + d) : 0f;
             acc += scores[j] * v0;
             if (j1 <= p) acc += scores[j1] * v1;
             if (j2 <= p) acc += scores[j2] * v2;
             if (j3 <= p) acc += scores[j3] * v3;
-            if (j4 <= p) acc += scores[j4] * v4;
-            if (j5 <= p) acc += scores[j5] * v5;
-            if (j6 <= p) acc += scores[j6] * v6;
-            if (j7 <= p) acc += scores[j7] * v7;
         }
         red[tid] = acc;
         ctx.barrier();
