@@ -5,7 +5,9 @@ import dev.zq.lkd.autodiff.Var;
 import dev.zq.lkd.train.Adam;
 import dev.zq.model.Linear;
 import dev.zq.model.ModelFormatException;
+import dev.zq.model.decoder.DecoderLayer;
 import dev.zq.model.decoder.DecoderModel;
+import dev.zq.model.decoder.Norm;
 import dev.zq.model.format.SafeTensors;
 import dev.zq.quant.LinearQuantizer;
 import dev.zq.quant.Scheme;
@@ -46,13 +48,14 @@ public final class DecoderLkd {
         List<Var> studentInputs = inputs;   // the quantized path, when the options ask for it
         if (o.checkpointDir() != null) Files.createDirectories(o.checkpointDir());
         Map<String, Linear> trained = new HashMap<>();
+        Map<Integer, Norm[]> trainedNorms = new HashMap<>();   // with Options.trainNorms: each block's two LayerNorms
         for (int k = 0; k < fp.layers().size(); k++) {
             long t0 = System.nanoTime();
             DecoderStudentLayer teacher = DecoderStudentLayer.of(fp, k, false);
             List<Var> targets = new ArrayList<>();
             for (Var x : inputs) targets.add(Var.constant(teacher.forward(x, null).data, x.shape));
 
-            DecoderStudentLayer student = DecoderStudentLayer.of(fp, k, true);
+            DecoderStudentLayer student = DecoderStudentLayer.of(fp, k, true, o.trainNorms());
             if (o.method() == Lkd.Method.WEIGHTS_AND_CLIPPING) student.learnClipping(scheme);
             if (o.method() == Lkd.Method.ROUNDING) student.learnRounding(scheme).hardRounding(true);
             List<Var> seen = o.quantizedInputs() ? studentInputs : inputs;
@@ -81,11 +84,13 @@ public final class DecoderLkd {
                 }
                 student.hardRounding(true);
                 if (ckpt != null) try (Arena a = Arena.ofConfined()) {
-                    Lkd.saveLayer(student.toDense(a), ckpt);
+                    Lkd.saveLayer(student.toDense(a), student.normTensors(a), ckpt);
                 }
             }
             double after = loss(student, seen, targets, scheme);
             trained.putAll(student.toDense(arena));
+            Norm[] norms = student.norms(arena);
+            if (norms != null) trainedNorms.put(k, norms);
             listener.layerDone(new Lkd.LayerReport(k, before, after, resumed ? 0 : o.stepsPerLayer(), (System.nanoTime() - t0) / 1e9, resumed));
             if (o.quantizedInputs()) {
                 List<Var> next = new ArrayList<>();
@@ -95,7 +100,19 @@ public final class DecoderLkd {
             inputs = targets;   // the next block's target comes from the teacher path
         }
         LinearQuantizer q = new LinearQuantizer(scheme, null, arena);
-        return fp.withLinears((name, lin) -> q.quantize(name, trained.getOrDefault(name, lin)));
+        DecoderModel out = fp.withLinears((name, lin) -> q.quantize(name, trained.getOrDefault(name, lin)));
+        return trainedNorms.isEmpty() ? out : withNorms(out, trainedNorms);
+    }
+
+    /** {@code m} with block k's attention and MLP LayerNorms replaced by {@code norms.get(k)} where present. */
+    static DecoderModel withNorms(DecoderModel m, Map<Integer, Norm[]> norms) {
+        List<DecoderLayer> layers = new ArrayList<>();
+        for (int k = 0; k < m.layers().size(); k++) {
+            DecoderLayer l = m.layers().get(k);
+            Norm[] n = norms.get(k);
+            layers.add(n == null ? l : new DecoderLayer(n[0], l.qkv(), l.q(), l.k(), l.v(), l.output(), n[1], l.gate(), l.up(), l.down()));
+        }
+        return new DecoderModel(m.config(), m.tokenEmbeddings(), m.positionEmbeddings(), layers, m.finalNorm(), m.lmHead());
     }
 
     private static double loss(DecoderStudentLayer s, List<Var> inputs, List<Var> targets, Scheme scheme) {

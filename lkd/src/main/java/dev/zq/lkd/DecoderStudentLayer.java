@@ -11,6 +11,7 @@ import dev.zq.model.Linear;
 import dev.zq.model.decoder.DecoderConfig;
 import dev.zq.model.decoder.DecoderLayer;
 import dev.zq.model.decoder.DecoderModel;
+import dev.zq.model.decoder.Norm;
 import dev.zq.quant.Scheme;
 import dev.zq.tensor.Tensor;
 
@@ -32,12 +33,18 @@ final class DecoderStudentLayer {
     private final AdaRound[] roundings;             // per projection: learned rounding, or null
     private boolean hardRounding;                   // evaluate learned rounding as the final codes
     private final Var norm1Gamma, norm1Beta, norm2Gamma, norm2Beta;
+    private final boolean normsTrain;               // γ and β of both LayerNorms train too
+    private final String norm1Name, norm2Name;      // HF's module names, for checkpoints
     private final int heads, hidden;
     private final double eps;
     private final boolean tanhGelu;
 
-    private DecoderStudentLayer(List<Projection> projections, Var[] norms, int heads, int hidden, double eps, boolean tanhGelu) {
+    private DecoderStudentLayer(List<Projection> projections, Var[] norms, boolean normsTrain, String[] normNames, int heads, int hidden,
+                                double eps, boolean tanhGelu) {
         this.projections = projections;
+        this.normsTrain = normsTrain;
+        this.norm1Name = normNames[0];
+        this.norm2Name = normNames[1];
         this.norm1Gamma = norms[0];
         this.norm1Beta = norms[1];
         this.norm2Gamma = norms[2];
@@ -52,6 +59,11 @@ final class DecoderStudentLayer {
 
     /** Block {@code index} of {@code fp}; its projections' weights and biases trainable when {@code trainable}. */
     static DecoderStudentLayer of(DecoderModel fp, int index, boolean trainable) {
+        return of(fp, index, trainable, false);
+    }
+
+    /** The same, with its LayerNorms' γ and β trainable too when {@code trainableNorms}. */
+    static DecoderStudentLayer of(DecoderModel fp, int index, boolean trainable, boolean trainableNorms) {
         DecoderConfig c = fp.config();
         if (c.family() != DecoderConfig.Family.GPT2 || c.numKvHeads() != c.numHeads() || c.activation() == DecoderConfig.Activation.SWIGLU)
             throw new IllegalArgumentException("LKD for decoders covers the GPT-2 family (LayerNorm, learned positions, fused qkv, tanh GeLU); "
@@ -64,9 +76,12 @@ final class DecoderStudentLayer {
             if (!(lins[i] instanceof DenseLinear d)) throw new IllegalArgumentException(names.get(i) + " is not an FP32 layer: LKD starts from the FP model");
             ps.add(new Projection(names.get(i), StudentLayer.var(d.weight(), trainable), d.bias() == null ? null : StudentLayer.var(d.bias(), trainable)));
         }
-        Var[] norms = {StudentLayer.var(l.attentionNorm().weight(), false), StudentLayer.var(l.attentionNorm().bias(), false),
-                StudentLayer.var(l.mlpNorm().weight(), false), StudentLayer.var(l.mlpNorm().bias(), false)};
-        return new DecoderStudentLayer(ps, norms, c.numHeads(), c.hiddenSize(), c.normEps(), c.activation() == DecoderConfig.Activation.GELU_TANH);
+        boolean n = trainable && trainableNorms;
+        Var[] norms = {StudentLayer.var(l.attentionNorm().weight(), n), StudentLayer.var(l.attentionNorm().bias(), n),
+                StudentLayer.var(l.mlpNorm().weight(), n), StudentLayer.var(l.mlpNorm().bias(), n)};
+        String[] normNames = {"transformer.h." + index + ".ln_1", "transformer.h." + index + ".ln_2"};
+        return new DecoderStudentLayer(ps, norms, n, normNames, c.numHeads(), c.hiddenSize(), c.normEps(),
+                c.activation() == DecoderConfig.Activation.GELU_TANH);
     }
 
     /** Gives every weight that {@code scheme} quantizes a learnable clipping threshold per group, starting at the group's max. */
@@ -133,6 +148,26 @@ final class DecoderStudentLayer {
             if (p.bias() != null) out.add(p.bias());
             if (clips[i] != null) out.add(clips[i]);
         }
+        if (normsTrain) out.addAll(List.of(norm1Gamma, norm1Beta, norm2Gamma, norm2Beta));
+        return out;
+    }
+
+    /** The trained LayerNorms, attention's then the MLP's, in {@code arena}; null when they did not train. */
+    Norm[] norms(Arena arena) {
+        if (!normsTrain) return null;
+        return new Norm[]{new Norm(StudentLayer.tensor(arena, norm1Gamma), StudentLayer.tensor(arena, norm1Beta)),
+                new Norm(StudentLayer.tensor(arena, norm2Gamma), StudentLayer.tensor(arena, norm2Beta))};
+    }
+
+    /** The trained LayerNorms by full tensor name ({@code ….ln_1.weight} …), for checkpoints; empty when they did not train. */
+    Map<String, Tensor> normTensors(Arena arena) {
+        Map<String, Tensor> out = new LinkedHashMap<>();
+        Norm[] n = norms(arena);
+        if (n == null) return out;
+        out.put(norm1Name + ".weight", n[0].weight());
+        out.put(norm1Name + ".bias", n[0].bias());
+        out.put(norm2Name + ".weight", n[1].weight());
+        out.put(norm2Name + ".bias", n[1].bias());
         return out;
     }
 
@@ -184,6 +219,12 @@ final class DecoderStudentLayer {
         for (Projection p : projections) {
             StudentLayer.copy(trained.get(p.name() + ".weight"), p.weight(), p.name() + ".weight");
             if (p.bias() != null) StudentLayer.copy(trained.get(p.name() + ".bias"), p.bias(), p.name() + ".bias");
+        }
+        if (normsTrain) {
+            StudentLayer.copy(trained.get(norm1Name + ".weight"), norm1Gamma, norm1Name + ".weight");
+            StudentLayer.copy(trained.get(norm1Name + ".bias"), norm1Beta, norm1Name + ".bias");
+            StudentLayer.copy(trained.get(norm2Name + ".weight"), norm2Gamma, norm2Name + ".weight");
+            StudentLayer.copy(trained.get(norm2Name + ".bias"), norm2Beta, norm2Name + ".bias");
         }
         for (int i = 0; i < roundings.length; i++)  // saved weights are already rounded: they start as their own codes
             if (roundings[i] != null) roundings[i] = roundings[i].restarted(projections.get(i).weight());

@@ -29,13 +29,21 @@ public final class Lkd {
      * (and still imitates the FP block on the FP path's input), so that it also learns to undo the error it inherits;
      * off, both see the FP path, as in the paper. {@code method} other than WEIGHTS and {@code quantizedInputs} are for decoders.
      * {@code thresholdLearningRateScale}: learned clipping thresholds train at this multiple of the learning rate.
+     * {@code trainNorms} (decoders): the block's two LayerNorms' γ and β train too (they stay FP32 at inference, and feed
+     * the quantized projections, so they can rescale what those quantize).
      */
     public record Options(int stepsPerLayer, double learningRate, int warmupSteps, double clipNorm, Path checkpointDir,
-                          Method method, boolean quantizedInputs, double thresholdLearningRateScale) {
+                          Method method, boolean quantizedInputs, double thresholdLearningRateScale, boolean trainNorms) {
         public Options {
             if (stepsPerLayer < 0 || !(learningRate > 0) || warmupSteps < 0 || !(clipNorm > 0) || method == null || !(thresholdLearningRateScale > 0))
                 throw new IllegalArgumentException("steps >= 0, learning rate > 0, warm-up >= 0, clip > 0, a method and a positive threshold "
                         + "learning-rate factor are required");
+        }
+
+        /** The LayerNorms stay as they are. */
+        public Options(int stepsPerLayer, double learningRate, int warmupSteps, double clipNorm, Path checkpointDir, Method method,
+                       boolean quantizedInputs, double thresholdLearningRateScale) {
+            this(stepsPerLayer, learningRate, warmupSteps, clipNorm, checkpointDir, method, quantizedInputs, thresholdLearningRateScale, false);
         }
 
         /** Learned clipping thresholds, if any, train at the weights' learning rate. */
@@ -60,7 +68,12 @@ public final class Lkd {
 
     /** A finished layer's trained projections, as {@code NAME.weight} / {@code NAME.bias}, for resuming. */
     static void saveLayer(Map<String, DenseLinear> trained, Path file) throws IOException {
-        Map<String, Tensor> t = new LinkedHashMap<>();
+        saveLayer(trained, Map.of(), file);
+    }
+
+    /** The same with other trained tensors ({@code extra}, by their full names), e.g. a block's LayerNorms. */
+    static void saveLayer(Map<String, DenseLinear> trained, Map<String, Tensor> extra, Path file) throws IOException {
+        Map<String, Tensor> t = new LinkedHashMap<>(extra);
         for (var e : trained.entrySet()) {
             t.put(e.getKey() + ".weight", e.getValue().weight());
             if (e.getValue().bias() != null) t.put(e.getKey() + ".bias", e.getValue().bias());

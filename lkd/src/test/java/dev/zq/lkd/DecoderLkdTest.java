@@ -76,6 +76,51 @@ class DecoderLkdTest {
     }
 
     /**
+     * With {@code trainNorms} the blocks' LayerNorms train with the projections: the distilled model carries the trained
+     * γ and β (different from the FP model's, finite), the FP model keeps its own, and a rerun resumes them from the
+     * checkpoints exactly.
+     */
+    @Test
+    void trainedLayerNormsReachTheModelAndResume(@TempDir Path ckpt) throws Exception {
+        Scheme scheme = Scheme.builtin("w4-8a16");
+        Lkd.Listener quiet = new Lkd.Listener() {
+            @Override public void step(int layer, int step, int steps, double loss) {}
+            @Override public void layerDone(Lkd.LayerReport r) {}
+        };
+        Lkd.Options o = new Lkd.Options(8, 1e-3, 2, 1.0, ckpt, Lkd.Method.WEIGHTS_AND_CLIPPING, true, 30, true);
+        try (Arena a = Arena.ofShared()) {
+            DecoderModel m = DecoderModel.random(CONFIG, 7, a);
+            float[] fpGamma = m.layers().get(1).mlpNorm().weight().toFloatArray();
+            List<int[][]> data = LkdData.randomWindows(64, 1, 4, 4, 16, 11);
+            DecoderModel q = DecoderLkd.distill(m, scheme, data, o, quiet, a);
+            assertArrayEquals(fpGamma, m.layers().get(1).mlpNorm().weight().toFloatArray(), "the FP model is left as it was");
+            for (int k = 0; k < CONFIG.numLayers(); k++) {
+                var fpLayer = m.layers().get(k);
+                var qLayer = q.layers().get(k);
+                for (Tensor[] pair : new Tensor[][]{{fpLayer.attentionNorm().weight(), qLayer.attentionNorm().weight()},
+                        {fpLayer.attentionNorm().bias(), qLayer.attentionNorm().bias()}, {fpLayer.mlpNorm().weight(), qLayer.mlpNorm().weight()},
+                        {fpLayer.mlpNorm().bias(), qLayer.mlpNorm().bias()}}) {
+                    float[] before = pair[0].toFloatArray(), after = pair[1].toFloatArray();
+                    double moved = 0;
+                    for (int i = 0; i < before.length; i++) {
+                        assertTrue(Float.isFinite(after[i]));
+                        moved = Math.max(moved, Math.abs(after[i] - before[i]));
+                    }
+                    assertTrue(moved > 1e-4, "block " + k + ": a LayerNorm parameter did not train (" + moved + ")");
+                }
+            }
+            DecoderModel again = DecoderLkd.distill(m, scheme, data, o, quiet, a);
+            for (int k = 0; k < CONFIG.numLayers(); k++) {
+                assertArrayEquals(q.layers().get(k).attentionNorm().weight().toFloatArray(), again.layers().get(k).attentionNorm().weight().toFloatArray());
+                assertArrayEquals(q.layers().get(k).mlpNorm().bias().toFloatArray(), again.layers().get(k).mlpNorm().bias().toFloatArray());
+            }
+            Lkd.Options without = new Lkd.Options(8, 1e-3, 2, 1.0, null, Lkd.Method.WEIGHTS_AND_CLIPPING, true, 30);
+            DecoderModel plain = DecoderLkd.distill(m, scheme, data, without, quiet, a);
+            assertSame(m.layers().get(0).attentionNorm(), plain.layers().get(0).attentionNorm(), "without the option the norms are the FP model's");
+        }
+    }
+
+    /**
      * Learned clipping thresholds start at their groups' maxima and must learn from the first step (the gradient there is the
      * one from below; with none, as before a fix, they never moved), at the learning-rate multiple they are given.
      */
