@@ -97,7 +97,7 @@ public final class SkinnyGemmKernel {
     /** {@code log2(groupSize)} when it is a power of two (group indices by a shift), else −1 (by a division). */
     static int groupShift(int groupSize) {
         int s = 0;
-        while ((1 << s) < groupSize) s++;
+        while (s < 30 && (1 << s) < groupSize) s++;   // bounded: no group size can make it spin
         return (1 << s) == groupSize ? s : -1;
     }
 

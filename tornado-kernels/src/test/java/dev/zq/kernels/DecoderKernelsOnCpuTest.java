@@ -25,6 +25,17 @@ import static org.junit.jupiter.api.Assertions.*;
 class DecoderKernelsOnCpuTest {
     final CpuExecutor cpu = new CpuExecutor();
 
+    /** The few-row kernels' group index: a shift for power-of-two groups, the division otherwise, the same either way. */
+    @Test
+    void groupIndicesByShiftEqualTheDivision() {
+        for (int groupSize : new int[]{1, 4, 12, 16, 32, 48, 64, 100, 128, 768, 4096, 1 << 30, Integer.MAX_VALUE}) {
+            int shift = SkinnyGemmKernel.groupShift(groupSize);
+            assertEquals(Integer.bitCount(groupSize) == 1, shift >= 0, "group size " + groupSize);
+            for (int e : new int[]{0, 1, 3, 15, 16, 63, 64, 65, 767, 768, 8191, 1 << 20, Integer.MAX_VALUE})
+                assertEquals(e / groupSize, SkinnyGemmKernel.groupOf(e, groupSize, shift), "element " + e + ", group size " + groupSize);
+        }
+    }
+
     @Test
     void dp4aIsTheDotProductOfSignedBytes() {
         Random rnd = new Random(3);

@@ -1,7 +1,6 @@
 package dev.zq.runtime.internal;
 
 import dev.zq.runtime.Kernel;
-
 import dev.zq.runtime.KernelCompileException;
 
 import java.io.IOException;
