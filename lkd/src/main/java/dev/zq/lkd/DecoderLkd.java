@@ -48,14 +48,14 @@ public final class DecoderLkd {
         List<Var> studentInputs = inputs;   // the quantized path, when the options ask for it
         if (o.checkpointDir() != null) Files.createDirectories(o.checkpointDir());
         Map<String, Linear> trained = new HashMap<>();
-        Map<Integer, Norm[]> trainedNorms = new HashMap<>();   // with Options.trainNorms: each block's two LayerNorms
+        Map<Integer, Norm[]> trainedNorms = new HashMap<>();   // with Options.normLearningRateScale > 0: each block's two LayerNorms
         for (int k = 0; k < fp.layers().size(); k++) {
             long t0 = System.nanoTime();
             DecoderStudentLayer teacher = DecoderStudentLayer.of(fp, k, false);
             List<Var> targets = new ArrayList<>();
             for (Var x : inputs) targets.add(Var.constant(teacher.forward(x, null).data, x.shape));
 
-            DecoderStudentLayer student = DecoderStudentLayer.of(fp, k, true, o.trainNorms());
+            DecoderStudentLayer student = DecoderStudentLayer.of(fp, k, true, o.normLearningRateScale() > 0);
             if (o.method() == Lkd.Method.WEIGHTS_AND_CLIPPING) student.learnClipping(scheme);
             if (o.method() == Lkd.Method.ROUNDING) student.learnRounding(scheme).hardRounding(true);
             List<Var> seen = o.quantizedInputs() ? studentInputs : inputs;
@@ -69,6 +69,7 @@ public final class DecoderLkd {
             } else {
                 Adam adam = new Adam(student.trainable(), o.learningRate(), Math.max(1, o.stepsPerLayer()), Math.min(o.warmupSteps(), o.stepsPerLayer()), o.clipNorm());
                 for (Var c : student.thresholds()) adam.scaleLearningRate(c, o.thresholdLearningRateScale());
+                for (Var n : student.normParameters()) adam.scaleLearningRate(n, o.normLearningRateScale());
                 student.hardRounding(false);
                 for (int step = 0; step < o.stepsPerLayer(); step++) {
                     int i = step % inputs.size();

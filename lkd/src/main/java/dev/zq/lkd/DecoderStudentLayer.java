@@ -148,8 +148,13 @@ final class DecoderStudentLayer {
             if (p.bias() != null) out.add(p.bias());
             if (clips[i] != null) out.add(clips[i]);
         }
-        if (normsTrain) out.addAll(List.of(norm1Gamma, norm1Beta, norm2Gamma, norm2Beta));
+        out.addAll(normParameters());
         return out;
+    }
+
+    /** The LayerNorms' γ and β when they train (empty otherwise). */
+    List<Var> normParameters() {
+        return normsTrain ? List.of(norm1Gamma, norm1Beta, norm2Gamma, norm2Beta) : List.of();
     }
 
     /** The trained LayerNorms, attention's then the MLP's, in {@code arena}; null when they did not train. */

@@ -29,21 +29,22 @@ public final class Lkd {
      * (and still imitates the FP block on the FP path's input), so that it also learns to undo the error it inherits;
      * off, both see the FP path, as in the paper. {@code method} other than WEIGHTS and {@code quantizedInputs} are for decoders.
      * {@code thresholdLearningRateScale}: learned clipping thresholds train at this multiple of the learning rate.
-     * {@code trainNorms} (decoders): the block's two LayerNorms' γ and β train too (they stay FP32 at inference, and feed
-     * the quantized projections, so they can rescale what those quantize).
+     * {@code normLearningRateScale} (decoders): when positive, the block's two LayerNorms' γ and β train too, at this
+     * multiple of the learning rate (they stay FP32 at inference and feed the quantized projections, so they can rescale
+     * what those quantize); 0 leaves them as they are.
      */
     public record Options(int stepsPerLayer, double learningRate, int warmupSteps, double clipNorm, Path checkpointDir,
-                          Method method, boolean quantizedInputs, double thresholdLearningRateScale, boolean trainNorms) {
+                          Method method, boolean quantizedInputs, double thresholdLearningRateScale, double normLearningRateScale) {
         public Options {
-            if (stepsPerLayer < 0 || !(learningRate > 0) || warmupSteps < 0 || !(clipNorm > 0) || method == null || !(thresholdLearningRateScale > 0))
+            if (stepsPerLayer < 0 || !(learningRate > 0) || warmupSteps < 0 || !(clipNorm > 0) || method == null || !(thresholdLearningRateScale > 0) || !(normLearningRateScale >= 0))
                 throw new IllegalArgumentException("steps >= 0, learning rate > 0, warm-up >= 0, clip > 0, a method and a positive threshold "
-                        + "learning-rate factor are required");
+                        + "learning-rate factor (and a norm factor >= 0) are required");
         }
 
         /** The LayerNorms stay as they are. */
         public Options(int stepsPerLayer, double learningRate, int warmupSteps, double clipNorm, Path checkpointDir, Method method,
                        boolean quantizedInputs, double thresholdLearningRateScale) {
-            this(stepsPerLayer, learningRate, warmupSteps, clipNorm, checkpointDir, method, quantizedInputs, thresholdLearningRateScale, false);
+            this(stepsPerLayer, learningRate, warmupSteps, clipNorm, checkpointDir, method, quantizedInputs, thresholdLearningRateScale, 0);
         }
 
         /** Learned clipping thresholds, if any, train at the weights' learning rate. */

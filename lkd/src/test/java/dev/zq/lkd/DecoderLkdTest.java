@@ -76,7 +76,7 @@ class DecoderLkdTest {
     }
 
     /**
-     * With {@code trainNorms} the blocks' LayerNorms train with the projections: the distilled model carries the trained
+     * With {@code normLearningRateScale > 0} the blocks' LayerNorms train with the projections: the distilled model carries the trained
      * γ and β (different from the FP model's, finite), the FP model keeps its own, and a rerun resumes them from the
      * checkpoints exactly.
      */
@@ -87,7 +87,7 @@ class DecoderLkdTest {
             @Override public void step(int layer, int step, int steps, double loss) {}
             @Override public void layerDone(Lkd.LayerReport r) {}
         };
-        Lkd.Options o = new Lkd.Options(8, 1e-3, 2, 1.0, ckpt, Lkd.Method.WEIGHTS_AND_CLIPPING, true, 30, true);
+        Lkd.Options o = new Lkd.Options(8, 1e-3, 2, 1.0, ckpt, Lkd.Method.WEIGHTS_AND_CLIPPING, true, 30, 10);
         try (Arena a = Arena.ofShared()) {
             DecoderModel m = DecoderModel.random(CONFIG, 7, a);
             float[] fpGamma = m.layers().get(1).mlpNorm().weight().toFloatArray();
