@@ -73,7 +73,7 @@ public final class CpuExecutor {
         List<Thread> threads = new ArrayList<>(g.threadsPerBlock());
         List<Throwable> failures = new java.util.concurrent.CopyOnWriteArrayList<>();
         startBlock(mh, g, gx, gy, block, null, threads, failures);
-        join(threads, failures, "block (" + gx + ", " + gy + ")");
+        join(threads, failures, "block (" + gx + ", " + gy + ")", block::reset);
     }
 
     /** Every thread of every block at once, one virtual thread each: what grid-wide barriers need. */
@@ -83,10 +83,17 @@ public final class CpuExecutor {
         java.util.concurrent.CyclicBarrier grid = new java.util.concurrent.CyclicBarrier((int) total);
         List<Thread> threads = new ArrayList<>((int) total);
         List<Throwable> failures = new java.util.concurrent.CopyOnWriteArrayList<>();
+        List<KernelContext.Block> blocks = new ArrayList<>();
         for (int gy = 0; gy < g.groupsY(); gy++)
-            for (int gx = 0; gx < g.groupsX(); gx++)
-                startBlock(mh, g, gx, gy, new KernelContext.Block(g.threadsPerBlock()), grid, threads, failures);
-        join(threads, failures, "a grid of " + g.groupsX() + " × " + g.groupsY() + " blocks");
+            for (int gx = 0; gx < g.groupsX(); gx++) {
+                KernelContext.Block block = new KernelContext.Block(g.threadsPerBlock());
+                blocks.add(block);
+                startBlock(mh, g, gx, gy, block, grid, threads, failures);
+            }
+        join(threads, failures, "a grid of " + g.groupsX() + " × " + g.groupsY() + " blocks", () -> {
+            for (KernelContext.Block b : blocks) b.reset();
+            grid.reset();
+        });
     }
 
     private static void startBlock(MethodHandle mh, Grid g, int gx, int gy, KernelContext.Block block, java.util.concurrent.CyclicBarrier grid,
@@ -110,10 +117,15 @@ public final class CpuExecutor {
             }
     }
 
-    private static void join(List<Thread> threads, List<Throwable> failures, String where) {
+    /**
+     * Waits for {@code threads}. Once one has failed, {@code breakBarriers} runs again every few milliseconds until all have
+     * ended: the failed thread's own reset releases those already waiting, but a thread that reaches a barrier after it
+     * waits on the barrier's next round, which the failed thread never joins (a hang, seen in CI, without this).
+     */
+    private static void join(List<Thread> threads, List<Throwable> failures, String where, Runnable breakBarriers) {
         for (Thread t : threads) {
             try {
-                t.join();
+                while (!t.join(java.time.Duration.ofMillis(10))) if (!failures.isEmpty()) breakBarriers.run();
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 throw new IllegalStateException("interrupted while running a block", e);

@@ -25,6 +25,39 @@ class KernelsOnCpuTest {
         return x;
     }
 
+    /**
+     * A kernel thread that fails while the others of its block are still on their way to a barrier: they reach it after
+     * the failure broke it, and must be released too (they once waited there forever — a CI run hung on
+     * {@code DecoderKernelsOnCpuTest.splitSlicesAddInSliceOrderAndStaleCountsFailClearly}); the launch reports the failure.
+     */
+    @Test
+    @org.junit.jupiter.api.Timeout(60)
+    void aFailingThreadReleasesTheOnesThatReachTheBarrierLater() {
+        try (Arena a = Arena.ofConfined()) {
+            IntArray out = IntArray.allocate(a, 64);
+            for (int round = 0; round < 3; round++) {
+                var e = assertThrows(IllegalStateException.class,
+                        () -> cpu.launch(KernelCompiler.find(KernelsOnCpuTest.class, "failsBeforeOthersArrive"), Grid.of(2, 32), out));
+                StringBuilder why = new StringBuilder();
+                for (Throwable t = e; t != null; t = t.getCause()) why.append(t.getMessage()).append(" / ");
+                assertTrue(why.toString().contains("thread 0 fails"), why.toString());
+            }
+        }
+    }
+
+    /** Thread 0 of each block fails at once; the others sleep first, then wait at a barrier. CPU only (it sleeps). */
+    @dev.zq.runtime.Kernel
+    static void failsBeforeOthersArrive(dev.zq.runtime.KernelContext ctx, IntArray out) {
+        if (ctx.localIdx() == 0) throw new IllegalStateException("thread 0 fails");
+        try {
+            Thread.sleep(30);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        ctx.barrier();
+        out.set(ctx.groupIdx() * 32 + ctx.localIdx(), 1);
+    }
+
     @Test
     void elementwise() {
         try (Arena a = Arena.ofShared()) {
