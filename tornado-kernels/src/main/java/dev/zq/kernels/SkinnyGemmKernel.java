@@ -96,8 +96,8 @@ public final class SkinnyGemmKernel {
 
     /** {@code log2(groupSize)} when it is a power of two (group indices by a shift), else −1 (by a division). */
     static int groupShift(int groupSize) {
-        int s = 0;
-        while (s < 30 && (1 << s) < groupSize) s++;   // bounded: no group size can make it spin
+        int s = 0, bound = Math.min(groupSize, 1 << 30);   // the bound: no group size can make the loop spin
+        while ((1 << s) < bound) s++;
         return (1 << s) == groupSize ? s : -1;
     }
 
