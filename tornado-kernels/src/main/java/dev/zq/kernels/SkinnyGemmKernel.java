@@ -159,7 +159,7 @@ public final class SkinnyGemmKernel {
                 }
                 if (!once) ctx.barrier();   // before the next piece is staged over this one
             }
-            float sum = more ? laneRowSum(ctx, lane, a0, a1, a2, a3, a4, a5, a6, a7) : warpSum(ctx, a0);
+            float sum = laneRowSum(ctx, lane, more, a0, a1, a2, a3, a4, a5, a6, a7);
             if (writes) finish(y, outAt, sum + b, resid, mode);
         }
     }
@@ -220,7 +220,7 @@ public final class SkinnyGemmKernel {
                 }
                 if (!once) ctx.barrier();   // before the next piece is staged over this one
             }
-            float sum = more ? laneRowSum(ctx, lane, a0, a1, a2, a3, a4, a5, a6, a7) : warpSum(ctx, a0);
+            float sum = laneRowSum(ctx, lane, more, a0, a1, a2, a3, a4, a5, a6, a7);
             if (writes) finish(y, outAt, sum + b, resid, mode);
         }
     }
@@ -280,7 +280,7 @@ public final class SkinnyGemmKernel {
                 }
                 if (!once) ctx.barrier();   // before the next piece is staged over this one
             }
-            float sum = more ? laneRowSum(ctx, lane, a0, a1, a2, a3, a4, a5, a6, a7) : warpSum(ctx, a0);
+            float sum = laneRowSum(ctx, lane, more, a0, a1, a2, a3, a4, a5, a6, a7);
             if (writes) finish(y, outAt, sum + b, resid, mode);
         }
     }
@@ -382,7 +382,7 @@ public final class SkinnyGemmKernel {
                 }
                 if (!once) ctx.barrier();   // before the next piece is staged over this one
             }
-            float sum = more ? laneRowSum(ctx, lane, a0, a1, a2, a3, a4, a5, a6, a7) : warpSum(ctx, a0);
+            float sum = laneRowSum(ctx, lane, more, a0, a1, a2, a3, a4, a5, a6, a7);
             if (writes) finish(y, outAt, sx[lane] * sum + b, resid, mode);
         }
     }
@@ -445,7 +445,7 @@ public final class SkinnyGemmKernel {
                 }
                 if (!once) ctx.barrier();   // before the next piece is staged over this one
             }
-            float sum = more ? laneRowSum(ctx, lane, a0, a1, a2, a3, a4, a5, a6, a7) : warpSum(ctx, a0);
+            float sum = laneRowSum(ctx, lane, more, a0, a1, a2, a3, a4, a5, a6, a7);
             if (writes) finish(y, outAt, sx[lane] * sum + b, resid, mode);
         }
     }
@@ -726,8 +726,13 @@ public final class SkinnyGemmKernel {
         ctx.barrier();
     }
 
-    /** Each row's partial sums added over the warp; lane {@code r < 8} gets row {@code r}'s total (the others row 7's). */
-    static float laneRowSum(KernelContext ctx, int lane, float a0, float a1, float a2, float a3, float a4, float a5, float a6, float a7) {
+    /**
+     * Each row's partial sums added over the warp; lane {@code r < 8} gets row {@code r}'s total (the others row 7's). Without
+     * {@code more} (a block of one row) only {@code a0} is summed, into every lane: the other seven hold nothing.
+     */
+    static float laneRowSum(KernelContext ctx, int lane, boolean more, float a0, float a1, float a2, float a3, float a4, float a5, float a6,
+                            float a7) {
+        if (!more) return warpSum(ctx, a0);
         return pick(lane, warpSum(ctx, a0), warpSum(ctx, a1), warpSum(ctx, a2), warpSum(ctx, a3), warpSum(ctx, a4), warpSum(ctx, a5),
                 warpSum(ctx, a6), warpSum(ctx, a7));
     }

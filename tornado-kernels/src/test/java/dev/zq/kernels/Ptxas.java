@@ -20,19 +20,20 @@ final class Ptxas {
 
     /** Assembles {@code ptx} for sm_90a; returns null on success, else ptxas's output. */
     static String assemble(Path ptxas, String ptx) throws IOException, InterruptedException {
-        String[] result = run(ptxas, ptx, false);
-        return result[0] == null ? null : result[1];
+        Run r = run(ptxas, ptx, false);
+        return r.ok() ? null : r.log();
     }
 
     /** ptxas's {@code -v} report of {@code ptx} (registers, spills, shared memory); fails if it does not assemble. */
     static String resources(Path ptxas, String ptx) throws IOException, InterruptedException {
-        String[] result = run(ptxas, ptx, true);
-        if (result[0] != null) throw new AssertionError("ptxas rejected the PTX:\n" + result[1]);
-        return result[1];
+        Run r = run(ptxas, ptx, true);
+        if (!r.ok()) throw new AssertionError("ptxas rejected the PTX:\n" + r.log());
+        return r.log();
     }
 
-    /** {@code {null or "failed", output}}. */
-    private static String[] run(Path ptxas, String ptx, boolean verbose) throws IOException, InterruptedException {
+    private record Run(boolean ok, String log) {}
+
+    private static Run run(Path ptxas, String ptx, boolean verbose) throws IOException, InterruptedException {
         Path dir = Files.createTempDirectory("zq-ptxas");
         try {
             Path in = dir.resolve("k.ptx"), out = dir.resolve("k.cubin");
@@ -41,8 +42,8 @@ final class Ptxas {
             if (verbose) cmd.add("-v");
             Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
             String log = new String(p.getInputStream().readAllBytes());
-            if (!p.waitFor(60, TimeUnit.SECONDS)) { p.destroyForcibly(); return new String[]{"failed", "ptxas timed out"}; }
-            return new String[]{p.exitValue() == 0 ? null : "failed", log};
+            if (!p.waitFor(60, TimeUnit.SECONDS)) { p.destroyForcibly(); return new Run(false, "ptxas timed out"); }
+            return new Run(p.exitValue() == 0, log);
         } finally {
             try (var s = Files.list(dir)) { for (Path f : s.toList()) Files.deleteIfExists(f); }
             Files.deleteIfExists(dir);
