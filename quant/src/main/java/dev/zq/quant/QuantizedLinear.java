@@ -5,6 +5,7 @@ import dev.zq.tensor.DType;
 import dev.zq.tensor.Int8PackedMatrix;
 import dev.zq.tensor.Int8MatMul;
 import dev.zq.tensor.MatMul;
+import dev.zq.tensor.Scratch;
 import dev.zq.tensor.Tensor;
 
 import java.lang.foreign.Arena;
@@ -61,10 +62,9 @@ public final class QuantizedLinear implements Linear {
             }
             return;
         }
-        Tensor codes = Tensor.scratch(DType.I8, rows, in);
-        Tensor sx = Tensor.scratch(DType.F32, rows);
-        activations.quantize(x2, codes, sx);
-        try (Arena arena = Arena.ofConfined()) {   // used only by the reference path (INT4), on this thread
+        try (Scratch scratch = Scratch.open(); Arena arena = Arena.ofConfined()) {   // the arena: the INT4 reference path only
+            Tensor codes = scratch.tensor(DType.I8, rows, in), sx = scratch.tensor(DType.F32, rows);
+            activations.quantize(x2, codes, sx);
             integerForward(arena, codes, sx, y);
         }
     }

@@ -56,36 +56,63 @@ public final class Attention {
             for (int i = 0; i < sq; i++) {
                 long qo = 4L * (((long) bi * sq + i) * hd + (long) h * d);
                 int visible = causal ? queryOffset + i + 1 : sk;
+                // Keys past the causal horizon get weight 0 without a score: a decode step against a cache of
+                // 256 positions, 130 of them filled, scores 130 keys, not 256.
                 float max = Float.NEGATIVE_INFINITY;
-                for (int j = 0; j < sk; j++) {
-                    boolean hidden = j >= visible || masked[bi * sk + j];
+                for (int j = 0; j < visible; j++) {
                     // Like HF's additive mask with the float minimum: masked keys get the lowest score.
-                    p[j] = hidden ? -Float.MAX_VALUE : MatMul.dot(qs, qo, ks, 4L * (((long) bi * sk + j) * kvd + (long) (h / group) * d), d) * scale;
+                    p[j] = masked[bi * sk + j] ? -Float.MAX_VALUE : MatMul.dot(qs, qo, ks, 4L * (((long) bi * sk + j) * kvd + (long) (h / group) * d), d) * scale;
                     max = Math.max(max, p[j]);
                 }
-                float sum = 0;
-                for (int j = 0; j < sk; j++) {
-                    p[j] = (float) Math.exp(p[j] - max);
-                    sum += p[j];
+                int weighted = visible;
+                if (max == -Float.MAX_VALUE) {
+                    // Every visible key masked: HF's float-minimum mask then weighs all sk keys alike, future ones too.
+                    java.util.Arrays.fill(p, 0, sk, -Float.MAX_VALUE);
+                    weighted = sk;
+                } else {
+                    java.util.Arrays.fill(p, visible, sk, 0f);
                 }
+                float sum = exp(p, weighted, max);
                 float inv = 1f / sum;
                 long oo = qo;
                 int e = 0;
                 for (int bound = S.loopBound(d); e < bound; e += S.length()) {
-                    FloatVector acc = FloatVector.zero(S);
-                    for (int j = 0; j < sk; j++) {
-                        if (p[j] == 0f) continue;
-                        long vo = 4L * (((long) bi * sk + j) * kvd + (long) (h / group) * d + e);
-                        acc = FloatVector.fromMemorySegment(S, vs, vo, LE).fma(FloatVector.broadcast(S, p[j]), acc);
+                    // Four keys at a time into four accumulators: one chain of FMAs would wait on its own latency.
+                    FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
+                    long vo = 4L * ((long) bi * sk * kvd + (long) (h / group) * d + e), vr = 4L * kvd;
+                    int j = 0;
+                    for (; j + 4 <= weighted; j += 4, vo += 4 * vr) {
+                        a0 = FloatVector.fromMemorySegment(S, vs, vo, LE).fma(FloatVector.broadcast(S, p[j]), a0);
+                        a1 = FloatVector.fromMemorySegment(S, vs, vo + vr, LE).fma(FloatVector.broadcast(S, p[j + 1]), a1);
+                        a2 = FloatVector.fromMemorySegment(S, vs, vo + 2 * vr, LE).fma(FloatVector.broadcast(S, p[j + 2]), a2);
+                        a3 = FloatVector.fromMemorySegment(S, vs, vo + 3 * vr, LE).fma(FloatVector.broadcast(S, p[j + 3]), a3);
                     }
-                    acc.mul(inv).intoMemorySegment(os, oo + 4L * e, LE);
+                    for (; j < weighted; j++, vo += vr) a0 = FloatVector.fromMemorySegment(S, vs, vo, LE).fma(FloatVector.broadcast(S, p[j]), a0);
+                    a0.add(a1).add(a2.add(a3)).mul(inv).intoMemorySegment(os, oo + 4L * e, LE);
                 }
                 for (; e < d; e++) {
                     float acc = 0;
-                    for (int j = 0; j < sk; j++) acc = Math.fma(p[j], vs.get(Tensor.F32, 4L * (((long) bi * sk + j) * kvd + (long) (h / group) * d + e)), acc);
+                    for (int j = 0; j < weighted; j++) acc = Math.fma(p[j], vs.get(Tensor.F32, 4L * (((long) bi * sk + j) * kvd + (long) (h / group) * d + e)), acc);
                     os.set(Tensor.F32, oo + 4L * e, acc * inv);
                 }
             }
         });
+    }
+
+    /** {@code p[j] = exp(p[j] - max)} for {@code j < n}, vectorised with the Vector API's EXP (SVML-backed on x86; scalar {@code Math.exp} per key cost more than the dot products); returns their sum. */
+    private static float exp(float[] p, int n, float max) {
+        FloatVector sums = FloatVector.zero(S);
+        int j = 0;
+        for (int bound = S.loopBound(n); j < bound; j += S.length()) {
+            FloatVector e = FloatVector.fromArray(S, p, j).sub(max).lanewise(VectorOperators.EXP);
+            e.intoArray(p, j);
+            sums = sums.add(e);
+        }
+        float sum = sums.reduceLanes(VectorOperators.ADD);
+        for (; j < n; j++) {
+            p[j] = (float) Math.exp(p[j] - max);
+            sum += p[j];
+        }
+        return sum;
     }
 }

@@ -78,45 +78,47 @@ public final class Int8PackedMatrix {
             throw new IllegalArgumentException("shapes do not fit: x" + x.shape() + " W[" + n + ", " + k + "] sx" + sx.shape() + " out" + out.shape());
         if (bias != null && (bias.dtype() != DType.F32 || bias.numel() != n)) throw new IllegalArgumentException("bias " + bias + " for " + n + " outputs");
         boolean direct = n == panels * PANEL;
-        Tensor xf = Tensor.scratch(DType.F32, m, k);      // activation codes as floats, once
-        long i = 0;
-        for (long bound = BS.loopBound(x.numel()); i < bound; i += PANEL)
-            ByteVector.fromMemorySegment(BS, x.segment(), i, LE).convertShape(VectorOperators.B2F, S, 0).intoMemorySegment(xf.segment(), 4 * i, LE);
-        for (; i < x.numel(); i++) xf.setFloat(i, x.getByte(i));
-        // Results in whole panels: [M][panels·PANEL] floats (out itself when N is a multiple of PANEL), zeroed.
-        Tensor y = direct ? out : Tensor.scratch(DType.F32, m, panels * PANEL);
-        if (direct) out.segment().fill((byte) 0);
-        boolean shortGroups = groupSize <= EXACT_CHUNK;
-        int rowsPerTask = shortGroups ? 8 : 4;
-        int rowBlocks = Math.ceilDiv(m, rowsPerTask), panelPairs = Math.ceilDiv(panels, 2);
-        Parallel.forEach(rowBlocks * panelPairs, 2L * Math.min(m, rowsPerTask) * k * 2 * PANEL, new Tensor[]{xf, sx, y}, task -> {
-            int rb = task % rowBlocks, pp = task / rowBlocks;
-            int r0 = rb * rowsPerTask, r1 = Math.min(m, r0 + rowsPerTask), p0 = pp * 2;
-            MemorySegment xs = xf.segment(), ys = y.segment();
-            if (p0 + 2 <= panels && shortGroups) {
-                int r = r0;
-                if (r + 8 <= r1) { tile8x2(xs, sx, ys, r, p0); r += 8; }
-                if (r + 4 <= r1) { tile4x2f(xs, sx, ys, r, p0); r += 4; }
-                for (; r < r1; r++) { tile1x1(xs, sx, ys, r, p0); tile1x1(xs, sx, ys, r, p0 + 1); }
-            } else if (p0 + 2 <= panels && r0 + 4 <= r1) {
-                tile4x2(xs, sx, ys, r0, p0);
-            } else {
-                for (int r = r0; r < r1; r++)
-                    for (int p = p0; p < Math.min(panels, p0 + 2); p++) tile1x1(xs, sx, ys, r, p);
-            }
-        });
-        int stride = panels * PANEL;
-        for (int r = 0; r < m; r++) {
-            if (direct) {
-                if (bias != null)
-                    for (int c = 0; c < n; c += PANEL) {
-                        long o = 4L * ((long) r * n + c);
-                        FloatVector.fromMemorySegment(S, out.segment(), o, LE).add(FloatVector.fromMemorySegment(S, bias.segment(), 4L * c, LE))
-                                .intoMemorySegment(out.segment(), o, LE);
-                    }
-            } else {
-                for (int c = 0; c < n; c++)
-                    out.setFloat((long) r * n + c, y.getFloat((long) r * stride + c) + (bias == null ? 0f : bias.getFloat(c)));
+        try (Scratch scratch = Scratch.open()) {
+            Tensor xf = scratch.tensor(DType.F32, m, k);      // activation codes as floats, once
+            long i = 0;
+            for (long bound = BS.loopBound(x.numel()); i < bound; i += PANEL)
+                ByteVector.fromMemorySegment(BS, x.segment(), i, LE).convertShape(VectorOperators.B2F, S, 0).intoMemorySegment(xf.segment(), 4 * i, LE);
+            for (; i < x.numel(); i++) xf.setFloat(i, x.getByte(i));
+            // Results in whole panels: [M][panels·PANEL] floats (out itself when N is a multiple of PANEL), zeroed.
+            Tensor y = direct ? out : scratch.tensor(DType.F32, m, panels * PANEL);
+            y.segment().fill((byte) 0);
+            boolean shortGroups = groupSize <= EXACT_CHUNK;
+            int rowsPerTask = shortGroups ? 8 : 4;
+            int rowBlocks = Math.ceilDiv(m, rowsPerTask), panelPairs = Math.ceilDiv(panels, 2);
+            Parallel.forEach(rowBlocks * panelPairs, 2L * Math.min(m, rowsPerTask) * k * 2 * PANEL, new Tensor[]{xf, sx, y}, task -> {
+                int rb = task % rowBlocks, pp = task / rowBlocks;
+                int r0 = rb * rowsPerTask, r1 = Math.min(m, r0 + rowsPerTask), p0 = pp * 2;
+                MemorySegment xs = xf.segment(), ys = y.segment();
+                if (p0 + 2 <= panels && shortGroups) {
+                    int r = r0;
+                    if (r + 8 <= r1) { tile8x2(xs, sx, ys, r, p0); r += 8; }
+                    if (r + 4 <= r1) { tile4x2f(xs, sx, ys, r, p0); r += 4; }
+                    for (; r < r1; r++) { tile1x1(xs, sx, ys, r, p0); tile1x1(xs, sx, ys, r, p0 + 1); }
+                } else if (p0 + 2 <= panels && r0 + 4 <= r1) {
+                    tile4x2(xs, sx, ys, r0, p0);
+                } else {
+                    for (int r = r0; r < r1; r++)
+                        for (int p = p0; p < Math.min(panels, p0 + 2); p++) tile1x1(xs, sx, ys, r, p);
+                }
+            });
+            int stride = panels * PANEL;
+            for (int r = 0; r < m; r++) {
+                if (direct) {
+                    if (bias != null)
+                        for (int c = 0; c < n; c += PANEL) {
+                            long o = 4L * ((long) r * n + c);
+                            FloatVector.fromMemorySegment(S, out.segment(), o, LE).add(FloatVector.fromMemorySegment(S, bias.segment(), 4L * c, LE))
+                                    .intoMemorySegment(out.segment(), o, LE);
+                        }
+                } else {
+                    for (int c = 0; c < n; c++)
+                        out.setFloat((long) r * n + c, y.getFloat((long) r * stride + c) + (bias == null ? 0f : bias.getFloat(c)));
+                }
             }
         }
     }
@@ -129,16 +131,30 @@ public final class Int8PackedMatrix {
         return FloatVector.fromMemorySegment(S, scales, 4L * ((long) panel * groups + g) * PANEL, LE);
     }
 
-    /** y[r][p·PANEL..] += (S_x[r]·S_w[g]) · sum, the reference's operation order. */
-    private static void addScaled(MemorySegment y, long off, float sxr, FloatVector sw, FloatVector sum) {
-        FloatVector.fromMemorySegment(S, y, off, LE).add(sw.mul(sxr).mul(sum)).intoMemorySegment(y, off, LE);
+    /**
+     * {@code y[r][p·PANEL..] += (S_x[r]·S_w[p][g]) · sum} for {@code rows} rows × panels {@code p0, p0 + 1}, the
+     * reference's operation order, with the tile's sums parked in {@code sums} ({@code [row][panel][PANEL]}).
+     * The tiles park their accumulators instead of scaling them in place because C2 stops inlining in a method
+     * that large (NodeCountInliningCutoff): a non-inlined call taking vectors boxes every one of them, which made
+     * the 8-row tile 3× slower than FP32. A call that takes only an array and ints costs nothing of the kind.
+     */
+    private void dequantize(MemorySegment y, float[] sums, Tensor sx, int r0, int rows, int p0, int g) {
+        long stride = 4L * panels * PANEL, y0 = r0 * stride + 4L * p0 * PANEL;
+        FloatVector sw0 = scale(p0, g), sw1 = scale(p0 + 1, g);
+        for (int r = 0; r < rows; r++) {
+            float sxr = sx.getFloat(r0 + r);
+            long o = y0 + r * stride;
+            FloatVector.fromMemorySegment(S, y, o, LE).add(sw0.mul(sxr).mul(FloatVector.fromArray(S, sums, 2 * r * PANEL)))
+                    .intoMemorySegment(y, o, LE);
+            FloatVector.fromMemorySegment(S, y, o + 4L * PANEL, LE).add(sw1.mul(sxr).mul(FloatVector.fromArray(S, sums, (2 * r + 1) * PANEL)))
+                    .intoMemorySegment(y, o + 4L * PANEL, LE);
+        }
     }
 
     /** 8 rows × 2 panels for groups of at most 1,024 inputs: a group's float sums are exact, no int stage. */
     private void tile8x2(MemorySegment xs, Tensor sx, MemorySegment y, int r0, int p0) {
-        long stride = 4L * panels * PANEL, xr = 4L * k;
-        long x0 = 4L * r0 * k;
-        long y0 = r0 * stride + 4L * p0 * PANEL, y1 = y0 + 4L * PANEL;
+        long xr = 4L * k, x0 = 4L * r0 * k;
+        float[] sums = new float[16 * PANEL];
         for (int g = 0; g < groups; g++) {
             FloatVector a00 = FloatVector.zero(S), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
             FloatVector a40 = a00, a41 = a00, a50 = a00, a51 = a00, a60 = a00, a61 = a00, a70 = a00, a71 = a00;
@@ -162,23 +178,22 @@ public final class Int8PackedMatrix {
                 b = FloatVector.broadcast(S, xs.get(Tensor.F32, o + 7 * xr));
                 a70 = b.fma(w0, a70); a71 = b.fma(w1, a71);
             }
-            FloatVector sw0 = scale(p0, g), sw1 = scale(p0 + 1, g);
-            addScaled(y, y0, sx.getFloat(r0), sw0, a00); addScaled(y, y1, sx.getFloat(r0), sw1, a01);
-            addScaled(y, y0 + stride, sx.getFloat(r0 + 1), sw0, a10); addScaled(y, y1 + stride, sx.getFloat(r0 + 1), sw1, a11);
-            addScaled(y, y0 + 2 * stride, sx.getFloat(r0 + 2), sw0, a20); addScaled(y, y1 + 2 * stride, sx.getFloat(r0 + 2), sw1, a21);
-            addScaled(y, y0 + 3 * stride, sx.getFloat(r0 + 3), sw0, a30); addScaled(y, y1 + 3 * stride, sx.getFloat(r0 + 3), sw1, a31);
-            addScaled(y, y0 + 4 * stride, sx.getFloat(r0 + 4), sw0, a40); addScaled(y, y1 + 4 * stride, sx.getFloat(r0 + 4), sw1, a41);
-            addScaled(y, y0 + 5 * stride, sx.getFloat(r0 + 5), sw0, a50); addScaled(y, y1 + 5 * stride, sx.getFloat(r0 + 5), sw1, a51);
-            addScaled(y, y0 + 6 * stride, sx.getFloat(r0 + 6), sw0, a60); addScaled(y, y1 + 6 * stride, sx.getFloat(r0 + 6), sw1, a61);
-            addScaled(y, y0 + 7 * stride, sx.getFloat(r0 + 7), sw0, a70); addScaled(y, y1 + 7 * stride, sx.getFloat(r0 + 7), sw1, a71);
+            a00.intoArray(sums, 0); a01.intoArray(sums, PANEL);
+            a10.intoArray(sums, 2 * PANEL); a11.intoArray(sums, 3 * PANEL);
+            a20.intoArray(sums, 4 * PANEL); a21.intoArray(sums, 5 * PANEL);
+            a30.intoArray(sums, 6 * PANEL); a31.intoArray(sums, 7 * PANEL);
+            a40.intoArray(sums, 8 * PANEL); a41.intoArray(sums, 9 * PANEL);
+            a50.intoArray(sums, 10 * PANEL); a51.intoArray(sums, 11 * PANEL);
+            a60.intoArray(sums, 12 * PANEL); a61.intoArray(sums, 13 * PANEL);
+            a70.intoArray(sums, 14 * PANEL); a71.intoArray(sums, 15 * PANEL);
+            dequantize(y, sums, sx, r0, 8, p0, g);
         }
     }
 
     /** 4 rows × 2 panels for groups of at most 1,024 inputs: a group's float sums are exact, no int stage. */
     private void tile4x2f(MemorySegment xs, Tensor sx, MemorySegment y, int r0, int p0) {
-        long stride = 4L * panels * PANEL, xr = 4L * k;
-        long x0 = 4L * r0 * k;
-        long y0 = r0 * stride + 4L * p0 * PANEL, y1 = y0 + 4L * PANEL;
+        long xr = 4L * k, x0 = 4L * r0 * k;
+        float[] sums = new float[8 * PANEL];
         for (int g = 0; g < groups; g++) {
             FloatVector a00 = FloatVector.zero(S), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
             for (int kk = g * groupSize, end = kk + groupSize; kk < end; kk++) {
@@ -193,19 +208,18 @@ public final class Int8PackedMatrix {
                 b = FloatVector.broadcast(S, xs.get(Tensor.F32, o + 3 * xr));
                 a30 = b.fma(w0, a30); a31 = b.fma(w1, a31);
             }
-            FloatVector sw0 = scale(p0, g), sw1 = scale(p0 + 1, g);
-            addScaled(y, y0, sx.getFloat(r0), sw0, a00); addScaled(y, y1, sx.getFloat(r0), sw1, a01);
-            addScaled(y, y0 + stride, sx.getFloat(r0 + 1), sw0, a10); addScaled(y, y1 + stride, sx.getFloat(r0 + 1), sw1, a11);
-            addScaled(y, y0 + 2 * stride, sx.getFloat(r0 + 2), sw0, a20); addScaled(y, y1 + 2 * stride, sx.getFloat(r0 + 2), sw1, a21);
-            addScaled(y, y0 + 3 * stride, sx.getFloat(r0 + 3), sw0, a30); addScaled(y, y1 + 3 * stride, sx.getFloat(r0 + 3), sw1, a31);
+            a00.intoArray(sums, 0); a01.intoArray(sums, PANEL);
+            a10.intoArray(sums, 2 * PANEL); a11.intoArray(sums, 3 * PANEL);
+            a20.intoArray(sums, 4 * PANEL); a21.intoArray(sums, 5 * PANEL);
+            a30.intoArray(sums, 6 * PANEL); a31.intoArray(sums, 7 * PANEL);
+            dequantize(y, sums, sx, r0, 4, p0, g);
         }
     }
 
+    /** 4 rows × 2 panels for longer groups: float sums over chunks of 1,024 inputs, added up as ints. */
     private void tile4x2(MemorySegment xs, Tensor sx, MemorySegment y, int r0, int p0) {
-        long stride = 4L * panels * PANEL;
         long x0 = 4L * r0 * k, x1 = x0 + 4L * k, x2 = x1 + 4L * k, x3 = x2 + 4L * k;
-        float s0 = sx.getFloat(r0), s1 = sx.getFloat(r0 + 1), s2 = sx.getFloat(r0 + 2), s3 = sx.getFloat(r0 + 3);
-        long y00 = r0 * stride + 4L * p0 * PANEL, y01 = y00 + 4L * PANEL;
+        float[] sums = new float[8 * PANEL];
         for (int g = 0; g < groups; g++) {
             IntVector i00 = IntVector.zero(IS), i01 = i00, i10 = i00, i11 = i00, i20 = i00, i21 = i00, i30 = i00, i31 = i00;
             for (int c0 = g * groupSize, end = c0 + groupSize; c0 < end; c0 += EXACT_CHUNK) {
@@ -227,11 +241,11 @@ public final class Int8PackedMatrix {
                 i20 = i20.add(a20.convert(VectorOperators.F2I, 0)); i21 = i21.add(a21.convert(VectorOperators.F2I, 0));
                 i30 = i30.add(a30.convert(VectorOperators.F2I, 0)); i31 = i31.add(a31.convert(VectorOperators.F2I, 0));
             }
-            FloatVector sw0 = scale(p0, g), sw1 = scale(p0 + 1, g);
-            addScaled(y, y00, s0, sw0, asFloat(i00)); addScaled(y, y01, s0, sw1, asFloat(i01));
-            addScaled(y, y00 + stride, s1, sw0, asFloat(i10)); addScaled(y, y01 + stride, s1, sw1, asFloat(i11));
-            addScaled(y, y00 + 2 * stride, s2, sw0, asFloat(i20)); addScaled(y, y01 + 2 * stride, s2, sw1, asFloat(i21));
-            addScaled(y, y00 + 3 * stride, s3, sw0, asFloat(i30)); addScaled(y, y01 + 3 * stride, s3, sw1, asFloat(i31));
+            asFloat(i00).intoArray(sums, 0); asFloat(i01).intoArray(sums, PANEL);
+            asFloat(i10).intoArray(sums, 2 * PANEL); asFloat(i11).intoArray(sums, 3 * PANEL);
+            asFloat(i20).intoArray(sums, 4 * PANEL); asFloat(i21).intoArray(sums, 5 * PANEL);
+            asFloat(i30).intoArray(sums, 6 * PANEL); asFloat(i31).intoArray(sums, 7 * PANEL);
+            dequantize(y, sums, sx, r0, 4, p0, g);
         }
     }
 
@@ -246,7 +260,7 @@ public final class Int8PackedMatrix {
                     a = FloatVector.broadcast(S, xs.get(Tensor.F32, x0 + 4L * kk)).fma(w(p, kk), a);
                 acc = acc.add(a.convert(VectorOperators.F2I, 0));
             }
-            addScaled(y, y0, s, scale(p, g), asFloat(acc));
+            FloatVector.fromMemorySegment(S, y, y0, LE).add(scale(p, g).mul(s).mul(asFloat(acc))).intoMemorySegment(y, y0, LE);
         }
     }
 

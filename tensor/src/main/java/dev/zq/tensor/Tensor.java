@@ -38,16 +38,6 @@ public final class Tensor {
         return new Tensor(arena.allocate(Math.max(1, dtype.byteSize(shape.numel())), 64), dtype, shape);
     }
 
-    /**
-     * Zeroed off-heap scratch for one call, freed by the garbage collector ({@code Arena.ofAuto()}): no arena to
-     * close (closing a shared arena synchronises every thread, too slow per projection), usable from every thread.
-     * Deliberately native like every other tensor: a vector loop that sees both heap and native segments at one
-     * call site loses its intrinsics (measured: 15× slower).
-     */
-    public static Tensor scratch(DType dtype, int... dims) {
-        return allocate(Arena.ofAuto(), dtype, dims);
-    }
-
     /** A typed view of existing memory; the segment must be exactly as large as the shape needs. */
     public static Tensor wrap(MemorySegment segment, DType dtype, Shape shape) {
         Objects.requireNonNull(segment, "segment");

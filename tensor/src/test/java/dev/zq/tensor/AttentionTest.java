@@ -74,6 +74,47 @@ class AttentionTest {
     }
 
     @Test
+    void causalRowsWhoseVisibleKeysAreAllPaddedMatchHfsMask() {
+        // Left padding: row 1 pads its first 3 keys, so its first query (position 2) sees only padded keys and, as
+        // under HF's float-minimum mask, weighs all 6 keys alike; the other queries ignore the padding.
+        try (Arena arena = Arena.ofConfined()) {
+            Random rnd = new Random(17);
+            int b = 2, sq = 4, sk = 6, heads = 2, d = 32, offset = 2;
+            Tensor q = Ref.randn(arena, rnd, 1, b, sq, heads * d), k = Ref.randn(arena, rnd, 1, b, sk, heads * d), v = Ref.randn(arena, rnd, 1, b, sk, heads * d);
+            int[] mask = {1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 1, 1};
+            Tensor m = Tensor.allocate(arena, DType.I32, b, sk);
+            for (int i = 0; i < mask.length; i++) m.setInt(i, mask[i]);
+            Tensor out = Tensor.allocate(arena, DType.F32, b, sq, heads * d);
+            Attention.forward(q, k, v, m, heads, true, offset, out);
+            double[] ref = reference(q, k, v, mask, heads, true, offset);
+            assertTrue(Ref.maxAbsError(out, ref) < 2e-6, "max abs error " + Ref.maxAbsError(out, ref));
+        }
+    }
+
+    @Test
+    void aDecodeStepNeverReadsCachePositionsPastItsOwn() {
+        // A KV cache is allocated for the longest context; the unwritten tail may hold anything.
+        try (Arena arena = Arena.ofConfined()) {
+            Random rnd = new Random(23);
+            int heads = 2, d = 64, filled = 11, capacity = 40;
+            Tensor q = Ref.randn(arena, rnd, 1, 1, 1, heads * d), k = Ref.randn(arena, rnd, 1, 1, capacity, heads * d), v = Ref.randn(arena, rnd, 1, 1, capacity, heads * d);
+            Tensor kShort = Tensor.allocate(arena, DType.F32, 1, filled, heads * d), vShort = Tensor.allocate(arena, DType.F32, 1, filled, heads * d);
+            kShort.segment().copyFrom(k.segment().asSlice(0, kShort.segment().byteSize()));
+            vShort.segment().copyFrom(v.segment().asSlice(0, vShort.segment().byteSize()));
+            for (long i = (long) filled * heads * d; i < k.numel(); i++) {
+                k.setFloat(i, Float.NaN);
+                v.setFloat(i, Float.POSITIVE_INFINITY);
+            }
+            Tensor out = Tensor.allocate(arena, DType.F32, 1, 1, heads * d), expected = Tensor.allocate(arena, DType.F32, 1, 1, heads * d);
+            Attention.forward(q, k, v, null, heads, true, filled - 1, out);
+            Attention.forward(q, kShort, vShort, null, heads, true, filled - 1, expected);
+            for (int e = 0; e < heads * d; e++) assertEquals(expected.getFloat(e), out.getFloat(e), 0f, "feature " + e);
+            double[] ref = reference(q, kShort, vShort, null, heads, true, filled - 1);
+            assertTrue(Ref.maxAbsError(out, ref) < 2e-6, "max abs error " + Ref.maxAbsError(out, ref));
+        }
+    }
+
+    @Test
     void badShapesThrow() {
         try (Arena arena = Arena.ofConfined()) {
             Tensor q = Tensor.allocate(arena, DType.F32, 1, 2, 8), k = Tensor.allocate(arena, DType.F32, 1, 3, 8);
