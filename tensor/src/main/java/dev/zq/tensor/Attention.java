@@ -58,10 +58,11 @@ public final class Attention {
                 int visible = causal ? queryOffset + i + 1 : sk;
                 // Keys past the causal horizon get weight 0 without a score: a decode step against a cache of
                 // 256 positions, 130 of them filled, scores 130 keys, not 256.
+                scores(qs, qo, ks, 4L * ((long) bi * sk * kvd + (long) (h / group) * d), 4L * kvd, d, visible, scale, p);
                 float max = Float.NEGATIVE_INFINITY;
                 for (int j = 0; j < visible; j++) {
                     // Like HF's additive mask with the float minimum: masked keys get the lowest score.
-                    p[j] = masked[bi * sk + j] ? -Float.MAX_VALUE : MatMul.dot(qs, qo, ks, 4L * (((long) bi * sk + j) * kvd + (long) (h / group) * d), d) * scale;
+                    if (masked[bi * sk + j]) p[j] = -Float.MAX_VALUE;
                     max = Math.max(max, p[j]);
                 }
                 int weighted = visible;
@@ -114,5 +115,37 @@ public final class Attention {
             sum += p[j];
         }
         return sum;
+    }
+
+    /**
+     * {@code p[j] = scale · q·k_j} for the {@code n} keys from byte offset {@code k0}, {@code kr} bytes apart: four keys at
+     * a time, so four dot products (and their horizontal sums) are in flight instead of one chain.
+     */
+    private static void scores(MemorySegment qs, long qo, MemorySegment ks, long k0, long kr, int d, int n, float scale, float[] p) {
+        int dv = S.loopBound(d), j = 0;
+        for (; j + 4 <= n; j += 4, k0 += 4 * kr) {
+            FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
+            for (int e = 0; e < dv; e += S.length()) {
+                FloatVector q = FloatVector.fromMemorySegment(S, qs, qo + 4L * e, LE);
+                a0 = q.fma(FloatVector.fromMemorySegment(S, ks, k0 + 4L * e, LE), a0);
+                a1 = q.fma(FloatVector.fromMemorySegment(S, ks, k0 + kr + 4L * e, LE), a1);
+                a2 = q.fma(FloatVector.fromMemorySegment(S, ks, k0 + 2 * kr + 4L * e, LE), a2);
+                a3 = q.fma(FloatVector.fromMemorySegment(S, ks, k0 + 3 * kr + 4L * e, LE), a3);
+            }
+            float s0 = a0.reduceLanes(VectorOperators.ADD), s1 = a1.reduceLanes(VectorOperators.ADD);
+            float s2 = a2.reduceLanes(VectorOperators.ADD), s3 = a3.reduceLanes(VectorOperators.ADD);
+            for (int e = dv; e < d; e++) {
+                float q = qs.get(Tensor.F32, qo + 4L * e);
+                s0 = Math.fma(q, ks.get(Tensor.F32, k0 + 4L * e), s0);
+                s1 = Math.fma(q, ks.get(Tensor.F32, k0 + kr + 4L * e), s1);
+                s2 = Math.fma(q, ks.get(Tensor.F32, k0 + 2 * kr + 4L * e), s2);
+                s3 = Math.fma(q, ks.get(Tensor.F32, k0 + 3 * kr + 4L * e), s3);
+            }
+            p[j] = s0 * scale;
+            p[j + 1] = s1 * scale;
+            p[j + 2] = s2 * scale;
+            p[j + 3] = s3 * scale;
+        }
+        for (; j < n; j++, k0 += kr) p[j] = MatMul.dot(qs, qo, ks, k0, d) * scale;
     }
 }

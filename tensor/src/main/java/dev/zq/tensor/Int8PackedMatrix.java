@@ -88,7 +88,10 @@ public final class Int8PackedMatrix {
             Tensor y = direct ? out : scratch.tensor(DType.F32, m, panels * PANEL);
             y.segment().fill((byte) 0);
             boolean shortGroups = groupSize <= EXACT_CHUNK;
-            int rowsPerTask = shortGroups ? 8 : 4;
+            // A task walks row tiles down one panel pair, whose weights stay in L1; up to 64 rows per task, so a
+            // prompt is not thousands of tasks of a few microseconds each.
+            int tileRows = shortGroups ? 8 : 4;
+            int rowsPerTask = Math.max(tileRows, Math.min(64, tileRows * Math.ceilDiv(Math.ceilDiv(m, tileRows), 8)));
             int rowBlocks = Math.ceilDiv(m, rowsPerTask), panelPairs = Math.ceilDiv(panels, 2);
             Parallel.forEach(rowBlocks * panelPairs, 2L * Math.min(m, rowsPerTask) * k * 2 * PANEL, new Tensor[]{xf, sx, y}, task -> {
                 int rb = task % rowBlocks, pp = task / rowBlocks;
@@ -96,11 +99,13 @@ public final class Int8PackedMatrix {
                 MemorySegment xs = xf.segment(), ys = y.segment();
                 if (p0 + 2 <= panels && shortGroups) {
                     int r = r0;
-                    if (r + 8 <= r1) { tile8x2(xs, sx, ys, r, p0); r += 8; }
+                    for (; r + 8 <= r1; r += 8) tile8x2(xs, sx, ys, r, p0);
                     if (r + 4 <= r1) { tile4x2f(xs, sx, ys, r, p0); r += 4; }
                     for (; r < r1; r++) { tile1x1(xs, sx, ys, r, p0); tile1x1(xs, sx, ys, r, p0 + 1); }
-                } else if (p0 + 2 <= panels && r0 + 4 <= r1) {
-                    tile4x2(xs, sx, ys, r0, p0);
+                } else if (p0 + 2 <= panels) {
+                    int r = r0;
+                    for (; r + 4 <= r1; r += 4) tile4x2(xs, sx, ys, r, p0);
+                    for (; r < r1; r++) { tile1x1(xs, sx, ys, r, p0); tile1x1(xs, sx, ys, r, p0 + 1); }
                 } else {
                     for (int r = r0; r < r1; r++)
                         for (int p = p0; p < Math.min(panels, p0 + 2); p++) tile1x1(xs, sx, ys, r, p);
