@@ -18,7 +18,8 @@ import java.util.function.LongSupplier;
 /**
  * CPU kernel figures quoted in RESULTS.md: F32 GEMM throughput of the dot-product tiles and the packed
  * outer-product kernel at MiniLM's projection shapes, one layer's attention (128 tokens, 12 heads), and an
- * FP32 vs W8A8 {@code Linear} at 1024 tokens. Each figure is the best of 30 timed calls after the calls
+ * FP32 vs W8A8 {@code Linear} at 1024 tokens and at GPT-2 decode shapes (8 and 16 rows; weights hot in cache here, unlike a
+ * model's decode step). Each figure is the best of 30 timed calls after the calls
  * before it warmed the JIT up. Run: {@code java -cp … dev.zq.bench.CpuKernelBench}.
  */
 public final class CpuKernelBench {
@@ -38,12 +39,17 @@ public final class CpuKernelBench {
             Tensor q = random(a, rnd, 1, 128, 384), kk = random(a, rnd, 1, 128, 384), v = random(a, rnd, 1, 128, 384);
             Tensor o = Tensor.allocate(a, DType.F32, 1, 128, 384);
             row("attention, 12 heads", new int[]{128, 128, 384}, best(() -> time(() -> Attention.forward(q, kk, v, null, 12, false, 0, o))), 4.0 * 128 * 128 * 384);
-            Tensor x = random(a, rnd, 1024, 384), w = random(a, rnd, 1536, 384), y = Tensor.allocate(a, DType.F32, 1024, 1536);
-            DenseLinear fp = new DenseLinear(w, null);
-            row("Linear FP32 (DenseLinear)", new int[]{1024, 384, 1536}, best(() -> time(() -> fp.forward(x, y))), 2.0 * 1024 * 384 * 1536);
-            for (WeightGranularity g : new WeightGranularity[]{WeightGranularity.perRow(), WeightGranularity.groups(64)}) {
-                QuantizedLinear ql = new QuantizedLinear(new GroupwiseQuantizer(8, g).quantize(w, a), null, new TokenwiseQuantizer());
-                row("Linear W8A8 (QuantizedLinear, " + g + ")", new int[]{1024, 384, 1536}, best(() -> time(() -> ql.forward(x, y))), 2.0 * 1024 * 384 * 1536);
+            // FP32 against W8A8 Linear: a prompt-sized product, and GPT-2's MLP up-projection at decode batches 8 and 16.
+            for (int[] s : new int[][]{{1024, 384, 1536}, {8, 768, 3072}, {16, 768, 3072}}) {
+                int m = s[0], k = s[1], n = s[2];
+                Tensor x = random(a, rnd, m, k), w = random(a, rnd, n, k), y = Tensor.allocate(a, DType.F32, m, n);
+                DenseLinear fp = new DenseLinear(w, null);
+                double flops = 2.0 * m * n * k;
+                row("Linear FP32 (DenseLinear)", s, best(() -> time(() -> fp.forward(x, y))), flops);
+                for (WeightGranularity g : new WeightGranularity[]{WeightGranularity.perRow(), WeightGranularity.groups(64)}) {
+                    QuantizedLinear ql = new QuantizedLinear(new GroupwiseQuantizer(8, g).quantize(w, a), null, new TokenwiseQuantizer());
+                    row("Linear W8A8 (QuantizedLinear, " + g + ")", s, best(() -> time(() -> ql.forward(x, y))), flops);
+                }
             }
         }
     }
