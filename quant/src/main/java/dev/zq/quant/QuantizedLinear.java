@@ -62,31 +62,39 @@ public final class QuantizedLinear implements Linear {
             }
             return;
         }
-        try (Scratch scratch = Scratch.open(); Arena arena = Arena.ofConfined()) {   // the arena: the INT4 reference path only
+        try (Scratch scratch = Scratch.open()) {
             Tensor codes = scratch.tensor(DType.I8, rows, in), sx = scratch.tensor(DType.F32, rows);
             activations.quantize(x2, codes, sx);
-            integerForward(arena, codes, sx, y);
+            integerForward(codes, sx, y);
         }
     }
 
     /**
-     * {@code y = Σ_g diag(S_x)·(X̄_g·W̄_gᵀ)·diag(S_w[:, g]) + b} from already quantized activations. INT8 weights
-     * take the fused kernel ({@link Int8PackedMatrix}: exact integer sums on FP32 FMAs, weights streamed as
-     * bytes); INT4 weights the reference path below. Both give the same bits.
+     * {@code y = Σ_g diag(S_x)·(X̄_g·W̄_gᵀ)·diag(S_w[:, g]) + b} from already quantized activations, on the fused kernel
+     * ({@link Int8PackedMatrix}: exact integer sums on FP32 FMAs, weights streamed as bytes). INT4 weights are unpacked to one
+     * code a byte when the kernel's copy is made (twice their packed size in memory, counted by {@link #weightBytes()}): the
+     * sums are as exact, so the result is the same bits as {@link #referenceIntegerForward}'s.
      */
-    public void integerForward(Arena arena, Tensor codes, Tensor sx, Tensor y) {
-        if (weight.codes().dtype() == DType.I8) {
-            Int8PackedMatrix p = packed;
-            if (p == null) {
-                synchronized (this) {
-                    if (packed == null) packed = Int8PackedMatrix.pack(Arena.ofAuto(), weight.codes(), weight.scales(), weight.groupSize());
-                    p = packed;
-                }
+    public void integerForward(Tensor codes, Tensor sx, Tensor y) {
+        Int8PackedMatrix p = packed;
+        if (p == null) {
+            synchronized (this) {
+                if (packed == null) packed = pack();
+                p = packed;
             }
-            p.multiply(codes, sx, bias, y);
-            return;
         }
-        referenceIntegerForward(arena, codes, sx, y);
+        p.multiply(codes, sx, bias, y);
+    }
+
+    private Int8PackedMatrix pack() {
+        if (weight.codes().dtype() == DType.I8) return Int8PackedMatrix.pack(Arena.ofAuto(), weight.codes(), weight.scales(), weight.groupSize());
+        try (Arena unpacked = Arena.ofConfined()) {
+            int rows = weight.rows(), cols = weight.cols();
+            Tensor bytes = Tensor.allocate(unpacked, DType.I8, rows, cols);
+            for (int n = 0; n < rows; n++)
+                for (int k = 0; k < cols; k++) bytes.setByte((long) n * cols + k, (byte) weight.code(n, k));
+            return Int8PackedMatrix.pack(Arena.ofAuto(), bytes, weight.scales(), weight.groupSize());
+        }
     }
 
     /** The INT32-GEMM formulation, per group: the reference the fused kernel is tested against. */

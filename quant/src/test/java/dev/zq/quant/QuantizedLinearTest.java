@@ -75,24 +75,25 @@ class QuantizedLinearTest {
         }
     }
 
-    /** The fused kernel (FP32 FMAs on codes) must give the INT32-GEMM reference path's bits exactly. */
+    /** The fused kernel (FP32 FMAs on codes; INT4 weights unpacked to bytes) must give the INT32-GEMM reference path's bits exactly. */
     @ParameterizedTest
-    @CsvSource({"1,16,96", "3,32,96", "4,48,96", "8,96,96", "13,64,128", "16,64,128", "5,3072,3072", "9,1536,3072", "12,3072,3072"})
-    void fusedInt8KernelEqualsTheReferenceBitForBit(int rows, int groupSize, int in) {
+    @CsvSource({"8,1,16,96", "8,3,32,96", "8,4,48,96", "8,8,96,96", "8,13,64,128", "8,16,64,128", "8,5,3072,3072", "8,9,1536,3072",
+            "8,12,3072,3072", "4,1,16,96", "4,4,48,96", "4,8,64,128", "4,13,64,128", "4,9,1536,3072"})
+    void fusedKernelEqualsTheReferenceBitForBit(int bits, int rows, int groupSize, int in) {
         try (Arena arena = Arena.ofConfined()) {
-            Random rnd = new Random(rows * 31L + groupSize + in);
+            Random rnd = new Random(bits * 7L + rows * 31L + groupSize + in);
             int out = rows % 2 == 0 ? 32 : 24;   // a multiple of the panel width, and not
             Tensor w = GroupwiseQuantizerTest.random(arena, rnd, out, in);
-            for (int n = 0; n < out; n++) w.setFloat((long) n * in + rnd.nextInt(in), 50f);   // push codes to ±127
+            for (int n = 0; n < out; n++) w.setFloat((long) n * in + rnd.nextInt(in), 50f);   // push codes to their extremes
             Tensor bias = GroupwiseQuantizerTest.random(arena, rnd, 1, out).reshape(out);
             Tensor x = GroupwiseQuantizerTest.random(arena, rnd, rows, in);
-            QuantizedWeight qw = new GroupwiseQuantizer(8, WeightGranularity.groups(groupSize)).quantize(w, arena);
+            QuantizedWeight qw = new GroupwiseQuantizer(bits, WeightGranularity.groups(groupSize)).quantize(w, arena);
             QuantizedLinear lin = new QuantizedLinear(qw, bias, new TokenwiseQuantizer());
             Tensor codes = Tensor.allocate(arena, DType.I8, rows, in), sx = Tensor.allocate(arena, DType.F32, rows);
             new TokenwiseQuantizer().quantize(x, codes, sx);
             for (int i = 0; i < in; i++) codes.setByte(i, (byte) (i % 2 == 0 ? 127 : -127));   // worst-case magnitudes in row 0
             Tensor fused = Tensor.allocate(arena, DType.F32, rows, out), ref = Tensor.allocate(arena, DType.F32, rows, out);
-            lin.integerForward(arena, codes, sx, fused);
+            lin.integerForward(codes, sx, fused);
             lin.referenceIntegerForward(arena, codes, sx, ref);
             for (int i = 0; i < rows * out; i++)
                 assertEquals(Float.floatToRawIntBits(ref.getFloat(i)), Float.floatToRawIntBits(fused.getFloat(i)), "output " + i);
