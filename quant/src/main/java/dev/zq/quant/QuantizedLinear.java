@@ -4,7 +4,6 @@ import dev.zq.model.Linear;
 import dev.zq.tensor.DType;
 import dev.zq.tensor.Int8PackedMatrix;
 import dev.zq.tensor.Int8MatMul;
-import dev.zq.tensor.MatMul;
 import dev.zq.tensor.Scratch;
 import dev.zq.tensor.Tensor;
 
@@ -19,8 +18,8 @@ import java.lang.foreign.MemorySegment;
  * {@code y[m][n] += S_x[m] · S_w[n][g] · Σ_{k∈g} x̄[m][k]·w̄[n][k]}, the inner sum an exact INT8×INT8→INT32
  * GEMM; with one group per row this is the paper's {@code diag(S_x)·(X̄·W̄ᵀ)·diag(S_w)}. Bias is added after
  * dequantization.</li>
- * <li>Without one (W8A16, W4A16): weight-only quantization; the weights are dequantized per call and the
- * product is computed in FP32.</li>
+ * <li>Without one (W8A16, W4A16): weight-only quantization; the same kernel multiplies the FP32 activations
+ * by the integer weights, {@code y[m][n] = Σ_g S_w[n][g] · Σ_{k∈g} x[m][k]·w̄[n][k] + b[n]} in float.</li>
  * </ul>
  */
 public final class QuantizedLinear implements Linear {
@@ -57,9 +56,7 @@ public final class QuantizedLinear implements Linear {
         int rows = (int) (x.numel() / in);
         Tensor x2 = x.reshape(rows, in), y = out.reshape(rows, outF);
         if (activations == null) {
-            try (Arena arena = Arena.ofShared()) {
-                MatMul.matmulTransposed(x2, weight.dequantize(arena), bias, y);
-            }
+            kernel().multiplyFloats(x2, bias, y);
             return;
         }
         try (Scratch scratch = Scratch.open()) {
@@ -76,6 +73,11 @@ public final class QuantizedLinear implements Linear {
      * sums are as exact, so the result is the same bits as {@link #referenceIntegerForward}'s.
      */
     public void integerForward(Tensor codes, Tensor sx, Tensor y) {
+        kernel().multiply(codes, sx, bias, y);
+    }
+
+    /** The kernel's copy of the weights, made on first use. */
+    private Int8PackedMatrix kernel() {
         Int8PackedMatrix p = packed;
         if (p == null) {
             synchronized (this) {
@@ -83,7 +85,7 @@ public final class QuantizedLinear implements Linear {
                 p = packed;
             }
         }
-        p.multiply(codes, sx, bias, y);
+        return p;
     }
 
     private Int8PackedMatrix pack() {

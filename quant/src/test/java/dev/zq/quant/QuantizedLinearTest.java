@@ -51,12 +51,13 @@ class QuantizedLinearTest {
         }
     }
 
+    /** Weight-only runs the fused kernel on float activations: every row count (tiles of 8, 4 and 1), groups up to a 3072-wide row. */
     @ParameterizedTest
-    @CsvSource({"8,32", "4,16"})
-    void weightOnlyEqualsMatmulWithDequantizedWeights(int bits, int groupSize) {
+    @CsvSource({"8,32,7,64", "4,16,7,64", "8,64,16,768", "4,64,1,128", "8,3072,13,3072", "4,1536,12,3072"})
+    void weightOnlyEqualsMatmulWithDequantizedWeights(int bits, int groupSize, int rows, int in) {
         try (Arena arena = Arena.ofConfined()) {
-            Random rnd = new Random(bits + groupSize);
-            int in = 64, out = 24, rows = 7;
+            Random rnd = new Random(bits + groupSize + rows);
+            int out = rows % 2 == 0 ? 32 : 24;
             Tensor w = GroupwiseQuantizerTest.random(arena, rnd, out, in);
             Tensor x = GroupwiseQuantizerTest.random(arena, rnd, rows, in);
             QuantizedWeight qw = new GroupwiseQuantizer(bits, WeightGranularity.groups(groupSize)).quantize(w, arena);

@@ -22,7 +22,8 @@ import java.nio.ByteOrder;
  * [-127, 127] is at most 16,129 in magnitude and a lane sums at most 1,024 of them before it is moved into an
  * int, so every partial sum is an integer below 2^24, where floats are exact. The dequantization then applies the
  * same float operations as the INT32 reference ({@code y += (S_x·S_w)·sum}, groups in order, bias last), so
- * results equal it bit for bit; and the weights stream as bytes, a quarter of FP32's memory traffic.
+ * results equal it bit for bit; and the weights stream as bytes, a quarter of FP32's memory traffic. Weight-only
+ * quantization ({@link #multiplyFloats}) runs the same tiles on FP32 activations, with float sums.
  */
 public final class Int8PackedMatrix {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
@@ -72,58 +73,85 @@ public final class Int8PackedMatrix {
     public void multiply(Tensor x, Tensor sx, Tensor bias, Tensor out) {
         Checks.dtype(x, DType.I8, "x");
         Checks.dtype(sx, DType.F32, "sx");
-        Checks.dtype(out, DType.F32, "out");
-        int m = x.dim(0);
-        if (x.rank() != 2 || x.dim(1) != k || sx.numel() != m || out.rank() != 2 || out.dim(0) != m || out.dim(1) != n)
-            throw new IllegalArgumentException("shapes do not fit: x" + x.shape() + " W[" + n + ", " + k + "] sx" + sx.shape() + " out" + out.shape());
-        if (bias != null && (bias.dtype() != DType.F32 || bias.numel() != n)) throw new IllegalArgumentException("bias " + bias + " for " + n + " outputs");
-        boolean direct = n == panels * PANEL;
+        check(x, sx.numel(), bias, out);
         try (Scratch scratch = Scratch.open()) {
-            Tensor xf = scratch.tensor(DType.F32, m, k);      // activation codes as floats, once
+            Tensor xf = scratch.tensor(DType.F32, x.dim(0), k);      // activation codes as floats, once
             long i = 0;
             for (long bound = BS.loopBound(x.numel()); i < bound; i += PANEL)
                 ByteVector.fromMemorySegment(BS, x.segment(), i, LE).convertShape(VectorOperators.B2F, S, 0).intoMemorySegment(xf.segment(), 4 * i, LE);
             for (; i < x.numel(); i++) xf.setFloat(i, x.getByte(i));
-            // Results in whole panels: [M][panels·PANEL] floats (out itself when N is a multiple of PANEL), zeroed.
-            Tensor y = direct ? out : scratch.tensor(DType.F32, m, panels * PANEL);
-            y.segment().fill((byte) 0);
-            boolean shortGroups = groupSize <= EXACT_CHUNK;
-            // A task walks row tiles down one panel pair, whose weights stay in L1; up to 64 rows per task, so a
-            // prompt is not thousands of tasks of a few microseconds each.
-            int tileRows = shortGroups ? 8 : 4;
-            int rowsPerTask = Math.max(tileRows, Math.min(64, tileRows * Math.ceilDiv(Math.ceilDiv(m, tileRows), 8)));
-            int rowBlocks = Math.ceilDiv(m, rowsPerTask), panelPairs = Math.ceilDiv(panels, 2);
-            Parallel.forEach(rowBlocks * panelPairs, 2L * Math.min(m, rowsPerTask) * k * 2 * PANEL, new Tensor[]{xf, sx, y}, task -> {
-                int rb = task % rowBlocks, pp = task / rowBlocks;
-                int r0 = rb * rowsPerTask, r1 = Math.min(m, r0 + rowsPerTask), p0 = pp * 2;
-                MemorySegment xs = xf.segment(), ys = y.segment();
-                if (p0 + 2 <= panels && shortGroups) {
-                    int r = r0;
-                    for (; r + 8 <= r1; r += 8) tile8x2(xs, sx, ys, r, p0);
-                    if (r + 4 <= r1) { tile4x2f(xs, sx, ys, r, p0); r += 4; }
-                    for (; r < r1; r++) { tile1x1(xs, sx, ys, r, p0); tile1x1(xs, sx, ys, r, p0 + 1); }
-                } else if (p0 + 2 <= panels) {
-                    int r = r0;
-                    for (; r + 4 <= r1; r += 4) tile4x2(xs, sx, ys, r, p0);
-                    for (; r < r1; r++) { tile1x1(xs, sx, ys, r, p0); tile1x1(xs, sx, ys, r, p0 + 1); }
-                } else {
-                    for (int r = r0; r < r1; r++)
-                        for (int p = p0; p < Math.min(panels, p0 + 2); p++) tile1x1(xs, sx, ys, r, p);
-                }
-            });
-            int stride = panels * PANEL;
-            for (int r = 0; r < m; r++) {
-                if (direct) {
-                    if (bias != null)
-                        for (int c = 0; c < n; c += PANEL) {
-                            long o = 4L * ((long) r * n + c);
-                            FloatVector.fromMemorySegment(S, out.segment(), o, LE).add(FloatVector.fromMemorySegment(S, bias.segment(), 4L * c, LE))
-                                    .intoMemorySegment(out.segment(), o, LE);
-                        }
-                } else {
-                    for (int c = 0; c < n; c++)
-                        out.setFloat((long) r * n + c, y.getFloat((long) r * stride + c) + (bias == null ? 0f : bias.getFloat(c)));
-                }
+            product(scratch, xf, sx, true, bias, out);
+        }
+    }
+
+    /**
+     * Weight-only quantization (W8A16, W4A16): out F32 [M, N] = x F32 [M, K] times these weights, plus bias, as
+     * {@code Σ_g S_w[n][g] · Σ_{k∈g} x[m][k]·w̄[n][k]} — the same tiles with every row scale 1 and float sums (not exact
+     * integers here, so no int stage), instead of dequantizing the whole matrix every call.
+     */
+    public void multiplyFloats(Tensor x, Tensor bias, Tensor out) {
+        Checks.dtype(x, DType.F32, "x");
+        check(x, x.rank() == 2 ? x.dim(0) : -1, bias, out);
+        try (Scratch scratch = Scratch.open()) {
+            Tensor ones = scratch.tensor(DType.F32, x.dim(0));
+            for (int r = 0; r < x.dim(0); r++) ones.setFloat(r, 1f);
+            product(scratch, x, ones, false, bias, out);
+        }
+    }
+
+    private void check(Tensor x, long scales, Tensor bias, Tensor out) {
+        Checks.dtype(out, DType.F32, "out");
+        if (x.rank() != 2 || x.dim(1) != k || scales != x.dim(0) || out.rank() != 2 || out.dim(0) != x.dim(0) || out.dim(1) != n)
+            throw new IllegalArgumentException("shapes do not fit: x" + x.shape() + " W[" + n + ", " + k + "] " + scales + " row scales, out" + out.shape());
+        if (bias != null && (bias.dtype() != DType.F32 || bias.numel() != n)) throw new IllegalArgumentException("bias " + bias + " for " + n + " outputs");
+    }
+
+    /**
+     * The tiles over activations xf F32 [M, K] with row scales sx. {@code integral}: xf holds integer codes, and the sums
+     * must be exact (chunks of at most {@link #EXACT_CHUNK}, added up as ints); otherwise float sums over whole groups.
+     */
+    private void product(Scratch scratch, Tensor xf, Tensor sx, boolean integral, Tensor bias, Tensor out) {
+        int m = xf.dim(0);
+        boolean direct = n == panels * PANEL;
+        // Results in whole panels: [M][panels·PANEL] floats (out itself when N is a multiple of PANEL), zeroed.
+        Tensor y = direct ? out : scratch.tensor(DType.F32, m, panels * PANEL);
+        y.segment().fill((byte) 0);
+        boolean shortGroups = groupSize <= EXACT_CHUNK || !integral;   // float sums over a whole group
+        // A task walks row tiles down one panel pair, whose weights stay in L1; up to 64 rows per task, so a
+        // prompt is not thousands of tasks of a few microseconds each.
+        int tileRows = shortGroups ? 8 : 4;
+        int rowsPerTask = Math.max(tileRows, Math.min(64, tileRows * Math.ceilDiv(Math.ceilDiv(m, tileRows), 8)));
+        int rowBlocks = Math.ceilDiv(m, rowsPerTask), panelPairs = Math.ceilDiv(panels, 2);
+        Parallel.forEach(rowBlocks * panelPairs, 2L * Math.min(m, rowsPerTask) * k * 2 * PANEL, new Tensor[]{xf, sx, y}, task -> {
+            int rb = task % rowBlocks, pp = task / rowBlocks;
+            int r0 = rb * rowsPerTask, r1 = Math.min(m, r0 + rowsPerTask), p0 = pp * 2;
+            MemorySegment xs = xf.segment(), ys = y.segment();
+            if (p0 + 2 <= panels && shortGroups) {
+                int r = r0;
+                for (; r + 8 <= r1; r += 8) tile8x2(xs, sx, ys, r, p0);
+                if (r + 4 <= r1) { tile4x2f(xs, sx, ys, r, p0); r += 4; }
+                for (; r < r1; r++) { tile1x1(xs, sx, ys, r, p0, integral); tile1x1(xs, sx, ys, r, p0 + 1, integral); }
+            } else if (p0 + 2 <= panels) {
+                int r = r0;
+                for (; r + 4 <= r1; r += 4) tile4x2(xs, sx, ys, r, p0);
+                for (; r < r1; r++) { tile1x1(xs, sx, ys, r, p0, integral); tile1x1(xs, sx, ys, r, p0 + 1, integral); }
+            } else {
+                for (int r = r0; r < r1; r++)
+                    for (int p = p0; p < Math.min(panels, p0 + 2); p++) tile1x1(xs, sx, ys, r, p, integral);
+            }
+        });
+        int stride = panels * PANEL;
+        for (int r = 0; r < m; r++) {
+            if (direct) {
+                if (bias != null)
+                    for (int c = 0; c < n; c += PANEL) {
+                        long o = 4L * ((long) r * n + c);
+                        FloatVector.fromMemorySegment(S, out.segment(), o, LE).add(FloatVector.fromMemorySegment(S, bias.segment(), 4L * c, LE))
+                                .intoMemorySegment(out.segment(), o, LE);
+                    }
+            } else {
+                for (int c = 0; c < n; c++)
+                    out.setFloat((long) r * n + c, y.getFloat((long) r * stride + c) + (bias == null ? 0f : bias.getFloat(c)));
             }
         }
     }
@@ -156,7 +184,10 @@ public final class Int8PackedMatrix {
         }
     }
 
-    /** 8 rows × 2 panels for groups of at most 1,024 inputs: a group's float sums are exact, no int stage. */
+    /**
+     * 8 rows × 2 panels, one float sum per group: exact for integer codes in groups of at most 1,024 inputs, so no int
+     * stage; for weight-only (float activations) at any group size.
+     */
     private void tile8x2(MemorySegment xs, Tensor sx, MemorySegment y, int r0, int p0) {
         long xr = 4L * k, x0 = 4L * r0 * k;
         float[] sums = new float[16 * PANEL];
@@ -195,7 +226,7 @@ public final class Int8PackedMatrix {
         }
     }
 
-    /** 4 rows × 2 panels for groups of at most 1,024 inputs: a group's float sums are exact, no int stage. */
+    /** 4 rows × 2 panels, one float sum per group, as {@link #tile8x2}. */
     private void tile4x2f(MemorySegment xs, Tensor sx, MemorySegment y, int r0, int p0) {
         long xr = 4L * k, x0 = 4L * r0 * k;
         float[] sums = new float[8 * PANEL];
@@ -254,18 +285,23 @@ public final class Int8PackedMatrix {
         }
     }
 
-    private void tile1x1(MemorySegment xs, Tensor sx, MemorySegment y, int r, int p) {
+    /** One row × one panel; {@code integral}: exact sums (chunks added up as ints), else one float sum per group. */
+    private void tile1x1(MemorySegment xs, Tensor sx, MemorySegment y, int r, int p, boolean integral) {
         long x0 = 4L * r * k, y0 = 4L * ((long) r * panels * PANEL + (long) p * PANEL);
         float s = sx.getFloat(r);
+        int chunk = integral ? EXACT_CHUNK : groupSize;
         for (int g = 0; g < groups; g++) {
             IntVector acc = IntVector.zero(IS);
-            for (int c0 = g * groupSize, end = c0 + groupSize; c0 < end; c0 += EXACT_CHUNK) {
+            FloatVector sum = FloatVector.zero(S);
+            for (int c0 = g * groupSize, end = c0 + groupSize; c0 < end; c0 += chunk) {
                 FloatVector a = FloatVector.zero(S);
-                for (int kk = c0, stop = Math.min(end, c0 + EXACT_CHUNK); kk < stop; kk++)
+                for (int kk = c0, stop = Math.min(end, c0 + chunk); kk < stop; kk++)
                     a = FloatVector.broadcast(S, xs.get(Tensor.F32, x0 + 4L * kk)).fma(w(p, kk), a);
-                acc = acc.add(a.convert(VectorOperators.F2I, 0));
+                if (integral) acc = acc.add(a.convert(VectorOperators.F2I, 0));
+                else sum = a;
             }
-            FloatVector.fromMemorySegment(S, y, y0, LE).add(scale(p, g).mul(s).mul(asFloat(acc))).intoMemorySegment(y, y0, LE);
+            if (integral) sum = asFloat(acc);
+            FloatVector.fromMemorySegment(S, y, y0, LE).add(scale(p, g).mul(s).mul(sum)).intoMemorySegment(y, y0, LE);
         }
     }
 
