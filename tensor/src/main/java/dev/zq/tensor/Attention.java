@@ -6,6 +6,7 @@ import jdk.incubator.vector.VectorSpecies;
 
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
+import java.util.Arrays;
 
 /** Multi-head scaled-dot-product attention on the CPU, one task per (batch, head). */
 public final class Attention {
@@ -68,10 +69,10 @@ public final class Attention {
                 int weighted = visible;
                 if (max == -Float.MAX_VALUE) {
                     // Every visible key masked: HF's float-minimum mask then weighs all sk keys alike, future ones too.
-                    java.util.Arrays.fill(p, 0, sk, -Float.MAX_VALUE);
+                    Arrays.fill(p, 0, sk, -Float.MAX_VALUE);
                     weighted = sk;
                 } else {
-                    java.util.Arrays.fill(p, visible, sk, 0f);
+                    Arrays.fill(p, visible, sk, 0f);
                 }
                 float sum = exp(p, weighted, max);
                 float inv = 1f / sum;
