@@ -91,11 +91,7 @@ public final class QuantizedLinear implements Linear {
     private Int8PackedMatrix pack() {
         if (weight.codes().dtype() == DType.I8) return Int8PackedMatrix.pack(Arena.ofAuto(), weight.codes(), weight.scales(), weight.groupSize());
         try (Arena unpacked = Arena.ofConfined()) {
-            int rows = weight.rows(), cols = weight.cols();
-            Tensor bytes = Tensor.allocate(unpacked, DType.I8, rows, cols);
-            for (int n = 0; n < rows; n++)
-                for (int k = 0; k < cols; k++) bytes.setByte((long) n * cols + k, (byte) weight.code(n, k));
-            return Int8PackedMatrix.pack(Arena.ofAuto(), bytes, weight.scales(), weight.groupSize());
+            return Int8PackedMatrix.pack(Arena.ofAuto(), codeBytes(unpacked, 0, weight.cols()), weight.scales(), weight.groupSize());
         }
     }
 
@@ -120,11 +116,16 @@ public final class QuantizedLinear implements Linear {
 
     /** Weight codes of group {@code g} as a contiguous I8 [out, groupSize] matrix (I4 unpacked here). */
     private Tensor weightGroup(Arena arena, int g) {
-        int gs = weight.groupSize(), outF = outFeatures();
         if (weight.groupsPerRow() == 1 && weight.codes().dtype() == DType.I8) return weight.codes();
-        Tensor t = Tensor.allocate(arena, DType.I8, outF, gs);
+        return codeBytes(arena, g * weight.groupSize(), weight.groupSize());
+    }
+
+    /** Weight codes of input columns {@code [from, from + width)}, one byte each (I4 unpacked), as I8 [out, width]. */
+    private Tensor codeBytes(Arena arena, int from, int width) {
+        int outF = outFeatures();
+        Tensor t = Tensor.allocate(arena, DType.I8, outF, width);
         for (int n = 0; n < outF; n++)
-            for (int k = 0; k < gs; k++) t.setByte((long) n * gs + k, (byte) weight.code(n, g * gs + k));
+            for (int k = 0; k < width; k++) t.setByte((long) n * width + k, (byte) weight.code(n, from + k));
         return t;
     }
 
