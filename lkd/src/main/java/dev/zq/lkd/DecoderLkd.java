@@ -21,6 +21,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Random;
 
 /**
  * ZeroQuant's LKD (§4.2) for a GPT-2-family decoder, block by block. A batch is {@code B} token sequences of
@@ -73,7 +74,8 @@ public final class DecoderLkd {
                 student.hardRounding(false);
                 for (int step = 0; step < o.stepsPerLayer(); step++) {
                     int i = step % inputs.size();
-                    Var mse = Ops.mse(student.forward(seen.get(i), scheme), targets.get(i)), l = mse;
+                    Var in = o.fpInputShare() > 0 ? mixed(studentInputs.get(i), inputs.get(i), o.fpInputShare(), new Random(31L * k + step)) : seen.get(i);
+                    Var mse = Ops.mse(student.forward(in, scheme), targets.get(i)), l = mse;
                     // AdaRound: after a fifth of the steps a regulariser, its exponent annealed from 20 to 2, drives every
                     // rounding to up or down; weighted relative to the layer's starting loss so that one setting fits all layers.
                     double t = (step - 0.2 * o.stepsPerLayer()) / (0.8 * o.stepsPerLayer());
@@ -103,6 +105,13 @@ public final class DecoderLkd {
         LinearQuantizer q = new LinearQuantizer(scheme, null, arena);
         DecoderModel out = fp.withLinears((name, lin) -> q.quantize(name, trained.getOrDefault(name, lin)));
         return trainedNorms.isEmpty() ? out : withNorms(out, trainedNorms);
+    }
+
+    /** Each element from {@code fp} with probability {@code share}, else from {@code quantized} (same shapes). */
+    static Var mixed(Var quantized, Var fp, double share, Random random) {
+        double[] d = quantized.data.clone();
+        for (int j = 0; j < d.length; j++) if (random.nextDouble() < share) d[j] = fp.data[j];
+        return Var.constant(d, quantized.shape);
     }
 
     /** {@code m} with block k's attention and MLP LayerNorms replaced by {@code norms.get(k)} where present. */

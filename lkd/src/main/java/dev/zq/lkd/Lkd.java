@@ -31,14 +31,26 @@ public final class Lkd {
      * {@code thresholdLearningRateScale}: learned clipping thresholds train at this multiple of the learning rate.
      * {@code normLearningRateScale} (decoders): when positive, the block's two LayerNorms' γ and β train too, at this
      * multiple of the learning rate (they stay FP32 at inference and feed the quantized projections, so they can rescale
-     * what those quantize); 0 leaves them as they are.
+     * what those quantize); 0 leaves them as they are. {@code fpInputShare} (decoders, with {@code quantizedInputs}): the
+     * share of the student's input elements taken from the FP path instead of the quantized path, drawn afresh at every
+     * step (QDrop's idea, Wei et al. 2022: training on a random mix of both inputs finds weights that tolerate either);
+     * 0 feeds the quantized path only.
      */
     public record Options(int stepsPerLayer, double learningRate, int warmupSteps, double clipNorm, Path checkpointDir,
-                          Method method, boolean quantizedInputs, double thresholdLearningRateScale, double normLearningRateScale) {
+                          Method method, boolean quantizedInputs, double thresholdLearningRateScale, double normLearningRateScale,
+                          double fpInputShare) {
         public Options {
             if (stepsPerLayer < 0 || !(learningRate > 0) || warmupSteps < 0 || !(clipNorm > 0) || method == null || !(thresholdLearningRateScale > 0) || !(normLearningRateScale >= 0))
                 throw new IllegalArgumentException("steps >= 0, learning rate > 0, warm-up >= 0, clip > 0, a method and a positive threshold "
                         + "learning-rate factor (and a norm factor >= 0) are required");
+            if (!(fpInputShare >= 0 && fpInputShare <= 1) || (fpInputShare > 0 && !quantizedInputs))
+                throw new IllegalArgumentException("the FP input share is a fraction in [0, 1] and needs quantized inputs to mix with, not " + fpInputShare);
+        }
+
+        /** The student's inputs are not mixed with the FP path's. */
+        public Options(int stepsPerLayer, double learningRate, int warmupSteps, double clipNorm, Path checkpointDir, Method method,
+                       boolean quantizedInputs, double thresholdLearningRateScale, double normLearningRateScale) {
+            this(stepsPerLayer, learningRate, warmupSteps, clipNorm, checkpointDir, method, quantizedInputs, thresholdLearningRateScale, normLearningRateScale, 0);
         }
 
         /** The LayerNorms stay as they are. */

@@ -184,4 +184,24 @@ class DecoderLkdTest {
         assertEquals(99, w.get(2)[0][9]);
         assertThrows(IllegalArgumentException.class, () -> LkdData.tokenWindows(new int[5], 1, 1, 10));
     }
+
+    /** QDrop-style input mixing: a share of elements from the FP path, the rest from the quantized path; refused without quantized inputs. */
+    @Test
+    void mixedInputsTakeEachElementFromOneOfTheTwoPaths() {
+        double[] q = new double[4000], fp = new double[4000];
+        for (int i = 0; i < q.length; i++) {
+            q[i] = -1 - i;
+            fp[i] = 1 + i;
+        }
+        Var m = DecoderLkd.mixed(Var.constant(q, 40, 100), Var.constant(fp, 40, 100), 0.3, new java.util.Random(3));
+        assertArrayEquals(new int[]{40, 100}, m.shape);
+        int fromFp = 0;
+        for (int i = 0; i < q.length; i++) {
+            assertTrue(m.data[i] == q[i] || m.data[i] == fp[i], "element " + i);
+            if (m.data[i] == fp[i]) fromFp++;
+        }
+        assertEquals(0.3, fromFp / 4000.0, 0.03);
+        assertThrows(IllegalArgumentException.class, () -> new Lkd.Options(1, 1e-3, 0, 1.0, null, Lkd.Method.WEIGHTS, false, 1, 0, 0.5));
+        assertThrows(IllegalArgumentException.class, () -> new Lkd.Options(1, 1e-3, 0, 1.0, null, Lkd.Method.WEIGHTS, true, 1, 0, 1.5));
+    }
 }
