@@ -9,7 +9,9 @@ import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * Compiles {@link Kernel} methods to PTX with the project's JIT and caches the text per method. The PTX
- * targets {@code sm_90} (Hopper) with PTX ISA 8.0, which the CUDA 12+ drivers load.
+ * targets {@code sm_90} (Hopper) with PTX ISA 8.0, which the CUDA 12+ drivers load; a kernel that uses the warpgroup
+ * tensor-core instruction ({@link KernelContext#wgmmaS8}) targets {@code sm_90a}, the only target that has it (its shared
+ * arrays then start at 1024-byte boundaries, which wgmma's swizzles count from).
  */
 public final class KernelCompiler {
     private final Map<Method, String> cache = new ConcurrentHashMap<>();

@@ -321,6 +321,77 @@ public final class KernelContext {
         return Float.float16ToFloat((short) (packed >>> (16 * which)));
     }
 
+    /**
+     * One warpgroup-wide Hopper tensor-core step, PTX {@code wgmma.mma_async.sync.aligned.m64n128k32.s32.s8.s8}:
+     * {@code D[64×128] += A[64×32] · B[128×32]ᵀ} in exact INT32, both operands read from shared memory (not from
+     * registers, as {@link #mmaS8}'s are) by the tensor cores of the whole warpgroup (4 warps, 128 threads, all calling
+     * it together). Both operands are K-major (a row's 32 bytes of K contiguous in 16-byte halves) in the unswizzled
+     * layout of 8-row "core matrices": row {@code r}, byte {@code c} of K sits at byte
+     * {@code (r / 8)·stride + (c / 16)·128 + (r % 8)·16 + c % 16} from the operand's start ({@code aWord}, {@code bWord}:
+     * indices of ints, multiples of 4; {@code aStride}, {@code bStride}: bytes between 8-row groups, multiples of 16).
+     * Thread {@code 128·q + 32·w + 4g + t} of a block (warpgroup q, its warp w) owns {@code acc[4j + i]} =
+     * {@code D[16w + g + 8·(i / 2)][8j + 2t + i % 2]}, j = 0…15, i = 0…3: {@link #mmaS8}'s fragment repeated along N.
+     * On the GPU the step runs asynchronously: its operands must have been written before a {@link #fenceAsyncShared}
+     * and a barrier, and {@link #wgmmaFence} must precede it, {@link #wgmmaCommit} and {@link #wgmmaWait} follow it
+     * before {@code acc} is read or its shared memory rewritten. On the CPU it computes at once.
+     */
+    public void wgmmaS8(int[] acc, int[] a, int aWord, int aStride, int[] b, int bWord, int bStride) {
+        wgmmaS8(acc, a, aWord, aStride, b, bWord, bStride, 0);
+    }
+
+    /**
+     * {@link #wgmmaS8} with both operands in a swizzled layout, {@code swizzle} (a constant) = 32 or 64: each 8-row
+     * group is {@code swizzle}-byte rows (row r at {@code (r % 8)·swizzle}), and the 16-byte chunk bits of every byte
+     * address (bit 4, or bits 4–5) are XORed with its bits 7 (or 7–8), the hardware's swizzle, which spreads the rows
+     * that the tensor cores read together over all banks. Addresses
+     * count from the array's start, which the JIT aligns to 1024 bytes in kernels that use wgmma. {@code aWord}/{@code bWord}
+     * may point inside a row (a later 32 bytes of K); {@code aStride}/{@code bStride}: bytes between 8-row groups.
+     * 0 is {@link #wgmmaS8}'s unswizzled layout.
+     */
+    public void wgmmaS8(int[] acc, int[] a, int aWord, int aStride, int[] b, int bWord, int bStride, int swizzle) {
+        if (acc.length < 64 || (aWord & 3) != 0 || (bWord & 3) != 0 || (aStride & 15) != 0 || (bStride & 15) != 0)
+            throw new IllegalArgumentException("wgmmaS8 needs an int[64] and 16-byte aligned operands and strides");
+        if (swizzle != 0 && swizzle != 32 && swizzle != 64)
+            throw new IllegalArgumentException("wgmmaS8 takes the 32- and 64-byte swizzles (0: none; 128 is not checked on a GPU yet), not " + swizzle);
+        int self = localY * localSizeX + localX, w = (self >> 5) & 3, lane = self & 31, g = lane >> 2, t = lane & 3;
+        for (int j = 0; j < 16; j++)
+            for (int i = 0; i < 4; i++) {
+                int row = 16 * w + g + 8 * (i >> 1), col = 8 * j + 2 * t + (i & 1), s = 0;
+                for (int c = 0; c < 32; c++)
+                    s += coreByte(a, aWord, aStride, swizzle, row, c) * coreByte(b, bWord, bStride, swizzle, col, c);
+                acc[4 * j + i] += s;
+            }
+    }
+
+    /** Byte {@code c} of K of row {@code r} of a {@link #wgmmaS8} operand, signed. */
+    private static int coreByte(int[] shared, int word, int stride, int swizzle, int r, int c) {
+        int at;
+        if (swizzle == 0) at = 4 * word + (r >> 3) * stride + (c >> 4) * 128 + (r & 7) * 16 + (c & 15);
+        else {
+            at = 4 * word + (r >> 3) * stride + (r & 7) * swizzle + c;
+            at ^= ((at >> 7) & (swizzle / 16 - 1)) << 4;
+        }
+        return (byte) (shared[at >> 2] >> (8 * (at & 3)));
+    }
+
+    /** Orders this warpgroup's register accesses before the {@link #wgmmaS8} steps that follow ({@code wgmma.fence}); no-op on the CPU. */
+    public void wgmmaFence() {}
+
+    /** Closes the {@link #wgmmaS8} steps issued since the last commit into one group ({@code wgmma.commit_group}); no-op on the CPU. */
+    public void wgmmaCommit() {}
+
+    /** Waits until at most {@code pending} (a constant) groups of {@link #wgmmaS8} steps are in flight ({@code wgmma.wait_group}); no-op on the CPU. */
+    public void wgmmaWait(int pending) {
+        if (pending < 0) throw new IllegalArgumentException("pending groups must be >= 0, not " + pending);
+    }
+
+    /**
+     * Makes this thread's writes to shared memory (stores, completed {@link #copyAsync16} copies) visible to the
+     * tensor cores' asynchronous reads ({@code fence.proxy.async.shared::cta}): call it after the writes and before the
+     * barrier that precedes {@link #wgmmaS8}. No-op on the CPU.
+     */
+    public void fenceAsyncShared() {}
+
     /** Atomically adds {@code value} to {@code buffer[index]}; returns the old value. */
     public int atomicAdd(IntArray buffer, int index, int value) {
         return buffer.getAndAdd(index, value);

@@ -16,8 +16,9 @@ import dev.zq.runtime.KernelContext;
  * instruction) into two shared-memory buffers: while the warps multiply one slice, the next one is on its way. Rows
  * are padded to 20 words, so the 8 rows that a fragment read touches start at banks 0, 20, 8, 28, 16, 4, 24, 12.
  * {@link #gemm64} (64×64 per block of 4 warps) fills the GPU when M·N is small; {@link #gemm128} (128×128 per block
- * of 8 warps, each fragment read feeding twice as many {@code mma}) is faster when there are enough tiles.
- * {@code GemmTiles} picks one per shape.
+ * of 8 warps, each fragment read feeding twice as many {@code mma}) is faster when there are enough tiles;
+ * {@link #gemm128g} does the 128×128 tile with Hopper's warpgroup instruction {@code wgmma}, which reads both operands
+ * from shared memory. {@code GemmTiles} picks one per shape.
  */
 public final class Int8GemmKernel {
     private Int8GemmKernel() {}
@@ -276,6 +277,84 @@ public final class Int8GemmKernel {
         store(c37, sx, sw, bias, y, r + 48, c + 56, n, gelu);
     }
 
+    /**
+     * The 128×128 tile on Hopper's warpgroup tensor-core instruction ({@code wgmma}, {@link KernelContext#wgmmaS8}):
+     * two warpgroups, each 64 rows × 128 columns, whose operands the tensor cores read straight from shared memory —
+     * no fragment loads into registers, 128 columns per instruction instead of {@code mma}'s 8. Three stages of 64 bytes
+     * of K (16 KiB: A and W as 64-byte rows with wgmma's 64-byte swizzle, the 16-byte chunk c of row r at chunk
+     * {@code c XOR (r/2 mod 4)}, so that the rows the tensor cores read together sit in different banks), each filled
+     * two steps ahead by {@code cp.async}. A step: the landed copies fenced for the tensor cores' asynchronous reads, a
+     * barrier, the copy two steps ahead issued, two {@code wgmma} k32 steps, and a wait for them before the next step's
+     * barrier lets their stage be refilled. Launch {@code (M/128)·(N/128)} blocks of 256 threads; M and N multiples of
+     * 128, K of 64.
+     *
+     * <p>Tried on the H200 and not kept (same-run GemmBench, 8192³, back to back): the unswizzled layout with 32-byte
+     * stages four ahead and one wgmma group left running, 2.71 ms; the same with the 32-byte swizzle, 2.21 ms; this
+     * kernel's layout with copies one step ahead and one wgmma group left running, 1.76 ms; this kernel 1.22 ms
+     * ({@link #gemm128w}: 1.41 ms).
+     */
+    @Kernel
+    public static void gemm128g(KernelContext ctx, IntArray a, IntArray w, FloatArray sx, FloatArray sw, FloatArray bias, IntArray y,
+                                int m, int n, int k, int gelu) {
+        int[] as = ctx.allocateIntShared(6144);   // 3 stages × 128 rows × 16 words
+        int[] ws = ctx.allocateIntShared(6144);
+        ctx.awaitPreviousKernel();
+        int tid = ctx.localIdx(), block = ctx.groupIdx();
+        int blocksN = n >> 7;
+        int bm = (block / blocksN) << 7, bn = (block - (block / blocksN) * blocksN) << 7;
+        int group = tid >> 7;   // the warpgroup: rows 64·group … 64·group + 63 of the tile
+        int kw = k >> 2, stages = kw >> 4;
+        int[] acc = new int[64];
+        // Copies: chunk (tid & 3) of rows (tid >> 2) and (tid >> 2) + 64 of A and of W, at their swizzled places.
+        int row = tid >> 2, chunk = tid & 3;
+        int dst = (row << 4) + ((chunk ^ ((row >> 1) & 3)) << 2);
+        int srcA = (bm + row) * kw + (chunk << 2), srcW = (bn + row) * kw + (chunk << 2);
+        stageSwizzled(ctx, as, ws, a, w, dst, srcA, srcW, kw, 0);
+        stageSwizzled(ctx, as, ws, a, w, 2048 + dst, srcA, srcW, kw, Math.min(1, stages - 1) << 4);
+        int buf = 0, next = 4096;   // word offsets of the stage being computed and of the one to fill
+        int aAt = group << 10;      // the warpgroup's 64 rows
+        for (int s = 0; s < stages; s++) {
+            ctx.copyAsyncWait(1);
+            ctx.fenceAsyncShared();   // this thread's landed copies, visible to the tensor cores
+            ctx.barrier();            // every thread's copies of stage s, and stage s − 1 no longer read
+            stageSwizzled(ctx, as, ws, a, w, next + dst, srcA, srcW, kw, Math.min(s + 2, stages - 1) << 4);
+            ctx.wgmmaFence();
+            ctx.wgmmaS8(acc, as, buf + aAt, 512, ws, buf, 512, 64);           // K bytes 0–31 of the stage
+            ctx.wgmmaS8(acc, as, buf + aAt + 8, 512, ws, buf + 8, 512, 64);   // K bytes 32–63
+            ctx.wgmmaCommit();
+            ctx.wgmmaWait(0);
+            buf = buf == 4096 ? 0 : buf + 2048;
+            next = next == 4096 ? 0 : next + 2048;
+        }
+        ctx.copyAsyncWait(0);
+        int lane = tid & 31, r = bm + (group << 6) + (((tid >> 5) & 3) << 4) + (lane >> 2), c = bn + ((lane & 3) << 1);
+        store(acc[0], acc[1], acc[2], acc[3], sx, sw, bias, y, r, c + 0, n, gelu);
+        store(acc[4], acc[5], acc[6], acc[7], sx, sw, bias, y, r, c + 8, n, gelu);
+        store(acc[8], acc[9], acc[10], acc[11], sx, sw, bias, y, r, c + 16, n, gelu);
+        store(acc[12], acc[13], acc[14], acc[15], sx, sw, bias, y, r, c + 24, n, gelu);
+        store(acc[16], acc[17], acc[18], acc[19], sx, sw, bias, y, r, c + 32, n, gelu);
+        store(acc[20], acc[21], acc[22], acc[23], sx, sw, bias, y, r, c + 40, n, gelu);
+        store(acc[24], acc[25], acc[26], acc[27], sx, sw, bias, y, r, c + 48, n, gelu);
+        store(acc[28], acc[29], acc[30], acc[31], sx, sw, bias, y, r, c + 56, n, gelu);
+        store(acc[32], acc[33], acc[34], acc[35], sx, sw, bias, y, r, c + 64, n, gelu);
+        store(acc[36], acc[37], acc[38], acc[39], sx, sw, bias, y, r, c + 72, n, gelu);
+        store(acc[40], acc[41], acc[42], acc[43], sx, sw, bias, y, r, c + 80, n, gelu);
+        store(acc[44], acc[45], acc[46], acc[47], sx, sw, bias, y, r, c + 88, n, gelu);
+        store(acc[48], acc[49], acc[50], acc[51], sx, sw, bias, y, r, c + 96, n, gelu);
+        store(acc[52], acc[53], acc[54], acc[55], sx, sw, bias, y, r, c + 104, n, gelu);
+        store(acc[56], acc[57], acc[58], acc[59], sx, sw, bias, y, r, c + 112, n, gelu);
+        store(acc[60], acc[61], acc[62], acc[63], sx, sw, bias, y, r, c + 120, n, gelu);
+    }
+
+    /** One 64-byte slice of K of the block's 128 rows of A and of W for {@link #gemm128g}: two rows per thread, 64 apart (1024 words). */
+    static void stageSwizzled(KernelContext ctx, int[] as, int[] ws, IntArray a, IntArray w, int dst, int srcA, int srcW, int kw, int k0) {
+        ctx.copyAsync16(as, dst, a, srcA + k0);
+        ctx.copyAsync16(as, dst + 1024, a, srcA + 64 * kw + k0);
+        ctx.copyAsync16(ws, dst, w, srcW + k0);
+        ctx.copyAsync16(ws, dst + 1024, w, srcW + 64 * kw + k0);
+        ctx.copyAsyncCommit();
+    }
+
     /** One m-tile's 8 {@code mma} against the four B fragment pairs of the warp's 64 columns. */
     static void rowS8(KernelContext ctx, int[] c0, int[] c1, int[] c2, int[] c3, int[] c4, int[] c5, int[] c6, int[] c7,
                       int[] a, int[] b0, int[] b1, int[] b2, int[] b3) {
@@ -462,6 +541,13 @@ public final class Int8GemmKernel {
      * The fused epilogue of one 16×8 tile: this lane's four outputs dequantized ({@code (S_x·S_w)·acc}, the same
      * float operations as the CPU's integer path), plus bias, optionally GeLU'd, written as two half pairs.
      */
+    /** {@link #store} for four sums held apart (a {@code wgmma} accumulator's n8 slice: rows r and r + 8, columns c and c + 1). */
+    static void store(int c0, int c1, int c2, int c3, FloatArray sx, FloatArray sw, FloatArray bias, IntArray y, int r, int c, int n, int gelu) {
+        float s0 = sx.get(r), s8 = sx.get(r + 8), w0 = sw.get(c), w1 = sw.get(c + 1), b0 = bias.get(c), b1 = bias.get(c + 1);
+        Epilogue.pair(y, r * n + c, s0 * w0 * c0 + b0, s0 * w1 * c1 + b1, gelu);
+        Epilogue.pair(y, (r + 8) * n + c, s8 * w0 * c2 + b0, s8 * w1 * c3 + b1, gelu);
+    }
+
     static void store(int[] acc, FloatArray sx, FloatArray sw, FloatArray bias, IntArray y, int r, int c, int n, int gelu) {
         float s0 = sx.get(r), s8 = sx.get(r + 8), w0 = sw.get(c), w1 = sw.get(c + 1), b0 = bias.get(c), b1 = bias.get(c + 1);
         Epilogue.pair(y, r * n + c, s0 * w0 * acc[0] + b0, s0 * w1 * acc[1] + b1, gelu);

@@ -172,6 +172,10 @@ class KernelsOnCudaTest {
             same(k(Int8GemmKernel.class, "gemm128w"), Grid.of((tm / 128) * (256 / 128), 128), KernelsOnCpuTest.packed(a, tab),
                     KernelsOnCpuTest.packed(a, Arrays.copyOf(twb, 256 * tk)), KernelsOnCpuTest.randomFloats(a, rnd, tm, 0.01),
                     KernelsOnCpuTest.randomFloats(a, rnd, 256, 0.01), KernelsOnCpuTest.randomFloats(a, rnd, 256, 1), IntArray.allocate(a, tm * 128), tm, 256, tk, 0);
+            for (int gelu = 0; gelu < 2; gelu++)   // wgmma: the same integer sums, so the CPU's bits
+                same(k(Int8GemmKernel.class, "gemm128g"), Grid.of((tm / 128) * (256 / 128), 256), KernelsOnCpuTest.packed(a, tab),
+                        KernelsOnCpuTest.packed(a, Arrays.copyOf(twb, 256 * tk)), KernelsOnCpuTest.randomFloats(a, rnd, tm, 0.01),
+                        KernelsOnCpuTest.randomFloats(a, rnd, 256, 0.01), KernelsOnCpuTest.randomFloats(a, rnd, 256, 1), IntArray.allocate(a, tm * 128), tm, 256, tk, gelu);
             int tokenRows = 37, hidden = 384;
             float[] hv = new float[tokenRows * hidden];
             IntArray xh = EncoderKernelsOnCpuTest.halves(a, rnd, hv, 2), rh = EncoderKernelsOnCpuTest.halves(a, rnd, hv.clone(), 2);
