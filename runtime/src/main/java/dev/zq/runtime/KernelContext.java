@@ -363,6 +363,34 @@ public final class KernelContext {
             }
     }
 
+    /**
+     * {@link #wgmmaS8}'s FP16 form, PTX {@code wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16}: {@code D[64×128] +=
+     * A[64×16] · B[128×16]ᵀ} with FP32 accumulation, the operands FP16 in the same byte layouts (a row's 16 halves are its
+     * 32 bytes of K) and the accumulators at the same places. The hardware's order of additions is unspecified; the CPU
+     * sums each step in k order in double and rounds once, so the two agree to float rounding, not bit for bit.
+     */
+    public void wgmmaF16(float[] acc, int[] a, int aWord, int aStride, int[] b, int bWord, int bStride, int swizzle) {
+        if (acc.length < 64 || (aWord & 3) != 0 || (bWord & 3) != 0 || (aStride & 15) != 0 || (bStride & 15) != 0)
+            throw new IllegalArgumentException("wgmmaF16 needs a float[64] and 16-byte aligned operands and strides");
+        if (swizzle != 0 && swizzle != 32 && swizzle != 64)
+            throw new IllegalArgumentException("wgmmaF16 takes the 32- and 64-byte swizzles (0: none; 128 is not checked on a GPU yet), not " + swizzle);
+        int self = localY * localSizeX + localX, w = (self >> 5) & 3, lane = self & 31, g = lane >> 2, t = lane & 3;
+        for (int j = 0; j < 16; j++)
+            for (int i = 0; i < 4; i++) {
+                int row = 16 * w + g + 8 * (i >> 1), col = 8 * j + 2 * t + (i & 1);
+                double sum = acc[4 * j + i];
+                for (int h = 0; h < 16; h++)
+                    sum += (double) coreHalf(a, aWord, aStride, swizzle, row, h) * coreHalf(b, bWord, bStride, swizzle, col, h);
+                acc[4 * j + i] = (float) sum;
+            }
+    }
+
+    /** Half {@code h} of K of row {@code r} of a {@link #wgmmaF16} operand (bytes 2h and 2h + 1). */
+    private static float coreHalf(int[] shared, int word, int stride, int swizzle, int r, int h) {
+        int lo = coreByte(shared, word, stride, swizzle, r, 2 * h) & 0xFF, hi = coreByte(shared, word, stride, swizzle, r, 2 * h + 1) & 0xFF;
+        return Float.float16ToFloat((short) (lo | (hi << 8)));
+    }
+
     /** Byte {@code c} of K of row {@code r} of a {@link #wgmmaS8} operand, signed. */
     private static int coreByte(int[] shared, int word, int stride, int swizzle, int r, int c) {
         int at;

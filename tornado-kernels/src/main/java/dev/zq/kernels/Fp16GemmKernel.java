@@ -352,6 +352,69 @@ public final class Fp16GemmKernel {
     }
 
     /** One 16×8 tile's four outputs of this lane, plus bias, optionally GeLU'd, as two half pairs. */
+    /**
+     * {@link Int8GemmKernel#gemm128g} for FP16 ({@link KernelContext#wgmmaF16}): the same 128×128 tile, 64-byte-swizzled
+     * stages two ahead and epilogue places; a stage's 64 bytes of K are 32 halves, two k16 steps. Launch
+     * {@code (M/128)·(N/128)} blocks of 256 threads; M and N multiples of 128, K of 32.
+     */
+    @Kernel
+    public static void gemm128g(KernelContext ctx, IntArray a, IntArray w, FloatArray bias, IntArray y, int m, int n, int k, int gelu) {
+        int[] as = ctx.allocateIntShared(6144);   // 3 stages × 128 rows × 16 words
+        int[] ws = ctx.allocateIntShared(6144);
+        ctx.awaitPreviousKernel();
+        int tid = ctx.localIdx(), block = ctx.groupIdx();
+        int blocksN = n >> 7;
+        int bm = (block / blocksN) << 7, bn = (block - (block / blocksN) * blocksN) << 7;
+        int group = tid >> 7;
+        int kw = k >> 1, stages = kw >> 4;
+        float[] acc = new float[64];
+        int row = tid >> 2, chunk = tid & 3;
+        int dst = (row << 4) + ((chunk ^ ((row >> 1) & 3)) << 2);
+        int srcA = (bm + row) * kw + (chunk << 2), srcW = (bn + row) * kw + (chunk << 2);
+        Int8GemmKernel.stageSwizzled(ctx, as, ws, a, w, dst, srcA, srcW, kw, 0);
+        Int8GemmKernel.stageSwizzled(ctx, as, ws, a, w, 2048 + dst, srcA, srcW, kw, Math.min(1, stages - 1) << 4);
+        int buf = 0, next = 4096;
+        int aAt = group << 10;
+        for (int s = 0; s < stages; s++) {
+            ctx.copyAsyncWait(1);
+            ctx.fenceAsyncShared();
+            ctx.barrier();
+            Int8GemmKernel.stageSwizzled(ctx, as, ws, a, w, next + dst, srcA, srcW, kw, Math.min(s + 2, stages - 1) << 4);
+            ctx.wgmmaFence();
+            ctx.wgmmaF16(acc, as, buf + aAt, 512, ws, buf, 512, 64);           // halves 0–15 of the stage
+            ctx.wgmmaF16(acc, as, buf + aAt + 8, 512, ws, buf + 8, 512, 64);   // halves 16–31
+            ctx.wgmmaCommit();
+            ctx.wgmmaWait(0);
+            buf = buf == 4096 ? 0 : buf + 2048;
+            next = next == 4096 ? 0 : next + 2048;
+        }
+        ctx.copyAsyncWait(0);
+        int lane = tid & 31, r = bm + (group << 6) + (((tid >> 5) & 3) << 4) + (lane >> 2), c = bn + ((lane & 3) << 1);
+        store(acc[0], acc[1], acc[2], acc[3], bias, y, r, c + 0, n, gelu);
+        store(acc[4], acc[5], acc[6], acc[7], bias, y, r, c + 8, n, gelu);
+        store(acc[8], acc[9], acc[10], acc[11], bias, y, r, c + 16, n, gelu);
+        store(acc[12], acc[13], acc[14], acc[15], bias, y, r, c + 24, n, gelu);
+        store(acc[16], acc[17], acc[18], acc[19], bias, y, r, c + 32, n, gelu);
+        store(acc[20], acc[21], acc[22], acc[23], bias, y, r, c + 40, n, gelu);
+        store(acc[24], acc[25], acc[26], acc[27], bias, y, r, c + 48, n, gelu);
+        store(acc[28], acc[29], acc[30], acc[31], bias, y, r, c + 56, n, gelu);
+        store(acc[32], acc[33], acc[34], acc[35], bias, y, r, c + 64, n, gelu);
+        store(acc[36], acc[37], acc[38], acc[39], bias, y, r, c + 72, n, gelu);
+        store(acc[40], acc[41], acc[42], acc[43], bias, y, r, c + 80, n, gelu);
+        store(acc[44], acc[45], acc[46], acc[47], bias, y, r, c + 88, n, gelu);
+        store(acc[48], acc[49], acc[50], acc[51], bias, y, r, c + 96, n, gelu);
+        store(acc[52], acc[53], acc[54], acc[55], bias, y, r, c + 104, n, gelu);
+        store(acc[56], acc[57], acc[58], acc[59], bias, y, r, c + 112, n, gelu);
+        store(acc[60], acc[61], acc[62], acc[63], bias, y, r, c + 120, n, gelu);
+    }
+
+    /** {@link #store} for four sums held apart (a {@code wgmma} accumulator's n8 slice). */
+    static void store(float c0, float c1, float c2, float c3, FloatArray bias, IntArray y, int r, int c, int n, int gelu) {
+        float b0 = bias.get(c), b1 = bias.get(c + 1);
+        Epilogue.pair(y, r * n + c, c0 + b0, c1 + b1, gelu);
+        Epilogue.pair(y, (r + 8) * n + c, c2 + b0, c3 + b1, gelu);
+    }
+
     static void store(float[] acc, FloatArray bias, IntArray y, int r, int c, int n, int gelu) {
         float b0 = bias.get(c), b1 = bias.get(c + 1);
         Epilogue.pair(y, r * n + c, acc[0] + b0, acc[1] + b1, gelu);

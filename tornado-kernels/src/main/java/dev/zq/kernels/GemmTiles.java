@@ -66,7 +66,7 @@ public final class GemmTiles {
         List<Choice> out = new ArrayList<>();
         if (m % 128 == 0 && n % 128 == 0) {
             out.add(new Choice(KernelCompiler.find(owner, "gemm128w"), Grid.of((m / 128) * (n / 128), 128), 0));
-            if (p == Precision.INT8) out.add(new Choice(KernelCompiler.find(owner, "gemm128g"), Grid.of((m / 128) * (n / 128), 256), 0));
+            out.add(new Choice(KernelCompiler.find(owner, "gemm128g"), Grid.of((m / 128) * (n / 128), 256), 0));
             out.add(new Choice(KernelCompiler.find(owner, "gemm128"), Grid.of((m / 128) * (n / 128), 256), 0));
         }
         int tiles = (m / 64) * (n / 64);

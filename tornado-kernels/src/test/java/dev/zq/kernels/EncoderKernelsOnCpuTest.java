@@ -104,11 +104,11 @@ class EncoderKernelsOnCpuTest {
             float[] av = new float[m * k], wv = new float[n * k];
             IntArray ah = halves(a, rnd, av, 1), wh = halves(a, rnd, wv, 1);
             FloatArray bias = KernelsOnCpuTest.randomFloats(a, rnd, n, 1);
-            for (String tile : new String[]{"gemm64", "gemm64w", "gemm128", "gemm128w"})
+            for (String tile : new String[]{"gemm64", "gemm64w", "gemm128", "gemm128w", "gemm128g"})
                 for (int gelu = 0; gelu < 2; gelu++) {
                     IntArray y = IntArray.allocate(a, m * n / 2);
                     int t = tile.startsWith("gemm64") ? 64 : 128;
-                    cpu.launch(KernelCompiler.find(Fp16GemmKernel.class, tile), Grid.of((m / t) * (n / t), tile.equals("gemm128") ? 256 : 128),
+                    cpu.launch(KernelCompiler.find(Fp16GemmKernel.class, tile), Grid.of((m / t) * (n / t), tile.equals("gemm128") || tile.equals("gemm128g") ? 256 : 128),
                             ah, wh, bias, y, m, n, k, gelu);
                     for (int i = 0; i < m; i++)
                         for (int j = 0; j < n; j++) {

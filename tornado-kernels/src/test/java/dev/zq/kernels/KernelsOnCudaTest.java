@@ -300,6 +300,9 @@ class KernelsOnCudaTest {
             double w5 = close(k(Fp16GemmKernel.class, "gemm128w"), Grid.of((m / 128) * (n / 128), 128), 3, 2e-3, ah, wh,
                     KernelsOnCpuTest.randomFloats(a, rnd, n, 1), IntArray.allocate(a, m * n / 2), m, n, kk, 1);
             System.out.printf("FP16 GEMM 128w + GeLU: worst |GPU − CPU| / (|CPU| + 1) = %.2e%n", w5);
+            double w7 = close(k(Fp16GemmKernel.class, "gemm128g"), Grid.of((m / 128) * (n / 128), 256), 3, 2e-3, ah, wh,
+                    KernelsOnCpuTest.randomFloats(a, rnd, n, 1), IntArray.allocate(a, m * n / 2), m, n, kk, 1);
+            System.out.printf("FP16 GEMM 128g (wgmma) + GeLU: worst |GPU − CPU| / (|CPU| + 1) = %.2e%n", w7);
             double w6 = close(k(Fp16GemmKernel.class, "gemm64w"), Grid.of((m / 64) * (n / 64), 128), 3, 2e-3, ah, wh,
                     KernelsOnCpuTest.randomFloats(a, rnd, n, 1), IntArray.allocate(a, m * n / 2), m, n, kk, 1);
             System.out.printf("FP16 GEMM 64w + GeLU: worst |GPU − CPU| / (|CPU| + 1) = %.2e%n", w6);

@@ -789,25 +789,28 @@ public final class PtxTranslator {
                 emit("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 " + cs + ", {" + r[0] + ", " + r[1] + ", " + r[2] + ", " + r[3]
                         + "}, {" + r[4] + ", " + r[5] + "}, " + cs);
             }
-            case "wgmmaS8" -> {
-                if (args.get(0).kind() != Kind.LOCAL_S32 || localArraySize.get(args.get(0).constant()) < 64)
-                    throw f.fail("wgmmaS8 accumulates into a local int[64]");
+            case "wgmmaS8", "wgmmaF16" -> {
+                boolean fp16 = name.equals("wgmmaF16");
+                if (args.get(0).kind() != (fp16 ? Kind.LOCAL_F32 : Kind.LOCAL_S32) || localArraySize.get(args.get(0).constant()) < 64)
+                    throw f.fail(name + " accumulates into a local " + (fp16 ? "float" : "int") + "[64]");
                 if (args.get(1).kind() != Kind.SHARED_S32 || args.get(4).kind() != Kind.SHARED_S32)
-                    throw f.fail("wgmmaS8 reads its operands from shared int[] arrays");
+                    throw f.fail(name + " reads its operands from shared int[] arrays");
                 int swizzle = 0;
                 if (args.size() == 8) {
                     Integer sz = args.get(7).constant();
-                    if (sz == null || (sz != 0 && sz != 32 && sz != 64)) throw f.fail("wgmmaS8's swizzle is a constant 0, 32 or 64");
+                    if (sz == null || (sz != 0 && sz != 32 && sz != 64)) throw f.fail(name + "'s swizzle is a constant 0, 32 or 64");
                     swizzle = sz;
                 }
                 String da = wgmmaDescriptor(at(Kind.SHARED_S32, d + 2), at(Kind.I, d + 3), at(Kind.I, d + 4), swizzle);
                 String db = wgmmaDescriptor(at(Kind.SHARED_S32, d + 5), at(Kind.I, d + 6), at(Kind.I, d + 7), swizzle);
                 String[] c = new String[64];
-                for (int i = 0; i < 64; i++) c[i] = element(args.get(0).constant(), Kind.I, i);
+                for (int i = 0; i < 64; i++) c[i] = element(args.get(0).constant(), fp16 ? Kind.F : Kind.I, i);
                 String one = temp("b32"), p = pred();
                 emit("mov.b32 " + one + ", 1");
                 emit("setp.ne.b32 " + p + ", " + one + ", 0");   // scale-d: accumulate into acc
-                emit("wgmma.mma_async.sync.aligned.m64n128k32.s32.s8.s8 {" + String.join(", ", c) + "}, " + da + ", " + db + ", " + p);
+                if (fp16)   // A and B unscaled (1, 1) and K-major, not transposed (0, 0)
+                    emit("wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 {" + String.join(", ", c) + "}, " + da + ", " + db + ", " + p + ", 1, 1, 0, 0");
+                else emit("wgmma.mma_async.sync.aligned.m64n128k32.s32.s8.s8 {" + String.join(", ", c) + "}, " + da + ", " + db + ", " + p);
                 usesWgmma = true;
             }
             case "wgmmaFence" -> emit("wgmma.fence.sync.aligned");
