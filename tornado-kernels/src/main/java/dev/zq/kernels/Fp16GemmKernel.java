@@ -371,15 +371,15 @@ public final class Fp16GemmKernel {
         int row = tid >> 2, chunk = tid & 3;
         int dst = (row << 4) + ((chunk ^ ((row >> 1) & 3)) << 2);
         int srcA = (bm + row) * kw + (chunk << 2), srcW = (bn + row) * kw + (chunk << 2);
-        Int8GemmKernel.stageSwizzled(ctx, as, ws, a, w, dst, srcA, srcW, kw, 0);
-        Int8GemmKernel.stageSwizzled(ctx, as, ws, a, w, 2048 + dst, srcA, srcW, kw, Math.min(1, stages - 1) << 4);
+        Staging.copySwizzled64(ctx, as, ws, a, w, dst, srcA, srcW, kw, 0);
+        Staging.copySwizzled64(ctx, as, ws, a, w, 2048 + dst, srcA, srcW, kw, Math.min(1, stages - 1) << 4);
         int buf = 0, next = 4096;
         int aAt = group << 10;
         for (int s = 0; s < stages; s++) {
             ctx.copyAsyncWait(1);
             ctx.fenceAsyncShared();
             ctx.barrier();
-            Int8GemmKernel.stageSwizzled(ctx, as, ws, a, w, next + dst, srcA, srcW, kw, Math.min(s + 2, stages - 1) << 4);
+            Staging.copySwizzled64(ctx, as, ws, a, w, next + dst, srcA, srcW, kw, Math.min(s + 2, stages - 1) << 4);
             ctx.wgmmaFence();
             ctx.wgmmaF16(acc, as, buf + aAt, 512, ws, buf, 512, 64);           // halves 0–15 of the stage
             ctx.wgmmaF16(acc, as, buf + aAt + 8, 512, ws, buf + 8, 512, 64);   // halves 16–31

@@ -309,15 +309,15 @@ public final class Int8GemmKernel {
         int row = tid >> 2, chunk = tid & 3;
         int dst = (row << 4) + ((chunk ^ ((row >> 1) & 3)) << 2);
         int srcA = (bm + row) * kw + (chunk << 2), srcW = (bn + row) * kw + (chunk << 2);
-        stageSwizzled(ctx, as, ws, a, w, dst, srcA, srcW, kw, 0);
-        stageSwizzled(ctx, as, ws, a, w, 2048 + dst, srcA, srcW, kw, Math.min(1, stages - 1) << 4);
+        Staging.copySwizzled64(ctx, as, ws, a, w, dst, srcA, srcW, kw, 0);
+        Staging.copySwizzled64(ctx, as, ws, a, w, 2048 + dst, srcA, srcW, kw, Math.min(1, stages - 1) << 4);
         int buf = 0, next = 4096;   // word offsets of the stage being computed and of the one to fill
         int aAt = group << 10;      // the warpgroup's 64 rows
         for (int s = 0; s < stages; s++) {
             ctx.copyAsyncWait(1);
             ctx.fenceAsyncShared();   // this thread's landed copies, visible to the tensor cores
             ctx.barrier();            // every thread's copies of stage s, and stage s − 1 no longer read
-            stageSwizzled(ctx, as, ws, a, w, next + dst, srcA, srcW, kw, Math.min(s + 2, stages - 1) << 4);
+            Staging.copySwizzled64(ctx, as, ws, a, w, next + dst, srcA, srcW, kw, Math.min(s + 2, stages - 1) << 4);
             ctx.wgmmaFence();
             ctx.wgmmaS8(acc, as, buf + aAt, 512, ws, buf, 512, 64);           // K bytes 0–31 of the stage
             ctx.wgmmaS8(acc, as, buf + aAt + 8, 512, ws, buf + 8, 512, 64);   // K bytes 32–63
@@ -346,14 +346,6 @@ public final class Int8GemmKernel {
         store(acc[60], acc[61], acc[62], acc[63], sx, sw, bias, y, r, c + 120, n, gelu);
     }
 
-    /** One 64-byte slice of K of the block's 128 rows of A and of W for {@link #gemm128g}: two rows per thread, 64 apart (1024 words). */
-    static void stageSwizzled(KernelContext ctx, int[] as, int[] ws, IntArray a, IntArray w, int dst, int srcA, int srcW, int kw, int k0) {
-        ctx.copyAsync16(as, dst, a, srcA + k0);
-        ctx.copyAsync16(as, dst + 1024, a, srcA + 64 * kw + k0);
-        ctx.copyAsync16(ws, dst, w, srcW + k0);
-        ctx.copyAsync16(ws, dst + 1024, w, srcW + 64 * kw + k0);
-        ctx.copyAsyncCommit();
-    }
 
     /** One m-tile's 8 {@code mma} against the four B fragment pairs of the warp's 64 columns. */
     static void rowS8(KernelContext ctx, int[] c0, int[] c1, int[] c2, int[] c3, int[] c4, int[] c5, int[] c6, int[] c7,

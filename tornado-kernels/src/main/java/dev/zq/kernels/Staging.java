@@ -54,4 +54,13 @@ final class Staging {
         ctx.copyAsync16(ws, dst + 512, w, srcW + 32 * kw + k0);
         ctx.copyAsyncCommit();
     }
+
+    /** One 64-byte slice of K of the block's 128 rows of A and of W for the wgmma tiles ({@code gemm128g}; {@code dst}: the thread's chunk, already swizzled): two rows per thread, 64 apart (1024 words). */
+    static void copySwizzled64(KernelContext ctx, int[] as, int[] ws, IntArray a, IntArray w, int dst, int srcA, int srcW, int kw, int k0) {
+        ctx.copyAsync16(as, dst, a, srcA + k0);
+        ctx.copyAsync16(as, dst + 1024, a, srcA + 64 * kw + k0);
+        ctx.copyAsync16(ws, dst, w, srcW + k0);
+        ctx.copyAsync16(ws, dst + 1024, w, srcW + 64 * kw + k0);
+        ctx.copyAsyncCommit();
+    }
 }
