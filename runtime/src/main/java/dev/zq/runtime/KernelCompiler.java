@@ -15,6 +15,7 @@ import java.util.concurrent.ConcurrentHashMap;
  */
 public final class KernelCompiler {
     private final Map<Method, String> cache = new ConcurrentHashMap<>();
+    private final Map<Method, Integer> dynamicShared = new ConcurrentHashMap<>();
 
     /** The PTX of {@code kernel}; its entry is named {@link #entryName}. */
     public String ptx(Method kernel) throws KernelCompileException {
@@ -38,6 +39,20 @@ public final class KernelCompiler {
     /** Whether {@code kernel} has grid-wide barriers ({@link KernelContext#gridBarrier}): its blocks must all be resident at once. */
     public boolean usesGridBarrier(Method kernel) throws KernelCompileException {
         return ptx(kernel).contains("// grid barrier");
+    }
+
+    /**
+     * Bytes of dynamic shared memory {@code kernel} needs at launch: its shared arrays when they pass the 48 KiB a block
+     * may declare statically (up to 227 KiB; the JIT then places them in one extern array), else 0.
+     */
+    public int dynamicSharedBytes(Method kernel) throws KernelCompileException {
+        Integer cached = dynamicShared.get(kernel);
+        if (cached != null) return cached;   // asked at every launch: the PTX is not searched again
+        String ptx = ptx(kernel);
+        var m = java.util.regex.Pattern.compile("// dynamic shared memory: (\\d+) bytes").matcher(ptx.substring(0, Math.min(ptx.length(), 4096)));
+        int bytes = m.find() ? Integer.parseInt(m.group(1)) : 0;
+        dynamicShared.put(kernel, bytes);
+        return bytes;
     }
 
     /** A PTX-safe entry name: class and method, non-identifier characters replaced. */

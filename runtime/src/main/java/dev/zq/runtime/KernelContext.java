@@ -340,10 +340,10 @@ public final class KernelContext {
     }
 
     /**
-     * {@link #wgmmaS8} with both operands in a swizzled layout, {@code swizzle} (a constant) = 32 or 64: each 8-row
+     * {@link #wgmmaS8} with both operands in a swizzled layout, {@code swizzle} (a constant) = 32, 64 or 128: each 8-row
      * group is {@code swizzle}-byte rows (row r at {@code (r % 8)·swizzle}), and the 16-byte chunk bits of every byte
-     * address (bit 4, or bits 4–5) are XORed with its bits 7 (or 7–8), the hardware's swizzle, which spreads the rows
-     * that the tensor cores read together over all banks. Addresses
+     * address (bit 4, bits 4–5 or bits 4–6) are XORed with its bits 7 (7–8, 7–9), the hardware's swizzle, which spreads
+     * the rows that the tensor cores read together over all banks. Addresses
      * count from the array's start, which the JIT aligns to 1024 bytes in kernels that use wgmma. {@code aWord}/{@code bWord}
      * may point inside a row (a later 32 bytes of K); {@code aStride}/{@code bStride}: bytes between 8-row groups.
      * 0 is {@link #wgmmaS8}'s unswizzled layout.
@@ -351,8 +351,8 @@ public final class KernelContext {
     public void wgmmaS8(int[] acc, int[] a, int aWord, int aStride, int[] b, int bWord, int bStride, int swizzle) {
         if (acc.length < 64 || (aWord & 3) != 0 || (bWord & 3) != 0 || (aStride & 15) != 0 || (bStride & 15) != 0)
             throw new IllegalArgumentException("wgmmaS8 needs an int[64] and 16-byte aligned operands and strides");
-        if (swizzle != 0 && swizzle != 32 && swizzle != 64)
-            throw new IllegalArgumentException("wgmmaS8 takes the 32- and 64-byte swizzles (0: none; 128 is not checked on a GPU yet), not " + swizzle);
+        if (swizzle != 0 && swizzle != 32 && swizzle != 64 && swizzle != 128)
+            throw new IllegalArgumentException("wgmmaS8 takes the 32-, 64- and 128-byte swizzles (0: none), not " + swizzle);
         int self = localY * localSizeX + localX, w = (self >> 5) & 3, lane = self & 31, g = lane >> 2, t = lane & 3;
         for (int j = 0; j < 16; j++)
             for (int i = 0; i < 4; i++) {
@@ -372,8 +372,8 @@ public final class KernelContext {
     public void wgmmaF16(float[] acc, int[] a, int aWord, int aStride, int[] b, int bWord, int bStride, int swizzle) {
         if (acc.length < 64 || (aWord & 3) != 0 || (bWord & 3) != 0 || (aStride & 15) != 0 || (bStride & 15) != 0)
             throw new IllegalArgumentException("wgmmaF16 needs a float[64] and 16-byte aligned operands and strides");
-        if (swizzle != 0 && swizzle != 32 && swizzle != 64)
-            throw new IllegalArgumentException("wgmmaF16 takes the 32- and 64-byte swizzles (0: none; 128 is not checked on a GPU yet), not " + swizzle);
+        if (swizzle != 0 && swizzle != 32 && swizzle != 64 && swizzle != 128)
+            throw new IllegalArgumentException("wgmmaF16 takes the 32-, 64- and 128-byte swizzles (0: none), not " + swizzle);
         int self = localY * localSizeX + localX, w = (self >> 5) & 3, lane = self & 31, g = lane >> 2, t = lane & 3;
         for (int j = 0; j < 16; j++)
             for (int i = 0; i < 4; i++) {

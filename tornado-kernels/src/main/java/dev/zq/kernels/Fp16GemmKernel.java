@@ -408,6 +408,64 @@ public final class Fp16GemmKernel {
         store(acc[60], acc[61], acc[62], acc[63], bias, y, r, c + 120, n, gelu);
     }
 
+    /**
+     * {@link Int8GemmKernel#gemm128s} for FP16: 128-byte stages (64 halves) in the 128-byte swizzle, 96 KiB of dynamic
+     * shared memory, four k16 steps a stage. Launch {@code (M/128)·(N/128)} blocks of 256 threads; M and N multiples of
+     * 128, K of 64.
+     */
+    @Kernel
+    public static void gemm128s(KernelContext ctx, IntArray a, IntArray w, FloatArray bias, IntArray y, int m, int n, int k, int gelu) {
+        int[] as = ctx.allocateIntShared(12288);   // 3 stages × 128 rows × 32 words
+        int[] ws = ctx.allocateIntShared(12288);
+        ctx.awaitPreviousKernel();
+        int tid = ctx.localIdx(), block = ctx.groupIdx();
+        int blocksN = n >> 7;
+        int bm = (block / blocksN) << 7, bn = (block - (block / blocksN) * blocksN) << 7;
+        int group = tid >> 7;
+        int kw = k >> 1, stages = kw >> 5;
+        float[] acc = new float[64];
+        int row = tid >> 3, chunk = tid & 7;
+        int dst = (row << 5) + ((chunk ^ (row & 7)) << 2);
+        int srcA = (bm + row) * kw + (chunk << 2), srcW = (bn + row) * kw + (chunk << 2);
+        Staging.copySwizzled128(ctx, as, ws, a, w, dst, srcA, srcW, kw, 0);
+        Staging.copySwizzled128(ctx, as, ws, a, w, 4096 + dst, srcA, srcW, kw, Math.min(1, stages - 1) << 5);
+        int buf = 0, next = 8192;
+        int aAt = group << 11;
+        for (int s = 0; s < stages; s++) {
+            ctx.copyAsyncWait(1);
+            ctx.fenceAsyncShared();
+            ctx.barrier();
+            Staging.copySwizzled128(ctx, as, ws, a, w, next + dst, srcA, srcW, kw, Math.min(s + 2, stages - 1) << 5);
+            ctx.wgmmaFence();
+            ctx.wgmmaF16(acc, as, buf + aAt, 1024, ws, buf, 1024, 128);
+            ctx.wgmmaF16(acc, as, buf + aAt + 8, 1024, ws, buf + 8, 1024, 128);
+            ctx.wgmmaF16(acc, as, buf + aAt + 16, 1024, ws, buf + 16, 1024, 128);
+            ctx.wgmmaF16(acc, as, buf + aAt + 24, 1024, ws, buf + 24, 1024, 128);
+            ctx.wgmmaCommit();
+            ctx.wgmmaWait(0);
+            buf = buf == 8192 ? 0 : buf + 4096;
+            next = next == 8192 ? 0 : next + 4096;
+        }
+        ctx.copyAsyncWait(0);
+        int lane = tid & 31, r = bm + (group << 6) + (((tid >> 5) & 3) << 4) + (lane >> 2), c = bn + ((lane & 3) << 1);
+        store(acc[0], acc[1], acc[2], acc[3], bias, y, r, c + 0, n, gelu);
+        store(acc[4], acc[5], acc[6], acc[7], bias, y, r, c + 8, n, gelu);
+        store(acc[8], acc[9], acc[10], acc[11], bias, y, r, c + 16, n, gelu);
+        store(acc[12], acc[13], acc[14], acc[15], bias, y, r, c + 24, n, gelu);
+        store(acc[16], acc[17], acc[18], acc[19], bias, y, r, c + 32, n, gelu);
+        store(acc[20], acc[21], acc[22], acc[23], bias, y, r, c + 40, n, gelu);
+        store(acc[24], acc[25], acc[26], acc[27], bias, y, r, c + 48, n, gelu);
+        store(acc[28], acc[29], acc[30], acc[31], bias, y, r, c + 56, n, gelu);
+        store(acc[32], acc[33], acc[34], acc[35], bias, y, r, c + 64, n, gelu);
+        store(acc[36], acc[37], acc[38], acc[39], bias, y, r, c + 72, n, gelu);
+        store(acc[40], acc[41], acc[42], acc[43], bias, y, r, c + 80, n, gelu);
+        store(acc[44], acc[45], acc[46], acc[47], bias, y, r, c + 88, n, gelu);
+        store(acc[48], acc[49], acc[50], acc[51], bias, y, r, c + 96, n, gelu);
+        store(acc[52], acc[53], acc[54], acc[55], bias, y, r, c + 104, n, gelu);
+        store(acc[56], acc[57], acc[58], acc[59], bias, y, r, c + 112, n, gelu);
+        store(acc[60], acc[61], acc[62], acc[63], bias, y, r, c + 120, n, gelu);
+    }
+
     /** {@link #store} for four sums held apart (a {@code wgmma} accumulator's n8 slice). */
     static void store(float c0, float c1, float c2, float c3, FloatArray bias, IntArray y, int r, int c, int n, int gelu) {
         float b0 = bias.get(c), b1 = bias.get(c + 1);

@@ -67,6 +67,8 @@ public final class GemmTiles {
         if (m % 128 == 0 && n % 128 == 0) {
             out.add(new Choice(KernelCompiler.find(owner, "gemm128w"), Grid.of((m / 128) * (n / 128), 128), 0));
             out.add(new Choice(KernelCompiler.find(owner, "gemm128g"), Grid.of((m / 128) * (n / 128), 256), 0));
+            if (k % (p == Precision.INT8 ? 128 : 64) == 0)   // 128-byte stages of K
+                out.add(new Choice(KernelCompiler.find(owner, "gemm128s"), Grid.of((m / 128) * (n / 128), 256), 0));
             out.add(new Choice(KernelCompiler.find(owner, "gemm128"), Grid.of((m / 128) * (n / 128), 256), 0));
         }
         int tiles = (m / 64) * (n / 64);

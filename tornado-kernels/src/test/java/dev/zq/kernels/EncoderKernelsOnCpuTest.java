@@ -54,7 +54,7 @@ class EncoderKernelsOnCpuTest {
             FloatArray sx = KernelsOnCpuTest.randomFloats(a, rnd, m, 0.01), sw = KernelsOnCpuTest.randomFloats(a, rnd, n, 0.01);
             FloatArray bias = KernelsOnCpuTest.randomFloats(a, rnd, n, 1);
             IntArray arrivals = IntArray.allocate(a, (m / 64) * (n / 64));
-            for (String tile : new String[]{"gemm64", "gemm64w", "gemm128", "gemm128w", "gemm128g", "gemm64k/1", "gemm64k/2", "gemm64k/3", "gemm64k/6"})
+            for (String tile : new String[]{"gemm64", "gemm64w", "gemm128", "gemm128w", "gemm128g", "gemm128s", "gemm64k/1", "gemm64k/2", "gemm64k/3", "gemm64k/6"})
                 for (int gelu = 0; gelu < 2; gelu++) {
                     IntArray y = IntArray.allocate(a, m * n / 2);
                     int t = tile.startsWith("gemm64") ? 64 : 128;
@@ -66,7 +66,8 @@ class EncoderKernelsOnCpuTest {
                                 GemmTiles.concat(args, new Object[]{splits, partials, arrivals}));
                         for (int i = 0; i < arrivals.length(); i++) assertEquals(0, arrivals.get(i), tile + ": arrival count " + i + " left behind");
                     } else
-                        cpu.launch(KernelCompiler.find(Int8GemmKernel.class, tile), Grid.of((m / t) * (n / t), tile.equals("gemm128") || tile.equals("gemm128g") ? 256 : 128), args);
+                        cpu.launch(KernelCompiler.find(Int8GemmKernel.class, tile), Grid.of((m / t) * (n / t),
+                                tile.equals("gemm128") || tile.equals("gemm128g") || tile.equals("gemm128s") ? 256 : 128), args);
                     for (int i = 0; i < m; i++)
                         for (int j = 0; j < n; j++) {
                             int s = 0;
@@ -85,13 +86,13 @@ class EncoderKernelsOnCpuTest {
     @Test
     void smallInt8ProductsMayHaveKSplit() {
         var names = GemmTiles.candidates(GemmTiles.Precision.INT8, 128, 768, 3072).stream().map(GemmTiles.Choice::name).toList();
-        assertEquals(java.util.List.of("gemm128w", "gemm128g", "gemm128", "gemm64w", "gemm64", "gemm64k/2", "gemm64k/4", "gemm64k/8"), names);
+        assertEquals(java.util.List.of("gemm128w", "gemm128g", "gemm128s", "gemm128", "gemm64w", "gemm64", "gemm64k/2", "gemm64k/4", "gemm64k/8"), names);
         var split = GemmTiles.candidates(GemmTiles.Precision.INT8, 128, 768, 3072).getLast();
         assertEquals(24 * 8 * 4096L, split.partialInts());
         assertEquals(24, split.arrivalInts());
-        assertEquals(java.util.List.of("gemm128w", "gemm128g", "gemm128", "gemm64w", "gemm64"),
+        assertEquals(java.util.List.of("gemm128w", "gemm128g", "gemm128s", "gemm128", "gemm64w", "gemm64"),
                 GemmTiles.candidates(GemmTiles.Precision.INT8, 4096, 768, 3072).stream().map(GemmTiles.Choice::name).toList());
-        assertEquals(java.util.List.of("gemm128w", "gemm128g", "gemm128", "gemm64w", "gemm64", "gemm64k/2"),
+        assertEquals(java.util.List.of("gemm128w", "gemm128g", "gemm128s", "gemm128", "gemm64w", "gemm64", "gemm64k/2"),
                 GemmTiles.candidates(GemmTiles.Precision.INT8, 128, 768, 384).stream().map(GemmTiles.Choice::name).toList());
         assertEquals(0, GemmTiles.candidates(GemmTiles.Precision.FP16, 128, 768, 3072).stream().filter(c -> c.splits() > 0).count());
     }
@@ -100,15 +101,15 @@ class EncoderKernelsOnCpuTest {
     void fp16GemmTilesAddBiasAndGelu() {
         try (Arena a = Arena.ofShared()) {
             Random rnd = new Random(12);
-            int m = 128, n = 128, k = 96;
+            int m = 128, n = 128, k = 192;   // 6 stages of 32 halves, 3 of 64
             float[] av = new float[m * k], wv = new float[n * k];
             IntArray ah = halves(a, rnd, av, 1), wh = halves(a, rnd, wv, 1);
             FloatArray bias = KernelsOnCpuTest.randomFloats(a, rnd, n, 1);
-            for (String tile : new String[]{"gemm64", "gemm64w", "gemm128", "gemm128w", "gemm128g"})
+            for (String tile : new String[]{"gemm64", "gemm64w", "gemm128", "gemm128w", "gemm128g", "gemm128s"})
                 for (int gelu = 0; gelu < 2; gelu++) {
                     IntArray y = IntArray.allocate(a, m * n / 2);
                     int t = tile.startsWith("gemm64") ? 64 : 128;
-                    cpu.launch(KernelCompiler.find(Fp16GemmKernel.class, tile), Grid.of((m / t) * (n / t), tile.equals("gemm128") || tile.equals("gemm128g") ? 256 : 128),
+                    cpu.launch(KernelCompiler.find(Fp16GemmKernel.class, tile), Grid.of((m / t) * (n / t), tile.equals("gemm128") || tile.startsWith("gemm128g") || tile.equals("gemm128s") ? 256 : 128),
                             ah, wh, bias, y, m, n, k, gelu);
                     for (int i = 0; i < m; i++)
                         for (int j = 0; j < n; j++) {

@@ -172,8 +172,9 @@ class KernelsOnCudaTest {
             same(k(Int8GemmKernel.class, "gemm128w"), Grid.of((tm / 128) * (256 / 128), 128), KernelsOnCpuTest.packed(a, tab),
                     KernelsOnCpuTest.packed(a, Arrays.copyOf(twb, 256 * tk)), KernelsOnCpuTest.randomFloats(a, rnd, tm, 0.01),
                     KernelsOnCpuTest.randomFloats(a, rnd, 256, 0.01), KernelsOnCpuTest.randomFloats(a, rnd, 256, 1), IntArray.allocate(a, tm * 128), tm, 256, tk, 0);
-            for (int gelu = 0; gelu < 2; gelu++)   // wgmma: the same integer sums, so the CPU's bits
-                same(k(Int8GemmKernel.class, "gemm128g"), Grid.of((tm / 128) * (256 / 128), 256), KernelsOnCpuTest.packed(a, tab),
+            for (String tile : new String[]{"gemm128g", "gemm128s"})
+                for (int gelu = 0; gelu < 2; gelu++)   // wgmma: the same integer sums, so the CPU's bits
+                    same(k(Int8GemmKernel.class, tile), Grid.of((tm / 128) * (256 / 128), 256), KernelsOnCpuTest.packed(a, tab),
                         KernelsOnCpuTest.packed(a, Arrays.copyOf(twb, 256 * tk)), KernelsOnCpuTest.randomFloats(a, rnd, tm, 0.01),
                         KernelsOnCpuTest.randomFloats(a, rnd, 256, 0.01), KernelsOnCpuTest.randomFloats(a, rnd, 256, 1), IntArray.allocate(a, tm * 128), tm, 256, tk, gelu);
             int tokenRows = 37, hidden = 384;
@@ -303,6 +304,9 @@ class KernelsOnCudaTest {
             double w7 = close(k(Fp16GemmKernel.class, "gemm128g"), Grid.of((m / 128) * (n / 128), 256), 3, 2e-3, ah, wh,
                     KernelsOnCpuTest.randomFloats(a, rnd, n, 1), IntArray.allocate(a, m * n / 2), m, n, kk, 1);
             System.out.printf("FP16 GEMM 128g (wgmma) + GeLU: worst |GPU − CPU| / (|CPU| + 1) = %.2e%n", w7);
+            double w8 = close(k(Fp16GemmKernel.class, "gemm128s"), Grid.of((m / 128) * (n / 128), 256), 3, 2e-3, ah, wh,
+                    KernelsOnCpuTest.randomFloats(a, rnd, n, 1), IntArray.allocate(a, m * n / 2), m, n, kk, 1);
+            System.out.printf("FP16 GEMM 128s (wgmma, 128-byte swizzle) + GeLU: worst |GPU − CPU| / (|CPU| + 1) = %.2e%n", w8);
             double w6 = close(k(Fp16GemmKernel.class, "gemm64w"), Grid.of((m / 64) * (n / 64), 128), 3, 2e-3, ah, wh,
                     KernelsOnCpuTest.randomFloats(a, rnd, n, 1), IntArray.allocate(a, m * n / 2), m, n, kk, 1);
             System.out.printf("FP16 GEMM 64w + GeLU: worst |GPU − CPU| / (|CPU| + 1) = %.2e%n", w6);

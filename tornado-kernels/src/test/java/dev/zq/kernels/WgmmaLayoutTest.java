@@ -15,7 +15,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 
 /**
  * {@link KernelContext#wgmmaS8}'s CPU semantics against its documentation: operands placed in shared memory by the
- * layout formulas written out here (unswizzled core matrices, 32- and 64-byte swizzles, a later 32 bytes of K), each
+ * layout formulas written out here (unswizzled core matrices, 32-, 64- and 128-byte swizzles, a later 32 bytes of K), each
  * thread's 64 sums against the product of the logical matrices at the documented fragment places. The GPU runs of
  * {@code Int8GemmKernel.gemm128g} (KernelsOnCudaTest) tie the same semantics to the hardware.
  */
@@ -23,7 +23,7 @@ class WgmmaLayoutTest {
     /** A 64×64-byte and a 128×64-byte K-major operand, placed with {@code swizzle}; each thread's sums over K bytes 32–63 into {@code out}. */
     @Kernel
     public static void product(KernelContext ctx, IntArray a, IntArray b, IntArray out, int swizzle) {
-        int[] as = ctx.allocateIntShared(1024), bs = ctx.allocateIntShared(2048);
+        int[] as = ctx.allocateIntShared(2048), bs = ctx.allocateIntShared(4096);   // 64 and 128 rows of up to 128 bytes
         int tid = ctx.localIdx();
         for (int r = tid; r < 128; r += 128)
             for (int c = 0; c < 64; c++) {
@@ -33,7 +33,7 @@ class WgmmaLayoutTest {
         ctx.barrier();
         int[] acc = new int[64];
         // K bytes 32–63: the third and fourth core matrices unswizzled, the second half (rows × 32 bytes in) with 32-byte
-        // rows, 32 bytes into each 64-byte row.
+        // rows, 32 bytes into each 64- or 128-byte row.
         int aK = swizzle == 0 ? 64 : swizzle == 32 ? 64 * 8 : 8, bK = swizzle == 0 ? 64 : swizzle == 32 ? 128 * 8 : 8;
         int stride = swizzle == 0 ? 512 : 8 * swizzle;
         if (swizzle == 0) ctx.wgmmaS8(acc, as, aK, stride, bs, bK, stride);
@@ -48,8 +48,12 @@ class WgmmaLayoutTest {
             int half = c / 32, cc = c % 32, chunk = (cc / 16) ^ ((r >> 2) & 1);
             return half * rows * 32 + r * 32 + chunk * 16 + cc % 16;
         }
-        int chunk = (c / 16) ^ ((r >> 1) & 3);   // 64-byte rows
-        return r * 64 + chunk * 16 + c % 16;
+        if (swizzle == 64) {
+            int chunk = (c / 16) ^ ((r >> 1) & 3);   // 64-byte rows
+            return r * 64 + chunk * 16 + c % 16;
+        }
+        int chunk = (c / 16) ^ (r & 7);   // 128-byte rows (bytes 64–127 of K unused here)
+        return r * 128 + chunk * 16 + c % 16;
     }
 
     static void put(int[] shared, int at, byte v) {
@@ -66,7 +70,7 @@ class WgmmaLayoutTest {
         rnd.nextBytes(bv);
         av[0] = -128;
         try (Arena arena = Arena.ofShared()) {
-            for (int swizzle : new int[]{0, 32, 64}) {
+            for (int swizzle : new int[]{0, 32, 64, 128}) {
                 IntArray a = KernelsOnCpuTest.packed(arena, av), b = KernelsOnCpuTest.packed(arena, bv), out = IntArray.allocate(arena, 128 * 64);
                 cpu.launch(WgmmaLayoutTest.class.getMethod("product", KernelContext.class, IntArray.class, IntArray.class, IntArray.class, int.class),
                         Grid.of(1, 128), a, b, out, swizzle);
@@ -85,7 +89,7 @@ class WgmmaLayoutTest {
     /** One warpgroup's wgmma with a swizzle, a word offset and an accumulator size from the arguments. */
     @Kernel
     public static void refused(KernelContext ctx, int swizzle, int aWord, int accSize) {
-        int[] as = ctx.allocateIntShared(1024), bs = ctx.allocateIntShared(2048);
+        int[] as = ctx.allocateIntShared(2048), bs = ctx.allocateIntShared(4096);
         ctx.wgmmaS8(new int[accSize], as, aWord, 512, bs, 0, 512, swizzle);
     }
 
@@ -94,7 +98,7 @@ class WgmmaLayoutTest {
         CpuExecutor cpu = new CpuExecutor();
         var m = WgmmaLayoutTest.class.getMethod("refused", KernelContext.class, int.class, int.class, int.class);
         cpu.launch(m, Grid.of(1, 128), 64, 8, 64);   // fine
-        for (Object[] bad : new Object[][]{{128, 8, 64}, {64, 2, 64}, {64, 8, 16}}) {
+        for (Object[] bad : new Object[][]{{96, 8, 64}, {64, 2, 64}, {64, 8, 16}}) {
             var e = assertThrows(RuntimeException.class, () -> cpu.launch(m, Grid.of(1, 128), bad));
             Throwable cause = e;
             while (cause.getCause() != null && !(cause instanceof IllegalArgumentException)) cause = cause.getCause();

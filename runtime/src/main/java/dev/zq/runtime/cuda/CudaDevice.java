@@ -109,6 +109,8 @@ public final class CudaDevice implements dev.zq.runtime.Device {
         }
         modules.add(module);
         f = driver.moduleFunction(module, KernelCompiler.entryName(kernel));
+        int dynamic = compiler.dynamicSharedBytes(kernel);
+        if (dynamic > 0) driver.allowDynamicShared(f, dynamic);
         functions.put(kernel, f);
         return f;
     }
@@ -116,7 +118,7 @@ public final class CudaDevice implements dev.zq.runtime.Device {
     @Override
     public int residentBlocks(Method kernel, int threadsPerBlock) {
         try {
-            return multiprocessors() * driver.maxActiveBlocksPerMultiprocessor(function(kernel), threadsPerBlock, 0);
+            return multiprocessors() * driver.maxActiveBlocksPerMultiprocessor(function(kernel), threadsPerBlock, compiler.dynamicSharedBytes(kernel));
         } catch (KernelCompileException | CudaException e) {
             throw new IllegalArgumentException("cannot tell how many blocks of " + kernel.getName() + " fit: " + e.getMessage(), e);
         }
@@ -164,7 +166,7 @@ public final class CudaDevice implements dev.zq.runtime.Device {
                 };
                 params.setAtIndex(ValueLayout.ADDRESS, i, slot);
             }
-            driver.launchKernel(f, grid.groupsX(), grid.groupsY(), 1, grid.localX(), grid.localY(), 1, 0, stream, params);
+            driver.launchKernel(f, grid.groupsX(), grid.groupsY(), 1, grid.localX(), grid.localY(), 1, compiler.dynamicSharedBytes(kernel), stream, params);
         }
     }
 

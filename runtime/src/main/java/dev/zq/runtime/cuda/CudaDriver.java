@@ -248,6 +248,11 @@ public final class CudaDriver {
         }
     }
 
+    /** {@code cuFuncSetAttribute(CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES)}: lets launches of {@code function} ask for that many bytes. */
+    public void allowDynamicShared(MemorySegment function, int bytes) throws CudaException {
+        checked("cuFuncSetAttribute", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT), function, 8, bytes);
+    }
+
     public void moduleUnload(MemorySegment module) throws CudaException {
         checked("cuModuleUnload", FunctionDescriptor.of(JAVA_INT, ADDRESS), module);
     }
@@ -339,7 +344,7 @@ public final class CudaDriver {
      * {@code CUDA_KERNEL_NODE_PARAMS_v2}: function, grid and block dims, shared bytes, the kernel parameter
      * pointer array, extra (null), kernel and context handles (null: the function's own context).
      */
-    public static MemorySegment kernelNodeParams(Arena a, MemorySegment function, int gx, int gy, int bx, int by, MemorySegment params) {
+    public static MemorySegment kernelNodeParams(Arena a, MemorySegment function, int gx, int gy, int bx, int by, int sharedBytes, MemorySegment params) {
         MemorySegment p = a.allocate(72, 8);
         p.set(ADDRESS, 0, function);
         p.set(JAVA_INT, 8, gx);
@@ -348,7 +353,7 @@ public final class CudaDriver {
         p.set(JAVA_INT, 20, bx);
         p.set(JAVA_INT, 24, by);
         p.set(JAVA_INT, 28, 1);
-        p.set(JAVA_INT, 32, 0);
+        p.set(JAVA_INT, 32, sharedBytes);
         p.set(ADDRESS, 40, params);
         return p;
     }

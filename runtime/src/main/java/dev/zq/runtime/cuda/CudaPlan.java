@@ -108,7 +108,7 @@ final class CudaPlan extends ExecutionPlan {
             for (int i = 0; i < tasks.size(); i++) {
                 TaskGraph.Task t = tasks.get(i);
                 d.launchKernel(gpu.function(t.kernel()), t.grid().groupsX(), t.grid().groupsY(), 1, t.grid().localX(), t.grid().localY(), 1,
-                        0, gpu.stream(), kernelParams.get(i));
+                        gpu.compiler().dynamicSharedBytes(t.kernel()), gpu.stream(), kernelParams.get(i));
                 d.eventRecord(events[i + 1], gpu.stream());
             }
             d.eventSynchronize(events[tasks.size()]);
@@ -176,7 +176,7 @@ final class CudaPlan extends ExecutionPlan {
             writeArgs(i);
             gpu.checkResident(t.kernel(), t.grid());
             MemorySegment np = CudaDriver.kernelNodeParams(arena, gpu.function(t.kernel()), t.grid().groupsX(), t.grid().groupsY(),
-                    t.grid().localX(), t.grid().localY(), params);
+                    t.grid().localX(), t.grid().localY(), gpu.compiler().dynamicSharedBytes(t.kernel()), params);
             nodeParams.add(np);
             // A kernel that waits for its predecessor itself starts programmatically: its launch overlaps the predecessor's end.
             boolean overlap = i > 0 && programmatic && gpu.compiler().awaitsPreviousKernel(t.kernel());
