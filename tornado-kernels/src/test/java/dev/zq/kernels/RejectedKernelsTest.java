@@ -41,6 +41,22 @@ class RejectedKernelsTest {
     @Kernel
     static void wrongFirstParameter(FloatArray x) { }
 
+    @Kernel
+    static void asksForTooMuchSharedMemory(KernelContext ctx, FloatArray x) {
+        float[] a = ctx.allocateFloatShared(40000), b = ctx.allocateFloatShared(30000);   // 280 KB: more than a block can have
+        a[ctx.localIdx()] = x.get(0);
+        b[ctx.localIdx()] = a[0];
+    }
+
+    @Kernel
+    static void needsDynamicSharedMemory(KernelContext ctx, FloatArray x) {
+        float[] a = ctx.allocateFloatShared(10000), b = ctx.allocateFloatShared(6000);   // 64,000 bytes: past the 48 KiB of static shared memory
+        a[ctx.localIdx()] = x.get(0);
+        b[ctx.localIdx()] = a[0];
+        ctx.barrier();
+        x.set(ctx.localIdx(), b[ctx.localIdx()]);
+    }
+
     String reason(String name) {
         var m = java.util.Arrays.stream(RejectedKernelsTest.class.getDeclaredMethods()).filter(x -> x.getName().equals(name)).findFirst().orElseThrow();
         return assertThrows(KernelCompileException.class, () -> new KernelCompiler().ptx(m)).getMessage();
@@ -57,5 +73,21 @@ class RejectedKernelsTest {
         assertTrue(obj.contains("new") && obj.contains("at line"), obj);
         assertTrue(reason("returnsSomething").contains("static void"), reason("returnsSomething"));
         assertTrue(reason("wrongFirstParameter").contains("KernelContext"), reason("wrongFirstParameter"));
+    }
+
+    @Test
+    void sharedMemoryPastAStaticBlocksLimitBecomesDynamicAndPastTheHardwareLimitIsRefused() throws Exception {
+        String too = reason("asksForTooMuchSharedMemory");
+        assertTrue(too.contains("280000 bytes of shared memory") && too.contains("at most 232448"), too);
+        var m = java.util.Arrays.stream(RejectedKernelsTest.class.getDeclaredMethods()).filter(x -> x.getName().equals("needsDynamicSharedMemory")).findFirst().orElseThrow();
+        KernelCompiler jit = new KernelCompiler();
+        String ptx = jit.ptx(m);
+        assertEquals(64000, jit.dynamicSharedBytes(m));   // 40,000 + 24,000, the second array 16-byte aligned
+        assertTrue(ptx.contains(".extern .shared .align 1024 .b8 zq_dynamic_shared[];"), ptx);
+        assertTrue(ptx.contains("add.u64") && ptx.contains(", 40000;") && !ptx.contains(".shared .align 16 .f32"), ptx);
+        var ptxas = Ptxas.find();
+        if (ptxas.isPresent()) assertNull(Ptxas.assemble(ptxas.get(), ptx));
+        assertEquals(0, jit.dynamicSharedBytes(KernelCompiler.find(Int8GemmKernel.class, "gemm128g")));   // exactly 48 KiB: static
+        assertEquals(96 * 1024, jit.dynamicSharedBytes(KernelCompiler.find(Int8GemmKernel.class, "gemm128s")));
     }
 }
