@@ -349,10 +349,7 @@ public final class KernelContext {
      * 0 is {@link #wgmmaS8}'s unswizzled layout.
      */
     public void wgmmaS8(int[] acc, int[] a, int aWord, int aStride, int[] b, int bWord, int bStride, int swizzle) {
-        if (acc.length < 64 || (aWord & 3) != 0 || (bWord & 3) != 0 || (aStride & 15) != 0 || (bStride & 15) != 0)
-            throw new IllegalArgumentException("wgmmaS8 needs an int[64] and 16-byte aligned operands and strides");
-        if (swizzle != 0 && swizzle != 32 && swizzle != 64 && swizzle != 128)
-            throw new IllegalArgumentException("wgmmaS8 takes the 32-, 64- and 128-byte swizzles (0: none), not " + swizzle);
+        checkWgmma("wgmmaS8", acc.length, aWord, aStride, bWord, bStride, swizzle);
         int self = localY * localSizeX + localX, w = (self >> 5) & 3, lane = self & 31, g = lane >> 2, t = lane & 3;
         for (int j = 0; j < 16; j++)
             for (int i = 0; i < 4; i++) {
@@ -370,10 +367,7 @@ public final class KernelContext {
      * sums each step in k order in double and rounds once, so the two agree to float rounding, not bit for bit.
      */
     public void wgmmaF16(float[] acc, int[] a, int aWord, int aStride, int[] b, int bWord, int bStride, int swizzle) {
-        if (acc.length < 64 || (aWord & 3) != 0 || (bWord & 3) != 0 || (aStride & 15) != 0 || (bStride & 15) != 0)
-            throw new IllegalArgumentException("wgmmaF16 needs a float[64] and 16-byte aligned operands and strides");
-        if (swizzle != 0 && swizzle != 32 && swizzle != 64 && swizzle != 128)
-            throw new IllegalArgumentException("wgmmaF16 takes the 32-, 64- and 128-byte swizzles (0: none), not " + swizzle);
+        checkWgmma("wgmmaF16", acc.length, aWord, aStride, bWord, bStride, swizzle);
         int self = localY * localSizeX + localX, w = (self >> 5) & 3, lane = self & 31, g = lane >> 2, t = lane & 3;
         for (int j = 0; j < 16; j++)
             for (int i = 0; i < 4; i++) {
@@ -389,6 +383,13 @@ public final class KernelContext {
     private static float coreHalf(int[] shared, int word, int stride, int swizzle, int r, int h) {
         int lo = coreByte(shared, word, stride, swizzle, r, 2 * h) & 0xFF, hi = coreByte(shared, word, stride, swizzle, r, 2 * h + 1) & 0xFF;
         return Float.float16ToFloat((short) (lo | (hi << 8)));
+    }
+
+    private static void checkWgmma(String name, int accLength, int aWord, int aStride, int bWord, int bStride, int swizzle) {
+        if (accLength < 64 || (aWord & 3) != 0 || (bWord & 3) != 0 || (aStride & 15) != 0 || (bStride & 15) != 0)
+            throw new IllegalArgumentException(name + " needs 64 accumulators and 16-byte aligned operands and strides");
+        if (swizzle != 0 && swizzle != 32 && swizzle != 64 && swizzle != 128)
+            throw new IllegalArgumentException(name + " takes the 32-, 64- and 128-byte swizzles (0: none), not " + swizzle);
     }
 
     /** Byte {@code c} of K of row {@code r} of a {@link #wgmmaS8} operand, signed. */

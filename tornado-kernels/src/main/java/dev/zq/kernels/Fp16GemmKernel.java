@@ -390,22 +390,7 @@ public final class Fp16GemmKernel {
         }
         ctx.copyAsyncWait(0);
         int lane = tid & 31, r = bm + (group << 6) + (((tid >> 5) & 3) << 4) + (lane >> 2), c = bn + ((lane & 3) << 1);
-        store(acc[0], acc[1], acc[2], acc[3], bias, y, r, c + 0, n, gelu);
-        store(acc[4], acc[5], acc[6], acc[7], bias, y, r, c + 8, n, gelu);
-        store(acc[8], acc[9], acc[10], acc[11], bias, y, r, c + 16, n, gelu);
-        store(acc[12], acc[13], acc[14], acc[15], bias, y, r, c + 24, n, gelu);
-        store(acc[16], acc[17], acc[18], acc[19], bias, y, r, c + 32, n, gelu);
-        store(acc[20], acc[21], acc[22], acc[23], bias, y, r, c + 40, n, gelu);
-        store(acc[24], acc[25], acc[26], acc[27], bias, y, r, c + 48, n, gelu);
-        store(acc[28], acc[29], acc[30], acc[31], bias, y, r, c + 56, n, gelu);
-        store(acc[32], acc[33], acc[34], acc[35], bias, y, r, c + 64, n, gelu);
-        store(acc[36], acc[37], acc[38], acc[39], bias, y, r, c + 72, n, gelu);
-        store(acc[40], acc[41], acc[42], acc[43], bias, y, r, c + 80, n, gelu);
-        store(acc[44], acc[45], acc[46], acc[47], bias, y, r, c + 88, n, gelu);
-        store(acc[48], acc[49], acc[50], acc[51], bias, y, r, c + 96, n, gelu);
-        store(acc[52], acc[53], acc[54], acc[55], bias, y, r, c + 104, n, gelu);
-        store(acc[56], acc[57], acc[58], acc[59], bias, y, r, c + 112, n, gelu);
-        store(acc[60], acc[61], acc[62], acc[63], bias, y, r, c + 120, n, gelu);
+        storeWgmma(acc, bias, y, r, c, n, gelu);
     }
 
     /**
@@ -448,6 +433,11 @@ public final class Fp16GemmKernel {
         }
         ctx.copyAsyncWait(0);
         int lane = tid & 31, r = bm + (group << 6) + (((tid >> 5) & 3) << 4) + (lane >> 2), c = bn + ((lane & 3) << 1);
+        storeWgmma(acc, bias, y, r, c, n, gelu);
+    }
+
+    /** A wgmma accumulator's 64 sums (16 n8 slices of {@link KernelContext#wgmmaF16}'s fragment) through the epilogue. */
+    static void storeWgmma(float[] acc, FloatArray bias, IntArray y, int r, int c, int n, int gelu) {
         store(acc[0], acc[1], acc[2], acc[3], bias, y, r, c + 0, n, gelu);
         store(acc[4], acc[5], acc[6], acc[7], bias, y, r, c + 8, n, gelu);
         store(acc[8], acc[9], acc[10], acc[11], bias, y, r, c + 16, n, gelu);

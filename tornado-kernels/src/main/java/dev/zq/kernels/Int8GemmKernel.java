@@ -328,22 +328,7 @@ public final class Int8GemmKernel {
         }
         ctx.copyAsyncWait(0);
         int lane = tid & 31, r = bm + (group << 6) + (((tid >> 5) & 3) << 4) + (lane >> 2), c = bn + ((lane & 3) << 1);
-        store(acc[0], acc[1], acc[2], acc[3], sx, sw, bias, y, r, c + 0, n, gelu);
-        store(acc[4], acc[5], acc[6], acc[7], sx, sw, bias, y, r, c + 8, n, gelu);
-        store(acc[8], acc[9], acc[10], acc[11], sx, sw, bias, y, r, c + 16, n, gelu);
-        store(acc[12], acc[13], acc[14], acc[15], sx, sw, bias, y, r, c + 24, n, gelu);
-        store(acc[16], acc[17], acc[18], acc[19], sx, sw, bias, y, r, c + 32, n, gelu);
-        store(acc[20], acc[21], acc[22], acc[23], sx, sw, bias, y, r, c + 40, n, gelu);
-        store(acc[24], acc[25], acc[26], acc[27], sx, sw, bias, y, r, c + 48, n, gelu);
-        store(acc[28], acc[29], acc[30], acc[31], sx, sw, bias, y, r, c + 56, n, gelu);
-        store(acc[32], acc[33], acc[34], acc[35], sx, sw, bias, y, r, c + 64, n, gelu);
-        store(acc[36], acc[37], acc[38], acc[39], sx, sw, bias, y, r, c + 72, n, gelu);
-        store(acc[40], acc[41], acc[42], acc[43], sx, sw, bias, y, r, c + 80, n, gelu);
-        store(acc[44], acc[45], acc[46], acc[47], sx, sw, bias, y, r, c + 88, n, gelu);
-        store(acc[48], acc[49], acc[50], acc[51], sx, sw, bias, y, r, c + 96, n, gelu);
-        store(acc[52], acc[53], acc[54], acc[55], sx, sw, bias, y, r, c + 104, n, gelu);
-        store(acc[56], acc[57], acc[58], acc[59], sx, sw, bias, y, r, c + 112, n, gelu);
-        store(acc[60], acc[61], acc[62], acc[63], sx, sw, bias, y, r, c + 120, n, gelu);
+        storeWgmma(acc, sx, sw, bias, y, r, c, n, gelu);
     }
 
 
@@ -391,22 +376,7 @@ public final class Int8GemmKernel {
         }
         ctx.copyAsyncWait(0);
         int lane = tid & 31, r = bm + (group << 6) + (((tid >> 5) & 3) << 4) + (lane >> 2), c = bn + ((lane & 3) << 1);
-        store(acc[0], acc[1], acc[2], acc[3], sx, sw, bias, y, r, c + 0, n, gelu);
-        store(acc[4], acc[5], acc[6], acc[7], sx, sw, bias, y, r, c + 8, n, gelu);
-        store(acc[8], acc[9], acc[10], acc[11], sx, sw, bias, y, r, c + 16, n, gelu);
-        store(acc[12], acc[13], acc[14], acc[15], sx, sw, bias, y, r, c + 24, n, gelu);
-        store(acc[16], acc[17], acc[18], acc[19], sx, sw, bias, y, r, c + 32, n, gelu);
-        store(acc[20], acc[21], acc[22], acc[23], sx, sw, bias, y, r, c + 40, n, gelu);
-        store(acc[24], acc[25], acc[26], acc[27], sx, sw, bias, y, r, c + 48, n, gelu);
-        store(acc[28], acc[29], acc[30], acc[31], sx, sw, bias, y, r, c + 56, n, gelu);
-        store(acc[32], acc[33], acc[34], acc[35], sx, sw, bias, y, r, c + 64, n, gelu);
-        store(acc[36], acc[37], acc[38], acc[39], sx, sw, bias, y, r, c + 72, n, gelu);
-        store(acc[40], acc[41], acc[42], acc[43], sx, sw, bias, y, r, c + 80, n, gelu);
-        store(acc[44], acc[45], acc[46], acc[47], sx, sw, bias, y, r, c + 88, n, gelu);
-        store(acc[48], acc[49], acc[50], acc[51], sx, sw, bias, y, r, c + 96, n, gelu);
-        store(acc[52], acc[53], acc[54], acc[55], sx, sw, bias, y, r, c + 104, n, gelu);
-        store(acc[56], acc[57], acc[58], acc[59], sx, sw, bias, y, r, c + 112, n, gelu);
-        store(acc[60], acc[61], acc[62], acc[63], sx, sw, bias, y, r, c + 120, n, gelu);
+        storeWgmma(acc, sx, sw, bias, y, r, c, n, gelu);
     }
 
 
@@ -596,6 +566,26 @@ public final class Int8GemmKernel {
      * The fused epilogue of one 16×8 tile: this lane's four outputs dequantized ({@code (S_x·S_w)·acc}, the same
      * float operations as the CPU's integer path), plus bias, optionally GeLU'd, written as two half pairs.
      */
+    /** A wgmma accumulator's 64 sums (16 n8 slices of {@link KernelContext#wgmmaS8}'s fragment) through the epilogue. */
+    static void storeWgmma(int[] acc, FloatArray sx, FloatArray sw, FloatArray bias, IntArray y, int r, int c, int n, int gelu) {
+        store(acc[0], acc[1], acc[2], acc[3], sx, sw, bias, y, r, c + 0, n, gelu);
+        store(acc[4], acc[5], acc[6], acc[7], sx, sw, bias, y, r, c + 8, n, gelu);
+        store(acc[8], acc[9], acc[10], acc[11], sx, sw, bias, y, r, c + 16, n, gelu);
+        store(acc[12], acc[13], acc[14], acc[15], sx, sw, bias, y, r, c + 24, n, gelu);
+        store(acc[16], acc[17], acc[18], acc[19], sx, sw, bias, y, r, c + 32, n, gelu);
+        store(acc[20], acc[21], acc[22], acc[23], sx, sw, bias, y, r, c + 40, n, gelu);
+        store(acc[24], acc[25], acc[26], acc[27], sx, sw, bias, y, r, c + 48, n, gelu);
+        store(acc[28], acc[29], acc[30], acc[31], sx, sw, bias, y, r, c + 56, n, gelu);
+        store(acc[32], acc[33], acc[34], acc[35], sx, sw, bias, y, r, c + 64, n, gelu);
+        store(acc[36], acc[37], acc[38], acc[39], sx, sw, bias, y, r, c + 72, n, gelu);
+        store(acc[40], acc[41], acc[42], acc[43], sx, sw, bias, y, r, c + 80, n, gelu);
+        store(acc[44], acc[45], acc[46], acc[47], sx, sw, bias, y, r, c + 88, n, gelu);
+        store(acc[48], acc[49], acc[50], acc[51], sx, sw, bias, y, r, c + 96, n, gelu);
+        store(acc[52], acc[53], acc[54], acc[55], sx, sw, bias, y, r, c + 104, n, gelu);
+        store(acc[56], acc[57], acc[58], acc[59], sx, sw, bias, y, r, c + 112, n, gelu);
+        store(acc[60], acc[61], acc[62], acc[63], sx, sw, bias, y, r, c + 120, n, gelu);
+    }
+
     /** {@link #store} for four sums held apart (a {@code wgmma} accumulator's n8 slice: rows r and r + 8, columns c and c + 1). */
     static void store(int c0, int c1, int c2, int c3, FloatArray sx, FloatArray sw, FloatArray bias, IntArray y, int r, int c, int n, int gelu) {
         float s0 = sx.get(r), s8 = sx.get(r + 8), w0 = sw.get(c), w1 = sw.get(c + 1), b0 = bias.get(c), b1 = bias.get(c + 1);
