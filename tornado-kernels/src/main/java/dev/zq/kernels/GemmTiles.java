@@ -58,8 +58,10 @@ public final class GemmTiles {
     }
 
     /**
-     * The candidates that fit the shape, larger tile first (on the CPU the first is taken); for INT8 products with fewer
-     * than 128 output tiles of 64×64 also {@link Int8GemmKernel#gemm64k} with K in 2, 4 or 8 slices.
+     * The candidates that fit the shape, larger tile first (on the CPU the first is taken): the 128×128 tiles on
+     * {@code mma.sync} and on {@code wgmma} ({@code gemm128g}; {@code gemm128s} where K holds whole 128-byte stages), then
+     * the 64×64 ones; for INT8 products with fewer than 128 output tiles of 64×64 also {@link Int8GemmKernel#gemm64k} with
+     * K in 2, 4 or 8 slices.
      */
     public static List<Choice> candidates(Precision p, int m, int n, int k) {
         Class<?> owner = p == Precision.INT8 ? Int8GemmKernel.class : Fp16GemmKernel.class;
