@@ -150,7 +150,8 @@ public final class DecoderTables {
      * of 8). Options: {@code qin} the student sees the quantized path's output; {@code w256} windows of 256 tokens (the
      * evaluation's) instead of 128; {@code clip} learned clipping thresholds too, {@code clipxF} the same at F times the
      * learning rate; {@code round} learned rounding (AdaRound) instead of weight updates; {@code ln} the blocks' LayerNorm
-     * γ and β train too, {@code lnxF} the same at F times the learning rate; {@code mixP} with {@code qin}: each input element from the FP path with
+     * γ and β train too, {@code lnxF} the same at F times the learning rate; {@code tnorm} each token's squared error divided by its target's variance
+     * ({@code Lkd.Options.tokenNormalizedLoss}); {@code mixP} with {@code qin}: each input element from the FP path with
      * probability P (QDrop-style mixing, {@code Lkd.Options.fpInputShare}); {@code shiftN} the windows spread
      * over the text from token N on (another sample of the same size, to see how much the choice of windows moves the
      * result; random windows: another seed).
@@ -161,7 +162,7 @@ public final class DecoderTables {
             if (f.length < 3) throw new IllegalArgumentException("an LKD setting is steps:lr:windows[:options], not " + spec);
             List<String> flags = List.of(f).subList(3, f.length);
             for (String x : flags)
-                if (!List.of("qin", "w256", "clip", "round", "ln").contains(x) && !x.matches("(clip|ln)x[0-9.]+") && !x.matches("shift[0-9]+")
+                if (!List.of("qin", "w256", "clip", "round", "ln", "tnorm").contains(x) && !x.matches("(clip|ln)x[0-9.]+") && !x.matches("shift[0-9]+")
                         && !x.matches("mix[0-9.]+"))
                     throw new IllegalArgumentException("unknown LKD option " + x + " in " + spec);
             return new LkdSetting(spec, Integer.parseInt(f[0]), Double.parseDouble(f[1]), Integer.parseInt(f[2]), flags);
@@ -184,7 +185,8 @@ public final class DecoderTables {
             double normLr = flags.contains("ln") ? 1
                     : flags.stream().filter(x -> x.startsWith("lnx")).mapToDouble(x -> Double.parseDouble(x.substring(3))).findFirst().orElse(0);
             double mix = flags.stream().filter(x -> x.startsWith("mix")).mapToDouble(x -> Double.parseDouble(x.substring(3))).findFirst().orElse(0);
-            return new Lkd.Options(steps, lr, Math.min(10, steps), 1.0, null, method, flags.contains("qin"), thresholdLr, normLr, mix);
+            return new Lkd.Options(steps, lr, Math.min(10, steps), 1.0, null, method, flags.contains("qin"), thresholdLr, normLr, mix,
+                    flags.contains("tnorm"));
         }
     }
 

@@ -55,6 +55,8 @@ public final class DecoderLkd {
             DecoderStudentLayer teacher = DecoderStudentLayer.of(fp, k, false);
             List<Var> targets = new ArrayList<>();
             for (Var x : inputs) targets.add(Var.constant(teacher.forward(x, null).data, x.shape));
+            List<double[]> weights = new ArrayList<>();   // with Options.tokenNormalizedLoss: each target row's weight
+            if (o.tokenNormalizedLoss()) for (Var t : targets) weights.add(tokenWeights(t));
 
             DecoderStudentLayer student = DecoderStudentLayer.of(fp, k, true, o.normLearningRateScale() > 0);
             if (o.method() == Lkd.Method.WEIGHTS_AND_CLIPPING) student.learnClipping(scheme);
@@ -75,7 +77,8 @@ public final class DecoderLkd {
                 for (int step = 0; step < o.stepsPerLayer(); step++) {
                     int i = step % inputs.size();
                     Var in = o.fpInputShare() > 0 ? mixed(studentInputs.get(i), inputs.get(i), o.fpInputShare(), new Random(31L * k + step)) : seen.get(i);
-                    Var mse = Ops.mse(student.forward(in, scheme), targets.get(i)), l = mse;
+                    Var out = student.forward(in, scheme);
+                    Var mse = o.tokenNormalizedLoss() ? Ops.rowWeightedMse(out, targets.get(i), weights.get(i)) : Ops.mse(out, targets.get(i)), l = mse;
                     // AdaRound: after a fifth of the steps a regulariser, its exponent annealed from 20 to 2, drives every
                     // rounding to up or down; weighted relative to the layer's starting loss so that one setting fits all layers.
                     double t = (step - 0.2 * o.stepsPerLayer()) / (0.8 * o.stepsPerLayer());
@@ -105,6 +108,23 @@ public final class DecoderLkd {
         LinearQuantizer q = new LinearQuantizer(scheme, null, arena);
         DecoderModel out = fp.withLinears((name, lin) -> q.quantize(name, trained.getOrDefault(name, lin)));
         return trainedNorms.isEmpty() ? out : withNorms(out, trainedNorms);
+    }
+
+    /** 1 / (variance of each row of {@code target} over its last dimension + 1e-6), scaled to a mean of 1. */
+    static double[] tokenWeights(Var target) {
+        int d = target.shape[target.shape.length - 1], rows = target.numel() / d;
+        double[] w = new double[rows];
+        double sum = 0;
+        for (int r = 0; r < rows; r++) {
+            double mean = 0, sq = 0;
+            for (int j = 0; j < d; j++) mean += target.data[r * d + j];
+            mean /= d;
+            for (int j = 0; j < d; j++) { double e = target.data[r * d + j] - mean; sq += e * e; }
+            w[r] = 1 / (sq / d + 1e-6);
+            sum += w[r];
+        }
+        for (int r = 0; r < rows; r++) w[r] *= rows / sum;
+        return w;
     }
 
     /** Each element from {@code fp} with probability {@code share}, else from {@code quantized} (same shapes). */

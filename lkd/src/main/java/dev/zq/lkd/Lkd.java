@@ -34,17 +34,27 @@ public final class Lkd {
      * what those quantize); 0 leaves them as they are. {@code fpInputShare} (decoders, with {@code quantizedInputs}): the
      * share of the student's input elements taken from the FP path instead of the quantized path, drawn afresh at every
      * step (QDrop's idea, Wei et al. 2022: training on a random mix of both inputs finds weights that tolerate either);
-     * 0 feeds the quantized path only.
+     * 0 feeds the quantized path only. {@code tokenNormalizedLoss} (decoders): each token's squared error is divided by
+     * the variance of its target over the hidden dimension (weights of mean 1), so that the few tokens whose residual
+     * stream is far larger than the rest (GPT-2's first positions) do not outweigh all others in the MSE — the next
+     * block's LayerNorm sees each token's error relative to its own scale.
      */
     public record Options(int stepsPerLayer, double learningRate, int warmupSteps, double clipNorm, Path checkpointDir,
                           Method method, boolean quantizedInputs, double thresholdLearningRateScale, double normLearningRateScale,
-                          double fpInputShare) {
+                          double fpInputShare, boolean tokenNormalizedLoss) {
         public Options {
             if (stepsPerLayer < 0 || !(learningRate > 0) || warmupSteps < 0 || !(clipNorm > 0) || method == null || !(thresholdLearningRateScale > 0) || !(normLearningRateScale >= 0))
                 throw new IllegalArgumentException("steps >= 0, learning rate > 0, warm-up >= 0, clip > 0, a method and a positive threshold "
                         + "learning-rate factor (and a norm factor >= 0) are required");
             if (!(fpInputShare >= 0 && fpInputShare <= 1) || (fpInputShare > 0 && !quantizedInputs))
                 throw new IllegalArgumentException("the FP input share is a fraction in [0, 1] and needs quantized inputs to mix with, not " + fpInputShare);
+        }
+
+        /** The plain MSE. */
+        public Options(int stepsPerLayer, double learningRate, int warmupSteps, double clipNorm, Path checkpointDir, Method method,
+                       boolean quantizedInputs, double thresholdLearningRateScale, double normLearningRateScale, double fpInputShare) {
+            this(stepsPerLayer, learningRate, warmupSteps, clipNorm, checkpointDir, method, quantizedInputs, thresholdLearningRateScale,
+                    normLearningRateScale, fpInputShare, false);
         }
 
         /** The student's inputs are not mixed with the FP path's. */

@@ -204,4 +204,18 @@ class DecoderLkdTest {
         assertThrows(IllegalArgumentException.class, () -> new Lkd.Options(1, 1e-3, 0, 1.0, null, Lkd.Method.WEIGHTS, false, 1, 0, 0.5));
         assertThrows(IllegalArgumentException.class, () -> new Lkd.Options(1, 1e-3, 0, 1.0, null, Lkd.Method.WEIGHTS, true, 1, 0, 1.5));
     }
+
+    /** Token-normalized loss weights: one per row, mean 1, inversely proportional to the row's variance. */
+    @Test
+    void tokenWeightsFollowTheInverseVarianceOfEachRow() {
+        double[] t = new double[3 * 4];
+        double[] scale = {1, 10, 0.5};
+        for (int r = 0; r < 3; r++)
+            for (int j = 0; j < 4; j++) t[r * 4 + j] = 7 + scale[r] * (j % 2 == 0 ? 1 : -1);   // variance scale², any mean
+        double[] w = DecoderLkd.tokenWeights(Var.constant(t, 3, 4));
+        assertEquals(3, w.length);
+        assertEquals(3.0, w[0] + w[1] + w[2], 1e-9);
+        assertEquals(100.0, w[0] / w[1], 1e-3);
+        assertEquals(0.25, w[0] / w[2], 1e-3);
+    }
 }

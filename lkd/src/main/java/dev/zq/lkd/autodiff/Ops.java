@@ -218,6 +218,23 @@ public final class Ops {
         });
     }
 
+    /**
+     * Mean squared error with a weight per row (the last dimension is a row): {@code Σ_r w_r Σ_j (a − b)² / numel}. With
+     * weights of mean 1 it is {@link #mse} with some rows counting more than others.
+     */
+    public static Var rowWeightedMse(Var a, Var b, double[] rowWeights) {
+        sameShape(a, b, "rowWeightedMse");
+        int n = a.numel(), d = a.shape[a.shape.length - 1];
+        if (rowWeights.length * d != n) throw new IllegalArgumentException("rowWeightedMse: " + rowWeights.length + " weights for " + n / d + " rows");
+        double s = 0;
+        for (int i = 0; i < n; i++) { double e = a.data[i] - b.data[i]; s += rowWeights[i / d] * e * e; }
+        return Var.op(new double[]{s / n}, new int[0], new Var[]{a, b}, out -> {
+            double g = out.grad()[0] * 2 / n;
+            if (a.requiresGrad()) { double[] ga = a.grad(); for (int i = 0; i < n; i++) ga[i] += g * rowWeights[i / d] * (a.data[i] - b.data[i]); }
+            if (b.requiresGrad()) { double[] gb = b.grad(); for (int i = 0; i < n; i++) gb[i] -= g * rowWeights[i / d] * (a.data[i] - b.data[i]); }
+        });
+    }
+
     /** erf in double: Maclaurin series for |z| ≤ 3 (error ~1e-13), an asymptotic erfc beyond. */
     public static double erf(double z) {
         double a = Math.abs(z);

@@ -78,6 +78,7 @@ class GradientCheckTest {
     @Test void narrow() { check("narrow", in -> Ops.mul(Ops.narrow(in[0], 2, 3), in[1]), rand(2, 2, 7), rand(2, 2, 3)); }
     @Test void softmax() { check("softmax", in -> Ops.softmax(in[0]), rand(3, 5)); }
     @Test void mse() { check("mse", in -> Ops.mse(in[0], in[1]), rand(3, 4), rand(3, 4)); }
+    @Test void rowWeightedMse() { check("rowWeightedMse", in -> Ops.rowWeightedMse(in[0], in[1], new double[]{0.3, 2.0, 1.0, 0.7, 1.5, 0.5}), rand(2, 3, 4), rand(2, 3, 4)); }
 
     @Test
     void embedding() {
