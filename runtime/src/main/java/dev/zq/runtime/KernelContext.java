@@ -325,28 +325,19 @@ public final class KernelContext {
      * One warpgroup-wide Hopper tensor-core step, PTX {@code wgmma.mma_async.sync.aligned.m64n128k32.s32.s8.s8}:
      * {@code D[64×128] += A[64×32] · B[128×32]ᵀ} in exact INT32, both operands read from shared memory (not from
      * registers, as {@link #mmaS8}'s are) by the tensor cores of the whole warpgroup (4 warps, 128 threads, all calling
-     * it together). Both operands are K-major (a row's 32 bytes of K contiguous in 16-byte halves) in the unswizzled
-     * layout of 8-row "core matrices": row {@code r}, byte {@code c} of K sits at byte
-     * {@code (r / 8)·stride + (c / 16)·128 + (r % 8)·16 + c % 16} from the operand's start ({@code aWord}, {@code bWord}:
-     * indices of ints, multiples of 4; {@code aStride}, {@code bStride}: bytes between 8-row groups, multiples of 16).
+     * it together). Both operands are K-major ({@code aWord}, {@code bWord}: their start as indices of ints, multiples of
+     * 4; {@code aStride}, {@code bStride}: bytes between 8-row groups, multiples of 16), in one of two layouts that
+     * {@code swizzle} (a constant) names. 0: unswizzled 8-row "core matrices", row {@code r}, byte {@code c} of K at byte
+     * {@code (r / 8)·stride + (c / 16)·128 + (r % 8)·16 + c % 16}. 32, 64 or 128: each 8-row group is {@code swizzle}-byte
+     * rows (row r at {@code (r % 8)·swizzle}), and the 16-byte chunk bits of every byte address (bit 4, bits 4–5 or bits
+     * 4–6) are XORed with its bits 7 (7–8, 7–9), the hardware's swizzle, which spreads the rows that the tensor cores read
+     * together over all banks; addresses count from the array's start, which the JIT aligns to 1024 bytes in kernels that
+     * use wgmma, and the start may point inside a row (a later 32 bytes of K).
      * Thread {@code 128·q + 32·w + 4g + t} of a block (warpgroup q, its warp w) owns {@code acc[4j + i]} =
      * {@code D[16w + g + 8·(i / 2)][8j + 2t + i % 2]}, j = 0…15, i = 0…3: {@link #mmaS8}'s fragment repeated along N.
      * On the GPU the step runs asynchronously: its operands must have been written before a {@link #fenceAsyncShared}
      * and a barrier, and {@link #wgmmaFence} must precede it, {@link #wgmmaCommit} and {@link #wgmmaWait} follow it
      * before {@code acc} is read or its shared memory rewritten. On the CPU it computes at once.
-     */
-    public void wgmmaS8(int[] acc, int[] a, int aWord, int aStride, int[] b, int bWord, int bStride) {
-        wgmmaS8(acc, a, aWord, aStride, b, bWord, bStride, 0);
-    }
-
-    /**
-     * {@link #wgmmaS8} with both operands in a swizzled layout, {@code swizzle} (a constant) = 32, 64 or 128: each 8-row
-     * group is {@code swizzle}-byte rows (row r at {@code (r % 8)·swizzle}), and the 16-byte chunk bits of every byte
-     * address (bit 4, bits 4–5 or bits 4–6) are XORed with its bits 7 (7–8, 7–9), the hardware's swizzle, which spreads
-     * the rows that the tensor cores read together over all banks. Addresses
-     * count from the array's start, which the JIT aligns to 1024 bytes in kernels that use wgmma. {@code aWord}/{@code bWord}
-     * may point inside a row (a later 32 bytes of K); {@code aStride}/{@code bStride}: bytes between 8-row groups.
-     * 0 is {@link #wgmmaS8}'s unswizzled layout.
      */
     public void wgmmaS8(int[] acc, int[] a, int aWord, int aStride, int[] b, int bWord, int bStride, int swizzle) {
         checkWgmma("wgmmaS8", acc.length, aWord, aStride, bWord, bStride, swizzle);

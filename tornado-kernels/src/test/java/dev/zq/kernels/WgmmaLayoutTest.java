@@ -36,8 +36,7 @@ class WgmmaLayoutTest {
         // rows, 32 bytes into each 64- or 128-byte row.
         int aK = swizzle == 0 ? 64 : swizzle == 32 ? 64 * 8 : 8, bK = swizzle == 0 ? 64 : swizzle == 32 ? 128 * 8 : 8;
         int stride = swizzle == 0 ? 512 : 8 * swizzle;
-        if (swizzle == 0) ctx.wgmmaS8(acc, as, aK, stride, bs, bK, stride);
-        else ctx.wgmmaS8(acc, as, aK, stride, bs, bK, stride, swizzle);
+        ctx.wgmmaS8(acc, as, aK, stride, bs, bK, stride, swizzle);
         for (int i = 0; i < 64; i++) out.set(tid * 64 + i, acc[i]);
     }
 

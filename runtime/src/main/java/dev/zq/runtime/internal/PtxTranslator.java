@@ -98,12 +98,13 @@ public final class PtxTranslator {
 
     private final StringBuilder body = new StringBuilder();
     private final Map<String, String> registers = new LinkedHashMap<>();   // name → ptx type
-    private final StringBuilder shared = new StringBuilder();
     private final StringBuilder locals = new StringBuilder();
     private final Deque<String> callStack = new ArrayDeque<>();
     private int temps, inlineCount, sharedCount, localArrayCount, predicates, gridBarriers;
     private boolean usesWgmma;   // wgmma exists only for sm_90a
-    private final Map<String, Long> sharedArrays = new java.util.LinkedHashMap<>();   // allocateXShared arrays: symbol, bytes
+    /** A shared declaration: an {@code allocateXShared} array (length > 0) or a scalar word (length 0, e.g. arriveLast's). */
+    private record SharedArray(String type, int length) {}
+    private final Map<String, SharedArray> sharedArrays = new LinkedHashMap<>();   // by symbol, in order; declared when the kernel is done
     /** Static shared memory a block may declare; beyond it the arrays move to dynamic shared memory. */
     static final long STATIC_SHARED_LIMIT = 48 * 1024;
     /** Shared memory a block may have at most on Hopper (227 KiB). */
@@ -158,27 +159,30 @@ public final class PtxTranslator {
         // (the runtime asks the driver for the bytes, KernelCompiler.dynamicSharedBytes). wgmma swizzles count absolute
         // address bits: its kernels' arrays start at 1024-byte boundaries.
         long align = usesWgmma ? 1024 : 16, total = 0;
-        Map<String, Long> offsets = new java.util.LinkedHashMap<>();
+        Map<String, Long> offsets = new LinkedHashMap<>();
         for (var e : sharedArrays.entrySet()) {
+            if (e.getValue().length() == 0) continue;   // words stay static
             total = (total + align - 1) / align * align;
             offsets.put(e.getKey(), total);
-            total += e.getValue();
+            total += 4L * e.getValue().length();
         }
-        String declared = shared.toString();
         String text = body.toString();
-        if (total > STATIC_SHARED_LIMIT) {
+        boolean dynamic = total > STATIC_SHARED_LIMIT;
+        if (dynamic) {
             if (total > SHARED_LIMIT)
                 throw new KernelCompileException(where() + " needs " + total + " bytes of shared memory; a block can have at most " + SHARED_LIMIT);
-            StringBuilder kept = new StringBuilder();
-            for (String line : declared.split("\n", -1))
-                if (!line.isEmpty() && offsets.keySet().stream().noneMatch(sym -> line.contains(" " + sym + "["))) kept.append(line).append('\n');
-            declared = kept + ".extern .shared .align 1024 .b8 zq_dynamic_shared[];\n";
             for (var e : offsets.entrySet())
                 text = text.replaceAll("mov\\.u64 (%\\w+), " + e.getKey() + ";\n",
                         "mov.u64 $1, zq_dynamic_shared;\n    add.u64 $1, $1, " + e.getValue() + ";\n");
             ptx.append("// dynamic shared memory: ").append(total).append(" bytes\n");
-        } else if (usesWgmma) declared = declared.replace(".shared .align 16 ", ".shared .align 1024 ");
-        ptx.append(declared);
+        }
+        for (var e : sharedArrays.entrySet()) {
+            SharedArray a = e.getValue();
+            if (a.length() == 0) ptx.append(".shared .align 4 .").append(a.type()).append(' ').append(e.getKey()).append(";\n");
+            else if (!dynamic) ptx.append(".shared .align ").append(align).append(" .").append(a.type()).append(' ').append(e.getKey())
+                    .append('[').append(a.length()).append("];\n");
+        }
+        if (dynamic) ptx.append(".extern .shared .align 1024 .b8 zq_dynamic_shared[];\n");
         ptx.append(".visible .entry ").append(entryName).append("(\n").append(sig).append("\n)\n");
         Kernel annotation = kernel.getAnnotation(Kernel.class);
         if (annotation != null && annotation.maxRegisters() > 0) ptx.append(".maxnreg ").append(annotation.maxRegisters()).append('\n');
@@ -613,11 +617,11 @@ public final class PtxTranslator {
         };
     }
 
-    /** Address of element {@code index} of the array/buffer at {@code base}: base + index·size. */
     /**
-     * A wgmma shared-memory matrix descriptor for the unswizzled K-major layout of {@code KernelContext.wgmmaS8}: start
-     * address (shared window, 16-byte units) of int {@code word} of the array at {@code base}, leading byte offset 128
-     * (the two 16-byte halves of K are adjacent core matrices), stride byte offset {@code stride} (between 8-row groups).
+     * A wgmma shared-memory matrix descriptor for the K-major layouts of {@code KernelContext.wgmmaS8}: start address
+     * (shared window, 16-byte units) of int {@code word} of the array at {@code base}, leading byte offset 128 when
+     * unswizzled (the two 16-byte halves of K are adjacent core matrices), stride byte offset {@code stride} (between
+     * 8-row groups), the swizzle mode in the top two bits.
      */
     private String wgmmaDescriptor(String base, String word, String stride, int swizzle) {
         String addr = address(base, word, 4), lo = temp("b32"), hi = temp("b32"), desc = temp("b64");
@@ -634,6 +638,7 @@ public final class PtxTranslator {
         return desc;
     }
 
+    /** Address of element {@code index} of the array/buffer at {@code base}: base + index·size. */
     private String address(String base, String index, int size) {
         String a = temp("u64");
         emit("mul.wide.s32 " + a + ", " + index + ", " + size);
@@ -783,8 +788,7 @@ public final class PtxTranslator {
                 if (n == null || n <= 0) throw f.fail(name + " needs a positive constant size");
                 boolean fl = name.contains("Float");
                 String sym = "shared" + (sharedCount++);
-                shared.append(".shared .align 16 .").append(fl ? "f32" : "s32").append(' ').append(sym).append('[').append(n).append("];\n");
-                sharedArrays.put(sym, 4L * n);
+                sharedArrays.put(sym, new SharedArray(fl ? "f32" : "s32", n));
                 push(st, fl ? Kind.SHARED_F32 : Kind.SHARED_S32, null);
                 emit("mov.u64 " + top(st) + ", " + sym);
             }
@@ -825,12 +829,9 @@ public final class PtxTranslator {
                     throw f.fail(name + " accumulates into a local " + (fp16 ? "float" : "int") + "[64]");
                 if (args.get(1).kind() != Kind.SHARED_S32 || args.get(4).kind() != Kind.SHARED_S32)
                     throw f.fail(name + " reads its operands from shared int[] arrays");
-                int swizzle = 0;
-                if (args.size() == 8) {
-                    Integer sz = args.get(7).constant();
-                    if (sz == null || (sz != 0 && sz != 32 && sz != 64 && sz != 128)) throw f.fail(name + "'s swizzle is a constant 0, 32, 64 or 128");
-                    swizzle = sz;
-                }
+                Integer swizzle = args.get(7).constant();
+                if (swizzle == null || (swizzle != 0 && swizzle != 32 && swizzle != 64 && swizzle != 128))
+                    throw f.fail(name + "'s swizzle is a constant 0, 32, 64 or 128");
                 String da = wgmmaDescriptor(at(Kind.SHARED_S32, d + 2), at(Kind.I, d + 3), at(Kind.I, d + 4), swizzle);
                 String db = wgmmaDescriptor(at(Kind.SHARED_S32, d + 5), at(Kind.I, d + 6), at(Kind.I, d + 7), swizzle);
                 String[] c = new String[64];
@@ -901,7 +902,7 @@ public final class PtxTranslator {
      */
     private void arriveLast(String addr, String count, String result) {
         String id = "AL" + (gridBarriers++), done = id + "_done", sym = "arrive" + (sharedCount++);
-        shared.append(".shared .align 4 .u32 ").append(sym).append(";\n");
+        sharedArrays.put(sym, new SharedArray("u32", 0));
         String old = temp("u32"), lastN = temp("u32"), flag = temp("u32"), isLast = pred();
         body.append("    // arrive, last?\n");
         emit("fence.acq_rel.gpu");
