@@ -456,7 +456,7 @@ public final class Fp16GemmKernel {
         store(acc[60], acc[61], acc[62], acc[63], bias, y, r, c + 120, n, gelu);
     }
 
-    /** {@link #store} for four sums held apart (a {@code wgmma} accumulator's n8 slice). */
+    /** One {@code mma} fragment's four sums (rows r and r + 8, columns c and c + 1) plus bias, GeLU'd or not, as FP16. */
     static void store(float c0, float c1, float c2, float c3, FloatArray bias, IntArray y, int r, int c, int n, int gelu) {
         float b0 = bias.get(c), b1 = bias.get(c + 1);
         Epilogue.pair(y, r * n + c, c0 + b0, c1 + b1, gelu);
@@ -464,8 +464,6 @@ public final class Fp16GemmKernel {
     }
 
     static void store(float[] acc, FloatArray bias, IntArray y, int r, int c, int n, int gelu) {
-        float b0 = bias.get(c), b1 = bias.get(c + 1);
-        Epilogue.pair(y, r * n + c, acc[0] + b0, acc[1] + b1, gelu);
-        Epilogue.pair(y, (r + 8) * n + c, acc[2] + b0, acc[3] + b1, gelu);
+        store(acc[0], acc[1], acc[2], acc[3], bias, y, r, c, n, gelu);
     }
 }

@@ -331,7 +331,6 @@ public final class Int8GemmKernel {
         storeWgmma(acc, sx, sw, bias, y, r, c, n, gelu);
     }
 
-
     /**
      * {@link #gemm128g} with 128-byte stages in wgmma's 128-byte swizzle (the layout cuBLAS's Hopper kernels use): three
      * stages of 32 KiB, 96 KiB of dynamic shared memory (two blocks an SM), four k32 steps a stage — half the barriers and
@@ -378,7 +377,6 @@ public final class Int8GemmKernel {
         int lane = tid & 31, r = bm + (group << 6) + (((tid >> 5) & 3) << 4) + (lane >> 2), c = bn + ((lane & 3) << 1);
         storeWgmma(acc, sx, sw, bias, y, r, c, n, gelu);
     }
-
 
     /** One m-tile's 8 {@code mma} against the four B fragment pairs of the warp's 64 columns. */
     static void rowS8(KernelContext ctx, int[] c0, int[] c1, int[] c2, int[] c3, int[] c4, int[] c5, int[] c6, int[] c7,
@@ -586,7 +584,7 @@ public final class Int8GemmKernel {
         store(acc[60], acc[61], acc[62], acc[63], sx, sw, bias, y, r, c + 120, n, gelu);
     }
 
-    /** {@link #store} for four sums held apart (a {@code wgmma} accumulator's n8 slice: rows r and r + 8, columns c and c + 1). */
+    /** One {@code mma} fragment's four sums (rows r and r + 8, columns c and c + 1) dequantized, plus bias, GeLU'd or not, as FP16. */
     static void store(int c0, int c1, int c2, int c3, FloatArray sx, FloatArray sw, FloatArray bias, IntArray y, int r, int c, int n, int gelu) {
         float s0 = sx.get(r), s8 = sx.get(r + 8), w0 = sw.get(c), w1 = sw.get(c + 1), b0 = bias.get(c), b1 = bias.get(c + 1);
         Epilogue.pair(y, r * n + c, s0 * w0 * c0 + b0, s0 * w1 * c1 + b1, gelu);
@@ -594,8 +592,6 @@ public final class Int8GemmKernel {
     }
 
     static void store(int[] acc, FloatArray sx, FloatArray sw, FloatArray bias, IntArray y, int r, int c, int n, int gelu) {
-        float s0 = sx.get(r), s8 = sx.get(r + 8), w0 = sw.get(c), w1 = sw.get(c + 1), b0 = bias.get(c), b1 = bias.get(c + 1);
-        Epilogue.pair(y, r * n + c, s0 * w0 * acc[0] + b0, s0 * w1 * acc[1] + b1, gelu);
-        Epilogue.pair(y, (r + 8) * n + c, s8 * w0 * acc[2] + b0, s8 * w1 * acc[3] + b1, gelu);
+        store(acc[0], acc[1], acc[2], acc[3], sx, sw, bias, y, r, c, n, gelu);
     }
 }
