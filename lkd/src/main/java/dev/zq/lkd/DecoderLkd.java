@@ -78,7 +78,7 @@ public final class DecoderLkd {
                     int i = step % inputs.size();
                     Var in = o.fpInputShare() > 0 ? mixed(studentInputs.get(i), inputs.get(i), o.fpInputShare(), new Random(31L * k + step)) : seen.get(i);
                     Var out = student.forward(in, scheme);
-                    Var mse = o.tokenNormalizedLoss() ? Ops.rowWeightedMse(out, targets.get(i), weights.get(i)) : Ops.mse(out, targets.get(i)), l = mse;
+                    Var mse = Ops.rowWeightedMse(out, targets.get(i), o.tokenNormalizedLoss() ? weights.get(i) : null), l = mse;
                     // AdaRound: after a fifth of the steps a regulariser, its exponent annealed from 20 to 2, drives every
                     // rounding to up or down; weighted relative to the layer's starting loss so that one setting fits all layers.
                     double t = (step - 0.2 * o.stepsPerLayer()) / (0.8 * o.stepsPerLayer());

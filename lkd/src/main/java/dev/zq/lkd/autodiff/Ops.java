@@ -207,33 +207,29 @@ public final class Ops {
 
     /** Mean squared error, a scalar: mean((a - b)²). */
     public static Var mse(Var a, Var b) {
-        sameShape(a, b, "mse");
-        int n = a.numel();
-        double s = 0;
-        for (int i = 0; i < n; i++) { double d = a.data[i] - b.data[i]; s += d * d; }
-        return Var.op(new double[]{s / n}, new int[0], new Var[]{a, b}, out -> {
-            double g = out.grad()[0] * 2 / n;
-            if (a.requiresGrad()) { double[] ga = a.grad(); for (int i = 0; i < n; i++) ga[i] += g * (a.data[i] - b.data[i]); }
-            if (b.requiresGrad()) { double[] gb = b.grad(); for (int i = 0; i < n; i++) gb[i] -= g * (a.data[i] - b.data[i]); }
-        });
+        return rowWeightedMse(a, b, null);
     }
 
     /**
-     * Mean squared error with a weight per row (the last dimension is a row): {@code Σ_r w_r Σ_j (a − b)² / numel}. With
-     * weights of mean 1 it is {@link #mse} with some rows counting more than others.
+     * Mean squared error with a weight per row (the last dimension is a row): {@code Σ_r w_r Σ_j (a − b)² / numel}; null
+     * weights are all 1 ({@link #mse}). With weights of mean 1 some rows count more than others.
      */
     public static Var rowWeightedMse(Var a, Var b, double[] rowWeights) {
-        sameShape(a, b, "rowWeightedMse");
-        int n = a.numel(), d = a.shape[a.shape.length - 1];
-        if (rowWeights.length * d != n) throw new IllegalArgumentException("rowWeightedMse: " + rowWeights.length + " weights for " + n / d + " rows");
+        String name = rowWeights == null ? "mse" : "rowWeightedMse";
+        sameShape(a, b, name);
+        int n = a.numel(), d = a.shape.length == 0 ? 1 : a.shape[a.shape.length - 1];
+        if (rowWeights != null && rowWeights.length * d != n)
+            throw new IllegalArgumentException(name + ": " + rowWeights.length + " weights for " + n / d + " rows");
         double s = 0;
-        for (int i = 0; i < n; i++) { double e = a.data[i] - b.data[i]; s += rowWeights[i / d] * e * e; }
+        for (int i = 0; i < n; i++) { double e = a.data[i] - b.data[i]; s += weight(rowWeights, i / d) * e * e; }
         return Var.op(new double[]{s / n}, new int[0], new Var[]{a, b}, out -> {
             double g = out.grad()[0] * 2 / n;
-            if (a.requiresGrad()) { double[] ga = a.grad(); for (int i = 0; i < n; i++) ga[i] += g * rowWeights[i / d] * (a.data[i] - b.data[i]); }
-            if (b.requiresGrad()) { double[] gb = b.grad(); for (int i = 0; i < n; i++) gb[i] -= g * rowWeights[i / d] * (a.data[i] - b.data[i]); }
+            if (a.requiresGrad()) { double[] ga = a.grad(); for (int i = 0; i < n; i++) ga[i] += g * weight(rowWeights, i / d) * (a.data[i] - b.data[i]); }
+            if (b.requiresGrad()) { double[] gb = b.grad(); for (int i = 0; i < n; i++) gb[i] -= g * weight(rowWeights, i / d) * (a.data[i] - b.data[i]); }
         });
     }
+
+    private static double weight(double[] rowWeights, int row) { return rowWeights == null ? 1 : rowWeights[row]; }
 
     /** erf in double: Maclaurin series for |z| ≤ 3 (error ~1e-13), an asymptotic erfc beyond. */
     public static double erf(double z) {
