@@ -20,6 +20,15 @@ final class Epilogue {
         y.set(index >> 1, packHalves(v0, v1));
     }
 
+    /** {@link #pair} at word {@code word} of {@code y} (element {@code 2·word}). */
+    static void pairWord(IntArray y, int word, float v0, float v1, int gelu) {
+        if (gelu != 0) {
+            v0 = gelu(v0);
+            v1 = gelu(v1);
+        }
+        y.set(word, packHalves(v0, v1));
+    }
+
     /** Two floats rounded to FP16 (nearest even) in one int, the first in the low half. */
     static int packHalves(float lo, float hi) {
         return (Float.floatToFloat16(lo) & 0xFFFF) | (Float.floatToFloat16(hi) << 16);

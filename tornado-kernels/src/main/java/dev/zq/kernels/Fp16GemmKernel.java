@@ -67,14 +67,7 @@ public final class Fp16GemmKernel {
         }
         ctx.copyAsyncWait(0);
         int r = bm + wm + g, c = bn + wn + (t << 1);
-        store(c00, bias, y, r, c, n, gelu);
-        store(c01, bias, y, r, c + 8, n, gelu);
-        store(c02, bias, y, r, c + 16, n, gelu);
-        store(c03, bias, y, r, c + 24, n, gelu);
-        store(c10, bias, y, r + 16, c, n, gelu);
-        store(c11, bias, y, r + 16, c + 8, n, gelu);
-        store(c12, bias, y, r + 16, c + 16, n, gelu);
-        store(c13, bias, y, r + 16, c + 24, n, gelu);
+        storeAll(c00, c01, c02, c03, c10, c11, c12, c13, bias, y, r, c, n, gelu);
     }
 
     /** Launch {@code (M/128)·(N/128)} blocks of 256 threads; M and N multiples of 128, K of 32. */
@@ -333,14 +326,7 @@ public final class Fp16GemmKernel {
         ctx.copyAsyncWait(0);
         int g = lane >> 2, t = lane & 3;
         int r = bm + wm + g, c = bn + wn + (t << 1);
-        store(c00, bias, y, r + 0, c + 0, n, gelu);
-        store(c01, bias, y, r + 0, c + 8, n, gelu);
-        store(c02, bias, y, r + 0, c + 16, n, gelu);
-        store(c03, bias, y, r + 0, c + 24, n, gelu);
-        store(c10, bias, y, r + 16, c + 0, n, gelu);
-        store(c11, bias, y, r + 16, c + 8, n, gelu);
-        store(c12, bias, y, r + 16, c + 16, n, gelu);
-        store(c13, bias, y, r + 16, c + 24, n, gelu);
+        storeAll(c00, c01, c02, c03, c10, c11, c12, c13, bias, y, r, c, n, gelu);
     }
 
     /** One m-tile's 4 {@code mma} against the two B fragment pairs of the warp's 32 columns. */
@@ -402,10 +388,12 @@ public final class Fp16GemmKernel {
     public static void gemm128s(KernelContext ctx, IntArray a, IntArray w, FloatArray bias, IntArray y, int m, int n, int k, int gelu) {
         int[] as = ctx.allocateIntShared(12288);   // 3 stages × 128 rows × 32 words
         int[] ws = ctx.allocateIntShared(12288);
-        ctx.awaitPreviousKernel();
+        float[] ep = ctx.allocateFloatShared(128);   // the tile's 128 biases (see Int8GemmKernel.stageEpilogueWeights)
         int tid = ctx.localIdx(), block = ctx.groupIdx();
         int blocksN = n >> 7;
         int bm = (block / blocksN) << 7, bn = (block - (block / blocksN) * blocksN) << 7;
+        if (tid < 128) ep[tid] = bias.get(bn + tid);   // weights: before the wait; the first barrier publishes them
+        ctx.awaitPreviousKernel();
         int group = tid >> 7;
         int kw = k >> 1, stages = kw >> 5;
         float[] acc = new float[64];
@@ -432,8 +420,64 @@ public final class Fp16GemmKernel {
             next = next == 8192 ? 0 : next + 4096;
         }
         ctx.copyAsyncWait(0);
-        int lane = tid & 31, r = bm + (group << 6) + (((tid >> 5) & 3) << 4) + (lane >> 2), c = bn + ((lane & 3) << 1);
-        storeWgmma(acc, bias, y, r, c, n, gelu);
+        int lane = tid & 31, lc = (lane & 3) << 1, r = bm + (group << 6) + (((tid >> 5) & 3) << 4) + (lane >> 2);
+        storeWgmmaStaged(acc, ep, y, lc, (r * n + bn + lc) >> 1, n, gelu);
+    }
+
+    /**
+     * {@link #storeWgmma} with the biases from {@code ep} (tile-local column lc) and row r's word {@code at0} given (row r + 8:
+     * 4n words on): {@link Int8GemmKernel#storeWgmmaStaged}'s epilogue for FP16.
+     */
+    static void storeWgmmaStaged(float[] acc, float[] ep, IntArray y, int lc, int at0, int n, int gelu) {
+        int at8 = at0 + (n << 2);
+        storeStaged(acc[0], acc[1], acc[2], acc[3], ep, y, lc, at0, at8, gelu);
+        storeStaged(acc[4], acc[5], acc[6], acc[7], ep, y, lc + 8, at0 + 4, at8 + 4, gelu);
+        storeStaged(acc[8], acc[9], acc[10], acc[11], ep, y, lc + 16, at0 + 8, at8 + 8, gelu);
+        storeStaged(acc[12], acc[13], acc[14], acc[15], ep, y, lc + 24, at0 + 12, at8 + 12, gelu);
+        storeStaged(acc[16], acc[17], acc[18], acc[19], ep, y, lc + 32, at0 + 16, at8 + 16, gelu);
+        storeStaged(acc[20], acc[21], acc[22], acc[23], ep, y, lc + 40, at0 + 20, at8 + 20, gelu);
+        storeStaged(acc[24], acc[25], acc[26], acc[27], ep, y, lc + 48, at0 + 24, at8 + 24, gelu);
+        storeStaged(acc[28], acc[29], acc[30], acc[31], ep, y, lc + 56, at0 + 28, at8 + 28, gelu);
+        storeStaged(acc[32], acc[33], acc[34], acc[35], ep, y, lc + 64, at0 + 32, at8 + 32, gelu);
+        storeStaged(acc[36], acc[37], acc[38], acc[39], ep, y, lc + 72, at0 + 36, at8 + 36, gelu);
+        storeStaged(acc[40], acc[41], acc[42], acc[43], ep, y, lc + 80, at0 + 40, at8 + 40, gelu);
+        storeStaged(acc[44], acc[45], acc[46], acc[47], ep, y, lc + 88, at0 + 44, at8 + 44, gelu);
+        storeStaged(acc[48], acc[49], acc[50], acc[51], ep, y, lc + 96, at0 + 48, at8 + 48, gelu);
+        storeStaged(acc[52], acc[53], acc[54], acc[55], ep, y, lc + 104, at0 + 52, at8 + 52, gelu);
+        storeStaged(acc[56], acc[57], acc[58], acc[59], ep, y, lc + 112, at0 + 56, at8 + 56, gelu);
+        storeStaged(acc[60], acc[61], acc[62], acc[63], ep, y, lc + 120, at0 + 60, at8 + 60, gelu);
+    }
+
+    /** {@link #store}'s sums (so the same bits), the biases from {@code ep}, the words given. */
+    static void storeStaged(float c0, float c1, float c2, float c3, float[] ep, IntArray y, int lc, int at0, int at8, int gelu) {
+        float b0 = ep[lc], b1 = ep[lc + 1];
+        Epilogue.pairWord(y, at0, c0 + b0, c1 + b1, gelu);
+        Epilogue.pairWord(y, at8, c2 + b0, c3 + b1, gelu);
+    }
+
+    /**
+     * A 64×64 tile's lane epilogue (rows r, r + 8, r + 16, r + 24; columns c, c + 8, c + 16, c + 24 and their neighbours): the
+     * biases loaded before any store (see {@link Int8GemmKernel#storeAll}), the same sums as {@link #store}.
+     */
+    static void storeAll(float[] c00, float[] c01, float[] c02, float[] c03, float[] c10, float[] c11, float[] c12, float[] c13,
+                         FloatArray bias, IntArray y, int r, int c, int n, int gelu) {
+        float b0 = bias.get(c), b1 = bias.get(c + 1), b8 = bias.get(c + 8), b9 = bias.get(c + 9);
+        float b16 = bias.get(c + 16), b17 = bias.get(c + 17), b24 = bias.get(c + 24), b25 = bias.get(c + 25);
+        int at = (r * n + c) >> 1, rows8 = n << 2;
+        storeBiased(c00, y, b0, b1, at, at + rows8, gelu);
+        storeBiased(c01, y, b8, b9, at + 4, at + 4 + rows8, gelu);
+        storeBiased(c02, y, b16, b17, at + 8, at + 8 + rows8, gelu);
+        storeBiased(c03, y, b24, b25, at + 12, at + 12 + rows8, gelu);
+        at += rows8 << 1;
+        storeBiased(c10, y, b0, b1, at, at + rows8, gelu);
+        storeBiased(c11, y, b8, b9, at + 4, at + 4 + rows8, gelu);
+        storeBiased(c12, y, b16, b17, at + 8, at + 8 + rows8, gelu);
+        storeBiased(c13, y, b24, b25, at + 12, at + 12 + rows8, gelu);
+    }
+
+    static void storeBiased(float[] acc, IntArray y, float b0, float b1, int at0, int at8, int gelu) {
+        Epilogue.pairWord(y, at0, acc[0] + b0, acc[1] + b1, gelu);
+        Epilogue.pairWord(y, at8, acc[2] + b0, acc[3] + b1, gelu);
     }
 
     /** A wgmma accumulator's 64 sums (16 n8 slices of {@link KernelContext#wgmmaF16}'s fragment) through the epilogue. */

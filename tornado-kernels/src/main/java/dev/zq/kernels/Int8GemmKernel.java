@@ -344,10 +344,13 @@ public final class Int8GemmKernel {
                                 int m, int n, int k, int gelu) {
         int[] as = ctx.allocateIntShared(12288);   // 3 stages × 128 rows × 32 words
         int[] ws = ctx.allocateIntShared(12288);
-        ctx.awaitPreviousKernel();
+        float[] ep = ctx.allocateFloatShared(384);   // the epilogue's sw, bias and sx of the tile's columns and rows
         int tid = ctx.localIdx(), block = ctx.groupIdx();
         int blocksN = n >> 7;
         int bm = (block / blocksN) << 7, bn = (block - (block / blocksN) * blocksN) << 7;
+        stageEpilogueWeights(ctx, ep, sw, bias, bn);
+        ctx.awaitPreviousKernel();
+        stageEpilogueRows(ctx, ep, sx, bm);   // the mainloop's first barrier makes all three visible
         int group = tid >> 7;
         int kw = k >> 2, stages = kw >> 5;   // 128-byte stages
         int[] acc = new int[64];
@@ -374,8 +377,62 @@ public final class Int8GemmKernel {
             next = next == 8192 ? 0 : next + 4096;
         }
         ctx.copyAsyncWait(0);
-        int lane = tid & 31, r = bm + (group << 6) + (((tid >> 5) & 3) << 4) + (lane >> 2), c = bn + ((lane & 3) << 1);
-        storeWgmma(acc, sx, sw, bias, y, r, c, n, gelu);
+        int lane = tid & 31, lr = (group << 6) + (((tid >> 5) & 3) << 4) + (lane >> 2), lc = (lane & 3) << 1;
+        storeWgmmaStaged(acc, ep, y, lr, lc, bm + lr, bn + lc, n, gelu);
+    }
+
+    /**
+     * The epilogue's per-column factors of a 128-column tile into shared memory: {@code ep[0, 128)} = sw, {@code [128, 256)}
+     * = bias. Weights, which no kernel of a graph writes: staged before the wait for the previous kernel. Loaded from global
+     * memory in the epilogue, they cost more than the whole K = 768 mainloop (Nsight Compute, 16384×3072×768 on the H200:
+     * 64% of the stall samples on the epilogue's multiplies, waiting for those loads — each load stays behind the previous
+     * FP16 store, which might alias it).
+     */
+    static void stageEpilogueWeights(KernelContext ctx, float[] ep, FloatArray sw, FloatArray bias, int bn) {
+        int t = ctx.localIdx();
+        if (t < 128) {
+            ep[t] = sw.get(bn + t);
+            ep[128 + t] = bias.get(bn + t);
+        }
+    }
+
+    /** The tile's 128 token scales into {@code ep[256, 384)} (written by the previous kernel: after the wait for it). */
+    static void stageEpilogueRows(KernelContext ctx, float[] ep, FloatArray sx, int bm) {
+        int t = ctx.localIdx();
+        if (t < 128) ep[256 + t] = sx.get(bm + t);
+    }
+
+    /**
+     * {@link #storeWgmma} with the factors from {@code ep} ({@link #stageEpilogueWeights}); tile-local row lr and column lc.
+     * The row factors and the two rows' word addresses once, then four factors and two stores a column pair: a third of
+     * the instructions of a {@link #store} per pair, which loads and addresses everything anew.
+     */
+    static void storeWgmmaStaged(int[] acc, float[] ep, IntArray y, int lr, int lc, int r, int c, int n, int gelu) {
+        float s0 = ep[256 + lr], s8 = ep[264 + lr];
+        int at0 = (r * n + c) >> 1, at8 = at0 + (n << 2);   // words of (r, c) and (r + 8, c)
+        storeStaged(acc[0], acc[1], acc[2], acc[3], ep, y, s0, s8, lc, at0, at8, gelu);
+        storeStaged(acc[4], acc[5], acc[6], acc[7], ep, y, s0, s8, lc + 8, at0 + 4, at8 + 4, gelu);
+        storeStaged(acc[8], acc[9], acc[10], acc[11], ep, y, s0, s8, lc + 16, at0 + 8, at8 + 8, gelu);
+        storeStaged(acc[12], acc[13], acc[14], acc[15], ep, y, s0, s8, lc + 24, at0 + 12, at8 + 12, gelu);
+        storeStaged(acc[16], acc[17], acc[18], acc[19], ep, y, s0, s8, lc + 32, at0 + 16, at8 + 16, gelu);
+        storeStaged(acc[20], acc[21], acc[22], acc[23], ep, y, s0, s8, lc + 40, at0 + 20, at8 + 20, gelu);
+        storeStaged(acc[24], acc[25], acc[26], acc[27], ep, y, s0, s8, lc + 48, at0 + 24, at8 + 24, gelu);
+        storeStaged(acc[28], acc[29], acc[30], acc[31], ep, y, s0, s8, lc + 56, at0 + 28, at8 + 28, gelu);
+        storeStaged(acc[32], acc[33], acc[34], acc[35], ep, y, s0, s8, lc + 64, at0 + 32, at8 + 32, gelu);
+        storeStaged(acc[36], acc[37], acc[38], acc[39], ep, y, s0, s8, lc + 72, at0 + 36, at8 + 36, gelu);
+        storeStaged(acc[40], acc[41], acc[42], acc[43], ep, y, s0, s8, lc + 80, at0 + 40, at8 + 40, gelu);
+        storeStaged(acc[44], acc[45], acc[46], acc[47], ep, y, s0, s8, lc + 88, at0 + 44, at8 + 44, gelu);
+        storeStaged(acc[48], acc[49], acc[50], acc[51], ep, y, s0, s8, lc + 96, at0 + 48, at8 + 48, gelu);
+        storeStaged(acc[52], acc[53], acc[54], acc[55], ep, y, s0, s8, lc + 104, at0 + 52, at8 + 52, gelu);
+        storeStaged(acc[56], acc[57], acc[58], acc[59], ep, y, s0, s8, lc + 112, at0 + 56, at8 + 56, gelu);
+        storeStaged(acc[60], acc[61], acc[62], acc[63], ep, y, s0, s8, lc + 120, at0 + 60, at8 + 60, gelu);
+    }
+
+    /** {@link #store}'s products in its order (so the same bits), with sw and bias from {@code ep} and the words given. */
+    static void storeStaged(int c0, int c1, int c2, int c3, float[] ep, IntArray y, float s0, float s8, int lc, int at0, int at8, int gelu) {
+        float w0 = ep[lc], w1 = ep[lc + 1], b0 = ep[128 + lc], b1 = ep[129 + lc];
+        Epilogue.pairWord(y, at0, s0 * w0 * c0 + b0, s0 * w1 * c1 + b1, gelu);
+        Epilogue.pairWord(y, at8, s8 * w0 * c2 + b0, s8 * w1 * c3 + b1, gelu);
     }
 
     /** One m-tile's 8 {@code mma} against the four B fragment pairs of the warp's 64 columns. */
@@ -504,14 +561,29 @@ public final class Int8GemmKernel {
     /** The epilogue of a warp's 32×32 corner: rows r, r + 16 (and + 8 within each tile), columns c, c + 8, c + 16, c + 24. */
     static void storeAll(int[] c00, int[] c01, int[] c02, int[] c03, int[] c10, int[] c11, int[] c12, int[] c13, FloatArray sx, FloatArray sw,
                          FloatArray bias, IntArray y, int r, int c, int n, int gelu) {
-        store(c00, sx, sw, bias, y, r, c, n, gelu);
-        store(c01, sx, sw, bias, y, r, c + 8, n, gelu);
-        store(c02, sx, sw, bias, y, r, c + 16, n, gelu);
-        store(c03, sx, sw, bias, y, r, c + 24, n, gelu);
-        store(c10, sx, sw, bias, y, r + 16, c, n, gelu);
-        store(c11, sx, sw, bias, y, r + 16, c + 8, n, gelu);
-        store(c12, sx, sw, bias, y, r + 16, c + 16, n, gelu);
-        store(c13, sx, sw, bias, y, r + 16, c + 24, n, gelu);
+        // Every factor first, then the stores: a load placed after a store waits for it (the store might alias it), and
+        // eight store-then-load round trips were on the critical path of the small products (batch-1 BERT's M = 128).
+        float s0 = sx.get(r), s8 = sx.get(r + 8), s16 = sx.get(r + 16), s24 = sx.get(r + 24);
+        float w0 = sw.get(c), w1 = sw.get(c + 1), w8 = sw.get(c + 8), w9 = sw.get(c + 9);
+        float w16 = sw.get(c + 16), w17 = sw.get(c + 17), w24 = sw.get(c + 24), w25 = sw.get(c + 25);
+        float b0 = bias.get(c), b1 = bias.get(c + 1), b8 = bias.get(c + 8), b9 = bias.get(c + 9);
+        float b16 = bias.get(c + 16), b17 = bias.get(c + 17), b24 = bias.get(c + 24), b25 = bias.get(c + 25);
+        int at = (r * n + c) >> 1, rows8 = n << 2;   // words of (r, c) and 8 rows on
+        storeFactors(c00, y, s0, s8, w0, w1, b0, b1, at, at + rows8, gelu);
+        storeFactors(c01, y, s0, s8, w8, w9, b8, b9, at + 4, at + 4 + rows8, gelu);
+        storeFactors(c02, y, s0, s8, w16, w17, b16, b17, at + 8, at + 8 + rows8, gelu);
+        storeFactors(c03, y, s0, s8, w24, w25, b24, b25, at + 12, at + 12 + rows8, gelu);
+        at += rows8 << 1;
+        storeFactors(c10, y, s16, s24, w0, w1, b0, b1, at, at + rows8, gelu);
+        storeFactors(c11, y, s16, s24, w8, w9, b8, b9, at + 4, at + 4 + rows8, gelu);
+        storeFactors(c12, y, s16, s24, w16, w17, b16, b17, at + 8, at + 8 + rows8, gelu);
+        storeFactors(c13, y, s16, s24, w24, w25, b24, b25, at + 12, at + 12 + rows8, gelu);
+    }
+
+    /** {@link #store}'s products in its order (so the same bits) with the factors loaded and the two rows' words given. */
+    static void storeFactors(int[] acc, IntArray y, float s0, float s8, float w0, float w1, float b0, float b1, int at0, int at8, int gelu) {
+        Epilogue.pairWord(y, at0, s0 * w0 * acc[0] + b0, s0 * w1 * acc[1] + b1, gelu);
+        Epilogue.pairWord(y, at8, s8 * w0 * acc[2] + b0, s8 * w1 * acc[3] + b1, gelu);
     }
 
     /** A lane's 32 sums into a 64×64 tile of {@code partials} from {@code at} (its first sum's place), as {@link #addPart} reads them. */
