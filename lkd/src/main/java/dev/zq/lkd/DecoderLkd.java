@@ -47,6 +47,7 @@ public final class DecoderLkd {
         List<Var> inputs = new ArrayList<>();
         for (int[][] b : batches) inputs.add(embed(fp, b));
         List<Var> studentInputs = inputs;   // the quantized path, when the options ask for it
+        List<List<double[]>> fisher = o.fisherWeightedLoss() ? fisherWeights(fp, inputs, 17) : null;
         if (o.checkpointDir() != null) Files.createDirectories(o.checkpointDir());
         Map<String, Linear> trained = new HashMap<>();
         Map<Integer, Norm[]> trainedNorms = new HashMap<>();   // with Options.normLearningRateScale > 0: each block's two LayerNorms
@@ -57,14 +58,16 @@ public final class DecoderLkd {
             for (Var x : inputs) targets.add(Var.constant(teacher.forward(x, null).data, x.shape));
             List<double[]> weights = new ArrayList<>();   // with Options.tokenNormalizedLoss: each target row's weight
             if (o.tokenNormalizedLoss()) for (Var t : targets) weights.add(tokenWeights(t));
+            List<double[]> elementWeights = fisher == null ? null : fisher.get(k);   // with Options.fisherWeightedLoss
 
             DecoderStudentLayer student = DecoderStudentLayer.of(fp, k, true, o.normLearningRateScale() > 0);
-            if (o.method() == Lkd.Method.WEIGHTS_AND_CLIPPING) student.learnClipping(scheme);
-            if (o.method() == Lkd.Method.ROUNDING) student.learnRounding(scheme).hardRounding(true);
             List<Var> seen = o.quantizedInputs() ? studentInputs : inputs;
             Path ckpt = o.checkpointDir() == null ? null : o.checkpointDir().resolve("layer-" + k + ".safetensors");
             boolean resumed = ckpt != null && Files.isRegularFile(ckpt);
-            double before = loss(student, seen, targets, scheme);
+            double before = loss(student, seen, targets, scheme);   // plain ZeroQuant's, also with a GPTQ start
+            if (o.gptqStart() && !resumed) student.gptqStart(scheme, seen);
+            if (o.method() == Lkd.Method.WEIGHTS_AND_CLIPPING) student.learnClipping(scheme);
+            if (o.method() == Lkd.Method.ROUNDING) student.learnRounding(scheme).hardRounding(true);
             if (resumed) {
                 try (SafeTensors s = SafeTensors.open(ckpt)) {
                     student.load(Lkd.tensors(s));
@@ -78,7 +81,8 @@ public final class DecoderLkd {
                     int i = step % inputs.size();
                     Var in = o.fpInputShare() > 0 ? mixed(studentInputs.get(i), inputs.get(i), o.fpInputShare(), new Random(31L * k + step)) : seen.get(i);
                     Var out = student.forward(in, scheme);
-                    Var mse = Ops.rowWeightedMse(out, targets.get(i), o.tokenNormalizedLoss() ? weights.get(i) : null), l = mse;
+                    Var mse = elementWeights != null ? Ops.elementWeightedMse(out, targets.get(i), elementWeights.get(i))
+                            : Ops.rowWeightedMse(out, targets.get(i), o.tokenNormalizedLoss() ? weights.get(i) : null), l = mse;
                     // AdaRound: after a fifth of the steps a regulariser, its exponent annealed from 20 to 2, drives every
                     // rounding to up or down; weighted relative to the layer's starting loss so that one setting fits all layers.
                     double t = (step - 0.2 * o.stepsPerLayer()) / (0.8 * o.stepsPerLayer());
@@ -108,6 +112,60 @@ public final class DecoderLkd {
         LinearQuantizer q = new LinearQuantizer(scheme, null, arena);
         DecoderModel out = fp.withLinears((name, lin) -> q.quantize(name, trained.getOrDefault(name, lin)));
         return trainedNorms.isEmpty() ? out : withNorms(out, trainedNorms);
+    }
+
+    /**
+     * BRECQ's diagonal Fisher information of every block's output: for each batch, the FP model runs forward on the tape
+     * (embeddings {@code inputs}, blocks, final LayerNorm, LM head), draws one label per position from its own next-token
+     * distribution ({@code seed}), and back-propagates the mean cross-entropy; block k's weights for batch i are the squared
+     * gradients at block k's output, scaled to a mean of 1 over all of block k's batches. Result: [block][batch] → weights.
+     */
+    static List<List<double[]>> fisherWeights(DecoderModel fp, List<Var> inputs, long seed) {
+        int L = fp.layers().size();
+        List<List<double[]>> out = new ArrayList<>();
+        for (int k = 0; k < L; k++) out.add(new ArrayList<>());
+        DecoderStudentLayer[] blocks = new DecoderStudentLayer[L];
+        for (int k = 0; k < L; k++) blocks[k] = DecoderStudentLayer.of(fp, k, false);
+        if (!(fp.lmHead() instanceof dev.zq.model.DenseLinear head)) throw new IllegalArgumentException("the Fisher weights need the FP model's LM head");
+        Var gamma = StudentLayer.var(fp.finalNorm().weight(), false), beta = StudentLayer.var(fp.finalNorm().bias(), false);
+        Var headW = StudentLayer.var(head.weight(), false), headB = head.bias() == null ? null : StudentLayer.var(head.bias(), false);
+        Random random = new Random(seed);
+        for (Var in : inputs) {
+            Var h = Var.param(in.data.clone(), in.shape);   // a leaf that wants gradients, so that every block output gets one
+            Var[] outs = new Var[L];
+            for (int k = 0; k < L; k++) outs[k] = h = blocks[k].forward(h, null);
+            Var logits = Ops.linear(Ops.layerNorm(h, gamma, beta, fp.config().normEps()), headW, headB);
+            int V = logits.dim(-1), R = logits.numel() / V;
+            int[] labels = new int[R];
+            for (int r = 0; r < R; r++) labels[r] = sample(logits.data, r * V, V, random.nextDouble());
+            Ops.crossEntropy(logits, labels).backward();
+            for (int k = 0; k < L; k++) {
+                double[] g = outs[k].grad(), w = new double[g.length];
+                for (int j = 0; j < g.length; j++) w[j] = g[j] * g[j];
+                out.get(k).add(w);
+            }
+        }
+        for (List<double[]> block : out) {
+            double sum = 0;
+            long n = 0;
+            for (double[] w : block) { for (double v : w) sum += v; n += w.length; }
+            if (!(sum > 0) || !Double.isFinite(sum)) throw new IllegalStateException("the Fisher weights of a block are all zero or not finite");
+            for (double[] w : block) for (int j = 0; j < w.length; j++) w[j] *= n / sum;
+        }
+        return out;
+    }
+
+    /** A draw from softmax(logits[o … o + V)) given a uniform u in [0, 1). */
+    static int sample(double[] logits, int o, int V, double u) {
+        double max = Double.NEGATIVE_INFINITY, sum = 0;
+        for (int v = 0; v < V; v++) max = Math.max(max, logits[o + v]);
+        for (int v = 0; v < V; v++) sum += Math.exp(logits[o + v] - max);
+        double target = u * sum, acc = 0;
+        for (int v = 0; v < V; v++) {
+            acc += Math.exp(logits[o + v] - max);
+            if (acc > target) return v;
+        }
+        return V - 1;
     }
 
     /** 1 / (variance of each row of {@code target} over its last dimension + 1e-6), scaled to a mean of 1. */

@@ -38,6 +38,8 @@ final class DecoderStudentLayer {
     private final int heads, hidden;
     private final double eps;
     private final boolean tanhGelu;
+    private int tap = -1;                           // forward records projection tap's input in tapped
+    private Var tapped;
 
     private DecoderStudentLayer(List<Projection> projections, Var[] norms, boolean normsTrain, String[] normNames, int heads, int hidden,
                                 double eps, boolean tanhGelu) {
@@ -127,6 +129,38 @@ final class DecoderStudentLayer {
         return n == 0 ? 1 : s / n;
     }
 
+    /**
+     * Rounds every weight that {@code scheme} quantizes with GPTQ's error compensation ({@link Gptq}), projection after
+     * projection in the order of the forward pass, each on its inputs over {@code inputs} with the projections before it
+     * already rounded (and activations quantized as the scheme says): the student starts from the values GPTQ rounded
+     * (which quantize to its codes) instead of the FP weights. Call before {@link #learnClipping}, whose thresholds then start at the
+     * scales found here.
+     */
+    DecoderStudentLayer gptqStart(Scheme scheme, List<Var> inputs) {
+        for (int i = 0; i < projections.size(); i++) {
+            Projection p = projections.get(i);
+            var wr = scheme.weightRule(p.name());
+            if (wr.isEmpty()) continue;
+            if (clips[i] != null || roundings[i] != null) throw new IllegalStateException("GPTQ's start comes before learned clipping or rounding");
+            int N = p.weight().dim(0), K = p.weight().dim(1);
+            int group = FakeQuant.groupSize(wr.get().granularityFor(K), p.weight().numel(), K);
+            if (group > K) throw new IllegalArgumentException("GPTQ rounds each row on its own; " + p.name() + "'s weights are quantized per tensor");
+            double[] h = new double[K * K];
+            for (Var x : inputs) {
+                tap = i;
+                try {
+                    forward(x, scheme);
+                    dev.zq.lkd.autodiff.DMath.addGram(tapped.data, tapped.numel() / K, K, h);
+                } finally {
+                    tap = -1;
+                    tapped = null;
+                }
+            }
+            Gptq.quantize(p.weight().data, N, K, h, wr.get().bits(), group);
+        }
+        return this;
+    }
+
     /** The learned clipping thresholds (empty without them). */
     List<Var> thresholds() {
         List<Var> out = new ArrayList<>();
@@ -199,6 +233,7 @@ final class DecoderStudentLayer {
             var ar = scheme.activationRule(p.name());
             if (ar.isPresent()) in = FakeQuant.tokenwise(x, ar.get().bits());
         }
+        if (i == tap) tapped = in;
         return Ops.linear(in, w, p.bias());
     }
 

@@ -37,17 +37,47 @@ public final class Lkd {
      * 0 feeds the quantized path only. {@code tokenNormalizedLoss} (decoders): each token's squared error is divided by
      * the variance of its target over the hidden dimension (weights of mean 1), so that the few tokens whose residual
      * stream is far larger than the rest (GPT-2's first positions) do not outweigh all others in the MSE — the next
-     * block's LayerNorm sees each token's error relative to its own scale.
+     * block's LayerNorm sees each token's error relative to its own scale. {@code gptqStart} (decoders): each block's
+     * student starts from GPTQ's error-compensated rounding of its weights on its training inputs ({@link Gptq}) instead
+     * of the FP weights; with 0 steps that is GPTQ alone. {@code fisherWeightedLoss} (decoders): each element of block k's
+     * squared error is weighted by the squared gradient of the FP model's next-token loss with respect to block k's output
+     * there (BRECQ's diagonal Fisher, Li et al. 2021), labels drawn from the FP model's own predictions (so no labels are
+     * needed, and random data works too), normalized to a mean of 1 per block: errors where the model's output is
+     * sensitive count more.
      */
     public record Options(int stepsPerLayer, double learningRate, int warmupSteps, double clipNorm, Path checkpointDir,
                           Method method, boolean quantizedInputs, double thresholdLearningRateScale, double normLearningRateScale,
-                          double fpInputShare, boolean tokenNormalizedLoss) {
+                          double fpInputShare, boolean tokenNormalizedLoss, boolean gptqStart, boolean fisherWeightedLoss) {
         public Options {
             if (stepsPerLayer < 0 || !(learningRate > 0) || warmupSteps < 0 || !(clipNorm > 0) || method == null || !(thresholdLearningRateScale > 0) || !(normLearningRateScale >= 0))
                 throw new IllegalArgumentException("steps >= 0, learning rate > 0, warm-up >= 0, clip > 0, a method and a positive threshold "
                         + "learning-rate factor (and a norm factor >= 0) are required");
             if (!(fpInputShare >= 0 && fpInputShare <= 1) || (fpInputShare > 0 && !quantizedInputs))
                 throw new IllegalArgumentException("the FP input share is a fraction in [0, 1] and needs quantized inputs to mix with, not " + fpInputShare);
+            if (gptqStart && method == Method.ROUNDING)
+                throw new IllegalArgumentException("learned rounding starts from the FP weights; a GPTQ start would leave it nothing to round");
+            if (fisherWeightedLoss && tokenNormalizedLoss)
+                throw new IllegalArgumentException("the loss is weighted by the Fisher information or token-normalized, not both");
+        }
+
+        /** The same with a GPTQ start or not. */
+        public Options withGptqStart(boolean start) {
+            return new Options(stepsPerLayer, learningRate, warmupSteps, clipNorm, checkpointDir, method, quantizedInputs, thresholdLearningRateScale,
+                    normLearningRateScale, fpInputShare, tokenNormalizedLoss, start, fisherWeightedLoss);
+        }
+
+        /** The same with a Fisher-weighted loss or the plain one. */
+        public Options withFisherWeightedLoss(boolean fisher) {
+            return new Options(stepsPerLayer, learningRate, warmupSteps, clipNorm, checkpointDir, method, quantizedInputs, thresholdLearningRateScale,
+                    normLearningRateScale, fpInputShare, tokenNormalizedLoss, gptqStart, fisher);
+        }
+
+        /** Starting from the FP weights. */
+        public Options(int stepsPerLayer, double learningRate, int warmupSteps, double clipNorm, Path checkpointDir, Method method,
+                       boolean quantizedInputs, double thresholdLearningRateScale, double normLearningRateScale, double fpInputShare,
+                       boolean tokenNormalizedLoss) {
+            this(stepsPerLayer, learningRate, warmupSteps, clipNorm, checkpointDir, method, quantizedInputs, thresholdLearningRateScale,
+                    normLearningRateScale, fpInputShare, tokenNormalizedLoss, false, false);
         }
 
         /** The plain MSE. */

@@ -76,6 +76,67 @@ class DecoderLkdTest {
     }
 
     /**
+     * A GPTQ start: with no steps at all every block's loss is well below plain ZeroQuant's (its "before"), and LKD runs from it.
+     */
+    @Test
+    void aGptqStartBeatsRoundingToNearestBeforeAnyStep() throws Exception {
+        Scheme scheme = Scheme.builtin("w4-8a16");
+        List<Lkd.LayerReport> reports = new ArrayList<>();
+        Lkd.Listener listener = new Lkd.Listener() {
+            @Override public void step(int layer, int step, int steps, double loss) {}
+            @Override public void layerDone(Lkd.LayerReport r) { reports.add(r); }
+        };
+        try (Arena a = Arena.ofShared()) {
+            DecoderModel m = DecoderModel.random(CONFIG, 7, a);
+            List<int[][]> data = LkdData.randomWindows(64, 1, 8, 4, 16, 11);
+            Lkd.Options gptqOnly = new Lkd.Options(0, 1e-4, 0, 1.0, null, Lkd.Method.WEIGHTS_AND_CLIPPING, true, 30).withGptqStart(true);
+            DecoderLkd.distill(m, scheme, data, gptqOnly, listener, a);
+            List<Lkd.LayerReport> start = List.copyOf(reports);
+            for (Lkd.LayerReport r : start)
+                assertTrue(r.lossAfter() < 0.9 * r.lossBefore(), "block " + r.layer() + ": " + r.lossBefore() + " -> " + r.lossAfter());
+            reports.clear();   // and LKD runs from it
+            DecoderLkd.distill(m, scheme, data, new Lkd.Options(4, 1e-4, 2, 1.0, null, Lkd.Method.WEIGHTS_AND_CLIPPING, true, 30).withGptqStart(true), listener, a);
+            for (Lkd.LayerReport r : reports) assertTrue(Double.isFinite(r.lossAfter()) && r.steps() == 4);
+        }
+        assertThrows(IllegalArgumentException.class, () -> new Lkd.Options(1, 1e-3, 0, 1.0, null, Lkd.Method.ROUNDING, true).withGptqStart(true));
+    }
+
+    /**
+     * The Fisher weights: one array per block and batch, finite, of mean 1 per block and not uniform (the gradients they
+     * square come from ops each checked in {@code GradientCheckTest}, cross-entropy included); distillation with them lowers
+     * every block's (unweighted) loss.
+     */
+    @Test
+    void fisherWeightsAreTheSquaredGradientsOfTheModelsOwnLossAndDistillationUsesThem() throws Exception {
+        try (Arena a = Arena.ofShared()) {
+            DecoderModel m = DecoderModel.random(CONFIG, 7, a);
+            List<int[][]> data = LkdData.randomWindows(64, 1, 4, 2, 16, 11);
+            List<Var> inputs = new ArrayList<>();
+            for (int[][] b : data) inputs.add(DecoderLkd.embed(m, b));
+            List<List<double[]>> f = DecoderLkd.fisherWeights(m, inputs, 5);
+            assertEquals(CONFIG.numLayers(), f.size());
+            for (List<double[]> block : f) {
+                assertEquals(inputs.size(), block.size());
+                double sum = 0, min = Double.MAX_VALUE, max = 0;
+                long n = 0;
+                for (double[] w : block) for (double v : w) { assertTrue(Double.isFinite(v) && v >= 0); sum += v; n++; min = Math.min(min, v); max = Math.max(max, v); }
+                assertEquals(1, sum / n, 1e-9);
+                assertTrue(max > 10 * min, "not uniform: " + min + " .. " + max);
+            }
+            List<Lkd.LayerReport> reports = new ArrayList<>();
+            Lkd.Listener listener = new Lkd.Listener() {
+                @Override public void step(int layer, int step, int steps, double loss) { assertTrue(Double.isFinite(loss)); }
+                @Override public void layerDone(Lkd.LayerReport r) { reports.add(r); }
+            };
+            DecoderLkd.distill(m, Scheme.builtin("w4-8a16"), data,
+                    new Lkd.Options(16, 1e-4, 2, 1.0, null, Lkd.Method.WEIGHTS_AND_CLIPPING, true, 30).withFisherWeightedLoss(true), listener, a);
+            for (Lkd.LayerReport r : reports) assertTrue(r.lossAfter() < r.lossBefore(), "block " + r.layer() + ": " + r);
+        }
+        assertThrows(IllegalArgumentException.class, () -> new Lkd.Options(1, 1e-3, 0, 1.0, null, Lkd.Method.WEIGHTS, true, 1, 0, 0, true)
+                .withFisherWeightedLoss(true));
+    }
+
+    /**
      * With {@code normLearningRateScale > 0} the blocks' LayerNorms train with the projections: the distilled model carries the trained
      * γ and β (different from the FP model's, finite), the FP model keeps its own, and a rerun resumes them from the
      * checkpoints exactly.

@@ -7,7 +7,7 @@ import jdk.incubator.vector.VectorSpecies;
 import java.util.stream.IntStream;
 
 /** The three matrix products a linear layer's forward and backward need, over row-major double arrays, multithreaded by output row. */
-final class DMath {
+public final class DMath {
     private static final VectorSpecies<Double> S = DoubleVector.SPECIES_PREFERRED;
     private static final long PARALLEL_WORK = 1 << 16;
 
@@ -94,6 +94,12 @@ final class DMath {
                 fourAxpy(x0, x1, x2, x3, b, r * K, c, n0 * K, K, nn);
             }
         });
+    }
+
+    /** h [K, K] += xᵀ·x for x [R, K]: the Gram matrix of R input rows, as GPTQ needs it. */
+    public static void addGram(double[] x, int R, int K, double[] h) {
+        if (x.length != R * K || h.length != K * K) throw new IllegalArgumentException("x [" + R + ", " + K + "] and h [" + K + ", " + K + "]");
+        mulTN(x, x, h, R, K, K);
     }
 
     /**

@@ -231,6 +231,48 @@ public final class Ops {
 
     private static double weight(double[] rowWeights, int row) { return rowWeights == null ? 1 : rowWeights[row]; }
 
+    /** Mean squared error with a weight per element ({@code weights} as long as a): {@code Σ w_i (a_i − b_i)² / numel}. */
+    public static Var elementWeightedMse(Var a, Var b, double[] weights) {
+        sameShape(a, b, "elementWeightedMse");
+        int n = a.numel();
+        if (weights.length != n) throw new IllegalArgumentException("elementWeightedMse: " + weights.length + " weights for " + n + " elements");
+        double s = 0;
+        for (int i = 0; i < n; i++) { double e = a.data[i] - b.data[i]; s += weights[i] * e * e; }
+        return Var.op(new double[]{s / n}, new int[0], new Var[]{a, b}, out -> {
+            double g = out.grad()[0] * 2 / n;
+            if (a.requiresGrad()) { double[] ga = a.grad(); for (int i = 0; i < n; i++) ga[i] += g * weights[i] * (a.data[i] - b.data[i]); }
+            if (b.requiresGrad()) { double[] gb = b.grad(); for (int i = 0; i < n; i++) gb[i] -= g * weights[i] * (a.data[i] - b.data[i]); }
+        });
+    }
+
+    /**
+     * Mean cross-entropy of the rows of {@code logits} [..., V] against one label per row, a scalar:
+     * {@code mean_r (logsumexp(z_r) − z_r[label_r])}; the gradient is {@code (softmax(z_r) − onehot(label_r)) / rows}.
+     */
+    public static Var crossEntropy(Var logits, int[] labels) {
+        int V = logits.dim(-1), R = rows(logits, V);
+        if (labels.length != R) throw new IllegalArgumentException("crossEntropy: " + labels.length + " labels for " + R + " rows");
+        double[] p = new double[R * V];
+        double loss = 0;
+        for (int r = 0; r < R; r++) {
+            if (labels[r] < 0 || labels[r] >= V) throw new IllegalArgumentException("crossEntropy: label " + labels[r] + " outside 0.." + (V - 1));
+            double max = Double.NEGATIVE_INFINITY;
+            for (int v = 0; v < V; v++) max = Math.max(max, logits.data[r * V + v]);
+            double sum = 0;
+            for (int v = 0; v < V; v++) sum += p[r * V + v] = Math.exp(logits.data[r * V + v] - max);
+            for (int v = 0; v < V; v++) p[r * V + v] /= sum;
+            loss += max + Math.log(sum) - logits.data[r * V + labels[r]];
+        }
+        return Var.op(new double[]{loss / R}, new int[0], new Var[]{logits}, out -> {
+            double g = out.grad()[0] / R;
+            double[] gl = logits.grad();
+            for (int r = 0; r < R; r++) {
+                for (int v = 0; v < V; v++) gl[r * V + v] += g * p[r * V + v];
+                gl[r * V + labels[r]] -= g;
+            }
+        });
+    }
+
     /** erf in double: Maclaurin series for |z| ≤ 3 (error ~1e-13), an asymptotic erfc beyond. */
     public static double erf(double z) {
         double a = Math.abs(z);

@@ -78,6 +78,12 @@ class GradientCheckTest {
     @Test void narrow() { check("narrow", in -> Ops.mul(Ops.narrow(in[0], 2, 3), in[1]), rand(2, 2, 7), rand(2, 2, 3)); }
     @Test void softmax() { check("softmax", in -> Ops.softmax(in[0]), rand(3, 5)); }
     @Test void mse() { check("mse", in -> Ops.mse(in[0], in[1]), rand(3, 4), rand(3, 4)); }
+    @Test void elementWeightedMse() {
+        double[] w = new double[24];
+        for (int i = 0; i < w.length; i++) w[i] = 0.1 + (i * 7 % 11) / 5.0;
+        check("elementWeightedMse", in -> Ops.elementWeightedMse(in[0], in[1], w), rand(2, 3, 4), rand(2, 3, 4));
+    }
+    @Test void crossEntropy() { check("crossEntropy", in -> Ops.crossEntropy(in[0], new int[]{4, 0, 2, 3, 1, 4}), rand(2, 3, 5)); }
     @Test void rowWeightedMse() { check("rowWeightedMse", in -> Ops.rowWeightedMse(in[0], in[1], new double[]{0.3, 2.0, 1.0, 0.7, 1.5, 0.5}), rand(2, 3, 4), rand(2, 3, 4)); }
 
     @Test
