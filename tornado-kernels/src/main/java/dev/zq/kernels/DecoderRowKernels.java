@@ -197,20 +197,23 @@ public final class DecoderRowKernels {
         int e = ctx.localIdx() << 2;
         boolean active = e < n;
         float v0 = 0f, v1 = 0f, v2 = 0f, v3 = 0f;
+        float g0 = 0f, g1 = 0f, g2 = 0f, g3 = 0f, b0 = 0f, b1 = 0f, b2 = 0f, b3 = 0f;   // loaded before any store (RowKernels.normalize)
         if (active) {
             v0 = x.get(xr * n + e);
             v1 = x.get(xr * n + e + 1);
             v2 = x.get(xr * n + e + 2);
             v3 = x.get(xr * n + e + 3);
+            g0 = gamma.get(e); g1 = gamma.get(e + 1); g2 = gamma.get(e + 2); g3 = gamma.get(e + 3);
+            b0 = beta.get(e); b1 = beta.get(e + 1); b2 = beta.get(e + 2); b3 = beta.get(e + 3);
         }
         float mean = RowKernels.blockSum(ctx, red, v0 + v1 + v2 + v3) / n;
         float d0 = active ? v0 - mean : 0f, d1 = active ? v1 - mean : 0f, d2 = active ? v2 - mean : 0f, d3 = active ? v3 - mean : 0f;
         float inv = 1f / KernelMath.sqrt(RowKernels.blockSum(ctx, red, d0 * d0 + d1 * d1 + d2 * d2 + d3 * d3) / n + eps);
         if (active) {
-            out.set(or * n + e, d0 * inv * gamma.get(e) + beta.get(e));
-            out.set(or * n + e + 1, d1 * inv * gamma.get(e + 1) + beta.get(e + 1));
-            out.set(or * n + e + 2, d2 * inv * gamma.get(e + 2) + beta.get(e + 2));
-            out.set(or * n + e + 3, d3 * inv * gamma.get(e + 3) + beta.get(e + 3));
+            out.set(or * n + e, d0 * inv * g0 + b0);
+            out.set(or * n + e + 1, d1 * inv * g1 + b1);
+            out.set(or * n + e + 2, d2 * inv * g2 + b2);
+            out.set(or * n + e + 3, d3 * inv * g3 + b3);
         }
     }
 }

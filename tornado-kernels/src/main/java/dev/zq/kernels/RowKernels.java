@@ -162,15 +162,21 @@ public final class RowKernels {
     /** LayerNorm of the row whose four elements from {@code e} this thread holds; FP16 out, then optionally quantized. */
     static void normalize(KernelContext ctx, float[] red, float v0, float v1, float v2, float v3, boolean active, FloatArray gamma,
                           FloatArray beta, int e, int n, float eps, IntArray out, IntArray codes, FloatArray scales, int row, int quantize) {
+        // γ and β first: their loads then wait out the two block reductions instead of following them.
+        float g0 = 0f, g1 = 0f, g2 = 0f, g3 = 0f, b0 = 0f, b1 = 0f, b2 = 0f, b3 = 0f;
+        if (active) {
+            g0 = gamma.get(e); g1 = gamma.get(e + 1); g2 = gamma.get(e + 2); g3 = gamma.get(e + 3);
+            b0 = beta.get(e); b1 = beta.get(e + 1); b2 = beta.get(e + 2); b3 = beta.get(e + 3);
+        }
         float mean = blockSum(ctx, red, v0 + v1 + v2 + v3) / n;
         float d0 = active ? v0 - mean : 0f, d1 = active ? v1 - mean : 0f, d2 = active ? v2 - mean : 0f, d3 = active ? v3 - mean : 0f;
         float inv = 1f / KernelMath.sqrt(blockSum(ctx, red, d0 * d0 + d1 * d1 + d2 * d2 + d3 * d3) / n + eps);
         float y0 = 0f, y1 = 0f, y2 = 0f, y3 = 0f;
         if (active) {
-            y0 = d0 * inv * gamma.get(e) + beta.get(e);
-            y1 = d1 * inv * gamma.get(e + 1) + beta.get(e + 1);
-            y2 = d2 * inv * gamma.get(e + 2) + beta.get(e + 2);
-            y3 = d3 * inv * gamma.get(e + 3) + beta.get(e + 3);
+            y0 = d0 * inv * g0 + b0;
+            y1 = d1 * inv * g1 + b1;
+            y2 = d2 * inv * g2 + b2;
+            y3 = d3 * inv * g3 + b3;
             int w = (row * n + e) >> 1;
             out.set(w, Epilogue.packHalves(y0, y1));
             out.set(w + 1, Epilogue.packHalves(y2, y3));
