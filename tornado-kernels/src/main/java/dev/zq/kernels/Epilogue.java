@@ -11,16 +11,7 @@ import dev.zq.runtime.KernelMath;
 final class Epilogue {
     private Epilogue() {}
 
-    /** Writes {@code v0, v1} (GeLU'd when {@code gelu != 0}) as the half pair at element {@code index} (even) of {@code y}. */
-    static void pair(IntArray y, int index, float v0, float v1, int gelu) {
-        if (gelu != 0) {
-            v0 = gelu(v0);
-            v1 = gelu(v1);
-        }
-        y.set(index >> 1, packHalves(v0, v1));
-    }
-
-    /** {@link #pair} at word {@code word} of {@code y} (element {@code 2·word}). */
+    /** Writes {@code v0, v1} (GeLU'd when {@code gelu != 0}) as the half pair at word {@code word} of {@code y} (elements 2·word, 2·word + 1). */
     static void pairWord(IntArray y, int word, float v0, float v1, int gelu) {
         if (gelu != 0) {
             v0 = gelu(v0);

@@ -448,11 +448,9 @@ public final class Fp16GemmKernel {
         storeStaged(acc[60], acc[61], acc[62], acc[63], ep, y, lc + 120, at0 + 60, at8 + 60, gelu);
     }
 
-    /** {@link #store}'s sums (so the same bits), the biases from {@code ep}, the words given. */
+    /** {@link #storeBiased} with the biases from {@code ep}. */
     static void storeStaged(float c0, float c1, float c2, float c3, float[] ep, IntArray y, int lc, int at0, int at8, int gelu) {
-        float b0 = ep[lc], b1 = ep[lc + 1];
-        Epilogue.pairWord(y, at0, c0 + b0, c1 + b1, gelu);
-        Epilogue.pairWord(y, at8, c2 + b0, c3 + b1, gelu);
+        storeBiased(c0, c1, c2, c3, y, ep[lc], ep[lc + 1], at0, at8, gelu);
     }
 
     /**
@@ -476,8 +474,16 @@ public final class Fp16GemmKernel {
     }
 
     static void storeBiased(float[] acc, IntArray y, float b0, float b1, int at0, int at8, int gelu) {
-        Epilogue.pairWord(y, at0, acc[0] + b0, acc[1] + b1, gelu);
-        Epilogue.pairWord(y, at8, acc[2] + b0, acc[3] + b1, gelu);
+        storeBiased(acc[0], acc[1], acc[2], acc[3], y, b0, b1, at0, at8, gelu);
+    }
+
+    /**
+     * Every FP16 tile's epilogue of one {@code mma} fragment (rows r and r + 8 at words at0 and at8, columns c and c + 1):
+     * sum plus bias, GeLU'd or not, as an FP16 pair. One body, so that every tile gives the same bits.
+     */
+    static void storeBiased(float c0, float c1, float c2, float c3, IntArray y, float b0, float b1, int at0, int at8, int gelu) {
+        Epilogue.pairWord(y, at0, c0 + b0, c1 + b1, gelu);
+        Epilogue.pairWord(y, at8, c2 + b0, c3 + b1, gelu);
     }
 
     /** A wgmma accumulator's 64 sums (16 n8 slices of {@link KernelContext#wgmmaF16}'s fragment) through the epilogue. */
@@ -502,9 +508,7 @@ public final class Fp16GemmKernel {
 
     /** One {@code mma} fragment's four sums (rows r and r + 8, columns c and c + 1) plus bias, GeLU'd or not, as FP16. */
     static void store(float c0, float c1, float c2, float c3, FloatArray bias, IntArray y, int r, int c, int n, int gelu) {
-        float b0 = bias.get(c), b1 = bias.get(c + 1);
-        Epilogue.pair(y, r * n + c, c0 + b0, c1 + b1, gelu);
-        Epilogue.pair(y, (r + 8) * n + c, c2 + b0, c3 + b1, gelu);
+        storeBiased(c0, c1, c2, c3, y, bias.get(c), bias.get(c + 1), (r * n + c) >> 1, ((r + 8) * n + c) >> 1, gelu);
     }
 
     static void store(float[] acc, FloatArray bias, IntArray y, int r, int c, int n, int gelu) {

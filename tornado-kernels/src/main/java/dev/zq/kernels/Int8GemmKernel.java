@@ -428,11 +428,9 @@ public final class Int8GemmKernel {
         storeStaged(acc[60], acc[61], acc[62], acc[63], ep, y, s0, s8, lc + 120, at0 + 60, at8 + 60, gelu);
     }
 
-    /** {@link #store}'s products in its order (so the same bits), with sw and bias from {@code ep} and the words given. */
+    /** {@link #storeFactors} with sw and bias from {@code ep}. */
     static void storeStaged(int c0, int c1, int c2, int c3, float[] ep, IntArray y, float s0, float s8, int lc, int at0, int at8, int gelu) {
-        float w0 = ep[lc], w1 = ep[lc + 1], b0 = ep[128 + lc], b1 = ep[129 + lc];
-        Epilogue.pairWord(y, at0, s0 * w0 * c0 + b0, s0 * w1 * c1 + b1, gelu);
-        Epilogue.pairWord(y, at8, s8 * w0 * c2 + b0, s8 * w1 * c3 + b1, gelu);
+        storeFactors(c0, c1, c2, c3, y, s0, s8, ep[lc], ep[lc + 1], ep[128 + lc], ep[129 + lc], at0, at8, gelu);
     }
 
     /** One m-tile's 8 {@code mma} against the four B fragment pairs of the warp's 64 columns. */
@@ -580,10 +578,18 @@ public final class Int8GemmKernel {
         storeFactors(c13, y, s16, s24, w24, w25, b24, b25, at + 12, at + 12 + rows8, gelu);
     }
 
-    /** {@link #store}'s products in its order (so the same bits) with the factors loaded and the two rows' words given. */
     static void storeFactors(int[] acc, IntArray y, float s0, float s8, float w0, float w1, float b0, float b1, int at0, int at8, int gelu) {
-        Epilogue.pairWord(y, at0, s0 * w0 * acc[0] + b0, s0 * w1 * acc[1] + b1, gelu);
-        Epilogue.pairWord(y, at8, s8 * w0 * acc[2] + b0, s8 * w1 * acc[3] + b1, gelu);
+        storeFactors(acc[0], acc[1], acc[2], acc[3], y, s0, s8, w0, w1, b0, b1, at0, at8, gelu);
+    }
+
+    /**
+     * Every INT8 tile's epilogue of one {@code mma} fragment (rows r and r + 8 at words at0 and at8, columns c and c + 1):
+     * {@code sx·sw·sum + bias}, GeLU'd or not, as an FP16 pair. One body, so that every tile gives the same bits.
+     */
+    static void storeFactors(int c0, int c1, int c2, int c3, IntArray y, float s0, float s8, float w0, float w1, float b0, float b1,
+                             int at0, int at8, int gelu) {
+        Epilogue.pairWord(y, at0, s0 * w0 * c0 + b0, s0 * w1 * c1 + b1, gelu);
+        Epilogue.pairWord(y, at8, s8 * w0 * c2 + b0, s8 * w1 * c3 + b1, gelu);
     }
 
     /** A lane's 32 sums into a 64×64 tile of {@code partials} from {@code at} (its first sum's place), as {@link #addPart} reads them. */
@@ -659,8 +665,7 @@ public final class Int8GemmKernel {
     /** One {@code mma} fragment's four sums (rows r and r + 8, columns c and c + 1) dequantized, plus bias, GeLU'd or not, as FP16. */
     static void store(int c0, int c1, int c2, int c3, FloatArray sx, FloatArray sw, FloatArray bias, IntArray y, int r, int c, int n, int gelu) {
         float s0 = sx.get(r), s8 = sx.get(r + 8), w0 = sw.get(c), w1 = sw.get(c + 1), b0 = bias.get(c), b1 = bias.get(c + 1);
-        Epilogue.pair(y, r * n + c, s0 * w0 * c0 + b0, s0 * w1 * c1 + b1, gelu);
-        Epilogue.pair(y, (r + 8) * n + c, s8 * w0 * c2 + b0, s8 * w1 * c3 + b1, gelu);
+        storeFactors(c0, c1, c2, c3, y, s0, s8, w0, w1, b0, b1, (r * n + c) >> 1, ((r + 8) * n + c) >> 1, gelu);
     }
 
     static void store(int[] acc, FloatArray sx, FloatArray sw, FloatArray bias, IntArray y, int r, int c, int n, int gelu) {
