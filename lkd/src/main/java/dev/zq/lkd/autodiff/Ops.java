@@ -220,28 +220,25 @@ public final class Ops {
         int n = a.numel(), d = a.shape.length == 0 ? 1 : a.shape[a.shape.length - 1];
         if (rowWeights != null && rowWeights.length * d != n)
             throw new IllegalArgumentException(name + ": " + rowWeights.length + " weights for " + n / d + " rows");
-        double s = 0;
-        for (int i = 0; i < n; i++) { double e = a.data[i] - b.data[i]; s += weight(rowWeights, i / d) * e * e; }
-        return Var.op(new double[]{s / n}, new int[0], new Var[]{a, b}, out -> {
-            double g = out.grad()[0] * 2 / n;
-            if (a.requiresGrad()) { double[] ga = a.grad(); for (int i = 0; i < n; i++) ga[i] += g * weight(rowWeights, i / d) * (a.data[i] - b.data[i]); }
-            if (b.requiresGrad()) { double[] gb = b.grad(); for (int i = 0; i < n; i++) gb[i] -= g * weight(rowWeights, i / d) * (a.data[i] - b.data[i]); }
-        });
+        return weightedMse(a, b, rowWeights == null ? i -> 1 : i -> rowWeights[i / d]);
     }
-
-    private static double weight(double[] rowWeights, int row) { return rowWeights == null ? 1 : rowWeights[row]; }
 
     /** Mean squared error with a weight per element ({@code weights} as long as a): {@code Σ w_i (a_i − b_i)² / numel}. */
     public static Var elementWeightedMse(Var a, Var b, double[] weights) {
         sameShape(a, b, "elementWeightedMse");
+        if (weights.length != a.numel()) throw new IllegalArgumentException("elementWeightedMse: " + weights.length + " weights for " + a.numel() + " elements");
+        return weightedMse(a, b, i -> weights[i]);
+    }
+
+    /** {@code Σ_i w(i)·(a_i − b_i)² / numel} and its gradient, a and b of one shape: the body of every MSE above. */
+    private static Var weightedMse(Var a, Var b, java.util.function.IntToDoubleFunction w) {
         int n = a.numel();
-        if (weights.length != n) throw new IllegalArgumentException("elementWeightedMse: " + weights.length + " weights for " + n + " elements");
         double s = 0;
-        for (int i = 0; i < n; i++) { double e = a.data[i] - b.data[i]; s += weights[i] * e * e; }
+        for (int i = 0; i < n; i++) { double e = a.data[i] - b.data[i]; s += w.applyAsDouble(i) * e * e; }
         return Var.op(new double[]{s / n}, new int[0], new Var[]{a, b}, out -> {
             double g = out.grad()[0] * 2 / n;
-            if (a.requiresGrad()) { double[] ga = a.grad(); for (int i = 0; i < n; i++) ga[i] += g * weights[i] * (a.data[i] - b.data[i]); }
-            if (b.requiresGrad()) { double[] gb = b.grad(); for (int i = 0; i < n; i++) gb[i] -= g * weights[i] * (a.data[i] - b.data[i]); }
+            if (a.requiresGrad()) { double[] ga = a.grad(); for (int i = 0; i < n; i++) ga[i] += g * w.applyAsDouble(i) * (a.data[i] - b.data[i]); }
+            if (b.requiresGrad()) { double[] gb = b.grad(); for (int i = 0; i < n; i++) gb[i] -= g * w.applyAsDouble(i) * (a.data[i] - b.data[i]); }
         });
     }
 
