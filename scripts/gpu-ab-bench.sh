@@ -4,6 +4,7 @@
 # replaces the jar of the same name in .gpu/lib/, e.g. zq-tornado-kernels and zq-quant of another commit) and/or by the
 # JVM options in A_OPTS (B gets B_OPTS), e.g. A_OPTS=-Dzq.cuda.programmaticLaunch=false.
 # PROFILE=1 keeps DecoderGpuBench's per-kernel profile lines. Arguments: DecoderGpuBench's (models batches prompt new).
+# BENCH names another bench class to run the same way, e.g. BENCH=BertGpuBench with its arguments (models seqs batches).
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 out="${OUT:-gpu-out}"; mkdir -p "$out"
@@ -18,7 +19,7 @@ for round in $(seq 1 "${ROUNDS:-2}"); do
   for side in A B; do
     cp_=$new; opts=${B_OPTS:-}; [ "$side" = A ] && { cp_=$old; opts=${A_OPTS:-}; }
     echo "# side $side round $round $opts"
-    /tmp/zq-jre/bin/java $opts --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx24g -cp "$cp_" dev.zq.bench.DecoderGpuBench "$@" 2>&1 \
+    /tmp/zq-jre/bin/java $opts --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx24g -cp "$cp_" dev.zq.bench.${BENCH:-DecoderGpuBench} "$@" 2>&1 \
       | grep -v WARNING | grep -v "^# profile${PROFILE:+NEVER}"
   done
 done | tee "$out/ab.txt"
