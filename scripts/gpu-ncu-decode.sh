@@ -6,6 +6,8 @@
 # VARIANT (default W8A8) picks DecoderGpuBench's variant; MODEL (default gpt2); clocks are left alone (METHOD.md).
 # SKIP and COUNT (both or neither) name the kernels of pass 2 by launch index instead (pass 1 then does not run), and
 # then the full set is collected and its per-instruction page printed too (SASS with executed counts and stall samples).
+# LAYER0=1 instead collects that full set for the last decode step's first layer (its five kernels after the embedding),
+# found from pass 1's launch order.
 # Output: $OUT (or ./gpu-out)/ncu-durations.csv, ncu-step.txt (and ncu-sass.csv).
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -29,7 +31,7 @@ fi
   "${run[@]}" > "$out/ncu-durations.csv" 2> "$out/ncu-pass1.err"
 echo "pass 1 exit $?, $(grep -c '"gpu__time_duration.sum"' "$out/ncu-durations.csv") kernels"
 # The last decode step: the kernels after the last-but-one argmax, up to the last argmax.
-read -r skip count < <(python3 - "$out/ncu-durations.csv" <<'EOF'
+read -r skip count layer0 < <(python3 - "$out/ncu-durations.csv" <<'EOF'
 import csv, sys
 rows = [r for r in csv.reader(l for l in open(sys.argv[1]) if l.startswith('"'))]
 head = rows[0]; ids = []
@@ -37,9 +39,14 @@ for r in rows[1:]:
     d = dict(zip(head, r))
     if d["Metric Name"] == "gpu__time_duration.sum": ids.append((int(d["ID"]), d["Kernel Name"]))
 arg = [i for i, k in ids if "argmax" in k]
-print(arg[-2] + 1, arg[-1] - arg[-2])
+emb = [i for i, k in ids if "embed" in k and i < arg[-1]]
+print(arg[-2] + 1, arg[-1] - arg[-2], emb[-1] + 1)
 EOF
 )
+if [ -n "${LAYER0:-}" ]; then
+  echo "layer 0 of the last step: skip $layer0, 5 kernels"
+  SKIP=$layer0 COUNT=5 exec bash "${BASH_SOURCE[0]}"
+fi
 echo "pass 2: skip $skip, $count kernels"
 "$ncu" --clock-control none --launch-skip "$skip" --launch-count "$count" --section SpeedOfLight --section LaunchStats \
   --section Occupancy --section WarpStateStats --section MemoryWorkloadAnalysis --section SchedulerStats \

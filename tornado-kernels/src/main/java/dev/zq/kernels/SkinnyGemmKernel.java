@@ -298,7 +298,7 @@ public final class SkinnyGemmKernel {
         int tid = ctx.localIdx(), lane = tid & 31, row0 = ctx.groupIdy() * ROWS;
         int rowsHere = Math.min(ROWS, m - row0);   // rows past it hold stale shared memory; their sums are never written
         boolean oneRow = rowsHere == 1 && k <= INT8_ROW_IN_REGISTERS;   // a decode step of batch 1: the row staged once, from registers
-        if (oneRow) stageOneRow(ctx, red, sx, xs, x, norm, gamma, beta, eps, row0 * k, k);
+        if (oneRow) stageOneRow(ctx, red, sx, xs, x, norm, gamma, beta, eps, row0 * k, k, 0);
         else {
             if (norm != 0) rowStats(ctx, red, x, mean, rstd, row0, rowsHere, k, eps);
             rowScales(ctx, red, x, norm, gamma, beta, mean, rstd, sx, row0, rowsHere, k);
@@ -591,10 +591,11 @@ public final class SkinnyGemmKernel {
      * Batch 1 (one row, K ≤ 4096): the row read once into registers — words {@code tid + 256·i} of four elements each —
      * its LayerNorm (with {@code norm != 0}) and token-wise scale computed from them, and its codes staged in the chunk
      * order of {@link #int8ChunkDot}; {@code sx[0]} gets the scale. The general path reads the row three or four times
-     * (statistics, scale, staging), each a round trip to L2 on the critical path of a decode step.
+     * (statistics, scale, staging), each a round trip to L2 on the critical path of a decode step. With
+     * {@code int4Order != 0} the codes go in {@link #int4}'s order instead ({@link #codeWordAt}).
      */
     static void stageOneRow(KernelContext ctx, float[] red, float[] sx, int[] xs, FloatArray x, int norm, FloatArray gamma, FloatArray beta,
-                            float eps, int at, int k) {
+                            float eps, int at, int k, int int4Order) {
         int tid = ctx.localIdx(), e0 = tid << 2, e1 = e0 + 1024, e2 = e0 + 2048, e3 = e0 + 3072;
         boolean h0 = e0 < k, h1 = e1 < k, h2 = e2 < k, h3 = e3 < k;
         float x00 = h0 ? x.get(at + e0) : 0f, x01 = h0 ? x.get(at + e0 + 1) : 0f, x02 = h0 ? x.get(at + e0 + 2) : 0f, x03 = h0 ? x.get(at + e0 + 3) : 0f;
@@ -622,12 +623,22 @@ public final class SkinnyGemmKernel {
             x33 = h3 ? (x33 - mu) * inv * gamma.get(e3 + 3) + beta.get(e3 + 3) : 0f;
         }
         float s = RowKernels.blockMax(ctx, red, Math.max(Math.max(max4(x00, x01, x02, x03), max4(x10, x11, x12, x13)), Math.max(max4(x20, x21, x22, x23), max4(x30, x31, x32, x33)))) / 127f;
-        xs[((tid & 3) << 8) + (tid >> 2)] = h0 ? RowKernels.packCodes(x00, x01, x02, x03, s) : 0;
-        xs[((tid & 3) << 8) + (tid >> 2) + 64] = h1 ? RowKernels.packCodes(x10, x11, x12, x13, s) : 0;
-        xs[((tid & 3) << 8) + (tid >> 2) + 128] = h2 ? RowKernels.packCodes(x20, x21, x22, x23, s) : 0;
-        xs[((tid & 3) << 8) + (tid >> 2) + 192] = h3 ? RowKernels.packCodes(x30, x31, x32, x33, s) : 0;
+        xs[codeWordAt(tid, int4Order)] = h0 ? RowKernels.packCodes(x00, x01, x02, x03, s) : 0;
+        xs[codeWordAt(tid + 256, int4Order)] = h1 ? RowKernels.packCodes(x10, x11, x12, x13, s) : 0;
+        xs[codeWordAt(tid + 512, int4Order)] = h2 ? RowKernels.packCodes(x20, x21, x22, x23, s) : 0;
+        xs[codeWordAt(tid + 768, int4Order)] = h3 ? RowKernels.packCodes(x30, x31, x32, x33, s) : 0;
         if (tid == 0) sx[0] = s;
         ctx.barrier();
+    }
+
+    /**
+     * Where a staged row keeps the codes of elements {@code 4g … 4g + 3}: {@link #int8ChunkDot}'s chunk order, word
+     * {@code g} at {@code (g mod 4)·256 + g/4}; or, with {@code int4Order != 0}, {@link #int4}'s (per {@link Int4Words}
+     * weight word {@code j}, its low-nibble codes at {@code 2j} and its high-nibble ones at {@code 2j + 1}; elements
+     * {@code 32a + 4b …} belong to word {@code 4a + b mod 4}, the low nibbles for {@code b < 4}).
+     */
+    static int codeWordAt(int g, int int4Order) {
+        return int4Order != 0 ? ((((g >> 3) << 2) + (g & 3)) << 1) + ((g >> 2) & 1) : ((g & 3) << 8) + ((g >> 2) & 255);
     }
 
     static float sq(float v, float mu) {

@@ -644,6 +644,68 @@ class DecoderKernelsOnCpuTest {
         }
     }
 
+    /**
+     * The batch-1 kernels ({@link GemvKernel}) are the few-row kernels' one-row paths on their own: the same bits as
+     * {@link SkinnyGemmKernel}'s {@code int8}, {@code int4} and {@code fp16} on one row, for K of one and more pieces
+     * (768, 3072, 3968, 4096; FP16 also 8192), groups from one chunk to the whole row, with and without the LayerNorm
+     * (the INT4 batch-1 kernel takes its statistics from the one read of the row as the INT8 kernels do, the few-row INT4
+     * kernel in passes of its own: the same formula with the sums in another order, so there within 2e-3), every epilogue, a warp per feature and warps looping over features (the first pass's weights loaded before
+     * the wait, the others in the loop), an all-zero row.
+     */
+    @Test
+    void gemvEqualsTheFewRowKernelsOnOneRowBitForBit() {
+        try (Arena a = Arena.ofShared()) {
+            Random rnd = new Random(31);
+            int n = 21;
+            for (int[] shape : new int[][]{{768, 64}, {768, 32}, {3072, 128}, {3968, 3968}, {4096, 32}, {8192, 64}}) {
+                int k = shape[0], gs = shape[1];
+                FloatArray gamma = KernelsOnCpuTest.randomFloats(a, rnd, k, 1), beta = KernelsOnCpuTest.randomFloats(a, rnd, k, 0.5),
+                        bias = KernelsOnCpuTest.randomFloats(a, rnd, n, 0.5), sw = KernelsOnCpuTest.randomFloats(a, rnd, n * (k / gs), 0.01);
+                int[][] w8 = new int[n][k], w4 = new int[n][k];
+                for (int[] row : w8) for (int c = 0; c < k; c++) row[c] = rnd.nextInt(256) - 128;
+                for (int[] row : w4) for (int c = 0; c < k; c++) row[c] = rnd.nextInt(16) - 8;
+                IntArray q8 = packWeights(a, w8, 8), q4 = packWeights(a, w4, 4), h = IntArray.allocate(a, n * k / 2);
+                for (int i = 0; i < h.length(); i++)
+                    h.set(i, Float.floatToFloat16((float) rnd.nextGaussian() * 0.05f) & 0xFFFF | Float.floatToFloat16((float) rnd.nextGaussian() * 0.05f) << 16);
+                for (boolean zero : new boolean[]{false, true}) {
+                    FloatArray x = zero ? FloatArray.allocate(a, k) : KernelsOnCpuTest.randomFloats(a, rnd, k, 3);
+                    for (int norm = 0; norm < 2; norm++)
+                        for (int mode : new int[]{SkinnyGemmKernel.STORE, SkinnyGemmKernel.GELU_TANH, SkinnyGemmKernel.ADD})
+                            for (Grid grid : List.of(SkinnyGemmKernel.grid(1, n), SkinnyGemmKernel.grid(1, n, 2))) {
+                                String what = "K " + k + " group " + gs + (zero ? " zero row" : "") + " norm " + norm + " mode " + mode + " " + grid;
+                                for (int bits : new int[]{8, 4, 16}) {
+                                    if (!GemvKernel.fits(bits, k, gs)) continue;
+                                    FloatArray want = KernelsOnCpuTest.randomFloats(a, rnd, n, 1), got = FloatArray.allocate(a, n);
+                                    for (int i = 0; i < n; i++) got.set(i, want.get(i));
+                                    String name = bits == 8 ? "int8" : bits == 4 ? "int4" : "fp16";
+                                    IntArray wq = bits == 8 ? q8 : bits == 4 ? q4 : h;
+                                    if (bits == 16) {
+                                        cpu.launch(KernelCompiler.find(SkinnyGemmKernel.class, name), grid, x, norm, gamma, beta, 1e-5f, wq, bias, want, 1, n, k, mode);
+                                        cpu.launch(KernelCompiler.find(GemvKernel.class, name), grid, x, norm, gamma, beta, 1e-5f, wq, bias, got, n, k, mode);
+                                    } else {
+                                        cpu.launch(KernelCompiler.find(SkinnyGemmKernel.class, name), grid, x, norm, gamma, beta, 1e-5f, wq, sw, bias, want, 1, n, k, gs, mode);
+                                        cpu.launch(KernelCompiler.find(GemvKernel.class, name), grid, x, norm, gamma, beta, 1e-5f, wq, sw, bias, got, n, k, gs, mode);
+                                    }
+                                    for (int i = 0; i < n; i++)
+                                        if (bits == 4 && norm != 0)   // statistics summed in another order: a code may move by one
+                                            assertEquals(want.get(i), got.get(i), 2e-3 * (1 + Math.abs(want.get(i))), name + " " + what + ": y[" + i + "]");
+                                        else
+                                            assertEquals(Float.floatToRawIntBits(want.get(i)), Float.floatToRawIntBits(got.get(i)),
+                                                    name + " " + what + ": y[" + i + "] " + got.get(i) + " against " + want.get(i));
+                                }
+                            }
+                }
+            }
+        }
+        assertTrue(GemvKernel.fits(8, 4096, 16) && GemvKernel.fits(4, 4096, 32) && GemvKernel.fits(16, 8192, 1));
+        assertFalse(GemvKernel.fits(8, 4112, 16));   // past the row held in registers
+        assertFalse(GemvKernel.fits(8, 768, 12));    // a group splits a chunk
+        assertFalse(GemvKernel.fits(8, 760, 8));     // not whole chunks
+        assertFalse(GemvKernel.fits(4, 768, 16));    // a group splits an INT4 word
+        assertFalse(GemvKernel.fits(16, 8200, 1));   // past the staged row
+        assertFalse(GemvKernel.fits(2, 768, 64));    // no INT2 kernel
+    }
+
     @Test
     void skinnyGridCoversRowsAndFeatures() {
         Grid g = SkinnyGemmKernel.grid(17, 50257);

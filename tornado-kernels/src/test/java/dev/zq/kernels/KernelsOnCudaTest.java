@@ -328,7 +328,7 @@ class KernelsOnCudaTest {
     }
 
     /**
-     * The few-row GEMMs of decoding, every weight format (16-byte weight loads, the one-row register path of INT8 with and
+     * The few-row GEMMs of decoding ({@link GemvKernel} for one row too), every weight format (16-byte weight loads, the one-row register path of INT8 with and
      * without its fused LayerNorm, groups that split a 16-code chunk, K not a whole number of staged pieces, a warp per
      * feature and warps looping over features) on the GPU against the CPU
      * executor: the same sums in the same order per thread and the same exponential, so the same bits (GeLU included).
@@ -358,6 +358,15 @@ class KernelsOnCudaTest {
                         for (Grid grid : List.of(SkinnyGemmKernel.grid(m, n), SkinnyGemmKernel.grid(m, n, 2))) {   // a warp per feature, or looping
                             closeFloats(k(SkinnyGemmKernel.class, "int8"), grid, 8, 0, what + " " + grid, x, norm, gamma, beta, 1e-5f, q8, sw,
                                     bias, y, m, n, kk, gs, mode);
+                            if (m == 1 && GemvKernel.fits(8, kk, gs))   // the batch-1 kernels: same bits as the CPU (and as the one-row paths)
+                                closeFloats(k(GemvKernel.class, "int8"), grid, 8, 0, what + " " + grid, x, norm, gamma, beta, 1e-5f, q8, sw,
+                                        bias, y, n, kk, gs, mode);
+                            if (m == 1 && q4 != null && GemvKernel.fits(4, kk, gs))
+                                closeFloats(k(GemvKernel.class, "int4"), grid, 8, 0, what + " " + grid, x, norm, gamma, beta, 1e-5f, q4, sw,
+                                        bias, y, n, kk, gs, mode);
+                            if (m == 1 && GemvKernel.fits(16, kk, gs))
+                                closeFloats(k(GemvKernel.class, "fp16"), grid, 7, 0, what + " " + grid, x, norm, gamma, beta, 1e-5f, h,
+                                        bias, y, n, kk, mode);
                             closeFloats(k(SkinnyGemmKernel.class, "fp16"), grid, 7, 0, what + " " + grid, x, norm, gamma, beta, 1e-5f, h,
                                     bias, y, m, n, kk, mode);
                             closeFloats(k(SkinnyGemmKernel.class, "int8a16"), grid, 8, 0, what + " " + grid, x, norm, gamma, beta, 1e-5f, q8, sw,

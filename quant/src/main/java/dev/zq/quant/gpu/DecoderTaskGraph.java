@@ -2,6 +2,7 @@ package dev.zq.quant.gpu;
 
 import dev.zq.kernels.CachedAttentionKernel;
 import dev.zq.kernels.DecoderRowKernels;
+import dev.zq.kernels.GemvKernel;
 import dev.zq.kernels.Int4Words;
 import dev.zq.kernels.PrefillGemmKernel;
 import dev.zq.kernels.RowKernels;
@@ -78,6 +79,11 @@ public final class DecoderTaskGraph implements AutoCloseable {
      * {@code -Dzq.decoder.columnBlocks=N} sets another count (e.g. to measure it).
      */
     static final int COLUMN_BLOCKS = Integer.getInteger("zq.decoder.columnBlocks", 528);
+    /**
+     * Batch-1 projections on {@link GemvKernel} (the few-row kernels' one-row paths alone); {@code -Dzq.decoder.gemv=false}
+     * keeps them on {@link SkinnyGemmKernel}, for A/B runs in one JVM.
+     */
+    static final boolean GEMV = !"false".equals(System.getProperty("zq.decoder.gemv"));
 
     private final DecoderConfig config;
     private final int batch, promptLength, maxNewTokens, capacity;
@@ -232,7 +238,8 @@ public final class DecoderTaskGraph implements AutoCloseable {
     /**
      * {@code out = in·Wᵀ + b} (under {@code mode}) for {@code rows} rows; with {@code gamma} non-null, of LayerNorm(in) with
      * that γ and β, normalised inside the kernel that reads the rows — except for the few-row INT8/INT4 kernels (but the
-     * INT8 one on a single row, which it holds in registers and reads once: see SkinnyGemmKernel.stageOneRow), which
+     * INT8 one on a single row, and the batch-1 GemvKernel ones, which hold the row in registers and read it once: see
+     * SkinnyGemmKernel.stageOneRow), which
      * already make one block-wide pass over their rows for the token-wise scales: two more for the LayerNorm's statistics
      * cost them more than the launch they save (on the H100, 50 tokens at batch 1: GPT-3 1.3B W8A8 146.3 and 146.9 ms
      * fused against 137.9 and 138.0 ms with the separate kernel; GPT-2 W8A8 even, 33.0 against 33.3 ms; measured with
@@ -244,7 +251,8 @@ public final class DecoderTaskGraph implements AutoCloseable {
     private void linear(TaskGraph g, Projection p, FloatArray in, FloatArray gamma, FloatArray beta, FloatArray out, int rows, int mode) {
         boolean wide = rows >= TENSOR_CORE_ROWS && p.wide() != null;
         // The INT8 few-row kernel normalises a single row (batch-1 decode) itself, from the one read it makes of it.
-        boolean fusedNorm = rows == 1 && p.in() <= SkinnyGemmKernel.INT8_ROW_IN_REGISTERS && p.kernel().getName().equals("int8");
+        Method gemv = rows == 1 ? gemv(p) : null;   // batch 1: the one-row kernels, where they take the shape
+        boolean fusedNorm = rows == 1 && (gemv != null || p.in() <= SkinnyGemmKernel.INT8_ROW_IN_REGISTERS && p.kernel().getName().equals("int8"));
         if (gamma != null && !wide && p.scales() != null && !fusedNorm) {
             g.task(kernel(DecoderRowKernels.class, "layerNorm"), RowKernels.grid(rows, p.in()), in, gamma, beta, normed, p.in(), config.normEps());
             in = normed;
@@ -275,11 +283,25 @@ public final class DecoderTaskGraph implements AutoCloseable {
             }
         } else {
             Grid grid = SkinnyGemmKernel.grid(rows, p.out(), COLUMN_BLOCKS);   // the warps loop over the features past it
-            if (p.scales() == null)
+            if (gemv != null && p.scales() == null)
+                g.task(gemv, grid, in, norm, gamma, beta, eps, p.weight(), p.bias(), out, p.out(), p.in(), mode);
+            else if (gemv != null)
+                g.task(gemv, grid, in, norm, gamma, beta, eps, p.weight(), p.scales(), p.bias(), out, p.out(), p.in(), p.groupSize(), mode);
+            else if (p.scales() == null)
                 g.task(p.kernel(), grid, in, norm, gamma, beta, eps, p.weight(), p.bias(), out, rows, p.out(), p.in(), mode);
             else
                 g.task(p.kernel(), grid, in, norm, gamma, beta, eps, p.weight(), p.scales(), p.bias(), out, rows, p.out(), p.in(), p.groupSize(), mode);
         }
+    }
+
+    /**
+     * {@link GemvKernel}'s kernel for one row of {@code p} (W16A16, W8A8, W4A8), or null where it does not take the shape
+     * (or the weight-only formats, or {@code -Dzq.decoder.gemv=false}): then the few-row kernel runs it.
+     */
+    private Method gemv(Projection p) {
+        String name = p.kernel().getName();
+        int bits = name.equals("fp16") ? 16 : name.equals("int8") ? 8 : name.equals("int4") ? 4 : 0;
+        return GEMV && bits > 0 && GemvKernel.fits(bits, p.in(), p.groupSize()) ? kernel(GemvKernel.class, name) : null;
     }
 
     /** {@code linear}'s weights as the kernels read them; anything the kernels cannot run is refused by name. */
