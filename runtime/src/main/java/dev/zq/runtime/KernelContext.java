@@ -66,7 +66,8 @@ public final class KernelContext {
      * Waits until the kernel before this one in a task graph has finished and its writes are visible
      * (PTX {@code griddepcontrol.wait}). A kernel that calls it is launched by a CUDA graph as a programmatic
      * dependent of its predecessor: its blocks may start while the predecessor still runs, so the code before this
-     * call may only read what no earlier kernel of the graph writes (weights) and must write nothing global. Every
+     * call may only read what no kernel before it in the same launch of the graph writes (weights; or what earlier launches
+     * left, such as a decode step's KV cache and position) and must write nothing global. Every
      * thread that touches the predecessor's outputs must call it first. On the CPU kernels run one after another:
      * nothing to wait for.
      */
@@ -80,7 +81,10 @@ public final class KernelContext {
      * steps slower (the early blocks take SM slots and land unevenly), so the decoder's kernels only await. Again on the
      * H200 with the decoder's one-wave grids ({@code -Dzq.ptx.release=afterWait}, GPT-2 batch 1, 49 decode steps):
      * 22.73 → 22.66 ms W16A16, 25.74 → 25.64 ms W8A8 at 528 blocks, and no better at 264 blocks (which leave room for
-     * the next kernel's): no gain worth the rule.
+     * the next kernel's): no gain worth the rule — those kernels did next to nothing before their wait. The batch-1
+     * decode kernels that load their weights before the wait ({@code GemvKernel}, {@code attendStep16}) gain from it:
+     * released after every wait, GPT-2's 49 batch-1 steps took 16.04 → 14.92 ms W16A16 and 16.75 → 15.66 ms W8A8 (H200,
+     * 2026-11-30), so they and the kernels before them in a decode step release right after their own wait.
      */
     public void releaseNextKernel() {}
 
@@ -102,6 +106,19 @@ public final class KernelContext {
     public void load4(int[] dst, IntArray src, int index) {
         if ((index & 3) != 0) throw new IllegalArgumentException("load4 needs an index that is a multiple of 4, not " + index);
         for (int i = 0; i < 4; i++) dst[i] = src.get(index + i);
+    }
+
+    /**
+     * Loads halves {@code src[index..index+7]} into {@code dst[0..3]}, two to an int (element {@code index + 2i} in the low
+     * 16 bits of {@code dst[i]}, as {@code Epilogue.lowHalf} reads them) with one 16-byte access (PTX
+     * {@code ld.global.v4.u32}). {@code index} must be a multiple of 8; {@code dst} a local {@code int[4]} (or longer)
+     * indexed with constants.
+     */
+    public void load4(int[] dst, HalfArray src, int index) {
+        if ((index & 7) != 0) throw new IllegalArgumentException("load4 of halves needs an index that is a multiple of 8, not " + index);
+        for (int i = 0; i < 4; i++)   // the raw bits, NaN payloads included
+            dst[i] = src.segment().getAtIndex(java.lang.foreign.ValueLayout.JAVA_SHORT, index + 2L * i) & 0xFFFF
+                    | src.segment().getAtIndex(java.lang.foreign.ValueLayout.JAVA_SHORT, index + 2L * i + 1) << 16;
     }
 
     /** Waits until every thread of the block got here; shared-memory writes before it are seen after it. */

@@ -119,6 +119,138 @@ public final class CachedAttentionKernel {
         }
     }
 
+    /**
+     * {@link #attend16} for a decode step — one new token per sequence ({@code rows = batch}), which appends its own key
+     * and value — laid out for a short chain of dependent steps rather than {@link #attend16}'s warp per key (a step of
+     * two keys at a time, each key's 64 dimensions one half a lane, then a warp butterfly): a thread per key for the
+     * scores, the key's row in flight at once in 16-byte loads, the first key of each thread requested before the wait
+     * (keys cached by earlier steps, and {@code pos}, are not written by the kernel before this one); then a thread per
+     * (16-byte chunk of a value row, slice of the keys) for the weighted sum, four value rows in flight a thread, the
+     * slices summed through shared memory. Scores and sums are taken in another order than {@link #attend16}'s (FP32
+     * either way). Head sizes multiples of 8 up to 128, blocks of 256 threads ({@link #attendGrid}).
+     */
+    @Kernel
+    public static void attendStep16(KernelContext ctx, FloatArray qkv, IntArray pos, HalfArray keys, HalfArray values, FloatArray context,
+                                    int heads, int headDim, int capacity, float scale) {
+        int tid = ctx.localIdx(), threads = ctx.localSizeX();
+        int b = ctx.groupIdx() / heads, head = ctx.groupIdx() - b * heads, hidden = heads * headDim;
+        int qAt = b * 3 * hidden + head * headDim, cache = (b * heads + head) * capacity * headDim;
+        int p = pos.get(0);
+        if (p >= capacity) p = -1;   // a replay past the cache: no key is read or written, the context is left as it is
+        int[] c = new int[4];
+        int k00 = 0, k01 = 0, k02 = 0, k03 = 0, k10 = 0, k11 = 0, k12 = 0, k13 = 0, k20 = 0, k21 = 0, k22 = 0, k23 = 0, k30 = 0, k31 = 0, k32 = 0, k33 = 0;
+        int k40 = 0, k41 = 0, k42 = 0, k43 = 0, k50 = 0, k51 = 0, k52 = 0, k53 = 0, k60 = 0, k61 = 0, k62 = 0, k63 = 0, k70 = 0, k71 = 0, k72 = 0, k73 = 0;
+        boolean early = tid < p;   // key tid was cached by an earlier step: its first 64 dimensions now
+        if (early) {
+            int at = cache + tid * headDim;
+            ctx.load4(c, keys, at); k00 = c[0]; k01 = c[1]; k02 = c[2]; k03 = c[3];
+            if (8 < headDim) { ctx.load4(c, keys, at + 8); k10 = c[0]; k11 = c[1]; k12 = c[2]; k13 = c[3]; }
+            if (16 < headDim) { ctx.load4(c, keys, at + 16); k20 = c[0]; k21 = c[1]; k22 = c[2]; k23 = c[3]; }
+            if (24 < headDim) { ctx.load4(c, keys, at + 24); k30 = c[0]; k31 = c[1]; k32 = c[2]; k33 = c[3]; }
+            if (32 < headDim) { ctx.load4(c, keys, at + 32); k40 = c[0]; k41 = c[1]; k42 = c[2]; k43 = c[3]; }
+            if (40 < headDim) { ctx.load4(c, keys, at + 40); k50 = c[0]; k51 = c[1]; k52 = c[2]; k53 = c[3]; }
+            if (48 < headDim) { ctx.load4(c, keys, at + 48); k60 = c[0]; k61 = c[1]; k62 = c[2]; k63 = c[3]; }
+            if (56 < headDim) { ctx.load4(c, keys, at + 56); k70 = c[0]; k71 = c[1]; k72 = c[2]; k73 = c[3]; }
+        }
+        ctx.awaitPreviousKernel();
+        ctx.releaseNextKernel();   // the next kernel (the output projection) may start on its weights now
+        float[] q = ctx.allocateFloatShared(128);
+        float[] scores = ctx.allocateFloatShared(MAX_POSITIONS);
+        float[] red = ctx.allocateFloatShared(256);
+        float[] slices = ctx.allocateFloatShared(2048);
+        if (tid < 128) q[tid] = tid < headDim && p >= 0 ? qkv.get(qAt + tid) * scale : 0f;   // zeros past the head: the dot runs 64 at a time
+        if (tid < headDim && p >= 0) {
+            keys.set(cache + p * headDim + tid, qkv.get(qAt + hidden + tid));
+            values.set(cache + p * headDim + tid, qkv.get(qAt + 2 * hidden + tid));
+        }
+        ctx.barrier();   // also publishes the appended key and value to the block
+        for (int j = tid; j <= p; j += threads) {
+            float sc = 0f;
+            for (int d0 = 0; d0 < headDim; d0 += 64) {
+                if (!early || j != tid || d0 != 0) {
+                    int at = cache + j * headDim + d0;
+                    k00 = 0; k01 = 0; k02 = 0; k03 = 0; k10 = 0; k11 = 0; k12 = 0; k13 = 0; k20 = 0; k21 = 0; k22 = 0; k23 = 0; k30 = 0; k31 = 0; k32 = 0; k33 = 0;
+                    k40 = 0; k41 = 0; k42 = 0; k43 = 0; k50 = 0; k51 = 0; k52 = 0; k53 = 0; k60 = 0; k61 = 0; k62 = 0; k63 = 0; k70 = 0; k71 = 0; k72 = 0; k73 = 0;
+                    ctx.load4(c, keys, at); k00 = c[0]; k01 = c[1]; k02 = c[2]; k03 = c[3];
+                    if (d0 + 8 < headDim) { ctx.load4(c, keys, at + 8); k10 = c[0]; k11 = c[1]; k12 = c[2]; k13 = c[3]; }
+                    if (d0 + 16 < headDim) { ctx.load4(c, keys, at + 16); k20 = c[0]; k21 = c[1]; k22 = c[2]; k23 = c[3]; }
+                    if (d0 + 24 < headDim) { ctx.load4(c, keys, at + 24); k30 = c[0]; k31 = c[1]; k32 = c[2]; k33 = c[3]; }
+                    if (d0 + 32 < headDim) { ctx.load4(c, keys, at + 32); k40 = c[0]; k41 = c[1]; k42 = c[2]; k43 = c[3]; }
+                    if (d0 + 40 < headDim) { ctx.load4(c, keys, at + 40); k50 = c[0]; k51 = c[1]; k52 = c[2]; k53 = c[3]; }
+                    if (d0 + 48 < headDim) { ctx.load4(c, keys, at + 48); k60 = c[0]; k61 = c[1]; k62 = c[2]; k63 = c[3]; }
+                    if (d0 + 56 < headDim) { ctx.load4(c, keys, at + 56); k70 = c[0]; k71 = c[1]; k72 = c[2]; k73 = c[3]; }
+                }
+                sc = halvesDot8(q, d0, sc, k00, k01, k02, k03);
+                sc = halvesDot8(q, d0 + 8, sc, k10, k11, k12, k13);
+                sc = halvesDot8(q, d0 + 16, sc, k20, k21, k22, k23);
+                sc = halvesDot8(q, d0 + 24, sc, k30, k31, k32, k33);
+                sc = halvesDot8(q, d0 + 32, sc, k40, k41, k42, k43);
+                sc = halvesDot8(q, d0 + 40, sc, k50, k51, k52, k53);
+                sc = halvesDot8(q, d0 + 48, sc, k60, k61, k62, k63);
+                sc = halvesDot8(q, d0 + 56, sc, k70, k71, k72, k73);
+            }
+            scores[j] = sc;
+        }
+        ctx.barrier();
+        float max = Float.NEGATIVE_INFINITY;
+        for (int j = tid; j <= p; j += threads) max = Math.max(max, scores[j]);
+        max = RowKernels.blockMax(ctx, red, max);
+        float sum = 0f;
+        for (int j = tid; j <= p; j += threads) {
+            float e = KernelMath.exp(scores[j] - max);
+            scores[j] = e;
+            sum += e;
+        }
+        sum = RowKernels.blockSum(ctx, red, sum);   // its barriers also publish the exponentials
+        // Weighted values: thread = (slice, chunk of 8 dimensions); slice walks every (threads / chunks)-th key.
+        int chunks = headDim >> 3, slice = tid / chunks, chunk = tid - slice * chunks, nSlices = threads / chunks;
+        float a0 = 0f, a1 = 0f, a2 = 0f, a3 = 0f, a4 = 0f, a5 = 0f, a6 = 0f, a7 = 0f;
+        for (int j = slice; j <= p; j += 4 * nSlices) {   // four value rows in flight a thread
+            int j1 = j + nSlices, j2 = j1 + nSlices, j3 = j2 + nSlices, at = cache + chunk * 8;
+            int v00, v01, v02, v03, v10 = 0, v11 = 0, v12 = 0, v13 = 0, v20 = 0, v21 = 0, v22 = 0, v23 = 0, v30 = 0, v31 = 0, v32 = 0, v33 = 0;
+            ctx.load4(c, values, at + j * headDim); v00 = c[0]; v01 = c[1]; v02 = c[2]; v03 = c[3];
+            if (j1 <= p) { ctx.load4(c, values, at + j1 * headDim); v10 = c[0]; v11 = c[1]; v12 = c[2]; v13 = c[3]; }
+            if (j2 <= p) { ctx.load4(c, values, at + j2 * headDim); v20 = c[0]; v21 = c[1]; v22 = c[2]; v23 = c[3]; }
+            if (j3 <= p) { ctx.load4(c, values, at + j3 * headDim); v30 = c[0]; v31 = c[1]; v32 = c[2]; v33 = c[3]; }
+            float e0 = scores[j], e1 = j1 <= p ? scores[j1] : 0f, e2 = j2 <= p ? scores[j2] : 0f, e3 = j3 <= p ? scores[j3] : 0f;
+            a0 += e0 * Epilogue.lowHalf(v00) + e1 * Epilogue.lowHalf(v10) + e2 * Epilogue.lowHalf(v20) + e3 * Epilogue.lowHalf(v30);
+            a1 += e0 * Epilogue.highHalf(v00) + e1 * Epilogue.highHalf(v10) + e2 * Epilogue.highHalf(v20) + e3 * Epilogue.highHalf(v30);
+            a2 += e0 * Epilogue.lowHalf(v01) + e1 * Epilogue.lowHalf(v11) + e2 * Epilogue.lowHalf(v21) + e3 * Epilogue.lowHalf(v31);
+            a3 += e0 * Epilogue.highHalf(v01) + e1 * Epilogue.highHalf(v11) + e2 * Epilogue.highHalf(v21) + e3 * Epilogue.highHalf(v31);
+            a4 += e0 * Epilogue.lowHalf(v02) + e1 * Epilogue.lowHalf(v12) + e2 * Epilogue.lowHalf(v22) + e3 * Epilogue.lowHalf(v32);
+            a5 += e0 * Epilogue.highHalf(v02) + e1 * Epilogue.highHalf(v12) + e2 * Epilogue.highHalf(v22) + e3 * Epilogue.highHalf(v32);
+            a6 += e0 * Epilogue.lowHalf(v03) + e1 * Epilogue.lowHalf(v13) + e2 * Epilogue.lowHalf(v23) + e3 * Epilogue.lowHalf(v33);
+            a7 += e0 * Epilogue.highHalf(v03) + e1 * Epilogue.highHalf(v13) + e2 * Epilogue.highHalf(v23) + e3 * Epilogue.highHalf(v33);
+        }
+        int at = slice * headDim + chunk * 8;
+        slices[at] = a0; slices[at + 1] = a1; slices[at + 2] = a2; slices[at + 3] = a3;
+        slices[at + 4] = a4; slices[at + 5] = a5; slices[at + 6] = a6; slices[at + 7] = a7;
+        ctx.barrier();
+        // The slices summed: thread = (part, d), part walks every (threads / headDim)-th slice; then the parts, in order.
+        int parts = threads / headDim, part = tid / headDim, d = tid - part * headDim;
+        float t = 0f;
+        for (int sl = part; sl < nSlices; sl += parts) t += slices[sl * headDim + d];
+        red[tid] = t;   // red's last readers (blockSum) are past the barrier above
+        ctx.barrier();
+        if (part == 0 && p >= 0) {
+            float total = 0f;
+            for (int i = 0; i < parts; i++) total += red[i * headDim + d];
+            context.set(b * hidden + head * headDim + d, total / sum);
+        }
+    }
+
+    /** {@code acc} plus {@code q[d0 … d0 + 7]} times eight halves, two to an int (low half first), in order. */
+    static float halvesDot8(float[] q, int d0, float acc, int w0, int w1, int w2, int w3) {
+        acc += q[d0] * Epilogue.lowHalf(w0);
+        acc += q[d0 + 1] * Epilogue.highHalf(w0);
+        acc += q[d0 + 2] * Epilogue.lowHalf(w1);
+        acc += q[d0 + 3] * Epilogue.highHalf(w1);
+        acc += q[d0 + 4] * Epilogue.lowHalf(w2);
+        acc += q[d0 + 5] * Epilogue.highHalf(w2);
+        acc += q[d0 + 6] * Epilogue.lowHalf(w3);
+        return acc + q[d0 + 7] * Epilogue.highHalf(w3);
+    }
+
     // ---- the same for an FP32 cache: GPU outputs then follow the CPU decoder (whose cache is FP32) to float rounding
 
     /** {@link #append16} for an FP32 cache. */

@@ -32,6 +32,7 @@ public final class DecoderRowKernels {
     public static void embed(KernelContext ctx, IntArray tokens, IntArray pos, FloatArray wte, FloatArray wpe, FloatArray x, int seq, int n,
                              int capacity) {
         ctx.awaitPreviousKernel();
+        ctx.releaseNextKernel();   // the next kernel (a batch-1 GEMV) may start on its weights now
         int r = ctx.groupIdx(), p = pos.get(0) + r - (r / seq) * seq, t = tokens.get(r);
         if (p < capacity)
             for (int e = ctx.localIdx(); e < n; e += ctx.localSizeX()) x.set(r * n + e, wte.get(t * n + e) + wpe.get(p * n + e));
@@ -56,6 +57,7 @@ public final class DecoderRowKernels {
     public static void lastTokenNorm(KernelContext ctx, FloatArray x, FloatArray gamma, FloatArray beta, FloatArray out, IntArray pos,
                                      int batch, int seq, int n, float eps) {
         ctx.awaitPreviousKernel();
+        ctx.releaseNextKernel();   // the next kernel (a batch-1 GEMV) may start on its weights now
         float[] red = ctx.allocateFloatShared(32);
         for (int b = 0; b < batch; b++) normalizeRow(ctx, red, x, b * seq + seq - 1, gamma, beta, out, b, n, eps);
         ctx.barrier();   // every thread has read pos (nobody here does) before it moves

@@ -18,7 +18,9 @@ import dev.zq.runtime.KernelMath;
  * for instructions fetched cold after a jump over code one row never runs. These hold only the path they run.</li>
  * <li><b>Weights first.</b> The first column's weights and scales, and its bias, do not depend on the previous kernel:
  * they are requested before the wait for it, so their memory latency runs under the row's staging (loads, block
- * reductions, quantization) instead of after it.</li>
+ * reductions, quantization) instead of after it. And each releases the next kernel once past its own wait
+ * ({@link KernelContext#releaseNextKernel}), so that the next one's blocks get to that point — launch, parameters,
+ * weights in flight — while this one computes.</li>
  * </ul>
  * Launch {@link SkinnyGemmKernel#grid(int, int, int)} with {@code m = 1}: blocks of 256 threads, a warp per output feature,
  * looping over the features past the grid. Shapes they take ({@link #fits}; the decoder falls back to the few-row kernels
@@ -60,6 +62,7 @@ public final class GemvKernel {
         }
         if (norm != 0) SkinnyGemmKernel.prefetchNorm(ctx, gamma, beta, k);
         ctx.awaitPreviousKernel();
+        ctx.releaseNextKernel();   // the next kernel's blocks may start on their weights now (see the class comment)
         int[] xs = ctx.allocateIntShared(1024);   // the row's codes, in SkinnyGemmKernel.int8ChunkDot's order
         float[] sx = ctx.allocateFloatShared(1), red = ctx.allocateFloatShared(32);
         SkinnyGemmKernel.stageOneRow(ctx, red, sx, xs, x, norm, gamma, beta, eps, 0, k, 0);
@@ -116,6 +119,7 @@ public final class GemvKernel {
         }
         if (norm != 0) SkinnyGemmKernel.prefetchNorm(ctx, gamma, beta, k);
         ctx.awaitPreviousKernel();
+        ctx.releaseNextKernel();   // the next kernel's blocks may start on their weights now (see the class comment)
         int[] xs = ctx.allocateIntShared(1024);   // the row's codes, per weight word its low-nibble then its high-nibble four
         float[] sx = ctx.allocateFloatShared(1), red = ctx.allocateFloatShared(32);
         SkinnyGemmKernel.stageOneRow(ctx, red, sx, xs, x, norm, gamma, beta, eps, 0, k, 1);
@@ -181,6 +185,7 @@ public final class GemvKernel {
         }
         if (norm != 0) SkinnyGemmKernel.prefetchNorm(ctx, gamma, beta, k);
         ctx.awaitPreviousKernel();
+        ctx.releaseNextKernel();   // the next kernel's blocks may start on their weights now (see the class comment)
         float[] xs = ctx.allocateFloatShared(8192);   // the row, piece p of 1024 at xs[1024p …] in chunk order
         float[] mean = ctx.allocateFloatShared(1), rstd = ctx.allocateFloatShared(1), red = ctx.allocateFloatShared(32);
         if (norm != 0) SkinnyGemmKernel.rowStats(ctx, red, x, mean, rstd, 0, 1, k, eps);

@@ -3,6 +3,7 @@ package dev.zq.kernels;
 import dev.zq.runtime.CpuExecutor;
 import dev.zq.runtime.FloatArray;
 import dev.zq.runtime.Grid;
+import dev.zq.runtime.HalfArray;
 import dev.zq.runtime.IntArray;
 import dev.zq.runtime.KernelCompiler;
 import dev.zq.runtime.KernelMath;
@@ -704,6 +705,48 @@ class DecoderKernelsOnCpuTest {
         assertFalse(GemvKernel.fits(4, 768, 16));    // a group splits an INT4 word
         assertFalse(GemvKernel.fits(16, 8200, 1));   // past the staged row
         assertFalse(GemvKernel.fits(2, 768, 64));    // no INT2 kernel
+    }
+
+    /**
+     * A decode step's attention ({@link CachedAttentionKernel#attendStep16}) against {@link CachedAttentionKernel#attend16}
+     * run with {@code seq = 1} on copies of the same cache: the same appended key and value (bit for bit) and the same
+     * context within float rounding (the sums are taken in another order); head sizes 8 to 128, cached positions from none
+     * to more than a block's threads, two sequences, and a replay past the cache that reads and writes nothing.
+     */
+    @Test
+    void attendStepEqualsTheGeneralCachedAttention() {
+        try (Arena a = Arena.ofShared()) {
+            Random rnd = new Random(41);
+            int batch = 2, heads = 3, capacity = 300;
+            for (int hd : new int[]{64, 128, 16, 8})
+                for (int p : new int[]{0, 1, 37, 255, 256, 299, 300}) {
+                    int hidden = heads * hd;
+                    FloatArray qkv = KernelsOnCpuTest.randomFloats(a, rnd, batch * 3 * hidden, 2);
+                    HalfArray k1 = HalfArray.allocate(a, batch * heads * capacity * hd), v1 = HalfArray.allocate(a, batch * heads * capacity * hd);
+                    HalfArray k2 = HalfArray.allocate(a, k1.length()), v2 = HalfArray.allocate(a, v1.length());
+                    for (int i = 0; i < k1.length(); i++) {
+                        float kv = (float) rnd.nextGaussian(), vv = (float) rnd.nextGaussian();
+                        k1.set(i, kv); k2.set(i, kv); v1.set(i, vv); v2.set(i, vv);
+                    }
+                    IntArray pos = IntArray.allocate(a, 1);
+                    pos.set(0, p);
+                    FloatArray want = KernelsOnCpuTest.randomFloats(a, rnd, batch * hidden, 1), got = FloatArray.allocate(a, batch * hidden);
+                    for (int i = 0; i < want.length(); i++) got.set(i, want.get(i));
+                    float scale = (float) (1 / Math.sqrt(hd));
+                    cpu.launch(KernelCompiler.find(CachedAttentionKernel.class, "attend16"), CachedAttentionKernel.attendGrid(batch, heads), qkv, pos, k1,
+                            v1, want, 1, heads, hd, capacity, scale, 1);
+                    cpu.launch(KernelCompiler.find(CachedAttentionKernel.class, "attendStep16"), CachedAttentionKernel.attendGrid(batch, heads), qkv, pos,
+                            k2, v2, got, heads, hd, capacity, scale);
+                    String what = "head size " + hd + ", position " + p;
+                    for (int i = 0; i < k1.length(); i++) {
+                        assertEquals(Float.floatToRawIntBits(k1.get(i)), Float.floatToRawIntBits(k2.get(i)), what + ": key cache " + i);
+                        assertEquals(Float.floatToRawIntBits(v1.get(i)), Float.floatToRawIntBits(v2.get(i)), what + ": value cache " + i);
+                    }
+                    for (int i = 0; i < want.length(); i++)
+                        if (p >= capacity) assertEquals(Float.floatToRawIntBits(want.get(i)), Float.floatToRawIntBits(got.get(i)), what + ": untouched " + i);
+                        else assertEquals(want.get(i), got.get(i), 2e-5 * (1 + Math.abs(want.get(i))), what + ": context " + i);
+                }
+        }
     }
 
     @Test

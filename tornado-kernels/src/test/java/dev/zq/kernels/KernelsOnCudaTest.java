@@ -382,6 +382,33 @@ class KernelsOnCudaTest {
         }
     }
 
+    /**
+     * A decode step's attention over the FP16 cache ({@code attendStep16}: 16-byte loads of halves, a thread per key) on
+     * the GPU against the CPU executor: same bits, for head sizes 64 and 128 and positions around a block's threads.
+     */
+    @Test
+    void attendStepAgreesWithTheCpu() throws Exception {
+        Assumptions.assumeTrue(gpu != null, () -> "no CUDA device: " + why);
+        Random rnd = new Random(23);
+        try (Arena a = Arena.ofShared()) {
+            int batch = 2, heads = 3, capacity = 400;
+            for (int hd : new int[]{64, 128})
+                for (int p : new int[]{0, 77, 256, 399}) {
+                    int hidden = heads * hd;
+                    FloatArray qkv = KernelsOnCpuTest.randomFloats(a, rnd, batch * 3 * hidden, 2), context = KernelsOnCpuTest.randomFloats(a, rnd, batch * hidden, 1);
+                    HalfArray keys = HalfArray.allocate(a, batch * heads * capacity * hd), values = HalfArray.allocate(a, keys.length());
+                    for (int i = 0; i < keys.length(); i++) {
+                        keys.set(i, (float) rnd.nextGaussian());
+                        values.set(i, (float) rnd.nextGaussian());
+                    }
+                    IntArray pos = IntArray.allocate(a, 1);
+                    pos.set(0, p);
+                    closeFloats(k(CachedAttentionKernel.class, "attendStep16"), CachedAttentionKernel.attendGrid(batch, heads), 4, 0,
+                            "head size " + hd + ", position " + p, qkv, pos, keys, values, context, heads, hd, capacity, (float) (1 / Math.sqrt(hd)));
+                }
+        }
+    }
+
     /** Runs {@code kernel} on CPU and GPU and compares FP32 output {@code out} (an argument index) within {@code tol}·(|cpu| + 1). */
     void closeFloats(Method kernel, Grid grid, int out, double tol, String what, Object... args) throws Exception {
         try (Arena a = Arena.ofShared()) {

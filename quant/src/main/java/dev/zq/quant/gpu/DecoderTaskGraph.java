@@ -84,6 +84,8 @@ public final class DecoderTaskGraph implements AutoCloseable {
      * keeps them on {@link SkinnyGemmKernel}, for A/B runs in one JVM.
      */
     static final boolean GEMV = !"false".equals(System.getProperty("zq.decoder.gemv"));
+    /** Decode steps' attention over an FP16 cache on {@code attendStep16}; {@code -Dzq.decoder.attendStep=false}: {@code attend16}. */
+    static final boolean ATTEND_STEP = !"false".equals(System.getProperty("zq.decoder.attendStep"));
 
     private final DecoderConfig config;
     private final int batch, promptLength, maxNewTokens, capacity;
@@ -228,8 +230,12 @@ public final class DecoderTaskGraph implements AutoCloseable {
         if (seq > 1)
             g.task(kernel(CachedAttentionKernel.class, "append" + bits), CachedAttentionKernel.appendGrid(rows), qkv, pos, keys.get(index),
                     values.get(index), seq, heads, hd, capacity);
-        g.task(kernel(CachedAttentionKernel.class, "attend" + bits), CachedAttentionKernel.attendGrid(rows, heads), qkv, pos, keys.get(index),
-                values.get(index), context, seq, heads, hd, capacity, (float) (1 / Math.sqrt(hd)), seq == 1 ? 1 : 0);
+        if (seq == 1 && ATTEND_STEP && cachePrecision == CachePrecision.FP16 && hd % 8 == 0 && hd <= 128)   // a decode step
+            g.task(kernel(CachedAttentionKernel.class, "attendStep16"), CachedAttentionKernel.attendGrid(rows, heads), qkv, pos,
+                    keys.get(index), values.get(index), context, heads, hd, capacity, (float) (1 / Math.sqrt(hd)));
+        else
+            g.task(kernel(CachedAttentionKernel.class, "attend" + bits), CachedAttentionKernel.attendGrid(rows, heads), qkv, pos, keys.get(index),
+                    values.get(index), context, seq, heads, hd, capacity, (float) (1 / Math.sqrt(hd)), seq == 1 ? 1 : 0);
         linear(g, l.out(), context, null, null, x, rows, SkinnyGemmKernel.ADD);
         linear(g, l.up(), x, l.norm2Gamma(), l.norm2Beta(), mlp, rows, SkinnyGemmKernel.GELU_TANH);
         linear(g, l.down(), mlp, null, null, x, rows, SkinnyGemmKernel.ADD);
