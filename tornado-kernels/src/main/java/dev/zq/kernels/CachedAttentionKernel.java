@@ -194,14 +194,14 @@ public final class CachedAttentionKernel {
         ctx.barrier();
         float max = Float.NEGATIVE_INFINITY;
         for (int j = tid; j <= p; j += threads) max = Math.max(max, scores[j]);
-        max = RowKernels.blockMax(ctx, red, max);
+        max = RowKernels.blockMax8(ctx, red, 0, max);
         float sum = 0f;
         for (int j = tid; j <= p; j += threads) {
             float e = KernelMath.exp(scores[j] - max);
             scores[j] = e;
             sum += e;
         }
-        sum = RowKernels.blockSum(ctx, red, sum);   // its barriers also publish the exponentials
+        sum = RowKernels.blockSum8(ctx, red, 1, sum);   // its barrier also publishes the exponentials
         // Weighted values: thread = (slice, chunk of 8 dimensions); slice walks every (threads / chunks)-th key.
         int chunks = headDim >> 3, slice = tid / chunks, chunk = tid - slice * chunks, nSlices = threads / chunks;
         float a0 = 0f, a1 = 0f, a2 = 0f, a3 = 0f, a4 = 0f, a5 = 0f, a6 = 0f, a7 = 0f;
@@ -230,7 +230,7 @@ public final class CachedAttentionKernel {
         int parts = threads / headDim, part = tid / headDim, d = tid - part * headDim;
         float t = 0f;
         for (int sl = part; sl < nSlices; sl += parts) t += slices[sl * headDim + d];
-        red[tid] = t;   // red's last readers (blockSum) are past the barrier above
+        red[tid] = t;   // red's last readers (blockSum8) are past the barrier above
         ctx.barrier();
         if (part == 0 && p >= 0) {
             float total = 0f;

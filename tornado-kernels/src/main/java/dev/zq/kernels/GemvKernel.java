@@ -59,6 +59,9 @@ public final class GemvKernel {
             if (lane + 64 < chunks) { ctx.load4(q, w, base + ((lane + 64) << 2)); q20 = q[0]; q21 = q[1]; q22 = q[2]; q23 = q[3]; t2 = sw.get(scaleBase + SkinnyGemmKernel.groupOf((lane + 64) << 4, groupSize, gShift)); }
             if (lane + 96 < chunks) { ctx.load4(q, w, base + ((lane + 96) << 2)); q30 = q[0]; q31 = q[1]; q32 = q[2]; q33 = q[3]; t3 = sw.get(scaleBase + SkinnyGemmKernel.groupOf((lane + 96) << 4, groupSize, gShift)); }
             b = bias.get(col);
+            // Past 128 chunks (K > 2048), the rest of the row and its scales asked of L2, a 128-byte line a lane.
+            for (int c = 128 + (lane << 3); c < chunks; c += 256) ctx.prefetchL2(w, base + (c << 2));
+            if (chunks > 128 && lane < ((groups + 31) >> 5)) ctx.prefetchL2(sw, scaleBase + (lane << 5));
         }
         if (norm != 0) SkinnyGemmKernel.prefetchNorm(ctx, gamma, beta, k);
         ctx.awaitPreviousKernel();
@@ -116,6 +119,9 @@ public final class GemvKernel {
             if (lane + 192 < words) { w6 = w.get(base + lane + 192); s6 = sw.get(scaleBase + SkinnyGemmKernel.groupOf((lane + 192) << 3, groupSize, gShift)); }
             if (lane + 224 < words) { w7 = w.get(base + lane + 224); s7 = sw.get(scaleBase + SkinnyGemmKernel.groupOf((lane + 224) << 3, groupSize, gShift)); }
             b = bias.get(col);
+            // Past 256 words (K > 2048), the rest of the row and its scales asked of L2, a 128-byte line a lane.
+            for (int j = 256 + (lane << 5); j < words; j += 1024) ctx.prefetchL2(w, base + j);
+            if (words > 256 && lane < ((groups + 31) >> 5)) ctx.prefetchL2(sw, scaleBase + (lane << 5));
         }
         if (norm != 0) SkinnyGemmKernel.prefetchNorm(ctx, gamma, beta, k);
         ctx.awaitPreviousKernel();

@@ -204,6 +204,36 @@ public final class RowKernels {
         return total;
     }
 
+    /**
+     * {@link #blockSum} for blocks of 8 warps (256 threads), through slot {@code slot} of {@code red} (its 8 floats at
+     * {@code 8·slot}) and without the barrier after it: consecutive reductions of a kernel take different slots instead.
+     * The warp sums are added in {@link #blockSum}'s order (the same bits), spelled out rather than in a loop.
+     */
+    static float blockSum8(KernelContext ctx, float[] red, int slot, float v) {
+        v = SkinnyGemmKernel.warpSum(ctx, v);
+        int at = slot << 3;
+        if ((ctx.localIdx() & 31) == 0) red[at + (ctx.localIdx() >> 5)] = v;
+        ctx.barrier();
+        float t = 0f + red[at];   // 0 + first: blockSum's start, signed zeros included
+        t += red[at + 1];
+        t += red[at + 2];
+        t += red[at + 3];
+        t += red[at + 4];
+        t += red[at + 5];
+        t += red[at + 6];
+        return t + red[at + 7];
+    }
+
+    /** {@link #blockMax} for blocks of 8 warps, as {@link #blockSum8}: slot {@code slot} of {@code red}, no barrier after. */
+    static float blockMax8(KernelContext ctx, float[] red, int slot, float v) {
+        v = SkinnyGemmKernel.warpMax(ctx, v);
+        int at = slot << 3;
+        if ((ctx.localIdx() & 31) == 0) red[at + (ctx.localIdx() >> 5)] = v;
+        ctx.barrier();
+        return Math.max(Math.max(Math.max(red[at], red[at + 1]), Math.max(red[at + 2], red[at + 3])),
+                Math.max(Math.max(red[at + 4], red[at + 5]), Math.max(red[at + 6], red[at + 7])));
+    }
+
     /** The maximum over the block, in every thread (NaN if any thread holds NaN). */
     static float blockMax(KernelContext ctx, float[] red, float v) {
         v = SkinnyGemmKernel.warpMax(ctx, v);

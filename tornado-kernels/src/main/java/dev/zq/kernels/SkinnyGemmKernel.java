@@ -592,7 +592,8 @@ public final class SkinnyGemmKernel {
      * its LayerNorm (with {@code norm != 0}) and token-wise scale computed from them, and its codes staged in the chunk
      * order of {@link #int8ChunkDot}; {@code sx[0]} gets the scale. The general path reads the row three or four times
      * (statistics, scale, staging), each a round trip to L2 on the critical path of a decode step. With
-     * {@code int4Order != 0} the codes go in {@link #int4}'s order instead ({@link #codeWordAt}).
+     * {@code int4Order != 0} the codes go in {@link #int4}'s order instead ({@link #codeWordAt}). Blocks of 256 threads
+     * (its three reductions take slots 0–2 of {@code red}, 24 floats: {@link RowKernels#blockSum8}).
      */
     static void stageOneRow(KernelContext ctx, float[] red, float[] sx, int[] xs, FloatArray x, int norm, FloatArray gamma, FloatArray beta,
                             float eps, int at, int k, int int4Order) {
@@ -603,8 +604,8 @@ public final class SkinnyGemmKernel {
         float x20 = h2 ? x.get(at + e2) : 0f, x21 = h2 ? x.get(at + e2 + 1) : 0f, x22 = h2 ? x.get(at + e2 + 2) : 0f, x23 = h2 ? x.get(at + e2 + 3) : 0f;
         float x30 = h3 ? x.get(at + e3) : 0f, x31 = h3 ? x.get(at + e3 + 1) : 0f, x32 = h3 ? x.get(at + e3 + 2) : 0f, x33 = h3 ? x.get(at + e3 + 3) : 0f;
         if (norm != 0) {
-            float mu = RowKernels.blockSum(ctx, red, x00 + x01 + x02 + x03 + x10 + x11 + x12 + x13 + x20 + x21 + x22 + x23 + x30 + x31 + x32 + x33) / k;
-            float inv = 1f / KernelMath.sqrt(RowKernels.blockSum(ctx, red, (h0 ? sq(x00, mu) + sq(x01, mu) + sq(x02, mu) + sq(x03, mu) : 0f) + (h1 ? sq(x10, mu) + sq(x11, mu) + sq(x12, mu) + sq(x13, mu) : 0f) + (h2 ? sq(x20, mu) + sq(x21, mu) + sq(x22, mu) + sq(x23, mu) : 0f) + (h3 ? sq(x30, mu) + sq(x31, mu) + sq(x32, mu) + sq(x33, mu) : 0f)) / k + eps);
+            float mu = RowKernels.blockSum8(ctx, red, 0, x00 + x01 + x02 + x03 + x10 + x11 + x12 + x13 + x20 + x21 + x22 + x23 + x30 + x31 + x32 + x33) / k;
+            float inv = 1f / KernelMath.sqrt(RowKernels.blockSum8(ctx, red, 1, (h0 ? sq(x00, mu) + sq(x01, mu) + sq(x02, mu) + sq(x03, mu) : 0f) + (h1 ? sq(x10, mu) + sq(x11, mu) + sq(x12, mu) + sq(x13, mu) : 0f) + (h2 ? sq(x20, mu) + sq(x21, mu) + sq(x22, mu) + sq(x23, mu) : 0f) + (h3 ? sq(x30, mu) + sq(x31, mu) + sq(x32, mu) + sq(x33, mu) : 0f)) / k + eps);
             x00 = h0 ? (x00 - mu) * inv * gamma.get(e0 + 0) + beta.get(e0 + 0) : 0f;
             x01 = h0 ? (x01 - mu) * inv * gamma.get(e0 + 1) + beta.get(e0 + 1) : 0f;
             x02 = h0 ? (x02 - mu) * inv * gamma.get(e0 + 2) + beta.get(e0 + 2) : 0f;
@@ -622,7 +623,7 @@ public final class SkinnyGemmKernel {
             x32 = h3 ? (x32 - mu) * inv * gamma.get(e3 + 2) + beta.get(e3 + 2) : 0f;
             x33 = h3 ? (x33 - mu) * inv * gamma.get(e3 + 3) + beta.get(e3 + 3) : 0f;
         }
-        float s = RowKernels.blockMax(ctx, red, Math.max(Math.max(max4(x00, x01, x02, x03), max4(x10, x11, x12, x13)), Math.max(max4(x20, x21, x22, x23), max4(x30, x31, x32, x33)))) / 127f;
+        float s = RowKernels.blockMax8(ctx, red, 2, Math.max(Math.max(max4(x00, x01, x02, x03), max4(x10, x11, x12, x13)), Math.max(max4(x20, x21, x22, x23), max4(x30, x31, x32, x33)))) / 127f;
         xs[codeWordAt(tid, int4Order)] = h0 ? RowKernels.packCodes(x00, x01, x02, x03, s) : 0;
         xs[codeWordAt(tid + 256, int4Order)] = h1 ? RowKernels.packCodes(x10, x11, x12, x13, s) : 0;
         xs[codeWordAt(tid + 512, int4Order)] = h2 ? RowKernels.packCodes(x20, x21, x22, x23, s) : 0;
