@@ -34,6 +34,23 @@ public final class BasicKernels {
         }
     }
 
+    /**
+     * {@code dst[i] = } halves {@code src[offset + 2i]} (low 16 bits) and {@code src[offset + 2i + 1]} (high), raw bits,
+     * read eight halves at a time with one 16-byte load ({@link KernelContext#load4} of a {@link HalfArray});
+     * {@code offset} must be a multiple of 8, {@code n} (ints) of 4.
+     */
+    @Kernel
+    public static void load4Halves(KernelContext ctx, HalfArray src, IntArray dst, int offset, int n) {
+        int[] q = new int[4];
+        for (int i = ctx.globalIdx() << 2; i < n; i += ctx.globalSizeX() << 2) {
+            ctx.load4(q, src, offset + 2 * i);
+            dst.set(i, q[0]);
+            dst.set(i + 1, q[1]);
+            dst.set(i + 2, q[2]);
+            dst.set(i + 3, q[3]);
+        }
+    }
+
     /** {@code e[i] = KernelMath.exp(x[i])}, {@code r[i] = KernelMath.rsqrt(x[i])}: the float math GPU and CPU must agree on. */
     @Kernel
     public static void floatMath(KernelContext ctx, FloatArray x, FloatArray e, FloatArray r, int n) {

@@ -235,6 +235,31 @@ class KernelsOnCpuTest {
         }
     }
 
+    /** The 16-byte load of halves: eight raw half bit patterns (NaN payloads, −0, subnormals kept), low half first. */
+    @Test
+    void sixteenByteLoadsOfHalvesKeepTheirBitsAndOrder() {
+        try (Arena a = Arena.ofShared()) {
+            int n = 400;   // ints out, 800 halves
+            HalfArray src = HalfArray.allocate(a, 2 * n + 16);
+            for (int i = 0; i < src.length(); i++) src.segment().setAtIndex(java.lang.foreign.ValueLayout.JAVA_SHORT, i, (short) (i * 2654435761L >>> 13));
+            src.segment().setAtIndex(java.lang.foreign.ValueLayout.JAVA_SHORT, 16, (short) 0x7E01);   // a NaN with a payload
+            src.segment().setAtIndex(java.lang.foreign.ValueLayout.JAVA_SHORT, 17, (short) 0x8000);   // −0
+            IntArray dst = IntArray.allocate(a, n);
+            var load4 = KernelCompiler.find(BasicKernels.class, "load4Halves");
+            cpu.launch(load4, Grid.of(3, 32), src, dst, 16, n);
+            for (int i = 0; i < n; i++) {
+                int lo = src.segment().getAtIndex(java.lang.foreign.ValueLayout.JAVA_SHORT, 16 + 2 * i) & 0xFFFF;
+                int hi = src.segment().getAtIndex(java.lang.foreign.ValueLayout.JAVA_SHORT, 17 + 2 * i) & 0xFFFF;
+                assertEquals(lo | hi << 16, dst.get(i), "int " + i);
+            }
+            assertEquals(0x80007E01, dst.get(0));
+            var e = assertThrows(RuntimeException.class, () -> cpu.launch(load4, Grid.of(1, 32), src, dst, 4, 8));
+            StringBuilder why = new StringBuilder();
+            for (Throwable t = e; t != null; t = t.getCause()) why.append(t.getMessage()).append(" / ");
+            assertTrue(why.toString().contains("multiple of 8"), why.toString());
+        }
+    }
+
     /**
      * KernelMath.exp is float arithmetic (the GPU compiles the same body): within 2 ulps of Math.exp over the whole range
      * it is finite on, exact at 0, 0 and +∞ beyond it, NaN for NaN; rsqrt within 1.5 ulps of 1/√x.

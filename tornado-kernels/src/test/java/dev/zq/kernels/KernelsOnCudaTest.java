@@ -115,6 +115,9 @@ class KernelsOnCudaTest {
             IntArray ints = IntArray.allocate(a, n);
             for (int i = 0; i < n; i++) ints.set(i, rnd.nextInt());
             same(k(BasicKernels.class, "load4Scaled"), Grid.of(5, 64), ints, IntArray.allocate(a, n - 8), 8, n - 8);
+            HalfArray halves = HalfArray.allocate(a, n);
+            for (int i = 0; i < n; i++) halves.segment().setAtIndex(java.lang.foreign.ValueLayout.JAVA_SHORT, i, (short) rnd.nextInt());   // NaNs too
+            same(k(BasicKernels.class, "load4Halves"), Grid.of(5, 64), halves, IntArray.allocate(a, n / 2 - 8), 16, n / 2 - 8);
             same(k(BasicKernels.class, "copy"), Grid.of(7, 96), x, FloatArray.allocate(a, n), n);
             FloatArray wide = KernelsOnCpuTest.randomFloats(a, rnd, n, 120);   // exp from underflow to overflow, rsqrt of negatives (NaN)
             for (int i = 0; i < 9; i++) wide.set(i, x.get(i));
