@@ -708,6 +708,77 @@ class DecoderKernelsOnCpuTest {
     }
 
     /**
+     * The batch-1 kernels of blocks of 1024 threads ({@link WideGemvKernel}) against {@link SkinnyGemmKernel} on one row:
+     * the same bits without the LayerNorm and with one slice (the same products in the same order); with the LayerNorm
+     * (its sums over 32 warps in another order: a code may move by one) or a row split over slices (their sums added at the
+     * end) within 2e-3. K from one batch to 8192 (two staged pieces), groups from one chunk to the whole row, every
+     * epilogue, 1 to 4 slices, one and two blocks (passes over the outputs, the first batch before the wait), an all-zero row.
+     */
+    @Test
+    void wideGemvAgreesWithTheFewRowKernelsOnOneRow() {
+        try (Arena a = Arena.ofShared()) {
+            Random rnd = new Random(37);
+            int n = 40;
+            for (int[] shape : new int[][]{{768, 64}, {3072, 32}, {4096, 4096}, {6144, 128}, {8192, 64}}) {
+                int k = shape[0], gs = shape[1];
+                FloatArray gamma = KernelsOnCpuTest.randomFloats(a, rnd, k, 1), beta = KernelsOnCpuTest.randomFloats(a, rnd, k, 0.5),
+                        bias = KernelsOnCpuTest.randomFloats(a, rnd, n, 0.5), sw = KernelsOnCpuTest.randomFloats(a, rnd, n * (k / gs), 0.01);
+                int[][] w8 = new int[n][k], w4 = new int[n][k];
+                for (int[] row : w8) for (int c = 0; c < k; c++) row[c] = rnd.nextInt(256) - 128;
+                for (int[] row : w4) for (int c = 0; c < k; c++) row[c] = rnd.nextInt(16) - 8;
+                IntArray q8 = packWeights(a, w8, 8), q4 = packWeights(a, w4, 4), h = IntArray.allocate(a, n * k / 2);
+                for (int i = 0; i < h.length(); i++)
+                    h.set(i, Float.floatToFloat16((float) rnd.nextGaussian() * 0.05f) & 0xFFFF | Float.floatToFloat16((float) rnd.nextGaussian() * 0.05f) << 16);
+                for (boolean zero : new boolean[]{false, true}) {
+                    FloatArray x = zero ? FloatArray.allocate(a, k) : KernelsOnCpuTest.randomFloats(a, rnd, k, 3);
+                    for (int norm = 0; norm < 2; norm++)
+                        for (int mode : new int[]{SkinnyGemmKernel.STORE, SkinnyGemmKernel.GELU_TANH, SkinnyGemmKernel.ADD})
+                            for (int bits : new int[]{8, 4, 16}) {
+                                if (!WideGemvKernel.fits(bits, k, gs)) continue;
+                                int batches = Math.ceilDiv(k, WideGemvKernel.batchInputs(bits));
+                                String name = bits == 8 ? "int8" : bits == 4 ? "int4" : "fp16";
+                                IntArray wq = bits == 8 ? q8 : bits == 4 ? q4 : h;
+                                for (int slices = 1; slices <= Math.min(4, batches); slices *= 2)
+                                    for (int blocks = 1; blocks <= 2; blocks++) {
+                                        if (mode != SkinnyGemmKernel.ADD && (slices > 1 || blocks > 1)) continue;   // fewer CPU launches
+                                        String what = name + " K " + k + " group " + gs + (zero ? " zero row" : "") + " norm " + norm + " mode " + mode
+                                                + " slices " + slices + " blocks " + blocks;
+                                        FloatArray want = KernelsOnCpuTest.randomFloats(a, rnd, n, 1), got = FloatArray.allocate(a, n);   // ADD adds to them
+                                        for (int i = 0; i < n; i++) got.set(i, want.get(i));
+                                        Grid few = SkinnyGemmKernel.grid(1, n), wide = WideGemvKernel.grid(n, slices, blocks);
+                                        if (bits == 16) {
+                                            cpu.launch(KernelCompiler.find(SkinnyGemmKernel.class, name), few, x, norm, gamma, beta, 1e-5f, wq, bias, want, 1, n, k, mode);
+                                            cpu.launch(KernelCompiler.find(WideGemvKernel.class, name), wide, x, norm, gamma, beta, 1e-5f, wq, bias, got, n, k, mode, slices);
+                                        } else {
+                                            cpu.launch(KernelCompiler.find(SkinnyGemmKernel.class, name), few, x, norm, gamma, beta, 1e-5f, wq, sw, bias, want, 1, n, k, gs, mode);
+                                            cpu.launch(KernelCompiler.find(WideGemvKernel.class, name), wide, x, norm, gamma, beta, 1e-5f, wq, sw, bias, got, n, k, gs, mode,
+                                                    slices);
+                                        }
+                                        for (int i = 0; i < n; i++)
+                                            if (norm != 0 || slices > 1)
+                                                assertEquals(want.get(i), got.get(i), 2e-3 * (1 + Math.abs(want.get(i))), what + ": y[" + i + "]");
+                                            else
+                                                assertEquals(Float.floatToRawIntBits(want.get(i)), Float.floatToRawIntBits(got.get(i)),
+                                                        what + ": y[" + i + "] " + got.get(i) + " against " + want.get(i));
+                                    }
+                            }
+                }
+            }
+        }
+        assertTrue(WideGemvKernel.fits(8, 8192, 16) && WideGemvKernel.fits(4, 8192, 32) && WideGemvKernel.fits(16, 8192, 1));
+        assertFalse(WideGemvKernel.fits(8, 8208, 16));   // past two staged pieces
+        assertFalse(WideGemvKernel.fits(8, 768, 12));    // a group splits a chunk
+        assertFalse(WideGemvKernel.fits(4, 768, 16));    // a group splits an INT4 word
+        assertFalse(WideGemvKernel.fits(16, 8200, 1));
+        // GPT-3 1.3B on 132 blocks: qkv one slice; the down projection (2048 outputs, 4224 warps) two
+        assertEquals(1, WideGemvKernel.slices(8, 6144, 2048, 132));
+        assertEquals(2, WideGemvKernel.slices(8, 2048, 8192, 132));
+        assertEquals(2, WideGemvKernel.slices(16, 2048, 8192, 132));
+        assertEquals(2, WideGemvKernel.slices(16, 768, 3072, 132));   // GPT-2's: 3 batches, so at most 2
+        assertThrows(IllegalArgumentException.class, () -> WideGemvKernel.grid(10, 3, 132));
+    }
+
+    /**
      * A decode step's attention ({@link CachedAttentionKernel#attendStep16}) against {@link CachedAttentionKernel#attend16}
      * run with {@code seq = 1} on copies of the same cache: the same appended key and value (bit for bit) and the same
      * context within float rounding (the sums are taken in another order); head sizes 8 to 128, cached positions from none

@@ -386,6 +386,44 @@ class KernelsOnCudaTest {
     }
 
     /**
+     * The batch-1 kernels of blocks of 1024 threads ({@link WideGemvKernel}) on the GPU against the CPU executor: rows of
+     * one batch to two staged pieces (8192), the LayerNorm, every epilogue, 1 and 2 slices, one and two blocks (passes over
+     * the outputs); the same sums in the same order, so the same bits.
+     */
+    @Test
+    void wideGemvAgreesWithTheCpu() throws Exception {
+        Assumptions.assumeTrue(gpu != null, () -> "no CUDA device: " + why);
+        Random rnd = new Random(29);
+        try (Arena a = Arena.ofShared()) {
+            int n = 70;
+            for (int[] shape : new int[][]{{768, 64}, {2048, 32}, {3072, 128}, {8192, 64}}) {
+                int kk = shape[0], gs = shape[1];
+                FloatArray x = KernelsOnCpuTest.randomFloats(a, rnd, kk, 3), gamma = KernelsOnCpuTest.randomFloats(a, rnd, kk, 1),
+                        beta = KernelsOnCpuTest.randomFloats(a, rnd, kk, 0.5), bias = KernelsOnCpuTest.randomFloats(a, rnd, n, 0.5);
+                int[][] w8 = new int[n][kk], w4 = new int[n][kk];
+                for (int[] row : w8) for (int c = 0; c < kk; c++) row[c] = rnd.nextInt(256) - 128;
+                for (int[] row : w4) for (int c = 0; c < kk; c++) row[c] = rnd.nextInt(16) - 8;
+                IntArray q8 = DecoderKernelsOnCpuTest.packWeights(a, w8, 8), q4 = DecoderKernelsOnCpuTest.packWeights(a, w4, 4), h = IntArray.allocate(a, n * kk / 2);
+                for (int i = 0; i < h.length(); i++)
+                    h.set(i, Float.floatToFloat16((float) rnd.nextGaussian() * 0.05f) & 0xFFFF | Float.floatToFloat16((float) rnd.nextGaussian() * 0.05f) << 16);
+                FloatArray sw = KernelsOnCpuTest.randomFloats(a, rnd, n * (kk / gs), 0.01);
+                for (int norm = 0; norm < 2; norm++)
+                    for (int mode : new int[]{SkinnyGemmKernel.STORE, SkinnyGemmKernel.GELU_TANH, SkinnyGemmKernel.ADD}) {
+                        FloatArray y = KernelsOnCpuTest.randomFloats(a, rnd, n, 1);
+                        for (int slices = 1; slices <= 2; slices++)
+                            for (int blocks = 1; blocks <= 2; blocks++) {
+                                Grid grid = WideGemvKernel.grid(n, slices, blocks);
+                                String what = "1x" + n + "x" + kk + " g" + gs + " norm " + norm + " mode " + mode + " slices " + slices + " " + grid;
+                                closeFloats(k(WideGemvKernel.class, "int8"), grid, 8, 0, what, x, norm, gamma, beta, 1e-5f, q8, sw, bias, y, n, kk, gs, mode, slices);
+                                closeFloats(k(WideGemvKernel.class, "int4"), grid, 8, 0, what, x, norm, gamma, beta, 1e-5f, q4, sw, bias, y, n, kk, gs, mode, slices);
+                                closeFloats(k(WideGemvKernel.class, "fp16"), grid, 7, 0, what, x, norm, gamma, beta, 1e-5f, h, bias, y, n, kk, mode, slices);
+                            }
+                    }
+            }
+        }
+    }
+
+    /**
      * A decode step's attention over the FP16 cache ({@code attendStep16}: 16-byte loads of halves, a thread per key) on
      * the GPU against the CPU executor: same bits, for head sizes 64 and 128 and positions around a block's threads.
      */

@@ -3,6 +3,7 @@ package dev.zq.quant.gpu;
 import dev.zq.kernels.CachedAttentionKernel;
 import dev.zq.kernels.DecoderRowKernels;
 import dev.zq.kernels.GemvKernel;
+import dev.zq.kernels.WideGemvKernel;
 import dev.zq.kernels.Int4Words;
 import dev.zq.kernels.PrefillGemmKernel;
 import dev.zq.kernels.RowKernels;
@@ -80,10 +81,13 @@ public final class DecoderTaskGraph implements AutoCloseable {
      */
     static final int COLUMN_BLOCKS = Integer.getInteger("zq.decoder.columnBlocks", 528);
     /**
-     * Batch-1 projections on {@link GemvKernel} (the few-row kernels' one-row paths alone); {@code -Dzq.decoder.gemv=false}
-     * keeps them on {@link SkinnyGemmKernel}, for A/B runs in one JVM.
+     * Batch-1 projections on {@link WideGemvKernel} (blocks of 1024 threads, one an SM: the row staged once an SM; rows of
+     * up to 8192 inputs); {@code -Dzq.decoder.gemv=narrow} puts them on {@link GemvKernel} (blocks of 256, rows of up to
+     * 4096 INT8 inputs), {@code false} on {@link SkinnyGemmKernel}, for A/B runs.
      */
-    static final boolean GEMV = !"false".equals(System.getProperty("zq.decoder.gemv"));
+    static final String GEMV = System.getProperty("zq.decoder.gemv", "wide");
+    /** {@link WideGemvKernel}'s blocks: one an SM of a 132-SM H100/H200; {@code -Dzq.decoder.gemvBlocks=N} sets another count. */
+    static final int GEMV_BLOCKS = Integer.getInteger("zq.decoder.gemvBlocks", 132);
     /** Decode steps' attention over an FP16 cache on {@code attendStep16}; {@code -Dzq.decoder.attendStep=false}: {@code attend16}. */
     static final boolean ATTEND_STEP = !"false".equals(System.getProperty("zq.decoder.attendStep"));
 
@@ -289,7 +293,15 @@ public final class DecoderTaskGraph implements AutoCloseable {
             }
         } else {
             Grid grid = SkinnyGemmKernel.grid(rows, p.out(), COLUMN_BLOCKS);   // the warps loop over the features past it
-            if (gemv != null && p.scales() == null)
+            if (gemv != null && gemv.getDeclaringClass() == WideGemvKernel.class) {
+                int bits = p.scales() == null ? 16 : gemv.getName().equals("int8") ? 8 : 4;
+                int slices = WideGemvKernel.slices(bits, p.out(), p.in(), GEMV_BLOCKS);
+                Grid wideGrid = WideGemvKernel.grid(p.out(), slices, GEMV_BLOCKS);
+                if (bits == 16)
+                    g.task(gemv, wideGrid, in, norm, gamma, beta, eps, p.weight(), p.bias(), out, p.out(), p.in(), mode, slices);
+                else
+                    g.task(gemv, wideGrid, in, norm, gamma, beta, eps, p.weight(), p.scales(), p.bias(), out, p.out(), p.in(), p.groupSize(), mode, slices);
+            } else if (gemv != null && p.scales() == null)
                 g.task(gemv, grid, in, norm, gamma, beta, eps, p.weight(), p.bias(), out, p.out(), p.in(), mode);
             else if (gemv != null)
                 g.task(gemv, grid, in, norm, gamma, beta, eps, p.weight(), p.scales(), p.bias(), out, p.out(), p.in(), p.groupSize(), mode);
@@ -301,13 +313,16 @@ public final class DecoderTaskGraph implements AutoCloseable {
     }
 
     /**
-     * {@link GemvKernel}'s kernel for one row of {@code p} (W16A16, W8A8, W4A8), or null where it does not take the shape
-     * (or the weight-only formats, or {@code -Dzq.decoder.gemv=false}): then the few-row kernel runs it.
+     * The batch-1 kernel for one row of {@code p} (W16A16, W8A8, W4A8): {@link WideGemvKernel}'s, else {@link GemvKernel}'s
+     * where only it takes the shape, or null (the weight-only formats, shapes neither takes, {@code -Dzq.decoder.gemv=false}):
+     * then the few-row kernel runs it.
      */
     private Method gemv(Projection p) {
         String name = p.kernel().getName();
         int bits = name.equals("fp16") ? 16 : name.equals("int8") ? 8 : name.equals("int4") ? 4 : 0;
-        return GEMV && bits > 0 && GemvKernel.fits(bits, p.in(), p.groupSize()) ? kernel(GemvKernel.class, name) : null;
+        if (bits == 0) return null;
+        if (GEMV.equals("wide") && WideGemvKernel.fits(bits, p.in(), p.groupSize())) return kernel(WideGemvKernel.class, name);
+        return !GEMV.equals("false") && GemvKernel.fits(bits, p.in(), p.groupSize()) ? kernel(GemvKernel.class, name) : null;
     }
 
     /** {@code linear}'s weights as the kernels read them; anything the kernels cannot run is refused by name. */

@@ -1,0 +1,401 @@
+package dev.zq.kernels;
+
+import dev.zq.runtime.FloatArray;
+import dev.zq.runtime.Grid;
+import dev.zq.runtime.IntArray;
+import dev.zq.runtime.Kernel;
+import dev.zq.runtime.KernelContext;
+import dev.zq.runtime.KernelMath;
+
+/**
+ * {@code y = x·Wᵀ + b} for one activation row (a decode step at batch 1) in blocks of 1024 threads, one block an SM: the
+ * shapes of a GPT-3 1.3B decode step. {@link GemvKernel}'s blocks of 256 threads, four an SM, each stage the row (its
+ * LayerNorm, its token-wise quantization: a division a code) for themselves; at K = 2048 that work, done 528 times over,
+ * was most of the issue slots of a projection that should be bound by its weights' bytes (Nsight Compute on the H200: the
+ * 1.3B qkv projection at 22% of DRAM bandwidth with the schedulers busy 58% of the time). Here each SM stages the row
+ * once, with four times the threads, so each thread holds a quarter of what it did (4 elements of every 4096), and rows
+ * of up to 8192 inputs fit (the 1.3B down projection, which {@link GemvKernel} leaves to the few-row kernel).
+ * <p>
+ * The weights stream as <em>batches</em>: a warp's share of a weight row — INT8 2048 codes (4 chunks of 16 a lane),
+ * FP16 1024 halves (4 chunks of 8 a lane), INT4 2048 codes (8 words of 8 a lane). A row of several batches may be split
+ * over {@code slices} warps (1, 2, 4, …; warp {@code w} of the block takes column {@code w / slices} of the block's pass,
+ * batches {@code w mod slices}, {@code + slices}, …), so that a projection with fewer outputs than the GPU has warps
+ * (the down projections: 2048 outputs, 4224 warps) still keeps every SM streaming; the slices' sums meet in shared memory
+ * and are added in slice order. As {@link GemvKernel}: the first batch of the first column, its scales and the bias are
+ * loaded before the wait for the previous kernel; the rest of that column's batches and the next pass's column are asked
+ * of L2 then too, and each pass asks L2 for the one after it.
+ * <p>
+ * The products, their order within a warp and the epilogues are {@link GemvKernel}'s, so without the LayerNorm and with
+ * one slice the outputs are its bits; the LayerNorm's sums are taken in another order (a block of 32 warps), and split
+ * rows add their slices' sums, so there a code or the last bits may differ.
+ */
+public final class WideGemvKernel {
+    private WideGemvKernel() {}
+
+    public static final int THREADS = 1024;
+    /** The longest row: two pieces of 4096 inputs, four a thread each. */
+    public static final int MAX_K = 8192;
+
+    /** Inputs a batch covers: 2048 for INT8 and INT4, 1024 for FP16 (2 KiB, 2 KiB and 1 KiB of a weight row a warp). */
+    public static int batchInputs(int bits) { return bits == 16 ? 1024 : 2048; }
+
+    /** Whether the kernel for {@code bits}-bit weights (16, 8, 4) takes rows of {@code k} inputs in groups of {@code groupSize}. */
+    public static boolean fits(int bits, int k, int groupSize) {
+        if (bits == 16) return k > 0 && k <= MAX_K && k % 8 == 0;
+        int chunk = bits == 8 ? 16 : bits == 4 ? 32 : 0;
+        return chunk > 0 && k > 0 && k <= MAX_K && k % chunk == 0 && groupSize > 0 && groupSize % chunk == 0 && k % groupSize == 0;
+    }
+
+    /**
+     * Warps a row is split over: the most (a power of two, at most its batches) for which the outputs times the slices
+     * still fit the warps of {@code blocks} blocks — more would add passes, fewer would leave warps idle.
+     */
+    public static int slices(int bits, int n, int k, int blocks) {
+        int batches = Math.ceilDiv(k, batchInputs(bits)), s = 1;
+        while (s * 2 <= batches && (long) n * s * 2 <= (long) blocks * 32) s *= 2;
+        return s;
+    }
+
+    /** The launch: at most {@code blocks} blocks (one an SM), enough for every output's slices in one pass if they fit. */
+    public static Grid grid(int n, int slices, int blocks) {
+        if (blocks <= 0 || slices <= 0 || slices > 32 || Integer.bitCount(slices) != 1)
+            throw new IllegalArgumentException("blocks must be positive and slices a power of two up to 32, not " + blocks + " and " + slices);
+        return new Grid(Math.min(blocks, Math.ceilDiv(n, 32 / slices)), 1, THREADS, 1);
+    }
+
+    /** INT8 codes (K/4 ints a row) with group scales {@code sw[N, K/groupSize]}; the row quantized token-wise (W8A8). */
+    @Kernel(maxRegisters = 64)
+    public static void int8(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw,
+                            FloatArray bias, FloatArray y, int n, int k, int groupSize, int mode, int slices) {
+        int tid = ctx.localIdx(), lane = tid & 31, chunks = k >> 4, words = k >> 2, groups = k / groupSize, gShift = SkinnyGemmKernel.groupShift(groupSize);
+        int batches = (chunks + 127) >> 7, sShift = log2(slices), slice = (tid >> 5) & (slices - 1), perPass = 32 >> sShift;
+        int first = ctx.groupIdx() * perPass, step = ctx.numGroupsX() * perPass, col = first + ((tid >> 5) >> sShift);
+        int[] q = new int[4];
+        int q00 = 0, q01 = 0, q02 = 0, q03 = 0, q10 = 0, q11 = 0, q12 = 0, q13 = 0, q20 = 0, q21 = 0, q22 = 0, q23 = 0, q30 = 0, q31 = 0, q32 = 0, q33 = 0;
+        float t0 = 0f, t1 = 0f, t2 = 0f, t3 = 0f, b = 0f;
+        if (col < n && slice < batches) {   // the first batch, in flight before the wait
+            int base = col * words, scaleBase = col * groups, c0 = (slice << 7) + lane, c1 = c0 + 32, c2 = c0 + 64, c3 = c0 + 96;
+            if (c0 < chunks) { ctx.load4(q, w, base + (c0 << 2)); q00 = q[0]; q01 = q[1]; q02 = q[2]; q03 = q[3]; t0 = sw.get(scaleBase + SkinnyGemmKernel.groupOf(c0 << 4, groupSize, gShift)); }
+            if (c1 < chunks) { ctx.load4(q, w, base + (c1 << 2)); q10 = q[0]; q11 = q[1]; q12 = q[2]; q13 = q[3]; t1 = sw.get(scaleBase + SkinnyGemmKernel.groupOf(c1 << 4, groupSize, gShift)); }
+            if (c2 < chunks) { ctx.load4(q, w, base + (c2 << 2)); q20 = q[0]; q21 = q[1]; q22 = q[2]; q23 = q[3]; t2 = sw.get(scaleBase + SkinnyGemmKernel.groupOf(c2 << 4, groupSize, gShift)); }
+            if (c3 < chunks) { ctx.load4(q, w, base + (c3 << 2)); q30 = q[0]; q31 = q[1]; q32 = q[2]; q33 = q[3]; t3 = sw.get(scaleBase + SkinnyGemmKernel.groupOf(c3 << 4, groupSize, gShift)); }
+        }
+        if (col < n) {
+            if (slice == 0) b = bias.get(col);
+            prefetchBatches(ctx, w, col * words, words, 512, slice + slices, slices, lane);
+            if (col + step < n) prefetchColumn(ctx, w, sw, (col + step) * words, words, 512, slice, slices, (col + step) * groups, groups, lane);
+        }
+        float g0 = 0f, g1 = 0f, g2 = 0f, g3 = 0f, e0 = 0f, e1 = 0f, e2 = 0f, e3 = 0f;
+        if (norm != 0 && (tid << 2) < k) { int at = tid << 2; g0 = gamma.get(at); g1 = gamma.get(at + 1); g2 = gamma.get(at + 2); g3 = gamma.get(at + 3); e0 = beta.get(at); e1 = beta.get(at + 1); e2 = beta.get(at + 2); e3 = beta.get(at + 3); }
+        ctx.awaitPreviousKernel();
+        ctx.releaseNextKernel();
+        int[] xs = ctx.allocateIntShared(2048);   // the row's codes: piece p (4096 inputs) at 1024p, in int8ChunkDot's order
+        float[] sx = ctx.allocateFloatShared(1), red = ctx.allocateFloatShared(96), part = ctx.allocateFloatShared(64);
+        stageCodes(ctx, red, sx, xs, x, norm, gamma, beta, eps, k, 0, g0, g1, g2, g3, e0, e1, e2, e3);
+        float s = sx[0];
+        int pass = 0;
+        for (int cbase = first; cbase < n; cbase += step) {   // uniform: the block's passes
+            col = cbase + ((tid >> 5) >> sShift);
+            boolean live = col < n;
+            int base = col * words, scaleBase = col * groups;
+            float resid = mode == SkinnyGemmKernel.ADD && live && slice == 0 && lane == 0 ? y.get(col) : 0f;
+            if (pass > 0 && live) {
+                if (slice == 0) b = bias.get(col);
+                if (col + step < n) prefetchColumn(ctx, w, sw, (col + step) * words, words, 512, slice, slices, (col + step) * groups, groups, lane);
+            }
+            float a = 0f;
+            for (int bb = slice; live && bb < batches; bb += slices) {
+                if (pass > 0 || bb != slice) {   // the first batch of the first column came before the wait
+                    int c0 = (bb << 7) + lane, c1 = c0 + 32, c2 = c0 + 64, c3 = c0 + 96;
+                    q00 = 0; q01 = 0; q02 = 0; q03 = 0; q10 = 0; q11 = 0; q12 = 0; q13 = 0; q20 = 0; q21 = 0; q22 = 0; q23 = 0; q30 = 0; q31 = 0; q32 = 0; q33 = 0;
+                    t0 = 0f; t1 = 0f; t2 = 0f; t3 = 0f;
+                    if (c0 < chunks) { ctx.load4(q, w, base + (c0 << 2)); q00 = q[0]; q01 = q[1]; q02 = q[2]; q03 = q[3]; t0 = sw.get(scaleBase + SkinnyGemmKernel.groupOf(c0 << 4, groupSize, gShift)); }
+                    if (c1 < chunks) { ctx.load4(q, w, base + (c1 << 2)); q10 = q[0]; q11 = q[1]; q12 = q[2]; q13 = q[3]; t1 = sw.get(scaleBase + SkinnyGemmKernel.groupOf(c1 << 4, groupSize, gShift)); }
+                    if (c2 < chunks) { ctx.load4(q, w, base + (c2 << 2)); q20 = q[0]; q21 = q[1]; q22 = q[2]; q23 = q[3]; t2 = sw.get(scaleBase + SkinnyGemmKernel.groupOf(c2 << 4, groupSize, gShift)); }
+                    if (c3 < chunks) { ctx.load4(q, w, base + (c3 << 2)); q30 = q[0]; q31 = q[1]; q32 = q[2]; q33 = q[3]; t3 = sw.get(scaleBase + SkinnyGemmKernel.groupOf(c3 << 4, groupSize, gShift)); }
+                }
+                int c = (bb << 7) + lane, rb = (bb >> 1) << 10;   // chunk c's piece of 256 chunks starts at word 1024·(c / 256)
+                a += SkinnyGemmKernel.int8ChunkDot(xs, rb, c, q00, q01, q02, q03, t0, t0, t0, t0)
+                        + SkinnyGemmKernel.int8ChunkDot(xs, rb, c + 32, q10, q11, q12, q13, t1, t1, t1, t1)
+                        + SkinnyGemmKernel.int8ChunkDot(xs, rb, c + 64, q20, q21, q22, q23, t2, t2, t2, t2)
+                        + SkinnyGemmKernel.int8ChunkDot(xs, rb, c + 96, q30, q31, q32, q33, t3, t3, t3, t3);
+            }
+            float sum = sliceSum(ctx, part, pass, slices, slice, SkinnyGemmKernel.warpSum(ctx, a));
+            if (live && slice == 0 && lane == 0) SkinnyGemmKernel.finish(y, col, s * sum + b, resid, mode);
+            pass++;
+        }
+    }
+
+    /**
+     * INT4 codes in {@link Int4Words}' order (K/8 ints a row) with scales {@code sw[N, K/groupSize]}; W4A8. A batch is 256
+     * words of a row, words {@code j + 32h} (h = 0…7) a lane.
+     */
+    @Kernel(maxRegisters = 64)
+    public static void int4(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw,
+                            FloatArray bias, FloatArray y, int n, int k, int groupSize, int mode, int slices) {
+        int tid = ctx.localIdx(), lane = tid & 31, words = k >> 3, groups = k / groupSize, gShift = SkinnyGemmKernel.groupShift(groupSize);
+        int batches = (words + 255) >> 8, sShift = log2(slices), slice = (tid >> 5) & (slices - 1), perPass = 32 >> sShift;
+        int first = ctx.groupIdx() * perPass, step = ctx.numGroupsX() * perPass, col = first + ((tid >> 5) >> sShift);
+        int w0 = 0, w1 = 0, w2 = 0, w3 = 0, w4 = 0, w5 = 0, w6 = 0, w7 = 0;
+        float s0 = 0f, s1 = 0f, s2 = 0f, s3 = 0f, s4 = 0f, s5 = 0f, s6 = 0f, s7 = 0f, b = 0f;
+        if (col < n && slice < batches) {
+            int base = col * words, scaleBase = col * groups, j = (slice << 8) + lane;
+            // A word's 32 codes lie in one group (groups of multiples of 32): the group of its first element, 8j.
+            if (j < words) { w0 = w.get(base + j); s0 = sw.get(scaleBase + SkinnyGemmKernel.groupOf(j << 3, groupSize, gShift)); }
+            if (j + 32 < words) { w1 = w.get(base + j + 32); s1 = sw.get(scaleBase + SkinnyGemmKernel.groupOf((j + 32) << 3, groupSize, gShift)); }
+            if (j + 64 < words) { w2 = w.get(base + j + 64); s2 = sw.get(scaleBase + SkinnyGemmKernel.groupOf((j + 64) << 3, groupSize, gShift)); }
+            if (j + 96 < words) { w3 = w.get(base + j + 96); s3 = sw.get(scaleBase + SkinnyGemmKernel.groupOf((j + 96) << 3, groupSize, gShift)); }
+            if (j + 128 < words) { w4 = w.get(base + j + 128); s4 = sw.get(scaleBase + SkinnyGemmKernel.groupOf((j + 128) << 3, groupSize, gShift)); }
+            if (j + 160 < words) { w5 = w.get(base + j + 160); s5 = sw.get(scaleBase + SkinnyGemmKernel.groupOf((j + 160) << 3, groupSize, gShift)); }
+            if (j + 192 < words) { w6 = w.get(base + j + 192); s6 = sw.get(scaleBase + SkinnyGemmKernel.groupOf((j + 192) << 3, groupSize, gShift)); }
+            if (j + 224 < words) { w7 = w.get(base + j + 224); s7 = sw.get(scaleBase + SkinnyGemmKernel.groupOf((j + 224) << 3, groupSize, gShift)); }
+        }
+        if (col < n) {
+            if (slice == 0) b = bias.get(col);
+            prefetchBatches(ctx, w, col * words, words, 256, slice + slices, slices, lane);
+            if (col + step < n) prefetchColumn(ctx, w, sw, (col + step) * words, words, 256, slice, slices, (col + step) * groups, groups, lane);
+        }
+        float g0 = 0f, g1 = 0f, g2 = 0f, g3 = 0f, e0 = 0f, e1 = 0f, e2 = 0f, e3 = 0f;
+        if (norm != 0 && (tid << 2) < k) { int at = tid << 2; g0 = gamma.get(at); g1 = gamma.get(at + 1); g2 = gamma.get(at + 2); g3 = gamma.get(at + 3); e0 = beta.get(at); e1 = beta.get(at + 1); e2 = beta.get(at + 2); e3 = beta.get(at + 3); }
+        ctx.awaitPreviousKernel();
+        ctx.releaseNextKernel();
+        int[] xs = ctx.allocateIntShared(2048);   // per weight word j its low-nibble codes at 2j, its high-nibble ones at 2j + 1
+        float[] sx = ctx.allocateFloatShared(1), red = ctx.allocateFloatShared(96), part = ctx.allocateFloatShared(64);
+        stageCodes(ctx, red, sx, xs, x, norm, gamma, beta, eps, k, 1, g0, g1, g2, g3, e0, e1, e2, e3);
+        float s = sx[0];
+        int pass = 0;
+        for (int cbase = first; cbase < n; cbase += step) {   // uniform: the block's passes
+            col = cbase + ((tid >> 5) >> sShift);
+            boolean live = col < n;
+            int base = col * words, scaleBase = col * groups;
+            float resid = mode == SkinnyGemmKernel.ADD && live && slice == 0 && lane == 0 ? y.get(col) : 0f;
+            if (pass > 0 && live) {
+                if (slice == 0) b = bias.get(col);
+                if (col + step < n) prefetchColumn(ctx, w, sw, (col + step) * words, words, 256, slice, slices, (col + step) * groups, groups, lane);
+            }
+            float a = 0f;
+            for (int bb = slice; live && bb < batches; bb += slices) {
+                int j = (bb << 8) + lane;
+                if (pass > 0 || bb != slice) {   // the first batch of the first column came before the wait
+                    w0 = 0; w1 = 0; w2 = 0; w3 = 0; w4 = 0; w5 = 0; w6 = 0; w7 = 0; s0 = 0f; s1 = 0f; s2 = 0f; s3 = 0f; s4 = 0f; s5 = 0f; s6 = 0f; s7 = 0f;
+                    if (j < words) { w0 = w.get(base + j); s0 = sw.get(scaleBase + SkinnyGemmKernel.groupOf(j << 3, groupSize, gShift)); }
+                    if (j + 32 < words) { w1 = w.get(base + j + 32); s1 = sw.get(scaleBase + SkinnyGemmKernel.groupOf((j + 32) << 3, groupSize, gShift)); }
+                    if (j + 64 < words) { w2 = w.get(base + j + 64); s2 = sw.get(scaleBase + SkinnyGemmKernel.groupOf((j + 64) << 3, groupSize, gShift)); }
+                    if (j + 96 < words) { w3 = w.get(base + j + 96); s3 = sw.get(scaleBase + SkinnyGemmKernel.groupOf((j + 96) << 3, groupSize, gShift)); }
+                    if (j + 128 < words) { w4 = w.get(base + j + 128); s4 = sw.get(scaleBase + SkinnyGemmKernel.groupOf((j + 128) << 3, groupSize, gShift)); }
+                    if (j + 160 < words) { w5 = w.get(base + j + 160); s5 = sw.get(scaleBase + SkinnyGemmKernel.groupOf((j + 160) << 3, groupSize, gShift)); }
+                    if (j + 192 < words) { w6 = w.get(base + j + 192); s6 = sw.get(scaleBase + SkinnyGemmKernel.groupOf((j + 192) << 3, groupSize, gShift)); }
+                    if (j + 224 < words) { w7 = w.get(base + j + 224); s7 = sw.get(scaleBase + SkinnyGemmKernel.groupOf((j + 224) << 3, groupSize, gShift)); }
+                }
+                a += wordDot(xs, j, w0, s0);
+                a += wordDot(xs, j + 32, w1, s1);
+                a += wordDot(xs, j + 64, w2, s2);
+                a += wordDot(xs, j + 96, w3, s3);
+                a += wordDot(xs, j + 128, w4, s4);
+                a += wordDot(xs, j + 160, w5, s5);
+                a += wordDot(xs, j + 192, w6, s6);
+                a += wordDot(xs, j + 224, w7, s7);
+            }
+            float sum = sliceSum(ctx, part, pass, slices, slice, SkinnyGemmKernel.warpSum(ctx, a));
+            if (live && slice == 0 && lane == 0) SkinnyGemmKernel.finish(y, col, s * sum + b, resid, mode);
+            pass++;
+        }
+    }
+
+    /** FP16 weights (K/2 ints a row); the row (its LayerNorm with {@code norm != 0}) rounded to FP16 as it is staged; W16A16. */
+    @Kernel(maxRegisters = 64)
+    public static void fp16(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray bias,
+                            FloatArray y, int n, int k, int mode, int slices) {
+        int tid = ctx.localIdx(), lane = tid & 31, words = k >> 1, chunks = k >> 3;
+        int batches = (k + 1023) >> 10, sShift = log2(slices), slice = (tid >> 5) & (slices - 1), perPass = 32 >> sShift;
+        int first = ctx.groupIdx() * perPass, step = ctx.numGroupsX() * perPass, col = first + ((tid >> 5) >> sShift);
+        int[] q = new int[4];
+        int w00 = 0, w01 = 0, w02 = 0, w03 = 0, w10 = 0, w11 = 0, w12 = 0, w13 = 0, w20 = 0, w21 = 0, w22 = 0, w23 = 0, w30 = 0, w31 = 0, w32 = 0, w33 = 0;
+        float b = 0f;
+        if (col < n && slice < batches) {
+            int base = col * words, c0 = (slice << 7) + lane;   // 16-byte chunks of 8 halves, 128 a batch
+            if (c0 < chunks) { ctx.load4(q, w, base + (c0 << 2)); w00 = q[0]; w01 = q[1]; w02 = q[2]; w03 = q[3]; }
+            if (c0 + 32 < chunks) { ctx.load4(q, w, base + ((c0 + 32) << 2)); w10 = q[0]; w11 = q[1]; w12 = q[2]; w13 = q[3]; }
+            if (c0 + 64 < chunks) { ctx.load4(q, w, base + ((c0 + 64) << 2)); w20 = q[0]; w21 = q[1]; w22 = q[2]; w23 = q[3]; }
+            if (c0 + 96 < chunks) { ctx.load4(q, w, base + ((c0 + 96) << 2)); w30 = q[0]; w31 = q[1]; w32 = q[2]; w33 = q[3]; }
+        }
+        if (col < n) {
+            if (slice == 0) b = bias.get(col);
+            prefetchBatches(ctx, w, col * words, words, 512, slice + slices, slices, lane);
+            if (col + step < n) prefetchColumn(ctx, w, bias, (col + step) * words, words, 512, slice, slices, 0, 0, lane);
+        }
+        float g0 = 0f, g1 = 0f, g2 = 0f, g3 = 0f, e0 = 0f, e1 = 0f, e2 = 0f, e3 = 0f;
+        if (norm != 0 && (tid << 2) < k) { int at = tid << 2; g0 = gamma.get(at); g1 = gamma.get(at + 1); g2 = gamma.get(at + 2); g3 = gamma.get(at + 3); e0 = beta.get(at); e1 = beta.get(at + 1); e2 = beta.get(at + 2); e3 = beta.get(at + 3); }
+        ctx.awaitPreviousKernel();
+        ctx.releaseNextKernel();
+        float[] xs = ctx.allocateFloatShared(8192);   // the row as halves, batch p (1024 inputs) at 1024p in chunkDot's order
+        float[] red = ctx.allocateFloatShared(96), part = ctx.allocateFloatShared(64);
+        stageHalves(ctx, red, xs, x, norm, gamma, beta, eps, k, g0, g1, g2, g3, e0, e1, e2, e3);
+        int pass = 0;
+        for (int cbase = first; cbase < n; cbase += step) {   // uniform: the block's passes
+            col = cbase + ((tid >> 5) >> sShift);
+            boolean live = col < n;
+            int base = col * words;
+            float resid = mode == SkinnyGemmKernel.ADD && live && slice == 0 && lane == 0 ? y.get(col) : 0f;
+            if (pass > 0 && live) {
+                if (slice == 0) b = bias.get(col);
+                if (col + step < n) prefetchColumn(ctx, w, bias, (col + step) * words, words, 512, slice, slices, 0, 0, lane);
+            }
+            float a = 0f;
+            for (int bb = slice; live && bb < batches; bb += slices) {
+                if (pass > 0 || bb != slice) {   // the first batch of the first column came before the wait
+                    int c0 = (bb << 7) + lane;
+                    w00 = 0; w01 = 0; w02 = 0; w03 = 0; w10 = 0; w11 = 0; w12 = 0; w13 = 0; w20 = 0; w21 = 0; w22 = 0; w23 = 0; w30 = 0; w31 = 0; w32 = 0; w33 = 0;
+                    if (c0 < chunks) { ctx.load4(q, w, base + (c0 << 2)); w00 = q[0]; w01 = q[1]; w02 = q[2]; w03 = q[3]; }
+                    if (c0 + 32 < chunks) { ctx.load4(q, w, base + ((c0 + 32) << 2)); w10 = q[0]; w11 = q[1]; w12 = q[2]; w13 = q[3]; }
+                    if (c0 + 64 < chunks) { ctx.load4(q, w, base + ((c0 + 64) << 2)); w20 = q[0]; w21 = q[1]; w22 = q[2]; w23 = q[3]; }
+                    if (c0 + 96 < chunks) { ctx.load4(q, w, base + ((c0 + 96) << 2)); w30 = q[0]; w31 = q[1]; w32 = q[2]; w33 = q[3]; }
+                }
+                a += SkinnyGemmKernel.chunkDot(xs, bb << 10, lane, w00, w01, w02, w03, w10, w11, w12, w13, w20, w21, w22, w23, w30, w31, w32, w33);
+            }
+            float sum = sliceSum(ctx, part, pass, slices, slice, SkinnyGemmKernel.warpSum(ctx, a));
+            if (live && slice == 0 && lane == 0) SkinnyGemmKernel.finish(y, col, sum + b, resid, mode);
+            pass++;
+        }
+    }
+
+    /**
+     * The row's codes into {@code xs} (word {@code g}, elements 4g … 4g + 3, at {@link #codeWord}) and its token-wise scale
+     * into {@code sx[0]}: thread {@code t} reads elements {@code 4t …} and {@code 4096 + 4t …} once into registers, the
+     * LayerNorm (with {@code norm != 0}; γ and β of the first piece already loaded, {@code g*}, {@code e*}) and the scale
+     * from them, SkinnyGemmKernel.stageOneRow's formulas over a block of 32 warps.
+     */
+    static void stageCodes(KernelContext ctx, float[] red, float[] sx, int[] xs, FloatArray x, int norm, FloatArray gamma, FloatArray beta,
+                           float eps, int k, int int4Order, float g0, float g1, float g2, float g3, float e0, float e1, float e2, float e3) {
+        int tid = ctx.localIdx(), a0 = tid << 2, a1 = a0 + 4096;
+        boolean h0 = a0 < k, h1 = a1 < k;
+        float x00 = h0 ? x.get(a0) : 0f, x01 = h0 ? x.get(a0 + 1) : 0f, x02 = h0 ? x.get(a0 + 2) : 0f, x03 = h0 ? x.get(a0 + 3) : 0f;
+        float x10 = h1 ? x.get(a1) : 0f, x11 = h1 ? x.get(a1 + 1) : 0f, x12 = h1 ? x.get(a1 + 2) : 0f, x13 = h1 ? x.get(a1 + 3) : 0f;
+        if (norm != 0) {
+            float mu = blockSum32(ctx, red, 0, x00 + x01 + x02 + x03 + x10 + x11 + x12 + x13) / k;
+            float inv = 1f / KernelMath.sqrt(blockSum32(ctx, red, 1, (h0 ? SkinnyGemmKernel.sq(x00, mu) + SkinnyGemmKernel.sq(x01, mu) + SkinnyGemmKernel.sq(x02, mu)
+                    + SkinnyGemmKernel.sq(x03, mu) : 0f) + (h1 ? SkinnyGemmKernel.sq(x10, mu) + SkinnyGemmKernel.sq(x11, mu) + SkinnyGemmKernel.sq(x12, mu)
+                    + SkinnyGemmKernel.sq(x13, mu) : 0f)) / k + eps);
+            x00 = h0 ? (x00 - mu) * inv * g0 + e0 : 0f;
+            x01 = h0 ? (x01 - mu) * inv * g1 + e1 : 0f;
+            x02 = h0 ? (x02 - mu) * inv * g2 + e2 : 0f;
+            x03 = h0 ? (x03 - mu) * inv * g3 + e3 : 0f;
+            x10 = h1 ? (x10 - mu) * inv * gamma.get(a1) + beta.get(a1) : 0f;
+            x11 = h1 ? (x11 - mu) * inv * gamma.get(a1 + 1) + beta.get(a1 + 1) : 0f;
+            x12 = h1 ? (x12 - mu) * inv * gamma.get(a1 + 2) + beta.get(a1 + 2) : 0f;
+            x13 = h1 ? (x13 - mu) * inv * gamma.get(a1 + 3) + beta.get(a1 + 3) : 0f;
+        }
+        float s = blockMax32(ctx, red, 2, Math.max(SkinnyGemmKernel.max4(x00, x01, x02, x03), SkinnyGemmKernel.max4(x10, x11, x12, x13))) / 127f;
+        xs[codeWord(tid, int4Order)] = h0 ? RowKernels.packCodes(x00, x01, x02, x03, s) : 0;
+        xs[codeWord(tid + 1024, int4Order)] = h1 ? RowKernels.packCodes(x10, x11, x12, x13, s) : 0;
+        if (tid == 0) sx[0] = s;
+        ctx.barrier();
+    }
+
+    /**
+     * The row (its LayerNorm with {@code norm != 0}) rounded to halves into {@code xs}, batch {@code p} of 1024 inputs at
+     * {@code 1024p} with input {@code j} of it at {@code (j mod 8)·128 + j/8} ({@link SkinnyGemmKernel#chunkDot}'s order);
+     * inputs past {@code k} up to the batch's end are 0.
+     */
+    static void stageHalves(KernelContext ctx, float[] red, float[] xs, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, int k,
+                            float g0, float g1, float g2, float g3, float e0, float e1, float e2, float e3) {
+        int tid = ctx.localIdx(), a0 = tid << 2, a1 = a0 + 4096;
+        boolean h0 = a0 < k, h1 = a1 < k;
+        float x00 = h0 ? x.get(a0) : 0f, x01 = h0 ? x.get(a0 + 1) : 0f, x02 = h0 ? x.get(a0 + 2) : 0f, x03 = h0 ? x.get(a0 + 3) : 0f;
+        float x10 = h1 ? x.get(a1) : 0f, x11 = h1 ? x.get(a1 + 1) : 0f, x12 = h1 ? x.get(a1 + 2) : 0f, x13 = h1 ? x.get(a1 + 3) : 0f;
+        if (norm != 0) {
+            float mu = blockSum32(ctx, red, 0, x00 + x01 + x02 + x03 + x10 + x11 + x12 + x13) / k;
+            float inv = 1f / KernelMath.sqrt(blockSum32(ctx, red, 1, (h0 ? SkinnyGemmKernel.sq(x00, mu) + SkinnyGemmKernel.sq(x01, mu) + SkinnyGemmKernel.sq(x02, mu)
+                    + SkinnyGemmKernel.sq(x03, mu) : 0f) + (h1 ? SkinnyGemmKernel.sq(x10, mu) + SkinnyGemmKernel.sq(x11, mu) + SkinnyGemmKernel.sq(x12, mu)
+                    + SkinnyGemmKernel.sq(x13, mu) : 0f)) / k + eps);
+            x00 = h0 ? (x00 - mu) * inv * g0 + e0 : 0f;
+            x01 = h0 ? (x01 - mu) * inv * g1 + e1 : 0f;
+            x02 = h0 ? (x02 - mu) * inv * g2 + e2 : 0f;
+            x03 = h0 ? (x03 - mu) * inv * g3 + e3 : 0f;
+            x10 = h1 ? (x10 - mu) * inv * gamma.get(a1) + beta.get(a1) : 0f;
+            x11 = h1 ? (x11 - mu) * inv * gamma.get(a1 + 1) + beta.get(a1 + 1) : 0f;
+            x12 = h1 ? (x12 - mu) * inv * gamma.get(a1 + 2) + beta.get(a1 + 2) : 0f;
+            x13 = h1 ? (x13 - mu) * inv * gamma.get(a1 + 3) + beta.get(a1 + 3) : 0f;
+        }
+        if (a0 < ((k + 1023) & ~1023)) {   // zeros up to the end of the last batch
+            half(xs, a0, x00); half(xs, a0 + 1, x01); half(xs, a0 + 2, x02); half(xs, a0 + 3, x03);
+        }
+        if (a1 < ((k + 1023) & ~1023)) {
+            half(xs, a1, x10); half(xs, a1 + 1, x11); half(xs, a1 + 2, x12); half(xs, a1 + 3, x13);
+        }
+        ctx.barrier();
+    }
+
+    static void half(float[] xs, int i, float v) {
+        int j = i & 1023;
+        xs[(i & ~1023) + ((j & 7) << 7) + (j >> 3)] = Float.float16ToFloat(Float.floatToFloat16(v));
+    }
+
+    /**
+     * Where word {@code g} of the row's codes goes: INT8, {@link SkinnyGemmKernel#int8ChunkDot}'s order within each piece of
+     * 1024 words; INT4 ({@code int4Order != 0}), per {@link Int4Words} weight word {@code j} its low-nibble codes at
+     * {@code 2j} and its high-nibble ones at {@code 2j + 1} (as {@link SkinnyGemmKernel#codeWordAt}, over 2048 words).
+     */
+    static int codeWord(int g, int int4Order) {
+        return int4Order != 0 ? ((((g >> 3) << 2) + (g & 3)) << 1) + ((g >> 2) & 1) : ((g >> 10) << 10) + ((g & 3) << 8) + ((g >> 2) & 255);
+    }
+
+    /** INT4 weight word {@code j} (its codes staged at {@code xs[2j]}, {@code xs[2j + 1]}) times the row, under scale {@code s}. */
+    static float wordDot(int[] xs, int j, int word, float s) {
+        int lo = SkinnyGemmKernel.signedNibbles(word & 0x0F0F0F0F), hi = SkinnyGemmKernel.signedNibbles((word >>> 4) & 0x0F0F0F0F);
+        return s * KernelMath.dp4a(hi, xs[(j << 1) + 1], KernelMath.dp4a(lo, xs[j << 1], 0));
+    }
+
+    /**
+     * A column's sum from its slices' warp sums ({@code v}, in each slice's lanes): with one slice, {@code v}; else the
+     * slices past the first leave theirs in {@code part} (half {@code pass mod 2}: the next pass writes the other half, so
+     * one barrier a pass will do) and the first slice's lanes add them in slice order. Every warp of the block calls it.
+     */
+    static float sliceSum(KernelContext ctx, float[] part, int pass, int slices, int slice, float v) {
+        if (slices == 1) return v;
+        int at = ((pass & 1) << 5) + (ctx.localIdx() >> 5);
+        if (slice != 0 && (ctx.localIdx() & 31) == 0) part[at] = v;
+        ctx.barrier();
+        if (slice == 0) for (int i = 1; i < slices; i++) v += part[at + i];
+        return v;
+    }
+
+    /** The block's sum of {@code v} in every thread, blocks of 32 warps: warp sums into slot {@code slot} of {@code red}, then summed by every warp. */
+    static float blockSum32(KernelContext ctx, float[] red, int slot, float v) {
+        v = SkinnyGemmKernel.warpSum(ctx, v);
+        int at = slot << 5;
+        if ((ctx.localIdx() & 31) == 0) red[at + (ctx.localIdx() >> 5)] = v;
+        ctx.barrier();
+        return SkinnyGemmKernel.warpSum(ctx, red[at + (ctx.localIdx() & 31)]);
+    }
+
+    /** {@link #blockSum32}'s maximum (NaN if any thread holds NaN). */
+    static float blockMax32(KernelContext ctx, float[] red, int slot, float v) {
+        v = SkinnyGemmKernel.warpMax(ctx, v);
+        int at = slot << 5;
+        if ((ctx.localIdx() & 31) == 0) red[at + (ctx.localIdx() >> 5)] = v;
+        ctx.barrier();
+        return SkinnyGemmKernel.warpMax(ctx, red[at + (ctx.localIdx() & 31)]);
+    }
+
+    /** Asks L2 for batches {@code from}, {@code from + slices}, … of a weight row of {@code words} ints at {@code base}, a 128-byte line a lane. */
+    static void prefetchBatches(KernelContext ctx, IntArray w, int base, int words, int batchWords, int from, int slices, int lane) {
+        for (int at = from * batchWords + (lane << 5); at < words; at += 32 << 5) {
+            int inBatch = (at - from * batchWords) % (slices * batchWords);   // skips the other slices' batches
+            if (inBatch < batchWords) ctx.prefetchL2(w, base + at);
+        }
+    }
+
+    /** Asks L2 for this warp's batches of the column at {@code base} and (the first slice) its {@code groups} scales at {@code scaleBase}. */
+    static void prefetchColumn(KernelContext ctx, IntArray w, FloatArray sw, int base, int words, int batchWords, int slice, int slices, int scaleBase,
+                               int groups, int lane) {
+        prefetchBatches(ctx, w, base, words, batchWords, slice, slices, lane);
+        if (slice == 0 && lane < ((groups + 31) >> 5)) ctx.prefetchL2(sw, scaleBase + (lane << 5));
+    }
+
+    static int log2(int v) {
+        int s = 0;
+        while ((1 << s) < v && s < 31) s++;
+        return s;
+    }
+}
