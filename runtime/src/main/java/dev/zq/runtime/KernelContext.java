@@ -98,6 +98,9 @@ public final class KernelContext {
 
     public void prefetchL2(FloatArray buffer, int index) {}
 
+    /** {@link #prefetchL2(IntArray, int)} for a buffer of halves: the line holding element {@code index}. */
+    public void prefetchL2(HalfArray buffer, int index) {}
+
     /**
      * Loads {@code src[index..index+3]} into {@code dst[0..3]} with one 16-byte access (PTX {@code ld.global.v4.u32}):
      * four times the bytes in flight per load of {@code get}. {@code index} must be a multiple of 4; {@code dst} a local

@@ -124,7 +124,8 @@ public final class CachedAttentionKernel {
      * and value — laid out for a short chain of dependent steps rather than {@link #attend16}'s warp per key (a step of
      * two keys at a time, each key's 64 dimensions one half a lane, then a warp butterfly): a thread per key for the
      * scores, the key's row in flight at once in 16-byte loads, the first key of each thread requested before the wait
-     * (keys cached by earlier steps, and {@code pos}, are not written by the kernel before this one); then a thread per
+     * (keys cached by earlier steps, and {@code pos}, are not written by the kernel before this one), the cached value
+     * rows asked of L2 then too, the appended key scored from shared memory; then a thread per
      * (16-byte chunk of a value row, slice of the keys) for the weighted sum, four value rows in flight a thread, the
      * slices summed through shared memory. Scores and sums are taken in another order than {@link #attend16}'s (FP32
      * either way). Head sizes multiples of 8 up to 128, blocks of 256 threads ({@link #attendGrid}).
@@ -152,21 +153,29 @@ public final class CachedAttentionKernel {
             if (48 < headDim) { ctx.load4(c, keys, at + 48); k60 = c[0]; k61 = c[1]; k62 = c[2]; k63 = c[3]; }
             if (56 < headDim) { ctx.load4(c, keys, at + 56); k70 = c[0]; k71 = c[1]; k72 = c[2]; k73 = c[3]; }
         }
+        // The cached value rows asked of L2 too (a 128-byte line = 64 halves at a time): the weighted sum's loads then find them there.
+        for (int j = tid; j < p; j += threads)
+            for (int d0 = 0; d0 < headDim; d0 += 64) ctx.prefetchL2(values, cache + j * headDim + d0);
         ctx.awaitPreviousKernel();
         ctx.releaseNextKernel();   // the next kernel (the output projection) may start on its weights now
-        float[] q = ctx.allocateFloatShared(128);
+        float[] q = ctx.allocateFloatShared(128), fresh = ctx.allocateFloatShared(128);
         float[] scores = ctx.allocateFloatShared(MAX_POSITIONS);
         float[] red = ctx.allocateFloatShared(256);
         float[] slices = ctx.allocateFloatShared(2048);
         if (tid < 128) q[tid] = tid < headDim && p >= 0 ? qkv.get(qAt + tid) * scale : 0f;   // zeros past the head: the dot runs 64 at a time
         if (tid < headDim && p >= 0) {
-            keys.set(cache + p * headDim + tid, qkv.get(qAt + hidden + tid));
+            float kv = qkv.get(qAt + hidden + tid);
+            keys.set(cache + p * headDim + tid, kv);
+            fresh[tid] = Float.float16ToFloat(Float.floatToFloat16(kv));   // the appended key as the cache holds it
             values.set(cache + p * headDim + tid, qkv.get(qAt + 2 * hidden + tid));
         }
         ctx.barrier();   // also publishes the appended key and value to the block
         for (int j = tid; j <= p; j += threads) {
             float sc = 0f;
-            for (int d0 = 0; d0 < headDim; d0 += 64) {
+            // The appended key from shared memory rather than back from the cache (a round trip to L2 on the way to the
+            // softmax): the same products in the same order, so the same score.
+            if (j == p) for (int d = 0; d < headDim; d++) sc += q[d] * fresh[d];
+            for (int d0 = 0; j < p && d0 < headDim; d0 += 64) {
                 if (!early || j != tid || d0 != 0) {
                     int at = cache + j * headDim + d0;
                     k00 = 0; k01 = 0; k02 = 0; k03 = 0; k10 = 0; k11 = 0; k12 = 0; k13 = 0; k20 = 0; k21 = 0; k22 = 0; k23 = 0; k30 = 0; k31 = 0; k32 = 0; k33 = 0;

@@ -22,8 +22,10 @@ import dev.zq.runtime.KernelMath;
  * batches {@code w mod slices}, {@code + slices}, …), so that a projection with fewer outputs than the GPU has warps
  * (the down projections: 2048 outputs, 4224 warps) still keeps every SM streaming; the slices' sums meet in shared memory
  * and are added in slice order. As {@link GemvKernel}: the first batch of the first column, its scales and the bias are
- * loaded before the wait for the previous kernel; the rest of that column's batches and the next pass's column are asked
- * of L2 then too, and each pass asks L2 for the one after it.
+ * loaded before the wait for the previous kernel; the rest of that column's batches are asked of L2 then too (asking L2
+ * for the next pass's column as well, and each pass for the one after it, was measured and not kept: no faster at INT8,
+ * slower at FP16, bench/RESULTS.md). The first pass's residual ({@link SkinnyGemmKernel#ADD}) is requested right after
+ * the wait, to arrive while the row is staged.
  * <p>
  * The products, their order within a warp and the epilogues are {@link GemvKernel}'s, so without the LayerNorm and with
  * one slice the outputs are its bits; the LayerNorm's sums are taken in another order (a block of 32 warps), and split
@@ -83,12 +85,13 @@ public final class WideGemvKernel {
         if (col < n) {
             if (slice == 0) b = bias.get(col);
             prefetchBatches(ctx, w, col * words, words, 512, slice + slices, slices, lane);
-            if (col + step < n) prefetchColumn(ctx, w, sw, (col + step) * words, words, 512, slice, slices, (col + step) * groups, groups, lane);
         }
         float g0 = 0f, g1 = 0f, g2 = 0f, g3 = 0f, e0 = 0f, e1 = 0f, e2 = 0f, e3 = 0f;
         if (norm != 0 && (tid << 2) < k) { int at = tid << 2; g0 = gamma.get(at); g1 = gamma.get(at + 1); g2 = gamma.get(at + 2); g3 = gamma.get(at + 3); e0 = beta.get(at); e1 = beta.get(at + 1); e2 = beta.get(at + 2); e3 = beta.get(at + 3); }
         ctx.awaitPreviousKernel();
         ctx.releaseNextKernel();
+        // The first pass's residual (the previous kernels' output) requested now, so that it arrives under the staging.
+        float resid0 = mode == SkinnyGemmKernel.ADD && col < n && slice == 0 && lane == 0 ? y.get(col) : 0f;
         int[] xs = ctx.allocateIntShared(2048);   // the row's codes: piece p (4096 inputs) at 1024p, in int8ChunkDot's order
         float[] sx = ctx.allocateFloatShared(1), red = ctx.allocateFloatShared(96), part = ctx.allocateFloatShared(64);
         stageCodes(ctx, red, sx, xs, x, norm, gamma, beta, eps, k, 0, g0, g1, g2, g3, e0, e1, e2, e3);
@@ -98,11 +101,8 @@ public final class WideGemvKernel {
             col = cbase + ((tid >> 5) >> sShift);
             boolean live = col < n;
             int base = col * words, scaleBase = col * groups;
-            float resid = mode == SkinnyGemmKernel.ADD && live && slice == 0 && lane == 0 ? y.get(col) : 0f;
-            if (pass > 0 && live) {
-                if (slice == 0) b = bias.get(col);
-                if (col + step < n) prefetchColumn(ctx, w, sw, (col + step) * words, words, 512, slice, slices, (col + step) * groups, groups, lane);
-            }
+            float resid = pass == 0 ? resid0 : mode == SkinnyGemmKernel.ADD && live && slice == 0 && lane == 0 ? y.get(col) : 0f;
+            if (pass > 0 && live && slice == 0) b = bias.get(col);
             float a = 0f;
             for (int bb = slice; live && bb < batches; bb += slices) {
                 if (pass > 0 || bb != slice) {   // the first batch of the first column came before the wait
@@ -153,12 +153,13 @@ public final class WideGemvKernel {
         if (col < n) {
             if (slice == 0) b = bias.get(col);
             prefetchBatches(ctx, w, col * words, words, 256, slice + slices, slices, lane);
-            if (col + step < n) prefetchColumn(ctx, w, sw, (col + step) * words, words, 256, slice, slices, (col + step) * groups, groups, lane);
         }
         float g0 = 0f, g1 = 0f, g2 = 0f, g3 = 0f, e0 = 0f, e1 = 0f, e2 = 0f, e3 = 0f;
         if (norm != 0 && (tid << 2) < k) { int at = tid << 2; g0 = gamma.get(at); g1 = gamma.get(at + 1); g2 = gamma.get(at + 2); g3 = gamma.get(at + 3); e0 = beta.get(at); e1 = beta.get(at + 1); e2 = beta.get(at + 2); e3 = beta.get(at + 3); }
         ctx.awaitPreviousKernel();
         ctx.releaseNextKernel();
+        // The first pass's residual (the previous kernels' output) requested now, so that it arrives under the staging.
+        float resid0 = mode == SkinnyGemmKernel.ADD && col < n && slice == 0 && lane == 0 ? y.get(col) : 0f;
         int[] xs = ctx.allocateIntShared(2048);   // per weight word j its low-nibble codes at 2j, its high-nibble ones at 2j + 1
         float[] sx = ctx.allocateFloatShared(1), red = ctx.allocateFloatShared(96), part = ctx.allocateFloatShared(64);
         stageCodes(ctx, red, sx, xs, x, norm, gamma, beta, eps, k, 1, g0, g1, g2, g3, e0, e1, e2, e3);
@@ -168,11 +169,8 @@ public final class WideGemvKernel {
             col = cbase + ((tid >> 5) >> sShift);
             boolean live = col < n;
             int base = col * words, scaleBase = col * groups;
-            float resid = mode == SkinnyGemmKernel.ADD && live && slice == 0 && lane == 0 ? y.get(col) : 0f;
-            if (pass > 0 && live) {
-                if (slice == 0) b = bias.get(col);
-                if (col + step < n) prefetchColumn(ctx, w, sw, (col + step) * words, words, 256, slice, slices, (col + step) * groups, groups, lane);
-            }
+            float resid = pass == 0 ? resid0 : mode == SkinnyGemmKernel.ADD && live && slice == 0 && lane == 0 ? y.get(col) : 0f;
+            if (pass > 0 && live && slice == 0) b = bias.get(col);
             float a = 0f;
             for (int bb = slice; live && bb < batches; bb += slices) {
                 int j = (bb << 8) + lane;
@@ -222,12 +220,13 @@ public final class WideGemvKernel {
         if (col < n) {
             if (slice == 0) b = bias.get(col);
             prefetchBatches(ctx, w, col * words, words, 512, slice + slices, slices, lane);
-            if (col + step < n) prefetchColumn(ctx, w, bias, (col + step) * words, words, 512, slice, slices, 0, 0, lane);
         }
         float g0 = 0f, g1 = 0f, g2 = 0f, g3 = 0f, e0 = 0f, e1 = 0f, e2 = 0f, e3 = 0f;
         if (norm != 0 && (tid << 2) < k) { int at = tid << 2; g0 = gamma.get(at); g1 = gamma.get(at + 1); g2 = gamma.get(at + 2); g3 = gamma.get(at + 3); e0 = beta.get(at); e1 = beta.get(at + 1); e2 = beta.get(at + 2); e3 = beta.get(at + 3); }
         ctx.awaitPreviousKernel();
         ctx.releaseNextKernel();
+        // The first pass's residual (the previous kernels' output) requested now, so that it arrives under the staging.
+        float resid0 = mode == SkinnyGemmKernel.ADD && col < n && slice == 0 && lane == 0 ? y.get(col) : 0f;
         float[] xs = ctx.allocateFloatShared(8192);   // the row as halves, batch p (1024 inputs) at 1024p in chunkDot's order
         float[] red = ctx.allocateFloatShared(96), part = ctx.allocateFloatShared(64);
         stageHalves(ctx, red, xs, x, norm, gamma, beta, eps, k, g0, g1, g2, g3, e0, e1, e2, e3);
@@ -236,11 +235,8 @@ public final class WideGemvKernel {
             col = cbase + ((tid >> 5) >> sShift);
             boolean live = col < n;
             int base = col * words;
-            float resid = mode == SkinnyGemmKernel.ADD && live && slice == 0 && lane == 0 ? y.get(col) : 0f;
-            if (pass > 0 && live) {
-                if (slice == 0) b = bias.get(col);
-                if (col + step < n) prefetchColumn(ctx, w, bias, (col + step) * words, words, 512, slice, slices, 0, 0, lane);
-            }
+            float resid = pass == 0 ? resid0 : mode == SkinnyGemmKernel.ADD && live && slice == 0 && lane == 0 ? y.get(col) : 0f;
+            if (pass > 0 && live && slice == 0) b = bias.get(col);
             float a = 0f;
             for (int bb = slice; live && bb < batches; bb += slices) {
                 if (pass > 0 || bb != slice) {   // the first batch of the first column came before the wait
@@ -384,13 +380,6 @@ public final class WideGemvKernel {
             int inBatch = (at - from * batchWords) % (slices * batchWords);   // skips the other slices' batches
             if (inBatch < batchWords) ctx.prefetchL2(w, base + at);
         }
-    }
-
-    /** Asks L2 for this warp's batches of the column at {@code base} and (the first slice) its {@code groups} scales at {@code scaleBase}. */
-    static void prefetchColumn(KernelContext ctx, IntArray w, FloatArray sw, int base, int words, int batchWords, int slice, int slices, int scaleBase,
-                               int groups, int lane) {
-        prefetchBatches(ctx, w, base, words, batchWords, slice, slices, lane);
-        if (slice == 0 && lane < ((groups + 31) >> 5)) ctx.prefetchL2(sw, scaleBase + (lane << 5));
     }
 
     static int log2(int v) {

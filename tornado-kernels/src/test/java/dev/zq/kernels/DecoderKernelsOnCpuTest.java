@@ -776,6 +776,7 @@ class DecoderKernelsOnCpuTest {
         assertEquals(2, WideGemvKernel.slices(16, 2048, 8192, 132));
         assertEquals(2, WideGemvKernel.slices(16, 768, 3072, 132));   // GPT-2's: 3 batches, so at most 2
         assertThrows(IllegalArgumentException.class, () -> WideGemvKernel.grid(10, 3, 132));
+        assertEquals(new Grid(24, 1, 1024, 1), WideGemvKernel.grid(768, 1, 132));   // GPT-2's out projection: 24 SMs
     }
 
     /**

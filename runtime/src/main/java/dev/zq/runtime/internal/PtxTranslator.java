@@ -762,8 +762,8 @@ public final class PtxTranslator {
             case "barrier" -> emit("bar.sync 0");
             case "prefetchL2" -> {
                 Kind bk = args.getFirst().kind();
-                if (bk != Kind.BUF_S32 && bk != Kind.BUF_F32) throw f.fail("prefetchL2 takes an IntArray or a FloatArray");
-                emit("prefetch.global.L2 [" + address(at(bk, d + 1), at(Kind.I, d + 2), 4) + "]");
+                if (bk != Kind.BUF_S32 && bk != Kind.BUF_F32 && bk != Kind.BUF_F16) throw f.fail("prefetchL2 takes an IntArray, a FloatArray or a HalfArray");
+                emit("prefetch.global.L2 [" + address(at(bk, d + 1), at(Kind.I, d + 2), bk == Kind.BUF_F16 ? 2 : 4) + "]");
             }
             case "gridBarrier" -> {
                 if (args.getFirst().kind() != Kind.BUF_S32) throw f.fail("gridBarrier keeps its state in an IntArray");
