@@ -8,7 +8,8 @@
 # then the full set is collected and its per-instruction page printed too (SASS with executed counts and stall samples).
 # LAYER0=1 instead collects that full set for the last decode step's first layer (its five kernels after the embedding),
 # found from pass 1's launch order.
-# Output: $OUT (or ./gpu-out)/ncu-durations.csv, ncu-step.txt (and ncu-sass.csv).
+# Output: $OUT (or ./gpu-out)/ncu-durations.csv, ncu-step.txt (and ncu-sass.csv: summarise it with scripts/ncu_sass_summary.py).
+# The device tool returns a limited number of files: tar the output folder in the same command.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 out="${OUT:-gpu-out}"; mkdir -p "$out"
