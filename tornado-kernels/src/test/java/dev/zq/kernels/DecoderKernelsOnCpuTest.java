@@ -646,6 +646,24 @@ class DecoderKernelsOnCpuTest {
     }
 
     /**
+     * A layer's worth of one-row kernel inputs for {@code n} outputs of {@code k} inputs: LayerNorm γ and β, bias, group
+     * scales (groups of {@code gs}), random INT8 and INT4 codes packed as the kernels read them, FP16 weights in pairs.
+     */
+    record OneRowWeights(FloatArray gamma, FloatArray beta, FloatArray bias, FloatArray sw, IntArray q8, IntArray q4, IntArray h) {
+        static OneRowWeights random(Arena a, Random rnd, int n, int k, int gs) {
+            FloatArray gamma = KernelsOnCpuTest.randomFloats(a, rnd, k, 1), beta = KernelsOnCpuTest.randomFloats(a, rnd, k, 0.5),
+                    bias = KernelsOnCpuTest.randomFloats(a, rnd, n, 0.5), sw = KernelsOnCpuTest.randomFloats(a, rnd, n * (k / gs), 0.01);
+            int[][] w8 = new int[n][k], w4 = new int[n][k];
+            for (int[] row : w8) for (int c = 0; c < k; c++) row[c] = rnd.nextInt(256) - 128;
+            for (int[] row : w4) for (int c = 0; c < k; c++) row[c] = rnd.nextInt(16) - 8;
+            IntArray q8 = packWeights(a, w8, 8), q4 = packWeights(a, w4, 4), h = IntArray.allocate(a, n * k / 2);
+            for (int i = 0; i < h.length(); i++)
+                h.set(i, Float.floatToFloat16((float) rnd.nextGaussian() * 0.05f) & 0xFFFF | Float.floatToFloat16((float) rnd.nextGaussian() * 0.05f) << 16);
+            return new OneRowWeights(gamma, beta, bias, sw, q8, q4, h);
+        }
+    }
+
+    /**
      * The batch-1 kernels ({@link GemvKernel}) are the few-row kernels' one-row paths on their own: the same bits as
      * {@link SkinnyGemmKernel}'s {@code int8}, {@code int4} and {@code fp16} on one row, for K of one and more pieces
      * (768, 3072, 3968, 4096; FP16 also 8192), groups from one chunk to the whole row, with and without the LayerNorm
@@ -660,14 +678,9 @@ class DecoderKernelsOnCpuTest {
             int n = 21;
             for (int[] shape : new int[][]{{768, 64}, {768, 32}, {3072, 128}, {3968, 3968}, {4096, 32}, {8192, 64}}) {
                 int k = shape[0], gs = shape[1];
-                FloatArray gamma = KernelsOnCpuTest.randomFloats(a, rnd, k, 1), beta = KernelsOnCpuTest.randomFloats(a, rnd, k, 0.5),
-                        bias = KernelsOnCpuTest.randomFloats(a, rnd, n, 0.5), sw = KernelsOnCpuTest.randomFloats(a, rnd, n * (k / gs), 0.01);
-                int[][] w8 = new int[n][k], w4 = new int[n][k];
-                for (int[] row : w8) for (int c = 0; c < k; c++) row[c] = rnd.nextInt(256) - 128;
-                for (int[] row : w4) for (int c = 0; c < k; c++) row[c] = rnd.nextInt(16) - 8;
-                IntArray q8 = packWeights(a, w8, 8), q4 = packWeights(a, w4, 4), h = IntArray.allocate(a, n * k / 2);
-                for (int i = 0; i < h.length(); i++)
-                    h.set(i, Float.floatToFloat16((float) rnd.nextGaussian() * 0.05f) & 0xFFFF | Float.floatToFloat16((float) rnd.nextGaussian() * 0.05f) << 16);
+                OneRowWeights r = OneRowWeights.random(a, rnd, n, k, gs);
+                FloatArray gamma = r.gamma(), beta = r.beta(), bias = r.bias(), sw = r.sw();
+                IntArray q8 = r.q8(), q4 = r.q4(), h = r.h();
                 for (boolean zero : new boolean[]{false, true}) {
                     FloatArray x = zero ? FloatArray.allocate(a, k) : KernelsOnCpuTest.randomFloats(a, rnd, k, 3);
                     for (int norm = 0; norm < 2; norm++)
@@ -721,14 +734,9 @@ class DecoderKernelsOnCpuTest {
             int n = 40;
             for (int[] shape : new int[][]{{768, 64}, {3072, 32}, {4096, 4096}, {6144, 128}, {8192, 64}}) {
                 int k = shape[0], gs = shape[1];
-                FloatArray gamma = KernelsOnCpuTest.randomFloats(a, rnd, k, 1), beta = KernelsOnCpuTest.randomFloats(a, rnd, k, 0.5),
-                        bias = KernelsOnCpuTest.randomFloats(a, rnd, n, 0.5), sw = KernelsOnCpuTest.randomFloats(a, rnd, n * (k / gs), 0.01);
-                int[][] w8 = new int[n][k], w4 = new int[n][k];
-                for (int[] row : w8) for (int c = 0; c < k; c++) row[c] = rnd.nextInt(256) - 128;
-                for (int[] row : w4) for (int c = 0; c < k; c++) row[c] = rnd.nextInt(16) - 8;
-                IntArray q8 = packWeights(a, w8, 8), q4 = packWeights(a, w4, 4), h = IntArray.allocate(a, n * k / 2);
-                for (int i = 0; i < h.length(); i++)
-                    h.set(i, Float.floatToFloat16((float) rnd.nextGaussian() * 0.05f) & 0xFFFF | Float.floatToFloat16((float) rnd.nextGaussian() * 0.05f) << 16);
+                OneRowWeights r = OneRowWeights.random(a, rnd, n, k, gs);
+                FloatArray gamma = r.gamma(), beta = r.beta(), bias = r.bias(), sw = r.sw();
+                IntArray q8 = r.q8(), q4 = r.q4(), h = r.h();
                 for (boolean zero : new boolean[]{false, true}) {
                     FloatArray x = zero ? FloatArray.allocate(a, k) : KernelsOnCpuTest.randomFloats(a, rnd, k, 3);
                     for (int norm = 0; norm < 2; norm++)

@@ -398,15 +398,9 @@ class KernelsOnCudaTest {
             int n = 70;
             for (int[] shape : new int[][]{{768, 64}, {2048, 32}, {3072, 128}, {8192, 64}}) {
                 int kk = shape[0], gs = shape[1];
-                FloatArray x = KernelsOnCpuTest.randomFloats(a, rnd, kk, 3), gamma = KernelsOnCpuTest.randomFloats(a, rnd, kk, 1),
-                        beta = KernelsOnCpuTest.randomFloats(a, rnd, kk, 0.5), bias = KernelsOnCpuTest.randomFloats(a, rnd, n, 0.5);
-                int[][] w8 = new int[n][kk], w4 = new int[n][kk];
-                for (int[] row : w8) for (int c = 0; c < kk; c++) row[c] = rnd.nextInt(256) - 128;
-                for (int[] row : w4) for (int c = 0; c < kk; c++) row[c] = rnd.nextInt(16) - 8;
-                IntArray q8 = DecoderKernelsOnCpuTest.packWeights(a, w8, 8), q4 = DecoderKernelsOnCpuTest.packWeights(a, w4, 4), h = IntArray.allocate(a, n * kk / 2);
-                for (int i = 0; i < h.length(); i++)
-                    h.set(i, Float.floatToFloat16((float) rnd.nextGaussian() * 0.05f) & 0xFFFF | Float.floatToFloat16((float) rnd.nextGaussian() * 0.05f) << 16);
-                FloatArray sw = KernelsOnCpuTest.randomFloats(a, rnd, n * (kk / gs), 0.01);
+                DecoderKernelsOnCpuTest.OneRowWeights r = DecoderKernelsOnCpuTest.OneRowWeights.random(a, rnd, n, kk, gs);
+                FloatArray x = KernelsOnCpuTest.randomFloats(a, rnd, kk, 3), gamma = r.gamma(), beta = r.beta(), bias = r.bias(), sw = r.sw();
+                IntArray q8 = r.q8(), q4 = r.q4(), h = r.h();
                 for (int norm = 0; norm < 2; norm++)
                     for (int mode : new int[]{SkinnyGemmKernel.STORE, SkinnyGemmKernel.GELU_TANH, SkinnyGemmKernel.ADD}) {
                         FloatArray y = KernelsOnCpuTest.randomFloats(a, rnd, n, 1);
