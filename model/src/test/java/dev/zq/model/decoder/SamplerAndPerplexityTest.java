@@ -62,7 +62,9 @@ class SamplerAndPerplexityTest {
             }
             Perplexity.Result whole = Perplexity.evaluate(m, tokens, 32, 16, x -> {});
             assertEquals(29, whole.tokensScored());
-            assertEquals(Math.exp(nll / 29), whole.perplexity(), 1e-9 * whole.perplexity());
+            // Float logits from two separate forward calls: their last bits may differ (seen once in CI: 4e-9 relative), so a
+            // float-sized bound; a token scored against the wrong context moves it by far more.
+            assertEquals(Math.exp(nll / 29), whole.perplexity(), 1e-6 * whole.perplexity());
             // Windows of 8 every 4 tokens: every token still scored once, with less context, so a different value.
             Perplexity.Result windows = Perplexity.evaluate(m, tokens, 8, 4, x -> {});
             assertEquals(29, windows.tokensScored());
