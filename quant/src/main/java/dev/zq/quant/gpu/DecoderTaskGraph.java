@@ -248,8 +248,8 @@ public final class DecoderTaskGraph implements AutoCloseable {
     /**
      * {@code out = in·Wᵀ + b} (under {@code mode}) for {@code rows} rows; with {@code gamma} non-null, of LayerNorm(in) with
      * that γ and β, normalised inside the kernel that reads the rows — except for the few-row INT8/INT4 kernels (but the
-     * INT8 one on a single row, and the batch-1 GemvKernel ones, which hold the row in registers and read it once: see
-     * SkinnyGemmKernel.stageOneRow), which
+     * INT8 one on a single row, and the batch-1 GEMV kernels, which hold the row in registers and read it once: see
+     * SkinnyGemmKernel.stageOneRow and WideGemvKernel.stageCodes), which
      * already make one block-wide pass over their rows for the token-wise scales: two more for the LayerNorm's statistics
      * cost them more than the launch they save (on the H100, 50 tokens at batch 1: GPT-3 1.3B W8A8 146.3 and 146.9 ms
      * fused against 137.9 and 138.0 ms with the separate kernel; GPT-2 W8A8 even, 33.0 against 33.3 ms; measured with
@@ -294,7 +294,7 @@ public final class DecoderTaskGraph implements AutoCloseable {
         } else {
             Grid grid = SkinnyGemmKernel.grid(rows, p.out(), COLUMN_BLOCKS);   // the warps loop over the features past it
             if (gemv != null && gemv.getDeclaringClass() == WideGemvKernel.class) {
-                int bits = p.scales() == null ? 16 : gemv.getName().equals("int8") ? 8 : 4;
+                int bits = gemvBits(p);
                 int slices = WideGemvKernel.slices(bits, p.out(), p.in(), GEMV_BLOCKS);
                 Grid wideGrid = WideGemvKernel.grid(p.out(), slices, GEMV_BLOCKS);
                 if (bits == 16)
@@ -318,11 +318,17 @@ public final class DecoderTaskGraph implements AutoCloseable {
      * then the few-row kernel runs it.
      */
     private Method gemv(Projection p) {
-        String name = p.kernel().getName();
-        int bits = name.equals("fp16") ? 16 : name.equals("int8") ? 8 : name.equals("int4") ? 4 : 0;
+        int bits = gemvBits(p);
         if (bits == 0) return null;
+        String name = p.kernel().getName();
         if (GEMV.equals("wide") && WideGemvKernel.fits(bits, p.in(), p.groupSize())) return kernel(WideGemvKernel.class, name);
         return !GEMV.equals("false") && GemvKernel.fits(bits, p.in(), p.groupSize()) ? kernel(GemvKernel.class, name) : null;
+    }
+
+    /** The weight bits of {@code p}'s batch-1 kernel (16, 8, 4), from its few-row kernel's name; 0 for the weight-only formats. */
+    private static int gemvBits(Projection p) {
+        String name = p.kernel().getName();
+        return name.equals("fp16") ? 16 : name.equals("int8") ? 8 : name.equals("int4") ? 4 : 0;
     }
 
     /** {@code linear}'s weights as the kernels read them; anything the kernels cannot run is refused by name. */
