@@ -11,8 +11,9 @@ import dev.zq.runtime.KernelMath;
  * A GPT decoder's row kernels around its GEMMs, on FP32 rows (the residual stream of a few decoding tokens is small):
  * token + position embeddings, LayerNorm, the final LayerNorm of each sequence's last token, greedy arg-max sampling, and the
  * staging of many rows for the tensor-core GEMMs (token-wise INT8 codes or FP16 halves, of the rows' LayerNorm where a
- * pre-norm block feeds them; with few rows the GEMM normalises its rows itself). The number of cached tokens lives on the device ({@code pos[0]}): {@link #lastTokenNorm} advances it, so
- * a captured decode step replays for every new token without the host touching anything.
+ * pre-norm block feeds them; with few rows the GEMM normalises its rows itself). The number of cached tokens lives on the
+ * device ({@code pos[0]}): {@link #lastTokenNorm} advances it (a batch-1 decode step: {@link GreedyHeadKernel}), so a
+ * captured decode step replays for every new token without the host touching anything.
  */
 public final class DecoderRowKernels {
     private DecoderRowKernels() {}

@@ -788,6 +788,70 @@ class DecoderKernelsOnCpuTest {
     }
 
     /**
+     * {@link GreedyHeadKernel} is the three kernels it replaces at batch 1: its logits the bits of
+     * {@link WideGemvKernel#fp16} with the LayerNorm fused (the same staging and products), its token {@code argmax}'s over
+     * them, the position moved on by one and the token recorded as {@code lastTokenNorm} and {@code argmax} do. Rows of one
+     * batch taken two a warp (K = 64, 768) and one (1024; 1536: two batches), one to three blocks (several passes, the last
+     * partial), a tie between rows of different blocks and passes (the lower wins), the best row the very last, a NaN logit
+     * (never chosen), and a row of all NaN (−1 recorded, token 0 fed on); a step past {@code maxNew} records nothing.
+     */
+    @Test
+    void greedyHeadIsTheLastNormTheHeadAndTheArgmaxInOneLaunch() {
+        try (Arena a = Arena.ofShared()) {
+            Random rnd = new Random(43);
+            int n = 301, promptLen = 5, maxNew = 4;
+            for (int k : new int[]{64, 768, 1024, 1536}) {
+                OneRowWeights r = OneRowWeights.random(a, rnd, n, k, k);
+                FloatArray gamma = r.gamma(), beta = r.beta(), bias = r.bias();
+                IntArray h = r.h();
+                for (int i = 0; i < k / 2; i++) h.set(250 * (k / 2) + i, h.get(7 * (k / 2) + i));   // rows 7 and 250: the same weights
+                for (String kind : new String[]{"tie", "last", "nan", "none"}) {
+                    FloatArray x = KernelsOnCpuTest.randomFloats(a, rnd, k, 3);
+                    for (int i = 0; i < n; i++) bias.set(i, (float) rnd.nextGaussian() * 0.5f);
+                    switch (kind) {
+                        case "tie" -> { bias.set(7, 100f); bias.set(250, 100f); }
+                        case "last" -> { bias.set(n - 1, 100f); bias.set(3, Float.NaN); }
+                        case "none" -> x.set(k / 3, Float.NaN);   // the LayerNorm spreads it: every logit NaN
+                        default -> bias.set(n / 2, Float.NaN);
+                    }
+                    for (int blocks = 1; blocks <= 3; blocks++) {
+                        int p0 = promptLen + blocks;   // the step that makes new token blocks + 1 (3 + 1 = maxNew: not recorded)
+                        String what = "K " + k + " " + kind + " blocks " + blocks;
+                        FloatArray want = FloatArray.allocate(a, n), got = FloatArray.allocate(a, n);
+                        IntArray wantNext = IntArray.allocate(a, 1), wantGen = IntArray.allocate(a, maxNew), wantPos = IntArray.allocate(a, 1);
+                        IntArray next = IntArray.allocate(a, 1), gen = IntArray.allocate(a, maxNew), pos = IntArray.allocate(a, 1);
+                        IntArray bestAt = IntArray.allocate(a, blocks), arrivals = IntArray.allocate(a, 1);
+                        FloatArray best = FloatArray.allocate(a, blocks);
+                        wantPos.set(0, p0 + 1);   // lastTokenNorm's move, before the arg-max
+                        pos.set(0, p0);
+                        cpu.launch(KernelCompiler.find(WideGemvKernel.class, "fp16"), WideGemvKernel.grid(n, 1, 132), x, 1, gamma, beta, 1e-5f, h,
+                                bias, want, n, k, SkinnyGemmKernel.STORE, 1);
+                        cpu.launch(KernelCompiler.find(DecoderRowKernels.class, "argmax"), DecoderRowKernels.argmaxGrid(1), want, wantNext, wantGen,
+                                wantPos, n, promptLen, maxNew);
+                        cpu.launch(KernelCompiler.find(GreedyHeadKernel.class, "fp16"), GreedyHeadKernel.grid(n, k, blocks), x, gamma, beta, 1e-5f, h,
+                                bias, got, n, k, GreedyHeadKernel.pair(k), best, bestAt, arrivals, next, gen, pos, promptLen, maxNew);
+                        for (int i = 0; i < n; i++)
+                            assertEquals(Float.floatToRawIntBits(want.get(i)), Float.floatToRawIntBits(got.get(i)), what + ": logit " + i);
+                        assertEquals(wantNext.get(0), next.get(0), what + ": the next token");
+                        assertEquals(wantPos.get(0), pos.get(0), what + ": the position");
+                        for (int i = 0; i < maxNew; i++) assertEquals(wantGen.get(i), gen.get(i), what + ": generated[" + i + "]");
+                        assertEquals(0, arrivals.get(0), what + ": the count left for the next launch");
+                        int expected = switch (kind) { case "tie" -> 7; case "last" -> n - 1; case "none" -> 0; default -> -2; };
+                        if (expected >= 0) assertEquals(expected, next.get(0), what);
+                        if (kind.equals("none") && blocks < 3) assertEquals(-1, gen.get(blocks + 1), what + ": no logit above -inf");
+                        if (blocks == 3) assertEquals(0, gen.get(maxNew - 1), what + ": past maxNew, nothing recorded");
+                    }
+                }
+            }
+        }
+        assertEquals(1, GreedyHeadKernel.pair(768));
+        assertEquals(0, GreedyHeadKernel.pair(1024));
+        assertEquals(new Grid(132, 1, 1024, 1), GreedyHeadKernel.grid(50257, 768, 132));
+        assertEquals(new Grid(2, 1, 1024, 1), GreedyHeadKernel.grid(96, 64, 132));
+        assertTrue(GreedyHeadKernel.fits(8192) && !GreedyHeadKernel.fits(8200) && !GreedyHeadKernel.fits(772));
+    }
+
+    /**
      * A decode step's attention ({@link CachedAttentionKernel#attendStep16}) against {@link CachedAttentionKernel#attend16}
      * run with {@code seq = 1} on copies of the same cache: the same appended key and value (bit for bit) and the same
      * context within float rounding (the sums are taken in another order); head sizes 8 to 128, cached positions from none

@@ -3,6 +3,7 @@ package dev.zq.quant.gpu;
 import dev.zq.kernels.CachedAttentionKernel;
 import dev.zq.kernels.DecoderRowKernels;
 import dev.zq.kernels.GemvKernel;
+import dev.zq.kernels.GreedyHeadKernel;
 import dev.zq.kernels.WideGemvKernel;
 import dev.zq.kernels.Int4Words;
 import dev.zq.kernels.PrefillGemmKernel;
@@ -90,6 +91,11 @@ public final class DecoderTaskGraph implements AutoCloseable {
     static final int GEMV_BLOCKS = Integer.getInteger("zq.decoder.gemvBlocks", 132);
     /** Decode steps' attention over an FP16 cache on {@code attendStep16}; {@code -Dzq.decoder.attendStep=false}: {@code attend16}. */
     static final boolean ATTEND_STEP = !"false".equals(System.getProperty("zq.decoder.attendStep"));
+    /**
+     * A batch-1 decode step ends in {@link GreedyHeadKernel} (final LayerNorm, FP16 head, arg-max: one launch) where the head
+     * is FP16 and fits it; {@code -Dzq.decoder.greedyHead=false}: the three kernels, for A/B runs.
+     */
+    static final boolean GREEDY_HEAD = !"false".equals(System.getProperty("zq.decoder.greedyHead"));
 
     private final DecoderConfig config;
     private final int batch, promptLength, maxNewTokens, capacity;
@@ -106,6 +112,9 @@ public final class DecoderTaskGraph implements AutoCloseable {
     private final FloatArray stagedScales;  // and their token-wise scales
     private final FloatArray partials;      // split-K slices' parts of the tensor-core residual projections (PrefillGemmKernel.splits)
     private final IntArray arrivals;        // and how many of an output tile's slices are done
+    private final FloatArray headBest;      // GreedyHeadKernel: each block's best logit
+    private final IntArray headBestAt;      // and its index
+    private final IntArray headArrivals;    // and how many blocks are done
     private final ExecutionPlan prefill, decode;
     private boolean prefilled;
     private int steps;   // new tokens generated since the last prefill
@@ -179,13 +188,18 @@ public final class DecoderTaskGraph implements AutoCloseable {
         partials = FloatArray.allocate(arena, splitBlocks > 1 ? splitBlocks * 4096 : 1);
         arrivals = IntArray.allocate(arena, Math.max(1, padded / 64 * h / 64));
         logits = FloatArray.allocate(arena, batch * vocab);
+        headBest = FloatArray.allocate(arena, GEMV_BLOCKS);
+        headBestAt = IntArray.allocate(arena, GEMV_BLOCKS);
+        headArrivals = IntArray.allocate(arena, 1);
 
         TaskGraph prefillGraph = steps("prefill", promptLength, prompt)
                 .transferToDevice(Transfer.FIRST_EXECUTION, weightBuffers.toArray(KernelBuffer[]::new))
-                .transferToDevice(Transfer.FIRST_EXECUTION, arrivals)   // zeroes, which every launch leaves as it found them
+                .transferToDevice(Transfer.FIRST_EXECUTION, arrivals, headArrivals)   // zeroes, which every launch leaves as it found them
                 .transferToDevice(Transfer.EVERY_EXECUTION, prompt)
                 .transferToHost(Transfer.EVERY_EXECUTION, generated);
-        TaskGraph decodeGraph = steps("decode", 1, next).transferToHost(Transfer.EVERY_EXECUTION, generated);
+        TaskGraph decodeGraph = steps("decode", 1, next)
+                .transferToDevice(Transfer.FIRST_EXECUTION, headArrivals)   // zero, which every launch leaves as it found it
+                .transferToHost(Transfer.EVERY_EXECUTION, generated);
         if (keepLogits) {
             prefillGraph.transferToHost(Transfer.EVERY_EXECUTION, logits);
             decodeGraph.transferToHost(Transfer.EVERY_EXECUTION, logits);
@@ -217,6 +231,12 @@ public final class DecoderTaskGraph implements AutoCloseable {
         if (name.equals("prefill")) g.task(kernel(DecoderRowKernels.class, "resetPosition"), dev.zq.runtime.Grid.of(1, 32), pos);
         g.task(kernel(DecoderRowKernels.class, "embed"), dev.zq.runtime.Grid.of(rows, 256), tokens, pos, wte, wpe, x, seq, h, capacity);
         for (int l = 0; l < layers.size(); l++) addLayer(g, l, seq);
+        if (rows == 1 && GREEDY_HEAD && head.scales() == null && GreedyHeadKernel.fits(h)) {   // a batch-1 decode step: one launch
+            g.task(kernel(GreedyHeadKernel.class, "fp16"), GreedyHeadKernel.grid(config.vocabSize(), h, GEMV_BLOCKS), x, finalGamma, finalBeta,
+                    config.normEps(), head.weight(), head.bias(), logits, config.vocabSize(), h, GreedyHeadKernel.pair(h), headBest, headBestAt,
+                    headArrivals, next, generated, pos, promptLength, maxNewTokens);
+            return g;
+        }
         g.task(kernel(DecoderRowKernels.class, "lastTokenNorm"), RowKernels.grid(1, h), x, finalGamma, finalBeta, last, pos, batch, seq, h,
                 config.normEps());
         linear(g, head, last, null, null, logits, batch, SkinnyGemmKernel.STORE);

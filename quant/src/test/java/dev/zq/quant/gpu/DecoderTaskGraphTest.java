@@ -58,12 +58,15 @@ class DecoderTaskGraphTest {
     }
 
     @ParameterizedTest
-    @CsvSource({"w16a16, FP32, 0.01, 5", "w8a8, FP32, 0.002, 5", "w4-8a8, FP32, 0.002, 5", "w16a16, FP16, 0.01, 5", "w8a8, FP16, 0.03, 5",
-            "w4-8a8, FP16, 0.03, 5", "w16a16, FP32, 0.01, 40", "w8a8, FP32, 0.002, 40", "w4-8a8, FP32, 0.002, 40", "w8a16, FP32, 0.002, 5",
-            "w4-8a16, FP32, 0.002, 5", "w8a16, FP32, 0.002, 40", "w4-8a16, FP32, 0.002, 40"})
-    void prefillAndDecodeStepsMatchTheCpuDecoder(String scheme, DecoderTaskGraph.CachePrecision cache, double tolerance, int promptLen) throws Exception {
-        // Prompts of 2 × 40 rows run their projections on the tensor-core kernels (two row tiles, the second partial).
-        int batch = 2, maxNew = 4, vocab = TINY.vocabSize();
+    @CsvSource({"w16a16, FP32, 0.01, 5, 2", "w8a8, FP32, 0.002, 5, 2", "w4-8a8, FP32, 0.002, 5, 2", "w16a16, FP16, 0.01, 5, 2", "w8a8, FP16, 0.03, 5, 2",
+            "w4-8a8, FP16, 0.03, 5, 2", "w16a16, FP32, 0.01, 40, 2", "w8a8, FP32, 0.002, 40, 2", "w4-8a8, FP32, 0.002, 40, 2", "w8a16, FP32, 0.002, 5, 2",
+            "w4-8a16, FP32, 0.002, 5, 2", "w8a16, FP32, 0.002, 40, 2", "w4-8a16, FP32, 0.002, 40, 2",
+            "w16a16, FP16, 0.01, 5, 1", "w8a8, FP16, 0.03, 5, 1", "w4-8a8, FP32, 0.002, 5, 1"})
+    void prefillAndDecodeStepsMatchTheCpuDecoder(String scheme, DecoderTaskGraph.CachePrecision cache, double tolerance, int promptLen, int batch)
+            throws Exception {
+        // Prompts of 2 × 40 rows run their projections on the tensor-core kernels (two row tiles, the second partial); a batch
+        // of 1 decodes on the batch-1 kernels (WideGemvKernel, GreedyHeadKernel).
+        int maxNew = 4, vocab = TINY.vocabSize();
         try (Arena arena = Arena.ofShared()) {
             DecoderModel fp = DecoderModel.random(TINY, 7, arena);
             DecoderModel model = scheme.equals("w16a16") ? fp : DecoderQuantizer.quantize(fp, Scheme.resolve(scheme), null, arena);
@@ -104,16 +107,18 @@ class DecoderTaskGraphTest {
     /**
      * On a GPU: the quantized decoders (token-wise INT8 activations) give the same bits as the same graph on the CPU
      * executor, every step, with either cache — the prompts of 2 × 40 rows through the tensor-core kernels, the MLP's
-     * with K split over blocks (their slices add in a fixed order), the decode steps through the few-row kernels. Integer sums are
-     * exact, every float operation is one correctly rounded instruction or the CPU's exponential, so nothing may
-     * differ; a single flipped activation code would (and in a deep model would multiply). Skipped without a GPU: on
+     * with K split over blocks (their slices add in a fixed order), the decode steps through the few-row kernels (batch 2)
+     * and the batch-1 kernels (batch 1). Integer sums are exact, every float operation is one correctly rounded
+     * instruction or the CPU's exponential, so nothing may differ; a single flipped activation code would (and in a deep model would multiply). Skipped without a GPU: on
      * the CPU it would compare the executor with itself.
      */
     @ParameterizedTest
-    @CsvSource({"w8a8, FP32, 5", "w8a8, FP32, 40", "w4-8a8, FP32, 40", "w8a8, FP16, 40", "w4-8a8, FP16, 5"})
-    void quantizedDecodersOnTheGpuEqualTheCpuExecutorBitForBit(String scheme, DecoderTaskGraph.CachePrecision cache, int promptLen) throws Exception {
+    @CsvSource({"w8a8, FP32, 5, 2", "w8a8, FP32, 40, 2", "w4-8a8, FP32, 40, 2", "w8a8, FP16, 40, 2", "w4-8a8, FP16, 5, 2", "w8a8, FP16, 5, 1",
+            "w4-8a8, FP32, 5, 1"})
+    void quantizedDecodersOnTheGpuEqualTheCpuExecutorBitForBit(String scheme, DecoderTaskGraph.CachePrecision cache, int promptLen, int batch)
+            throws Exception {
         org.junit.jupiter.api.Assumptions.assumeTrue(device instanceof dev.zq.runtime.cuda.CudaDevice, () -> "no GPU: " + where);
-        int batch = 2, maxNew = 4, vocab = WIDER.vocabSize();
+        int maxNew = 4, vocab = WIDER.vocabSize();
         // The MLP's down projection (K = 512) of a 2 × 40-row prompt is split over 2 blocks per output tile.
         assertEquals(2, dev.zq.kernels.PrefillGemmKernel.splits(2 * 40, WIDER.hiddenSize(), WIDER.intermediateSize(), dev.zq.kernels.SkinnyGemmKernel.ADD));
         try (Arena arena = Arena.ofShared(); Device cpu = Device.cpu()) {
