@@ -263,27 +263,36 @@ public final class WideGemvKernel {
      */
     static void stageCodes(KernelContext ctx, float[] red, float[] sx, int[] xs, FloatArray x, int norm, FloatArray gamma, FloatArray beta,
                            float eps, int k, int int4Order, float g0, float g1, float g2, float g3, float e0, float e1, float e2, float e3) {
-        int tid = ctx.localIdx(), a0 = tid << 2, a1 = a0 + 4096;
-        boolean h0 = a0 < k, h1 = a1 < k;
-        float x00 = h0 ? x.get(a0) : 0f, x01 = h0 ? x.get(a0 + 1) : 0f, x02 = h0 ? x.get(a0 + 2) : 0f, x03 = h0 ? x.get(a0 + 3) : 0f;
-        float x10 = h1 ? x.get(a1) : 0f, x11 = h1 ? x.get(a1 + 1) : 0f, x12 = h1 ? x.get(a1 + 2) : 0f, x13 = h1 ? x.get(a1 + 3) : 0f;
+        // Warps past the row's first piece (128 inputs a warp) hold none of it: they skip the staging but for its barriers
+        // (their code words are never read unmultiplied by zero weights).
+        int tid = ctx.localIdx(), a0 = tid << 2, a1 = a0 + 4096, warps = Math.min(32, (k + 127) >> 7);
+        boolean active = (tid >> 5) < warps, h0 = a0 < k, h1 = a1 < k;
+        float x00 = 0f, x01 = 0f, x02 = 0f, x03 = 0f, x10 = 0f, x11 = 0f, x12 = 0f, x13 = 0f;
+        if (active) {
+            if (h0) { x00 = x.get(a0); x01 = x.get(a0 + 1); x02 = x.get(a0 + 2); x03 = x.get(a0 + 3); }
+            if (h1) { x10 = x.get(a1); x11 = x.get(a1 + 1); x12 = x.get(a1 + 2); x13 = x.get(a1 + 3); }
+        }
         if (norm != 0) {
-            float mu = blockSum32(ctx, red, 0, x00 + x01 + x02 + x03 + x10 + x11 + x12 + x13) / k;
+            float mu = blockSum32(ctx, red, 0, x00 + x01 + x02 + x03 + x10 + x11 + x12 + x13, warps) / k;
             float inv = 1f / KernelMath.sqrt(blockSum32(ctx, red, 1, (h0 ? SkinnyGemmKernel.sq(x00, mu) + SkinnyGemmKernel.sq(x01, mu) + SkinnyGemmKernel.sq(x02, mu)
                     + SkinnyGemmKernel.sq(x03, mu) : 0f) + (h1 ? SkinnyGemmKernel.sq(x10, mu) + SkinnyGemmKernel.sq(x11, mu) + SkinnyGemmKernel.sq(x12, mu)
-                    + SkinnyGemmKernel.sq(x13, mu) : 0f)) / k + eps);
-            x00 = h0 ? (x00 - mu) * inv * g0 + e0 : 0f;
-            x01 = h0 ? (x01 - mu) * inv * g1 + e1 : 0f;
-            x02 = h0 ? (x02 - mu) * inv * g2 + e2 : 0f;
-            x03 = h0 ? (x03 - mu) * inv * g3 + e3 : 0f;
-            x10 = h1 ? (x10 - mu) * inv * gamma.get(a1) + beta.get(a1) : 0f;
-            x11 = h1 ? (x11 - mu) * inv * gamma.get(a1 + 1) + beta.get(a1 + 1) : 0f;
-            x12 = h1 ? (x12 - mu) * inv * gamma.get(a1 + 2) + beta.get(a1 + 2) : 0f;
-            x13 = h1 ? (x13 - mu) * inv * gamma.get(a1 + 3) + beta.get(a1 + 3) : 0f;
+                    + SkinnyGemmKernel.sq(x13, mu) : 0f), warps) / k + eps);
+            if (active) {
+                x00 = h0 ? (x00 - mu) * inv * g0 + e0 : 0f;
+                x01 = h0 ? (x01 - mu) * inv * g1 + e1 : 0f;
+                x02 = h0 ? (x02 - mu) * inv * g2 + e2 : 0f;
+                x03 = h0 ? (x03 - mu) * inv * g3 + e3 : 0f;
+                x10 = h1 ? (x10 - mu) * inv * gamma.get(a1) + beta.get(a1) : 0f;
+                x11 = h1 ? (x11 - mu) * inv * gamma.get(a1 + 1) + beta.get(a1 + 1) : 0f;
+                x12 = h1 ? (x12 - mu) * inv * gamma.get(a1 + 2) + beta.get(a1 + 2) : 0f;
+                x13 = h1 ? (x13 - mu) * inv * gamma.get(a1 + 3) + beta.get(a1 + 3) : 0f;
+            }
         }
-        float s = blockMax32(ctx, red, 2, Math.max(SkinnyGemmKernel.max4(x00, x01, x02, x03), SkinnyGemmKernel.max4(x10, x11, x12, x13))) / 127f;
-        xs[codeWord(tid, int4Order)] = h0 ? RowKernels.packCodes(x00, x01, x02, x03, s) : 0;
-        xs[codeWord(tid + 1024, int4Order)] = h1 ? RowKernels.packCodes(x10, x11, x12, x13, s) : 0;
+        float s = blockMax32(ctx, red, 2, Math.max(SkinnyGemmKernel.max4(x00, x01, x02, x03), SkinnyGemmKernel.max4(x10, x11, x12, x13)), warps) / 127f;
+        if (active) {
+            xs[codeWord(tid, int4Order)] = h0 ? RowKernels.packCodes(x00, x01, x02, x03, s) : 0;
+            xs[codeWord(tid + 1024, int4Order)] = h1 ? RowKernels.packCodes(x10, x11, x12, x13, s) : 0;
+        }
         if (tid == 0) sx[0] = s;
         ctx.barrier();
     }
@@ -295,29 +304,33 @@ public final class WideGemvKernel {
      */
     static void stageHalves(KernelContext ctx, float[] red, float[] xs, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, int k,
                             float g0, float g1, float g2, float g3, float e0, float e1, float e2, float e3) {
-        int tid = ctx.localIdx(), a0 = tid << 2, a1 = a0 + 4096;
-        boolean h0 = a0 < k, h1 = a1 < k;
-        float x00 = h0 ? x.get(a0) : 0f, x01 = h0 ? x.get(a0 + 1) : 0f, x02 = h0 ? x.get(a0 + 2) : 0f, x03 = h0 ? x.get(a0 + 3) : 0f;
-        float x10 = h1 ? x.get(a1) : 0f, x11 = h1 ? x.get(a1 + 1) : 0f, x12 = h1 ? x.get(a1 + 2) : 0f, x13 = h1 ? x.get(a1 + 3) : 0f;
+        // Warps past the last batch's end (128 inputs a warp in the first piece) skip the staging but for its barriers.
+        int tid = ctx.localIdx(), a0 = tid << 2, a1 = a0 + 4096, end = (k + 1023) & ~1023, warps = Math.min(32, end >> 7);
+        boolean active = (tid >> 5) < warps, h0 = a0 < k, h1 = a1 < k;
+        float x00 = 0f, x01 = 0f, x02 = 0f, x03 = 0f, x10 = 0f, x11 = 0f, x12 = 0f, x13 = 0f;
+        if (active) {
+            if (h0) { x00 = x.get(a0); x01 = x.get(a0 + 1); x02 = x.get(a0 + 2); x03 = x.get(a0 + 3); }
+            if (h1) { x10 = x.get(a1); x11 = x.get(a1 + 1); x12 = x.get(a1 + 2); x13 = x.get(a1 + 3); }
+        }
         if (norm != 0) {
-            float mu = blockSum32(ctx, red, 0, x00 + x01 + x02 + x03 + x10 + x11 + x12 + x13) / k;
+            float mu = blockSum32(ctx, red, 0, x00 + x01 + x02 + x03 + x10 + x11 + x12 + x13, warps) / k;
             float inv = 1f / KernelMath.sqrt(blockSum32(ctx, red, 1, (h0 ? SkinnyGemmKernel.sq(x00, mu) + SkinnyGemmKernel.sq(x01, mu) + SkinnyGemmKernel.sq(x02, mu)
                     + SkinnyGemmKernel.sq(x03, mu) : 0f) + (h1 ? SkinnyGemmKernel.sq(x10, mu) + SkinnyGemmKernel.sq(x11, mu) + SkinnyGemmKernel.sq(x12, mu)
-                    + SkinnyGemmKernel.sq(x13, mu) : 0f)) / k + eps);
-            x00 = h0 ? (x00 - mu) * inv * g0 + e0 : 0f;
-            x01 = h0 ? (x01 - mu) * inv * g1 + e1 : 0f;
-            x02 = h0 ? (x02 - mu) * inv * g2 + e2 : 0f;
-            x03 = h0 ? (x03 - mu) * inv * g3 + e3 : 0f;
-            x10 = h1 ? (x10 - mu) * inv * gamma.get(a1) + beta.get(a1) : 0f;
-            x11 = h1 ? (x11 - mu) * inv * gamma.get(a1 + 1) + beta.get(a1 + 1) : 0f;
-            x12 = h1 ? (x12 - mu) * inv * gamma.get(a1 + 2) + beta.get(a1 + 2) : 0f;
-            x13 = h1 ? (x13 - mu) * inv * gamma.get(a1 + 3) + beta.get(a1 + 3) : 0f;
+                    + SkinnyGemmKernel.sq(x13, mu) : 0f), warps) / k + eps);
+            if (active) {
+                x00 = h0 ? (x00 - mu) * inv * g0 + e0 : 0f;
+                x01 = h0 ? (x01 - mu) * inv * g1 + e1 : 0f;
+                x02 = h0 ? (x02 - mu) * inv * g2 + e2 : 0f;
+                x03 = h0 ? (x03 - mu) * inv * g3 + e3 : 0f;
+                x10 = h1 ? (x10 - mu) * inv * gamma.get(a1) + beta.get(a1) : 0f;
+                x11 = h1 ? (x11 - mu) * inv * gamma.get(a1 + 1) + beta.get(a1 + 1) : 0f;
+                x12 = h1 ? (x12 - mu) * inv * gamma.get(a1 + 2) + beta.get(a1 + 2) : 0f;
+                x13 = h1 ? (x13 - mu) * inv * gamma.get(a1 + 3) + beta.get(a1 + 3) : 0f;
+            }
         }
-        if (a0 < ((k + 1023) & ~1023)) {   // zeros up to the end of the last batch
-            half(xs, a0, x00); half(xs, a0 + 1, x01); half(xs, a0 + 2, x02); half(xs, a0 + 3, x03);
-        }
-        if (a1 < ((k + 1023) & ~1023)) {
-            half(xs, a1, x10); half(xs, a1 + 1, x11); half(xs, a1 + 2, x12); half(xs, a1 + 3, x13);
+        if (active) {   // zeros up to the end of the last batch
+            if (a0 < end) { half(xs, a0, x00); half(xs, a0 + 1, x01); half(xs, a0 + 2, x02); half(xs, a0 + 3, x03); }
+            if (a1 < end) { half(xs, a1, x10); half(xs, a1 + 1, x11); half(xs, a1 + 2, x12); half(xs, a1 + 3, x13); }
         }
         ctx.barrier();
     }
@@ -356,22 +369,32 @@ public final class WideGemvKernel {
         return v;
     }
 
-    /** The block's sum of {@code v} in every thread, blocks of 32 warps: warp sums into slot {@code slot} of {@code red}, then summed by every warp. */
-    static float blockSum32(KernelContext ctx, float[] red, int slot, float v) {
-        v = SkinnyGemmKernel.warpSum(ctx, v);
-        int at = slot << 5;
-        if ((ctx.localIdx() & 31) == 0) red[at + (ctx.localIdx() >> 5)] = v;
+    /**
+     * The block's sum of {@code v} over its first {@code warps} warps, in each of their threads (0 in the others, which only
+     * meet the barrier): warp sums into slot {@code slot} of {@code red}, then summed by every active warp, a lane a warp's
+     * sum (0 past the active warps: the same operands as when the idle warps added their zeros).
+     */
+    static float blockSum32(KernelContext ctx, float[] red, int slot, float v, int warps) {
+        int at = slot << 5, lane = ctx.localIdx() & 31;
+        boolean active = (ctx.localIdx() >> 5) < warps;
+        if (active) {
+            v = SkinnyGemmKernel.warpSum(ctx, v);
+            if (lane == 0) red[at + (ctx.localIdx() >> 5)] = v;
+        }
         ctx.barrier();
-        return SkinnyGemmKernel.warpSum(ctx, red[at + (ctx.localIdx() & 31)]);
+        return active ? SkinnyGemmKernel.warpSum(ctx, lane < warps ? red[at + lane] : 0f) : 0f;
     }
 
-    /** {@link #blockSum32}'s maximum (NaN if any thread holds NaN). */
-    static float blockMax32(KernelContext ctx, float[] red, int slot, float v) {
-        v = SkinnyGemmKernel.warpMax(ctx, v);
-        int at = slot << 5;
-        if ((ctx.localIdx() & 31) == 0) red[at + (ctx.localIdx() >> 5)] = v;
+    /** {@link #blockSum32}'s maximum of values ≥ 0 (NaN if any thread holds NaN). */
+    static float blockMax32(KernelContext ctx, float[] red, int slot, float v, int warps) {
+        int at = slot << 5, lane = ctx.localIdx() & 31;
+        boolean active = (ctx.localIdx() >> 5) < warps;
+        if (active) {
+            v = SkinnyGemmKernel.warpMax(ctx, v);
+            if (lane == 0) red[at + (ctx.localIdx() >> 5)] = v;
+        }
         ctx.barrier();
-        return SkinnyGemmKernel.warpMax(ctx, red[at + (ctx.localIdx() & 31)]);
+        return active ? SkinnyGemmKernel.warpMax(ctx, lane < warps ? red[at + lane] : 0f) : 0f;
     }
 
     /** Asks L2 for batches {@code from}, {@code from + slices}, … of a weight row of {@code words} ints at {@code base}, a 128-byte line a lane. */
