@@ -123,12 +123,13 @@ public final class CachedAttentionKernel {
      * {@link #attend16} for a decode step — one new token per sequence ({@code rows = batch}), which appends its own key
      * and value — laid out for a short chain of dependent steps rather than {@link #attend16}'s warp per key (a step of
      * two keys at a time, each key's 64 dimensions one half a lane, then a warp butterfly): a thread per key for the
-     * scores, the key's row in flight at once in 16-byte loads, the first key of each thread requested before the wait
-     * (keys cached by earlier steps, and {@code pos}, are not written by the kernel before this one), the cached value
-     * rows asked of L2 then too, the appended key scored from shared memory; then a thread per
-     * (16-byte chunk of a value row, slice of the keys) for the weighted sum, four value rows in flight a thread, the
-     * slices summed through shared memory. Scores and sums are taken in another order than {@link #attend16}'s (FP32
-     * either way). Head sizes multiples of 8 up to 128, blocks of 256 threads ({@link #attendGrid}).
+     * scores, the key's row in flight at once in 16-byte loads; then a thread per (16-byte chunk of a value row, slice of
+     * the keys) for the weighted sum, four value rows in flight a thread, the slices summed through shared memory. What
+     * earlier steps cached (and {@code pos}) no kernel before this one writes, so each thread's first key and first four
+     * value chunks are loaded before the wait; the appended key and value go to the cache and, as the halves it holds, to
+     * shared memory, where the threads that need them read them (the same products in the same order as from the cache,
+     * without a round trip to L2 on the way to the softmax). Scores and sums are taken in another order than
+     * {@link #attend16}'s (FP32 either way). Head sizes multiples of 8 up to 128, blocks of 256 threads ({@link #attendGrid}).
      */
     @Kernel
     public static void attendStep16(KernelContext ctx, FloatArray qkv, IntArray pos, HalfArray keys, HalfArray values, FloatArray context,
@@ -153,30 +154,52 @@ public final class CachedAttentionKernel {
             if (48 < headDim) { ctx.load4(c, keys, at + 48); k60 = c[0]; k61 = c[1]; k62 = c[2]; k63 = c[3]; }
             if (56 < headDim) { ctx.load4(c, keys, at + 56); k70 = c[0]; k71 = c[1]; k72 = c[2]; k73 = c[3]; }
         }
-        // The cached value rows asked of L2 too (a 128-byte line = 64 halves at a time): the weighted sum's loads then find them there.
-        for (int j = tid; j < p; j += threads)
+        // The weighted sum's thread = (slice, chunk of 8 dimensions); slice walks every (threads / chunks)-th key, four at a
+        // time. The first four cached rows' chunks now.
+        int chunks = headDim >> 3, slice = tid / chunks, chunk = tid - slice * chunks, nSlices = threads / chunks, vAt = cache + chunk * 8;
+        int r1 = slice + nSlices, r2 = r1 + nSlices, r3 = r2 + nSlices;
+        int v00 = 0, v01 = 0, v02 = 0, v03 = 0, v10 = 0, v11 = 0, v12 = 0, v13 = 0, v20 = 0, v21 = 0, v22 = 0, v23 = 0, v30 = 0, v31 = 0, v32 = 0, v33 = 0;
+        if (slice < p) { ctx.load4(c, values, vAt + slice * headDim); v00 = c[0]; v01 = c[1]; v02 = c[2]; v03 = c[3]; }
+        if (r1 < p) { ctx.load4(c, values, vAt + r1 * headDim); v10 = c[0]; v11 = c[1]; v12 = c[2]; v13 = c[3]; }
+        if (r2 < p) { ctx.load4(c, values, vAt + r2 * headDim); v20 = c[0]; v21 = c[1]; v22 = c[2]; v23 = c[3]; }
+        if (r3 < p) { ctx.load4(c, values, vAt + r3 * headDim); v30 = c[0]; v31 = c[1]; v32 = c[2]; v33 = c[3]; }
+        // The other cached value rows asked of L2 (a 128-byte line = 64 halves at a time).
+        for (int j = tid + 4 * nSlices; j < p; j += threads)
             for (int d0 = 0; d0 < headDim; d0 += 64) ctx.prefetchL2(values, cache + j * headDim + d0);
         ctx.awaitPreviousKernel();
         ctx.releaseNextKernel();   // the next kernel (the output projection) may start on its weights now
-        float[] q = ctx.allocateFloatShared(128), fresh = ctx.allocateFloatShared(128);
-        float[] scores = ctx.allocateFloatShared(MAX_POSITIONS);
-        float[] red = ctx.allocateFloatShared(256);
-        float[] slices = ctx.allocateFloatShared(2048);
+        float[] q = ctx.allocateFloatShared(128), scores = ctx.allocateFloatShared(MAX_POSITIONS);
+        float[] red = ctx.allocateFloatShared(256), slices = ctx.allocateFloatShared(2048);
+        int[] freshK = ctx.allocateIntShared(64), freshV = ctx.allocateIntShared(64);   // the appended row, two halves an int
         if (tid < 128) q[tid] = tid < headDim && p >= 0 ? qkv.get(qAt + tid) * scale : 0f;   // zeros past the head: the dot runs 64 at a time
-        if (tid < headDim && p >= 0) {
-            float kv = qkv.get(qAt + hidden + tid);
-            keys.set(cache + p * headDim + tid, kv);
-            fresh[tid] = Float.float16ToFloat(Float.floatToFloat16(kv));   // the appended key as the cache holds it
-            values.set(cache + p * headDim + tid, qkv.get(qAt + 2 * hidden + tid));
+        if (tid < 64) {
+            int e = tid << 1, kw = 0, vw = 0;
+            if (e < headDim && p >= 0) {
+                float k0 = qkv.get(qAt + hidden + e), k1 = qkv.get(qAt + hidden + e + 1);
+                float w0 = qkv.get(qAt + 2 * hidden + e), w1 = qkv.get(qAt + 2 * hidden + e + 1);
+                keys.set(cache + p * headDim + e, k0);
+                keys.set(cache + p * headDim + e + 1, k1);
+                values.set(cache + p * headDim + e, w0);
+                values.set(cache + p * headDim + e + 1, w1);
+                kw = (Float.floatToFloat16(k0) & 0xFFFF) | (Float.floatToFloat16(k1) << 16);
+                vw = (Float.floatToFloat16(w0) & 0xFFFF) | (Float.floatToFloat16(w1) << 16);
+            }
+            freshK[tid] = kw;   // zeros past the head
+            freshV[tid] = vw;
         }
-        ctx.barrier();   // also publishes the appended key and value to the block
+        ctx.barrier();   // publishes the appended key and value to the block
         for (int j = tid; j <= p; j += threads) {
             float sc = 0f;
-            // The appended key from shared memory rather than back from the cache (a round trip to L2 on the way to the
-            // softmax): the same products in the same order, so the same score.
-            if (j == p) for (int d = 0; d < headDim; d++) sc += q[d] * fresh[d];
-            for (int d0 = 0; j < p && d0 < headDim; d0 += 64) {
-                if (!early || j != tid || d0 != 0) {
+            for (int d0 = 0; d0 < headDim; d0 += 64) {
+                if (j == p) {   // the appended key, as the cache holds it
+                    int f = d0 >> 1;
+                    k00 = freshK[f]; k01 = freshK[f + 1]; k02 = freshK[f + 2]; k03 = freshK[f + 3]; k10 = freshK[f + 4]; k11 = freshK[f + 5];
+                    k12 = freshK[f + 6]; k13 = freshK[f + 7]; k20 = freshK[f + 8]; k21 = freshK[f + 9]; k22 = freshK[f + 10]; k23 = freshK[f + 11];
+                    k30 = freshK[f + 12]; k31 = freshK[f + 13]; k32 = freshK[f + 14]; k33 = freshK[f + 15]; k40 = freshK[f + 16]; k41 = freshK[f + 17];
+                    k42 = freshK[f + 18]; k43 = freshK[f + 19]; k50 = freshK[f + 20]; k51 = freshK[f + 21]; k52 = freshK[f + 22]; k53 = freshK[f + 23];
+                    k60 = freshK[f + 24]; k61 = freshK[f + 25]; k62 = freshK[f + 26]; k63 = freshK[f + 27]; k70 = freshK[f + 28]; k71 = freshK[f + 29];
+                    k72 = freshK[f + 30]; k73 = freshK[f + 31];
+                } else if (!early || j != tid || d0 != 0) {
                     int at = cache + j * headDim + d0;
                     k00 = 0; k01 = 0; k02 = 0; k03 = 0; k10 = 0; k11 = 0; k12 = 0; k13 = 0; k20 = 0; k21 = 0; k22 = 0; k23 = 0; k30 = 0; k31 = 0; k32 = 0; k33 = 0;
                     k40 = 0; k41 = 0; k42 = 0; k43 = 0; k50 = 0; k51 = 0; k52 = 0; k53 = 0; k60 = 0; k61 = 0; k62 = 0; k63 = 0; k70 = 0; k71 = 0; k72 = 0; k73 = 0;
@@ -211,16 +234,22 @@ public final class CachedAttentionKernel {
             sum += e;
         }
         sum = RowKernels.blockSum8(ctx, red, 1, sum);   // its barrier also publishes the exponentials
-        // Weighted values: thread = (slice, chunk of 8 dimensions); slice walks every (threads / chunks)-th key.
-        int chunks = headDim >> 3, slice = tid / chunks, chunk = tid - slice * chunks, nSlices = threads / chunks;
         float a0 = 0f, a1 = 0f, a2 = 0f, a3 = 0f, a4 = 0f, a5 = 0f, a6 = 0f, a7 = 0f;
+        int fc = chunk << 2;   // the chunk's words of the appended row
         for (int j = slice; j <= p; j += 4 * nSlices) {   // four value rows in flight a thread
-            int j1 = j + nSlices, j2 = j1 + nSlices, j3 = j2 + nSlices, at = cache + chunk * 8;
-            int v00, v01, v02, v03, v10 = 0, v11 = 0, v12 = 0, v13 = 0, v20 = 0, v21 = 0, v22 = 0, v23 = 0, v30 = 0, v31 = 0, v32 = 0, v33 = 0;
-            ctx.load4(c, values, at + j * headDim); v00 = c[0]; v01 = c[1]; v02 = c[2]; v03 = c[3];
-            if (j1 <= p) { ctx.load4(c, values, at + j1 * headDim); v10 = c[0]; v11 = c[1]; v12 = c[2]; v13 = c[3]; }
-            if (j2 <= p) { ctx.load4(c, values, at + j2 * headDim); v20 = c[0]; v21 = c[1]; v22 = c[2]; v23 = c[3]; }
-            if (j3 <= p) { ctx.load4(c, values, at + j3 * headDim); v30 = c[0]; v31 = c[1]; v32 = c[2]; v33 = c[3]; }
+            int j1 = j + nSlices, j2 = j1 + nSlices, j3 = j2 + nSlices;
+            if (j > slice) {   // the first four rows came before the wait
+                v10 = 0; v11 = 0; v12 = 0; v13 = 0; v20 = 0; v21 = 0; v22 = 0; v23 = 0; v30 = 0; v31 = 0; v32 = 0; v33 = 0;
+                if (j < p) { ctx.load4(c, values, vAt + j * headDim); v00 = c[0]; v01 = c[1]; v02 = c[2]; v03 = c[3]; }
+                if (j1 < p) { ctx.load4(c, values, vAt + j1 * headDim); v10 = c[0]; v11 = c[1]; v12 = c[2]; v13 = c[3]; }
+                if (j2 < p) { ctx.load4(c, values, vAt + j2 * headDim); v20 = c[0]; v21 = c[1]; v22 = c[2]; v23 = c[3]; }
+                if (j3 < p) { ctx.load4(c, values, vAt + j3 * headDim); v30 = c[0]; v31 = c[1]; v32 = c[2]; v33 = c[3]; }
+            }
+            // The appended row (at most one of the four) from shared memory.
+            if (j == p) { v00 = freshV[fc]; v01 = freshV[fc + 1]; v02 = freshV[fc + 2]; v03 = freshV[fc + 3]; }
+            if (j1 == p) { v10 = freshV[fc]; v11 = freshV[fc + 1]; v12 = freshV[fc + 2]; v13 = freshV[fc + 3]; }
+            if (j2 == p) { v20 = freshV[fc]; v21 = freshV[fc + 1]; v22 = freshV[fc + 2]; v23 = freshV[fc + 3]; }
+            if (j3 == p) { v30 = freshV[fc]; v31 = freshV[fc + 1]; v32 = freshV[fc + 2]; v33 = freshV[fc + 3]; }
             float e0 = scores[j], e1 = j1 <= p ? scores[j1] : 0f, e2 = j2 <= p ? scores[j2] : 0f, e3 = j3 <= p ? scores[j3] : 0f;
             a0 += e0 * Epilogue.lowHalf(v00) + e1 * Epilogue.lowHalf(v10) + e2 * Epilogue.lowHalf(v20) + e3 * Epilogue.lowHalf(v30);
             a1 += e0 * Epilogue.highHalf(v00) + e1 * Epilogue.highHalf(v10) + e2 * Epilogue.highHalf(v20) + e3 * Epilogue.highHalf(v30);
@@ -238,7 +267,15 @@ public final class CachedAttentionKernel {
         // The slices summed: thread = (part, d), part walks every (threads / headDim)-th slice; then the parts, in order.
         int parts = threads / headDim, part = tid / headDim, d = tid - part * headDim;
         float t = 0f;
-        for (int sl = part; sl < nSlices; sl += parts) t += slices[sl * headDim + d];
+        for (int sl = part; sl < nSlices; sl += 4 * parts) {   // four slices' loads at once, added in slice order
+            int s1 = sl + parts, s2 = s1 + parts, s3 = s2 + parts;
+            float u0 = slices[sl * headDim + d], u1 = s1 < nSlices ? slices[s1 * headDim + d] : 0f;
+            float u2 = s2 < nSlices ? slices[s2 * headDim + d] : 0f, u3 = s3 < nSlices ? slices[s3 * headDim + d] : 0f;
+            t += u0;
+            if (s1 < nSlices) t += u1;
+            if (s2 < nSlices) t += u2;
+            if (s3 < nSlices) t += u3;
+        }
         red[tid] = t;   // red's last readers (blockSum8) are past the barrier above
         ctx.barrier();
         if (part == 0 && p >= 0) {

@@ -34,9 +34,21 @@ public final class DecoderRowKernels {
                              int capacity) {
         ctx.awaitPreviousKernel();
         ctx.releaseNextKernel();   // the next kernel (a batch-1 GEMV) may start on its weights now
-        int r = ctx.groupIdx(), p = pos.get(0) + r - (r / seq) * seq, t = tokens.get(r);
+        int r = ctx.groupIdx(), p = pos.get(0) + r - (r / seq) * seq, t = tokens.get(r), step = ctx.localSizeX();
+        // Four elements a thread in flight at once: a loop of one each waited out a DRAM round trip per element (the JIT
+        // does not unroll loops).
         if (p < capacity)
-            for (int e = ctx.localIdx(); e < n; e += ctx.localSizeX()) x.set(r * n + e, wte.get(t * n + e) + wpe.get(p * n + e));
+            for (int e = ctx.localIdx(); e < n; e += 4 * step) {
+                int e1 = e + step, e2 = e1 + step, e3 = e2 + step;
+                float v0 = wte.get(t * n + e) + wpe.get(p * n + e);
+                float v1 = e1 < n ? wte.get(t * n + e1) + wpe.get(p * n + e1) : 0f;
+                float v2 = e2 < n ? wte.get(t * n + e2) + wpe.get(p * n + e2) : 0f;
+                float v3 = e3 < n ? wte.get(t * n + e3) + wpe.get(p * n + e3) : 0f;
+                x.set(r * n + e, v0);
+                if (e1 < n) x.set(r * n + e1, v1);
+                if (e2 < n) x.set(r * n + e2, v2);
+                if (e3 < n) x.set(r * n + e3, v3);
+            }
     }
 
     /**

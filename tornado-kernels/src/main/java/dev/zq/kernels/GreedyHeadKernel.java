@@ -47,12 +47,13 @@ public final class GreedyHeadKernel {
     /**
      * {@code logits = LayerNorm(x[0..k))·Wᵀ + b} over {@code n} FP16 rows of {@code w} (K/2 ints a row), then {@code next[0]}
      * = the arg-max, {@code pos[0] += 1}, and {@code generated[pos[0] − promptLen]} = the arg-max while inside
-     * {@code maxNew}. {@code pair} is {@link #pair}{@code (k)}; {@code bestValues} and {@code bestIndices} hold a slot a
+     * {@code maxNew}. {@code pair} is {@link #pair}{@code (k)}; with {@code ahead != 0} each pass asks L2 for the next
+     * pass's rows (for A/B runs: {@code -Dzq.decoder.headAhead}); {@code bestValues} and {@code bestIndices} hold a slot a
      * block, {@code arrivals[0]} starts at 0 (each launch leaves it so).
      */
     @Kernel(maxRegisters = 64)
     public static void fp16(KernelContext ctx, FloatArray x, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray bias,
-                            FloatArray logits, int n, int k, int pair, FloatArray bestValues, IntArray bestIndices, IntArray arrivals,
+                            FloatArray logits, int n, int k, int pair, int ahead, FloatArray bestValues, IntArray bestIndices, IntArray arrivals,
                             IntArray next, IntArray generated, IntArray pos, int promptLen, int maxNew) {
         int tid = ctx.localIdx(), lane = tid & 31, warp = tid >> 5, words = k >> 1, chunks = k >> 3, batches = (k + 1023) >> 10;
         int perPass = 32 << pair, first = ctx.groupIdx() * perPass, step = ctx.numGroupsX() * perPass;
@@ -101,6 +102,11 @@ public final class GreedyHeadKernel {
                     bB = bias.get(colB);
             }
             if (pass > 0 && liveA) bA = bias.get(colA);
+            if (ahead != 0)   // the next pass's rows asked of L2 now, a 128-byte line a lane
+                for (int line = lane; line < (k + 63) >> 6; line += 32) {
+                    if (colA + step < n) ctx.prefetchL2(w, (colA + step) * words + (line << 5));
+                    if (pair != 0 && colB + step < n) ctx.prefetchL2(w, (colB + step) * words + (line << 5));
+                }
             float a = 0f;
             for (int bb = 0; liveA && bb < batches; bb++) {
                 if (pass > 0 || bb > 0) {   // the first batch of the first row came before the wait
@@ -142,10 +148,17 @@ public final class GreedyHeadKernel {
         if (ctx.arriveLast(arrivals, 0, ctx.numGroupsX()) && warp == 0) {   // the last block: every block's best is written
             best = Float.NEGATIVE_INFINITY;
             at = -1;
-            for (int b = lane; b < ctx.numGroupsX(); b += 32) {
-                float v = bestValues.get(b);
-                int i = bestIndices.get(b);
-                if (DecoderRowKernels.better(v, i, best, at)) { best = v; at = i; }
+            int groups = ctx.numGroupsX();
+            for (int b = lane; b < groups; b += 128) {   // four blocks' a lane in flight at once (the JIT does not unroll loops)
+                int b1 = b + 32, b2 = b + 64, b3 = b + 96;
+                float v0 = bestValues.get(b), v1 = b1 < groups ? bestValues.get(b1) : 0f, v2 = b2 < groups ? bestValues.get(b2) : 0f,
+                        v3 = b3 < groups ? bestValues.get(b3) : 0f;
+                int i0 = bestIndices.get(b), i1 = b1 < groups ? bestIndices.get(b1) : -1, i2 = b2 < groups ? bestIndices.get(b2) : -1,
+                        i3 = b3 < groups ? bestIndices.get(b3) : -1;
+                if (DecoderRowKernels.better(v0, i0, best, at)) { best = v0; at = i0; }
+                if (DecoderRowKernels.better(v1, i1, best, at)) { best = v1; at = i1; }
+                if (DecoderRowKernels.better(v2, i2, best, at)) { best = v2; at = i2; }
+                if (DecoderRowKernels.better(v3, i3, best, at)) { best = v3; at = i3; }
             }
             for (int mask = 16; mask > 0; mask >>= 1) {
                 float ov = ctx.shflXor(best, mask);

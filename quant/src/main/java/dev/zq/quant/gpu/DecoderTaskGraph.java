@@ -96,6 +96,14 @@ public final class DecoderTaskGraph implements AutoCloseable {
      * is FP16 and fits it; {@code -Dzq.decoder.greedyHead=false}: the three kernels, for A/B runs.
      */
     static final boolean GREEDY_HEAD = !"false".equals(System.getProperty("zq.decoder.greedyHead"));
+    /** {@link GreedyHeadKernel}'s passes ask L2 for the next pass's rows ({@code -Dzq.decoder.headAhead=true}). */
+    static final boolean HEAD_AHEAD = Boolean.getBoolean("zq.decoder.headAhead");
+    /**
+     * For measurement only: {@code -Dzq.decoder.repeat=qkv,attend,…} launches the named kernels of every layer (qkv,
+     * attend, out, up, down) twice in a decode step, so that a bench's step time less the plain one is what that launch
+     * costs inside the graph. The outputs are then wrong where the launch adds to its output (out, down).
+     */
+    static final List<String> REPEAT = List.of(System.getProperty("zq.decoder.repeat", "").split(","));
 
     private final DecoderConfig config;
     private final int batch, promptLength, maxNewTokens, capacity;
@@ -233,7 +241,7 @@ public final class DecoderTaskGraph implements AutoCloseable {
         for (int l = 0; l < layers.size(); l++) addLayer(g, l, seq);
         if (rows == 1 && GREEDY_HEAD && head.scales() == null && GreedyHeadKernel.fits(h)) {   // a batch-1 decode step: one launch
             g.task(kernel(GreedyHeadKernel.class, "fp16"), GreedyHeadKernel.grid(config.vocabSize(), h, GEMV_BLOCKS), x, finalGamma, finalBeta,
-                    config.normEps(), head.weight(), head.bias(), logits, config.vocabSize(), h, GreedyHeadKernel.pair(h), headBest, headBestAt,
+                    config.normEps(), head.weight(), head.bias(), logits, config.vocabSize(), h, GreedyHeadKernel.pair(h), HEAD_AHEAD ? 1 : 0, headBest, headBestAt,
                     headArrivals, next, generated, pos, promptLength, maxNewTokens);
             return g;
         }
@@ -251,6 +259,7 @@ public final class DecoderTaskGraph implements AutoCloseable {
         int rows = batch * seq, h = config.hiddenSize(), heads = config.numHeads(), hd = config.headDim();
         String bits = cachePrecision == CachePrecision.FP16 ? "16" : "32";
         linear(g, l.qkv(), x, l.norm1Gamma(), l.norm1Beta(), qkv, rows, SkinnyGemmKernel.STORE);   // LayerNorm fused into the GEMM
+        repeat(g, "qkv");
         if (seq > 1)
             g.task(kernel(CachedAttentionKernel.class, "append" + bits), CachedAttentionKernel.appendGrid(rows), qkv, pos, keys.get(index),
                     values.get(index), seq, heads, hd, capacity);
@@ -260,9 +269,21 @@ public final class DecoderTaskGraph implements AutoCloseable {
         else
             g.task(kernel(CachedAttentionKernel.class, "attend" + bits), CachedAttentionKernel.attendGrid(rows, heads), qkv, pos, keys.get(index),
                     values.get(index), context, seq, heads, hd, capacity, (float) (1 / Math.sqrt(hd)), seq == 1 ? 1 : 0);
+        repeat(g, "attend");
         linear(g, l.out(), context, null, null, x, rows, SkinnyGemmKernel.ADD);
+        repeat(g, "out");
         linear(g, l.up(), x, l.norm2Gamma(), l.norm2Beta(), mlp, rows, SkinnyGemmKernel.GELU_TANH);
+        repeat(g, "up");
         linear(g, l.down(), mlp, null, null, x, rows, SkinnyGemmKernel.ADD);
+        repeat(g, "down");
+    }
+
+    /** {@link #REPEAT}: the last launch again, in a decode step's graph, when {@code role} is named. */
+    private static void repeat(TaskGraph g, String role) {
+        if (g.name().startsWith("gpt-decode") && REPEAT.contains(role)) {
+            TaskGraph.Task t = g.tasks().getLast();
+            g.task(t.kernel(), t.grid(), t.args());
+        }
     }
 
     /**
