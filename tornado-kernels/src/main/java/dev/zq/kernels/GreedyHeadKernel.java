@@ -14,8 +14,9 @@ import dev.zq.runtime.KernelContext;
  * Blocks of 1024 threads, one an SM, as {@link WideGemvKernel}: each stages the normalised row once as halves
  * ({@link WideGemvKernel#stageHalves}) and its warps stream weight rows. Where a row is short (K ≤ 768: GPT-2's) a warp
  * takes <em>two</em> rows a pass, both rows' loads issued before either is summed, so that twice the bytes are in
- * flight: GPT-2's 77 MB head is 12 passes of one row a warp, each waiting out a DRAM round trip. Each warp keeps the best
- * logit of the rows it wrote (rows in increasing order, the first of equal values kept), the block's best goes to
+ * flight: GPT-2's 77 MB head is 12 passes of one row a warp, each waiting out a DRAM round trip (asking L2 for the
+ * next pass's rows at the start of each pass as well was slower on the H200: GPT-2 W8A8, 49 steps 12.06 → 12.17 ms).
+ * Each warp keeps the best logit of the rows it wrote (rows in increasing order, the first of equal values kept), the block's best goes to
  * {@code bestValues/bestIndices[block]}, and the last block to arrive ({@link KernelContext#arriveLast}) picks among the
  * blocks' — by {@link DecoderRowKernels#better}, a total order, so the answer is {@code argmax}'s whatever the order: the
  * lowest index of the largest logit, NaN never chosen, −1 when no logit is above −∞ (token 0 is fed on). Then, as
@@ -47,13 +48,12 @@ public final class GreedyHeadKernel {
     /**
      * {@code logits = LayerNorm(x[0..k))·Wᵀ + b} over {@code n} FP16 rows of {@code w} (K/2 ints a row), then {@code next[0]}
      * = the arg-max, {@code pos[0] += 1}, and {@code generated[pos[0] − promptLen]} = the arg-max while inside
-     * {@code maxNew}. {@code pair} is {@link #pair}{@code (k)}; with {@code ahead != 0} each pass asks L2 for the next
-     * pass's rows (for A/B runs: {@code -Dzq.decoder.headAhead}); {@code bestValues} and {@code bestIndices} hold a slot a
+     * {@code maxNew}. {@code pair} is {@link #pair}{@code (k)}; {@code bestValues} and {@code bestIndices} hold a slot a
      * block, {@code arrivals[0]} starts at 0 (each launch leaves it so).
      */
     @Kernel(maxRegisters = 64)
     public static void fp16(KernelContext ctx, FloatArray x, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray bias,
-                            FloatArray logits, int n, int k, int pair, int ahead, FloatArray bestValues, IntArray bestIndices, IntArray arrivals,
+                            FloatArray logits, int n, int k, int pair, FloatArray bestValues, IntArray bestIndices, IntArray arrivals,
                             IntArray next, IntArray generated, IntArray pos, int promptLen, int maxNew) {
         int tid = ctx.localIdx(), lane = tid & 31, warp = tid >> 5, words = k >> 1, chunks = k >> 3, batches = (k + 1023) >> 10;
         int perPass = 32 << pair, first = ctx.groupIdx() * perPass, step = ctx.numGroupsX() * perPass;
@@ -102,11 +102,6 @@ public final class GreedyHeadKernel {
                     bB = bias.get(colB);
             }
             if (pass > 0 && liveA) bA = bias.get(colA);
-            if (ahead != 0)   // the next pass's rows asked of L2 now, a 128-byte line a lane
-                for (int line = lane; line < (k + 63) >> 6; line += 32) {
-                    if (colA + step < n) ctx.prefetchL2(w, (colA + step) * words + (line << 5));
-                    if (pair != 0 && colB + step < n) ctx.prefetchL2(w, (colB + step) * words + (line << 5));
-                }
             float a = 0f;
             for (int bb = 0; liveA && bb < batches; bb++) {
                 if (pass > 0 || bb > 0) {   // the first batch of the first row came before the wait

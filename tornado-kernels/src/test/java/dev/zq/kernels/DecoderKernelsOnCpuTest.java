@@ -829,7 +829,7 @@ class DecoderKernelsOnCpuTest {
                         cpu.launch(KernelCompiler.find(DecoderRowKernels.class, "argmax"), DecoderRowKernels.argmaxGrid(1), want, wantNext, wantGen,
                                 wantPos, n, promptLen, maxNew);
                         cpu.launch(KernelCompiler.find(GreedyHeadKernel.class, "fp16"), GreedyHeadKernel.grid(n, k, blocks), x, gamma, beta, 1e-5f, h,
-                                bias, got, n, k, GreedyHeadKernel.pair(k), blocks & 1, best, bestAt, arrivals, next, gen, pos, promptLen, maxNew);
+                                bias, got, n, k, GreedyHeadKernel.pair(k), best, bestAt, arrivals, next, gen, pos, promptLen, maxNew);
                         for (int i = 0; i < n; i++)
                             assertEquals(Float.floatToRawIntBits(want.get(i)), Float.floatToRawIntBits(got.get(i)), what + ": logit " + i);
                         assertEquals(wantNext.get(0), next.get(0), what + ": the next token");

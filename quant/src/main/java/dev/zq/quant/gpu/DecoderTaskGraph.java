@@ -96,8 +96,6 @@ public final class DecoderTaskGraph implements AutoCloseable {
      * is FP16 and fits it; {@code -Dzq.decoder.greedyHead=false}: the three kernels, for A/B runs.
      */
     static final boolean GREEDY_HEAD = !"false".equals(System.getProperty("zq.decoder.greedyHead"));
-    /** {@link GreedyHeadKernel}'s passes ask L2 for the next pass's rows ({@code -Dzq.decoder.headAhead=true}). */
-    static final boolean HEAD_AHEAD = Boolean.getBoolean("zq.decoder.headAhead");
     /**
      * For measurement only: {@code -Dzq.decoder.repeat=qkv,attend,…} launches the named kernels of every layer (qkv,
      * attend, out, up, down) twice in a decode step, so that a bench's step time less the plain one is what that launch
@@ -241,7 +239,7 @@ public final class DecoderTaskGraph implements AutoCloseable {
         for (int l = 0; l < layers.size(); l++) addLayer(g, l, seq);
         if (rows == 1 && GREEDY_HEAD && head.scales() == null && GreedyHeadKernel.fits(h)) {   // a batch-1 decode step: one launch
             g.task(kernel(GreedyHeadKernel.class, "fp16"), GreedyHeadKernel.grid(config.vocabSize(), h, GEMV_BLOCKS), x, finalGamma, finalBeta,
-                    config.normEps(), head.weight(), head.bias(), logits, config.vocabSize(), h, GreedyHeadKernel.pair(h), HEAD_AHEAD ? 1 : 0, headBest, headBestAt,
+                    config.normEps(), head.weight(), head.bias(), logits, config.vocabSize(), h, GreedyHeadKernel.pair(h), headBest, headBestAt,
                     headArrivals, next, generated, pos, promptLength, maxNewTokens);
             return g;
         }
