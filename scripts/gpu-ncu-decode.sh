@@ -31,7 +31,7 @@ fi
 "$ncu" --clock-control none --metrics gpu__time_duration.sum,launch__grid_size,launch__registers_per_thread --csv \
   "${run[@]}" > "$out/ncu-durations.csv" 2> "$out/ncu-pass1.err"
 echo "pass 1 exit $?, $(grep -c '"gpu__time_duration.sum"' "$out/ncu-durations.csv") kernels"
-# The last decode step: the kernels after the last-but-one argmax, up to the last argmax.
+# The last decode step: the kernels after the last-but-one step's end (argmax, or GreedyHeadKernel at batch 1), up to the last.
 read -r skip count layer0 < <(python3 - "$out/ncu-durations.csv" <<'EOF'
 import csv, sys
 rows = [r for r in csv.reader(l for l in open(sys.argv[1]) if l.startswith('"'))]
@@ -39,7 +39,7 @@ head = rows[0]; ids = []
 for r in rows[1:]:
     d = dict(zip(head, r))
     if d["Metric Name"] == "gpu__time_duration.sum": ids.append((int(d["ID"]), d["Kernel Name"]))
-arg = [i for i, k in ids if "argmax" in k]
+arg = [i for i, k in ids if "argmax" in k or "GreedyHead" in k]   # a step's last kernel
 emb = [i for i, k in ids if "embed" in k and i < arg[-1]]
 print(arg[-2] + 1, arg[-1] - arg[-2], emb[-1] + 1)
 EOF
