@@ -35,6 +35,12 @@ public final class KernelMath {
         return p * Float.intBitsToFloat((half + 127) << 23) * Float.intBitsToFloat((n - half + 127) << 23);
     }
 
+    /**
+     * {@code Math.rint} of a float (to the nearest integer, ties to even), in float on both sides ({@code cvt.rni.f32.f32}):
+     * {@code (float) Math.rint(x)} of the same value, without the round trip through double that the JIT would emit for it.
+     */
+    public static float rint(float x) { return (float) Math.rint(x); }
+
     /** Correctly rounded square root on both sides ({@code sqrt.rn.f32}). */
     public static float sqrt(float x) { return (float) Math.sqrt(x); }
 

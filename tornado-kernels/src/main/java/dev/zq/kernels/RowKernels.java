@@ -246,15 +246,22 @@ public final class RowKernels {
         return max;
     }
 
-    /** Four values quantized under {@code scale} and packed little-endian into one int. */
+    /**
+     * Four values quantized under {@code scale} ({@link #code}'s) and packed little-endian into one int; the scale checked
+     * once for the four (ptxas kept four copies of the check when each code made it).
+     */
     static int packCodes(float v0, float v1, float v2, float v3, float scale) {
-        return (code(v0, scale) & 0xFF) | ((code(v1, scale) & 0xFF) << 8) | ((code(v2, scale) & 0xFF) << 16) | (code(v3, scale) << 24);
+        if (scale == 0f || !(scale - scale == 0f)) return 0;
+        return (clampCode(KernelMath.rint(v0 / scale)) & 0xFF) | ((clampCode(KernelMath.rint(v1 / scale)) & 0xFF) << 8)
+                | ((clampCode(KernelMath.rint(v2 / scale)) & 0xFF) << 16) | (clampCode(KernelMath.rint(v3 / scale)) << 24);
     }
 
     /** {@code dev.zq.quant.Symmetric.quantize(v, scale, 8)}; 0 under a zero or non-finite scale. */
     static int code(float v, float scale) {
         if (scale == 0f || !(scale - scale == 0f)) return 0;
-        float r = (float) Math.rint(v / scale);
-        return r <= -128f ? -128 : r >= 127f ? 127 : (int) r;
+        return clampCode(KernelMath.rint(v / scale));
     }
+
+    /** A rounded quotient clamped to INT8's range (NaN to 0, as Java's and PTX's conversions both give). */
+    static int clampCode(float r) { return r <= -128f ? -128 : r >= 127f ? 127 : (int) r; }
 }

@@ -69,7 +69,8 @@ public final class WideGemvKernel {
     @Kernel(maxRegisters = 64)
     public static void int8(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw,
                             FloatArray bias, FloatArray y, int n, int k, int groupSize, int mode, int slices) {
-        int tid = ctx.localIdx(), lane = tid & 31, chunks = k >> 4, words = k >> 2, groups = k / groupSize, gShift = SkinnyGemmKernel.groupShift(groupSize);
+        int tid = ctx.localIdx(), lane = tid & 31, chunks = k >> 4, words = k >> 2, gShift = SkinnyGemmKernel.groupShift(groupSize);
+        int groups = SkinnyGemmKernel.groupCount(k, groupSize, gShift);
         int batches = (chunks + 127) >> 7, sShift = log2(slices), slice = (tid >> 5) & (slices - 1), perPass = 32 >> sShift;
         int first = ctx.groupIdx() * perPass, step = ctx.numGroupsX() * perPass, col = first + ((tid >> 5) >> sShift);
         int[] q = new int[4];
@@ -133,7 +134,8 @@ public final class WideGemvKernel {
     @Kernel(maxRegisters = 64)
     public static void int4(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw,
                             FloatArray bias, FloatArray y, int n, int k, int groupSize, int mode, int slices) {
-        int tid = ctx.localIdx(), lane = tid & 31, words = k >> 3, groups = k / groupSize, gShift = SkinnyGemmKernel.groupShift(groupSize);
+        int tid = ctx.localIdx(), lane = tid & 31, words = k >> 3, gShift = SkinnyGemmKernel.groupShift(groupSize);
+        int groups = SkinnyGemmKernel.groupCount(k, groupSize, gShift);
         int batches = (words + 255) >> 8, sShift = log2(slices), slice = (tid >> 5) & (slices - 1), perPass = 32 >> sShift;
         int first = ctx.groupIdx() * perPass, step = ctx.numGroupsX() * perPass, col = first + ((tid >> 5) >> sShift);
         int w0 = 0, w1 = 0, w2 = 0, w3 = 0, w4 = 0, w5 = 0, w6 = 0, w7 = 0;
@@ -273,11 +275,14 @@ public final class WideGemvKernel {
             if (h1) { x10 = x.get(a1); x11 = x.get(a1 + 1); x12 = x.get(a1 + 2); x13 = x.get(a1 + 3); }
         }
         if (norm != 0) {
-            float mu = blockSum32(ctx, red, 0, x00 + x01 + x02 + x03 + x10 + x11 + x12 + x13, warps) / k;
-            float inv = 1f / KernelMath.sqrt(blockSum32(ctx, red, 1, (h0 ? SkinnyGemmKernel.sq(x00, mu) + SkinnyGemmKernel.sq(x01, mu) + SkinnyGemmKernel.sq(x02, mu)
+            // The idle warps only meet the barriers: their divisions (of zeros) took the slow path of IEEE division.
+            float total = blockSum32(ctx, red, 0, x00 + x01 + x02 + x03 + x10 + x11 + x12 + x13, warps);
+            float mu = active ? total / k : 0f;
+            float dev = blockSum32(ctx, red, 1, (h0 ? SkinnyGemmKernel.sq(x00, mu) + SkinnyGemmKernel.sq(x01, mu) + SkinnyGemmKernel.sq(x02, mu)
                     + SkinnyGemmKernel.sq(x03, mu) : 0f) + (h1 ? SkinnyGemmKernel.sq(x10, mu) + SkinnyGemmKernel.sq(x11, mu) + SkinnyGemmKernel.sq(x12, mu)
-                    + SkinnyGemmKernel.sq(x13, mu) : 0f), warps) / k + eps);
+                    + SkinnyGemmKernel.sq(x13, mu) : 0f), warps);
             if (active) {
+                float inv = 1f / KernelMath.sqrt(dev / k + eps);
                 x00 = h0 ? (x00 - mu) * inv * g0 + e0 : 0f;
                 x01 = h0 ? (x01 - mu) * inv * g1 + e1 : 0f;
                 x02 = h0 ? (x02 - mu) * inv * g2 + e2 : 0f;
@@ -288,7 +293,8 @@ public final class WideGemvKernel {
                 x13 = h1 ? (x13 - mu) * inv * gamma.get(a1 + 3) + beta.get(a1 + 3) : 0f;
             }
         }
-        float s = blockMax32(ctx, red, 2, Math.max(SkinnyGemmKernel.max4(x00, x01, x02, x03), SkinnyGemmKernel.max4(x10, x11, x12, x13)), warps) / 127f;
+        float m = blockMax32(ctx, red, 2, Math.max(SkinnyGemmKernel.max4(x00, x01, x02, x03), SkinnyGemmKernel.max4(x10, x11, x12, x13)), warps);
+        float s = active ? m / 127f : 0f;
         if (active) {
             xs[codeWord(tid, int4Order)] = h0 ? RowKernels.packCodes(x00, x01, x02, x03, s) : 0;
             xs[codeWord(tid + 1024, int4Order)] = h1 ? RowKernels.packCodes(x10, x11, x12, x13, s) : 0;
@@ -313,11 +319,14 @@ public final class WideGemvKernel {
             if (h1) { x10 = x.get(a1); x11 = x.get(a1 + 1); x12 = x.get(a1 + 2); x13 = x.get(a1 + 3); }
         }
         if (norm != 0) {
-            float mu = blockSum32(ctx, red, 0, x00 + x01 + x02 + x03 + x10 + x11 + x12 + x13, warps) / k;
-            float inv = 1f / KernelMath.sqrt(blockSum32(ctx, red, 1, (h0 ? SkinnyGemmKernel.sq(x00, mu) + SkinnyGemmKernel.sq(x01, mu) + SkinnyGemmKernel.sq(x02, mu)
+            // The idle warps only meet the barriers: their divisions (of zeros) took the slow path of IEEE division.
+            float total = blockSum32(ctx, red, 0, x00 + x01 + x02 + x03 + x10 + x11 + x12 + x13, warps);
+            float mu = active ? total / k : 0f;
+            float dev = blockSum32(ctx, red, 1, (h0 ? SkinnyGemmKernel.sq(x00, mu) + SkinnyGemmKernel.sq(x01, mu) + SkinnyGemmKernel.sq(x02, mu)
                     + SkinnyGemmKernel.sq(x03, mu) : 0f) + (h1 ? SkinnyGemmKernel.sq(x10, mu) + SkinnyGemmKernel.sq(x11, mu) + SkinnyGemmKernel.sq(x12, mu)
-                    + SkinnyGemmKernel.sq(x13, mu) : 0f), warps) / k + eps);
+                    + SkinnyGemmKernel.sq(x13, mu) : 0f), warps);
             if (active) {
+                float inv = 1f / KernelMath.sqrt(dev / k + eps);
                 x00 = h0 ? (x00 - mu) * inv * g0 + e0 : 0f;
                 x01 = h0 ? (x01 - mu) * inv * g1 + e1 : 0f;
                 x02 = h0 ? (x02 - mu) * inv * g2 + e2 : 0f;
@@ -405,9 +414,6 @@ public final class WideGemvKernel {
         }
     }
 
-    static int log2(int v) {
-        int s = 0;
-        while ((1 << s) < v && s < 31) s++;
-        return s;
-    }
+    /** log2 of a power of two (slices: 1 … 32), from its float's exponent bits rather than a loop. */
+    static int log2(int v) { return (Float.floatToRawIntBits((float) v) >> 23) - 127; }
 }
