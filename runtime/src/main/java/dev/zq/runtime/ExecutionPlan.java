@@ -21,12 +21,21 @@ public abstract class ExecutionPlan implements AutoCloseable {
     protected void scalarChanged(TaskGraph.Scalar<?> scalar) { }
 
     /** Transfers in, runs every task in order, transfers out, and waits for all of it. */
-    public final void execute() throws Exception {
-        run(!executed);
+    public final void execute() throws Exception { execute(1); }
+
+    /**
+     * {@link #execute()} with the tasks run {@code times} times over, back to back: the inputs transferred once before, the
+     * outputs once after, the host waiting only at the end (on a GPU, {@code times} CUDA graph launches in a row) — a loop
+     * of decode steps whose next token never leaves the device.
+     */
+    public final void execute(int times) throws Exception {
+        if (times <= 0) throw new IllegalArgumentException("times must be positive, got " + times);
+        run(!executed, times);
         executed = true;
     }
 
-    protected abstract void run(boolean first) throws Exception;
+    /** Transfers in, the tasks {@code times} times over, transfers out, then waits; {@code first}: the plan's first run. */
+    protected abstract void run(boolean first, int times) throws Exception;
 
     /**
      * Runs the launches once more without any host transfer (the inputs as last copied) and returns how long the

@@ -49,6 +49,15 @@ class TaskGraphTest {
                         assertEquals(Float.floatToRawIntBits(yy + bias.get(i)), Float.floatToRawIntBits(out.get(i)), "alpha " + al + " element " + i);
                     }
                 }
+                // The chain three times over in one execute: y in once (zeros), 60 saxpy steps, out once.
+                for (int i = 0; i < n; i++) y.set(i, 0f);
+                plan.execute(3);
+                for (int i = 0; i < n; i++) {
+                    float yy = 0f;
+                    for (int s = 0; s < 60; s++) yy = 3f * x.get(i) + yy;
+                    assertEquals(Float.floatToRawIntBits(yy + bias.get(i)), Float.floatToRawIntBits(out.get(i)), "three runs, element " + i);
+                }
+                assertThrows(IllegalArgumentException.class, () -> plan.execute(0));
                 assertTrue(plan.replayMillis() > 0);
                 var profile = plan.profileMillis();
                 assertEquals(java.util.Set.of("BasicKernels.saxpy", "BasicKernels.vectorAdd"), profile.keySet());

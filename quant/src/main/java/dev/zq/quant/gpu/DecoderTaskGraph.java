@@ -446,11 +446,19 @@ public final class DecoderTaskGraph implements AutoCloseable {
     }
 
     /** One decode step: the last new token of each sequence goes in, the next one comes out. */
-    public void step() throws Exception {
+    public void step() throws Exception { step(1); }
+
+    /**
+     * {@code count} decode steps back to back: the tokens stay on the device between them and the host waits once, at
+     * the end (one graph launch after another), instead of once a step as {@link #step()} does for streaming.
+     */
+    public void step(int count) throws Exception {
         if (!prefilled) throw new IllegalStateException("prefill a prompt before decoding");
-        if (steps >= maxNewTokens) throw new IllegalStateException("the graph was built for " + maxNewTokens + " new tokens");
-        decode.execute();
-        steps++;
+        if (count <= 0) throw new IllegalArgumentException("count must be positive, got " + count);
+        if (steps + count > maxNewTokens)
+            throw new IllegalStateException("the graph was built for " + maxNewTokens + " new tokens; " + steps + " made, " + count + " more asked");
+        decode.execute(count);
+        steps += count;
     }
 
     /** New token {@code i} of sequence {@code b}; a row whose logits were all NaN or −∞ is reported here. */
@@ -468,10 +476,10 @@ public final class DecoderTaskGraph implements AutoCloseable {
         return t;
     }
 
-    /** Greedy generation: {@code maxNewTokens} new tokens for each prompt, {@code [batch][maxNewTokens]}. */
+    /** Greedy generation: {@code maxNewTokens} new tokens for each prompt, {@code [batch][maxNewTokens]}; the steps back to back. */
     public int[][] generate(int[] tokens) throws Exception {
         prefill(tokens);
-        while (steps < maxNewTokens) step();
+        if (steps < maxNewTokens) step(maxNewTokens - steps);
         int[][] out = new int[batch][maxNewTokens];
         for (int b = 0; b < batch; b++) for (int i = 0; i < maxNewTokens; i++) out[b][i] = token(b, i);
         return out;

@@ -59,7 +59,7 @@ final class CudaPlan extends ExecutionPlan {
     }
 
     @Override
-    protected void run(boolean first) throws Exception {
+    protected void run(boolean first, int times) throws Exception {
         if (first) {
             allocate();
             for (KernelBuffer b : graph.toDevice(TaskGraph.Transfer.FIRST_EXECUTION))
@@ -74,7 +74,7 @@ final class CudaPlan extends ExecutionPlan {
             }
         }
         dirty.clear();
-        d.graphLaunch(exec, gpu.stream());
+        for (int i = 0; i < times; i++) d.graphLaunch(exec, gpu.stream());
         gpu.synchronize();
         if (first) for (KernelBuffer b : graph.toHost(TaskGraph.Transfer.FIRST_EXECUTION)) gpu.copyOut(b.segment(), memory.get(b));
         for (KernelBuffer b : graph.toHost(TaskGraph.Transfer.EVERY_EXECUTION)) gpu.copyOut(b.segment(), memory.get(b));
