@@ -116,6 +116,20 @@ public final class DecoderGpuBench {
                 pre[r] = g.prefillPlan().replayMillis();
                 dec[r] = g.decodePlan().replayMillis(fresh - 1);
             }
+            // What a caller waits for, host included: generate() (its decode steps launched back to back, one wait) and
+            // the prompt then step() a token at a time (a wait and a copy a token, as streaming does).
+            double[] whole = new double[5], stepwise = new double[5];
+            for (int r = 0; r < whole.length; r++) {
+                long t0 = System.nanoTime();
+                g.generate(ids);
+                long t1 = System.nanoTime();
+                g.prefill(ids);
+                for (int i = 1; i < fresh; i++) g.step();
+                whole[r] = (t1 - t0) / 1e6;
+                stepwise[r] = (System.nanoTime() - t1) / 1e6;
+            }
+            System.out.printf("# e2e %s b%d: %d new tokens, host wall clock, ms (median of 5): generate() %.3f, prefill + step() a token %.3f%n",
+                    what, batch, fresh, RuntimeBench.median(whole), RuntimeBench.median(stepwise));
             if (batch == 1) {
                 StringBuilder b = new StringBuilder(), each = new StringBuilder();
                 g.prefillPlan().replayMillis();
