@@ -99,7 +99,7 @@ public final class GreedyHeadKernel {
                 if (lane < chunks) { ctx.load4(q, w, base + (lane << 2)); v00 = q[0]; v01 = q[1]; v02 = q[2]; v03 = q[3]; }
                 if (lane + 32 < chunks) { ctx.load4(q, w, base + ((lane + 32) << 2)); v10 = q[0]; v11 = q[1]; v12 = q[2]; v13 = q[3]; }
                 if (lane + 64 < chunks) { ctx.load4(q, w, base + ((lane + 64) << 2)); v20 = q[0]; v21 = q[1]; v22 = q[2]; v23 = q[3]; }
-                    bB = bias.get(colB);
+                bB = bias.get(colB);
             }
             if (pass > 0 && liveA) bA = bias.get(colA);
             float a = 0f;

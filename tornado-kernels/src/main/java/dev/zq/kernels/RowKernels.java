@@ -247,19 +247,14 @@ public final class RowKernels {
     }
 
     /**
-     * Four values quantized under {@code scale} ({@link #code}'s) and packed little-endian into one int; the scale checked
-     * once for the four (ptxas kept four copies of the check when each code made it).
+     * Four values quantized under {@code scale} ({@code dev.zq.quant.Symmetric.quantize(v, scale, 8)}; 0 under a zero or
+     * non-finite scale) and packed little-endian into one int; the scale checked once for the four (ptxas kept four copies
+     * of the check when each code made it).
      */
     static int packCodes(float v0, float v1, float v2, float v3, float scale) {
         if (scale == 0f || !(scale - scale == 0f)) return 0;
         return (clampCode(KernelMath.rint(v0 / scale)) & 0xFF) | ((clampCode(KernelMath.rint(v1 / scale)) & 0xFF) << 8)
                 | ((clampCode(KernelMath.rint(v2 / scale)) & 0xFF) << 16) | (clampCode(KernelMath.rint(v3 / scale)) << 24);
-    }
-
-    /** {@code dev.zq.quant.Symmetric.quantize(v, scale, 8)}; 0 under a zero or non-finite scale. */
-    static int code(float v, float scale) {
-        if (scale == 0f || !(scale - scale == 0f)) return 0;
-        return clampCode(KernelMath.rint(v / scale));
     }
 
     /** A rounded quotient clamped to INT8's range (NaN to 0, as Java's and PTX's conversions both give). */

@@ -203,9 +203,8 @@ public final class DecoderTaskGraph implements AutoCloseable {
                 .transferToDevice(Transfer.FIRST_EXECUTION, arrivals, headArrivals)   // zeroes, which every launch leaves as it found them
                 .transferToDevice(Transfer.EVERY_EXECUTION, prompt)
                 .transferToHost(Transfer.EVERY_EXECUTION, generated);
-        TaskGraph decodeGraph = steps("decode", 1, next)
-                .transferToDevice(Transfer.FIRST_EXECUTION, headArrivals)   // zero, which every launch leaves as it found it
-                .transferToHost(Transfer.EVERY_EXECUTION, generated);
+        // The decode plan shares the prefill plan's device memory: headArrivals came zeroed with the prefill.
+        TaskGraph decodeGraph = steps("decode", 1, next).transferToHost(Transfer.EVERY_EXECUTION, generated);
         if (keepLogits) {
             prefillGraph.transferToHost(Transfer.EVERY_EXECUTION, logits);
             decodeGraph.transferToHost(Transfer.EVERY_EXECUTION, logits);
