@@ -1,15 +1,10 @@
 package dev.zq.bench;
 
-import dev.zq.model.Linear;
 import dev.zq.model.decoder.DecoderConfig;
 import dev.zq.model.decoder.DecoderModel;
 import dev.zq.model.decoder.KvCache;
 import dev.zq.quant.DecoderQuantizer;
-import dev.zq.quant.GroupwiseQuantizer;
-import dev.zq.quant.QuantizedLinear;
 import dev.zq.quant.Scheme;
-import dev.zq.quant.TokenwiseQuantizer;
-import dev.zq.quant.WeightGranularity;
 import dev.zq.quant.gpu.DecoderTaskGraph;
 import dev.zq.runtime.ExecutionPlan;
 import dev.zq.runtime.cuda.CudaDevice;
@@ -60,18 +55,15 @@ public final class DecoderGpuBench {
                         if (!known.contains(v)) throw new IllegalArgumentException("zq.bench.variants: unknown variant " + v + "; known: " + known);
                     DecoderModel w8 = wanted.contains("W8A8") || wanted.contains("W8A8+head8") ? DecoderQuantizer.quantize(fp, Scheme.builtin("w8a8"), null, a) : null;
                     DecoderModel w48 = wanted.contains("W4/8A8") || wanted.contains("W4/8A8+head8") ? DecoderQuantizer.quantize(fp, Scheme.builtin("w4-8a8"), null, a) : null;
-                    Linear head8 = wanted.contains("W8A8+head8") || wanted.contains("W4/8A8+head8")
-                            ? new QuantizedLinear(new GroupwiseQuantizer(8, WeightGranularity.perRow()).quantize(fp.tokenEmbeddings(), a), null, new TokenwiseQuantizer())
-                            : null;
                     Map<String, DecoderModel> variants = new LinkedHashMap<>();
                     for (String v : known) {
                         if (!wanted.contains(v)) continue;
                         variants.put(v, switch (v) {
                             case "W16A16" -> fp;
                             case "W8A8" -> w8;
-                            case "W8A8+head8" -> withHead(w8, head8);
+                            case "W8A8+head8" -> DecoderQuantizer.withInt8Head(w8, a);
                             case "W4/8A8" -> w48;
-                            case "W4/8A8+head8" -> withHead(w48, head8);
+                            case "W4/8A8+head8" -> DecoderQuantizer.withInt8Head(w48, a);
                             case "W8A16" -> DecoderQuantizer.quantize(fp, Scheme.builtin("w8a16"), null, a);
                             default -> DecoderQuantizer.quantize(fp, Scheme.builtin("w4-8a16"), null, a);
                         });
@@ -97,11 +89,6 @@ public final class DecoderGpuBench {
                 }
             }
         }
-    }
-
-    /** {@code m} with {@code head} as its LM head. */
-    static DecoderModel withHead(DecoderModel m, Linear head) {
-        return new DecoderModel(m.config(), m.tokenEmbeddings(), m.positionEmbeddings(), m.layers(), m.finalNorm(), head);
     }
 
     /** Median prefill ms and median ms of {@code fresh − 1} back-to-back decode steps. */

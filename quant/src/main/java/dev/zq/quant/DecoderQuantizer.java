@@ -1,5 +1,6 @@
 package dev.zq.quant;
 
+import dev.zq.model.DenseLinear;
 import dev.zq.model.decoder.DecoderModel;
 import dev.zq.model.decoder.KvCache;
 
@@ -29,5 +30,18 @@ public final class DecoderQuantizer {
         }
         LinearQuantizer q = new LinearQuantizer(scheme, cal, arena);
         return fp.withLinears(q::quantize);
+    }
+
+    /**
+     * {@code m} with its LM head (FP, e.g. GPT-2's tied token embeddings) quantized to INT8 with one scale a row and the
+     * final hidden state quantized token-wise (W8A8): half the bytes of an FP16 head, which at GPT-2 small is a third of
+     * a decode step's weight bytes. Not part of any {@link Scheme} (ZeroQuant keeps the head in FP): an opt-in for speed.
+     */
+    public static DecoderModel withInt8Head(DecoderModel m, Arena arena) {
+        if (!(m.lmHead() instanceof DenseLinear d))
+            throw new IllegalArgumentException("the LM head is already " + m.lmHead().getClass().getSimpleName() + ", not an FP head");
+        QuantizedLinear head = new QuantizedLinear(new GroupwiseQuantizer(8, WeightGranularity.perRow()).quantize(d.weight(), arena), d.bias(),
+                new TokenwiseQuantizer());
+        return new DecoderModel(m.config(), m.tokenEmbeddings(), m.positionEmbeddings(), m.layers(), m.finalNorm(), head);
     }
 }

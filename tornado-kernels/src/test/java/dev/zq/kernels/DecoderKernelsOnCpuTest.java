@@ -852,6 +852,75 @@ class DecoderKernelsOnCpuTest {
     }
 
     /**
+     * {@link GreedyHeadKernel#int8} (an INT8 head, one scale a row): its logits are {@link WideGemvKernel#int8}'s over the
+     * same staged codes within float rounding (it sums integers, then scales once), and its token is {@code argmax}'s over
+     * its own logits — ties across warps and blocks (two rows of the same codes, scale and bias), the last row, NaN, all
+     * NaN; K from one slot a row (4 rows a warp) to four (one), a partial last pass, 1 to 3 blocks and a full grid.
+     */
+    @Test
+    void int8GreedyHeadIsTheInt8GemvAndTheArgmax() {
+        try (Arena a = Arena.ofShared()) {
+            Random rnd = new Random(47);
+            int n = 301, promptLen = 5, maxNew = 4;
+            for (int k : new int[]{64, 512, 768, 1024, 1536, 2048}) {
+                OneRowWeights r = OneRowWeights.random(a, rnd, n, k, k);
+                FloatArray gamma = r.gamma(), beta = r.beta(), bias = r.bias(), sw = r.sw();
+                IntArray q8 = r.q8();
+                for (int i = 0; i < k / 4; i++) q8.set(250 * (k / 4) + i, q8.get(7 * (k / 4) + i));   // rows 7 and 250: the same codes
+                sw.set(250, sw.get(7));
+                for (String kind : new String[]{"tie", "last", "nan", "none"}) {
+                    FloatArray x = KernelsOnCpuTest.randomFloats(a, rnd, k, 3);
+                    for (int i = 0; i < n; i++) bias.set(i, (float) rnd.nextGaussian() * 0.5f);
+                    switch (kind) {
+                        case "tie" -> { bias.set(7, 1e4f); bias.set(250, 1e4f); }   // the products reach ±100 here
+                        case "last" -> { bias.set(n - 1, 1e4f); bias.set(3, Float.NaN); }
+                        case "none" -> x.set(k / 3, Float.NaN);
+                        default -> bias.set(n / 2, Float.NaN);
+                    }
+                    FloatArray want = FloatArray.allocate(a, n);
+                    cpu.launch(KernelCompiler.find(WideGemvKernel.class, "int8"), WideGemvKernel.grid(n, 1, 132), x, 1, gamma, beta, 1e-5f, q8, sw,
+                            bias, want, n, k, k, SkinnyGemmKernel.STORE, 1);
+                    double scale = 0;
+                    for (int i = 0; i < n; i++) if (Float.isFinite(want.get(i))) scale = Math.max(scale, Math.abs(want.get(i)));
+                    for (int blocks : new int[]{1, 2, 3, 132}) {
+                        Grid grid = GreedyHeadKernel.int8Grid(n, k, blocks);
+                        int p0 = promptLen + Math.min(blocks, 3);
+                        String what = "K " + k + " " + kind + " " + grid;
+                        FloatArray got = FloatArray.allocate(a, n), best = FloatArray.allocate(a, grid.groupsX());
+                        IntArray wantNext = IntArray.allocate(a, 1), wantGen = IntArray.allocate(a, maxNew), wantPos = IntArray.allocate(a, 1);
+                        IntArray next = IntArray.allocate(a, 1), gen = IntArray.allocate(a, maxNew), pos = IntArray.allocate(a, 1);
+                        IntArray bestAt = IntArray.allocate(a, grid.groupsX()), arrivals = IntArray.allocate(a, 1);
+                        wantPos.set(0, p0 + 1);
+                        pos.set(0, p0);
+                        cpu.launch(KernelCompiler.find(GreedyHeadKernel.class, "int8"), grid, x, gamma, beta, 1e-5f, q8, sw, bias, got, n, k,
+                                GreedyHeadKernel.int8Rows(k), best, bestAt, arrivals, next, gen, pos, promptLen, maxNew);
+                        for (int i = 0; i < n; i++) {
+                            float g = got.get(i), w = want.get(i);
+                            if (Float.isNaN(w)) assertTrue(Float.isNaN(g), what + ": logit " + i + " should be NaN, is " + g);
+                            else assertEquals(w, g, 1e-5 * scale, what + ": logit " + i);
+                        }
+                        cpu.launch(KernelCompiler.find(DecoderRowKernels.class, "argmax"), DecoderRowKernels.argmaxGrid(1), got, wantNext, wantGen,
+                                wantPos, n, promptLen, maxNew);
+                        assertEquals(wantNext.get(0), next.get(0), what + ": the next token");
+                        assertEquals(wantPos.get(0), pos.get(0), what + ": the position");
+                        for (int i = 0; i < maxNew; i++) assertEquals(wantGen.get(i), gen.get(i), what + ": generated[" + i + "]");
+                        assertEquals(0, arrivals.get(0), what + ": the count left for the next launch");
+                        int expected = switch (kind) { case "tie" -> 7; case "last" -> n - 1; case "none" -> 0; default -> -2; };
+                        if (expected >= 0) assertEquals(expected, next.get(0), what);
+                    }
+                }
+            }
+        }
+        assertEquals(4, GreedyHeadKernel.int8Rows(512));
+        assertEquals(3, GreedyHeadKernel.int8Rows(768));
+        assertEquals(1, GreedyHeadKernel.int8Rows(2048));
+        assertEquals(new Grid(99, 1, 1024, 1), GreedyHeadKernel.int8Grid(50257, 768, 99));
+        assertEquals(new Grid(4, 1, 1024, 1), GreedyHeadKernel.int8Grid(301, 768, 132));
+        assertTrue(GreedyHeadKernel.fitsInt8(768, 768) && GreedyHeadKernel.fitsInt8(2048, 2048) && !GreedyHeadKernel.fitsInt8(768, 64)
+                && !GreedyHeadKernel.fitsInt8(4096, 4096) && !GreedyHeadKernel.fitsInt8(776, 776));
+    }
+
+    /**
      * A decode step's attention ({@link CachedAttentionKernel#attendStep16}) against {@link CachedAttentionKernel#attend16}
      * run with {@code seq = 1} on copies of the same cache: the same appended key and value (bit for bit) and the same
      * context within float rounding (the sums are taken in another order); head sizes 8 to 128, cached positions from none

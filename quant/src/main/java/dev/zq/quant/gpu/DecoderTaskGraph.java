@@ -92,8 +92,8 @@ public final class DecoderTaskGraph implements AutoCloseable {
     /** Decode steps' attention over an FP16 cache on {@code attendStep16}; {@code -Dzq.decoder.attendStep=false}: {@code attend16}. */
     static final boolean ATTEND_STEP = !"false".equals(System.getProperty("zq.decoder.attendStep"));
     /**
-     * A batch-1 decode step ends in {@link GreedyHeadKernel} (final LayerNorm, FP16 head, arg-max: one launch) where the head
-     * is FP16 and fits it; {@code -Dzq.decoder.greedyHead=false}: the three kernels, for A/B runs.
+     * A batch-1 decode step ends in {@link GreedyHeadKernel} (final LayerNorm, head, arg-max: one launch) where the head
+     * is FP16, or INT8 with one scale a row and token-wise INT8 activations, and fits it; {@code -Dzq.decoder.greedyHead=false}: the three kernels, for A/B runs.
      */
     static final boolean GREEDY_HEAD = !"false".equals(System.getProperty("zq.decoder.greedyHead"));
     /**
@@ -240,6 +240,12 @@ public final class DecoderTaskGraph implements AutoCloseable {
             g.task(kernel(GreedyHeadKernel.class, "fp16"), GreedyHeadKernel.grid(config.vocabSize(), h, GEMV_BLOCKS), x, finalGamma, finalBeta,
                     config.normEps(), head.weight(), head.bias(), logits, config.vocabSize(), h, GreedyHeadKernel.pair(h), headBest, headBestAt,
                     headArrivals, next, generated, pos, promptLength, maxNewTokens);
+            return g;
+        }
+        if (rows == 1 && GREEDY_HEAD && head.scales() != null && !head.weightOnly() && gemvBits(head) == 8 && GreedyHeadKernel.fitsInt8(h, head.groupSize())) {
+            g.task(kernel(GreedyHeadKernel.class, "int8"), GreedyHeadKernel.int8Grid(config.vocabSize(), h, GEMV_BLOCKS), x, finalGamma, finalBeta,
+                    config.normEps(), head.weight(), head.scales(), head.bias(), logits, config.vocabSize(), h, GreedyHeadKernel.int8Rows(h), headBest,
+                    headBestAt, headArrivals, next, generated, pos, promptLength, maxNewTokens);
             return g;
         }
         g.task(kernel(DecoderRowKernels.class, "lastTokenNorm"), RowKernels.grid(1, h), x, finalGamma, finalBeta, last, pos, batch, seq, h,

@@ -57,11 +57,20 @@ class DecoderTaskGraphTest {
         return Math.sqrt(num / den);
     }
 
+    /** {@code fp} under a built-in scheme; {@code SCHEME+head8}: with {@link DecoderQuantizer#withInt8Head} too. */
+    static DecoderModel quantized(DecoderModel fp, String scheme, Arena arena) throws Exception {
+        boolean head8 = scheme.endsWith("+head8");
+        String base = head8 ? scheme.substring(0, scheme.length() - "+head8".length()) : scheme;
+        DecoderModel m = base.equals("w16a16") ? fp : DecoderQuantizer.quantize(fp, Scheme.resolve(base), null, arena);
+        return head8 ? DecoderQuantizer.withInt8Head(m, arena) : m;
+    }
+
     @ParameterizedTest
     @CsvSource({"w16a16, FP32, 0.01, 5, 2", "w8a8, FP32, 0.002, 5, 2", "w4-8a8, FP32, 0.002, 5, 2", "w16a16, FP16, 0.01, 5, 2", "w8a8, FP16, 0.03, 5, 2",
             "w4-8a8, FP16, 0.03, 5, 2", "w16a16, FP32, 0.01, 40, 2", "w8a8, FP32, 0.002, 40, 2", "w4-8a8, FP32, 0.002, 40, 2", "w8a16, FP32, 0.002, 5, 2",
             "w4-8a16, FP32, 0.002, 5, 2", "w8a16, FP32, 0.002, 40, 2", "w4-8a16, FP32, 0.002, 40, 2",
-            "w16a16, FP16, 0.01, 5, 1", "w8a8, FP16, 0.03, 5, 1", "w4-8a8, FP32, 0.002, 5, 1"})
+            "w16a16, FP16, 0.01, 5, 1", "w8a8, FP16, 0.03, 5, 1", "w4-8a8, FP32, 0.002, 5, 1", "w8a8+head8, FP32, 0.002, 5, 1",
+            "w8a8+head8, FP32, 0.002, 5, 2"})
     void prefillAndDecodeStepsMatchTheCpuDecoder(String scheme, DecoderTaskGraph.CachePrecision cache, double tolerance, int promptLen, int batch)
             throws Exception {
         // Prompts of 2 × 40 rows run their projections on the tensor-core kernels (two row tiles, the second partial); a batch
@@ -69,7 +78,7 @@ class DecoderTaskGraphTest {
         int maxNew = 4, vocab = TINY.vocabSize();
         try (Arena arena = Arena.ofShared()) {
             DecoderModel fp = DecoderModel.random(TINY, 7, arena);
-            DecoderModel model = scheme.equals("w16a16") ? fp : DecoderQuantizer.quantize(fp, Scheme.resolve(scheme), null, arena);
+            DecoderModel model = quantized(fp, scheme, arena);
             Random rnd = new Random(1);
             int[] prompt = new int[batch * promptLen];
             for (int i = 0; i < prompt.length; i++) prompt[i] = rnd.nextInt(vocab);
@@ -114,7 +123,7 @@ class DecoderTaskGraphTest {
      */
     @ParameterizedTest
     @CsvSource({"w8a8, FP32, 5, 2", "w8a8, FP32, 40, 2", "w4-8a8, FP32, 40, 2", "w8a8, FP16, 40, 2", "w4-8a8, FP16, 5, 2", "w8a8, FP16, 5, 1",
-            "w4-8a8, FP32, 5, 1"})
+            "w4-8a8, FP32, 5, 1", "w4-8a8+head8, FP16, 5, 1"})
     void quantizedDecodersOnTheGpuEqualTheCpuExecutorBitForBit(String scheme, DecoderTaskGraph.CachePrecision cache, int promptLen, int batch)
             throws Exception {
         org.junit.jupiter.api.Assumptions.assumeTrue(device instanceof dev.zq.runtime.cuda.CudaDevice, () -> "no GPU: " + where);
@@ -122,7 +131,7 @@ class DecoderTaskGraphTest {
         // The MLP's down projection (K = 512) of a 2 × 40-row prompt is split over 2 blocks per output tile.
         assertEquals(2, dev.zq.kernels.PrefillGemmKernel.splits(2 * 40, WIDER.hiddenSize(), WIDER.intermediateSize(), dev.zq.kernels.SkinnyGemmKernel.ADD));
         try (Arena arena = Arena.ofShared(); Device cpu = Device.cpu()) {
-            DecoderModel model = DecoderQuantizer.quantize(DecoderModel.random(WIDER, 7, arena), Scheme.resolve(scheme), null, arena);
+            DecoderModel model = quantized(DecoderModel.random(WIDER, 7, arena), scheme, arena);
             Random rnd = new Random(3);
             int[] prompt = new int[batch * promptLen];
             for (int i = 0; i < prompt.length; i++) prompt[i] = rnd.nextInt(vocab);
