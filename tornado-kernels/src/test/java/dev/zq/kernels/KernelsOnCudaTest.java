@@ -458,6 +458,42 @@ class KernelsOnCudaTest {
         }
     }
 
+    /** {@link GreedyHeadKernel#int8} on the GPU against the CPU executor: the same logits' bits and token, GPT-2's and 1.3B's head shapes. */
+    @Test
+    void int8GreedyHeadAgreesWithTheCpu() throws Exception {
+        Assumptions.assumeTrue(gpu != null, () -> "no CUDA device: " + why);
+        Random rnd = new Random(37);
+        try (Arena a = Arena.ofShared()) {
+            for (int[] shape : new int[][]{{50257, 768}, {5003, 2048}, {999, 64}}) {
+                int n = shape[0], kk = shape[1], promptLen = 3, maxNew = 8;
+                DecoderKernelsOnCpuTest.OneRowWeights r = DecoderKernelsOnCpuTest.OneRowWeights.random(a, rnd, n, kk, kk);
+                for (int blocks : new int[]{132, 7}) {
+                    Grid grid = GreedyHeadKernel.int8Grid(n, kk, blocks);
+                    FloatArray x = KernelsOnCpuTest.randomFloats(a, rnd, kk, 3), logits = FloatArray.allocate(a, n), best = FloatArray.allocate(a, grid.groupsX());
+                    IntArray bestAt = IntArray.allocate(a, grid.groupsX()), arrivals = IntArray.allocate(a, 1), next = IntArray.allocate(a, 1),
+                            gen = IntArray.allocate(a, maxNew), pos = IntArray.allocate(a, 1);
+                    pos.set(0, promptLen + 2);
+                    Object[] args = {x, r.gamma(), r.beta(), 1e-5f, r.q8(), r.sw(), r.bias(), logits, n, kk, GreedyHeadKernel.int8Rows(kk), best, bestAt,
+                            arrivals, next, gen, pos, promptLen, maxNew};
+                    Object[] onCpu = copy(a, args), onGpu = copy(a, args);
+                    for (int launch = 0; launch < 2; launch++) {
+                        cpu.launch(k(GreedyHeadKernel.class, "int8"), grid, onCpu);
+                        gpu.run(k(GreedyHeadKernel.class, "int8"), grid, onGpu);
+                        String what = n + "x" + kk + " " + grid + " launch " + launch;
+                        FloatArray c = (FloatArray) onCpu[7], g = (FloatArray) onGpu[7];
+                        for (int i = 0; i < n; i++)
+                            assertEquals(Float.floatToRawIntBits(c.get(i)), Float.floatToRawIntBits(g.get(i)), what + ": logit " + i + " " + g.get(i) + " against " + c.get(i));
+                        for (int i : new int[]{13, 14, 15, 16}) {   // arrivals, next, generated, pos
+                            IntArray ci = (IntArray) onCpu[i], gi = (IntArray) onGpu[i];
+                            for (int j = 0; j < ci.length(); j++) assertEquals(ci.get(j), gi.get(j), what + ": argument " + i + " [" + j + "]");
+                        }
+                    }
+                    assertEquals(promptLen + 4, ((IntArray) onGpu[16]).get(0));
+                }
+            }
+        }
+    }
+
     /**
      * A decode step's attention over the FP16 cache ({@code attendStep16}: 16-byte loads of halves, a thread per key) on
      * the GPU against the CPU executor: same bits, for head sizes 64 and 128 and positions around a block's threads.
