@@ -27,7 +27,8 @@ import java.util.SplittableRandom;
  * The KV cache is FP16.
  *
  * <p>Timing, per variant and batch: one {@code generate} first (JIT, upload, CUDA graph capture); then 5 repeats of
- * [prefill graph replay, the decode-step graph replayed {@code new − 1} times back to back], each between CUDA events;
+ * [prefill graph replay, {@code new − 1} decode steps back to back as {@code generate} runs them (graphs of several steps,
+ * DecoderTaskGraph.replayDecodeMillis)], each between CUDA events;
  * the medians. Prints {@code zq MODEL bBATCH VARIANT PREFILL_MS DECODE_MS} lines for {@code scripts/gpt_table.py}, a
  * per-kernel profile of one decode step at batch 1, and for GPT-2 small at batch 1 each variant's prefill logits
  * against the CPU decoder of the same model (FP32 cache, relative error); with {@code -Dzq.bench.exact=true} also against
@@ -101,7 +102,7 @@ public final class DecoderGpuBench {
             double[] pre = new double[5], dec = new double[5];
             for (int r = 0; r < pre.length; r++) {
                 pre[r] = g.prefillPlan().replayMillis();
-                dec[r] = g.decodePlan().replayMillis(fresh - 1);
+                dec[r] = g.replayDecodeMillis(fresh - 1);
             }
             // What a caller waits for, host included: generate() (its decode steps launched back to back, one wait) and
             // the prompt then step() a token at a time (a wait and a copy a token, as streaming does).

@@ -102,6 +102,13 @@ public final class DecoderTaskGraph implements AutoCloseable {
      * costs inside the graph. The outputs are then wrong where the launch adds to its output (out, down).
      */
     static final List<String> REPEAT = List.of(System.getProperty("zq.decoder.repeat", "").split(","));
+    /**
+     * Decode steps captured in one CUDA graph for runs of steps back to back ({@link #step(int)}, {@link #generate}): a
+     * graph launch, and the edge between two graphs (no programmatic launch across it), once every so many steps instead
+     * of every step. {@code -Dzq.decoder.stepsPerGraph=1}: one step a graph, for A/B runs. Not with {@code keepLogits}
+     * (each step's logits are copied out).
+     */
+    static final int STEPS_PER_GRAPH = Integer.getInteger("zq.decoder.stepsPerGraph", 8);
 
     private final DecoderConfig config;
     private final int batch, promptLength, maxNewTokens, capacity;
@@ -122,6 +129,8 @@ public final class DecoderTaskGraph implements AutoCloseable {
     private final IntArray headBestAt;      // and its index
     private final IntArray headArrivals;    // and how many blocks are done
     private final ExecutionPlan prefill, decode;
+    private final ExecutionPlan decodeRun;   // STEPS_PER_GRAPH steps in one graph; null with keepLogits or one step a graph
+    private final int runSteps;
     private boolean prefilled;
     private int steps;   // new tokens generated since the last prefill
 
@@ -211,6 +220,12 @@ public final class DecoderTaskGraph implements AutoCloseable {
         }
         prefill = device.plan(prefillGraph);
         decode = device.plan(decodeGraph, prefill);
+        runSteps = keepLogits ? 1 : Math.max(1, Math.min(STEPS_PER_GRAPH, maxNewTokens - 1));
+        if (runSteps > 1) {
+            TaskGraph run = new TaskGraph("gpt-decode-" + batch + "x1-" + runSteps + "-steps");
+            for (int i = 0; i < runSteps; i++) addSteps(run, "decode", 1, next);
+            decodeRun = device.plan(run.transferToHost(Transfer.EVERY_EXECUTION, generated), prefill);
+        } else decodeRun = null;
     }
 
     private void checkShapes(int batch, int promptLength, int maxNewTokens) {
@@ -231,8 +246,14 @@ public final class DecoderTaskGraph implements AutoCloseable {
 
     /** The launches for {@code seq} new tokens per sequence, read from {@code tokens}. */
     private TaskGraph steps(String name, int seq, IntArray tokens) {
-        int rows = batch * seq, h = config.hiddenSize();
         TaskGraph g = new TaskGraph("gpt-" + name + "-" + batch + "x" + seq);
+        addSteps(g, name, seq, tokens);
+        return g;
+    }
+
+    /** {@link #steps}' launches appended to {@code g}. */
+    private void addSteps(TaskGraph g, String name, int seq, IntArray tokens) {
+        int rows = batch * seq, h = config.hiddenSize();
         if (name.equals("prefill")) g.task(kernel(DecoderRowKernels.class, "resetPosition"), dev.zq.runtime.Grid.of(1, 32), pos);
         g.task(kernel(DecoderRowKernels.class, "embed"), dev.zq.runtime.Grid.of(rows, 256), tokens, pos, wte, wpe, x, seq, h, capacity);
         for (int l = 0; l < layers.size(); l++) addLayer(g, l, seq);
@@ -240,20 +261,19 @@ public final class DecoderTaskGraph implements AutoCloseable {
             g.task(kernel(GreedyHeadKernel.class, "fp16"), GreedyHeadKernel.grid(config.vocabSize(), h, GEMV_BLOCKS), x, finalGamma, finalBeta,
                     config.normEps(), head.weight(), head.bias(), logits, config.vocabSize(), h, GreedyHeadKernel.pair(h), headBest, headBestAt,
                     headArrivals, next, generated, pos, promptLength, maxNewTokens);
-            return g;
+            return;
         }
         if (rows == 1 && GREEDY_HEAD && head.scales() != null && !head.weightOnly() && gemvBits(head) == 8 && GreedyHeadKernel.fitsInt8(h, head.groupSize())) {
             g.task(kernel(GreedyHeadKernel.class, "int8"), GreedyHeadKernel.int8Grid(config.vocabSize(), h, GEMV_BLOCKS), x, finalGamma, finalBeta,
                     config.normEps(), head.weight(), head.scales(), head.bias(), logits, config.vocabSize(), h, GreedyHeadKernel.int8Rows(h), headBest,
                     headBestAt, headArrivals, next, generated, pos, promptLength, maxNewTokens);
-            return g;
+            return;
         }
         g.task(kernel(DecoderRowKernels.class, "lastTokenNorm"), RowKernels.grid(1, h), x, finalGamma, finalBeta, last, pos, batch, seq, h,
                 config.normEps());
         linear(g, head, last, null, null, logits, batch, SkinnyGemmKernel.STORE);
         g.task(kernel(DecoderRowKernels.class, "argmax"), DecoderRowKernels.argmaxGrid(batch), logits, next, generated, pos,
                 config.vocabSize(), promptLength, maxNewTokens);
-        return g;
     }
 
     /** One pre-norm GPT-2 block: attention over the cache with its residual, then the MLP with its residual. */
@@ -462,8 +482,22 @@ public final class DecoderTaskGraph implements AutoCloseable {
         if (count <= 0) throw new IllegalArgumentException("count must be positive, got " + count);
         if (steps + count > maxNewTokens)
             throw new IllegalStateException("the graph was built for " + maxNewTokens + " new tokens; " + steps + " made, " + count + " more asked");
-        decode.execute(count);
+        int runs = decodeRun == null ? 0 : count / runSteps;
+        if (runs > 0) decodeRun.execute(runs);
+        if (count - runs * runSteps > 0) decode.execute(count - runs * runSteps);
         steps += count;
+    }
+
+    /**
+     * For benchmarks: the device time of {@code count} decode steps replayed back to back as {@link #step(int)} runs them
+     * (graphs of {@link #STEPS_PER_GRAPH} steps, the rest one a graph), in ms; what they compute is discarded (the cache
+     * positions move on past what was generated). {@link #step(int)} must have run both kinds first, as
+     * {@link #generate} does when its steps are not a multiple of the graph's.
+     */
+    public double replayDecodeMillis(int count) throws Exception {
+        if (count <= 0) throw new IllegalArgumentException("count must be positive, got " + count);
+        int runs = decodeRun == null ? 0 : count / runSteps, rest = count - runs * runSteps;
+        return (runs > 0 ? decodeRun.replayMillis(runs) : 0) + (rest > 0 ? decode.replayMillis(rest) : 0);
     }
 
     /** New token {@code i} of sequence {@code b}; a row whose logits were all NaN or −∞ is reported here. */
@@ -492,7 +526,7 @@ public final class DecoderTaskGraph implements AutoCloseable {
 
     @Override
     public void close() throws Exception {
-        try {
+        try (ExecutionPlan run = decodeRun) {
             decode.close();
         } finally {
             try {

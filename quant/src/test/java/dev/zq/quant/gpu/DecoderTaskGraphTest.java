@@ -160,17 +160,20 @@ class DecoderTaskGraphTest {
         try (Arena arena = Arena.ofShared()) {
             DecoderModel model = DecoderModel.random(TINY, 9, arena);
             int[] prompt = {3, 1, 4, 1, 5, 9};
-            try (DecoderTaskGraph g = new DecoderTaskGraph(model, 1, prompt.length, 5, DecoderTaskGraph.CachePrecision.FP16, false, device)) {
-                int[][] first = g.generate(prompt);   // the steps back to back (ExecutionPlan.execute(4))
+            int maxNew = 20;   // 19 steps after the prompt: graphs of 8 steps (DecoderTaskGraph.STEPS_PER_GRAPH) twice, then 3 of one
+            try (DecoderTaskGraph g = new DecoderTaskGraph(model, 1, prompt.length, maxNew, DecoderTaskGraph.CachePrecision.FP16, false, device)) {
+                int[][] first = g.generate(prompt);   // the steps back to back
+                assertTrue(g.replayDecodeMillis(11) >= 0);
                 int[][] again = g.generate(prompt);   // the cache starts over
                 assertArrayEquals(first[0], again[0]);
                 assertThrows(IllegalStateException.class, g::step, "no step past the tokens the graph was built for");
-                g.prefill(prompt);                    // and one step at a time, then two at once: the same tokens
+                g.prefill(prompt);                    // one step at a time, two, then runs of steps: the same tokens
                 g.step();
                 g.step(2);
-                assertThrows(IllegalStateException.class, () -> g.step(2), "4 new tokens made, the graph holds 5");
-                g.step(1);
-                for (int i = 0; i < 5; i++) assertEquals(first[0][i], g.token(0, i), "token " + i);
+                g.step(9);                            // a graph of 8 steps and one of one
+                assertThrows(IllegalStateException.class, () -> g.step(8), "13 new tokens made, the graph holds 20");
+                g.step(7);
+                for (int i = 0; i < maxNew; i++) assertEquals(first[0][i], g.token(0, i), "token " + i);
                 assertThrows(IllegalArgumentException.class, () -> g.step(0));
             }
         }
