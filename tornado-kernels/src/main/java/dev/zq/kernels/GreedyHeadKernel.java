@@ -55,7 +55,8 @@ public final class GreedyHeadKernel {
     @Kernel(maxRegisters = 64)
     public static void fp16(KernelContext ctx, FloatArray x, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray bias,
                             FloatArray logits, int n, int k, int pair, FloatArray bestValues, IntArray bestIndices, IntArray arrivals,
-                            IntArray next, IntArray generated, IntArray pos, int promptLen, int maxNew) {
+                            IntArray next, IntArray generated, IntArray pos, int promptLen, int maxNew, FloatArray wte, FloatArray wpe,
+                            int capacity, int embed) {
         int tid = ctx.localIdx(), lane = tid & 31, warp = tid >> 5, words = k >> 1, chunks = k >> 3, batches = (k + 1023) >> 10;
         int perPass = 32 << pair, first = ctx.groupIdx() * perPass, step = ctx.numGroupsX() * perPass;
         int colA = first + warp, colB = colA + 32;
@@ -128,7 +129,7 @@ public final class GreedyHeadKernel {
             }
             pass++;
         }
-        pick(ctx, best, at, vals, idxs, bestValues, bestIndices, arrivals, next, generated, pos, promptLen, maxNew);
+        pick(ctx, best, at, vals, idxs, bestValues, bestIndices, arrivals, next, generated, pos, promptLen, maxNew, x, wte, wpe, k, capacity, embed);
     }
 
     /**
@@ -145,7 +146,8 @@ public final class GreedyHeadKernel {
     @Kernel(maxRegisters = 64)
     public static void int8(KernelContext ctx, FloatArray x, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw, FloatArray bias,
                             FloatArray logits, int n, int k, int rows, FloatArray bestValues, IntArray bestIndices, IntArray arrivals,
-                            IntArray next, IntArray generated, IntArray pos, int promptLen, int maxNew) {
+                            IntArray next, IntArray generated, IntArray pos, int promptLen, int maxNew, FloatArray wte, FloatArray wpe,
+                            int capacity, int embed) {
         int tid = ctx.localIdx(), lane = tid & 31, warp = tid >> 5, words = k >> 2, cpr = k >> 4;
         int cl = columnShift(k), cm = (1 << cl) - 1, perPass = rows << 5, first = ctx.groupIdx() * perPass, step = ctx.numGroupsX() * perPass;
         int[] q = new int[4];
@@ -218,7 +220,7 @@ public final class GreedyHeadKernel {
             }
             pass++;
         }
-        pick(ctx, best, at, vals, idxs, bestValues, bestIndices, arrivals, next, generated, pos, promptLen, maxNew);
+        pick(ctx, best, at, vals, idxs, bestValues, bestIndices, arrivals, next, generated, pos, promptLen, maxNew, x, wte, wpe, k, capacity, embed);
     }
 
     /** Whether {@link #int8} takes a head of {@code k} INT8 codes a row with one scale a row ({@code groupSize == k}). */
@@ -263,9 +265,13 @@ public final class GreedyHeadKernel {
      * The end of both kernels: each warp's best logit ({@code best} at row {@code at}, the rows it wrote in increasing
      * order) to the block's, through {@code vals}/{@code idxs}, into {@code bestValues/bestIndices[block]}; the last block to
      * arrive picks among the blocks' by {@link DecoderRowKernels#better}, then moves the position on and records the token.
+     * With {@code embed != 0} that block also writes the next step's input row, {@code x = wte[token] + wpe[position]}
+     * ({@code DecoderRowKernels.embed}'s, skipped at or past {@code capacity}), so that the step needs no embedding launch
+     * of its own: every block has read {@code x} (staged it) before it arrived.
      */
     static void pick(KernelContext ctx, float best, int at, float[] vals, int[] idxs, FloatArray bestValues, IntArray bestIndices, IntArray arrivals,
-                     IntArray next, IntArray generated, IntArray pos, int promptLen, int maxNew) {
+                     IntArray next, IntArray generated, IntArray pos, int promptLen, int maxNew, FloatArray x, FloatArray wte, FloatArray wpe, int k,
+                     int capacity, int embed) {
         int lane = ctx.localIdx() & 31, warp = ctx.localIdx() >> 5;
         // The block's best: the warps' through shared memory, picked by the first warp.
         if (lane == 0) { vals[warp] = best; idxs[warp] = at; }
@@ -280,7 +286,8 @@ public final class GreedyHeadKernel {
             }
             if (lane == 0) { bestValues.set(ctx.groupIdx(), best); bestIndices.set(ctx.groupIdx(), at); }
         }
-        if (ctx.arriveLast(arrivals, 0, ctx.numGroupsX()) && warp == 0) {   // the last block: every block's best is written
+        boolean last = ctx.arriveLast(arrivals, 0, ctx.numGroupsX());   // the same in every thread of a block
+        if (last && warp == 0) {   // every block's best is written
             best = Float.NEGATIVE_INFINITY;
             at = -1;
             int groups = ctx.numGroupsX();
@@ -301,11 +308,29 @@ public final class GreedyHeadKernel {
                 if (DecoderRowKernels.better(ov, oi, best, at)) { best = ov; at = oi; }
             }
             if (lane == 0) {
-                next.set(0, at < 0 ? 0 : at);
-                int p = pos.get(0) + 1, s = p - promptLen;
+                int token = at < 0 ? 0 : at, p = pos.get(0) + 1, s = p - promptLen;
+                next.set(0, token);
                 if (s >= 0 && s < maxNew) generated.set(s, at);
                 pos.set(0, p);
+                idxs[0] = token;   // for the embedding below (the block's picks in idxs are read)
+                idxs[1] = p;
             }
         }
+        if (last && embed != 0) {   // uniform: the last block's threads
+            ctx.barrier();
+            int t = idxs[0], p = idxs[1], e = ctx.localIdx() << 2;
+            if (p < capacity && e < k) embed4(x, wte, wpe, t * k, p * k, e);   // four elements a thread (k a multiple of 8)
+            if (p < capacity && e + 4096 < k) embed4(x, wte, wpe, t * k, p * k, e + 4096);
+        }
+    }
+
+    /** {@code x[e … e+3] = wte[tw + e …] + wpe[pw + e …]}, the eight loads in flight together. */
+    static void embed4(FloatArray x, FloatArray wte, FloatArray wpe, int tw, int pw, int e) {
+        float w0 = wte.get(tw + e), w1 = wte.get(tw + e + 1), w2 = wte.get(tw + e + 2), w3 = wte.get(tw + e + 3);
+        float p0 = wpe.get(pw + e), p1 = wpe.get(pw + e + 1), p2 = wpe.get(pw + e + 2), p3 = wpe.get(pw + e + 3);
+        x.set(e, w0 + p0);
+        x.set(e + 1, w1 + p1);
+        x.set(e + 2, w2 + p2);
+        x.set(e + 3, w3 + p3);
     }
 }

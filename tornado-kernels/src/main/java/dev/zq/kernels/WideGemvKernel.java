@@ -115,11 +115,15 @@ public final class WideGemvKernel {
                     if (c2 < chunks) { ctx.load4(q, w, base + (c2 << 2)); q20 = q[0]; q21 = q[1]; q22 = q[2]; q23 = q[3]; t2 = sw.get(scaleBase + SkinnyGemmKernel.groupOf(c2 << 4, groupSize, gShift)); }
                     if (c3 < chunks) { ctx.load4(q, w, base + (c3 << 2)); q30 = q[0]; q31 = q[1]; q32 = q[2]; q33 = q[3]; t3 = sw.get(scaleBase + SkinnyGemmKernel.groupOf(c3 << 4, groupSize, gShift)); }
                 }
-                int c = (bb << 7) + lane, rb = (bb >> 1) << 10;   // chunk c's piece of 256 chunks starts at word 1024·(c / 256)
-                a += SkinnyGemmKernel.int8ChunkDot(xs, rb, c, q00, q01, q02, q03, t0, t0, t0, t0)
-                        + SkinnyGemmKernel.int8ChunkDot(xs, rb, c + 32, q10, q11, q12, q13, t1, t1, t1, t1)
-                        + SkinnyGemmKernel.int8ChunkDot(xs, rb, c + 64, q20, q21, q22, q23, t2, t2, t2, t2)
-                        + SkinnyGemmKernel.int8ChunkDot(xs, rb, c + 96, q30, q31, q32, q33, t3, t3, t3, t3);
+                int cb = bb << 7, c = cb + lane, rb = (bb >> 1) << 10;   // chunk c's piece of 256 chunks starts at word 1024·(c / 256)
+                // Columns of chunks past the row's end (K = 768: the last two of four) skipped, not summed as zeros: with
+                // every warp of the SM in this at once after the staging, their shared loads and products were issue slots
+                // on the critical path. The same sum in the same order (a zero term added changes no bit but a zero's sign).
+                float p = SkinnyGemmKernel.int8ChunkDot(xs, rb, c, q00, q01, q02, q03, t0, t0, t0, t0);
+                if (cb + 32 < chunks) p += SkinnyGemmKernel.int8ChunkDot(xs, rb, c + 32, q10, q11, q12, q13, t1, t1, t1, t1);
+                if (cb + 64 < chunks) p += SkinnyGemmKernel.int8ChunkDot(xs, rb, c + 64, q20, q21, q22, q23, t2, t2, t2, t2);
+                if (cb + 96 < chunks) p += SkinnyGemmKernel.int8ChunkDot(xs, rb, c + 96, q30, q31, q32, q33, t3, t3, t3, t3);
+                a += p;
             }
             float sum = sliceSum(ctx, part, pass, slices, slice, SkinnyGemmKernel.warpSum(ctx, a));
             if (live && slice == 0 && lane == 0) SkinnyGemmKernel.finish(y, col, s * sum + b, resid, mode);
@@ -187,14 +191,15 @@ public final class WideGemvKernel {
                     if (j + 192 < words) { w6 = w.get(base + j + 192); s6 = sw.get(scaleBase + SkinnyGemmKernel.groupOf((j + 192) << 3, groupSize, gShift)); }
                     if (j + 224 < words) { w7 = w.get(base + j + 224); s7 = sw.get(scaleBase + SkinnyGemmKernel.groupOf((j + 224) << 3, groupSize, gShift)); }
                 }
+                int jb = bb << 8;   // columns of words past the row's end skipped (K = 768: five of eight), as int8's
                 a += wordDot(xs, j, w0, s0);
-                a += wordDot(xs, j + 32, w1, s1);
-                a += wordDot(xs, j + 64, w2, s2);
-                a += wordDot(xs, j + 96, w3, s3);
-                a += wordDot(xs, j + 128, w4, s4);
-                a += wordDot(xs, j + 160, w5, s5);
-                a += wordDot(xs, j + 192, w6, s6);
-                a += wordDot(xs, j + 224, w7, s7);
+                if (jb + 32 < words) a += wordDot(xs, j + 32, w1, s1);
+                if (jb + 64 < words) a += wordDot(xs, j + 64, w2, s2);
+                if (jb + 96 < words) a += wordDot(xs, j + 96, w3, s3);
+                if (jb + 128 < words) a += wordDot(xs, j + 128, w4, s4);
+                if (jb + 160 < words) a += wordDot(xs, j + 160, w5, s5);
+                if (jb + 192 < words) a += wordDot(xs, j + 192, w6, s6);
+                if (jb + 224 < words) a += wordDot(xs, j + 224, w7, s7);
             }
             float sum = sliceSum(ctx, part, pass, slices, slice, SkinnyGemmKernel.warpSum(ctx, a));
             if (live && slice == 0 && lane == 0) SkinnyGemmKernel.finish(y, col, s * sum + b, resid, mode);
@@ -249,7 +254,13 @@ public final class WideGemvKernel {
                     if (c0 + 64 < chunks) { ctx.load4(q, w, base + ((c0 + 64) << 2)); w20 = q[0]; w21 = q[1]; w22 = q[2]; w23 = q[3]; }
                     if (c0 + 96 < chunks) { ctx.load4(q, w, base + ((c0 + 96) << 2)); w30 = q[0]; w31 = q[1]; w32 = q[2]; w33 = q[3]; }
                 }
-                a += SkinnyGemmKernel.chunkDot(xs, bb << 10, lane, w00, w01, w02, w03, w10, w11, w12, w13, w20, w21, w22, w23, w30, w31, w32, w33);
+                // SkinnyGemmKernel.chunkDot's sum with the columns of chunks past the row's end skipped (K = 768: the last), as int8's.
+                int cb = bb << 7, rb = (bb << 10) + lane;
+                float p = SkinnyGemmKernel.halvesDot(xs, rb, w00, w01, w02, w03);
+                if (cb + 32 < chunks) p += SkinnyGemmKernel.halvesDot(xs, rb + 32, w10, w11, w12, w13);
+                if (cb + 64 < chunks) p += SkinnyGemmKernel.halvesDot(xs, rb + 64, w20, w21, w22, w23);
+                if (cb + 96 < chunks) p += SkinnyGemmKernel.halvesDot(xs, rb + 96, w30, w31, w32, w33);
+                a += p;
             }
             float sum = sliceSum(ctx, part, pass, slices, slice, SkinnyGemmKernel.warpSum(ctx, a));
             if (live && slice == 0 && lane == 0) SkinnyGemmKernel.finish(y, col, sum + b, resid, mode);

@@ -799,10 +799,11 @@ class DecoderKernelsOnCpuTest {
     void greedyHeadIsTheLastNormTheHeadAndTheArgmaxInOneLaunch() {
         try (Arena a = Arena.ofShared()) {
             Random rnd = new Random(43);
-            int n = 301, promptLen = 5, maxNew = 4;
+            int n = 301, promptLen = 5, maxNew = 4, capacity = promptLen + maxNew;   // blocks = 3 moves to 9: past the cache, nothing embedded
             for (int k : new int[]{64, 768, 1024, 1536}) {
                 OneRowWeights r = OneRowWeights.random(a, rnd, n, k, k);
                 FloatArray gamma = r.gamma(), beta = r.beta(), bias = r.bias();
+                FloatArray wte = KernelsOnCpuTest.randomFloats(a, rnd, n * k, 1), wpe = KernelsOnCpuTest.randomFloats(a, rnd, capacity * k, 1);
                 IntArray h = r.h();
                 for (int i = 0; i < k / 2; i++) h.set(250 * (k / 2) + i, h.get(7 * (k / 2) + i));   // rows 7 and 250: the same weights
                 for (String kind : new String[]{"tie", "last", "nan", "none"}) {
@@ -828,8 +829,11 @@ class DecoderKernelsOnCpuTest {
                                 bias, want, n, k, SkinnyGemmKernel.STORE, 1);
                         cpu.launch(KernelCompiler.find(DecoderRowKernels.class, "argmax"), DecoderRowKernels.argmaxGrid(1), want, wantNext, wantGen,
                                 wantPos, n, promptLen, maxNew);
-                        cpu.launch(KernelCompiler.find(GreedyHeadKernel.class, "fp16"), GreedyHeadKernel.grid(n, k, blocks), x, gamma, beta, 1e-5f, h,
-                                bias, got, n, k, GreedyHeadKernel.pair(k), best, bestAt, arrivals, next, gen, pos, promptLen, maxNew);
+                        FloatArray xr = copyOf(a, x);   // the kernel embeds the next token into it (embed = 1 but for one block)
+                        int embed = blocks == 1 ? 0 : 1;
+                        cpu.launch(KernelCompiler.find(GreedyHeadKernel.class, "fp16"), GreedyHeadKernel.grid(n, k, blocks), xr, gamma, beta, 1e-5f, h,
+                                bias, got, n, k, GreedyHeadKernel.pair(k), best, bestAt, arrivals, next, gen, pos, promptLen, maxNew, wte, wpe, capacity, embed);
+                        checkEmbedded(what, x, xr, wte, wpe, next.get(0), pos.get(0), k, capacity, embed);
                         for (int i = 0; i < n; i++)
                             assertEquals(Float.floatToRawIntBits(want.get(i)), Float.floatToRawIntBits(got.get(i)), what + ": logit " + i);
                         assertEquals(wantNext.get(0), next.get(0), what + ": the next token");
@@ -851,6 +855,24 @@ class DecoderKernelsOnCpuTest {
         assertTrue(GreedyHeadKernel.fits(8192) && !GreedyHeadKernel.fits(8200) && !GreedyHeadKernel.fits(772));
     }
 
+    static FloatArray copyOf(Arena a, FloatArray x) {
+        FloatArray c = FloatArray.allocate(a, x.length());
+        for (int i = 0; i < x.length(); i++) c.set(i, x.get(i));
+        return c;
+    }
+
+    /**
+     * After a greedy head with {@code embed}: the row holds {@code wte[token] + wpe[p]} (DecoderRowKernels.embed's sums) where
+     * the new position is inside the cache, else it is as it was.
+     */
+    static void checkEmbedded(String what, FloatArray before, FloatArray after, FloatArray wte, FloatArray wpe, int token, int p, int k,
+                              int capacity, int embed) {
+        for (int e = 0; e < k; e++) {
+            float want = embed != 0 && p < capacity ? wte.get(token * k + e) + wpe.get(p * k + e) : before.get(e);
+            assertEquals(Float.floatToRawIntBits(want), Float.floatToRawIntBits(after.get(e)), what + " embed " + embed + ": x[" + e + "]");
+        }
+    }
+
     /**
      * {@link GreedyHeadKernel#int8} (an INT8 head, one scale a row): its logits are {@link WideGemvKernel#int8}'s over the
      * same staged codes within float rounding (it sums integers, then scales once), and its token is {@code argmax}'s over
@@ -861,10 +883,11 @@ class DecoderKernelsOnCpuTest {
     void int8GreedyHeadIsTheInt8GemvAndTheArgmax() {
         try (Arena a = Arena.ofShared()) {
             Random rnd = new Random(47);
-            int n = 301, promptLen = 5, maxNew = 4;
+            int n = 301, promptLen = 5, maxNew = 4, capacity = promptLen + maxNew;
             for (int k : new int[]{64, 512, 768, 1024, 1536, 2048}) {
                 OneRowWeights r = OneRowWeights.random(a, rnd, n, k, k);
                 FloatArray gamma = r.gamma(), beta = r.beta(), bias = r.bias(), sw = r.sw();
+                FloatArray wte = KernelsOnCpuTest.randomFloats(a, rnd, n * k, 1), wpe = KernelsOnCpuTest.randomFloats(a, rnd, capacity * k, 1);
                 IntArray q8 = r.q8();
                 for (int i = 0; i < k / 4; i++) q8.set(250 * (k / 4) + i, q8.get(7 * (k / 4) + i));   // rows 7 and 250: the same codes
                 sw.set(250, sw.get(7));
@@ -892,8 +915,11 @@ class DecoderKernelsOnCpuTest {
                         IntArray bestAt = IntArray.allocate(a, grid.groupsX()), arrivals = IntArray.allocate(a, 1);
                         wantPos.set(0, p0 + 1);
                         pos.set(0, p0);
-                        cpu.launch(KernelCompiler.find(GreedyHeadKernel.class, "int8"), grid, x, gamma, beta, 1e-5f, q8, sw, bias, got, n, k,
-                                GreedyHeadKernel.int8Rows(k), best, bestAt, arrivals, next, gen, pos, promptLen, maxNew);
+                        FloatArray xr = copyOf(a, x);
+                        int embed = blocks == 2 ? 0 : 1;
+                        cpu.launch(KernelCompiler.find(GreedyHeadKernel.class, "int8"), grid, xr, gamma, beta, 1e-5f, q8, sw, bias, got, n, k,
+                                GreedyHeadKernel.int8Rows(k), best, bestAt, arrivals, next, gen, pos, promptLen, maxNew, wte, wpe, capacity, embed);
+                        checkEmbedded(what, x, xr, wte, wpe, next.get(0), pos.get(0), k, capacity, embed);
                         for (int i = 0; i < n; i++) {
                             float g = got.get(i), w = want.get(i);
                             if (Float.isNaN(w)) assertTrue(Float.isNaN(g), what + ": logit " + i + " should be NaN, is " + g);

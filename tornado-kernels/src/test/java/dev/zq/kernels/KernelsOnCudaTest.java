@@ -429,8 +429,10 @@ class KernelsOnCudaTest {
         Random rnd = new Random(31);
         try (Arena a = Arena.ofShared()) {
             for (int[] shape : new int[][]{{50257, 768}, {5003, 2048}}) {
-                int n = shape[0], kk = shape[1], promptLen = 3, maxNew = 8;
+                int n = shape[0], kk = shape[1], promptLen = 3, maxNew = 8, capacity = promptLen + maxNew;
                 DecoderKernelsOnCpuTest.OneRowWeights r = DecoderKernelsOnCpuTest.OneRowWeights.random(a, rnd, n, kk, kk);
+                // The next step's row embedded into x (so the second launch reads another row): wte[token] + wpe[position].
+                FloatArray wte = KernelsOnCpuTest.randomFloats(a, rnd, n * kk, 1), wpe = KernelsOnCpuTest.randomFloats(a, rnd, capacity * kk, 1);
                 for (int blocks : new int[]{132, 7}) {
                     FloatArray x = KernelsOnCpuTest.randomFloats(a, rnd, kk, 3), logits = FloatArray.allocate(a, n), best = FloatArray.allocate(a, blocks);
                     IntArray bestAt = IntArray.allocate(a, blocks), arrivals = IntArray.allocate(a, 1), next = IntArray.allocate(a, 1),
@@ -438,7 +440,7 @@ class KernelsOnCudaTest {
                     pos.set(0, promptLen + 2);
                     Grid grid = GreedyHeadKernel.grid(n, kk, blocks);
                     Object[] args = {x, r.gamma(), r.beta(), 1e-5f, r.h(), r.bias(), logits, n, kk, GreedyHeadKernel.pair(kk), best, bestAt, arrivals,
-                            next, gen, pos, promptLen, maxNew};
+                            next, gen, pos, promptLen, maxNew, wte, wpe, capacity, 1};
                     Object[] onCpu = copy(a, args), onGpu = copy(a, args);
                     for (int launch = 0; launch < 2; launch++) {
                         cpu.launch(k(GreedyHeadKernel.class, "fp16"), grid, onCpu);
@@ -447,6 +449,8 @@ class KernelsOnCudaTest {
                         FloatArray c = (FloatArray) onCpu[6], g = (FloatArray) onGpu[6];
                         for (int i = 0; i < n; i++)
                             assertEquals(Float.floatToRawIntBits(c.get(i)), Float.floatToRawIntBits(g.get(i)), what + ": logit " + i + " " + g.get(i) + " against " + c.get(i));
+                        for (int i = 0; i < kk; i++)
+                            assertEquals(Float.floatToRawIntBits(((FloatArray) onCpu[0]).get(i)), Float.floatToRawIntBits(((FloatArray) onGpu[0]).get(i)), what + ": x[" + i + "]");
                         for (int i : new int[]{12, 13, 14, 15}) {   // arrivals, next, generated, pos
                             IntArray ci = (IntArray) onCpu[i], gi = (IntArray) onGpu[i];
                             for (int j = 0; j < ci.length(); j++) assertEquals(ci.get(j), gi.get(j), what + ": argument " + i + " [" + j + "]");
@@ -465,8 +469,10 @@ class KernelsOnCudaTest {
         Random rnd = new Random(37);
         try (Arena a = Arena.ofShared()) {
             for (int[] shape : new int[][]{{50257, 768}, {5003, 2048}, {999, 64}}) {
-                int n = shape[0], kk = shape[1], promptLen = 3, maxNew = 8;
+                int n = shape[0], kk = shape[1], promptLen = 3, maxNew = 8, capacity = promptLen + maxNew;
                 DecoderKernelsOnCpuTest.OneRowWeights r = DecoderKernelsOnCpuTest.OneRowWeights.random(a, rnd, n, kk, kk);
+                // The next step's row embedded into x (so the second launch reads another row): wte[token] + wpe[position].
+                FloatArray wte = KernelsOnCpuTest.randomFloats(a, rnd, n * kk, 1), wpe = KernelsOnCpuTest.randomFloats(a, rnd, capacity * kk, 1);
                 for (int blocks : new int[]{132, 7}) {
                     Grid grid = GreedyHeadKernel.int8Grid(n, kk, blocks);
                     FloatArray x = KernelsOnCpuTest.randomFloats(a, rnd, kk, 3), logits = FloatArray.allocate(a, n), best = FloatArray.allocate(a, grid.groupsX());
@@ -474,7 +480,7 @@ class KernelsOnCudaTest {
                             gen = IntArray.allocate(a, maxNew), pos = IntArray.allocate(a, 1);
                     pos.set(0, promptLen + 2);
                     Object[] args = {x, r.gamma(), r.beta(), 1e-5f, r.q8(), r.sw(), r.bias(), logits, n, kk, GreedyHeadKernel.int8Rows(kk), best, bestAt,
-                            arrivals, next, gen, pos, promptLen, maxNew};
+                            arrivals, next, gen, pos, promptLen, maxNew, wte, wpe, capacity, 1};
                     Object[] onCpu = copy(a, args), onGpu = copy(a, args);
                     for (int launch = 0; launch < 2; launch++) {
                         cpu.launch(k(GreedyHeadKernel.class, "int8"), grid, onCpu);
@@ -483,6 +489,8 @@ class KernelsOnCudaTest {
                         FloatArray c = (FloatArray) onCpu[7], g = (FloatArray) onGpu[7];
                         for (int i = 0; i < n; i++)
                             assertEquals(Float.floatToRawIntBits(c.get(i)), Float.floatToRawIntBits(g.get(i)), what + ": logit " + i + " " + g.get(i) + " against " + c.get(i));
+                        for (int i = 0; i < kk; i++)
+                            assertEquals(Float.floatToRawIntBits(((FloatArray) onCpu[0]).get(i)), Float.floatToRawIntBits(((FloatArray) onGpu[0]).get(i)), what + ": x[" + i + "]");
                         for (int i : new int[]{13, 14, 15, 16}) {   // arrivals, next, generated, pos
                             IntArray ci = (IntArray) onCpu[i], gi = (IntArray) onGpu[i];
                             for (int j = 0; j < ci.length(); j++) assertEquals(ci.get(j), gi.get(j), what + ": argument " + i + " [" + j + "]");

@@ -254,26 +254,42 @@ public final class DecoderTaskGraph implements AutoCloseable {
     /** {@link #steps}' launches appended to {@code g}. */
     private void addSteps(TaskGraph g, String name, int seq, IntArray tokens) {
         int rows = batch * seq, h = config.hiddenSize();
+        boolean decodeStep = name.equals("decode"), fold = batch == 1 && greedyHead() != null;   // the embedding in the head's launch
         if (name.equals("prefill")) g.task(kernel(DecoderRowKernels.class, "resetPosition"), dev.zq.runtime.Grid.of(1, 32), pos);
-        g.task(kernel(DecoderRowKernels.class, "embed"), dev.zq.runtime.Grid.of(rows, 256), tokens, pos, wte, wpe, x, seq, h, capacity);
+        if (!(decodeStep && fold)) g.task(kernel(DecoderRowKernels.class, "embed"), dev.zq.runtime.Grid.of(rows, 256), tokens, pos, wte, wpe, x, seq, h, capacity);
         for (int l = 0; l < layers.size(); l++) addLayer(g, l, seq);
-        if (rows == 1 && GREEDY_HEAD && head.scales() == null && GreedyHeadKernel.fits(h)) {   // a batch-1 decode step: one launch
+        int embedNext = decodeStep && fold ? 1 : 0;
+        String greedy = rows == 1 ? greedyHead() : null;
+        if ("fp16".equals(greedy))   // a batch-1 decode step: one launch
             g.task(kernel(GreedyHeadKernel.class, "fp16"), GreedyHeadKernel.grid(config.vocabSize(), h, GEMV_BLOCKS), x, finalGamma, finalBeta,
                     config.normEps(), head.weight(), head.bias(), logits, config.vocabSize(), h, GreedyHeadKernel.pair(h), headBest, headBestAt,
-                    headArrivals, next, generated, pos, promptLength, maxNewTokens);
-            return;
-        }
-        if (rows == 1 && GREEDY_HEAD && head.scales() != null && !head.weightOnly() && gemvBits(head) == 8 && GreedyHeadKernel.fitsInt8(h, head.groupSize())) {
+                    headArrivals, next, generated, pos, promptLength, maxNewTokens, wte, wpe, capacity, embedNext);
+        else if ("int8".equals(greedy))
             g.task(kernel(GreedyHeadKernel.class, "int8"), GreedyHeadKernel.int8Grid(config.vocabSize(), h, GEMV_BLOCKS), x, finalGamma, finalBeta,
                     config.normEps(), head.weight(), head.scales(), head.bias(), logits, config.vocabSize(), h, GreedyHeadKernel.int8Rows(h), headBest,
-                    headBestAt, headArrivals, next, generated, pos, promptLength, maxNewTokens);
-            return;
+                    headBestAt, headArrivals, next, generated, pos, promptLength, maxNewTokens, wte, wpe, capacity, embedNext);
+        else {
+            g.task(kernel(DecoderRowKernels.class, "lastTokenNorm"), RowKernels.grid(1, h), x, finalGamma, finalBeta, last, pos, batch, seq, h,
+                    config.normEps());
+            linear(g, head, last, null, null, logits, batch, SkinnyGemmKernel.STORE);
+            g.task(kernel(DecoderRowKernels.class, "argmax"), DecoderRowKernels.argmaxGrid(batch), logits, next, generated, pos,
+                    config.vocabSize(), promptLength, maxNewTokens);
         }
-        g.task(kernel(DecoderRowKernels.class, "lastTokenNorm"), RowKernels.grid(1, h), x, finalGamma, finalBeta, last, pos, batch, seq, h,
-                config.normEps());
-        linear(g, head, last, null, null, logits, batch, SkinnyGemmKernel.STORE);
-        g.task(kernel(DecoderRowKernels.class, "argmax"), DecoderRowKernels.argmaxGrid(batch), logits, next, generated, pos,
-                config.vocabSize(), promptLength, maxNewTokens);
+        // The decode steps' head writes the next step's input row itself; the prompt's tail makes the first one.
+        if (name.equals("prefill") && fold)
+            g.task(kernel(DecoderRowKernels.class, "embed"), dev.zq.runtime.Grid.of(1, 256), next, pos, wte, wpe, x, 1, h, capacity);
+    }
+
+    /**
+     * The {@link GreedyHeadKernel} that ends a batch-1 step ({@code "fp16"}, {@code "int8"}), or null where the head does not
+     * fit one (or {@code -Dzq.decoder.greedyHead=false}): then the final LayerNorm, the head and the arg-max are launched apart.
+     */
+    private String greedyHead() {
+        int h = config.hiddenSize();
+        if (!GREEDY_HEAD) return null;
+        if (head.scales() == null && GreedyHeadKernel.fits(h)) return "fp16";
+        if (head.scales() != null && !head.weightOnly() && gemvBits(head) == 8 && GreedyHeadKernel.fitsInt8(h, head.groupSize())) return "int8";
+        return null;
     }
 
     /** One pre-norm GPT-2 block: attention over the cache with its residual, then the MLP with its residual. */
