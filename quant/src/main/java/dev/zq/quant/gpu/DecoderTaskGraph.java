@@ -97,6 +97,11 @@ public final class DecoderTaskGraph implements AutoCloseable {
      */
     static final boolean GREEDY_HEAD = !"false".equals(System.getProperty("zq.decoder.greedyHead"));
     /**
+     * A batch-1 decode step's {@link GreedyHeadKernel} writes the next step's input row (the embedding of the token it
+     * chose), so that the step needs no embedding launch; {@code -Dzq.decoder.foldEmbed=false}: the launch, for A/B runs.
+     */
+    static final boolean FOLD_EMBED = !"false".equals(System.getProperty("zq.decoder.foldEmbed"));
+    /**
      * For measurement only: {@code -Dzq.decoder.repeat=qkv,attend,…} launches the named kernels of every layer (qkv,
      * attend, out, up, down) twice in a decode step, so that a bench's step time less the plain one is what that launch
      * costs inside the graph. The outputs are then wrong where the launch adds to its output (out, down).
@@ -254,7 +259,7 @@ public final class DecoderTaskGraph implements AutoCloseable {
     /** {@link #steps}' launches appended to {@code g}. */
     private void addSteps(TaskGraph g, String name, int seq, IntArray tokens) {
         int rows = batch * seq, h = config.hiddenSize();
-        boolean decodeStep = name.equals("decode"), fold = batch == 1 && greedyHead() != null;   // the embedding in the head's launch
+        boolean decodeStep = name.equals("decode"), fold = FOLD_EMBED && batch == 1 && greedyHead() != null;   // the embedding in the head's launch
         if (name.equals("prefill")) g.task(kernel(DecoderRowKernels.class, "resetPosition"), dev.zq.runtime.Grid.of(1, 32), pos);
         if (!(decodeStep && fold)) g.task(kernel(DecoderRowKernels.class, "embed"), dev.zq.runtime.Grid.of(rows, 256), tokens, pos, wte, wpe, x, seq, h, capacity);
         for (int l = 0; l < layers.size(); l++) addLayer(g, l, seq);
