@@ -142,8 +142,9 @@ public final class GreedyHeadKernel {
      * then the same greedy choice as {@link #fp16}. Half the bytes of the FP16 head: GPT-2's tied 50,257 × 768 head is 39 MB
      * instead of 77, a third of a decode step's weight bytes.
      * <p>
-     * A warp takes {@link #int8Rows}{@code (k)} rows a pass, 6 slots of 16 codes a lane laid out by {@link #columnShift},
-     * all loaded before any is summed (8 slots, 32 registers of codes, spilled under the 64-register cap).
+     * A warp takes {@link #int8Rows}{@code (k)} rows a pass, 6 slots of 16 codes a lane: row {@code r} of the pass in slots
+     * {@code r·c … r·c + c − 1} ({@code c} = 32-chunk columns a row: 1, 2 or 4), all loaded before any is summed (8
+     * slots, 32 registers of codes, spilled under the 64-register cap).
      */
     @Kernel(maxRegisters = 64)
     public static void int8(KernelContext ctx, FloatArray x, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw, FloatArray bias,
@@ -155,15 +156,15 @@ public final class GreedyHeadKernel {
         int[] q = new int[4];
         int q00 = 0, q01 = 0, q02 = 0, q03 = 0, q10 = 0, q11 = 0, q12 = 0, q13 = 0, q20 = 0, q21 = 0, q22 = 0, q23 = 0, q30 = 0, q31 = 0, q32 = 0, q33 = 0;
         int q40 = 0, q41 = 0, q42 = 0, q43 = 0, q50 = 0, q51 = 0, q52 = 0, q53 = 0;
-        // Slot i: row row0 + slotRow(i) of the pass, its chunk slotChunk(i) (16 codes at int 4·chunk). The first pass's
+        // Slot i: row row0 + (i >> cl) of the pass, its chunk lane + 32·(i & cm) (16 codes at int 4·chunk). The first pass's
         // slots in flight before the wait: constants.
         int row0 = first + warp * rows, live = Math.min(rows, n - row0), r0 = row0 * words + (lane << 2);   // live: the warp's rows in the head
-        if (slotLive(0, cl, cm, live, lane, cpr)) { ctx.load4(q, w, r0 + slotOffset(0, cl, cm, words, lane)); q00 = q[0]; q01 = q[1]; q02 = q[2]; q03 = q[3]; }
-        if (slotLive(1, cl, cm, live, lane, cpr)) { ctx.load4(q, w, r0 + slotOffset(1, cl, cm, words, lane)); q10 = q[0]; q11 = q[1]; q12 = q[2]; q13 = q[3]; }
-        if (slotLive(2, cl, cm, live, lane, cpr)) { ctx.load4(q, w, r0 + slotOffset(2, cl, cm, words, lane)); q20 = q[0]; q21 = q[1]; q22 = q[2]; q23 = q[3]; }
-        if (slotLive(3, cl, cm, live, lane, cpr)) { ctx.load4(q, w, r0 + slotOffset(3, cl, cm, words, lane)); q30 = q[0]; q31 = q[1]; q32 = q[2]; q33 = q[3]; }
-        if (slotLive(4, cl, cm, live, lane, cpr)) { ctx.load4(q, w, r0 + slotOffset(4, cl, cm, words, lane)); q40 = q[0]; q41 = q[1]; q42 = q[2]; q43 = q[3]; }
-        if (slotLive(5, cl, cm, live, lane, cpr)) { ctx.load4(q, w, r0 + slotOffset(5, cl, cm, words, lane)); q50 = q[0]; q51 = q[1]; q52 = q[2]; q53 = q[3]; }
+        if (slotLive(0, cl, cm, live, lane, cpr)) { ctx.load4(q, w, r0); q00 = q[0]; q01 = q[1]; q02 = q[2]; q03 = q[3]; }
+        if (slotLive(1, cl, cm, live, lane, cpr)) { ctx.load4(q, w, r0 + slotOffset(1, cl, cm, words)); q10 = q[0]; q11 = q[1]; q12 = q[2]; q13 = q[3]; }
+        if (slotLive(2, cl, cm, live, lane, cpr)) { ctx.load4(q, w, r0 + slotOffset(2, cl, cm, words)); q20 = q[0]; q21 = q[1]; q22 = q[2]; q23 = q[3]; }
+        if (slotLive(3, cl, cm, live, lane, cpr)) { ctx.load4(q, w, r0 + slotOffset(3, cl, cm, words)); q30 = q[0]; q31 = q[1]; q32 = q[2]; q33 = q[3]; }
+        if (slotLive(4, cl, cm, live, lane, cpr)) { ctx.load4(q, w, r0 + slotOffset(4, cl, cm, words)); q40 = q[0]; q41 = q[1]; q42 = q[2]; q43 = q[3]; }
+        if (slotLive(5, cl, cm, live, lane, cpr)) { ctx.load4(q, w, r0 + slotOffset(5, cl, cm, words)); q50 = q[0]; q51 = q[1]; q52 = q[2]; q53 = q[3]; }
         ctx.awaitPreviousKernel();
         ctx.releaseNextKernel();
         // γ and β after the wait, beside the row's loads (before it, with the code registers, ptxas spilled).
@@ -172,7 +173,7 @@ public final class GreedyHeadKernel {
         int[] xs = ctx.allocateIntShared(2048);   // the row's codes in WideGemvKernel.int8's order
         float[] sx = ctx.allocateFloatShared(1), red = ctx.allocateFloatShared(96), vals = ctx.allocateFloatShared(32);
         int[] idxs = ctx.allocateIntShared(32);
-        WideGemvKernel.stageCodes(ctx, red, sx, xs, x, 1, gamma, beta, eps, k, 0, g0, g1, g2, g3, e0, e1, e2, e3, arrivals, 0);
+        WideGemvKernel.stageCodes(ctx, red, sx, xs, x, 1, gamma, beta, eps, k, 0, g0, g1, g2, g3, e0, e1, e2, e3);
         float s = sx[0], best = Float.NEGATIVE_INFINITY;
         int at = -1, pass = 0;
         for (int rbase = first; rbase < n; rbase += step) {   // uniform: the block's passes
@@ -182,24 +183,20 @@ public final class GreedyHeadKernel {
                 r0 = row0 * words + (lane << 2);
                 q00 = 0; q01 = 0; q02 = 0; q03 = 0; q10 = 0; q11 = 0; q12 = 0; q13 = 0; q20 = 0; q21 = 0; q22 = 0; q23 = 0; q30 = 0; q31 = 0; q32 = 0; q33 = 0;
                 q40 = 0; q41 = 0; q42 = 0; q43 = 0; q50 = 0; q51 = 0; q52 = 0; q53 = 0;
-                if (slotLive(0, cl, cm, live, lane, cpr)) { ctx.load4(q, w, r0 + slotOffset(0, cl, cm, words, lane)); q00 = q[0]; q01 = q[1]; q02 = q[2]; q03 = q[3]; }
-                if (slotLive(1, cl, cm, live, lane, cpr)) { ctx.load4(q, w, r0 + slotOffset(1, cl, cm, words, lane)); q10 = q[0]; q11 = q[1]; q12 = q[2]; q13 = q[3]; }
-                if (slotLive(2, cl, cm, live, lane, cpr)) { ctx.load4(q, w, r0 + slotOffset(2, cl, cm, words, lane)); q20 = q[0]; q21 = q[1]; q22 = q[2]; q23 = q[3]; }
-                if (slotLive(3, cl, cm, live, lane, cpr)) { ctx.load4(q, w, r0 + slotOffset(3, cl, cm, words, lane)); q30 = q[0]; q31 = q[1]; q32 = q[2]; q33 = q[3]; }
-                if (slotLive(4, cl, cm, live, lane, cpr)) { ctx.load4(q, w, r0 + slotOffset(4, cl, cm, words, lane)); q40 = q[0]; q41 = q[1]; q42 = q[2]; q43 = q[3]; }
-                if (slotLive(5, cl, cm, live, lane, cpr)) { ctx.load4(q, w, r0 + slotOffset(5, cl, cm, words, lane)); q50 = q[0]; q51 = q[1]; q52 = q[2]; q53 = q[3]; }
+                if (slotLive(0, cl, cm, live, lane, cpr)) { ctx.load4(q, w, r0); q00 = q[0]; q01 = q[1]; q02 = q[2]; q03 = q[3]; }
+                if (slotLive(1, cl, cm, live, lane, cpr)) { ctx.load4(q, w, r0 + slotOffset(1, cl, cm, words)); q10 = q[0]; q11 = q[1]; q12 = q[2]; q13 = q[3]; }
+                if (slotLive(2, cl, cm, live, lane, cpr)) { ctx.load4(q, w, r0 + slotOffset(2, cl, cm, words)); q20 = q[0]; q21 = q[1]; q22 = q[2]; q23 = q[3]; }
+                if (slotLive(3, cl, cm, live, lane, cpr)) { ctx.load4(q, w, r0 + slotOffset(3, cl, cm, words)); q30 = q[0]; q31 = q[1]; q32 = q[2]; q33 = q[3]; }
+                if (slotLive(4, cl, cm, live, lane, cpr)) { ctx.load4(q, w, r0 + slotOffset(4, cl, cm, words)); q40 = q[0]; q41 = q[1]; q42 = q[2]; q43 = q[3]; }
+                if (slotLive(5, cl, cm, live, lane, cpr)) { ctx.load4(q, w, r0 + slotOffset(5, cl, cm, words)); q50 = q[0]; q51 = q[1]; q52 = q[2]; q53 = q[3]; }
             }
             if (live > 0) {
-                int d0 = codeDot(xs, slotChunk(0, cl, cm, lane), q00, q01, q02, q03), d1 = codeDot(xs, slotChunk(1, cl, cm, lane), q10, q11, q12, q13);
-                int d2 = codeDot(xs, slotChunk(2, cl, cm, lane), q20, q21, q22, q23), d3 = codeDot(xs, slotChunk(3, cl, cm, lane), q30, q31, q32, q33);
-                int d4 = codeDot(xs, slotChunk(4, cl, cm, lane), q40, q41, q42, q43), d5 = codeDot(xs, slotChunk(5, cl, cm, lane), q50, q51, q52, q53);
-                // Row r's sum: its slots (a dead slot holds zero codes). Shift 3 (K = 768): rows 0–3 in slots 0–3, their
-                // chunks 32–47 in slots 4 and 5, lanes 0–15 for rows 0 and 2, lanes 16–31 for rows 1 and 3.
-                int e01 = d0 + d1, e23 = d2 + d3, lo4 = lane < 16 ? d4 : 0, lo5 = lane < 16 ? d5 : 0;
-                int a0 = cl == 0 ? d0 : cl == 1 ? e01 : cl == 2 ? e01 + e23 : d0 + lo4;
-                int a1 = cl == 0 ? d1 : cl == 1 ? e23 : d1 + (d4 - lo4);
-                int a2 = cl == 0 ? d2 : cl == 1 ? d4 + d5 : d2 + lo5;
-                int a3 = cl == 0 ? d3 : d3 + (d5 - lo5);   // (cl = 1 and 2 hold no fourth row)
+                int d0 = codeDot(xs, lane, q00, q01, q02, q03), d1 = codeDot(xs, lane + ((1 & cm) << 5), q10, q11, q12, q13);
+                int d2 = codeDot(xs, lane + ((2 & cm) << 5), q20, q21, q22, q23), d3 = codeDot(xs, lane + ((3 & cm) << 5), q30, q31, q32, q33);
+                int d4 = codeDot(xs, lane + ((4 & cm) << 5), q40, q41, q42, q43), d5 = codeDot(xs, lane + ((5 & cm) << 5), q50, q51, q52, q53);
+                // Row r's sum: its slots r·c … r·c + c − 1 (a dead slot holds zero codes).
+                int e01 = d0 + d1, e23 = d2 + d3;
+                int a0 = cl == 0 ? d0 : cl == 1 ? e01 : e01 + e23, a1 = cl == 0 ? d1 : e23, a2 = cl == 0 ? d2 : d4 + d5, a3 = cl == 0 ? d3 : 0;
                 // The rows' scales and biases, asked for under the warp sums (with the 32 code registers live, ptxas spilled).
                 float t0 = sw.get(row0), b0 = bias.get(row0), t1 = 0f, b1 = 0f, t2 = 0f, b2 = 0f, t3 = 0f, b3 = 0f;
                 if (live > 1) { t1 = sw.get(row0 + 1); b1 = bias.get(row0 + 1); }
@@ -232,8 +229,8 @@ public final class GreedyHeadKernel {
     /** Whether {@link #int8} takes a head of {@code k} INT8 codes a row with one scale a row ({@code groupSize == k}). */
     public static boolean fitsInt8(int k, int groupSize) { return k > 0 && k <= 2048 && k % 16 == 0 && groupSize == k; }
 
-    /** Rows a warp takes a pass in {@link #int8}: as many as the 6 slots hold, at most 4 ({@link #columnShift}). */
-    public static int int8Rows(int k) { int c = columnShift(k); return c == 0 || c == 3 ? 4 : c == 1 ? 3 : 1; }
+    /** Rows a warp takes a pass in {@link #int8}: as many as the 6 slots hold (a row takes 1, 2 or 4), at most 4. */
+    public static int int8Rows(int k) { int c = columnShift(k); return c == 0 ? 4 : c == 1 ? 3 : 1; }
 
     /** {@link #int8}'s launch: at most {@code blocks} blocks (one an SM), fewer where the head fills fewer in one pass. */
     public static Grid int8Grid(int n, int k, int blocks) {
@@ -241,28 +238,17 @@ public final class GreedyHeadKernel {
         return new Grid(Math.min(blocks, Math.ceilDiv(n, int8Rows(k) << 5)), 1, THREADS, 1);
     }
 
-    /**
-     * How {@link #int8} lays a pass's rows over its 6 slots (32 chunks of 16 codes each): 0, 1, 2 for a row in 1, 2 or 4
-     * slots (K ≤ 512, ≤ 1024, ≤ 2048: 4, 3, 1 rows); 3 for rows of 33 to 48 chunks (512 < K ≤ 768, GPT-2's): four rows,
-     * their first 32 chunks in slots 0–3 and the rest, up to 16 a row, two rows to a slot in slots 4 and 5 — a pass of 4
-     * rows where whole slots would hold 3 (GPT-2's head in 3 passes instead of 4).
-     */
+    /** log2 of the slots a row of {@code k} INT8 codes takes: 32 chunks of 16 codes a slot (0, 1, 2 for K ≤ 2048). */
     static int columnShift(int k) {
-        int chunks = k >> 4;
-        return chunks <= 32 ? 0 : chunks <= 48 ? 3 : chunks <= 64 ? 1 : 2;
+        int c = (k + 511) >> 9;   // slots a row
+        return c <= 1 ? 0 : c <= 2 ? 1 : 2;
     }
 
-    /** The row (of the pass's) slot {@code i} holds ({@link #columnShift}'s {@code cl}). */
-    static int slotRow(int i, int cl, int lane) { return cl == 3 ? (i < 4 ? i : ((i - 4) << 1) + (lane >> 4)) : i >> cl; }
-
-    /** The chunk of its row that slot {@code i} holds in lane {@code lane}. */
-    static int slotChunk(int i, int cl, int cm, int lane) { return cl == 3 ? (i < 4 ? lane : 32 + (lane & 15)) : lane + ((i & cm) << 5); }
-
     /** Whether slot {@code i} holds codes: its row among the {@code live} ones, its chunk inside a row of {@code cpr}. */
-    static boolean slotLive(int i, int cl, int cm, int live, int lane, int cpr) { return slotRow(i, cl, lane) < live && slotChunk(i, cl, cm, lane) < cpr; }
+    static boolean slotLive(int i, int cl, int cm, int live, int lane, int cpr) { return (i >> cl) < live && lane + ((i & cm) << 5) < cpr; }
 
-    /** Slot {@code i}'s offset in ints from {@code row0·words + 4·lane}. */
-    static int slotOffset(int i, int cl, int cm, int words, int lane) { return slotRow(i, cl, lane) * words + ((slotChunk(i, cl, cm, lane) - lane) << 2); }
+    /** Slot {@code i}'s offset in ints from slot 0's: rows {@code i >> cl} on, chunks {@code 32·(i & cm)} on. */
+    static int slotOffset(int i, int cl, int cm, int words) { return (i >> cl) * words + ((i & cm) << 7); }
 
     /** Chunk {@code c} of a row (16 codes, four words) times the staged codes, as an integer ({@code xs} in WideGemvKernel.int8's order). */
     static int codeDot(int[] xs, int c, int q0, int q1, int q2, int q3) {

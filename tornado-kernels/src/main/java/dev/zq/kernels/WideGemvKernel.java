@@ -65,16 +65,10 @@ public final class WideGemvKernel {
         return new Grid(Math.min(blocks, Math.ceilDiv(n, 32 / slices)), 1, THREADS, 1);
     }
 
-    /**
-     * INT8 codes (K/4 ints a row) with group scales {@code sw[N, K/groupSize]}; the row quantized token-wise (W8A8). The
-     * row's largest magnitude, for its scale, is the block's reduction with {@code scaleMode = 0}; with 2 it is
-     * {@code rowMax[0]} (float bits, from the kernel that wrote the row: {@link CachedAttentionKernel#attendStep16}'s
-     * {@code track}), the same value without the reduction's barrier; with 1 the kernel zeroes {@code rowMax[0]} for the
-     * next kernel to fill (the reduction as with 0).
-     */
+    /** INT8 codes (K/4 ints a row) with group scales {@code sw[N, K/groupSize]}; the row quantized token-wise (W8A8). */
     @Kernel(maxRegisters = 64)
     public static void int8(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw,
-                            FloatArray bias, FloatArray y, int n, int k, int groupSize, int mode, int slices, IntArray rowMax, int scaleMode) {
+                            FloatArray bias, FloatArray y, int n, int k, int groupSize, int mode, int slices) {
         int tid = ctx.localIdx(), lane = tid & 31, chunks = k >> 4, words = k >> 2, gShift = SkinnyGemmKernel.groupShift(groupSize);
         int groups = SkinnyGemmKernel.groupCount(k, groupSize, gShift);
         int batches = (chunks + 127) >> 7, sShift = log2(slices), slice = (tid >> 5) & (slices - 1), perPass = 32 >> sShift;
@@ -99,10 +93,9 @@ public final class WideGemvKernel {
         ctx.releaseNextKernel();
         // The first pass's residual (the previous kernels' output) requested now, so that it arrives under the staging.
         float resid0 = mode == SkinnyGemmKernel.ADD && col < n && slice == 0 && lane == 0 ? y.get(col) : 0f;
-        if (scaleMode == 1 && ctx.groupIdx() == 0 && tid == 0) rowMax.set(0, 0);   // the previous reader is done (the wait)
         int[] xs = ctx.allocateIntShared(2048);   // the row's codes: piece p (4096 inputs) at 1024p, in int8ChunkDot's order
         float[] sx = ctx.allocateFloatShared(1), red = ctx.allocateFloatShared(96), part = ctx.allocateFloatShared(64);
-        stageCodes(ctx, red, sx, xs, x, norm, gamma, beta, eps, k, 0, g0, g1, g2, g3, e0, e1, e2, e3, rowMax, scaleMode == 2 ? 1 : 0);
+        stageCodes(ctx, red, sx, xs, x, norm, gamma, beta, eps, k, 0, g0, g1, g2, g3, e0, e1, e2, e3);
         float s = sx[0];
         int pass = 0;
         for (int cbase = first; cbase < n; cbase += step) {   // uniform: the block's passes
@@ -175,7 +168,7 @@ public final class WideGemvKernel {
         float resid0 = mode == SkinnyGemmKernel.ADD && col < n && slice == 0 && lane == 0 ? y.get(col) : 0f;
         int[] xs = ctx.allocateIntShared(2048);   // per weight word j its low-nibble codes at 2j, its high-nibble ones at 2j + 1
         float[] sx = ctx.allocateFloatShared(1), red = ctx.allocateFloatShared(96), part = ctx.allocateFloatShared(64);
-        stageCodes(ctx, red, sx, xs, x, norm, gamma, beta, eps, k, 1, g0, g1, g2, g3, e0, e1, e2, e3, w, 0);
+        stageCodes(ctx, red, sx, xs, x, norm, gamma, beta, eps, k, 1, g0, g1, g2, g3, e0, e1, e2, e3);
         float s = sx[0];
         int pass = 0;
         for (int cbase = first; cbase < n; cbase += step) {   // uniform: the block's passes
@@ -279,12 +272,10 @@ public final class WideGemvKernel {
      * The row's codes into {@code xs} (word {@code g}, elements 4g … 4g + 3, at {@link #codeWord}) and its token-wise scale
      * into {@code sx[0]}: thread {@code t} reads elements {@code 4t …} and {@code 4096 + 4t …} once into registers, the
      * LayerNorm (with {@code norm != 0}; γ and β of the first piece already loaded, {@code g*}, {@code e*}; its statistics
-     * in one pass, {@link #rowStats}) and the scale from them, over a block of 32 warps — or, with {@code given != 0}, the
-     * row's largest magnitude from {@code rowMax[0]} (float bits) instead of a block reduction.
+     * in one pass, {@link #rowStats}) and the scale from them, over a block of 32 warps.
      */
     static void stageCodes(KernelContext ctx, float[] red, float[] sx, int[] xs, FloatArray x, int norm, FloatArray gamma, FloatArray beta,
-                           float eps, int k, int int4Order, float g0, float g1, float g2, float g3, float e0, float e1, float e2, float e3,
-                           IntArray rowMax, int given) {
+                           float eps, int k, int int4Order, float g0, float g1, float g2, float g3, float e0, float e1, float e2, float e3) {
         // Warps past the row's first piece (128 inputs a warp) hold none of it: they skip the staging but for its barriers
         // (their code words are never read unmultiplied by zero weights).
         int tid = ctx.localIdx(), a0 = tid << 2, a1 = a0 + 4096, warps = Math.min(32, (k + 127) >> 7);
@@ -310,9 +301,7 @@ public final class WideGemvKernel {
                 x13 = h1 ? (x13 - mu) * inv * gamma.get(a1 + 3) + beta.get(a1 + 3) : 0f;
             }
         }
-        // The largest magnitude: given (rowMax[0], read with the row) or the block's reduction; the same value either way.
-        float m = given != 0 ? Float.intBitsToFloat(rowMax.get(0))
-                : blockMax32(ctx, red, 2, Math.max(SkinnyGemmKernel.max4(x00, x01, x02, x03), SkinnyGemmKernel.max4(x10, x11, x12, x13)), warps);
+        float m = blockMax32(ctx, red, 2, Math.max(SkinnyGemmKernel.max4(x00, x01, x02, x03), SkinnyGemmKernel.max4(x10, x11, x12, x13)), warps);
         float s = active ? m / 127f : 0f;
         if (active) {
             xs[codeWord(tid, int4Order)] = h0 ? RowKernels.packCodes(x00, x01, x02, x03, s) : 0;

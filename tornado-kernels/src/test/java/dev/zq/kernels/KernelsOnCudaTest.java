@@ -400,10 +400,7 @@ class KernelsOnCudaTest {
                 int kk = shape[0], gs = shape[1];
                 DecoderKernelsOnCpuTest.OneRowWeights r = DecoderKernelsOnCpuTest.OneRowWeights.random(a, rnd, n, kk, gs);
                 FloatArray x = KernelsOnCpuTest.randomFloats(a, rnd, kk, 3), gamma = r.gamma(), beta = r.beta(), bias = r.bias(), sw = r.sw();
-                IntArray q8 = r.q8(), q4 = r.q4(), h = r.h(), rowMax = IntArray.allocate(a, 1);
-                float m = 0f;
-                for (int i = 0; i < kk; i++) m = Math.max(m, Math.abs(x.get(i)));
-                rowMax.set(0, Float.floatToRawIntBits(m));   // INT8 without the LayerNorm: the row's scale given (scaleMode 2)
+                IntArray q8 = r.q8(), q4 = r.q4(), h = r.h();
                 for (int norm = 0; norm < 2; norm++)
                     for (int mode : new int[]{SkinnyGemmKernel.STORE, SkinnyGemmKernel.GELU_TANH, SkinnyGemmKernel.ADD}) {
                         FloatArray y = KernelsOnCpuTest.randomFloats(a, rnd, n, 1);
@@ -411,8 +408,7 @@ class KernelsOnCudaTest {
                             for (int blocks = 1; blocks <= 2; blocks++) {
                                 Grid grid = WideGemvKernel.grid(n, slices, blocks);
                                 String what = "1x" + n + "x" + kk + " g" + gs + " norm " + norm + " mode " + mode + " slices " + slices + " " + grid;
-                                closeFloats(k(WideGemvKernel.class, "int8"), grid, 8, 0, what, x, norm, gamma, beta, 1e-5f, q8, sw, bias, y, n, kk, gs, mode, slices,
-                                        rowMax, norm == 0 ? 2 : 0);
+                                closeFloats(k(WideGemvKernel.class, "int8"), grid, 8, 0, what, x, norm, gamma, beta, 1e-5f, q8, sw, bias, y, n, kk, gs, mode, slices);
                                 closeFloats(k(WideGemvKernel.class, "int4"), grid, 8, 0, what, x, norm, gamma, beta, 1e-5f, q4, sw, bias, y, n, kk, gs, mode, slices);
                                 closeFloats(k(WideGemvKernel.class, "fp16"), grid, 7, 0, what, x, norm, gamma, beta, 1e-5f, h, bias, y, n, kk, mode, slices);
                             }
@@ -528,8 +524,7 @@ class KernelsOnCudaTest {
                     IntArray pos = IntArray.allocate(a, 1);
                     pos.set(0, p);
                     closeFloats(k(CachedAttentionKernel.class, "attendStep16"), CachedAttentionKernel.attendGrid(batch, heads), 4, 0,
-                            "head size " + hd + ", position " + p, qkv, pos, keys, values, context, heads, hd, capacity, (float) (1 / Math.sqrt(hd)),
-                            IntArray.allocate(a, batch), 1);
+                            "head size " + hd + ", position " + p, qkv, pos, keys, values, context, heads, hd, capacity, (float) (1 / Math.sqrt(hd)));
                 }
         }
     }
