@@ -836,12 +836,7 @@ class DecoderKernelsOnCpuTest {
                         checkEmbedded(what, x, xr, wte, wpe, next.get(0), pos.get(0), k, capacity, embed);
                         for (int i = 0; i < n; i++)
                             assertEquals(Float.floatToRawIntBits(want.get(i)), Float.floatToRawIntBits(got.get(i)), what + ": logit " + i);
-                        assertEquals(wantNext.get(0), next.get(0), what + ": the next token");
-                        assertEquals(wantPos.get(0), pos.get(0), what + ": the position");
-                        for (int i = 0; i < maxNew; i++) assertEquals(wantGen.get(i), gen.get(i), what + ": generated[" + i + "]");
-                        assertEquals(0, arrivals.get(0), what + ": the count left for the next launch");
-                        int expected = switch (kind) { case "tie" -> 7; case "last" -> n - 1; case "none" -> 0; default -> -2; };
-                        if (expected >= 0) assertEquals(expected, next.get(0), what);
+                        assertPicked(what, kind, n, maxNew, wantNext, wantGen, wantPos, next, gen, pos, arrivals);
                         if (kind.equals("none") && blocks < 3) assertEquals(-1, gen.get(blocks + 1), what + ": no logit above -inf");
                         if (blocks == 3) assertEquals(0, gen.get(maxNew - 1), what + ": past maxNew, nothing recorded");
                     }
@@ -853,6 +848,21 @@ class DecoderKernelsOnCpuTest {
         assertEquals(new Grid(132, 1, 1024, 1), GreedyHeadKernel.grid(50257, 768, 132));
         assertEquals(new Grid(2, 1, 1024, 1), GreedyHeadKernel.grid(96, 64, 132));
         assertTrue(GreedyHeadKernel.fits(8192) && !GreedyHeadKernel.fits(8200) && !GreedyHeadKernel.fits(772));
+    }
+
+    /**
+     * A greedy head's choice against {@code argmax}'s ({@code want*}): the token, the position, what was recorded, the
+     * arrival count left at 0, and the token the test's {@code kind} of logits forces (a tie of rows 7 and 250, the last row
+     * above a NaN, every logit NaN).
+     */
+    static void assertPicked(String what, String kind, int n, int maxNew, IntArray wantNext, IntArray wantGen, IntArray wantPos, IntArray next,
+                             IntArray gen, IntArray pos, IntArray arrivals) {
+        assertEquals(wantNext.get(0), next.get(0), what + ": the next token");
+        assertEquals(wantPos.get(0), pos.get(0), what + ": the position");
+        for (int i = 0; i < maxNew; i++) assertEquals(wantGen.get(i), gen.get(i), what + ": generated[" + i + "]");
+        assertEquals(0, arrivals.get(0), what + ": the count left for the next launch");
+        int expected = switch (kind) { case "tie" -> 7; case "last" -> n - 1; case "none" -> 0; default -> -2; };
+        if (expected >= 0) assertEquals(expected, next.get(0), what);
     }
 
     static FloatArray copyOf(Arena a, FloatArray x) {
@@ -927,12 +937,7 @@ class DecoderKernelsOnCpuTest {
                         }
                         cpu.launch(KernelCompiler.find(DecoderRowKernels.class, "argmax"), DecoderRowKernels.argmaxGrid(1), got, wantNext, wantGen,
                                 wantPos, n, promptLen, maxNew);
-                        assertEquals(wantNext.get(0), next.get(0), what + ": the next token");
-                        assertEquals(wantPos.get(0), pos.get(0), what + ": the position");
-                        for (int i = 0; i < maxNew; i++) assertEquals(wantGen.get(i), gen.get(i), what + ": generated[" + i + "]");
-                        assertEquals(0, arrivals.get(0), what + ": the count left for the next launch");
-                        int expected = switch (kind) { case "tie" -> 7; case "last" -> n - 1; case "none" -> 0; default -> -2; };
-                        if (expected >= 0) assertEquals(expected, next.get(0), what);
+                        assertPicked(what, kind, n, maxNew, wantNext, wantGen, wantPos, next, gen, pos, arrivals);
                     }
                 }
             }

@@ -445,20 +445,29 @@ class KernelsOnCudaTest {
                     for (int launch = 0; launch < 2; launch++) {
                         cpu.launch(k(GreedyHeadKernel.class, "fp16"), grid, onCpu);
                         gpu.run(k(GreedyHeadKernel.class, "fp16"), grid, onGpu);
-                        String what = n + "x" + kk + " " + grid + " launch " + launch;
-                        FloatArray c = (FloatArray) onCpu[6], g = (FloatArray) onGpu[6];
-                        for (int i = 0; i < n; i++)
-                            assertEquals(Float.floatToRawIntBits(c.get(i)), Float.floatToRawIntBits(g.get(i)), what + ": logit " + i + " " + g.get(i) + " against " + c.get(i));
-                        for (int i = 0; i < kk; i++)
-                            assertEquals(Float.floatToRawIntBits(((FloatArray) onCpu[0]).get(i)), Float.floatToRawIntBits(((FloatArray) onGpu[0]).get(i)), what + ": x[" + i + "]");
-                        for (int i : new int[]{12, 13, 14, 15}) {   // arrivals, next, generated, pos
-                            IntArray ci = (IntArray) onCpu[i], gi = (IntArray) onGpu[i];
-                            for (int j = 0; j < ci.length(); j++) assertEquals(ci.get(j), gi.get(j), what + ": argument " + i + " [" + j + "]");
-                        }
+                        sameGreedyState(n + "x" + kk + " " + grid + " launch " + launch, onCpu, onGpu, 6, 12);
                     }
                     assertEquals(promptLen + 4, ((IntArray) onGpu[15]).get(0));
                 }
             }
+        }
+    }
+
+    /**
+     * A greedy head's outputs the same on both sides, bit for bit: the logits (argument {@code logits}), the row it embedded
+     * into {@code x} (argument 0), and the arrival count, next token, recorded tokens and position (arguments
+     * {@code counts} … {@code counts + 3}).
+     */
+    static void sameGreedyState(String what, Object[] onCpu, Object[] onGpu, int logits, int counts) {
+        for (int arg : new int[]{logits, 0}) {
+            FloatArray c = (FloatArray) onCpu[arg], g = (FloatArray) onGpu[arg];
+            for (int i = 0; i < c.length(); i++)
+                assertEquals(Float.floatToRawIntBits(c.get(i)), Float.floatToRawIntBits(g.get(i)), what + ": argument " + arg + " [" + i + "] " + g.get(i)
+                        + " against " + c.get(i));
+        }
+        for (int i = counts; i < counts + 4; i++) {
+            IntArray ci = (IntArray) onCpu[i], gi = (IntArray) onGpu[i];
+            for (int j = 0; j < ci.length(); j++) assertEquals(ci.get(j), gi.get(j), what + ": argument " + i + " [" + j + "]");
         }
     }
 
@@ -485,16 +494,7 @@ class KernelsOnCudaTest {
                     for (int launch = 0; launch < 2; launch++) {
                         cpu.launch(k(GreedyHeadKernel.class, "int8"), grid, onCpu);
                         gpu.run(k(GreedyHeadKernel.class, "int8"), grid, onGpu);
-                        String what = n + "x" + kk + " " + grid + " launch " + launch;
-                        FloatArray c = (FloatArray) onCpu[7], g = (FloatArray) onGpu[7];
-                        for (int i = 0; i < n; i++)
-                            assertEquals(Float.floatToRawIntBits(c.get(i)), Float.floatToRawIntBits(g.get(i)), what + ": logit " + i + " " + g.get(i) + " against " + c.get(i));
-                        for (int i = 0; i < kk; i++)
-                            assertEquals(Float.floatToRawIntBits(((FloatArray) onCpu[0]).get(i)), Float.floatToRawIntBits(((FloatArray) onGpu[0]).get(i)), what + ": x[" + i + "]");
-                        for (int i : new int[]{13, 14, 15, 16}) {   // arrivals, next, generated, pos
-                            IntArray ci = (IntArray) onCpu[i], gi = (IntArray) onGpu[i];
-                            for (int j = 0; j < ci.length(); j++) assertEquals(ci.get(j), gi.get(j), what + ": argument " + i + " [" + j + "]");
-                        }
+                        sameGreedyState(n + "x" + kk + " " + grid + " launch " + launch, onCpu, onGpu, 7, 13);
                     }
                     assertEquals(promptLen + 4, ((IntArray) onGpu[16]).get(0));
                 }
