@@ -280,32 +280,13 @@ public final class WideGemvKernel {
         // (their code words are never read unmultiplied by zero weights).
         int tid = ctx.localIdx(), a0 = tid << 2, a1 = a0 + 4096, warps = Math.min(32, (k + 127) >> 7);
         boolean active = (tid >> 5) < warps, h0 = a0 < k, h1 = a1 < k;
-        float x00 = 0f, x01 = 0f, x02 = 0f, x03 = 0f, x10 = 0f, x11 = 0f, x12 = 0f, x13 = 0f;
-        if (active) {
-            if (h0) { x00 = x.get(a0); x01 = x.get(a0 + 1); x02 = x.get(a0 + 2); x03 = x.get(a0 + 3); }
-            if (h1) { x10 = x.get(a1); x11 = x.get(a1 + 1); x12 = x.get(a1 + 2); x13 = x.get(a1 + 3); }
-        }
-        if (norm != 0) {
-            float[] st = new float[3];   // registers: the shift, S₁, S₂
-            rowStats(ctx, red, st, x, active, h0, h1, x00, x01, x02, x03, x10, x11, x12, x13, warps);
-            if (active) {   // the idle warps only meet the barrier: their divisions (of zeros) took the slow path of IEEE division
-                float m1 = st[1] / k, mu = st[0] + m1;
-                float inv = 1f / KernelMath.sqrt(Math.max(st[2] / k - m1 * m1, 0f) + eps);
-                x00 = h0 ? (x00 - mu) * inv * g0 + e0 : 0f;
-                x01 = h0 ? (x01 - mu) * inv * g1 + e1 : 0f;
-                x02 = h0 ? (x02 - mu) * inv * g2 + e2 : 0f;
-                x03 = h0 ? (x03 - mu) * inv * g3 + e3 : 0f;
-                x10 = h1 ? (x10 - mu) * inv * gamma.get(a1) + beta.get(a1) : 0f;
-                x11 = h1 ? (x11 - mu) * inv * gamma.get(a1 + 1) + beta.get(a1 + 1) : 0f;
-                x12 = h1 ? (x12 - mu) * inv * gamma.get(a1 + 2) + beta.get(a1 + 2) : 0f;
-                x13 = h1 ? (x13 - mu) * inv * gamma.get(a1 + 3) + beta.get(a1 + 3) : 0f;
-            }
-        }
-        float m = blockMax32(ctx, red, 2, Math.max(SkinnyGemmKernel.max4(x00, x01, x02, x03), SkinnyGemmKernel.max4(x10, x11, x12, x13)), warps);
+        float[] v = new float[8];   // registers: elements 4t … 4t + 3, then 4096 + 4t …
+        loadRow(ctx, red, v, x, norm, gamma, beta, eps, k, warps, g0, g1, g2, g3, e0, e1, e2, e3);
+        float m = blockMax32(ctx, red, 2, Math.max(SkinnyGemmKernel.max4(v[0], v[1], v[2], v[3]), SkinnyGemmKernel.max4(v[4], v[5], v[6], v[7])), warps);
         float s = active ? m / 127f : 0f;
         if (active) {
-            xs[codeWord(tid, int4Order)] = h0 ? RowKernels.packCodes(x00, x01, x02, x03, s) : 0;
-            xs[codeWord(tid + 1024, int4Order)] = h1 ? RowKernels.packCodes(x10, x11, x12, x13, s) : 0;
+            xs[codeWord(tid, int4Order)] = h0 ? RowKernels.packCodes(v[0], v[1], v[2], v[3], s) : 0;
+            xs[codeWord(tid + 1024, int4Order)] = h1 ? RowKernels.packCodes(v[4], v[5], v[6], v[7], s) : 0;
         }
         if (tid == 0) sx[0] = s;
         ctx.barrier();
@@ -320,31 +301,11 @@ public final class WideGemvKernel {
                             float g0, float g1, float g2, float g3, float e0, float e1, float e2, float e3) {
         // Warps past the last batch's end (128 inputs a warp in the first piece) skip the staging but for its barriers.
         int tid = ctx.localIdx(), a0 = tid << 2, a1 = a0 + 4096, end = (k + 1023) & ~1023, warps = Math.min(32, end >> 7);
-        boolean active = (tid >> 5) < warps, h0 = a0 < k, h1 = a1 < k;
-        float x00 = 0f, x01 = 0f, x02 = 0f, x03 = 0f, x10 = 0f, x11 = 0f, x12 = 0f, x13 = 0f;
-        if (active) {
-            if (h0) { x00 = x.get(a0); x01 = x.get(a0 + 1); x02 = x.get(a0 + 2); x03 = x.get(a0 + 3); }
-            if (h1) { x10 = x.get(a1); x11 = x.get(a1 + 1); x12 = x.get(a1 + 2); x13 = x.get(a1 + 3); }
-        }
-        if (norm != 0) {
-            float[] st = new float[3];   // registers: the shift, S₁, S₂
-            rowStats(ctx, red, st, x, active, h0, h1, x00, x01, x02, x03, x10, x11, x12, x13, warps);
-            if (active) {   // the idle warps only meet the barrier: their divisions (of zeros) took the slow path of IEEE division
-                float m1 = st[1] / k, mu = st[0] + m1;
-                float inv = 1f / KernelMath.sqrt(Math.max(st[2] / k - m1 * m1, 0f) + eps);
-                x00 = h0 ? (x00 - mu) * inv * g0 + e0 : 0f;
-                x01 = h0 ? (x01 - mu) * inv * g1 + e1 : 0f;
-                x02 = h0 ? (x02 - mu) * inv * g2 + e2 : 0f;
-                x03 = h0 ? (x03 - mu) * inv * g3 + e3 : 0f;
-                x10 = h1 ? (x10 - mu) * inv * gamma.get(a1) + beta.get(a1) : 0f;
-                x11 = h1 ? (x11 - mu) * inv * gamma.get(a1 + 1) + beta.get(a1 + 1) : 0f;
-                x12 = h1 ? (x12 - mu) * inv * gamma.get(a1 + 2) + beta.get(a1 + 2) : 0f;
-                x13 = h1 ? (x13 - mu) * inv * gamma.get(a1 + 3) + beta.get(a1 + 3) : 0f;
-            }
-        }
-        if (active) {   // zeros up to the end of the last batch
-            if (a0 < end) { half(xs, a0, x00); half(xs, a0 + 1, x01); half(xs, a0 + 2, x02); half(xs, a0 + 3, x03); }
-            if (a1 < end) { half(xs, a1, x10); half(xs, a1 + 1, x11); half(xs, a1 + 2, x12); half(xs, a1 + 3, x13); }
+        float[] v = new float[8];   // registers: elements 4t … 4t + 3, then 4096 + 4t …
+        loadRow(ctx, red, v, x, norm, gamma, beta, eps, k, warps, g0, g1, g2, g3, e0, e1, e2, e3);
+        if ((tid >> 5) < warps) {   // zeros up to the end of the last batch
+            if (a0 < end) { half(xs, a0, v[0]); half(xs, a0 + 1, v[1]); half(xs, a0 + 2, v[2]); half(xs, a0 + 3, v[3]); }
+            if (a1 < end) { half(xs, a1, v[4]); half(xs, a1 + 1, v[5]); half(xs, a1 + 2, v[6]); half(xs, a1 + 3, v[7]); }
         }
         ctx.barrier();
     }
@@ -381,6 +342,41 @@ public final class WideGemvKernel {
         ctx.barrier();
         if (slice == 0) for (int i = 1; i < slices; i++) v += part[at + i];
         return v;
+    }
+
+    /**
+     * What both stagings start with: thread {@code t}'s elements {@code 4t …} and {@code 4096 + 4t …} of the row into
+     * {@code v[0..7]} (a local array: registers; 0 past {@code k} and in the warps past the first {@code warps}, which skip
+     * the work but meet the barrier), under the LayerNorm with {@code norm != 0} (γ and β of the first piece already
+     * loaded, {@code g*}, {@code e*}; the statistics from {@link #rowStats}).
+     */
+    static void loadRow(KernelContext ctx, float[] red, float[] v, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, int k,
+                        int warps, float g0, float g1, float g2, float g3, float e0, float e1, float e2, float e3) {
+        int a0 = ctx.localIdx() << 2, a1 = a0 + 4096;
+        boolean active = (ctx.localIdx() >> 5) < warps, h0 = a0 < k, h1 = a1 < k;
+        float x00 = 0f, x01 = 0f, x02 = 0f, x03 = 0f, x10 = 0f, x11 = 0f, x12 = 0f, x13 = 0f;
+        if (active) {
+            if (h0) { x00 = x.get(a0); x01 = x.get(a0 + 1); x02 = x.get(a0 + 2); x03 = x.get(a0 + 3); }
+            if (h1) { x10 = x.get(a1); x11 = x.get(a1 + 1); x12 = x.get(a1 + 2); x13 = x.get(a1 + 3); }
+        }
+        if (norm != 0) {
+            float[] st = new float[3];   // registers: the shift, S₁, S₂
+            rowStats(ctx, red, st, x, active, h0, h1, x00, x01, x02, x03, x10, x11, x12, x13, warps);
+            if (active) {   // the idle warps only meet the barrier: their divisions (of zeros) took the slow path of IEEE division
+                float m1 = st[1] / k, mu = st[0] + m1;
+                float inv = 1f / KernelMath.sqrt(Math.max(st[2] / k - m1 * m1, 0f) + eps);
+                x00 = h0 ? (x00 - mu) * inv * g0 + e0 : 0f;
+                x01 = h0 ? (x01 - mu) * inv * g1 + e1 : 0f;
+                x02 = h0 ? (x02 - mu) * inv * g2 + e2 : 0f;
+                x03 = h0 ? (x03 - mu) * inv * g3 + e3 : 0f;
+                x10 = h1 ? (x10 - mu) * inv * gamma.get(a1) + beta.get(a1) : 0f;
+                x11 = h1 ? (x11 - mu) * inv * gamma.get(a1 + 1) + beta.get(a1 + 1) : 0f;
+                x12 = h1 ? (x12 - mu) * inv * gamma.get(a1 + 2) + beta.get(a1 + 2) : 0f;
+                x13 = h1 ? (x13 - mu) * inv * gamma.get(a1 + 3) + beta.get(a1 + 3) : 0f;
+            }
+        }
+        v[0] = x00; v[1] = x01; v[2] = x02; v[3] = x03;
+        v[4] = x10; v[5] = x11; v[6] = x12; v[7] = x13;
     }
 
     /**
