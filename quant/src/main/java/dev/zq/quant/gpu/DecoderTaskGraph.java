@@ -258,6 +258,9 @@ public final class DecoderTaskGraph implements AutoCloseable {
 
     /** {@link #steps}' launches appended to {@code g}. */
     private void addSteps(TaskGraph g, String name, int seq, IntArray tokens) {
+        // The LM head is the largest weight a step reads (GPT-2's: 39 MB at INT8, 77 at FP16, the layers 7 MB each) and
+        // the one read last: kept in L2 from step to step as far as the device sets L2 aside for it (-Dzq.cuda.keepInL2).
+        g.keepInL2(head.weight());
         int rows = batch * seq, h = config.hiddenSize();
         boolean decodeStep = name.equals("decode"), fold = FOLD_EMBED && batch == 1 && greedyHead() != null;   // the embedding in the head's launch
         if (name.equals("prefill")) g.task(kernel(DecoderRowKernels.class, "resetPosition"), dev.zq.runtime.Grid.of(1, 32), pos);
