@@ -33,6 +33,11 @@ public final class GreedyHeadKernel {
     private GreedyHeadKernel() {}
 
     public static final int THREADS = 1024;
+    /**
+     * Rows of a block whose scale and bias {@link #int8} stages in shared memory before it waits (one a thread): all of a
+     * 50,257-row head's on 132 blocks (384 rows a block at K = 768 and at 2048); a longer head's later rows read L2.
+     */
+    static final int STAGED_ROWS = 1024;
 
     /** Whether the kernel takes a head of rows of {@code k} inputs (FP16 weights, 16-byte loads; two pieces of 4096 staged). */
     public static boolean fits(int k) { return k > 0 && k <= WideGemvKernel.MAX_K && k % 8 == 0; }
@@ -165,6 +170,13 @@ public final class GreedyHeadKernel {
         if (slotLive(3, cl, cm, live, lane, cpr)) { ctx.load4(q, w, r0 + slotOffset(3, cl, cm, words)); q30 = q[0]; q31 = q[1]; q32 = q[2]; q33 = q[3]; }
         if (slotLive(4, cl, cm, live, lane, cpr)) { ctx.load4(q, w, r0 + slotOffset(4, cl, cm, words)); q40 = q[0]; q41 = q[1]; q42 = q[2]; q43 = q[3]; }
         if (slotLive(5, cl, cm, live, lane, cpr)) { ctx.load4(q, w, r0 + slotOffset(5, cl, cm, words)); q50 = q[0]; q51 = q[1]; q52 = q[2]; q53 = q[3]; }
+        // The scales and biases of the block's rows (the first STAGED_ROWS of them, pass by pass), constants too: in shared
+        // memory before the wait, so that a pass reads them there rather than from L2 after its products (a round trip a pass).
+        float[] rowScales = ctx.allocateFloatShared(STAGED_ROWS), rowBiases = ctx.allocateFloatShared(STAGED_ROWS);
+        if (tid < STAGED_ROWS) {
+            int row = first + (tid / perPass) * step + tid % perPass;
+            if (row < n) { rowScales[tid] = sw.get(row); rowBiases[tid] = bias.get(row); }
+        }
         ctx.awaitPreviousKernel();
         ctx.releaseNextKernel();
         // γ and β after the wait, beside the row's loads (before it, with the code registers, ptxas spilled).
@@ -197,11 +209,13 @@ public final class GreedyHeadKernel {
                 // Row r's sum: its slots r·c … r·c + c − 1 (a dead slot holds zero codes).
                 int e01 = d0 + d1, e23 = d2 + d3;
                 int a0 = cl == 0 ? d0 : cl == 1 ? e01 : e01 + e23, a1 = cl == 0 ? d1 : e23, a2 = cl == 0 ? d2 : d4 + d5, a3 = cl == 0 ? d3 : 0;
-                // The rows' scales and biases, asked for under the warp sums (with the 32 code registers live, ptxas spilled).
-                float t0 = sw.get(row0), b0 = bias.get(row0), t1 = 0f, b1 = 0f, t2 = 0f, b2 = 0f, t3 = 0f, b3 = 0f;
-                if (live > 1) { t1 = sw.get(row0 + 1); b1 = bias.get(row0 + 1); }
-                if (live > 2) { t2 = sw.get(row0 + 2); b2 = bias.get(row0 + 2); }
-                if (live > 3) { t3 = sw.get(row0 + 3); b3 = bias.get(row0 + 3); }
+                // The rows' scales and biases: staged (above) for the first STAGED_ROWS rows of the block, else from L2.
+                int i0 = pass * perPass + warp * rows;
+                float t0 = i0 < STAGED_ROWS ? rowScales[i0] : sw.get(row0), b0 = i0 < STAGED_ROWS ? rowBiases[i0] : bias.get(row0);
+                float t1 = 0f, b1 = 0f, t2 = 0f, b2 = 0f, t3 = 0f, b3 = 0f;
+                if (live > 1) { t1 = i0 + 1 < STAGED_ROWS ? rowScales[i0 + 1] : sw.get(row0 + 1); b1 = i0 + 1 < STAGED_ROWS ? rowBiases[i0 + 1] : bias.get(row0 + 1); }
+                if (live > 2) { t2 = i0 + 2 < STAGED_ROWS ? rowScales[i0 + 2] : sw.get(row0 + 2); b2 = i0 + 2 < STAGED_ROWS ? rowBiases[i0 + 2] : bias.get(row0 + 2); }
+                if (live > 3) { t3 = i0 + 3 < STAGED_ROWS ? rowScales[i0 + 3] : sw.get(row0 + 3); b3 = i0 + 3 < STAGED_ROWS ? rowBiases[i0 + 3] : bias.get(row0 + 3); }
                 float l0 = s * (t0 * (float) warpSum(ctx, a0)) + b0;   // every lane holds the sums
                 if (lane == 0) logits.set(row0, l0);
                 if (l0 > best) { best = l0; at = row0; }
