@@ -155,16 +155,17 @@ public final class GreedyHeadKernel {
     public static void int8(KernelContext ctx, FloatArray x, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw, FloatArray bias,
                             FloatArray logits, int n, int k, int span, FloatArray bestValues, IntArray bestIndices, IntArray arrivals,
                             IntArray next, IntArray generated, IntArray pos, int promptLen, int maxNew, FloatArray wte, FloatArray wpe,
-                            int capacity, int embed) {
+                            int capacity, int embed, int early) {
         int tid = ctx.localIdx(), lane = tid & 31, warp = tid >> 5, words = k >> 2, cpr = k >> 4;
         int rowStart = ctx.groupIdx() * span, rows = Math.min(span, n - rowStart), tileRows = TILE_WORDS / words;
         int tiles = rows <= 0 ? 0 : (rows + tileRows - 1) / tileRows;
         int[] tileBuf = ctx.allocateIntShared(STAGES * TILE_WORDS);
-        // The first tiles in flight before the wait (the head is constant), one copy group each, empty ones included.
-        issueTile(ctx, tileBuf, w, rowStart, rows, tileRows, words, 0);
-        issueTile(ctx, tileBuf, w, rowStart, rows, tileRows, words, 1);
-        issueTile(ctx, tileBuf, w, rowStart, rows, tileRows, words, 2);
-        issueTile(ctx, tileBuf, w, rowStart, rows, tileRows, words, 3);
+        // The first `early` tiles in flight before the wait (the head is constant), one copy group each, empty ones
+        // included; the rest of the first STAGES right after it, so the groups are committed in tile order either way.
+        if (early > 0) issueTile(ctx, tileBuf, w, rowStart, rows, tileRows, words, 0);
+        if (early > 1) issueTile(ctx, tileBuf, w, rowStart, rows, tileRows, words, 1);
+        if (early > 2) issueTile(ctx, tileBuf, w, rowStart, rows, tileRows, words, 2);
+        if (early > 3) issueTile(ctx, tileBuf, w, rowStart, rows, tileRows, words, 3);
         // The scales and biases of the block's first STAGED_ROWS rows, constants too, into shared memory.
         float[] rowScales = ctx.allocateFloatShared(STAGED_ROWS), rowBiases = ctx.allocateFloatShared(STAGED_ROWS);
         if (tid < rows && tid < STAGED_ROWS) { rowScales[tid] = sw.get(rowStart + tid); rowBiases[tid] = bias.get(rowStart + tid); }
@@ -172,6 +173,10 @@ public final class GreedyHeadKernel {
         if ((tid << 2) < k) { int e = tid << 2; g0 = gamma.get(e); g1 = gamma.get(e + 1); g2 = gamma.get(e + 2); g3 = gamma.get(e + 3); e0 = beta.get(e); e1 = beta.get(e + 1); e2 = beta.get(e + 2); e3 = beta.get(e + 3); }
         ctx.awaitPreviousKernel();
         ctx.releaseNextKernel();
+        if (early <= 0) issueTile(ctx, tileBuf, w, rowStart, rows, tileRows, words, 0);
+        if (early <= 1) issueTile(ctx, tileBuf, w, rowStart, rows, tileRows, words, 1);
+        if (early <= 2) issueTile(ctx, tileBuf, w, rowStart, rows, tileRows, words, 2);
+        if (early <= 3) issueTile(ctx, tileBuf, w, rowStart, rows, tileRows, words, 3);
         int[] xs = ctx.allocateIntShared(2048);   // the row's codes in WideGemvKernel.int8's order
         float[] sx = ctx.allocateFloatShared(1), red = ctx.allocateFloatShared(96), vals = ctx.allocateFloatShared(32);
         int[] idxs = ctx.allocateIntShared(32);

@@ -928,7 +928,8 @@ class DecoderKernelsOnCpuTest {
                         FloatArray xr = copyOf(a, x);
                         int embed = blocks == 2 ? 0 : 1;
                         cpu.launch(KernelCompiler.find(GreedyHeadKernel.class, "int8"), grid, xr, gamma, beta, 1e-5f, q8, sw, bias, got, n, k,
-                                GreedyHeadKernel.int8Span(n, blocks), best, bestAt, arrivals, next, gen, pos, promptLen, maxNew, wte, wpe, capacity, embed);
+                                GreedyHeadKernel.int8Span(n, blocks), best, bestAt, arrivals, next, gen, pos, promptLen, maxNew, wte, wpe, capacity, embed,
+                                blocks == 132 ? 4 : blocks - 1);   // tiles asked for before the wait: 0, 1, 2, 4
                         checkEmbedded(what, x, xr, wte, wpe, next.get(0), pos.get(0), k, capacity, embed);
                         for (int i = 0; i < n; i++) {
                             float g = got.get(i), w = want.get(i);

@@ -489,7 +489,7 @@ class KernelsOnCudaTest {
                             gen = IntArray.allocate(a, maxNew), pos = IntArray.allocate(a, 1);
                     pos.set(0, promptLen + 2);
                     Object[] args = {x, r.gamma(), r.beta(), 1e-5f, r.q8(), r.sw(), r.bias(), logits, n, kk, GreedyHeadKernel.int8Span(n, blocks), best, bestAt,
-                            arrivals, next, gen, pos, promptLen, maxNew, wte, wpe, capacity, 1};
+                            arrivals, next, gen, pos, promptLen, maxNew, wte, wpe, capacity, 1, blocks == 7 ? 1 : 4};   // early tiles
                     Object[] onCpu = copy(a, args), onGpu = copy(a, args);
                     for (int launch = 0; launch < 2; launch++) {
                         cpu.launch(k(GreedyHeadKernel.class, "int8"), grid, onCpu);

@@ -101,6 +101,8 @@ public final class DecoderTaskGraph implements AutoCloseable {
      * chose), so that the step needs no embedding launch; {@code -Dzq.decoder.foldEmbed=false}: the launch, for A/B runs.
      */
     static final boolean FOLD_EMBED = !"false".equals(System.getProperty("zq.decoder.foldEmbed"));
+    /** Tiles of the INT8 greedy head asked for before it waits for the previous kernel (0–4); {@code -Dzq.decoder.headEarlyTiles}. */
+    static final int HEAD_EARLY_TILES = Integer.getInteger("zq.decoder.headEarlyTiles", 4);
     /**
      * For measurement only: {@code -Dzq.decoder.repeat=qkv,attend,…} launches the named kernels of every layer (qkv,
      * attend, out, up, down) twice in a decode step, so that a bench's step time less the plain one is what that launch
@@ -275,7 +277,7 @@ public final class DecoderTaskGraph implements AutoCloseable {
         else if ("int8".equals(greedy))
             g.task(kernel(GreedyHeadKernel.class, "int8"), GreedyHeadKernel.int8Grid(config.vocabSize(), GEMV_BLOCKS), x, finalGamma, finalBeta,
                     config.normEps(), head.weight(), head.scales(), head.bias(), logits, config.vocabSize(), h, GreedyHeadKernel.int8Span(config.vocabSize(), GEMV_BLOCKS), headBest,
-                    headBestAt, headArrivals, next, generated, pos, promptLength, maxNewTokens, wte, wpe, capacity, embedNext);
+                    headBestAt, headArrivals, next, generated, pos, promptLength, maxNewTokens, wte, wpe, capacity, embedNext, HEAD_EARLY_TILES);
         else {
             g.task(kernel(DecoderRowKernels.class, "lastTokenNorm"), RowKernels.grid(1, h), x, finalGamma, finalBeta, last, pos, batch, seq, h,
                     config.normEps());

@@ -23,6 +23,11 @@ import java.util.Set;
  * Not thread-safe: one thread drives a device. Closing frees what is still allocated.
  */
 public final class CudaDevice implements dev.zq.runtime.Device {
+    /**
+     * For measurement: {@code -Dzq.cuda.carveout=P} asks the driver for P% of each SM's L1/shared storage as shared memory
+     * for every kernel ({@code CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT}); unset, the driver's choice.
+     */
+    static final int CARVEOUT = Integer.getInteger("zq.cuda.carveout", -1);
     private final CudaDriver driver;
     private final int device;
     private final MemorySegment context;
@@ -111,6 +116,7 @@ public final class CudaDevice implements dev.zq.runtime.Device {
         f = driver.moduleFunction(module, KernelCompiler.entryName(kernel));
         int dynamic = compiler.dynamicSharedBytes(kernel);
         if (dynamic > 0) driver.allowDynamicShared(f, dynamic);
+        if (CARVEOUT >= 0) driver.preferSharedCarveout(f, CARVEOUT);
         functions.put(kernel, f);
         return f;
     }

@@ -259,6 +259,11 @@ public final class CudaDriver {
         checked("cuFuncSetAttribute", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT), function, 8, bytes);
     }
 
+    /** {@code cuFuncSetAttribute(CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT)}: a hint, {@code percent} of L1/shared as shared. */
+    public void preferSharedCarveout(MemorySegment function, int percent) throws CudaException {
+        checked("cuFuncSetAttribute", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT), function, 9, percent);
+    }
+
     public void moduleUnload(MemorySegment module) throws CudaException {
         checked("cuModuleUnload", FunctionDescriptor.of(JAVA_INT, ADDRESS), module);
     }
