@@ -42,9 +42,6 @@ public final class DecoderGpuBench {
         int prompt = args.length > 2 ? Integer.parseInt(args[2]) : 32, fresh = args.length > 3 ? Integer.parseInt(args[3]) : 50;
         try (CudaDevice gpu = CudaDevice.open(0)) {
             System.out.println("zq device: " + gpu.name());
-            CudaDevice.L2 l2 = gpu.l2();
-            System.out.printf("# L2 %.1f MiB, at most %.1f MiB set aside for persisting lines, windows up to %.1f MiB; keepInL2 %s%n",
-                    l2.size() / 1048576.0, l2.maxSetAside() / 1048576.0, l2.maxWindow() / 1048576.0, System.getProperty("zq.cuda.keepInL2", "true"));
             for (String name : models) {
                 DecoderConfig c = name.equals("gpt3-1.3b") ? DecoderConfig.gpt2(50257, 2048, 24, 16, 2048) : DecoderConfig.gpt2Small();
                 try (Arena a = Arena.ofShared()) {

@@ -112,17 +112,6 @@ public final class KernelContext {
     }
 
     /**
-     * Loads {@code src[index..index+3]} of a shared array into {@code dst[0..3]} with one 16-byte access (PTX
-     * {@code ld.shared.v4.u32}: a warp reading 32 consecutive 16-byte pieces meets no bank conflict, where four 4-byte
-     * reads of them would meet four-way ones). {@code index} must be a multiple of 4; {@code dst} a local {@code int[4]}
-     * (or longer) indexed with constants.
-     */
-    public void load4(int[] dst, int[] src, int index) {
-        if ((index & 3) != 0) throw new IllegalArgumentException("load4 needs an index that is a multiple of 4, not " + index);
-        System.arraycopy(src, index, dst, 0, 4);
-    }
-
-    /**
      * Loads halves {@code src[index..index+7]} into {@code dst[0..3]}, two to an int (element {@code index + 2i} in the low
      * 16 bits of {@code dst[i]}, as {@code Epilogue.lowHalf} reads them) with one 16-byte access (PTX
      * {@code ld.global.v4.u32}). {@code index} must be a multiple of 8; {@code dst} a local {@code int[4]} (or longer)

@@ -38,7 +38,6 @@ public final class TaskGraph {
     private final List<Task> tasks = new ArrayList<>();
     private final Set<KernelBuffer> inFirst = new LinkedHashSet<>(), inEvery = new LinkedHashSet<>();
     private final Set<KernelBuffer> outFirst = new LinkedHashSet<>(), outEvery = new LinkedHashSet<>();
-    private final Set<KernelBuffer> keptInL2 = new LinkedHashSet<>();
 
     public TaskGraph(String name) { this.name = name; }
 
@@ -56,20 +55,6 @@ public final class TaskGraph {
         (mode == Transfer.FIRST_EXECUTION ? outFirst : outEvery).addAll(List.of(buffers));
         return this;
     }
-
-    /**
-     * A hint: {@code buffers}, read again on every execution, should stay in the GPU's L2 cache from one execution to the
-     * next rather than be streamed from memory each time. On CUDA the launches that take them get an access policy window
-     * of persisting lines (as much of them as the L2 the device lets persisting accesses set aside holds); elsewhere it
-     * changes nothing. Results do not depend on it.
-     */
-    public TaskGraph keepInL2(KernelBuffer... buffers) {
-        keptInL2.addAll(List.of(buffers));
-        return this;
-    }
-
-    /** The buffers {@link #keepInL2} named, in order. */
-    public Set<KernelBuffer> keptInL2() { return java.util.Collections.unmodifiableSet(keptInL2); }
 
     /** Adds a launch; {@code args} follow the kernel's parameters after the context (buffers, scalars, {@link Scalar}s). */
     public TaskGraph task(Method kernel, Grid grid, Object... args) {

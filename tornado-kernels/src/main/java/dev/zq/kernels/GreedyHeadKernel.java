@@ -142,102 +142,113 @@ public final class GreedyHeadKernel {
      * then the same greedy choice as {@link #fp16}. Half the bytes of the FP16 head: GPT-2's tied 50,257 × 768 head is 39 MB
      * instead of 77, a third of a decode step's weight bytes.
      * <p>
-     * The head streams through shared memory rather than registers: block {@code b} takes the {@code span} rows from
-     * {@code b·span} ({@link #int8Span}; 381 of GPT-2's, 292 KB), copied in tiles of {@link #TILE_WORDS} ints by
-     * {@code cp.async} into {@link #STAGES} stages, each refilled as soon as every warp has read it. The first
-     * {@link #STAGES} tiles (192 KB a block) are asked for before the wait for the previous kernel, and a block's rows'
-     * scales and biases are staged too: what a pass of register loads could hold (a warp's 3 rows, 73 KB a block) left
-     * each of GPT-2's four passes waiting out a round trip to memory, the head's 39 MB streaming at about 2.5 TB/s. A
-     * warp takes a tile's rows {@code warp, warp + 32, …}, a row's 16-code chunks {@code lane, lane + 32, …} (16-byte
-     * shared loads, no bank conflicts), so each warp meets its rows in increasing order, as {@link #pick} needs.
+     * A warp takes {@link #int8Rows}{@code (k)} rows a pass, 6 slots of 16 codes a lane: row {@code r} of the pass in slots
+     * {@code r·c … r·c + c − 1} ({@code c} = 32-chunk columns a row: 1, 2 or 4), all loaded before any is summed (8
+     * slots, 32 registers of codes, spilled under the 64-register cap).
      */
     @Kernel(maxRegisters = 64)
     public static void int8(KernelContext ctx, FloatArray x, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw, FloatArray bias,
-                            FloatArray logits, int n, int k, int span, FloatArray bestValues, IntArray bestIndices, IntArray arrivals,
+                            FloatArray logits, int n, int k, int rows, FloatArray bestValues, IntArray bestIndices, IntArray arrivals,
                             IntArray next, IntArray generated, IntArray pos, int promptLen, int maxNew, FloatArray wte, FloatArray wpe,
-                            int capacity, int embed, int early) {
+                            int capacity, int embed) {
         int tid = ctx.localIdx(), lane = tid & 31, warp = tid >> 5, words = k >> 2, cpr = k >> 4;
-        int rowStart = ctx.groupIdx() * span, rows = Math.min(span, n - rowStart), tileRows = TILE_WORDS / words;
-        int tiles = rows <= 0 ? 0 : (rows + tileRows - 1) / tileRows;
-        int[] tileBuf = ctx.allocateIntShared(STAGES * TILE_WORDS);
-        // The first `early` tiles in flight before the wait (the head is constant), one copy group each, empty ones
-        // included; the rest of the first STAGES right after it, so the groups are committed in tile order either way.
-        if (early > 0) issueTile(ctx, tileBuf, w, rowStart, rows, tileRows, words, 0);
-        if (early > 1) issueTile(ctx, tileBuf, w, rowStart, rows, tileRows, words, 1);
-        if (early > 2) issueTile(ctx, tileBuf, w, rowStart, rows, tileRows, words, 2);
-        if (early > 3) issueTile(ctx, tileBuf, w, rowStart, rows, tileRows, words, 3);
-        // The scales and biases of the block's first STAGED_ROWS rows, constants too, into shared memory.
-        float[] rowScales = ctx.allocateFloatShared(STAGED_ROWS), rowBiases = ctx.allocateFloatShared(STAGED_ROWS);
-        if (tid < rows && tid < STAGED_ROWS) { rowScales[tid] = sw.get(rowStart + tid); rowBiases[tid] = bias.get(rowStart + tid); }
-        float g0 = 0f, g1 = 0f, g2 = 0f, g3 = 0f, e0 = 0f, e1 = 0f, e2 = 0f, e3 = 0f;
-        if ((tid << 2) < k) { int e = tid << 2; g0 = gamma.get(e); g1 = gamma.get(e + 1); g2 = gamma.get(e + 2); g3 = gamma.get(e + 3); e0 = beta.get(e); e1 = beta.get(e + 1); e2 = beta.get(e + 2); e3 = beta.get(e + 3); }
+        int cl = columnShift(k), cm = (1 << cl) - 1, perPass = rows << 5, first = ctx.groupIdx() * perPass, step = ctx.numGroupsX() * perPass;
+        int[] q = new int[4];
+        int q00 = 0, q01 = 0, q02 = 0, q03 = 0, q10 = 0, q11 = 0, q12 = 0, q13 = 0, q20 = 0, q21 = 0, q22 = 0, q23 = 0, q30 = 0, q31 = 0, q32 = 0, q33 = 0;
+        int q40 = 0, q41 = 0, q42 = 0, q43 = 0, q50 = 0, q51 = 0, q52 = 0, q53 = 0;
+        // Slot i: row row0 + (i >> cl) of the pass, its chunk lane + 32·(i & cm) (16 codes at int 4·chunk). The first pass's
+        // slots in flight before the wait: constants.
+        int row0 = first + warp * rows, live = Math.min(rows, n - row0), r0 = row0 * words + (lane << 2);   // live: the warp's rows in the head
+        if (slotLive(0, cl, cm, live, lane, cpr)) { ctx.load4(q, w, r0); q00 = q[0]; q01 = q[1]; q02 = q[2]; q03 = q[3]; }
+        if (slotLive(1, cl, cm, live, lane, cpr)) { ctx.load4(q, w, r0 + slotOffset(1, cl, cm, words)); q10 = q[0]; q11 = q[1]; q12 = q[2]; q13 = q[3]; }
+        if (slotLive(2, cl, cm, live, lane, cpr)) { ctx.load4(q, w, r0 + slotOffset(2, cl, cm, words)); q20 = q[0]; q21 = q[1]; q22 = q[2]; q23 = q[3]; }
+        if (slotLive(3, cl, cm, live, lane, cpr)) { ctx.load4(q, w, r0 + slotOffset(3, cl, cm, words)); q30 = q[0]; q31 = q[1]; q32 = q[2]; q33 = q[3]; }
+        if (slotLive(4, cl, cm, live, lane, cpr)) { ctx.load4(q, w, r0 + slotOffset(4, cl, cm, words)); q40 = q[0]; q41 = q[1]; q42 = q[2]; q43 = q[3]; }
+        if (slotLive(5, cl, cm, live, lane, cpr)) { ctx.load4(q, w, r0 + slotOffset(5, cl, cm, words)); q50 = q[0]; q51 = q[1]; q52 = q[2]; q53 = q[3]; }
         ctx.awaitPreviousKernel();
         ctx.releaseNextKernel();
-        if (early <= 0) issueTile(ctx, tileBuf, w, rowStart, rows, tileRows, words, 0);
-        if (early <= 1) issueTile(ctx, tileBuf, w, rowStart, rows, tileRows, words, 1);
-        if (early <= 2) issueTile(ctx, tileBuf, w, rowStart, rows, tileRows, words, 2);
-        if (early <= 3) issueTile(ctx, tileBuf, w, rowStart, rows, tileRows, words, 3);
+        // γ and β after the wait, beside the row's loads (before it, with the code registers, ptxas spilled).
+        float g0 = 0f, g1 = 0f, g2 = 0f, g3 = 0f, e0 = 0f, e1 = 0f, e2 = 0f, e3 = 0f;
+        if ((tid << 2) < k) { int e = tid << 2; g0 = gamma.get(e); g1 = gamma.get(e + 1); g2 = gamma.get(e + 2); g3 = gamma.get(e + 3); e0 = beta.get(e); e1 = beta.get(e + 1); e2 = beta.get(e + 2); e3 = beta.get(e + 3); }
         int[] xs = ctx.allocateIntShared(2048);   // the row's codes in WideGemvKernel.int8's order
         float[] sx = ctx.allocateFloatShared(1), red = ctx.allocateFloatShared(96), vals = ctx.allocateFloatShared(32);
         int[] idxs = ctx.allocateIntShared(32);
         WideGemvKernel.stageCodes(ctx, red, sx, xs, x, 1, gamma, beta, eps, k, 0, g0, g1, g2, g3, e0, e1, e2, e3);
         float s = sx[0], best = Float.NEGATIVE_INFINITY;
-        int at = -1;
-        int[] q = new int[4];
-        for (int t = 0; t < tiles; t++) {   // uniform: the block's tiles
-            ctx.copyAsyncWait(STAGES - 1);   // this thread's copies of tile t have landed ...
-            ctx.barrier();                   // ... and every other thread's
-            int base = (t & (STAGES - 1)) * TILE_WORDS, r0 = t * tileRows, tr = Math.min(tileRows, rows - r0);
-            for (int r = warp; r < tr; r += 32) {   // uniform in a warp
-                int rw = base + r * words, acc = 0;
-                for (int c = lane; c < cpr; c += 32) {
-                    ctx.load4(q, tileBuf, rw + (c << 2));
-                    acc += codeDot(xs, c, q[0], q[1], q[2], q[3]);
-                }
-                int i = r0 + r, row = rowStart + i;
-                float scale = i < STAGED_ROWS ? rowScales[i] : sw.get(row), b = i < STAGED_ROWS ? rowBiases[i] : bias.get(row);
-                float l = s * (scale * (float) warpSum(ctx, acc)) + b;   // every lane holds the sum
-                if (lane == 0) logits.set(row, l);
-                if (l > best) { best = l; at = row; }
+        int at = -1, pass = 0;
+        for (int rbase = first; rbase < n; rbase += step) {   // uniform: the block's passes
+            row0 = rbase + warp * rows;
+            live = Math.min(rows, n - row0);
+            if (pass > 0) {   // every slot's loads before any sum
+                r0 = row0 * words + (lane << 2);
+                q00 = 0; q01 = 0; q02 = 0; q03 = 0; q10 = 0; q11 = 0; q12 = 0; q13 = 0; q20 = 0; q21 = 0; q22 = 0; q23 = 0; q30 = 0; q31 = 0; q32 = 0; q33 = 0;
+                q40 = 0; q41 = 0; q42 = 0; q43 = 0; q50 = 0; q51 = 0; q52 = 0; q53 = 0;
+                if (slotLive(0, cl, cm, live, lane, cpr)) { ctx.load4(q, w, r0); q00 = q[0]; q01 = q[1]; q02 = q[2]; q03 = q[3]; }
+                if (slotLive(1, cl, cm, live, lane, cpr)) { ctx.load4(q, w, r0 + slotOffset(1, cl, cm, words)); q10 = q[0]; q11 = q[1]; q12 = q[2]; q13 = q[3]; }
+                if (slotLive(2, cl, cm, live, lane, cpr)) { ctx.load4(q, w, r0 + slotOffset(2, cl, cm, words)); q20 = q[0]; q21 = q[1]; q22 = q[2]; q23 = q[3]; }
+                if (slotLive(3, cl, cm, live, lane, cpr)) { ctx.load4(q, w, r0 + slotOffset(3, cl, cm, words)); q30 = q[0]; q31 = q[1]; q32 = q[2]; q33 = q[3]; }
+                if (slotLive(4, cl, cm, live, lane, cpr)) { ctx.load4(q, w, r0 + slotOffset(4, cl, cm, words)); q40 = q[0]; q41 = q[1]; q42 = q[2]; q43 = q[3]; }
+                if (slotLive(5, cl, cm, live, lane, cpr)) { ctx.load4(q, w, r0 + slotOffset(5, cl, cm, words)); q50 = q[0]; q51 = q[1]; q52 = q[2]; q53 = q[3]; }
             }
-            ctx.barrier();   // every warp is done with tile t's stage: refill it
-            issueTile(ctx, tileBuf, w, rowStart, rows, tileRows, words, t + STAGES);
+            if (live > 0) {
+                int d0 = codeDot(xs, lane, q00, q01, q02, q03), d1 = codeDot(xs, lane + ((1 & cm) << 5), q10, q11, q12, q13);
+                int d2 = codeDot(xs, lane + ((2 & cm) << 5), q20, q21, q22, q23), d3 = codeDot(xs, lane + ((3 & cm) << 5), q30, q31, q32, q33);
+                int d4 = codeDot(xs, lane + ((4 & cm) << 5), q40, q41, q42, q43), d5 = codeDot(xs, lane + ((5 & cm) << 5), q50, q51, q52, q53);
+                // Row r's sum: its slots r·c … r·c + c − 1 (a dead slot holds zero codes).
+                int e01 = d0 + d1, e23 = d2 + d3;
+                int a0 = cl == 0 ? d0 : cl == 1 ? e01 : e01 + e23, a1 = cl == 0 ? d1 : e23, a2 = cl == 0 ? d2 : d4 + d5, a3 = cl == 0 ? d3 : 0;
+                // The rows' scales and biases, asked for under the warp sums (with the 32 code registers live, ptxas spilled).
+                float t0 = sw.get(row0), b0 = bias.get(row0), t1 = 0f, b1 = 0f, t2 = 0f, b2 = 0f, t3 = 0f, b3 = 0f;
+                if (live > 1) { t1 = sw.get(row0 + 1); b1 = bias.get(row0 + 1); }
+                if (live > 2) { t2 = sw.get(row0 + 2); b2 = bias.get(row0 + 2); }
+                if (live > 3) { t3 = sw.get(row0 + 3); b3 = bias.get(row0 + 3); }
+                float l0 = s * (t0 * (float) warpSum(ctx, a0)) + b0;   // every lane holds the sums
+                if (lane == 0) logits.set(row0, l0);
+                if (l0 > best) { best = l0; at = row0; }
+                if (live > 1) {
+                    float l1 = s * (t1 * (float) warpSum(ctx, a1)) + b1;
+                    if (lane == 0) logits.set(row0 + 1, l1);
+                    if (l1 > best) { best = l1; at = row0 + 1; }
+                }
+                if (live > 2) {
+                    float l2 = s * (t2 * (float) warpSum(ctx, a2)) + b2;
+                    if (lane == 0) logits.set(row0 + 2, l2);
+                    if (l2 > best) { best = l2; at = row0 + 2; }
+                }
+                if (live > 3) {
+                    float l3 = s * (t3 * (float) warpSum(ctx, a3)) + b3;
+                    if (lane == 0) logits.set(row0 + 3, l3);
+                    if (l3 > best) { best = l3; at = row0 + 3; }
+                }
+            }
+            pass++;
         }
         pick(ctx, best, at, vals, idxs, bestValues, bestIndices, arrivals, next, generated, pos, promptLen, maxNew, x, wte, wpe, k, capacity, embed);
-    }
-
-    /** {@link #int8}'s stages of shared memory a block streams its rows through. */
-    static final int STAGES = 4;
-    /** Ints a stage holds: 48 KiB, 64 rows of 768 codes, 24 of 2048. */
-    static final int TILE_WORDS = 12288;
-    /**
-     * Rows of a block whose scale and bias {@link #int8} stages in shared memory before it waits (one a thread): all of a
-     * 50,257-row head's on 132 blocks; a longer head's later rows read L2.
-     */
-    static final int STAGED_ROWS = 1024;
-
-    /**
-     * Tile {@code t} of a block's {@code rows} rows from {@code rowStart} (rows {@code t·tileRows} on, at most
-     * {@code tileRows}) into stage {@code t mod STAGES} by 16-byte {@code cp.async} copies, committed as one group (an
-     * empty one past the last tile, so that every thread has committed as many groups as tiles were asked for).
-     */
-    static void issueTile(KernelContext ctx, int[] tileBuf, IntArray w, int rowStart, int rows, int tileRows, int words, int t) {
-        int r0 = t * tileRows, pieces = Math.min(tileRows, rows - r0) * (words >> 2), base = (t & (STAGES - 1)) * TILE_WORDS, from = (rowStart + r0) * words;
-        for (int i = ctx.localIdx(); i < pieces; i += THREADS) ctx.copyAsync16(tileBuf, base + (i << 2), w, from + (i << 2));
-        ctx.copyAsyncCommit();
     }
 
     /** Whether {@link #int8} takes a head of {@code k} INT8 codes a row with one scale a row ({@code groupSize == k}). */
     public static boolean fitsInt8(int k, int groupSize) { return k > 0 && k <= 2048 && k % 16 == 0 && groupSize == k; }
 
-    /** Rows a block of {@link #int8} takes: the head's {@code n} rows shared evenly by at most {@code blocks} blocks. */
-    public static int int8Span(int n, int blocks) {
-        if (blocks <= 0 || n <= 0) throw new IllegalArgumentException("blocks and rows must be positive, not " + blocks + " and " + n);
-        return Math.ceilDiv(n, Math.min(blocks, n));
+    /** Rows a warp takes a pass in {@link #int8}: as many as the 6 slots hold (a row takes 1, 2 or 4), at most 4. */
+    public static int int8Rows(int k) { int c = columnShift(k); return c == 0 ? 4 : c == 1 ? 3 : 1; }
+
+    /** {@link #int8}'s launch: at most {@code blocks} blocks (one an SM), fewer where the head fills fewer in one pass. */
+    public static Grid int8Grid(int n, int k, int blocks) {
+        if (blocks <= 0) throw new IllegalArgumentException("blocks must be positive, not " + blocks);
+        return new Grid(Math.min(blocks, Math.ceilDiv(n, int8Rows(k) << 5)), 1, THREADS, 1);
     }
 
-    /** {@link #int8}'s launch: a block a {@link #int8Span} of rows, at most {@code blocks} blocks (one an SM). */
-    public static Grid int8Grid(int n, int blocks) { return new Grid(Math.ceilDiv(n, int8Span(n, blocks)), 1, THREADS, 1); }
+    /** log2 of the slots a row of {@code k} INT8 codes takes: 32 chunks of 16 codes a slot (0, 1, 2 for K ≤ 2048). */
+    static int columnShift(int k) {
+        int c = (k + 511) >> 9;   // slots a row
+        return c <= 1 ? 0 : c <= 2 ? 1 : 2;
+    }
+
+    /** Whether slot {@code i} holds codes: its row among the {@code live} ones, its chunk inside a row of {@code cpr}. */
+    static boolean slotLive(int i, int cl, int cm, int live, int lane, int cpr) { return (i >> cl) < live && lane + ((i & cm) << 5) < cpr; }
+
+    /** Slot {@code i}'s offset in ints from slot 0's: rows {@code i >> cl} on, chunks {@code 32·(i & cm)} on. */
+    static int slotOffset(int i, int cl, int cm, int words) { return (i >> cl) * words + ((i & cm) << 7); }
 
     /** Chunk {@code c} of a row (16 codes, four words) times the staged codes, as an integer ({@code xs} in WideGemvKernel.int8's order). */
     static int codeDot(int[] xs, int c, int q0, int q1, int q2, int q3) {

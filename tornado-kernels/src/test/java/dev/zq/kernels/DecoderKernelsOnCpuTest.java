@@ -916,7 +916,7 @@ class DecoderKernelsOnCpuTest {
                     double scale = 0;
                     for (int i = 0; i < n; i++) if (Float.isFinite(want.get(i))) scale = Math.max(scale, Math.abs(want.get(i)));
                     for (int blocks : new int[]{1, 2, 3, 132}) {
-                        Grid grid = GreedyHeadKernel.int8Grid(n, blocks);
+                        Grid grid = GreedyHeadKernel.int8Grid(n, k, blocks);
                         int p0 = promptLen + Math.min(blocks, 3);
                         String what = "K " + k + " " + kind + " " + grid;
                         FloatArray got = FloatArray.allocate(a, n), best = FloatArray.allocate(a, grid.groupsX());
@@ -928,8 +928,7 @@ class DecoderKernelsOnCpuTest {
                         FloatArray xr = copyOf(a, x);
                         int embed = blocks == 2 ? 0 : 1;
                         cpu.launch(KernelCompiler.find(GreedyHeadKernel.class, "int8"), grid, xr, gamma, beta, 1e-5f, q8, sw, bias, got, n, k,
-                                GreedyHeadKernel.int8Span(n, blocks), best, bestAt, arrivals, next, gen, pos, promptLen, maxNew, wte, wpe, capacity, embed,
-                                blocks == 132 ? 4 : blocks - 1);   // tiles asked for before the wait: 0, 1, 2, 4
+                                GreedyHeadKernel.int8Rows(k), best, bestAt, arrivals, next, gen, pos, promptLen, maxNew, wte, wpe, capacity, embed);
                         checkEmbedded(what, x, xr, wte, wpe, next.get(0), pos.get(0), k, capacity, embed);
                         for (int i = 0; i < n; i++) {
                             float g = got.get(i), w = want.get(i);
@@ -943,14 +942,11 @@ class DecoderKernelsOnCpuTest {
                 }
             }
         }
-        assertEquals(381, GreedyHeadKernel.int8Span(50257, 132));   // GPT-2's head on 132 blocks
-        assertEquals(new Grid(132, 1, 1024, 1), GreedyHeadKernel.int8Grid(50257, 132));
-        assertEquals(new Grid(99, 1, 1024, 1), GreedyHeadKernel.int8Grid(50257, 99));
-        assertEquals(3, GreedyHeadKernel.int8Span(301, 132));
-        assertEquals(new Grid(101, 1, 1024, 1), GreedyHeadKernel.int8Grid(301, 132));   // no block without rows
-        assertEquals(new Grid(5, 1, 1024, 1), GreedyHeadKernel.int8Grid(5, 132));
-        assertThrows(IllegalArgumentException.class, () -> GreedyHeadKernel.int8Span(0, 132));
-        assertThrows(IllegalArgumentException.class, () -> GreedyHeadKernel.int8Span(10, 0));
+        assertEquals(4, GreedyHeadKernel.int8Rows(512));
+        assertEquals(3, GreedyHeadKernel.int8Rows(768));
+        assertEquals(1, GreedyHeadKernel.int8Rows(2048));
+        assertEquals(new Grid(99, 1, 1024, 1), GreedyHeadKernel.int8Grid(50257, 768, 99));
+        assertEquals(new Grid(4, 1, 1024, 1), GreedyHeadKernel.int8Grid(301, 768, 132));
         assertTrue(GreedyHeadKernel.fitsInt8(768, 768) && GreedyHeadKernel.fitsInt8(2048, 2048) && !GreedyHeadKernel.fitsInt8(768, 64)
                 && !GreedyHeadKernel.fitsInt8(4096, 4096) && !GreedyHeadKernel.fitsInt8(776, 776));
     }

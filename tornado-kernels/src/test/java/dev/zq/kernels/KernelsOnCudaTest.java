@@ -483,13 +483,13 @@ class KernelsOnCudaTest {
                 // The next step's row embedded into x (so the second launch reads another row): wte[token] + wpe[position].
                 FloatArray wte = KernelsOnCpuTest.randomFloats(a, rnd, n * kk, 1), wpe = KernelsOnCpuTest.randomFloats(a, rnd, capacity * kk, 1);
                 for (int blocks : new int[]{132, 7}) {
-                    Grid grid = GreedyHeadKernel.int8Grid(n, blocks);
+                    Grid grid = GreedyHeadKernel.int8Grid(n, kk, blocks);
                     FloatArray x = KernelsOnCpuTest.randomFloats(a, rnd, kk, 3), logits = FloatArray.allocate(a, n), best = FloatArray.allocate(a, grid.groupsX());
                     IntArray bestAt = IntArray.allocate(a, grid.groupsX()), arrivals = IntArray.allocate(a, 1), next = IntArray.allocate(a, 1),
                             gen = IntArray.allocate(a, maxNew), pos = IntArray.allocate(a, 1);
                     pos.set(0, promptLen + 2);
-                    Object[] args = {x, r.gamma(), r.beta(), 1e-5f, r.q8(), r.sw(), r.bias(), logits, n, kk, GreedyHeadKernel.int8Span(n, blocks), best, bestAt,
-                            arrivals, next, gen, pos, promptLen, maxNew, wte, wpe, capacity, 1, blocks == 7 ? 1 : 4};   // early tiles
+                    Object[] args = {x, r.gamma(), r.beta(), 1e-5f, r.q8(), r.sw(), r.bias(), logits, n, kk, GreedyHeadKernel.int8Rows(kk), best, bestAt,
+                            arrivals, next, gen, pos, promptLen, maxNew, wte, wpe, capacity, 1};
                     Object[] onCpu = copy(a, args), onGpu = copy(a, args);
                     for (int launch = 0; launch < 2; launch++) {
                         cpu.launch(k(GreedyHeadKernel.class, "int8"), grid, onCpu);

@@ -33,7 +33,6 @@ class TaskGraphTest {
             FloatArray out = FloatArray.allocate(a, n);
             TaskGraph.Scalar<Float> alpha = TaskGraph.floatScalar("alpha", 0.5f);
             TaskGraph g = new TaskGraph("chain")
-                    .keepInL2(bias, x)   // on a GPU: access policy windows on the launches that read them; no result changes
                     .transferToDevice(Transfer.FIRST_EXECUTION, bias)
                     .transferToDevice(Transfer.EVERY_EXECUTION, x, y);
             for (int i = 0; i < 20; i++) g.task(KernelCompiler.find(BasicKernels.class, "saxpy"), Grid.cover(n, 128), alpha, x, y, n);

@@ -101,8 +101,6 @@ public final class DecoderTaskGraph implements AutoCloseable {
      * chose), so that the step needs no embedding launch; {@code -Dzq.decoder.foldEmbed=false}: the launch, for A/B runs.
      */
     static final boolean FOLD_EMBED = !"false".equals(System.getProperty("zq.decoder.foldEmbed"));
-    /** Tiles of the INT8 greedy head asked for before it waits for the previous kernel (0–4); {@code -Dzq.decoder.headEarlyTiles}. */
-    static final int HEAD_EARLY_TILES = Integer.getInteger("zq.decoder.headEarlyTiles", 4);
     /**
      * For measurement only: {@code -Dzq.decoder.repeat=qkv,attend,…} launches the named kernels of every layer (qkv,
      * attend, out, up, down) twice in a decode step, so that a bench's step time less the plain one is what that launch
@@ -260,9 +258,6 @@ public final class DecoderTaskGraph implements AutoCloseable {
 
     /** {@link #steps}' launches appended to {@code g}. */
     private void addSteps(TaskGraph g, String name, int seq, IntArray tokens) {
-        // The LM head is the largest weight a step reads (GPT-2's: 39 MB at INT8, 77 at FP16, the layers 7 MB each) and
-        // the one read last: kept in L2 from step to step as far as the device sets L2 aside for it (-Dzq.cuda.keepInL2).
-        g.keepInL2(head.weight());
         int rows = batch * seq, h = config.hiddenSize();
         boolean decodeStep = name.equals("decode"), fold = FOLD_EMBED && batch == 1 && greedyHead() != null;   // the embedding in the head's launch
         if (name.equals("prefill")) g.task(kernel(DecoderRowKernels.class, "resetPosition"), dev.zq.runtime.Grid.of(1, 32), pos);
@@ -275,9 +270,9 @@ public final class DecoderTaskGraph implements AutoCloseable {
                     config.normEps(), head.weight(), head.bias(), logits, config.vocabSize(), h, GreedyHeadKernel.pair(h), headBest, headBestAt,
                     headArrivals, next, generated, pos, promptLength, maxNewTokens, wte, wpe, capacity, embedNext);
         else if ("int8".equals(greedy))
-            g.task(kernel(GreedyHeadKernel.class, "int8"), GreedyHeadKernel.int8Grid(config.vocabSize(), GEMV_BLOCKS), x, finalGamma, finalBeta,
-                    config.normEps(), head.weight(), head.scales(), head.bias(), logits, config.vocabSize(), h, GreedyHeadKernel.int8Span(config.vocabSize(), GEMV_BLOCKS), headBest,
-                    headBestAt, headArrivals, next, generated, pos, promptLength, maxNewTokens, wte, wpe, capacity, embedNext, HEAD_EARLY_TILES);
+            g.task(kernel(GreedyHeadKernel.class, "int8"), GreedyHeadKernel.int8Grid(config.vocabSize(), h, GEMV_BLOCKS), x, finalGamma, finalBeta,
+                    config.normEps(), head.weight(), head.scales(), head.bias(), logits, config.vocabSize(), h, GreedyHeadKernel.int8Rows(h), headBest,
+                    headBestAt, headArrivals, next, generated, pos, promptLength, maxNewTokens, wte, wpe, capacity, embedNext);
         else {
             g.task(kernel(DecoderRowKernels.class, "lastTokenNorm"), RowKernels.grid(1, h), x, finalGamma, finalBeta, last, pos, batch, seq, h,
                     config.normEps());

@@ -23,11 +23,6 @@ import java.util.Set;
  * Not thread-safe: one thread drives a device. Closing frees what is still allocated.
  */
 public final class CudaDevice implements dev.zq.runtime.Device {
-    /**
-     * For measurement: {@code -Dzq.cuda.carveout=P} asks the driver for P% of each SM's L1/shared storage as shared memory
-     * for every kernel ({@code CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT}); unset, the driver's choice.
-     */
-    static final int CARVEOUT = Integer.getInteger("zq.cuda.carveout", -1);
     private final CudaDriver driver;
     private final int device;
     private final MemorySegment context;
@@ -116,7 +111,6 @@ public final class CudaDevice implements dev.zq.runtime.Device {
         f = driver.moduleFunction(module, KernelCompiler.entryName(kernel));
         int dynamic = compiler.dynamicSharedBytes(kernel);
         if (dynamic > 0) driver.allowDynamicShared(f, dynamic);
-        if (CARVEOUT >= 0) driver.preferSharedCarveout(f, CARVEOUT);
         functions.put(kernel, f);
         return f;
     }
@@ -128,38 +122,6 @@ public final class CudaDevice implements dev.zq.runtime.Device {
         } catch (KernelCompileException | CudaException e) {
             throw new IllegalArgumentException("cannot tell how many blocks of " + kernel.getName() + " fit: " + e.getMessage(), e);
         }
-    }
-
-    /** What the device's L2 offers persisting accesses, bytes: its size, the most they may set aside, the largest window. */
-    public record L2(long size, long maxSetAside, long maxWindow) {}
-
-    private L2 l2;
-    private long setAside = -1;
-
-    public L2 l2() throws CudaException {
-        if (l2 == null)
-            l2 = new L2(driver.deviceAttribute(device, CudaDriver.L2_CACHE_SIZE), driver.deviceAttribute(device, CudaDriver.MAX_PERSISTING_L2_CACHE_SIZE),
-                    driver.deviceAttribute(device, CudaDriver.MAX_ACCESS_POLICY_WINDOW_SIZE));
-        return l2;
-    }
-
-    /**
-     * Sets aside up to {@code bytes} of L2 for persisting accesses (never less than already set aside, at most what the
-     * device allows) and says how much is set aside now: 0 where the device has none to give (or refuses the limit).
-     */
-    public long setAsideL2(long bytes) throws CudaException {
-        if (setAside < 0) setAside = l2().maxSetAside() <= 0 ? 0 : driver.contextGetLimit(CudaDriver.LIMIT_PERSISTING_L2_CACHE_SIZE);
-        long want = Math.min(bytes, l2().maxSetAside());
-        if (want > setAside) {
-            try {
-                driver.contextSetLimit(CudaDriver.LIMIT_PERSISTING_L2_CACHE_SIZE, want);
-                setAside = driver.contextGetLimit(CudaDriver.LIMIT_PERSISTING_L2_CACHE_SIZE);
-            } catch (CudaException e) {   // e.g. a MIG slice: no persisting lines, and nothing else changes
-                setAside = 0;
-                l2 = new L2(l2.size(), 0, l2.maxWindow());
-            }
-        }
-        return setAside;
     }
 
     private int multiprocessors() throws CudaException {

@@ -118,12 +118,6 @@ public final class CudaDriver {
 
     /** {@code CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT}. */
     public static final int MULTIPROCESSOR_COUNT = 16;
-    /** {@code CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE}, bytes. */
-    public static final int L2_CACHE_SIZE = 38;
-    /** {@code CU_DEVICE_ATTRIBUTE_MAX_PERSISTING_L2_CACHE_SIZE}: the most of L2 that persisting accesses may set aside, bytes. */
-    public static final int MAX_PERSISTING_L2_CACHE_SIZE = 108;
-    /** {@code CU_DEVICE_ATTRIBUTE_MAX_ACCESS_POLICY_WINDOW_SIZE}: the largest access policy window, bytes. */
-    public static final int MAX_ACCESS_POLICY_WINDOW_SIZE = 109;
 
     /** How many blocks of {@code blockSize} threads of {@code function} one multiprocessor holds at once (cuOccupancyMaxActiveBlocksPerMultiprocessor). */
     public int maxActiveBlocksPerMultiprocessor(MemorySegment function, int blockSize, long dynamicSharedBytes) throws CudaException {
@@ -257,11 +251,6 @@ public final class CudaDriver {
     /** {@code cuFuncSetAttribute(CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES)}: lets launches of {@code function} ask for that many bytes. */
     public void allowDynamicShared(MemorySegment function, int bytes) throws CudaException {
         checked("cuFuncSetAttribute", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT), function, 8, bytes);
-    }
-
-    /** {@code cuFuncSetAttribute(CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT)}: a hint, {@code percent} of L1/shared as shared. */
-    public void preferSharedCarveout(MemorySegment function, int percent) throws CudaException {
-        checked("cuFuncSetAttribute", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT), function, 9, percent);
     }
 
     public void moduleUnload(MemorySegment module) throws CudaException {
@@ -400,46 +389,6 @@ public final class CudaDriver {
             edge.set(ValueLayout.JAVA_BYTE, 0, (byte) 1);   // from_port: CU_GRAPH_KERNEL_NODE_PORT_PROGRAMMATIC
             edge.set(ValueLayout.JAVA_BYTE, 2, (byte) 1);   // type: CU_GRAPH_DEPENDENCY_TYPE_PROGRAMMATIC
             checked("cuGraphAddDependencies_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG), graph, f, t, edge, 1L);
-        }
-    }
-
-    /** {@code CU_LIMIT_PERSISTING_L2_CACHE_SIZE}: the L2 set aside for persisting accesses, bytes. */
-    public static final int LIMIT_PERSISTING_L2_CACHE_SIZE = 6;
-
-    /** {@code cuCtxSetLimit} on the current context. */
-    public void contextSetLimit(int limit, long value) throws CudaException {
-        checked("cuCtxSetLimit", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG), limit, value);
-    }
-
-    /** {@code cuCtxGetLimit} of the current context. */
-    public long contextGetLimit(int limit) throws CudaException {
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment v = a.allocate(JAVA_LONG);
-            checked("cuCtxGetLimit", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT), v, limit);
-            return v.get(JAVA_LONG, 0);
-        }
-    }
-
-    /** {@code cuCtxResetPersistingL2Cache}: every persisting line in L2 back to normal. */
-    public void contextResetPersistingL2Cache() throws CudaException {
-        checked("cuCtxResetPersistingL2Cache", FunctionDescriptor.of(JAVA_INT));
-    }
-
-    /**
-     * Gives kernel node {@code node} an access policy window ({@code CU_KERNEL_NODE_ATTRIBUTE_ACCESS_POLICY_WINDOW}): of its
-     * accesses to {@code [base, base + bytes)}, a fraction {@code hitRatio} of the lines persisting in L2, the rest
-     * streaming ({@code CUaccessPolicyWindow} in the 64-byte {@code CUkernelNodeAttrValue}).
-     */
-    public void graphKernelNodeSetAccessPolicyWindow(MemorySegment node, long base, long bytes, float hitRatio) throws CudaException {
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment v = a.allocate(64, 8);
-            v.fill((byte) 0);
-            v.set(JAVA_LONG, 0, base);
-            v.set(JAVA_LONG, 8, bytes);
-            v.set(JAVA_FLOAT, 16, hitRatio);
-            v.set(JAVA_INT, 20, 2);   // hitProp: CU_ACCESS_PROPERTY_PERSISTING
-            v.set(JAVA_INT, 24, 1);   // missProp: CU_ACCESS_PROPERTY_STREAMING
-            checked("cuGraphKernelNodeSetAttribute(ACCESS_POLICY_WINDOW)", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, ADDRESS), node, 1, v);
         }
     }
 

@@ -29,8 +29,6 @@ final class CudaPlan extends ExecutionPlan {
      * default, {@code -Dzq.cuda.programmaticLaunch=false} turns it off (every edge a full dependency), e.g. to measure it.
      */
     static final boolean PROGRAMMATIC_LAUNCH = !"false".equals(System.getProperty("zq.cuda.programmaticLaunch"));
-    /** {@link TaskGraph#keepInL2} honoured; {@code -Dzq.cuda.keepInL2=false} ignores it (every access normal), e.g. to measure it. */
-    static final boolean KEEP_IN_L2 = !"false".equals(System.getProperty("zq.cuda.keepInL2"));
 
     private final CudaDevice gpu;
     private final CudaDriver d;
@@ -43,7 +41,6 @@ final class CudaPlan extends ExecutionPlan {
     private final List<MemorySegment[]> argSlots = new ArrayList<>();
     private final List<Integer> dirty = new ArrayList<>();
     private MemorySegment graphHandle, exec, start, end;
-    private boolean persisting;   // some launch has an access policy window of persisting lines
 
     CudaPlan(CudaDevice gpu, TaskGraph graph, CudaPlan resident) {
         super(graph);
@@ -188,43 +185,7 @@ final class CudaPlan extends ExecutionPlan {
             previous = node;
             nodes.add(node);
         }
-        keepInL2();
         exec = d.graphInstantiate(graphHandle);
-    }
-
-    /**
-     * {@link TaskGraph#keepInL2}: L2 set aside for persisting lines (as much as the kept buffers take, at most what the
-     * device allows), and each launch that takes a kept buffer (its first, where it takes several) an access policy
-     * window over it, persisting for the share of its lines the set-aside holds ({@link #hitRatio}), streaming for the rest.
-     */
-    private void keepInL2() throws CudaException {
-        if (!KEEP_IN_L2 || graph.keptInL2().isEmpty()) return;
-        long maxWindow = gpu.l2().maxWindow(), total = 0;
-        List<KernelBuffer> kept = new ArrayList<>();
-        for (KernelBuffer b : graph.keptInL2())
-            if (memory.containsKey(b)) {
-                kept.add(b);
-                total += Math.min(memory.get(b).bytes(), maxWindow);
-            }
-        if (kept.isEmpty() || maxWindow <= 0) return;
-        long setAside = gpu.setAsideL2(total);
-        if (setAside <= 0) return;
-        float ratio = hitRatio(setAside, total);
-        List<TaskGraph.Task> tasks = graph.tasks();
-        for (int i = 0; i < tasks.size(); i++)
-            for (Object a : tasks.get(i).args())
-                if (a instanceof KernelBuffer b && kept.contains(b)) {
-                    DeviceMemory m = memory.get(b);
-                    d.graphKernelNodeSetAccessPolicyWindow(nodes.get(i), m.pointer(), Math.min(m.bytes(), maxWindow), ratio);
-                    persisting = true;
-                    break;
-                }
-    }
-
-    /** The share of a window's lines that may persist: all of them where the windows fit the set-aside, else what fits. */
-    static float hitRatio(long setAside, long windowBytes) {
-        if (setAside <= 0 || windowBytes <= 0) return 0f;
-        return windowBytes <= setAside ? 1f : (float) ((double) setAside / windowBytes);
     }
 
     /** Writes task {@code i}'s current argument values into its parameter slots. */
@@ -250,7 +211,6 @@ final class CudaPlan extends ExecutionPlan {
             d.eventDestroy(end);
         }
         if (exec != null) d.graphExecDestroy(exec);
-        if (persisting) d.contextResetPersistingL2Cache();   // its lines back to normal, for whatever runs next
         if (graphHandle != null) d.graphDestroy(graphHandle);
         for (DeviceMemory m : allocations) gpu.free(m);
         arena.close();

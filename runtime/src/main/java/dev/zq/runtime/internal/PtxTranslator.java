@@ -869,14 +869,14 @@ public final class PtxTranslator {
                 emit("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {" + String.join(", ", r) + "}, [" + addr + "]");
             }
             case "load4" -> {
-                Kind from = args.get(1).kind();   // four ints (global or shared), or eight halves as four ints
-                if (args.get(0).kind() != Kind.LOCAL_S32 || from != Kind.BUF_S32 && from != Kind.BUF_F16 && from != Kind.SHARED_S32)
-                    throw f.fail("load4 loads from an IntArray, a HalfArray or a shared int[] into a local int[4]");
+                Kind from = args.get(1).kind();   // four ints, or eight halves as four ints
+                if (args.get(0).kind() != Kind.LOCAL_S32 || from != Kind.BUF_S32 && from != Kind.BUF_F16)
+                    throw f.fail("load4 loads from an IntArray or a HalfArray into a local int[4]");
                 if (localArraySize.get(args.get(0).constant()) < 4) throw f.fail("load4 needs a local int[4]");
                 String addr = address(at(from, d + 2), at(Kind.I, d + 3), from == Kind.BUF_F16 ? 2 : 4);
                 String[] r = new String[4];
                 for (int i = 0; i < 4; i++) r[i] = element(args.get(0).constant(), Kind.I, i);
-                emit("ld." + (from == Kind.SHARED_S32 ? "shared" : "global") + ".v4.u32 {" + String.join(", ", r) + "}, [" + addr + "]");
+                emit("ld.global.v4.u32 {" + String.join(", ", r) + "}, [" + addr + "]");
             }
             case "copyAsyncCommit" -> emit("cp.async.commit_group");
             case "copyAsyncWait" -> {
