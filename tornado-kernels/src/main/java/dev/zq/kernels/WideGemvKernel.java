@@ -65,10 +65,25 @@ public final class WideGemvKernel {
         return new Grid(Math.min(blocks, Math.ceilDiv(n, 32 / slices)), 1, THREADS, 1);
     }
 
-    /** INT8 codes (K/4 ints a row) with group scales {@code sw[N, K/groupSize]}; the row quantized token-wise (W8A8). */
+    /**
+     * INT8 codes (K/4 ints a row) with group scales {@code sw[N, K/groupSize]}; the row quantized token-wise (W8A8).
+     * <p>
+     * {@code scaleMode} lets a decode step's kernels hand the token-wise scale's input — the row's largest magnitude — from
+     * the kernel that writes a row to the one that quantizes it, as float bits in {@code maxes} (an order-free
+     * {@link KernelContext#atomicMax} of non-negative floats: the same bits whatever order the writers run in, so the
+     * codes are those of the block's own reduction), sparing that kernel a block-wide reduction and its barrier:
+     * <ul>
+     * <li>{@code scaleMode & 3}: where the largest magnitude comes from — 0 the block's reduction, {@link #MAX_ONE}
+     * {@code maxes[0]} (filled by {@link CachedAttentionKernel#attendStep16}), {@link #MAX_SLOTS} the largest of
+     * {@code maxes[32 … 63]} (filled by a kernel with {@link #TRACK});</li>
+     * <li>{@link #ZERO_ONE}, {@link #ZERO_SLOTS}: this launch zeroes {@code maxes[0]}, or {@code maxes[32 … 63]}, after its
+     * wait (their last reader, two launches back, is done) for the next kernel to fill;</li>
+     * <li>{@link #TRACK}: each output (after the epilogue) into {@code maxes[32 + warp]} as its magnitude's bits.</li>
+     * </ul>
+     */
     @Kernel(maxRegisters = 64)
     public static void int8(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw,
-                            FloatArray bias, FloatArray y, int n, int k, int groupSize, int mode, int slices) {
+                            FloatArray bias, FloatArray y, int n, int k, int groupSize, int mode, int slices, IntArray maxes, int scaleMode) {
         int tid = ctx.localIdx(), lane = tid & 31, chunks = k >> 4, words = k >> 2, gShift = SkinnyGemmKernel.groupShift(groupSize);
         int groups = SkinnyGemmKernel.groupCount(k, groupSize, gShift);
         int batches = (chunks + 127) >> 7, sShift = log2(slices), slice = (tid >> 5) & (slices - 1), perPass = 32 >> sShift;
@@ -93,9 +108,11 @@ public final class WideGemvKernel {
         ctx.releaseNextKernel();
         // The first pass's residual (the previous kernels' output) requested now, so that it arrives under the staging.
         float resid0 = mode == SkinnyGemmKernel.ADD && col < n && slice == 0 && lane == 0 ? y.get(col) : 0f;
+        if (ctx.groupIdx() == 0 && ((scaleMode & ZERO_ONE) != 0 && tid == 0 || (scaleMode & ZERO_SLOTS) != 0 && tid < 32))
+            maxes.set((scaleMode & ZERO_ONE) != 0 ? 0 : 32 + tid, 0);
         int[] xs = ctx.allocateIntShared(2048);   // the row's codes: piece p (4096 inputs) at 1024p, in int8ChunkDot's order
         float[] sx = ctx.allocateFloatShared(1), red = ctx.allocateFloatShared(96), part = ctx.allocateFloatShared(64);
-        stageCodes(ctx, red, sx, xs, x, norm, gamma, beta, eps, k, 0, g0, g1, g2, g3, e0, e1, e2, e3);
+        stageCodes(ctx, red, sx, xs, x, norm, gamma, beta, eps, k, 0, g0, g1, g2, g3, e0, e1, e2, e3, maxes, scaleMode & 3);
         float s = sx[0];
         int pass = 0;
         for (int cbase = first; cbase < n; cbase += step) {   // uniform: the block's passes
@@ -126,10 +143,25 @@ public final class WideGemvKernel {
                 a += p;
             }
             float sum = sliceSum(ctx, part, pass, slices, slice, SkinnyGemmKernel.warpSum(ctx, a));
-            if (live && slice == 0 && lane == 0) SkinnyGemmKernel.finish(y, col, s * sum + b, resid, mode);
+            if (live && slice == 0 && lane == 0) {
+                float out = SkinnyGemmKernel.finished(s * sum + b, resid, mode);
+                y.set(col, out);
+                if ((scaleMode & TRACK) != 0) ctx.atomicMax(maxes, 32 + ((tid >> 5) & 31), Float.floatToRawIntBits(Math.abs(out)));
+            }
             pass++;
         }
     }
+
+    /** {@link #int8}'s {@code scaleMode}: the largest magnitude from {@code maxes[0]}. */
+    public static final int MAX_ONE = 1;
+    /** {@link #int8}'s {@code scaleMode}: the largest magnitude the largest of {@code maxes[32 … 63]}. */
+    public static final int MAX_SLOTS = 2;
+    /** {@link #int8}'s {@code scaleMode}: zero {@code maxes[0]} for the next kernel. */
+    public static final int ZERO_ONE = 4;
+    /** {@link #int8}'s {@code scaleMode}: zero {@code maxes[32 … 63]} for the next kernel. */
+    public static final int ZERO_SLOTS = 8;
+    /** {@link #int8}'s {@code scaleMode}: the outputs' magnitudes into {@code maxes[32 + warp]}. */
+    public static final int TRACK = 16;
 
     /**
      * INT4 codes in {@link Int4Words}' order (K/8 ints a row) with scales {@code sw[N, K/groupSize]}; W4A8. A batch is 256
@@ -168,7 +200,7 @@ public final class WideGemvKernel {
         float resid0 = mode == SkinnyGemmKernel.ADD && col < n && slice == 0 && lane == 0 ? y.get(col) : 0f;
         int[] xs = ctx.allocateIntShared(2048);   // per weight word j its low-nibble codes at 2j, its high-nibble ones at 2j + 1
         float[] sx = ctx.allocateFloatShared(1), red = ctx.allocateFloatShared(96), part = ctx.allocateFloatShared(64);
-        stageCodes(ctx, red, sx, xs, x, norm, gamma, beta, eps, k, 1, g0, g1, g2, g3, e0, e1, e2, e3);
+        stageCodes(ctx, red, sx, xs, x, norm, gamma, beta, eps, k, 1, g0, g1, g2, g3, e0, e1, e2, e3, w, 0);
         float s = sx[0];
         int pass = 0;
         for (int cbase = first; cbase < n; cbase += step) {   // uniform: the block's passes
@@ -275,14 +307,18 @@ public final class WideGemvKernel {
      * in one pass, {@link #rowStats}) and the scale from them, over a block of 32 warps.
      */
     static void stageCodes(KernelContext ctx, float[] red, float[] sx, int[] xs, FloatArray x, int norm, FloatArray gamma, FloatArray beta,
-                           float eps, int k, int int4Order, float g0, float g1, float g2, float g3, float e0, float e1, float e2, float e3) {
+                           float eps, int k, int int4Order, float g0, float g1, float g2, float g3, float e0, float e1, float e2, float e3,
+                           IntArray maxes, int given) {
         // Warps past the row's first piece (128 inputs a warp) hold none of it: they skip the staging but for its barriers
         // (their code words are never read unmultiplied by zero weights).
         int tid = ctx.localIdx(), a0 = tid << 2, a1 = a0 + 4096, warps = Math.min(32, (k + 127) >> 7);
         boolean active = (tid >> 5) < warps, h0 = a0 < k, h1 = a1 < k;
+        // A given largest magnitude (int8's scaleMode) asked for with the row: maxes[0], or slot 32 + lane.
+        int gm = given == MAX_ONE ? maxes.get(0) : given == MAX_SLOTS ? maxes.get(32 + (tid & 31)) : 0;
         float[] v = new float[8];   // registers: elements 4t … 4t + 3, then 4096 + 4t …
         loadRow(ctx, red, v, x, norm, gamma, beta, eps, k, warps, g0, g1, g2, g3, e0, e1, e2, e3);
-        float m = blockMax32(ctx, red, 2, Math.max(SkinnyGemmKernel.max4(v[0], v[1], v[2], v[3]), SkinnyGemmKernel.max4(v[4], v[5], v[6], v[7])), warps);
+        float m = given == MAX_ONE ? Float.intBitsToFloat(gm) : given == MAX_SLOTS ? SkinnyGemmKernel.warpMax(ctx, Float.intBitsToFloat(gm))
+                : blockMax32(ctx, red, 2, Math.max(SkinnyGemmKernel.max4(v[0], v[1], v[2], v[3]), SkinnyGemmKernel.max4(v[4], v[5], v[6], v[7])), warps);
         float s = active ? m / 127f : 0f;
         if (active) {
             xs[codeWord(tid, int4Order)] = h0 ? RowKernels.packCodes(v[0], v[1], v[2], v[3], s) : 0;

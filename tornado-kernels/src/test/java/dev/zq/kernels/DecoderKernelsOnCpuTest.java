@@ -757,10 +757,45 @@ class DecoderKernelsOnCpuTest {
                                         if (bits == 16) {
                                             cpu.launch(KernelCompiler.find(SkinnyGemmKernel.class, name), few, x, norm, gamma, beta, 1e-5f, wq, bias, want, 1, n, k, mode);
                                             cpu.launch(KernelCompiler.find(WideGemvKernel.class, name), wide, x, norm, gamma, beta, 1e-5f, wq, bias, got, n, k, mode, slices);
-                                        } else {
+                                        } else if (bits == 4) {
                                             cpu.launch(KernelCompiler.find(SkinnyGemmKernel.class, name), few, x, norm, gamma, beta, 1e-5f, wq, sw, bias, want, 1, n, k, gs, mode);
                                             cpu.launch(KernelCompiler.find(WideGemvKernel.class, name), wide, x, norm, gamma, beta, 1e-5f, wq, sw, bias, got, n, k, gs, mode,
                                                     slices);
+                                        } else {
+                                            // INT8: without the LayerNorm the row's largest magnitude given (as the attention leaves it in
+                                            // maxes[0], or the up projection in maxes[32…63]) instead of reduced, beside a zeroing flag; with
+                                            // it, the outputs' magnitudes tracked.
+                                            IntArray maxes = IntArray.allocate(a, 64);
+                                            for (int i = 0; i < 64; i++) maxes.set(i, 12345);
+                                            float m = 0f;
+                                            for (int i = 0; i < k; i++) m = Math.max(m, Math.abs(x.get(i)));
+                                            int scaleMode;
+                                            if (norm != 0) {
+                                                scaleMode = WideGemvKernel.TRACK;
+                                                for (int i = 32; i < 64; i++) maxes.set(i, 0);
+                                            } else if ((mode + slices + blocks) % 2 == 0) {
+                                                scaleMode = WideGemvKernel.MAX_ONE | WideGemvKernel.ZERO_SLOTS;
+                                                maxes.set(0, Float.floatToRawIntBits(m));
+                                            } else {
+                                                scaleMode = WideGemvKernel.MAX_SLOTS | WideGemvKernel.ZERO_ONE;
+                                                for (int i = 32; i < 64; i++) maxes.set(i, Float.floatToRawIntBits(m * rnd.nextFloat()));
+                                                maxes.set(32 + rnd.nextInt(32), Float.floatToRawIntBits(m));
+                                            }
+                                            cpu.launch(KernelCompiler.find(SkinnyGemmKernel.class, name), few, x, norm, gamma, beta, 1e-5f, wq, sw, bias, want, 1, n, k, gs, mode);
+                                            cpu.launch(KernelCompiler.find(WideGemvKernel.class, name), wide, x, norm, gamma, beta, 1e-5f, wq, sw, bias, got, n, k, gs, mode,
+                                                    slices, maxes, scaleMode);
+                                            what += " scaleMode " + scaleMode;
+                                            if ((scaleMode & WideGemvKernel.ZERO_ONE) != 0) assertEquals(0, maxes.get(0), what + ": maxes[0] zeroed");
+                                            if ((scaleMode & WideGemvKernel.ZERO_SLOTS) != 0)
+                                                for (int i = 32; i < 64; i++) assertEquals(0, maxes.get(i), what + ": maxes[" + i + "] zeroed");
+                                            if ((scaleMode & WideGemvKernel.TRACK) != 0) {
+                                                float most = 0f;
+                                                for (int i = 0; i < n; i++) most = Math.max(most, Math.abs(got.get(i)));
+                                                int slot = 0;
+                                                for (int i = 32; i < 64; i++) slot = Math.max(slot, maxes.get(i));
+                                                assertEquals(Float.floatToRawIntBits(most), slot, what + ": the outputs' largest magnitude tracked");
+                                                assertEquals(12345, maxes.get(0), what + ": maxes[0] untouched");
+                                            }
                                         }
                                         for (int i = 0; i < n; i++)
                                             if (norm != 0 || slices > 1)
@@ -912,7 +947,7 @@ class DecoderKernelsOnCpuTest {
                     }
                     FloatArray want = FloatArray.allocate(a, n);
                     cpu.launch(KernelCompiler.find(WideGemvKernel.class, "int8"), WideGemvKernel.grid(n, 1, 132), x, 1, gamma, beta, 1e-5f, q8, sw,
-                            bias, want, n, k, k, SkinnyGemmKernel.STORE, 1);
+                            bias, want, n, k, k, SkinnyGemmKernel.STORE, 1, IntArray.allocate(a, 64), 0);
                     double scale = 0;
                     for (int i = 0; i < n; i++) if (Float.isFinite(want.get(i))) scale = Math.max(scale, Math.abs(want.get(i)));
                     for (int blocks : new int[]{1, 2, 3, 132}) {
@@ -979,8 +1014,9 @@ class DecoderKernelsOnCpuTest {
                     float scale = (float) (1 / Math.sqrt(hd));
                     cpu.launch(KernelCompiler.find(CachedAttentionKernel.class, "attend16"), CachedAttentionKernel.attendGrid(batch, heads), qkv, pos, k1,
                             v1, want, 1, heads, hd, capacity, scale, 1);
+                    IntArray maxes = IntArray.allocate(a, batch);   // each sequence's largest |context| as float bits (track = 1)
                     cpu.launch(KernelCompiler.find(CachedAttentionKernel.class, "attendStep16"), CachedAttentionKernel.attendGrid(batch, heads), qkv, pos,
-                            k2, v2, got, heads, hd, capacity, scale);
+                            k2, v2, got, heads, hd, capacity, scale, maxes, 1);
                     String what = "head size " + hd + ", position " + p;
                     for (int i = 0; i < k1.length(); i++) {
                         assertEquals(Float.floatToRawIntBits(k1.get(i)), Float.floatToRawIntBits(k2.get(i)), what + ": key cache " + i);
@@ -989,6 +1025,11 @@ class DecoderKernelsOnCpuTest {
                     for (int i = 0; i < want.length(); i++)
                         if (p >= capacity) assertEquals(Float.floatToRawIntBits(want.get(i)), Float.floatToRawIntBits(got.get(i)), what + ": untouched " + i);
                         else assertEquals(want.get(i), got.get(i), 2e-5 * (1 + Math.abs(want.get(i))), what + ": context " + i);
+                    for (int b = 0; b < batch; b++) {
+                        float m = 0f;
+                        for (int i = 0; i < hidden; i++) m = Math.max(m, Math.abs(got.get(b * hidden + i)));
+                        assertEquals(Float.floatToRawIntBits(m), maxes.get(b), what + ": sequence " + b + "'s largest |context|");
+                    }
                 }
         }
     }
