@@ -75,10 +75,11 @@ public final class WideGemvKernel {
      * <ul>
      * <li>{@code scaleMode & 3}: where the largest magnitude comes from — 0 the block's reduction, {@link #MAX_ONE}
      * {@code maxes[0]} (filled by {@link CachedAttentionKernel#attendStep16}), {@link #MAX_SLOTS} the largest of
-     * {@code maxes[32 … 63]} (filled by a kernel with {@link #TRACK});</li>
-     * <li>{@link #ZERO_ONE}, {@link #ZERO_SLOTS}: this launch zeroes {@code maxes[0]}, or {@code maxes[32 … 63]}, after its
+     * the 32 slots {@code maxes[32·(j + 1)]} (filled by a kernel with {@link #TRACK}; a 128-byte line each, so that
+     * the up projection's 3,072 atomics a step spread over 32 lines of L2 rather than queue on one);</li>
+     * <li>{@link #ZERO_ONE}, {@link #ZERO_SLOTS}: this launch zeroes {@code maxes[0]}, or the 32 slots, after its
      * wait (their last reader, two launches back, is done) for the next kernel to fill;</li>
-     * <li>{@link #TRACK}: each output (after the epilogue) into {@code maxes[32 + warp]} as its magnitude's bits.</li>
+     * <li>{@link #TRACK}: each output (after the epilogue) into slot {@code warp} as its magnitude's bits ({@code maxes} holds {@link #SLOTS} ints).</li>
      * </ul>
      */
     @Kernel(maxRegisters = 64)
@@ -109,7 +110,7 @@ public final class WideGemvKernel {
         // The first pass's residual (the previous kernels' output) requested now, so that it arrives under the staging.
         float resid0 = mode == SkinnyGemmKernel.ADD && col < n && slice == 0 && lane == 0 ? y.get(col) : 0f;
         if (ctx.groupIdx() == 0 && ((scaleMode & ZERO_ONE) != 0 && tid == 0 || (scaleMode & ZERO_SLOTS) != 0 && tid < 32))
-            maxes.set((scaleMode & ZERO_ONE) != 0 ? 0 : 32 + tid, 0);
+            maxes.set((scaleMode & ZERO_ONE) != 0 ? 0 : (tid + 1) << 5, 0);
         int[] xs = ctx.allocateIntShared(2048);   // the row's codes: piece p (4096 inputs) at 1024p, in int8ChunkDot's order
         float[] sx = ctx.allocateFloatShared(1), red = ctx.allocateFloatShared(96), part = ctx.allocateFloatShared(64);
         stageCodes(ctx, red, sx, xs, x, norm, gamma, beta, eps, k, 0, g0, g1, g2, g3, e0, e1, e2, e3, maxes, scaleMode & 3);
@@ -146,7 +147,7 @@ public final class WideGemvKernel {
             if (live && slice == 0 && lane == 0) {
                 float out = SkinnyGemmKernel.finished(s * sum + b, resid, mode);
                 y.set(col, out);
-                if ((scaleMode & TRACK) != 0) ctx.atomicMax(maxes, 32 + ((tid >> 5) & 31), Float.floatToRawIntBits(Math.abs(out)));
+                if ((scaleMode & TRACK) != 0) ctx.atomicMax(maxes, ((tid >> 5) + 1) << 5, Float.floatToRawIntBits(Math.abs(out)));
             }
             pass++;
         }
@@ -154,14 +155,16 @@ public final class WideGemvKernel {
 
     /** {@link #int8}'s {@code scaleMode}: the largest magnitude from {@code maxes[0]}. */
     public static final int MAX_ONE = 1;
-    /** {@link #int8}'s {@code scaleMode}: the largest magnitude the largest of {@code maxes[32 … 63]}. */
+    /** {@link #int8}'s {@code scaleMode}: the largest magnitude the largest of the 32 slots {@code maxes[32·(j + 1)]}. */
     public static final int MAX_SLOTS = 2;
     /** {@link #int8}'s {@code scaleMode}: zero {@code maxes[0]} for the next kernel. */
     public static final int ZERO_ONE = 4;
-    /** {@link #int8}'s {@code scaleMode}: zero {@code maxes[32 … 63]} for the next kernel. */
+    /** {@link #int8}'s {@code scaleMode}: zero the 32 slots for the next kernel. */
     public static final int ZERO_SLOTS = 8;
-    /** {@link #int8}'s {@code scaleMode}: the outputs' magnitudes into {@code maxes[32 + warp]}. */
+    /** {@link #int8}'s {@code scaleMode}: the outputs' magnitudes into slot {@code warp}, {@code maxes[32·(warp + 1)]}. */
     public static final int TRACK = 16;
+    /** The length of {@link #int8}'s {@code maxes}: {@code maxes[0]} and 32 slots a 128-byte line apart. */
+    public static final int SLOTS = 33 * 32;
 
     /**
      * INT4 codes in {@link Int4Words}' order (K/8 ints a row) with scales {@code sw[N, K/groupSize]}; W4A8. A batch is 256
@@ -313,8 +316,8 @@ public final class WideGemvKernel {
         // (their code words are never read unmultiplied by zero weights).
         int tid = ctx.localIdx(), a0 = tid << 2, a1 = a0 + 4096, warps = Math.min(32, (k + 127) >> 7);
         boolean active = (tid >> 5) < warps, h0 = a0 < k, h1 = a1 < k;
-        // A given largest magnitude (int8's scaleMode) asked for with the row: maxes[0], or slot 32 + lane.
-        int gm = given == MAX_ONE ? maxes.get(0) : given == MAX_SLOTS ? maxes.get(32 + (tid & 31)) : 0;
+        // A given largest magnitude (int8's scaleMode) asked for with the row: maxes[0], or slot `lane`.
+        int gm = given == MAX_ONE ? maxes.get(0) : given == MAX_SLOTS ? maxes.get(((tid & 31) + 1) << 5) : 0;
         float[] v = new float[8];   // registers: elements 4t … 4t + 3, then 4096 + 4t …
         loadRow(ctx, red, v, x, norm, gamma, beta, eps, k, warps, g0, g1, g2, g3, e0, e1, e2, e3);
         float m = given == MAX_ONE ? Float.intBitsToFloat(gm) : given == MAX_SLOTS ? SkinnyGemmKernel.warpMax(ctx, Float.intBitsToFloat(gm))

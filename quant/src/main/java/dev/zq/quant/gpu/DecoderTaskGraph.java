@@ -219,7 +219,7 @@ public final class DecoderTaskGraph implements AutoCloseable {
         headBest = FloatArray.allocate(arena, GEMV_BLOCKS);
         headBestAt = IntArray.allocate(arena, GEMV_BLOCKS);
         headArrivals = IntArray.allocate(arena, 1);
-        maxes = IntArray.allocate(arena, 64);
+        maxes = IntArray.allocate(arena, WideGemvKernel.SLOTS);
 
         TaskGraph prefillGraph = steps("prefill", promptLength, prompt)
                 .transferToDevice(Transfer.FIRST_EXECUTION, weightBuffers.toArray(KernelBuffer[]::new))
@@ -313,7 +313,7 @@ public final class DecoderTaskGraph implements AutoCloseable {
         String bits = cachePrecision == CachePrecision.FP16 ? "16" : "32";
         boolean step16 = seq == 1 && ATTEND_STEP && cachePrecision == CachePrecision.FP16 && hd % 8 == 0 && hd <= 128;   // a decode step
         // Scales from the producers (SCALE_FROM_PRODUCER): qkv zeroes maxes[0], the attention fills it, out reads it; out
-        // zeroes maxes[32…63], up fills them, down reads them.
+        // zeroes the 32 slots, up fills them, down reads them.
         boolean outGiven = SCALE_FROM_PRODUCER && rows == 1 && step16 && wideInt8(l.qkv()) && wideInt8(l.out());
         boolean downGiven = SCALE_FROM_PRODUCER && rows == 1 && wideInt8(l.out()) && wideInt8(l.up()) && wideInt8(l.down());
         linear(g, l.qkv(), x, l.norm1Gamma(), l.norm1Beta(), qkv, rows, SkinnyGemmKernel.STORE,   // LayerNorm fused into the GEMM
