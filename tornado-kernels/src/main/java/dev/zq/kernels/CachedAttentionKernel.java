@@ -134,7 +134,7 @@ public final class CachedAttentionKernel {
      * With {@code track != 0} each block also takes the largest magnitude of the context values it wrote (of those it
      * left, past the cache) into {@code maxes[sequence]} as float bits ({@link KernelContext#atomicMax}, order-free), which
      * must start at 0: the token-wise scale of the out projection's input, so that its kernel
-     * ({@link WideGemvKernel#int8} with {@link WideGemvKernel#MAX_ONE}) need not reduce the row itself.
+     * ({@link WideGemvKernel#int8} with {@link WideGemvKernel#GIVEN_MAX}) need not reduce the row itself.
      */
     @Kernel
     public static void attendStep16(KernelContext ctx, FloatArray qkv, IntArray pos, HalfArray keys, HalfArray values, FloatArray context,

@@ -780,10 +780,11 @@ public final class SkinnyGemmKernel {
     }
 
     /** {@link #finish(FloatArray, int, float, int)} with {@code y[at]} already loaded as {@code resid} (used under {@link #ADD}). */
-    static void finish(FloatArray y, int at, float v, float resid, int mode) { y.set(at, finished(v, resid, mode)); }
-
-    /** What {@link #finish} stores: {@code v} under the epilogue {@code mode}. */
-    static float finished(float v, float resid, int mode) { return mode == GELU_TANH ? geluTanh(v) : mode == ADD ? resid + v : v; }
+    static void finish(FloatArray y, int at, float v, float resid, int mode) {
+        if (mode == GELU_TANH) y.set(at, geluTanh(v));
+        else if (mode == ADD) y.set(at, resid + v);
+        else y.set(at, v);
+    }
 
     static void finish(FloatArray y, int at, float v, int mode) {
         if (mode == GELU_TANH) y.set(at, geluTanh(v));

@@ -68,19 +68,12 @@ public final class WideGemvKernel {
     /**
      * INT8 codes (K/4 ints a row) with group scales {@code sw[N, K/groupSize]}; the row quantized token-wise (W8A8).
      * <p>
-     * {@code scaleMode} lets a decode step's kernels hand the token-wise scale's input — the row's largest magnitude — from
-     * the kernel that writes a row to the one that quantizes it, as float bits in {@code maxes} (an order-free
-     * {@link KernelContext#atomicMax} of non-negative floats: the same bits whatever order the writers run in, so the
-     * codes are those of the block's own reduction), sparing that kernel a block-wide reduction and its barrier:
-     * <ul>
-     * <li>{@code scaleMode & 3}: where the largest magnitude comes from — 0 the block's reduction, {@link #MAX_ONE}
-     * {@code maxes[0]} (filled by {@link CachedAttentionKernel#attendStep16}), {@link #MAX_SLOTS} the largest of
-     * the 32 slots {@code maxes[32·(j + 1)]} (filled by a kernel with {@link #TRACK}; a 128-byte line each, so that
-     * the up projection's 3,072 atomics a step spread over 32 lines of L2 rather than queue on one);</li>
-     * <li>{@link #ZERO_ONE}, {@link #ZERO_SLOTS}: this launch zeroes {@code maxes[0]}, or the 32 slots, after its
-     * wait (their last reader, two launches back, is done) for the next kernel to fill;</li>
-     * <li>{@link #TRACK}: each output (after the epilogue) into slot {@code warp} as its magnitude's bits ({@code maxes} holds {@link #SLOTS} ints).</li>
-     * </ul>
+     * {@code scaleMode} lets a decode step hand the out projection's token-wise scale input — the context row's largest
+     * magnitude — from the attention that writes the row ({@link CachedAttentionKernel#attendStep16}'s {@code track}: an
+     * order-free {@link KernelContext#atomicMax} of the magnitudes' float bits into {@code maxes[0]}, so the codes are those
+     * of the block's own reduction), sparing the out launch a block-wide reduction and its barrier: {@link #GIVEN_MAX}
+     * reads {@code maxes[0]} instead of reducing the row, {@link #ZERO_MAX} (the qkv launch) zeroes it after the wait
+     * for the attention to fill; 0 neither.
      */
     @Kernel(maxRegisters = 64)
     public static void int8(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw,
@@ -109,11 +102,10 @@ public final class WideGemvKernel {
         ctx.releaseNextKernel();
         // The first pass's residual (the previous kernels' output) requested now, so that it arrives under the staging.
         float resid0 = mode == SkinnyGemmKernel.ADD && col < n && slice == 0 && lane == 0 ? y.get(col) : 0f;
-        if (ctx.groupIdx() == 0 && ((scaleMode & ZERO_ONE) != 0 && tid == 0 || (scaleMode & ZERO_SLOTS) != 0 && tid < 32))
-            maxes.set((scaleMode & ZERO_ONE) != 0 ? 0 : (tid + 1) << 5, 0);
+        if (scaleMode == ZERO_MAX && ctx.groupIdx() == 0 && tid == 0) maxes.set(0, 0);   // its last reader, two launches back, is done
         int[] xs = ctx.allocateIntShared(2048);   // the row's codes: piece p (4096 inputs) at 1024p, in int8ChunkDot's order
         float[] sx = ctx.allocateFloatShared(1), red = ctx.allocateFloatShared(96), part = ctx.allocateFloatShared(64);
-        stageCodes(ctx, red, sx, xs, x, norm, gamma, beta, eps, k, 0, g0, g1, g2, g3, e0, e1, e2, e3, maxes, scaleMode & 3);
+        stageCodes(ctx, red, sx, xs, x, norm, gamma, beta, eps, k, 0, g0, g1, g2, g3, e0, e1, e2, e3, maxes, scaleMode == GIVEN_MAX ? 1 : 0);
         float s = sx[0];
         int pass = 0;
         for (int cbase = first; cbase < n; cbase += step) {   // uniform: the block's passes
@@ -144,27 +136,15 @@ public final class WideGemvKernel {
                 a += p;
             }
             float sum = sliceSum(ctx, part, pass, slices, slice, SkinnyGemmKernel.warpSum(ctx, a));
-            if (live && slice == 0 && lane == 0) {
-                float out = SkinnyGemmKernel.finished(s * sum + b, resid, mode);
-                y.set(col, out);
-                if ((scaleMode & TRACK) != 0) ctx.atomicMax(maxes, ((tid >> 5) + 1) << 5, Float.floatToRawIntBits(Math.abs(out)));
-            }
+            if (live && slice == 0 && lane == 0) SkinnyGemmKernel.finish(y, col, s * sum + b, resid, mode);
             pass++;
         }
     }
 
-    /** {@link #int8}'s {@code scaleMode}: the largest magnitude from {@code maxes[0]}. */
-    public static final int MAX_ONE = 1;
-    /** {@link #int8}'s {@code scaleMode}: the largest magnitude the largest of the 32 slots {@code maxes[32·(j + 1)]}. */
-    public static final int MAX_SLOTS = 2;
-    /** {@link #int8}'s {@code scaleMode}: zero {@code maxes[0]} for the next kernel. */
-    public static final int ZERO_ONE = 4;
-    /** {@link #int8}'s {@code scaleMode}: zero the 32 slots for the next kernel. */
-    public static final int ZERO_SLOTS = 8;
-    /** {@link #int8}'s {@code scaleMode}: the outputs' magnitudes into slot {@code warp}, {@code maxes[32·(warp + 1)]}. */
-    public static final int TRACK = 16;
-    /** The length of {@link #int8}'s {@code maxes}: {@code maxes[0]} and 32 slots a 128-byte line apart. */
-    public static final int SLOTS = 33 * 32;
+    /** {@link #int8}'s {@code scaleMode}: the row's largest magnitude is {@code maxes[0]} (float bits), not reduced. */
+    public static final int GIVEN_MAX = 1;
+    /** {@link #int8}'s {@code scaleMode}: zero {@code maxes[0]} for the next kernel to fill. */
+    public static final int ZERO_MAX = 2;
 
     /**
      * INT4 codes in {@link Int4Words}' order (K/8 ints a row) with scales {@code sw[N, K/groupSize]}; W4A8. A batch is 256
@@ -316,12 +296,10 @@ public final class WideGemvKernel {
         // (their code words are never read unmultiplied by zero weights).
         int tid = ctx.localIdx(), a0 = tid << 2, a1 = a0 + 4096, warps = Math.min(32, (k + 127) >> 7);
         boolean active = (tid >> 5) < warps, h0 = a0 < k, h1 = a1 < k;
-        // A given largest magnitude (int8's scaleMode) asked for with the row: maxes[0], or slot `lane`.
-        int gm = given == MAX_ONE ? maxes.get(0) : given == MAX_SLOTS ? maxes.get(((tid & 31) + 1) << 5) : 0;
+        int gm = given != 0 ? maxes.get(0) : 0;   // a given largest magnitude (int8's GIVEN_MAX), asked for with the row
         float[] v = new float[8];   // registers: elements 4t … 4t + 3, then 4096 + 4t …
         loadRow(ctx, red, v, x, norm, gamma, beta, eps, k, warps, g0, g1, g2, g3, e0, e1, e2, e3);
-        float m = given == MAX_ONE ? Float.intBitsToFloat(gm) : given == MAX_SLOTS ? SkinnyGemmKernel.warpMax(ctx, Float.intBitsToFloat(gm))
-                : blockMax32(ctx, red, 2, Math.max(SkinnyGemmKernel.max4(v[0], v[1], v[2], v[3]), SkinnyGemmKernel.max4(v[4], v[5], v[6], v[7])), warps);
+        float m = given != 0 ? Float.intBitsToFloat(gm) : blockMax32(ctx, red, 2, Math.max(SkinnyGemmKernel.max4(v[0], v[1], v[2], v[3]), SkinnyGemmKernel.max4(v[4], v[5], v[6], v[7])), warps);
         float s = active ? m / 127f : 0f;
         if (active) {
             xs[codeWord(tid, int4Order)] = h0 ? RowKernels.packCodes(v[0], v[1], v[2], v[3], s) : 0;

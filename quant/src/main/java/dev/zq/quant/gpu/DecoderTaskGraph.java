@@ -102,12 +102,13 @@ public final class DecoderTaskGraph implements AutoCloseable {
      */
     static final boolean FOLD_EMBED = !"false".equals(System.getProperty("zq.decoder.foldEmbed"));
     /**
-     * In a batch-1 step on {@link WideGemvKernel#int8}, the out and down projections take their input row's largest
-     * magnitude (the token-wise scale's) from the kernel that wrote the row — the attention, the up projection — instead
-     * of a block reduction of their own (see {@code WideGemvKernel.int8}'s {@code scaleMode}); the same codes.
-     * {@code -Dzq.decoder.scaleFromProducer=false}: each reduces its row itself, for A/B runs.
+     * In a batch-1 step whose qkv and out projections run on {@link WideGemvKernel#int8}: the attention takes the largest
+     * magnitude of the context it writes ({@code attendStep16}'s {@code track}), so the out projection's token-wise scale
+     * needs no block reduction (the qkv launch zeroes the slot first); the same codes. The same for the down projection
+     * (the up launch's outputs into 32 slots by atomics) was measured and not kept: slower (bench/RESULTS.md, tenth round).
+     * {@code -Dzq.decoder.scaleFromAttention=false}: the out launch reduces the row itself, for A/B runs.
      */
-    static final boolean SCALE_FROM_PRODUCER = !"false".equals(System.getProperty("zq.decoder.scaleFromProducer"));
+    static final boolean SCALE_FROM_ATTENTION = !"false".equals(System.getProperty("zq.decoder.scaleFromAttention"));
     /**
      * For measurement only: {@code -Dzq.decoder.repeat=qkv,attend,…} launches the named kernels of every layer (qkv,
      * attend, out, up, down) twice in a decode step, so that a bench's step time less the plain one is what that launch
@@ -140,7 +141,7 @@ public final class DecoderTaskGraph implements AutoCloseable {
     private final FloatArray headBest;      // GreedyHeadKernel: each block's best logit
     private final IntArray headBestAt;      // and its index
     private final IntArray headArrivals;    // and how many blocks are done
-    private final IntArray maxes;           // a batch-1 step's rows' largest magnitudes, as float bits (SCALE_FROM_PRODUCER)
+    private final IntArray maxes;           // a batch-1 step's context: its largest magnitude as float bits (SCALE_FROM_ATTENTION)
     private final ExecutionPlan prefill, decode;
     private final ExecutionPlan decodeRun;   // STEPS_PER_GRAPH steps in one graph; null with keepLogits or one step a graph
     private final int runSteps;
@@ -219,7 +220,7 @@ public final class DecoderTaskGraph implements AutoCloseable {
         headBest = FloatArray.allocate(arena, GEMV_BLOCKS);
         headBestAt = IntArray.allocate(arena, GEMV_BLOCKS);
         headArrivals = IntArray.allocate(arena, 1);
-        maxes = IntArray.allocate(arena, WideGemvKernel.SLOTS);
+        maxes = IntArray.allocate(arena, batch);
 
         TaskGraph prefillGraph = steps("prefill", promptLength, prompt)
                 .transferToDevice(Transfer.FIRST_EXECUTION, weightBuffers.toArray(KernelBuffer[]::new))
@@ -312,12 +313,11 @@ public final class DecoderTaskGraph implements AutoCloseable {
         int rows = batch * seq, h = config.hiddenSize(), heads = config.numHeads(), hd = config.headDim();
         String bits = cachePrecision == CachePrecision.FP16 ? "16" : "32";
         boolean step16 = seq == 1 && ATTEND_STEP && cachePrecision == CachePrecision.FP16 && hd % 8 == 0 && hd <= 128;   // a decode step
-        // Scales from the producers (SCALE_FROM_PRODUCER): qkv zeroes maxes[0], the attention fills it, out reads it; out
-        // zeroes the 32 slots, up fills them, down reads them.
-        boolean outGiven = SCALE_FROM_PRODUCER && rows == 1 && step16 && wideInt8(l.qkv()) && wideInt8(l.out());
-        boolean downGiven = SCALE_FROM_PRODUCER && rows == 1 && wideInt8(l.out()) && wideInt8(l.up()) && wideInt8(l.down());
+        // The out projection's scale from the attention (SCALE_FROM_ATTENTION): qkv zeroes maxes[0], the attention fills
+        // it, out reads it.
+        boolean outGiven = SCALE_FROM_ATTENTION && rows == 1 && step16 && wideInt8(l.qkv()) && wideInt8(l.out());
         linear(g, l.qkv(), x, l.norm1Gamma(), l.norm1Beta(), qkv, rows, SkinnyGemmKernel.STORE,   // LayerNorm fused into the GEMM
-                outGiven ? WideGemvKernel.ZERO_ONE : 0);
+                outGiven ? WideGemvKernel.ZERO_MAX : 0);
         repeat(g, "qkv");
         if (seq > 1)
             g.task(kernel(CachedAttentionKernel.class, "append" + bits), CachedAttentionKernel.appendGrid(rows), qkv, pos, keys.get(index),
@@ -329,12 +329,11 @@ public final class DecoderTaskGraph implements AutoCloseable {
             g.task(kernel(CachedAttentionKernel.class, "attend" + bits), CachedAttentionKernel.attendGrid(rows, heads), qkv, pos, keys.get(index),
                     values.get(index), context, seq, heads, hd, capacity, (float) (1 / Math.sqrt(hd)), seq == 1 ? 1 : 0);
         repeat(g, "attend");
-        linear(g, l.out(), context, null, null, x, rows, SkinnyGemmKernel.ADD,
-                (outGiven ? WideGemvKernel.MAX_ONE : 0) | (downGiven ? WideGemvKernel.ZERO_SLOTS : 0));
+        linear(g, l.out(), context, null, null, x, rows, SkinnyGemmKernel.ADD, outGiven ? WideGemvKernel.GIVEN_MAX : 0);
         repeat(g, "out");
-        linear(g, l.up(), x, l.norm2Gamma(), l.norm2Beta(), mlp, rows, SkinnyGemmKernel.GELU_TANH, downGiven ? WideGemvKernel.TRACK : 0);
+        linear(g, l.up(), x, l.norm2Gamma(), l.norm2Beta(), mlp, rows, SkinnyGemmKernel.GELU_TANH);
         repeat(g, "up");
-        linear(g, l.down(), mlp, null, null, x, rows, SkinnyGemmKernel.ADD, downGiven ? WideGemvKernel.MAX_SLOTS : 0);
+        linear(g, l.down(), mlp, null, null, x, rows, SkinnyGemmKernel.ADD);
         repeat(g, "down");
     }
 
