@@ -37,10 +37,4 @@ public final class IntArray implements KernelBuffer {
         set(i, old + v);
         return old;
     }
-
-    synchronized int getAndMax(int i, int v) {
-        int old = get(i);
-        if (v > old) set(i, v);
-        return old;
-    }
 }

@@ -440,13 +440,4 @@ public final class KernelContext {
     public float atomicAdd(FloatArray buffer, int index, float value) {
         return buffer.getAndAdd(index, value);
     }
-
-    /**
-     * Atomically sets {@code buffer[index]} to the larger of it and {@code value}; returns the old value. Order-free, so
-     * blocks taking the maximum of non-negative floats' bits ({@code Float.floatToRawIntBits}: their order as integers is
-     * their order as floats, NaN above infinity) leave the same bits whatever order they run in.
-     */
-    public int atomicMax(IntArray buffer, int index, int value) {
-        return buffer.getAndMax(index, value);
-    }
 }

@@ -130,15 +130,10 @@ public final class CachedAttentionKernel {
      * shared memory, where the threads that need them read them (the same products in the same order as from the cache,
      * without a round trip to L2 on the way to the softmax). Scores and sums are taken in another order than
      * {@link #attend16}'s (FP32 either way). Head sizes multiples of 8 up to 128, blocks of 256 threads ({@link #attendGrid}).
-     * <p>
-     * With {@code track != 0} each block also takes the largest magnitude of the context values it wrote (of those it
-     * left, past the cache) into {@code maxes[sequence]} as float bits ({@link KernelContext#atomicMax}, order-free), which
-     * must start at 0: the token-wise scale of the out projection's input, so that its kernel
-     * ({@link WideGemvKernel#int8} with {@link WideGemvKernel#GIVEN_MAX}) need not reduce the row itself.
      */
     @Kernel
     public static void attendStep16(KernelContext ctx, FloatArray qkv, IntArray pos, HalfArray keys, HalfArray values, FloatArray context,
-                                    int heads, int headDim, int capacity, float scale, IntArray maxes, int track) {
+                                    int heads, int headDim, int capacity, float scale) {
         int tid = ctx.localIdx(), threads = ctx.localSizeX();
         int b = ctx.groupIdx() / heads, head = ctx.groupIdx() - b * heads, hidden = heads * headDim;
         int qAt = b * 3 * hidden + head * headDim, cache = (b * heads + head) * capacity * headDim;
@@ -283,16 +278,10 @@ public final class CachedAttentionKernel {
         }
         red[tid] = t;   // red's last readers (blockSum8) are past the barrier above
         ctx.barrier();
-        float v = 0f;
         if (part == 0 && p >= 0) {
             float total = 0f;
             for (int i = 0; i < parts; i++) total += red[i * headDim + d];
-            v = total / sum;
-            context.set(b * hidden + head * headDim + d, v);
-        } else if (part == 0 && track != 0) v = context.get(b * hidden + head * headDim + d);   // past the cache: the row as it is
-        if (track != 0 && tid < ((headDim + 31) & ~31)) {   // the warps holding outputs (whole warps: the shuffles)
-            float m = SkinnyGemmKernel.warpMax(ctx, part == 0 ? Math.abs(v) : 0f);
-            if ((tid & 31) == 0) ctx.atomicMax(maxes, b, Float.floatToRawIntBits(m));
+            context.set(b * hidden + head * headDim + d, total / sum);
         }
     }
 

@@ -173,7 +173,7 @@ public final class GreedyHeadKernel {
         int[] xs = ctx.allocateIntShared(2048);   // the row's codes in WideGemvKernel.int8's order
         float[] sx = ctx.allocateFloatShared(1), red = ctx.allocateFloatShared(96), vals = ctx.allocateFloatShared(32);
         int[] idxs = ctx.allocateIntShared(32);
-        WideGemvKernel.stageCodes(ctx, red, sx, xs, x, 1, gamma, beta, eps, k, 0, g0, g1, g2, g3, e0, e1, e2, e3, arrivals, 0);
+        WideGemvKernel.stageCodes(ctx, red, sx, xs, x, 1, gamma, beta, eps, k, 0, g0, g1, g2, g3, e0, e1, e2, e3);
         float s = sx[0], best = Float.NEGATIVE_INFINITY;
         int at = -1, pass = 0;
         for (int rbase = first; rbase < n; rbase += step) {   // uniform: the block's passes

@@ -65,19 +65,10 @@ public final class WideGemvKernel {
         return new Grid(Math.min(blocks, Math.ceilDiv(n, 32 / slices)), 1, THREADS, 1);
     }
 
-    /**
-     * INT8 codes (K/4 ints a row) with group scales {@code sw[N, K/groupSize]}; the row quantized token-wise (W8A8).
-     * <p>
-     * {@code scaleMode} lets a decode step hand the out projection's token-wise scale input — the context row's largest
-     * magnitude — from the attention that writes the row ({@link CachedAttentionKernel#attendStep16}'s {@code track}: an
-     * order-free {@link KernelContext#atomicMax} of the magnitudes' float bits into {@code maxes[0]}, so the codes are those
-     * of the block's own reduction), sparing the out launch a block-wide reduction and its barrier: {@link #GIVEN_MAX}
-     * reads {@code maxes[0]} instead of reducing the row, {@link #ZERO_MAX} (the qkv launch) zeroes it after the wait
-     * for the attention to fill; 0 neither.
-     */
+    /** INT8 codes (K/4 ints a row) with group scales {@code sw[N, K/groupSize]}; the row quantized token-wise (W8A8). */
     @Kernel(maxRegisters = 64)
     public static void int8(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw,
-                            FloatArray bias, FloatArray y, int n, int k, int groupSize, int mode, int slices, IntArray maxes, int scaleMode) {
+                            FloatArray bias, FloatArray y, int n, int k, int groupSize, int mode, int slices) {
         int tid = ctx.localIdx(), lane = tid & 31, chunks = k >> 4, words = k >> 2, gShift = SkinnyGemmKernel.groupShift(groupSize);
         int groups = SkinnyGemmKernel.groupCount(k, groupSize, gShift);
         int batches = (chunks + 127) >> 7, sShift = log2(slices), slice = (tid >> 5) & (slices - 1), perPass = 32 >> sShift;
@@ -102,10 +93,9 @@ public final class WideGemvKernel {
         ctx.releaseNextKernel();
         // The first pass's residual (the previous kernels' output) requested now, so that it arrives under the staging.
         float resid0 = mode == SkinnyGemmKernel.ADD && col < n && slice == 0 && lane == 0 ? y.get(col) : 0f;
-        if (scaleMode == ZERO_MAX && ctx.groupIdx() == 0 && tid == 0) maxes.set(0, 0);   // its last reader, two launches back, is done
         int[] xs = ctx.allocateIntShared(2048);   // the row's codes: piece p (4096 inputs) at 1024p, in int8ChunkDot's order
         float[] sx = ctx.allocateFloatShared(1), red = ctx.allocateFloatShared(96), part = ctx.allocateFloatShared(64);
-        stageCodes(ctx, red, sx, xs, x, norm, gamma, beta, eps, k, 0, g0, g1, g2, g3, e0, e1, e2, e3, maxes, scaleMode == GIVEN_MAX ? 1 : 0);
+        stageCodes(ctx, red, sx, xs, x, norm, gamma, beta, eps, k, 0, g0, g1, g2, g3, e0, e1, e2, e3);
         float s = sx[0];
         int pass = 0;
         for (int cbase = first; cbase < n; cbase += step) {   // uniform: the block's passes
@@ -140,11 +130,6 @@ public final class WideGemvKernel {
             pass++;
         }
     }
-
-    /** {@link #int8}'s {@code scaleMode}: the row's largest magnitude is {@code maxes[0]} (float bits), not reduced. */
-    public static final int GIVEN_MAX = 1;
-    /** {@link #int8}'s {@code scaleMode}: zero {@code maxes[0]} for the next kernel to fill. */
-    public static final int ZERO_MAX = 2;
 
     /**
      * INT4 codes in {@link Int4Words}' order (K/8 ints a row) with scales {@code sw[N, K/groupSize]}; W4A8. A batch is 256
@@ -183,7 +168,7 @@ public final class WideGemvKernel {
         float resid0 = mode == SkinnyGemmKernel.ADD && col < n && slice == 0 && lane == 0 ? y.get(col) : 0f;
         int[] xs = ctx.allocateIntShared(2048);   // per weight word j its low-nibble codes at 2j, its high-nibble ones at 2j + 1
         float[] sx = ctx.allocateFloatShared(1), red = ctx.allocateFloatShared(96), part = ctx.allocateFloatShared(64);
-        stageCodes(ctx, red, sx, xs, x, norm, gamma, beta, eps, k, 1, g0, g1, g2, g3, e0, e1, e2, e3, w, 0);
+        stageCodes(ctx, red, sx, xs, x, norm, gamma, beta, eps, k, 1, g0, g1, g2, g3, e0, e1, e2, e3);
         float s = sx[0];
         int pass = 0;
         for (int cbase = first; cbase < n; cbase += step) {   // uniform: the block's passes
@@ -290,16 +275,14 @@ public final class WideGemvKernel {
      * in one pass, {@link #rowStats}) and the scale from them, over a block of 32 warps.
      */
     static void stageCodes(KernelContext ctx, float[] red, float[] sx, int[] xs, FloatArray x, int norm, FloatArray gamma, FloatArray beta,
-                           float eps, int k, int int4Order, float g0, float g1, float g2, float g3, float e0, float e1, float e2, float e3,
-                           IntArray maxes, int given) {
+                           float eps, int k, int int4Order, float g0, float g1, float g2, float g3, float e0, float e1, float e2, float e3) {
         // Warps past the row's first piece (128 inputs a warp) hold none of it: they skip the staging but for its barriers
         // (their code words are never read unmultiplied by zero weights).
         int tid = ctx.localIdx(), a0 = tid << 2, a1 = a0 + 4096, warps = Math.min(32, (k + 127) >> 7);
         boolean active = (tid >> 5) < warps, h0 = a0 < k, h1 = a1 < k;
-        int gm = given != 0 ? maxes.get(0) : 0;   // a given largest magnitude (int8's GIVEN_MAX), asked for with the row
         float[] v = new float[8];   // registers: elements 4t … 4t + 3, then 4096 + 4t …
         loadRow(ctx, red, v, x, norm, gamma, beta, eps, k, warps, g0, g1, g2, g3, e0, e1, e2, e3);
-        float m = given != 0 ? Float.intBitsToFloat(gm) : blockMax32(ctx, red, 2, Math.max(SkinnyGemmKernel.max4(v[0], v[1], v[2], v[3]), SkinnyGemmKernel.max4(v[4], v[5], v[6], v[7])), warps);
+        float m = blockMax32(ctx, red, 2, Math.max(SkinnyGemmKernel.max4(v[0], v[1], v[2], v[3]), SkinnyGemmKernel.max4(v[4], v[5], v[6], v[7])), warps);
         float s = active ? m / 127f : 0f;
         if (active) {
             xs[codeWord(tid, int4Order)] = h0 ? RowKernels.packCodes(v[0], v[1], v[2], v[3], s) : 0;

@@ -102,14 +102,6 @@ public final class DecoderTaskGraph implements AutoCloseable {
      */
     static final boolean FOLD_EMBED = !"false".equals(System.getProperty("zq.decoder.foldEmbed"));
     /**
-     * In a batch-1 step whose qkv and out projections run on {@link WideGemvKernel#int8}: the attention takes the largest
-     * magnitude of the context it writes ({@code attendStep16}'s {@code track}), so the out projection's token-wise scale
-     * needs no block reduction (the qkv launch zeroes the slot first); the same codes. The same for the down projection
-     * (the up launch's outputs into 32 slots by atomics) was measured and not kept: slower (bench/RESULTS.md, tenth round).
-     * {@code -Dzq.decoder.scaleFromAttention=false}: the out launch reduces the row itself, for A/B runs.
-     */
-    static final boolean SCALE_FROM_ATTENTION = !"false".equals(System.getProperty("zq.decoder.scaleFromAttention"));
-    /**
      * For measurement only: {@code -Dzq.decoder.repeat=qkv,attend,…} launches the named kernels of every layer (qkv,
      * attend, out, up, down) twice in a decode step, so that a bench's step time less the plain one is what that launch
      * costs inside the graph. The outputs are then wrong where the launch adds to its output (out, down).
@@ -141,7 +133,6 @@ public final class DecoderTaskGraph implements AutoCloseable {
     private final FloatArray headBest;      // GreedyHeadKernel: each block's best logit
     private final IntArray headBestAt;      // and its index
     private final IntArray headArrivals;    // and how many blocks are done
-    private final IntArray maxes;           // a batch-1 step's context: its largest magnitude as float bits (SCALE_FROM_ATTENTION)
     private final ExecutionPlan prefill, decode;
     private final ExecutionPlan decodeRun;   // STEPS_PER_GRAPH steps in one graph; null with keepLogits or one step a graph
     private final int runSteps;
@@ -220,7 +211,6 @@ public final class DecoderTaskGraph implements AutoCloseable {
         headBest = FloatArray.allocate(arena, GEMV_BLOCKS);
         headBestAt = IntArray.allocate(arena, GEMV_BLOCKS);
         headArrivals = IntArray.allocate(arena, 1);
-        maxes = IntArray.allocate(arena, batch);
 
         TaskGraph prefillGraph = steps("prefill", promptLength, prompt)
                 .transferToDevice(Transfer.FIRST_EXECUTION, weightBuffers.toArray(KernelBuffer[]::new))
@@ -312,24 +302,19 @@ public final class DecoderTaskGraph implements AutoCloseable {
         LayerWeights l = layers.get(index);
         int rows = batch * seq, h = config.hiddenSize(), heads = config.numHeads(), hd = config.headDim();
         String bits = cachePrecision == CachePrecision.FP16 ? "16" : "32";
-        boolean step16 = seq == 1 && ATTEND_STEP && cachePrecision == CachePrecision.FP16 && hd % 8 == 0 && hd <= 128;   // a decode step
-        // The out projection's scale from the attention (SCALE_FROM_ATTENTION): qkv zeroes maxes[0], the attention fills
-        // it, out reads it.
-        boolean outGiven = SCALE_FROM_ATTENTION && rows == 1 && step16 && wideInt8(l.qkv()) && wideInt8(l.out());
-        linear(g, l.qkv(), x, l.norm1Gamma(), l.norm1Beta(), qkv, rows, SkinnyGemmKernel.STORE,   // LayerNorm fused into the GEMM
-                outGiven ? WideGemvKernel.ZERO_MAX : 0);
+        linear(g, l.qkv(), x, l.norm1Gamma(), l.norm1Beta(), qkv, rows, SkinnyGemmKernel.STORE);   // LayerNorm fused into the GEMM
         repeat(g, "qkv");
         if (seq > 1)
             g.task(kernel(CachedAttentionKernel.class, "append" + bits), CachedAttentionKernel.appendGrid(rows), qkv, pos, keys.get(index),
                     values.get(index), seq, heads, hd, capacity);
-        if (step16)
+        if (seq == 1 && ATTEND_STEP && cachePrecision == CachePrecision.FP16 && hd % 8 == 0 && hd <= 128)   // a decode step
             g.task(kernel(CachedAttentionKernel.class, "attendStep16"), CachedAttentionKernel.attendGrid(rows, heads), qkv, pos,
-                    keys.get(index), values.get(index), context, heads, hd, capacity, (float) (1 / Math.sqrt(hd)), maxes, outGiven ? 1 : 0);
+                    keys.get(index), values.get(index), context, heads, hd, capacity, (float) (1 / Math.sqrt(hd)));
         else
             g.task(kernel(CachedAttentionKernel.class, "attend" + bits), CachedAttentionKernel.attendGrid(rows, heads), qkv, pos, keys.get(index),
                     values.get(index), context, seq, heads, hd, capacity, (float) (1 / Math.sqrt(hd)), seq == 1 ? 1 : 0);
         repeat(g, "attend");
-        linear(g, l.out(), context, null, null, x, rows, SkinnyGemmKernel.ADD, outGiven ? WideGemvKernel.GIVEN_MAX : 0);
+        linear(g, l.out(), context, null, null, x, rows, SkinnyGemmKernel.ADD);
         repeat(g, "out");
         linear(g, l.up(), x, l.norm2Gamma(), l.norm2Beta(), mlp, rows, SkinnyGemmKernel.GELU_TANH);
         repeat(g, "up");
@@ -359,17 +344,6 @@ public final class DecoderTaskGraph implements AutoCloseable {
      * → 30.98 ms, W4/8A16 29.28 → 29.17, the W16A16 control 22.69 / 22.79; one A/B in one device call, 2026-11-29).
      */
     private void linear(TaskGraph g, Projection p, FloatArray in, FloatArray gamma, FloatArray beta, FloatArray out, int rows, int mode) {
-        linear(g, p, in, gamma, beta, out, rows, mode, 0);
-    }
-
-    /** Whether a batch-1 row of {@code p} runs on {@link WideGemvKernel#int8}. */
-    private boolean wideInt8(Projection p) {
-        Method m = gemv(p);
-        return m != null && m.getDeclaringClass() == WideGemvKernel.class && gemvBits(p) == 8;
-    }
-
-    /** {@link #linear}, with {@link WideGemvKernel#int8}'s {@code scaleMode} where that kernel runs it (ignored elsewhere). */
-    private void linear(TaskGraph g, Projection p, FloatArray in, FloatArray gamma, FloatArray beta, FloatArray out, int rows, int mode, int scaleMode) {
         boolean wide = rows >= TENSOR_CORE_ROWS && p.wide() != null;
         // The INT8 few-row kernel normalises a single row (batch-1 decode) itself, from the one read it makes of it.
         Method gemv = rows == 1 ? gemv(p) : null;   // batch 1: the one-row kernels, where they take the shape
@@ -410,9 +384,6 @@ public final class DecoderTaskGraph implements AutoCloseable {
                 Grid wideGrid = WideGemvKernel.grid(p.out(), slices, GEMV_BLOCKS);
                 if (bits == 16)
                     g.task(gemv, wideGrid, in, norm, gamma, beta, eps, p.weight(), p.bias(), out, p.out(), p.in(), mode, slices);
-                else if (bits == 8)
-                    g.task(gemv, wideGrid, in, norm, gamma, beta, eps, p.weight(), p.scales(), p.bias(), out, p.out(), p.in(), p.groupSize(), mode, slices,
-                            maxes, scaleMode);
                 else
                     g.task(gemv, wideGrid, in, norm, gamma, beta, eps, p.weight(), p.scales(), p.bias(), out, p.out(), p.in(), p.groupSize(), mode, slices);
             } else if (gemv != null && p.scales() == null)

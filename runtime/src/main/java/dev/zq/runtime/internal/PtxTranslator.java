@@ -892,13 +892,6 @@ public final class PtxTranslator {
                 push(st, vk, null);
                 emit("atom.global.add." + (vk == Kind.F ? "f32" : "s32") + " " + top(st) + ", [" + addr + "], " + val);
             }
-            case "atomicMax" -> {
-                if (args.getFirst().kind() != Kind.BUF_S32) throw f.fail("atomicMax takes an IntArray");
-                String addr = address(at(Kind.BUF_S32, d + 1), at(Kind.I, d + 2), 4);
-                String val = at(Kind.I, d + 3);
-                push(st, Kind.I, null);
-                emit("atom.global.max.s32 " + top(st) + ", [" + addr + "], " + val);
-            }
             default -> throw f.fail("KernelContext." + name + " is not supported on the GPU");
         }
     }
