@@ -144,7 +144,10 @@ public final class GreedyHeadKernel {
      * <p>
      * A warp takes {@link #int8Rows}{@code (k)} rows a pass, 6 slots of 16 codes a lane: row {@code r} of the pass in slots
      * {@code r·c … r·c + c − 1} ({@code c} = 32-chunk columns a row: 1, 2 or 4), all loaded before any is summed (8
-     * slots, 32 registers of codes, spilled under the 64-register cap).
+     * slots, 32 registers of codes, spilled under the 64-register cap). Measured on the H200 and not kept (bench/RESULTS.md,
+     * tenth round): the rows' scales and biases staged before the wait (no faster), the head streamed through shared
+     * memory by {@code cp.async} in 4 stages of 48 KiB (slower: 26 against 21 µs alone), the head kept in L2 from step to
+     * step by an access policy window (0.9 µs faster alone, the step no faster).
      */
     @Kernel(maxRegisters = 64)
     public static void int8(KernelContext ctx, FloatArray x, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw, FloatArray bias,

@@ -314,6 +314,8 @@ public final class DecoderTaskGraph implements AutoCloseable {
             g.task(kernel(CachedAttentionKernel.class, "attend" + bits), CachedAttentionKernel.attendGrid(rows, heads), qkv, pos, keys.get(index),
                     values.get(index), context, seq, heads, hd, capacity, (float) (1 / Math.sqrt(hd)), seq == 1 ? 1 : 0);
         repeat(g, "attend");
+        // The out and down launches reduce their rows for the token-wise scale themselves: handing them the largest
+        // magnitude from the kernels that wrote the rows (atomicMax) was slower on the H200 (bench/RESULTS.md, tenth round).
         linear(g, l.out(), context, null, null, x, rows, SkinnyGemmKernel.ADD);
         repeat(g, "out");
         linear(g, l.up(), x, l.norm2Gamma(), l.norm2Beta(), mlp, rows, SkinnyGemmKernel.GELU_TANH);
