@@ -49,12 +49,13 @@ public final class DecoderGpuBench {
                     DecoderModel fp = DecoderModel.random(c, 1, a);
                     // Only the variants asked for are quantized (e.g. -Dzq.bench.variants=W8A8,W16A16): the 1.3B model's five
                     // quantizations took ~100 s of device time per JVM whatever was run.
-                    List<String> known = List.of("W16A16", "W8A8", "W8A8+head8", "W4/8A8", "W4/8A8+head8", "W8A16", "W4/8A16");
+                    List<String> known = List.of("W16A16", "W8A8", "W8A8+head8", "W4/8A8", "W4/8A8+head8", "W8A16", "W8A16+head8", "W4/8A16");
                     String only = System.getProperty("zq.bench.variants");
                     List<String> wanted = only == null ? known : List.of(only.split(","));
                     for (String v : wanted)
                         if (!known.contains(v)) throw new IllegalArgumentException("zq.bench.variants: unknown variant " + v + "; known: " + known);
                     DecoderModel w8 = wanted.contains("W8A8") || wanted.contains("W8A8+head8") ? DecoderQuantizer.quantize(fp, Scheme.builtin("w8a8"), null, a) : null;
+                    DecoderModel w816 = wanted.contains("W8A16") || wanted.contains("W8A16+head8") ? DecoderQuantizer.quantize(fp, Scheme.builtin("w8a16"), null, a) : null;
                     DecoderModel w48 = wanted.contains("W4/8A8") || wanted.contains("W4/8A8+head8") ? DecoderQuantizer.quantize(fp, Scheme.builtin("w4-8a8"), null, a) : null;
                     Map<String, DecoderModel> variants = new LinkedHashMap<>();
                     for (String v : known) {
@@ -65,7 +66,8 @@ public final class DecoderGpuBench {
                             case "W8A8+head8" -> DecoderQuantizer.withInt8Head(w8, a);
                             case "W4/8A8" -> w48;
                             case "W4/8A8+head8" -> DecoderQuantizer.withInt8Head(w48, a);
-                            case "W8A16" -> DecoderQuantizer.quantize(fp, Scheme.builtin("w8a16"), null, a);
+                            case "W8A16" -> w816;
+                            case "W8A16+head8" -> DecoderQuantizer.withInt8Head(w816, a);   // every weight INT8, the head's activations too
                             default -> DecoderQuantizer.quantize(fp, Scheme.builtin("w4-8a16"), null, a);
                         });
                     }

@@ -207,6 +207,113 @@ public final class WideGemvKernel {
         }
     }
 
+    /**
+     * Weight-only INT8 (W8A16): {@link #int8}'s codes and group scales, {@link #fp16}'s activations — the row (its LayerNorm
+     * with {@code norm != 0}) rounded to FP16 as it is staged, no token-wise quantization, so no second block reduction —
+     * half the weight bytes of {@link #fp16} in {@link #int8}'s batches (16 codes a 16-byte chunk, 4 chunks a lane). The
+     * row is staged as floats in chunk order ({@link #stageHalves16}): element {@code t} of chunk {@code c} of a batch at
+     * {@code 128·t + c}, so that a warp reading one element of 32 consecutive chunks meets no bank conflict. A chunk's 16
+     * codes, each converted exactly to float, times its 16 halves, in order, then times the chunk's group scale; the
+     * results follow {@link SkinnyGemmKernel#int8a16}'s within float rounding (another order of the same products).
+     */
+    @Kernel(maxRegisters = 64)
+    public static void int8a16(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw,
+                               FloatArray bias, FloatArray y, int n, int k, int groupSize, int mode, int slices) {
+        int tid = ctx.localIdx(), lane = tid & 31, chunks = k >> 4, words = k >> 2, gShift = SkinnyGemmKernel.groupShift(groupSize);
+        int groups = SkinnyGemmKernel.groupCount(k, groupSize, gShift);
+        int batches = (chunks + 127) >> 7, sShift = log2(slices), slice = (tid >> 5) & (slices - 1), perPass = 32 >> sShift;
+        int first = ctx.groupIdx() * perPass, step = ctx.numGroupsX() * perPass, col = first + ((tid >> 5) >> sShift);
+        int[] q = new int[4];
+        int q00 = 0, q01 = 0, q02 = 0, q03 = 0, q10 = 0, q11 = 0, q12 = 0, q13 = 0, q20 = 0, q21 = 0, q22 = 0, q23 = 0, q30 = 0, q31 = 0, q32 = 0, q33 = 0;
+        float t0 = 0f, t1 = 0f, t2 = 0f, t3 = 0f, b = 0f;
+        if (col < n && slice < batches) {   // the first batch's codes in flight before the wait, its scales asked of L2 (held in
+            int base = col * words, c0 = (slice << 7) + lane;   // registers through the staging, they made ptxas spill)
+            if (c0 < chunks) ctx.prefetchL2(sw, col * groups + SkinnyGemmKernel.groupOf(c0 << 4, groupSize, gShift));
+            if (c0 < chunks) { ctx.load4(q, w, base + (c0 << 2)); q00 = q[0]; q01 = q[1]; q02 = q[2]; q03 = q[3]; }
+            if (c0 + 32 < chunks) { ctx.load4(q, w, base + ((c0 + 32) << 2)); q10 = q[0]; q11 = q[1]; q12 = q[2]; q13 = q[3]; }
+            if (c0 + 64 < chunks) { ctx.load4(q, w, base + ((c0 + 64) << 2)); q20 = q[0]; q21 = q[1]; q22 = q[2]; q23 = q[3]; }
+            if (c0 + 96 < chunks) { ctx.load4(q, w, base + ((c0 + 96) << 2)); q30 = q[0]; q31 = q[1]; q32 = q[2]; q33 = q[3]; }
+        }
+        if (col < n) {
+            if (slice == 0) b = bias.get(col);
+            prefetchBatches(ctx, w, col * words, words, 512, slice + slices, slices, lane);
+        }
+        float g0 = 0f, g1 = 0f, g2 = 0f, g3 = 0f, e0 = 0f, e1 = 0f, e2 = 0f, e3 = 0f;
+        if (norm != 0 && (tid << 2) < k) { int at = tid << 2; g0 = gamma.get(at); g1 = gamma.get(at + 1); g2 = gamma.get(at + 2); g3 = gamma.get(at + 3); e0 = beta.get(at); e1 = beta.get(at + 1); e2 = beta.get(at + 2); e3 = beta.get(at + 3); }
+        ctx.awaitPreviousKernel();
+        ctx.releaseNextKernel();
+        // The first pass's residual (the previous kernels' output) requested now, so that it arrives under the staging.
+        float resid0 = mode == SkinnyGemmKernel.ADD && col < n && slice == 0 && lane == 0 ? y.get(col) : 0f;
+        float[] xs = ctx.allocateFloatShared(8192);   // the row as halves, batch p (2048 inputs) at 2048p in chunk order
+        float[] red = ctx.allocateFloatShared(96), part = ctx.allocateFloatShared(64);
+        stageHalves16(ctx, red, xs, x, norm, gamma, beta, eps, k, g0, g1, g2, g3, e0, e1, e2, e3);
+        int pass = 0;
+        for (int cbase = first; cbase < n; cbase += step) {   // uniform: the block's passes
+            col = cbase + ((tid >> 5) >> sShift);
+            boolean live = col < n;
+            int base = col * words, scaleBase = col * groups;
+            float resid = pass == 0 ? resid0 : mode == SkinnyGemmKernel.ADD && live && slice == 0 && lane == 0 ? y.get(col) : 0f;
+            if (pass > 0 && live && slice == 0) b = bias.get(col);
+            float a = 0f;
+            for (int bb = slice; live && bb < batches; bb += slices) {
+                int c0 = (bb << 7) + lane, c1 = c0 + 32, c2 = c0 + 64, c3 = c0 + 96;
+                if (pass > 0 || bb != slice) {   // the first batch's codes of the first column came before the wait
+                    q00 = 0; q01 = 0; q02 = 0; q03 = 0; q10 = 0; q11 = 0; q12 = 0; q13 = 0; q20 = 0; q21 = 0; q22 = 0; q23 = 0; q30 = 0; q31 = 0; q32 = 0; q33 = 0;
+                    if (c0 < chunks) { ctx.load4(q, w, base + (c0 << 2)); q00 = q[0]; q01 = q[1]; q02 = q[2]; q03 = q[3]; }
+                    if (c1 < chunks) { ctx.load4(q, w, base + (c1 << 2)); q10 = q[0]; q11 = q[1]; q12 = q[2]; q13 = q[3]; }
+                    if (c2 < chunks) { ctx.load4(q, w, base + (c2 << 2)); q20 = q[0]; q21 = q[1]; q22 = q[2]; q23 = q[3]; }
+                    if (c3 < chunks) { ctx.load4(q, w, base + (c3 << 2)); q30 = q[0]; q31 = q[1]; q32 = q[2]; q33 = q[3]; }
+                }
+                t0 = c0 < chunks ? sw.get(scaleBase + SkinnyGemmKernel.groupOf(c0 << 4, groupSize, gShift)) : 0f;
+                t1 = c1 < chunks ? sw.get(scaleBase + SkinnyGemmKernel.groupOf(c1 << 4, groupSize, gShift)) : 0f;
+                t2 = c2 < chunks ? sw.get(scaleBase + SkinnyGemmKernel.groupOf(c2 << 4, groupSize, gShift)) : 0f;
+                t3 = c3 < chunks ? sw.get(scaleBase + SkinnyGemmKernel.groupOf(c3 << 4, groupSize, gShift)) : 0f;
+                // As int8: the columns of chunks past the row's end skipped, not summed as zeros.
+                int cb = bb << 7, at = (bb << 11) + lane;
+                a += t0 * codesDotHalves(xs, at, q00, q01, q02, q03);
+                if (cb + 32 < chunks) a += t1 * codesDotHalves(xs, at + 32, q10, q11, q12, q13);
+                if (cb + 64 < chunks) a += t2 * codesDotHalves(xs, at + 64, q20, q21, q22, q23);
+                if (cb + 96 < chunks) a += t3 * codesDotHalves(xs, at + 96, q30, q31, q32, q33);
+            }
+            float sum = sliceSum(ctx, part, pass, slices, slice, SkinnyGemmKernel.warpSum(ctx, a));
+            if (live && slice == 0 && lane == 0) SkinnyGemmKernel.finish(y, col, sum + b, resid, mode);
+            pass++;
+        }
+    }
+
+    /** A chunk's 16 codes (four words, low byte first) times its 16 staged halves at {@code at + 128·t}, in order. */
+    static float codesDotHalves(float[] xs, int at, int q0, int q1, int q2, int q3) {
+        float d = PrefillGemmKernel.exactFloat((q0 << 24) >> 24) * xs[at] + PrefillGemmKernel.exactFloat((q0 << 16) >> 24) * xs[at + 128]
+                + PrefillGemmKernel.exactFloat((q0 << 8) >> 24) * xs[at + 256] + PrefillGemmKernel.exactFloat(q0 >> 24) * xs[at + 384];
+        d += PrefillGemmKernel.exactFloat((q1 << 24) >> 24) * xs[at + 512] + PrefillGemmKernel.exactFloat((q1 << 16) >> 24) * xs[at + 640]
+                + PrefillGemmKernel.exactFloat((q1 << 8) >> 24) * xs[at + 768] + PrefillGemmKernel.exactFloat(q1 >> 24) * xs[at + 896];
+        d += PrefillGemmKernel.exactFloat((q2 << 24) >> 24) * xs[at + 1024] + PrefillGemmKernel.exactFloat((q2 << 16) >> 24) * xs[at + 1152]
+                + PrefillGemmKernel.exactFloat((q2 << 8) >> 24) * xs[at + 1280] + PrefillGemmKernel.exactFloat(q2 >> 24) * xs[at + 1408];
+        return d + PrefillGemmKernel.exactFloat((q3 << 24) >> 24) * xs[at + 1536] + PrefillGemmKernel.exactFloat((q3 << 16) >> 24) * xs[at + 1664]
+                + PrefillGemmKernel.exactFloat((q3 << 8) >> 24) * xs[at + 1792] + PrefillGemmKernel.exactFloat(q3 >> 24) * xs[at + 1920];
+    }
+
+    /**
+     * {@link #stageHalves} for {@link #int8a16}: the row (LayerNorm'd with {@code norm != 0}) rounded to FP16, zeros up to
+     * the end of the last batch of 2048, element {@code i} of batch {@code p} at {@code 2048p + 128·(i mod 16) + i / 16}.
+     */
+    static void stageHalves16(KernelContext ctx, float[] red, float[] xs, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, int k,
+                              float g0, float g1, float g2, float g3, float e0, float e1, float e2, float e3) {
+        int tid = ctx.localIdx(), a0 = tid << 2, a1 = a0 + 4096, end = (k + 2047) & ~2047, warps = Math.min(32, end >> 7);
+        float[] v = new float[8];   // registers: elements 4t … 4t + 3, then 4096 + 4t …
+        loadRow(ctx, red, v, x, norm, gamma, beta, eps, k, warps, g0, g1, g2, g3, e0, e1, e2, e3);
+        if ((tid >> 5) < warps) {
+            if (a0 < end) { half16(xs, a0, v[0]); half16(xs, a0 + 1, v[1]); half16(xs, a0 + 2, v[2]); half16(xs, a0 + 3, v[3]); }
+            if (a1 < end) { half16(xs, a1, v[4]); half16(xs, a1 + 1, v[5]); half16(xs, a1 + 2, v[6]); half16(xs, a1 + 3, v[7]); }
+        }
+        ctx.barrier();
+    }
+
+    static void half16(float[] xs, int i, float v) {
+        int j = i & 2047;
+        xs[(i & ~2047) + ((j & 15) << 7) + (j >> 4)] = Float.float16ToFloat(Float.floatToFloat16(v));
+    }
+
     /** FP16 weights (K/2 ints a row); the row (its LayerNorm with {@code norm != 0}) rounded to FP16 as it is staged; W16A16. */
     @Kernel(maxRegisters = 64)
     public static void fp16(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray bias,

@@ -102,6 +102,13 @@ public final class DecoderTaskGraph implements AutoCloseable {
      */
     static final boolean FOLD_EMBED = !"false".equals(System.getProperty("zq.decoder.foldEmbed"));
     /**
+     * W8A16 (INT8 weights, FP16 activations) at batch 1 on {@link WideGemvKernel#int8a16} — the LayerNorm fused, one block
+     * reduction, half the FP16 kernel's weight bytes — with {@code -Dzq.decoder.weightOnlyGemv=true}; by default still the
+     * few-row kernel with a LayerNorm launch of its own, until the wide kernel has been timed on a GPU (it passes the
+     * CPU executor's tests and ptxas; session 19 ran out of device time before it could be measured).
+     */
+    static final boolean WEIGHT_ONLY_GEMV = "true".equals(System.getProperty("zq.decoder.weightOnlyGemv"));
+    /**
      * For measurement only: {@code -Dzq.decoder.repeat=qkv,attend,…} launches the named kernels of every layer (qkv,
      * attend, out, up, down) twice in a decode step, so that a bench's step time less the plain one is what that launch
      * costs inside the graph. The outputs are then wrong where the launch adds to its output (out, down).
@@ -342,8 +349,9 @@ public final class DecoderTaskGraph implements AutoCloseable {
      * fused against 137.9 and 138.0 ms with the separate kernel; GPT-2 W8A8 even, 33.0 against 33.3 ms; measured with
      * {@code dev.zq.bench.DecoderGpuBench gpt2,gpt3-1.3b 1 32 50} in one device call, alternating a build with this branch
      * and one without it, two runs each), so those get a LayerNorm kernel of their own. W16A16 gained from the fusion (GPT-2 0.90 → 0.82 ms a step).
-     * The weight-only kernels keep theirs too: fusing it was not faster on the H200 (GPT-2 batch 1, 50 tokens, W8A16 30.46
-     * → 30.98 ms, W4/8A16 29.28 → 29.17, the W16A16 control 22.69 / 22.79; one A/B in one device call, 2026-11-29).
+     * The weight-only few-row kernels keep theirs too: fusing it was not faster on the H200 (GPT-2 batch 1, 50 tokens, W8A16
+     * 30.46 → 30.98 ms, W4/8A16 29.28 → 29.17, the W16A16 control 22.69 / 22.79; one A/B in one device call, 2026-11-29);
+     * W8A16's wide kernel ({@link #WEIGHT_ONLY_GEMV}) normalises its row itself, as the other batch-1 kernels do.
      */
     private void linear(TaskGraph g, Projection p, FloatArray in, FloatArray gamma, FloatArray beta, FloatArray out, int rows, int mode) {
         boolean wide = rows >= TENSOR_CORE_ROWS && p.wide() != null;
@@ -408,14 +416,16 @@ public final class DecoderTaskGraph implements AutoCloseable {
         int bits = gemvBits(p);
         if (bits == 0) return null;
         String name = p.kernel().getName();
+        if (p.weightOnly())   // W8A16: the wide kernel only, and only when asked for (WEIGHT_ONLY_GEMV)
+            return WEIGHT_ONLY_GEMV && GEMV.equals("wide") && WideGemvKernel.fits(bits, p.in(), p.groupSize()) ? kernel(WideGemvKernel.class, name) : null;
         if (GEMV.equals("wide") && WideGemvKernel.fits(bits, p.in(), p.groupSize())) return kernel(WideGemvKernel.class, name);
         return !GEMV.equals("false") && GemvKernel.fits(bits, p.in(), p.groupSize()) ? kernel(GemvKernel.class, name) : null;
     }
 
-    /** The weight bits of {@code p}'s batch-1 kernel (16, 8, 4), from its few-row kernel's name; 0 for the weight-only formats. */
+    /** The weight bits of {@code p}'s batch-1 kernel (16, 8, 4), from its few-row kernel's name; 0 for W4A16. */
     private static int gemvBits(Projection p) {
         String name = p.kernel().getName();
-        return name.equals("fp16") ? 16 : name.equals("int8") ? 8 : name.equals("int4") ? 4 : 0;
+        return name.equals("fp16") ? 16 : name.equals("int8") || name.equals("int8a16") ? 8 : name.equals("int4") ? 4 : 0;
     }
 
     /** {@code linear}'s weights as the kernels read them; anything the kernels cannot run is refused by name. */
