@@ -107,7 +107,7 @@ public final class DecoderTaskGraph implements AutoCloseable {
      * few-row kernel with a LayerNorm launch of its own, until the wide kernel has been timed on a GPU (it passes the
      * CPU executor's tests and ptxas; session 19 ran out of device time before it could be measured).
      */
-    static final boolean WEIGHT_ONLY_GEMV = "true".equals(System.getProperty("zq.decoder.weightOnlyGemv"));
+    static volatile boolean weightOnlyGemv = "true".equals(System.getProperty("zq.decoder.weightOnlyGemv"));   // tests set it too
     /**
      * For measurement only: {@code -Dzq.decoder.repeat=qkv,attend,…} launches the named kernels of every layer (qkv,
      * attend, out, up, down) twice in a decode step, so that a bench's step time less the plain one is what that launch
@@ -351,7 +351,7 @@ public final class DecoderTaskGraph implements AutoCloseable {
      * and one without it, two runs each), so those get a LayerNorm kernel of their own. W16A16 gained from the fusion (GPT-2 0.90 → 0.82 ms a step).
      * The weight-only few-row kernels keep theirs too: fusing it was not faster on the H200 (GPT-2 batch 1, 50 tokens, W8A16
      * 30.46 → 30.98 ms, W4/8A16 29.28 → 29.17, the W16A16 control 22.69 / 22.79; one A/B in one device call, 2026-11-29);
-     * W8A16's wide kernel ({@link #WEIGHT_ONLY_GEMV}) normalises its row itself, as the other batch-1 kernels do.
+     * W8A16's wide kernel ({@link #weightOnlyGemv}) normalises its row itself, as the other batch-1 kernels do.
      */
     private void linear(TaskGraph g, Projection p, FloatArray in, FloatArray gamma, FloatArray beta, FloatArray out, int rows, int mode) {
         boolean wide = rows >= TENSOR_CORE_ROWS && p.wide() != null;
@@ -416,8 +416,8 @@ public final class DecoderTaskGraph implements AutoCloseable {
         int bits = gemvBits(p);
         if (bits == 0) return null;
         String name = p.kernel().getName();
-        if (p.weightOnly())   // W8A16: the wide kernel only, and only when asked for (WEIGHT_ONLY_GEMV)
-            return WEIGHT_ONLY_GEMV && GEMV.equals("wide") && WideGemvKernel.fits(bits, p.in(), p.groupSize()) ? kernel(WideGemvKernel.class, name) : null;
+        if (p.weightOnly())   // W8A16: the wide kernel only, and only when asked for (weightOnlyGemv)
+            return weightOnlyGemv && GEMV.equals("wide") && WideGemvKernel.fits(bits, p.in(), p.groupSize()) ? kernel(WideGemvKernel.class, name) : null;
         if (GEMV.equals("wide") && WideGemvKernel.fits(bits, p.in(), p.groupSize())) return kernel(WideGemvKernel.class, name);
         return !GEMV.equals("false") && GemvKernel.fits(bits, p.in(), p.groupSize()) ? kernel(GemvKernel.class, name) : null;
     }

@@ -70,9 +70,27 @@ class DecoderTaskGraphTest {
             "w4-8a8, FP16, 0.03, 5, 2", "w16a16, FP32, 0.01, 40, 2", "w8a8, FP32, 0.002, 40, 2", "w4-8a8, FP32, 0.002, 40, 2", "w8a16, FP32, 0.002, 5, 2",
             "w4-8a16, FP32, 0.002, 5, 2", "w8a16, FP32, 0.002, 40, 2", "w4-8a16, FP32, 0.002, 40, 2",
             "w16a16, FP16, 0.01, 5, 1", "w8a8, FP16, 0.03, 5, 1", "w4-8a8, FP32, 0.002, 5, 1", "w8a8+head8, FP32, 0.002, 5, 1",
-            "w8a8+head8, FP32, 0.002, 5, 2"})
+            "w8a8+head8, FP32, 0.002, 5, 2", "w8a16, FP32, 0.002, 5, 1"})
     void prefillAndDecodeStepsMatchTheCpuDecoder(String scheme, DecoderTaskGraph.CachePrecision cache, double tolerance, int promptLen, int batch)
             throws Exception {
+        matchesTheCpuDecoder(scheme, cache, tolerance, promptLen, batch);
+    }
+
+    /** The weight-only schemes' batch-1 steps on {@code WideGemvKernel.int8a16} ({@code -Dzq.decoder.weightOnlyGemv=true}). */
+    @ParameterizedTest
+    @CsvSource({"w8a16, FP32, 0.002, 5, 1", "w8a16+head8, FP16, 0.03, 5, 1", "w4-8a16, FP32, 0.002, 5, 1"})
+    void weightOnlyBatchOneStepsOnTheWideKernelMatchTheCpuDecoder(String scheme, DecoderTaskGraph.CachePrecision cache, double tolerance, int promptLen,
+                                                                 int batch) throws Exception {
+        boolean was = DecoderTaskGraph.weightOnlyGemv;
+        DecoderTaskGraph.weightOnlyGemv = true;
+        try {
+            matchesTheCpuDecoder(scheme, cache, tolerance, promptLen, batch);
+        } finally {
+            DecoderTaskGraph.weightOnlyGemv = was;
+        }
+    }
+
+    static void matchesTheCpuDecoder(String scheme, DecoderTaskGraph.CachePrecision cache, double tolerance, int promptLen, int batch) throws Exception {
         // Prompts of 2 × 40 rows run their projections on the tensor-core kernels (two row tiles, the second partial); a batch
         // of 1 decodes on the batch-1 kernels (WideGemvKernel, GreedyHeadKernel).
         int maxNew = 4, vocab = TINY.vocabSize();
