@@ -223,23 +223,24 @@ public final class WideGemvKernel {
         int groups = SkinnyGemmKernel.groupCount(k, groupSize, gShift);
         int batches = (chunks + 127) >> 7, sShift = log2(slices), slice = (tid >> 5) & (slices - 1), perPass = 32 >> sShift;
         int first = ctx.groupIdx() * perPass, step = ctx.numGroupsX() * perPass, col = first + ((tid >> 5) >> sShift);
-        int[] q = new int[4];
-        int q00 = 0, q01 = 0, q02 = 0, q03 = 0, q10 = 0, q11 = 0, q12 = 0, q13 = 0, q20 = 0, q21 = 0, q22 = 0, q23 = 0, q30 = 0, q31 = 0, q32 = 0, q33 = 0;
-        float t0 = 0f, t1 = 0f, t2 = 0f, t3 = 0f, b = 0f;
+        int[] q = new int[4], r = new int[16];   // registers: a batch's 16 code words of this lane
+        float[] t = new float[4];                // and its 4 chunks' group scales
+        float b = 0f;
         if (col < n && slice < batches) {   // the first batch's codes in flight before the wait, its scales asked of L2 (held in
-            int base = col * words, c0 = (slice << 7) + lane;   // registers through the staging, they made ptxas spill)
+            int c0 = (slice << 7) + lane;   // registers through the staging, they made ptxas spill)
             if (c0 < chunks) ctx.prefetchL2(sw, col * groups + SkinnyGemmKernel.groupOf(c0 << 4, groupSize, gShift));
-            if (c0 < chunks) { ctx.load4(q, w, base + (c0 << 2)); q00 = q[0]; q01 = q[1]; q02 = q[2]; q03 = q[3]; }
-            if (c0 + 32 < chunks) { ctx.load4(q, w, base + ((c0 + 32) << 2)); q10 = q[0]; q11 = q[1]; q12 = q[2]; q13 = q[3]; }
-            if (c0 + 64 < chunks) { ctx.load4(q, w, base + ((c0 + 64) << 2)); q20 = q[0]; q21 = q[1]; q22 = q[2]; q23 = q[3]; }
-            if (c0 + 96 < chunks) { ctx.load4(q, w, base + ((c0 + 96) << 2)); q30 = q[0]; q31 = q[1]; q32 = q[2]; q33 = q[3]; }
+            loadBatch(ctx, q, r, w, col * words, c0, chunks);
         }
         if (col < n) {
             if (slice == 0) b = bias.get(col);
             prefetchBatches(ctx, w, col * words, words, 512, slice + slices, slices, lane);
         }
-        float g0 = 0f, g1 = 0f, g2 = 0f, g3 = 0f, e0 = 0f, e1 = 0f, e2 = 0f, e3 = 0f;
-        if (norm != 0 && (tid << 2) < k) { int at = tid << 2; g0 = gamma.get(at); g1 = gamma.get(at + 1); g2 = gamma.get(at + 2); g3 = gamma.get(at + 3); e0 = beta.get(at); e1 = beta.get(at + 1); e2 = beta.get(at + 2); e3 = beta.get(at + 3); }
+        float g0 = 0f, g1 = 0f, g2 = 0f, g3 = 0f, e0 = 0f, e1 = 0f, e2 = 0f, e3 = 0f;   // γ and β of elements 4·tid …
+        if (norm != 0 && (tid << 2) < k) {
+            int e = tid << 2;
+            g0 = gamma.get(e); g1 = gamma.get(e + 1); g2 = gamma.get(e + 2); g3 = gamma.get(e + 3);
+            e0 = beta.get(e); e1 = beta.get(e + 1); e2 = beta.get(e + 2); e3 = beta.get(e + 3);
+        }
         ctx.awaitPreviousKernel();
         ctx.releaseNextKernel();
         // The first pass's residual (the previous kernels' output) requested now, so that it arrives under the staging.
@@ -251,34 +252,40 @@ public final class WideGemvKernel {
         for (int cbase = first; cbase < n; cbase += step) {   // uniform: the block's passes
             col = cbase + ((tid >> 5) >> sShift);
             boolean live = col < n;
-            int base = col * words, scaleBase = col * groups;
+            int scaleBase = col * groups;
             float resid = pass == 0 ? resid0 : mode == SkinnyGemmKernel.ADD && live && slice == 0 && lane == 0 ? y.get(col) : 0f;
             if (pass > 0 && live && slice == 0) b = bias.get(col);
             float a = 0f;
             for (int bb = slice; live && bb < batches; bb += slices) {
-                int c0 = (bb << 7) + lane, c1 = c0 + 32, c2 = c0 + 64, c3 = c0 + 96;
-                if (pass > 0 || bb != slice) {   // the first batch's codes of the first column came before the wait
-                    q00 = 0; q01 = 0; q02 = 0; q03 = 0; q10 = 0; q11 = 0; q12 = 0; q13 = 0; q20 = 0; q21 = 0; q22 = 0; q23 = 0; q30 = 0; q31 = 0; q32 = 0; q33 = 0;
-                    if (c0 < chunks) { ctx.load4(q, w, base + (c0 << 2)); q00 = q[0]; q01 = q[1]; q02 = q[2]; q03 = q[3]; }
-                    if (c1 < chunks) { ctx.load4(q, w, base + (c1 << 2)); q10 = q[0]; q11 = q[1]; q12 = q[2]; q13 = q[3]; }
-                    if (c2 < chunks) { ctx.load4(q, w, base + (c2 << 2)); q20 = q[0]; q21 = q[1]; q22 = q[2]; q23 = q[3]; }
-                    if (c3 < chunks) { ctx.load4(q, w, base + (c3 << 2)); q30 = q[0]; q31 = q[1]; q32 = q[2]; q33 = q[3]; }
-                }
-                t0 = c0 < chunks ? sw.get(scaleBase + SkinnyGemmKernel.groupOf(c0 << 4, groupSize, gShift)) : 0f;
-                t1 = c1 < chunks ? sw.get(scaleBase + SkinnyGemmKernel.groupOf(c1 << 4, groupSize, gShift)) : 0f;
-                t2 = c2 < chunks ? sw.get(scaleBase + SkinnyGemmKernel.groupOf(c2 << 4, groupSize, gShift)) : 0f;
-                t3 = c3 < chunks ? sw.get(scaleBase + SkinnyGemmKernel.groupOf(c3 << 4, groupSize, gShift)) : 0f;
+                int cb = bb << 7, c0 = cb + lane, at = (bb << 11) + lane;
+                if (pass > 0 || bb != slice) loadBatch(ctx, q, r, w, col * words, c0, chunks);   // the first came before the wait
+                t[0] = c0 < chunks ? sw.get(scaleBase + SkinnyGemmKernel.groupOf(c0 << 4, groupSize, gShift)) : 0f;
+                t[1] = c0 + 32 < chunks ? sw.get(scaleBase + SkinnyGemmKernel.groupOf((c0 + 32) << 4, groupSize, gShift)) : 0f;
+                t[2] = c0 + 64 < chunks ? sw.get(scaleBase + SkinnyGemmKernel.groupOf((c0 + 64) << 4, groupSize, gShift)) : 0f;
+                t[3] = c0 + 96 < chunks ? sw.get(scaleBase + SkinnyGemmKernel.groupOf((c0 + 96) << 4, groupSize, gShift)) : 0f;
                 // As int8: the columns of chunks past the row's end skipped, not summed as zeros.
-                int cb = bb << 7, at = (bb << 11) + lane;
-                a += t0 * codesDotHalves(xs, at, q00, q01, q02, q03);
-                if (cb + 32 < chunks) a += t1 * codesDotHalves(xs, at + 32, q10, q11, q12, q13);
-                if (cb + 64 < chunks) a += t2 * codesDotHalves(xs, at + 64, q20, q21, q22, q23);
-                if (cb + 96 < chunks) a += t3 * codesDotHalves(xs, at + 96, q30, q31, q32, q33);
+                a += t[0] * codesDotHalves(xs, at, r[0], r[1], r[2], r[3]);
+                if (cb + 32 < chunks) a += t[1] * codesDotHalves(xs, at + 32, r[4], r[5], r[6], r[7]);
+                if (cb + 64 < chunks) a += t[2] * codesDotHalves(xs, at + 64, r[8], r[9], r[10], r[11]);
+                if (cb + 96 < chunks) a += t[3] * codesDotHalves(xs, at + 96, r[12], r[13], r[14], r[15]);
             }
             float sum = sliceSum(ctx, part, pass, slices, slice, SkinnyGemmKernel.warpSum(ctx, a));
             if (live && slice == 0 && lane == 0) SkinnyGemmKernel.finish(y, col, sum + b, resid, mode);
             pass++;
         }
+    }
+
+    /**
+     * A lane's share of a batch of a row of INT8 codes at {@code base} — 16-byte chunks {@code c0}, {@code c0 + 32},
+     * {@code c0 + 64}, {@code c0 + 96}, zeros past the row's {@code chunks} — into {@code r[0 … 15]}, the loads in flight together.
+     */
+    static void loadBatch(KernelContext ctx, int[] q, int[] r, IntArray w, int base, int c0, int chunks) {
+        r[0] = 0; r[1] = 0; r[2] = 0; r[3] = 0; r[4] = 0; r[5] = 0; r[6] = 0; r[7] = 0;   // constant indices: registers
+        r[8] = 0; r[9] = 0; r[10] = 0; r[11] = 0; r[12] = 0; r[13] = 0; r[14] = 0; r[15] = 0;
+        if (c0 < chunks) { ctx.load4(q, w, base + (c0 << 2)); r[0] = q[0]; r[1] = q[1]; r[2] = q[2]; r[3] = q[3]; }
+        if (c0 + 32 < chunks) { ctx.load4(q, w, base + ((c0 + 32) << 2)); r[4] = q[0]; r[5] = q[1]; r[6] = q[2]; r[7] = q[3]; }
+        if (c0 + 64 < chunks) { ctx.load4(q, w, base + ((c0 + 64) << 2)); r[8] = q[0]; r[9] = q[1]; r[10] = q[2]; r[11] = q[3]; }
+        if (c0 + 96 < chunks) { ctx.load4(q, w, base + ((c0 + 96) << 2)); r[12] = q[0]; r[13] = q[1]; r[14] = q[2]; r[15] = q[3]; }
     }
 
     /** A chunk's 16 codes (four words, low byte first) times its 16 staged halves at {@code at + 128·t}, in order. */
