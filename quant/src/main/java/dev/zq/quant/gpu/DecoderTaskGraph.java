@@ -105,7 +105,7 @@ public final class DecoderTaskGraph implements AutoCloseable {
      * W8A16 (INT8 weights, FP16 activations) at batch 1 on {@link WideGemvKernel#int8a16} — the LayerNorm fused, one block
      * reduction, half the FP16 kernel's weight bytes — with {@code -Dzq.decoder.weightOnlyGemv=true}; by default still the
      * few-row kernel with a LayerNorm launch of its own, until the wide kernel has been timed on a GPU (it passes the
-     * CPU executor's tests and ptxas; session 19 ran out of device time before it could be measured).
+     * CPU executor's tests and ptxas, and has not run on a GPU yet).
      */
     static volatile boolean weightOnlyGemv = "true".equals(System.getProperty("zq.decoder.weightOnlyGemv"));   // tests set it too
     /**
