@@ -321,6 +321,116 @@ public final class WideGemvKernel {
         xs[(i & ~2047) + ((j & 15) << 7) + (j >> 4)] = Float.float16ToFloat(Float.floatToFloat16(v));
     }
 
+    /**
+     * Weight-only INT4 (the MLP of W4/8A16): {@link #int4}'s words ({@link Int4Words}' order, 8 codes a word, 8 words a
+     * lane a batch of 2048 inputs) and group scales, {@link #int8a16}'s FP16 activations — staged for it by
+     * {@link #stageHalvesInt4}: element {@code u} of word {@code j} of a batch (its low nibbles {@code u = 0…3}, its high
+     * ones {@code 4…7}) at {@code 256·u + j}. A word's 8 codes times their halves, in nibble order, then times the word's
+     * group scale; the results follow {@link SkinnyGemmKernel#int4a16}'s within float rounding.
+     */
+    @Kernel(maxRegisters = 64)
+    public static void int4a16(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw,
+                               FloatArray bias, FloatArray y, int n, int k, int groupSize, int mode, int slices) {
+        int tid = ctx.localIdx(), lane = tid & 31, words = k >> 3, gShift = SkinnyGemmKernel.groupShift(groupSize);
+        int groups = SkinnyGemmKernel.groupCount(k, groupSize, gShift);
+        int batches = (words + 255) >> 8, sShift = log2(slices), slice = (tid >> 5) & (slices - 1), perPass = 32 >> sShift;
+        int first = ctx.groupIdx() * perPass, step = ctx.numGroupsX() * perPass, col = first + ((tid >> 5) >> sShift);
+        int[] r = new int[8];       // registers: a batch's 8 words of this lane
+        float[] t = new float[8];   // and their group scales
+        float b = 0f;
+        if (col < n && slice < batches) {   // the first batch's words and scales in flight before the wait
+            loadWords(w, sw, r, t, col * words, col * groups, (slice << 8) + lane, words, groupSize, gShift);
+        }
+        if (col < n) {
+            if (slice == 0) b = bias.get(col);
+            prefetchBatches(ctx, w, col * words, words, 256, slice + slices, slices, lane);
+        }
+        float g0 = 0f, g1 = 0f, g2 = 0f, g3 = 0f, e0 = 0f, e1 = 0f, e2 = 0f, e3 = 0f;   // γ and β of elements 4·tid …
+        if (norm != 0 && (tid << 2) < k) {
+            int e = tid << 2;
+            g0 = gamma.get(e); g1 = gamma.get(e + 1); g2 = gamma.get(e + 2); g3 = gamma.get(e + 3);
+            e0 = beta.get(e); e1 = beta.get(e + 1); e2 = beta.get(e + 2); e3 = beta.get(e + 3);
+        }
+        ctx.awaitPreviousKernel();
+        ctx.releaseNextKernel();
+        // The first pass's residual (the previous kernels' output) requested now, so that it arrives under the staging.
+        float resid0 = mode == SkinnyGemmKernel.ADD && col < n && slice == 0 && lane == 0 ? y.get(col) : 0f;
+        float[] xs = ctx.allocateFloatShared(8192);   // the row as halves, batch p (2048 inputs) at 2048p in word order
+        float[] red = ctx.allocateFloatShared(96), part = ctx.allocateFloatShared(64);
+        stageHalvesInt4(ctx, red, xs, x, norm, gamma, beta, eps, k, g0, g1, g2, g3, e0, e1, e2, e3);
+        int pass = 0;
+        for (int cbase = first; cbase < n; cbase += step) {   // uniform: the block's passes
+            col = cbase + ((tid >> 5) >> sShift);
+            boolean live = col < n;
+            float resid = pass == 0 ? resid0 : mode == SkinnyGemmKernel.ADD && live && slice == 0 && lane == 0 ? y.get(col) : 0f;
+            if (pass > 0 && live && slice == 0) b = bias.get(col);
+            float a = 0f;
+            for (int bb = slice; live && bb < batches; bb += slices) {
+                int jb = bb << 8, at = (bb << 11) + lane;
+                if (pass > 0 || bb != slice) loadWords(w, sw, r, t, col * words, col * groups, jb + lane, words, groupSize, gShift);
+                // As int4: the columns of words past the row's end skipped (K = 768: five of eight), not summed as zeros.
+                a += t[0] * nibblesDotHalves(xs, at, r[0]);
+                if (jb + 32 < words) a += t[1] * nibblesDotHalves(xs, at + 32, r[1]);
+                if (jb + 64 < words) a += t[2] * nibblesDotHalves(xs, at + 64, r[2]);
+                if (jb + 96 < words) a += t[3] * nibblesDotHalves(xs, at + 96, r[3]);
+                if (jb + 128 < words) a += t[4] * nibblesDotHalves(xs, at + 128, r[4]);
+                if (jb + 160 < words) a += t[5] * nibblesDotHalves(xs, at + 160, r[5]);
+                if (jb + 192 < words) a += t[6] * nibblesDotHalves(xs, at + 192, r[6]);
+                if (jb + 224 < words) a += t[7] * nibblesDotHalves(xs, at + 224, r[7]);
+            }
+            float sum = sliceSum(ctx, part, pass, slices, slice, SkinnyGemmKernel.warpSum(ctx, a));
+            if (live && slice == 0 && lane == 0) SkinnyGemmKernel.finish(y, col, sum + b, resid, mode);
+            pass++;
+        }
+    }
+
+    /**
+     * A lane's 8 words of a batch of an {@link Int4Words} row at {@code base} — words {@code j, j + 32, …, j + 224}, zeros
+     * past the row's {@code words} — into {@code r}, and each word's group scale (a word lies in one group) into {@code t}.
+     */
+    static void loadWords(IntArray w, FloatArray sw, int[] r, float[] t, int base, int scaleBase, int j, int words, int groupSize, int gShift) {
+        r[0] = 0; r[1] = 0; r[2] = 0; r[3] = 0; r[4] = 0; r[5] = 0; r[6] = 0; r[7] = 0;   // constant indices: registers
+        t[0] = 0f; t[1] = 0f; t[2] = 0f; t[3] = 0f; t[4] = 0f; t[5] = 0f; t[6] = 0f; t[7] = 0f;
+        if (j < words) { r[0] = w.get(base + j); t[0] = sw.get(scaleBase + SkinnyGemmKernel.groupOf(j << 3, groupSize, gShift)); }
+        if (j + 32 < words) { r[1] = w.get(base + j + 32); t[1] = sw.get(scaleBase + SkinnyGemmKernel.groupOf((j + 32) << 3, groupSize, gShift)); }
+        if (j + 64 < words) { r[2] = w.get(base + j + 64); t[2] = sw.get(scaleBase + SkinnyGemmKernel.groupOf((j + 64) << 3, groupSize, gShift)); }
+        if (j + 96 < words) { r[3] = w.get(base + j + 96); t[3] = sw.get(scaleBase + SkinnyGemmKernel.groupOf((j + 96) << 3, groupSize, gShift)); }
+        if (j + 128 < words) { r[4] = w.get(base + j + 128); t[4] = sw.get(scaleBase + SkinnyGemmKernel.groupOf((j + 128) << 3, groupSize, gShift)); }
+        if (j + 160 < words) { r[5] = w.get(base + j + 160); t[5] = sw.get(scaleBase + SkinnyGemmKernel.groupOf((j + 160) << 3, groupSize, gShift)); }
+        if (j + 192 < words) { r[6] = w.get(base + j + 192); t[6] = sw.get(scaleBase + SkinnyGemmKernel.groupOf((j + 192) << 3, groupSize, gShift)); }
+        if (j + 224 < words) { r[7] = w.get(base + j + 224); t[7] = sw.get(scaleBase + SkinnyGemmKernel.groupOf((j + 224) << 3, groupSize, gShift)); }
+    }
+
+    /** An {@link Int4Words} word's 8 codes (low nibbles of bytes 0–3, then their high nibbles) times their halves at {@code at + 256·u}. */
+    static float nibblesDotHalves(float[] xs, int at, int q) {
+        float d = PrefillGemmKernel.exactFloat((q << 28) >> 28) * xs[at] + PrefillGemmKernel.exactFloat((q << 20) >> 28) * xs[at + 256]
+                + PrefillGemmKernel.exactFloat((q << 12) >> 28) * xs[at + 512] + PrefillGemmKernel.exactFloat((q << 4) >> 28) * xs[at + 768];
+        return d + PrefillGemmKernel.exactFloat((q << 24) >> 28) * xs[at + 1024] + PrefillGemmKernel.exactFloat((q << 16) >> 28) * xs[at + 1280]
+                + PrefillGemmKernel.exactFloat((q << 8) >> 28) * xs[at + 1536] + PrefillGemmKernel.exactFloat(q >> 28) * xs[at + 1792];
+    }
+
+    /**
+     * {@link #stageHalves16} for {@link #int4a16}: element {@code i} of batch {@code p} (2048 inputs) — in its chunk of 32,
+     * {@code 4t + i'} or {@code 16 + 4t + i'}, which {@link Int4Words} puts in word {@code 4·chunk + t}, low or high
+     * nibble of byte {@code i'} — at {@code 2048p + 256·u + word}, {@code u} = {@code i'} or {@code 4 + i'}.
+     */
+    static void stageHalvesInt4(KernelContext ctx, float[] red, float[] xs, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps,
+                                int k, float g0, float g1, float g2, float g3, float e0, float e1, float e2, float e3) {
+        int tid = ctx.localIdx(), a0 = tid << 2, a1 = a0 + 4096, end = (k + 2047) & ~2047, warps = Math.min(32, end >> 7);
+        float[] v = new float[8];   // registers: elements 4t … 4t + 3, then 4096 + 4t …
+        loadRow(ctx, red, v, x, norm, gamma, beta, eps, k, warps, g0, g1, g2, g3, e0, e1, e2, e3);
+        if ((tid >> 5) < warps) {
+            if (a0 < end) { halfInt4(xs, a0, v[0]); halfInt4(xs, a0 + 1, v[1]); halfInt4(xs, a0 + 2, v[2]); halfInt4(xs, a0 + 3, v[3]); }
+            if (a1 < end) { halfInt4(xs, a1, v[4]); halfInt4(xs, a1 + 1, v[5]); halfInt4(xs, a1 + 2, v[6]); halfInt4(xs, a1 + 3, v[7]); }
+        }
+        ctx.barrier();
+    }
+
+    static void halfInt4(float[] xs, int i, float v) {
+        int j = i & 2047, r = j & 31, word = ((j >> 5) << 2) + ((r & 15) >> 2), u = ((r >> 4) << 2) + (r & 3);
+        xs[(i & ~2047) + (u << 8) + word] = Float.float16ToFloat(Float.floatToFloat16(v));
+    }
+
     /** FP16 weights (K/2 ints a row); the row (its LayerNorm with {@code norm != 0}) rounded to FP16 as it is staged; W16A16. */
     @Kernel(maxRegisters = 64)
     public static void fp16(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray bias,

@@ -741,12 +741,12 @@ class DecoderKernelsOnCpuTest {
                     FloatArray x = zero ? FloatArray.allocate(a, k) : KernelsOnCpuTest.randomFloats(a, rnd, k, 3);
                     for (int norm = 0; norm < 2; norm++)
                         for (int mode : new int[]{SkinnyGemmKernel.STORE, SkinnyGemmKernel.GELU_TANH, SkinnyGemmKernel.ADD})
-                            for (int bits : new int[]{8, 4, 16, 108}) {   // 108: INT8 weights, FP16 activations (W8A16)
-                                boolean a16 = bits == 108;
-                                if (a16) bits = 8;
+                            for (int bits : new int[]{8, 4, 16, 108, 104}) {   // 108, 104: INT8, INT4 weights with FP16 activations
+                                boolean a16 = bits > 100;
+                                if (a16) bits -= 100;
                                 if (!WideGemvKernel.fits(bits, k, gs)) continue;
                                 int batches = Math.ceilDiv(k, WideGemvKernel.batchInputs(bits));
-                                String name = a16 ? "int8a16" : bits == 8 ? "int8" : bits == 4 ? "int4" : "fp16";
+                                String name = (bits == 8 ? "int8" : bits == 4 ? "int4" : "fp16") + (a16 ? "a16" : "");
                                 IntArray wq = bits == 8 ? q8 : bits == 4 ? q4 : h;
                                 for (int slices = 1; slices <= Math.min(4, batches); slices *= 2)
                                     for (int blocks = 1; blocks <= 2; blocks++) {
@@ -765,7 +765,7 @@ class DecoderKernelsOnCpuTest {
                                                     slices);
                                         }
                                         for (int i = 0; i < n; i++)
-                                            if (norm != 0 || slices > 1 || a16)   // int8a16: its products in another order
+                                            if (norm != 0 || slices > 1 || a16)   // the A16 kernels: their products in another order
                                                 assertEquals(want.get(i), got.get(i), 2e-3 * (1 + Math.abs(want.get(i))), what + ": y[" + i + "]");
                                             else
                                                 assertEquals(Float.floatToRawIntBits(want.get(i)), Float.floatToRawIntBits(got.get(i)),

@@ -411,6 +411,7 @@ class KernelsOnCudaTest {
                                 closeFloats(k(WideGemvKernel.class, "int8"), grid, 8, 0, what, x, norm, gamma, beta, 1e-5f, q8, sw, bias, y, n, kk, gs, mode, slices);
                                 closeFloats(k(WideGemvKernel.class, "int4"), grid, 8, 0, what, x, norm, gamma, beta, 1e-5f, q4, sw, bias, y, n, kk, gs, mode, slices);
                                 closeFloats(k(WideGemvKernel.class, "int8a16"), grid, 8, 0, what, x, norm, gamma, beta, 1e-5f, q8, sw, bias, y, n, kk, gs, mode, slices);
+                                closeFloats(k(WideGemvKernel.class, "int4a16"), grid, 8, 0, what, x, norm, gamma, beta, 1e-5f, q4, sw, bias, y, n, kk, gs, mode, slices);
                                 closeFloats(k(WideGemvKernel.class, "fp16"), grid, 7, 0, what, x, norm, gamma, beta, 1e-5f, h, bias, y, n, kk, mode, slices);
                             }
                     }

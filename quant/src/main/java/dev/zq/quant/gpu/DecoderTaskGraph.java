@@ -102,10 +102,11 @@ public final class DecoderTaskGraph implements AutoCloseable {
      */
     static final boolean FOLD_EMBED = !"false".equals(System.getProperty("zq.decoder.foldEmbed"));
     /**
-     * W8A16 (INT8 weights, FP16 activations) at batch 1 on {@link WideGemvKernel#int8a16} — the LayerNorm fused, one block
-     * reduction, half the FP16 kernel's weight bytes — with {@code -Dzq.decoder.weightOnlyGemv=true}; by default still the
-     * few-row kernel with a LayerNorm launch of its own, until the wide kernel has been timed on a GPU (it passes the
-     * CPU executor's tests and ptxas, and has not run on a GPU yet).
+     * The weight-only schemes (W8A16, W4/8A16: INT8/INT4 weights, FP16 activations) at batch 1 on
+     * {@link WideGemvKernel#int8a16} and {@link WideGemvKernel#int4a16} — the LayerNorm fused, one block reduction, a half
+     * or a quarter of the FP16 kernel's weight bytes — with {@code -Dzq.decoder.weightOnlyGemv=true}; by default still the
+     * few-row kernels with a LayerNorm launch of their own, until the wide kernels have been timed on a GPU (they pass the
+     * CPU executor's tests and ptxas, and have not run on a GPU yet).
      */
     static volatile boolean weightOnlyGemv = "true".equals(System.getProperty("zq.decoder.weightOnlyGemv"));   // tests set it too
     /**
@@ -351,7 +352,7 @@ public final class DecoderTaskGraph implements AutoCloseable {
      * and one without it, two runs each), so those get a LayerNorm kernel of their own. W16A16 gained from the fusion (GPT-2 0.90 → 0.82 ms a step).
      * The weight-only few-row kernels keep theirs too: fusing it was not faster on the H200 (GPT-2 batch 1, 50 tokens, W8A16
      * 30.46 → 30.98 ms, W4/8A16 29.28 → 29.17, the W16A16 control 22.69 / 22.79; one A/B in one device call, 2026-11-29);
-     * W8A16's wide kernel ({@link #weightOnlyGemv}) normalises its row itself, as the other batch-1 kernels do.
+     * the wide weight-only kernels ({@link #weightOnlyGemv}) normalise their row themselves, as the other batch-1 kernels do.
      */
     private void linear(TaskGraph g, Projection p, FloatArray in, FloatArray gamma, FloatArray beta, FloatArray out, int rows, int mode) {
         boolean wide = rows >= TENSOR_CORE_ROWS && p.wide() != null;
@@ -416,16 +417,16 @@ public final class DecoderTaskGraph implements AutoCloseable {
         int bits = gemvBits(p);
         if (bits == 0) return null;
         String name = p.kernel().getName();
-        if (p.weightOnly())   // W8A16: the wide kernel only, and only when asked for (weightOnlyGemv)
+        if (p.weightOnly())   // W8A16, W4A16: the wide kernels only, and only when asked for (weightOnlyGemv)
             return weightOnlyGemv && GEMV.equals("wide") && WideGemvKernel.fits(bits, p.in(), p.groupSize()) ? kernel(WideGemvKernel.class, name) : null;
         if (GEMV.equals("wide") && WideGemvKernel.fits(bits, p.in(), p.groupSize())) return kernel(WideGemvKernel.class, name);
         return !GEMV.equals("false") && GemvKernel.fits(bits, p.in(), p.groupSize()) ? kernel(GemvKernel.class, name) : null;
     }
 
-    /** The weight bits of {@code p}'s batch-1 kernel (16, 8, 4), from its few-row kernel's name; 0 for W4A16. */
+    /** The weight bits of {@code p}'s batch-1 kernel (16, 8, 4), from its few-row kernel's name. */
     private static int gemvBits(Projection p) {
         String name = p.kernel().getName();
-        return name.equals("fp16") ? 16 : name.equals("int8") || name.equals("int8a16") ? 8 : name.equals("int4") ? 4 : 0;
+        return name.equals("fp16") ? 16 : name.startsWith("int8") ? 8 : name.startsWith("int4") ? 4 : 0;
     }
 
     /** {@code linear}'s weights as the kernels read them; anything the kernels cannot run is refused by name. */
