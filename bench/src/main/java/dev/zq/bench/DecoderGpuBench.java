@@ -23,7 +23,8 @@ import java.util.SplittableRandom;
  * W16A16 (FP16 weights and activations); W8A8 and W4/8A8 (the built-in ZeroQuant schemes: group-wise INT8, or INT4 MLP
  * and INT8 attention weights, groups of 64, token-wise INT8 activations) with the LM head kept FP16 as the CPU schemes
  * keep it, and the same with an INT8 per-row LM head (the tied 50257-row head is a third of GPT-2 small's weight bytes);
- * the weight-only W8A16 and W4/8A16 (the same weights, FP16 activations).
+ * the weight-only W8A16 and W4/8A16 (the same weights, FP16 activations; at batch 1 on the wide weight-only kernels with
+ * {@code -Dzq.decoder.weightOnlyGemv=true}), also with the INT8 head ({@code +head8}).
  * The KV cache is FP16.
  *
  * <p>Timing, per variant and batch: one {@code generate} first (JIT, upload, CUDA graph capture); then 5 repeats of
@@ -49,13 +50,14 @@ public final class DecoderGpuBench {
                     DecoderModel fp = DecoderModel.random(c, 1, a);
                     // Only the variants asked for are quantized (e.g. -Dzq.bench.variants=W8A8,W16A16): the 1.3B model's five
                     // quantizations took ~100 s of device time per JVM whatever was run.
-                    List<String> known = List.of("W16A16", "W8A8", "W8A8+head8", "W4/8A8", "W4/8A8+head8", "W8A16", "W8A16+head8", "W4/8A16");
+                    List<String> known = List.of("W16A16", "W8A8", "W8A8+head8", "W4/8A8", "W4/8A8+head8", "W8A16", "W8A16+head8", "W4/8A16", "W4/8A16+head8");
                     String only = System.getProperty("zq.bench.variants");
                     List<String> wanted = only == null ? known : List.of(only.split(","));
                     for (String v : wanted)
                         if (!known.contains(v)) throw new IllegalArgumentException("zq.bench.variants: unknown variant " + v + "; known: " + known);
                     DecoderModel w8 = wanted.contains("W8A8") || wanted.contains("W8A8+head8") ? DecoderQuantizer.quantize(fp, Scheme.builtin("w8a8"), null, a) : null;
                     DecoderModel w816 = wanted.contains("W8A16") || wanted.contains("W8A16+head8") ? DecoderQuantizer.quantize(fp, Scheme.builtin("w8a16"), null, a) : null;
+                    DecoderModel w4816 = wanted.contains("W4/8A16") || wanted.contains("W4/8A16+head8") ? DecoderQuantizer.quantize(fp, Scheme.builtin("w4-8a16"), null, a) : null;
                     DecoderModel w48 = wanted.contains("W4/8A8") || wanted.contains("W4/8A8+head8") ? DecoderQuantizer.quantize(fp, Scheme.builtin("w4-8a8"), null, a) : null;
                     Map<String, DecoderModel> variants = new LinkedHashMap<>();
                     for (String v : known) {
@@ -68,7 +70,8 @@ public final class DecoderGpuBench {
                             case "W4/8A8+head8" -> DecoderQuantizer.withInt8Head(w48, a);
                             case "W8A16" -> w816;
                             case "W8A16+head8" -> DecoderQuantizer.withInt8Head(w816, a);   // every weight INT8, the head's activations too
-                            default -> DecoderQuantizer.quantize(fp, Scheme.builtin("w4-8a16"), null, a);
+                            case "W4/8A16" -> w4816;
+                            default -> DecoderQuantizer.withInt8Head(w4816, a);   // W4/8A16+head8
                         });
                     }
                     System.err.printf("%s: random weights and quantization in %.1f s%n", name, (System.nanoTime() - t0) / 1e9);
