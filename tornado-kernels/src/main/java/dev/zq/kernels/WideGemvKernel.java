@@ -211,7 +211,7 @@ public final class WideGemvKernel {
      * Weight-only INT8 (W8A16): {@link #int8}'s codes and group scales, {@link #fp16}'s activations — the row (its LayerNorm
      * with {@code norm != 0}) rounded to FP16 as it is staged, no token-wise quantization, so no second block reduction —
      * half the weight bytes of {@link #fp16} in {@link #int8}'s batches (16 codes a 16-byte chunk, 4 chunks a lane). The
-     * row is staged as floats in chunk order ({@link #stageHalves16}): element {@code t} of chunk {@code c} of a batch at
+     * row is staged as floats in chunk order ({@link #stageHalvesA16}): element {@code t} of chunk {@code c} of a batch at
      * {@code 128·t + c}, so that a warp reading one element of 32 consecutive chunks meets no bank conflict. A chunk's 16
      * codes, each converted exactly to float, times its 16 halves, in order, then times the chunk's group scale; the
      * results follow {@link SkinnyGemmKernel#int8a16}'s within float rounding (another order of the same products).
@@ -247,7 +247,7 @@ public final class WideGemvKernel {
         float resid0 = mode == SkinnyGemmKernel.ADD && col < n && slice == 0 && lane == 0 ? y.get(col) : 0f;
         float[] xs = ctx.allocateFloatShared(8192);   // the row as halves, batch p (2048 inputs) at 2048p in chunk order
         float[] red = ctx.allocateFloatShared(96), part = ctx.allocateFloatShared(64);
-        stageHalves16(ctx, red, xs, x, norm, gamma, beta, eps, k, g0, g1, g2, g3, e0, e1, e2, e3);
+        stageHalvesA16(ctx, red, xs, x, norm, gamma, beta, eps, k, 0, g0, g1, g2, g3, e0, e1, e2, e3);
         int pass = 0;
         for (int cbase = first; cbase < n; cbase += step) {   // uniform: the block's passes
             col = cbase + ((tid >> 5) >> sShift);
@@ -301,30 +301,9 @@ public final class WideGemvKernel {
     }
 
     /**
-     * {@link #stageHalves} for {@link #int8a16}: the row (LayerNorm'd with {@code norm != 0}) rounded to FP16, zeros up to
-     * the end of the last batch of 2048, element {@code i} of batch {@code p} at {@code 2048p + 128·(i mod 16) + i / 16}.
-     */
-    static void stageHalves16(KernelContext ctx, float[] red, float[] xs, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, int k,
-                              float g0, float g1, float g2, float g3, float e0, float e1, float e2, float e3) {
-        int tid = ctx.localIdx(), a0 = tid << 2, a1 = a0 + 4096, end = (k + 2047) & ~2047, warps = Math.min(32, end >> 7);
-        float[] v = new float[8];   // registers: elements 4t … 4t + 3, then 4096 + 4t …
-        loadRow(ctx, red, v, x, norm, gamma, beta, eps, k, warps, g0, g1, g2, g3, e0, e1, e2, e3);
-        if ((tid >> 5) < warps) {
-            if (a0 < end) { half16(xs, a0, v[0]); half16(xs, a0 + 1, v[1]); half16(xs, a0 + 2, v[2]); half16(xs, a0 + 3, v[3]); }
-            if (a1 < end) { half16(xs, a1, v[4]); half16(xs, a1 + 1, v[5]); half16(xs, a1 + 2, v[6]); half16(xs, a1 + 3, v[7]); }
-        }
-        ctx.barrier();
-    }
-
-    static void half16(float[] xs, int i, float v) {
-        int j = i & 2047;
-        xs[(i & ~2047) + ((j & 15) << 7) + (j >> 4)] = Float.float16ToFloat(Float.floatToFloat16(v));
-    }
-
-    /**
      * Weight-only INT4 (the MLP of W4/8A16): {@link #int4}'s words ({@link Int4Words}' order, 8 codes a word, 8 words a
      * lane a batch of 2048 inputs) and group scales, {@link #int8a16}'s FP16 activations — staged for it by
-     * {@link #stageHalvesInt4}: element {@code u} of word {@code j} of a batch (its low nibbles {@code u = 0…3}, its high
+     * {@link #stageHalvesA16}: element {@code u} of word {@code j} of a batch (its low nibbles {@code u = 0…3}, its high
      * ones {@code 4…7}) at {@code 256·u + j}. A word's 8 codes times their halves, in nibble order, then times the word's
      * group scale; the results follow {@link SkinnyGemmKernel#int4a16}'s within float rounding.
      */
@@ -357,7 +336,7 @@ public final class WideGemvKernel {
         float resid0 = mode == SkinnyGemmKernel.ADD && col < n && slice == 0 && lane == 0 ? y.get(col) : 0f;
         float[] xs = ctx.allocateFloatShared(8192);   // the row as halves, batch p (2048 inputs) at 2048p in word order
         float[] red = ctx.allocateFloatShared(96), part = ctx.allocateFloatShared(64);
-        stageHalvesInt4(ctx, red, xs, x, norm, gamma, beta, eps, k, g0, g1, g2, g3, e0, e1, e2, e3);
+        stageHalvesA16(ctx, red, xs, x, norm, gamma, beta, eps, k, 1, g0, g1, g2, g3, e0, e1, e2, e3);
         int pass = 0;
         for (int cbase = first; cbase < n; cbase += step) {   // uniform: the block's passes
             col = cbase + ((tid >> 5) >> sShift);
@@ -410,25 +389,32 @@ public final class WideGemvKernel {
     }
 
     /**
-     * {@link #stageHalves16} for {@link #int4a16}: element {@code i} of batch {@code p} (2048 inputs) — in its chunk of 32,
-     * {@code 4t + i'} or {@code 16 + 4t + i'}, which {@link Int4Words} puts in word {@code 4·chunk + t}, low or high
-     * nibble of byte {@code i'} — at {@code 2048p + 256·u + word}, {@code u} = {@code i'} or {@code 4 + i'}.
+     * {@link #stageHalves} for the weight-only kernels: the row (LayerNorm'd with {@code norm != 0}) rounded to FP16, zeros
+     * up to the end of the last batch of 2048, each element where its code's lane reads it ({@link #halfA16}).
      */
-    static void stageHalvesInt4(KernelContext ctx, float[] red, float[] xs, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps,
-                                int k, float g0, float g1, float g2, float g3, float e0, float e1, float e2, float e3) {
+    static void stageHalvesA16(KernelContext ctx, float[] red, float[] xs, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps,
+                               int k, int int4Order, float g0, float g1, float g2, float g3, float e0, float e1, float e2, float e3) {
         int tid = ctx.localIdx(), a0 = tid << 2, a1 = a0 + 4096, end = (k + 2047) & ~2047, warps = Math.min(32, end >> 7);
         float[] v = new float[8];   // registers: elements 4t … 4t + 3, then 4096 + 4t …
         loadRow(ctx, red, v, x, norm, gamma, beta, eps, k, warps, g0, g1, g2, g3, e0, e1, e2, e3);
         if ((tid >> 5) < warps) {
-            if (a0 < end) { halfInt4(xs, a0, v[0]); halfInt4(xs, a0 + 1, v[1]); halfInt4(xs, a0 + 2, v[2]); halfInt4(xs, a0 + 3, v[3]); }
-            if (a1 < end) { halfInt4(xs, a1, v[4]); halfInt4(xs, a1 + 1, v[5]); halfInt4(xs, a1 + 2, v[6]); halfInt4(xs, a1 + 3, v[7]); }
+            if (a0 < end) { halfA16(xs, a0, v[0], int4Order); halfA16(xs, a0 + 1, v[1], int4Order); halfA16(xs, a0 + 2, v[2], int4Order); halfA16(xs, a0 + 3, v[3], int4Order); }
+            if (a1 < end) { halfA16(xs, a1, v[4], int4Order); halfA16(xs, a1 + 1, v[5], int4Order); halfA16(xs, a1 + 2, v[6], int4Order); halfA16(xs, a1 + 3, v[7], int4Order); }
         }
         ctx.barrier();
     }
 
-    static void halfInt4(float[] xs, int i, float v) {
-        int j = i & 2047, r = j & 31, word = ((j >> 5) << 2) + ((r & 15) >> 2), u = ((r >> 4) << 2) + (r & 3);
-        xs[(i & ~2047) + (u << 8) + word] = Float.float16ToFloat(Float.floatToFloat16(v));
+    /**
+     * Element {@code i} rounded to FP16 into its place in batch {@code p = i / 2048}: for {@link #int8a16}
+     * ({@code int4Order = 0}) element {@code t} of 16-code chunk {@code c} at {@code 2048p + 128·t + c}; for
+     * {@link #int4a16} the element that {@link Int4Words} puts in word {@code j} of the batch — in its chunk of 32,
+     * {@code 4t + i'} or {@code 16 + 4t + i'}, word {@code 4·chunk + t}, low or high nibble of byte {@code i'} — at
+     * {@code 2048p + 256·u + j}, {@code u} = {@code i'} or {@code 4 + i'}.
+     */
+    static void halfA16(float[] xs, int i, float v, int int4Order) {
+        int j = i & 2047, r = j & 31;
+        int at = int4Order != 0 ? ((((r >> 4) << 2) + (r & 3)) << 8) + ((j >> 5) << 2) + ((r & 15) >> 2) : ((j & 15) << 7) + (j >> 4);
+        xs[(i & ~2047) + at] = Float.float16ToFloat(Float.floatToFloat16(v));
     }
 
     /** FP16 weights (K/2 ints a row); the row (its LayerNorm with {@code norm != 0}) rounded to FP16 as it is staged; W16A16. */
