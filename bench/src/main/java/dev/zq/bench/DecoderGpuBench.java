@@ -23,8 +23,8 @@ import java.util.SplittableRandom;
  * W16A16 (FP16 weights and activations); W8A8 and W4/8A8 (the built-in ZeroQuant schemes: group-wise INT8, or INT4 MLP
  * and INT8 attention weights, groups of 64, token-wise INT8 activations) with the LM head kept FP16 as the CPU schemes
  * keep it, and the same with an INT8 per-row LM head (the tied 50257-row head is a third of GPT-2 small's weight bytes);
- * the weight-only W8A16 and W4/8A16 (the same weights, FP16 activations; at batch 1 on the wide weight-only kernels with
- * {@code -Dzq.decoder.weightOnlyGemv=true}), also with the INT8 head ({@code +head8}).
+ * the weight-only W8A16 and W4/8A16 (the same weights, FP16 activations; at batch 1 INT8 on {@code MmaGemvKernel}, INT4
+ * on {@code WideGemvKernel}, {@code -Dzq.decoder.weightOnlyGemv} picks others), also with the INT8 head ({@code +head8}).
  * The KV cache is FP16.
  *
  * <p>Timing, per variant and batch: one {@code generate} first (JIT, upload, CUDA graph capture); then 5 repeats of

@@ -562,7 +562,13 @@ public final class WideGemvKernel {
      */
     static void loadRow(KernelContext ctx, float[] red, float[] v, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, int k,
                         int warps, float g0, float g1, float g2, float g3, float e0, float e1, float e2, float e3) {
-        int a0 = ctx.localIdx() << 2, a1 = a0 + 4096;
+        loadRow(ctx, red, v, x, norm, gamma, beta, eps, k, warps, 4096, g0, g1, g2, g3, e0, e1, e2, e3);
+    }
+
+    /** {@link #loadRow} with the second piece at {@code second} (four inputs a thread of the block: 4·threads). */
+    static void loadRow(KernelContext ctx, float[] red, float[] v, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, int k,
+                        int warps, int second, float g0, float g1, float g2, float g3, float e0, float e1, float e2, float e3) {
+        int a0 = ctx.localIdx() << 2, a1 = a0 + second;
         boolean active = (ctx.localIdx() >> 5) < warps, h0 = a0 < k, h1 = a1 < k;
         float x00 = 0f, x01 = 0f, x02 = 0f, x03 = 0f, x10 = 0f, x11 = 0f, x12 = 0f, x13 = 0f;
         if (active) {

@@ -790,6 +790,69 @@ class DecoderKernelsOnCpuTest {
     }
 
     /**
+     * {@link MmaGemvKernel#int8a16} (W8A16 on the tensor cores) is {@link SkinnyGemmKernel#int8a16} on one row within float
+     * rounding (the same exact products summed in another order): K of one block past a batch (192), GPT-2's and GPT-3
+     * 1.3B's (768, 3072 — groups of 64 and 128 —, 8192: two staged pieces), outputs that fill their tiles and not (40,
+     * 37, 90), with and without the LayerNorm, every epilogue, one and several slices (3, 5: warps left over in a block)
+     * and blocks (passes over the tiles), of 1024 and of 512 threads, an all-zero row; shapes it cannot take are refused
+     * by {@code fits}, slice and block counts from {@code slices} and {@code grid}.
+     */
+    @Test
+    void mmaGemvAgreesWithTheFewRowKernelOnOneRow() {
+        try (Arena a = Arena.ofShared()) {
+            Random rnd = new Random(41);
+            for (int[] shape : new int[][]{{192, 64, 37}, {768, 64, 90}, {3072, 128, 37}, {8192, 64, 40}}) {
+                int k = shape[0], gs = shape[1], n = shape[2];
+                OneRowWeights r = OneRowWeights.random(a, rnd, n, k, gs);
+                int batches = Math.ceilDiv(k, MmaGemvKernel.BATCH);
+                for (boolean zero : new boolean[]{false, true}) {
+                    FloatArray x = zero ? FloatArray.allocate(a, k) : KernelsOnCpuTest.randomFloats(a, rnd, k, 3);
+                    for (int norm = 0; norm < 2; norm++)
+                        for (int mode : new int[]{SkinnyGemmKernel.STORE, SkinnyGemmKernel.GELU_TANH, SkinnyGemmKernel.ADD})
+                            for (int slices : new int[]{1, 2, 3, 5})
+                                for (int blocks = 1; blocks <= 2; blocks++) {
+                                    if (slices > batches || mode != SkinnyGemmKernel.ADD && (slices > 1 || blocks > 1)) continue;   // fewer CPU launches
+                                    if (k == 8192 && (zero || norm == 0 || blocks > 1)) continue;
+                                    String what = "K " + k + " group " + gs + " n " + n + (zero ? " zero row" : "") + " norm " + norm + " mode " + mode
+                                            + " slices " + slices + " blocks " + blocks + (blocks == 2 && k <= 4096 ? " of 512" : "");
+                                    FloatArray want = KernelsOnCpuTest.randomFloats(a, rnd, n, 1), got = FloatArray.allocate(a, n);   // ADD adds to them
+                                    for (int i = 0; i < n; i++) got.set(i, want.get(i));
+                                    cpu.launch(KernelCompiler.find(SkinnyGemmKernel.class, "int8a16"), SkinnyGemmKernel.grid(1, n), x, norm, r.gamma(), r.beta(), 1e-5f,
+                                            r.q8(), r.sw(), r.bias(), want, 1, n, k, gs, mode);
+                                    int threads = blocks == 2 && k <= 4096 ? 512 : 1024;   // two blocks: of 512 threads where they take the row
+                                    cpu.launch(KernelCompiler.find(MmaGemvKernel.class, "int8a16"), MmaGemvKernel.grid(n, slices, blocks, threads), x, norm, r.gamma(), r.beta(),
+                                            1e-5f, r.q8(), r.sw(), r.bias(), got, n, k, gs, mode, slices);
+                                    for (int i = 0; i < n; i++)
+                                        assertEquals(want.get(i), got.get(i), 2e-3 * (1 + Math.abs(want.get(i))), what + ": y[" + i + "]");
+                                }
+                }
+            }
+        }
+        assertTrue(MmaGemvKernel.fits(768, 64) && MmaGemvKernel.fits(8192, 128) && MmaGemvKernel.fits(192, 64));
+        assertFalse(MmaGemvKernel.fits(768, 32));    // a group splits a block of 64
+        assertFalse(MmaGemvKernel.fits(800, 32));
+        assertFalse(MmaGemvKernel.fits(8256, 64));   // past two staged pieces
+        // GPT-2 on 132 blocks: a slice a batch (qkv: 288 tiles, 6 batches; down: 96 tiles, 24 batches); GPT-3 1.3B's qkv
+        // (768 tiles, 16 batches) as many as fit, 5; a row of more than 32 batches at most a block's warps
+        assertEquals(6, MmaGemvKernel.slices(2304, 768, 132, 1024));
+        assertEquals(24, MmaGemvKernel.slices(768, 3072, 132, 1024));
+        assertEquals(16, MmaGemvKernel.slices(768, 3072, 132, 512));
+        assertEquals(5, MmaGemvKernel.slices(6144, 2048, 132, 1024));
+        assertEquals(32, MmaGemvKernel.slices(8, 8192, 132, 1024));
+        assertEquals(1, MmaGemvKernel.slices(50257, 768, 132, 1024));
+        // as few blocks as hold the tiles' slices: qkv five tiles a block of 1024, three of 512; out (96 tiles) 20
+        assertEquals(new Grid(58, 1, 1024, 1), MmaGemvKernel.grid(2304, 6, 132, 1024));
+        assertEquals(5, MmaGemvKernel.slices(2304, 768, 132, 512));   // 6 would leave 2 tiles a block of 512: 264 < 288
+        assertEquals(new Grid(96, 1, 512, 1), MmaGemvKernel.grid(2304, 5, 132, 512));
+        assertEquals(new Grid(20, 1, 1024, 1), MmaGemvKernel.grid(768, 6, 132, 1024));
+        assertEquals(512, MmaGemvKernel.threads(4096, 512));
+        assertEquals(1024, MmaGemvKernel.threads(8192, 512));
+        assertThrows(IllegalArgumentException.class, () -> MmaGemvKernel.grid(10, 17, 132, 512));
+        assertThrows(IllegalArgumentException.class, () -> MmaGemvKernel.threads(768, 256));
+        assertThrows(IllegalArgumentException.class, () -> MmaGemvKernel.grid(10, 33, 132, 1024));
+    }
+
+    /**
      * {@link GreedyHeadKernel} is the three kernels it replaces at batch 1: its logits the bits of
      * {@link WideGemvKernel#fp16} with the LayerNorm fused (the same staging and products), its token {@code argmax}'s over
      * them, the position moved on by one and the token recorded as {@code lastTokenNorm} and {@code argmax} do. Rows of one

@@ -4,6 +4,7 @@ import dev.zq.kernels.CachedAttentionKernel;
 import dev.zq.kernels.DecoderRowKernels;
 import dev.zq.kernels.GemvKernel;
 import dev.zq.kernels.GreedyHeadKernel;
+import dev.zq.kernels.MmaGemvKernel;
 import dev.zq.kernels.WideGemvKernel;
 import dev.zq.kernels.Int4Words;
 import dev.zq.kernels.PrefillGemmKernel;
@@ -89,6 +90,12 @@ public final class DecoderTaskGraph implements AutoCloseable {
     static final String GEMV = System.getProperty("zq.decoder.gemv", "wide");
     /** {@link WideGemvKernel}'s blocks: one an SM of a 132-SM H100/H200; {@code -Dzq.decoder.gemvBlocks=N} sets another count. */
     static final int GEMV_BLOCKS = Integer.getInteger("zq.decoder.gemvBlocks", 132);
+    /**
+     * {@link MmaGemvKernel}'s preferred block size, 512 or 1024 threads ({@code -Dzq.decoder.mmaThreads}): two blocks of
+     * 512 fit an SM's registers, one of 1024 does not, but GPT-2 W8A16 ran the same either way on the H200 (10.21, 10.18
+     * against 10.21, 10.21 ms for 49 steps).
+     */
+    static final int MMA_THREADS = Integer.getInteger("zq.decoder.mmaThreads", 1024);
     /** Decode steps' attention over an FP16 cache on {@code attendStep16}; {@code -Dzq.decoder.attendStep=false}: {@code attend16}. */
     static final boolean ATTEND_STEP = !"false".equals(System.getProperty("zq.decoder.attendStep"));
     /**
@@ -102,13 +109,14 @@ public final class DecoderTaskGraph implements AutoCloseable {
      */
     static final boolean FOLD_EMBED = !"false".equals(System.getProperty("zq.decoder.foldEmbed"));
     /**
-     * The weight-only schemes (W8A16, W4/8A16: INT8/INT4 weights, FP16 activations) at batch 1 on
-     * {@link WideGemvKernel#int8a16} and {@link WideGemvKernel#int4a16} — the LayerNorm fused, one block reduction, a half
-     * or a quarter of the FP16 kernel's weight bytes — with {@code -Dzq.decoder.weightOnlyGemv=true}; by default still the
-     * few-row kernels with a LayerNorm launch of their own, until the wide kernels have been timed on a GPU (they pass the
-     * CPU executor's tests and ptxas, and have not run on a GPU yet).
+     * The weight-only schemes (W8A16, W4/8A16: INT8/INT4 weights, FP16 activations) at batch 1: by default
+     * ({@code -Dzq.decoder.weightOnlyGemv=mma}) the INT8 projections on {@link MmaGemvKernel#int8a16} (the tensor cores)
+     * and the INT4 ones on {@link WideGemvKernel#int4a16}; {@code wide} (or {@code true}) both on {@link WideGemvKernel}
+     * (the CUDA cores) — each with the LayerNorm fused and a half or a quarter of the FP16 kernel's weight bytes;
+     * {@code false} the few-row kernels with a LayerNorm launch of their own. On the H200 (GPT-2, batch 1, 49 steps with
+     * the INT8 head): few-row 19.6 ms, wide 11.55, mma 10.2 (bench/RESULTS.md, eleventh round).
      */
-    static volatile boolean weightOnlyGemv = "true".equals(System.getProperty("zq.decoder.weightOnlyGemv"));   // tests set it too
+    static volatile String weightOnlyGemv = System.getProperty("zq.decoder.weightOnlyGemv", "mma");   // tests set it too
     /**
      * For measurement only: {@code -Dzq.decoder.repeat=qkv,attend,…} launches the named kernels of every layer (qkv,
      * attend, out, up, down) twice in a decode step, so that a bench's step time less the plain one is what that launch
@@ -389,7 +397,11 @@ public final class DecoderTaskGraph implements AutoCloseable {
             }
         } else {
             Grid grid = SkinnyGemmKernel.grid(rows, p.out(), COLUMN_BLOCKS);   // the warps loop over the features past it
-            if (gemv != null && gemv.getDeclaringClass() == WideGemvKernel.class) {
+            if (gemv != null && gemv.getDeclaringClass() == MmaGemvKernel.class) {
+                int threads = MmaGemvKernel.threads(p.in(), MMA_THREADS), slices = MmaGemvKernel.slices(p.out(), p.in(), GEMV_BLOCKS, threads);
+                g.task(gemv, MmaGemvKernel.grid(p.out(), slices, GEMV_BLOCKS, threads), in, norm, gamma, beta, eps, p.weight(), p.scales(), p.bias(), out,
+                        p.out(), p.in(), p.groupSize(), mode, slices);
+            } else if (gemv != null && gemv.getDeclaringClass() == WideGemvKernel.class) {
                 int bits = gemvBits(p);
                 int slices = WideGemvKernel.slices(bits, p.out(), p.in(), GEMV_BLOCKS);
                 Grid wideGrid = WideGemvKernel.grid(p.out(), slices, GEMV_BLOCKS);
@@ -417,8 +429,13 @@ public final class DecoderTaskGraph implements AutoCloseable {
         int bits = gemvBits(p);
         if (bits == 0) return null;
         String name = p.kernel().getName();
-        if (p.weightOnly())   // W8A16, W4A16: the wide kernels only, and only when asked for (weightOnlyGemv)
-            return weightOnlyGemv && GEMV.equals("wide") && WideGemvKernel.fits(bits, p.in(), p.groupSize()) ? kernel(WideGemvKernel.class, name) : null;
+        if (p.weightOnly()) {   // W8A16, W4A16: as weightOnlyGemv says
+            String on = weightOnlyGemv.equals("true") ? "wide" : weightOnlyGemv;
+            if (!List.of("mma", "wide", "false").contains(on))
+                throw new IllegalArgumentException("zq.decoder.weightOnlyGemv is mma, wide (true) or false, not " + weightOnlyGemv);
+            if (on.equals("mma") && bits == 8 && MmaGemvKernel.fits(p.in(), p.groupSize())) return kernel(MmaGemvKernel.class, name);
+            return (on.equals("wide") || on.equals("mma")) && WideGemvKernel.fits(bits, p.in(), p.groupSize()) ? kernel(WideGemvKernel.class, name) : null;
+        }
         if (GEMV.equals("wide") && WideGemvKernel.fits(bits, p.in(), p.groupSize())) return kernel(WideGemvKernel.class, name);
         return !GEMV.equals("false") && GemvKernel.fits(bits, p.in(), p.groupSize()) ? kernel(GemvKernel.class, name) : null;
     }

@@ -76,13 +76,19 @@ class DecoderTaskGraphTest {
         matchesTheCpuDecoder(scheme, cache, tolerance, promptLen, batch);
     }
 
-    /** The weight-only schemes' batch-1 steps on {@code WideGemvKernel.int8a16} ({@code -Dzq.decoder.weightOnlyGemv=true}). */
+    /**
+     * The weight-only schemes' batch-1 steps on {@code WideGemvKernel.int8a16}/{@code int4a16}
+     * ({@code -Dzq.decoder.weightOnlyGemv=wide}), with the INT8 projections on {@code MmaGemvKernel.int8a16} ({@code mma},
+     * the default) and on the few-row kernels ({@code false}).
+     */
     @ParameterizedTest
-    @CsvSource({"w8a16, FP32, 0.002, 5, 1", "w8a16+head8, FP16, 0.03, 5, 1", "w4-8a16, FP32, 0.002, 5, 1"})
-    void weightOnlyBatchOneStepsOnTheWideKernelMatchTheCpuDecoder(String scheme, DecoderTaskGraph.CachePrecision cache, double tolerance, int promptLen,
-                                                                 int batch) throws Exception {
-        boolean was = DecoderTaskGraph.weightOnlyGemv;
-        DecoderTaskGraph.weightOnlyGemv = true;
+    @CsvSource({"w8a16, FP32, 0.002, 5, 1, wide", "w8a16+head8, FP16, 0.03, 5, 1, wide", "w4-8a16, FP32, 0.002, 5, 1, wide",
+            "w8a16, FP32, 0.002, 5, 1, mma", "w8a16+head8, FP16, 0.03, 5, 1, mma", "w4-8a16, FP32, 0.002, 5, 1, mma",
+            "w8a16, FP32, 0.002, 5, 1, false", "w4-8a16, FP32, 0.002, 5, 1, false"})
+    void weightOnlyBatchOneStepsOnTheBatchOneKernelsMatchTheCpuDecoder(String scheme, DecoderTaskGraph.CachePrecision cache, double tolerance,
+                                                                      int promptLen, int batch, String gemv) throws Exception {
+        String was = DecoderTaskGraph.weightOnlyGemv;
+        DecoderTaskGraph.weightOnlyGemv = gemv;
         try {
             matchesTheCpuDecoder(scheme, cache, tolerance, promptLen, batch);
         } finally {
