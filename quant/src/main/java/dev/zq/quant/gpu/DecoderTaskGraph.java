@@ -116,7 +116,7 @@ public final class DecoderTaskGraph implements AutoCloseable {
      * and the INT4 ones on {@link WideGemvKernel#int4a16}; {@code wide} (or {@code true}) both on {@link WideGemvKernel}
      * (the CUDA cores) — each with the LayerNorm fused and a half or a quarter of the FP16 kernel's weight bytes;
      * {@code false} the few-row kernels with a LayerNorm launch of their own. On the H200 (GPT-2, batch 1, 49 steps with
-     * the INT8 head): few-row 19.6 ms, wide 11.55, mma 10.2 (bench/RESULTS.md, eleventh round).
+     * the INT8 head): few-row 19.4–19.6 ms, wide 11.55, mma 10.2 (bench/RESULTS.md, eleventh round).
      */
     static volatile String weightOnlyGemv = System.getProperty("zq.decoder.weightOnlyGemv", "mma");   // tests set it too
     /**
