@@ -34,7 +34,7 @@ public final class MmaGemvKernel {
 
     /** The longest row: two staged pieces of 4096 inputs, four a thread each of a block of 1024. */
     public static final int MAX_K = 8192;
-    /** Inputs a warp's batch covers by default: two blocks of 64 (1 KiB of weights for the warp's 8 rows). */
+    /** Inputs a warp's batch covers: two blocks of 64. */
     public static final int BATCH = 128;
     /** {@code 0x6480} twice: the halves {@code 1024 + 128}, taken from {@code 1024 + (code + 128)} to leave the code. */
     static final int MINUS = 0x64806480;
@@ -60,13 +60,7 @@ public final class MmaGemvKernel {
      * the split saved) — else as many as fit.
      */
     public static int slices(int n, int k, int blocks, int threads) {
-        return slices(n, k, blocks, threads, 2);
-    }
-
-    /** {@link #slices} for batches of {@code batchBlocks} (2 or 4) blocks of 64 inputs. */
-    public static int slices(int n, int k, int blocks, int threads, int batchBlocks) {
-        if (batchBlocks != 2 && batchBlocks != 4) throw new IllegalArgumentException("batches of 2 or 4 blocks of 64, not " + batchBlocks);
-        int batches = Math.ceilDiv(k, 64 * batchBlocks), tiles = Math.ceilDiv(n, 8), warps = threads >> 5;
+        int batches = Math.ceilDiv(k, BATCH), tiles = Math.ceilDiv(n, 8), warps = threads >> 5;
         for (int s = Math.min(batches, warps); s > 1; s--) if (tiles <= (long) blocks * (warps / s)) return s;
         return 1;
     }
@@ -91,22 +85,23 @@ public final class MmaGemvKernel {
      */
     @Kernel(maxRegisters = 64)
     public static void int8a16(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw,
-                               FloatArray bias, FloatArray y, int n, int k, int groupSize, int mode, int slices, int batchBlocks) {
+                               FloatArray bias, FloatArray y, int n, int k, int groupSize, int mode, int slices) {
         int tid = ctx.localIdx(), lane = tid & 31, t = lane & 3, words = k >> 2, gShift = SkinnyGemmKernel.groupShift(groupSize);
         int groups = SkinnyGemmKernel.groupCount(k, groupSize, gShift), blocks64 = k >> 6;
-        int tiles = (n + 7) >> 3, batches = (blocks64 + batchBlocks - 1) / batchBlocks, wt = (tid >> 5) / slices, slice = (tid >> 5) - wt * slices;
-        // Tiles dealt out across the blocks (block b takes b, b + blocks, …, its warps' tiles a pass that far apart).
+        int tiles = (n + 7) >> 3, batches = (k + BATCH - 1) >> 7, wt = (tid >> 5) / slices, slice = (tid >> 5) - wt * slices;
+        // Tiles dealt out across the blocks first (block b takes b, b + blocks, …, its warps' tiles a pass that far apart), so
+        // that a projection of fewer tiles than the warps of the GPU spreads over every SM instead of filling a few.
         // Warps past the last whole tile of slices (warps mod slices of them) have none: their tile is past the last.
         int perPass = (ctx.localSizeX() >> 5) / slices, blocks = ctx.numGroupsX();
         int tile = wt < perPass ? ctx.groupIdx() + blocks * wt : tiles;
-        int[] q = new int[4], r = new int[16];   // registers: the lane's 16 bytes of each of the batch's blocks (2 or 4)
-        float[] sc = new float[8];               // and the scales of its two outputs in each
+        int[] q = new int[4], r = new int[8];   // registers: the lane's 16 bytes of each of the batch's two blocks
+        float[] sc = new float[4];              // and the scales of its two outputs in each
         float b0 = 0f, b1 = 0f;
-        if (tile < tiles && slice < batches) loadBatch(ctx, q, r, sc, w, sw, tile, slice, batchBlocks, n, words, groups, blocks64, groupSize, gShift, lane);
+        if (tile < tiles && slice < batches) loadBatch(ctx, q, r, sc, w, sw, tile, slice, n, words, groups, blocks64, groupSize, gShift, lane);
         if (tile < tiles) {
             int c = (tile << 3) + (t << 1);
             if (slice == 0 && lane < 4) { b0 = c < n ? bias.get(c) : 0f; b1 = c + 1 < n ? bias.get(c + 1) : 0f; }
-            prefetchBatches(ctx, w, tile, slice + slices, slices, batches, batchBlocks, n, words, lane);
+            prefetchBatches(ctx, w, tile, slice + slices, slices, batches, n, words, lane);
         }
         float g0 = 0f, g1 = 0f, g2 = 0f, g3 = 0f, e0 = 0f, e1 = 0f, e2 = 0f, e3 = 0f;   // γ and β of elements 4·tid …
         if (norm != 0 && (tid << 2) < k) {
@@ -140,8 +135,8 @@ public final class MmaGemvKernel {
             }
             float f0 = 0f, f1 = 0f;
             for (int bb = slice; live && bb < batches; bb += slices) {   // uniform in the warp
-                if (pass > 0 || bb != slice) loadBatch(ctx, q, r, sc, w, sw, tile, bb, batchBlocks, n, words, groups, blocks64, groupSize, gShift, lane);
-                int kb = bb * batchBlocks;
+                if (pass > 0 || bb != slice) loadBatch(ctx, q, r, sc, w, sw, tile, bb, n, words, groups, blocks64, groupSize, gShift, lane);
+                int kb = bb << 1;
                 if (kb + 1 < blocks64) {   // two blocks: their mma chains interleaved, each step's latency under the other's
                     pairSums(ctx, xs, frag, frag2, acc, acc2, kb, lane, r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]);
                     f0 += sc[0] * acc[0];
@@ -152,17 +147,6 @@ public final class MmaGemvKernel {
                     blockSums(ctx, xs, frag, acc, kb, lane, r[0], r[1], r[2], r[3]);
                     f0 += sc[0] * acc[0];
                     f1 += sc[1] * acc[1];
-                }
-                if (batchBlocks == 4 && kb + 3 < blocks64) {   // uniform
-                    pairSums(ctx, xs, frag, frag2, acc, acc2, kb + 2, lane, r[8], r[9], r[10], r[11], r[12], r[13], r[14], r[15]);
-                    f0 += sc[4] * acc[0];
-                    f1 += sc[5] * acc[1];
-                    f0 += sc[6] * acc2[0];
-                    f1 += sc[7] * acc2[1];
-                } else if (batchBlocks == 4 && kb + 2 < blocks64) {
-                    blockSums(ctx, xs, frag, acc, kb + 2, lane, r[8], r[9], r[10], r[11]);
-                    f0 += sc[4] * acc[0];
-                    f1 += sc[5] * acc[1];
                 }
             }
             if (slices > 1) {   // the slices' sums meet in shared memory (half pass mod 2: one barrier a pass will do)
@@ -219,50 +203,31 @@ public final class MmaGemvKernel {
     }
 
     /**
-     * The lane's share of batch {@code bb} (of {@code batchBlocks} blocks of 64) of tile {@code tile}: row
-     * {@code 8·tile + g}'s 16 bytes at {@code 16t} of each of the batch's blocks, block {@code j} into {@code r[4j …]}
-     * (zeros past the rows and the blocks), and the scales of outputs {@code 8·tile + 2t}, {@code + 1} in each block's
-     * group into {@code sc[2j]}, {@code sc[2j + 1]}.
+     * The lane's share of batch {@code bb} of tile {@code tile}: row {@code 8·tile + g}'s 16 bytes at {@code 16t} of each
+     * of the batch's two blocks of 64 (zeros past the rows and the blocks), and the scales of outputs {@code 8·tile + 2t},
+     * {@code + 1} in each block's group.
      */
-    static void loadBatch(KernelContext ctx, int[] q, int[] r, float[] sc, IntArray w, FloatArray sw, int tile, int bb, int batchBlocks, int n,
-                          int words, int groups, int blocks64, int groupSize, int gShift, int lane) {
-        int row = (tile << 3) + (lane >> 2), t = lane & 3, kb = bb * batchBlocks, c = (tile << 3) + (t << 1);
-        int at = row * words + (kb << 4) + (t << 2), s0 = c * groups, s1 = s0 + groups;
+    static void loadBatch(KernelContext ctx, int[] q, int[] r, float[] sc, IntArray w, FloatArray sw, int tile, int bb, int n, int words, int groups,
+                          int blocks64, int groupSize, int gShift, int lane) {
+        int row = (tile << 3) + (lane >> 2), t = lane & 3, kb = bb << 1, c = (tile << 3) + (t << 1);
+        int at = row * words + (kb << 4) + (t << 2);
         r[0] = 0; r[1] = 0; r[2] = 0; r[3] = 0; r[4] = 0; r[5] = 0; r[6] = 0; r[7] = 0;   // constant indices: registers
-        r[8] = 0; r[9] = 0; r[10] = 0; r[11] = 0; r[12] = 0; r[13] = 0; r[14] = 0; r[15] = 0;
-        sc[0] = 0f; sc[1] = 0f; sc[2] = 0f; sc[3] = 0f; sc[4] = 0f; sc[5] = 0f; sc[6] = 0f; sc[7] = 0f;
-        boolean h1 = kb + 1 < blocks64, h2 = batchBlocks == 4 && kb + 2 < blocks64, h3 = batchBlocks == 4 && kb + 3 < blocks64;
+        sc[0] = 0f; sc[1] = 0f; sc[2] = 0f; sc[3] = 0f;
+        boolean two = kb + 1 < blocks64;
         if (row < n) {
             ctx.load4(q, w, at); r[0] = q[0]; r[1] = q[1]; r[2] = q[2]; r[3] = q[3];
-            if (h1) { ctx.load4(q, w, at + 16); r[4] = q[0]; r[5] = q[1]; r[6] = q[2]; r[7] = q[3]; }
-            if (h2) { ctx.load4(q, w, at + 32); r[8] = q[0]; r[9] = q[1]; r[10] = q[2]; r[11] = q[3]; }
-            if (h3) { ctx.load4(q, w, at + 48); r[12] = q[0]; r[13] = q[1]; r[14] = q[2]; r[15] = q[3]; }
+            if (two) { ctx.load4(q, w, at + 16); r[4] = q[0]; r[5] = q[1]; r[6] = q[2]; r[7] = q[3]; }
         }
         int g0 = SkinnyGemmKernel.groupOf(kb << 6, groupSize, gShift), g1 = SkinnyGemmKernel.groupOf((kb + 1) << 6, groupSize, gShift);
-        int g2 = SkinnyGemmKernel.groupOf((kb + 2) << 6, groupSize, gShift), g3 = SkinnyGemmKernel.groupOf((kb + 3) << 6, groupSize, gShift);
-        if (c < n) {
-            sc[0] = sw.get(s0 + g0);
-            if (h1) sc[2] = sw.get(s0 + g1);
-            if (h2) sc[4] = sw.get(s0 + g2);
-            if (h3) sc[6] = sw.get(s0 + g3);
-        }
-        if (c + 1 < n) {
-            sc[1] = sw.get(s1 + g0);
-            if (h1) sc[3] = sw.get(s1 + g1);
-            if (h2) sc[5] = sw.get(s1 + g2);
-            if (h3) sc[7] = sw.get(s1 + g3);
-        }
+        if (c < n) { sc[0] = sw.get(c * groups + g0); if (two) sc[2] = sw.get(c * groups + g1); }
+        if (c + 1 < n) { sc[1] = sw.get((c + 1) * groups + g0); if (two) sc[3] = sw.get((c + 1) * groups + g1); }
     }
 
-    /**
-     * Asks L2 for batches {@code from}, {@code from + slices}, … of the tile's 8 rows: a 128-byte line a lane (a row's
-     * batch is one line of 2 blocks or two of 4).
-     */
-    static void prefetchBatches(KernelContext ctx, IntArray w, int tile, int from, int slices, int batches, int batchBlocks, int n, int words, int lane) {
-        int row = (tile << 3) + (lane & 7), lines = batchBlocks >> 1;
+    /** Asks L2 for batches {@code from}, {@code from + slices}, … of the tile's 8 rows: a 128-byte line (a row's batch) a lane. */
+    static void prefetchBatches(KernelContext ctx, IntArray w, int tile, int from, int slices, int batches, int n, int words, int lane) {
+        int row = (tile << 3) + (lane & 7);
         if (row < n)
-            for (int m = lane >> 3; from + slices * (m / lines) < batches; m += 4)
-                ctx.prefetchL2(w, row * words + (from + slices * (m / lines)) * (batchBlocks << 4) + ((m % lines) << 5));
+            for (int bb = from + slices * (lane >> 3); bb < batches; bb += slices << 2) ctx.prefetchL2(w, row * words + (bb << 5));
     }
 
     /**

@@ -794,8 +794,7 @@ class DecoderKernelsOnCpuTest {
      * rounding (the same exact products summed in another order): K of one block past a batch (192), GPT-2's and GPT-3
      * 1.3B's (768, 3072 — groups of 64 and 128 —, 8192: two staged pieces), outputs that fill their tiles and not (40,
      * 37, 90), with and without the LayerNorm, every epilogue, one and several slices (3, 5: warps left over in a block)
-     * and blocks (passes over the tiles), of 1024 and of 512 threads, batches of 2 and of 4 blocks of 64 (the last one
-     * partial: 3 blocks at K = 192), an all-zero row; shapes it cannot take are refused
+     * and blocks (passes over the tiles), of 1024 and of 512 threads, an all-zero row; shapes it cannot take are refused
      * by {@code fits}, slice and block counts from {@code slices} and {@code grid}.
      */
     @Test
@@ -805,9 +804,8 @@ class DecoderKernelsOnCpuTest {
             for (int[] shape : new int[][]{{192, 64, 37}, {768, 64, 90}, {3072, 128, 37}, {8192, 64, 40}}) {
                 int k = shape[0], gs = shape[1], n = shape[2];
                 OneRowWeights r = OneRowWeights.random(a, rnd, n, k, gs);
-                for (int batchBlocks : new int[]{2, 4})
+                int batches = Math.ceilDiv(k, MmaGemvKernel.BATCH);
                 for (boolean zero : new boolean[]{false, true}) {
-                    int batches = Math.ceilDiv(k, 64 * batchBlocks);
                     FloatArray x = zero ? FloatArray.allocate(a, k) : KernelsOnCpuTest.randomFloats(a, rnd, k, 3);
                     for (int norm = 0; norm < 2; norm++)
                         for (int mode : new int[]{SkinnyGemmKernel.STORE, SkinnyGemmKernel.GELU_TANH, SkinnyGemmKernel.ADD})
@@ -816,14 +814,14 @@ class DecoderKernelsOnCpuTest {
                                     if (slices > batches || mode != SkinnyGemmKernel.ADD && (slices > 1 || blocks > 1)) continue;   // fewer CPU launches
                                     if (k == 8192 && (zero || norm == 0 || blocks > 1)) continue;
                                     String what = "K " + k + " group " + gs + " n " + n + (zero ? " zero row" : "") + " norm " + norm + " mode " + mode
-                                            + " slices " + slices + " blocks " + blocks + (blocks == 2 && k <= 4096 ? " of 512" : "") + " batches of " + batchBlocks;
+                                            + " slices " + slices + " blocks " + blocks + (blocks == 2 && k <= 4096 ? " of 512" : "");
                                     FloatArray want = KernelsOnCpuTest.randomFloats(a, rnd, n, 1), got = FloatArray.allocate(a, n);   // ADD adds to them
                                     for (int i = 0; i < n; i++) got.set(i, want.get(i));
                                     cpu.launch(KernelCompiler.find(SkinnyGemmKernel.class, "int8a16"), SkinnyGemmKernel.grid(1, n), x, norm, r.gamma(), r.beta(), 1e-5f,
                                             r.q8(), r.sw(), r.bias(), want, 1, n, k, gs, mode);
                                     int threads = blocks == 2 && k <= 4096 ? 512 : 1024;   // two blocks: of 512 threads where they take the row
                                     cpu.launch(KernelCompiler.find(MmaGemvKernel.class, "int8a16"), MmaGemvKernel.grid(n, slices, blocks, threads), x, norm, r.gamma(), r.beta(),
-                                            1e-5f, r.q8(), r.sw(), r.bias(), got, n, k, gs, mode, slices, batchBlocks);
+                                            1e-5f, r.q8(), r.sw(), r.bias(), got, n, k, gs, mode, slices);
                                     for (int i = 0; i < n; i++)
                                         assertEquals(want.get(i), got.get(i), 2e-3 * (1 + Math.abs(want.get(i))), what + ": y[" + i + "]");
                                 }
@@ -837,9 +835,6 @@ class DecoderKernelsOnCpuTest {
         // GPT-2 on 132 blocks: a slice a batch (qkv: 288 tiles, 6 batches; down: 96 tiles, 24 batches); GPT-3 1.3B's qkv
         // (768 tiles, 16 batches) as many as fit, 5; a row of more than 32 batches at most a block's warps
         assertEquals(6, MmaGemvKernel.slices(2304, 768, 132, 1024));
-        assertEquals(3, MmaGemvKernel.slices(2304, 768, 132, 1024, 4));   // batches of 4 blocks: 3 a row
-        assertEquals(5, MmaGemvKernel.slices(6144, 2048, 132, 1024, 4));   // 8 would not fit: 4 tiles a block, 528 < 768
-        assertThrows(IllegalArgumentException.class, () -> MmaGemvKernel.slices(768, 768, 132, 1024, 3));
         assertEquals(24, MmaGemvKernel.slices(768, 3072, 132, 1024));
         assertEquals(16, MmaGemvKernel.slices(768, 3072, 132, 512));
         assertEquals(5, MmaGemvKernel.slices(6144, 2048, 132, 1024));

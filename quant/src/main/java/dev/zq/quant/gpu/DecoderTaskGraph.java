@@ -96,8 +96,6 @@ public final class DecoderTaskGraph implements AutoCloseable {
      * against 10.21, 10.21 ms for 49 steps).
      */
     static final int MMA_THREADS = Integer.getInteger("zq.decoder.mmaThreads", 1024);
-    /** {@link MmaGemvKernel}'s batches: 2 or 4 blocks of 64 inputs a warp ({@code -Dzq.decoder.mmaBatchBlocks}). */
-    static final int MMA_BATCH_BLOCKS = Integer.getInteger("zq.decoder.mmaBatchBlocks", 2);
     /** For measurement: at most this many slices a tile in {@link MmaGemvKernel} ({@code -Dzq.decoder.mmaMaxSlices}; by default its own count). */
     static final int MMA_MAX_SLICES = Math.max(1, Integer.getInteger("zq.decoder.mmaMaxSlices", 32));
     /** Decode steps' attention over an FP16 cache on {@code attendStep16}; {@code -Dzq.decoder.attendStep=false}: {@code attend16}. */
@@ -403,9 +401,9 @@ public final class DecoderTaskGraph implements AutoCloseable {
             Grid grid = SkinnyGemmKernel.grid(rows, p.out(), COLUMN_BLOCKS);   // the warps loop over the features past it
             if (gemv != null && gemv.getDeclaringClass() == MmaGemvKernel.class) {
                 int threads = MmaGemvKernel.threads(p.in(), MMA_THREADS);
-                int slices = Math.min(MMA_MAX_SLICES, MmaGemvKernel.slices(p.out(), p.in(), GEMV_BLOCKS, threads, MMA_BATCH_BLOCKS));
+                int slices = Math.min(MMA_MAX_SLICES, MmaGemvKernel.slices(p.out(), p.in(), GEMV_BLOCKS, threads));
                 g.task(gemv, MmaGemvKernel.grid(p.out(), slices, GEMV_BLOCKS, threads), in, norm, gamma, beta, eps, p.weight(), p.scales(), p.bias(), out,
-                        p.out(), p.in(), p.groupSize(), mode, slices, MMA_BATCH_BLOCKS);
+                        p.out(), p.in(), p.groupSize(), mode, slices);
             } else if (gemv != null && gemv.getDeclaringClass() == WideGemvKernel.class) {
                 int bits = gemvBits(p);
                 int slices = WideGemvKernel.slices(bits, p.out(), p.in(), GEMV_BLOCKS);
