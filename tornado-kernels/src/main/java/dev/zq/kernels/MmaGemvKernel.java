@@ -89,8 +89,7 @@ public final class MmaGemvKernel {
         int tid = ctx.localIdx(), lane = tid & 31, t = lane & 3, words = k >> 2, gShift = SkinnyGemmKernel.groupShift(groupSize);
         int groups = SkinnyGemmKernel.groupCount(k, groupSize, gShift), blocks64 = k >> 6;
         int tiles = (n + 7) >> 3, batches = (k + BATCH - 1) >> 7, wt = (tid >> 5) / slices, slice = (tid >> 5) - wt * slices;
-        // Tiles dealt out across the blocks first (block b takes b, b + blocks, …, its warps' tiles a pass that far apart), so
-        // that a projection of fewer tiles than the warps of the GPU spreads over every SM instead of filling a few.
+        // Tiles dealt out across the blocks (block b takes b, b + blocks, …, its warps' tiles a pass that far apart).
         // Warps past the last whole tile of slices (warps mod slices of them) have none: their tile is past the last.
         int perPass = (ctx.localSizeX() >> 5) / slices, blocks = ctx.numGroupsX();
         int tile = wt < perPass ? ctx.groupIdx() + blocks * wt : tiles;
