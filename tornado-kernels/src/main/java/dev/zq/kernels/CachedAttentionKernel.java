@@ -34,6 +34,27 @@ public final class CachedAttentionKernel {
     /** One block per (new token, head). */
     public static Grid attendGrid(int rows, int heads) { return Grid.of(rows * heads, 256); }
 
+    /** {@link #attendStep16}'s launch with its out-projection parts split over {@code splits} blocks a head. */
+    public static Grid attendGrid(int rows, int heads, int splits) { return Grid.of(rows * heads * splits, 256); }
+
+    /**
+     * Blocks a head for {@link #attendStep16}'s out-projection parts over {@code outRows} rows: each of the block's 256
+     * threads holds 16 codes of at most three rows (loaded before the wait), {@code headDim / 16} threads a row.
+     */
+    public static int outSplits(int outRows, int headDim) {
+        return Math.ceilDiv(outRows, 3 * (256 / (headDim >> 4)));
+    }
+
+    /**
+     * Whether {@link #attendStep16} takes the out-projection of a {@code hidden}-wide model with {@code heads} heads in
+     * INT8 codes grouped by {@code groupSize}: a head's 16-code pieces each in one group, at most 8 blocks a head.
+     */
+    public static boolean fitsOut(int hidden, int heads, int groupSize) {
+        int hd = hidden / heads;
+        return heads > 0 && hd * heads == hidden && hd % 16 == 0 && hd <= 128 && groupSize > 0 && groupSize % 16 == 0 && hidden % groupSize == 0
+                && outSplits(hidden, hd) <= 8;
+    }
+
     /** Copies the keys and values of the {@code rows = batch·seq} new tokens into the cache. */
     @Kernel
     public static void append16(KernelContext ctx, FloatArray qkv, IntArray pos, HalfArray keys, HalfArray values, int seq, int heads,
@@ -130,12 +151,22 @@ public final class CachedAttentionKernel {
      * shared memory, where the threads that need them read them (the same products in the same order as from the cache,
      * without a round trip to L2 on the way to the softmax). Scores and sums are taken in another order than
      * {@link #attend16}'s (FP32 either way). Head sizes multiples of 8 up to 128, blocks of 256 threads ({@link #attendGrid}).
+     * <p>
+     * With {@code outRows > 0} (batch 1, a W8A16 step) the block does not write its head's context but its part of the
+     * output projection that follows the attention: {@code outParts[head·outRows + o] = Σ_d ctx[d]·W[o, head·headDim + d]}
+     * under W's group scales (INT8 codes {@code wOut}, {@code outRows × hidden}, scales {@code swOut} by {@code outGroupSize}),
+     * for rows {@code o} of its share — {@code splits} blocks a head ({@link #outSplits}, {@link #fitsOut}), each
+     * computing the head's attention for itself, the first writing the cache. The projection's launch is gone: the next
+     * kernel adds the heads' parts and the bias to the residual ({@link MmaGemvKernel#int8a16} with parts). The
+     * codes come before the wait, with the cache's rows.
      */
     @Kernel
     public static void attendStep16(KernelContext ctx, FloatArray qkv, IntArray pos, HalfArray keys, HalfArray values, FloatArray context,
-                                    int heads, int headDim, int capacity, float scale) {
+                                    int heads, int headDim, int capacity, float scale, IntArray wOut, FloatArray swOut, FloatArray outParts,
+                                    int outRows, int splits, int outGroupSize) {
         int tid = ctx.localIdx(), threads = ctx.localSizeX();
-        int b = ctx.groupIdx() / heads, head = ctx.groupIdx() - b * heads, hidden = heads * headDim;
+        int bh = ctx.groupIdx() / splits, split = ctx.groupIdx() - bh * splits;
+        int b = bh / heads, head = bh - b * heads, hidden = heads * headDim;
         int qAt = b * 3 * hidden + head * headDim, cache = (b * heads + head) * capacity * headDim;
         int p = pos.get(0);
         if (p >= capacity) p = -1;   // a replay past the cache: no key is read or written, the context is left as it is
@@ -163,6 +194,19 @@ public final class CachedAttentionKernel {
         if (r1 < p) { ctx.load4(c, values, vAt + r1 * headDim); v10 = c[0]; v11 = c[1]; v12 = c[2]; v13 = c[3]; }
         if (r2 < p) { ctx.load4(c, values, vAt + r2 * headDim); v20 = c[0]; v21 = c[1]; v22 = c[2]; v23 = c[3]; }
         if (r3 < p) { ctx.load4(c, values, vAt + r3 * headDim); v30 = c[0]; v31 = c[1]; v32 = c[2]; v33 = c[3]; }
+        // The out-projection's share (outRows > 0): thread (row, piece) holds codes 16·piece … + 15 of the head's slice
+        // of up to three of the block's rows, and their group scales — weights, so before the wait.
+        int tpr = Math.max(1, headDim >> 4), piece = tid % tpr, span = outRows > 0 ? (outRows + splits - 1) / splits : 0, r0 = split * span;
+        int rEnd = Math.min(outRows, r0 + span), ra = r0 + tid / tpr, rb = ra + threads / tpr, rc = rb + threads / tpr;
+        int o00 = 0, o01 = 0, o02 = 0, o03 = 0, o10 = 0, o11 = 0, o12 = 0, o13 = 0, o20 = 0, o21 = 0, o22 = 0, o23 = 0;
+        float os0 = 0f, os1 = 0f, os2 = 0f;
+        if (outRows > 0) {
+            int col = head * headDim + (piece << 4), rowWords = hidden >> 2, gShift = SkinnyGemmKernel.groupShift(outGroupSize);
+            int groups = SkinnyGemmKernel.groupCount(hidden, outGroupSize, gShift), g = SkinnyGemmKernel.groupOf(col, outGroupSize, gShift);
+            if (ra < rEnd) { ctx.load4(c, wOut, ra * rowWords + (col >> 2)); o00 = c[0]; o01 = c[1]; o02 = c[2]; o03 = c[3]; os0 = swOut.get(ra * groups + g); }
+            if (rb < rEnd) { ctx.load4(c, wOut, rb * rowWords + (col >> 2)); o10 = c[0]; o11 = c[1]; o12 = c[2]; o13 = c[3]; os1 = swOut.get(rb * groups + g); }
+            if (rc < rEnd) { ctx.load4(c, wOut, rc * rowWords + (col >> 2)); o20 = c[0]; o21 = c[1]; o22 = c[2]; o23 = c[3]; os2 = swOut.get(rc * groups + g); }
+        }
         // The other cached value rows asked of L2 (a 128-byte line = 64 halves at a time).
         for (int j = tid + 4 * nSlices; j < p; j += threads)
             for (int d0 = 0; d0 < headDim; d0 += 64) ctx.prefetchL2(values, cache + j * headDim + d0);
@@ -177,10 +221,12 @@ public final class CachedAttentionKernel {
             if (e < headDim && p >= 0) {
                 float k0 = qkv.get(qAt + hidden + e), k1 = qkv.get(qAt + hidden + e + 1);
                 float w0 = qkv.get(qAt + 2 * hidden + e), w1 = qkv.get(qAt + 2 * hidden + e + 1);
-                keys.set(cache + p * headDim + e, k0);
-                keys.set(cache + p * headDim + e + 1, k1);
-                values.set(cache + p * headDim + e, w0);
-                values.set(cache + p * headDim + e + 1, w1);
+                if (split == 0) {   // the head's other blocks compute the same halves for themselves
+                    keys.set(cache + p * headDim + e, k0);
+                    keys.set(cache + p * headDim + e + 1, k1);
+                    values.set(cache + p * headDim + e, w0);
+                    values.set(cache + p * headDim + e + 1, w1);
+                }
                 kw = (Float.floatToFloat16(k0) & 0xFFFF) | (Float.floatToFloat16(k1) << 16);
                 vw = (Float.floatToFloat16(w0) & 0xFFFF) | (Float.floatToFloat16(w1) << 16);
             }
@@ -278,11 +324,53 @@ public final class CachedAttentionKernel {
         }
         red[tid] = t;   // red's last readers (blockSum8) are past the barrier above
         ctx.barrier();
-        if (part == 0 && p >= 0) {
+        if (outRows == 0) {
+            if (part == 0 && p >= 0) {
+                float total = 0f;
+                for (int i = 0; i < parts; i++) total += red[i * headDim + d];
+                context.set(b * hidden + head * headDim + d, total / sum);
+            }
+            return;
+        }
+        // The out-projection's parts: the head's context, rounded to FP16 as a W8A16 projection stages its row (zeros past
+        // the cache: nothing attended), times the head's slice of the block's rows' codes under their group scales, the
+        // row's pieces summed across its threads in a fixed tree; outParts[head·outRows + row], for the next kernels to add.
+        float[] ctxH = ctx.allocateFloatShared(128);
+        if (part == 0) {
             float total = 0f;
             for (int i = 0; i < parts; i++) total += red[i * headDim + d];
-            context.set(b * hidden + head * headDim + d, total / sum);
+            ctxH[d] = p >= 0 ? Float.float16ToFloat(Float.floatToFloat16(total / sum)) : 0f;
         }
+        ctx.barrier();
+        int pd = piece << 4;
+        float y0 = os0 * codesDot16(ctxH, pd, o00, o01, o02, o03), y1 = os1 * codesDot16(ctxH, pd, o10, o11, o12, o13);
+        float y2 = os2 * codesDot16(ctxH, pd, o20, o21, o22, o23);
+        for (int m = 1; m < tpr; m <<= 1) {   // the row's threads are neighbouring lanes
+            y0 += ctx.shflXor(y0, m);
+            y1 += ctx.shflXor(y1, m);
+            y2 += ctx.shflXor(y2, m);
+        }
+        if (piece == 0) {
+            int partAt = (b * heads + head) * outRows;
+            if (ra < rEnd) outParts.set(partAt + ra, y0);
+            if (rb < rEnd) outParts.set(partAt + rb, y1);
+            if (rc < rEnd) outParts.set(partAt + rc, y2);
+        }
+    }
+
+    /** {@code q[d0 … d0 + 15]} times the sixteen INT8 codes of {@code w0 … w3} (lowest byte first), in order. */
+    static float codesDot16(float[] q, int d0, int w0, int w1, int w2, int w3) {
+        float acc = codesDot4(q, d0, 0f, w0);
+        acc = codesDot4(q, d0 + 4, acc, w1);
+        acc = codesDot4(q, d0 + 8, acc, w2);
+        return codesDot4(q, d0 + 12, acc, w3);
+    }
+
+    static float codesDot4(float[] q, int d0, float acc, int w) {
+        acc += q[d0] * PrefillGemmKernel.exactFloat((w << 24) >> 24);
+        acc += q[d0 + 1] * PrefillGemmKernel.exactFloat((w << 16) >> 24);
+        acc += q[d0 + 2] * PrefillGemmKernel.exactFloat((w << 8) >> 24);
+        return acc + q[d0 + 3] * PrefillGemmKernel.exactFloat(w >> 24);
     }
 
     /** {@code acc} plus {@code q[d0 … d0 + 7]} times eight halves, two to an int (low half first), in order. */

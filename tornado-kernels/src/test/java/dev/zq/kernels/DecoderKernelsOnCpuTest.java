@@ -821,7 +821,7 @@ class DecoderKernelsOnCpuTest {
                                             r.q8(), r.sw(), r.bias(), want, 1, n, k, gs, mode);
                                     int threads = blocks == 2 && k <= 4096 ? 512 : 1024;   // two blocks: of 512 threads where they take the row
                                     cpu.launch(KernelCompiler.find(MmaGemvKernel.class, "int8a16"), MmaGemvKernel.grid(n, slices, blocks, threads), x, norm, r.gamma(), r.beta(),
-                                            1e-5f, r.q8(), r.sw(), r.bias(), got, n, k, gs, mode, slices);
+                                            1e-5f, r.q8(), r.sw(), r.bias(), got, n, k, gs, mode, slices, got, got, got, 0, got);
                                     for (int i = 0; i < n; i++)
                                         assertEquals(want.get(i), got.get(i), 2e-3 * (1 + Math.abs(want.get(i))), what + ": y[" + i + "]");
                                 }
@@ -1045,7 +1045,7 @@ class DecoderKernelsOnCpuTest {
                     cpu.launch(KernelCompiler.find(CachedAttentionKernel.class, "attend16"), CachedAttentionKernel.attendGrid(batch, heads), qkv, pos, k1,
                             v1, want, 1, heads, hd, capacity, scale, 1);
                     cpu.launch(KernelCompiler.find(CachedAttentionKernel.class, "attendStep16"), CachedAttentionKernel.attendGrid(batch, heads), qkv, pos,
-                            k2, v2, got, heads, hd, capacity, scale);
+                            k2, v2, got, heads, hd, capacity, scale, pos, got, got, 0, 1, 1);
                     String what = "head size " + hd + ", position " + p;
                     for (int i = 0; i < k1.length(); i++) {
                         assertEquals(Float.floatToRawIntBits(k1.get(i)), Float.floatToRawIntBits(k2.get(i)), what + ": key cache " + i);
@@ -1055,6 +1055,105 @@ class DecoderKernelsOnCpuTest {
                         if (p >= capacity) assertEquals(Float.floatToRawIntBits(want.get(i)), Float.floatToRawIntBits(got.get(i)), what + ": untouched " + i);
                         else assertEquals(want.get(i), got.get(i), 2e-5 * (1 + Math.abs(want.get(i))), what + ": context " + i);
                 }
+        }
+    }
+
+    /**
+     * {@code attendStep16} with the out projection ({@code outRows > 0}): each head's blocks write that head's parts
+     * {@code Σ_d half(ctx[d])·W[o, head·hd + d]·s[o, group]} for every row, which summed over the heads are the projection
+     * of the context the plain kernel writes (rounded to FP16, as a W8A16 projection stages it), within float rounding;
+     * the cache is written as by the plain kernel (once, by the head's first block), whatever the blocks a head; past the
+     * cache's end the parts are zeros.
+     */
+    @Test
+    void attentionWritesItsHeadsPartsOfTheOutProjection() {
+        try (Arena a = Arena.ofShared()) {
+            Random rnd = new Random(59);
+            int capacity = 40;
+            for (int[] shape : new int[][]{{4, 16, 16}, {12, 64, 64}, {4, 128, 128}, {4, 64, 256}})
+                for (int p : new int[]{0, 17, capacity}) {
+                    int heads = shape[0], hd = shape[1], gs = shape[2], hidden = heads * hd, splits = CachedAttentionKernel.outSplits(hidden, hd);
+                    assertTrue(CachedAttentionKernel.fitsOut(hidden, heads, gs));
+                    String what = heads + " heads of " + hd + ", groups of " + gs + ", " + splits + " blocks a head, position " + p;
+                    OneRowWeights r = OneRowWeights.random(a, rnd, hidden, hidden, gs);
+                    FloatArray qkv = KernelsOnCpuTest.randomFloats(a, rnd, 3 * hidden, 2);
+                    HalfArray k1 = HalfArray.allocate(a, heads * capacity * hd), v1 = HalfArray.allocate(a, k1.length());
+                    HalfArray k2 = HalfArray.allocate(a, k1.length()), v2 = HalfArray.allocate(a, k1.length());
+                    for (int i = 0; i < k1.length(); i++) {
+                        float kv = (float) rnd.nextGaussian(), vv = (float) rnd.nextGaussian();
+                        k1.set(i, kv); k2.set(i, kv); v1.set(i, vv); v2.set(i, vv);
+                    }
+                    IntArray pos = IntArray.allocate(a, 1);
+                    pos.set(0, p);
+                    FloatArray context = FloatArray.allocate(a, hidden), parts = KernelsOnCpuTest.randomFloats(a, rnd, heads * hidden, 1);
+                    float scale = (float) (1 / Math.sqrt(hd));
+                    var attend = KernelCompiler.find(CachedAttentionKernel.class, "attendStep16");
+                    cpu.launch(attend, CachedAttentionKernel.attendGrid(1, heads), qkv, pos, k1, v1, context, heads, hd, capacity, scale, pos, context, context, 0, 1, 1);
+                    cpu.launch(attend, CachedAttentionKernel.attendGrid(1, heads, splits), qkv, pos, k2, v2, context, heads, hd, capacity, scale, r.q8(), r.sw(),
+                            parts, hidden, splits, gs);
+                    for (int i = 0; i < k1.length(); i++) {
+                        assertEquals(Float.floatToRawIntBits(k1.get(i)), Float.floatToRawIntBits(k2.get(i)), what + ": key cache " + i);
+                        assertEquals(Float.floatToRawIntBits(v1.get(i)), Float.floatToRawIntBits(v2.get(i)), what + ": value cache " + i);
+                    }
+                    for (int o = 0; o < hidden; o++) {
+                        double want = 0, size = 0, got = 0;
+                        for (int i = 0; i < hidden; i++) {
+                            int code = (r.q8().get(o * (hidden / 4) + i / 4) << (24 - 8 * (i % 4))) >> 24;
+                            double term = p < capacity ? Float.float16ToFloat(Float.floatToFloat16(context.get(i))) * code * r.sw().get(o * (hidden / gs) + i / gs) : 0;
+                            want += term;
+                            size += Math.abs(term);
+                        }
+                        for (int h = 0; h < heads; h++) got += parts.get(h * hidden + o);
+                        assertEquals(want, got, 1e-5 * (size + 1e-6), what + ": row " + o);
+                        if (p >= capacity) for (int h = 0; h < heads; h++) assertTrue(parts.get(h * hidden + o) == 0f, what + ": nothing attended");
+                    }
+                }
+            assertEquals(4, CachedAttentionKernel.outSplits(768, 64));   // GPT-2: 48 blocks
+            assertFalse(CachedAttentionKernel.fitsOut(2048, 16, 128));   // GPT-3 1.3B: 22 blocks a head
+            assertFalse(CachedAttentionKernel.fitsOut(768, 12, 8));      // a group splits a thread's 16 codes
+        }
+    }
+
+    /**
+     * {@link MmaGemvKernel#int8a16} with the attention's parts: the same bits as the kernel without them on the row
+     * {@code x + (bias + part₀ + part₁ + …)} summed in that order beforehand, which block 0 also writes out; with and
+     * without the LayerNorm, every epilogue, several blocks; and {@link SkinnyGemmKernel#ADD} adding to another buffer
+     * than its output.
+     */
+    @Test
+    void mmaGemvAddsTheAttentionsPartsToItsRow() {
+        try (Arena a = Arena.ofShared()) {
+            Random rnd = new Random(61);
+            for (int[] shape : new int[][]{{768, 12, 90, 1024}, {192, 3, 37, 512}, {64, 1, 16, 1024}}) {
+                int k = shape[0], count = shape[1], n = shape[2], threads = shape[3];
+                assertTrue(MmaGemvKernel.fitsParts(k, count, threads));
+                OneRowWeights r = OneRowWeights.random(a, rnd, n, k, 64);
+                FloatArray x = KernelsOnCpuTest.randomFloats(a, rnd, k, 3), parts = KernelsOnCpuTest.randomFloats(a, rnd, count * k, 2);
+                FloatArray partBias = KernelsOnCpuTest.randomFloats(a, rnd, k, 1), summed = FloatArray.allocate(a, k);
+                for (int i = 0; i < k; i++) {
+                    float s = partBias.get(i) + parts.get(i);
+                    for (int h = 1; h < count; h++) s += parts.get(h * k + i);
+                    summed.set(i, x.get(i) + s);
+                }
+                for (int norm = 0; norm < 2; norm++)
+                    for (int mode : new int[]{SkinnyGemmKernel.STORE, SkinnyGemmKernel.GELU_TANH, SkinnyGemmKernel.ADD})
+                        for (int blocks = 1; blocks <= 2; blocks++) {
+                            String what = "K " + k + ", " + count + " parts, n " + n + ", norm " + norm + ", mode " + mode + ", blocks " + blocks;
+                            FloatArray residual = KernelsOnCpuTest.randomFloats(a, rnd, n, 1), want = FloatArray.allocate(a, n), got = FloatArray.allocate(a, n);
+                            FloatArray sum = FloatArray.allocate(a, k);
+                            for (int i = 0; i < n; i++) want.set(i, residual.get(i));   // the plain kernel adds to its output
+                            Grid grid = MmaGemvKernel.grid(n, 1, blocks, threads);
+                            var mma = KernelCompiler.find(MmaGemvKernel.class, "int8a16");
+                            cpu.launch(mma, grid, summed, norm, r.gamma(), r.beta(), 1e-5f, r.q8(), r.sw(), r.bias(), want, n, k, 64, mode, 1, want, want, want, 0, want);
+                            cpu.launch(mma, grid, x, norm, r.gamma(), r.beta(), 1e-5f, r.q8(), r.sw(), r.bias(), got, n, k, 64, mode, 1, residual, parts, partBias,
+                                    count, sum);
+                            for (int i = 0; i < n; i++)
+                                assertEquals(Float.floatToRawIntBits(want.get(i)), Float.floatToRawIntBits(got.get(i)), what + ": y[" + i + "] " + got.get(i) + " against " + want.get(i));
+                            for (int i = 0; i < k; i++) assertEquals(Float.floatToRawIntBits(summed.get(i)), Float.floatToRawIntBits(sum.get(i)), what + ": the summed row " + i);
+                        }
+            }
+            assertFalse(MmaGemvKernel.fitsParts(2048, 16, 1024));   // an input a thread
+            assertFalse(MmaGemvKernel.fitsParts(768, 17, 1024));
         }
     }
 

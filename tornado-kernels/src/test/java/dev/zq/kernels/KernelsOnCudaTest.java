@@ -444,7 +444,15 @@ class KernelsOnCudaTest {
                                 Grid grid = MmaGemvKernel.grid(n, slices, blocks, blocks == 2 && kk <= 4096 ? 512 : 1024);
                                 String what = "1x" + n + "x" + kk + " g" + gs + " norm " + norm + " mode " + mode + " slices " + slices + " " + grid;
                                 closeFloats(k(MmaGemvKernel.class, "int8a16"), grid, 8, 1e-4, what, x, norm, r.gamma(), r.beta(), 1e-5f, r.q8(), r.sw(),
-                                        r.bias(), y, n, kk, gs, mode, slices);
+                                        r.bias(), y, n, kk, gs, mode, slices, y, y, y, 0, y);
+                                if (kk <= 1024 && slices == 1) {   // the attention's 12 parts and a bias added to the row, the sum written out
+                                    FloatArray parts = KernelsOnCpuTest.randomFloats(a, rnd, 12 * kk, 2), sum = FloatArray.allocate(a, kk);
+                                    FloatArray residual = KernelsOnCpuTest.randomFloats(a, rnd, n, 1);
+                                    closeFloats(k(MmaGemvKernel.class, "int8a16"), MmaGemvKernel.grid(n, 1, blocks, 1024), 8, 1e-4, what + " with parts", x, norm,
+                                            r.gamma(), r.beta(), 1e-5f, r.q8(), r.sw(), r.bias(), y, n, kk, gs, mode, 1, residual, parts, r.gamma(), 12, sum);
+                                    closeFloats(k(MmaGemvKernel.class, "int8a16"), MmaGemvKernel.grid(n, 1, blocks, 1024), 18, 1e-6, what + " the summed row", x,
+                                            norm, r.gamma(), r.beta(), 1e-5f, r.q8(), r.sw(), r.bias(), y, n, kk, gs, mode, 1, residual, parts, r.gamma(), 12, sum);
+                                }
                             }
                     }
             }
@@ -558,7 +566,16 @@ class KernelsOnCudaTest {
                     IntArray pos = IntArray.allocate(a, 1);
                     pos.set(0, p);
                     closeFloats(k(CachedAttentionKernel.class, "attendStep16"), CachedAttentionKernel.attendGrid(batch, heads), 4, 0,
-                            "head size " + hd + ", position " + p, qkv, pos, keys, values, context, heads, hd, capacity, (float) (1 / Math.sqrt(hd)));
+                            "head size " + hd + ", position " + p, qkv, pos, keys, values, context, heads, hd, capacity, (float) (1 / Math.sqrt(hd)),
+                            pos, context, context, 0, 1, 1);
+                    if (batch == 2 && CachedAttentionKernel.fitsOut(hidden, heads, 64)) {   // batch 1 with the out projection's parts
+                        DecoderKernelsOnCpuTest.OneRowWeights r = DecoderKernelsOnCpuTest.OneRowWeights.random(a, rnd, hidden, hidden, 64);
+                        FloatArray parts = FloatArray.allocate(a, heads * hidden);
+                        int splits = CachedAttentionKernel.outSplits(hidden, hd);
+                        closeFloats(k(CachedAttentionKernel.class, "attendStep16"), CachedAttentionKernel.attendGrid(1, heads, splits), 11, 1e-6,
+                                "out-projection parts, head size " + hd + ", position " + p, qkv, pos, keys, values, context, heads, hd, capacity,
+                                (float) (1 / Math.sqrt(hd)), r.q8(), r.sw(), parts, hidden, splits, 64);
+                    }
                 }
         }
     }

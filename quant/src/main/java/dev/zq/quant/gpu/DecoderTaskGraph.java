@@ -132,6 +132,13 @@ public final class DecoderTaskGraph implements AutoCloseable {
      * (each step's logits are copied out).
      */
     static final int STEPS_PER_GRAPH = Integer.getInteger("zq.decoder.stepsPerGraph", 8);
+    /**
+     * A batch-1 W8A16 decode step's attention output projection inside the attention's launch
+     * ({@code attendStep16} with {@code outRows > 0}: each head's blocks write that head's parts of the projection), the
+     * heads' parts and its bias added to the residual by the MLP's two {@link MmaGemvKernel} launches: one launch a layer
+     * less. {@code -Dzq.decoder.outInAttention=false}: the projection's own launch, for A/B runs.
+     */
+    static final boolean OUT_IN_ATTENTION = !"false".equals(System.getProperty("zq.decoder.outInAttention"));
 
     private final DecoderConfig config;
     private final int batch, promptLength, maxNewTokens, capacity;
@@ -144,6 +151,8 @@ public final class DecoderTaskGraph implements AutoCloseable {
     private final CachePrecision cachePrecision;
     private final List<KernelBuffer> keys = new ArrayList<>(), values = new ArrayList<>();
     private final FloatArray x, normed, qkv, context, mlp, last, logits;
+    private final FloatArray outParts;   // OUT_IN_ATTENTION: each head's part of the attention's output projection
+    private final FloatArray afterAttention;   // and the residual stream after it (x plus the parts and the bias)
     private final IntArray staged;          // a prompt's activations as INT8 codes or FP16 halves for the tensor-core GEMMs
     private final FloatArray stagedScales;  // and their token-wise scales
     private final FloatArray partials;      // split-K slices' parts of the tensor-core residual projections (PrefillGemmKernel.splits)
@@ -212,6 +221,8 @@ public final class DecoderTaskGraph implements AutoCloseable {
         qkv = FloatArray.allocate(arena, rows * 3 * h);
         context = FloatArray.allocate(arena, rows * h);
         mlp = FloatArray.allocate(arena, rows * inter);
+        outParts = FloatArray.allocate(arena, config.numHeads() * h);
+        afterAttention = FloatArray.allocate(arena, h);
         last = FloatArray.allocate(arena, batch * h);
         int padded = PrefillGemmKernel.paddedRows(rows), widest = Math.max(h, inter);
         staged = IntArray.allocate(arena, rows >= TENSOR_CORE_ROWS ? padded * widest / 2 : 1);
@@ -325,21 +336,51 @@ public final class DecoderTaskGraph implements AutoCloseable {
         if (seq > 1)
             g.task(kernel(CachedAttentionKernel.class, "append" + bits), CachedAttentionKernel.appendGrid(rows), qkv, pos, keys.get(index),
                     values.get(index), seq, heads, hd, capacity);
-        if (seq == 1 && ATTEND_STEP && cachePrecision == CachePrecision.FP16 && hd % 8 == 0 && hd <= 128)   // a decode step
+        boolean attendStep = seq == 1 && ATTEND_STEP && cachePrecision == CachePrecision.FP16 && hd % 8 == 0 && hd <= 128;   // a decode step
+        boolean outInAttention = attendStep && outInAttention(l, rows);
+        if (outInAttention) {   // the out projection's parts from the attention's blocks, its launch gone
+            int splits = CachedAttentionKernel.outSplits(h, hd);
+            g.task(kernel(CachedAttentionKernel.class, "attendStep16"), CachedAttentionKernel.attendGrid(rows, heads, splits), qkv, pos,
+                    keys.get(index), values.get(index), context, heads, hd, capacity, (float) (1 / Math.sqrt(hd)), l.out().weight(), l.out().scales(),
+                    outParts, h, splits, l.out().groupSize());
+        } else if (attendStep)
             g.task(kernel(CachedAttentionKernel.class, "attendStep16"), CachedAttentionKernel.attendGrid(rows, heads), qkv, pos,
-                    keys.get(index), values.get(index), context, heads, hd, capacity, (float) (1 / Math.sqrt(hd)));
+                    keys.get(index), values.get(index), context, heads, hd, capacity, (float) (1 / Math.sqrt(hd)), pos, l.out().bias(),
+                    context, 0, 1, 1);   // no out projection: its arguments unused
         else
             g.task(kernel(CachedAttentionKernel.class, "attend" + bits), CachedAttentionKernel.attendGrid(rows, heads), qkv, pos, keys.get(index),
                     values.get(index), context, seq, heads, hd, capacity, (float) (1 / Math.sqrt(hd)), seq == 1 ? 1 : 0);
         repeat(g, "attend");
         // The out and down launches reduce their rows for the token-wise scale themselves: handing them the largest
         // magnitude from the kernels that wrote the rows (atomicMax) was slower on the H200 (bench/RESULTS.md, tenth round).
+        if (outInAttention) {   // the MLP adds the heads' parts and the bias to the residual, the up launch for its row, the down for its sum
+            linear(g, l.up(), x, l.norm2Gamma(), l.norm2Beta(), mlp, rows, SkinnyGemmKernel.GELU_TANH, null, heads, l.out().bias());
+            repeat(g, "up");
+            linear(g, l.down(), mlp, null, null, x, rows, SkinnyGemmKernel.ADD, afterAttention, 0, null);
+            repeat(g, "down");
+            return;
+        }
         linear(g, l.out(), context, null, null, x, rows, SkinnyGemmKernel.ADD);
         repeat(g, "out");
         linear(g, l.up(), x, l.norm2Gamma(), l.norm2Beta(), mlp, rows, SkinnyGemmKernel.GELU_TANH);
         repeat(g, "up");
         linear(g, l.down(), mlp, null, null, x, rows, SkinnyGemmKernel.ADD);
         repeat(g, "down");
+    }
+
+    /**
+     * Whether {@link #OUT_IN_ATTENTION} applies to layer {@code l} over {@code rows} rows: batch 1, the out projection
+     * INT8 weight-only (W8A16) in groups {@code attendStep16} takes, the up and down projections on {@link MmaGemvKernel}
+     * (which add the parts), the up's row a thread an input, at most {@link MmaGemvKernel#MAX_PARTS} heads; not while
+     * {@link #REPEAT} repeats the launches it changes.
+     */
+    private boolean outInAttention(LayerWeights l, int rows) {
+        if (!OUT_IN_ATTENTION || rows != 1 || REPEAT.contains("attend") || REPEAT.contains("up") || REPEAT.contains("down")) return false;
+        Projection out = l.out();
+        if (!out.weightOnly() || gemvBits(out) != 8 || !CachedAttentionKernel.fitsOut(config.hiddenSize(), config.numHeads(), out.groupSize())) return false;
+        Method up = gemv(l.up()), down = gemv(l.down());
+        return up != null && up.getDeclaringClass() == MmaGemvKernel.class && down != null && down.getDeclaringClass() == MmaGemvKernel.class
+                && MmaGemvKernel.fitsParts(l.up().in(), config.numHeads(), MmaGemvKernel.threads(l.up().in(), MMA_THREADS));
     }
 
     /** {@link #REPEAT}: the last launch again, in a decode step's graph, when {@code role} is named. */
@@ -365,6 +406,18 @@ public final class DecoderTaskGraph implements AutoCloseable {
      * the wide weight-only kernels ({@link #weightOnlyGemv}) normalise their row themselves, as the other batch-1 kernels do.
      */
     private void linear(TaskGraph g, Projection p, FloatArray in, FloatArray gamma, FloatArray beta, FloatArray out, int rows, int mode) {
+        linear(g, p, in, gamma, beta, out, rows, mode, null, 0, null);
+    }
+
+    /**
+     * {@link #linear} on {@link MmaGemvKernel} with {@link #OUT_IN_ATTENTION}'s parts: {@code residual} (non-null) where
+     * {@link SkinnyGemmKernel#ADD} takes its residual; {@code partCount > 0}: the row is {@code in} plus that many parts of
+     * {@link #outParts} and {@code partBias}, and {@link #afterAttention} gets it.
+     */
+    private void linear(TaskGraph g, Projection p, FloatArray in, FloatArray gamma, FloatArray beta, FloatArray out, int rows, int mode,
+                        FloatArray residual, int partCount, FloatArray partBias) {
+        if ((residual != null || partCount > 0) && !(rows == 1 && gemv(p) != null && gemv(p).getDeclaringClass() == MmaGemvKernel.class))
+            throw new IllegalStateException(p + ": only the batch-1 MmaGemvKernel adds the attention's parts");
         boolean wide = rows >= TENSOR_CORE_ROWS && p.wide() != null;
         // The INT8 few-row kernel normalises a single row (batch-1 decode) itself, from the one read it makes of it.
         Method gemv = rows == 1 ? gemv(p) : null;   // batch 1: the one-row kernels, where they take the shape
@@ -403,7 +456,8 @@ public final class DecoderTaskGraph implements AutoCloseable {
                 int threads = MmaGemvKernel.threads(p.in(), MMA_THREADS);
                 int slices = Math.min(MMA_MAX_SLICES, MmaGemvKernel.slices(p.out(), p.in(), GEMV_BLOCKS, threads));
                 g.task(gemv, MmaGemvKernel.grid(p.out(), slices, GEMV_BLOCKS, threads), in, norm, gamma, beta, eps, p.weight(), p.scales(), p.bias(), out,
-                        p.out(), p.in(), p.groupSize(), mode, slices);
+                        p.out(), p.in(), p.groupSize(), mode, slices, residual != null ? residual : out, outParts, partBias != null ? partBias : p.bias(),
+                        partCount, afterAttention);
             } else if (gemv != null && gemv.getDeclaringClass() == WideGemvKernel.class) {
                 int bits = gemvBits(p);
                 int slices = WideGemvKernel.slices(bits, p.out(), p.in(), GEMV_BLOCKS);

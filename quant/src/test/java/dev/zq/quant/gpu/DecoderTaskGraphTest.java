@@ -79,11 +79,12 @@ class DecoderTaskGraphTest {
     /**
      * The weight-only schemes' batch-1 steps on {@code WideGemvKernel.int8a16}/{@code int4a16}
      * ({@code -Dzq.decoder.weightOnlyGemv=wide}), with the INT8 projections on {@code MmaGemvKernel.int8a16} ({@code mma},
-     * the default) and on the few-row kernels ({@code false}).
+     * the default; with an FP16 cache W8A16's out projection then runs inside the attention's launch,
+     * {@code DecoderTaskGraph.OUT_IN_ATTENTION}) and on the few-row kernels ({@code false}).
      */
     @ParameterizedTest
     @CsvSource({"w8a16, FP32, 0.002, 5, 1, wide", "w8a16+head8, FP16, 0.03, 5, 1, wide", "w4-8a16, FP32, 0.002, 5, 1, wide",
-            "w8a16, FP32, 0.002, 5, 1, mma", "w8a16+head8, FP16, 0.03, 5, 1, mma", "w4-8a16, FP32, 0.002, 5, 1, mma",
+            "w8a16, FP32, 0.002, 5, 1, mma", "w8a16+head8, FP16, 0.03, 5, 1, mma", "w8a16, FP16, 0.03, 40, 1, mma", "w4-8a16, FP32, 0.002, 5, 1, mma",
             "w8a16, FP32, 0.002, 5, 1, false", "w4-8a16, FP32, 0.002, 5, 1, false"})
     void weightOnlyBatchOneStepsOnTheBatchOneKernelsMatchTheCpuDecoder(String scheme, DecoderTaskGraph.CachePrecision cache, double tolerance,
                                                                       int promptLen, int batch, String gemv) throws Exception {
@@ -93,6 +94,26 @@ class DecoderTaskGraphTest {
             matchesTheCpuDecoder(scheme, cache, tolerance, promptLen, batch);
         } finally {
             DecoderTaskGraph.weightOnlyGemv = was;
+        }
+    }
+
+    /**
+     * A batch-1 W8A16 decode step with an FP16 cache launches no out projection: its parts come from the attention's
+     * blocks and the MLP's two launches add them (four launches a layer: qkv, attention, up, down) — what
+     * {@link #weightOnlyBatchOneStepsOnTheBatchOneKernelsMatchTheCpuDecoder}'s FP16 rows check the outputs of.
+     */
+    @Test
+    void w8a16StepsRunTheOutProjectionInsideTheAttention() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(DecoderTaskGraph.OUT_IN_ATTENTION, "-Dzq.decoder.outInAttention=false");
+        try (Arena arena = Arena.ofShared()) {
+            DecoderModel model = quantized(DecoderModel.random(TINY, 7, arena), "w8a16", arena);
+            try (DecoderTaskGraph g = new DecoderTaskGraph(model, 1, 5, 3, DecoderTaskGraph.CachePrecision.FP16, true, device)) {
+                g.prefill(new int[]{1, 2, 3, 4, 5});
+                g.step();
+                java.util.List<String> kernels = g.decodePlan().profileTaskMillis().stream().map(java.util.Map.Entry::getKey).toList();
+                assertEquals(3 * TINY.numLayers(), kernels.stream().filter("MmaGemvKernel.int8a16"::equals).count(), kernels.toString());
+                assertEquals(TINY.numLayers(), kernels.stream().filter("CachedAttentionKernel.attendStep16"::equals).count(), kernels.toString());
+            }
         }
     }
 
