@@ -39,20 +39,22 @@ public final class CachedAttentionKernel {
 
     /**
      * Blocks a head for {@link #attendStep16}'s out-projection parts over {@code outRows} rows: each of the block's 256
-     * threads holds 16 codes of at most three rows (loaded before the wait), {@code headDim / 16} threads a row.
+     * threads holds 16 bytes of at most three rows (loaded before the wait) — 16 INT8 codes, or 8 halves where
+     * {@code groupSize == 0} (FP16 weights).
      */
-    public static int outSplits(int outRows, int headDim) {
-        return Math.ceilDiv(outRows, 3 * (256 / (headDim >> 4)));
+    public static int outSplits(int outRows, int headDim, int groupSize) {
+        return Math.ceilDiv(outRows, 3 * (256 / (headDim >> (groupSize == 0 ? 3 : 4))));
     }
 
     /**
      * Whether {@link #attendStep16} takes the out-projection of a {@code hidden}-wide model with {@code heads} heads in
-     * INT8 codes grouped by {@code groupSize}: a head's 16-code pieces each in one group, at most 8 blocks a head.
+     * INT8 codes grouped by {@code groupSize} (a head's 16-code pieces each in one group) or in FP16 ({@code groupSize == 0}),
+     * at most 8 blocks a head.
      */
     public static boolean fitsOut(int hidden, int heads, int groupSize) {
-        int hd = hidden / heads;
-        return heads > 0 && hd * heads == hidden && hd % 16 == 0 && hd <= 128 && groupSize > 0 && groupSize % 16 == 0 && hidden % groupSize == 0
-                && outSplits(hidden, hd) <= 8;
+        int hd = heads > 0 ? hidden / heads : 0;
+        return heads > 0 && hd * heads == hidden && hd % 16 == 0 && hd <= 128 && groupSize >= 0 && groupSize % 16 == 0
+                && (groupSize == 0 || hidden % groupSize == 0) && outSplits(hidden, hd, groupSize) <= 8;
     }
 
     /** Copies the keys and values of the {@code rows = batch·seq} new tokens into the cache. */
@@ -152,12 +154,13 @@ public final class CachedAttentionKernel {
      * without a round trip to L2 on the way to the softmax). Scores and sums are taken in another order than
      * {@link #attend16}'s (FP32 either way). Head sizes multiples of 8 up to 128, blocks of 256 threads ({@link #attendGrid}).
      * <p>
-     * With {@code outRows > 0} (batch 1, a W8A16 step) the block does not write its head's context but its part of the
-     * output projection that follows the attention: {@code outParts[head·outRows + o] = Σ_d ctx[d]·W[o, head·headDim + d]}
-     * under W's group scales (INT8 codes {@code wOut}, {@code outRows × hidden}, scales {@code swOut} by {@code outGroupSize}),
+     * With {@code outRows > 0} (batch 1, a step of a scheme with FP16 activations) the block does not write its head's
+     * context but its part of the output projection that follows the attention: {@code outParts[head·outRows + o] =
+     * Σ_d ctx[d]·W[o, head·headDim + d]} under W's group scales (INT8 codes {@code wOut}, {@code outRows × hidden}, scales
+     * {@code swOut} by {@code outGroupSize}; or FP16 weights, two halves an int, where {@code outGroupSize == 0}),
      * for rows {@code o} of its share — {@code splits} blocks a head ({@link #outSplits}, {@link #fitsOut}), each
      * computing the head's attention for itself, the first writing the cache. The projection's launch is gone: the next
-     * kernel adds the heads' parts and the bias to the residual ({@link MmaGemvKernel#int8a16} with parts). The
+     * kernel adds the heads' parts and the bias to the residual ({@link WideGemvKernel#sumParts}). The
      * codes come before the wait, with the cache's rows.
      */
     @Kernel
@@ -196,11 +199,17 @@ public final class CachedAttentionKernel {
         if (r3 < p) { ctx.load4(c, values, vAt + r3 * headDim); v30 = c[0]; v31 = c[1]; v32 = c[2]; v33 = c[3]; }
         // The out-projection's share (outRows > 0): thread (row, piece) holds codes 16·piece … + 15 of the head's slice
         // of up to three of the block's rows, and their group scales — weights, so before the wait.
-        int tpr = Math.max(1, headDim >> 4), piece = tid % tpr, span = outRows > 0 ? (outRows + splits - 1) / splits : 0, r0 = split * span;
+        boolean halves = outGroupSize == 0;   // FP16 out weights: 8 halves a thread a row, else 16 INT8 codes
+        int tpr = Math.max(1, headDim >> (halves ? 3 : 4)), piece = tid % tpr, span = outRows > 0 ? (outRows + splits - 1) / splits : 0, r0 = split * span;
         int rEnd = Math.min(outRows, r0 + span), ra = r0 + tid / tpr, rb = ra + threads / tpr, rc = rb + threads / tpr;
         int o00 = 0, o01 = 0, o02 = 0, o03 = 0, o10 = 0, o11 = 0, o12 = 0, o13 = 0, o20 = 0, o21 = 0, o22 = 0, o23 = 0;
         float os0 = 0f, os1 = 0f, os2 = 0f;
-        if (outRows > 0) {
+        if (outRows > 0 && halves) {
+            int col = head * headDim + (piece << 3), rowWords = hidden >> 1;
+            if (ra < rEnd) { ctx.load4(c, wOut, ra * rowWords + (col >> 1)); o00 = c[0]; o01 = c[1]; o02 = c[2]; o03 = c[3]; }
+            if (rb < rEnd) { ctx.load4(c, wOut, rb * rowWords + (col >> 1)); o10 = c[0]; o11 = c[1]; o12 = c[2]; o13 = c[3]; }
+            if (rc < rEnd) { ctx.load4(c, wOut, rc * rowWords + (col >> 1)); o20 = c[0]; o21 = c[1]; o22 = c[2]; o23 = c[3]; }
+        } else if (outRows > 0) {
             int col = head * headDim + (piece << 4), rowWords = hidden >> 2, gShift = SkinnyGemmKernel.groupShift(outGroupSize);
             int groups = SkinnyGemmKernel.groupCount(hidden, outGroupSize, gShift), g = SkinnyGemmKernel.groupOf(col, outGroupSize, gShift);
             if (ra < rEnd) { ctx.load4(c, wOut, ra * rowWords + (col >> 2)); o00 = c[0]; o01 = c[1]; o02 = c[2]; o03 = c[3]; os0 = swOut.get(ra * groups + g); }
@@ -342,9 +351,18 @@ public final class CachedAttentionKernel {
             ctxH[d] = p >= 0 ? Float.float16ToFloat(Float.floatToFloat16(total / sum)) : 0f;
         }
         ctx.barrier();
-        int pd = piece << 4;
-        float y0 = os0 * codesDot16(ctxH, pd, o00, o01, o02, o03), y1 = os1 * codesDot16(ctxH, pd, o10, o11, o12, o13);
-        float y2 = os2 * codesDot16(ctxH, pd, o20, o21, o22, o23);
+        float y0, y1, y2;
+        if (halves) {
+            int pd = piece << 3;
+            y0 = halvesDot8(ctxH, pd, 0f, o00, o01, o02, o03);
+            y1 = halvesDot8(ctxH, pd, 0f, o10, o11, o12, o13);
+            y2 = halvesDot8(ctxH, pd, 0f, o20, o21, o22, o23);
+        } else {
+            int pd = piece << 4;
+            y0 = os0 * codesDot16(ctxH, pd, o00, o01, o02, o03);
+            y1 = os1 * codesDot16(ctxH, pd, o10, o11, o12, o13);
+            y2 = os2 * codesDot16(ctxH, pd, o20, o21, o22, o23);
+        }
         for (int m = 1; m < tpr; m <<= 1) {   // the row's threads are neighbouring lanes
             y0 += ctx.shflXor(y0, m);
             y1 += ctx.shflXor(y1, m);

@@ -5,7 +5,6 @@ import dev.zq.runtime.Grid;
 import dev.zq.runtime.IntArray;
 import dev.zq.runtime.Kernel;
 import dev.zq.runtime.KernelContext;
-import dev.zq.runtime.KernelMath;
 
 /**
  * Weight-only W8A16 {@code y = x·Wᵀ + b} for one activation row (a decode step at batch 1) on the tensor cores. On the
@@ -79,32 +78,21 @@ public final class MmaGemvKernel {
         return new Grid(Math.min(blocks, Math.ceilDiv(Math.ceilDiv(n, 8), (threads >> 5) / slices)), 1, threads, 1);
     }
 
-    /** The most heads' parts {@link #int8a16} adds to its row. */
-    public static final int MAX_PARTS = 16;
-
-    /**
-     * Whether {@link #int8a16} can add {@code partCount} parts to its row of {@code k} inputs in blocks of {@code threads}:
-     * a thread an input.
-     */
-    public static boolean fitsParts(int k, int partCount, int threads) {
-        return partCount > 0 && partCount <= MAX_PARTS && k <= threads;
-    }
-
     /**
      * INT8 codes (K/4 ints a row) with group scales {@code sw[N, K/groupSize]}; the row (its LayerNorm with
      * {@code norm != 0}) rounded to FP16; {@code mode} as {@link SkinnyGemmKernel#finish}, {@link SkinnyGemmKernel#ADD}
      * adding to {@code residual[col]} (the output {@code y} itself, or another buffer). The results follow
      * {@link SkinnyGemmKernel#int8a16}'s within float rounding: the same exact products, summed in another order.
      * <p>
-     * With {@code partCount > 0} ({@link #fitsParts}) the row is {@code x + (partBias + parts[0] + … + parts[partCount−1])},
+     * With {@code partCount > 0} ({@link WideGemvKernel#fitsParts}) the row is {@code x + (partBias + parts[0] + … + parts[partCount−1])},
      * each part {@code k} long, added in that order — the attention's out-projection parts ({@link CachedAttentionKernel#attendStep16}
      * with {@code outRows > 0}) and that projection's bias: the residual stream after the attention, which block 0 also
-     * writes to {@code sum} for the MLP's second projection to add to.
+     * writes to {@code rowOut} for the MLP's second projection to add to.
      */
     @Kernel(maxRegisters = 64)
     public static void int8a16(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw,
                                FloatArray bias, FloatArray y, int n, int k, int groupSize, int mode, int slices, FloatArray residual, FloatArray parts,
-                               FloatArray partBias, int partCount, FloatArray sum) {
+                               FloatArray partBias, int partCount, FloatArray rowOut) {
         int tid = ctx.localIdx(), lane = tid & 31, t = lane & 3, words = k >> 2, gShift = SkinnyGemmKernel.groupShift(groupSize);
         int groups = SkinnyGemmKernel.groupCount(k, groupSize, gShift), blocks64 = k >> 6;
         int tiles = (n + 7) >> 3, batches = (k + BATCH - 1) >> 7, wt = (tid >> 5) / slices, slice = (tid >> 5) - wt * slices;
@@ -137,7 +125,7 @@ public final class MmaGemvKernel {
         int[] xs = ctx.allocateIntShared(4096);   // the row (up to 8192 inputs) as packed halves, in stagedAt's order
         float[] red = ctx.allocateFloatShared(96), part = ctx.allocateFloatShared(512), summed = ctx.allocateFloatShared(1024);
         if (partCount > 0) {
-            sumParts(ctx, summed, x, parts, partBias, partCount, sum, k);
+            WideGemvKernel.sumParts(ctx, summed, x, parts, partBias, partCount, rowOut, k);
             stageSummedHalves(ctx, red, xs, summed, norm, eps, k, g0, g1, g2, g3, e0, e1, e2, e3);
         } else stageHalves(ctx, red, xs, x, norm, gamma, beta, eps, k, g0, g1, g2, g3, e0, e1, e2, e3);
         int[] frag = new int[4], frag2 = new int[4];
@@ -271,89 +259,18 @@ public final class MmaGemvKernel {
     }
 
     /**
-     * Thread {@code t < k}'s input of the summed row, {@code x[t] + (partBias[t] + parts[t] + parts[k + t] + …)}, into
-     * {@code summed[t]} (and {@code sum[t]} in block 0): its up to {@link #MAX_PARTS} loads in flight at once, then added
-     * in order. A block barrier ends it.
-     */
-    static void sumParts(KernelContext ctx, float[] summed, FloatArray x, FloatArray parts, FloatArray partBias, int partCount, FloatArray sum, int k) {
-        int t = ctx.localIdx();
-        if (t < k) {
-            float p1 = 0f, p2 = 0f, p3 = 0f, p4 = 0f, p5 = 0f, p6 = 0f, p7 = 0f, p8 = 0f, p9 = 0f, p10 = 0f, p11 = 0f, p12 = 0f, p13 = 0f, p14 = 0f, p15 = 0f;
-            float xv = x.get(t), pb = partBias.get(t), p0 = parts.get(t);
-            if (partCount > 1) p1 = parts.get(k + t);
-            if (partCount > 2) p2 = parts.get(2 * k + t);
-            if (partCount > 3) p3 = parts.get(3 * k + t);
-            if (partCount > 4) p4 = parts.get(4 * k + t);
-            if (partCount > 5) p5 = parts.get(5 * k + t);
-            if (partCount > 6) p6 = parts.get(6 * k + t);
-            if (partCount > 7) p7 = parts.get(7 * k + t);
-            if (partCount > 8) p8 = parts.get(8 * k + t);
-            if (partCount > 9) p9 = parts.get(9 * k + t);
-            if (partCount > 10) p10 = parts.get(10 * k + t);
-            if (partCount > 11) p11 = parts.get(11 * k + t);
-            if (partCount > 12) p12 = parts.get(12 * k + t);
-            if (partCount > 13) p13 = parts.get(13 * k + t);
-            if (partCount > 14) p14 = parts.get(14 * k + t);
-            if (partCount > 15) p15 = parts.get(15 * k + t);
-            float s = pb + p0;
-            if (partCount > 1) s += p1;
-            if (partCount > 2) s += p2;
-            if (partCount > 3) s += p3;
-            if (partCount > 4) s += p4;
-            if (partCount > 5) s += p5;
-            if (partCount > 6) s += p6;
-            if (partCount > 7) s += p7;
-            if (partCount > 8) s += p8;
-            if (partCount > 9) s += p9;
-            if (partCount > 10) s += p10;
-            if (partCount > 11) s += p11;
-            if (partCount > 12) s += p12;
-            if (partCount > 13) s += p13;
-            if (partCount > 14) s += p14;
-            if (partCount > 15) s += p15;
-            float xe = xv + s;
-            summed[t] = xe;
-            if (ctx.groupIdx() == 0) sum.set(t, xe);
-        }
-        ctx.barrier();
-    }
-
-    /**
-     * {@link #stageHalves} of the row in {@code summed} (shared memory, {@code k ≤} the block's threads, so only the first
-     * piece): thread {@code t}'s inputs {@code 4t …}, their LayerNorm with {@code norm != 0} by the statistics of
-     * {@link WideGemvKernel#rowStats} (shifted by the row's first input, one block reduction), γ and β already loaded.
+     * {@link #stageHalves} of the row in {@code summed} ({@link WideGemvKernel#sumParts}; {@code k ≤} the block's
+     * threads, so only the first piece), LayerNorm'd by {@link WideGemvKernel#loadSummedRow}.
      */
     static void stageSummedHalves(KernelContext ctx, float[] red, int[] xs, float[] summed, int norm, float eps, int k,
                                   float g0, float g1, float g2, float g3, float e0, float e1, float e2, float e3) {
-        int tid = ctx.localIdx(), lane = tid & 31, warp = tid >> 5, a0 = tid << 2, warps = Math.min(ctx.localSizeX() >> 5, (k + 127) >> 7);
-        boolean active = warp < warps, h0 = a0 < k;
-        float x0 = 0f, x1 = 0f, x2 = 0f, x3 = 0f;
-        if (active && h0) { x0 = summed[a0]; x1 = summed[a0 + 1]; x2 = summed[a0 + 2]; x3 = summed[a0 + 3]; }
-        if (norm != 0) {
-            float c = 0f, s1 = 0f, s2 = 0f;
-            if (active) {
-                c = summed[0];
-                float d0 = h0 ? x0 - c : 0f, d1 = h0 ? x1 - c : 0f, d2 = h0 ? x2 - c : 0f, d3 = h0 ? x3 - c : 0f;
-                s1 = SkinnyGemmKernel.warpSum(ctx, d0 + d1 + d2 + d3);
-                s2 = SkinnyGemmKernel.warpSum(ctx, d0 * d0 + d1 * d1 + d2 * d2 + d3 * d3);
-                if (lane == 0) { red[warp] = s1; red[32 + warp] = s2; }
-            }
-            ctx.barrier();
-            if (active) {
-                s1 = SkinnyGemmKernel.warpSum(ctx, lane < warps ? red[lane] : 0f);
-                s2 = SkinnyGemmKernel.warpSum(ctx, lane < warps ? red[32 + lane] : 0f);
-                float m1 = s1 / k, mu = c + m1;
-                float inv = 1f / KernelMath.sqrt(Math.max(s2 / k - m1 * m1, 0f) + eps);
-                x0 = h0 ? (x0 - mu) * inv * g0 + e0 : 0f;
-                x1 = h0 ? (x1 - mu) * inv * g1 + e1 : 0f;
-                x2 = h0 ? (x2 - mu) * inv * g2 + e2 : 0f;
-                x3 = h0 ? (x3 - mu) * inv * g3 + e3 : 0f;
-            }
-        }
-        if (active && h0) {
+        int tid = ctx.localIdx();
+        float[] v = new float[4];   // registers: inputs 4t … 4t + 3
+        WideGemvKernel.loadSummedRow(ctx, red, v, summed, norm, eps, k, g0, g1, g2, g3, e0, e1, e2, e3);
+        if ((tid << 2) < k) {
             int p = tid << 1;
-            xs[stagedAt(p)] = Epilogue.packHalves(x0, x1);
-            xs[stagedAt(p + 1)] = Epilogue.packHalves(x2, x3);
+            xs[stagedAt(p)] = Epilogue.packHalves(v[0], v[1]);
+            xs[stagedAt(p + 1)] = Epilogue.packHalves(v[2], v[3]);
         }
         ctx.barrier();
     }

@@ -305,11 +305,13 @@ public final class WideGemvKernel {
      * lane a batch of 2048 inputs) and group scales, {@link #int8a16}'s FP16 activations — staged for it by
      * {@link #stageHalvesA16}: element {@code u} of word {@code j} of a batch (its low nibbles {@code u = 0…3}, its high
      * ones {@code 4…7}) at {@code 256·u + j}. A word's 8 codes times their halves, in nibble order, then times the word's
-     * group scale; the results follow {@link SkinnyGemmKernel#int4a16}'s within float rounding.
+     * group scale; the results follow {@link SkinnyGemmKernel#int4a16}'s within float rounding. {@code residual},
+     * {@code parts}, {@code partBias}, {@code partCount}, {@code rowOut}: as {@link MmaGemvKernel#int8a16}'s.
      */
     @Kernel(maxRegisters = 64)
     public static void int4a16(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw,
-                               FloatArray bias, FloatArray y, int n, int k, int groupSize, int mode, int slices) {
+                               FloatArray bias, FloatArray y, int n, int k, int groupSize, int mode, int slices, FloatArray residual, FloatArray parts,
+                               FloatArray partBias, int partCount, FloatArray rowOut) {
         int tid = ctx.localIdx(), lane = tid & 31, words = k >> 3, gShift = SkinnyGemmKernel.groupShift(groupSize);
         int groups = SkinnyGemmKernel.groupCount(k, groupSize, gShift);
         int batches = (words + 255) >> 8, sShift = log2(slices), slice = (tid >> 5) & (slices - 1), perPass = 32 >> sShift;
@@ -333,15 +335,18 @@ public final class WideGemvKernel {
         ctx.awaitPreviousKernel();
         ctx.releaseNextKernel();
         // The first pass's residual (the previous kernels' output) requested now, so that it arrives under the staging.
-        float resid0 = mode == SkinnyGemmKernel.ADD && col < n && slice == 0 && lane == 0 ? y.get(col) : 0f;
+        float resid0 = mode == SkinnyGemmKernel.ADD && col < n && slice == 0 && lane == 0 ? residual.get(col) : 0f;
         float[] xs = ctx.allocateFloatShared(8192);   // the row as halves, batch p (2048 inputs) at 2048p in word order
-        float[] red = ctx.allocateFloatShared(96), part = ctx.allocateFloatShared(64);
-        stageHalvesA16(ctx, red, xs, x, norm, gamma, beta, eps, k, 1, g0, g1, g2, g3, e0, e1, e2, e3);
+        float[] red = ctx.allocateFloatShared(96), part = ctx.allocateFloatShared(64), summed = ctx.allocateFloatShared(1024);
+        if (partCount > 0) {
+            sumParts(ctx, summed, x, parts, partBias, partCount, rowOut, k);
+            stageSummed(ctx, red, xs, summed, norm, eps, k, 2, g0, g1, g2, g3, e0, e1, e2, e3);
+        } else stageHalvesA16(ctx, red, xs, x, norm, gamma, beta, eps, k, 1, g0, g1, g2, g3, e0, e1, e2, e3);
         int pass = 0;
         for (int cbase = first; cbase < n; cbase += step) {   // uniform: the block's passes
             col = cbase + ((tid >> 5) >> sShift);
             boolean live = col < n;
-            float resid = pass == 0 ? resid0 : mode == SkinnyGemmKernel.ADD && live && slice == 0 && lane == 0 ? y.get(col) : 0f;
+            float resid = pass == 0 ? resid0 : mode == SkinnyGemmKernel.ADD && live && slice == 0 && lane == 0 ? residual.get(col) : 0f;
             if (pass > 0 && live && slice == 0) b = bias.get(col);
             float a = 0f;
             for (int bb = slice; live && bb < batches; bb += slices) {
@@ -417,10 +422,14 @@ public final class WideGemvKernel {
         xs[(i & ~2047) + at] = Float.float16ToFloat(Float.floatToFloat16(v));
     }
 
-    /** FP16 weights (K/2 ints a row); the row (its LayerNorm with {@code norm != 0}) rounded to FP16 as it is staged; W16A16. */
+    /**
+     * FP16 weights (K/2 ints a row); the row (its LayerNorm with {@code norm != 0}) rounded to FP16 as it is staged; W16A16.
+     * {@code residual}, {@code parts}, {@code partBias}, {@code partCount}, {@code rowOut}: as {@link MmaGemvKernel#int8a16}'s.
+     */
     @Kernel(maxRegisters = 64)
     public static void fp16(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray bias,
-                            FloatArray y, int n, int k, int mode, int slices) {
+                            FloatArray y, int n, int k, int mode, int slices, FloatArray residual, FloatArray parts, FloatArray partBias, int partCount,
+                            FloatArray rowOut) {
         int tid = ctx.localIdx(), lane = tid & 31, words = k >> 1, chunks = k >> 3;
         int batches = (k + 1023) >> 10, sShift = log2(slices), slice = (tid >> 5) & (slices - 1), perPass = 32 >> sShift;
         int first = ctx.groupIdx() * perPass, step = ctx.numGroupsX() * perPass, col = first + ((tid >> 5) >> sShift);
@@ -443,16 +452,19 @@ public final class WideGemvKernel {
         ctx.awaitPreviousKernel();
         ctx.releaseNextKernel();
         // The first pass's residual (the previous kernels' output) requested now, so that it arrives under the staging.
-        float resid0 = mode == SkinnyGemmKernel.ADD && col < n && slice == 0 && lane == 0 ? y.get(col) : 0f;
+        float resid0 = mode == SkinnyGemmKernel.ADD && col < n && slice == 0 && lane == 0 ? residual.get(col) : 0f;
         float[] xs = ctx.allocateFloatShared(8192);   // the row as halves, batch p (1024 inputs) at 1024p in chunkDot's order
-        float[] red = ctx.allocateFloatShared(96), part = ctx.allocateFloatShared(64);
-        stageHalves(ctx, red, xs, x, norm, gamma, beta, eps, k, g0, g1, g2, g3, e0, e1, e2, e3);
+        float[] red = ctx.allocateFloatShared(96), part = ctx.allocateFloatShared(64), summed = ctx.allocateFloatShared(1024);
+        if (partCount > 0) {
+            sumParts(ctx, summed, x, parts, partBias, partCount, rowOut, k);
+            stageSummed(ctx, red, xs, summed, norm, eps, k, 0, g0, g1, g2, g3, e0, e1, e2, e3);
+        } else stageHalves(ctx, red, xs, x, norm, gamma, beta, eps, k, g0, g1, g2, g3, e0, e1, e2, e3);
         int pass = 0;
         for (int cbase = first; cbase < n; cbase += step) {   // uniform: the block's passes
             col = cbase + ((tid >> 5) >> sShift);
             boolean live = col < n;
             int base = col * words;
-            float resid = pass == 0 ? resid0 : mode == SkinnyGemmKernel.ADD && live && slice == 0 && lane == 0 ? y.get(col) : 0f;
+            float resid = pass == 0 ? resid0 : mode == SkinnyGemmKernel.ADD && live && slice == 0 && lane == 0 ? residual.get(col) : 0f;
             if (pass > 0 && live && slice == 0) b = bias.get(col);
             float a = 0f;
             for (int bb = slice; live && bb < batches; bb += slices) {
@@ -499,6 +511,117 @@ public final class WideGemvKernel {
             xs[codeWord(tid + 1024, int4Order)] = h1 ? RowKernels.packCodes(v[4], v[5], v[6], v[7], s) : 0;
         }
         if (tid == 0) sx[0] = s;
+        ctx.barrier();
+    }
+
+    /** The most heads' parts a batch-1 kernel adds to its row ({@link #sumParts}). */
+    public static final int MAX_PARTS = 16;
+
+    /**
+     * Whether a batch-1 kernel ({@link #fp16}, {@link #int4a16}, {@link MmaGemvKernel#int8a16}) can add {@code partCount}
+     * parts to its row of {@code k} inputs in blocks of {@code threads}: a thread an input.
+     */
+    public static boolean fitsParts(int k, int partCount, int threads) {
+        return partCount > 0 && partCount <= MAX_PARTS && k <= threads;
+    }
+
+    /**
+     * Thread {@code t < k}'s input of the summed row, {@code x[t] + (partBias[t] + parts[t] + parts[k + t] + …)}, into
+     * {@code summed[t]} (and {@code sum[t]} in block 0): its up to {@link #MAX_PARTS} loads in flight at once, then added
+     * in order. A block barrier ends it.
+     */
+    static void sumParts(KernelContext ctx, float[] summed, FloatArray x, FloatArray parts, FloatArray partBias, int partCount, FloatArray sum, int k) {
+        int t = ctx.localIdx();
+        if (t < k) {
+            float p1 = 0f, p2 = 0f, p3 = 0f, p4 = 0f, p5 = 0f, p6 = 0f, p7 = 0f, p8 = 0f, p9 = 0f, p10 = 0f, p11 = 0f, p12 = 0f, p13 = 0f, p14 = 0f, p15 = 0f;
+            float xv = x.get(t), pb = partBias.get(t), p0 = parts.get(t);
+            if (partCount > 1) p1 = parts.get(k + t);
+            if (partCount > 2) p2 = parts.get(2 * k + t);
+            if (partCount > 3) p3 = parts.get(3 * k + t);
+            if (partCount > 4) p4 = parts.get(4 * k + t);
+            if (partCount > 5) p5 = parts.get(5 * k + t);
+            if (partCount > 6) p6 = parts.get(6 * k + t);
+            if (partCount > 7) p7 = parts.get(7 * k + t);
+            if (partCount > 8) p8 = parts.get(8 * k + t);
+            if (partCount > 9) p9 = parts.get(9 * k + t);
+            if (partCount > 10) p10 = parts.get(10 * k + t);
+            if (partCount > 11) p11 = parts.get(11 * k + t);
+            if (partCount > 12) p12 = parts.get(12 * k + t);
+            if (partCount > 13) p13 = parts.get(13 * k + t);
+            if (partCount > 14) p14 = parts.get(14 * k + t);
+            if (partCount > 15) p15 = parts.get(15 * k + t);
+            float s = pb + p0;
+            if (partCount > 1) s += p1;
+            if (partCount > 2) s += p2;
+            if (partCount > 3) s += p3;
+            if (partCount > 4) s += p4;
+            if (partCount > 5) s += p5;
+            if (partCount > 6) s += p6;
+            if (partCount > 7) s += p7;
+            if (partCount > 8) s += p8;
+            if (partCount > 9) s += p9;
+            if (partCount > 10) s += p10;
+            if (partCount > 11) s += p11;
+            if (partCount > 12) s += p12;
+            if (partCount > 13) s += p13;
+            if (partCount > 14) s += p14;
+            if (partCount > 15) s += p15;
+            float xe = xv + s;
+            summed[t] = xe;
+            if (ctx.groupIdx() == 0) sum.set(t, xe);
+        }
+        ctx.barrier();
+    }
+
+    /**
+     * {@link #loadRow} of the row in {@code summed} (shared memory, {@code k ≤} the block's threads, so one piece): thread
+     * {@code t}'s inputs {@code 4t …} into {@code v[0..3]} (zeros past {@code k}), LayerNorm'd with {@code norm != 0} by
+     * {@link #rowStats}' statistics (shifted by the row's first input, one block reduction), γ and β already loaded.
+     */
+    static void loadSummedRow(KernelContext ctx, float[] red, float[] v, float[] summed, int norm, float eps, int k,
+                              float g0, float g1, float g2, float g3, float e0, float e1, float e2, float e3) {
+        int tid = ctx.localIdx(), lane = tid & 31, warp = tid >> 5, a0 = tid << 2, warps = Math.min(ctx.localSizeX() >> 5, (k + 127) >> 7);
+        boolean active = warp < warps, h0 = a0 < k;
+        float x0 = 0f, x1 = 0f, x2 = 0f, x3 = 0f;
+        if (active && h0) { x0 = summed[a0]; x1 = summed[a0 + 1]; x2 = summed[a0 + 2]; x3 = summed[a0 + 3]; }
+        if (norm != 0) {
+            float c = 0f, s1 = 0f, s2 = 0f;
+            if (active) {
+                c = summed[0];
+                float d0 = h0 ? x0 - c : 0f, d1 = h0 ? x1 - c : 0f, d2 = h0 ? x2 - c : 0f, d3 = h0 ? x3 - c : 0f;
+                s1 = SkinnyGemmKernel.warpSum(ctx, d0 + d1 + d2 + d3);
+                s2 = SkinnyGemmKernel.warpSum(ctx, d0 * d0 + d1 * d1 + d2 * d2 + d3 * d3);
+                if (lane == 0) { red[warp] = s1; red[32 + warp] = s2; }
+            }
+            ctx.barrier();
+            if (active) {
+                s1 = SkinnyGemmKernel.warpSum(ctx, lane < warps ? red[lane] : 0f);
+                s2 = SkinnyGemmKernel.warpSum(ctx, lane < warps ? red[32 + lane] : 0f);
+                float m1 = s1 / k, mu = c + m1;
+                float inv = 1f / KernelMath.sqrt(Math.max(s2 / k - m1 * m1, 0f) + eps);
+                x0 = h0 ? (x0 - mu) * inv * g0 + e0 : 0f;
+                x1 = h0 ? (x1 - mu) * inv * g1 + e1 : 0f;
+                x2 = h0 ? (x2 - mu) * inv * g2 + e2 : 0f;
+                x3 = h0 ? (x3 - mu) * inv * g3 + e3 : 0f;
+            }
+        }
+        v[0] = x0; v[1] = x1; v[2] = x2; v[3] = x3;
+    }
+
+    /**
+     * {@link #stageHalves} ({@code layout} 0) or {@link #stageHalvesA16} ({@code 1 + int4Order}) of the row in
+     * {@code summed} ({@link #sumParts}), by {@link #loadSummedRow}: the same places, zeros to the last batch's end.
+     */
+    static void stageSummed(KernelContext ctx, float[] red, float[] xs, float[] summed, int norm, float eps, int k, int layout,
+                            float g0, float g1, float g2, float g3, float e0, float e1, float e2, float e3) {
+        int tid = ctx.localIdx(), a0 = tid << 2, end = layout == 0 ? (k + 1023) & ~1023 : (k + 2047) & ~2047;
+        float[] v = new float[4];   // registers: inputs 4t … 4t + 3
+        loadSummedRow(ctx, red, v, summed, norm, eps, k, g0, g1, g2, g3, e0, e1, e2, e3);
+        if (a0 < end && layout == 0) { half(xs, a0, v[0]); half(xs, a0 + 1, v[1]); half(xs, a0 + 2, v[2]); half(xs, a0 + 3, v[3]); }
+        if (a0 < end && layout != 0) {
+            int o = layout - 1;
+            halfA16(xs, a0, v[0], o); halfA16(xs, a0 + 1, v[1], o); halfA16(xs, a0 + 2, v[2], o); halfA16(xs, a0 + 3, v[3], o);
+        }
         ctx.barrier();
     }
 

@@ -758,11 +758,16 @@ class DecoderKernelsOnCpuTest {
                                         Grid few = SkinnyGemmKernel.grid(1, n), wide = WideGemvKernel.grid(n, slices, blocks);
                                         if (bits == 16) {
                                             cpu.launch(KernelCompiler.find(SkinnyGemmKernel.class, name), few, x, norm, gamma, beta, 1e-5f, wq, bias, want, 1, n, k, mode);
-                                            cpu.launch(KernelCompiler.find(WideGemvKernel.class, name), wide, x, norm, gamma, beta, 1e-5f, wq, bias, got, n, k, mode, slices);
+                                            cpu.launch(KernelCompiler.find(WideGemvKernel.class, name), wide, x, norm, gamma, beta, 1e-5f, wq, bias, got, n, k, mode, slices,
+                                                    got, got, got, 0, got);
                                         } else {
                                             cpu.launch(KernelCompiler.find(SkinnyGemmKernel.class, name), few, x, norm, gamma, beta, 1e-5f, wq, sw, bias, want, 1, n, k, gs, mode);
-                                            cpu.launch(KernelCompiler.find(WideGemvKernel.class, name), wide, x, norm, gamma, beta, 1e-5f, wq, sw, bias, got, n, k, gs, mode,
-                                                    slices);
+                                            if (name.equals("int4a16"))
+                                                cpu.launch(KernelCompiler.find(WideGemvKernel.class, name), wide, x, norm, gamma, beta, 1e-5f, wq, sw, bias, got, n, k, gs,
+                                                        mode, slices, got, got, got, 0, got);
+                                            else
+                                                cpu.launch(KernelCompiler.find(WideGemvKernel.class, name), wide, x, norm, gamma, beta, 1e-5f, wq, sw, bias, got, n, k, gs,
+                                                        mode, slices);
                                         }
                                         for (int i = 0; i < n; i++)
                                             if (norm != 0 || slices > 1 || a16)   // the A16 kernels: their products in another order
@@ -891,7 +896,7 @@ class DecoderKernelsOnCpuTest {
                         wantPos.set(0, p0 + 1);   // lastTokenNorm's move, before the arg-max
                         pos.set(0, p0);
                         cpu.launch(KernelCompiler.find(WideGemvKernel.class, "fp16"), WideGemvKernel.grid(n, 1, 132), x, 1, gamma, beta, 1e-5f, h,
-                                bias, want, n, k, SkinnyGemmKernel.STORE, 1);
+                                bias, want, n, k, SkinnyGemmKernel.STORE, 1, want, want, want, 0, want);
                         cpu.launch(KernelCompiler.find(DecoderRowKernels.class, "argmax"), DecoderRowKernels.argmaxGrid(1), want, wantNext, wantGen,
                                 wantPos, n, promptLen, maxNew);
                         FloatArray xr = copyOf(a, x);   // the kernel embeds the next token into it (embed = 1 but for one block)
@@ -1070,12 +1075,12 @@ class DecoderKernelsOnCpuTest {
         try (Arena a = Arena.ofShared()) {
             Random rnd = new Random(59);
             int capacity = 40;
-            for (int[] shape : new int[][]{{4, 16, 16}, {12, 64, 64}, {4, 128, 128}, {4, 64, 256}})
+            for (int[] shape : new int[][]{{4, 16, 16}, {12, 64, 64}, {4, 128, 128}, {4, 64, 256}, {12, 64, 0}, {4, 32, 0}})
                 for (int p : new int[]{0, 17, capacity}) {
-                    int heads = shape[0], hd = shape[1], gs = shape[2], hidden = heads * hd, splits = CachedAttentionKernel.outSplits(hidden, hd);
+                    int heads = shape[0], hd = shape[1], gs = shape[2], hidden = heads * hd, splits = CachedAttentionKernel.outSplits(hidden, hd, gs);
                     assertTrue(CachedAttentionKernel.fitsOut(hidden, heads, gs));
-                    String what = heads + " heads of " + hd + ", groups of " + gs + ", " + splits + " blocks a head, position " + p;
-                    OneRowWeights r = OneRowWeights.random(a, rnd, hidden, hidden, gs);
+                    String what = heads + " heads of " + hd + (gs == 0 ? ", FP16" : ", groups of " + gs) + ", " + splits + " blocks a head, position " + p;
+                    OneRowWeights r = OneRowWeights.random(a, rnd, hidden, hidden, gs == 0 ? 16 : gs);
                     FloatArray qkv = KernelsOnCpuTest.randomFloats(a, rnd, 3 * hidden, 2);
                     HalfArray k1 = HalfArray.allocate(a, heads * capacity * hd), v1 = HalfArray.allocate(a, k1.length());
                     HalfArray k2 = HalfArray.allocate(a, k1.length()), v2 = HalfArray.allocate(a, k1.length());
@@ -1089,8 +1094,8 @@ class DecoderKernelsOnCpuTest {
                     float scale = (float) (1 / Math.sqrt(hd));
                     var attend = KernelCompiler.find(CachedAttentionKernel.class, "attendStep16");
                     cpu.launch(attend, CachedAttentionKernel.attendGrid(1, heads), qkv, pos, k1, v1, context, heads, hd, capacity, scale, pos, context, context, 0, 1, 1);
-                    cpu.launch(attend, CachedAttentionKernel.attendGrid(1, heads, splits), qkv, pos, k2, v2, context, heads, hd, capacity, scale, r.q8(), r.sw(),
-                            parts, hidden, splits, gs);
+                    cpu.launch(attend, CachedAttentionKernel.attendGrid(1, heads, splits), qkv, pos, k2, v2, context, heads, hd, capacity, scale,
+                            gs == 0 ? r.h() : r.q8(), r.sw(), parts, hidden, splits, gs);
                     for (int i = 0; i < k1.length(); i++) {
                         assertEquals(Float.floatToRawIntBits(k1.get(i)), Float.floatToRawIntBits(k2.get(i)), what + ": key cache " + i);
                         assertEquals(Float.floatToRawIntBits(v1.get(i)), Float.floatToRawIntBits(v2.get(i)), what + ": value cache " + i);
@@ -1098,8 +1103,9 @@ class DecoderKernelsOnCpuTest {
                     for (int o = 0; o < hidden; o++) {
                         double want = 0, size = 0, got = 0;
                         for (int i = 0; i < hidden; i++) {
-                            int code = (r.q8().get(o * (hidden / 4) + i / 4) << (24 - 8 * (i % 4))) >> 24;
-                            double term = p < capacity ? Float.float16ToFloat(Float.floatToFloat16(context.get(i))) * code * r.sw().get(o * (hidden / gs) + i / gs) : 0;
+                            double weight = gs == 0 ? Float.float16ToFloat((short) (r.h().get(o * (hidden / 2) + i / 2) >>> (16 * (i % 2))))
+                                    : ((r.q8().get(o * (hidden / 4) + i / 4) << (24 - 8 * (i % 4))) >> 24) * (double) r.sw().get(o * (hidden / gs) + i / gs);
+                            double term = p < capacity ? Float.float16ToFloat(Float.floatToFloat16(context.get(i))) * weight : 0;
                             want += term;
                             size += Math.abs(term);
                         }
@@ -1108,25 +1114,27 @@ class DecoderKernelsOnCpuTest {
                         if (p >= capacity) for (int h = 0; h < heads; h++) assertTrue(parts.get(h * hidden + o) == 0f, what + ": nothing attended");
                     }
                 }
-            assertEquals(4, CachedAttentionKernel.outSplits(768, 64));   // GPT-2: 48 blocks
+            assertEquals(4, CachedAttentionKernel.outSplits(768, 64, 64));   // GPT-2: 48 blocks, INT8
+            assertEquals(8, CachedAttentionKernel.outSplits(768, 64, 0));    // and 96, FP16
             assertFalse(CachedAttentionKernel.fitsOut(2048, 16, 128));   // GPT-3 1.3B: 22 blocks a head
             assertFalse(CachedAttentionKernel.fitsOut(768, 12, 8));      // a group splits a thread's 16 codes
         }
     }
 
     /**
-     * {@link MmaGemvKernel#int8a16} with the attention's parts: the same bits as the kernel without them on the row
+     * The batch-1 kernels that add the attention's parts ({@link MmaGemvKernel#int8a16}, {@link WideGemvKernel#fp16},
+     * {@link WideGemvKernel#int4a16}): the same bits as the kernel without them on the row
      * {@code x + (bias + part₀ + part₁ + …)} summed in that order beforehand, which block 0 also writes out; with and
      * without the LayerNorm, every epilogue, several blocks; and {@link SkinnyGemmKernel#ADD} adding to another buffer
      * than its output.
      */
     @Test
-    void mmaGemvAddsTheAttentionsPartsToItsRow() {
+    void batchOneKernelsAddTheAttentionsPartsToTheirRow() {
         try (Arena a = Arena.ofShared()) {
             Random rnd = new Random(61);
             for (int[] shape : new int[][]{{768, 12, 90, 1024}, {192, 3, 37, 512}, {64, 1, 16, 1024}}) {
                 int k = shape[0], count = shape[1], n = shape[2], threads = shape[3];
-                assertTrue(MmaGemvKernel.fitsParts(k, count, threads));
+                assertTrue(WideGemvKernel.fitsParts(k, count, threads));
                 OneRowWeights r = OneRowWeights.random(a, rnd, n, k, 64);
                 FloatArray x = KernelsOnCpuTest.randomFloats(a, rnd, k, 3), parts = KernelsOnCpuTest.randomFloats(a, rnd, count * k, 2);
                 FloatArray partBias = KernelsOnCpuTest.randomFloats(a, rnd, k, 1), summed = FloatArray.allocate(a, k);
@@ -1135,26 +1143,36 @@ class DecoderKernelsOnCpuTest {
                     for (int h = 1; h < count; h++) s += parts.get(h * k + i);
                     summed.set(i, x.get(i) + s);
                 }
-                for (int norm = 0; norm < 2; norm++)
-                    for (int mode : new int[]{SkinnyGemmKernel.STORE, SkinnyGemmKernel.GELU_TANH, SkinnyGemmKernel.ADD})
-                        for (int blocks = 1; blocks <= 2; blocks++) {
-                            String what = "K " + k + ", " + count + " parts, n " + n + ", norm " + norm + ", mode " + mode + ", blocks " + blocks;
-                            FloatArray residual = KernelsOnCpuTest.randomFloats(a, rnd, n, 1), want = FloatArray.allocate(a, n), got = FloatArray.allocate(a, n);
-                            FloatArray sum = FloatArray.allocate(a, k);
-                            for (int i = 0; i < n; i++) want.set(i, residual.get(i));   // the plain kernel adds to its output
-                            Grid grid = MmaGemvKernel.grid(n, 1, blocks, threads);
-                            var mma = KernelCompiler.find(MmaGemvKernel.class, "int8a16");
-                            cpu.launch(mma, grid, summed, norm, r.gamma(), r.beta(), 1e-5f, r.q8(), r.sw(), r.bias(), want, n, k, 64, mode, 1, want, want, want, 0, want);
-                            cpu.launch(mma, grid, x, norm, r.gamma(), r.beta(), 1e-5f, r.q8(), r.sw(), r.bias(), got, n, k, 64, mode, 1, residual, parts, partBias,
-                                    count, sum);
-                            for (int i = 0; i < n; i++)
-                                assertEquals(Float.floatToRawIntBits(want.get(i)), Float.floatToRawIntBits(got.get(i)), what + ": y[" + i + "] " + got.get(i) + " against " + want.get(i));
-                            for (int i = 0; i < k; i++) assertEquals(Float.floatToRawIntBits(summed.get(i)), Float.floatToRawIntBits(sum.get(i)), what + ": the summed row " + i);
-                        }
+                for (String kernel : new String[]{"MmaGemvKernel.int8a16", "WideGemvKernel.fp16", "WideGemvKernel.int4a16"})
+                    for (int norm = 0; norm < 2; norm++)
+                        for (int mode : new int[]{SkinnyGemmKernel.STORE, SkinnyGemmKernel.GELU_TANH, SkinnyGemmKernel.ADD})
+                            for (int blocks = 1; blocks <= 2; blocks++) {
+                                String what = kernel + ", K " + k + ", " + count + " parts, n " + n + ", norm " + norm + ", mode " + mode + ", blocks " + blocks;
+                                FloatArray residual = KernelsOnCpuTest.randomFloats(a, rnd, n, 1), want = FloatArray.allocate(a, n), got = FloatArray.allocate(a, n);
+                                FloatArray sum = FloatArray.allocate(a, k);
+                                for (int i = 0; i < n; i++) want.set(i, residual.get(i));   // the plain kernel adds to its output
+                                boolean mma = kernel.startsWith("Mma"), fp16 = kernel.endsWith("fp16");
+                                var method = KernelCompiler.find(mma ? MmaGemvKernel.class : WideGemvKernel.class, kernel.substring(kernel.indexOf('.') + 1));
+                                Grid grid = mma ? MmaGemvKernel.grid(n, 1, blocks, threads) : WideGemvKernel.grid(n, 1, blocks);
+                                Object[] weights = mma ? new Object[]{r.q8(), r.sw()} : fp16 ? new Object[]{r.h()} : new Object[]{r.q4(), r.sw()};
+                                Object[] shapes = fp16 ? new Object[]{n, k, mode, 1} : new Object[]{n, k, 64, mode, 1};
+                                cpu.launch(method, grid, args(new Object[]{summed, norm, r.gamma(), r.beta(), 1e-5f}, weights, new Object[]{r.bias(), want}, shapes,
+                                        new Object[]{want, want, want, 0, want}));
+                                cpu.launch(method, grid, args(new Object[]{x, norm, r.gamma(), r.beta(), 1e-5f}, weights, new Object[]{r.bias(), got}, shapes,
+                                        new Object[]{residual, parts, partBias, count, sum}));
+                                for (int i = 0; i < n; i++)
+                                    assertEquals(Float.floatToRawIntBits(want.get(i)), Float.floatToRawIntBits(got.get(i)), what + ": y[" + i + "] " + got.get(i) + " against " + want.get(i));
+                                for (int i = 0; i < k; i++) assertEquals(Float.floatToRawIntBits(summed.get(i)), Float.floatToRawIntBits(sum.get(i)), what + ": the summed row " + i);
+                            }
             }
-            assertFalse(MmaGemvKernel.fitsParts(2048, 16, 1024));   // an input a thread
-            assertFalse(MmaGemvKernel.fitsParts(768, 17, 1024));
+            assertFalse(WideGemvKernel.fitsParts(2048, 16, 1024));   // an input a thread
+            assertFalse(WideGemvKernel.fitsParts(768, 17, 1024));
         }
+    }
+
+    /** The pieces one after another: a kernel's arguments. */
+    static Object[] args(Object[]... pieces) {
+        return java.util.Arrays.stream(pieces).flatMap(java.util.Arrays::stream).toArray();
     }
 
     @Test

@@ -411,8 +411,16 @@ class KernelsOnCudaTest {
                                 closeFloats(k(WideGemvKernel.class, "int8"), grid, 8, 0, what, x, norm, gamma, beta, 1e-5f, q8, sw, bias, y, n, kk, gs, mode, slices);
                                 closeFloats(k(WideGemvKernel.class, "int4"), grid, 8, 0, what, x, norm, gamma, beta, 1e-5f, q4, sw, bias, y, n, kk, gs, mode, slices);
                                 closeFloats(k(WideGemvKernel.class, "int8a16"), grid, 8, 0, what, x, norm, gamma, beta, 1e-5f, q8, sw, bias, y, n, kk, gs, mode, slices);
-                                closeFloats(k(WideGemvKernel.class, "int4a16"), grid, 8, 0, what, x, norm, gamma, beta, 1e-5f, q4, sw, bias, y, n, kk, gs, mode, slices);
-                                closeFloats(k(WideGemvKernel.class, "fp16"), grid, 7, 0, what, x, norm, gamma, beta, 1e-5f, h, bias, y, n, kk, mode, slices);
+                                closeFloats(k(WideGemvKernel.class, "int4a16"), grid, 8, 0, what, x, norm, gamma, beta, 1e-5f, q4, sw, bias, y, n, kk, gs, mode, slices,
+                                        y, y, y, 0, y);
+                                closeFloats(k(WideGemvKernel.class, "fp16"), grid, 7, 0, what, x, norm, gamma, beta, 1e-5f, h, bias, y, n, kk, mode, slices, y, y, y, 0, y);
+                                if (kk <= 1024 && slices == 1) {   // with the attention's 12 parts added to the row (the A16 kernels' parts path is shared)
+                                    FloatArray parts = KernelsOnCpuTest.randomFloats(a, rnd, 12 * kk, 2), rowOut = FloatArray.allocate(a, kk);
+                                    closeFloats(k(WideGemvKernel.class, "fp16"), grid, 7, 0, what + " with parts", x, norm, gamma, beta, 1e-5f, h, bias, y, n, kk,
+                                            mode, slices, bias, parts, gamma, 12, rowOut);
+                                    closeFloats(k(WideGemvKernel.class, "int4a16"), grid, 8, 0, what + " with parts", x, norm, gamma, beta, 1e-5f, q4, sw, bias, y, n,
+                                            kk, gs, mode, slices, y, parts, gamma, 12, rowOut);
+                                }
                             }
                     }
             }
@@ -571,7 +579,7 @@ class KernelsOnCudaTest {
                     if (batch == 2 && CachedAttentionKernel.fitsOut(hidden, heads, 64)) {   // batch 1 with the out projection's parts
                         DecoderKernelsOnCpuTest.OneRowWeights r = DecoderKernelsOnCpuTest.OneRowWeights.random(a, rnd, hidden, hidden, 64);
                         FloatArray parts = FloatArray.allocate(a, heads * hidden);
-                        int splits = CachedAttentionKernel.outSplits(hidden, hd);
+                        int splits = CachedAttentionKernel.outSplits(hidden, hd, 64);
                         closeFloats(k(CachedAttentionKernel.class, "attendStep16"), CachedAttentionKernel.attendGrid(1, heads, splits), 11, 1e-6,
                                 "out-projection parts, head size " + hd + ", position " + p, qkv, pos, keys, values, context, heads, hd, capacity,
                                 (float) (1 / Math.sqrt(hd)), r.q8(), r.sw(), parts, hidden, splits, 64);

@@ -133,10 +133,11 @@ public final class DecoderTaskGraph implements AutoCloseable {
      */
     static final int STEPS_PER_GRAPH = Integer.getInteger("zq.decoder.stepsPerGraph", 8);
     /**
-     * A batch-1 W8A16 decode step's attention output projection inside the attention's launch
-     * ({@code attendStep16} with {@code outRows > 0}: each head's blocks write that head's parts of the projection), the
-     * heads' parts and its bias added to the residual by the MLP's two {@link MmaGemvKernel} launches: one launch a layer
-     * less. {@code -Dzq.decoder.outInAttention=false}: the projection's own launch, for A/B runs.
+     * A batch-1 decode step's attention output projection inside the attention's launch, where the activations are FP16
+     * (W16A16, W8A16, W4/8A16) — {@code attendStep16} with {@code outRows > 0}: each head's blocks write that head's parts
+     * of the projection — the heads' parts and its bias added to the residual by the MLP's two launches
+     * ({@link WideGemvKernel#sumParts}): one launch a layer less. {@code -Dzq.decoder.outInAttention=false}: the
+     * projection's own launch, for A/B runs.
      */
     static final boolean OUT_IN_ATTENTION = !"false".equals(System.getProperty("zq.decoder.outInAttention"));
 
@@ -339,10 +340,10 @@ public final class DecoderTaskGraph implements AutoCloseable {
         boolean attendStep = seq == 1 && ATTEND_STEP && cachePrecision == CachePrecision.FP16 && hd % 8 == 0 && hd <= 128;   // a decode step
         boolean outInAttention = attendStep && outInAttention(l, rows);
         if (outInAttention) {   // the out projection's parts from the attention's blocks, its launch gone
-            int splits = CachedAttentionKernel.outSplits(h, hd);
+            int outGroup = outGroupSize(l.out()), splits = CachedAttentionKernel.outSplits(h, hd, outGroup);
             g.task(kernel(CachedAttentionKernel.class, "attendStep16"), CachedAttentionKernel.attendGrid(rows, heads, splits), qkv, pos,
-                    keys.get(index), values.get(index), context, heads, hd, capacity, (float) (1 / Math.sqrt(hd)), l.out().weight(), l.out().scales(),
-                    outParts, h, splits, l.out().groupSize());
+                    keys.get(index), values.get(index), context, heads, hd, capacity, (float) (1 / Math.sqrt(hd)), l.out().weight(),
+                    l.out().scales() != null ? l.out().scales() : l.out().bias(), outParts, h, splits, outGroup);
         } else if (attendStep)
             g.task(kernel(CachedAttentionKernel.class, "attendStep16"), CachedAttentionKernel.attendGrid(rows, heads), qkv, pos,
                     keys.get(index), values.get(index), context, heads, hd, capacity, (float) (1 / Math.sqrt(hd)), pos, l.out().bias(),
@@ -369,18 +370,29 @@ public final class DecoderTaskGraph implements AutoCloseable {
     }
 
     /**
-     * Whether {@link #OUT_IN_ATTENTION} applies to layer {@code l} over {@code rows} rows: batch 1, the out projection
-     * INT8 weight-only (W8A16) in groups {@code attendStep16} takes, the up and down projections on {@link MmaGemvKernel}
-     * (which add the parts), the up's row a thread an input, at most {@link MmaGemvKernel#MAX_PARTS} heads; not while
-     * {@link #REPEAT} repeats the launches it changes.
+     * Whether {@link #OUT_IN_ATTENTION} applies to layer {@code l} over {@code rows} rows: batch 1, activations in FP16
+     * (W16A16, W8A16, W4/8A16), the out projection FP16 or INT8 in groups {@code attendStep16} takes, the up and down
+     * projections on batch-1 kernels that add the parts ({@link #addsParts}), the up's row a thread an input, at most
+     * {@link WideGemvKernel#MAX_PARTS} heads; not while {@link #REPEAT} repeats the launches it changes.
      */
     private boolean outInAttention(LayerWeights l, int rows) {
         if (!OUT_IN_ATTENTION || rows != 1 || REPEAT.contains("attend") || REPEAT.contains("up") || REPEAT.contains("down")) return false;
         Projection out = l.out();
-        if (!out.weightOnly() || gemvBits(out) != 8 || !CachedAttentionKernel.fitsOut(config.hiddenSize(), config.numHeads(), out.groupSize())) return false;
-        Method up = gemv(l.up()), down = gemv(l.down());
-        return up != null && up.getDeclaringClass() == MmaGemvKernel.class && down != null && down.getDeclaringClass() == MmaGemvKernel.class
-                && MmaGemvKernel.fitsParts(l.up().in(), config.numHeads(), MmaGemvKernel.threads(l.up().in(), MMA_THREADS));
+        boolean int8 = out.weightOnly() && gemvBits(out) == 8, fp16 = out.scales() == null;
+        if (!(int8 || fp16) || !CachedAttentionKernel.fitsOut(config.hiddenSize(), config.numHeads(), outGroupSize(out))) return false;
+        Method up = gemv(l.up());
+        return addsParts(up) && addsParts(gemv(l.down()))
+                && WideGemvKernel.fitsParts(l.up().in(), config.numHeads(), up.getDeclaringClass() == MmaGemvKernel.class
+                        ? MmaGemvKernel.threads(l.up().in(), MMA_THREADS) : WideGemvKernel.THREADS);
+    }
+
+    /** {@code attendStep16}'s {@code outGroupSize} for the out projection {@code out}: its group size, 0 for FP16 weights. */
+    private static int outGroupSize(Projection out) { return out.scales() == null ? 0 : out.groupSize(); }
+
+    /** Whether the batch-1 kernel {@code gemv} adds the attention's parts to its row (and takes another residual). */
+    private static boolean addsParts(Method gemv) {
+        return gemv != null && (gemv.getDeclaringClass() == MmaGemvKernel.class && gemv.getName().equals("int8a16")
+                || gemv.getDeclaringClass() == WideGemvKernel.class && (gemv.getName().equals("fp16") || gemv.getName().equals("int4a16")));
     }
 
     /** {@link #REPEAT}: the last launch again, in a decode step's graph, when {@code role} is named. */
@@ -416,8 +428,8 @@ public final class DecoderTaskGraph implements AutoCloseable {
      */
     private void linear(TaskGraph g, Projection p, FloatArray in, FloatArray gamma, FloatArray beta, FloatArray out, int rows, int mode,
                         FloatArray residual, int partCount, FloatArray partBias) {
-        if ((residual != null || partCount > 0) && !(rows == 1 && gemv(p) != null && gemv(p).getDeclaringClass() == MmaGemvKernel.class))
-            throw new IllegalStateException(p + ": only the batch-1 MmaGemvKernel adds the attention's parts");
+        if ((residual != null || partCount > 0) && !(rows == 1 && addsParts(gemv(p))))
+            throw new IllegalStateException(p + ": its launch does not add the attention's parts");
         boolean wide = rows >= TENSOR_CORE_ROWS && p.wide() != null;
         // The INT8 few-row kernel normalises a single row (batch-1 decode) itself, from the one read it makes of it.
         Method gemv = rows == 1 ? gemv(p) : null;   // batch 1: the one-row kernels, where they take the shape
@@ -462,8 +474,13 @@ public final class DecoderTaskGraph implements AutoCloseable {
                 int bits = gemvBits(p);
                 int slices = WideGemvKernel.slices(bits, p.out(), p.in(), GEMV_BLOCKS);
                 Grid wideGrid = WideGemvKernel.grid(p.out(), slices, GEMV_BLOCKS);
+                FloatArray resid = residual != null ? residual : out, partsBias = partBias != null ? partBias : p.bias();
                 if (bits == 16)
-                    g.task(gemv, wideGrid, in, norm, gamma, beta, eps, p.weight(), p.bias(), out, p.out(), p.in(), mode, slices);
+                    g.task(gemv, wideGrid, in, norm, gamma, beta, eps, p.weight(), p.bias(), out, p.out(), p.in(), mode, slices, resid, outParts, partsBias,
+                            partCount, afterAttention);
+                else if (gemv.getName().equals("int4a16"))
+                    g.task(gemv, wideGrid, in, norm, gamma, beta, eps, p.weight(), p.scales(), p.bias(), out, p.out(), p.in(), p.groupSize(), mode, slices,
+                            resid, outParts, partsBias, partCount, afterAttention);
                 else
                     g.task(gemv, wideGrid, in, norm, gamma, beta, eps, p.weight(), p.scales(), p.bias(), out, p.out(), p.in(), p.groupSize(), mode, slices);
             } else if (gemv != null && p.scales() == null)
