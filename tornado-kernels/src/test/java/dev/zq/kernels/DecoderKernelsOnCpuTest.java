@@ -1036,12 +1036,8 @@ class DecoderKernelsOnCpuTest {
                 for (int p : new int[]{0, 1, 37, 255, 256, 299, 300}) {
                     int hidden = heads * hd;
                     FloatArray qkv = KernelsOnCpuTest.randomFloats(a, rnd, batch * 3 * hidden, 2);
-                    HalfArray k1 = HalfArray.allocate(a, batch * heads * capacity * hd), v1 = HalfArray.allocate(a, batch * heads * capacity * hd);
-                    HalfArray k2 = HalfArray.allocate(a, k1.length()), v2 = HalfArray.allocate(a, v1.length());
-                    for (int i = 0; i < k1.length(); i++) {
-                        float kv = (float) rnd.nextGaussian(), vv = (float) rnd.nextGaussian();
-                        k1.set(i, kv); k2.set(i, kv); v1.set(i, vv); v2.set(i, vv);
-                    }
+                    TwinCaches caches = TwinCaches.random(a, rnd, batch * heads * capacity * hd);
+                    HalfArray k1 = caches.k1(), v1 = caches.v1(), k2 = caches.k2(), v2 = caches.v2();
                     IntArray pos = IntArray.allocate(a, 1);
                     pos.set(0, p);
                     FloatArray want = KernelsOnCpuTest.randomFloats(a, rnd, batch * hidden, 1), got = FloatArray.allocate(a, batch * hidden);
@@ -1082,12 +1078,8 @@ class DecoderKernelsOnCpuTest {
                     String what = heads + " heads of " + hd + (gs == 0 ? ", FP16" : ", groups of " + gs) + ", " + splits + " blocks a head, position " + p;
                     OneRowWeights r = OneRowWeights.random(a, rnd, hidden, hidden, gs == 0 ? 16 : gs);
                     FloatArray qkv = KernelsOnCpuTest.randomFloats(a, rnd, 3 * hidden, 2);
-                    HalfArray k1 = HalfArray.allocate(a, heads * capacity * hd), v1 = HalfArray.allocate(a, k1.length());
-                    HalfArray k2 = HalfArray.allocate(a, k1.length()), v2 = HalfArray.allocate(a, k1.length());
-                    for (int i = 0; i < k1.length(); i++) {
-                        float kv = (float) rnd.nextGaussian(), vv = (float) rnd.nextGaussian();
-                        k1.set(i, kv); k2.set(i, kv); v1.set(i, vv); v2.set(i, vv);
-                    }
+                    TwinCaches caches = TwinCaches.random(a, rnd, heads * capacity * hd);
+                    HalfArray k1 = caches.k1(), v1 = caches.v1(), k2 = caches.k2(), v2 = caches.v2();
                     IntArray pos = IntArray.allocate(a, 1);
                     pos.set(0, p);
                     FloatArray context = FloatArray.allocate(a, hidden), parts = KernelsOnCpuTest.randomFloats(a, rnd, heads * hidden, 1);
@@ -1167,6 +1159,18 @@ class DecoderKernelsOnCpuTest {
             }
             assertFalse(WideGemvKernel.fitsParts(2048, 16, 1024));   // an input a thread
             assertFalse(WideGemvKernel.fitsParts(768, 17, 1024));
+        }
+    }
+
+    /** Two copies of one random FP16 key cache and value cache, {@code length} halves each: one for each of two kernels to write. */
+    record TwinCaches(HalfArray k1, HalfArray v1, HalfArray k2, HalfArray v2) {
+        static TwinCaches random(Arena a, Random rnd, int length) {
+            TwinCaches c = new TwinCaches(HalfArray.allocate(a, length), HalfArray.allocate(a, length), HalfArray.allocate(a, length), HalfArray.allocate(a, length));
+            for (int i = 0; i < length; i++) {
+                float kv = (float) rnd.nextGaussian(), vv = (float) rnd.nextGaussian();
+                c.k1.set(i, kv); c.k2.set(i, kv); c.v1.set(i, vv); c.v2.set(i, vv);
+            }
+            return c;
         }
     }
 
