@@ -45,6 +45,14 @@ public final class MmaGemvKernel {
     }
 
     /**
+     * Whether {@link #int4a16} takes rows of {@code k} INT4 inputs in groups of {@code groupSize}: whole batches of 128
+     * inputs, groups of whole 32-code chunks ({@link Int4Words}).
+     */
+    public static boolean fits4(int k, int groupSize) {
+        return k > 0 && k <= MAX_K && k % BATCH == 0 && groupSize > 0 && groupSize % 32 == 0 && k % groupSize == 0;
+    }
+
+    /**
      * The block size for rows of {@code k}: {@code preferred} (512 or 1024) where its threads stage the row (8 inputs
      * each), else 1024.
      */
@@ -93,21 +101,46 @@ public final class MmaGemvKernel {
     public static void int8a16(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw,
                                FloatArray bias, FloatArray y, int n, int k, int groupSize, int mode, int slices, FloatArray residual, FloatArray parts,
                                FloatArray partBias, int partCount, FloatArray rowOut) {
-        int tid = ctx.localIdx(), lane = tid & 31, t = lane & 3, words = k >> 2, gShift = SkinnyGemmKernel.groupShift(groupSize);
+        project(ctx, x, norm, gamma, beta, eps, w, sw, bias, y, n, k, groupSize, mode, slices, residual, parts, partBias, partCount, rowOut, 0);
+    }
+
+    /**
+     * {@link #int8a16} for INT4 codes in {@link Int4Words}' order (K/8 ints a row; W4A16, the MLP of W4/8A16): a warp's
+     * batch is again 8 rows × 128 inputs, four 32-code chunks, lane {@code 4g + t} holding word {@code t} of each (four
+     * 4-byte loads: the quad's lanes read a chunk's 16 bytes together), whose low nibbles are the B fragment of the chunk's
+     * first {@code mma} step and its high nibbles the second's — so each step's 16 inputs lie in one chunk, one group.
+     * A nibble becomes a half as a byte does ({@code code + 8} in the mantissa of {@code 1024 + …}, then
+     * {@code 1024 + 8} subtracted); the row is staged in the order that matches ({@link #stagedAt4}).
+     */
+    @Kernel(maxRegisters = 64)
+    public static void int4a16(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw,
+                               FloatArray bias, FloatArray y, int n, int k, int groupSize, int mode, int slices, FloatArray residual, FloatArray parts,
+                               FloatArray partBias, int partCount, FloatArray rowOut) {
+        project(ctx, x, norm, gamma, beta, eps, w, sw, bias, y, n, k, groupSize, mode, slices, residual, parts, partBias, partCount, rowOut, 1);
+    }
+
+    /** Both kernels' body: INT8 codes ({@code int4 = 0}) or INT4 ({@code 1}; a constant at each kernel, folded by ptxas). */
+    static void project(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw,
+                        FloatArray bias, FloatArray y, int n, int k, int groupSize, int mode, int slices, FloatArray residual, FloatArray parts,
+                        FloatArray partBias, int partCount, FloatArray rowOut, int int4) {
+        int tid = ctx.localIdx(), lane = tid & 31, t = lane & 3, words = int4 != 0 ? k >> 3 : k >> 2, gShift = SkinnyGemmKernel.groupShift(groupSize);
         int groups = SkinnyGemmKernel.groupCount(k, groupSize, gShift), blocks64 = k >> 6;
         int tiles = (n + 7) >> 3, batches = (k + BATCH - 1) >> 7, wt = (tid >> 5) / slices, slice = (tid >> 5) - wt * slices;
         // Tiles dealt out across the blocks (block b takes b, b + blocks, …, its warps' tiles a pass that far apart).
         // Warps past the last whole tile of slices (warps mod slices of them) have none: their tile is past the last.
         int perPass = (ctx.localSizeX() >> 5) / slices, blocks = ctx.numGroupsX();
         int tile = wt < perPass ? ctx.groupIdx() + blocks * wt : tiles;
-        int[] q = new int[4], r = new int[8];   // registers: the lane's 16 bytes of each of the batch's two blocks
-        float[] sc = new float[4];              // and the scales of its two outputs in each
+        int[] q = new int[4], r = new int[8];   // registers: the lane's 16 bytes of each of the batch's two blocks (INT4: a word of each chunk)
+        float[] sc = new float[8];              // and the scales of its two outputs in each (INT4: in each chunk)
         float b0 = 0f, b1 = 0f;
-        if (tile < tiles && slice < batches) loadBatch(ctx, q, r, sc, w, sw, tile, slice, n, words, groups, blocks64, groupSize, gShift, lane);
+        if (tile < tiles && slice < batches) {
+            if (int4 != 0) loadBatch4(r, sc, w, sw, tile, slice, n, words, groups, groupSize, gShift, lane);
+            else loadBatch(ctx, q, r, sc, w, sw, tile, slice, n, words, groups, blocks64, groupSize, gShift, lane);
+        }
         if (tile < tiles) {
             int c = (tile << 3) + (t << 1);
             if (slice == 0 && lane < 4) { b0 = c < n ? bias.get(c) : 0f; b1 = c + 1 < n ? bias.get(c + 1) : 0f; }
-            prefetchBatches(ctx, w, tile, slice + slices, slices, batches, n, words, lane);
+            prefetchBatches(ctx, w, tile, slice + slices, slices, batches, n, words, int4 != 0 ? 4 : 5, lane);
         }
         float g0 = 0f, g1 = 0f, g2 = 0f, g3 = 0f, e0 = 0f, e1 = 0f, e2 = 0f, e3 = 0f;   // γ and β of elements 4·tid …
         if (norm != 0 && (tid << 2) < k) {
@@ -126,8 +159,8 @@ public final class MmaGemvKernel {
         float[] red = ctx.allocateFloatShared(96), part = ctx.allocateFloatShared(512), summed = ctx.allocateFloatShared(1024);
         if (partCount > 0) {
             WideGemvKernel.sumParts(ctx, summed, x, parts, partBias, partCount, rowOut, k);
-            stageSummedHalves(ctx, red, xs, summed, norm, eps, k, g0, g1, g2, g3, e0, e1, e2, e3);
-        } else stageHalves(ctx, red, xs, x, norm, gamma, beta, eps, k, g0, g1, g2, g3, e0, e1, e2, e3);
+            stageSummedHalves(ctx, red, xs, summed, norm, eps, k, int4, g0, g1, g2, g3, e0, e1, e2, e3);
+        } else stageHalves(ctx, red, xs, x, norm, gamma, beta, eps, k, int4, g0, g1, g2, g3, e0, e1, e2, e3);
         int[] frag = new int[4], frag2 = new int[4];
         float[] acc = new float[4], acc2 = new float[4];
         int pass = 0;
@@ -144,6 +177,21 @@ public final class MmaGemvKernel {
             }
             float f0 = 0f, f1 = 0f;
             for (int bb = slice; live && bb < batches; bb += slices) {   // uniform in the warp
+                if (int4 != 0) {
+                    if (pass > 0 || bb != slice) loadBatch4(r, sc, w, sw, tile, bb, n, words, groups, groupSize, gShift, lane);
+                    int at = (bb << 6) + ((lane >> 3) << 2);   // chunk j's two steps at 16j: an ldmatrix4 each
+                    chunkPairSums(ctx, xs, frag, frag2, acc, acc2, at, r[0], r[1]);
+                    f0 += sc[0] * acc[0];
+                    f1 += sc[1] * acc[1];
+                    f0 += sc[2] * acc2[0];
+                    f1 += sc[3] * acc2[1];
+                    chunkPairSums(ctx, xs, frag, frag2, acc, acc2, at + 32, r[2], r[3]);
+                    f0 += sc[4] * acc[0];
+                    f1 += sc[5] * acc[1];
+                    f0 += sc[6] * acc2[0];
+                    f1 += sc[7] * acc2[1];
+                    continue;
+                }
                 if (pass > 0 || bb != slice) loadBatch(ctx, q, r, sc, w, sw, tile, bb, n, words, groups, blocks64, groupSize, gShift, lane);
                 int kb = bb << 1;
                 if (kb + 1 < blocks64) {   // two blocks: their mma chains interleaved, each step's latency under the other's
@@ -205,6 +253,46 @@ public final class MmaGemvKernel {
         step(ctx, acc2, frag2[2], frag2[3], v3);
     }
 
+    /**
+     * Two INT4 chunks' sums, interleaved: chunk words {@code u} into {@code acc} and {@code v} into {@code acc2}, each two
+     * {@code mma} steps (its low nibbles, then its high), the A registers of chunk j's steps from one {@code ldmatrix.x4}
+     * at {@code at + 16j}. {@code acc[0]}, {@code acc[1]} are then outputs {@code 2t}, {@code 2t + 1} of the tile's 8.
+     */
+    static void chunkPairSums(KernelContext ctx, int[] xs, int[] frag, int[] frag2, float[] acc, float[] acc2, int at, int u, int v) {
+        acc[0] = 0f; acc[1] = 0f; acc[2] = 0f; acc[3] = 0f;
+        acc2[0] = 0f; acc2[1] = 0f; acc2[2] = 0f; acc2[3] = 0f;
+        int fu = u ^ 0x88888888, fv = v ^ 0x88888888;   // each nibble now code + 8
+        ctx.ldmatrix4(frag, xs, at);
+        ctx.ldmatrix4(frag2, xs, at + 16);
+        nibbleStep(ctx, acc, frag[0], frag[1], fu & 0x0F0F0F0F);
+        nibbleStep(ctx, acc2, frag2[0], frag2[1], fv & 0x0F0F0F0F);
+        nibbleStep(ctx, acc, frag[2], frag[3], (fu >>> 4) & 0x0F0F0F0F);
+        nibbleStep(ctx, acc2, frag2[2], frag2[3], (fv >>> 4) & 0x0F0F0F0F);
+    }
+
+    /** {@link #step} for four INT4 codes, each {@code code + 8} in a byte of {@code u}. */
+    static void nibbleStep(KernelContext ctx, float[] acc, int lo, int hi, int u) {
+        ctx.mmaF16(acc, lo, lo, hi, hi, PrefillGemmKernel.halvesOfBytes(u, 0x4140, 0x64086408), PrefillGemmKernel.halvesOfBytes(u, 0x4342, 0x64086408));
+    }
+
+    /**
+     * The lane's share of INT4 batch {@code bb} of tile {@code tile}: word {@code t} of each of the batch's four chunks of
+     * row {@code 8·tile + g} (zeros past the rows) into {@code r[0..3]}, and the scales of outputs {@code 8·tile + 2t},
+     * {@code + 1} in each chunk's group into {@code sc[2j]}, {@code sc[2j + 1]}.
+     */
+    static void loadBatch4(int[] r, float[] sc, IntArray w, FloatArray sw, int tile, int bb, int n, int words, int groups, int groupSize, int gShift,
+                           int lane) {
+        int row = (tile << 3) + (lane >> 2), t = lane & 3, c = (tile << 3) + (t << 1);
+        int at = row * words + (bb << 4) + t;
+        r[0] = 0; r[1] = 0; r[2] = 0; r[3] = 0;
+        sc[0] = 0f; sc[1] = 0f; sc[2] = 0f; sc[3] = 0f; sc[4] = 0f; sc[5] = 0f; sc[6] = 0f; sc[7] = 0f;
+        if (row < n) { r[0] = w.get(at); r[1] = w.get(at + 4); r[2] = w.get(at + 8); r[3] = w.get(at + 12); }
+        int e = bb << 7, g0 = SkinnyGemmKernel.groupOf(e, groupSize, gShift), g1 = SkinnyGemmKernel.groupOf(e + 32, groupSize, gShift);
+        int g2 = SkinnyGemmKernel.groupOf(e + 64, groupSize, gShift), g3 = SkinnyGemmKernel.groupOf(e + 96, groupSize, gShift);
+        if (c < n) { int s = c * groups; sc[0] = sw.get(s + g0); sc[2] = sw.get(s + g1); sc[4] = sw.get(s + g2); sc[6] = sw.get(s + g3); }
+        if (c + 1 < n) { int s = (c + 1) * groups; sc[1] = sw.get(s + g0); sc[3] = sw.get(s + g1); sc[5] = sw.get(s + g2); sc[7] = sw.get(s + g3); }
+    }
+
     /** One step: A's rows all {@code lo} (columns 2t, 2t+1) and {@code hi} (2t+8, 2t+9); B the four codes of {@code word}. */
     static void step(KernelContext ctx, float[] acc, int lo, int hi, int word) {
         int u = word ^ 0x80808080;   // codes + 128, unsigned, into the mantissas of 1024 + u
@@ -232,11 +320,14 @@ public final class MmaGemvKernel {
         if (c + 1 < n) { sc[1] = sw.get((c + 1) * groups + g0); if (two) sc[3] = sw.get((c + 1) * groups + g1); }
     }
 
-    /** Asks L2 for batches {@code from}, {@code from + slices}, … of the tile's 8 rows: a 128-byte line (a row's batch) a lane. */
-    static void prefetchBatches(KernelContext ctx, IntArray w, int tile, int from, int slices, int batches, int n, int words, int lane) {
+    /**
+     * Asks L2 for batches {@code from}, {@code from + slices}, … of the tile's 8 rows, a row's batch ({@code 1 << batchShift}
+     * words: 128 bytes of INT8, 64 of INT4) a lane.
+     */
+    static void prefetchBatches(KernelContext ctx, IntArray w, int tile, int from, int slices, int batches, int n, int words, int batchShift, int lane) {
         int row = (tile << 3) + (lane & 7);
         if (row < n)
-            for (int bb = from + slices * (lane >> 3); bb < batches; bb += slices << 2) ctx.prefetchL2(w, row * words + (bb << 5));
+            for (int bb = from + slices * (lane >> 3); bb < batches; bb += slices << 2) ctx.prefetchL2(w, row * words + (bb << batchShift));
     }
 
     /**
@@ -244,16 +335,16 @@ public final class MmaGemvKernel {
      * {@code 2i}, {@code 2i + 1}) at {@link #stagedAt}; thread {@code t} of {@code T} holds elements {@code 4t …} and {@code 4T + 4t …}.
      */
     static void stageHalves(KernelContext ctx, float[] red, int[] xs, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, int k,
-                            float g0, float g1, float g2, float g3, float e0, float e1, float e2, float e3) {
+                            int int4, float g0, float g1, float g2, float g3, float e0, float e1, float e2, float e3) {
         int tid = ctx.localIdx(), second = ctx.localSizeX() << 2, a0 = tid << 2, a1 = a0 + second;
         int warps = Math.min(ctx.localSizeX() >> 5, (k + 127) >> 7);
         float[] v = new float[8];   // registers: elements 4t … 4t + 3, then 4T + 4t …
         WideGemvKernel.loadRow(ctx, red, v, x, norm, gamma, beta, eps, k, warps, second, g0, g1, g2, g3, e0, e1, e2, e3);
         if ((tid >> 5) < warps) {
             int p = tid << 1;
-            if (a0 < k) { xs[stagedAt(p)] = Epilogue.packHalves(v[0], v[1]); xs[stagedAt(p + 1)] = Epilogue.packHalves(v[2], v[3]); }
+            if (a0 < k) { xs[stagedAt(p, int4)] = Epilogue.packHalves(v[0], v[1]); xs[stagedAt(p + 1, int4)] = Epilogue.packHalves(v[2], v[3]); }
             int p1 = p + (second >> 1);
-            if (a1 < k) { xs[stagedAt(p1)] = Epilogue.packHalves(v[4], v[5]); xs[stagedAt(p1 + 1)] = Epilogue.packHalves(v[6], v[7]); }
+            if (a1 < k) { xs[stagedAt(p1, int4)] = Epilogue.packHalves(v[4], v[5]); xs[stagedAt(p1 + 1, int4)] = Epilogue.packHalves(v[6], v[7]); }
         }
         ctx.barrier();
     }
@@ -262,15 +353,15 @@ public final class MmaGemvKernel {
      * {@link #stageHalves} of the row in {@code summed} ({@link WideGemvKernel#sumParts}; {@code k ≤} the block's
      * threads, so only the first piece), LayerNorm'd by {@link WideGemvKernel#loadSummedRow}.
      */
-    static void stageSummedHalves(KernelContext ctx, float[] red, int[] xs, float[] summed, int norm, float eps, int k,
+    static void stageSummedHalves(KernelContext ctx, float[] red, int[] xs, float[] summed, int norm, float eps, int k, int int4,
                                   float g0, float g1, float g2, float g3, float e0, float e1, float e2, float e3) {
         int tid = ctx.localIdx();
         float[] v = new float[4];   // registers: inputs 4t … 4t + 3
         WideGemvKernel.loadSummedRow(ctx, red, v, summed, norm, eps, k, g0, g1, g2, g3, e0, e1, e2, e3);
         if ((tid << 2) < k) {
             int p = tid << 1;
-            xs[stagedAt(p)] = Epilogue.packHalves(v[0], v[1]);
-            xs[stagedAt(p + 1)] = Epilogue.packHalves(v[2], v[3]);
+            xs[stagedAt(p, int4)] = Epilogue.packHalves(v[0], v[1]);
+            xs[stagedAt(p + 1, int4)] = Epilogue.packHalves(v[2], v[3]);
         }
         ctx.barrier();
     }
@@ -282,5 +373,19 @@ public final class MmaGemvKernel {
      */
     static int stagedAt(int i) {
         return (i & ~31) + ((i & 7) << 2) + ((i & 31) >> 3);
+    }
+
+    /** {@link #stagedAt} for INT8 ({@code int4 = 0}) or {@link #stagedAt4}. */
+    static int stagedAt(int i, int int4) { return int4 != 0 ? stagedAt4(i) : stagedAt(i); }
+
+    /**
+     * Where pair {@code i} goes for {@link #int4a16}: inputs {@code e = 2i, 2i + 1}, in batch {@code b} (128 inputs) chunk
+     * {@code j}, nibble half {@code h} (the chunk's step), lane {@code t}'s four and its A half {@code a} —
+     * {@code e = 128b + 32j + 16h + 4t + 2a} — at {@code 64b + 16j + 8h + 4a + t}: chunk j's two steps' four 16-byte rows
+     * (low and high A half of each) in one {@code ldmatrix.x4}.
+     */
+    static int stagedAt4(int i) {
+        int e = i << 1;
+        return ((e >> 7) << 6) + (((e >> 5) & 3) << 4) + (((e >> 4) & 1) << 3) + (((e >> 1) & 1) << 2) + ((e >> 2) & 3);
     }
 }

@@ -822,18 +822,25 @@ class DecoderKernelsOnCpuTest {
                                             + " slices " + slices + " blocks " + blocks + (blocks == 2 && k <= 4096 ? " of 512" : "");
                                     FloatArray want = KernelsOnCpuTest.randomFloats(a, rnd, n, 1), got = FloatArray.allocate(a, n);   // ADD adds to them
                                     for (int i = 0; i < n; i++) got.set(i, want.get(i));
-                                    cpu.launch(KernelCompiler.find(SkinnyGemmKernel.class, "int8a16"), SkinnyGemmKernel.grid(1, n), x, norm, r.gamma(), r.beta(), 1e-5f,
-                                            r.q8(), r.sw(), r.bias(), want, 1, n, k, gs, mode);
                                     int threads = blocks == 2 && k <= 4096 ? 512 : 1024;   // two blocks: of 512 threads where they take the row
-                                    cpu.launch(KernelCompiler.find(MmaGemvKernel.class, "int8a16"), MmaGemvKernel.grid(n, slices, blocks, threads), x, norm, r.gamma(), r.beta(),
-                                            1e-5f, r.q8(), r.sw(), r.bias(), got, n, k, gs, mode, slices, got, got, got, 0, got);
-                                    for (int i = 0; i < n; i++)
-                                        assertEquals(want.get(i), got.get(i), 2e-3 * (1 + Math.abs(want.get(i))), what + ": y[" + i + "]");
+                                    for (int bits : new int[]{8, 4}) {   // INT4: the same against the few-row INT4 kernel
+                                        if (bits == 4 && !MmaGemvKernel.fits4(k, gs)) continue;
+                                        String name = bits == 8 ? "int8a16" : "int4a16";
+                                        IntArray codes = bits == 8 ? r.q8() : r.q4();
+                                        FloatArray wantB = copyOf(a, want), gotB = copyOf(a, got);
+                                        cpu.launch(KernelCompiler.find(SkinnyGemmKernel.class, name), SkinnyGemmKernel.grid(1, n), x, norm, r.gamma(), r.beta(), 1e-5f,
+                                                codes, r.sw(), r.bias(), wantB, 1, n, k, gs, mode);
+                                        cpu.launch(KernelCompiler.find(MmaGemvKernel.class, name), MmaGemvKernel.grid(n, slices, blocks, threads), x, norm, r.gamma(),
+                                                r.beta(), 1e-5f, codes, r.sw(), r.bias(), gotB, n, k, gs, mode, slices, gotB, gotB, gotB, 0, gotB);
+                                        for (int i = 0; i < n; i++)
+                                            assertEquals(wantB.get(i), gotB.get(i), 2e-3 * (1 + Math.abs(wantB.get(i))), name + " " + what + ": y[" + i + "]");
+                                    }
                                 }
                 }
             }
         }
         assertTrue(MmaGemvKernel.fits(768, 64) && MmaGemvKernel.fits(8192, 128) && MmaGemvKernel.fits(192, 64));
+        assertTrue(MmaGemvKernel.fits4(768, 64) && MmaGemvKernel.fits4(3072, 32) && !MmaGemvKernel.fits4(192, 64) && !MmaGemvKernel.fits4(768, 48));
         assertFalse(MmaGemvKernel.fits(768, 32));    // a group splits a block of 64
         assertFalse(MmaGemvKernel.fits(800, 32));
         assertFalse(MmaGemvKernel.fits(8256, 64));   // past two staged pieces
@@ -1135,10 +1142,11 @@ class DecoderKernelsOnCpuTest {
                     for (int h = 1; h < count; h++) s += parts.get(h * k + i);
                     summed.set(i, x.get(i) + s);
                 }
-                for (String kernel : new String[]{"MmaGemvKernel.int8a16", "WideGemvKernel.fp16", "WideGemvKernel.int4a16"})
+                for (String kernel : new String[]{"MmaGemvKernel.int8a16", "MmaGemvKernel.int4a16", "WideGemvKernel.fp16", "WideGemvKernel.int4a16"})
                     for (int norm = 0; norm < 2; norm++)
                         for (int mode : new int[]{SkinnyGemmKernel.STORE, SkinnyGemmKernel.GELU_TANH, SkinnyGemmKernel.ADD})
                             for (int blocks = 1; blocks <= 2; blocks++) {
+                                if (kernel.equals("MmaGemvKernel.int4a16") && !MmaGemvKernel.fits4(k, 64)) continue;
                                 String what = kernel + ", K " + k + ", " + count + " parts, n " + n + ", norm " + norm + ", mode " + mode + ", blocks " + blocks;
                                 FloatArray residual = KernelsOnCpuTest.randomFloats(a, rnd, n, 1), want = FloatArray.allocate(a, n), got = FloatArray.allocate(a, n);
                                 FloatArray sum = FloatArray.allocate(a, k);
@@ -1146,7 +1154,7 @@ class DecoderKernelsOnCpuTest {
                                 boolean mma = kernel.startsWith("Mma"), fp16 = kernel.endsWith("fp16");
                                 var method = KernelCompiler.find(mma ? MmaGemvKernel.class : WideGemvKernel.class, kernel.substring(kernel.indexOf('.') + 1));
                                 Grid grid = mma ? MmaGemvKernel.grid(n, 1, blocks, threads) : WideGemvKernel.grid(n, 1, blocks);
-                                Object[] weights = mma ? new Object[]{r.q8(), r.sw()} : fp16 ? new Object[]{r.h()} : new Object[]{r.q4(), r.sw()};
+                                Object[] weights = kernel.endsWith("int8a16") ? new Object[]{r.q8(), r.sw()} : fp16 ? new Object[]{r.h()} : new Object[]{r.q4(), r.sw()};
                                 Object[] shapes = fp16 ? new Object[]{n, k, mode, 1} : new Object[]{n, k, 64, mode, 1};
                                 cpu.launch(method, grid, args(new Object[]{summed, norm, r.gamma(), r.beta(), 1e-5f}, weights, new Object[]{r.bias(), want}, shapes,
                                         new Object[]{want, want, want, 0, want}));

@@ -453,6 +453,9 @@ class KernelsOnCudaTest {
                                 String what = "1x" + n + "x" + kk + " g" + gs + " norm " + norm + " mode " + mode + " slices " + slices + " " + grid;
                                 closeFloats(k(MmaGemvKernel.class, "int8a16"), grid, 8, 1e-4, what, x, norm, r.gamma(), r.beta(), 1e-5f, r.q8(), r.sw(),
                                         r.bias(), y, n, kk, gs, mode, slices, y, y, y, 0, y);
+                                if (MmaGemvKernel.fits4(kk, gs))
+                                    closeFloats(k(MmaGemvKernel.class, "int4a16"), grid, 8, 1e-4, what + " INT4", x, norm, r.gamma(), r.beta(), 1e-5f, r.q4(),
+                                            r.sw(), r.bias(), y, n, kk, gs, mode, slices, y, y, y, 0, y);
                                 if (kk <= 1024 && slices == 1) {   // the attention's 12 parts and a bias added to the row, the sum written out
                                     FloatArray parts = KernelsOnCpuTest.randomFloats(a, rnd, 12 * kk, 2), sum = FloatArray.allocate(a, kk);
                                     FloatArray residual = KernelsOnCpuTest.randomFloats(a, rnd, n, 1);

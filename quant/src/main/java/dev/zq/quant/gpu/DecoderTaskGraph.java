@@ -113,12 +113,17 @@ public final class DecoderTaskGraph implements AutoCloseable {
     /**
      * The weight-only schemes (W8A16, W4/8A16: INT8/INT4 weights, FP16 activations) at batch 1: by default
      * ({@code -Dzq.decoder.weightOnlyGemv=mma}) the INT8 projections on {@link MmaGemvKernel#int8a16} (the tensor cores)
-     * and the INT4 ones on {@link WideGemvKernel#int4a16}; {@code wide} (or {@code true}) both on {@link WideGemvKernel}
+     * and the INT4 ones on {@link MmaGemvKernel#int4a16} ({@link #MMA_INT4}); {@code wide} (or {@code true}) both on {@link WideGemvKernel}
      * (the CUDA cores) — each with the LayerNorm fused and a half or a quarter of the FP16 kernel's weight bytes;
      * {@code false} the few-row kernels with a LayerNorm launch of their own. On the H200 (GPT-2, batch 1, 49 steps with
      * the INT8 head): few-row 19.4–19.6 ms, wide 11.55, mma 10.2 (bench/RESULTS.md, eleventh round).
      */
     static volatile String weightOnlyGemv = System.getProperty("zq.decoder.weightOnlyGemv", "mma");   // tests set it too
+    /**
+     * With {@code weightOnlyGemv=mma}, the INT4 projections on {@link MmaGemvKernel#int4a16} (the tensor cores) too;
+     * {@code -Dzq.decoder.mmaInt4=false}: on {@link WideGemvKernel#int4a16}, for A/B runs.
+     */
+    static final boolean MMA_INT4 = !"false".equals(System.getProperty("zq.decoder.mmaInt4"));
     /**
      * For measurement only: {@code -Dzq.decoder.repeat=qkv,attend,…} launches the named kernels of every layer (qkv,
      * attend, out, up, down) twice in a decode step, so that a bench's step time less the plain one is what that launch
@@ -391,7 +396,7 @@ public final class DecoderTaskGraph implements AutoCloseable {
 
     /** Whether the batch-1 kernel {@code gemv} adds the attention's parts to its row (and takes another residual). */
     private static boolean addsParts(Method gemv) {
-        return gemv != null && (gemv.getDeclaringClass() == MmaGemvKernel.class && gemv.getName().equals("int8a16")
+        return gemv != null && (gemv.getDeclaringClass() == MmaGemvKernel.class
                 || gemv.getDeclaringClass() == WideGemvKernel.class && (gemv.getName().equals("fp16") || gemv.getName().equals("int4a16")));
     }
 
@@ -507,7 +512,8 @@ public final class DecoderTaskGraph implements AutoCloseable {
             String on = weightOnlyGemv.equals("true") ? "wide" : weightOnlyGemv;
             if (!List.of("mma", "wide", "false").contains(on))
                 throw new IllegalArgumentException("zq.decoder.weightOnlyGemv is mma, wide (true) or false, not " + weightOnlyGemv);
-            if (on.equals("mma") && bits == 8 && MmaGemvKernel.fits(p.in(), p.groupSize())) return kernel(MmaGemvKernel.class, name);
+            if (on.equals("mma") && (bits == 8 ? MmaGemvKernel.fits(p.in(), p.groupSize()) : MMA_INT4 && MmaGemvKernel.fits4(p.in(), p.groupSize())))
+                return kernel(MmaGemvKernel.class, name);
             return (on.equals("wide") || on.equals("mma")) && WideGemvKernel.fits(bits, p.in(), p.groupSize()) ? kernel(WideGemvKernel.class, name) : null;
         }
         if (GEMV.equals("wide") && WideGemvKernel.fits(bits, p.in(), p.groupSize())) return kernel(WideGemvKernel.class, name);
