@@ -74,6 +74,18 @@ public final class MmaGemvKernel {
     }
 
     /**
+     * Whether every warp of the launch ({@link #slices}, {@link #grid}) takes at most one batch of a row of {@code k}:
+     * where {@link #int4a16} pays. Its batch is 16 bytes a lane, half of {@link #int8a16}'s, so a warp with more batches
+     * than the one in flight before the wait streams the rest with half the bytes in flight: on the H200, GPT-2's
+     * projections (one batch a warp) ran faster on it than on {@link WideGemvKernel#int4a16}, GPT-3 1.3B's MLP (four a
+     * warp) slower (bench/RESULTS.md, twelfth round).
+     */
+    public static boolean oneBatchAWarp(int n, int k, int blocks, int threads) {
+        int batches = Math.ceilDiv(k, BATCH), s = slices(n, k, blocks, threads);
+        return s == batches && (long) Math.ceilDiv(n, 8) * s <= (long) blocks * (threads >> 5);
+    }
+
+    /**
      * The launch: as few blocks of {@code threads} as hold every tile's slices in one pass, at most {@code blocks}; the
      * tiles are dealt out across them. Few blocks, not a tile an SM: a block of 1024 threads (64 registers each) fills its
      * SM's registers, so the next kernel's blocks start their loads before the wait only on the SMs this one leaves free

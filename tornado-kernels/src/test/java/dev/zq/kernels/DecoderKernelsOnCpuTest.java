@@ -841,6 +841,9 @@ class DecoderKernelsOnCpuTest {
         }
         assertTrue(MmaGemvKernel.fits(768, 64) && MmaGemvKernel.fits(8192, 128) && MmaGemvKernel.fits(192, 64));
         assertTrue(MmaGemvKernel.fits4(768, 64) && MmaGemvKernel.fits4(3072, 32) && !MmaGemvKernel.fits4(192, 64) && !MmaGemvKernel.fits4(768, 48));
+        // one batch a warp: GPT-2's up (3072 × 768) and down (768 × 3072) projections, not GPT-3 1.3B's (8192 × 2048, 2048 × 8192)
+        assertTrue(MmaGemvKernel.oneBatchAWarp(3072, 768, 132, 1024) && MmaGemvKernel.oneBatchAWarp(768, 3072, 132, 1024));
+        assertFalse(MmaGemvKernel.oneBatchAWarp(8192, 2048, 132, 1024) || MmaGemvKernel.oneBatchAWarp(2048, 8192, 132, 1024));
         assertFalse(MmaGemvKernel.fits(768, 32));    // a group splits a block of 64
         assertFalse(MmaGemvKernel.fits(800, 32));
         assertFalse(MmaGemvKernel.fits(8256, 64));   // past two staged pieces

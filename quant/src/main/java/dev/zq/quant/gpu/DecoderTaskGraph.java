@@ -120,7 +120,8 @@ public final class DecoderTaskGraph implements AutoCloseable {
      */
     static volatile String weightOnlyGemv = System.getProperty("zq.decoder.weightOnlyGemv", "mma");   // tests set it too
     /**
-     * With {@code weightOnlyGemv=mma}, the INT4 projections on {@link MmaGemvKernel#int4a16} (the tensor cores) too;
+     * With {@code weightOnlyGemv=mma}, the INT4 projections on {@link MmaGemvKernel#int4a16} (the tensor cores) too, where
+     * each warp has one batch ({@link MmaGemvKernel#oneBatchAWarp}: GPT-2's, not GPT-3 1.3B's MLP);
      * {@code -Dzq.decoder.mmaInt4=false}: on {@link WideGemvKernel#int4a16}, for A/B runs.
      */
     static final boolean MMA_INT4 = !"false".equals(System.getProperty("zq.decoder.mmaInt4"));
@@ -512,7 +513,8 @@ public final class DecoderTaskGraph implements AutoCloseable {
             String on = weightOnlyGemv.equals("true") ? "wide" : weightOnlyGemv;
             if (!List.of("mma", "wide", "false").contains(on))
                 throw new IllegalArgumentException("zq.decoder.weightOnlyGemv is mma, wide (true) or false, not " + weightOnlyGemv);
-            if (on.equals("mma") && (bits == 8 ? MmaGemvKernel.fits(p.in(), p.groupSize()) : MMA_INT4 && MmaGemvKernel.fits4(p.in(), p.groupSize())))
+            if (on.equals("mma") && (bits == 8 ? MmaGemvKernel.fits(p.in(), p.groupSize()) : MMA_INT4 && MmaGemvKernel.fits4(p.in(), p.groupSize())
+                    && MmaGemvKernel.oneBatchAWarp(p.out(), p.in(), GEMV_BLOCKS, MmaGemvKernel.threads(p.in(), MMA_THREADS))))
                 return kernel(MmaGemvKernel.class, name);
             return (on.equals("wide") || on.equals("mma")) && WideGemvKernel.fits(bits, p.in(), p.groupSize()) ? kernel(WideGemvKernel.class, name) : null;
         }
