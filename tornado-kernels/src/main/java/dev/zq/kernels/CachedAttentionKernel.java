@@ -49,11 +49,12 @@ public final class CachedAttentionKernel {
     /**
      * Whether {@link #attendStep16} takes the out-projection of a {@code hidden}-wide model with {@code heads} heads in
      * INT8 codes grouped by {@code groupSize} (a head's 16-code pieces each in one group) or in FP16 ({@code groupSize == 0}),
-     * at most 8 blocks a head.
+     * at most 8 blocks a head. Head sizes 16, 32, 64, 128: a row's threads (a power of two) are neighbouring lanes of one
+     * warp, which a butterfly of shuffles sums.
      */
     public static boolean fitsOut(int hidden, int heads, int groupSize) {
         int hd = heads > 0 ? hidden / heads : 0;
-        return heads > 0 && hd * heads == hidden && hd % 16 == 0 && hd <= 128 && groupSize >= 0 && groupSize % 16 == 0
+        return heads > 0 && hd * heads == hidden && hd >= 16 && hd <= 128 && Integer.bitCount(hd) == 1 && groupSize >= 0 && groupSize % 16 == 0
                 && (groupSize == 0 || hidden % groupSize == 0) && outSplits(hidden, hd, groupSize) <= 8;
     }
 

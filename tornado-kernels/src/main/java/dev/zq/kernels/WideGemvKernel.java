@@ -518,7 +518,7 @@ public final class WideGemvKernel {
     public static final int MAX_PARTS = 16;
 
     /**
-     * Whether a batch-1 kernel ({@link #fp16}, {@link #int4a16}, {@link MmaGemvKernel#int8a16}) can add {@code partCount}
+     * Whether a batch-1 kernel ({@link #fp16}, {@link #int4a16}, {@link MmaGemvKernel}) can add {@code partCount}
      * parts to its row of {@code k} inputs in blocks of {@code threads}: a thread an input.
      */
     public static boolean fitsParts(int k, int partCount, int threads) {

@@ -1120,6 +1120,7 @@ class DecoderKernelsOnCpuTest {
             assertEquals(8, CachedAttentionKernel.outSplits(768, 64, 0));    // and 96, FP16
             assertFalse(CachedAttentionKernel.fitsOut(2048, 16, 128));   // GPT-3 1.3B: 22 blocks a head
             assertFalse(CachedAttentionKernel.fitsOut(768, 12, 8));      // a group splits a thread's 16 codes
+            assertFalse(CachedAttentionKernel.fitsOut(768, 16, 64));     // heads of 48: a row's 3 threads are no butterfly
         }
     }
 

@@ -430,7 +430,7 @@ public final class DecoderTaskGraph implements AutoCloseable {
     }
 
     /**
-     * {@link #linear} on {@link MmaGemvKernel} with {@link #OUT_IN_ATTENTION}'s parts: {@code residual} (non-null) where
+     * {@link #linear} on a batch-1 kernel that adds {@link #OUT_IN_ATTENTION}'s parts ({@link #addsParts}): {@code residual} (non-null) where
      * {@link SkinnyGemmKernel#ADD} takes its residual; {@code partCount > 0}: the row is {@code in} plus that many parts of
      * {@link #outParts} and {@code partBias}, and {@link #afterAttention} gets it.
      */
