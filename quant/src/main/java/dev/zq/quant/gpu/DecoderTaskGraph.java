@@ -113,20 +113,20 @@ public final class DecoderTaskGraph implements AutoCloseable {
     /**
      * The weight-only schemes (W8A16, W4/8A16: INT8/INT4 weights, FP16 activations) at batch 1: by default
      * ({@code -Dzq.decoder.weightOnlyGemv=mma}) the INT8 projections on {@link MmaGemvKernel#int8a16} (the tensor cores)
-     * and the INT4 ones on {@link WideGemvKernel#int4a16} (on {@link MmaGemvKernel#int4a16} with {@link #MMA_INT4}); {@code wide} (or {@code true}) both on {@link WideGemvKernel}
+     * and the INT4 ones on {@link WideGemvKernel#int4a16} (on {@link MmaGemvKernel#int4a16} where it fits: {@link #MMA_INT4}); {@code wide} (or {@code true}) both on {@link WideGemvKernel}
      * (the CUDA cores) — each with the LayerNorm fused and a half or a quarter of the FP16 kernel's weight bytes;
      * {@code false} the few-row kernels with a LayerNorm launch of their own. On the H200 (GPT-2, batch 1, 49 steps with
      * the INT8 head): few-row 19.4–19.6 ms, wide 11.55, mma 10.2 (bench/RESULTS.md, eleventh round).
      */
     static volatile String weightOnlyGemv = System.getProperty("zq.decoder.weightOnlyGemv", "mma");   // tests set it too
     /**
-     * {@code -Dzq.decoder.mmaInt4=true} (with {@code weightOnlyGemv=mma}): the INT4 projections on
-     * {@link MmaGemvKernel#int4a16} (the tensor cores) where each warp has one batch ({@link MmaGemvKernel#oneBatchAWarp}:
-     * GPT-2's, not GPT-3 1.3B's MLP), else on {@link WideGemvKernel#int4a16}. Off by default: timed on the H200 (GPT-2
-     * W4/8A16+head8, 49 steps, 10.46 → 10.15–10.24 ms) but its outputs not yet compared with the CPU's on a GPU
-     * (bench/RESULTS.md, twelfth round); its CPU tests pass.
+     * With {@code weightOnlyGemv=mma} the INT4 projections run on {@link MmaGemvKernel#int4a16} (the tensor cores) where
+     * each warp has one batch ({@link MmaGemvKernel#oneBatchAWarp}: GPT-2's, not GPT-3 1.3B's MLP, where it lost 1.9 ms),
+     * else on {@link WideGemvKernel#int4a16}; {@code -Dzq.decoder.mmaInt4=false} keeps them all on the latter. On the H200
+     * (GPT-2 W4/8A16+head8, 49 steps): 10.42–10.49 → 10.16–10.20 ms, outputs checked against the CPU decoder on the GPU
+     * (bench/RESULTS.md, thirteenth round).
      */
-    static final boolean MMA_INT4 = "true".equals(System.getProperty("zq.decoder.mmaInt4"));
+    static final boolean MMA_INT4 = !"false".equals(System.getProperty("zq.decoder.mmaInt4"));
     /**
      * For measurement only: {@code -Dzq.decoder.repeat=qkv,attend,…} launches the named kernels of every layer (qkv,
      * attend, out, up, down) twice in a decode step, so that a bench's step time less the plain one is what that launch
