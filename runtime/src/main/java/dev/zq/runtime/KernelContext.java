@@ -124,6 +124,25 @@ public final class KernelContext {
                     | src.segment().getAtIndex(java.lang.foreign.ValueLayout.JAVA_SHORT, index + 2L * i + 1) << 16;
     }
 
+    /**
+     * Loads {@code src[index..index+3]} of a shared {@code int[]} into {@code dst[0..3]} with one 16-byte access (PTX
+     * {@code ld.shared.v4.u32}). {@code index} must be a multiple of 4.
+     */
+    public void load4(int[] dst, int[] src, int index) {
+        if ((index & 3) != 0) throw new IllegalArgumentException("load4 needs an index that is a multiple of 4, not " + index);
+        System.arraycopy(src, index, dst, 0, 4);
+    }
+
+    /**
+     * Stores {@code src[0..3]} into {@code dst[index..index+3]} with one 16-byte access (PTX {@code st.global.v4.u32}): a
+     * quarter of the store instructions of {@code set}, and whole 32-byte sectors where a warp's accesses are adjacent.
+     * {@code index} must be a multiple of 4; {@code src} a local {@code int[4]} (or longer) indexed with constants.
+     */
+    public void store4(IntArray dst, int index, int[] src) {
+        if ((index & 3) != 0) throw new IllegalArgumentException("store4 needs an index that is a multiple of 4, not " + index);
+        for (int i = 0; i < 4; i++) dst.set(index + i, src[i]);
+    }
+
     /** Waits until every thread of the block got here; shared-memory writes before it are seen after it. */
     public void barrier() {
         if (block == null) throw new IllegalStateException("barrier() outside a cooperative block");
@@ -360,9 +379,26 @@ public final class KernelContext {
      * before {@code acc} is read or its shared memory rewritten. On the CPU it computes at once.
      */
     public void wgmmaS8(int[] acc, int[] a, int aWord, int aStride, int[] b, int bWord, int bStride, int swizzle) {
-        checkWgmma("wgmmaS8", acc.length, aWord, aStride, bWord, bStride, swizzle);
+        checkWgmma("wgmmaS8", acc.length, 64, aWord, aStride, bWord, bStride, swizzle);
         int self = localY * localSizeX + localX, w = (self >> 5) & 3, lane = self & 31, g = lane >> 2, t = lane & 3;
         for (int j = 0; j < 16; j++)
+            for (int i = 0; i < 4; i++) {
+                int row = 16 * w + g + 8 * (i >> 1), col = 8 * j + 2 * t + (i & 1), s = 0;
+                for (int c = 0; c < 32; c++)
+                    s += coreByte(a, aWord, aStride, swizzle, row, c) * coreByte(b, bWord, bStride, swizzle, col, c);
+                acc[4 * j + i] += s;
+            }
+    }
+
+    /**
+     * {@link #wgmmaS8} on half the columns, PTX {@code wgmma.mma_async.sync.aligned.m64n64k32.s32.s8.s8}: {@code D[64×64]
+     * += A[64×32] · B[64×32]ᵀ}, B's 64 rows in the same layout, the accumulators {@code acc[0, 32)} at {@link #wgmmaS8}'s
+     * places (j = 0…7). For tiles half as wide: twice as many of them, so that the last wave of a grid can be spread.
+     */
+    public void wgmmaS8n64(int[] acc, int[] a, int aWord, int aStride, int[] b, int bWord, int bStride, int swizzle) {
+        checkWgmma("wgmmaS8n64", acc.length, 32, aWord, aStride, bWord, bStride, swizzle);
+        int self = localY * localSizeX + localX, w = (self >> 5) & 3, lane = self & 31, g = lane >> 2, t = lane & 3;
+        for (int j = 0; j < 8; j++)
             for (int i = 0; i < 4; i++) {
                 int row = 16 * w + g + 8 * (i >> 1), col = 8 * j + 2 * t + (i & 1), s = 0;
                 for (int c = 0; c < 32; c++)
@@ -378,7 +414,7 @@ public final class KernelContext {
      * sums each step in k order in double and rounds once, so the two agree to float rounding, not bit for bit.
      */
     public void wgmmaF16(float[] acc, int[] a, int aWord, int aStride, int[] b, int bWord, int bStride, int swizzle) {
-        checkWgmma("wgmmaF16", acc.length, aWord, aStride, bWord, bStride, swizzle);
+        checkWgmma("wgmmaF16", acc.length, 64, aWord, aStride, bWord, bStride, swizzle);
         int self = localY * localSizeX + localX, w = (self >> 5) & 3, lane = self & 31, g = lane >> 2, t = lane & 3;
         for (int j = 0; j < 16; j++)
             for (int i = 0; i < 4; i++) {
@@ -396,9 +432,9 @@ public final class KernelContext {
         return Float.float16ToFloat((short) (lo | (hi << 8)));
     }
 
-    private static void checkWgmma(String name, int accLength, int aWord, int aStride, int bWord, int bStride, int swizzle) {
-        if (accLength < 64 || (aWord & 3) != 0 || (bWord & 3) != 0 || (aStride & 15) != 0 || (bStride & 15) != 0)
-            throw new IllegalArgumentException(name + " needs 64 accumulators and 16-byte aligned operands and strides");
+    private static void checkWgmma(String name, int accLength, int accs, int aWord, int aStride, int bWord, int bStride, int swizzle) {
+        if (accLength < accs || (aWord & 3) != 0 || (bWord & 3) != 0 || (aStride & 15) != 0 || (bStride & 15) != 0)
+            throw new IllegalArgumentException(name + " needs " + accs + " accumulators and 16-byte aligned operands and strides");
         if (swizzle != 0 && swizzle != 32 && swizzle != 64 && swizzle != 128)
             throw new IllegalArgumentException(name + " takes the 32-, 64- and 128-byte swizzles (0: none), not " + swizzle);
     }

@@ -13,11 +13,16 @@ final class Epilogue {
 
     /** Writes {@code v0, v1} (GeLU'd when {@code gelu != 0}) as the half pair at word {@code word} of {@code y} (elements 2·word, 2·word + 1). */
     static void pairWord(IntArray y, int word, float v0, float v1, int gelu) {
+        y.set(word, pair(v0, v1, gelu));
+    }
+
+    /** {@code v0, v1} (GeLU'd when {@code gelu != 0}) as a half pair, as {@link #pairWord} writes it. */
+    static int pair(float v0, float v1, int gelu) {
         if (gelu != 0) {
             v0 = gelu(v0);
             v1 = gelu(v1);
         }
-        y.set(word, packHalves(v0, v1));
+        return packHalves(v0, v1);
     }
 
     /** Two floats rounded to FP16 (nearest even) in one int, the first in the low half. */

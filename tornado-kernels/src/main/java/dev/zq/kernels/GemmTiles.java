@@ -28,10 +28,15 @@ public final class GemmTiles {
 
     /**
      * A kernel and the grid it needs for the shape; {@code splits > 0} for {@link Int8GemmKernel#gemm64k}, which takes
-     * three more arguments ({@link #splitArgs}): the number of slices of K and its scratch buffers.
+     * three more arguments ({@link #splitArgs}): the number of slices of K and its scratch buffers; {@code whole ≥ 0} for
+     * {@link Int8GemmKernel#gemm128h}, which takes that one more: how many tiles it computes whole, not in halves.
      */
-    public record Choice(Method kernel, Grid grid, int splits) {
-        public String name() { return splits > 0 ? kernel.getName() + "/" + splits : kernel.getName(); }
+    public record Choice(Method kernel, Grid grid, int splits, int whole) {
+        public Choice(Method kernel, Grid grid, int splits) { this(kernel, grid, splits, -1); }
+
+        public String name() {
+            return splits > 0 ? kernel.getName() + "/" + splits : whole >= 0 ? kernel.getName() + "@" + whole : kernel.getName();
+        }
 
         /** Ints of partial sums the kernel needs (a 64×64 tile per block), 0 if it does not split K. */
         public long partialInts() { return splits > 0 ? 4096L * grid.groupsX() : 0; }
@@ -39,9 +44,9 @@ public final class GemmTiles {
         /** Zeroed ints of arrival counts the kernel needs (one per output tile), 0 if it does not split K. */
         public int arrivalInts() { return splits > 0 ? grid.groupsX() / splits : 0; }
 
-        /** The arguments after the common ones ({@code …, gelu}): none, or the slices of K, partials and arrivals. */
+        /** The arguments after the common ones ({@code …, gelu}): none, the slices of K, partials and arrivals, or whole. */
         public Object[] splitArgs(Object partials, Object arrivals) {
-            return splits > 0 ? new Object[]{splits, partials, arrivals} : new Object[0];
+            return splits > 0 ? new Object[]{splits, partials, arrivals} : whole >= 0 ? new Object[]{whole} : new Object[0];
         }
     }
 
@@ -59,11 +64,20 @@ public final class GemmTiles {
 
     /**
      * The candidates that fit the shape, larger tile first (on the CPU the first is taken): the 128×128 tiles on
-     * {@code mma.sync} and on {@code wgmma} ({@code gemm128g}; {@code gemm128s} where K holds whole 128-byte stages), then
-     * the 64×64 ones; for INT8 products with fewer than 128 output tiles of 64×64 also {@link Int8GemmKernel#gemm64k} with
+     * {@code mma.sync} and on {@code wgmma} ({@code gemm128g}; {@code gemm128s} where K holds whole 128-byte stages, and
+     * for INT8 there {@link Int8GemmKernel#gemm128h} with every tile whole), then the 64×64 ones; for INT8 products with fewer than 128 output tiles of 64×64 also {@link Int8GemmKernel#gemm64k} with
      * K in 2, 4 or 8 slices.
      */
     public static List<Choice> candidates(Precision p, int m, int n, int k) {
+        return candidates(p, m, n, k, 0);
+    }
+
+    /**
+     * {@link #candidates(Precision, int, int, int)}, and where {@code slots} (how many blocks of
+     * {@link Int8GemmKernel#gemm128h} the GPU holds at once; 0: unknown) leaves the INT8 128×128 grid's last wave at most
+     * half full, {@code gemm128h} with that wave's tiles in halves ({@link #wholeTiles}).
+     */
+    public static List<Choice> candidates(Precision p, int m, int n, int k, int slots) {
         Class<?> owner = p == Precision.INT8 ? Int8GemmKernel.class : Fp16GemmKernel.class;
         List<Choice> out = new ArrayList<>();
         if (m % 128 == 0 && n % 128 == 0) {
@@ -71,6 +85,11 @@ public final class GemmTiles {
             out.add(new Choice(KernelCompiler.find(owner, "gemm128g"), Grid.of((m / 128) * (n / 128), 256), 0));
             if (k % (p == Precision.INT8 ? 128 : 64) == 0)   // 128-byte stages of K
                 out.add(new Choice(KernelCompiler.find(owner, "gemm128s"), Grid.of((m / 128) * (n / 128), 256), 0));
+            int tiles = (m / 128) * (n / 128), whole = wholeTiles(tiles, slots);
+            if (p == Precision.INT8 && k % 128 == 0) {   // every tile whole, and (where it gains) the last wave in halves
+                out.add(new Choice(KernelCompiler.find(owner, "gemm128h"), Grid.of(tiles, 256), 0, tiles));
+                if (whole >= 0) out.add(new Choice(KernelCompiler.find(owner, "gemm128h"), Grid.of(whole + 2 * (tiles - whole), 256), 0, whole));
+            }
             out.add(new Choice(KernelCompiler.find(owner, "gemm128"), Grid.of((m / 128) * (n / 128), 256), 0));
         }
         int tiles = (m / 64) * (n / 64);
@@ -82,8 +101,25 @@ public final class GemmTiles {
         return out;
     }
 
+    /**
+     * How many of {@code tiles} a {@link Int8GemmKernel#gemm128h} grid computes whole when {@code slots} blocks run at
+     * once, or −1 where halves gain nothing: with r = tiles mod slots, the last r tiles in halves where 0 < r ≤ slots/2
+     * (2r halves fill the last wave, which then takes half a tile's time); all of them where tiles ≤ slots/2.
+     */
+    static int wholeTiles(int tiles, int slots) {
+        if (slots <= 0) return -1;
+        int r = tiles % slots;
+        return r > 0 && 2 * r <= slots ? tiles - r : -1;
+    }
+
+    /** How many blocks of {@link Int8GemmKernel#gemm128h} this GPU runs at once (for INT8; 0 on the CPU and for FP16). */
+    public int slots(Precision p) {
+        return device instanceof CudaDevice && p == Precision.INT8
+                ? device.residentBlocks(KernelCompiler.find(Int8GemmKernel.class, "gemm128h"), 256) : 0;
+    }
+
     private Choice pick(Precision p, int m, int n, int k) {
-        List<Choice> all = candidates(p, m, n, k);
+        List<Choice> all = candidates(p, m, n, k, slots(p));
         if (!(device instanceof CudaDevice gpu) || all.size() == 1) return all.getFirst();
         try {
             return fastest(gpu, p, all, m, n, k);

@@ -382,6 +382,132 @@ public final class Int8GemmKernel {
     }
 
     /**
+     * {@link #gemm128s} with the grid's last, partial wave spread over twice as many blocks: the first {@code whole}
+     * 128×128 tiles (in row-major tile order) as {@link #gemm128s} computes them, each later tile as two 128×64 halves
+     * (blocks {@code whole + 2i} and {@code + 2i + 1}; {@code wgmma} m64n64, half the weight rows staged). A grid whose tiles
+     * overfill its resident blocks by r ≤ half of them then takes one and a half tile times for its last two waves,
+     * not two: on the H200 (264 resident blocks) gemm128s's 2048×3072×768 (384 tiles) took 25.3 µs against 15.8 µs
+     * for 1408×3072×768 (264 tiles) and 28.9 µs for 2816×3072×768 (528). And its epilogue writes the tile's FP16
+     * outputs into the (then idle) stage buffers first, and from there a row's 16-byte pieces to global memory, a warp's
+     * adjacent ({@link #tileOutputsLeft}): a quarter of {@link #gemm128s}'s store instructions, each filling whole sectors,
+     * where gemm128s's 4-byte stores of a fragment's pairs spread over 8 rows. With every tile whole, back to back on the
+     * H200: 1408×3072×768 16.1 → 13.3 µs, 16384×3072×768 149.2 → 131.0, 16384×768×3072 83.9 → 78.7 (bench/RESULTS.md,
+     * GEMM sixth round). The same products in the same order: the bits of {@link #gemm128s}. Launch
+     * {@code whole + 2·(tiles − whole)} blocks of 256 threads; M and N multiples of 128, K of 128.
+     */
+    @Kernel
+    public static void gemm128h(KernelContext ctx, IntArray a, IntArray w, FloatArray sx, FloatArray sw, FloatArray bias, IntArray y,
+                                int m, int n, int k, int gelu, int whole) {
+        int[] as = ctx.allocateIntShared(12288);   // 3 stages × 128 rows × 32 words (a narrow block's W uses half)
+        int[] ws = ctx.allocateIntShared(12288);
+        float[] ep = ctx.allocateFloatShared(384);
+        int tid = ctx.localIdx(), block = ctx.groupIdx();
+        int blocksN = n >> 7, narrow = block < whole ? 0 : 1;
+        int tile = narrow == 0 ? block : whole + ((block - whole) >> 1);
+        int bm = (tile / blocksN) << 7, bn = ((tile - (tile / blocksN) * blocksN) << 7) + (narrow * ((block - whole) & 1) << 6);
+        stageEpilogueWeights(ctx, ep, sw, bias, bn, 128 >> narrow);
+        ctx.awaitPreviousKernel();
+        stageEpilogueRows(ctx, ep, sx, bm);
+        int group = tid >> 7;
+        int kw = k >> 2, stages = kw >> 5;
+        int[] acc = new int[64];
+        int row = tid >> 3, chunk = tid & 7;
+        int dst = (row << 5) + ((chunk ^ (row & 7)) << 2);
+        int srcA = (bm + row) * kw + (chunk << 2), srcW = (bn + row) * kw + (chunk << 2);
+        Staging.copySwizzled128(ctx, as, ws, a, w, dst, srcA, srcW, kw, 0, narrow);
+        Staging.copySwizzled128(ctx, as, ws, a, w, 4096 + dst, srcA, srcW, kw, Math.min(1, stages - 1) << 5, narrow);
+        int buf = 0, next = 8192;
+        int aAt = group << 11;
+        for (int s = 0; s < stages; s++) {
+            ctx.copyAsyncWait(1);
+            ctx.fenceAsyncShared();
+            ctx.barrier();
+            Staging.copySwizzled128(ctx, as, ws, a, w, next + dst, srcA, srcW, kw, Math.min(s + 2, stages - 1) << 5, narrow);
+            if (narrow == 0) {   // fence to commit inside each branch: ptxas fences a branch's wgmma anew otherwise
+                ctx.wgmmaFence();
+                ctx.wgmmaS8(acc, as, buf + aAt, 1024, ws, buf, 1024, 128);
+                ctx.wgmmaS8(acc, as, buf + aAt + 8, 1024, ws, buf + 8, 1024, 128);
+                ctx.wgmmaS8(acc, as, buf + aAt + 16, 1024, ws, buf + 16, 1024, 128);
+                ctx.wgmmaS8(acc, as, buf + aAt + 24, 1024, ws, buf + 24, 1024, 128);
+                ctx.wgmmaCommit();
+            } else {
+                ctx.wgmmaFence();
+                ctx.wgmmaS8n64(acc, as, buf + aAt, 1024, ws, buf, 1024, 128);
+                ctx.wgmmaS8n64(acc, as, buf + aAt + 8, 1024, ws, buf + 8, 1024, 128);
+                ctx.wgmmaS8n64(acc, as, buf + aAt + 16, 1024, ws, buf + 16, 1024, 128);
+                ctx.wgmmaS8n64(acc, as, buf + aAt + 24, 1024, ws, buf + 24, 1024, 128);
+                ctx.wgmmaCommit();
+            }
+            ctx.wgmmaWait(0);
+            buf = buf == 8192 ? 0 : buf + 4096;
+            next = next == 8192 ? 0 : next + 4096;
+        }
+        ctx.copyAsyncWait(0);
+        ctx.barrier();   // every warpgroup's wgmma has read the stages: as[] takes the tile's FP16 outputs
+        int lane = tid & 31, lr = (group << 6) + (((tid >> 5) & 3) << 4) + (lane >> 2);
+        tileOutputsLeft(acc, ep, as, lr, lane & 3, gelu);
+        if (narrow == 0) tileOutputsRight(acc, ep, as, lr, lane & 3, gelu);
+        ctx.barrier();
+        // The tile's rows out in 16-byte pieces, a warp's adjacent: a quarter of the stores, whole sectors.
+        int shift = 4 - narrow, piece = tid & ((1 << shift) - 1);   // 16 or 8 pieces a row
+        int[] v = new int[4];
+        for (int i = 0; i < (8 >> narrow); i++) {
+            int r = (tid >> shift) + (i << (8 - shift));
+            ctx.load4(v, as, (r << 6) + ((piece ^ (r & 7)) << 2));
+            ctx.store4(y, (((bm + r) * n + bn) >> 1) + (piece << 2), v);
+        }
+    }
+
+    /**
+     * The first 64 columns' FP16 outputs of a lane's {@link #gemm128h} accumulators into the tile {@code out} (128 rows
+     * of 64 words, the word of columns 2w, 2w + 1 of row r at {@code 64r + (w XOR 4·(r mod 8))}, so that a warp's stores
+     * and a quarter-warp's 16-byte loads of a row fall in distinct banks); t = lane mod 4. The values are
+     * {@link #storeFactors}'s.
+     */
+    static void tileOutputsLeft(int[] acc, float[] ep, int[] out, int lr, int t, int gelu) {
+        float s0 = ep[256 + lr], s8 = ep[264 + lr];
+        int at0 = lr << 6, at8 = at0 + 512, x = (lr & 7) << 2;
+        tilePair(acc[0], acc[1], acc[2], acc[3], ep, out, s0, s8, t, at0, at8, x, gelu);
+        tilePair(acc[4], acc[5], acc[6], acc[7], ep, out, s0, s8, t + 4, at0, at8, x, gelu);
+        tilePair(acc[8], acc[9], acc[10], acc[11], ep, out, s0, s8, t + 8, at0, at8, x, gelu);
+        tilePair(acc[12], acc[13], acc[14], acc[15], ep, out, s0, s8, t + 12, at0, at8, x, gelu);
+        tilePair(acc[16], acc[17], acc[18], acc[19], ep, out, s0, s8, t + 16, at0, at8, x, gelu);
+        tilePair(acc[20], acc[21], acc[22], acc[23], ep, out, s0, s8, t + 20, at0, at8, x, gelu);
+        tilePair(acc[24], acc[25], acc[26], acc[27], ep, out, s0, s8, t + 24, at0, at8, x, gelu);
+        tilePair(acc[28], acc[29], acc[30], acc[31], ep, out, s0, s8, t + 28, at0, at8, x, gelu);
+    }
+
+    /** {@link #tileOutputsLeft} of the last 64 columns. */
+    static void tileOutputsRight(int[] acc, float[] ep, int[] out, int lr, int t, int gelu) {
+        float s0 = ep[256 + lr], s8 = ep[264 + lr];
+        int at0 = lr << 6, at8 = at0 + 512, x = (lr & 7) << 2;
+        tilePair(acc[32], acc[33], acc[34], acc[35], ep, out, s0, s8, t + 32, at0, at8, x, gelu);
+        tilePair(acc[36], acc[37], acc[38], acc[39], ep, out, s0, s8, t + 36, at0, at8, x, gelu);
+        tilePair(acc[40], acc[41], acc[42], acc[43], ep, out, s0, s8, t + 40, at0, at8, x, gelu);
+        tilePair(acc[44], acc[45], acc[46], acc[47], ep, out, s0, s8, t + 44, at0, at8, x, gelu);
+        tilePair(acc[48], acc[49], acc[50], acc[51], ep, out, s0, s8, t + 48, at0, at8, x, gelu);
+        tilePair(acc[52], acc[53], acc[54], acc[55], ep, out, s0, s8, t + 52, at0, at8, x, gelu);
+        tilePair(acc[56], acc[57], acc[58], acc[59], ep, out, s0, s8, t + 56, at0, at8, x, gelu);
+        tilePair(acc[60], acc[61], acc[62], acc[63], ep, out, s0, s8, t + 60, at0, at8, x, gelu);
+    }
+
+    /** One fragment's two pairs (rows lr, lr + 8; word w = columns 2w, 2w + 1) into the tile, as {@link #storeFactors}. */
+    static void tilePair(int c0, int c1, int c2, int c3, float[] ep, int[] out, float s0, float s8, int w, int at0, int at8, int x, int gelu) {
+        float w0 = ep[2 * w], w1 = ep[2 * w + 1], b0 = ep[128 + 2 * w], b1 = ep[129 + 2 * w];
+        out[at0 + (w ^ x)] = Epilogue.pair(s0 * w0 * c0 + b0, s0 * w1 * c1 + b1, gelu);
+        out[at8 + (w ^ x)] = Epilogue.pair(s8 * w0 * c2 + b0, s8 * w1 * c3 + b1, gelu);
+    }
+
+    /** The first {@code cols} (128 or 64) columns' factors of {@link #stageEpilogueWeights}. */
+    static void stageEpilogueWeights(KernelContext ctx, float[] ep, FloatArray sw, FloatArray bias, int bn, int cols) {
+        int t = ctx.localIdx();
+        if (t < cols) {
+            ep[t] = sw.get(bn + t);
+            ep[128 + t] = bias.get(bn + t);
+        }
+    }
+
+    /**
      * The epilogue's per-column factors of a 128-column tile into shared memory: {@code ep[0, 128)} = sw, {@code [128, 256)}
      * = bias. Weights, which no kernel of a graph writes: staged before the wait for the previous kernel. Loaded from global
      * memory in the epilogue, they cost more than the whole K = 768 mainloop (Nsight Compute, 16384×3072×768 on the H200:
@@ -408,6 +534,12 @@ public final class Int8GemmKernel {
      * the instructions of a {@link #store} per pair, which loads and addresses everything anew.
      */
     static void storeWgmmaStaged(int[] acc, float[] ep, IntArray y, int lr, int lc, int r, int c, int n, int gelu) {
+        storeWgmmaStagedLeft(acc, ep, y, lr, lc, r, c, n, gelu);
+        storeWgmmaStagedRight(acc, ep, y, lr, lc, r, c, n, gelu);
+    }
+
+    /** {@link #storeWgmmaStaged}'s first 64 columns ({@code acc[0, 32)}). */
+    static void storeWgmmaStagedLeft(int[] acc, float[] ep, IntArray y, int lr, int lc, int r, int c, int n, int gelu) {
         float s0 = ep[256 + lr], s8 = ep[264 + lr];
         int at0 = (r * n + c) >> 1, at8 = at0 + (n << 2);   // words of (r, c) and (r + 8, c)
         storeStaged(acc[0], acc[1], acc[2], acc[3], ep, y, s0, s8, lc, at0, at8, gelu);
@@ -418,6 +550,12 @@ public final class Int8GemmKernel {
         storeStaged(acc[20], acc[21], acc[22], acc[23], ep, y, s0, s8, lc + 40, at0 + 20, at8 + 20, gelu);
         storeStaged(acc[24], acc[25], acc[26], acc[27], ep, y, s0, s8, lc + 48, at0 + 24, at8 + 24, gelu);
         storeStaged(acc[28], acc[29], acc[30], acc[31], ep, y, s0, s8, lc + 56, at0 + 28, at8 + 28, gelu);
+    }
+
+    /** {@link #storeWgmmaStaged}'s last 64 columns ({@code acc[32, 64)}). */
+    static void storeWgmmaStagedRight(int[] acc, float[] ep, IntArray y, int lr, int lc, int r, int c, int n, int gelu) {
+        float s0 = ep[256 + lr], s8 = ep[264 + lr];
+        int at0 = (r * n + c) >> 1, at8 = at0 + (n << 2);   // words of (r, c) and (r + 8, c)
         storeStaged(acc[32], acc[33], acc[34], acc[35], ep, y, s0, s8, lc + 64, at0 + 32, at8 + 32, gelu);
         storeStaged(acc[36], acc[37], acc[38], acc[39], ep, y, s0, s8, lc + 72, at0 + 36, at8 + 36, gelu);
         storeStaged(acc[40], acc[41], acc[42], acc[43], ep, y, s0, s8, lc + 80, at0 + 40, at8 + 40, gelu);

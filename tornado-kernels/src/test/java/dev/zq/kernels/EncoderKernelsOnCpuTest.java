@@ -54,7 +54,8 @@ class EncoderKernelsOnCpuTest {
             FloatArray sx = KernelsOnCpuTest.randomFloats(a, rnd, m, 0.01), sw = KernelsOnCpuTest.randomFloats(a, rnd, n, 0.01);
             FloatArray bias = KernelsOnCpuTest.randomFloats(a, rnd, n, 1);
             IntArray arrivals = IntArray.allocate(a, (m / 64) * (n / 64));
-            for (String tile : new String[]{"gemm64", "gemm64w", "gemm128", "gemm128w", "gemm128g", "gemm128s", "gemm64k/1", "gemm64k/2", "gemm64k/3", "gemm64k/6"})
+            for (String tile : new String[]{"gemm64", "gemm64w", "gemm128", "gemm128w", "gemm128g", "gemm128s", "gemm64k/1", "gemm64k/2", "gemm64k/3", "gemm64k/6",
+                    "gemm128h@0", "gemm128h@1", "gemm128h@2"})
                 for (int gelu = 0; gelu < 2; gelu++) {
                     IntArray y = IntArray.allocate(a, m * n / 2);
                     int t = tile.startsWith("gemm64") ? 64 : 128;
@@ -65,6 +66,10 @@ class EncoderKernelsOnCpuTest {
                         cpu.launch(KernelCompiler.find(Int8GemmKernel.class, "gemm64k"), Grid.of((m / 64) * (n / 64) * splits, 128),
                                 GemmTiles.concat(args, new Object[]{splits, partials, arrivals}));
                         for (int i = 0; i < arrivals.length(); i++) assertEquals(0, arrivals.get(i), tile + ": arrival count " + i + " left behind");
+                    } else if (tile.startsWith("gemm128h")) {   // the first `whole` tiles whole, the others in two halves
+                        int whole = Integer.parseInt(tile.substring(9)), tiles = (m / 128) * (n / 128);
+                        cpu.launch(KernelCompiler.find(Int8GemmKernel.class, "gemm128h"), Grid.of(whole + 2 * (tiles - whole), 256),
+                                GemmTiles.concat(args, new Object[]{whole}));
                     } else
                         cpu.launch(KernelCompiler.find(Int8GemmKernel.class, tile), Grid.of((m / t) * (n / t),
                                 tile.equals("gemm128") || tile.equals("gemm128g") || tile.equals("gemm128s") ? 256 : 128), args);
@@ -86,15 +91,38 @@ class EncoderKernelsOnCpuTest {
     @Test
     void smallInt8ProductsMayHaveKSplit() {
         var names = GemmTiles.candidates(GemmTiles.Precision.INT8, 128, 768, 3072).stream().map(GemmTiles.Choice::name).toList();
-        assertEquals(java.util.List.of("gemm128w", "gemm128g", "gemm128s", "gemm128", "gemm64w", "gemm64", "gemm64k/2", "gemm64k/4", "gemm64k/8"), names);
+        assertEquals(java.util.List.of("gemm128w", "gemm128g", "gemm128s", "gemm128h@6", "gemm128", "gemm64w", "gemm64", "gemm64k/2", "gemm64k/4", "gemm64k/8"), names);
         var split = GemmTiles.candidates(GemmTiles.Precision.INT8, 128, 768, 3072).getLast();
         assertEquals(24 * 8 * 4096L, split.partialInts());
         assertEquals(24, split.arrivalInts());
-        assertEquals(java.util.List.of("gemm128w", "gemm128g", "gemm128s", "gemm128", "gemm64w", "gemm64"),
+        assertEquals(java.util.List.of("gemm128w", "gemm128g", "gemm128s", "gemm128h@192", "gemm128", "gemm64w", "gemm64"),
                 GemmTiles.candidates(GemmTiles.Precision.INT8, 4096, 768, 3072).stream().map(GemmTiles.Choice::name).toList());
-        assertEquals(java.util.List.of("gemm128w", "gemm128g", "gemm128s", "gemm128", "gemm64w", "gemm64", "gemm64k/2"),
+        assertEquals(java.util.List.of("gemm128w", "gemm128g", "gemm128s", "gemm128h@6", "gemm128", "gemm64w", "gemm64", "gemm64k/2"),
                 GemmTiles.candidates(GemmTiles.Precision.INT8, 128, 768, 384).stream().map(GemmTiles.Choice::name).toList());
         assertEquals(0, GemmTiles.candidates(GemmTiles.Precision.FP16, 128, 768, 3072).stream().filter(c -> c.splits() > 0).count());
+    }
+
+    /**
+     * Where the GPU holds {@code slots} blocks at once and the 128×128 grid's last wave is at most half full, the
+     * candidates include {@code gemm128h} with that wave's tiles in halves; elsewhere, for FP16 and on the CPU, not.
+     */
+    @Test
+    void int8ProductsWithAShortLastWaveMayHaveItInHalves() {
+        java.util.function.BiFunction<int[], Integer, java.util.List<String>> halves = (mnk, slots) ->
+                GemmTiles.candidates(GemmTiles.Precision.INT8, mnk[0], mnk[1], mnk[2], slots).stream()
+                        .filter(c -> c.whole() >= 0 && c.grid().groupsX() > c.whole()).map(c -> c.name() + " " + c.grid().groupsX()).toList();
+        // 384 tiles on 264 slots: 264 whole, the last 120 in 240 halves.
+        assertEquals(java.util.List.of("gemm128h@264 504"), halves.apply(new int[]{2048, 3072, 768}, 264));
+        // 6 tiles: all in halves. 3072 tiles leave 168 > 132 for the last wave: none. 1408×3072: 264 tiles, a full wave: none.
+        assertEquals(java.util.List.of("gemm128h@0 12"), halves.apply(new int[]{128, 768, 3072}, 264));
+        assertEquals(java.util.List.of(), halves.apply(new int[]{16384, 3072, 768}, 264));
+        assertEquals(java.util.List.of(), halves.apply(new int[]{1408, 3072, 768}, 264));
+        assertEquals(java.util.List.of(), halves.apply(new int[]{2048, 3072, 768}, 0));
+        assertEquals(java.util.List.of(), halves.apply(new int[]{2048, 3072, 704}, 264));   // K not in 128-byte stages
+        assertEquals(0, GemmTiles.candidates(GemmTiles.Precision.FP16, 2048, 3072, 768, 264).stream().filter(c -> c.whole() >= 0).count());
+        // And gemm128h with every tile whole (384) is a candidate wherever K allows, slots known or not.
+        assertEquals(java.util.List.of(384, 264), GemmTiles.candidates(GemmTiles.Precision.INT8, 2048, 3072, 768, 264).stream()
+                .filter(c -> c.whole() >= 0).map(c -> (Integer) c.splitArgs(null, null)[0]).toList());
     }
 
     @Test

@@ -180,6 +180,11 @@ class KernelsOnCudaTest {
                     same(k(Int8GemmKernel.class, tile), Grid.of((tm / 128) * (256 / 128), 256), KernelsOnCpuTest.packed(a, tab),
                         KernelsOnCpuTest.packed(a, Arrays.copyOf(twb, 256 * tk)), KernelsOnCpuTest.randomFloats(a, rnd, tm, 0.01),
                         KernelsOnCpuTest.randomFloats(a, rnd, 256, 0.01), KernelsOnCpuTest.randomFloats(a, rnd, 256, 1), IntArray.allocate(a, tm * 128), tm, 256, tk, gelu);
+            for (int whole = 0; whole <= 2; whole++)   // 2 tiles: both in halves, one, none
+                same(k(Int8GemmKernel.class, "gemm128h"), Grid.of(whole + 2 * (2 - whole), 256), KernelsOnCpuTest.packed(a, tab),
+                        KernelsOnCpuTest.packed(a, Arrays.copyOf(twb, 256 * tk)), KernelsOnCpuTest.randomFloats(a, rnd, tm, 0.01),
+                        KernelsOnCpuTest.randomFloats(a, rnd, 256, 0.01), KernelsOnCpuTest.randomFloats(a, rnd, 256, 1), IntArray.allocate(a, tm * 128),
+                        tm, 256, tk, whole & 1, whole);
             int tokenRows = 37, hidden = 384;
             float[] hv = new float[tokenRows * hidden];
             IntArray xh = EncoderKernelsOnCpuTest.halves(a, rnd, hv, 2), rh = EncoderKernelsOnCpuTest.halves(a, rnd, hv.clone(), 2);

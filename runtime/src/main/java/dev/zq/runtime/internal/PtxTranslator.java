@@ -823,10 +823,11 @@ public final class PtxTranslator {
                 emit("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 " + cs + ", {" + r[0] + ", " + r[1] + ", " + r[2] + ", " + r[3]
                         + "}, {" + r[4] + ", " + r[5] + "}, " + cs);
             }
-            case "wgmmaS8", "wgmmaF16" -> {
+            case "wgmmaS8", "wgmmaS8n64", "wgmmaF16" -> {
                 boolean fp16 = name.equals("wgmmaF16");
-                if (args.get(0).kind() != (fp16 ? Kind.LOCAL_F32 : Kind.LOCAL_S32) || localArraySize.get(args.get(0).constant()) < 64)
-                    throw f.fail(name + " accumulates into a local " + (fp16 ? "float" : "int") + "[64]");
+                int accs = name.equals("wgmmaS8n64") ? 32 : 64;   // n64: half the columns, half the accumulators
+                if (args.get(0).kind() != (fp16 ? Kind.LOCAL_F32 : Kind.LOCAL_S32) || localArraySize.get(args.get(0).constant()) < accs)
+                    throw f.fail(name + " accumulates into a local " + (fp16 ? "float" : "int") + "[" + accs + "]");
                 if (args.get(1).kind() != Kind.SHARED_S32 || args.get(4).kind() != Kind.SHARED_S32)
                     throw f.fail(name + " reads its operands from shared int[] arrays");
                 Integer swizzle = args.get(7).constant();
@@ -834,14 +835,14 @@ public final class PtxTranslator {
                     throw f.fail(name + "'s swizzle is a constant 0, 32, 64 or 128");
                 String da = wgmmaDescriptor(at(Kind.SHARED_S32, d + 2), at(Kind.I, d + 3), at(Kind.I, d + 4), swizzle);
                 String db = wgmmaDescriptor(at(Kind.SHARED_S32, d + 5), at(Kind.I, d + 6), at(Kind.I, d + 7), swizzle);
-                String[] c = new String[64];
-                for (int i = 0; i < 64; i++) c[i] = element(args.get(0).constant(), fp16 ? Kind.F : Kind.I, i);
+                String[] c = new String[accs];
+                for (int i = 0; i < accs; i++) c[i] = element(args.get(0).constant(), fp16 ? Kind.F : Kind.I, i);
                 String one = temp("b32"), p = pred();
                 emit("mov.b32 " + one + ", 1");
                 emit("setp.ne.b32 " + p + ", " + one + ", 0");   // scale-d: accumulate into acc
                 if (fp16)   // A and B unscaled (1, 1) and K-major, not transposed (0, 0)
                     emit("wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 {" + String.join(", ", c) + "}, " + da + ", " + db + ", " + p + ", 1, 1, 0, 0");
-                else emit("wgmma.mma_async.sync.aligned.m64n128k32.s32.s8.s8 {" + String.join(", ", c) + "}, " + da + ", " + db + ", " + p);
+                else emit("wgmma.mma_async.sync.aligned.m64n" + 2 * accs + "k32.s32.s8.s8 {" + String.join(", ", c) + "}, " + da + ", " + db + ", " + p);
                 usesWgmma = true;
             }
             case "wgmmaFence" -> emit("wgmma.fence.sync.aligned");
@@ -869,14 +870,23 @@ public final class PtxTranslator {
                 emit("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {" + String.join(", ", r) + "}, [" + addr + "]");
             }
             case "load4" -> {
-                Kind from = args.get(1).kind();   // four ints, or eight halves as four ints
-                if (args.get(0).kind() != Kind.LOCAL_S32 || from != Kind.BUF_S32 && from != Kind.BUF_F16)
-                    throw f.fail("load4 loads from an IntArray or a HalfArray into a local int[4]");
+                Kind from = args.get(1).kind();   // four ints, or eight halves as four ints; from global or shared memory
+                if (args.get(0).kind() != Kind.LOCAL_S32 || from != Kind.BUF_S32 && from != Kind.BUF_F16 && from != Kind.SHARED_S32)
+                    throw f.fail("load4 loads from an IntArray, a HalfArray or a shared int[] into a local int[4]");
                 if (localArraySize.get(args.get(0).constant()) < 4) throw f.fail("load4 needs a local int[4]");
                 String addr = address(at(from, d + 2), at(Kind.I, d + 3), from == Kind.BUF_F16 ? 2 : 4);
                 String[] r = new String[4];
                 for (int i = 0; i < 4; i++) r[i] = element(args.get(0).constant(), Kind.I, i);
-                emit("ld.global.v4.u32 {" + String.join(", ", r) + "}, [" + addr + "]");
+                emit("ld." + (from == Kind.SHARED_S32 ? "shared" : "global") + ".v4.u32 {" + String.join(", ", r) + "}, [" + addr + "]");
+            }
+            case "store4" -> {
+                if (args.get(0).kind() != Kind.BUF_S32 || args.get(2).kind() != Kind.LOCAL_S32)
+                    throw f.fail("store4 stores a local int[4] into an IntArray");
+                if (localArraySize.get(args.get(2).constant()) < 4) throw f.fail("store4 needs a local int[4]");
+                String addr = address(at(Kind.BUF_S32, d + 1), at(Kind.I, d + 2), 4);
+                String[] r = new String[4];
+                for (int i = 0; i < 4; i++) r[i] = element(args.get(2).constant(), Kind.I, i);
+                emit("st.global.v4.u32 [" + addr + "], {" + String.join(", ", r) + "}");
             }
             case "copyAsyncCommit" -> emit("cp.async.commit_group");
             case "copyAsyncWait" -> {
