@@ -420,42 +420,48 @@ public final class Fp16GemmKernel {
             next = next == 8192 ? 0 : next + 4096;
         }
         ctx.copyAsyncWait(0);
-        int lane = tid & 31, lc = (lane & 3) << 1, r = bm + (group << 6) + (((tid >> 5) & 3) << 4) + (lane >> 2);
-        storeWgmmaStaged(acc, ep, y, lc, (r * n + bn + lc) >> 1, n, gelu);
+        ctx.barrier();   // every warpgroup's wgmma has read the stages: as[] takes the tile's FP16 outputs
+        int lane = tid & 31, lr = (group << 6) + (((tid >> 5) & 3) << 4) + (lane >> 2);
+        tileOutputs(acc, ep, as, lr, lane & 3, gelu);
+        ctx.barrier();
+        Int8GemmKernel.storeTileRows(ctx, as, y, bm, bn, n, 0);
     }
 
     /**
-     * {@link #storeWgmma} with the biases from {@code ep} (tile-local column lc) and row r's word {@code at0} given (row r + 8:
-     * 4n words on): {@link Int8GemmKernel#storeWgmmaStaged}'s epilogue for FP16.
+     * A lane's 64 sums plus their biases from {@code ep}, as FP16 pairs, into the tile {@code out} in
+     * {@link Int8GemmKernel#storeTileRows}'s layout (as {@link Int8GemmKernel#tileOutputsLeft} for INT8); t = lane mod 4.
+     * The values are {@link #storeBiased}'s.
      */
-    static void storeWgmmaStaged(float[] acc, float[] ep, IntArray y, int lc, int at0, int n, int gelu) {
-        int at8 = at0 + (n << 2);
-        storeStaged(acc[0], acc[1], acc[2], acc[3], ep, y, lc, at0, at8, gelu);
-        storeStaged(acc[4], acc[5], acc[6], acc[7], ep, y, lc + 8, at0 + 4, at8 + 4, gelu);
-        storeStaged(acc[8], acc[9], acc[10], acc[11], ep, y, lc + 16, at0 + 8, at8 + 8, gelu);
-        storeStaged(acc[12], acc[13], acc[14], acc[15], ep, y, lc + 24, at0 + 12, at8 + 12, gelu);
-        storeStaged(acc[16], acc[17], acc[18], acc[19], ep, y, lc + 32, at0 + 16, at8 + 16, gelu);
-        storeStaged(acc[20], acc[21], acc[22], acc[23], ep, y, lc + 40, at0 + 20, at8 + 20, gelu);
-        storeStaged(acc[24], acc[25], acc[26], acc[27], ep, y, lc + 48, at0 + 24, at8 + 24, gelu);
-        storeStaged(acc[28], acc[29], acc[30], acc[31], ep, y, lc + 56, at0 + 28, at8 + 28, gelu);
-        storeStaged(acc[32], acc[33], acc[34], acc[35], ep, y, lc + 64, at0 + 32, at8 + 32, gelu);
-        storeStaged(acc[36], acc[37], acc[38], acc[39], ep, y, lc + 72, at0 + 36, at8 + 36, gelu);
-        storeStaged(acc[40], acc[41], acc[42], acc[43], ep, y, lc + 80, at0 + 40, at8 + 40, gelu);
-        storeStaged(acc[44], acc[45], acc[46], acc[47], ep, y, lc + 88, at0 + 44, at8 + 44, gelu);
-        storeStaged(acc[48], acc[49], acc[50], acc[51], ep, y, lc + 96, at0 + 48, at8 + 48, gelu);
-        storeStaged(acc[52], acc[53], acc[54], acc[55], ep, y, lc + 104, at0 + 52, at8 + 52, gelu);
-        storeStaged(acc[56], acc[57], acc[58], acc[59], ep, y, lc + 112, at0 + 56, at8 + 56, gelu);
-        storeStaged(acc[60], acc[61], acc[62], acc[63], ep, y, lc + 120, at0 + 60, at8 + 60, gelu);
+    static void tileOutputs(float[] acc, float[] ep, int[] out, int lr, int t, int gelu) {
+        int at0 = lr << 6, x = (lr & 7) << 2;
+        tilePair(acc[0], acc[1], acc[2], acc[3], ep, out, t, at0, x, gelu);
+        tilePair(acc[4], acc[5], acc[6], acc[7], ep, out, t + 4, at0, x, gelu);
+        tilePair(acc[8], acc[9], acc[10], acc[11], ep, out, t + 8, at0, x, gelu);
+        tilePair(acc[12], acc[13], acc[14], acc[15], ep, out, t + 12, at0, x, gelu);
+        tilePair(acc[16], acc[17], acc[18], acc[19], ep, out, t + 16, at0, x, gelu);
+        tilePair(acc[20], acc[21], acc[22], acc[23], ep, out, t + 20, at0, x, gelu);
+        tilePair(acc[24], acc[25], acc[26], acc[27], ep, out, t + 24, at0, x, gelu);
+        tilePair(acc[28], acc[29], acc[30], acc[31], ep, out, t + 28, at0, x, gelu);
+        tilePair(acc[32], acc[33], acc[34], acc[35], ep, out, t + 32, at0, x, gelu);
+        tilePair(acc[36], acc[37], acc[38], acc[39], ep, out, t + 36, at0, x, gelu);
+        tilePair(acc[40], acc[41], acc[42], acc[43], ep, out, t + 40, at0, x, gelu);
+        tilePair(acc[44], acc[45], acc[46], acc[47], ep, out, t + 44, at0, x, gelu);
+        tilePair(acc[48], acc[49], acc[50], acc[51], ep, out, t + 48, at0, x, gelu);
+        tilePair(acc[52], acc[53], acc[54], acc[55], ep, out, t + 52, at0, x, gelu);
+        tilePair(acc[56], acc[57], acc[58], acc[59], ep, out, t + 56, at0, x, gelu);
+        tilePair(acc[60], acc[61], acc[62], acc[63], ep, out, t + 60, at0, x, gelu);
     }
 
-    /** {@link #storeBiased} with the biases from {@code ep}. */
-    static void storeStaged(float c0, float c1, float c2, float c3, float[] ep, IntArray y, int lc, int at0, int at8, int gelu) {
-        storeBiased(c0, c1, c2, c3, y, ep[lc], ep[lc + 1], at0, at8, gelu);
+    /** One fragment's two pairs (rows lr, lr + 8; word w = columns 2w, 2w + 1) into the tile, as {@link #storeBiased}. */
+    static void tilePair(float c0, float c1, float c2, float c3, float[] ep, int[] out, int w, int at0, int x, int gelu) {
+        float b0 = ep[2 * w], b1 = ep[2 * w + 1];
+        out[at0 + (w ^ x)] = Epilogue.pair(c0 + b0, c1 + b1, gelu);
+        out[at0 + 512 + (w ^ x)] = Epilogue.pair(c2 + b0, c3 + b1, gelu);
     }
 
     /**
      * A 64×64 tile's lane epilogue (rows r, r + 8, r + 16, r + 24; columns c, c + 8, c + 16, c + 24 and their neighbours): the
-     * biases loaded before any store (see {@link Int8GemmKernel#storeAll}), the same sums as {@link #store}.
+     * biases loaded before any store (see {@link Int8GemmKernel#storeTile64}), the same sums as {@link #store}.
      */
     static void storeAll(float[] c00, float[] c01, float[] c02, float[] c03, float[] c10, float[] c11, float[] c12, float[] c13,
                          FloatArray bias, IntArray y, int r, int c, int n, int gelu) {
