@@ -461,7 +461,7 @@ public final class Fp16GemmKernel {
 
     /**
      * A 64×64 tile's lane epilogue (rows r, r + 8, r + 16, r + 24; columns c, c + 8, c + 16, c + 24 and their neighbours): the
-     * biases loaded before any store (see {@link Int8GemmKernel#storeTile64}), the same sums as {@link #store}.
+     * biases loaded before any store (see {@link Int8GemmKernel#storeAll}), the same sums as {@link #store}.
      */
     static void storeAll(float[] c00, float[] c01, float[] c02, float[] c03, float[] c10, float[] c11, float[] c12, float[] c13,
                          FloatArray bias, IntArray y, int r, int c, int n, int gelu) {

@@ -610,7 +610,8 @@ public final class Int8GemmKernel {
         int[] c00 = new int[4], c01 = new int[4], c02 = new int[4], c03 = new int[4];
         int[] c10 = new int[4], c11 = new int[4], c12 = new int[4], c13 = new int[4];
         multiply64(ctx, as, ws, a, w, bm, bn, kw, 0, kw >> 4, c00, c01, c02, c03, c10, c11, c12, c13);
-        storeTile64(ctx, as, c00, c01, c02, c03, c10, c11, c12, c13, sx, sw, bias, y, bm, bn, n, gelu);
+        int warp = tid >> 5, lane = tid & 31, r = bm + ((warp >> 1) << 5) + (lane >> 2), c = bn + ((warp & 1) << 5) + ((lane & 3) << 1);
+        storeAll(c00, c01, c02, c03, c10, c11, c12, c13, sx, sw, bias, y, r, c, n, gelu);
     }
 
     /**
@@ -644,50 +645,7 @@ public final class Int8GemmKernel {
             for (int s = 0; s < splits; s++)
                 if (s != split) addPart(partials, ((block * splits + s) << 12) + at, c00, c01, c02, c03, c10, c11, c12, c13);
         }
-        storeTile64(ctx, as, c00, c01, c02, c03, c10, c11, c12, c13, sx, sw, bias, y, bm, bn, n, gelu);
-    }
-
-    /**
-     * The epilogue of a 64×64 tile ({@link #gemm64w}, {@link #gemm64k}) through shared memory: each lane's FP16 pairs
-     * (as {@link #storeFactors} computes them) into {@code out} (the idle stage buffers: 64 rows of 32 words, word w of row
-     * r at {@code 32r + (w XOR 4·(r mod 8))}), then each row out in 16-byte pieces, a warp's adjacent: 4 stores a thread,
-     * not 16, each filling whole sectors. All threads of the block call it.
-     */
-    static void storeTile64(KernelContext ctx, int[] out, int[] c00, int[] c01, int[] c02, int[] c03, int[] c10, int[] c11, int[] c12,
-                            int[] c13, FloatArray sx, FloatArray sw, FloatArray bias, IntArray y, int bm, int bn, int n, int gelu) {
-        int tid = ctx.localIdx(), warp = tid >> 5, lane = tid & 31;
-        int lr = ((warp >> 1) << 5) + (lane >> 2), w = ((warp & 1) << 4) + (lane & 3);   // the lane's first row and word
-        int r = bm + lr, c = bn + (w << 1);
-        float s0 = sx.get(r), s8 = sx.get(r + 8), s16 = sx.get(r + 16), s24 = sx.get(r + 24);
-        float w0 = sw.get(c), w1 = sw.get(c + 1), w8 = sw.get(c + 8), w9 = sw.get(c + 9);
-        float w16 = sw.get(c + 16), w17 = sw.get(c + 17), w24 = sw.get(c + 24), w25 = sw.get(c + 25);
-        float b0 = bias.get(c), b1 = bias.get(c + 1), b8 = bias.get(c + 8), b9 = bias.get(c + 9);
-        float b16 = bias.get(c + 16), b17 = bias.get(c + 17), b24 = bias.get(c + 24), b25 = bias.get(c + 25);
-        ctx.barrier();   // every warp is done with the stage buffers
-        int at = lr << 5, x = (lr & 7) << 2;   // rows lr, lr + 8, lr + 16, lr + 24 share lr's swizzle
-        tileFragment(c00, out, s0, s8, w0, w1, b0, b1, at + (w ^ x), gelu);
-        tileFragment(c01, out, s0, s8, w8, w9, b8, b9, at + ((w + 4) ^ x), gelu);
-        tileFragment(c02, out, s0, s8, w16, w17, b16, b17, at + ((w + 8) ^ x), gelu);
-        tileFragment(c03, out, s0, s8, w24, w25, b24, b25, at + ((w + 12) ^ x), gelu);
-        at += 512;
-        tileFragment(c10, out, s16, s24, w0, w1, b0, b1, at + (w ^ x), gelu);
-        tileFragment(c11, out, s16, s24, w8, w9, b8, b9, at + ((w + 4) ^ x), gelu);
-        tileFragment(c12, out, s16, s24, w16, w17, b16, b17, at + ((w + 8) ^ x), gelu);
-        tileFragment(c13, out, s16, s24, w24, w25, b24, b25, at + ((w + 12) ^ x), gelu);
-        ctx.barrier();
-        int piece = tid & 7;
-        int[] v = new int[4];
-        for (int i = 0; i < 4; i++) {
-            int row = (tid >> 3) + (i << 4);
-            ctx.load4(v, out, (row << 5) + ((piece ^ (row & 7)) << 2));
-            ctx.store4(y, (((bm + row) * n + bn) >> 1) + (piece << 2), v);
-        }
-    }
-
-    /** One {@code mma} fragment's two pairs, rows r and r + 8 (word {@code at} and {@code at + 256}), as {@link #storeFactors}. */
-    static void tileFragment(int[] acc, int[] out, float s0, float s8, float w0, float w1, float b0, float b1, int at, int gelu) {
-        out[at] = Epilogue.pair(s0 * w0 * acc[0] + b0, s0 * w1 * acc[1] + b1, gelu);
-        out[at + 256] = Epilogue.pair(s8 * w0 * acc[2] + b0, s8 * w1 * acc[3] + b1, gelu);
+        storeAll(c00, c01, c02, c03, c10, c11, c12, c13, sx, sw, bias, y, bm + wm + g, bn + wn + t, n, gelu);
     }
 
     /**
@@ -743,6 +701,32 @@ public final class Int8GemmKernel {
             next = next == 3072 ? 0 : next + 1024;
         }
         ctx.copyAsyncWait(0);
+    }
+
+    /** The epilogue of a warp's 32×32 corner: rows r, r + 16 (and + 8 within each tile), columns c, c + 8, c + 16, c + 24. */
+    static void storeAll(int[] c00, int[] c01, int[] c02, int[] c03, int[] c10, int[] c11, int[] c12, int[] c13, FloatArray sx, FloatArray sw,
+                         FloatArray bias, IntArray y, int r, int c, int n, int gelu) {
+        // Every factor first, then the stores: a load placed after a store waits for it (the store might alias it), and
+        // eight store-then-load round trips were on the critical path of the small products (batch-1 BERT's M = 128).
+        float s0 = sx.get(r), s8 = sx.get(r + 8), s16 = sx.get(r + 16), s24 = sx.get(r + 24);
+        float w0 = sw.get(c), w1 = sw.get(c + 1), w8 = sw.get(c + 8), w9 = sw.get(c + 9);
+        float w16 = sw.get(c + 16), w17 = sw.get(c + 17), w24 = sw.get(c + 24), w25 = sw.get(c + 25);
+        float b0 = bias.get(c), b1 = bias.get(c + 1), b8 = bias.get(c + 8), b9 = bias.get(c + 9);
+        float b16 = bias.get(c + 16), b17 = bias.get(c + 17), b24 = bias.get(c + 24), b25 = bias.get(c + 25);
+        int at = (r * n + c) >> 1, rows8 = n << 2;   // words of (r, c) and 8 rows on
+        storeFactors(c00, y, s0, s8, w0, w1, b0, b1, at, at + rows8, gelu);
+        storeFactors(c01, y, s0, s8, w8, w9, b8, b9, at + 4, at + 4 + rows8, gelu);
+        storeFactors(c02, y, s0, s8, w16, w17, b16, b17, at + 8, at + 8 + rows8, gelu);
+        storeFactors(c03, y, s0, s8, w24, w25, b24, b25, at + 12, at + 12 + rows8, gelu);
+        at += rows8 << 1;
+        storeFactors(c10, y, s16, s24, w0, w1, b0, b1, at, at + rows8, gelu);
+        storeFactors(c11, y, s16, s24, w8, w9, b8, b9, at + 4, at + 4 + rows8, gelu);
+        storeFactors(c12, y, s16, s24, w16, w17, b16, b17, at + 8, at + 8 + rows8, gelu);
+        storeFactors(c13, y, s16, s24, w24, w25, b24, b25, at + 12, at + 12 + rows8, gelu);
+    }
+
+    static void storeFactors(int[] acc, IntArray y, float s0, float s8, float w0, float w1, float b0, float b1, int at0, int at8, int gelu) {
+        storeFactors(acc[0], acc[1], acc[2], acc[3], y, s0, s8, w0, w1, b0, b1, at0, at8, gelu);
     }
 
     /**
