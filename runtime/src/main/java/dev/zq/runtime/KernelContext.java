@@ -247,6 +247,27 @@ public final class KernelContext {
         warpBarrier();
     }
 
+    /**
+     * {@link #ldmatrix4} transposed ({@code ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16}): the lanes name the rows as
+     * there, and lane {@code l} receives {@code frag[j]} = elements {@code (2·(l % 4), l / 4)} (low half) and
+     * {@code (2·(l % 4) + 1, l / 4)} (high half) of matrix {@code j}. From a row-major [K][N] FP16 operand (rows = K) this
+     * is the B fragment of {@link #mmaF16} without a transposed copy: matrices (K rows 0–7, 8–15) × (N columns 0–7, 8–15)
+     * give two n-tiles' fragments. All 32 lanes of the warp must call it together.
+     */
+    public void ldmatrix4t(int[] frag, int[] shared, int index) {
+        if ((index & 3) != 0) throw new IllegalArgumentException("ldmatrix rows start at 16-byte boundaries: int index " + index);
+        int self = localY * localSizeX + localX, warpBase = self & ~31, lane = self - warpBase;
+        block.exchange[self] = index;
+        warpBarrier();
+        int row = 2 * (lane & 3), col = lane >> 2;   // this lane's two elements: rows row and row + 1 of column col
+        for (int j = 0; j < 4; j++) {
+            int lo = shared[(int) block.exchange[warpBase + 8 * j + row] + (col >> 1)] >>> (16 * (col & 1)) & 0xFFFF;
+            int hi = shared[(int) block.exchange[warpBase + 8 * j + row + 1] + (col >> 1)] >>> (16 * (col & 1)) & 0xFFFF;
+            frag[j] = lo | hi << 16;
+        }
+        warpBarrier();
+    }
+
     /** Closes the group of async copies started since the last commit ({@code cp.async.commit_group}). */
     public void copyAsyncCommit() {}
 

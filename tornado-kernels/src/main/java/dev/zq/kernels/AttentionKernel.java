@@ -29,38 +29,47 @@ public final class AttentionKernel {
     @Kernel
     public static void attention64(KernelContext ctx, IntArray qkv, IntArray mask, IntArray out, int seq, int heads, float scale, int causal) {
         int[] qs = ctx.allocateIntShared(2304);   // 64 query rows × 36 words (32 used)
-        int[] ks = ctx.allocateIntShared(2304);   // 64 key rows × 36 words
-        int[] vt = ctx.allocateIntShared(2304);   // 64 d rows × 36 words (32 key pairs)
-        int[] ms = ctx.allocateIntShared(64);
+        int[] ks = ctx.allocateIntShared(4608);   // two chunks × 64 key rows × 36 words
+        int[] vs = ctx.allocateIntShared(4608);   // two chunks × 64 value rows × 36 words
+        int[] ms = ctx.allocateIntShared(128);    // two chunks' key mask
         ctx.awaitPreviousKernel();
-        attend(ctx, qkv, mask, out, seq, heads, scale, causal, qs, ks, vt, ms, 64, 36);
+        attend(ctx, qkv, mask, out, seq, heads, scale, causal, qs, ks, vs, ms, 64, 36);
     }
 
     /** Head size 32 (MiniLM). Launch {@code (S/64)·heads·B} blocks of 128 threads. */
     @Kernel
     public static void attention32(KernelContext ctx, IntArray qkv, IntArray mask, IntArray out, int seq, int heads, float scale, int causal) {
         int[] qs = ctx.allocateIntShared(1280);   // 64 query rows × 20 words (16 used)
-        int[] ks = ctx.allocateIntShared(1280);   // 64 key rows × 20 words
-        int[] vt = ctx.allocateIntShared(1152);   // 32 d rows × 36 words (32 key pairs)
-        int[] ms = ctx.allocateIntShared(64);
+        int[] ks = ctx.allocateIntShared(2560);   // two chunks × 64 key rows × 20 words
+        int[] vs = ctx.allocateIntShared(2560);   // two chunks × 64 value rows × 20 words
+        int[] ms = ctx.allocateIntShared(128);
         ctx.awaitPreviousKernel();
-        attend(ctx, qkv, mask, out, seq, heads, scale, causal, qs, ks, vt, ms, 32, 20);
+        attend(ctx, qkv, mask, out, seq, heads, scale, causal, qs, ks, vs, ms, 32, 20);
     }
 
-    /** The body of both kernels: {@code d} is the head size (32 or 64), {@code stride} the staged row length in words. */
+    /**
+     * The body of both kernels: {@code d} is the head size (32 or 64), {@code stride} the staged row length in words.
+     * Chunks of 64 keys go through two buffers: K, V and the mask of chunk c + 1 are in flight ({@code cp.async}) while
+     * chunk c is computed, and V stays row-major ({@code ldmatrix.trans} gives its B fragments).
+     */
     static void attend(KernelContext ctx, IntArray qkv, IntArray mask, IntArray out, int seq, int heads, float scale, int causal,
-                       int[] qs, int[] ks, int[] vt, int[] ms, int d, int stride) {
+                       int[] qs, int[] ks, int[] vs, int[] ms, int d, int stride) {
         int tid = ctx.localIdx(), warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
         int qBlocks = seq >> 6, block = ctx.groupIdx();
         int q0 = (block % qBlocks) << 6, h = (block / qBlocks) % heads, b = block / (qBlocks * heads);
         int hidden = heads * d, rowWords = (3 * hidden) >> 1, dw = d >> 1;
         int seqRow0 = b * seq;
-        // Q for the block's 64 queries, staged once (16-byte chunks; d/8 of them per row).
+        int keyEnd = causal != 0 ? Math.min(seq, q0 + 64) : seq;
+        // Q for the block's 64 queries, staged once (16-byte chunks; d/8 of them per row), with the first chunk of keys;
+        // the second chunk in a group of its own.
         int chunksPerRow = d >> 3;
         for (int c = tid; c < 64 * chunksPerRow; c += 128) {
             int r = c / chunksPerRow, w = (c - r * chunksPerRow) << 2;
             ctx.copyAsync16(qs, r * stride + w, qkv, (seqRow0 + q0 + r) * rowWords + ((h * d) >> 1) + w);
         }
+        stageKeys(ctx, qkv, mask, ks, vs, ms, 0, seqRow0, 0, rowWords, hidden + h * d, chunksPerRow, stride);
+        ctx.copyAsyncCommit();
+        if (keyEnd > 64) stageKeys(ctx, qkv, mask, ks, vs, ms, 1, seqRow0, 64, rowWords, hidden + h * d, chunksPerRow, stride);
         ctx.copyAsyncCommit();
         float[] s0 = new float[4], s1 = new float[4], s2 = new float[4], s3 = new float[4];
         float[] s4 = new float[4], s5 = new float[4], s6 = new float[4], s7 = new float[4];
@@ -69,29 +78,18 @@ public final class AttentionKernel {
         float m0 = MASKED, m1 = MASKED, l0 = 0f, l1 = 0f;   // running max and (lane-partial) sum of rows g and g + 8
         int qRow = warp << 4;                                // this warp's first query within the block
         int query0 = q0 + qRow + g, query1 = query0 + 8;
-        int keyEnd = causal != 0 ? Math.min(seq, q0 + 64) : seq;
-        for (int k0 = 0; k0 < keyEnd; k0 += 64) {
-            ctx.barrier();   // the previous chunk is no longer being read
-            for (int c = tid; c < 64 * chunksPerRow; c += 128) {
-                int r = c / chunksPerRow, w = (c - r * chunksPerRow) << 2;
-                ctx.copyAsync16(ks, r * stride + w, qkv, (seqRow0 + k0 + r) * rowWords + ((hidden + h * d) >> 1) + w);
-            }
-            ctx.copyAsyncCommit();
-            // V transposed: lane = key pair, warps and steps over d pairs; two words in, two words out.
-            for (int dp = warp; dp < dw; dp += 4) {
-                int src = (seqRow0 + k0 + 2 * lane) * rowWords + hidden + ((h * d) >> 1) + dp;
-                int v0 = qkv.get(src), v1 = qkv.get(src + rowWords);
-                vt[(2 * dp) * 36 + lane] = (v0 & 0xFFFF) | (v1 << 16);
-                vt[(2 * dp + 1) * 36 + lane] = (v0 >>> 16) | (v1 & 0xFFFF0000);
-            }
-            if (tid < 64) ms[tid] = mask.get(seqRow0 + k0 + tid);
-            ctx.copyAsyncWait(0);
+        // ldmatrix.trans rows of V: lane l names key (l mod 8) + 8·((l / 8) mod 2) of a 16-key step, columns 8·(l / 16) on.
+        int vRow = ((lane & 7) + (((lane >> 3) & 1) << 3)) * stride + ((lane >> 4) << 2);
+        int[] v01 = new int[4], v23 = new int[4], v45 = new int[4], v67 = new int[4];
+        for (int k0 = 0, chunk = 0; k0 < keyEnd; k0 += 64, chunk++) {
+            int buf = chunk & 1, kb = buf * 64 * stride, mb = buf << 6;
+            ctx.copyAsyncWait(1);   // every group but the newest: this chunk's
             ctx.barrier();
             zero(s0); zero(s1); zero(s2); zero(s3); zero(s4); zero(s5); zero(s6); zero(s7);
             for (int kc = 0; kc < dw; kc += 8) {   // 16 halves of d per step
                 int ra = (qRow + g) * stride + kc + t;
                 int a0 = qs[ra], a1 = qs[ra + 8 * stride], a2 = qs[ra + 4], a3 = qs[ra + 8 * stride + 4];
-                int rb = g * stride + kc + t;
+                int rb = kb + g * stride + kc + t;
                 ctx.mmaF16(s0, a0, a1, a2, a3, ks[rb], ks[rb + 4]);
                 ctx.mmaF16(s1, a0, a1, a2, a3, ks[rb + 8 * stride], ks[rb + 8 * stride + 4]);
                 ctx.mmaF16(s2, a0, a1, a2, a3, ks[rb + 16 * stride], ks[rb + 16 * stride + 4]);
@@ -103,14 +101,14 @@ public final class AttentionKernel {
             }
             // Scale and mask; this lane holds columns 8j + 2t and 8j + 2t + 1 of rows g (s[0], s[1]) and g + 8 (s[2], s[3]).
             int key = k0 + 2 * t;
-            visible(s0, ms, 2 * t, key, query0, query1, scale, causal);
-            visible(s1, ms, 8 + 2 * t, key + 8, query0, query1, scale, causal);
-            visible(s2, ms, 16 + 2 * t, key + 16, query0, query1, scale, causal);
-            visible(s3, ms, 24 + 2 * t, key + 24, query0, query1, scale, causal);
-            visible(s4, ms, 32 + 2 * t, key + 32, query0, query1, scale, causal);
-            visible(s5, ms, 40 + 2 * t, key + 40, query0, query1, scale, causal);
-            visible(s6, ms, 48 + 2 * t, key + 48, query0, query1, scale, causal);
-            visible(s7, ms, 56 + 2 * t, key + 56, query0, query1, scale, causal);
+            visible(s0, ms, mb + 2 * t, key, query0, query1, scale, causal);
+            visible(s1, ms, mb + 8 + 2 * t, key + 8, query0, query1, scale, causal);
+            visible(s2, ms, mb + 16 + 2 * t, key + 16, query0, query1, scale, causal);
+            visible(s3, ms, mb + 24 + 2 * t, key + 24, query0, query1, scale, causal);
+            visible(s4, ms, mb + 32 + 2 * t, key + 32, query0, query1, scale, causal);
+            visible(s5, ms, mb + 40 + 2 * t, key + 40, query0, query1, scale, causal);
+            visible(s6, ms, mb + 48 + 2 * t, key + 48, query0, query1, scale, causal);
+            visible(s7, ms, mb + 56 + 2 * t, key + 56, query0, query1, scale, causal);
             float c0 = Math.max(Math.max(Math.max(max01(s0), max01(s1)), Math.max(max01(s2), max01(s3))),
                     Math.max(Math.max(max01(s4), max01(s5)), Math.max(max01(s6), max01(s7))));
             float c1 = Math.max(Math.max(Math.max(max23(s0), max23(s1)), Math.max(max23(s2), max23(s3))),
@@ -130,11 +128,14 @@ public final class AttentionKernel {
             rescale(o0, f0, f1); rescale(o1, f0, f1); rescale(o2, f0, f1); rescale(o3, f0, f1);
             rescale(o4, f0, f1); rescale(o5, f0, f1); rescale(o6, f0, f1); rescale(o7, f0, f1);
             // P·V over the chunk's 64 keys, 16 at a time: score tiles (2i, 2i + 1) are the A fragments of step i.
-            int rv = g * 36 + t;
-            weigh(ctx, s0, s1, vt, rv, d, o0, o1, o2, o3, o4, o5, o6, o7);
-            weigh(ctx, s2, s3, vt, rv + 8, d, o0, o1, o2, o3, o4, o5, o6, o7);
-            weigh(ctx, s4, s5, vt, rv + 16, d, o0, o1, o2, o3, o4, o5, o6, o7);
-            weigh(ctx, s6, s7, vt, rv + 24, d, o0, o1, o2, o3, o4, o5, o6, o7);
+            int rv = kb + vRow;
+            weigh(ctx, s0, s1, vs, rv, d, v01, v23, v45, v67, o0, o1, o2, o3, o4, o5, o6, o7);
+            weigh(ctx, s2, s3, vs, rv + 16 * stride, d, v01, v23, v45, v67, o0, o1, o2, o3, o4, o5, o6, o7);
+            weigh(ctx, s4, s5, vs, rv + 32 * stride, d, v01, v23, v45, v67, o0, o1, o2, o3, o4, o5, o6, o7);
+            weigh(ctx, s6, s7, vs, rv + 48 * stride, d, v01, v23, v45, v67, o0, o1, o2, o3, o4, o5, o6, o7);
+            ctx.barrier();   // this chunk's buffers are no longer read: the chunk after next goes into them
+            if (k0 + 128 < keyEnd) stageKeys(ctx, qkv, mask, ks, vs, ms, buf, seqRow0, k0 + 128, rowWords, hidden + h * d, chunksPerRow, stride);
+            ctx.copyAsyncCommit();
         }
         l0 += ctx.shflXor(l0, 1);
         l0 += ctx.shflXor(l0, 2);
@@ -195,23 +196,43 @@ public final class AttentionKernel {
     }
 
     /**
-     * Adds P·V for 16 keys: {@code pa}, {@code pb} are the score tiles of keys 0–7 and 8–15 (exponentials), which
-     * are the A fragment (rows g, g + 8; halves 2t, 2t + 1 and 8 + 2t, 9 + 2t); the B fragments are words of the
-     * transposed V ({@code rv}: this lane's word in d row g of the step).
+     * Chunk {@code k0}'s 64 keys into buffer {@code buf}: their K and V rows (columns {@code kCol} and {@code kCol + hidden}
+     * of {@code qkv}, in halves) and their mask, as 16-byte async copies, uncommitted.
      */
-    static void weigh(KernelContext ctx, float[] pa, float[] pb, int[] vt, int rv, int d,
+    static void stageKeys(KernelContext ctx, IntArray qkv, IntArray mask, int[] ks, int[] vs, int[] ms, int buf, int seqRow0, int k0,
+                          int rowWords, int kCol, int chunksPerRow, int stride) {
+        int tid = ctx.localIdx(), hiddenWords = (rowWords / 3), base = buf * 64 * stride;
+        for (int c = tid; c < 64 * chunksPerRow; c += 128) {
+            int r = c / chunksPerRow, w = (c - r * chunksPerRow) << 2;
+            int src = (seqRow0 + k0 + r) * rowWords + (kCol >> 1) + w;
+            ctx.copyAsync16(ks, base + r * stride + w, qkv, src);
+            ctx.copyAsync16(vs, base + r * stride + w, qkv, src + hiddenWords);
+        }
+        if (tid < 16) ctx.copyAsync16(ms, (buf << 6) + (tid << 2), mask, seqRow0 + k0 + (tid << 2));
+    }
+
+    /**
+     * Adds P·V for 16 keys: {@code pa}, {@code pb} are the score tiles of keys 0–7 and 8–15 (exponentials), which
+     * are the A fragment (rows g, g + 8; halves 2t, 2t + 1 and 8 + 2t, 9 + 2t); the B fragments come from the
+     * row-major V by {@code ldmatrix.trans} ({@code rv}: this lane's row address of the step), two n-tiles a load.
+     */
+    static void weigh(KernelContext ctx, float[] pa, float[] pb, int[] vs, int rv, int d, int[] v01, int[] v23, int[] v45, int[] v67,
                       float[] o0, float[] o1, float[] o2, float[] o3, float[] o4, float[] o5, float[] o6, float[] o7) {
         int a0 = Epilogue.packHalves(pa[0], pa[1]), a1 = Epilogue.packHalves(pa[2], pa[3]);
         int a2 = Epilogue.packHalves(pb[0], pb[1]), a3 = Epilogue.packHalves(pb[2], pb[3]);
-        ctx.mmaF16(o0, a0, a1, a2, a3, vt[rv], vt[rv + 4]);
-        ctx.mmaF16(o1, a0, a1, a2, a3, vt[rv + 288], vt[rv + 292]);
-        ctx.mmaF16(o2, a0, a1, a2, a3, vt[rv + 576], vt[rv + 580]);
-        ctx.mmaF16(o3, a0, a1, a2, a3, vt[rv + 864], vt[rv + 868]);
+        ctx.ldmatrix4t(v01, vs, rv);
+        ctx.ldmatrix4t(v23, vs, rv + 8);
+        ctx.mmaF16(o0, a0, a1, a2, a3, v01[0], v01[1]);
+        ctx.mmaF16(o1, a0, a1, a2, a3, v01[2], v01[3]);
+        ctx.mmaF16(o2, a0, a1, a2, a3, v23[0], v23[1]);
+        ctx.mmaF16(o3, a0, a1, a2, a3, v23[2], v23[3]);
         if (d == 64) {
-            ctx.mmaF16(o4, a0, a1, a2, a3, vt[rv + 1152], vt[rv + 1156]);
-            ctx.mmaF16(o5, a0, a1, a2, a3, vt[rv + 1440], vt[rv + 1444]);
-            ctx.mmaF16(o6, a0, a1, a2, a3, vt[rv + 1728], vt[rv + 1732]);
-            ctx.mmaF16(o7, a0, a1, a2, a3, vt[rv + 2016], vt[rv + 2020]);
+            ctx.ldmatrix4t(v45, vs, rv + 16);
+            ctx.ldmatrix4t(v67, vs, rv + 24);
+            ctx.mmaF16(o4, a0, a1, a2, a3, v45[0], v45[1]);
+            ctx.mmaF16(o5, a0, a1, a2, a3, v45[2], v45[3]);
+            ctx.mmaF16(o6, a0, a1, a2, a3, v67[0], v67[1]);
+            ctx.mmaF16(o7, a0, a1, a2, a3, v67[2], v67[3]);
         }
     }
 

@@ -292,7 +292,7 @@ class EncoderKernelsOnCpuTest {
             for (int causal = 0; causal < 2; causal++)
                 try (Arena a = Arena.ofShared()) {
                     Random rnd = new Random(15 + d + causal);
-                    int batch = exact ? 3 : 2, seq = exact ? (d == 64 ? 300 : 90) : 128, heads = 2, hidden = heads * d;
+                    int batch = exact ? 3 : 2, seq = exact ? (d == 64 ? 300 : 90) : 256, heads = 2, hidden = heads * d;   // 4 chunks of keys: both buffers reused
                     float[] v = new float[batch * seq * 3 * hidden];
                     IntArray qkv = halves(a, rnd, v, 1);
                     IntArray mask = IntArray.allocate(a, batch * seq);

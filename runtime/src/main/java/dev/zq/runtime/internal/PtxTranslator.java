@@ -860,14 +860,14 @@ public final class PtxTranslator {
                 String src = address(at(Kind.BUF_S32, d + 3), at(Kind.I, d + 4), 4);
                 emit("cp.async.cg.shared.global [" + dst + "], [" + src + "], 16");
             }
-            case "ldmatrix4" -> {
+            case "ldmatrix4", "ldmatrix4t" -> {
                 if (args.get(0).kind() != Kind.LOCAL_S32 || args.get(1).kind() != Kind.SHARED_S32)
-                    throw f.fail("ldmatrix4 loads from a shared int[] into a local int[4]");
-                if (localArraySize.get(args.get(0).constant()) < 4) throw f.fail("ldmatrix4 needs a local int[4] for its fragments");
+                    throw f.fail(name + " loads from a shared int[] into a local int[4]");
+                if (localArraySize.get(args.get(0).constant()) < 4) throw f.fail(name + " needs a local int[4] for its fragments");
                 String addr = address(at(Kind.SHARED_S32, d + 2), at(Kind.I, d + 3), 4);
                 String[] r = new String[4];
                 for (int i = 0; i < 4; i++) r[i] = element(args.get(0).constant(), Kind.I, i);
-                emit("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {" + String.join(", ", r) + "}, [" + addr + "]");
+                emit("ldmatrix.sync.aligned.m8n8.x4" + (name.equals("ldmatrix4t") ? ".trans" : "") + ".shared.b16 {" + String.join(", ", r) + "}, [" + addr + "]");
             }
             case "load4" -> {
                 Kind from = args.get(1).kind();   // four ints, or eight halves as four ints; from global or shared memory
