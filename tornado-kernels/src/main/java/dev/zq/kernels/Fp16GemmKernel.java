@@ -400,15 +400,15 @@ public final class Fp16GemmKernel {
         int row = tid >> 3, chunk = tid & 7;
         int dst = (row << 5) + ((chunk ^ (row & 7)) << 2);
         int srcA = (bm + row) * kw + (chunk << 2), srcW = (bn + row) * kw + (chunk << 2);
-        Staging.copySwizzled128(ctx, as, ws, a, w, dst, srcA, srcW, kw, 0);
-        Staging.copySwizzled128(ctx, as, ws, a, w, 4096 + dst, srcA, srcW, kw, Math.min(1, stages - 1) << 5);
+        Staging.copySwizzled128(ctx, as, ws, a, w, dst, srcA, srcW, kw, 0, 0);
+        Staging.copySwizzled128(ctx, as, ws, a, w, 4096 + dst, srcA, srcW, kw, Math.min(1, stages - 1) << 5, 0);
         int buf = 0, next = 8192;
         int aAt = group << 11;
         for (int s = 0; s < stages; s++) {
             ctx.copyAsyncWait(1);
             ctx.fenceAsyncShared();
             ctx.barrier();
-            Staging.copySwizzled128(ctx, as, ws, a, w, next + dst, srcA, srcW, kw, Math.min(s + 2, stages - 1) << 5);
+            Staging.copySwizzled128(ctx, as, ws, a, w, next + dst, srcA, srcW, kw, Math.min(s + 2, stages - 1) << 5, 0);
             ctx.wgmmaFence();
             ctx.wgmmaF16(acc, as, buf + aAt, 1024, ws, buf, 1024, 128);
             ctx.wgmmaF16(acc, as, buf + aAt + 8, 1024, ws, buf + 8, 1024, 128);

@@ -351,34 +351,50 @@ public final class Int8GemmKernel {
         stageEpilogueWeights(ctx, ep, sw, bias, bn);
         ctx.awaitPreviousKernel();
         stageEpilogueRows(ctx, ep, sx, bm);   // the mainloop's first barrier makes all three visible
-        int group = tid >> 7;
-        int kw = k >> 2, stages = kw >> 5;   // 128-byte stages
         int[] acc = new int[64];
+        multiply128s(ctx, as, ws, a, w, acc, bm, bn, k >> 2, 0);
+        int lane = tid & 31, lr = ((tid >> 7) << 6) + (((tid >> 5) & 3) << 4) + (lane >> 2), lc = (lane & 3) << 1;
+        storeWgmmaStaged(acc, ep, y, lr, lc, bm + lr, bn + lc, n, gelu);
+    }
+
+    /**
+     * The main loop of {@link #gemm128s} and {@link #gemm128h}: {@code acc += A[bm …]·W[bn …]ᵀ} over K ({@code kw} words)
+     * in 128-byte stages, three in flight, for 128 columns of W, or 64 where {@code narrow} is 1 (wgmma m64n64, half the
+     * weight rows staged). Ends with every copy landed; the caller's barrier then frees the stage buffers.
+     */
+    static void multiply128s(KernelContext ctx, int[] as, int[] ws, IntArray a, IntArray w, int[] acc, int bm, int bn, int kw, int narrow) {
+        int tid = ctx.localIdx(), stages = kw >> 5, aAt = (tid >> 7) << 11;   // aAt: the warpgroup's 64 rows of A
         int row = tid >> 3, chunk = tid & 7;   // rows row + 32i
         int dst = (row << 5) + ((chunk ^ (row & 7)) << 2);
         int srcA = (bm + row) * kw + (chunk << 2), srcW = (bn + row) * kw + (chunk << 2);
-        Staging.copySwizzled128(ctx, as, ws, a, w, dst, srcA, srcW, kw, 0);
-        Staging.copySwizzled128(ctx, as, ws, a, w, 4096 + dst, srcA, srcW, kw, Math.min(1, stages - 1) << 5);
+        Staging.copySwizzled128(ctx, as, ws, a, w, dst, srcA, srcW, kw, 0, narrow);
+        Staging.copySwizzled128(ctx, as, ws, a, w, 4096 + dst, srcA, srcW, kw, Math.min(1, stages - 1) << 5, narrow);
         int buf = 0, next = 8192;
-        int aAt = group << 11;
         for (int s = 0; s < stages; s++) {
             ctx.copyAsyncWait(1);
             ctx.fenceAsyncShared();
             ctx.barrier();
-            Staging.copySwizzled128(ctx, as, ws, a, w, next + dst, srcA, srcW, kw, Math.min(s + 2, stages - 1) << 5);
-            ctx.wgmmaFence();
-            ctx.wgmmaS8(acc, as, buf + aAt, 1024, ws, buf, 1024, 128);
-            ctx.wgmmaS8(acc, as, buf + aAt + 8, 1024, ws, buf + 8, 1024, 128);
-            ctx.wgmmaS8(acc, as, buf + aAt + 16, 1024, ws, buf + 16, 1024, 128);
-            ctx.wgmmaS8(acc, as, buf + aAt + 24, 1024, ws, buf + 24, 1024, 128);
-            ctx.wgmmaCommit();
+            Staging.copySwizzled128(ctx, as, ws, a, w, next + dst, srcA, srcW, kw, Math.min(s + 2, stages - 1) << 5, narrow);
+            if (narrow == 0) {   // fence to commit inside each branch: ptxas fences a branch's wgmma anew otherwise
+                ctx.wgmmaFence();
+                ctx.wgmmaS8(acc, as, buf + aAt, 1024, ws, buf, 1024, 128);
+                ctx.wgmmaS8(acc, as, buf + aAt + 8, 1024, ws, buf + 8, 1024, 128);
+                ctx.wgmmaS8(acc, as, buf + aAt + 16, 1024, ws, buf + 16, 1024, 128);
+                ctx.wgmmaS8(acc, as, buf + aAt + 24, 1024, ws, buf + 24, 1024, 128);
+                ctx.wgmmaCommit();
+            } else {
+                ctx.wgmmaFence();
+                ctx.wgmmaS8n64(acc, as, buf + aAt, 1024, ws, buf, 1024, 128);
+                ctx.wgmmaS8n64(acc, as, buf + aAt + 8, 1024, ws, buf + 8, 1024, 128);
+                ctx.wgmmaS8n64(acc, as, buf + aAt + 16, 1024, ws, buf + 16, 1024, 128);
+                ctx.wgmmaS8n64(acc, as, buf + aAt + 24, 1024, ws, buf + 24, 1024, 128);
+                ctx.wgmmaCommit();
+            }
             ctx.wgmmaWait(0);
             buf = buf == 8192 ? 0 : buf + 4096;
             next = next == 8192 ? 0 : next + 4096;
         }
         ctx.copyAsyncWait(0);
-        int lane = tid & 31, lr = (group << 6) + (((tid >> 5) & 3) << 4) + (lane >> 2), lc = (lane & 3) << 1;
-        storeWgmmaStaged(acc, ep, y, lr, lc, bm + lr, bn + lc, n, gelu);
     }
 
     /**
@@ -408,43 +424,10 @@ public final class Int8GemmKernel {
         stageEpilogueWeights(ctx, ep, sw, bias, bn, 128 >> narrow);
         ctx.awaitPreviousKernel();
         stageEpilogueRows(ctx, ep, sx, bm);
-        int group = tid >> 7;
-        int kw = k >> 2, stages = kw >> 5;
         int[] acc = new int[64];
-        int row = tid >> 3, chunk = tid & 7;
-        int dst = (row << 5) + ((chunk ^ (row & 7)) << 2);
-        int srcA = (bm + row) * kw + (chunk << 2), srcW = (bn + row) * kw + (chunk << 2);
-        Staging.copySwizzled128(ctx, as, ws, a, w, dst, srcA, srcW, kw, 0, narrow);
-        Staging.copySwizzled128(ctx, as, ws, a, w, 4096 + dst, srcA, srcW, kw, Math.min(1, stages - 1) << 5, narrow);
-        int buf = 0, next = 8192;
-        int aAt = group << 11;
-        for (int s = 0; s < stages; s++) {
-            ctx.copyAsyncWait(1);
-            ctx.fenceAsyncShared();
-            ctx.barrier();
-            Staging.copySwizzled128(ctx, as, ws, a, w, next + dst, srcA, srcW, kw, Math.min(s + 2, stages - 1) << 5, narrow);
-            if (narrow == 0) {   // fence to commit inside each branch: ptxas fences a branch's wgmma anew otherwise
-                ctx.wgmmaFence();
-                ctx.wgmmaS8(acc, as, buf + aAt, 1024, ws, buf, 1024, 128);
-                ctx.wgmmaS8(acc, as, buf + aAt + 8, 1024, ws, buf + 8, 1024, 128);
-                ctx.wgmmaS8(acc, as, buf + aAt + 16, 1024, ws, buf + 16, 1024, 128);
-                ctx.wgmmaS8(acc, as, buf + aAt + 24, 1024, ws, buf + 24, 1024, 128);
-                ctx.wgmmaCommit();
-            } else {
-                ctx.wgmmaFence();
-                ctx.wgmmaS8n64(acc, as, buf + aAt, 1024, ws, buf, 1024, 128);
-                ctx.wgmmaS8n64(acc, as, buf + aAt + 8, 1024, ws, buf + 8, 1024, 128);
-                ctx.wgmmaS8n64(acc, as, buf + aAt + 16, 1024, ws, buf + 16, 1024, 128);
-                ctx.wgmmaS8n64(acc, as, buf + aAt + 24, 1024, ws, buf + 24, 1024, 128);
-                ctx.wgmmaCommit();
-            }
-            ctx.wgmmaWait(0);
-            buf = buf == 8192 ? 0 : buf + 4096;
-            next = next == 8192 ? 0 : next + 4096;
-        }
-        ctx.copyAsyncWait(0);
+        multiply128s(ctx, as, ws, a, w, acc, bm, bn, k >> 2, narrow);
         ctx.barrier();   // every warpgroup's wgmma has read the stages: as[] takes the tile's FP16 outputs
-        int lane = tid & 31, lr = (group << 6) + (((tid >> 5) & 3) << 4) + (lane >> 2);
+        int lane = tid & 31, lr = ((tid >> 7) << 6) + (((tid >> 5) & 3) << 4) + (lane >> 2);
         tileOutputsLeft(acc, ep, as, lr, lane & 3, gelu);
         if (narrow == 0) tileOutputsRight(acc, ep, as, lr, lane & 3, gelu);
         ctx.barrier();

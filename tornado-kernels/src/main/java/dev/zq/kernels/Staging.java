@@ -64,7 +64,11 @@ final class Staging {
         ctx.copyAsyncCommit();
     }
 
-    /** {@link #copySwizzled128} of 64 rows of W, not 128, where {@code narrow} is 1 (a 128×64 tile's stage). */
+    /**
+     * One 128-byte slice of K of the block's 128 rows of A and of W (64 rows of W where {@code narrow} is 1: a 128×64
+     * tile) for the 128-byte-swizzled wgmma tiles ({@code gemm128s}, {@code gemm128h}; {@code dst}: the thread's chunk,
+     * already swizzled): four rows per thread, 32 apart (1024 words).
+     */
     static void copySwizzled128(KernelContext ctx, int[] as, int[] ws, IntArray a, IntArray w, int dst, int srcA, int srcW, int kw, int k0,
                                 int narrow) {
         ctx.copyAsync16(as, dst, a, srcA + k0);
@@ -80,19 +84,4 @@ final class Staging {
         ctx.copyAsyncCommit();
     }
 
-    /**
-     * One 128-byte slice of K of the block's 128 rows of A and of W for the 128-byte-swizzled wgmma tiles ({@code gemm128s};
-     * {@code dst}: the thread's chunk, already swizzled): four rows per thread, 32 apart (1024 words).
-     */
-    static void copySwizzled128(KernelContext ctx, int[] as, int[] ws, IntArray a, IntArray w, int dst, int srcA, int srcW, int kw, int k0) {
-        ctx.copyAsync16(as, dst, a, srcA + k0);
-        ctx.copyAsync16(as, dst + 1024, a, srcA + 32 * kw + k0);
-        ctx.copyAsync16(as, dst + 2048, a, srcA + 64 * kw + k0);
-        ctx.copyAsync16(as, dst + 3072, a, srcA + 96 * kw + k0);
-        ctx.copyAsync16(ws, dst, w, srcW + k0);
-        ctx.copyAsync16(ws, dst + 1024, w, srcW + 32 * kw + k0);
-        ctx.copyAsync16(ws, dst + 2048, w, srcW + 64 * kw + k0);
-        ctx.copyAsync16(ws, dst + 3072, w, srcW + 96 * kw + k0);
-        ctx.copyAsyncCommit();
-    }
 }
