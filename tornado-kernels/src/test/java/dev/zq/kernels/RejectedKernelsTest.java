@@ -57,6 +57,36 @@ class RejectedKernelsTest {
         x.set(ctx.localIdx(), b[ctx.localIdx()]);
     }
 
+    @Kernel
+    static void wgmmaN64IntoTooFewAccumulators(KernelContext ctx, FloatArray x) {
+        int[] s = ctx.allocateIntShared(4096);
+        int[] acc = new int[16];   // m64n64k32 gives a thread 32 sums
+        ctx.wgmmaS8n64(acc, s, 0, 1024, s, 0, 1024, 128);
+        x.set(0, acc[0]);
+    }
+
+    @Kernel
+    static void storesFourFromSharedMemory(KernelContext ctx, dev.zq.runtime.IntArray y) {
+        int[] s = ctx.allocateIntShared(64);
+        ctx.store4(y, 0, s);   // store4 stores a thread's local int[4], not a shared array
+    }
+
+    @Kernel
+    static void transposedFragmentsFromGlobalMemory(KernelContext ctx, dev.zq.runtime.IntArray y) {
+        int[] f = new int[4];
+        int[] local = new int[8];
+        ctx.ldmatrix4t(f, local, 0);   // ldmatrix reads shared memory only
+        y.set(0, f[0]);
+    }
+
+    @Kernel
+    static void loadsFourIntoTooSmallAnArray(KernelContext ctx, dev.zq.runtime.IntArray y) {
+        int[] s = ctx.allocateIntShared(64);
+        int[] v = new int[2];
+        ctx.load4(v, s, 0);
+        y.set(0, v[0]);
+    }
+
     String reason(String name) {
         var m = java.util.Arrays.stream(RejectedKernelsTest.class.getDeclaredMethods()).filter(x -> x.getName().equals(name)).findFirst().orElseThrow();
         return assertThrows(KernelCompileException.class, () -> new KernelCompiler().ptx(m)).getMessage();
@@ -73,6 +103,19 @@ class RejectedKernelsTest {
         assertTrue(obj.contains("new") && obj.contains("at line"), obj);
         assertTrue(reason("returnsSomething").contains("static void"), reason("returnsSomething"));
         assertTrue(reason("wrongFirstParameter").contains("KernelContext"), reason("wrongFirstParameter"));
+    }
+
+    /** The 16-byte and warpgroup intrinsics refuse operands they cannot take, naming what they need. */
+    @Test
+    void misusedVectorAndTensorCoreIntrinsicsAreRefusedWithWhatTheyNeed() {
+        String n64 = reason("wgmmaN64IntoTooFewAccumulators");
+        assertTrue(n64.contains("wgmmaS8n64") && n64.contains("int[32]"), n64);
+        String store = reason("storesFourFromSharedMemory");
+        assertTrue(store.contains("store4") && store.contains("local int[4]"), store);
+        String trans = reason("transposedFragmentsFromGlobalMemory");
+        assertTrue(trans.contains("ldmatrix4t") && trans.contains("shared"), trans);
+        String load = reason("loadsFourIntoTooSmallAnArray");
+        assertTrue(load.contains("load4") && load.contains("int[4]"), load);
     }
 
     @Test
