@@ -18,9 +18,9 @@ import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * Picks the GEMM tile for a problem shape, as ZeroQuant's backend picked among generated kernels by padding and
- * speed: on a GPU each candidate that fits the shape is timed (median of 5 rounds, each round 10 launches back to back of every candidate in turn, {@link #launchesMillis}, on
- * scratch operands) and the choice is cached for the shape; on the CPU, where speed does not matter, the larger
- * tile is taken when it fits. One instance per device.
+ * speed: on a GPU each candidate that fits the shape is timed (median of 5 rounds, a round 10 launches back to back of
+ * every candidate in turn, {@link #launchesMillis}, on scratch operands) and the choice is cached for the shape; on the
+ * CPU, where speed does not matter, the larger tile is taken when it fits. One instance per device.
  */
 public final class GemmTiles {
     /** Which GEMM: W8A8 ({@link Int8GemmKernel}) or W16A16 ({@link Fp16GemmKernel}). */
@@ -65,8 +65,8 @@ public final class GemmTiles {
     /**
      * The candidates that fit the shape, larger tile first (on the CPU the first is taken): the 128×128 tiles on
      * {@code mma.sync} and on {@code wgmma} ({@code gemm128g}; {@code gemm128s} where K holds whole 128-byte stages, and
-     * for INT8 there {@link Int8GemmKernel#gemm128h} with every tile whole), then the 64×64 ones; for INT8 products with fewer than 128 output tiles of 64×64 also {@link Int8GemmKernel#gemm64k} with
-     * K in 2, 4 or 8 slices.
+     * for INT8 there {@link Int8GemmKernel#gemm128h} with every tile whole), then the 64×64 ones; for INT8 products with
+     * fewer than 128 output tiles of 64×64 also {@link Int8GemmKernel#gemm64k} with K in 2, 4 or 8 slices.
      */
     public static List<Choice> candidates(Precision p, int m, int n, int k) {
         return candidates(p, m, n, k, 0);

@@ -113,7 +113,8 @@ public final class DecoderTaskGraph implements AutoCloseable {
     /**
      * The weight-only schemes (W8A16, W4/8A16: INT8/INT4 weights, FP16 activations) at batch 1: by default
      * ({@code -Dzq.decoder.weightOnlyGemv=mma}) the INT8 projections on {@link MmaGemvKernel#int8a16} (the tensor cores)
-     * and the INT4 ones on {@link WideGemvKernel#int4a16} (on {@link MmaGemvKernel#int4a16} where it fits: {@link #MMA_INT4}); {@code wide} (or {@code true}) both on {@link WideGemvKernel}
+     * and the INT4 ones on {@link WideGemvKernel#int4a16} (on {@link MmaGemvKernel#int4a16} where it fits:
+     * {@link #MMA_INT4}); {@code wide} (or {@code true}) both on {@link WideGemvKernel}
      * (the CUDA cores) — each with the LayerNorm fused and a half or a quarter of the FP16 kernel's weight bytes;
      * {@code false} the few-row kernels with a LayerNorm launch of their own. On the H200 (GPT-2, batch 1, 49 steps with
      * the INT8 head): few-row 19.4–19.6 ms, wide 11.55, mma 10.2 (bench/RESULTS.md, eleventh round).
