@@ -429,7 +429,7 @@ public final class Fp16GemmKernel {
 
     /**
      * A lane's 64 sums plus their biases from {@code ep}, as FP16 pairs, into the tile {@code out} in
-     * {@link Int8GemmKernel#storeTileRows}'s layout (as {@link Int8GemmKernel#tileOutputsLeft} for INT8); t = lane mod 4.
+     * {@link Int8GemmKernel#storeTileRows}'s layout (as {@link Int8GemmKernel#tileOutputs} for INT8); t = lane mod 4.
      * The values are {@link #storeBiased}'s.
      */
     static void tileOutputs(float[] acc, float[] ep, int[] out, int lr, int t, int gelu) {

@@ -405,7 +405,7 @@ public final class Int8GemmKernel {
      * not two: on the H200 (264 resident blocks) gemm128s's 2048×3072×768 (384 tiles) took 25.3 µs against 15.8 µs
      * for 1408×3072×768 (264 tiles) and 28.9 µs for 2816×3072×768 (528). And its epilogue writes the tile's FP16
      * outputs into the (then idle) stage buffers first, and from there a row's 16-byte pieces to global memory, a warp's
-     * adjacent ({@link #tileOutputsLeft}): a quarter of {@link #gemm128s}'s store instructions, each filling whole sectors,
+     * adjacent ({@link #tileOutputs}): a quarter of {@link #gemm128s}'s store instructions, each filling whole sectors,
      * where gemm128s's 4-byte stores of a fragment's pairs spread over 8 rows. With every tile whole, back to back on the
      * H200: 1408×3072×768 16.1 → 13.3 µs, 16384×3072×768 149.2 → 131.0, 16384×768×3072 83.9 → 78.7 (bench/RESULTS.md,
      * GEMM sixth round). The same products in the same order: the bits of {@link #gemm128s}. Launch
@@ -428,8 +428,7 @@ public final class Int8GemmKernel {
         multiply128s(ctx, as, ws, a, w, acc, bm, bn, k >> 2, narrow);
         ctx.barrier();   // every warpgroup's wgmma has read the stages: as[] takes the tile's FP16 outputs
         int lane = tid & 31, lr = ((tid >> 7) << 6) + (((tid >> 5) & 3) << 4) + (lane >> 2);
-        tileOutputsLeft(acc, ep, as, lr, lane & 3, gelu);
-        if (narrow == 0) tileOutputsRight(acc, ep, as, lr, lane & 3, gelu);
+        tileOutputs(acc, ep, as, lr, lane & 3, gelu, narrow);
         ctx.barrier();
         storeTileRows(ctx, as, y, bm, bn, n, narrow);
     }
@@ -451,12 +450,12 @@ public final class Int8GemmKernel {
     }
 
     /**
-     * The first 64 columns' FP16 outputs of a lane's {@link #gemm128h} accumulators into the tile {@code out} (128 rows
-     * of 64 words, the word of columns 2w, 2w + 1 of row r at {@code 64r + (w XOR 4·(r mod 8))}, so that a warp's stores
-     * and a quarter-warp's 16-byte loads of a row fall in distinct banks); t = lane mod 4. The values are
-     * {@link #storeFactors}'s.
+     * A lane's FP16 outputs of its {@link #gemm128h} accumulators into the tile {@code out} (128 rows of 64 words, the word
+     * of columns 2w, 2w + 1 of row r at {@code 64r + (w XOR 4·(r mod 8))}, so that a warp's stores and a quarter-warp's
+     * 16-byte loads of a row fall in distinct banks): all 128 columns, or the first 64 where {@code narrow} is 1; t = lane
+     * mod 4. The values are {@link #storeFactors}'s.
      */
-    static void tileOutputsLeft(int[] acc, float[] ep, int[] out, int lr, int t, int gelu) {
+    static void tileOutputs(int[] acc, float[] ep, int[] out, int lr, int t, int gelu, int narrow) {
         float s0 = ep[256 + lr], s8 = ep[264 + lr];
         int at0 = lr << 6, at8 = at0 + 512, x = (lr & 7) << 2;
         tilePair(acc[0], acc[1], acc[2], acc[3], ep, out, s0, s8, t, at0, at8, x, gelu);
@@ -467,20 +466,16 @@ public final class Int8GemmKernel {
         tilePair(acc[20], acc[21], acc[22], acc[23], ep, out, s0, s8, t + 20, at0, at8, x, gelu);
         tilePair(acc[24], acc[25], acc[26], acc[27], ep, out, s0, s8, t + 24, at0, at8, x, gelu);
         tilePair(acc[28], acc[29], acc[30], acc[31], ep, out, s0, s8, t + 28, at0, at8, x, gelu);
-    }
-
-    /** {@link #tileOutputsLeft} of the last 64 columns. */
-    static void tileOutputsRight(int[] acc, float[] ep, int[] out, int lr, int t, int gelu) {
-        float s0 = ep[256 + lr], s8 = ep[264 + lr];
-        int at0 = lr << 6, at8 = at0 + 512, x = (lr & 7) << 2;
-        tilePair(acc[32], acc[33], acc[34], acc[35], ep, out, s0, s8, t + 32, at0, at8, x, gelu);
-        tilePair(acc[36], acc[37], acc[38], acc[39], ep, out, s0, s8, t + 36, at0, at8, x, gelu);
-        tilePair(acc[40], acc[41], acc[42], acc[43], ep, out, s0, s8, t + 40, at0, at8, x, gelu);
-        tilePair(acc[44], acc[45], acc[46], acc[47], ep, out, s0, s8, t + 44, at0, at8, x, gelu);
-        tilePair(acc[48], acc[49], acc[50], acc[51], ep, out, s0, s8, t + 48, at0, at8, x, gelu);
-        tilePair(acc[52], acc[53], acc[54], acc[55], ep, out, s0, s8, t + 52, at0, at8, x, gelu);
-        tilePair(acc[56], acc[57], acc[58], acc[59], ep, out, s0, s8, t + 56, at0, at8, x, gelu);
-        tilePair(acc[60], acc[61], acc[62], acc[63], ep, out, s0, s8, t + 60, at0, at8, x, gelu);
+        if (narrow == 0) {
+            tilePair(acc[32], acc[33], acc[34], acc[35], ep, out, s0, s8, t + 32, at0, at8, x, gelu);
+            tilePair(acc[36], acc[37], acc[38], acc[39], ep, out, s0, s8, t + 36, at0, at8, x, gelu);
+            tilePair(acc[40], acc[41], acc[42], acc[43], ep, out, s0, s8, t + 40, at0, at8, x, gelu);
+            tilePair(acc[44], acc[45], acc[46], acc[47], ep, out, s0, s8, t + 44, at0, at8, x, gelu);
+            tilePair(acc[48], acc[49], acc[50], acc[51], ep, out, s0, s8, t + 48, at0, at8, x, gelu);
+            tilePair(acc[52], acc[53], acc[54], acc[55], ep, out, s0, s8, t + 52, at0, at8, x, gelu);
+            tilePair(acc[56], acc[57], acc[58], acc[59], ep, out, s0, s8, t + 56, at0, at8, x, gelu);
+            tilePair(acc[60], acc[61], acc[62], acc[63], ep, out, s0, s8, t + 60, at0, at8, x, gelu);
+        }
     }
 
     /** One fragment's two pairs (rows lr, lr + 8; word w = columns 2w, 2w + 1) into the tile, as {@link #storeFactors}. */
@@ -507,11 +502,7 @@ public final class Int8GemmKernel {
      * FP16 store, which might alias it).
      */
     static void stageEpilogueWeights(KernelContext ctx, float[] ep, FloatArray sw, FloatArray bias, int bn) {
-        int t = ctx.localIdx();
-        if (t < 128) {
-            ep[t] = sw.get(bn + t);
-            ep[128 + t] = bias.get(bn + t);
-        }
+        stageEpilogueWeights(ctx, ep, sw, bias, bn, 128);
     }
 
     /** The tile's 128 token scales into {@code ep[256, 384)} (written by the previous kernel: after the wait for it). */
@@ -526,12 +517,6 @@ public final class Int8GemmKernel {
      * the instructions of a {@link #store} per pair, which loads and addresses everything anew.
      */
     static void storeWgmmaStaged(int[] acc, float[] ep, IntArray y, int lr, int lc, int r, int c, int n, int gelu) {
-        storeWgmmaStagedLeft(acc, ep, y, lr, lc, r, c, n, gelu);
-        storeWgmmaStagedRight(acc, ep, y, lr, lc, r, c, n, gelu);
-    }
-
-    /** {@link #storeWgmmaStaged}'s first 64 columns ({@code acc[0, 32)}). */
-    static void storeWgmmaStagedLeft(int[] acc, float[] ep, IntArray y, int lr, int lc, int r, int c, int n, int gelu) {
         float s0 = ep[256 + lr], s8 = ep[264 + lr];
         int at0 = (r * n + c) >> 1, at8 = at0 + (n << 2);   // words of (r, c) and (r + 8, c)
         storeStaged(acc[0], acc[1], acc[2], acc[3], ep, y, s0, s8, lc, at0, at8, gelu);
@@ -542,12 +527,6 @@ public final class Int8GemmKernel {
         storeStaged(acc[20], acc[21], acc[22], acc[23], ep, y, s0, s8, lc + 40, at0 + 20, at8 + 20, gelu);
         storeStaged(acc[24], acc[25], acc[26], acc[27], ep, y, s0, s8, lc + 48, at0 + 24, at8 + 24, gelu);
         storeStaged(acc[28], acc[29], acc[30], acc[31], ep, y, s0, s8, lc + 56, at0 + 28, at8 + 28, gelu);
-    }
-
-    /** {@link #storeWgmmaStaged}'s last 64 columns ({@code acc[32, 64)}). */
-    static void storeWgmmaStagedRight(int[] acc, float[] ep, IntArray y, int lr, int lc, int r, int c, int n, int gelu) {
-        float s0 = ep[256 + lr], s8 = ep[264 + lr];
-        int at0 = (r * n + c) >> 1, at8 = at0 + (n << 2);   // words of (r, c) and (r + 8, c)
         storeStaged(acc[32], acc[33], acc[34], acc[35], ep, y, s0, s8, lc + 64, at0 + 32, at8 + 32, gelu);
         storeStaged(acc[36], acc[37], acc[38], acc[39], ep, y, s0, s8, lc + 72, at0 + 36, at8 + 36, gelu);
         storeStaged(acc[40], acc[41], acc[42], acc[43], ep, y, s0, s8, lc + 80, at0 + 40, at8 + 40, gelu);
