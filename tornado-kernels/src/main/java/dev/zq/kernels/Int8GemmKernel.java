@@ -434,6 +434,74 @@ public final class Int8GemmKernel {
     }
 
     /**
+     * {@link #gemm128h} whose FP16 outputs (GeLU'd where asked) go out as the next GEMM's token-wise INT8 codes and row
+     * scales instead ({@code codes}: four a word; {@code scales}: one a row), with no quantization launch between: each
+     * block finds its tile's row maxima in the staged outputs, writes them to {@code tileMax} [M, N/64], meets the other
+     * blocks at a grid barrier ({@code sync}: two zeroed ints, left reusable), then quantizes its tile under the rows'
+     * maxima over every column. The codes and scales of {@link RowKernels#quantizeRows} over {@link #gemm128h}'s output,
+     * bit for bit. Every block must be resident at once (at most {@code Device.residentBlocks}); launch as gemm128h.
+     */
+    @Kernel
+    public static void gemm128hq(KernelContext ctx, IntArray a, IntArray w, FloatArray sx, FloatArray sw, FloatArray bias, IntArray codes,
+                                 FloatArray scales, FloatArray tileMax, IntArray sync, int m, int n, int k, int gelu, int whole) {
+        int[] as = ctx.allocateIntShared(12288);
+        int[] ws = ctx.allocateIntShared(12288);
+        float[] ep = ctx.allocateFloatShared(384);
+        int tid = ctx.localIdx(), block = ctx.groupIdx();
+        int blocksN = n >> 7, narrow = block < whole ? 0 : 1;
+        int tile = narrow == 0 ? block : whole + ((block - whole) >> 1);
+        int bm = (tile / blocksN) << 7, bn = ((tile - (tile / blocksN) * blocksN) << 7) + (narrow * ((block - whole) & 1) << 6);
+        stageEpilogueWeights(ctx, ep, sw, bias, bn, 128 >> narrow);
+        ctx.awaitPreviousKernel();
+        stageEpilogueRows(ctx, ep, sx, bm);
+        int[] acc = new int[64];
+        multiply128s(ctx, as, ws, a, w, acc, bm, bn, k >> 2, narrow);
+        ctx.barrier();
+        int lane = tid & 31, lr = ((tid >> 7) << 6) + (((tid >> 5) & 3) << 4) + (lane >> 2);
+        tileOutputs(acc, ep, as, lr, lane & 3, gelu, narrow);
+        ctx.barrier();
+        quantizeTileRows(ctx, as, codes, scales, tileMax, sync, bm, bn, n, narrow);
+    }
+
+    /**
+     * {@link #storeTileRows}' pieces, quantized token-wise instead of stored: a row's lanes (16, or 8 where
+     * {@code narrow}) reduce the tile's row maximum into {@code tileMax} at the tile's 64-column slots, a grid barrier,
+     * then they reduce the row's slots, and each lane writes its 8 columns' codes (two words). The block of the
+     * row's first columns writes its scale.
+     */
+    static void quantizeTileRows(KernelContext ctx, int[] tile, IntArray codes, FloatArray scales, FloatArray tileMax, IntArray sync, int bm,
+                                 int bn, int n, int narrow) {
+        int tid = ctx.localIdx(), shift = 4 - narrow, piece = tid & ((1 << shift) - 1), slots = n >> 6;
+        int[] v = new int[4];
+        for (int i = 0; i < (8 >> narrow); i++) {
+            int r = (tid >> shift) + (i << (8 - shift));
+            ctx.load4(v, tile, (r << 6) + ((piece ^ (r & 7)) << 2));
+            float mx = Math.max(Math.max(absMax(v[0]), absMax(v[1])), Math.max(absMax(v[2]), absMax(v[3])));
+            for (int lanes = 1; lanes < (1 << shift); lanes <<= 1) mx = Math.max(mx, ctx.shflXor(mx, lanes));
+            if (piece == 0) {
+                tileMax.set((bm + r) * slots + (bn >> 6), mx);
+                if (narrow == 0) tileMax.set((bm + r) * slots + (bn >> 6) + 1, mx);
+            }
+        }
+        ctx.gridBarrier(sync);
+        for (int i = 0; i < (8 >> narrow); i++) {
+            int r = (tid >> shift) + (i << (8 - shift)), row = bm + r;
+            float mx = Float.NEGATIVE_INFINITY;
+            for (int slot = piece; slot < slots; slot += 1 << shift) mx = Math.max(mx, tileMax.get(row * slots + slot));
+            for (int lanes = 1; lanes < (1 << shift); lanes <<= 1) mx = Math.max(mx, ctx.shflXor(mx, lanes));
+            float scale = mx / 127f;
+            if (bn == 0 && piece == 0) scales.set(row, scale);
+            ctx.load4(v, tile, (r << 6) + ((piece ^ (r & 7)) << 2));
+            int at = ((row * n + bn) >> 2) + (piece << 1);
+            codes.set(at, RowKernels.packCodes(Epilogue.lowHalf(v[0]), Epilogue.highHalf(v[0]), Epilogue.lowHalf(v[1]), Epilogue.highHalf(v[1]), scale));
+            codes.set(at + 1, RowKernels.packCodes(Epilogue.lowHalf(v[2]), Epilogue.highHalf(v[2]), Epilogue.lowHalf(v[3]), Epilogue.highHalf(v[3]), scale));
+        }
+    }
+
+    /** The larger magnitude of a word's two FP16 halves. */
+    static float absMax(int word) { return Math.max(Math.abs(Epilogue.lowHalf(word)), Math.abs(Epilogue.highHalf(word))); }
+
+    /**
      * After a barrier that follows the tile's writes: the 128 rows of a tile of FP16 pairs in {@code tile} (64 words a
      * row, 32 used where {@code narrow} is 1; word w of row r at {@code 64r + (w XOR 4·(r mod 8))}) out to
      * {@code y} at (bm, bn) in 16-byte pieces, a warp's adjacent: a quarter of the stores of the pairs, whole sectors.

@@ -287,6 +287,81 @@ class EncoderKernelsOnCpuTest {
         checkAttention(true);
     }
 
+    /**
+     * The INT8 GEMM that quantizes its own output (GeLU'd or not; a grid barrier between the tiles' row maxima and the
+     * codes) gives the codes and scales of {@link Int8GemmKernel#gemm128h} followed by {@link RowKernels#quantizeRows},
+     * bit for bit: tiles whole or in halves, a row of zeros (scale 0, codes 0), the barrier's count left at zero.
+     */
+    @Test
+    void int8GemmThatQuantizesItsOutputEqualsGemmThenQuantizeRows() {
+        try (Arena a = Arena.ofShared()) {
+            Random rnd = new Random(41);
+            int m = 256, n = 256, k = 256, tiles = (m / 128) * (n / 128);
+            byte[] ab = new byte[m * k], wb = new byte[n * k];
+            rnd.nextBytes(ab);
+            rnd.nextBytes(wb);
+            for (int p = 0; p < k; p++) ab[130 * k + p] = 0;   // row 130: all zero (no bias below), so its scale is 0
+            FloatArray sx = KernelsOnCpuTest.randomFloats(a, rnd, m, 0.01), sw = KernelsOnCpuTest.randomFloats(a, rnd, n, 0.01);
+            FloatArray bias = FloatArray.allocate(a, n);
+            IntArray xa = KernelsOnCpuTest.packed(a, ab), wa = KernelsOnCpuTest.packed(a, wb);
+            for (int whole = 0; whole <= tiles; whole += 2)
+                for (int gelu = 0; gelu < 2; gelu++) {
+                    Grid grid = Grid.of(whole + 2 * (tiles - whole), 256);
+                    IntArray y = IntArray.allocate(a, m * n / 2), expected = IntArray.allocate(a, m * n / 4), codes = IntArray.allocate(a, m * n / 4);
+                    FloatArray expectedScales = FloatArray.allocate(a, m), scales = FloatArray.allocate(a, m), tileMax = FloatArray.allocate(a, m * n / 64);
+                    IntArray sync = IntArray.allocate(a, 2);
+                    cpu.launch(KernelCompiler.find(Int8GemmKernel.class, "gemm128h"), grid, xa, wa, sx, sw, bias, y, m, n, k, gelu, whole);
+                    cpu.launch(KernelCompiler.find(RowKernels.class, "quantizeRows"), RowKernels.grid(m, n), y, expected, expectedScales, m, n);
+                    cpu.launch(KernelCompiler.find(Int8GemmKernel.class, "gemm128hq"), grid, xa, wa, sx, sw, bias, codes, scales, tileMax, sync,
+                            m, n, k, gelu, whole);
+                    String what = whole + " tiles whole, gelu " + gelu;
+                    assertEquals(0f, scales.get(130), what + ": the zero row's scale");
+                    for (int r = 0; r < m; r++) assertEquals(expectedScales.get(r), scales.get(r), what + ": scale of row " + r);
+                    for (int i = 0; i < m * n / 4; i++) assertEquals(expected.get(i), codes.get(i), what + ": code word " + i);
+                    assertEquals(0, sync.get(0), what + ": the grid barrier's count left behind");
+                }
+        }
+    }
+
+    /**
+     * The attention that quantizes its own output (a grid barrier between the heads' row maxima and the codes) gives the
+     * codes and scales of the FP16 attention followed by {@link RowKernels#quantizeRows}, bit for bit: heads of 64 and
+     * 32, causal or not, three heads (the maximum over a count that is not a power of two), and a sequence whose values
+     * are all zero (its rows' scale 0, codes 0). The barrier's count is left at zero for the next launch.
+     */
+    @Test
+    void attentionThatQuantizesItsOutputEqualsAttentionThenQuantizeRows() {
+        for (int d : new int[]{64, 32})
+            for (int causal = 0; causal < 2; causal++)
+                try (Arena a = Arena.ofShared()) {
+                    Random rnd = new Random(31 + d + causal);
+                    int batch = 2, seq = 128, heads = 3, hidden = heads * d, rows = batch * seq;
+                    float[] v = new float[rows * 3 * hidden];
+                    IntArray qkv = halves(a, rnd, v, 1);
+                    for (int r = seq; r < rows; r++)   // the second sequence's values all zero
+                        for (int c = 2 * hidden; c < 3 * hidden; c += 2) qkv.set((r * 3 * hidden + c) >> 1, 0);
+                    IntArray mask = IntArray.allocate(a, rows);
+                    for (int i = 0; i < rows; i++) mask.set(i, i % seq < 100 && i % 5 != 2 ? 1 : 0);
+                    Grid grid = Grid.of((seq / 64) * heads * batch, 128);
+                    float sc = (float) (1 / Math.sqrt(d));
+                    IntArray out = IntArray.allocate(a, rows * hidden / 2), expected = IntArray.allocate(a, rows * hidden / 4);
+                    FloatArray expectedScales = FloatArray.allocate(a, rows);
+                    cpu.launch(KernelCompiler.find(AttentionKernel.class, "attention" + d), grid, qkv, mask, out, seq, heads, sc, causal);
+                    cpu.launch(KernelCompiler.find(RowKernels.class, "quantizeRows"), RowKernels.grid(rows, hidden), out, expected, expectedScales, rows, hidden);
+                    IntArray codes = IntArray.allocate(a, rows * hidden / 4), sync = IntArray.allocate(a, 2);
+                    FloatArray scales = FloatArray.allocate(a, rows), rowMax = FloatArray.allocate(a, rows * heads);
+                    cpu.launch(KernelCompiler.find(AttentionKernel.class, "attention" + d + "q"), grid, qkv, mask, codes, scales, rowMax, sync,
+                            seq, heads, sc, causal);
+                    String what = "head size " + d + (causal == 1 ? " causal" : "");
+                    for (int r = 0; r < rows; r++) {
+                        assertEquals(expectedScales.get(r), scales.get(r), what + ": scale of row " + r);
+                        if (r >= seq) assertEquals(0f, scales.get(r), what + ": a row of zeros");
+                    }
+                    for (int i = 0; i < rows * hidden / 4; i++) assertEquals(expected.get(i), codes.get(i), what + ": code word " + i);
+                    assertEquals(0, sync.get(0), what + ": the grid barrier's count left behind");
+                }
+    }
+
     void checkAttention(boolean exact) {
         for (int d : exact ? new int[]{64, 32, 16} : new int[]{64, 32})
             for (int causal = 0; causal < 2; causal++)
