@@ -1,6 +1,5 @@
 package dev.zq.kernels;
 
-import dev.zq.runtime.FloatArray;
 import dev.zq.runtime.IntArray;
 import dev.zq.runtime.Kernel;
 import dev.zq.runtime.KernelContext;
@@ -34,34 +33,7 @@ public final class AttentionKernel {
         int[] vs = ctx.allocateIntShared(4608);   // two chunks × 64 value rows × 36 words
         int[] ms = ctx.allocateIntShared(128);    // two chunks' key mask
         ctx.awaitPreviousKernel();
-        float[] o0 = new float[4], o1 = new float[4], o2 = new float[4], o3 = new float[4];
-        float[] o4 = new float[4], o5 = new float[4], o6 = new float[4], o7 = new float[4];
-        float[] inv = new float[2];
-        attend(ctx, qkv, mask, seq, heads, scale, causal, qs, ks, vs, ms, 64, 36, o0, o1, o2, o3, o4, o5, o6, o7, inv);
-        writeRows(ctx, out, seq, heads, 64, inv, o0, o1, o2, o3, o4, o5, o6, o7);
-    }
-
-    /**
-     * {@link #attention64} that writes its output as ZeroQuant's token-wise INT8 codes (four a word) and row scales for
-     * the output projection, instead of FP16 rows for a separate quantization launch: each block reduces its head's
-     * part of every row's maximum, writes it to {@code rowMax} [B·S, heads], meets the other blocks at a grid barrier
-     * ({@code sync}: two zeroed ints, left reusable), and quantizes its own values under the row's scale. The codes and
-     * scales are those {@link RowKernels#quantizeRows} gives over {@link #attention64}'s FP16 output, bit for bit. Every
-     * block must be resident at once: at most {@code Device.residentBlocks} blocks.
-     */
-    @Kernel
-    public static void attention64q(KernelContext ctx, IntArray qkv, IntArray mask, IntArray codes, FloatArray scales, FloatArray rowMax,
-                                    IntArray sync, int seq, int heads, float scale, int causal) {
-        int[] qs = ctx.allocateIntShared(2304);
-        int[] ks = ctx.allocateIntShared(4608);
-        int[] vs = ctx.allocateIntShared(4608);
-        int[] ms = ctx.allocateIntShared(128);
-        ctx.awaitPreviousKernel();
-        float[] o0 = new float[4], o1 = new float[4], o2 = new float[4], o3 = new float[4];
-        float[] o4 = new float[4], o5 = new float[4], o6 = new float[4], o7 = new float[4];
-        float[] inv = new float[2];
-        attend(ctx, qkv, mask, seq, heads, scale, causal, qs, ks, vs, ms, 64, 36, o0, o1, o2, o3, o4, o5, o6, o7, inv);
-        quantizeRows(ctx, codes, scales, rowMax, sync, seq, heads, 64, inv, o0, o1, o2, o3, o4, o5, o6, o7);
+        attend(ctx, qkv, mask, out, seq, heads, scale, causal, qs, ks, vs, ms, 64, 36);
     }
 
     /** Head size 32 (MiniLM). Launch {@code (S/64)·heads·B} blocks of 128 threads. */
@@ -72,27 +44,7 @@ public final class AttentionKernel {
         int[] vs = ctx.allocateIntShared(2560);   // two chunks × 64 value rows × 20 words
         int[] ms = ctx.allocateIntShared(128);
         ctx.awaitPreviousKernel();
-        float[] o0 = new float[4], o1 = new float[4], o2 = new float[4], o3 = new float[4];
-        float[] o4 = new float[4], o5 = new float[4], o6 = new float[4], o7 = new float[4];
-        float[] inv = new float[2];
-        attend(ctx, qkv, mask, seq, heads, scale, causal, qs, ks, vs, ms, 32, 20, o0, o1, o2, o3, o4, o5, o6, o7, inv);
-        writeRows(ctx, out, seq, heads, 32, inv, o0, o1, o2, o3, o4, o5, o6, o7);
-    }
-
-    /** {@link #attention64q} for head size 32: {@link #attention32} with its output quantized token-wise. */
-    @Kernel
-    public static void attention32q(KernelContext ctx, IntArray qkv, IntArray mask, IntArray codes, FloatArray scales, FloatArray rowMax,
-                                    IntArray sync, int seq, int heads, float scale, int causal) {
-        int[] qs = ctx.allocateIntShared(1280);
-        int[] ks = ctx.allocateIntShared(2560);
-        int[] vs = ctx.allocateIntShared(2560);
-        int[] ms = ctx.allocateIntShared(128);
-        ctx.awaitPreviousKernel();
-        float[] o0 = new float[4], o1 = new float[4], o2 = new float[4], o3 = new float[4];
-        float[] o4 = new float[4], o5 = new float[4], o6 = new float[4], o7 = new float[4];
-        float[] inv = new float[2];
-        attend(ctx, qkv, mask, seq, heads, scale, causal, qs, ks, vs, ms, 32, 20, o0, o1, o2, o3, o4, o5, o6, o7, inv);
-        quantizeRows(ctx, codes, scales, rowMax, sync, seq, heads, 32, inv, o0, o1, o2, o3, o4, o5, o6, o7);
+        attend(ctx, qkv, mask, out, seq, heads, scale, causal, qs, ks, vs, ms, 32, 20);
     }
 
     /**
@@ -100,9 +52,8 @@ public final class AttentionKernel {
      * Chunks of 64 keys go through two buffers: K, V and the mask of chunk c + 1 are in flight ({@code cp.async}) while
      * chunk c is computed, and V stays row-major ({@code ldmatrix.trans} gives its B fragments).
      */
-    static void attend(KernelContext ctx, IntArray qkv, IntArray mask, int seq, int heads, float scale, int causal,
-                       int[] qs, int[] ks, int[] vs, int[] ms, int d, int stride, float[] o0, float[] o1, float[] o2, float[] o3,
-                       float[] o4, float[] o5, float[] o6, float[] o7, float[] inv) {
+    static void attend(KernelContext ctx, IntArray qkv, IntArray mask, IntArray out, int seq, int heads, float scale, int causal,
+                       int[] qs, int[] ks, int[] vs, int[] ms, int d, int stride) {
         int tid = ctx.localIdx(), warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
         int qBlocks = seq >> 6, block = ctx.groupIdx();
         int q0 = (block % qBlocks) << 6, h = (block / qBlocks) % heads, b = block / (qBlocks * heads);
@@ -122,7 +73,8 @@ public final class AttentionKernel {
         ctx.copyAsyncCommit();
         float[] s0 = new float[4], s1 = new float[4], s2 = new float[4], s3 = new float[4];
         float[] s4 = new float[4], s5 = new float[4], s6 = new float[4], s7 = new float[4];
-        zero(o0); zero(o1); zero(o2); zero(o3); zero(o4); zero(o5); zero(o6); zero(o7);
+        float[] o0 = new float[4], o1 = new float[4], o2 = new float[4], o3 = new float[4];
+        float[] o4 = new float[4], o5 = new float[4], o6 = new float[4], o7 = new float[4];
         float m0 = MASKED, m1 = MASKED, l0 = 0f, l1 = 0f;   // running max and (lane-partial) sum of rows g and g + 8
         int qRow = warp << 4;                                // this warp's first query within the block
         int query0 = q0 + qRow + g, query1 = query0 + 8;
@@ -189,22 +141,8 @@ public final class AttentionKernel {
         l0 += ctx.shflXor(l0, 2);
         l1 += ctx.shflXor(l1, 1);
         l1 += ctx.shflXor(l1, 2);
-        inv[0] = 1f / l0;
-        inv[1] = 1f / l1;
-    }
-
-    /**
-     * The FP16 output of {@link #attend}: this lane's two rows (g and g + 8 of its warp's 16 queries), the head's columns
-     * 8j + 2t and 8j + 2t + 1 of tile j, divided by the row sums.
-     */
-    static void writeRows(KernelContext ctx, IntArray out, int seq, int heads, int d, float[] inv, float[] o0, float[] o1, float[] o2,
-                          float[] o3, float[] o4, float[] o5, float[] o6, float[] o7) {
-        int tid = ctx.localIdx(), lane = tid & 31, g = lane >> 2, t = lane & 3;
-        int qBlocks = seq >> 6, block = ctx.groupIdx();
-        int q0 = (block % qBlocks) << 6, h = (block / qBlocks) % heads, b = block / (qBlocks * heads);
-        int hidden = heads * d, query0 = q0 + ((tid >> 5) << 4) + g;
-        float i0 = inv[0], i1 = inv[1];
-        int outRow0 = (b * seq + query0) * (hidden >> 1) + ((h * d) >> 1) + t, outRow1 = outRow0 + 8 * (hidden >> 1);
+        float i0 = 1f / l0, i1 = 1f / l1;
+        int outRow0 = (seqRow0 + query0) * (hidden >> 1) + ((h * d) >> 1) + t, outRow1 = outRow0 + 8 * (hidden >> 1);
         write(out, outRow0, outRow1, o0, i0, i1);
         write(out, outRow0 + 4, outRow1 + 4, o1, i0, i1);
         write(out, outRow0 + 8, outRow1 + 8, o2, i0, i1);
@@ -215,87 +153,6 @@ public final class AttentionKernel {
             write(out, outRow0 + 24, outRow1 + 24, o6, i0, i1);
             write(out, outRow0 + 28, outRow1 + 28, o7, i0, i1);
         }
-    }
-
-    /**
-     * {@link #writeRows}' values, rounded to FP16 as it would store them, quantized token-wise instead: the row maxima
-     * of this block's head through {@code rowMax}, a grid barrier, the maximum over the heads (the same value
-     * {@link RowKernels#quantizeRows} finds), then each lane's codes. A word holds four neighbouring columns, which two
-     * lanes (t even, t + 1) hold halves of: the even lane stores row g's word, the odd one row g + 8's.
-     */
-    static void quantizeRows(KernelContext ctx, IntArray codes, FloatArray scales, FloatArray rowMax, IntArray sync, int seq, int heads, int d,
-                             float[] inv, float[] o0, float[] o1, float[] o2, float[] o3, float[] o4, float[] o5, float[] o6, float[] o7) {
-        int tid = ctx.localIdx(), lane = tid & 31, g = lane >> 2, t = lane & 3;
-        int qBlocks = seq >> 6, block = ctx.groupIdx();
-        int q0 = (block % qBlocks) << 6, h = (block / qBlocks) % heads, b = block / (qBlocks * heads);
-        int hidden = heads * d, row0 = b * seq + q0 + ((tid >> 5) << 4) + g, row1 = row0 + 8;
-        float i0 = inv[0], i1 = inv[1];
-        halves(o0, i0, i1); halves(o1, i0, i1); halves(o2, i0, i1); halves(o3, i0, i1);
-        float a0 = Math.max(absMax01(o0), absMax01(o1)), a1 = Math.max(absMax23(o0), absMax23(o1));
-        a0 = Math.max(a0, Math.max(absMax01(o2), absMax01(o3)));
-        a1 = Math.max(a1, Math.max(absMax23(o2), absMax23(o3)));
-        if (d == 64) {
-            halves(o4, i0, i1); halves(o5, i0, i1); halves(o6, i0, i1); halves(o7, i0, i1);
-            a0 = Math.max(a0, Math.max(Math.max(absMax01(o4), absMax01(o5)), Math.max(absMax01(o6), absMax01(o7))));
-            a1 = Math.max(a1, Math.max(Math.max(absMax23(o4), absMax23(o5)), Math.max(absMax23(o6), absMax23(o7))));
-        }
-        a0 = Math.max(a0, ctx.shflXor(a0, 1));
-        a0 = Math.max(a0, ctx.shflXor(a0, 2));
-        a1 = Math.max(a1, ctx.shflXor(a1, 1));
-        a1 = Math.max(a1, ctx.shflXor(a1, 2));
-        if (t == 0) {
-            rowMax.set(row0 * heads + h, a0);
-            rowMax.set(row1 * heads + h, a1);
-        }
-        ctx.gridBarrier(sync);
-        float m0 = Float.NEGATIVE_INFINITY, m1 = Float.NEGATIVE_INFINITY;
-        for (int hh = 0; hh < heads; hh++) {
-            m0 = Math.max(m0, rowMax.get(row0 * heads + hh));
-            m1 = Math.max(m1, rowMax.get(row1 * heads + hh));
-        }
-        float s0 = m0 / 127f, s1 = m1 / 127f;
-        if (h == 0 && t == 0) {
-            scales.set(row0, s0);
-            scales.set(row1, s1);
-        }
-        int w0 = (row0 * hidden + h * d + 2 * (t & 2)) >> 2, w1 = (row1 * hidden + h * d + 2 * (t & 2)) >> 2;
-        int odd = t & 1;
-        storeCodes(ctx, codes, o0, s0, s1, odd, w0, w1);
-        storeCodes(ctx, codes, o1, s0, s1, odd, w0 + 2, w1 + 2);
-        storeCodes(ctx, codes, o2, s0, s1, odd, w0 + 4, w1 + 4);
-        storeCodes(ctx, codes, o3, s0, s1, odd, w0 + 6, w1 + 6);
-        if (d == 64) {
-            storeCodes(ctx, codes, o4, s0, s1, odd, w0 + 8, w1 + 8);
-            storeCodes(ctx, codes, o5, s0, s1, odd, w0 + 10, w1 + 10);
-            storeCodes(ctx, codes, o6, s0, s1, odd, w0 + 12, w1 + 12);
-            storeCodes(ctx, codes, o7, s0, s1, odd, w0 + 14, w1 + 14);
-        }
-    }
-
-    /** An output tile divided by its rows' sums and rounded to FP16 (as {@link #write} stores it), in place. */
-    static void halves(float[] o, float i0, float i1) {
-        int r0 = Epilogue.packHalves(o[0] * i0, o[1] * i0), r1 = Epilogue.packHalves(o[2] * i1, o[3] * i1);
-        o[0] = Epilogue.lowHalf(r0);
-        o[1] = Epilogue.highHalf(r0);
-        o[2] = Epilogue.lowHalf(r1);
-        o[3] = Epilogue.highHalf(r1);
-    }
-
-    static float absMax01(float[] o) { return Math.max(Math.abs(o[0]), Math.abs(o[1])); }
-
-    static float absMax23(float[] o) { return Math.max(Math.abs(o[2]), Math.abs(o[3])); }
-
-    /**
-     * One tile's codes: this lane's two columns of rows g ({@code s0}) and g + 8 ({@code s1}) as 16 bits each; the
-     * partner lane (t xor 1) gets the row it does not store. The even lane stores word {@code w0} of row g, the odd one
-     * word {@code w1} of row g + 8 (the odd lane's columns are the word's upper half).
-     */
-    static void storeCodes(KernelContext ctx, IntArray codes, float[] o, float s0, float s1, int odd, int w0, int w1) {
-        int c0 = (RowKernels.code(o[0], s0) & 0xFF) | ((RowKernels.code(o[1], s0) & 0xFF) << 8);
-        int c1 = (RowKernels.code(o[2], s1) & 0xFF) | ((RowKernels.code(o[3], s1) & 0xFF) << 8);
-        int other = ctx.shflXor(odd == 0 ? c1 : c0, 1);
-        if (odd == 0) codes.set(w0, c0 | (other << 16));
-        else codes.set(w1, other | (c1 << 16));
     }
 
     static void zero(float[] s) {

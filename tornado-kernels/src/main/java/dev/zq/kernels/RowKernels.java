@@ -257,12 +257,6 @@ public final class RowKernels {
                 | ((clampCode(KernelMath.rint(v2 / scale)) & 0xFF) << 16) | (clampCode(KernelMath.rint(v3 / scale)) << 24);
     }
 
-    /** One value's code under {@code scale}, as {@link #packCodes} gives each of its four. */
-    static int code(float v, float scale) {
-        if (scale == 0f || !(scale - scale == 0f)) return 0;
-        return clampCode(KernelMath.rint(v / scale));
-    }
-
     /** A rounded quotient clamped to INT8's range (NaN to 0, as Java's and PTX's conversions both give). */
     static int clampCode(float r) { return r <= -128f ? -128 : r >= 127f ? 127 : (int) r; }
 }

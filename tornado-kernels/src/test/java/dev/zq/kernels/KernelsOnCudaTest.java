@@ -289,53 +289,6 @@ class KernelsOnCudaTest {
         }
     }
 
-    /**
-     * The kernels that quantize their own output across a grid barrier: {@link Int8GemmKernel#gemm128hq} (integer sums)
-     * the same bits as on the CPU executor, tiles whole and in halves, GeLU'd or not; {@link AttentionKernel#attention64q}
-     * and {@code attention32q} (tensor-core sums, so against the GPU's own two launches, not the CPU) the codes and scales
-     * of the FP16 attention followed by {@link RowKernels#quantizeRows} on the GPU, bit for bit.
-     */
-    @Test
-    void kernelsThatQuantizeTheirOutputMatchTheirTwoLaunches() throws Exception {
-        Assumptions.assumeTrue(gpu != null, () -> "no CUDA device: " + why);
-        Random rnd = new Random(78);
-        try (Arena a = Arena.ofShared()) {
-            int m = 512, n = 1536, kk = 768, tiles = (m / 128) * (n / 128);
-            byte[] ab = new byte[m * kk], wb = new byte[n * kk];
-            rnd.nextBytes(ab);
-            rnd.nextBytes(wb);
-            IntArray xa = KernelsOnCpuTest.packed(a, ab), wa = KernelsOnCpuTest.packed(a, wb);
-            FloatArray sx = KernelsOnCpuTest.randomFloats(a, rnd, m, 0.001), sw = KernelsOnCpuTest.randomFloats(a, rnd, n, 0.001);
-            FloatArray bias = KernelsOnCpuTest.randomFloats(a, rnd, n, 1);
-            for (int whole : new int[]{tiles, 16})
-                for (int gelu = 0; gelu < 2; gelu++)
-                    same(k(Int8GemmKernel.class, "gemm128hq"), Grid.of(2 * tiles - whole, 256), xa, wa, sx, sw, bias, IntArray.allocate(a, m * n / 4),
-                            FloatArray.allocate(a, m), FloatArray.allocate(a, m * n / 64), IntArray.allocate(a, 2), m, n, kk, gelu, whole);
-            int batch = 2, seq = 256, heads = 3;
-            for (int d : new int[]{64, 32}) {
-                int rows = batch * seq, hidden = heads * d;
-                float[] qv = new float[rows * 3 * hidden];
-                IntArray qkv = EncoderKernelsOnCpuTest.halves(a, rnd, qv, 1), mask = IntArray.allocate(a, rows);
-                for (int i = 0; i < rows; i++) mask.set(i, i % seq < 200 || i < seq ? 1 : 0);
-                for (int causal = 0; causal < 2; causal++) {
-                    Grid grid = Grid.of((seq / 64) * heads * batch, 128);
-                    float sc = (float) (1 / Math.sqrt(d));
-                    IntArray out = IntArray.allocate(a, rows * hidden / 2), expected = IntArray.allocate(a, rows * hidden / 4);
-                    IntArray codes = IntArray.allocate(a, rows * hidden / 4), sync = IntArray.allocate(a, 2);
-                    FloatArray expectedScales = FloatArray.allocate(a, rows), scales = FloatArray.allocate(a, rows);
-                    gpu.run(k(AttentionKernel.class, "attention" + d), grid, qkv, mask, out, seq, heads, sc, causal);
-                    gpu.run(k(RowKernels.class, "quantizeRows"), RowKernels.grid(rows, hidden), out, expected, expectedScales, rows, hidden);
-                    gpu.run(k(AttentionKernel.class, "attention" + d + "q"), grid, qkv, mask, codes, scales, FloatArray.allocate(a, rows * heads), sync,
-                            seq, heads, sc, causal);
-                    String what = "attention" + d + "q" + (causal == 1 ? " causal" : "");
-                    for (int r = 0; r < rows; r++) assertEquals(expectedScales.get(r), scales.get(r), what + ": scale of row " + r);
-                    for (int i = 0; i < rows * hidden / 4; i++) assertEquals(expected.get(i), codes.get(i), what + ": code word " + i);
-                    assertEquals(0, sync.get(0), what + ": the grid barrier's count left behind");
-                }
-            }
-        }
-    }
-
     @Test
     void encoderKernelsWithTensorCoreSumsOrExponentialsAgreeWithTheCpu() throws Exception {
         Assumptions.assumeTrue(gpu != null, () -> "no CUDA device: " + why);

@@ -3,7 +3,6 @@ package dev.zq.quant.gpu;
 import dev.zq.kernels.AttentionKernel;
 import dev.zq.kernels.GemmTiles;
 import dev.zq.kernels.ExactAttentionKernel;
-import dev.zq.kernels.Int8GemmKernel;
 import dev.zq.kernels.RowKernels;
 import dev.zq.model.DenseLinear;
 import dev.zq.model.Linear;
@@ -71,12 +70,6 @@ public final class BertTaskGraph implements AutoCloseable {
     private final FloatArray noScales;
     private final IntArray noCodes;
     private final IntArray partials, arrivals;   // the split-K INT8 GEMMs' parts (GemmTiles.Choice#splits) and counts
-    // W8A8 kernels that quantize their own output (quantizedAttention, quantizedUp): the heads' and the up-projection
-    // tiles' row maxima, and their grid barriers' state (one launch at a time uses it).
-    private final boolean quantizedAttention, quantizedUp;
-    private final FloatArray headMax, upTileMax;
-    private final IntArray barrierSync;
-    private final Device device;
 
     private BertTaskGraph(Weights weights, boolean ownsWeights, int batch, int seq, Device device, boolean exactAttention) {
         this.weights = weights;
@@ -127,18 +120,10 @@ public final class BertTaskGraph implements AutoCloseable {
             }
         partials = IntArray.allocate(arena, Math.toIntExact(partialInts));
         arrivals = IntArray.allocate(arena, arrivalInts);
-        int attentionBlocks = (paddedSeq / 64) * config.numHeads() * batch;
-        quantizedAttention = int8 && !exactAttention && QUANTIZE_IN_ATTENTION && !OMIT.contains("quantize")
-                && attentionBlocks <= device.residentBlocks(kernel(AttentionKernel.class, attentionKernel() + "q"), 128);
-        headMax = quantizedAttention ? FloatArray.allocate(arena, rows * config.numHeads()) : noScales;
-        this.device = device;
-        quantizedUp = int8 && QUANTIZE_IN_GEMM && !OMIT.contains("quantize") && quantizedGemm(inter, h) != null;
-        upTileMax = quantizedUp ? FloatArray.allocate(arena, rows * (inter / 64)) : noScales;
-        barrierSync = IntArray.allocate(arena, 2);
 
         graph = new TaskGraph("bert-" + precision.name().toLowerCase() + "-" + batch + "x" + paddedSeq)
                 .transferToDevice(Transfer.EVERY_EXECUTION, ids, types, mask)
-                .transferToDevice(Transfer.FIRST_EXECUTION, arrivals, barrierSync);   // zeroes, which every launch leaves as it found them
+                .transferToDevice(Transfer.FIRST_EXECUTION, arrivals);   // zeroes, which every launch leaves as it found them
         graph.transferToDevice(Transfer.FIRST_EXECUTION, weights.buffers().toArray(KernelBuffer[]::new));
         graph.task(kernel(RowKernels.class, "embedLayerNorm"), RowKernels.grid(rows, h), ids, types, weights.words, weights.positions, weights.typeTable,
                 weights.embeddingGamma, weights.embeddingBeta, hidden, hq, hScale, rows, paddedSeq, h, config.layerNormEps(), int8 ? 1 : 0);
@@ -185,58 +170,22 @@ public final class BertTaskGraph implements AutoCloseable {
         if (exactAttention)
             graph.task(kernel(ExactAttentionKernel.class, "attention"), ExactAttentionKernel.grid(batch, paddedSeq, config.numHeads()), qkv, mask, context,
                     paddedSeq, config.numHeads(), hd, (float) (1 / Math.sqrt(hd)), 0);
-        else if (quantizedAttention)   // the context straight to INT8 codes: no quantization launch
-            graph.task(kernel(AttentionKernel.class, attentionKernel() + "q"), Grid.of((paddedSeq / 64) * config.numHeads() * batch, 128), qkv, mask,
-                    contextQ, contextScale, headMax, barrierSync, paddedSeq, config.numHeads(), (float) (1 / Math.sqrt(hd)), 0);
         else
-            graph.task(kernel(AttentionKernel.class, attentionKernel()), Grid.of((paddedSeq / 64) * config.numHeads() * batch, 128), qkv, mask, context,
-                    paddedSeq, config.numHeads(), (float) (1 / Math.sqrt(hd)), 0);
-        if (int8 && !quantizedAttention && !OMIT.contains("quantize")) quantize(context, contextQ, contextScale, h);
+            graph.task(kernel(AttentionKernel.class, hd == 64 ? "attention64" : "attention32"),
+                    Grid.of((paddedSeq / 64) * config.numHeads() * batch, 128), qkv, mask, context, paddedSeq, config.numHeads(),
+                    (float) (1 / Math.sqrt(hd)), 0);
+        if (int8 && !OMIT.contains("quantize")) quantize(context, contextQ, contextScale, h);
         gemm(l.out(), context, contextQ, contextScale, projected, h, h, false);
         if (!OMIT.contains("norm"))
             graph.task(kernel(RowKernels.class, "residualLayerNorm"), RowKernels.grid(rows, h), projected, hidden, l.norm1Gamma(), l.norm1Beta(),
                     h1, h1q, h1Scale, rows, h, eps, int8 ? 1 : 0);
         // MLP: up-projection with bias and GeLU in the epilogue, down-projection, residual and LayerNorm.
-        if (quantizedUp) {   // GeLU'd straight to INT8 codes: no quantization launch
-            Grid grid = quantizedGemm(inter, h);
-            int tiles = (rows / 128) * (inter / 128), whole = 2 * tiles - grid.groupsX();
-            graph.task(kernel(Int8GemmKernel.class, "gemm128hq"), grid, h1q, l.up().weight(), h1Scale, l.up().scales(), l.up().bias(), mlpQ, mlpScale,
-                    upTileMax, barrierSync, rows, inter, h, 1, whole);
-        } else gemm(l.up(), h1, h1q, h1Scale, mlp, inter, h, true);
-        if (int8 && !quantizedUp && !OMIT.contains("quantize")) quantize(mlp, mlpQ, mlpScale, inter);
+        gemm(l.up(), h1, h1q, h1Scale, mlp, inter, h, true);
+        if (int8 && !OMIT.contains("quantize")) quantize(mlp, mlpQ, mlpScale, inter);
         gemm(l.down(), mlp, mlpQ, mlpScale, projected, h, inter, false);
         if (!OMIT.contains("norm")) graph.task(kernel(RowKernels.class, "residualLayerNorm"), RowKernels.grid(rows, h), projected, h1, l.norm2Gamma(), l.norm2Beta(),
                 hidden, hq, hScale, rows, h, eps, int8 ? 1 : 0);
     }
-
-    /**
-     * The grid of {@link Int8GemmKernel#gemm128hq} for this graph's rows at {@code n} outputs from {@code k} inputs, null
-     * where it does not apply: M, N or K not a multiple of 128, or more blocks than fit on the device at once. Its tiles
-     * as the chosen {@link Int8GemmKernel#gemm128h} splits them, all whole where the choice was another kernel.
-     */
-    private Grid quantizedGemm(int n, int k) {
-        if (rows % 128 != 0 || n % 128 != 0 || k % 128 != 0) return null;
-        GemmTiles.Choice c = tiles.choose(GemmTiles.Precision.INT8, rows, n, k);
-        int tiles = (rows / 128) * (n / 128);
-        int blocks = c.kernel().getName().equals("gemm128h") ? c.grid().groupsX() : tiles;
-        return blocks <= device.residentBlocks(kernel(Int8GemmKernel.class, "gemm128hq"), 256) ? Grid.of(blocks, 256) : null;
-    }
-
-    private String attentionKernel() { return config.headDim() == 64 ? "attention64" : "attention32"; }
-
-    /**
-     * W8A8 up-projection that writes its GeLU'd output as token-wise INT8 codes itself ({@link Int8GemmKernel#gemm128hq}),
-     * where M, N and K are multiples of 128 and its blocks fit on the device at once; otherwise, or with
-     * {@code -Dzq.bert.quantizeInGemm=false}, the chosen GEMM tile and a quantization launch (the same codes).
-     */
-    static final boolean QUANTIZE_IN_GEMM = !"false".equals(System.getProperty("zq.bert.quantizeInGemm"));
-
-    /**
-     * W8A8 attention that writes the context as token-wise INT8 codes itself ({@link AttentionKernel#attention64q}: a grid
-     * barrier between the heads' row maxima and the codes), where its blocks fit on the device at once; otherwise, or
-     * with {@code -Dzq.bert.quantizeInAttention=false}, FP16 attention and a quantization launch (the same codes).
-     */
-    static final boolean QUANTIZE_IN_ATTENTION = !"false".equals(System.getProperty("zq.bert.quantizeInAttention"));
 
     /**
      * For measurement only: {@code -Dzq.bert.omit=quantize,norm} leaves out of every layer the two token-wise
