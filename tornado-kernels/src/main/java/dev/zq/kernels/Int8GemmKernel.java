@@ -422,6 +422,7 @@ public final class Int8GemmKernel {
         int tile = narrow == 0 ? block : whole + ((block - whole) >> 1);
         int bm = (tile / blocksN) << 7, bn = ((tile - (tile / blocksN) * blocksN) << 7) + (narrow * ((block - whole) & 1) << 6);
         stageEpilogueWeights(ctx, ep, sw, bias, bn, 128 >> narrow);
+        if (bm == 0) prefetchWeightRows(ctx, w, bn, k >> 2, 128 >> narrow, 256);
         ctx.awaitPreviousKernel();
         stageEpilogueRows(ctx, ep, sx, bm);
         int[] acc = new int[64];
@@ -608,6 +609,15 @@ public final class Int8GemmKernel {
                 if (s != split) addPart(partials, ((block * splits + s) << 12) + at, c00, c01, c02, c03, c10, c11, c12, c13);
         }
         storeAll(c00, c01, c02, c03, c10, c11, c12, c13, sx, sw, bias, y, bm + wm + g, bn + wn + t, n, gelu);
+    }
+
+    /** {@link #prefetchWeights} of all of K for {@code rows} rows from {@code bn}, in blocks of {@code threads} threads. */
+    static void prefetchWeightRows(KernelContext ctx, IntArray w, int bn, int kw, int rows, int threads) {
+        int lines = kw >> 5;
+        for (int l = ctx.localIdx(); l < rows * lines; l += threads) {
+            int row = l / lines;
+            ctx.prefetchL2(w, (bn + row) * kw + ((l - row * lines) << 5));
+        }
     }
 
     /**
