@@ -87,7 +87,7 @@ public final class GemmBench {
                         warm = true;
                     }
                     String picked = tiles.choose(prec, m, n, k).name();
-                    for (GemmTiles.Choice c : GemmTiles.candidates(prec, m, n, k, tiles.slots(prec))) {
+                    for (GemmTiles.Choice c : GemmTiles.candidates(prec, m, n, k, tiles.slots(prec), gpu.hasWarpgroupMma())) {
                         // K split over blocks (Int8GemmKernel.gemm64k) needs scratch: parts and zeroed arrival counts.
                         DeviceMemory parts = gpu.allocate(4L * Math.max(1, c.partialInts())), counts = gpu.allocate(4L * Math.max(1, c.arrivalInts()));
                         d.memsetD8(counts.pointer(), (byte) 0, counts.bytes());

@@ -78,15 +78,23 @@ public final class GemmTiles {
      * half full, {@code gemm128h} with that wave's tiles in halves ({@link #wholeTiles}).
      */
     public static List<Choice> candidates(Precision p, int m, int n, int k, int slots) {
+        return candidates(p, m, n, k, slots, true);
+    }
+
+    /**
+     * {@link #candidates(Precision, int, int, int, int)}, without the tiles on Hopper's warpgroup instruction
+     * ({@code gemm128g}, {@code gemm128s}, {@code gemm128h}: PTX for {@code sm_90a}) where {@code wgmma} is false.
+     */
+    public static List<Choice> candidates(Precision p, int m, int n, int k, int slots, boolean wgmma) {
         Class<?> owner = p == Precision.INT8 ? Int8GemmKernel.class : Fp16GemmKernel.class;
         List<Choice> out = new ArrayList<>();
         if (m % 128 == 0 && n % 128 == 0) {
             out.add(new Choice(KernelCompiler.find(owner, "gemm128w"), Grid.of((m / 128) * (n / 128), 128), 0));
-            out.add(new Choice(KernelCompiler.find(owner, "gemm128g"), Grid.of((m / 128) * (n / 128), 256), 0));
-            if (k % (p == Precision.INT8 ? 128 : 64) == 0)   // 128-byte stages of K
+            if (wgmma) out.add(new Choice(KernelCompiler.find(owner, "gemm128g"), Grid.of((m / 128) * (n / 128), 256), 0));
+            if (wgmma && k % (p == Precision.INT8 ? 128 : 64) == 0)   // 128-byte stages of K
                 out.add(new Choice(KernelCompiler.find(owner, "gemm128s"), Grid.of((m / 128) * (n / 128), 256), 0));
             int tiles = (m / 128) * (n / 128), whole = wholeTiles(tiles, slots);
-            if (p == Precision.INT8 && k % 128 == 0) {   // every tile whole, and (where it gains) the last wave in halves
+            if (wgmma && p == Precision.INT8 && k % 128 == 0) {   // every tile whole, and (where it gains) the last wave in halves
                 out.add(new Choice(KernelCompiler.find(owner, "gemm128h"), Grid.of(tiles, 256), 0, tiles));
                 if (whole >= 0) out.add(new Choice(KernelCompiler.find(owner, "gemm128h"), Grid.of(whole + 2 * (tiles - whole), 256), 0, whole));
             }
@@ -114,12 +122,12 @@ public final class GemmTiles {
 
     /** How many blocks of {@link Int8GemmKernel#gemm128h} this GPU runs at once (for INT8; 0 on the CPU and for FP16). */
     public int slots(Precision p) {
-        return device instanceof CudaDevice && p == Precision.INT8
+        return device instanceof CudaDevice gpu && gpu.hasWarpgroupMma() && p == Precision.INT8
                 ? device.residentBlocks(KernelCompiler.find(Int8GemmKernel.class, "gemm128h"), 256) : 0;
     }
 
     private Choice pick(Precision p, int m, int n, int k) {
-        List<Choice> all = candidates(p, m, n, k, slots(p));
+        List<Choice> all = candidates(p, m, n, k, slots(p), !(device instanceof CudaDevice gpu) || gpu.hasWarpgroupMma());
         if (!(device instanceof CudaDevice gpu) || all.size() == 1) return all.getFirst();
         try {
             return fastest(gpu, p, all, m, n, k);

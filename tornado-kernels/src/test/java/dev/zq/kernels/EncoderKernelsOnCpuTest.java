@@ -103,6 +103,27 @@ class EncoderKernelsOnCpuTest {
     }
 
     /**
+     * Without Hopper's warpgroup instruction (a GPU of compute capability past 9.0, which JIT-compiles {@code sm_90} PTX
+     * but not {@code sm_90a}) the candidates are the tiles whose PTX targets plain {@code sm_90}; with it, the
+     * {@code sm_90a} ones are among them (so this test tells the two apart).
+     */
+    @Test
+    void withoutWarpgroupMmaEveryCandidateIsPlainSm90Ptx() throws Exception {
+        var compiler = new dev.zq.runtime.KernelCompiler();
+        for (GemmTiles.Precision p : GemmTiles.Precision.values())
+            for (int[] mnk : new int[][]{{128, 768, 3072}, {2048, 3072, 768}, {256, 256, 64}}) {
+                var plain = GemmTiles.candidates(p, mnk[0], mnk[1], mnk[2], 264, false);
+                assertFalse(plain.isEmpty());
+                for (GemmTiles.Choice c : plain)
+                    assertTrue(compiler.ptx(c.kernel()).contains(".target sm_90\n"), p + " " + c.name() + " is not plain sm_90 PTX");
+                long hopperOnly = GemmTiles.candidates(p, mnk[0], mnk[1], mnk[2], 264, true).stream()
+                        .filter(c -> { try { return compiler.ptx(c.kernel()).contains(".target sm_90a\n"); } catch (Exception e) { throw new AssertionError(e); } })
+                        .count();
+                if (mnk[0] % 128 == 0 && mnk[1] % 128 == 0) assertTrue(hopperOnly > 0, p + " " + java.util.Arrays.toString(mnk) + ": no sm_90a candidate");
+            }
+    }
+
+    /**
      * Where the GPU holds {@code slots} blocks at once and the 128×128 grid's last wave is at most half full, the
      * candidates include {@code gemm128h} with that wave's tiles in halves; elsewhere, for FP16 and on the CPU, not.
      */

@@ -57,6 +57,16 @@ class KernelsOnCudaTest {
         assertTrue(why.contains("no NVIDIA driver") || why.contains("no CUDA device"), why);
     }
 
+    /** A GPU older than Hopper is refused when it is opened, with its name, its compute capability and what zq needs. */
+    @Test
+    void aGpuOlderThanHopperIsRefusedWithTheReason() throws CudaException {
+        CudaException e = assertThrows(CudaException.class, () -> CudaDevice.requireSupported("NVIDIA A100-SXM4-80GB", 8, 0));
+        assertTrue(e.getMessage().contains("NVIDIA A100-SXM4-80GB has compute capability 8.0") && e.getMessage().contains("sm_90"), e.getMessage());
+        CudaDevice.requireSupported("NVIDIA H200", 9, 0);
+        CudaDevice.requireSupported("a later GPU", 10, 0);
+        if (gpu != null) assertTrue(gpu.computeCapability() >= 90, "opened a GPU of compute capability " + gpu.computeCapability());
+    }
+
     /** Runs {@code kernel} on copies of {@code args} on CPU and GPU and compares every buffer afterwards. */
     void same(Method kernel, Grid grid, Object... args) throws Exception {
         Assumptions.assumeTrue(gpu != null, () -> "no CUDA device: " + why);

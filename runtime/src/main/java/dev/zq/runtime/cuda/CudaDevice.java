@@ -34,10 +34,12 @@ public final class CudaDevice implements dev.zq.runtime.Device {
     private final String name;
     private boolean closed;
     private int multiprocessors;
+    private final int computeCapability;
 
-    private CudaDevice(CudaDriver driver, int device) throws CudaException {
+    private CudaDevice(CudaDriver driver, int device, int computeCapability) throws CudaException {
         this.driver = driver;
         this.device = device;
+        this.computeCapability = computeCapability;
         this.context = driver.primaryContextRetain(device);
         driver.setCurrentContext(context);
         this.stream = driver.streamCreate();
@@ -49,8 +51,30 @@ public final class CudaDevice implements dev.zq.runtime.Device {
         CudaDriver d = CudaDriver.load();
         int n = d.deviceCount();
         if (ordinal < 0 || ordinal >= n) throw new CudaException("no CUDA device " + ordinal + " (" + n + " present)");
-        return new CudaDevice(d, d.device(ordinal));
+        int device = d.device(ordinal);
+        int major = d.deviceAttribute(device, CudaDriver.COMPUTE_CAPABILITY_MAJOR), minor = d.deviceAttribute(device, CudaDriver.COMPUTE_CAPABILITY_MINOR);
+        requireSupported(d.deviceName(device), major, minor);
+        return new CudaDevice(d, device, 10 * major + minor);
     }
+
+    /**
+     * Refuses a GPU older than Hopper, before anything is loaded on it: the JIT's PTX targets {@code sm_90}, which the
+     * driver cannot turn into code for an earlier GPU (every kernel's load would fail, each with the driver's error).
+     */
+    public static void requireSupported(String name, int major, int minor) throws CudaException {
+        if (major < 9)
+            throw new CudaException(name + " has compute capability " + major + "." + minor + ": zq's kernels are PTX for sm_90, "
+                    + "which needs compute capability 9.0 or later (Hopper: H100, H200, GH200)");
+    }
+
+    /** The compute capability as major·10 + minor: 90 for Hopper. */
+    public int computeCapability() { return computeCapability; }
+
+    /**
+     * Whether this GPU runs the warpgroup tensor-core kernels ({@code wgmma}, PTX target {@code sm_90a}, which only
+     * compute capability 9.0 has: a later GPU JIT-compiles {@code sm_90} PTX, not {@code sm_90a}).
+     */
+    public boolean hasWarpgroupMma() { return computeCapability == 90; }
 
     public CudaDriver driver() { return driver; }
 

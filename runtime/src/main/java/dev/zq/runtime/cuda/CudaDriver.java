@@ -116,6 +116,8 @@ public final class CudaDriver {
         }
     }
 
+    /** {@code CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR} and {@code _MINOR}. */
+    public static final int COMPUTE_CAPABILITY_MAJOR = 75, COMPUTE_CAPABILITY_MINOR = 76;
     /** {@code CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT}. */
     public static final int MULTIPROCESSOR_COUNT = 16;
 
