@@ -289,17 +289,65 @@ public final class Fp16GemmKernel {
         int tid = ctx.localIdx(), block = ctx.groupIdx();
         int blocksN = n >> 6;
         int bm = (block / blocksN) << 6, bn = (block - (block / blocksN) * blocksN) << 6;
-        int warp = tid >> 5, lane = tid & 31;
-        int wm = (warp >> 1) << 5, wn = (warp & 1) << 5;   // each warp: 32×32, 2 m-tiles × 4 n-tiles
-        int kw = k >> 1, stages = kw >> 4;
+        int kw = k >> 1;
         float[] c00 = new float[4], c01 = new float[4], c02 = new float[4], c03 = new float[4];
         float[] c10 = new float[4], c11 = new float[4], c12 = new float[4], c13 = new float[4];
+        multiply64(ctx, as, ws, a, w, bm, bn, kw, 0, kw >> 4, c00, c01, c02, c03, c10, c11, c12, c13);
+        int warp = tid >> 5, lane = tid & 31, r = bm + ((warp >> 1) << 5) + (lane >> 2), c = bn + ((warp & 1) << 5) + ((lane & 3) << 1);
+        storeAll(c00, c01, c02, c03, c10, c11, c12, c13, bias, y, r, c, n, gelu);
+    }
+
+    /**
+     * {@link #gemm64w} with K split over {@code splits} blocks per output tile, as {@link Int8GemmKernel#gemm64k} splits
+     * INT8 products of few output tiles (one sequence's M = 128: the 768-wide projections have 24 tiles of 64×64 for 132
+     * SMs, each walking all of K). Each block saves its FP32 sums in {@code partials} (a 64×64 tile per block:
+     * {@code (M/64)·(N/64)·splits × 4096} ints, float bits); the last to finish ({@link KernelContext#arriveLast} on
+     * {@code arrivals}, one zeroed int per output tile, left zeroed) adds all the parts in slice order — not its own
+     * first — so the bits do not depend on which block finishes last, then runs the epilogue. Launch
+     * {@code (M/64)·(N/64)·splits} blocks of 128 threads; M and N multiples of 64, K of 32·splits.
+     */
+    @Kernel
+    public static void gemm64k(KernelContext ctx, IntArray a, IntArray w, FloatArray bias, IntArray y, int m, int n, int k, int gelu,
+                               int splits, IntArray partials, IntArray arrivals) {
+        int[] as = ctx.allocateIntShared(4096);   // 4 stages × 64 rows × 16 words
+        int[] ws = ctx.allocateIntShared(4096);
+        int tid = ctx.localIdx(), split = ctx.groupIdx() % splits, block = ctx.groupIdx() / splits, blocksN = n >> 6;
+        int bm = (block / blocksN) << 6, bn = (block - (block / blocksN) * blocksN) << 6;
+        int kw = k >> 1, kPer = kw / splits, k0 = split * kPer;   // this block's slice of K, in words
+        if (bm == 0) Int8GemmKernel.prefetchWeights(ctx, w, bn, kw, k0, kPer);
+        ctx.awaitPreviousKernel();
+        float[] c00 = new float[4], c01 = new float[4], c02 = new float[4], c03 = new float[4];
+        float[] c10 = new float[4], c11 = new float[4], c12 = new float[4], c13 = new float[4];
+        multiply64(ctx, as, ws, a, w, bm, bn, kw, k0, kPer >> 4, c00, c01, c02, c03, c10, c11, c12, c13);
+        int warp = tid >> 5, lane = tid & 31, wm = (warp >> 1) << 5, wn = (warp & 1) << 5, g = lane >> 2, t = (lane & 3) << 1;
+        if (splits > 1) {
+            // This lane's 32 sums at their places in a 64×64 tile (Int8GemmKernel.savePart's layout), as float bits.
+            int at = ((wm + g) << 6) + wn + t;
+            savePart(partials, ((block * splits + split) << 12) + at, c00, c01, c02, c03, c10, c11, c12, c13);
+            if (!ctx.arriveLast(arrivals, block, splits)) return;
+            AttentionKernel.zero(c00); AttentionKernel.zero(c01); AttentionKernel.zero(c02); AttentionKernel.zero(c03);
+            AttentionKernel.zero(c10); AttentionKernel.zero(c11); AttentionKernel.zero(c12); AttentionKernel.zero(c13);
+            for (int s = 0; s < splits; s++) addPart(partials, ((block * splits + s) << 12) + at, c00, c01, c02, c03, c10, c11, c12, c13);
+        }
+        storeAll(c00, c01, c02, c03, c10, c11, c12, c13, bias, y, bm + wm + g, bn + wn + t, n, gelu);
+    }
+
+    /**
+     * The main loop of the FP16 64×64 tiles: {@code c += A[bm …, k0 …]·W[bn …, k0 …]ᵀ} over {@code stages} 32-half slices of
+     * K from word {@code k0}, each warp a 32×32 corner (2 m-tiles × 4 n-tiles of {@code mma.m16n8k16}); four slices in
+     * flight ({@code cp.async}), {@code ldmatrix} fragments from swizzled shared memory ({@link Int8GemmKernel#multiply64}'s
+     * staging).
+     */
+    static void multiply64(KernelContext ctx, int[] as, int[] ws, IntArray a, IntArray w, int bm, int bn, int kw, int k0, int stages,
+                           float[] c00, float[] c01, float[] c02, float[] c03, float[] c10, float[] c11, float[] c12, float[] c13) {
+        int tid = ctx.localIdx(), warp = tid >> 5, lane = tid & 31;
+        int wm = (warp >> 1) << 5, wn = (warp & 1) << 5;   // each warp: 32×32, 2 m-tiles × 4 n-tiles
         int[] a0 = new int[4], a1 = new int[4], b0 = new int[4], b1 = new int[4];
         int aRow = Swizzle.aRow(wm, lane), bRow = Swizzle.bRow(wn, lane);
         int aOff0 = Swizzle.aChunk(lane, 0), aOff1 = Swizzle.aChunk(lane, 1), bOff0 = Swizzle.bChunk(lane, 0), bOff1 = Swizzle.bChunk(lane, 1);
         // Copies: chunk (tid & 3) of rows (tid >> 2) and (tid >> 2) + 32, of A and of W.
         int row = tid >> 2, dst = Swizzle.copyTarget(tid);
-        int srcA = (bm + row) * kw + ((tid & 3) << 2), srcW = (bn + row) * kw + ((tid & 3) << 2);
+        int srcA = (bm + row) * kw + k0 + ((tid & 3) << 2), srcW = (bn + row) * kw + k0 + ((tid & 3) << 2);
         Staging.copy64x16(ctx, as, ws, a, w, dst, srcA, srcW, kw, 0);
         Staging.copy64x16(ctx, as, ws, a, w, 1024 + dst, srcA, srcW, kw, Math.min(1, stages - 1) << 4);
         Staging.copy64x16(ctx, as, ws, a, w, 2048 + dst, srcA, srcW, kw, Math.min(2, stages - 1) << 4);
@@ -324,9 +372,46 @@ public final class Fp16GemmKernel {
             next = next == 3072 ? 0 : next + 1024;
         }
         ctx.copyAsyncWait(0);
-        int g = lane >> 2, t = lane & 3;
-        int r = bm + wm + g, c = bn + wn + (t << 1);
-        storeAll(c00, c01, c02, c03, c10, c11, c12, c13, bias, y, r, c, n, gelu);
+    }
+
+    /** A lane's 32 FP32 sums, as float bits, into a 64×64 tile of {@code partials} ({@link Int8GemmKernel#savePart}'s layout). */
+    static void savePart(IntArray partials, int at, float[] c00, float[] c01, float[] c02, float[] c03, float[] c10, float[] c11, float[] c12,
+                         float[] c13) {
+        saveTile(partials, at, c00);
+        saveTile(partials, at + 8, c01);
+        saveTile(partials, at + 16, c02);
+        saveTile(partials, at + 24, c03);
+        saveTile(partials, at + 1024, c10);
+        saveTile(partials, at + 1032, c11);
+        saveTile(partials, at + 1040, c12);
+        saveTile(partials, at + 1048, c13);
+    }
+
+    static void saveTile(IntArray partials, int at, float[] c) {
+        partials.set(at, Float.floatToRawIntBits(c[0]));
+        partials.set(at + 1, Float.floatToRawIntBits(c[1]));
+        partials.set(at + 512, Float.floatToRawIntBits(c[2]));
+        partials.set(at + 513, Float.floatToRawIntBits(c[3]));
+    }
+
+    /** {@code c += } a block's part of the same 32 sums ({@link #savePart}'s layout). */
+    static void addPart(IntArray partials, int at, float[] c00, float[] c01, float[] c02, float[] c03, float[] c10, float[] c11, float[] c12,
+                        float[] c13) {
+        addTile(partials, at, c00);
+        addTile(partials, at + 8, c01);
+        addTile(partials, at + 16, c02);
+        addTile(partials, at + 24, c03);
+        addTile(partials, at + 1024, c10);
+        addTile(partials, at + 1032, c11);
+        addTile(partials, at + 1040, c12);
+        addTile(partials, at + 1048, c13);
+    }
+
+    static void addTile(IntArray partials, int at, float[] c) {
+        c[0] += Float.intBitsToFloat(partials.get(at));
+        c[1] += Float.intBitsToFloat(partials.get(at + 1));
+        c[2] += Float.intBitsToFloat(partials.get(at + 512));
+        c[3] += Float.intBitsToFloat(partials.get(at + 513));
     }
 
     /** One m-tile's 4 {@code mma} against the two B fragment pairs of the warp's 32 columns. */

@@ -65,8 +65,9 @@ public final class GemmTiles {
     /**
      * The candidates that fit the shape, larger tile first (on the CPU the first is taken): the 128×128 tiles on
      * {@code mma.sync} and on {@code wgmma} ({@code gemm128g}; {@code gemm128s} where K holds whole 128-byte stages, and
-     * for INT8 there {@link Int8GemmKernel#gemm128h} with every tile whole), then the 64×64 ones; for INT8 products with
-     * fewer than 128 output tiles of 64×64 also {@link Int8GemmKernel#gemm64k} with K in 2, 4 or 8 slices.
+     * for INT8 there {@link Int8GemmKernel#gemm128h} with every tile whole), then the 64×64 ones; for products with
+     * fewer than 128 output tiles of 64×64 also {@code gemm64k} ({@link Int8GemmKernel#gemm64k}, {@link Fp16GemmKernel#gemm64k})
+     * with K in 2, 4 or 8 slices.
      */
     public static List<Choice> candidates(Precision p, int m, int n, int k) {
         return candidates(p, m, n, k, 0);
@@ -103,9 +104,9 @@ public final class GemmTiles {
         int tiles = (m / 64) * (n / 64);
         out.add(new Choice(KernelCompiler.find(owner, "gemm64w"), Grid.of(tiles, 128), 0));
         out.add(new Choice(KernelCompiler.find(owner, "gemm64"), Grid.of(tiles, 128), 0));
-        if (p == Precision.INT8 && tiles < 128)
+        if (tiles < 128)   // K in slices of whole stages: 64 INT8 codes, 32 halves
             for (int s = 2; s <= 8; s *= 2)
-                if ((k / 64) % s == 0) out.add(new Choice(KernelCompiler.find(owner, "gemm64k"), Grid.of(tiles * s, 128), s));
+                if ((k / (p == Precision.INT8 ? 64 : 32)) % s == 0) out.add(new Choice(KernelCompiler.find(owner, "gemm64k"), Grid.of(tiles * s, 128), s));
         return out;
     }
 

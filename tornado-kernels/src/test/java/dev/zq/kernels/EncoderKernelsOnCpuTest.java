@@ -87,9 +87,9 @@ class EncoderKernelsOnCpuTest {
         }
     }
 
-    /** The tile candidates for a product of few output tiles include K split in 2, 4 and 8 where K allows it. */
+    /** The tile candidates for a product of few output tiles include K split in 2, 4 and 8 where K allows it, INT8 and FP16. */
     @Test
-    void smallInt8ProductsMayHaveKSplit() {
+    void smallProductsMayHaveKSplit() {
         var names = GemmTiles.candidates(GemmTiles.Precision.INT8, 128, 768, 3072).stream().map(GemmTiles.Choice::name).toList();
         assertEquals(java.util.List.of("gemm128w", "gemm128g", "gemm128s", "gemm128h@6", "gemm128", "gemm64w", "gemm64", "gemm64k/2", "gemm64k/4", "gemm64k/8"), names);
         var split = GemmTiles.candidates(GemmTiles.Precision.INT8, 128, 768, 3072).getLast();
@@ -99,7 +99,10 @@ class EncoderKernelsOnCpuTest {
                 GemmTiles.candidates(GemmTiles.Precision.INT8, 4096, 768, 3072).stream().map(GemmTiles.Choice::name).toList());
         assertEquals(java.util.List.of("gemm128w", "gemm128g", "gemm128s", "gemm128h@6", "gemm128", "gemm64w", "gemm64", "gemm64k/2"),
                 GemmTiles.candidates(GemmTiles.Precision.INT8, 128, 768, 384).stream().map(GemmTiles.Choice::name).toList());
-        assertEquals(0, GemmTiles.candidates(GemmTiles.Precision.FP16, 128, 768, 3072).stream().filter(c -> c.splits() > 0).count());
+        assertEquals(java.util.List.of("gemm64k/2", "gemm64k/4", "gemm64k/8"), GemmTiles.candidates(GemmTiles.Precision.FP16, 128, 768, 3072).stream()
+                .filter(c -> c.splits() > 0).map(GemmTiles.Choice::name).toList());
+        // FP16 stages hold 32 halves: K = 96 is three of them, which 2, 4 or 8 slices would cut.
+        assertEquals(java.util.List.of(), GemmTiles.candidates(GemmTiles.Precision.FP16, 128, 768, 96).stream().filter(c -> c.splits() > 0).toList());
     }
 
     /**
@@ -154,12 +157,20 @@ class EncoderKernelsOnCpuTest {
             float[] av = new float[m * k], wv = new float[n * k];
             IntArray ah = halves(a, rnd, av, 1), wh = halves(a, rnd, wv, 1);
             FloatArray bias = KernelsOnCpuTest.randomFloats(a, rnd, n, 1);
-            for (String tile : new String[]{"gemm64", "gemm64w", "gemm128", "gemm128w", "gemm128g", "gemm128s"})
+            IntArray arrivals = IntArray.allocate(a, (m / 64) * (n / 64));
+            for (String tile : new String[]{"gemm64", "gemm64w", "gemm128", "gemm128w", "gemm128g", "gemm128s", "gemm64k/1", "gemm64k/2", "gemm64k/3", "gemm64k/6"})
                 for (int gelu = 0; gelu < 2; gelu++) {
                     IntArray y = IntArray.allocate(a, m * n / 2);
                     int t = tile.startsWith("gemm64") ? 64 : 128;
-                    cpu.launch(KernelCompiler.find(Fp16GemmKernel.class, tile), Grid.of((m / t) * (n / t), tile.equals("gemm128") || tile.startsWith("gemm128g") || tile.equals("gemm128s") ? 256 : 128),
-                            ah, wh, bias, y, m, n, k, gelu);
+                    if (tile.startsWith("gemm64k")) {   // K = 192 in 1, 2, 3 and 6 slices of 32 halves a stage
+                        int splits = Integer.parseInt(tile.substring(8));
+                        IntArray partials = IntArray.allocate(a, (m / 64) * (n / 64) * splits * 4096);
+                        cpu.launch(KernelCompiler.find(Fp16GemmKernel.class, "gemm64k"), Grid.of((m / 64) * (n / 64) * splits, 128),
+                                ah, wh, bias, y, m, n, k, gelu, splits, partials, arrivals);
+                        for (int i = 0; i < arrivals.length(); i++) assertEquals(0, arrivals.get(i), tile + ": arrival count " + i + " left behind");
+                    } else
+                        cpu.launch(KernelCompiler.find(Fp16GemmKernel.class, tile), Grid.of((m / t) * (n / t), tile.equals("gemm128") || tile.startsWith("gemm128g") || tile.equals("gemm128s") ? 256 : 128),
+                                ah, wh, bias, y, m, n, k, gelu);
                     for (int i = 0; i < m; i++)
                         for (int j = 0; j < n; j++) {
                             double s = bias.get(j), mag = Math.abs(bias.get(j));

@@ -69,7 +69,7 @@ public final class BertTaskGraph implements AutoCloseable {
     private final FloatArray hScale, h1Scale, contextScale, mlpScale;
     private final FloatArray noScales;
     private final IntArray noCodes;
-    private final IntArray partials, arrivals;   // the split-K INT8 GEMMs' parts (GemmTiles.Choice#splits) and counts
+    private final IntArray partials, arrivals;   // the split-K GEMMs' parts (GemmTiles.Choice#splits) and counts
 
     private BertTaskGraph(Weights weights, boolean ownsWeights, int batch, int seq, Device device, boolean exactAttention) {
         this.weights = weights;
@@ -112,12 +112,11 @@ public final class BertTaskGraph implements AutoCloseable {
         // The GEMM tiles are chosen before the graph is built: a choice that splits K needs scratch for its parts.
         long partialInts = 1;
         int arrivalInts = 1;
-        if (int8)
-            for (int[] nk : new int[][]{{3 * h, h}, {h, h}, {inter, h}, {h, inter}}) {
-                GemmTiles.Choice c = tiles.choose(GemmTiles.Precision.INT8, rows, nk[0], nk[1]);
-                partialInts = Math.max(partialInts, c.partialInts());
-                arrivalInts = Math.max(arrivalInts, c.arrivalInts());
-            }
+        for (int[] nk : new int[][]{{3 * h, h}, {h, h}, {inter, h}, {h, inter}}) {
+            GemmTiles.Choice c = tiles.choose(int8 ? GemmTiles.Precision.INT8 : GemmTiles.Precision.FP16, rows, nk[0], nk[1]);
+            partialInts = Math.max(partialInts, c.partialInts());
+            arrivalInts = Math.max(arrivalInts, c.arrivalInts());
+        }
         partials = IntArray.allocate(arena, Math.toIntExact(partialInts));
         arrivals = IntArray.allocate(arena, arrivalInts);
 
@@ -319,7 +318,8 @@ public final class BertTaskGraph implements AutoCloseable {
                     c.splitArgs(partials, arrivals)));
         } else {
             GemmTiles.Choice c = tiles.choose(GemmTiles.Precision.FP16, rows, n, k);
-            graph.task(c.kernel(), c.grid(), x, w.weight(), w.bias(), y, rows, n, k, gelu ? 1 : 0);
+            graph.task(c.kernel(), c.grid(), GemmTiles.concat(new Object[]{x, w.weight(), w.bias(), y, rows, n, k, gelu ? 1 : 0},
+                    c.splitArgs(partials, arrivals)));
         }
     }
 
