@@ -312,15 +312,11 @@ public final class BertTaskGraph implements AutoCloseable {
 
     /** {@code y = x·Wᵀ + b} (GeLU'd when asked) from FP16 rows {@code x}, or from their codes {@code xq} and scales. */
     private void gemm(Projection w, IntArray x, IntArray xq, FloatArray xScale, IntArray y, int n, int k, boolean gelu) {
-        if (precision == Precision.W8A8) {
-            GemmTiles.Choice c = tiles.choose(GemmTiles.Precision.INT8, rows, n, k);
-            graph.task(c.kernel(), c.grid(), GemmTiles.concat(new Object[]{xq, w.weight(), xScale, w.scales(), w.bias(), y, rows, n, k, gelu ? 1 : 0},
-                    c.splitArgs(partials, arrivals)));
-        } else {
-            GemmTiles.Choice c = tiles.choose(GemmTiles.Precision.FP16, rows, n, k);
-            graph.task(c.kernel(), c.grid(), GemmTiles.concat(new Object[]{x, w.weight(), w.bias(), y, rows, n, k, gelu ? 1 : 0},
-                    c.splitArgs(partials, arrivals)));
-        }
+        boolean int8 = precision == Precision.W8A8;
+        GemmTiles.Choice c = tiles.choose(int8 ? GemmTiles.Precision.INT8 : GemmTiles.Precision.FP16, rows, n, k);
+        Object[] common = int8 ? new Object[]{xq, w.weight(), xScale, w.scales(), w.bias(), y, rows, n, k, gelu ? 1 : 0}
+                : new Object[]{x, w.weight(), w.bias(), y, rows, n, k, gelu ? 1 : 0};
+        graph.task(c.kernel(), c.grid(), GemmTiles.concat(common, c.splitArgs(partials, arrivals)));
     }
 
     private static Method kernel(Class<?> owner, String name) { return KernelCompiler.find(owner, name); }
