@@ -401,14 +401,7 @@ public final class KernelContext {
      */
     public void wgmmaS8(int[] acc, int[] a, int aWord, int aStride, int[] b, int bWord, int bStride, int swizzle) {
         checkWgmma("wgmmaS8", acc.length, 64, aWord, aStride, bWord, bStride, swizzle);
-        int self = localY * localSizeX + localX, w = (self >> 5) & 3, lane = self & 31, g = lane >> 2, t = lane & 3;
-        for (int j = 0; j < 16; j++)
-            for (int i = 0; i < 4; i++) {
-                int row = 16 * w + g + 8 * (i >> 1), col = 8 * j + 2 * t + (i & 1), s = 0;
-                for (int c = 0; c < 32; c++)
-                    s += coreByte(a, aWord, aStride, swizzle, row, c) * coreByte(b, bWord, bStride, swizzle, col, c);
-                acc[4 * j + i] += s;
-            }
+        wgmmaS8Columns(acc, a, aWord, aStride, b, bWord, bStride, swizzle, 16);
     }
 
     /**
@@ -418,8 +411,13 @@ public final class KernelContext {
      */
     public void wgmmaS8n64(int[] acc, int[] a, int aWord, int aStride, int[] b, int bWord, int bStride, int swizzle) {
         checkWgmma("wgmmaS8n64", acc.length, 32, aWord, aStride, bWord, bStride, swizzle);
+        wgmmaS8Columns(acc, a, aWord, aStride, b, bWord, bStride, swizzle, 8);
+    }
+
+    /** The CPU's INT8 warpgroup step over {@code tiles} 8-column tiles of B (16: n128, 8: n64), into this thread's accumulators. */
+    private void wgmmaS8Columns(int[] acc, int[] a, int aWord, int aStride, int[] b, int bWord, int bStride, int swizzle, int tiles) {
         int self = localY * localSizeX + localX, w = (self >> 5) & 3, lane = self & 31, g = lane >> 2, t = lane & 3;
-        for (int j = 0; j < 8; j++)
+        for (int j = 0; j < tiles; j++)
             for (int i = 0; i < 4; i++) {
                 int row = 16 * w + g + 8 * (i >> 1), col = 8 * j + 2 * t + (i & 1), s = 0;
                 for (int c = 0; c < 32; c++)

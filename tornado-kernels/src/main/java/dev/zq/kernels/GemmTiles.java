@@ -154,12 +154,13 @@ public final class GemmTiles {
             // Rounds over all candidates, not all rounds of one candidate then the next: whatever drifts during the
             // timing (clocks, another process) then touches every candidate alike. (One run on an H200 picked gemm64w at
             // 2048x3072x768, 29 us back to back, over gemm128h's 19 us when each was timed in a block of its own.)
+            Object[] common = p == Precision.INT8 ? new Object[]{a, w, sx, sw, bias, y, m, n, k, 0} : new Object[]{a, w, bias, y, m, n, k, 0};
+            List<Object[]> args = new ArrayList<>();
+            for (Choice c : all) args.add(concat(common, c.splitArgs(partials, arrivals)));
             double[][] ms = new double[all.size()][5];
             for (int r = -1; r < 5; r++)
                 for (int i = 0; i < all.size(); i++) {
-                    Choice c = all.get(i);
-                    Object[] args = p == Precision.INT8 ? new Object[]{a, w, sx, sw, bias, y, m, n, k, 0} : new Object[]{a, w, bias, y, m, n, k, 0};
-                    double t = launchesMillis(gpu, c.kernel(), c.grid(), concat(args, c.splitArgs(partials, arrivals)), 10, e0, e1, spun);
+                    double t = launchesMillis(gpu, all.get(i).kernel(), all.get(i).grid(), args.get(i), 10, e0, e1, spun);
                     if (r >= 0) ms[i][r] = t;
                 }
             Choice best = null;

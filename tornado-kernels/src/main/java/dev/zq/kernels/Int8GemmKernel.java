@@ -422,7 +422,7 @@ public final class Int8GemmKernel {
         int tile = narrow == 0 ? block : whole + ((block - whole) >> 1);
         int bm = (tile / blocksN) << 7, bn = ((tile - (tile / blocksN) * blocksN) << 7) + (narrow * ((block - whole) & 1) << 6);
         stageEpilogueWeights(ctx, ep, sw, bias, bn, 128 >> narrow);
-        if (bm == 0) prefetchWeightRows(ctx, w, bn, k >> 2, 128 >> narrow, 256);
+        if (bm == 0) prefetchWeightRows(ctx, w, bn, k >> 2, 0, k >> 2, 128 >> narrow, 256);
         ctx.awaitPreviousKernel();
         stageEpilogueRows(ctx, ep, sx, bm);
         int[] acc = new int[64];
@@ -611,15 +611,6 @@ public final class Int8GemmKernel {
         storeAll(c00, c01, c02, c03, c10, c11, c12, c13, sx, sw, bias, y, bm + wm + g, bn + wn + t, n, gelu);
     }
 
-    /** {@link #prefetchWeights} of all of K for {@code rows} rows from {@code bn}, in blocks of {@code threads} threads. */
-    static void prefetchWeightRows(KernelContext ctx, IntArray w, int bn, int kw, int rows, int threads) {
-        int lines = kw >> 5;
-        for (int l = ctx.localIdx(); l < rows * lines; l += threads) {
-            int row = l / lines;
-            ctx.prefetchL2(w, (bn + row) * kw + ((l - row * lines) << 5));
-        }
-    }
-
     /**
      * Before waiting for the previous kernel: asks L2 for the weight rows of this block's 64 output features, words
      * {@code k0 … k0 + words} of each (a 128-byte line per request), which no kernel of the graph writes, so that they
@@ -627,8 +618,13 @@ public final class Int8GemmKernel {
      * weights): at large M every block asking cost 10% (bert-base b128, H200).
      */
     static void prefetchWeights(KernelContext ctx, IntArray w, int bn, int kw, int k0, int words) {
+        prefetchWeightRows(ctx, w, bn, kw, k0, words, 64, 128);
+    }
+
+    /** {@link #prefetchWeights} for {@code rows} weight rows from {@code bn}, in blocks of {@code threads} threads. */
+    static void prefetchWeightRows(KernelContext ctx, IntArray w, int bn, int kw, int k0, int words, int rows, int threads) {
         int lines = words >> 5;
-        for (int l = ctx.localIdx(); l < 64 * lines; l += 128) {
+        for (int l = ctx.localIdx(); l < rows * lines; l += threads) {
             int row = l / lines;
             ctx.prefetchL2(w, (bn + row) * kw + k0 + ((l - row * lines) << 5));
         }
