@@ -6,6 +6,8 @@
 # VARIANT (default W8A8) picks DecoderGpuBench's variant; MODEL (default gpt2); clocks are left alone (METHOD.md).
 # SKIP and COUNT (both or neither) name the kernels of pass 2 by launch index instead (pass 1 then does not run), and
 # then the full set is collected and its per-instruction page printed too (SASS with executed counts and stall samples).
+# KERNEL (with SKIP and COUNT) counts only the launches of kernels whose name matches that regex, e.g.
+# MODEL=gpt3-1.3b VARIANT=W8A8+head8 KERNEL=WideGemvKernel_int8 SKIP=200 COUNT=4 (a decode step's four INT8 projections).
 # LAYER0=1 instead collects that full set for the last decode step's first layer (its five kernels after the embedding),
 # found from pass 1's launch order.
 # Output: $OUT (or ./gpu-out)/ncu-durations.csv, ncu-step.txt (and ncu-sass.csv: summarise it with scripts/ncu_sass_summary.py).
@@ -20,7 +22,8 @@ cp_=$(ls .gpu/lib/*.jar | tr '\n' ':')
 run=(/tmp/zq-jre/bin/java -Dzq.bench.variants="${VARIANT:-W8A8}" ${ZQ_JAVA_OPTS:-} --add-modules jdk.incubator.vector
      --enable-native-access=ALL-UNNAMED -Xmx24g -cp "$cp_" dev.zq.bench.DecoderGpuBench "${MODEL:-gpt2}" 1 32 3)
 if [ -n "${SKIP:-}" ]; then
-  "$ncu" --clock-control none --launch-skip "$SKIP" --launch-count "$COUNT" --set full --import-source no -o "$out/kernels" "${run[@]}" \
+  filter=(); [ -n "${KERNEL:-}" ] && filter=(-k "regex:$KERNEL")
+  "$ncu" --clock-control none "${filter[@]}" --launch-skip "$SKIP" --launch-count "$COUNT" --set full --import-source no -o "$out/kernels" "${run[@]}" \
     > "$out/ncu-pass2.err" 2>&1
   echo "collect exit $?"
   "$ncu" --import "$out/kernels.ncu-rep" --page details --print-details all > "$out/ncu-step.txt"
