@@ -123,6 +123,13 @@ public final class DecoderGpuBench {
             }
             System.out.printf("# e2e %s b%d: %d new tokens, host wall clock, ms (median of 5): generate() %.3f, prefill + step() a token %.3f%n",
                     what, batch, fresh, RuntimeBench.median(whole), RuntimeBench.median(stepwise));
+            if (dev.zq.runtime.internal.PtxTranslator.TRACE) {   // -Dzq.ptx.trace=true: where a decode step's time goes, in the graph
+                gpu.takeTrace();
+                g.replayDecodeMillis(Math.min(fresh - 1, 4));   // steps of their own graph: a record a warp a launch fills the buffers fast
+                List<GraphTrace.Launch> launches = GraphTrace.launches(gpu.takeTrace());
+                System.out.printf("# trace %s b%d (%d launches traced; the timings above include the tracing)%n", what, batch, launches.size());
+                System.out.print(GraphTrace.table(launches, "GreedyHeadKernel", model.config().numLayers()));
+            }
             if (batch == 1) {
                 StringBuilder b = new StringBuilder(), each = new StringBuilder();
                 g.prefillPlan().replayMillis();

@@ -89,6 +89,15 @@ public final class KernelContext {
     public void releaseNextKernel() {}
 
     /**
+     * Point {@code mark} (a constant, 0 … 11) of the kernel that a traced run ({@code -Dzq.ptx.trace=true}) records:
+     * thread 0 of each block notes {@code %globaltimer} as it passes, e.g. when the block has staged its inputs. Nothing
+     * otherwise, nothing on the CPU.
+     */
+    public void traceMark(int mark) {
+        if (mark < 0 || mark > 11) throw new IllegalArgumentException("trace marks are 0 to 11, not " + mark);
+    }
+
+    /**
      * Asks the memory system to bring the 128-byte line holding {@code buffer[index]} into L2 (PTX
      * {@code prefetch.global.L2}): a hint with no result and no effect on results. Before {@link #awaitPreviousKernel}
      * a kernel may prefetch what no earlier kernel writes — its weights — so that they stream in while the previous

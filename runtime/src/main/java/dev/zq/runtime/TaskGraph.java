@@ -76,6 +76,12 @@ public final class TaskGraph {
     }
 
     public List<Task> tasks() { return List.copyOf(tasks); }
+
+    /** Takes back the last task added: for measurements that leave a launch out (a graph's time without it). */
+    public Task removeLast() {
+        if (tasks.isEmpty()) throw new IllegalStateException("graph " + name + " has no task to remove");
+        return tasks.removeLast();
+    }
     public Set<KernelBuffer> toDevice(Transfer mode) { return mode == Transfer.FIRST_EXECUTION ? inFirst : inEvery; }
     public Set<KernelBuffer> toHost(Transfer mode) { return mode == Transfer.FIRST_EXECUTION ? outFirst : outEvery; }
 

@@ -96,6 +96,7 @@ public final class WideGemvKernel {
         int[] xs = ctx.allocateIntShared(2048);   // the row's codes: piece p (4096 inputs) at 1024p, in int8ChunkDot's order
         float[] sx = ctx.allocateFloatShared(1), red = ctx.allocateFloatShared(96), part = ctx.allocateFloatShared(64);
         stageCodes(ctx, red, sx, xs, x, norm, gamma, beta, eps, k, 0, g0, g1, g2, g3, e0, e1, e2, e3);
+        ctx.traceMark(0);   // traced runs: when the block has staged its row
         float s = sx[0];
         int pass = 0;
         for (int cbase = first; cbase < n; cbase += step) {   // uniform: the block's passes
@@ -127,6 +128,7 @@ public final class WideGemvKernel {
             }
             float sum = sliceSum(ctx, part, pass, slices, slice, SkinnyGemmKernel.warpSum(ctx, a));
             if (live && slice == 0 && lane == 0) SkinnyGemmKernel.finish(y, col, s * sum + b, resid, mode);
+            if (pass == 0) ctx.traceMark(4);   // traced runs: the first pass done
             pass++;
         }
     }
@@ -459,6 +461,7 @@ public final class WideGemvKernel {
             sumParts(ctx, summed, x, parts, partBias, partCount, rowOut, k);
             stageSummed(ctx, red, xs, summed, norm, eps, k, 0, g0, g1, g2, g3, e0, e1, e2, e3);
         } else stageHalves(ctx, red, xs, x, norm, gamma, beta, eps, k, g0, g1, g2, g3, e0, e1, e2, e3);
+        ctx.traceMark(0);   // traced runs: when the block has staged its row
         int pass = 0;
         for (int cbase = first; cbase < n; cbase += step) {   // uniform: the block's passes
             col = cbase + ((tid >> 5) >> sShift);
@@ -505,6 +508,7 @@ public final class WideGemvKernel {
         float[] v = new float[8];   // registers: elements 4t … 4t + 3, then 4096 + 4t …
         loadRow(ctx, red, v, x, norm, gamma, beta, eps, k, warps, g0, g1, g2, g3, e0, e1, e2, e3);
         float m = blockMax32(ctx, red, 2, Math.max(SkinnyGemmKernel.max4(v[0], v[1], v[2], v[3]), SkinnyGemmKernel.max4(v[4], v[5], v[6], v[7])), warps);
+        ctx.traceMark(3);   // traced runs: the row's largest magnitude
         float s = active ? m / 127f : 0f;
         if (active) {
             xs[codeWord(tid, int4Order)] = h0 ? RowKernels.packCodes(v[0], v[1], v[2], v[3], s) : 0;
@@ -701,6 +705,7 @@ public final class WideGemvKernel {
         if (norm != 0) {
             float[] st = new float[3];   // registers: the shift, S₁, S₂
             rowStats(ctx, red, st, x, active, h0, h1, x00, x01, x02, x03, x10, x11, x12, x13, warps);
+            ctx.traceMark(1);   // traced runs: the row's statistics summed
             if (active) {   // the idle warps only meet the barrier: their divisions (of zeros) took the slow path of IEEE division
                 float m1 = st[1] / k, mu = st[0] + m1;
                 float inv = 1f / KernelMath.sqrt(Math.max(st[2] / k - m1 * m1, 0f) + eps);
@@ -716,6 +721,7 @@ public final class WideGemvKernel {
         }
         v[0] = x00; v[1] = x01; v[2] = x02; v[3] = x03;
         v[4] = x10; v[5] = x11; v[6] = x12; v[7] = x13;
+        ctx.traceMark(2);   // traced runs: the row in registers (normalised)
     }
 
     /**

@@ -2,6 +2,7 @@ package dev.zq.kernels;
 
 import dev.zq.runtime.Kernel;
 import dev.zq.runtime.KernelCompiler;
+import dev.zq.runtime.internal.PtxTranslator;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.TestFactory;
@@ -36,6 +37,26 @@ class EveryKernelCompilesTest {
             Assumptions.assumeTrue(ptxas.isPresent(), "ptxas not found on PATH: PTX not assembled (CI has it)");
             String err = Ptxas.assemble(ptxas.get(), ptx);
             assertNull(err, () -> "ptxas rejected the PTX of " + m.getName() + ":\n" + err + "\n" + numbered(ptx));
+        }));
+    }
+
+    /**
+     * The same kernels with a traced run's records ({@code -Dzq.ptx.trace=true}: {@code %globaltimer} at each block's start,
+     * wait, marks and end) are accepted by ptxas too, and hold a record for each point.
+     */
+    @TestFactory
+    Stream<DynamicTest> tracedPtxIsValid() {
+        Optional<Path> ptxas = Ptxas.find();
+        return kernels().map(m -> DynamicTest.dynamicTest(m.getDeclaringClass().getSimpleName() + "." + m.getName(), () -> {
+            String ptx = PtxTranslator.translate(m, KernelCompiler.entryName(m), true);
+            assertTrue(ptx.contains(".global .align 16 .u32 " + PtxTranslator.TRACE_BUFFER + "["), "no trace buffer");
+            assertTrue(ptx.contains("or.b32 %tt5, %tt5, 0;"), "no start record");
+            assertTrue(ptx.contains("or.b32 %tt5, %tt5, " + (PtxTranslator.TRACE_END << 28) + ";"), "no end record");
+            assertEquals(new KernelCompiler().awaitsPreviousKernel(m), ptx.contains("or.b32 %tt5, %tt5, " + (PtxTranslator.TRACE_WAITED << 28) + ";"),
+                    "a wait record where the kernel waits");
+            Assumptions.assumeTrue(ptxas.isPresent(), "ptxas not found on PATH: PTX not assembled (CI has it)");
+            String err = Ptxas.assemble(ptxas.get(), ptx);
+            assertNull(err, () -> "ptxas rejected the traced PTX of " + m.getName() + ":\n" + err + "\n" + numbered(ptx));
         }));
     }
 

@@ -184,6 +184,22 @@ class TaskGraphTest {
      * Two views of one tensor are one buffer on the device too: what a kernel writes through one view, the next kernel
      * reads through the other (on a GPU they used to get two device copies, and the second kernel read stale data).
      */
+    /** A measurement takes a launch back out of a graph (the decoder's {@code -Dzq.decoder.omit}); an empty graph refuses. */
+    @Test
+    void theLastTaskCanBeTakenBack() {
+        try (Arena a = Arena.ofShared()) {
+            FloatArray x = FloatArray.allocate(a, 8), y = FloatArray.allocate(a, 8);
+            var saxpy = KernelCompiler.find(BasicKernels.class, "saxpy");
+            TaskGraph g = new TaskGraph("omit");
+            assertThrows(IllegalStateException.class, g::removeLast);
+            g.task(saxpy, Grid.cover(8, 8), 2f, x, y, 8);
+            g.task(saxpy, Grid.cover(8, 8), 3f, x, y, 8);
+            TaskGraph.Task last = g.removeLast();
+            assertEquals(3f, last.args()[0]);
+            assertEquals(1, g.tasks().size());
+        }
+    }
+
     @Test
     void viewsOfOneTensorShareDeviceMemory() throws Exception {
         List<String> why = new ArrayList<>();

@@ -135,6 +135,12 @@ public final class DecoderTaskGraph implements AutoCloseable {
      */
     static final List<String> REPEAT = List.of(System.getProperty("zq.decoder.repeat", "").split(","));
     /**
+     * For measurement only: {@code -Dzq.decoder.omit=qkv,attend,…} leaves the named launches of every layer out of a decode
+     * step, so that the plain step's time less that one is what those launches cost inside the graph (unlike
+     * {@link #REPEAT}, no launch finds its weights in L2 from the one before). The outputs are then wrong.
+     */
+    static final List<String> OMIT = List.of(System.getProperty("zq.decoder.omit", "").split(","));
+    /**
      * Decode steps captured in one CUDA graph for runs of steps back to back ({@link #step(int)}, {@link #generate}): a
      * graph launch, and the edge between two graphs (no programmatic launch across it), once every so many steps instead
      * of every step. {@code -Dzq.decoder.stepsPerGraph=1}: one step a graph, for A/B runs. Not with {@code keepLogits}
@@ -404,12 +410,13 @@ public final class DecoderTaskGraph implements AutoCloseable {
                 || gemv.getDeclaringClass() == WideGemvKernel.class && (gemv.getName().equals("fp16") || gemv.getName().equals("int4a16")));
     }
 
-    /** {@link #REPEAT}: the last launch again, in a decode step's graph, when {@code role} is named. */
+    /** {@link #REPEAT}: the last launch again, in a decode step's graph, when {@code role} is named; {@link #OMIT}: the last launch taken out. */
     private static void repeat(TaskGraph g, String role) {
         if (g.name().startsWith("gpt-decode") && REPEAT.contains(role)) {
             TaskGraph.Task t = g.tasks().getLast();
             g.task(t.kernel(), t.grid(), t.args());
         }
+        if (g.name().startsWith("gpt-decode") && OMIT.contains(role)) g.removeLast();
     }
 
     /**

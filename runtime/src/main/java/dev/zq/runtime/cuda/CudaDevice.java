@@ -4,6 +4,7 @@ import dev.zq.runtime.Grid;
 import dev.zq.runtime.KernelBuffer;
 import dev.zq.runtime.KernelCompileException;
 import dev.zq.runtime.KernelCompiler;
+import dev.zq.runtime.internal.PtxTranslator;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -30,6 +31,7 @@ public final class CudaDevice implements dev.zq.runtime.Device {
     private final KernelCompiler compiler = new KernelCompiler();
     private final Map<Method, MemorySegment> functions = new HashMap<>();
     private final List<MemorySegment> modules = new ArrayList<>();
+    private final Map<Method, MemorySegment> tracedModules = new java.util.LinkedHashMap<>();
     private final Set<Long> allocations = new LinkedHashSet<>();
     private final String name;
     private boolean closed;
@@ -132,11 +134,44 @@ public final class CudaDevice implements dev.zq.runtime.Device {
             throw new KernelCompileException("the driver rejected the PTX of " + kernel.getName() + ": " + e.getMessage(), e);
         }
         modules.add(module);
+        if (PtxTranslator.TRACE) tracedModules.put(kernel, module);
         f = driver.moduleFunction(module, KernelCompiler.entryName(kernel));
         int dynamic = compiler.dynamicSharedBytes(kernel);
         if (dynamic > 0) driver.allowDynamicShared(f, dynamic);
         functions.put(kernel, f);
         return f;
+    }
+
+    /** One record of {@link PtxTranslator#TRACE}: {@code kernel}'s block {@code block} (of {@code blocks}) at {@code event}, {@code %globaltimer} ns. */
+    public record TraceRecord(String kernel, long timeNs, int event, int block, int blocks) {}
+
+    /**
+     * The records that the kernels loaded so far have traced since the last call (with {@code -Dzq.ptx.trace=true};
+     * none without), their buffers and counters set back to zero. Call it with the stream idle.
+     */
+    public List<TraceRecord> takeTrace() throws CudaException {
+        List<TraceRecord> all = new ArrayList<>();
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment count = a.allocate(4);
+            for (var e : tracedModules.entrySet()) {
+                long at = driver.moduleGlobal(e.getValue(), PtxTranslator.TRACE_COUNT);
+                driver.memcpyDtoH(count, at, 4);
+                int n = Math.min(count.get(ValueLayout.JAVA_INT, 0), PtxTranslator.TRACE_CAPACITY);
+                if (n > 0) {
+                    MemorySegment records = a.allocate(16L * n);
+                    driver.memcpyDtoH(records, driver.moduleGlobal(e.getValue(), PtxTranslator.TRACE_BUFFER), 16L * n);
+                    String name = e.getKey().getDeclaringClass().getSimpleName() + "." + e.getKey().getName();
+                    for (int i = 0; i < n; i++) {
+                        int lo = records.getAtIndex(ValueLayout.JAVA_INT, 4L * i), hi = records.getAtIndex(ValueLayout.JAVA_INT, 4L * i + 1);
+                        int tag = records.getAtIndex(ValueLayout.JAVA_INT, 4L * i + 2), blocks = records.getAtIndex(ValueLayout.JAVA_INT, 4L * i + 3);
+                        if (lo != 0 || hi != 0) all.add(new TraceRecord(name, (long) hi << 32 | (lo & 0xFFFFFFFFL), tag >>> 28, tag & 0x0FFFFFFF, blocks));
+                    }
+                }
+                driver.memsetD8(at, (byte) 0, 4);
+                if (n > 0) driver.memsetD8(driver.moduleGlobal(e.getValue(), PtxTranslator.TRACE_BUFFER), (byte) 0, 16L * n);   // slots left unused read as zeros
+            }
+        }
+        return all;
     }
 
     @Override

@@ -250,6 +250,16 @@ public final class CudaDriver {
         }
     }
 
+    /** {@code cuModuleGetGlobal}: the device address of a module's {@code .global} variable {@code name}. */
+    public long moduleGlobal(MemorySegment module, String name) throws CudaException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment ptr = a.allocate(JAVA_LONG), bytes = a.allocate(JAVA_LONG);
+            checked("cuModuleGetGlobal_v2(" + name + ")", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS), ptr, bytes, module,
+                    a.allocateFrom(name));
+            return ptr.get(JAVA_LONG, 0);
+        }
+    }
+
     /** {@code cuFuncSetAttribute(CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES)}: lets launches of {@code function} ask for that many bytes. */
     public void allowDynamicShared(MemorySegment function, int bytes) throws CudaException {
         checked("cuFuncSetAttribute", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT), function, 8, bytes);
