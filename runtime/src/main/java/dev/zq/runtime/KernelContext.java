@@ -277,6 +277,37 @@ public final class KernelContext {
         warpBarrier();
     }
 
+    /**
+     * Makes {@code shared[index], shared[index + 1]} (index even: 8 bytes) a transaction barrier that completes a phase
+     * when {@code count} threads have arrived and the bytes they announced have landed ({@code mbarrier.init}). The threads
+     * that use it must see the init: call it before a {@link #barrier}, or from the one thread that then copies
+     * ({@link #bulkCopy}). On the CPU a bulk copy lands at once, so nothing is kept.
+     */
+    public void mbarrierInit(int[] shared, int index, int count) {
+        if ((index & 1) != 0 || count <= 0) throw new IllegalArgumentException("an mbarrier takes an even index and a positive count: " + index + ", " + count);
+    }
+
+    /**
+     * Copies {@code bytes} (a multiple of 16) from {@code global[globalIndex…]} to {@code shared[sharedIndex…]} (both at
+     * 16-byte boundaries) on Hopper's bulk-copy engine, not through the thread's loads ({@code cp.async.bulk}), arriving on
+     * the mbarrier at {@code bar[barIndex]} with that many bytes to wait for ({@code mbarrier.arrive.expect_tx}): the
+     * phase completes when they have landed. Read them after {@link #mbarrierWait}. On the CPU the copy happens at once.
+     */
+    public void bulkCopy(int[] shared, int sharedIndex, IntArray global, int globalIndex, int bytes, int[] bar, int barIndex) {
+        if ((sharedIndex & 3) != 0 || (globalIndex & 3) != 0 || bytes <= 0 || (bytes & 15) != 0 || (barIndex & 1) != 0)
+            throw new IllegalArgumentException("bulk copies move multiples of 16 bytes between 16-byte boundaries: " + sharedIndex + ", "
+                    + globalIndex + ", " + bytes + " bytes, mbarrier at " + barIndex);
+        for (int i = 0; i < bytes >> 2; i++) shared[sharedIndex + i] = global.get(globalIndex + i);
+    }
+
+    /**
+     * Waits until the mbarrier at {@code bar[barIndex]} has completed the phase of parity {@code phase} (0 for its first)
+     * ({@code mbarrier.try_wait.parity} in a loop): the bulk copies that arrived on it have landed, for this thread to read.
+     */
+    public void mbarrierWait(int[] bar, int barIndex, int phase) {
+        if ((barIndex & 1) != 0 || (phase & ~1) != 0) throw new IllegalArgumentException("an mbarrier at an even index, phase 0 or 1: " + barIndex + ", " + phase);
+    }
+
     /** Closes the group of async copies started since the last commit ({@code cp.async.commit_group}). */
     public void copyAsyncCommit() {}
 

@@ -134,6 +134,110 @@ public final class WideGemvKernel {
     }
 
     /**
+     * {@link #int8} with each warp's first two batches of weights copied into shared memory by Hopper's bulk-copy engine
+     * before the wait ({@link KernelContext#bulkCopy}: 2 KiB a batch, one copy by lane 0, an mbarrier each), not loaded
+     * into registers: those loads stay off the threads' memory pipeline, which after the wait then serves the row's
+     * loads for the staging alone; and both batches — all a block's weights at a 1.3B decode step's shapes — are in
+     * flight as the block starts. Later batches as {@link #int8}. The same products in the same order: {@link #int8}'s bits.
+     * <p>
+     * Measured slower, so opt-in ({@code -Dzq.decoder.bulkWeights=true}): on the H200, 49 decode steps of GPT-3 1.3B
+     * W8A8+head8 39.99 → 42.17 ms, GPT-2 10.02 → 10.79 ms (bench/RESULTS.md, session 24; why is not established — its
+     * 137 KiB of shared memory a block against int8's 9 KiB is one suspect). Kept as the tested user of the bulk copies.
+     */
+    @Kernel(maxRegisters = 64)
+    public static void int8Bulk(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw,
+                                FloatArray bias, FloatArray y, int n, int k, int groupSize, int mode, int slices) {
+        int tid = ctx.localIdx(), lane = tid & 31, warp = tid >> 5, chunks = k >> 4, words = k >> 2, gShift = SkinnyGemmKernel.groupShift(groupSize);
+        int groups = SkinnyGemmKernel.groupCount(k, groupSize, gShift);
+        int batches = (chunks + 127) >> 7, sShift = log2(slices), slice = warp & (slices - 1), perPass = 32 >> sShift;
+        int first = ctx.groupIdx() * perPass, step = ctx.numGroupsX() * perPass, col = first + (warp >> sShift);
+        int[] rows = ctx.allocateIntShared(BULK_INTS);   // warp w's batches at 1024w (its first) and 1024w + 512 (its second)
+        int[] bars = ctx.allocateIntShared(128);         // and their mbarriers at 4w and 4w + 2
+        int region = warp << 10, bar = warp << 2;
+        // The second batch: the column's next, else the first of the next pass's column.
+        int perSlice = (batches - 1 - slice) / slices + 1;
+        int aheadCol = perSlice > 1 ? col : col + step, aheadBatch = perSlice > 1 ? slice + slices : slice;
+        float t0 = 0f, t1 = 0f, t2 = 0f, t3 = 0f, u0 = 0f, u1 = 0f, u2 = 0f, u3 = 0f, b = 0f;
+        if (lane == 0) {
+            ctx.mbarrierInit(bars, bar, 1);
+            ctx.mbarrierInit(bars, bar + 2, 1);
+            if (col < n && slice < batches) ctx.bulkCopy(rows, region, w, col * words + (slice << 9), Math.min(128, chunks - (slice << 7)) << 4, bars, bar);
+            if (aheadCol < n && aheadBatch < batches)
+                ctx.bulkCopy(rows, region + 512, w, aheadCol * words + (aheadBatch << 9), Math.min(128, chunks - (aheadBatch << 7)) << 4, bars, bar + 2);
+        }
+        if (col < n) {   // the two batches' group scales, in registers
+            int scaleBase = col * groups, c0 = (slice << 7) + lane;
+            if (c0 < chunks) t0 = sw.get(scaleBase + SkinnyGemmKernel.groupOf(c0 << 4, groupSize, gShift));
+            if (c0 + 32 < chunks) t1 = sw.get(scaleBase + SkinnyGemmKernel.groupOf((c0 + 32) << 4, groupSize, gShift));
+            if (c0 + 64 < chunks) t2 = sw.get(scaleBase + SkinnyGemmKernel.groupOf((c0 + 64) << 4, groupSize, gShift));
+            if (c0 + 96 < chunks) t3 = sw.get(scaleBase + SkinnyGemmKernel.groupOf((c0 + 96) << 4, groupSize, gShift));
+            if (slice == 0) b = bias.get(col);
+            prefetchBatches(ctx, w, col * words, words, 512, slice + 2 * slices, slices, lane);
+        }
+        if (aheadCol < n && aheadBatch < batches) {
+            int scaleBase = aheadCol * groups, c0 = (aheadBatch << 7) + lane;
+            if (c0 < chunks) u0 = sw.get(scaleBase + SkinnyGemmKernel.groupOf(c0 << 4, groupSize, gShift));
+            if (c0 + 32 < chunks) u1 = sw.get(scaleBase + SkinnyGemmKernel.groupOf((c0 + 32) << 4, groupSize, gShift));
+            if (c0 + 64 < chunks) u2 = sw.get(scaleBase + SkinnyGemmKernel.groupOf((c0 + 64) << 4, groupSize, gShift));
+            if (c0 + 96 < chunks) u3 = sw.get(scaleBase + SkinnyGemmKernel.groupOf((c0 + 96) << 4, groupSize, gShift));
+        }
+        float g0 = 0f, g1 = 0f, g2 = 0f, g3 = 0f, e0 = 0f, e1 = 0f, e2 = 0f, e3 = 0f;
+        if (norm != 0 && (tid << 2) < k) { int at = tid << 2; g0 = gamma.get(at); g1 = gamma.get(at + 1); g2 = gamma.get(at + 2); g3 = gamma.get(at + 3); e0 = beta.get(at); e1 = beta.get(at + 1); e2 = beta.get(at + 2); e3 = beta.get(at + 3); }
+        ctx.awaitPreviousKernel();
+        ctx.releaseNextKernel();
+        // The first pass's residual (the previous kernels' output) requested now, so that it arrives under the staging.
+        float resid0 = mode == SkinnyGemmKernel.ADD && col < n && slice == 0 && lane == 0 ? y.get(col) : 0f;
+        int[] xs = ctx.allocateIntShared(2048);   // the row's codes: piece p (4096 inputs) at 1024p, in int8ChunkDot's order
+        float[] sx = ctx.allocateFloatShared(1), red = ctx.allocateFloatShared(96), part = ctx.allocateFloatShared(64);
+        stageCodes(ctx, red, sx, xs, x, norm, gamma, beta, eps, k, 0, g0, g1, g2, g3, e0, e1, e2, e3);
+        ctx.traceMark(0);   // traced runs: when the block has staged its row
+        float s = sx[0];
+        int[] q = new int[4];
+        int pass = 0, unit = 0;
+        for (int cbase = first; cbase < n; cbase += step) {   // uniform: the block's passes
+            col = cbase + (warp >> sShift);
+            boolean live = col < n;
+            int base = col * words, scaleBase = col * groups;
+            float resid = pass == 0 ? resid0 : mode == SkinnyGemmKernel.ADD && live && slice == 0 && lane == 0 ? y.get(col) : 0f;
+            if (pass > 0 && live && slice == 0) b = bias.get(col);
+            float a = 0f;
+            for (int bb = slice; live && bb < batches; bb += slices) {
+                int cb = bb << 7, c0 = cb + lane;
+                int q00 = 0, q01 = 0, q02 = 0, q03 = 0, q10 = 0, q11 = 0, q12 = 0, q13 = 0, q20 = 0, q21 = 0, q22 = 0, q23 = 0, q30 = 0, q31 = 0, q32 = 0, q33 = 0;
+                if (unit < 2) {   // copied into shared memory before the wait
+                    int at = region + (unit << 9) + (lane << 2);
+                    ctx.mbarrierWait(bars, bar + (unit << 1), 0);
+                    if (c0 < chunks) { ctx.load4(q, rows, at); q00 = q[0]; q01 = q[1]; q02 = q[2]; q03 = q[3]; }
+                    if (c0 + 32 < chunks) { ctx.load4(q, rows, at + 128); q10 = q[0]; q11 = q[1]; q12 = q[2]; q13 = q[3]; }
+                    if (c0 + 64 < chunks) { ctx.load4(q, rows, at + 256); q20 = q[0]; q21 = q[1]; q22 = q[2]; q23 = q[3]; }
+                    if (c0 + 96 < chunks) { ctx.load4(q, rows, at + 384); q30 = q[0]; q31 = q[1]; q32 = q[2]; q33 = q[3]; }
+                    if (unit == 1) { t0 = u0; t1 = u1; t2 = u2; t3 = u3; }
+                } else {
+                    t0 = 0f; t1 = 0f; t2 = 0f; t3 = 0f;
+                    if (c0 < chunks) { ctx.load4(q, w, base + (c0 << 2)); q00 = q[0]; q01 = q[1]; q02 = q[2]; q03 = q[3]; t0 = sw.get(scaleBase + SkinnyGemmKernel.groupOf(c0 << 4, groupSize, gShift)); }
+                    if (c0 + 32 < chunks) { ctx.load4(q, w, base + ((c0 + 32) << 2)); q10 = q[0]; q11 = q[1]; q12 = q[2]; q13 = q[3]; t1 = sw.get(scaleBase + SkinnyGemmKernel.groupOf((c0 + 32) << 4, groupSize, gShift)); }
+                    if (c0 + 64 < chunks) { ctx.load4(q, w, base + ((c0 + 64) << 2)); q20 = q[0]; q21 = q[1]; q22 = q[2]; q23 = q[3]; t2 = sw.get(scaleBase + SkinnyGemmKernel.groupOf((c0 + 64) << 4, groupSize, gShift)); }
+                    if (c0 + 96 < chunks) { ctx.load4(q, w, base + ((c0 + 96) << 2)); q30 = q[0]; q31 = q[1]; q32 = q[2]; q33 = q[3]; t3 = sw.get(scaleBase + SkinnyGemmKernel.groupOf((c0 + 96) << 4, groupSize, gShift)); }
+                }
+                int c = c0, rb = (bb >> 1) << 10;   // chunk c's piece of 256 chunks starts at word 1024·(c / 256)
+                float p = SkinnyGemmKernel.int8ChunkDot(xs, rb, c, q00, q01, q02, q03, t0, t0, t0, t0);
+                if (cb + 32 < chunks) p += SkinnyGemmKernel.int8ChunkDot(xs, rb, c + 32, q10, q11, q12, q13, t1, t1, t1, t1);
+                if (cb + 64 < chunks) p += SkinnyGemmKernel.int8ChunkDot(xs, rb, c + 64, q20, q21, q22, q23, t2, t2, t2, t2);
+                if (cb + 96 < chunks) p += SkinnyGemmKernel.int8ChunkDot(xs, rb, c + 96, q30, q31, q32, q33, t3, t3, t3, t3);
+                a += p;
+                unit++;
+            }
+            float sum = sliceSum(ctx, part, pass, slices, slice, SkinnyGemmKernel.warpSum(ctx, a));
+            if (live && slice == 0 && lane == 0) SkinnyGemmKernel.finish(y, col, s * sum + b, resid, mode);
+            if (pass == 0) ctx.traceMark(4);   // traced runs: the first pass done
+            pass++;
+        }
+    }
+
+    /** Ints of {@link #int8Bulk}'s shared memory for weights: two batches of 2 KiB a warp, 128 KiB a block. */
+    static final int BULK_INTS = 32768;
+
+    /**
      * INT4 codes in {@link Int4Words}' order (K/8 ints a row) with scales {@code sw[N, K/groupSize]}; W4A8. A batch is 256
      * words of a row, words {@code j + 32h} (h = 0…7) a lane.
      */

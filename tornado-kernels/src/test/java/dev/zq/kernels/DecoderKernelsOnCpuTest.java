@@ -741,14 +741,15 @@ class DecoderKernelsOnCpuTest {
                     FloatArray x = zero ? FloatArray.allocate(a, k) : KernelsOnCpuTest.randomFloats(a, rnd, k, 3);
                     for (int norm = 0; norm < 2; norm++)
                         for (int mode : new int[]{SkinnyGemmKernel.STORE, SkinnyGemmKernel.GELU_TANH, SkinnyGemmKernel.ADD})
-                            for (int bits : new int[]{8, 4, 16, 108, 104}) {   // 108, 104: INT8, INT4 weights with FP16 activations
-                                boolean a16 = bits > 100;
+                            for (int bits : new int[]{8, 4, 16, 108, 104, 208}) {   // 108, 104: INT8, INT4 weights with FP16 activations; 208: int8Bulk
+                                boolean a16 = bits > 100 && bits < 200, bulk = bits == 208;
                                 if (a16) bits -= 100;
+                                if (bulk) bits = 8;
                                 if (!WideGemvKernel.fits(bits, k, gs)) continue;
                                 int batches = Math.ceilDiv(k, WideGemvKernel.batchInputs(bits));
-                                String name = (bits == 8 ? "int8" : bits == 4 ? "int4" : "fp16") + (a16 ? "a16" : "");
+                                String name = (bits == 8 ? "int8" : bits == 4 ? "int4" : "fp16") + (a16 ? "a16" : "") + (bulk ? "Bulk" : "");
                                 IntArray wq = bits == 8 ? q8 : bits == 4 ? q4 : h;
-                                for (int slices = 1; slices <= Math.min(4, batches); slices *= 2)
+                                for (int slices = 1; slices <= Math.min(4, Math.max(2, batches)); slices *= 2)   // 2 of 1 batch: a warp with none
                                     for (int blocks = 1; blocks <= 2; blocks++) {
                                         if (mode != SkinnyGemmKernel.ADD && (slices > 1 || blocks > 1)) continue;   // fewer CPU launches
                                         String what = name + " K " + k + " group " + gs + (zero ? " zero row" : "") + " norm " + norm + " mode " + mode
@@ -761,7 +762,8 @@ class DecoderKernelsOnCpuTest {
                                             cpu.launch(KernelCompiler.find(WideGemvKernel.class, name), wide, x, norm, gamma, beta, 1e-5f, wq, bias, got, n, k, mode, slices,
                                                     got, got, got, 0, got);
                                         } else {
-                                            cpu.launch(KernelCompiler.find(SkinnyGemmKernel.class, name), few, x, norm, gamma, beta, 1e-5f, wq, sw, bias, want, 1, n, k, gs, mode);
+                                            cpu.launch(KernelCompiler.find(SkinnyGemmKernel.class, bulk ? "int8" : name), few, x, norm, gamma, beta, 1e-5f, wq, sw, bias, want,
+                                                    1, n, k, gs, mode);
                                             if (name.equals("int4a16"))
                                                 cpu.launch(KernelCompiler.find(WideGemvKernel.class, name), wide, x, norm, gamma, beta, 1e-5f, wq, sw, bias, got, n, k, gs,
                                                         mode, slices, got, got, got, 0, got);

@@ -429,6 +429,7 @@ class KernelsOnCudaTest {
                                 Grid grid = WideGemvKernel.grid(n, slices, blocks);
                                 String what = "1x" + n + "x" + kk + " g" + gs + " norm " + norm + " mode " + mode + " slices " + slices + " " + grid;
                                 closeFloats(k(WideGemvKernel.class, "int8"), grid, 8, 0, what, x, norm, gamma, beta, 1e-5f, q8, sw, bias, y, n, kk, gs, mode, slices);
+                                closeFloats(k(WideGemvKernel.class, "int8Bulk"), grid, 8, 0, what, x, norm, gamma, beta, 1e-5f, q8, sw, bias, y, n, kk, gs, mode, slices);
                                 closeFloats(k(WideGemvKernel.class, "int4"), grid, 8, 0, what, x, norm, gamma, beta, 1e-5f, q4, sw, bias, y, n, kk, gs, mode, slices);
                                 closeFloats(k(WideGemvKernel.class, "int8a16"), grid, 8, 0, what, x, norm, gamma, beta, 1e-5f, q8, sw, bias, y, n, kk, gs, mode, slices);
                                 closeFloats(k(WideGemvKernel.class, "int4a16"), grid, 8, 0, what, x, norm, gamma, beta, 1e-5f, q4, sw, bias, y, n, kk, gs, mode, slices,

@@ -88,6 +88,13 @@ public final class DecoderTaskGraph implements AutoCloseable {
      * 4096 INT8 inputs), {@code false} on {@link SkinnyGemmKernel}, for A/B runs.
      */
     static final String GEMV = System.getProperty("zq.decoder.gemv", "wide");
+    /**
+     * W8A8's batch-1 projections on {@link WideGemvKernel#int8Bulk} (each warp's first two batches of weights copied into
+     * shared memory by the bulk-copy engine before the wait) instead of {@link WideGemvKernel#int8}:
+     * {@code -Dzq.decoder.bulkWeights=true}. Off: measured slower on the H200 (1.3B W8A8+head8, 49 steps, 39.99 → 42.17
+     * ms; GPT-2 10.02 → 10.79; bench/RESULTS.md, session 24).
+     */
+    static final boolean BULK_WEIGHTS = Boolean.getBoolean("zq.decoder.bulkWeights");
     /** {@link WideGemvKernel}'s blocks: one an SM of a 132-SM H100/H200; {@code -Dzq.decoder.gemvBlocks=N} sets another count. */
     static final int GEMV_BLOCKS = Integer.getInteger("zq.decoder.gemvBlocks", 132);
     /**
@@ -528,7 +535,8 @@ public final class DecoderTaskGraph implements AutoCloseable {
                 return kernel(MmaGemvKernel.class, name);
             return (on.equals("wide") || on.equals("mma")) && WideGemvKernel.fits(bits, p.in(), p.groupSize()) ? kernel(WideGemvKernel.class, name) : null;
         }
-        if (GEMV.equals("wide") && WideGemvKernel.fits(bits, p.in(), p.groupSize())) return kernel(WideGemvKernel.class, name);
+        if (GEMV.equals("wide") && WideGemvKernel.fits(bits, p.in(), p.groupSize()))
+            return kernel(WideGemvKernel.class, BULK_WEIGHTS && name.equals("int8") ? "int8Bulk" : name);
         return !GEMV.equals("false") && GemvKernel.fits(bits, p.in(), p.groupSize()) ? kernel(GemvKernel.class, name) : null;
     }
 

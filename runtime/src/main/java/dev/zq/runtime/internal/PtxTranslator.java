@@ -84,7 +84,7 @@ public final class PtxTranslator {
     public static final int TRACE_CAPACITY = 1 << 21;
     /** Trace events: a block started, its wait for the previous kernel returned, it returned, it passed {@code traceMark(m)} (3 + m). */
     public static final int TRACE_START = 0, TRACE_WAITED = 1, TRACE_END = 2, TRACE_MARK = 3;
-    private int traces;
+    private int traces, mbarrierWaits;
 
     /** What a stack entry or local holds. Buffers and arrays hold 64-bit addresses. */
     enum Kind {
@@ -958,6 +958,30 @@ public final class PtxTranslator {
                 String dst = address(at(Kind.SHARED_S32, d + 1), at(Kind.I, d + 2), 4);
                 String src = address(at(Kind.BUF_S32, d + 3), at(Kind.I, d + 4), 4);
                 emit("cp.async.cg.shared.global [" + dst + "], [" + src + "], 16");
+            }
+            case "mbarrierInit" -> {
+                if (args.get(0).kind() != Kind.SHARED_S32) throw f.fail("mbarrierInit takes a shared int[]");
+                String bar = address(at(Kind.SHARED_S32, d + 1), at(Kind.I, d + 2), 4);
+                emit("mbarrier.init.shared::cta.b64 [" + bar + "], " + at(Kind.I, d + 3));
+                emit("fence.mbarrier_init.release.cluster");   // the init seen by the bulk-copy engine's arrivals
+            }
+            case "bulkCopy" -> {
+                if (args.get(0).kind() != Kind.SHARED_S32 || args.get(2).kind() != Kind.BUF_S32 || args.get(5).kind() != Kind.SHARED_S32)
+                    throw f.fail("bulkCopy copies from an IntArray into a shared int[], arriving on a shared int[] mbarrier");
+                String dst = address(at(Kind.SHARED_S32, d + 1), at(Kind.I, d + 2), 4);
+                String src = address(at(Kind.BUF_S32, d + 3), at(Kind.I, d + 4), 4);
+                String bytes = at(Kind.I, d + 5);
+                String bar = address(at(Kind.SHARED_S32, d + 6), at(Kind.I, d + 7), 4);
+                emit("mbarrier.arrive.expect_tx.shared::cta.b64 _, [" + bar + "], " + bytes);
+                emit("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [" + dst + "], [" + src + "], " + bytes + ", [" + bar + "]");
+            }
+            case "mbarrierWait" -> {
+                if (args.get(0).kind() != Kind.SHARED_S32) throw f.fail("mbarrierWait takes a shared int[]");
+                String bar = address(at(Kind.SHARED_S32, d + 1), at(Kind.I, d + 2), 4);
+                String done = pred(), again = "Lmbar" + (mbarrierWaits++);
+                body.append(again).append(":\n");
+                emit("mbarrier.try_wait.parity.shared::cta.b64 " + done + ", [" + bar + "], " + at(Kind.I, d + 3));
+                emit("@!" + done + " bra " + again);
             }
             case "ldmatrix4", "ldmatrix4t" -> {
                 if (args.get(0).kind() != Kind.LOCAL_S32 || args.get(1).kind() != Kind.SHARED_S32)
