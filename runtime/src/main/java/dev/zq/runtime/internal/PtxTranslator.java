@@ -80,7 +80,7 @@ public final class PtxTranslator {
     static final String TRACE_WARPS = "zq_trace_warps", TRACE_BASE = "zq_trace_base";
     /** Records a traced block reserves: one an event (start, wait, end, 12 marks), 16 for alignment. */
     public static final int TRACE_SLOTS = 16;
-    /** Records a traced module holds; later ones are dropped. */
+    /** Records a traced module holds (32 MiB of device memory a loaded kernel); later blocks go unrecorded. */
     public static final int TRACE_CAPACITY = 1 << 21;
     /** Trace events: a block started, its wait for the previous kernel returned, it returned, it passed {@code traceMark(m)} (3 + m). */
     public static final int TRACE_START = 0, TRACE_WAITED = 1, TRACE_END = 2, TRACE_MARK = 3;
