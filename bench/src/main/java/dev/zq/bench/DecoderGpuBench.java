@@ -125,7 +125,7 @@ public final class DecoderGpuBench {
                     what, batch, fresh, RuntimeBench.median(whole), RuntimeBench.median(stepwise));
             if (dev.zq.runtime.internal.PtxTranslator.TRACE) {   // -Dzq.ptx.trace=true: where a decode step's time goes, in the graph
                 gpu.takeTrace();
-                g.replayDecodeMillis(Math.min(fresh - 1, 4));   // steps of their own graph: a record a warp a launch fills the buffers fast
+                g.replayDecodeMillis(Math.min(fresh - 1, 4));   // a few steps: 16 records a block, 2M a kernel (PtxTranslator.TRACE_CAPACITY)
                 List<GraphTrace.Launch> launches = GraphTrace.launches(gpu.takeTrace());
                 System.out.printf("# trace %s b%d (%d launches traced; the timings above include the tracing)%n", what, batch, launches.size());
                 System.out.print(GraphTrace.table(launches, "GreedyHeadKernel", model.config().numLayers()));

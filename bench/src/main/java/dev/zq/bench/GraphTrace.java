@@ -12,7 +12,7 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * The launches of a traced run ({@code -Dzq.ptx.trace=true}: every block's start, wait and end by {@code %globaltimer})
+ * The launches of a traced run ({@code -Dzq.ptx.trace=true}: every block's start, wait, marks and end by {@code %globaltimer})
  * put back together, and what each launch of a decode step costs where it sits in the graph: its end less the end of
  * the launch before it, and of that, how long its blocks waited for the one before after that one had ended.
  */
@@ -107,12 +107,15 @@ final class GraphTrace {
                 if (i == 0) { prevEnd = l.lastEnd(); continue; }
                 int n = count.get(l.kernel()), k = seen.merge(l.kernel(), 1, Integer::sum) - 1;
                 String key = l.kernel() + (n % layers == 0 ? "#" + k % (n / layers) : "");
-                rows.computeIfAbsent(key, x -> new ArrayList<>()).add(new double[]{
-                        (l.lastEnd() - prevEnd) / 1e3, (l.firstStart() - prevEnd) / 1e3, (l.lastStart() - prevEnd) / 1e3,
-                        l.lastWaited() == NONE ? Double.NaN : (l.lastWaited() - prevEnd) / 1e3,
-                        l.lastWaited() == NONE ? Double.NaN : (l.lastEnd() - l.lastWaited()) / 1e3, (l.firstEnd() - prevEnd) / 1e3,
-                        l.blocks(), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0});
-                double[] row = rows.get(key).getLast();
+                double[] row = new double[7 + MARKS];   // cost, start, started, wait, after, 1st end, blocks, marks
+                row[0] = (l.lastEnd() - prevEnd) / 1e3;
+                row[1] = (l.firstStart() - prevEnd) / 1e3;
+                row[2] = (l.lastStart() - prevEnd) / 1e3;
+                row[3] = l.lastWaited() == NONE ? Double.NaN : (l.lastWaited() - prevEnd) / 1e3;
+                row[4] = l.lastWaited() == NONE ? Double.NaN : (l.lastEnd() - l.lastWaited()) / 1e3;
+                row[5] = (l.firstEnd() - prevEnd) / 1e3;
+                row[6] = l.blocks();
+                rows.computeIfAbsent(key, x -> new ArrayList<>()).add(row);
                 for (int m = 0; m < MARKS; m++) {
                     row[7 + m] = l.lastMarked().get(m) == NONE ? Double.NaN : (l.lastMarked().get(m) - prevEnd) / 1e3;
                     if (l.lastMarked().get(m) != NONE) marks = Math.max(marks, m + 1);

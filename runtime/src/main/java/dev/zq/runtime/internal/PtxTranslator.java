@@ -64,11 +64,10 @@ public final class PtxTranslator {
      */
     static final String RELEASE = System.getProperty("zq.ptx.release", "explicit");
     /**
-     * For measuring where a graph's time goes ({@code -Dzq.ptx.trace=true}): thread 0 of every block appends a record of
-     * {@code %globaltimer} when the block starts and when its {@code awaitPreviousKernel} returns, and the block's last warp
-     * when it returns, to
-     * the module's {@link #TRACE_BUFFER} ({@code CudaDevice.takeTrace} reads them). Off by default: it costs a barrier and
-     * an atomic a block at the start, and a store at each point.
+     * For measuring where a graph's time goes ({@code -Dzq.ptx.trace=true}): every block records {@code %globaltimer} in
+     * the module's {@link #TRACE_BUFFER} when it starts, when its {@code awaitPreviousKernel} returns, at each
+     * {@code traceMark(m)} and when its last warp returns ({@link #trace}; {@code CudaDevice.takeTrace} reads them). Off by
+     * default: it costs a barrier and an atomic a block at the start, and a store at each point.
      */
     public static final boolean TRACE = Boolean.getBoolean("zq.ptx.trace");
     /**
