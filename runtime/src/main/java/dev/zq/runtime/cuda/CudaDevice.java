@@ -24,6 +24,25 @@ import java.util.Set;
  * Not thread-safe: one thread drives a device. Closing frees what is still allocated.
  */
 public final class CudaDevice implements dev.zq.runtime.Device {
+    /**
+     * {@code -Dzq.cuda.carveout=P} (0–100): every kernel's preferred shared-memory carve-out, the same for all, so that
+     * consecutive kernels of a graph never ask an SM for different L1/shared splits (an SM changes its split only when
+     * idle, which would keep the next kernel's blocks off it). Unset (−1): the driver's choice per kernel.
+     */
+    static final int CARVEOUT = carveout(System.getProperty("zq.cuda.carveout"));
+
+    static int carveout(String value) {
+        if (value == null || value.isBlank()) return -1;
+        int p;
+        try {
+            p = Integer.parseInt(value.trim());
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("zq.cuda.carveout must be a percentage 0-100, not '" + value + "'");
+        }
+        if (p < 0 || p > 100) throw new IllegalArgumentException("zq.cuda.carveout must be a percentage 0-100, not " + p);
+        return p;
+    }
+
     private final CudaDriver driver;
     private final int device;
     private final MemorySegment context;
@@ -138,6 +157,7 @@ public final class CudaDevice implements dev.zq.runtime.Device {
         f = driver.moduleFunction(module, KernelCompiler.entryName(kernel));
         int dynamic = compiler.dynamicSharedBytes(kernel);
         if (dynamic > 0) driver.allowDynamicShared(f, dynamic);
+        if (CARVEOUT >= 0) driver.preferSharedCarveout(f, CARVEOUT);
         functions.put(kernel, f);
         return f;
     }

@@ -265,6 +265,14 @@ public final class CudaDriver {
         checked("cuFuncSetAttribute", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT), function, 8, bytes);
     }
 
+    /**
+     * {@code cuFuncSetAttribute(CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT)}: the share (0–100 %) of the SM's
+     * L1/shared array that {@code function}'s launches would like as shared memory; the driver takes it as a hint.
+     */
+    public void preferSharedCarveout(MemorySegment function, int percent) throws CudaException {
+        checked("cuFuncSetAttribute", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT), function, 9, percent);
+    }
+
     public void moduleUnload(MemorySegment module) throws CudaException {
         checked("cuModuleUnload", FunctionDescriptor.of(JAVA_INT, ADDRESS), module);
     }
