@@ -24,7 +24,8 @@ import dev.zq.runtime.KernelMath;
  * and are added in slice order. As {@link GemvKernel}: the first batch of the first column, its scales and the bias are
  * loaded before the wait for the previous kernel; the rest of that column's batches are asked of L2 then too (asking L2
  * for the next pass's column as well, and each pass for the one after it, was measured and not kept: no faster at INT8,
- * slower at FP16, bench/RESULTS.md). The first pass's residual ({@link SkinnyGemmKernel#ADD}) is requested right after
+ * slower at FP16, bench/RESULTS.md; and asking L2 for the first batch instead of loading it into registers before the wait
+ * was slower still, session 25). The first pass's residual ({@link SkinnyGemmKernel#ADD}) is requested right after
  * the wait, to arrive while the row is staged.
  * <p>
  * The products, their order within a warp and the epilogues are {@link GemvKernel}'s, so without the LayerNorm and with

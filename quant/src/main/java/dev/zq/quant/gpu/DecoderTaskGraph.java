@@ -95,7 +95,11 @@ public final class DecoderTaskGraph implements AutoCloseable {
      * ms; GPT-2 10.02 → 10.79; bench/RESULTS.md, session 24).
      */
     static final boolean BULK_WEIGHTS = Boolean.getBoolean("zq.decoder.bulkWeights");
-    /** {@link WideGemvKernel}'s blocks: one an SM of a 132-SM H100/H200; {@code -Dzq.decoder.gemvBlocks=N} sets another count. */
+    /**
+     * {@link WideGemvKernel}'s blocks: one an SM of a 132-SM H100/H200; {@code -Dzq.decoder.gemvBlocks=N} sets another count.
+     * Fewer SMs, so that the next launch finds the others idle, were slower on the H200 (66 blocks: 1.3B W8A8 39.9 → 43.3
+     * ms for 49 steps, FP16 53.3 → 62.7; bench/RESULTS.md, session 25).
+     */
     static final int GEMV_BLOCKS = Integer.getInteger("zq.decoder.gemvBlocks", 132);
     /**
      * {@link MmaGemvKernel}'s preferred block size, 512 or 1024 threads ({@code -Dzq.decoder.mmaThreads}): two blocks of

@@ -27,7 +27,9 @@ public final class CudaDevice implements dev.zq.runtime.Device {
     /**
      * {@code -Dzq.cuda.carveout=P} (0–100): every kernel's preferred shared-memory carve-out, the same for all, so that
      * consecutive kernels of a graph never ask an SM for different L1/shared splits (an SM changes its split only when
-     * idle, which would keep the next kernel's blocks off it). Unset (−1): the driver's choice per kernel.
+     * idle, which would keep the next kernel's blocks off it). Unset (−1): the driver's choice per kernel, the default:
+     * on the H200 a uniform 25% ran decode steps at the default's speed and 100% (the least L1) made GPT-3 1.3B's 0.5–3%
+     * faster and GPT-2's 0.6–2.3% slower (bench/RESULTS.md, session 25).
      */
     static final int CARVEOUT = carveout(System.getProperty("zq.cuda.carveout"));
 
