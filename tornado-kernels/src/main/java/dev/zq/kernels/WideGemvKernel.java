@@ -54,25 +54,63 @@ public final class WideGemvKernel {
      * still fit the warps of {@code blocks} blocks — more would add passes, fewer would leave warps idle.
      */
     public static int slices(int bits, int n, int k, int blocks) {
+        return slices(bits, n, k, blocks, THREADS);
+    }
+
+    /** {@link #slices(int, int, int, int)} for blocks of {@code threads} (1024, or 512 for {@link #int8Half}). */
+    public static int slices(int bits, int n, int k, int blocks, int threads) {
         int batches = Math.ceilDiv(k, batchInputs(bits)), s = 1;
-        while (s * 2 <= batches && (long) n * s * 2 <= (long) blocks * 32) s *= 2;
+        while (s * 2 <= batches && (long) n * s * 2 <= (long) blocks * (threads >> 5)) s *= 2;
         return s;
     }
 
     /** The launch: at most {@code blocks} blocks (one an SM), enough for every output's slices in one pass if they fit. */
     public static Grid grid(int n, int slices, int blocks) {
-        if (blocks <= 0 || slices <= 0 || slices > 32 || Integer.bitCount(slices) != 1)
-            throw new IllegalArgumentException("blocks must be positive and slices a power of two up to 32, not " + blocks + " and " + slices);
-        return new Grid(Math.min(blocks, Math.ceilDiv(n, 32 / slices)), 1, THREADS, 1);
+        return grid(n, slices, blocks, THREADS);
+    }
+
+    /** {@link #grid(int, int, int)} for blocks of {@code threads}: 1024, or 512 for {@link #int8Half}. */
+    public static Grid grid(int n, int slices, int blocks, int threads) {
+        if (threads != THREADS && threads != HALF_THREADS) throw new IllegalArgumentException("blocks of 1024 or 512 threads, not " + threads);
+        int warps = threads >> 5;
+        if (blocks <= 0 || slices <= 0 || slices > warps || Integer.bitCount(slices) != 1)
+            throw new IllegalArgumentException("blocks must be positive and slices a power of two up to " + warps + ", not " + blocks + " and " + slices);
+        return new Grid(Math.min(blocks, Math.ceilDiv(n, warps / slices)), 1, threads, 1);
     }
 
     /** INT8 codes (K/4 ints a row) with group scales {@code sw[N, K/groupSize]}; the row quantized token-wise (W8A8). */
     @Kernel(maxRegisters = 64)
     public static void int8(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw,
                             FloatArray bias, FloatArray y, int n, int k, int groupSize, int mode, int slices) {
+        int8Rows(ctx, x, norm, gamma, beta, eps, w, sw, bias, y, n, k, groupSize, mode, slices, THREADS);
+    }
+
+    /**
+     * {@link #int8} in blocks of {@value #HALF_THREADS} threads, rows of up to {@value #HALF_MAX_K} inputs: two such blocks fit
+     * an SM's registers (64 a thread), so a launch's blocks can start on SMs where the previous launch's still run and have
+     * their first batch of weights in flight before the wait — with {@link #int8}'s blocks, which fill the register file,
+     * only where that launch has left. Half the warps an SM stream the weights. The same products in the same order within
+     * a warp, so with one slice and no LayerNorm {@link #int8}'s bits (the LayerNorm's sums run over 16 warps, not 32).
+     * Opt-in ({@code -Dzq.decoder.wideThreads=512}): on the H200 GPT-2's 49 decode steps W8A8+head8 took 11.12 and 11.06
+     * ms against {@link #int8}'s 10.04 (bench/RESULTS.md, session 25); GPT-3 1.3B's shapes are not measured yet.
+     */
+    @Kernel(maxRegisters = 64)
+    public static void int8Half(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw,
+                                FloatArray bias, FloatArray y, int n, int k, int groupSize, int mode, int slices) {
+        int8Rows(ctx, x, norm, gamma, beta, eps, w, sw, bias, y, n, k, groupSize, mode, slices, HALF_THREADS);
+    }
+
+    /** Blocks of {@link #int8Half}. */
+    public static final int HALF_THREADS = 512;
+    /** {@link #int8Half}'s longest row: two pieces of 2048 inputs, four a thread each. */
+    public static final int HALF_MAX_K = 4096;
+
+    /** {@link #int8}'s body for blocks of {@code threads} (a constant at each call: 1024 or 512). */
+    static void int8Rows(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw,
+                         FloatArray bias, FloatArray y, int n, int k, int groupSize, int mode, int slices, int threads) {
         int tid = ctx.localIdx(), lane = tid & 31, chunks = k >> 4, words = k >> 2, gShift = SkinnyGemmKernel.groupShift(groupSize);
         int groups = SkinnyGemmKernel.groupCount(k, groupSize, gShift);
-        int batches = (chunks + 127) >> 7, sShift = log2(slices), slice = (tid >> 5) & (slices - 1), perPass = 32 >> sShift;
+        int batches = (chunks + 127) >> 7, sShift = log2(slices), slice = (tid >> 5) & (slices - 1), perPass = (threads >> 5) >> sShift;
         int first = ctx.groupIdx() * perPass, step = ctx.numGroupsX() * perPass, col = first + ((tid >> 5) >> sShift);
         int[] q = new int[4];
         int q00 = 0, q01 = 0, q02 = 0, q03 = 0, q10 = 0, q11 = 0, q12 = 0, q13 = 0, q20 = 0, q21 = 0, q22 = 0, q23 = 0, q30 = 0, q31 = 0, q32 = 0, q33 = 0;
@@ -96,7 +134,7 @@ public final class WideGemvKernel {
         float resid0 = mode == SkinnyGemmKernel.ADD && col < n && slice == 0 && lane == 0 ? y.get(col) : 0f;
         int[] xs = ctx.allocateIntShared(2048);   // the row's codes: piece p (4096 inputs) at 1024p, in int8ChunkDot's order
         float[] sx = ctx.allocateFloatShared(1), red = ctx.allocateFloatShared(96), part = ctx.allocateFloatShared(64);
-        stageCodes(ctx, red, sx, xs, x, norm, gamma, beta, eps, k, 0, g0, g1, g2, g3, e0, e1, e2, e3);
+        stageCodes(ctx, red, sx, xs, x, norm, gamma, beta, eps, k, 0, threads, g0, g1, g2, g3, e0, e1, e2, e3);
         ctx.traceMark(0);   // traced runs: when the block has staged its row
         float s = sx[0];
         int pass = 0;
@@ -606,18 +644,24 @@ public final class WideGemvKernel {
      */
     static void stageCodes(KernelContext ctx, float[] red, float[] sx, int[] xs, FloatArray x, int norm, FloatArray gamma, FloatArray beta,
                            float eps, int k, int int4Order, float g0, float g1, float g2, float g3, float e0, float e1, float e2, float e3) {
+        stageCodes(ctx, red, sx, xs, x, norm, gamma, beta, eps, k, int4Order, THREADS, g0, g1, g2, g3, e0, e1, e2, e3);
+    }
+
+    /** {@link #stageCodes} by a block of {@code threads} (1024 or 512): rows of up to 8·threads inputs, in two pieces of 4·threads. */
+    static void stageCodes(KernelContext ctx, float[] red, float[] sx, int[] xs, FloatArray x, int norm, FloatArray gamma, FloatArray beta,
+                           float eps, int k, int int4Order, int threads, float g0, float g1, float g2, float g3, float e0, float e1, float e2, float e3) {
         // Warps past the row's first piece (128 inputs a warp) hold none of it: they skip the staging but for its barriers
         // (their code words are never read unmultiplied by zero weights).
-        int tid = ctx.localIdx(), a0 = tid << 2, a1 = a0 + 4096, warps = Math.min(32, (k + 127) >> 7);
+        int tid = ctx.localIdx(), a0 = tid << 2, a1 = a0 + (threads << 2), warps = Math.min(threads >> 5, (k + 127) >> 7);
         boolean active = (tid >> 5) < warps, h0 = a0 < k, h1 = a1 < k;
-        float[] v = new float[8];   // registers: elements 4t … 4t + 3, then 4096 + 4t …
-        loadRow(ctx, red, v, x, norm, gamma, beta, eps, k, warps, g0, g1, g2, g3, e0, e1, e2, e3);
+        float[] v = new float[8];   // registers: elements 4t … 4t + 3, then 4·threads + 4t …
+        loadRow(ctx, red, v, x, norm, gamma, beta, eps, k, warps, threads << 2, g0, g1, g2, g3, e0, e1, e2, e3);
         float m = blockMax32(ctx, red, 2, Math.max(SkinnyGemmKernel.max4(v[0], v[1], v[2], v[3]), SkinnyGemmKernel.max4(v[4], v[5], v[6], v[7])), warps);
         ctx.traceMark(3);   // traced runs: the row's largest magnitude
         float s = active ? m / 127f : 0f;
         if (active) {
             xs[codeWord(tid, int4Order)] = h0 ? RowKernels.packCodes(v[0], v[1], v[2], v[3], s) : 0;
-            xs[codeWord(tid + 1024, int4Order)] = h1 ? RowKernels.packCodes(v[4], v[5], v[6], v[7], s) : 0;
+            xs[codeWord(tid + threads, int4Order)] = h1 ? RowKernels.packCodes(v[4], v[5], v[6], v[7], s) : 0;
         }
         if (tid == 0) sx[0] = s;
         ctx.barrier();

@@ -741,13 +741,13 @@ class DecoderKernelsOnCpuTest {
                     FloatArray x = zero ? FloatArray.allocate(a, k) : KernelsOnCpuTest.randomFloats(a, rnd, k, 3);
                     for (int norm = 0; norm < 2; norm++)
                         for (int mode : new int[]{SkinnyGemmKernel.STORE, SkinnyGemmKernel.GELU_TANH, SkinnyGemmKernel.ADD})
-                            for (int bits : new int[]{8, 4, 16, 108, 104, 208}) {   // 108, 104: INT8, INT4 weights with FP16 activations; 208: int8Bulk
-                                boolean a16 = bits > 100 && bits < 200, bulk = bits == 208;
+                            for (int bits : new int[]{8, 4, 16, 108, 104, 208, 308}) {   // 108, 104: INT8, INT4 weights with FP16 activations; 208: int8Bulk; 308: int8Half
+                                boolean a16 = bits > 100 && bits < 200, bulk = bits == 208, half = bits == 308;
                                 if (a16) bits -= 100;
-                                if (bulk) bits = 8;
-                                if (!WideGemvKernel.fits(bits, k, gs)) continue;
+                                if (bulk || half) bits = 8;
+                                if (!WideGemvKernel.fits(bits, k, gs) || half && k > WideGemvKernel.HALF_MAX_K) continue;
                                 int batches = Math.ceilDiv(k, WideGemvKernel.batchInputs(bits));
-                                String name = (bits == 8 ? "int8" : bits == 4 ? "int4" : "fp16") + (a16 ? "a16" : "") + (bulk ? "Bulk" : "");
+                                String name = (bits == 8 ? "int8" : bits == 4 ? "int4" : "fp16") + (a16 ? "a16" : "") + (bulk ? "Bulk" : "") + (half ? "Half" : "");
                                 IntArray wq = bits == 8 ? q8 : bits == 4 ? q4 : h;
                                 for (int slices = 1; slices <= Math.min(4, Math.max(2, batches)); slices *= 2)   // 2 of 1 batch: a warp with none
                                     for (int blocks = 1; blocks <= 2; blocks++) {
@@ -756,13 +756,13 @@ class DecoderKernelsOnCpuTest {
                                                 + " slices " + slices + " blocks " + blocks;
                                         FloatArray want = KernelsOnCpuTest.randomFloats(a, rnd, n, 1), got = FloatArray.allocate(a, n);   // ADD adds to them
                                         for (int i = 0; i < n; i++) got.set(i, want.get(i));
-                                        Grid few = SkinnyGemmKernel.grid(1, n), wide = WideGemvKernel.grid(n, slices, blocks);
+                                        Grid few = SkinnyGemmKernel.grid(1, n), wide = WideGemvKernel.grid(n, slices, blocks, half ? 512 : 1024);
                                         if (bits == 16) {
                                             cpu.launch(KernelCompiler.find(SkinnyGemmKernel.class, name), few, x, norm, gamma, beta, 1e-5f, wq, bias, want, 1, n, k, mode);
                                             cpu.launch(KernelCompiler.find(WideGemvKernel.class, name), wide, x, norm, gamma, beta, 1e-5f, wq, bias, got, n, k, mode, slices,
                                                     got, got, got, 0, got);
                                         } else {
-                                            cpu.launch(KernelCompiler.find(SkinnyGemmKernel.class, bulk ? "int8" : name), few, x, norm, gamma, beta, 1e-5f, wq, sw, bias, want,
+                                            cpu.launch(KernelCompiler.find(SkinnyGemmKernel.class, bulk || half ? "int8" : name), few, x, norm, gamma, beta, 1e-5f, wq, sw, bias, want,
                                                     1, n, k, gs, mode);
                                             if (name.equals("int4a16"))
                                                 cpu.launch(KernelCompiler.find(WideGemvKernel.class, name), wide, x, norm, gamma, beta, 1e-5f, wq, sw, bias, got, n, k, gs,
@@ -794,6 +794,12 @@ class DecoderKernelsOnCpuTest {
         assertEquals(2, WideGemvKernel.slices(16, 768, 3072, 132));   // GPT-2's: 3 batches, so at most 2
         assertThrows(IllegalArgumentException.class, () -> WideGemvKernel.grid(10, 3, 132));
         assertEquals(new Grid(24, 1, 1024, 1), WideGemvKernel.grid(768, 1, 132));   // GPT-2's out projection: 24 SMs
+        // Blocks of 512 (int8Half): 16 warps a block, so half the outputs a pass and fewer slices where the warps run short
+        assertEquals(new Grid(48, 1, 512, 1), WideGemvKernel.grid(768, 1, 132, 512));
+        assertEquals(1, WideGemvKernel.slices(8, 2048, 8192, 132, 512));   // 2048 outputs on 2112 warps
+        assertEquals(2, WideGemvKernel.slices(8, 768, 3072, 132, 512));
+        assertThrows(IllegalArgumentException.class, () -> WideGemvKernel.grid(768, 32, 132, 512));   // more slices than warps
+        assertThrows(IllegalArgumentException.class, () -> WideGemvKernel.grid(768, 1, 132, 256));
     }
 
     /**

@@ -406,7 +406,7 @@ class KernelsOnCudaTest {
     }
 
     /**
-     * The batch-1 kernels of blocks of 1024 threads ({@link WideGemvKernel}) on the GPU against the CPU executor: rows of
+     * The batch-1 kernels of blocks of 1024 threads ({@link WideGemvKernel}; {@code int8Half} of 512) on the GPU against the CPU executor: rows of
      * one batch to two staged pieces (8192), the LayerNorm, every epilogue, 1 and 2 slices, one and two blocks (passes over
      * the outputs); the same sums in the same order, so the same bits.
      */
@@ -430,6 +430,11 @@ class KernelsOnCudaTest {
                                 String what = "1x" + n + "x" + kk + " g" + gs + " norm " + norm + " mode " + mode + " slices " + slices + " " + grid;
                                 closeFloats(k(WideGemvKernel.class, "int8"), grid, 8, 0, what, x, norm, gamma, beta, 1e-5f, q8, sw, bias, y, n, kk, gs, mode, slices);
                                 closeFloats(k(WideGemvKernel.class, "int8Bulk"), grid, 8, 0, what, x, norm, gamma, beta, 1e-5f, q8, sw, bias, y, n, kk, gs, mode, slices);
+                                if (kk <= WideGemvKernel.HALF_MAX_K) {
+                                    Grid half = WideGemvKernel.grid(n, slices, blocks, WideGemvKernel.HALF_THREADS);
+                                    closeFloats(k(WideGemvKernel.class, "int8Half"), half, 8, 0, what + " " + half, x, norm, gamma, beta, 1e-5f, q8, sw, bias, y, n, kk,
+                                            gs, mode, slices);
+                                }
                                 closeFloats(k(WideGemvKernel.class, "int4"), grid, 8, 0, what, x, norm, gamma, beta, 1e-5f, q4, sw, bias, y, n, kk, gs, mode, slices);
                                 closeFloats(k(WideGemvKernel.class, "int8a16"), grid, 8, 0, what, x, norm, gamma, beta, 1e-5f, q8, sw, bias, y, n, kk, gs, mode, slices);
                                 closeFloats(k(WideGemvKernel.class, "int4a16"), grid, 8, 0, what, x, norm, gamma, beta, 1e-5f, q4, sw, bias, y, n, kk, gs, mode, slices,

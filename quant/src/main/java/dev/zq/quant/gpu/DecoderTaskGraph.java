@@ -96,6 +96,21 @@ public final class DecoderTaskGraph implements AutoCloseable {
      */
     static final boolean BULK_WEIGHTS = Boolean.getBoolean("zq.decoder.bulkWeights");
     /**
+     * W8A8's batch-1 projections of up to {@link WideGemvKernel#HALF_MAX_K} inputs on {@link WideGemvKernel#int8Half}
+     * (blocks of 512 threads, two of which fit an SM, so that each launch's blocks start beside the previous launch's):
+     * {@code -Dzq.decoder.wideThreads=512}; 1024 (the default) keeps {@link WideGemvKernel#int8}. Slower at GPT-2 on the
+     * H200 (49 steps W8A8+head8 11.1 against 10.0 ms); not yet measured at 1.3B (bench/RESULTS.md, session 25).
+     */
+    static final int WIDE_THREADS = wideThreads(System.getProperty("zq.decoder.wideThreads", "1024"));
+
+    static int wideThreads(String value) {
+        return switch (value.trim()) {
+            case "1024" -> WideGemvKernel.THREADS;
+            case "512" -> WideGemvKernel.HALF_THREADS;
+            default -> throw new IllegalArgumentException("zq.decoder.wideThreads is 1024 or 512, not '" + value + "'");
+        };
+    }
+    /**
      * {@link WideGemvKernel}'s blocks: one an SM of a 132-SM H100/H200; {@code -Dzq.decoder.gemvBlocks=N} sets another count.
      * Fewer SMs, so that the next launch finds the others idle, were slower on the H200 (66 blocks: 1.3B W8A8 39.9 → 43.3
      * ms for 49 steps, FP16 53.3 → 62.7; bench/RESULTS.md, session 25).
@@ -498,9 +513,9 @@ public final class DecoderTaskGraph implements AutoCloseable {
                         p.out(), p.in(), p.groupSize(), mode, slices, residual != null ? residual : out, outParts, partBias != null ? partBias : p.bias(),
                         partCount, afterAttention);
             } else if (gemv != null && gemv.getDeclaringClass() == WideGemvKernel.class) {
-                int bits = gemvBits(p);
-                int slices = WideGemvKernel.slices(bits, p.out(), p.in(), GEMV_BLOCKS);
-                Grid wideGrid = WideGemvKernel.grid(p.out(), slices, GEMV_BLOCKS);
+                int bits = gemvBits(p), threads = gemv.getName().equals("int8Half") ? WideGemvKernel.HALF_THREADS : WideGemvKernel.THREADS;
+                int slices = WideGemvKernel.slices(bits, p.out(), p.in(), GEMV_BLOCKS, threads);
+                Grid wideGrid = WideGemvKernel.grid(p.out(), slices, GEMV_BLOCKS, threads);
                 FloatArray resid = residual != null ? residual : out, partsBias = partBias != null ? partBias : p.bias();
                 if (bits == 16)
                     g.task(gemv, wideGrid, in, norm, gamma, beta, eps, p.weight(), p.bias(), out, p.out(), p.in(), mode, slices, resid, outParts, partsBias,
@@ -540,7 +555,8 @@ public final class DecoderTaskGraph implements AutoCloseable {
             return (on.equals("wide") || on.equals("mma")) && WideGemvKernel.fits(bits, p.in(), p.groupSize()) ? kernel(WideGemvKernel.class, name) : null;
         }
         if (GEMV.equals("wide") && WideGemvKernel.fits(bits, p.in(), p.groupSize()))
-            return kernel(WideGemvKernel.class, BULK_WEIGHTS && name.equals("int8") ? "int8Bulk" : name);
+            return kernel(WideGemvKernel.class, !name.equals("int8") ? name : BULK_WEIGHTS ? "int8Bulk"
+                    : WIDE_THREADS == WideGemvKernel.HALF_THREADS && p.in() <= WideGemvKernel.HALF_MAX_K ? "int8Half" : name);
         return !GEMV.equals("false") && GemvKernel.fits(bits, p.in(), p.groupSize()) ? kernel(GemvKernel.class, name) : null;
     }
 

@@ -250,4 +250,15 @@ class DecoderTaskGraphTest {
             }
         }
     }
+
+    /** {@code -Dzq.decoder.wideThreads}: 1024 or 512 threads a block; anything else is refused by name. */
+    @Test
+    void wideThreadsTakesTheTwoBlockSizesOnly() {
+        assertEquals(1024, DecoderTaskGraph.wideThreads("1024"));
+        assertEquals(512, DecoderTaskGraph.wideThreads(" 512 "));
+        for (String bad : new String[]{"256", "half", ""}) {
+            var e = assertThrows(IllegalArgumentException.class, () -> DecoderTaskGraph.wideThreads(bad));
+            assertTrue(e.getMessage().contains("zq.decoder.wideThreads"), e.getMessage());
+        }
+    }
 }
