@@ -69,11 +69,13 @@ class KernelsOnCudaTest {
 
     /** Runs {@code kernel} on copies of {@code args} on CPU and GPU and compares every buffer afterwards. */
     void same(Method kernel, Grid grid, Object... args) throws Exception {
-        Assumptions.assumeTrue(gpu != null, () -> "no CUDA device: " + why);
+        assumeDevice();
+        DeviceRun device = device(kernel);
+        if (device == null) return;
         try (Arena a = Arena.ofShared()) {
             Object[] onCpu = copy(a, args), onGpu = copy(a, args);
             cpu.launch(kernel, grid, onCpu);
-            gpu.run(kernel, grid, onGpu);
+            device.run(grid, onGpu);
             for (int i = 0; i < args.length; i++) {
                 String what = kernel.getName() + ": buffer argument " + i + " differs between GPU and CPU";
                 if (onCpu[i] instanceof FloatArray c) {
@@ -109,6 +111,27 @@ class KernelsOnCudaTest {
     }
 
     static Method k(Class<?> c, String name) { return KernelCompiler.find(c, name); }
+
+    /** What runs a kernel on the device under test. */
+    interface DeviceRun { void run(Grid grid, Object[] args) throws Exception; }
+
+    /**
+     * Skips a kernel comparison, with the reason, where this class's device is missing. The kernel comparisons run against
+     * the GPU here; {@link KernelsOnPtxInterpreterTest} runs the same ones against the JIT's PTX on the CPU.
+     */
+    void assumeDevice() { Assumptions.assumeTrue(gpu != null, () -> "no CUDA device: " + why); }
+
+    /** {@code kernel} on the device under test, or null where that device cannot run it (the comparison is then left out). */
+    DeviceRun device(Method kernel) throws Exception { return (grid, args) -> gpu.run(kernel, grid, args); }
+
+    /** The greedy heads' (rows, inputs) shapes: the real heads' here; a device that runs kernels slowly may take fewer or smaller ones. */
+    int[][] headShapes(int[][] shapes) { return shapes; }
+
+    /** The few-row GEMMs' (rows, inputs, group) shapes, likewise. */
+    int[][] fewRowShapes(int[][] shapes) { return shapes; }
+
+    /** The batch-1 wide kernels' (inputs, group) shapes, likewise. */
+    int[][] wideShapes(int[][] shapes) { return shapes; }
 
     @Test
     void everyKernelMatchesTheCpuBitForBit() throws Exception {
@@ -280,13 +303,18 @@ class KernelsOnCudaTest {
         }
     }
 
-    /** Runs {@code kernel} on CPU and GPU and compares FP16 output {@code out} (an argument index) within {@code tol}·(|cpu| + 1). */
+    /**
+     * Runs {@code kernel} on CPU and GPU and compares FP16 output {@code out} (an argument index) within {@code tol}·(|cpu| + 1);
+     * the worst difference, NaN where the device under test cannot run the kernel.
+     */
     double close(Method kernel, Grid grid, int out, double tol, Object... args) throws Exception {
-        Assumptions.assumeTrue(gpu != null, () -> "no CUDA device: " + why);
+        assumeDevice();
+        DeviceRun device = device(kernel);
+        if (device == null) return Double.NaN;   // not run on this device
         try (Arena a = Arena.ofShared()) {
             Object[] onCpu = copy(a, args), onGpu = copy(a, args);
             cpu.launch(kernel, grid, onCpu);
-            gpu.run(kernel, grid, onGpu);
+            device.run(grid, onGpu);
             IntArray c = (IntArray) onCpu[out], g = (IntArray) onGpu[out];
             double worst = 0;
             for (int i = 0; i < 2 * c.length(); i++) {
@@ -301,7 +329,7 @@ class KernelsOnCudaTest {
 
     @Test
     void encoderKernelsWithTensorCoreSumsOrExponentialsAgreeWithTheCpu() throws Exception {
-        Assumptions.assumeTrue(gpu != null, () -> "no CUDA device: " + why);
+        assumeDevice();
         Random rnd = new Random(77);
         try (Arena a = Arena.ofShared()) {
             int m = 256, n = 384, kk = 512;
@@ -358,11 +386,11 @@ class KernelsOnCudaTest {
      */
     @Test
     void fewRowGemmsAgreeWithTheCpu() throws Exception {
-        Assumptions.assumeTrue(gpu != null, () -> "no CUDA device: " + why);
+        assumeDevice();
         Random rnd = new Random(21);
         try (Arena a = Arena.ofShared()) {
             int n = 37;
-            for (int[] shape : new int[][]{{1, 768, 64}, {1, 3968, 64}, {1, 1920, 12}, {3, 768, 12}, {5, 5120, 64}, {8, 3072, 3072}}) {
+            for (int[] shape : fewRowShapes(new int[][]{{1, 768, 64}, {1, 3968, 64}, {1, 1920, 12}, {3, 768, 12}, {5, 5120, 64}, {8, 3072, 3072}})) {
                 int m = shape[0], kk = shape[1], gs = shape[2];
                 FloatArray x = KernelsOnCpuTest.randomFloats(a, rnd, m * kk, 3), gamma = KernelsOnCpuTest.randomFloats(a, rnd, kk, 1),
                         beta = KernelsOnCpuTest.randomFloats(a, rnd, kk, 0.5), bias = KernelsOnCpuTest.randomFloats(a, rnd, n, 0.5);
@@ -412,11 +440,11 @@ class KernelsOnCudaTest {
      */
     @Test
     void wideGemvAgreesWithTheCpu() throws Exception {
-        Assumptions.assumeTrue(gpu != null, () -> "no CUDA device: " + why);
+        assumeDevice();
         Random rnd = new Random(29);
         try (Arena a = Arena.ofShared()) {
             int n = 70;
-            for (int[] shape : new int[][]{{768, 64}, {2048, 32}, {3072, 128}, {8192, 64}}) {
+            for (int[] shape : wideShapes(new int[][]{{768, 64}, {2048, 32}, {3072, 128}, {8192, 64}})) {
                 int kk = shape[0], gs = shape[1];
                 DecoderKernelsOnCpuTest.OneRowWeights r = DecoderKernelsOnCpuTest.OneRowWeights.random(a, rnd, n, kk, gs);
                 FloatArray x = KernelsOnCpuTest.randomFloats(a, rnd, kk, 3), gamma = r.gamma(), beta = r.beta(), bias = r.bias(), sw = r.sw();
@@ -461,7 +489,7 @@ class KernelsOnCudaTest {
      */
     @Test
     void mmaGemvAgreesWithTheCpu() throws Exception {
-        Assumptions.assumeTrue(gpu != null, () -> "no CUDA device: " + why);
+        assumeDevice();
         Random rnd = new Random(53);
         try (Arena a = Arena.ofShared()) {
             int n = 70;
@@ -504,10 +532,10 @@ class KernelsOnCudaTest {
      */
     @Test
     void greedyHeadAgreesWithTheCpu() throws Exception {
-        Assumptions.assumeTrue(gpu != null, () -> "no CUDA device: " + why);
+        assumeDevice();
         Random rnd = new Random(31);
         try (Arena a = Arena.ofShared()) {
-            for (int[] shape : new int[][]{{50257, 768}, {5003, 2048}}) {
+            for (int[] shape : headShapes(new int[][]{{50257, 768}, {5003, 2048}})) {
                 int n = shape[0], kk = shape[1], promptLen = 3, maxNew = 8, capacity = promptLen + maxNew;
                 DecoderKernelsOnCpuTest.OneRowWeights r = DecoderKernelsOnCpuTest.OneRowWeights.random(a, rnd, n, kk, kk);
                 // The next step's row embedded into x (so the second launch reads another row): wte[token] + wpe[position].
@@ -521,9 +549,11 @@ class KernelsOnCudaTest {
                     Object[] args = {x, r.gamma(), r.beta(), 1e-5f, r.h(), r.bias(), logits, n, kk, GreedyHeadKernel.pair(kk), best, bestAt, arrivals,
                             next, gen, pos, promptLen, maxNew, wte, wpe, capacity, 1};
                     Object[] onCpu = copy(a, args), onGpu = copy(a, args);
+                    DeviceRun device = device(k(GreedyHeadKernel.class, "fp16"));
+                    if (device == null) return;
                     for (int launch = 0; launch < 2; launch++) {
                         cpu.launch(k(GreedyHeadKernel.class, "fp16"), grid, onCpu);
-                        gpu.run(k(GreedyHeadKernel.class, "fp16"), grid, onGpu);
+                        device.run(grid, onGpu);
                         sameGreedyState(n + "x" + kk + " " + grid + " launch " + launch, onCpu, onGpu, 6, 12);
                     }
                     assertEquals(promptLen + 4, ((IntArray) onGpu[15]).get(0));
@@ -553,10 +583,10 @@ class KernelsOnCudaTest {
     /** {@link GreedyHeadKernel#int8} on the GPU against the CPU executor: the same logits' bits and token, GPT-2's and 1.3B's head shapes. */
     @Test
     void int8GreedyHeadAgreesWithTheCpu() throws Exception {
-        Assumptions.assumeTrue(gpu != null, () -> "no CUDA device: " + why);
+        assumeDevice();
         Random rnd = new Random(37);
         try (Arena a = Arena.ofShared()) {
-            for (int[] shape : new int[][]{{50257, 768}, {5003, 2048}, {999, 64}}) {
+            for (int[] shape : headShapes(new int[][]{{50257, 768}, {5003, 2048}, {999, 64}})) {
                 int n = shape[0], kk = shape[1], promptLen = 3, maxNew = 8, capacity = promptLen + maxNew;
                 DecoderKernelsOnCpuTest.OneRowWeights r = DecoderKernelsOnCpuTest.OneRowWeights.random(a, rnd, n, kk, kk);
                 // The next step's row embedded into x (so the second launch reads another row): wte[token] + wpe[position].
@@ -570,9 +600,11 @@ class KernelsOnCudaTest {
                     Object[] args = {x, r.gamma(), r.beta(), 1e-5f, r.q8(), r.sw(), r.bias(), logits, n, kk, GreedyHeadKernel.int8Rows(kk), best, bestAt,
                             arrivals, next, gen, pos, promptLen, maxNew, wte, wpe, capacity, 1};
                     Object[] onCpu = copy(a, args), onGpu = copy(a, args);
+                    DeviceRun device = device(k(GreedyHeadKernel.class, "int8"));
+                    if (device == null) return;
                     for (int launch = 0; launch < 2; launch++) {
                         cpu.launch(k(GreedyHeadKernel.class, "int8"), grid, onCpu);
-                        gpu.run(k(GreedyHeadKernel.class, "int8"), grid, onGpu);
+                        device.run(grid, onGpu);
                         sameGreedyState(n + "x" + kk + " " + grid + " launch " + launch, onCpu, onGpu, 7, 13);
                     }
                     assertEquals(promptLen + 4, ((IntArray) onGpu[16]).get(0));
@@ -587,7 +619,7 @@ class KernelsOnCudaTest {
      */
     @Test
     void attendStepAgreesWithTheCpu() throws Exception {
-        Assumptions.assumeTrue(gpu != null, () -> "no CUDA device: " + why);
+        assumeDevice();
         Random rnd = new Random(23);
         try (Arena a = Arena.ofShared()) {
             int batch = 2, heads = 3, capacity = 400;
@@ -619,10 +651,12 @@ class KernelsOnCudaTest {
 
     /** Runs {@code kernel} on CPU and GPU and compares FP32 output {@code out} (an argument index) within {@code tol}·(|cpu| + 1). */
     void closeFloats(Method kernel, Grid grid, int out, double tol, String what, Object... args) throws Exception {
+        DeviceRun device = device(kernel);
+        if (device == null) return;
         try (Arena a = Arena.ofShared()) {
             Object[] onCpu = copy(a, args), onGpu = copy(a, args);
             cpu.launch(kernel, grid, onCpu);
-            gpu.run(kernel, grid, onGpu);
+            device.run(grid, onGpu);
             FloatArray c = (FloatArray) onCpu[out], g = (FloatArray) onGpu[out];
             for (int i = 0; i < c.length(); i++) {
                 double d = Math.abs(c.get(i) - g.get(i)) / (Math.abs(c.get(i)) + 1);

@@ -1,0 +1,82 @@
+package dev.zq.kernels;
+
+import dev.zq.runtime.KernelCompiler;
+import dev.zq.runtime.internal.PtxInterpreter;
+import org.junit.jupiter.api.Test;
+
+import java.lang.reflect.Method;
+import java.util.ArrayList;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * {@link KernelsOnCudaTest}'s kernel comparisons with the JIT's PTX run by {@link PtxInterpreter} in place of a GPU, so
+ * that they run on every machine, CI included: each kernel's PTX against its Java on the CPU executor, bit for bit where
+ * the GPU test asks that. Kernels with instructions the interpreter does not run (the tensor cores' {@code mma},
+ * {@code ldmatrix} and {@code wgmma}, bulk copies and their barriers) are left out of the comparisons; {@link
+ * #onlyTensorCoreAndBulkCopyKernelsAreLeftOut} checks that no other kernel is. The tests of the GPU itself (graphs, the
+ * driver, memory) are overridden without {@code @Test}: they have nothing to run here.
+ */
+class KernelsOnPtxInterpreterTest extends KernelsOnCudaTest {
+    static final KernelCompiler COMPILER = new KernelCompiler();
+
+    @Override
+    void assumeDevice() { }
+
+    @Override
+    DeviceRun device(Method kernel) throws Exception {
+        try {
+            PtxInterpreter ptx = new PtxInterpreter(COMPILER.ptx(kernel), KernelCompiler.entryName(kernel));
+            return ptx::launch;
+        } catch (IllegalArgumentException e) {
+            if (!leftOut(e.getMessage())) throw e;
+            return null;
+        }
+    }
+
+    /** Whether the interpreter refused a kernel for one of the instructions it leaves to the GPU. */
+    static boolean leftOut(String why) {
+        return why.contains("unsupported instruction") && List.of("mma.", "ldmatrix.", "wgmma.", "mbarrier.", "cp.async.bulk").stream().anyMatch(why::contains);
+    }
+
+    /** The heads' shapes at a size the interpreter runs in seconds: a row of GPT-2's width, and rows of two batches. */
+    @Override
+    int[][] headShapes(int[][] shapes) { return new int[][]{{999, 64}, {301, 768}, {97, 2048}}; }
+
+    /** A row of one staged piece with a group that splits a chunk, several rows, and a row past one piece (batch-1 kernels' two reads). */
+    @Override
+    int[][] fewRowShapes(int[][] shapes) { return new int[][]{{1, 768, 64}, {1, 1920, 12}, {3, 768, 12}, {1, 3968, 64}}; }
+
+    /** GPT-2's row and two staged pieces. */
+    @Override
+    int[][] wideShapes(int[][] shapes) { return new int[][]{{768, 64}, {8192, 64}}; }
+
+    @Test
+    void onlyTensorCoreAndBulkCopyKernelsAreLeftOut() throws Exception {
+        List<String> run = new ArrayList<>(), left = new ArrayList<>();
+        for (Method m : EveryKernelCompilesTest.kernels().toList()) {
+            String name = m.getDeclaringClass().getSimpleName() + "." + m.getName();
+            try {
+                new PtxInterpreter(COMPILER.ptx(m), KernelCompiler.entryName(m));
+                run.add(name);
+            } catch (IllegalArgumentException e) {
+                assertTrue(leftOut(e.getMessage()), name + ": " + e.getMessage());
+                left.add(name);
+            }
+        }
+        System.out.println("PTX interpreter: runs " + run.size() + " kernels, leaves " + left.size() + " to the GPU: " + left);
+        for (String needed : List.of("WideGemvKernel.int8", "WideGemvKernel.int8Half", "WideGemvKernel.fp16", "WideGemvKernel.int4", "GemvKernel.int8",
+                "GreedyHeadKernel.int8", "GreedyHeadKernel.fp16", "CachedAttentionKernel.attendStep16", "DecoderRowKernels.layerNorm",
+                "RowKernels.residualLayerNorm", "ExactAttentionKernel.attention", "SkinnyGemmKernel.int8"))
+            assertTrue(run.contains(needed), needed + " is not run by the interpreter");
+    }
+
+    @Override void withoutADriverTheErrorSaysSo() { }
+    @Override void aGpuOlderThanHopperIsRefusedWithTheReason() { }
+    @Override void graphReplayEqualsSeparateLaunches() { }
+    @Override void fp16TensorCoresAgreeWithTheCpuToFloatRounding() { }
+    @Override void invalidPtxIsRejectedWithTheDriversLog() { }
+    @Override void pinnedAsyncCopiesRoundTrip() { }
+    @Override void wrongArgumentsAndHugeAllocationsFailClearly() { }
+}
