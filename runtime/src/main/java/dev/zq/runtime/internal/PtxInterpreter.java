@@ -37,6 +37,7 @@ public final class PtxInterpreter {
     private int sharedBytes;
     private final Map<String, Integer> registers = new HashMap<>();
     private final List<Op> ops = new ArrayList<>();
+    private Op[] opArray;
     private final Map<String, Integer> labels = new HashMap<>();
     private final List<String> pendingLabels = new ArrayList<>();
 
@@ -85,6 +86,8 @@ public final class PtxInterpreter {
         pendingLabels.clear();
         ops.add(new Op(Kind.RET, "ret", new String[]{"ret"}, false, null, new Operand[0], null));   // falling off the end returns
         for (Op o : ops) if (o.kind == Kind.BRA) o.target = target(o.label);
+        for (Op o : ops) if (o.kind == Kind.ALU) o.fast = fast(o);
+        opArray = ops.toArray(Op[]::new);
     }
 
     private int target(String label) {
@@ -135,6 +138,8 @@ public final class PtxInterpreter {
         final Operand[] args;
         final String label;
         int target;
+        /** The common register-to-register forms, compiled once to a lambda; null: {@link #alu} interprets the op. */
+        Fast fast;
         Op(Kind kind, String opcode, String[] parts, boolean negate, Operand guard, Operand[] args, String label) {
             this.kind = kind; this.opcode = opcode; this.parts = parts; this.negate = negate; this.guard = guard; this.args = args; this.label = label;
         }
@@ -333,7 +338,7 @@ public final class PtxInterpreter {
         long steps = 0;
         while (true) {
             if (++steps > 500_000_000L) throw new IllegalStateException(entry + ": thread " + t.tid + " ran past 5e8 instructions");
-            Op o = ops.get(t.pc);
+            Op o = opArray[t.pc];
             if (o.guard != null) {
                 boolean p = t.r[o.guard.reg()] != 0;
                 if (p == o.negate) { t.pc++; continue; }
@@ -344,7 +349,7 @@ public final class PtxInterpreter {
                 case BAR -> { t.atBarrier = true; return; }
                 case SHFL -> { t.atShuffle = true; return; }
                 case NOP -> { }
-                case ALU -> alu(b, t, o);
+                case ALU -> { if (o.fast != null) o.fast.run(t.r); else alu(b, t, o); }
             }
             t.pc++;
         }
@@ -373,6 +378,93 @@ public final class PtxInterpreter {
             t.r[o.args[0].reg()] = src[j] & 0xFFFFFFFFL;
             t.atShuffle = false;
             t.pc++;
+        }
+    }
+
+    // ------------------------------------------------------------------ the common forms, compiled
+
+    /** An instruction on a thread's registers alone. */
+    interface Fast { void run(long[] r); }
+
+    /** Reads an operand that is a register or an immediate. */
+    interface Src { long get(long[] r); }
+
+    private static Src src(Operand a) {
+        if (a.reg() >= 0) { int i = a.reg(); return r -> r[i]; }
+        if (a.special() == null && a.symbol() == null && a.base() == null && a.vector() == null) { long v = a.imm(); return r -> v; }
+        return null;
+    }
+
+    /**
+     * The register-to-register forms that most of a kernel's instructions take (moves, 32-bit integer arithmetic, 64-bit
+     * address sums, {@code .rn} float arithmetic, integer comparisons), as lambdas with the same results as {@link #alu};
+     * null for the rest, which {@link #alu} interprets.
+     */
+    private static Fast fast(Op o) {
+        String[] p = o.parts;
+        Operand[] a = o.args;
+        if (a.length == 0 || a[0].reg() < 0) return null;
+        int d = a[0].reg();
+        Src x = a.length > 1 ? src(a[1]) : null, y = a.length > 2 ? src(a[2]) : null, z = a.length > 3 ? src(a[3]) : null;
+        String type = p[p.length - 1];
+        boolean i32 = type.equals("s32") || type.equals("u32") || type.equals("b32");
+        switch (p[0]) {
+            case "mov":
+                if (x != null && a.length == 2) return r -> r[d] = x.get(r);
+                return null;
+            case "add": case "sub": case "and": case "or": case "xor": case "shl": case "shr": case "mul":
+                if (x == null || y == null || a.length != 3) return null;
+                if (p[0].equals("mul") && p[1].equals("wide") && type.equals("s32")) return r -> r[d] = (long) (int) x.get(r) * (int) y.get(r);
+                if (p[0].equals("mul") && !(p[1].equals("lo") || type.equals("f32"))) return null;
+                if (type.equals("f32") && (p.length == 3 && p[1].equals("rn"))) {
+                    return switch (p[0]) {
+                        case "add" -> r -> r[d] = bits(f(x.get(r)) + f(y.get(r)));
+                        case "sub" -> r -> r[d] = bits(f(x.get(r)) - f(y.get(r)));
+                        case "mul" -> r -> r[d] = bits(f(x.get(r)) * f(y.get(r)));
+                        default -> null;
+                    };
+                }
+                if (type.equals("s64") || type.equals("u64")) {
+                    return switch (p[0]) {
+                        case "add" -> r -> r[d] = x.get(r) + y.get(r);
+                        case "sub" -> r -> r[d] = x.get(r) - y.get(r);
+                        default -> null;
+                    };
+                }
+                if (!i32) return null;
+                boolean signed = type.startsWith("s");
+                return switch (p[0]) {
+                    case "add" -> r -> r[d] = ((int) x.get(r) + (int) y.get(r)) & 0xFFFFFFFFL;
+                    case "sub" -> r -> r[d] = ((int) x.get(r) - (int) y.get(r)) & 0xFFFFFFFFL;
+                    case "mul" -> r -> r[d] = ((int) x.get(r) * (int) y.get(r)) & 0xFFFFFFFFL;
+                    case "and" -> r -> r[d] = (x.get(r) & y.get(r)) & 0xFFFFFFFFL;
+                    case "or" -> r -> r[d] = (x.get(r) | y.get(r)) & 0xFFFFFFFFL;
+                    case "xor" -> r -> r[d] = (x.get(r) ^ y.get(r)) & 0xFFFFFFFFL;
+                    case "shl" -> r -> { long c = y.get(r) & 0xFFFFFFFFL; r[d] = c >= 32 ? 0 : ((int) x.get(r) << c) & 0xFFFFFFFFL; };
+                    case "shr" -> signed ? r -> { long c = y.get(r) & 0xFFFFFFFFL; r[d] = ((int) x.get(r) >> Math.min(c, 31)) & 0xFFFFFFFFL; }
+                            : r -> { long c = y.get(r) & 0xFFFFFFFFL; r[d] = c >= 32 ? 0 : ((int) x.get(r) >>> c) & 0xFFFFFFFFL; };
+                    default -> null;
+                };
+            case "fma":
+                if (x == null || y == null || z == null || !type.equals("f32")) return null;
+                return r -> r[d] = bits(Math.fma(f(x.get(r)), f(y.get(r)), f(z.get(r))));
+            case "setp":
+                if (x == null || y == null || !type.equals("s32")) return null;
+                return switch (p[1]) {
+                    case "eq" -> r -> r[d] = (int) x.get(r) == (int) y.get(r) ? 1 : 0;
+                    case "ne" -> r -> r[d] = (int) x.get(r) != (int) y.get(r) ? 1 : 0;
+                    case "lt" -> r -> r[d] = (int) x.get(r) < (int) y.get(r) ? 1 : 0;
+                    case "le" -> r -> r[d] = (int) x.get(r) <= (int) y.get(r) ? 1 : 0;
+                    case "gt" -> r -> r[d] = (int) x.get(r) > (int) y.get(r) ? 1 : 0;
+                    case "ge" -> r -> r[d] = (int) x.get(r) >= (int) y.get(r) ? 1 : 0;
+                    default -> null;
+                };
+            case "cvt":
+                if (x == null) return null;
+                if (o.opcode.equals("cvt.rn.f32.s32")) return r -> r[d] = bits((float) (int) x.get(r));
+                return null;
+            default:
+                return null;
         }
     }
 
