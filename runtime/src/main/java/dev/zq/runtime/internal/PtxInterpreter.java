@@ -601,40 +601,25 @@ public final class PtxInterpreter {
         if (op.equals("mul") && p[1].equals("hi")) {
             return signed ? ((long) (int) x * (int) y) >> 32 & 0xFFFFFFFFL : ((x & 0xFFFFFFFFL) * (y & 0xFFFFFFFFL)) >>> 32;
         }
-        if (wide64) {
-            return switch (op) {
-                case "add" -> x + y;
-                case "sub" -> x - y;
-                case "mul" -> x * y;
-                case "div" -> signed ? x / y : Long.divideUnsigned(x, y);
-                case "rem" -> signed ? x % y : Long.remainderUnsigned(x, y);
-                case "min" -> signed ? Math.min(x, y) : (Long.compareUnsigned(x, y) < 0 ? x : y);
-                case "max" -> signed ? Math.max(x, y) : (Long.compareUnsigned(x, y) > 0 ? x : y);
-                case "and" -> x & y;
-                case "or" -> x | y;
-                case "xor" -> x ^ y;
-                case "shl" -> y >= 64 ? 0 : x << y;
-                case "shr" -> signed ? x >> Math.min(y, 63) : y >= 64 ? 0 : x >>> y;
-                default -> throw new IllegalStateException(op + "." + type);
-            };
-        }
-        int a = (int) x, c = (int) y;
-        int v = switch (op) {
+        // 32-bit operands widened by their signedness (shift amounts always unsigned), computed in 64 bits, cut back to 32
+        boolean shift = op.equals("shl") || op.equals("shr");
+        long a = wide64 ? x : signed ? (int) x : x & 0xFFFFFFFFL, c = wide64 ? y : signed && !shift ? (int) y : y & 0xFFFFFFFFL;
+        long v = switch (op) {
             case "add" -> a + c;
             case "sub" -> a - c;
             case "mul" -> a * c;   // mul.lo
-            case "div" -> signed ? a / c : Integer.divideUnsigned(a, c);
-            case "rem" -> signed ? a % c : Integer.remainderUnsigned(a, c);
-            case "min" -> signed ? Math.min(a, c) : (Integer.compareUnsigned(a, c) < 0 ? a : c);
-            case "max" -> signed ? Math.max(a, c) : (Integer.compareUnsigned(a, c) > 0 ? a : c);
+            case "div" -> signed ? a / c : Long.divideUnsigned(a, c);
+            case "rem" -> signed ? a % c : Long.remainderUnsigned(a, c);
+            case "min" -> signed ? Math.min(a, c) : (Long.compareUnsigned(a, c) < 0 ? a : c);
+            case "max" -> signed ? Math.max(a, c) : (Long.compareUnsigned(a, c) > 0 ? a : c);
             case "and" -> a & c;
             case "or" -> a | c;
             case "xor" -> a ^ c;
-            case "shl" -> Integer.compareUnsigned(c, 32) >= 0 ? 0 : a << c;   // PTX clamps shift amounts past the width
-            case "shr" -> signed ? a >> Math.min(c & 0xFFFFFFFFL, 31) : Integer.compareUnsigned(c, 32) >= 0 ? 0 : a >>> c;
+            case "shl" -> Long.compareUnsigned(c, 64) >= 0 ? 0 : a << c;   // PTX clamps shift amounts past the width
+            case "shr" -> signed ? a >> (Long.compareUnsigned(c, 63) > 0 ? 63 : c) : Long.compareUnsigned(c, 64) >= 0 ? 0 : a >>> c;
             default -> throw new IllegalStateException(op + "." + type);
         };
-        return v & 0xFFFFFFFFL;
+        return wide64 ? v : v & 0xFFFFFFFFL;
     }
 
     /** PTX's min/max of two non-NaN floats: −0 below +0. */
