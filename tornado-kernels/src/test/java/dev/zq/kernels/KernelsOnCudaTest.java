@@ -133,6 +133,9 @@ class KernelsOnCudaTest {
     /** The batch-1 wide kernels' (inputs, group) shapes, likewise. */
     int[][] wideShapes(int[][] shapes) { return shapes; }
 
+    /** The batch-1 tensor-core kernels' (inputs, group) shapes, likewise. */
+    int[][] mmaShapes(int[][] shapes) { return shapes; }
+
     @Test
     void everyKernelMatchesTheCpuBitForBit() throws Exception {
         Random rnd = new Random(42);
@@ -493,7 +496,7 @@ class KernelsOnCudaTest {
         Random rnd = new Random(53);
         try (Arena a = Arena.ofShared()) {
             int n = 70;
-            for (int[] shape : new int[][]{{192, 64}, {768, 64}, {3072, 128}, {8192, 64}}) {
+            for (int[] shape : mmaShapes(new int[][]{{192, 64}, {768, 64}, {3072, 128}, {8192, 64}})) {
                 int kk = shape[0], gs = shape[1];
                 DecoderKernelsOnCpuTest.OneRowWeights r = DecoderKernelsOnCpuTest.OneRowWeights.random(a, rnd, n, kk, gs);
                 FloatArray x = KernelsOnCpuTest.randomFloats(a, rnd, kk, 3);

@@ -84,12 +84,12 @@ class PtxInterpreterTest {
         }
     }
 
-    /** What it does not run — tensor-core instructions here — is refused by name rather than computed some other way. */
+    /** What it does not run — Hopper's warpgroup instructions here — is refused by name rather than computed some other way. */
     @Test
     void refusesInstructionsItDoesNotRun() {
-        String ptx = HEAD + "    mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%r1, %r2, %r3, %r4}, {%r5, %r6, %r7, %r8}, {%r9, %r10}, {%r1, %r2, %r3, %r4};\n    ret;\n}\n";
+        String ptx = HEAD + "    wgmma.fence.sync.aligned;\n    ret;\n}\n";
         var e = assertThrows(IllegalArgumentException.class, () -> new PtxInterpreter(ptx, "k"));
-        assertTrue(e.getMessage().contains("mma.sync"), e.getMessage());
+        assertTrue(e.getMessage().contains("wgmma.fence"), e.getMessage());
         assertThrows(IllegalArgumentException.class, () -> new PtxInterpreter(HEAD + "    ret;\n}\n", "other"));
     }
 

@@ -18,15 +18,18 @@ import java.util.Map;
  * test that compares the two checks the translation itself (a wrong register, a lost constant, a misplaced branch),
  * which otherwise only a GPU run would show.
  * <p>
- * It covers the scalar subset the batch-1 kernels use: integer and {@code .rn} float arithmetic, conversions,
- * comparisons, branches, global/shared/param loads and stores (scalar and {@code .v2}/{@code .v4}), {@code dp4a},
- * {@code shfl.sync} (bfly, down, up, idx over a full warp), {@code bar.sync}, atomics, and the hints that change no
- * result ({@code prefetch}, {@code griddepcontrol}). Anything else — tensor-core, async-copy and mbarrier instructions —
- * is refused by name when the kernel is parsed. Float operations round as PTX's {@code .rn} forms do, which are Java's;
+ * It covers what the JIT emits but for Hopper's warpgroup steps: integer and {@code .rn} float arithmetic (FP16 pairs
+ * too), conversions, comparisons, branches, global/shared/param loads and stores (scalar and {@code .v2}/{@code .v4}),
+ * {@code dp4a}, {@code prmt}, {@code shfl.sync} (bfly, down, up, idx over a full warp), {@code bar.sync}, atomics,
+ * {@code cp.async} (each copy done at once), the warp's tensor-core steps {@code mma.sync} (INT8 m16n8k32, FP16
+ * m16n8k16) and fragment loads {@code ldmatrix} (x4, plain and transposed), and the hints that change no result
+ * ({@code prefetch}, {@code griddepcontrol}). Anything else — {@code wgmma}, bulk copies, {@code mbarrier} — is refused
+ * by name when the kernel is parsed. Float operations round as PTX's {@code .rn} forms do, which are Java's;
  * {@code .approx} forms are computed exactly, so kernels using them agree only within their approximation.
  * <p>
- * Threads of a block run one after another up to their next synchronisation: a {@code shfl.sync} releases when all 32
- * lanes of the warp stand at the same one (their values exchanged then), a {@code bar.sync} when every thread of the
+ * Threads of a block run one after another up to their next synchronisation: a {@code shfl.sync}, {@code mma.sync} or
+ * {@code ldmatrix} releases when all 32 lanes of the warp stand at the same one (their values exchanged then), a
+ * {@code bar.sync} when every thread of the
  * block that has not returned stands at a barrier. A kernel whose lanes would wait for each other forever is refused
  * with the threads' positions.
  */
@@ -176,6 +179,10 @@ public final class PtxInterpreter {
             case "ret", "exit" -> Kind.RET;
             case "bar", "barrier" -> Kind.BAR;
             case "shfl" -> Kind.SHFL;
+            // the warp's tensor-core steps and fragment loads: collective, like the shuffles
+            case "mma" -> opcode.equals("mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32") || opcode.equals("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32")
+                    ? Kind.SHFL : unsupported(opcode);
+            case "ldmatrix" -> opcode.startsWith("ldmatrix.sync.aligned.m8n8.x4.") && opcode.endsWith(".shared.b16") ? Kind.SHFL : unsupported(opcode);
             case "prefetch", "griddepcontrol", "membar", "fence" -> Kind.NOP;
             case "mov", "add", "sub", "mul", "mad", "div", "rem", "min", "max", "and", "or", "xor", "not", "neg", "abs", "shl", "shr",
                  "fma", "sqrt", "rcp", "ex2", "lg2", "cvt", "cvta", "set", "setp", "selp", "ld", "st", "dp4a", "atom", "red", "prmt" -> Kind.ALU;
@@ -307,7 +314,7 @@ public final class PtxInterpreter {
                     if (pc < 0) pc = t.pc; else if (pc != t.pc) throw stuck(ts, "lanes of warp " + w + " wait at different shuffles");
                     any = true;
                 }
-                if (all && any) { shuffle(ts, from, to); progress = true; }
+                if (all && any) { shuffle(b, ts, from, to); progress = true; }
             }
             boolean allDone = true, allWaiting = true;
             for (Thread t : ts) {
@@ -355,8 +362,14 @@ public final class PtxInterpreter {
         }
     }
 
-    private void shuffle(Thread[] ts, int from, int to) {
+    private void shuffle(Block b, Thread[] ts, int from, int to) {
         Op o = ops.get(ts[from].pc);
+        if (to - from != 32) throw new IllegalStateException(o.opcode + " needs a whole warp of 32 lanes, not " + (to - from));
+        switch (o.parts[0]) {
+            case "mma" -> { mma(ts, from, o); return; }
+            case "ldmatrix" -> { ldmatrix(b, ts, from, o); return; }
+            default -> { }
+        }
         // shfl.sync.MODE.b32 d, a, b, c, membermask
         String mode = o.parts[2];
         long[] src = new long[32];
@@ -376,6 +389,87 @@ public final class PtxInterpreter {
             }
             if (!ok || j >= to - from || ts[from + j].done) j = lane;
             t.r[o.args[0].reg()] = src[j] & 0xFFFFFFFFL;
+            t.atShuffle = false;
+            t.pc++;
+        }
+    }
+
+    /**
+     * {@code mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32} (exact INT32) and {@code m16n8k16.row.col.f32.f16.f16.f32}
+     * over the warp's fragments (lane 4g + t: A rows g and g + 8, B column g, D as the PTX manual lays them out). The
+     * FP16 step sums each output's products in k order in double and rounds once, as the CPU executor's
+     * {@code KernelContext.mmaF16} does (the hardware's order is its own): what this checks is the JIT around the step.
+     */
+    private void mma(Thread[] ts, int from, Op o) {
+        boolean s8 = o.opcode.contains(".s8.");
+        Operand[] d = o.args[0].vector(), a = o.args[1].vector(), b = o.args[2].vector(), c = o.args[3].vector();
+        int kk = s8 ? 32 : 16, per = s8 ? 4 : 2;   // elements per 32-bit register
+        double[][] am = new double[16][kk], bm = new double[kk][8];
+        for (int l = 0; l < 32; l++) {
+            Thread t = ts[from + l];
+            int g = l >> 2, q = l & 3;
+            long[] av = new long[4], bv = new long[2];
+            for (int i = 0; i < 4; i++) av[i] = value(null, t, a[i]);
+            for (int i = 0; i < 2; i++) bv[i] = value(null, t, b[i]);
+            for (int e = 0; e < per; e++) {
+                int col = per * q + e;
+                am[g][col] = element(av[0], e, s8);
+                am[g + 8][col] = element(av[1], e, s8);
+                am[g][kk / 2 + col] = element(av[2], e, s8);
+                am[g + 8][kk / 2 + col] = element(av[3], e, s8);
+                bm[col][g] = element(bv[0], e, s8);
+                bm[kk / 2 + col][g] = element(bv[1], e, s8);
+            }
+        }
+        for (int l = 0; l < 32; l++) {
+            Thread t = ts[from + l];
+            int g = l >> 2, q = l & 3;
+            int[][] rc = {{g, 2 * q}, {g, 2 * q + 1}, {g + 8, 2 * q}, {g + 8, 2 * q + 1}};
+            long[] out = new long[4];
+            for (int r = 0; r < 4; r++) {
+                long acc = value(null, t, c[r]);
+                if (s8) {
+                    int sum = 0;
+                    for (int k = 0; k < kk; k++) sum += (int) am[rc[r][0]][k] * (int) bm[k][rc[r][1]];
+                    out[r] = ((int) acc + sum) & 0xFFFFFFFFL;
+                } else {
+                    double sum = f(acc);
+                    for (int k = 0; k < kk; k++) sum += am[rc[r][0]][k] * bm[k][rc[r][1]];
+                    out[r] = bits((float) sum);
+                }
+            }
+            for (int r = 0; r < 4; r++) t.r[d[r].reg()] = out[r];
+            t.atShuffle = false;
+            t.pc++;
+        }
+    }
+
+    private static double element(long reg, int e, boolean s8) {
+        return s8 ? (byte) (reg >>> (8 * e)) : Float.float16ToFloat((short) (reg >>> (16 * e)));
+    }
+
+    /**
+     * {@code ldmatrix.sync.aligned.m8n8.x4[.trans].shared.b16}: lane l names row l % 8 of matrix l / 8 (16 bytes at its
+     * address); lane l receives word l % 4 of row l / 4 of each matrix, or transposed the halves (2·(l % 4), l / 4) and
+     * (2·(l % 4) + 1, l / 4).
+     */
+    private void ldmatrix(Block b, Thread[] ts, int from, Op o) {
+        boolean trans = o.opcode.contains(".trans");
+        long[] rowAt = new long[32];
+        for (int l = 0; l < 32; l++) rowAt[l] = address(null, ts[from + l], o.args[1]);
+        Operand[] d = o.args[0].vector();
+        for (int l = 0; l < 32; l++) {
+            Thread t = ts[from + l];
+            for (int j = 0; j < 4; j++) {
+                long v;
+                if (!trans) v = read(b, "shared", rowAt[8 * j + (l >> 2)] + 4L * (l & 3), 4);
+                else {
+                    int row = 2 * (l & 3), col = l >> 2;
+                    long lo = read(b, "shared", rowAt[8 * j + row] + 2L * col, 2) & 0xFFFF, hi = read(b, "shared", rowAt[8 * j + row + 1] + 2L * col, 2) & 0xFFFF;
+                    v = lo | hi << 16;
+                }
+                t.r[d[j].reg()] = v & 0xFFFFFFFFL;
+            }
             t.atShuffle = false;
             t.pc++;
         }
