@@ -176,6 +176,24 @@ class DecoderTaskGraphTest {
     void quantizedDecodersOnTheGpuEqualTheCpuExecutorBitForBit(String scheme, DecoderTaskGraph.CachePrecision cache, int promptLen, int batch)
             throws Exception {
         org.junit.jupiter.api.Assumptions.assumeTrue(device instanceof dev.zq.runtime.cuda.CudaDevice, () -> "no GPU: " + where);
+        sameBitsAsTheCpuExecutor(device, scheme, cache, promptLen, batch);
+    }
+
+    /**
+     * The same graphs with the JIT's PTX run on the CPU ({@link dev.zq.runtime.internal.PtxDevice}), so that CI, which has
+     * no GPU, checks the whole decoder's PTX — prefill through the tensor-core kernels, decode steps through the few-row
+     * and batch-1 kernels — against the CPU executor: the same bits.
+     */
+    @ParameterizedTest
+    @CsvSource({"w8a8, FP16, 5, 2", "w8a8, FP16, 5, 1", "w4-8a8+head8, FP32, 5, 1"})
+    void quantizedDecodersThroughTheJitsPtxEqualTheCpuExecutorBitForBit(String scheme, DecoderTaskGraph.CachePrecision cache, int promptLen, int batch)
+            throws Exception {
+        try (Device ptx = new dev.zq.runtime.internal.PtxDevice()) {
+            sameBitsAsTheCpuExecutor(ptx, scheme, cache, promptLen, batch);
+        }
+    }
+
+    private void sameBitsAsTheCpuExecutor(Device device, String scheme, DecoderTaskGraph.CachePrecision cache, int promptLen, int batch) throws Exception {
         int maxNew = 4, vocab = WIDER.vocabSize();
         // The MLP's down projection (K = 512) of a 2 × 40-row prompt is split over 2 blocks per output tile.
         assertEquals(2, dev.zq.kernels.PrefillGemmKernel.splits(2 * 40, WIDER.hiddenSize(), WIDER.intermediateSize(), dev.zq.kernels.SkinnyGemmKernel.ADD));
@@ -197,7 +215,7 @@ class DecoderTaskGraphTest {
                     for (long i = 0; i < want.numel(); i++)
                         assertEquals(Float.floatToRawIntBits(want.getFloat(i)), Float.floatToRawIntBits(got.getFloat(i)),
                                 scheme + " " + cache + " prompt " + promptLen + " step " + step + ": logit " + i + " is " + got.getFloat(i)
-                                        + " on the GPU, " + want.getFloat(i) + " on the CPU executor");
+                                        + " on " + device.name() + ", " + want.getFloat(i) + " on the CPU executor");
                     for (int b = 0; b < batch; b++) assertEquals(onCpu.token(b, step), onGpu.token(b, step));
                 }
             }
