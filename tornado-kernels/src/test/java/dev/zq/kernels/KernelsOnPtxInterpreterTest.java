@@ -7,6 +7,8 @@ import org.junit.jupiter.api.Test;
 import java.lang.reflect.Method;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -24,15 +26,22 @@ class KernelsOnPtxInterpreterTest extends KernelsOnCudaTest {
     @Override
     void assumeDevice() { }
 
+    /** Each kernel's parsed PTX, kept for the comparisons after the first (a kernel's PTX is thousands of lines). */
+    static final Map<Method, PtxInterpreter> PARSED = new ConcurrentHashMap<>();
+
     @Override
     DeviceRun device(Method kernel) throws Exception {
-        try {
-            PtxInterpreter ptx = new PtxInterpreter(COMPILER.ptx(kernel), KernelCompiler.entryName(kernel));
-            return ptx::launch;
-        } catch (IllegalArgumentException e) {
-            if (!leftOut(e.getMessage())) throw e;
-            return null;
+        PtxInterpreter ptx = PARSED.get(kernel);
+        if (ptx == null) {
+            try {
+                ptx = new PtxInterpreter(COMPILER.ptx(kernel), KernelCompiler.entryName(kernel));
+            } catch (IllegalArgumentException e) {
+                if (!leftOut(e.getMessage())) throw e;
+                return null;
+            }
+            PARSED.put(kernel, ptx);
         }
+        return ptx::launch;
     }
 
     /** Whether the interpreter refused a kernel for one of the instructions it leaves to the GPU. */
