@@ -116,6 +116,8 @@ public final class DecoderTaskGraph implements AutoCloseable {
      * ms for 49 steps, FP16 53.3 → 62.7; bench/RESULTS.md, session 25).
      */
     static final int GEMV_BLOCKS = Integer.getInteger("zq.decoder.gemvBlocks", 132);
+    /** For measurement: {@link WideGemvKernel#int8Half}'s blocks ({@code -Dzq.decoder.halfBlocks=N}; by default as many as {@link #GEMV_BLOCKS}). */
+    static final int HALF_BLOCKS = Integer.getInteger("zq.decoder.halfBlocks", GEMV_BLOCKS);
     /**
      * {@link MmaGemvKernel}'s preferred block size, 512 or 1024 threads ({@code -Dzq.decoder.mmaThreads}): two blocks of
      * 512 fit an SM's registers, one of 1024 does not, but GPT-2 W8A16 ran the same either way on the H200 (10.21, 10.18
@@ -514,8 +516,9 @@ public final class DecoderTaskGraph implements AutoCloseable {
                         partCount, afterAttention);
             } else if (gemv != null && gemv.getDeclaringClass() == WideGemvKernel.class) {
                 int bits = gemvBits(p), threads = gemv.getName().equals("int8Half") ? WideGemvKernel.HALF_THREADS : WideGemvKernel.THREADS;
-                int slices = WideGemvKernel.slices(bits, p.out(), p.in(), GEMV_BLOCKS, threads);
-                Grid wideGrid = WideGemvKernel.grid(p.out(), slices, GEMV_BLOCKS, threads);
+                int blocks = threads == WideGemvKernel.HALF_THREADS ? HALF_BLOCKS : GEMV_BLOCKS;
+                int slices = WideGemvKernel.slices(bits, p.out(), p.in(), blocks, threads);
+                Grid wideGrid = WideGemvKernel.grid(p.out(), slices, blocks, threads);
                 FloatArray resid = residual != null ? residual : out, partsBias = partBias != null ? partBias : p.bias();
                 if (bits == 16)
                     g.task(gemv, wideGrid, in, norm, gamma, beta, eps, p.weight(), p.bias(), out, p.out(), p.in(), mode, slices, resid, outParts, partsBias,
