@@ -92,7 +92,8 @@ public final class WideGemvKernel {
      * only where that launch has left. Half the warps an SM stream the weights. The same products in the same order within
      * a warp, so with one slice and no LayerNorm {@link #int8}'s bits (the LayerNorm's sums run over 16 warps, not 32).
      * Opt-in ({@code -Dzq.decoder.wideThreads=512}): on the H200 GPT-2's 49 decode steps W8A8+head8 took 11.12 and 11.06
-     * ms against {@link #int8}'s 10.04 (bench/RESULTS.md, session 25); GPT-3 1.3B's shapes are not measured yet.
+     * ms against {@link #int8}'s 10.04 (bench/RESULTS.md, session 25); GPT-3 1.3B 46.4 against 39.5–39.9, and on 264 blocks
+     * (two an SM, {@code -Dzq.decoder.halfBlocks=264}) 39.2–39.4, within the default's spread (session 26).
      */
     @Kernel(maxRegisters = 64)
     public static void int8Half(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw,

@@ -98,8 +98,9 @@ public final class DecoderTaskGraph implements AutoCloseable {
     /**
      * W8A8's batch-1 projections of up to {@link WideGemvKernel#HALF_MAX_K} inputs on {@link WideGemvKernel#int8Half}
      * (blocks of 512 threads, two of which fit an SM, so that each launch's blocks start beside the previous launch's):
-     * {@code -Dzq.decoder.wideThreads=512}; 1024 (the default) keeps {@link WideGemvKernel#int8}. Slower at GPT-2 on the
-     * H200 (49 steps W8A8+head8 11.1 against 10.0 ms); not yet measured at 1.3B (bench/RESULTS.md, session 25).
+     * {@code -Dzq.decoder.wideThreads=512}; 1024 (the default) keeps {@link WideGemvKernel#int8}. Slower on the H200
+     * (49 steps W8A8+head8: GPT-2 11.1 against 10.0 ms, 1.3B 46.4 against 39.5–39.9; on 264 blocks, {@link #HALF_BLOCKS},
+     * 1.3B 39.2–39.4, within the default's spread; bench/RESULTS.md, sessions 25 and 26).
      */
     static final int WIDE_THREADS = wideThreads(System.getProperty("zq.decoder.wideThreads", "1024"));
 
