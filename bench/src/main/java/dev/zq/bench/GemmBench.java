@@ -23,20 +23,6 @@ import java.lang.reflect.Method;
  * {@code a@b}. Shapes are arguments {@code MxNxK} (defaults: the table's shapes).
  */
 public final class GemmBench {
-    /** Uniformly random bytes (INT8 codes), or random FP16 values in [-1, 1) (random sign, mantissa, exponent ≤ 14). */
-    static void randomFill(CudaDevice gpu, DeviceMemory m, long bytes, boolean halves) throws Exception {
-        java.util.SplittableRandom rnd = new java.util.SplittableRandom(bytes);
-        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
-            MemorySegment host = arena.allocate(bytes, 8);
-            for (long i = 0; i < bytes; i += 2) {
-                int v = rnd.nextInt(1 << 16);
-                if (halves) v = (v & 0x83FF) | (Math.min((v >> 10) & 0x1F, 14) << 10);
-                host.set(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED, i, (short) v);
-            }
-            gpu.copyIn(m, host);
-        }
-    }
-
     /** Median of 20 event-timed launches after 3 warm-ups, ms. */
     static double median(CudaDevice gpu, Method kernel, Grid grid, Object[] args, MemorySegment e0, MemorySegment e1) throws Exception {
         CudaDriver d = gpu.driver();
@@ -72,8 +58,8 @@ public final class GemmBench {
                 for (GemmTiles.Precision prec : m % 64 == 0 ? GemmTiles.Precision.values() : new GemmTiles.Precision[0]) {
                     // Random operands, as the PyTorch peer uses (tensor-core throughput depends on the data).
                     boolean halves = prec == GemmTiles.Precision.FP16;
-                    randomFill(gpu, a, 2L * m * k, halves);
-                    randomFill(gpu, w, 2L * n * k, halves);
+                    GemmTiles.randomOperand(gpu, a, 2L * m * k, halves);
+                    GemmTiles.randomOperand(gpu, w, 2L * n * k, halves);
                     Class<?> owner = prec == GemmTiles.Precision.INT8 ? Int8GemmKernel.class : Fp16GemmKernel.class;
                     Object[] kargs = prec == GemmTiles.Precision.INT8 ? new Object[]{a, w, sx, sw, b, y, m, n, k, 0} : new Object[]{a, w, b, y, m, n, k, 0};
                     if (!warm) {
@@ -115,8 +101,8 @@ public final class GemmBench {
                 d.memsetD8(arrivals.pointer(), (byte) 0, arrivals.bytes());
                 for (String variant : new String[]{"int8", "int4", "fp16", "int8a16", "int4a16"}) {
                     boolean halves = variant.equals("fp16"), weightOnly = variant.endsWith("a16");
-                    randomFill(gpu, a, 2L * m * k, halves || weightOnly);
-                    randomFill(gpu, w, 2L * n * k, halves);
+                    GemmTiles.randomOperand(gpu, a, 2L * m * k, halves || weightOnly);
+                    GemmTiles.randomOperand(gpu, w, 2L * n * k, halves);
                     Object[] kargs = halves ? new Object[]{a, w, b, yf, m, n, k, SkinnyGemmKernel.ADD, splits, partials, arrivals}
                             : weightOnly ? new Object[]{a, w, sg, b, yf, m, n, k, 64, SkinnyGemmKernel.ADD, splits, partials, arrivals}
                             : new Object[]{a, sx, w, sg, b, yf, m, n, k, 64, SkinnyGemmKernel.ADD, splits, partials, arrivals};

@@ -8,18 +8,21 @@ import dev.zq.runtime.cuda.CudaDriver;
 import dev.zq.runtime.cuda.DeviceMemory;
 import dev.zq.runtime.internal.SpinKernel;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.lang.reflect.Method;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.SplittableRandom;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * Picks the GEMM tile for a problem shape, as ZeroQuant's backend picked among generated kernels by padding and
  * speed: on a GPU each candidate that fits the shape is timed (median of 5 rounds, a round 10 launches back to back of
- * every candidate in turn, {@link #launchesMillis}, on scratch operands) and the choice is cached for the shape; on the
+ * every candidate in turn, {@link #launchesMillis}, on random scratch operands) and the choice is cached for the shape; on the
  * CPU, where speed does not matter, the larger tile is taken when it fits. One instance per device.
  */
 public final class GemmTiles {
@@ -150,7 +153,13 @@ public final class GemmTiles {
         DeviceMemory partials = gpu.allocate(4L * Math.max(1, partialInts)), arrivals = gpu.allocate(4L * arrivalInts), spun = gpu.allocate(4);
         MemorySegment e0 = d.eventCreate(), e1 = d.eventCreate();
         try {
-            for (DeviceMemory mem : List.of(a, w, sx, sw, bias, arrivals)) d.memsetD8(mem.pointer(), (byte) 0, mem.bytes());
+            // Random operands, as real ones and as GemmBench's: a tensor core's power, and so the clock the GPU keeps,
+            // depends on the bits it multiplies. (Timed on zeros, an H200 picked gemm128s at 8192³, 1.16 ms back to back on
+            // random codes, over gemm128h's 1.06: bench/RESULTS.md, session 26.) Scales and bias small and finite.
+            randomOperand(gpu, a, elem * m * k, p == Precision.FP16);
+            randomOperand(gpu, w, elem * n * k, p == Precision.FP16);
+            for (DeviceMemory mem : List.of(sx, sw, bias)) d.memsetD8(mem.pointer(), (byte) 0x3c, mem.bytes());
+            d.memsetD8(arrivals.pointer(), (byte) 0, arrivals.bytes());
             // Rounds over all candidates, not all rounds of one candidate then the next: whatever drifts during the
             // timing (clocks, another process) then touches every candidate alike. (One run on an H200 picked gemm64w at
             // 2048x3072x768, 29 us back to back, over gemm128h's 19 us when each was timed in a block of its own.)
@@ -195,6 +204,31 @@ public final class GemmTiles {
         d.eventRecord(e1, gpu.stream());
         d.eventSynchronize(e1);
         return d.eventElapsedMillis(e0, e1) / launches;
+    }
+
+    /** {@link #randomOperand(MemorySegment, long, boolean)} of {@code bytes} bytes, copied into {@code m}. */
+    public static void randomOperand(CudaDevice gpu, DeviceMemory m, long bytes, boolean halves) throws Exception {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment host = arena.allocate(bytes, 8);
+            randomOperand(host, bytes, halves);
+            gpu.copyIn(m, host);
+        }
+    }
+
+    /**
+     * The first {@code bytes} bytes of {@code host} (an even count) as uniformly random bytes (INT8 codes), or as random
+     * FP16 values in (−1, 1) — random sign and mantissa, exponent at most 14, so never Inf or NaN; the same bits for the
+     * same size.
+     */
+    public static void randomOperand(MemorySegment host, long bytes, boolean halves) {
+        if (bytes < 0 || (bytes & 1) != 0 || bytes > host.byteSize())
+            throw new IllegalArgumentException("an even byte count within the segment's " + host.byteSize() + ", not " + bytes);
+        SplittableRandom rnd = new SplittableRandom(bytes);
+        for (long i = 0; i < bytes; i += 2) {
+            int v = rnd.nextInt(1 << 16);
+            if (halves) v = (v & 0x83FF) | (Math.min((v >> 10) & 0x1F, 14) << 10);
+            host.set(ValueLayout.JAVA_SHORT_UNALIGNED, i, (short) v);
+        }
     }
 
     /** {@code head} followed by {@code tail}. */
