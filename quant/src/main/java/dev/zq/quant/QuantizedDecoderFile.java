@@ -56,13 +56,7 @@ public final class QuantizedDecoderFile {
 
     /** Whether {@code dir} holds a decoder written by {@link #write}. */
     public static boolean isQuantized(Path dir) {
-        Path st = dir.resolve("model.safetensors");
-        if (!Files.isRegularFile(st)) return false;
-        try (SafeTensors s = SafeTensors.open(st)) {
-            return FORMAT.equals(s.metadata().get("zq.format"));
-        } catch (ModelFormatException e) {
-            return false;
-        }
+        return QuantizedModelFile.hasFormat(dir, FORMAT);
     }
 
     /** Opens a quantized decoder directory, or an FP one in HF's layout. */

@@ -114,10 +114,15 @@ public final class QuantizedModelFile {
 
     /** Whether {@code dir} holds a model written by {@link #write}. */
     public static boolean isQuantized(Path dir) {
+        return hasFormat(dir, FORMAT);
+    }
+
+    /** Whether {@code dir}'s {@code model.safetensors} is readable and records {@code zq.format} = {@code format}. */
+    static boolean hasFormat(Path dir, String format) {
         Path st = dir.resolve("model.safetensors");
         if (!Files.isRegularFile(st)) return false;
         try (SafeTensors s = SafeTensors.open(st)) {
-            return FORMAT.equals(s.metadata().get("zq.format"));
+            return format.equals(s.metadata().get("zq.format"));
         } catch (ModelFormatException e) {
             return false;
         }
