@@ -156,7 +156,8 @@ public final class DecoderTables {
      * over the text from token N on (another sample of the same size, to see how much the choice of windows moves the
      * result; random windows: another seed); {@code gptq} each block starts from GPTQ's rounding on its training inputs
      * ({@code Lkd.Options.gptqStart}; with 0 steps: GPTQ alone); {@code fisher} the squared error weighted by BRECQ's diagonal
-     * Fisher of each block's output ({@code Lkd.Options.fisherWeightedLoss}).
+     * Fisher of each block's output ({@code Lkd.Options.fisherWeightedLoss}); {@code bc} each trained block's mean output error
+     * added to its down projection's bias ({@code Lkd.Options.biasCorrection}).
      */
     record LkdSetting(String text, int steps, double lr, int windows, List<String> flags) {
         static LkdSetting parse(String spec) {
@@ -164,7 +165,7 @@ public final class DecoderTables {
             if (f.length < 3) throw new IllegalArgumentException("an LKD setting is steps:lr:windows[:options], not " + spec);
             List<String> flags = List.of(f).subList(3, f.length);
             for (String x : flags)
-                if (!List.of("qin", "w256", "clip", "round", "ln", "tnorm", "gptq", "fisher").contains(x) && !x.matches("(clip|ln)x[0-9.]+") && !x.matches("shift[0-9]+")
+                if (!List.of("qin", "w256", "clip", "round", "ln", "tnorm", "gptq", "fisher", "bc").contains(x) && !x.matches("(clip|ln)x[0-9.]+") && !x.matches("shift[0-9]+")
                         && !x.matches("mix[0-9.]+"))
                     throw new IllegalArgumentException("unknown LKD option " + x + " in " + spec);
             return new LkdSetting(spec, Integer.parseInt(f[0]), Double.parseDouble(f[1]), Integer.parseInt(f[2]), flags);
@@ -188,7 +189,7 @@ public final class DecoderTables {
                     : flags.stream().filter(x -> x.startsWith("lnx")).mapToDouble(x -> Double.parseDouble(x.substring(3))).findFirst().orElse(0);
             double mix = flags.stream().filter(x -> x.startsWith("mix")).mapToDouble(x -> Double.parseDouble(x.substring(3))).findFirst().orElse(0);
             return new Lkd.Options(steps, lr, Math.min(10, steps), 1.0, null, method, flags.contains("qin"), thresholdLr, normLr, mix,
-                    flags.contains("tnorm"), flags.contains("gptq"), flags.contains("fisher"));
+                    flags.contains("tnorm"), flags.contains("gptq"), flags.contains("fisher"), flags.contains("bc"));
         }
     }
 

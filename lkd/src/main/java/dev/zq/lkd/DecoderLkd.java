@@ -93,6 +93,7 @@ public final class DecoderLkd {
                     listener.step(k, step + 1, o.stepsPerLayer(), mse.item());
                 }
                 student.hardRounding(true);
+                if (o.biasCorrection()) student.shiftOutput(meanError(student, seen, targets, scheme));
                 if (ckpt != null) try (Arena a = Arena.ofConfined()) {
                     Lkd.saveLayer(student.toDense(a), student.normTensors(a), ckpt);
                 }
@@ -112,6 +113,25 @@ public final class DecoderLkd {
         LinearQuantizer q = new LinearQuantizer(scheme, null, arena);
         DecoderModel out = fp.withLinears((name, lin) -> q.quantize(name, trained.getOrDefault(name, lin)));
         return trainedNorms.isEmpty() ? out : withNorms(out, trainedNorms);
+    }
+
+    /**
+     * The block's mean output error over {@code inputs}, per channel: target minus the quantized student's output, averaged
+     * over every position of every batch ({@link Lkd.Options#biasCorrection}).
+     */
+    static double[] meanError(DecoderStudentLayer student, List<Var> inputs, List<Var> targets, Scheme scheme) {
+        double[] sum = null;
+        long rows = 0;
+        for (int i = 0; i < inputs.size(); i++) {
+            Var out = student.forward(inputs.get(i), scheme), t = targets.get(i);
+            int h = out.dim(-1), n = out.numel() / h;
+            if (sum == null) sum = new double[h];
+            for (int r = 0; r < n; r++)
+                for (int c = 0; c < h; c++) sum[c] += t.data[r * h + c] - out.data[r * h + c];
+            rows += n;
+        }
+        for (int c = 0; c < sum.length; c++) sum[c] /= rows;
+        return sum;
     }
 
     /**
@@ -203,7 +223,7 @@ public final class DecoderLkd {
         return new DecoderModel(m.config(), m.tokenEmbeddings(), m.positionEmbeddings(), layers, m.finalNorm(), m.lmHead());
     }
 
-    private static double loss(DecoderStudentLayer s, List<Var> inputs, List<Var> targets, Scheme scheme) {
+    static double loss(DecoderStudentLayer s, List<Var> inputs, List<Var> targets, Scheme scheme) {
         double sum = 0;
         for (int i = 0; i < inputs.size(); i++) sum += Ops.mse(s.forward(inputs.get(i), scheme), targets.get(i)).item();
         return sum / inputs.size();

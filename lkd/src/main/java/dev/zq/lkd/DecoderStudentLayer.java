@@ -86,6 +86,18 @@ final class DecoderStudentLayer {
                 c.activation() == DecoderConfig.Activation.GELU_TANH);
     }
 
+    /**
+     * Adds {@code delta} (one value a channel) to the bias of the block's last projection, the MLP's down projection, whose
+     * output joins the residual stream: the block's output moves by exactly {@code delta}, whatever the quantization.
+     */
+    void shiftOutput(double[] delta) {
+        Projection down = projections.getLast();
+        if (down.bias() == null) throw new IllegalStateException(down.name() + " has no bias to take the block's output shift");
+        if (delta.length != down.bias().numel())
+            throw new IllegalArgumentException(delta.length + " shifts for " + down.bias().numel() + " channels of " + down.name());
+        for (int c = 0; c < delta.length; c++) down.bias().data[c] += delta[c];
+    }
+
     /** Gives every weight that {@code scheme} quantizes a learnable clipping threshold per group, starting at the group's max. */
     DecoderStudentLayer learnClipping(Scheme scheme) {
         for (int i = 0; i < projections.size(); i++) {

@@ -47,7 +47,7 @@ public final class Lkd {
      */
     public record Options(int stepsPerLayer, double learningRate, int warmupSteps, double clipNorm, Path checkpointDir,
                           Method method, boolean quantizedInputs, double thresholdLearningRateScale, double normLearningRateScale,
-                          double fpInputShare, boolean tokenNormalizedLoss, boolean gptqStart, boolean fisherWeightedLoss) {
+                          double fpInputShare, boolean tokenNormalizedLoss, boolean gptqStart, boolean fisherWeightedLoss, boolean biasCorrection) {
         public Options {
             if (stepsPerLayer < 0 || !(learningRate > 0) || warmupSteps < 0 || !(clipNorm > 0) || method == null || !(thresholdLearningRateScale > 0) || !(normLearningRateScale >= 0))
                 throw new IllegalArgumentException("steps >= 0, learning rate > 0, warm-up >= 0, clip > 0, a method and a positive threshold "
@@ -63,13 +63,24 @@ public final class Lkd {
         /** The same with a GPTQ start or not. */
         public Options withGptqStart(boolean start) {
             return new Options(stepsPerLayer, learningRate, warmupSteps, clipNorm, checkpointDir, method, quantizedInputs, thresholdLearningRateScale,
-                    normLearningRateScale, fpInputShare, tokenNormalizedLoss, start, fisherWeightedLoss);
+                    normLearningRateScale, fpInputShare, tokenNormalizedLoss, start, fisherWeightedLoss, biasCorrection);
         }
 
         /** The same with a Fisher-weighted loss or the plain one. */
         public Options withFisherWeightedLoss(boolean fisher) {
             return new Options(stepsPerLayer, learningRate, warmupSteps, clipNorm, checkpointDir, method, quantizedInputs, thresholdLearningRateScale,
-                    normLearningRateScale, fpInputShare, tokenNormalizedLoss, gptqStart, fisher);
+                    normLearningRateScale, fpInputShare, tokenNormalizedLoss, gptqStart, fisher, biasCorrection);
+        }
+
+        /**
+         * The same with a bias correction after each block's training or not: the block's mean output error over its
+         * training data (target minus the quantized student's output, per channel) is added to the bias of its last
+         * projection (the MLP's down projection, whose output joins the residual stream), which shifts the block's output
+         * by exactly that much — a move Adam cannot make in a short schedule, whose steps are about the learning rate.
+         */
+        public Options withBiasCorrection(boolean correct) {
+            return new Options(stepsPerLayer, learningRate, warmupSteps, clipNorm, checkpointDir, method, quantizedInputs, thresholdLearningRateScale,
+                    normLearningRateScale, fpInputShare, tokenNormalizedLoss, gptqStart, fisherWeightedLoss, correct);
         }
 
         /** Starting from the FP weights. */
@@ -77,7 +88,7 @@ public final class Lkd {
                        boolean quantizedInputs, double thresholdLearningRateScale, double normLearningRateScale, double fpInputShare,
                        boolean tokenNormalizedLoss) {
             this(stepsPerLayer, learningRate, warmupSteps, clipNorm, checkpointDir, method, quantizedInputs, thresholdLearningRateScale,
-                    normLearningRateScale, fpInputShare, tokenNormalizedLoss, false, false);
+                    normLearningRateScale, fpInputShare, tokenNormalizedLoss, false, false, false);
         }
 
         /** The plain MSE. */

@@ -102,6 +102,45 @@ class DecoderLkdTest {
     }
 
     /**
+     * Bias correction: the block's mean output error, added to its down projection's bias, moves its output by exactly that
+     * much — the loss falls by the mean of the squared per-channel errors (the MSE's mean part), the mean error after it is
+     * zero — and distillation with it keeps every block's loss below its start.
+     */
+    @Test
+    void biasCorrectionRemovesTheBlocksMeanErrorAndLowersItsLossByItsSquare() throws Exception {
+        Scheme scheme = Scheme.builtin("w4-8a16");
+        try (Arena a = Arena.ofShared()) {
+            DecoderModel m = DecoderModel.random(CONFIG, 7, a);
+            List<int[][]> data = LkdData.randomWindows(64, 1, 4, 2, 16, 11);
+            List<Var> inputs = new ArrayList<>(), targets = new ArrayList<>();
+            for (int[][] b : data) inputs.add(DecoderLkd.embed(m, b));
+            DecoderStudentLayer teacher = DecoderStudentLayer.of(m, 1, false);
+            for (Var x : inputs) targets.add(Var.constant(teacher.forward(x, null).data, x.shape));
+            DecoderStudentLayer student = DecoderStudentLayer.of(m, 1, true);
+            double before = DecoderLkd.loss(student, inputs, targets, scheme);
+            double[] d = DecoderLkd.meanError(student, inputs, targets, scheme);
+            assertEquals(CONFIG.hiddenSize(), d.length);
+            double meanSquare = 0, largest = 0;
+            for (double v : d) { meanSquare += v * v / d.length; largest = Math.max(largest, Math.abs(v)); }
+            assertTrue(largest > 0, "INT4 weights leave a mean error");
+            student.shiftOutput(d);
+            double after = DecoderLkd.loss(student, inputs, targets, scheme);
+            assertEquals(before - meanSquare, after, 1e-9 * before, "the loss falls by the mean error's square");
+            for (double v : DecoderLkd.meanError(student, inputs, targets, scheme)) assertEquals(0, v, 1e-9 * largest);
+
+            List<Lkd.LayerReport> reports = new ArrayList<>();
+            Lkd.Listener listener = new Lkd.Listener() {
+                @Override public void step(int layer, int step, int steps, double loss) { assertTrue(Double.isFinite(loss)); }
+                @Override public void layerDone(Lkd.LayerReport r) { reports.add(r); }
+            };
+            DecoderLkd.distill(m, scheme, data,
+                    new Lkd.Options(16, 1e-4, 2, 1.0, null, Lkd.Method.WEIGHTS_AND_CLIPPING, true, 30).withBiasCorrection(true), listener, a);
+            assertEquals(CONFIG.numLayers(), reports.size());
+            for (Lkd.LayerReport r : reports) assertTrue(r.lossAfter() < r.lossBefore(), "block " + r.layer() + ": " + r);
+        }
+    }
+
+    /**
      * The Fisher weights: one array per block and batch, finite, of mean 1 per block and not uniform (the gradients they
      * square come from ops each checked in {@code GradientCheckTest}, cross-entropy included); distillation with them lowers
      * every block's (unweighted) loss.
