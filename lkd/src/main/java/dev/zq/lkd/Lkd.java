@@ -76,7 +76,9 @@ public final class Lkd {
          * The same with a bias correction after each block's training or not: the block's mean output error over its
          * training data (target minus the quantized student's output, per channel) is added to the bias of its last
          * projection (the MLP's down projection, whose output joins the residual stream), which shifts the block's output
-         * by exactly that much — a move Adam cannot make in a short schedule, whose steps are about the learning rate.
+         * by exactly that much — a move Adam cannot make in a short schedule, whose steps are about the learning rate. Off in
+         * zq's recipe: on sotu-gpt it closed 65% and 63% of the W4/8A16 gap against the recipe's 68% and 69% on the same
+         * windows (bench/RESULTS.md, session 26).
          */
         public Options withBiasCorrection(boolean correct) {
             return new Options(stepsPerLayer, learningRate, warmupSteps, clipNorm, checkpointDir, method, quantizedInputs, thresholdLearningRateScale,
