@@ -29,19 +29,24 @@ class KernelsOnPtxInterpreterTest extends KernelsOnCudaTest {
     /** Each kernel's parsed PTX, kept for the comparisons after the first (a kernel's PTX is thousands of lines). */
     static final Map<Method, PtxInterpreter> PARSED = new ConcurrentHashMap<>();
 
-    @Override
-    DeviceRun device(Method kernel) throws Exception {
+    /** {@code kernel}'s PTX, parsed on first use; the interpreter's refusal (an {@link IllegalArgumentException}) otherwise. */
+    static PtxInterpreter parsed(Method kernel) throws Exception {
         PtxInterpreter ptx = PARSED.get(kernel);
         if (ptx == null) {
-            try {
-                ptx = new PtxInterpreter(COMPILER.ptx(kernel), KernelCompiler.entryName(kernel));
-            } catch (IllegalArgumentException e) {
-                if (!leftOut(e.getMessage())) throw e;
-                return null;
-            }
+            ptx = new PtxInterpreter(COMPILER.ptx(kernel), KernelCompiler.entryName(kernel));
             PARSED.put(kernel, ptx);
         }
-        return ptx::launch;
+        return ptx;
+    }
+
+    @Override
+    DeviceRun device(Method kernel) throws Exception {
+        try {
+            return parsed(kernel)::launch;
+        } catch (IllegalArgumentException e) {
+            if (!leftOut(e.getMessage())) throw e;
+            return null;
+        }
     }
 
     /** Whether the interpreter refused a kernel for one of the instructions it leaves to the GPU. */
@@ -71,7 +76,7 @@ class KernelsOnPtxInterpreterTest extends KernelsOnCudaTest {
         for (Method m : EveryKernelCompilesTest.kernels().toList()) {
             String name = m.getDeclaringClass().getSimpleName() + "." + m.getName();
             try {
-                new PtxInterpreter(COMPILER.ptx(m), KernelCompiler.entryName(m));
+                parsed(m);
                 run.add(name);
             } catch (IllegalArgumentException e) {
                 assertTrue(leftOut(e.getMessage()), name + ": " + e.getMessage());
