@@ -28,6 +28,10 @@ public final class CpuKernelBench {
             Random rnd = new Random(1);
             System.out.println("| kernel | shape | best ms | GFLOP/s |");
             System.out.println("|---|---|---:|---:|");
+            if (args.length > 0 && args[0].equals("linear")) {   // only FP32 against W8A8 Linear, at decode batches and a prompt
+                linears(a, rnd, new int[][]{{8, 768, 3072}, {16, 768, 3072}, {32, 768, 3072}, {32, 3072, 768}, {128, 768, 3072}});
+                return;
+            }
             for (int[] s : new int[][]{{128, 384, 384}, {128, 384, 1536}, {128, 1536, 384}, {1024, 384, 1536}}) {
                 int m = s[0], k = s[1], n = s[2];
                 Tensor x = random(a, rnd, m, k), w = random(a, rnd, n, k), y = Tensor.allocate(a, DType.F32, m, n);
@@ -40,17 +44,28 @@ public final class CpuKernelBench {
             Tensor o = Tensor.allocate(a, DType.F32, 1, 128, 384);
             row("attention, 12 heads", new int[]{128, 128, 384}, best(() -> time(() -> Attention.forward(q, kk, v, null, 12, false, 0, o))), 4.0 * 128 * 128 * 384);
             // FP32 against W8A8 Linear: a prompt-sized product, and GPT-2's MLP up-projection at decode batches 8 and 16.
-            for (int[] s : new int[][]{{1024, 384, 1536}, {8, 768, 3072}, {16, 768, 3072}}) {
-                int m = s[0], k = s[1], n = s[2];
-                Tensor x = random(a, rnd, m, k), w = random(a, rnd, n, k), y = Tensor.allocate(a, DType.F32, m, n);
-                DenseLinear fp = new DenseLinear(w, null);
-                double flops = 2.0 * m * n * k;
-                row("Linear FP32 (DenseLinear)", s, best(() -> time(() -> fp.forward(x, y))), flops);
-                for (WeightGranularity g : new WeightGranularity[]{WeightGranularity.perRow(), WeightGranularity.groups(64)}) {
-                    QuantizedLinear ql = new QuantizedLinear(new GroupwiseQuantizer(8, g).quantize(w, a), null, new TokenwiseQuantizer());
-                    row("Linear W8A8 (QuantizedLinear, " + g + ")", s, best(() -> time(() -> ql.forward(x, y))), flops);
-                }
-            }
+            linears(a, rnd, new int[][]{{1024, 384, 1536}, {8, 768, 3072}, {16, 768, 3072}});
+        }
+    }
+
+    /** FP32 against W8A8 {@code Linear} (per-row and groups of 64) at shapes M×K×N, weights hot in cache. */
+    static void linears(Arena a, Random rnd, int[][] shapes) {
+        // A first pass over every shape, not printed: the first W8A8 shape timed otherwise ran 2x slow (C2 still compiling).
+        for (boolean print : new boolean[]{false, true})
+            for (int[] s : shapes) linear(a, rnd, s, print);
+    }
+
+    static void linear(Arena a, Random rnd, int[] s, boolean print) {
+        int m = s[0], k = s[1], n = s[2];
+        Tensor x = random(a, rnd, m, k), w = random(a, rnd, n, k), y = Tensor.allocate(a, DType.F32, m, n);
+        DenseLinear fp = new DenseLinear(w, null);
+        double flops = 2.0 * m * n * k;
+        long fpNanos = best(() -> time(() -> fp.forward(x, y)));
+        if (print) row("Linear FP32 (DenseLinear)", s, fpNanos, flops);
+        for (WeightGranularity g : new WeightGranularity[]{WeightGranularity.perRow(), WeightGranularity.groups(64)}) {
+            QuantizedLinear ql = new QuantizedLinear(new GroupwiseQuantizer(8, g).quantize(w, a), null, new TokenwiseQuantizer());
+            long nanos = best(() -> time(() -> ql.forward(x, y)));
+            if (print) row("Linear W8A8 (QuantizedLinear, " + g + ")", s, nanos, flops);
         }
     }
 
@@ -66,9 +81,10 @@ public final class CpuKernelBench {
         return System.nanoTime() - t0;
     }
 
-    /** Best of 30 after 10 warm-up calls, in nanoseconds. */
+    /** Best of 30 after warm-up calls (at least 10 and 1 s, so C2 has compiled the kernel), in nanoseconds. */
     static long best(LongSupplier timed) {
-        for (int i = 0; i < 10; i++) timed.getAsLong();
+        long end = System.nanoTime() + 1_000_000_000L;
+        for (int i = 0; i < 10 || System.nanoTime() < end; i++) timed.getAsLong();
         long b = Long.MAX_VALUE;
         for (int i = 0; i < 30; i++) b = Math.min(b, timed.getAsLong());
         return b;

@@ -53,7 +53,8 @@ class QuantizedLinearTest {
 
     /** Weight-only runs the fused kernel on float activations: every row count (tiles of 8, 4 and 1), groups up to a 3072-wide row. */
     @ParameterizedTest
-    @CsvSource({"8,32,7,64", "4,16,7,64", "8,64,16,768", "4,64,1,128", "8,3072,13,3072", "4,1536,12,3072"})
+    @CsvSource({"8,32,7,64", "4,16,7,64", "8,64,16,768", "4,64,1,128", "8,3072,13,3072", "4,1536,12,3072",
+            "8,64,32,768", "4,128,37,256", "8,3072,40,3072"})
     void weightOnlyEqualsMatmulWithDequantizedWeights(int bits, int groupSize, int rows, int in) {
         try (Arena arena = Arena.ofConfined()) {
             Random rnd = new Random(bits + groupSize + rows);
@@ -79,7 +80,9 @@ class QuantizedLinearTest {
     /** The fused kernel (FP32 FMAs on codes; INT4 weights unpacked to bytes) must give the INT32-GEMM reference path's bits exactly. */
     @ParameterizedTest
     @CsvSource({"8,1,16,96", "8,3,32,96", "8,4,48,96", "8,8,96,96", "8,13,64,128", "8,16,64,128", "8,5,3072,3072", "8,9,1536,3072",
-            "8,12,3072,3072", "4,1,16,96", "4,4,48,96", "4,8,64,128", "4,13,64,128", "4,9,1536,3072"})
+            "8,12,3072,3072", "4,1,16,96", "4,4,48,96", "4,8,64,128", "4,13,64,128", "4,9,1536,3072",
+            // enough rows for the converted tiles (weights turned into floats once per chunk), with rows left over
+            "8,16,64,768", "8,32,96,192", "8,37,768,768", "8,40,3072,3072", "8,21,2048,4096", "4,32,64,256", "4,27,1536,3072"})
     void fusedKernelEqualsTheReferenceBitForBit(int bits, int rows, int groupSize, int in) {
         try (Arena arena = Arena.ofConfined()) {
             Random rnd = new Random(bits * 7L + rows * 31L + groupSize + in);
