@@ -27,7 +27,7 @@ import java.util.concurrent.TimeUnit;
 /**
  * The CPU decoder at real GPT-2 shapes with random weights (no pretrained decoder is reachable from the
  * project's registries; speed does not depend on the values), FP32 or under a quantization scheme (block
- * projections quantized; embeddings and LM head stay FP32, as in ZeroQuant). {@code decode}: one new token for
+ * projections quantized; embeddings and LM head stay FP32, as in ZeroQuant, unless the scheme ends in +head8). {@code decode}: one new token for
  * each of {@code batch} sequences after a 128-token prompt, the context growing to 256 and then cut back to 128
  * (mean context ≈ 192), so tokens/s = batch / time. {@code prefill}: {@code batch} 128-token prompts into an empty
  * cache, so prompt tokens/s = 128·batch / time.
@@ -44,7 +44,10 @@ public class DecoderBenchmark {
     @Param({"gpt2-small"})
     public String shape;
 
-    /** fp32, or a built-in scheme id (e.g. w8a8: INT8 weights in groups of 64, token-wise INT8 activations). */
+    /**
+     * fp32, or a built-in scheme id (e.g. w8a8: INT8 weights in groups of 64, token-wise INT8 activations), optionally with
+     * {@code +head8}: the LM head INT8 too ({@link DecoderQuantizer#withInt8Head}; not ZeroQuant's scheme, an opt-in for speed).
+     */
     @Param({"fp32", "w8a8"})
     public String scheme;
 
@@ -68,13 +71,16 @@ public class DecoderBenchmark {
         };
         weights = Arena.ofShared();
         model = DecoderModel.random(c, 1, weights);
-        if (!scheme.equals("fp32")) {
+        boolean head8 = scheme.endsWith("+head8");
+        String blocks = head8 ? scheme.substring(0, scheme.length() - "+head8".length()) : scheme;
+        if (!blocks.equals("fp32")) {
             try {
-                model = DecoderQuantizer.quantize(model, Scheme.builtin(scheme), null, weights);
+                model = DecoderQuantizer.quantize(model, Scheme.builtin(blocks), null, weights);
             } catch (SchemeException e) {
                 throw new IllegalArgumentException(e.getMessage(), e);
             }
         }
+        if (head8) model = DecoderQuantizer.withInt8Head(model, weights);
         SplittableRandom rnd = new SplittableRandom(2);
         prompt = new int[batch * PROMPT];
         for (int i = 0; i < prompt.length; i++) prompt[i] = rnd.nextInt(c.vocabSize());
