@@ -140,10 +140,10 @@ public final class Int8PackedMatrix {
         Tensor y = direct ? out : scratch.tensor(DType.F32, m, panels * PANEL);
         y.segment().fill((byte) 0);
         boolean shortGroups = groupSize <= EXACT_CHUNK || !integral;   // float sums over a whole group
-        // A task walks rows r0..r1 down one panel pair. With at least two tiles of rows it converts the pair's weight
-        // bytes to floats once per chunk of inputs and runs every row tile over them (converted): the conversion then
-        // costs once per task instead of once per tile. Up to 64 rows per task, fewer where the machine has more cores
-        // than panel pairs to give them.
+        // A task walks rows r0..r1 down one panel pair. With 16 rows or more it converts the pair's weight bytes to
+        // floats once per chunk of inputs and runs every row tile over them (converted): the conversion then costs once
+        // per task instead of once per tile. Up to 64 rows per task, fewer where the machine has more cores than panel
+        // pairs to give them.
         int rowsPerTask = Math.max(1, Math.min(64, m));
         int panelPairs = Math.ceilDiv(panels, 2), cores = Runtime.getRuntime().availableProcessors();
         while (rowsPerTask >= 32 && (long) Math.ceilDiv(m, rowsPerTask) * panelPairs < 4L * cores) rowsPerTask = Math.ceilDiv(rowsPerTask, 2);

@@ -5,6 +5,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.*;
@@ -70,6 +71,29 @@ class MatMulTest {
             assertTrue(e.getMessage().contains("[3, 4]"), e.getMessage());
             assertThrows(IllegalArgumentException.class, () -> MatMul.matmulTransposed(a, Tensor.allocate(arena, DType.F32, 5, 4), Tensor.allocate(arena, DType.F32, 4), out));
             assertThrows(IllegalArgumentException.class, () -> MatMul.matmul(Tensor.allocate(arena, DType.F16, 3, 4), Tensor.allocate(arena, DType.F32, 4, 5), null, out));
+        }
+    }
+
+    /**
+     * The packed product's row tiles (4-row register tiles, and from 16 rows K-chunked tiles that park their sums) add each
+     * lane's products in input order from zero, as the one-row path does: the same bits whichever path a row takes.
+     */
+    @ParameterizedTest
+    @CsvSource({"16,128,32", "40,300,50", "37,1000,24", "64,257,17", "100,640,40", "21,129,16"})
+    void packedRowsGiveTheSameBitsTiledOrAlone(int m, int k, int n) {
+        try (Arena arena = Arena.ofConfined()) {
+            Random rnd = new Random(m * 131L + k * 7L + n);
+            Tensor a = Ref.randn(arena, rnd, 1.0, m, k), bT = Ref.randn(arena, rnd, 1.0, n, k), bias = Ref.randn(arena, rnd, 1.0, n);
+            PackedMatrix p = PackedMatrix.pack(arena, bT);
+            Tensor all = Tensor.allocate(arena, DType.F32, m, n), one = Tensor.allocate(arena, DType.F32, 1, n);
+            p.multiply(a, bias, all);
+            for (int r = 0; r < m; r++) {
+                Tensor row = Tensor.allocate(arena, DType.F32, 1, k);
+                MemorySegment.copy(a.segment(), 4L * r * k, row.segment(), 0, 4L * k);
+                p.multiply(row, bias, one);
+                for (int c = 0; c < n; c++)
+                    assertEquals(Float.floatToRawIntBits(one.getFloat(c)), Float.floatToRawIntBits(all.getFloat((long) r * n + c)), "row " + r + ", column " + c);
+            }
         }
     }
 }
