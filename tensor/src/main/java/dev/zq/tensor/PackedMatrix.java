@@ -86,7 +86,7 @@ public final class PackedMatrix {
     /**
      * Rows {@code r0..} in whole 4-row tiles × panels {@code p, p+1}, K in chunks of {@link #KC}: every tile runs over a chunk
      * while its weights are in L1, its 8 sums parked in {@code acc} between chunks. Each lane still adds its products in
-     * input order from zero, so the results are {@link #full}'s to the bit. Returns the rows done.
+     * input order from zero, so the results are {@link #full}'s (one chunk of all K) to the bit. Returns the rows done.
      */
     private int chunked(MemorySegment a, MemorySegment o, MemorySegment bias, int r0, int r1, int p) {
         int tiles = (r1 - r0) / 4, len = 8 * PANEL;
@@ -101,7 +101,10 @@ public final class PackedMatrix {
         return 4 * tiles;
     }
 
-    /** {@code acc[off..]} (4 rows × 2 panels) += rows {@code i..i+3} of a times panels {@code p, p+1} over inputs {@code c0..c1}. */
+    /**
+     * {@code acc[off..]} (4 rows × 2 panels) += rows {@code i..i+3} of a times panels {@code p, p+1} over inputs {@code c0..c1}.
+     * The hot loop: no branches, so C2 keeps all eight accumulators in vector registers.
+     */
     private void run(MemorySegment a, float[] acc, int off, int i, int p, int c0, int c1) {
         FloatVector c00 = FloatVector.fromArray(S, acc, off), c01 = FloatVector.fromArray(S, acc, off + PANEL);
         FloatVector c10 = FloatVector.fromArray(S, acc, off + 2 * PANEL), c11 = FloatVector.fromArray(S, acc, off + 3 * PANEL);
@@ -133,27 +136,12 @@ public final class PackedMatrix {
         else edge(a, o, bias, i, rows, p);
     }
 
-    /** The hot loop: no branches, so C2 keeps all eight accumulators in vector registers. */
+    /** Rows i..i+3 × panels p, p+1 over all of K: {@link #run}'s hot loop from zero sums, then bias and store. */
     private void full(MemorySegment a, MemorySegment o, MemorySegment bias, int i, int p) {
-        FloatVector c00 = FloatVector.zero(S), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
-        long a0 = 4L * i * k, a1 = a0 + 4L * k, a2 = a1 + 4L * k, a3 = a2 + 4L * k;
-        long b0 = 4L * p * k * PANEL, b1 = b0 + 4L * k * PANEL;
-        for (int kk = 0; kk < k; kk++) {
-            FloatVector w0 = FloatVector.fromMemorySegment(S, data, b0 + 4L * kk * PANEL, LE);
-            FloatVector w1 = FloatVector.fromMemorySegment(S, data, b1 + 4L * kk * PANEL, LE);
-            FloatVector x0 = FloatVector.broadcast(S, a.get(Tensor.F32, a0 + 4L * kk));
-            FloatVector x1 = FloatVector.broadcast(S, a.get(Tensor.F32, a1 + 4L * kk));
-            FloatVector x2 = FloatVector.broadcast(S, a.get(Tensor.F32, a2 + 4L * kk));
-            FloatVector x3 = FloatVector.broadcast(S, a.get(Tensor.F32, a3 + 4L * kk));
-            c00 = x0.fma(w0, c00); c01 = x0.fma(w1, c01);
-            c10 = x1.fma(w0, c10); c11 = x1.fma(w1, c11);
-            c20 = x2.fma(w0, c20); c21 = x2.fma(w1, c21);
-            c30 = x3.fma(w0, c30); c31 = x3.fma(w1, c31);
-        }
-        store(o, bias, i, p, c00); store(o, bias, i, p + 1, c01);
-        store(o, bias, i + 1, p, c10); store(o, bias, i + 1, p + 1, c11);
-        store(o, bias, i + 2, p, c20); store(o, bias, i + 2, p + 1, c21);
-        store(o, bias, i + 3, p, c30); store(o, bias, i + 3, p + 1, c31);
+        float[] acc = new float[8 * PANEL];
+        run(a, acc, 0, i, p, 0, k);
+        for (int r = 0; r < 4; r++)
+            for (int q = 0; q < 2; q++) store(o, bias, i + r, p + q, FloatVector.fromArray(S, acc, (2 * r + q) * PANEL));
     }
 
     private void store(MemorySegment o, MemorySegment bias, int row, int p, FloatVector v) {
