@@ -142,15 +142,13 @@ public final class Int8PackedMatrix {
         boolean shortGroups = groupSize <= EXACT_CHUNK || !integral;   // float sums over a whole group
         // A task walks rows r0..r1 down one panel pair. With 16 rows or more it converts the pair's weight bytes to
         // floats once per chunk of inputs and runs every row tile over them (converted): the conversion then costs once
-        // per task instead of once per tile. Up to 64 rows per task, fewer where the machine has more cores than panel
-        // pairs to give them.
-        int rowsPerTask = Math.max(1, Math.min(64, m));
-        int panelPairs = Math.ceilDiv(panels, 2), cores = Runtime.getRuntime().availableProcessors();
-        while (rowsPerTask >= 32 && (long) Math.ceilDiv(m, rowsPerTask) * panelPairs < 4L * cores) rowsPerTask = Math.ceilDiv(rowsPerTask, 2);
-        int rowBlocks = Math.ceilDiv(m, rowsPerTask), taskRows = rowsPerTask;
+        // per task instead of once per tile. Fewer rows: one task a pair, all rows.
+        int panelPairs = Math.ceilDiv(panels, 2);
+        int rowsPerTask = m < 16 ? Math.max(1, m) : Parallel.rowsPerTask(m, panelPairs);
+        int rowBlocks = Math.ceilDiv(m, rowsPerTask);
         Parallel.forEach(rowBlocks * panelPairs, 2L * Math.min(m, rowsPerTask) * k * 2 * PANEL, new Tensor[]{xf, sx, y}, task -> {
             int rb = task % rowBlocks, pp = task / rowBlocks;
-            int r0 = rb * taskRows, r1 = Math.min(m, r0 + taskRows), p0 = pp * 2;
+            int r0 = rb * rowsPerTask, r1 = Math.min(m, r0 + rowsPerTask), p0 = pp * 2;
             MemorySegment xs = xf.segment(), ys = y.segment();
             if (p0 + 2 <= panels) {
                 int r = r0;
@@ -222,7 +220,7 @@ public final class Int8PackedMatrix {
      * float sums into ints every {@code EXACT_CHUNK} inputs, where they are still exact.
      */
     private int converted(MemorySegment xs, Tensor sx, MemorySegment y, int r0, int r1, int p0, boolean integral, int tile) {
-        float[] wb = new float[Math.max(KC, groupSize <= KC ? groupSize * (KC / groupSize) : 0) * 2 * PANEL];
+        float[] wb = new float[KC * 2 * PANEL];   // a chunk is at most KC inputs (whole groups of ≤ KC, or KC of a longer one)
         if (groupSize <= KC) {
             // Whole groups per chunk: each tile sums a group in registers and dequantizes it straight into y. Tiles of
             // `tile` rows, then (after 8-row tiles) one of 4 if that many are left, then single rows: every row of the task.

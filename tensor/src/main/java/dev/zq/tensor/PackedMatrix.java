@@ -12,8 +12,7 @@ import java.nio.ByteOrder;
  * A weight matrix {@code W[N, K]} rearranged for {@code out = A · Wᵀ}: panels of {@link #PANEL} output
  * columns, each stored K-major ({@code panel[k][j] = W[p·PANEL + j][k]}, zero-padded past N). The product
  * then becomes outer products — broadcast one A value, multiply a whole vector of W — with no horizontal
- * reductions: a 4-row × 2-panel register tile issues 8 FMAs per 2 loads and 4 broadcasts. From 16 rows a task also
- * walks K in chunks, so a chunk of its panel pair's weights is read from L1 by every row tile ({@link #chunked}).
+ * reductions: a 4-row × 2-panel register tile issues 8 FMAs per 2 loads and 4 broadcasts.
  */
 public final class PackedMatrix {
     static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
@@ -63,56 +62,25 @@ public final class PackedMatrix {
         MemorySegment as = a.segment(), os = out.segment(), bs = bias == null ? null : bias.segment();
         // Tasks walk panel pairs in the outer loop so a pair (2·PANEL·K floats) stays in cache across row blocks.
         int rowsPerTask = Math.max(4, Math.min(64, 4 * Math.ceilDiv(mBlocks, 8)));
-        if (CHUNKED && m >= 16) {
-            // Up to 64 rows a task, K in chunks: a chunk of the pair's weights (KC inputs) stays in L1 for every row tile.
-            rowsPerTask = Math.min(64, 4 * mBlocks);
-            int cores = Runtime.getRuntime().availableProcessors();
-            while (rowsPerTask >= 32 && (long) Math.ceilDiv(m, rowsPerTask) * pairs < 4L * cores) rowsPerTask = 4 * Math.ceilDiv(rowsPerTask / 2, 4);
-        }
-        int rowTasks = Math.ceilDiv(m, rowsPerTask), taskRows = rowsPerTask;
+        int rowTasks = Math.ceilDiv(m, rowsPerTask);
         Parallel.forEach(pairs * rowTasks, 2L * k * rowsPerTask * 2 * PANEL, new Tensor[]{a, out, bias}, task -> {
-            int pair = task / rowTasks, r0 = (task % rowTasks) * taskRows, r1 = Math.min(m, r0 + taskRows);
-            int i = r0;
-            if (CHUNKED && r1 - r0 >= 16 && 2 * pair + 1 < panels) i += chunked(as, os, bs, r0, r1, 2 * pair);
-            for (; i < r1; i += 4) tile(as, os, bs, i, Math.min(4, r1 - i), 2 * pair, m);
+            int pair = task / rowTasks, r0 = (task % rowTasks) * rowsPerTask, r1 = Math.min(m, r0 + rowsPerTask);
+            for (int i = r0; i < r1; i += 4) tile(as, os, bs, i, Math.min(4, r1 - i), 2 * pair, m);
         });
     }
 
-    /** Inputs a chunk of {@link #chunked} covers: 2 panels × 128 floats, 8–16 KB, stays in L1. */
-    private static final int KC = 128;
-    /** {@code -Dzq.fp32.chunked=false} turns {@link #chunked} off (a measuring switch). */
-    private static final boolean CHUNKED = !"false".equals(System.getProperty("zq.fp32.chunked"));
-
-    /**
-     * Rows {@code r0..} in whole 4-row tiles × panels {@code p, p+1}, K in chunks of {@link #KC}: every tile runs over a chunk
-     * while its weights are in L1, its 8 sums parked in {@code acc} between chunks. Each lane still adds its products in
-     * input order from zero, so the results are {@link #full}'s (one chunk of all K) to the bit. Returns the rows done.
-     */
-    private int chunked(MemorySegment a, MemorySegment o, MemorySegment bias, int r0, int r1, int p) {
-        int tiles = (r1 - r0) / 4, len = 8 * PANEL;
-        float[] acc = new float[tiles * len];
-        for (int c0 = 0; c0 < k; c0 += KC) {
-            int c1 = Math.min(k, c0 + KC);
-            for (int t = 0; t < tiles; t++) run(a, acc, t * len, r0 + 4 * t, p, c0, c1);
-        }
-        for (int t = 0; t < tiles; t++)
-            for (int r = 0; r < 4; r++)
-                for (int q = 0; q < 2; q++) store(o, bias, r0 + 4 * t + r, p + q, FloatVector.fromArray(S, acc, t * len + (2 * r + q) * PANEL));
-        return 4 * tiles;
+    /** Rows {@code i..i+rows-1} × panels {@code p, p+1}: the register tile when full, scalar code at the edges. */
+    private void tile(MemorySegment a, MemorySegment o, MemorySegment bias, int i, int rows, int p, int m) {
+        if (rows == 4 && p + 1 < panels) full(a, o, bias, i, p);
+        else edge(a, o, bias, i, rows, p);
     }
 
-    /**
-     * {@code acc[off..]} (4 rows × 2 panels) += rows {@code i..i+3} of a times panels {@code p, p+1} over inputs {@code c0..c1}.
-     * The hot loop: no branches, so C2 keeps all eight accumulators in vector registers.
-     */
-    private void run(MemorySegment a, float[] acc, int off, int i, int p, int c0, int c1) {
-        FloatVector c00 = FloatVector.fromArray(S, acc, off), c01 = FloatVector.fromArray(S, acc, off + PANEL);
-        FloatVector c10 = FloatVector.fromArray(S, acc, off + 2 * PANEL), c11 = FloatVector.fromArray(S, acc, off + 3 * PANEL);
-        FloatVector c20 = FloatVector.fromArray(S, acc, off + 4 * PANEL), c21 = FloatVector.fromArray(S, acc, off + 5 * PANEL);
-        FloatVector c30 = FloatVector.fromArray(S, acc, off + 6 * PANEL), c31 = FloatVector.fromArray(S, acc, off + 7 * PANEL);
+    /** The hot loop: no branches, so C2 keeps all eight accumulators in vector registers. */
+    private void full(MemorySegment a, MemorySegment o, MemorySegment bias, int i, int p) {
+        FloatVector c00 = FloatVector.zero(S), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
         long a0 = 4L * i * k, a1 = a0 + 4L * k, a2 = a1 + 4L * k, a3 = a2 + 4L * k;
         long b0 = 4L * p * k * PANEL, b1 = b0 + 4L * k * PANEL;
-        for (int kk = c0; kk < c1; kk++) {
+        for (int kk = 0; kk < k; kk++) {
             FloatVector w0 = FloatVector.fromMemorySegment(S, data, b0 + 4L * kk * PANEL, LE);
             FloatVector w1 = FloatVector.fromMemorySegment(S, data, b1 + 4L * kk * PANEL, LE);
             FloatVector x0 = FloatVector.broadcast(S, a.get(Tensor.F32, a0 + 4L * kk));
@@ -124,24 +92,10 @@ public final class PackedMatrix {
             c20 = x2.fma(w0, c20); c21 = x2.fma(w1, c21);
             c30 = x3.fma(w0, c30); c31 = x3.fma(w1, c31);
         }
-        c00.intoArray(acc, off); c01.intoArray(acc, off + PANEL);
-        c10.intoArray(acc, off + 2 * PANEL); c11.intoArray(acc, off + 3 * PANEL);
-        c20.intoArray(acc, off + 4 * PANEL); c21.intoArray(acc, off + 5 * PANEL);
-        c30.intoArray(acc, off + 6 * PANEL); c31.intoArray(acc, off + 7 * PANEL);
-    }
-
-    /** Rows {@code i..i+rows-1} × panels {@code p, p+1}: the register tile when full, scalar code at the edges. */
-    private void tile(MemorySegment a, MemorySegment o, MemorySegment bias, int i, int rows, int p, int m) {
-        if (rows == 4 && p + 1 < panels) full(a, o, bias, i, p);
-        else edge(a, o, bias, i, rows, p);
-    }
-
-    /** Rows i..i+3 × panels p, p+1 over all of K: {@link #run}'s hot loop from zero sums, then bias and store. */
-    private void full(MemorySegment a, MemorySegment o, MemorySegment bias, int i, int p) {
-        float[] acc = new float[8 * PANEL];
-        run(a, acc, 0, i, p, 0, k);
-        for (int r = 0; r < 4; r++)
-            for (int q = 0; q < 2; q++) store(o, bias, i + r, p + q, FloatVector.fromArray(S, acc, (2 * r + q) * PANEL));
+        store(o, bias, i, p, c00); store(o, bias, i, p + 1, c01);
+        store(o, bias, i + 1, p, c10); store(o, bias, i + 1, p + 1, c11);
+        store(o, bias, i + 2, p, c20); store(o, bias, i + 2, p + 1, c21);
+        store(o, bias, i + 3, p, c30); store(o, bias, i + 3, p + 1, c31);
     }
 
     private void store(MemorySegment o, MemorySegment bias, int row, int p, FloatVector v) {

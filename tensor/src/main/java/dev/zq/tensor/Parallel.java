@@ -26,4 +26,15 @@ public final class Parallel {
             IntStream.range(0, n).parallel().forEach(body);
         }
     }
+
+    /**
+     * Rows a task takes in a product tiled by rows and column blocks when a task reuses one column block's weights for all
+     * its rows: up to 64 (a multiple of 4, the narrower row tile), halved while there would be fewer than four tasks a
+     * core, down to 16 ({@code columnTasks}: how many column blocks, each a task per row block).
+     */
+    public static int rowsPerTask(int m, int columnTasks) {
+        int rows = Math.min(64, 4 * Math.ceilDiv(m, 4)), cores = Runtime.getRuntime().availableProcessors();
+        while (rows >= 32 && (long) Math.ceilDiv(m, rows) * columnTasks < 4L * cores) rows = 4 * Math.ceilDiv(rows / 2, 4);
+        return rows;
+    }
 }
