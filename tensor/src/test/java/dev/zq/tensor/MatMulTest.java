@@ -75,8 +75,8 @@ class MatMulTest {
     }
 
     /**
-     * The packed product's row tiles (4-row register tiles, and from 16 rows K-chunked tiles that park their sums) add each
-     * lane's products in input order from zero, as the one-row path does: the same bits whichever path a row takes.
+     * The packed product's 4-row register tiles add each lane's products in input order from zero, as the one-row path
+     * does: the same bits whichever path a row takes.
      */
     @ParameterizedTest
     @CsvSource({"16,128,32", "40,300,50", "37,1000,24", "64,257,17", "100,640,40", "21,129,16"})
