@@ -30,7 +30,8 @@ public final class GemmTiles {
     public enum Precision { INT8, FP16 }
 
     /**
-     * A kernel and the grid it needs for the shape; {@code splits > 0} for {@link Int8GemmKernel#gemm64k}, which takes
+     * A kernel and the grid it needs for the shape; {@code splits > 0} for {@link Int8GemmKernel#gemm64k} and
+     * {@link Int8GemmKernel#gemm64kd}, which take
      * three more arguments ({@link #splitArgs}): the number of slices of K and its scratch buffers; {@code whole ≥ 0} for
      * {@link Int8GemmKernel#gemm128h}, which takes that one more: how many tiles it computes whole, not in halves.
      */
@@ -41,17 +42,23 @@ public final class GemmTiles {
             return splits > 0 ? kernel.getName() + "/" + splits : whole >= 0 ? kernel.getName() + "@" + whole : kernel.getName();
         }
 
-        /** Ints of partial sums the kernel needs (a 64×64 tile per block), 0 if it does not split K. */
-        public long partialInts() { return splits > 0 ? 4096L * grid.groupsX() : 0; }
+        /** Ints of partial sums the kernel needs (a 64×64 tile per block), 0 if it does not split K (or "splits" it in one). */
+        public long partialInts() { return splits > 1 ? 4096L * grid.groupsX() : 0; }
 
         /** Zeroed ints of arrival counts the kernel needs (one per output tile), 0 if it does not split K. */
-        public int arrivalInts() { return splits > 0 ? grid.groupsX() / splits : 0; }
+        public int arrivalInts() { return splits > 1 ? grid.groupsX() / splits : 0; }
 
         /** The arguments after the common ones ({@code …, gelu}): none, the slices of K, partials and arrivals, or whole. */
         public Object[] splitArgs(Object partials, Object arrivals) {
             return splits > 0 ? new Object[]{splits, partials, arrivals} : whole >= 0 ? new Object[]{whole} : new Object[0];
         }
     }
+
+    /**
+     * Whether the INT8 candidates for few output tiles include {@link Int8GemmKernel#gemm64kd} (eight slices of K in flight);
+     * {@code -Dzq.gemm.deep=false} leaves them out (a measuring switch).
+     */
+    static final boolean DEEP = Boolean.parseBoolean(System.getProperty("zq.gemm.deep", "true"));
 
     private final Device device;
     private final Map<String, Choice> chosen = new ConcurrentHashMap<>();
@@ -70,7 +77,7 @@ public final class GemmTiles {
      * {@code mma.sync} and on {@code wgmma} ({@code gemm128g}; {@code gemm128s} where K holds whole 128-byte stages, and
      * for INT8 there {@link Int8GemmKernel#gemm128h} with every tile whole), then the 64×64 ones; for products with
      * fewer than 128 output tiles of 64×64 also {@code gemm64k} ({@link Int8GemmKernel#gemm64k}, {@link Fp16GemmKernel#gemm64k})
-     * with K in 2, 4 or 8 slices.
+     * with K in 2, 4 or 8 slices, and for INT8 {@link Int8GemmKernel#gemm64kd} with K whole or in 2, 4 or 8 slices.
      */
     public static List<Choice> candidates(Precision p, int m, int n, int k) {
         return candidates(p, m, n, k, 0);
@@ -110,6 +117,9 @@ public final class GemmTiles {
         if (tiles < 128)   // K in slices of whole stages: 64 INT8 codes, 32 halves
             for (int s = 2; s <= 8; s *= 2)
                 if ((k / (p == Precision.INT8 ? 64 : 32)) % s == 0) out.add(new Choice(KernelCompiler.find(owner, "gemm64k"), Grid.of(tiles * s, 128), s));
+        if (tiles < 128 && p == Precision.INT8 && DEEP)   // eight slices of K in flight, unsplit and split
+            for (int s = 1; s <= 8; s *= 2)
+                if ((k / 64) % s == 0) out.add(new Choice(KernelCompiler.find(owner, "gemm64kd"), Grid.of(tiles * s, 128), s));
         return out;
     }
 

@@ -612,6 +612,37 @@ public final class Int8GemmKernel {
     }
 
     /**
+     * {@link #gemm64k} with eight 64-byte slices of K in flight instead of four ({@link #multiply64deep}): for the products
+     * of few output tiles (a batch of one sequence), where a block walks K with little else on its SM to hide the wait
+     * for each slice, twice the bytes in flight halve the round trips on its critical path. 64 KiB of shared memory a
+     * block. The same sums, so the same bits as {@link #gemm64w} for every split ({@code splits} 1: unsplit). Launch
+     * {@code (M/64)·(N/64)·splits} blocks of 128 threads; M and N multiples of 64, K of 64·splits.
+     */
+    @Kernel
+    public static void gemm64kd(KernelContext ctx, IntArray a, IntArray w, FloatArray sx, FloatArray sw, FloatArray bias, IntArray y,
+                                int m, int n, int k, int gelu, int splits, IntArray partials, IntArray arrivals) {
+        int[] as = ctx.allocateIntShared(8192);   // 8 stages × 64 rows × 16 words
+        int[] ws = ctx.allocateIntShared(8192);
+        int tid = ctx.localIdx(), split = ctx.groupIdx() % splits, block = ctx.groupIdx() / splits, blocksN = n >> 6;
+        int bm = (block / blocksN) << 6, bn = (block - (block / blocksN) * blocksN) << 6;
+        int kw = k >> 2, kPer = kw / splits, k0 = split * kPer;   // this block's slice of K, in words
+        if (bm == 0) prefetchWeights(ctx, w, bn, kw, k0, kPer);
+        ctx.awaitPreviousKernel();
+        int[] c00 = new int[4], c01 = new int[4], c02 = new int[4], c03 = new int[4];
+        int[] c10 = new int[4], c11 = new int[4], c12 = new int[4], c13 = new int[4];
+        multiply64deep(ctx, as, ws, a, w, bm, bn, kw, k0, kPer >> 4, c00, c01, c02, c03, c10, c11, c12, c13);
+        int warp = tid >> 5, lane = tid & 31, wm = (warp >> 1) << 5, wn = (warp & 1) << 5, g = lane >> 2, t = (lane & 3) << 1;
+        if (splits > 1) {
+            int at = ((wm + g) << 6) + wn + t, mine = (block * splits + split) << 12;
+            savePart(partials, mine + at, c00, c01, c02, c03, c10, c11, c12, c13);
+            if (!ctx.arriveLast(arrivals, block, splits)) return;
+            for (int s = 0; s < splits; s++)
+                if (s != split) addPart(partials, ((block * splits + s) << 12) + at, c00, c01, c02, c03, c10, c11, c12, c13);
+        }
+        storeAll(c00, c01, c02, c03, c10, c11, c12, c13, sx, sw, bias, y, bm + wm + g, bn + wn + t, n, gelu);
+    }
+
+    /**
      * Before waiting for the previous kernel: asks L2 for the weight rows of this block's 64 output features, words
      * {@code k0 … k0 + words} of each (a 128-byte line per request), which no kernel of the graph writes, so that they
      * stream in while the previous kernel finishes. Only the first row of blocks asks (the others read the same
@@ -667,6 +698,48 @@ public final class Int8GemmKernel {
             quarterS8(ctx, c10, c11, c12, c13, a1, b0, b1);
             buf = buf == 3072 ? 0 : buf + 1024;
             next = next == 3072 ? 0 : next + 1024;
+        }
+        ctx.copyAsyncWait(0);
+    }
+
+    /**
+     * {@link #multiply64} with eight slices in flight (a ring of 8 slots of 1024 words in {@code as} and {@code ws}). Slices
+     * past the last are not copied (an empty group is committed in their place, which keeps the count that each wait
+     * expects): with few slices, the last one is not fetched again and again as {@link #multiply64} does.
+     */
+    static void multiply64deep(KernelContext ctx, int[] as, int[] ws, IntArray a, IntArray w, int bm, int bn, int kw, int k0, int stages,
+                               int[] c00, int[] c01, int[] c02, int[] c03, int[] c10, int[] c11, int[] c12, int[] c13) {
+        int tid = ctx.localIdx(), warp = tid >> 5, lane = tid & 31;
+        int wm = (warp >> 1) << 5, wn = (warp & 1) << 5;
+        int[] a0 = new int[4], a1 = new int[4], b0 = new int[4], b1 = new int[4];
+        int aRow = Swizzle.aRow(wm, lane), bRow = Swizzle.bRow(wn, lane);
+        int aOff0 = Swizzle.aChunk(lane, 0), aOff1 = Swizzle.aChunk(lane, 1), bOff0 = Swizzle.bChunk(lane, 0), bOff1 = Swizzle.bChunk(lane, 1);
+        int row = tid >> 2, dst = Swizzle.copyTarget(tid);
+        int srcA = (bm + row) * kw + k0 + ((tid & 3) << 2), srcW = (bn + row) * kw + k0 + ((tid & 3) << 2);
+        for (int i = 0; i < 7; i++) {
+            if (i < stages) Staging.copy64x16(ctx, as, ws, a, w, (i << 10) + dst, srcA, srcW, kw, i << 4);
+            else ctx.copyAsyncCommit();
+        }
+        int buf = 0, next = 7168;
+        for (int s = 0; s < stages; s++) {
+            ctx.copyAsyncWait(6);
+            ctx.barrier();   // slice s has landed for every thread, and slice s - 1 is no longer read
+            if (s + 7 < stages) Staging.copy64x16(ctx, as, ws, a, w, next + dst, srcA, srcW, kw, (s + 7) << 4);
+            else ctx.copyAsyncCommit();
+            ctx.ldmatrix4(a0, as, buf + aRow + aOff0);
+            ctx.ldmatrix4(a1, as, buf + aRow + 256 + aOff0);
+            ctx.ldmatrix4(b0, ws, buf + bRow + bOff0);
+            ctx.ldmatrix4(b1, ws, buf + bRow + 256 + bOff0);
+            quarterS8(ctx, c00, c01, c02, c03, a0, b0, b1);
+            quarterS8(ctx, c10, c11, c12, c13, a1, b0, b1);
+            ctx.ldmatrix4(a0, as, buf + aRow + aOff1);
+            ctx.ldmatrix4(a1, as, buf + aRow + 256 + aOff1);
+            ctx.ldmatrix4(b0, ws, buf + bRow + bOff1);
+            ctx.ldmatrix4(b1, ws, buf + bRow + 256 + bOff1);
+            quarterS8(ctx, c00, c01, c02, c03, a0, b0, b1);
+            quarterS8(ctx, c10, c11, c12, c13, a1, b0, b1);
+            buf = buf == 7168 ? 0 : buf + 1024;
+            next = next == 7168 ? 0 : next + 1024;
         }
         ctx.copyAsyncWait(0);
     }

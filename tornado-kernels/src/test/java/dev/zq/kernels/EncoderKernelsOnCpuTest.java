@@ -55,15 +55,15 @@ class EncoderKernelsOnCpuTest {
             FloatArray bias = KernelsOnCpuTest.randomFloats(a, rnd, n, 1);
             IntArray arrivals = IntArray.allocate(a, (m / 64) * (n / 64));
             for (String tile : new String[]{"gemm64", "gemm64w", "gemm128", "gemm128w", "gemm128g", "gemm128s", "gemm64k/1", "gemm64k/2", "gemm64k/3", "gemm64k/6",
-                    "gemm128h@0", "gemm128h@1", "gemm128h@2"})
+                    "gemm64kd/1", "gemm64kd/2", "gemm64kd/3", "gemm64kd/6", "gemm128h@0", "gemm128h@1", "gemm128h@2"})
                 for (int gelu = 0; gelu < 2; gelu++) {
                     IntArray y = IntArray.allocate(a, m * n / 2);
                     int t = tile.startsWith("gemm64") ? 64 : 128;
                     Object[] args = {KernelsOnCpuTest.packed(a, ab), KernelsOnCpuTest.packed(a, wb), sx, sw, bias, y, m, n, k, gelu};
-                    if (tile.startsWith("gemm64k")) {
-                        int splits = Integer.parseInt(tile.substring(8));
+                    if (tile.startsWith("gemm64k")) {   // K in 1 to 6 slices; gemm64kd's 6 stages of K: fewer than its 8 in flight
+                        int splits = Integer.parseInt(tile.substring(tile.indexOf('/') + 1));
                         IntArray partials = IntArray.allocate(a, (m / 64) * (n / 64) * splits * 4096);
-                        cpu.launch(KernelCompiler.find(Int8GemmKernel.class, "gemm64k"), Grid.of((m / 64) * (n / 64) * splits, 128),
+                        cpu.launch(KernelCompiler.find(Int8GemmKernel.class, tile.substring(0, tile.indexOf('/'))), Grid.of((m / 64) * (n / 64) * splits, 128),
                                 GemmTiles.concat(args, new Object[]{splits, partials, arrivals}));
                         for (int i = 0; i < arrivals.length(); i++) assertEquals(0, arrivals.get(i), tile + ": arrival count " + i + " left behind");
                     } else if (tile.startsWith("gemm128h")) {   // the first `whole` tiles whole, the others in two halves
@@ -87,17 +87,51 @@ class EncoderKernelsOnCpuTest {
         }
     }
 
+    /**
+     * {@link Int8GemmKernel#gemm64kd} over more slices of K than it keeps in flight (16 of 64 bytes: its ring of 8 goes
+     * round twice), whole and split in 2 and 4, GeLU'd or not: the bits of {@link Int8GemmKernel#gemm64w}.
+     */
+    @Test
+    void deepPipelineGivesTheBitsOfTheFourSliceOne() {
+        try (Arena a = Arena.ofShared()) {
+            Random rnd = new Random(5);
+            int m = 128, n = 128, k = 1024;
+            byte[] ab = new byte[m * k], wb = new byte[n * k];
+            rnd.nextBytes(ab);
+            rnd.nextBytes(wb);
+            IntArray x = KernelsOnCpuTest.packed(a, ab), w = KernelsOnCpuTest.packed(a, wb);
+            FloatArray sx = KernelsOnCpuTest.randomFloats(a, rnd, m, 0.01), sw = KernelsOnCpuTest.randomFloats(a, rnd, n, 0.01);
+            FloatArray bias = KernelsOnCpuTest.randomFloats(a, rnd, n, 1);
+            int tiles = (m / 64) * (n / 64);
+            for (int gelu = 0; gelu < 2; gelu++) {
+                IntArray ref = IntArray.allocate(a, m * n / 2);
+                cpu.launch(KernelCompiler.find(Int8GemmKernel.class, "gemm64w"), Grid.of(tiles, 128), x, w, sx, sw, bias, ref, m, n, k, gelu);
+                for (int splits : new int[]{1, 2, 4}) {
+                    IntArray y = IntArray.allocate(a, m * n / 2), arrivals = IntArray.allocate(a, tiles);
+                    cpu.launch(KernelCompiler.find(Int8GemmKernel.class, "gemm64kd"), Grid.of(tiles * splits, 128), x, w, sx, sw, bias, y, m, n, k, gelu,
+                            splits, IntArray.allocate(a, tiles * splits * 4096), arrivals);
+                    for (int i = 0; i < m * n / 2; i++) assertEquals(ref.get(i), y.get(i), "K in " + splits + ", gelu " + gelu + ", word " + i);
+                }
+            }
+        }
+    }
+
     /** The tile candidates for a product of few output tiles include K split in 2, 4 and 8 where K allows it, INT8 and FP16. */
     @Test
     void smallProductsMayHaveKSplit() {
         var names = GemmTiles.candidates(GemmTiles.Precision.INT8, 128, 768, 3072).stream().map(GemmTiles.Choice::name).toList();
-        assertEquals(java.util.List.of("gemm128w", "gemm128g", "gemm128s", "gemm128h@6", "gemm128", "gemm64w", "gemm64", "gemm64k/2", "gemm64k/4", "gemm64k/8"), names);
+        assertEquals(java.util.List.of("gemm128w", "gemm128g", "gemm128s", "gemm128h@6", "gemm128", "gemm64w", "gemm64", "gemm64k/2", "gemm64k/4", "gemm64k/8",
+                "gemm64kd/1", "gemm64kd/2", "gemm64kd/4", "gemm64kd/8"), names);
         var split = GemmTiles.candidates(GemmTiles.Precision.INT8, 128, 768, 3072).getLast();
         assertEquals(24 * 8 * 4096L, split.partialInts());
         assertEquals(24, split.arrivalInts());
+        var whole = GemmTiles.candidates(GemmTiles.Precision.INT8, 128, 768, 3072).stream().filter(c -> c.name().equals("gemm64kd/1")).findFirst().orElseThrow();
+        assertEquals(0, whole.partialInts(), "K in one slice needs no partial sums");
+        assertEquals(0, whole.arrivalInts());
         assertEquals(java.util.List.of("gemm128w", "gemm128g", "gemm128s", "gemm128h@192", "gemm128", "gemm64w", "gemm64"),
                 GemmTiles.candidates(GemmTiles.Precision.INT8, 4096, 768, 3072).stream().map(GemmTiles.Choice::name).toList());
-        assertEquals(java.util.List.of("gemm128w", "gemm128g", "gemm128s", "gemm128h@6", "gemm128", "gemm64w", "gemm64", "gemm64k/2"),
+        assertEquals(java.util.List.of("gemm128w", "gemm128g", "gemm128s", "gemm128h@6", "gemm128", "gemm64w", "gemm64", "gemm64k/2",
+                        "gemm64kd/1", "gemm64kd/2"),
                 GemmTiles.candidates(GemmTiles.Precision.INT8, 128, 768, 384).stream().map(GemmTiles.Choice::name).toList());
         assertEquals(java.util.List.of("gemm64k/2", "gemm64k/4", "gemm64k/8"), GemmTiles.candidates(GemmTiles.Precision.FP16, 128, 768, 3072).stream()
                 .filter(c -> c.splits() > 0).map(GemmTiles.Choice::name).toList());

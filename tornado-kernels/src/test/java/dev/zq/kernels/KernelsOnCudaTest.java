@@ -208,6 +208,15 @@ class KernelsOnCudaTest {
                             KernelsOnCpuTest.packed(a, twb), KernelsOnCpuTest.randomFloats(a, rnd, tm, 0.01), KernelsOnCpuTest.randomFloats(a, rnd, tn, 0.01),
                             KernelsOnCpuTest.randomFloats(a, rnd, tn, 1), IntArray.allocate(a, tm * tn / 2), tm, tn, tk, gelu, splits,
                             IntArray.allocate(a, (tm / 64) * (tn / 64) * splits * 4096), IntArray.allocate(a, (tm / 64) * (tn / 64)));
+            int dk = 1024;   // 16 slices of K: gemm64kd's ring of 8 goes round twice (K whole), once (in 2) or not (in 4)
+            byte[] dab = new byte[tm * dk], dwb = new byte[tn * dk];
+            rnd.nextBytes(dab);
+            rnd.nextBytes(dwb);
+            for (int splits : new int[]{1, 2, 4})
+                same(k(Int8GemmKernel.class, "gemm64kd"), Grid.of((tm / 64) * (tn / 64) * splits, 128), KernelsOnCpuTest.packed(a, dab),
+                        KernelsOnCpuTest.packed(a, dwb), KernelsOnCpuTest.randomFloats(a, rnd, tm, 0.01), KernelsOnCpuTest.randomFloats(a, rnd, tn, 0.01),
+                        KernelsOnCpuTest.randomFloats(a, rnd, tn, 1), IntArray.allocate(a, tm * tn / 2), tm, tn, dk, splits & 1, splits,
+                        IntArray.allocate(a, (tm / 64) * (tn / 64) * splits * 4096), IntArray.allocate(a, (tm / 64) * (tn / 64)));
             same(k(Int8GemmKernel.class, "gemm128w"), Grid.of((tm / 128) * (256 / 128), 128), KernelsOnCpuTest.packed(a, tab),
                     KernelsOnCpuTest.packed(a, Arrays.copyOf(twb, 256 * tk)), KernelsOnCpuTest.randomFloats(a, rnd, tm, 0.01),
                     KernelsOnCpuTest.randomFloats(a, rnd, 256, 0.01), KernelsOnCpuTest.randomFloats(a, rnd, 256, 1), IntArray.allocate(a, tm * 128), tm, 256, tk, 0);
