@@ -3,6 +3,7 @@ package dev.zq.lkd;
 import dev.zq.lkd.autodiff.Ops;
 import dev.zq.lkd.autodiff.Var;
 import dev.zq.lkd.train.Adam;
+import dev.zq.lkd.train.Average;
 import dev.zq.model.Linear;
 import dev.zq.model.ModelFormatException;
 import dev.zq.model.decoder.DecoderLayer;
@@ -77,6 +78,9 @@ public final class DecoderLkd {
                 for (Var c : student.thresholds()) adam.scaleLearningRate(c, o.thresholdLearningRateScale());
                 for (Var n : student.normParameters()) adam.scaleLearningRate(n, o.normLearningRateScale());
                 student.hardRounding(false);
+                // With averaging, the block keeps the mean of its values over the last averagedShare of the steps.
+                int averageFrom = o.stepsPerLayer() - (int) Math.round(o.averagedShare() * o.stepsPerLayer());
+                Average average = averageFrom < o.stepsPerLayer() ? new Average(student.trainable()) : null;
                 for (int step = 0; step < o.stepsPerLayer(); step++) {
                     int i = step % inputs.size();
                     Var in = o.fpInputShare() > 0 ? mixed(studentInputs.get(i), inputs.get(i), o.fpInputShare(), new Random(31L * k + step)) : seen.get(i);
@@ -90,8 +94,10 @@ public final class DecoderLkd {
                     if (reg != null) l = Ops.add(mse, reg);
                     l.backward();
                     adam.update();
+                    if (average != null && step >= averageFrom) average.add();
                     listener.step(k, step + 1, o.stepsPerLayer(), mse.item());
                 }
+                if (average != null) average.apply();
                 student.hardRounding(true);
                 if (o.biasCorrection()) student.shiftOutput(meanError(student, seen, targets, scheme));
                 if (ckpt != null) try (Arena a = Arena.ofConfined()) {

@@ -43,11 +43,13 @@ public final class Lkd {
      * squared error is weighted by the squared gradient of the FP model's next-token loss with respect to block k's output
      * there (BRECQ's diagonal Fisher, Li et al. 2021), labels drawn from the FP model's own predictions (so no labels are
      * needed, and random data works too), normalized to a mean of 1 per block: errors where the model's output is
-     * sensitive count more.
+     * sensitive count more. {@code averagedShare} (decoders): 0, or the last share of each block's steps over which its
+     * trained values are averaged (Polyak–Ruppert averaging), the block keeping the average instead of the last step's.
      */
     public record Options(int stepsPerLayer, double learningRate, int warmupSteps, double clipNorm, Path checkpointDir,
                           Method method, boolean quantizedInputs, double thresholdLearningRateScale, double normLearningRateScale,
-                          double fpInputShare, boolean tokenNormalizedLoss, boolean gptqStart, boolean fisherWeightedLoss, boolean biasCorrection) {
+                          double fpInputShare, boolean tokenNormalizedLoss, boolean gptqStart, boolean fisherWeightedLoss, boolean biasCorrection,
+                          double averagedShare) {
         public Options {
             if (stepsPerLayer < 0 || !(learningRate > 0) || warmupSteps < 0 || !(clipNorm > 0) || method == null || !(thresholdLearningRateScale > 0) || !(normLearningRateScale >= 0))
                 throw new IllegalArgumentException("steps >= 0, learning rate > 0, warm-up >= 0, clip > 0, a method and a positive threshold "
@@ -58,18 +60,37 @@ public final class Lkd {
                 throw new IllegalArgumentException("learned rounding starts from the FP weights; a GPTQ start would leave it nothing to round");
             if (fisherWeightedLoss && tokenNormalizedLoss)
                 throw new IllegalArgumentException("the loss is weighted by the Fisher information or token-normalized, not both");
+            if (!(averagedShare >= 0 && averagedShare <= 1))
+                throw new IllegalArgumentException("the averaged share of the steps is a fraction in [0, 1], not " + averagedShare);
+        }
+
+        /** Every component but the last: no averaging. */
+        public Options(int stepsPerLayer, double learningRate, int warmupSteps, double clipNorm, Path checkpointDir,
+                       Method method, boolean quantizedInputs, double thresholdLearningRateScale, double normLearningRateScale,
+                       double fpInputShare, boolean tokenNormalizedLoss, boolean gptqStart, boolean fisherWeightedLoss, boolean biasCorrection) {
+            this(stepsPerLayer, learningRate, warmupSteps, clipNorm, checkpointDir, method, quantizedInputs, thresholdLearningRateScale,
+                    normLearningRateScale, fpInputShare, tokenNormalizedLoss, gptqStart, fisherWeightedLoss, biasCorrection, 0);
+        }
+
+        /**
+         * The same with each block's trained values averaged over the last {@code share} of its steps (0: the last step's
+         * values, as without this).
+         */
+        public Options withAveragedShare(double share) {
+            return new Options(stepsPerLayer, learningRate, warmupSteps, clipNorm, checkpointDir, method, quantizedInputs, thresholdLearningRateScale,
+                    normLearningRateScale, fpInputShare, tokenNormalizedLoss, gptqStart, fisherWeightedLoss, biasCorrection, share);
         }
 
         /** The same with a GPTQ start or not. */
         public Options withGptqStart(boolean start) {
             return new Options(stepsPerLayer, learningRate, warmupSteps, clipNorm, checkpointDir, method, quantizedInputs, thresholdLearningRateScale,
-                    normLearningRateScale, fpInputShare, tokenNormalizedLoss, start, fisherWeightedLoss, biasCorrection);
+                    normLearningRateScale, fpInputShare, tokenNormalizedLoss, start, fisherWeightedLoss, biasCorrection, averagedShare);
         }
 
         /** The same with a Fisher-weighted loss or the plain one. */
         public Options withFisherWeightedLoss(boolean fisher) {
             return new Options(stepsPerLayer, learningRate, warmupSteps, clipNorm, checkpointDir, method, quantizedInputs, thresholdLearningRateScale,
-                    normLearningRateScale, fpInputShare, tokenNormalizedLoss, gptqStart, fisher, biasCorrection);
+                    normLearningRateScale, fpInputShare, tokenNormalizedLoss, gptqStart, fisher, biasCorrection, averagedShare);
         }
 
         /**
@@ -82,7 +103,7 @@ public final class Lkd {
          */
         public Options withBiasCorrection(boolean correct) {
             return new Options(stepsPerLayer, learningRate, warmupSteps, clipNorm, checkpointDir, method, quantizedInputs, thresholdLearningRateScale,
-                    normLearningRateScale, fpInputShare, tokenNormalizedLoss, gptqStart, fisherWeightedLoss, correct);
+                    normLearningRateScale, fpInputShare, tokenNormalizedLoss, gptqStart, fisherWeightedLoss, correct, averagedShare);
         }
 
         /** Starting from the FP weights. */

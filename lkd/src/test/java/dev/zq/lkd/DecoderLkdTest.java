@@ -141,6 +141,41 @@ class DecoderLkdTest {
     }
 
     /**
+     * Averaging over the last step alone is no averaging (the same codes and scales, bit for bit); over the last half,
+     * every block still ends below its starting loss, and its codes differ from the last step's. A share outside [0, 1] is refused.
+     */
+    @Test
+    void averagingTheStepsTailKeepsItsMeanAndOverOneStepChangesNothing() throws Exception {
+        Scheme scheme = Scheme.builtin("w4-8a16");
+        Lkd.Options plain = new Lkd.Options(16, 1e-4, 2, 1.0, null, Lkd.Method.WEIGHTS_AND_CLIPPING, true, 30);
+        try (Arena a = Arena.ofShared()) {
+            DecoderModel m = DecoderModel.random(CONFIG, 7, a);
+            List<int[][]> data = LkdData.randomWindows(64, 1, 8, 4, 16, 11);
+            List<Lkd.LayerReport> reports = new ArrayList<>();
+            Lkd.Listener listener = new Lkd.Listener() {
+                @Override public void step(int layer, int step, int steps, double loss) { assertTrue(Double.isFinite(loss)); }
+                @Override public void layerDone(Lkd.LayerReport r) { reports.add(r); }
+            };
+            DecoderModel last = DecoderLkd.distill(m, scheme, data, plain, listener, a);
+            DecoderModel oneStep = DecoderLkd.distill(m, scheme, data, plain.withAveragedShare(1.0 / 16), listener, a);
+            reports.clear();
+            DecoderModel half = DecoderLkd.distill(m, scheme, data, plain.withAveragedShare(0.5), listener, a);
+            for (Lkd.LayerReport r : reports) assertTrue(r.lossAfter() < r.lossBefore(), "block " + r.layer() + ": " + r);
+            boolean differs = false;
+            for (int i = 0; i < CONFIG.numLayers(); i++) {
+                QuantizedLinear x = (QuantizedLinear) last.layers().get(i).up(), y = (QuantizedLinear) oneStep.layers().get(i).up();
+                QuantizedLinear z = (QuantizedLinear) half.layers().get(i).up();
+                assertArrayEquals(x.weight().codes().toFloatArray(), y.weight().codes().toFloatArray());
+                assertArrayEquals(x.weight().scales().toFloatArray(), y.weight().scales().toFloatArray());
+                differs |= !java.util.Arrays.equals(x.weight().scales().toFloatArray(), z.weight().scales().toFloatArray());
+            }
+            assertTrue(differs, "the mean over eight steps is not the last step's values");
+        }
+        assertThrows(IllegalArgumentException.class, () -> plain.withAveragedShare(1.5));
+        assertThrows(IllegalArgumentException.class, () -> plain.withAveragedShare(-0.1));
+    }
+
+    /**
      * The Fisher weights: one array per block and batch, finite, of mean 1 per block and not uniform (the gradients they
      * square come from ops each checked in {@code GradientCheckTest}, cross-entropy included); distillation with them lowers
      * every block's (unweighted) loss.
