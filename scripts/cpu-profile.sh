@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Where a CPU decode step or prefill spends its time: runs dev.zq.bench.DecoderLoop under Java Flight Recorder and sums
 # the execution samples by the innermost zq method (and its caller), skipping the model's set-up (random weights,
-# quantization, packing). Usage: scripts/cpu-profile.sh SCHEME decode|prefill BATCH [SECONDS]   (e.g. w8a8 decode 8 20)
+# quantization, packing, and the decode cache's first prompt: every sample under DecoderBenchmark.setUp). Usage: scripts/cpu-profile.sh SCHEME decode|prefill BATCH [SECONDS]   (e.g. w8a8 decode 8 20)
 # Needs the jars (mvn -o install -DskipTests). Output: the loop's median step, then the method shares.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -14,7 +14,7 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 "$JAVA_HOME/bin/jfr" print --stack-depth 40 --events jdk.ExecutionSample "$tmp/run.jfr" > "$tmp/samples.txt"
 python3 - "$tmp/samples.txt" <<'PY'
 import collections, re, sys
-setup = ('gaussian', 'DecoderQuantizer', '.pack', 'random', 'newCache')
+setup = ('gaussian', 'DecoderQuantizer', '.pack', 'random', 'newCache', 'DecoderBenchmark.setUp')
 shares, total = collections.Counter(), 0
 for event in open(sys.argv[1]).read().split('jdk.ExecutionSample'):
     frames = re.findall(r'^\s+([\w.$]+)\(', event, re.M)
