@@ -333,6 +333,75 @@ public final class Fp16GemmKernel {
     }
 
     /**
+     * {@link #gemm64k} with eight 32-half slices of K in flight instead of four ({@link #multiply64deep}), as
+     * {@link Int8GemmKernel#gemm64kd} does for INT8: the same products in the same order, so {@link #gemm64k}'s bits for the
+     * same {@code splits} ({@code splits} 1: {@link #gemm64w}'s). 64 KiB of shared memory a block. Launch
+     * {@code (M/64)·(N/64)·splits} blocks of 128 threads; M and N multiples of 64, K of 32·splits.
+     */
+    @Kernel
+    public static void gemm64kd(KernelContext ctx, IntArray a, IntArray w, FloatArray bias, IntArray y, int m, int n, int k, int gelu,
+                                int splits, IntArray partials, IntArray arrivals) {
+        int[] as = ctx.allocateIntShared(8192);   // 8 stages × 64 rows × 16 words
+        int[] ws = ctx.allocateIntShared(8192);
+        int tid = ctx.localIdx(), split = ctx.groupIdx() % splits, block = ctx.groupIdx() / splits, blocksN = n >> 6;
+        int bm = (block / blocksN) << 6, bn = (block - (block / blocksN) * blocksN) << 6;
+        int kw = k >> 1, kPer = kw / splits, k0 = split * kPer;   // this block's slice of K, in words
+        if (bm == 0) Int8GemmKernel.prefetchWeights(ctx, w, bn, kw, k0, kPer);
+        ctx.awaitPreviousKernel();
+        float[] c00 = new float[4], c01 = new float[4], c02 = new float[4], c03 = new float[4];
+        float[] c10 = new float[4], c11 = new float[4], c12 = new float[4], c13 = new float[4];
+        multiply64deep(ctx, as, ws, a, w, bm, bn, kw, k0, kPer >> 4, c00, c01, c02, c03, c10, c11, c12, c13);
+        int warp = tid >> 5, lane = tid & 31, wm = (warp >> 1) << 5, wn = (warp & 1) << 5, g = lane >> 2, t = (lane & 3) << 1;
+        if (splits > 1) {
+            int at = ((wm + g) << 6) + wn + t;
+            savePart(partials, ((block * splits + split) << 12) + at, c00, c01, c02, c03, c10, c11, c12, c13);
+            if (!ctx.arriveLast(arrivals, block, splits)) return;
+            AttentionKernel.zero(c00); AttentionKernel.zero(c01); AttentionKernel.zero(c02); AttentionKernel.zero(c03);
+            AttentionKernel.zero(c10); AttentionKernel.zero(c11); AttentionKernel.zero(c12); AttentionKernel.zero(c13);
+            for (int s = 0; s < splits; s++) addPart(partials, ((block * splits + s) << 12) + at, c00, c01, c02, c03, c10, c11, c12, c13);
+        }
+        storeAll(c00, c01, c02, c03, c10, c11, c12, c13, bias, y, bm + wm + g, bn + wn + t, n, gelu);
+    }
+
+    /** {@link #multiply64} with eight slices in flight, staged as {@link Int8GemmKernel#multiply64deep} stages them. */
+    static void multiply64deep(KernelContext ctx, int[] as, int[] ws, IntArray a, IntArray w, int bm, int bn, int kw, int k0, int stages,
+                               float[] c00, float[] c01, float[] c02, float[] c03, float[] c10, float[] c11, float[] c12, float[] c13) {
+        int tid = ctx.localIdx(), warp = tid >> 5, lane = tid & 31;
+        int wm = (warp >> 1) << 5, wn = (warp & 1) << 5;
+        int[] a0 = new int[4], a1 = new int[4], b0 = new int[4], b1 = new int[4];
+        int aRow = Swizzle.aRow(wm, lane), bRow = Swizzle.bRow(wn, lane);
+        int aOff0 = Swizzle.aChunk(lane, 0), aOff1 = Swizzle.aChunk(lane, 1), bOff0 = Swizzle.bChunk(lane, 0), bOff1 = Swizzle.bChunk(lane, 1);
+        int row = tid >> 2, dst = Swizzle.copyTarget(tid);
+        int srcA = (bm + row) * kw + k0 + ((tid & 3) << 2), srcW = (bn + row) * kw + k0 + ((tid & 3) << 2);
+        for (int i = 0; i < 7; i++) {
+            if (i < stages) Staging.copy64x16(ctx, as, ws, a, w, (i << 10) + dst, srcA, srcW, kw, i << 4);
+            else ctx.copyAsyncCommit();
+        }
+        int buf = 0, next = 7168;
+        for (int s = 0; s < stages; s++) {
+            ctx.copyAsyncWait(6);
+            ctx.barrier();   // slice s has landed for every thread, and slice s - 1 is no longer read
+            if (s + 7 < stages) Staging.copy64x16(ctx, as, ws, a, w, next + dst, srcA, srcW, kw, (s + 7) << 4);
+            else ctx.copyAsyncCommit();
+            ctx.ldmatrix4(a0, as, buf + aRow + aOff0);
+            ctx.ldmatrix4(a1, as, buf + aRow + 256 + aOff0);
+            ctx.ldmatrix4(b0, ws, buf + bRow + bOff0);
+            ctx.ldmatrix4(b1, ws, buf + bRow + 256 + bOff0);
+            quarterF16(ctx, c00, c01, c02, c03, a0, b0, b1);
+            quarterF16(ctx, c10, c11, c12, c13, a1, b0, b1);
+            ctx.ldmatrix4(a0, as, buf + aRow + aOff1);
+            ctx.ldmatrix4(a1, as, buf + aRow + 256 + aOff1);
+            ctx.ldmatrix4(b0, ws, buf + bRow + bOff1);
+            ctx.ldmatrix4(b1, ws, buf + bRow + 256 + bOff1);
+            quarterF16(ctx, c00, c01, c02, c03, a0, b0, b1);
+            quarterF16(ctx, c10, c11, c12, c13, a1, b0, b1);
+            buf = buf == 7168 ? 0 : buf + 1024;
+            next = next == 7168 ? 0 : next + 1024;
+        }
+        ctx.copyAsyncWait(0);
+    }
+
+    /**
      * The main loop of the FP16 64×64 tiles: {@code c += A[bm …, k0 …]·W[bn …, k0 …]ᵀ} over {@code stages} 32-half slices of
      * K from word {@code k0}, each warp a 32×32 corner (2 m-tiles × 4 n-tiles of {@code mma.m16n8k16}); four slices in
      * flight ({@code cp.async}), {@code ldmatrix} fragments from swizzled shared memory ({@link Int8GemmKernel#multiply64}'s

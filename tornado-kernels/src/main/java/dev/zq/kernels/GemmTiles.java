@@ -30,8 +30,8 @@ public final class GemmTiles {
     public enum Precision { INT8, FP16 }
 
     /**
-     * A kernel and the grid it needs for the shape; {@code splits > 0} for {@link Int8GemmKernel#gemm64k} and
-     * {@link Int8GemmKernel#gemm64kd}, which take
+     * A kernel and the grid it needs for the shape; {@code splits > 0} for {@code gemm64k} and {@code gemm64kd} (INT8 and
+     * FP16), which take
      * three more arguments ({@link #splitArgs}): the number of slices of K and its scratch buffers; {@code whole ≥ 0} for
      * {@link Int8GemmKernel#gemm128h}, which takes that one more: how many tiles it computes whole, not in halves.
      */
@@ -55,7 +55,8 @@ public final class GemmTiles {
     }
 
     /**
-     * Whether the INT8 candidates for few output tiles include {@link Int8GemmKernel#gemm64kd} (eight slices of K in flight);
+     * Whether the candidates for few output tiles include {@link Int8GemmKernel#gemm64kd} and {@link Fp16GemmKernel#gemm64kd}
+     * (eight slices of K in flight);
      * {@code -Dzq.gemm.deep=false} leaves them out (a measuring switch).
      */
     static final boolean DEEP = Boolean.parseBoolean(System.getProperty("zq.gemm.deep", "true"));
@@ -77,7 +78,8 @@ public final class GemmTiles {
      * {@code mma.sync} and on {@code wgmma} ({@code gemm128g}; {@code gemm128s} where K holds whole 128-byte stages, and
      * for INT8 there {@link Int8GemmKernel#gemm128h} with every tile whole), then the 64×64 ones; for products with
      * fewer than 128 output tiles of 64×64 also {@code gemm64k} ({@link Int8GemmKernel#gemm64k}, {@link Fp16GemmKernel#gemm64k})
-     * with K in 2, 4 or 8 slices, and for INT8 {@link Int8GemmKernel#gemm64kd} with K whole or in 2, 4 or 8 slices.
+     * with K in 2, 4 or 8 slices, and {@code gemm64kd} ({@link Int8GemmKernel#gemm64kd}, {@link Fp16GemmKernel#gemm64kd}) with K
+     * whole or in 2, 4 or 8 slices.
      */
     public static List<Choice> candidates(Precision p, int m, int n, int k) {
         return candidates(p, m, n, k, 0);
@@ -117,9 +119,9 @@ public final class GemmTiles {
         if (tiles < 128)   // K in slices of whole stages: 64 INT8 codes, 32 halves
             for (int s = 2; s <= 8; s *= 2)
                 if ((k / (p == Precision.INT8 ? 64 : 32)) % s == 0) out.add(new Choice(KernelCompiler.find(owner, "gemm64k"), Grid.of(tiles * s, 128), s));
-        if (tiles < 128 && p == Precision.INT8 && DEEP)   // eight slices of K in flight, unsplit and split
+        if (tiles < 128 && DEEP)   // eight slices of K in flight, unsplit and split
             for (int s = 1; s <= 8; s *= 2)
-                if ((k / 64) % s == 0) out.add(new Choice(KernelCompiler.find(owner, "gemm64kd"), Grid.of(tiles * s, 128), s));
+                if ((k / (p == Precision.INT8 ? 64 : 32)) % s == 0) out.add(new Choice(KernelCompiler.find(owner, "gemm64kd"), Grid.of(tiles * s, 128), s));
         return out;
     }
 

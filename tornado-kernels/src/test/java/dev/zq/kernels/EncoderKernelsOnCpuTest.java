@@ -116,6 +116,31 @@ class EncoderKernelsOnCpuTest {
         }
     }
 
+    /**
+     * {@link Fp16GemmKernel#gemm64kd} over 16 slices of 32 halves (its ring of 8 goes round twice): {@link Fp16GemmKernel#gemm64w}'s
+     * bits whole, and {@link Fp16GemmKernel#gemm64k}'s with K in 2 and 4 (the same products in the same order), GeLU'd or not.
+     */
+    @Test
+    void fp16DeepPipelineGivesTheBitsOfTheFourSliceOnes() {
+        try (Arena a = Arena.ofShared()) {
+            Random rnd = new Random(6);
+            int m = 128, n = 128, k = 512;
+            IntArray x = halves(a, rnd, new float[m * k], 1), w = halves(a, rnd, new float[n * k], 0.05);
+            FloatArray bias = KernelsOnCpuTest.randomFloats(a, rnd, n, 1);
+            int tiles = (m / 64) * (n / 64);
+            for (int gelu = 0; gelu < 2; gelu++)
+                for (int splits : new int[]{1, 2, 4}) {
+                    IntArray ref = IntArray.allocate(a, m * n / 2), y = IntArray.allocate(a, m * n / 2);
+                    if (splits == 1) cpu.launch(KernelCompiler.find(Fp16GemmKernel.class, "gemm64w"), Grid.of(tiles, 128), x, w, bias, ref, m, n, k, gelu);
+                    else cpu.launch(KernelCompiler.find(Fp16GemmKernel.class, "gemm64k"), Grid.of(tiles * splits, 128), x, w, bias, ref, m, n, k, gelu,
+                            splits, IntArray.allocate(a, tiles * splits * 4096), IntArray.allocate(a, tiles));
+                    cpu.launch(KernelCompiler.find(Fp16GemmKernel.class, "gemm64kd"), Grid.of(tiles * splits, 128), x, w, bias, y, m, n, k, gelu,
+                            splits, IntArray.allocate(a, tiles * splits * 4096), IntArray.allocate(a, tiles));
+                    for (int i = 0; i < m * n / 2; i++) assertEquals(ref.get(i), y.get(i), "K in " + splits + ", gelu " + gelu + ", word " + i);
+                }
+        }
+    }
+
     /** The tile candidates for a product of few output tiles include K split in 2, 4 and 8 where K allows it, INT8 and FP16. */
     @Test
     void smallProductsMayHaveKSplit() {
@@ -133,10 +158,11 @@ class EncoderKernelsOnCpuTest {
         assertEquals(java.util.List.of("gemm128w", "gemm128g", "gemm128s", "gemm128h@6", "gemm128", "gemm64w", "gemm64", "gemm64k/2",
                         "gemm64kd/1", "gemm64kd/2"),
                 GemmTiles.candidates(GemmTiles.Precision.INT8, 128, 768, 384).stream().map(GemmTiles.Choice::name).toList());
-        assertEquals(java.util.List.of("gemm64k/2", "gemm64k/4", "gemm64k/8"), GemmTiles.candidates(GemmTiles.Precision.FP16, 128, 768, 3072).stream()
-                .filter(c -> c.splits() > 0).map(GemmTiles.Choice::name).toList());
-        // FP16 stages hold 32 halves: K = 96 is three of them, which 2, 4 or 8 slices would cut.
-        assertEquals(java.util.List.of(), GemmTiles.candidates(GemmTiles.Precision.FP16, 128, 768, 96).stream().filter(c -> c.splits() > 0).toList());
+        assertEquals(java.util.List.of("gemm64k/2", "gemm64k/4", "gemm64k/8", "gemm64kd/1", "gemm64kd/2", "gemm64kd/4", "gemm64kd/8"),
+                GemmTiles.candidates(GemmTiles.Precision.FP16, 128, 768, 3072).stream().filter(c -> c.splits() > 0).map(GemmTiles.Choice::name).toList());
+        // FP16 stages hold 32 halves: K = 96 is three of them, which 2, 4 or 8 slices would cut; whole, it fits.
+        assertEquals(java.util.List.of("gemm64kd/1"), GemmTiles.candidates(GemmTiles.Precision.FP16, 128, 768, 96).stream().filter(c -> c.splits() > 0)
+                .map(GemmTiles.Choice::name).toList());
     }
 
     /**

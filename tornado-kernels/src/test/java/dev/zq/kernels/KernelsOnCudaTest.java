@@ -373,6 +373,12 @@ class KernelsOnCudaTest {
                     KernelsOnCpuTest.randomFloats(a, rnd, n, 1), IntArray.allocate(a, m * n / 2), m, n, kk, 1, 4, IntArray.allocate(a, tiles64 * 4 * 4096),
                     IntArray.allocate(a, tiles64));
             System.out.printf("FP16 GEMM 64k/4 + GeLU: worst |GPU − CPU| / (|CPU| + 1) = %.2e%n", w9);
+            for (int splits : new int[]{1, 4}) {   // eight of K's 16 slices in flight
+                double wd = close(k(Fp16GemmKernel.class, "gemm64kd"), Grid.of(tiles64 * splits, 128), 3, 2e-3, ah, wh,
+                        KernelsOnCpuTest.randomFloats(a, rnd, n, 1), IntArray.allocate(a, m * n / 2), m, n, kk, 1, splits,
+                        IntArray.allocate(a, tiles64 * splits * 4096), IntArray.allocate(a, tiles64));
+                System.out.printf("FP16 GEMM 64kd/%d + GeLU: worst |GPU − CPU| / (|CPU| + 1) = %.2e%n", splits, wd);
+            }
             double w3 = close(k(Fp16GemmKernel.class, "gemm64"), Grid.of((m / 64) * (n / 64), 128), 3, 2e-3, ah, wh,
                     KernelsOnCpuTest.randomFloats(a, rnd, n, 1), IntArray.allocate(a, m * n / 2), m, n, kk, 0);
             int batch = 2, seq = 256, heads = 3;
