@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Where a CPU decode step or prefill spends its time: runs dev.zq.bench.DecoderLoop under Java Flight Recorder and sums
 # the execution samples by the innermost zq method (and its caller), skipping the model's set-up (random weights,
-# quantization, packing, and the decode cache's first prompt: every sample under DecoderBenchmark.setUp). Usage: scripts/cpu-profile.sh SCHEME decode|prefill BATCH [SECONDS]   (e.g. w8a8 decode 8 20)
+# quantization, packing, and the decode cache's first prompt): samples from the first one inside a timed step on. Usage: scripts/cpu-profile.sh SCHEME decode|prefill BATCH [SECONDS]   (e.g. w8a8 decode 8 20)
 # Needs the jars (mvn -o install -DskipTests). Output: the loop's median step, then the method shares.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -14,11 +14,18 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 "$JAVA_HOME/bin/jfr" print --stack-depth 40 --events jdk.ExecutionSample "$tmp/run.jfr" > "$tmp/samples.txt"
 python3 - "$tmp/samples.txt" <<'PY'
 import collections, re, sys
-setup = ('gaussian', 'DecoderQuantizer', '.pack', 'random', 'newCache', 'DecoderBenchmark.setUp')
-shares, total = collections.Counter(), 0
+# The set-up (random weights, quantization, packing, the cache's first prompt) runs before the first timed step; its tasks
+# also run on the pool's threads, whose stacks do not show it, so samples are kept from the first one inside a step on.
+events = []
 for event in open(sys.argv[1]).read().split('jdk.ExecutionSample'):
     frames = re.findall(r'^\s+([\w.$]+)\(', event, re.M)
-    if not frames or any(s in f for f in frames for s in setup): continue
+    t = re.search(r'startTime = (\d+):(\d+):([\d.]+)', event)
+    if frames and t: events.append((int(t.group(1)) * 3600 + int(t.group(2)) * 60 + float(t.group(3)), frames))
+steps = [t for t, frames in events if any(f.endswith('DecoderBenchmark.decode') or f.endswith('DecoderBenchmark.prefill') for f in frames)]
+start = min(steps) if steps else 0
+shares, total = collections.Counter(), 0
+for t, frames in events:
+    if t < start or any('DecoderBenchmark.setUp' in f for f in frames): continue
     total += 1
     ours = [f.rsplit('.', 2)[-2] + '.' + f.rsplit('.', 1)[-1] for f in frames if f.startswith('dev.zq')][:2]
     shares[' <- '.join(ours) or '(outside zq)'] += 1

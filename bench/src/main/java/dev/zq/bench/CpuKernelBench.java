@@ -20,7 +20,9 @@ import java.util.function.LongSupplier;
  * outer-product kernel at MiniLM's projection shapes, one layer's attention (128 tokens, 12 heads), and an
  * FP32 vs W8A8 {@code Linear} at 1024 tokens and at GPT-2 decode shapes (8 and 16 rows; weights hot in cache here, unlike a
  * model's decode step). Each figure is the best of 30 timed calls after the calls
- * before it warmed the JIT up. Run: {@code java -cp … dev.zq.bench.CpuKernelBench}.
+ * before it warmed the JIT up. Run: {@code java -cp … dev.zq.bench.CpuKernelBench}; {@code … CpuKernelBench linear} times the
+ * FP32 and W8A8 {@code Linear} only, {@code … CpuKernelBench stream} the same with each call on the next of 24 distinct
+ * weights (a model's step: weights from memory).
  */
 public final class CpuKernelBench {
     public static void main(String[] args) {
@@ -30,6 +32,11 @@ public final class CpuKernelBench {
             System.out.println("|---|---|---:|---:|");
             if (args.length > 0 && args[0].equals("linear")) {   // only FP32 against W8A8 Linear, at decode batches and a prompt
                 linears(a, rnd, new int[][]{{8, 768, 3072}, {16, 768, 3072}, {32, 768, 3072}, {32, 3072, 768}, {128, 768, 3072}});
+                return;
+            }
+            if (args.length > 0 && args[0].equals("stream")) {   // the same, each call on the next of LAYERS weights, as in a model
+                System.out.println("(ms a call: the mean over a sweep of " + LAYERS + " distinct weights, best of " + SWEEPS + " sweeps)");
+                streams(a, rnd, new int[][]{{8, 768, 3072}, {16, 768, 3072}, {32, 768, 3072}, {32, 3072, 768}});
                 return;
             }
             for (int[] s : new int[][]{{128, 384, 384}, {128, 384, 1536}, {128, 1536, 384}, {1024, 384, 1536}}) {
@@ -67,6 +74,55 @@ public final class CpuKernelBench {
             long nanos = best(() -> time(() -> ql.forward(x, y)));
             if (print) row("Linear W8A8 (QuantizedLinear, " + g + ")", s, nanos, flops);
         }
+    }
+
+    /** Distinct weights a sweep cycles through ({@code -Dzq.bench.layers}, 24: of 768×3072 226 MB in FP32, 57 MB in INT8 — past any cache here). */
+    static final int LAYERS = Integer.getInteger("zq.bench.layers", 24);
+    static final int SWEEPS = 8;
+
+    static void streams(Arena a, Random rnd, int[][] shapes) {
+        for (boolean print : new boolean[]{false, true})   // a first pass unprinted, as in linears
+            for (int[] s : shapes) stream(a, rnd, s, print);
+    }
+
+    /**
+     * FP32 and W8A8 {@code Linear} as a model's decode step meets them: each call on the next of {@link #LAYERS} weight
+     * matrices, so that a weight comes from memory, not from a cache that the call before left it in. The time of a call is
+     * the mean over a sweep, the best of {@link #SWEEPS} sweeps.
+     */
+    static void stream(Arena a, Random rnd, int[] s, boolean print) {
+        int m = s[0], k = s[1], n = s[2];
+        Tensor x = random(a, rnd, m, k), y = Tensor.allocate(a, DType.F32, m, n);
+        DenseLinear[] fp = new DenseLinear[LAYERS];
+        QuantizedLinear[] perRow = new QuantizedLinear[LAYERS], g64 = new QuantizedLinear[LAYERS];
+        for (int l = 0; l < LAYERS; l++) {
+            Tensor w = random(a, rnd, n, k);
+            fp[l] = new DenseLinear(w, null);
+            perRow[l] = new QuantizedLinear(new GroupwiseQuantizer(8, WeightGranularity.perRow()).quantize(w, a), null, new TokenwiseQuantizer());
+            g64[l] = new QuantizedLinear(new GroupwiseQuantizer(8, WeightGranularity.groups(64)).quantize(w, a), null, new TokenwiseQuantizer());
+        }
+        double flops = 2.0 * m * n * k;
+        long f = sweeps(() -> { for (DenseLinear l : fp) l.forward(x, y); });
+        long r = sweeps(() -> { for (QuantizedLinear l : perRow) l.forward(x, y); });
+        long g = sweeps(() -> { for (QuantizedLinear l : g64) l.forward(x, y); });
+        if (print) {
+            row("Linear FP32 (DenseLinear), streamed", s, f, flops);
+            row("Linear W8A8 (QuantizedLinear, per-row), streamed", s, r, flops);
+            row("Linear W8A8 (QuantizedLinear, groups of 64), streamed", s, g, flops);
+        }
+    }
+
+    /**
+     * Nanoseconds a call: the best of {@link #SWEEPS} sweeps over the {@link #LAYERS} weights, after unmeasured sweeps for
+     * at least 2 s (C2 compiles the large tile methods in the background; until it has, they run without the Vector API's
+     * intrinsics, several times slower — seen as bimodal timings with one unmeasured sweep).
+     */
+    static long sweeps(Runnable sweep) {
+        long end = System.nanoTime() + 2_000_000_000L;
+        for (int i = 0; i < 2 || System.nanoTime() < end; i++) sweep.run();
+        long b = Long.MAX_VALUE;
+        for (int i = 0; i < SWEEPS; i++) b = Math.min(b, time(sweep));
+        return b / LAYERS;
     }
 
     static Tensor random(Arena a, Random rnd, int... dims) {
