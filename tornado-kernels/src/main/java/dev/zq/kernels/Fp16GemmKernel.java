@@ -311,7 +311,7 @@ public final class Fp16GemmKernel {
                                int splits, IntArray partials, IntArray arrivals) {
         int[] as = ctx.allocateIntShared(4096);   // 4 stages × 64 rows × 16 words
         int[] ws = ctx.allocateIntShared(4096);
-        int tid = ctx.localIdx(), split = ctx.groupIdx() % splits, block = ctx.groupIdx() / splits, blocksN = n >> 6;
+        int split = ctx.groupIdx() % splits, block = ctx.groupIdx() / splits, blocksN = n >> 6;
         int bm = (block / blocksN) << 6, bn = (block - (block / blocksN) * blocksN) << 6;
         int kw = k >> 1, kPer = kw / splits, k0 = split * kPer;   // this block's slice of K, in words
         if (bm == 0) Int8GemmKernel.prefetchWeights(ctx, w, bn, kw, k0, kPer);
@@ -319,7 +319,17 @@ public final class Fp16GemmKernel {
         float[] c00 = new float[4], c01 = new float[4], c02 = new float[4], c03 = new float[4];
         float[] c10 = new float[4], c11 = new float[4], c12 = new float[4], c13 = new float[4];
         multiply64(ctx, as, ws, a, w, bm, bn, kw, k0, kPer >> 4, c00, c01, c02, c03, c10, c11, c12, c13);
-        int warp = tid >> 5, lane = tid & 31, wm = (warp >> 1) << 5, wn = (warp & 1) << 5, g = lane >> 2, t = (lane & 3) << 1;
+        finishSplit(ctx, c00, c01, c02, c03, c10, c11, c12, c13, bias, y, n, gelu, bm, bn, block, split, splits, partials, arrivals);
+    }
+
+    /**
+     * The end of {@link #gemm64k} and {@link #gemm64kd}: with K split, this block saves its FP32 sums in {@code partials}
+     * and only the last of the tile's blocks to arrive goes on, adding all the parts in slice order; then the epilogue.
+     */
+    static void finishSplit(KernelContext ctx, float[] c00, float[] c01, float[] c02, float[] c03, float[] c10, float[] c11, float[] c12,
+                            float[] c13, FloatArray bias, IntArray y, int n, int gelu, int bm, int bn, int block, int split, int splits,
+                            IntArray partials, IntArray arrivals) {
+        int tid = ctx.localIdx(), warp = tid >> 5, lane = tid & 31, wm = (warp >> 1) << 5, wn = (warp & 1) << 5, g = lane >> 2, t = (lane & 3) << 1;
         if (splits > 1) {
             // This lane's 32 sums at their places in a 64×64 tile (Int8GemmKernel.savePart's layout), as float bits.
             int at = ((wm + g) << 6) + wn + t;
@@ -343,7 +353,7 @@ public final class Fp16GemmKernel {
                                 int splits, IntArray partials, IntArray arrivals) {
         int[] as = ctx.allocateIntShared(8192);   // 8 stages × 64 rows × 16 words
         int[] ws = ctx.allocateIntShared(8192);
-        int tid = ctx.localIdx(), split = ctx.groupIdx() % splits, block = ctx.groupIdx() / splits, blocksN = n >> 6;
+        int split = ctx.groupIdx() % splits, block = ctx.groupIdx() / splits, blocksN = n >> 6;
         int bm = (block / blocksN) << 6, bn = (block - (block / blocksN) * blocksN) << 6;
         int kw = k >> 1, kPer = kw / splits, k0 = split * kPer;   // this block's slice of K, in words
         if (bm == 0) Int8GemmKernel.prefetchWeights(ctx, w, bn, kw, k0, kPer);
@@ -351,16 +361,7 @@ public final class Fp16GemmKernel {
         float[] c00 = new float[4], c01 = new float[4], c02 = new float[4], c03 = new float[4];
         float[] c10 = new float[4], c11 = new float[4], c12 = new float[4], c13 = new float[4];
         multiply64deep(ctx, as, ws, a, w, bm, bn, kw, k0, kPer >> 4, c00, c01, c02, c03, c10, c11, c12, c13);
-        int warp = tid >> 5, lane = tid & 31, wm = (warp >> 1) << 5, wn = (warp & 1) << 5, g = lane >> 2, t = (lane & 3) << 1;
-        if (splits > 1) {
-            int at = ((wm + g) << 6) + wn + t;
-            savePart(partials, ((block * splits + split) << 12) + at, c00, c01, c02, c03, c10, c11, c12, c13);
-            if (!ctx.arriveLast(arrivals, block, splits)) return;
-            AttentionKernel.zero(c00); AttentionKernel.zero(c01); AttentionKernel.zero(c02); AttentionKernel.zero(c03);
-            AttentionKernel.zero(c10); AttentionKernel.zero(c11); AttentionKernel.zero(c12); AttentionKernel.zero(c13);
-            for (int s = 0; s < splits; s++) addPart(partials, ((block * splits + s) << 12) + at, c00, c01, c02, c03, c10, c11, c12, c13);
-        }
-        storeAll(c00, c01, c02, c03, c10, c11, c12, c13, bias, y, bm + wm + g, bn + wn + t, n, gelu);
+        finishSplit(ctx, c00, c01, c02, c03, c10, c11, c12, c13, bias, y, n, gelu, bm, bn, block, split, splits, partials, arrivals);
     }
 
     /** {@link #multiply64} with eight slices in flight, staged as {@link Int8GemmKernel#multiply64deep} stages them. */

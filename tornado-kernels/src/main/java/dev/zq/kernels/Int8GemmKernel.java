@@ -591,7 +591,7 @@ public final class Int8GemmKernel {
                                int m, int n, int k, int gelu, int splits, IntArray partials, IntArray arrivals) {
         int[] as = ctx.allocateIntShared(4096);   // 4 stages × 64 rows × 16 words
         int[] ws = ctx.allocateIntShared(4096);
-        int tid = ctx.localIdx(), split = ctx.groupIdx() % splits, block = ctx.groupIdx() / splits, blocksN = n >> 6;
+        int split = ctx.groupIdx() % splits, block = ctx.groupIdx() / splits, blocksN = n >> 6;
         int bm = (block / blocksN) << 6, bn = (block - (block / blocksN) * blocksN) << 6;
         int kw = k >> 2, kPer = kw / splits, k0 = split * kPer;   // this block's slice of K, in words
         if (bm == 0) prefetchWeights(ctx, w, bn, kw, k0, kPer);
@@ -599,7 +599,17 @@ public final class Int8GemmKernel {
         int[] c00 = new int[4], c01 = new int[4], c02 = new int[4], c03 = new int[4];
         int[] c10 = new int[4], c11 = new int[4], c12 = new int[4], c13 = new int[4];
         multiply64(ctx, as, ws, a, w, bm, bn, kw, k0, kPer >> 4, c00, c01, c02, c03, c10, c11, c12, c13);
-        int warp = tid >> 5, lane = tid & 31, wm = (warp >> 1) << 5, wn = (warp & 1) << 5, g = lane >> 2, t = (lane & 3) << 1;
+        finishSplit(ctx, c00, c01, c02, c03, c10, c11, c12, c13, sx, sw, bias, y, n, gelu, bm, bn, block, split, splits, partials, arrivals);
+    }
+
+    /**
+     * The end of {@link #gemm64k} and {@link #gemm64kd}: with K split, this block saves its INT32 sums in {@code partials}
+     * and only the last of the tile's blocks to arrive goes on, adding the others' parts to its own; then the epilogue.
+     */
+    static void finishSplit(KernelContext ctx, int[] c00, int[] c01, int[] c02, int[] c03, int[] c10, int[] c11, int[] c12, int[] c13,
+                            FloatArray sx, FloatArray sw, FloatArray bias, IntArray y, int n, int gelu, int bm, int bn, int block, int split,
+                            int splits, IntArray partials, IntArray arrivals) {
+        int tid = ctx.localIdx(), warp = tid >> 5, lane = tid & 31, wm = (warp >> 1) << 5, wn = (warp & 1) << 5, g = lane >> 2, t = (lane & 3) << 1;
         if (splits > 1) {
             // This lane's 32 sums at their places in a 64×64 tile: rows wm + g (+8, +16, +24), columns wn + t (+1, +8j).
             int at = ((wm + g) << 6) + wn + t, mine = (block * splits + split) << 12;
@@ -623,7 +633,7 @@ public final class Int8GemmKernel {
                                 int m, int n, int k, int gelu, int splits, IntArray partials, IntArray arrivals) {
         int[] as = ctx.allocateIntShared(8192);   // 8 stages × 64 rows × 16 words
         int[] ws = ctx.allocateIntShared(8192);
-        int tid = ctx.localIdx(), split = ctx.groupIdx() % splits, block = ctx.groupIdx() / splits, blocksN = n >> 6;
+        int split = ctx.groupIdx() % splits, block = ctx.groupIdx() / splits, blocksN = n >> 6;
         int bm = (block / blocksN) << 6, bn = (block - (block / blocksN) * blocksN) << 6;
         int kw = k >> 2, kPer = kw / splits, k0 = split * kPer;   // this block's slice of K, in words
         if (bm == 0) prefetchWeights(ctx, w, bn, kw, k0, kPer);
@@ -631,15 +641,7 @@ public final class Int8GemmKernel {
         int[] c00 = new int[4], c01 = new int[4], c02 = new int[4], c03 = new int[4];
         int[] c10 = new int[4], c11 = new int[4], c12 = new int[4], c13 = new int[4];
         multiply64deep(ctx, as, ws, a, w, bm, bn, kw, k0, kPer >> 4, c00, c01, c02, c03, c10, c11, c12, c13);
-        int warp = tid >> 5, lane = tid & 31, wm = (warp >> 1) << 5, wn = (warp & 1) << 5, g = lane >> 2, t = (lane & 3) << 1;
-        if (splits > 1) {
-            int at = ((wm + g) << 6) + wn + t, mine = (block * splits + split) << 12;
-            savePart(partials, mine + at, c00, c01, c02, c03, c10, c11, c12, c13);
-            if (!ctx.arriveLast(arrivals, block, splits)) return;
-            for (int s = 0; s < splits; s++)
-                if (s != split) addPart(partials, ((block * splits + s) << 12) + at, c00, c01, c02, c03, c10, c11, c12, c13);
-        }
-        storeAll(c00, c01, c02, c03, c10, c11, c12, c13, sx, sw, bias, y, bm + wm + g, bn + wn + t, n, gelu);
+        finishSplit(ctx, c00, c01, c02, c03, c10, c11, c12, c13, sx, sw, bias, y, n, gelu, bm, bn, block, split, splits, partials, arrivals);
     }
 
     /**
