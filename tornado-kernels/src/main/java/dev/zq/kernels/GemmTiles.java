@@ -31,8 +31,7 @@ public final class GemmTiles {
 
     /**
      * A kernel and the grid it needs for the shape; {@code splits > 0} for {@code gemm64k} and {@code gemm64kd} (INT8 and
-     * FP16), which take
-     * three more arguments ({@link #splitArgs}): the number of slices of K and its scratch buffers; {@code whole ≥ 0} for
+     * FP16), which take three more arguments ({@link #splitArgs}): the number of slices of K and its scratch buffers; {@code whole ≥ 0} for
      * {@link Int8GemmKernel#gemm128h}, which takes that one more: how many tiles it computes whole, not in halves.
      */
     public record Choice(Method kernel, Grid grid, int splits, int whole) {
@@ -56,8 +55,7 @@ public final class GemmTiles {
 
     /**
      * Whether the candidates for few output tiles include {@link Int8GemmKernel#gemm64kd} and {@link Fp16GemmKernel#gemm64kd}
-     * (eight slices of K in flight);
-     * {@code -Dzq.gemm.deep=false} leaves them out (a measuring switch).
+     * (eight slices of K in flight); {@code -Dzq.gemm.deep=false} leaves them out (a measuring switch).
      */
     static final boolean DEEP = Boolean.parseBoolean(System.getProperty("zq.gemm.deep", "true"));
 
