@@ -364,6 +364,27 @@ public final class Fp16GemmKernel {
         finishSplit(ctx, c00, c01, c02, c03, c10, c11, c12, c13, bias, y, n, gelu, bm, bn, block, split, splits, partials, arrivals);
     }
 
+    /**
+     * One staged 64-byte slice of K through a warp's 32×32 corner: two k32 steps, each the A fragments of its two m-tiles and
+     * the B fragments of its four n-tiles from {@code ldmatrix} (rows from word {@code aAt} and {@code bAt}), then 8 {@code mma}.
+     */
+    static void slice64(KernelContext ctx, int[] as, int[] ws, int aAt, int bAt, int aOff0, int aOff1, int bOff0, int bOff1,
+                        int[] a0, int[] a1, int[] b0, int[] b1, float[] c00, float[] c01, float[] c02, float[] c03, float[] c10, float[] c11,
+                        float[] c12, float[] c13) {
+        ctx.ldmatrix4(a0, as, aAt + aOff0);
+        ctx.ldmatrix4(a1, as, aAt + 256 + aOff0);
+        ctx.ldmatrix4(b0, ws, bAt + bOff0);
+        ctx.ldmatrix4(b1, ws, bAt + 256 + bOff0);
+        quarterF16(ctx, c00, c01, c02, c03, a0, b0, b1);
+        quarterF16(ctx, c10, c11, c12, c13, a1, b0, b1);
+        ctx.ldmatrix4(a0, as, aAt + aOff1);
+        ctx.ldmatrix4(a1, as, aAt + 256 + aOff1);
+        ctx.ldmatrix4(b0, ws, bAt + bOff1);
+        ctx.ldmatrix4(b1, ws, bAt + 256 + bOff1);
+        quarterF16(ctx, c00, c01, c02, c03, a0, b0, b1);
+        quarterF16(ctx, c10, c11, c12, c13, a1, b0, b1);
+    }
+
     /** {@link #multiply64} with eight slices in flight, staged as {@link Int8GemmKernel#multiply64deep} stages them. */
     static void multiply64deep(KernelContext ctx, int[] as, int[] ws, IntArray a, IntArray w, int bm, int bn, int kw, int k0, int stages,
                                float[] c00, float[] c01, float[] c02, float[] c03, float[] c10, float[] c11, float[] c12, float[] c13) {
@@ -384,18 +405,7 @@ public final class Fp16GemmKernel {
             ctx.barrier();   // slice s has landed for every thread, and slice s - 1 is no longer read
             if (s + 7 < stages) Staging.copy64x16(ctx, as, ws, a, w, next + dst, srcA, srcW, kw, (s + 7) << 4);
             else ctx.copyAsyncCommit();
-            ctx.ldmatrix4(a0, as, buf + aRow + aOff0);
-            ctx.ldmatrix4(a1, as, buf + aRow + 256 + aOff0);
-            ctx.ldmatrix4(b0, ws, buf + bRow + bOff0);
-            ctx.ldmatrix4(b1, ws, buf + bRow + 256 + bOff0);
-            quarterF16(ctx, c00, c01, c02, c03, a0, b0, b1);
-            quarterF16(ctx, c10, c11, c12, c13, a1, b0, b1);
-            ctx.ldmatrix4(a0, as, buf + aRow + aOff1);
-            ctx.ldmatrix4(a1, as, buf + aRow + 256 + aOff1);
-            ctx.ldmatrix4(b0, ws, buf + bRow + bOff1);
-            ctx.ldmatrix4(b1, ws, buf + bRow + 256 + bOff1);
-            quarterF16(ctx, c00, c01, c02, c03, a0, b0, b1);
-            quarterF16(ctx, c10, c11, c12, c13, a1, b0, b1);
+            slice64(ctx, as, ws, buf + aRow, buf + bRow, aOff0, aOff1, bOff0, bOff1, a0, a1, b0, b1, c00, c01, c02, c03, c10, c11, c12, c13);
             buf = buf == 7168 ? 0 : buf + 1024;
             next = next == 7168 ? 0 : next + 1024;
         }
@@ -426,18 +436,7 @@ public final class Fp16GemmKernel {
             ctx.copyAsyncWait(2);
             ctx.barrier();   // stage s has landed for every thread, and stage s - 1 is no longer read
             Staging.copy64x16(ctx, as, ws, a, w, next + dst, srcA, srcW, kw, Math.min(s + 3, stages - 1) << 4);
-            ctx.ldmatrix4(a0, as, buf + aRow + aOff0);
-            ctx.ldmatrix4(a1, as, buf + aRow + 256 + aOff0);
-            ctx.ldmatrix4(b0, ws, buf + bRow + bOff0);
-            ctx.ldmatrix4(b1, ws, buf + bRow + 256 + bOff0);
-            quarterF16(ctx, c00, c01, c02, c03, a0, b0, b1);
-            quarterF16(ctx, c10, c11, c12, c13, a1, b0, b1);
-            ctx.ldmatrix4(a0, as, buf + aRow + aOff1);
-            ctx.ldmatrix4(a1, as, buf + aRow + 256 + aOff1);
-            ctx.ldmatrix4(b0, ws, buf + bRow + bOff1);
-            ctx.ldmatrix4(b1, ws, buf + bRow + 256 + bOff1);
-            quarterF16(ctx, c00, c01, c02, c03, a0, b0, b1);
-            quarterF16(ctx, c10, c11, c12, c13, a1, b0, b1);
+            slice64(ctx, as, ws, buf + aRow, buf + bRow, aOff0, aOff1, bOff0, bOff1, a0, a1, b0, b1, c00, c01, c02, c03, c10, c11, c12, c13);
             buf = buf == 3072 ? 0 : buf + 1024;
             next = next == 3072 ? 0 : next + 1024;
         }
