@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Where a CPU decode step or prefill spends its time: runs dev.zq.bench.DecoderLoop under Java Flight Recorder and sums
 # the execution samples by the innermost zq method (and its caller), skipping the model's set-up (random weights,
-# quantization, packing, and the decode cache's first prompt): samples from the first one inside a timed step on. Usage: scripts/cpu-profile.sh SCHEME decode|prefill BATCH [SECONDS]   (e.g. w8a8 decode 8 20)
+# quantization, packing, and the decode cache's first prompt): samples from the first one inside a timed step on.
+# Usage: scripts/cpu-profile.sh SCHEME decode|prefill BATCH [SECONDS]   (e.g. w8a8 decode 8 20)
 # Needs the jars (mvn -o install -DskipTests). Output: the loop's median step, then the method shares.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,7 +26,7 @@ steps = [t for t, frames in events if any(f.endswith('DecoderBenchmark.decode') 
 start = min(steps) if steps else 0
 shares, total = collections.Counter(), 0
 for t, frames in events:
-    if t < start or any('DecoderBenchmark.setUp' in f for f in frames): continue
+    if t < start: continue
     total += 1
     ours = [f.rsplit('.', 2)[-2] + '.' + f.rsplit('.', 1)[-1] for f in frames if f.startswith('dev.zq')][:2]
     shares[' <- '.join(ours) or '(outside zq)'] += 1
