@@ -20,7 +20,7 @@ import java.util.concurrent.ConcurrentHashMap;
 public final class CpuExecutor {
     /** The most threads a kernel with grid barriers may have on the CPU, where they all run at once. */
     public static final int MAX_GRID_THREADS = 1 << 20;
-    private final Map<Method, Boolean> cooperative = new ConcurrentHashMap<>(), gridWide = new ConcurrentHashMap<>();
+    private final Map<Method, Boolean> cooperative = new ConcurrentHashMap<>(), gridWide = new ConcurrentHashMap<>(), clustered = new ConcurrentHashMap<>();
 
     public void launch(Method kernel, Grid grid, Object... args) {
         if (!kernel.isAnnotationPresent(Kernel.class)) throw new IllegalArgumentException(kernel + " is not annotated @Kernel");
@@ -34,6 +34,15 @@ public final class CpuExecutor {
             throw new IllegalArgumentException("cannot call " + kernel + ": " + e.getMessage(), e);
         }
         mh = MethodHandles.insertArguments(mh, 1, args);
+        int clusterSize = kernel.getAnnotation(Kernel.class).cluster();
+        if (clusterSize > 1 || clustered.computeIfAbsent(kernel, CpuExecutor::usesClusterIntrinsics)) {
+            if (clusterSize < 1 || clusterSize > 16) throw new IllegalArgumentException(kernel.getName() + ": clusters of 1 to 16 blocks, not " + clusterSize);
+            if (grid.groupsX() % clusterSize != 0)
+                throw new IllegalArgumentException(kernel.getName() + " runs in clusters of " + clusterSize + " blocks along x; the grid has " + grid.groupsX());
+            for (int gy = 0; gy < grid.groupsY(); gy++)
+                for (int gx = 0; gx < grid.groupsX(); gx += clusterSize) runCluster(mh, grid, gx, gy, clusterSize);
+            return;
+        }
         if (gridWide.computeIfAbsent(kernel, CpuExecutor::usesGridBarrier)) {
             runGridAtOnce(mh, grid);
             return;
@@ -72,8 +81,22 @@ public final class CpuExecutor {
         KernelContext.Block block = new KernelContext.Block(g.threadsPerBlock());
         List<Thread> threads = new ArrayList<>(g.threadsPerBlock());
         List<Throwable> failures = new java.util.concurrent.CopyOnWriteArrayList<>();
-        startBlock(mh, g, gx, gy, block, null, threads, failures);
+        startBlock(mh, g, gx, gy, block, null, null, 0, threads, failures);
         join(threads, failures, "block (" + gx + ", " + gy + ")", block::reset);
+    }
+
+    /** The {@code size} blocks of one cluster from block (gx, gy) at once, one virtual thread a GPU thread. */
+    private static void runCluster(MethodHandle mh, Grid g, int gx, int gy, int size) {
+        List<KernelContext.Block> blocks = new ArrayList<>(size);
+        for (int r = 0; r < size; r++) blocks.add(new KernelContext.Block(g.threadsPerBlock()));
+        KernelContext.Cluster cluster = new KernelContext.Cluster(List.copyOf(blocks), g.threadsPerBlock());
+        List<Thread> threads = new ArrayList<>(size * g.threadsPerBlock());
+        List<Throwable> failures = new java.util.concurrent.CopyOnWriteArrayList<>();
+        for (int r = 0; r < size; r++) startBlock(mh, g, gx + r, gy, blocks.get(r), null, cluster, r, threads, failures);
+        join(threads, failures, "the cluster of blocks (" + gx + "…" + (gx + size - 1) + ", " + gy + ")", () -> {
+            for (KernelContext.Block b : blocks) b.reset();
+            cluster.phaser.forceTermination();
+        });
     }
 
     /** Every thread of every block at once, one virtual thread each: what grid-wide barriers need. */
@@ -88,7 +111,7 @@ public final class CpuExecutor {
             for (int gx = 0; gx < g.groupsX(); gx++) {
                 KernelContext.Block block = new KernelContext.Block(g.threadsPerBlock());
                 blocks.add(block);
-                startBlock(mh, g, gx, gy, block, grid, threads, failures);
+                startBlock(mh, g, gx, gy, block, grid, null, 0, threads, failures);
             }
         join(threads, failures, "a grid of " + g.groupsX() + " × " + g.groupsY() + " blocks", () -> {
             for (KernelContext.Block b : blocks) b.reset();
@@ -97,7 +120,7 @@ public final class CpuExecutor {
     }
 
     private static void startBlock(MethodHandle mh, Grid g, int gx, int gy, KernelContext.Block block, java.util.concurrent.CyclicBarrier grid,
-                                   List<Thread> threads, List<Throwable> failures) {
+                                   KernelContext.Cluster cluster, int rank, List<Thread> threads, List<Throwable> failures) {
         for (int ly = 0; ly < g.localY(); ly++)
             for (int lx = 0; lx < g.localX(); lx++) {
                 KernelContext c = context(g, gx, gy);
@@ -105,6 +128,8 @@ public final class CpuExecutor {
                 c.localY = ly;
                 c.block = block;
                 c.grid = grid;
+                c.cluster = cluster;
+                c.clusterRank = rank;
                 threads.add(Thread.ofVirtual().start(() -> {
                     try {
                         call(mh, c);
@@ -112,6 +137,7 @@ public final class CpuExecutor {
                         failures.add(t);
                         block.reset();   // release the others instead of leaving them waiting forever
                         if (grid != null) grid.reset();
+                        if (cluster != null) cluster.phaser.forceTermination();
                     }
                 }));
             }
@@ -195,6 +221,12 @@ public final class CpuExecutor {
             if (n.equals("barrier") || n.endsWith("Barrier") || n.equals("arriveLast") || n.startsWith("allocate") || n.startsWith("shfl") || n.startsWith("mma") || n.startsWith("ldmatrix"))
                 return true;
         return false;
+    }
+
+    /** Whether the kernel (or anything it calls) uses a cluster's barrier, rank or shared memory. */
+    static boolean usesClusterIntrinsics(Method kernel) {
+        java.util.Set<String> calls = contextCalls(kernel);
+        return calls != null && calls.stream().anyMatch(c -> c.startsWith("cluster"));
     }
 
     /** Whether the kernel (or anything it calls) has grid-wide barriers: then every block of the grid runs at once. */

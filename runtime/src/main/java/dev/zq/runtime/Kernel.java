@@ -20,4 +20,12 @@ public @interface Kernel {
      * blocks an SM), where a few more registers would push the last blocks into a second wave. Nothing on the CPU.
      */
     int maxRegisters() default 0;
+
+    /**
+     * Blocks a thread-block cluster along x (Hopper; PTX {@code .reqnctapercluster}): each run of {@code cluster}
+     * consecutive blocks of a row of the grid runs at once, its threads meet at {@link KernelContext#clusterBarrier} and
+     * read one another's shared memory ({@link KernelContext#clusterLoad}). 1 to 16 (past 8 the runtime allows the
+     * non-portable sizes); the grid's blocks along x must be a multiple. On the CPU each cluster's blocks run together.
+     */
+    int cluster() default 1;
 }

@@ -17,7 +17,24 @@ public final class KernelContext {
     Block block;
     // Every thread of the grid, when the kernel has grid-wide barriers (all blocks then run at once).
     CyclicBarrier grid;
+    // The cluster this thread's block belongs to, and the block's rank in it, when the kernel is launched in clusters.
+    Cluster cluster;
+    int clusterRank;
     private int sharedAllocations;
+
+    /** Shared state of one thread-block cluster on the CPU: a phaser over all its threads, its blocks by rank. */
+    static final class Cluster {
+        final java.util.concurrent.Phaser phaser;
+        final List<Block> blocks;
+
+        Cluster(List<Block> blocks, int threadsPerBlock) {
+            this.blocks = blocks;
+            this.phaser = new java.util.concurrent.Phaser(blocks.size() * threadsPerBlock);
+        }
+    }
+
+    // The cluster phase this thread arrived at with clusterArrive, for its clusterWait.
+    private int clusterArrival = -1;
 
     /** Shared state of one block on the CPU: the barrier, the shared arrays, the shuffle exchange slots. */
     static final class Block {
@@ -184,6 +201,89 @@ public final class KernelContext {
         } catch (BrokenBarrierException e) {
             throw new IllegalStateException("a thread of the grid failed before reaching the grid barrier", e);
         }
+    }
+
+    /** This block's rank in its thread-block cluster ({@link Kernel#cluster}), 0 … cluster − 1 (PTX {@code %cluster_ctarank}). */
+    public int clusterRank() {
+        if (cluster == null) throw new IllegalStateException("clusterRank() outside a kernel launched in clusters");
+        return clusterRank;
+    }
+
+    /**
+     * Waits until every thread of every block of the cluster got here; shared-memory writes before it, in any block of the
+     * cluster, are seen after it by {@link #clusterLoad} and local reads (PTX {@code barrier.cluster.arrive.release} and
+     * {@code wait.acquire}). A block must not exit while another may still read or write its shared memory: a kernel that
+     * does so ends with one more cluster barrier after the last access.
+     */
+    public void clusterBarrier() {
+        clusterArrive();
+        clusterWait();
+    }
+
+    /**
+     * The first half of {@link #clusterBarrier}: counts this thread in and goes on; {@link #clusterWait} later waits for
+     * the others' arrival. Between them the thread may work on what does not depend on the others (PTX
+     * {@code barrier.cluster.arrive.release}). Before a block first touches another's shared memory, the cluster must
+     * have passed a barrier (on the GPU, a block that has not started yet has no shared memory to touch).
+     */
+    public void clusterArrive() {
+        if (cluster == null) throw new IllegalStateException("clusterArrive() outside a kernel launched in clusters");
+        if (clusterArrival >= 0) throw new IllegalStateException("clusterArrive() twice without a clusterWait()");
+        clusterArrival = cluster.phaser.arrive();
+    }
+
+    /**
+     * {@link #clusterArrive} without publishing this thread's memory writes (PTX {@code barrier.cluster.arrive.relaxed}):
+     * for a barrier that only says "this block has started", whose release would make the GPU wait for the thread's
+     * outstanding memory operations (a fence over the whole GPU).
+     */
+    public void clusterArriveRelaxed() { clusterArrive(); }
+
+    /** Waits until every thread of the cluster has arrived at the phase of this thread's last {@link #clusterArrive}. */
+    public void clusterWait() {
+        if (cluster == null) throw new IllegalStateException("clusterWait() outside a kernel launched in clusters");
+        if (clusterArrival < 0) throw new IllegalStateException("clusterWait() without a clusterArrive() before it");
+        int phase = clusterArrival;
+        clusterArrival = -1;
+        try {
+            if (cluster.phaser.awaitAdvanceInterruptibly(phase) < 0)
+                throw new IllegalStateException("a thread of the cluster failed before reaching the cluster barrier", new BrokenBarrierException());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted at a cluster barrier", e);
+        }
+    }
+
+    /**
+     * Writes {@code value} to element {@code index} of the shared array {@code shared} of the cluster's block {@code rank}
+     * (PTX {@code mapa} and a store to distributed shared memory): a store does not wait for its way there, unlike
+     * {@link #clusterLoad}, so a block pushes what its peers need into their shared memory, and after the next cluster
+     * barrier they read it locally.
+     */
+    public void clusterStore(float[] shared, int index, int rank, float value) {
+        peerArray(shared, rank)[index] = value;
+    }
+
+    /**
+     * Element {@code index} of the shared array {@code shared} of the cluster's block {@code rank} — the same allocation
+     * as this block's {@code shared} there (PTX {@code mapa} and a load from distributed shared memory). The value is
+     * the one written there before the last {@link #clusterBarrier} both passed.
+     */
+    public float clusterLoad(float[] shared, int index, int rank) {
+        return peerArray(shared, rank)[index];
+    }
+
+    /** The cluster's block {@code rank}'s array of the same allocation as this block's {@code shared}. */
+    private float[] peerArray(float[] shared, int rank) {
+        if (cluster == null) throw new IllegalStateException("cluster shared memory outside a kernel launched in clusters");
+        if (rank < 0 || rank >= cluster.blocks.size())
+            throw new IllegalArgumentException("rank " + rank + " outside a cluster of " + cluster.blocks.size() + " blocks");
+        int k = -1;
+        for (int i = 0; i < block.shared.size(); i++) if (block.shared.get(i) == shared) k = i;
+        if (k < 0) throw new IllegalArgumentException("cluster shared memory is reached through an array of this block, allocated by allocateFloatShared");
+        List<Object> peer = cluster.blocks.get(rank).shared;
+        if (k >= peer.size()) throw new IllegalStateException("block " + rank + " of the cluster has not allocated that array yet: a cluster barrier is missing");
+        return (float[]) peer.get(k);
     }
 
     /**

@@ -23,6 +23,31 @@ public final class ReductionKernels {
         if (t == 0) partial.set(ctx.groupIdx(), s[0]);
     }
 
+    /**
+     * {@link #blockSum} over a thread-block cluster of 4: each block sums its 256 elements, then reads its peers' sums
+     * from their shared memory ({@link KernelContext#clusterLoad}) and writes the cluster's total, its blocks' sums
+     * added in rank order, to {@code total[b]}; with {@code rankOf[b]} its rank. Launch a multiple of 4 blocks of 256.
+     */
+    @Kernel(cluster = 4)
+    public static void clusterSum(KernelContext ctx, FloatArray x, FloatArray total, FloatArray rankOf, int n) {
+        float[] s = ctx.allocateFloatShared(256);
+        int t = ctx.localIdx(), i = ctx.globalIdx();
+        s[t] = i < n ? x.get(i) : 0f;
+        ctx.barrier();
+        for (int stride = 128; stride > 0; stride >>= 1) {
+            if (t < stride) s[t] = s[t] + s[t + stride];
+            ctx.barrier();
+        }
+        ctx.clusterBarrier();
+        if (t == 0) {
+            float sum = 0f;
+            for (int r = 0; r < 4; r++) sum += ctx.clusterLoad(s, 0, r);
+            total.set(ctx.groupIdx(), sum);
+            rankOf.set(ctx.groupIdx(), ctx.clusterRank());
+        }
+        ctx.clusterBarrier();   // the peers may still read s
+    }
+
     /** Maximum of |x| over each warp of 32 by butterfly shuffles; lane 0 writes it. */
     @Kernel
     public static void warpAbsMax(KernelContext ctx, FloatArray x, FloatArray out, int n) {

@@ -16,7 +16,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * {@link KernelsOnCudaTest}'s kernel comparisons with the JIT's PTX run by {@link PtxInterpreter} in place of a GPU, so
  * that they run on every machine, CI included: each kernel's PTX against its Java on the CPU executor, bit for bit where
  * the GPU test asks that. Kernels with instructions the interpreter does not run (Hopper's warpgroup {@code wgmma},
- * bulk copies and their barriers) are left out of the comparisons; {@link #onlyWarpgroupAndBulkCopyKernelsAreLeftOut}
+ * bulk copies and their barriers, thread-block clusters) are left out of the comparisons; {@link #onlyWarpgroupBulkCopyAndClusterKernelsAreLeftOut}
  * checks that no other kernel is. The tests of the GPU itself (graphs, the
  * driver, memory) are overridden without {@code @Test}: they have nothing to run here.
  */
@@ -51,7 +51,7 @@ class KernelsOnPtxInterpreterTest extends KernelsOnCudaTest {
 
     /** Whether the interpreter refused a kernel for one of the instructions it leaves to the GPU. */
     static boolean leftOut(String why) {
-        return why.contains("unsupported instruction") && List.of("wgmma.", "mbarrier.", "cp.async.bulk").stream().anyMatch(why::contains);
+        return why.contains("unsupported instruction") && List.of("wgmma.", "mbarrier.", "cp.async.bulk", "for clusters").stream().anyMatch(why::contains);
     }
 
     /** The heads' shapes at a size the interpreter runs in seconds: a row of GPT-2's width, and rows of two batches. */
@@ -71,7 +71,7 @@ class KernelsOnPtxInterpreterTest extends KernelsOnCudaTest {
     int[][] mmaShapes(int[][] shapes) { return new int[][]{{192, 64}, {768, 64}}; }
 
     @Test
-    void onlyWarpgroupAndBulkCopyKernelsAreLeftOut() throws Exception {
+    void onlyWarpgroupBulkCopyAndClusterKernelsAreLeftOut() throws Exception {
         List<String> run = new ArrayList<>(), left = new ArrayList<>();
         for (Method m : EveryKernelCompilesTest.kernels().toList()) {
             String name = m.getDeclaringClass().getSimpleName() + "." + m.getName();

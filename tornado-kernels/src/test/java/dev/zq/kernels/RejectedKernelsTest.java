@@ -87,6 +87,27 @@ class RejectedKernelsTest {
         y.set(0, v[0]);
     }
 
+    @Kernel(cluster = 17)
+    static void asksForTooLargeACluster(KernelContext ctx, FloatArray x) {
+        x.set(ctx.clusterRank(), 1f);
+    }
+
+    @Kernel
+    static void readsALocalArrayOfAnotherBlock(KernelContext ctx, FloatArray x) {
+        float[] mine = new float[4];   // a thread's registers: no other block can reach them
+        ctx.clusterBarrier();
+        x.set(0, ctx.clusterLoad(mine, 0, 1));
+    }
+
+    /** Thread-block clusters: more than Hopper's 16 blocks, and another block's memory reached through a thread's local array. */
+    @Test
+    void misusedClustersAreRefused() {
+        String large = reason("asksForTooLargeACluster");
+        assertTrue(large.contains("clusters of 1 to 16 blocks, not 17"), large);
+        String load = reason("readsALocalArrayOfAnotherBlock");
+        assertTrue(load.contains("clusterLoad") && load.contains("shared float[]"), load);
+    }
+
     String reason(String name) {
         var m = java.util.Arrays.stream(RejectedKernelsTest.class.getDeclaredMethods()).filter(x -> x.getName().equals(name)).findFirst().orElseThrow();
         return assertThrows(KernelCompileException.class, () -> new KernelCompiler().ptx(m)).getMessage();

@@ -163,6 +163,49 @@ class TaskGraphTest {
         }
     }
 
+    /**
+     * Thread-block clusters ({@code @Kernel(cluster = 4)}): each block reads its three peers' shared memory after a
+     * cluster barrier, in a graph of two launches, on the best device; every block of a cluster writes the same total,
+     * its blocks' sums in rank order, and its rank. A grid that is not made of whole clusters is refused with the reason.
+     */
+    @Test
+    void clusterBlocksReadEachOthersSharedMemory() throws Exception {
+        List<String> why = new ArrayList<>();
+        int blocks = 24, n = blocks * 256 - 100;
+        var kernel = KernelCompiler.find(ReductionKernels.class, "clusterSum");
+        try (Arena a = Arena.ofShared(); Device device = Device.best(why::add)) {
+            FloatArray x = KernelsOnCpuTest.randomFloats(a, new Random(31), n, 1), total = FloatArray.allocate(a, blocks), rank = FloatArray.allocate(a, blocks);
+            TaskGraph g = new TaskGraph("clusters").transferToDevice(Transfer.EVERY_EXECUTION, x);
+            g.task(KernelCompiler.find(BasicKernels.class, "saxpy"), Grid.cover(n, 256), 0.5f, x, x, n);
+            g.task(kernel, Grid.of(blocks, 256), x, total, rank, n);
+            g.transferToHost(Transfer.EVERY_EXECUTION, total, rank);
+            float[] input = new float[n];
+            for (int i = 0; i < n; i++) input[i] = 0.5f * x.get(i) + x.get(i);
+            try (ExecutionPlan plan = device.plan(g)) {
+                plan.execute();
+            }
+            for (int b = 0; b < blocks; b++) {
+                float expect = 0f;
+                for (int r = 0; r < 4; r++) {
+                    int peer = b / 4 * 4 + r;
+                    float[] s = new float[256];
+                    for (int t = 0; t < 256; t++) s[t] = peer * 256 + t < n ? input[peer * 256 + t] : 0f;
+                    for (int stride = 128; stride > 0; stride >>= 1) for (int t = 0; t < stride; t++) s[t] = s[t] + s[t + stride];
+                    expect += s[0];
+                }
+                assertEquals(Float.floatToRawIntBits(expect), Float.floatToRawIntBits(total.get(b)), "block " + b + " on " + device.name());
+                assertEquals(b % 4, rank.get(b), "rank of block " + b);
+            }
+            TaskGraph partial = new TaskGraph("partial cluster").transferToDevice(Transfer.EVERY_EXECUTION, x);
+            partial.task(kernel, Grid.of(6, 256), x, total, rank, n);
+            Exception e = assertThrows(Exception.class, () -> { try (ExecutionPlan plan = device.plan(partial)) { plan.execute(); } });
+            Throwable t = e;
+            while (t.getCause() != null && !String.valueOf(t.getMessage()).contains("clusters of 4")) t = t.getCause();
+            assertTrue(String.valueOf(t.getMessage()).contains("clusters of 4"), "the reason names the cluster: " + e);
+            System.out.println("clusters of 4 on " + device.name() + (why.isEmpty() ? "" : " (" + why.getFirst() + ")"));
+        }
+    }
+
     /** A grid-barrier kernel with more blocks than the device holds at once would wait forever: refused with a reason. */
     @Test
     void gridBarrierKernelLargerThanTheDeviceHoldsIsRefused() throws Exception {

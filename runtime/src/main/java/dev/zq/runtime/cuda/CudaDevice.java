@@ -160,6 +160,7 @@ public final class CudaDevice implements dev.zq.runtime.Device {
         int dynamic = compiler.dynamicSharedBytes(kernel);
         if (dynamic > 0) driver.allowDynamicShared(f, dynamic);
         if (CARVEOUT >= 0) driver.preferSharedCarveout(f, CARVEOUT);
+        if (kernel.getAnnotation(dev.zq.runtime.Kernel.class).cluster() > 8) driver.allowNonPortableClusterSize(f);
         functions.put(kernel, f);
         return f;
     }
@@ -211,10 +212,14 @@ public final class CudaDevice implements dev.zq.runtime.Device {
     }
 
     /**
-     * Refuses a grid of a kernel with grid barriers that the device cannot hold at once: its resident blocks would wait
+     * Refuses a grid that is not made of whole clusters of a kernel launched in clusters, and a grid of a kernel with
+     * grid barriers that the device cannot hold at once: its resident blocks would wait
      * forever for the others.
      */
     void checkResident(Method kernel, Grid grid) throws KernelCompileException {
+        int cluster = kernel.getAnnotation(dev.zq.runtime.Kernel.class).cluster();
+        if (grid.groupsX() % cluster != 0)
+            throw new IllegalArgumentException(kernel.getName() + " runs in clusters of " + cluster + " blocks along x; the grid has " + grid.groupsX());
         if (!compiler.usesGridBarrier(kernel)) return;
         long blocks = (long) grid.groupsX() * grid.groupsY();
         int resident = residentBlocks(kernel, grid.threadsPerBlock());

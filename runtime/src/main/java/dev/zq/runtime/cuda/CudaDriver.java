@@ -273,6 +273,14 @@ public final class CudaDriver {
         checked("cuFuncSetAttribute", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT), function, 9, percent);
     }
 
+    /**
+     * {@code cuFuncSetAttribute(CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED, 1)}: lets {@code function} run in
+     * clusters of more than 8 blocks (up to 16 on Hopper), which its PTX asks for with {@code .reqnctapercluster}.
+     */
+    public void allowNonPortableClusterSize(MemorySegment function) throws CudaException {
+        checked("cuFuncSetAttribute", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT), function, 14, 1);
+    }
+
     public void moduleUnload(MemorySegment module) throws CudaException {
         checked("cuModuleUnload", FunctionDescriptor.of(JAVA_INT, ADDRESS), module);
     }

@@ -23,7 +23,8 @@ import java.util.Map;
  * {@code dp4a}, {@code prmt}, {@code shfl.sync} (bfly, down, up, idx over a full warp), {@code bar.sync}, atomics,
  * {@code cp.async} (each copy done at once), the warp's tensor-core steps {@code mma.sync} (INT8 m16n8k32, FP16
  * m16n8k16) and fragment loads {@code ldmatrix} (x4, plain and transposed), and the hints that change no result
- * ({@code prefetch}, {@code griddepcontrol}). Anything else — {@code wgmma}, bulk copies, {@code mbarrier} — is refused
+ * ({@code prefetch}, {@code griddepcontrol}). Anything else — {@code wgmma}, bulk copies, {@code mbarrier}, thread-block
+ * clusters — is refused
  * by name when the kernel is parsed. Float operations round as PTX's {@code .rn} forms do, which are Java's;
  * {@code .approx} forms are computed exactly, so kernels using them agree only within their approximation.
  * <p>
@@ -174,6 +175,8 @@ public final class PtxInterpreter {
         String rest = sp < 0 ? "" : s.substring(sp + 1).strip();
         String[] parts = opcode.split("\\.");
         String head = parts[0];
+        // Thread-block clusters (their barrier, ranks, other blocks' shared memory) are left to the GPU.
+        if (opcode.startsWith("barrier.cluster") || head.equals("mapa") || rest.contains("%cluster_")) unsupported("for clusters " + opcode);
         Kind kind = switch (head) {
             case "bra" -> Kind.BRA;
             case "ret", "exit" -> Kind.RET;

@@ -217,6 +217,11 @@ public final class PtxTranslator {
         ptx.append(".visible .entry ").append(entryName).append("(\n").append(sig).append("\n)\n");
         Kernel annotation = kernel.getAnnotation(Kernel.class);
         if (annotation != null && annotation.maxRegisters() > 0) ptx.append(".maxnreg ").append(annotation.maxRegisters()).append('\n');
+        if (annotation != null && annotation.cluster() != 1) {
+            if (annotation.cluster() < 1 || annotation.cluster() > 16)
+                throw new KernelCompileException(where() + ": clusters of 1 to 16 blocks, not " + annotation.cluster());
+            ptx.append(".reqnctapercluster ").append(annotation.cluster()).append(", 1, 1\n");
+        }
         ptx.append("{\n");
         for (var r : registers.entrySet()) ptx.append("    .reg .").append(r.getValue()).append(' ').append(r.getKey()).append(";\n");
         if (predicates > 0) ptx.append("    .reg .pred %p<").append(predicates).append(">;\n");
@@ -852,6 +857,32 @@ public final class PtxTranslator {
                 emit("mul.lo.s32 " + top(st) + ", " + a + ", " + b);
             }
             case "barrier" -> emit("bar.sync 0");
+            case "clusterRank" -> {
+                push(st, Kind.I, null);
+                emit("mov.u32 " + top(st) + ", %cluster_ctarank");
+            }
+            case "clusterBarrier" -> {
+                emit("barrier.cluster.arrive.release.aligned");
+                emit("barrier.cluster.wait.acquire.aligned");
+            }
+            case "clusterArrive" -> emit("barrier.cluster.arrive.release.aligned");
+            case "clusterArriveRelaxed" -> emit("barrier.cluster.arrive.relaxed.aligned");
+            case "clusterWait" -> emit("barrier.cluster.wait.acquire.aligned");
+            case "clusterStore" -> {
+                if (args.getFirst().kind() != Kind.SHARED_F32) throw f.fail("clusterStore writes a shared float[]");
+                String local = address(at(Kind.SHARED_F32, d + 1), at(Kind.I, d + 2), 4), generic = temp("u64"), remote = temp("u64");
+                emit("cvta.shared.u64 " + generic + ", " + local);
+                emit("mapa.u64 " + remote + ", " + generic + ", " + at(Kind.I, d + 3));
+                emit("st.f32 [" + remote + "], " + at(Kind.F, d + 4));
+            }
+            case "clusterLoad" -> {
+                if (args.getFirst().kind() != Kind.SHARED_F32) throw f.fail("clusterLoad reads a shared float[]");
+                String local = address(at(Kind.SHARED_F32, d + 1), at(Kind.I, d + 2), 4), generic = temp("u64"), remote = temp("u64");
+                emit("cvta.shared.u64 " + generic + ", " + local);
+                emit("mapa.u64 " + remote + ", " + generic + ", " + at(Kind.I, d + 3));
+                push(st, Kind.F, null);
+                emit("ld.f32 " + top(st) + ", [" + remote + "]");
+            }
             case "prefetchL2" -> {
                 Kind bk = args.getFirst().kind();
                 if (bk != Kind.BUF_S32 && bk != Kind.BUF_F32 && bk != Kind.BUF_F16) throw f.fail("prefetchL2 takes an IntArray, a FloatArray or a HalfArray");
