@@ -117,6 +117,53 @@ class EncoderKernelsOnCpuTest {
     }
 
     /**
+     * {@link Int8GemmNormKernel}: the GEMM, residual, LayerNorm and token-wise codes of one cluster launch against the two
+     * launches they replace ({@link Int8GemmKernel#gemm64kd} then {@link RowKernels#residualLayerNorm}), at bert-base's
+     * and bert-large's widths (clusters of 12 and 16 tiles), two row tiles. The row sums add in another order, so the
+     * FP16 outputs may differ by an FP16 rounding step, the scales by float rounding and a few codes by one.
+     */
+    @Test
+    void layerNormInTheClusterOfARowMatchesTheTwoLaunches() {
+        try (Arena a = Arena.ofShared()) {
+            Random rnd = new Random(29);
+            for (int n : new int[]{768, 1024}) {
+                int m = 128, k = 128, blocks = (m / 64) * (n / 64);
+                byte[] ab = new byte[m * k], wb = new byte[n * k];
+                rnd.nextBytes(ab);
+                rnd.nextBytes(wb);
+                IntArray x = KernelsOnCpuTest.packed(a, ab), w = KernelsOnCpuTest.packed(a, wb);
+                FloatArray sx = KernelsOnCpuTest.randomFloats(a, rnd, m, 0.001), sw = KernelsOnCpuTest.randomFloats(a, rnd, n, 0.001);
+                FloatArray bias = KernelsOnCpuTest.randomFloats(a, rnd, n, 0.5), gamma = KernelsOnCpuTest.randomFloats(a, rnd, n, 1),
+                        beta = KernelsOnCpuTest.randomFloats(a, rnd, n, 0.2);
+                IntArray residual = halves(a, rnd, new float[m * n], 1);
+                IntArray projected = IntArray.allocate(a, m * n / 2), out1 = IntArray.allocate(a, m * n / 2), codes1 = IntArray.allocate(a, m * n / 4);
+                FloatArray scales1 = FloatArray.allocate(a, m);
+                cpu.launch(KernelCompiler.find(Int8GemmKernel.class, "gemm64kd"), Grid.of(blocks, 128), x, w, sx, sw, bias, projected, m, n, k, 0,
+                        1, IntArray.allocate(a, 1), IntArray.allocate(a, blocks));
+                cpu.launch(KernelCompiler.find(RowKernels.class, "residualLayerNorm"), RowKernels.grid(m, n), projected, residual, gamma, beta,
+                        out1, codes1, scales1, m, n, 1e-12f, 1);
+                IntArray out2 = IntArray.allocate(a, m * n / 2), codes2 = IntArray.allocate(a, m * n / 4);
+                FloatArray scales2 = FloatArray.allocate(a, m);
+                cpu.launch(KernelCompiler.find(Int8GemmNormKernel.class, "gemm64ln" + n / 64), Grid.of(blocks, Int8GemmNormKernel.THREADS), x, w, sx, sw, bias, residual,
+                        gamma, beta, out2, codes2, scales2, m, n, k, 1e-12f);
+                int off = 0;
+                for (int r = 0; r < m; r++) {
+                    assertEquals(scales1.get(r), scales2.get(r), 1e-5 * scales1.get(r), "n " + n + ": scale of row " + r);
+                    for (int c = 0; c < n; c++) {
+                        float e = half(out1, r * n + c), g = half(out2, r * n + c);
+                        assertEquals(e, g, HALF_ULP * Math.abs(e) + 1e-6, "n " + n + ": row " + r + " col " + c);
+                        int d = Math.abs(code(codes1, r * n + c) - code(codes2, r * n + c));
+                        assertTrue(d <= 1, "n " + n + ": code of row " + r + " col " + c);
+                        off += d;
+                    }
+                }
+                assertTrue(off <= m * n / 200, off + " codes one step off");
+                assertTrue(scales2.get(0) > 0, "rows were written");
+            }
+        }
+    }
+
+    /**
      * {@link Fp16GemmKernel#gemm64kd} over 16 slices of 32 halves (its ring of 8 goes round twice): {@link Fp16GemmKernel#gemm64w}'s
      * bits whole, and {@link Fp16GemmKernel#gemm64k}'s with K in 2 and 4 (the same products in the same order), GeLU'd or not.
      */

@@ -339,6 +339,32 @@ class KernelsOnCudaTest {
         }
     }
 
+    /**
+     * The kernels launched in thread-block clusters on the GPU against the CPU executor, bit for bit: the cluster-of-4
+     * reduction, and {@link Int8GemmNormKernel}'s GEMM + residual + LayerNorm + codes at bert-base's and bert-large's
+     * widths (clusters of 12 and 16 blocks; the same float operations in the same order on both sides).
+     */
+    @Test
+    void clusterKernelsMatchTheCpuBitForBit() throws Exception {
+        Random rnd = new Random(61);
+        try (Arena a = Arena.ofShared()) {
+            int blocks = 16, len = blocks * 256 - 37;
+            same(k(ReductionKernels.class, "clusterSum"), Grid.of(blocks, 256), KernelsOnCpuTest.randomFloats(a, rnd, len, 1),
+                    FloatArray.allocate(a, blocks), FloatArray.allocate(a, blocks), len);
+            for (int n : new int[]{768, 1024}) {
+                int m = 192, kk = 512;
+                byte[] ab = new byte[m * kk], wb = new byte[n * kk];
+                rnd.nextBytes(ab);
+                rnd.nextBytes(wb);
+                same(k(Int8GemmNormKernel.class, "gemm64ln" + n / 64), Grid.of((m / 64) * (n / 64), Int8GemmNormKernel.THREADS), KernelsOnCpuTest.packed(a, ab),
+                        KernelsOnCpuTest.packed(a, wb), KernelsOnCpuTest.randomFloats(a, rnd, m, 0.001), KernelsOnCpuTest.randomFloats(a, rnd, n, 0.001),
+                        KernelsOnCpuTest.randomFloats(a, rnd, n, 0.5), EncoderKernelsOnCpuTest.halves(a, rnd, new float[m * n], 1),
+                        KernelsOnCpuTest.randomFloats(a, rnd, n, 1), KernelsOnCpuTest.randomFloats(a, rnd, n, 0.2), IntArray.allocate(a, m * n / 2),
+                        IntArray.allocate(a, m * n / 4), FloatArray.allocate(a, m), m, n, kk, 1e-12f);
+            }
+        }
+    }
+
     @Test
     void encoderKernelsWithTensorCoreSumsOrExponentialsAgreeWithTheCpu() throws Exception {
         assumeDevice();
