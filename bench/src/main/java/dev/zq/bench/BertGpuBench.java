@@ -83,6 +83,14 @@ public final class BertGpuBench {
                 double t = g.plan().replayMillis();
                 if (r >= 0) ms[r] = t;
             }
+            if (dev.zq.runtime.internal.PtxTranslator.TRACE) {   // -Dzq.ptx.trace=true: where a forward pass's time goes, in the graph
+                gpu.takeTrace();
+                for (int r = 0; r < 4; r++) g.plan().replayMillis();
+                List<GraphTrace.Launch> launches = GraphTrace.launches(gpu.takeTrace());
+                System.out.printf("# trace %s s%d b%d %s (%d launches traced; the timings above include the tracing)%n", model, seq, batch,
+                        w.precision(), launches.size());
+                System.out.print(GraphTrace.table(launches, "RowKernels.embedLayerNorm", w.layers()));
+            }
             if (seq == 128 && (batch == 1 || batch == 128)) {
                 StringBuilder b = new StringBuilder();
                 g.plan().profileMillis().forEach((kernel, t) -> b.append(String.format(" | %s %.3f", kernel, t)));

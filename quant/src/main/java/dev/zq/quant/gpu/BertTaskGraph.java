@@ -2,6 +2,7 @@ package dev.zq.quant.gpu;
 
 import dev.zq.kernels.AttentionKernel;
 import dev.zq.kernels.GemmTiles;
+import dev.zq.kernels.Int8GemmNormKernel;
 import dev.zq.kernels.ExactAttentionKernel;
 import dev.zq.kernels.RowKernels;
 import dev.zq.model.DenseLinear;
@@ -56,6 +57,7 @@ public final class BertTaskGraph implements AutoCloseable {
     private final BertConfig config;
     private final Precision precision;
     private final boolean exactAttention;
+    private final List<String> normInGemm;   // NORM_IN_GEMM, or a test's choice
     private final Weights weights;
     private final boolean ownsWeights;
     private final int batch, seq, paddedSeq, rows;
@@ -71,9 +73,10 @@ public final class BertTaskGraph implements AutoCloseable {
     private final IntArray noCodes;
     private final IntArray partials, arrivals;   // the split-K GEMMs' parts (GemmTiles.Choice#splits) and counts
 
-    private BertTaskGraph(Weights weights, boolean ownsWeights, int batch, int seq, Device device, boolean exactAttention) {
+    private BertTaskGraph(Weights weights, boolean ownsWeights, int batch, int seq, Device device, boolean exactAttention, List<String> normInGemm) {
         this.weights = weights;
         this.exactAttention = exactAttention;
+        this.normInGemm = normInGemm;
         this.ownsWeights = ownsWeights;
         this.config = weights.config;
         this.precision = weights.precision;
@@ -136,7 +139,7 @@ public final class BertTaskGraph implements AutoCloseable {
      * the device on the first call. The encoder's weights must outlive the graph.
      */
     public static BertTaskGraph build(BertEncoder encoder, int batch, int seq, Device device) {
-        return new BertTaskGraph(Weights.of(encoder), true, batch, seq, device, false);
+        return new BertTaskGraph(Weights.of(encoder), true, batch, seq, device, false, NORM_IN_GEMM);
     }
 
     /**
@@ -146,17 +149,22 @@ public final class BertTaskGraph implements AutoCloseable {
      * last bits, which token-wise INT8 quantization downstream amplifies).
      */
     public static BertTaskGraph build(BertEncoder encoder, int batch, int seq, Device device, boolean exactAttention) {
-        return new BertTaskGraph(Weights.of(encoder), true, batch, seq, device, exactAttention);
+        return new BertTaskGraph(Weights.of(encoder), true, batch, seq, device, exactAttention, NORM_IN_GEMM);
     }
 
     /** A graph over weights prepared once ({@link Weights#of}) and shared with other graphs; closing it leaves them. */
     public static BertTaskGraph build(Weights weights, int batch, int seq, Device device) {
-        return new BertTaskGraph(weights, false, batch, seq, device, false);
+        return new BertTaskGraph(weights, false, batch, seq, device, false, NORM_IN_GEMM);
     }
 
     /** As {@link #build(Weights, int, int, Device)}, with the exact attention where {@code exactAttention}. */
     public static BertTaskGraph build(Weights weights, int batch, int seq, Device device, boolean exactAttention) {
-        return new BertTaskGraph(weights, false, batch, seq, device, exactAttention);
+        return new BertTaskGraph(weights, false, batch, seq, device, exactAttention, NORM_IN_GEMM);
+    }
+
+    /** As {@link #build(BertEncoder, int, int, Device, boolean)}, with the projections that take their LayerNorm named (tests). */
+    static BertTaskGraph build(BertEncoder encoder, int batch, int seq, Device device, boolean exactAttention, List<String> normInGemm) {
+        return new BertTaskGraph(Weights.of(encoder), true, batch, seq, device, exactAttention, normInGemm);
     }
 
     /** One BERT layer: attention with its residual and LayerNorm, then the MLP with its residual and LayerNorm. */
@@ -174,16 +182,55 @@ public final class BertTaskGraph implements AutoCloseable {
                     Grid.of((paddedSeq / 64) * config.numHeads() * batch, 128), qkv, mask, context, paddedSeq, config.numHeads(),
                     (float) (1 / Math.sqrt(hd)), 0);
         if (int8 && !OMIT.contains("quantize")) quantize(context, contextQ, contextScale, h);
-        gemm(l.out(), context, contextQ, contextScale, projected, h, h, false);
-        if (!OMIT.contains("norm"))
-            graph.task(kernel(RowKernels.class, "residualLayerNorm"), RowKernels.grid(rows, h), projected, hidden, l.norm1Gamma(), l.norm1Beta(),
-                    h1, h1q, h1Scale, rows, h, eps, int8 ? 1 : 0);
+        if (normInGemm("out"))
+            gemmNorm(l.out(), contextQ, contextScale, hidden, l.norm1Gamma(), l.norm1Beta(), h1, h1q, h1Scale, h);
+        else {
+            gemm(l.out(), context, contextQ, contextScale, projected, h, h, false);
+            if (!OMIT.contains("norm"))
+                graph.task(kernel(RowKernels.class, "residualLayerNorm"), RowKernels.grid(rows, h), projected, hidden, l.norm1Gamma(), l.norm1Beta(),
+                        h1, h1q, h1Scale, rows, h, eps, int8 ? 1 : 0);
+        }
         // MLP: up-projection with bias and GeLU in the epilogue, down-projection, residual and LayerNorm.
         gemm(l.up(), h1, h1q, h1Scale, mlp, inter, h, true);
         if (int8 && !OMIT.contains("quantize")) quantize(mlp, mlpQ, mlpScale, inter);
-        gemm(l.down(), mlp, mlpQ, mlpScale, projected, h, inter, false);
-        if (!OMIT.contains("norm")) graph.task(kernel(RowKernels.class, "residualLayerNorm"), RowKernels.grid(rows, h), projected, h1, l.norm2Gamma(), l.norm2Beta(),
-                hidden, hq, hScale, rows, h, eps, int8 ? 1 : 0);
+        if (normInGemm("down"))
+            gemmNorm(l.down(), mlpQ, mlpScale, h1, l.norm2Gamma(), l.norm2Beta(), hidden, hq, hScale, inter);
+        else {
+            gemm(l.down(), mlp, mlpQ, mlpScale, projected, h, inter, false);
+            if (!OMIT.contains("norm")) graph.task(kernel(RowKernels.class, "residualLayerNorm"), RowKernels.grid(rows, h), projected, h1, l.norm2Gamma(), l.norm2Beta(),
+                    hidden, hq, hScale, rows, h, eps, int8 ? 1 : 0);
+        }
+    }
+
+    /**
+     * Which W8A8 projections back to the hidden size take their residual add, LayerNorm and token-wise quantization into
+     * the GEMM ({@link Int8GemmNormKernel}: a row tile's blocks as one thread-block cluster) instead of a launch of their
+     * own: {@code -Dzq.bert.normInGemm=out,down} (the attention's output projection, the MLP's down projection); by
+     * default none. Only where a cluster holds a row (hidden size 768 or 1024) and the rows fill whole 64-row tiles.
+     * Measured on an H200 (bench/RESULTS.md, session 29): slower than the two launches it replaces — bert-base s128
+     * batch 1 0.607–0.615 → 0.618–0.631 ms with the output projection's, 0.75 ms with both (the down projection then
+     * loses its split K) — so it stays a switch for measurements.
+     */
+    static final List<String> NORM_IN_GEMM = List.of(System.getProperty("zq.bert.normInGemm", "none").split(","));
+
+    /** The kernels of one forward pass, by name, in launch order (for tests). */
+    List<String> kernelNames() { return graph.tasks().stream().map(t -> t.kernel().getName()).toList(); }
+
+    private boolean normInGemm(String projection) {
+        int h = config.hiddenSize();
+        return precision == Precision.W8A8 && normInGemm.contains(projection) && (h == 768 || h == 1024) && rows % 64 == 0
+                && !OMIT.contains("norm");
+    }
+
+    /**
+     * {@code out = LayerNorm(x·Wᵀ + b + residual)} with its token-wise codes and scales, in one cluster launch
+     * ({@link Int8GemmNormKernel}) from the codes {@code xq} and scales of x; {@code k} inputs.
+     */
+    private void gemmNorm(Projection w, IntArray xq, FloatArray xScale, IntArray residual, FloatArray gamma, FloatArray beta, IntArray out,
+                          IntArray codes, FloatArray scales, int k) {
+        int h = config.hiddenSize();
+        graph.task(kernel(Int8GemmNormKernel.class, "gemm64ln" + h / 64), Grid.of((rows / 64) * (h / 64), Int8GemmNormKernel.THREADS), xq, w.weight(), xScale, w.scales(),
+                w.bias(), residual, gamma, beta, out, codes, scales, rows, h, k, config.layerNormEps());
     }
 
     /**
@@ -250,6 +297,9 @@ public final class BertTaskGraph implements AutoCloseable {
         public static Weights of(BertEncoder encoder) { return new Weights(encoder); }
 
         public Precision precision() { return precision; }
+
+        /** The encoder's layers. */
+        public int layers() { return layers.size(); }
 
         List<KernelBuffer> buffers() {
             List<KernelBuffer> all = new java.util.ArrayList<>(List.of(words, positions, typeTable, embeddingGamma, embeddingBeta));
