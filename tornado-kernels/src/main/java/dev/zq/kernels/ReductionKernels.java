@@ -13,14 +13,8 @@ public final class ReductionKernels {
     @Kernel
     public static void blockSum(KernelContext ctx, FloatArray x, FloatArray partial, int n) {
         float[] s = ctx.allocateFloatShared(256);
-        int t = ctx.localIdx(), i = ctx.globalIdx();
-        s[t] = i < n ? x.get(i) : 0f;
-        ctx.barrier();
-        for (int stride = 128; stride > 0; stride >>= 1) {
-            if (t < stride) s[t] = s[t] + s[t + stride];
-            ctx.barrier();
-        }
-        if (t == 0) partial.set(ctx.groupIdx(), s[0]);
+        treeSum(ctx, s, x, n);
+        if (ctx.localIdx() == 0) partial.set(ctx.groupIdx(), s[0]);
     }
 
     /**
@@ -31,6 +25,19 @@ public final class ReductionKernels {
     @Kernel(cluster = 4)
     public static void clusterSum(KernelContext ctx, FloatArray x, FloatArray total, FloatArray rankOf, int n) {
         float[] s = ctx.allocateFloatShared(256);
+        treeSum(ctx, s, x, n);
+        ctx.clusterBarrier();
+        if (ctx.localIdx() == 0) {
+            float sum = 0f;
+            for (int r = 0; r < 4; r++) sum += ctx.clusterLoad(s, 0, r);
+            total.set(ctx.groupIdx(), sum);
+            rankOf.set(ctx.groupIdx(), ctx.clusterRank());
+        }
+        ctx.clusterBarrier();   // the peers may still read s
+    }
+
+    /** The block's 256 elements of {@code x} (zeros past n) summed by a tree in {@code s}: the sum in s[0], for every thread. */
+    static void treeSum(KernelContext ctx, float[] s, FloatArray x, int n) {
         int t = ctx.localIdx(), i = ctx.globalIdx();
         s[t] = i < n ? x.get(i) : 0f;
         ctx.barrier();
@@ -38,14 +45,6 @@ public final class ReductionKernels {
             if (t < stride) s[t] = s[t] + s[t + stride];
             ctx.barrier();
         }
-        ctx.clusterBarrier();
-        if (t == 0) {
-            float sum = 0f;
-            for (int r = 0; r < 4; r++) sum += ctx.clusterLoad(s, 0, r);
-            total.set(ctx.groupIdx(), sum);
-            rankOf.set(ctx.groupIdx(), ctx.clusterRank());
-        }
-        ctx.clusterBarrier();   // the peers may still read s
     }
 
     /** Maximum of |x| over each warp of 32 by butterfly shuffles; lane 0 writes it. */
