@@ -16,9 +16,10 @@ import dev.zq.runtime.KernelContext;
  * <p>
  * The integer sums are {@code gemm64kd}'s; the projection is rounded to FP16 before the residual is added, as the
  * two-launch path stores it. The row statistics are computed otherwise than by {@code residualLayerNorm} (the variance
- * from the mean square in one pass instead of from the deviations in a second; each thread 32 columns in order, then the
- * cluster's tiles left to right), so outputs agree with the two launches to float rounding, and a code may differ by one
- * where a value sits at a rounding boundary; the CPU run of this kernel is its bit-exact reference.
+ * from the mean square in one pass instead of from the deviations in a second; each thread 8 columns in order, a row's
+ * 8 threads in order, then the cluster's tiles left to right), so outputs agree with the two launches to float rounding, and a code may differ by one
+ * where a value sits at a rounding boundary; the CPU run of this kernel is its bit-exact reference. Slower than the two
+ * launches on an H200 at bert-base and bert-large batch 1 (bench/RESULTS.md, session 29): a switch, not the default.
  */
 public final class Int8GemmNormKernel {
     private Int8GemmNormKernel() {}
