@@ -34,11 +34,8 @@ public final class CpuExecutor {
             throw new IllegalArgumentException("cannot call " + kernel + ": " + e.getMessage(), e);
         }
         mh = MethodHandles.insertArguments(mh, 1, args);
-        int clusterSize = kernel.getAnnotation(Kernel.class).cluster();
+        int clusterSize = KernelCompiler.clusterSize(kernel, grid);
         if (clusterSize > 1 || clustered.computeIfAbsent(kernel, CpuExecutor::usesClusterIntrinsics)) {
-            if (clusterSize < 1 || clusterSize > 16) throw new IllegalArgumentException(kernel.getName() + ": clusters of 1 to 16 blocks, not " + clusterSize);
-            if (grid.groupsX() % clusterSize != 0)
-                throw new IllegalArgumentException(kernel.getName() + " runs in clusters of " + clusterSize + " blocks along x; the grid has " + grid.groupsX());
             for (int gy = 0; gy < grid.groupsY(); gy++)
                 for (int gx = 0; gx < grid.groupsX(); gx += clusterSize) runCluster(mh, grid, gx, gy, clusterSize);
             return;

@@ -60,6 +60,18 @@ public final class KernelCompiler {
         return (kernel.getDeclaringClass().getSimpleName() + "_" + kernel.getName()).replaceAll("[^A-Za-z0-9_]", "_");
     }
 
+    /**
+     * The blocks a cluster of {@code kernel} holds along x ({@link Kernel#cluster}, 1 to 16), once {@code grid} is checked
+     * to be made of whole clusters: the one check, and message, of every device.
+     */
+    public static int clusterSize(Method kernel, Grid grid) {
+        int size = kernel.getAnnotation(Kernel.class).cluster();
+        if (size < 1 || size > 16) throw new IllegalArgumentException(kernel.getName() + ": clusters of 1 to 16 blocks, not " + size);
+        if (grid.groupsX() % size != 0)
+            throw new IllegalArgumentException(kernel.getName() + " runs in clusters of " + size + " blocks along x; the grid has " + grid.groupsX());
+        return size;
+    }
+
     /** The {@code @Kernel} method {@code name} of {@code owner} (kernels are not overloaded). */
     public static Method find(Class<?> owner, String name) {
         Method[] found = Arrays.stream(owner.getDeclaredMethods())

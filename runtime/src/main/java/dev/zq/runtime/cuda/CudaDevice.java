@@ -217,9 +217,7 @@ public final class CudaDevice implements dev.zq.runtime.Device {
      * forever for the others.
      */
     void checkResident(Method kernel, Grid grid) throws KernelCompileException {
-        int cluster = kernel.getAnnotation(dev.zq.runtime.Kernel.class).cluster();
-        if (grid.groupsX() % cluster != 0)
-            throw new IllegalArgumentException(kernel.getName() + " runs in clusters of " + cluster + " blocks along x; the grid has " + grid.groupsX());
+        KernelCompiler.clusterSize(kernel, grid);
         if (!compiler.usesGridBarrier(kernel)) return;
         long blocks = (long) grid.groupsX() * grid.groupsY();
         int resident = residentBlocks(kernel, grid.threadsPerBlock());
