@@ -96,10 +96,7 @@ class EncoderKernelsOnCpuTest {
         try (Arena a = Arena.ofShared()) {
             Random rnd = new Random(5);
             int m = 128, n = 128, k = 1024;
-            byte[] ab = new byte[m * k], wb = new byte[n * k];
-            rnd.nextBytes(ab);
-            rnd.nextBytes(wb);
-            IntArray x = KernelsOnCpuTest.packed(a, ab), w = KernelsOnCpuTest.packed(a, wb);
+            IntArray x = KernelsOnCpuTest.randomPacked(a, rnd, m * k), w = KernelsOnCpuTest.randomPacked(a, rnd, n * k);
             FloatArray sx = KernelsOnCpuTest.randomFloats(a, rnd, m, 0.01), sw = KernelsOnCpuTest.randomFloats(a, rnd, n, 0.01);
             FloatArray bias = KernelsOnCpuTest.randomFloats(a, rnd, n, 1);
             int tiles = (m / 64) * (n / 64);
@@ -128,10 +125,7 @@ class EncoderKernelsOnCpuTest {
             Random rnd = new Random(29);
             for (int n : new int[]{768, 1024}) {
                 int m = 128, k = 128, blocks = (m / 64) * (n / 64);
-                byte[] ab = new byte[m * k], wb = new byte[n * k];
-                rnd.nextBytes(ab);
-                rnd.nextBytes(wb);
-                IntArray x = KernelsOnCpuTest.packed(a, ab), w = KernelsOnCpuTest.packed(a, wb);
+                IntArray x = KernelsOnCpuTest.randomPacked(a, rnd, m * k), w = KernelsOnCpuTest.randomPacked(a, rnd, n * k);
                 FloatArray sx = KernelsOnCpuTest.randomFloats(a, rnd, m, 0.001), sw = KernelsOnCpuTest.randomFloats(a, rnd, n, 0.001);
                 FloatArray bias = KernelsOnCpuTest.randomFloats(a, rnd, n, 0.5), gamma = KernelsOnCpuTest.randomFloats(a, rnd, n, 1),
                         beta = KernelsOnCpuTest.randomFloats(a, rnd, n, 0.2);

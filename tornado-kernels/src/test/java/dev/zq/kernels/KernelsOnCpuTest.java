@@ -163,6 +163,13 @@ class KernelsOnCpuTest {
         }
     }
 
+    /** {@code count} random INT8 codes (from {@code rnd.nextBytes}) packed four per int, as {@link #packed} packs them. */
+    static IntArray randomPacked(Arena a, Random rnd, int count) {
+        byte[] bytes = new byte[count];
+        rnd.nextBytes(bytes);
+        return packed(a, bytes);
+    }
+
     /** A, W as int8 matrices packed four per int (little-endian), as the mma kernel reads them. */
     static IntArray packed(Arena a, byte[] bytes) {
         IntArray out = IntArray.allocate(a, bytes.length / 4);

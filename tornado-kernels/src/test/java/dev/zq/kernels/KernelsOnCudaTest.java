@@ -353,11 +353,8 @@ class KernelsOnCudaTest {
                     FloatArray.allocate(a, blocks), FloatArray.allocate(a, blocks), len);
             for (int n : new int[]{768, 1024}) {
                 int m = 192, kk = 512;
-                byte[] ab = new byte[m * kk], wb = new byte[n * kk];
-                rnd.nextBytes(ab);
-                rnd.nextBytes(wb);
-                same(k(Int8GemmNormKernel.class, "gemm64ln" + n / 64), Grid.of((m / 64) * (n / 64), Int8GemmNormKernel.THREADS), KernelsOnCpuTest.packed(a, ab),
-                        KernelsOnCpuTest.packed(a, wb), KernelsOnCpuTest.randomFloats(a, rnd, m, 0.001), KernelsOnCpuTest.randomFloats(a, rnd, n, 0.001),
+                same(k(Int8GemmNormKernel.class, "gemm64ln" + n / 64), Grid.of((m / 64) * (n / 64), Int8GemmNormKernel.THREADS),
+                        KernelsOnCpuTest.randomPacked(a, rnd, m * kk), KernelsOnCpuTest.randomPacked(a, rnd, n * kk), KernelsOnCpuTest.randomFloats(a, rnd, m, 0.001), KernelsOnCpuTest.randomFloats(a, rnd, n, 0.001),
                         KernelsOnCpuTest.randomFloats(a, rnd, n, 0.5), EncoderKernelsOnCpuTest.halves(a, rnd, new float[m * n], 1),
                         KernelsOnCpuTest.randomFloats(a, rnd, n, 1), KernelsOnCpuTest.randomFloats(a, rnd, n, 0.2), IntArray.allocate(a, m * n / 2),
                         IntArray.allocate(a, m * n / 4), FloatArray.allocate(a, m), m, n, kk, 1e-12f);
@@ -371,12 +368,9 @@ class KernelsOnCudaTest {
         Random rnd = new Random(77);
         try (Arena a = Arena.ofShared()) {
             int m = 256, n = 384, kk = 512;
-            byte[] ab = new byte[m * kk], wb = new byte[n * kk];
-            rnd.nextBytes(ab);
-            rnd.nextBytes(wb);
             // INT8 + GeLU: integer sums and KernelMath.exp are exact on both sides, so no tolerance.
-            double w1 = close(k(Int8GemmKernel.class, "gemm64"), Grid.of((m / 64) * (n / 64), 128), 5, 0, KernelsOnCpuTest.packed(a, ab),
-                    KernelsOnCpuTest.packed(a, wb), KernelsOnCpuTest.randomFloats(a, rnd, m, 0.001), KernelsOnCpuTest.randomFloats(a, rnd, n, 0.001),
+            double w1 = close(k(Int8GemmKernel.class, "gemm64"), Grid.of((m / 64) * (n / 64), 128), 5, 0, KernelsOnCpuTest.randomPacked(a, rnd, m * kk),
+                    KernelsOnCpuTest.randomPacked(a, rnd, n * kk), KernelsOnCpuTest.randomFloats(a, rnd, m, 0.001), KernelsOnCpuTest.randomFloats(a, rnd, n, 0.001),
                     KernelsOnCpuTest.randomFloats(a, rnd, n, 1), IntArray.allocate(a, m * n / 2), m, n, kk, 1);
             float[] av = new float[m * kk], wv = new float[n * kk];
             IntArray ah = EncoderKernelsOnCpuTest.halves(a, rnd, av, 1), wh = EncoderKernelsOnCpuTest.halves(a, rnd, wv, 0.05);
