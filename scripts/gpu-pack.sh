@@ -28,6 +28,6 @@ done
 "$JAVA_HOME/bin/jar" cf .gpu/lib/zq-quant-tests.jar -C quant/target/test-classes .
 # The CLI's GPU paths (zq generate --device gpu) are checked there too: its test classes and picocli.
 "$JAVA_HOME/bin/jar" cf .gpu/lib/zq-cli-tests.jar -C cli/target/test-classes .
-mvn -q -B -ntp dependency:copy-dependencies -pl cli -DincludeArtifactIds=picocli -DoutputDirectory="$here/.gpu/lib"
+mvn -q -B -ntp -DskipTests package dependency:copy-dependencies -pl cli -am -DincludeArtifactIds=picocli -DoutputDirectory="$here/.gpu/lib"
 mvn -q -B -ntp dependency:copy -Dartifact=org.junit.platform:junit-platform-console-standalone:1.14.1 -DoutputDirectory=.gpu/tools
 du -sh .gpu

@@ -19,6 +19,10 @@ import dev.zq.runtime.KernelMath;
  * the score accumulators exactly as the next {@code mma}'s A fragments — with V. Masked keys (mask 0, or beyond the
  * query in causal mode) score {@code -1e30}: as the CPU's {@code -Float.MAX_VALUE}, they get weight 0 next to any
  * visible key, and a row with no visible key attends uniformly. S must be a multiple of 64.
+ *
+ * <p>Each block also writes the largest FP16 magnitude of its head's outputs of each of its rows to {@code mags[r·stride + h]}
+ * ({@code stride} ints a row, at least the number of heads), from which the next GEMM takes the rows' token-wise scales
+ * ({@link TokenwiseGemmKernel}).
  */
 public final class AttentionKernel {
     static final float MASKED = -1e30f;
@@ -27,24 +31,26 @@ public final class AttentionKernel {
 
     /** Head size 64 (BERT-base/large, GPT-2). Launch {@code (S/64)·heads·B} blocks of 128 threads. */
     @Kernel
-    public static void attention64(KernelContext ctx, IntArray qkv, IntArray mask, IntArray out, int seq, int heads, float scale, int causal) {
+    public static void attention64(KernelContext ctx, IntArray qkv, IntArray mask, IntArray out, int seq, int heads, float scale, int causal,
+                                   IntArray mags, int stride) {
         int[] qs = ctx.allocateIntShared(2304);   // 64 query rows × 36 words (32 used)
         int[] ks = ctx.allocateIntShared(4608);   // two chunks × 64 key rows × 36 words
         int[] vs = ctx.allocateIntShared(4608);   // two chunks × 64 value rows × 36 words
         int[] ms = ctx.allocateIntShared(128);    // two chunks' key mask
         ctx.awaitPreviousKernel();
-        attend(ctx, qkv, mask, out, seq, heads, scale, causal, qs, ks, vs, ms, 64, 36);
+        attend(ctx, qkv, mask, out, seq, heads, scale, causal, qs, ks, vs, ms, 64, 36, mags, stride);
     }
 
     /** Head size 32 (MiniLM). Launch {@code (S/64)·heads·B} blocks of 128 threads. */
     @Kernel
-    public static void attention32(KernelContext ctx, IntArray qkv, IntArray mask, IntArray out, int seq, int heads, float scale, int causal) {
+    public static void attention32(KernelContext ctx, IntArray qkv, IntArray mask, IntArray out, int seq, int heads, float scale, int causal,
+                                   IntArray mags, int stride) {
         int[] qs = ctx.allocateIntShared(1280);   // 64 query rows × 20 words (16 used)
         int[] ks = ctx.allocateIntShared(2560);   // two chunks × 64 key rows × 20 words
         int[] vs = ctx.allocateIntShared(2560);   // two chunks × 64 value rows × 20 words
         int[] ms = ctx.allocateIntShared(128);
         ctx.awaitPreviousKernel();
-        attend(ctx, qkv, mask, out, seq, heads, scale, causal, qs, ks, vs, ms, 32, 20);
+        attend(ctx, qkv, mask, out, seq, heads, scale, causal, qs, ks, vs, ms, 32, 20, mags, stride);
     }
 
     /**
@@ -53,7 +59,7 @@ public final class AttentionKernel {
      * chunk c is computed, and V stays row-major ({@code ldmatrix.trans} gives its B fragments).
      */
     static void attend(KernelContext ctx, IntArray qkv, IntArray mask, IntArray out, int seq, int heads, float scale, int causal,
-                       int[] qs, int[] ks, int[] vs, int[] ms, int d, int stride) {
+                       int[] qs, int[] ks, int[] vs, int[] ms, int d, int stride, IntArray mags, int magStride) {
         int tid = ctx.localIdx(), warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
         int qBlocks = seq >> 6, block = ctx.groupIdx();
         int q0 = (block % qBlocks) << 6, h = (block / qBlocks) % heads, b = block / (qBlocks * heads);
@@ -143,15 +149,25 @@ public final class AttentionKernel {
         l1 += ctx.shflXor(l1, 2);
         float i0 = 1f / l0, i1 = 1f / l1;
         int outRow0 = (seqRow0 + query0) * (hidden >> 1) + ((h * d) >> 1) + t, outRow1 = outRow0 + 8 * (hidden >> 1);
-        write(out, outRow0, outRow1, o0, i0, i1);
-        write(out, outRow0 + 4, outRow1 + 4, o1, i0, i1);
-        write(out, outRow0 + 8, outRow1 + 8, o2, i0, i1);
-        write(out, outRow0 + 12, outRow1 + 12, o3, i0, i1);
+        int w0 = write(out, outRow0, outRow1, o0, i0, i1), w1 = write(out, outRow0 + 4, outRow1 + 4, o1, i0, i1);
+        int w2 = write(out, outRow0 + 8, outRow1 + 8, o2, i0, i1), w3 = write(out, outRow0 + 12, outRow1 + 12, o3, i0, i1);
+        int w4 = 0, w5 = 0, w6 = 0, w7 = 0;
         if (d == 64) {
-            write(out, outRow0 + 16, outRow1 + 16, o4, i0, i1);
-            write(out, outRow0 + 20, outRow1 + 20, o5, i0, i1);
-            write(out, outRow0 + 24, outRow1 + 24, o6, i0, i1);
-            write(out, outRow0 + 28, outRow1 + 28, o7, i0, i1);
+            w4 = write(out, outRow0 + 16, outRow1 + 16, o4, i0, i1);
+            w5 = write(out, outRow0 + 20, outRow1 + 20, o5, i0, i1);
+            w6 = write(out, outRow0 + 24, outRow1 + 24, o6, i0, i1);
+            w7 = write(out, outRow0 + 28, outRow1 + 28, o7, i0, i1);
+        }
+        // The head's part of the rows' magnitudes for the next GEMM's token-wise codes (TokenwiseGemmKernel): a row's d
+        // outputs are spread over a quad of lanes.
+        int ma = Math.max(Math.max(Math.max(w0 & 0xFFFF, w1 & 0xFFFF), Math.max(w2 & 0xFFFF, w3 & 0xFFFF)),
+                Math.max(Math.max(w4 & 0xFFFF, w5 & 0xFFFF), Math.max(w6 & 0xFFFF, w7 & 0xFFFF)));
+        int mb = Math.max(Math.max(Math.max(w0 >> 16, w1 >> 16), Math.max(w2 >> 16, w3 >> 16)), Math.max(Math.max(w4 >> 16, w5 >> 16), Math.max(w6 >> 16, w7 >> 16)));
+        ma = TokenwiseGemmKernel.quadMax(ctx, ma);
+        mb = TokenwiseGemmKernel.quadMax(ctx, mb);
+        if (t == 0) {
+            mags.set((seqRow0 + query0) * magStride + h, ma);
+            mags.set((seqRow0 + query1) * magStride + h, mb);
         }
     }
 
@@ -236,9 +252,14 @@ public final class AttentionKernel {
         }
     }
 
-    /** One output tile: rows g (words at {@code w0}) and g + 8 ({@code w1}), divided by the row sums. */
-    static void write(IntArray out, int w0, int w1, float[] o, float i0, float i1) {
-        out.set(w0, Epilogue.packHalves(o[0] * i0, o[1] * i0));
-        out.set(w1, Epilogue.packHalves(o[2] * i1, o[3] * i1));
+    /**
+     * One output tile: rows g (words at {@code w0}) and g + 8 ({@code w1}), divided by the row sums; returns each row's
+     * larger FP16 magnitude ({@link Int8GemmKernel#magnitude}), row g's in the low 16 bits.
+     */
+    static int write(IntArray out, int w0, int w1, float[] o, float i0, float i1) {
+        int p0 = Epilogue.packHalves(o[0] * i0, o[1] * i0), p1 = Epilogue.packHalves(o[2] * i1, o[3] * i1);
+        out.set(w0, p0);
+        out.set(w1, p1);
+        return Int8GemmKernel.magnitude(p0) | (Int8GemmKernel.magnitude(p1) << 16);
     }
 }

@@ -40,11 +40,12 @@ public final class ExactAttentionKernel {
     /**
      * {@code out[r, h·d …]} (FP16 pairs packed in ints, heads side by side) = softmax(q·Kᵀ·scale, masked)·V for every
      * row r of the B sequences of {@code seq} tokens and head h, from {@code qkv} [B·S, 3·heads·d] FP16 pairs and the
-     * key mask [B·S] (1 = a real token).
+     * key mask [B·S] (1 = a real token); and each row's largest FP16 magnitude of head h's outputs at
+     * {@code mags[r·stride + h]} ({@link TokenwiseGemmKernel}).
      */
     @Kernel
     public static void attention(KernelContext ctx, IntArray qkv, IntArray mask, IntArray out, int seq, int heads, int headDim, float scale,
-                                 int causal) {
+                                 int causal, IntArray mags, int stride) {
         float[] qs = ctx.allocateFloatShared(1024);      // ROWS queries × 64
         float[] kv = ctx.allocateFloatShared(2080);      // 32 keys × 65 (K), or 32 keys × d (V, even then odd dimensions)
         float[] scores = ctx.allocateFloatShared(8208);  // ROWS × SCORE_ROW
@@ -151,12 +152,26 @@ public final class ExactAttentionKernel {
             }
         }
         int outRow = hidden >> 1, col = qOff + p;
-        store(out, x0, y0, sums, g, i0, seq, base, outRow, col);
-        if (per > 1) store(out, x1, y1, sums, g + groups, i0, seq, base, outRow, col);
+        int v0 = store(out, x0, y0, sums, g, i0, seq, base, outRow, col), v1 = 0, v2 = 0, v3 = 0;
+        if (per > 1) v1 = store(out, x1, y1, sums, g + groups, i0, seq, base, outRow, col);
         if (per > 2) {
-            store(out, x2, y2, sums, g + 2 * groups, i0, seq, base, outRow, col);
-            store(out, x3, y3, sums, g + 3 * groups, i0, seq, base, outRow, col);
+            v2 = store(out, x2, y2, sums, g + 2 * groups, i0, seq, base, outRow, col);
+            v3 = store(out, x3, y3, sums, g + 3 * groups, i0, seq, base, outRow, col);
         }
+        // The head's part of the rows' magnitudes (TokenwiseGemmKernel): a row's pairs are spread over `pairs` lanes.
+        magnitude(ctx, mags, v0, g, i0, seq, base, stride, head, p, pairs);
+        if (per > 1) magnitude(ctx, mags, v1, g + groups, i0, seq, base, stride, head, p, pairs);
+        if (per > 2) {
+            magnitude(ctx, mags, v2, g + 2 * groups, i0, seq, base, stride, head, p, pairs);
+            magnitude(ctx, mags, v3, g + 3 * groups, i0, seq, base, stride, head, p, pairs);
+        }
+    }
+
+    /** The largest FP16 magnitude of query r's outputs of this head, over the {@code pairs} lanes that hold them, to {@code mags}. */
+    static void magnitude(KernelContext ctx, IntArray mags, int pair, int r, int i0, int seq, int base, int stride, int head, int p, int pairs) {
+        int m = Int8GemmKernel.magnitude(pair);
+        for (int off = pairs >> 1; off > 0; off >>= 1) m = Math.max(m, ctx.shflXor(m, off));
+        if (p == 0 && i0 + r < seq) mags.set((base + i0 + r) * stride + head, m);
     }
 
     /** {@code acc + q[at]·k0 + q[at+1]·k1 + q[at+2]·k2 + q[at+3]·k3}, one fused multiply-add after another. */
@@ -199,11 +214,15 @@ public final class ExactAttentionKernel {
         }
     }
 
-    /** Query {@code r} of the block's tile (if it is one of the sequence's): its pair of outputs, divided by its sum, as FP16. */
-    static void store(IntArray out, float x, float y, float[] sums, int r, int i0, int seq, int base, int outRow, int col) {
-        if (i0 + r < seq) {
-            float sum = sums[r];
-            out.set((base + i0 + r) * outRow + col, Epilogue.packHalves(x / sum, y / sum));
-        }
+    /**
+     * Query {@code r} of the block's tile (if it is one of the sequence's): its pair of outputs, divided by its sum, as
+     * FP16; returns the pair (0 past the sequence).
+     */
+    static int store(IntArray out, float x, float y, float[] sums, int r, int i0, int seq, int base, int outRow, int col) {
+        if (i0 + r >= seq) return 0;
+        float sum = sums[r];
+        int pair = Epilogue.packHalves(x / sum, y / sum);
+        out.set((base + i0 + r) * outRow + col, pair);
+        return pair;
     }
 }

@@ -610,15 +610,25 @@ public final class Int8GemmKernel {
                             FloatArray sx, FloatArray sw, FloatArray bias, IntArray y, int n, int gelu, int bm, int bn, int block, int split,
                             int splits, IntArray partials, IntArray arrivals) {
         int tid = ctx.localIdx(), warp = tid >> 5, lane = tid & 31, wm = (warp >> 1) << 5, wn = (warp & 1) << 5, g = lane >> 2, t = (lane & 3) << 1;
-        if (splits > 1) {
-            // This lane's 32 sums at their places in a 64×64 tile: rows wm + g (+8, +16, +24), columns wn + t (+1, +8j).
-            int at = ((wm + g) << 6) + wn + t, mine = (block * splits + split) << 12;
-            savePart(partials, mine + at, c00, c01, c02, c03, c10, c11, c12, c13);
-            if (!ctx.arriveLast(arrivals, block, splits)) return;
-            for (int s = 0; s < splits; s++)
-                if (s != split) addPart(partials, ((block * splits + s) << 12) + at, c00, c01, c02, c03, c10, c11, c12, c13);
-        }
+        if (!gatherSplit(ctx, c00, c01, c02, c03, c10, c11, c12, c13, block, split, splits, partials, arrivals)) return;
         storeAll(c00, c01, c02, c03, c10, c11, c12, c13, sx, sw, bias, y, bm + wm + g, bn + wn + t, n, gelu);
+    }
+
+    /**
+     * With K split ({@code splits > 1}): saves this block's INT32 sums in {@code partials}; the last of the tile's blocks
+     * to arrive adds the others' parts to its own and returns true (the others false). Unsplit: true.
+     */
+    static boolean gatherSplit(KernelContext ctx, int[] c00, int[] c01, int[] c02, int[] c03, int[] c10, int[] c11, int[] c12, int[] c13,
+                               int block, int split, int splits, IntArray partials, IntArray arrivals) {
+        if (splits == 1) return true;
+        int tid = ctx.localIdx(), warp = tid >> 5, lane = tid & 31, wm = (warp >> 1) << 5, wn = (warp & 1) << 5, g = lane >> 2, t = (lane & 3) << 1;
+        // This lane's 32 sums at their places in a 64×64 tile: rows wm + g (+8, +16, +24), columns wn + t (+1, +8j).
+        int at = ((wm + g) << 6) + wn + t, mine = (block * splits + split) << 12;
+        savePart(partials, mine + at, c00, c01, c02, c03, c10, c11, c12, c13);
+        if (!ctx.arriveLast(arrivals, block, splits)) return false;
+        for (int s = 0; s < splits; s++)
+            if (s != split) addPart(partials, ((block * splits + s) << 12) + at, c00, c01, c02, c03, c10, c11, c12, c13);
+        return true;
     }
 
     /**
@@ -748,38 +758,61 @@ public final class Int8GemmKernel {
     /** The epilogue of a warp's 32×32 corner: rows r, r + 16 (and + 8 within each tile), columns c, c + 8, c + 16, c + 24. */
     static void storeAll(int[] c00, int[] c01, int[] c02, int[] c03, int[] c10, int[] c11, int[] c12, int[] c13, FloatArray sx, FloatArray sw,
                          FloatArray bias, IntArray y, int r, int c, int n, int gelu) {
+        storeRows(c00, c01, c02, c03, c10, c11, c12, c13, sx.get(r), sx.get(r + 8), sx.get(r + 16), sx.get(r + 24), sw, bias, y, r, c, n, gelu,
+                new int[4]);
+    }
+
+    /**
+     * {@link #storeAll} with the four rows' activation scales given (rows r, r + 8, r + 16, r + 24); returns in
+     * {@code mag} the largest FP16 magnitude (bits of |y|, {@link #magnitude}) this lane wrote in each of the four rows.
+     */
+    static void storeRows(int[] c00, int[] c01, int[] c02, int[] c03, int[] c10, int[] c11, int[] c12, int[] c13, float s0, float s8,
+                          float s16, float s24, FloatArray sw, FloatArray bias, IntArray y, int r, int c, int n, int gelu, int[] mag) {
         // Every factor first, then the stores: a load placed after a store waits for it (the store might alias it), and
         // eight store-then-load round trips were on the critical path of the small products (batch-1 BERT's M = 128).
-        float s0 = sx.get(r), s8 = sx.get(r + 8), s16 = sx.get(r + 16), s24 = sx.get(r + 24);
         float w0 = sw.get(c), w1 = sw.get(c + 1), w8 = sw.get(c + 8), w9 = sw.get(c + 9);
         float w16 = sw.get(c + 16), w17 = sw.get(c + 17), w24 = sw.get(c + 24), w25 = sw.get(c + 25);
         float b0 = bias.get(c), b1 = bias.get(c + 1), b8 = bias.get(c + 8), b9 = bias.get(c + 9);
         float b16 = bias.get(c + 16), b17 = bias.get(c + 17), b24 = bias.get(c + 24), b25 = bias.get(c + 25);
         int at = (r * n + c) >> 1, rows8 = n << 2;   // words of (r, c) and 8 rows on
-        storeFactors(c00, y, s0, s8, w0, w1, b0, b1, at, at + rows8, gelu);
-        storeFactors(c01, y, s0, s8, w8, w9, b8, b9, at + 4, at + 4 + rows8, gelu);
-        storeFactors(c02, y, s0, s8, w16, w17, b16, b17, at + 8, at + 8 + rows8, gelu);
-        storeFactors(c03, y, s0, s8, w24, w25, b24, b25, at + 12, at + 12 + rows8, gelu);
+        int m0 = storeFactors(c00, y, s0, s8, w0, w1, b0, b1, at, at + rows8, gelu);
+        int m1 = storeFactors(c01, y, s0, s8, w8, w9, b8, b9, at + 4, at + 4 + rows8, gelu);
+        int m2 = storeFactors(c02, y, s0, s8, w16, w17, b16, b17, at + 8, at + 8 + rows8, gelu);
+        int m3 = storeFactors(c03, y, s0, s8, w24, w25, b24, b25, at + 12, at + 12 + rows8, gelu);
         at += rows8 << 1;
-        storeFactors(c10, y, s16, s24, w0, w1, b0, b1, at, at + rows8, gelu);
-        storeFactors(c11, y, s16, s24, w8, w9, b8, b9, at + 4, at + 4 + rows8, gelu);
-        storeFactors(c12, y, s16, s24, w16, w17, b16, b17, at + 8, at + 8 + rows8, gelu);
-        storeFactors(c13, y, s16, s24, w24, w25, b24, b25, at + 12, at + 12 + rows8, gelu);
+        int m4 = storeFactors(c10, y, s16, s24, w0, w1, b0, b1, at, at + rows8, gelu);
+        int m5 = storeFactors(c11, y, s16, s24, w8, w9, b8, b9, at + 4, at + 4 + rows8, gelu);
+        int m6 = storeFactors(c12, y, s16, s24, w16, w17, b16, b17, at + 8, at + 8 + rows8, gelu);
+        int m7 = storeFactors(c13, y, s16, s24, w24, w25, b24, b25, at + 12, at + 12 + rows8, gelu);
+        mag[0] = Math.max(Math.max(m0 & 0xFFFF, m1 & 0xFFFF), Math.max(m2 & 0xFFFF, m3 & 0xFFFF));
+        mag[1] = Math.max(Math.max(m0 >> 16, m1 >> 16), Math.max(m2 >> 16, m3 >> 16));
+        mag[2] = Math.max(Math.max(m4 & 0xFFFF, m5 & 0xFFFF), Math.max(m6 & 0xFFFF, m7 & 0xFFFF));
+        mag[3] = Math.max(Math.max(m4 >> 16, m5 >> 16), Math.max(m6 >> 16, m7 >> 16));
     }
 
-    static void storeFactors(int[] acc, IntArray y, float s0, float s8, float w0, float w1, float b0, float b1, int at0, int at8, int gelu) {
-        storeFactors(acc[0], acc[1], acc[2], acc[3], y, s0, s8, w0, w1, b0, b1, at0, at8, gelu);
+    static int storeFactors(int[] acc, IntArray y, float s0, float s8, float w0, float w1, float b0, float b1, int at0, int at8, int gelu) {
+        return storeFactors(acc[0], acc[1], acc[2], acc[3], y, s0, s8, w0, w1, b0, b1, at0, at8, gelu);
     }
 
     /**
      * Every INT8 tile's epilogue of one {@code mma} fragment (rows r and r + 8 at words at0 and at8, columns c and c + 1):
-     * {@code sx·sw·sum + bias}, GeLU'd or not, as an FP16 pair. One body, so that every tile gives the same bits.
+     * {@code sx·sw·sum + bias}, GeLU'd or not, as an FP16 pair. One body, so that every tile gives the same bits. Returns
+     * the larger FP16 magnitude of each row's pair, row r's in the low 16 bits (for the row maxima of token-wise codes).
      */
-    static void storeFactors(int c0, int c1, int c2, int c3, IntArray y, float s0, float s8, float w0, float w1, float b0, float b1,
-                             int at0, int at8, int gelu) {
-        Epilogue.pairWord(y, at0, s0 * w0 * c0 + b0, s0 * w1 * c1 + b1, gelu);
-        Epilogue.pairWord(y, at8, s8 * w0 * c2 + b0, s8 * w1 * c3 + b1, gelu);
+    static int storeFactors(int c0, int c1, int c2, int c3, IntArray y, float s0, float s8, float w0, float w1, float b0, float b1,
+                            int at0, int at8, int gelu) {
+        int p0 = Epilogue.pair(s0 * w0 * c0 + b0, s0 * w1 * c1 + b1, gelu), p8 = Epilogue.pair(s8 * w0 * c2 + b0, s8 * w1 * c3 + b1, gelu);
+        y.set(at0, p0);
+        y.set(at8, p8);
+        return magnitude(p0) | (magnitude(p8) << 16);
     }
+
+    /**
+     * The larger magnitude of an FP16 pair, as the bits of |h| (0 to 0x7FFF): for FP16, as for FP32, those bits order as
+     * the magnitudes do, infinity above every finite value and NaN above infinity, so an integer maximum of them is
+     * {@code Math.max} of the magnitudes, NaN included.
+     */
+    static int magnitude(int pair) { return Math.max(pair & 0x7FFF, (pair >> 16) & 0x7FFF); }
 
     /** A lane's 32 sums into a 64×64 tile of {@code partials} from {@code at} (its first sum's place), as {@link #addPart} reads them. */
     static void savePart(IntArray partials, int at, int[] c00, int[] c01, int[] c02, int[] c03, int[] c10, int[] c11, int[] c12, int[] c13) {

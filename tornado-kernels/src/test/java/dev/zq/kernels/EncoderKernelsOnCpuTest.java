@@ -88,6 +88,70 @@ class EncoderKernelsOnCpuTest {
     }
 
     /**
+     * {@link TokenwiseGemmKernel#gemm64kdq}, which quantizes its FP16 rows itself from a table of the rows' magnitudes,
+     * against {@link RowKernels#quantizeRows} followed by {@link Int8GemmKernel#gemm64kd}: the same bits, for K of 5
+     * slices (fewer than a prologue step's four, then one), 12 (bert-base's 768) and 16 (the most a block holds), whole and
+     * split, GeLU'd or not, with a row of zeros and a row holding infinity. And {@link TokenwiseGemmKernel#gemm64kdm}:
+     * {@code gemm64kd}'s outputs, with the magnitudes of each 32 columns of each row.
+     */
+    @Test
+    void tokenwiseGemmsGiveTheBitsOfTheSeparateQuantization() {
+        try (Arena a = Arena.ofShared()) {
+            Random rnd = new Random(21);
+            int m = 128, n = 128;
+            IntArray w = KernelsOnCpuTest.randomPacked(a, rnd, n * 1024);
+            FloatArray sw = KernelsOnCpuTest.randomFloats(a, rnd, n, 0.01), bias = KernelsOnCpuTest.randomFloats(a, rnd, n, 1);
+            int tiles = (m / 64) * (n / 64);
+            for (int k : new int[]{320, 768, 1024})
+                for (int splits : k == 1024 ? new int[]{1, 2} : k == 768 ? new int[]{1, 4} : new int[]{1}) {
+                    float[] v = new float[m * k];
+                    IntArray x = halves(a, rnd, v, 3);
+                    for (int c = 0; c < k; c += 2) {
+                        x.set((5 * k + c) / 2, 0);                  // row 5: zeros (scale 0, codes 0)
+                        if (c == 40) x.set((70 * k + c) / 2, 0x7C00);   // row 70: one +∞ (a non-finite scale, codes 0)
+                    }
+                    // The producer's table: parts of 32 inputs, as gemm64kdm writes it (stride(k / 32) ints a row).
+                    int parts = k / 32, stride = TokenwiseGemmKernel.stride(parts);
+                    IntArray mags = IntArray.allocate(a, m * stride);
+                    for (int r = 0; r < m; r++)
+                        for (int c = 0; c < k; c++) {
+                            int bits = Short.toUnsignedInt(Float.floatToFloat16(Math.abs(half(x, r * k + c))));
+                            mags.set(r * stride + c / 32, Math.max(mags.get(r * stride + c / 32), bits));
+                        }
+                    IntArray codes = IntArray.allocate(a, m * k / 4);
+                    FloatArray scales = FloatArray.allocate(a, m);
+                    cpu.launch(KernelCompiler.find(RowKernels.class, "quantizeRows"), RowKernels.grid(m, k), x, codes, scales, m, k);
+                    for (int gelu = 0; gelu < 2; gelu++) {
+                        String what = "K " + k + " in " + splits + ", gelu " + gelu;
+                        IntArray ref = IntArray.allocate(a, m * n / 2), y = IntArray.allocate(a, m * n / 2), ym = IntArray.allocate(a, m * n / 2);
+                        IntArray yMags = IntArray.allocate(a, m * TokenwiseGemmKernel.stride(n / 32));
+                        cpu.launch(KernelCompiler.find(Int8GemmKernel.class, "gemm64kd"), Grid.of(tiles * splits, 128), codes, w, scales, sw, bias, ref,
+                                m, n, k, gelu, splits, IntArray.allocate(a, tiles * splits * 4096), IntArray.allocate(a, tiles));
+                        cpu.launch(KernelCompiler.find(TokenwiseGemmKernel.class, "gemm64kdq"), TokenwiseGemmKernel.grid(m, n, k, splits), x, mags, stride,
+                                w, sw, bias, y, m, n, k, gelu, splits, IntArray.allocate(a, tiles * splits * 4096), IntArray.allocate(a, tiles));
+                        cpu.launch(KernelCompiler.find(TokenwiseGemmKernel.class, "gemm64kdm"), Grid.of(tiles * splits, 128), codes, w, scales, sw, bias,
+                                ym, yMags, TokenwiseGemmKernel.stride(n / 32), m, n, k, gelu, splits, IntArray.allocate(a, tiles * splits * 4096),
+                                IntArray.allocate(a, tiles));
+                        for (int i = 0; i < m * n / 2; i++) {
+                            assertEquals(ref.get(i), y.get(i), what + ": gemm64kdq word " + i);
+                            assertEquals(ref.get(i), ym.get(i), what + ": gemm64kdm word " + i);
+                        }
+                        assertTrue(Float.isNaN(half(y, 70 * n)), what + ": a row with ∞ gives NaN, as on the CPU");
+                        for (int r = 0; r < m; r++)
+                            for (int part = 0; part < TokenwiseGemmKernel.stride(n / 32); part++) {
+                                int want = 0;
+                                for (int c = 32 * part; c < Math.min(n, 32 * part + 32); c++)
+                                    want = Math.max(want, Short.toUnsignedInt(Float.floatToFloat16(Math.abs(half(ref, r * n + c)))));
+                                assertEquals(want, yMags.get(r * TokenwiseGemmKernel.stride(n / 32) + part), what + ": magnitude of row " + r + " part " + part);
+                            }
+                    }
+                }
+            assertThrows(IllegalArgumentException.class, () -> TokenwiseGemmKernel.grid(128, 768, 3072, 2), "a block holds 1024 inputs of K");
+            assertThrows(IllegalArgumentException.class, () -> TokenwiseGemmKernel.grid(100, 768, 768, 1), "rows in whole tiles");
+        }
+    }
+
+    /**
      * {@link Int8GemmKernel#gemm64kd} over more slices of K than it keeps in flight (16 of 64 bytes: its ring of 8 goes
      * round twice), whole and split in 2 and 4, GeLU'd or not: the bits of {@link Int8GemmKernel#gemm64w}.
      */
@@ -430,13 +494,21 @@ class EncoderKernelsOnCpuTest {
                     IntArray qkv = halves(a, rnd, v, 1);
                     IntArray mask = IntArray.allocate(a, batch * seq);
                     for (int i = 0; i < batch * seq; i++) mask.set(i, i % seq < (i < seq ? 70 : 128) && i % 7 != 3 && i < 2 * seq ? 1 : 0);
-                    IntArray out = IntArray.allocate(a, batch * seq * hidden / 2);
+                    IntArray out = IntArray.allocate(a, batch * seq * hidden / 2), mags = IntArray.allocate(a, batch * seq * 16);
                     if (exact)
                         cpu.launch(KernelCompiler.find(ExactAttentionKernel.class, "attention"), ExactAttentionKernel.grid(batch, seq, heads),
-                                qkv, mask, out, seq, heads, d, (float) (1 / Math.sqrt(d)), causal);
+                                qkv, mask, out, seq, heads, d, (float) (1 / Math.sqrt(d)), causal, mags, 16);
                     else
                         cpu.launch(KernelCompiler.find(AttentionKernel.class, "attention" + d), Grid.of((seq / 64) * heads * batch, 128),
-                                qkv, mask, out, seq, heads, (float) (1 / Math.sqrt(d)), causal);
+                                qkv, mask, out, seq, heads, (float) (1 / Math.sqrt(d)), causal, mags, 16);
+                    // The magnitudes for the next GEMM's token-wise codes: each row's largest |output| of each head, as FP16 bits.
+                    for (int r = 0; r < batch * seq; r++)
+                        for (int h = 0; h < 16; h++) {
+                            int want = 0;
+                            for (int c = 0; h < heads && c < d; c++)
+                                want = Math.max(want, Short.toUnsignedInt(Float.floatToFloat16(Math.abs(half(out, r * hidden + h * d + c)))));
+                            assertEquals(want, mags.get(r * 16 + h), "row " + r + ", head " + h);
+                        }
                     Tensor q = Tensor.allocate(a, DType.F32, batch, seq, hidden), k = Tensor.allocate(a, DType.F32, batch, seq, hidden);
                     Tensor vv = Tensor.allocate(a, DType.F32, batch, seq, hidden), ref = Tensor.allocate(a, DType.F32, batch, seq, hidden);
                     Tensor km = Tensor.allocate(a, DType.I32, batch, seq);

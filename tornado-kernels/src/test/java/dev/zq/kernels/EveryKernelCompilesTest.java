@@ -18,7 +18,7 @@ import static org.junit.jupiter.api.Assertions.*;
 
 /** Every @Kernel of the project is compiled by the JIT and its PTX accepted by ptxas for sm_90a. */
 class EveryKernelCompilesTest {
-    static final List<Class<?>> KERNEL_CLASSES = List.of(BasicKernels.class, ReductionKernels.class, Int8MmaKernels.class, Int8GemmKernel.class, Int8GemmNormKernel.class,
+    static final List<Class<?>> KERNEL_CLASSES = List.of(BasicKernels.class, ReductionKernels.class, Int8MmaKernels.class, Int8GemmKernel.class, Int8GemmNormKernel.class, TokenwiseGemmKernel.class,
             Fp16GemmKernel.class, RowKernels.class, AttentionKernel.class, SkinnyGemmKernel.class, CachedAttentionKernel.class,
             DecoderRowKernels.class, PrefillGemmKernel.class, ExactAttentionKernel.class, GemvKernel.class, WideGemvKernel.class, MmaGemvKernel.class, GreedyHeadKernel.class, dev.zq.runtime.internal.SpinKernel.class);
 

@@ -217,6 +217,24 @@ class KernelsOnCudaTest {
                         KernelsOnCpuTest.packed(a, dwb), KernelsOnCpuTest.randomFloats(a, rnd, tm, 0.01), KernelsOnCpuTest.randomFloats(a, rnd, tn, 0.01),
                         KernelsOnCpuTest.randomFloats(a, rnd, tn, 1), IntArray.allocate(a, tm * tn / 2), tm, tn, dk, splits & 1, splits,
                         IntArray.allocate(a, (tm / 64) * (tn / 64) * splits * 4096), IntArray.allocate(a, (tm / 64) * (tn / 64)));
+            for (int splits : new int[]{1, 2})   // gemm64kd writing its outputs' magnitudes (TokenwiseGemmKernel)
+                same(k(TokenwiseGemmKernel.class, "gemm64kdm"), Grid.of((tm / 64) * (tn / 64) * splits, 128), KernelsOnCpuTest.packed(a, dab),
+                        KernelsOnCpuTest.packed(a, dwb), KernelsOnCpuTest.randomFloats(a, rnd, tm, 0.01), KernelsOnCpuTest.randomFloats(a, rnd, tn, 0.01),
+                        KernelsOnCpuTest.randomFloats(a, rnd, tn, 1), IntArray.allocate(a, tm * tn / 2), IntArray.allocate(a, tm * 16), 16, tm, tn, dk,
+                        1, splits, IntArray.allocate(a, (tm / 64) * (tn / 64) * splits * 4096), IntArray.allocate(a, (tm / 64) * (tn / 64)));
+            for (int[] ks : new int[][]{{768, 1}, {3072, 4}}) {   // bert-base's output and down projections, quantizing FP16 rows in the prologue
+                int qk = ks[0], parts = qk / 32, stride = TokenwiseGemmKernel.stride(parts);
+                IntArray hx = EncoderKernelsOnCpuTest.halves(a, rnd, new float[tm * qk], 2), mags = IntArray.allocate(a, tm * stride);
+                for (int r = 0; r < tm; r++)
+                    for (int c = 0; c < qk; c++)
+                        mags.set(r * stride + c / 32, Math.max(mags.get(r * stride + c / 32),
+                                Short.toUnsignedInt(Float.floatToFloat16(Math.abs(EncoderKernelsOnCpuTest.half(hx, r * qk + c))))));
+                byte[] qwb = new byte[tn * qk];
+                rnd.nextBytes(qwb);
+                same(k(TokenwiseGemmKernel.class, "gemm64kdq"), TokenwiseGemmKernel.grid(tm, tn, qk, ks[1]), hx, mags, stride, KernelsOnCpuTest.packed(a, qwb),
+                        KernelsOnCpuTest.randomFloats(a, rnd, tn, 0.01), KernelsOnCpuTest.randomFloats(a, rnd, tn, 1), IntArray.allocate(a, tm * tn / 2),
+                        tm, tn, qk, 0, ks[1], IntArray.allocate(a, (tm / 64) * (tn / 64) * ks[1] * 4096), IntArray.allocate(a, (tm / 64) * (tn / 64)));
+            }
             same(k(Int8GemmKernel.class, "gemm128w"), Grid.of((tm / 128) * (256 / 128), 128), KernelsOnCpuTest.packed(a, tab),
                     KernelsOnCpuTest.packed(a, Arrays.copyOf(twb, 256 * tk)), KernelsOnCpuTest.randomFloats(a, rnd, tm, 0.01),
                     KernelsOnCpuTest.randomFloats(a, rnd, 256, 0.01), KernelsOnCpuTest.randomFloats(a, rnd, 256, 1), IntArray.allocate(a, tm * 128), tm, 256, tk, 0);
@@ -253,7 +271,8 @@ class KernelsOnCudaTest {
                 for (int i = 0; i < 2 * aSeq; i++) amask.set(i, i % aSeq < 80 || i < aSeq ? 1 : 0);
                 for (int causal = 0; causal < 2; causal++)
                     same(k(ExactAttentionKernel.class, "attention"), ExactAttentionKernel.grid(2, aSeq, aHeads), aqkv, amask,
-                            IntArray.allocate(a, 2 * aSeq * aHeads * d / 2), aSeq, aHeads, d, (float) (1 / Math.sqrt(d)), causal);
+                            IntArray.allocate(a, 2 * aSeq * aHeads * d / 2), aSeq, aHeads, d, (float) (1 / Math.sqrt(d)), causal,
+                            IntArray.allocate(a, 2 * aSeq * 16), 16);
             }
             int tokens = 64, dim = 768;
             FloatArray act = KernelsOnCpuTest.randomFloats(a, rnd, tokens * dim, 2);
@@ -408,7 +427,8 @@ class KernelsOnCudaTest {
                 for (int i = 0; i < batch * seq; i++) mask.set(i, i % seq < 200 || i < seq ? 1 : 0);
                 for (int causal = 0; causal < 2; causal++) {
                     double w4 = close(k(AttentionKernel.class, "attention" + d), Grid.of((seq / 64) * heads * batch, 128), 2, 3e-3, qkv, mask,
-                            IntArray.allocate(a, batch * seq * heads * d / 2), seq, heads, (float) (1 / Math.sqrt(d)), causal);
+                            IntArray.allocate(a, batch * seq * heads * d / 2), seq, heads, (float) (1 / Math.sqrt(d)), causal,
+                            IntArray.allocate(a, batch * seq * 16), 16);
                     System.out.printf("attention%d%s: worst |GPU − CPU| / (|CPU| + 1) = %.2e%n", d, causal == 1 ? " causal" : "", w4);
                 }
             }

@@ -5,6 +5,7 @@ import dev.zq.kernels.GemmTiles;
 import dev.zq.kernels.Int8GemmNormKernel;
 import dev.zq.kernels.ExactAttentionKernel;
 import dev.zq.kernels.RowKernels;
+import dev.zq.kernels.TokenwiseGemmKernel;
 import dev.zq.model.DenseLinear;
 import dev.zq.model.Linear;
 import dev.zq.model.bert.BertConfig;
@@ -41,7 +42,9 @@ import java.util.List;
  * <li><b>W8A8</b> (every projection a {@link QuantizedLinear} with INT8 per-row weights and token-wise INT8
  * activations, ZeroQuant's): the INT8 GEMM with dequantization, bias and GeLU fused into its epilogue; LayerNorm
  * fused with the residual add and the token-wise quantization of its output; the attention context and the MLP
- * activation quantized by their own row kernel, because their rows span many GEMM tiles.</li>
+ * activation quantized by their own row kernel, because their rows span many blocks of the kernel that writes them
+ * (a switch, {@link #QUANTIZE_IN_GEMM}, has the GEMM that reads them quantize them in its prologue instead, from the
+ * largest magnitudes that those blocks write beside their outputs: {@link TokenwiseGemmKernel}; slower).</li>
  * </ul>
  * In both, attention runs in FP16 on tensor cores ({@link AttentionKernel}) — or, built with {@code exactAttention}, on
  * CUDA cores in FP32 in an order the CPU executor follows ({@link ExactAttentionKernel}) — and the residual stream is FP16. One
@@ -72,8 +75,13 @@ public final class BertTaskGraph implements AutoCloseable {
     private final FloatArray noScales;
     private final IntArray noCodes;
     private final IntArray partials, arrivals;   // the split-K GEMMs' parts (GemmTiles.Choice#splits) and counts
+    // The token-wise GEMMs (TokenwiseGemmKernel): K's splits for the output, up and down projections (0: not used), and
+    // the largest magnitudes of the attention context's and the MLP activation's rows.
+    private final int outSplits, upSplits, downSplits, contextStride, mlpStride;
+    private final IntArray contextMags, mlpMags;
 
-    private BertTaskGraph(Weights weights, boolean ownsWeights, int batch, int seq, Device device, boolean exactAttention, List<String> normInGemm) {
+    private BertTaskGraph(Weights weights, boolean ownsWeights, int batch, int seq, Device device, boolean exactAttention, List<String> normInGemm,
+                          String quantizeInGemm) {
         this.weights = weights;
         this.exactAttention = exactAttention;
         this.normInGemm = normInGemm;
@@ -120,12 +128,28 @@ public final class BertTaskGraph implements AutoCloseable {
             partialInts = Math.max(partialInts, c.partialInts());
             arrivalInts = Math.max(arrivalInts, c.arrivalInts());
         }
+        // Where the output and down projections quantize their own inputs (QUANTIZE_IN_GEMM), and the up projection then
+        // writes its outputs' magnitudes.
+        outSplits = int8 && !normInGemm("out") ? tokenwiseSplits(quantizeInGemm, h, h) : 0;
+        downSplits = int8 && !normInGemm("down") ? tokenwiseSplits(quantizeInGemm, h, inter) : 0;
+        GemmTiles.Choice up = int8 ? tiles.choose(GemmTiles.Precision.INT8, rows, inter, h) : null;
+        upSplits = downSplits == 0 ? 0 : up.kernel().getName().equals("gemm64kd") ? up.splits() : 1;
+        for (int[] nks : new int[][]{{h, outSplits}, {inter, upSplits}, {h, downSplits}}) {
+            int outTiles = (rows / 64) * (nks[0] / 64);
+            if (nks[1] > 1) partialInts = Math.max(partialInts, 4096L * outTiles * nks[1]);
+            arrivalInts = Math.max(arrivalInts, outTiles);
+        }
         partials = IntArray.allocate(arena, Math.toIntExact(partialInts));
         arrivals = IntArray.allocate(arena, arrivalInts);
+        contextStride = TokenwiseGemmKernel.stride(config.numHeads());
+        mlpStride = TokenwiseGemmKernel.stride(inter / 32);
+        contextMags = IntArray.allocate(arena, rows * contextStride);   // zeroes: the parts past the heads stay 0
+        mlpMags = downSplits > 0 ? IntArray.allocate(arena, rows * mlpStride) : noCodes;
 
         graph = new TaskGraph("bert-" + precision.name().toLowerCase() + "-" + batch + "x" + paddedSeq)
                 .transferToDevice(Transfer.EVERY_EXECUTION, ids, types, mask)
-                .transferToDevice(Transfer.FIRST_EXECUTION, arrivals);   // zeroes, which every launch leaves as it found them
+                .transferToDevice(Transfer.FIRST_EXECUTION, arrivals)   // zeroes, which every launch leaves as it found them
+                .transferToDevice(Transfer.FIRST_EXECUTION, contextMags, mlpMags);   // zeroes in the parts past the row's
         graph.transferToDevice(Transfer.FIRST_EXECUTION, weights.buffers().toArray(KernelBuffer[]::new));
         graph.task(kernel(RowKernels.class, "embedLayerNorm"), RowKernels.grid(rows, h), ids, types, weights.words, weights.positions, weights.typeTable,
                 weights.embeddingGamma, weights.embeddingBeta, hidden, hq, hScale, rows, paddedSeq, h, config.layerNormEps(), int8 ? 1 : 0);
@@ -139,7 +163,7 @@ public final class BertTaskGraph implements AutoCloseable {
      * the device on the first call. The encoder's weights must outlive the graph.
      */
     public static BertTaskGraph build(BertEncoder encoder, int batch, int seq, Device device) {
-        return new BertTaskGraph(Weights.of(encoder), true, batch, seq, device, false, NORM_IN_GEMM);
+        return new BertTaskGraph(Weights.of(encoder), true, batch, seq, device, false, NORM_IN_GEMM, QUANTIZE_IN_GEMM);
     }
 
     /**
@@ -149,22 +173,27 @@ public final class BertTaskGraph implements AutoCloseable {
      * last bits, which token-wise INT8 quantization downstream amplifies).
      */
     public static BertTaskGraph build(BertEncoder encoder, int batch, int seq, Device device, boolean exactAttention) {
-        return new BertTaskGraph(Weights.of(encoder), true, batch, seq, device, exactAttention, NORM_IN_GEMM);
+        return new BertTaskGraph(Weights.of(encoder), true, batch, seq, device, exactAttention, NORM_IN_GEMM, QUANTIZE_IN_GEMM);
     }
 
     /** A graph over weights prepared once ({@link Weights#of}) and shared with other graphs; closing it leaves them. */
     public static BertTaskGraph build(Weights weights, int batch, int seq, Device device) {
-        return new BertTaskGraph(weights, false, batch, seq, device, false, NORM_IN_GEMM);
+        return new BertTaskGraph(weights, false, batch, seq, device, false, NORM_IN_GEMM, QUANTIZE_IN_GEMM);
     }
 
     /** As {@link #build(Weights, int, int, Device)}, with the exact attention where {@code exactAttention}. */
     public static BertTaskGraph build(Weights weights, int batch, int seq, Device device, boolean exactAttention) {
-        return new BertTaskGraph(weights, false, batch, seq, device, exactAttention, NORM_IN_GEMM);
+        return new BertTaskGraph(weights, false, batch, seq, device, exactAttention, NORM_IN_GEMM, QUANTIZE_IN_GEMM);
     }
 
     /** As {@link #build(BertEncoder, int, int, Device, boolean)}, with the projections that take their LayerNorm named (tests). */
     static BertTaskGraph build(BertEncoder encoder, int batch, int seq, Device device, boolean exactAttention, List<String> normInGemm) {
-        return new BertTaskGraph(Weights.of(encoder), true, batch, seq, device, exactAttention, normInGemm);
+        return new BertTaskGraph(Weights.of(encoder), true, batch, seq, device, exactAttention, normInGemm, QUANTIZE_IN_GEMM);
+    }
+
+    /** As {@link #build(BertEncoder, int, int, Device, boolean)}, with {@link #QUANTIZE_IN_GEMM}'s choice given (tests). */
+    static BertTaskGraph build(BertEncoder encoder, int batch, int seq, Device device, boolean exactAttention, String quantizeInGemm) {
+        return new BertTaskGraph(Weights.of(encoder), true, batch, seq, device, exactAttention, NORM_IN_GEMM, quantizeInGemm);
     }
 
     /** One BERT layer: attention with its residual and LayerNorm, then the MLP with its residual and LayerNorm. */
@@ -176,30 +205,75 @@ public final class BertTaskGraph implements AutoCloseable {
         gemm(l.qkv(), hidden, hq, hScale, qkv, 3 * h, h, false);
         if (exactAttention)
             graph.task(kernel(ExactAttentionKernel.class, "attention"), ExactAttentionKernel.grid(batch, paddedSeq, config.numHeads()), qkv, mask, context,
-                    paddedSeq, config.numHeads(), hd, (float) (1 / Math.sqrt(hd)), 0);
+                    paddedSeq, config.numHeads(), hd, (float) (1 / Math.sqrt(hd)), 0, contextMags, contextStride);
         else
             graph.task(kernel(AttentionKernel.class, hd == 64 ? "attention64" : "attention32"),
                     Grid.of((paddedSeq / 64) * config.numHeads() * batch, 128), qkv, mask, context, paddedSeq, config.numHeads(),
-                    (float) (1 / Math.sqrt(hd)), 0);
-        if (int8 && !OMIT.contains("quantize")) quantize(context, contextQ, contextScale, h);
+                    (float) (1 / Math.sqrt(hd)), 0, contextMags, contextStride);
+        if (int8 && !OMIT.contains("quantize") && outSplits == 0) quantize(context, contextQ, contextScale, h);
         if (normInGemm("out"))
             gemmNorm(l.out(), contextQ, contextScale, hidden, l.norm1Gamma(), l.norm1Beta(), h1, h1q, h1Scale, h);
         else {
-            gemm(l.out(), context, contextQ, contextScale, projected, h, h, false);
+            if (outSplits > 0) gemmTokenwise(l.out(), context, contextMags, contextStride, projected, h, h, outSplits);
+            else gemm(l.out(), context, contextQ, contextScale, projected, h, h, false);
             if (!OMIT.contains("norm"))
                 graph.task(kernel(RowKernels.class, "residualLayerNorm"), RowKernels.grid(rows, h), projected, hidden, l.norm1Gamma(), l.norm1Beta(),
                         h1, h1q, h1Scale, rows, h, eps, int8 ? 1 : 0);
         }
         // MLP: up-projection with bias and GeLU in the epilogue, down-projection, residual and LayerNorm.
-        gemm(l.up(), h1, h1q, h1Scale, mlp, inter, h, true);
-        if (int8 && !OMIT.contains("quantize")) quantize(mlp, mlpQ, mlpScale, inter);
+        if (upSplits > 0)
+            graph.task(kernel(TokenwiseGemmKernel.class, "gemm64kdm"), Grid.of((rows / 64) * (inter / 64) * upSplits, 128), h1q, l.up().weight(),
+                    h1Scale, l.up().scales(), l.up().bias(), mlp, mlpMags, mlpStride, rows, inter, h, 1, upSplits, partials, arrivals);
+        else gemm(l.up(), h1, h1q, h1Scale, mlp, inter, h, true);
+        if (int8 && !OMIT.contains("quantize") && downSplits == 0) quantize(mlp, mlpQ, mlpScale, inter);
         if (normInGemm("down"))
             gemmNorm(l.down(), mlpQ, mlpScale, h1, l.norm2Gamma(), l.norm2Beta(), hidden, hq, hScale, inter);
         else {
-            gemm(l.down(), mlp, mlpQ, mlpScale, projected, h, inter, false);
+            if (downSplits > 0) gemmTokenwise(l.down(), mlp, mlpMags, mlpStride, projected, h, inter, downSplits);
+            else gemm(l.down(), mlp, mlpQ, mlpScale, projected, h, inter, false);
             if (!OMIT.contains("norm")) graph.task(kernel(RowKernels.class, "residualLayerNorm"), RowKernels.grid(rows, h), projected, h1, l.norm2Gamma(), l.norm2Beta(),
                     hidden, hq, hScale, rows, h, eps, int8 ? 1 : 0);
         }
+    }
+
+    /**
+     * Where the W8A8 output and down projections take FP16 rows and quantize them token-wise themselves
+     * ({@link TokenwiseGemmKernel#gemm64kdq}) instead of after a {@code quantizeRows} launch: {@code -Dzq.bert.quantizeInGemm=}
+     * {@code auto} (where the tile picked for the shape is {@code gemm64kd}, the small-batch one whose main loop and
+     * splits of K they share), {@code all} (wherever a block's slice of K fits; for tests), or {@code none}, the default.
+     * Same bits either way. Measured on an H200 (bench/RESULTS.md, session 30): slower than the separate launches —
+     * bert-base s128 batch 1 0.606 → 0.743 ms with {@code auto}, 0.687 at best with more splits of K
+     * ({@link #TOKENWISE_SLICES}) — because every block of a row's tiles quantizes the same rows again, on few warps,
+     * before its main loop can start; so it stays a switch for measurements.
+     */
+    static final String QUANTIZE_IN_GEMM = System.getProperty("zq.bert.quantizeInGemm", "none");
+
+    /**
+     * The most 64-byte slices of K a block of the token-wise GEMMs takes, K split further where the picked tile's
+     * slices are more: {@code -Dzq.bert.tokenwiseSlices=N} (default 16, the most a block holds; a measuring switch).
+     */
+    static final int TOKENWISE_SLICES = Integer.getInteger("zq.bert.tokenwiseSlices", 16);
+
+    /** K's splits for a token-wise GEMM of {@code n × k} under {@code mode} ({@link #QUANTIZE_IN_GEMM}), 0 where it is not used. */
+    private int tokenwiseSplits(String mode, int n, int k) {
+        if (!mode.equals("auto") && !mode.equals("all")) {
+            if (mode.equals("none")) return 0;
+            throw new IllegalArgumentException("zq.bert.quantizeInGemm is auto, all or none, not " + mode);
+        }
+        GemmTiles.Choice c = tiles.choose(GemmTiles.Precision.INT8, rows, n, k);
+        boolean deep = c.kernel().getName().equals("gemm64kd");
+        if (!deep && mode.equals("auto")) return 0;
+        // At least the picked tile's splits; more where a block's slice of K would take more than TOKENWISE_SLICES slices
+        // (each block quantizes all of its slice: more slices a block, more of that work repeated across the row's blocks).
+        for (int splits = deep ? c.splits() : 1; splits <= 16; splits++)
+            if (k % (64 * splits) == 0 && k / splits <= 64 * Math.min(TOKENWISE_SLICES, TokenwiseGemmKernel.MAX_SLICES)) return splits;
+        return 0;
+    }
+
+    /** {@code y = x·Wᵀ + b} from the FP16 rows {@code x} and their magnitudes, quantized token-wise inside the GEMM. */
+    private void gemmTokenwise(Projection w, IntArray x, IntArray mags, int stride, IntArray y, int n, int k, int splits) {
+        graph.task(kernel(TokenwiseGemmKernel.class, "gemm64kdq"), TokenwiseGemmKernel.grid(rows, n, k, splits), x, mags, stride, w.weight(), w.scales(),
+                w.bias(), y, rows, n, k, 0, splits, partials, arrivals);
     }
 
     /**

@@ -167,6 +167,54 @@ class BertTaskGraphTest {
     }
 
     /**
+     * The W8A8 graph whose output and down projections quantize their FP16 inputs themselves, from the magnitudes that
+     * the attention and the up projection write ({@code TokenwiseGemmKernel}; {@code quantizeInGemm=all}), has no
+     * {@code quantizeRows} launch left and gives the bits of the graph with them ({@code none}), with either attention;
+     * on a GPU, in addition, the exact-attention graph gives the CPU executor's bits.
+     */
+    @Test
+    void w8a8GraphQuantizingInsideItsGemmsGivesTheBitsOfTheSeparateLaunches() throws Exception {
+        try (Arena a = Arena.ofShared()) {
+            Random rnd = new Random(97);
+            BertEncoder q = BertQuantizer.quantize(randomBert(a, rnd, 128, 2, 1280, 2), Scheme.builtin("w8a8-per-row"), null, a);
+            int batch = 2, seq = 50;
+            int[] ids = new int[batch * seq], types = new int[batch * seq], mask = new int[batch * seq];
+            for (int i = 0; i < ids.length; i++) {
+                ids[i] = rnd.nextInt(60);
+                types[i] = i % seq < 20 ? 0 : 1;
+                mask[i] = i < seq || i % seq < 37 ? 1 : 0;
+            }
+            for (boolean exact : new boolean[]{false, true}) {
+                Tensor fused, apart;
+                try (BertTaskGraph g = BertTaskGraph.build(q, batch, seq, device, exact, "all")) {
+                    List<String> names = g.kernelNames();
+                    assertFalse(names.contains("quantizeRows") || names.contains("quantizeRowsByWarp"), names.toString());
+                    assertEquals(4, names.stream().filter("gemm64kdq"::equals).count(), names.toString());
+                    assertEquals(2, names.stream().filter("gemm64kdm"::equals).count(), names.toString());
+                    fused = g.forward(a, ids, types, mask);
+                }
+                try (BertTaskGraph g = BertTaskGraph.build(q, batch, seq, device, exact, "none")) {
+                    assertEquals(4, g.kernelNames().stream().filter(n -> n.startsWith("quantizeRows")).count(), g.kernelNames().toString());
+                    apart = g.forward(a, ids, types, mask);
+                }
+                for (long i = 0; i < apart.numel(); i++)
+                    assertEquals(Float.floatToRawIntBits(apart.getFloat(i)), Float.floatToRawIntBits(fused.getFloat(i)),
+                            (exact ? "exact attention" : "attention") + ": element " + i + " is " + fused.getFloat(i) + " quantized in the GEMMs, "
+                                    + apart.getFloat(i) + " apart");
+                if (exact && device instanceof dev.zq.runtime.cuda.CudaDevice)
+                    try (Device cpu = Device.cpu(); BertTaskGraph c = BertTaskGraph.build(q, batch, seq, cpu, true, "none")) {
+                        Tensor want = c.forward(a, ids, types, mask);
+                        for (long i = 0; i < want.numel(); i++)
+                            assertEquals(Float.floatToRawIntBits(want.getFloat(i)), Float.floatToRawIntBits(fused.getFloat(i)),
+                                    "element " + i + " is " + fused.getFloat(i) + " on the GPU, " + want.getFloat(i) + " on the CPU executor");
+                    }
+            }
+            var e = assertThrows(IllegalArgumentException.class, () -> BertTaskGraph.build(q, batch, seq, device, false, "some"));
+            assertTrue(e.getMessage().contains("auto, all or none"), e.getMessage());
+        }
+    }
+
+    /**
      * At bert-base's hidden size the W8A8 graph folds each residual add, LayerNorm and token-wise quantization into the
      * GEMM before it ({@code Int8GemmNormKernel.gemm64ln12}: a row tile's 12 blocks as one thread-block cluster): no
      * {@code residualLayerNorm} launch is left, and the outputs are as close to the CPU W8A8 encoder as those of the graph
