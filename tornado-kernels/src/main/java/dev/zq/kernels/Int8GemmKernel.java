@@ -610,24 +610,27 @@ public final class Int8GemmKernel {
                             FloatArray sx, FloatArray sw, FloatArray bias, IntArray y, int n, int gelu, int bm, int bn, int block, int split,
                             int splits, IntArray partials, IntArray arrivals) {
         int tid = ctx.localIdx(), warp = tid >> 5, lane = tid & 31, wm = (warp >> 1) << 5, wn = (warp & 1) << 5, g = lane >> 2, t = (lane & 3) << 1;
-        if (!gatherSplit(ctx, c00, c01, c02, c03, c10, c11, c12, c13, block, split, splits, partials, arrivals)) return;
+        if (!gatherSplit(ctx, c00, c01, c02, c03, c10, c11, c12, c13, block, split, splits, partials, arrivals, true)) return;
         storeAll(c00, c01, c02, c03, c10, c11, c12, c13, sx, sw, bias, y, bm + wm + g, bn + wn + t, n, gelu);
     }
 
     /**
      * With K split ({@code splits > 1}): saves this block's INT32 sums in {@code partials}; the last of the tile's blocks
-     * to arrive adds the others' parts to its own and returns true (the others false). Unsplit: true.
+     * to arrive adds the others' parts to its own and returns true (the others false). Unsplit: true. Every thread of
+     * the block calls it; those of the GEMM's four warps pass {@code gemm} true (in blocks of more threads the others
+     * hold no sums).
      */
     static boolean gatherSplit(KernelContext ctx, int[] c00, int[] c01, int[] c02, int[] c03, int[] c10, int[] c11, int[] c12, int[] c13,
-                               int block, int split, int splits, IntArray partials, IntArray arrivals) {
+                               int block, int split, int splits, IntArray partials, IntArray arrivals, boolean gemm) {
         if (splits == 1) return true;
         int tid = ctx.localIdx(), warp = tid >> 5, lane = tid & 31, wm = (warp >> 1) << 5, wn = (warp & 1) << 5, g = lane >> 2, t = (lane & 3) << 1;
         // This lane's 32 sums at their places in a 64×64 tile: rows wm + g (+8, +16, +24), columns wn + t (+1, +8j).
         int at = ((wm + g) << 6) + wn + t, mine = (block * splits + split) << 12;
-        savePart(partials, mine + at, c00, c01, c02, c03, c10, c11, c12, c13);
+        if (gemm) savePart(partials, mine + at, c00, c01, c02, c03, c10, c11, c12, c13);
         if (!ctx.arriveLast(arrivals, block, splits)) return false;
-        for (int s = 0; s < splits; s++)
-            if (s != split) addPart(partials, ((block * splits + s) << 12) + at, c00, c01, c02, c03, c10, c11, c12, c13);
+        if (gemm)
+            for (int s = 0; s < splits; s++)
+                if (s != split) addPart(partials, ((block * splits + s) << 12) + at, c00, c01, c02, c03, c10, c11, c12, c13);
         return true;
     }
 

@@ -21,9 +21,9 @@ import dev.zq.runtime.KernelMath;
  * codes {@link RowKernels#packCodes}), so a GEMM from the FP16 rows and their magnitudes gives the bits of
  * {@code quantizeRows} followed by {@link Int8GemmKernel#gemm64kd}.
  *
- * <p>Slower than the launch it removes on an H200 (bench/RESULTS.md, session 30: bert-base s128 batch 1 0.606 → 0.743 ms):
- * every block of a row's tiles quantizes the same rows again, 64 rows of its whole slice of K on four warps, before its
- * main loop starts. The BERT graph uses it only under {@code -Dzq.bert.quantizeInGemm}.
+ * <p>Slower than the launch it removes on an H200 (bench/RESULTS.md, session 30: bert-base s128 batch 1 0.61 → 0.70 ms):
+ * every block of a row's tiles quantizes the same rows again, 64 rows of its whole slice of K, before its main loop
+ * starts. The BERT graph uses it only under {@code -Dzq.bert.quantizeInGemm}.
  */
 public final class TokenwiseGemmKernel {
     private TokenwiseGemmKernel() {}
@@ -43,7 +43,7 @@ public final class TokenwiseGemmKernel {
             throw new IllegalArgumentException("gemm64kdq tiles M and N by 64 and K by 64 a split; got " + m + "×" + n + "×" + k + " in " + splits);
         if (k / splits > 64 * MAX_SLICES)
             throw new IllegalArgumentException("gemm64kdq holds " + 64 * MAX_SLICES + " inputs of K a block, not " + k / splits + " (split K more)");
-        return Grid.of((m / 64) * (n / 64) * splits, 128);
+        return Grid.of((m / 64) * (n / 64) * splits, THREADS);
     }
 
     /**
@@ -64,7 +64,7 @@ public final class TokenwiseGemmKernel {
         int[] c00 = new int[4], c01 = new int[4], c02 = new int[4], c03 = new int[4];
         int[] c10 = new int[4], c11 = new int[4], c12 = new int[4], c13 = new int[4];
         Int8GemmKernel.multiply64deep(ctx, as, ws, a, w, bm, bn, kw, k0, kPer >> 4, c00, c01, c02, c03, c10, c11, c12, c13);
-        if (!Int8GemmKernel.gatherSplit(ctx, c00, c01, c02, c03, c10, c11, c12, c13, block, split, splits, partials, arrivals)) return;
+        if (!Int8GemmKernel.gatherSplit(ctx, c00, c01, c02, c03, c10, c11, c12, c13, block, split, splits, partials, arrivals, true)) return;
         int warp = tid >> 5, lane = tid & 31, wm = (warp >> 1) << 5, wn = (warp & 1) << 5;
         int r = bm + wm + (lane >> 2), c = bn + wn + ((lane & 3) << 1);
         int[] mag = new int[4];
@@ -81,46 +81,56 @@ public final class TokenwiseGemmKernel {
         }
     }
 
+    /** Threads a {@link #gemm64kdq} block: its first 128 (four warps) run the GEMM, all of them quantize its rows. */
+    public static final int THREADS = 512;
+
     /**
      * {@code y = sx·sw·(codes(x)·Wᵀ) + bias} (GeLU'd when {@code gelu != 0}) as FP16, from the FP16 rows {@code x} [M, K]
      * and their magnitude table {@code mags} ({@code stride} ints a row): each block reads its 64 rows' parts, takes each
      * row's scale, and writes the codes of its slice of K into shared memory (all of it stays there: up to
-     * {@link #MAX_SLICES} slices) while the first seven slices of its weights are in flight; then {@code gemm64kd}'s main
-     * loop with only the weights streaming, and its epilogue (K split as {@code gemm64kd} splits it). Launch {@link #grid}.
+     * {@link #MAX_SLICES} slices), its {@value #THREADS} threads a quarter of the slices each, while the first seven slices
+     * of its weights are in flight; then {@code gemm64kd}'s main loop on the first four warps, with only the weights
+     * streaming, and its epilogue (K split as {@code gemm64kd} splits it). Launch {@link #grid}.
      */
-    @Kernel
+    @Kernel(maxRegisters = 128)
     public static void gemm64kdq(KernelContext ctx, IntArray x, IntArray mags, int stride, IntArray w, FloatArray sw, FloatArray bias, IntArray y,
                                  int m, int n, int k, int gelu, int splits, IntArray partials, IntArray arrivals) {
         int[] as = ctx.allocateIntShared(16384);   // MAX_SLICES slices × 64 rows × 16 words of codes
         int[] ws = ctx.allocateIntShared(8192);    // a ring of 8 slices of the weights
         float[] scales = ctx.allocateFloatShared(64);
-        int tid = ctx.localIdx(), split = ctx.groupIdx() % splits, block = ctx.groupIdx() / splits, blocksN = n >> 6;
+        int tid = ctx.localIdx(), t = tid & 127, split = ctx.groupIdx() % splits, block = ctx.groupIdx() / splits, blocksN = n >> 6;
         int bm = (block / blocksN) << 6, bn = (block - (block / blocksN) * blocksN) << 6;
         int kw = k >> 2, kPer = kw / splits, k0 = split * kPer, slices = kPer >> 4;
-        if (bm == 0) Int8GemmKernel.prefetchWeights(ctx, w, bn, kw, k0, kPer);
+        boolean gemm = tid < 128;
+        if (bm == 0 && gemm) Int8GemmKernel.prefetchWeights(ctx, w, bn, kw, k0, kPer);
         ctx.awaitPreviousKernel();
-        int row = tid >> 2, dst = Swizzle.copyTarget(tid), srcW = (bn + row) * kw + k0 + ((tid & 3) << 2);
-        for (int i = 0; i < 7; i++) {
-            if (i < slices) copyWeights(ctx, ws, w, (i << 10) + dst, srcW, kw, i << 4);
-            else ctx.copyAsyncCommit();
-        }
-        quantizeTile(ctx, as, scales, x, mags, stride, bm, row, k, k0, slices, dst);
-        int warp = tid >> 5, lane = tid & 31, wm = (warp >> 1) << 5, wn = (warp & 1) << 5;
+        int row = t >> 2, dst = Swizzle.copyTarget(t), srcW = (bn + row) * kw + k0 + ((t & 3) << 2);
+        if (gemm)
+            for (int i = 0; i < 7; i++) {
+                if (i < slices) copyWeights(ctx, ws, w, (i << 10) + dst, srcW, kw, i << 4);
+                else ctx.copyAsyncCommit();
+            }
+        quantizeTile(ctx, as, scales, x, mags, stride, bm, row, k, k0, slices, dst, tid >> 7);
+        int warp = tid >> 5, lane = tid & 31, wm = ((warp & 3) >> 1) << 5, wn = (warp & 1) << 5;
         int[] c00 = new int[4], c01 = new int[4], c02 = new int[4], c03 = new int[4];
         int[] c10 = new int[4], c11 = new int[4], c12 = new int[4], c13 = new int[4];
-        int[] a0 = new int[4], a1 = new int[4], b0 = new int[4], b1 = new int[4];
-        int aRow = Swizzle.aRow(wm, lane), bRow = Swizzle.bRow(wn, lane);
-        int aOff0 = Swizzle.aChunk(lane, 0), aOff1 = Swizzle.aChunk(lane, 1), bOff0 = Swizzle.bChunk(lane, 0), bOff1 = Swizzle.bChunk(lane, 1);
-        for (int s = 0; s < slices; s++) {
-            ctx.copyAsyncWait(6);
-            ctx.barrier();   // the weights' slice s has landed for every thread (the codes and scales are written), slot s - 1 is free
-            if (s + 7 < slices) copyWeights(ctx, ws, w, (((s + 7) & 7) << 10) + dst, srcW, kw, (s + 7) << 4);
-            else ctx.copyAsyncCommit();
-            Int8GemmKernel.slice64(ctx, as, ws, (s << 10) + aRow, ((s & 7) << 10) + bRow, aOff0, aOff1, bOff0, bOff1, a0, a1, b0, b1,
-                    c00, c01, c02, c03, c10, c11, c12, c13);
-        }
-        ctx.copyAsyncWait(0);
-        if (!Int8GemmKernel.gatherSplit(ctx, c00, c01, c02, c03, c10, c11, c12, c13, block, split, splits, partials, arrivals)) return;
+        if (gemm) {
+            int[] a0 = new int[4], a1 = new int[4], b0 = new int[4], b1 = new int[4];
+            int aRow = Swizzle.aRow(wm, lane), bRow = Swizzle.bRow(wn, lane);
+            int aOff0 = Swizzle.aChunk(lane, 0), aOff1 = Swizzle.aChunk(lane, 1), bOff0 = Swizzle.bChunk(lane, 0), bOff1 = Swizzle.bChunk(lane, 1);
+            for (int s = 0; s < slices; s++) {
+                ctx.copyAsyncWait(6);
+                ctx.barrier();   // the weights' slice s has landed for every thread (the codes and scales are written), slot s - 1 is free
+                if (s + 7 < slices) copyWeights(ctx, ws, w, (((s + 7) & 7) << 10) + dst, srcW, kw, (s + 7) << 4);
+                else ctx.copyAsyncCommit();
+                Int8GemmKernel.slice64(ctx, as, ws, (s << 10) + aRow, ((s & 7) << 10) + bRow, aOff0, aOff1, bOff0, bOff1, a0, a1, b0, b1,
+                        c00, c01, c02, c03, c10, c11, c12, c13);
+            }
+            ctx.copyAsyncWait(0);
+        } else
+            for (int s = 0; s < slices; s++) ctx.barrier();   // the GEMM's barriers, one a slice
+        if (!Int8GemmKernel.gatherSplit(ctx, c00, c01, c02, c03, c10, c11, c12, c13, block, split, splits, partials, arrivals, gemm)) return;
+        if (!gemm) return;
         int lr = wm + (lane >> 2);
         Int8GemmKernel.storeRows(c00, c01, c02, c03, c10, c11, c12, c13, scales[lr], scales[lr + 8], scales[lr + 16], scales[lr + 24], sw, bias, y,
                 bm + lr, bn + wn + ((lane & 3) << 1), n, gelu, new int[4]);
@@ -135,25 +145,25 @@ public final class TokenwiseGemmKernel {
 
     /**
      * The prologue of {@link #gemm64kdq}: this thread's two rows ({@code bm + row}, 32 rows on) and 16-input chunk
-     * ({@code tid & 3}) of every slice, read as FP16 and written as codes where {@code gemm64kd}'s copies would put them;
-     * the rows' scales into {@code scales}. Four slices' loads at a time; the first four go out before the magnitudes
-     * are read, so that both are in flight together.
+     * ({@code tid & 3}) of slices {@code group}, {@code group + 4}, … (a quarter of them), read as FP16 and written as
+     * codes where {@code gemm64kd}'s copies would put them; the rows' scales into {@code scales}. All of a thread's
+     * loads (up to four slices) go out before the magnitudes are read, so that both are in flight together.
      */
     static void quantizeTile(KernelContext ctx, int[] as, float[] scales, IntArray x, IntArray mags, int stride, int bm, int row, int k,
-                             int k0, int slices, int dst) {
+                             int k0, int slices, int dst, int group) {
         int q = ctx.localIdx() & 3;
         int at = ((bm + row) * k + (k0 << 2) + (q << 4)) >> 1, far = k << 4;   // x's word of this thread's first chunk; 32 rows on
         int[] p0 = new int[4], p1 = new int[4], p2 = new int[4], p3 = new int[4];
         int[] q0 = new int[4], q1 = new int[4], q2 = new int[4], q3 = new int[4];
         int[] r0 = new int[4], r1 = new int[4], r2 = new int[4], r3 = new int[4];
         int[] u0 = new int[4], u1 = new int[4], u2 = new int[4], u3 = new int[4];
-        loadSlices(ctx, x, at, far, 0, slices, p0, p1, p2, p3, q0, q1, q2, q3, r0, r1, r2, r3, u0, u1, u2, u3);
+        loadSlices(ctx, x, at, far, group, slices, p0, p1, p2, p3, q0, q1, q2, q3, r0, r1, r2, r3, u0, u1, u2, u3);
         // Each row's parts: a quarter of them a thread, the quad's maximum the row's.
         int quarter = stride >> 2;
         int both = partsMax(ctx, mags, (bm + row) * stride + q * quarter, (bm + row + 32) * stride + q * quarter, quarter >> 2);
         int ma = quadMax(ctx, both & 0xFFFF), mb = quadMax(ctx, both >> 16);
         float sa = Float.float16ToFloat((short) ma) / 127f, sb = Float.float16ToFloat((short) mb) / 127f;
-        if (q == 0) {
+        if (q == 0 && group == 0) {
             scales[row] = sa;
             scales[row + 32] = sb;
         }
@@ -161,11 +171,7 @@ public final class TokenwiseGemmKernel {
         // code), branch-free; a zero or non-finite scale gives codes 0 through the mask (RowKernels.packCodes's rule).
         float ra = 1f / sa, rb = 1f / sb;
         int maskA = sa == 0f || !(sa - sa == 0f) ? 0 : -1, maskB = sb == 0f || !(sb - sb == 0f) ? 0 : -1;
-        codeSlices(as, dst, 0, slices, p0, p1, p2, p3, q0, q1, q2, q3, r0, r1, r2, r3, u0, u1, u2, u3, sa, sb, ra, rb, maskA, maskB);
-        for (int s = 4; s < slices; s += 4) {
-            loadSlices(ctx, x, at, far, s, slices, p0, p1, p2, p3, q0, q1, q2, q3, r0, r1, r2, r3, u0, u1, u2, u3);
-            codeSlices(as, dst, s, slices, p0, p1, p2, p3, q0, q1, q2, q3, r0, r1, r2, r3, u0, u1, u2, u3, sa, sb, ra, rb, maskA, maskB);
-        }
+        codeSlices(as, dst, group, slices, p0, p1, p2, p3, q0, q1, q2, q3, r0, r1, r2, r3, u0, u1, u2, u3, sa, sb, ra, rb, maskA, maskB);
     }
 
     /**
@@ -199,14 +205,14 @@ public final class TokenwiseGemmKernel {
         return Math.max(v, ctx.shflXor(v, 2));
     }
 
-    /** Slices {@code s … s + 3} (those below {@code slices}): two 16-byte loads of each of the thread's two rows. */
+    /** Slices {@code s}, {@code s + 4}, {@code s + 8}, {@code s + 12} (those below {@code slices}): two 16-byte loads of each of the thread's two rows. */
     static void loadSlices(KernelContext ctx, IntArray x, int at, int far, int s, int slices, int[] p0, int[] p1, int[] p2, int[] p3,
                            int[] q0, int[] q1, int[] q2, int[] q3, int[] r0, int[] r1, int[] r2, int[] r3, int[] u0, int[] u1, int[] u2, int[] u3) {
         int w = at + (s << 5);   // a slice is 64 halves, 32 words, of a row
-        loadChunks(ctx, x, w, far, p0, p1, p2, p3);
-        if (s + 1 < slices) loadChunks(ctx, x, w + 32, far, q0, q1, q2, q3);
-        if (s + 2 < slices) loadChunks(ctx, x, w + 64, far, r0, r1, r2, r3);
-        if (s + 3 < slices) loadChunks(ctx, x, w + 96, far, u0, u1, u2, u3);
+        if (s < slices) loadChunks(ctx, x, w, far, p0, p1, p2, p3);
+        if (s + 4 < slices) loadChunks(ctx, x, w + 128, far, q0, q1, q2, q3);
+        if (s + 8 < slices) loadChunks(ctx, x, w + 256, far, r0, r1, r2, r3);
+        if (s + 12 < slices) loadChunks(ctx, x, w + 384, far, u0, u1, u2, u3);
     }
 
     static void loadChunks(KernelContext ctx, IntArray x, int w, int far, int[] a0, int[] a1, int[] b0, int[] b1) {
@@ -220,10 +226,10 @@ public final class TokenwiseGemmKernel {
                            int[] r0, int[] r1, int[] r2, int[] r3, int[] u0, int[] u1, int[] u2, int[] u3, float sa, float sb, float ra, float rb,
                            int maskA, int maskB) {
         int to = (s << 10) + dst;   // a slice's codes are 1024 words: 64 rows of 16
-        codeChunks(as, to, p0, p1, p2, p3, sa, sb, ra, rb, maskA, maskB);
-        if (s + 1 < slices) codeChunks(as, to + 1024, q0, q1, q2, q3, sa, sb, ra, rb, maskA, maskB);
-        if (s + 2 < slices) codeChunks(as, to + 2048, r0, r1, r2, r3, sa, sb, ra, rb, maskA, maskB);
-        if (s + 3 < slices) codeChunks(as, to + 3072, u0, u1, u2, u3, sa, sb, ra, rb, maskA, maskB);
+        if (s < slices) codeChunks(as, to, p0, p1, p2, p3, sa, sb, ra, rb, maskA, maskB);
+        if (s + 4 < slices) codeChunks(as, to + 4096, q0, q1, q2, q3, sa, sb, ra, rb, maskA, maskB);
+        if (s + 8 < slices) codeChunks(as, to + 8192, r0, r1, r2, r3, sa, sb, ra, rb, maskA, maskB);
+        if (s + 12 < slices) codeChunks(as, to + 12288, u0, u1, u2, u3, sa, sb, ra, rb, maskA, maskB);
     }
 
     /**

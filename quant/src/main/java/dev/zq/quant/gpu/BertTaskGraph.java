@@ -242,9 +242,8 @@ public final class BertTaskGraph implements AutoCloseable {
      * {@code auto} (where the tile picked for the shape is {@code gemm64kd}, the small-batch one whose main loop and
      * splits of K they share), {@code all} (wherever a block's slice of K fits; for tests), or {@code none}, the default.
      * Same bits either way. Measured on an H200 (bench/RESULTS.md, session 30): slower than the separate launches —
-     * bert-base s128 batch 1 0.606 → 0.743 ms with {@code auto}, 0.687 at best with more splits of K
-     * ({@link #TOKENWISE_SLICES}) — because every block of a row's tiles quantizes the same rows again, on few warps,
-     * before its main loop can start; so it stays a switch for measurements.
+     * bert-base s128 batch 1 0.61 → 0.70 ms with {@code auto} — because every block of a row's tiles quantizes the same
+     * rows again before its main loop can start; so it stays a switch for measurements.
      */
     static final String QUANTIZE_IN_GEMM = System.getProperty("zq.bert.quantizeInGemm", "none");
 

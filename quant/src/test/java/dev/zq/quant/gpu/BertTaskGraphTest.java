@@ -89,6 +89,27 @@ class BertTaskGraphTest {
         return Math.sqrt(num / den);
     }
 
+    /**
+     * Token ids, type ids and key mask of {@code batch} sequences of {@code seq} tokens: types 1 from token 20, the first
+     * sequence whole and the others padded after 37 tokens.
+     */
+    static int[][] twoSequences(Random rnd, int batch, int seq) {
+        int[] ids = new int[batch * seq], types = new int[batch * seq], mask = new int[batch * seq];
+        for (int i = 0; i < ids.length; i++) {
+            ids[i] = rnd.nextInt(60);
+            types[i] = i % seq < 20 ? 0 : 1;
+            mask[i] = i < seq || i % seq < 37 ? 1 : 0;
+        }
+        return new int[][]{ids, types, mask};
+    }
+
+    /** Every element of {@code got} has the bits of {@code want}'s. */
+    static void assertSameBits(Tensor want, Tensor got, String what) {
+        for (long i = 0; i < want.numel(); i++)
+            assertEquals(Float.floatToRawIntBits(want.getFloat(i)), Float.floatToRawIntBits(got.getFloat(i)),
+                    what + ": element " + i + " is " + want.getFloat(i) + " against " + got.getFloat(i));
+    }
+
     @Test
     void w16a16AndW8A8GraphsEqualTheCpuEncoder() throws Exception {
         for (int heads : new int[]{2, 4})   // head sizes 64 and 32
@@ -139,12 +160,8 @@ class BertTaskGraphTest {
                 int layers = device instanceof dev.zq.runtime.cuda.CudaDevice ? 6 : 2;
                 BertEncoder q = BertQuantizer.quantize(randomBert(a, rnd, 128, heads, 256, layers), Scheme.builtin("w8a8-per-row"), null, a);
                 int batch = 2, seq = 50;
-                int[] ids = new int[batch * seq], types = new int[batch * seq], mask = new int[batch * seq];
-                for (int i = 0; i < ids.length; i++) {
-                    ids[i] = rnd.nextInt(60);
-                    types[i] = i % seq < 20 ? 0 : 1;
-                    mask[i] = i < seq || i % seq < 37 ? 1 : 0;
-                }
+                int[][] in = twoSequences(rnd, batch, seq);
+                int[] ids = in[0], types = in[1], mask = in[2];
                 Tensor qref = q.forward(a, batch, seq, ids, types, mask);
                 try (BertTaskGraph g = BertTaskGraph.build(q, batch, seq, device, true)) {
                     Tensor got = g.forward(a, ids, types, mask);
@@ -154,11 +171,7 @@ class BertTaskGraphTest {
                     if (layers == 2) assertTrue(err < 1e-2, "W8A8 exact-attention graph vs CPU W8A8 encoder: " + err);
                     if (device instanceof dev.zq.runtime.cuda.CudaDevice)
                         try (Device cpu = Device.cpu(); BertTaskGraph c = BertTaskGraph.build(q, batch, seq, cpu, true)) {
-                            Tensor want = c.forward(a, ids, types, mask);
-                            for (long i = 0; i < want.numel(); i++)
-                                assertEquals(Float.floatToRawIntBits(want.getFloat(i)), Float.floatToRawIntBits(got.getFloat(i)),
-                                        "head size " + 128 / heads + ": element " + i + " is " + got.getFloat(i) + " on the GPU, " + want.getFloat(i)
-                                                + " on the CPU executor");
+                            assertSameBits(c.forward(a, ids, types, mask), got, "head size " + 128 / heads + ", the CPU executor against the GPU");
                         }
                 }
                 var e = assertThrows(IllegalArgumentException.class, () -> BertTaskGraph.build(q, 1, 2000, device, true));
@@ -178,12 +191,8 @@ class BertTaskGraphTest {
             Random rnd = new Random(97);
             BertEncoder q = BertQuantizer.quantize(randomBert(a, rnd, 128, 2, 1280, 2), Scheme.builtin("w8a8-per-row"), null, a);
             int batch = 2, seq = 50;
-            int[] ids = new int[batch * seq], types = new int[batch * seq], mask = new int[batch * seq];
-            for (int i = 0; i < ids.length; i++) {
-                ids[i] = rnd.nextInt(60);
-                types[i] = i % seq < 20 ? 0 : 1;
-                mask[i] = i < seq || i % seq < 37 ? 1 : 0;
-            }
+            int[][] in = twoSequences(rnd, batch, seq);
+            int[] ids = in[0], types = in[1], mask = in[2];
             for (boolean exact : new boolean[]{false, true}) {
                 Tensor fused, apart;
                 try (BertTaskGraph g = BertTaskGraph.build(q, batch, seq, device, exact, "all")) {
@@ -197,16 +206,10 @@ class BertTaskGraphTest {
                     assertEquals(4, g.kernelNames().stream().filter(n -> n.startsWith("quantizeRows")).count(), g.kernelNames().toString());
                     apart = g.forward(a, ids, types, mask);
                 }
-                for (long i = 0; i < apart.numel(); i++)
-                    assertEquals(Float.floatToRawIntBits(apart.getFloat(i)), Float.floatToRawIntBits(fused.getFloat(i)),
-                            (exact ? "exact attention" : "attention") + ": element " + i + " is " + fused.getFloat(i) + " quantized in the GEMMs, "
-                                    + apart.getFloat(i) + " apart");
+                assertSameBits(apart, fused, (exact ? "exact attention" : "attention") + ", quantized apart against in the GEMMs");
                 if (exact && device instanceof dev.zq.runtime.cuda.CudaDevice)
                     try (Device cpu = Device.cpu(); BertTaskGraph c = BertTaskGraph.build(q, batch, seq, cpu, true, "none")) {
-                        Tensor want = c.forward(a, ids, types, mask);
-                        for (long i = 0; i < want.numel(); i++)
-                            assertEquals(Float.floatToRawIntBits(want.getFloat(i)), Float.floatToRawIntBits(fused.getFloat(i)),
-                                    "element " + i + " is " + fused.getFloat(i) + " on the GPU, " + want.getFloat(i) + " on the CPU executor");
+                        assertSameBits(c.forward(a, ids, types, mask), fused, "the CPU executor against the GPU quantizing in its GEMMs");
                     }
             }
             var e = assertThrows(IllegalArgumentException.class, () -> BertTaskGraph.build(q, batch, seq, device, false, "some"));
@@ -251,10 +254,7 @@ class BertTaskGraphTest {
             if (device instanceof dev.zq.runtime.cuda.CudaDevice)
                 try (BertTaskGraph g = BertTaskGraph.build(q, batch, seq, device, true); Device cpu = Device.cpu();
                      BertTaskGraph c = BertTaskGraph.build(q, batch, seq, cpu, true)) {
-                    Tensor got = g.forward(a, ids, types, mask), want = c.forward(a, ids, types, mask);
-                    for (long i = 0; i < want.numel(); i++)
-                        assertEquals(Float.floatToRawIntBits(want.getFloat(i)), Float.floatToRawIntBits(got.getFloat(i)),
-                                "element " + i + " is " + got.getFloat(i) + " on the GPU, " + want.getFloat(i) + " on the CPU executor");
+                    assertSameBits(c.forward(a, ids, types, mask), g.forward(a, ids, types, mask), "the CPU executor against the GPU");
                 }
         }
     }
