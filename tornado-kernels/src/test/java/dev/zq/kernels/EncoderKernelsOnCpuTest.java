@@ -38,6 +38,21 @@ class EncoderKernelsOnCpuTest {
         return out;
     }
 
+    /**
+     * The magnitude table that {@link TokenwiseGemmKernel}'s writers make of FP16 rows: {@code rows} rows of {@code cols}
+     * halves in {@code words}, the largest FP16 magnitude bits of each {@code part} columns at {@code [r·stride + c/part]}
+     * (parts past the row 0).
+     */
+    static IntArray magnitudes(Arena a, IntArray words, int rows, int cols, int part, int stride) {
+        IntArray mags = IntArray.allocate(a, rows * stride);
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < cols; c++) {
+                int at = r * stride + c / part, bits = Short.toUnsignedInt(Float.floatToFloat16(Math.abs(half(words, r * cols + c))));
+                mags.set(at, Math.max(mags.get(at), bits));
+            }
+        return mags;
+    }
+
     static double geluRef(double v) { return 0.5 * v * (1 + Gelu.erf((float) (v / Math.sqrt(2)))); }
 
     /** Every INT8 tile, and the split-K one with K in 1, 2, 3 and 6 slices, against integer sums, dequantized in FP32. */
@@ -111,13 +126,8 @@ class EncoderKernelsOnCpuTest {
                         if (c == 40) x.set((70 * k + c) / 2, 0x7C00);   // row 70: one +∞ (a non-finite scale, codes 0)
                     }
                     // The producer's table: parts of 32 inputs, as gemm64kdm writes it (stride(k / 32) ints a row).
-                    int parts = k / 32, stride = TokenwiseGemmKernel.stride(parts);
-                    IntArray mags = IntArray.allocate(a, m * stride);
-                    for (int r = 0; r < m; r++)
-                        for (int c = 0; c < k; c++) {
-                            int bits = Short.toUnsignedInt(Float.floatToFloat16(Math.abs(half(x, r * k + c))));
-                            mags.set(r * stride + c / 32, Math.max(mags.get(r * stride + c / 32), bits));
-                        }
+                    int stride = TokenwiseGemmKernel.stride(k / 32);
+                    IntArray mags = magnitudes(a, x, m, k, 32, stride);
                     IntArray codes = IntArray.allocate(a, m * k / 4);
                     FloatArray scales = FloatArray.allocate(a, m);
                     cpu.launch(KernelCompiler.find(RowKernels.class, "quantizeRows"), RowKernels.grid(m, k), x, codes, scales, m, k);
@@ -137,13 +147,9 @@ class EncoderKernelsOnCpuTest {
                             assertEquals(ref.get(i), ym.get(i), what + ": gemm64kdm word " + i);
                         }
                         assertTrue(Float.isNaN(half(y, 70 * n)), what + ": a row with ∞ gives NaN, as on the CPU");
-                        for (int r = 0; r < m; r++)
-                            for (int part = 0; part < TokenwiseGemmKernel.stride(n / 32); part++) {
-                                int want = 0;
-                                for (int c = 32 * part; c < Math.min(n, 32 * part + 32); c++)
-                                    want = Math.max(want, Short.toUnsignedInt(Float.floatToFloat16(Math.abs(half(ref, r * n + c)))));
-                                assertEquals(want, yMags.get(r * TokenwiseGemmKernel.stride(n / 32) + part), what + ": magnitude of row " + r + " part " + part);
-                            }
+                        IntArray want = magnitudes(a, ref, m, n, 32, TokenwiseGemmKernel.stride(n / 32));
+                        for (int i = 0; i < want.length(); i++)
+                            assertEquals(want.get(i), yMags.get(i), what + ": magnitude " + i + " (row, part) of " + TokenwiseGemmKernel.stride(n / 32) + " a row");
                     }
                 }
             assertThrows(IllegalArgumentException.class, () -> TokenwiseGemmKernel.grid(128, 768, 3072, 2), "a block holds 1024 inputs of K");
@@ -502,13 +508,8 @@ class EncoderKernelsOnCpuTest {
                         cpu.launch(KernelCompiler.find(AttentionKernel.class, "attention" + d), Grid.of((seq / 64) * heads * batch, 128),
                                 qkv, mask, out, seq, heads, (float) (1 / Math.sqrt(d)), causal, mags, 16);
                     // The magnitudes for the next GEMM's token-wise codes: each row's largest |output| of each head, as FP16 bits.
-                    for (int r = 0; r < batch * seq; r++)
-                        for (int h = 0; h < 16; h++) {
-                            int want = 0;
-                            for (int c = 0; h < heads && c < d; c++)
-                                want = Math.max(want, Short.toUnsignedInt(Float.floatToFloat16(Math.abs(half(out, r * hidden + h * d + c)))));
-                            assertEquals(want, mags.get(r * 16 + h), "row " + r + ", head " + h);
-                        }
+                    IntArray want = magnitudes(a, out, batch * seq, hidden, d, 16);
+                    for (int i = 0; i < want.length(); i++) assertEquals(want.get(i), mags.get(i), "row " + i / 16 + ", head " + i % 16);
                     Tensor q = Tensor.allocate(a, DType.F32, batch, seq, hidden), k = Tensor.allocate(a, DType.F32, batch, seq, hidden);
                     Tensor vv = Tensor.allocate(a, DType.F32, batch, seq, hidden), ref = Tensor.allocate(a, DType.F32, batch, seq, hidden);
                     Tensor km = Tensor.allocate(a, DType.I32, batch, seq);

@@ -223,12 +223,9 @@ class KernelsOnCudaTest {
                         KernelsOnCpuTest.randomFloats(a, rnd, tn, 1), IntArray.allocate(a, tm * tn / 2), IntArray.allocate(a, tm * 16), 16, tm, tn, dk,
                         1, splits, IntArray.allocate(a, (tm / 64) * (tn / 64) * splits * 4096), IntArray.allocate(a, (tm / 64) * (tn / 64)));
             for (int[] ks : new int[][]{{768, 1}, {3072, 4}}) {   // bert-base's output and down projections, quantizing FP16 rows in the prologue
-                int qk = ks[0], parts = qk / 32, stride = TokenwiseGemmKernel.stride(parts);
-                IntArray hx = EncoderKernelsOnCpuTest.halves(a, rnd, new float[tm * qk], 2), mags = IntArray.allocate(a, tm * stride);
-                for (int r = 0; r < tm; r++)
-                    for (int c = 0; c < qk; c++)
-                        mags.set(r * stride + c / 32, Math.max(mags.get(r * stride + c / 32),
-                                Short.toUnsignedInt(Float.floatToFloat16(Math.abs(EncoderKernelsOnCpuTest.half(hx, r * qk + c))))));
+                int qk = ks[0], stride = TokenwiseGemmKernel.stride(qk / 32);
+                IntArray hx = EncoderKernelsOnCpuTest.halves(a, rnd, new float[tm * qk], 2);
+                IntArray mags = EncoderKernelsOnCpuTest.magnitudes(a, hx, tm, qk, 32, stride);
                 byte[] qwb = new byte[tn * qk];
                 rnd.nextBytes(qwb);
                 same(k(TokenwiseGemmKernel.class, "gemm64kdq"), TokenwiseGemmKernel.grid(tm, tn, qk, ks[1]), hx, mags, stride, KernelsOnCpuTest.packed(a, qwb),
