@@ -199,8 +199,6 @@ public final class BertTaskGraph implements AutoCloseable {
     /** One BERT layer: attention with its residual and LayerNorm, then the MLP with its residual and LayerNorm. */
     private void addLayer(LayerWeights l) {
         int h = config.hiddenSize(), inter = config.intermediateSize(), hd = config.headDim();
-        boolean int8 = precision == Precision.W8A8;
-        float eps = config.layerNormEps();
         // Self-attention: one GEMM for q, k and v, attention in FP16, the output projection.
         gemm(l.qkv(), hidden, hq, hScale, qkv, 3 * h, h, false);
         if (exactAttention)
@@ -210,30 +208,36 @@ public final class BertTaskGraph implements AutoCloseable {
             graph.task(kernel(AttentionKernel.class, hd == 64 ? "attention64" : "attention32"),
                     Grid.of((paddedSeq / 64) * config.numHeads() * batch, 128), qkv, mask, context, paddedSeq, config.numHeads(),
                     (float) (1 / Math.sqrt(hd)), 0, contextMags, contextStride);
-        if (int8 && !OMIT.contains("quantize") && outSplits == 0) quantize(context, contextQ, contextScale, h);
-        if (normInGemm("out"))
-            gemmNorm(l.out(), contextQ, contextScale, hidden, l.norm1Gamma(), l.norm1Beta(), h1, h1q, h1Scale, h);
-        else {
-            if (outSplits > 0) gemmTokenwise(l.out(), context, contextMags, contextStride, projected, h, h, outSplits);
-            else gemm(l.out(), context, contextQ, contextScale, projected, h, h, false);
-            if (!OMIT.contains("norm"))
-                graph.task(kernel(RowKernels.class, "residualLayerNorm"), RowKernels.grid(rows, h), projected, hidden, l.norm1Gamma(), l.norm1Beta(),
-                        h1, h1q, h1Scale, rows, h, eps, int8 ? 1 : 0);
-        }
+        projectBack("out", l.out(), context, contextQ, contextScale, contextMags, contextStride, outSplits, h, hidden, l.norm1Gamma(), l.norm1Beta(),
+                h1, h1q, h1Scale);
         // MLP: up-projection with bias and GeLU in the epilogue, down-projection, residual and LayerNorm.
         if (upSplits > 0)
             graph.task(kernel(TokenwiseGemmKernel.class, "gemm64kdm"), Grid.of((rows / 64) * (inter / 64) * upSplits, 128), h1q, l.up().weight(),
                     h1Scale, l.up().scales(), l.up().bias(), mlp, mlpMags, mlpStride, rows, inter, h, 1, upSplits, partials, arrivals);
         else gemm(l.up(), h1, h1q, h1Scale, mlp, inter, h, true);
-        if (int8 && !OMIT.contains("quantize") && downSplits == 0) quantize(mlp, mlpQ, mlpScale, inter);
-        if (normInGemm("down"))
-            gemmNorm(l.down(), mlpQ, mlpScale, h1, l.norm2Gamma(), l.norm2Beta(), hidden, hq, hScale, inter);
-        else {
-            if (downSplits > 0) gemmTokenwise(l.down(), mlp, mlpMags, mlpStride, projected, h, inter, downSplits);
-            else gemm(l.down(), mlp, mlpQ, mlpScale, projected, h, inter, false);
-            if (!OMIT.contains("norm")) graph.task(kernel(RowKernels.class, "residualLayerNorm"), RowKernels.grid(rows, h), projected, h1, l.norm2Gamma(), l.norm2Beta(),
-                    hidden, hq, hScale, rows, h, eps, int8 ? 1 : 0);
+        projectBack("down", l.down(), mlp, mlpQ, mlpScale, mlpMags, mlpStride, downSplits, inter, h1, l.norm2Gamma(), l.norm2Beta(), hidden, hq, hScale);
+    }
+
+    /**
+     * A projection back to the hidden size and what follows it: {@code out = LayerNorm(x·Wᵀ + b + residual)} as FP16 rows
+     * with its token-wise {@code codes} and {@code scales}, from the FP16 rows {@code x} of {@code k} inputs. W8A8 quantizes
+     * x into {@code xq} and {@code xScale} first, or (with {@code splits} > 0) the GEMM does from x's magnitudes
+     * ({@link TokenwiseGemmKernel}); {@code which} ("out", "down") names it for {@link #NORM_IN_GEMM}.
+     */
+    private void projectBack(String which, Projection w, IntArray x, IntArray xq, FloatArray xScale, IntArray mags, int stride, int splits, int k,
+                             IntArray residual, FloatArray gamma, FloatArray beta, IntArray out, IntArray codes, FloatArray scales) {
+        int h = config.hiddenSize();
+        boolean int8 = precision == Precision.W8A8;
+        if (int8 && !OMIT.contains("quantize") && splits == 0) quantize(x, xq, xScale, k);
+        if (normInGemm(which)) {
+            gemmNorm(w, xq, xScale, residual, gamma, beta, out, codes, scales, k);
+            return;
         }
+        if (splits > 0) gemmTokenwise(w, x, mags, stride, projected, h, k, splits);
+        else gemm(w, x, xq, xScale, projected, h, k, false);
+        if (!OMIT.contains("norm"))
+            graph.task(kernel(RowKernels.class, "residualLayerNorm"), RowKernels.grid(rows, h), projected, residual, gamma, beta, out, codes, scales,
+                    rows, h, config.layerNormEps(), int8 ? 1 : 0);
     }
 
     /**
