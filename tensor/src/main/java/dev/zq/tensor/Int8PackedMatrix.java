@@ -19,9 +19,11 @@ import java.util.Arrays;
  * ({@code [panel][k][column]}), so one load brings a weight for {@code PANEL} columns; the group scales are
  * packed the same way ({@code [panel][group][column]}). The Vector API has no INT8 dot-product instruction, so
  * the integer sums run on FP32 FMAs: activation codes are converted to float once per call, and tiles of outer products
- * (rows × 2 panels) accumulate. With fewer than 16 rows the tile converts each weight vector in registers as it goes; with
- * more, a task first converts a chunk of the panel pair's weights into a small float buffer (L1) and runs every row tile
- * over it, so a weight is converted once per task rather than once per tile. That is exact: a product of two codes in
+ * (rows × 2 panels) accumulate. With AVX-512 (32 vector registers) an 8-row tile converts each weight vector in registers
+ * as it goes, at any row count. With AVX2 (16), where that tile spills, a task of 16 rows or more first converts a chunk of
+ * the panel pair's weights into a small float buffer (L1) and runs 4-row tiles over it, so a weight is converted once per
+ * task rather than once per tile (measured faster on an AVX2 Zen 3; on an AVX-512 Zen EPYC the same buffered tiles, at 4
+ * or 8 rows, measured 1.1–4× slower than the 8-row register tile, so they are not used there). That is exact: a product of two codes in
  * [-127, 127] is at most 16,129 in magnitude and a lane sums at most 1,024 of them before it is moved into an
  * int, so every partial sum is an integer below 2^24, where floats are exact. The dequantization then applies the
  * same float operations as the INT32 reference ({@code y += (S_x·S_w)·sum}, groups in order, bias last), so
@@ -36,9 +38,9 @@ public final class Int8PackedMatrix {
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
     private static final int EXACT_CHUNK = 1024;
     /**
-     * Rows of the converted tile: 8 rows × 2 panels is 16 accumulators, which fit AVX-512's 32 vector registers but not AVX2's
-     * 16. (6 rows, 12 accumulators, measured no faster than 4 on an AVX2 Zen 3 in this kernel, and was dropped.)
-     * {@code -Dzq.int8.tileRows=4|8} overrides it (a measuring switch).
+     * Rows of the tile: 8 rows × 2 panels is 16 accumulators, which fit AVX-512's 32 vector registers but not AVX2's 16; at 4
+     * the kernel takes the buffered (converted) route from 16 rows. (6 rows, 12 accumulators, measured no faster than 4 on an
+     * AVX2 Zen 3 in this kernel, and was dropped.) {@code -Dzq.int8.tileRows=4|8} overrides it (a measuring switch).
      */
     private static final int TILE = Integer.getInteger("zq.int8.tileRows", S.vectorBitSize() >= 512 ? 8 : 4);
     /** Inputs whose weights {@link #converted} turns into floats at a time: 2 panels × 128 floats, 8–16 KB, stays in L1. Divides EXACT_CHUNK. */
@@ -85,7 +87,7 @@ public final class Int8PackedMatrix {
         multiply(x, sx, bias, out, TILE);
     }
 
-    /** {@link #multiply} with converted tiles of {@code tile} (4 or 8) rows: tests run both shapes on any machine. */
+    /** {@link #multiply} as a machine of {@code tile} (4 or 8) tile rows runs it: tests run both routes on any machine. */
     void multiply(Tensor x, Tensor sx, Tensor bias, Tensor out, int tile) {
         if (tile != 4 && tile != 8) throw new IllegalArgumentException("tile rows " + tile);
         Checks.dtype(x, DType.I8, "x");
@@ -110,7 +112,7 @@ public final class Int8PackedMatrix {
         multiplyFloats(x, bias, out, TILE);
     }
 
-    /** {@link #multiplyFloats} with converted tiles of {@code tile} (4 or 8) rows. */
+    /** {@link #multiplyFloats} as a machine of {@code tile} (4 or 8) tile rows runs it. */
     void multiplyFloats(Tensor x, Tensor bias, Tensor out, int tile) {
         if (tile != 4 && tile != 8) throw new IllegalArgumentException("tile rows " + tile);
         Checks.dtype(x, DType.F32, "x");
@@ -140,9 +142,9 @@ public final class Int8PackedMatrix {
         Tensor y = direct ? out : scratch.tensor(DType.F32, m, panels * PANEL);
         y.segment().fill((byte) 0);
         boolean shortGroups = groupSize <= EXACT_CHUNK || !integral;   // float sums over a whole group
-        // A task walks rows r0..r1 down one panel pair. With 16 rows or more it converts the pair's weight bytes to
-        // floats once per chunk of inputs and runs every row tile over them (converted): the conversion then costs once
-        // per task instead of once per tile. Fewer rows: one task a pair, all rows.
+        // A task walks rows r0..r1 down one panel pair (below 16 rows: one task a pair, all rows). With 4-row tiles (AVX2)
+        // and 16 rows or more it converts the pair's weight bytes to floats once per chunk of inputs and runs every row
+        // tile over them (converted): the conversion then costs once per task instead of once per tile.
         int panelPairs = Math.ceilDiv(panels, 2);
         int rowsPerTask = m < 16 ? Math.max(1, m) : Parallel.rowsPerTask(m, panelPairs);
         int rowBlocks = Math.ceilDiv(m, rowsPerTask);
@@ -152,8 +154,8 @@ public final class Int8PackedMatrix {
             MemorySegment xs = xf.segment(), ys = y.segment();
             if (p0 + 2 <= panels) {
                 int r = r0;
-                // Below 16 rows the 8-row register tile does better (measured on AVX2, where it spills, too).
-                if (r1 - r0 >= 16) r += converted(xs, sx, ys, r0, r1, p0, integral, tile);
+                // Below 16 rows the 8-row register tile does better even on AVX2, where it spills (measured).
+                if (tile == 4 && r1 - r0 >= 16) r += converted(xs, sx, ys, r0, r1, p0, integral);
                 if (shortGroups) {
                     for (; r + 8 <= r1; r += 8) tile8x2(xs, sx, ys, r, p0);
                     for (; r + 4 <= r1; r += 4) tile4x2f(xs, sx, ys, r, p0);
@@ -213,33 +215,29 @@ public final class Int8PackedMatrix {
     /**
      * Rows {@code r0..r1} × panels {@code p0, p0 + 1}, the weight bytes converted to floats once per chunk of inputs into
      * {@code wb} and every row tile run over them; returns how many rows it did. Groups of at most {@link #KC} inputs: chunks
-     * of whole groups, each tile dequantizing a group as it ends; all the rows. Longer groups: whole tiles of {@code tile} rows
+     * of whole groups, each tile dequantizing a group as it ends; all the rows. Longer groups: whole tiles of 4 rows
      * (the caller does the rest), chunks of {@code KC} inputs, the tiles' sums
      * parked in {@code acc} between chunks, which keeps each lane's additions in the same order as one pass over the group,
      * so the results are the register tiles' to the bit; integer codes in groups longer than {@link #EXACT_CHUNK} move their
      * float sums into ints every {@code EXACT_CHUNK} inputs, where they are still exact.
      */
-    private int converted(MemorySegment xs, Tensor sx, MemorySegment y, int r0, int r1, int p0, boolean integral, int tile) {
+    private int converted(MemorySegment xs, Tensor sx, MemorySegment y, int r0, int r1, int p0, boolean integral) {
         float[] wb = new float[KC * 2 * PANEL];   // a chunk is at most KC inputs (whole groups of ≤ KC, or KC of a longer one)
         if (groupSize <= KC) {
             // Whole groups per chunk: each tile sums a group in registers and dequantizes it straight into y. Tiles of
-            // `tile` rows, then (after 8-row tiles) one of 4 if that many are left, then single rows: every row of the task.
+            // 4 rows, then single rows: every row of the task.
             int step = groupSize * (KC / groupSize);
             for (int c0 = 0; c0 < k; c0 += step) {
                 int c1 = Math.min(k, c0 + step);
                 convert(wb, p0, c0, c1);
                 int r = r0;
-                for (; r + tile <= r1; r += tile) {
-                    if (tile == 8) groups8x2(xs, wb, sx, y, r, p0, c0, c1);
-                    else groups4x2(xs, wb, sx, y, r, p0, c0, c1);
-                }
-                if (tile == 8 && r + 4 <= r1) { groups4x2(xs, wb, sx, y, r, p0, c0, c1); r += 4; }
+                for (; r + 4 <= r1; r += 4) groups4x2(xs, wb, sx, y, r, p0, c0, c1);
                 for (; r < r1; r++) groups1x2(xs, wb, sx, y, r, p0, c0, c1);
             }
             return r1 - r0;
         }
-        int tiles = (r1 - r0) / tile;
-        int len = 2 * tile * PANEL;
+        int tiles = (r1 - r0) / 4;
+        int len = 8 * PANEL;
         float[] acc = new float[tiles * len];
         int[] exact = integral && groupSize > EXACT_CHUNK ? new int[acc.length] : null;
         float[] sums = exact == null ? acc : new float[acc.length];
@@ -250,10 +248,7 @@ public final class Int8PackedMatrix {
             for (int c0 = g0; c0 < g1; c0 += KC) {
                 int c1 = Math.min(g1, c0 + KC);
                 convert(wb, p0, c0, c1);
-                for (int t = 0; t < tiles; t++) {
-                    if (tile == 8) run8x2(xs, wb, acc, t * len, r0 + 8 * t, c0, c1);
-                    else run4x2(xs, wb, acc, t * len, r0 + 4 * t, c0, c1);
-                }
+                for (int t = 0; t < tiles; t++) run4x2(xs, wb, acc, t * len, r0 + 4 * t, c0, c1);
                 if (exact != null && ((c1 - g0) % EXACT_CHUNK == 0 || c1 == g1)) {
                     for (int i = 0; i < acc.length; i += PANEL)
                         IntVector.fromArray(IS, exact, i).add(FloatVector.fromArray(S, acc, i).convert(VectorOperators.F2I, 0)).intoArray(exact, i);
@@ -262,9 +257,9 @@ public final class Int8PackedMatrix {
             }
             if (exact != null)
                 for (int i = 0; i < acc.length; i += PANEL) asFloat(IntVector.fromArray(IS, exact, i)).intoArray(sums, i);
-            for (int t = 0; t < tiles; t++) dequantize(y, sums, t * len, sx, r0 + tile * t, tile, p0, g);
+            for (int t = 0; t < tiles; t++) dequantize(y, sums, t * len, sx, r0 + 4 * t, 4, p0, g);
         }
-        return tiles * tile;
+        return tiles * 4;
     }
 
     /** wb = the weights of panels p0, p0 + 1 for inputs c0..c1 as floats, {@code [input][panel][PANEL]}. */
@@ -335,106 +330,6 @@ public final class Int8PackedMatrix {
             FloatVector.fromMemorySegment(S, y, o, LE).add(sw0.mul(s).mul(a00)).intoMemorySegment(y, o, LE);
             FloatVector.fromMemorySegment(S, y, o1, LE).add(sw1.mul(s).mul(a01)).intoMemorySegment(y, o1, LE);
         }
-    }
-
-    /** {@link #groups4x2} for 8 rows (AVX-512's 32 registers hold its 16 accumulators). */
-    private void groups8x2(MemorySegment xs, float[] wb, Tensor sx, MemorySegment y, int r, int p0, int c0, int c1) {
-        long xr = 4L * k, x0 = 4L * r * k;
-        long stride = 4L * panels * PANEL, y0 = r * stride + 4L * p0 * PANEL, nextPanel = 4L * groups * PANEL;
-        for (int g0 = c0; g0 < c1; g0 += groupSize) {
-            FloatVector a00 = FloatVector.zero(S), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
-            FloatVector a40 = a00, a41 = a00, a50 = a00, a51 = a00, a60 = a00, a61 = a00, a70 = a00, a71 = a00;
-            for (int kk = g0, end = g0 + groupSize; kk < end; kk++) {
-                int wo = (kk - c0) * 2 * PANEL;
-                FloatVector w0 = FloatVector.fromArray(S, wb, wo), w1 = FloatVector.fromArray(S, wb, wo + PANEL);
-                long o = x0 + 4L * kk;
-                FloatVector b = FloatVector.broadcast(S, xs.get(Tensor.F32, o));
-                a00 = b.fma(w0, a00); a01 = b.fma(w1, a01);
-                b = FloatVector.broadcast(S, xs.get(Tensor.F32, o + xr));
-                a10 = b.fma(w0, a10); a11 = b.fma(w1, a11);
-                b = FloatVector.broadcast(S, xs.get(Tensor.F32, o + 2 * xr));
-                a20 = b.fma(w0, a20); a21 = b.fma(w1, a21);
-                b = FloatVector.broadcast(S, xs.get(Tensor.F32, o + 3 * xr));
-                a30 = b.fma(w0, a30); a31 = b.fma(w1, a31);
-                b = FloatVector.broadcast(S, xs.get(Tensor.F32, o + 4 * xr));
-                a40 = b.fma(w0, a40); a41 = b.fma(w1, a41);
-                b = FloatVector.broadcast(S, xs.get(Tensor.F32, o + 5 * xr));
-                a50 = b.fma(w0, a50); a51 = b.fma(w1, a51);
-                b = FloatVector.broadcast(S, xs.get(Tensor.F32, o + 6 * xr));
-                a60 = b.fma(w0, a60); a61 = b.fma(w1, a61);
-                b = FloatVector.broadcast(S, xs.get(Tensor.F32, o + 7 * xr));
-                a70 = b.fma(w0, a70); a71 = b.fma(w1, a71);
-            }
-            long so = 4L * ((long) p0 * groups + g0 / groupSize) * PANEL;
-            FloatVector sw0 = FloatVector.fromMemorySegment(S, scales, so, LE), sw1 = FloatVector.fromMemorySegment(S, scales, so + nextPanel, LE);
-            long o = y0, o1 = y0 + 4L * PANEL;
-            float s = sx.getFloat(r);
-            FloatVector.fromMemorySegment(S, y, o, LE).add(sw0.mul(s).mul(a00)).intoMemorySegment(y, o, LE);
-            FloatVector.fromMemorySegment(S, y, o1, LE).add(sw1.mul(s).mul(a01)).intoMemorySegment(y, o1, LE);
-            o += stride; o1 += stride; s = sx.getFloat(r + 1);
-            FloatVector.fromMemorySegment(S, y, o, LE).add(sw0.mul(s).mul(a10)).intoMemorySegment(y, o, LE);
-            FloatVector.fromMemorySegment(S, y, o1, LE).add(sw1.mul(s).mul(a11)).intoMemorySegment(y, o1, LE);
-            o += stride; o1 += stride; s = sx.getFloat(r + 2);
-            FloatVector.fromMemorySegment(S, y, o, LE).add(sw0.mul(s).mul(a20)).intoMemorySegment(y, o, LE);
-            FloatVector.fromMemorySegment(S, y, o1, LE).add(sw1.mul(s).mul(a21)).intoMemorySegment(y, o1, LE);
-            o += stride; o1 += stride; s = sx.getFloat(r + 3);
-            FloatVector.fromMemorySegment(S, y, o, LE).add(sw0.mul(s).mul(a30)).intoMemorySegment(y, o, LE);
-            FloatVector.fromMemorySegment(S, y, o1, LE).add(sw1.mul(s).mul(a31)).intoMemorySegment(y, o1, LE);
-            o += stride; o1 += stride; s = sx.getFloat(r + 4);
-            FloatVector.fromMemorySegment(S, y, o, LE).add(sw0.mul(s).mul(a40)).intoMemorySegment(y, o, LE);
-            FloatVector.fromMemorySegment(S, y, o1, LE).add(sw1.mul(s).mul(a41)).intoMemorySegment(y, o1, LE);
-            o += stride; o1 += stride; s = sx.getFloat(r + 5);
-            FloatVector.fromMemorySegment(S, y, o, LE).add(sw0.mul(s).mul(a50)).intoMemorySegment(y, o, LE);
-            FloatVector.fromMemorySegment(S, y, o1, LE).add(sw1.mul(s).mul(a51)).intoMemorySegment(y, o1, LE);
-            o += stride; o1 += stride; s = sx.getFloat(r + 6);
-            FloatVector.fromMemorySegment(S, y, o, LE).add(sw0.mul(s).mul(a60)).intoMemorySegment(y, o, LE);
-            FloatVector.fromMemorySegment(S, y, o1, LE).add(sw1.mul(s).mul(a61)).intoMemorySegment(y, o1, LE);
-            o += stride; o1 += stride; s = sx.getFloat(r + 7);
-            FloatVector.fromMemorySegment(S, y, o, LE).add(sw0.mul(s).mul(a70)).intoMemorySegment(y, o, LE);
-            FloatVector.fromMemorySegment(S, y, o1, LE).add(sw1.mul(s).mul(a71)).intoMemorySegment(y, o1, LE);
-        }
-    }
-
-    /** {@code acc[off..]} (8 rows × 2 panels) += rows {@code r..r+7} of x times the converted weights of inputs {@code c0..c1}. */
-    private void run8x2(MemorySegment xs, float[] wb, float[] acc, int off, int r, int c0, int c1) {
-        long xr = 4L * k, x0 = 4L * r * k;
-        FloatVector a00 = FloatVector.fromArray(S, acc, off), a01 = FloatVector.fromArray(S, acc, off + PANEL);
-        FloatVector a10 = FloatVector.fromArray(S, acc, off + 2 * PANEL), a11 = FloatVector.fromArray(S, acc, off + 3 * PANEL);
-        FloatVector a20 = FloatVector.fromArray(S, acc, off + 4 * PANEL), a21 = FloatVector.fromArray(S, acc, off + 5 * PANEL);
-        FloatVector a30 = FloatVector.fromArray(S, acc, off + 6 * PANEL), a31 = FloatVector.fromArray(S, acc, off + 7 * PANEL);
-        FloatVector a40 = FloatVector.fromArray(S, acc, off + 8 * PANEL), a41 = FloatVector.fromArray(S, acc, off + 9 * PANEL);
-        FloatVector a50 = FloatVector.fromArray(S, acc, off + 10 * PANEL), a51 = FloatVector.fromArray(S, acc, off + 11 * PANEL);
-        FloatVector a60 = FloatVector.fromArray(S, acc, off + 12 * PANEL), a61 = FloatVector.fromArray(S, acc, off + 13 * PANEL);
-        FloatVector a70 = FloatVector.fromArray(S, acc, off + 14 * PANEL), a71 = FloatVector.fromArray(S, acc, off + 15 * PANEL);
-        for (int kk = c0; kk < c1; kk++) {
-            int wo = (kk - c0) * 2 * PANEL;
-            FloatVector w0 = FloatVector.fromArray(S, wb, wo), w1 = FloatVector.fromArray(S, wb, wo + PANEL);
-            long o = x0 + 4L * kk;
-            FloatVector b = FloatVector.broadcast(S, xs.get(Tensor.F32, o));
-            a00 = b.fma(w0, a00); a01 = b.fma(w1, a01);
-            b = FloatVector.broadcast(S, xs.get(Tensor.F32, o + xr));
-            a10 = b.fma(w0, a10); a11 = b.fma(w1, a11);
-            b = FloatVector.broadcast(S, xs.get(Tensor.F32, o + 2 * xr));
-            a20 = b.fma(w0, a20); a21 = b.fma(w1, a21);
-            b = FloatVector.broadcast(S, xs.get(Tensor.F32, o + 3 * xr));
-            a30 = b.fma(w0, a30); a31 = b.fma(w1, a31);
-            b = FloatVector.broadcast(S, xs.get(Tensor.F32, o + 4 * xr));
-            a40 = b.fma(w0, a40); a41 = b.fma(w1, a41);
-            b = FloatVector.broadcast(S, xs.get(Tensor.F32, o + 5 * xr));
-            a50 = b.fma(w0, a50); a51 = b.fma(w1, a51);
-            b = FloatVector.broadcast(S, xs.get(Tensor.F32, o + 6 * xr));
-            a60 = b.fma(w0, a60); a61 = b.fma(w1, a61);
-            b = FloatVector.broadcast(S, xs.get(Tensor.F32, o + 7 * xr));
-            a70 = b.fma(w0, a70); a71 = b.fma(w1, a71);
-        }
-        a00.intoArray(acc, off); a01.intoArray(acc, off + PANEL);
-        a10.intoArray(acc, off + 2 * PANEL); a11.intoArray(acc, off + 3 * PANEL);
-        a20.intoArray(acc, off + 4 * PANEL); a21.intoArray(acc, off + 5 * PANEL);
-        a30.intoArray(acc, off + 6 * PANEL); a31.intoArray(acc, off + 7 * PANEL);
-        a40.intoArray(acc, off + 8 * PANEL); a41.intoArray(acc, off + 9 * PANEL);
-        a50.intoArray(acc, off + 10 * PANEL); a51.intoArray(acc, off + 11 * PANEL);
-        a60.intoArray(acc, off + 12 * PANEL); a61.intoArray(acc, off + 13 * PANEL);
-        a70.intoArray(acc, off + 14 * PANEL); a71.intoArray(acc, off + 15 * PANEL);
     }
 
     /** {@code acc[off..]} (4 rows × 2 panels) += rows {@code r..r+3} of x times the converted weights of inputs {@code c0..c1}. */

@@ -9,9 +9,10 @@ import java.util.Random;
 import static org.junit.jupiter.api.Assertions.*;
 
 /**
- * The fused INT8 kernel with both shapes of its converted tiles (4 and 8 rows; a machine uses one, by its vector width):
- * every row count path (converted tiles, leftover 8/4-row register tiles, single rows), groups shorter and longer than a
- * conversion chunk (128 inputs) and than an exact float chunk (1,024), N a multiple of two panels and not.
+ * The fused INT8 kernel by both of its routes (4 tile rows, as on AVX2: converted 4-row tiles from 16 rows; 8, as on AVX-512:
+ * register tiles only; a machine uses one, by its vector width): every row count path (converted tiles, 8/4-row register
+ * tiles, single rows), groups shorter and longer than a conversion chunk (128 inputs) and than an exact float chunk
+ * (1,024), N a multiple of two panels and not.
  */
 class Int8PackedMatrixTest {
     /** Bits of {@code Σ_g (S_x·S_w[n][g])·float(Σ_k x̄·w̄) + b}, groups in order: the INT32 reference's float operations. */
@@ -42,7 +43,7 @@ class Int8PackedMatrixTest {
         }
     }
 
-    /** Weight-only: float activations, float sums per group; both tile shapes give the same bits, close to a double reference. */
+    /** Weight-only: float activations, float sums per group; both routes give the same bits, close to a double reference. */
     @ParameterizedTest
     @CsvSource({"16,64,768,48", "37,96,384,40", "24,3072,3072,32", "9,256,512,24"})
     void floatActivationsAgreeAcrossTileShapes(int m, int groupSize, int k, int n) {
