@@ -158,7 +158,8 @@ public final class DecoderTables {
      * ({@code Lkd.Options.gptqStart}; with 0 steps: GPTQ alone); {@code fisher} the squared error weighted by BRECQ's diagonal
      * Fisher of each block's output ({@code Lkd.Options.fisherWeightedLoss}); {@code bc} each trained block's mean output error
      * added to its down projection's bias ({@code Lkd.Options.biasCorrection}); {@code avgF} each block's trained values
-     * averaged over the last F of its steps ({@code Lkd.Options.averagedShare}, e.g. {@code avg0.5}).
+     * averaged over the last F of its steps ({@code Lkd.Options.averagedShare}, e.g. {@code avg0.5}); {@code bN} batches of N
+     * windows a step instead of 8.
      */
     record LkdSetting(String text, int steps, double lr, int windows, List<String> flags) {
         static LkdSetting parse(String spec) {
@@ -167,7 +168,7 @@ public final class DecoderTables {
             List<String> flags = List.of(f).subList(3, f.length);
             for (String x : flags)
                 if (!List.of("qin", "w256", "clip", "round", "ln", "tnorm", "gptq", "fisher", "bc").contains(x) && !x.matches("(clip|ln)x[0-9.]+") && !x.matches("shift[0-9]+")
-                        && !x.matches("mix[0-9.]+") && !x.matches("avg[0-9.]+"))
+                        && !x.matches("mix[0-9.]+") && !x.matches("avg[0-9.]+") && !x.matches("b[0-9]+"))
                     throw new IllegalArgumentException("unknown LKD option " + x + " in " + spec);
             return new LkdSetting(spec, Integer.parseInt(f[0]), Double.parseDouble(f[1]), Integer.parseInt(f[2]), flags);
         }
@@ -178,8 +179,9 @@ public final class DecoderTables {
         List<int[][]> data(DecoderModel fp, int[] text) {
             int shift = flags.stream().filter(x -> x.startsWith("shift")).mapToInt(x -> Integer.parseInt(x.substring(5))).findFirst().orElse(0);
             if (text != null && shift >= text.length - seq()) throw new IllegalArgumentException("a shift of " + shift + " leaves no window in " + text.length + " tokens");
-            return text == null ? LkdData.randomWindows(fp.config().vocabSize(), 1, windows, 8, seq(), 7 + shift)
-                    : LkdData.tokenWindows(Arrays.copyOfRange(text, shift, text.length), windows, 8, seq());
+            int batch = flags.stream().filter(x -> x.matches("b[0-9]+")).mapToInt(x -> Integer.parseInt(x.substring(1))).findFirst().orElse(8);
+            return text == null ? LkdData.randomWindows(fp.config().vocabSize(), 1, windows, batch, seq(), 7 + shift)
+                    : LkdData.tokenWindows(Arrays.copyOfRange(text, shift, text.length), windows, batch, seq());
         }
 
         Lkd.Options options() {
