@@ -1,5 +1,6 @@
 package dev.zq.quant;
 
+import dev.zq.tensor.Parallel;
 import dev.zq.tensor.Tensor;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
@@ -17,11 +18,12 @@ public record TokenwiseQuantizer() implements ActivationQuantizer {
     public void quantize(Tensor x, Tensor codes, Tensor scales) {
         ActivationQuantizer.checkShapes(x, codes, scales);
         int rows = (int) scales.numel(), k = (int) (x.numel() / rows);
-        for (int r = 0; r < rows; r++) {
+        // A row a task: on many cores a serial pass here would take as long as the product it feeds.
+        Parallel.forEach(rows, 3L * k, new Tensor[]{x, codes, scales}, r -> {
             float s = Symmetric.scale(rowAbsMax(x, (long) r * k, k), BITS);
             scales.setFloat(r, s);
             ActivationQuantizer.quantizeRow(x, (long) r * k, k, s, codes);
-        }
+        });
     }
 
     /** max |x| over a row; NaN if the row holds a NaN, +Inf if it holds an infinity. */

@@ -94,11 +94,13 @@ public final class Int8PackedMatrix {
         Checks.dtype(sx, DType.F32, "sx");
         check(x, sx.numel(), bias, out);
         try (Scratch scratch = Scratch.open()) {
-            Tensor xf = scratch.tensor(DType.F32, x.dim(0), k);      // activation codes as floats, once
-            long i = 0;
-            for (long bound = BS.loopBound(x.numel()); i < bound; i += PANEL)
-                ByteVector.fromMemorySegment(BS, x.segment(), i, LE).convertShape(VectorOperators.B2F, S, 0).intoMemorySegment(xf.segment(), 4 * i, LE);
-            for (; i < x.numel(); i++) xf.setFloat(i, x.getByte(i));
+            Tensor xf = scratch.tensor(DType.F32, x.dim(0), k);      // activation codes as floats, once, a row a task
+            Parallel.forEach(x.dim(0), 2L * k, new Tensor[]{x, xf}, r -> {
+                long i = (long) r * k, end = i + k;
+                for (long bound = i + BS.loopBound(k); i < bound; i += PANEL)
+                    ByteVector.fromMemorySegment(BS, x.segment(), i, LE).convertShape(VectorOperators.B2F, S, 0).intoMemorySegment(xf.segment(), 4 * i, LE);
+                for (; i < end; i++) xf.setFloat(i, x.getByte(i));
+            });
             product(scratch, xf, sx, true, bias, out, tile);
         }
     }
@@ -138,9 +140,8 @@ public final class Int8PackedMatrix {
     private void product(Scratch scratch, Tensor xf, Tensor sx, boolean integral, Tensor bias, Tensor out, int tile) {
         int m = xf.dim(0);
         boolean direct = n == panels * PANEL;
-        // Results in whole panels: [M][panels·PANEL] floats (out itself when N is a multiple of PANEL), zeroed.
+        // Results in whole panels: [M][panels·PANEL] floats (out itself when N is a multiple of PANEL).
         Tensor y = direct ? out : scratch.tensor(DType.F32, m, panels * PANEL);
-        y.segment().fill((byte) 0);
         boolean shortGroups = groupSize <= EXACT_CHUNK || !integral;   // float sums over a whole group
         // A task walks rows r0..r1 down one panel pair (below 16 rows: one task a pair, all rows). With 4-row tiles (AVX2)
         // and 16 rows or more it converts the pair's weight bytes to floats once per chunk of inputs and runs every row
@@ -148,10 +149,14 @@ public final class Int8PackedMatrix {
         int panelPairs = Math.ceilDiv(panels, 2);
         int rowsPerTask = m < 16 ? Math.max(1, m) : Parallel.rowsPerTask(m, panelPairs);
         int rowBlocks = Math.ceilDiv(m, rowsPerTask);
-        Parallel.forEach(rowBlocks * panelPairs, 2L * Math.min(m, rowsPerTask) * k * 2 * PANEL, new Tensor[]{xf, sx, y}, task -> {
+        Parallel.forEach(rowBlocks * panelPairs, 2L * Math.min(m, rowsPerTask) * k * 2 * PANEL, new Tensor[]{xf, sx, y, bias, out}, task -> {
             int rb = task % rowBlocks, pp = task / rowBlocks;
             int r0 = rb * rowsPerTask, r1 = Math.min(m, r0 + rowsPerTask), p0 = pp * 2;
             MemorySegment xs = xf.segment(), ys = y.segment();
+            // Each task zeroes, and at the end finishes (bias, and the copy out when N is not whole panels), its own rows ×
+            // panels: on many cores these passes over the output would otherwise be serial work as long as the product.
+            long stride = 4L * panels * PANEL, c0 = 4L * p0 * PANEL, width = 4L * PANEL * Math.min(2, panels - p0);
+            for (int r = r0; r < r1; r++) ys.asSlice(r * stride + c0, width).fill((byte) 0);
             if (p0 + 2 <= panels) {
                 int r = r0;
                 // Below 16 rows the 8-row register tile does better even on AVX2, where it spills (measured).
@@ -167,20 +172,28 @@ public final class Int8PackedMatrix {
                 for (int r = r0; r < r1; r++)
                     for (int p = p0; p < Math.min(panels, p0 + 2); p++) tile1x1(xs, sx, ys, r, p, integral);
             }
+            finish(y, bias, out, r0, r1, p0 * PANEL, Math.min(n, (p0 + 2) * PANEL));
         });
-        int stride = panels * PANEL;
-        for (int r = 0; r < m; r++) {
-            if (direct) {
-                if (bias != null)
-                    for (int c = 0; c < n; c += PANEL) {
-                        long o = 4L * ((long) r * n + c);
-                        FloatVector.fromMemorySegment(S, out.segment(), o, LE).add(FloatVector.fromMemorySegment(S, bias.segment(), 4L * c, LE))
-                                .intoMemorySegment(out.segment(), o, LE);
-                    }
-            } else {
-                for (int c = 0; c < n; c++)
+    }
+
+    /**
+     * Rows {@code r0..r1}, columns {@code c0..c1} of the result: the bias added (out F32 [M, N] is y itself when N is a
+     * multiple of PANEL), or copied from y (stride panels·PANEL) with the bias.
+     */
+    private void finish(Tensor y, Tensor bias, Tensor out, int r0, int r1, int c0, int c1) {
+        if (y == out) {
+            if (bias == null) return;
+            for (int r = r0; r < r1; r++)
+                for (int c = c0; c < c1; c += PANEL) {
+                    long o = 4L * ((long) r * n + c);
+                    FloatVector.fromMemorySegment(S, out.segment(), o, LE).add(FloatVector.fromMemorySegment(S, bias.segment(), 4L * c, LE))
+                            .intoMemorySegment(out.segment(), o, LE);
+                }
+        } else {
+            int stride = panels * PANEL;
+            for (int r = r0; r < r1; r++)
+                for (int c = c0; c < c1; c++)
                     out.setFloat((long) r * n + c, y.getFloat((long) r * stride + c) + (bias == null ? 0f : bias.getFloat(c)));
-            }
         }
     }
 
