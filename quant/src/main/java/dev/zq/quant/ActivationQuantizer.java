@@ -1,6 +1,7 @@
 package dev.zq.quant;
 
 import dev.zq.tensor.DType;
+import dev.zq.tensor.Parallel;
 import dev.zq.tensor.Tensor;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
@@ -22,6 +23,24 @@ public sealed interface ActivationQuantizer permits TokenwiseQuantizer, StaticQu
 
     /** Fills {@code codes} (I8 [rows, k]) and {@code scales} (F32 [rows]) from {@code x} (F32 [rows, k]). */
     void quantize(Tensor x, Tensor codes, Tensor scales);
+
+    /** A row's scale from its values: {@code x} from element {@code from}, {@code k} of them. */
+    interface RowScale { float of(Tensor x, long from, int k); }
+
+    /**
+     * {@link #quantize}'s loop for either kind: checks the shapes, then each row's scale from {@code scaleOf} into
+     * {@code scales} and its codes into {@code codes}, a row a task (on many cores a serial pass here would take as long as
+     * the product it feeds).
+     */
+    static void quantizeRows(Tensor x, Tensor codes, Tensor scales, RowScale scaleOf) {
+        checkShapes(x, codes, scales);
+        int rows = (int) scales.numel(), k = (int) (x.numel() / rows);
+        Parallel.forEach(rows, 3L * k, new Tensor[]{x, codes, scales}, r -> {
+            float s = scaleOf.of(x, (long) r * k, k);
+            scales.setFloat(r, s);
+            quantizeRow(x, (long) r * k, k, s, codes);
+        });
+    }
 
     /** Codes of one row under {@code scale}, clamped to [-128, 127]; vectorized, ties to even. */
     static void quantizeRow(Tensor x, long from, int k, float scale, Tensor codes) {

@@ -14,13 +14,7 @@ public record StaticQuantizer(float scale) implements ActivationQuantizer {
 
     @Override
     public void quantize(Tensor x, Tensor codes, Tensor scales) {
-        ActivationQuantizer.checkShapes(x, codes, scales);
-        int rows = (int) scales.numel(), k = (int) (x.numel() / rows);
-        for (int r = 0; r < rows; r++) {
-            // A token holding NaN/Inf keeps that visible in its output (see ActivationQuantizer).
-            boolean finite = Float.isFinite(TokenwiseQuantizer.rowAbsMax(x, (long) r * k, k));
-            scales.setFloat(r, finite ? scale : Float.NaN);
-            ActivationQuantizer.quantizeRow(x, (long) r * k, k, finite ? scale : Float.NaN, codes);
-        }
+        // A token holding NaN/Inf keeps that visible in its output (see ActivationQuantizer).
+        ActivationQuantizer.quantizeRows(x, codes, scales, (t, from, k) -> Float.isFinite(TokenwiseQuantizer.rowAbsMax(t, from, k)) ? scale : Float.NaN);
     }
 }

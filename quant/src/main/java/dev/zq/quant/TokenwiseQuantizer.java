@@ -1,6 +1,5 @@
 package dev.zq.quant;
 
-import dev.zq.tensor.Parallel;
 import dev.zq.tensor.Tensor;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
@@ -16,14 +15,7 @@ import java.nio.ByteOrder;
 public record TokenwiseQuantizer() implements ActivationQuantizer {
     @Override
     public void quantize(Tensor x, Tensor codes, Tensor scales) {
-        ActivationQuantizer.checkShapes(x, codes, scales);
-        int rows = (int) scales.numel(), k = (int) (x.numel() / rows);
-        // A row a task: on many cores a serial pass here would take as long as the product it feeds.
-        Parallel.forEach(rows, 3L * k, new Tensor[]{x, codes, scales}, r -> {
-            float s = Symmetric.scale(rowAbsMax(x, (long) r * k, k), BITS);
-            scales.setFloat(r, s);
-            ActivationQuantizer.quantizeRow(x, (long) r * k, k, s, codes);
-        });
+        ActivationQuantizer.quantizeRows(x, codes, scales, (t, from, k) -> Symmetric.scale(rowAbsMax(t, from, k), BITS));
     }
 
     /** max |x| over a row; NaN if the row holds a NaN, +Inf if it holds an infinity. */
