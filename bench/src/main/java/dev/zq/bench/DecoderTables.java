@@ -159,7 +159,8 @@ public final class DecoderTables {
      * Fisher of each block's output ({@code Lkd.Options.fisherWeightedLoss}); {@code bc} each trained block's mean output error
      * added to its down projection's bias ({@code Lkd.Options.biasCorrection}); {@code avgF} each block's trained values
      * averaged over the last F of its steps ({@code Lkd.Options.averagedShare}, e.g. {@code avg0.5}); {@code bN} batches of N
-     * windows a step instead of 8.
+     * windows a step instead of 8; {@code klN} the last N blocks learn the KL divergence of the model's next-token distribution
+     * (through the FP blocks after them) from the FP model's instead of their output's MSE ({@code Lkd.Options.logitBlocks}).
      */
     record LkdSetting(String text, int steps, double lr, int windows, List<String> flags) {
         static LkdSetting parse(String spec) {
@@ -168,7 +169,7 @@ public final class DecoderTables {
             List<String> flags = List.of(f).subList(3, f.length);
             for (String x : flags)
                 if (!List.of("qin", "w256", "clip", "round", "ln", "tnorm", "gptq", "fisher", "bc").contains(x) && !x.matches("(clip|ln)x[0-9.]+") && !x.matches("shift[0-9]+")
-                        && !x.matches("mix[0-9.]+") && !x.matches("avg[0-9.]+") && !x.matches("b[0-9]+"))
+                        && !x.matches("mix[0-9.]+") && !x.matches("avg[0-9.]+") && !x.matches("b[0-9]+") && !x.matches("kl[0-9]+"))
                     throw new IllegalArgumentException("unknown LKD option " + x + " in " + spec);
             return new LkdSetting(spec, Integer.parseInt(f[0]), Double.parseDouble(f[1]), Integer.parseInt(f[2]), flags);
         }
@@ -191,9 +192,11 @@ public final class DecoderTables {
             double normLr = flags.contains("ln") ? 1
                     : flags.stream().filter(x -> x.startsWith("lnx")).mapToDouble(x -> Double.parseDouble(x.substring(3))).findFirst().orElse(0);
             double mix = flags.stream().filter(x -> x.startsWith("mix")).mapToDouble(x -> Double.parseDouble(x.substring(3))).findFirst().orElse(0);
-            return new Lkd.Options(steps, lr, Math.min(10, steps), 1.0, null, method, flags.contains("qin"), thresholdLr, normLr, mix,
-                    flags.contains("tnorm"), flags.contains("gptq"), flags.contains("fisher"), flags.contains("bc"),
-                    flags.stream().filter(x -> x.startsWith("avg")).mapToDouble(x -> Double.parseDouble(x.substring(3))).findFirst().orElse(0));
+            return new Lkd.Options(steps, lr, Math.min(10, steps), 1.0, null, method, flags.contains("qin"), thresholdLr)
+                    .withNormLearningRateScale(normLr).withFpInputShare(mix).withTokenNormalizedLoss(flags.contains("tnorm"))
+                    .withGptqStart(flags.contains("gptq")).withFisherWeightedLoss(flags.contains("fisher")).withBiasCorrection(flags.contains("bc"))
+                    .withAveragedShare(flags.stream().filter(x -> x.startsWith("avg")).mapToDouble(x -> Double.parseDouble(x.substring(3))).findFirst().orElse(0))
+                    .withLogitBlocks(flags.stream().filter(x -> x.matches("kl[0-9]+")).mapToInt(x -> Integer.parseInt(x.substring(2))).findFirst().orElse(0));
         }
     }
 

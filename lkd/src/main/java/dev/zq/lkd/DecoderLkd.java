@@ -49,6 +49,11 @@ public final class DecoderLkd {
         for (int[][] b : batches) inputs.add(embed(fp, b));
         List<Var> studentInputs = inputs;   // the quantized path, when the options ask for it
         List<List<double[]>> fisher = o.fisherWeightedLoss() ? fisherWeights(fp, inputs, 17) : null;
+        int L = fp.layers().size();
+        if (o.logitBlocks() > L) throw new IllegalArgumentException(o.logitBlocks() + " blocks cannot learn from the output of a model of " + L);
+        OutputHead head = o.logitBlocks() > 0 ? OutputHead.of(fp) : null;   // with Options.logitBlocks: the FP model's next-token distributions
+        List<double[]> teacherProbs = new ArrayList<>();
+        if (head != null) for (Var x : inputs) teacherProbs.add(head.probabilities(head.logits(x, 0)));
         if (o.checkpointDir() != null) Files.createDirectories(o.checkpointDir());
         Map<String, Linear> trained = new HashMap<>();
         Map<Integer, Norm[]> trainedNorms = new HashMap<>();   // with Options.normLearningRateScale > 0: each block's two LayerNorms
@@ -85,7 +90,8 @@ public final class DecoderLkd {
                     int i = step % inputs.size();
                     Var in = o.fpInputShare() > 0 ? mixed(studentInputs.get(i), inputs.get(i), o.fpInputShare(), new Random(31L * k + step)) : seen.get(i);
                     Var out = student.forward(in, scheme);
-                    Var mse = elementWeights != null ? Ops.elementWeightedMse(out, targets.get(i), elementWeights.get(i))
+                    Var mse = k >= L - o.logitBlocks() ? Ops.klDivergence(head.logits(out, k + 1), teacherProbs.get(i))
+                            : elementWeights != null ? Ops.elementWeightedMse(out, targets.get(i), elementWeights.get(i))
                             : Ops.rowWeightedMse(out, targets.get(i), o.tokenNormalizedLoss() ? weights.get(i) : null), l = mse;
                     // AdaRound: after a fifth of the steps a regulariser, its exponent annealed from 20 to 2, drives every
                     // rounding to up or down; weighted relative to the layer's starting loss so that one setting fits all layers.
@@ -119,6 +125,40 @@ public final class DecoderLkd {
         LinearQuantizer q = new LinearQuantizer(scheme, null, arena);
         DecoderModel out = fp.withLinears((name, lin) -> q.quantize(name, trained.getOrDefault(name, lin)));
         return trainedNorms.isEmpty() ? out : withNorms(out, trainedNorms);
+    }
+
+    /**
+     * The FP model from block {@code from} on: its blocks, final LayerNorm and LM head as fixed functions on the tape
+     * ({@link Lkd.Options#logitBlocks}), so that a student block's output can be judged by the next-token distribution it
+     * leads to.
+     */
+    record OutputHead(DecoderStudentLayer[] blocks, Var gamma, Var beta, Var weight, Var bias, double eps) {
+        static OutputHead of(DecoderModel fp) {
+            if (!(fp.lmHead() instanceof dev.zq.model.DenseLinear head)) throw new IllegalArgumentException("learning from the model's output needs its FP LM head");
+            DecoderStudentLayer[] blocks = new DecoderStudentLayer[fp.layers().size()];
+            for (int k = 0; k < blocks.length; k++) blocks[k] = DecoderStudentLayer.of(fp, k, false);
+            return new OutputHead(blocks, StudentLayer.var(fp.finalNorm().weight(), false), StudentLayer.var(fp.finalNorm().bias(), false),
+                    StudentLayer.var(head.weight(), false), head.bias() == null ? null : StudentLayer.var(head.bias(), false), fp.config().normEps());
+        }
+
+        /** Logits of hidden states {@code h} that enter block {@code from} (blocks.length: the final LayerNorm). */
+        Var logits(Var h, int from) {
+            for (int k = from; k < blocks.length; k++) h = blocks[k].forward(h, null);
+            return Ops.linear(Ops.layerNorm(h, gamma, beta, eps), weight, bias);
+        }
+
+        /** softmax over each row of {@code logits}. */
+        double[] probabilities(Var logits) {
+            int V = logits.dim(-1), R = logits.numel() / V;
+            double[] p = new double[R * V];
+            for (int r = 0; r < R; r++) {
+                double max = Double.NEGATIVE_INFINITY, sum = 0;
+                for (int v = 0; v < V; v++) max = Math.max(max, logits.data[r * V + v]);
+                for (int v = 0; v < V; v++) sum += p[r * V + v] = Math.exp(logits.data[r * V + v] - max);
+                for (int v = 0; v < V; v++) p[r * V + v] /= sum;
+            }
+            return p;
+        }
     }
 
     /**

@@ -45,11 +45,13 @@ public final class Lkd {
      * needed, and random data works too), normalized to a mean of 1 per block: errors where the model's output is
      * sensitive count more. {@code averagedShare} (decoders): 0, or the last share of each block's steps over which its
      * trained values are averaged (Polyak–Ruppert averaging), the block keeping the average instead of the last step's.
+     * {@code logitBlocks} (decoders): the last so many blocks learn the KL divergence of the model's next-token
+     * distribution from the FP model's instead of their own output's MSE ({@link #withLogitBlocks}); 0 for none.
      */
     public record Options(int stepsPerLayer, double learningRate, int warmupSteps, double clipNorm, Path checkpointDir,
                           Method method, boolean quantizedInputs, double thresholdLearningRateScale, double normLearningRateScale,
                           double fpInputShare, boolean tokenNormalizedLoss, boolean gptqStart, boolean fisherWeightedLoss, boolean biasCorrection,
-                          double averagedShare) {
+                          double averagedShare, int logitBlocks) {
         public Options {
             if (stepsPerLayer < 0 || !(learningRate > 0) || warmupSteps < 0 || !(clipNorm > 0) || method == null || !(thresholdLearningRateScale > 0) || !(normLearningRateScale >= 0))
                 throw new IllegalArgumentException("steps >= 0, learning rate > 0, warm-up >= 0, clip > 0, a method and a positive threshold "
@@ -62,36 +64,57 @@ public final class Lkd {
                 throw new IllegalArgumentException("the loss is weighted by the Fisher information or token-normalized, not both");
             if (!(averagedShare >= 0 && averagedShare <= 1))
                 throw new IllegalArgumentException("the averaged share of the steps is a fraction in [0, 1], not " + averagedShare);
+            if (logitBlocks < 0) throw new IllegalArgumentException("the number of blocks that learn from the model's output is >= 0, not " + logitBlocks);
+            if (logitBlocks > 0 && (fisherWeightedLoss || tokenNormalizedLoss))
+                throw new IllegalArgumentException("blocks that learn from the model's output distribution have no squared error to weight");
         }
 
-        /** Every component but the last: no averaging. */
-        public Options(int stepsPerLayer, double learningRate, int warmupSteps, double clipNorm, Path checkpointDir,
-                       Method method, boolean quantizedInputs, double thresholdLearningRateScale, double normLearningRateScale,
-                       double fpInputShare, boolean tokenNormalizedLoss, boolean gptqStart, boolean fisherWeightedLoss, boolean biasCorrection) {
+        /** zq's kind of setting: a method, quantized inputs or not, the thresholds' learning-rate factor; every other option off. */
+        public Options(int stepsPerLayer, double learningRate, int warmupSteps, double clipNorm, Path checkpointDir, Method method,
+                       boolean quantizedInputs, double thresholdLearningRateScale) {
             this(stepsPerLayer, learningRate, warmupSteps, clipNorm, checkpointDir, method, quantizedInputs, thresholdLearningRateScale,
-                    normLearningRateScale, fpInputShare, tokenNormalizedLoss, gptqStart, fisherWeightedLoss, biasCorrection, 0);
+                    0, 0, false, false, false, false, 0, 0);
         }
 
-        /**
-         * The same with each block's trained values averaged over the last {@code share} of its steps (0: the last step's
-         * values, as without this). Off in zq's recipe: on sotu-gpt, averaged over the second half, it closed 67% and 64% of
-         * the W4/8A16 gap against the recipe's 68% and 69% on the same windows (bench/RESULTS.md, session 28).
-         */
-        public Options withAveragedShare(double share) {
+        /** Learned clipping thresholds, if any, train at the weights' learning rate. */
+        public Options(int stepsPerLayer, double learningRate, int warmupSteps, double clipNorm, Path checkpointDir, Method method,
+                       boolean quantizedInputs) {
+            this(stepsPerLayer, learningRate, warmupSteps, clipNorm, checkpointDir, method, quantizedInputs, 1);
+        }
+
+        /** The paper's LKD: weights (and biases) train, inputs from the FP path. */
+        public Options(int stepsPerLayer, double learningRate, int warmupSteps, double clipNorm, Path checkpointDir) {
+            this(stepsPerLayer, learningRate, warmupSteps, clipNorm, checkpointDir, Method.WEIGHTS, false);
+        }
+
+        /** The same with the blocks' LayerNorms trained at this multiple of the learning rate (0: not trained). */
+        public Options withNormLearningRateScale(double scale) {
             return new Options(stepsPerLayer, learningRate, warmupSteps, clipNorm, checkpointDir, method, quantizedInputs, thresholdLearningRateScale,
-                    normLearningRateScale, fpInputShare, tokenNormalizedLoss, gptqStart, fisherWeightedLoss, biasCorrection, share);
+                    scale, fpInputShare, tokenNormalizedLoss, gptqStart, fisherWeightedLoss, biasCorrection, averagedShare, logitBlocks);
+        }
+
+        /** The same with this share of the student's input elements from the FP path (needs quantized inputs). */
+        public Options withFpInputShare(double share) {
+            return new Options(stepsPerLayer, learningRate, warmupSteps, clipNorm, checkpointDir, method, quantizedInputs, thresholdLearningRateScale,
+                    normLearningRateScale, share, tokenNormalizedLoss, gptqStart, fisherWeightedLoss, biasCorrection, averagedShare, logitBlocks);
+        }
+
+        /** The same with a token-normalized squared error or the plain one. */
+        public Options withTokenNormalizedLoss(boolean normalized) {
+            return new Options(stepsPerLayer, learningRate, warmupSteps, clipNorm, checkpointDir, method, quantizedInputs, thresholdLearningRateScale,
+                    normLearningRateScale, fpInputShare, normalized, gptqStart, fisherWeightedLoss, biasCorrection, averagedShare, logitBlocks);
         }
 
         /** The same with a GPTQ start or not. */
         public Options withGptqStart(boolean start) {
             return new Options(stepsPerLayer, learningRate, warmupSteps, clipNorm, checkpointDir, method, quantizedInputs, thresholdLearningRateScale,
-                    normLearningRateScale, fpInputShare, tokenNormalizedLoss, start, fisherWeightedLoss, biasCorrection, averagedShare);
+                    normLearningRateScale, fpInputShare, tokenNormalizedLoss, start, fisherWeightedLoss, biasCorrection, averagedShare, logitBlocks);
         }
 
         /** The same with a Fisher-weighted loss or the plain one. */
         public Options withFisherWeightedLoss(boolean fisher) {
             return new Options(stepsPerLayer, learningRate, warmupSteps, clipNorm, checkpointDir, method, quantizedInputs, thresholdLearningRateScale,
-                    normLearningRateScale, fpInputShare, tokenNormalizedLoss, gptqStart, fisher, biasCorrection, averagedShare);
+                    normLearningRateScale, fpInputShare, tokenNormalizedLoss, gptqStart, fisher, biasCorrection, averagedShare, logitBlocks);
         }
 
         /**
@@ -104,45 +127,28 @@ public final class Lkd {
          */
         public Options withBiasCorrection(boolean correct) {
             return new Options(stepsPerLayer, learningRate, warmupSteps, clipNorm, checkpointDir, method, quantizedInputs, thresholdLearningRateScale,
-                    normLearningRateScale, fpInputShare, tokenNormalizedLoss, gptqStart, fisherWeightedLoss, correct, averagedShare);
+                    normLearningRateScale, fpInputShare, tokenNormalizedLoss, gptqStart, fisherWeightedLoss, correct, averagedShare, logitBlocks);
         }
 
-        /** Starting from the FP weights. */
-        public Options(int stepsPerLayer, double learningRate, int warmupSteps, double clipNorm, Path checkpointDir, Method method,
-                       boolean quantizedInputs, double thresholdLearningRateScale, double normLearningRateScale, double fpInputShare,
-                       boolean tokenNormalizedLoss) {
-            this(stepsPerLayer, learningRate, warmupSteps, clipNorm, checkpointDir, method, quantizedInputs, thresholdLearningRateScale,
-                    normLearningRateScale, fpInputShare, tokenNormalizedLoss, false, false, false);
+        /**
+         * The same with each block's trained values averaged over the last {@code share} of its steps (0: the last step's
+         * values, as without this). Off in zq's recipe: on sotu-gpt, averaged over the second half, it closed 67% and 64% of
+         * the W4/8A16 gap against the recipe's 68% and 69% on the same windows (bench/RESULTS.md, session 28).
+         */
+        public Options withAveragedShare(double share) {
+            return new Options(stepsPerLayer, learningRate, warmupSteps, clipNorm, checkpointDir, method, quantizedInputs, thresholdLearningRateScale,
+                    normLearningRateScale, fpInputShare, tokenNormalizedLoss, gptqStart, fisherWeightedLoss, biasCorrection, share, logitBlocks);
         }
 
-        /** The plain MSE. */
-        public Options(int stepsPerLayer, double learningRate, int warmupSteps, double clipNorm, Path checkpointDir, Method method,
-                       boolean quantizedInputs, double thresholdLearningRateScale, double normLearningRateScale, double fpInputShare) {
-            this(stepsPerLayer, learningRate, warmupSteps, clipNorm, checkpointDir, method, quantizedInputs, thresholdLearningRateScale,
-                    normLearningRateScale, fpInputShare, false);
-        }
-
-        /** The student's inputs are not mixed with the FP path's. */
-        public Options(int stepsPerLayer, double learningRate, int warmupSteps, double clipNorm, Path checkpointDir, Method method,
-                       boolean quantizedInputs, double thresholdLearningRateScale, double normLearningRateScale) {
-            this(stepsPerLayer, learningRate, warmupSteps, clipNorm, checkpointDir, method, quantizedInputs, thresholdLearningRateScale, normLearningRateScale, 0);
-        }
-
-        /** The LayerNorms stay as they are. */
-        public Options(int stepsPerLayer, double learningRate, int warmupSteps, double clipNorm, Path checkpointDir, Method method,
-                       boolean quantizedInputs, double thresholdLearningRateScale) {
-            this(stepsPerLayer, learningRate, warmupSteps, clipNorm, checkpointDir, method, quantizedInputs, thresholdLearningRateScale, 0);
-        }
-
-        /** Learned clipping thresholds, if any, train at the weights' learning rate. */
-        public Options(int stepsPerLayer, double learningRate, int warmupSteps, double clipNorm, Path checkpointDir, Method method,
-                       boolean quantizedInputs) {
-            this(stepsPerLayer, learningRate, warmupSteps, clipNorm, checkpointDir, method, quantizedInputs, 1);
-        }
-
-        /** The paper's LKD: weights (and biases) train, inputs from the FP path. */
-        public Options(int stepsPerLayer, double learningRate, int warmupSteps, double clipNorm, Path checkpointDir) {
-            this(stepsPerLayer, learningRate, warmupSteps, clipNorm, checkpointDir, Method.WEIGHTS, false);
+        /**
+         * The same with the last {@code blocks} blocks (decoders) learning from the model's output instead of their own:
+         * block k's student output runs through the FP blocks after it, the final LayerNorm and the LM head, and its loss is
+         * the KL divergence of that next-token distribution from the FP model's (no labels; the FP blocks after k are fixed
+         * functions on the tape, so they hold activations but no optimizer state). 0: every block its own MSE.
+         */
+        public Options withLogitBlocks(int blocks) {
+            return new Options(stepsPerLayer, learningRate, warmupSteps, clipNorm, checkpointDir, method, quantizedInputs, thresholdLearningRateScale,
+                    normLearningRateScale, fpInputShare, tokenNormalizedLoss, gptqStart, fisherWeightedLoss, biasCorrection, averagedShare, blocks);
         }
     }
 

@@ -206,8 +206,42 @@ class DecoderLkdTest {
                     new Lkd.Options(16, 1e-4, 2, 1.0, null, Lkd.Method.WEIGHTS_AND_CLIPPING, true, 30).withFisherWeightedLoss(true), listener, a);
             for (Lkd.LayerReport r : reports) assertTrue(r.lossAfter() < r.lossBefore(), "block " + r.layer() + ": " + r);
         }
-        assertThrows(IllegalArgumentException.class, () -> new Lkd.Options(1, 1e-3, 0, 1.0, null, Lkd.Method.WEIGHTS, true, 1, 0, 0, true)
+        assertThrows(IllegalArgumentException.class, () -> new Lkd.Options(1, 1e-3, 0, 1.0, null, Lkd.Method.WEIGHTS, true).withTokenNormalizedLoss(true)
                 .withFisherWeightedLoss(true));
+    }
+
+    /**
+     * With {@code logitBlocks} the last blocks learn the KL divergence of the model's next-token distribution from the FP
+     * model's: the FP head on the teacher path gives the FP model's own distribution (divergence 0 from itself), the
+     * trained blocks' divergence on a batch falls between its first and last visit, and impossible counts are rejected.
+     */
+    @Test
+    void theLastBlocksCanLearnFromTheModelsOutputDistribution() throws Exception {
+        try (Arena a = Arena.ofShared()) {
+            DecoderModel m = DecoderModel.random(CONFIG, 7, a);
+            List<int[][]> data = LkdData.randomWindows(64, 1, 4, 2, 16, 11);
+            DecoderLkd.OutputHead head = DecoderLkd.OutputHead.of(m);
+            Var x = DecoderLkd.embed(m, data.getFirst());
+            double[] p = head.probabilities(head.logits(x, 0));
+            assertEquals(0, Ops.klDivergence(head.logits(x, 0), p).item(), 1e-12);
+            Var afterOne = DecoderStudentLayer.of(m, 0, false).forward(x, null);
+            assertEquals(0, Ops.klDivergence(head.logits(afterOne, 1), p).item(), 1e-12, "the rest of the FP model from block 1 on");
+
+            int steps = 16;
+            double[][] losses = new double[CONFIG.numLayers()][steps];
+            Lkd.Listener listener = new Lkd.Listener() {
+                @Override public void step(int layer, int step, int steps, double loss) { assertTrue(Double.isFinite(loss)); losses[layer][step - 1] = loss; }
+                @Override public void layerDone(Lkd.LayerReport r) {}
+            };
+            Lkd.Options o = new Lkd.Options(steps, 1e-4, 2, 1.0, null, Lkd.Method.WEIGHTS_AND_CLIPPING, true, 30).withLogitBlocks(2);
+            DecoderModel q = DecoderLkd.distill(m, Scheme.builtin("w4-8a16"), data, o, listener, a);
+            for (int k = 1; k < CONFIG.numLayers(); k++)   // two batches: steps 1 and 15 see the same one
+                assertTrue(losses[k][steps - 2] < losses[k][0], "block " + k + ": KL " + losses[k][0] + " -> " + losses[k][steps - 2]);
+            for (var l : q.layers()) assertInstanceOf(QuantizedLinear.class, l.up());
+            assertThrows(IllegalArgumentException.class, () -> DecoderLkd.distill(m, Scheme.builtin("w4-8a16"), data, o.withLogitBlocks(4), listener, a));
+        }
+        assertThrows(IllegalArgumentException.class, () -> new Lkd.Options(1, 1e-3, 0, 1.0, null).withLogitBlocks(-1));
+        assertThrows(IllegalArgumentException.class, () -> new Lkd.Options(1, 1e-3, 0, 1.0, null, Lkd.Method.WEIGHTS, true).withTokenNormalizedLoss(true).withLogitBlocks(1));
     }
 
     /**
@@ -222,7 +256,7 @@ class DecoderLkdTest {
             @Override public void step(int layer, int step, int steps, double loss) {}
             @Override public void layerDone(Lkd.LayerReport r) {}
         };
-        Lkd.Options o = new Lkd.Options(8, 1e-3, 2, 1.0, ckpt, Lkd.Method.WEIGHTS_AND_CLIPPING, true, 30, 10);
+        Lkd.Options o = new Lkd.Options(8, 1e-3, 2, 1.0, ckpt, Lkd.Method.WEIGHTS_AND_CLIPPING, true, 30).withNormLearningRateScale(10);
         try (Arena a = Arena.ofShared()) {
             DecoderModel m = DecoderModel.random(CONFIG, 7, a);
             float[] fpGamma = m.layers().get(1).mlpNorm().weight().toFloatArray();
@@ -336,8 +370,8 @@ class DecoderLkdTest {
             if (m.data[i] == fp[i]) fromFp++;
         }
         assertEquals(0.3, fromFp / 4000.0, 0.03);
-        assertThrows(IllegalArgumentException.class, () -> new Lkd.Options(1, 1e-3, 0, 1.0, null, Lkd.Method.WEIGHTS, false, 1, 0, 0.5));
-        assertThrows(IllegalArgumentException.class, () -> new Lkd.Options(1, 1e-3, 0, 1.0, null, Lkd.Method.WEIGHTS, true, 1, 0, 1.5));
+        assertThrows(IllegalArgumentException.class, () -> new Lkd.Options(1, 1e-3, 0, 1.0, null, Lkd.Method.WEIGHTS, false).withFpInputShare(0.5));
+        assertThrows(IllegalArgumentException.class, () -> new Lkd.Options(1, 1e-3, 0, 1.0, null, Lkd.Method.WEIGHTS, true).withFpInputShare(1.5));
     }
 
     /** Token-normalized loss weights: one per row, mean 1, inversely proportional to the row's variance. */

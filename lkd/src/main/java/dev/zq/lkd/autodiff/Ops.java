@@ -270,6 +270,36 @@ public final class Ops {
         });
     }
 
+    /**
+     * KL divergence of softmax(logits) from a target distribution, a row each (the last dimension), averaged over the
+     * rows: {@code Σ_v t_v (log t_v − log softmax(logits)_v) / rows}; {@code target} as long as logits, each row summing
+     * to 1 (zeros allowed). Its gradient, {@code (softmax − t) / rows}, is the soft-label cross-entropy's: the target's
+     * entropy is a constant that only makes the value read as a divergence (0 when the two agree).
+     */
+    public static Var klDivergence(Var logits, double[] target) {
+        int V = logits.dim(-1), R = rows(logits, V);
+        if (target.length != R * V) throw new IllegalArgumentException("klDivergence: " + target.length + " target probabilities for " + R + " rows of " + V);
+        double[] p = new double[R * V];
+        double loss = 0;
+        for (int r = 0; r < R; r++) {
+            double max = Double.NEGATIVE_INFINITY;
+            for (int v = 0; v < V; v++) max = Math.max(max, logits.data[r * V + v]);
+            double sum = 0;
+            for (int v = 0; v < V; v++) sum += p[r * V + v] = Math.exp(logits.data[r * V + v] - max);
+            double logSum = max + Math.log(sum);
+            for (int v = 0; v < V; v++) {
+                p[r * V + v] /= sum;
+                double t = target[r * V + v];
+                if (t > 0) loss += t * (Math.log(t) - (logits.data[r * V + v] - logSum));
+            }
+        }
+        return Var.op(new double[]{loss / R}, new int[0], new Var[]{logits}, out -> {
+            double g = out.grad()[0] / R;
+            double[] gl = logits.grad();
+            for (int j = 0; j < R * V; j++) gl[j] += g * (p[j] - target[j]);
+        });
+    }
+
     /** erf in double: Maclaurin series for |z| ≤ 3 (error ~1e-13), an asymptotic erfc beyond. */
     public static double erf(double z) {
         double a = Math.abs(z);

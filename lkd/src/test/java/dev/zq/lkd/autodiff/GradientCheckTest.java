@@ -84,6 +84,28 @@ class GradientCheckTest {
         check("elementWeightedMse", in -> Ops.elementWeightedMse(in[0], in[1], w), rand(2, 3, 4), rand(2, 3, 4));
     }
     @Test void crossEntropy() { check("crossEntropy", in -> Ops.crossEntropy(in[0], new int[]{4, 0, 2, 3, 1, 4}), rand(2, 3, 5)); }
+    @Test
+    void klDivergence() {
+        Var t = rand(2, 3, 5);
+        double[] target = new double[t.numel()];
+        for (int r = 0; r < 6; r++) {   // a softmax of random numbers a row, one probability 0
+            double sum = 0;
+            for (int v = 0; v < 5; v++) sum += target[r * 5 + v] = v == r % 5 ? 0 : Math.exp(t.data[r * 5 + v]);
+            for (int v = 0; v < 5; v++) target[r * 5 + v] /= sum;
+        }
+        check("klDivergence", in -> Ops.klDivergence(in[0], target), rand(2, 3, 5));
+        Var logits = rand(2, 3, 5);
+        double[] own = new double[logits.numel()];
+        for (int r = 0; r < 6; r++) {
+            double sum = 0;
+            for (int v = 0; v < 5; v++) sum += own[r * 5 + v] = Math.exp(logits.data[r * 5 + v]);
+            for (int v = 0; v < 5; v++) own[r * 5 + v] /= sum;
+        }
+        assertEquals(0, Ops.klDivergence(logits, own).item(), 1e-12, "a distribution's divergence from itself");
+        assertTrue(Ops.klDivergence(logits, target).item() > 0);
+        assertThrows(IllegalArgumentException.class, () -> Ops.klDivergence(logits, new double[5]));
+    }
+
     @Test void rowWeightedMse() { check("rowWeightedMse", in -> Ops.rowWeightedMse(in[0], in[1], new double[]{0.3, 2.0, 1.0, 0.7, 1.5, 0.5}), rand(2, 3, 4), rand(2, 3, 4)); }
 
     @Test
