@@ -90,18 +90,18 @@ public final class DecoderLkd {
                     int i = step % inputs.size();
                     Var in = o.fpInputShare() > 0 ? mixed(studentInputs.get(i), inputs.get(i), o.fpInputShare(), new Random(31L * k + step)) : seen.get(i);
                     Var out = student.forward(in, scheme);
-                    Var mse = k >= L - o.logitBlocks() ? Ops.klDivergence(head.logits(out, k + 1), teacherProbs.get(i))
+                    Var fit = k >= L - o.logitBlocks() ? Ops.klDivergence(head.logits(out, k + 1), teacherProbs.get(i))
                             : elementWeights != null ? Ops.elementWeightedMse(out, targets.get(i), elementWeights.get(i))
-                            : Ops.rowWeightedMse(out, targets.get(i), o.tokenNormalizedLoss() ? weights.get(i) : null), l = mse;
+                            : Ops.rowWeightedMse(out, targets.get(i), o.tokenNormalizedLoss() ? weights.get(i) : null), l = fit;
                     // AdaRound: after a fifth of the steps a regulariser, its exponent annealed from 20 to 2, drives every
                     // rounding to up or down; weighted relative to the layer's starting loss so that one setting fits all layers.
                     double t = (step - 0.2 * o.stepsPerLayer()) / (0.8 * o.stepsPerLayer());
                     Var reg = t < 0 ? null : student.roundingRegularizer(20 - 18 * t, ROUNDING_WEIGHT * before);
-                    if (reg != null) l = Ops.add(mse, reg);
+                    if (reg != null) l = Ops.add(fit, reg);
                     l.backward();
                     adam.update();
                     if (average != null && step >= averageFrom) average.add();
-                    listener.step(k, step + 1, o.stepsPerLayer(), mse.item());
+                    listener.step(k, step + 1, o.stepsPerLayer(), fit.item());
                 }
                 if (average != null) average.apply();
                 student.hardRounding(true);
@@ -134,7 +134,7 @@ public final class DecoderLkd {
      */
     record OutputHead(DecoderStudentLayer[] blocks, Var gamma, Var beta, Var weight, Var bias, double eps) {
         static OutputHead of(DecoderModel fp) {
-            if (!(fp.lmHead() instanceof dev.zq.model.DenseLinear head)) throw new IllegalArgumentException("learning from the model's output needs its FP LM head");
+            if (!(fp.lmHead() instanceof dev.zq.model.DenseLinear head)) throw new IllegalArgumentException("learning from the model's output needs its FP (dense) LM head");
             DecoderStudentLayer[] blocks = new DecoderStudentLayer[fp.layers().size()];
             for (int k = 0; k < blocks.length; k++) blocks[k] = DecoderStudentLayer.of(fp, k, false);
             return new OutputHead(blocks, StudentLayer.var(fp.finalNorm().weight(), false), StudentLayer.var(fp.finalNorm().bias(), false),
@@ -190,17 +190,13 @@ public final class DecoderLkd {
         int L = fp.layers().size();
         List<List<double[]>> out = new ArrayList<>();
         for (int k = 0; k < L; k++) out.add(new ArrayList<>());
-        DecoderStudentLayer[] blocks = new DecoderStudentLayer[L];
-        for (int k = 0; k < L; k++) blocks[k] = DecoderStudentLayer.of(fp, k, false);
-        if (!(fp.lmHead() instanceof dev.zq.model.DenseLinear head)) throw new IllegalArgumentException("the Fisher weights need the FP model's LM head");
-        Var gamma = StudentLayer.var(fp.finalNorm().weight(), false), beta = StudentLayer.var(fp.finalNorm().bias(), false);
-        Var headW = StudentLayer.var(head.weight(), false), headB = head.bias() == null ? null : StudentLayer.var(head.bias(), false);
+        OutputHead head = OutputHead.of(fp);
         Random random = new Random(seed);
         for (Var in : inputs) {
             Var h = Var.param(in.data.clone(), in.shape);   // a leaf that wants gradients, so that every block output gets one
             Var[] outs = new Var[L];
-            for (int k = 0; k < L; k++) outs[k] = h = blocks[k].forward(h, null);
-            Var logits = Ops.linear(Ops.layerNorm(h, gamma, beta, fp.config().normEps()), headW, headB);
+            for (int k = 0; k < L; k++) outs[k] = h = head.blocks()[k].forward(h, null);
+            Var logits = head.logits(h, L);
             int V = logits.dim(-1), R = logits.numel() / V;
             int[] labels = new int[R];
             for (int r = 0; r < R; r++) labels[r] = sample(logits.data, r * V, V, random.nextDouble());
