@@ -53,7 +53,7 @@ public final class DecoderLkd {
         if (o.logitBlocks() > L) throw new IllegalArgumentException(o.logitBlocks() + " blocks cannot learn from the output of a model of " + L);
         OutputHead head = o.logitBlocks() > 0 ? OutputHead.of(fp) : null;   // with Options.logitBlocks: the FP model's next-token distributions
         List<double[]> teacherProbs = new ArrayList<>();
-        if (head != null) for (Var x : inputs) teacherProbs.add(head.probabilities(head.logits(x, 0)));
+        if (head != null) for (Var x : inputs) teacherProbs.add(Ops.softmax(head.logits(x, 0)).data);
         if (o.checkpointDir() != null) Files.createDirectories(o.checkpointDir());
         Map<String, Linear> trained = new HashMap<>();
         Map<Integer, Norm[]> trainedNorms = new HashMap<>();   // with Options.normLearningRateScale > 0: each block's two LayerNorms
@@ -145,19 +145,6 @@ public final class DecoderLkd {
         Var logits(Var h, int from) {
             for (int k = from; k < blocks.length; k++) h = blocks[k].forward(h, null);
             return Ops.linear(Ops.layerNorm(h, gamma, beta, eps), weight, bias);
-        }
-
-        /** softmax over each row of {@code logits}. */
-        double[] probabilities(Var logits) {
-            int V = logits.dim(-1), R = logits.numel() / V;
-            double[] p = new double[R * V];
-            for (int r = 0; r < R; r++) {
-                double max = Double.NEGATIVE_INFINITY, sum = 0;
-                for (int v = 0; v < V; v++) max = Math.max(max, logits.data[r * V + v]);
-                for (int v = 0; v < V; v++) sum += p[r * V + v] = Math.exp(logits.data[r * V + v] - max);
-                for (int v = 0; v < V; v++) p[r * V + v] /= sum;
-            }
-            return p;
         }
     }
 
