@@ -28,9 +28,11 @@ import dev.zq.runtime.KernelMath;
  * was slower still, session 25). The first pass's residual ({@link SkinnyGemmKernel#ADD}) is requested right after
  * the wait, to arrive while the row is staged.
  * <p>
- * The products, their order within a warp and the epilogues are {@link GemvKernel}'s, so without the LayerNorm and with
- * one slice the outputs are its bits; the LayerNorm's sums are taken in another order (a block of 32 warps), and split
- * rows add their slices' sums, so there a code or the last bits may differ.
+ * The integer products and the epilogues are {@link GemvKernel}'s; the INT8 and INT4 kernels sum a chunk's (16 codes')
+ * or a piece's (32 codes') products as integers before one conversion and one scale ({@link #chunkDot},
+ * {@link #pieceDot16}), where {@link GemvKernel} scales each word's, so their last bits may differ from its (FP16: the
+ * same order, its bits without the LayerNorm and with one slice); the LayerNorm's sums are taken in another order (a
+ * block of 32 warps), and split rows add their slices' sums, so there a code may differ too.
  */
 public final class WideGemvKernel {
     private WideGemvKernel() {}
@@ -160,10 +162,10 @@ public final class WideGemvKernel {
                 // Columns of chunks past the row's end (K = 768: the last two of four) skipped, not summed as zeros: with
                 // every warp of the SM in this at once after the staging, their shared loads and products were issue slots
                 // on the critical path. The same sum in the same order (a zero term added changes no bit but a zero's sign).
-                float p = SkinnyGemmKernel.int8ChunkDot(xs, rb, c, q00, q01, q02, q03, t0, t0, t0, t0);
-                if (cb + 32 < chunks) p += SkinnyGemmKernel.int8ChunkDot(xs, rb, c + 32, q10, q11, q12, q13, t1, t1, t1, t1);
-                if (cb + 64 < chunks) p += SkinnyGemmKernel.int8ChunkDot(xs, rb, c + 64, q20, q21, q22, q23, t2, t2, t2, t2);
-                if (cb + 96 < chunks) p += SkinnyGemmKernel.int8ChunkDot(xs, rb, c + 96, q30, q31, q32, q33, t3, t3, t3, t3);
+                float p = chunkDot(xs, rb, c, q00, q01, q02, q03, t0);
+                if (cb + 32 < chunks) p += chunkDot(xs, rb, c + 32, q10, q11, q12, q13, t1);
+                if (cb + 64 < chunks) p += chunkDot(xs, rb, c + 64, q20, q21, q22, q23, t2);
+                if (cb + 96 < chunks) p += chunkDot(xs, rb, c + 96, q30, q31, q32, q33, t3);
                 a += p;
             }
             float sum = sliceSum(ctx, part, pass, slices, slice, SkinnyGemmKernel.warpSum(ctx, a));
@@ -260,10 +262,10 @@ public final class WideGemvKernel {
                     if (c0 + 96 < chunks) { ctx.load4(q, w, base + ((c0 + 96) << 2)); q30 = q[0]; q31 = q[1]; q32 = q[2]; q33 = q[3]; t3 = sw.get(scaleBase + SkinnyGemmKernel.groupOf((c0 + 96) << 4, groupSize, gShift)); }
                 }
                 int c = c0, rb = (bb >> 1) << 10;   // chunk c's piece of 256 chunks starts at word 1024·(c / 256)
-                float p = SkinnyGemmKernel.int8ChunkDot(xs, rb, c, q00, q01, q02, q03, t0, t0, t0, t0);
-                if (cb + 32 < chunks) p += SkinnyGemmKernel.int8ChunkDot(xs, rb, c + 32, q10, q11, q12, q13, t1, t1, t1, t1);
-                if (cb + 64 < chunks) p += SkinnyGemmKernel.int8ChunkDot(xs, rb, c + 64, q20, q21, q22, q23, t2, t2, t2, t2);
-                if (cb + 96 < chunks) p += SkinnyGemmKernel.int8ChunkDot(xs, rb, c + 96, q30, q31, q32, q33, t3, t3, t3, t3);
+                float p = chunkDot(xs, rb, c, q00, q01, q02, q03, t0);
+                if (cb + 32 < chunks) p += chunkDot(xs, rb, c + 32, q10, q11, q12, q13, t1);
+                if (cb + 64 < chunks) p += chunkDot(xs, rb, c + 64, q20, q21, q22, q23, t2);
+                if (cb + 96 < chunks) p += chunkDot(xs, rb, c + 96, q30, q31, q32, q33, t3);
                 a += p;
                 unit++;
             }
@@ -343,6 +345,19 @@ public final class WideGemvKernel {
             if (pass == 0) ctx.traceMark(4);   // traced runs: the first pass done
             pass++;
         }
+    }
+
+    /**
+     * Chunk {@code c} of INT8 weights (words {@code q0 … q3}, 16 codes of one group) times the staged row ({@code rb}: its
+     * offset in {@code xs}, the words in {@link SkinnyGemmKernel#int8ChunkDot}'s order): the four {@code dp4a} summed as
+     * integers, then one conversion and one product with the group's scale {@code s} — where {@code int8ChunkDot}, whose
+     * chunks may hold four groups (the few-row kernels'), converts and scales each word (Nsight Compute on the H200, session
+     * 33: the batch-1 projections are bound by instructions issued as much as by bytes). The same integers, so the float
+     * sums follow the few-row kernel's in another grouping.
+     */
+    static float chunkDot(int[] xs, int rb, int c, int q0, int q1, int q2, int q3, float s) {
+        int at = rb + (c & 255);
+        return s * KernelMath.dp4a(q3, xs[at + 768], KernelMath.dp4a(q2, xs[at + 512], KernelMath.dp4a(q1, xs[at + 256], KernelMath.dp4a(q0, xs[at], 0))));
     }
 
     /**

@@ -722,8 +722,8 @@ class DecoderKernelsOnCpuTest {
 
     /**
      * The batch-1 kernels of blocks of 1024 threads ({@link WideGemvKernel}) against {@link SkinnyGemmKernel} on one row:
-     * the same bits without the LayerNorm and with one slice (the same products in the same order; INT4 within 1e-5, its
-     * float sums taken a piece of 32 codes at a time); with the LayerNorm
+     * the same bits without the LayerNorm and with one slice (FP16: the same products in the same order; INT8 and INT4 within
+     * 1e-5, their float sums taken a chunk of 16 or a piece of 32 codes at a time); with the LayerNorm
      * (its sums over 32 warps in another order: a code may move by one) or a row split over slices (their sums added at the
      * end) within 2e-3. K from one batch to 8192 (two staged pieces), groups from one chunk to the whole row, every
      * epilogue, 1 to 4 slices, one and two blocks (passes over the outputs, the first batch before the wait), an all-zero row.
@@ -775,7 +775,7 @@ class DecoderKernelsOnCpuTest {
                                         for (int i = 0; i < n; i++)
                                             if (norm != 0 || slices > 1 || a16)   // the A16 kernels: their products in another order
                                                 assertEquals(want.get(i), got.get(i), 2e-3 * (1 + Math.abs(want.get(i))), what + ": y[" + i + "]");
-                                            else if (bits == 4)   // int4: the same codes and integer products, its float sums a piece (32 codes) at a time
+                                            else if (bits != 16)   // int8, int4: the same codes and integer products, their float sums a chunk (16 codes) or a piece (32) at a time
                                                 assertEquals(want.get(i), got.get(i), 1e-5 * (1 + Math.abs(want.get(i))), what + ": y[" + i + "]");
                                             else
                                                 assertEquals(Float.floatToRawIntBits(want.get(i)), Float.floatToRawIntBits(got.get(i)),
