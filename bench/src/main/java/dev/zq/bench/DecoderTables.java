@@ -16,6 +16,7 @@ import java.lang.foreign.Arena;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 
 /**
  * The decoder tables on sotu-gpt (zq's bundled GPT-2 trained on the State of the Union train split):
@@ -163,40 +164,50 @@ public final class DecoderTables {
      * (through the FP blocks after them) from the FP model's instead of their output's MSE ({@code Lkd.Options.logitBlocks}).
      */
     record LkdSetting(String text, int steps, double lr, int windows, List<String> flags) {
+        /** The options without a value. */
+        static final List<String> PLAIN = List.of("qin", "w256", "clip", "round", "ln", "tnorm", "gptq", "fisher", "bc");
+        /** The options that carry a number after their name: name → the number's form. */
+        static final Map<String, String> NUMBERED = Map.of("clipx", "[0-9.]+", "lnx", "[0-9.]+", "shift", "[0-9]+", "mix", "[0-9.]+",
+                "avg", "[0-9.]+", "b", "[0-9]+", "kl", "[0-9]+");
+
         static LkdSetting parse(String spec) {
             String[] f = spec.split(":");
             if (f.length < 3) throw new IllegalArgumentException("an LKD setting is steps:lr:windows[:options], not " + spec);
             List<String> flags = List.of(f).subList(3, f.length);
             for (String x : flags)
-                if (!List.of("qin", "w256", "clip", "round", "ln", "tnorm", "gptq", "fisher", "bc").contains(x) && !x.matches("(clip|ln)x[0-9.]+") && !x.matches("shift[0-9]+")
-                        && !x.matches("mix[0-9.]+") && !x.matches("avg[0-9.]+") && !x.matches("b[0-9]+") && !x.matches("kl[0-9]+"))
+                if (!PLAIN.contains(x) && NUMBERED.keySet().stream().noneMatch(name -> numbered(x, name)))
                     throw new IllegalArgumentException("unknown LKD option " + x + " in " + spec);
             return new LkdSetting(spec, Integer.parseInt(f[0]), Double.parseDouble(f[1]), Integer.parseInt(f[2]), flags);
+        }
+
+        /** Whether option {@code flag} is the numbered option {@code name} ({@code b16} is {@code b}'s, {@code bc} is not). */
+        static boolean numbered(String flag, String name) {
+            return flag.startsWith(name) && flag.substring(name.length()).matches(NUMBERED.get(name));
+        }
+
+        /** The number of the numbered option {@code name}, or {@code otherwise} where the setting does not have it. */
+        double number(String name, double otherwise) {
+            return flags.stream().filter(x -> numbered(x, name)).mapToDouble(x -> Double.parseDouble(x.substring(name.length()))).findFirst().orElse(otherwise);
         }
 
         int seq() { return flags.contains("w256") ? WINDOW : 128; }
 
         /** Windows of {@code text}, or random tokens when it is null. */
         List<int[][]> data(DecoderModel fp, int[] text) {
-            int shift = flags.stream().filter(x -> x.startsWith("shift")).mapToInt(x -> Integer.parseInt(x.substring(5))).findFirst().orElse(0);
+            int shift = (int) number("shift", 0);
             if (text != null && shift >= text.length - seq()) throw new IllegalArgumentException("a shift of " + shift + " leaves no window in " + text.length + " tokens");
-            int batch = flags.stream().filter(x -> x.matches("b[0-9]+")).mapToInt(x -> Integer.parseInt(x.substring(1))).findFirst().orElse(8);
+            int batch = (int) number("b", 8);
             return text == null ? LkdData.randomWindows(fp.config().vocabSize(), 1, windows, batch, seq(), 7 + shift)
                     : LkdData.tokenWindows(Arrays.copyOfRange(text, shift, text.length), windows, batch, seq());
         }
 
         Lkd.Options options() {
             Lkd.Method method = flags.contains("round") ? Lkd.Method.ROUNDING
-                    : flags.stream().anyMatch(x -> x.startsWith("clip")) ? Lkd.Method.WEIGHTS_AND_CLIPPING : Lkd.Method.WEIGHTS;
-            double thresholdLr = flags.stream().filter(x -> x.startsWith("clipx")).mapToDouble(x -> Double.parseDouble(x.substring(5))).findFirst().orElse(1);
-            double normLr = flags.contains("ln") ? 1
-                    : flags.stream().filter(x -> x.startsWith("lnx")).mapToDouble(x -> Double.parseDouble(x.substring(3))).findFirst().orElse(0);
-            double mix = flags.stream().filter(x -> x.startsWith("mix")).mapToDouble(x -> Double.parseDouble(x.substring(3))).findFirst().orElse(0);
-            return new Lkd.Options(steps, lr, Math.min(10, steps), 1.0, null, method, flags.contains("qin"), thresholdLr)
-                    .withNormLearningRateScale(normLr).withFpInputShare(mix).withTokenNormalizedLoss(flags.contains("tnorm"))
-                    .withGptqStart(flags.contains("gptq")).withFisherWeightedLoss(flags.contains("fisher")).withBiasCorrection(flags.contains("bc"))
-                    .withAveragedShare(flags.stream().filter(x -> x.startsWith("avg")).mapToDouble(x -> Double.parseDouble(x.substring(3))).findFirst().orElse(0))
-                    .withLogitBlocks(flags.stream().filter(x -> x.matches("kl[0-9]+")).mapToInt(x -> Integer.parseInt(x.substring(2))).findFirst().orElse(0));
+                    : flags.contains("clip") || flags.stream().anyMatch(x -> numbered(x, "clipx")) ? Lkd.Method.WEIGHTS_AND_CLIPPING : Lkd.Method.WEIGHTS;
+            return new Lkd.Options(steps, lr, Math.min(10, steps), 1.0, null, method, flags.contains("qin"), number("clipx", 1))
+                    .withNormLearningRateScale(flags.contains("ln") ? 1 : number("lnx", 0)).withFpInputShare(number("mix", 0))
+                    .withTokenNormalizedLoss(flags.contains("tnorm")).withGptqStart(flags.contains("gptq")).withFisherWeightedLoss(flags.contains("fisher"))
+                    .withBiasCorrection(flags.contains("bc")).withAveragedShare(number("avg", 0)).withLogitBlocks((int) number("kl", 0));
         }
     }
 
