@@ -1,7 +1,6 @@
 package dev.zq.lkd.autodiff;
 
 import jdk.incubator.vector.DoubleVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 import java.util.stream.IntStream;
@@ -40,8 +39,7 @@ public final class DMath {
                     s2 = DoubleVector.fromArray(S, a, a2 + k).fma(bv, s2);
                     s3 = DoubleVector.fromArray(S, a, a3 + k).fma(bv, s3);
                 }
-                double t0 = s0.reduceLanes(VectorOperators.ADD), t1 = s1.reduceLanes(VectorOperators.ADD),
-                        t2 = s2.reduceLanes(VectorOperators.ADD), t3 = s3.reduceLanes(VectorOperators.ADD);
+                double t0 = sum(s0), t1 = sum(s1), t2 = sum(s2), t3 = sum(s3);
                 for (; k < K; k++) {
                     double bk = b[bo + k];
                     t0 += a[a0 + k] * bk;
@@ -66,10 +64,29 @@ public final class DMath {
             int k = 0;
             for (int bound = S.loopBound(K); k < bound; k += S.length())
                 acc = DoubleVector.fromArray(S, a, ao + k).fma(DoubleVector.fromArray(S, b, bo + k), acc);
-            double s = acc.reduceLanes(VectorOperators.ADD);
+            double s = sum(acc);
             for (; k < K; k++) s += a[ao + k] * b[bo + k];
             c[r * N + n] = accumulate ? c[r * N + n] + s : s;
         }
+    }
+
+    /**
+     * The sum of {@code v}'s lanes in a fixed order (pairs, then pairs of pairs). Not {@code reduceLanes(ADD)}: the Vector API
+     * leaves a floating-point reduction's order open, and once C2 compiled the products their sums came out in another
+     * order than the interpreter's — the same product of the same inputs differed in its last bits from call to call, so an
+     * LKD run did not repeat itself bit for bit.
+     */
+    static double sum(DoubleVector v) {
+        return switch (v.length()) {
+            case 2 -> v.lane(0) + v.lane(1);
+            case 4 -> (v.lane(0) + v.lane(1)) + (v.lane(2) + v.lane(3));
+            case 8 -> ((v.lane(0) + v.lane(1)) + (v.lane(2) + v.lane(3))) + ((v.lane(4) + v.lane(5)) + (v.lane(6) + v.lane(7)));
+            default -> {
+                double t = 0;
+                for (int i = 0; i < v.length(); i++) t += v.lane(i);
+                yield t;
+            }
+        };
     }
 
     /** c[r][k] += Σ_n a[r][n]·b[n][k]: a [R,N], b [N,K], c [R,K]. */

@@ -36,6 +36,34 @@ class DMathTest {
                 }
     }
 
+    /**
+     * The same product gives the same bits on every call, before and after the JIT compiles it: each vector accumulator's
+     * lanes are summed in a fixed order ({@link DMath#sum}). With {@code reduceLanes(ADD)} nearly every call after the first
+     * few hundred differed from the first in its last bits (C2's reduction order is not the interpreter's).
+     */
+    @Test
+    void theSameProductGivesTheSameBitsOnEveryCall() {
+        Random rnd = new Random(9);
+        int R = 24, K = 64, N = 96;
+        double[] a = random(rnd, R * K), b = random(rnd, N * K), first = new double[R * N], again = new double[R * N];
+        DMath.mulNT(a, b, first, R, K, N, false);
+        for (int call = 0; call < 20_000; call++) {
+            DMath.mulNT(a, b, again, R, K, N, false);
+            for (int i = 0; i < first.length; i++)
+                if (Double.doubleToRawLongBits(first[i]) != Double.doubleToRawLongBits(again[i]))
+                    throw new AssertionError("call " + call + " element " + i + ": " + again[i] + " against the first call's " + first[i]);
+        }
+        double[] lanes = {1e16, 1, -1e16, 1, 3, 5, 7, 9};   // a sum whose value depends on the order
+        var v = jdk.incubator.vector.DoubleVector.fromArray(jdk.incubator.vector.DoubleVector.SPECIES_PREFERRED, lanes, 0);
+        double want = switch (v.length()) {   // pairs, then pairs of pairs
+            case 2 -> lanes[0] + lanes[1];
+            case 4 -> (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+            case 8 -> ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+            default -> Double.NaN;
+        };
+        if (v.length() <= 8) assertEquals(want, DMath.sum(v));
+    }
+
     private static double[] random(Random rnd, int n) {
         double[] x = new double[n];
         for (int i = 0; i < n; i++) x[i] = rnd.nextGaussian();
