@@ -2,7 +2,6 @@ package dev.zq.lkd;
 
 import dev.zq.lkd.autodiff.Ops;
 import dev.zq.lkd.autodiff.Var;
-import dev.zq.model.DenseLinear;
 import dev.zq.model.decoder.DecoderConfig;
 import dev.zq.model.decoder.DecoderModel;
 import dev.zq.model.decoder.KvCache;
@@ -29,9 +28,12 @@ class DecoderLkdTest {
             DecoderModel m = DecoderModel.random(CONFIG, 7, a);
             int[][] batch = LkdData.randomWindows(64, 0, 2, 2, 12, 3).getFirst();
             Var x = DecoderLkd.embed(m, batch);
+            DecoderLkd.OutputHead head = DecoderLkd.OutputHead.of(m);   // what the KL loss and the Fisher weights run
+            Var logits = head.logits(x, 0);
+            // The teacher path block by block (as distill walks it), then only the final LayerNorm and the head: the same bits.
             for (int k = 0; k < CONFIG.numLayers(); k++) x = DecoderStudentLayer.of(m, k, false).forward(x, null);
-            Var h = Ops.layerNorm(x, StudentLayer.var(m.finalNorm().weight(), false), StudentLayer.var(m.finalNorm().bias(), false), CONFIG.normEps());
-            Var logits = Ops.linear(h, StudentLayer.var(((DenseLinear) m.lmHead()).weight(), false), null);
+            assertArrayEquals(logits.data, head.logits(x, CONFIG.numLayers()).data);
+            assertArrayEquals(logits.data, head.logits(DecoderLkd.embed(m, batch), 0).data, "the same pass again");
             int[] flat = new int[24];
             for (int b = 0; b < 2; b++) System.arraycopy(batch[b], 0, flat, b * 12, 12);
             try (KvCache cache = m.newCache(2, 12)) {
