@@ -197,12 +197,14 @@ public final class Ops {
         });
     }
 
-    static void softmaxRow(double[] x, double[] y, int off, int n) {
+    /** {@code y[off …] = softmax(x[off …])} over {@code n} elements; returns their log-sum-exp, {@code max + log Σ exp(x − max)}. */
+    static double softmaxRow(double[] x, double[] y, int off, int n) {
         double max = Double.NEGATIVE_INFINITY;
         for (int i = 0; i < n; i++) max = Math.max(max, x[off + i]);
         double sum = 0;
         for (int i = 0; i < n; i++) { y[off + i] = Math.exp(x[off + i] - max); sum += y[off + i]; }
         for (int i = 0; i < n; i++) y[off + i] /= sum;
+        return max + Math.log(sum);
     }
 
     /** Mean squared error, a scalar: mean((a - b)²). */
@@ -253,12 +255,7 @@ public final class Ops {
         double loss = 0;
         for (int r = 0; r < R; r++) {
             if (labels[r] < 0 || labels[r] >= V) throw new IllegalArgumentException("crossEntropy: label " + labels[r] + " outside 0.." + (V - 1));
-            double max = Double.NEGATIVE_INFINITY;
-            for (int v = 0; v < V; v++) max = Math.max(max, logits.data[r * V + v]);
-            double sum = 0;
-            for (int v = 0; v < V; v++) sum += p[r * V + v] = Math.exp(logits.data[r * V + v] - max);
-            for (int v = 0; v < V; v++) p[r * V + v] /= sum;
-            loss += max + Math.log(sum) - logits.data[r * V + labels[r]];
+            loss += softmaxRow(logits.data, p, r * V, V) - logits.data[r * V + labels[r]];
         }
         return Var.op(new double[]{loss / R}, new int[0], new Var[]{logits}, out -> {
             double g = out.grad()[0] / R;
@@ -282,13 +279,8 @@ public final class Ops {
         double[] p = new double[R * V];
         double loss = 0;
         for (int r = 0; r < R; r++) {
-            double max = Double.NEGATIVE_INFINITY;
-            for (int v = 0; v < V; v++) max = Math.max(max, logits.data[r * V + v]);
-            double sum = 0;
-            for (int v = 0; v < V; v++) sum += p[r * V + v] = Math.exp(logits.data[r * V + v] - max);
-            double logSum = max + Math.log(sum);
+            double logSum = softmaxRow(logits.data, p, r * V, V);
             for (int v = 0; v < V; v++) {
-                p[r * V + v] /= sum;
                 double t = target[r * V + v];
                 if (t > 0) loss += t * (Math.log(t) - (logits.data[r * V + v] - logSum));
             }
