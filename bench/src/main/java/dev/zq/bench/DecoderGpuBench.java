@@ -31,7 +31,7 @@ import java.util.SplittableRandom;
  * [prefill graph replay, {@code new − 1} decode steps back to back as {@code generate} runs them (graphs of several steps,
  * DecoderTaskGraph.replayDecodeMillis)], each between CUDA events;
  * the medians. Prints {@code zq MODEL bBATCH VARIANT PREFILL_MS DECODE_MS} lines for {@code scripts/gpt_table.py}, a
- * per-kernel profile of one decode step at batch 1, and for GPT-2 small at batch 1 each variant's prefill logits
+ * per-kernel profile of one decode step at batch 1 (every batch with {@code -Dzq.bench.profileAll=true}), and for GPT-2 small at batch 1 each variant's prefill logits
  * against the CPU decoder of the same model (FP32 cache, relative error); with {@code -Dzq.bench.exact=true} also against
  * the same graph on the CPU executor ({@code # exact} lines: how many logits are the same bits; about a minute of CPU each).
  * Run: {@code java … dev.zq.bench.DecoderGpuBench [gpt2,gpt3-1.3b] [1,16] [PROMPT=32] [NEW=50]}.
@@ -130,7 +130,7 @@ public final class DecoderGpuBench {
                 System.out.printf("# trace %s b%d (%d launches traced; the timings above include the tracing)%n", what, batch, launches.size());
                 System.out.print(GraphTrace.table(launches, "GreedyHeadKernel", model.config().numLayers()));
             }
-            if (batch == 1) {
+            if (batch == 1 || Boolean.getBoolean("zq.bench.profileAll")) {   // other batches on request: their steps are longer lines
                 StringBuilder b = new StringBuilder(), each = new StringBuilder();
                 g.prefillPlan().replayMillis();
                 var tasks = g.decodePlan().profileTaskMillis();
