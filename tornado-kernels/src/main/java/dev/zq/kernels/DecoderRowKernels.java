@@ -104,6 +104,75 @@ public final class DecoderRowKernels {
         }
     }
 
+    /** The launch of {@link #quantizeRowsWide} and {@link #halfRowsWide}: one block of 1024 threads per row. */
+    public static Grid wideRowsGrid(int rows) { return Grid.of(rows, WideGemvKernel.THREADS); }
+
+    /** Whether {@link #quantizeRowsWide} and {@link #halfRowsWide} take rows of {@code n}: at most eight elements a thread. */
+    public static boolean fitsWide(int n) { return n > 0 && n <= WideGemvKernel.MAX_K && n % 32 == 0; }
+
+    /**
+     * {@link #quantizeRows} with the row in registers: a block of 1024 threads a row of up to 8192 elements, each thread
+     * holding eight ({@link WideGemvKernel#loadRow}: one read of the row, the LayerNorm's statistics in one block
+     * reduction, the largest magnitude in another). {@link #quantizeRows}' blocks of 256 threads read the row three times
+     * (statistics, maximum, codes), each a loop of one load at a time: on the H200 a 1.3B decode step at batch 16 spent
+     * 10–15 µs a launch there, 96 launches a step (bench/RESULTS.md, session 34). The same codes and scales but where the
+     * LayerNorm's sums, taken in another order, round differently.
+     */
+    @Kernel(maxRegisters = 64)
+    public static void quantizeRowsWide(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray codes,
+                                        FloatArray scales, int n) {
+        int tid = ctx.localIdx(), r = ctx.groupIdx(), a0 = tid << 2, a1 = a0 + 4096, warps = Math.min(32, (n + 127) >> 7);
+        boolean active = (tid >> 5) < warps, h0 = a0 < n, h1 = a1 < n;
+        float g0 = 0f, g1 = 0f, g2 = 0f, g3 = 0f, e0 = 0f, e1 = 0f, e2 = 0f, e3 = 0f;   // γ and β of the first piece, before the wait
+        if (norm != 0 && active && h0) {
+            g0 = gamma.get(a0); g1 = gamma.get(a0 + 1); g2 = gamma.get(a0 + 2); g3 = gamma.get(a0 + 3);
+            e0 = beta.get(a0); e1 = beta.get(a0 + 1); e2 = beta.get(a0 + 2); e3 = beta.get(a0 + 3);
+        }
+        ctx.awaitPreviousKernel();
+        float[] red = ctx.allocateFloatShared(96);
+        float[] v = new float[8];   // registers
+        WideGemvKernel.loadRow(ctx, red, v, x, r * n, norm, gamma, beta, eps, n, warps, 4096, g0, g1, g2, g3, e0, e1, e2, e3);
+        float m = WideGemvKernel.blockMax32(ctx, red, 2, Math.max(SkinnyGemmKernel.max4(v[0], v[1], v[2], v[3]), SkinnyGemmKernel.max4(v[4], v[5], v[6], v[7])), warps);
+        float scale = m / 127f;
+        if (active && h0) codes.set((r * n + a0) >> 2, RowKernels.packCodes(v[0], v[1], v[2], v[3], scale));
+        if (active && h1) codes.set((r * n + a1) >> 2, RowKernels.packCodes(v[4], v[5], v[6], v[7], scale));
+        if (tid == 0) scales.set(r, scale);
+    }
+
+    /**
+     * {@link #halfRows} with the row in registers, as {@link #quantizeRowsWide}: a block of 1024 threads a row of up to 8192
+     * elements, one read of it, the LayerNorm's statistics in one block reduction.
+     */
+    @Kernel(maxRegisters = 64)
+    public static void halfRowsWide(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray halves, int n,
+                                    int order) {
+        int tid = ctx.localIdx(), r = ctx.groupIdx(), a0 = tid << 2, a1 = a0 + 4096, warps = Math.min(32, (n + 127) >> 7);
+        boolean active = (tid >> 5) < warps, h0 = a0 < n, h1 = a1 < n;
+        float g0 = 0f, g1 = 0f, g2 = 0f, g3 = 0f, e0 = 0f, e1 = 0f, e2 = 0f, e3 = 0f;
+        if (norm != 0 && active && h0) {
+            g0 = gamma.get(a0); g1 = gamma.get(a0 + 1); g2 = gamma.get(a0 + 2); g3 = gamma.get(a0 + 3);
+            e0 = beta.get(a0); e1 = beta.get(a0 + 1); e2 = beta.get(a0 + 2); e3 = beta.get(a0 + 3);
+        }
+        ctx.awaitPreviousKernel();
+        float[] red = ctx.allocateFloatShared(96);
+        float[] v = new float[8];
+        WideGemvKernel.loadRow(ctx, red, v, x, r * n, norm, gamma, beta, eps, n, warps, 4096, g0, g1, g2, g3, e0, e1, e2, e3);
+        int row = r * n >> 1, p0 = a0 >> 1, p1 = a1 >> 1;   // the source pairs 2·tid, 2·tid + 1 of each piece
+        if (active && h0) {
+            halves.set(row + pairTarget(p0, order), Epilogue.packHalves(v[0], v[1]));
+            halves.set(row + pairTarget(p0 + 1, order), Epilogue.packHalves(v[2], v[3]));
+        }
+        if (active && h1) {
+            halves.set(row + pairTarget(p1, order), Epilogue.packHalves(v[4], v[5]));
+            halves.set(row + pairTarget(p1 + 1, order), Epilogue.packHalves(v[6], v[7]));
+        }
+    }
+
+    /** Where {@code order} puts source pair {@code q}: itself, or ({@link #MMA_ORDER}) the inverse of {@link #mmaOrderSource}. */
+    static int pairTarget(int q, int order) {
+        return order == MMA_ORDER ? (q & ~7) | ((q & 1) << 2) | ((q >> 1) & 3) : q;
+    }
+
     /** {@link #halfRows}' order: as the rows are, for {@link PrefillGemmKernel#fp16}. */
     public static final int NATURAL = 0;
 

@@ -866,16 +866,22 @@ public final class WideGemvKernel {
     /** {@link #loadRow} with the second piece at {@code second} (four inputs a thread of the block: 4·threads). */
     static void loadRow(KernelContext ctx, float[] red, float[] v, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, int k,
                         int warps, int second, float g0, float g1, float g2, float g3, float e0, float e1, float e2, float e3) {
+        loadRow(ctx, red, v, x, 0, norm, gamma, beta, eps, k, warps, second, g0, g1, g2, g3, e0, e1, e2, e3);
+    }
+
+    /** {@link #loadRow} of the row that starts at {@code x[base]} (one of several: {@link DecoderRowKernels#quantizeRowsWide}). */
+    static void loadRow(KernelContext ctx, float[] red, float[] v, FloatArray x, int base, int norm, FloatArray gamma, FloatArray beta, float eps, int k,
+                        int warps, int second, float g0, float g1, float g2, float g3, float e0, float e1, float e2, float e3) {
         int a0 = ctx.localIdx() << 2, a1 = a0 + second;
         boolean active = (ctx.localIdx() >> 5) < warps, h0 = a0 < k, h1 = a1 < k;
         float x00 = 0f, x01 = 0f, x02 = 0f, x03 = 0f, x10 = 0f, x11 = 0f, x12 = 0f, x13 = 0f;
         if (active) {
-            if (h0) { x00 = x.get(a0); x01 = x.get(a0 + 1); x02 = x.get(a0 + 2); x03 = x.get(a0 + 3); }
-            if (h1) { x10 = x.get(a1); x11 = x.get(a1 + 1); x12 = x.get(a1 + 2); x13 = x.get(a1 + 3); }
+            if (h0) { x00 = x.get(base + a0); x01 = x.get(base + a0 + 1); x02 = x.get(base + a0 + 2); x03 = x.get(base + a0 + 3); }
+            if (h1) { x10 = x.get(base + a1); x11 = x.get(base + a1 + 1); x12 = x.get(base + a1 + 2); x13 = x.get(base + a1 + 3); }
         }
         if (norm != 0) {
             float[] st = new float[3];   // registers: the shift, S₁, S₂
-            rowStats(ctx, red, st, x, active, h0, h1, x00, x01, x02, x03, x10, x11, x12, x13, warps);
+            rowStats(ctx, red, st, x, base, active, h0, h1, x00, x01, x02, x03, x10, x11, x12, x13, warps);
             ctx.traceMark(1);   // traced runs: the row's statistics summed
             if (active) {   // the idle warps only meet the barrier: their divisions (of zeros) took the slow path of IEEE division
                 float m1 = st[1] / k, mu = st[0] + m1;
@@ -903,12 +909,12 @@ public final class WideGemvKernel {
      * to a large mean. {@code c}, S₁ and S₂ into {@code st[0..2]} (a local array: registers) in the active warps; slots 0
      * and 1 of {@code red}, one barrier.
      */
-    static void rowStats(KernelContext ctx, float[] red, float[] st, FloatArray x, boolean active, boolean h0, boolean h1, float x00, float x01,
-                         float x02, float x03, float x10, float x11, float x12, float x13, int warps) {
+    static void rowStats(KernelContext ctx, float[] red, float[] st, FloatArray x, int base, boolean active, boolean h0, boolean h1, float x00,
+                         float x01, float x02, float x03, float x10, float x11, float x12, float x13, int warps) {
         int lane = ctx.localIdx() & 31, warp = ctx.localIdx() >> 5;
         float s1 = 0f, s2 = 0f, c = 0f;
         if (active) {
-            c = x.get(0);
+            c = x.get(base);
             float d0 = h0 ? x00 - c : 0f, d1 = h0 ? x01 - c : 0f, d2 = h0 ? x02 - c : 0f, d3 = h0 ? x03 - c : 0f;
             float d4 = h1 ? x10 - c : 0f, d5 = h1 ? x11 - c : 0f, d6 = h1 ? x12 - c : 0f, d7 = h1 ? x13 - c : 0f;
             s1 = SkinnyGemmKernel.warpSum(ctx, d0 + d1 + d2 + d3 + d4 + d5 + d6 + d7);

@@ -337,6 +337,67 @@ class DecoderKernelsOnCpuTest {
         }
     }
 
+    /**
+     * The 1024-thread staging kernels (a row in registers) against the 256-thread ones that loop over it: without a
+     * LayerNorm the same codes, scales and halves to the bit (in both orders); with it, whose sums they take in another
+     * order, scales within 1e-5, codes within one (rarely off), halves within FP16's rounding. Rows of one piece, of two
+     * (4160: the second holds 64 inputs), of the most (8192), with an outlier and an all-zero row.
+     */
+    @Test
+    void wideStagingKernelsStageWhatTheLoopingOnesDo() {
+        try (Arena a = Arena.ofShared()) {
+            Random rnd = new Random(34);
+            int m = 3;
+            for (int k : new int[]{384, 2048, 4160, 8192}) {
+                assertTrue(DecoderRowKernels.fitsWide(k));
+                float[] x = new float[m * k];
+                for (int i = 0; i < x.length; i++) x[i] = (float) (rnd.nextGaussian() + 0.5);
+                x[k + 17] = -40f;                              // an outlier in row 1
+                for (int j = 0; j < k; j++) x[2 * k + j] = 0f;   // an all-zero row
+                FloatArray xs = floats(a, x), gamma = KernelsOnCpuTest.randomFloats(a, rnd, k, 1), beta = KernelsOnCpuTest.randomFloats(a, rnd, k, 0.3);
+                for (int norm : new int[]{0, 1}) {
+                    IntArray want = IntArray.allocate(a, m * k / 4), got = IntArray.allocate(a, m * k / 4);
+                    FloatArray wantScales = FloatArray.allocate(a, m), gotScales = FloatArray.allocate(a, m);
+                    cpu.launch(KernelCompiler.find(DecoderRowKernels.class, "quantizeRows"), DecoderRowKernels.rowsGrid(m), xs, norm, gamma, beta, 1e-5f,
+                            want, wantScales, k);
+                    cpu.launch(KernelCompiler.find(DecoderRowKernels.class, "quantizeRowsWide"), DecoderRowKernels.wideRowsGrid(m), xs, norm, gamma, beta,
+                            1e-5f, got, gotScales, k);
+                    int off = 0;
+                    for (int r = 0; r < m; r++) {
+                        String what = "K " + k + " norm " + norm + " row " + r;
+                        if (norm == 0) assertEquals(Float.floatToRawIntBits(wantScales.get(r)), Float.floatToRawIntBits(gotScales.get(r)), "scale, " + what);
+                        else assertEquals(wantScales.get(r), gotScales.get(r), 1e-5 * wantScales.get(r), "scale, " + what);
+                        for (int c = 0; c < k; c++) {
+                            int w = (byte) (want.get((r * k + c) >> 2) >> (8 * (c & 3))), g = (byte) (got.get((r * k + c) >> 2) >> (8 * (c & 3)));
+                            if (norm == 0) assertEquals(w, g, "code " + c + ", " + what);
+                            else assertTrue(Math.abs(w - g) <= 1, "code " + c + ", " + what + ": " + g + " vs " + w);
+                            if (w != g) off++;
+                        }
+                    }
+                    assertTrue(off <= m * k / 500, off + " codes off by one, K " + k);
+                    for (int order : new int[]{DecoderRowKernels.NATURAL, DecoderRowKernels.MMA_ORDER}) {
+                        IntArray wantHalves = IntArray.allocate(a, m * k / 2), gotHalves = IntArray.allocate(a, m * k / 2);
+                        cpu.launch(KernelCompiler.find(DecoderRowKernels.class, "halfRows"), DecoderRowKernels.rowsGrid(m), xs, norm, gamma, beta, 1e-5f,
+                                wantHalves, k, order);
+                        cpu.launch(KernelCompiler.find(DecoderRowKernels.class, "halfRowsWide"), DecoderRowKernels.wideRowsGrid(m), xs, norm, gamma, beta,
+                                1e-5f, gotHalves, k, order);
+                        for (int i = 0; i < m * k / 2; i++) {
+                            String what = "K " + k + " norm " + norm + " order " + order + " pair " + i;
+                            if (norm == 0) assertEquals(wantHalves.get(i), gotHalves.get(i), what);
+                            else {
+                                float w0 = Epilogue.lowHalf(wantHalves.get(i)), w1 = Epilogue.highHalf(wantHalves.get(i));
+                                assertEquals(w0, Epilogue.lowHalf(gotHalves.get(i)), 1e-3 * (1 + Math.abs(w0)), what);
+                                assertEquals(w1, Epilogue.highHalf(gotHalves.get(i)), 1e-3 * (1 + Math.abs(w1)), what);
+                            }
+                        }
+                    }
+                }
+            }
+            assertFalse(DecoderRowKernels.fitsWide(8224));   // nine elements a thread
+            assertFalse(DecoderRowKernels.fitsWide(400));    // not whole groups of 32 (the mma order's)
+        }
+    }
+
     /** MMA_ORDER permutes the pairs of each 32 halves and nothing else: every element appears once, rounded to FP16. */
     @Test
     void mmaOrderPermutesPairsWithinEach32Halves() {

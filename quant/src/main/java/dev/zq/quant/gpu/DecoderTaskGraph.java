@@ -129,6 +129,20 @@ public final class DecoderTaskGraph implements AutoCloseable {
     static final int MMA_MAX_SLICES = Math.max(1, Integer.getInteger("zq.decoder.mmaMaxSlices", 32));
     /** Decode steps' attention over an FP16 cache on {@code attendStep16}; {@code -Dzq.decoder.attendStep=false}: {@code attend16}. */
     static final boolean ATTEND_STEP = !"false".equals(System.getProperty("zq.decoder.attendStep"));
+
+    /**
+     * The tensor-core projections' rows staged ({@code quantizeRows}, {@code halfRows}: their LayerNorm, token-wise codes
+     * or halves) by {@link DecoderRowKernels#quantizeRowsWide} / {@link DecoderRowKernels#halfRowsWide}, a block of 1024
+     * threads a row held in registers, where there are few rows and the row fits ({@link #wideRows}); {@code
+     * -Dzq.decoder.wideRows=false}: the 256-thread kernels that loop over the row. On the H200, 49 decode steps at batch 16
+     * took 14% less time at GPT-3 1.3B W8A8+head8 (167.8 → 144.0 ms), 6% at W16A16, 6% at GPT-2; GPT-2's prefill of 512
+     * rows 7% more (2.02 → 2.17 ms, W8A8+head8), so prompts of more than 64 rows keep the looping kernels (bench/RESULTS.md,
+     * session 34).
+     */
+    static final boolean WIDE_ROWS = !"false".equals(System.getProperty("zq.decoder.wideRows"));
+
+    /** {@link #WIDE_ROWS}' rule: up to 64 rows (a decode step of a batch, a short prompt) of up to 8192 inputs. */
+    static boolean wideRows(int rows, int in) { return WIDE_ROWS && rows <= 64 && DecoderRowKernels.fitsWide(in); }
     /**
      * A batch-1 decode step ends in {@link GreedyHeadKernel} (final LayerNorm, head, arg-max: one launch) where the head
      * is FP16, or INT8 with one scale a row and token-wise INT8 activations, and fits it; {@code -Dzq.decoder.greedyHead=false}: the three kernels, for A/B runs.
@@ -493,7 +507,9 @@ public final class DecoderTaskGraph implements AutoCloseable {
         if (wide) {
             int splits = PrefillGemmKernel.splits(rows, p.out(), p.in(), mode);
             if (p.scales() == null || p.weightOnly()) {   // FP16 activation rows
-                g.task(kernel(DecoderRowKernels.class, "halfRows"), DecoderRowKernels.rowsGrid(rows), in, norm, gamma, beta, eps, staged, p.in(),
+                boolean wideRows = wideRows(rows, p.in());
+                g.task(kernel(DecoderRowKernels.class, wideRows ? "halfRowsWide" : "halfRows"),
+                        wideRows ? DecoderRowKernels.wideRowsGrid(rows) : DecoderRowKernels.rowsGrid(rows), in, norm, gamma, beta, eps, staged, p.in(),
                         p.weightOnly() ? DecoderRowKernels.MMA_ORDER : DecoderRowKernels.NATURAL);
                 if (p.weightOnly())
                     g.task(p.wide(), PrefillGemmKernel.grid(rows, p.out(), splits), staged, p.weight(), p.scales(), p.bias(), out, rows, p.out(),
@@ -502,7 +518,9 @@ public final class DecoderTaskGraph implements AutoCloseable {
                     g.task(p.wide(), PrefillGemmKernel.grid(rows, p.out(), splits), staged, p.weight(), p.bias(), out, rows, p.out(), p.in(), mode,
                             splits, partials, arrivals);
             } else {
-                g.task(kernel(DecoderRowKernels.class, "quantizeRows"), DecoderRowKernels.rowsGrid(rows), in, norm, gamma, beta, eps, staged,
+                boolean wideRows = wideRows(rows, p.in());
+                g.task(kernel(DecoderRowKernels.class, wideRows ? "quantizeRowsWide" : "quantizeRows"),
+                        wideRows ? DecoderRowKernels.wideRowsGrid(rows) : DecoderRowKernels.rowsGrid(rows), in, norm, gamma, beta, eps, staged,
                         stagedScales, p.in());
                 g.task(p.wide(), PrefillGemmKernel.grid(rows, p.out(), splits), staged, stagedScales, p.weight(), p.scales(), p.bias(), out,
                         rows, p.out(), p.in(), p.groupSize(), mode, splits, partials, arrivals);

@@ -279,4 +279,13 @@ class DecoderTaskGraphTest {
             assertTrue(e.getMessage().contains("zq.decoder.wideThreads"), e.getMessage());
         }
     }
+
+    /** The 1024-thread staging kernels take few rows (a decode step of a batch, a short prompt) of rows that fit them. */
+    @Test
+    void wideStagingTakesUpTo64RowsOfUpTo8192Inputs() {
+        assertTrue(DecoderTaskGraph.wideRows(16, 2048));       // GPT-3 1.3B at batch 16
+        assertTrue(DecoderTaskGraph.wideRows(64, 8192));
+        assertFalse(DecoderTaskGraph.wideRows(65, 768));       // a prompt: the 256-thread kernels
+        assertFalse(DecoderTaskGraph.wideRows(16, 10240));     // GPT-3 2.7B's MLP rows: nine inputs a thread
+    }
 }
