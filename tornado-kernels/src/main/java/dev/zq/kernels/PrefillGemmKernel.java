@@ -40,19 +40,38 @@ public final class PrefillGemmKernel {
 
     /**
      * How many slices of K to spread an {@code m × n × k} product over: few output tiles (a few rows, a narrow output)
-     * leave most of the GPU idle while each block walks a long K, so K is split until there are about 128 blocks, each
-     * slice a multiple of 64 and at least 256 long. Only an accumulating epilogue ({@link SkinnyGemmKernel#ADD}, the
-     * residual projections) can take the slices' parts: each block stores its part in {@code partials} (a 64×64 tile per
-     * block: {@link #grid}'s blocks × 4096 floats), and the last of an output tile's blocks to finish, counted in
-     * {@code arrivals} (one zeroed int per output tile, left zeroed), adds them to y in slice order ({@link #addSlices}):
-     * the same bits on every run and on the CPU.
+     * leave most of the GPU idle while each block walks a long K, so K is split, each slice a multiple of 64 and at least
+     * {@link #MIN_SLICE} long. Each block stores its part in {@code partials} (a 64×64 tile per block: {@link #grid}'s
+     * blocks × 4096 floats), and the last of an output tile's blocks to finish, counted in {@code arrivals} (one zeroed int
+     * per output tile, left zeroed), adds them in slice order and applies the epilogue ({@link #addSlices}): the same bits
+     * on every run and on the CPU.
+     * <ul>
+     * <li>One row of tiles ({@code m ≤ 64}: a decode step of a batch, a short prompt), every epilogue, until about
+     * {@link #FEW_ROW_BLOCKS} blocks (two an SM) or 16 slices: there a block streams its 64 weight rows alone, so more
+     * blocks are more weights in flight. On the H200, 49 decode steps of GPT-3 1.3B at batch 16 took 5% (W8A8+head8) to
+     * 8% (W16A16) less time than with the accumulating epilogue alone split to 128 blocks; 512 blocks were slower
+     * (bench/RESULTS.md, session 34).</li>
+     * <li>More rows: only the accumulating epilogue ({@link SkinnyGemmKernel#ADD}, the residual projections), until about
+     * 128 blocks.</li>
+     * </ul>
      */
-    public static int splits(int m, int n, int k, int mode) {
+    public static int splits(int m, int n, int k, int mode) { return splits(m, n, k, mode, FEW_ROW_BLOCKS); }
+
+    /** {@link #splits} aiming at {@code fewRowBlocks} blocks for one row of tiles (0: as for more rows). */
+    static int splits(int m, int n, int k, int mode, int fewRowBlocks) {
         int tiles = (paddedRows(m) / 64) * (n / 64), s = 1;
-        if (mode != SkinnyGemmKernel.ADD) return 1;
-        while (s < 8 && tiles * s < 128 && k % (128 * s) == 0 && k / (2 * s) >= MIN_SLICE) s *= 2;
+        boolean fewRows = paddedRows(m) == 64 && fewRowBlocks > 0;
+        if (mode != SkinnyGemmKernel.ADD && !fewRows) return 1;
+        int blocks = fewRows ? fewRowBlocks : 128, most = fewRows ? 16 : 8;
+        while (s < most && tiles * s < blocks && k % (128 * s) == 0 && k / (2 * s) >= MIN_SLICE) s *= 2;
         return s;
     }
+
+    /**
+     * The blocks {@link #splits} aims at for one row of output tiles; {@code -Dzq.prefill.fewRowBlocks=N} sets another,
+     * 0 splits such products as larger ones (only the accumulating epilogue, to about 128 blocks).
+     */
+    static final int FEW_ROW_BLOCKS = Integer.getInteger("zq.prefill.fewRowBlocks", 256);
 
     /** The shortest slice of K {@link #splits} makes; {@code -Dzq.prefill.minSlice=N} sets another (e.g. to measure it). */
     static final int MIN_SLICE = Integer.getInteger("zq.prefill.minSlice", 256);
@@ -126,7 +145,7 @@ public final class PrefillGemmKernel {
         if (left != perGroup && tile1) foldQuarter(c10, c11, c12, c13, f10, f11, f12, f13, gs, small);
         storeQuarters(ctx, f00, f01, f02, f03, f10, f11, f12, f13, sx, bias, y, bm + wm + g, bn + wn + (t << 1), m, n, mode, split, splits, partials,
                 (block * splits + split) << 12);
-        if (splits > 1 && ctx.arriveLast(arrivals, block, splits)) addSlices(partials, y, block, splits, bm + wm + g, bn + wn + (t << 1), m, n);
+        if (splits > 1 && ctx.arriveLast(arrivals, block, splits)) addSlices(partials, y, block, splits, bm + wm + g, bn + wn + (t << 1), m, n, mode);
     }
 
     /**
@@ -213,7 +232,7 @@ public final class PrefillGemmKernel {
         if (left != perGroup && tile1) foldQuarter(c10, c11, c12, c13, f10, f11, f12, f13, gs, small);
         storeQuarters(ctx, f00, f01, f02, f03, f10, f11, f12, f13, sx, bias, y, bm + wm + g, bn + wn + (t << 1), m, n, mode, split, splits, partials,
                 (block * splits + split) << 12);
-        if (splits > 1 && ctx.arriveLast(arrivals, block, splits)) addSlices(partials, y, block, splits, bm + wm + g, bn + wn + (t << 1), m, n);
+        if (splits > 1 && ctx.arriveLast(arrivals, block, splits)) addSlices(partials, y, block, splits, bm + wm + g, bn + wn + (t << 1), m, n, mode);
     }
 
     /** FP16 weights {@code w} (K/2 ints per row, {@code HalfRows}' layout), FP16 activation rows {@code a} (K/2 ints per row). */
@@ -264,7 +283,7 @@ public final class PrefillGemmKernel {
         int g = lane >> 2, t = lane & 3, r = bm + wm + g, c = bn + wn + (t << 1);
         storeHalfQuarters(ctx, c00, c01, c02, c03, c10, c11, c12, c13, bias, y, r, c, m, n, mode, split, splits, partials,
                 (block * splits + split) << 12);
-        if (splits > 1 && ctx.arriveLast(arrivals, block, splits)) addSlices(partials, y, block, splits, r, c, m, n);
+        if (splits > 1 && ctx.arriveLast(arrivals, block, splits)) addSlices(partials, y, block, splits, r, c, m, n, mode);
     }
 
     /**
@@ -342,7 +361,7 @@ public final class PrefillGemmKernel {
         if (left != perGroup && tile1) foldHalfQuarter(c10, c11, c12, c13, f10, f11, f12, f13, gs);
         storeHalfQuarters(ctx, f00, f01, f02, f03, f10, f11, f12, f13, bias, y, bm + wm + g, bn + wn + (t << 1), m, n, mode, split, splits, partials,
                 (block * splits + split) << 12);
-        if (splits > 1 && ctx.arriveLast(arrivals, block, splits)) addSlices(partials, y, block, splits, bm + wm + g, bn + wn + (t << 1), m, n);
+        if (splits > 1 && ctx.arriveLast(arrivals, block, splits)) addSlices(partials, y, block, splits, bm + wm + g, bn + wn + (t << 1), m, n, mode);
     }
 
     /**
@@ -427,7 +446,7 @@ public final class PrefillGemmKernel {
         if (left != perGroup && tile1) foldHalfQuarter(c10, c11, c12, c13, f10, f11, f12, f13, gs);
         storeHalfQuarters(ctx, f00, f01, f02, f03, f10, f11, f12, f13, bias, y, bm + wm + g, bn + wn + (t << 1), m, n, mode, split, splits, partials,
                 (block * splits + split) << 12);
-        if (splits > 1 && ctx.arriveLast(arrivals, block, splits)) addSlices(partials, y, block, splits, bm + wm + g, bn + wn + (t << 1), m, n);
+        if (splits > 1 && ctx.arriveLast(arrivals, block, splits)) addSlices(partials, y, block, splits, bm + wm + g, bn + wn + (t << 1), m, n, mode);
     }
 
     // ------------------------------------------------------------------ helpers (inlined by the JIT)
@@ -583,9 +602,9 @@ public final class PrefillGemmKernel {
 
     /**
      * This lane's four outputs of a 16×8 tile: rows {@code r} (scale {@code s0}) and {@code r + 8} ({@code s8}), rows past m
-     * skipped. With K split over several blocks (mode {@link SkinnyGemmKernel#ADD} only) each block stores its slice's
-     * part, the bias coming with the first slice, in its own 64×64 tile of {@code partials} (from {@code slice}); the
-     * last block of the output tile to finish adds them up ({@link #addSlices}).
+     * skipped. With K split over several blocks ({@link #splits}) each block stores its slice's part, the bias coming with
+     * the first slice, in its own 64×64 tile of {@code partials} (from {@code slice}); the last block of the output tile to
+     * finish adds them up and applies the epilogue ({@link #addSlices}).
      */
     static void storeTile(KernelContext ctx, float[] f, float s0, float s8, FloatArray bias, FloatArray y, int r, int c, int m, int n,
                           int mode, int split, int splits, FloatArray partials, int slice) {
@@ -614,12 +633,13 @@ public final class PrefillGemmKernel {
 
     /**
      * Split K, in the last block of output tile {@code block} to finish its slice ({@link KernelContext#arriveLast}):
-     * {@code y += p_0 + p_1 + … + p_{splits−1}} for this lane's 32 outputs (rows r, r+8, r+16, r+24; columns c + 8j and
+     * {@code t = p_0 + p_1 + … + p_{splits−1}} for this lane's 32 outputs, then the epilogue {@code mode} on it
+     * ({@link SkinnyGemmKernel#finish}: {@code y = t}, {@code y = gelu(t)} or {@code y += t}) (rows r, r+8, r+16, r+24; columns c + 8j and
      * c + 8j + 1), the slices' parts added in slice order, 32 loads in flight per slice. Atomic adds would cost less but
      * add in whatever order the blocks finish, so the sums' rounding would vary from run to run (and from the CPU's),
      * and a token-wise quantizer downstream would turn that into flipped codes.
      */
-    static void addSlices(FloatArray partials, FloatArray y, int block, int splits, int r, int c, int m, int n) {
+    static void addSlices(FloatArray partials, FloatArray y, int block, int splits, int r, int c, int m, int n, int mode) {
         float[] t0 = new float[4], t1 = new float[4], t2 = new float[4], t3 = new float[4];
         float[] t4 = new float[4], t5 = new float[4], t6 = new float[4], t7 = new float[4];
         int at = ((block * splits) << 12) + ((r & 63) << 6) + (c & 63);
@@ -634,14 +654,14 @@ public final class PrefillGemmKernel {
             addPart(partials, from + 1040, t6);
             addPart(partials, from + 1048, t7);
         }
-        addToRows(y, t0, r, c, m, n);
-        addToRows(y, t1, r, c + 8, m, n);
-        addToRows(y, t2, r, c + 16, m, n);
-        addToRows(y, t3, r, c + 24, m, n);
-        addToRows(y, t4, r + 16, c, m, n);
-        addToRows(y, t5, r + 16, c + 8, m, n);
-        addToRows(y, t6, r + 16, c + 16, m, n);
-        addToRows(y, t7, r + 16, c + 24, m, n);
+        finishRows(y, t0, r, c, m, n, mode);
+        finishRows(y, t1, r, c + 8, m, n, mode);
+        finishRows(y, t2, r, c + 16, m, n, mode);
+        finishRows(y, t3, r, c + 24, m, n, mode);
+        finishRows(y, t4, r + 16, c, m, n, mode);
+        finishRows(y, t5, r + 16, c + 8, m, n, mode);
+        finishRows(y, t6, r + 16, c + 16, m, n, mode);
+        finishRows(y, t7, r + 16, c + 24, m, n, mode);
     }
 
     /** {@code t += } one slice's four values of a 16×8 tile for this lane (as {@link #storeTile} stored them). */
@@ -652,15 +672,18 @@ public final class PrefillGemmKernel {
         t[3] += partials.get(at + 513);
     }
 
-    /** {@code y += t} at rows {@code r} (t[0], t[1]) and {@code r + 8} (t[2], t[3]), columns c and c + 1; rows past m skipped. */
-    static void addToRows(FloatArray y, float[] t, int r, int c, int m, int n) {
+    /**
+     * The epilogue {@code mode} on {@code t} at rows {@code r} (t[0], t[1]) and {@code r + 8} (t[2], t[3]), columns c and
+     * c + 1 ({@link SkinnyGemmKernel#finish}); rows past m skipped.
+     */
+    static void finishRows(FloatArray y, float[] t, int r, int c, int m, int n, int mode) {
         if (r < m) {
-            y.set(r * n + c, y.get(r * n + c) + t[0]);
-            y.set(r * n + c + 1, y.get(r * n + c + 1) + t[1]);
+            SkinnyGemmKernel.finish(y, r * n + c, t[0], mode);
+            SkinnyGemmKernel.finish(y, r * n + c + 1, t[1], mode);
         }
         if (r + 8 < m) {
-            y.set((r + 8) * n + c, y.get((r + 8) * n + c) + t[2]);
-            y.set((r + 8) * n + c + 1, y.get((r + 8) * n + c + 1) + t[3]);
+            SkinnyGemmKernel.finish(y, (r + 8) * n + c, t[2], mode);
+            SkinnyGemmKernel.finish(y, (r + 8) * n + c + 1, t[3], mode);
         }
     }
 }

@@ -228,12 +228,22 @@ class DecoderKernelsOnCpuTest {
     }
 
     @Test
-    void kIsSplitOnlyForTheAccumulatingEpilogueOfFewTiles() {
-        assertEquals(1, PrefillGemmKernel.splits(16, 2048, 8192, SkinnyGemmKernel.STORE));
-        assertEquals(4, PrefillGemmKernel.splits(16, 2048, 8192, SkinnyGemmKernel.ADD));    // 32 tiles → 128 blocks
-        assertEquals(8, PrefillGemmKernel.splits(16, 768, 3072, SkinnyGemmKernel.ADD));     // 12 tiles, slices of 384
-        assertEquals(1, PrefillGemmKernel.splits(16, 768, 384, SkinnyGemmKernel.ADD));      // slices would be shorter than 256
-        assertEquals(1, PrefillGemmKernel.splits(512, 2048, 8192, SkinnyGemmKernel.ADD));   // 256 tiles already
+    void kIsSplitForEveryEpilogueOfOneRowOfTilesAndForTheAccumulatingOneBeyond() {
+        // One row of tiles (a decode step of a batch): split until about FEW_ROW_BLOCKS blocks (at most 16 slices), any epilogue.
+        assertEquals(256, PrefillGemmKernel.FEW_ROW_BLOCKS, "the default (these cases assume it)");
+        assertEquals(8, PrefillGemmKernel.splits(16, 2048, 8192, SkinnyGemmKernel.ADD));          // 1.3B down: 32 tiles → 256 blocks
+        assertEquals(4, PrefillGemmKernel.splits(16, 6144, 2048, SkinnyGemmKernel.STORE));        // 1.3B qkv: 96 tiles → 384
+        assertEquals(2, PrefillGemmKernel.splits(16, 8192, 2048, SkinnyGemmKernel.GELU_TANH));    // 1.3B up: 128 tiles → 256
+        assertEquals(8, PrefillGemmKernel.splits(16, 768, 3072, SkinnyGemmKernel.ADD));           // GPT-2 down: slices of 384
+        assertEquals(2, PrefillGemmKernel.splits(64, 768, 768, SkinnyGemmKernel.STORE));          // 192 would be shorter than 256
+        assertEquals(1, PrefillGemmKernel.splits(16, 768, 384, SkinnyGemmKernel.ADD));            // slices would be shorter than 256
+        assertEquals(16, PrefillGemmKernel.splits(16, 2048, 8192, SkinnyGemmKernel.ADD, 512));    // at most 16 slices
+        // More rows (or -Dzq.prefill.fewRowBlocks=0): the accumulating epilogue only, until about 128 blocks.
+        assertEquals(1, PrefillGemmKernel.splits(128, 2048, 8192, SkinnyGemmKernel.STORE));
+        assertEquals(2, PrefillGemmKernel.splits(128, 2048, 8192, SkinnyGemmKernel.ADD));         // 64 tiles → 128 blocks
+        assertEquals(1, PrefillGemmKernel.splits(512, 2048, 8192, SkinnyGemmKernel.ADD));         // 256 tiles already
+        assertEquals(1, PrefillGemmKernel.splits(16, 2048, 8192, SkinnyGemmKernel.STORE, 0));
+        assertEquals(4, PrefillGemmKernel.splits(16, 2048, 8192, SkinnyGemmKernel.ADD, 0));       // 32 tiles → 128 blocks
         for (int s : new int[]{2, 4, 8}) assertEquals(0, (3072 / s) % 64);
     }
 
@@ -481,9 +491,9 @@ class DecoderKernelsOnCpuTest {
     /** Runs one prompt GEMM for every epilogue; {@code y} has rows past m that must stay untouched. */
     void checkPrefill(String kernel, Object[] operands, int groupSize, FloatArray bias, int m, int n, int k, double[][] reference, double tol) {
         try (Arena a = Arena.ofShared()) {
-            // The accumulating epilogue also with K split over 2 and 3 blocks (slices of 192 and 128: some end inside a group).
+            // Every epilogue also with K split over 2 or 3 blocks (slices of 192 and 128: some end inside a group).
             int[][] runs = {{SkinnyGemmKernel.STORE, 1}, {SkinnyGemmKernel.GELU_TANH, 1}, {SkinnyGemmKernel.ADD, 1}, {SkinnyGemmKernel.ADD, 2},
-                    {SkinnyGemmKernel.ADD, 3}};
+                    {SkinnyGemmKernel.ADD, 3}, {SkinnyGemmKernel.STORE, 3}, {SkinnyGemmKernel.GELU_TANH, 2}};
             for (int[] run : runs) {
                 int mode = run[0], splits = run[1];
                 FloatArray y = FloatArray.allocate(a, (m + 8) * n);

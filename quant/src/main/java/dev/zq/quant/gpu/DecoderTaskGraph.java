@@ -286,15 +286,18 @@ public final class DecoderTaskGraph implements AutoCloseable {
         int padded = PrefillGemmKernel.paddedRows(rows), widest = Math.max(h, inter);
         staged = IntArray.allocate(arena, rows >= TENSOR_CORE_ROWS ? padded * widest / 2 : 1);
         stagedScales = FloatArray.allocate(arena, rows >= TENSOR_CORE_ROWS ? padded : 1);
-        int splitBlocks = 1;   // the most blocks of a residual projection with K split, at the prompt's rows or a decode step's
+        int splitBlocks = 1;   // the most blocks of a projection with K split, at the prompt's rows or a decode step's
+        int[][] shapes = {{3 * h, h, SkinnyGemmKernel.STORE}, {h, h, SkinnyGemmKernel.ADD}, {inter, h, SkinnyGemmKernel.GELU_TANH},
+                {h, inter, SkinnyGemmKernel.ADD}};   // qkv, out, up, down: N, K, epilogue
         for (int r : new int[]{rows, batch})
             if (r >= TENSOR_CORE_ROWS && h % 64 == 0)
-                for (int k : new int[]{h, inter}) {
-                    int splits = PrefillGemmKernel.splits(r, h, k, SkinnyGemmKernel.ADD);
-                    if (splits > 1) splitBlocks = Math.max(splitBlocks, PrefillGemmKernel.grid(r, h, splits).groupsX());
-                }
+                for (int[] s : shapes)
+                    if (s[0] % 64 == 0 && s[1] % 64 == 0) {
+                        int splits = PrefillGemmKernel.splits(r, s[0], s[1], s[2]);
+                        if (splits > 1) splitBlocks = Math.max(splitBlocks, PrefillGemmKernel.grid(r, s[0], splits).groupsX());
+                    }
         partials = FloatArray.allocate(arena, splitBlocks > 1 ? splitBlocks * 4096 : 1);
-        arrivals = IntArray.allocate(arena, Math.max(1, padded / 64 * h / 64));
+        arrivals = IntArray.allocate(arena, Math.max(1, padded / 64 * Math.max(3 * h, inter) / 64));   // a count per output tile
         logits = FloatArray.allocate(arena, batch * vocab);
         headBest = FloatArray.allocate(arena, GEMV_BLOCKS);
         headBestAt = IntArray.allocate(arena, GEMV_BLOCKS);
