@@ -3,7 +3,8 @@
 # kernels spend their time. Pass 1 times every kernel the bench launches, one at a time (ncu serializes them and flushes
 # the caches before each: isolated device time, no overlap with a neighbour); pass 2 collects the detailed sections
 # (speed of light, occupancy, launch, warp stall reasons, memory) for the last decode step's kernels.
-# VARIANT (default W8A8) picks DecoderGpuBench's variant; MODEL (default gpt2); clocks are left alone (METHOD.md).
+# VARIANT (default W8A8) picks DecoderGpuBench's variant; MODEL (default gpt2); BATCH (default 1) the batch, e.g.
+# BATCH=16 KERNEL=PrefillGemmKernel_int8 for a batch's tensor-core projections; clocks are left alone (METHOD.md).
 # SKIP and COUNT (both or neither) name the kernels of pass 2 by launch index instead (pass 1 then does not run), and
 # then the full set is collected and its per-instruction page printed too (SASS with executed counts and stall samples).
 # KERNEL (with SKIP and COUNT) counts only the launches of kernels whose name matches that regex, e.g.
@@ -20,7 +21,7 @@ ncu=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -
 [ -n "$ncu" ] || { echo "no ncu on this machine"; exit 1; }
 cp_=$(ls .gpu/lib/*.jar | tr '\n' ':')
 run=(/tmp/zq-jre/bin/java -Dzq.bench.variants="${VARIANT:-W8A8}" ${ZQ_JAVA_OPTS:-} --add-modules jdk.incubator.vector
-     --enable-native-access=ALL-UNNAMED -Xmx24g -cp "$cp_" dev.zq.bench.DecoderGpuBench "${MODEL:-gpt2}" 1 32 3)
+     --enable-native-access=ALL-UNNAMED -Xmx24g -cp "$cp_" dev.zq.bench.DecoderGpuBench "${MODEL:-gpt2}" "${BATCH:-1}" 32 3)
 if [ -n "${SKIP:-}" ]; then
   filter=(); [ -n "${KERNEL:-}" ] && filter=(-k "regex:$KERNEL")
   "$ncu" --clock-control none "${filter[@]}" --launch-skip "$SKIP" --launch-count "$COUNT" --set full --import-source no -o "$out/kernels" "${run[@]}" \
