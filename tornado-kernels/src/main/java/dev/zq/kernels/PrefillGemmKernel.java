@@ -47,10 +47,10 @@ public final class PrefillGemmKernel {
      * on every run and on the CPU.
      * <ul>
      * <li>One row of tiles ({@code m ≤ 64}: a decode step of a batch, a short prompt), every epilogue, until about
-     * {@link #FEW_ROW_BLOCKS} blocks (two an SM) or 16 slices: there a block streams its 64 weight rows alone, so more
-     * blocks are more weights in flight. On the H200, 49 decode steps of GPT-3 1.3B at batch 16 took 5% (W8A8+head8) to
-     * 8% (W16A16) less time than with the accumulating epilogue alone split to 128 blocks; 512 blocks were slower
-     * (bench/RESULTS.md, session 34).</li>
+     * {@link #FEW_ROW_BLOCKS} blocks (about two an SM) or 16 slices: one row of tiles is 32–128 blocks at GPT-3 1.3B's
+     * shapes, each walking the whole K alone. On the H200, 49 decode steps of 1.3B at batch 16 took 5% (W8A8+head8) to 7%
+     * (W16A16) less time than with the accumulating epilogue alone split (to 128 blocks); 512 blocks were slower than that
+     * (the last block's sum of up to 16 slices' parts ends every launch; bench/RESULTS.md, session 34).</li>
      * <li>More rows: only the accumulating epilogue ({@link SkinnyGemmKernel#ADD}, the residual projections), until about
      * 128 blocks.</li>
      * </ul>
@@ -633,9 +633,9 @@ public final class PrefillGemmKernel {
 
     /**
      * Split K, in the last block of output tile {@code block} to finish its slice ({@link KernelContext#arriveLast}):
-     * {@code t = p_0 + p_1 + … + p_{splits−1}} for this lane's 32 outputs, then the epilogue {@code mode} on it
-     * ({@link SkinnyGemmKernel#finish}: {@code y = t}, {@code y = gelu(t)} or {@code y += t}) (rows r, r+8, r+16, r+24; columns c + 8j and
-     * c + 8j + 1), the slices' parts added in slice order, 32 loads in flight per slice. Atomic adds would cost less but
+     * {@code t = p_0 + p_1 + … + p_{splits−1}} for this lane's 32 outputs (rows r, r+8, r+16, r+24; columns c + 8j and
+     * c + 8j + 1), then the epilogue {@code mode} on it ({@link SkinnyGemmKernel#finish}: {@code y = t}, {@code y = gelu(t)}
+     * or {@code y += t}); the slices' parts added in slice order, 32 loads in flight per slice. Atomic adds would cost less but
      * add in whatever order the blocks finish, so the sums' rounding would vary from run to run (and from the CPU's),
      * and a token-wise quantizer downstream would turn that into flipped codes.
      */
