@@ -121,17 +121,11 @@ public final class DecoderRowKernels {
     @Kernel(maxRegisters = 64)
     public static void quantizeRowsWide(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray codes,
                                         FloatArray scales, int n) {
-        int tid = ctx.localIdx(), r = ctx.groupIdx(), a0 = tid << 2, a1 = a0 + 4096, warps = Math.min(32, (n + 127) >> 7);
-        boolean active = (tid >> 5) < warps, h0 = a0 < n, h1 = a1 < n;
-        float g0 = 0f, g1 = 0f, g2 = 0f, g3 = 0f, e0 = 0f, e1 = 0f, e2 = 0f, e3 = 0f;   // γ and β of the first piece, before the wait
-        if (norm != 0 && active && h0) {
-            g0 = gamma.get(a0); g1 = gamma.get(a0 + 1); g2 = gamma.get(a0 + 2); g3 = gamma.get(a0 + 3);
-            e0 = beta.get(a0); e1 = beta.get(a0 + 1); e2 = beta.get(a0 + 2); e3 = beta.get(a0 + 3);
-        }
-        ctx.awaitPreviousKernel();
         float[] red = ctx.allocateFloatShared(96);
         float[] v = new float[8];   // registers
-        WideGemvKernel.loadRow(ctx, red, v, x, r * n, norm, gamma, beta, eps, n, warps, 4096, g0, g1, g2, g3, e0, e1, e2, e3);
+        loadWideRow(ctx, red, v, x, norm, gamma, beta, eps, n);
+        int tid = ctx.localIdx(), r = ctx.groupIdx(), a0 = tid << 2, a1 = a0 + 4096, warps = wideWarps(n);
+        boolean active = (tid >> 5) < warps, h0 = a0 < n, h1 = a1 < n;
         float m = WideGemvKernel.blockMax32(ctx, red, 2, Math.max(SkinnyGemmKernel.max4(v[0], v[1], v[2], v[3]), SkinnyGemmKernel.max4(v[4], v[5], v[6], v[7])), warps);
         float scale = m / 127f;
         if (active && h0) codes.set((r * n + a0) >> 2, RowKernels.packCodes(v[0], v[1], v[2], v[3], scale));
@@ -146,17 +140,11 @@ public final class DecoderRowKernels {
     @Kernel(maxRegisters = 64)
     public static void halfRowsWide(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray halves, int n,
                                     int order) {
-        int tid = ctx.localIdx(), r = ctx.groupIdx(), a0 = tid << 2, a1 = a0 + 4096, warps = Math.min(32, (n + 127) >> 7);
-        boolean active = (tid >> 5) < warps, h0 = a0 < n, h1 = a1 < n;
-        float g0 = 0f, g1 = 0f, g2 = 0f, g3 = 0f, e0 = 0f, e1 = 0f, e2 = 0f, e3 = 0f;
-        if (norm != 0 && active && h0) {
-            g0 = gamma.get(a0); g1 = gamma.get(a0 + 1); g2 = gamma.get(a0 + 2); g3 = gamma.get(a0 + 3);
-            e0 = beta.get(a0); e1 = beta.get(a0 + 1); e2 = beta.get(a0 + 2); e3 = beta.get(a0 + 3);
-        }
-        ctx.awaitPreviousKernel();
         float[] red = ctx.allocateFloatShared(96);
-        float[] v = new float[8];
-        WideGemvKernel.loadRow(ctx, red, v, x, r * n, norm, gamma, beta, eps, n, warps, 4096, g0, g1, g2, g3, e0, e1, e2, e3);
+        float[] v = new float[8];   // registers
+        loadWideRow(ctx, red, v, x, norm, gamma, beta, eps, n);
+        int tid = ctx.localIdx(), r = ctx.groupIdx(), a0 = tid << 2, a1 = a0 + 4096, warps = wideWarps(n);
+        boolean active = (tid >> 5) < warps, h0 = a0 < n, h1 = a1 < n;
         int row = r * n >> 1, p0 = a0 >> 1, p1 = a1 >> 1;   // the source pairs 2·tid, 2·tid + 1 of each piece
         if (active && h0) {
             halves.set(row + pairTarget(p0, order), Epilogue.packHalves(v[0], v[1]));
@@ -167,6 +155,25 @@ public final class DecoderRowKernels {
             halves.set(row + pairTarget(p1 + 1, order), Epilogue.packHalves(v[6], v[7]));
         }
     }
+
+    /**
+     * What {@link #quantizeRowsWide} and {@link #halfRowsWide} start with: block row {@code groupIdx}'s elements {@code 4t …}
+     * and {@code 4096 + 4t …} into {@code v[0..7]} (LayerNorm'd with {@code norm != 0}; {@link WideGemvKernel#loadRow}),
+     * γ and β of the first piece loaded before the wait for the previous kernel.
+     */
+    static void loadWideRow(KernelContext ctx, float[] red, float[] v, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, int n) {
+        int a0 = ctx.localIdx() << 2, warps = wideWarps(n);
+        float g0 = 0f, g1 = 0f, g2 = 0f, g3 = 0f, e0 = 0f, e1 = 0f, e2 = 0f, e3 = 0f;
+        if (norm != 0 && (ctx.localIdx() >> 5) < warps && a0 < n) {
+            g0 = gamma.get(a0); g1 = gamma.get(a0 + 1); g2 = gamma.get(a0 + 2); g3 = gamma.get(a0 + 3);
+            e0 = beta.get(a0); e1 = beta.get(a0 + 1); e2 = beta.get(a0 + 2); e3 = beta.get(a0 + 3);
+        }
+        ctx.awaitPreviousKernel();
+        WideGemvKernel.loadRow(ctx, red, v, x, ctx.groupIdx() * n, norm, gamma, beta, eps, n, warps, 4096, g0, g1, g2, g3, e0, e1, e2, e3);
+    }
+
+    /** The warps of a 1024-thread block that hold elements of a row of {@code n}: 128 elements a warp in the first piece. */
+    static int wideWarps(int n) { return Math.min(32, (n + 127) >> 7); }
 
     /** Where {@code order} puts source pair {@code q}: itself, or ({@link #MMA_ORDER}) the inverse of {@link #mmaOrderSource}. */
     static int pairTarget(int q, int order) {
