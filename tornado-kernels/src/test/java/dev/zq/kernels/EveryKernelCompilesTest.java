@@ -20,7 +20,7 @@ import static org.junit.jupiter.api.Assertions.*;
 class EveryKernelCompilesTest {
     static final List<Class<?>> KERNEL_CLASSES = List.of(BasicKernels.class, ReductionKernels.class, Int8MmaKernels.class, Int8GemmKernel.class, Int8GemmNormKernel.class, TokenwiseGemmKernel.class,
             Fp16GemmKernel.class, RowKernels.class, AttentionKernel.class, SkinnyGemmKernel.class, CachedAttentionKernel.class,
-            DecoderRowKernels.class, PrefillGemmKernel.class, ExactAttentionKernel.class, GemvKernel.class, WideGemvKernel.class, MmaGemvKernel.class, GreedyHeadKernel.class, dev.zq.runtime.internal.SpinKernel.class);
+            DecoderRowKernels.class, PrefillGemmKernel.class, ExactAttentionKernel.class, GemvKernel.class, WideGemvKernel.class, MmaGemvKernel.class, SkinnyMmaKernel.class, GreedyHeadKernel.class, dev.zq.runtime.internal.SpinKernel.class);
 
     static Stream<Method> kernels() {
         return KERNEL_CLASSES.stream().flatMap(c -> Arrays.stream(c.getDeclaredMethods()))
@@ -62,7 +62,8 @@ class EveryKernelCompilesTest {
 
     /**
      * Kernels with a register cap ({@code @Kernel(maxRegisters = …)}, e.g. the decoder's few-row GEMMs, whose one-wave
-     * grids count on four blocks an SM) carry it into the PTX, and ptxas keeps within it without spilling.
+     * grids count on four blocks an SM) carry it into the PTX, and ptxas keeps within it without spilling — but for the
+     * few bytes {@link #MEASURED_SPILLS} allows.
      */
     @TestFactory
     Stream<DynamicTest> registerCapsHoldWithoutSpills() {
@@ -79,9 +80,22 @@ class EveryKernelCompilesTest {
             var used = java.util.regex.Pattern.compile("Used (\\d+) registers").matcher(report);
             assertTrue(used.find(), report);
             assertTrue(Integer.parseInt(used.group(1)) <= cap, report);
-            assertTrue(report.contains("0 bytes spill stores, 0 bytes spill loads"), report);
+            String name = m.getDeclaringClass().getSimpleName() + "." + m.getName();
+            if (MEASURED_SPILLS.containsKey(name)) {
+                var spilled = java.util.regex.Pattern.compile("(\\d+) bytes spill stores").matcher(report);
+                assertTrue(spilled.find(), report);
+                assertTrue(Integer.parseInt(spilled.group(1)) <= MEASURED_SPILLS.get(name), name + " spills more than it did when measured:\n" + report);
+            } else assertTrue(report.contains("0 bytes spill stores, 0 bytes spill loads"), report);
         }));
     }
+
+    /**
+     * Spill stores (bytes a thread, ptxas 13) that capped kernels were measured with and kept: {@link SkinnyMmaKernel}'s
+     * 64-register versions (blocks of up to 1024 threads; each thread's first output's operands loaded early) spill a
+     * little and ran faster on the H200 than the spill-free ones before them (71 registers, blocks of up to 512 threads;
+     * bench/RESULTS.md, session 35).
+     */
+    static final java.util.Map<String, Integer> MEASURED_SPILLS = java.util.Map.of("SkinnyMmaKernel.int8", 44, "SkinnyMmaKernel.fp16", 8);
 
     static String numbered(String s) {
         String[] lines = s.split("\n");
