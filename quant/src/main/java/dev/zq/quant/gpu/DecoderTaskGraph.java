@@ -8,6 +8,7 @@ import dev.zq.kernels.MmaGemvKernel;
 import dev.zq.kernels.WideGemvKernel;
 import dev.zq.kernels.Int4Words;
 import dev.zq.kernels.PrefillGemmKernel;
+import dev.zq.kernels.SkinnyMmaKernel;
 import dev.zq.kernels.RowKernels;
 import dev.zq.kernels.SkinnyGemmKernel;
 import dev.zq.model.DenseLinear;
@@ -143,6 +144,25 @@ public final class DecoderTaskGraph implements AutoCloseable {
 
     /** {@link #WIDE_ROWS}' rule: up to 64 rows (a decode step of a batch, a short prompt) of up to 8192 inputs. */
     static boolean wideRows(int rows, int in) { return WIDE_ROWS && rows <= 64 && DecoderRowKernels.fitsWide(in); }
+
+    /**
+     * The tensor-core projections of at most {@value SkinnyMmaKernel#MAX_ROWS} rows (a decode step of a batch of 8 to 16)
+     * on {@link SkinnyMmaKernel} (weights in the {@code mma}'s A operand, 16 features a warp) where it takes the shape:
+     * W16A16, W8A8 and W4A8; {@code -Dzq.decoder.skinnyMma=false}: {@link PrefillGemmKernel}, its 64-row tiles split over K.
+     * On the H200, 49 decode steps of GPT-3 1.3B at batch 16: W16A16 164.3 → 120.0 ms, W8A8+head8 134.8 → 80.3 in one call
+     * (the first version; with INT4 and the later changes 115.8, 76.5 and W4/8A8+head8 141.2 → 80.4), GPT-2 about −40%
+     * (bench/RESULTS.md, session 35). The weight-only A16 schemes keep {@link PrefillGemmKernel} (not measured here).
+     */
+    static final boolean SKINNY_MMA = !"false".equals(System.getProperty("zq.decoder.skinnyMma"));
+
+    /** {@link #SKINNY_MMA}'s rule for projection {@code p} at {@code rows} rows: its bits, or 0 where it stays on {@link PrefillGemmKernel}. */
+    static int skinnyBits(Projection p, int rows) {
+        if (!SKINNY_MMA || p.wide() == null || p.weightOnly()) return 0;
+        String name = p.wide().getName();
+        int bits = name.equals("fp16") ? 16 : name.equals("int8") ? 8 : name.equals("int4") ? 4 : 0;
+        return bits != 0 && SkinnyMmaKernel.fits(bits, rows, p.in(), p.groupSize()) ? bits : 0;
+    }
+
     /**
      * A batch-1 decode step ends in {@link GreedyHeadKernel} (final LayerNorm, head, arg-max: one launch) where the head
      * is FP16, or INT8 with one scale a row and token-wise INT8 activations, and fits it; {@code -Dzq.decoder.greedyHead=false}: the three kernels, for A/B runs.
@@ -514,7 +534,10 @@ public final class DecoderTaskGraph implements AutoCloseable {
                 g.task(kernel(DecoderRowKernels.class, wideRows ? "halfRowsWide" : "halfRows"),
                         wideRows ? DecoderRowKernels.wideRowsGrid(rows) : DecoderRowKernels.rowsGrid(rows), in, norm, gamma, beta, eps, staged, p.in(),
                         p.weightOnly() ? DecoderRowKernels.MMA_ORDER : DecoderRowKernels.NATURAL);
-                if (p.weightOnly())
+                if (skinnyBits(p, rows) == 16)
+                    g.task(kernel(SkinnyMmaKernel.class, "fp16"), SkinnyMmaKernel.grid(16, p.out(), p.in(), 32 * GEMV_BLOCKS), staged, p.weight(), p.bias(), out, rows,
+                            p.out(), p.in(), mode);
+                else if (p.weightOnly())
                     g.task(p.wide(), PrefillGemmKernel.grid(rows, p.out(), splits), staged, p.weight(), p.scales(), p.bias(), out, rows, p.out(),
                             p.in(), p.groupSize(), mode, splits, partials, arrivals);
                 else
@@ -525,8 +548,13 @@ public final class DecoderTaskGraph implements AutoCloseable {
                 g.task(kernel(DecoderRowKernels.class, wideRows ? "quantizeRowsWide" : "quantizeRows"),
                         wideRows ? DecoderRowKernels.wideRowsGrid(rows) : DecoderRowKernels.rowsGrid(rows), in, norm, gamma, beta, eps, staged,
                         stagedScales, p.in());
-                g.task(p.wide(), PrefillGemmKernel.grid(rows, p.out(), splits), staged, stagedScales, p.weight(), p.scales(), p.bias(), out,
-                        rows, p.out(), p.in(), p.groupSize(), mode, splits, partials, arrivals);
+                int bits = skinnyBits(p, rows);
+                if (bits != 0)
+                    g.task(kernel(SkinnyMmaKernel.class, bits == 8 ? "int8" : "int4"), SkinnyMmaKernel.grid(bits, p.out(), p.in(), 32 * GEMV_BLOCKS),
+                            staged, stagedScales, p.weight(), p.scales(), p.bias(), out, rows, p.out(), p.in(), p.groupSize(), mode);
+                else
+                    g.task(p.wide(), PrefillGemmKernel.grid(rows, p.out(), splits), staged, stagedScales, p.weight(), p.scales(), p.bias(), out,
+                            rows, p.out(), p.in(), p.groupSize(), mode, splits, partials, arrivals);
             }
         } else {
             Grid grid = SkinnyGemmKernel.grid(rows, p.out(), COLUMN_BLOCKS);   // the warps loop over the features past it
