@@ -113,7 +113,17 @@ public final class SkinnyMmaKernel {
         float[] part = ctx.allocateFloatShared(MAX_SLICES * 256);
         share(part, fa, fb, slice, g, t);
         ctx.barrier();
-        for (int o = tid; o < 256; o += ctx.localSizeX()) {   // a thread an output: row o / 16, feature o mod 16 of the tile
+        finishScaled(ctx, part, sx, bias, y, sx0, bias0, resid0, tid, m, n, mode, slices);
+    }
+
+    /**
+     * {@link #int8}'s and {@link #int4}'s outputs, a thread each (row {@code o / 16}, feature {@code o mod 16} of the tile):
+     * the warps' sums in {@code part} ({@link #share}) added in slice order, times the row's scale, plus the bias, through
+     * the epilogue; the thread's first output from the operands it asked for early ({@code sx0}, {@code bias0}, {@code resid0}).
+     */
+    static void finishScaled(KernelContext ctx, float[] part, FloatArray sx, FloatArray bias, FloatArray y, float sx0, float bias0, float resid0,
+                             int tid, int m, int n, int mode, int slices) {
+        for (int o = tid; o < 256; o += ctx.localSizeX()) {
             int row = o >> 4, col = (ctx.groupIdx() << 4) + (o & 15);
             if (row < m && col < n) {
                 float s = part[o];
@@ -201,15 +211,7 @@ public final class SkinnyMmaKernel {
         float[] part = ctx.allocateFloatShared(MAX_SLICES * 256);
         share(part, fa, fb, slice, g, t);
         ctx.barrier();
-        for (int o = tid; o < 256; o += ctx.localSizeX()) {
-            int row = o >> 4, col = (ctx.groupIdx() << 4) + (o & 15);
-            if (row < m && col < n) {
-                float s = part[o];
-                for (int i = 1; i < slices; i++) s += part[(i << 8) + o];
-                if (o == tid) SkinnyGemmKernel.finish(y, row * n + col, sx0 * s + bias0, resid0, mode);
-                else SkinnyGemmKernel.finish(y, row * n + col, sx.get(row) * s + bias.get(col), mode);
-            }
-        }
+        finishScaled(ctx, part, sx, bias, y, sx0, bias0, resid0, tid, m, n, mode, slices);
     }
 
     /** Word {@code t} of the four chunks of INT4 pieces {@code p}, {@code p + 1} (those before {@code end}): rows f0 in {@code r[0..3]}, f1 in {@code r[4..7]}; zeros past. */
@@ -252,6 +254,7 @@ public final class SkinnyMmaKernel {
         if (g < m) { x0 = a.get(g * kw + at); x1 = a.get(g * kw + at + 4); }
         c[0] = 0; c[1] = 0; c[2] = 0; c[3] = 0;
         ctx.mmaS8(c, ulo, vlo, uhi, vhi, x0, x1);
+        // The folds written out, not fold(): through it ptxas 13 made another binary than the one measured (session 35).
         fa[0] += s0 * c[0];
         fa[1] += s0 * c[1];
         fa[2] += s1 * c[2];
@@ -329,19 +332,21 @@ public final class SkinnyMmaKernel {
         c[0] = 0; c[1] = 0; c[2] = 0; c[3] = 0;
         ctx.mmaS8(c, r[0], r[4], r[1], r[5], x[0], x[1]);
         ctx.mmaS8(c, r[2], r[6], r[3], r[7], x[2], x[3]);
-        fa[0] += s0 * c[0];
-        fa[1] += s0 * c[1];
-        fa[2] += s1 * c[2];
-        fa[3] += s1 * c[3];
+        fold(fa, c, s0, s1);
         if (two) {
             c2[0] = 0; c2[1] = 0; c2[2] = 0; c2[3] = 0;
             ctx.mmaS8(c2, r[0], r[4], r[1], r[5], x[4], x[5]);
             ctx.mmaS8(c2, r[2], r[6], r[3], r[7], x[6], x[7]);
-            fb[0] += s0 * c2[0];
-            fb[1] += s0 * c2[1];
-            fb[2] += s1 * c2[2];
-            fb[3] += s1 * c2[3];
+            fold(fb, c2, s0, s1);
         }
+    }
+
+    /** An exact sum {@code c} of rows 2t, 2t + 1 (features f0, then f1) into {@code f} under the features' scales {@code s0}, {@code s1}. */
+    static void fold(float[] f, int[] c, float s0, float s1) {
+        f[0] += s0 * c[0];
+        f[1] += s0 * c[1];
+        f[2] += s1 * c[2];
+        f[3] += s1 * c[3];
     }
 
     /** FP16 piece {@code p} (weights {@code r}): its two {@code mma} steps into {@code fa} (rows 0–7) and {@code fb} (8–15 when {@code two}). */

@@ -118,6 +118,18 @@ class DecoderKernelsOnCpuTest {
         return ref;
     }
 
+    /** W16A16: the rows {@code x[m][k]} rounded to FP16 times the weights {@code wf[n][k]} (FP16 values), in double. */
+    static double[][] halfProducts(float[] x, float[] wf, int m, int n, int k) {
+        double[][] ref = new double[m][n];
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++) {
+                double s = 0;
+                for (int c = 0; c < k; c++) s += (double) Float.float16ToFloat(Float.floatToFloat16(x[i * k + c])) * wf[j * k + c];
+                ref[i][j] = s;
+            }
+        return ref;
+    }
+
     static float[] scales(FloatArray sx, int m) {
         float[] out = new float[m];
         for (int i = 0; i < m; i++) out[i] = sx.get(i);
@@ -320,14 +332,7 @@ class DecoderKernelsOnCpuTest {
                     DecoderRowKernels.NATURAL);
             float[] wf = new float[n * k];
             IntArray wh = EncoderKernelsOnCpuTest.halves(a, rnd, wf, 0.05);
-            double[][] ref = new double[m][n];
-            for (int i = 0; i < m; i++)
-                for (int j = 0; j < n; j++) {
-                    double s = 0;
-                    for (int c = 0; c < k; c++) s += (double) Float.float16ToFloat(Float.floatToFloat16(x[i * k + c])) * wf[j * k + c];
-                    ref[i][j] = s;
-                }
-            checkPrefill("fp16", new Object[]{halves, wh}, 0, bias, m, n, k, ref, 1e-4);
+            checkPrefill("fp16", new Object[]{halves, wh}, 0, bias, m, n, k, halfProducts(x, wf, m, n, k), 1e-4);
 
             // Weight-only: the same halves in the mma order, INT8 and INT4 codes under group scales.
             IntArray ordered = IntArray.allocate(a, rows * k / 2);
@@ -538,15 +543,8 @@ class DecoderKernelsOnCpuTest {
                 for (int i = 0; i < m * k; i += 2) halves.set(i >> 1, Epilogue.packHalves(x[i], x[i + 1]));
                 float[] wf = new float[n * k];
                 IntArray wh = EncoderKernelsOnCpuTest.halves(a, rnd, wf, 0.05);
-                double[][] ref = new double[m][n];
-                for (int i = 0; i < m; i++)
-                    for (int j = 0; j < n; j++) {
-                        double s = 0;
-                        for (int c = 0; c < k; c++) s += (double) Float.float16ToFloat(Float.floatToFloat16(x[i * k + c])) * wf[j * k + c];
-                        ref[i][j] = s;
-                    }
                 assertTrue(SkinnyMmaKernel.fits(16, m, k, 0));
-                checkSkinny("fp16", new Object[]{halves, wh, bias}, new Object[0], m, n, k, ref, bias, 1e-4);
+                checkSkinny("fp16", new Object[]{halves, wh, bias}, new Object[0], m, n, k, halfProducts(x, wf, m, n, k), bias, 1e-4);
             }
             assertFalse(SkinnyMmaKernel.fits(8, 17, 384, 64), "17 rows");
             assertFalse(SkinnyMmaKernel.fits(8, 16, 384, 32), "groups of 32 split a piece");
@@ -661,14 +659,7 @@ class DecoderKernelsOnCpuTest {
             // FP16: the normalised rows rounded to halves.
             float[] wf = new float[n * k];
             IntArray wh = EncoderKernelsOnCpuTest.halves(a, rnd, wf, 0.05);
-            double[][] refH = new double[m][n];
-            for (int i = 0; i < m; i++)
-                for (int j = 0; j < n; j++) {
-                    double s = 0;
-                    for (int c = 0; c < k; c++) s += (double) Float.float16ToFloat(Float.floatToFloat16(ln[i * k + c])) * wf[j * k + c];
-                    refH[i][j] = s;
-                }
-            checkEpilogues("fp16", new Object[]{xs, wh}, norm, bias, m, n, k, refH, 2e-3);
+            checkEpilogues("fp16", new Object[]{xs, wh}, norm, bias, m, n, k, halfProducts(ln, wf, m, n, k), 2e-3);
             // The prompt path's staging kernels.
             IntArray codes = IntArray.allocate(a, m * k / 4), halves = IntArray.allocate(a, m * k / 2);
             FloatArray scales = FloatArray.allocate(a, m);
@@ -755,14 +746,7 @@ class DecoderKernelsOnCpuTest {
             for (int i = 0; i < x.length; i++) xs.set(i, x[i] = (float) rnd.nextGaussian());
             IntArray wh = EncoderKernelsOnCpuTest.halves(a, rnd, w, 0.05);
             FloatArray bias = KernelsOnCpuTest.randomFloats(a, rnd, n, 0.5);
-            double[][] ref = new double[m][n];
-            for (int i = 0; i < m; i++)
-                for (int j = 0; j < n; j++) {
-                    double s = 0;
-                    for (int c = 0; c < k; c++) s += (double) Float.float16ToFloat(Float.floatToFloat16(x[i * k + c])) * w[j * k + c];
-                    ref[i][j] = s;
-                }
-            checkEpilogues("fp16", new Object[]{xs, wh}, bias, m, n, k, ref, 2e-5);
+            checkEpilogues("fp16", new Object[]{xs, wh}, bias, m, n, k, halfProducts(x, w, m, n, k), 2e-5);
         }
     }
 
