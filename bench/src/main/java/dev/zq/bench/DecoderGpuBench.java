@@ -128,7 +128,7 @@ public final class DecoderGpuBench {
                 g.replayDecodeMillis(Math.min(fresh - 1, 4));   // a few steps: 16 records a block, 2M a kernel (PtxTranslator.TRACE_CAPACITY)
                 List<GraphTrace.Launch> launches = GraphTrace.launches(gpu.takeTrace());
                 System.out.printf("# trace %s b%d (%d launches traced; the timings above include the tracing)%n", what, batch, launches.size());
-                System.out.print(GraphTrace.table(launches, "GreedyHeadKernel", model.config().numLayers()));
+                System.out.print(GraphTrace.table(launches, GraphTrace.decodeStepEnd(launches), model.config().numLayers()));
             }
             if (batch == 1 || Boolean.getBoolean("zq.bench.profileAll")) {   // other batches on request: their steps are longer lines
                 StringBuilder b = new StringBuilder(), each = new StringBuilder();

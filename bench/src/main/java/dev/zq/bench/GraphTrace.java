@@ -76,6 +76,14 @@ final class GraphTrace {
     }
 
     /**
+     * The kernel that ends a decoder's step in these launches: the greedy head (batch 1, {@code GreedyHeadKernel}) where
+     * it ran, else the batch's arg-max ({@code DecoderRowKernels.argmax}).
+     */
+    static String decodeStepEnd(List<Launch> launches) {
+        return launches.stream().anyMatch(l -> l.kernel().startsWith("GreedyHeadKernel")) ? "GreedyHeadKernel" : "DecoderRowKernels.argmax";
+    }
+
+    /**
      * A table, one row a launch of a decode step's layer (by kernel and its place among the layer's launches of that
      * kernel), medians over the steps and layers traced, µs: {@code cost} = its last block's end less the previous
      * launch's; {@code start} and {@code started} = its first and last block's start less the previous launch's end

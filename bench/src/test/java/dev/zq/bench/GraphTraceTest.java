@@ -58,4 +58,14 @@ class GraphTraceTest {
         // K.b passed its marks 0 and 1 6 and 7 µs after K.a's first launch ended
         assertTrue(table.matches("(?s).*K\\.b#0\\s+1\\s+1\\s+10\\.00\\s+-12\\.00\\s+-12\\.00\\s+1\\.00\\s+9\\.00\\s+10\\.00\\s+6\\.00\\s+7\\.00\\n.*"), table);
     }
+
+    /** A decoder's step ends at its greedy head where one ran (batch 1), else at the batch's arg-max. */
+    @Test
+    void decodeStepsEndAtTheGreedyHeadOrTheArgMax() {
+        GraphTrace.Launch head = new GraphTrace.Launch("GreedyHeadKernel.int8", 132, 0, 0, 0, 1, 1, none());
+        GraphTrace.Launch argmax = new GraphTrace.Launch("DecoderRowKernels.argmax", 16, 0, 0, 0, 1, 1, none());
+        GraphTrace.Launch gemm = new GraphTrace.Launch("SkinnyMmaKernel.int8", 384, 0, 0, 0, 1, 1, none());
+        assertEquals("GreedyHeadKernel", GraphTrace.decodeStepEnd(List.of(gemm, head)));
+        assertEquals("DecoderRowKernels.argmax", GraphTrace.decodeStepEnd(List.of(gemm, argmax)));
+    }
 }
