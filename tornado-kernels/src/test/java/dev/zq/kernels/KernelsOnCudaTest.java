@@ -136,6 +136,16 @@ class KernelsOnCudaTest {
     /** The batch-1 tensor-core kernels' (inputs, group) shapes, likewise. */
     int[][] mmaShapes(int[][] shapes) { return shapes; }
 
+    /** {@code n} random ints (any bits: INT8 codes four to an int, INT4 eight). */
+    static IntArray randomInts(Arena a, Random rnd, int n) {
+        IntArray out = IntArray.allocate(a, n);
+        for (int i = 0; i < n; i++) out.set(i, rnd.nextInt());
+        return out;
+    }
+
+    /** {@link #skinnyMmaAgreesWithTheCpu}'s shapes (rows, outputs, K, group size); the PTX interpreter runs smaller ones. */
+    int[][] skinnyShapes(int[][] shapes) { return shapes; }
+
     @Test
     void everyKernelMatchesTheCpuBitForBit() throws Exception {
         Random rnd = new Random(42);
@@ -574,6 +584,38 @@ class KernelsOnCudaTest {
                                             norm, r.gamma(), r.beta(), 1e-5f, r.q8(), r.sw(), r.bias(), y, n, kk, gs, mode, 1, residual, parts, r.gamma(), 12, sum);
                                 }
                             }
+                    }
+            }
+        }
+    }
+
+    /**
+     * {@link SkinnyMmaKernel} (a batch's decode-step projections on the tensor cores) on the GPU against the CPU executor:
+     * INT8 and INT4 the same bits (exact integer sums, one rounding an operation in a fixed order), FP16 within float
+     * rounding; 9 and 16 rows, a partial last tile (40 and 70 outputs), every epilogue, at 1.3B's K (2048 and 8192: 8 to
+     * 32 warps a tile) and past it (warps that loop), on as many warps as the GPU holds at once and on few (batches of four).
+     */
+    @Test
+    void skinnyMmaAgreesWithTheCpu() throws Exception {
+        assumeDevice();
+        Random rnd = new Random(61);
+        try (Arena a = Arena.ofShared()) {
+            for (int[] shape : skinnyShapes(new int[][]{{16, 70, 2048, 64}, {9, 40, 8192, 128}, {13, 40, 16512, 64}})) {
+                int m = shape[0], n = shape[1], kk = shape[2], gs = shape[3];
+                IntArray codes = randomInts(a, rnd, SkinnyMmaKernel.MAX_ROWS * kk / 4), w8 = randomInts(a, rnd, n * kk / 4);
+                IntArray w4 = randomInts(a, rnd, n * kk / 8);
+                IntArray halves = EncoderKernelsOnCpuTest.halves(a, rnd, new float[SkinnyMmaKernel.MAX_ROWS * kk], 1);
+                IntArray wh = EncoderKernelsOnCpuTest.halves(a, rnd, new float[n * kk], 0.05);
+                FloatArray sx = KernelsOnCpuTest.randomFloats(a, rnd, SkinnyMmaKernel.MAX_ROWS, 0.01), sw = KernelsOnCpuTest.randomFloats(a, rnd, n * (kk / gs), 0.01);
+                FloatArray bias = KernelsOnCpuTest.randomFloats(a, rnd, n, 0.5);
+                for (int mode : new int[]{SkinnyGemmKernel.STORE, SkinnyGemmKernel.GELU_TANH, SkinnyGemmKernel.ADD})
+                    for (int warpsAtOnce : new int[]{4224, 2}) {
+                        FloatArray y = KernelsOnCpuTest.randomFloats(a, rnd, m * n, 1);
+                        String what = m + "x" + n + "x" + kk + " g" + gs + " mode " + mode + " warps at once " + warpsAtOnce;
+                        same(k(SkinnyMmaKernel.class, "int8"), SkinnyMmaKernel.grid(8, n, kk, warpsAtOnce), codes, sx, w8, sw, bias, y, m, n, kk, gs, mode);
+                        same(k(SkinnyMmaKernel.class, "int4"), SkinnyMmaKernel.grid(4, n, kk, warpsAtOnce), codes, sx, w4, sw, bias, y, m, n, kk, gs, mode);
+                        closeFloats(k(SkinnyMmaKernel.class, "fp16"), SkinnyMmaKernel.grid(16, n, kk, warpsAtOnce), 3, 1e-4, what, halves, wh, bias, y, m, n,
+                                kk, mode);
                     }
             }
         }

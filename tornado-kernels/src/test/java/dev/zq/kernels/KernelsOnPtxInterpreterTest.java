@@ -70,6 +70,9 @@ class KernelsOnPtxInterpreterTest extends KernelsOnCudaTest {
     @Override
     int[][] mmaShapes(int[][] shapes) { return new int[][]{{192, 64}, {768, 64}}; }
 
+    @Override
+    int[][] skinnyShapes(int[][] shapes) { return new int[][]{{16, 40, 384, 64}, {9, 24, 768, 128}}; }
+
     @Test
     void onlyWarpgroupBulkCopyAndClusterKernelsAreLeftOut() throws Exception {
         List<String> run = new ArrayList<>(), left = new ArrayList<>();
@@ -87,7 +90,7 @@ class KernelsOnPtxInterpreterTest extends KernelsOnCudaTest {
         for (String needed : List.of("WideGemvKernel.int8", "WideGemvKernel.int8Half", "WideGemvKernel.fp16", "WideGemvKernel.int4", "GemvKernel.int8",
                 "GreedyHeadKernel.int8", "GreedyHeadKernel.fp16", "CachedAttentionKernel.attendStep16", "DecoderRowKernels.layerNorm",
                 "RowKernels.residualLayerNorm", "ExactAttentionKernel.attention", "SkinnyGemmKernel.int8", "Int8GemmKernel.gemm64",
-                "Int8GemmKernel.gemm64k", "Fp16GemmKernel.gemm128w", "AttentionKernel.attention64", "PrefillGemmKernel.int8", "MmaGemvKernel.int8a16"))
+                "Int8GemmKernel.gemm64k", "Fp16GemmKernel.gemm128w", "AttentionKernel.attention64", "PrefillGemmKernel.int8", "MmaGemvKernel.int8a16", "SkinnyMmaKernel.int8", "SkinnyMmaKernel.int4", "SkinnyMmaKernel.fp16"))
             assertTrue(run.contains(needed), needed + " is not run by the interpreter");
     }
 
