@@ -181,7 +181,7 @@ public final class SkinnyMmaKernel {
      * {@link Int4Words} holds exactly lane {@code 4g + t}'s A registers of one 32-code chunk (its low nibbles K
      * {@code 4t …}, its high nibbles {@code 16 + 4t …}), so here the order of K is the rows' own and the loads are a word
      * each (the quad's four read a chunk's 16 bytes together): a lane's 16 bytes of four chunks would span four groups in
-     * one {@code mma} at groups of 32 or 64. A piece is 128 inputs (four chunks: 1 KiB of a tile's weights), a batch
+     * one {@code mma} at groups of 32, two at groups of 64. A piece is 128 inputs (four chunks: 1 KiB of a tile's weights), a batch
      * {@value #PIECES4} pieces, each chunk summed exactly and folded under its group's scales.
      */
     @Kernel(maxRegisters = 64)

@@ -68,8 +68,8 @@ public final class DecoderTaskGraph implements AutoCloseable {
 
     /**
      * From this many rows ({@code batch × tokens}) on, a projection runs on the tensor-core {@link PrefillGemmKernel}
-     * (when its shape allows: N and K multiples of 64), prompts and the decode steps of batches of 8 or more; below, the
-     * few-row kernel. Measured on the H100 (bench/RESULTS.md): at 8 rows the tensor-core kernel is faster at every GPT-2
+     * (when its shape allows: N and K multiples of 64), prompts and the decode steps of batches of 8 or more — up to 16 rows
+     * on {@link SkinnyMmaKernel} instead where it takes the shape ({@link #SKINNY_MMA}); below, the few-row kernel. Measured on the H100 (bench/RESULTS.md): at 8 rows the tensor-core kernel is faster at every GPT-2
      * and GPT-3 1.3B projection shape, at 4 rows the few-row kernel wins the narrow ones.
      */
     public static final int TENSOR_CORE_ROWS = 8;
