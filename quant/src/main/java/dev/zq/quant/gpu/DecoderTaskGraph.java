@@ -151,14 +151,17 @@ public final class DecoderTaskGraph implements AutoCloseable {
      * W16A16, W8A8 and W4A8; {@code -Dzq.decoder.skinnyMma=false}: {@link PrefillGemmKernel}, its 64-row tiles split over K.
      * On the H200, 49 decode steps of GPT-3 1.3B at batch 16: W16A16 164.3 → 120.0 ms, W8A8+head8 134.8 → 80.3 in one call
      * (the first version; with INT4 and the later changes 115.8, 76.5 and W4/8A8+head8 141.2 → 80.4), GPT-2 about −40%
-     * (bench/RESULTS.md, session 35). The weight-only A16 schemes keep {@link PrefillGemmKernel} (not measured here).
+     * (bench/RESULTS.md, session 35). The weight-only A16 schemes keep {@link PrefillGemmKernel} (not measured here). The LM
+     * head of such a step (a vocabulary no multiple of 64, so no PrefillGemmKernel) runs here too, FP16 or INT8: it was
+     * {@link SkinnyGemmKernel} on CUDA cores, 702 µs (FP16) and 211 µs (INT8) of a 1.3B step of 2.41 and 1.59 ms at batch 16;
+     * 49 steps then went 115.1 → 83.7 ms W16A16, 76.5 → 67.6 W8A8+head8 (H200, one call; bench/RESULTS.md, session 36).
      */
     static final boolean SKINNY_MMA = !"false".equals(System.getProperty("zq.decoder.skinnyMma"));
 
     /** {@link #SKINNY_MMA}'s rule for projection {@code p} at {@code rows} rows: its bits, or 0 where it stays on {@link PrefillGemmKernel}. */
     static int skinnyBits(Projection p, int rows) {
-        if (!SKINNY_MMA || p.wide() == null || p.weightOnly()) return 0;
-        String name = p.wide().getName();
+        if (!SKINNY_MMA || p.weightOnly()) return 0;
+        String name = p.kernel().getName();   // the few-row kernel's variant, named as SkinnyMmaKernel's
         int bits = name.equals("fp16") ? 16 : name.equals("int8") ? 8 : name.equals("int4") ? 4 : 0;
         return bits != 0 && SkinnyMmaKernel.fits(bits, rows, p.in(), p.groupSize()) ? bits : 0;
     }
@@ -385,7 +388,7 @@ public final class DecoderTaskGraph implements AutoCloseable {
                     config.normEps(), head.weight(), head.scales(), head.bias(), logits, config.vocabSize(), h, GreedyHeadKernel.int8Rows(h), headBest,
                     headBestAt, headArrivals, next, generated, pos, promptLength, maxNewTokens, wte, wpe, capacity, embedNext);
         else {
-            g.task(kernel(DecoderRowKernels.class, "lastTokenNorm"), RowKernels.grid(1, h), x, finalGamma, finalBeta, last, pos, batch, seq, h,
+            g.task(kernel(DecoderRowKernels.class, "lastTokenNorm"), RowKernels.grid(batch, h), x, finalGamma, finalBeta, last, pos, seq, h,
                     config.normEps());
             linear(g, head, last, null, null, logits, batch, SkinnyGemmKernel.STORE);
             g.task(kernel(DecoderRowKernels.class, "argmax"), DecoderRowKernels.argmaxGrid(batch), logits, next, generated, pos,
@@ -512,7 +515,8 @@ public final class DecoderTaskGraph implements AutoCloseable {
                         FloatArray residual, int partCount, FloatArray partBias) {
         if ((residual != null || partCount > 0) && !(rows == 1 && addsParts(gemv(p))))
             throw new IllegalStateException(p + ": its launch does not add the attention's parts");
-        boolean wide = rows >= TENSOR_CORE_ROWS && p.wide() != null;
+        // The LM head (a vocabulary no multiple of 64: no PrefillGemmKernel) goes to SkinnyMmaKernel too where it takes it.
+        boolean wide = rows >= TENSOR_CORE_ROWS && (p.wide() != null || skinnyBits(p, rows) != 0);
         // The INT8 few-row kernel normalises a single row (batch-1 decode) itself, from the one read it makes of it.
         Method gemv = rows == 1 ? gemv(p) : null;   // batch 1: the one-row kernels, where they take the shape
         boolean fusedNorm = rows == 1 && (gemv != null || p.in() <= SkinnyGemmKernel.INT8_ROW_IN_REGISTERS && p.kernel().getName().equals("int8"));

@@ -71,7 +71,7 @@ class DecoderTaskGraphTest {
             "w4-8a16, FP32, 0.002, 5, 2", "w8a16, FP32, 0.002, 40, 2", "w4-8a16, FP32, 0.002, 40, 2",
             "w16a16, FP16, 0.01, 5, 1", "w8a8, FP16, 0.03, 5, 1", "w4-8a8, FP32, 0.002, 5, 1", "w8a8+head8, FP32, 0.002, 5, 1",
             "w8a8+head8, FP32, 0.002, 5, 2", "w8a16, FP32, 0.002, 5, 1", "w16a16, FP16, 0.01, 40, 1", "w16a16, FP32, 0.01, 3, 9",
-            "w8a8, FP32, 0.002, 3, 9", "w4-8a8, FP32, 0.002, 3, 9"})
+            "w8a8, FP32, 0.002, 3, 9", "w4-8a8, FP32, 0.002, 3, 9", "w8a8+head8, FP16, 0.03, 3, 9"})
     void prefillAndDecodeStepsMatchTheCpuDecoder(String scheme, DecoderTaskGraph.CachePrecision cache, double tolerance, int promptLen, int batch)
             throws Exception {
         matchesTheCpuDecoder(scheme, cache, tolerance, promptLen, batch);
@@ -125,7 +125,7 @@ class DecoderTaskGraphTest {
     static void matchesTheCpuDecoder(String scheme, DecoderTaskGraph.CachePrecision cache, double tolerance, int promptLen, int batch) throws Exception {
         // Prompts of 2 × 40 rows run their projections on the tensor-core kernels (two row tiles, the second partial); a batch
         // of 1 decodes on the batch-1 kernels (WideGemvKernel, GreedyHeadKernel); prompts of 10 rows and the steps of a batch
-        // of 9 on SkinnyMmaKernel (W16A16, W8A8).
+        // of 9 on SkinnyMmaKernel (W16A16, W8A8, W4A8, and the LM head: FP16, or INT8 with +head8).
         int maxNew = 4, vocab = TINY.vocabSize();
         try (Arena arena = Arena.ofShared()) {
             DecoderModel fp = DecoderModel.random(TINY, 7, arena);
@@ -168,13 +168,15 @@ class DecoderTaskGraphTest {
      * On a GPU: the quantized decoders (token-wise INT8 activations) give the same bits as the same graph on the CPU
      * executor, every step, with either cache — the prompts of 2 × 40 rows through the tensor-core kernels, the MLP's
      * with K split over blocks (their slices add in a fixed order), the decode steps through the few-row kernels (batch 2), SkinnyMmaKernel (batch 12; prompts of 2 × 5 rows: INT8 and INT4 weights)
-     * and the batch-1 kernels (batch 1). Integer sums are exact, every float operation is one correctly rounded
+     * and the batch-1 kernels (batch 1). Batch 12 takes the INT8 head: an FP16 head of 8 rows or more runs on SkinnyMmaKernel's FP16
+     * {@code mma}, whose float sums are the tensor cores' own (checked within rounding by {@link #prefillAndDecodeStepsMatchTheCpuDecoder}). Integer sums are exact, every float operation is one correctly rounded
      * instruction or the CPU's exponential, so nothing may differ; a single flipped activation code would (and in a deep model would multiply). Skipped without a GPU: on
      * the CPU it would compare the executor with itself.
      */
     @ParameterizedTest
     @CsvSource({"w8a8, FP32, 5, 2", "w8a8, FP32, 40, 2", "w4-8a8, FP32, 40, 2", "w8a8, FP16, 40, 2", "w4-8a8, FP16, 5, 2", "w8a8, FP16, 5, 1",
-            "w4-8a8, FP32, 5, 1", "w4-8a8+head8, FP16, 5, 1", "w8a8, FP16, 3, 12", "w4-8a8, FP32, 3, 12"})
+            "w4-8a8, FP32, 5, 1", "w4-8a8+head8, FP16, 5, 1", "w8a8+head8, FP16, 3, 12",
+            "w4-8a8+head8, FP32, 3, 12"})
     void quantizedDecodersOnTheGpuEqualTheCpuExecutorBitForBit(String scheme, DecoderTaskGraph.CachePrecision cache, int promptLen, int batch)
             throws Exception {
         org.junit.jupiter.api.Assumptions.assumeTrue(device instanceof dev.zq.runtime.cuda.CudaDevice, () -> "no GPU: " + where);
