@@ -169,6 +169,7 @@ public final class DecoderRowKernels {
             e0 = beta.get(a0); e1 = beta.get(a0 + 1); e2 = beta.get(a0 + 2); e3 = beta.get(a0 + 3);
         }
         ctx.awaitPreviousKernel();
+        ctx.releaseNextKernel();   // the next kernel (SkinnyMmaKernel) may start on its weights now
         WideGemvKernel.loadRow(ctx, red, v, x, ctx.groupIdx() * n, norm, gamma, beta, eps, n, warps, 4096, g0, g1, g2, g3, e0, e1, e2, e3);
     }
 
