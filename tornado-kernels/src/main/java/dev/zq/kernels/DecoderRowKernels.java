@@ -116,11 +116,12 @@ public final class DecoderRowKernels {
      * reduction, the largest magnitude in another). {@link #quantizeRows}' blocks of 256 threads read the row three times
      * (statistics, maximum, codes), each a loop of one load at a time: on the H200 a 1.3B decode step at batch 16 spent
      * 10–15 µs a launch there, 96 launches a step (bench/RESULTS.md, session 34). The same codes and scales but where the
-     * LayerNorm's sums, taken in another order, round differently.
+     * LayerNorm's sums, taken in another order, round differently. The codes in {@code order}: {@link #NATURAL}, or
+     * {@link #PIECE4_ORDER} for {@link SkinnyMmaKernel#int4}.
      */
     @Kernel(maxRegisters = 64)
     public static void quantizeRowsWide(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray codes,
-                                        FloatArray scales, int n) {
+                                        FloatArray scales, int n, int order) {
         float[] red = ctx.allocateFloatShared(96);
         float[] v = new float[8];   // registers
         loadWideRow(ctx, red, v, x, norm, gamma, beta, eps, n);
@@ -128,8 +129,9 @@ public final class DecoderRowKernels {
         boolean active = (tid >> 5) < warps, h0 = a0 < n, h1 = a1 < n;
         float m = WideGemvKernel.blockMax32(ctx, red, 2, Math.max(SkinnyGemmKernel.max4(v[0], v[1], v[2], v[3]), SkinnyGemmKernel.max4(v[4], v[5], v[6], v[7])), warps);
         float scale = m / 127f;
-        if (active && h0) codes.set((r * n + a0) >> 2, RowKernels.packCodes(v[0], v[1], v[2], v[3], scale));
-        if (active && h1) codes.set((r * n + a1) >> 2, RowKernels.packCodes(v[4], v[5], v[6], v[7], scale));
+        int row = r * n >> 2;
+        if (active && h0) codes.set(row + codeWordTarget(a0 >> 2, order), RowKernels.packCodes(v[0], v[1], v[2], v[3], scale));
+        if (active && h1) codes.set(row + codeWordTarget(a1 >> 2, order), RowKernels.packCodes(v[4], v[5], v[6], v[7], scale));
         if (tid == 0) scales.set(r, scale);
     }
 
@@ -183,6 +185,19 @@ public final class DecoderRowKernels {
 
     /** {@link #halfRows}' order: as the rows are, for {@link PrefillGemmKernel#fp16}. */
     public static final int NATURAL = 0;
+
+    /**
+     * {@link #quantizeRowsWide}' order for {@link SkinnyMmaKernel#int4}: within each 128 codes (32 words, four chunks of
+     * 32 codes), the word at {@code 8t + 2c + h} holds the chunk {@code c}'s word {@code t + 4h}, so that the two words a
+     * lane {@code 4g + t} gives each chunk's {@code mma} (K positions {@code 4t …} and {@code 16 + 4t …}) are, for all four
+     * chunks, eight consecutive words: two 16-byte loads instead of eight of 4 bytes. Rows of a multiple of 128 codes.
+     */
+    public static final int PIECE4_ORDER = 2;
+
+    /** Where {@code order} ({@link #NATURAL} or {@link #PIECE4_ORDER}) puts code word {@code j} of a row. */
+    static int codeWordTarget(int j, int order) {
+        return order == PIECE4_ORDER ? (j & ~31) | ((j & 3) << 3) | (((j >> 3) & 3) << 1) | ((j >> 2) & 1) : j;
+    }
 
     /**
      * {@link #halfRows}' order for the weight-only tensor-core kernels ({@link PrefillGemmKernel#int8a16},

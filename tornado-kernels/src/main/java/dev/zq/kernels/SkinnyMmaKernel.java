@@ -177,7 +177,8 @@ public final class SkinnyMmaKernel {
 
     /**
      * W4A8: INT4 codes {@code w} in {@link Int4Words}' order (K/8 ints a row) with group scales {@code sw[N, K/groupSize]}
-     * (groups of multiples of 32); the rows' codes and scales and {@code mode} as {@link #int8}. A word of
+     * (groups of multiples of 32); the rows' codes in {@link DecoderRowKernels#PIECE4_ORDER} ({@link DecoderRowKernels#quantizeRowsWide}
+     * stages them so), their scales and {@code mode} as {@link #int8}. A word of
      * {@link Int4Words} holds exactly lane {@code 4g + t}'s A registers of one 32-code chunk (its low nibbles K
      * {@code 4t …}, its high nibbles {@code 16 + 4t …}), so here the order of K is the rows' own and the loads are a word
      * each (the quad's four read a chunk's 16 bytes together): a lane's 16 bytes of four chunks would span four groups in
@@ -199,14 +200,14 @@ public final class SkinnyMmaKernel {
         boolean live0 = tid < (m << 4) && col0 < n;
         float sx0 = live0 ? sx.get(tid >> 4) : 0f, bias0 = live0 ? bias.get(col0) : 0f;
         float resid0 = live0 && mode == SkinnyGemmKernel.ADD ? y.get((tid >> 4) * n + col0) : 0f;
-        int[] c = new int[4], c2 = new int[4];
+        int[] c = new int[4], c2 = new int[4], x = new int[4], x2 = new int[4];
         float[] fa = new float[4], fb = new float[4];
         boolean two = m > 8;
         for (int bb = slice; bb < batches; bb += slices) {
             int p = bb * per, end = Math.min(pieces, p + per);
             if (bb != slice) loadBatch4(r0, r1, w, f0, f1, n, kw4, t, p, end);
-            piece4(ctx, c, c2, fa, fb, a, r0, sw, f0, f1, n, groups, groupSize, kw, p, g, t, m, two);
-            if (p + 1 < end) piece4(ctx, c, c2, fa, fb, a, r1, sw, f0, f1, n, groups, groupSize, kw, p + 1, g, t, m, two);
+            piece4(ctx, c, c2, x, x2, fa, fb, a, r0, sw, f0, f1, n, groups, groupSize, kw, p, g, t, m, two);
+            if (p + 1 < end) piece4(ctx, c, c2, x, x2, fa, fb, a, r1, sw, f0, f1, n, groups, groupSize, kw, p + 1, g, t, m, two);
         }
         float[] part = ctx.allocateFloatShared(MAX_SLICES * 256);
         share(part, fa, fb, slice, g, t);
@@ -229,41 +230,52 @@ public final class SkinnyMmaKernel {
         }
     }
 
-    /** INT4 piece {@code p} (words {@code r}): its four chunks, each an {@code mma} for rows 0–7 (and 8–15) folded under its group's scales. */
-    static void piece4(KernelContext ctx, int[] c, int[] c2, float[] fa, float[] fb, IntArray a, int[] r, FloatArray sw, int f0, int f1, int n,
-                       int groups, int groupSize, int kw, int p, int g, int t, int m, boolean two) {
-        int ch = p << 2;
-        chunk4(ctx, c, c2, fa, fb, a, r[0], r[4], sw, f0, f1, n, groups, groupSize, kw, ch, g, t, m, two);
-        chunk4(ctx, c, c2, fa, fb, a, r[1], r[5], sw, f0, f1, n, groups, groupSize, kw, ch + 1, g, t, m, two);
-        chunk4(ctx, c, c2, fa, fb, a, r[2], r[6], sw, f0, f1, n, groups, groupSize, kw, ch + 2, g, t, m, two);
-        chunk4(ctx, c, c2, fa, fb, a, r[3], r[7], sw, f0, f1, n, groups, groupSize, kw, ch + 3, g, t, m, two);
+    /**
+     * INT4 piece {@code p} (words {@code r}): its four chunks, each an {@code mma} for rows 0–7 (and 8–15) folded under its
+     * group's scales. The rows' codes are in {@link DecoderRowKernels#PIECE4_ORDER}: a lane's B registers for two chunks
+     * are one 16-byte load a row.
+     */
+    static void piece4(KernelContext ctx, int[] c, int[] c2, int[] x, int[] x2, float[] fa, float[] fb, IntArray a, int[] r, FloatArray sw, int f0,
+                       int f1, int n, int groups, int groupSize, int kw, int p, int g, int t, int m, boolean two) {
+        int ch = p << 2, at = (p << 5) + (t << 3);
+        loadRows4(ctx, x, x2, a, kw, at, g, m, two);
+        chunk4(ctx, c, c2, fa, fb, r[0], r[4], x[0], x[1], x2[0], x2[1], sw, f0, f1, n, groups, groupSize, ch, two);
+        chunk4(ctx, c, c2, fa, fb, r[1], r[5], x[2], x[3], x2[2], x2[3], sw, f0, f1, n, groups, groupSize, ch + 1, two);
+        loadRows4(ctx, x, x2, a, kw, at + 4, g, m, two);
+        chunk4(ctx, c, c2, fa, fb, r[2], r[6], x[0], x[1], x2[0], x2[1], sw, f0, f1, n, groups, groupSize, ch + 2, two);
+        chunk4(ctx, c, c2, fa, fb, r[3], r[7], x[2], x[3], x2[2], x2[3], sw, f0, f1, n, groups, groupSize, ch + 3, two);
+    }
+
+    /** Words {@code at … at + 3} of rows {@code g} (into {@code x}) and {@code g + 8} ({@code x2}, with {@code two}); zeros past {@code m}. */
+    static void loadRows4(KernelContext ctx, int[] x, int[] x2, IntArray a, int kw, int at, int g, int m, boolean two) {
+        if (g < m) ctx.load4(x, a, g * kw + at);
+        else { x[0] = 0; x[1] = 0; x[2] = 0; x[3] = 0; }
+        if (two) {
+            if (g + 8 < m) ctx.load4(x2, a, (g + 8) * kw + at);
+            else { x2[0] = 0; x2[1] = 0; x2[2] = 0; x2[3] = 0; }
+        }
     }
 
     /**
      * Chunk {@code ch} (32 inputs): the A registers from the nibbles of words {@code u} (row f0) and {@code v} (f1), the
-     * rows' codes {@code 32ch + 4t …} and {@code 32ch + 16 + 4t …} as B (zeros past {@code m}), the exact sum folded under
-     * the chunk's group's scales.
+     * rows' codes {@code 32ch + 4t …} and {@code 32ch + 16 + 4t …} as B ({@code x0}, {@code x1}; rows 8–15 {@code y0},
+     * {@code y1}), the exact sum folded under the chunk's group's scales.
      */
-    static void chunk4(KernelContext ctx, int[] c, int[] c2, float[] fa, float[] fb, IntArray a, int u, int v, FloatArray sw, int f0, int f1, int n,
-                       int groups, int groupSize, int kw, int ch, int g, int t, int m, boolean two) {
+    static void chunk4(KernelContext ctx, int[] c, int[] c2, float[] fa, float[] fb, int u, int v, int x0, int x1, int y0, int y1, FloatArray sw,
+                       int f0, int f1, int n, int groups, int groupSize, int ch, boolean two) {
         int ulo = SkinnyGemmKernel.signedNibbles(u & 0x0F0F0F0F), uhi = SkinnyGemmKernel.signedNibbles((u >>> 4) & 0x0F0F0F0F);
         int vlo = SkinnyGemmKernel.signedNibbles(v & 0x0F0F0F0F), vhi = SkinnyGemmKernel.signedNibbles((v >>> 4) & 0x0F0F0F0F);
-        int at = (ch << 3) + t, group = (ch << 5) / groupSize;
+        int group = (ch << 5) / groupSize;
         float s0 = f0 < n ? sw.get(f0 * groups + group) : 0f, s1 = f1 < n ? sw.get(f1 * groups + group) : 0f;
-        int x0 = 0, x1 = 0;
-        if (g < m) { x0 = a.get(g * kw + at); x1 = a.get(g * kw + at + 4); }
         c[0] = 0; c[1] = 0; c[2] = 0; c[3] = 0;
         ctx.mmaS8(c, ulo, vlo, uhi, vhi, x0, x1);
-        // The folds written out, not fold(): through it ptxas 13 made another binary than the one measured (session 35).
         fa[0] += s0 * c[0];
         fa[1] += s0 * c[1];
         fa[2] += s1 * c[2];
         fa[3] += s1 * c[3];
         if (two) {
-            int x4 = 0, x5 = 0;
-            if (g + 8 < m) { x4 = a.get((g + 8) * kw + at); x5 = a.get((g + 8) * kw + at + 4); }
             c2[0] = 0; c2[1] = 0; c2[2] = 0; c2[3] = 0;
-            ctx.mmaS8(c2, ulo, vlo, uhi, vhi, x4, x5);
+            ctx.mmaS8(c2, ulo, vlo, uhi, vhi, y0, y1);
             fb[0] += s0 * c2[0];
             fb[1] += s0 * c2[1];
             fb[2] += s1 * c2[2];

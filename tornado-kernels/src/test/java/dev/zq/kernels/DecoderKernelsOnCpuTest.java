@@ -376,7 +376,15 @@ class DecoderKernelsOnCpuTest {
                     cpu.launch(KernelCompiler.find(DecoderRowKernels.class, "quantizeRows"), DecoderRowKernels.rowsGrid(m), xs, norm, gamma, beta, 1e-5f,
                             want, wantScales, k);
                     cpu.launch(KernelCompiler.find(DecoderRowKernels.class, "quantizeRowsWide"), DecoderRowKernels.wideRowsGrid(m), xs, norm, gamma, beta,
-                            1e-5f, got, gotScales, k);
+                            1e-5f, got, gotScales, k, DecoderRowKernels.NATURAL);
+                    if (k % 128 == 0) {   // SkinnyMmaKernel.int4's order: the same words, each where piece4Word says
+                        IntArray permuted = IntArray.allocate(a, m * k / 4);
+                        cpu.launch(KernelCompiler.find(DecoderRowKernels.class, "quantizeRowsWide"), DecoderRowKernels.wideRowsGrid(m), xs, norm, gamma,
+                                beta, 1e-5f, permuted, FloatArray.allocate(a, m), k, DecoderRowKernels.PIECE4_ORDER);
+                        for (int r = 0; r < m; r++)
+                            for (int j = 0; j < k / 4; j++)
+                                assertEquals(got.get(r * k / 4 + j), permuted.get(r * k / 4 + piece4Word(j)), "K " + k + " row " + r + " word " + j);
+                    }
                     int off = 0;
                     for (int r = 0; r < m; r++) {
                         String what = "K " + k + " norm " + norm + " row " + r;
@@ -531,7 +539,7 @@ class DecoderKernelsOnCpuTest {
                     for (int j = 0; j < n; j++) for (int c = 0; c < k; c++) w4[j][c] = rnd.nextInt(16) - 8;
                     FloatArray sw4 = KernelsOnCpuTest.randomFloats(a, rnd, n * (k / g4), 0.01);
                     assertTrue(SkinnyMmaKernel.fits(4, m, k, g4));
-                    checkSkinny("int4", new Object[]{codes, sx, packWeights(a, w4, 4), sw4, bias}, new Object[]{g4}, m, n, k,
+                    checkSkinny("int4", new Object[]{piece4Order(a, codes, k), sx, packWeights(a, w4, 4), sw4, bias}, new Object[]{g4}, m, n, k,
                             groupwise(q, w4, sw4, sxs, g4), bias, 2e-5);
                 }
             }
@@ -562,6 +570,22 @@ class DecoderKernelsOnCpuTest {
     }
 
     /** One {@link SkinnyMmaKernel} launch per epilogue; {@code y} has rows past m that must stay untouched. */
+    /**
+     * Where {@link DecoderRowKernels#PIECE4_ORDER} puts word {@code j} of a row, from its definition: chunk {@code c}'s
+     * word {@code t + 4h} of each 32-word piece goes to {@code 8t + 2c + h}.
+     */
+    static int piece4Word(int j) {
+        int w = j % 32, c = w / 8, s = w % 8;
+        return j - w + 8 * (s % 4) + 2 * c + s / 4;
+    }
+
+    /** Rows of {@code k} codes ({@code k / 4} words each) moved into {@link DecoderRowKernels#PIECE4_ORDER}. */
+    static IntArray piece4Order(Arena a, IntArray codes, int k) {
+        IntArray out = IntArray.allocate(a, codes.length());
+        for (int i = 0; i < codes.length(); i++) out.set(i / (k / 4) * (k / 4) + piece4Word(i % (k / 4)), codes.get(i));
+        return out;
+    }
+
     void checkSkinny(String kernel, Object[] operands, Object[] after, int m, int n, int k, double[][] reference, FloatArray bias, double tol) {
         int bits = kernel.equals("fp16") ? 16 : kernel.equals("int4") ? 4 : 8;
         try (Arena a = Arena.ofShared()) {

@@ -155,6 +155,8 @@ public final class DecoderTaskGraph implements AutoCloseable {
      * head of such a step (a vocabulary no multiple of 64, so no PrefillGemmKernel) runs here too, FP16 or INT8: it was
      * {@link SkinnyGemmKernel} on CUDA cores, 702 µs (FP16) and 211 µs (INT8) of a 1.3B step of 2.41 and 1.59 ms at batch 16;
      * 49 steps then went 115.1 → 83.7 ms W16A16, 76.5 → 67.6 W8A8+head8 (H200, one call; bench/RESULTS.md, session 36).
+     * W4A8's rows are staged in {@link DecoderRowKernels#PIECE4_ORDER} for it (two 16-byte loads a row a piece instead of
+     * eight of 4 bytes): W4/8A8+head8 66.6 → 60.1 ms (same session), so such a projection needs {@link #wideRows}.
      */
     static final boolean SKINNY_MMA = !"false".equals(System.getProperty("zq.decoder.skinnyMma"));
 
@@ -163,6 +165,7 @@ public final class DecoderTaskGraph implements AutoCloseable {
         if (!SKINNY_MMA || p.weightOnly()) return 0;
         String name = p.kernel().getName();   // the few-row kernel's variant, named as SkinnyMmaKernel's
         int bits = name.equals("fp16") ? 16 : name.equals("int8") ? 8 : name.equals("int4") ? 4 : 0;
+        if (bits == 4 && !wideRows(rows, p.in())) return 0;   // only quantizeRowsWide stages the codes in int4's order
         return bits != 0 && SkinnyMmaKernel.fits(bits, rows, p.in(), p.groupSize()) ? bits : 0;
     }
 
@@ -548,11 +551,13 @@ public final class DecoderTaskGraph implements AutoCloseable {
                     g.task(p.wide(), PrefillGemmKernel.grid(rows, p.out(), splits), staged, p.weight(), p.bias(), out, rows, p.out(), p.in(), mode,
                             splits, partials, arrivals);
             } else {
-                boolean wideRows = wideRows(rows, p.in());
-                g.task(kernel(DecoderRowKernels.class, wideRows ? "quantizeRowsWide" : "quantizeRows"),
-                        wideRows ? DecoderRowKernels.wideRowsGrid(rows) : DecoderRowKernels.rowsGrid(rows), in, norm, gamma, beta, eps, staged,
-                        stagedScales, p.in());
                 int bits = skinnyBits(p, rows);
+                if (wideRows(rows, p.in()))   // SkinnyMmaKernel.int4 reads the codes in its own order
+                    g.task(kernel(DecoderRowKernels.class, "quantizeRowsWide"), DecoderRowKernels.wideRowsGrid(rows), in, norm, gamma, beta, eps, staged,
+                            stagedScales, p.in(), bits == 4 ? DecoderRowKernels.PIECE4_ORDER : DecoderRowKernels.NATURAL);
+                else
+                    g.task(kernel(DecoderRowKernels.class, "quantizeRows"), DecoderRowKernels.rowsGrid(rows), in, norm, gamma, beta, eps, staged,
+                            stagedScales, p.in());
                 if (bits != 0)
                     g.task(kernel(SkinnyMmaKernel.class, bits == 8 ? "int8" : "int4"), SkinnyMmaKernel.grid(bits, p.out(), p.in(), 32 * GEMV_BLOCKS),
                             staged, stagedScales, p.weight(), p.scales(), p.bias(), out, rows, p.out(), p.in(), p.groupSize(), mode);
