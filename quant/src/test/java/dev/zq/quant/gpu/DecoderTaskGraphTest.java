@@ -122,6 +122,32 @@ class DecoderTaskGraphTest {
         }
     }
 
+    /**
+     * A decode step of 9 rows runs its projections and its LM head on {@link dev.zq.kernels.SkinnyMmaKernel} where the shapes
+     * allow it (WIDER: K of 128 and 512, a vocabulary of 96, no multiple of 64), none on the CUDA-core or 64-row kernels: the
+     * head left on {@link dev.zq.kernels.SkinnyGemmKernel} had been 29% of a 1.3B batch-16 step (bench/RESULTS.md, session 36).
+     */
+    @ParameterizedTest
+    @CsvSource({"w16a16, 0, 0, 4, fp16", "w8a8, 4, 0, 0, fp16", "w8a8+head8, 4, 0, 0, int8", "w4-8a8+head8, 2, 2, 0, int8"})
+    void batchDecodeStepsRunProjectionsAndHeadOnSkinnyMma(String scheme, int int8, int int4, int fp16, String head) throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(DecoderTaskGraph.SKINNY_MMA, "-Dzq.decoder.skinnyMma=false");
+        int batch = 9, layers = WIDER.numLayers();
+        try (Arena arena = Arena.ofShared()) {
+            DecoderModel model = quantized(DecoderModel.random(WIDER, 7, arena), scheme, arena);
+            try (DecoderTaskGraph g = new DecoderTaskGraph(model, batch, 3, 2, DecoderTaskGraph.CachePrecision.FP16, true, device)) {
+                g.prefill(new int[batch * 3]);
+                g.step();
+                List<String> kernels = g.decodePlan().profileTaskMillis().stream().map(java.util.Map.Entry::getKey).toList();
+                java.util.function.Function<String, Long> count = name -> kernels.stream().filter(name::equals).count();
+                assertEquals(int8 * layers + (head.equals("int8") ? 1 : 0), count.apply("SkinnyMmaKernel.int8"), kernels.toString());
+                assertEquals((long) int4 * layers, count.apply("SkinnyMmaKernel.int4"), kernels.toString());
+                assertEquals(fp16 * layers + (head.equals("fp16") ? 1 : 0), count.apply("SkinnyMmaKernel.fp16"), kernels.toString());
+                assertEquals(0, kernels.stream().filter(k -> k.startsWith("SkinnyGemmKernel.") || k.startsWith("PrefillGemmKernel.")).count(),
+                        kernels.toString());
+            }
+        }
+    }
+
     static void matchesTheCpuDecoder(String scheme, DecoderTaskGraph.CachePrecision cache, double tolerance, int promptLen, int batch) throws Exception {
         // Prompts of 2 × 40 rows run their projections on the tensor-core kernels (two row tiles, the second partial); a batch
         // of 1 decodes on the batch-1 kernels (WideGemvKernel, GreedyHeadKernel); prompts of 10 rows and the steps of a batch
