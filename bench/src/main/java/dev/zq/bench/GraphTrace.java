@@ -89,7 +89,8 @@ final class GraphTrace {
      * launch's; {@code start} and {@code started} = its first and last block's start less the previous launch's end
      * (negative: earlier); {@code wait} = its last wait's return less the previous launch's end; {@code after} = its end
      * less that return; {@code 1st end} = its first block's end less the previous launch's; {@code mark m} = its latest
-     * block's pass of its {@code traceMark(m)} less the previous launch's end.
+     * block's pass of its {@code traceMark(m)} less the previous launch's end. A kernel launched more often than a
+     * multiple of {@code layers} a step has its launches past the layers' ones in a row {@code #tail} (they come after the layers).
      * Steps end at the launches of kernels named {@code stepEnd…} (the greedy head); {@code layers} a step.
      */
     static String table(List<Launch> launches, String stepEnd, int layers) {
@@ -113,8 +114,10 @@ final class GraphTrace {
             for (int i = 0; i < step.size(); i++) {
                 Launch l = step.get(i);
                 if (i == 0) { prevEnd = l.lastEnd(); continue; }
-                int n = count.get(l.kernel()), k = seen.merge(l.kernel(), 1, Integer::sum) - 1;
-                String key = l.kernel() + (n % layers == 0 ? "#" + k % (n / layers) : "");
+                // The layers' launches of a kernel by their place in the layer; launches of it past the layers' (the LM
+                // head after the last layer: a batch's step runs it on a projection kernel) as "#tail".
+                int n = count.get(l.kernel()), per = n / layers, k = seen.merge(l.kernel(), 1, Integer::sum) - 1;
+                String key = l.kernel() + (per == 0 ? "" : k < per * layers ? "#" + k % per : "#tail");
                 double[] row = new double[7 + MARKS];   // cost, start, started, wait, after, 1st end, blocks, marks
                 row[0] = (l.lastEnd() - prevEnd) / 1e3;
                 row[1] = (l.firstStart() - prevEnd) / 1e3;

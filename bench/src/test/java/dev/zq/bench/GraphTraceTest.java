@@ -59,6 +59,31 @@ class GraphTraceTest {
         assertTrue(table.matches("(?s).*K\\.b#0\\s+1\\s+1\\s+10\\.00\\s+-12\\.00\\s+-12\\.00\\s+1\\.00\\s+9\\.00\\s+10\\.00\\s+6\\.00\\s+7\\.00\\n.*"), table);
     }
 
+    /**
+     * A kernel that runs twice a layer and once more after the layers (a batch's LM head on the projections' kernel):
+     * the layers' launches by their place in the layer, the extra one as {@code #tail}; a kernel once a step keeps its name.
+     */
+    @Test
+    void launchesPastTheLayersAreTheTail() {
+        List<GraphTrace.Launch> ls = new ArrayList<>();
+        long t = 0;
+        for (int step = 0; step < 2; step++) {
+            for (int layer = 0; layer < 2; layer++)
+                for (int place = 0; place < 2; place++, t += 10)   // 10 µs apart, ending 1 or 2 µs after they start
+                    ls.add(new GraphTrace.Launch("K.gemm", 4, t * 1000, t * 1000, t * 1000, (t + 1 + place) * 1000, (t + 1 + place) * 1000, none()));
+            t += 20;
+            ls.add(new GraphTrace.Launch("K.gemm", 4, t * 1000, t * 1000, t * 1000, t * 1000, t * 1000, none()));
+            t += 10;
+            ls.add(new GraphTrace.Launch("G.end", 1, t * 1000, t * 1000, t * 1000, t * 1000, t * 1000, none()));
+            t += 10;
+        }
+        String table = GraphTrace.table(ls, "G.", 2);
+        assertTrue(table.matches("(?s).*K\\.gemm#0\\s+2\\s+4\\s.*"), table);   // one step whole: its two layers' first launches
+        assertTrue(table.matches("(?s).*K\\.gemm#1\\s+2\\s+4\\s.*"), table);
+        assertTrue(table.matches("(?s).*K\\.gemm#tail\\s+1\\s+4\\s+28\\.00\\s.*"), table);   // its end 28 µs after the last layer launch's
+        assertTrue(table.matches("(?s).*G\\.end\\s+1\\s+1\\s.*"), table);
+    }
+
     /** A decoder's step ends at its greedy head where one ran (batch 1), else at the batch's arg-max. */
     @Test
     void decodeStepsEndAtTheGreedyHeadOrTheArgMax() {
