@@ -269,17 +269,11 @@ public final class SkinnyMmaKernel {
         float s0 = f0 < n ? sw.get(f0 * groups + group) : 0f, s1 = f1 < n ? sw.get(f1 * groups + group) : 0f;
         c[0] = 0; c[1] = 0; c[2] = 0; c[3] = 0;
         ctx.mmaS8(c, ulo, vlo, uhi, vhi, x0, x1);
-        fa[0] += s0 * c[0];
-        fa[1] += s0 * c[1];
-        fa[2] += s1 * c[2];
-        fa[3] += s1 * c[3];
+        fold(fa, c, s0, s1);
         if (two) {
             c2[0] = 0; c2[1] = 0; c2[2] = 0; c2[3] = 0;
             ctx.mmaS8(c2, ulo, vlo, uhi, vhi, y0, y1);
-            fb[0] += s0 * c2[0];
-            fb[1] += s0 * c2[1];
-            fb[2] += s1 * c2[2];
-            fb[3] += s1 * c2[3];
+            fold(fb, c2, s0, s1);
         }
     }
 
