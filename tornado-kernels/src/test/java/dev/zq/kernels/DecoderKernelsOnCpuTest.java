@@ -569,7 +569,6 @@ class DecoderKernelsOnCpuTest {
         }
     }
 
-    /** One {@link SkinnyMmaKernel} launch per epilogue; {@code y} has rows past m that must stay untouched. */
     /**
      * Where {@link DecoderRowKernels#PIECE4_ORDER} puts word {@code j} of a row, from its definition: chunk {@code c}'s
      * word {@code t + 4h} of each 32-word piece goes to {@code 8t + 2c + h}.
@@ -586,6 +585,7 @@ class DecoderKernelsOnCpuTest {
         return out;
     }
 
+    /** One {@link SkinnyMmaKernel} launch per epilogue; {@code y} has rows past m that must stay untouched. */
     void checkSkinny(String kernel, Object[] operands, Object[] after, int m, int n, int k, double[][] reference, FloatArray bias, double tol) {
         int bits = kernel.equals("fp16") ? 16 : kernel.equals("int4") ? 4 : 8;
         try (Arena a = Arena.ofShared()) {
