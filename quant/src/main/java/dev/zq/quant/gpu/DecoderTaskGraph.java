@@ -160,7 +160,10 @@ public final class DecoderTaskGraph implements AutoCloseable {
      */
     static final boolean SKINNY_MMA = !"false".equals(System.getProperty("zq.decoder.skinnyMma"));
 
-    /** {@link #SKINNY_MMA}'s rule for projection {@code p} at {@code rows} rows: its bits, or 0 where it stays on {@link PrefillGemmKernel}. */
+    /**
+     * {@link #SKINNY_MMA}'s rule for projection {@code p} at {@code rows} rows: its bits, or 0 where it stays on
+     * {@link PrefillGemmKernel} (or, without one, as the LM head, on {@link SkinnyGemmKernel}).
+     */
     static int skinnyBits(Projection p, int rows) {
         if (!SKINNY_MMA || p.weightOnly()) return 0;
         String name = p.kernel().getName();   // the few-row kernel's variant, named as SkinnyMmaKernel's
@@ -519,7 +522,8 @@ public final class DecoderTaskGraph implements AutoCloseable {
         if ((residual != null || partCount > 0) && !(rows == 1 && addsParts(gemv(p))))
             throw new IllegalStateException(p + ": its launch does not add the attention's parts");
         // The LM head (a vocabulary no multiple of 64: no PrefillGemmKernel) goes to SkinnyMmaKernel too where it takes it.
-        boolean wide = rows >= TENSOR_CORE_ROWS && (p.wide() != null || skinnyBits(p, rows) != 0);
+        int skinny = rows >= TENSOR_CORE_ROWS ? skinnyBits(p, rows) : 0;
+        boolean wide = rows >= TENSOR_CORE_ROWS && (p.wide() != null || skinny != 0);
         // The INT8 few-row kernel normalises a single row (batch-1 decode) itself, from the one read it makes of it.
         Method gemv = rows == 1 ? gemv(p) : null;   // batch 1: the one-row kernels, where they take the shape
         boolean fusedNorm = rows == 1 && (gemv != null || p.in() <= SkinnyGemmKernel.INT8_ROW_IN_REGISTERS && p.kernel().getName().equals("int8"));
@@ -541,7 +545,7 @@ public final class DecoderTaskGraph implements AutoCloseable {
                 g.task(kernel(DecoderRowKernels.class, wideRows ? "halfRowsWide" : "halfRows"),
                         wideRows ? DecoderRowKernels.wideRowsGrid(rows) : DecoderRowKernels.rowsGrid(rows), in, norm, gamma, beta, eps, staged, p.in(),
                         p.weightOnly() ? DecoderRowKernels.MMA_ORDER : DecoderRowKernels.NATURAL);
-                if (skinnyBits(p, rows) == 16)
+                if (skinny == 16)
                     g.task(kernel(SkinnyMmaKernel.class, "fp16"), SkinnyMmaKernel.grid(16, p.out(), p.in(), 32 * GEMV_BLOCKS), staged, p.weight(), p.bias(), out, rows,
                             p.out(), p.in(), mode);
                 else if (p.weightOnly())
@@ -551,15 +555,14 @@ public final class DecoderTaskGraph implements AutoCloseable {
                     g.task(p.wide(), PrefillGemmKernel.grid(rows, p.out(), splits), staged, p.weight(), p.bias(), out, rows, p.out(), p.in(), mode,
                             splits, partials, arrivals);
             } else {
-                int bits = skinnyBits(p, rows);
                 if (wideRows(rows, p.in()))   // SkinnyMmaKernel.int4 reads the codes in its own order
                     g.task(kernel(DecoderRowKernels.class, "quantizeRowsWide"), DecoderRowKernels.wideRowsGrid(rows), in, norm, gamma, beta, eps, staged,
-                            stagedScales, p.in(), bits == 4 ? DecoderRowKernels.PIECE4_ORDER : DecoderRowKernels.NATURAL);
+                            stagedScales, p.in(), skinny == 4 ? DecoderRowKernels.PIECE4_ORDER : DecoderRowKernels.NATURAL);
                 else
                     g.task(kernel(DecoderRowKernels.class, "quantizeRows"), DecoderRowKernels.rowsGrid(rows), in, norm, gamma, beta, eps, staged,
                             stagedScales, p.in());
-                if (bits != 0)
-                    g.task(kernel(SkinnyMmaKernel.class, bits == 8 ? "int8" : "int4"), SkinnyMmaKernel.grid(bits, p.out(), p.in(), 32 * GEMV_BLOCKS),
+                if (skinny != 0)
+                    g.task(kernel(SkinnyMmaKernel.class, skinny == 8 ? "int8" : "int4"), SkinnyMmaKernel.grid(skinny, p.out(), p.in(), 32 * GEMV_BLOCKS),
                             staged, stagedScales, p.weight(), p.scales(), p.bias(), out, rows, p.out(), p.in(), p.groupSize(), mode);
                 else
                     g.task(p.wide(), PrefillGemmKernel.grid(rows, p.out(), splits), staged, stagedScales, p.weight(), p.scales(), p.bias(), out,
