@@ -117,14 +117,14 @@ public final class DecoderRowKernels {
      * (statistics, maximum, codes), each a loop of one load at a time: on the H200 a 1.3B decode step at batch 16 spent
      * 10–15 µs a launch there, 96 launches a step (bench/RESULTS.md, session 34). The same codes and scales but where the
      * LayerNorm's sums, taken in another order, round differently. The codes in {@code order}: {@link #NATURAL}, or
-     * {@link #PIECE4_ORDER} for {@link SkinnyMmaKernel#int4}.
+     * {@link #PIECE4_ORDER} for {@link SkinnyMmaKernel#int4}; {@code early} as {@link #loadWideRow}'s.
      */
     @Kernel(maxRegisters = 64)
     public static void quantizeRowsWide(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray codes,
-                                        FloatArray scales, int n, int order) {
+                                        FloatArray scales, int n, int order, int early) {
         float[] red = ctx.allocateFloatShared(96);
         float[] v = new float[8];   // registers
-        loadWideRow(ctx, red, v, x, norm, gamma, beta, eps, n);
+        loadWideRow(ctx, red, v, x, norm, gamma, beta, eps, n, early);
         int tid = ctx.localIdx(), r = ctx.groupIdx(), a0 = tid << 2, a1 = a0 + 4096, warps = wideWarps(n);
         boolean active = (tid >> 5) < warps, h0 = a0 < n, h1 = a1 < n;
         float m = WideGemvKernel.blockMax32(ctx, red, 2, Math.max(SkinnyGemmKernel.max4(v[0], v[1], v[2], v[3]), SkinnyGemmKernel.max4(v[4], v[5], v[6], v[7])), warps);
@@ -137,14 +137,14 @@ public final class DecoderRowKernels {
 
     /**
      * {@link #halfRows} with the row in registers, as {@link #quantizeRowsWide}: a block of 1024 threads a row of up to 8192
-     * elements, one read of it, the LayerNorm's statistics in one block reduction.
+     * elements, one read of it, the LayerNorm's statistics in one block reduction; {@code early} as {@link #loadWideRow}'s.
      */
     @Kernel(maxRegisters = 64)
     public static void halfRowsWide(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray halves, int n,
-                                    int order) {
+                                    int order, int early) {
         float[] red = ctx.allocateFloatShared(96);
         float[] v = new float[8];   // registers
-        loadWideRow(ctx, red, v, x, norm, gamma, beta, eps, n);
+        loadWideRow(ctx, red, v, x, norm, gamma, beta, eps, n, early);
         int tid = ctx.localIdx(), r = ctx.groupIdx(), a0 = tid << 2, a1 = a0 + 4096, warps = wideWarps(n);
         boolean active = (tid >> 5) < warps, h0 = a0 < n, h1 = a1 < n;
         int row = r * n >> 1, p0 = a0 >> 1, p1 = a1 >> 1;   // the source pairs 2·tid, 2·tid + 1 of each piece
@@ -162,16 +162,22 @@ public final class DecoderRowKernels {
      * What {@link #quantizeRowsWide} and {@link #halfRowsWide} start with: block row {@code groupIdx}'s elements {@code 4t …}
      * and {@code 4096 + 4t …} into {@code v[0..7]} (LayerNorm'd with {@code norm != 0}; {@link WideGemvKernel#loadRow}),
      * γ and β of the first piece loaded before the wait for the previous kernel.
+     * <p>
+     * With {@code early != 0} the next kernel is released before the wait, not after it: its blocks launch while the
+     * previous projection finishes and load their weights while these rows are staged. The host asks for it where the
+     * next kernel is {@link SkinnyMmaKernel} streaming enough weights (DecoderTaskGraph's rule; measurements there).
      */
-    static void loadWideRow(KernelContext ctx, float[] red, float[] v, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, int n) {
+    static void loadWideRow(KernelContext ctx, float[] red, float[] v, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, int n,
+                            int early) {
         int a0 = ctx.localIdx() << 2, warps = wideWarps(n);
         float g0 = 0f, g1 = 0f, g2 = 0f, g3 = 0f, e0 = 0f, e1 = 0f, e2 = 0f, e3 = 0f;
         if (norm != 0 && (ctx.localIdx() >> 5) < warps && a0 < n) {
             g0 = gamma.get(a0); g1 = gamma.get(a0 + 1); g2 = gamma.get(a0 + 2); g3 = gamma.get(a0 + 3);
             e0 = beta.get(a0); e1 = beta.get(a0 + 1); e2 = beta.get(a0 + 2); e3 = beta.get(a0 + 3);
         }
+        if (early != 0) ctx.releaseNextKernel();
         ctx.awaitPreviousKernel();
-        ctx.releaseNextKernel();   // the next kernel (SkinnyMmaKernel) may start on its weights now
+        if (early == 0) ctx.releaseNextKernel();   // the next kernel may start on its weights now
         WideGemvKernel.loadRow(ctx, red, v, x, ctx.groupIdx() * n, norm, gamma, beta, eps, n, warps, 4096, g0, g1, g2, g3, e0, e1, e2, e3);
     }
 

@@ -376,11 +376,11 @@ class DecoderKernelsOnCpuTest {
                     cpu.launch(KernelCompiler.find(DecoderRowKernels.class, "quantizeRows"), DecoderRowKernels.rowsGrid(m), xs, norm, gamma, beta, 1e-5f,
                             want, wantScales, k);
                     cpu.launch(KernelCompiler.find(DecoderRowKernels.class, "quantizeRowsWide"), DecoderRowKernels.wideRowsGrid(m), xs, norm, gamma, beta,
-                            1e-5f, got, gotScales, k, DecoderRowKernels.NATURAL);
+                            1e-5f, got, gotScales, k, DecoderRowKernels.NATURAL, 0);
                     if (k % 128 == 0) {   // SkinnyMmaKernel.int4's order: the same words, each where piece4Word says
                         IntArray permuted = IntArray.allocate(a, m * k / 4);
                         cpu.launch(KernelCompiler.find(DecoderRowKernels.class, "quantizeRowsWide"), DecoderRowKernels.wideRowsGrid(m), xs, norm, gamma,
-                                beta, 1e-5f, permuted, FloatArray.allocate(a, m), k, DecoderRowKernels.PIECE4_ORDER);
+                                beta, 1e-5f, permuted, FloatArray.allocate(a, m), k, DecoderRowKernels.PIECE4_ORDER, 1);
                         for (int r = 0; r < m; r++)
                             for (int j = 0; j < k / 4; j++)
                                 assertEquals(got.get(r * k / 4 + j), permuted.get(r * k / 4 + piece4Word(j)), "K " + k + " row " + r + " word " + j);
@@ -403,7 +403,7 @@ class DecoderKernelsOnCpuTest {
                         cpu.launch(KernelCompiler.find(DecoderRowKernels.class, "halfRows"), DecoderRowKernels.rowsGrid(m), xs, norm, gamma, beta, 1e-5f,
                                 wantHalves, k, order);
                         cpu.launch(KernelCompiler.find(DecoderRowKernels.class, "halfRowsWide"), DecoderRowKernels.wideRowsGrid(m), xs, norm, gamma, beta,
-                                1e-5f, gotHalves, k, order);
+                                1e-5f, gotHalves, k, order, order);   // early release too (1) with MMA_ORDER: the same halves
                         for (int i = 0; i < m * k / 2; i++) {
                             String what = "K " + k + " norm " + norm + " order " + order + " pair " + i;
                             if (norm == 0) assertEquals(wantHalves.get(i), gotHalves.get(i), what);

@@ -173,6 +173,23 @@ public final class DecoderTaskGraph implements AutoCloseable {
     }
 
     /**
+     * The wide staging of a {@link SkinnyMmaKernel} projection's rows releases it before its own wait rather than after
+     * (its {@code early}) where the projection streams at least this many bytes of weights, FP16 or INT8
+     * ({@code -Dzq.decoder.earlyReleaseBytes}; 0: all of them): its blocks then launch while the previous projection
+     * finishes and load their weights under the staging. On the H200, 49 decode steps at batch 16, early everywhere
+     * against after the wait, two rounds each: GPT-3 1.3B W16A16 80.1, 79.1 → 75.3, 74.4 ms, W8A8+head8 60.6, 60.3 → 57.8,
+     * 57.7; GPT-2 W16A16 18.07, 18.05 → 16.94, 16.98, but W8A8+head8 17.10, 17.25 → 17.63, 17.66, and W4/8A8+head8 1% slower
+     * at both sizes (its INT4 MLP; bench/RESULTS.md, session 37). GPT-2's INT8 projections stream 0.6–2.4 MB, its FP16
+     * ones 1.2–4.7 MB, GPT-3 1.3B's 4.2 MB and more.
+     */
+    static final long EARLY_RELEASE_BYTES = Long.getLong("zq.decoder.earlyReleaseBytes", 3L << 20);
+
+    /** {@link #EARLY_RELEASE_BYTES}' rule: 1 where the staging for projection {@code p} on SkinnyMmaKernel's {@code skinny} bits releases it early. */
+    static int earlyRelease(Projection p, int skinny) {
+        return (skinny == 16 || skinny == 8) && (long) p.out() * p.in() * skinny / 8 >= EARLY_RELEASE_BYTES ? 1 : 0;
+    }
+
+    /**
      * A batch-1 decode step ends in {@link GreedyHeadKernel} (final LayerNorm, head, arg-max: one launch) where the head
      * is FP16, or INT8 with one scale a row and token-wise INT8 activations, and fits it; {@code -Dzq.decoder.greedyHead=false}: the three kernels, for A/B runs.
      */
@@ -542,9 +559,13 @@ public final class DecoderTaskGraph implements AutoCloseable {
             int splits = PrefillGemmKernel.splits(rows, p.out(), p.in(), mode);
             if (p.scales() == null || p.weightOnly()) {   // FP16 activation rows
                 boolean wideRows = wideRows(rows, p.in());
-                g.task(kernel(DecoderRowKernels.class, wideRows ? "halfRowsWide" : "halfRows"),
-                        wideRows ? DecoderRowKernels.wideRowsGrid(rows) : DecoderRowKernels.rowsGrid(rows), in, norm, gamma, beta, eps, staged, p.in(),
-                        p.weightOnly() ? DecoderRowKernels.MMA_ORDER : DecoderRowKernels.NATURAL);
+                int order = p.weightOnly() ? DecoderRowKernels.MMA_ORDER : DecoderRowKernels.NATURAL;
+                if (wideRows)
+                    g.task(kernel(DecoderRowKernels.class, "halfRowsWide"), DecoderRowKernels.wideRowsGrid(rows), in, norm, gamma, beta, eps, staged,
+                            p.in(), order, earlyRelease(p, skinny));
+                else
+                    g.task(kernel(DecoderRowKernels.class, "halfRows"), DecoderRowKernels.rowsGrid(rows), in, norm, gamma, beta, eps, staged, p.in(),
+                            order);
                 if (skinny == 16)
                     g.task(kernel(SkinnyMmaKernel.class, "fp16"), SkinnyMmaKernel.grid(16, p.out(), p.in(), 32 * GEMV_BLOCKS), staged, p.weight(), p.bias(), out, rows,
                             p.out(), p.in(), mode);
@@ -557,7 +578,7 @@ public final class DecoderTaskGraph implements AutoCloseable {
             } else {
                 if (wideRows(rows, p.in()))   // SkinnyMmaKernel.int4 reads the codes in its own order
                     g.task(kernel(DecoderRowKernels.class, "quantizeRowsWide"), DecoderRowKernels.wideRowsGrid(rows), in, norm, gamma, beta, eps, staged,
-                            stagedScales, p.in(), skinny == 4 ? DecoderRowKernels.PIECE4_ORDER : DecoderRowKernels.NATURAL);
+                            stagedScales, p.in(), skinny == 4 ? DecoderRowKernels.PIECE4_ORDER : DecoderRowKernels.NATURAL, earlyRelease(p, skinny));
                 else
                     g.task(kernel(DecoderRowKernels.class, "quantizeRows"), DecoderRowKernels.rowsGrid(rows), in, norm, gamma, beta, eps, staged,
                             stagedScales, p.in());
