@@ -176,11 +176,11 @@ public final class DecoderTaskGraph implements AutoCloseable {
      * The wide staging of a {@link SkinnyMmaKernel} projection's rows releases it before its own wait rather than after
      * (its {@code early}) where the projection streams at least this many bytes of weights, FP16 or INT8
      * ({@code -Dzq.decoder.earlyReleaseBytes}; 0: all of them): its blocks then launch while the previous projection
-     * finishes and load their weights under the staging. On the H200, 49 decode steps at batch 16, early everywhere
+     * finishes and load their weights under the staging. On the H200, 49 decode steps at batch 16, released before
      * against after the wait, two rounds each: GPT-3 1.3B W16A16 80.1, 79.1 → 75.3, 74.4 ms, W8A8+head8 60.6, 60.3 → 57.8,
-     * 57.7; GPT-2 W16A16 18.07, 18.05 → 16.94, 16.98, but W8A8+head8 17.10, 17.25 → 17.63, 17.66, and W4/8A8+head8 1% slower
-     * at both sizes (its INT4 MLP; bench/RESULTS.md, session 37). GPT-2's INT8 projections stream 0.6–2.4 MB, its FP16
-     * ones 1.2–4.7 MB, GPT-3 1.3B's 4.2 MB and more.
+     * 57.7, but W4/8A8+head8 60.1, 60.1 → 60.5, 60.7 with its INT4 MLP's staging early too (so INT4's never is); GPT-2
+     * W16A16 18.07, 18.05 → 16.94, 16.98, but W8A8+head8 17.10, 17.25 → 17.63, 17.66 (bench/RESULTS.md, session 37).
+     * GPT-2's INT8 projections stream 0.6–2.4 MB, its FP16 ones 1.2–4.7 MB, GPT-3 1.3B's 4.2 MB and more.
      */
     static final long EARLY_RELEASE_BYTES = Long.getLong("zq.decoder.earlyReleaseBytes", 3L << 20);
 
