@@ -77,6 +77,24 @@ public final class SkinnyMmaKernel {
     }
 
     /**
+     * {@link #grid}, but with {@code oneWave} fewer slices where its blocks would not all fit the GPU at once (32 warps an
+     * SM at 64 registers a thread, {@code warpsAtOnce / 32} SMs) and four or more slices make them fit: each warp then loops
+     * over more batches, the later ones loaded after the wait, but no block waits for another to end before it starts
+     * loading. GPT-3 1.3B's FP16 qkv and up projections at 16 slices (384 and 512 blocks of 512 threads, two an SM) ran as
+     * two waves, their last blocks starting ~8 µs after the staging ended (session 37's trace); here 10 and 8 slices:
+     * W16A16 b16 decode 75.2 → 73.1 ms (49 steps), GPT-2's (24 → 16 slices) 17.3 → 16.5 ms (H200, bench/RESULTS.md,
+     * session 38). The kernels take their slice count from the launch.
+     */
+    public static Grid grid(int bits, int n, int k, int warpsAtOnce, boolean oneWave) {
+        int tiles = Math.ceilDiv(n, 16), slices = slices(bits, n, k, warpsAtOnce), sms = warpsAtOnce >> 5;
+        if (oneWave && sms > 0) {
+            int fit = 32 / Math.ceilDiv(tiles, sms);   // the slices that let an SM hold its share of the blocks
+            if (fit >= 4 && fit < slices) slices = fit;
+        }
+        return new Grid(tiles, 1, 32 * slices, 1);
+    }
+
+    /**
      * W8A8: INT8 codes {@code w} (K/4 ints a row) with group scales {@code sw[N, K/groupSize]}; the rows' token-wise codes
      * {@code a} (K/4 ints a row) and scales {@code sx} ({@link DecoderRowKernels#quantizeRows}); {@code mode} as
      * {@link SkinnyGemmKernel#finish} ({@link SkinnyGemmKernel#ADD} adds to {@code y}).

@@ -506,8 +506,9 @@ class DecoderKernelsOnCpuTest {
      * rows past m garbage the kernel must not use), 40 features (a partial tile of 16), every epilogue; INT8 at K = 384
      * (six pieces: batches of one, or of four, the second short) in groups of 64, 128 and K, and K = 8512 (34 batches of
      * four over 32 warps: two loop, the last batch of one piece); INT4 (W4A8) on the same rows where K is a multiple of
-     * 128, in groups of 32 to K, and at K = 16512 (129 pieces of 128, 65 batches of two: warps loop); FP16 at K = 160 (five pieces) and 1088
-     * (34). Against the definitions in double; rows past m stay untouched.
+     * 128, in groups of 32 to K, and at K = 16512 (129 pieces of 128, 65 batches of two: warps loop); FP16 at K = 160 (five
+     * pieces), 1088 (34) and 2048 (64: on the one-wave grid its warps loop). Each on three grids ({@link #checkSkinny}).
+     * Against the definitions in double; rows past m stay untouched.
      */
     @Test
     void skinnyMmaGemmsMatchTheDefinitions() {
@@ -543,7 +544,7 @@ class DecoderKernelsOnCpuTest {
                             groupwise(q, w4, sw4, sxs, g4), bias, 2e-5);
                 }
             }
-            for (int[] shape : new int[][]{{3, 160}, {16, 160}, {11, 1088}}) {
+            for (int[] shape : new int[][]{{3, 160}, {16, 160}, {11, 1088}, {16, 2048}}) {
                 int m = shape[0], k = shape[1];
                 float[] x = new float[m * k];
                 for (int i = 0; i < x.length; i++) x[i] = (float) rnd.nextGaussian();
@@ -566,6 +567,13 @@ class DecoderKernelsOnCpuTest {
             assertEquals(new dev.zq.runtime.Grid(128, 1, 1024, 1), SkinnyMmaKernel.grid(8, 2048, 2048, 4224));  // its out projection: of 1
             assertEquals(new dev.zq.runtime.Grid(128, 1, 1024, 1), SkinnyMmaKernel.grid(8, 2048, 8192, 4224));  // its down projection: of 4
             assertEquals(new dev.zq.runtime.Grid(48, 1, 384, 1), SkinnyMmaKernel.grid(8, 768, 768, 4224));   // GPT-2 out projection: 12 pieces, 12 warps
+            assertEquals(new dev.zq.runtime.Grid(384, 1, 512, 1), SkinnyMmaKernel.grid(16, 6144, 2048, 4224));  // 1.3B FP16 qkv: 6144 warps
+            assertEquals(new dev.zq.runtime.Grid(384, 1, 320, 1), SkinnyMmaKernel.grid(16, 6144, 2048, 4224, true));   // one wave: 3 blocks an SM
+            assertEquals(new dev.zq.runtime.Grid(512, 1, 256, 1), SkinnyMmaKernel.grid(16, 8192, 2048, 4224, true));    // its up projection: 4
+            assertEquals(new dev.zq.runtime.Grid(144, 1, 512, 1), SkinnyMmaKernel.grid(16, 2304, 768, 4224, true));     // GPT-2's qkv: 24 → 16 slices
+            assertEquals(SkinnyMmaKernel.grid(8, 6144, 2048, 4224), SkinnyMmaKernel.grid(8, 6144, 2048, 4224, true));   // INT8's fits already
+            assertEquals(SkinnyMmaKernel.grid(8, 50257, 2048, 4224), SkinnyMmaKernel.grid(8, 50257, 2048, 4224, true)); // the head: would take 1 slice
+            assertEquals(new dev.zq.runtime.Grid(3, 1, 320, 1), SkinnyMmaKernel.grid(16, 40, 2048, 32, true));           // checkSkinny's one SM: 16 → 10
         }
     }
 
@@ -589,7 +597,10 @@ class DecoderKernelsOnCpuTest {
     void checkSkinny(String kernel, Object[] operands, Object[] after, int m, int n, int k, double[][] reference, FloatArray bias, double tol) {
         int bits = kernel.equals("fp16") ? 16 : kernel.equals("int4") ? 4 : 8;
         try (Arena a = Arena.ofShared()) {
-            for (int warpsAtOnce : new int[]{4224, 3})
+            // As many warps as pieces allow (batches of 1 piece here); with few warps at once, batches of 4 pieces; and the
+            // one-wave grid of a GPU of one SM (32 warps), fewer slices than pieces ask for where blocks would not fit it
+            // (K = 2048: 10 slices for 64 FP16 pieces, as 1.3B's qkv on 132 SMs, the warps looping over batches of 4).
+            for (int warpsAtOnce : new int[]{4224, 3, -32})
             for (int mode : new int[]{SkinnyGemmKernel.STORE, SkinnyGemmKernel.GELU_TANH, SkinnyGemmKernel.ADD}) {
                 FloatArray y = FloatArray.allocate(a, (m + 8) * n);
                 for (int i = 0; i < (m + 8) * n; i++) y.set(i, mode == SkinnyGemmKernel.ADD || i >= m * n ? i * 0.01f : 0f);
@@ -598,8 +609,8 @@ class DecoderKernelsOnCpuTest {
                 args.addAll(java.util.List.of(m, n, k));
                 args.addAll(java.util.List.of(after));
                 args.add(mode);
-                // As many warps as pieces allow (batches of 1 piece here) and, with few warps at once, batches of 4 pieces.
-                cpu.launch(KernelCompiler.find(SkinnyMmaKernel.class, kernel), SkinnyMmaKernel.grid(bits, n, k, warpsAtOnce), args.toArray());
+                cpu.launch(KernelCompiler.find(SkinnyMmaKernel.class, kernel), SkinnyMmaKernel.grid(bits, n, k, Math.abs(warpsAtOnce), warpsAtOnce < 0),
+                        args.toArray());
                 for (int i = 0; i < m; i++)
                     for (int j = 0; j < n; j++) {
                         double want = expected(mode, reference[i][j] + bias.get(j), i * n + j);

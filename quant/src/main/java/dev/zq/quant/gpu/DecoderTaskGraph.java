@@ -159,6 +159,14 @@ public final class DecoderTaskGraph implements AutoCloseable {
      * eight of 4 bytes): W4/8A8+head8 66.6 → 60.1 ms (same session), so such a projection needs {@link #wideRows}.
      */
     static final boolean SKINNY_MMA = !"false".equals(System.getProperty("zq.decoder.skinnyMma"));
+    /**
+     * SkinnyMmaKernel launches with no more warps than the GPU holds at once ({@link SkinnyMmaKernel#grid(int, int, int,
+     * int, boolean)}; {@code -Dzq.decoder.skinnyOneWave=false}: as many slices as {@link SkinnyMmaKernel#slices} asks).
+     * Only FP16 projections change (INT8 and INT4 ones fit already). On the H200, 49 decode steps, W16A16, two rounds
+     * each, off against on: GPT-3 1.3B b16 75.0, 75.4 → 73.1, 73.0 ms, b8 66.1, 65.8 → 65.5, 65.8; GPT-2 b16 17.33,
+     * 17.22 → 16.52, 16.51, b8 15.26, 15.23 → 14.30, 14.27 (bench/RESULTS.md, session 38).
+     */
+    static final boolean SKINNY_ONE_WAVE = !"false".equals(System.getProperty("zq.decoder.skinnyOneWave"));
 
     /**
      * {@link #SKINNY_MMA}'s rule for projection {@code p} at {@code rows} rows: its bits, or 0 where it stays on
@@ -567,7 +575,7 @@ public final class DecoderTaskGraph implements AutoCloseable {
                     g.task(kernel(DecoderRowKernels.class, "halfRows"), DecoderRowKernels.rowsGrid(rows), in, norm, gamma, beta, eps, staged, p.in(),
                             order);
                 if (skinny == 16)
-                    g.task(kernel(SkinnyMmaKernel.class, "fp16"), SkinnyMmaKernel.grid(16, p.out(), p.in(), 32 * GEMV_BLOCKS), staged, p.weight(), p.bias(), out, rows,
+                    g.task(kernel(SkinnyMmaKernel.class, "fp16"), SkinnyMmaKernel.grid(16, p.out(), p.in(), 32 * GEMV_BLOCKS, SKINNY_ONE_WAVE), staged, p.weight(), p.bias(), out, rows,
                             p.out(), p.in(), mode);
                 else if (p.weightOnly())
                     g.task(p.wide(), PrefillGemmKernel.grid(rows, p.out(), splits), staged, p.weight(), p.scales(), p.bias(), out, rows, p.out(),
@@ -583,7 +591,7 @@ public final class DecoderTaskGraph implements AutoCloseable {
                     g.task(kernel(DecoderRowKernels.class, "quantizeRows"), DecoderRowKernels.rowsGrid(rows), in, norm, gamma, beta, eps, staged,
                             stagedScales, p.in());
                 if (skinny != 0)
-                    g.task(kernel(SkinnyMmaKernel.class, skinny == 8 ? "int8" : "int4"), SkinnyMmaKernel.grid(skinny, p.out(), p.in(), 32 * GEMV_BLOCKS),
+                    g.task(kernel(SkinnyMmaKernel.class, skinny == 8 ? "int8" : "int4"), SkinnyMmaKernel.grid(skinny, p.out(), p.in(), 32 * GEMV_BLOCKS, SKINNY_ONE_WAVE),
                             staged, stagedScales, p.weight(), p.scales(), p.bias(), out, rows, p.out(), p.in(), p.groupSize(), mode);
                 else
                     g.task(p.wide(), PrefillGemmKernel.grid(rows, p.out(), splits), staged, stagedScales, p.weight(), p.scales(), p.bias(), out,
