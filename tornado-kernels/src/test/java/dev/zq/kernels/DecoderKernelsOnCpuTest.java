@@ -785,26 +785,44 @@ class DecoderKernelsOnCpuTest {
         }
     }
 
+    /**
+     * The arg-max on one block a row and split over 2, 3 and 7 (a tie across blocks: the lower index wins), twice each (the
+     * arrival counts left at 0); and how many blocks a row gets.
+     */
     @Test
     void argmaxTakesTheLowestIndexOfTheLargestFiniteLogitAndRecordsTheStep() {
         try (Arena a = Arena.ofShared()) {
             int vocab = 3000, batch = 3, maxNew = 4, promptLen = 5;
             FloatArray logits = FloatArray.allocate(a, batch * vocab);
             for (int i = 0; i < batch * vocab; i++) logits.set(i, (i % 97) * 0.01f);
-            logits.set(2500, 7f);            // row 0: a tie between 2500 and 2999, and a NaN elsewhere
+            logits.set(1500, 7f);            // row 0: a tie between 1500 and 2999 (another block's when split), and a NaN elsewhere
             logits.set(2999, 7f);
             logits.set(10, Float.NaN);
             logits.set(vocab + 1234, 3f);    // row 1: a single maximum
             for (int i = 0; i < vocab; i++) logits.set(2 * vocab + i, i % 2 == 0 ? Float.NaN : Float.NEGATIVE_INFINITY);   // row 2: nothing
-            IntArray next = IntArray.allocate(a, batch), generated = IntArray.allocate(a, batch * maxNew), pos = IntArray.allocate(a, 1);
-            pos.set(0, promptLen + 2);       // the step that produced new token 2
-            cpu.launch(KernelCompiler.find(DecoderRowKernels.class, "argmax"), DecoderRowKernels.argmaxGrid(batch), logits, next, generated, pos,
-                    vocab, promptLen, maxNew);
-            assertArrayEquals(new int[]{2500, 1234, 0}, new int[]{next.get(0), next.get(1), next.get(2)});
-            assertEquals(2500, generated.get(2));
-            assertEquals(1234, generated.get(maxNew + 2));
-            assertEquals(-1, generated.get(2 * maxNew + 2));
-            assertEquals(0, generated.get(0));   // other steps untouched
+            for (int parts : new int[]{1, 2, 3, 7}) {
+                IntArray next = IntArray.allocate(a, batch), generated = IntArray.allocate(a, batch * maxNew), pos = IntArray.allocate(a, 1);
+                FloatArray best = FloatArray.allocate(a, batch * parts);
+                IntArray bestAt = IntArray.allocate(a, batch * parts), arrivals = IntArray.allocate(a, batch);
+                for (int launch = 0; launch < 2; launch++) {
+                    pos.set(0, promptLen + 2 + launch);       // the step that produced new token 2, then 3
+                    cpu.launch(KernelCompiler.find(DecoderRowKernels.class, "argmax"), DecoderRowKernels.argmaxGrid(batch, parts), logits, next, generated,
+                            pos, vocab, promptLen, maxNew, parts, best, bestAt, arrivals);
+                    String what = parts + " blocks a row, launch " + launch;
+                    assertArrayEquals(new int[]{1500, 1234, 0}, new int[]{next.get(0), next.get(1), next.get(2)}, what);
+                    assertEquals(1500, generated.get(2 + launch), what);
+                    assertEquals(1234, generated.get(maxNew + 2 + launch), what);
+                    assertEquals(-1, generated.get(2 * maxNew + 2 + launch), what);
+                    assertEquals(0, generated.get(0), what);   // other steps untouched
+                    for (int b = 0; b < batch; b++) assertEquals(0, arrivals.get(b), what + ": arrivals left at 0");
+                }
+            }
+            assertEquals(7, DecoderRowKernels.argmaxParts(16, 50257, 132));   // a pass of 8,192 logits a block
+            assertEquals(7, DecoderRowKernels.argmaxParts(1, 50257, 132));
+            assertEquals(4, DecoderRowKernels.argmaxParts(32, 50257, 132));   // the SMs shared by the rows
+            assertEquals(1, DecoderRowKernels.argmaxParts(200, 50257, 132));
+            assertEquals(1, DecoderRowKernels.argmaxParts(16, 3000, 132));
+            assertThrows(IllegalArgumentException.class, () -> DecoderRowKernels.argmaxParts(0, 50257, 132));
         }
     }
 
@@ -1107,8 +1125,8 @@ class DecoderKernelsOnCpuTest {
                         pos.set(0, p0);
                         cpu.launch(KernelCompiler.find(WideGemvKernel.class, "fp16"), WideGemvKernel.grid(n, 1, 132), x, 1, gamma, beta, 1e-5f, h,
                                 bias, want, n, k, SkinnyGemmKernel.STORE, 1, want, want, want, 0, want);
-                        cpu.launch(KernelCompiler.find(DecoderRowKernels.class, "argmax"), DecoderRowKernels.argmaxGrid(1), want, wantNext, wantGen,
-                                wantPos, n, promptLen, maxNew);
+                        cpu.launch(KernelCompiler.find(DecoderRowKernels.class, "argmax"), DecoderRowKernels.argmaxGrid(1, 1), want, wantNext, wantGen,
+                                wantPos, n, promptLen, maxNew, 1, best, bestAt, arrivals);
                         FloatArray xr = copyOf(a, x);   // the kernel embeds the next token into it (embed = 1 but for one block)
                         int embed = blocks == 1 ? 0 : 1;
                         cpu.launch(KernelCompiler.find(GreedyHeadKernel.class, "fp16"), GreedyHeadKernel.grid(n, k, blocks), xr, gamma, beta, 1e-5f, h,
@@ -1215,8 +1233,8 @@ class DecoderKernelsOnCpuTest {
                             if (Float.isNaN(w)) assertTrue(Float.isNaN(g), what + ": logit " + i + " should be NaN, is " + g);
                             else assertEquals(w, g, 1e-5 * scale, what + ": logit " + i);
                         }
-                        cpu.launch(KernelCompiler.find(DecoderRowKernels.class, "argmax"), DecoderRowKernels.argmaxGrid(1), got, wantNext, wantGen,
-                                wantPos, n, promptLen, maxNew);
+                        cpu.launch(KernelCompiler.find(DecoderRowKernels.class, "argmax"), DecoderRowKernels.argmaxGrid(1, 1), got, wantNext, wantGen,
+                                wantPos, n, promptLen, maxNew, 1, best, bestAt, arrivals);
                         assertPicked(what, kind, n, maxNew, wantNext, wantGen, wantPos, next, gen, pos, arrivals);
                     }
                 }

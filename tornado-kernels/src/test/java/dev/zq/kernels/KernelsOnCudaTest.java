@@ -659,6 +659,42 @@ class KernelsOnCudaTest {
         }
     }
 
+    /** {@link #argmaxAgreesWithTheCpu}'s vocabulary; the PTX interpreter runs a smaller one. */
+    int argmaxVocab() { return 50257; }
+
+    /**
+     * {@link DecoderRowKernels#argmax} on the GPU against the CPU executor, every buffer bit for bit: 16 rows of GPT's
+     * vocabulary on one block a row and split over 3 and 7 blocks ({@link DecoderRowKernels#argmaxParts} at batch 16) through
+     * {@code arriveLast}, with ties across blocks, NaNs, and a row of nothing above −∞.
+     */
+    @Test
+    void argmaxAgreesWithTheCpu() throws Exception {
+        assumeDevice();
+        Random rnd = new Random(37);
+        int vocab = argmaxVocab(), batch = 16, maxNew = 4, promptLen = 2;
+        try (Arena a = Arena.ofShared()) {
+            FloatArray logits = KernelsOnCpuTest.randomFloats(a, rnd, batch * vocab, 4);
+            for (int b = 0; b < batch; b++) {
+                int row = b * vocab;
+                logits.set(row + rnd.nextInt(vocab), Float.NaN);
+                if (b % 3 == 0) {   // the largest value twice, far apart: the lower index wins wherever the blocks split
+                    logits.set(row + vocab / 5 + b, 9f);
+                    logits.set(row + vocab - 1 - b, 9f);
+                }
+            }
+            for (int i = 0; i < vocab; i++) logits.set(5 * vocab + i, i % 2 == 0 ? Float.NaN : Float.NEGATIVE_INFINITY);
+            for (int parts : new int[]{1, 3, 7}) {   // 7: argmaxParts at GPT's vocabulary and batch 16
+                IntArray next = IntArray.allocate(a, batch), gen = IntArray.allocate(a, batch * maxNew), pos = IntArray.allocate(a, 1);
+                FloatArray best = FloatArray.allocate(a, batch * parts);
+                IntArray bestAt = IntArray.allocate(a, batch * parts), arrivals = IntArray.allocate(a, batch);
+                pos.set(0, promptLen + 1);
+                // Every buffer compared: the arrival counts back at 0 on the GPU too (the CPU's would have thrown otherwise).
+                same(k(DecoderRowKernels.class, "argmax"), DecoderRowKernels.argmaxGrid(batch, parts), logits, next, gen, pos, vocab, promptLen,
+                        maxNew, parts, best, bestAt, arrivals);
+            }
+        }
+    }
+
     /**
      * A greedy head's outputs the same on both sides, bit for bit: the logits (argument {@code logits}), the row it embedded
      * into {@code x} (argument 0), and the arrival count, next token, recorded tokens and position (arguments

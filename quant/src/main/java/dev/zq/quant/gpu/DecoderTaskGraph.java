@@ -270,9 +270,9 @@ public final class DecoderTaskGraph implements AutoCloseable {
     private final FloatArray stagedScales;  // and their token-wise scales
     private final FloatArray partials;      // split-K slices' parts of the tensor-core residual projections (PrefillGemmKernel.splits)
     private final IntArray arrivals;        // and how many of an output tile's slices are done
-    private final FloatArray headBest;      // GreedyHeadKernel: each block's best logit
+    private final FloatArray headBest;      // GreedyHeadKernel and a split argmax: each block's best logit
     private final IntArray headBestAt;      // and its index
-    private final IntArray headArrivals;    // and how many blocks are done
+    private final IntArray headArrivals;    // and how many blocks (of a row) are done
     private final ExecutionPlan prefill, decode;
     private final ExecutionPlan decodeRun;   // STEPS_PER_GRAPH steps in one graph; null with keepLogits or one step a graph
     private final int runSteps;
@@ -353,9 +353,10 @@ public final class DecoderTaskGraph implements AutoCloseable {
         partials = FloatArray.allocate(arena, splitBlocks > 1 ? splitBlocks * 4096 : 1);
         arrivals = IntArray.allocate(arena, Math.max(1, padded / 64 * Math.max(3 * h, inter) / 64));   // a count per output tile
         logits = FloatArray.allocate(arena, batch * vocab);
-        headBest = FloatArray.allocate(arena, GEMV_BLOCKS);
-        headBestAt = IntArray.allocate(arena, GEMV_BLOCKS);
-        headArrivals = IntArray.allocate(arena, 1);
+        int argmaxBlocks = DecoderRowKernels.argmaxGrid(batch, DecoderRowKernels.argmaxParts(batch, vocab, GEMV_BLOCKS)).groupsX();
+        headBest = FloatArray.allocate(arena, Math.max(GEMV_BLOCKS, argmaxBlocks));
+        headBestAt = IntArray.allocate(arena, Math.max(GEMV_BLOCKS, argmaxBlocks));
+        headArrivals = IntArray.allocate(arena, batch);
 
         TaskGraph prefillGraph = steps("prefill", promptLength, prompt)
                 .transferToDevice(Transfer.FIRST_EXECUTION, weightBuffers.toArray(KernelBuffer[]::new))
@@ -422,8 +423,9 @@ public final class DecoderTaskGraph implements AutoCloseable {
             g.task(kernel(DecoderRowKernels.class, "lastTokenNorm"), RowKernels.grid(batch, h), x, finalGamma, finalBeta, last, pos, seq, h,
                     config.normEps());
             linear(g, head, last, null, null, logits, batch, SkinnyGemmKernel.STORE);
-            g.task(kernel(DecoderRowKernels.class, "argmax"), DecoderRowKernels.argmaxGrid(batch), logits, next, generated, pos,
-                    config.vocabSize(), promptLength, maxNewTokens);
+            int parts = DecoderRowKernels.argmaxParts(batch, config.vocabSize(), GEMV_BLOCKS);
+            g.task(kernel(DecoderRowKernels.class, "argmax"), DecoderRowKernels.argmaxGrid(batch, parts), logits, next, generated, pos,
+                    config.vocabSize(), promptLength, maxNewTokens, parts, headBest, headBestAt, headArrivals);
         }
         // The decode steps' head writes the next step's input row itself; the prompt's tail makes the first one.
         if (name.equals("prefill") && fold)
