@@ -4,6 +4,7 @@ import dev.zq.tensor.DType;
 import dev.zq.tensor.Tensor;
 
 import java.lang.foreign.Arena;
+import java.util.stream.IntStream;
 
 /**
  * Quantizes a weight matrix {@code [out, in]} symmetrically with one scale per group of inputs of each
@@ -36,7 +37,10 @@ public final class GroupwiseQuantizer {
         Tensor scales = Tensor.allocate(arena, DType.F32, rows, groups);
         Tensor codes = Tensor.allocate(arena, QuantizedWeight.storageType(bits), rows, cols);
         float tensorScale = granularity.kind() == WeightGranularity.Kind.PER_TENSOR ? Symmetric.scale(absMax(w, 0, w.length), bits) : Float.NaN;
-        for (int r = 0; r < rows; r++)
+        // Rows are independent: on several threads where the arena allows it and no byte of INT4 codes straddles two rows.
+        boolean split = codes.sharedAcrossThreads() && scales.sharedAcrossThreads() && (codes.dtype() != DType.I4 || cols % 2 == 0);
+        IntStream each = IntStream.range(0, rows);
+        (split ? each.parallel() : each).forEach(r -> {
             for (int g = 0; g < groups; g++) {
                 int from = r * cols + g * gs;
                 float s = Float.isNaN(tensorScale) ? Symmetric.scale(absMax(w, from, from + gs), bits) : tensorScale;
@@ -47,6 +51,7 @@ public final class GroupwiseQuantizer {
                     else codes.setByte(i, (byte) q);
                 }
             }
+        });
         return new QuantizedWeight(bits, rows, cols, gs, codes, scales);
     }
 

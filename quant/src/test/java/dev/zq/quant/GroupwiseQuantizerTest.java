@@ -111,4 +111,27 @@ class GroupwiseQuantizerTest {
             assertEquals(4 * 64, q8.codes().byteSize());
         }
     }
+
+    /**
+     * In a shared arena the rows are quantized on several threads: the same codes and scales, byte for byte, as one
+     * thread's in a confined arena — INT8 and INT4, per group, per row and per tensor, at an odd row length too (INT4
+     * rows then share bytes, so they stay on one thread).
+     */
+    @Test
+    void rowsOnSeveralThreadsGiveOneThreadsCodes() {
+        for (int bits : new int[]{8, 4})
+            for (WeightGranularity gran : new WeightGranularity[]{WeightGranularity.groups(16), WeightGranularity.perRow(), WeightGranularity.perTensor()})
+                for (int cols : new int[]{64, 48, 33}) {
+                    if (gran.kind() == WeightGranularity.Kind.GROUPWISE && cols % 16 != 0) continue;
+                    try (Arena one = Arena.ofConfined(); Arena many = Arena.ofShared()) {
+                        GroupwiseQuantizer q = new GroupwiseQuantizer(bits, gran);
+                        QuantizedWeight a = q.quantize(random(one, new Random(cols), 3001, cols), one);
+                        QuantizedWeight b = q.quantize(random(many, new Random(cols), 3001, cols), many);
+                        String what = bits + " bits " + gran + " cols " + cols;
+                        assertArrayEquals(a.codes().segment().toArray(java.lang.foreign.ValueLayout.JAVA_BYTE),
+                                b.codes().segment().toArray(java.lang.foreign.ValueLayout.JAVA_BYTE), what + ": codes");
+                        assertArrayEquals(a.scales().toFloatArray(), b.scales().toFloatArray(), what + ": scales");
+                    }
+                }
+    }
 }

@@ -57,6 +57,15 @@ public final class Tensor {
     }
 
     public MemorySegment segment() { return segment; }
+
+    /**
+     * Whether threads other than this one may read and write the tensor (its arena is shared, global or automatic, not
+     * confined): where a fill or a conversion may split over threads.
+     */
+    public boolean sharedAcrossThreads() { return segment.isAccessibleBy(NOT_THE_OWNER); }
+
+    /** A thread that owns no arena (never started): a confined segment is not accessible by it. */
+    private static final Thread NOT_THE_OWNER = Thread.ofVirtual().unstarted(() -> { });
     public DType dtype() { return dtype; }
     public Shape shape() { return shape; }
     public int dim(int i) { return shape.dim(i); }

@@ -18,6 +18,15 @@ class TensorTest {
     }
 
     @Test
+    void onlyAConfinedArenasTensorIsKeptToItsThread() {
+        try (Arena confined = Arena.ofConfined(); Arena shared = Arena.ofShared()) {
+            assertFalse(Tensor.allocate(confined, DType.F32, 4).sharedAcrossThreads());
+            assertTrue(Tensor.allocate(shared, DType.F32, 4).sharedAcrossThreads());
+            assertTrue(Tensor.allocate(Arena.ofAuto(), DType.I4, 4).sharedAcrossThreads());
+        }
+    }
+
+    @Test
     void int4PackingLowNibbleFirst() {
         try (Arena arena = Arena.ofConfined()) {
             Tensor t = Tensor.allocate(arena, DType.I4, 5);

@@ -14,7 +14,6 @@ import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
-import java.util.SplittableRandom;
 import java.util.function.BiFunction;
 
 /**
@@ -222,11 +221,11 @@ public final class DecoderModel {
      * shapes: for benchmarks and tests of shapes whose real weights are not at hand. Not a language model.
      */
     public static DecoderModel random(DecoderConfig c, long seed, Arena arena) {
-        SplittableRandom rnd = new SplittableRandom(seed);
+        RandomWeights rnd = new RandomWeights(seed);
         int hidden = c.hiddenSize(), inter = c.intermediateSize(), kv = c.kvDim();
         boolean gpt2 = c.family() == DecoderConfig.Family.GPT2;
-        Tensor wte = gaussian(arena, rnd, c.vocabSize(), hidden);
-        Tensor wpe = gpt2 ? gaussian(arena, rnd, c.maxPositions(), hidden) : null;
+        Tensor wte = rnd.gaussian(arena, c.vocabSize(), hidden, 0.02);
+        Tensor wpe = gpt2 ? rnd.gaussian(arena, c.maxPositions(), hidden, 0.02) : null;
         List<DecoderLayer> layers = new ArrayList<>();
         for (int i = 0; i < c.numLayers(); i++) {
             if (gpt2)
@@ -243,19 +242,8 @@ public final class DecoderModel {
         return new DecoderModel(c, wte, wpe, layers, norm(arena, hidden, gpt2), head);
     }
 
-    private static Tensor gaussian(Arena arena, SplittableRandom rnd, int rows, int cols) {
-        Tensor t = Tensor.allocate(arena, DType.F32, rows, cols);
-        for (long i = 0; i < t.numel(); i++) t.setFloat(i, (float) (0.02 * nextGaussian(rnd)));
-        return t;
-    }
-
-    private static double nextGaussian(SplittableRandom rnd) {
-        double u = rnd.nextDouble(), w = rnd.nextDouble();
-        return Math.sqrt(-2 * Math.log(1 - u)) * Math.cos(2 * Math.PI * w);
-    }
-
-    private static DenseLinear linear(Arena arena, SplittableRandom rnd, int out, int in, boolean bias) {
-        return new DenseLinear(gaussian(arena, rnd, out, in), bias ? Tensor.allocate(arena, DType.F32, out) : null);
+    private static DenseLinear linear(Arena arena, RandomWeights rnd, int out, int in, boolean bias) {
+        return new DenseLinear(rnd.gaussian(arena, out, in, 0.02), bias ? Tensor.allocate(arena, DType.F32, out) : null);
     }
 
     private static Norm norm(Arena arena, int n, boolean bias) {
