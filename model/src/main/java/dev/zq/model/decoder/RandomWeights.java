@@ -11,8 +11,9 @@ import java.util.stream.LongStream;
  * (Box–Muller), in the order the tensors are made — but any of them computed on its own, so a tensor fills on every core.
  * A SplittableRandom's {@code k}-th {@code nextLong()} is {@code mix64(seed + (k + 1)·γ)} (SplitMix64: γ the golden
  * ratio's 64 bits, mix64 Stafford's variant 13) and {@code nextDouble()} its top 53 bits: the same numbers as drawing
- * them one by one ({@code RandomWeightsTest} checks them against the JDK's class), which took ~45 s of a GPT-3 1.3B
- * benchmark's JVM on one core.
+ * them one by one ({@code RandomWeightsTest} checks them against the JDK's class). Drawn one by one on one core, GPT-3
+ * 1.3B's weights and their quantization took 56 s of a benchmark's JVM on the 16-core device host; 15 s now
+ * (bench/RESULTS.md, session 38).
  */
 final class RandomWeights {
     private static final long GOLDEN_GAMMA = 0x9e3779b97f4a7c15L;
