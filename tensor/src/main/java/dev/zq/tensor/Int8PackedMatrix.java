@@ -149,6 +149,9 @@ public final class Int8PackedMatrix {
         int panelPairs = Math.ceilDiv(panels, 2);
         int rowsPerTask = m < 16 ? Math.max(1, m) : Parallel.rowsPerTask(m, panelPairs);
         int rowBlocks = Math.ceilDiv(m, rowsPerTask);
+        // Below 16 rows (a decode step's batch) the 8-row tile's activations are transposed once for every task: [K][M]
+        // floats, so that its 8 broadcasts an input read 8 neighbours of one array instead of 8 segment rows K apart.
+        float[] xt = shortGroups && TRANSPOSED_ROWS && m >= 8 && m < 16 ? transposed(xf) : null;
         Parallel.forEach(rowBlocks * panelPairs, 2L * Math.min(m, rowsPerTask) * k * 2 * PANEL, new Tensor[]{xf, sx, y, bias, out}, task -> {
             int rb = task % rowBlocks, pp = task / rowBlocks;
             int r0 = rb * rowsPerTask, r1 = Math.min(m, r0 + rowsPerTask), p0 = pp * 2;
@@ -162,6 +165,7 @@ public final class Int8PackedMatrix {
                 // Below 16 rows the 8-row register tile does better even on AVX2, where it spills (measured).
                 if (tile == 4 && r1 - r0 >= 16) r += converted(xs, sx, ys, r0, r1, p0, integral);
                 if (shortGroups) {
+                    if (xt != null) for (; r + 8 <= r1; r += 8) tile8x2t(xt, m, sx, ys, r, p0);
                     for (; r + 8 <= r1; r += 8) tile8x2(xs, sx, ys, r, p0);
                     for (; r + 4 <= r1; r += 4) tile4x2f(xs, sx, ys, r, p0);
                 } else {
@@ -399,6 +403,62 @@ public final class Int8PackedMatrix {
                 b = FloatVector.broadcast(S, xs.get(Tensor.F32, o + 6 * xr));
                 a60 = b.fma(w0, a60); a61 = b.fma(w1, a61);
                 b = FloatVector.broadcast(S, xs.get(Tensor.F32, o + 7 * xr));
+                a70 = b.fma(w0, a70); a71 = b.fma(w1, a71);
+            }
+            a00.intoArray(sums, 0); a01.intoArray(sums, PANEL);
+            a10.intoArray(sums, 2 * PANEL); a11.intoArray(sums, 3 * PANEL);
+            a20.intoArray(sums, 4 * PANEL); a21.intoArray(sums, 5 * PANEL);
+            a30.intoArray(sums, 6 * PANEL); a31.intoArray(sums, 7 * PANEL);
+            a40.intoArray(sums, 8 * PANEL); a41.intoArray(sums, 9 * PANEL);
+            a50.intoArray(sums, 10 * PANEL); a51.intoArray(sums, 11 * PANEL);
+            a60.intoArray(sums, 12 * PANEL); a61.intoArray(sums, 13 * PANEL);
+            a70.intoArray(sums, 14 * PANEL); a71.intoArray(sums, 15 * PANEL);
+            dequantize(y, sums, 0, sx, r0, 8, p0, g);
+        }
+    }
+
+    /**
+     * Whether the 8-row tile reads transposed activations below 16 rows ({@link #tile8x2t}); {@code
+     * -Dzq.int8.transposedRows=false} keeps it on the rows as they are ({@link #tile8x2}), for A/B runs. On the AVX2 Zen 3
+     * VM, GPT-2 decode at batch 8, W8A8 (groups of 64), four alternating JMH runs each: 85.6, 76.0, 69.7, 71.9 → 74.2,
+     * 61.9, 63.0, 62.7 ms (bench/RESULTS.md, CPU decoder, seventh round). Not measured on AVX-512 nor from 16 rows.
+     */
+    static final boolean TRANSPOSED_ROWS = !"false".equals(System.getProperty("zq.int8.transposedRows"));
+
+    /** x F32 [M, K] as a [K][M] array. */
+    private static float[] transposed(Tensor x) {
+        int m = x.dim(0), k = x.dim(1);
+        float[] t = new float[m * k];
+        MemorySegment xs = x.segment();
+        for (int r = 0; r < m; r++)
+            for (int kk = 0; kk < k; kk++) t[kk * m + r] = xs.getAtIndex(Tensor.F32, (long) r * k + kk);
+        return t;
+    }
+
+    /** {@link #tile8x2} over the transposed activations {@code xt} ([K][M]). */
+    private void tile8x2t(float[] xt, int m, Tensor sx, MemorySegment y, int r0, int p0) {
+        float[] sums = new float[16 * PANEL];
+        for (int g = 0; g < groups; g++) {
+            FloatVector a00 = FloatVector.zero(S), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+            FloatVector a40 = a00, a41 = a00, a50 = a00, a51 = a00, a60 = a00, a61 = a00, a70 = a00, a71 = a00;
+            for (int kk = g * groupSize, end = kk + groupSize; kk < end; kk++) {
+                FloatVector w0 = w(p0, kk), w1 = w(p0 + 1, kk);
+                int o = kk * m + r0;
+                FloatVector b = FloatVector.broadcast(S, xt[o]);
+                a00 = b.fma(w0, a00); a01 = b.fma(w1, a01);
+                b = FloatVector.broadcast(S, xt[o + 1]);
+                a10 = b.fma(w0, a10); a11 = b.fma(w1, a11);
+                b = FloatVector.broadcast(S, xt[o + 2]);
+                a20 = b.fma(w0, a20); a21 = b.fma(w1, a21);
+                b = FloatVector.broadcast(S, xt[o + 3]);
+                a30 = b.fma(w0, a30); a31 = b.fma(w1, a31);
+                b = FloatVector.broadcast(S, xt[o + 4]);
+                a40 = b.fma(w0, a40); a41 = b.fma(w1, a41);
+                b = FloatVector.broadcast(S, xt[o + 5]);
+                a50 = b.fma(w0, a50); a51 = b.fma(w1, a51);
+                b = FloatVector.broadcast(S, xt[o + 6]);
+                a60 = b.fma(w0, a60); a61 = b.fma(w1, a61);
+                b = FloatVector.broadcast(S, xt[o + 7]);
                 a70 = b.fma(w0, a70); a71 = b.fma(w1, a71);
             }
             a00.intoArray(sums, 0); a01.intoArray(sums, PANEL);
