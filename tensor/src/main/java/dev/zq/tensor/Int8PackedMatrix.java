@@ -405,16 +405,23 @@ public final class Int8PackedMatrix {
                 b = FloatVector.broadcast(S, xs.get(Tensor.F32, o + 7 * xr));
                 a70 = b.fma(w0, a70); a71 = b.fma(w1, a71);
             }
-            a00.intoArray(sums, 0); a01.intoArray(sums, PANEL);
-            a10.intoArray(sums, 2 * PANEL); a11.intoArray(sums, 3 * PANEL);
-            a20.intoArray(sums, 4 * PANEL); a21.intoArray(sums, 5 * PANEL);
-            a30.intoArray(sums, 6 * PANEL); a31.intoArray(sums, 7 * PANEL);
-            a40.intoArray(sums, 8 * PANEL); a41.intoArray(sums, 9 * PANEL);
-            a50.intoArray(sums, 10 * PANEL); a51.intoArray(sums, 11 * PANEL);
-            a60.intoArray(sums, 12 * PANEL); a61.intoArray(sums, 13 * PANEL);
-            a70.intoArray(sums, 14 * PANEL); a71.intoArray(sums, 15 * PANEL);
-            dequantize(y, sums, 0, sx, r0, 8, p0, g);
+            dequantize8(y, sums, sx, r0, p0, g, a00, a01, a10, a11, a20, a21, a30, a31, a40, a41, a50, a51, a60, a61, a70, a71);
         }
+    }
+
+    /** The 8-row tiles' group sums (row r's two panels in a{r}0, a{r}1) through {@link #dequantize}. */
+    private void dequantize8(MemorySegment y, float[] sums, Tensor sx, int r0, int p0, int g, FloatVector a00, FloatVector a01, FloatVector a10,
+                             FloatVector a11, FloatVector a20, FloatVector a21, FloatVector a30, FloatVector a31, FloatVector a40, FloatVector a41,
+                             FloatVector a50, FloatVector a51, FloatVector a60, FloatVector a61, FloatVector a70, FloatVector a71) {
+        a00.intoArray(sums, 0); a01.intoArray(sums, PANEL);
+        a10.intoArray(sums, 2 * PANEL); a11.intoArray(sums, 3 * PANEL);
+        a20.intoArray(sums, 4 * PANEL); a21.intoArray(sums, 5 * PANEL);
+        a30.intoArray(sums, 6 * PANEL); a31.intoArray(sums, 7 * PANEL);
+        a40.intoArray(sums, 8 * PANEL); a41.intoArray(sums, 9 * PANEL);
+        a50.intoArray(sums, 10 * PANEL); a51.intoArray(sums, 11 * PANEL);
+        a60.intoArray(sums, 12 * PANEL); a61.intoArray(sums, 13 * PANEL);
+        a70.intoArray(sums, 14 * PANEL); a71.intoArray(sums, 15 * PANEL);
+        dequantize(y, sums, 0, sx, r0, 8, p0, g);
     }
 
     /**
@@ -461,15 +468,7 @@ public final class Int8PackedMatrix {
                 b = FloatVector.broadcast(S, xt[o + 7]);
                 a70 = b.fma(w0, a70); a71 = b.fma(w1, a71);
             }
-            a00.intoArray(sums, 0); a01.intoArray(sums, PANEL);
-            a10.intoArray(sums, 2 * PANEL); a11.intoArray(sums, 3 * PANEL);
-            a20.intoArray(sums, 4 * PANEL); a21.intoArray(sums, 5 * PANEL);
-            a30.intoArray(sums, 6 * PANEL); a31.intoArray(sums, 7 * PANEL);
-            a40.intoArray(sums, 8 * PANEL); a41.intoArray(sums, 9 * PANEL);
-            a50.intoArray(sums, 10 * PANEL); a51.intoArray(sums, 11 * PANEL);
-            a60.intoArray(sums, 12 * PANEL); a61.intoArray(sums, 13 * PANEL);
-            a70.intoArray(sums, 14 * PANEL); a71.intoArray(sums, 15 * PANEL);
-            dequantize(y, sums, 0, sx, r0, 8, p0, g);
+            dequantize8(y, sums, sx, r0, p0, g, a00, a01, a10, a11, a20, a21, a30, a31, a40, a41, a50, a51, a60, a61, a70, a71);
         }
     }
 
