@@ -130,6 +130,16 @@ public final class KernelContext {
     public void prefetchL2(HalfArray buffer, int index) {}
 
     /**
+     * Asks for the 128-byte line holding {@code buffer[index]} in this SM's L1 (PTX {@code prefetch.global.L1}): a hint
+     * with no result. Before {@link #awaitPreviousKernel} a kernel may prefetch what no earlier kernel writes (weights,
+     * their scales); after it, also what it reads a little later, so that several lines' trips to L2 overlap instead of
+     * each load waiting for its own. Nothing on the CPU.
+     */
+    public void prefetchL1(IntArray buffer, int index) {}
+
+    public void prefetchL1(FloatArray buffer, int index) {}
+
+    /**
      * Loads {@code src[index..index+3]} into {@code dst[0..3]} with one 16-byte access (PTX {@code ld.global.v4.u32}):
      * four times the bytes in flight per load of {@code get}. {@code index} must be a multiple of 4; {@code dst} a local
      * {@code int[4]} (or longer) indexed with constants.

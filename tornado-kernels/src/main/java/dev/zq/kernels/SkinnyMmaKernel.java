@@ -97,11 +97,12 @@ public final class SkinnyMmaKernel {
     /**
      * W8A8: INT8 codes {@code w} (K/4 ints a row) with group scales {@code sw[N, K/groupSize]}; the rows' token-wise codes
      * {@code a} (K/4 ints a row) and scales {@code sx} ({@link DecoderRowKernels#quantizeRows}); {@code mode} as
-     * {@link SkinnyGemmKernel#finish} ({@link SkinnyGemmKernel#ADD} adds to {@code y}).
+     * {@link SkinnyGemmKernel#finish} ({@link SkinnyGemmKernel#ADD} adds to {@code y}); {@code prefetch != 0}: the
+     * warp's first scales and the block's bias asked into L1 before the wait ({@link #prefetchScales}).
      */
     @Kernel(maxRegisters = 64)
     public static void int8(KernelContext ctx, IntArray a, FloatArray sx, IntArray w, FloatArray sw, FloatArray bias, FloatArray y,
-                            int m, int n, int k, int groupSize, int mode) {
+                            int m, int n, int k, int groupSize, int mode, int prefetch) {
         int tid = ctx.localIdx(), lane = tid & 31, g = lane >> 2, t = lane & 3, slice = tid >> 5, slices = ctx.localSizeX() >> 5;
         int kw = k >> 2, pieces = k >> 6, per = Math.min(PIECES, (pieces + slices - 1) / slices), batches = (pieces + per - 1) / per;
         int groups = k / groupSize;
@@ -109,6 +110,7 @@ public final class SkinnyMmaKernel {
         int[] q = new int[4], r0 = new int[8], r1 = new int[8], r2 = new int[8], r3 = new int[8];   // registers: a piece each, rows f0 then f1
         float[] sc = new float[8];   // the scales of rows f0, f1 in each piece's group
         if (slice < batches) loadBatch(ctx, q, r0, r1, r2, r3, w, f0, f1, n, kw, slice * per, Math.min(pieces, slice * per + per));
+        if (prefetch != 0) prefetchScales(ctx, sw, bias, f0, f1, n, slice < batches ? (slice * per << 6) / groupSize : -1, groups);
         ctx.awaitPreviousKernel();
         ctx.releaseNextKernel();
         // This thread's first output's epilogue operands (row tid / 16 of the tile), asked for now: they arrive under the products.
@@ -196,7 +198,7 @@ public final class SkinnyMmaKernel {
     /**
      * W4A8: INT4 codes {@code w} in {@link Int4Words}' order (K/8 ints a row) with group scales {@code sw[N, K/groupSize]}
      * (groups of multiples of 32); the rows' codes in {@link DecoderRowKernels#PIECE4_ORDER} ({@link DecoderRowKernels#quantizeRowsWide}
-     * stages them so), their scales and {@code mode} as {@link #int8}. A word of
+     * stages them so), their scales, {@code mode} and {@code prefetch} as {@link #int8}. A word of
      * {@link Int4Words} holds exactly lane {@code 4g + t}'s A registers of one 32-code chunk (its low nibbles K
      * {@code 4t …}, its high nibbles {@code 16 + 4t …}), so here the order of K is the rows' own and the loads are a word
      * each (the quad's four read a chunk's 16 bytes together): a lane's 16 bytes of four chunks would span four groups in
@@ -205,13 +207,14 @@ public final class SkinnyMmaKernel {
      */
     @Kernel(maxRegisters = 64)
     public static void int4(KernelContext ctx, IntArray a, FloatArray sx, IntArray w, FloatArray sw, FloatArray bias, FloatArray y,
-                            int m, int n, int k, int groupSize, int mode) {
+                            int m, int n, int k, int groupSize, int mode, int prefetch) {
         int tid = ctx.localIdx(), lane = tid & 31, g = lane >> 2, t = lane & 3, slice = tid >> 5, slices = ctx.localSizeX() >> 5;
         int kw = k >> 2, kw4 = k >> 3, pieces = k >> 7, per = Math.min(PIECES4, (pieces + slices - 1) / slices), batches = (pieces + per - 1) / per;
         int groups = k / groupSize;
         int f0 = (ctx.groupIdx() << 4) + g, f1 = f0 + 8;
         int[] r0 = new int[8], r1 = new int[8];   // registers: word t of a piece's four chunks, rows f0 then f1
         if (slice < batches) loadBatch4(r0, r1, w, f0, f1, n, kw4, t, slice * per, Math.min(pieces, slice * per + per));
+        if (prefetch != 0) prefetchScales(ctx, sw, bias, f0, f1, n, slice < batches ? (slice * per << 7) / groupSize : -1, groups);
         ctx.awaitPreviousKernel();
         ctx.releaseNextKernel();
         int col0 = (ctx.groupIdx() << 4) + (tid & 15);   // as int8's: the first output's operands now
@@ -333,6 +336,19 @@ public final class SkinnyMmaKernel {
             if (f0 < n) { ctx.load4(q, w, f0 * kw + at); r[0] = q[0]; r[1] = q[1]; r[2] = q[2]; r[3] = q[3]; }
             if (f1 < n) { ctx.load4(q, w, f1 * kw + at); r[4] = q[0]; r[5] = q[1]; r[6] = q[2]; r[7] = q[3]; }
         }
+    }
+
+    /**
+     * Asks L1 for the lines of the scales of features {@code f0} (lane {@code t} = 0) and {@code f1} ({@code t} = 1) from
+     * group {@code group} on (none where negative), and for the block's bias (thread 0): weights, which no earlier kernel
+     * writes, so before the wait. Read after it, they otherwise cost a trip to memory on the products' path (the folds
+     * need them) and the epilogue's.
+     */
+    static void prefetchScales(KernelContext ctx, FloatArray sw, FloatArray bias, int f0, int f1, int n, int group, int groups) {
+        int t = ctx.localIdx() & 3;
+        if (group >= 0 && t == 0 && f0 < n) ctx.prefetchL1(sw, f0 * groups + group);
+        if (group >= 0 && t == 1 && f1 < n) ctx.prefetchL1(sw, f1 * groups + group);
+        if (ctx.localIdx() == 0) ctx.prefetchL1(bias, ctx.groupIdx() << 4);
     }
 
     /**

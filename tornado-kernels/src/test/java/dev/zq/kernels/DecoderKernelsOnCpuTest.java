@@ -609,6 +609,7 @@ class DecoderKernelsOnCpuTest {
                 args.addAll(java.util.List.of(m, n, k));
                 args.addAll(java.util.List.of(after));
                 args.add(mode);
+                if (bits != 16) args.add(1);   // the scales and the bias asked into L1 ahead (hints: nothing on the CPU)
                 cpu.launch(KernelCompiler.find(SkinnyMmaKernel.class, kernel), SkinnyMmaKernel.grid(bits, n, k, Math.abs(warpsAtOnce), warpsAtOnce < 0),
                         args.toArray());
                 for (int i = 0; i < m; i++)

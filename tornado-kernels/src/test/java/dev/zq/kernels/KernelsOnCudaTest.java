@@ -612,8 +612,10 @@ class KernelsOnCudaTest {
                     for (int warpsAtOnce : new int[]{4224, 2}) {
                         FloatArray y = KernelsOnCpuTest.randomFloats(a, rnd, m * n, 1);
                         String what = m + "x" + n + "x" + kk + " g" + gs + " mode " + mode + " warps at once " + warpsAtOnce;
-                        same(k(SkinnyMmaKernel.class, "int8"), SkinnyMmaKernel.grid(8, n, kk, warpsAtOnce), codes, sx, w8, sw, bias, y, m, n, kk, gs, mode);
-                        same(k(SkinnyMmaKernel.class, "int4"), SkinnyMmaKernel.grid(4, n, kk, warpsAtOnce), codes, sx, w4, sw, bias, y, m, n, kk, gs, mode);
+                        for (int prefetch : new int[]{0, 1}) {   // the scales and the bias asked into L1 ahead or not: the same bits
+                            same(k(SkinnyMmaKernel.class, "int8"), SkinnyMmaKernel.grid(8, n, kk, warpsAtOnce), codes, sx, w8, sw, bias, y, m, n, kk, gs, mode, prefetch);
+                            same(k(SkinnyMmaKernel.class, "int4"), SkinnyMmaKernel.grid(4, n, kk, warpsAtOnce), codes, sx, w4, sw, bias, y, m, n, kk, gs, mode, prefetch);
+                        }
                         closeFloats(k(SkinnyMmaKernel.class, "fp16"), SkinnyMmaKernel.grid(16, n, kk, warpsAtOnce), 3, 1e-4, what, halves, wh, bias, y, m, n,
                                 kk, mode);
                     }

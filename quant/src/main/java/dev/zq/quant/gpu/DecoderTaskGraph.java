@@ -169,6 +169,13 @@ public final class DecoderTaskGraph implements AutoCloseable {
     static final boolean SKINNY_ONE_WAVE = !"false".equals(System.getProperty("zq.decoder.skinnyOneWave"));
 
     /**
+     * Whether {@link SkinnyMmaKernel}'s INT8 and INT4 kernels ask L1 for their warp's first group scales and their block's
+     * bias before the wait for the previous kernel ({@code prefetch.global.L1}), so that the folds and the epilogue after
+     * it find them there. {@code -Dzq.decoder.skinnyPrefetch=false} leaves that out (the same results either way).
+     */
+    static final boolean SKINNY_PREFETCH = !"false".equals(System.getProperty("zq.decoder.skinnyPrefetch"));
+
+    /**
      * {@link #SKINNY_MMA}'s rule for projection {@code p} at {@code rows} rows: its bits, or 0 where it stays on
      * {@link PrefillGemmKernel} (or, without one, as the LM head, on {@link SkinnyGemmKernel}).
      */
@@ -273,6 +280,7 @@ public final class DecoderTaskGraph implements AutoCloseable {
     private final FloatArray headBest;      // GreedyHeadKernel and a split argmax: each block's best logit
     private final IntArray headBestAt;      // and its index
     private final IntArray headArrivals;    // and how many blocks (of a row) are done
+    private final int argmaxParts;          // the blocks DecoderRowKernels.argmax splits a row of logits over
     private final ExecutionPlan prefill, decode;
     private final ExecutionPlan decodeRun;   // STEPS_PER_GRAPH steps in one graph; null with keepLogits or one step a graph
     private final int runSteps;
@@ -353,7 +361,8 @@ public final class DecoderTaskGraph implements AutoCloseable {
         partials = FloatArray.allocate(arena, splitBlocks > 1 ? splitBlocks * 4096 : 1);
         arrivals = IntArray.allocate(arena, Math.max(1, padded / 64 * Math.max(3 * h, inter) / 64));   // a count per output tile
         logits = FloatArray.allocate(arena, batch * vocab);
-        int argmaxBlocks = DecoderRowKernels.argmaxGrid(batch, DecoderRowKernels.argmaxParts(batch, vocab, GEMV_BLOCKS)).groupsX();
+        argmaxParts = DecoderRowKernels.argmaxParts(batch, vocab, GEMV_BLOCKS);
+        int argmaxBlocks = DecoderRowKernels.argmaxGrid(batch, argmaxParts).groupsX();
         headBest = FloatArray.allocate(arena, Math.max(GEMV_BLOCKS, argmaxBlocks));
         headBestAt = IntArray.allocate(arena, Math.max(GEMV_BLOCKS, argmaxBlocks));
         headArrivals = IntArray.allocate(arena, batch);
@@ -423,9 +432,8 @@ public final class DecoderTaskGraph implements AutoCloseable {
             g.task(kernel(DecoderRowKernels.class, "lastTokenNorm"), RowKernels.grid(batch, h), x, finalGamma, finalBeta, last, pos, seq, h,
                     config.normEps());
             linear(g, head, last, null, null, logits, batch, SkinnyGemmKernel.STORE);
-            int parts = DecoderRowKernels.argmaxParts(batch, config.vocabSize(), GEMV_BLOCKS);
-            g.task(kernel(DecoderRowKernels.class, "argmax"), DecoderRowKernels.argmaxGrid(batch, parts), logits, next, generated, pos,
-                    config.vocabSize(), promptLength, maxNewTokens, parts, headBest, headBestAt, headArrivals);
+            g.task(kernel(DecoderRowKernels.class, "argmax"), DecoderRowKernels.argmaxGrid(batch, argmaxParts), logits, next, generated, pos,
+                    config.vocabSize(), promptLength, maxNewTokens, argmaxParts, headBest, headBestAt, headArrivals);
         }
         // The decode steps' head writes the next step's input row itself; the prompt's tail makes the first one.
         if (name.equals("prefill") && fold)
@@ -594,7 +602,7 @@ public final class DecoderTaskGraph implements AutoCloseable {
                             stagedScales, p.in());
                 if (skinny != 0)
                     g.task(kernel(SkinnyMmaKernel.class, skinny == 8 ? "int8" : "int4"), SkinnyMmaKernel.grid(skinny, p.out(), p.in(), 32 * GEMV_BLOCKS, SKINNY_ONE_WAVE),
-                            staged, stagedScales, p.weight(), p.scales(), p.bias(), out, rows, p.out(), p.in(), p.groupSize(), mode);
+                            staged, stagedScales, p.weight(), p.scales(), p.bias(), out, rows, p.out(), p.in(), p.groupSize(), mode, SKINNY_PREFETCH ? 1 : 0);
                 else
                     g.task(p.wide(), PrefillGemmKernel.grid(rows, p.out(), splits), staged, stagedScales, p.weight(), p.scales(), p.bias(), out,
                             rows, p.out(), p.in(), p.groupSize(), mode, splits, partials, arrivals);
