@@ -151,7 +151,9 @@ public final class Int8PackedMatrix {
         int rowBlocks = Math.ceilDiv(m, rowsPerTask);
         // Below 16 rows (a decode step's batch) the 8-row tile's activations are transposed once for every task: [K][M]
         // floats, so that its 8 broadcasts an input read 8 neighbours of one array instead of 8 segment rows K apart.
-        float[] xt = shortGroups && TRANSPOSED_ROWS && m >= 8 && m < 16 ? transposed(xf) : null;
+        // Only with 4-row tiles (AVX2): on the AVX-512 VM of session 39 the decode JVMs that ran this path were 4–10× slow
+        // in most runs, intermittently (bench/RESULTS.md, CPU decoder, eighth round); the cause is not known.
+        float[] xt = shortGroups && TRANSPOSED_ROWS && tile == 4 && m >= 8 && m < 16 ? transposed(xf) : null;
         Parallel.forEach(rowBlocks * panelPairs, 2L * Math.min(m, rowsPerTask) * k * 2 * PANEL, new Tensor[]{xf, sx, y, bias, out}, task -> {
             int rb = task % rowBlocks, pp = task / rowBlocks;
             int r0 = rb * rowsPerTask, r1 = Math.min(m, r0 + rowsPerTask), p0 = pp * 2;
@@ -428,7 +430,8 @@ public final class Int8PackedMatrix {
      * Whether the 8-row tile reads transposed activations below 16 rows ({@link #tile8x2t}); {@code
      * -Dzq.int8.transposedRows=false} keeps it on the rows as they are ({@link #tile8x2}), for A/B runs. On the AVX2 Zen 3
      * VM, GPT-2 decode at batch 8, W8A8 (groups of 64), four alternating JMH runs each: 85.6, 76.0, 69.7, 71.9 → 74.2,
-     * 61.9, 63.0, 62.7 ms (bench/RESULTS.md, CPU decoder, seventh round). Not measured on AVX-512 nor from 16 rows.
+     * 61.9, 63.0, 62.7 ms (bench/RESULTS.md, CPU decoder, seventh round). Not taken with 8-row tiles (AVX-512): there
+     * the decode JVMs that used it ran 4–10× slow in most runs (eighth round).
      */
     static final boolean TRANSPOSED_ROWS = !"false".equals(System.getProperty("zq.int8.transposedRows"));
 
