@@ -342,7 +342,9 @@ public final class SkinnyMmaKernel {
      * Asks L1 for the lines of the scales of features {@code f0} (lane {@code t} = 0) and {@code f1} ({@code t} = 1) from
      * group {@code group} on (none where negative), and for the block's bias (thread 0): weights, which no earlier kernel
      * writes, so before the wait. Read after it, they otherwise cost a trip to memory on the products' path (the folds
-     * need them) and the epilogue's.
+     * need them) and the epilogue's. On the H200: GPT-2 decode W8A8 1–2% faster at batch 8 and 16, W4/8A8 4%, GPT-3 1.3B
+     * within ±0.5% (bench/RESULTS.md, session 39). Asking L1 for the batch's later activation rows after the wait too was
+     * slower (1.3B W8A8 batch 16 57.7 → 62–64 ms, same place).
      */
     static void prefetchScales(KernelContext ctx, FloatArray sw, FloatArray bias, int f0, int f1, int n, int group, int groups) {
         int t = ctx.localIdx() & 3;
