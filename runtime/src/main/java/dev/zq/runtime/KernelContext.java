@@ -135,8 +135,6 @@ public final class KernelContext {
      * their scales); after it, also what it reads a little later, so that several lines' trips to L2 overlap instead of
      * each load waiting for its own. Nothing on the CPU.
      */
-    public void prefetchL1(IntArray buffer, int index) {}
-
     public void prefetchL1(FloatArray buffer, int index) {}
 
     /**

@@ -20,7 +20,7 @@ class Int8PackedMatrixTest {
     @CsvSource({"4,8,64,768,48", "8,16,64,768,48", "4,37,96,384,40", "8,37,96,384,40", "4,32,256,512,64", "8,40,256,512,64",
             "4,21,2048,4096,32", "8,24,2048,4096,33", "4,70,32,256,32", "8,130,128,256,16", "4,9,4096,4096,17",
             "4,16,64,768,48", "4,35,32,256,40", "8,23,128,384,32", "8,29,64,192,32", "4,27,2048,4096,16",
-            "4,8,64,768,48", "8,13,64,384,40", "4,15,128,256,33"})   // 8–15 rows with 4-row tiles: the 8-row tile on transposed activations
+            "4,8,64,768,48", "8,13,64,384,40", "4,15,128,256,33"})   // 8–15 rows: the 8-row tile on transposed activations with 4-row tiles, on the rows as they are with 8
     void integerCodesGiveTheReferenceBits(int tile, int m, int groupSize, int k, int n) {
         try (Arena arena = Arena.ofConfined()) {
             Random rnd = new Random(tile * 1_000_003L + m * 7919L + groupSize * 31L + k + n);

@@ -883,15 +883,10 @@ public final class PtxTranslator {
                 push(st, Kind.F, null);
                 emit("ld.f32 " + top(st) + ", [" + remote + "]");
             }
-            case "prefetchL2" -> {
+            case "prefetchL2", "prefetchL1" -> {
                 Kind bk = args.getFirst().kind();
-                if (bk != Kind.BUF_S32 && bk != Kind.BUF_F32 && bk != Kind.BUF_F16) throw f.fail("prefetchL2 takes an IntArray, a FloatArray or a HalfArray");
-                emit("prefetch.global.L2 [" + address(at(bk, d + 1), at(Kind.I, d + 2), bk == Kind.BUF_F16 ? 2 : 4) + "]");
-            }
-            case "prefetchL1" -> {
-                Kind bk = args.getFirst().kind();
-                if (bk != Kind.BUF_S32 && bk != Kind.BUF_F32) throw f.fail("prefetchL1 takes an IntArray or a FloatArray");
-                emit("prefetch.global.L1 [" + address(at(bk, d + 1), at(Kind.I, d + 2), 4) + "]");
+                if (bk != Kind.BUF_S32 && bk != Kind.BUF_F32 && bk != Kind.BUF_F16) throw f.fail(name + " takes an IntArray, a FloatArray or a HalfArray");
+                emit("prefetch.global." + name.substring(8) + " [" + address(at(bk, d + 1), at(Kind.I, d + 2), bk == Kind.BUF_F16 ? 2 : 4) + "]");
             }
             case "gridBarrier" -> {
                 if (args.getFirst().kind() != Kind.BUF_S32) throw f.fail("gridBarrier keeps its state in an IntArray");
