@@ -42,9 +42,16 @@ public final class Gelu {
             long i = from;
             for (long bound = from + S.loopBound((int) (to - from)); i < bound; i += S.length()) {
                 FloatVector v = FloatVector.fromMemorySegment(S, xs, 4 * i, LE);
-                FloatVector inner = tanhForm
-                        ? v.mul(v).mul(v).mul(0.044715f).add(v).mul(SQRT_2_OVER_PI).lanewise(VectorOperators.TANH)
-                        : erfVector(v.mul(INV_SQRT2));
+                FloatVector inner;
+                if (tanhForm) inner = v.mul(v).mul(v).mul(0.044715f).add(v).mul(SQRT_2_OVER_PI).lanewise(VectorOperators.TANH);
+                else {
+                    // erf(v/√2) as erf() below, written out here: a vector passed to a call C2 does not inline is boxed
+                    FloatVector u = v.mul(INV_SQRT2), ax = u.abs();
+                    FloatVector t = FloatVector.broadcast(S, 1f).div(ax.mul(P).add(1f));
+                    FloatVector poly = t.mul(A5).add(A4).mul(t).add(A3).mul(t).add(A2).mul(t).add(A1).mul(t);
+                    FloatVector y = poly.mul(ax.mul(ax).neg().lanewise(VectorOperators.EXP)).neg().add(1f).abs();
+                    inner = y.reinterpretAsInts().or(u.reinterpretAsInts().and(0x80000000)).reinterpretAsFloats();   // erf is odd: u's sign
+                }
                 v.mul(0.5f).mul(inner.add(1f)).intoMemorySegment(os, 4 * i, LE);
             }
             for (; i < to; i++) {
@@ -67,16 +74,5 @@ public final class Gelu {
         double t = 1.0 / (1.0 + P * ax);
         double y = 1.0 - ((((A5 * t + A4) * t + A3) * t + A2) * t + A1) * t * Math.exp(-ax * ax);
         return (float) Math.copySign(y, x);
-    }
-
-    private static FloatVector erfVector(FloatVector x) {
-        FloatVector ax = x.abs();
-        FloatVector t = ax.mul(P).add(1f);
-        t = FloatVector.broadcast(S, 1f).div(t);
-        FloatVector poly = t.mul(A5).add(A4).mul(t).add(A3).mul(t).add(A2).mul(t).add(A1).mul(t);
-        FloatVector e = ax.mul(ax).neg().lanewise(VectorOperators.EXP);
-        FloatVector y = poly.mul(e).neg().add(1f).abs();
-        // erf is odd: give y the sign bit of x
-        return y.reinterpretAsInts().or(x.reinterpretAsInts().and(0x80000000)).reinterpretAsFloats();
     }
 }

@@ -151,9 +151,8 @@ public final class Int8PackedMatrix {
         int rowBlocks = Math.ceilDiv(m, rowsPerTask);
         // Below 16 rows (a decode step's batch) the 8-row tile's activations are transposed once for every task: [K][M]
         // floats, so that its 8 broadcasts an input read 8 neighbours of one array instead of 8 segment rows K apart.
-        // Only with 4-row tiles (AVX2): on the AVX-512 VM of session 39 the decode JVMs that ran this path were 4–10× slow
-        // in most runs, intermittently (bench/RESULTS.md, CPU decoder, eighth round); the cause is not known.
-        float[] xt = shortGroups && TRANSPOSED_ROWS && tile == 4 && m >= 8 && m < 16 ? transposed(xf) : null;
+        // Only with 4-row tiles (AVX2); with the 8-row tiles of AVX-512 see TRANSPOSED_ROWS.
+        MemorySegment xt = shortGroups && TRANSPOSED_ROWS && m >= 8 && tile == 4 && m < 16 ? transposed(xf, scratch.tensor(DType.F32, k, m)) : null;
         Parallel.forEach(rowBlocks * panelPairs, 2L * Math.min(m, rowsPerTask) * k * 2 * PANEL, new Tensor[]{xf, sx, y, bias, out}, task -> {
             int rb = task % rowBlocks, pp = task / rowBlocks;
             int r0 = rb * rowsPerTask, r1 = Math.min(m, r0 + rowsPerTask), p0 = pp * 2;
@@ -407,71 +406,73 @@ public final class Int8PackedMatrix {
                 b = FloatVector.broadcast(S, xs.get(Tensor.F32, o + 7 * xr));
                 a70 = b.fma(w0, a70); a71 = b.fma(w1, a71);
             }
-            dequantize8(y, sums, sx, r0, p0, g, a00, a01, a10, a11, a20, a21, a30, a31, a40, a41, a50, a51, a60, a61, a70, a71);
+            a00.intoArray(sums, 0); a01.intoArray(sums, PANEL);
+            a10.intoArray(sums, 2 * PANEL); a11.intoArray(sums, 3 * PANEL);
+            a20.intoArray(sums, 4 * PANEL); a21.intoArray(sums, 5 * PANEL);
+            a30.intoArray(sums, 6 * PANEL); a31.intoArray(sums, 7 * PANEL);
+            a40.intoArray(sums, 8 * PANEL); a41.intoArray(sums, 9 * PANEL);
+            a50.intoArray(sums, 10 * PANEL); a51.intoArray(sums, 11 * PANEL);
+            a60.intoArray(sums, 12 * PANEL); a61.intoArray(sums, 13 * PANEL);
+            a70.intoArray(sums, 14 * PANEL); a71.intoArray(sums, 15 * PANEL);
+            dequantize(y, sums, 0, sx, r0, 8, p0, g);
         }
-    }
-
-    /** The 8-row tiles' group sums (row r's two panels in a{r}0, a{r}1) through {@link #dequantize}. */
-    private void dequantize8(MemorySegment y, float[] sums, Tensor sx, int r0, int p0, int g, FloatVector a00, FloatVector a01, FloatVector a10,
-                             FloatVector a11, FloatVector a20, FloatVector a21, FloatVector a30, FloatVector a31, FloatVector a40, FloatVector a41,
-                             FloatVector a50, FloatVector a51, FloatVector a60, FloatVector a61, FloatVector a70, FloatVector a71) {
-        a00.intoArray(sums, 0); a01.intoArray(sums, PANEL);
-        a10.intoArray(sums, 2 * PANEL); a11.intoArray(sums, 3 * PANEL);
-        a20.intoArray(sums, 4 * PANEL); a21.intoArray(sums, 5 * PANEL);
-        a30.intoArray(sums, 6 * PANEL); a31.intoArray(sums, 7 * PANEL);
-        a40.intoArray(sums, 8 * PANEL); a41.intoArray(sums, 9 * PANEL);
-        a50.intoArray(sums, 10 * PANEL); a51.intoArray(sums, 11 * PANEL);
-        a60.intoArray(sums, 12 * PANEL); a61.intoArray(sums, 13 * PANEL);
-        a70.intoArray(sums, 14 * PANEL); a71.intoArray(sums, 15 * PANEL);
-        dequantize(y, sums, 0, sx, r0, 8, p0, g);
     }
 
     /**
      * Whether the 8-row tile reads transposed activations below 16 rows ({@link #tile8x2t}); {@code
      * -Dzq.int8.transposedRows=false} keeps it on the rows as they are ({@link #tile8x2}), for A/B runs. On the AVX2 Zen 3
      * VM, GPT-2 decode at batch 8, W8A8 (groups of 64), four alternating JMH runs each: 85.6, 76.0, 69.7, 71.9 → 74.2,
-     * 61.9, 63.0, 62.7 ms (bench/RESULTS.md, CPU decoder, seventh round). Not taken with 8-row tiles (AVX-512): there
-     * the decode JVMs that used it ran 4–10× slow in most runs (eighth round).
+     * 61.9, 63.0, 62.7 ms (bench/RESULTS.md, CPU decoder, seventh round). Not taken with 8-row tiles (AVX-512): the
+     * decode JVMs that used it there ran 4–10× slow in most runs (eighth round), because the tile handed its 16
+     * accumulators to a helper that C2 had not inlined, which boxes each of them (ninth round; the tiles now store them
+     * to an array themselves, VectorArgumentsTest), and with that fixed it was no faster there (ninth round).
      */
     static final boolean TRANSPOSED_ROWS = !"false".equals(System.getProperty("zq.int8.transposedRows"));
 
     /** x F32 [M, K] as a [K][M] array. */
-    private static float[] transposed(Tensor x) {
+    private static MemorySegment transposed(Tensor x, Tensor into) {
         int m = x.dim(0), k = x.dim(1);
-        float[] t = new float[m * k];
-        MemorySegment xs = x.segment();
+        MemorySegment xs = x.segment(), t = into.segment();
         for (int r = 0; r < m; r++)
-            for (int kk = 0; kk < k; kk++) t[kk * m + r] = xs.getAtIndex(Tensor.F32, (long) r * k + kk);
+            for (int kk = 0; kk < k; kk++) t.setAtIndex(Tensor.F32, (long) kk * m + r, xs.getAtIndex(Tensor.F32, (long) r * k + kk));
         return t;
     }
 
     /** {@link #tile8x2} over the transposed activations {@code xt} ([K][M]). */
-    private void tile8x2t(float[] xt, int m, Tensor sx, MemorySegment y, int r0, int p0) {
+    private void tile8x2t(MemorySegment xt, int m, Tensor sx, MemorySegment y, int r0, int p0) {
         float[] sums = new float[16 * PANEL];
         for (int g = 0; g < groups; g++) {
             FloatVector a00 = FloatVector.zero(S), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
             FloatVector a40 = a00, a41 = a00, a50 = a00, a51 = a00, a60 = a00, a61 = a00, a70 = a00, a71 = a00;
             for (int kk = g * groupSize, end = kk + groupSize; kk < end; kk++) {
                 FloatVector w0 = w(p0, kk), w1 = w(p0 + 1, kk);
-                int o = kk * m + r0;
-                FloatVector b = FloatVector.broadcast(S, xt[o]);
+                long o = 4L * (kk * m + r0);
+                FloatVector b = FloatVector.broadcast(S, xt.get(Tensor.F32, o));
                 a00 = b.fma(w0, a00); a01 = b.fma(w1, a01);
-                b = FloatVector.broadcast(S, xt[o + 1]);
+                b = FloatVector.broadcast(S, xt.get(Tensor.F32, o + 4));
                 a10 = b.fma(w0, a10); a11 = b.fma(w1, a11);
-                b = FloatVector.broadcast(S, xt[o + 2]);
+                b = FloatVector.broadcast(S, xt.get(Tensor.F32, o + 8));
                 a20 = b.fma(w0, a20); a21 = b.fma(w1, a21);
-                b = FloatVector.broadcast(S, xt[o + 3]);
+                b = FloatVector.broadcast(S, xt.get(Tensor.F32, o + 12));
                 a30 = b.fma(w0, a30); a31 = b.fma(w1, a31);
-                b = FloatVector.broadcast(S, xt[o + 4]);
+                b = FloatVector.broadcast(S, xt.get(Tensor.F32, o + 16));
                 a40 = b.fma(w0, a40); a41 = b.fma(w1, a41);
-                b = FloatVector.broadcast(S, xt[o + 5]);
+                b = FloatVector.broadcast(S, xt.get(Tensor.F32, o + 20));
                 a50 = b.fma(w0, a50); a51 = b.fma(w1, a51);
-                b = FloatVector.broadcast(S, xt[o + 6]);
+                b = FloatVector.broadcast(S, xt.get(Tensor.F32, o + 24));
                 a60 = b.fma(w0, a60); a61 = b.fma(w1, a61);
-                b = FloatVector.broadcast(S, xt[o + 7]);
+                b = FloatVector.broadcast(S, xt.get(Tensor.F32, o + 28));
                 a70 = b.fma(w0, a70); a71 = b.fma(w1, a71);
             }
-            dequantize8(y, sums, sx, r0, p0, g, a00, a01, a10, a11, a20, a21, a30, a31, a40, a41, a50, a51, a60, a61, a70, a71);
+            a00.intoArray(sums, 0); a01.intoArray(sums, PANEL);
+            a10.intoArray(sums, 2 * PANEL); a11.intoArray(sums, 3 * PANEL);
+            a20.intoArray(sums, 4 * PANEL); a21.intoArray(sums, 5 * PANEL);
+            a30.intoArray(sums, 6 * PANEL); a31.intoArray(sums, 7 * PANEL);
+            a40.intoArray(sums, 8 * PANEL); a41.intoArray(sums, 9 * PANEL);
+            a50.intoArray(sums, 10 * PANEL); a51.intoArray(sums, 11 * PANEL);
+            a60.intoArray(sums, 12 * PANEL); a61.intoArray(sums, 13 * PANEL);
+            a70.intoArray(sums, 14 * PANEL); a71.intoArray(sums, 15 * PANEL);
+            dequantize(y, sums, 0, sx, r0, 8, p0, g);
         }
     }
 

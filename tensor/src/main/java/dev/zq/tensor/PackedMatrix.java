@@ -92,13 +92,21 @@ public final class PackedMatrix {
             c20 = x2.fma(w0, c20); c21 = x2.fma(w1, c21);
             c30 = x3.fma(w0, c30); c31 = x3.fma(w1, c31);
         }
-        store(o, bias, i, p, c00); store(o, bias, i, p + 1, c01);
-        store(o, bias, i + 1, p, c10); store(o, bias, i + 1, p + 1, c11);
-        store(o, bias, i + 2, p, c20); store(o, bias, i + 2, p + 1, c21);
-        store(o, bias, i + 3, p, c30); store(o, bias, i + 3, p + 1, c31);
+        // Through an array, not as arguments: a vector passed to a call C2 does not inline is boxed (Int8PackedMatrix).
+        float[] c = new float[8 * PANEL];
+        c00.intoArray(c, 0); c01.intoArray(c, PANEL);
+        c10.intoArray(c, 2 * PANEL); c11.intoArray(c, 3 * PANEL);
+        c20.intoArray(c, 4 * PANEL); c21.intoArray(c, 5 * PANEL);
+        c30.intoArray(c, 6 * PANEL); c31.intoArray(c, 7 * PANEL);
+        for (int r = 0; r < 4; r++) {
+            store(o, bias, i + r, p, c, 2 * r * PANEL);
+            store(o, bias, i + r, p + 1, c, (2 * r + 1) * PANEL);
+        }
     }
 
-    private void store(MemorySegment o, MemorySegment bias, int row, int p, FloatVector v) {
+    /** Row {@code row}, panel {@code p} of the output (plus bias) from {@code c[off..off+PANEL)}. */
+    private void store(MemorySegment o, MemorySegment bias, int row, int p, float[] c, int off) {
+        FloatVector v = FloatVector.fromArray(S, c, off);
         int col = p * PANEL;
         if (col + PANEL <= n) {
             if (bias != null) v = v.add(FloatVector.fromMemorySegment(S, bias, 4L * col, LE));
@@ -112,13 +120,15 @@ public final class PackedMatrix {
 
     /** Fewer than 4 rows or a last single panel: one row × one panel at a time, still one vector per 16 columns. */
     private void edge(MemorySegment a, MemorySegment o, MemorySegment bias, int i, int rows, int p) {
+        float[] sums = new float[PANEL];
         for (int r = i; r < i + rows; r++)
             for (int q = p; q < Math.min(p + 2, panels); q++) {
                 FloatVector c = FloatVector.zero(S);
                 long a0 = 4L * r * k, b0 = 4L * q * k * PANEL;
                 for (int kk = 0; kk < k; kk++)
                     c = FloatVector.broadcast(S, a.get(Tensor.F32, a0 + 4L * kk)).fma(FloatVector.fromMemorySegment(S, data, b0 + 4L * kk * PANEL, LE), c);
-                store(o, bias, r, q, c);
+                c.intoArray(sums, 0);
+                store(o, bias, r, q, sums, 0);
             }
     }
 }
