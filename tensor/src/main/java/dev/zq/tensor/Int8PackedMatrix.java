@@ -438,7 +438,11 @@ public final class Int8PackedMatrix {
         return t;
     }
 
-    /** {@link #tile8x2} over the transposed activations {@code xt} ([K][M]). */
+    /**
+     * {@link #tile8x2} over the transposed activations {@code xt} ([K][M]). A copy of its body rather than one method taking
+     * the activations' strides: the runtime stride made the rows-as-they-are path 4–10% slower (bench/RESULTS.md, CPU
+     * decoder, tenth round).
+     */
     private void tile8x2t(MemorySegment xt, int m, Tensor sx, MemorySegment y, int r0, int p0) {
         float[] sums = new float[16 * PANEL];
         for (int g = 0; g < groups; g++) {
