@@ -60,6 +60,7 @@ final class GenerateCommand implements Callable<Integer> {
             ByteLevelBpeTokenizer tok = lm.requireTokenizer();
             int[] ids = tok.encode(prompt);
             if (ids.length == 0) throw new IllegalArgumentException("the prompt encodes to no tokens");
+            Generator.checkRequest(lm.model().config(), ids.length, maxNewTokens);   // before the prompt is echoed
             OptionalInt eos = ignoreEos ? OptionalInt.empty() : tok.specialId("<|endoftext|>");
             PrintStream out = System.out;
             if (device != DeviceChoice.cpu) return onGraphs(lm, tok, ids, eos, out);

@@ -100,6 +100,11 @@ class DecoderCommandsTest {
         ZqCommandTest.Run r = run("generate", "--model", model.toString(), "--prompt", "x", "--max-new-tokens", "500");
         assertEquals(2, r.code());
         assertTrue(r.err().contains("positions"), r.err());
+        assertEquals("", r.out(), "nothing on stdout before the request is refused");
+        r = run("generate", "--model", model.toString(), "--prompt", "x", "--max-new-tokens", "-1");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("max new tokens"), r.err());
+        assertEquals("", r.out());
         r = run("generate", "--model", dir.resolve("absent").toString(), "--prompt", "x");
         assertEquals(2, r.code());
         r = run("generate", "--model", model.toString(), "--prompt", "x", "--top-p", "0");

@@ -22,13 +22,21 @@ public final class Generator {
         public double prefillTokensPerSecond() { return promptTokens / (prefillNanos / 1e9); }
     }
 
+    /**
+     * Whether {@link #generate} can take a prompt of {@code promptTokens} and {@code maxNewTokens} more on {@code config}:
+     * throws {@link IllegalArgumentException} saying why not, so that a caller can ask before it prints anything.
+     */
+    public static void checkRequest(DecoderConfig config, int promptTokens, int maxNewTokens) {
+        if (promptTokens <= 0) throw new IllegalArgumentException("the prompt has no tokens");
+        if (maxNewTokens < 0) throw new IllegalArgumentException("max new tokens must be >= 0, got " + maxNewTokens);
+        if (config.family() == DecoderConfig.Family.GPT2 && (long) promptTokens + maxNewTokens > config.maxPositions())
+            throw new IllegalArgumentException("prompt (" + promptTokens + ") + new tokens (" + maxNewTokens + ") exceed the model's "
+                    + config.maxPositions() + " positions");
+    }
+
     public static Result generate(DecoderModel model, int[] prompt, int maxNewTokens, Sampler sampler, IntPredicate onToken) {
-        if (prompt.length == 0) throw new IllegalArgumentException("the prompt has no tokens");
-        if (maxNewTokens < 0) throw new IllegalArgumentException("max new tokens must be >= 0");
+        checkRequest(model.config(), prompt.length, maxNewTokens);
         int capacity = prompt.length + maxNewTokens;
-        if (model.config().family() == DecoderConfig.Family.GPT2 && capacity > model.config().maxPositions())
-            throw new IllegalArgumentException("prompt (" + prompt.length + ") + new tokens (" + maxNewTokens + ") exceed the model's "
-                    + model.config().maxPositions() + " positions");
         int[] out = Arrays.copyOf(prompt, capacity);
         int n = prompt.length;
         long prefill = 0, decode = 0;
