@@ -24,7 +24,7 @@ import java.util.Map;
  * transformers) for every built-in scheme, the paper's Table 7 ablation and an INT4 group-size sweep
  * ({@code quant}), and ZeroQuant vs ZeroQuant-LKD with the paper's three data sources ({@code lkd}).
  * Static ranges are calibrated on 16 windows of the train split. Prints Markdown.
- * Run: {@code java … dev.zq.bench.DecoderTables quant|w4sweep|lkd [SETTING] [schemes] [sources]|lkdsweep SCHEME SOURCE SETTINGS}; settings: {@link LkdSetting}.
+ * Run: {@code java … dev.zq.bench.DecoderTables quant|w4sweep|lkd [SETTING] [schemes] [sources]|lkdsweep SCHEME SOURCE SETTINGS}; settings: {@link LkdSetting}; a scheme is a built-in id or a scheme file ({@link Scheme#resolve}).
  */
 public final class DecoderTables {
     static final int WINDOW = 256, STRIDE = 128;
@@ -85,7 +85,7 @@ public final class DecoderTables {
         System.out.println("|---|---|---|---:|---:|---:|---:|");
         System.out.printf("| W16A16 | FP32 | — | %.3f | — | — | — |%n", ref.perplexity());
         for (String id : (args.length > 2 ? args[2] : "w4-8a16,w4-8a8").split(",")) {
-            Scheme s = Scheme.builtin(id);
+            Scheme s = Scheme.resolve(id);
             double zq;
             try (Arena a = Arena.ofShared()) {
                 zq = Perplexity.evaluate(DecoderQuantizer.quantize(fp, s, null, a), test, WINDOW, STRIDE, n -> {}).perplexity();
@@ -111,10 +111,10 @@ public final class DecoderTables {
     }
 
     /**
-     * {@code lkdsweep SCHEME own|other|random SETTING[,SETTING…]}: LKD's settings against its result, one row per setting.
+     * {@code lkdsweep SCHEME own|other|random SETTING[,SETTING…]}: LKD's settings against its result, one row per setting; SCHEME a built-in id or a scheme file.
      */
     static void lkdSweep(DecoderModel fp, ByteLevelBpeTokenizer tok, int[] test, int[] train, Perplexity.Result ref, String[] args) throws Exception {
-        Scheme s = Scheme.builtin(args[1]);
+        Scheme s = Scheme.resolve(args[1]);   // a built-in id or a scheme file
         String source = args[2];
         double zq;
         try (Arena a = Arena.ofShared()) {
