@@ -33,6 +33,9 @@ final class PerplexityEval {
      * the model as stored, beside the FP model it was made from when that directory still exists; {@code scheme} must be null.
      */
     static ObjectNode run(Path dir, Scheme scheme, String corpus, String calibrationCorpus, int window, int stride, int maxTokens) throws Exception {
+        // 0 asks for the default; a negative count is a mistake, not a request for the default
+        if (window < 0 || stride < 0 || maxTokens < 0)
+            throw new IllegalArgumentException("--window, --stride and --max-tokens take 0 (the default) or more, got " + window + ", " + stride + ", " + maxTokens);
         boolean stored = QuantizedDecoderFile.isQuantized(dir);
         if (stored && scheme != null)
             throw new IllegalArgumentException(dir + " is already quantized (" + QuantizedDecoderFile.schemeOf(dir) + "); drop --scheme to evaluate it as stored");

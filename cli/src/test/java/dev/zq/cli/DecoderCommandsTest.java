@@ -113,6 +113,16 @@ class DecoderCommandsTest {
     }
 
     @Test
+    void evalRefusesNegativeCountsRatherThanTakingTheDefault() {
+        for (String[] option : new String[][]{{"--window", "-1"}, {"--stride", "-2"}, {"--max-tokens", "-5"}}) {
+            ZqCommandTest.Run r = run("eval", "--model", model.toString(), option[0], option[1], "--json");
+            assertEquals(2, r.code(), r.out());
+            assertTrue(r.err().contains(option[0]) && r.err().contains(option[1]), r.err());
+            assertEquals("", r.out());
+        }
+    }
+
+    @Test
     void evalPrintsPerplexityAsOneJsonObject() throws Exception {
         Path text = dir.resolve("text.txt");
         Files.writeString(text, ("Call me Ishmael. Some years ago - never mind how long precisely - having little or no money in my purse, "
