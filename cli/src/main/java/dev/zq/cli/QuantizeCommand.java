@@ -38,7 +38,7 @@ final class QuantizeCommand implements Callable<Integer> {
             description = "Scheme: a JSON file, or a built-in id (w16a16, w8a16, w16a8, w8a8-ptq, w8a8, w8a8-per-row, w4-8a16-ptq, w4-8a16, w4-8a8).")
     String config;
 
-    @Option(names = "--out", required = true, description = "Output directory (replaced atomically if it exists).")
+    @Option(names = "--out", required = true, description = "Output directory: written atomically; an existing one is replaced only if it is empty or a model zq wrote.")
     Path out;
 
     @Option(names = "--calibration", description = "Data for schemes with static activation ranges. Encoders: a text file, one sentence per line "
@@ -73,6 +73,7 @@ final class QuantizeCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         Scheme scheme = Scheme.resolve(config);
+        QuantizedModelFile.checkReplaceable(out);   // before the work: a wrong --out is refused, never deleted
         Path path = BundledModels.resolve(model);
         if (Files.isDirectory(path) && DecoderCheckpoint.isDecoder(path)) return DecoderQuantize.run(this, path, scheme);
         if (lkd) return distill(scheme);

@@ -113,6 +113,18 @@ class DecoderCommandsTest {
     }
 
     @Test
+    void quantizeRefusesAnOutputDirectoryItDidNotWrite() throws Exception {
+        Path foreign = Files.createDirectories(dir.resolve("someone-elses"));
+        Files.writeString(foreign.resolve("notes.txt"), "precious");
+        ZqCommandTest.Run r = run("quantize", "--model", model.toString(), "--config", "w8a8", "--out", foreign.toString());
+        assertEquals(2, r.code(), r.err());
+        assertTrue(r.err().contains("not a model zq wrote") && r.err().contains("notes.txt"), r.err());
+        try (var s = Files.list(foreign)) {
+            assertEquals(List.of(foreign.resolve("notes.txt")), s.toList());
+        }
+    }
+
+    @Test
     void evalRefusesNegativeCountsRatherThanTakingTheDefault() {
         for (String[] option : new String[][]{{"--window", "-1"}, {"--stride", "-2"}, {"--max-tokens", "-5"}}) {
             ZqCommandTest.Run r = run("eval", "--model", model.toString(), option[0], option[1], "--json");

@@ -30,7 +30,7 @@ public final class QuantizedDecoderFile {
 
     /** Writes {@code model} to {@code dir}, with the tokenizer files found in {@code source} (the FP model's directory). */
     public static void write(Path dir, DecoderModel model, String schemeName, Path source) throws IOException {
-        Path abs = dir.toAbsolutePath();
+        Path abs = QuantizedModelFile.checkReplaceable(dir);   // never deletes what zq did not write
         Path parent = abs.getParent();
         Files.createDirectories(parent);
         Path tmp = Files.createTempDirectory(parent, "." + abs.getFileName() + ".tmp-");

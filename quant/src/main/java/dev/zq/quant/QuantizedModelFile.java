@@ -15,6 +15,7 @@ import dev.zq.tensor.Tensor;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
@@ -45,7 +46,7 @@ public final class QuantizedModelFile {
     private QuantizedModelFile() {}
 
     public static void write(Path dir, BertEncoder encoder, String schemeName, Path tokenizerJson) throws IOException {
-        Path abs = dir.toAbsolutePath();
+        Path abs = checkReplaceable(dir);
         Path parent = abs.getParent();
         Files.createDirectories(parent);
         Path tmp = Files.createTempDirectory(parent, "." + abs.getFileName() + ".tmp-");
@@ -77,6 +78,26 @@ public final class QuantizedModelFile {
             if (old != null) deleteTree(old);
         } finally {
             if (Files.exists(tmp)) deleteTree(tmp);
+        }
+    }
+
+    /**
+     * Whether a model may be written to {@code dir}: it is absent, an empty directory, or a model directory zq wrote (an
+     * encoder or a decoder), which the write then replaces. Anything else — a file, a directory of other things — is
+     * refused with an {@link IllegalArgumentException} saying so, since the write would otherwise delete it. Returns
+     * {@code dir} absolute and normalised. The CLI asks before it quantizes, so that a wrong {@code --out} costs nothing.
+     */
+    public static Path checkReplaceable(Path dir) throws IOException {
+        Path abs = dir.toAbsolutePath().normalize();
+        if (abs.getParent() == null) throw new IllegalArgumentException(dir + " is a file system root: write the model to a directory inside it");
+        if (!Files.exists(abs, LinkOption.NOFOLLOW_LINKS)) return abs;
+        if (!Files.isDirectory(abs, LinkOption.NOFOLLOW_LINKS))
+            throw new IllegalArgumentException(dir + " exists and is not a directory: zq writes a model directory there only if it is absent, empty or a model zq wrote");
+        try (Stream<Path> entries = Files.list(abs)) {
+            List<String> names = entries.map(e -> e.getFileName().toString()).sorted().limit(3).toList();
+            if (names.isEmpty() || hasFormat(abs, FORMAT) || hasFormat(abs, QuantizedDecoderFile.FORMAT)) return abs;
+            throw new IllegalArgumentException(dir + " exists and is not a model zq wrote (it holds " + String.join(", ", names)
+                    + (names.size() == 3 ? ", …" : "") + "); zq replaces only an empty directory or its own output: choose another output directory");
         }
     }
 

@@ -135,6 +135,12 @@ class QuantizedDecoderFileTest {
             } : l);
             assertThrows(IllegalArgumentException.class, () -> QuantizedDecoderFile.write(out, odd, "third", fpDir));
             assertEquals("second", QuantizedDecoderFile.schemeOf(out));
+            // The FP model's own directory is not zq's output: refused, not replaced.
+            var refused = assertThrows(IllegalArgumentException.class, () -> QuantizedDecoderFile.write(fpDir, q, "over the source", fpDir));
+            assertTrue(refused.getMessage().contains("not a model zq wrote"), refused.getMessage());
+            try (LanguageModel m = QuantizedDecoderFile.openAny(fpDir)) {
+                assertArrayEquals(logits(fp, new int[]{1, 2, 3}), logits(m.model(), new int[]{1, 2, 3}));
+            }
 
             // Tampered metadata: a clear error, no crash.
             Map<String, Tensor> tensors = new java.util.LinkedHashMap<>();

@@ -81,6 +81,21 @@ class QuantizedModelFileTest {
                 assertNotNull(still.encoder());
             }
 
+            // Only an empty directory or zq's own output is replaced; anything else is refused and left as it was.
+            Path foreign = Files.createDirectories(tmp.resolve("foreign"));
+            Files.writeString(foreign.resolve("notes.txt"), "precious");
+            var refused = assertThrows(IllegalArgumentException.class, () -> QuantizedModelFile.write(foreign, q, "x", mini.resolve("tokenizer.json")));
+            assertTrue(refused.getMessage().contains("notes.txt"), refused.getMessage());
+            assertEquals("precious", Files.readString(foreign.resolve("notes.txt")));
+            Path file = Files.writeString(tmp.resolve("a-file"), "also precious");
+            assertThrows(IllegalArgumentException.class, () -> QuantizedModelFile.write(file, q, "x", mini.resolve("tokenizer.json")));
+            assertEquals("also precious", Files.readString(file));
+            assertThrows(IllegalArgumentException.class, () -> QuantizedModelFile.checkReplaceable(tmp.getRoot()));
+            Path empty = Files.createDirectories(tmp.resolve("empty"));
+            QuantizedModelFile.write(empty, q, "into an empty directory", mini.resolve("tokenizer.json"));
+            assertTrue(QuantizedModelFile.isQuantized(empty));
+            assertEquals(out.toAbsolutePath(), QuantizedModelFile.checkReplaceable(out.resolve("..").resolve("m")), "zq's own output, the path normalised");
+
             // Tamper with the activation metadata: a clear error naming the file.
             Map<String, Tensor> tensors = new java.util.LinkedHashMap<>();
             Map<String, String> meta;
