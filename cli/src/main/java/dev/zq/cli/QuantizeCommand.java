@@ -67,7 +67,7 @@ final class QuantizeCommand implements Callable<Integer> {
             + DecoderQuantize.THRESHOLD_LR_FACTOR + "× the learning rate, windows of up to 256 tokens.")
     boolean lkdPaper;
 
-    @Option(names = "--lkd-checkpoints", description = "Directory for per-layer checkpoints; a rerun resumes after the last finished layer (default: OUT.lkd).")
+    @Option(names = "--lkd-checkpoints", description = "Directory for per-layer checkpoints; a rerun of the same run (model, scheme, data, settings) resumes after the last finished layer, another run's checkpoints are refused (default: OUT.lkd).")
     Path lkdCheckpoints;
 
     @Override

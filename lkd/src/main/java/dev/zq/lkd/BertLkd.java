@@ -46,6 +46,7 @@ public final class BertLkd {
             masks.add(flatten(b, Encoding::attentionMask));
             inputs.add(embed(fp, b));
         }
+        String run = o.checkpointDir() == null ? null : RunFingerprint.of(fp, scheme, o, batches);   // what a checkpoint must match
         if (o.checkpointDir() != null) Files.createDirectories(o.checkpointDir());
         Map<String, Linear> trained = new HashMap<>();
         for (int k = 0; k < fp.layers().size(); k++) {
@@ -56,7 +57,7 @@ public final class BertLkd {
 
             StudentLayer student = StudentLayer.of(fp, k, true);
             Path ckpt = o.checkpointDir() == null ? null : o.checkpointDir().resolve("layer-" + k + ".safetensors");
-            boolean resumed = ckpt != null && Files.isRegularFile(ckpt);
+            boolean resumed = Lkd.resumable(ckpt, run);
             double before = loss(student, inputs, targets, masks, scheme);
             if (resumed) {
                 try (SafeTensors s = SafeTensors.open(ckpt)) {
@@ -72,7 +73,7 @@ public final class BertLkd {
                     listener.step(k, step + 1, o.stepsPerLayer(), l.item());
                 }
                 if (ckpt != null) try (Arena a = Arena.ofConfined()) {
-                    Lkd.saveLayer(student.toDense(a), ckpt);
+                    Lkd.saveLayer(student.toDense(a), ckpt, run);
                 }
             }
             double after = loss(student, inputs, targets, masks, scheme);

@@ -54,6 +54,7 @@ public final class DecoderLkd {
         OutputHead head = o.logitBlocks() > 0 ? OutputHead.of(fp) : null;   // with Options.logitBlocks: the FP model's next-token distributions
         List<double[]> teacherProbs = new ArrayList<>();
         if (head != null) for (Var x : inputs) teacherProbs.add(Ops.softmax(head.logits(x, 0)).data);
+        String run = o.checkpointDir() == null ? null : RunFingerprint.of(fp, scheme, o, batches);   // what a checkpoint must match
         if (o.checkpointDir() != null) Files.createDirectories(o.checkpointDir());
         Map<String, Linear> trained = new HashMap<>();
         Map<Integer, Norm[]> trainedNorms = new HashMap<>();   // with Options.normLearningRateScale > 0: each block's two LayerNorms
@@ -69,7 +70,7 @@ public final class DecoderLkd {
             DecoderStudentLayer student = DecoderStudentLayer.of(fp, k, true, o.normLearningRateScale() > 0);
             List<Var> seen = o.quantizedInputs() ? studentInputs : inputs;
             Path ckpt = o.checkpointDir() == null ? null : o.checkpointDir().resolve("layer-" + k + ".safetensors");
-            boolean resumed = ckpt != null && Files.isRegularFile(ckpt);
+            boolean resumed = Lkd.resumable(ckpt, run);
             double before = loss(student, seen, targets, scheme);   // plain ZeroQuant's, also with a GPTQ start
             if (o.gptqStart() && !resumed) student.gptqStart(scheme, seen);
             if (o.method() == Lkd.Method.WEIGHTS_AND_CLIPPING) student.learnClipping(scheme);
@@ -107,7 +108,7 @@ public final class DecoderLkd {
                 student.hardRounding(true);
                 if (o.biasCorrection()) student.shiftOutput(meanError(student, seen, targets, scheme));
                 if (ckpt != null) try (Arena a = Arena.ofConfined()) {
-                    Lkd.saveLayer(student.toDense(a), student.normTensors(a), ckpt);
+                    Lkd.saveLayer(student.toDense(a), student.normTensors(a), ckpt, run);
                 }
             }
             double after = loss(student, seen, targets, scheme);

@@ -1,10 +1,12 @@
 package dev.zq.lkd;
 
 import dev.zq.model.DenseLinear;
+import dev.zq.model.ModelFormatException;
 import dev.zq.model.format.SafeTensors;
 import dev.zq.tensor.Tensor;
 
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -87,6 +89,12 @@ public final class Lkd {
             this(stepsPerLayer, learningRate, warmupSteps, clipNorm, checkpointDir, Method.WEIGHTS, false);
         }
 
+        /** The same with layer checkpoints in {@code dir} (null: none). */
+        public Options withCheckpointDir(Path dir) {
+            return new Options(stepsPerLayer, learningRate, warmupSteps, clipNorm, dir, method, quantizedInputs, thresholdLearningRateScale,
+                    normLearningRateScale, fpInputShare, tokenNormalizedLoss, gptqStart, fisherWeightedLoss, biasCorrection, averagedShare, logitBlocks);
+        }
+
         /** The same with the blocks' LayerNorms trained at this multiple of the learning rate (0: not trained). */
         public Options withNormLearningRateScale(double scale) {
             return new Options(stepsPerLayer, learningRate, warmupSteps, clipNorm, checkpointDir, method, quantizedInputs, thresholdLearningRateScale,
@@ -161,18 +169,38 @@ public final class Lkd {
     }
 
     /** A finished layer's trained projections, as {@code NAME.weight} / {@code NAME.bias}, for resuming. */
-    static void saveLayer(Map<String, DenseLinear> trained, Path file) throws IOException {
-        saveLayer(trained, Map.of(), file);
+    /** A layer checkpoint's format; version 1 recorded no run (see {@link #resumable}). */
+    static final String CHECKPOINT_FORMAT = "zq-lkd-layer/2";
+
+    static void saveLayer(Map<String, DenseLinear> trained, Path file, String run) throws IOException {
+        saveLayer(trained, Map.of(), file, run);
     }
 
-    /** The same with other trained tensors ({@code extra}, by their full names), e.g. a block's LayerNorms. */
-    static void saveLayer(Map<String, DenseLinear> trained, Map<String, Tensor> extra, Path file) throws IOException {
+    /**
+     * A layer's trained tensors (and {@code extra}, by their full names, e.g. a block's LayerNorms) with the run they
+     * belong to ({@link RunFingerprint}).
+     */
+    static void saveLayer(Map<String, DenseLinear> trained, Map<String, Tensor> extra, Path file, String run) throws IOException {
         Map<String, Tensor> t = new LinkedHashMap<>(extra);
         for (var e : trained.entrySet()) {
             t.put(e.getKey() + ".weight", e.getValue().weight());
             if (e.getValue().bias() != null) t.put(e.getKey() + ".bias", e.getValue().bias());
         }
-        SafeTensors.write(file, t, Map.of("format", "zq-lkd-layer/1"));
+        SafeTensors.write(file, t, Map.of("format", CHECKPOINT_FORMAT, "zq.lkd.run", run));
+    }
+
+    /**
+     * Whether {@code file}, a layer checkpoint, may be resumed by run {@code run}: false where there is none; true where it
+     * was written by the same run; otherwise an {@link IllegalArgumentException} naming the file and the way out, since
+     * loading it would give a model trained for another scheme, model, data or setting — and deleting it would lose work.
+     */
+    static boolean resumable(Path file, String run) throws ModelFormatException {
+        if (file == null || !Files.isRegularFile(file)) return false;
+        try (SafeTensors s = SafeTensors.open(file)) {
+            if (run.equals(s.metadata().get("zq.lkd.run")) && CHECKPOINT_FORMAT.equals(s.metadata().get("format"))) return true;
+        }
+        throw new IllegalArgumentException(file + " is a checkpoint of another LKD run (another model, scheme, data or setting, or an older zq): "
+                + "delete " + file.getParent() + " to start over, or give this run its own checkpoint directory");
     }
 
     static Map<String, Tensor> tensors(SafeTensors s) throws dev.zq.model.ModelFormatException {

@@ -92,6 +92,11 @@ class BertLkdTest {
             QuantizedLinear x = (QuantizedLinear) q.layers().get(3).output(), y = (QuantizedLinear) again.layers().get(3).output();
             assertArrayEquals(x.weight().codes().toFloatArray(), y.weight().codes().toFloatArray());
             assertArrayEquals(x.weight().scales().toFloatArray(), y.weight().scales().toFloatArray());
+
+            // Another scheme or other data with the same checkpoints: refused, not resumed as if they were its own.
+            var e = assertThrows(IllegalArgumentException.class, () -> BertLkd.distill(model.encoder(), Scheme.builtin("w4-8a16"), batches, o, listener, a));
+            assertTrue(e.getMessage().contains("another LKD run"), e.getMessage());
+            assertThrows(IllegalArgumentException.class, () -> BertLkd.distill(model.encoder(), scheme, batches.subList(0, 1), o, listener, a));
         }
         assertThrows(IllegalArgumentException.class, () -> BertLkd.distill(model.encoder(), Scheme.builtin("w8a8-ptq"), batches, o,
                 listener, Arena.ofAuto()));

@@ -74,6 +74,25 @@ class DecoderLkdTest {
             QuantizedLinear x = (QuantizedLinear) q.layers().get(1).down(), y = (QuantizedLinear) again.layers().get(1).down();
             assertArrayEquals(x.weight().codes().toFloatArray(), y.weight().codes().toFloatArray());
             assertArrayEquals(x.weight().scales().toFloatArray(), y.weight().scales().toFloatArray());
+
+            // Another run with the same checkpoints — another scheme, model, data or setting — is refused, and they stay.
+            List<String> files;
+            try (var f = java.nio.file.Files.list(ckpt)) { files = f.map(Path::toString).sorted().toList(); }
+            DecoderModel other = DecoderModel.random(CONFIG, 8, a);
+            List<int[][]> otherData = LkdData.randomWindows(64, 1, 8, 4, 16, 12);
+            List<org.junit.jupiter.api.function.Executable> others = List.of(
+                    () -> DecoderLkd.distill(m, Scheme.builtin("w4-8a16"), data, o, listener, a),
+                    () -> DecoderLkd.distill(other, scheme, data, o, listener, a),
+                    () -> DecoderLkd.distill(m, scheme, otherData, o, listener, a),
+                    () -> DecoderLkd.distill(m, scheme, data, new Lkd.Options(17, 1e-4, 2, 1.0, ckpt), listener, a));
+            for (var run : others) {
+                var e = assertThrows(IllegalArgumentException.class, run);
+                assertTrue(e.getMessage().contains("layer-0.safetensors") && e.getMessage().contains("another LKD run"), e.getMessage());
+            }
+            try (var f = java.nio.file.Files.list(ckpt)) { assertEquals(files, f.map(Path::toString).sorted().toList()); }
+            reports.clear();   // the first run's own rerun still resumes
+            DecoderLkd.distill(m, scheme, data, o, listener, a);
+            assertTrue(reports.stream().allMatch(Lkd.LayerReport::resumed));
         }
     }
 
