@@ -74,6 +74,10 @@ final class InspectCommand implements Callable<Integer> {
     }
 
     private static void describeArchitecture(PrintStream out, Path path) {
+        if (Files.isDirectory(path) && dev.zq.model.decoder.DecoderCheckpoint.isDecoder(path)) {
+            describeDecoder(out, path);
+            return;
+        }
         try (BertModel bert = dev.zq.quant.QuantizedModelFile.openAny(path)) {
             BertConfig c = bert.encoder().config();
             out.printf("architecture: BERT encoder, %d layers, hidden %d, %d heads (head dim %d), MLP %d, vocab %d, %d positions, eps %s%n",
@@ -82,6 +86,22 @@ final class InspectCommand implements Callable<Integer> {
             out.printf("encoder parameters: %,d%n", bert.encoder().parameterCount());
         } catch (ModelFormatException | RuntimeException e) {
             out.println("architecture: not recognised as a BERT encoder (" + e.getMessage() + ")");
+        }
+    }
+
+    /** A GPT-2/LLaMA directory, FP or written by {@code zq quantize}: its shapes, its scheme if quantized, and whether it loads. */
+    private static void describeDecoder(PrintStream out, Path path) {
+        try (dev.zq.model.decoder.LanguageModel lm = dev.zq.quant.QuantizedDecoderFile.openAny(path)) {
+            dev.zq.model.decoder.DecoderConfig c = lm.model().config();
+            out.printf("architecture: %s decoder, %d layers, hidden %d, %d heads (head dim %d, %d key/value heads), MLP %d (%s), vocab %d, "
+                            + "%d positions, eps %s%s%n", c.family() == dev.zq.model.decoder.DecoderConfig.Family.GPT2 ? "GPT-2" : "LLaMA",
+                    c.numLayers(), c.hiddenSize(), c.numHeads(), c.headDim(), c.numKvHeads(), c.intermediateSize(), c.activation(), c.vocabSize(),
+                    c.maxPositions(), c.normEps(), c.tiedEmbeddings() ? ", tied embeddings" : "");
+            String scheme = dev.zq.quant.QuantizedDecoderFile.schemeOf(path);
+            out.println("precision: " + (scheme == null ? "FP (as stored)" : "quantized by zq, " + scheme));
+            out.printf("weights in memory: %,d bytes%n", lm.model().weightBytes());
+        } catch (ModelFormatException | RuntimeException e) {
+            out.println("architecture: a decoder directory that does not load (" + e.getMessage() + ")");
         }
     }
 

@@ -125,6 +125,19 @@ class DecoderCommandsTest {
     }
 
     @Test
+    void inspectDescribesADecoderFpOrQuantized() throws Exception {
+        ZqCommandTest.Run fp = run("inspect", model.toString(), "--no-tensors");
+        assertEquals(0, fp.code(), fp.err());
+        assertTrue(fp.out().contains("architecture: GPT-2 decoder, 2 layers") && fp.out().contains("precision: FP"), fp.out());
+        Path q = dir.resolve("inspected");
+        Path text = Files.writeString(dir.resolve("inspect-calibration.txt"), "Some text to calibrate on, though W8A8 needs none. ".repeat(20));
+        assertEquals(0, run("quantize", "--model", model.toString(), "--config", "w8a8", "--calibration", text.toString(), "--out", q.toString()).code());
+        ZqCommandTest.Run r = run("inspect", q.toString(), "--no-tensors");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("GPT-2 decoder") && r.out().contains("quantized by zq, W8A8"), r.out());
+    }
+
+    @Test
     void evalRefusesNegativeCountsRatherThanTakingTheDefault() {
         for (String[] option : new String[][]{{"--window", "-1"}, {"--stride", "-2"}, {"--max-tokens", "-5"}}) {
             ZqCommandTest.Run r = run("eval", "--model", model.toString(), option[0], option[1], "--json");
