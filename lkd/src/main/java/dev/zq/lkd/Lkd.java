@@ -168,10 +168,10 @@ public final class Lkd {
         void layerDone(LayerReport report);
     }
 
-    /** A finished layer's trained projections, as {@code NAME.weight} / {@code NAME.bias}, for resuming. */
     /** A layer checkpoint's format; version 1 recorded no run (see {@link #resumable}). */
     static final String CHECKPOINT_FORMAT = "zq-lkd-layer/2";
 
+    /** A finished layer's trained projections, as {@code NAME.weight} / {@code NAME.bias}, for resuming by run {@code run}. */
     static void saveLayer(Map<String, DenseLinear> trained, Path file, String run) throws IOException {
         saveLayer(trained, Map.of(), file, run);
     }
