@@ -318,8 +318,8 @@ public final class DecoderRowKernels {
         boolean pick = parts == 1;
         if (parts > 1) {   // the same in every block: every thread reaches arriveLast
             boolean last = ctx.arriveLast(arrivals, b, parts);
+            pick = last;   // the same in every thread of the block, so that a block-wide step could be guarded by it
             if (last && tid == 0) {   // every block of the row has written its best
-                pick = true;
                 best = Float.NEGATIVE_INFINITY;
                 at = -1;
                 for (int q = b * parts; q < b * parts + parts; q++) {
