@@ -9,7 +9,6 @@ import dev.zq.model.format.SafeTensors;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -30,11 +29,7 @@ public final class QuantizedDecoderFile {
 
     /** Writes {@code model} to {@code dir}, with the tokenizer files found in {@code source} (the FP model's directory). */
     public static void write(Path dir, DecoderModel model, String schemeName, Path source) throws IOException {
-        Path abs = QuantizedModelFile.checkReplaceable(dir);   // never deletes what zq did not write
-        Path parent = abs.getParent();
-        Files.createDirectories(parent);
-        Path tmp = Files.createTempDirectory(parent, "." + abs.getFileName() + ".tmp-");
-        try {
+        QuantizedModelFile.writeAtomically(dir, tmp -> {
             Map<String, String> meta = new LinkedHashMap<>();
             meta.put("zq.format", FORMAT);
             meta.put("zq.scheme", schemeName);
@@ -42,16 +37,7 @@ public final class QuantizedDecoderFile {
             DecoderCheckpoint.save(model, tmp, QuantizedModelFile::putLinear, meta);
             for (String f : TOKENIZER_FILES)
                 if (Files.isRegularFile(source.resolve(f))) Files.copy(source.resolve(f), tmp.resolve(f));
-            Path old = null;
-            if (Files.exists(abs)) {
-                old = parent.resolve("." + abs.getFileName() + ".old-" + System.nanoTime());
-                Files.move(abs, old, StandardCopyOption.ATOMIC_MOVE);
-            }
-            Files.move(tmp, abs, StandardCopyOption.ATOMIC_MOVE);
-            if (old != null) QuantizedModelFile.deleteTree(old);
-        } finally {
-            if (Files.exists(tmp)) QuantizedModelFile.deleteTree(tmp);
-        }
+        });
     }
 
     /** Whether {@code dir} holds a decoder written by {@link #write}. */

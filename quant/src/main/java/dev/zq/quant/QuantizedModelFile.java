@@ -46,11 +46,7 @@ public final class QuantizedModelFile {
     private QuantizedModelFile() {}
 
     public static void write(Path dir, BertEncoder encoder, String schemeName, Path tokenizerJson) throws IOException {
-        Path abs = checkReplaceable(dir);
-        Path parent = abs.getParent();
-        Files.createDirectories(parent);
-        Path tmp = Files.createTempDirectory(parent, "." + abs.getFileName() + ".tmp-");
-        try {
+        writeAtomically(dir, tmp -> {
             Map<String, Tensor> t = new LinkedHashMap<>(encoder.embeddingTensors());
             Map<String, String> meta = new LinkedHashMap<>();
             meta.put("zq.format", FORMAT);
@@ -69,6 +65,26 @@ public final class QuantizedModelFile {
             SafeTensors.write(tmp.resolve("model.safetensors"), t, meta);
             BertCheckpoint.writeConfig(encoder.config(), tmp);
             Files.copy(tokenizerJson, tmp.resolve("tokenizer.json"));
+        });
+    }
+
+    /** Fills the temporary directory that {@link #writeAtomically} then puts in place of the model directory. */
+    interface DirectoryWriter {
+        void write(Path tmp) throws IOException;
+    }
+
+    /**
+     * Writes a model directory at {@code dir} through {@code writer}, into a temporary directory beside it that then takes
+     * its place: a crash leaves the previous model (or none), never a half-written one that loads. {@code dir} must pass
+     * {@link #checkReplaceable}.
+     */
+    static void writeAtomically(Path dir, DirectoryWriter writer) throws IOException {
+        Path abs = checkReplaceable(dir);
+        Path parent = abs.getParent();
+        Files.createDirectories(parent);
+        Path tmp = Files.createTempDirectory(parent, "." + abs.getFileName() + ".tmp-");
+        try {
+            writer.write(tmp);
             Path old = null;
             if (Files.exists(abs)) {
                 old = parent.resolve("." + abs.getFileName() + ".old-" + System.nanoTime());
