@@ -55,7 +55,8 @@ final class RunFingerprint {
             f.norm("layer " + i + " mlp norm", l.mlpNorm());
         }
         f.norm("final norm", fp.finalNorm());
-        f.linear("lm head", fp.lmHead());
+        if (fp.lmHead() instanceof DenseLinear d && d.weight() == fp.tokenEmbeddings()) f.text("lm head tied to the token embeddings");
+        else f.linear("lm head", fp.lmHead());   // (a tied head's weights were read once, above)
         for (int[][] batch : batches) {
             f.text("batch " + batch.length);
             for (int[] window : batch) f.ints(window);
