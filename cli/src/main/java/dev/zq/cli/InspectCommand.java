@@ -4,8 +4,12 @@ import dev.zq.model.BundledModels;
 import dev.zq.model.ModelFormatException;
 import dev.zq.model.bert.BertConfig;
 import dev.zq.model.bert.BertModel;
+import dev.zq.model.decoder.DecoderCheckpoint;
+import dev.zq.model.decoder.DecoderConfig;
+import dev.zq.model.decoder.LanguageModel;
 import dev.zq.model.format.OnnxModel;
 import dev.zq.model.format.SafeTensors;
+import dev.zq.quant.QuantizedDecoderFile;
 import dev.zq.tensor.Tensor;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -74,7 +78,7 @@ final class InspectCommand implements Callable<Integer> {
     }
 
     private static void describeArchitecture(PrintStream out, Path path) {
-        if (Files.isDirectory(path) && dev.zq.model.decoder.DecoderCheckpoint.isDecoder(path)) {
+        if (Files.isDirectory(path) && DecoderCheckpoint.isDecoder(path)) {
             describeDecoder(out, path);
             return;
         }
@@ -91,13 +95,13 @@ final class InspectCommand implements Callable<Integer> {
 
     /** A GPT-2/LLaMA directory, FP or written by {@code zq quantize}: its shapes, its scheme if quantized, and whether it loads. */
     private static void describeDecoder(PrintStream out, Path path) {
-        try (dev.zq.model.decoder.LanguageModel lm = dev.zq.quant.QuantizedDecoderFile.openAny(path)) {
-            dev.zq.model.decoder.DecoderConfig c = lm.model().config();
+        try (LanguageModel lm = QuantizedDecoderFile.openAny(path)) {
+            DecoderConfig c = lm.model().config();
             out.printf("architecture: %s decoder, %d layers, hidden %d, %d heads (head dim %d, %d key/value heads), MLP %d (%s), vocab %d, "
-                            + "%d positions, eps %s%s%n", c.family() == dev.zq.model.decoder.DecoderConfig.Family.GPT2 ? "GPT-2" : "LLaMA",
+                            + "%d positions, eps %s%s%n", c.family() == DecoderConfig.Family.GPT2 ? "GPT-2" : "LLaMA",
                     c.numLayers(), c.hiddenSize(), c.numHeads(), c.headDim(), c.numKvHeads(), c.intermediateSize(), c.activation(), c.vocabSize(),
                     c.maxPositions(), c.normEps(), c.tiedEmbeddings() ? ", tied embeddings" : "");
-            String scheme = dev.zq.quant.QuantizedDecoderFile.schemeOf(path);
+            String scheme = QuantizedDecoderFile.schemeOf(path);
             out.println("precision: " + (scheme == null ? "FP (as stored)" : "quantized by zq, " + scheme));
             out.printf("weights in memory: %,d bytes%n", lm.model().weightBytes());
         } catch (ModelFormatException | RuntimeException e) {
