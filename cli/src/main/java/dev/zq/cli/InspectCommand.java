@@ -89,7 +89,7 @@ final class InspectCommand implements Callable<Integer> {
                     c.maxPositions(), c.layerNormEps());
             out.printf("encoder parameters: %,d%n", bert.encoder().parameterCount());
         } catch (ModelFormatException | RuntimeException e) {
-            out.println("architecture: not recognised as a BERT encoder (" + e.getMessage() + ")");
+            out.println("architecture: not recognised as a BERT encoder (" + Zq.describe(e) + ")");
         }
     }
 
@@ -105,7 +105,7 @@ final class InspectCommand implements Callable<Integer> {
             out.println("precision: " + (scheme == null ? "FP (as stored)" : "quantized by zq, " + scheme));
             out.printf("weights in memory: %,d bytes%n", lm.model().weightBytes());
         } catch (ModelFormatException | RuntimeException e) {
-            out.println("architecture: a decoder directory that does not load (" + e.getMessage() + ")");
+            out.println("architecture: a decoder directory that does not load (" + Zq.describe(e) + ")");
         }
     }
 

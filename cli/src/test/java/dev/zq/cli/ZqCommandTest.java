@@ -162,6 +162,9 @@ class ZqCommandTest {
         r = run("inspect", dir.resolve("missing").toString());
         assertEquals(2, r.code());
         assertTrue(r.err().contains("no such file"), r.err());
+        r = run("embed", "--input", dir.resolve("missing.txt").toString());
+        assertEquals(2, r.code());
+        assertEquals("zq: " + dir.resolve("missing.txt") + ": no such file or directory", r.err().strip());
         r = run("embed");
         assertEquals(2, r.code());
         assertTrue(r.err().contains("no sentences"), r.err());
@@ -173,6 +176,20 @@ class ZqCommandTest {
         r = run("bench", "nothing");
         assertEquals(2, r.code());
         assertTrue(r.err().contains("unknown benchmark"), r.err());
+    }
+
+    @Test
+    void anErrorThatIsOnlyAPathSaysWhatIsWrongWithIt() {
+        assertEquals("/x/y: no such file or directory", Zq.describe(new java.nio.file.NoSuchFileException("/x/y")));
+        assertEquals("/x: permission denied", Zq.describe(new java.nio.file.AccessDeniedException("/x")));
+        assertEquals("/a → /b: already exists", Zq.describe(new java.nio.file.FileAlreadyExistsException("/a", "/b", null)));
+        assertEquals("/x: Is a directory", Zq.describe(new java.nio.file.FileSystemException("/x", null, "Is a directory")));
+        assertEquals("extracting m: /y: no such file or directory",
+                Zq.describe(new java.io.UncheckedIOException("extracting m", new java.nio.file.NoSuchFileException("/y"))));
+        assertEquals("/y: no such file or directory",
+                Zq.describe(new java.io.UncheckedIOException(new java.nio.file.NoSuchFileException("/y"))));
+        assertEquals("NullPointerException", Zq.describe(new NullPointerException()));
+        assertEquals("bad shape", Zq.describe(new IllegalArgumentException("bad shape")));
     }
 
     @Test
