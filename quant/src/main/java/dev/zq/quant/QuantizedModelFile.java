@@ -185,13 +185,13 @@ public final class QuantizedModelFile {
                 for (String name : n) lin.add(readLinear(st, meta, name));
                 String p = "encoder.layer." + i + ".";
                 layers.add(new BertLayer(lin.get(0), lin.get(1), lin.get(2), lin.get(3),
-                        new Norm(st.get(p + "attention.output.LayerNorm.weight"), st.get(p + "attention.output.LayerNorm.bias")),
+                        new Norm(finite(st, p + "attention.output.LayerNorm.weight"), finite(st, p + "attention.output.LayerNorm.bias")),
                         lin.get(4), lin.get(5),
-                        new Norm(st.get(p + "output.LayerNorm.weight"), st.get(p + "output.LayerNorm.bias"))));
+                        new Norm(finite(st, p + "output.LayerNorm.weight"), finite(st, p + "output.LayerNorm.bias"))));
             }
-            BertEncoder enc = new BertEncoder(config, st.get("embeddings.word_embeddings.weight"), st.get("embeddings.position_embeddings.weight"),
-                    st.get("embeddings.token_type_embeddings.weight"),
-                    new Norm(st.get("embeddings.LayerNorm.weight"), st.get("embeddings.LayerNorm.bias")), layers);
+            BertEncoder enc = new BertEncoder(config, finite(st, "embeddings.word_embeddings.weight"), finite(st, "embeddings.position_embeddings.weight"),
+                    finite(st, "embeddings.token_type_embeddings.weight"),
+                    new Norm(finite(st, "embeddings.LayerNorm.weight"), finite(st, "embeddings.LayerNorm.bias")), layers);
             return BertModel.of(enc, arena, st, dir);
         } catch (ModelFormatException e) {
             st.close();
@@ -205,17 +205,21 @@ public final class QuantizedModelFile {
     }
 
     static Linear readLinear(SafeTensors st, Map<String, String> meta, String name) throws ModelFormatException {
-        Tensor bias = st.names().contains(name + ".bias") ? st.get(name + ".bias") : null;
+        Tensor bias = st.names().contains(name + ".bias") ? finite(st, name + ".bias") : null;
         ActivationQuantizer act = parseAct(st, meta.get("zq.act." + name), name);
         if (st.names().contains(name + ".qweight")) {
-            Tensor codes = st.get(name + ".qweight"), scales = st.get(name + ".scales");
+            Tensor codes = st.get(name + ".qweight"), scales = finite(st, name + ".scales");
             int bits = intMeta(st, meta, "zq.bits." + name), group = intMeta(st, meta, "zq.group." + name);
             if (codes.rank() != 2) throw ModelFormatException.of(st.file(), name + ".qweight is " + codes.shape() + ", expected [out, in]");
             QuantizedWeight w = new QuantizedWeight(bits, codes.dim(0), codes.dim(1), group, codes, scales);
             return new QuantizedLinear(w, bias, act);
         }
-        DenseLinear d = new DenseLinear(st.get(name + ".weight"), bias);
+        DenseLinear d = new DenseLinear(finite(st, name + ".weight"), bias);
         return act == null ? d : new FakeQuantInputLinear(d, act);
+    }
+
+    private static Tensor finite(SafeTensors st, String name) throws ModelFormatException {
+        return ModelFormatException.requireFinite(st.file(), name, st.get(name));
     }
 
     private static ActivationQuantizer parseAct(SafeTensors st, String v, String name) throws ModelFormatException {

@@ -110,4 +110,31 @@ class QuantizedModelFileTest {
             assertTrue(e.getMessage().contains("model.safetensors") && e.getMessage().contains("sometimes"), e.getMessage());
         }
     }
+
+    @Test
+    void aNonFiniteScaleOrWeightIsRefusedWhenTheModelIsOpened() throws Exception {
+        Path mini = BundledModels.miniLm();
+        Path out = tmp.resolve("m");
+        try (BertModel fp = BertModel.open(mini); Arena arena = Arena.ofShared()) {
+            QuantizedModelFile.write(out, BertQuantizer.quantize(fp.encoder(), Scheme.builtin("w8a8"), null, arena), "w8a8", mini.resolve("tokenizer.json"));
+        }
+        String[][] cases = {{"encoder.layer.2.intermediate.dense.scales", "NaN"}, {"embeddings.position_embeddings.weight", "Infinity"},
+                {"encoder.layer.0.output.LayerNorm.bias", "NaN"}};
+        for (String[] c : cases) {
+            Map<String, Tensor> tensors = new java.util.LinkedHashMap<>();
+            try (SafeTensors st = SafeTensors.open(out.resolve("model.safetensors")); Arena copy = Arena.ofShared()) {
+                for (String n : st.names()) tensors.put(n, st.get(n).to(copy, st.get(n).dtype()));
+                float was = tensors.get(c[0]).getFloat(1);
+                tensors.get(c[0]).setFloat(1, Float.parseFloat(c[1]));
+                Path bad = Files.createDirectories(tmp.resolve("bad"));
+                try (var files = Files.list(out)) {   // the config and tokenizer as written
+                    for (Path f : files.toList()) Files.copy(f, bad.resolve(f.getFileName()), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+                }
+                SafeTensors.write(bad.resolve("model.safetensors"), tensors, st.metadata());
+                var e = assertThrows(ModelFormatException.class, () -> QuantizedModelFile.open(bad), c[0]);
+                assertTrue(e.getMessage().contains(c[0] + " holds " + c[1] + " at "), e.getMessage());
+                tensors.get(c[0]).setFloat(1, was);
+            }
+        }
+    }
 }

@@ -42,6 +42,17 @@ public final class Shape {
         return s;
     }
 
+    /** The indices of flat (row-major) element {@code i}, as {@code [3, 17]}. */
+    public String indexOf(long i) {
+        if (i < 0 || i >= numel) throw new IndexOutOfBoundsException(i + " outside " + this);
+        long[] at = new long[dims.length];
+        for (int d = dims.length - 1; d >= 0; d--) {
+            at[d] = i % dims[d];
+            i /= dims[d];
+        }
+        return Arrays.toString(at);
+    }
+
     @Override public boolean equals(Object o) { return o instanceof Shape s && Arrays.equals(dims, s.dims); }
     @Override public int hashCode() { return Arrays.hashCode(dims); }
     @Override public String toString() { return Arrays.toString(dims); }

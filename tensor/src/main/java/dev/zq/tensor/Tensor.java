@@ -137,6 +137,22 @@ public final class Tensor {
         segment.set(ValueLayout.JAVA_BYTE, at, (byte) b);
     }
 
+    /**
+     * The flat index of the first NaN or ±Inf of a float tensor, or -1 when every value is finite (and for integer
+     * tensors); reads the bits, so that an F16 tensor is checked without widening it.
+     */
+    public long firstNonFinite() {
+        long n = shape.numel();
+        switch (dtype) {
+            case F32 -> { for (long i = 0; i < n; i++) if ((segment.getAtIndex(I32, i) & 0x7f80_0000) == 0x7f80_0000) return i; }
+            case F16 -> { for (long i = 0; i < n; i++) if ((segment.getAtIndex(I16, i) & 0x7c00) == 0x7c00) return i; }
+            case BF16 -> { for (long i = 0; i < n; i++) if ((segment.getAtIndex(I16, i) & 0x7f80) == 0x7f80) return i; }
+            case F64 -> { for (long i = 0; i < n; i++) if ((segment.getAtIndex(I64, i) & 0x7ff0_0000_0000_0000L) == 0x7ff0_0000_0000_0000L) return i; }
+            default -> { }
+        }
+        return -1;
+    }
+
     /** A copy of the values as float (any dtype). */
     public float[] toFloatArray() {
         long n = shape.numel();

@@ -66,4 +66,28 @@ class TensorTest {
             assertThrows(ArithmeticException.class, () -> Shape.of(1 << 30, 1 << 30, 1 << 30));
         }
     }
+
+    @Test
+    void firstNonFiniteFindsNaNAndInfinitiesInEveryFloatType() {
+        try (Arena a = Arena.ofConfined()) {
+            for (DType d : new DType[]{DType.F32, DType.F16, DType.BF16, DType.F64}) {
+                Tensor t = Tensor.allocate(a, d, 2, 3, 4);
+                for (int i = 0; i < 24; i++) t.setFloat(i, i == 5 ? 65504f : -i * 0.37f);   // F16's largest finite value too
+                assertEquals(-1, t.firstNonFinite(), d + " all finite");
+                for (float bad : new float[]{Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY}) {
+                    t.setFloat(17, bad);
+                    t.setFloat(21, Float.NaN);
+                    assertEquals(17, t.firstNonFinite(), d + " " + bad);
+                    t.setFloat(17, 1f);
+                    assertEquals(21, t.firstNonFinite(), d + " " + bad);
+                    t.setFloat(21, 2f);
+                }
+            }
+            assertEquals(-1, Tensor.allocate(a, DType.I32, 4).firstNonFinite(), "integers are always finite");
+        }
+        assertEquals("[1, 1, 1]", Shape.of(2, 3, 4).indexOf(17));
+        assertEquals("[0, 0, 0]", Shape.of(2, 3, 4).indexOf(0));
+        assertEquals("[5]", Shape.of(6).indexOf(5));
+        assertThrows(IndexOutOfBoundsException.class, () -> Shape.of(2, 3).indexOf(6));
+    }
 }

@@ -111,6 +111,9 @@ public final class BertCheckpoint {
     private record Loader(SafeTensors weights, Arena arena, String prefix) {
         Tensor tensor(String name) throws ModelFormatException {
             Tensor t = weights.get(prefix + name);
+            if (!t.dtype().isFloatingPoint())
+                throw ModelFormatException.of(weights.file(), prefix + name + " is " + t.dtype() + ", expected a float type");
+            ModelFormatException.requireFinite(weights.file(), prefix + name, t);
             return t.dtype() == DType.F32 ? t : t.to(arena, DType.F32);
         }
 

@@ -78,7 +78,7 @@ public final class BertOnnxLoader {
     private static Tensor f32(OnnxModel onnx, String name) throws ModelFormatException {
         Tensor t = onnx.initializer(name);
         if (t.dtype() != DType.F32) throw fail(onnx, "initializer " + name + " is " + t.dtype() + ", expected F32");
-        return t;
+        return ModelFormatException.requireFinite(onnx.file(), "initializer " + name, t);
     }
 
     /**

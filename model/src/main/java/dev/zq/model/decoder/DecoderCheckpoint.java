@@ -215,10 +215,10 @@ public final class DecoderCheckpoint {
     private record Loader(SafeTensors weights, Arena arena, String prefix) {
         Tensor tensor(String name) throws ModelFormatException {
             Tensor t = weights.get(prefix + name);
-            if (t.dtype() == DType.F32) return t;
-            if (t.dtype() != DType.F16 && t.dtype() != DType.BF16 && t.dtype() != DType.F64)
+            if (!t.dtype().isFloatingPoint())
                 throw ModelFormatException.of(weights.file(), prefix + name + " is " + t.dtype() + ", expected a float type");
-            return t.to(arena, DType.F32);
+            ModelFormatException.requireFinite(weights.file(), prefix + name, t);
+            return t.dtype() == DType.F32 ? t : t.to(arena, DType.F32);
         }
 
         Tensor optional(String name) throws ModelFormatException {

@@ -57,4 +57,26 @@ class DecoderCheckpointTest {
             }
         }
     }
+
+    @Test
+    void aNaNOrAnInfinityInTheWeightsIsRefusedWhereItIsRead(@TempDir Path dir) throws Exception {
+        try (Arena a = Arena.ofShared()) {
+            DecoderModel m = DecoderModel.random(DecoderConfig.gpt2(300, 32, 2, 4, 16), 1, a);
+            ((dev.zq.model.DenseLinear) m.layers().get(1).up()).weight().setFloat(32 + 3, Float.NaN);   // [out 1, in 3]
+            DecoderCheckpoint.save(m, dir);
+            try (SafeTensors w = SafeTensors.open(dir.resolve("model.safetensors"))) {
+                var e = assertThrows(ModelFormatException.class, () -> DecoderCheckpoint.load(dir, w, a));
+                // GPT-2 stores the MLP's up projection as Conv1D [in, out]: the element is [3, 1] there.
+                assertTrue(e.getMessage().contains("transformer.h.1.mlp.c_fc.weight holds NaN at [3, 1]"), e.getMessage());
+            }
+            DecoderModel n = DecoderModel.random(DecoderConfig.gpt2(300, 32, 2, 4, 16), 1, a);
+            n.finalNorm().weight().setFloat(7, Float.NEGATIVE_INFINITY);
+            Path d = dir.resolve("inf");
+            DecoderCheckpoint.save(n, d);
+            try (SafeTensors w = SafeTensors.open(d.resolve("model.safetensors"))) {
+                var e = assertThrows(ModelFormatException.class, () -> DecoderCheckpoint.load(d, w, a));
+                assertTrue(e.getMessage().contains("transformer.ln_f.weight holds -Infinity at [7]"), e.getMessage());
+            }
+        }
+    }
 }
