@@ -42,7 +42,11 @@ public final class Perplexity {
                 Tensor logits = model.forward(arena, cache, 1, len, input, true);
                 for (int t = Math.max(prevEnd, begin + 1); t < end; t++) {
                     long row = (long) (t - begin - 1) * vocab;
-                    nll[w] += negativeLogLikelihood(logits, row, vocab, tokens[t]);
+                    double n = negativeLogLikelihood(logits, row, vocab, tokens[t]);
+                    // Finite logits give a finite NLL; NaN or overflowing ones would make the perplexity NaN without a word.
+                    if (!Double.isFinite(n))
+                        throw new IllegalStateException("the model's logits for token " + t + " of the text are not finite (NaN or overflowing): no perplexity");
+                    nll[w] += n;
                     scored[w]++;
                 }
             }

@@ -77,4 +77,16 @@ class SamplerAndPerplexityTest {
             assertThrows(IllegalArgumentException.class, () -> Perplexity.evaluate(m, tokens, 8, 9, x -> {}));
         }
     }
+
+    @Test
+    void logitsThatOverflowAreAnErrorNotANaNPerplexity() {
+        try (Arena a = Arena.ofShared()) {
+            DecoderModel m = DecoderModel.random(DecoderConfig.gpt2(50, 32, 1, 4, 16), 3, a);
+            int[] tokens = {1, 2, 3, 4, 5, 6, 7, 8};
+            assertTrue(Double.isFinite(Perplexity.evaluate(m, tokens, 8, 4, x -> {}).perplexity()));
+            for (long i = 0; i < m.tokenEmbeddings().numel(); i++) m.tokenEmbeddings().setFloat(i, i % 2 == 0 ? 3e38f : -3e38f);
+            var e = assertThrows(IllegalStateException.class, () -> Perplexity.evaluate(m, tokens, 8, 4, x -> {}));
+            assertTrue(e.getMessage().contains("not finite"), e.getMessage());
+        }
+    }
 }
