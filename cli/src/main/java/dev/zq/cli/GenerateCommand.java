@@ -66,13 +66,17 @@ final class GenerateCommand implements Callable<Integer> {
             if (device != DeviceChoice.cpu) return onGraphs(lm, tok, ids, eos, out);
             out.print(prompt);
             Utf8Stream stream = new Utf8Stream(out);
-            Generator.Result r = Generator.generate(lm.model(), ids, maxNewTokens, sampler, t -> {
-                if (eos.isPresent() && t == eos.getAsInt()) return false;
-                stream.write(tok.bytes(t));
-                return true;
-            });
-            stream.finish();
-            out.println();
+            Generator.Result r;
+            try {
+                r = Generator.generate(lm.model(), ids, maxNewTokens, sampler, t -> {
+                    if (eos.isPresent() && t == eos.getAsInt()) return false;
+                    stream.write(tok.bytes(t));
+                    return true;
+                });
+            } finally {   // the text so far ends its line, also when an error follows it on stderr
+                stream.finish();
+                out.println();
+            }
             System.err.printf("%d prompt tokens: prefill %.1f tokens/s; %d new tokens: decode %.1f tokens/s%n",
                     r.promptTokens(), r.prefillTokensPerSecond(), r.newTokens(), r.decodeTokensPerSecond());
         }
@@ -91,20 +95,23 @@ final class GenerateCommand implements Callable<Integer> {
              DecoderTaskGraph g = new DecoderTaskGraph(lm.model(), 1, ids.length, maxNewTokens, DecoderTaskGraph.CachePrecision.FP16, false, d)) {
             out.print(prompt);
             Utf8Stream stream = new Utf8Stream(out);
-            long t0 = System.nanoTime();
-            g.prefill(ids);
-            long t1 = System.nanoTime();
+            long t0 = System.nanoTime(), t1, t2;
             int n = 0;
-            for (int i = 0; i < maxNewTokens; i++) {
-                if (i > 0) g.step();
-                int t = g.token(0, i);
-                if (eos.isPresent() && t == eos.getAsInt()) break;
-                stream.write(tok.bytes(t));
-                n++;
+            try {
+                g.prefill(ids);
+                t1 = System.nanoTime();
+                for (int i = 0; i < maxNewTokens; i++) {
+                    if (i > 0) g.step();
+                    int t = g.token(0, i);
+                    if (eos.isPresent() && t == eos.getAsInt()) break;
+                    stream.write(tok.bytes(t));
+                    n++;
+                }
+                t2 = System.nanoTime();
+            } finally {   // as on the CPU
+                stream.finish();
+                out.println();
             }
-            long t2 = System.nanoTime();
-            stream.finish();
-            out.println();
             System.err.printf("%d prompt tokens: prefill %.1f ms (the first run: weights to the device, graphs built); %d new tokens: "
                     + "decode %.1f tokens/s on %s%n", ids.length, (t1 - t0) / 1e6, n, n <= 1 ? Double.NaN : (n - 1) / ((t2 - t1) / 1e9), d.name());
         }

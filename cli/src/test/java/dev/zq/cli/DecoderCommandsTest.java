@@ -113,6 +113,22 @@ class DecoderCommandsTest {
     }
 
     @Test
+    void generationThatFailsMidwayEndsItsLineBeforeTheError() throws Exception {
+        // Finite weights so large that the logits overflow: the model loads, and the first sampled token fails.
+        Path huge = dir.resolve("overflowing");
+        try (Arena a = Arena.ofShared()) {
+            DecoderModel m = DecoderModel.random(DecoderConfig.gpt2(262, 64, 2, 4, 128), 11, a);
+            for (long i = 0; i < m.tokenEmbeddings().numel(); i++) m.tokenEmbeddings().setFloat(i, (i % 2 == 0 ? 3e38f : -3e38f));
+            DecoderCheckpoint.save(m, huge);
+        }
+        for (String f : new String[]{"vocab.json", "merges.txt"}) Files.copy(model.resolve(f), huge.resolve(f));
+        ZqCommandTest.Run r = run("generate", "--model", huge.toString(), "--prompt", "Call me", "--max-new-tokens", "3");
+        assertEquals(2, r.code(), r.out() + r.err());
+        assertTrue(r.err().startsWith("zq: ") && r.err().contains("distribution"), r.err());
+        assertEquals("Call me" + System.lineSeparator(), r.out(), "the echoed prompt ends its line");
+    }
+
+    @Test
     void quantizeRefusesAnOutputDirectoryItDidNotWrite() throws Exception {
         Path foreign = Files.createDirectories(dir.resolve("someone-elses"));
         Files.writeString(foreign.resolve("notes.txt"), "precious");
