@@ -119,12 +119,17 @@ public final class SentenceEmbedder implements AutoCloseable {
         return out;
     }
 
-    /** L2-normalised copies (a zero vector stays zero, as torch's normalize with eps does). */
+    /**
+     * L2-normalised copies (a zero vector stays zero, as torch's normalize with eps does). A vector with a NaN or an
+     * infinity (an encoder whose activations overflowed) is an error: its embedding would be NaN throughout.
+     */
     public static float[][] normalize(float[][] v) {
         List<float[]> out = new ArrayList<>(v.length);
         for (float[] row : v) {
             double n = 0;
             for (float x : row) n += (double) x * x;
+            if (!Double.isFinite(n))
+                throw new IllegalStateException("the encoder's output for sentence " + out.size() + " of its batch is not finite (NaN or overflowing): no embedding");
             double scale = 1.0 / Math.max(Math.sqrt(n), 1e-12);
             float[] r = new float[row.length];
             for (int d = 0; d < row.length; d++) r[d] = (float) (row[d] * scale);
