@@ -137,6 +137,114 @@ public final class Ops {
         });
     }
 
+    /** RMSNorm over the last dimension (LLaMA): x / sqrt(mean(x²) + eps) · gamma. */
+    public static Var rmsNorm(Var x, Var gamma, double eps) {
+        int H = x.dim(-1), R = rows(x, H);
+        if (gamma.numel() != H) throw new IllegalArgumentException("rmsNorm: gamma must have " + H + " values");
+        double[] y = new double[x.numel()], xhat = new double[x.numel()], inv = new double[R];
+        for (int r = 0; r < R; r++) {
+            double sq = 0;
+            for (int h = 0; h < H; h++) sq += x.data[r * H + h] * x.data[r * H + h];
+            inv[r] = 1 / Math.sqrt(sq / H + eps);
+            for (int h = 0; h < H; h++) {
+                xhat[r * H + h] = x.data[r * H + h] * inv[r];
+                y[r * H + h] = xhat[r * H + h] * gamma.data[h];
+            }
+        }
+        return Var.op(y, x.shape, new Var[]{x, gamma}, out -> {
+            double[] g = out.grad();
+            if (gamma.requiresGrad()) {
+                double[] gg = gamma.grad();
+                for (int r = 0; r < R; r++) for (int h = 0; h < H; h++) gg[h] += g[r * H + h] * xhat[r * H + h];
+            }
+            if (x.requiresGrad()) {
+                double[] gx = x.grad();
+                for (int r = 0; r < R; r++) {
+                    // dx = inv · (dxhat − xhat · mean(dxhat · xhat)), dxhat = dy·gamma
+                    double s = 0;
+                    for (int h = 0; h < H; h++) s += g[r * H + h] * gamma.data[h] * xhat[r * H + h];
+                    for (int h = 0; h < H; h++) gx[r * H + h] += inv[r] * (g[r * H + h] * gamma.data[h] - xhat[r * H + h] * s / H);
+                }
+            }
+        });
+    }
+
+    /** SiLU x·σ(x) (LLaMA's gate activation). */
+    public static Var silu(Var x) {
+        double[] y = new double[x.numel()];
+        for (int i = 0; i < y.length; i++) y[i] = x.data[i] / (1 + Math.exp(-x.data[i]));
+        return Var.op(y, x.shape, new Var[]{x}, out -> {
+            double[] g = out.grad(), gx = x.grad();
+            for (int i = 0; i < g.length; i++) {
+                double sig = 1 / (1 + Math.exp(-x.data[i]));
+                gx[i] += g[i] * sig * (1 + x.data[i] * (1 - sig));
+            }
+        });
+    }
+
+    /**
+     * Rotary positions in Hugging Face LLaMA's "rotate half" form on x [B, S, heads·d], row s at position s: feature
+     * i < d/2 of each head paired with i + d/2 and the pair rotated by s·θ^(-2i/d), the angles in float as
+     * {@code dev.zq.tensor.Rope} computes them. A rotation's backward is the rotation by the opposite angle.
+     */
+    public static Var rope(Var x, int heads, double theta) {
+        if (x.rank() != 3) throw new IllegalArgumentException("rope needs [B, S, heads*d], got " + x);
+        int B = x.dim(0), S = x.dim(1), HD = x.dim(2);
+        if (heads <= 0 || HD % heads != 0 || (HD / heads) % 2 != 0)
+            throw new IllegalArgumentException(HD + " features cannot be split into " + heads + " heads of even size");
+        int d = HD / heads, half = d / 2;
+        double[] cos = new double[S * half], sin = new double[S * half];
+        for (int i = 0; i < half; i++) {
+            float inv = (float) (1.0 / (float) Math.pow((float) theta, (float) (2 * i) / d));
+            for (int p = 0; p < S; p++) {
+                float angle = (float) p * inv;
+                cos[p * half + i] = Math.cos(angle);
+                sin[p * half + i] = Math.sin(angle);
+            }
+        }
+        double[] y = new double[x.numel()];
+        rotate(x.data, y, B, S, heads, d, cos, sin, 1);
+        return Var.op(y, x.shape, new Var[]{x}, out -> rotate(out.grad(), x.grad(), B, S, heads, d, cos, sin, -1));
+    }
+
+    /** {@code to += rotation of from} by the angles' cos and {@code sign}·sin, head by head. */
+    private static void rotate(double[] from, double[] to, int B, int S, int heads, int d, double[] cos, double[] sin, int sign) {
+        int half = d / 2, HD = heads * d;
+        for (int row = 0; row < B * S; row++) {
+            int p = row % S;
+            for (int h = 0; h < heads; h++) {
+                int base = row * HD + h * d;
+                for (int i = 0; i < half; i++) {
+                    double x1 = from[base + i], x2 = from[base + i + half], c = cos[p * half + i], sn = sign * sin[p * half + i];
+                    to[base + i] += x1 * c - x2 * sn;
+                    to[base + i + half] += x2 * c + x1 * sn;
+                }
+            }
+        }
+    }
+
+    /**
+     * Grouped-query attention's key/value heads shared out: x [..., kvHeads·d] → [..., heads·d], query head h reading
+     * kv head h / (heads / kvHeads); the backward sums each kv head's copies.
+     */
+    public static Var repeatKv(Var x, int kvHeads, int heads) {
+        int KD = x.dim(-1), R = rows(x, KD);
+        if (kvHeads <= 0 || heads % kvHeads != 0 || KD % kvHeads != 0)
+            throw new IllegalArgumentException(heads + " query heads cannot share " + kvHeads + " kv heads of " + x);
+        int d = KD / kvHeads, group = heads / kvHeads, HD = heads * d;
+        double[] y = new double[R * HD];
+        for (int r = 0; r < R; r++)
+            for (int h = 0; h < heads; h++) System.arraycopy(x.data, r * KD + (h / group) * d, y, r * HD + h * d, d);
+        int[] shape = x.shape.clone();
+        shape[shape.length - 1] = HD;
+        return Var.op(y, shape, new Var[]{x}, out -> {
+            double[] g = out.grad(), gx = x.grad();
+            for (int r = 0; r < R; r++)
+                for (int h = 0; h < heads; h++)
+                    for (int j = 0; j < d; j++) gx[r * KD + (h / group) * d + j] += g[r * HD + h * d + j];
+        });
+    }
+
     /** Exact GeLU x·Φ(x), Φ from a double-precision erf. */
     public static Var gelu(Var x) {
         double[] y = new double[x.numel()];

@@ -73,6 +73,30 @@ class GradientCheckTest {
     @Test void reshape() { check("reshape", in -> Ops.mul(Ops.reshape(in[0], 4, 3), in[1]), rand(3, 4), rand(4, 3)); }
     @Test void transpose() { check("transpose", in -> Ops.mul(Ops.transpose(in[0]), in[1]), rand(3, 5), rand(5, 3)); }
     @Test void layerNorm() { check("layerNorm", in -> Ops.layerNorm(in[0], in[1], in[2], 1e-5), rand(2, 3, 6), rand(6), rand(6)); }
+    @Test void rmsNorm() { check("rmsNorm", in -> Ops.rmsNorm(in[0], in[1], 1e-5), rand(2, 3, 6), rand(6)); }
+    @Test void silu() { check("silu", in -> Ops.silu(in[0]), rand(4, 6)); }
+    @Test void rope() { check("rope", in -> Ops.rope(in[0], 2, 10000), rand(2, 5, 8)); }
+    @Test void repeatKv() { check("repeatKv", in -> Ops.mul(Ops.repeatKv(in[0], 2, 6), in[1]), rand(2, 3, 8), rand(2, 3, 24)); }
+
+    @Test
+    void ropeIsTheTensorModulesRotaryEmbeddingAndKeepsEachPairsLength() {
+        Var x = rand(2, 7, 12);
+        Var y = Ops.rope(x, 3, 500);
+        try (Arena a = Arena.ofConfined()) {
+            Tensor t = Tensor.allocate(a, DType.F32, 2, 7, 12);
+            for (int i = 0; i < x.numel(); i++) t.setFloat(i, (float) x.data[i]);
+            dev.zq.tensor.Rope.apply(t, 3, 0, 500f);
+            for (int i = 0; i < x.numel(); i++) assertEquals(t.getFloat(i), y.data[i], 1e-5, "element " + i);
+        }
+        for (int row = 0; row < 14; row++)
+            for (int h = 0; h < 3; h++)
+                for (int i = 0; i < 2; i++) {
+                    int a = row * 12 + h * 4 + i, b = a + 2;
+                    assertEquals(Math.hypot(x.data[a], x.data[b]), Math.hypot(y.data[a], y.data[b]), 1e-12);
+                }
+        for (int j = 0; j < 12; j++) assertEquals(x.data[j], y.data[j], 0, "position 0 is not rotated");
+    }
+
     @Test void gelu() { check("gelu", in -> Ops.gelu(in[0]), rand(4, 6)); }
     @Test void geluTanh() { check("geluTanh", in -> Ops.geluTanh(in[0]), rand(4, 6)); }
     @Test void narrow() { check("narrow", in -> Ops.mul(Ops.narrow(in[0], 2, 3), in[1]), rand(2, 2, 7), rand(2, 2, 3)); }
