@@ -222,4 +222,25 @@ class DecoderCommandsTest {
             assertTrue(again.err().contains("(from checkpoint)"), again.err());
         }
     }
+
+    @Test
+    void llamaLkdWritesAModelThatGeneratesAndEvaluates() throws Exception {
+        Path llama = dir.resolve("llama-random");
+        try (Arena a = Arena.ofShared()) {
+            DecoderCheckpoint.save(DecoderModel.random(new DecoderConfig(DecoderConfig.Family.LLAMA, 262, 64, 2, 4, 2, 128, 128, 1e-5f, 10000f,
+                    DecoderConfig.Activation.SWIGLU, false), 13, a), llama);
+        }
+        for (String f : new String[]{"vocab.json", "merges.txt"}) Files.copy(model.resolve(f), llama.resolve(f));
+        Path out = dir.resolve("llama-lkd");
+        ZqCommandTest.Run q = run("quantize", "--model", llama.toString(), "--config", "w4-8a8", "--lkd", "--lkd-data", "random",
+                "--lkd-steps", "2", "--out", out.toString());
+        assertEquals(0, q.code(), q.err());
+        assertTrue(q.err().contains("LKD layer 1"), q.err());
+        ZqCommandTest.Run g = run("generate", "--model", out.toString(), "--prompt", "the", "--max-new-tokens", "4", "--ignore-eos");
+        assertEquals(0, g.code(), g.err());
+        Path text = Files.writeString(dir.resolve("llama-text.txt"), "the theme in the attic: the tea, the thin heat. ".repeat(20));
+        ZqCommandTest.Run e = run("eval", "--model", out.toString(), "--corpus", text.toString(), "--window", "64", "--stride", "32", "--json");
+        assertEquals(0, e.code(), e.err());
+        assertTrue(e.out().contains("perplexity"), e.out());
+    }
 }

@@ -25,7 +25,7 @@ import java.util.Map;
 import java.util.Random;
 
 /**
- * ZeroQuant's LKD (§4.2) for a GPT-2-family decoder, block by block. A batch is {@code B} token sequences of
+ * ZeroQuant's LKD (§4.2) for a GPT-2 or LLaMA decoder, block by block. A batch is {@code B} token sequences of
  * one length {@code S} ({@code int[B][S]}); every position is real, and causal attention keeps each position's
  * output a function of its prefix, as at inference. For block k the input is the FP model's embeddings and
  * blocks 1..k-1 (the teacher path), the target FP block k's output, the loss their MSE over all positions;
@@ -138,14 +138,15 @@ public final class DecoderLkd {
             if (!(fp.lmHead() instanceof dev.zq.model.DenseLinear head)) throw new IllegalArgumentException("learning from the model's output needs its FP (dense) LM head");
             DecoderStudentLayer[] blocks = new DecoderStudentLayer[fp.layers().size()];
             for (int k = 0; k < blocks.length; k++) blocks[k] = DecoderStudentLayer.of(fp, k, false);
-            return new OutputHead(blocks, StudentLayer.var(fp.finalNorm().weight(), false), StudentLayer.var(fp.finalNorm().bias(), false),
+            return new OutputHead(blocks, StudentLayer.var(fp.finalNorm().weight(), false),
+                    fp.finalNorm().bias() == null ? null : StudentLayer.var(fp.finalNorm().bias(), false),
                     StudentLayer.var(head.weight(), false), head.bias() == null ? null : StudentLayer.var(head.bias(), false), fp.config().normEps());
         }
 
         /** Logits of hidden states {@code h} that enter block {@code from} (blocks.length: the final LayerNorm). */
         Var logits(Var h, int from) {
             for (int k = from; k < blocks.length; k++) h = blocks[k].forward(h, null);
-            return Ops.linear(Ops.layerNorm(h, gamma, beta, eps), weight, bias);
+            return Ops.linear(DecoderStudentLayer.norm(h, gamma, beta, eps), weight, bias);
         }
     }
 
@@ -259,7 +260,7 @@ public final class DecoderLkd {
         return sum / inputs.size();
     }
 
-    /** Token plus learned position embeddings in double: [B, S, H]. */
+    /** Token embeddings plus learned position embeddings where the model has them (GPT-2), in double: [B, S, H]. */
     static Var embed(DecoderModel fp, int[][] batch) {
         int B = batch.length, S = batch[0].length, H = fp.config().hiddenSize(), V = fp.config().vocabSize();
         if (S > fp.config().maxPositions()) throw new IllegalArgumentException("sequences of " + S + " exceed the model's " + fp.config().maxPositions() + " positions");

@@ -22,27 +22,28 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * One GPT-2 decoder block on the autodiff tape, in double precision: pre-LayerNorm causal self-attention
- * with the fused q/k/v projection, then pre-LayerNorm tanh-GeLU MLP, each added to the residual stream.
- * As the teacher it runs the FP weights; as the student the same weights train under the scheme's fake
- * quantization (weights group-wise, activations token-wise, straight-through gradients).
+ * One decoder block on the autodiff tape, in double precision. GPT-2: pre-LayerNorm causal self-attention with
+ * the fused q/k/v projection, then a pre-LayerNorm GeLU MLP. LLaMA: pre-RMSNorm causal self-attention with
+ * separate q, k, v projections, rotary positions and grouped-query key/value heads, then a pre-RMSNorm SwiGLU
+ * MLP, {@code down(silu(gate(x)) · up(x))}. Each half is added to the residual stream. As the teacher it runs
+ * the FP weights; as the student the same weights train under the scheme's fake quantization (weights
+ * group-wise, activations token-wise, straight-through gradients).
  */
 final class DecoderStudentLayer {
-    private final List<Projection> projections;   // attn.c_attn, attn.c_proj, mlp.c_fc, mlp.c_proj
+    private final List<Projection> projections;   // GPT-2: c_attn, c_proj, c_fc, c_proj; LLaMA: q, k, v, o, gate, up, down
     private final Var[] clips;                      // per projection: learnable clip per weight group, or null
     private final AdaRound[] roundings;             // per projection: learned rounding, or null
     private boolean hardRounding;                   // evaluate learned rounding as the final codes
-    private final Var norm1Gamma, norm1Beta, norm2Gamma, norm2Beta;
+    private final Var norm1Gamma, norm1Beta, norm2Gamma, norm2Beta;   // the betas null for RMSNorm (LLaMA)
     private final boolean normsTrain;               // γ and β of both LayerNorms train too
     private final String norm1Name, norm2Name;      // HF's module names, for checkpoints
-    private final int heads, hidden;
-    private final double eps;
-    private final boolean tanhGelu;
+    private final int heads, kvHeads, hidden;
+    private final double eps, ropeTheta;
+    private final boolean llama, tanhGelu;
     private int tap = -1;                           // forward records projection tap's input in tapped
     private Var tapped;
 
-    private DecoderStudentLayer(List<Projection> projections, Var[] norms, boolean normsTrain, String[] normNames, int heads, int hidden,
-                                double eps, boolean tanhGelu) {
+    private DecoderStudentLayer(List<Projection> projections, Var[] norms, boolean normsTrain, String[] normNames, DecoderConfig c) {
         this.projections = projections;
         this.normsTrain = normsTrain;
         this.norm1Name = normNames[0];
@@ -51,10 +52,13 @@ final class DecoderStudentLayer {
         this.norm1Beta = norms[1];
         this.norm2Gamma = norms[2];
         this.norm2Beta = norms[3];
-        this.heads = heads;
-        this.hidden = hidden;
-        this.eps = eps;
-        this.tanhGelu = tanhGelu;
+        this.heads = c.numHeads();
+        this.kvHeads = c.numKvHeads();
+        this.hidden = c.hiddenSize();
+        this.eps = c.normEps();
+        this.ropeTheta = c.ropeTheta();
+        this.llama = c.family() == DecoderConfig.Family.LLAMA;
+        this.tanhGelu = c.activation() == DecoderConfig.Activation.GELU_TANH;
         this.clips = new Var[projections.size()];
         this.roundings = new AdaRound[projections.size()];
     }
@@ -67,23 +71,29 @@ final class DecoderStudentLayer {
     /** The same, with its LayerNorms' γ and β trainable too when {@code trainableNorms}. */
     static DecoderStudentLayer of(DecoderModel fp, int index, boolean trainable, boolean trainableNorms) {
         DecoderConfig c = fp.config();
-        if (c.family() != DecoderConfig.Family.GPT2 || c.numKvHeads() != c.numHeads() || c.activation() == DecoderConfig.Activation.SWIGLU)
-            throw new IllegalArgumentException("LKD for decoders covers the GPT-2 family (LayerNorm, learned positions, fused qkv, tanh GeLU); "
-                    + "this model is " + c.family() + ": its RMSNorm/RoPE/SwiGLU ops are not on the autodiff tape yet");
+        boolean llama = c.family() == DecoderConfig.Family.LLAMA;
+        if (llama != (c.activation() == DecoderConfig.Activation.SWIGLU) || (!llama && c.numKvHeads() != c.numHeads()))
+            throw new IllegalArgumentException("LKD for decoders covers GPT-2 (GeLU, one kv head a head) and LLaMA (SwiGLU); this model is "
+                    + c.family() + " with " + c.activation() + " and " + c.numKvHeads() + " kv heads for " + c.numHeads());
         DecoderLayer l = fp.layers().get(index);
         List<String> names = fp.linearNames(index);
-        Linear[] lins = {l.qkv(), l.output(), l.up(), l.down()};
+        Linear[] lins = llama ? new Linear[]{l.q(), l.k(), l.v(), l.output(), l.gate(), l.up(), l.down()}
+                : new Linear[]{l.qkv(), l.output(), l.up(), l.down()};
         List<Projection> ps = new ArrayList<>();
         for (int i = 0; i < lins.length; i++) {
             if (!(lins[i] instanceof DenseLinear d)) throw new IllegalArgumentException(names.get(i) + " is not an FP32 layer: LKD starts from the FP model");
             ps.add(new Projection(names.get(i), StudentLayer.var(d.weight(), trainable), d.bias() == null ? null : StudentLayer.var(d.bias(), trainable)));
         }
         boolean n = trainable && trainableNorms;
-        Var[] norms = {StudentLayer.var(l.attentionNorm().weight(), n), StudentLayer.var(l.attentionNorm().bias(), n),
-                StudentLayer.var(l.mlpNorm().weight(), n), StudentLayer.var(l.mlpNorm().bias(), n)};
-        String[] normNames = {"transformer.h." + index + ".ln_1", "transformer.h." + index + ".ln_2"};
-        return new DecoderStudentLayer(ps, norms, n, normNames, c.numHeads(), c.hiddenSize(), c.normEps(),
-                c.activation() == DecoderConfig.Activation.GELU_TANH);
+        Var[] norms = {StudentLayer.var(l.attentionNorm().weight(), n), optionalVar(l.attentionNorm().bias(), n),
+                StudentLayer.var(l.mlpNorm().weight(), n), optionalVar(l.mlpNorm().bias(), n)};
+        String[] normNames = llama ? new String[]{"model.layers." + index + ".input_layernorm", "model.layers." + index + ".post_attention_layernorm"}
+                : new String[]{"transformer.h." + index + ".ln_1", "transformer.h." + index + ".ln_2"};
+        return new DecoderStudentLayer(ps, norms, n, normNames, c);
+    }
+
+    private static Var optionalVar(Tensor t, boolean trainable) {
+        return t == null ? null : StudentLayer.var(t, trainable);
     }
 
     /**
@@ -200,14 +210,17 @@ final class DecoderStudentLayer {
 
     /** The LayerNorms' γ and β when they train (empty otherwise). */
     List<Var> normParameters() {
-        return normsTrain ? List.of(norm1Gamma, norm1Beta, norm2Gamma, norm2Beta) : List.of();
+        if (!normsTrain) return List.of();
+        List<Var> out = new ArrayList<>();
+        for (Var v : new Var[]{norm1Gamma, norm1Beta, norm2Gamma, norm2Beta}) if (v != null) out.add(v);
+        return out;
     }
 
     /** The trained LayerNorms, attention's then the MLP's, in {@code arena}; null when they did not train. */
     Norm[] norms(Arena arena) {
         if (!normsTrain) return null;
-        return new Norm[]{new Norm(StudentLayer.tensor(arena, norm1Gamma), StudentLayer.tensor(arena, norm1Beta)),
-                new Norm(StudentLayer.tensor(arena, norm2Gamma), StudentLayer.tensor(arena, norm2Beta))};
+        return new Norm[]{new Norm(StudentLayer.tensor(arena, norm1Gamma), norm1Beta == null ? null : StudentLayer.tensor(arena, norm1Beta)),
+                new Norm(StudentLayer.tensor(arena, norm2Gamma), norm2Beta == null ? null : StudentLayer.tensor(arena, norm2Beta))};
     }
 
     /** The trained LayerNorms by full tensor name ({@code ….ln_1.weight} …), for checkpoints; empty when they did not train. */
@@ -216,20 +229,40 @@ final class DecoderStudentLayer {
         Norm[] n = norms(arena);
         if (n == null) return out;
         out.put(norm1Name + ".weight", n[0].weight());
-        out.put(norm1Name + ".bias", n[0].bias());
+        if (n[0].bias() != null) out.put(norm1Name + ".bias", n[0].bias());
         out.put(norm2Name + ".weight", n[1].weight());
-        out.put(norm2Name + ".bias", n[1].bias());
+        if (n[1].bias() != null) out.put(norm2Name + ".bias", n[1].bias());
         return out;
     }
 
     /** x [B, S, H] → the block's output (the residual stream after it); {@code scheme} null runs it unquantized. */
     Var forward(Var x, Scheme scheme) {
+        if (llama) return forwardLlama(x, scheme);
         Var qkv = project(0, Ops.layerNorm(x, norm1Gamma, norm1Beta, eps), scheme);
         Var q = Ops.narrow(qkv, 0, hidden), k = Ops.narrow(qkv, hidden, hidden), v = Ops.narrow(qkv, 2 * hidden, hidden);
         Var h = Ops.add(x, project(1, AttentionOp.attention(q, k, v, null, heads, true), scheme));
         Var up = project(2, Ops.layerNorm(h, norm2Gamma, norm2Beta, eps), scheme);
         Var mlp = project(3, tanhGelu ? Ops.geluTanh(up) : Ops.gelu(up), scheme);
         return Ops.add(h, mlp);
+    }
+
+    /** LLaMA: rows of every sequence at positions 0, 1, … (LKD's windows start a sequence each). */
+    private Var forwardLlama(Var x, Scheme scheme) {
+        Var n1 = Ops.rmsNorm(x, norm1Gamma, eps);
+        Var q = Ops.rope(project(0, n1, scheme), heads, ropeTheta);
+        Var k = Ops.rope(project(1, n1, scheme), kvHeads, ropeTheta), v = project(2, n1, scheme);
+        if (kvHeads != heads) {
+            k = Ops.repeatKv(k, kvHeads, heads);
+            v = Ops.repeatKv(v, kvHeads, heads);
+        }
+        Var h = Ops.add(x, project(3, AttentionOp.attention(q, k, v, null, heads, true), scheme));
+        Var n2 = Ops.rmsNorm(h, norm2Gamma, eps);
+        return Ops.add(h, project(6, Ops.mul(Ops.silu(project(4, n2, scheme)), project(5, n2, scheme)), scheme));
+    }
+
+    /** LayerNorm with a bias, RMSNorm without one: the block's two norms and a model's final one. */
+    static Var norm(Var x, Var gamma, Var beta, double eps) {
+        return beta == null ? Ops.rmsNorm(x, gamma, eps) : Ops.layerNorm(x, gamma, beta, eps);
     }
 
     private Var project(int i, Var x, Scheme scheme) {
@@ -274,9 +307,9 @@ final class DecoderStudentLayer {
         }
         if (normsTrain) {
             StudentLayer.copy(trained.get(norm1Name + ".weight"), norm1Gamma, norm1Name + ".weight");
-            StudentLayer.copy(trained.get(norm1Name + ".bias"), norm1Beta, norm1Name + ".bias");
+            if (norm1Beta != null) StudentLayer.copy(trained.get(norm1Name + ".bias"), norm1Beta, norm1Name + ".bias");
             StudentLayer.copy(trained.get(norm2Name + ".weight"), norm2Gamma, norm2Name + ".weight");
-            StudentLayer.copy(trained.get(norm2Name + ".bias"), norm2Beta, norm2Name + ".bias");
+            if (norm2Beta != null) StudentLayer.copy(trained.get(norm2Name + ".bias"), norm2Beta, norm2Name + ".bias");
         }
         for (int i = 0; i < roundings.length; i++)  // saved weights are already rounded: they start as their own codes
             if (roundings[i] != null) roundings[i] = roundings[i].restarted(projections.get(i).weight());
