@@ -6,6 +6,12 @@ quantization and LKD studies need a decoder whose weights were actually trained 
 makes one, reproducibly (fixed seeds, fixed step count), and measures the peer figures zq must reproduce.
 
     python3 scripts/train_sotu_gpt.py CORPUS_DIR OUT_DIR [SECONDS]
+    ARCH=llama STEPS=N python3 scripts/train_sotu_gpt.py CORPUS_DIR OUT_DIR [SECONDS]
+
+ARCH=llama trains `sotu-llama` instead, the LLaMA-family twin for zq's LLaMA paths (LKD included): the same tokenizer,
+data, steps and schedule; RMSNorm, rotary positions (θ 10000), 4 query heads sharing 2 key/value heads, a SwiGLU MLP
+of 704 (a multiple of zq's 64-wide weight groups), untied head; no dropout (LLaMA has none but attention's, left at 0),
+so it overfits 8,000 steps (60 passes over the 2.2 M train tokens): STEPS shortens the cosine schedule.
 
 CORPUS_DIR holds sotu-train.txt and sotu-test.txt as zq's TextCorpora writes them (zq's cache:
 ~/.cache/zq/corpora). OUT_DIR receives, in Hugging Face's layout: config.json, model.safetensors (FP16),
@@ -17,7 +23,7 @@ import json, lzma, math, os, sys, time
 import torch
 import transformers
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 from safetensors.torch import save_file
 
 corpus, out = sys.argv[1], sys.argv[2]
@@ -45,14 +51,22 @@ test_ids = torch.tensor(tok.encode(test_text).ids, dtype=torch.long)
 print(f"tokens: train {len(train_ids)}, test {len(test_ids)}", flush=True)
 
 ctx = 256
-cfg = GPT2Config(vocab_size=4096, n_positions=ctx, n_embd=256, n_layer=6, n_head=4, activation_function="gelu_new",
-                 resid_pdrop=0.1, embd_pdrop=0.1, attn_pdrop=0.1, bos_token_id=0, eos_token_id=0)
+llama = os.environ.get("ARCH", "gpt2") == "llama"
+if llama:
+    cfg = LlamaConfig(vocab_size=4096, hidden_size=256, intermediate_size=704, num_hidden_layers=6, num_attention_heads=4,
+                      num_key_value_heads=2, max_position_embeddings=ctx, rms_norm_eps=1e-5, rope_theta=10000.0,
+                      tie_word_embeddings=False, bos_token_id=0, eos_token_id=0)
+    Model = LlamaForCausalLM
+else:
+    cfg = GPT2Config(vocab_size=4096, n_positions=ctx, n_embd=256, n_layer=6, n_head=4, activation_function="gelu_new",
+                     resid_pdrop=0.1, embd_pdrop=0.1, attn_pdrop=0.1, bos_token_id=0, eos_token_id=0)
+    Model = GPT2LMHeadModel
 dev = "cuda"
-model = GPT2LMHeadModel(cfg).to(dev)
+model = Model(cfg).to(dev)
 # The last 5% of the train split chooses the checkpoint; the test split is never seen while training.
 n_val = len(train_ids) // 20
 fit, val = train_ids[:-n_val].to(dev), train_ids[-n_val:].to(dev)
-batch, steps, warmup = 64, 8000, 200
+batch, steps, warmup = 64, int(os.environ.get("STEPS", 8000)), 200
 opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.95), weight_decay=0.1)
 sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
 g = torch.Generator(device=dev).manual_seed(1)
@@ -91,7 +105,7 @@ model.config.torch_dtype = torch.float16
 model.save_pretrained(out, safe_serialization=True)
 torch.backends.cuda.matmul.allow_tf32 = False
 torch.backends.cudnn.allow_tf32 = False
-ref = GPT2LMHeadModel.from_pretrained(out, torch_dtype=torch.float32).to(dev).eval()
+ref = Model.from_pretrained(out, torch_dtype=torch.float32).to(dev).eval()
 
 def perplexity(ids, window=256, stride=128):
     nll, scored, prev_end = 0.0, 0, 0
