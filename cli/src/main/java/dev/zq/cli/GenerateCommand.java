@@ -23,7 +23,7 @@ import java.util.concurrent.Callable;
 @Command(name = "generate", mixinStandardHelpOptions = true,
         description = "Generate text with a GPT-2/LLaMA-style decoder (HF directory), streaming tokens; reports tokens/s on stderr.")
 final class GenerateCommand implements Callable<Integer> {
-    @Option(names = "--model", required = true, description = "'sotu-gpt' (zq's bundled GPT-2), a directory with config.json, model.safetensors and "
+    @Option(names = "--model", required = true, description = "'sotu-gpt' or 'sotu-llama' (zq's bundled GPT-2 and LLaMA), a directory with config.json, model.safetensors and "
             + "tokenizer.json (or vocab.json + merges.txt), or a quantized decoder that zq quantize wrote.")
     String model;
 

@@ -31,7 +31,7 @@ import java.util.concurrent.Callable;
                 "--lkd adds layer-by-layer knowledge distillation: each layer, quantized, learns to reproduce the FP layer's output on unlabeled data."})
 final class QuantizeCommand implements Callable<Integer> {
     @Option(names = "--model", defaultValue = BundledModels.MINILM,
-            description = "Model to quantize: a bundled one (all-minilm-l6-v2, sotu-gpt) or a directory (default ${DEFAULT-VALUE}).")
+            description = "Model to quantize: a bundled one (all-minilm-l6-v2, sotu-gpt, sotu-llama) or a directory (default ${DEFAULT-VALUE}).")
     String model;
 
     @Option(names = "--config", required = true,
@@ -43,7 +43,7 @@ final class QuantizeCommand implements Callable<Integer> {
 
     @Option(names = "--calibration", description = "Data for schemes with static activation ranges. Encoders: a text file, one sentence per line "
             + "(default: zq's calibration sentences). Decoders: a corpus name or text file, 16 windows spread over it "
-            + "(default: sotu-train for sotu-gpt, else moby-dick).")
+            + "(default: sotu-train for sotu-gpt and sotu-llama, else moby-dick).")
     String calibration;
 
     @Option(names = "--lkd", description = "Layer-by-layer knowledge distillation before the final quantization (ZeroQuant-LKD).")

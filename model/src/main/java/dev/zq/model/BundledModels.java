@@ -21,16 +21,37 @@ public final class BundledModels {
      * in zq-model's jar because no pretrained causal LM is reachable from the project's registries.
      */
     public static final String SOTU_GPT = "sotu-gpt";
-    static final String[] SOTU_GPT_FILES = {"config.json", "generation_config.json", "model.safetensors", "tokenizer.json",
+
+    /**
+     * Its LLaMA-family twin for zq's LLaMA paths: RMSNorm, rotary positions, 4 query heads sharing 2 key/value heads, a
+     * SwiGLU MLP of 704, untied head (6 layers, 256 wide), the same tokenizer and data, trained by
+     * {@code ARCH=llama STEPS=1500 scripts/train_sotu_gpt.py}; FP16 weights, in zq-model's jar too.
+     */
+    public static final String SOTU_LLAMA = "sotu-llama";
+    static final String[] SOTU_FILES = {"config.json", "generation_config.json", "model.safetensors", "tokenizer.json",
             "tokenizer_config.json", "reference.json"};
 
     private BundledModels() {}
 
     /** Directory of sotu-gpt in Hugging Face's layout (config.json, model.safetensors, tokenizer.json, ...). */
     public static Path sotuGpt() throws ModelFormatException {
-        Path dir = cacheDir().resolve(SOTU_GPT);
-        for (String f : SOTU_GPT_FILES) extract("/zq/zoo/sotu-gpt/" + f, dir.resolve(f));
+        return zoo(SOTU_GPT);
+    }
+
+    /** Directory of sotu-llama in Hugging Face's layout. */
+    public static Path sotuLlama() throws ModelFormatException {
+        return zoo(SOTU_LLAMA);
+    }
+
+    private static Path zoo(String name) throws ModelFormatException {
+        Path dir = cacheDir().resolve(name);
+        for (String f : SOTU_FILES) extract("/zq/zoo/" + name + "/" + f, dir.resolve(f));
         return dir;
+    }
+
+    /** Whether {@code nameOrPath} names one of the bundled decoders trained on the State of the Union train split. */
+    public static boolean trainedOnSotu(String nameOrPath) {
+        return nameOrPath.equals(SOTU_GPT) || nameOrPath.equals(SOTU_LLAMA);
     }
 
     /** Directory holding {@code model.onnx} and {@code tokenizer.json} of all-MiniLM-L6-v2. */
@@ -45,8 +66,10 @@ public final class BundledModels {
     public static Path resolve(String nameOrPath) throws ModelFormatException {
         if (nameOrPath.equals(MINILM) || nameOrPath.equals("minilm")) return miniLm();
         if (nameOrPath.equals(SOTU_GPT)) return sotuGpt();
+        if (nameOrPath.equals(SOTU_LLAMA)) return sotuLlama();
         Path p = Path.of(nameOrPath);
-        if (!Files.exists(p)) throw ModelFormatException.of(p, "no such file or directory (bundled models: " + MINILM + ", " + SOTU_GPT + ")");
+        if (!Files.exists(p))
+            throw ModelFormatException.of(p, "no such file or directory (bundled models: " + MINILM + ", " + SOTU_GPT + ", " + SOTU_LLAMA + ")");
         return p;
     }
 

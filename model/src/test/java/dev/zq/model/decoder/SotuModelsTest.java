@@ -4,33 +4,25 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.zq.model.BundledModels;
 import dev.zq.tensor.Tensor;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.lang.foreign.Arena;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 
 import static org.junit.jupiter.api.Assertions.*;
 
 /**
- * The bundled sotu-gpt against what transformers computed when scripts/train_sotu_gpt.py trained it
+ * The bundled sotu-gpt and sotu-llama against what transformers computed when scripts/train_sotu_gpt.py trained them
  * (reference.json: FP32 on the saved FP16 weights, TF32 off).
  */
-class SotuGptTest {
-    static LanguageModel lm;
-    static JsonNode ref;
-
-    @BeforeAll
-    static void open() throws Exception {
-        Path dir = BundledModels.sotuGpt();
-        lm = LanguageModel.open(dir);
-        ref = new ObjectMapper().readTree(dir.resolve("reference.json").toFile());
+class SotuModelsTest {
+    static JsonNode reference(Path dir) throws Exception {
+        return new ObjectMapper().readTree(dir.resolve("reference.json").toFile());
     }
-
-    @AfterAll
-    static void close() { lm.close(); }
 
     static int[] ints(JsonNode a) {
         int[] out = new int[a.size()];
@@ -38,13 +30,17 @@ class SotuGptTest {
         return out;
     }
 
-    @Test
-    void lastPositionLogitsEqualTransformers() {
+    @ParameterizedTest
+    @ValueSource(strings = {BundledModels.SOTU_GPT, BundledModels.SOTU_LLAMA})
+    void lastPositionLogitsEqualTransformers(String name) throws Exception {
+        Path dir = BundledModels.resolve(name);
+        JsonNode ref = reference(dir);
         int[] prompt = ints(ref.get("prompt_ids"));
         JsonNode expected = ref.get("prompt_last_logits");
-        DecoderModel m = lm.model();
-        assertEquals(4096, m.config().vocabSize());
-        try (Arena a = Arena.ofShared(); KvCache cache = m.newCache(1, prompt.length)) {
+        try (LanguageModel lm = LanguageModel.open(dir); Arena a = Arena.ofShared(); KvCache cache = lm.model().newCache(1, prompt.length)) {
+            DecoderModel m = lm.model();
+            assertEquals(4096, m.config().vocabSize());
+            assertEquals(name.equals(BundledModels.SOTU_LLAMA) ? DecoderConfig.Family.LLAMA : DecoderConfig.Family.GPT2, m.config().family());
             Tensor logits = m.forward(a, cache, 1, prompt.length, prompt, false);
             double maxDiff = 0, maxRef = 0;
             int argmax = 0, refArgmax = 0;
@@ -61,14 +57,24 @@ class SotuGptTest {
     }
 
     @Test
-    void theTokenizerReproducesTransformersIds() {
-        for (String split : new String[]{"test_ids_head", "train_ids_head"}) {
-            int[] ids = ints(ref.get(split));
-            String text = lm.requireTokenizer().decode(ids);
-            int[] again = lm.requireTokenizer().encode(text);
-            // The head ends mid-text: only its last word may split differently once cut off.
-            int n = ids.length - 4;
-            assertArrayEquals(Arrays.copyOf(ids, n), Arrays.copyOf(again, n), split);
+    void theyShareOneTokenizer() throws Exception {
+        assertArrayEquals(Files.readAllBytes(BundledModels.sotuGpt().resolve("tokenizer.json")),
+                Files.readAllBytes(BundledModels.sotuLlama().resolve("tokenizer.json")));
+    }
+
+    @Test
+    void theTokenizerReproducesTransformersIds() throws Exception {
+        Path dir = BundledModels.sotuGpt();
+        JsonNode ref = reference(dir);
+        try (LanguageModel lm = LanguageModel.open(dir)) {
+            for (String split : new String[]{"test_ids_head", "train_ids_head"}) {
+                int[] ids = ints(ref.get(split));
+                String text = lm.requireTokenizer().decode(ids);
+                int[] again = lm.requireTokenizer().encode(text);
+                // The head ends mid-text: only its last word may split differently once cut off.
+                int n = ids.length - 4;
+                assertArrayEquals(Arrays.copyOf(ids, n), Arrays.copyOf(again, n), split);
+            }
         }
     }
 }
