@@ -25,21 +25,24 @@ import java.util.Map;
  * ({@code quant}), and ZeroQuant vs ZeroQuant-LKD with the paper's three data sources ({@code lkd}).
  * Static ranges are calibrated on 16 windows of the train split. Prints Markdown.
  * Run: {@code java … dev.zq.bench.DecoderTables quant|w4sweep|lkd [SETTING] [schemes] [sources]|lkdsweep SCHEME SOURCE SETTINGS}; settings: {@link LkdSetting}; a scheme is a built-in id or a scheme file ({@link Scheme#resolve}).
+ * {@code -Dzq.tables.model=DIR} runs them on another decoder trained on the same tokenizer and corpus (sotu-llama, from
+ * {@code ARCH=llama scripts/train_sotu_gpt.py}).
  */
 public final class DecoderTables {
     static final int WINDOW = 256, STRIDE = 128;
 
     public static void main(String[] args) throws Exception {
         String what = args.length > 0 ? args[0] : "quant";
-        try (LanguageModel lm = LanguageModel.open(BundledModels.sotuGpt())) {
+        String model = System.getProperty("zq.tables.model", BundledModels.SOTU_GPT);
+        try (LanguageModel lm = LanguageModel.open(BundledModels.resolve(model))) {
             DecoderModel fp = lm.model();
             ByteLevelBpeTokenizer tok = lm.requireTokenizer();
             int[] test = tok.encode(TextCorpora.read(TextCorpora.SOTU_TEST));
             int[] train = tok.encode(TextCorpora.read(TextCorpora.SOTU_TRAIN));
             List<int[]> calibration = new ArrayList<>();
             for (int[][] b : LkdData.tokenWindows(train, 16, 1, WINDOW)) calibration.add(b[0]);
-            System.out.printf("sotu-gpt (%,d parameters in the blocks), test split %,d tokens, window %d, stride %d, %d threads%n%n",
-                    blockParameters(fp), test.length, WINDOW, STRIDE, Runtime.getRuntime().availableProcessors());
+            System.out.printf("%s, %s (%,d parameters in the blocks), test split %,d tokens, window %d, stride %d, %d threads%n%n",
+                    model, fp.config().family(), blockParameters(fp), test.length, WINDOW, STRIDE, Runtime.getRuntime().availableProcessors());
             long t0 = System.nanoTime();
             Perplexity.Result ref = Perplexity.evaluate(fp, test, WINDOW, STRIDE, n -> {});
             System.out.printf("FP32: perplexity %.4f (mean NLL %.6f over %,d tokens, %.0f s)%n%n", ref.perplexity(), ref.meanNll(),
