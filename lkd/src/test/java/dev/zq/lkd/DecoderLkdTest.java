@@ -34,17 +34,25 @@ class DecoderLkdTest {
             for (int k = 0; k < CONFIG.numLayers(); k++) x = DecoderStudentLayer.of(m, k, false).forward(x, null);
             assertArrayEquals(logits.data, head.logits(x, CONFIG.numLayers()).data);
             assertArrayEquals(logits.data, head.logits(DecoderLkd.embed(m, batch), 0).data, "the same pass again");
-            int[] flat = new int[24];
-            for (int b = 0; b < 2; b++) System.arraycopy(batch[b], 0, flat, b * 12, 12);
-            try (KvCache cache = m.newCache(2, 12)) {
-                Tensor ref = m.forward(a, cache, 2, 12, flat, true);
-                double maxDiff = 0, maxRef = 0;
-                for (int i = 0; i < ref.numel(); i++) {
-                    maxDiff = Math.max(maxDiff, Math.abs(logits.data[i] - ref.getFloat(i)));
-                    maxRef = Math.max(maxRef, Math.abs(ref.getFloat(i)));
-                }
-                assertTrue(maxDiff / maxRef < 1e-5, "double teacher vs float decoder: " + maxDiff / maxRef);
+            double err = relativeErrorAgainstTheFloatDecoder(m, batch, logits, a);
+            assertTrue(err < 1e-5, "double teacher vs float decoder: " + err);
+        }
+    }
+
+    /** The largest difference between {@code logits} and the float decoder's over {@code batch}, relative to its largest logit. */
+    static double relativeErrorAgainstTheFloatDecoder(DecoderModel m, int[][] batch, Var logits, Arena a) {
+        int n = batch.length, t = batch[0].length;
+        int[] flat = new int[n * t];
+        for (int b = 0; b < n; b++) System.arraycopy(batch[b], 0, flat, b * t, t);
+        try (KvCache cache = m.newCache(n, t)) {
+            Tensor ref = m.forward(a, cache, n, t, flat, true);
+            double maxDiff = 0, maxRef = 0;
+            for (int i = 0; i < ref.numel(); i++) {
+                maxDiff = Math.max(maxDiff, Math.abs(logits.data[i] - ref.getFloat(i)));
+                maxRef = Math.max(maxRef, Math.abs(ref.getFloat(i)));
             }
+            assertTrue(maxRef > 0, "the float decoder's logits are all zero");
+            return maxDiff / maxRef;
         }
     }
 
@@ -60,17 +68,8 @@ class DecoderLkdTest {
             Var x = DecoderLkd.embed(m, batch);
             for (int k = 0; k < LLAMA.numLayers(); k++) x = DecoderStudentLayer.of(m, k, false).forward(x, null);
             Var logits = DecoderLkd.OutputHead.of(m).logits(x, LLAMA.numLayers());
-            int[] flat = new int[24];
-            for (int b = 0; b < 2; b++) System.arraycopy(batch[b], 0, flat, b * 12, 12);
-            try (KvCache cache = m.newCache(2, 12)) {
-                Tensor ref = m.forward(a, cache, 2, 12, flat, true);
-                double maxDiff = 0, maxRef = 0;
-                for (int i = 0; i < ref.numel(); i++) {
-                    maxDiff = Math.max(maxDiff, Math.abs(logits.data[i] - ref.getFloat(i)));
-                    maxRef = Math.max(maxRef, Math.abs(ref.getFloat(i)));
-                }
-                assertTrue(maxRef > 0 && maxDiff / maxRef < 1e-5, "double teacher vs float decoder: " + maxDiff / maxRef);
-            }
+            double err = relativeErrorAgainstTheFloatDecoder(m, batch, logits, a);
+            assertTrue(err < 1e-5, "double teacher vs float decoder: " + err);
         }
     }
 
