@@ -58,9 +58,7 @@ final class EvalCommand implements Callable<Integer> {
         Path asPath = BundledModels.resolve(model);
         if (Files.isDirectory(asPath) && DecoderCheckpoint.isDecoder(asPath)) {
             Path source = QuantizedDecoderFile.isQuantized(asPath) ? QuantizedDecoderFile.sourceOf(asPath) : asPath;
-            // A model quantized from a bundled one records the bundled model's cache directory as its source (not extracted here).
-            boolean sotu = BundledModels.trainedOnSotu(model) || (source != null && (source.equals(BundledModels.cacheDir().resolve(BundledModels.SOTU_GPT).toAbsolutePath())
-                    || source.equals(BundledModels.cacheDir().resolve(BundledModels.SOTU_LLAMA).toAbsolutePath())));
+            boolean sotu = BundledModels.trainedOnSotu(model) || (source != null && BundledModels.trainedOnSotu(source));
             String text = corpus != null ? corpus.toString() : sotu ? TextCorpora.SOTU_TEST : TextCorpora.MOBY_DICK;
             System.out.println(new ObjectMapper().writeValueAsString(
                     PerplexityEval.run(asPath, scheme == null ? null : Scheme.resolve(scheme), text, calibration, window, stride, maxTokens)));

@@ -6,6 +6,7 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.util.List;
 
 /**
  * Models that reach us inside Maven artifacts on the classpath. Weights are memory-mapped, so the files are
@@ -49,9 +50,17 @@ public final class BundledModels {
         return dir;
     }
 
-    /** Whether {@code nameOrPath} names one of the bundled decoders trained on the State of the Union train split. */
-    public static boolean trainedOnSotu(String nameOrPath) {
-        return nameOrPath.equals(SOTU_GPT) || nameOrPath.equals(SOTU_LLAMA);
+    /** The bundled decoders trained on the State of the Union train split. */
+    static final List<String> SOTU_DECODERS = List.of(SOTU_GPT, SOTU_LLAMA);
+
+    /** Whether {@code name} names one of the bundled decoders trained on the State of the Union train split. */
+    public static boolean trainedOnSotu(String name) {
+        return SOTU_DECODERS.contains(name);
+    }
+
+    /** Whether {@code dir} is where one of those is extracted (a quantized model records it as its source); extracts nothing. */
+    public static boolean trainedOnSotu(Path dir) {
+        return SOTU_DECODERS.stream().anyMatch(name -> dir.toAbsolutePath().equals(cacheDir().resolve(name).toAbsolutePath()));
     }
 
     /** Directory holding {@code model.onnx} and {@code tokenizer.json} of all-MiniLM-L6-v2. */

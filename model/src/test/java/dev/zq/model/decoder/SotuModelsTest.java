@@ -57,6 +57,14 @@ class SotuModelsTest {
     }
 
     @Test
+    void theyAreKnownAsTrainedOnTheStateOfTheUnionByNameAndByDirectory() throws Exception {
+        assertTrue(BundledModels.trainedOnSotu(BundledModels.SOTU_LLAMA) && BundledModels.trainedOnSotu(BundledModels.SOTU_GPT));
+        assertFalse(BundledModels.trainedOnSotu(BundledModels.MINILM));
+        assertTrue(BundledModels.trainedOnSotu(BundledModels.sotuLlama()));
+        assertFalse(BundledModels.trainedOnSotu(BundledModels.cacheDir().resolve("sotu-llama-copy")));
+    }
+
+    @Test
     void theyShareOneTokenizer() throws Exception {
         assertArrayEquals(Files.readAllBytes(BundledModels.sotuGpt().resolve("tokenizer.json")),
                 Files.readAllBytes(BundledModels.sotuLlama().resolve("tokenizer.json")));
