@@ -10,11 +10,13 @@ import dev.zq.runtime.KernelMath;
 
 /**
  * Causal attention of a decoder's new tokens over its KV cache. The cache holds keys and values
- * {@code [batch, heads, capacity, headDim]} in FP16 ({@link #append16}, {@link #attend16}: half the memory traffic of
+ * {@code [batch, kvHeads, capacity, headDim]} in FP16 ({@link #append16}, {@link #attend16}: half the memory traffic of
  * long contexts) or FP32 ({@link #append32}, {@link #attend32}); {@code pos[0]} is the number of tokens already cached per sequence (on
  * the device, so that one captured decode step can be replayed for every new token). New tokens come as the FP32
- * rows {@code qkv[batch·seq, 3·hidden]} of the fused projection (q, then k, then v); new token {@code s} of a
- * sequence sits at position {@code pos[0] + s} and sees the keys at positions {@code 0 … pos[0] + s}.
+ * rows {@code qkv[batch·seq, (heads + 2·kvHeads)·headDim]} of the fused projection (q, then k, then v); new token {@code s} of a
+ * sequence sits at position {@code pos[0] + s} and sees the keys at positions {@code 0 … pos[0] + s}. With grouped-query
+ * attention (LLaMA's {@code kvHeads < heads}) query head {@code h} reads key/value head {@code h / (heads / kvHeads)};
+ * GPT-2 has {@code kvHeads == heads}, and {@link #attendStep16} takes only that.
  *
  * <p>{@code append} writes the new keys and values into the cache; {@code attend} computes, per new token and
  * head, {@code softmax(q·Kᵀ·scale)·V} in FP32 (one block; a warp per key for the scores, all threads over the head
@@ -61,33 +63,36 @@ public final class CachedAttentionKernel {
     /** Copies the keys and values of the {@code rows = batch·seq} new tokens into the cache. */
     @Kernel
     public static void append16(KernelContext ctx, FloatArray qkv, IntArray pos, HalfArray keys, HalfArray values, int seq, int heads,
-                              int headDim, int capacity) {
+                              int kvHeads, int headDim, int capacity) {
         ctx.awaitPreviousKernel();
-        int r = ctx.groupIdx(), b = r / seq, p = pos.get(0) + r - b * seq, hidden = heads * headDim;
-        for (int e = ctx.localIdx(); p < capacity && e < hidden; e += ctx.localSizeX()) {
-            int head = e / headDim, at = ((b * heads + head) * capacity + p) * headDim + e - head * headDim;
-            keys.set(at, qkv.get(r * 3 * hidden + hidden + e));
-            values.set(at, qkv.get(r * 3 * hidden + 2 * hidden + e));
+        int r = ctx.groupIdx(), b = r / seq, p = pos.get(0) + r - b * seq, hidden = heads * headDim, kvHidden = kvHeads * headDim;
+        int row = r * (hidden + 2 * kvHidden) + hidden;   // the row's keys, then its values
+        for (int e = ctx.localIdx(); p < capacity && e < kvHidden; e += ctx.localSizeX()) {
+            int head = e / headDim, at = ((b * kvHeads + head) * capacity + p) * headDim + e - head * headDim;
+            keys.set(at, qkv.get(row + e));
+            values.set(at, qkv.get(row + kvHidden + e));
         }
     }
 
     /** Writes {@code context[row, head·headDim …]} for every new token row and head; see the class comment. */
     @Kernel
     public static void attend16(KernelContext ctx, FloatArray qkv, IntArray pos, HalfArray keys, HalfArray values, FloatArray context,
-                              int seq, int heads, int headDim, int capacity, float scale, int appendOwn) {
+                              int seq, int heads, int kvHeads, int headDim, int capacity, float scale, int appendOwn) {
         ctx.awaitPreviousKernel();
         float[] q = ctx.allocateFloatShared(128);
         float[] scores = ctx.allocateFloatShared(MAX_POSITIONS);
         float[] red = ctx.allocateFloatShared(256);
         int tid = ctx.localIdx(), warp = tid >> 5, lane = tid & 31, threads = ctx.localSizeX();
         int r = ctx.groupIdx() / heads, head = ctx.groupIdx() - r * heads, b = r / seq, p = pos.get(0) + r - b * seq;
-        int hidden = heads * headDim, qAt = r * 3 * hidden + head * headDim, cache = (b * heads + head) * capacity * headDim;
+        int kvHead = head / (heads / kvHeads), hidden = heads * headDim, kvHidden = kvHeads * headDim;
+        int qAt = r * (hidden + 2 * kvHidden) + head * headDim, kAt = r * (hidden + 2 * kvHidden) + hidden + kvHead * headDim;
+        int cache = (b * kvHeads + kvHead) * capacity * headDim;
         if (p >= capacity) p = -1;   // a replay past the cache: no key is read or written, the context is left as it is
         if (tid < headDim && p >= 0) {
             q[tid] = qkv.get(qAt + tid) * scale;
-            if (appendOwn != 0) {
-                keys.set(cache + p * headDim + tid, qkv.get(qAt + hidden + tid));
-                values.set(cache + p * headDim + tid, qkv.get(qAt + 2 * hidden + tid));
+            if (appendOwn != 0) {   // the query heads of a group write the same key and value
+                keys.set(cache + p * headDim + tid, qkv.get(kAt + tid));
+                values.set(cache + p * headDim + tid, qkv.get(kAt + kvHidden + tid));
             }
         }
         ctx.barrier();
@@ -409,33 +414,36 @@ public final class CachedAttentionKernel {
     /** {@link #append16} for an FP32 cache. */
     @Kernel
     public static void append32(KernelContext ctx, FloatArray qkv, IntArray pos, FloatArray keys, FloatArray values, int seq, int heads,
-                              int headDim, int capacity) {
+                              int kvHeads, int headDim, int capacity) {
         ctx.awaitPreviousKernel();
-        int r = ctx.groupIdx(), b = r / seq, p = pos.get(0) + r - b * seq, hidden = heads * headDim;
-        for (int e = ctx.localIdx(); p < capacity && e < hidden; e += ctx.localSizeX()) {
-            int head = e / headDim, at = ((b * heads + head) * capacity + p) * headDim + e - head * headDim;
-            keys.set(at, qkv.get(r * 3 * hidden + hidden + e));
-            values.set(at, qkv.get(r * 3 * hidden + 2 * hidden + e));
+        int r = ctx.groupIdx(), b = r / seq, p = pos.get(0) + r - b * seq, hidden = heads * headDim, kvHidden = kvHeads * headDim;
+        int row = r * (hidden + 2 * kvHidden) + hidden;   // the row's keys, then its values
+        for (int e = ctx.localIdx(); p < capacity && e < kvHidden; e += ctx.localSizeX()) {
+            int head = e / headDim, at = ((b * kvHeads + head) * capacity + p) * headDim + e - head * headDim;
+            keys.set(at, qkv.get(row + e));
+            values.set(at, qkv.get(row + kvHidden + e));
         }
     }
 
     /** {@link #attend16} for an FP32 cache. */
     @Kernel
     public static void attend32(KernelContext ctx, FloatArray qkv, IntArray pos, FloatArray keys, FloatArray values, FloatArray context,
-                              int seq, int heads, int headDim, int capacity, float scale, int appendOwn) {
+                              int seq, int heads, int kvHeads, int headDim, int capacity, float scale, int appendOwn) {
         ctx.awaitPreviousKernel();
         float[] q = ctx.allocateFloatShared(128);
         float[] scores = ctx.allocateFloatShared(MAX_POSITIONS);
         float[] red = ctx.allocateFloatShared(256);
         int tid = ctx.localIdx(), warp = tid >> 5, lane = tid & 31, threads = ctx.localSizeX();
         int r = ctx.groupIdx() / heads, head = ctx.groupIdx() - r * heads, b = r / seq, p = pos.get(0) + r - b * seq;
-        int hidden = heads * headDim, qAt = r * 3 * hidden + head * headDim, cache = (b * heads + head) * capacity * headDim;
+        int kvHead = head / (heads / kvHeads), hidden = heads * headDim, kvHidden = kvHeads * headDim;
+        int qAt = r * (hidden + 2 * kvHidden) + head * headDim, kAt = r * (hidden + 2 * kvHidden) + hidden + kvHead * headDim;
+        int cache = (b * kvHeads + kvHead) * capacity * headDim;
         if (p >= capacity) p = -1;   // a replay past the cache: no key is read or written, the context is left as it is
         if (tid < headDim && p >= 0) {
             q[tid] = qkv.get(qAt + tid) * scale;
-            if (appendOwn != 0) {
-                keys.set(cache + p * headDim + tid, qkv.get(qAt + hidden + tid));
-                values.set(cache + p * headDim + tid, qkv.get(qAt + 2 * hidden + tid));
+            if (appendOwn != 0) {   // the query heads of a group write the same key and value
+                keys.set(cache + p * headDim + tid, qkv.get(kAt + tid));
+                values.set(cache + p * headDim + tid, qkv.get(kAt + kvHidden + tid));
             }
         }
         ctx.barrier();

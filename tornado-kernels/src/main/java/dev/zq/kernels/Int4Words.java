@@ -16,7 +16,10 @@ public final class Int4Words {
     private Int4Words() {}
 
     /** Repacks the I4 codes {@code [rows, k]} (k a multiple of 32) into {@code out} ({@code rows·k/8} ints). */
-    public static void pack(Tensor codes, IntArray out) {
+    public static void pack(Tensor codes, IntArray out) { pack(codes, out, 0); }
+
+    /** {@link #pack(Tensor, IntArray)} into {@code out} from matrix row {@code firstRow} on (projections stacked in one buffer). */
+    public static void pack(Tensor codes, IntArray out, int firstRow) {
         if (codes.dtype() != DType.I4 || codes.rank() != 2) throw new IllegalArgumentException("expected I4 codes [rows, k], got " + codes);
         int rows = codes.dim(0), k = codes.dim(1);
         if (k % 32 != 0) throw new IllegalArgumentException("INT4 rows on the GPU need a multiple of 32 codes, not " + k);
@@ -28,7 +31,7 @@ public final class Int4Words {
                         long e = (long) r * k + 32 * c + 4 * t + i;
                         word |= ((codes.getI4(e) & 0xF) | (codes.getI4(e + 16) & 0xF) << 4) << (8 * i);
                     }
-                    out.set(r * (k / 8) + 4 * c + t, word);
+                    out.set((firstRow + r) * (k / 8) + 4 * c + t, word);
                 }
     }
 }

@@ -20,7 +20,8 @@ import static org.junit.jupiter.api.Assertions.*;
 class EveryKernelCompilesTest {
     static final List<Class<?>> KERNEL_CLASSES = List.of(BasicKernels.class, ReductionKernels.class, Int8MmaKernels.class, Int8GemmKernel.class, Int8GemmNormKernel.class, TokenwiseGemmKernel.class,
             Fp16GemmKernel.class, RowKernels.class, AttentionKernel.class, SkinnyGemmKernel.class, CachedAttentionKernel.class,
-            DecoderRowKernels.class, PrefillGemmKernel.class, ExactAttentionKernel.class, GemvKernel.class, WideGemvKernel.class, MmaGemvKernel.class, SkinnyMmaKernel.class, GreedyHeadKernel.class, dev.zq.runtime.internal.SpinKernel.class);
+            DecoderRowKernels.class, PrefillGemmKernel.class, ExactAttentionKernel.class, GemvKernel.class, WideGemvKernel.class, MmaGemvKernel.class, SkinnyMmaKernel.class, GreedyHeadKernel.class, LlamaRowKernels.class,
+            dev.zq.runtime.internal.SpinKernel.class);
 
     static Stream<Method> kernels() {
         return KERNEL_CLASSES.stream().flatMap(c -> Arrays.stream(c.getDeclaredMethods()))

@@ -7,6 +7,7 @@ import dev.zq.kernels.GreedyHeadKernel;
 import dev.zq.kernels.MmaGemvKernel;
 import dev.zq.kernels.WideGemvKernel;
 import dev.zq.kernels.Int4Words;
+import dev.zq.kernels.LlamaRowKernels;
 import dev.zq.kernels.PrefillGemmKernel;
 import dev.zq.kernels.SkinnyMmaKernel;
 import dev.zq.kernels.RowKernels;
@@ -264,13 +265,16 @@ public final class DecoderTaskGraph implements AutoCloseable {
     private final int batch, promptLength, maxNewTokens, capacity;
     private final Arena arena = Arena.ofShared();
     private final List<KernelBuffer> weightBuffers = new ArrayList<>();
-    private final FloatArray wte, wpe, finalGamma, finalBeta;
+    private final boolean llama;   // LLaMA's layers (RMSNorm, rotary positions, grouped-query attention, SwiGLU), else GPT-2's
+    private final FloatArray wte, wpe, finalGamma, finalBeta;   // wpe and the betas: GPT-2 only (null for LLaMA)
+    private final FloatArray ropeCos, ropeSin;   // LLaMA: the rotary angles' cosines and sines, [capacity, headDim / 2]
     private final List<LayerWeights> layers = new ArrayList<>();
     private final Projection head;
     private final IntArray prompt, pos, next, generated;
     private final CachePrecision cachePrecision;
     private final List<KernelBuffer> keys = new ArrayList<>(), values = new ArrayList<>();
     private final FloatArray x, normed, qkv, context, mlp, last, logits;
+    private final FloatArray gated;   // LLaMA: silu(gate)·up, the down projection's input (mlp holds gate and up)
     private final FloatArray outParts;   // OUT_IN_ATTENTION: each head's part of the attention's output projection
     private final FloatArray afterAttention;   // and the residual stream after it (x plus the parts and the bias)
     private final IntArray staged;          // a prompt's activations as INT8 codes or FP16 halves for the tensor-core GEMMs
@@ -295,6 +299,7 @@ public final class DecoderTaskGraph implements AutoCloseable {
     private record Projection(Method kernel, Method wide, IntArray weight, FloatArray scales, int groupSize, FloatArray bias, int in, int out,
                               boolean weightOnly) {}
 
+    /** A block's weights; LLaMA's: no betas (RMSNorm), {@code qkv} its q, k and v stacked, {@code up} its gate and up stacked. */
     private record LayerWeights(FloatArray norm1Gamma, FloatArray norm1Beta, Projection qkv, Projection out, FloatArray norm2Gamma,
                                 FloatArray norm2Beta, Projection up, Projection down) {}
 
@@ -306,32 +311,54 @@ public final class DecoderTaskGraph implements AutoCloseable {
     public DecoderTaskGraph(DecoderModel model, int batch, int promptLength, int maxNewTokens, CachePrecision cache, boolean keepLogits,
                             Device device) {
         this.config = model.config();
+        this.llama = config.family() == DecoderConfig.Family.LLAMA;
         this.cachePrecision = cache;
         this.batch = batch;
         this.promptLength = promptLength;
         this.maxNewTokens = maxNewTokens;
         this.capacity = promptLength + maxNewTokens;
         int h = config.hiddenSize(), hd = config.headDim(), inter = config.intermediateSize(), vocab = config.vocabSize();
+        int qkvWidth = h + 2 * config.kvDim(), upWidth = llama ? 2 * inter : inter;   // LLaMA's up rows: the gate's, then the up's
         checkShapes(batch, promptLength, maxNewTokens);
         wte = floats(model.tokenEmbeddings());
-        wpe = floats(model.positionEmbeddings());
+        wpe = llama ? null : floats(model.positionEmbeddings());
         finalGamma = floats(model.finalNorm().weight());
-        finalBeta = floats(model.finalNorm().bias());
+        finalBeta = llama ? null : floats(model.finalNorm().bias());
         for (int i = 0; i < model.layers().size(); i++) {
             DecoderLayer l = model.layers().get(i);
             List<String> names = model.linearNames(i);
-            layers.add(new LayerWeights(floats(l.attentionNorm().weight()), floats(l.attentionNorm().bias()), projection(names.get(0), l.qkv()),
-                    projection(names.get(1), l.output()), floats(l.mlpNorm().weight()), floats(l.mlpNorm().bias()),
-                    projection(names.get(2), l.up()), projection(names.get(3), l.down())));
+            if (llama)
+                layers.add(new LayerWeights(floats(l.attentionNorm().weight()), null, projection(names.get(0) + " (with k_proj, v_proj)",
+                        List.of(l.q(), l.k(), l.v())), projection(names.get(3), l.output()), floats(l.mlpNorm().weight()), null,
+                        projection(names.get(4) + " (with up_proj)", List.of(l.gate(), l.up())), projection(names.get(6), l.down())));
+            else
+                layers.add(new LayerWeights(floats(l.attentionNorm().weight()), floats(l.attentionNorm().bias()), projection(names.get(0), l.qkv()),
+                        projection(names.get(1), l.output()), floats(l.mlpNorm().weight()), floats(l.mlpNorm().bias()),
+                        projection(names.get(2), l.up()), projection(names.get(3), l.down())));
         }
         head = projection("lm_head", model.lmHead());
+        if (llama) {   // the angles as dev.zq.tensor.Rope computes them, so that the rotations equal the CPU decoder's
+            int half = hd / 2;
+            ropeCos = FloatArray.allocate(arena, capacity * half);
+            ropeSin = FloatArray.allocate(arena, capacity * half);
+            for (int i = 0; i < half; i++) {
+                float inv = (float) (1.0 / (float) Math.pow(config.ropeTheta(), (float) (2 * i) / hd));
+                for (int p = 0; p < capacity; p++) {
+                    float angle = (float) p * inv;
+                    ropeCos.set(p * half + i, (float) Math.cos(angle));
+                    ropeSin.set(p * half + i, (float) Math.sin(angle));
+                }
+            }
+            weightBuffers.add(ropeCos);
+            weightBuffers.add(ropeSin);
+        } else ropeCos = ropeSin = null;
 
         int rows = batch * promptLength;
         prompt = IntArray.allocate(arena, rows);
         pos = IntArray.allocate(arena, 1);
         next = IntArray.allocate(arena, batch);
         generated = IntArray.allocate(arena, batch * maxNewTokens);
-        int cacheLength = batch * config.numHeads() * capacity * hd;
+        int cacheLength = batch * config.numKvHeads() * capacity * hd;
         for (int i = 0; i < config.numLayers(); i++) {
             keys.add(cache == CachePrecision.FP16 ? HalfArray.allocate(arena, cacheLength) : FloatArray.allocate(arena, cacheLength));
             values.add(cache == CachePrecision.FP16 ? HalfArray.allocate(arena, cacheLength) : FloatArray.allocate(arena, cacheLength));
@@ -339,9 +366,10 @@ public final class DecoderTaskGraph implements AutoCloseable {
         // Scratch rows sized for the prompt; the decode step uses their first batch rows.
         x = FloatArray.allocate(arena, rows * h);
         normed = FloatArray.allocate(arena, rows * h);
-        qkv = FloatArray.allocate(arena, rows * 3 * h);
+        qkv = FloatArray.allocate(arena, rows * qkvWidth);
         context = FloatArray.allocate(arena, rows * h);
-        mlp = FloatArray.allocate(arena, rows * inter);
+        mlp = FloatArray.allocate(arena, rows * upWidth);
+        gated = FloatArray.allocate(arena, llama ? rows * inter : 1);
         outParts = FloatArray.allocate(arena, config.numHeads() * h);
         afterAttention = FloatArray.allocate(arena, h);
         last = FloatArray.allocate(arena, batch * h);
@@ -349,8 +377,8 @@ public final class DecoderTaskGraph implements AutoCloseable {
         staged = IntArray.allocate(arena, rows >= TENSOR_CORE_ROWS ? padded * widest / 2 : 1);
         stagedScales = FloatArray.allocate(arena, rows >= TENSOR_CORE_ROWS ? padded : 1);
         int splitBlocks = 1;   // the most blocks of a projection with K split, at the prompt's rows or a decode step's
-        int[][] shapes = {{3 * h, h, SkinnyGemmKernel.STORE}, {h, h, SkinnyGemmKernel.ADD}, {inter, h, SkinnyGemmKernel.GELU_TANH},
-                {h, inter, SkinnyGemmKernel.ADD}};   // qkv, out, up, down: N, K, epilogue
+        int[][] shapes = {{qkvWidth, h, SkinnyGemmKernel.STORE}, {h, h, SkinnyGemmKernel.ADD},
+                {upWidth, h, llama ? SkinnyGemmKernel.STORE : SkinnyGemmKernel.GELU_TANH}, {h, inter, SkinnyGemmKernel.ADD}};   // qkv, out, up, down: N, K, epilogue
         for (int r : new int[]{rows, batch})
             if (r >= TENSOR_CORE_ROWS && h % 64 == 0)
                 for (int[] s : shapes)
@@ -359,7 +387,7 @@ public final class DecoderTaskGraph implements AutoCloseable {
                         if (splits > 1) splitBlocks = Math.max(splitBlocks, PrefillGemmKernel.grid(r, s[0], splits).groupsX());
                     }
         partials = FloatArray.allocate(arena, splitBlocks > 1 ? splitBlocks * 4096 : 1);
-        arrivals = IntArray.allocate(arena, Math.max(1, padded / 64 * Math.max(3 * h, inter) / 64));   // a count per output tile
+        arrivals = IntArray.allocate(arena, Math.max(1, padded / 64 * Math.max(qkvWidth, upWidth) / 64));   // a count per output tile
         logits = FloatArray.allocate(arena, batch * vocab);
         argmaxParts = DecoderRowKernels.argmaxParts(batch, vocab, GEMV_BLOCKS);
         int argmaxBlocks = DecoderRowKernels.argmaxGrid(batch, argmaxParts).groupsX();
@@ -389,8 +417,6 @@ public final class DecoderTaskGraph implements AutoCloseable {
     }
 
     private void checkShapes(int batch, int promptLength, int maxNewTokens) {
-        if (config.family() != DecoderConfig.Family.GPT2)
-            throw new IllegalArgumentException("the GPU decoder runs GPT-2-family models; this one is " + config.family());
         int h = config.hiddenSize(), hd = config.headDim();
         if (batch <= 0 || promptLength <= 0 || maxNewTokens <= 0)
             throw new IllegalArgumentException("batch, prompt length and new tokens must be positive: " + batch + ", " + promptLength + ", " + maxNewTokens);
@@ -416,7 +442,8 @@ public final class DecoderTaskGraph implements AutoCloseable {
         int rows = batch * seq, h = config.hiddenSize();
         boolean decodeStep = name.equals("decode"), fold = FOLD_EMBED && batch == 1 && greedyHead() != null;   // the embedding in the head's launch
         if (name.equals("prefill")) g.task(kernel(DecoderRowKernels.class, "resetPosition"), dev.zq.runtime.Grid.of(1, 32), pos);
-        if (!(decodeStep && fold)) g.task(kernel(DecoderRowKernels.class, "embed"), dev.zq.runtime.Grid.of(rows, 256), tokens, pos, wte, wpe, x, seq, h, capacity);
+        if (llama) g.task(kernel(LlamaRowKernels.class, "embed"), LlamaRowKernels.grid(rows), tokens, wte, x, h);
+        else if (!(decodeStep && fold)) g.task(kernel(DecoderRowKernels.class, "embed"), dev.zq.runtime.Grid.of(rows, 256), tokens, pos, wte, wpe, x, seq, h, capacity);
         for (int l = 0; l < layers.size(); l++) addLayer(g, l, seq);
         int embedNext = decodeStep && fold ? 1 : 0;
         String greedy = rows == 1 ? greedyHead() : null;
@@ -429,8 +456,11 @@ public final class DecoderTaskGraph implements AutoCloseable {
                     config.normEps(), head.weight(), head.scales(), head.bias(), logits, config.vocabSize(), h, GreedyHeadKernel.int8Rows(h), headBest,
                     headBestAt, headArrivals, next, generated, pos, promptLength, maxNewTokens, wte, wpe, capacity, embedNext);
         else {
-            g.task(kernel(DecoderRowKernels.class, "lastTokenNorm"), RowKernels.grid(batch, h), x, finalGamma, finalBeta, last, pos, seq, h,
-                    config.normEps());
+            if (llama)
+                g.task(kernel(LlamaRowKernels.class, "lastTokenRmsNorm"), RowKernels.grid(batch, h), x, finalGamma, last, pos, seq, h, config.normEps());
+            else
+                g.task(kernel(DecoderRowKernels.class, "lastTokenNorm"), RowKernels.grid(batch, h), x, finalGamma, finalBeta, last, pos, seq, h,
+                        config.normEps());
             linear(g, head, last, null, null, logits, batch, SkinnyGemmKernel.STORE);
             g.task(kernel(DecoderRowKernels.class, "argmax"), DecoderRowKernels.argmaxGrid(batch, argmaxParts), logits, next, generated, pos,
                     config.vocabSize(), promptLength, maxNewTokens, argmaxParts, headBest, headBestAt, headArrivals);
@@ -446,7 +476,7 @@ public final class DecoderTaskGraph implements AutoCloseable {
      */
     private String greedyHead() {
         int h = config.hiddenSize();
-        if (!GREEDY_HEAD) return null;
+        if (!GREEDY_HEAD || llama) return null;   // GreedyHeadKernel's final norm is a LayerNorm
         if (head.scales() == null && GreedyHeadKernel.fits(h)) return "fp16";
         if (head.scales() != null && !head.weightOnly() && gemvBits(head) == 8 && GreedyHeadKernel.fitsInt8(h, head.groupSize())) return "int8";
         return null;
@@ -454,6 +484,10 @@ public final class DecoderTaskGraph implements AutoCloseable {
 
     /** One pre-norm GPT-2 block: attention over the cache with its residual, then the MLP with its residual. */
     private void addLayer(TaskGraph g, int index, int seq) {
+        if (llama) {
+            addLlamaLayer(g, index, seq);
+            return;
+        }
         LayerWeights l = layers.get(index);
         int rows = batch * seq, h = config.hiddenSize(), heads = config.numHeads(), hd = config.headDim();
         String bits = cachePrecision == CachePrecision.FP16 ? "16" : "32";
@@ -461,7 +495,7 @@ public final class DecoderTaskGraph implements AutoCloseable {
         repeat(g, "qkv");
         if (seq > 1)
             g.task(kernel(CachedAttentionKernel.class, "append" + bits), CachedAttentionKernel.appendGrid(rows), qkv, pos, keys.get(index),
-                    values.get(index), seq, heads, hd, capacity);
+                    values.get(index), seq, heads, heads, hd, capacity);
         boolean attendStep = seq == 1 && ATTEND_STEP && cachePrecision == CachePrecision.FP16 && hd % 8 == 0 && hd <= 128;   // a decode step
         boolean outInAttention = attendStep && outInAttention(l, rows);
         if (outInAttention) {   // the out projection's parts from the attention's blocks, its launch gone
@@ -475,7 +509,7 @@ public final class DecoderTaskGraph implements AutoCloseable {
                     context, 0, 1, 1);   // no out projection: its arguments unused
         else
             g.task(kernel(CachedAttentionKernel.class, "attend" + bits), CachedAttentionKernel.attendGrid(rows, heads), qkv, pos, keys.get(index),
-                    values.get(index), context, seq, heads, hd, capacity, (float) (1 / Math.sqrt(hd)), seq == 1 ? 1 : 0);
+                    values.get(index), context, seq, heads, heads, hd, capacity, (float) (1 / Math.sqrt(hd)), seq == 1 ? 1 : 0);
         repeat(g, "attend");
         // The out and down launches reduce their rows for the token-wise scale themselves: handing them the largest
         // magnitude from the kernels that wrote the rows (atomicMax) was slower on the H200 (bench/RESULTS.md, tenth round).
@@ -492,6 +526,32 @@ public final class DecoderTaskGraph implements AutoCloseable {
         repeat(g, "up");
         linear(g, l.down(), mlp, null, null, x, rows, SkinnyGemmKernel.ADD);
         repeat(g, "down");
+    }
+
+    /**
+     * One pre-norm LLaMA block, unfused: RMSNorm, the q, k and v projections as one launch, the rotary embedding of the new
+     * queries and keys, attention over the cache (grouped-query: a key/value head serves {@code heads / kvHeads} query heads,
+     * and the cache holds each once), the output projection added to the residual; RMSNorm, the gate and up projections as
+     * one launch, the SiLU-gated unit, the down projection added to the residual. The projections' kernels are GPT-2's;
+     * their norm is a launch of its own.
+     */
+    private void addLlamaLayer(TaskGraph g, int index, int seq) {
+        LayerWeights l = layers.get(index);
+        int rows = batch * seq, h = config.hiddenSize(), heads = config.numHeads(), kvHeads = config.numKvHeads(), hd = config.headDim();
+        String bits = cachePrecision == CachePrecision.FP16 ? "16" : "32";
+        g.task(kernel(LlamaRowKernels.class, "rmsNorm"), RowKernels.grid(rows, h), x, l.norm1Gamma(), normed, h, config.normEps());
+        linear(g, l.qkv(), normed, null, null, qkv, rows, SkinnyGemmKernel.STORE);
+        g.task(kernel(LlamaRowKernels.class, "rope"), LlamaRowKernels.grid(rows), qkv, pos, ropeCos, ropeSin, seq, heads, kvHeads, hd, capacity);
+        if (seq > 1)
+            g.task(kernel(CachedAttentionKernel.class, "append" + bits), CachedAttentionKernel.appendGrid(rows), qkv, pos, keys.get(index),
+                    values.get(index), seq, heads, kvHeads, hd, capacity);
+        g.task(kernel(CachedAttentionKernel.class, "attend" + bits), CachedAttentionKernel.attendGrid(rows, heads), qkv, pos, keys.get(index),
+                values.get(index), context, seq, heads, kvHeads, hd, capacity, (float) (1 / Math.sqrt(hd)), seq == 1 ? 1 : 0);
+        linear(g, l.out(), context, null, null, x, rows, SkinnyGemmKernel.ADD);
+        g.task(kernel(LlamaRowKernels.class, "rmsNorm"), RowKernels.grid(rows, h), x, l.norm2Gamma(), normed, h, config.normEps());
+        linear(g, l.up(), normed, null, null, mlp, rows, SkinnyGemmKernel.STORE);
+        g.task(kernel(LlamaRowKernels.class, "swiglu"), LlamaRowKernels.grid(rows), mlp, gated, config.intermediateSize());
+        linear(g, l.down(), gated, null, null, x, rows, SkinnyGemmKernel.ADD);
     }
 
     /**
@@ -671,15 +731,35 @@ public final class DecoderTaskGraph implements AutoCloseable {
     }
 
     /** {@code linear}'s weights as the kernels read them; anything the kernels cannot run is refused by name. */
-    private Projection projection(String name, Linear linear) {
-        int in = linear.inFeatures(), out = linear.outFeatures();
+    private Projection projection(String name, Linear linear) { return projection(name, List.of(linear)); }
+
+    /**
+     * The projections {@code parts} (of one input) stacked into one, their output features one after another — LLaMA's
+     * q, k and v, its gate and up — so that one launch computes them all: they must share a format (all FP32, or the same
+     * weight bits, group size and activation quantizer; with token-wise INT8 activations each part quantizes the same input
+     * row the same way, so the stacked GEMM gives each part's own result).
+     */
+    private Projection projection(String name, List<Linear> parts) {
+        Linear linear = parts.getFirst();
+        int in = linear.inFeatures(), out = 0;
+        for (Linear part : parts) {
+            if (part.inFeatures() != in || !sameFormat(part, linear))
+                throw new IllegalArgumentException(name + ": the GPU decoder runs these projections as one launch, so they need one format; "
+                        + describe(linear) + " and " + describe(part) + " differ");
+            out += part.outFeatures();
+        }
         FloatArray bias = FloatArray.allocate(arena, out);
         weightBuffers.add(bias);
-        if (linear instanceof DenseLinear d) {
+        if (linear instanceof DenseLinear) {
             if (in % 8 != 0) throw new IllegalArgumentException(name + ": FP16 weights on the GPU need an input size that is a multiple of 8 (16-byte loads), not " + in);
-            if (d.bias() != null) MemorySegment.copy(d.bias().segment(), 0, bias.segment(), 0, 4L * out);
             IntArray w = IntArray.allocate(arena, out * in / 2);
-            HalfRows.pack(d.weight(), w, 0);
+            int row = 0;
+            for (Linear part : parts) {
+                DenseLinear d = (DenseLinear) part;
+                if (d.bias() != null) MemorySegment.copy(d.bias().segment(), 0, bias.segment(), 4L * row, 4L * d.outFeatures());
+                HalfRows.pack(d.weight(), w, row);
+                row += d.outFeatures();
+            }
             weightBuffers.add(w);
             Method wide = in % 64 == 0 && out % 64 == 0 ? kernel(PrefillGemmKernel.class, "fp16") : null;
             return new Projection(kernel(SkinnyGemmKernel.class, "fp16"), wide, w, null, in, bias, in, out, false);
@@ -692,12 +772,18 @@ public final class DecoderTaskGraph implements AutoCloseable {
             if (in % inMultiple != 0 || qw.groupSize() % multiple != 0)
                 throw new IllegalArgumentException(name + ": INT" + qw.bits() + " weights on the GPU need an input size that is a multiple of "
                         + inMultiple + " and a group size that is a multiple of " + multiple + ", not " + in + " and " + qw.groupSize());
-            if (q.bias() != null) MemorySegment.copy(q.bias().segment(), 0, bias.segment(), 0, 4L * out);
             IntArray w = IntArray.allocate(arena, (int) ((long) out * in * qw.bits() / 32));
-            if (qw.bits() == 8) MemorySegment.copy(qw.codes().segment(), 0, w.segment(), 0, w.segment().byteSize());
-            else Int4Words.pack(qw.codes(), w);
             FloatArray scales = FloatArray.allocate(arena, out * qw.groupsPerRow());
-            MemorySegment.copy(qw.scales().segment(), 0, scales.segment(), 0, 4L * out * qw.groupsPerRow());
+            int row = 0;
+            for (Linear part : parts) {
+                QuantizedLinear pq = (QuantizedLinear) part;
+                QuantizedWeight pw = pq.weight();
+                if (pq.bias() != null) MemorySegment.copy(pq.bias().segment(), 0, bias.segment(), 4L * row, 4L * pq.outFeatures());
+                if (qw.bits() == 8) MemorySegment.copy(pw.codes().segment(), 0, w.segment(), (long) row * in, (long) pq.outFeatures() * in);
+                else Int4Words.pack(pw.codes(), w, row);
+                MemorySegment.copy(pw.scales().segment(), 0, scales.segment(), 4L * row * qw.groupsPerRow(), 4L * pq.outFeatures() * qw.groupsPerRow());
+                row += pq.outFeatures();
+            }
             weightBuffers.add(w);
             weightBuffers.add(scales);
             String bits = qw.bits() == 8 ? "int8" : "int4";
@@ -708,6 +794,14 @@ public final class DecoderTaskGraph implements AutoCloseable {
         }
         throw new IllegalArgumentException(name + ": the GPU decoder runs FP32 projections as W16A16, and INT8 or INT4 weights with token-wise"
                 + " INT8 activations or weight-only (FP16 activations); this one is " + describe(linear));
+    }
+
+    /** Whether {@code a} and {@code b} are both FP32, or quantized alike (bits, group size, activation quantizer's kind). */
+    private static boolean sameFormat(Linear a, Linear b) {
+        if (a instanceof DenseLinear && b instanceof DenseLinear) return true;
+        return a instanceof QuantizedLinear qa && b instanceof QuantizedLinear qb && qa.weight().bits() == qb.weight().bits()
+                && qa.weight().groupSize() == qb.weight().groupSize()
+                && (qa.activations() == null ? qb.activations() == null : qb.activations() != null && qa.activations().getClass() == qb.activations().getClass());
     }
 
     private static String describe(Linear lin) {

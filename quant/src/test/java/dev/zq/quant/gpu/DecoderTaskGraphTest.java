@@ -46,6 +46,12 @@ class DecoderTaskGraphTest {
 
     static final DecoderConfig TINY = DecoderConfig.gpt2(96, 64, 2, 4, 64);
     static final DecoderConfig WIDER = DecoderConfig.gpt2(96, 128, 2, 4, 64);   // wide enough for split-K prompts
+    /** A LLaMA of four query heads sharing two key/value heads, its MLP 192 wide. */
+    static final DecoderConfig TINY_LLAMA = new DecoderConfig(DecoderConfig.Family.LLAMA, 96, 64, 2, 4, 2, 192, 64, 1e-5f, 10000f,
+            DecoderConfig.Activation.SWIGLU, false);
+    /** Eight query heads on two key/value heads, the MLP 512 wide: a prompt's down projection with its K split. */
+    static final DecoderConfig WIDER_LLAMA = new DecoderConfig(DecoderConfig.Family.LLAMA, 96, 128, 2, 8, 2, 512, 64, 1e-5f, 10000f,
+            DecoderConfig.Activation.SWIGLU, false);
 
     static double relativeError(Tensor got, Tensor want) {
         double num = 0, den = 0;
@@ -75,6 +81,21 @@ class DecoderTaskGraphTest {
     void prefillAndDecodeStepsMatchTheCpuDecoder(String scheme, DecoderTaskGraph.CachePrecision cache, double tolerance, int promptLen, int batch)
             throws Exception {
         matchesTheCpuDecoder(scheme, cache, tolerance, promptLen, batch);
+    }
+
+    /**
+     * A LLaMA (RMSNorm, rotary positions, grouped-query attention, SwiGLU, an untied head) the same way: its prompts and
+     * steps through the same projection kernels at every scheme, batch 1 (the batch-1 kernels), 2 and 9 (SkinnyMmaKernel),
+     * prompts of 5 and 40 rows (the tensor-core kernels), an MLP 192 wide and one of 512 (WIDER_LLAMA: K split).
+     */
+    @ParameterizedTest
+    @CsvSource({"tiny, w16a16, FP32, 0.01, 5, 2", "tiny, w8a8, FP32, 0.002, 5, 2", "tiny, w4-8a8, FP32, 0.002, 5, 2", "tiny, w16a16, FP16, 0.01, 5, 1",
+            "tiny, w8a8, FP16, 0.03, 5, 1", "tiny, w8a16, FP32, 0.002, 5, 1", "tiny, w4-8a16, FP32, 0.002, 40, 1", "tiny, w8a8+head8, FP32, 0.002, 5, 1",
+            "tiny, w4-8a8, FP16, 0.03, 3, 9", "wider, w8a8, FP32, 0.002, 40, 2", "wider, w4-8a8, FP32, 0.002, 40, 1", "wider, w8a16, FP16, 0.03, 5, 2",
+            "wider, w8a8+head8, FP32, 0.002, 3, 9", "wider, w16a16, FP16, 0.01, 3, 9"})
+    void llamaPrefillAndDecodeStepsMatchTheCpuDecoder(String shape, String scheme, DecoderTaskGraph.CachePrecision cache, double tolerance, int promptLen,
+                                                     int batch) throws Exception {
+        matchesTheCpuDecoder(shape.equals("tiny") ? TINY_LLAMA : WIDER_LLAMA, scheme, cache, tolerance, promptLen, batch);
     }
 
     /**
@@ -149,12 +170,17 @@ class DecoderTaskGraphTest {
     }
 
     static void matchesTheCpuDecoder(String scheme, DecoderTaskGraph.CachePrecision cache, double tolerance, int promptLen, int batch) throws Exception {
+        matchesTheCpuDecoder(TINY, scheme, cache, tolerance, promptLen, batch);
+    }
+
+    static void matchesTheCpuDecoder(DecoderConfig config, String scheme, DecoderTaskGraph.CachePrecision cache, double tolerance, int promptLen,
+                                     int batch) throws Exception {
         // Prompts of 2 × 40 rows run their projections on the tensor-core kernels (two row tiles, the second partial); a batch
         // of 1 decodes on the batch-1 kernels (WideGemvKernel, GreedyHeadKernel); prompts of 10 rows and the steps of a batch
         // of 9 on SkinnyMmaKernel (W16A16, W8A8, W4A8, and the LM head: FP16, or INT8 with +head8).
-        int maxNew = 4, vocab = TINY.vocabSize();
+        int maxNew = 4, vocab = config.vocabSize();
         try (Arena arena = Arena.ofShared()) {
-            DecoderModel fp = DecoderModel.random(TINY, 7, arena);
+            DecoderModel fp = DecoderModel.random(config, 7, arena);
             DecoderModel model = quantized(fp, scheme, arena);
             Random rnd = new Random(1);
             int[] prompt = new int[batch * promptLen];
@@ -172,7 +198,7 @@ class DecoderTaskGraphTest {
                     }
                     Tensor got = g.logits(arena);
                     double err = relativeError(got, want);
-                    assertTrue(err < tolerance, scheme + " with an " + cache + " cache, step " + step + " on " + where + ": logits " + err + " from the CPU decoder's");
+                    assertTrue(err < tolerance, config.family() + " " + scheme + " with an " + cache + " cache, step " + step + " on " + where + ": logits " + err + " from the CPU decoder's");
                     for (int b = 0; b < batch; b++) {
                         int best = 0, second = -1;
                         for (int v = 1; v < vocab; v++) {
@@ -206,7 +232,16 @@ class DecoderTaskGraphTest {
     void quantizedDecodersOnTheGpuEqualTheCpuExecutorBitForBit(String scheme, DecoderTaskGraph.CachePrecision cache, int promptLen, int batch)
             throws Exception {
         org.junit.jupiter.api.Assumptions.assumeTrue(device instanceof dev.zq.runtime.cuda.CudaDevice, () -> "no GPU: " + where);
-        sameBitsAsTheCpuExecutor(device, scheme, cache, promptLen, batch);
+        sameBitsAsTheCpuExecutor(device, WIDER, scheme, cache, promptLen, batch);
+    }
+
+    /** {@link #quantizedDecodersOnTheGpuEqualTheCpuExecutorBitForBit} for a LLaMA (its rotations from the host's tables, its SiLU KernelMath's exponential). */
+    @ParameterizedTest
+    @CsvSource({"w8a8, FP32, 40, 2", "w4-8a8, FP16, 5, 1", "w8a8+head8, FP16, 3, 12", "w4-8a8+head8, FP32, 5, 2"})
+    void quantizedLlamasOnTheGpuEqualTheCpuExecutorBitForBit(String scheme, DecoderTaskGraph.CachePrecision cache, int promptLen, int batch)
+            throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(device instanceof dev.zq.runtime.cuda.CudaDevice, () -> "no GPU: " + where);
+        sameBitsAsTheCpuExecutor(device, WIDER_LLAMA, scheme, cache, promptLen, batch);
     }
 
     /**
@@ -219,16 +254,25 @@ class DecoderTaskGraphTest {
     void quantizedDecodersThroughTheJitsPtxEqualTheCpuExecutorBitForBit(String scheme, DecoderTaskGraph.CachePrecision cache, int promptLen, int batch)
             throws Exception {
         try (Device ptx = new dev.zq.runtime.internal.PtxDevice()) {
-            sameBitsAsTheCpuExecutor(ptx, scheme, cache, promptLen, batch);
+            sameBitsAsTheCpuExecutor(ptx, WIDER, scheme, cache, promptLen, batch);
         }
     }
 
-    private void sameBitsAsTheCpuExecutor(Device device, String scheme, DecoderTaskGraph.CachePrecision cache, int promptLen, int batch) throws Exception {
-        int maxNew = 4, vocab = WIDER.vocabSize();
+    /** The LLaMA's kernels (RMSNorm, rotation, grouped-query attention, SwiGLU) through the JIT's PTX on the CPU likewise. */
+    @Test
+    void aQuantizedLlamaThroughTheJitsPtxEqualsTheCpuExecutorBitForBit() throws Exception {
+        try (Device ptx = new dev.zq.runtime.internal.PtxDevice()) {
+            sameBitsAsTheCpuExecutor(ptx, TINY_LLAMA, "w8a8", DecoderTaskGraph.CachePrecision.FP16, 3, 2);
+        }
+    }
+
+    private void sameBitsAsTheCpuExecutor(Device device, DecoderConfig config, String scheme, DecoderTaskGraph.CachePrecision cache, int promptLen,
+                                          int batch) throws Exception {
+        int maxNew = 4, vocab = config.vocabSize();
         // The MLP's down projection (K = 512) of a 2 × 40-row prompt is split over 2 blocks per output tile.
         assertEquals(2, dev.zq.kernels.PrefillGemmKernel.splits(2 * 40, WIDER.hiddenSize(), WIDER.intermediateSize(), dev.zq.kernels.SkinnyGemmKernel.ADD));
         try (Arena arena = Arena.ofShared(); Device cpu = Device.cpu()) {
-            DecoderModel model = quantized(DecoderModel.random(WIDER, 7, arena), scheme, arena);
+            DecoderModel model = quantized(DecoderModel.random(config, 7, arena), scheme, arena);
             Random rnd = new Random(3);
             int[] prompt = new int[batch * promptLen];
             for (int i = 0; i < prompt.length; i++) prompt[i] = rnd.nextInt(vocab);

@@ -1,0 +1,114 @@
+package dev.zq.kernels;
+
+import dev.zq.runtime.FloatArray;
+import dev.zq.runtime.Grid;
+import dev.zq.runtime.IntArray;
+import dev.zq.runtime.Kernel;
+import dev.zq.runtime.KernelContext;
+import dev.zq.runtime.KernelMath;
+
+/**
+ * A LLaMA-family decoder's row kernels around its GEMMs, on FP32 rows, as {@link DecoderRowKernels} are GPT-2's: the
+ * token embeddings (no position table), RMSNorm, the final RMSNorm of each sequence's last token, the rotary position
+ * embedding of the new queries and keys, and the SiLU-gated unit between the MLP's projections. The number of cached
+ * tokens lives on the device ({@code pos[0]}): {@link #lastTokenRmsNorm} advances it, as {@link DecoderRowKernels#lastTokenNorm}
+ * does, so that a captured decode step replays for every new token.
+ */
+public final class LlamaRowKernels {
+    private LlamaRowKernels() {}
+
+    /** The launch of {@link #embed}, {@link #rope} and {@link #swiglu}: a block of 256 threads a row. */
+    public static Grid grid(int rows) { return Grid.of(rows, 256); }
+
+    /** {@code x[r] = wte[tokens[r]]} for the {@code rows} new token rows of {@code n} features. */
+    @Kernel
+    public static void embed(KernelContext ctx, IntArray tokens, FloatArray wte, FloatArray x, int n) {
+        ctx.awaitPreviousKernel();
+        ctx.releaseNextKernel();
+        int r = ctx.groupIdx(), t = tokens.get(r);
+        for (int e = ctx.localIdx(); e < n; e += ctx.localSizeX()) x.set(r * n + e, wte.get(t * n + e));
+    }
+
+    /** {@code out[r] = x[r] / sqrt(mean(x[r]²) + eps) · gamma} for every row; launch {@link RowKernels#grid}. */
+    @Kernel
+    public static void rmsNorm(KernelContext ctx, FloatArray x, FloatArray gamma, FloatArray out, int n, float eps) {
+        ctx.awaitPreviousKernel();
+        ctx.releaseNextKernel();
+        float[] red = ctx.allocateFloatShared(32);
+        normalizeRow(ctx, red, x, ctx.groupIdx(), gamma, out, ctx.groupIdx(), n, eps);
+    }
+
+    /**
+     * {@code out[b] = RMSNorm(x[b·seq + seq − 1])} for each of the batch's sequences, a block each (launch
+     * {@link RowKernels#grid}{@code (batch, n)}); then {@code pos[0] += seq}: the new tokens are in the cache.
+     */
+    @Kernel
+    public static void lastTokenRmsNorm(KernelContext ctx, FloatArray x, FloatArray gamma, FloatArray out, IntArray pos, int seq, int n,
+                                        float eps) {
+        ctx.awaitPreviousKernel();
+        ctx.releaseNextKernel();
+        float[] red = ctx.allocateFloatShared(32);
+        int b = ctx.groupIdx();
+        normalizeRow(ctx, red, x, b * seq + seq - 1, gamma, out, b, n, eps);
+        if (b == 0 && ctx.localIdx() == 0) pos.set(0, pos.get(0) + seq);   // nobody in this launch reads pos
+    }
+
+    /**
+     * Rotates the queries and keys of the new token rows {@code qkv[rows, (heads + 2·kvHeads)·headDim]} (q, then k, then v)
+     * in place, HF's "rotate half" form as {@code dev.zq.tensor.Rope} computes it: within a head, feature {@code i < d/2}
+     * pairs with {@code i + d/2}, turned by the angle of the row's position {@code pos[0] + r % seq}, whose cosines and sines
+     * the host tabulated ({@code cos[p·d/2 + i]}, the CPU's float values) for every position up to {@code capacity}.
+     * Positions at or past it (a replay beyond what the graph was built for) are left as they are.
+     */
+    @Kernel
+    public static void rope(KernelContext ctx, FloatArray qkv, IntArray pos, FloatArray cos, FloatArray sin, int seq, int heads, int kvHeads,
+                            int headDim, int capacity) {
+        ctx.awaitPreviousKernel();
+        ctx.releaseNextKernel();
+        int r = ctx.groupIdx(), p = pos.get(0) + r % seq, half = headDim >> 1, width = (heads + 2 * kvHeads) * headDim;
+        int pairs = (heads + kvHeads) * half;   // the query heads' and the key heads' pairs, which sit next to each other
+        for (int t = ctx.localIdx(); p < capacity && t < pairs; t += ctx.localSizeX()) {
+            int head = t / half, i = t - head * half, at = r * width + head * headDim + i;
+            float c = cos.get(p * half + i), s = sin.get(p * half + i);
+            float x1 = qkv.get(at), x2 = qkv.get(at + half);
+            qkv.set(at, x1 * c - x2 * s);
+            qkv.set(at + half, x2 * c + x1 * s);
+        }
+    }
+
+    /**
+     * LLaMA's gated unit: {@code out[r, i] = silu(gu[r, i]) · gu[r, n + i]} for the rows {@code gu[rows, 2n]} of the gate
+     * and up projections run as one (gate first).
+     */
+    @Kernel
+    public static void swiglu(KernelContext ctx, FloatArray gu, FloatArray out, int n) {
+        ctx.awaitPreviousKernel();
+        ctx.releaseNextKernel();
+        int r = ctx.groupIdx();
+        for (int i = ctx.localIdx(); i < n; i += ctx.localSizeX()) {
+            float g = gu.get(r * 2 * n + i), u = gu.get(r * 2 * n + n + i);
+            out.set(r * n + i, g / (1f + KernelMath.exp(-g)) * u);
+        }
+    }
+
+    /** One row's RMSNorm by a block of a thread per four features (rows of a multiple of 4 up to 4096). */
+    static void normalizeRow(KernelContext ctx, float[] red, FloatArray x, int xr, FloatArray gamma, FloatArray out, int or, int n, float eps) {
+        int e = ctx.localIdx() << 2;
+        boolean active = e < n;
+        float v0 = 0f, v1 = 0f, v2 = 0f, v3 = 0f, g0 = 0f, g1 = 0f, g2 = 0f, g3 = 0f;
+        if (active) {
+            v0 = x.get(xr * n + e);
+            v1 = x.get(xr * n + e + 1);
+            v2 = x.get(xr * n + e + 2);
+            v3 = x.get(xr * n + e + 3);
+            g0 = gamma.get(e); g1 = gamma.get(e + 1); g2 = gamma.get(e + 2); g3 = gamma.get(e + 3);
+        }
+        float inv = 1f / KernelMath.sqrt(RowKernels.blockSum(ctx, red, v0 * v0 + v1 * v1 + v2 * v2 + v3 * v3) / n + eps);
+        if (active) {
+            out.set(or * n + e, v0 * inv * g0);
+            out.set(or * n + e + 1, v1 * inv * g1);
+            out.set(or * n + e + 2, v2 * inv * g2);
+            out.set(or * n + e + 3, v3 * inv * g3);
+        }
+    }
+}
