@@ -16,6 +16,19 @@ tar -C "$(dirname "$jre")" -cJf .gpu/jre.tar.xz zq-jre
 rm -rf "$(dirname "$jre")"
 cp tensor/target/zq-tensor-*.jar runtime/target/zq-runtime-*.jar tornado-kernels/target/zq-tornado-kernels-*.jar \
    model/target/zq-model-*.jar quant/target/zq-quant-*.jar lkd/target/zq-lkd-*.jar bench/target/zq-bench-*.jar cli/target/zq-cli-*.jar .gpu/lib/
+# The bundled models (zq/zoo, ~25 MB) leave the model jar: the checkout carries them already, and a call carries at most
+# 64 MiB. The jar's manifest puts the checkout's model/src/main/resources/ on the class path in their place.
+python3 - model/target/zq-model-*.jar .gpu/lib/zq-model-*.jar <<'PY'
+import sys, zipfile
+src, dst = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as zout:
+    for item in zin.infolist():
+        if item.filename.startswith("zq/zoo/"): continue
+        data = zin.read(item.filename)
+        if item.filename == "META-INF/MANIFEST.MF":
+            data = (data.decode().rstrip("\r\n") + "\r\nClass-Path: ../../model/src/main/resources/\r\n\r\n").encode()
+        zout.writestr(item, data)
+PY
 # The decoder tables (scripts/cpu-tables-run.sh) need Jackson, and the corpora: that machine cannot reach npm.
 mvn -q -B -ntp -DskipTests package dependency:copy-dependencies -pl quant -am -DincludeGroupIds=com.fasterxml.jackson.core -DoutputDirectory="$here/.gpu/lib"
 mkdir -p .gpu/corpora

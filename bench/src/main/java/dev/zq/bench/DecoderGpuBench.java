@@ -19,7 +19,9 @@ import java.util.SplittableRandom;
 
 /**
  * GPT generation on the GPU ({@link DecoderTaskGraph}): a prompt, then greedy decoding of new tokens, with random
- * weights of GPT-2 small (12×768) and GPT-3 1.3B (24×2048, the GPT-2 architecture at that size) shapes. Variants:
+ * weights of GPT-2 small (12×768) and GPT-3 1.3B (24×2048, the GPT-2 architecture at that size) shapes, of TinyLlama
+ * 1.1B's LLaMA shapes ({@code llama-1.1b}: 22×2048, 32 query heads on 4 key/value heads, MLP 5632, vocabulary 32000),
+ * or the bundled trained {@code sotu-llama} (its real weights). Variants:
  * W16A16 (FP16 weights and activations); W8A8 and W4/8A8 (the built-in ZeroQuant schemes: group-wise INT8, or INT4 MLP
  * and INT8 attention weights, groups of 64, token-wise INT8 activations) with the LM head kept FP16 as the CPU schemes
  * keep it, and the same with an INT8 per-row LM head (the tied 50257-row head is a third of GPT-2 small's weight bytes);
@@ -31,10 +33,10 @@ import java.util.SplittableRandom;
  * [prefill graph replay, {@code new − 1} decode steps back to back as {@code generate} runs them (graphs of several steps,
  * DecoderTaskGraph.replayDecodeMillis)], each between CUDA events;
  * the medians. Prints {@code zq MODEL bBATCH VARIANT PREFILL_MS DECODE_MS} lines for {@code scripts/gpt_table.py}, a
- * per-kernel profile of one decode step at batch 1 (every batch with {@code -Dzq.bench.profileAll=true}), and for GPT-2 small at batch 1 each variant's prefill logits
+ * per-kernel profile of one decode step at batch 1 (every batch with {@code -Dzq.bench.profileAll=true}), and for every model but GPT-3 1.3B each variant's prefill logits
  * against the CPU decoder of the same model (FP32 cache, relative error); with {@code -Dzq.bench.exact=true} also against
  * the same graph on the CPU executor ({@code # exact} lines: how many logits are the same bits; about a minute of CPU each).
- * Run: {@code java … dev.zq.bench.DecoderGpuBench [gpt2,gpt3-1.3b] [1,16] [PROMPT=32] [NEW=50]}.
+ * Run: {@code java … dev.zq.bench.DecoderGpuBench [gpt2,gpt3-1.3b,llama-1.1b,sotu-llama] [1,16] [PROMPT=32] [NEW=50]}.
  */
 public final class DecoderGpuBench {
     public static void main(String[] args) throws Exception {
@@ -44,10 +46,9 @@ public final class DecoderGpuBench {
         try (CudaDevice gpu = CudaDevice.open(0)) {
             System.out.println("zq device: " + gpu.name());
             for (String name : models) {
-                DecoderConfig c = name.equals("gpt3-1.3b") ? DecoderConfig.gpt2(50257, 2048, 24, 16, 2048) : DecoderConfig.gpt2Small();
                 try (Arena a = Arena.ofShared()) {
                     long t0 = System.nanoTime();
-                    DecoderModel fp = DecoderModel.random(c, 1, a);
+                    DecoderModel fp = model(name, a);
                     // Only the variants asked for are quantized (e.g. -Dzq.bench.variants=W8A8,W16A16): the 1.3B model's five
                     // quantizations took ~100 s of device time per JVM whatever was run.
                     List<String> known = List.of("W16A16", "W8A8", "W8A8+head8", "W4/8A8", "W4/8A8+head8", "W8A16", "W8A16+head8", "W4/8A16", "W4/8A16+head8");
@@ -76,7 +77,7 @@ public final class DecoderGpuBench {
                     }
                     System.err.printf("%s: random weights and quantization in %.1f s%n", name, (System.nanoTime() - t0) / 1e9);
                     for (var v : variants.entrySet()) {
-                        if (name.equals("gpt2")) {
+                        if (!name.equals("gpt3-1.3b")) {
                             double[] e = check(v.getValue(), fp, gpu);
                             System.out.printf("# check %s %s: prefill logits %.2e from the CPU decoder's of the same model; from the FP32"
                                     + " model's: GPU %.2e, CPU %.2e%n", name, v.getKey(), e[0], e[1], e[2]);
@@ -95,6 +96,22 @@ public final class DecoderGpuBench {
                 }
             }
         }
+    }
+
+    /** The FP32 model {@code name} names: random weights of its shapes, or the bundled sotu-llama's own. */
+    static DecoderModel model(String name, Arena a) throws Exception {
+        DecoderConfig c = switch (name) {
+            case "gpt2" -> DecoderConfig.gpt2Small();
+            case "gpt3-1.3b" -> DecoderConfig.gpt2(50257, 2048, 24, 16, 2048);
+            case "llama-1.1b" -> new DecoderConfig(DecoderConfig.Family.LLAMA, 32000, 2048, 22, 32, 4, 5632, 2048, 1e-5f, 10000f,
+                    DecoderConfig.Activation.SWIGLU, false);
+            case "sotu-llama" -> null;
+            default -> throw new IllegalArgumentException("unknown model " + name + ": gpt2, gpt3-1.3b, llama-1.1b or sotu-llama");
+        };
+        if (c != null) return DecoderModel.random(c, 1, a);
+        java.nio.file.Path dir = dev.zq.model.BundledModels.sotuLlama();
+        dev.zq.model.format.SafeTensors w = dev.zq.model.format.SafeTensors.open(dir.resolve("model.safetensors"));   // mapped: open while the model lives
+        return dev.zq.model.decoder.DecoderCheckpoint.load(dir, w, a);
     }
 
     /** Median prefill ms and median ms of {@code fresh − 1} back-to-back decode steps. */

@@ -49,7 +49,7 @@ final class GenerateCommand implements Callable<Integer> {
     boolean ignoreEos;
 
     @Option(names = "--device", defaultValue = "cpu", description = "cpu: the CPU decoder. gpu: the decoder's prefill and decode-step "
-            + "task graphs on the first NVIDIA GPU (GPT-2 family; every layer at the precision the model gives it; greedy). executor: "
+            + "task graphs on the first NVIDIA GPU (GPT-2 and LLaMA families; every layer at the precision the model gives it; greedy). executor: "
             + "those graphs' kernels as plain Java on the CPU (slow: the reference a GPU run must equal). Default: ${DEFAULT-VALUE}")
     DeviceChoice device;
 

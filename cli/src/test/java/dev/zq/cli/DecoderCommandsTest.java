@@ -89,6 +89,22 @@ class DecoderCommandsTest {
         assertTrue(bad.err().contains("--device"), bad.err());
     }
 
+    /**
+     * The bundled LLaMA (RMSNorm, rotary positions, grouped-query attention, SwiGLU) through the same graphs: the CPU
+     * decoder's greedy tokens, on the executor and, where there is one, on the GPU.
+     */
+    @Test
+    void theBundledLlamaGeneratesThroughTheTaskGraphs() {
+        String[] common = {"generate", "--model", "sotu-llama", "--prompt", "The state of our Union is", "--max-new-tokens", "8", "--ignore-eos"};
+        ZqCommandTest.Run cpu = run(common), graph = run(concat(common, "--device", "executor"));
+        assertEquals(0, cpu.code(), cpu.err());
+        assertEquals(0, graph.code(), graph.err());
+        assertEquals(cpu.out(), graph.out(), "greedy tokens of the graphs (FP16) and of the CPU decoder (FP32)");
+        ZqCommandTest.Run onGpu = run(concat(common, "--device", "gpu"));
+        assertTrue(onGpu.code() == 0 ? onGpu.out().equals(cpu.out()) : onGpu.code() == 2 && onGpu.err().startsWith("zq: ") && !onGpu.err().contains("\tat "),
+                onGpu.code() + ": " + onGpu.err());
+    }
+
     static String[] concat(String[] a, String... b) {
         String[] all = java.util.Arrays.copyOf(a, a.length + b.length);
         System.arraycopy(b, 0, all, a.length, b.length);

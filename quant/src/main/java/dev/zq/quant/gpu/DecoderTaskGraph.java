@@ -235,7 +235,7 @@ public final class DecoderTaskGraph implements AutoCloseable {
     static final boolean MMA_INT4 = !"false".equals(System.getProperty("zq.decoder.mmaInt4"));
     /**
      * For measurement only: {@code -Dzq.decoder.repeat=qkv,attend,…} launches the named kernels of every layer (qkv,
-     * attend, out, up, down) twice in a decode step, so that a bench's step time less the plain one is what that launch
+     * attend, out, up, down; a LLaMA's also norm, rope, swiglu) twice in a decode step, so that a bench's step time less the plain one is what that launch
      * costs inside the graph. The outputs are then wrong where the launch adds to its output (out, down).
      */
     static final List<String> REPEAT = List.of(System.getProperty("zq.decoder.repeat", "").split(","));
@@ -540,18 +540,28 @@ public final class DecoderTaskGraph implements AutoCloseable {
         int rows = batch * seq, h = config.hiddenSize(), heads = config.numHeads(), kvHeads = config.numKvHeads(), hd = config.headDim();
         String bits = cachePrecision == CachePrecision.FP16 ? "16" : "32";
         g.task(kernel(LlamaRowKernels.class, "rmsNorm"), RowKernels.grid(rows, h), x, l.norm1Gamma(), normed, h, config.normEps());
+        repeat(g, "norm");
         linear(g, l.qkv(), normed, null, null, qkv, rows, SkinnyGemmKernel.STORE);
+        repeat(g, "qkv");
         g.task(kernel(LlamaRowKernels.class, "rope"), LlamaRowKernels.grid(rows), qkv, pos, ropeCos, ropeSin, seq, heads, kvHeads, hd, capacity);
+        repeat(g, "rope");
         if (seq > 1)
             g.task(kernel(CachedAttentionKernel.class, "append" + bits), CachedAttentionKernel.appendGrid(rows), qkv, pos, keys.get(index),
                     values.get(index), seq, heads, kvHeads, hd, capacity);
         g.task(kernel(CachedAttentionKernel.class, "attend" + bits), CachedAttentionKernel.attendGrid(rows, heads), qkv, pos, keys.get(index),
                 values.get(index), context, seq, heads, kvHeads, hd, capacity, (float) (1 / Math.sqrt(hd)), seq == 1 ? 1 : 0);
+        repeat(g, "attend");
         linear(g, l.out(), context, null, null, x, rows, SkinnyGemmKernel.ADD);
+        repeat(g, "out");
         g.task(kernel(LlamaRowKernels.class, "rmsNorm"), RowKernels.grid(rows, h), x, l.norm2Gamma(), normed, h, config.normEps());
+        repeat(g, "norm");
         linear(g, l.up(), normed, null, null, mlp, rows, SkinnyGemmKernel.STORE);
-        g.task(kernel(LlamaRowKernels.class, "swiglu"), LlamaRowKernels.grid(rows), mlp, gated, config.intermediateSize());
+        repeat(g, "up");
+        g.task(kernel(LlamaRowKernels.class, "swiglu"), LlamaRowKernels.swigluGrid(rows, config.intermediateSize()), mlp, gated, rows,
+                config.intermediateSize());
+        repeat(g, "swiglu");
         linear(g, l.down(), gated, null, null, x, rows, SkinnyGemmKernel.ADD);
+        repeat(g, "down");
     }
 
     /**
