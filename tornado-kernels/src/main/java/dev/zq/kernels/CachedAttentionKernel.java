@@ -16,7 +16,9 @@ import dev.zq.runtime.KernelMath;
  * rows {@code qkv[batch·seq, (heads + 2·kvHeads)·headDim]} of the fused projection (q, then k, then v); new token {@code s} of a
  * sequence sits at position {@code pos[0] + s} and sees the keys at positions {@code 0 … pos[0] + s}. With grouped-query
  * attention (LLaMA's {@code kvHeads < heads}) query head {@code h} reads key/value head {@code h / (heads / kvHeads)};
- * GPT-2 has {@code kvHeads == heads}, and {@link #attendStep16} takes only that.
+ * GPT-2 has {@code kvHeads == heads}, and {@link #attendStep16} takes only that. With {@code rotate != 0} (LLaMA) the new
+ * queries and keys are turned by their positions' rotary angles as they are read ({@link LlamaRowKernels#rotated}: the
+ * host's {@code cos}/{@code sin} tables), so the cache holds rotated keys and no launch of its own rotates them.
  *
  * <p>{@code append} writes the new keys and values into the cache; {@code attend} computes, per new token and
  * head, {@code softmax(q·Kᵀ·scale)·V} in FP32 (one block; a warp per key for the scores, all threads over the head
@@ -63,13 +65,13 @@ public final class CachedAttentionKernel {
     /** Copies the keys and values of the {@code rows = batch·seq} new tokens into the cache. */
     @Kernel
     public static void append16(KernelContext ctx, FloatArray qkv, IntArray pos, HalfArray keys, HalfArray values, int seq, int heads,
-                              int kvHeads, int headDim, int capacity) {
+                              int kvHeads, int headDim, int capacity, FloatArray cos, FloatArray sin, int rotate) {
         ctx.awaitPreviousKernel();
         int r = ctx.groupIdx(), b = r / seq, p = pos.get(0) + r - b * seq, hidden = heads * headDim, kvHidden = kvHeads * headDim;
         int row = r * (hidden + 2 * kvHidden) + hidden;   // the row's keys, then its values
         for (int e = ctx.localIdx(); p < capacity && e < kvHidden; e += ctx.localSizeX()) {
-            int head = e / headDim, at = ((b * kvHeads + head) * capacity + p) * headDim + e - head * headDim;
-            keys.set(at, qkv.get(row + e));
+            int head = e / headDim, d = e - head * headDim, at = ((b * kvHeads + head) * capacity + p) * headDim + d;
+            keys.set(at, rotate != 0 ? LlamaRowKernels.rotated(qkv, row + head * headDim, d, headDim, cos, sin, p) : qkv.get(row + e));
             values.set(at, qkv.get(row + kvHidden + e));
         }
     }
@@ -77,7 +79,8 @@ public final class CachedAttentionKernel {
     /** Writes {@code context[row, head·headDim …]} for every new token row and head; see the class comment. */
     @Kernel
     public static void attend16(KernelContext ctx, FloatArray qkv, IntArray pos, HalfArray keys, HalfArray values, FloatArray context,
-                              int seq, int heads, int kvHeads, int headDim, int capacity, float scale, int appendOwn) {
+                              int seq, int heads, int kvHeads, int headDim, int capacity, float scale, int appendOwn, FloatArray cos,
+                              FloatArray sin, int rotate) {
         ctx.awaitPreviousKernel();
         float[] q = ctx.allocateFloatShared(128);
         float[] scores = ctx.allocateFloatShared(MAX_POSITIONS);
@@ -89,9 +92,9 @@ public final class CachedAttentionKernel {
         int cache = (b * kvHeads + kvHead) * capacity * headDim;
         if (p >= capacity) p = -1;   // a replay past the cache: no key is read or written, the context is left as it is
         if (tid < headDim && p >= 0) {
-            q[tid] = qkv.get(qAt + tid) * scale;
+            q[tid] = (rotate != 0 ? LlamaRowKernels.rotated(qkv, qAt, tid, headDim, cos, sin, p) : qkv.get(qAt + tid)) * scale;
             if (appendOwn != 0) {   // the query heads of a group write the same key and value
-                keys.set(cache + p * headDim + tid, qkv.get(kAt + tid));
+                keys.set(cache + p * headDim + tid, rotate != 0 ? LlamaRowKernels.rotated(qkv, kAt, tid, headDim, cos, sin, p) : qkv.get(kAt + tid));
                 values.set(cache + p * headDim + tid, qkv.get(kAt + kvHidden + tid));
             }
         }
@@ -414,13 +417,13 @@ public final class CachedAttentionKernel {
     /** {@link #append16} for an FP32 cache. */
     @Kernel
     public static void append32(KernelContext ctx, FloatArray qkv, IntArray pos, FloatArray keys, FloatArray values, int seq, int heads,
-                              int kvHeads, int headDim, int capacity) {
+                              int kvHeads, int headDim, int capacity, FloatArray cos, FloatArray sin, int rotate) {
         ctx.awaitPreviousKernel();
         int r = ctx.groupIdx(), b = r / seq, p = pos.get(0) + r - b * seq, hidden = heads * headDim, kvHidden = kvHeads * headDim;
         int row = r * (hidden + 2 * kvHidden) + hidden;   // the row's keys, then its values
         for (int e = ctx.localIdx(); p < capacity && e < kvHidden; e += ctx.localSizeX()) {
-            int head = e / headDim, at = ((b * kvHeads + head) * capacity + p) * headDim + e - head * headDim;
-            keys.set(at, qkv.get(row + e));
+            int head = e / headDim, d = e - head * headDim, at = ((b * kvHeads + head) * capacity + p) * headDim + d;
+            keys.set(at, rotate != 0 ? LlamaRowKernels.rotated(qkv, row + head * headDim, d, headDim, cos, sin, p) : qkv.get(row + e));
             values.set(at, qkv.get(row + kvHidden + e));
         }
     }
@@ -428,7 +431,8 @@ public final class CachedAttentionKernel {
     /** {@link #attend16} for an FP32 cache. */
     @Kernel
     public static void attend32(KernelContext ctx, FloatArray qkv, IntArray pos, FloatArray keys, FloatArray values, FloatArray context,
-                              int seq, int heads, int kvHeads, int headDim, int capacity, float scale, int appendOwn) {
+                              int seq, int heads, int kvHeads, int headDim, int capacity, float scale, int appendOwn, FloatArray cos,
+                              FloatArray sin, int rotate) {
         ctx.awaitPreviousKernel();
         float[] q = ctx.allocateFloatShared(128);
         float[] scores = ctx.allocateFloatShared(MAX_POSITIONS);
@@ -440,9 +444,9 @@ public final class CachedAttentionKernel {
         int cache = (b * kvHeads + kvHead) * capacity * headDim;
         if (p >= capacity) p = -1;   // a replay past the cache: no key is read or written, the context is left as it is
         if (tid < headDim && p >= 0) {
-            q[tid] = qkv.get(qAt + tid) * scale;
+            q[tid] = (rotate != 0 ? LlamaRowKernels.rotated(qkv, qAt, tid, headDim, cos, sin, p) : qkv.get(qAt + tid)) * scale;
             if (appendOwn != 0) {   // the query heads of a group write the same key and value
-                keys.set(cache + p * headDim + tid, qkv.get(kAt + tid));
+                keys.set(cache + p * headDim + tid, rotate != 0 ? LlamaRowKernels.rotated(qkv, kAt, tid, headDim, cos, sin, p) : qkv.get(kAt + tid));
                 values.set(cache + p * headDim + tid, qkv.get(kAt + kvHidden + tid));
             }
         }

@@ -9,15 +9,16 @@ import dev.zq.runtime.KernelMath;
 
 /**
  * A LLaMA-family decoder's row kernels around its GEMMs, on FP32 rows, as {@link DecoderRowKernels} are GPT-2's: the
- * token embeddings (no position table), RMSNorm, the final RMSNorm of each sequence's last token, the rotary position
- * embedding of the new queries and keys, and the SiLU-gated unit between the MLP's projections. The number of cached
+ * token embeddings (no position table), RMSNorm, the final RMSNorm of each sequence's last token and the SiLU-gated unit
+ * between the MLP's projections; and the rotary position embedding that {@link CachedAttentionKernel} applies to the new
+ * queries and keys as it reads them ({@link #rotated}). The number of cached
  * tokens lives on the device ({@code pos[0]}): {@link #lastTokenRmsNorm} advances it, as {@link DecoderRowKernels#lastTokenNorm}
  * does, so that a captured decode step replays for every new token.
  */
 public final class LlamaRowKernels {
     private LlamaRowKernels() {}
 
-    /** The launch of {@link #embed} and {@link #rope}: a block of 256 threads a row. */
+    /** The launch of {@link #embed}: a block of 256 threads a row. */
     public static Grid grid(int rows) { return Grid.of(rows, 256); }
 
     /**
@@ -64,26 +65,20 @@ public final class LlamaRowKernels {
     }
 
     /**
-     * Rotates the queries and keys of the new token rows {@code qkv[rows, (heads + 2·kvHeads)·headDim]} (q, then k, then v)
-     * in place, HF's "rotate half" form as {@code dev.zq.tensor.Rope} computes it: within a head, feature {@code i < d/2}
-     * pairs with {@code i + d/2}, turned by the angle of the row's position {@code pos[0] + r % seq}, whose cosines and sines
-     * the host tabulated ({@code cos[p·d/2 + i]}, the CPU's float values) for every position up to {@code capacity}.
-     * Positions at or past it (a replay beyond what the graph was built for) are left as they are.
+     * Element {@code i} of the head at {@code qkv[at …]} ({@code headDim} features) turned by position {@code p}'s rotary
+     * angles, HF's "rotate half" form as {@code dev.zq.tensor.Rope} computes it: feature {@code i < d/2} pairs with
+     * {@code i + d/2}; the cosines and sines the host tabulated ({@code cos[p·d/2 + i]}, the CPU's float values), so the
+     * products are the CPU decoder's. For {@link CachedAttentionKernel}'s reads of new queries and keys.
      */
-    @Kernel
-    public static void rope(KernelContext ctx, FloatArray qkv, IntArray pos, FloatArray cos, FloatArray sin, int seq, int heads, int kvHeads,
-                            int headDim, int capacity) {
-        ctx.awaitPreviousKernel();
-        ctx.releaseNextKernel();
-        int r = ctx.groupIdx(), p = pos.get(0) + r % seq, half = headDim >> 1, width = (heads + 2 * kvHeads) * headDim;
-        int pairs = (heads + kvHeads) * half;   // the query heads' and the key heads' pairs, which sit next to each other
-        for (int t = ctx.localIdx(); p < capacity && t < pairs; t += ctx.localSizeX()) {
-            int head = t / half, i = t - head * half, at = r * width + head * headDim + i;
+    static float rotated(FloatArray qkv, int at, int i, int headDim, FloatArray cos, FloatArray sin, int p) {
+        int half = headDim >> 1;
+        if (i < half) {
             float c = cos.get(p * half + i), s = sin.get(p * half + i);
-            float x1 = qkv.get(at), x2 = qkv.get(at + half);
-            qkv.set(at, x1 * c - x2 * s);
-            qkv.set(at + half, x2 * c + x1 * s);
+            return qkv.get(at + i) * c - qkv.get(at + i + half) * s;
         }
+        int j = i - half;
+        float c = cos.get(p * half + j), s = sin.get(p * half + j);
+        return qkv.get(at + i) * c + qkv.get(at + j) * s;
     }
 
     /**

@@ -1273,7 +1273,7 @@ class DecoderKernelsOnCpuTest {
                     for (int i = 0; i < want.length(); i++) got.set(i, want.get(i));
                     float scale = (float) (1 / Math.sqrt(hd));
                     cpu.launch(KernelCompiler.find(CachedAttentionKernel.class, "attend16"), CachedAttentionKernel.attendGrid(batch, heads), qkv, pos, k1,
-                            v1, want, 1, heads, heads, hd, capacity, scale, 1);
+                            v1, want, 1, heads, heads, hd, capacity, scale, 1, want, want, 0);
                     cpu.launch(KernelCompiler.find(CachedAttentionKernel.class, "attendStep16"), CachedAttentionKernel.attendGrid(batch, heads), qkv, pos,
                             k2, v2, got, heads, hd, capacity, scale, pos, got, got, 0, 1, 1);
                     String what = "head size " + hd + ", position " + p;

@@ -235,7 +235,7 @@ public final class DecoderTaskGraph implements AutoCloseable {
     static final boolean MMA_INT4 = !"false".equals(System.getProperty("zq.decoder.mmaInt4"));
     /**
      * For measurement only: {@code -Dzq.decoder.repeat=qkv,attend,…} launches the named kernels of every layer (qkv,
-     * attend, out, up, down; a LLaMA's also norm, rope, swiglu) twice in a decode step, so that a bench's step time less the plain one is what that launch
+     * attend, out, up, down; a LLaMA's also norm, swiglu) twice in a decode step, so that a bench's step time less the plain one is what that launch
      * costs inside the graph. The outputs are then wrong where the launch adds to its output (out, down).
      */
     static final List<String> REPEAT = List.of(System.getProperty("zq.decoder.repeat", "").split(","));
@@ -495,7 +495,7 @@ public final class DecoderTaskGraph implements AutoCloseable {
         repeat(g, "qkv");
         if (seq > 1)
             g.task(kernel(CachedAttentionKernel.class, "append" + bits), CachedAttentionKernel.appendGrid(rows), qkv, pos, keys.get(index),
-                    values.get(index), seq, heads, heads, hd, capacity);
+                    values.get(index), seq, heads, heads, hd, capacity, context, context, 0);   // no rotation: its tables unused
         boolean attendStep = seq == 1 && ATTEND_STEP && cachePrecision == CachePrecision.FP16 && hd % 8 == 0 && hd <= 128;   // a decode step
         boolean outInAttention = attendStep && outInAttention(l, rows);
         if (outInAttention) {   // the out projection's parts from the attention's blocks, its launch gone
@@ -509,7 +509,7 @@ public final class DecoderTaskGraph implements AutoCloseable {
                     context, 0, 1, 1);   // no out projection: its arguments unused
         else
             g.task(kernel(CachedAttentionKernel.class, "attend" + bits), CachedAttentionKernel.attendGrid(rows, heads), qkv, pos, keys.get(index),
-                    values.get(index), context, seq, heads, heads, hd, capacity, (float) (1 / Math.sqrt(hd)), seq == 1 ? 1 : 0);
+                    values.get(index), context, seq, heads, heads, hd, capacity, (float) (1 / Math.sqrt(hd)), seq == 1 ? 1 : 0, context, context, 0);
         repeat(g, "attend");
         // The out and down launches reduce their rows for the token-wise scale themselves: handing them the largest
         // magnitude from the kernels that wrote the rows (atomicMax) was slower on the H200 (bench/RESULTS.md, tenth round).
@@ -529,9 +529,9 @@ public final class DecoderTaskGraph implements AutoCloseable {
     }
 
     /**
-     * One pre-norm LLaMA block, unfused: RMSNorm, the q, k and v projections as one launch, the rotary embedding of the new
-     * queries and keys, attention over the cache (grouped-query: a key/value head serves {@code heads / kvHeads} query heads,
-     * and the cache holds each once), the output projection added to the residual; RMSNorm, the gate and up projections as
+     * One pre-norm LLaMA block: RMSNorm, the q, k and v projections as one launch, attention over the cache, which turns the
+     * new queries and keys by their rotary angles as it reads them (grouped-query: a key/value head serves
+     * {@code heads / kvHeads} query heads, and the cache holds each once), the output projection added to the residual; RMSNorm, the gate and up projections as
      * one launch, the SiLU-gated unit, the down projection added to the residual. The projections' kernels are GPT-2's;
      * their norm is a launch of its own.
      */
@@ -543,13 +543,12 @@ public final class DecoderTaskGraph implements AutoCloseable {
         repeat(g, "norm");
         linear(g, l.qkv(), normed, null, null, qkv, rows, SkinnyGemmKernel.STORE);
         repeat(g, "qkv");
-        g.task(kernel(LlamaRowKernels.class, "rope"), LlamaRowKernels.grid(rows), qkv, pos, ropeCos, ropeSin, seq, heads, kvHeads, hd, capacity);
-        repeat(g, "rope");
+        // The new queries and keys are rotated as the attention (or, for a prompt, the append) reads them.
         if (seq > 1)
             g.task(kernel(CachedAttentionKernel.class, "append" + bits), CachedAttentionKernel.appendGrid(rows), qkv, pos, keys.get(index),
-                    values.get(index), seq, heads, kvHeads, hd, capacity);
+                    values.get(index), seq, heads, kvHeads, hd, capacity, ropeCos, ropeSin, 1);
         g.task(kernel(CachedAttentionKernel.class, "attend" + bits), CachedAttentionKernel.attendGrid(rows, heads), qkv, pos, keys.get(index),
-                values.get(index), context, seq, heads, kvHeads, hd, capacity, (float) (1 / Math.sqrt(hd)), seq == 1 ? 1 : 0);
+                values.get(index), context, seq, heads, kvHeads, hd, capacity, (float) (1 / Math.sqrt(hd)), seq == 1 ? 1 : 0, ropeCos, ropeSin, 1);
         repeat(g, "attend");
         linear(g, l.out(), context, null, null, x, rows, SkinnyGemmKernel.ADD);
         repeat(g, "out");

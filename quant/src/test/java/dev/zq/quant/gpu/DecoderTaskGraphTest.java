@@ -331,9 +331,10 @@ class DecoderTaskGraphTest {
             assertTrue(e.getMessage().contains("transformer.h.0.") && e.getMessage().contains("StaticQuantizer"), e.getMessage());
             DecoderConfig llama = new DecoderConfig(DecoderConfig.Family.LLAMA, 96, 64, 1, 4, 4, 128, 64, 1e-5f, 10000f,
                     DecoderConfig.Activation.SWIGLU, false);
-            DecoderModel l = DecoderModel.random(llama, 1, arena);
-            e = assertThrows(IllegalArgumentException.class, () -> new DecoderTaskGraph(l, 1, 4, 4, DecoderTaskGraph.CachePrecision.FP16, false, device));
-            assertTrue(e.getMessage().contains("GPT-2"), e.getMessage());
+            DecoderModel l = DecoderModel.random(llama, 1, arena), l8 = DecoderQuantizer.quantize(l, Scheme.resolve("w8a8"), null, arena);
+            DecoderModel mixed = l.withLinears((name, lin) -> name.endsWith(".q_proj") ? l8.layers().getFirst().q() : lin);   // k, v stay FP32
+            e = assertThrows(IllegalArgumentException.class, () -> new DecoderTaskGraph(mixed, 1, 4, 4, DecoderTaskGraph.CachePrecision.FP16, false, device));
+            assertTrue(e.getMessage().contains("q_proj") && e.getMessage().contains("one format"), e.getMessage());
             try (DecoderTaskGraph g = new DecoderTaskGraph(fp, 1, 3, 2, DecoderTaskGraph.CachePrecision.FP16, false, device)) {
                 assertThrows(IllegalStateException.class, g::step, "decoding before a prefill");
                 e = assertThrows(IllegalArgumentException.class, () -> g.prefill(new int[]{1, 2, 96}));
