@@ -14,7 +14,7 @@ cp=$(ls .gpu/lib/*.jar | tr '\n' ':')
 # TESTS (optional) names the test classes to run instead of all of them, e.g. TESTS=dev.zq.quant.gpu.DecoderTaskGraphTest.
 tests=${TESTS:-dev.zq.kernels.KernelsOnCudaTest dev.zq.kernels.KernelsOnCpuTest dev.zq.kernels.TaskGraphTest dev.zq.kernels.RejectedKernelsTest dev.zq.quant.gpu.BertTaskGraphTest dev.zq.quant.gpu.DecoderTaskGraphTest}
 # METHODS (optional) adds single test methods; by default the CLI's `zq generate --device gpu` against its CPU decoder.
-methods=${METHODS-dev.zq.cli.DecoderCommandsTest#generateThroughTheTaskGraphs}
+methods=${METHODS-dev.zq.cli.DecoderCommandsTest#generateThroughTheTaskGraphs dev.zq.cli.DecoderCommandsTest#theBundledLlamaGeneratesThroughTheTaskGraphs}
 select=(); for t in $tests; do select+=(--select-class "$t"); done
 for m in $methods; do select+=(--select-method "$m"); done
 $java $opts -jar .gpu/tools/junit-platform-console-standalone-*.jar execute --class-path "$cp" "${select[@]}" \

@@ -18,7 +18,7 @@ import java.util.concurrent.Callable;
  */
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = "GPU benchmarks: gemm [MxNxK ...], bert [models [seqs [batches]]] (e.g. base,large 128,256 1,8,32,128), "
-                + "gpt [models [batches [prompt [new]]]] (e.g. gpt2,gpt3-1.3b 1,16 32 50), runtime.")
+                + "gpt [models [batches [prompt [new]]]] (models gpt2, gpt3-1.3b, llama-1.1b, sotu-llama; e.g. gpt2,gpt3-1.3b 1,16 32 50), runtime.")
 final class BenchCommand implements Callable<Integer> {
     @Parameters(index = "0", description = "gemm, bert, gpt or runtime")
     String what;

@@ -40,11 +40,12 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Greedy generation with a GPT-2-family decoder as two {@link TaskGraph}s of the project's kernels over one set of
+ * Greedy generation with a GPT-2- or LLaMA-family decoder as two {@link TaskGraph}s of the project's kernels over one set of
  * device buffers: the <b>prefill</b> runs the {@code batch × promptLength} prompt and fills the KV cache, the
  * <b>decode step</b> runs one new token per sequence. On a GPU each is captured once as a CUDA graph; the decode step
  * is replayed for every new token without the host in the loop, because the cache length lives on the device and
- * the arg-max kernel feeds its token to the next step's embedding. One layer reads top to bottom in {@link #addLayer}.
+ * the arg-max kernel feeds its token to the next step's embedding. One layer reads top to bottom in {@link #addLayer}
+ * (GPT-2) and {@link #addLlamaLayer} (LLaMA: RMSNorm, rotary positions, grouped-query attention, SwiGLU).
  *
  * <p>Each projection runs at the precision the model gives it, so mixed schemes run as they are:
  * a {@link DenseLinear} as FP16 weights with FP16-rounded activations (W16A16); a {@link QuantizedLinear} with 8- or
