@@ -93,7 +93,7 @@ public final class DecoderTables {
             try (Arena a = Arena.ofShared()) {
                 zq = Perplexity.evaluate(DecoderQuantizer.quantize(fp, s, null, a), test, WINDOW, STRIDE, n -> {}).perplexity();
             }
-            System.out.printf("| %s | ZeroQuant | — | %.3f | — | — | %d |%n", s.name(), zq, LkdTable.peakRssMiB());
+            System.out.printf("| %s | ZeroQuant | — | %.3f | — | — | %d |%n", bits(s), zq, LkdTable.peakRssMiB());
             List<String> wanted = List.of((args.length > 3 ? args[3] : "own,other,random").split(","));
             for (var source : List.of(new Source("own", "sotu-train (the model's own data)", train), new Source("other", "Moby-Dick (other corpus)", moby),
                     new Source("random", "random tokens", null))) {
@@ -106,12 +106,15 @@ public final class DecoderTables {
                     long rss = LkdTable.peakRssMiB();
                     double ppl = Perplexity.evaluate(q, test, WINDOW, STRIDE, n -> {}).perplexity();
                     double closed = (Math.log(zq) - Math.log(ppl)) / (Math.log(zq) - Math.log(ref.perplexity()));
-                    System.out.printf("| %s | ZeroQuant-LKD | %s | %.3f | %.0f%% | %.0f | %d |%n", s.name(), source.name(), ppl, 100 * closed, secs, rss);
+                    System.out.printf("| %s | ZeroQuant-LKD | %s | %.3f | %.0f%% | %.0f | %d |%n", bits(s), source.name(), ppl, 100 * closed, secs, rss);
                 }
             }
         }
         System.out.println("\nGap closed = (ln ppl_ZeroQuant − ln ppl_LKD) / (ln ppl_ZeroQuant − ln ppl_FP32): the share of the mean-NLL gap LKD removes.");
     }
+
+    /** The scheme's name without the method its built-in names end in ("W4/8A16 ZeroQuant" → "W4/8A16"): the tables say the method. */
+    static String bits(Scheme s) { return s.name().endsWith(" ZeroQuant") ? s.name().substring(0, s.name().length() - " ZeroQuant".length()) : s.name(); }
 
     /**
      * {@code lkdsweep SCHEME own|other|random SETTING[,SETTING…]}: LKD's settings against its result, one row per setting; SCHEME a built-in id or a scheme file.
@@ -123,7 +126,7 @@ public final class DecoderTables {
         try (Arena a = Arena.ofShared()) {
             zq = Perplexity.evaluate(DecoderQuantizer.quantize(fp, s, null, a), test, WINDOW, STRIDE, n -> {}).perplexity();
         }
-        System.out.printf("%s ZeroQuant: perplexity %.3f; LKD data %s, batches of 8 windows%n%n", s.name(), zq, source);
+        System.out.printf("%s ZeroQuant: perplexity %.3f; LKD data %s, batches of 8 windows%n%n", bits(s), zq, source);
         System.out.println("| steps per block | lr | windows | options | per-block loss after/before | perplexity | gap closed | LKD wall s |");
         System.out.println("|---:|---:|---:|---|---|---:|---:|---:|");
         int[] text = source.equals("random") ? null : source.equals("other") ? tok.encode(TextCorpora.read(TextCorpora.MOBY_DICK)) : train;
