@@ -109,9 +109,8 @@ public final class DecoderGpuBench {
             default -> throw new IllegalArgumentException("unknown model " + name + ": gpt2, gpt3-1.3b, llama-1.1b or sotu-llama");
         };
         if (c != null) return DecoderModel.random(c, 1, a);
-        java.nio.file.Path dir = dev.zq.model.BundledModels.sotuLlama();
-        dev.zq.model.format.SafeTensors w = dev.zq.model.format.SafeTensors.open(dir.resolve("model.safetensors"));   // mapped: open while the model lives
-        return dev.zq.model.decoder.DecoderCheckpoint.load(dir, w, a);
+        // Its weights stay mapped for the JVM's life: the bench reads them until it exits.
+        return dev.zq.model.decoder.LanguageModel.open(dev.zq.model.BundledModels.sotuLlama()).model();
     }
 
     /** Median prefill ms and median ms of {@code fresh − 1} back-to-back decode steps. */

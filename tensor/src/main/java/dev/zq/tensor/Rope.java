@@ -24,15 +24,8 @@ public final class Rope {
             throw new IllegalArgumentException(hd + " features cannot be split into " + heads + " heads of even size");
         if (firstPosition < 0) throw new IllegalArgumentException("negative position " + firstPosition);
         int d = hd / heads, half = d / 2;
-        float[] inv = new float[half];
-        for (int i = 0; i < half; i++) inv[i] = (float) (1.0 / (float) Math.pow(theta, (float) (2 * i) / d));
         float[] cos = new float[s * half], sin = new float[s * half];
-        for (int p = 0; p < s; p++)
-            for (int i = 0; i < half; i++) {
-                float angle = (float) (firstPosition + p) * inv[i];
-                cos[p * half + i] = (float) Math.cos(angle);
-                sin[p * half + i] = (float) Math.sin(angle);
-            }
+        angles(theta, d, firstPosition, s, cos, sin);
         MemorySegment xs = x.segment();
         Parallel.forEach(b * s, 6L * hd, new Tensor[]{x}, row -> {
             int p = row % s;
@@ -46,5 +39,24 @@ public final class Rope {
                 }
             }
         });
+    }
+
+    /**
+     * The rotation's cosines and sines for heads of {@code headDim} features at positions {@code firstPosition …
+     * firstPosition + positions − 1}: {@code cos[p·headDim/2 + i]} for position {@code firstPosition + p} and pair {@code i}.
+     * {@link #apply} turns rows by these; the GPU decoder tabulates them here too, so that both rotate alike.
+     */
+    public static void angles(float theta, int headDim, int firstPosition, int positions, float[] cos, float[] sin) {
+        int half = headDim / 2;
+        if (cos.length < positions * half || sin.length < positions * half)
+            throw new IllegalArgumentException(positions + " positions of " + half + " pairs do not fit tables of " + cos.length + " and " + sin.length);
+        float[] inv = new float[half];
+        for (int i = 0; i < half; i++) inv[i] = (float) (1.0 / (float) Math.pow(theta, (float) (2 * i) / headDim));
+        for (int p = 0; p < positions; p++)
+            for (int i = 0; i < half; i++) {
+                float angle = (float) (firstPosition + p) * inv[i];
+                cos[p * half + i] = (float) Math.cos(angle);
+                sin[p * half + i] = (float) Math.sin(angle);
+            }
     }
 }

@@ -17,7 +17,7 @@ import dev.zq.runtime.KernelMath;
  * sequence sits at position {@code pos[0] + s} and sees the keys at positions {@code 0 … pos[0] + s}. With grouped-query
  * attention (LLaMA's {@code kvHeads < heads}) query head {@code h} reads key/value head {@code h / (heads / kvHeads)};
  * GPT-2 has {@code kvHeads == heads}, and {@link #attendStep16} takes only that. With {@code rotate != 0} (LLaMA) the new
- * queries and keys are turned by their positions' rotary angles as they are read ({@link LlamaRowKernels#rotated}: the
+ * queries and keys are turned by their positions' rotary angles as they are read ({@link LlamaRowKernels#newFeature}: the
  * host's {@code cos}/{@code sin} tables), so the cache holds rotated keys and no launch of its own rotates them.
  *
  * <p>{@code append} writes the new keys and values into the cache; {@code attend} computes, per new token and
@@ -71,7 +71,7 @@ public final class CachedAttentionKernel {
         int row = r * (hidden + 2 * kvHidden) + hidden;   // the row's keys, then its values
         for (int e = ctx.localIdx(); p < capacity && e < kvHidden; e += ctx.localSizeX()) {
             int head = e / headDim, d = e - head * headDim, at = ((b * kvHeads + head) * capacity + p) * headDim + d;
-            keys.set(at, rotate != 0 ? LlamaRowKernels.rotated(qkv, row + head * headDim, d, headDim, cos, sin, p) : qkv.get(row + e));
+            keys.set(at, LlamaRowKernels.newFeature(qkv, row + head * headDim, d, headDim, cos, sin, p, rotate));
             values.set(at, qkv.get(row + kvHidden + e));
         }
     }
@@ -92,9 +92,9 @@ public final class CachedAttentionKernel {
         int cache = (b * kvHeads + kvHead) * capacity * headDim;
         if (p >= capacity) p = -1;   // a replay past the cache: no key is read or written, the context is left as it is
         if (tid < headDim && p >= 0) {
-            q[tid] = (rotate != 0 ? LlamaRowKernels.rotated(qkv, qAt, tid, headDim, cos, sin, p) : qkv.get(qAt + tid)) * scale;
+            q[tid] = LlamaRowKernels.newFeature(qkv, qAt, tid, headDim, cos, sin, p, rotate) * scale;
             if (appendOwn != 0) {   // the query heads of a group write the same key and value
-                keys.set(cache + p * headDim + tid, rotate != 0 ? LlamaRowKernels.rotated(qkv, kAt, tid, headDim, cos, sin, p) : qkv.get(kAt + tid));
+                keys.set(cache + p * headDim + tid, LlamaRowKernels.newFeature(qkv, kAt, tid, headDim, cos, sin, p, rotate));
                 values.set(cache + p * headDim + tid, qkv.get(kAt + kvHidden + tid));
             }
         }
@@ -423,7 +423,7 @@ public final class CachedAttentionKernel {
         int row = r * (hidden + 2 * kvHidden) + hidden;   // the row's keys, then its values
         for (int e = ctx.localIdx(); p < capacity && e < kvHidden; e += ctx.localSizeX()) {
             int head = e / headDim, d = e - head * headDim, at = ((b * kvHeads + head) * capacity + p) * headDim + d;
-            keys.set(at, rotate != 0 ? LlamaRowKernels.rotated(qkv, row + head * headDim, d, headDim, cos, sin, p) : qkv.get(row + e));
+            keys.set(at, LlamaRowKernels.newFeature(qkv, row + head * headDim, d, headDim, cos, sin, p, rotate));
             values.set(at, qkv.get(row + kvHidden + e));
         }
     }
@@ -444,9 +444,9 @@ public final class CachedAttentionKernel {
         int cache = (b * kvHeads + kvHead) * capacity * headDim;
         if (p >= capacity) p = -1;   // a replay past the cache: no key is read or written, the context is left as it is
         if (tid < headDim && p >= 0) {
-            q[tid] = (rotate != 0 ? LlamaRowKernels.rotated(qkv, qAt, tid, headDim, cos, sin, p) : qkv.get(qAt + tid)) * scale;
+            q[tid] = LlamaRowKernels.newFeature(qkv, qAt, tid, headDim, cos, sin, p, rotate) * scale;
             if (appendOwn != 0) {   // the query heads of a group write the same key and value
-                keys.set(cache + p * headDim + tid, rotate != 0 ? LlamaRowKernels.rotated(qkv, kAt, tid, headDim, cos, sin, p) : qkv.get(kAt + tid));
+                keys.set(cache + p * headDim + tid, LlamaRowKernels.newFeature(qkv, kAt, tid, headDim, cos, sin, p, rotate));
                 values.set(cache + p * headDim + tid, qkv.get(kAt + kvHidden + tid));
             }
         }

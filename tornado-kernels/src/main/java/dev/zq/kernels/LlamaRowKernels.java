@@ -11,7 +11,7 @@ import dev.zq.runtime.KernelMath;
  * A LLaMA-family decoder's row kernels around its GEMMs, on FP32 rows, as {@link DecoderRowKernels} are GPT-2's: the
  * token embeddings (no position table), RMSNorm, the final RMSNorm of each sequence's last token and the SiLU-gated unit
  * between the MLP's projections; and the rotary position embedding that {@link CachedAttentionKernel} applies to the new
- * queries and keys as it reads them ({@link #rotated}). The number of cached
+ * queries and keys as it reads them ({@link #newFeature}). The number of cached
  * tokens lives on the device ({@code pos[0]}): {@link #lastTokenRmsNorm} advances it, as {@link DecoderRowKernels#lastTokenNorm}
  * does, so that a captured decode step replays for every new token.
  */
@@ -68,9 +68,11 @@ public final class LlamaRowKernels {
      * Element {@code i} of the head at {@code qkv[at …]} ({@code headDim} features) turned by position {@code p}'s rotary
      * angles, HF's "rotate half" form as {@code dev.zq.tensor.Rope} computes it: feature {@code i < d/2} pairs with
      * {@code i + d/2}; the cosines and sines the host tabulated ({@code cos[p·d/2 + i]}, the CPU's float values), so the
-     * products are the CPU decoder's. For {@link CachedAttentionKernel}'s reads of new queries and keys.
+     * products are the CPU decoder's; with {@code rotate == 0} (GPT-2) the element as it is. For
+     * {@link CachedAttentionKernel}'s reads of new queries and keys.
      */
-    static float rotated(FloatArray qkv, int at, int i, int headDim, FloatArray cos, FloatArray sin, int p) {
+    static float newFeature(FloatArray qkv, int at, int i, int headDim, FloatArray cos, FloatArray sin, int p, int rotate) {
+        if (rotate == 0) return qkv.get(at + i);
         int half = headDim >> 1;
         if (i < half) {
             float c = cos.get(p * half + i), s = sin.get(p * half + i);

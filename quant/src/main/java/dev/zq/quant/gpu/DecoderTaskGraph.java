@@ -31,6 +31,7 @@ import dev.zq.runtime.KernelCompiler;
 import dev.zq.runtime.TaskGraph;
 import dev.zq.runtime.TaskGraph.Transfer;
 import dev.zq.tensor.DType;
+import dev.zq.tensor.Rope;
 import dev.zq.tensor.Tensor;
 
 import java.lang.foreign.Arena;
@@ -338,18 +339,13 @@ public final class DecoderTaskGraph implements AutoCloseable {
                         projection(names.get(2), l.up()), projection(names.get(3), l.down())));
         }
         head = projection("lm_head", model.lmHead());
-        if (llama) {   // the angles as dev.zq.tensor.Rope computes them, so that the rotations equal the CPU decoder's
-            int half = hd / 2;
-            ropeCos = FloatArray.allocate(arena, capacity * half);
-            ropeSin = FloatArray.allocate(arena, capacity * half);
-            for (int i = 0; i < half; i++) {
-                float inv = (float) (1.0 / (float) Math.pow(config.ropeTheta(), (float) (2 * i) / hd));
-                for (int p = 0; p < capacity; p++) {
-                    float angle = (float) p * inv;
-                    ropeCos.set(p * half + i, (float) Math.cos(angle));
-                    ropeSin.set(p * half + i, (float) Math.sin(angle));
-                }
-            }
+        if (llama) {   // the CPU decoder's own tables (dev.zq.tensor.Rope), so that the rotations equal its
+            float[] cos = new float[capacity * hd / 2], sin = new float[capacity * hd / 2];
+            Rope.angles(config.ropeTheta(), hd, 0, capacity, cos, sin);
+            ropeCos = FloatArray.allocate(arena, cos.length);
+            ropeSin = FloatArray.allocate(arena, sin.length);
+            MemorySegment.copy(cos, 0, ropeCos.segment(), Tensor.F32, 0, cos.length);
+            MemorySegment.copy(sin, 0, ropeSin.segment(), Tensor.F32, 0, sin.length);
             weightBuffers.add(ropeCos);
             weightBuffers.add(ropeSin);
         } else ropeCos = ropeSin = null;
