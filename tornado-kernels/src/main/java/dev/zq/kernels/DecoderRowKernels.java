@@ -91,7 +91,7 @@ public final class DecoderRowKernels {
         ctx.awaitPreviousKernel();
         float[] red = ctx.allocateFloatShared(32), mean = ctx.allocateFloatShared(1), rstd = ctx.allocateFloatShared(1);
         int r = ctx.groupIdx(), tid = ctx.localIdx(), threads = ctx.localSizeX();
-        if (norm != 0) SkinnyGemmKernel.rowStats(ctx, red, x, mean, rstd, r, 1, n, eps);
+        if (norm != 0) SkinnyGemmKernel.rowStats(ctx, red, x, mean, rstd, r, 1, n, eps, norm);
         float max = 0f;
         for (int e = tid; e < n; e += threads) max = Math.max(max, Math.abs(SkinnyGemmKernel.input(x, r * n + e, e, 0, norm, gamma, beta, mean, rstd)));
         float scale = RowKernels.blockMax(ctx, red, max) / 127f;
@@ -171,14 +171,15 @@ public final class DecoderRowKernels {
                             int early) {
         int a0 = ctx.localIdx() << 2, warps = wideWarps(n);
         float g0 = 0f, g1 = 0f, g2 = 0f, g3 = 0f, e0 = 0f, e1 = 0f, e2 = 0f, e3 = 0f;
-        if (norm != 0 && (ctx.localIdx() >> 5) < warps && a0 < n) {
+        if (SkinnyGemmKernel.normalises(norm) && (ctx.localIdx() >> 5) < warps && a0 < n) {
             g0 = gamma.get(a0); g1 = gamma.get(a0 + 1); g2 = gamma.get(a0 + 2); g3 = gamma.get(a0 + 3);
             e0 = beta.get(a0); e1 = beta.get(a0 + 1); e2 = beta.get(a0 + 2); e3 = beta.get(a0 + 3);
         }
         if (early != 0) ctx.releaseNextKernel();
         ctx.awaitPreviousKernel();
         if (early == 0) ctx.releaseNextKernel();   // the next kernel may start on its weights now
-        WideGemvKernel.loadRow(ctx, red, v, x, ctx.groupIdx() * n, norm, gamma, beta, eps, n, warps, 4096, g0, g1, g2, g3, e0, e1, e2, e3);
+        int base = ctx.groupIdx() * (norm == SkinnyGemmKernel.SWIGLU ? 2 * n : n);   // SWIGLU: rows of a gate and an up each
+        WideGemvKernel.loadRow(ctx, red, v, x, base, norm, gamma, beta, eps, n, warps, 4096, g0, g1, g2, g3, e0, e1, e2, e3);
     }
 
     /** The warps of a 1024-thread block that hold elements of a row of {@code n}: 128 elements a warp in the first piece. */
@@ -224,7 +225,7 @@ public final class DecoderRowKernels {
         ctx.awaitPreviousKernel();
         float[] red = ctx.allocateFloatShared(32), mean = ctx.allocateFloatShared(1), rstd = ctx.allocateFloatShared(1);
         int r = ctx.groupIdx();
-        if (norm != 0) SkinnyGemmKernel.rowStats(ctx, red, x, mean, rstd, r, 1, n, eps);
+        if (norm != 0) SkinnyGemmKernel.rowStats(ctx, red, x, mean, rstd, r, 1, n, eps, norm);
         for (int j = ctx.localIdx(); j < n >> 1; j += ctx.localSizeX()) {
             int q = order == MMA_ORDER ? mmaOrderSource(j) : j;   // the source pair of output pair j
             int e = q << 1, at = r * n + e;

@@ -194,7 +194,7 @@ public final class GemvKernel {
         ctx.releaseNextKernel();   // the next kernel's blocks may start on their weights now (see the class comment)
         float[] xs = ctx.allocateFloatShared(8192);   // the row, piece p of 1024 at xs[1024p …] in chunk order
         float[] mean = ctx.allocateFloatShared(1), rstd = ctx.allocateFloatShared(1), red = ctx.allocateFloatShared(32);
-        if (norm != 0) SkinnyGemmKernel.rowStats(ctx, red, x, mean, rstd, 0, 1, k, eps);
+        if (norm != 0) SkinnyGemmKernel.rowStats(ctx, red, x, mean, rstd, 0, 1, k, eps, norm);
         SkinnyGemmKernel.stageRowHalves(ctx, xs, x, 0, k, norm, gamma, beta, mean, rstd, 1);
         for (int c8 = first; c8 < n; c8 += ctx.numGroupsX() * 8) {   // uniform: the block's column passes
             col = c8 + (tid >> 5);

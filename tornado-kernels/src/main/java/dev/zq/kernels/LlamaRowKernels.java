@@ -94,9 +94,12 @@ public final class LlamaRowKernels {
         int t = ctx.globalIdx(), r = t / n, i = t - r * n;
         if (r < rows) {
             float g = gu.get(r * 2 * n + i), u = gu.get(r * 2 * n + n + i);
-            out.set(t, g / (1f + KernelMath.exp(-g)) * u);
+            out.set(t, gated(g, u));
         }
     }
+
+    /** {@code silu(g)·u}, as the CPU decoder computes it; also where the down projection reads its input ({@link SkinnyGemmKernel#SWIGLU}). */
+    static float gated(float g, float u) { return g / (1f + KernelMath.exp(-g)) * u; }
 
     /** One row's RMSNorm by a block of a thread per four features (rows of a multiple of 4 up to 4096). */
     static void normalizeRow(KernelContext ctx, float[] red, FloatArray x, int xr, FloatArray gamma, FloatArray out, int or, int n, float eps) {

@@ -155,7 +155,7 @@ public final class MmaGemvKernel {
             prefetchBatches(ctx, w, tile, slice + slices, slices, batches, n, words, int4 != 0 ? 4 : 5, lane);
         }
         float g0 = 0f, g1 = 0f, g2 = 0f, g3 = 0f, e0 = 0f, e1 = 0f, e2 = 0f, e3 = 0f;   // γ and β of elements 4·tid …
-        if (norm != 0 && (tid << 2) < k) {
+        if (SkinnyGemmKernel.normalises(norm) && (tid << 2) < k) {
             int e = tid << 2;
             g0 = gamma.get(e); g1 = gamma.get(e + 1); g2 = gamma.get(e + 2); g3 = gamma.get(e + 3);
             e0 = beta.get(e); e1 = beta.get(e + 1); e2 = beta.get(e + 2); e3 = beta.get(e + 3);

@@ -24,8 +24,9 @@ import dev.zq.runtime.KernelMath;
  * activations. Each integer partial sum covers one 32-bit weight word (inside one group), is scaled by its group's weight scale
  * and accumulated in FP32; the row's activation scale, the bias and the epilogue come last: {@code mode} {@link #STORE}
  * writes {@code y}, {@link #GELU_TANH} writes GPT-2's tanh-GeLU of it, {@link #ADD} adds it to {@code y} (the residual
- * stream). With {@code norm != 0} the kernel multiplies the rows' LayerNorm ({@code gamma}, {@code beta}, {@code eps})
- * instead of the rows themselves: the pre-norm LayerNorm fused into its consumer ({@link #normalized}). Activations and outputs are FP32 rows. Token-wise scales follow {@code dev.zq.quant.Symmetric}:
+ * stream). With {@code norm} {@link #LAYER_NORM} the kernel multiplies the rows' LayerNorm ({@code gamma}, {@code beta}, {@code eps})
+ * instead of the rows themselves: the pre-norm LayerNorm fused into its consumer ({@link #normalized}); with {@link #RMS_NORM},
+ * their RMSNorm (LLaMA's: no mean taken out, {@code beta} all zeros). Activations and outputs are FP32 rows. Token-wise scales follow {@code dev.zq.quant.Symmetric}:
  * {@code max|x|/127}, codes {@code rint(x/scale)} clamped to [-128, 127], 0 for a zero row.
  *
  * <p>Launch {@link #grid}: blocks of 8 warps (8 output features) over {@link #ROWS} rows each; with fewer blocks
@@ -48,6 +49,23 @@ public final class SkinnyGemmKernel {
     public static final int REGISTERS = 64;
     /** Epilogues. */
     public static final int STORE = 0, GELU_TANH = 1, ADD = 2;
+    /**
+     * The kernels' {@code norm} argument, shared by every kernel that normalises the rows it reads: none, GPT-2's LayerNorm,
+     * or LLaMA's RMSNorm — {@code x / sqrt(mean(x²) + eps) · γ}: the LayerNorm's formulas with the mean taken as 0 (and a
+     * β of zeros from the caller), so that one code path serves both.
+     */
+    public static final int NO_NORM = 0, LAYER_NORM = 1, RMS_NORM = 2;
+    /**
+     * A {@code norm} that gates instead: the rows hold LLaMA's gate and up projections side by side ({@code 2k} a row) and
+     * the input is {@code silu(gate)·up} ({@link LlamaRowKernels#gated}), the SiLU-gated unit fused into the
+     * down projection that reads it. Only the kernels that read their rows through {@link WideGemvKernel#loadRow} take it
+     * (the batch-1 {@link WideGemvKernel} and {@link MmaGemvKernel}, {@link DecoderRowKernels#quantizeRowsWide} and
+     * {@link DecoderRowKernels#halfRowsWide}).
+     */
+    public static final int SWIGLU = 3;
+
+    /** Whether {@code norm} normalises the row ({@link #LAYER_NORM}, {@link #RMS_NORM}): γ and β are read. */
+    public static boolean normalises(int norm) { return norm == LAYER_NORM || norm == RMS_NORM; }
     /** Up to this K, {@link #int8} on a single row holds it in registers and computes its LayerNorm itself ({@link #stageOneRow}). */
     public static final int INT8_ROW_IN_REGISTERS = 4096;
 
@@ -127,7 +145,7 @@ public final class SkinnyGemmKernel {
         int tid = ctx.localIdx(), lane = tid & 31, row0 = ctx.groupIdy() * ROWS;
         int rowsHere = Math.min(ROWS, m - row0);   // rows past it hold stale shared memory; their sums are never written
         boolean oneRow = rowsHere == 1 && k <= 8192, more = rowsHere > 1, once = oneRow || k <= 1024;   // once: staged for every pass
-        if (norm != 0) rowStats(ctx, red, x, mean, rstd, row0, rowsHere, k, eps);
+        if (norm != 0) rowStats(ctx, red, x, mean, rstd, row0, rowsHere, k, eps, norm);
         if (oneRow) stageRowHalves(ctx, xs, x, row0, k, norm, gamma, beta, mean, rstd, 1);
         else if (once) stageHalvesByChunk(ctx, xs, x, row0, rowsHere, k, 0, k, norm, gamma, beta, mean, rstd);
         int kw = k >> 1;
@@ -183,7 +201,7 @@ public final class SkinnyGemmKernel {
         float[] mean = ctx.allocateFloatShared(8), rstd = ctx.allocateFloatShared(8), red = ctx.allocateFloatShared(32);
         int tid = ctx.localIdx(), lane = tid & 31, row0 = ctx.groupIdy() * ROWS;
         int rowsHere = Math.min(ROWS, m - row0);
-        if (norm != 0) rowStats(ctx, red, x, mean, rstd, row0, rowsHere, k, eps);
+        if (norm != 0) rowStats(ctx, red, x, mean, rstd, row0, rowsHere, k, eps, norm);
         // once: the rows staged a single time for every feature pass (one row of up to 8192 elements, or any rows of K ≤ 1024)
         boolean more = rowsHere > 1, oneRow = rowsHere == 1 && k <= 8192, once = oneRow || k <= 1024;
         if (oneRow) stageRowHalves(ctx, xs, x, row0, k, norm, gamma, beta, mean, rstd, 0);
@@ -243,7 +261,7 @@ public final class SkinnyGemmKernel {
         float[] mean = ctx.allocateFloatShared(8), rstd = ctx.allocateFloatShared(8), red = ctx.allocateFloatShared(32);
         int tid = ctx.localIdx(), lane = tid & 31, row0 = ctx.groupIdy() * ROWS;
         int rowsHere = Math.min(ROWS, m - row0);
-        if (norm != 0) rowStats(ctx, red, x, mean, rstd, row0, rowsHere, k, eps);
+        if (norm != 0) rowStats(ctx, red, x, mean, rstd, row0, rowsHere, k, eps, norm);
         // once: the rows staged a single time for every feature pass (one row of up to 8192 elements, or any rows of K ≤ 1024)
         boolean more = rowsHere > 1, oneRow = rowsHere == 1 && k <= 8192, once = oneRow || k <= 1024;
         if (oneRow) stageRowHalves(ctx, xs, x, row0, k, norm, gamma, beta, mean, rstd, 0);
@@ -304,7 +322,7 @@ public final class SkinnyGemmKernel {
         boolean oneRow = rowsHere == 1 && k <= INT8_ROW_IN_REGISTERS;   // a decode step of batch 1: the row staged once, from registers
         if (oneRow) stageOneRow(ctx, red, sx, xs, x, norm, gamma, beta, eps, row0 * k, k, 0);
         else {
-            if (norm != 0) rowStats(ctx, red, x, mean, rstd, row0, rowsHere, k, eps);
+            if (norm != 0) rowStats(ctx, red, x, mean, rstd, row0, rowsHere, k, eps, norm);
             rowScales(ctx, red, x, norm, gamma, beta, mean, rstd, sx, row0, rowsHere, k);
         }
         boolean more = rowsHere > 1, perChunk = groupSize % 16 == 0;   // perChunk: a 16-code chunk lies in one group
@@ -407,7 +425,7 @@ public final class SkinnyGemmKernel {
         float[] mean = ctx.allocateFloatShared(8), rstd = ctx.allocateFloatShared(8), red = ctx.allocateFloatShared(32);
         int tid = ctx.localIdx(), lane = tid & 31, row0 = ctx.groupIdy() * ROWS;
         int rowsHere = Math.min(ROWS, m - row0);   // rows past it hold stale shared memory; their sums are never written
-        if (norm != 0) rowStats(ctx, red, x, mean, rstd, row0, rowsHere, k, eps);
+        if (norm != 0) rowStats(ctx, red, x, mean, rstd, row0, rowsHere, k, eps, norm);
         rowScales(ctx, red, x, norm, gamma, beta, mean, rstd, sx, row0, rowsHere, k);
         boolean more = rowsHere > 1, once = k <= 4096;   // once: one staged piece holds all of K, for every feature pass
         if (once) stageInt4Codes(ctx, xs, x, row0, rowsHere, k, 0, k, norm, gamma, beta, mean, rstd, sx);
@@ -608,7 +626,8 @@ public final class SkinnyGemmKernel {
         float x20 = h2 ? x.get(at + e2) : 0f, x21 = h2 ? x.get(at + e2 + 1) : 0f, x22 = h2 ? x.get(at + e2 + 2) : 0f, x23 = h2 ? x.get(at + e2 + 3) : 0f;
         float x30 = h3 ? x.get(at + e3) : 0f, x31 = h3 ? x.get(at + e3 + 1) : 0f, x32 = h3 ? x.get(at + e3 + 2) : 0f, x33 = h3 ? x.get(at + e3 + 3) : 0f;
         if (norm != 0) {
-            float mu = RowKernels.blockSum8(ctx, red, 0, x00 + x01 + x02 + x03 + x10 + x11 + x12 + x13 + x20 + x21 + x22 + x23 + x30 + x31 + x32 + x33) / k;
+            float mu = 0f;   // RMSNorm: none taken out
+            if (norm != RMS_NORM) mu = RowKernels.blockSum8(ctx, red, 0, x00 + x01 + x02 + x03 + x10 + x11 + x12 + x13 + x20 + x21 + x22 + x23 + x30 + x31 + x32 + x33) / k;
             float inv = 1f / KernelMath.sqrt(RowKernels.blockSum8(ctx, red, 1, (h0 ? sq(x00, mu) + sq(x01, mu) + sq(x02, mu) + sq(x03, mu) : 0f) + (h1 ? sq(x10, mu) + sq(x11, mu) + sq(x12, mu) + sq(x13, mu) : 0f) + (h2 ? sq(x20, mu) + sq(x21, mu) + sq(x22, mu) + sq(x23, mu) : 0f) + (h3 ? sq(x30, mu) + sq(x31, mu) + sq(x32, mu) + sq(x33, mu) : 0f)) / k + eps);
             x00 = h0 ? (x00 - mu) * inv * gamma.get(e0 + 0) + beta.get(e0 + 0) : 0f;
             x01 = h0 ? (x01 - mu) * inv * gamma.get(e0 + 1) + beta.get(e0 + 1) : 0f;
@@ -691,15 +710,19 @@ public final class SkinnyGemmKernel {
 
     /**
      * LayerNorm statistics of rows {@code row0 … row0 + rows − 1} into {@code mean} and {@code rstd}, PyTorch's (two
-     * passes, biased variance) as {@code DecoderRowKernels.layerNorm} computes them, each row by the whole block.
+     * passes, biased variance) as {@code DecoderRowKernels.layerNorm} computes them, each row by the whole block; for
+     * {@link #RMS_NORM} a mean of 0 and {@code 1/sqrt(mean(x²) + eps)}.
      */
-    static void rowStats(KernelContext ctx, float[] red, FloatArray x, float[] mean, float[] rstd, int row0, int rows, int k, float eps) {
+    static void rowStats(KernelContext ctx, float[] red, FloatArray x, float[] mean, float[] rstd, int row0, int rows, int k, float eps, int norm) {
         int tid = ctx.localIdx(), threads = ctx.localSizeX();
         for (int r = 0; r < rows; r++) {
             int at = (row0 + r) * k;
-            float sum = 0f;
-            for (int j = tid; j < k; j += threads) sum += x.get(at + j);
-            float mu = RowKernels.blockSum(ctx, red, sum) / k;
+            float mu = 0f;   // RMSNorm: none taken out
+            if (norm != RMS_NORM) {   // uniform in the block
+                float sum = 0f;
+                for (int j = tid; j < k; j += threads) sum += x.get(at + j);
+                mu = RowKernels.blockSum(ctx, red, sum) / k;
+            }
             float sq = 0f;
             for (int j = tid; j < k; j += threads) {
                 float d = x.get(at + j) - mu;

@@ -130,7 +130,7 @@ public final class WideGemvKernel {
             prefetchBatches(ctx, w, col * words, words, 512, slice + slices, slices, lane);
         }
         float g0 = 0f, g1 = 0f, g2 = 0f, g3 = 0f, e0 = 0f, e1 = 0f, e2 = 0f, e3 = 0f;
-        if (norm != 0 && (tid << 2) < k) { int at = tid << 2; g0 = gamma.get(at); g1 = gamma.get(at + 1); g2 = gamma.get(at + 2); g3 = gamma.get(at + 3); e0 = beta.get(at); e1 = beta.get(at + 1); e2 = beta.get(at + 2); e3 = beta.get(at + 3); }
+        if (SkinnyGemmKernel.normalises(norm) && (tid << 2) < k) { int at = tid << 2; g0 = gamma.get(at); g1 = gamma.get(at + 1); g2 = gamma.get(at + 2); g3 = gamma.get(at + 3); e0 = beta.get(at); e1 = beta.get(at + 1); e2 = beta.get(at + 2); e3 = beta.get(at + 3); }
         ctx.awaitPreviousKernel();
         ctx.releaseNextKernel();
         // The first pass's residual (the previous kernels' output) requested now, so that it arrives under the staging.
@@ -224,7 +224,7 @@ public final class WideGemvKernel {
             if (c0 + 96 < chunks) u3 = sw.get(scaleBase + SkinnyGemmKernel.groupOf((c0 + 96) << 4, groupSize, gShift));
         }
         float g0 = 0f, g1 = 0f, g2 = 0f, g3 = 0f, e0 = 0f, e1 = 0f, e2 = 0f, e3 = 0f;
-        if (norm != 0 && (tid << 2) < k) { int at = tid << 2; g0 = gamma.get(at); g1 = gamma.get(at + 1); g2 = gamma.get(at + 2); g3 = gamma.get(at + 3); e0 = beta.get(at); e1 = beta.get(at + 1); e2 = beta.get(at + 2); e3 = beta.get(at + 3); }
+        if (SkinnyGemmKernel.normalises(norm) && (tid << 2) < k) { int at = tid << 2; g0 = gamma.get(at); g1 = gamma.get(at + 1); g2 = gamma.get(at + 2); g3 = gamma.get(at + 3); e0 = beta.get(at); e1 = beta.get(at + 1); e2 = beta.get(at + 2); e3 = beta.get(at + 3); }
         ctx.awaitPreviousKernel();
         ctx.releaseNextKernel();
         // The first pass's residual (the previous kernels' output) requested now, so that it arrives under the staging.
@@ -309,7 +309,7 @@ public final class WideGemvKernel {
             prefetchBatches(ctx, w, col * words, words, 256, slice + slices, slices, lane);
         }
         float g0 = 0f, g1 = 0f, g2 = 0f, g3 = 0f, e0 = 0f, e1 = 0f, e2 = 0f, e3 = 0f;
-        if (norm != 0 && (tid << 2) < k) { int at = tid << 2; g0 = gamma.get(at); g1 = gamma.get(at + 1); g2 = gamma.get(at + 2); g3 = gamma.get(at + 3); e0 = beta.get(at); e1 = beta.get(at + 1); e2 = beta.get(at + 2); e3 = beta.get(at + 3); }
+        if (SkinnyGemmKernel.normalises(norm) && (tid << 2) < k) { int at = tid << 2; g0 = gamma.get(at); g1 = gamma.get(at + 1); g2 = gamma.get(at + 2); g3 = gamma.get(at + 3); e0 = beta.get(at); e1 = beta.get(at + 1); e2 = beta.get(at + 2); e3 = beta.get(at + 3); }
         ctx.awaitPreviousKernel();
         ctx.releaseNextKernel();
         // The first pass's residual (the previous kernels' output) requested now, so that it arrives under the staging.
@@ -404,7 +404,7 @@ public final class WideGemvKernel {
             prefetchBatches(ctx, w, col * words, words, 512, slice + slices, slices, lane);
         }
         float g0 = 0f, g1 = 0f, g2 = 0f, g3 = 0f, e0 = 0f, e1 = 0f, e2 = 0f, e3 = 0f;   // γ and β of elements 4·tid …
-        if (norm != 0 && (tid << 2) < k) {
+        if (SkinnyGemmKernel.normalises(norm) && (tid << 2) < k) {
             int e = tid << 2;
             g0 = gamma.get(e); g1 = gamma.get(e + 1); g2 = gamma.get(e + 2); g3 = gamma.get(e + 3);
             e0 = beta.get(e); e1 = beta.get(e + 1); e2 = beta.get(e + 2); e3 = beta.get(e + 3);
@@ -495,7 +495,7 @@ public final class WideGemvKernel {
             prefetchBatches(ctx, w, col * words, words, 256, slice + slices, slices, lane);
         }
         float g0 = 0f, g1 = 0f, g2 = 0f, g3 = 0f, e0 = 0f, e1 = 0f, e2 = 0f, e3 = 0f;   // γ and β of elements 4·tid …
-        if (norm != 0 && (tid << 2) < k) {
+        if (SkinnyGemmKernel.normalises(norm) && (tid << 2) < k) {
             int e = tid << 2;
             g0 = gamma.get(e); g1 = gamma.get(e + 1); g2 = gamma.get(e + 2); g3 = gamma.get(e + 3);
             e0 = beta.get(e); e1 = beta.get(e + 1); e2 = beta.get(e + 2); e3 = beta.get(e + 3);
@@ -616,7 +616,7 @@ public final class WideGemvKernel {
             prefetchBatches(ctx, w, col * words, words, 512, slice + slices, slices, lane);
         }
         float g0 = 0f, g1 = 0f, g2 = 0f, g3 = 0f, e0 = 0f, e1 = 0f, e2 = 0f, e3 = 0f;
-        if (norm != 0 && (tid << 2) < k) { int at = tid << 2; g0 = gamma.get(at); g1 = gamma.get(at + 1); g2 = gamma.get(at + 2); g3 = gamma.get(at + 3); e0 = beta.get(at); e1 = beta.get(at + 1); e2 = beta.get(at + 2); e3 = beta.get(at + 3); }
+        if (SkinnyGemmKernel.normalises(norm) && (tid << 2) < k) { int at = tid << 2; g0 = gamma.get(at); g1 = gamma.get(at + 1); g2 = gamma.get(at + 2); g3 = gamma.get(at + 3); e0 = beta.get(at); e1 = beta.get(at + 1); e2 = beta.get(at + 2); e3 = beta.get(at + 3); }
         ctx.awaitPreviousKernel();
         ctx.releaseNextKernel();
         // The first pass's residual (the previous kernels' output) requested now, so that it arrives under the staging.
@@ -763,7 +763,7 @@ public final class WideGemvKernel {
         if (norm != 0) {
             float c = 0f, s1 = 0f, s2 = 0f;
             if (active) {
-                c = summed[0];
+                if (norm != SkinnyGemmKernel.RMS_NORM) c = summed[0];   // RMSNorm: unshifted
                 float d0 = h0 ? x0 - c : 0f, d1 = h0 ? x1 - c : 0f, d2 = h0 ? x2 - c : 0f, d3 = h0 ? x3 - c : 0f;
                 s1 = SkinnyGemmKernel.warpSum(ctx, d0 + d1 + d2 + d3);
                 s2 = SkinnyGemmKernel.warpSum(ctx, d0 * d0 + d1 * d1 + d2 * d2 + d3 * d3);
@@ -773,7 +773,7 @@ public final class WideGemvKernel {
             if (active) {
                 s1 = SkinnyGemmKernel.warpSum(ctx, lane < warps ? red[lane] : 0f);
                 s2 = SkinnyGemmKernel.warpSum(ctx, lane < warps ? red[32 + lane] : 0f);
-                float m1 = s1 / k, mu = c + m1;
+                float m1 = norm == SkinnyGemmKernel.RMS_NORM ? 0f : s1 / k, mu = c + m1;   // RMSNorm: mean 0
                 float inv = 1f / KernelMath.sqrt(Math.max(s2 / k - m1 * m1, 0f) + eps);
                 x0 = h0 ? (x0 - mu) * inv * g0 + e0 : 0f;
                 x1 = h0 ? (x1 - mu) * inv * g1 + e1 : 0f;
@@ -856,7 +856,8 @@ public final class WideGemvKernel {
      * What both stagings start with: thread {@code t}'s elements {@code 4t …} and {@code 4096 + 4t …} of the row into
      * {@code v[0..7]} (a local array: registers; 0 past {@code k} and in the warps past the first {@code warps}, which skip
      * the work but meet the barrier), under the LayerNorm with {@code norm != 0} (γ and β of the first piece already
-     * loaded, {@code g*}, {@code e*}; the statistics from {@link #rowStats}).
+     * loaded, {@code g*}, {@code e*}; the statistics from {@link #rowStats}), or its RMSNorm; with
+     * {@link SkinnyGemmKernel#SWIGLU} the row is {@code 2k} long and its inputs are {@code silu(x[i])·x[k + i]}.
      */
     static void loadRow(KernelContext ctx, float[] red, float[] v, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, int k,
                         int warps, float g0, float g1, float g2, float g3, float e0, float e1, float e2, float e3) {
@@ -879,12 +880,24 @@ public final class WideGemvKernel {
             if (h0) { x00 = x.get(base + a0); x01 = x.get(base + a0 + 1); x02 = x.get(base + a0 + 2); x03 = x.get(base + a0 + 3); }
             if (h1) { x10 = x.get(base + a1); x11 = x.get(base + a1 + 1); x12 = x.get(base + a1 + 2); x13 = x.get(base + a1 + 3); }
         }
-        if (norm != 0) {
+        if (norm == SkinnyGemmKernel.SWIGLU && active) {   // x[base …] the gates, x[base + k …] the ups: the input silu(gate)·up
+            if (h0) {
+                float u0 = x.get(base + k + a0), u1 = x.get(base + k + a0 + 1), u2 = x.get(base + k + a0 + 2), u3 = x.get(base + k + a0 + 3);
+                x00 = LlamaRowKernels.gated(x00, u0); x01 = LlamaRowKernels.gated(x01, u1);
+                x02 = LlamaRowKernels.gated(x02, u2); x03 = LlamaRowKernels.gated(x03, u3);
+            }
+            if (h1) {
+                float u0 = x.get(base + k + a1), u1 = x.get(base + k + a1 + 1), u2 = x.get(base + k + a1 + 2), u3 = x.get(base + k + a1 + 3);
+                x10 = LlamaRowKernels.gated(x10, u0); x11 = LlamaRowKernels.gated(x11, u1);
+                x12 = LlamaRowKernels.gated(x12, u2); x13 = LlamaRowKernels.gated(x13, u3);
+            }
+        }
+        if (SkinnyGemmKernel.normalises(norm)) {
             float[] st = new float[3];   // registers: the shift, S₁, S₂
-            rowStats(ctx, red, st, x, base, active, h0, h1, x00, x01, x02, x03, x10, x11, x12, x13, warps);
+            rowStats(ctx, red, st, x, base, norm, active, h0, h1, x00, x01, x02, x03, x10, x11, x12, x13, warps);
             ctx.traceMark(1);   // traced runs: the row's statistics summed
             if (active) {   // the idle warps only meet the barrier: their divisions (of zeros) took the slow path of IEEE division
-                float m1 = st[1] / k, mu = st[0] + m1;
+                float m1 = norm == SkinnyGemmKernel.RMS_NORM ? 0f : st[1] / k, mu = st[0] + m1;   // RMSNorm: shift 0, mean 0
                 float inv = 1f / KernelMath.sqrt(Math.max(st[2] / k - m1 * m1, 0f) + eps);
                 x00 = h0 ? (x00 - mu) * inv * g0 + e0 : 0f;
                 x01 = h0 ? (x01 - mu) * inv * g1 + e1 : 0f;
@@ -907,14 +920,15 @@ public final class WideGemvKernel {
      * {@code var = S₂/k − (S₁/k)²}. The shift bounds the cancellation: {@code (x₀ − mean)² ≤ k·var}, so the variance is
      * within about {@code (k + 1)·ε} of itself relatively (5·10⁻⁵ at K = 768), where the unshifted form loses everything
      * to a large mean. {@code c}, S₁ and S₂ into {@code st[0..2]} (a local array: registers) in the active warps; slots 0
-     * and 1 of {@code red}, one barrier.
+     * and 1 of {@code red}, one barrier. {@link SkinnyGemmKernel#RMS_NORM} sums unshifted ({@code c = 0}): its callers take
+     * the mean as 0 and {@code S₂/k} as the mean square.
      */
-    static void rowStats(KernelContext ctx, float[] red, float[] st, FloatArray x, int base, boolean active, boolean h0, boolean h1, float x00,
-                         float x01, float x02, float x03, float x10, float x11, float x12, float x13, int warps) {
+    static void rowStats(KernelContext ctx, float[] red, float[] st, FloatArray x, int base, int norm, boolean active, boolean h0, boolean h1,
+                         float x00, float x01, float x02, float x03, float x10, float x11, float x12, float x13, int warps) {
         int lane = ctx.localIdx() & 31, warp = ctx.localIdx() >> 5;
         float s1 = 0f, s2 = 0f, c = 0f;
         if (active) {
-            c = x.get(base);
+            if (norm != SkinnyGemmKernel.RMS_NORM) c = x.get(base);   // RMSNorm: no shift, S₂ the sum of squares itself
             float d0 = h0 ? x00 - c : 0f, d1 = h0 ? x01 - c : 0f, d2 = h0 ? x02 - c : 0f, d3 = h0 ? x03 - c : 0f;
             float d4 = h1 ? x10 - c : 0f, d5 = h1 ? x11 - c : 0f, d6 = h1 ? x12 - c : 0f, d7 = h1 ? x13 - c : 0f;
             s1 = SkinnyGemmKernel.warpSum(ctx, d0 + d1 + d2 + d3 + d4 + d5 + d6 + d7);

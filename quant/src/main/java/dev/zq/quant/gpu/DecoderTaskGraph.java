@@ -237,7 +237,7 @@ public final class DecoderTaskGraph implements AutoCloseable {
     static final boolean MMA_INT4 = !"false".equals(System.getProperty("zq.decoder.mmaInt4"));
     /**
      * For measurement only: {@code -Dzq.decoder.repeat=qkv,attend,…} launches the named kernels of every layer (qkv,
-     * attend, out, up, down; a LLaMA's also norm, swiglu) twice in a decode step, so that a bench's step time less the plain one is what that launch
+     * attend, out, up, down; a LLaMA's also swiglu, and norm with {@link #FUSE_RMS_NORM} off) twice in a decode step, so that a bench's step time less the plain one is what that launch
      * costs inside the graph. The outputs are then wrong where the launch adds to its output (out, down).
      */
     static final List<String> REPEAT = List.of(System.getProperty("zq.decoder.repeat", "").split(","));
@@ -262,6 +262,19 @@ public final class DecoderTaskGraph implements AutoCloseable {
      * projection's own launch, for A/B runs.
      */
     static final boolean OUT_IN_ATTENTION = !"false".equals(System.getProperty("zq.decoder.outInAttention"));
+    /**
+     * A LLaMA's RMSNorms inside the projections that read the normalised rows (the q/k/v and gate/up launches), as GPT-2's
+     * LayerNorms are ({@link SkinnyGemmKernel#RMS_NORM}); {@code -Dzq.decoder.fuseRmsNorm=false}: a launch of its own
+     * ({@link LlamaRowKernels#rmsNorm}) before each, for A/B runs.
+     */
+    static final boolean FUSE_RMS_NORM = !"false".equals(System.getProperty("zq.decoder.fuseRmsNorm"));
+    /**
+     * A LLaMA's SiLU-gated unit computed where the down projection reads its input ({@link SkinnyGemmKernel#SWIGLU}: the
+     * batch-1 kernels and the wide row staging of a batch's step), not by a launch of its own;
+     * {@code -Dzq.decoder.fuseSwiglu=false}: {@link LlamaRowKernels#swiglu} first, for A/B runs. Prompts of more than 64 rows and
+     * steps of 2–7 rows keep that launch.
+     */
+    static final boolean FUSE_SWIGLU = !"false".equals(System.getProperty("zq.decoder.fuseSwiglu"));
 
     private final DecoderConfig config;
     private final int batch, promptLength, maxNewTokens, capacity;
@@ -270,6 +283,7 @@ public final class DecoderTaskGraph implements AutoCloseable {
     private final boolean llama;   // LLaMA's layers (RMSNorm, rotary positions, grouped-query attention, SwiGLU), else GPT-2's
     private final FloatArray wte, wpe, finalGamma, finalBeta;   // wpe and the betas: GPT-2 only (null for LLaMA)
     private final FloatArray ropeCos, ropeSin;   // LLaMA: the rotary angles' cosines and sines, [capacity, headDim / 2]
+    private final FloatArray zeroBeta;   // LLaMA: the β of its RMSNorms as the projection kernels read them (zeros)
     private final List<LayerWeights> layers = new ArrayList<>();
     private final Projection head;
     private final IntArray prompt, pos, next, generated;
@@ -348,7 +362,9 @@ public final class DecoderTaskGraph implements AutoCloseable {
             MemorySegment.copy(sin, 0, ropeSin.segment(), Tensor.F32, 0, sin.length);
             weightBuffers.add(ropeCos);
             weightBuffers.add(ropeSin);
-        } else ropeCos = ropeSin = null;
+            zeroBeta = FloatArray.allocate(arena, h);   // allocated zeroed
+            weightBuffers.add(zeroBeta);
+        } else ropeCos = ropeSin = zeroBeta = null;
 
         int rows = batch * promptLength;
         prompt = IntArray.allocate(arena, rows);
@@ -530,15 +546,13 @@ public final class DecoderTaskGraph implements AutoCloseable {
      * new queries and keys by their rotary angles as it reads them (grouped-query: a key/value head serves
      * {@code heads / kvHeads} query heads, and the cache holds each once), the output projection added to the residual; RMSNorm, the gate and up projections as
      * one launch, the SiLU-gated unit, the down projection added to the residual. The projections' kernels are GPT-2's;
-     * their norm is a launch of its own.
+     * their RMSNorm is fused into them as GPT-2's LayerNorm is.
      */
     private void addLlamaLayer(TaskGraph g, int index, int seq) {
         LayerWeights l = layers.get(index);
         int rows = batch * seq, h = config.hiddenSize(), heads = config.numHeads(), kvHeads = config.numKvHeads(), hd = config.headDim();
         String bits = cachePrecision == CachePrecision.FP16 ? "16" : "32";
-        g.task(kernel(LlamaRowKernels.class, "rmsNorm"), RowKernels.grid(rows, h), x, l.norm1Gamma(), normed, h, config.normEps());
-        repeat(g, "norm");
-        linear(g, l.qkv(), normed, null, null, qkv, rows, SkinnyGemmKernel.STORE);
+        rmsNormed(g, l.qkv(), l.norm1Gamma(), qkv, rows);
         repeat(g, "qkv");
         // The new queries and keys are rotated as the attention (or, for a prompt, the append) reads them.
         if (seq > 1)
@@ -549,15 +563,24 @@ public final class DecoderTaskGraph implements AutoCloseable {
         repeat(g, "attend");
         linear(g, l.out(), context, null, null, x, rows, SkinnyGemmKernel.ADD);
         repeat(g, "out");
-        g.task(kernel(LlamaRowKernels.class, "rmsNorm"), RowKernels.grid(rows, h), x, l.norm2Gamma(), normed, h, config.normEps());
-        repeat(g, "norm");
-        linear(g, l.up(), normed, null, null, mlp, rows, SkinnyGemmKernel.STORE);
+        rmsNormed(g, l.up(), l.norm2Gamma(), mlp, rows);
         repeat(g, "up");
-        g.task(kernel(LlamaRowKernels.class, "swiglu"), LlamaRowKernels.swigluGrid(rows, config.intermediateSize()), mlp, gated, rows,
-                config.intermediateSize());
-        repeat(g, "swiglu");
-        linear(g, l.down(), gated, null, null, x, rows, SkinnyGemmKernel.ADD);
+        linear(g, l.down(), mlp, SkinnyGemmKernel.SWIGLU, null, null, x, rows, SkinnyGemmKernel.ADD, null, 0, null);   // silu(gate)·up read from mlp
         repeat(g, "down");
+    }
+
+    /**
+     * {@code out = RMSNorm(x)·Wᵀ} for projection {@code p}: the norm inside the kernel that reads the rows ({@link #linear}
+     * with {@link SkinnyGemmKernel#RMS_NORM}), or with {@code -Dzq.decoder.fuseRmsNorm=false} a launch of its own first.
+     */
+    private void rmsNormed(TaskGraph g, Projection p, FloatArray gamma, FloatArray out, int rows) {
+        if (FUSE_RMS_NORM) {
+            linear(g, p, x, gamma, zeroBeta, out, rows, SkinnyGemmKernel.STORE);
+            return;
+        }
+        g.task(kernel(LlamaRowKernels.class, "rmsNorm"), RowKernels.grid(rows, p.in()), x, gamma, normed, p.in(), config.normEps());
+        repeat(g, "norm");
+        linear(g, p, normed, null, null, out, rows, SkinnyGemmKernel.STORE);
     }
 
     /**
@@ -620,6 +643,17 @@ public final class DecoderTaskGraph implements AutoCloseable {
      */
     private void linear(TaskGraph g, Projection p, FloatArray in, FloatArray gamma, FloatArray beta, FloatArray out, int rows, int mode,
                         FloatArray residual, int partCount, FloatArray partBias) {
+        int norm = gamma == null ? SkinnyGemmKernel.NO_NORM : llama ? SkinnyGemmKernel.RMS_NORM : SkinnyGemmKernel.LAYER_NORM;
+        linear(g, p, in, norm, gamma, beta, out, rows, mode, residual, partCount, partBias);
+    }
+
+    /**
+     * {@link #linear} with the kernels' {@code norm} given: {@link SkinnyGemmKernel#SWIGLU} makes the input
+     * {@code silu(gate)·up} of {@code in}'s rows of gates and ups, inside the projection's kernel where it reads its rows
+     * through {@code WideGemvKernel.loadRow}, else by {@link LlamaRowKernels#swiglu} first (into {@link #gated}).
+     */
+    private void linear(TaskGraph g, Projection p, FloatArray in, int norm, FloatArray gamma, FloatArray beta, FloatArray out, int rows, int mode,
+                        FloatArray residual, int partCount, FloatArray partBias) {
         if ((residual != null || partCount > 0) && !(rows == 1 && addsParts(gemv(p))))
             throw new IllegalStateException(p + ": its launch does not add the attention's parts");
         // The LM head (a vocabulary no multiple of 64: no PrefillGemmKernel) goes to SkinnyMmaKernel too where it takes it.
@@ -628,13 +662,20 @@ public final class DecoderTaskGraph implements AutoCloseable {
         // The INT8 few-row kernel normalises a single row (batch-1 decode) itself, from the one read it makes of it.
         Method gemv = rows == 1 ? gemv(p) : null;   // batch 1: the one-row kernels, where they take the shape
         boolean fusedNorm = rows == 1 && (gemv != null || p.in() <= SkinnyGemmKernel.INT8_ROW_IN_REGISTERS && p.kernel().getName().equals("int8"));
-        if (gamma != null && !wide && p.scales() != null && !fusedNorm) {
-            g.task(kernel(DecoderRowKernels.class, "layerNorm"), RowKernels.grid(rows, p.in()), in, gamma, beta, normed, p.in(), config.normEps());
-            in = normed;
-            gamma = null;
+        boolean readsByLoadRow = rows == 1 ? gemv != null && gemv.getDeclaringClass() != GemvKernel.class : wide && wideRows(rows, p.in());
+        if (norm == SkinnyGemmKernel.SWIGLU && !(FUSE_SWIGLU && readsByLoadRow)) {   // the gated unit a launch of its own
+            g.task(kernel(LlamaRowKernels.class, "swiglu"), LlamaRowKernels.swigluGrid(rows, p.in()), in, gated, rows, p.in());
+            repeat(g, "swiglu");
+            in = gated;
+            norm = SkinnyGemmKernel.NO_NORM;
         }
-        int norm = gamma == null ? 0 : 1;
-        if (gamma == null) {   // unused by the kernels; any buffer of the graph will do
+        if (SkinnyGemmKernel.normalises(norm) && !wide && p.scales() != null && !fusedNorm) {
+            if (llama) g.task(kernel(LlamaRowKernels.class, "rmsNorm"), RowKernels.grid(rows, p.in()), in, gamma, normed, p.in(), config.normEps());
+            else g.task(kernel(DecoderRowKernels.class, "layerNorm"), RowKernels.grid(rows, p.in()), in, gamma, beta, normed, p.in(), config.normEps());
+            in = normed;
+            norm = SkinnyGemmKernel.NO_NORM;
+        }
+        if (!SkinnyGemmKernel.normalises(norm)) {   // γ and β unused by the kernels; any buffer of the graph will do
             gamma = p.bias();
             beta = p.bias();
         }

@@ -259,10 +259,53 @@ class DecoderTaskGraphTest {
     }
 
     /** The LLaMA's kernels (RMSNorm, rotation, grouped-query attention, SwiGLU) through the JIT's PTX on the CPU likewise. */
+    @ParameterizedTest
+    @CsvSource({"w8a8, FP16, 3, 2", "w4-8a8, FP32, 3, 1", "w8a8, FP16, 2, 9"})
+    void aQuantizedLlamaThroughTheJitsPtxEqualsTheCpuExecutorBitForBit(String scheme, DecoderTaskGraph.CachePrecision cache, int promptLen, int batch)
+            throws Exception {
+        try (Device ptx = new dev.zq.runtime.internal.PtxDevice()) {   // batch 1 and 9: the RMSNorm and SwiGLU inside the projections
+            sameBitsAsTheCpuExecutor(ptx, TINY_LLAMA, scheme, cache, promptLen, batch);
+        }
+    }
+
+    /**
+     * A LLaMA's decode step of batch 1 (the batch-1 kernels) or 9 (the wide row staging) launches neither RMSNorm nor the
+     * gated unit: both happen where the projections read their rows ({@code SkinnyGemmKernel.RMS_NORM}, {@code SWIGLU}) —
+     * what {@link #llamaPrefillAndDecodeStepsMatchTheCpuDecoder} checks the outputs of. A prompt of more than 64 rows keeps
+     * the gated unit's launch (its rows are staged by the looping kernels), as does one of 5 (the few-row kernels), and a step of 2 rows its INT8 projections'
+     * RMSNorm launches (the few-row INT8 kernel does not normalise several rows itself): {@link #aLlamaStepOfTwoQuantizedRowsLaunchesItsNormsAndGatedUnit}.
+     */
+    @ParameterizedTest
+    @CsvSource({"w16a16, 1", "w8a8, 1", "w4-8a8, 1", "w8a16, 1", "w8a8, 9", "w16a16, 9", "w4-8a8+head8, 9"})
+    void llamaDecodeStepsNormaliseAndGateInsideTheProjections(String scheme, int batch) throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(DecoderTaskGraph.FUSE_RMS_NORM && DecoderTaskGraph.FUSE_SWIGLU, "fusion switched off");
+        try (Arena arena = Arena.ofShared()) {
+            DecoderModel model = quantized(DecoderModel.random(TINY_LLAMA, 7, arena), scheme, arena);
+            int promptLen = batch == 1 ? 5 : 8;   // 5 rows (the few-row kernels) or 72 (more than 64: the looping staging)
+            try (DecoderTaskGraph g = new DecoderTaskGraph(model, batch, promptLen, 3, DecoderTaskGraph.CachePrecision.FP16, true, device)) {
+                g.prefill(new int[batch * promptLen]);
+                g.step();
+                List<String> step = g.decodePlan().profileTaskMillis().stream().map(java.util.Map.Entry::getKey).toList();
+                assertEquals(0, step.stream().filter(k -> k.equals("LlamaRowKernels.rmsNorm") || k.equals("LlamaRowKernels.swiglu")).count(),
+                        step.toString());
+                List<String> prompt = g.prefillPlan().profileTaskMillis().stream().map(java.util.Map.Entry::getKey).toList();
+                assertEquals(TINY_LLAMA.numLayers(), prompt.stream().filter("LlamaRowKernels.swiglu"::equals).count(), prompt.toString());
+            }
+        }
+    }
+
+    /** {@link #llamaDecodeStepsNormaliseAndGateInsideTheProjections}' other side: a step of 2 rows on the few-row INT8 kernel. */
     @Test
-    void aQuantizedLlamaThroughTheJitsPtxEqualsTheCpuExecutorBitForBit() throws Exception {
-        try (Device ptx = new dev.zq.runtime.internal.PtxDevice()) {
-            sameBitsAsTheCpuExecutor(ptx, TINY_LLAMA, "w8a8", DecoderTaskGraph.CachePrecision.FP16, 3, 2);
+    void aLlamaStepOfTwoQuantizedRowsLaunchesItsNormsAndGatedUnit() throws Exception {
+        try (Arena arena = Arena.ofShared()) {
+            DecoderModel model = quantized(DecoderModel.random(TINY_LLAMA, 7, arena), "w8a8", arena);
+            try (DecoderTaskGraph g = new DecoderTaskGraph(model, 2, 3, 3, DecoderTaskGraph.CachePrecision.FP16, true, device)) {
+                g.prefill(new int[6]);
+                g.step();
+                List<String> step = g.decodePlan().profileTaskMillis().stream().map(java.util.Map.Entry::getKey).toList();
+                assertEquals(2 * TINY_LLAMA.numLayers(), step.stream().filter("LlamaRowKernels.rmsNorm"::equals).count(), step.toString());
+                assertEquals(TINY_LLAMA.numLayers(), step.stream().filter("LlamaRowKernels.swiglu"::equals).count(), step.toString());
+            }
         }
     }
 
