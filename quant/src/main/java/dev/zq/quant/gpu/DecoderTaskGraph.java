@@ -202,9 +202,15 @@ public final class DecoderTaskGraph implements AutoCloseable {
      */
     static final long EARLY_RELEASE_BYTES = Long.getLong("zq.decoder.earlyReleaseBytes", 3L << 20);
 
-    /** {@link #EARLY_RELEASE_BYTES}' rule: 1 where the staging for projection {@code p} on SkinnyMmaKernel's {@code skinny} bits releases it early. */
-    static int earlyRelease(Projection p, int skinny) {
-        return (skinny == 16 || skinny == 8) && (long) p.out() * p.in() * skinny / 8 >= EARLY_RELEASE_BYTES ? 1 : 0;
+    /**
+     * {@link #EARLY_RELEASE_BYTES}' rule: 1 where the staging for projection {@code p} on SkinnyMmaKernel's {@code skinny} bits
+     * releases it early — FP16 and INT8, but not a LLaMA's INT8 ({@code llama}): on the H200, 49 decode steps of TinyLlama
+     * 1.1B's shapes, W8A8+head8, two rounds each, early against after the wait: batch 16 71.97, 71.75 → 66.65, 66.74 ms,
+     * batch 8 60.73, 60.92 → 56.72, 56.63; GPT-3 1.3B in the same call the other way, b16 57.72, 57.60 against 60.58, 60.60
+     * (bench/RESULTS.md, session 46). The LLaMA's W16A16 keeps it (82.4 against 85.0 ms at batch 16).
+     */
+    static int earlyRelease(Projection p, int skinny, boolean llama) {
+        return (skinny == 16 || skinny == 8 && !llama) && (long) p.out() * p.in() * skinny / 8 >= EARLY_RELEASE_BYTES ? 1 : 0;
     }
 
     /**
@@ -687,7 +693,7 @@ public final class DecoderTaskGraph implements AutoCloseable {
                 int order = p.weightOnly() ? DecoderRowKernels.MMA_ORDER : DecoderRowKernels.NATURAL;
                 if (wideRows)
                     g.task(kernel(DecoderRowKernels.class, "halfRowsWide"), DecoderRowKernels.wideRowsGrid(rows), in, norm, gamma, beta, eps, staged,
-                            p.in(), order, earlyRelease(p, skinny));
+                            p.in(), order, earlyRelease(p, skinny, llama));
                 else
                     g.task(kernel(DecoderRowKernels.class, "halfRows"), DecoderRowKernels.rowsGrid(rows), in, norm, gamma, beta, eps, staged, p.in(),
                             order);
@@ -703,7 +709,7 @@ public final class DecoderTaskGraph implements AutoCloseable {
             } else {
                 if (wideRows(rows, p.in()))   // SkinnyMmaKernel.int4 reads the codes in its own order
                     g.task(kernel(DecoderRowKernels.class, "quantizeRowsWide"), DecoderRowKernels.wideRowsGrid(rows), in, norm, gamma, beta, eps, staged,
-                            stagedScales, p.in(), skinny == 4 ? DecoderRowKernels.PIECE4_ORDER : DecoderRowKernels.NATURAL, earlyRelease(p, skinny));
+                            stagedScales, p.in(), skinny == 4 ? DecoderRowKernels.PIECE4_ORDER : DecoderRowKernels.NATURAL, earlyRelease(p, skinny, llama));
                 else
                     g.task(kernel(DecoderRowKernels.class, "quantizeRows"), DecoderRowKernels.rowsGrid(rows), in, norm, gamma, beta, eps, staged,
                             stagedScales, p.in());
