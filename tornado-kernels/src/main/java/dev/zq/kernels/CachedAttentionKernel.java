@@ -171,15 +171,21 @@ public final class CachedAttentionKernel {
      * computing the head's attention for itself, the first writing the cache. The projection's launch is gone: the next
      * kernel adds the heads' parts and the bias to the residual ({@link WideGemvKernel#sumParts}). The
      * codes come before the wait, with the cache's rows.
+     * <p>
+     * Grouped-query attention as {@link #attend16}: {@code kvHeads} key/value heads, each serving {@code heads / kvHeads}
+     * query heads and cached once; rows {@code [q | k | v]} of {@code heads + 2·kvHeads} heads. With {@code rotate != 0}
+     * (a LLaMA) the new query and key are turned by position {@code p}'s rotary angles ({@code cos}, {@code sin}) as they are
+     * read ({@link LlamaRowKernels#newFeature}).
      */
     @Kernel
     public static void attendStep16(KernelContext ctx, FloatArray qkv, IntArray pos, HalfArray keys, HalfArray values, FloatArray context,
-                                    int heads, int headDim, int capacity, float scale, IntArray wOut, FloatArray swOut, FloatArray outParts,
-                                    int outRows, int splits, int outGroupSize) {
+                                    int heads, int kvHeads, int headDim, int capacity, float scale, IntArray wOut, FloatArray swOut, FloatArray outParts,
+                                    int outRows, int splits, int outGroupSize, FloatArray cos, FloatArray sin, int rotate) {
         int tid = ctx.localIdx(), threads = ctx.localSizeX();
         int bh = ctx.groupIdx() / splits, split = ctx.groupIdx() - bh * splits;
-        int b = bh / heads, head = bh - b * heads, hidden = heads * headDim;
-        int qAt = b * 3 * hidden + head * headDim, cache = (b * heads + head) * capacity * headDim;
+        int b = bh / heads, head = bh - b * heads, hidden = heads * headDim, group = heads / kvHeads, kvHead = head / group, kvHidden = kvHeads * headDim;
+        int qAt = b * (hidden + 2 * kvHidden) + head * headDim, kAt = b * (hidden + 2 * kvHidden) + hidden + kvHead * headDim;
+        int cache = (b * kvHeads + kvHead) * capacity * headDim;
         int p = pos.get(0);
         if (p >= capacity) p = -1;   // a replay past the cache: no key is read or written, the context is left as it is
         int[] c = new int[4];
@@ -233,13 +239,16 @@ public final class CachedAttentionKernel {
         float[] q = ctx.allocateFloatShared(128), scores = ctx.allocateFloatShared(MAX_POSITIONS);
         float[] red = ctx.allocateFloatShared(256), slices = ctx.allocateFloatShared(2048);
         int[] freshK = ctx.allocateIntShared(64), freshV = ctx.allocateIntShared(64);   // the appended row, two halves an int
-        if (tid < 128) q[tid] = tid < headDim && p >= 0 ? qkv.get(qAt + tid) * scale : 0f;   // zeros past the head: the dot runs 64 at a time
+        // The new query and key turned by their rotary angles as they are read (rotate != 0: a LLaMA; zeros past the head:
+        // the dot runs 64 at a time).
+        if (tid < 128) q[tid] = tid < headDim && p >= 0 ? LlamaRowKernels.newFeature(qkv, qAt, tid, headDim, cos, sin, p, rotate) * scale : 0f;
         if (tid < 64) {
             int e = tid << 1, kw = 0, vw = 0;
             if (e < headDim && p >= 0) {
-                float k0 = qkv.get(qAt + hidden + e), k1 = qkv.get(qAt + hidden + e + 1);
-                float w0 = qkv.get(qAt + 2 * hidden + e), w1 = qkv.get(qAt + 2 * hidden + e + 1);
-                if (split == 0) {   // the head's other blocks compute the same halves for themselves
+                float k0 = LlamaRowKernels.newFeature(qkv, kAt, e, headDim, cos, sin, p, rotate);
+                float k1 = LlamaRowKernels.newFeature(qkv, kAt, e + 1, headDim, cos, sin, p, rotate);
+                float w0 = qkv.get(kAt + kvHidden + e), w1 = qkv.get(kAt + kvHidden + e + 1);
+                if (split == 0 && head == kvHead * group) {   // the first block of the key/value head's first query head writes the cache
                     keys.set(cache + p * headDim + e, k0);
                     keys.set(cache + p * headDim + e + 1, k1);
                     values.set(cache + p * headDim + e, w0);

@@ -1254,18 +1254,21 @@ class DecoderKernelsOnCpuTest {
      * A decode step's attention ({@link CachedAttentionKernel#attendStep16}) against {@link CachedAttentionKernel#attend16}
      * run with {@code seq = 1} on copies of the same cache: the same appended key and value (bit for bit) and the same
      * context within float rounding (the sums are taken in another order); head sizes 8 to 128, cached positions from none
-     * to more than a block's threads, two sequences, and a replay past the cache that reads and writes nothing.
+     * to more than a block's threads, two sequences, and a replay past the cache that reads and writes nothing; GPT-2's
+     * heads, and a LLaMA's grouped-query heads (4 query heads on 2 or 1 key/value heads) with rotary angles.
      */
     @Test
     void attendStepEqualsTheGeneralCachedAttention() {
         try (Arena a = Arena.ofShared()) {
             Random rnd = new Random(41);
-            int batch = 2, heads = 3, capacity = 300;
+            int batch = 2, capacity = 300;
+            for (int[] hk : new int[][]{{3, 3, 0}, {4, 2, 1}, {4, 1, 1}})   // heads, key/value heads, rotate
             for (int hd : new int[]{64, 128, 16, 8})
                 for (int p : new int[]{0, 1, 37, 255, 256, 299, 300}) {
-                    int hidden = heads * hd;
-                    FloatArray qkv = KernelsOnCpuTest.randomFloats(a, rnd, batch * 3 * hidden, 2);
-                    TwinCaches caches = TwinCaches.random(a, rnd, batch * heads * capacity * hd);
+                    int heads = hk[0], kvHeads = hk[1], rotate = hk[2], hidden = heads * hd;
+                    FloatArray qkv = KernelsOnCpuTest.randomFloats(a, rnd, batch * (hidden + 2 * kvHeads * hd), 2);
+                    FloatArray cos = KernelsOnCpuTest.randomFloats(a, rnd, capacity * hd / 2, 1), sin = KernelsOnCpuTest.randomFloats(a, rnd, capacity * hd / 2, 1);
+                    TwinCaches caches = TwinCaches.random(a, rnd, batch * kvHeads * capacity * hd);
                     HalfArray k1 = caches.k1(), v1 = caches.v1(), k2 = caches.k2(), v2 = caches.v2();
                     IntArray pos = IntArray.allocate(a, 1);
                     pos.set(0, p);
@@ -1273,10 +1276,10 @@ class DecoderKernelsOnCpuTest {
                     for (int i = 0; i < want.length(); i++) got.set(i, want.get(i));
                     float scale = (float) (1 / Math.sqrt(hd));
                     cpu.launch(KernelCompiler.find(CachedAttentionKernel.class, "attend16"), CachedAttentionKernel.attendGrid(batch, heads), qkv, pos, k1,
-                            v1, want, 1, heads, heads, hd, capacity, scale, 1, want, want, 0);
+                            v1, want, 1, heads, kvHeads, hd, capacity, scale, 1, cos, sin, rotate);
                     cpu.launch(KernelCompiler.find(CachedAttentionKernel.class, "attendStep16"), CachedAttentionKernel.attendGrid(batch, heads), qkv, pos,
-                            k2, v2, got, heads, hd, capacity, scale, pos, got, got, 0, 1, 1);
-                    String what = "head size " + hd + ", position " + p;
+                            k2, v2, got, heads, kvHeads, hd, capacity, scale, pos, got, got, 0, 1, 1, cos, sin, rotate);
+                    String what = heads + " heads on " + kvHeads + (rotate != 0 ? ", rotated" : "") + ", head size " + hd + ", position " + p;
                     for (int i = 0; i < k1.length(); i++) {
                         assertEquals(Float.floatToRawIntBits(k1.get(i)), Float.floatToRawIntBits(k2.get(i)), what + ": key cache " + i);
                         assertEquals(Float.floatToRawIntBits(v1.get(i)), Float.floatToRawIntBits(v2.get(i)), what + ": value cache " + i);
@@ -1314,9 +1317,10 @@ class DecoderKernelsOnCpuTest {
                     FloatArray context = FloatArray.allocate(a, hidden), parts = KernelsOnCpuTest.randomFloats(a, rnd, heads * hidden, 1);
                     float scale = (float) (1 / Math.sqrt(hd));
                     var attend = KernelCompiler.find(CachedAttentionKernel.class, "attendStep16");
-                    cpu.launch(attend, CachedAttentionKernel.attendGrid(1, heads), qkv, pos, k1, v1, context, heads, hd, capacity, scale, pos, context, context, 0, 1, 1);
-                    cpu.launch(attend, CachedAttentionKernel.attendGrid(1, heads, splits), qkv, pos, k2, v2, context, heads, hd, capacity, scale,
-                            gs == 0 ? r.h() : r.q8(), r.sw(), parts, hidden, splits, gs);
+                    cpu.launch(attend, CachedAttentionKernel.attendGrid(1, heads), qkv, pos, k1, v1, context, heads, heads, hd, capacity, scale, pos, context, context,
+                            0, 1, 1, context, context, 0);
+                    cpu.launch(attend, CachedAttentionKernel.attendGrid(1, heads, splits), qkv, pos, k2, v2, context, heads, heads, hd, capacity, scale,
+                            gs == 0 ? r.h() : r.q8(), r.sw(), parts, hidden, splits, gs, context, context, 0);
                     for (int i = 0; i < k1.length(); i++) {
                         assertEquals(Float.floatToRawIntBits(k1.get(i)), Float.floatToRawIntBits(k2.get(i)), what + ": key cache " + i);
                         assertEquals(Float.floatToRawIntBits(v1.get(i)), Float.floatToRawIntBits(v2.get(i)), what + ": value cache " + i);

@@ -515,17 +515,17 @@ public final class DecoderTaskGraph implements AutoCloseable {
         if (seq > 1)
             g.task(kernel(CachedAttentionKernel.class, "append" + bits), CachedAttentionKernel.appendGrid(rows), qkv, pos, keys.get(index),
                     values.get(index), seq, heads, heads, hd, capacity, context, context, 0);   // no rotation: its tables unused
-        boolean attendStep = seq == 1 && ATTEND_STEP && cachePrecision == CachePrecision.FP16 && hd % 8 == 0 && hd <= 128;   // a decode step
+        boolean attendStep = seq == 1 && attendStep(hd);   // a decode step
         boolean outInAttention = attendStep && outInAttention(l, rows);
         if (outInAttention) {   // the out projection's parts from the attention's blocks, its launch gone
             int outGroup = outGroupSize(l.out()), splits = CachedAttentionKernel.outSplits(h, hd, outGroup);
             g.task(kernel(CachedAttentionKernel.class, "attendStep16"), CachedAttentionKernel.attendGrid(rows, heads, splits), qkv, pos,
-                    keys.get(index), values.get(index), context, heads, hd, capacity, (float) (1 / Math.sqrt(hd)), l.out().weight(),
-                    l.out().scales() != null ? l.out().scales() : l.out().bias(), outParts, h, splits, outGroup);
+                    keys.get(index), values.get(index), context, heads, heads, hd, capacity, (float) (1 / Math.sqrt(hd)), l.out().weight(),
+                    l.out().scales() != null ? l.out().scales() : l.out().bias(), outParts, h, splits, outGroup, context, context, 0);
         } else if (attendStep)
             g.task(kernel(CachedAttentionKernel.class, "attendStep16"), CachedAttentionKernel.attendGrid(rows, heads), qkv, pos,
-                    keys.get(index), values.get(index), context, heads, hd, capacity, (float) (1 / Math.sqrt(hd)), pos, l.out().bias(),
-                    context, 0, 1, 1);   // no out projection: its arguments unused
+                    keys.get(index), values.get(index), context, heads, heads, hd, capacity, (float) (1 / Math.sqrt(hd)), pos, l.out().bias(),
+                    context, 0, 1, 1, context, context, 0);   // no out projection, no rotation: their arguments unused
         else
             g.task(kernel(CachedAttentionKernel.class, "attend" + bits), CachedAttentionKernel.attendGrid(rows, heads), qkv, pos, keys.get(index),
                     values.get(index), context, seq, heads, heads, hd, capacity, (float) (1 / Math.sqrt(hd)), seq == 1 ? 1 : 0, context, context, 0);
@@ -564,8 +564,13 @@ public final class DecoderTaskGraph implements AutoCloseable {
         if (seq > 1)
             g.task(kernel(CachedAttentionKernel.class, "append" + bits), CachedAttentionKernel.appendGrid(rows), qkv, pos, keys.get(index),
                     values.get(index), seq, heads, kvHeads, hd, capacity, ropeCos, ropeSin, 1);
-        g.task(kernel(CachedAttentionKernel.class, "attend" + bits), CachedAttentionKernel.attendGrid(rows, heads), qkv, pos, keys.get(index),
-                values.get(index), context, seq, heads, kvHeads, hd, capacity, (float) (1 / Math.sqrt(hd)), seq == 1 ? 1 : 0, ropeCos, ropeSin, 1);
+        if (seq == 1 && attendStep(hd))   // a decode step
+            g.task(kernel(CachedAttentionKernel.class, "attendStep16"), CachedAttentionKernel.attendGrid(rows, heads), qkv, pos, keys.get(index),
+                    values.get(index), context, heads, kvHeads, hd, capacity, (float) (1 / Math.sqrt(hd)), pos, l.out().bias(), context, 0, 1, 1,
+                    ropeCos, ropeSin, 1);   // no out projection: its arguments unused
+        else
+            g.task(kernel(CachedAttentionKernel.class, "attend" + bits), CachedAttentionKernel.attendGrid(rows, heads), qkv, pos, keys.get(index),
+                    values.get(index), context, seq, heads, kvHeads, hd, capacity, (float) (1 / Math.sqrt(hd)), seq == 1 ? 1 : 0, ropeCos, ropeSin, 1);
         repeat(g, "attend");
         linear(g, l.out(), context, null, null, x, rows, SkinnyGemmKernel.ADD);
         repeat(g, "out");
@@ -574,6 +579,9 @@ public final class DecoderTaskGraph implements AutoCloseable {
         linear(g, l.down(), mlp, SkinnyGemmKernel.SWIGLU, null, null, x, rows, SkinnyGemmKernel.ADD, null, 0, null);   // silu(gate)·up read from mlp
         repeat(g, "down");
     }
+
+    /** Whether a decode step's attention runs on {@code attendStep16} ({@link #ATTEND_STEP}: an FP16 cache, heads of a multiple of 8 up to 128). */
+    private boolean attendStep(int hd) { return ATTEND_STEP && cachePrecision == CachePrecision.FP16 && hd % 8 == 0 && hd <= 128; }
 
     /**
      * {@code out = RMSNorm(x)·Wᵀ} for projection {@code p}: the norm inside the kernel that reads the rows ({@link #linear}
