@@ -354,7 +354,7 @@ class DecoderKernelsOnCpuTest {
 
     /**
      * The 1024-thread staging kernels (a row in registers) against the 256-thread ones that loop over it: without a
-     * LayerNorm the same codes, scales and halves to the bit (in both orders); with it, whose sums they take in another
+     * LayerNorm (or RMSNorm) the same codes, scales and halves to the bit (in both orders); with it, whose sums they take in another
      * order, scales within 1e-5, codes within one (rarely off), halves within FP16's rounding. Rows of one piece, of two
      * (4160: the second holds 64 inputs), of the most (8192), with an outlier and an all-zero row.
      */
@@ -370,7 +370,7 @@ class DecoderKernelsOnCpuTest {
                 x[k + 17] = -40f;                              // an outlier in row 1
                 for (int j = 0; j < k; j++) x[2 * k + j] = 0f;   // an all-zero row
                 FloatArray xs = floats(a, x), gamma = KernelsOnCpuTest.randomFloats(a, rnd, k, 1), beta = KernelsOnCpuTest.randomFloats(a, rnd, k, 0.3);
-                for (int norm : new int[]{0, 1}) {
+                for (int norm : new int[]{SkinnyGemmKernel.NO_NORM, SkinnyGemmKernel.LAYER_NORM, SkinnyGemmKernel.RMS_NORM}) {
                     IntArray want = IntArray.allocate(a, m * k / 4), got = IntArray.allocate(a, m * k / 4);
                     FloatArray wantScales = FloatArray.allocate(a, m), gotScales = FloatArray.allocate(a, m);
                     cpu.launch(KernelCompiler.find(DecoderRowKernels.class, "quantizeRows"), DecoderRowKernels.rowsGrid(m), xs, norm, gamma, beta, 1e-5f,
@@ -418,6 +418,37 @@ class DecoderKernelsOnCpuTest {
             }
             assertFalse(DecoderRowKernels.fitsWide(8224));   // nine elements a thread
             assertFalse(DecoderRowKernels.fitsWide(400));    // not whole groups of 32 (the mma order's)
+        }
+    }
+
+    /**
+     * {@code norm = SWIGLU}: the wide staging kernels read rows of a LLaMA's gates and ups side by side ({@code 2k} a row)
+     * and stage {@code silu(gate)·up} — the same codes, scales and halves, to the bit, as the looping kernels staging what
+     * {@link LlamaRowKernels#swiglu} wrote (the same function, and no sums). Rows of one piece and of two.
+     */
+    @Test
+    void wideStagingGatesRowsAsTheSwigluLaunchDoes() {
+        try (Arena a = Arena.ofShared()) {
+            Random rnd = new Random(35);
+            int m = 3;
+            for (int k : new int[]{704, 5632}) {
+                FloatArray gu = KernelsOnCpuTest.randomFloats(a, rnd, m * 2 * k, 3), gated = FloatArray.allocate(a, m * k), none = FloatArray.allocate(a, k);
+                cpu.launch(KernelCompiler.find(LlamaRowKernels.class, "swiglu"), LlamaRowKernels.swigluGrid(m, k), gu, gated, m, k);
+                IntArray want = IntArray.allocate(a, m * k / 4), got = IntArray.allocate(a, m * k / 4);
+                FloatArray wantScales = FloatArray.allocate(a, m), gotScales = FloatArray.allocate(a, m);
+                cpu.launch(KernelCompiler.find(DecoderRowKernels.class, "quantizeRows"), DecoderRowKernels.rowsGrid(m), gated, SkinnyGemmKernel.NO_NORM,
+                        none, none, 1e-5f, want, wantScales, k);
+                cpu.launch(KernelCompiler.find(DecoderRowKernels.class, "quantizeRowsWide"), DecoderRowKernels.wideRowsGrid(m), gu, SkinnyGemmKernel.SWIGLU,
+                        none, none, 1e-5f, got, gotScales, k, DecoderRowKernels.NATURAL, 0);
+                for (int r = 0; r < m; r++) assertEquals(Float.floatToRawIntBits(wantScales.get(r)), Float.floatToRawIntBits(gotScales.get(r)), "K " + k + " scale " + r);
+                for (int i = 0; i < m * k / 4; i++) assertEquals(want.get(i), got.get(i), "K " + k + " code word " + i);
+                IntArray wantHalves = IntArray.allocate(a, m * k / 2), gotHalves = IntArray.allocate(a, m * k / 2);
+                cpu.launch(KernelCompiler.find(DecoderRowKernels.class, "halfRows"), DecoderRowKernels.rowsGrid(m), gated, SkinnyGemmKernel.NO_NORM, none,
+                        none, 1e-5f, wantHalves, k, DecoderRowKernels.NATURAL);
+                cpu.launch(KernelCompiler.find(DecoderRowKernels.class, "halfRowsWide"), DecoderRowKernels.wideRowsGrid(m), gu, SkinnyGemmKernel.SWIGLU,
+                        none, none, 1e-5f, gotHalves, k, DecoderRowKernels.NATURAL, 0);
+                for (int i = 0; i < m * k / 2; i++) assertEquals(wantHalves.get(i), gotHalves.get(i), "K " + k + " halves " + i);
+            }
         }
     }
 
