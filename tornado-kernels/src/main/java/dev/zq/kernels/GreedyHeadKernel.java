@@ -8,7 +8,8 @@ import dev.zq.runtime.KernelContext;
 import dev.zq.runtime.KernelMath;
 
 /**
- * The tail of a batch-1 decode step in one launch: the final LayerNorm of the step's row, the LM head over it (FP16,
+ * The tail of a batch-1 decode step in one launch: the final LayerNorm (or a LLaMA's RMSNorm: {@code norm}, as
+ * {@link SkinnyGemmKernel#RMS_NORM}) of the step's row, the LM head over it (FP16,
  * {@link #fp16}, or INT8 with one scale a row, {@link #int8}; the logits written out), the greedy choice of the next token
  * and, with {@code embed}, that token's embedding as the next step's input row — which were four kernels ({@code lastTokenNorm}, the head's
  * {@link WideGemvKernel#fp16}, {@code argmax}: a single block reading 50,257 logits back, 13 µs of GPT-2's step on its own).
@@ -34,6 +35,12 @@ public final class GreedyHeadKernel {
 
     public static final int THREADS = 1024;
 
+    /**
+     * The kernels' {@code embed}: no embedding, {@code wte[token] + wpe[position]} (GPT-2), or {@code wte[token]} alone (a
+     * LLaMA, whose positions are rotations inside the attention).
+     */
+    public static final int NO_EMBED = 0, EMBED_WITH_POSITION = 1, EMBED_TOKEN = 2;
+
     /** Whether the kernel takes a head of rows of {@code k} inputs (FP16 weights, 16-byte loads; two pieces of 4096 staged). */
     public static boolean fits(int k) { return k > 0 && k <= WideGemvKernel.MAX_K && k % 8 == 0; }
 
@@ -56,7 +63,7 @@ public final class GreedyHeadKernel {
      * block, {@code arrivals[0]} starts at 0 (each launch leaves it so).
      */
     @Kernel(maxRegisters = 64)
-    public static void fp16(KernelContext ctx, FloatArray x, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray bias,
+    public static void fp16(KernelContext ctx, FloatArray x, FloatArray gamma, FloatArray beta, float eps, int norm, IntArray w, FloatArray bias,
                             FloatArray logits, int n, int k, int pair, FloatArray bestValues, IntArray bestIndices, IntArray arrivals,
                             IntArray next, IntArray generated, IntArray pos, int promptLen, int maxNew, FloatArray wte, FloatArray wpe,
                             int capacity, int embed) {
@@ -91,7 +98,9 @@ public final class GreedyHeadKernel {
         float[] xs = ctx.allocateFloatShared(8192);   // the normalised row as halves, WideGemvKernel.stageHalves' order
         float[] red = ctx.allocateFloatShared(96), vals = ctx.allocateFloatShared(32);
         int[] idxs = ctx.allocateIntShared(32);
-        WideGemvKernel.stageHalves(ctx, red, xs, x, 1, gamma, beta, eps, k, g0, g1, g2, g3, e0, e1, e2, e3);
+        if (norm == SkinnyGemmKernel.RMS_NORM)   // a constant either way, so that the staging's other norms compile away (64 registers, no spills)
+            WideGemvKernel.stageHalves(ctx, red, xs, x, SkinnyGemmKernel.RMS_NORM, gamma, beta, eps, k, g0, g1, g2, g3, e0, e1, e2, e3);
+        else WideGemvKernel.stageHalves(ctx, red, xs, x, SkinnyGemmKernel.LAYER_NORM, gamma, beta, eps, k, g0, g1, g2, g3, e0, e1, e2, e3);
         float best = Float.NEGATIVE_INFINITY;
         int at = -1, pass = 0;
         for (int cbase = first; cbase < n; cbase += step) {   // uniform: the block's passes
@@ -150,7 +159,7 @@ public final class GreedyHeadKernel {
      * step by an access policy window (0.9 µs faster alone, the step no faster).
      */
     @Kernel(maxRegisters = 64)
-    public static void int8(KernelContext ctx, FloatArray x, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw, FloatArray bias,
+    public static void int8(KernelContext ctx, FloatArray x, FloatArray gamma, FloatArray beta, float eps, int norm, IntArray w, FloatArray sw, FloatArray bias,
                             FloatArray logits, int n, int k, int rows, FloatArray bestValues, IntArray bestIndices, IntArray arrivals,
                             IntArray next, IntArray generated, IntArray pos, int promptLen, int maxNew, FloatArray wte, FloatArray wpe,
                             int capacity, int embed) {
@@ -176,7 +185,7 @@ public final class GreedyHeadKernel {
         int[] xs = ctx.allocateIntShared(2048);   // the row's codes in WideGemvKernel.int8's order
         float[] sx = ctx.allocateFloatShared(1), red = ctx.allocateFloatShared(96), vals = ctx.allocateFloatShared(32);
         int[] idxs = ctx.allocateIntShared(32);
-        WideGemvKernel.stageCodes(ctx, red, sx, xs, x, 1, gamma, beta, eps, k, 0, g0, g1, g2, g3, e0, e1, e2, e3);
+        WideGemvKernel.stageCodes(ctx, red, sx, xs, x, norm, gamma, beta, eps, k, 0, g0, g1, g2, g3, e0, e1, e2, e3);
         float s = sx[0], best = Float.NEGATIVE_INFINITY;
         int at = -1, pass = 0;
         for (int rbase = first; rbase < n; rbase += step) {   // uniform: the block's passes
@@ -325,14 +334,24 @@ public final class GreedyHeadKernel {
         if (last && embed != 0) {   // uniform: the last block's threads
             ctx.barrier();
             int t = idxs[0], p = idxs[1], e = ctx.localIdx() << 2;
-            if (p < capacity && e < k) embed4(x, wte, wpe, t * k, p * k, e);   // four elements a thread (k a multiple of 8)
-            if (p < capacity && e + 4096 < k) embed4(x, wte, wpe, t * k, p * k, e + 4096);
+            if (p < capacity && e < k) embed4(x, wte, wpe, t * k, p * k, e, embed);   // four elements a thread (k a multiple of 8)
+            if (p < capacity && e + 4096 < k) embed4(x, wte, wpe, t * k, p * k, e + 4096, embed);
         }
     }
 
-    /** {@code x[e … e+3] = wte[tw + e …] + wpe[pw + e …]}, the eight loads in flight together. */
-    static void embed4(FloatArray x, FloatArray wte, FloatArray wpe, int tw, int pw, int e) {
+    /**
+     * {@code x[e … e+3] = wte[tw + e …] + wpe[pw + e …]}, the eight loads in flight together; with {@code embed ==}
+     * {@link #EMBED_TOKEN} (a LLaMA: no position table) {@code wte[tw + e …]} as it is.
+     */
+    static void embed4(FloatArray x, FloatArray wte, FloatArray wpe, int tw, int pw, int e, int embed) {
         float w0 = wte.get(tw + e), w1 = wte.get(tw + e + 1), w2 = wte.get(tw + e + 2), w3 = wte.get(tw + e + 3);
+        if (embed == EMBED_TOKEN) {
+            x.set(e, w0);
+            x.set(e + 1, w1);
+            x.set(e + 2, w2);
+            x.set(e + 3, w3);
+            return;
+        }
         float p0 = wpe.get(pw + e), p1 = wpe.get(pw + e + 1), p2 = wpe.get(pw + e + 2), p3 = wpe.get(pw + e + 3);
         x.set(e, w0 + p0);
         x.set(e + 1, w1 + p1);

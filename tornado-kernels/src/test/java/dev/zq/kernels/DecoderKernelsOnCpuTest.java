@@ -1161,7 +1161,7 @@ class DecoderKernelsOnCpuTest {
                                 wantPos, n, promptLen, maxNew, 1, best, bestAt, arrivals);
                         FloatArray xr = copyOf(a, x);   // the kernel embeds the next token into it (embed = 1 but for one block)
                         int embed = blocks == 1 ? 0 : 1;
-                        cpu.launch(KernelCompiler.find(GreedyHeadKernel.class, "fp16"), GreedyHeadKernel.grid(n, k, blocks), xr, gamma, beta, 1e-5f, h,
+                        cpu.launch(KernelCompiler.find(GreedyHeadKernel.class, "fp16"), GreedyHeadKernel.grid(n, k, blocks), xr, gamma, beta, 1e-5f, SkinnyGemmKernel.LAYER_NORM, h,
                                 bias, got, n, k, GreedyHeadKernel.pair(k), best, bestAt, arrivals, next, gen, pos, promptLen, maxNew, wte, wpe, capacity, embed);
                         checkEmbedded(what, x, xr, wte, wpe, next.get(0), pos.get(0), k, capacity, embed);
                         for (int i = 0; i < n; i++)
@@ -1257,7 +1257,7 @@ class DecoderKernelsOnCpuTest {
                         pos.set(0, p0);
                         FloatArray xr = copyOf(a, x);
                         int embed = blocks == 2 ? 0 : 1;
-                        cpu.launch(KernelCompiler.find(GreedyHeadKernel.class, "int8"), grid, xr, gamma, beta, 1e-5f, q8, sw, bias, got, n, k,
+                        cpu.launch(KernelCompiler.find(GreedyHeadKernel.class, "int8"), grid, xr, gamma, beta, 1e-5f, SkinnyGemmKernel.LAYER_NORM, q8, sw, bias, got, n, k,
                                 GreedyHeadKernel.int8Rows(k), best, bestAt, arrivals, next, gen, pos, promptLen, maxNew, wte, wpe, capacity, embed);
                         checkEmbedded(what, x, xr, wte, wpe, next.get(0), pos.get(0), k, capacity, embed);
                         for (int i = 0; i < n; i++) {

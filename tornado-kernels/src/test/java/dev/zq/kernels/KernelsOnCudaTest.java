@@ -645,7 +645,7 @@ class KernelsOnCudaTest {
                             gen = IntArray.allocate(a, maxNew), pos = IntArray.allocate(a, 1);
                     pos.set(0, promptLen + 2);
                     Grid grid = GreedyHeadKernel.grid(n, kk, blocks);
-                    Object[] args = {x, r.gamma(), r.beta(), 1e-5f, r.h(), r.bias(), logits, n, kk, GreedyHeadKernel.pair(kk), best, bestAt, arrivals,
+                    Object[] args = {x, r.gamma(), r.beta(), 1e-5f, SkinnyGemmKernel.LAYER_NORM, r.h(), r.bias(), logits, n, kk, GreedyHeadKernel.pair(kk), best, bestAt, arrivals,
                             next, gen, pos, promptLen, maxNew, wte, wpe, capacity, 1};
                     Object[] onCpu = copy(a, args), onGpu = copy(a, args);
                     DeviceRun device = device(k(GreedyHeadKernel.class, "fp16"));
@@ -653,9 +653,9 @@ class KernelsOnCudaTest {
                     for (int launch = 0; launch < 2; launch++) {
                         cpu.launch(k(GreedyHeadKernel.class, "fp16"), grid, onCpu);
                         device.run(grid, onGpu);
-                        sameGreedyState(n + "x" + kk + " " + grid + " launch " + launch, onCpu, onGpu, 6, 12);
+                        sameGreedyState(n + "x" + kk + " " + grid + " launch " + launch, onCpu, onGpu, 7, 13);
                     }
-                    assertEquals(promptLen + 4, ((IntArray) onGpu[15]).get(0));
+                    assertEquals(promptLen + 4, ((IntArray) onGpu[16]).get(0));
                 }
             }
         }
@@ -732,7 +732,7 @@ class KernelsOnCudaTest {
                     IntArray bestAt = IntArray.allocate(a, grid.groupsX()), arrivals = IntArray.allocate(a, 1), next = IntArray.allocate(a, 1),
                             gen = IntArray.allocate(a, maxNew), pos = IntArray.allocate(a, 1);
                     pos.set(0, promptLen + 2);
-                    Object[] args = {x, r.gamma(), r.beta(), 1e-5f, r.q8(), r.sw(), r.bias(), logits, n, kk, GreedyHeadKernel.int8Rows(kk), best, bestAt,
+                    Object[] args = {x, r.gamma(), r.beta(), 1e-5f, SkinnyGemmKernel.LAYER_NORM, r.q8(), r.sw(), r.bias(), logits, n, kk, GreedyHeadKernel.int8Rows(kk), best, bestAt,
                             arrivals, next, gen, pos, promptLen, maxNew, wte, wpe, capacity, 1};
                     Object[] onCpu = copy(a, args), onGpu = copy(a, args);
                     DeviceRun device = device(k(GreedyHeadKernel.class, "int8"));
@@ -740,9 +740,9 @@ class KernelsOnCudaTest {
                     for (int launch = 0; launch < 2; launch++) {
                         cpu.launch(k(GreedyHeadKernel.class, "int8"), grid, onCpu);
                         device.run(grid, onGpu);
-                        sameGreedyState(n + "x" + kk + " " + grid + " launch " + launch, onCpu, onGpu, 7, 13);
+                        sameGreedyState(n + "x" + kk + " " + grid + " launch " + launch, onCpu, onGpu, 8, 14);
                     }
-                    assertEquals(promptLen + 4, ((IntArray) onGpu[16]).get(0));
+                    assertEquals(promptLen + 4, ((IntArray) onGpu[17]).get(0));
                 }
             }
         }

@@ -214,7 +214,7 @@ public final class DecoderTaskGraph implements AutoCloseable {
     }
 
     /**
-     * A batch-1 decode step ends in {@link GreedyHeadKernel} (final LayerNorm, head, arg-max: one launch) where the head
+     * A batch-1 decode step ends in {@link GreedyHeadKernel} (final LayerNorm or a LLaMA's RMSNorm, head, arg-max: one launch) where the head
      * is FP16, or INT8 with one scale a row and token-wise INT8 activations, and fits it; {@code -Dzq.decoder.greedyHead=false}: the three kernels, for A/B runs.
      */
     static final boolean GREEDY_HEAD = !"false".equals(System.getProperty("zq.decoder.greedyHead"));
@@ -461,19 +461,23 @@ public final class DecoderTaskGraph implements AutoCloseable {
         int rows = batch * seq, h = config.hiddenSize();
         boolean decodeStep = name.equals("decode"), fold = FOLD_EMBED && batch == 1 && greedyHead() != null;   // the embedding in the head's launch
         if (name.equals("prefill")) g.task(kernel(DecoderRowKernels.class, "resetPosition"), dev.zq.runtime.Grid.of(1, 32), pos);
-        if (llama) g.task(kernel(LlamaRowKernels.class, "embed"), LlamaRowKernels.grid(rows), tokens, wte, x, h);
-        else if (!(decodeStep && fold)) g.task(kernel(DecoderRowKernels.class, "embed"), dev.zq.runtime.Grid.of(rows, 256), tokens, pos, wte, wpe, x, seq, h, capacity);
+        if (!(decodeStep && fold)) {
+            if (llama) g.task(kernel(LlamaRowKernels.class, "embed"), LlamaRowKernels.grid(rows), tokens, wte, x, h);
+            else g.task(kernel(DecoderRowKernels.class, "embed"), dev.zq.runtime.Grid.of(rows, 256), tokens, pos, wte, wpe, x, seq, h, capacity);
+        }
         for (int l = 0; l < layers.size(); l++) addLayer(g, l, seq);
-        int embedNext = decodeStep && fold ? 1 : 0;
+        int embedNext = !(decodeStep && fold) ? GreedyHeadKernel.NO_EMBED : llama ? GreedyHeadKernel.EMBED_TOKEN : GreedyHeadKernel.EMBED_WITH_POSITION;
+        int norm = llama ? SkinnyGemmKernel.RMS_NORM : SkinnyGemmKernel.LAYER_NORM;
+        FloatArray beta = llama ? zeroBeta : finalBeta, positions = llama ? wte : wpe;   // a LLaMA's: zeros; its position table unused
         String greedy = rows == 1 ? greedyHead() : null;
         if ("fp16".equals(greedy))   // a batch-1 decode step: one launch
-            g.task(kernel(GreedyHeadKernel.class, "fp16"), GreedyHeadKernel.grid(config.vocabSize(), h, GEMV_BLOCKS), x, finalGamma, finalBeta,
-                    config.normEps(), head.weight(), head.bias(), logits, config.vocabSize(), h, GreedyHeadKernel.pair(h), headBest, headBestAt,
-                    headArrivals, next, generated, pos, promptLength, maxNewTokens, wte, wpe, capacity, embedNext);
+            g.task(kernel(GreedyHeadKernel.class, "fp16"), GreedyHeadKernel.grid(config.vocabSize(), h, GEMV_BLOCKS), x, finalGamma, beta,
+                    config.normEps(), norm, head.weight(), head.bias(), logits, config.vocabSize(), h, GreedyHeadKernel.pair(h), headBest, headBestAt,
+                    headArrivals, next, generated, pos, promptLength, maxNewTokens, wte, positions, capacity, embedNext);
         else if ("int8".equals(greedy))
-            g.task(kernel(GreedyHeadKernel.class, "int8"), GreedyHeadKernel.int8Grid(config.vocabSize(), h, GEMV_BLOCKS), x, finalGamma, finalBeta,
-                    config.normEps(), head.weight(), head.scales(), head.bias(), logits, config.vocabSize(), h, GreedyHeadKernel.int8Rows(h), headBest,
-                    headBestAt, headArrivals, next, generated, pos, promptLength, maxNewTokens, wte, wpe, capacity, embedNext);
+            g.task(kernel(GreedyHeadKernel.class, "int8"), GreedyHeadKernel.int8Grid(config.vocabSize(), h, GEMV_BLOCKS), x, finalGamma, beta,
+                    config.normEps(), norm, head.weight(), head.scales(), head.bias(), logits, config.vocabSize(), h, GreedyHeadKernel.int8Rows(h), headBest,
+                    headBestAt, headArrivals, next, generated, pos, promptLength, maxNewTokens, wte, positions, capacity, embedNext);
         else {
             if (llama)
                 g.task(kernel(LlamaRowKernels.class, "lastTokenRmsNorm"), RowKernels.grid(batch, h), x, finalGamma, last, pos, seq, h, config.normEps());
@@ -485,7 +489,8 @@ public final class DecoderTaskGraph implements AutoCloseable {
                     config.vocabSize(), promptLength, maxNewTokens, argmaxParts, headBest, headBestAt, headArrivals);
         }
         // The decode steps' head writes the next step's input row itself; the prompt's tail makes the first one.
-        if (name.equals("prefill") && fold)
+        if (name.equals("prefill") && fold && llama) g.task(kernel(LlamaRowKernels.class, "embed"), LlamaRowKernels.grid(1), next, wte, x, h);
+        else if (name.equals("prefill") && fold)
             g.task(kernel(DecoderRowKernels.class, "embed"), dev.zq.runtime.Grid.of(1, 256), next, pos, wte, wpe, x, 1, h, capacity);
     }
 
@@ -495,7 +500,7 @@ public final class DecoderTaskGraph implements AutoCloseable {
      */
     private String greedyHead() {
         int h = config.hiddenSize();
-        if (!GREEDY_HEAD || llama) return null;   // GreedyHeadKernel's final norm is a LayerNorm
+        if (!GREEDY_HEAD) return null;
         if (head.scales() == null && GreedyHeadKernel.fits(h)) return "fp16";
         if (head.scales() != null && !head.weightOnly() && gemvBits(head) == 8 && GreedyHeadKernel.fitsInt8(h, head.groupSize())) return "int8";
         return null;
