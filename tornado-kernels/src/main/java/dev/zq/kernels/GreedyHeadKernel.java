@@ -57,7 +57,7 @@ public final class GreedyHeadKernel {
     }
 
     /**
-     * {@code logits = LayerNorm(x[0..k))·Wᵀ + b} over {@code n} FP16 rows of {@code w} (K/2 ints a row), then {@code next[0]}
+     * {@code logits = norm(x[0..k))·Wᵀ + b} (LayerNorm, or RMSNorm with {@code norm} {@link SkinnyGemmKernel#RMS_NORM}) over {@code n} FP16 rows of {@code w} (K/2 ints a row), then {@code next[0]}
      * = the arg-max, {@code pos[0] += 1}, and {@code generated[pos[0] − promptLen]} = the arg-max while inside
      * {@code maxNew}. {@code pair} is {@link #pair}{@code (k)}; {@code bestValues} and {@code bestIndices} hold a slot a
      * block, {@code arrivals[0]} starts at 0 (each launch leaves it so).
