@@ -52,28 +52,29 @@ public final class DecoderRowKernels {
     }
 
     /**
-     * {@code out[r] = LayerNorm(x[r])} for every row; launch {@link RowKernels#grid}. For the few-row INT8/INT4 GEMMs,
-     * which normalising in-kernel made slower (bench/RESULTS.md).
+     * {@code out[r] = LayerNorm(x[r])} for every row, or its RMSNorm with {@code norm} {@link SkinnyGemmKernel#RMS_NORM} (a
+     * LLaMA's; {@code beta} zeros); launch {@link RowKernels#grid}. For the few-row INT8/INT4 GEMMs, which normalising
+     * in-kernel made slower (bench/RESULTS.md).
      */
     @Kernel
-    public static void layerNorm(KernelContext ctx, FloatArray x, FloatArray gamma, FloatArray beta, FloatArray out, int n, float eps) {
+    public static void layerNorm(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, FloatArray out, int n, float eps) {
         ctx.awaitPreviousKernel();
         float[] red = ctx.allocateFloatShared(32);
-        normalizeRow(ctx, red, x, ctx.groupIdx(), gamma, beta, out, ctx.groupIdx(), n, eps);
+        normalizeRow(ctx, red, x, ctx.groupIdx(), norm, gamma, beta, out, ctx.groupIdx(), n, eps);
     }
 
     /**
-     * {@code out[b] = LayerNorm(x[b·seq + seq − 1])} for each of the batch's sequences, a block each (launch
-     * {@link RowKernels#grid}{@code (batch, n)}); then {@code pos[0] += seq}: the new tokens are in the cache.
+     * {@code out[b] = LayerNorm(x[b·seq + seq − 1])} (or RMSNorm, as {@link #layerNorm}) for each of the batch's sequences, a
+     * block each (launch {@link RowKernels#grid}{@code (batch, n)}); then {@code pos[0] += seq}: the new tokens are in the cache.
      */
     @Kernel
-    public static void lastTokenNorm(KernelContext ctx, FloatArray x, FloatArray gamma, FloatArray beta, FloatArray out, IntArray pos,
+    public static void lastTokenNorm(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, FloatArray out, IntArray pos,
                                      int seq, int n, float eps) {
         ctx.awaitPreviousKernel();
         ctx.releaseNextKernel();   // the next kernel (a batch-1 GEMV) may start on its weights now
         float[] red = ctx.allocateFloatShared(32);
         int b = ctx.groupIdx();   // a block a sequence: one block looping over 16 rows took 30 µs of a 1.6 ms step
-        normalizeRow(ctx, red, x, b * seq + seq - 1, gamma, beta, out, b, n, eps);
+        normalizeRow(ctx, red, x, b * seq + seq - 1, norm, gamma, beta, out, b, n, eps);
         if (b == 0 && ctx.localIdx() == 0) pos.set(0, pos.get(0) + seq);   // nobody in this launch reads pos
     }
 
@@ -347,8 +348,11 @@ public final class DecoderRowKernels {
         return i >= 0 && (at < 0 || v > best || (v == best && i < at));
     }
 
-    /** LayerNorm (PyTorch's: two passes, biased variance) of row {@code xr} of {@code x} into row {@code or} of {@code out}. */
-    static void normalizeRow(KernelContext ctx, float[] red, FloatArray x, int xr, FloatArray gamma, FloatArray beta, FloatArray out,
+    /**
+     * LayerNorm (PyTorch's: two passes, biased variance) of row {@code xr} of {@code x} into row {@code or} of {@code out};
+     * with {@code norm} {@link SkinnyGemmKernel#RMS_NORM} the mean is taken as 0 (one pass: the RMSNorm).
+     */
+    static void normalizeRow(KernelContext ctx, float[] red, FloatArray x, int xr, int norm, FloatArray gamma, FloatArray beta, FloatArray out,
                              int or, int n, float eps) {
         int e = ctx.localIdx() << 2;
         boolean active = e < n;
@@ -362,7 +366,8 @@ public final class DecoderRowKernels {
             g0 = gamma.get(e); g1 = gamma.get(e + 1); g2 = gamma.get(e + 2); g3 = gamma.get(e + 3);
             b0 = beta.get(e); b1 = beta.get(e + 1); b2 = beta.get(e + 2); b3 = beta.get(e + 3);
         }
-        float mean = RowKernels.blockSum(ctx, red, v0 + v1 + v2 + v3) / n;
+        float mean = 0f;
+        if (norm != SkinnyGemmKernel.RMS_NORM) mean = RowKernels.blockSum(ctx, red, v0 + v1 + v2 + v3) / n;   // uniform in the block
         float d0 = active ? v0 - mean : 0f, d1 = active ? v1 - mean : 0f, d2 = active ? v2 - mean : 0f, d3 = active ? v3 - mean : 0f;
         float inv = 1f / KernelMath.sqrt(RowKernels.blockSum(ctx, red, d0 * d0 + d1 * d1 + d2 * d2 + d3 * d3) / n + eps);
         if (active) {

@@ -867,7 +867,8 @@ class DecoderKernelsOnCpuTest {
                     beta = KernelsOnCpuTest.randomFloats(a, rnd, n, 1), out = FloatArray.allocate(a, batch * n);
             IntArray pos = IntArray.allocate(a, 1);
             pos.set(0, 4);
-            cpu.launch(KernelCompiler.find(DecoderRowKernels.class, "lastTokenNorm"), RowKernels.grid(batch, n), x, gamma, beta, out, pos, seq, n, 1e-5f);
+            cpu.launch(KernelCompiler.find(DecoderRowKernels.class, "lastTokenNorm"), RowKernels.grid(batch, n), x, SkinnyGemmKernel.LAYER_NORM, gamma, beta, out, pos, seq,
+                    n, 1e-5f);
             assertEquals(4 + seq, pos.get(0));
             for (int b = 0; b < batch; b++) {
                 int row = b * seq + seq - 1;

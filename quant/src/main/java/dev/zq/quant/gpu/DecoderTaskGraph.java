@@ -271,7 +271,7 @@ public final class DecoderTaskGraph implements AutoCloseable {
     /**
      * A LLaMA's RMSNorms inside the projections that read the normalised rows (the q/k/v and gate/up launches), as GPT-2's
      * LayerNorms are ({@link SkinnyGemmKernel#RMS_NORM}); {@code -Dzq.decoder.fuseRmsNorm=false}: a launch of its own
-     * ({@link LlamaRowKernels#rmsNorm}) before each, for A/B runs.
+     * ({@link DecoderRowKernels#layerNorm} with {@link SkinnyGemmKernel#RMS_NORM}) before each, for A/B runs.
      */
     static final boolean FUSE_RMS_NORM = !"false".equals(System.getProperty("zq.decoder.fuseRmsNorm"));
     /**
@@ -480,10 +480,11 @@ public final class DecoderTaskGraph implements AutoCloseable {
                     headBestAt, headArrivals, next, generated, pos, promptLength, maxNewTokens, wte, positions, capacity, embedNext);
         else {
             if (llama)
-                g.task(kernel(LlamaRowKernels.class, "lastTokenRmsNorm"), RowKernels.grid(batch, h), x, finalGamma, last, pos, seq, h, config.normEps());
+                g.task(kernel(DecoderRowKernels.class, "lastTokenNorm"), RowKernels.grid(batch, h), x, SkinnyGemmKernel.RMS_NORM, finalGamma, zeroBeta,
+                        last, pos, seq, h, config.normEps());
             else
-                g.task(kernel(DecoderRowKernels.class, "lastTokenNorm"), RowKernels.grid(batch, h), x, finalGamma, finalBeta, last, pos, seq, h,
-                        config.normEps());
+                g.task(kernel(DecoderRowKernels.class, "lastTokenNorm"), RowKernels.grid(batch, h), x, SkinnyGemmKernel.LAYER_NORM, finalGamma,
+                        finalBeta, last, pos, seq, h, config.normEps());
             linear(g, head, last, null, null, logits, batch, SkinnyGemmKernel.STORE);
             g.task(kernel(DecoderRowKernels.class, "argmax"), DecoderRowKernels.argmaxGrid(batch, argmaxParts), logits, next, generated, pos,
                     config.vocabSize(), promptLength, maxNewTokens, argmaxParts, headBest, headBestAt, headArrivals);
@@ -597,7 +598,8 @@ public final class DecoderTaskGraph implements AutoCloseable {
             linear(g, p, x, gamma, zeroBeta, out, rows, SkinnyGemmKernel.STORE);
             return;
         }
-        g.task(kernel(LlamaRowKernels.class, "rmsNorm"), RowKernels.grid(rows, p.in()), x, gamma, normed, p.in(), config.normEps());
+        g.task(kernel(DecoderRowKernels.class, "layerNorm"), RowKernels.grid(rows, p.in()), x, SkinnyGemmKernel.RMS_NORM, gamma, zeroBeta, normed, p.in(),
+                config.normEps());
         repeat(g, "norm");
         linear(g, p, normed, null, null, out, rows, SkinnyGemmKernel.STORE);
     }
@@ -689,8 +691,7 @@ public final class DecoderTaskGraph implements AutoCloseable {
             norm = SkinnyGemmKernel.NO_NORM;
         }
         if (SkinnyGemmKernel.normalises(norm) && !wide && p.scales() != null && !fusedNorm) {
-            if (llama) g.task(kernel(LlamaRowKernels.class, "rmsNorm"), RowKernels.grid(rows, p.in()), in, gamma, normed, p.in(), config.normEps());
-            else g.task(kernel(DecoderRowKernels.class, "layerNorm"), RowKernels.grid(rows, p.in()), in, gamma, beta, normed, p.in(), config.normEps());
+            g.task(kernel(DecoderRowKernels.class, "layerNorm"), RowKernels.grid(rows, p.in()), in, norm, gamma, beta, normed, p.in(), config.normEps());
             in = normed;
             norm = SkinnyGemmKernel.NO_NORM;
         }

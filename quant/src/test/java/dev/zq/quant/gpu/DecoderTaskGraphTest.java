@@ -287,7 +287,7 @@ class DecoderTaskGraphTest {
                 g.prefill(new int[batch * promptLen]);
                 g.step();
                 List<String> step = g.decodePlan().profileTaskMillis().stream().map(java.util.Map.Entry::getKey).toList();
-                assertEquals(0, step.stream().filter(k -> k.equals("LlamaRowKernels.rmsNorm") || k.equals("LlamaRowKernels.swiglu")).count(),
+                assertEquals(0, step.stream().filter(k -> k.equals("DecoderRowKernels.layerNorm") || k.equals("LlamaRowKernels.swiglu")).count(),
                         step.toString());
                 if (batch == 1 && DecoderTaskGraph.GREEDY_HEAD && DecoderTaskGraph.FOLD_EMBED)   // the final RMSNorm, head, arg-max and next embedding: one launch
                     assertEquals(List.of(), step.stream().filter(k -> k.startsWith("LlamaRowKernels.") || k.startsWith("DecoderRowKernels.")).toList());
@@ -306,7 +306,7 @@ class DecoderTaskGraphTest {
                 g.prefill(new int[6]);
                 g.step();
                 List<String> step = g.decodePlan().profileTaskMillis().stream().map(java.util.Map.Entry::getKey).toList();
-                assertEquals(2 * TINY_LLAMA.numLayers(), step.stream().filter("LlamaRowKernels.rmsNorm"::equals).count(), step.toString());
+                assertEquals(2 * TINY_LLAMA.numLayers(), step.stream().filter("DecoderRowKernels.layerNorm"::equals).count(), step.toString());
                 assertEquals(TINY_LLAMA.numLayers(), step.stream().filter("LlamaRowKernels.swiglu"::equals).count(), step.toString());
             }
         }
