@@ -16,9 +16,10 @@ import dev.zq.runtime.KernelMath;
  * rows {@code qkv[batch·seq, (heads + 2·kvHeads)·headDim]} of the fused projection (q, then k, then v); new token {@code s} of a
  * sequence sits at position {@code pos[0] + s} and sees the keys at positions {@code 0 … pos[0] + s}. With grouped-query
  * attention (LLaMA's {@code kvHeads < heads}) query head {@code h} reads key/value head {@code h / (heads / kvHeads)};
- * GPT-2 has {@code kvHeads == heads}, and {@link #attendStep16} takes only that. With {@code rotate != 0} (LLaMA) the new
- * queries and keys are turned by their positions' rotary angles as they are read ({@link LlamaRowKernels#newFeature}: the
- * host's {@code cos}/{@code sin} tables), so the cache holds rotated keys and no launch of its own rotates them.
+ * GPT-2 has {@code kvHeads == heads}, and {@link #attendStep16} takes only that ({@link #attendStepRotated16} the others).
+ * With {@code rotate != 0} (LLaMA) the new queries and keys are turned by their positions' rotary angles as they are read
+ * ({@link LlamaRowKernels#newFeature}: the host's {@code cos}/{@code sin} tables), so the cache holds rotated keys and no
+ * launch of its own rotates them.
  *
  * <p>{@code append} writes the new keys and values into the cache; {@code attend} computes, per new token and
  * head, {@code softmax(q·Kᵀ·scale)·V} in FP32 (one block; a warp per key for the scores, all threads over the head
@@ -172,18 +173,38 @@ public final class CachedAttentionKernel {
      * kernel adds the heads' parts and the bias to the residual ({@link WideGemvKernel#sumParts}). The
      * codes come before the wait, with the cache's rows.
      * <p>
-     * Grouped-query attention as {@link #attend16}: {@code kvHeads} key/value heads, each serving {@code heads / kvHeads}
-     * query heads and cached once; rows {@code [q | k | v]} of {@code heads + 2·kvHeads} heads. With {@code rotate != 0}
-     * (a LLaMA) the new query and key are turned by position {@code p}'s rotary angles ({@code cos}, {@code sin}) as they are
-     * read ({@link LlamaRowKernels#newFeature}).
+     * Each head its own key/value head and no rotation (GPT-2); {@link #attendStepRotated16} for a LLaMA's.
      */
     @Kernel
     public static void attendStep16(KernelContext ctx, FloatArray qkv, IntArray pos, HalfArray keys, HalfArray values, FloatArray context,
-                                    int heads, int kvHeads, int headDim, int capacity, float scale, IntArray wOut, FloatArray swOut, FloatArray outParts,
-                                    int outRows, int splits, int outGroupSize, FloatArray cos, FloatArray sin, int rotate) {
+                                    int heads, int headDim, int capacity, float scale, IntArray wOut, FloatArray swOut, FloatArray outParts,
+                                    int outRows, int splits, int outGroupSize) {
+        attendStep(ctx, qkv, pos, keys, values, context, heads, 1, headDim, capacity, scale, wOut, swOut, outParts, outRows, splits, outGroupSize,
+                qkv, qkv, 0);   // no rotation: its tables unread
+    }
+
+    /**
+     * {@link #attendStep16} with grouped-query attention as {@link #attend16}'s — {@code kvHeads} key/value heads, each
+     * serving {@code heads / kvHeads} query heads and cached once; rows {@code [q | k | v]} of {@code heads + 2·kvHeads}
+     * heads — and the new query and key turned by position {@code p}'s rotary angles ({@code cos}, {@code sin}) as they are
+     * read ({@link LlamaRowKernels#newFeature}): a LLaMA's decode step. Its own entry, so that {@link #attendStep16} (with
+     * both as run-time arguments GPT-2's batch-1 step was 0.4% slower on the H200, bench/RESULTS.md, session 47) has none of it.
+     */
+    @Kernel
+    public static void attendStepRotated16(KernelContext ctx, FloatArray qkv, IntArray pos, HalfArray keys, HalfArray values, FloatArray context,
+                                           int heads, int kvHeads, int headDim, int capacity, float scale, IntArray wOut, FloatArray swOut,
+                                           FloatArray outParts, int outRows, int splits, int outGroupSize, FloatArray cos, FloatArray sin) {
+        attendStep(ctx, qkv, pos, keys, values, context, heads, heads / kvHeads, headDim, capacity, scale, wOut, swOut, outParts, outRows, splits,
+                outGroupSize, cos, sin, 1);
+    }
+
+    /** Both entries' body: {@code group} query heads a key/value head, rotated where {@code rotate != 0} (each a constant at one entry). */
+    static void attendStep(KernelContext ctx, FloatArray qkv, IntArray pos, HalfArray keys, HalfArray values, FloatArray context, int heads, int group,
+                           int headDim, int capacity, float scale, IntArray wOut, FloatArray swOut, FloatArray outParts, int outRows, int splits,
+                           int outGroupSize, FloatArray cos, FloatArray sin, int rotate) {
         int tid = ctx.localIdx(), threads = ctx.localSizeX();
         int bh = ctx.groupIdx() / splits, split = ctx.groupIdx() - bh * splits;
-        int b = bh / heads, head = bh - b * heads, hidden = heads * headDim, group = heads / kvHeads, kvHead = head / group, kvHidden = kvHeads * headDim;
+        int b = bh / heads, head = bh - b * heads, hidden = heads * headDim, kvHeads = heads / group, kvHead = head / group, kvHidden = kvHeads * headDim;
         int qAt = b * (hidden + 2 * kvHidden) + head * headDim, kAt = b * (hidden + 2 * kvHidden) + hidden + kvHead * headDim;
         int cache = (b * kvHeads + kvHead) * capacity * headDim;
         int p = pos.get(0);

@@ -123,9 +123,22 @@ public final class DecoderRowKernels {
     @Kernel(maxRegisters = 64)
     public static void quantizeRowsWide(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray codes,
                                         FloatArray scales, int n, int order, int early) {
+        quantizeRowsWideBody(ctx, x, norm, gamma, beta, eps, codes, scales, n, order, early, false);
+    }
+
+    /** {@link #quantizeRowsWide} on rows of gates and ups, its input {@code silu(gate)·up} ({@link SkinnyGemmKernel#SWIGLU}: a LLaMA's down projection). */
+    @Kernel(maxRegisters = 64)
+    public static void quantizeRowsWideGated(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray codes,
+                                        FloatArray scales, int n, int order, int early) {
+        quantizeRowsWideBody(ctx, x, norm, gamma, beta, eps, codes, scales, n, order, early, true);
+    }
+
+    /** {@link #quantizeRowsWide}'s body; {@code gated} (a constant at each entry) as {@link WideGemvKernel#loadRow}'s. */
+    static void quantizeRowsWideBody(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray codes,
+                                        FloatArray scales, int n, int order, int early, boolean gated) {
         float[] red = ctx.allocateFloatShared(96);
         float[] v = new float[8];   // registers
-        loadWideRow(ctx, red, v, x, norm, gamma, beta, eps, n, early);
+        loadWideRow(ctx, red, v, x, norm, gated, gamma, beta, eps, n, early);
         int tid = ctx.localIdx(), r = ctx.groupIdx(), a0 = tid << 2, a1 = a0 + 4096, warps = wideWarps(n);
         boolean active = (tid >> 5) < warps, h0 = a0 < n, h1 = a1 < n;
         float m = WideGemvKernel.blockMax32(ctx, red, 2, Math.max(SkinnyGemmKernel.max4(v[0], v[1], v[2], v[3]), SkinnyGemmKernel.max4(v[4], v[5], v[6], v[7])), warps);
@@ -143,9 +156,22 @@ public final class DecoderRowKernels {
     @Kernel(maxRegisters = 64)
     public static void halfRowsWide(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray halves, int n,
                                     int order, int early) {
+        halfRowsWideBody(ctx, x, norm, gamma, beta, eps, halves, n, order, early, false);
+    }
+
+    /** {@link #halfRowsWide} on rows of gates and ups, its input {@code silu(gate)·up} ({@link SkinnyGemmKernel#SWIGLU}: a LLaMA's down projection). */
+    @Kernel(maxRegisters = 64)
+    public static void halfRowsWideGated(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray halves, int n,
+                                    int order, int early) {
+        halfRowsWideBody(ctx, x, norm, gamma, beta, eps, halves, n, order, early, true);
+    }
+
+    /** {@link #halfRowsWide}'s body; {@code gated} (a constant at each entry) as {@link WideGemvKernel#loadRow}'s. */
+    static void halfRowsWideBody(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray halves, int n,
+                                    int order, int early, boolean gated) {
         float[] red = ctx.allocateFloatShared(96);
         float[] v = new float[8];   // registers
-        loadWideRow(ctx, red, v, x, norm, gamma, beta, eps, n, early);
+        loadWideRow(ctx, red, v, x, norm, gated, gamma, beta, eps, n, early);
         int tid = ctx.localIdx(), r = ctx.groupIdx(), a0 = tid << 2, a1 = a0 + 4096, warps = wideWarps(n);
         boolean active = (tid >> 5) < warps, h0 = a0 < n, h1 = a1 < n;
         int row = r * n >> 1, p0 = a0 >> 1, p1 = a1 >> 1;   // the source pairs 2·tid, 2·tid + 1 of each piece
@@ -168,7 +194,7 @@ public final class DecoderRowKernels {
      * previous projection finishes and load their weights while these rows are staged. The host asks for it where the
      * next kernel is {@link SkinnyMmaKernel} streaming enough weights (DecoderTaskGraph's rule; measurements there).
      */
-    static void loadWideRow(KernelContext ctx, float[] red, float[] v, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, int n,
+    static void loadWideRow(KernelContext ctx, float[] red, float[] v, FloatArray x, int norm, boolean gated, FloatArray gamma, FloatArray beta, float eps, int n,
                             int early) {
         int a0 = ctx.localIdx() << 2, warps = wideWarps(n);
         float g0 = 0f, g1 = 0f, g2 = 0f, g3 = 0f, e0 = 0f, e1 = 0f, e2 = 0f, e3 = 0f;
@@ -179,8 +205,8 @@ public final class DecoderRowKernels {
         if (early != 0) ctx.releaseNextKernel();
         ctx.awaitPreviousKernel();
         if (early == 0) ctx.releaseNextKernel();   // the next kernel may start on its weights now
-        int base = ctx.groupIdx() * (norm == SkinnyGemmKernel.SWIGLU ? 2 * n : n);   // SWIGLU: rows of a gate and an up each
-        WideGemvKernel.loadRow(ctx, red, v, x, base, norm, gamma, beta, eps, n, warps, 4096, g0, g1, g2, g3, e0, e1, e2, e3);
+        int base = ctx.groupIdx() * (gated ? 2 * n : n);   // SWIGLU: rows of a gate and an up each
+        WideGemvKernel.loadRow(ctx, red, v, x, base, norm, gated, gamma, beta, eps, n, warps, 4096, g0, g1, g2, g3, e0, e1, e2, e3);
     }
 
     /** The warps of a 1024-thread block that hold elements of a row of {@code n}: 128 elements a warp in the first piece. */

@@ -99,8 +99,8 @@ public final class GreedyHeadKernel {
         float[] red = ctx.allocateFloatShared(96), vals = ctx.allocateFloatShared(32);
         int[] idxs = ctx.allocateIntShared(32);
         if (norm == SkinnyGemmKernel.RMS_NORM)   // a constant either way, so that the staging's other norms compile away (64 registers, no spills)
-            WideGemvKernel.stageHalves(ctx, red, xs, x, SkinnyGemmKernel.RMS_NORM, gamma, beta, eps, k, g0, g1, g2, g3, e0, e1, e2, e3);
-        else WideGemvKernel.stageHalves(ctx, red, xs, x, SkinnyGemmKernel.LAYER_NORM, gamma, beta, eps, k, g0, g1, g2, g3, e0, e1, e2, e3);
+            WideGemvKernel.stageHalves(ctx, red, xs, x, SkinnyGemmKernel.RMS_NORM, false, gamma, beta, eps, k, g0, g1, g2, g3, e0, e1, e2, e3);
+        else WideGemvKernel.stageHalves(ctx, red, xs, x, SkinnyGemmKernel.LAYER_NORM, false, gamma, beta, eps, k, g0, g1, g2, g3, e0, e1, e2, e3);
         float best = Float.NEGATIVE_INFINITY;
         int at = -1, pass = 0;
         for (int cbase = first; cbase < n; cbase += step) {   // uniform: the block's passes
@@ -185,7 +185,7 @@ public final class GreedyHeadKernel {
         int[] xs = ctx.allocateIntShared(2048);   // the row's codes in WideGemvKernel.int8's order
         float[] sx = ctx.allocateFloatShared(1), red = ctx.allocateFloatShared(96), vals = ctx.allocateFloatShared(32);
         int[] idxs = ctx.allocateIntShared(32);
-        WideGemvKernel.stageCodes(ctx, red, sx, xs, x, norm, gamma, beta, eps, k, 0, g0, g1, g2, g3, e0, e1, e2, e3);
+        WideGemvKernel.stageCodes(ctx, red, sx, xs, x, norm, false, gamma, beta, eps, k, 0, g0, g1, g2, g3, e0, e1, e2, e3);
         float s = sx[0], best = Float.NEGATIVE_INFINITY;
         int at = -1, pass = 0;
         for (int rbase = first; rbase < n; rbase += step) {   // uniform: the block's passes

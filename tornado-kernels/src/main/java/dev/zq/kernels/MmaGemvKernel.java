@@ -113,7 +113,15 @@ public final class MmaGemvKernel {
     public static void int8a16(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw,
                                FloatArray bias, FloatArray y, int n, int k, int groupSize, int mode, int slices, FloatArray residual, FloatArray parts,
                                FloatArray partBias, int partCount, FloatArray rowOut) {
-        project(ctx, x, norm, gamma, beta, eps, w, sw, bias, y, n, k, groupSize, mode, slices, residual, parts, partBias, partCount, rowOut, 0);
+        project(ctx, x, norm, gamma, beta, eps, w, sw, bias, y, n, k, groupSize, mode, slices, residual, parts, partBias, partCount, rowOut, 0, false);
+    }
+
+    /** {@link #int8a16} on rows of gates and ups, its input {@code silu(gate)·up} ({@link SkinnyGemmKernel#SWIGLU}: a LLaMA's down projection). */
+    @Kernel(maxRegisters = 64)
+    public static void int8a16Gated(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw,
+                               FloatArray bias, FloatArray y, int n, int k, int groupSize, int mode, int slices, FloatArray residual, FloatArray parts,
+                               FloatArray partBias, int partCount, FloatArray rowOut) {
+        project(ctx, x, norm, gamma, beta, eps, w, sw, bias, y, n, k, groupSize, mode, slices, residual, parts, partBias, partCount, rowOut, 0, true);
     }
 
     /**
@@ -128,13 +136,21 @@ public final class MmaGemvKernel {
     public static void int4a16(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw,
                                FloatArray bias, FloatArray y, int n, int k, int groupSize, int mode, int slices, FloatArray residual, FloatArray parts,
                                FloatArray partBias, int partCount, FloatArray rowOut) {
-        project(ctx, x, norm, gamma, beta, eps, w, sw, bias, y, n, k, groupSize, mode, slices, residual, parts, partBias, partCount, rowOut, 1);
+        project(ctx, x, norm, gamma, beta, eps, w, sw, bias, y, n, k, groupSize, mode, slices, residual, parts, partBias, partCount, rowOut, 1, false);
+    }
+
+    /** {@link #int4a16} on rows of gates and ups, its input {@code silu(gate)·up} ({@link SkinnyGemmKernel#SWIGLU}: a LLaMA's down projection). */
+    @Kernel(maxRegisters = 64)
+    public static void int4a16Gated(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw,
+                               FloatArray bias, FloatArray y, int n, int k, int groupSize, int mode, int slices, FloatArray residual, FloatArray parts,
+                               FloatArray partBias, int partCount, FloatArray rowOut) {
+        project(ctx, x, norm, gamma, beta, eps, w, sw, bias, y, n, k, groupSize, mode, slices, residual, parts, partBias, partCount, rowOut, 1, true);
     }
 
     /** Both kernels' body: INT8 codes ({@code int4 = 0}) or INT4 ({@code 1}; a constant at each kernel, folded by ptxas). */
     static void project(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw,
                         FloatArray bias, FloatArray y, int n, int k, int groupSize, int mode, int slices, FloatArray residual, FloatArray parts,
-                        FloatArray partBias, int partCount, FloatArray rowOut, int int4) {
+                        FloatArray partBias, int partCount, FloatArray rowOut, int int4, boolean gated) {
         int tid = ctx.localIdx(), lane = tid & 31, t = lane & 3, words = int4 != 0 ? k >> 3 : k >> 2, gShift = SkinnyGemmKernel.groupShift(groupSize);
         int groups = SkinnyGemmKernel.groupCount(k, groupSize, gShift), blocks64 = k >> 6;
         int tiles = (n + 7) >> 3, batches = (k + BATCH - 1) >> 7, wt = (tid >> 5) / slices, slice = (tid >> 5) - wt * slices;
@@ -172,7 +188,7 @@ public final class MmaGemvKernel {
         if (partCount > 0) {
             WideGemvKernel.sumParts(ctx, summed, x, parts, partBias, partCount, rowOut, k);
             stageSummedHalves(ctx, red, xs, summed, norm, eps, k, int4, g0, g1, g2, g3, e0, e1, e2, e3);
-        } else stageHalves(ctx, red, xs, x, norm, gamma, beta, eps, k, int4, g0, g1, g2, g3, e0, e1, e2, e3);
+        } else stageHalves(ctx, red, xs, x, norm, gated, gamma, beta, eps, k, int4, g0, g1, g2, g3, e0, e1, e2, e3);
         int[] frag = new int[4], frag2 = new int[4];
         float[] acc = new float[4], acc2 = new float[4];
         int pass = 0;
@@ -346,12 +362,12 @@ public final class MmaGemvKernel {
      * The row (LayerNorm'd with {@code norm != 0}) rounded to FP16, two halves an int, pair {@code i} (elements
      * {@code 2i}, {@code 2i + 1}) at {@link #stagedAt}; thread {@code t} of {@code T} holds elements {@code 4t …} and {@code 4T + 4t …}.
      */
-    static void stageHalves(KernelContext ctx, float[] red, int[] xs, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, int k,
+    static void stageHalves(KernelContext ctx, float[] red, int[] xs, FloatArray x, int norm, boolean gated, FloatArray gamma, FloatArray beta, float eps, int k,
                             int int4, float g0, float g1, float g2, float g3, float e0, float e1, float e2, float e3) {
         int tid = ctx.localIdx(), second = ctx.localSizeX() << 2, a0 = tid << 2, a1 = a0 + second;
         int warps = Math.min(ctx.localSizeX() >> 5, (k + 127) >> 7);
         float[] v = new float[8];   // registers: elements 4t … 4t + 3, then 4T + 4t …
-        WideGemvKernel.loadRow(ctx, red, v, x, norm, gamma, beta, eps, k, warps, second, g0, g1, g2, g3, e0, e1, e2, e3);
+        WideGemvKernel.loadRow(ctx, red, v, x, norm, gated, gamma, beta, eps, k, warps, second, g0, g1, g2, g3, e0, e1, e2, e3);
         if ((tid >> 5) < warps) {
             int p = tid << 1;
             if (a0 < k) { xs[stagedAt(p, int4)] = Epilogue.packHalves(v[0], v[1]); xs[stagedAt(p + 1, int4)] = Epilogue.packHalves(v[2], v[3]); }

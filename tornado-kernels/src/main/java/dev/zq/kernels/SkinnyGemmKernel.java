@@ -58,9 +58,12 @@ public final class SkinnyGemmKernel {
     /**
      * A {@code norm} that gates instead: the rows hold LLaMA's gate and up projections side by side ({@code 2k} a row) and
      * the input is {@code silu(gate)·up} ({@link LlamaRowKernels#gated}), the SiLU-gated unit fused into the
-     * down projection that reads it. Only the kernels that read their rows through {@link WideGemvKernel#loadRow} take it
-     * (the batch-1 {@link WideGemvKernel} and {@link MmaGemvKernel}, {@link DecoderRowKernels#quantizeRowsWide} and
-     * {@link DecoderRowKernels#halfRowsWide}).
+     * down projection that reads it. Only the kernels that read their rows through {@link WideGemvKernel#loadRow} take it,
+     * at their {@code …Gated} entries (the batch-1 {@link WideGemvKernel#int8Gated}, {@code int4Gated}, {@code fp16Gated},
+     * {@code int8a16Gated}, {@code int4a16Gated}, {@link MmaGemvKernel#int8a16Gated}, {@code int4a16Gated},
+     * {@link DecoderRowKernels#quantizeRowsWideGated}, {@link DecoderRowKernels#halfRowsWideGated}): the gating is a
+     * constant there, so that the plain entries carry none of its code — with it behind a run-time test of {@code norm}
+     * in every kernel, GPT-2's batch-1 decode step was 1.8% slower on the H200 (bench/RESULTS.md, session 47).
      */
     public static final int SWIGLU = 3;
 

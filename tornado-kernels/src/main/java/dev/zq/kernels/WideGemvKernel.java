@@ -84,7 +84,14 @@ public final class WideGemvKernel {
     @Kernel(maxRegisters = 64)
     public static void int8(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw,
                             FloatArray bias, FloatArray y, int n, int k, int groupSize, int mode, int slices) {
-        int8Rows(ctx, x, norm, gamma, beta, eps, w, sw, bias, y, n, k, groupSize, mode, slices, THREADS);
+        int8Rows(ctx, x, norm, gamma, beta, eps, w, sw, bias, y, n, k, groupSize, mode, slices, THREADS, false);
+    }
+
+    /** {@link #int8} on rows of gates and ups, its input {@code silu(gate)·up} ({@link SkinnyGemmKernel#SWIGLU}: a LLaMA's down projection). */
+    @Kernel(maxRegisters = 64)
+    public static void int8Gated(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw,
+                                 FloatArray bias, FloatArray y, int n, int k, int groupSize, int mode, int slices) {
+        int8Rows(ctx, x, norm, gamma, beta, eps, w, sw, bias, y, n, k, groupSize, mode, slices, THREADS, true);
     }
 
     /**
@@ -100,7 +107,7 @@ public final class WideGemvKernel {
     @Kernel(maxRegisters = 64)
     public static void int8Half(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw,
                                 FloatArray bias, FloatArray y, int n, int k, int groupSize, int mode, int slices) {
-        int8Rows(ctx, x, norm, gamma, beta, eps, w, sw, bias, y, n, k, groupSize, mode, slices, HALF_THREADS);
+        int8Rows(ctx, x, norm, gamma, beta, eps, w, sw, bias, y, n, k, groupSize, mode, slices, HALF_THREADS, false);
     }
 
     /** Blocks of {@link #int8Half}. */
@@ -110,7 +117,7 @@ public final class WideGemvKernel {
 
     /** {@link #int8}'s body for blocks of {@code threads} (a constant at each call: 1024 or 512). */
     static void int8Rows(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw,
-                         FloatArray bias, FloatArray y, int n, int k, int groupSize, int mode, int slices, int threads) {
+                         FloatArray bias, FloatArray y, int n, int k, int groupSize, int mode, int slices, int threads, boolean gated) {
         int tid = ctx.localIdx(), lane = tid & 31, chunks = k >> 4, words = k >> 2, gShift = SkinnyGemmKernel.groupShift(groupSize);
         int groups = SkinnyGemmKernel.groupCount(k, groupSize, gShift);
         int batches = (chunks + 127) >> 7, sShift = log2(slices), slice = (tid >> 5) & (slices - 1), perPass = (threads >> 5) >> sShift;
@@ -137,7 +144,7 @@ public final class WideGemvKernel {
         float resid0 = mode == SkinnyGemmKernel.ADD && col < n && slice == 0 && lane == 0 ? y.get(col) : 0f;
         int[] xs = ctx.allocateIntShared(2048);   // the row's codes: piece p (4096 inputs) at 1024p, in int8ChunkDot's order
         float[] sx = ctx.allocateFloatShared(1), red = ctx.allocateFloatShared(96), part = ctx.allocateFloatShared(64);
-        stageCodes(ctx, red, sx, xs, x, norm, gamma, beta, eps, k, 0, threads, g0, g1, g2, g3, e0, e1, e2, e3);
+        stageCodes(ctx, red, sx, xs, x, norm, gated, gamma, beta, eps, k, 0, threads, g0, g1, g2, g3, e0, e1, e2, e3);
         ctx.traceMark(0);   // traced runs: when the block has staged its row
         float s = sx[0];
         int pass = 0;
@@ -231,7 +238,7 @@ public final class WideGemvKernel {
         float resid0 = mode == SkinnyGemmKernel.ADD && col < n && slice == 0 && lane == 0 ? y.get(col) : 0f;
         int[] xs = ctx.allocateIntShared(2048);   // the row's codes: piece p (4096 inputs) at 1024p, in int8ChunkDot's order
         float[] sx = ctx.allocateFloatShared(1), red = ctx.allocateFloatShared(96), part = ctx.allocateFloatShared(64);
-        stageCodes(ctx, red, sx, xs, x, norm, gamma, beta, eps, k, 0, g0, g1, g2, g3, e0, e1, e2, e3);
+        stageCodes(ctx, red, sx, xs, x, norm, false, gamma, beta, eps, k, 0, g0, g1, g2, g3, e0, e1, e2, e3);
         ctx.traceMark(0);   // traced runs: when the block has staged its row
         float s = sx[0];
         int[] q = new int[4];
@@ -292,6 +299,19 @@ public final class WideGemvKernel {
     @Kernel(maxRegisters = 64)
     public static void int4(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw,
                             FloatArray bias, FloatArray y, int n, int k, int groupSize, int mode, int slices) {
+        int4Rows(ctx, x, norm, gamma, beta, eps, w, sw, bias, y, n, k, groupSize, mode, slices, false);
+    }
+
+    /** {@link #int4} on rows of gates and ups, its input {@code silu(gate)·up} ({@link SkinnyGemmKernel#SWIGLU}: a LLaMA's down projection). */
+    @Kernel(maxRegisters = 64)
+    public static void int4Gated(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw,
+                            FloatArray bias, FloatArray y, int n, int k, int groupSize, int mode, int slices) {
+        int4Rows(ctx, x, norm, gamma, beta, eps, w, sw, bias, y, n, k, groupSize, mode, slices, true);
+    }
+
+    /** {@link #int4}'s body; {@code gated} (a constant at each entry) as {@link WideGemvKernel#loadRow}'s. */
+    static void int4Rows(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw,
+                            FloatArray bias, FloatArray y, int n, int k, int groupSize, int mode, int slices, boolean gated) {
         int tid = ctx.localIdx(), lane = tid & 31, words = k >> 3, gShift = SkinnyGemmKernel.groupShift(groupSize);
         int groups = SkinnyGemmKernel.groupCount(k, groupSize, gShift);
         int batches = (words + 255) >> 8, sShift = log2(slices), slice = (tid >> 5) & (slices - 1), perPass = 32 >> sShift;
@@ -316,7 +336,7 @@ public final class WideGemvKernel {
         float resid0 = mode == SkinnyGemmKernel.ADD && col < n && slice == 0 && lane == 0 ? y.get(col) : 0f;
         int[] xs = ctx.allocateIntShared(2048);   // the row's codes in the pieces' order ({@link #codeWord}, int4Order 1)
         float[] sx = ctx.allocateFloatShared(1), red = ctx.allocateFloatShared(96), part = ctx.allocateFloatShared(64);
-        stageCodes(ctx, red, sx, xs, x, norm, gamma, beta, eps, k, 1, g0, g1, g2, g3, e0, e1, e2, e3);
+        stageCodes(ctx, red, sx, xs, x, norm, gated, gamma, beta, eps, k, 1, g0, g1, g2, g3, e0, e1, e2, e3);
         ctx.traceMark(0);   // traced runs: when the block has staged its row
         float s = sx[0];
         int pass = 0;
@@ -387,6 +407,19 @@ public final class WideGemvKernel {
     @Kernel(maxRegisters = 64)
     public static void int8a16(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw,
                                FloatArray bias, FloatArray y, int n, int k, int groupSize, int mode, int slices) {
+        int8a16Rows(ctx, x, norm, gamma, beta, eps, w, sw, bias, y, n, k, groupSize, mode, slices, false);
+    }
+
+    /** {@link #int8a16} on rows of gates and ups, its input {@code silu(gate)·up} ({@link SkinnyGemmKernel#SWIGLU}: a LLaMA's down projection). */
+    @Kernel(maxRegisters = 64)
+    public static void int8a16Gated(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw,
+                               FloatArray bias, FloatArray y, int n, int k, int groupSize, int mode, int slices) {
+        int8a16Rows(ctx, x, norm, gamma, beta, eps, w, sw, bias, y, n, k, groupSize, mode, slices, true);
+    }
+
+    /** {@link #int8a16}'s body; {@code gated} (a constant at each entry) as {@link WideGemvKernel#loadRow}'s. */
+    static void int8a16Rows(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw,
+                               FloatArray bias, FloatArray y, int n, int k, int groupSize, int mode, int slices, boolean gated) {
         int tid = ctx.localIdx(), lane = tid & 31, chunks = k >> 4, words = k >> 2, gShift = SkinnyGemmKernel.groupShift(groupSize);
         int groups = SkinnyGemmKernel.groupCount(k, groupSize, gShift);
         int batches = (chunks + 127) >> 7, sShift = log2(slices), slice = (tid >> 5) & (slices - 1), perPass = 32 >> sShift;
@@ -415,7 +448,7 @@ public final class WideGemvKernel {
         float resid0 = mode == SkinnyGemmKernel.ADD && col < n && slice == 0 && lane == 0 ? y.get(col) : 0f;
         float[] xs = ctx.allocateFloatShared(8192);   // the row as halves, batch p (2048 inputs) at 2048p in chunk order
         float[] red = ctx.allocateFloatShared(96), part = ctx.allocateFloatShared(64);
-        stageHalvesA16(ctx, red, xs, x, norm, gamma, beta, eps, k, 0, g0, g1, g2, g3, e0, e1, e2, e3);
+        stageHalvesA16(ctx, red, xs, x, norm, gated, gamma, beta, eps, k, 0, g0, g1, g2, g3, e0, e1, e2, e3);
         int pass = 0;
         for (int cbase = first; cbase < n; cbase += step) {   // uniform: the block's passes
             col = cbase + ((tid >> 5) >> sShift);
@@ -480,6 +513,21 @@ public final class WideGemvKernel {
     public static void int4a16(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw,
                                FloatArray bias, FloatArray y, int n, int k, int groupSize, int mode, int slices, FloatArray residual, FloatArray parts,
                                FloatArray partBias, int partCount, FloatArray rowOut) {
+        int4a16Rows(ctx, x, norm, gamma, beta, eps, w, sw, bias, y, n, k, groupSize, mode, slices, residual, parts, partBias, partCount, rowOut, false);
+    }
+
+    /** {@link #int4a16} on rows of gates and ups, its input {@code silu(gate)·up} ({@link SkinnyGemmKernel#SWIGLU}: a LLaMA's down projection). */
+    @Kernel(maxRegisters = 64)
+    public static void int4a16Gated(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw,
+                               FloatArray bias, FloatArray y, int n, int k, int groupSize, int mode, int slices, FloatArray residual, FloatArray parts,
+                               FloatArray partBias, int partCount, FloatArray rowOut) {
+        int4a16Rows(ctx, x, norm, gamma, beta, eps, w, sw, bias, y, n, k, groupSize, mode, slices, residual, parts, partBias, partCount, rowOut, true);
+    }
+
+    /** {@link #int4a16}'s body; {@code gated} (a constant at each entry) as {@link WideGemvKernel#loadRow}'s. */
+    static void int4a16Rows(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw,
+                               FloatArray bias, FloatArray y, int n, int k, int groupSize, int mode, int slices, FloatArray residual, FloatArray parts,
+                               FloatArray partBias, int partCount, FloatArray rowOut, boolean gated) {
         int tid = ctx.localIdx(), lane = tid & 31, words = k >> 3, gShift = SkinnyGemmKernel.groupShift(groupSize);
         int groups = SkinnyGemmKernel.groupCount(k, groupSize, gShift);
         int batches = (words + 255) >> 8, sShift = log2(slices), slice = (tid >> 5) & (slices - 1), perPass = 32 >> sShift;
@@ -509,7 +557,7 @@ public final class WideGemvKernel {
         if (partCount > 0) {
             sumParts(ctx, summed, x, parts, partBias, partCount, rowOut, k);
             stageSummed(ctx, red, xs, summed, norm, eps, k, 2, g0, g1, g2, g3, e0, e1, e2, e3);
-        } else stageHalvesA16(ctx, red, xs, x, norm, gamma, beta, eps, k, 1, g0, g1, g2, g3, e0, e1, e2, e3);
+        } else stageHalvesA16(ctx, red, xs, x, norm, gated, gamma, beta, eps, k, 1, g0, g1, g2, g3, e0, e1, e2, e3);
         int pass = 0;
         for (int cbase = first; cbase < n; cbase += step) {   // uniform: the block's passes
             col = cbase + ((tid >> 5) >> sShift);
@@ -565,11 +613,11 @@ public final class WideGemvKernel {
      * {@link #stageHalves} for the weight-only kernels: the row (LayerNorm'd with {@code norm != 0}) rounded to FP16, zeros
      * up to the end of the last batch of 2048, each element where its code's lane reads it ({@link #halfA16}).
      */
-    static void stageHalvesA16(KernelContext ctx, float[] red, float[] xs, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps,
+    static void stageHalvesA16(KernelContext ctx, float[] red, float[] xs, FloatArray x, int norm, boolean gated, FloatArray gamma, FloatArray beta, float eps,
                                int k, int int4Order, float g0, float g1, float g2, float g3, float e0, float e1, float e2, float e3) {
         int tid = ctx.localIdx(), a0 = tid << 2, a1 = a0 + 4096, end = (k + 2047) & ~2047, warps = Math.min(32, end >> 7);
         float[] v = new float[8];   // registers: elements 4t … 4t + 3, then 4096 + 4t …
-        loadRow(ctx, red, v, x, norm, gamma, beta, eps, k, warps, g0, g1, g2, g3, e0, e1, e2, e3);
+        loadRow(ctx, red, v, x, norm, gated, gamma, beta, eps, k, warps, g0, g1, g2, g3, e0, e1, e2, e3);
         if ((tid >> 5) < warps) {
             if (a0 < end) { halfA16(xs, a0, v[0], int4Order); halfA16(xs, a0 + 1, v[1], int4Order); halfA16(xs, a0 + 2, v[2], int4Order); halfA16(xs, a0 + 3, v[3], int4Order); }
             if (a1 < end) { halfA16(xs, a1, v[4], int4Order); halfA16(xs, a1 + 1, v[5], int4Order); halfA16(xs, a1 + 2, v[6], int4Order); halfA16(xs, a1 + 3, v[7], int4Order); }
@@ -598,6 +646,21 @@ public final class WideGemvKernel {
     public static void fp16(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray bias,
                             FloatArray y, int n, int k, int mode, int slices, FloatArray residual, FloatArray parts, FloatArray partBias, int partCount,
                             FloatArray rowOut) {
+        fp16Rows(ctx, x, norm, gamma, beta, eps, w, bias, y, n, k, mode, slices, residual, parts, partBias, partCount, rowOut, false);
+    }
+
+    /** {@link #fp16} on rows of gates and ups, its input {@code silu(gate)·up} ({@link SkinnyGemmKernel#SWIGLU}: a LLaMA's down projection). */
+    @Kernel(maxRegisters = 64)
+    public static void fp16Gated(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray bias,
+                            FloatArray y, int n, int k, int mode, int slices, FloatArray residual, FloatArray parts, FloatArray partBias, int partCount,
+                            FloatArray rowOut) {
+        fp16Rows(ctx, x, norm, gamma, beta, eps, w, bias, y, n, k, mode, slices, residual, parts, partBias, partCount, rowOut, true);
+    }
+
+    /** {@link #fp16}'s body; {@code gated} (a constant at each entry) as {@link WideGemvKernel#loadRow}'s. */
+    static void fp16Rows(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray bias,
+                            FloatArray y, int n, int k, int mode, int slices, FloatArray residual, FloatArray parts, FloatArray partBias, int partCount,
+                            FloatArray rowOut, boolean gated) {
         int tid = ctx.localIdx(), lane = tid & 31, words = k >> 1, chunks = k >> 3;
         int batches = (k + 1023) >> 10, sShift = log2(slices), slice = (tid >> 5) & (slices - 1), perPass = 32 >> sShift;
         int first = ctx.groupIdx() * perPass, step = ctx.numGroupsX() * perPass, col = first + ((tid >> 5) >> sShift);
@@ -626,7 +689,7 @@ public final class WideGemvKernel {
         if (partCount > 0) {
             sumParts(ctx, summed, x, parts, partBias, partCount, rowOut, k);
             stageSummed(ctx, red, xs, summed, norm, eps, k, 0, g0, g1, g2, g3, e0, e1, e2, e3);
-        } else stageHalves(ctx, red, xs, x, norm, gamma, beta, eps, k, g0, g1, g2, g3, e0, e1, e2, e3);
+        } else stageHalves(ctx, red, xs, x, norm, gated, gamma, beta, eps, k, g0, g1, g2, g3, e0, e1, e2, e3);
         ctx.traceMark(0);   // traced runs: when the block has staged its row
         int pass = 0;
         for (int cbase = first; cbase < n; cbase += step) {   // uniform: the block's passes
@@ -665,20 +728,20 @@ public final class WideGemvKernel {
      * LayerNorm (with {@code norm != 0}; γ and β of the first piece already loaded, {@code g*}, {@code e*}; its statistics
      * in one pass, {@link #rowStats}) and the scale from them, over a block of 32 warps.
      */
-    static void stageCodes(KernelContext ctx, float[] red, float[] sx, int[] xs, FloatArray x, int norm, FloatArray gamma, FloatArray beta,
+    static void stageCodes(KernelContext ctx, float[] red, float[] sx, int[] xs, FloatArray x, int norm, boolean gated, FloatArray gamma, FloatArray beta,
                            float eps, int k, int int4Order, float g0, float g1, float g2, float g3, float e0, float e1, float e2, float e3) {
-        stageCodes(ctx, red, sx, xs, x, norm, gamma, beta, eps, k, int4Order, THREADS, g0, g1, g2, g3, e0, e1, e2, e3);
+        stageCodes(ctx, red, sx, xs, x, norm, gated, gamma, beta, eps, k, int4Order, THREADS, g0, g1, g2, g3, e0, e1, e2, e3);
     }
 
     /** {@link #stageCodes} by a block of {@code threads} (1024 or 512): rows of up to 8·threads inputs, in two pieces of 4·threads. */
-    static void stageCodes(KernelContext ctx, float[] red, float[] sx, int[] xs, FloatArray x, int norm, FloatArray gamma, FloatArray beta,
+    static void stageCodes(KernelContext ctx, float[] red, float[] sx, int[] xs, FloatArray x, int norm, boolean gated, FloatArray gamma, FloatArray beta,
                            float eps, int k, int int4Order, int threads, float g0, float g1, float g2, float g3, float e0, float e1, float e2, float e3) {
         // Warps past the row's first piece (128 inputs a warp) hold none of it: they skip the staging but for its barriers
         // (their code words are never read unmultiplied by zero weights).
         int tid = ctx.localIdx(), a0 = tid << 2, a1 = a0 + (threads << 2), warps = Math.min(threads >> 5, (k + 127) >> 7);
         boolean active = (tid >> 5) < warps, h0 = a0 < k, h1 = a1 < k;
         float[] v = new float[8];   // registers: elements 4t … 4t + 3, then 4·threads + 4t …
-        loadRow(ctx, red, v, x, norm, gamma, beta, eps, k, warps, threads << 2, g0, g1, g2, g3, e0, e1, e2, e3);
+        loadRow(ctx, red, v, x, norm, gated, gamma, beta, eps, k, warps, threads << 2, g0, g1, g2, g3, e0, e1, e2, e3);
         float m = blockMax32(ctx, red, 2, Math.max(SkinnyGemmKernel.max4(v[0], v[1], v[2], v[3]), SkinnyGemmKernel.max4(v[4], v[5], v[6], v[7])), warps);
         ctx.traceMark(3);   // traced runs: the row's largest magnitude
         float s = active ? m / 127f : 0f;
@@ -806,12 +869,12 @@ public final class WideGemvKernel {
      * {@code 1024p} with input {@code j} of it at {@code (j mod 8)·128 + j/8} ({@link SkinnyGemmKernel#chunkDot}'s order);
      * inputs past {@code k} up to the batch's end are 0.
      */
-    static void stageHalves(KernelContext ctx, float[] red, float[] xs, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, int k,
+    static void stageHalves(KernelContext ctx, float[] red, float[] xs, FloatArray x, int norm, boolean gated, FloatArray gamma, FloatArray beta, float eps, int k,
                             float g0, float g1, float g2, float g3, float e0, float e1, float e2, float e3) {
         // Warps past the last batch's end (128 inputs a warp in the first piece) skip the staging but for its barriers.
         int tid = ctx.localIdx(), a0 = tid << 2, a1 = a0 + 4096, end = (k + 1023) & ~1023, warps = Math.min(32, end >> 7);
         float[] v = new float[8];   // registers: elements 4t … 4t + 3, then 4096 + 4t …
-        loadRow(ctx, red, v, x, norm, gamma, beta, eps, k, warps, g0, g1, g2, g3, e0, e1, e2, e3);
+        loadRow(ctx, red, v, x, norm, gated, gamma, beta, eps, k, warps, g0, g1, g2, g3, e0, e1, e2, e3);
         if ((tid >> 5) < warps) {   // zeros up to the end of the last batch
             if (a0 < end) { half(xs, a0, v[0]); half(xs, a0 + 1, v[1]); half(xs, a0 + 2, v[2]); half(xs, a0 + 3, v[3]); }
             if (a1 < end) { half(xs, a1, v[4]); half(xs, a1 + 1, v[5]); half(xs, a1 + 2, v[6]); half(xs, a1 + 3, v[7]); }
@@ -856,22 +919,23 @@ public final class WideGemvKernel {
      * What both stagings start with: thread {@code t}'s elements {@code 4t …} and {@code 4096 + 4t …} of the row into
      * {@code v[0..7]} (a local array: registers; 0 past {@code k} and in the warps past the first {@code warps}, which skip
      * the work but meet the barrier), under the LayerNorm with {@code norm != 0} (γ and β of the first piece already
-     * loaded, {@code g*}, {@code e*}; the statistics from {@link #rowStats}), or its RMSNorm; with
-     * {@link SkinnyGemmKernel#SWIGLU} the row is {@code 2k} long and its inputs are {@code silu(x[i])·x[k + i]}.
+     * loaded, {@code g*}, {@code e*}; the statistics from {@link #rowStats}), or its RMSNorm; with {@code gated}
+     * ({@link SkinnyGemmKernel#SWIGLU}; a constant at every kernel entry, so that ptxas drops the code where it is false)
+     * the row is {@code 2k} long and its inputs are {@code silu(x[i])·x[k + i]}.
      */
-    static void loadRow(KernelContext ctx, float[] red, float[] v, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, int k,
+    static void loadRow(KernelContext ctx, float[] red, float[] v, FloatArray x, int norm, boolean gated, FloatArray gamma, FloatArray beta, float eps, int k,
                         int warps, float g0, float g1, float g2, float g3, float e0, float e1, float e2, float e3) {
-        loadRow(ctx, red, v, x, norm, gamma, beta, eps, k, warps, 4096, g0, g1, g2, g3, e0, e1, e2, e3);
+        loadRow(ctx, red, v, x, norm, gated, gamma, beta, eps, k, warps, 4096, g0, g1, g2, g3, e0, e1, e2, e3);
     }
 
     /** {@link #loadRow} with the second piece at {@code second} (four inputs a thread of the block: 4·threads). */
-    static void loadRow(KernelContext ctx, float[] red, float[] v, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, int k,
+    static void loadRow(KernelContext ctx, float[] red, float[] v, FloatArray x, int norm, boolean gated, FloatArray gamma, FloatArray beta, float eps, int k,
                         int warps, int second, float g0, float g1, float g2, float g3, float e0, float e1, float e2, float e3) {
-        loadRow(ctx, red, v, x, 0, norm, gamma, beta, eps, k, warps, second, g0, g1, g2, g3, e0, e1, e2, e3);
+        loadRow(ctx, red, v, x, 0, norm, gated, gamma, beta, eps, k, warps, second, g0, g1, g2, g3, e0, e1, e2, e3);
     }
 
     /** {@link #loadRow} of the row that starts at {@code x[base]} (one of several: {@link DecoderRowKernels#quantizeRowsWide}). */
-    static void loadRow(KernelContext ctx, float[] red, float[] v, FloatArray x, int base, int norm, FloatArray gamma, FloatArray beta, float eps, int k,
+    static void loadRow(KernelContext ctx, float[] red, float[] v, FloatArray x, int base, int norm, boolean gated, FloatArray gamma, FloatArray beta, float eps, int k,
                         int warps, int second, float g0, float g1, float g2, float g3, float e0, float e1, float e2, float e3) {
         int a0 = ctx.localIdx() << 2, a1 = a0 + second;
         boolean active = (ctx.localIdx() >> 5) < warps, h0 = a0 < k, h1 = a1 < k;
@@ -880,7 +944,7 @@ public final class WideGemvKernel {
             if (h0) { x00 = x.get(base + a0); x01 = x.get(base + a0 + 1); x02 = x.get(base + a0 + 2); x03 = x.get(base + a0 + 3); }
             if (h1) { x10 = x.get(base + a1); x11 = x.get(base + a1 + 1); x12 = x.get(base + a1 + 2); x13 = x.get(base + a1 + 3); }
         }
-        if (norm == SkinnyGemmKernel.SWIGLU && active) {   // x[base …] the gates, x[base + k …] the ups: the input silu(gate)·up
+        if (gated && active) {   // x[base …] the gates, x[base + k …] the ups: the input silu(gate)·up
             if (h0) {
                 float u0 = x.get(base + k + a0), u1 = x.get(base + k + a0 + 1), u2 = x.get(base + k + a0 + 2), u3 = x.get(base + k + a0 + 3);
                 x00 = LlamaRowKernels.gated(x00, u0); x01 = LlamaRowKernels.gated(x01, u1);

@@ -422,7 +422,7 @@ class DecoderKernelsOnCpuTest {
     }
 
     /**
-     * {@code norm = SWIGLU}: the wide staging kernels read rows of a LLaMA's gates and ups side by side ({@code 2k} a row)
+     * {@code norm = SWIGLU}: the wide staging kernels' gated entries read rows of a LLaMA's gates and ups side by side ({@code 2k} a row)
      * and stage {@code silu(gate)·up} — the same codes, scales and halves, to the bit, as the looping kernels staging what
      * {@link LlamaRowKernels#swiglu} wrote (the same function, and no sums). Rows of one piece and of two.
      */
@@ -438,14 +438,14 @@ class DecoderKernelsOnCpuTest {
                 FloatArray wantScales = FloatArray.allocate(a, m), gotScales = FloatArray.allocate(a, m);
                 cpu.launch(KernelCompiler.find(DecoderRowKernels.class, "quantizeRows"), DecoderRowKernels.rowsGrid(m), gated, SkinnyGemmKernel.NO_NORM,
                         none, none, 1e-5f, want, wantScales, k);
-                cpu.launch(KernelCompiler.find(DecoderRowKernels.class, "quantizeRowsWide"), DecoderRowKernels.wideRowsGrid(m), gu, SkinnyGemmKernel.SWIGLU,
+                cpu.launch(KernelCompiler.find(DecoderRowKernels.class, "quantizeRowsWideGated"), DecoderRowKernels.wideRowsGrid(m), gu, SkinnyGemmKernel.SWIGLU,
                         none, none, 1e-5f, got, gotScales, k, DecoderRowKernels.NATURAL, 0);
                 for (int r = 0; r < m; r++) assertEquals(Float.floatToRawIntBits(wantScales.get(r)), Float.floatToRawIntBits(gotScales.get(r)), "K " + k + " scale " + r);
                 for (int i = 0; i < m * k / 4; i++) assertEquals(want.get(i), got.get(i), "K " + k + " code word " + i);
                 IntArray wantHalves = IntArray.allocate(a, m * k / 2), gotHalves = IntArray.allocate(a, m * k / 2);
                 cpu.launch(KernelCompiler.find(DecoderRowKernels.class, "halfRows"), DecoderRowKernels.rowsGrid(m), gated, SkinnyGemmKernel.NO_NORM, none,
                         none, 1e-5f, wantHalves, k, DecoderRowKernels.NATURAL);
-                cpu.launch(KernelCompiler.find(DecoderRowKernels.class, "halfRowsWide"), DecoderRowKernels.wideRowsGrid(m), gu, SkinnyGemmKernel.SWIGLU,
+                cpu.launch(KernelCompiler.find(DecoderRowKernels.class, "halfRowsWideGated"), DecoderRowKernels.wideRowsGrid(m), gu, SkinnyGemmKernel.SWIGLU,
                         none, none, 1e-5f, gotHalves, k, DecoderRowKernels.NATURAL, 0);
                 for (int i = 0; i < m * k / 2; i++) assertEquals(wantHalves.get(i), gotHalves.get(i), "K " + k + " halves " + i);
             }
@@ -1283,18 +1283,19 @@ class DecoderKernelsOnCpuTest {
     }
 
     /**
-     * A decode step's attention ({@link CachedAttentionKernel#attendStep16}) against {@link CachedAttentionKernel#attend16}
+     * A decode step's attention ({@link CachedAttentionKernel#attendStep16}, {@link CachedAttentionKernel#attendStepRotated16}) against {@link CachedAttentionKernel#attend16}
      * run with {@code seq = 1} on copies of the same cache: the same appended key and value (bit for bit) and the same
      * context within float rounding (the sums are taken in another order); head sizes 8 to 128, cached positions from none
      * to more than a block's threads, two sequences, and a replay past the cache that reads and writes nothing; GPT-2's
-     * heads, and a LLaMA's grouped-query heads (4 query heads on 2 or 1 key/value heads) with rotary angles.
+     * heads on the first, and on the second a LLaMA's grouped-query heads (4 query heads on 2 or 1 key/value heads, and 3 on
+     * 3) with rotary angles.
      */
     @Test
     void attendStepEqualsTheGeneralCachedAttention() {
         try (Arena a = Arena.ofShared()) {
             Random rnd = new Random(41);
             int batch = 2, capacity = 300;
-            for (int[] hk : new int[][]{{3, 3, 0}, {4, 2, 1}, {4, 1, 1}})   // heads, key/value heads, rotate
+            for (int[] hk : new int[][]{{3, 3, 0}, {3, 3, 1}, {4, 2, 1}, {4, 1, 1}})   // heads, key/value heads, rotate
             for (int hd : new int[]{64, 128, 16, 8})
                 for (int p : new int[]{0, 1, 37, 255, 256, 299, 300}) {
                     int heads = hk[0], kvHeads = hk[1], rotate = hk[2], hidden = heads * hd;
@@ -1309,8 +1310,12 @@ class DecoderKernelsOnCpuTest {
                     float scale = (float) (1 / Math.sqrt(hd));
                     cpu.launch(KernelCompiler.find(CachedAttentionKernel.class, "attend16"), CachedAttentionKernel.attendGrid(batch, heads), qkv, pos, k1,
                             v1, want, 1, heads, kvHeads, hd, capacity, scale, 1, cos, sin, rotate);
-                    cpu.launch(KernelCompiler.find(CachedAttentionKernel.class, "attendStep16"), CachedAttentionKernel.attendGrid(batch, heads), qkv, pos,
-                            k2, v2, got, heads, kvHeads, hd, capacity, scale, pos, got, got, 0, 1, 1, cos, sin, rotate);
+                    if (rotate == 0 && kvHeads == heads)   // GPT-2's entry
+                        cpu.launch(KernelCompiler.find(CachedAttentionKernel.class, "attendStep16"), CachedAttentionKernel.attendGrid(batch, heads), qkv, pos,
+                                k2, v2, got, heads, hd, capacity, scale, pos, got, got, 0, 1, 1);
+                    else
+                        cpu.launch(KernelCompiler.find(CachedAttentionKernel.class, "attendStepRotated16"), CachedAttentionKernel.attendGrid(batch, heads), qkv,
+                                pos, k2, v2, got, heads, kvHeads, hd, capacity, scale, pos, got, got, 0, 1, 1, cos, sin);
                     String what = heads + " heads on " + kvHeads + (rotate != 0 ? ", rotated" : "") + ", head size " + hd + ", position " + p;
                     for (int i = 0; i < k1.length(); i++) {
                         assertEquals(Float.floatToRawIntBits(k1.get(i)), Float.floatToRawIntBits(k2.get(i)), what + ": key cache " + i);
@@ -1349,10 +1354,10 @@ class DecoderKernelsOnCpuTest {
                     FloatArray context = FloatArray.allocate(a, hidden), parts = KernelsOnCpuTest.randomFloats(a, rnd, heads * hidden, 1);
                     float scale = (float) (1 / Math.sqrt(hd));
                     var attend = KernelCompiler.find(CachedAttentionKernel.class, "attendStep16");
-                    cpu.launch(attend, CachedAttentionKernel.attendGrid(1, heads), qkv, pos, k1, v1, context, heads, heads, hd, capacity, scale, pos, context, context,
-                            0, 1, 1, context, context, 0);
-                    cpu.launch(attend, CachedAttentionKernel.attendGrid(1, heads, splits), qkv, pos, k2, v2, context, heads, heads, hd, capacity, scale,
-                            gs == 0 ? r.h() : r.q8(), r.sw(), parts, hidden, splits, gs, context, context, 0);
+                    cpu.launch(attend, CachedAttentionKernel.attendGrid(1, heads), qkv, pos, k1, v1, context, heads, hd, capacity, scale, pos, context, context,
+                            0, 1, 1);
+                    cpu.launch(attend, CachedAttentionKernel.attendGrid(1, heads, splits), qkv, pos, k2, v2, context, heads, hd, capacity, scale,
+                            gs == 0 ? r.h() : r.q8(), r.sw(), parts, hidden, splits, gs);
                     for (int i = 0; i < k1.length(); i++) {
                         assertEquals(Float.floatToRawIntBits(k1.get(i)), Float.floatToRawIntBits(k2.get(i)), what + ": key cache " + i);
                         assertEquals(Float.floatToRawIntBits(v1.get(i)), Float.floatToRawIntBits(v2.get(i)), what + ": value cache " + i);

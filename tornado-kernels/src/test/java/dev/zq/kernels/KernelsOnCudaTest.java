@@ -750,7 +750,8 @@ class KernelsOnCudaTest {
 
     /**
      * A decode step's attention over the FP16 cache ({@code attendStep16}: 16-byte loads of halves, a thread per key) on
-     * the GPU against the CPU executor: same bits, for head sizes 64 and 128 and positions around a block's threads.
+     * the GPU against the CPU executor: same bits, for head sizes 64 and 128 and positions around a block's threads; and a
+     * LLaMA's ({@code attendStepRotated16}: grouped-query heads, rotary angles).
      */
     @Test
     void attendStepAgreesWithTheCpu() throws Exception {
@@ -770,15 +771,20 @@ class KernelsOnCudaTest {
                     IntArray pos = IntArray.allocate(a, 1);
                     pos.set(0, p);
                     closeFloats(k(CachedAttentionKernel.class, "attendStep16"), CachedAttentionKernel.attendGrid(batch, heads), 4, 0,
-                            "head size " + hd + ", position " + p, qkv, pos, keys, values, context, heads, heads, hd, capacity, (float) (1 / Math.sqrt(hd)),
-                            pos, context, context, 0, 1, 1, context, context, 0);
+                            "head size " + hd + ", position " + p, qkv, pos, keys, values, context, heads, hd, capacity, (float) (1 / Math.sqrt(hd)),
+                            pos, context, context, 0, 1, 1);
+                    // A LLaMA's: the 3 query heads on 1 key/value head (the first head's third of the rows), rotated.
+                    FloatArray cos = KernelsOnCpuTest.randomFloats(a, rnd, capacity * hd / 2, 1), sin = KernelsOnCpuTest.randomFloats(a, rnd, capacity * hd / 2, 1);
+                    closeFloats(k(CachedAttentionKernel.class, "attendStepRotated16"), CachedAttentionKernel.attendGrid(batch, heads), 4, 0,
+                            "rotated, 3 heads on 1, head size " + hd + ", position " + p, qkv, pos, keys, values, context, heads, 1, hd, capacity,
+                            (float) (1 / Math.sqrt(hd)), pos, context, context, 0, 1, 1, cos, sin);
                     if (batch == 2 && CachedAttentionKernel.fitsOut(hidden, heads, 64)) {   // batch 1 with the out projection's parts
                         DecoderKernelsOnCpuTest.OneRowWeights r = DecoderKernelsOnCpuTest.OneRowWeights.random(a, rnd, hidden, hidden, 64);
                         FloatArray parts = FloatArray.allocate(a, heads * hidden);
                         int splits = CachedAttentionKernel.outSplits(hidden, hd, 64);
-                        closeFloats(k(CachedAttentionKernel.class, "attendStep16"), CachedAttentionKernel.attendGrid(1, heads, splits), 12, 1e-6,
-                                "out-projection parts, head size " + hd + ", position " + p, qkv, pos, keys, values, context, heads, heads, hd, capacity,
-                                (float) (1 / Math.sqrt(hd)), r.q8(), r.sw(), parts, hidden, splits, 64, context, context, 0);
+                        closeFloats(k(CachedAttentionKernel.class, "attendStep16"), CachedAttentionKernel.attendGrid(1, heads, splits), 11, 1e-6,
+                                "out-projection parts, head size " + hd + ", position " + p, qkv, pos, keys, values, context, heads, hd, capacity,
+                                (float) (1 / Math.sqrt(hd)), r.q8(), r.sw(), parts, hidden, splits, 64);
                     }
                 }
         }

@@ -92,7 +92,7 @@ class KernelsOnPtxInterpreterTest extends KernelsOnCudaTest {
         }
         System.out.println("PTX interpreter: runs " + run.size() + " kernels, leaves " + left.size() + " to the GPU: " + left);
         for (String needed : List.of("WideGemvKernel.int8", "WideGemvKernel.int8Half", "WideGemvKernel.fp16", "WideGemvKernel.int4", "GemvKernel.int8",
-                "GreedyHeadKernel.int8", "GreedyHeadKernel.fp16", "CachedAttentionKernel.attendStep16", "DecoderRowKernels.layerNorm",
+                "GreedyHeadKernel.int8", "GreedyHeadKernel.fp16", "CachedAttentionKernel.attendStep16", "CachedAttentionKernel.attendStepRotated16", "DecoderRowKernels.layerNorm",
                 "RowKernels.residualLayerNorm", "ExactAttentionKernel.attention", "SkinnyGemmKernel.int8", "Int8GemmKernel.gemm64",
                 "Int8GemmKernel.gemm64k", "Fp16GemmKernel.gemm128w", "AttentionKernel.attention64", "PrefillGemmKernel.int8", "MmaGemvKernel.int8a16", "SkinnyMmaKernel.int8", "SkinnyMmaKernel.int4", "SkinnyMmaKernel.fp16"))
             assertTrue(run.contains(needed), needed + " is not run by the interpreter");

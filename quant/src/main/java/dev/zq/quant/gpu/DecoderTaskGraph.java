@@ -38,6 +38,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.reflect.Method;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -526,12 +527,12 @@ public final class DecoderTaskGraph implements AutoCloseable {
         if (outInAttention) {   // the out projection's parts from the attention's blocks, its launch gone
             int outGroup = outGroupSize(l.out()), splits = CachedAttentionKernel.outSplits(h, hd, outGroup);
             g.task(kernel(CachedAttentionKernel.class, "attendStep16"), CachedAttentionKernel.attendGrid(rows, heads, splits), qkv, pos,
-                    keys.get(index), values.get(index), context, heads, heads, hd, capacity, (float) (1 / Math.sqrt(hd)), l.out().weight(),
-                    l.out().scales() != null ? l.out().scales() : l.out().bias(), outParts, h, splits, outGroup, context, context, 0);
+                    keys.get(index), values.get(index), context, heads, hd, capacity, (float) (1 / Math.sqrt(hd)), l.out().weight(),
+                    l.out().scales() != null ? l.out().scales() : l.out().bias(), outParts, h, splits, outGroup);
         } else if (attendStep)
             g.task(kernel(CachedAttentionKernel.class, "attendStep16"), CachedAttentionKernel.attendGrid(rows, heads), qkv, pos,
-                    keys.get(index), values.get(index), context, heads, heads, hd, capacity, (float) (1 / Math.sqrt(hd)), pos, l.out().bias(),
-                    context, 0, 1, 1, context, context, 0);   // no out projection, no rotation: their arguments unused
+                    keys.get(index), values.get(index), context, heads, hd, capacity, (float) (1 / Math.sqrt(hd)), pos, l.out().bias(),
+                    context, 0, 1, 1);   // no out projection: its arguments unused
         else
             g.task(kernel(CachedAttentionKernel.class, "attend" + bits), CachedAttentionKernel.attendGrid(rows, heads), qkv, pos, keys.get(index),
                     values.get(index), context, seq, heads, heads, hd, capacity, (float) (1 / Math.sqrt(hd)), seq == 1 ? 1 : 0, context, context, 0);
@@ -571,9 +572,9 @@ public final class DecoderTaskGraph implements AutoCloseable {
             g.task(kernel(CachedAttentionKernel.class, "append" + bits), CachedAttentionKernel.appendGrid(rows), qkv, pos, keys.get(index),
                     values.get(index), seq, heads, kvHeads, hd, capacity, ropeCos, ropeSin, 1);
         if (seq == 1 && attendStep(hd))   // a decode step
-            g.task(kernel(CachedAttentionKernel.class, "attendStep16"), CachedAttentionKernel.attendGrid(rows, heads), qkv, pos, keys.get(index),
+            g.task(kernel(CachedAttentionKernel.class, "attendStepRotated16"), CachedAttentionKernel.attendGrid(rows, heads), qkv, pos, keys.get(index),
                     values.get(index), context, heads, kvHeads, hd, capacity, (float) (1 / Math.sqrt(hd)), pos, l.out().bias(), context, 0, 1, 1,
-                    ropeCos, ropeSin, 1);   // no out projection: its arguments unused
+                    ropeCos, ropeSin);   // no out projection: its arguments unused
         else
             g.task(kernel(CachedAttentionKernel.class, "attend" + bits), CachedAttentionKernel.attendGrid(rows, heads), qkv, pos, keys.get(index),
                     values.get(index), context, seq, heads, kvHeads, hd, capacity, (float) (1 / Math.sqrt(hd)), seq == 1 ? 1 : 0, ropeCos, ropeSin, 1);
@@ -683,13 +684,15 @@ public final class DecoderTaskGraph implements AutoCloseable {
         // The INT8 few-row kernel normalises a single row (batch-1 decode) itself, from the one read it makes of it.
         Method gemv = rows == 1 ? gemv(p) : null;   // batch 1: the one-row kernels, where they take the shape
         boolean fusedNorm = rows == 1 && (gemv != null || p.in() <= SkinnyGemmKernel.INT8_ROW_IN_REGISTERS && p.kernel().getName().equals("int8"));
-        boolean readsByLoadRow = rows == 1 ? gemv != null && gemv.getDeclaringClass() != GemvKernel.class : wide && wideRows(rows, p.in());
+        boolean readsByLoadRow = rows == 1 ? gemv != null && gatedEntry(gemv) != null : wide && wideRows(rows, p.in());
         if (norm == SkinnyGemmKernel.SWIGLU && !(FUSE_SWIGLU && readsByLoadRow)) {   // the gated unit a launch of its own
             g.task(kernel(LlamaRowKernels.class, "swiglu"), LlamaRowKernels.swigluGrid(rows, p.in()), in, gated, rows, p.in());
             repeat(g, "swiglu");
             in = gated;
             norm = SkinnyGemmKernel.NO_NORM;
         }
+        String gatedSuffix = norm == SkinnyGemmKernel.SWIGLU ? "Gated" : "";   // the kernels' entries that gate their rows
+        if (gemv != null && norm == SkinnyGemmKernel.SWIGLU) gemv = gatedEntry(gemv);
         if (SkinnyGemmKernel.normalises(norm) && !wide && p.scales() != null && !fusedNorm) {
             g.task(kernel(DecoderRowKernels.class, "layerNorm"), RowKernels.grid(rows, p.in()), in, norm, gamma, beta, normed, p.in(), config.normEps());
             in = normed;
@@ -706,7 +709,7 @@ public final class DecoderTaskGraph implements AutoCloseable {
                 boolean wideRows = wideRows(rows, p.in());
                 int order = p.weightOnly() ? DecoderRowKernels.MMA_ORDER : DecoderRowKernels.NATURAL;
                 if (wideRows)
-                    g.task(kernel(DecoderRowKernels.class, "halfRowsWide"), DecoderRowKernels.wideRowsGrid(rows), in, norm, gamma, beta, eps, staged,
+                    g.task(kernel(DecoderRowKernels.class, "halfRowsWide" + gatedSuffix), DecoderRowKernels.wideRowsGrid(rows), in, norm, gamma, beta, eps, staged,
                             p.in(), order, earlyRelease(p, skinny, llama));
                 else
                     g.task(kernel(DecoderRowKernels.class, "halfRows"), DecoderRowKernels.rowsGrid(rows), in, norm, gamma, beta, eps, staged, p.in(),
@@ -722,7 +725,7 @@ public final class DecoderTaskGraph implements AutoCloseable {
                             splits, partials, arrivals);
             } else {
                 if (wideRows(rows, p.in()))   // SkinnyMmaKernel.int4 reads the codes in its own order
-                    g.task(kernel(DecoderRowKernels.class, "quantizeRowsWide"), DecoderRowKernels.wideRowsGrid(rows), in, norm, gamma, beta, eps, staged,
+                    g.task(kernel(DecoderRowKernels.class, "quantizeRowsWide" + gatedSuffix), DecoderRowKernels.wideRowsGrid(rows), in, norm, gamma, beta, eps, staged,
                             stagedScales, p.in(), skinny == 4 ? DecoderRowKernels.PIECE4_ORDER : DecoderRowKernels.NATURAL, earlyRelease(p, skinny, llama));
                 else
                     g.task(kernel(DecoderRowKernels.class, "quantizeRows"), DecoderRowKernels.rowsGrid(rows), in, norm, gamma, beta, eps, staged,
@@ -751,7 +754,7 @@ public final class DecoderTaskGraph implements AutoCloseable {
                 if (bits == 16)
                     g.task(gemv, wideGrid, in, norm, gamma, beta, eps, p.weight(), p.bias(), out, p.out(), p.in(), mode, slices, resid, outParts, partsBias,
                             partCount, afterAttention);
-                else if (gemv.getName().equals("int4a16"))
+                else if (gemv.getName().startsWith("int4a16"))   // and int4a16Gated
                     g.task(gemv, wideGrid, in, norm, gamma, beta, eps, p.weight(), p.scales(), p.bias(), out, p.out(), p.in(), p.groupSize(), mode, slices,
                             resid, outParts, partsBias, partCount, afterAttention);
                 else
@@ -789,6 +792,16 @@ public final class DecoderTaskGraph implements AutoCloseable {
             return kernel(WideGemvKernel.class, !name.equals("int8") ? name : BULK_WEIGHTS ? "int8Bulk"
                     : WIDE_THREADS == WideGemvKernel.HALF_THREADS && p.in() <= WideGemvKernel.HALF_MAX_K ? "int8Half" : name);
         return !GEMV.equals("false") && GemvKernel.fits(bits, p.in(), p.groupSize()) ? kernel(GemvKernel.class, name) : null;
+    }
+
+    /**
+     * The entry of batch-1 kernel {@code gemv} that reads rows of gates and ups ({@link SkinnyGemmKernel#SWIGLU}: its name
+     * and {@code Gated}), or null where it has none (GemvKernel's, and the opt-in int8Bulk and int8Half).
+     */
+    private static Method gatedEntry(Method gemv) {
+        Class<?> owner = gemv.getDeclaringClass();
+        String name = gemv.getName() + "Gated";
+        return Arrays.stream(owner.getDeclaredMethods()).anyMatch(m -> m.getName().equals(name)) ? kernel(owner, name) : null;
     }
 
     /** The weight bits of {@code p}'s batch-1 kernel (16, 8, 4), from its few-row kernel's name. */
