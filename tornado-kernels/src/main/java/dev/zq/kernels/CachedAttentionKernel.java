@@ -188,7 +188,7 @@ public final class CachedAttentionKernel {
      * serving {@code heads / kvHeads} query heads and cached once; rows {@code [q | k | v]} of {@code heads + 2·kvHeads}
      * heads — and the new query and key turned by position {@code p}'s rotary angles ({@code cos}, {@code sin}) as they are
      * read ({@link LlamaRowKernels#newFeature}): a LLaMA's decode step. Its own entry, so that {@link #attendStep16} (with
-     * both as run-time arguments GPT-2's batch-1 step was 0.4% slower on the H200, bench/RESULTS.md, session 47) has none of it.
+     * both as run-time arguments GPT-2's batch-1 step was 0.4–0.7% slower on the H200, bench/RESULTS.md, session 47) has none of it.
      */
     @Kernel
     public static void attendStepRotated16(KernelContext ctx, FloatArray qkv, IntArray pos, HalfArray keys, HalfArray values, FloatArray context,

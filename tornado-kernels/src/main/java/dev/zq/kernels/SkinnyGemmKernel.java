@@ -63,7 +63,7 @@ public final class SkinnyGemmKernel {
      * {@code int8a16Gated}, {@code int4a16Gated}, {@link MmaGemvKernel#int8a16Gated}, {@code int4a16Gated},
      * {@link DecoderRowKernels#quantizeRowsWideGated}, {@link DecoderRowKernels#halfRowsWideGated}): the gating is a
      * constant there, so that the plain entries carry none of its code — with it behind a run-time test of {@code norm}
-     * in every kernel, GPT-2's batch-1 decode step was 1.8% slower on the H200 (bench/RESULTS.md, session 47).
+     * in every kernel, GPT-2's batch-1 decode step was 0.8–1.7% slower on the H200 (bench/RESULTS.md, session 47).
      */
     public static final int SWIGLU = 3;
 
