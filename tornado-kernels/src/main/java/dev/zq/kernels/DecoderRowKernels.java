@@ -129,13 +129,13 @@ public final class DecoderRowKernels {
     /** {@link #quantizeRowsWide} on rows of gates and ups, its input {@code silu(gate)·up} ({@link SkinnyGemmKernel#SWIGLU}: a LLaMA's down projection). */
     @Kernel(maxRegisters = 64)
     public static void quantizeRowsWideGated(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray codes,
-                                        FloatArray scales, int n, int order, int early) {
+                                             FloatArray scales, int n, int order, int early) {
         quantizeRowsWideBody(ctx, x, norm, gamma, beta, eps, codes, scales, n, order, early, true);
     }
 
     /** {@link #quantizeRowsWide}'s body; {@code gated} (a constant at each entry) as {@link WideGemvKernel#loadRow}'s. */
     static void quantizeRowsWideBody(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray codes,
-                                        FloatArray scales, int n, int order, int early, boolean gated) {
+                                     FloatArray scales, int n, int order, int early, boolean gated) {
         float[] red = ctx.allocateFloatShared(96);
         float[] v = new float[8];   // registers
         loadWideRow(ctx, red, v, x, norm, gated, gamma, beta, eps, n, early);
@@ -162,13 +162,13 @@ public final class DecoderRowKernels {
     /** {@link #halfRowsWide} on rows of gates and ups, its input {@code silu(gate)·up} ({@link SkinnyGemmKernel#SWIGLU}: a LLaMA's down projection). */
     @Kernel(maxRegisters = 64)
     public static void halfRowsWideGated(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray halves, int n,
-                                    int order, int early) {
+                                         int order, int early) {
         halfRowsWideBody(ctx, x, norm, gamma, beta, eps, halves, n, order, early, true);
     }
 
     /** {@link #halfRowsWide}'s body; {@code gated} (a constant at each entry) as {@link WideGemvKernel#loadRow}'s. */
     static void halfRowsWideBody(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray halves, int n,
-                                    int order, int early, boolean gated) {
+                                 int order, int early, boolean gated) {
         float[] red = ctx.allocateFloatShared(96);
         float[] v = new float[8];   // registers
         loadWideRow(ctx, red, v, x, norm, gated, gamma, beta, eps, n, early);

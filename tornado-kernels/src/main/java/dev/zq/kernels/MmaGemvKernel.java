@@ -119,8 +119,8 @@ public final class MmaGemvKernel {
     /** {@link #int8a16} on rows of gates and ups, its input {@code silu(gate)·up} ({@link SkinnyGemmKernel#SWIGLU}: a LLaMA's down projection). */
     @Kernel(maxRegisters = 64)
     public static void int8a16Gated(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw,
-                               FloatArray bias, FloatArray y, int n, int k, int groupSize, int mode, int slices, FloatArray residual, FloatArray parts,
-                               FloatArray partBias, int partCount, FloatArray rowOut) {
+                                    FloatArray bias, FloatArray y, int n, int k, int groupSize, int mode, int slices, FloatArray residual, FloatArray parts,
+                                    FloatArray partBias, int partCount, FloatArray rowOut) {
         project(ctx, x, norm, gamma, beta, eps, w, sw, bias, y, n, k, groupSize, mode, slices, residual, parts, partBias, partCount, rowOut, 0, true);
     }
 
@@ -142,8 +142,8 @@ public final class MmaGemvKernel {
     /** {@link #int4a16} on rows of gates and ups, its input {@code silu(gate)·up} ({@link SkinnyGemmKernel#SWIGLU}: a LLaMA's down projection). */
     @Kernel(maxRegisters = 64)
     public static void int4a16Gated(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw,
-                               FloatArray bias, FloatArray y, int n, int k, int groupSize, int mode, int slices, FloatArray residual, FloatArray parts,
-                               FloatArray partBias, int partCount, FloatArray rowOut) {
+                                    FloatArray bias, FloatArray y, int n, int k, int groupSize, int mode, int slices, FloatArray residual, FloatArray parts,
+                                    FloatArray partBias, int partCount, FloatArray rowOut) {
         project(ctx, x, norm, gamma, beta, eps, w, sw, bias, y, n, k, groupSize, mode, slices, residual, parts, partBias, partCount, rowOut, 1, true);
     }
 

@@ -305,13 +305,13 @@ public final class WideGemvKernel {
     /** {@link #int4} on rows of gates and ups, its input {@code silu(gate)·up} ({@link SkinnyGemmKernel#SWIGLU}: a LLaMA's down projection). */
     @Kernel(maxRegisters = 64)
     public static void int4Gated(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw,
-                            FloatArray bias, FloatArray y, int n, int k, int groupSize, int mode, int slices) {
+                                 FloatArray bias, FloatArray y, int n, int k, int groupSize, int mode, int slices) {
         int4Rows(ctx, x, norm, gamma, beta, eps, w, sw, bias, y, n, k, groupSize, mode, slices, true);
     }
 
     /** {@link #int4}'s body; {@code gated} (a constant at each entry) as {@link WideGemvKernel#loadRow}'s. */
     static void int4Rows(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw,
-                            FloatArray bias, FloatArray y, int n, int k, int groupSize, int mode, int slices, boolean gated) {
+                         FloatArray bias, FloatArray y, int n, int k, int groupSize, int mode, int slices, boolean gated) {
         int tid = ctx.localIdx(), lane = tid & 31, words = k >> 3, gShift = SkinnyGemmKernel.groupShift(groupSize);
         int groups = SkinnyGemmKernel.groupCount(k, groupSize, gShift);
         int batches = (words + 255) >> 8, sShift = log2(slices), slice = (tid >> 5) & (slices - 1), perPass = 32 >> sShift;
@@ -413,13 +413,13 @@ public final class WideGemvKernel {
     /** {@link #int8a16} on rows of gates and ups, its input {@code silu(gate)·up} ({@link SkinnyGemmKernel#SWIGLU}: a LLaMA's down projection). */
     @Kernel(maxRegisters = 64)
     public static void int8a16Gated(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw,
-                               FloatArray bias, FloatArray y, int n, int k, int groupSize, int mode, int slices) {
+                                    FloatArray bias, FloatArray y, int n, int k, int groupSize, int mode, int slices) {
         int8a16Rows(ctx, x, norm, gamma, beta, eps, w, sw, bias, y, n, k, groupSize, mode, slices, true);
     }
 
     /** {@link #int8a16}'s body; {@code gated} (a constant at each entry) as {@link WideGemvKernel#loadRow}'s. */
     static void int8a16Rows(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw,
-                               FloatArray bias, FloatArray y, int n, int k, int groupSize, int mode, int slices, boolean gated) {
+                            FloatArray bias, FloatArray y, int n, int k, int groupSize, int mode, int slices, boolean gated) {
         int tid = ctx.localIdx(), lane = tid & 31, chunks = k >> 4, words = k >> 2, gShift = SkinnyGemmKernel.groupShift(groupSize);
         int groups = SkinnyGemmKernel.groupCount(k, groupSize, gShift);
         int batches = (chunks + 127) >> 7, sShift = log2(slices), slice = (tid >> 5) & (slices - 1), perPass = 32 >> sShift;
@@ -519,15 +519,15 @@ public final class WideGemvKernel {
     /** {@link #int4a16} on rows of gates and ups, its input {@code silu(gate)·up} ({@link SkinnyGemmKernel#SWIGLU}: a LLaMA's down projection). */
     @Kernel(maxRegisters = 64)
     public static void int4a16Gated(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw,
-                               FloatArray bias, FloatArray y, int n, int k, int groupSize, int mode, int slices, FloatArray residual, FloatArray parts,
-                               FloatArray partBias, int partCount, FloatArray rowOut) {
+                                    FloatArray bias, FloatArray y, int n, int k, int groupSize, int mode, int slices, FloatArray residual, FloatArray parts,
+                                    FloatArray partBias, int partCount, FloatArray rowOut) {
         int4a16Rows(ctx, x, norm, gamma, beta, eps, w, sw, bias, y, n, k, groupSize, mode, slices, residual, parts, partBias, partCount, rowOut, true);
     }
 
     /** {@link #int4a16}'s body; {@code gated} (a constant at each entry) as {@link WideGemvKernel#loadRow}'s. */
     static void int4a16Rows(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray sw,
-                               FloatArray bias, FloatArray y, int n, int k, int groupSize, int mode, int slices, FloatArray residual, FloatArray parts,
-                               FloatArray partBias, int partCount, FloatArray rowOut, boolean gated) {
+                            FloatArray bias, FloatArray y, int n, int k, int groupSize, int mode, int slices, FloatArray residual, FloatArray parts,
+                            FloatArray partBias, int partCount, FloatArray rowOut, boolean gated) {
         int tid = ctx.localIdx(), lane = tid & 31, words = k >> 3, gShift = SkinnyGemmKernel.groupShift(groupSize);
         int groups = SkinnyGemmKernel.groupCount(k, groupSize, gShift);
         int batches = (words + 255) >> 8, sShift = log2(slices), slice = (tid >> 5) & (slices - 1), perPass = 32 >> sShift;
@@ -652,15 +652,15 @@ public final class WideGemvKernel {
     /** {@link #fp16} on rows of gates and ups, its input {@code silu(gate)·up} ({@link SkinnyGemmKernel#SWIGLU}: a LLaMA's down projection). */
     @Kernel(maxRegisters = 64)
     public static void fp16Gated(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray bias,
-                            FloatArray y, int n, int k, int mode, int slices, FloatArray residual, FloatArray parts, FloatArray partBias, int partCount,
-                            FloatArray rowOut) {
+                                 FloatArray y, int n, int k, int mode, int slices, FloatArray residual, FloatArray parts, FloatArray partBias, int partCount,
+                                 FloatArray rowOut) {
         fp16Rows(ctx, x, norm, gamma, beta, eps, w, bias, y, n, k, mode, slices, residual, parts, partBias, partCount, rowOut, true);
     }
 
     /** {@link #fp16}'s body; {@code gated} (a constant at each entry) as {@link WideGemvKernel#loadRow}'s. */
     static void fp16Rows(KernelContext ctx, FloatArray x, int norm, FloatArray gamma, FloatArray beta, float eps, IntArray w, FloatArray bias,
-                            FloatArray y, int n, int k, int mode, int slices, FloatArray residual, FloatArray parts, FloatArray partBias, int partCount,
-                            FloatArray rowOut, boolean gated) {
+                         FloatArray y, int n, int k, int mode, int slices, FloatArray residual, FloatArray parts, FloatArray partBias, int partCount,
+                         FloatArray rowOut, boolean gated) {
         int tid = ctx.localIdx(), lane = tid & 31, words = k >> 1, chunks = k >> 3;
         int batches = (k + 1023) >> 10, sShift = log2(slices), slice = (tid >> 5) & (slices - 1), perPass = 32 >> sShift;
         int first = ctx.groupIdx() * perPass, step = ctx.numGroupsX() * perPass, col = first + ((tid >> 5) >> sShift);
