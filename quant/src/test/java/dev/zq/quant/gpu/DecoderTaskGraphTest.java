@@ -139,6 +139,8 @@ class DecoderTaskGraphTest {
                 List<String> kernels = g.decodePlan().profileTaskMillis().stream().map(java.util.Map.Entry::getKey).toList();
                 assertEquals(projections * TINY.numLayers(), kernels.stream().filter(k -> k.contains("GemvKernel.")).count(), kernels.toString());
                 assertEquals(TINY.numLayers(), kernels.stream().filter("CachedAttentionKernel.attendStep16"::equals).count(), kernels.toString());
+                // A GPT-2 launches none of a LLaMA's entries, whose gating and rotation would otherwise be run-time branches in its kernels.
+                assertEquals(List.of(), kernels.stream().filter(k -> k.endsWith("Gated") || k.endsWith("Rotated16")).toList());
             }
         }
     }
@@ -272,7 +274,8 @@ class DecoderTaskGraphTest {
      * A LLaMA's decode step of batch 1 (the batch-1 kernels) or 9 (the wide row staging) launches neither RMSNorm nor the
      * gated unit: both happen where the projections read their rows ({@code SkinnyGemmKernel.RMS_NORM}, {@code SWIGLU}) —
      * and at batch 1 its tail (final RMSNorm, head, arg-max, the next token's embedding) is one GreedyHeadKernel launch —
-     * what {@link #llamaPrefillAndDecodeStepsMatchTheCpuDecoder} checks the outputs of. A prompt of more than 64 rows keeps
+     * what {@link #llamaPrefillAndDecodeStepsMatchTheCpuDecoder} checks the outputs of; the down projections on the kernels'
+     * {@code …Gated} entries, the attention at batch 1 on {@code attendStepRotated16}. A prompt of more than 64 rows keeps
      * the gated unit's launch (its rows are staged by the looping kernels), as does one of 5 (the few-row kernels), and a step of 2 rows its INT8 projections'
      * RMSNorm launches (the few-row INT8 kernel does not normalise several rows itself): {@link #aLlamaStepOfTwoQuantizedRowsLaunchesItsNormsAndGatedUnit}.
      */
@@ -289,6 +292,10 @@ class DecoderTaskGraphTest {
                 List<String> step = g.decodePlan().profileTaskMillis().stream().map(java.util.Map.Entry::getKey).toList();
                 assertEquals(0, step.stream().filter(k -> k.equals("DecoderRowKernels.layerNorm") || k.equals("LlamaRowKernels.swiglu")).count(),
                         step.toString());
+                // The down projections read their gates and ups through the kernels' gated entries (a row's staging at batch 9).
+                assertEquals(TINY_LLAMA.numLayers(), step.stream().filter(k -> k.endsWith("Gated")).count(), step.toString());
+                if (batch == 1)
+                    assertEquals(TINY_LLAMA.numLayers(), step.stream().filter("CachedAttentionKernel.attendStepRotated16"::equals).count(), step.toString());
                 if (batch == 1 && DecoderTaskGraph.GREEDY_HEAD && DecoderTaskGraph.FOLD_EMBED)   // the final RMSNorm, head, arg-max and next embedding: one launch
                     assertEquals(List.of(), step.stream().filter(k -> k.startsWith("LlamaRowKernels.") || k.startsWith("DecoderRowKernels.")).toList());
                 List<String> prompt = g.prefillPlan().profileTaskMillis().stream().map(java.util.Map.Entry::getKey).toList();
