@@ -80,7 +80,7 @@ public final class DecoderTables {
      * scheme (default {@code w4-8a16,w4-8a8}) and data source (default {@code own,other,random}), with wall time and peak RSS.
      */
     static void lkd(DecoderModel fp, ByteLevelBpeTokenizer tok, int[] test, int[] train, Perplexity.Result ref, String[] args) throws Exception {
-        LkdSetting setting = LkdSetting.parse(args.length > 1 ? args[1] : "100:1e-4:64:clipx30:qin:w256");   // zq quantize --lkd's recipe
+        LkdSetting setting = LkdSetting.parse(args.length > 1 ? args[1] : "400:1e-4:256:clipx30:qin:w256");   // zq quantize --lkd's recipe for decoders
         int[] moby = tok.encode(TextCorpora.read(TextCorpora.MOBY_DICK));
         System.out.printf("LKD: %s (Adam steps per block : peak lr : windows [: options]), warm-up 10 then cosine, gradient clip 1.0, windows of %d tokens"
                 + " in batches of 8%n%n", setting.text(), setting.seq());

@@ -30,6 +30,8 @@ import java.util.concurrent.Callable;
         description = {"Quantize a model (a BERT encoder, or a GPT-2/LLaMA decoder) with a ZeroQuant scheme and write a model directory that zq loads without the original weights.",
                 "--lkd adds layer-by-layer knowledge distillation: each layer, quantized, learns to reproduce the FP layer's output on unlabeled data."})
 final class QuantizeCommand implements Callable<Integer> {
+    static final int ENCODER_LKD_STEPS = 100;
+
     @Option(names = "--model", defaultValue = BundledModels.MINILM,
             description = "Model to quantize: a bundled one (all-minilm-l6-v2, sotu-gpt, sotu-llama) or a directory (default ${DEFAULT-VALUE}).")
     String model;
@@ -54,8 +56,13 @@ final class QuantizeCommand implements Callable<Integer> {
                     + "(moby-dick, sotu-train), 'random' (random tokens, no data), or a text file (encoders: one sentence per line) (default ${DEFAULT-VALUE}).")
     String lkdData;
 
-    @Option(names = "--lkd-steps", defaultValue = "100", description = "Adam steps per layer (default ${DEFAULT-VALUE}).")
-    int lkdSteps;
+    @Option(names = "--lkd-steps", description = "Adam steps per layer (default " + ENCODER_LKD_STEPS + " for encoders, "
+            + DecoderQuantize.LKD_STEPS + " for decoders).")
+    Integer lkdSteps;
+
+    @Option(names = "--lkd-windows", description = "Decoders: LKD's windows of up to 256 tokens, in batches of " + DecoderQuantize.LKD_BATCH
+            + " (default " + DecoderQuantize.LKD_WINDOWS + ").")
+    Integer lkdWindows;
 
     @Option(names = "--lkd-lr", description = "Peak learning rate (warm-up then cosine decay; default 5e-5 for encoders, "
             + DecoderQuantize.DEFAULT_LR + " for decoders).")
@@ -76,6 +83,7 @@ final class QuantizeCommand implements Callable<Integer> {
         QuantizedModelFile.checkReplaceable(out);   // before the work: a wrong --out is refused, never deleted
         Path path = BundledModels.resolve(model);
         if (Files.isDirectory(path) && DecoderCheckpoint.isDecoder(path)) return DecoderQuantize.run(this, path, scheme);
+        if (lkdWindows != null) throw new IllegalArgumentException("--lkd-windows applies to decoders; an encoder's LKD runs on sentences (--lkd-data)");
         if (lkd) return distill(scheme);
         Path dir = BundledModels.directoryOf(path);
         WordPieceTokenizer tok = WordPieceTokenizer.fromJson(dir.resolve("tokenizer.json"));
@@ -107,10 +115,11 @@ final class QuantizeCommand implements Callable<Integer> {
             default -> LkdData.batches(tok, Files.readAllLines(Path.of(lkdData)).stream().filter(l -> !l.isBlank()).toList(), batch, maxLen);
         };
         Path ckpt = checkpoints();
+        int steps = lkdSteps != null ? lkdSteps : ENCODER_LKD_STEPS;
         try (BertModel fp = QuantizedModelFile.openAny(path); Arena arena = Arena.ofShared()) {
             long t0 = System.nanoTime();
             Lkd.Listener listener = progress();
-            BertEncoder q = BertLkd.distill(fp.encoder(), scheme, data, new Lkd.Options(lkdSteps, lkdLr != null ? lkdLr : 5e-5, Math.min(10, lkdSteps), 1.0, ckpt),
+            BertEncoder q = BertLkd.distill(fp.encoder(), scheme, data, new Lkd.Options(steps, lkdLr != null ? lkdLr : 5e-5, Math.min(10, steps), 1.0, ckpt),
                     listener, arena);
             QuantizedModelFile.write(out, q, scheme.name() + " + LKD", dir.resolve("tokenizer.json"));
             System.err.printf("zq: %s quantized with %s + LKD (%s) in %.1f s: %s (%,d bytes); checkpoints in %s%n", model, scheme.name(),

@@ -239,7 +239,7 @@ class DecoderCommandsTest {
         for (String recipe : new String[]{"zq", "paper"}) {
             Path out = dir.resolve("gpt2-lkd-" + recipe);
             List<String> args = new java.util.ArrayList<>(List.of("quantize", "--model", model.toString(), "--config", "w4-8a16", "--lkd",
-                    "--lkd-data", "random", "--lkd-steps", "2", "--out", out.toString()));
+                    "--lkd-data", "random", "--lkd-steps", "2", "--lkd-windows", "8", "--out", out.toString()));
             if (recipe.equals("paper")) args.add("--lkd-paper");
             ZqCommandTest.Run q = run(args.toArray(String[]::new));
             assertEquals(0, q.code(), q.err());
@@ -251,6 +251,10 @@ class DecoderCommandsTest {
             assertEquals(0, again.code(), again.err());
             assertTrue(again.err().contains("(from checkpoint)"), again.err());
         }
+        ZqCommandTest.Run none = run("quantize", "--model", model.toString(), "--config", "w4-8a16", "--lkd", "--lkd-windows", "0",
+                "--out", dir.resolve("gpt2-lkd-none").toString());
+        assertEquals(2, none.code());
+        assertTrue(none.err().contains("--lkd-windows must be at least 1"), none.err());
     }
 
     @Test
@@ -263,7 +267,7 @@ class DecoderCommandsTest {
         for (String f : new String[]{"vocab.json", "merges.txt"}) Files.copy(model.resolve(f), llama.resolve(f));
         Path out = dir.resolve("llama-lkd");
         ZqCommandTest.Run q = run("quantize", "--model", llama.toString(), "--config", "w4-8a8", "--lkd", "--lkd-data", "random",
-                "--lkd-steps", "2", "--out", out.toString());
+                "--lkd-steps", "2", "--lkd-windows", "8", "--out", out.toString());
         assertEquals(0, q.code(), q.err());
         assertTrue(q.err().contains("LKD layer 1"), q.err());
         ZqCommandTest.Run g = run("generate", "--model", out.toString(), "--prompt", "the", "--max-new-tokens", "4", "--ignore-eos");

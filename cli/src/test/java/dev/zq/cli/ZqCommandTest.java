@@ -215,5 +215,8 @@ class ZqCommandTest {
         Run bad = run("quantize", "--config", "w8a8-ptq", "--lkd", "--out", dir.resolve("x").toString());
         assertEquals(2, bad.code());
         assertTrue(bad.err().contains("static"), bad.err());
+        Run windows = run("quantize", "--config", "w4-8a16", "--lkd", "--lkd-windows", "8", "--out", dir.resolve("y").toString());
+        assertEquals(2, windows.code());
+        assertTrue(windows.err().contains("--lkd-windows applies to decoders"), windows.err());
     }
 }

@@ -89,6 +89,7 @@ public final class LkdData {
     /** Data-free decoder batches: {@code count} sequences of ids drawn uniformly from {@code [firstId, vocab)}. */
     public static List<int[][]> randomWindows(int vocab, int firstId, int count, int batchSize, int seq, long seed) {
         if (firstId < 0 || firstId >= vocab) throw new IllegalArgumentException("first id " + firstId + " outside the vocabulary of " + vocab);
+        if (count <= 0 || batchSize <= 0 || seq < 2) throw new IllegalArgumentException("count, batch size > 0 and seq >= 2 are required");
         SplittableRandom rnd = new SplittableRandom(seed);
         int[][] windows = new int[count][seq];
         for (int[] w : windows) for (int j = 0; j < seq; j++) w[j] = firstId + rnd.nextInt(vocab - firstId);

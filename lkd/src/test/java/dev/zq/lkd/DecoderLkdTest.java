@@ -409,6 +409,10 @@ class DecoderLkdTest {
             DecoderModel gpt = DecoderModel.random(CONFIG, 7, a);
             assertThrows(IllegalArgumentException.class, () -> DecoderLkd.distill(gpt, Scheme.builtin("w8a8-ptq"), data, o, none, a));
             assertThrows(IllegalArgumentException.class, () -> LkdData.randomWindows(64, 1, 2, 2, 30, 1).forEach(b -> DecoderLkd.embed(gpt, b)));
+            for (int count : new int[]{0, -3}) {   // a count from the command line: a reason, not a NegativeArraySizeException
+                var e = assertThrows(IllegalArgumentException.class, () -> LkdData.randomWindows(64, 1, count, 2, 8, 1));
+                assertTrue(e.getMessage().contains("count"), e.getMessage());
+            }
         }
     }
 
