@@ -75,7 +75,7 @@ public final class LkdData {
      * {@code tokens}, grouped {@code batchSize} at a time ({@code int[batch][seq]}, the last batch may be smaller).
      */
     public static List<int[][]> tokenWindows(int[] tokens, int count, int batchSize, int seq) {
-        if (count <= 0 || batchSize <= 0 || seq < 2) throw new IllegalArgumentException("count, batch size > 0 and seq >= 2 are required");
+        requireShape(count, batchSize, seq);
         if (tokens.length < seq) throw new IllegalArgumentException("the text has " + tokens.length + " tokens, a window needs " + seq);
         int[][] windows = new int[count][];
         long room = tokens.length - seq;
@@ -89,11 +89,15 @@ public final class LkdData {
     /** Data-free decoder batches: {@code count} sequences of ids drawn uniformly from {@code [firstId, vocab)}. */
     public static List<int[][]> randomWindows(int vocab, int firstId, int count, int batchSize, int seq, long seed) {
         if (firstId < 0 || firstId >= vocab) throw new IllegalArgumentException("first id " + firstId + " outside the vocabulary of " + vocab);
-        if (count <= 0 || batchSize <= 0 || seq < 2) throw new IllegalArgumentException("count, batch size > 0 and seq >= 2 are required");
+        requireShape(count, batchSize, seq);
         SplittableRandom rnd = new SplittableRandom(seed);
         int[][] windows = new int[count][seq];
         for (int[] w : windows) for (int j = 0; j < seq; j++) w[j] = firstId + rnd.nextInt(vocab - firstId);
         return group(windows, batchSize);
+    }
+
+    private static void requireShape(int count, int batchSize, int seq) {
+        if (count <= 0 || batchSize <= 0 || seq < 2) throw new IllegalArgumentException("count, batch size > 0 and seq >= 2 are required");
     }
 
     private static List<int[][]> group(int[][] windows, int batchSize) {
