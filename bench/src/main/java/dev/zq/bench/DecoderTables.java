@@ -90,6 +90,7 @@ public final class DecoderTables {
         for (String id : (args.length > 2 ? args[2] : "w4-8a16,w4-8a8").split(",")) {
             Scheme s = Scheme.resolve(id);
             double zq;
+            LkdTable.resetPeakRss();   // this scheme's ZeroQuant row reports its own peak, not the previous LKD run's
             try (Arena a = Arena.ofShared()) {
                 zq = Perplexity.evaluate(DecoderQuantizer.quantize(fp, s, null, a), test, WINDOW, STRIDE, n -> {}).perplexity();
             }

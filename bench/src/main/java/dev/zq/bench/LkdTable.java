@@ -42,6 +42,7 @@ public final class LkdTable {
             System.out.println("|---|---|---|---:|---:|---:|---:|---:|");
             for (String id : List.of("w4-8a16", "w4-8a8")) {
                 Scheme s = Scheme.builtin(id);
+                resetPeakRss();
                 try (Arena a = Arena.ofShared()) {
                     row(s, "ZeroQuant", "—", BertQuantizer.quantize(fp.encoder(), s, null, a), tok, sentences, ref, 0, peakRssMiB());
                 }
@@ -79,8 +80,12 @@ public final class LkdTable {
         };
     }
 
-    /** Linux: clear the process's peak resident set (VmHWM), so the next reading is this run's peak. */
+    /**
+     * Linux: clear the process's peak resident set (VmHWM), so that the next reading is this run's peak — after a full GC, so
+     * that the start is the live data, not the previous run's garbage (the JVM keeps the heap it grew, so a reading is never below it).
+     */
     static void resetPeakRss() {
+        System.gc();
         try { Files.writeString(Path.of("/proc/self/clear_refs"), "5"); } catch (Exception ignored) { }
     }
 

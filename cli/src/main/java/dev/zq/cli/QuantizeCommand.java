@@ -16,7 +16,9 @@ import dev.zq.quant.BertQuantizer;
 import dev.zq.quant.QuantizedModelFile;
 import dev.zq.quant.Scheme;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 import java.lang.foreign.Arena;
 import java.nio.file.Files;
@@ -31,6 +33,9 @@ import java.util.concurrent.Callable;
                 "--lkd adds layer-by-layer knowledge distillation: each layer, quantized, learns to reproduce the FP layer's output on unlabeled data."})
 final class QuantizeCommand implements Callable<Integer> {
     static final int ENCODER_LKD_STEPS = 100;
+
+    @Spec
+    CommandSpec spec;
 
     @Option(names = "--model", defaultValue = BundledModels.MINILM,
             description = "Model to quantize: a bundled one (all-minilm-l6-v2, sotu-gpt, sotu-llama) or a directory (default ${DEFAULT-VALUE}).")
@@ -79,6 +84,7 @@ final class QuantizeCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        requireLkdForItsOptions();
         Scheme scheme = Scheme.resolve(config);
         QuantizedModelFile.checkReplaceable(out);   // before the work: a wrong --out is refused, never deleted
         Path path = BundledModels.resolve(model);
@@ -101,6 +107,14 @@ final class QuantizeCommand implements Callable<Integer> {
                     Files.size(out.resolve("model.safetensors")));
         }
         return 0;
+    }
+
+    /** An --lkd-… option without --lkd would be ignored: a user who typed it expected LKD, so it is refused before any work. */
+    private void requireLkdForItsOptions() {
+        if (lkd || spec == null) return;
+        for (String name : List.of("--lkd-data", "--lkd-steps", "--lkd-windows", "--lkd-lr", "--lkd-paper", "--lkd-checkpoints"))
+            if (spec.commandLine().getParseResult().hasMatchedOption(name))
+                throw new IllegalArgumentException(name + " applies to LKD only: add --lkd, or leave " + name + " out");
     }
 
     private int distill(Scheme scheme) throws Exception {

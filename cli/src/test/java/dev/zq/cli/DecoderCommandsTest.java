@@ -255,6 +255,11 @@ class DecoderCommandsTest {
                 "--out", dir.resolve("gpt2-lkd-none").toString());
         assertEquals(2, none.code());
         assertTrue(none.err().contains("--lkd-windows must be at least 1"), none.err());
+        ZqCommandTest.Run noLkd = run("quantize", "--model", model.toString(), "--config", "w4-8a16", "--lkd-windows", "8",
+                "--out", dir.resolve("gpt2-no-lkd").toString());
+        assertEquals(2, noLkd.code());
+        assertTrue(noLkd.err().contains("--lkd-windows applies to LKD only"), noLkd.err());
+        assertFalse(Files.exists(dir.resolve("gpt2-no-lkd")), "nothing written");
     }
 
     @Test

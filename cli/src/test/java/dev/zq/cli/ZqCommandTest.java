@@ -218,5 +218,9 @@ class ZqCommandTest {
         Run windows = run("quantize", "--config", "w4-8a16", "--lkd", "--lkd-windows", "8", "--out", dir.resolve("y").toString());
         assertEquals(2, windows.code());
         assertTrue(windows.err().contains("--lkd-windows applies to decoders"), windows.err());
+        Run noLkd = run("quantize", "--config", "w4-8a16", "--lkd-data", "random", "--out", dir.resolve("z").toString());
+        assertEquals(2, noLkd.code());
+        assertTrue(noLkd.err().contains("--lkd-data applies to LKD only"), noLkd.err());
+        assertFalse(Files.exists(dir.resolve("z")), "nothing written");
     }
 }
