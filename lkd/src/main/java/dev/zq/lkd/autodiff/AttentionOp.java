@@ -43,12 +43,7 @@ public final class AttentionOp {
                     boolean masked = j >= end || (keyMask != null && keyMask[b * S + j] == 0);
                     row[j] = masked ? -Double.MAX_VALUE : row[j] * scale;
                 }
-                double max = Double.NEGATIVE_INFINITY, sum = 0;
-                for (int j = 0; j < S; j++) max = Math.max(max, row[j]);
-                // exp(−MAX − max) is exactly 0 unless every key is masked (max = −MAX): only then do the future keys count.
-                int live = max == -Double.MAX_VALUE ? S : end;
-                for (int j = 0; j < live; j++) { p[po + j] = Math.exp(row[j] - max); sum += p[po + j]; }
-                for (int j = 0; j < live; j++) p[po + j] /= sum;
+                int live = softmaxRow(row, p, po, S, end);
                 for (int j = 0; j < live; j++)
                     if (p[po + j] != 0) addScaled(p[po + j], v.data, idx(b, j, h, 0, S, HD, D), out, qo, D);
             }
@@ -80,6 +75,20 @@ public final class AttentionOp {
                 }
             });
         });
+    }
+
+    /**
+     * p[po + j] = softmax(row)[j] over the row's S scores, where the scores from {@code end} on are −MAX (masked); returns how
+     * many leading entries can be non-zero: exp(−MAX − max) is exactly 0 unless every key is masked (max = −MAX), and only
+     * then do the keys past {@code end} count. Those past the answer are left as they were (0 in a fresh array).
+     */
+    private static int softmaxRow(double[] row, double[] p, int po, int S, int end) {
+        double max = Double.NEGATIVE_INFINITY, sum = 0;
+        for (int j = 0; j < S; j++) max = Math.max(max, row[j]);
+        int live = max == -Double.MAX_VALUE ? S : end;
+        for (int j = 0; j < live; j++) { p[po + j] = Math.exp(row[j] - max); sum += p[po + j]; }
+        for (int j = 0; j < live; j++) p[po + j] /= sum;
+        return live;
     }
 
     private static void check(Var q, Var k, Var v, int[] keyMask, int heads) {
@@ -160,10 +169,7 @@ public final class AttentionOp {
                     if (!masked) for (int d = 0; d < D; d++) s += q.data[idx(b, i, h, d, S, HD, D)] * k.data[idx(b, j, h, d, S, HD, D)];
                     row[j] = masked ? -Double.MAX_VALUE : s * scale;
                 }
-                double max = Double.NEGATIVE_INFINITY, sum = 0;
-                for (int j = 0; j < S; j++) max = Math.max(max, row[j]);
-                for (int j = 0; j < S; j++) { p[po + j] = Math.exp(row[j] - max); sum += p[po + j]; }
-                for (int j = 0; j < S; j++) p[po + j] /= sum;
+                softmaxRow(row, p, po, S, S);
             }
         });
         IntStream.range(0, B * heads).parallel().forEach(task -> {
