@@ -150,8 +150,8 @@ public final class DecoderCheckpoint {
         java.util.Map<String, Tensor> t = new java.util.LinkedHashMap<>();
         try (Arena scratch = Arena.ofConfined()) {
             String root = gpt2 ? "transformer." : "model.";
-            t.put(root + (gpt2 ? "wte.weight" : "embed_tokens.weight"), m.tokenEmbeddings());
-            if (gpt2) t.put("transformer.wpe.weight", m.positionEmbeddings());
+            t.put(root + (gpt2 ? "wte.weight" : "embed_tokens.weight"), exact16(scratch, m.tokenEmbeddings()));
+            if (gpt2) t.put("transformer.wpe.weight", exact16(scratch, m.positionEmbeddings()));
             for (int i = 0; i < c.numLayers(); i++) {
                 DecoderLayer l = m.layers().get(i);
                 List<String> names = m.linearNames(i);
@@ -164,16 +164,16 @@ public final class DecoderCheckpoint {
                     }
                     if (!(lins[k] instanceof DenseLinear d))
                         throw new IllegalArgumentException(names.get(k) + " is " + lins[k].getClass().getSimpleName() + ", not an FP32 DenseLinear");
-                    t.put(names.get(k) + ".weight", gpt2 ? transpose(scratch, d.weight()) : d.weight());
-                    if (d.bias() != null) t.put(names.get(k) + ".bias", d.bias());
+                    t.put(names.get(k) + ".weight", exact16(scratch, gpt2 ? transpose(scratch, d.weight()) : d.weight()));
+                    if (d.bias() != null) t.put(names.get(k) + ".bias", exact16(scratch, d.bias()));
                 }
-                putNorm(t, gpt2 ? "transformer.h." + i + ".ln_1" : "model.layers." + i + ".input_layernorm", l.attentionNorm());
-                putNorm(t, gpt2 ? "transformer.h." + i + ".ln_2" : "model.layers." + i + ".post_attention_layernorm", l.mlpNorm());
+                putNorm(scratch, t, gpt2 ? "transformer.h." + i + ".ln_1" : "model.layers." + i + ".input_layernorm", l.attentionNorm());
+                putNorm(scratch, t, gpt2 ? "transformer.h." + i + ".ln_2" : "model.layers." + i + ".post_attention_layernorm", l.mlpNorm());
             }
-            putNorm(t, gpt2 ? "transformer.ln_f" : "model.norm", m.finalNorm());
+            putNorm(scratch, t, gpt2 ? "transformer.ln_f" : "model.norm", m.finalNorm());
             if (!c.tiedEmbeddings()) {
                 if (!(m.lmHead() instanceof DenseLinear d)) throw new IllegalArgumentException("the LM head is not an FP32 DenseLinear");
-                t.put("lm_head.weight", d.weight());
+                t.put("lm_head.weight", exact16(scratch, d.weight()));
             }
             SafeTensors.write(dir.resolve("model.safetensors"), t, meta);
         }
@@ -199,9 +199,29 @@ public final class DecoderCheckpoint {
                 java.nio.file.StandardCopyOption.REPLACE_EXISTING);
     }
 
-    private static void putNorm(java.util.Map<String, Tensor> t, String name, Norm n) {
-        t.put(name + ".weight", n.weight());
-        if (n.bias() != null) t.put(name + ".bias", n.bias());
+    private static void putNorm(Arena arena, java.util.Map<String, Tensor> t, String name, Norm n) {
+        t.put(name + ".weight", exact16(arena, n.weight()));
+        if (n.bias() != null) t.put(name + ".bias", exact16(arena, n.bias()));
+    }
+
+    /**
+     * {@code t} in 16 bits where that loses nothing: as F16 if every value converts to F16 and back to the same float
+     * bits, else as BF16 if every value's low 16 bits are zero, else {@code t} itself. The loader widens F16 and BF16 to
+     * the same F32 bits, so a model saved and loaded again is unchanged — and one that came from an F16 or BF16 checkpoint
+     * (most published decoders; zq's bundled ones) is not written back at twice its size: embeddings, norms and the LM
+     * head, which no scheme quantizes, would otherwise be most of a quantized small model's file.
+     */
+    static Tensor exact16(Arena arena, Tensor t) {
+        if (t.dtype() != DType.F32) return t;
+        long n = t.numel();
+        boolean f16 = true, bf16 = true;
+        for (long i = 0; i < n && (f16 || bf16); i++) {
+            float v = t.getFloat(i);
+            int bits = Float.floatToRawIntBits(v);
+            if (f16 && Float.floatToRawIntBits(Float.float16ToFloat(Float.floatToFloat16(v))) != bits) f16 = false;
+            if (bf16 && (bits & 0xFFFF) != 0) bf16 = false;
+        }
+        return f16 ? t.to(arena, DType.F16) : bf16 ? t.to(arena, DType.BF16) : t;
     }
 
     private static Tensor transpose(Arena arena, Tensor w) {

@@ -1,10 +1,14 @@
 package dev.zq.model.decoder;
 
+import dev.zq.model.BundledModels;
 import dev.zq.model.ModelFormatException;
 import dev.zq.model.format.SafeTensors;
+import dev.zq.tensor.DType;
 import dev.zq.tensor.Tensor;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.lang.foreign.Arena;
 import java.nio.file.Files;
@@ -30,6 +34,53 @@ class DecoderCheckpointTest {
                         for (long i = 0; i < x.numel(); i++) assertEquals(x.getFloat(i), y.getFloat(i), 0f, c.family() + " logit " + i);
                     }
                 }
+            }
+        }
+    }
+
+    /**
+     * A decoder loaded from an F16 checkpoint (the bundled ones) is saved in F16 again — not at twice its size — and loads
+     * back to the same bits: every tensor of the written file is F16, the file is the original's size, the logits equal.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {BundledModels.SOTU_GPT, BundledModels.SOTU_LLAMA})
+    void aSixteenBitCheckpointIsSavedInSixteenBits(String name, @TempDir Path dir) throws Exception {
+        Path src = BundledModels.resolve(name);
+        try (LanguageModel lm = LanguageModel.open(src); Arena a = Arena.ofShared()) {
+            DecoderCheckpoint.save(lm.model(), dir);
+            try (SafeTensors w = SafeTensors.open(dir.resolve("model.safetensors"))) {
+                for (String t : w.names()) assertEquals(DType.F16, w.get(t).dtype(), t);
+                long was = Files.size(src.resolve("model.safetensors")), now = Files.size(dir.resolve("model.safetensors"));
+                assertTrue(Math.abs(now - was) < was / 100, name + ": " + now + " bytes written for " + was);
+                DecoderModel back = DecoderCheckpoint.load(dir, w, a);
+                int[] ids = {1, 4095, 7, 42, 0, 300};
+                try (KvCache c1 = lm.model().newCache(1, 6); KvCache c2 = back.newCache(1, 6)) {
+                    Tensor x = lm.model().forward(a, c1, 1, 6, ids, true), y = back.forward(a, c2, 1, 6, ids, true);
+                    for (long i = 0; i < x.numel(); i++) assertEquals(x.getFloat(i), y.getFloat(i), 0f, name + " logit " + i);
+                }
+            }
+        }
+    }
+
+    /** Each tensor takes the narrowest type that holds all its values exactly: F16, else BF16, else F32 — never a rounding. */
+    @Test
+    void tensorsNarrowOnlyWhereNoValueChanges() {
+        try (Arena a = Arena.ofConfined()) {
+            float twoTo126 = Math.scalb(1f, 126), tiny = Math.scalb(1f, -24);   // BF16 holds 2^126, F16 does not; 2^-24: F16's least subnormal
+            Object[][] cases = {
+                    {new float[]{1f, -0.5f, 0f, -0f, 65504f, tiny, Float.NEGATIVE_INFINITY}, DType.F16},
+                    {new float[]{1f, twoTo126, -2f}, DType.BF16},
+                    {new float[]{1f, Math.scalb(1f, -25)}, DType.BF16},   // below F16's subnormals
+                    {new float[]{1f, 1.1f}, DType.F32},                    // 1.1 needs F32's mantissa
+                    {new float[]{twoTo126, 1.1f}, DType.F32},
+            };
+            for (Object[] c : cases) {
+                float[] values = (float[]) c[0];
+                String what = java.util.Arrays.toString(values);
+                Tensor n = DecoderCheckpoint.exact16(a, Tensor.ofFloats(a, values, values.length));
+                assertEquals(c[1], n.dtype(), what);
+                for (int i = 0; i < values.length; i++)
+                    assertEquals(Float.floatToRawIntBits(values[i]), Float.floatToRawIntBits(n.getFloat(i)), what + " [" + i + "]");
             }
         }
     }
