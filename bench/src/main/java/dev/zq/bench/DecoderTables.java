@@ -10,9 +10,13 @@ import dev.zq.model.decoder.LanguageModel;
 import dev.zq.model.decoder.Perplexity;
 import dev.zq.model.tokenizer.ByteLevelBpeTokenizer;
 import dev.zq.quant.DecoderQuantizer;
+import dev.zq.quant.QuantizedDecoderFile;
 import dev.zq.quant.Scheme;
 
+import java.io.IOException;
 import java.lang.foreign.Arena;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -45,8 +49,9 @@ public final class DecoderTables {
                     model, fp.config().family(), blockParameters(fp), test.length, WINDOW, STRIDE, Runtime.getRuntime().availableProcessors());
             long t0 = System.nanoTime();
             Perplexity.Result ref = Perplexity.evaluate(fp, test, WINDOW, STRIDE, n -> {});
-            System.out.printf("FP32: perplexity %.4f (mean NLL %.6f over %,d tokens, %.0f s)%n%n", ref.perplexity(), ref.meanNll(),
-                    ref.tokensScored(), (System.nanoTime() - t0) / 1e9);
+            System.out.printf("FP32: perplexity %.4f (mean NLL %.6f over %,d tokens, %.0f s); weights in memory %.2f MB, its model.safetensors %.2f MB%n%n",
+                    ref.perplexity(), ref.meanNll(), ref.tokensScored(), (System.nanoTime() - t0) / 1e9, fp.weightBytes() / 1e6,
+                    Files.size(BundledModels.resolve(model).resolve("model.safetensors")) / 1e6);
             if (what.equals("quant")) quant(fp, test, calibration, ref, true);
             else if (what.equals("w4sweep")) quant(fp, test, calibration, ref, false);
             else if (what.equals("lkd")) lkd(fp, tok, test, train, ref, args);
@@ -232,17 +237,38 @@ public final class DecoderTables {
     }
 
     static void header() {
-        System.out.println("| scheme | perplexity | Δ vs FP32 | quantize s | weights in memory MB |");
-        System.out.println("|---|---:|---:|---:|---:|");
+        System.out.println("| scheme | perplexity | Δ vs FP32 | quantize s | weights in memory MB | file MB |");
+        System.out.println("|---|---:|---:|---:|---:|---:|");
     }
 
-    static void row(DecoderModel fp, Scheme s, int[] test, List<int[]> calibration, Perplexity.Result ref) {
+    /**
+     * One scheme's row: its perplexity, the quantization's wall time, the weights' bytes in memory, and the size of the
+     * {@code model.safetensors} that {@code zq quantize} would write for it ({@link QuantizedDecoderFile}, written to a
+     * temporary directory and deleted; embeddings, norms and the LM head included, as on disk).
+     */
+    static void row(DecoderModel fp, Scheme s, int[] test, List<int[]> calibration, Perplexity.Result ref) throws IOException {
         try (Arena a = Arena.ofShared()) {
             long t0 = System.nanoTime();
             DecoderModel q = DecoderQuantizer.quantize(fp, s, calibration, a);
             double secs = (System.nanoTime() - t0) / 1e9;
+            long disk = fileBytes(q, s.name());
             Perplexity.Result r = Perplexity.evaluate(q, test, WINDOW, STRIDE, n -> {});
-            System.out.printf("| %s | %.3f | %+.2f%% | %.2f | %.2f |%n", s.name(), r.perplexity(), 100 * (r.perplexity() / ref.perplexity() - 1), secs, q.weightBytes() / 1e6);
+            System.out.printf("| %s | %.3f | %+.2f%% | %.2f | %.2f | %.2f |%n", s.name(), r.perplexity(), 100 * (r.perplexity() / ref.perplexity() - 1), secs,
+                    q.weightBytes() / 1e6, disk / 1e6);
+        }
+    }
+
+    /** The bytes of the {@code model.safetensors} that {@link QuantizedDecoderFile#write} gives {@code q}. */
+    static long fileBytes(DecoderModel q, String scheme) throws IOException {
+        Path tmp = Files.createTempDirectory("zq-tables");
+        try {
+            Path out = tmp.resolve("model");
+            QuantizedDecoderFile.write(out, q, scheme, tmp);   // no tokenizer files in tmp: the weights' file alone
+            return Files.size(out.resolve("model.safetensors"));
+        } finally {
+            try (var files = Files.walk(tmp)) {
+                for (Path f : files.sorted(java.util.Comparator.reverseOrder()).toList()) Files.deleteIfExists(f);
+            }
         }
     }
 }
