@@ -28,7 +28,7 @@ import java.util.Map;
  * transformers) for every built-in scheme, the paper's Table 7 ablation and an INT4 group-size sweep
  * ({@code quant}), and ZeroQuant vs ZeroQuant-LKD with the paper's three data sources ({@code lkd}).
  * Static ranges are calibrated on 16 windows of the train split. Prints Markdown.
- * Run: {@code java … dev.zq.bench.DecoderTables quant|w4sweep|lkd [SETTING] [schemes] [sources]|lkdsweep SCHEME SOURCE SETTINGS}; settings: {@link LkdSetting}; a scheme is a built-in id or a scheme file ({@link Scheme#resolve}).
+ * Run: {@code java … dev.zq.bench.DecoderTables quant|w4sweep|sizes|lkd [SETTING] [schemes] [sources]|lkdsweep SCHEME SOURCE SETTINGS}; settings: {@link LkdSetting}; a scheme is a built-in id or a scheme file ({@link Scheme#resolve}).
  * {@code -Dzq.tables.model=DIR} runs them on another decoder trained on the same tokenizer and corpus (sotu-llama, from
  * {@code ARCH=llama scripts/train_sotu_gpt.py}).
  */
@@ -47,6 +47,10 @@ public final class DecoderTables {
             for (int[][] b : LkdData.tokenWindows(train, 16, 1, WINDOW)) calibration.add(b[0]);
             System.out.printf("%s, %s (%,d parameters in the blocks), test split %,d tokens, window %d, stride %d, %d threads%n%n",
                     model, fp.config().family(), blockParameters(fp), test.length, WINDOW, STRIDE, Runtime.getRuntime().availableProcessors());
+            if (what.equals("sizes")) {
+                sizes(fp, calibration, BundledModels.resolve(model));
+                return;
+            }
             long t0 = System.nanoTime();
             Perplexity.Result ref = Perplexity.evaluate(fp, test, WINDOW, STRIDE, n -> {});
             System.out.printf("FP32: perplexity %.4f (mean NLL %.6f over %,d tokens, %.0f s); weights in memory %.2f MB, its model.safetensors %.2f MB%n%n",
@@ -56,7 +60,7 @@ public final class DecoderTables {
             else if (what.equals("w4sweep")) quant(fp, test, calibration, ref, false);
             else if (what.equals("lkd")) lkd(fp, tok, test, train, ref, args);
             else if (what.equals("lkdsweep")) lkdSweep(fp, tok, test, train, ref, args);
-            else throw new IllegalArgumentException("quant, w4sweep, lkd or lkdsweep, not " + what);
+            else throw new IllegalArgumentException("quant, w4sweep, sizes, lkd or lkdsweep, not " + what);
         }
     }
 
@@ -67,6 +71,29 @@ public final class DecoderTables {
         row(fp, QuantTable.scheme("per-tensor W4", 4, "\"granularity\":\"per_tensor\"", null), test, calibration, ref);
         for (String g : new String[]{"\"granularity\":\"per_row\"", "\"group_size\":128", "\"group_size\":64", "\"group_size\":32", "\"group_size\":16"})
             row(fp, QuantTable.scheme("W4 " + g.replace("\"", ""), 4, g, null), test, calibration, ref);
+    }
+
+    /**
+     * {@code sizes}: each built-in scheme's and each INT4 group size's {@code model.safetensors} on disk, without the
+     * perplexities (seconds, not an hour: for the file column after a change to the writer alone). Not the weights in
+     * memory: the quant table takes those after a forward pass, once the CPU kernels have built their packed copies.
+     */
+    static void sizes(DecoderModel fp, List<int[]> calibration, Path dir) throws Exception {
+        System.out.printf("FP32: its model.safetensors %.2f MB%n%n", Files.size(dir.resolve("model.safetensors")) / 1e6);
+        System.out.println("| scheme | file MB |");
+        System.out.println("|---|---:|");
+        List<Scheme> schemes = new ArrayList<>();
+        for (String id : Scheme.BUILTIN) schemes.add(Scheme.builtin(id));
+        schemes.add(QuantTable.scheme("per-tensor W4", 4, "\"granularity\":\"per_tensor\"", null));
+        for (String g : new String[]{"\"granularity\":\"per_row\"", "\"group_size\":128", "\"group_size\":64", "\"group_size\":32", "\"group_size\":16"})
+            schemes.add(QuantTable.scheme("W4 " + g.replace("\"", ""), 4, g, null));
+        for (Scheme s : schemes)
+            try (Arena a = Arena.ofShared()) {
+                DecoderModel q = DecoderQuantizer.quantize(fp, s, calibration, a);
+                System.out.printf("| %s | %.2f |%n", s.name(), fileBytes(q, s.name()) / 1e6);
+            } catch (IllegalArgumentException e) {
+                System.out.printf("| %s | does not apply: %s |%n", s.name(), e.getMessage());
+            }
     }
 
     static void quantSchemes(DecoderModel fp, int[] test, List<int[]> calibration, Perplexity.Result ref) throws Exception {
@@ -249,7 +276,13 @@ public final class DecoderTables {
     static void row(DecoderModel fp, Scheme s, int[] test, List<int[]> calibration, Perplexity.Result ref) throws IOException {
         try (Arena a = Arena.ofShared()) {
             long t0 = System.nanoTime();
-            DecoderModel q = DecoderQuantizer.quantize(fp, s, calibration, a);
+            DecoderModel q;
+            try {
+                q = DecoderQuantizer.quantize(fp, s, calibration, a);
+            } catch (IllegalArgumentException e) {   // e.g. a group size that does not divide the model's rows (sotu-llama's 704-wide down projection and 128)
+                System.out.printf("| %s | does not apply: %s | | | | |%n", s.name(), e.getMessage());
+                return;
+            }
             double secs = (System.nanoTime() - t0) / 1e9;
             long disk = fileBytes(q, s.name());
             Perplexity.Result r = Perplexity.evaluate(q, test, WINDOW, STRIDE, n -> {});
