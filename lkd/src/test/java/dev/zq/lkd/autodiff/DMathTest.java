@@ -37,6 +37,50 @@ class DMathTest {
     }
 
     /**
+     * mulNN and mulTN give, bit for bit, what adding one scaled row of b at a time gives (the one-row loop they were before
+     * their four-row register tiles): for each output row and each nonzero coefficient in order, a fused multiply-add on
+     * the elements before the vector loop's bound and a multiply then an add past it; zero coefficients skipped. Shapes
+     * leave every remainder: rows outside a four-row tile or an eight-row group, a partial slab of rows, a lone vector after
+     * the two-vector steps, scalar tails.
+     */
+    @Test
+    void registerTilesGiveTheBitsOfOneRowAtATime() {
+        Random rnd = new Random(11);
+        int L = jdk.incubator.vector.DoubleVector.SPECIES_PREFERRED.length();
+        for (int R : new int[]{1, 4, 6, 8, 13, 37})   // 37: more than one slab of rows (16) in mulTN, a partial last one
+            for (int K : new int[]{1, L - 1, L, 2 * L, 3 * L, 3 * L + 1, 5 * L + 3, 64, 704})
+                for (int N : new int[]{1, 3, 4, 9, 21}) {   // 21: two groups of eight rows and a partial one
+                    if (K <= 0) continue;
+                    double[] g = random(rnd, R * N), b = random(rnd, N * K), a = random(rnd, R * K);
+                    for (int i = 0; i < g.length; i += 3) g[i] = 0;   // zero coefficients inside the tiles
+                    String at = R + "x" + N + "x" + K;
+
+                    double[] dx = random(rnd, R * K), want = dx.clone();   // dx += g · b
+                    DMath.mulNN(g, b, dx, R, N, K);
+                    for (int r = 0; r < R; r++) for (int n = 0; n < N; n++) oneRow(g[r * N + n], b, n * K, want, r * K, K);
+                    same(want, dx, "mulNN " + at);
+
+                    double[] dw = random(rnd, N * K), wantW = dw.clone();   // dw += gᵀ · a
+                    DMath.mulTN(g, a, dw, R, N, K);
+                    for (int n = 0; n < N; n++) for (int r = 0; r < R; r++) oneRow(g[r * N + n], a, r * K, wantW, n * K, K);
+                    same(wantW, dw, "mulTN " + at);
+                }
+    }
+
+    /** y[yo..] += x·v[vo..] as the one-row loop did it: skipped for x = 0, fused before the vector bound, plain after it. */
+    private static void oneRow(double x, double[] v, int vo, double[] y, int yo, int n) {
+        if (x == 0) return;
+        int bound = jdk.incubator.vector.DoubleVector.SPECIES_PREFERRED.loopBound(n);
+        for (int k = 0; k < n; k++) y[yo + k] = k < bound ? Math.fma(v[vo + k], x, y[yo + k]) : y[yo + k] + x * v[vo + k];
+    }
+
+    private static void same(double[] expect, double[] actual, String what) {
+        for (int i = 0; i < expect.length; i++)
+            if (Double.doubleToRawLongBits(expect[i]) != Double.doubleToRawLongBits(actual[i]))
+                throw new AssertionError(what + " element " + i + ": " + actual[i] + " against " + expect[i]);
+    }
+
+    /**
      * The same product gives the same bits on every call, before and after the JIT compiles it: each vector accumulator's
      * lanes are summed in a fixed order ({@link DMath#sum}). With {@code reduceLanes(ADD)} nearly every call after the first
      * few hundred differed from the first in its last bits (C2's reduction order is not the interpreter's).
