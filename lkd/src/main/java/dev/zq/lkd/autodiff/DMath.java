@@ -92,124 +92,62 @@ public final class DMath {
     /** c[r][k] += Σ_n a[r][n]·b[n][k]: a [R,N], b [N,K], c [R,K]. */
     static void mulNN(double[] a, double[] b, double[] c, int R, int N, int K) {
         rows((R + 3) / 4, (long) R * K * N, blk -> {
-            int r0 = 4 * blk;
-            if (R - r0 >= 4) tile4(a, r0 * N, N, 1, N, b, c, r0 * K, K);
-            else for (int r = r0; r < R; r++)
-                for (int n = 0; n < N; n++) if (a[r * N + n] != 0) axpy(a[r * N + n], b, n * K, c, r * K, K);
+            int r0 = 4 * blk, rn = Math.min(4, R - r0);
+            for (int n = 0; n < N; n++) {
+                double x0 = a[r0 * N + n], x1 = rn > 1 ? a[(r0 + 1) * N + n] : 0, x2 = rn > 2 ? a[(r0 + 2) * N + n] : 0,
+                        x3 = rn > 3 ? a[(r0 + 3) * N + n] : 0;
+                fourAxpy(x0, x1, x2, x3, b, n * K, c, r0 * K, K, rn);
+            }
         });
     }
 
     /** c[n][k] += Σ_r a[r][n]·b[r][k]: a [R,N], b [R,K], c [N,K]. */
     static void mulTN(double[] a, double[] b, double[] c, int R, int N, int K) {
-        // b is a layer's whole input here (R = 2,048 rows): a task takes T_GROUP rows of c and walks b in slabs of J_BLOCK
-        // rows, each slab serving all its four-row tiles from L2 — b comes from memory once per group, not once per tile.
-        rows((N + T_GROUP - 1) / T_GROUP, (long) R * K * N, grp -> {
-            int g0 = T_GROUP * grp, g1 = Math.min(N, g0 + T_GROUP);
-            for (int j0 = 0; j0 < R; j0 += J_BLOCK) {
-                int jn = Math.min(J_BLOCK, R - j0), n = g0;
-                for (; n + 4 <= g1; n += 4) tile4(a, j0 * N + n, 1, N, jn, b, j0 * K, c, n * K, K);
-                for (; n < g1; n++)
-                    for (int r = j0; r < j0 + jn; r++) if (a[r * N + n] != 0) axpy(a[r * N + n], b, r * K, c, n * K, K);
+        rows((N + 3) / 4, (long) R * K * N, blk -> {
+            int n0 = 4 * blk, nn = Math.min(4, N - n0);
+            for (int r = 0; r < R; r++) {
+                int ao = r * N + n0;
+                double x0 = a[ao], x1 = nn > 1 ? a[ao + 1] : 0, x2 = nn > 2 ? a[ao + 2] : 0, x3 = nn > 3 ? a[ao + 3] : 0;
+                fourAxpy(x0, x1, x2, x3, b, r * K, c, n0 * K, K, nn);
             }
         });
-    }
-
-    private static final int T_GROUP = 8;
-
-    /**
-     * Four rows of c (at {@code co}, {@code co + K}, …) += Σ_j x(i, j)·b[j][·] over j = 0 … J−1 in order, where
-     * x(i, j) = a[xo + i·is + j·js]: mulNN's and mulTN's shared kernel. The rows' columns are held in registers, two vectors
-     * a row, while j runs, so each step loads two vectors of b and four coefficients for eight multiply-adds; the one-row
-     * loop this replaces loaded and stored its row of c at every j (bound by stores). Every element still gets the same
-     * operations in the same order — a fused multiply-add per nonzero coefficient, in order of j, a plain multiply then
-     * add past the vector loop's bound — and a zero coefficient leaves its row untouched: the same bits as
-     * {@link #axpy} applied for every j in turn.
-     */
-    private static void tile4(double[] a, int xo, int is, int js, int J, double[] b, double[] c, int co, int K) {
-        // In slabs of J_BLOCK rows of b, as mulTN: a step of k walks down a column of b, whose rows then stay in cache while k
-        // crosses them. The sums keep their order.
-        for (int j0 = 0; j0 < J; j0 += J_BLOCK) tile4(a, xo + j0 * js, is, js, Math.min(J_BLOCK, J - j0), b, j0 * K, c, co, K);
-    }
-
-    private static final int J_BLOCK = 16;
-
-    private static void tile4(double[] a, int xo, int is, int js, int J, double[] b, int bo0, double[] c, int co, int K) {
-        int L = S.length(), bound = S.loopBound(K), c1 = co + K, c2 = c1 + K, c3 = c2 + K, k = 0;
-        for (; k + 2 * L <= bound; k += 2 * L) {
-            int h = k + L;
-            DoubleVector p0 = DoubleVector.fromArray(S, c, co + k), q0 = DoubleVector.fromArray(S, c, co + h);
-            DoubleVector p1 = DoubleVector.fromArray(S, c, c1 + k), q1 = DoubleVector.fromArray(S, c, c1 + h);
-            DoubleVector p2 = DoubleVector.fromArray(S, c, c2 + k), q2 = DoubleVector.fromArray(S, c, c2 + h);
-            DoubleVector p3 = DoubleVector.fromArray(S, c, c3 + k), q3 = DoubleVector.fromArray(S, c, c3 + h);
-            for (int j = 0, x = xo, bo = bo0; j < J; j++, x += js, bo += K) {
-                DoubleVector u = DoubleVector.fromArray(S, b, bo + k), w = DoubleVector.fromArray(S, b, bo + h);
-                double x0 = a[x], x1 = a[x + is], x2 = a[x + 2 * is], x3 = a[x + 3 * is];
-                if (x0 != 0) {
-                    DoubleVector v = DoubleVector.broadcast(S, x0);
-                    p0 = u.fma(v, p0);
-                    q0 = w.fma(v, q0);
-                }
-                if (x1 != 0) {
-                    DoubleVector v = DoubleVector.broadcast(S, x1);
-                    p1 = u.fma(v, p1);
-                    q1 = w.fma(v, q1);
-                }
-                if (x2 != 0) {
-                    DoubleVector v = DoubleVector.broadcast(S, x2);
-                    p2 = u.fma(v, p2);
-                    q2 = w.fma(v, q2);
-                }
-                if (x3 != 0) {
-                    DoubleVector v = DoubleVector.broadcast(S, x3);
-                    p3 = u.fma(v, p3);
-                    q3 = w.fma(v, q3);
-                }
-            }
-            p0.intoArray(c, co + k);
-            q0.intoArray(c, co + h);
-            p1.intoArray(c, c1 + k);
-            q1.intoArray(c, c1 + h);
-            p2.intoArray(c, c2 + k);
-            q2.intoArray(c, c2 + h);
-            p3.intoArray(c, c3 + k);
-            q3.intoArray(c, c3 + h);
-        }
-        for (; k < bound; k += L) {   // one vector left before the bound
-            DoubleVector p0 = DoubleVector.fromArray(S, c, co + k), p1 = DoubleVector.fromArray(S, c, c1 + k);
-            DoubleVector p2 = DoubleVector.fromArray(S, c, c2 + k), p3 = DoubleVector.fromArray(S, c, c3 + k);
-            for (int j = 0, x = xo, bo = bo0; j < J; j++, x += js, bo += K) {
-                DoubleVector u = DoubleVector.fromArray(S, b, bo + k);
-                double x0 = a[x], x1 = a[x + is], x2 = a[x + 2 * is], x3 = a[x + 3 * is];
-                if (x0 != 0) p0 = u.fma(DoubleVector.broadcast(S, x0), p0);
-                if (x1 != 0) p1 = u.fma(DoubleVector.broadcast(S, x1), p1);
-                if (x2 != 0) p2 = u.fma(DoubleVector.broadcast(S, x2), p2);
-                if (x3 != 0) p3 = u.fma(DoubleVector.broadcast(S, x3), p3);
-            }
-            p0.intoArray(c, co + k);
-            p1.intoArray(c, c1 + k);
-            p2.intoArray(c, c2 + k);
-            p3.intoArray(c, c3 + k);
-        }
-        for (; k < K; k++) {   // the tail: a multiply, then an add, as axpy's
-            double t0 = c[co + k], t1 = c[c1 + k], t2 = c[c2 + k], t3 = c[c3 + k];
-            for (int j = 0, x = xo, bo = bo0; j < J; j++, x += js, bo += K) {
-                double bk = b[bo + k], x0 = a[x], x1 = a[x + is], x2 = a[x + 2 * is], x3 = a[x + 3 * is];
-                if (x0 != 0) t0 += x0 * bk;
-                if (x1 != 0) t1 += x1 * bk;
-                if (x2 != 0) t2 += x2 * bk;
-                if (x3 != 0) t3 += x3 * bk;
-            }
-            c[co + k] = t0;
-            c[c1 + k] = t1;
-            c[c2 + k] = t2;
-            c[c3 + k] = t3;
-        }
     }
 
     /** h [K, K] += xᵀ·x for x [R, K]: the Gram matrix of R input rows, as GPTQ needs it. */
     public static void addGram(double[] x, int R, int K, double[] h) {
         if (x.length != R * K || h.length != K * K) throw new IllegalArgumentException("x [" + R + ", " + K + "] and h [" + K + ", " + K + "]");
         mulTN(x, x, h, R, K, K);
+    }
+
+    /**
+     * y[yo + i·n ..][k] += x_i·v[vo + k] for the first {@code rows} of four consecutive rows of y (length n each), reading v once;
+     * a zero coefficient leaves its row untouched, as the one-row loop it replaces did.
+     */
+    private static void fourAxpy(double x0, double x1, double x2, double x3, double[] v, int vo, double[] y, int yo, int n, int rows) {
+        if (rows < 4 || x0 == 0 || x1 == 0 || x2 == 0 || x3 == 0) {
+            if (x0 != 0) axpy(x0, v, vo, y, yo, n);
+            if (rows > 1 && x1 != 0) axpy(x1, v, vo, y, yo + n, n);
+            if (rows > 2 && x2 != 0) axpy(x2, v, vo, y, yo + 2 * n, n);
+            if (rows > 3 && x3 != 0) axpy(x3, v, vo, y, yo + 3 * n, n);
+            return;
+        }
+        DoubleVector v0 = DoubleVector.broadcast(S, x0), v1 = DoubleVector.broadcast(S, x1), v2 = DoubleVector.broadcast(S, x2),
+                v3 = DoubleVector.broadcast(S, x3);
+        int y1 = yo + n, y2 = y1 + n, y3 = y2 + n, k = 0;
+        for (int bound = S.loopBound(n); k < bound; k += S.length()) {
+            DoubleVector vv = DoubleVector.fromArray(S, v, vo + k);
+            vv.fma(v0, DoubleVector.fromArray(S, y, yo + k)).intoArray(y, yo + k);
+            vv.fma(v1, DoubleVector.fromArray(S, y, y1 + k)).intoArray(y, y1 + k);
+            vv.fma(v2, DoubleVector.fromArray(S, y, y2 + k)).intoArray(y, y2 + k);
+            vv.fma(v3, DoubleVector.fromArray(S, y, y3 + k)).intoArray(y, y3 + k);
+        }
+        for (; k < n; k++) {
+            double vk = v[vo + k];
+            y[yo + k] += x0 * vk;
+            y[y1 + k] += x1 * vk;
+            y[y2 + k] += x2 * vk;
+            y[y3 + k] += x3 * vk;
+        }
     }
 
     /** y[yo..yo+n) += x·v[vo..vo+n). */

@@ -37,19 +37,18 @@ class DMathTest {
     }
 
     /**
-     * mulNN and mulTN give, bit for bit, what adding one scaled row of b at a time gives (the one-row loop they were before
-     * their four-row register tiles): for each output row and each nonzero coefficient in order, a fused multiply-add on
-     * the elements before the vector loop's bound and a multiply then an add past it; zero coefficients skipped. Shapes
-     * leave every remainder: rows outside a four-row tile or an eight-row group, a partial slab of rows, a lone vector after
-     * the two-vector steps, scalar tails.
+     * mulNN and mulTN give, bit for bit, what adding one scaled row of b at a time gives — the order and roundings any
+     * faster version must keep (LKD's runs repeat bit for bit): for each output row and each nonzero coefficient in order, a
+     * fused multiply-add on the elements before the vector loop's bound and a multiply then an add past it; zero
+     * coefficients skipped. Shapes leave every remainder (rows outside four-row blocks, more than 16 rows, vector tails).
      */
     @Test
-    void registerTilesGiveTheBitsOfOneRowAtATime() {
+    void productsGiveTheBitsOfOneRowAtATime() {
         Random rnd = new Random(11);
         int L = jdk.incubator.vector.DoubleVector.SPECIES_PREFERRED.length();
-        for (int R : new int[]{1, 4, 6, 8, 13, 37})   // 37: more than one slab of rows (16) in mulTN, a partial last one
+        for (int R : new int[]{1, 4, 6, 8, 13, 37})
             for (int K : new int[]{1, L - 1, L, 2 * L, 3 * L, 3 * L + 1, 5 * L + 3, 64, 704})
-                for (int N : new int[]{1, 3, 4, 9, 21}) {   // 21: two groups of eight rows and a partial one
+                for (int N : new int[]{1, 3, 4, 9, 21}) {
                     if (K <= 0) continue;
                     double[] g = random(rnd, R * N), b = random(rnd, N * K), a = random(rnd, R * K);
                     for (int i = 0; i < g.length; i += 3) g[i] = 0;   // zero coefficients inside the tiles
