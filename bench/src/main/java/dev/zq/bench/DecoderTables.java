@@ -53,9 +53,9 @@ public final class DecoderTables {
             }
             long t0 = System.nanoTime();
             Perplexity.Result ref = Perplexity.evaluate(fp, test, WINDOW, STRIDE, n -> {});
-            System.out.printf("FP32: perplexity %.4f (mean NLL %.6f over %,d tokens, %.0f s); weights in memory %.2f MB, its model.safetensors %.2f MB%n%n",
+            System.out.printf("FP32: perplexity %.4f (mean NLL %.6f over %,d tokens, %.0f s); weights in memory %.2f MB, its weight files %.2f MB%n%n",
                     ref.perplexity(), ref.meanNll(), ref.tokensScored(), (System.nanoTime() - t0) / 1e9, fp.weightBytes() / 1e6,
-                    Files.size(BundledModels.resolve(model).resolve("model.safetensors")) / 1e6);
+                    weightFileBytes(BundledModels.resolve(model)) / 1e6);
             if (what.equals("quant")) quant(fp, test, calibration, ref, true);
             else if (what.equals("w4sweep")) quant(fp, test, calibration, ref, false);
             else if (what.equals("lkd")) lkd(fp, tok, test, train, ref, args);
@@ -68,9 +68,25 @@ public final class DecoderTables {
         if (all) quantSchemes(fp, test, calibration, ref);
         System.out.println("\n### Ablation: W4 (all projections), A16\n");
         header();
-        row(fp, QuantTable.scheme("per-tensor W4", 4, "\"granularity\":\"per_tensor\"", null), test, calibration, ref);
+        for (Scheme s : w4Sweep()) row(fp, s, test, calibration, ref);
+    }
+
+    /** The INT4 group-size sweep: INT4 weights in every projection, one scale per tensor, per row, per 128 … 16 inputs. */
+    static List<Scheme> w4Sweep() throws Exception {
+        List<Scheme> schemes = new ArrayList<>();
+        schemes.add(QuantTable.scheme("per-tensor W4", 4, "\"granularity\":\"per_tensor\"", null));
         for (String g : new String[]{"\"granularity\":\"per_row\"", "\"group_size\":128", "\"group_size\":64", "\"group_size\":32", "\"group_size\":16"})
-            row(fp, QuantTable.scheme("W4 " + g.replace("\"", ""), 4, g, null), test, calibration, ref);
+            schemes.add(QuantTable.scheme("W4 " + g.replace("\"", ""), 4, g, null));
+        return schemes;
+    }
+
+    /** Bytes of the weight files ({@code *.safetensors}, shards included) in a model directory. */
+    static long weightFileBytes(Path dir) throws IOException {
+        try (var files = Files.list(dir)) {
+            long n = 0;
+            for (Path f : files.filter(f -> f.getFileName().toString().endsWith(".safetensors")).toList()) n += Files.size(f);
+            return n;
+        }
     }
 
     /**
@@ -79,14 +95,12 @@ public final class DecoderTables {
      * memory: the quant table takes those after a forward pass, once the CPU kernels have built their packed copies.
      */
     static void sizes(DecoderModel fp, List<int[]> calibration, Path dir) throws Exception {
-        System.out.printf("FP32: its model.safetensors %.2f MB%n%n", Files.size(dir.resolve("model.safetensors")) / 1e6);
+        System.out.printf("FP32: its weight files %.2f MB%n%n", weightFileBytes(dir) / 1e6);
         System.out.println("| scheme | file MB |");
         System.out.println("|---|---:|");
         List<Scheme> schemes = new ArrayList<>();
         for (String id : Scheme.BUILTIN) schemes.add(Scheme.builtin(id));
-        schemes.add(QuantTable.scheme("per-tensor W4", 4, "\"granularity\":\"per_tensor\"", null));
-        for (String g : new String[]{"\"granularity\":\"per_row\"", "\"group_size\":128", "\"group_size\":64", "\"group_size\":32", "\"group_size\":16"})
-            schemes.add(QuantTable.scheme("W4 " + g.replace("\"", ""), 4, g, null));
+        schemes.addAll(w4Sweep());
         for (Scheme s : schemes)
             try (Arena a = Arena.ofShared()) {
                 DecoderModel q = DecoderQuantizer.quantize(fp, s, calibration, a);
