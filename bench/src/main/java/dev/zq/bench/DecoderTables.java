@@ -305,17 +305,8 @@ public final class DecoderTables {
         }
     }
 
-    /** The bytes of the {@code model.safetensors} that {@link QuantizedDecoderFile#write} gives {@code q}. */
+    /** The bytes of the {@code model.safetensors} that {@link QuantizedDecoderFile#write} gives {@code q} (no tokenizer files: the weights alone). */
     static long fileBytes(DecoderModel q, String scheme) throws IOException {
-        Path tmp = Files.createTempDirectory("zq-tables");
-        try {
-            Path out = tmp.resolve("model");
-            QuantizedDecoderFile.write(out, q, scheme, tmp);   // no tokenizer files in tmp: the weights' file alone
-            return Files.size(out.resolve("model.safetensors"));
-        } finally {
-            try (var files = Files.walk(tmp)) {
-                for (Path f : files.sorted(java.util.Comparator.reverseOrder()).toList()) Files.deleteIfExists(f);
-            }
-        }
+        return WrittenModelSize.of(out -> QuantizedDecoderFile.write(out, q, scheme, out.getParent()));
     }
 }

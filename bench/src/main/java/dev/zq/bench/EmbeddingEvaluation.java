@@ -13,8 +13,6 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.lang.foreign.Arena;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
@@ -63,17 +61,7 @@ public final class EmbeddingEvaluation {
             double seconds = (System.nanoTime() - t0) / 1e9;
             float[][] emb = embed(q, tok, sentences, maxLen, 8);
             Agreement m = compare(emb, reference);
-            long disk;
-            Path tmp = Files.createTempDirectory("zq-eval");
-            try {
-                Path out = tmp.resolve("model");
-                QuantizedModelFile.write(out, q, scheme.name(), fp.path().resolve("tokenizer.json"));
-                disk = Files.size(out.resolve("model.safetensors"));
-            } finally {
-                try (var s = Files.walk(tmp)) {
-                    for (Path p : s.sorted(Comparator.reverseOrder()).toList()) Files.deleteIfExists(p);
-                }
-            }
+            long disk = WrittenModelSize.of(out -> QuantizedModelFile.write(out, q, scheme.name(), fp.path().resolve("tokenizer.json")));
             return new Result(modelName, scheme.name(), "zq eval sentences (" + sentences.size() + ")", sentences.size(),
                     m.cosineMean(), m.cosineMin(), m.top1(), m.top5(), seconds, QuantizedModelFile.memoryBytes(q), disk);
         }
