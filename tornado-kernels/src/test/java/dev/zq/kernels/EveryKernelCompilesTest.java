@@ -20,7 +20,7 @@ import static org.junit.jupiter.api.Assertions.*;
 class EveryKernelCompilesTest {
     static final List<Class<?>> KERNEL_CLASSES = List.of(BasicKernels.class, ReductionKernels.class, Int8MmaKernels.class, Int8GemmKernel.class, Int8GemmNormKernel.class, TokenwiseGemmKernel.class,
             Fp16GemmKernel.class, RowKernels.class, AttentionKernel.class, SkinnyGemmKernel.class, CachedAttentionKernel.class,
-            DecoderRowKernels.class, PrefillGemmKernel.class, ExactAttentionKernel.class, GemvKernel.class, WideGemvKernel.class, MmaGemvKernel.class, SkinnyMmaKernel.class, GreedyHeadKernel.class, LlamaRowKernels.class,
+            DecoderRowKernels.class, PrefillGemmKernel.class, ExactAttentionKernel.class, GemvKernel.class, WideGemvKernel.class, MmaGemvKernel.class, SkinnyMmaKernel.class, GreedyHeadKernel.class, LlamaRowKernels.class, PersistentGemvKernel.class,
             dev.zq.runtime.internal.SpinKernel.class);
 
     static Stream<Method> kernels() {

@@ -791,6 +791,42 @@ class KernelsOnCudaTest {
     }
 
     /** Runs {@code kernel} on CPU and GPU and compares FP32 output {@code out} (an argument index) within {@code tol}·(|cpu| + 1). */
+    /**
+     * {@link PersistentGemvKernel#int8Chain} and {@code fp16Chain} — projections chained across grid barriers in one launch, the weights through a
+     * ring of bulk copies — equals {@link GemvChain#reference} bit for bit: GPT-3 1.3B's four projections of a layer, two
+     * layers, on as many blocks as the GPU holds at once; and the CPU test's small chain (a block without rows) on 3.
+     */
+    @Test
+    void persistentChainEqualsItsReference() throws Exception {
+        assumeDevice();
+        for (boolean halves : new boolean[]{false, true}) persistentChain(halves);
+    }
+
+    void persistentChain(boolean halves) throws Exception {
+        Method kernel = k(PersistentGemvKernel.class, halves ? "fp16Chain" : "int8Chain");
+        DeviceRun device = device(kernel);
+        if (device == null) return;
+        int[][][] chains = {
+                {{6144, 2048, 8192, 2048, 6144, 2048, 8192, 2048}, {2048, 2048, 2048, 8192, 2048, 2048, 2048, 8192}, {-1, 0, 1, 2, 3, 4, 5, 6}},
+                {{8192, 2050, 2, 100}, {1024, 8192, 2048, 1024}, {-1, 0, 1, -1}}};
+        for (int c = 0; c < chains.length; c++) {
+            try (Arena a = Arena.ofShared()) {
+                GemvChain chain = new GemvChain(a, chains[c][0], chains[c][1], chains[c][2], 64, halves, 7 + c);
+                float[] x = new float[chain.actLength()];
+                for (int i = 0; i < x.length; i++) x[i] = chain.act.get(i);
+                float[] expect = chain.reference(x);
+                int blocks = c == 0 && gpu != null ? gpu.residentBlocks(kernel, PersistentGemvKernel.THREADS) : 3;
+                IntArray sync = IntArray.allocate(a, 2);
+                for (int launch = 0; launch < 2; launch++) {   // the second launch finds the barrier's count at zero again
+                    device.run(new Grid(blocks, 1, PersistentGemvKernel.THREADS, 1), new Object[]{sync, chain.plan, chain.phases, chain.act, chain.w, chain.sw, 64});
+                    for (int i = 0; i < x.length; i++)
+                        assertEquals(Float.floatToRawIntBits(expect[i]), Float.floatToRawIntBits(chain.act.get(i)),
+                                kernel.getName() + " chain " + c + " on " + blocks + " blocks, launch " + launch + ": element " + i + " is " + chain.act.get(i) + ", expected " + expect[i]);
+                }
+            }
+        }
+    }
+
     void closeFloats(Method kernel, Grid grid, int out, double tol, String what, Object... args) throws Exception {
         DeviceRun device = device(kernel);
         if (device == null) return;

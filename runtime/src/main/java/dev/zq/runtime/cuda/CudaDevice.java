@@ -206,7 +206,8 @@ public final class CudaDevice implements dev.zq.runtime.Device {
         }
     }
 
-    private int multiprocessors() throws CudaException {
+    /** The device's streaming multiprocessors (SMs): 132 on an H100 or H200 SXM. */
+    public int multiprocessors() throws CudaException {
         if (multiprocessors == 0) multiprocessors = driver.deviceAttribute(device, CudaDriver.MULTIPROCESSOR_COUNT);
         return multiprocessors;
     }

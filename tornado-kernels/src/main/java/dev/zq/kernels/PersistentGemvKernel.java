@@ -1,0 +1,194 @@
+package dev.zq.kernels;
+
+import dev.zq.runtime.FloatArray;
+import dev.zq.runtime.IntArray;
+import dev.zq.runtime.Kernel;
+import dev.zq.runtime.KernelContext;
+
+/**
+ * A chain of batch-1 W8A8 projections — {@code y_p = s_x · (x̄_p · W̄_pᵀ)} with group-wise INT8 weights and the row
+ * quantized token-wise — in <em>one</em> launch: a block an SM, a grid barrier between projections in place of a kernel
+ * boundary. The experiment behind it (bench/RESULTS.md, session 51): a decode step's projections launched one by one
+ * each pay a fixed ~4–10 µs (the wait for the previous kernel, the row's staging, the first weights' trip from DRAM)
+ * during which DRAM idles, because a launch cannot ask for its weights before it starts. Here the weights, which no
+ * projection writes, stream without a break: each block's weight rows of every projection, in order, pass through a ring of
+ * {@value #SLOTS} shared-memory slots of {@value #SLOT_BYTES} bytes, filled by Hopper's bulk-copy engine
+ * ({@link KernelContext#bulkCopy}) — while the block waits at a grid barrier or stages the next row, the next projection's
+ * first slots are already landing.
+ * <p>
+ * {@code plan} holds {@value #PLAN_INTS} ints a projection: outputs {@code n}, inputs {@code k} (a multiple of 1024 up
+ * to {@value #MAX_K}: a warp takes 1 KiB of a row, so a slot holds {@code 32768 / k} rows of codes, {@code 16384 / k} of
+ * FP16 weights in {@link #fp16Chain}), the offsets of its codes in
+ * {@code w} (ints; {@code k/4} a row), of its group scales in {@code sw} ({@code k/groupSize} a row), of its input row
+ * and of its output in {@code act}. A projection's input is usually the output of the one before it: the grid barrier
+ * orders them. Block {@code b} of {@code G} takes rows {@code ⌊n·b/G⌋ … ⌊n·(b+1)/G⌋}.
+ * <p>
+ * The products are {@link WideGemvKernel#int8}'s — the row staged as codes in the same order, a 16-code chunk's
+ * products summed as an integer by {@code dp4a} and scaled by its group's scale — but a lane sums two chunks (a warp 1 KiB),
+ * a warp's sum is reduced by {@link SkinnyGemmKernel#warpSum}, and a row's warps are added in order: its last bits may
+ * differ from {@link WideGemvKernel#int8}'s (the CPU run of this kernel is the reference the GPU matches bit for bit).
+ */
+public final class PersistentGemvKernel {
+    private PersistentGemvKernel() {}
+
+    /** Shared-memory slots of the weight ring, and their size: 6 × 32 KiB, with the staged row (32 KiB) 224 KiB a block. */
+    public static final int SLOTS = 6, SLOT_BYTES = 32768, SLOT_INTS = SLOT_BYTES / 4;
+    /** Threads a block: 32 warps, one 1 KiB piece of a weight row each. */
+    public static final int THREADS = 1024;
+    /** Ints of {@code plan} a projection: n, k, codes' offset, scales' offset, input offset, output offset. */
+    public static final int PLAN_INTS = 6;
+    /** The longest row: {@link WideGemvKernel#MAX_K}. */
+    public static final int MAX_K = 8192;
+
+    /** Whether a projection of {@code k} inputs in groups of {@code groupSize} fits the kernel. */
+    public static boolean fits(int k, int groupSize) {
+        return k > 0 && k <= MAX_K && k % 1024 == 0 && groupSize >= 16 && groupSize % 16 == 0 && k % groupSize == 0;
+    }
+
+    @Kernel(maxRegisters = 64)
+    public static void int8Chain(KernelContext ctx, IntArray sync, IntArray plan, int phases, FloatArray act, IntArray w, FloatArray sw, int groupSize) {
+        chain(ctx, sync, plan, phases, act, w, sw, groupSize, false);
+    }
+
+    /**
+     * {@link #int8Chain} with FP16 weights ({@code k/2} ints a row, a slot {@code 16384 / k} rows; {@code sw} and
+     * {@code groupSize} unused): W16A16, the row rounded to FP16 as it is staged, {@link SkinnyGemmKernel#halvesDot}'s
+     * products, {@code y = x·Wᵀ}. What {@link #int8Chain} is measured against.
+     */
+    @Kernel(maxRegisters = 64)
+    public static void fp16Chain(KernelContext ctx, IntArray sync, IntArray plan, int phases, FloatArray act, IntArray w, FloatArray sw, int groupSize) {
+        chain(ctx, sync, plan, phases, act, w, sw, groupSize, true);
+    }
+
+    /** Both chains' body; {@code halves} (FP16 weights) is a constant at each entry, so ptxas drops the other format's code. */
+    static void chain(KernelContext ctx, IntArray sync, IntArray plan, int phases, FloatArray act, IntArray w, FloatArray sw, int groupSize, boolean halves) {
+        int tid = ctx.localIdx(), lane = tid & 31, warp = tid >> 5, blocks = ctx.numGroupsX(), block = ctx.groupIdx(), width = halves ? 2 : 1;
+        int gShift = halves ? 0 : SkinnyGemmKernel.groupShift(groupSize);
+        int[] ring = ctx.allocateIntShared(SLOTS * SLOT_INTS);
+        int[] bars = ctx.allocateIntShared(2 * SLOTS);
+        int[] xs = ctx.allocateIntShared(MAX_K);   // the staged row: INT8 codes in stageCodes' order (2048 ints), or FP16 values as float bits
+        float[] sx = ctx.allocateFloatShared(1), red = ctx.allocateFloatShared(96), part = ctx.allocateFloatShared(64);
+        // The producer (thread 0): the next chunk to copy, as projection · 65536 + chunk; every block's first slots at once.
+        int next = 0;
+        if (tid == 0) {
+            for (int s = 0; s < SLOTS; s++) ctx.mbarrierInit(bars, s << 1, 1);
+            next = advance(plan, phases, blocks, block, width, 0);
+            for (int s = 0; s < SLOTS; s++) next = issue(ctx, plan, phases, blocks, block, width, w, ring, bars, next, s);
+        }
+        ctx.awaitPreviousKernel();
+        int[] q = new int[4];
+        int seq = 0;   // chunks consumed so far: chunk seq sits in slot seq mod SLOTS, its (seq / SLOTS)-th use
+        for (int p = 0; p < phases; p++) {
+            int at = p * PLAN_INTS, n = plan.get(at), k = plan.get(at + 1), sOff = plan.get(at + 3), inOff = plan.get(at + 4), outOff = plan.get(at + 5);
+            if (p > 0) ctx.gridBarrier(sync);   // the previous projection's outputs, every block's, are this one's input
+            float s = 1f;
+            if (halves) stageHalves(ctx, xs, act, inOff, k);
+            else {
+                stageRow(ctx, red, sx, xs, act, inOff, k);
+                s = sx[0];
+            }
+            int r0 = rowStart(n, block, blocks), r1 = rowStart(n, block + 1, blocks), rowBytes = k * width, perSlot = SLOT_BYTES / rowBytes;
+            int rowWords = rowBytes >> 2, segs = rowBytes >> 10, groups = halves ? 0 : SkinnyGemmKernel.groupCount(k, groupSize, gShift);
+            // Warp w takes 1 KiB of a row: row w / segs, its 16-byte chunks 64·seg + lane and that + 32.
+            int row = warp / segs, seg = warp - row * segs, c0 = (seg << 6) + lane, c1 = c0 + 32;
+            for (int r = r0; r < r1; r += perSlot) {   // uniform: the block's chunks of this projection
+                int rows = Math.min(perSlot, r1 - r), slot = seq % SLOTS;
+                boolean live = row < rows;
+                float t0 = 0f, t1 = 0f;
+                if (live && !halves) {   // the group scales, asked for before the wait for the slot
+                    int scales = sOff + (r + row) * groups;
+                    t0 = sw.get(scales + SkinnyGemmKernel.groupOf(c0 << 4, groupSize, gShift));
+                    t1 = sw.get(scales + SkinnyGemmKernel.groupOf(c1 << 4, groupSize, gShift));
+                }
+                ctx.mbarrierWait(bars, slot << 1, (seq / SLOTS) & 1);
+                float v = 0f;
+                if (live) {
+                    int from = slot * SLOT_INTS + row * rowWords + (c0 << 2);
+                    ctx.load4(q, ring, from);
+                    v = halves ? halvesDot(xs, c0, q[0], q[1], q[2], q[3]) : WideGemvKernel.chunkDot(xs, (c0 >> 8) << 10, c0, q[0], q[1], q[2], q[3], t0);
+                    ctx.load4(q, ring, from + 128);
+                    v += halves ? halvesDot(xs, c1, q[0], q[1], q[2], q[3]) : WideGemvKernel.chunkDot(xs, (c1 >> 8) << 10, c1, q[0], q[1], q[2], q[3], t1);
+                }
+                v = SkinnyGemmKernel.warpSum(ctx, v);
+                int half = (seq & 1) << 5;   // alternate halves: the next chunk's sums never overwrite these before they are read
+                if (lane == 0) part[half + warp] = v;
+                ctx.barrier();   // the slot is read, the warps' sums are in
+                if (tid < rows) {
+                    float sum = 0f;
+                    for (int j = 0; j < segs; j++) sum += part[half + tid * segs + j];
+                    act.set(outOff + r + tid, s * sum);
+                }
+                if (tid == 0) next = issue(ctx, plan, phases, blocks, block, width, w, ring, bars, next, slot);
+                seq++;
+            }
+        }
+    }
+
+    /**
+     * Chunk {@code c}'s (8 FP16 weights, {@code w0 … w3}) dot product with the staged row: {@link SkinnyGemmKernel#halvesDot}
+     * on float bits, the chunk's 8 inputs at {@code 1024·(c / 128) + c mod 128 + 128·e} ({@link WideGemvKernel#half}'s order).
+     */
+    static float halvesDot(int[] xs, int c, int w0, int w1, int w2, int w3) {
+        int x = ((c >> 7) << 10) + (c & 127);
+        return Epilogue.lowHalf(w0) * Float.intBitsToFloat(xs[x]) + Epilogue.highHalf(w0) * Float.intBitsToFloat(xs[x + 128])
+                + Epilogue.lowHalf(w1) * Float.intBitsToFloat(xs[x + 256]) + Epilogue.highHalf(w1) * Float.intBitsToFloat(xs[x + 384])
+                + Epilogue.lowHalf(w2) * Float.intBitsToFloat(xs[x + 512]) + Epilogue.highHalf(w2) * Float.intBitsToFloat(xs[x + 640])
+                + Epilogue.lowHalf(w3) * Float.intBitsToFloat(xs[x + 768]) + Epilogue.highHalf(w3) * Float.intBitsToFloat(xs[x + 896]);
+    }
+
+    /** Block {@code block}'s first row of {@code n} split over {@code blocks}. */
+    static int rowStart(int n, int block, int blocks) {
+        return (int) ((long) n * block / blocks);
+    }
+
+    /** Chunks (slots' worth of rows) block {@code block} takes of projection {@code p}. */
+    static int chunks(IntArray plan, int p, int blocks, int block, int width) {
+        int at = p * PLAN_INTS, n = plan.get(at), k = plan.get(at + 1), perSlot = SLOT_BYTES / (k * width);
+        int rows = rowStart(n, block + 1, blocks) - rowStart(n, block, blocks);
+        return (rows + perSlot - 1) / perSlot;
+    }
+
+    /** {@code next} (projection · 65536 + chunk) moved past projections whose chunks are all taken; {@code phases · 65536} at the end. */
+    static int advance(IntArray plan, int phases, int blocks, int block, int width, int next) {
+        int p = next >> 16, c = next & 0xFFFF;
+        while (p < phases && c >= chunks(plan, p, blocks, block, width)) { p++; c = 0; }
+        return (p << 16) + c;
+    }
+
+    /** Copies chunk {@code next} into {@code slot} (if any is left) and returns the chunk after it. */
+    static int issue(KernelContext ctx, IntArray plan, int phases, int blocks, int block, int width, IntArray w, int[] ring, int[] bars, int next, int slot) {
+        int p = next >> 16;
+        if (p >= phases) return next;
+        int c = next & 0xFFFF, at = p * PLAN_INTS, n = plan.get(at), rowBytes = plan.get(at + 1) * width, wOff = plan.get(at + 2), perSlot = SLOT_BYTES / rowBytes;
+        int r0 = rowStart(n, block, blocks) + c * perSlot, rows = Math.min(perSlot, rowStart(n, block + 1, blocks) - r0);
+        ctx.bulkCopy(ring, slot * SLOT_INTS, w, wOff + r0 * (rowBytes >> 2), rows * rowBytes, bars, slot << 1);
+        return advance(plan, phases, blocks, block, width, next + 1);
+    }
+
+    /**
+     * The row {@code act[inOff …]} of {@code k} inputs staged as INT8 codes in {@link WideGemvKernel#stageCodes}' order,
+     * its scale (largest magnitude / 127) in {@code sx[0]}: thread {@code t} takes inputs {@code 4t …} and {@code 4096 + 4t …}.
+     */
+    static void stageRow(KernelContext ctx, float[] red, float[] sx, int[] xs, FloatArray act, int inOff, int k) {
+        int tid = ctx.localIdx(), a0 = tid << 2, a1 = a0 + 4096;
+        float v0 = 0f, v1 = 0f, v2 = 0f, v3 = 0f, v4 = 0f, v5 = 0f, v6 = 0f, v7 = 0f;
+        if (a0 < k) { v0 = act.get(inOff + a0); v1 = act.get(inOff + a0 + 1); v2 = act.get(inOff + a0 + 2); v3 = act.get(inOff + a0 + 3); }
+        if (a1 < k) { v4 = act.get(inOff + a1); v5 = act.get(inOff + a1 + 1); v6 = act.get(inOff + a1 + 2); v7 = act.get(inOff + a1 + 3); }
+        float m = WideGemvKernel.blockMax32(ctx, red, 2, Math.max(SkinnyGemmKernel.max4(v0, v1, v2, v3), SkinnyGemmKernel.max4(v4, v5, v6, v7)), 32);
+        float s = m / 127f;
+        xs[WideGemvKernel.codeWord(tid, 0)] = a0 < k ? RowKernels.packCodes(v0, v1, v2, v3, s) : 0;
+        xs[WideGemvKernel.codeWord(tid + 1024, 0)] = a1 < k ? RowKernels.packCodes(v4, v5, v6, v7, s) : 0;
+        if (tid == 0) sx[0] = s;
+        ctx.barrier();
+    }
+
+    /** The row {@code act[inOff …]} of {@code k} inputs rounded to FP16, as float bits in {@link WideGemvKernel#half}'s order. */
+    static void stageHalves(KernelContext ctx, int[] xs, FloatArray act, int inOff, int k) {
+        int tid = ctx.localIdx();
+        for (int i = tid; i < k; i += THREADS) {
+            int j = i & 1023;
+            xs[(i & ~1023) + ((j & 7) << 7) + (j >> 3)] = Float.floatToRawIntBits(Float.float16ToFloat(Float.floatToFloat16(act.get(inOff + i))));
+        }
+        ctx.barrier();
+    }
+}
