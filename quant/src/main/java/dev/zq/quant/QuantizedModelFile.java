@@ -9,7 +9,9 @@ import dev.zq.model.bert.BertEncoder;
 import dev.zq.model.bert.BertLayer;
 import dev.zq.model.bert.BertModel;
 import dev.zq.model.bert.Norm;
+import dev.zq.model.decoder.DecoderCheckpoint;
 import dev.zq.model.format.SafeTensors;
+import dev.zq.tensor.DType;
 import dev.zq.tensor.Tensor;
 
 import java.io.IOException;
@@ -122,23 +124,43 @@ public final class QuantizedModelFile {
             case QuantizedLinear q -> {
                 t.put(name + ".qweight", q.weight().codes());
                 t.put(name + ".scales", q.weight().scales());
-                if (q.bias() != null) t.put(name + ".bias", q.bias());
+                if (q.bias() != null) t.put(name + ".bias", narrow(q.bias()));
                 meta.put("zq.bits." + name, Integer.toString(q.weight().bits()));
                 meta.put("zq.group." + name, Integer.toString(q.weight().groupSize()));
                 meta.put("zq.act." + name, describe(q.activations()));
             }
             case FakeQuantInputLinear f -> {
-                t.put(name + ".weight", f.inner().weight());
-                if (f.inner().bias() != null) t.put(name + ".bias", f.inner().bias());
+                t.put(name + ".weight", narrow(f.inner().weight()));
+                if (f.inner().bias() != null) t.put(name + ".bias", narrow(f.inner().bias()));
                 meta.put("zq.act." + name, describe(f.activations()));
             }
             case DenseLinear d -> {
-                t.put(name + ".weight", d.weight());
-                if (d.bias() != null) t.put(name + ".bias", d.bias());
+                t.put(name + ".weight", narrow(d.weight()));
+                if (d.bias() != null) t.put(name + ".bias", narrow(d.bias()));
                 meta.put("zq.act." + name, "none");
             }
             default -> throw new IllegalArgumentException(name + ": cannot save a " + lin.getClass().getSimpleName());
         }
+    }
+
+    /**
+     * An FP projection's weight or bias in 16 bits where that is exact ({@link DecoderCheckpoint#exact16}): W16A16 and
+     * W16A8 models of an F16 checkpoint are then the source's size, not twice it; {@link #readLinear} widens them back to
+     * the same F32 bits. The copy lives until the write has used it (memory the collector frees).
+     */
+    private static Tensor narrow(Tensor t) {
+        return DecoderCheckpoint.exact16(Arena.ofAuto(), t);
+    }
+
+    /**
+     * An FP projection's weight or bias {@code name} as F32: as stored, or widened to the same values where {@link #narrow}
+     * stored it in 16 bits (memory the collector frees with the model's last reference to it).
+     */
+    private static Tensor floats(SafeTensors st, String name) throws ModelFormatException {
+        Tensor t = st.get(name);
+        if (!t.dtype().isFloatingPoint()) throw ModelFormatException.of(st.file(), name + " is " + t.dtype() + ", expected a float type");
+        ModelFormatException.requireFinite(st.file(), name, t);
+        return t.dtype() == DType.F32 ? t : t.to(Arena.ofAuto(), DType.F32);
     }
 
     private static String describe(ActivationQuantizer a) {
@@ -205,7 +227,7 @@ public final class QuantizedModelFile {
     }
 
     static Linear readLinear(SafeTensors st, Map<String, String> meta, String name) throws ModelFormatException {
-        Tensor bias = st.names().contains(name + ".bias") ? finite(st, name + ".bias") : null;
+        Tensor bias = st.names().contains(name + ".bias") ? floats(st, name + ".bias") : null;
         ActivationQuantizer act = parseAct(st, meta.get("zq.act." + name), name);
         if (st.names().contains(name + ".qweight")) {
             Tensor codes = st.get(name + ".qweight"), scales = finite(st, name + ".scales");
@@ -214,7 +236,7 @@ public final class QuantizedModelFile {
             QuantizedWeight w = new QuantizedWeight(bits, codes.dim(0), codes.dim(1), group, codes, scales);
             return new QuantizedLinear(w, bias, act);
         }
-        DenseLinear d = new DenseLinear(finite(st, name + ".weight"), bias);
+        DenseLinear d = new DenseLinear(floats(st, name + ".weight"), bias);
         return act == null ? d : new FakeQuantInputLinear(d, act);
     }
 

@@ -105,6 +105,48 @@ class QuantizedDecoderFileTest {
             }
     }
 
+    /**
+     * W16A16 and W16A8 keep a model's projections in floating point. Of an F16 checkpoint they were written as F32 — twice
+     * the source's size; now each FP weight and bias goes in 16 bits where that is exact and is widened to the same F32
+     * bits when read, so the file is the source's size and the model read back is the same bits (a projection whose values
+     * F16 cannot hold stays F32: the first layer's query here).
+     */
+    @Test
+    void fpProjectionsOfAnF16ModelAreWrittenIn16Bits() throws Exception {
+        int[] ids = {1, 5, 9, 40, 2, 77, 13, 0, 95, 3};
+        List<int[]> calibration = List.of(new int[]{4, 8, 15, 16, 23, 42});
+        try (Arena a = Arena.ofShared()) {
+            DecoderModel fp = DecoderModel.random(LLAMA, 5, a).withLinears((name, lin) -> {
+                DenseLinear d = (DenseLinear) lin;
+                Tensor w = d.weight().to(a, dev.zq.tensor.DType.F16).to(a, dev.zq.tensor.DType.F32);
+                if (name.equals("model.layers.0.self_attn.q_proj")) w.setFloat(0, 1.1f);   // not an F16 value
+                return new DenseLinear(w, d.bias());
+            });
+            Path source = tmp.resolve("source");
+            DecoderCheckpoint.save(fp, source);
+            long sourceBytes = Files.size(source.resolve("model.safetensors"));
+            for (String id : List.of("w16a16", "w16a8")) {
+                DecoderModel q = DecoderQuantizer.quantize(fp, Scheme.builtin(id), calibration, a);
+                Path out = tmp.resolve(id);
+                QuantizedDecoderFile.write(out, q, id, source);
+                long bytes = Files.size(out.resolve("model.safetensors"));
+                assertTrue(bytes < sourceBytes * 1.02, id + ": " + bytes + " bytes against the source's " + sourceBytes);
+                try (SafeTensors st = SafeTensors.open(out.resolve("model.safetensors"))) {
+                    assertEquals(dev.zq.tensor.DType.F16, st.get("model.layers.1.mlp.down_proj.weight").dtype(), id);
+                    assertEquals(dev.zq.tensor.DType.F32, st.get("model.layers.0.self_attn.q_proj.weight").dtype(), id);
+                }
+                try (LanguageModel back = QuantizedDecoderFile.openAny(out)) {
+                    sameWeights(q, back.model(), id);
+                    float[] want = logits(q, ids), got = logits(back.model(), ids);
+                    float scale = 0f;
+                    for (float v : want) scale = Math.max(scale, Math.abs(v));
+                    assertArrayEquals(want, got, 1e-5f * scale, id);
+                    assertEquals(q.weightBytes(), back.model().weightBytes(), id);   // after a forward pass each: both packed for the CPU kernels
+                }
+            }
+        }
+    }
+
     @Test
     void anFpDirectoryStillOpensAndReplacingIsAtomic() throws Exception {
         try (Arena a = Arena.ofShared()) {

@@ -211,7 +211,7 @@ public final class DecoderCheckpoint {
      * (most published decoders; zq's bundled ones) is not written back at twice its size: embeddings, norms and the LM
      * head, which no scheme quantizes, would otherwise be most of a quantized small model's file.
      */
-    static Tensor exact16(Arena arena, Tensor t) {
+    public static Tensor exact16(Arena arena, Tensor t) {
         if (t.dtype() != DType.F32) return t;
         long n = t.numel();
         boolean f16 = true, bf16 = true;
