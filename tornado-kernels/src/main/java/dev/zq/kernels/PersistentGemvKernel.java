@@ -16,7 +16,7 @@ import dev.zq.runtime.KernelContext;
  * ({@link KernelContext#bulkCopy}) — while the block waits at a grid barrier or stages the next row, the next projection's
  * first slots are already landing.
  * <p>
- * {@code plan} holds {@value #PLAN_INTS} ints a projection: outputs {@code n}, inputs {@code k} (a multiple of 1024 up
+ * {@code plan} holds {@value #PLAN_INTS} ints a projection: outputs {@code n} (at most {@value #MAX_N}), inputs {@code k} (a multiple of 1024 up
  * to {@value #MAX_K}: a warp takes 1 KiB of a row, so a slot holds {@code 32768 / k} rows of codes, {@code 16384 / k} of
  * FP16 weights in {@link #fp16Chain}), the offsets of its codes in
  * {@code w} (ints; {@code k/4} a row), of its group scales in {@code sw} ({@code k/groupSize} a row), of its input row
@@ -136,10 +136,16 @@ public final class PersistentGemvKernel {
                 + Epilogue.lowHalf(w3) * Float.intBitsToFloat(xs[x + 768]) + Epilogue.highHalf(w3) * Float.intBitsToFloat(xs[x + 896]);
     }
 
-    /** Block {@code block}'s first row of {@code n} split over {@code blocks}. */
+    /**
+     * Block {@code block}'s first row of {@code n} split over {@code blocks}, in 32-bit arithmetic (thread 0 works it out for
+     * every copy it issues, where a 64-bit division costs hundreds of instructions): {@code n ≤ }{@value #MAX_N}.
+     */
     static int rowStart(int n, int block, int blocks) {
-        return (int) ((long) n * block / blocks);
+        return n * block / blocks;
     }
+
+    /** The most outputs a projection may have: {@code n · blocks} stays within an int for up to 32,768 blocks. */
+    public static final int MAX_N = 65536;
 
     /** Chunks (slots' worth of rows) block {@code block} takes of projection {@code p}. */
     static int chunks(IntArray plan, int p, int blocks, int block, int width) {

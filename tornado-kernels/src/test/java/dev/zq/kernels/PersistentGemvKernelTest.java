@@ -77,6 +77,8 @@ class PersistentGemvKernelTest {
             assertTrue(e.getMessage().contains("projection 1"), e.getMessage());
             e = assertThrows(IllegalArgumentException.class, () -> new GemvChain(a, new int[]{64, 64}, new int[]{1024, 1024}, new int[]{-1, 0}, 64, 1));
             assertTrue(e.getMessage().contains("reads 1024 outputs of projection 0"), e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () -> new GemvChain(a, new int[]{PersistentGemvKernel.MAX_N + 1}, new int[]{1024}, new int[]{-1}, 64, 1));
+            assertTrue(e.getMessage().contains("projection 0: 65537 × 1024"), e.getMessage());   // its rows' split would overflow an int
             e = assertThrows(IllegalArgumentException.class, () -> new GemvChain(a, new int[]{64}, new int[]{1024}, new int[]{0}, 64, 1));
             assertTrue(e.getMessage().contains("not an earlier one"), e.getMessage());
         }
