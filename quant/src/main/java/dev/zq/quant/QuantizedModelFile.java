@@ -36,6 +36,8 @@ import java.util.stream.Stream;
  *     {@code NAME.scales} (F32 {@code [out, groups]}), {@code NAME.bias}; metadata {@code zq.bits.NAME},
  *     {@code zq.group.NAME};</li>
  * <li>FP weights: {@code NAME.weight}, {@code NAME.bias};</li>
+ * <li>weights and biases in floating point are F32, or F16 or BF16 where that holds every value exactly (read back as the
+ *     same F32 values);</li>
  * <li>activations: metadata {@code zq.act.NAME} = {@code none}, {@code tokenwise}, or {@code static:SCALE}.</li>
  * </ul>
  * {@code zq.format} marks the file, {@code zq.scheme} keeps the scheme's name. Writing goes to a temporary
