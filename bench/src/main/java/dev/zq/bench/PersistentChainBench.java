@@ -28,7 +28,7 @@ import java.util.Arrays;
  * launch, {@link PersistentGemvKernel#fp16Chain})? Only the four
  * projections of each layer (qkv, out, up, down, random weights of the model's shapes, groups of 64), nothing between them:
  * the experiment behind #7's decode ratios, not a decoder. Prints µs a layer (median of repeats, one process) and the
- * weights' bandwidth.
+ * weights' bandwidth; traced ({@code -Dzq.ptx.trace=true}), also where a persistent launch's time goes ({@link PersistentTrace}).
  * <p>Run: {@code java … dev.zq.bench.PersistentChainBench [d_model] [d_ff] [layers]} (default GPT-3 1.3B: 2048 8192 24).
  */
 public final class PersistentChainBench {
@@ -96,15 +96,18 @@ public final class PersistentChainBench {
 
             double persistentUs, persistent16Us, int8Us, fp16Us;
             float[] fromOne, fromLaunches, fromOne16, fromLaunches16;
+            String[] names = {"qkv", "out", "up", "down"};
             try (ExecutionPlan plan = gpu.plan(one)) {
                 plan.execute();
                 fromOne = lastOutputs(chain, phases);
                 persistentUs = perLayer(plan, repeats, replays, layers);
+                trace(gpu, plan, "PersistentGemvKernel.int8Chain", names);
             }
             try (ExecutionPlan plan = gpu.plan(one16)) {
                 plan.execute();
                 fromOne16 = lastOutputs(halvesChain, phases);
                 persistent16Us = perLayer(plan, repeats, replays, layers);
+                trace(gpu, plan, "PersistentGemvKernel.fp16Chain", names);
             }
             try (ExecutionPlan plan = gpu.plan(launches)) {
                 plan.execute();
@@ -130,6 +133,15 @@ public final class PersistentChainBench {
             row("INT8, WideGemvKernel.int8 launches in a CUDA graph", int8Us, gb8, int8Us, fp16Us);
             row("FP16, WideGemvKernel.fp16 launches in a CUDA graph", fp16Us, gb16, int8Us, fp16Us);
         }
+    }
+
+    /** With {@code -Dzq.ptx.trace=true} on a GPU: one more replay, traced, and where its time went ({@link PersistentTrace}). */
+    static void trace(Device gpu, ExecutionPlan plan, String kernel, String[] names) throws Exception {
+        if (!dev.zq.runtime.internal.PtxTranslator.TRACE || !(gpu instanceof CudaDevice cuda)) return;
+        cuda.takeTrace();
+        plan.replayMillis(1);
+        System.out.println("# trace (the timings above include the tracing)");
+        System.out.print(PersistentTrace.table(cuda.takeTrace(), kernel, names));
     }
 
     static double relativeRms(float[] got, float[] want) {

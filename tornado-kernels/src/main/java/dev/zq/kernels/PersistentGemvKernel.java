@@ -87,6 +87,7 @@ public final class PersistentGemvKernel {
                 stageRow(ctx, red, sx, xs, act, inOff, k);
                 s = sx[0];
             }
+            ctx.traceMark(0);   // traced runs: the block is past the grid barrier and has staged this projection's row
             int r0 = rowStart(n, block, blocks), r1 = rowStart(n, block + 1, blocks), rowBytes = k * width, perSlot = SLOT_BYTES / rowBytes;
             int rowWords = rowBytes >> 2, segs = rowBytes >> 10, groups = halves ? 0 : SkinnyGemmKernel.groupCount(k, groupSize, gShift);
             // Warp w takes 1 KiB of a row: row w / segs, its 16-byte chunks 64·seg + lane and that + 32.
@@ -121,6 +122,7 @@ public final class PersistentGemvKernel {
                 if (tid == 0) next = issue(ctx, plan, phases, blocks, block, width, w, ring, bars, next, slot);
                 seq++;
             }
+            ctx.traceMark(1);   // traced runs: the block's rows of this projection are written
         }
     }
 
