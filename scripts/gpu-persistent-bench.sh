@@ -3,7 +3,9 @@
 # first KernelsOnCudaTest#persistentChainEqualsItsReference (INT8 and FP16 chains bit for bit against GemvChain.reference,
 # GPT-3 1.3B's shapes on every SM), then dev.zq.bench.PersistentChainBench at the model shapes given as arguments
 # (d_model d_ff layers; default 2048 8192 24): µs a layer as one persistent launch against WideGemvKernel's launches in a
-# CUDA graph, INT8 and FP16, one JVM. Output: $OUT/persistent-test.txt and $OUT/persistent-bench.md.
+# CUDA graph, INT8 and FP16, one JVM. OPTS: JVM options for the benchmark (OPTS=-Dzq.ptx.trace=true adds, for each persistent
+# chain, where a traced launch's time goes: each projection's handover — grid barrier and row staging — and rows).
+# Output: $OUT/persistent-test.txt and $OUT/persistent-bench.md.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 out="${OUT:-gpu-out}"; mkdir -p "$out"
@@ -16,7 +18,7 @@ timeout "${TIMEOUT:-240}" $java $opts -Xmx24g -jar .gpu/tools/junit-platform-con
   --select-method 'dev.zq.kernels.KernelsOnCudaTest#persistentChainEqualsItsReference' > "$out/persistent-test.txt" 2>&1
 tests=$?
 grep -h "tests successful\|tests failed" "$out/persistent-test.txt"
-timeout "${BENCH_TIMEOUT:-300}" $java $opts -Xmx8g -cp "$cp_" dev.zq.bench.PersistentChainBench "$@" 2>&1 | tee "$out/persistent-bench.md"
+timeout "${BENCH_TIMEOUT:-300}" $java $opts ${OPTS:-} -Xmx8g -cp "$cp_" dev.zq.bench.PersistentChainBench "$@" 2>&1 | tee "$out/persistent-bench.md"
 bench=${PIPESTATUS[0]}
 echo "test exit $tests, bench exit $bench"
 [ "$tests" -eq 0 ] && [ "$bench" -eq 0 ]
