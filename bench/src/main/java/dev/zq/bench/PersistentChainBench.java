@@ -65,7 +65,7 @@ public final class PersistentChainBench {
             one16.task(persistent16, new Grid(blocks, 1, PersistentGemvKernel.THREADS, 1), sync, halvesChain.plan, halvesChain.phases, halvesChain.act, halvesChain.w, halvesChain.sw, gs);
             one16.transferToHost(Transfer.EVERY_EXECUTION, halvesChain.act);
 
-            // B: one WideGemvKernel.int8 launch a projection, the same codes, scales and input row, separate buffers.
+            // B: one launch a projection (WideGemvKernel.int8, .fp16), the same weights and first row, a buffer each.
             FloatArray[] outs = new FloatArray[phases];
             FloatArray first = FloatArray.allocate(a, d), first16 = FloatArray.allocate(a, d), zeros = FloatArray.allocate(a, Math.max(3 * d, ff));
             MemorySegment.copy(chain.act.segment(), 0, first.segment(), 0, 4L * d);
