@@ -125,10 +125,7 @@ public final class GemvChain {
     private void referenceHalves(int p, float[] out, float[] lanes, float[] next) {
         int kk = k[p];
         int[] xs = new int[PersistentGemvKernel.MAX_K];
-        for (int i = 0; i < kk; i++) {
-            int j = i & 1023;
-            xs[(i & ~1023) + ((j & 7) << 7) + (j >> 3)] = Float.floatToRawIntBits(Float.float16ToFloat(Float.floatToFloat16(out[inOff[p] + i])));
-        }
+        for (int i = 0; i < kk; i++) xs[WideGemvKernel.halfSlot(i)] = Float.floatToRawIntBits(Float.float16ToFloat(Float.floatToFloat16(out[inOff[p] + i])));
         for (int row = 0; row < n[p]; row++) {
             float sum = 0f;
             int base = wOff[p] + row * (kk >> 1);

@@ -84,7 +84,7 @@ public final class PersistentGemvKernel {
             float s = 1f;
             if (halves) stageHalves(ctx, xs, act, inOff, k);
             else {
-                stageRow(ctx, red, sx, xs, act, inOff, k);
+                WideGemvKernel.stageCodes(ctx, red, sx, xs, act, inOff, SkinnyGemmKernel.NO_NORM, false, act, act, 0f, k, 0, THREADS, 0f, 0f, 0f, 0f, 0f, 0f, 0f, 0f);
                 s = sx[0];
             }
             ctx.traceMark(0);   // traced runs: the block is past the grid barrier and has staged this projection's row
@@ -128,7 +128,7 @@ public final class PersistentGemvKernel {
 
     /**
      * Chunk {@code c}'s (8 FP16 weights, {@code w0 … w3}) dot product with the staged row: {@link SkinnyGemmKernel#halvesDot}
-     * on float bits, the chunk's 8 inputs at {@code 1024·(c / 128) + c mod 128 + 128·e} ({@link WideGemvKernel#half}'s order).
+     * on float bits, the chunk's 8 inputs at {@code 1024·(c / 128) + c mod 128 + 128·e} ({@link WideGemvKernel#halfSlot}).
      */
     static float halvesDot(int[] xs, int c, int w0, int w1, int w2, int w3) {
         int x = ((c >> 7) << 10) + (c & 127);
@@ -173,29 +173,11 @@ public final class PersistentGemvKernel {
         return advance(plan, phases, blocks, block, width, next + 1);
     }
 
-    /**
-     * The row {@code act[inOff …]} of {@code k} inputs staged as INT8 codes in {@link WideGemvKernel#stageCodes}' order,
-     * its scale (largest magnitude / 127) in {@code sx[0]}: thread {@code t} takes inputs {@code 4t …} and {@code 4096 + 4t …}.
-     */
-    static void stageRow(KernelContext ctx, float[] red, float[] sx, int[] xs, FloatArray act, int inOff, int k) {
-        int tid = ctx.localIdx(), a0 = tid << 2, a1 = a0 + 4096;
-        float v0 = 0f, v1 = 0f, v2 = 0f, v3 = 0f, v4 = 0f, v5 = 0f, v6 = 0f, v7 = 0f;
-        if (a0 < k) { v0 = act.get(inOff + a0); v1 = act.get(inOff + a0 + 1); v2 = act.get(inOff + a0 + 2); v3 = act.get(inOff + a0 + 3); }
-        if (a1 < k) { v4 = act.get(inOff + a1); v5 = act.get(inOff + a1 + 1); v6 = act.get(inOff + a1 + 2); v7 = act.get(inOff + a1 + 3); }
-        float m = WideGemvKernel.blockMax32(ctx, red, 2, Math.max(SkinnyGemmKernel.max4(v0, v1, v2, v3), SkinnyGemmKernel.max4(v4, v5, v6, v7)), 32);
-        float s = m / 127f;
-        xs[WideGemvKernel.codeWord(tid, 0)] = a0 < k ? RowKernels.packCodes(v0, v1, v2, v3, s) : 0;
-        xs[WideGemvKernel.codeWord(tid + 1024, 0)] = a1 < k ? RowKernels.packCodes(v4, v5, v6, v7, s) : 0;
-        if (tid == 0) sx[0] = s;
-        ctx.barrier();
-    }
-
-    /** The row {@code act[inOff …]} of {@code k} inputs rounded to FP16, as float bits in {@link WideGemvKernel#half}'s order. */
+    /** The row {@code act[inOff …]} of {@code k} inputs rounded to FP16, as float bits in {@link WideGemvKernel#halfSlot}'s order. */
     static void stageHalves(KernelContext ctx, int[] xs, FloatArray act, int inOff, int k) {
         int tid = ctx.localIdx();
         for (int i = tid; i < k; i += THREADS) {
-            int j = i & 1023;
-            xs[(i & ~1023) + ((j & 7) << 7) + (j >> 3)] = Float.floatToRawIntBits(Float.float16ToFloat(Float.floatToFloat16(act.get(inOff + i))));
+            xs[WideGemvKernel.halfSlot(i)] = Float.floatToRawIntBits(Float.float16ToFloat(Float.floatToFloat16(act.get(inOff + i))));
         }
         ctx.barrier();
     }

@@ -736,12 +736,18 @@ public final class WideGemvKernel {
     /** {@link #stageCodes} by a block of {@code threads} (1024 or 512): rows of up to 8·threads inputs, in two pieces of 4·threads. */
     static void stageCodes(KernelContext ctx, float[] red, float[] sx, int[] xs, FloatArray x, int norm, boolean gated, FloatArray gamma, FloatArray beta,
                            float eps, int k, int int4Order, int threads, float g0, float g1, float g2, float g3, float e0, float e1, float e2, float e3) {
+        stageCodes(ctx, red, sx, xs, x, 0, norm, gated, gamma, beta, eps, k, int4Order, threads, g0, g1, g2, g3, e0, e1, e2, e3);
+    }
+
+    /** {@link #stageCodes} of the row that starts at {@code x[base]} ({@link PersistentGemvKernel}: each projection's input in one buffer). */
+    static void stageCodes(KernelContext ctx, float[] red, float[] sx, int[] xs, FloatArray x, int base, int norm, boolean gated, FloatArray gamma, FloatArray beta,
+                           float eps, int k, int int4Order, int threads, float g0, float g1, float g2, float g3, float e0, float e1, float e2, float e3) {
         // Warps past the row's first piece (128 inputs a warp) hold none of it: they skip the staging but for its barriers
         // (their code words are never read unmultiplied by zero weights).
         int tid = ctx.localIdx(), a0 = tid << 2, a1 = a0 + (threads << 2), warps = Math.min(threads >> 5, (k + 127) >> 7);
         boolean active = (tid >> 5) < warps, h0 = a0 < k, h1 = a1 < k;
         float[] v = new float[8];   // registers: elements 4t … 4t + 3, then 4·threads + 4t …
-        loadRow(ctx, red, v, x, norm, gated, gamma, beta, eps, k, warps, threads << 2, g0, g1, g2, g3, e0, e1, e2, e3);
+        loadRow(ctx, red, v, x, base, norm, gated, gamma, beta, eps, k, warps, threads << 2, g0, g1, g2, g3, e0, e1, e2, e3);
         float m = blockMax32(ctx, red, 2, Math.max(SkinnyGemmKernel.max4(v[0], v[1], v[2], v[3]), SkinnyGemmKernel.max4(v[4], v[5], v[6], v[7])), warps);
         ctx.traceMark(3);   // traced runs: the row's largest magnitude
         float s = active ? m / 127f : 0f;
@@ -883,8 +889,13 @@ public final class WideGemvKernel {
     }
 
     static void half(float[] xs, int i, float v) {
+        xs[halfSlot(i)] = Float.float16ToFloat(Float.floatToFloat16(v));
+    }
+
+    /** Where input {@code i} of a row staged as halves goes: element {@code t} of 8-input chunk {@code c} of a batch (1024 inputs) at {@code 128·t + c}. */
+    static int halfSlot(int i) {
         int j = i & 1023;
-        xs[(i & ~1023) + ((j & 7) << 7) + (j >> 3)] = Float.float16ToFloat(Float.floatToFloat16(v));
+        return (i & ~1023) + ((j & 7) << 7) + (j >> 3);
     }
 
     /**
