@@ -54,6 +54,9 @@ final class PersistentTrace {
                 lastDone[p] = Math.max(lastDone[p], done.get(b).get(p));
             }
         int group = names.length, groups = phases / group;
+        if (groups == 0 || phases % group != 0)
+            throw new IllegalArgumentException(kernel + "'s blocks passed their marks " + phases + " times, not a multiple of a group of " + group
+                    + " projections (a kernel records its marks in order only with @Kernel(traceMarks = …), up to that many)");
         StringBuilder t = new StringBuilder("| " + kernel + " (" + blocks + " blocks, " + phases + " projections) | handover µs | rows µs |\n|---|---:|---:|\n");
         for (int i = 0; i < group; i++) {
             double[] hand = new double[groups], rows = new double[groups];

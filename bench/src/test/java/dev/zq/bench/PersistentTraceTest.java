@@ -49,4 +49,17 @@ class PersistentTraceTest {
         var e = assertThrows(IllegalArgumentException.class, () -> PersistentTrace.table(rs, K, new String[]{"a"}));
         assertTrue(e.getMessage().contains("1 of 2 blocks"), e.getMessage());
     }
+
+    /** A kernel whose marks each kept one record (no traceMarks) shows one projection a block: refused, not a table of NaNs. */
+    @Test
+    void marksThatDoNotFillAGroupAreRefused() {
+        List<TraceRecord> rs = new ArrayList<>();
+        for (int b = 0; b < 2; b++) {
+            rs.add(new TraceRecord(K, 0, PtxTranslator.TRACE_START, b, 2));
+            rs.add(new TraceRecord(K, 5, PtxTranslator.TRACE_MARK, b, 2));
+            rs.add(new TraceRecord(K, 6, PtxTranslator.TRACE_MARK + 1, b, 2));
+        }
+        var e = assertThrows(IllegalArgumentException.class, () -> PersistentTrace.table(rs, K, new String[]{"qkv", "out", "up", "down"}));
+        assertTrue(e.getMessage().contains("1 times, not a multiple of a group of 4"), e.getMessage());
+    }
 }

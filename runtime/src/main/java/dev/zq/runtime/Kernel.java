@@ -28,4 +28,12 @@ public @interface Kernel {
      * non-portable sizes); the grid's blocks along x must be a multiple. On the CPU each cluster's blocks run together.
      */
     int cluster() default 1;
+
+    /**
+     * For a traced run ({@code -Dzq.ptx.trace=true}) of a kernel whose {@link KernelContext#traceMark}s sit in a loop (a
+     * persistent kernel passes its marks once a phase): each block records its first {@code traceMarks} passes of any mark,
+     * each in a record of its own, in order; past that it records no more marks. 0 (the default): each mark has one
+     * record a block, which its last pass fills. Nothing untraced, nothing on the CPU.
+     */
+    int traceMarks() default 0;
 }

@@ -45,7 +45,10 @@ public final class PersistentGemvKernel {
         return k > 0 && k <= MAX_K && k % 1024 == 0 && groupSize >= 16 && groupSize % 16 == 0 && k % groupSize == 0;
     }
 
-    @Kernel(maxRegisters = 64)
+    /** Marks a traced block records in order ({@link Kernel#traceMarks}): two a projection, for up to 256 projections. */
+    static final int TRACE_MARKS = 512;
+
+    @Kernel(maxRegisters = 64, traceMarks = TRACE_MARKS)
     public static void int8Chain(KernelContext ctx, IntArray sync, IntArray plan, int phases, FloatArray act, IntArray w, FloatArray sw, int groupSize) {
         chain(ctx, sync, plan, phases, act, w, sw, groupSize, false);
     }
@@ -55,7 +58,7 @@ public final class PersistentGemvKernel {
      * {@code groupSize} unused): W16A16, the row rounded to FP16 as it is staged, {@link SkinnyGemmKernel#halvesDot}'s
      * products, {@code y = x·Wᵀ}. What {@link #int8Chain} is measured against.
      */
-    @Kernel(maxRegisters = 64)
+    @Kernel(maxRegisters = 64, traceMarks = TRACE_MARKS)
     public static void fp16Chain(KernelContext ctx, IntArray sync, IntArray plan, int phases, FloatArray act, IntArray w, FloatArray sw, int groupSize) {
         chain(ctx, sync, plan, phases, act, w, sw, groupSize, true);
     }

@@ -55,6 +55,11 @@ class EveryKernelCompilesTest {
             assertTrue(ptx.contains("or.b32 %tt5, %tt5, " + (PtxTranslator.TRACE_END << 28) + ";"), "no end record");
             assertEquals(new KernelCompiler().awaitsPreviousKernel(m), ptx.contains("or.b32 %tt5, %tt5, " + (PtxTranslator.TRACE_WAITED << 28) + ";"),
                     "a wait record where the kernel waits");
+            // A kernel whose marks sit in a loop (@Kernel(traceMarks = N)) reserves 3 + N records a block, a multiple of 16.
+            int marks = m.getAnnotation(dev.zq.runtime.Kernel.class).traceMarks();
+            int slots = marks == 0 ? PtxTranslator.TRACE_SLOTS : (3 + marks + 15) / 16 * 16;
+            assertTrue(ptx.contains("atom.global.add.u32 %tt2, [" + PtxTranslator.TRACE_COUNT + "], " + slots + ";"), "records reserved a block: " + slots);
+            assertEquals(marks > 0, ptx.contains("setp.ge.u32 %tp, %tt1, " + marks + ";"), "marks recorded in order up to " + marks);
             Assumptions.assumeTrue(ptxas.isPresent(), "ptxas not found on PATH: PTX not assembled (CI has it)");
             String err = Ptxas.assemble(ptxas.get(), ptx);
             assertNull(err, () -> "ptxas rejected the traced PTX of " + m.getName() + ":\n" + err + "\n" + numbered(ptx));
