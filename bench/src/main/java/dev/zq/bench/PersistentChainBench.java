@@ -141,7 +141,15 @@ public final class PersistentChainBench {
         cuda.takeTrace();
         plan.replayMillis(1);
         System.out.println("# trace (the timings above include the tracing)");
-        System.out.print(PersistentTrace.table(cuda.takeTrace(), kernel, names));
+        var records = cuda.takeTrace();
+        String dump = System.getProperty("zq.bench.traceDump");   // a folder: every record as CSV, for marks the table does not show
+        if (dump != null) {
+            StringBuilder csv = new StringBuilder("kernel,block,event,ns\n");
+            for (var r : records) csv.append(r.kernel()).append(',').append(r.block()).append(',').append(r.event()).append(',').append(r.timeNs()).append('\n');
+            java.nio.file.Files.createDirectories(java.nio.file.Path.of(dump));
+            java.nio.file.Files.writeString(java.nio.file.Path.of(dump, kernel + ".csv"), csv);
+        }
+        System.out.print(PersistentTrace.table(records, kernel, names));
     }
 
     static double relativeRms(float[] got, float[] want) {

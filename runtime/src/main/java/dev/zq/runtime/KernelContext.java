@@ -410,6 +410,14 @@ public final class KernelContext {
         for (int i = 0; i < bytes >> 2; i++) shared[sharedIndex + i] = global.get(globalIndex + i);
     }
 
+    /** {@link #bulkCopy(int[], int, IntArray, int, int, int[], int)} of floats, landing as their bits ({@link Float#floatToRawIntBits}). */
+    public void bulkCopy(int[] shared, int sharedIndex, FloatArray global, int globalIndex, int bytes, int[] bar, int barIndex) {
+        if ((sharedIndex & 3) != 0 || (globalIndex & 3) != 0 || bytes <= 0 || (bytes & 15) != 0 || (barIndex & 1) != 0)
+            throw new IllegalArgumentException("bulk copies move multiples of 16 bytes between 16-byte boundaries: " + sharedIndex + ", "
+                    + globalIndex + ", " + bytes + " bytes, mbarrier at " + barIndex);
+        for (int i = 0; i < bytes >> 2; i++) shared[sharedIndex + i] = Float.floatToRawIntBits(global.get(globalIndex + i));
+    }
+
     /**
      * Waits until the mbarrier at {@code bar[barIndex]} has completed the phase of parity {@code phase} (0 for its first)
      * ({@code mbarrier.try_wait.parity} in a loop): the bulk copies that arrived on it have landed, for this thread to read.

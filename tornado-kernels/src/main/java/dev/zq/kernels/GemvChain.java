@@ -42,7 +42,7 @@ public final class GemvChain {
         for (int p = 0; p < phases; p++) if (from[p] < 0) firstK = Math.max(firstK, k[p]);
         long words = 0, scales = 0, floats = firstK;
         for (int p = 0; p < phases; p++) {
-            if (!PersistentGemvKernel.fits(k[p], halves ? 1024 : groupSize) || n[p] <= 0 || n[p] > PersistentGemvKernel.MAX_N)
+            if (!(halves ? PersistentGemvKernel.fitsHalves(k[p]) : PersistentGemvKernel.fits(k[p], groupSize)) || n[p] <= 0 || n[p] > PersistentGemvKernel.MAX_N)
                 throw new IllegalArgumentException("projection " + p + ": " + n[p] + " × " + k[p] + (halves ? "" : " in groups of " + groupSize) + " does not fit the kernel");
             if (from[p] >= p || from[p] >= 0 && n[from[p]] < k[p])
                 throw new IllegalArgumentException("projection " + p + " reads " + k[p] + " outputs of projection " + from[p] + ", which is not an earlier one that has them");

@@ -12,9 +12,11 @@ import dev.zq.runtime.KernelContext;
  * each pay a fixed ~4–10 µs (the wait for the previous kernel, the row's staging, the first weights' trip from DRAM)
  * during which DRAM idles, because a launch cannot ask for its weights before it starts. Here the weights, which no
  * projection writes, stream without a break: each block's weight rows of every projection, in order, pass through a ring of
- * {@value #SLOTS} shared-memory slots of {@value #SLOT_BYTES} bytes, filled by Hopper's bulk-copy engine
- * ({@link KernelContext#bulkCopy}) — while the block waits at a grid barrier or stages the next row, the next projection's
- * first slots are already landing.
+ * {@value #SLOTS} shared-memory slots of {@value #SLOT_BYTES} bytes (INT8: their group scales through a ring beside it),
+ * filled by Hopper's bulk-copy engine ({@link KernelContext#bulkCopy}) — while the block waits at a grid barrier or stages
+ * the next row, the next projection's first slots are already landing. Thread 0 asks for each slot's next chunk from
+ * registers: traced (session 52, H200), a chunk took ~2 µs while its copy request waited on the plan's global loads and
+ * the consumers on their scales' — loads that queue behind the streaming ring.
  * <p>
  * {@code plan} holds {@value #PLAN_INTS} ints a projection: outputs {@code n} (at most {@value #MAX_N}), inputs {@code k} (a multiple of 1024 up
  * to {@value #MAX_K}: a warp takes 1 KiB of a row, so a slot holds {@code 32768 / k} rows of codes, {@code 16384 / k} of
@@ -40,13 +42,22 @@ public final class PersistentGemvKernel {
     /** The longest row: {@link WideGemvKernel#MAX_K}. */
     public static final int MAX_K = 8192;
 
-    /** Whether a projection of {@code k} inputs in groups of {@code groupSize} fits the kernel. */
+    /**
+     * Whether a projection of {@code k} inputs in groups of {@code groupSize} fits {@link #int8Chain}: groups of at least 32
+     * (a slot's scales, {@code 32768 / groupSize}, fit a scales' slot) and a multiple of four of them a row (a row's scales
+     * are whole 16-byte pieces for the bulk copy).
+     */
     public static boolean fits(int k, int groupSize) {
-        return k > 0 && k <= MAX_K && k % 1024 == 0 && groupSize >= 16 && groupSize % 16 == 0 && k % groupSize == 0;
+        return fitsHalves(k) && groupSize >= 32 && groupSize % 16 == 0 && k % groupSize == 0 && (k / groupSize) % 4 == 0;
     }
 
-    /** Marks a traced block records in order ({@link Kernel#traceMarks}): two a projection, for up to 256 projections. */
-    static final int TRACE_MARKS = 512;
+    /** Whether a projection of {@code k} inputs fits {@link #fp16Chain}. */
+    public static boolean fitsHalves(int k) {
+        return k > 0 && k <= MAX_K && k % 1024 == 0;
+    }
+
+    /** Marks a traced block records in order ({@link Kernel#traceMarks}): three a projection and three a chunk, for a few layers' chains. */
+    static final int TRACE_MARKS = 1024;
 
     @Kernel(maxRegisters = 64, traceMarks = TRACE_MARKS)
     public static void int8Chain(KernelContext ctx, IntArray sync, IntArray plan, int phases, FloatArray act, IntArray w, FloatArray sw, int groupSize) {
@@ -69,21 +80,26 @@ public final class PersistentGemvKernel {
         int gShift = halves ? 0 : SkinnyGemmKernel.groupShift(groupSize);
         int[] ring = ctx.allocateIntShared(SLOTS * SLOT_INTS);
         int[] bars = ctx.allocateIntShared(2 * SLOTS);
-        int[] xs = ctx.allocateIntShared(MAX_K);   // the staged row: INT8 codes in stageCodes' order (2048 ints), or FP16 values as float bits
+        // The staged row: INT8 codes in stageCodes' order (its first MAX_K / 4 ints, the rest the scales' ring, SCALES_AT), or
+        // FP16 values as float bits.
+        int[] xs = ctx.allocateIntShared(MAX_K);
         float[] sx = ctx.allocateFloatShared(1), red = ctx.allocateFloatShared(96), part = ctx.allocateFloatShared(64);
-        // The producer (thread 0): the next chunk to copy, as projection · 65536 + chunk; every block's first slots at once.
-        int next = 0;
+        // The producer, thread 0: what it copies next, in registers (a global load in its path costs a µs while the ring streams).
+        int[] pr = new int[PRODUCER_INTS];
         if (tid == 0) {
-            for (int s = 0; s < SLOTS; s++) ctx.mbarrierInit(bars, s << 1, 1);
-            next = advance(plan, phases, blocks, block, width, 0);
-            for (int s = 0; s < SLOTS; s++) next = issue(ctx, plan, phases, blocks, block, width, w, ring, bars, next, s);
+            for (int s = 0; s < SLOTS; s++) ctx.mbarrierInit(bars, s << 1, halves ? 1 : 2);   // INT8: a slot's codes and its scales
+            pr[0] = -1;
+            loadNext(pr, plan, phases, 0);
+            nextProjection(pr, plan, phases, blocks, block, width, groupSize, halves);
+            for (int s = 0; s < SLOTS; s++) issue(ctx, pr, plan, phases, blocks, block, width, groupSize, halves, w, sw, ring, xs, bars, s);
         }
         ctx.awaitPreviousKernel();
         int[] q = new int[4];
         int seq = 0;   // chunks consumed so far: chunk seq sits in slot seq mod SLOTS, its (seq / SLOTS)-th use
         for (int p = 0; p < phases; p++) {
-            int at = p * PLAN_INTS, n = plan.get(at), k = plan.get(at + 1), sOff = plan.get(at + 3), inOff = plan.get(at + 4), outOff = plan.get(at + 5);
+            int at = p * PLAN_INTS, n = plan.get(at), k = plan.get(at + 1), inOff = plan.get(at + 4), outOff = plan.get(at + 5);
             if (p > 0) ctx.gridBarrier(sync);   // the previous projection's outputs, every block's, are this one's input
+            ctx.traceMark(11);   // traced runs: past the grid barrier
             float s = 1f;
             if (halves) stageHalves(ctx, xs, act, inOff, k);
             else {
@@ -95,38 +111,94 @@ public final class PersistentGemvKernel {
             int rowWords = rowBytes >> 2, segs = rowBytes >> 10, groups = halves ? 0 : SkinnyGemmKernel.groupCount(k, groupSize, gShift);
             // Warp w takes 1 KiB of a row: row w / segs, its 16-byte chunks 64·seg + lane and that + 32.
             int row = warp / segs, seg = warp - row * segs, c0 = (seg << 6) + lane, c1 = c0 + 32;
+            int g0 = halves ? 0 : SkinnyGemmKernel.groupOf(c0 << 4, groupSize, gShift), g1 = halves ? 0 : SkinnyGemmKernel.groupOf(c1 << 4, groupSize, gShift);
             for (int r = r0; r < r1; r += perSlot) {   // uniform: the block's chunks of this projection
                 int rows = Math.min(perSlot, r1 - r), slot = seq % SLOTS;
                 boolean live = row < rows;
-                float t0 = 0f, t1 = 0f;
-                if (live && !halves) {   // the group scales, asked for before the wait for the slot
-                    int scales = sOff + (r + row) * groups;
-                    t0 = sw.get(scales + SkinnyGemmKernel.groupOf(c0 << 4, groupSize, gShift));
-                    t1 = sw.get(scales + SkinnyGemmKernel.groupOf(c1 << 4, groupSize, gShift));
-                }
                 ctx.mbarrierWait(bars, slot << 1, (seq / SLOTS) & 1);
+                ctx.traceMark(8);   // traced runs: thread 0 has the chunk's slot filled
                 float v = 0f;
                 if (live) {
                     int from = slot * SLOT_INTS + row * rowWords + (c0 << 2);
                     ctx.load4(q, ring, from);
-                    v = halves ? halvesDot(xs, c0, q[0], q[1], q[2], q[3]) : WideGemvKernel.chunkDot(xs, (c0 >> 8) << 10, c0, q[0], q[1], q[2], q[3], t0);
+                    if (halves) v = halvesDot(xs, c0, q[0], q[1], q[2], q[3]);
+                    else {   // the row's group scales, copied beside its codes
+                        int scales = SCALES_AT + slot * SCALE_SLOT_INTS + row * groups;
+                        v = WideGemvKernel.chunkDot(xs, (c0 >> 8) << 10, c0, q[0], q[1], q[2], q[3], Float.intBitsToFloat(xs[scales + g0]));
+                    }
                     ctx.load4(q, ring, from + 128);
-                    v += halves ? halvesDot(xs, c1, q[0], q[1], q[2], q[3]) : WideGemvKernel.chunkDot(xs, (c1 >> 8) << 10, c1, q[0], q[1], q[2], q[3], t1);
+                    if (halves) v += halvesDot(xs, c1, q[0], q[1], q[2], q[3]);
+                    else v += WideGemvKernel.chunkDot(xs, (c1 >> 8) << 10, c1, q[0], q[1], q[2], q[3],
+                            Float.intBitsToFloat(xs[SCALES_AT + slot * SCALE_SLOT_INTS + row * groups + g1]));
                 }
                 v = SkinnyGemmKernel.warpSum(ctx, v);
                 int half = (seq & 1) << 5;   // alternate halves: the next chunk's sums never overwrite these before they are read
                 if (lane == 0) part[half + warp] = v;
                 ctx.barrier();   // the slot is read, the warps' sums are in
+                ctx.traceMark(9);   // traced runs: every warp is done with the chunk
                 if (tid < rows) {
                     float sum = 0f;
                     for (int j = 0; j < segs; j++) sum += part[half + tid * segs + j];
                     act.set(outOff + r + tid, s * sum);
                 }
-                if (tid == 0) next = issue(ctx, plan, phases, blocks, block, width, w, ring, bars, next, slot);
+                if (tid == 0) issue(ctx, pr, plan, phases, blocks, block, width, groupSize, halves, w, sw, ring, xs, bars, slot);
+                ctx.traceMark(10);   // traced runs: thread 0 has asked for the slot's next chunk
                 seq++;
             }
             ctx.traceMark(1);   // traced runs: the block's rows of this projection are written
         }
+    }
+
+    /**
+     * The producer's state ({@code int[PRODUCER_INTS]}, thread 0's registers): [0] the projection it copies, [1] the int
+     * offset in {@code w} of its next row, [2] the offset of that row's scales in {@code sw}, [3] the block's rows of it
+     * left, [4] rows a slot, [5] ints a row, [6] scales a row; [7 … 10] the next projection's n, k, codes' and scales'
+     * offsets, loaded a projection ahead so that no copy waits for a load.
+     */
+    static final int PRODUCER_INTS = 11;
+
+    /** The scales' ring (INT8): after the staged codes in {@code xs}, {@value #SCALE_SLOT_INTS} floats a slot. */
+    static final int SCALES_AT = MAX_K / 4, SCALE_SLOT_INTS = 1024;
+
+    /** Loads projection {@code p}'s n, k and offsets into the producer's [7 … 10], if there is one. */
+    static void loadNext(int[] pr, IntArray plan, int phases, int p) {
+        if (p < phases) {
+            int at = p * PLAN_INTS;
+            pr[7] = plan.get(at); pr[8] = plan.get(at + 1); pr[9] = plan.get(at + 2); pr[10] = plan.get(at + 3);
+        }
+    }
+
+    /** Moves the producer to the next projection of which the block has rows (past the last: [0] = phases). */
+    static void nextProjection(int[] pr, IntArray plan, int phases, int blocks, int block, int width, int groupSize, boolean halves) {
+        do {
+            int p = pr[0] + 1;
+            pr[0] = p;
+            if (p >= phases) return;
+            int n = pr[7], k = pr[8], r0 = rowStart(n, block, blocks), rowInts = k * width >> 2, groups = halves ? 0 : k / groupSize;
+            pr[1] = pr[9] + r0 * rowInts;
+            pr[2] = pr[10] + r0 * groups;
+            pr[3] = rowStart(n, block + 1, blocks) - r0;
+            pr[4] = SLOT_BYTES / (k * width);
+            pr[5] = rowInts;
+            pr[6] = groups;
+            loadNext(pr, plan, phases, p + 1);
+        } while (pr[3] == 0);
+    }
+
+    /**
+     * Copies the producer's next chunk (if any is left) into {@code slot}: its rows' codes into the ring and, INT8, their
+     * scales into the scales' ring — two copies arriving on the slot's mbarrier (initialised for two).
+     */
+    static void issue(KernelContext ctx, int[] pr, IntArray plan, int phases, int blocks, int block, int width, int groupSize, boolean halves,
+                      IntArray w, FloatArray sw, int[] ring, int[] xs, int[] bars, int slot) {
+        if (pr[0] >= phases) return;
+        int rows = Math.min(pr[4], pr[3]);
+        ctx.bulkCopy(ring, slot * SLOT_INTS, w, pr[1], rows * pr[5] << 2, bars, slot << 1);
+        if (!halves) ctx.bulkCopy(xs, SCALES_AT + slot * SCALE_SLOT_INTS, sw, pr[2], rows * pr[6] << 2, bars, slot << 1);
+        pr[1] += rows * pr[5];
+        pr[2] += rows * pr[6];
+        pr[3] -= rows;
+        if (pr[3] == 0) nextProjection(pr, plan, phases, blocks, block, width, groupSize, halves);
     }
 
     /**
@@ -142,8 +214,8 @@ public final class PersistentGemvKernel {
     }
 
     /**
-     * Block {@code block}'s first row of {@code n} split over {@code blocks}, in 32-bit arithmetic (thread 0 works it out for
-     * every copy it issues, where a 64-bit division costs hundreds of instructions): {@code n ≤ }{@value #MAX_N}.
+     * Block {@code block}'s first row of {@code n} split over {@code blocks}, in 32-bit arithmetic (a 64-bit division costs
+     * hundreds of instructions): {@code n ≤ }{@value #MAX_N}.
      */
     static int rowStart(int n, int block, int blocks) {
         return n * block / blocks;
@@ -151,30 +223,6 @@ public final class PersistentGemvKernel {
 
     /** The most outputs a projection may have: {@code n · blocks} stays within an int for up to 32,768 blocks. */
     public static final int MAX_N = 65536;
-
-    /** Chunks (slots' worth of rows) block {@code block} takes of projection {@code p}. */
-    static int chunks(IntArray plan, int p, int blocks, int block, int width) {
-        int at = p * PLAN_INTS, n = plan.get(at), k = plan.get(at + 1), perSlot = SLOT_BYTES / (k * width);
-        int rows = rowStart(n, block + 1, blocks) - rowStart(n, block, blocks);
-        return (rows + perSlot - 1) / perSlot;
-    }
-
-    /** {@code next} (projection · 65536 + chunk) moved past projections whose chunks are all taken; {@code phases · 65536} at the end. */
-    static int advance(IntArray plan, int phases, int blocks, int block, int width, int next) {
-        int p = next >> 16, c = next & 0xFFFF;
-        while (p < phases && c >= chunks(plan, p, blocks, block, width)) { p++; c = 0; }
-        return (p << 16) + c;
-    }
-
-    /** Copies chunk {@code next} into {@code slot} (if any is left) and returns the chunk after it. */
-    static int issue(KernelContext ctx, IntArray plan, int phases, int blocks, int block, int width, IntArray w, int[] ring, int[] bars, int next, int slot) {
-        int p = next >> 16;
-        if (p >= phases) return next;
-        int c = next & 0xFFFF, at = p * PLAN_INTS, n = plan.get(at), rowBytes = plan.get(at + 1) * width, wOff = plan.get(at + 2), perSlot = SLOT_BYTES / rowBytes;
-        int r0 = rowStart(n, block, blocks) + c * perSlot, rows = Math.min(perSlot, rowStart(n, block + 1, blocks) - r0);
-        ctx.bulkCopy(ring, slot * SLOT_INTS, w, wOff + r0 * (rowBytes >> 2), rows * rowBytes, bars, slot << 1);
-        return advance(plan, phases, blocks, block, width, next + 1);
-    }
 
     /** The row {@code act[inOff …]} of {@code k} inputs rounded to FP16, as float bits in {@link WideGemvKernel#halfSlot}'s order. */
     static void stageHalves(KernelContext ctx, int[] xs, FloatArray act, int inOff, int k) {

@@ -24,7 +24,7 @@ class PersistentGemvKernelTest {
      */
     @Test
     void aChainInOneLaunchEqualsItsReference() throws Exception {
-        for (int groupSize : new int[]{64, 16, 0}) {   // 0: FP16 weights (fp16Chain)
+        for (int groupSize : new int[]{64, 32, 0}) {   // 0: FP16 weights (fp16Chain)
             boolean halves = groupSize == 0;
             try (Arena a = Arena.ofShared()) {
                 GemvChain chain = new GemvChain(a, new int[]{8192, 2050, 2, 100}, new int[]{1024, 8192, 2048, 1024}, new int[]{-1, 0, 1, -1}, groupSize, halves,
@@ -72,7 +72,11 @@ class PersistentGemvKernelTest {
             assertFalse(PersistentGemvKernel.fits(768, 64));     // a warp takes 1024 inputs
             assertFalse(PersistentGemvKernel.fits(16384, 64));   // past two staged pieces
             assertFalse(PersistentGemvKernel.fits(2048, 24));    // a group splits a chunk
-            assertTrue(PersistentGemvKernel.fits(8192, 8192));   // one group a row
+            assertFalse(PersistentGemvKernel.fits(2048, 16));    // a slot's 2048 scales overflow a scales' slot
+            assertFalse(PersistentGemvKernel.fits(1024, 512));   // two scales a row: not a 16-byte piece for the bulk copy
+            assertTrue(PersistentGemvKernel.fits(8192, 2048));   // four groups a row
+            assertTrue(PersistentGemvKernel.fitsHalves(8192));
+            assertFalse(PersistentGemvKernel.fitsHalves(9216));
             var e = assertThrows(IllegalArgumentException.class, () -> new GemvChain(a, new int[]{64, 64}, new int[]{1024, 768}, new int[]{-1, 0}, 64, 1));
             assertTrue(e.getMessage().contains("projection 1"), e.getMessage());
             e = assertThrows(IllegalArgumentException.class, () -> new GemvChain(a, new int[]{64, 64}, new int[]{1024, 1024}, new int[]{-1, 0}, 64, 1));

@@ -1022,10 +1022,11 @@ public final class PtxTranslator {
                 emit("fence.mbarrier_init.release.cluster");   // the init seen by the bulk-copy engine's arrivals
             }
             case "bulkCopy" -> {
-                if (args.get(0).kind() != Kind.SHARED_S32 || args.get(2).kind() != Kind.BUF_S32 || args.get(5).kind() != Kind.SHARED_S32)
-                    throw f.fail("bulkCopy copies from an IntArray into a shared int[], arriving on a shared int[] mbarrier");
+                Kind source = args.get(2).kind();
+                if (args.get(0).kind() != Kind.SHARED_S32 || source != Kind.BUF_S32 && source != Kind.BUF_F32 || args.get(5).kind() != Kind.SHARED_S32)
+                    throw f.fail("bulkCopy copies from an IntArray or a FloatArray into a shared int[], arriving on a shared int[] mbarrier");
                 String dst = address(at(Kind.SHARED_S32, d + 1), at(Kind.I, d + 2), 4);
-                String src = address(at(Kind.BUF_S32, d + 3), at(Kind.I, d + 4), 4);
+                String src = address(at(source, d + 3), at(Kind.I, d + 4), 4);
                 String bytes = at(Kind.I, d + 5);
                 String bar = address(at(Kind.SHARED_S32, d + 6), at(Kind.I, d + 7), 4);
                 emit("mbarrier.arrive.expect_tx.shared::cta.b64 _, [" + bar + "], " + bytes);
