@@ -71,6 +71,13 @@ public final class PtxTranslator {
      */
     public static final boolean TRACE = Boolean.getBoolean("zq.ptx.trace");
     /**
+     * How {@code gridBarrier} waits, for measuring it ({@code -Dzq.ptx.gridBarrier=…}): {@code generation} (the default)
+     * counts arrivals in {@code sync[0]} with an atomic each block awaits, the last resetting it and advancing the generation
+     * in {@code sync[1]}; {@code counter} adds each arrival to a 64-bit count in {@code sync[0 … 1]} that is never reset,
+     * with no answer to await, and each block waits for the count of its barrier ({@link #gridBarrier}).
+     */
+    static final String GRID_BARRIER = System.getProperty("zq.ptx.gridBarrier", "generation");
+    /**
      * The traced module's records (four words each: timer low, timer high, event << 28 | block, blocks; all zero: an
      * event that did not happen) and the count of those reserved.
      */
@@ -191,6 +198,10 @@ public final class PtxTranslator {
                 }
             }
             slot += params[i] == long.class || params[i] == double.class ? 2 : 1;
+        }
+        if (GRID_BARRIER.equals("counter")) {   // the count the block's next grid barrier waits for; 0 before its first
+            registers.put("%gbt", "u64");
+            prologue.append("    mov.u64 %gbt, 0;\n");
         }
         body.append(prologue);
         if (traced) trace(TRACE_START);
@@ -1134,6 +1145,33 @@ public final class PtxTranslator {
         body.append("    // grid barrier\n");
         emit("bar.sync 0");
         onlyFirstThread(done);
+        if (GRID_BARRIER.equals("counter")) {
+            // Each barrier adds the grid's blocks to the count. At a launch's first barrier a block learns where the launch began
+            // from its atomic's answer: the count then lies within a barrier's arrivals of it (no block passes before this one
+            // arrives), and every launch before left a multiple of its grid's blocks (so one sync serves one grid size).
+            String bx = temp("u32"), by = temp("u32"), nb = temp("u64"), old = temp("u64"), rem = temp("u64"), now = temp("u64");
+            String first = pred(), early = pred(), firstLabel = id + "_first";
+            emit("mov.u32 " + bx + ", %nctaid.x");
+            emit("mov.u32 " + by + ", %nctaid.y");
+            emit("mul.wide.u32 " + nb + ", " + bx + ", " + by);
+            emit("setp.eq.u64 " + first + ", %gbt, 0");
+            emit("@" + first + " bra " + firstLabel);
+            emit("red.release.gpu.global.add.u64 [" + sync + "], 1");
+            emit("add.u64 %gbt, %gbt, " + nb);
+            emit("bra " + spin);
+            body.append(firstLabel).append(":\n");
+            emit("atom.release.gpu.global.add.u64 " + old + ", [" + sync + "], 1");
+            emit("rem.u64 " + rem + ", " + old + ", " + nb);
+            emit("sub.u64 %gbt, " + old + ", " + rem);
+            emit("add.u64 %gbt, %gbt, " + nb);
+            body.append(spin).append(":\n");
+            emit("ld.acquire.gpu.global.u64 " + now + ", [" + sync + "]");
+            emit("setp.lt.u64 " + early + ", " + now + ", %gbt");
+            emit("@" + early + " bra " + spin);
+            body.append(done).append(":\n");
+            emit("bar.sync 0");
+            return;
+        }
         String bx = temp("u32"), by = temp("u32"), gen = temp("u32"), old = temp("u32"), now = temp("u32"), genAddr = temp("u64");
         String last = pred(), same = pred();
         emit("mov.u32 " + bx + ", %nctaid.x");
