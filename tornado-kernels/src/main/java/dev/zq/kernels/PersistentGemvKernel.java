@@ -119,17 +119,13 @@ public final class PersistentGemvKernel {
                 ctx.traceMark(8);   // traced runs: thread 0 has the chunk's slot filled
                 float v = 0f;
                 if (live) {
-                    int from = slot * SLOT_INTS + row * rowWords + (c0 << 2);
+                    int from = slot * SLOT_INTS + row * rowWords + (c0 << 2), scales = SCALES_AT + slot * SCALE_SLOT_INTS + row * groups;   // INT8: the row's group scales, copied beside its codes
                     ctx.load4(q, ring, from);
-                    if (halves) v = halvesDot(xs, c0, q[0], q[1], q[2], q[3]);
-                    else {   // the row's group scales, copied beside its codes
-                        int scales = SCALES_AT + slot * SCALE_SLOT_INTS + row * groups;
-                        v = WideGemvKernel.chunkDot(xs, (c0 >> 8) << 10, c0, q[0], q[1], q[2], q[3], Float.intBitsToFloat(xs[scales + g0]));
-                    }
+                    v = halves ? halvesDot(xs, c0, q[0], q[1], q[2], q[3])
+                            : WideGemvKernel.chunkDot(xs, (c0 >> 8) << 10, c0, q[0], q[1], q[2], q[3], Float.intBitsToFloat(xs[scales + g0]));
                     ctx.load4(q, ring, from + 128);
-                    if (halves) v += halvesDot(xs, c1, q[0], q[1], q[2], q[3]);
-                    else v += WideGemvKernel.chunkDot(xs, (c1 >> 8) << 10, c1, q[0], q[1], q[2], q[3],
-                            Float.intBitsToFloat(xs[SCALES_AT + slot * SCALE_SLOT_INTS + row * groups + g1]));
+                    v += halves ? halvesDot(xs, c1, q[0], q[1], q[2], q[3])
+                            : WideGemvKernel.chunkDot(xs, (c1 >> 8) << 10, c1, q[0], q[1], q[2], q[3], Float.intBitsToFloat(xs[scales + g1]));
                 }
                 v = SkinnyGemmKernel.warpSum(ctx, v);
                 int half = (seq & 1) << 5;   // alternate halves: the next chunk's sums never overwrite these before they are read
