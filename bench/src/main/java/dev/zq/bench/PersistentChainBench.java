@@ -29,7 +29,8 @@ import java.util.Arrays;
  * projections of each layer (qkv, out, up, down, random weights of the model's shapes, groups of 64), nothing between them:
  * the experiment behind #7's decode ratios, not a decoder. Prints µs a layer (median of repeats, one process) and the
  * weights' bandwidth; traced ({@code -Dzq.ptx.trace=true}), also where a persistent launch's time goes ({@link PersistentTrace}).
- * <p>Run: {@code java … dev.zq.bench.PersistentChainBench [d_model] [d_ff] [layers]} (default GPT-3 1.3B: 2048 8192 24).
+ * <p>Run: {@code java … dev.zq.bench.PersistentChainBench [d_model] [d_ff] [layers]} (default GPT-3 1.3B: 2048 8192 24);
+ * {@code -Dzq.bench.leads=2,3,6} times the persistent chains at each number of chunks in flight (default {@value PersistentGemvKernel#SLOTS}).
  */
 public final class PersistentChainBench {
     public static void main(String[] args) throws Exception {
@@ -57,13 +58,18 @@ public final class PersistentChainBench {
             int blocks = Math.min(sms, gpu.residentBlocks(persistent, PersistentGemvKernel.THREADS));
             IntArray sync = IntArray.allocate(a, 2);
 
-            // A: the whole chain in one launch.
-            TaskGraph one = new TaskGraph("persistent chain").transferToDevice(Transfer.FIRST_EXECUTION, sync, chain.plan, chain.act, chain.w, chain.sw);
-            one.task(persistent, new Grid(blocks, 1, PersistentGemvKernel.THREADS, 1), sync, chain.plan, chain.phases, chain.act, chain.w, chain.sw, gs);
-            one.transferToHost(Transfer.EVERY_EXECUTION, chain.act);
-            TaskGraph one16 = new TaskGraph("persistent chain, FP16").transferToDevice(Transfer.FIRST_EXECUTION, sync, halvesChain.plan, halvesChain.act, halvesChain.w, halvesChain.sw);
-            one16.task(persistent16, new Grid(blocks, 1, PersistentGemvKernel.THREADS, 1), sync, halvesChain.plan, halvesChain.phases, halvesChain.act, halvesChain.w, halvesChain.sw, gs);
-            one16.transferToHost(Transfer.EVERY_EXECUTION, halvesChain.act);
+            // A: the whole chain in one launch, for each number of chunks a block keeps in flight (-Dzq.bench.leads=2,3,6).
+            int[] leads = Arrays.stream(System.getProperty("zq.bench.leads", String.valueOf(PersistentGemvKernel.SLOTS)).split(",")).mapToInt(Integer::parseInt).toArray();
+            TaskGraph[] one = new TaskGraph[leads.length], one16 = new TaskGraph[leads.length];
+            for (int i = 0; i < leads.length; i++) {
+                one[i] = new TaskGraph("persistent chain").transferToDevice(Transfer.FIRST_EXECUTION, sync, chain.plan, chain.act, chain.w, chain.sw);
+                one[i].task(persistent, new Grid(blocks, 1, PersistentGemvKernel.THREADS, 1), sync, chain.plan, chain.phases, chain.act, chain.w, chain.sw, gs, leads[i]);
+                one[i].transferToHost(Transfer.EVERY_EXECUTION, chain.act);
+                one16[i] = new TaskGraph("persistent chain, FP16").transferToDevice(Transfer.FIRST_EXECUTION, sync, halvesChain.plan, halvesChain.act, halvesChain.w, halvesChain.sw);
+                one16[i].task(persistent16, new Grid(blocks, 1, PersistentGemvKernel.THREADS, 1), sync, halvesChain.plan, halvesChain.phases, halvesChain.act, halvesChain.w,
+                        halvesChain.sw, gs, leads[i]);
+                one16[i].transferToHost(Transfer.EVERY_EXECUTION, halvesChain.act);
+            }
 
             // B: one launch a projection (WideGemvKernel.int8, .fp16), the same weights and first row, a buffer each.
             FloatArray[] outs = new FloatArray[phases];
@@ -94,20 +100,27 @@ public final class PersistentChainBench {
             launches.transferToHost(Transfer.EVERY_EXECUTION, outs[phases - 1]);
             halves.transferToHost(Transfer.EVERY_EXECUTION, outs[phases - 1]);
 
-            double persistentUs, persistent16Us, int8Us, fp16Us;
-            float[] fromOne, fromLaunches, fromOne16, fromLaunches16;
+            double[] persistentUs = new double[leads.length], persistent16Us = new double[leads.length];
+            double int8Us, fp16Us;
+            float[] fromOne = null, fromLaunches, fromOne16 = null, fromLaunches16;
             String[] names = {"qkv", "out", "up", "down"};
-            try (ExecutionPlan plan = gpu.plan(one)) {
-                plan.execute();
-                fromOne = lastOutputs(chain, phases);
-                persistentUs = perLayer(plan, repeats, replays, layers);
-                trace(gpu, plan, "PersistentGemvKernel.int8Chain", names);
-            }
-            try (ExecutionPlan plan = gpu.plan(one16)) {
-                plan.execute();
-                fromOne16 = lastOutputs(halvesChain, phases);
-                persistent16Us = perLayer(plan, repeats, replays, layers);
-                trace(gpu, plan, "PersistentGemvKernel.fp16Chain", names);
+            for (int i = 0; i < leads.length; i++) {
+                try (ExecutionPlan plan = gpu.plan(one[i])) {
+                    plan.execute();
+                    float[] last = lastOutputs(chain, phases);
+                    if (fromOne != null && !Arrays.equals(fromOne, last)) throw new AssertionError("INT8 chain: lead " + leads[i] + " computed other outputs than lead " + leads[0]);
+                    fromOne = last;
+                    persistentUs[i] = perLayer(plan, repeats, replays, layers);
+                    trace(gpu, plan, "PersistentGemvKernel.int8Chain", names, leads[i]);
+                }
+                try (ExecutionPlan plan = gpu.plan(one16[i])) {
+                    plan.execute();
+                    float[] last = lastOutputs(halvesChain, phases);
+                    if (fromOne16 != null && !Arrays.equals(fromOne16, last)) throw new AssertionError("FP16 chain: lead " + leads[i] + " computed other outputs than lead " + leads[0]);
+                    fromOne16 = last;
+                    persistent16Us[i] = perLayer(plan, repeats, replays, layers);
+                    trace(gpu, plan, "PersistentGemvKernel.fp16Chain", names, leads[i]);
+                }
             }
             try (ExecutionPlan plan = gpu.plan(launches)) {
                 plan.execute();
@@ -128,26 +141,29 @@ public final class PersistentChainBench {
             System.out.println("| chain of " + phases + " projections | µs a layer | weights' GB/s | against INT8 launches | against FP16 launches |");
             System.out.println("|---|---:|---:|---:|---:|");
             double gb8 = int8Bytes / 1e3 / layers, gb16 = fp16Bytes / 1e3 / layers;   // a layer's bytes / (µs · 1e3) = GB/s
-            row("INT8, one persistent launch (" + blocks + " blocks × 1024, " + PersistentGemvKernel.SLOTS + " × " + PersistentGemvKernel.SLOT_BYTES / 1024 + " KiB ring)", persistentUs, gb8, int8Us, fp16Us);
-            row("FP16, one persistent launch", persistent16Us, gb16, int8Us, fp16Us);
+            for (int i = 0; i < leads.length; i++) {
+                String ring = " (" + blocks + " blocks × 1024, " + PersistentGemvKernel.SLOTS + " × " + PersistentGemvKernel.SLOT_BYTES / 1024 + " KiB ring, " + leads[i] + " in flight)";
+                row("INT8, one persistent launch" + ring, persistentUs[i], gb8, int8Us, fp16Us);
+                row("FP16, one persistent launch" + ring, persistent16Us[i], gb16, int8Us, fp16Us);
+            }
             row("INT8, WideGemvKernel.int8 launches in a CUDA graph", int8Us, gb8, int8Us, fp16Us);
             row("FP16, WideGemvKernel.fp16 launches in a CUDA graph", fp16Us, gb16, int8Us, fp16Us);
         }
     }
 
     /** With {@code -Dzq.ptx.trace=true} on a GPU: one more replay, traced, and where its time went ({@link PersistentTrace}). */
-    static void trace(Device gpu, ExecutionPlan plan, String kernel, String[] names) throws Exception {
+    static void trace(Device gpu, ExecutionPlan plan, String kernel, String[] names, int lead) throws Exception {
         if (!dev.zq.runtime.internal.PtxTranslator.TRACE || !(gpu instanceof CudaDevice cuda)) return;
         cuda.takeTrace();
         plan.replayMillis(1);
-        System.out.println("# trace (the timings above include the tracing)");
+        System.out.println("# trace, " + lead + " chunks in flight (the timings above include the tracing)");
         var records = cuda.takeTrace();
         String dump = System.getProperty("zq.bench.traceDump");   // a folder: every record as CSV, for marks the table does not show
         if (dump != null) {
             StringBuilder csv = new StringBuilder("kernel,block,event,ns\n");
             for (var r : records) csv.append(r.kernel()).append(',').append(r.block()).append(',').append(r.event()).append(',').append(r.timeNs()).append('\n');
             java.nio.file.Files.createDirectories(java.nio.file.Path.of(dump));
-            java.nio.file.Files.writeString(java.nio.file.Path.of(dump, kernel + ".csv"), csv);
+            java.nio.file.Files.writeString(java.nio.file.Path.of(dump, kernel + "-lead" + lead + ".csv"), csv);
         }
         System.out.print(PersistentTrace.table(records, kernel, names));
     }

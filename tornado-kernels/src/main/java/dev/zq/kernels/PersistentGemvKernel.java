@@ -23,7 +23,8 @@ import dev.zq.runtime.KernelContext;
  * FP16 weights in {@link #fp16Chain}), the offsets of its codes in
  * {@code w} (ints; {@code k/4} a row), of its group scales in {@code sw} ({@code k/groupSize} a row), of its input row
  * and of its output in {@code act}. A projection's input is usually the output of the one before it: the grid barrier
- * orders them. Block {@code b} of {@code G} takes rows {@code ⌊n·b/G⌋ … ⌊n·(b+1)/G⌋}.
+ * orders them. Block {@code b} of {@code G} takes rows {@code ⌊n·b/G⌋ … ⌊n·(b+1)/G⌋}. {@code lead} (1 … {@value #SLOTS}, clamped):
+ * how many chunks a block keeps in flight — the ring's slots it refills ahead of the one it reads.
  * <p>
  * The products are {@link WideGemvKernel#int8}'s — the row staged as codes in the same order, a 16-code chunk's
  * products summed as an integer by {@code dp4a} and scaled by its group's scale — but a lane sums two chunks (a warp 1 KiB),
@@ -60,8 +61,8 @@ public final class PersistentGemvKernel {
     static final int TRACE_MARKS = 1024;
 
     @Kernel(maxRegisters = 64, traceMarks = TRACE_MARKS)
-    public static void int8Chain(KernelContext ctx, IntArray sync, IntArray plan, int phases, FloatArray act, IntArray w, FloatArray sw, int groupSize) {
-        chain(ctx, sync, plan, phases, act, w, sw, groupSize, false);
+    public static void int8Chain(KernelContext ctx, IntArray sync, IntArray plan, int phases, FloatArray act, IntArray w, FloatArray sw, int groupSize, int lead) {
+        chain(ctx, sync, plan, phases, act, w, sw, groupSize, lead, false);
     }
 
     /**
@@ -70,12 +71,13 @@ public final class PersistentGemvKernel {
      * products, {@code y = x·Wᵀ}. What {@link #int8Chain} is measured against.
      */
     @Kernel(maxRegisters = 64, traceMarks = TRACE_MARKS)
-    public static void fp16Chain(KernelContext ctx, IntArray sync, IntArray plan, int phases, FloatArray act, IntArray w, FloatArray sw, int groupSize) {
-        chain(ctx, sync, plan, phases, act, w, sw, groupSize, true);
+    public static void fp16Chain(KernelContext ctx, IntArray sync, IntArray plan, int phases, FloatArray act, IntArray w, FloatArray sw, int groupSize, int lead) {
+        chain(ctx, sync, plan, phases, act, w, sw, groupSize, lead, true);
     }
 
     /** Both chains' body; {@code halves} (FP16 weights) is a constant at each entry, so ptxas drops the other format's code. */
-    static void chain(KernelContext ctx, IntArray sync, IntArray plan, int phases, FloatArray act, IntArray w, FloatArray sw, int groupSize, boolean halves) {
+    static void chain(KernelContext ctx, IntArray sync, IntArray plan, int phases, FloatArray act, IntArray w, FloatArray sw, int groupSize, int lead, boolean halves) {
+        int ahead = Math.max(1, Math.min(SLOTS, lead));   // chunks in flight: fewer than the ring holds keeps less traffic queued ahead of the handover's loads
         int tid = ctx.localIdx(), lane = tid & 31, warp = tid >> 5, blocks = ctx.numGroupsX(), block = ctx.groupIdx(), width = halves ? 2 : 1;
         int gShift = halves ? 0 : SkinnyGemmKernel.groupShift(groupSize);
         int[] ring = ctx.allocateIntShared(SLOTS * SLOT_INTS);
@@ -91,7 +93,7 @@ public final class PersistentGemvKernel {
             pr[0] = -1;
             loadNext(pr, plan, phases, 0);
             nextProjection(pr, plan, phases, blocks, block, width, groupSize, halves);
-            for (int s = 0; s < SLOTS; s++) issue(ctx, pr, plan, phases, blocks, block, width, groupSize, halves, w, sw, ring, xs, bars, s);
+            for (int s = 0; s < ahead; s++) issue(ctx, pr, plan, phases, blocks, block, width, groupSize, halves, w, sw, ring, xs, bars, s);
         }
         ctx.awaitPreviousKernel();
         int[] q = new int[4];
@@ -137,7 +139,7 @@ public final class PersistentGemvKernel {
                     for (int j = 0; j < segs; j++) sum += part[half + tid * segs + j];
                     act.set(outOff + r + tid, s * sum);
                 }
-                if (tid == 0) issue(ctx, pr, plan, phases, blocks, block, width, groupSize, halves, w, sw, ring, xs, bars, slot);
+                if (tid == 0) issue(ctx, pr, plan, phases, blocks, block, width, groupSize, halves, w, sw, ring, xs, bars, (seq + ahead) % SLOTS);
                 ctx.traceMark(10);   // traced runs: thread 0 has asked for the slot's next chunk
                 seq++;
             }
