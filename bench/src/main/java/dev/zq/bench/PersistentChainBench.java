@@ -166,6 +166,7 @@ public final class PersistentChainBench {
             java.nio.file.Files.writeString(java.nio.file.Path.of(dump, kernel + "-lead" + lead + ".csv"), csv);
         }
         System.out.print(PersistentTrace.table(records, kernel, names));
+        System.out.print(PersistentTrace.chunks(records, kernel, names));
     }
 
     static double relativeRms(float[] got, float[] want) {

@@ -71,6 +71,63 @@ final class PersistentTrace {
         return t.toString();
     }
 
+    /**
+     * A Markdown table of where each block's time goes inside the first launch of {@code kernel}, from the marks
+     * {@link dev.zq.kernels.PersistentGemvKernel} passes: 11 past a grid barrier, 0 its row staged, then per chunk 8 (its
+     * slot filled), 9 (every warp done with it), 10 (thread 0 has asked for the next copy), and 1 its rows written. Per
+     * position in a group of {@code names.length} projections, medians over blocks and groups: the barrier (the block's
+     * mark 1 of the projection before to its mark 11: its wait for the slowest block and the barrier's trips), the staging, a
+     * chunk's wait for its slot (from mark 0 or the last chunk's 10), its reading, the copy's asking, and chunks a block.
+     * Marks other than these (the INT8 staging's own) are skipped.
+     */
+    static String chunks(List<TraceRecord> records, String kernel, String[] names) {
+        int group = names.length;
+        List<List<Double>> barrier = lists(group), staging = lists(group), waiting = lists(group), reading = lists(group), asking = lists(group), count = lists(group);
+        Map<Integer, List<TraceRecord>> byBlock = new HashMap<>();
+        for (TraceRecord r : records) if (r.kernel().equals(kernel)) byBlock.computeIfAbsent(r.block(), b -> new ArrayList<>()).add(r);
+        if (byBlock.isEmpty()) throw new IllegalArgumentException("no traced launch of " + kernel);
+        for (List<TraceRecord> rs : byBlock.values()) {
+            rs.sort((x, y) -> Long.compare(x.timeNs(), y.timeNs()));
+            int p = -1, chunks = 0;
+            long done = -1, past = -1, last = -1;
+            for (TraceRecord r : rs) {
+                if (r.event() == PtxTranslator.TRACE_END) break;   // the first launch only
+                int m = r.event() - PtxTranslator.TRACE_MARK, at = Math.floorMod(p, group);
+                long t = r.timeNs();
+                switch (m) {
+                    case 11 -> { p++; past = t; if (done >= 0) barrier.get(Math.floorMod(p, group)).add((t - done) / 1e3); }
+                    case 0 -> { if (past >= 0) staging.get(at).add((t - past) / 1e3); last = t; chunks = 0; }
+                    case 8 -> { if (last >= 0) waiting.get(at).add((t - last) / 1e3); last = t; chunks++; }
+                    case 9 -> { reading.get(at).add((t - last) / 1e3); last = t; }
+                    case 10 -> { asking.get(at).add((t - last) / 1e3); last = t; }
+                    case 1 -> { done = t; if (p >= 0) count.get(at).add((double) chunks); }
+                    default -> { }
+                }
+            }
+        }
+        StringBuilder t = new StringBuilder("| " + kernel + ", inside a block (medians, µs) | barrier | staging | a chunk's wait | reading it | asking for the next | chunks a block |\n"
+                + "|---|---:|---:|---:|---:|---:|---:|\n");
+        for (int i = 0; i < group; i++)
+            t.append("| " + names[i] + " | " + us(barrier.get(i)) + " | " + us(staging.get(i)) + " | " + us(waiting.get(i)) + " | " + us(reading.get(i)) + " | "
+                    + us(asking.get(i)) + " | " + (count.get(i).isEmpty() ? "–" : String.format("%.0f", median(count.get(i)))) + " |\n");
+        return t.toString();
+    }
+
+    /** A median in µs, or "–" where there is none (the first projection's barrier, with one group). */
+    static String us(List<Double> v) {
+        return v.isEmpty() ? "–" : String.format("%.2f", median(v));
+    }
+
+    static List<List<Double>> lists(int n) {
+        List<List<Double>> l = new ArrayList<>();
+        for (int i = 0; i < n; i++) l.add(new ArrayList<>());
+        return l;
+    }
+
+    static double median(List<Double> v) {
+        return median(v.stream().mapToDouble(Double::doubleValue).toArray());
+    }
+
     static double median(double[] v) {
         double[] s = v.clone();
         Arrays.sort(s);

@@ -42,6 +42,21 @@ class PersistentTraceTest {
         assertTrue(t.contains("(2 blocks, 4 projections)"), t);
     }
 
+    /** One block, two projections: the first with two chunks, the second one; marks 2 and 3 (the INT8 staging's) skipped. */
+    @Test
+    void insideABlockEachChunksWaitReadingAndAskingAreApart() {
+        long[][] marks = {{11, 1}, {2, 1}, {3, 2}, {0, 2}, {8, 3}, {9, 4}, {10, 5}, {8, 7}, {9, 8}, {10, 9}, {1, 10}, {11, 12}, {0, 13}, {8, 15}, {9, 16}, {10, 17}, {1, 18}};
+        List<TraceRecord> rs = new ArrayList<>();
+        rs.add(new TraceRecord(K, 0, PtxTranslator.TRACE_START, 0, 1));
+        for (long[] m : marks) rs.add(new TraceRecord(K, m[1] * 1000, PtxTranslator.TRACE_MARK + (int) m[0], 0, 1));
+        rs.add(new TraceRecord(K, 19_000, PtxTranslator.TRACE_END, 0, 1));
+        rs.add(new TraceRecord(K, 30_000, PtxTranslator.TRACE_MARK + 8, 0, 1));   // the next launch's
+        Collections.shuffle(rs, new java.util.Random(5));
+        String t = PersistentTrace.chunks(rs, K, new String[]{"a", "b"});
+        assertTrue(t.contains("| a | – | 1.00 | 1.50 | 1.00 | 1.00 | 2 |"), t);   // waits 3 − 2 and 7 − 5
+        assertTrue(t.contains("| b | 2.00 | 1.00 | 2.00 | 1.00 | 1.00 | 1 |"), t);
+    }
+
     @Test
     void aLaunchWithoutEveryBlocksMarksIsRefused() {
         List<TraceRecord> rs = List.of(new TraceRecord(K, 0, PtxTranslator.TRACE_START, 0, 2), new TraceRecord(K, 5, PtxTranslator.TRACE_MARK, 0, 2),
