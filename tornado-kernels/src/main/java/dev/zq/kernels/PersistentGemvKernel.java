@@ -23,8 +23,10 @@ import dev.zq.runtime.KernelContext;
  * FP16 weights in {@link #fp16Chain}), the offsets of its codes in
  * {@code w} (ints; {@code k/4} a row), of its group scales in {@code sw} ({@code k/groupSize} a row), of its input row
  * and of its output in {@code act}. A projection's input is usually the output of the one before it: the grid barrier
- * orders them. Block {@code b} of {@code G} takes rows {@code ⌊n·b/G⌋ … ⌊n·(b+1)/G⌋}. {@code lead} (1 … {@value #SLOTS}, clamped):
- * how many chunks a block keeps in flight — the ring's slots it refills ahead of the one it reads.
+ * orders them. Block {@code b} of {@code G} takes rows {@code ⌊n·b/G⌋ … ⌊n·(b+1)/G⌋}. {@code lead} (1 … {@code SLOTS − 1}, clamped):
+ * how many chunks a block keeps in flight ahead of the one it reads; thread 0 asks for the next before it waits for its
+ * own, into a slot every warp left a chunk ago, and warp 1 sums and writes the rows — traced (session 53, H100), a chunk's
+ * copy request and its rows' sums in one thread had taken twice its products' time, every other warp waiting at the barrier.
  * <p>
  * The products are {@link WideGemvKernel#int8}'s — the row staged as codes in the same order, a 16-code chunk's
  * products summed as an integer by {@code dp4a} and scaled by its group's scale — but a lane sums two chunks (a warp 1 KiB),
@@ -77,7 +79,7 @@ public final class PersistentGemvKernel {
 
     /** Both chains' body; {@code halves} (FP16 weights) is a constant at each entry, so ptxas drops the other format's code. */
     static void chain(KernelContext ctx, IntArray sync, IntArray plan, int phases, FloatArray act, IntArray w, FloatArray sw, int groupSize, int lead, boolean halves) {
-        int ahead = Math.max(1, Math.min(SLOTS, lead));   // chunks in flight: fewer than the ring holds keeps less traffic queued ahead of the handover's loads
+        int ahead = Math.max(1, Math.min(SLOTS - 1, lead));   // chunks in flight: the slot refilled is never the one being read
         int tid = ctx.localIdx(), lane = tid & 31, warp = tid >> 5, blocks = ctx.numGroupsX(), block = ctx.groupIdx(), width = halves ? 2 : 1;
         int gShift = halves ? 0 : SkinnyGemmKernel.groupShift(groupSize);
         int[] ring = ctx.allocateIntShared(SLOTS * SLOT_INTS);
@@ -117,6 +119,8 @@ public final class PersistentGemvKernel {
             for (int r = r0; r < r1; r += perSlot) {   // uniform: the block's chunks of this projection
                 int rows = Math.min(perSlot, r1 - r), slot = seq % SLOTS;
                 boolean live = row < rows;
+                if (tid == 0) issue(ctx, pr, plan, phases, blocks, block, width, groupSize, halves, w, sw, ring, xs, bars, (seq + ahead) % SLOTS);
+                ctx.traceMark(10);   // traced runs: thread 0 has asked for chunk seq + ahead
                 ctx.mbarrierWait(bars, slot << 1, (seq / SLOTS) & 1);
                 ctx.traceMark(8);   // traced runs: thread 0 has the chunk's slot filled
                 float v = 0f;
@@ -134,13 +138,11 @@ public final class PersistentGemvKernel {
                 if (lane == 0) part[half + warp] = v;
                 ctx.barrier();   // the slot is read, the warps' sums are in
                 ctx.traceMark(9);   // traced runs: every warp is done with the chunk
-                if (tid < rows) {
+                if (warp == 1 && lane < rows) {   // rows ≤ 32: a slot holds at most 32 rows of 1 KiB
                     float sum = 0f;
-                    for (int j = 0; j < segs; j++) sum += part[half + tid * segs + j];
-                    act.set(outOff + r + tid, s * sum);
+                    for (int j = 0; j < segs; j++) sum += part[half + lane * segs + j];
+                    act.set(outOff + r + lane, s * sum);
                 }
-                if (tid == 0) issue(ctx, pr, plan, phases, blocks, block, width, groupSize, halves, w, sw, ring, xs, bars, (seq + ahead) % SLOTS);
-                ctx.traceMark(10);   // traced runs: thread 0 has asked for the slot's next chunk
                 seq++;
             }
             ctx.traceMark(1);   // traced runs: the block's rows of this projection are written
