@@ -19,6 +19,24 @@ class PersistentTraceTest {
      */
     @Test
     void handoversAndRowsComeFromTheLastBlocksMarks() {
+        String t = PersistentTrace.table(twoBlocks(false), K, new String[]{"a", "b"});
+        // last staged: 3, 15, 24, 43; last done: 10, 20, 41, 50. Handovers: a 3 − 0 and 24 − 20; b 15 − 10 and 43 − 41.
+        assertTrue(t.contains("| a (median of 2) | 3.50 | – | 12.00 |"), t);   // rows a: 10 − 3, 41 − 24; no mark 11: no barrier
+        assertTrue(t.contains("| b (median of 2) | 3.50 | – | 6.00 |"), t);    // rows b: 20 − 15, 50 − 43
+        assertTrue(t.contains("| the whole launch, a group of 2 | 25.00 | | |"), t);
+        assertTrue(t.contains("(2 blocks, 4 projections)"), t);
+    }
+
+    /** Mark 11 a µs before each staging: the barrier is the last block's pass less the last block's done before it. */
+    @Test
+    void theBarrierEndsAtTheLastBlocksPass() {
+        String t = PersistentTrace.table(twoBlocks(true), K, new String[]{"a", "b"});
+        // last past: 2, 14, 23, 42. a: 2 − 0, 23 − 20; b: 14 − 10, 42 − 41.
+        assertTrue(t.contains("| a (median of 2) | 3.50 | 2.50 | 12.00 |"), t);
+        assertTrue(t.contains("| b (median of 2) | 3.50 | 2.50 | 6.00 |"), t);
+    }
+
+    static List<TraceRecord> twoBlocks(boolean barrierMarks) {
         List<TraceRecord> rs = new ArrayList<>();
         //             start, then per projection: staged (mark 0), done (mark 1); µs → ns below
         long[][] times = {{0, 2, 10, 13, 20, 24, 40, 42, 50}, {1, 3, 9, 15, 19, 23, 41, 43, 49}};
@@ -26,6 +44,7 @@ class PersistentTraceTest {
             rs.add(new TraceRecord(K, times[b][0] * 1000, PtxTranslator.TRACE_START, b, 2));
             for (int p = 0; p < 4; p++) {
                 rs.add(new TraceRecord(K, times[b][1 + 2 * p] * 1000, PtxTranslator.TRACE_MARK, b, 2));
+                if (barrierMarks) rs.add(new TraceRecord(K, (times[b][1 + 2 * p] - 1) * 1000, PtxTranslator.TRACE_MARK + 11, b, 2));
                 rs.add(new TraceRecord(K, times[b][2 + 2 * p] * 1000, PtxTranslator.TRACE_MARK + 1, b, 2));
             }
             rs.add(new TraceRecord(K, 51_000, PtxTranslator.TRACE_END, b, 2));
@@ -34,12 +53,7 @@ class PersistentTraceTest {
         }
         rs.add(new TraceRecord("WideGemvKernel.int8", 5_000, PtxTranslator.TRACE_MARK, 0, 132));   // another kernel
         Collections.shuffle(rs, new java.util.Random(3));
-        String t = PersistentTrace.table(rs, K, new String[]{"a", "b"});
-        // last staged: 3, 15, 24, 43; last done: 10, 20, 41, 50. Handovers: a 3 − 0 and 24 − 20; b 15 − 10 and 43 − 41.
-        assertTrue(t.contains("| a (median of 2) | 3.50 | 12.00 |"), t);   // rows a: 10 − 3, 41 − 24
-        assertTrue(t.contains("| b (median of 2) | 3.50 | 6.00 |"), t);    // rows b: 20 − 15, 50 − 43
-        assertTrue(t.contains("| the whole launch, a group of 2 | 25.00 | |"), t);
-        assertTrue(t.contains("(2 blocks, 4 projections)"), t);
+        return rs;
     }
 
     /** One block, two projections: the first with two chunks, the second one; marks 2 and 3 (the INT8 staging's) skipped. */
