@@ -102,25 +102,11 @@ public final class PersistentChainBench {
 
             double[] persistentUs = new double[leads.length], persistent16Us = new double[leads.length];
             double int8Us, fp16Us;
-            float[] fromOne = null, fromLaunches, fromOne16 = null, fromLaunches16;
-            String[] names = {"qkv", "out", "up", "down"};
+            float[] fromLaunches, fromLaunches16;
+            float[][] fromOne = new float[2][];   // INT8's and FP16's last outputs: the same at every lead
             for (int i = 0; i < leads.length; i++) {
-                try (ExecutionPlan plan = gpu.plan(one[i])) {
-                    plan.execute();
-                    float[] last = lastOutputs(chain, phases);
-                    if (fromOne != null && !Arrays.equals(fromOne, last)) throw new AssertionError("INT8 chain: lead " + leads[i] + " computed other outputs than lead " + leads[0]);
-                    fromOne = last;
-                    persistentUs[i] = perLayer(plan, repeats, replays, layers);
-                    trace(gpu, plan, "PersistentGemvKernel.int8Chain", names, leads[i]);
-                }
-                try (ExecutionPlan plan = gpu.plan(one16[i])) {
-                    plan.execute();
-                    float[] last = lastOutputs(halvesChain, phases);
-                    if (fromOne16 != null && !Arrays.equals(fromOne16, last)) throw new AssertionError("FP16 chain: lead " + leads[i] + " computed other outputs than lead " + leads[0]);
-                    fromOne16 = last;
-                    persistent16Us[i] = perLayer(plan, repeats, replays, layers);
-                    trace(gpu, plan, "PersistentGemvKernel.fp16Chain", names, leads[i]);
-                }
+                persistentUs[i] = timePersistent(gpu, one[i], chain, fromOne, 0, "PersistentGemvKernel.int8Chain", leads[i], repeats, replays, layers);
+                persistent16Us[i] = timePersistent(gpu, one16[i], halvesChain, fromOne, 1, "PersistentGemvKernel.fp16Chain", leads[i], repeats, replays, layers);
             }
             try (ExecutionPlan plan = gpu.plan(launches)) {
                 plan.execute();
@@ -136,7 +122,7 @@ public final class PersistentChainBench {
             // the last one's outputs, so a last bit that differs can move a rounding: after 4·layers projections the last
             // outputs agree to that noise (FP16's settles near its half-ulp, 2^-11), shown as the relative RMS difference.
             System.out.printf("last projection's outputs, persistent against launches: relative RMS difference %.2e (INT8), %.2e (FP16)%n",
-                    relativeRms(fromOne, fromLaunches), relativeRms(fromOne16, fromLaunches16));
+                    relativeRms(fromOne[0], fromLaunches), relativeRms(fromOne[1], fromLaunches16));
             System.out.println();
             System.out.println("| chain of " + phases + " projections | µs a layer | weights' GB/s | against INT8 launches | against FP16 launches |");
             System.out.println("|---|---:|---:|---:|---:|");
@@ -148,6 +134,23 @@ public final class PersistentChainBench {
             }
             row("INT8, WideGemvKernel.int8 launches in a CUDA graph", int8Us, gb8, int8Us, fp16Us);
             row("FP16, WideGemvKernel.fp16 launches in a CUDA graph", fp16Us, gb16, int8Us, fp16Us);
+        }
+    }
+
+    /**
+     * µs a layer of one persistent chain's graph, traced where asked; its last outputs go to {@code outputs[which]}, and must
+     * equal what an earlier lead left there (how many chunks are in flight does not touch the arithmetic).
+     */
+    static double timePersistent(Device gpu, TaskGraph graph, GemvChain chain, float[][] outputs, int which, String kernel, int lead, int repeats, int replays,
+                                 int layers) throws Exception {
+        try (ExecutionPlan plan = gpu.plan(graph)) {
+            plan.execute();
+            float[] last = lastOutputs(chain, chain.phases);
+            if (outputs[which] != null && !Arrays.equals(outputs[which], last)) throw new AssertionError(kernel + " at lead " + lead + " computed other outputs than at the lead before");
+            outputs[which] = last;
+            double us = perLayer(plan, repeats, replays, layers);
+            trace(gpu, plan, kernel, new String[]{"qkv", "out", "up", "down"}, lead);
+            return us;
         }
     }
 
