@@ -199,7 +199,9 @@ public final class KernelContext {
      * runtime checks before it launches: a larger grid would wait forever). {@code sync} holds the barrier's state in its
      * first two ints (arrivals, generation): zero them before the first launch; the barrier leaves the arrivals at zero,
      * so the next launch reuses them. On the GPU: a block barrier, then one thread per block counts its block in with a
-     * release-acquire atomic and waits for the last block to advance the generation.
+     * release-acquire atomic and waits for the last block to advance the generation; in a kernel marked
+     * {@link Kernel#countingGridBarrier}, adds it to a count that is never reset and waits for the count its barrier
+     * completes (the first two ints then a 64-bit count, a multiple of the grid's blocks between launches).
      */
     public void gridBarrier(IntArray sync) {
         if (grid == null) throw new IllegalStateException("gridBarrier() outside a kernel launched with its blocks at once");

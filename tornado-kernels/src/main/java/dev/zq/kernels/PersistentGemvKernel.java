@@ -24,9 +24,11 @@ import dev.zq.runtime.KernelContext;
  * {@code w} (ints; {@code k/4} a row), of its group scales in {@code sw} ({@code k/groupSize} a row), of its input row
  * and of its output in {@code act}. A projection's input is usually the output of the one before it: the grid barrier
  * orders them. Block {@code b} of {@code G} takes rows {@code ⌊n·b/G⌋ … ⌊n·(b+1)/G⌋}. {@code lead} (1 … {@code SLOTS − 1}, clamped):
- * how many chunks a block keeps in flight ahead of the one it reads; thread 0 asks for the next before it waits for its
- * own, into a slot every warp left a chunk ago, and warp 1 sums and writes the rows — traced (session 53, H100), a chunk's
- * copy request and its rows' sums in one thread had taken twice its products' time, every other warp waiting at the barrier.
+ * how many chunks a block keeps in flight ahead of the one it reads. {@code sync}: the grid barriers' count, two ints zeroed
+ * before the first launch, one buffer for grids of one size ({@link Kernel#countingGridBarrier}: the barrier 0.5 µs
+ * shorter than the resetting one, session 53). Thread 0 asks for the next chunk before it waits for its own, into a
+ * slot every warp left a chunk ago, and warp 1 sums and writes the rows — traced (session 53, H100), a chunk's copy
+ * request and its rows' sums in one thread had taken twice its products' time, every other warp waiting at the barrier.
  * <p>
  * The products are {@link WideGemvKernel#int8}'s — the row staged as codes in the same order, a 16-code chunk's
  * products summed as an integer by {@code dp4a} and scaled by its group's scale — but a lane sums two chunks (a warp 1 KiB),
@@ -62,7 +64,7 @@ public final class PersistentGemvKernel {
     /** Marks a traced block records in order ({@link Kernel#traceMarks}): three a projection and three a chunk, for a few layers' chains. */
     static final int TRACE_MARKS = 1024;
 
-    @Kernel(maxRegisters = 64, traceMarks = TRACE_MARKS)
+    @Kernel(maxRegisters = 64, traceMarks = TRACE_MARKS, countingGridBarrier = true)
     public static void int8Chain(KernelContext ctx, IntArray sync, IntArray plan, int phases, FloatArray act, IntArray w, FloatArray sw, int groupSize, int lead) {
         chain(ctx, sync, plan, phases, act, w, sw, groupSize, lead, false);
     }
@@ -72,7 +74,7 @@ public final class PersistentGemvKernel {
      * {@code groupSize} unused): W16A16, the row rounded to FP16 as it is staged, {@link SkinnyGemmKernel#halvesDot}'s
      * products, {@code y = x·Wᵀ}. What {@link #int8Chain} is measured against.
      */
-    @Kernel(maxRegisters = 64, traceMarks = TRACE_MARKS)
+    @Kernel(maxRegisters = 64, traceMarks = TRACE_MARKS, countingGridBarrier = true)
     public static void fp16Chain(KernelContext ctx, IntArray sync, IntArray plan, int phases, FloatArray act, IntArray w, FloatArray sw, int groupSize, int lead) {
         chain(ctx, sync, plan, phases, act, w, sw, groupSize, lead, true);
     }

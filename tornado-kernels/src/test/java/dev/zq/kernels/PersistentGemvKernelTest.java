@@ -97,4 +97,22 @@ class PersistentGemvKernelTest {
     private static int scaleOf(GemvChain chain, int p, int row, int i) {
         return chain.plan.get(p * PersistentGemvKernel.PLAN_INTS + 3) + row * (chain.k[p] / chain.groupSize) + i / chain.groupSize;
     }
+
+    /**
+     * The chains' grid barriers count ({@code @Kernel(countingGridBarrier = true)}): a release-add to the 64-bit count with
+     * no answer awaited, where an unmarked kernel's barrier awaits an atomic's answer and resets ({@code -Dzq.ptx.gridBarrier}
+     * unset, as in CI).
+     */
+    @Test
+    void theChainsGridBarriersCount() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(System.getProperty("zq.ptx.gridBarrier") == null, "a barrier chosen for every kernel");
+        KernelCompiler jit = new KernelCompiler();
+        for (String chain : new String[]{"int8Chain", "fp16Chain"}) {
+            String ptx = jit.ptx(KernelCompiler.find(PersistentGemvKernel.class, chain));
+            assertTrue(ptx.contains("red.release.gpu.global.add.u64"), chain);
+            assertFalse(ptx.contains("atom.acq_rel.gpu.global.add.u32"), chain);
+        }
+        String rounds = jit.ptx(KernelCompiler.find(BasicKernels.class, "shiftedHalfPlusOneRounds"));
+        assertTrue(rounds.contains("atom.acq_rel.gpu.global.add.u32") && !rounds.contains("red.release.gpu.global.add.u64"), "an unmarked kernel keeps the resetting barrier");
+    }
 }

@@ -74,7 +74,8 @@ public final class PtxTranslator {
      * How {@code gridBarrier} waits, for measuring it ({@code -Dzq.ptx.gridBarrier=…}): {@code generation} (the default)
      * counts arrivals in {@code sync[0]} with an atomic each block awaits, the last resetting it and advancing the generation
      * in {@code sync[1]}; {@code counter} adds each arrival to a 64-bit count in {@code sync[0 … 1]} that is never reset,
-     * with no answer to await, and each block waits for the count of its barrier ({@link #gridBarrier}).
+     * with no answer to await, and each block waits for the count of its barrier ({@link #gridBarrier}) — what a kernel
+     * marked {@link Kernel#countingGridBarrier} gets either way.
      */
     static final String GRID_BARRIER = System.getProperty("zq.ptx.gridBarrier", "generation");
     /**
@@ -150,11 +151,15 @@ public final class PtxTranslator {
     /** {@link Kernel#traceMarks}: 0, each mark a fixed record; else the marks a block records in order. */
     private final int traceMarks;
 
+    /** Grid barriers on a never-reset count ({@link Kernel#countingGridBarrier}, or {@code -Dzq.ptx.gridBarrier=counter}). */
+    private final boolean countingBarrier;
+
     private PtxTranslator(Method kernel, boolean traced) {
         this.kernel = kernel;
         this.traced = traced;
         Kernel annotation = kernel.getAnnotation(Kernel.class);
         this.traceMarks = annotation == null ? 0 : annotation.traceMarks();
+        this.countingBarrier = GRID_BARRIER.equals("counter") || annotation != null && annotation.countingGridBarrier();
     }
 
     /** Records a traced block of this kernel reserves: {@link #TRACE_SLOTS}, or start, wait, end and its marks, a multiple of 16. */
@@ -199,7 +204,7 @@ public final class PtxTranslator {
             }
             slot += params[i] == long.class || params[i] == double.class ? 2 : 1;
         }
-        if (GRID_BARRIER.equals("counter")) {   // the count the block's next grid barrier waits for; 0 before its first
+        if (countingBarrier) {   // the count the block's next grid barrier waits for; 0 before its first
             registers.put("%gbt", "u64");
             prologue.append("    mov.u64 %gbt, 0;\n");
         }
@@ -1145,7 +1150,7 @@ public final class PtxTranslator {
         body.append("    // grid barrier\n");
         emit("bar.sync 0");
         onlyFirstThread(done);
-        if (GRID_BARRIER.equals("counter")) {
+        if (countingBarrier) {
             // Each barrier adds the grid's blocks to the count. At a launch's first barrier a block learns where the launch began
             // from its atomic's answer: the count then lies within a barrier's arrivals of it (no block passes before this one
             // arrives), and every launch before left a multiple of its grid's blocks (so one sync serves one grid size).
