@@ -78,11 +78,12 @@ final class PersistentTrace {
 
     /**
      * A Markdown table of where each block's time goes inside the first launch of {@code kernel}, from the marks
-     * {@link dev.zq.kernels.PersistentGemvKernel} passes: 11 past a grid barrier, 0 its row staged, then per chunk 8 (its
-     * slot filled), 9 (every warp done with it), 10 (thread 0 has asked for the next copy), and 1 its rows written. Per
-     * position in a group of {@code names.length} projections, medians over blocks and groups: the barrier (the block's
-     * mark 1 of the projection before to its mark 11: its wait for the slowest block and the barrier's trips), the staging, a
-     * chunk's wait for its slot (from mark 0 or the last chunk's 10), its reading, the copy's asking, and chunks a block.
+     * {@link dev.zq.kernels.PersistentGemvKernel} passes: 11 past a grid barrier, 0 its row staged, then per chunk 10 (thread
+     * 0 has asked for a copy), 8 (the chunk's slot filled) and 9 (every warp done with it) — in that order since session 53's
+     * kernel, 8, 9, 10 before — and 1 its rows written. Per position in a group of {@code names.length} projections, medians
+     * over blocks and groups: the barrier (the block's mark 1 of the projection before to its mark 11: its wait for the
+     * slowest block and the barrier's trips), the staging, and each chunk mark's time since the block's mark before it,
+     * whichever that was — the wait for the slot (to 8), the reading (to 9), the asking (to 10) — and chunks a block.
      * Marks other than these (the INT8 staging's own) are skipped.
      */
     static String chunks(List<TraceRecord> records, String kernel, String[] names) {
