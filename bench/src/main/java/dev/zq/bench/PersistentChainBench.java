@@ -30,7 +30,7 @@ import java.util.Arrays;
  * the experiment behind #7's decode ratios, not a decoder. Prints µs a layer (median of repeats, one process) and the
  * weights' bandwidth; traced ({@code -Dzq.ptx.trace=true}), also where a persistent launch's time goes ({@link PersistentTrace}).
  * <p>Run: {@code java … dev.zq.bench.PersistentChainBench [d_model] [d_ff] [layers]} (default GPT-3 1.3B: 2048 8192 24);
- * {@code -Dzq.bench.leads=2,3,5} times the persistent chains at each number of chunks in flight (default {@code SLOTS − 1}, the most).
+ * {@code -Dzq.bench.leads=2,3,5} times the persistent chains at each number of chunks in flight (default {@code SLOTS − 2}, the most).
  */
 public final class PersistentChainBench {
     public static void main(String[] args) throws Exception {
@@ -59,7 +59,7 @@ public final class PersistentChainBench {
             IntArray sync = IntArray.allocate(a, 2);
 
             // A: the whole chain in one launch, for each number of chunks a block keeps in flight (-Dzq.bench.leads=2,3,5).
-            int[] leads = Arrays.stream(System.getProperty("zq.bench.leads", String.valueOf(PersistentGemvKernel.SLOTS - 1)).split(",")).mapToInt(Integer::parseInt).toArray();
+            int[] leads = Arrays.stream(System.getProperty("zq.bench.leads", String.valueOf(PersistentGemvKernel.SLOTS - 2)).split(",")).mapToInt(Integer::parseInt).toArray();
             TaskGraph[] one = new TaskGraph[leads.length], one16 = new TaskGraph[leads.length];
             for (int i = 0; i < leads.length; i++) {
                 one[i] = new TaskGraph("persistent chain").transferToDevice(Transfer.FIRST_EXECUTION, sync, chain.plan, chain.act, chain.w, chain.sw);

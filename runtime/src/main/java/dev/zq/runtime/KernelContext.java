@@ -44,6 +44,10 @@ public final class KernelContext {
         final long[] exchange;
         final int[] fragments;              // mma operands of every lane: a0..a3, b0, b1
         volatile boolean last;              // arriveLast's answer, shared by the block's threads
+        volatile boolean broken;            // a thread failed: mbarrier waits stop
+        // A lock an mbarrier, so that a phase completing wakes only that barrier's waiters (a lock, not a monitor: virtual
+        // threads in Object.wait by the thousand were seen not to wake).
+        final java.util.Map<MbarrierKey, CpuMbarrier> mbarriers = new java.util.concurrent.ConcurrentHashMap<>();
 
         Block(int threads) {
             barrier = new CyclicBarrier(threads);
@@ -54,9 +58,24 @@ public final class KernelContext {
         }
 
         void reset() {
+            broken = true;   // an mbarrier's waiters give up
             barrier.reset();
             for (CyclicBarrier w : warps) w.reset();
         }
+    }
+
+    /** An mbarrier: its shared array (compared by identity, as a record compares arrays) and index. */
+    record MbarrierKey(int[] shared, int index) {}
+
+    /** The lock that guards the CPU's mbarrier, and the condition its phases signal. */
+    record CpuMbarrier(java.util.concurrent.locks.ReentrantLock lock, java.util.concurrent.locks.Condition completed) {
+        CpuMbarrier(java.util.concurrent.locks.ReentrantLock lock) { this(lock, lock.newCondition()); }
+    }
+
+    /** The lock and condition of the CPU's mbarrier at {@code bar[index]}. */
+    private CpuMbarrier cpuMbarrier(int[] bar, int index) {
+        if (block == null) throw new IllegalStateException("an mbarrier outside a cooperative block");
+        return block.mbarriers.computeIfAbsent(new MbarrierKey(bar, index), key -> new CpuMbarrier(new java.util.concurrent.locks.ReentrantLock()));
     }
 
     KernelContext() {}
@@ -393,10 +412,46 @@ public final class KernelContext {
      * Makes {@code shared[index], shared[index + 1]} (index even: 8 bytes) a transaction barrier that completes a phase
      * when {@code count} threads have arrived and the bytes they announced have landed ({@code mbarrier.init}). The threads
      * that use it must see the init: call it before a {@link #barrier}, or from the one thread that then copies
-     * ({@link #bulkCopy}). On the CPU a bulk copy lands at once, so nothing is kept.
+     * ({@link #bulkCopy}). On the CPU a bulk copy lands at once; the barrier keeps its count in {@code shared[index]} and
+     * its phase and arrivals in {@code shared[index + 1]}, so that {@link #mbarrierWait} blocks as the GPU's does.
      */
     public void mbarrierInit(int[] shared, int index, int count) {
-        if ((index & 1) != 0 || count <= 0) throw new IllegalArgumentException("an mbarrier takes an even index and a positive count: " + index + ", " + count);
+        if ((index & 1) != 0 || count <= 0 || count > 0xFFFF) throw new IllegalArgumentException("an mbarrier takes an even index and a count of 1 … 65535: " + index + ", " + count);
+        var lock = cpuMbarrier(shared, index).lock();
+        lock.lock();
+        try {
+            shared[index] = count;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
+     * Counts this thread in at the mbarrier at {@code bar[barIndex]} ({@code mbarrier.arrive}, release): once its
+     * {@link #mbarrierInit} count of threads have arrived (and the bytes of any bulk copies on it landed) the phase completes,
+     * and a thread that {@link #mbarrierWait}s for it sees the writes the arriving threads made before they arrived.
+     */
+    public void mbarrierArrive(int[] bar, int barIndex) {
+        if ((barIndex & 1) != 0) throw new IllegalArgumentException("an mbarrier at an even index: " + barIndex);
+        arrive(bar, barIndex);
+    }
+
+    /** The CPU's mbarrier: {@code bar[i]} the count, {@code bar[i + 1]} = phases completed · 2¹⁶ + arrivals in this one. */
+    private void arrive(int[] bar, int i) {
+        CpuMbarrier m = cpuMbarrier(bar, i);
+        var lock = m.lock();
+        lock.lock();
+        try {
+            int count = bar[i], arrived = (bar[i + 1] & 0xFFFF) + 1;
+            if (count == 0) throw new IllegalStateException("an arrival at an mbarrier that was never initialised (index " + i + ")");
+            if (arrived < count) bar[i + 1] += 1;
+            else {
+                bar[i + 1] = (bar[i + 1] & ~0xFFFF) + 0x10000;
+                m.completed().signalAll();
+            }
+        } finally {
+            lock.unlock();
+        }
     }
 
     /**
@@ -410,6 +465,7 @@ public final class KernelContext {
             throw new IllegalArgumentException("bulk copies move multiples of 16 bytes between 16-byte boundaries: " + sharedIndex + ", "
                     + globalIndex + ", " + bytes + " bytes, mbarrier at " + barIndex);
         for (int i = 0; i < bytes >> 2; i++) shared[sharedIndex + i] = global.get(globalIndex + i);
+        arrive(bar, barIndex);
     }
 
     /** {@link #bulkCopy(int[], int, IntArray, int, int, int[], int)} of floats, landing as their bits ({@link Float#floatToRawIntBits}). */
@@ -418,6 +474,7 @@ public final class KernelContext {
             throw new IllegalArgumentException("bulk copies move multiples of 16 bytes between 16-byte boundaries: " + sharedIndex + ", "
                     + globalIndex + ", " + bytes + " bytes, mbarrier at " + barIndex);
         for (int i = 0; i < bytes >> 2; i++) shared[sharedIndex + i] = Float.floatToRawIntBits(global.get(globalIndex + i));
+        arrive(bar, barIndex);
     }
 
     /**
@@ -426,6 +483,20 @@ public final class KernelContext {
      */
     public void mbarrierWait(int[] bar, int barIndex, int phase) {
         if ((barIndex & 1) != 0 || (phase & ~1) != 0) throw new IllegalArgumentException("an mbarrier at an even index, phase 0 or 1: " + barIndex + ", " + phase);
+        CpuMbarrier m = cpuMbarrier(bar, barIndex);
+        m.lock().lock();
+        try {
+            // The phase of parity `phase` has completed once the count of completed phases has the other parity.
+            while ((bar[barIndex + 1] >>> 16 & 1) == phase) {
+                if (block.broken) throw new IllegalStateException("a thread of the block failed before arriving at an mbarrier", new BrokenBarrierException());
+                m.completed().await(10, java.util.concurrent.TimeUnit.MILLISECONDS);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted at an mbarrier", e);
+        } finally {
+            m.lock().unlock();
+        }
     }
 
     /** Closes the group of async copies started since the last commit ({@code cp.async.commit_group}). */

@@ -23,12 +23,14 @@ import dev.zq.runtime.KernelContext;
  * FP16 weights in {@link #fp16Chain}), the offsets of its codes in
  * {@code w} (ints; {@code k/4} a row), of its group scales in {@code sw} ({@code k/groupSize} a row), of its input row
  * and of its output in {@code act}. A projection's input is usually the output of the one before it: the grid barrier
- * orders them. Block {@code b} of {@code G} takes rows {@code ⌊n·b/G⌋ … ⌊n·(b+1)/G⌋}. {@code lead} (1 … {@code SLOTS − 1}, clamped):
+ * orders them. Block {@code b} of {@code G} takes rows {@code ⌊n·b/G⌋ … ⌊n·(b+1)/G⌋}. {@code lead} (1 … {@code SLOTS − 2}, clamped):
  * how many chunks a block keeps in flight ahead of the one it reads. {@code sync}: the grid barriers' count, two ints zeroed
  * before the first launch, one buffer for grids of one size ({@link Kernel#countingGridBarrier}: the barrier 0.5 µs
- * shorter than the resetting one, session 53). Thread 0 asks for the next chunk before it waits for its own, into a
- * slot every warp left a chunk ago, and warp 1 sums and writes the rows — traced (session 53, H100), a chunk's copy
- * request and its rows' sums in one thread had taken twice its products' time, every other warp waiting at the barrier.
+ * shorter than the resetting one, session 53). Thread 0 asks for the next chunk before it waits for its own, and warp 1
+ * sums and writes a chunk's rows while it reads the next. Traced (session 53, H100), a chunk's copy request took twice
+ * its products' time while every other warp waited at the block barrier that ended each chunk; there is none now: the
+ * warps and the producer meet only on each slot's mbarriers ({@link #FULL}, {@link #READ}, {@link #FREE}), so a warp waits
+ * only for the chunk it reads, thread 0 only for a slot's rows to be summed.
  * <p>
  * The products are {@link WideGemvKernel#int8}'s — the row staged as codes in the same order, a 16-code chunk's
  * products summed as an integer by {@code dp4a} and scaled by its group's scale — but a lane sums two chunks (a warp 1 KiB),
@@ -81,19 +83,24 @@ public final class PersistentGemvKernel {
 
     /** Both chains' body; {@code halves} (FP16 weights) is a constant at each entry, so ptxas drops the other format's code. */
     static void chain(KernelContext ctx, IntArray sync, IntArray plan, int phases, FloatArray act, IntArray w, FloatArray sw, int groupSize, int lead, boolean halves) {
-        int ahead = Math.max(1, Math.min(SLOTS - 1, lead));   // chunks in flight: the slot refilled is never the one being read
+        // Chunks in flight: the slot refilled held chunk seq + ahead − SLOTS, which warp 1 summed a chunk ago at the latest.
+        int ahead = Math.max(1, Math.min(SLOTS - 2, lead));
         int tid = ctx.localIdx(), lane = tid & 31, warp = tid >> 5, blocks = ctx.numGroupsX(), block = ctx.groupIdx(), width = halves ? 2 : 1;
         int gShift = halves ? 0 : SkinnyGemmKernel.groupShift(groupSize);
         int[] ring = ctx.allocateIntShared(SLOTS * SLOT_INTS);
-        int[] bars = ctx.allocateIntShared(2 * SLOTS);
+        int[] bars = ctx.allocateIntShared(6 * SLOTS);   // a slot's three mbarriers: FULL, READ and FREE (below)
         // The staged row: INT8 codes in stageCodes' order (its first MAX_K / 4 ints, the rest the scales' ring, SCALES_AT), or
         // FP16 values as float bits.
         int[] xs = ctx.allocateIntShared(MAX_K);
-        float[] sx = ctx.allocateFloatShared(1), red = ctx.allocateFloatShared(96), part = ctx.allocateFloatShared(64);
+        float[] sx = ctx.allocateFloatShared(1), red = ctx.allocateFloatShared(96), part = ctx.allocateFloatShared(32 * SLOTS);
         // The producer, thread 0: what it copies next, in registers (a global load in its path costs a µs while the ring streams).
         int[] pr = new int[PRODUCER_INTS];
         if (tid == 0) {
-            for (int s = 0; s < SLOTS; s++) ctx.mbarrierInit(bars, s << 1, halves ? 1 : 2);   // INT8: a slot's codes and its scales
+            for (int s = 0; s < SLOTS; s++) {
+                ctx.mbarrierInit(bars, FULL + 6 * s, halves ? 1 : 2);   // INT8: a slot's codes and its scales
+                ctx.mbarrierInit(bars, READ + 6 * s, 32);
+                ctx.mbarrierInit(bars, FREE + 6 * s, 32);
+            }
             pr[0] = -1;
             loadNext(pr, plan, phases, 0);
             nextProjection(pr, plan, phases, blocks, block, width, groupSize, halves);
@@ -118,12 +125,17 @@ public final class PersistentGemvKernel {
             // Warp w takes 1 KiB of a row: row w / segs, its 16-byte chunks 64·seg + lane and that + 32.
             int row = warp / segs, seg = warp - row * segs, c0 = (seg << 6) + lane, c1 = c0 + 32;
             int g0 = halves ? 0 : SkinnyGemmKernel.groupOf(c0 << 4, groupSize, gShift), g1 = halves ? 0 : SkinnyGemmKernel.groupOf(c1 << 4, groupSize, gShift);
+            int first = seq;   // the projection's first chunk
             for (int r = r0; r < r1; r += perSlot) {   // uniform: the block's chunks of this projection
                 int rows = Math.min(perSlot, r1 - r), slot = seq % SLOTS;
                 boolean live = row < rows;
-                if (tid == 0) issue(ctx, pr, plan, phases, blocks, block, width, groupSize, halves, w, sw, ring, xs, bars, (seq + ahead) % SLOTS);
+                if (tid == 0 && pr[0] < phases) {
+                    int next = seq + ahead;   // into the slot of chunk next − SLOTS, once its rows are summed
+                    if (next >= SLOTS) ctx.mbarrierWait(bars, FREE + 6 * (next % SLOTS), ((next - SLOTS) / SLOTS) & 1);
+                    issue(ctx, pr, plan, phases, blocks, block, width, groupSize, halves, w, sw, ring, xs, bars, next % SLOTS);
+                }
                 ctx.traceMark(10);   // traced runs: thread 0 has asked for chunk seq + ahead
-                ctx.mbarrierWait(bars, slot << 1, (seq / SLOTS) & 1);
+                ctx.mbarrierWait(bars, FULL + 6 * slot, (seq / SLOTS) & 1);
                 ctx.traceMark(8);   // traced runs: thread 0 has the chunk's slot filled
                 float v = 0f;
                 if (live) {
@@ -135,20 +147,44 @@ public final class PersistentGemvKernel {
                     v += halves ? halvesDot(xs, c1, q[0], q[1], q[2], q[3])
                             : WideGemvKernel.chunkDot(xs, (c1 >> 8) << 10, c1, q[0], q[1], q[2], q[3], Float.intBitsToFloat(xs[scales + g1]));
                 }
-                v = SkinnyGemmKernel.warpSum(ctx, v);
-                int half = (seq & 1) << 5;   // alternate halves: the next chunk's sums never overwrite these before they are read
-                if (lane == 0) part[half + warp] = v;
-                ctx.barrier();   // the slot is read, the warps' sums are in
-                ctx.traceMark(9);   // traced runs: every warp is done with the chunk
-                if (warp == 1 && lane < rows) {   // rows ≤ 32: a slot holds at most 32 rows of 1 KiB
-                    float sum = 0f;
-                    for (int j = 0; j < segs; j++) sum += part[half + lane * segs + j];
-                    act.set(outOff + r + lane, s * sum);
+                v = SkinnyGemmKernel.warpSum(ctx, v);   // its shuffles follow every lane's reads of the slot
+                if (lane == 0) {
+                    part[(slot << 5) + warp] = v;
+                    ctx.mbarrierArrive(bars, READ + 6 * slot);   // the warp is done with the slot, its sum is in
                 }
+                ctx.traceMark(9);   // traced runs: thread 0's warp is done with the chunk
+                // Warp 1 sums the chunk before this one (its warps are most likely done), so that it never waits on the slowest.
+                if (warp == 1 && seq > first) sumRows(ctx, bars, part, act, seq - 1, first, r0, r1, perSlot, segs, outOff, s, lane);
                 seq++;
             }
-            ctx.traceMark(1);   // traced runs: the block's rows of this projection are written
+            if (warp == 1 && seq > first) sumRows(ctx, bars, part, act, seq - 1, first, r0, r1, perSlot, segs, outOff, s, lane);
+            ctx.traceMark(1);   // traced runs: the block's rows of this projection are written (warp 1's, by the next barrier)
         }
+    }
+
+    /**
+     * A slot's mbarriers, at {@code 6·slot +} these in {@code bars}: FULL completes when its chunk's copies have landed
+     * (the copies arrive), READ when every warp has read the chunk and left its sum in {@code part} (lane 0 of each of the
+     * 32 warps arrives), FREE when warp 1 has summed and written the chunk's rows (its 32 lanes arrive), so that thread 0
+     * may copy the next chunk into the slot. No block barrier a chunk: a warp waits only for what it reads.
+     */
+    static final int FULL = 0, READ = 2, FREE = 4;
+
+    /**
+     * Warp 1 sums chunk {@code c}'s rows (the projection's chunks from {@code first}, {@code perSlot} rows a chunk from row
+     * {@code r0} up to {@code r1}) from the warps' sums once every warp has left its own, writes them scaled by {@code s},
+     * and frees the chunk's slot.
+     */
+    static void sumRows(KernelContext ctx, int[] bars, float[] part, FloatArray act, int c, int first, int r0, int r1, int perSlot, int segs,
+                        int outOff, float s, int lane) {
+        int slot = c % SLOTS, r = r0 + (c - first) * perSlot, rows = Math.min(perSlot, r1 - r);
+        ctx.mbarrierWait(bars, READ + 6 * slot, (c / SLOTS) & 1);
+        if (lane < rows) {   // rows ≤ 32: a slot holds at most 32 rows of 1 KiB
+            float sum = 0f;
+            for (int j = 0; j < segs; j++) sum += part[(slot << 5) + lane * segs + j];
+            act.set(outOff + r + lane, s * sum);
+        }
+        ctx.mbarrierArrive(bars, FREE + 6 * slot);
     }
 
     /**
@@ -195,8 +231,8 @@ public final class PersistentGemvKernel {
                       IntArray w, FloatArray sw, int[] ring, int[] xs, int[] bars, int slot) {
         if (pr[0] >= phases) return;
         int rows = Math.min(pr[4], pr[3]);
-        ctx.bulkCopy(ring, slot * SLOT_INTS, w, pr[1], rows * pr[5] << 2, bars, slot << 1);
-        if (!halves) ctx.bulkCopy(xs, SCALES_AT + slot * SCALE_SLOT_INTS, sw, pr[2], rows * pr[6] << 2, bars, slot << 1);
+        ctx.bulkCopy(ring, slot * SLOT_INTS, w, pr[1], rows * pr[5] << 2, bars, FULL + 6 * slot);
+        if (!halves) ctx.bulkCopy(xs, SCALES_AT + slot * SCALE_SLOT_INTS, sw, pr[2], rows * pr[6] << 2, bars, FULL + 6 * slot);
         pr[1] += rows * pr[5];
         pr[2] += rows * pr[6];
         pr[3] -= rows;

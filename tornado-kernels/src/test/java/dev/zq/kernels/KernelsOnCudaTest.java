@@ -817,9 +817,9 @@ class KernelsOnCudaTest {
                 float[] expect = chain.reference(x);
                 int blocks = c == 0 && gpu != null ? gpu.residentBlocks(kernel, PersistentGemvKernel.THREADS) : 3;
                 IntArray sync = IntArray.allocate(a, 2);
-                for (int launch = 0; launch < 2; launch++) {   // the second launch goes on from the count the first left, and keeps 2 chunks in flight, not SLOTS − 1
+                for (int launch = 0; launch < 2; launch++) {   // the second launch goes on from the count the first left, and keeps 2 chunks in flight, not SLOTS − 2
                     device.run(new Grid(blocks, 1, PersistentGemvKernel.THREADS, 1), new Object[]{sync, chain.plan, chain.phases, chain.act, chain.w, chain.sw, 64,
-                            launch == 0 ? PersistentGemvKernel.SLOTS - 1 : 2});
+                            launch == 0 ? PersistentGemvKernel.SLOTS - 2 : 2});
                     for (int i = 0; i < x.length; i++)
                         assertEquals(Float.floatToRawIntBits(expect[i]), Float.floatToRawIntBits(chain.act.get(i)),
                                 kernel.getName() + " chain " + c + " on " + blocks + " blocks, launch " + launch + ": element " + i + " is " + chain.act.get(i) + ", expected " + expect[i]);

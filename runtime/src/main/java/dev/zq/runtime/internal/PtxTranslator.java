@@ -1048,6 +1048,10 @@ public final class PtxTranslator {
                 emit("mbarrier.arrive.expect_tx.shared::cta.b64 _, [" + bar + "], " + bytes);
                 emit("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [" + dst + "], [" + src + "], " + bytes + ", [" + bar + "]");
             }
+            case "mbarrierArrive" -> {
+                if (args.get(0).kind() != Kind.SHARED_S32) throw f.fail("mbarrierArrive takes a shared int[]");
+                emit("mbarrier.arrive.shared::cta.b64 _, [" + address(at(Kind.SHARED_S32, d + 1), at(Kind.I, d + 2), 4) + "]");
+            }
             case "mbarrierWait" -> {
                 if (args.get(0).kind() != Kind.SHARED_S32) throw f.fail("mbarrierWait takes a shared int[]");
                 String bar = address(at(Kind.SHARED_S32, d + 1), at(Kind.I, d + 2), 4);
