@@ -83,7 +83,9 @@ final class PersistentTrace {
      * kernel, 8, 9, 10 before — and 1 its rows written. Per position in a group of {@code names.length} projections, medians
      * over blocks and groups: the barrier (the block's mark 1 of the projection before to its mark 11: its wait for the
      * slowest block and the barrier's trips), the staging, and each chunk mark's time since the block's mark before it,
-     * whichever that was — the wait for the slot (to 8), the reading (to 9), the asking (to 10) — and chunks a block.
+     * whichever that was — the wait for the slot (to 8), the reading (to 9), the asking (to 10) — and chunks a block (its
+     * marks 10; a kernel whose thread 0 reads no chunk, as session 54's producer-warp variant, passes only those, and the
+     * asking is then the time between its requests).
      * Marks other than these (the INT8 staging's own) are skipped.
      */
     static String chunks(List<TraceRecord> records, String kernel, String[] names) {
@@ -103,9 +105,9 @@ final class PersistentTrace {
                 switch (m) {
                     case 11 -> { p++; past = t; if (done >= 0) barrier.get(Math.floorMod(p, group)).add((t - done) / 1e3); }
                     case 0 -> { if (past >= 0) staging.get(at).add((t - past) / 1e3); last = t; chunks = 0; }
-                    case 8 -> { if (last >= 0) waiting.get(at).add((t - last) / 1e3); last = t; chunks++; }
+                    case 8 -> { if (last >= 0) waiting.get(at).add((t - last) / 1e3); last = t; }
                     case 9 -> { reading.get(at).add((t - last) / 1e3); last = t; }
-                    case 10 -> { asking.get(at).add((t - last) / 1e3); last = t; }
+                    case 10 -> { asking.get(at).add((t - last) / 1e3); last = t; chunks++; }
                     case 1 -> { done = t; if (p >= 0) count.get(at).add((double) chunks); }
                     default -> { }
                 }

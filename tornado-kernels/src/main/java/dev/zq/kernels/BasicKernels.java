@@ -81,6 +81,38 @@ public final class BasicKernels {
     }
 
     /**
+     * Warps 1 … W−1 of each block hand a value each to thread 0 through a pair of mbarriers for {@code rounds} rounds, as
+     * the persistent chains' slots do ({@link PersistentGemvKernel#FULL}, {@link PersistentGemvKernel#FREE}): lane 0 of each
+     * writes {@code 100·round + warp} into shared memory and arrives at WRITTEN; thread 0 waits for WRITTEN's phase, writes
+     * the values' sum to {@code out[block·rounds + round]} and arrives at READ, for which the warps wait before their next
+     * round. No block barrier orders them: a wait that returned early, or a phase's parity mistaken, shows in the sums.
+     */
+    @Kernel
+    public static void mbarrierHandOver(KernelContext ctx, IntArray out, int rounds) {
+        int tid = ctx.localIdx(), lane = tid & 31, warp = tid >> 5, warps = ctx.localSizeX() >> 5;
+        int[] bars = ctx.allocateIntShared(4);   // WRITTEN at 0, READ at 2
+        int[] box = ctx.allocateIntShared(32);
+        if (tid == 0) {
+            ctx.mbarrierInit(bars, 0, warps - 1);
+            ctx.mbarrierInit(bars, 2, 1);
+        }
+        ctx.barrier();   // the inits seen by every thread
+        for (int r = 0; r < rounds; r++) {
+            if (warp > 0 && lane == 0) {
+                if (r > 0) ctx.mbarrierWait(bars, 2, (r - 1) & 1);   // thread 0 has read the round before
+                box[warp] = 100 * r + warp;
+                ctx.mbarrierArrive(bars, 0);
+            } else if (tid == 0) {
+                ctx.mbarrierWait(bars, 0, r & 1);
+                int sum = 0;
+                for (int w = 1; w < warps; w++) sum += box[w];
+                out.set(ctx.groupIdx() * rounds + r, sum);
+                ctx.mbarrierArrive(bars, 2);
+            }
+        }
+    }
+
+    /**
      * {@code phases} rounds of {@link #shiftedHalfPlusOne} in one launch, ping-ponging between {@code a} and {@code b} with
      * a grid barrier between rounds (round r shifts by {@code (r·7919 + 1) mod n}; odd rounds write {@code b}). Each round
      * reads elements other blocks wrote in the round before, so a barrier that does not order them shows in the result.

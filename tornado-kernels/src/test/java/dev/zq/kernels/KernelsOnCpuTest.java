@@ -58,6 +58,39 @@ class KernelsOnCpuTest {
         out.set(ctx.groupIdx() * 32 + ctx.localIdx(), 1);
     }
 
+    /**
+     * mbarriers on the CPU count arrivals and block their waiters as the GPU's do ({@link BasicKernels#mbarrierHandOver}:
+     * five rounds, both parities twice over, on two blocks of 8 warps); and a thread that fails releases the threads
+     * waiting for its arrival.
+     */
+    @Test
+    @org.junit.jupiter.api.Timeout(60)
+    void mbarriersHandValuesOverInOrder() {
+        try (Arena a = Arena.ofShared()) {
+            int rounds = 5;
+            IntArray out = IntArray.allocate(a, 2 * rounds);
+            cpu.launch(KernelCompiler.find(BasicKernels.class, "mbarrierHandOver"), Grid.of(2, 256), out, rounds);
+            for (int b = 0; b < 2; b++)
+                for (int r = 0; r < rounds; r++) assertEquals(7 * 100 * r + 28, out.get(b * rounds + r), "block " + b + ", round " + r);
+            var e = assertThrows(IllegalStateException.class,
+                    () -> cpu.launch(KernelCompiler.find(KernelsOnCpuTest.class, "failsBeforeItArrives"), Grid.of(1, 64), out));
+            StringBuilder why = new StringBuilder();
+            for (Throwable t = e; t != null; t = t.getCause()) why.append(t.getMessage()).append(" / ");
+            assertTrue(why.toString().contains("thread 0 fails"), why.toString());
+        }
+    }
+
+    /** Thread 0 fails before it arrives at the mbarrier the others wait for. */
+    @dev.zq.runtime.Kernel
+    static void failsBeforeItArrives(dev.zq.runtime.KernelContext ctx, IntArray out) {
+        int[] bars = ctx.allocateIntShared(2);
+        if (ctx.localIdx() == 0) ctx.mbarrierInit(bars, 0, 1);
+        ctx.barrier();
+        if (ctx.localIdx() == 0) throw new IllegalStateException("thread 0 fails");
+        ctx.mbarrierWait(bars, 0, 0);
+        out.set(ctx.localIdx(), 1);
+    }
+
     @Test
     void elementwise() {
         try (Arena a = Arena.ofShared()) {

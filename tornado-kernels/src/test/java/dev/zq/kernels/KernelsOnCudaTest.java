@@ -796,6 +796,23 @@ class KernelsOnCudaTest {
      * ring of bulk copies — equals {@link GemvChain#reference} bit for bit: GPT-3 1.3B's four projections of a layer, two
      * layers, on as many blocks as the GPU holds at once; and the CPU test's small chain (a block without rows) on 3.
      */
+    /** {@link BasicKernels#mbarrierHandOver} on the GPU: the hand-overs in order, both parities twice over (as on the CPU). */
+    @Test
+    void mbarriersHandValuesOverInOrder() throws Exception {
+        assumeDevice();
+        Method kernel = k(BasicKernels.class, "mbarrierHandOver");
+        DeviceRun device = device(kernel);
+        if (device == null) return;
+        try (Arena a = Arena.ofShared()) {
+            int rounds = 5, blocks = 4, warps = 32;
+            IntArray out = IntArray.allocate(a, blocks * rounds);
+            device.run(Grid.of(blocks, 32 * warps), new Object[]{out, rounds});
+            for (int b = 0; b < blocks; b++)
+                for (int r = 0; r < rounds; r++)
+                    assertEquals((warps - 1) * 100 * r + (warps - 1) * warps / 2, out.get(b * rounds + r), "block " + b + ", round " + r);
+        }
+    }
+
     @Test
     void persistentChainEqualsItsReference() throws Exception {
         assumeDevice();
