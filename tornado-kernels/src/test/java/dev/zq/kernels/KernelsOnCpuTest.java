@@ -35,14 +35,16 @@ class KernelsOnCpuTest {
     void aFailingThreadReleasesTheOnesThatReachTheBarrierLater() {
         try (Arena a = Arena.ofConfined()) {
             IntArray out = IntArray.allocate(a, 64);
-            for (int round = 0; round < 3; round++) {
-                var e = assertThrows(IllegalStateException.class,
-                        () -> cpu.launch(KernelCompiler.find(KernelsOnCpuTest.class, "failsBeforeOthersArrive"), Grid.of(2, 32), out));
-                StringBuilder why = new StringBuilder();
-                for (Throwable t = e; t != null; t = t.getCause()) why.append(t.getMessage()).append(" / ");
-                assertTrue(why.toString().contains("thread 0 fails"), why.toString());
-            }
+            for (int round = 0; round < 3; round++) assertThreadZeroFailed(() -> cpu.launch(KernelCompiler.find(KernelsOnCpuTest.class, "failsBeforeOthersArrive"), Grid.of(2, 32), out));
         }
+    }
+
+    /** That {@code launch} fails, and names thread 0's failure among its causes. */
+    static void assertThreadZeroFailed(org.junit.jupiter.api.function.Executable launch) {
+        var e = assertThrows(IllegalStateException.class, launch);
+        StringBuilder why = new StringBuilder();
+        for (Throwable t = e; t != null; t = t.getCause()) why.append(t.getMessage()).append(" / ");
+        assertTrue(why.toString().contains("thread 0 fails"), why.toString());
     }
 
     /** Thread 0 of each block fails at once; the others sleep first, then wait at a barrier. CPU only (it sleeps). */
@@ -72,11 +74,7 @@ class KernelsOnCpuTest {
             cpu.launch(KernelCompiler.find(BasicKernels.class, "mbarrierHandOver"), Grid.of(2, 256), out, rounds);
             for (int b = 0; b < 2; b++)
                 for (int r = 0; r < rounds; r++) assertEquals(7 * 100 * r + 28, out.get(b * rounds + r), "block " + b + ", round " + r);
-            var e = assertThrows(IllegalStateException.class,
-                    () -> cpu.launch(KernelCompiler.find(KernelsOnCpuTest.class, "failsBeforeItArrives"), Grid.of(1, 64), out));
-            StringBuilder why = new StringBuilder();
-            for (Throwable t = e; t != null; t = t.getCause()) why.append(t.getMessage()).append(" / ");
-            assertTrue(why.toString().contains("thread 0 fails"), why.toString());
+            assertThreadZeroFailed(() -> cpu.launch(KernelCompiler.find(KernelsOnCpuTest.class, "failsBeforeItArrives"), Grid.of(1, 64), out));
         }
     }
 
