@@ -479,7 +479,9 @@ public final class KernelContext {
 
     /**
      * Waits until the mbarrier at {@code bar[barIndex]} has completed the phase of parity {@code phase} (0 for its first)
-     * ({@code mbarrier.try_wait.parity} in a loop): the bulk copies that arrived on it have landed, for this thread to read.
+     * ({@code mbarrier.try_wait.parity} in a loop): the bulk copies that arrived on it have landed, for this thread to read,
+     * and the writes that the threads counted in ({@link #mbarrierArrive}) made before they arrived are seen. A phase's
+     * parity names it only until the barrier completes the next but one: a waiter must not fall two phases behind.
      */
     public void mbarrierWait(int[] bar, int barIndex, int phase) {
         if ((barIndex & 1) != 0 || (phase & ~1) != 0) throw new IllegalArgumentException("an mbarrier at an even index, phase 0 or 1: " + barIndex + ", " + phase);
