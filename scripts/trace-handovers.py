@@ -2,7 +2,7 @@
 # Across blocks, from a PersistentChainBench trace CSV (-Dzq.bench.traceDump; kernel,block,event,ns; event 3 + m = mark m):
 # per projection, how far apart the blocks finished (mark 1), the last done to the first and last pass of the grid barrier
 # (mark 11), and the last pass to the last staged row (mark 0). Usage: python3 scripts/trace-handovers.py FILE.csv
-import sys,collections,statistics as st
+import sys, collections, statistics
 ev=collections.defaultdict(list)
 for line in open(sys.argv[1]):
     if line.startswith('kernel'): continue
@@ -32,5 +32,4 @@ for b, rs in ev.items():
         elif m in (2, 3, 0) and open_:
             st_[(p % 4, m)].append(t - prev); prev = t
             if m == 0: open_ = False
-import statistics
 for key in sorted(st_): print('staging, projection %d of 4, to mark %d: median %.2f µs' % (key[0], key[1], statistics.median(st_[key]) / 1e3))

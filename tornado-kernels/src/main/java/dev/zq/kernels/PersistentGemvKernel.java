@@ -88,7 +88,7 @@ public final class PersistentGemvKernel {
         int tid = ctx.localIdx(), lane = tid & 31, warp = tid >> 5, blocks = ctx.numGroupsX(), block = ctx.groupIdx(), width = halves ? 2 : 1;
         int gShift = halves ? 0 : SkinnyGemmKernel.groupShift(groupSize);
         int[] ring = ctx.allocateIntShared(SLOTS * SLOT_INTS);
-        int[] bars = ctx.allocateIntShared(6 * SLOTS);   // a slot's three mbarriers: FULL, READ and FREE (below)
+        int[] bars = ctx.allocateIntShared(BAR_INTS * SLOTS);   // a slot's three mbarriers: FULL, READ and FREE (below)
         // The staged row: INT8 codes in stageCodes' order (its first MAX_K / 4 ints, the rest the scales' ring, SCALES_AT), or
         // FP16 values as float bits.
         int[] xs = ctx.allocateIntShared(MAX_K);
@@ -97,9 +97,9 @@ public final class PersistentGemvKernel {
         int[] pr = new int[PRODUCER_INTS];
         if (tid == 0) {
             for (int s = 0; s < SLOTS; s++) {
-                ctx.mbarrierInit(bars, FULL + 6 * s, halves ? 1 : 2);   // INT8: a slot's codes and its scales
-                ctx.mbarrierInit(bars, READ + 6 * s, 32);
-                ctx.mbarrierInit(bars, FREE + 6 * s, 32);
+                ctx.mbarrierInit(bars, FULL + BAR_INTS * s, halves ? 1 : 2);   // INT8: a slot's codes and its scales
+                ctx.mbarrierInit(bars, READ + BAR_INTS * s, 32);
+                ctx.mbarrierInit(bars, FREE + BAR_INTS * s, 32);
             }
             pr[0] = -1;
             loadNext(pr, plan, phases, 0);
@@ -131,11 +131,11 @@ public final class PersistentGemvKernel {
                 boolean live = row < rows;
                 if (tid == 0 && pr[0] < phases) {
                     int next = seq + ahead;   // into the slot of chunk next − SLOTS, once its rows are summed
-                    if (next >= SLOTS) ctx.mbarrierWait(bars, FREE + 6 * (next % SLOTS), ((next - SLOTS) / SLOTS) & 1);
+                    if (next >= SLOTS) ctx.mbarrierWait(bars, FREE + BAR_INTS * (next % SLOTS), ((next - SLOTS) / SLOTS) & 1);
                     issue(ctx, pr, plan, phases, blocks, block, width, groupSize, halves, w, sw, ring, xs, bars, next % SLOTS);
                 }
                 ctx.traceMark(10);   // traced runs: thread 0 has asked for chunk seq + ahead
-                ctx.mbarrierWait(bars, FULL + 6 * slot, (seq / SLOTS) & 1);
+                ctx.mbarrierWait(bars, FULL + BAR_INTS * slot, (seq / SLOTS) & 1);
                 ctx.traceMark(8);   // traced runs: thread 0 has the chunk's slot filled
                 float v = 0f;
                 if (live) {
@@ -150,7 +150,7 @@ public final class PersistentGemvKernel {
                 v = SkinnyGemmKernel.warpSum(ctx, v);   // its shuffles follow every lane's reads of the slot
                 if (lane == 0) {
                     part[(slot << 5) + warp] = v;
-                    ctx.mbarrierArrive(bars, READ + 6 * slot);   // the warp is done with the slot, its sum is in
+                    ctx.mbarrierArrive(bars, READ + BAR_INTS * slot);   // the warp is done with the slot, its sum is in
                 }
                 ctx.traceMark(9);   // traced runs: thread 0's warp is done with the chunk
                 // Warp 1 sums the chunk before this one (its warps are most likely done), so that it never waits on the slowest.
@@ -163,12 +163,12 @@ public final class PersistentGemvKernel {
     }
 
     /**
-     * A slot's mbarriers, at {@code 6·slot +} these in {@code bars}: FULL completes when its chunk's copies have landed
+     * A slot's mbarriers, at {@code BAR_INTS·slot +} these in {@code bars}: FULL completes when its chunk's copies have landed
      * (the copies arrive), READ when every warp has read the chunk and left its sum in {@code part} (lane 0 of each of the
      * 32 warps arrives), FREE when warp 1 has summed and written the chunk's rows (its 32 lanes arrive), so that thread 0
      * may copy the next chunk into the slot. No block barrier a chunk: a warp waits only for what it reads.
      */
-    static final int FULL = 0, READ = 2, FREE = 4;
+    static final int FULL = 0, READ = 2, FREE = 4, BAR_INTS = 6;
 
     /**
      * Warp 1 sums chunk {@code c}'s rows (the projection's chunks from {@code first}, {@code perSlot} rows a chunk from row
@@ -178,13 +178,13 @@ public final class PersistentGemvKernel {
     static void sumRows(KernelContext ctx, int[] bars, float[] part, FloatArray act, int c, int first, int r0, int r1, int perSlot, int segs,
                         int outOff, float s, int lane) {
         int slot = c % SLOTS, r = r0 + (c - first) * perSlot, rows = Math.min(perSlot, r1 - r);
-        ctx.mbarrierWait(bars, READ + 6 * slot, (c / SLOTS) & 1);
+        ctx.mbarrierWait(bars, READ + BAR_INTS * slot, (c / SLOTS) & 1);
         if (lane < rows) {   // rows ≤ 32: a slot holds at most 32 rows of 1 KiB
             float sum = 0f;
             for (int j = 0; j < segs; j++) sum += part[(slot << 5) + lane * segs + j];
             act.set(outOff + r + lane, s * sum);
         }
-        ctx.mbarrierArrive(bars, FREE + 6 * slot);
+        ctx.mbarrierArrive(bars, FREE + BAR_INTS * slot);
     }
 
     /**
@@ -231,8 +231,8 @@ public final class PersistentGemvKernel {
                       IntArray w, FloatArray sw, int[] ring, int[] xs, int[] bars, int slot) {
         if (pr[0] >= phases) return;
         int rows = Math.min(pr[4], pr[3]);
-        ctx.bulkCopy(ring, slot * SLOT_INTS, w, pr[1], rows * pr[5] << 2, bars, FULL + 6 * slot);
-        if (!halves) ctx.bulkCopy(xs, SCALES_AT + slot * SCALE_SLOT_INTS, sw, pr[2], rows * pr[6] << 2, bars, FULL + 6 * slot);
+        ctx.bulkCopy(ring, slot * SLOT_INTS, w, pr[1], rows * pr[5] << 2, bars, FULL + BAR_INTS * slot);
+        if (!halves) ctx.bulkCopy(xs, SCALES_AT + slot * SCALE_SLOT_INTS, sw, pr[2], rows * pr[6] << 2, bars, FULL + BAR_INTS * slot);
         pr[1] += rows * pr[5];
         pr[2] += rows * pr[6];
         pr[3] -= rows;
