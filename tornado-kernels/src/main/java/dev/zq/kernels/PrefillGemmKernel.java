@@ -23,7 +23,8 @@ import dev.zq.runtime.KernelMath;
  * Group-wise scales vary along K, so the integer kernels cannot scale once at the end as the per-row
  * {@link Int8GemmKernel} does: each 16×8 tile sums one group exactly in INT32, then folds it into an FP32 accumulator
  * under the group's weight scale ({@code f += S_w[n][g]·acc; acc = 0}; {@link #fold}); the token's scale, the bias and the
- * epilogue come last. The group size must be a multiple of 32 (one {@code mma} step) and divide K.
+ * epilogue come last. The group size must be a multiple of 32 (one {@code mma} step) and divide K. The integer kernels
+ * also write FP16 rows ({@link #int8Halves}, {@link #int4Halves}: a BERT encoder's group-wise projections, its exact GeLU).
  *
  * <p>The tile is {@link Int8GemmKernel#gemm64w}'s: 4 warps of 32×32, four 64-byte slices of K in flight
  * ({@code cp.async}) in swizzled shared memory, {@code ldmatrix} fragments; optionally K split over blocks
@@ -68,6 +69,12 @@ public final class PrefillGemmKernel {
     }
 
     /**
+     * {@link #splits} for an epilogue that is not split otherwise (an encoder's: every output tile at once): K in slices until
+     * about 128 blocks, as {@link #splits} does for the accumulating one at more than one row of tiles.
+     */
+    public static int splitsToFill(int m, int n, int k) { return splits(m, n, k, SkinnyGemmKernel.ADD, 0); }
+
+    /**
      * The blocks {@link #splits} aims at for one row of output tiles; {@code -Dzq.prefill.fewRowBlocks=N} sets another,
      * 0 splits such products as larger ones (only the accumulating epilogue, to about 128 blocks).
      */
@@ -80,6 +87,25 @@ public final class PrefillGemmKernel {
     @Kernel
     public static void int8(KernelContext ctx, IntArray a, FloatArray sx, IntArray w, FloatArray sw, FloatArray bias, FloatArray y,
                             int m, int n, int k, int groupSize, int mode, int splits, FloatArray partials, IntArray arrivals) {
+        int8Tile(ctx, a, sx, w, sw, bias, y, arrivals, m, n, k, groupSize, mode, splits, partials, arrivals, false);
+    }
+
+    /**
+     * {@link #int8} writing FP16 rows {@code y} (two halves an int; {@link #halvesOut}), GeLU'd ({@link Epilogue#gelu},
+     * BERT's exact one) where {@code gelu} is 1: a BERT encoder's group-wise W8A8 projections.
+     */
+    @Kernel
+    public static void int8Halves(KernelContext ctx, IntArray a, FloatArray sx, IntArray w, FloatArray sw, FloatArray bias, IntArray y,
+                                  int m, int n, int k, int groupSize, int gelu, int splits, FloatArray partials, IntArray arrivals) {
+        int8Tile(ctx, a, sx, w, sw, bias, partials, y, m, n, k, groupSize, gelu, splits, partials, arrivals, true);
+    }
+
+    /**
+     * {@link #int8}'s and {@link #int8Halves}' body: the output to {@code y} (FP32, epilogue {@code mode}) or, where
+     * {@code halves} (a constant at each entry), to {@code yh} as FP16 pairs ({@code mode} then 1 for GeLU, 0 not).
+     */
+    static void int8Tile(KernelContext ctx, IntArray a, FloatArray sx, IntArray w, FloatArray sw, FloatArray bias, FloatArray y, IntArray yh,
+                         int m, int n, int k, int groupSize, int mode, int splits, FloatArray partials, IntArray arrivals, boolean halves) {
         ctx.awaitPreviousKernel();
         int[] as = ctx.allocateIntShared(4096);   // 4 stages × 64 rows × 16 words
         int[] ws = ctx.allocateIntShared(4096);
@@ -143,9 +169,8 @@ public final class PrefillGemmKernel {
         // A slice of K may end inside a group: fold its partial sums too.
         if (left != perGroup && tile0) foldQuarter(c00, c01, c02, c03, f00, f01, f02, f03, gs, small);
         if (left != perGroup && tile1) foldQuarter(c10, c11, c12, c13, f10, f11, f12, f13, gs, small);
-        storeQuarters(ctx, f00, f01, f02, f03, f10, f11, f12, f13, sx, bias, y, bm + wm + g, bn + wn + (t << 1), m, n, mode, split, splits, partials,
-                (block * splits + split) << 12);
-        if (splits > 1 && ctx.arriveLast(arrivals, block, splits)) addSlices(partials, y, block, splits, bm + wm + g, bn + wn + (t << 1), m, n, mode);
+        halvesOut(ctx, f00, f01, f02, f03, f10, f11, f12, f13, sx, bias, y, yh, bm + wm + g, bn + wn + (t << 1), m, n, mode, split, splits, partials,
+                arrivals, block, halves);
     }
 
     /**
@@ -156,6 +181,19 @@ public final class PrefillGemmKernel {
     @Kernel
     public static void int4(KernelContext ctx, IntArray a, FloatArray sx, IntArray w, FloatArray sw, FloatArray bias, FloatArray y,
                             int m, int n, int k, int groupSize, int mode, int splits, FloatArray partials, IntArray arrivals) {
+        int4Tile(ctx, a, sx, w, sw, bias, y, arrivals, m, n, k, groupSize, mode, splits, partials, arrivals, false);
+    }
+
+    /** {@link #int4} writing FP16 rows, GeLU'd where {@code gelu} is 1, as {@link #int8Halves}: a BERT encoder's W4A8 projections. */
+    @Kernel
+    public static void int4Halves(KernelContext ctx, IntArray a, FloatArray sx, IntArray w, FloatArray sw, FloatArray bias, IntArray y,
+                                  int m, int n, int k, int groupSize, int gelu, int splits, FloatArray partials, IntArray arrivals) {
+        int4Tile(ctx, a, sx, w, sw, bias, partials, y, m, n, k, groupSize, gelu, splits, partials, arrivals, true);
+    }
+
+    /** {@link #int4}'s and {@link #int4Halves}' body, as {@link #int8Tile}'s. */
+    static void int4Tile(KernelContext ctx, IntArray a, FloatArray sx, IntArray w, FloatArray sw, FloatArray bias, FloatArray y, IntArray yh,
+                         int m, int n, int k, int groupSize, int mode, int splits, FloatArray partials, IntArray arrivals, boolean halves) {
         ctx.awaitPreviousKernel();
         int[] as = ctx.allocateIntShared(4096);   // 4 stages × 64 rows × 16 words
         int[] ws = ctx.allocateIntShared(2048);   // 4 stages × 64 rows × 8 words
@@ -230,9 +268,8 @@ public final class PrefillGemmKernel {
         // A slice of K may end inside a group: fold its partial sums too.
         if (left != perGroup && tile0) foldQuarter(c00, c01, c02, c03, f00, f01, f02, f03, gs, small);
         if (left != perGroup && tile1) foldQuarter(c10, c11, c12, c13, f10, f11, f12, f13, gs, small);
-        storeQuarters(ctx, f00, f01, f02, f03, f10, f11, f12, f13, sx, bias, y, bm + wm + g, bn + wn + (t << 1), m, n, mode, split, splits, partials,
-                (block * splits + split) << 12);
-        if (splits > 1 && ctx.arriveLast(arrivals, block, splits)) addSlices(partials, y, block, splits, bm + wm + g, bn + wn + (t << 1), m, n, mode);
+        halvesOut(ctx, f00, f01, f02, f03, f10, f11, f12, f13, sx, bias, y, yh, bm + wm + g, bn + wn + (t << 1), m, n, mode, split, splits, partials,
+                arrivals, block, halves);
     }
 
     /** FP16 weights {@code w} (K/2 ints per row, {@code HalfRows}' layout), FP16 activation rows {@code a} (K/2 ints per row). */
@@ -283,7 +320,7 @@ public final class PrefillGemmKernel {
         int g = lane >> 2, t = lane & 3, r = bm + wm + g, c = bn + wn + (t << 1);
         storeHalfQuarters(ctx, c00, c01, c02, c03, c10, c11, c12, c13, bias, y, r, c, m, n, mode, split, splits, partials,
                 (block * splits + split) << 12);
-        if (splits > 1 && ctx.arriveLast(arrivals, block, splits)) addSlices(partials, y, block, splits, r, c, m, n, mode);
+        if (splits > 1 && ctx.arriveLast(arrivals, block, splits)) addSlices(partials, y, arrivals, block, splits, r, c, m, n, mode, false);
     }
 
     /**
@@ -361,7 +398,7 @@ public final class PrefillGemmKernel {
         if (left != perGroup && tile1) foldHalfQuarter(c10, c11, c12, c13, f10, f11, f12, f13, gs);
         storeHalfQuarters(ctx, f00, f01, f02, f03, f10, f11, f12, f13, bias, y, bm + wm + g, bn + wn + (t << 1), m, n, mode, split, splits, partials,
                 (block * splits + split) << 12);
-        if (splits > 1 && ctx.arriveLast(arrivals, block, splits)) addSlices(partials, y, block, splits, bm + wm + g, bn + wn + (t << 1), m, n, mode);
+        if (splits > 1 && ctx.arriveLast(arrivals, block, splits)) addSlices(partials, y, arrivals, block, splits, bm + wm + g, bn + wn + (t << 1), m, n, mode, false);
     }
 
     /**
@@ -446,7 +483,7 @@ public final class PrefillGemmKernel {
         if (left != perGroup && tile1) foldHalfQuarter(c10, c11, c12, c13, f10, f11, f12, f13, gs);
         storeHalfQuarters(ctx, f00, f01, f02, f03, f10, f11, f12, f13, bias, y, bm + wm + g, bn + wn + (t << 1), m, n, mode, split, splits, partials,
                 (block * splits + split) << 12);
-        if (splits > 1 && ctx.arriveLast(arrivals, block, splits)) addSlices(partials, y, block, splits, bm + wm + g, bn + wn + (t << 1), m, n, mode);
+        if (splits > 1 && ctx.arriveLast(arrivals, block, splits)) addSlices(partials, y, arrivals, block, splits, bm + wm + g, bn + wn + (t << 1), m, n, mode, false);
     }
 
     // ------------------------------------------------------------------ helpers (inlined by the JIT)
@@ -532,6 +569,46 @@ public final class PrefillGemmKernel {
         storeTile(ctx, f11, 1f, 1f, bias, y, r + 16, c + 8, m, n, mode, split, splits, partials, slice);
         storeTile(ctx, f12, 1f, 1f, bias, y, r + 16, c + 16, m, n, mode, split, splits, partials, slice);
         storeTile(ctx, f13, 1f, 1f, bias, y, r + 16, c + 24, m, n, mode, split, splits, partials, slice);
+    }
+
+    /**
+     * The integer kernels' end: the tile's outputs stored (or, with K split, its part, and the last block of the output tile
+     * adds the parts), to {@code y} as FP32 under the epilogue {@code mode} or, where {@code halves}, to {@code yh} as FP16
+     * pairs — each lane holds columns {@code c, c + 1} of its rows, one int of halves — GeLU'd where {@code mode} is 1.
+     */
+    static void halvesOut(KernelContext ctx, float[] f00, float[] f01, float[] f02, float[] f03, float[] f10, float[] f11, float[] f12,
+                          float[] f13, FloatArray sx, FloatArray bias, FloatArray y, IntArray yh, int r, int c, int m, int n, int mode, int split,
+                          int splits, FloatArray partials, IntArray arrivals, int block, boolean halves) {
+        int slice = (block * splits + split) << 12;
+        if (halves && splits == 1) {
+            float s0 = sx.get(r), s8 = sx.get(r + 8), s16 = sx.get(r + 16), s24 = sx.get(r + 24);
+            storeTileHalves(f00, s0, s8, bias, yh, r, c, m, n, mode);
+            storeTileHalves(f01, s0, s8, bias, yh, r, c + 8, m, n, mode);
+            storeTileHalves(f02, s0, s8, bias, yh, r, c + 16, m, n, mode);
+            storeTileHalves(f03, s0, s8, bias, yh, r, c + 24, m, n, mode);
+            storeTileHalves(f10, s16, s24, bias, yh, r + 16, c, m, n, mode);
+            storeTileHalves(f11, s16, s24, bias, yh, r + 16, c + 8, m, n, mode);
+            storeTileHalves(f12, s16, s24, bias, yh, r + 16, c + 16, m, n, mode);
+            storeTileHalves(f13, s16, s24, bias, yh, r + 16, c + 24, m, n, mode);
+            return;
+        }
+        storeQuarters(ctx, f00, f01, f02, f03, f10, f11, f12, f13, sx, bias, y, r, c, m, n, mode, split, splits, partials, slice);
+        if (splits > 1 && ctx.arriveLast(arrivals, block, splits)) {
+            addSlices(partials, y, yh, block, splits, r, c, m, n, mode, halves);
+        }
+    }
+
+    /** {@link #storeTile} without split K, to FP16 pairs: rows {@code r} and {@code r + 8}, columns c and c + 1, rows past m skipped. */
+    static void storeTileHalves(float[] f, float s0, float s8, FloatArray bias, IntArray yh, int r, int c, int m, int n, int gelu) {
+        float b0 = bias.get(c), b1 = bias.get(c + 1);
+        if (r < m) Epilogue.pairWord(yh, (r * n + c) >> 1, s0 * f[0] + b0, s0 * f[1] + b1, gelu);
+        if (r + 8 < m) Epilogue.pairWord(yh, ((r + 8) * n + c) >> 1, s8 * f[2] + b0, s8 * f[3] + b1, gelu);
+    }
+
+    /** {@link #finishRows} to FP16 pairs: {@code t} at rows r and r + 8, columns c and c + 1. */
+    static void pairRows(IntArray yh, float[] t, int r, int c, int m, int n, int gelu) {
+        if (r < m) Epilogue.pairWord(yh, (r * n + c) >> 1, t[0], t[1], gelu);
+        if (r + 8 < m) Epilogue.pairWord(yh, ((r + 8) * n + c) >> 1, t[2], t[3], gelu);
     }
 
     /** The weight scales of one group for this lane's 8 columns ({@code 2t, 2t + 1} of each n-tile), from index {@code at}. */
@@ -635,11 +712,13 @@ public final class PrefillGemmKernel {
      * Split K, in the last block of output tile {@code block} to finish its slice ({@link KernelContext#arriveLast}):
      * {@code t = p_0 + p_1 + … + p_{splits−1}} for this lane's 32 outputs (rows r, r+8, r+16, r+24; columns c + 8j and
      * c + 8j + 1), then the epilogue {@code mode} on it ({@link SkinnyGemmKernel#finish}: {@code y = t}, {@code y = gelu(t)}
-     * or {@code y += t}); the slices' parts added in slice order, 32 loads in flight per slice. Atomic adds would cost less but
+     * or {@code y += t}) — or, where {@code halves}, {@code t} (GeLU'd where {@code mode} is 1) as FP16 pairs into {@code yh}; the
+     * slices' parts added in slice order, 32 loads in flight per slice. Atomic adds would cost less but
      * add in whatever order the blocks finish, so the sums' rounding would vary from run to run (and from the CPU's),
      * and a token-wise quantizer downstream would turn that into flipped codes.
      */
-    static void addSlices(FloatArray partials, FloatArray y, int block, int splits, int r, int c, int m, int n, int mode) {
+    static void addSlices(FloatArray partials, FloatArray y, IntArray yh, int block, int splits, int r, int c, int m, int n, int mode,
+                          boolean halves) {
         float[] t0 = new float[4], t1 = new float[4], t2 = new float[4], t3 = new float[4];
         float[] t4 = new float[4], t5 = new float[4], t6 = new float[4], t7 = new float[4];
         int at = ((block * splits) << 12) + ((r & 63) << 6) + (c & 63);
@@ -654,14 +733,14 @@ public final class PrefillGemmKernel {
             addPart(partials, from + 1040, t6);
             addPart(partials, from + 1048, t7);
         }
-        finishRows(y, t0, r, c, m, n, mode);
-        finishRows(y, t1, r, c + 8, m, n, mode);
-        finishRows(y, t2, r, c + 16, m, n, mode);
-        finishRows(y, t3, r, c + 24, m, n, mode);
-        finishRows(y, t4, r + 16, c, m, n, mode);
-        finishRows(y, t5, r + 16, c + 8, m, n, mode);
-        finishRows(y, t6, r + 16, c + 16, m, n, mode);
-        finishRows(y, t7, r + 16, c + 24, m, n, mode);
+        endRows(y, yh, t0, r, c, m, n, mode, halves);
+        endRows(y, yh, t1, r, c + 8, m, n, mode, halves);
+        endRows(y, yh, t2, r, c + 16, m, n, mode, halves);
+        endRows(y, yh, t3, r, c + 24, m, n, mode, halves);
+        endRows(y, yh, t4, r + 16, c, m, n, mode, halves);
+        endRows(y, yh, t5, r + 16, c + 8, m, n, mode, halves);
+        endRows(y, yh, t6, r + 16, c + 16, m, n, mode, halves);
+        endRows(y, yh, t7, r + 16, c + 24, m, n, mode, halves);
     }
 
     /** {@code t += } one slice's four values of a 16×8 tile for this lane (as {@link #storeTile} stored them). */
@@ -670,6 +749,12 @@ public final class PrefillGemmKernel {
         t[1] += partials.get(at + 1);
         t[2] += partials.get(at + 512);
         t[3] += partials.get(at + 513);
+    }
+
+    /** {@link #finishRows}, or where {@code halves} {@link #pairRows}. */
+    static void endRows(FloatArray y, IntArray yh, float[] t, int r, int c, int m, int n, int mode, boolean halves) {
+        if (halves) pairRows(yh, t, r, c, m, n, mode);
+        else finishRows(y, t, r, c, m, n, mode);
     }
 
     /**

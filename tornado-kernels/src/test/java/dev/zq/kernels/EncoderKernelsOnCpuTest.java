@@ -55,6 +55,50 @@ class EncoderKernelsOnCpuTest {
 
     static double geluRef(double v) { return 0.5 * v * (1 + Gelu.erf((float) (v / Math.sqrt(2)))); }
 
+    /**
+     * The group-wise prompt GEMMs' FP16 outputs ({@link PrefillGemmKernel#int8Halves}, {@link PrefillGemmKernel#int4Halves}: a
+     * BERT encoder's group-wise projections) are their FP32 outputs ({@link PrefillGemmKernel#int8}, {@code int4}, whose sums
+     * {@code DecoderKernelsOnCpuTest} checks against the definition) rounded to FP16 — GeLU'd first by BERT's exact GeLU where
+     * asked — to the bit: 70 rows (a partial row tile whose rows past 70 stay untouched), K in 1, 2 and 3 slices, groups
+     * of 32 and 128.
+     */
+    @Test
+    void groupwiseGemmsWriteTheirFp32OutputsAsHalves() {
+        try (Arena a = Arena.ofShared()) {
+            Random rnd = new Random(55);
+            int m = 70, n = 128, k = 384, rows = PrefillGemmKernel.paddedRows(m);
+            IntArray codes = IntArray.allocate(a, rows * k / 4);
+            for (int i = 0; i < codes.length(); i++) codes.set(i, rnd.nextInt());
+            FloatArray sx = KernelsOnCpuTest.randomFloats(a, rnd, rows, 0.02), bias = KernelsOnCpuTest.randomFloats(a, rnd, n, 0.5);
+            for (int bits : new int[]{8, 4})
+                for (int gs : new int[]{32, 128})
+                    for (int splits : new int[]{1, 2, 3}) {
+                        IntArray w = IntArray.allocate(a, n * k * bits / 32);
+                        for (int i = 0; i < w.length(); i++) w.set(i, rnd.nextInt());
+                        FloatArray sw = KernelsOnCpuTest.randomFloats(a, rnd, n * (k / gs), 0.01);
+                        FloatArray partials = FloatArray.allocate(a, PrefillGemmKernel.grid(m, n, splits).groupsX() * 4096);
+                        IntArray arrivals = IntArray.allocate(a, PrefillGemmKernel.grid(m, n, 1).groupsX());
+                        FloatArray y = FloatArray.allocate(a, m * n);
+                        String name = bits == 8 ? "int8" : "int4";
+                        cpu.launch(KernelCompiler.find(PrefillGemmKernel.class, name), PrefillGemmKernel.grid(m, n, splits), codes, sx, w, sw, bias, y,
+                                m, n, k, gs, SkinnyGemmKernel.STORE, splits, partials, arrivals);
+                        for (int gelu : new int[]{0, 1}) {
+                            IntArray yh = IntArray.allocate(a, rows * n / 2);
+                            for (int i = m * n / 2; i < yh.length(); i++) yh.set(i, 0x7E007E00);   // rows past m: must stay
+                            cpu.launch(KernelCompiler.find(PrefillGemmKernel.class, name + "Halves"), PrefillGemmKernel.grid(m, n, splits), codes, sx, w,
+                                    sw, bias, yh, m, n, k, gs, gelu, splits, partials, arrivals);
+                            assertEquals(0, arrivals.get(0), "arrival counts left zeroed");
+                            String what = name + "Halves, groups of " + gs + ", " + splits + " slice(s), gelu " + gelu;
+                            for (int i = 0; i < m * n; i++) {
+                                float v = gelu == 1 ? Epilogue.gelu(y.get(i)) : y.get(i);
+                                assertEquals(Float.floatToFloat16(v), (short) (yh.get(i >> 1) >> (16 * (i & 1))), what + ", element " + i);
+                            }
+                            for (int i = m * n / 2; i < yh.length(); i++) assertEquals(0x7E007E00, yh.get(i), what + ": a row past m was written");
+                        }
+                    }
+        }
+    }
+
     /** Every INT8 tile, and the split-K one with K in 1, 2, 3 and 6 slices, against integer sums, dequantized in FP32. */
     @Test
     void int8GemmTilesDequantizeAddBiasAndGeluInTheirEpilogue() {
