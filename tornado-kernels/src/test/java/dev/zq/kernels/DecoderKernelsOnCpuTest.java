@@ -256,6 +256,10 @@ class DecoderKernelsOnCpuTest {
         assertEquals(1, PrefillGemmKernel.splits(512, 2048, 8192, SkinnyGemmKernel.ADD));         // 256 tiles already
         assertEquals(1, PrefillGemmKernel.splits(16, 2048, 8192, SkinnyGemmKernel.STORE, 0));
         assertEquals(4, PrefillGemmKernel.splits(16, 2048, 8192, SkinnyGemmKernel.ADD, 0));       // 32 tiles → 128 blocks
+        // An encoder's (splitsToFill): every epilogue as the accumulating one at more rows — bert-base at one sequence of 128.
+        assertEquals(8, PrefillGemmKernel.splitsToFill(128, 768, 3072));    // down: 24 tiles → 192 blocks (at most 8 slices)
+        assertEquals(2, PrefillGemmKernel.splitsToFill(128, 2304, 768));    // q, k, v: 72 tiles → 144
+        assertEquals(2, PrefillGemmKernel.splitsToFill(128, 768, 768));     // out: 24 tiles → 48 (slices of 192 would be too short)
         for (int s : new int[]{2, 4, 8}) assertEquals(0, (3072 / s) % 64);
     }
 
