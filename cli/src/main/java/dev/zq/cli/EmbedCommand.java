@@ -40,7 +40,7 @@ final class EmbedCommand implements Callable<Integer> {
 
     @Option(names = "--device", defaultValue = "cpu", description = "cpu: the CPU engine (FP32, or the model's quantized layers). "
             + "gpu: the encoder's task graph on the first NVIDIA GPU, W16A16 for an FP32 model, W8A8 for one quantized with "
-            + "w8a8-per-row. executor: that graph's kernels as plain Java on the CPU (slow: the reference a GPU run must equal). "
+            + "w8a8-per-row or w8a8, W4/8A8 for w4-8a8. executor: that graph's kernels as plain Java on the CPU (slow: the reference a GPU run must equal). "
             + "Default: ${DEFAULT-VALUE}")
     DeviceChoice device;
 

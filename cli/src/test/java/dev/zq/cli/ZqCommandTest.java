@@ -103,7 +103,7 @@ class ZqCommandTest {
     /**
      * {@code --device executor} runs the encoder's task graph (the GPU's kernels, as Java on the CPU): W16A16 for the FP32
      * model, the same embeddings as the CPU engine to FP16 accuracy; W8A8 (with the exact attention) for a model quantized
-     * w8a8-per-row, close to the CPU engine's W8A8. {@code --device gpu} runs the same graph on a GPU, or says why not.
+     * w8a8-per-row, and W4/8A8 for one quantized w4-8a8, close to the CPU engine's. {@code --device gpu} runs the same graph on a GPU, or says why not.
      */
     @Test
     void embedThroughTheTaskGraphAgreesWithTheCpuEngine() throws Exception {
@@ -121,6 +121,12 @@ class ZqCommandTest {
         assertEquals(0, qgraph.code(), qgraph.err());
         double cos = cosine(m.readTree(qcpu.out()).get(0).get("embedding"), m.readTree(qgraph.out()).get(0).get("embedding"));
         assertTrue(cos > 0.995, "W8A8 graph vs the CPU engine's W8A8: cosine " + cos);
+        Path q4 = dir.resolve("q4");   // W4/8A8: the MLP's INT4 weights on the group-wise GEMMs
+        assertEquals(0, run("quantize", "--config", "w4-8a8", "--out", q4.toString()).code());
+        Run q4cpu = run("embed", "--model", q4.toString(), s[0]), q4graph = run("embed", "--model", q4.toString(), "--device", "executor", "--exact-attention", s[0]);
+        assertEquals(0, q4graph.code(), q4graph.err());
+        cos = cosine(m.readTree(q4cpu.out()).get(0).get("embedding"), m.readTree(q4graph.out()).get(0).get("embedding"));
+        assertTrue(cos > 0.995, "W4/8A8 graph vs the CPU engine's W4/8A8: cosine " + cos);
 
         boolean gpu;
         try (var d = dev.zq.runtime.Device.cuda()) {

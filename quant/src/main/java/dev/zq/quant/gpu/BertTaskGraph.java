@@ -2,7 +2,9 @@ package dev.zq.quant.gpu;
 
 import dev.zq.kernels.AttentionKernel;
 import dev.zq.kernels.GemmTiles;
+import dev.zq.kernels.Int4Words;
 import dev.zq.kernels.Int8GemmNormKernel;
+import dev.zq.kernels.PrefillGemmKernel;
 import dev.zq.kernels.ExactAttentionKernel;
 import dev.zq.kernels.RowKernels;
 import dev.zq.kernels.TokenwiseGemmKernel;
@@ -35,7 +37,7 @@ import java.util.List;
 /**
  * A BERT encoder as one {@link TaskGraph} of the project's JIT-compiled kernels, for a fixed batch and (padded)
  * sequence length: on a GPU it is captured once as a CUDA graph and replayed per call; on the CPU the executor runs
- * the same kernels. Two precisions, chosen by the encoder's layers:
+ * the same kernels. The precision is the encoder's layers':
  * <ul>
  * <li><b>W16A16</b> (every projection a {@link DenseLinear}): FP16 weights and activations, FP16 tensor-core GEMMs
  * with bias (and GeLU) in their epilogue.</li>
@@ -45,8 +47,12 @@ import java.util.List;
  * activation quantized by their own row kernel, because their rows span many blocks of the kernel that writes them
  * (a switch, {@link #QUANTIZE_IN_GEMM}, has the GEMM that reads them quantize them in its prologue instead, from the
  * largest magnitudes that those blocks write beside their outputs: {@link TokenwiseGemmKernel}; slower).</li>
+ * <li><b>W8A8 with group-wise weights, and W4/8A8</b> ({@link Precision#W4_8A8}: ZeroQuant's mixed precision, INT4 weights in
+ * the MLP, INT8 in the attention), where a projection's weights have a scale a group of inputs: as W8A8, that projection on
+ * {@link PrefillGemmKernel#int8Halves} or {@link PrefillGemmKernel#int4Halves} (each group's products summed exactly in INT32
+ * and scaled once, the INT4 codes unpacked in registers; K split until the output tiles fill the GPU).</li>
  * </ul>
- * In both, attention runs in FP16 on tensor cores ({@link AttentionKernel}) — or, built with {@code exactAttention}, on
+ * In all, attention runs in FP16 on tensor cores ({@link AttentionKernel}) — or, built with {@code exactAttention}, on
  * CUDA cores in FP32 in an order the CPU executor follows ({@link ExactAttentionKernel}) — and the residual stream is FP16. One
  * layer reads top to bottom in {@link #addLayer}. The q, k and v projections become one GEMM (their weights
  * stacked), whose output the attention kernel reads in place.
@@ -55,7 +61,11 @@ import java.util.List;
  * of 64 (padding is masked and dropped from the output).
  */
 public final class BertTaskGraph implements AutoCloseable {
-    public enum Precision { W16A16, W8A8 }
+    /**
+     * W16A16: FP16 weights and activations. W8A8: INT8 weights (per row or in groups) and token-wise INT8 activations.
+     * W4_8A8 (ZeroQuant's W4/8A8): as W8A8, with INT4 weights in groups in some projections (the scheme's: the MLP's).
+     */
+    public enum Precision { W16A16, W8A8, W4_8A8 }
 
     private final BertConfig config;
     private final Precision precision;
@@ -75,6 +85,9 @@ public final class BertTaskGraph implements AutoCloseable {
     private final FloatArray noScales;
     private final IntArray noCodes;
     private final IntArray partials, arrivals;   // the split-K GEMMs' parts (GemmTiles.Choice#splits) and counts
+    private final FloatArray groupPartials;      // the group-wise GEMMs' parts (PrefillGemmKernel#splitsToFill)
+    // Whether every projection has INT8 weights with one scale a row: the fused GEMMs (NORM_IN_GEMM, QUANTIZE_IN_GEMM) need it.
+    private final boolean perRowInt8;
     // The token-wise GEMMs (TokenwiseGemmKernel): K's splits for the output, up and down projections (0: not used), and
     // the largest magnitudes of the attention context's and the MLP activation's rows.
     private final int outSplits, upSplits, downSplits, contextStride, mlpStride;
@@ -100,7 +113,8 @@ public final class BertTaskGraph implements AutoCloseable {
         this.rows = batch * paddedSeq;
         this.arena = Arena.ofShared();
         this.tiles = new GemmTiles(device);
-        boolean int8 = precision == Precision.W8A8;
+        boolean int8 = precision != Precision.W16A16;   // token-wise INT8 activations
+        this.perRowInt8 = int8 && weights.layers.stream().allMatch(l -> !l.qkv().grouped() && !l.out().grouped() && !l.up().grouped() && !l.down().grouped());
         ids = IntArray.allocate(arena, rows);
         types = IntArray.allocate(arena, rows);
         mask = IntArray.allocate(arena, rows);
@@ -121,18 +135,27 @@ public final class BertTaskGraph implements AutoCloseable {
         contextScale = int8 ? FloatArray.allocate(arena, rows) : noScales;
         mlpScale = int8 ? FloatArray.allocate(arena, rows) : noScales;
         // The GEMM tiles are chosen before the graph is built: a choice that splits K needs scratch for its parts.
-        long partialInts = 1;
+        long partialInts = 1, groupFloats = 1;
         int arrivalInts = 1;
-        for (int[] nk : new int[][]{{3 * h, h}, {h, h}, {inter, h}, {h, inter}}) {
-            GemmTiles.Choice c = tiles.choose(int8 ? GemmTiles.Precision.INT8 : GemmTiles.Precision.FP16, rows, nk[0], nk[1]);
-            partialInts = Math.max(partialInts, c.partialInts());
-            arrivalInts = Math.max(arrivalInts, c.arrivalInts());
+        int[][] shapes = {{3 * h, h}, {h, h}, {inter, h}, {h, inter}};
+        for (int p = 0; p < shapes.length; p++) {
+            int n = shapes[p][0], k = shapes[p][1], slot = p;
+            if (weights.layers.stream().anyMatch(l -> !l.projection(slot).grouped())) {
+                GemmTiles.Choice c = tiles.choose(int8 ? GemmTiles.Precision.INT8 : GemmTiles.Precision.FP16, rows, n, k);
+                partialInts = Math.max(partialInts, c.partialInts());
+                arrivalInts = Math.max(arrivalInts, c.arrivalInts());
+            }
+            if (weights.layers.stream().anyMatch(l -> l.projection(slot).grouped())) {
+                int splits = PrefillGemmKernel.splitsToFill(rows, n, k);
+                if (splits > 1) groupFloats = Math.max(groupFloats, 4096L * PrefillGemmKernel.grid(rows, n, splits).groupsX());
+                arrivalInts = Math.max(arrivalInts, PrefillGemmKernel.grid(rows, n, 1).groupsX());
+            }
         }
         // Where the output and down projections quantize their own inputs (QUANTIZE_IN_GEMM), and the up projection then
         // writes its outputs' magnitudes.
-        outSplits = int8 && !normInGemm("out") ? tokenwiseSplits(quantizeInGemm, h, h) : 0;
-        downSplits = int8 && !normInGemm("down") ? tokenwiseSplits(quantizeInGemm, h, inter) : 0;
-        GemmTiles.Choice up = int8 ? tiles.choose(GemmTiles.Precision.INT8, rows, inter, h) : null;
+        outSplits = perRowInt8 && !normInGemm("out") ? tokenwiseSplits(quantizeInGemm, h, h) : 0;
+        downSplits = perRowInt8 && !normInGemm("down") ? tokenwiseSplits(quantizeInGemm, h, inter) : 0;
+        GemmTiles.Choice up = perRowInt8 ? tiles.choose(GemmTiles.Precision.INT8, rows, inter, h) : null;
         upSplits = downSplits == 0 ? 0 : up.kernel().getName().equals("gemm64kd") ? up.splits() : 1;
         for (int[] nks : new int[][]{{h, outSplits}, {inter, upSplits}, {h, downSplits}}) {
             int outTiles = (rows / 64) * (nks[0] / 64);
@@ -141,6 +164,7 @@ public final class BertTaskGraph implements AutoCloseable {
         }
         partials = IntArray.allocate(arena, Math.toIntExact(partialInts));
         arrivals = IntArray.allocate(arena, arrivalInts);
+        groupPartials = FloatArray.allocate(arena, Math.toIntExact(groupFloats));
         contextStride = TokenwiseGemmKernel.stride(config.numHeads());
         mlpStride = TokenwiseGemmKernel.stride(inter / 32);
         contextMags = IntArray.allocate(arena, rows * contextStride);   // zeroes: the parts past the heads stay 0
@@ -227,7 +251,7 @@ public final class BertTaskGraph implements AutoCloseable {
     private void projectBack(String which, Projection w, IntArray x, IntArray xq, FloatArray xScale, IntArray mags, int stride, int splits, int k,
                              IntArray residual, FloatArray gamma, FloatArray beta, IntArray out, IntArray codes, FloatArray scales) {
         int h = config.hiddenSize();
-        boolean int8 = precision == Precision.W8A8;
+        boolean int8 = precision != Precision.W16A16;
         if (int8 && !OMIT.contains("quantize") && splits == 0) quantize(x, xq, xScale, k);
         if (normInGemm(which)) {
             gemmNorm(w, xq, xScale, residual, gamma, beta, out, codes, scales, k);
@@ -295,7 +319,7 @@ public final class BertTaskGraph implements AutoCloseable {
 
     private boolean normInGemm(String projection) {
         int h = config.hiddenSize();
-        return precision == Precision.W8A8 && normInGemm.contains(projection) && (h == 768 || h == 1024) && rows % 64 == 0
+        return perRowInt8 && normInGemm.contains(projection) && (h == 768 || h == 1024) && rows % 64 == 0
                 && !OMIT.contains("norm");
     }
 
@@ -333,16 +357,26 @@ public final class BertTaskGraph implements AutoCloseable {
         } else graph.task(kernel(RowKernels.class, "quantizeRows"), RowKernels.grid(rows, n), x, codes, scales, rows, n);
     }
 
-    /** Weights of one projection as the kernels read them: FP16 rows, or INT8 codes with row scales; bias in FP32. */
-    private record Projection(IntArray weight, FloatArray scales, FloatArray bias) {}
+    /**
+     * Weights of one projection as the kernels read them: FP16 rows ({@code bits} 16), INT8 codes with a scale a row
+     * ({@code groupSize} 0), or INT8 or INT4 codes ({@link Int4Words}' order) with a scale a group of {@code groupSize}
+     * inputs; bias in FP32.
+     */
+    private record Projection(IntArray weight, FloatArray scales, FloatArray bias, int bits, int groupSize) {
+        /** Group-wise: {@link PrefillGemmKernel}'s, not the per-row tiles'. */
+        boolean grouped() { return groupSize > 0; }
+    }
 
     private record LayerWeights(Projection qkv, Projection out, FloatArray norm1Gamma, FloatArray norm1Beta, Projection up,
-                                Projection down, FloatArray norm2Gamma, FloatArray norm2Beta) {}
+                                Projection down, FloatArray norm2Gamma, FloatArray norm2Beta) {
+        /** The projections in a layer's order: 0 q, k and v, 1 out, 2 up, 3 down. */
+        Projection projection(int slot) { return List.of(qkv, out, up, down).get(slot); }
+    }
 
     /**
      * An encoder's weights laid out for the kernels once (q, k and v stacked into one matrix; FP16 rows for W16A16,
-     * INT8 codes with row scales for W8A8; embeddings and LayerNorm parameters as they are), so that graphs of several
-     * shapes can share them. The encoder must outlive them.
+     * INT8 codes with row scales for per-row W8A8, INT8 or INT4 codes with group scales for group-wise ones; embeddings
+     * and LayerNorm parameters as they are), so that graphs of several shapes can share them. The encoder must outlive them.
      */
     public static final class Weights implements AutoCloseable {
         final BertConfig config;
@@ -396,6 +430,8 @@ public final class BertTaskGraph implements AutoCloseable {
             int k = parts[0].inFeatures(), n = 0;
             for (Linear p : parts) {
                 if (p.inFeatures() != k) throw new IllegalArgumentException("stacked projections must share their input size");
+                if (!sameWeights(p, parts[0]))
+                    throw new IllegalArgumentException("the query, key and value projections must be quantized alike: " + describe(parts[0]) + " and " + describe(p));
                 n += p.outFeatures();
             }
             FloatArray bias = FloatArray.allocate(arena, n);
@@ -410,21 +446,37 @@ public final class BertTaskGraph implements AutoCloseable {
                     for (int r = 0; r < p.outFeatures(); r++) bias.set(row + r, d.bias() == null ? 0f : d.bias().getFloat(r));
                     row += p.outFeatures();
                 }
-            } else {
-                weight = IntArray.allocate(arena, n * k / 4);
-                scales = FloatArray.allocate(arena, n);
+                return new Projection(weight, null, bias, 16, 0);
+            }
+            QuantizedWeight first = ((QuantizedLinear) parts[0]).weight();
+            if (first.bits() == 4 || first.groupsPerRow() > 1) {   // group-wise: PrefillGemmKernel's formats
+                int groups = first.groupsPerRow();
+                weight = IntArray.allocate(arena, (int) ((long) n * k * first.bits() / 32));
+                scales = FloatArray.allocate(arena, n * groups);
                 for (Linear p : parts) {
                     QuantizedLinear q = (QuantizedLinear) p;
                     QuantizedWeight w = q.weight();
-                    MemorySegment.copy(w.codes().segment(), 0, weight.segment(), (long) row * k, (long) p.outFeatures() * k);
-                    for (int r = 0; r < p.outFeatures(); r++) {
-                        scales.set(row + r, w.scale(r, 0));
-                        bias.set(row + r, q.bias() == null ? 0f : q.bias().getFloat(r));
-                    }
+                    if (w.bits() == 8) MemorySegment.copy(w.codes().segment(), 0, weight.segment(), (long) row * k, (long) p.outFeatures() * k);
+                    else Int4Words.pack(w.codes(), weight, row);
+                    MemorySegment.copy(w.scales().segment(), 0, scales.segment(), 4L * row * groups, 4L * p.outFeatures() * groups);
+                    for (int r = 0; r < p.outFeatures(); r++) bias.set(row + r, q.bias() == null ? 0f : q.bias().getFloat(r));
                     row += p.outFeatures();
                 }
+                return new Projection(weight, scales, bias, first.bits(), first.groupSize());
             }
-            return new Projection(weight, scales, bias);
+            weight = IntArray.allocate(arena, n * k / 4);   // INT8, a scale a row: the per-row tiles' (GemmTiles)
+            scales = FloatArray.allocate(arena, n);
+            for (Linear p : parts) {
+                QuantizedLinear q = (QuantizedLinear) p;
+                QuantizedWeight w = q.weight();
+                MemorySegment.copy(w.codes().segment(), 0, weight.segment(), (long) row * k, (long) p.outFeatures() * k);
+                for (int r = 0; r < p.outFeatures(); r++) {
+                    scales.set(row + r, w.scale(r, 0));
+                    bias.set(row + r, q.bias() == null ? 0f : q.bias().getFloat(r));
+                }
+                row += p.outFeatures();
+            }
+            return new Projection(weight, scales, bias, 8, 0);
         }
 
         /** An FP32 model tensor as a kernel buffer. */
@@ -439,7 +491,13 @@ public final class BertTaskGraph implements AutoCloseable {
 
     /** {@code y = x·Wᵀ + b} (GeLU'd when asked) from FP16 rows {@code x}, or from their codes {@code xq} and scales. */
     private void gemm(Projection w, IntArray x, IntArray xq, FloatArray xScale, IntArray y, int n, int k, boolean gelu) {
-        boolean int8 = precision == Precision.W8A8;
+        if (w.grouped()) {   // K split to about 128 blocks: at a batch of one sequence an output of 768 is 24 tiles
+            int splits = PrefillGemmKernel.splitsToFill(rows, n, k);
+            graph.task(kernel(PrefillGemmKernel.class, w.bits() == 4 ? "int4Halves" : "int8Halves"), PrefillGemmKernel.grid(rows, n, splits), xq,
+                    xScale, w.weight(), w.scales(), w.bias(), y, rows, n, k, w.groupSize(), gelu ? 1 : 0, splits, groupPartials, arrivals);
+            return;
+        }
+        boolean int8 = precision != Precision.W16A16;
         GemmTiles.Choice c = tiles.choose(int8 ? GemmTiles.Precision.INT8 : GemmTiles.Precision.FP16, rows, n, k);
         Object[] common = int8 ? new Object[]{xq, w.weight(), xScale, w.scales(), w.bias(), y, rows, n, k, gelu ? 1 : 0}
                 : new Object[]{x, w.weight(), w.bias(), y, rows, n, k, gelu ? 1 : 0};
@@ -448,27 +506,39 @@ public final class BertTaskGraph implements AutoCloseable {
 
     private static Method kernel(Class<?> owner, String name) { return KernelCompiler.find(owner, name); }
 
-    /** W16A16 when every projection is FP32, W8A8 when every one is INT8 per-row with token-wise INT8 activations. */
+    /**
+     * W16A16 when every projection is FP32; W8A8 when every one has INT8 weights — a scale a row, or a scale a group of a
+     * multiple of 32 inputs — and token-wise INT8 activations; W4_8A8 when some have INT4 weights in such groups instead.
+     */
     static Precision precisionOf(BertEncoder encoder) {
-        boolean dense = true, int8 = true;
+        boolean dense = true, quantized = true, int4 = false;
         for (int i = 0; i < encoder.layers().size(); i++) {
             BertLayer l = encoder.layers().get(i);
             List<Linear> all = List.of(l.query(), l.key(), l.value(), l.attentionOutput(), l.intermediate(), l.output());
             for (int j = 0; j < all.size(); j++) {
                 Linear lin = all.get(j);
                 dense &= lin instanceof DenseLinear;
-                boolean ok = lin instanceof QuantizedLinear q && q.weight().bits() == 8 && q.weight().groupsPerRow() == 1
-                        && q.activations() instanceof TokenwiseQuantizer;
+                boolean ok = lin instanceof QuantizedLinear q && q.activations() instanceof TokenwiseQuantizer
+                        && (q.weight().bits() == 8 && q.weight().groupsPerRow() == 1
+                            || (q.weight().bits() == 8 || q.weight().bits() == 4) && q.weight().groupSize() % 32 == 0);
                 if (!(lin instanceof DenseLinear) && !ok)
-                    throw new IllegalArgumentException(BertEncoder.linearNames(i).get(j) + ": the GPU encoder runs FP32 layers as W16A16 and"
-                            + " W8A8 layers with INT8 per-row weights (granularity per_row) and token-wise INT8 activations; this one is "
-                            + describe(lin));
-                int8 &= ok;
+                    throw new IllegalArgumentException(BertEncoder.linearNames(i).get(j) + ": the GPU encoder runs FP32 layers as W16A16, and INT8 or"
+                            + " INT4 weights (a scale a row, or a scale a group of a multiple of 32 inputs) with token-wise INT8 activations"
+                            + " (W8A8, W4/8A8); this one is " + describe(lin));
+                quantized &= ok;
+                int4 |= ok && ((QuantizedLinear) lin).weight().bits() == 4;
             }
         }
         if (dense) return Precision.W16A16;
-        if (int8) return Precision.W8A8;
-        throw new IllegalArgumentException("the GPU encoder needs every projection FP32 (W16A16) or every one W8A8 per-row; this model mixes them");
+        if (quantized) return int4 ? Precision.W4_8A8 : Precision.W8A8;
+        throw new IllegalArgumentException("the GPU encoder needs every projection FP32 (W16A16) or every one quantized (W8A8, W4/8A8); this model mixes them");
+    }
+
+    /** Whether {@code a} and {@code b} are both FP32, or both quantized to the same bits in groups of the same size. */
+    private static boolean sameWeights(Linear a, Linear b) {
+        if (a instanceof DenseLinear && b instanceof DenseLinear) return true;
+        return a instanceof QuantizedLinear qa && b instanceof QuantizedLinear qb && qa.weight().bits() == qb.weight().bits()
+                && qa.weight().groupsPerRow() == qb.weight().groupsPerRow();
     }
 
     private static String describe(Linear lin) {

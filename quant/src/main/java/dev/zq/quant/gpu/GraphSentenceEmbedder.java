@@ -14,7 +14,8 @@ import java.util.Map;
 /**
  * Sentence embeddings (mean pooling + L2 normalisation, as {@link SentenceEmbedder}) from the encoder's task graph
  * ({@link BertTaskGraph}) on a device: a CUDA GPU, or the CPU executor that runs the same kernels as Java. An FP32
- * encoder runs as W16A16, a {@code w8a8-per-row} one as W8A8; others are rejected when this is built. A graph has one
+ * encoder runs as W16A16, a {@code w8a8-per-row} or {@code w8a8} one as W8A8, a {@code w4-8a8} one as W4/8A8
+ * ({@link BertTaskGraph.Precision}); others are rejected when this is built. A graph has one
  * shape, so batches are padded to {@code batchSize} sentences (empty rows, masked out) and their length to a multiple of
  * 64 tokens; one graph per length is built on first use and kept, every one over the same device weights.
  */
