@@ -9,8 +9,8 @@ for path in sys.argv[1:]:
             rows.setdefault(key, {})[p[0] + " " + p[4]] = float(p[5])
 def f(v): return "—" if v is None else f"{v:.3f}"
 def r(a, b): return "—" if a is None or b is None else f"{b / a:.2f}×"
-print("| model | seq | batch | zq W8A8 ms | zq W16A16 ms | torch FP16 eager ms | torch FP16 compile ms | W8A8 vs zq W16A16 | W8A8 vs eager | W8A8 vs compile |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+print("| model | seq | batch | zq W8A8 ms | zq W4/8A8 ms | zq W16A16 ms | torch FP16 eager ms | torch FP16 compile ms | W8A8 vs zq W16A16 | W4/8A8 vs zq W16A16 | W8A8 vs eager | W8A8 vs compile |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for (model, seq, batch), v in sorted(rows.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2])):
-    w8, w16, eager, comp = v.get("zq W8A8"), v.get("zq W16A16"), v.get("torch eager"), v.get("torch compile")
-    print(f"| {model} | {seq} | {batch} | {f(w8)} | {f(w16)} | {f(eager)} | {f(comp)} | {r(w8, w16)} | {r(w8, eager)} | {r(w8, comp)} |")
+    w8, w4, w16, eager, comp = v.get("zq W8A8"), v.get("zq W4_8A8"), v.get("zq W16A16"), v.get("torch eager"), v.get("torch compile")
+    print(f"| {model} | {seq} | {batch} | {f(w8)} | {f(w4)} | {f(w16)} | {f(eager)} | {f(comp)} | {r(w8, w16)} | {r(w4, w16)} | {r(w8, eager)} | {r(w8, comp)} |")

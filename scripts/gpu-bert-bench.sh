@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# On the GPU machine (after scripts/gpu-pack.sh here): BERT encoder latency, zq W8A8 and W16A16 (dev.zq.bench.BertGpuBench)
+# On the GPU machine (after scripts/gpu-pack.sh here): BERT encoder latency, zq W8A8, W4/8A8 and W16A16 (dev.zq.bench.BertGpuBench)
 # and PyTorch FP16 eager / torch.compile (scripts/bert_peer.py), one after the other in this one run, then the table.
 # Arguments (optional): models seqs batches, e.g. base,large 128,256 1,8,32,128. ZQ_JAVA_OPTS goes to zq's JVM, e.g.
-# ZQ_JAVA_OPTS=-Dzq.bench.exactAttention=true adds the W8A8 graph with the exact attention (# exact-attention lines).
+# ZQ_JAVA_OPTS=-Dzq.bench.exactAttention=true adds the quantized graphs with the exact attention (# exact-attention lines).
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 out="${OUT:-gpu-out}"; mkdir -p "$out"

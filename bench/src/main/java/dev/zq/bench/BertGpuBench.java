@@ -20,8 +20,10 @@ import java.util.SplittableRandom;
 
 /**
  * The paper's Table 6 shape on the GPU: latency of a BERT encoder forward pass (random weights of the real shapes:
- * BERT-base 12×768, BERT-large 24×1024) at sequence 128 and 256 and several batch sizes, W16A16 and W8A8 (per-row INT8
- * weights, token-wise INT8 activations), each one {@link BertTaskGraph} replayed as a CUDA graph. A figure is the median
+ * BERT-base 12×768, BERT-large 24×1024) at sequence 128 and 256 and several batch sizes, W16A16, W8A8 (per-row INT8
+ * weights, token-wise INT8 activations) and W4/8A8 (ZeroQuant's {@code w4-8a8}: the MLP's weights INT4 in groups of 64, the
+ * attention's INT8 in groups of 64), each one {@link BertTaskGraph} replayed as a CUDA graph; {@code -Dzq.bench.schemes=…}
+ * names the quantized schemes (default {@code w8a8-per-row,w4-8a8}; one other than those two is printed under its id). A figure is the median
  * of 20 replays (CUDA events around the graph launch, inputs already on the device) after 3 warm-ups. Prints one line
  * per measurement ({@code zq MODEL sSEQ bBATCH PRECISION MS}) for {@code scripts/bert_table.py}, which sets them beside
  * {@code scripts/bert_peer.py}'s PyTorch figures from the same run, and at sequence 128, batch 1 and 128 a profile (time per
@@ -33,7 +35,8 @@ public final class BertGpuBench {
     public static void main(String[] args) throws Exception {
         List<String> models = List.of((args.length > 0 ? args[0] : "base,large").split(","));
         int[] seqs = ints(args.length > 1 ? args[1] : "128,256"), batches = ints(args.length > 2 ? args[2] : "1,8,32,128");
-        java.util.Map<String, double[]> table = new java.util.LinkedHashMap<>();   // "model s b" → {W8A8, W16A16}
+        List<String> schemes = List.of(System.getProperty("zq.bench.schemes", "w8a8-per-row,w4-8a8").split(","));
+        java.util.Map<String, java.util.Map<String, Double>> table = new java.util.LinkedHashMap<>();   // "model | s | b" → label → ms
         try (CudaDevice gpu = CudaDevice.open(0)) {
             System.out.println("zq device: " + gpu.name());
             for (String model : models) {
@@ -41,20 +44,22 @@ public final class BertGpuBench {
                         : new BertConfig(30522, 768, 12, 12, 3072, 512, 2, 1e-12f);
                 try (Arena a = Arena.ofShared()) {
                     long t0 = System.nanoTime();
-                    BertEncoder fp = randomBert(a, c, 1);
-                    BertEncoder w8 = BertQuantizer.quantize(fp, Scheme.builtin("w8a8-per-row"), null, a);
-                    System.err.printf("bert-%s: random weights and W8A8 quantization in %.1f s%n", model, (System.nanoTime() - t0) / 1e9);
-                    for (BertEncoder enc : List.of(fp, w8))
-                        try (BertTaskGraph.Weights w = BertTaskGraph.Weights.of(enc)) {
+                    java.util.Map<String, BertEncoder> encoders = new java.util.LinkedHashMap<>();
+                    encoders.put("W16A16", randomBert(a, c, 1));
+                    for (String scheme : schemes)
+                        encoders.put(label(scheme), BertQuantizer.quantize(encoders.get("W16A16"), Scheme.builtin(scheme), null, a));
+                    System.err.printf("bert-%s: random weights and %s quantization in %.1f s%n", model, schemes, (System.nanoTime() - t0) / 1e9);
+                    for (var e : encoders.entrySet())
+                        try (BertTaskGraph.Weights w = BertTaskGraph.Weights.of(e.getValue())) {
+                            String label = e.getKey();
                             for (int seq : seqs)
                                 for (int batch : batches) {
-                                    double ms = time(w, gpu, batch, seq, c.vocabSize(), "bert-" + model, false);
-                                    System.out.printf("zq bert-%s s%d b%d %s %.4f%n", model, seq, batch, w.precision(), ms);
-                                    if (Boolean.getBoolean("zq.bench.exactAttention") && w.precision() == BertTaskGraph.Precision.W8A8)
-                                        System.out.printf("# exact-attention bert-%s s%d b%d W8A8 %.4f ms (tensor-core attention %.4f ms)%n", model, seq,
-                                                batch, time(w, gpu, batch, seq, c.vocabSize(), "bert-" + model + "-exact", true), ms);
-                                    table.computeIfAbsent("bert-" + model + " | " + seq + " | " + batch, x -> new double[2])
-                                            [w.precision() == BertTaskGraph.Precision.W8A8 ? 0 : 1] = ms;
+                                    double ms = time(w, label, gpu, batch, seq, c.vocabSize(), "bert-" + model, false);
+                                    System.out.printf("zq bert-%s s%d b%d %s %.4f%n", model, seq, batch, label, ms);
+                                    if (Boolean.getBoolean("zq.bench.exactAttention") && w.precision() != BertTaskGraph.Precision.W16A16)
+                                        System.out.printf("# exact-attention bert-%s s%d b%d %s %.4f ms (tensor-core attention %.4f ms)%n", model, seq,
+                                                batch, label, time(w, label, gpu, batch, seq, c.vocabSize(), "bert-" + model + "-exact", true), ms);
+                                    table.computeIfAbsent("bert-" + model + " | " + seq + " | " + batch, x -> new java.util.LinkedHashMap<>()).put(label, ms);
                                 }
                         }
                 }
@@ -63,13 +68,33 @@ public final class BertGpuBench {
         printTable(table);
     }
 
-    static void printTable(java.util.Map<String, double[]> table) {
-        System.out.println("\n| model | seq | batch | W8A8 ms | W16A16 ms | W8A8 speed-up |");
-        System.out.println("|---|---:|---:|---:|---:|---:|");
-        table.forEach((k, v) -> System.out.printf("| %s | %.3f | %.3f | %.2f× |%n", k, v[0], v[1], v[1] / v[0]));
+    /** How a scheme's figures are labelled: its precision for the two defaults, else its id. */
+    static String label(String scheme) {
+        return switch (scheme) {
+            case "w8a8-per-row" -> "W8A8";
+            case "w4-8a8" -> "W4_8A8";
+            default -> scheme;
+        };
     }
 
-    static double time(BertTaskGraph.Weights w, CudaDevice gpu, int batch, int seq, int vocab, String model, boolean exactAttention) throws Exception {
+    /** Each quantized precision's ms and its speed-up over W16A16, a row a shape. */
+    static void printTable(java.util.Map<String, java.util.Map<String, Double>> table) {
+        List<String> labels = table.values().stream().flatMap(m -> m.keySet().stream()).distinct().filter(l -> !l.equals("W16A16")).toList();
+        StringBuilder head = new StringBuilder("\n| model | seq | batch | W16A16 ms"), rule = new StringBuilder("|---|---:|---:|---:");
+        for (String l : labels) { head.append(" | ").append(l).append(" ms"); rule.append("|---:"); }
+        for (String l : labels) { head.append(" | ").append(l).append(" speed-up"); rule.append("|---:"); }
+        System.out.println(head.append(" |"));
+        System.out.println(rule.append("|"));
+        table.forEach((k, v) -> {
+            Double w16 = v.get("W16A16");
+            StringBuilder row = new StringBuilder("| " + k + " | " + (w16 == null ? "—" : String.format("%.3f", w16)));
+            for (String l : labels) row.append(v.get(l) == null ? " | —" : String.format(" | %.3f", v.get(l)));
+            for (String l : labels) row.append(v.get(l) == null || w16 == null ? " | —" : String.format(" | %.2f×", w16 / v.get(l)));
+            System.out.println(row.append(" |"));
+        });
+    }
+
+    static double time(BertTaskGraph.Weights w, String label, CudaDevice gpu, int batch, int seq, int vocab, String model, boolean exactAttention) throws Exception {
         SplittableRandom rnd = new SplittableRandom(batch * 1000L + seq);
         int[] ids = new int[batch * seq], types = new int[batch * seq], mask = new int[batch * seq];
         for (int i = 0; i < ids.length; i++) {
@@ -88,13 +113,13 @@ public final class BertGpuBench {
                 for (int r = 0; r < 4; r++) g.plan().replayMillis();
                 List<GraphTrace.Launch> launches = GraphTrace.launches(gpu.takeTrace());
                 System.out.printf("# trace %s s%d b%d %s (%d launches traced; the timings above include the tracing)%n", model, seq, batch,
-                        w.precision(), launches.size());
+                        label, launches.size());
                 System.out.print(GraphTrace.table(launches, "RowKernels.embedLayerNorm", w.layers()));
             }
             if (seq == 128 && (batch == 1 || batch == 128)) {
                 StringBuilder b = new StringBuilder();
                 g.plan().profileMillis().forEach((kernel, t) -> b.append(String.format(" | %s %.3f", kernel, t)));
-                System.out.printf("# profile %s s%d b%d %s, kernels launched one by one, ms:%s%n", model, seq, batch, w.precision(), b);
+                System.out.printf("# profile %s s%d b%d %s, kernels launched one by one, ms:%s%n", model, seq, batch, label, b);
             }
             return RuntimeBench.median(ms);
         }
