@@ -12,7 +12,7 @@ import java.util.concurrent.Callable;
 
 /**
  * {@code zq bench}: the GPU benchmarks of {@code bench/RESULTS.md} on this machine's first NVIDIA GPU — the JIT-compiled
- * GEMMs, the BERT encoders (random weights of the real shapes) in W8A8 and W16A16, and the runtime (launch cost, CUDA
+ * GEMMs, the BERT encoders (random weights of the real shapes) in W8A8, W4/8A8 and W16A16, and the runtime (launch cost, CUDA
  * graph replay, bandwidth). The PyTorch peers of the RESULTS tables run beside them from {@code scripts/} (Python is
  * not part of zq). Without a GPU it says why and exits with 2; the CPU benchmarks are JMH ({@code bench/run-jmh.sh}).
  */
