@@ -62,13 +62,8 @@ public final class PersistentChainBench {
             int[] leads = Arrays.stream(System.getProperty("zq.bench.leads", String.valueOf(PersistentGemvKernel.SLOTS - 2)).split(",")).mapToInt(Integer::parseInt).toArray();
             TaskGraph[] one = new TaskGraph[leads.length], one16 = new TaskGraph[leads.length];
             for (int i = 0; i < leads.length; i++) {
-                one[i] = new TaskGraph("persistent chain").transferToDevice(Transfer.FIRST_EXECUTION, sync, chain.plan, chain.act, chain.w, chain.sw);
-                one[i].task(persistent, new Grid(blocks, 1, PersistentGemvKernel.THREADS, 1), sync, chain.plan, chain.phases, chain.act, chain.w, chain.sw, gs, leads[i]);
-                one[i].transferToHost(Transfer.EVERY_EXECUTION, chain.act);
-                one16[i] = new TaskGraph("persistent chain, FP16").transferToDevice(Transfer.FIRST_EXECUTION, sync, halvesChain.plan, halvesChain.act, halvesChain.w, halvesChain.sw);
-                one16[i].task(persistent16, new Grid(blocks, 1, PersistentGemvKernel.THREADS, 1), sync, halvesChain.plan, halvesChain.phases, halvesChain.act, halvesChain.w,
-                        halvesChain.sw, gs, leads[i]);
-                one16[i].transferToHost(Transfer.EVERY_EXECUTION, halvesChain.act);
+                one[i] = persistentGraph("persistent chain", persistent, chain, sync, blocks, gs, leads[i]);
+                one16[i] = persistentGraph("persistent chain, FP16", persistent16, halvesChain, sync, blocks, gs, leads[i]);
             }
 
             // B: one launch a projection (WideGemvKernel.int8, .fp16), the same weights and first row, a buffer each.
@@ -135,6 +130,13 @@ public final class PersistentChainBench {
             row("INT8, WideGemvKernel.int8 launches in a CUDA graph", int8Us, gb8, int8Us, fp16Us);
             row("FP16, WideGemvKernel.fp16 launches in a CUDA graph", fp16Us, gb16, int8Us, fp16Us);
         }
+    }
+
+    /** The whole chain as one launch of {@code kernel} ({@link PersistentGemvKernel#int8Chain} or {@code fp16Chain}) on {@code blocks} blocks. */
+    static TaskGraph persistentGraph(String name, Method kernel, GemvChain chain, IntArray sync, int blocks, int gs, int lead) {
+        TaskGraph g = new TaskGraph(name).transferToDevice(Transfer.FIRST_EXECUTION, sync, chain.plan, chain.act, chain.w, chain.sw);
+        g.task(kernel, new Grid(blocks, 1, PersistentGemvKernel.THREADS, 1), sync, chain.plan, chain.phases, chain.act, chain.w, chain.sw, gs, lead);
+        return g.transferToHost(Transfer.EVERY_EXECUTION, chain.act);
     }
 
     /**
