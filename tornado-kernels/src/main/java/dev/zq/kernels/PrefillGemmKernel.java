@@ -87,7 +87,7 @@ public final class PrefillGemmKernel {
     @Kernel
     public static void int8(KernelContext ctx, IntArray a, FloatArray sx, IntArray w, FloatArray sw, FloatArray bias, FloatArray y,
                             int m, int n, int k, int groupSize, int mode, int splits, FloatArray partials, IntArray arrivals) {
-        int8Tile(ctx, a, sx, w, sw, bias, y, arrivals, m, n, k, groupSize, mode, splits, partials, arrivals, false);
+        int8Tile(ctx, a, sx, w, sw, bias, y, arrivals, m, n, k, groupSize, mode, splits, partials, arrivals, false);   // no FP16 output: arrivals stands in
     }
 
     /**
@@ -97,7 +97,7 @@ public final class PrefillGemmKernel {
     @Kernel
     public static void int8Halves(KernelContext ctx, IntArray a, FloatArray sx, IntArray w, FloatArray sw, FloatArray bias, IntArray y,
                                   int m, int n, int k, int groupSize, int gelu, int splits, FloatArray partials, IntArray arrivals) {
-        int8Tile(ctx, a, sx, w, sw, bias, partials, y, m, n, k, groupSize, gelu, splits, partials, arrivals, true);
+        int8Tile(ctx, a, sx, w, sw, bias, partials, y, m, n, k, groupSize, gelu, splits, partials, arrivals, true);   // no FP32 output: partials stands in
     }
 
     /**
@@ -181,14 +181,14 @@ public final class PrefillGemmKernel {
     @Kernel
     public static void int4(KernelContext ctx, IntArray a, FloatArray sx, IntArray w, FloatArray sw, FloatArray bias, FloatArray y,
                             int m, int n, int k, int groupSize, int mode, int splits, FloatArray partials, IntArray arrivals) {
-        int4Tile(ctx, a, sx, w, sw, bias, y, arrivals, m, n, k, groupSize, mode, splits, partials, arrivals, false);
+        int4Tile(ctx, a, sx, w, sw, bias, y, arrivals, m, n, k, groupSize, mode, splits, partials, arrivals, false);   // no FP16 output: arrivals stands in
     }
 
     /** {@link #int4} writing FP16 rows, GeLU'd where {@code gelu} is 1, as {@link #int8Halves}: a BERT encoder's W4A8 projections. */
     @Kernel
     public static void int4Halves(KernelContext ctx, IntArray a, FloatArray sx, IntArray w, FloatArray sw, FloatArray bias, IntArray y,
                                   int m, int n, int k, int groupSize, int gelu, int splits, FloatArray partials, IntArray arrivals) {
-        int4Tile(ctx, a, sx, w, sw, bias, partials, y, m, n, k, groupSize, gelu, splits, partials, arrivals, true);
+        int4Tile(ctx, a, sx, w, sw, bias, partials, y, m, n, k, groupSize, gelu, splits, partials, arrivals, true);   // no FP32 output: partials stands in
     }
 
     /** {@link #int4}'s and {@link #int4Halves}' body, as {@link #int8Tile}'s. */
