@@ -91,7 +91,7 @@ public final class PrefillGemmKernel {
     }
 
     /**
-     * {@link #int8} writing FP16 rows {@code y} (two halves an int; {@link #halvesOut}), GeLU'd ({@link Epilogue#gelu},
+     * {@link #int8} writing FP16 rows {@code y} (two halves an int; {@link #storeOutputs}), GeLU'd ({@link Epilogue#gelu},
      * BERT's exact one) where {@code gelu} is 1: a BERT encoder's group-wise W8A8 projections.
      */
     @Kernel
@@ -169,7 +169,7 @@ public final class PrefillGemmKernel {
         // A slice of K may end inside a group: fold its partial sums too.
         if (left != perGroup && tile0) foldQuarter(c00, c01, c02, c03, f00, f01, f02, f03, gs, small);
         if (left != perGroup && tile1) foldQuarter(c10, c11, c12, c13, f10, f11, f12, f13, gs, small);
-        halvesOut(ctx, f00, f01, f02, f03, f10, f11, f12, f13, sx, bias, y, yh, bm + wm + g, bn + wn + (t << 1), m, n, mode, split, splits, partials,
+        storeOutputs(ctx, f00, f01, f02, f03, f10, f11, f12, f13, sx, bias, y, yh, bm + wm + g, bn + wn + (t << 1), m, n, mode, split, splits, partials,
                 arrivals, block, halves);
     }
 
@@ -268,7 +268,7 @@ public final class PrefillGemmKernel {
         // A slice of K may end inside a group: fold its partial sums too.
         if (left != perGroup && tile0) foldQuarter(c00, c01, c02, c03, f00, f01, f02, f03, gs, small);
         if (left != perGroup && tile1) foldQuarter(c10, c11, c12, c13, f10, f11, f12, f13, gs, small);
-        halvesOut(ctx, f00, f01, f02, f03, f10, f11, f12, f13, sx, bias, y, yh, bm + wm + g, bn + wn + (t << 1), m, n, mode, split, splits, partials,
+        storeOutputs(ctx, f00, f01, f02, f03, f10, f11, f12, f13, sx, bias, y, yh, bm + wm + g, bn + wn + (t << 1), m, n, mode, split, splits, partials,
                 arrivals, block, halves);
     }
 
@@ -576,9 +576,9 @@ public final class PrefillGemmKernel {
      * adds the parts), to {@code y} as FP32 under the epilogue {@code mode} or, where {@code halves}, to {@code yh} as FP16
      * pairs — each lane holds columns {@code c, c + 1} of its rows, one int of halves — GeLU'd where {@code mode} is 1.
      */
-    static void halvesOut(KernelContext ctx, float[] f00, float[] f01, float[] f02, float[] f03, float[] f10, float[] f11, float[] f12,
-                          float[] f13, FloatArray sx, FloatArray bias, FloatArray y, IntArray yh, int r, int c, int m, int n, int mode, int split,
-                          int splits, FloatArray partials, IntArray arrivals, int block, boolean halves) {
+    static void storeOutputs(KernelContext ctx, float[] f00, float[] f01, float[] f02, float[] f03, float[] f10, float[] f11, float[] f12,
+                             float[] f13, FloatArray sx, FloatArray bias, FloatArray y, IntArray yh, int r, int c, int m, int n, int mode, int split,
+                             int splits, FloatArray partials, IntArray arrivals, int block, boolean halves) {
         int slice = (block * splits + split) << 12;
         if (halves && splits == 1) {
             float s0 = sx.get(r), s8 = sx.get(r + 8), s16 = sx.get(r + 16), s24 = sx.get(r + 24);
