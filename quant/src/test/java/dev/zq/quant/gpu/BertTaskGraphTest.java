@@ -187,6 +187,39 @@ class BertTaskGraphTest {
     }
 
     /**
+     * A scheme that mixes the two weight formats — the attention's INT8 weights a scale a row (the per-row tiles), the MLP's
+     * INT4 in groups of 64 ({@code int4Halves}) — runs each projection on its own kernel, within 1% of the CPU encoder.
+     */
+    @Test
+    void perRowAttentionWithGroupwiseInt4MlpRunsEachOnItsKernel() throws Exception {
+        String json = """
+                {"name": "attention INT8 per row, MLP INT4 in groups of 64",
+                 "weight_quantization": {"shared_parameters": {"enabled": true, "quantization_type": "symmetric"},
+                   "different_groups": {
+                     "attention": {"params": {"bits": 8, "granularity": "per_row"}, "modules": ["attention"]},
+                     "mlp": {"params": {"bits": 4, "granularity": "groupwise", "group_size": 64}, "modules": ["intermediate", "output.dense"]}}},
+                 "activation_quantization": {"shared_parameters": {"enabled": true, "quantization_type": "symmetric", "range_calibration": "dynamic"},
+                   "different_groups": {"all": {"params": {"bits": 8}, "modules": ["*"]}}}}""";
+        Scheme mixed = Scheme.parse(new java.io.ByteArrayInputStream(json.getBytes(java.nio.charset.StandardCharsets.UTF_8)), "test");
+        try (Arena a = Arena.ofShared()) {
+            Random rnd = new Random(71);
+            BertEncoder q = BertQuantizer.quantize(randomBert(a, rnd, 128, 2, 256, 2), mixed, null, a);
+            int batch = 2, seq = 50;
+            int[][] in = twoSequences(rnd, batch, seq);
+            Tensor qref = q.forward(a, batch, seq, in[0], in[1], in[2]);
+            try (BertTaskGraph g = BertTaskGraph.build(q, batch, seq, device)) {
+                assertEquals(BertTaskGraph.Precision.W4_8A8, g.precision());
+                List<String> names = g.kernelNames();
+                assertEquals(4, names.stream().filter(n -> n.equals("int4Halves")).count(), names.toString());   // 2 layers × up, down
+                assertEquals(4, names.stream().filter(n -> n.startsWith("gemm")).count(), names.toString());     // 2 layers × qkv, out
+                double err = relativeError(qref, g.forward(a, in[0], in[1], in[2]), in[2], 128);
+                System.out.printf("per-row INT8 attention + INT4 MLP graph on %s: relative error %.2e to the CPU encoder%n", where, err);
+                assertTrue(err < 1e-2, "mixed graph vs CPU encoder: " + err);
+            }
+        }
+    }
+
+    /**
      * The W8A8 graph with the exact attention ({@link dev.zq.kernels.ExactAttentionKernel}): on any device as close to the
      * CPU W8A8 encoder as the tensor-core graph (above); on a GPU, in addition, the same bits as the same graph on the
      * CPU executor, on a 6-layer model with heads of 32 and 64 where the tensor-core attention's last-bit differences
