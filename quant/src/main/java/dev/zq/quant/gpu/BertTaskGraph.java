@@ -114,7 +114,7 @@ public final class BertTaskGraph implements AutoCloseable {
         this.arena = Arena.ofShared();
         this.tiles = new GemmTiles(device);
         boolean int8 = precision != Precision.W16A16;   // token-wise INT8 activations
-        this.perRowInt8 = int8 && weights.layers.stream().allMatch(l -> !l.qkv().grouped() && !l.out().grouped() && !l.up().grouped() && !l.down().grouped());
+        this.perRowInt8 = int8 && weights.layers.stream().allMatch(l -> java.util.stream.IntStream.range(0, 4).noneMatch(s -> l.projection(s).grouped()));
         ids = IntArray.allocate(arena, rows);
         types = IntArray.allocate(arena, rows);
         mask = IntArray.allocate(arena, rows);
@@ -434,16 +434,18 @@ public final class BertTaskGraph implements AutoCloseable {
                     throw new IllegalArgumentException("the query, key and value projections must be quantized alike: " + describe(parts[0]) + " and " + describe(p));
                 n += p.outFeatures();
             }
-            FloatArray bias = FloatArray.allocate(arena, n);
-            IntArray weight;
-            FloatArray scales = null;
+            FloatArray bias = FloatArray.allocate(arena, n);   // the parts' biases stacked, zeros where a part has none
             int row = 0;
+            for (Linear p : parts) {
+                Tensor b = p instanceof DenseLinear d ? d.bias() : ((QuantizedLinear) p).bias();
+                for (int r = 0; r < p.outFeatures(); r++) bias.set(row + r, b == null ? 0f : b.getFloat(r));
+                row += p.outFeatures();
+            }
+            row = 0;
             if (precision == Precision.W16A16) {
-                weight = IntArray.allocate(arena, n * k / 2);
+                IntArray weight = IntArray.allocate(arena, n * k / 2);
                 for (Linear p : parts) {
-                    DenseLinear d = (DenseLinear) p;
-                    HalfRows.pack(d.weight(), weight, row);
-                    for (int r = 0; r < p.outFeatures(); r++) bias.set(row + r, d.bias() == null ? 0f : d.bias().getFloat(r));
+                    HalfRows.pack(((DenseLinear) p).weight(), weight, row);
                     row += p.outFeatures();
                 }
                 return new Projection(weight, null, bias, 16, 0);
@@ -451,29 +453,23 @@ public final class BertTaskGraph implements AutoCloseable {
             QuantizedWeight first = ((QuantizedLinear) parts[0]).weight();
             if (first.bits() == 4 || first.groupsPerRow() > 1) {   // group-wise: PrefillGemmKernel's formats
                 int groups = first.groupsPerRow();
-                weight = IntArray.allocate(arena, (int) ((long) n * k * first.bits() / 32));
-                scales = FloatArray.allocate(arena, n * groups);
+                IntArray weight = IntArray.allocate(arena, (int) ((long) n * k * first.bits() / 32));
+                FloatArray scales = FloatArray.allocate(arena, n * groups);
                 for (Linear p : parts) {
-                    QuantizedLinear q = (QuantizedLinear) p;
-                    QuantizedWeight w = q.weight();
+                    QuantizedWeight w = ((QuantizedLinear) p).weight();
                     if (w.bits() == 8) MemorySegment.copy(w.codes().segment(), 0, weight.segment(), (long) row * k, (long) p.outFeatures() * k);
                     else Int4Words.pack(w.codes(), weight, row);
                     MemorySegment.copy(w.scales().segment(), 0, scales.segment(), 4L * row * groups, 4L * p.outFeatures() * groups);
-                    for (int r = 0; r < p.outFeatures(); r++) bias.set(row + r, q.bias() == null ? 0f : q.bias().getFloat(r));
                     row += p.outFeatures();
                 }
                 return new Projection(weight, scales, bias, first.bits(), first.groupSize());
             }
-            weight = IntArray.allocate(arena, n * k / 4);   // INT8, a scale a row: the per-row tiles' (GemmTiles)
-            scales = FloatArray.allocate(arena, n);
+            IntArray weight = IntArray.allocate(arena, n * k / 4);   // INT8, a scale a row: the per-row tiles' (GemmTiles)
+            FloatArray scales = FloatArray.allocate(arena, n);
             for (Linear p : parts) {
-                QuantizedLinear q = (QuantizedLinear) p;
-                QuantizedWeight w = q.weight();
+                QuantizedWeight w = ((QuantizedLinear) p).weight();
                 MemorySegment.copy(w.codes().segment(), 0, weight.segment(), (long) row * k, (long) p.outFeatures() * k);
-                for (int r = 0; r < p.outFeatures(); r++) {
-                    scales.set(row + r, w.scale(r, 0));
-                    bias.set(row + r, q.bias() == null ? 0f : q.bias().getFloat(r));
-                }
+                for (int r = 0; r < p.outFeatures(); r++) scales.set(row + r, w.scale(r, 0));
                 row += p.outFeatures();
             }
             return new Projection(weight, scales, bias, 8, 0);
