@@ -7,3 +7,4 @@ out="${OUT:-gpu-out}"; mkdir -p "$out"
 cp=$(ls .gpu/lib/*.jar | tr '\n' ':')
 /tmp/zq-jre/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -cp "$cp" dev.zq.bench.GemmBench "$@" 2>&1 | grep -v WARNING | tee "$out/gemm-zq.txt"
 PYTHONUNBUFFERED=1 python3 scripts/gemm_peer.py "$@" 2>&1 | tee "$out/gemm-torch.txt"
+python3 scripts/gemm_table.py "$out/gemm-zq.txt" "$out/gemm-torch.txt" | tee "$out/gemm-table.md"

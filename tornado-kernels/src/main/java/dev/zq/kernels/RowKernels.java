@@ -13,8 +13,8 @@ import dev.zq.runtime.KernelMath;
  * (launch {@link #grid}), each thread holding four consecutive elements in registers from its single read to its
  * writes, the row's sums and maximum reduced by warp shuffles and then across warps in shared memory; every thread
  * adds the warps' partial results in the same order, so all agree and the CPU executor gives the same bits. Rows of
- * up to 4096 elements, a multiple of 4. For many rows the quantization also comes with a warp per row
- * ({@link #quantizeRowsByWarp}). Rows are FP16 viewed as ints (two halves each); INT8 codes are packed four
+ * up to 4096 elements, a multiple of 4. For many rows the quantization and the residual LayerNorm also come with
+ * a warp per row ({@link #quantizeRowsByWarp}, {@link #residualLayerNormByWarp}). Rows are FP16 viewed as ints (two halves each); INT8 codes are packed four
  * per int, so a kernel writes whole words and the GEMM reads them as they are.
  *
  * <p>LayerNorm is PyTorch's (biased variance, two passes: the mean, then the variance of {@code x − mean}), in FP32;
@@ -113,8 +113,9 @@ public final class RowKernels {
 
     /**
      * {@link #quantizeRows} with a warp per row ({@link #warpGrid}: {@code rowsPerBlock} rows a block), each lane four
-     * 16-byte chunks in flight at a time: the row's largest |x|, then the codes from a second read (from cache). The same
-     * codes and scales (a maximum does not depend on its order). Measured on an H200 (bert-base s128, bench/RESULTS.md):
+     * 16-byte chunks in flight at a time: the row's largest |x|, then the codes — from the registers where the row is
+     * at most 1,024 elements (four chunks a lane), else from a second read (from cache), four chunks in flight again. The
+     * same codes and scales (a maximum does not depend on its order). Measured on an H200 (bert-base s128, bench/RESULTS.md):
      * faster at 16,384 rows (1.83 ms against 2.84 ms a forward pass), where a block per row spends more on its
      * block-wide reduction than on a few elements a thread; slower at 128 rows (0.30 against 0.13 ms), where a lane's
      * chunks, walked one after another, are the latency.
@@ -140,15 +141,133 @@ public final class RowKernels {
         }
         float scale = SkinnyGemmKernel.warpMax(ctx, max) / 127f;
         if (lane == 0) scales.set(row, scale);
-        for (int c = lane; c < chunks; c += 32) {
-            ctx.load4(t0, x, base + (c << 2));
-            int w = (base + (c << 2)) >> 1;   // the chunk's two words of codes
-            codes.set(w, packCodes(Epilogue.lowHalf(t0[0]), Epilogue.highHalf(t0[0]), Epilogue.lowHalf(t0[1]), Epilogue.highHalf(t0[1]), scale));
-            codes.set(w + 1, packCodes(Epilogue.lowHalf(t0[2]), Epilogue.highHalf(t0[2]), Epilogue.lowHalf(t0[3]), Epilogue.highHalf(t0[3]), scale));
+        for (int c = lane; c < chunks; c += 128) {
+            boolean h1 = c + 32 < chunks, h2 = c + 64 < chunks, h3 = c + 96 < chunks;
+            if (chunks > 128) {   // a longer row is read again, four chunks in flight; a shorter one is still in t0..t3
+                ctx.load4(t0, x, base + (c << 2));
+                if (h1) ctx.load4(t1, x, base + ((c + 32) << 2));
+                if (h2) ctx.load4(t2, x, base + ((c + 64) << 2));
+                if (h3) ctx.load4(t3, x, base + ((c + 96) << 2));
+            }
+            storeCodes(codes, (base + (c << 2)) >> 1, t0, scale);
+            if (h1) storeCodes(codes, (base + ((c + 32) << 2)) >> 1, t1, scale);
+            if (h2) storeCodes(codes, (base + ((c + 64) << 2)) >> 1, t2, scale);
+            if (h3) storeCodes(codes, (base + ((c + 96) << 2)) >> 1, t3, scale);
         }
     }
 
+    /** The launch of {@link #residualLayerNormByWarp}: {@link #warpGrid}'s, for rows of 8 to 1024 elements. */
+    public static Grid warpNormGrid(int rows, int n, int rowsPerBlock) {
+        if (n > 1024) throw new IllegalArgumentException("the warp-per-row LayerNorm holds rows of up to 1024 elements in a warp's registers; got " + n);
+        return warpGrid(rows, n, rowsPerBlock);
+    }
+
+    /**
+     * {@link #residualLayerNorm} with a warp per row ({@link #warpNormGrid}: {@code rowsPerBlock} rows a block), for many
+     * rows: a lane reads up to four 16-byte chunks of x and of the residual at once (chunk {@code lane + 32j} of the
+     * row's eight-half chunks), keeps the row in registers, and reduces its sums and maximum by warp shuffles alone —
+     * no block barriers, which {@code residualLayerNorm} pays six of a row while its 192 threads each hold four elements.
+     * Its outputs are written 16 bytes (FP16) and 8 bytes (codes) a chunk. The same definition (two-pass FP32
+     * LayerNorm, codes of the FP32 result); the sums are added in another order, so the last bits may differ from it.
+     */
+    @Kernel
+    public static void residualLayerNormByWarp(KernelContext ctx, IntArray x, IntArray residual, FloatArray gamma, FloatArray beta,
+                                               IntArray out, IntArray codes, FloatArray scales, int rows, int n, float eps, int quantize,
+                                               int rowsPerBlock) {
+        ctx.awaitPreviousKernel();
+        int lane = ctx.localIdx() & 31, row = ctx.groupIdx() * rowsPerBlock + (ctx.localIdx() >> 5);
+        if (row >= rows) return;
+        int chunks = n >> 3, base = (row * n) >> 1;
+        boolean h0 = lane < chunks, h1 = lane + 32 < chunks, h2 = lane + 64 < chunks, h3 = lane + 96 < chunks;
+        int[] a0 = new int[4], a1 = new int[4], a2 = new int[4], a3 = new int[4];
+        int[] r0 = new int[4], r1 = new int[4], r2 = new int[4], r3 = new int[4];
+        if (h0) { ctx.load4(a0, x, base + (lane << 2)); ctx.load4(r0, residual, base + (lane << 2)); }
+        if (h1) { ctx.load4(a1, x, base + ((lane + 32) << 2)); ctx.load4(r1, residual, base + ((lane + 32) << 2)); }
+        if (h2) { ctx.load4(a2, x, base + ((lane + 64) << 2)); ctx.load4(r2, residual, base + ((lane + 64) << 2)); }
+        if (h3) { ctx.load4(a3, x, base + ((lane + 96) << 2)); ctx.load4(r3, residual, base + ((lane + 96) << 2)); }
+        float[] v0 = new float[8], v1 = new float[8], v2 = new float[8], v3 = new float[8];   // zeros where a chunk is absent
+        if (h0) addHalves(v0, a0, r0);
+        if (h1) addHalves(v1, a1, r1);
+        if (h2) addHalves(v2, a2, r2);
+        if (h3) addHalves(v3, a3, r3);
+        float mean = SkinnyGemmKernel.warpSum(ctx, sum8(v0) + sum8(v1) + sum8(v2) + sum8(v3)) / n;
+        float sq = 0f;
+        if (h0) sq += squares8(v0, mean);
+        if (h1) sq += squares8(v1, mean);
+        if (h2) sq += squares8(v2, mean);
+        if (h3) sq += squares8(v3, mean);
+        float inv = 1f / KernelMath.sqrt(SkinnyGemmKernel.warpSum(ctx, sq) / n + eps);
+        float max = 0f;
+        if (h0) max = Math.max(max, normalize8(ctx, v0, mean, inv, gamma, beta, lane << 3, out, base + (lane << 2), a0));
+        if (h1) max = Math.max(max, normalize8(ctx, v1, mean, inv, gamma, beta, (lane + 32) << 3, out, base + ((lane + 32) << 2), a1));
+        if (h2) max = Math.max(max, normalize8(ctx, v2, mean, inv, gamma, beta, (lane + 64) << 3, out, base + ((lane + 64) << 2), a2));
+        if (h3) max = Math.max(max, normalize8(ctx, v3, mean, inv, gamma, beta, (lane + 96) << 3, out, base + ((lane + 96) << 2), a3));
+        if (quantize == 0) return;
+        float scale = SkinnyGemmKernel.warpMax(ctx, max) / 127f;
+        if (lane == 0) scales.set(row, scale);
+        if (h0) storeCodes8(codes, (base + (lane << 2)) >> 1, v0, scale);
+        if (h1) storeCodes8(codes, (base + ((lane + 32) << 2)) >> 1, v1, scale);
+        if (h2) storeCodes8(codes, (base + ((lane + 64) << 2)) >> 1, v2, scale);
+        if (h3) storeCodes8(codes, (base + ((lane + 96) << 2)) >> 1, v3, scale);
+    }
+
     // ------------------------------------------------------------------ helpers (inlined by the JIT)
+
+    /** The eight codes of eight halves (four ints) under {@code scale}, as two words from word {@code w}. */
+    static void storeCodes(IntArray codes, int w, int[] t, float scale) {
+        codes.set(w, packCodes(Epilogue.lowHalf(t[0]), Epilogue.highHalf(t[0]), Epilogue.lowHalf(t[1]), Epilogue.highHalf(t[1]), scale));
+        codes.set(w + 1, packCodes(Epilogue.lowHalf(t[2]), Epilogue.highHalf(t[2]), Epilogue.lowHalf(t[3]), Epilogue.highHalf(t[3]), scale));
+    }
+
+    /** The eight codes of eight floats under {@code scale}, as two words from word {@code w}. */
+    static void storeCodes8(IntArray codes, int w, float[] y, float scale) {
+        codes.set(w, packCodes(y[0], y[1], y[2], y[3], scale));
+        codes.set(w + 1, packCodes(y[4], y[5], y[6], y[7], scale));
+    }
+
+    /** {@code v[i] = x_i + r_i} in FP32 for the eight halves of four ints of x and of r. */
+    static void addHalves(float[] v, int[] x, int[] r) {
+        v[0] = Epilogue.lowHalf(x[0]) + Epilogue.lowHalf(r[0]);
+        v[1] = Epilogue.highHalf(x[0]) + Epilogue.highHalf(r[0]);
+        v[2] = Epilogue.lowHalf(x[1]) + Epilogue.lowHalf(r[1]);
+        v[3] = Epilogue.highHalf(x[1]) + Epilogue.highHalf(r[1]);
+        v[4] = Epilogue.lowHalf(x[2]) + Epilogue.lowHalf(r[2]);
+        v[5] = Epilogue.highHalf(x[2]) + Epilogue.highHalf(r[2]);
+        v[6] = Epilogue.lowHalf(x[3]) + Epilogue.lowHalf(r[3]);
+        v[7] = Epilogue.highHalf(x[3]) + Epilogue.highHalf(r[3]);
+    }
+
+    static float sum8(float[] v) { return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7])); }
+
+    /** The sum of {@code (v[i] − mean)²} over eight values. */
+    static float squares8(float[] v, float mean) {
+        float d0 = v[0] - mean, d1 = v[1] - mean, d2 = v[2] - mean, d3 = v[3] - mean;
+        float d4 = v[4] - mean, d5 = v[5] - mean, d6 = v[6] - mean, d7 = v[7] - mean;
+        return ((d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3)) + ((d4 * d4 + d5 * d5) + (d6 * d6 + d7 * d7));
+    }
+
+    /**
+     * Eight values LayerNorm'd in place ({@code (v − mean)·inv·γ + β}, γ and β from element {@code e}), stored as FP16
+     * at int {@code w} of {@code out} in one 16-byte store (through {@code packed}, a spent int[4]); returns their largest |y|.
+     */
+    static float normalize8(KernelContext ctx, float[] v, float mean, float inv, FloatArray gamma, FloatArray beta, int e, IntArray out,
+                            int w, int[] packed) {
+        v[0] = (v[0] - mean) * inv * gamma.get(e) + beta.get(e);
+        v[1] = (v[1] - mean) * inv * gamma.get(e + 1) + beta.get(e + 1);
+        v[2] = (v[2] - mean) * inv * gamma.get(e + 2) + beta.get(e + 2);
+        v[3] = (v[3] - mean) * inv * gamma.get(e + 3) + beta.get(e + 3);
+        v[4] = (v[4] - mean) * inv * gamma.get(e + 4) + beta.get(e + 4);
+        v[5] = (v[5] - mean) * inv * gamma.get(e + 5) + beta.get(e + 5);
+        v[6] = (v[6] - mean) * inv * gamma.get(e + 6) + beta.get(e + 6);
+        v[7] = (v[7] - mean) * inv * gamma.get(e + 7) + beta.get(e + 7);
+        packed[0] = Epilogue.packHalves(v[0], v[1]);
+        packed[1] = Epilogue.packHalves(v[2], v[3]);
+        packed[2] = Epilogue.packHalves(v[4], v[5]);
+        packed[3] = Epilogue.packHalves(v[6], v[7]);
+        ctx.store4(out, w, packed);
+        return Math.max(Math.max(Math.max(Math.abs(v[0]), Math.abs(v[1])), Math.max(Math.abs(v[2]), Math.abs(v[3]))),
+                Math.max(Math.max(Math.abs(v[4]), Math.abs(v[5])), Math.max(Math.abs(v[6]), Math.abs(v[7]))));
+    }
 
     /** The largest |x| of the eight halves in four ints. */
     static float absMax(int u0, int u1, int u2, int u3) {

@@ -444,6 +444,48 @@ class EncoderKernelsOnCpuTest {
         }
     }
 
+    /**
+     * The warp-per-row residual LayerNorm against the definition (as the block kernel is checked above): rows of 768 and
+     * 1024 (three and four chunks a lane), 200 and 8 (lanes without a chunk), 1 to 8 rows a block with a partial last
+     * block; the output may be its input; a row holding NaN gets NaN outputs, codes 0 and a NaN scale, as the block
+     * kernel's; rows past 1024 elements are refused.
+     */
+    @Test
+    void residualLayerNormByWarpEqualsTheDefinition() {
+        try (Arena a = Arena.ofShared()) {
+            Random rnd = new Random(16);
+            for (int n : new int[]{768, 1024, 200, 8})
+                for (int perBlock : new int[]{1, 3, 8}) {
+                    int rows = 11;
+                    FloatArray gamma = KernelsOnCpuTest.randomFloats(a, rnd, n, 1), beta = KernelsOnCpuTest.randomFloats(a, rnd, n, 0.2);
+                    float[] xv = new float[rows * n], rv = new float[rows * n];
+                    IntArray xh = halves(a, rnd, xv, 2), rh = halves(a, rnd, rv, 2);
+                    Tensor x = Tensor.allocate(a, DType.F32, rows, n);
+                    for (int i = 0; i < rows * n; i++) x.setFloat(i, xv[i] + rv[i]);
+                    IntArray codes = IntArray.allocate(a, rows * n / 4);
+                    FloatArray scales = FloatArray.allocate(a, rows);
+                    IntArray out = perBlock == 3 ? xh : IntArray.allocate(a, rows * n / 2);   // in place once
+                    cpu.launch(KernelCompiler.find(RowKernels.class, "residualLayerNormByWarp"), RowKernels.warpNormGrid(rows, n, perBlock), xh, rh,
+                            gamma, beta, out, codes, scales, rows, n, 1e-5f, 1, perBlock);
+                    checkNormAndCodes(a, x, gamma, beta, 1e-5f, out, codes, scales, rows, n);
+                }
+            int n = 768, rows = 3;
+            FloatArray gamma = KernelsOnCpuTest.randomFloats(a, rnd, n, 1), beta = KernelsOnCpuTest.randomFloats(a, rnd, n, 0.2);
+            IntArray xh = halves(a, rnd, new float[rows * n], 2), rh = halves(a, rnd, new float[rows * n], 2);
+            xh.set((n + 10) / 2, 0x7E00);   // a NaN in row 1
+            IntArray out = IntArray.allocate(a, rows * n / 2), codes = IntArray.allocate(a, rows * n / 4);
+            FloatArray scales = FloatArray.allocate(a, rows);
+            cpu.launch(KernelCompiler.find(RowKernels.class, "residualLayerNormByWarp"), RowKernels.warpNormGrid(rows, n, 2), xh, rh,
+                    gamma, beta, out, codes, scales, rows, n, 1e-5f, 1, 2);
+            assertTrue(Float.isNaN(scales.get(1)) && Float.isFinite(scales.get(0)) && Float.isFinite(scales.get(2)));
+            for (int c = 0; c < n; c++) {
+                assertTrue(Double.isNaN(half(out, n + c)), "col " + c);
+                assertEquals(0, code(codes, n + c));
+            }
+            assertThrows(IllegalArgumentException.class, () -> RowKernels.warpNormGrid(4, 1032, 1));
+        }
+    }
+
     private static void checkNormAndCodes(Arena a, Tensor x, FloatArray gamma, FloatArray beta, float eps, IntArray out, IntArray codes,
                                           FloatArray scales, int rows, int n) {
         Tensor y = Tensor.allocate(a, DType.F32, rows, n);
@@ -497,7 +539,7 @@ class EncoderKernelsOnCpuTest {
     void quantizeRowsByWarpEqualsQuantizeRows() {
         try (Arena a = Arena.ofShared()) {
             Random rnd = new Random(15);
-            for (int n : new int[]{320, 3072})
+            for (int n : new int[]{320, 1024, 1032, 3072})   // the row in registers (up to 1024), or read twice
                 for (int perBlock : new int[]{1, 3, 8}) {
                     int rows = 11;
                     IntArray x = halves(a, rnd, new float[rows * n], 3);

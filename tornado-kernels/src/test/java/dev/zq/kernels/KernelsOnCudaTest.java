@@ -261,6 +261,10 @@ class KernelsOnCudaTest {
             FloatArray gamma = KernelsOnCpuTest.randomFloats(a, rnd, hidden, 1), beta = KernelsOnCpuTest.randomFloats(a, rnd, hidden, 0.1);
             same(k(RowKernels.class, "residualLayerNorm"), RowKernels.grid(tokenRows, hidden), xh, rh, gamma, beta, IntArray.allocate(a, tokenRows * hidden / 2),
                     IntArray.allocate(a, tokenRows * hidden / 4), FloatArray.allocate(a, tokenRows), tokenRows, hidden, 1e-12f, 1);
+            for (int perBlock : new int[]{1, 8})
+                same(k(RowKernels.class, "residualLayerNormByWarp"), RowKernels.warpNormGrid(tokenRows, hidden, perBlock), xh, rh, gamma, beta,
+                        IntArray.allocate(a, tokenRows * hidden / 2), IntArray.allocate(a, tokenRows * hidden / 4), FloatArray.allocate(a, tokenRows),
+                        tokenRows, hidden, 1e-12f, 1, perBlock);
             same(k(RowKernels.class, "quantizeRows"), RowKernels.grid(tokenRows, hidden), xh, IntArray.allocate(a, tokenRows * hidden / 4),
                     FloatArray.allocate(a, tokenRows), tokenRows, hidden);
             for (int perBlock : new int[]{1, 8})

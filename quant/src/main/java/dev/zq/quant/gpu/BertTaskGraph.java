@@ -259,9 +259,13 @@ public final class BertTaskGraph implements AutoCloseable {
         }
         if (splits > 0) gemmTokenwise(w, x, mags, stride, projected, h, k, splits);
         else gemm(w, x, xq, xScale, projected, h, k, false);
-        if (!OMIT.contains("norm"))
-            graph.task(kernel(RowKernels.class, "residualLayerNorm"), RowKernels.grid(rows, h), projected, residual, gamma, beta, out, codes, scales,
-                    rows, h, config.layerNormEps(), int8 ? 1 : 0);
+        if (OMIT.contains("norm")) return;
+        if (rows >= WARP_NORM_ROWS && h <= 1024 && h % 8 == 0) {
+            int perBlock = Math.clamp(rows / 1024, 1, 8);   // as quantize's
+            graph.task(kernel(RowKernels.class, "residualLayerNormByWarp"), RowKernels.warpNormGrid(rows, h, perBlock), projected, residual, gamma, beta,
+                    out, codes, scales, rows, h, config.layerNormEps(), int8 ? 1 : 0, perBlock);
+        } else graph.task(kernel(RowKernels.class, "residualLayerNorm"), RowKernels.grid(rows, h), projected, residual, gamma, beta, out, codes, scales,
+                rows, h, config.layerNormEps(), int8 ? 1 : 0);
     }
 
     /**
@@ -348,6 +352,12 @@ public final class BertTaskGraph implements AutoCloseable {
      * with a warp a block (a lane walks its chunks one after another), and the graph at 1,024 rows 1.37 against 1.30 ms.
      */
     static final int WARP_QUANTIZE_ROWS = Integer.getInteger("zq.bert.warpQuantizeRows", 4096);
+
+    /**
+     * Rows from which the residual LayerNorms take a warp per row ({@link RowKernels#residualLayerNormByWarp}, hidden
+     * sizes up to 1,024) instead of a block: {@code -Dzq.bert.warpNormRows=N} (default 4096).
+     */
+    static final int WARP_NORM_ROWS = Integer.getInteger("zq.bert.warpNormRows", 4096);
 
     /** Token-wise INT8 codes and row scales of the FP16 rows {@code x} of {@code n} elements. */
     private void quantize(IntArray x, IntArray codes, FloatArray scales, int n) {
