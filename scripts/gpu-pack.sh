@@ -42,7 +42,8 @@ done
 # The CLI's GPU paths (zq generate --device gpu) are checked there too: its test classes and picocli.
 "$JAVA_HOME/bin/jar" cf .gpu/lib/zq-cli-tests.jar -C cli/target/test-classes .
 mvn -q -B -ntp -DskipTests package dependency:copy-dependencies -pl cli -am -DincludeArtifactIds=picocli -DoutputDirectory="$here/.gpu/lib"
-# The JMH benchmarks (bench/run-jmh.sh's, e.g. the CPU decoder on that machine's cores): JMH and what it needs.
-mvn -q -B -ntp -DskipTests dependency:copy-dependencies -pl bench -DincludeArtifactIds=jmh-core,jopt-simple,commons-math3 -DoutputDirectory="$here/.gpu/lib"
+# The JMH benchmarks (bench/run-jmh.sh's, e.g. the CPU decoder on that machine's cores): JMH and what it needs (built with
+# its upstream modules: without them a machine whose Maven repository lacks zq's own jars cannot resolve bench's).
+mvn -q -B -ntp -DskipTests package dependency:copy-dependencies -pl bench -am -DincludeArtifactIds=jmh-core,jopt-simple,commons-math3 -DoutputDirectory="$here/.gpu/lib"
 mvn -q -B -ntp dependency:copy -Dartifact=org.junit.platform:junit-platform-console-standalone:1.14.1 -DoutputDirectory=.gpu/tools
 du -sh .gpu
