@@ -115,10 +115,11 @@ public final class RowKernels {
      * {@link #quantizeRows} with a warp per row ({@link #warpGrid}: {@code rowsPerBlock} rows a block), each lane four
      * 16-byte chunks in flight at a time: the row's largest |x|, then the codes — from the registers where the row is
      * at most 1,024 elements (four chunks a lane), else from a second read (from cache), four chunks in flight again. The
-     * same codes and scales (a maximum does not depend on its order). Measured on an H200 (bert-base s128, bench/RESULTS.md):
-     * faster at 16,384 rows (1.83 ms against 2.84 ms a forward pass), where a block per row spends more on its
-     * block-wide reduction than on a few elements a thread; slower at 128 rows (0.30 against 0.13 ms), where a lane's
-     * chunks, walked one after another, are the latency.
+     * same codes and scales (a maximum does not depend on its order). Measured on an H200 (bert-base s128, bench/RESULTS.md),
+     * when the codes still came from a second read a chunk at a time: faster at 16,384 rows (1.83 ms against 2.84 ms a
+     * forward pass), where a block per row spends more on its block-wide reduction than on a few elements a thread; slower
+     * at 128 rows (0.30 against 0.13 ms), where a lane's chunks, walked one after another, were the latency. Session 56's
+     * registers and four chunks in flight: 1.594 → 1.517 ms at 16,384 rows on an H100; 128 rows not measured again.
      */
     @Kernel
     public static void quantizeRowsByWarp(KernelContext ctx, IntArray x, IntArray codes, FloatArray scales, int rows, int n, int rowsPerBlock) {
