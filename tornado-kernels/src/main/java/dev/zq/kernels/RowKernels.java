@@ -14,8 +14,8 @@ import dev.zq.runtime.KernelMath;
  * writes, the row's sums and maximum reduced by warp shuffles and then across warps in shared memory; every thread
  * adds the warps' partial results in the same order, so all agree and the CPU executor gives the same bits. Rows of
  * up to 4096 elements, a multiple of 4. For many rows the quantization and the residual LayerNorm also come with
- * a warp per row ({@link #quantizeRowsByWarp}, {@link #residualLayerNormByWarp}). Rows are FP16 viewed as ints (two halves each); INT8 codes are packed four
- * per int, so a kernel writes whole words and the GEMM reads them as they are.
+ * a warp per row ({@link #quantizeRowsByWarp}, {@link #residualLayerNormByWarp}). Rows are FP16 viewed as ints (two
+ * halves each); INT8 codes are packed four per int, so a kernel writes whole words and the GEMM reads them as they are.
  *
  * <p>LayerNorm is PyTorch's (biased variance, two passes: the mean, then the variance of {@code x − mean}), in FP32;
  * its output is rounded to FP16 for the residual stream, while the quantized copy for the next GEMM is taken from
