@@ -462,29 +462,20 @@ public final class BertTaskGraph implements AutoCloseable {
                 }
                 return new Projection(weight, null, bias, 16, 0);
             }
+            // INT8 with a scale a row goes to the per-row tiles (GemmTiles); INT4, or scales a group, to PrefillGemmKernel.
             QuantizedWeight first = ((QuantizedLinear) parts[0]).weight();
-            if (first.bits() == 4 || first.groupsPerRow() > 1) {   // group-wise: PrefillGemmKernel's formats
-                int groups = first.groupsPerRow();
-                IntArray weight = IntArray.allocate(arena, (int) ((long) n * k * first.bits() / 32));
-                FloatArray scales = FloatArray.allocate(arena, n * groups);
-                for (Linear p : parts) {
-                    QuantizedWeight w = ((QuantizedLinear) p).weight();
-                    if (w.bits() == 8) MemorySegment.copy(w.codes().segment(), 0, weight.segment(), (long) row * k, (long) p.outFeatures() * k);
-                    else Int4Words.pack(w.codes(), weight, row);
-                    MemorySegment.copy(w.scales().segment(), 0, scales.segment(), 4L * row * groups, 4L * p.outFeatures() * groups);
-                    row += p.outFeatures();
-                }
-                return new Projection(weight, scales, bias, first.bits(), first.groupSize());
-            }
-            IntArray weight = IntArray.allocate(arena, n * k / 4);   // INT8, a scale a row: the per-row tiles' (GemmTiles)
-            FloatArray scales = FloatArray.allocate(arena, n);
+            boolean grouped = first.bits() == 4 || first.groupsPerRow() > 1;
+            int groups = first.groupsPerRow();
+            IntArray weight = IntArray.allocate(arena, (int) ((long) n * k * first.bits() / 32));
+            FloatArray scales = FloatArray.allocate(arena, n * groups);
             for (Linear p : parts) {
                 QuantizedWeight w = ((QuantizedLinear) p).weight();
-                MemorySegment.copy(w.codes().segment(), 0, weight.segment(), (long) row * k, (long) p.outFeatures() * k);
-                for (int r = 0; r < p.outFeatures(); r++) scales.set(row + r, w.scale(r, 0));
+                if (w.bits() == 8) MemorySegment.copy(w.codes().segment(), 0, weight.segment(), (long) row * k, (long) p.outFeatures() * k);
+                else Int4Words.pack(w.codes(), weight, row);
+                MemorySegment.copy(w.scales().segment(), 0, scales.segment(), 4L * row * groups, 4L * p.outFeatures() * groups);
                 row += p.outFeatures();
             }
-            return new Projection(weight, scales, bias, 8, 0);
+            return new Projection(weight, scales, bias, first.bits(), grouped ? first.groupSize() : 0);
         }
 
         /** An FP32 model tensor as a kernel buffer. */
