@@ -598,11 +598,17 @@ public final class PrefillGemmKernel {
         }
     }
 
-    /** {@link #storeTile} without split K, to FP16 pairs: rows {@code r} and {@code r + 8}, columns c and c + 1, rows past m skipped. */
+    /**
+     * {@link #storeTile} without split K, to FP16 pairs: {@code f} scaled by the rows' {@code s0}, {@code s8} and biased in
+     * place, then {@link #pairRows}.
+     */
     static void storeTileHalves(float[] f, float s0, float s8, FloatArray bias, IntArray yh, int r, int c, int m, int n, int gelu) {
         float b0 = bias.get(c), b1 = bias.get(c + 1);
-        if (r < m) Epilogue.pairWord(yh, (r * n + c) >> 1, s0 * f[0] + b0, s0 * f[1] + b1, gelu);
-        if (r + 8 < m) Epilogue.pairWord(yh, ((r + 8) * n + c) >> 1, s8 * f[2] + b0, s8 * f[3] + b1, gelu);
+        f[0] = s0 * f[0] + b0;
+        f[1] = s0 * f[1] + b1;
+        f[2] = s8 * f[2] + b0;
+        f[3] = s8 * f[3] + b1;
+        pairRows(yh, f, r, c, m, n, gelu);
     }
 
     /** {@link #finishRows} to FP16 pairs: {@code t} at rows r and r + 8, columns c and c + 1. */
