@@ -66,7 +66,8 @@ public final class ShortPairProbe {
     /**
      * The GEMM in outer-product form, {@code y[r][c] += x[r][2p]·w[p][c][0] + x[r][2p+1]·w[p][c][1]} with the weights
      * pair-interleaved ({@code w[p][c][2]}): the pattern wants both operands indexed alike, so each activation pair is first
-     * broadcast into a buffer of {@code 2·OUTER_COLUMNS} shorts (doubling copies), then reused over every block of columns.
+     * broadcast into a buffer of {@code 2·OUTER_COLUMNS} shorts (doubling copies), then reused over every block of columns
+     * ({@code n} a multiple of {@link #OUTER_COLUMNS}).
      * Each pair of products still loads and stores its {@code int} accumulator, and C2 vectorizes the pattern only in this
      * one-statement shape (four rows in one loop body, sharing the weight loads, ran at a scalar loop's pace in a scratch try).
      */
