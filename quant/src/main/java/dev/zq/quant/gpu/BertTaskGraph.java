@@ -261,9 +261,8 @@ public final class BertTaskGraph implements AutoCloseable {
         else gemm(w, x, xq, xScale, projected, h, k, false);
         if (OMIT.contains("norm")) return;
         if (rows >= WARP_NORM_ROWS && h <= 1024 && h % 8 == 0) {
-            int perBlock = Math.clamp(rows / 1024, 1, 8);   // as quantize's
-            graph.task(kernel(RowKernels.class, "residualLayerNormByWarp"), RowKernels.warpNormGrid(rows, h, perBlock), projected, residual, gamma, beta,
-                    out, codes, scales, rows, h, config.layerNormEps(), int8 ? 1 : 0, perBlock);
+            graph.task(kernel(RowKernels.class, "residualLayerNormByWarp"), RowKernels.warpNormGrid(rows, h, warpRowsPerBlock()), projected, residual,
+                    gamma, beta, out, codes, scales, rows, h, config.layerNormEps(), int8 ? 1 : 0, warpRowsPerBlock());
         } else graph.task(kernel(RowKernels.class, "residualLayerNorm"), RowKernels.grid(rows, h), projected, residual, gamma, beta, out, codes, scales,
                 rows, h, config.layerNormEps(), int8 ? 1 : 0);
     }
@@ -361,12 +360,17 @@ public final class BertTaskGraph implements AutoCloseable {
      */
     static final int WARP_NORM_ROWS = Integer.getInteger("zq.bert.warpNormRows", 4096);
 
+    /** Rows a block of the warp-per-row kernels: few rows get a warp a block, so that they spread over the SMs. */
+    private int warpRowsPerBlock() {
+        return Math.clamp(rows / 1024, 1, 8);
+    }
+
     /** Token-wise INT8 codes and row scales of the FP16 rows {@code x} of {@code n} elements. */
     private void quantize(IntArray x, IntArray codes, FloatArray scales, int n) {
-        if (rows >= WARP_QUANTIZE_ROWS) {
-            int perBlock = Math.clamp(rows / 1024, 1, 8);   // few rows: a warp a block, so that they spread over the SMs
-            graph.task(kernel(RowKernels.class, "quantizeRowsByWarp"), RowKernels.warpGrid(rows, n, perBlock), x, codes, scales, rows, n, perBlock);
-        } else graph.task(kernel(RowKernels.class, "quantizeRows"), RowKernels.grid(rows, n), x, codes, scales, rows, n);
+        if (rows >= WARP_QUANTIZE_ROWS)
+            graph.task(kernel(RowKernels.class, "quantizeRowsByWarp"), RowKernels.warpGrid(rows, n, warpRowsPerBlock()), x, codes, scales, rows, n,
+                    warpRowsPerBlock());
+        else graph.task(kernel(RowKernels.class, "quantizeRows"), RowKernels.grid(rows, n), x, codes, scales, rows, n);
     }
 
     /**
